@@ -1,0 +1,103 @@
+#include "models/acpi/acpi_pm.h"
+
+#include "sim/core/errors.h"
+
+namespace quiesce {
+
+AcpiPm::AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock)
+    : MmioDevice(name, ctx, clock), socket("socket") {
+    socket.register_b_transport(this, &AcpiPm::b_transport);
+    using SC = StateClass;
+    RegisterBank& b = regs();
+    b.set_strict(true);
+    b.add({.name = "PM1_STS", .offset = PM1_STS, .width = 2, .w1c = 0xc731, .rsvd = uint16_t(~0xc731),
+           .cls = SC::Volatile, .doc = "PM1a status: PWRBTN 8, RTC 10, WAK_STS 15 (RW1C)"});
+    b.add({.name = "PM1_EN", .offset = PM1_EN, .width = 2, .rsvd = uint16_t(~0x0721), .cls = SC::Hardware,
+           .doc = "PM1a enable: TMR 0, GBL 5, PWRBTN 8, SLPBTN 9, RTC 10"});
+    b.add({.name = "PM1_CNT", .offset = PM1_CNT, .width = 4, .rsvd = ~uint64_t(0x3c07) & 0xffffffff,
+           .wo = CNT_SLP_EN | (1u << 2), .cls = SC::Hardware,
+           .doc = "PM1a control: SCI_EN 0, BM_RLD 1, SLP_TYP 12:10, SLP_EN 13 (write-only trigger)"})
+        .on_write([this](Register& r, uint64_t, uint64_t written) { on_cnt_write(r, written); });
+    b.add({.name = "RTC_ALARM", .offset = RTC_ALARM, .width = 8, .cls = SC::Hardware,
+           .doc = "RTC alarm, microseconds since power-on (0 = off); battery well"})
+        .on_write([this](Register&, uint64_t, uint64_t) { alarm_set_.notify(sc_core::SC_ZERO_TIME); });
+    hub().declare_track({path(), "", "firmware", clock.name(), clock.hz()});
+    SC_THREAD(sleep_machine);
+    SC_THREAD(alarm_watch);
+}
+
+void AcpiPm::b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    mmio_access(tx, delay, tx.get_address());
+}
+
+void AcpiPm::on_cnt_write(Register& r, uint64_t written) {
+    if (!(written & CNT_SLP_EN)) return;
+    r.set(r.value() & ~uint64_t(CNT_SLP_EN));  // write-only trigger
+    requested_ = unsigned((r.value() & CNT_SLP_TYP_MASK) >> CNT_SLP_TYP_SHIFT);
+    sleep_req_.notify(clock().delay(Cycles(2)));
+}
+
+bool AcpiPm::wake_pending() const {
+    uint64_t sts = regs().reg("PM1_STS").value(), en = regs().reg("PM1_EN").value();
+    return (sts & STS_PWRBTN) || ((sts & STS_RTC) && (en & EN_RTC));
+}
+
+void AcpiPm::press_power_button() {
+    Register& sts = regs().reg("PM1_STS");
+    sts.set(sts.value() | STS_PWRBTN);
+    hub().instant(path(), "power-button", "wake");
+    wake_ev_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void AcpiPm::alarm_watch() {
+    for (;;) {
+        uint64_t alarm_us = regs().reg("RTC_ALARM").value();
+        Picos at = alarm_us * 1'000'000ULL;
+        if (alarm_us == 0 || at <= now_ps()) {
+            if (alarm_us != 0) {
+                Register& sts = regs().reg("PM1_STS");
+                sts.set(sts.value() | STS_RTC);
+                regs().reg("RTC_ALARM").set(0);
+                hub().instant(path(), "rtc-alarm", "wake");
+                wake_ev_.notify(sc_core::SC_ZERO_TIME);
+            }
+            sc_core::wait(alarm_set_);
+            continue;
+        }
+        sc_core::wait(from_ps(at - now_ps()), alarm_set_);
+    }
+}
+
+void AcpiPm::sleep_machine() {
+    for (;;) {
+        sc_core::wait(sleep_req_);
+        unsigned state = 0;
+        for (unsigned s = 1; s <= 5; ++s)
+            if (typ_[s] == requested_) state = s;
+        if (state == 0 || (state != 3 && state != 5)) {
+            hub().instant(path(), "sleep-request-ignored", "power", {{"slp_typ", std::to_string(requested_)}});
+            continue;
+        }
+        hub().slice_begin(path(), "S" + std::to_string(state), "power");
+        sleeping_ = state;
+        ++sleeps_;
+        if (hooks_.power_down) hooks_.power_down(state);
+        if (state == 5) {
+            hub().slice_end(path(), "S5", "power");
+            continue;  // soft-off: only a power button boot would follow
+        }
+        // Wake logic: an enabled wake event ends S3. Status bits set before
+        // SLP_EN count as an immediate wake (that is why the OS clears them).
+        while (!wake_pending()) sc_core::wait(wake_ev_);
+        if (hooks_.power_up) hooks_.power_up(state);
+        Register& sts = regs().reg("PM1_STS");
+        sts.set(sts.value() | STS_WAK);
+        Register& cnt = regs().reg("PM1_CNT");
+        cnt.set(cnt.value() & ~uint64_t(CNT_SLP_TYP_MASK));
+        sleeping_ = 0;
+        hub().slice_end(path(), "S" + std::to_string(state), "power");
+        if (hooks_.firmware_wake) hooks_.firmware_wake(state);
+    }
+}
+
+}  // namespace quiesce

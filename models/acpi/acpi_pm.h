@@ -1,0 +1,64 @@
+// The ACPI PM register block and sleep state machine (reference/linux-pm.md
+// §3.3-3.4): PM1 status/enable/control, an RTC alarm (battery well, survives
+// sleep), and the hardware side of S3/S5 entry: on SLP_EN the platform removes
+// power from everything but memory in self-refresh and the wake logic; a wake
+// event restores power, sets WAK_STS and lets firmware resume the boot CPU.
+#pragma once
+
+#include "sim/core/module.h"
+
+#include <tlm_utils/simple_target_socket.h>
+
+#include <functional>
+
+namespace quiesce {
+
+class AcpiPm : public MmioDevice {
+public:
+    SC_HAS_PROCESS(AcpiPm);
+
+    static constexpr uint32_t PM1_STS = 0x00, PM1_EN = 0x02, PM1_CNT = 0x04, RTC_ALARM = 0x08;
+    static constexpr uint16_t STS_PWRBTN = 1u << 8, STS_RTC = 1u << 10, STS_WAK = 1u << 15;
+    static constexpr uint16_t EN_PWRBTN = 1u << 8, EN_RTC = 1u << 10;
+    static constexpr uint32_t CNT_SCI_EN = 1u << 0, CNT_SLP_TYP_SHIFT = 10, CNT_SLP_TYP_MASK = 7u << 10,
+                              CNT_SLP_EN = 1u << 13;
+
+    struct Hooks {
+        std::function<void(unsigned sleep_state)> power_down;  // devices, CPUs, chipset lose power
+        std::function<void(unsigned sleep_state)> power_up;    // power back, devices in reset
+        std::function<void(unsigned sleep_state)> firmware_wake;  // firmware resume path
+    };
+
+    AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock);
+
+    tlm_utils::simple_target_socket<AcpiPm> socket;
+
+    void set_hooks(Hooks h) { hooks_ = std::move(h); }
+    // SLP_TYP values of \_S3, \_S4, \_S5 (from the firmware's tables).
+    void set_sleep_types(unsigned s3, unsigned s4, unsigned s5) { typ_[3] = s3; typ_[4] = s4; typ_[5] = s5; }
+    unsigned sleep_type(unsigned state) const { return typ_[state]; }
+
+    // Platform sleep state: 0 while running, else the S-state entered.
+    unsigned sleeping() const { return sleeping_; }
+    unsigned sleeps() const { return sleeps_; }
+    // Power button pressed (a wake source; a status event while running).
+    void press_power_button();
+
+private:
+    void b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    void on_cnt_write(Register& r, uint64_t written);
+    void sleep_machine();
+    void alarm_watch();
+    bool wake_pending() const;
+
+    Hooks hooks_;
+    unsigned typ_[6] = {0, 1, 2, 5, 6, 7};
+    unsigned requested_ = 0;
+    unsigned sleeping_ = 0;
+    unsigned sleeps_ = 0;
+    sc_core::sc_event sleep_req_;
+    sc_core::sc_event wake_ev_;
+    sc_core::sc_event alarm_set_;
+};
+
+}  // namespace quiesce

@@ -1,0 +1,66 @@
+#include "models/acpi/firmware.h"
+
+#include "models/cpu/cpu.h"
+
+#include <cstring>
+
+namespace quiesce {
+
+AcpiFirmware::AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx, PhysicalMemory& mem,
+                           uint64_t facs, uint64_t nvs, uint32_t hw_signature)
+    : Module(name, ctx), mem_(mem), facs_(facs), nvs_(nvs), hw_signature_(hw_signature) {
+    hub().declare_track({path(), "", "firmware", "", 0});
+}
+
+void AcpiFirmware::install() {
+    uint8_t facs[64] = {};
+    std::memcpy(facs + FACS_SIGNATURE, "FACS", 4);
+    uint32_t len = 64;
+    std::memcpy(facs + FACS_LENGTH, &len, 4);
+    std::memcpy(facs + FACS_HW_SIGNATURE, &hw_signature_, 4);
+    facs[FACS_VERSION] = 2;
+    mem_.poke(facs_, facs, sizeof facs, path());
+    uint8_t nvs[16] = {};
+    mem_.poke(nvs_, nvs, sizeof nvs, path());
+}
+
+void AcpiFirmware::method(Cpu& cpu, const char* name, unsigned arg, Cycles cost,
+                          const std::function<void()>& body) {
+    std::string m = std::string(name) + "(" + std::to_string(arg) + ")";
+    hub().slice_begin(path(), m, "firmware");
+    cpu.compute(cost);
+    body();
+    hub().slice_end(path(), m, "firmware");
+}
+
+void AcpiFirmware::tts(Cpu& cpu, unsigned state) {
+    method(cpu, "_TTS", state, costs_.tts, [&] { cpu.write32(nvs_ + NVS_TTS_STATE, state); });
+}
+
+void AcpiFirmware::pts(Cpu& cpu, unsigned state) {
+    method(cpu, "_PTS", state, costs_.pts, [&] { cpu.write32(nvs_ + NVS_PTS_STATE, state); });
+}
+
+uint32_t AcpiFirmware::wak(Cpu& cpu, unsigned state) {
+    uint32_t status = 0;
+    method(cpu, "_WAK", state, costs_.wak, [&] {
+        uint32_t pts = cpu.read32(nvs_ + NVS_PTS_STATE);
+        if (pts != state) status |= 1;  // "wake failed": the sleep we wake from is not the one _PTS saw
+        cpu.write32(nvs_ + NVS_PTS_STATE, 0);
+        cpu.write32(nvs_ + NVS_WAKE_COUNT, cpu.read32(nvs_ + NVS_WAKE_COUNT) + 1);
+    });
+    return status;
+}
+
+void AcpiFirmware::s3_resume(const std::function<void()>& restore_chipset,
+                             const std::function<void(uint64_t)>& start) {
+    hub().slice_begin(path(), "s3-resume", "firmware");
+    sc_core::wait(from_ps(costs_.s3_resume));
+    restore_chipset();
+    uint32_t vector = mem_.peek32(facs_ + FACS_WAKING_VECTOR);
+    hub().slice_end(path(), "s3-resume", "firmware", {{"waking_vector", std::to_string(vector)}});
+    if (vector == 0) hub().instant(path(), "cold-boot", "firmware");
+    start(vector);
+}
+
+}  // namespace quiesce

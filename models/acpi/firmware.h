@@ -1,0 +1,62 @@
+// Platform firmware: the FACS in firmware-owned memory (hardware signature,
+// waking vector), an NVS region its AML writes, the global control methods
+// _TTS/_PTS/_WAK as routines that run on the calling CPU with cycle costs and
+// real memory accesses, and the S3 resume path (restore the chipset, read the
+// waking vector, start the boot CPU there, or cold boot when it is 0).
+#pragma once
+
+#include "sim/core/memory.h"
+#include "sim/core/module.h"
+
+#include <functional>
+
+namespace quiesce {
+
+class Cpu;
+
+class AcpiFirmware : public Module {
+public:
+    // FACS layout (ACPI 6.x §5.2.10).
+    static constexpr uint64_t FACS_SIGNATURE = 0, FACS_LENGTH = 4, FACS_HW_SIGNATURE = 8,
+                              FACS_WAKING_VECTOR = 12, FACS_FLAGS = 20, FACS_X_WAKING_VECTOR = 24,
+                              FACS_VERSION = 32;
+    // NVS variables the AML uses.
+    static constexpr uint64_t NVS_PTS_STATE = 0, NVS_TTS_STATE = 4, NVS_WAKE_COUNT = 8;
+
+    struct Costs {
+        Cycles tts{20'000};
+        Cycles pts{50'000};
+        Cycles wak{100'000};
+        Picos s3_resume = 120'000'000'000ULL;  // POST-lite before the waking vector (120 ms)
+    };
+
+    AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx, PhysicalMemory& mem, uint64_t facs,
+                 uint64_t nvs, uint32_t hw_signature);
+
+    uint64_t facs() const { return facs_; }
+    uint64_t nvs() const { return nvs_; }
+    Costs& costs() { return costs_; }
+
+    // Boot: lay out FACS and NVS (zero-time: before the OS runs).
+    void install();
+
+    // AML methods, run on `cpu` by the OS.
+    void tts(Cpu& cpu, unsigned state);
+    void pts(Cpu& cpu, unsigned state);
+    uint32_t wak(Cpu& cpu, unsigned state);  // returns the _WAK status word
+
+    // S3 resume path, run by the platform on wake. `restore_chipset` re-
+    // programs what firmware owns (PIRQ routing); `start` resumes a CPU.
+    void s3_resume(const std::function<void()>& restore_chipset, const std::function<void(uint64_t)>& start);
+
+private:
+    void method(Cpu& cpu, const char* name, unsigned arg, Cycles cost, const std::function<void()>& body);
+
+    PhysicalMemory& mem_;
+    uint64_t facs_;
+    uint64_t nvs_;
+    uint32_t hw_signature_;
+    Costs costs_;
+};
+
+}  // namespace quiesce

@@ -1,0 +1,152 @@
+#include "models/cpu/cpu.h"
+
+#include "sim/core/errors.h"
+
+#include <cstring>
+
+namespace quiesce {
+
+Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, unsigned index)
+    : Component(name, ctx, clock), socket("socket"), index_(index) {
+    hub().declare_track({path(), "", "cpu", clock.name(), clock.hz()});
+    SC_THREAD(irq_thread);
+}
+
+void Cpu::compute(Cycles n) {
+    if (n.n) wait_cycles(n);
+}
+
+void Cpu::transport(tlm::tlm_generic_payload& tx) {
+    InitiatorExt ext;
+    ext.name = path();
+    tx.set_extension(&ext);
+    tx.set_streaming_width(tx.get_data_length());
+    tx.set_byte_enable_ptr(nullptr);
+    tx.set_dmi_allowed(false);
+    tx.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    sc_core::sc_time delay = clock().delay(Cycles(1));
+    socket->b_transport(tx, delay);
+    tx.clear_extension(&ext);
+    last_ok_ = tx.is_response_ok();
+    sc_core::wait(delay);  // no temporal decoupling: the access order is exact
+}
+
+uint64_t Cpu::read(uint64_t addr, unsigned len) {
+    SIM_ASSERT(len >= 1 && len <= 8, "cpu read of {} bytes", len);
+    uint64_t v = 0;
+    tlm::tlm_generic_payload tx;
+    tx.set_command(tlm::TLM_READ_COMMAND);
+    tx.set_address(addr);
+    tx.set_data_ptr(reinterpret_cast<unsigned char*>(&v));
+    tx.set_data_length(len);
+    transport(tx);
+    return v;
+}
+
+void Cpu::write(uint64_t addr, uint64_t value, unsigned len) {
+    SIM_ASSERT(len >= 1 && len <= 8, "cpu write of {} bytes", len);
+    tlm::tlm_generic_payload tx;
+    tx.set_command(tlm::TLM_WRITE_COMMAND);
+    tx.set_address(addr);
+    tx.set_data_ptr(reinterpret_cast<unsigned char*>(&value));
+    tx.set_data_length(len);
+    transport(tx);
+}
+
+void Cpu::read_block(uint64_t addr, void* out, unsigned len) {
+    tlm::tlm_generic_payload tx;
+    tx.set_command(tlm::TLM_READ_COMMAND);
+    tx.set_address(addr);
+    tx.set_data_ptr(static_cast<unsigned char*>(out));
+    tx.set_data_length(len);
+    transport(tx);
+}
+
+void Cpu::write_block(uint64_t addr, const void* in, unsigned len) {
+    tlm::tlm_generic_payload tx;
+    tx.set_command(tlm::TLM_WRITE_COMMAND);
+    tx.set_address(addr);
+    tx.set_data_ptr(const_cast<unsigned char*>(static_cast<const unsigned char*>(in)));
+    tx.set_data_length(len);
+    transport(tx);
+}
+
+void Cpu::local_irq_disable() {
+    if (!irqs_enabled_) return;
+    irqs_enabled_ = false;
+    hub().instant(path(), "local_irq_disable", "cpu");
+}
+
+void Cpu::local_irq_enable() {
+    if (irqs_enabled_) return;
+    irqs_enabled_ = true;
+    hub().instant(path(), "local_irq_enable", "cpu");
+    state_changed_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void Cpu::go_offline() {
+    SIM_ASSERT(online_, "{} offlined twice", path());
+    hub().slice_begin(path(), "offline", "hotplug");
+    wait_cycles(offline_cost_);
+    online_ = false;
+    hub().slice_end(path(), "offline", "hotplug");
+}
+
+void Cpu::go_online() {
+    SIM_ASSERT(!online_, "{} onlined twice", path());
+    hub().slice_begin(path(), "online", "hotplug");
+    wait_cycles(online_cost_);
+    online_ = true;
+    irqs_enabled_ = true;
+    hub().slice_end(path(), "online", "hotplug");
+    state_changed_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void Cpu::lose_context() {
+    irqs_enabled_ = false;
+    online_ = false;
+    started_ = false;
+    start_vector_ = 0;
+    hub().instant(path(), "context-lost", "power");
+}
+
+void Cpu::start_at(uint64_t vector) {
+    start_vector_ = vector;
+    started_ = true;
+    online_ = true;
+    irqs_enabled_ = false;  // firmware hands over with interrupts off
+    hub().instant(path(), "start", "power", {{"vector", fmt::format("{:#x}", vector)}});
+    started_ev_.notify(sc_core::SC_ZERO_TIME);
+}
+
+uint64_t Cpu::wait_for_start() {
+    while (!started_) sc_core::wait(started_ev_);
+    return start_vector_;
+}
+
+void Cpu::attach(InterruptController& intc, IrqEntry entry) {
+    intc_ = &intc;
+    irq_entry_ = std::move(entry);
+}
+
+// Interrupt delivery: whenever an unmasked input is asserted and this core is
+// online with interrupts enabled, enter the OS's handler. Only the boot CPU
+// receives device interrupts (fixed affinity).
+void Cpu::irq_thread() {
+    if (index_ != 0) return;
+    for (;;) {
+        int irq = intc_ ? intc_->pending() : -1;
+        if (irq < 0 || !online_ || !irqs_enabled_ || !irq_entry_) {
+            if (intc_) sc_core::wait(intc_->changed() | state_changed_);
+            else sc_core::wait(state_changed_);
+            continue;
+        }
+        in_irq_ = true;
+        wait_cycles(Cycles(100));  // interrupt entry: vectoring, register save
+        irq_entry_(*this, unsigned(irq));
+        in_irq_ = false;
+        wait_cycles(Cycles(50));   // iret
+    }
+}
+
+}  // namespace quiesce

@@ -1,0 +1,158 @@
+#include "models/pci/dma_engine.h"
+
+#include "sim/core/errors.h"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+namespace quiesce {
+
+DmaEngine::DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port)
+    : MmioDevice(name, ctx, clock), port_(std::move(port)) {
+    using SC = StateClass;
+    RegisterBank& b = regs();
+    b.set_strict(true);
+    b.add({.name = "ID", .offset = ID, .width = 4, .reset = kIdValue, .ro = 0xffffffff, .cls = SC::Hardware,
+           .doc = "Identification, reads \"DMA1\""});
+    b.add({.name = "CTRL", .offset = CTRL, .width = 4, .rsvd = ~uint64_t(CTRL_ENABLE | CTRL_IRQ_EN) & 0xffffffff,
+           .cls = SC::Hardware, .doc = "ENABLE 0: fetch descriptors; IRQ_EN 1: interrupt on completion"})
+        .on_write([this](Register&, uint64_t, uint64_t) {
+            update_irq();
+            kick_.notify(sc_core::SC_ZERO_TIME);
+        });
+    b.add({.name = "STATUS", .offset = STATUS, .width = 4, .ro = STS_BUSY, .w1c = STS_DONE | STS_ERROR,
+           .rsvd = 0xfffffff8, .cls = SC::Volatile, .doc = "BUSY 0 (ro), DONE 1 and ERROR 2 (RW1C)"})
+        .on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.add({.name = "RING_BASE", .offset = RING_BASE, .width = 8, .rsvd = 0x1f, .cls = SC::Driver,
+           .doc = "Physical address of the descriptor ring (32-byte aligned)"});
+    b.add({.name = "RING_SIZE", .offset = RING_SIZE, .width = 4, .cls = SC::Driver,
+           .doc = "Number of descriptors in the ring"});
+    b.add({.name = "TAIL", .offset = TAIL, .width = 4, .cls = SC::Driver,
+           .doc = "Producer index written by the driver (doorbell)"})
+        .on_write([this](Register&, uint64_t, uint64_t) { kick_.notify(sc_core::SC_ZERO_TIME); });
+    b.add({.name = "HEAD", .offset = HEAD, .width = 4, .ro = 0xffffffff, .cls = SC::Volatile,
+           .doc = "Consumer index: next descriptor the engine fetches"});
+    b.add({.name = "COMPLETED", .offset = COMPLETED, .width = 4, .ro = 0xffffffff, .cls = SC::Volatile,
+           .doc = "Descriptors completed since reset"});
+    b.add({.name = "BURST", .offset = BURST, .width = 4, .reset = 64, .rsvd = ~uint64_t(0x3c0) & 0xffffffff,
+           .cls = SC::Hardware, .doc = "Bytes per DMA burst: 64..960 in steps of 64"});
+    hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
+    SC_THREAD(engine);
+}
+
+void DmaEngine::reset() {
+    regs().reset();
+    ++generation_;
+    port_.irq(false);
+    kick_.notify(sc_core::SC_ZERO_TIME);
+}
+
+bool DmaEngine::idle() const {
+    const RegisterBank& b = regs();
+    return !(b.reg("STATUS").value() & STS_BUSY) &&
+           (!(b.reg("CTRL").value() & CTRL_ENABLE) || b.reg("HEAD").value() == b.reg("TAIL").value());
+}
+
+void DmaEngine::update_irq() {
+    bool level = (regs().reg("CTRL").value() & CTRL_IRQ_EN) &&
+                 (regs().reg("STATUS").value() & (STS_DONE | STS_ERROR));
+    port_.irq(level);
+}
+
+bool DmaEngine::dma(uint64_t addr, void* buf, unsigned len, bool write) {
+    sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
+    bool ok = port_.dma(addr, buf, len, write, delay);
+    sc_core::wait(delay);
+    return ok;
+}
+
+void DmaEngine::fail(const std::string& why) {
+    Register& st = regs().reg("STATUS");
+    st.set((st.value() & ~uint64_t(STS_BUSY)) | STS_ERROR);
+    hub().instant(path(), "dma-error", "dma", {{"reason", why}});
+    update_irq();
+}
+
+// Processes descriptor `index`. Returns false if a reset abandoned it.
+bool DmaEngine::process(uint32_t index, uint64_t generation) {
+    RegisterBank& b = regs();
+    uint64_t desc = b.reg("RING_BASE").value() + uint64_t(index) * kDescSize;
+    uint64_t id = ctx().ledger.issue(path(), fmt::format("descriptor {} at {:#x}", index, desc));
+    struct {
+        uint64_t src, dst;
+        uint32_t len, flags;
+        uint64_t cookie;
+    } d{};
+    static_assert(sizeof(d) == kDescSize, "descriptor layout");
+    b.reg("STATUS").set(b.reg("STATUS").value() | STS_BUSY);
+    hub().slice_begin(path(), "descriptor", "dma", {{"index", std::to_string(index)}});
+    auto finish = [&](const char* outcome) {
+        hub().slice_end(path(), "descriptor", "dma", {{"outcome", outcome}});
+        ctx().ledger.retire(id, outcome);
+    };
+    if (!dma(desc, &d, kDescSize, false) || generation != generation_) {
+        finish(generation != generation_ ? "aborted" : "error");
+        if (generation == generation_) fail("descriptor fetch failed");
+        return generation == generation_;
+    }
+    if (!(d.flags & DESC_VALID)) {
+        finish("error");
+        fail("descriptor not valid");
+        return true;
+    }
+    const unsigned burst = unsigned(b.reg("BURST").value());
+    std::vector<uint8_t> buf(burst);
+    for (uint32_t off = 0; off < d.len; off += burst) {
+        unsigned n = std::min<uint32_t>(burst, d.len - off);
+        bool ok = dma(d.src + off, buf.data(), n, false);
+        if (ok && generation == generation_) {
+            wait_cycles(beat_cost_);
+            ok = generation == generation_ && dma(d.dst + off, buf.data(), n, true);
+        }
+        if (generation != generation_) {
+            finish("aborted");
+            return false;
+        }
+        if (!ok) {
+            finish("error");
+            fail("data transfer failed");
+            return true;
+        }
+    }
+    d.flags |= DESC_DONE;
+    if (!dma(desc + 20, &d.flags, 4, true) || generation != generation_) {
+        finish(generation != generation_ ? "aborted" : "error");
+        return generation == generation_;
+    }
+    uint32_t size = std::max<uint32_t>(1, uint32_t(b.reg("RING_SIZE").value()));
+    b.reg("HEAD").set((index + 1) % size);
+    b.reg("COMPLETED").set(b.reg("COMPLETED").value() + 1);
+    Register& st = b.reg("STATUS");
+    st.set((st.value() & ~uint64_t(STS_BUSY)) | STS_DONE);
+    finish("done");
+    update_irq();
+    return true;
+}
+
+void DmaEngine::engine() {
+    for (;;) {
+        RegisterBank& b = regs();
+        bool enabled = b.reg("CTRL").value() & CTRL_ENABLE;
+        bool errored = b.reg("STATUS").value() & STS_ERROR;
+        uint32_t head = uint32_t(b.reg("HEAD").value()), tail = uint32_t(b.reg("TAIL").value());
+        uint32_t size = uint32_t(b.reg("RING_SIZE").value());
+        if (!enabled || errored || head == tail || size == 0) {
+            sc_core::wait(kick_);
+            continue;
+        }
+        if (tail >= size) {
+            fail("TAIL beyond RING_SIZE");
+            continue;
+        }
+        wait_cycles(Cycles(2));  // doorbell to fetch
+        process(head, generation_);
+    }
+}
+
+}  // namespace quiesce

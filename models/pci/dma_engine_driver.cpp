@@ -1,0 +1,140 @@
+#include "models/pci/dma_engine_driver.h"
+
+#include "models/cpu/cpu.h"
+#include "sim/kernel/kernel.h"
+
+namespace quiesce {
+
+namespace {
+constexpr int kEIO = -5, kEBUSY = -16, kENODEV = -19, kETIMEDOUT = -110;
+constexpr Picos kCopyTimeout = 5'000'000'000ULL;  // 5 ms
+}  // namespace
+
+bool DmaEngineDriver::parse_variant(const std::string& s, Variant& out) {
+    if (s == "fixed") out = Variant::Fixed;
+    else if (s == "legacy-no-restore") out = Variant::LegacyNoRestore;
+    else if (s == "mmio-after-d3") out = Variant::MmioAfterD3;
+    else return false;
+    return true;
+}
+
+DmaEngineDriver::DmaEngineDriver(std::string name, Kernel& kernel, PciCore& core, Variant variant)
+    : name_(std::move(name)), kernel_(kernel), core_(core), variant_(variant) {}
+
+int DmaEngineDriver::probe(Cpu& cpu, PciDev& dev) {
+    dev_ = &dev;
+    mmio_base_ = core_.cfg_read(cpu, dev, pci::BAR0, 4) & ~0xfu;
+    if (cpu.read32(mmio(DmaEngine::ID)) != DmaEngine::kIdValue) return kENODEV;
+    drv_ = kernel_.alloc(64, 64);
+    uint64_t ring = kernel_.alloc(kRingSize * DmaEngine::kDescSize, 4096);
+    cpu.write64(drv_ + F_RING, ring);
+    cpu.write32(drv_ + F_SIZE, kRingSize);
+    cpu.write32(drv_ + F_TAIL, 0);
+    cpu.write32(drv_ + F_CTRL, DmaEngine::CTRL_ENABLE | DmaEngine::CTRL_IRQ_EN);
+    cpu.write32(drv_ + F_BURST, 256);
+    cpu.write32(drv_ + F_STOPPED, 0);
+    if (int rc = program(cpu)) return rc;
+    if (dev.irq != 0xff) kernel_.request_irq(cpu, dev.irq, name_, [this](Cpu& c) { return irq(c); });
+    return 0;
+}
+
+// Driver-state registers come from the memory image; the device's HEAD tells
+// where the (empty) ring restarts after a reset.
+int DmaEngineDriver::program(Cpu& cpu) {
+    uint64_t ring = cpu.read64(drv_ + F_RING);
+    uint32_t size = cpu.read32(drv_ + F_SIZE);
+    cpu.write64(mmio(DmaEngine::RING_BASE), ring);
+    cpu.write32(mmio(DmaEngine::RING_SIZE), size);
+    uint32_t head = cpu.read32(mmio(DmaEngine::HEAD));
+    if (head == 0xffffffff) return kEIO;
+    cpu.write32(drv_ + F_TAIL, head);
+    cpu.write32(mmio(DmaEngine::TAIL), head);
+    cpu.write32(mmio(DmaEngine::BURST), cpu.read32(drv_ + F_BURST));
+    cpu.write32(mmio(DmaEngine::CTRL), cpu.read32(drv_ + F_CTRL));
+    return 0;
+}
+
+bool DmaEngineDriver::irq(Cpu& cpu) {
+    uint32_t st = cpu.read32(mmio(DmaEngine::STATUS));
+    uint32_t events = st & (DmaEngine::STS_DONE | DmaEngine::STS_ERROR);
+    if (st == 0xffffffff || events == 0) return false;
+    cpu.write32(mmio(DmaEngine::STATUS), events);
+    done_.notify(sc_core::SC_ZERO_TIME);
+    return true;
+}
+
+int DmaEngineDriver::copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len) {
+    if (cpu.read32(drv_ + F_STOPPED)) return kEBUSY;
+    uint64_t ring = cpu.read64(drv_ + F_RING);
+    uint32_t size = cpu.read32(drv_ + F_SIZE);
+    uint32_t tail = cpu.read32(drv_ + F_TAIL);
+    uint64_t desc = ring + uint64_t(tail) * DmaEngine::kDescSize;
+    struct {
+        uint64_t src, dst;
+        uint32_t len, flags;
+        uint64_t cookie;
+    } d{src, dst, len, DmaEngine::DESC_VALID, tail};
+    cpu.write_block(desc, &d, sizeof d);
+    tail = (tail + 1) % size;
+    cpu.write32(drv_ + F_TAIL, tail);
+    cpu.write32(mmio(DmaEngine::TAIL), tail);
+    for (;;) {
+        uint32_t flags = cpu.read32(desc + 20);
+        if (flags & DmaEngine::DESC_DONE) return 0;
+        if (flags & DmaEngine::DESC_ERROR) return kEIO;
+        if (!kernel_.wait_event(done_, kCopyTimeout)) {
+            flags = cpu.read32(desc + 20);
+            return (flags & DmaEngine::DESC_DONE) ? 0 : kETIMEDOUT;
+        }
+    }
+}
+
+int DmaEngineDriver::suspend(Cpu& cpu) {
+    cpu.write32(drv_ + F_STOPPED, 1);
+    uint32_t tail = cpu.read32(drv_ + F_TAIL);
+    for (int i = 0;; ++i) {  // drain: wait until the engine consumed the ring
+        uint32_t head = cpu.read32(mmio(DmaEngine::HEAD));
+        if (head == tail) break;
+        if (i >= 1000) return kEBUSY;
+        cpu.compute(Cycles(10'000));
+    }
+    cpu.write32(drv_ + F_CTRL, cpu.read32(mmio(DmaEngine::CTRL)));
+    cpu.write32(drv_ + F_BURST, cpu.read32(mmio(DmaEngine::BURST)));
+    cpu.write32(mmio(DmaEngine::CTRL), 0);
+    return 0;
+}
+
+int DmaEngineDriver::resume(Cpu& cpu) {
+    int rc = program(cpu);
+    cpu.write32(drv_ + F_STOPPED, 0);
+    return rc;
+}
+
+int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
+    if (cb == "suspend") return suspend(cpu);
+    if (cb == "resume") return resume(cpu);
+    if (cb == "suspend_noirq") {
+        switch (variant_) {
+            case Variant::Fixed: return 0;
+            case Variant::LegacyNoRestore: return core_.set_power_state(cpu, dev, DState::D3hot);
+            case Variant::MmioAfterD3:
+                core_.save_state(cpu, dev);
+                if (int rc = core_.set_power_state(cpu, dev, DState::D3hot)) return rc;
+                cpu.write32(mmio(DmaEngine::CTRL), 0);  // the bug: the function is already in D3hot
+                return 0;
+        }
+    }
+    if (cb == "resume_noirq") {
+        switch (variant_) {
+            case Variant::Fixed: return 0;
+            case Variant::LegacyNoRestore: return core_.set_power_state(cpu, dev, DState::D0);
+            case Variant::MmioAfterD3:
+                core_.set_power_state(cpu, dev, DState::D0);
+                core_.restore_state(cpu, dev);
+                return 0;
+        }
+    }
+    return 0;
+}
+
+}  // namespace quiesce

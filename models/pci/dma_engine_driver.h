@@ -1,0 +1,60 @@
+// The OS driver of the DMA engine. Its state lives in kernel memory (a driver
+// struct and the descriptor ring), never only in registers: resume re-derives
+// RING_BASE/RING_SIZE/TAIL from memory, and rewrites the hardware-state
+// registers (CTRL, BURST) it saved at suspend.
+//
+// Variants (the bug knobs a scenario selects):
+//   fixed              dev_pm_ops; the PCI core saves/restores config space
+//   legacy-no-restore  legacy PM: the driver puts its function in D3hot itself
+//                      and on resume only returns it to D0, never restoring
+//                      config space (the 3c905B story, linux-pm.md §2.4 #15)
+//   mmio-after-d3      the driver powers its function down in suspend_noirq and
+//                      then still writes a register through MMIO
+#pragma once
+
+#include "models/pci/dma_engine.h"
+#include "models/pci/pci_pm.h"
+
+#include <string>
+
+namespace quiesce {
+
+class Kernel;
+
+class DmaEngineDriver : public PciDriver {
+public:
+    enum class Variant { Fixed, LegacyNoRestore, MmioAfterD3 };
+    static bool parse_variant(const std::string& s, Variant& out);
+    static const char* variants_help() { return "fixed, legacy-no-restore, mmio-after-d3"; }
+
+    DmaEngineDriver(std::string name, Kernel& kernel, PciCore& core, Variant variant);
+
+    int probe(Cpu& cpu, PciDev& dev) override;
+    int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
+    bool manages_pci_pm() const override { return variant_ != Variant::Fixed; }
+
+    // Copies `len` bytes by DMA and waits for completion. 0, -ETIMEDOUT, -EIO or -EBUSY.
+    int copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len);
+
+private:
+    // Driver struct fields, in kernel memory.
+    static constexpr uint64_t F_RING = 0, F_SIZE = 8, F_TAIL = 12, F_CTRL = 16, F_BURST = 20, F_STOPPED = 24;
+    static constexpr uint32_t kRingSize = 16;
+
+    bool irq(Cpu& cpu);
+    int suspend(Cpu& cpu);
+    int resume(Cpu& cpu);
+    int program(Cpu& cpu);  // RING_* and TAIL from memory, then CTRL/BURST
+    uint64_t mmio(uint32_t reg) const { return mmio_base_ + reg; }
+
+    std::string name_;
+    Kernel& kernel_;
+    PciCore& core_;
+    Variant variant_;
+    PciDev* dev_ = nullptr;
+    uint64_t mmio_base_ = 0;   // BAR0 as read at probe
+    uint64_t drv_ = 0;         // driver struct
+    sc_core::sc_event done_;
+};
+
+}  // namespace quiesce

@@ -1,0 +1,48 @@
+#include "models/pci/dma_engine_pci.h"
+
+namespace quiesce {
+
+pci::HeaderIdent DmaEnginePci::ident(bool no_soft_reset) {
+    pci::HeaderIdent id;
+    id.vendor = kVendor;
+    id.device = kDevice;
+    id.class_code = 0x088000;  // base system peripheral, other
+    id.int_pin = 1;
+    id.no_soft_reset = no_soft_reset;
+    id.bar_size[0] = 4096;
+    return id;
+}
+
+DmaEnginePci::DmaEnginePci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+                           bool no_soft_reset)
+    : PciFunction(name, ctx, clock, ident(no_soft_reset)) {
+    DmaEngine::Port port;
+    port.dma = [this](uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay) {
+        tlm::tlm_generic_payload tx;
+        InitiatorExt ext;
+        ext.name = path();
+        tx.set_extension(&ext);
+        tx.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+        tx.set_address(addr);
+        tx.set_data_ptr(static_cast<unsigned char*>(buf));
+        tx.set_data_length(len);
+        tx.set_streaming_width(len);
+        tx.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+        bool ok = dma(tx, delay) && tx.is_response_ok();
+        tx.clear_extension(&ext);
+        return ok;
+    };
+    port.irq = [this](bool level) { set_intx(level); };
+    core_ = std::make_unique<DmaEngine>("core", ctx, clock, std::move(port));
+    hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
+}
+
+void DmaEnginePci::bar_access(unsigned, uint64_t offset, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    core_->mmio_access(tx, delay, offset);
+}
+
+void DmaEnginePci::function_reset() {
+    if (core_) core_->reset();
+}
+
+}  // namespace quiesce

@@ -1,0 +1,194 @@
+#include "models/pci/function.h"
+
+#include "models/pci/bus.h"
+#include "sim/core/errors.h"
+
+#include <cstring>
+
+namespace quiesce {
+
+using namespace pci;
+
+const char* to_string(DState d) {
+    switch (d) {
+        case DState::D0: return "D0";
+        case DState::D1: return "D1";
+        case DState::D2: return "D2";
+        case DState::D3hot: return "D3hot";
+        case DState::D3cold: return "D3cold";
+    }
+    return "?";
+}
+
+namespace {
+constexpr Picos kD3hotDelay = 10'000'000'000ULL;  // 10 ms, PCI PM 1.1 §5.6.1
+}
+
+PciFunction::PciFunction(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+                         const HeaderIdent& ident)
+    : Component(name, ctx, clock), ident_(ident), config_(path() + ".config", &ctx.hub) {
+    declare_header(config_, ident_);
+    config_.reg("PMCSR").on_write([this](Register& r, uint64_t old, uint64_t) { on_pmcsr_write(r, old); });
+    config_.reg("COMMAND").on_write([this](Register&, uint64_t, uint64_t) { route_intx(); });
+    config_.reg("STATUS").on_read([this](const Register& r) {
+        return (r.value() & ~uint64_t(STS_INTERRUPT)) | (intx_level_ ? STS_INTERRUPT : 0);
+    });
+}
+
+void PciFunction::attach(PciBus* bus, uint8_t devfn) {
+    bus_ = bus;
+    devfn_ = devfn;
+}
+
+uint32_t PciFunction::bar_base(unsigned i) const {
+    if (i >= bar_count(ident_.bridge) || ident_.bar_size[i] == 0) return 0;
+    return uint32_t(config_.reg("BAR" + std::to_string(i)).value()) & ~0xfu;
+}
+
+bool PciFunction::recovering() const { return now_ps() < ready_at_; }
+
+void PciFunction::config_access(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay, uint32_t reg) {
+    unsigned len = tx.get_data_length();
+    delay += clock().delay(Cycles(4));
+    tx.set_response_status(tlm::TLM_OK_RESPONSE);
+    if (!powered() || recovering()) {
+        // No response: the host bridge completes with all ones.
+        if (tx.is_read()) std::memset(tx.get_data_ptr(), 0xff, len);
+        if (recovering())
+            guest_error("pci.d3-recovery", "config access before the 10 ms D3hot->D0 recovery time elapsed",
+                        {{"reg", std::to_string(reg)}});
+        return;
+    }
+    if (tx.is_read()) {
+        uint64_t v = config_.read(reg, len, initiator_of(tx));
+        std::memcpy(tx.get_data_ptr(), &v, len);
+    } else {
+        uint64_t v = 0;
+        std::memcpy(&v, tx.get_data_ptr(), len);
+        config_.write(reg, len, v, initiator_of(tx));
+    }
+}
+
+bool PciFunction::decodes(uint64_t addr) const {
+    if (!(command() & CMD_MEMORY)) return false;
+    for (unsigned i = 0; i < bar_count(ident_.bridge); ++i) {
+        uint32_t size = ident_.bar_size[i], base = bar_base(i);
+        if (size && base && addr >= base && addr - base < size) return true;
+    }
+    return false;
+}
+
+void PciFunction::mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    uint64_t addr = tx.get_address();
+    if (dstate_ != DState::D0 || recovering()) {
+        if (tx.is_read()) std::memset(tx.get_data_ptr(), 0xff, tx.get_data_length());
+        tx.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+        guest_error("io.suspended-device", "MMIO reached a function that is not in D0",
+                    {{"kind", "mmio"}, {"addr", fmt::format("{:#x}", addr)}, {"dstate", to_string(dstate_)},
+                     {"access", tx.is_read() ? "read" : "write"}, {"initiator", initiator_of(tx)}});
+        return;
+    }
+    for (unsigned i = 0; i < bar_count(ident_.bridge); ++i) {
+        uint32_t size = ident_.bar_size[i], base = bar_base(i);
+        if (size && base && addr >= base && addr - base < size) {
+            bar_access(i, addr - base, tx, delay);
+            return;
+        }
+    }
+    SIM_PANIC("{}: mmio at {:#x} not decoded", path(), addr);
+}
+
+void PciFunction::bar_access(unsigned, uint64_t, tlm::tlm_generic_payload& tx, sc_core::sc_time&) {
+    if (tx.is_read()) std::memset(tx.get_data_ptr(), 0xff, tx.get_data_length());
+    tx.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+}
+
+bool PciFunction::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    std::string why;
+    if (!powered() || dstate_ != DState::D0) why = std::string("function is in ") + to_string(dstate_);
+    else if (!(command() & CMD_MASTER)) why = "bus mastering is disabled";
+    if (!why.empty()) {
+        guest_error(dstate_ == DState::D0 ? "pci.dma-blocked" : "io.suspended-device",
+                    "device DMA not issued: " + why,
+                    {{"kind", "dma"}, {"addr", fmt::format("{:#x}", tx.get_address())}});
+        tx.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
+        return false;
+    }
+    SIM_ASSERT(bus_, "{} has no bus", path());
+    return bus_->upstream_dma(*this, tx, delay);
+}
+
+void PciFunction::set_intx(bool level) {
+    intx_level_ = level;
+    route_intx();
+}
+
+bool PciFunction::intx_output() const {
+    return intx_level_ && powered() && ident_.int_pin != 0 && !(command() & CMD_INTX_DISABLE);
+}
+
+void PciFunction::route_intx() {
+    bool out = intx_output();
+    if (out == intx_routed_ || !bus_) return;
+    intx_routed_ = out;
+    bus_->route_intx(*this, ident_.int_pin, out);
+}
+
+void PciFunction::on_pmcsr_write(Register& r, uint64_t old) {
+    auto from = DState(old & PMCSR_STATE_MASK);
+    auto to = DState(r.value() & PMCSR_STATE_MASK);
+    if (to == DState::D1 || to == DState::D2) {
+        // Not supported by PMC: the write of the state field is ignored.
+        r.set((r.value() & ~uint64_t(PMCSR_STATE_MASK)) | (old & PMCSR_STATE_MASK));
+        return;
+    }
+    if (from == to) return;
+    dstate_ = to;
+    hub().counter(path(), "dstate", double(int(to)));
+    hub().instant(path(), std::string("pci.") + to_string(from) + "->" + to_string(to), "power");
+    if (from == DState::D3hot && to == DState::D0) {
+        ready_at_ = now_ps() + kD3hotDelay;
+        if (!(r.value() & PMCSR_NO_SOFT_RESET)) {
+            // "D0 uninitialized": internal reset. PME context survives.
+            uint64_t pme = r.value() & (PMCSR_PME_EN | PMCSR_PME_STATUS);
+            reset_config();
+            config_.reg("PMCSR").set(config_.reg("PMCSR").value() | pme);
+            function_reset();
+            hub().instant(path(), "soft-reset", "power");
+        }
+    } else if (to == DState::D3hot) {
+        ready_at_ = now_ps() + kD3hotDelay;
+    }
+    route_intx();
+    dstate_changed(from, to);
+}
+
+void PciFunction::reset_config() {
+    config_.reset();
+    intx_level_ = false;
+}
+
+void PciFunction::power_off() {
+    if (!powered()) return;
+    DState from = dstate_;
+    dstate_ = DState::D3cold;
+    route_intx();
+    reset_config();
+    function_reset();
+    hub().counter(path(), "dstate", double(int(DState::D3cold)));
+    hub().instant(path(), "power-off", "power");
+    dstate_changed(from, DState::D3cold);
+}
+
+void PciFunction::power_on() {
+    if (powered()) return;
+    dstate_ = DState::D0;
+    ready_at_ = now_ps() + 100'000'000'000ULL;  // D3cold->D0: 100 ms before config access
+    reset_config();
+    function_reset();
+    hub().counter(path(), "dstate", 0);
+    hub().instant(path(), "power-on", "power");
+    dstate_changed(DState::D3cold, DState::D0);
+}
+
+}  // namespace quiesce

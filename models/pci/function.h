@@ -1,0 +1,95 @@
+// A PCI function: configuration space (type-0 or type-1 header plus the PM
+// capability), BAR decode, the D-state machine, bus mastering and INTx.
+// Device cores (DMA engine, xHCI, AHCI...) plug in through the virtual hooks;
+// the function knows nothing of what the device does.
+//
+// Facts modelled (reference/linux-pm.md §4):
+//  - config space stays accessible in D1..D3hot; memory decoding does not:
+//    MMIO to a function not in D0 master-aborts (reads all ones) and is
+//    reported as io.suspended-device;
+//  - D3hot->D0 needs 10 ms before the function may be accessed again;
+//  - with No_Soft_Reset = 0, D3hot->D0 resets the function ("D0
+//    uninitialized"): BARs, COMMAND and the device core lose their state;
+//  - D3cold (power removed) loses everything; power-on comes up in D0
+//    uninitialized.
+#pragma once
+
+#include "models/pci/config_space.h"
+#include "sim/core/module.h"
+
+#include <string>
+
+namespace quiesce {
+
+class PciBus;
+
+enum class DState { D0 = 0, D1 = 1, D2 = 2, D3hot = 3, D3cold = 4 };
+const char* to_string(DState d);
+
+class PciFunction : public Component {
+public:
+    PciFunction(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+                const pci::HeaderIdent& ident);
+
+    RegisterBank& config() { return config_; }
+    const RegisterBank& config() const { return config_; }
+    const pci::HeaderIdent& ident() const { return ident_; }
+
+    // Topology.
+    void attach(PciBus* bus, uint8_t devfn);
+    PciBus* bus() const { return bus_; }
+    uint8_t devfn() const { return devfn_; }
+    uint8_t device_number() const { return devfn_ >> 3; }
+
+    DState dstate() const { return dstate_; }
+    bool powered() const { return dstate_ != DState::D3cold; }
+    uint16_t command() const { return uint16_t(config_.reg("COMMAND").value()); }
+    uint32_t bar_base(unsigned i) const;
+
+    // --- bus side ----------------------------------------------------------
+    void config_access(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay, uint32_t reg);
+    // Whether this function claims the address (memory space on, inside a BAR).
+    bool decodes(uint64_t addr) const;
+    void mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+
+    // --- device side -------------------------------------------------------
+    // A bus-master access from the device core towards memory. Fails (and is
+    // reported) without bus mastering, outside D0, or when a bridge on the
+    // way up does not forward.
+    bool dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    void set_intx(bool level);
+    bool intx_output() const;
+
+    // --- platform power ------------------------------------------------------
+    void power_off();   // D3cold
+    void power_on();    // D0 uninitialized
+
+    // Snapshot of hardware-state registers (config space) for the checker.
+    RegisterBank::Saved hardware_state() const { return config_.save(StateClass::Hardware); }
+
+protected:
+    // MMIO at `offset` inside BAR `bar`; the function has checked D0.
+    virtual void bar_access(unsigned bar, uint64_t offset, tlm::tlm_generic_payload& tx,
+                            sc_core::sc_time& delay);
+    // The device core must reset (internal reset or power-on).
+    virtual void function_reset() {}
+    // Called after the D-state changed.
+    virtual void dstate_changed(DState, DState) {}
+
+private:
+    void on_pmcsr_write(Register& r, uint64_t old);
+    void reset_config();
+    void route_intx();
+    bool recovering() const;
+
+    pci::HeaderIdent ident_;
+    RegisterBank config_;
+    PciBus* bus_ = nullptr;
+    uint8_t devfn_ = 0;
+    DState dstate_ = DState::D0;
+    Picos ready_at_ = 0;         // end of the D3hot->D0 recovery time
+    bool intx_level_ = false;
+    bool intx_routed_ = false;   // last level sent upstream
+};
+
+}  // namespace quiesce

@@ -1,0 +1,147 @@
+#include "sim/check/checker.h"
+
+#include "sim/pm/protocol.h"
+
+#include <fmt/format.h>
+
+#include <sstream>
+
+namespace quiesce {
+
+namespace {
+std::string arg(const Event& ev, const std::string& key) {
+    for (const auto& a : ev.args)
+        if (a.key == key) return a.value;
+    return "";
+}
+
+std::string json_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) { out += fmt::format("\\u{:04x}", int(c)); continue; }
+        out += c;
+    }
+    return out;
+}
+
+std::string json_object(const std::vector<std::pair<std::string, std::string>>& kv) {
+    std::string out = "{";
+    for (size_t i = 0; i < kv.size(); ++i)
+        out += (i ? "," : "") + fmt::format("\"{}\":\"{}\"", json_escape(kv[i].first), json_escape(kv[i].second));
+    return out + "}";
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, sep))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+}  // namespace
+
+const std::vector<std::string>& Checker::catalogue() {
+    static const std::vector<std::string> ids = {
+        "order.dependency", "io.suspended-device", "dma.after-quiesce", "image.atomicity", "image.integrity",
+        "fs.modified-after-snapshot", "fs.cache-divergence", "data.lost-write", "cache.lost-dirty-lines",
+        "hwstate.not-restored", "drvstate.stale", "irq.lost", "irq.suspended-handler", "wake.lost",
+        "rollback.incomplete", "liveness.hang", "freeze.escaped", "task.torn-update", "acpi.sequence",
+        "image.nosave-restored", "revoke.stale-handle", "transparency.diverged"};
+    return ids;
+}
+
+Checker::Checker(EventHub& hub, const DeviceGraph& graph) : hub_(hub), graph_(graph) {
+    hub_.subscribe(kind_bit(EvKind::SliceBegin) | kind_bit(EvKind::SliceEnd) | kind_bit(EvKind::Instant) |
+                       kind_bit(EvKind::GuestError),
+                   [this](const Event& ev) { on_event(ev); });
+}
+
+void Checker::watch_bank(const std::string& component, const RegisterBank& bank) {
+    banks_.push_back({component, &bank, {}});
+}
+
+void Checker::transition_started() {
+    for (auto& w : banks_) w.before = w.bank->save(StateClass::Hardware);
+}
+
+void Checker::transition_resumed() {
+    for (auto& w : banks_) {
+        auto diffs = w.bank->compare(w.before, StateClass::Hardware);
+        if (diffs.empty()) continue;
+        std::vector<std::pair<std::string, std::string>> ev;
+        std::string names;
+        for (const auto& d : diffs) {
+            ev.emplace_back(d.reg, fmt::format("before {:#x}, after {:#x}", d.expected, d.actual));
+            names += (names.empty() ? "" : ", ") + d.reg;
+        }
+        report({"hwstate.not-restored", now_ps(), w.component, hub_.phase(),
+                fmt::format("{}: hardware-state register{} {} not restored after resume", w.bank->owner(),
+                            diffs.size() > 1 ? "s" : "", names),
+                json_object(ev)});
+    }
+}
+
+void Checker::on_event(const Event& ev) {
+    if (ev.kind == EvKind::Instant && ev.category == "phase" && ev.name == "participants") {
+        phase_callback_ = arg(ev, "callback");
+        auto list = split(arg(ev, "devices"), ',');
+        participants_ = std::set<std::string>(list.begin(), list.end());
+        finished_.clear();
+        return;
+    }
+    if (ev.category == "callback" && ev.kind == EvKind::SliceBegin) {
+        on_callback_begin(ev);
+        return;
+    }
+    if (ev.category == "callback" && ev.kind == EvKind::SliceEnd) {
+        finished_.insert(arg(ev, "device"));
+        return;
+    }
+    if (ev.kind == EvKind::GuestError && ev.name == "io.suspended-device") {
+        std::string key = ev.track + "|" + ev.phase + "|" + arg(ev, "kind");
+        if (!reported_.insert(key).second) return;  // one per device, phase and kind
+        std::vector<std::pair<std::string, std::string>> kv;
+        for (const auto& a : ev.args) kv.emplace_back(a.key, a.value);
+        report({"io.suspended-device", ev.ts, ev.track, ev.phase,
+                fmt::format("{}: {}", ev.track, arg(ev, "message")), json_object(kv)});
+    }
+}
+
+void Checker::on_callback_begin(const Event& ev) {
+    std::string dev = arg(ev, "device");
+    const std::string& cb = ev.name;
+    bool children_first = callback_children_first(cb);
+    auto must_wait = children_first ? graph_.subordinates(dev) : graph_.superiors(dev);
+    for (const auto& other : must_wait) {
+        if (!participants_.count(other) || finished_.count(other)) continue;
+        std::string rel;
+        for (const auto& e : graph_.edges()) {
+            if ((e.from == dev && e.to == other) || (e.from == other && e.to == dev)) {
+                bool dev_is_from = e.from == dev;
+                rel = e.kind == EdgeKind::Parent ? (dev_is_from ? "child" : "parent")
+                                                 : (dev_is_from ? "consumer" : "supplier");
+            }
+        }
+        report({"order.dependency", ev.ts, ev.track, arg(ev, "phase"),
+                fmt::format("{} of {} started before its {} {} finished {}", cb, dev, rel, other, cb),
+                json_object({{"callback", cb}, {"device", dev}, {"waits_for", other}, {"relation", rel},
+                             {"required", children_first ? "subordinates first" : "superiors first"}})});
+    }
+}
+
+void Checker::report(Violation v) {
+    Event ev;
+    ev.kind = EvKind::Violation;
+    ev.ts = v.ts;
+    ev.track = v.component;
+    ev.name = v.id;
+    ev.category = "violation";
+    ev.phase = v.phase;
+    ev.args = {{"message", v.message}, {"evidence", v.evidence}};
+    violations_.push_back(std::move(v));
+    hub_.emit(std::move(ev));
+}
+
+}  // namespace quiesce

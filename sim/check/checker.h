@@ -1,0 +1,64 @@
+// The checker (DESIGN.md §5): observes the run through the event hub and the
+// models' true state, and turns what it sees into violations with a stable id,
+// time, component, phase, message and evidence. Invariants in this build:
+//   order.dependency      a callback ran before a device it must wait for
+//   io.suspended-device   MMIO/config/DMA reached a device (or a bridge on the
+//                         way) that was not in D0
+//   hwstate.not-restored  a hardware-state register differs after resume from
+//                         its value before the transition
+#pragma once
+
+#include "sim/core/events.h"
+#include "sim/core/registers.h"
+#include "sim/pm/device_graph.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+struct Violation {
+    std::string id;
+    Picos ts = 0;
+    std::string component;
+    std::string phase;
+    std::string message;
+    std::string evidence;  // JSON object
+};
+
+class Checker {
+public:
+    Checker(EventHub& hub, const DeviceGraph& graph);
+
+    // Registers a bank whose hardware-state registers must survive a transition.
+    void watch_bank(const std::string& component, const RegisterBank& bank);
+    void transition_started();   // snapshot hardware state
+    void transition_resumed();   // compare hardware state
+
+    const std::vector<Violation>& violations() const { return violations_; }
+    static const std::vector<std::string>& catalogue();
+
+private:
+    void on_event(const Event& ev);
+    void on_callback_begin(const Event& ev);
+    void report(Violation v);
+
+    EventHub& hub_;
+    const DeviceGraph& graph_;
+    struct Watched {
+        std::string component;
+        const RegisterBank* bank;
+        RegisterBank::Saved before;
+    };
+    std::vector<Watched> banks_;
+    // Current callback phase: which devices take part, which finished.
+    std::string phase_callback_;
+    std::set<std::string> participants_;
+    std::set<std::string> finished_;
+    std::set<std::string> reported_;  // dedup key for io.* per phase
+    std::vector<Violation> violations_;
+};
+
+}  // namespace quiesce

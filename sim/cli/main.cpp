@@ -1,0 +1,188 @@
+// The quiesce command line: run, validate, graph, query.
+// Exit status: 0 all expectations held; 1 some did not; 2 bad input.
+#include "sim/cli/junit.h"
+#include "sim/core/errors.h"
+#include "sim/scenario/executor.h"
+#include "sim/scenario/platform.h"
+#include "sim/scenario/scenario.h"
+#include "sim/trace/trace_db.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+
+namespace fs = std::filesystem;
+using namespace quiesce;
+
+// libsystemc's own main() refers to sc_main; quiesce has its own main() and
+// starts each simulation in a forked child, so this entry is never used.
+int sc_main(int, char**) { return 2; }
+
+namespace {
+
+std::vector<std::string> collect(const std::vector<std::string>& paths) {
+    std::vector<std::string> files;
+    for (const auto& p : paths) {
+        if (fs::is_directory(p)) {
+            std::vector<std::string> found;
+            for (const auto& e : fs::recursive_directory_iterator(p))
+                if (e.is_regular_file() && e.path().extension() == ".toml") found.push_back(e.path().string());
+            std::sort(found.begin(), found.end());
+            if (found.empty()) throw InputError(p, 0, 0, "", "no scenario files (*.toml) in this directory");
+            files.insert(files.end(), found.begin(), found.end());
+        } else if (fs::is_regular_file(p)) {
+            files.push_back(p);
+        } else {
+            throw InputError(p, 0, 0, "", "no such file or directory");
+        }
+    }
+    return files;
+}
+
+std::string default_db_name() {
+    std::time_t t = std::time(nullptr);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "quiesce-%Y%m%d-%H%M%S.db", std::localtime(&t));
+    return buf;
+}
+
+int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
+            const std::optional<uint64_t>& seed) {
+    std::vector<Scenario> scenarios;
+    for (const auto& f : collect(paths)) {
+        Scenario s = load_scenario(f);
+        build_graph(s.platform);
+        if (seed) s.seed = *seed;
+        scenarios.push_back(std::move(s));
+    }
+    if (db_path.empty()) db_path = default_db_name();
+    TraceDb db(db_path);
+    std::printf("trace database: %s\n", db_path.c_str());
+    std::vector<JunitCase> cases;
+    int passed = 0, failed = 0;
+    for (const auto& s : scenarios) {
+        RunResult r = execute(s);
+        RunMeta m{s.name, s.file, s.seed, s.protocol.name, s.platform.name, r.status, expected_text(s.expect),
+                  r.message, to_string(s.trace), r.wall_s * 1000};
+        int64_t run_id = db.record(m, r.stream);
+        uint64_t cycles = uint64_t(static_cast<unsigned __int128>(r.stream.summary.sim_end) * s.platform.cpu_hz /
+                                   1'000'000'000'000ULL);
+        std::string verdict = r.status == "passed" ? "PASS" : r.status == "failed" ? "FAIL"
+                            : r.status == "crashed" ? "CRASH" : "TIMEOUT";
+        std::printf("%-7s %-36s %12llu cycles  %10s  %6.2fs  run %lld%s%s\n", verdict.c_str(), s.name.c_str(),
+                    static_cast<unsigned long long>(cycles), format_ps(r.stream.summary.sim_end).c_str(), r.wall_s,
+                    static_cast<long long>(run_id), r.message.empty() ? "" : "  ", r.message.c_str());
+        std::fflush(stdout);
+        (r.status == "passed" ? passed : failed)++;
+        JunitCase c;
+        c.classname = fs::path(s.file).parent_path().filename().string();
+        c.name = s.name;
+        c.file = s.file;
+        c.time_s = r.wall_s;
+        c.status = r.status;
+        c.message = r.message;
+        c.properties = {{"random_seed", std::to_string(s.seed)},
+                        {"sim_time", format_ps(r.stream.summary.sim_end)},
+                        {"sim_cycles", std::to_string(cycles)},
+                        {"protocol", s.protocol.name},
+                        {"expected", expected_text(s.expect)},
+                        {"trace_db", db_path},
+                        {"run_id", std::to_string(run_id)},
+                        {"digest", fmt::format("{:016x}", r.stream.digest)}};
+        cases.push_back(std::move(c));
+    }
+    std::printf("%d passed, %d failed\n", passed, failed);
+    if (!junit.empty()) write_file_atomically(junit, junit_xml("quiesce", cases));
+    return failed ? 1 : 0;
+}
+
+int cmd_validate(const std::vector<std::string>& files) {
+    int bad = 0;
+    for (const auto& f : collect(files)) {
+        try {
+            Scenario s = load_scenario(f);
+            build_graph(s.platform);
+            std::printf("ok: %s\n", f.c_str());
+        } catch (const InputError& e) {
+            std::fprintf(stderr, "quiesce: %s\n", e.what());
+            ++bad;
+        }
+    }
+    return bad ? 2 : 0;
+}
+
+int cmd_graph(const std::string& file) {
+    Scenario s = load_scenario(file);
+    DeviceGraph g = build_graph(s.platform);
+    std::string order;
+    for (const auto& n : g.suspend_order()) order += (order.empty() ? "" : " ") + n;
+    std::printf("// platform %s; suspend order: %s\n%s", s.platform.name.c_str(), order.c_str(),
+                g.dot(s.platform.name).c_str());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+    CLI::App app{"quiesce: a cycle-accurate simulator that checks suspend/resume atomicity"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", QUIESCE_VERSION);
+
+    std::vector<std::string> run_paths;
+    std::string db, junit;
+    std::optional<uint64_t> seed;
+    auto* run = app.add_subcommand("run", "Run scenarios and check their expectations");
+    run->add_option("paths", run_paths, "Scenario files or directories (default: scenarios/regression)");
+    run->add_option("--db", db, "Trace database to write (default: a new quiesce-<time>.db here)");
+    run->add_option("--junit", junit, "Write JUnit XML to this file");
+    run->add_option("--seed", seed, "Override every scenario's seed");
+
+    std::vector<std::string> validate_files;
+    auto* validate = app.add_subcommand("validate", "Check scenario files without running them");
+    validate->add_option("files", validate_files, "Scenario files or directories")->required();
+
+    std::string graph_file;
+    auto* graph = app.add_subcommand("graph", "Print a scenario's device graph as DOT");
+    graph->add_option("scenario", graph_file, "Scenario file")->required();
+
+    std::string query_db, query_sql;
+    auto* query = app.add_subcommand("query", "Run one read-only SQL statement on a trace database");
+    query->add_option("db", query_db, "Trace database")->required();
+    query->add_option("sql", query_sql, "SQL statement")->required();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "quiesce: %s (see quiesce --help)\n", e.what());
+        return 2;
+    }
+    try {
+        if (*run) return cmd_run(run_paths.empty() ? std::vector<std::string>{"scenarios/regression"} : run_paths,
+                                 db, junit, seed);
+        if (*validate) return cmd_validate(validate_files);
+        if (*graph) return cmd_graph(graph_file);
+        if (*query) {
+            std::string out;
+            run_query(query_db, query_sql, out);
+            std::fputs(out.c_str(), stdout);
+            return 0;
+        }
+    } catch (const InputError& e) {
+        std::fprintf(stderr, "quiesce: %s\n", e.what());
+        return 2;
+    }
+    return 2;
+}

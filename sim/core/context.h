@@ -1,0 +1,19 @@
+// Per-run services shared by every model of one simulation: the event hub,
+// the seeded generator, the in-flight ledger. One run lives in one (forked)
+// process, so one RunContext exists at a time.
+#pragma once
+
+#include "sim/core/events.h"
+#include "sim/core/ledger.h"
+#include "sim/core/rng.h"
+
+namespace quiesce {
+
+struct RunContext {
+    explicit RunContext(uint64_t seed) : rng(seed), ledger(&hub) {}
+    EventHub hub;
+    Rng rng;
+    Ledger ledger;
+};
+
+}  // namespace quiesce

@@ -1,0 +1,38 @@
+#include "sim/core/ledger.h"
+
+#include "sim/core/errors.h"
+#include "sim/core/events.h"
+
+namespace quiesce {
+
+uint64_t Ledger::issue(const std::string& device, const std::string& what) {
+    uint64_t id = next_id_++;
+    open_.emplace(id, Entry{id, device, what, now_ps()});
+    if (hub_) hub_->instant(device, "issue", "ledger", {{"id", std::to_string(id)}, {"what", what}});
+    return id;
+}
+
+void Ledger::retire(uint64_t id, const std::string& outcome) {
+    auto it = open_.find(id);
+    SIM_ASSERT(it != open_.end(), "ledger: retiring unknown id {}", id);
+    if (hub_)
+        hub_->instant(it->second.device, "retire", "ledger",
+                      {{"id", std::to_string(id)}, {"what", it->second.what}, {"outcome", outcome}});
+    open_.erase(it);
+}
+
+size_t Ledger::in_flight(const std::string& device) const {
+    size_t n = 0;
+    for (const auto& [id, e] : open_)
+        if (e.device == device) ++n;
+    return n;
+}
+
+std::vector<Ledger::Entry> Ledger::outstanding(const std::string& device) const {
+    std::vector<Entry> out;
+    for (const auto& [id, e] : open_)
+        if (e.device == device) out.push_back(e);
+    return out;
+}
+
+}  // namespace quiesce

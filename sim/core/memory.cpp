@@ -1,0 +1,108 @@
+#include "sim/core/memory.h"
+
+#include "sim/core/errors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+namespace quiesce {
+
+const char* to_string(RegionAttr a) {
+    switch (a) {
+        case RegionAttr::Normal: return "normal";
+        case RegionAttr::Nosave: return "nosave";
+        case RegionAttr::Firmware: return "firmware";
+        case RegionAttr::MmioHole: return "mmio-hole";
+    }
+    return "?";
+}
+
+PhysicalMemory::PhysicalMemory(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+                               uint64_t size)
+    : Component(name, ctx, clock), socket("socket"), size_(size) {
+    SIM_ASSERT(size_ % kPageSize == 0, "memory size {} is not a whole number of pages", size_);
+    socket.register_b_transport(this, &PhysicalMemory::b_transport);
+    hub().declare_track({path(), "", "memory", clock.name(), clock.hz()});
+}
+
+void PhysicalMemory::add_region(MemRegion region) {
+    SIM_ASSERT(region.base % kPageSize == 0 && region.size % kPageSize == 0,
+               "region {} is not page aligned", region.name);
+    regions_.push_back(std::move(region));
+}
+
+RegionAttr PhysicalMemory::attr_of(uint64_t addr) const {
+    for (const auto& r : regions_)
+        if (addr >= r.base && addr < r.base + r.size) return r.attr;
+    return RegionAttr::Normal;
+}
+
+void PhysicalMemory::peek(uint64_t addr, void* out, uint64_t len) const {
+    SIM_ASSERT(addr + len <= size_, "peek outside memory at {:#x}", addr);
+    auto* dst = static_cast<uint8_t*>(out);
+    while (len) {
+        uint64_t pfn = addr / kPageSize, off = addr % kPageSize;
+        uint64_t n = std::min(len, kPageSize - off);
+        auto it = pages_.find(pfn);
+        if (it == pages_.end()) std::memset(dst, 0, n);
+        else std::memcpy(dst, it->second->data.data() + off, n);
+        dst += n; addr += n; len -= n;
+    }
+}
+
+PhysicalMemory::Page& PhysicalMemory::page_for_write(uint64_t pfn) {
+    auto& slot = pages_[pfn];
+    if (!slot) slot = std::make_unique<Page>();
+    return *slot;
+}
+
+void PhysicalMemory::poke(uint64_t addr, const void* in, uint64_t len, const std::string& writer) {
+    SIM_ASSERT(addr + len <= size_, "poke outside memory at {:#x}", addr);
+    const auto* src = static_cast<const uint8_t*>(in);
+    Picos t = now_ps();
+    while (len) {
+        uint64_t pfn = addr / kPageSize, off = addr % kPageSize;
+        uint64_t n = std::min(len, kPageSize - off);
+        Page& p = page_for_write(pfn);
+        std::memcpy(p.data.data() + off, src, n);
+        p.info.version++;
+        p.info.last_writer = writer;
+        p.info.last_write = t;
+        src += n; addr += n; len -= n;
+    }
+}
+
+const PhysicalMemory::PageInfo* PhysicalMemory::page_info(uint64_t pfn) const {
+    auto it = pages_.find(pfn);
+    return it == pages_.end() ? nullptr : &it->second->info;
+}
+
+uint64_t PhysicalMemory::digest() const {
+    std::map<uint64_t, const Page*> ordered;
+    for (const auto& [pfn, p] : pages_) ordered[pfn] = p.get();
+    uint64_t h = 0xcbf29ce484222325ULL;
+    auto mix = [&h](const uint8_t* d, size_t n) {
+        for (size_t i = 0; i < n; ++i) { h ^= d[i]; h *= 0x100000001b3ULL; }
+    };
+    for (const auto& [pfn, p] : ordered) {
+        mix(reinterpret_cast<const uint8_t*>(&pfn), sizeof pfn);
+        mix(p->data.data(), kPageSize);
+    }
+    return h;
+}
+
+void PhysicalMemory::b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    uint64_t addr = tx.get_address();
+    unsigned len = tx.get_data_length();
+    if (addr + len > size_ || len == 0) {
+        tx.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+        return;
+    }
+    if (tx.is_read()) peek(addr, tx.get_data_ptr(), len);
+    else poke(addr, tx.get_data_ptr(), len, initiator_of(tx));
+    delay += clock().delay(access_latency_ + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_));
+    tx.set_response_status(tlm::TLM_OK_RESPONSE);
+}
+
+}  // namespace quiesce

@@ -1,0 +1,76 @@
+// Physical memory: sparse 4 KiB pages with a per-page write version, last
+// writer and last write time, and region attributes (DESIGN.md §5). A TLM
+// target; the checker and the loader read it directly ("the simulation knows
+// the true state of everything").
+#pragma once
+
+#include "sim/core/module.h"
+
+#include <tlm_utils/simple_target_socket.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace quiesce {
+
+enum class RegionAttr { Normal, Nosave, Firmware, MmioHole };
+const char* to_string(RegionAttr a);
+
+struct MemRegion {
+    std::string name;
+    uint64_t base = 0;
+    uint64_t size = 0;
+    RegionAttr attr = RegionAttr::Normal;
+};
+
+class PhysicalMemory : public Component {
+public:
+    static constexpr uint64_t kPageSize = 4096;
+
+    struct PageInfo {
+        uint64_t version = 0;      // writes to this page so far
+        std::string last_writer;   // initiator name
+        Picos last_write = 0;
+    };
+
+    PhysicalMemory(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+                   uint64_t size);
+
+    tlm_utils::simple_target_socket<PhysicalMemory> socket;
+
+    uint64_t size() const { return size_; }
+    void add_region(MemRegion region);
+    const std::vector<MemRegion>& regions() const { return regions_; }
+    RegionAttr attr_of(uint64_t addr) const;
+
+    // Direct (zero-time) access for loaders, checkers and tests.
+    void peek(uint64_t addr, void* out, uint64_t len) const;
+    void poke(uint64_t addr, const void* in, uint64_t len, const std::string& writer);
+    uint32_t peek32(uint64_t addr) const { uint32_t v; peek(addr, &v, 4); return v; }
+    uint64_t peek64(uint64_t addr) const { uint64_t v; peek(addr, &v, 8); return v; }
+
+    const PageInfo* page_info(uint64_t pfn) const;
+    size_t resident_pages() const { return pages_.size(); }
+    // FNV-1a over every resident page (pfn + contents), in pfn order.
+    uint64_t digest() const;
+
+private:
+    struct Page {
+        std::array<uint8_t, kPageSize> data{};
+        PageInfo info;
+    };
+    void b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    Page& page_for_write(uint64_t pfn);
+
+    uint64_t size_;
+    std::vector<MemRegion> regions_;
+    std::unordered_map<uint64_t, std::unique_ptr<Page>> pages_;
+    Cycles access_latency_{40};
+    unsigned bytes_per_cycle_ = 16;
+};
+
+}  // namespace quiesce

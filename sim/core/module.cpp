@@ -1,0 +1,56 @@
+#include "sim/core/module.h"
+
+#include <cstdio>
+#include <cstring>
+#include <cstdlib>
+
+namespace quiesce {
+
+Module::Module(const sc_core::sc_module_name& name, RunContext& ctx)
+    : sc_core::sc_module(name), ctx_(ctx), path_(sc_core::sc_module::name()) {}
+
+void Module::guest_error(const std::string& name, const std::string& message, std::vector<Arg> args) {
+    hub().guest_error(path_, name, message, std::move(args));
+    log("guest error: " + message);
+}
+
+void Module::log(const std::string& message) const {
+    static const bool enabled = std::getenv("QUIESCE_LOG") != nullptr;
+    if (enabled)
+        std::fprintf(stderr, "[%s] %s: %s\n", format_ps(now_ps()).c_str(), path_.c_str(), message.c_str());
+}
+
+Component::Component(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock)
+    : Module(name, ctx), clock_(clock) {}
+
+MmioDevice::MmioDevice(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+                       Cycles read_latency, Cycles write_latency)
+    : Component(name, ctx, clock), regs_(path(), &ctx.hub), read_latency_(read_latency),
+      write_latency_(write_latency) {}
+
+void MmioDevice::mmio_access(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay, uint64_t offset) {
+    unsigned len = tx.get_data_length();
+    if (len == 0 || len > 8) {
+        tx.set_response_status(tlm::TLM_BURST_ERROR_RESPONSE);
+        return;
+    }
+    uint64_t value = 0;
+    if (tx.is_read()) {
+        value = regs_.read(offset, len, initiator_of(tx));
+        std::memcpy(tx.get_data_ptr(), &value, len);
+        delay += clock().delay(read_latency_);
+    } else {
+        std::memcpy(&value, tx.get_data_ptr(), len);
+        regs_.write(offset, len, value, initiator_of(tx));
+        delay += clock().delay(write_latency_);
+    }
+    tx.set_response_status(tlm::TLM_OK_RESPONSE);
+}
+
+std::string initiator_of(tlm::tlm_generic_payload& tx) {
+    InitiatorExt* ext = nullptr;
+    tx.get_extension(ext);
+    return ext ? ext->name : std::string("?");
+}
+
+}  // namespace quiesce

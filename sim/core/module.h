@@ -1,0 +1,81 @@
+// Module bases (style.md §Synthesis 1):
+//   Module      sc_module + run context + hierarchical name + logger + properties
+//   Component   Module + a clock domain: waits in cycles, never ticks
+//   MmioDevice  Component + a register bank that decodes MMIO with latencies
+#pragma once
+
+#include "sim/core/context.h"
+#include "sim/core/properties.h"
+#include "sim/core/registers.h"
+#include "sim/core/time.h"
+
+#include <systemc>
+#include <tlm>
+
+#include <string>
+
+namespace quiesce {
+
+class Module : public sc_core::sc_module {
+public:
+    Module(const sc_core::sc_module_name& name, RunContext& ctx);
+
+    RunContext& ctx() const { return ctx_; }
+    EventHub& hub() const { return ctx_.hub; }
+    // Hierarchical path used as the trace track ("pci0.rp0.dma0").
+    const std::string& path() const { return path_; }
+    Properties& props() { return props_; }
+    const Properties& props() const { return props_; }
+
+    void guest_error(const std::string& name, const std::string& message, std::vector<Arg> args = {});
+    void log(const std::string& message) const;  // to stderr when QUIESCE_LOG is set
+
+protected:
+    void set_path(std::string p) { path_ = std::move(p); }
+
+private:
+    RunContext& ctx_;
+    std::string path_;
+    Properties props_;
+};
+
+class Component : public Module {
+public:
+    Component(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock);
+
+    const ClockDomain& clock() const { return clock_; }
+    Cycles now_cycles() const { return clock_.now(); }
+    // Blocks the calling SC_THREAD until the edge n cycles from now.
+    void wait_cycles(Cycles n) { sc_core::wait(clock_.delay(n)); }
+    sc_core::sc_time cycles_delay(Cycles n) const { return clock_.delay(n); }
+
+private:
+    const ClockDomain& clock_;
+};
+
+class MmioDevice : public Component {
+public:
+    MmioDevice(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+               Cycles read_latency = Cycles(2), Cycles write_latency = Cycles(1));
+
+    RegisterBank& regs() { return regs_; }
+    const RegisterBank& regs() const { return regs_; }
+    // Decodes a TLM access against the bank and annotates the device latency.
+    void mmio_access(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay, uint64_t offset);
+
+private:
+    RegisterBank regs_;
+    Cycles read_latency_;
+    Cycles write_latency_;
+};
+
+// The name of the initiator of a transaction (CPU core, DMA engine), carried
+// as a TLM extension so that memory can record its last writer.
+struct InitiatorExt : tlm::tlm_extension<InitiatorExt> {
+    std::string name;
+    tlm::tlm_extension_base* clone() const override { return new InitiatorExt(*this); }
+    void copy_from(const tlm::tlm_extension_base& o) override { name = static_cast<const InitiatorExt&>(o).name; }
+};
+std::string initiator_of(tlm::tlm_generic_payload& tx);
+
+}  // namespace quiesce

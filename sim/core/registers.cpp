@@ -1,0 +1,167 @@
+#include "sim/core/registers.h"
+
+#include "sim/core/errors.h"
+#include "sim/core/events.h"
+
+#include <algorithm>
+
+namespace quiesce {
+
+const char* to_string(StateClass c) {
+    switch (c) {
+        case StateClass::Hardware: return "hardware";
+        case StateClass::Driver: return "driver";
+        case StateClass::Volatile: return "volatile";
+    }
+    return "?";
+}
+
+Register::Register(RegSpec spec) : spec_(std::move(spec)) {
+    SIM_ASSERT(spec_.width == 1 || spec_.width == 2 || spec_.width == 4 || spec_.width == 8,
+               "register {} has width {}", spec_.name, spec_.width);
+    value_ = spec_.reset & width_mask();
+}
+
+uint64_t Register::width_mask() const {
+    return spec_.width == 8 ? ~0ULL : ((1ULL << (spec_.width * 8)) - 1);
+}
+
+uint64_t Register::bus_read() const {
+    uint64_t v = read_hook_ ? read_hook_(*this) : value_;
+    return v & width_mask() & ~spec_.rsvd & ~spec_.wo;
+}
+
+void Register::bus_write(uint64_t data, uint64_t bit_mask) {
+    uint64_t old = value_;
+    uint64_t writable = ~(spec_.ro | spec_.rsvd | spec_.w1c) & bit_mask & width_mask();
+    uint64_t next = (old & ~writable) | (data & writable);
+    next &= ~(data & spec_.w1c & bit_mask);
+    value_ = next & width_mask();
+    if (write_hook_) write_hook_(*this, old, data & bit_mask);
+}
+
+RegisterBank::RegisterBank(std::string owner, EventHub* hub) : owner_(std::move(owner)), hub_(hub) {}
+
+Register& RegisterBank::add(RegSpec spec) {
+    SIM_ASSERT(!by_name_.count(spec.name), "{}: register {} declared twice", owner_, spec.name);
+    for (const auto& r : regs_) {
+        bool overlap = spec.offset < r->spec().offset + r->spec().width &&
+                       r->spec().offset < spec.offset + spec.width;
+        SIM_ASSERT(!overlap, "{}: register {} overlaps {}", owner_, spec.name, r->name());
+    }
+    auto reg = std::make_unique<Register>(std::move(spec));
+    Register* raw = reg.get();
+    by_name_[raw->name()] = raw;
+    regs_.push_back(std::move(reg));
+    std::sort(regs_.begin(), regs_.end(),
+              [](const auto& a, const auto& b) { return a->spec().offset < b->spec().offset; });
+    return *raw;
+}
+
+Register& RegisterBank::reg(const std::string& name) {
+    Register* r = find(name);
+    SIM_ASSERT(r, "{}: no register {}", owner_, name);
+    return *r;
+}
+
+const Register& RegisterBank::reg(const std::string& name) const {
+    auto it = by_name_.find(name);
+    SIM_ASSERT(it != by_name_.end(), "{}: no register {}", owner_, name);
+    return *it->second;
+}
+
+Register* RegisterBank::find(const std::string& name) {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second;
+}
+
+Register* RegisterBank::at(uint32_t offset) {
+    for (auto& r : regs_)
+        if (r->spec().offset == offset) return r.get();
+    return nullptr;
+}
+
+namespace {
+uint64_t bytes_mask(unsigned n) { return n >= 8 ? ~0ULL : ((1ULL << (n * 8)) - 1); }
+}  // namespace
+
+uint64_t RegisterBank::read(uint64_t offset, unsigned len, const std::string& initiator) {
+    uint64_t result = 0;
+    unsigned covered = 0;
+    for (auto& r : regs_) {
+        uint64_t ro = r->spec().offset, re = ro + r->spec().width;
+        uint64_t s = std::max(offset, ro), e = std::min(offset + len, re);
+        if (s >= e) continue;
+        uint64_t v = r->bus_read();
+        uint64_t part = (v >> ((s - ro) * 8)) & bytes_mask(unsigned(e - s));
+        result |= part << ((s - offset) * 8);
+        covered += unsigned(e - s);
+        trace(*r, false, v, initiator);
+    }
+    if (covered < len && strict_ && hub_)
+        hub_->guest_error(owner_, "mmio.unmapped", "read of unmapped register offset",
+                          {{"offset", std::to_string(offset)}, {"initiator", initiator}});
+    return result;
+}
+
+void RegisterBank::write(uint64_t offset, unsigned len, uint64_t data, const std::string& initiator) {
+    unsigned covered = 0;
+    for (auto& r : regs_) {
+        uint64_t ro = r->spec().offset, re = ro + r->spec().width;
+        uint64_t s = std::max(offset, ro), e = std::min(offset + len, re);
+        if (s >= e) continue;
+        uint64_t part = (data >> ((s - offset) * 8)) & bytes_mask(unsigned(e - s));
+        uint64_t shift = (s - ro) * 8;
+        r->bus_write(part << shift, bytes_mask(unsigned(e - s)) << shift);
+        covered += unsigned(e - s);
+        trace(*r, true, r->value(), initiator);
+    }
+    if (covered < len && strict_ && hub_)
+        hub_->guest_error(owner_, "mmio.unmapped", "write to unmapped register offset",
+                          {{"offset", std::to_string(offset)}, {"initiator", initiator}});
+}
+
+void RegisterBank::trace(const Register& r, bool write, uint64_t value, const std::string& initiator) const {
+    if (!hub_ || !hub_->wants(EvKind::RegAccess)) return;
+    Event ev;
+    ev.kind = EvKind::RegAccess;
+    ev.ts = now_ps();
+    ev.track = owner_;
+    ev.name = r.name();
+    ev.category = to_string(r.spec().cls);
+    ev.addr = r.spec().offset;
+    ev.size = r.spec().width;
+    ev.data = value;
+    ev.write = write;
+    ev.initiator = initiator;
+    hub_->emit(std::move(ev));
+}
+
+void RegisterBank::reset() {
+    for (auto& r : regs_) r->set(r->spec().reset);
+}
+
+RegisterBank::Saved RegisterBank::save(StateClass cls) const {
+    Saved out;
+    for (const auto& r : regs_)
+        if (r->spec().cls == cls) out[r->name()] = r->value();
+    return out;
+}
+
+void RegisterBank::restore(const Saved& saved) {
+    for (const auto& [name, value] : saved) reg(name).set(value);
+}
+
+std::vector<RegisterBank::Diff> RegisterBank::compare(const Saved& before, StateClass cls) const {
+    std::vector<Diff> out;
+    for (const auto& r : regs_) {
+        if (r->spec().cls != cls) continue;
+        auto it = before.find(r->name());
+        if (it == before.end()) continue;
+        uint64_t m = r->state_mask();
+        if ((it->second & m) != (r->value() & m)) out.push_back({r->name(), it->second & m, r->value() & m});
+    }
+    return out;
+}
+
+}  // namespace quiesce

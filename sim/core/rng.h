@@ -1,0 +1,33 @@
+// The one seeded generator of a run (DESIGN.md §4). splitmix64: the same
+// sequence on every platform and library, unlike std:: distributions.
+#pragma once
+
+#include <cstdint>
+
+namespace quiesce {
+
+class Rng {
+public:
+    explicit Rng(uint64_t seed = 0) : state_(seed) {}
+    uint64_t next() {
+        uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    // Uniform in [lo, hi], without modulo bias.
+    uint64_t uniform(uint64_t lo, uint64_t hi) {
+        uint64_t span = hi - lo + 1;
+        if (span == 0) return next();
+        uint64_t limit = UINT64_MAX - UINT64_MAX % span;
+        uint64_t v;
+        do v = next(); while (v >= limit);
+        return lo + v % span;
+    }
+    uint64_t seed_state() const { return state_; }
+
+private:
+    uint64_t state_;
+};
+
+}  // namespace quiesce

@@ -1,0 +1,136 @@
+#include "sim/core/time.h"
+
+#include "sim/core/errors.h"
+
+#include <cctype>
+#include <cmath>
+#include <stdexcept>
+
+namespace quiesce {
+
+namespace {
+constexpr unsigned __int128 kPsPerSecond = 1'000'000'000'000ULL;
+
+// Splits "12.5us" into 12.5 and "us"; rejects anything else.
+void split_number_unit(const std::string& text, long double& number, std::string& unit) {
+    size_t i = 0;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.' ||
+                               text[i] == '_'))
+        ++i;
+    std::string digits;
+    for (size_t k = 0; k < i; ++k)
+        if (text[k] != '_') digits += text[k];
+    if (digits.empty() || digits == ".") throw std::invalid_argument("'" + text + "' does not start with a number");
+    size_t used = 0;
+    number = std::stold(digits, &used);
+    if (used != digits.size()) throw std::invalid_argument("'" + text + "' is not a number");
+    unit = text.substr(i);
+    while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
+}
+
+uint64_t scaled(long double number, long double scale, const std::string& text) {
+    long double v = number * scale;
+    if (v < 0 || v > 1.8e19L) throw std::invalid_argument("'" + text + "' is out of range");
+    long double r = std::round(v);
+    if (std::fabs(v - r) > 1e-6L * std::max<long double>(1, v))
+        throw std::invalid_argument("'" + text + "' is not a whole number of the base unit");
+    return static_cast<uint64_t>(r);
+}
+}  // namespace
+
+ClockDomain::ClockDomain(std::string name, uint64_t hz) : name_(std::move(name)), hz_(hz) {
+    SIM_ASSERT(hz_ > 0 && hz_ <= 1'000'000'000'000ULL, "clock domain {} has bad frequency {}", name_, hz_);
+}
+
+Picos ClockDomain::edge_ps(Cycles c) const {
+    return static_cast<Picos>(static_cast<unsigned __int128>(c.n) * kPsPerSecond / hz_);
+}
+
+Cycles ClockDomain::cycles_at(Picos t) const {
+    // floor(t * hz / 1e12), then correct for the floor in edge_ps.
+    uint64_t c = static_cast<uint64_t>(static_cast<unsigned __int128>(t) * hz_ / kPsPerSecond);
+    while (edge_ps(Cycles(c + 1)) <= t) ++c;
+    while (c > 0 && edge_ps(Cycles(c)) > t) --c;
+    return Cycles(c);
+}
+
+Cycles ClockDomain::ceil_cycles(Picos t) const {
+    Cycles c = cycles_at(t);
+    return edge_ps(c) == t ? c : Cycles(c.n + 1);
+}
+
+Cycles ClockDomain::cycles_in(Picos duration) const {
+    unsigned __int128 num = static_cast<unsigned __int128>(duration) * hz_;
+    return Cycles(static_cast<uint64_t>((num + kPsPerSecond - 1) / kPsPerSecond));
+}
+
+sc_core::sc_time ClockDomain::delay(Cycles n) const {
+    Picos now = now_ps();
+    Picos target = edge_ps(ceil_cycles(now) + n);
+    return from_ps(target - now);
+}
+
+Picos parse_duration(const std::string& text) {
+    long double number;
+    std::string unit;
+    split_number_unit(text, number, unit);
+    long double scale;
+    if (unit == "ps") scale = 1;
+    else if (unit == "ns") scale = 1e3L;
+    else if (unit == "us") scale = 1e6L;
+    else if (unit == "ms") scale = 1e9L;
+    else if (unit == "s") scale = 1e12L;
+    else throw std::invalid_argument("'" + text + "' needs a unit: ps, ns, us, ms or s");
+    return scaled(number, scale, text);
+}
+
+uint64_t parse_size(const std::string& text) {
+    long double number;
+    std::string unit;
+    split_number_unit(text, number, unit);
+    long double scale;
+    if (unit.empty() || unit == "B") scale = 1;
+    else if (unit == "KiB") scale = 1024.0L;
+    else if (unit == "MiB") scale = 1024.0L * 1024;
+    else if (unit == "GiB") scale = 1024.0L * 1024 * 1024;
+    else throw std::invalid_argument("'" + text + "' needs a unit: B, KiB, MiB or GiB");
+    return scaled(number, scale, text);
+}
+
+uint64_t parse_hz(const std::string& text) {
+    long double number;
+    std::string unit;
+    split_number_unit(text, number, unit);
+    long double scale;
+    if (unit == "Hz") scale = 1;
+    else if (unit == "kHz") scale = 1e3L;
+    else if (unit == "MHz") scale = 1e6L;
+    else if (unit == "GHz") scale = 1e9L;
+    else throw std::invalid_argument("'" + text + "' needs a unit: Hz, kHz, MHz or GHz");
+    uint64_t hz = scaled(number, scale, text);
+    if (hz == 0) throw std::invalid_argument("'" + text + "' must be above 0 Hz");
+    return hz;
+}
+
+std::string format_ps(Picos p) {
+    struct U { Picos div; const char* name; };
+    static const U units[] = {{1'000'000'000'000ULL, "s"}, {1'000'000'000ULL, "ms"},
+                              {1'000'000ULL, "us"}, {1'000ULL, "ns"}};
+    for (const U& u : units) {
+        if (p >= u.div) {
+            std::string s = std::to_string(p / u.div);
+            Picos frac = p % u.div;
+            if (frac) {  // at most three decimals: a display format
+                std::string f = std::to_string(frac);
+                f = std::string(std::to_string(u.div).size() - 1 - f.size(), '0') + f;
+                f = f.substr(0, 3);
+                while (!f.empty() && f.back() == '0') f.pop_back();
+                if (!f.empty()) s += "." + f;
+            }
+            return s + u.name;
+        }
+    }
+    return std::to_string(p) + "ps";
+}
+
+}  // namespace quiesce

@@ -1,0 +1,69 @@
+// Simulated time: Cycles counted in one ClockDomain, and integer picoseconds.
+// Models never tick a free-running clock: they compute the edge they need and
+// wait for it (DESIGN.md §3).
+#pragma once
+
+#include <systemc>
+
+#include <cstdint>
+#include <string>
+
+namespace quiesce {
+
+// Integer picoseconds: the kernel's time resolution and the trace time unit.
+using Picos = uint64_t;
+
+struct Cycles {
+    uint64_t n = 0;
+    constexpr Cycles() = default;
+    constexpr explicit Cycles(uint64_t v) : n(v) {}
+    constexpr Cycles operator+(Cycles o) const { return Cycles(n + o.n); }
+    constexpr Cycles operator-(Cycles o) const { return Cycles(n - o.n); }
+    constexpr Cycles operator*(uint64_t k) const { return Cycles(n * k); }
+    Cycles& operator+=(Cycles o) { n += o.n; return *this; }
+    constexpr bool operator==(Cycles o) const { return n == o.n; }
+    constexpr bool operator!=(Cycles o) const { return n != o.n; }
+    constexpr bool operator<(Cycles o) const { return n < o.n; }
+    constexpr bool operator<=(Cycles o) const { return n <= o.n; }
+    constexpr bool operator>(Cycles o) const { return n > o.n; }
+    constexpr bool operator>=(Cycles o) const { return n >= o.n; }
+};
+
+inline Picos to_ps(const sc_core::sc_time& t) { return t.value(); }
+inline sc_core::sc_time from_ps(Picos p) { return sc_core::sc_time::from_value(p); }
+inline Picos now_ps() { return sc_core::sc_time_stamp().value(); }
+
+// A clock domain: cycle k starts at floor(k * 1e12 / hz) ps. Exact for any
+// frequency (no accumulated rounding), so cycle counts are reproducible.
+class ClockDomain {
+public:
+    ClockDomain(std::string name, uint64_t hz);
+
+    const std::string& name() const { return name_; }
+    uint64_t hz() const { return hz_; }
+
+    Picos edge_ps(Cycles c) const;            // time of the edge that starts cycle c
+    Cycles cycles_at(Picos t) const;          // cycles completed at t (floor)
+    Cycles ceil_cycles(Picos t) const;        // first edge at or after t
+    Picos next_edge_ps(Picos t) const { return edge_ps(ceil_cycles(t)); }
+    Cycles cycles_in(Picos duration) const;   // cycles needed to cover a duration (ceil)
+
+    // Delay from now to the edge that lies n cycles after the current-or-next edge.
+    sc_core::sc_time delay(Cycles n) const;
+    Cycles now() const { return cycles_at(now_ps()); }
+
+private:
+    std::string name_;
+    uint64_t hz_;
+};
+
+// "10ms", "150us", "2.5ns", "1s", "250ps" -> picoseconds. Throws std::invalid_argument.
+Picos parse_duration(const std::string& text);
+// "16MiB", "4KiB", "512", "1GiB" -> bytes. Throws std::invalid_argument.
+uint64_t parse_size(const std::string& text);
+// "1GHz", "100MHz", "32768Hz" -> hertz. Throws std::invalid_argument.
+uint64_t parse_hz(const std::string& text);
+// 12345678 ps -> "12.345678us"
+std::string format_ps(Picos p);
+
+}  // namespace quiesce

@@ -1,0 +1,25 @@
+// Run isolation by fork (DESIGN.md §4): SystemC elaborates once per process,
+// so every run happens in a forked child. The parent collects the child's
+// stream through a pipe, enforces a wall-clock limit, and turns a crash into a
+// `crashed` result instead of dying with it.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace quiesce {
+
+struct ChildResult {
+    enum class Status { Exited, Crashed, TimedOut };
+    Status status = Status::Exited;
+    int exit_code = 0;
+    int signal = 0;
+    std::string output;       // what the child wrote to its stream fd
+    std::string error_tail;   // last lines of the child's stderr
+    double wall_s = 0;
+};
+
+// Forks; the child runs `body(fd)` writing its stream to fd, then exits 0.
+ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s);
+
+}  // namespace quiesce

@@ -1,0 +1,64 @@
+// The modelled OS (first slice): a kernel memory allocator, the IRQ descriptor
+// table with Linux's suspend_device_irqs / resume_device_irqs semantics, and
+// the boot CPU's main thread that runs the run's program (boot, workload,
+// system sleep transition) as timed code.
+#pragma once
+
+#include "models/cpu/cpu.h"
+#include "sim/core/module.h"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+class Kernel : public Module {
+public:
+    SC_HAS_PROCESS(Kernel);
+    using IrqHandler = std::function<bool(Cpu&)>;  // returns true if handled
+    using Program = std::function<void(Cpu&)>;
+
+    Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector<Cpu*> cpus, uint64_t heap_base,
+           uint64_t heap_size);
+
+    Cpu& boot_cpu() { return *cpus_.at(0); }
+    const std::vector<Cpu*>& cpus() const { return cpus_; }
+    void set_program(Program p) { program_ = std::move(p); }
+
+    // Kernel memory: page-granular bump allocation in the normal RAM region.
+    uint64_t alloc(uint64_t size, uint64_t align = 64);
+
+    // Interrupts.
+    void request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHandler handler);
+    void irq_entry(Cpu& cpu, unsigned irq);
+    void suspend_device_irqs();
+    void resume_device_irqs(Cpu& cpu);
+    bool device_irqs_suspended() const { return irqs_suspended_; }
+    void attach_intc(InterruptController& intc, uint64_t mmio_base);
+
+    // Blocks the calling software thread until `ev` or `timeout`; true if `ev`.
+    bool wait_event(const sc_core::sc_event& ev, Picos timeout);
+
+private:
+    struct IrqDesc {
+        std::vector<std::pair<std::string, IrqHandler>> actions;
+        bool pending = false;    // arrived while suspended: replayed on resume
+        bool disabled = false;   // "nobody cared"
+        unsigned unhandled = 0;
+    };
+    void main_thread();
+    void set_masked(Cpu& cpu, unsigned irq, bool masked);
+
+    std::vector<Cpu*> cpus_;
+    Program program_;
+    uint64_t heap_next_;
+    uint64_t heap_end_;
+    std::map<unsigned, IrqDesc> irqs_;
+    bool irqs_suspended_ = false;
+    InterruptController* intc_ = nullptr;
+    uint64_t intc_base_ = 0;
+};
+
+}  // namespace quiesce

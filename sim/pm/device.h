@@ -1,0 +1,27 @@
+// A device as the PM core sees it (Linux `struct device` + dev_pm_ops): a name
+// in the device graph and callbacks run as timed code on a CPU.
+#pragma once
+
+#include <string>
+
+namespace quiesce {
+
+class Cpu;
+
+class PmDevice {
+public:
+    explicit PmDevice(std::string name) : name_(std::move(name)) {}
+    virtual ~PmDevice() = default;
+
+    const std::string& name() const { return name_; }
+    // The trace track of the model behind this device.
+    virtual std::string track() const = 0;
+    // Runs callback `cb` ("prepare", "suspend_noirq", "resume"...) on `cpu`.
+    // Returns 0 or a negative errno. A device without that callback returns 0.
+    virtual int callback(const std::string& cb, Cpu& cpu) = 0;
+
+private:
+    std::string name_;
+};
+
+}  // namespace quiesce

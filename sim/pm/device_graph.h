@@ -1,0 +1,54 @@
+// The device graph (DESIGN.md §5): devices in registration (dpm_list) order,
+// typed edges parent->child and supplier->consumer (device links). It yields
+// the suspend and resume orders, rejects cycles with a message naming the
+// cycle, and prints DOT.
+#pragma once
+
+#include <boost/graph/adjacency_list.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+enum class EdgeKind { Parent, Link };
+const char* to_string(EdgeKind k);
+
+class DeviceGraph {
+public:
+    struct Edge {
+        std::string from;  // parent or supplier
+        std::string to;    // child or consumer
+        EdgeKind kind;
+    };
+
+    void add_device(const std::string& name);
+    void add_edge(const std::string& from, const std::string& to, EdgeKind kind);
+    bool has(const std::string& name) const;
+    const std::vector<std::string>& devices() const { return names_; }
+    std::vector<Edge> edges() const;
+
+    // Parents/suppliers first, ties broken by registration order. Throws
+    // std::runtime_error naming a cycle if there is one.
+    std::vector<std::string> resume_order() const;
+    std::vector<std::string> suspend_order() const;
+    // "a -> b -> a" when the graph has a cycle.
+    std::optional<std::string> find_cycle() const;
+
+    std::vector<std::string> superiors(const std::string& name) const;    // parents and suppliers
+    std::vector<std::string> subordinates(const std::string& name) const; // children and consumers
+
+    std::string dot(const std::string& title) const;
+
+private:
+    struct VertexProps { std::string name; };
+    struct EdgeProps { EdgeKind kind; };
+    using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, VertexProps, EdgeProps>;
+    size_t index(const std::string& name) const;
+
+    Graph g_;
+    std::vector<std::string> names_;
+};
+
+}  // namespace quiesce

@@ -1,0 +1,159 @@
+#include "sim/pm/engine.h"
+
+#include "models/acpi/acpi_os.h"
+#include "models/cpu/cpu.h"
+#include "sim/core/errors.h"
+#include "sim/kernel/kernel.h"
+
+#include <fmt/format.h>
+
+namespace quiesce {
+
+namespace {
+constexpr uint64_t kContextMagic = 0x51554945534345ULL;  // "QUIESCE"
+}
+
+PmEngine::PmEngine(PmServices services, const Protocol& protocol, EventHub& hub)
+    : s_(std::move(services)), protocol_(protocol), hub_(hub), track_(s_.kernel->path()) {}
+
+int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
+                            const std::set<std::string>* only, bool stop_on_error) {
+    std::vector<std::string> order = p.order == "top-down" ? s_.graph->resume_order() : s_.graph->suspend_order();
+    std::string participants;
+    for (const auto& n : order)
+        if (s_.devices.count(n) && (!only || only->count(n))) participants += (participants.empty() ? "" : ",") + n;
+    hub_.instant(track_, "participants", "phase", {{"callback", p.callback}, {"devices", participants}});
+    int first_error = 0;
+    for (const auto& name : order) {
+        auto it = s_.devices.find(name);
+        if (it == s_.devices.end() || (only && !only->count(name))) continue;
+        PmDevice* d = it->second;
+        hub_.slice_begin(d->track(), p.callback, "callback", {{"device", name}, {"phase", p.name}});
+        cpu.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
+        int rc = d->callback(p.callback, cpu);
+        hub_.slice_end(d->track(), p.callback, "callback", {{"device", name}, {"rc", std::to_string(rc)}});
+        if (rc != 0) {
+            hub_.instant(track_, "callback-failed", "pm",
+                         {{"device", name}, {"callback", p.callback}, {"rc", std::to_string(rc)}});
+            // Suspend-side errors stop the phase; resume-side errors are only
+            // logged (reference/linux-pm.md §1.4), the others still resume.
+            if (!stop_on_error) {
+                first_error = first_error ? first_error : rc;
+                continue;
+            }
+            if (!result_.error) result_.failed_device = name;
+            return rc;
+        }
+        if (succeeded) succeeded->insert(name);
+    }
+    return first_error;
+}
+
+int PmEngine::platform_enter(Cpu& cpu) {
+    // save_processor_state: the context the trampoline will check and reload.
+    cpu.write64(s_.context_area, kContextMagic);
+    cpu.write64(s_.context_area + 8, cpu.index());
+    result_.slept = true;
+    uint64_t vector = s_.acpi->enter(cpu, protocol_.target);
+    if (vector != s_.trampoline) {
+        hub_.instant(track_, "resume-failed", "pm",
+                     {{"reason", vector == 0 ? "firmware cold-booted (no waking vector)"
+                                             : fmt::format("CPU started at {:#x}, not at the kernel's trampoline", vector)}});
+        return -1;
+    }
+    if (cpu.read64(s_.context_area) != kContextMagic) {
+        hub_.instant(track_, "resume-failed", "pm", {{"reason", "saved processor context is corrupt"}});
+        return -1;
+    }
+    result_.resumed = true;
+    return 0;
+}
+
+int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
+                        const std::set<std::string>* only, bool stop_on_error) {
+    const std::string& a = p.action;
+    unsigned target = protocol_.target;
+    if (a == "callbacks") return run_callbacks(p, cpu, succeeded, only, stop_on_error);
+    if (a == "firmware") {
+        unsigned arg = p.arg < 0 ? target : unsigned(p.arg);
+        if (p.method == "_TTS") s_.acpi->begin(cpu, arg);
+        else if (p.method == "_PTS") s_.acpi->prepare(cpu, arg, s_.trampoline);
+        else s_.acpi->finish(cpu, arg);
+        return 0;
+    }
+    if (a == "platform-begin") s_.acpi->begin(cpu, target);
+    else if (a == "platform-prepare") s_.acpi->prepare(cpu, target, s_.trampoline);
+    else if (a == "platform-enter") return platform_enter(cpu);
+    else if (a == "platform-finish") s_.acpi->finish(cpu, target);
+    else if (a == "platform-end") s_.acpi->end(cpu);
+    else if (a == "suspend-device-irqs") s_.kernel->suspend_device_irqs();
+    else if (a == "resume-device-irqs") s_.kernel->resume_device_irqs(cpu);
+    else if (a == "irqs-off") cpu.local_irq_disable();
+    else if (a == "irqs-on") cpu.local_irq_enable();
+    else if (a == "syscore-suspend") { if (s_.syscore_suspend) s_.syscore_suspend(cpu); }
+    else if (a == "syscore-resume") { if (s_.syscore_resume) s_.syscore_resume(cpu); }
+    else if (a == "cpus-offline") {
+        for (Cpu* c : s_.kernel->cpus())
+            if (c->index() != 0 && c->online()) c->go_offline();
+    } else if (a == "cpus-online") {
+        for (Cpu* c : s_.kernel->cpus())
+            if (c->index() != 0 && !c->online()) c->go_online();
+    } else {
+        SIM_PANIC("unvalidated action {}", a);
+    }
+    return 0;
+}
+
+// Linux rollback (reference/linux-pm.md §1.8): phases unwind in reverse; each
+// device gets the undo of exactly the phases it completed.
+void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok) {
+    succeeded_[failed_index] = failed_phase_ok;
+    for (size_t i = failed_index + 1; i-- > 0;) {
+        const Phase& p = protocol_.suspend[i];
+        if (p.undo.empty()) continue;
+        const Phase* u = protocol_.find_resume(p.undo);
+        if (p.action == "callbacks" && succeeded_[i].empty()) continue;
+        if (p.action != "callbacks" && i == failed_index) continue;  // a failed action undid nothing
+        hub_.slice_begin(track_, u->name, "phase", {{"unwind", p.name}});
+        hub_.set_phase(u->name);
+        run_phase(*u, cpu, nullptr, p.action == "callbacks" ? &succeeded_[i] : nullptr, false);
+        hub_.slice_end(track_, u->name, "phase");
+    }
+}
+
+PmEngine::Result PmEngine::run(Cpu& cpu) {
+    hub_.slice_begin(track_, protocol_.name, "transition");
+    for (size_t i = 0; i < protocol_.suspend.size(); ++i) {
+        const Phase& p = protocol_.suspend[i];
+        hub_.slice_begin(track_, p.name, "phase");
+        hub_.set_phase(p.name);
+        std::set<std::string> ok;
+        int rc = run_phase(p, cpu, &ok, nullptr, true);
+        hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
+        if (rc != 0 && !(p.action == "platform-enter" && result_.slept)) {
+            result_.error = rc;
+            result_.failed_phase = p.name;
+            unwind(i, cpu, ok);
+            hub_.set_phase("");
+            hub_.slice_end(track_, protocol_.name, "transition", {{"result", "aborted"}});
+            return result_;
+        }
+        succeeded_[i] = std::move(ok);
+        if (p.action == "platform-enter" && !result_.resumed) {
+            hub_.set_phase("");
+            hub_.slice_end(track_, protocol_.name, "transition", {{"result", "no-resume"}});
+            return result_;
+        }
+    }
+    for (const Phase& p : protocol_.resume) {
+        hub_.slice_begin(track_, p.name, "phase");
+        hub_.set_phase(p.name);
+        int rc = run_phase(p, cpu, nullptr, nullptr, false);  // resume errors are logged, not unwound
+        hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
+    }
+    hub_.set_phase("");
+    hub_.slice_end(track_, protocol_.name, "transition", {{"result", "resumed"}});
+    return result_;
+}
+
+}  // namespace quiesce

@@ -1,0 +1,64 @@
+// The protocol engine: runs a Protocol's phases on the boot CPU as timed code,
+// in the device orders the graph yields, and unwinds exactly the phases (and,
+// per phase, exactly the devices) that succeeded when a suspend phase fails.
+#pragma once
+
+#include "sim/pm/device.h"
+#include "sim/pm/device_graph.h"
+#include "sim/pm/protocol.h"
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+
+namespace quiesce {
+
+class Cpu;
+class Kernel;
+class AcpiOs;
+class EventHub;
+
+struct PmServices {
+    Kernel* kernel = nullptr;
+    AcpiOs* acpi = nullptr;
+    const DeviceGraph* graph = nullptr;
+    std::map<std::string, PmDevice*> devices;
+    uint64_t trampoline = 0;     // waking vector the kernel installs
+    uint64_t context_area = 0;   // where save_processor_state puts the CPU context
+    std::function<void(Cpu&)> syscore_suspend;
+    std::function<void(Cpu&)> syscore_resume;
+};
+
+class PmEngine {
+public:
+    struct Result {
+        bool slept = false;        // platform-enter reached the firmware
+        bool resumed = false;      // the CPU came back at the kernel's waking vector
+        int error = 0;             // first suspend-side error (0 = none)
+        std::string failed_phase;
+        std::string failed_device;
+    };
+
+    PmEngine(PmServices services, const Protocol& protocol, EventHub& hub);
+    Result run(Cpu& cpu);
+
+private:
+    // `only`: restrict to these devices (unwinding). `stop_on_error`: a
+    // suspend-side phase stops at the first failing device.
+    int run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
+                  const std::set<std::string>* only, bool stop_on_error);
+    int run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
+                      const std::set<std::string>* only, bool stop_on_error);
+    int platform_enter(Cpu& cpu);
+    void unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok);
+
+    PmServices s_;
+    const Protocol& protocol_;
+    EventHub& hub_;
+    Result result_;
+    std::map<size_t, std::set<std::string>> succeeded_;  // suspend phase index -> devices
+    std::string track_;
+};
+
+}  // namespace quiesce

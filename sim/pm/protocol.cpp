@@ -1,0 +1,156 @@
+#include "sim/pm/protocol.h"
+
+#include "sim/core/errors.h"
+#include "sim/scenario/toml_reader.h"
+
+#include <algorithm>
+
+namespace quiesce {
+
+const std::vector<std::string>& known_actions() {
+    static const std::vector<std::string> a = {
+        "callbacks",   "firmware",        "platform-begin",      "platform-prepare", "platform-enter",
+        "platform-finish", "platform-end", "suspend-device-irqs", "resume-device-irqs", "cpus-offline",
+        "cpus-online", "irqs-off",        "irqs-on",             "syscore-suspend",  "syscore-resume"};
+    return a;
+}
+
+const std::vector<std::string>& known_callbacks() {
+    static const std::vector<std::string> c = {
+        "prepare", "suspend", "suspend_late", "suspend_noirq", "resume_noirq", "resume_early", "resume",
+        "complete", "freeze", "freeze_late", "freeze_noirq", "thaw_noirq", "thaw_early", "thaw",
+        "poweroff", "poweroff_late", "poweroff_noirq", "restore_noirq", "restore_early", "restore"};
+    return c;
+}
+
+bool callback_children_first(const std::string& cb) {
+    static const std::vector<std::string> down = {"suspend", "suspend_late", "suspend_noirq", "freeze",
+                                                  "freeze_late", "freeze_noirq", "poweroff", "poweroff_late",
+                                                  "poweroff_noirq", "complete"};
+    return std::find(down.begin(), down.end(), cb) != down.end();
+}
+
+const Phase* Protocol::find_resume(const std::string& n) const {
+    for (const auto& p : resume)
+        if (p.name == n) return &p;
+    return nullptr;
+}
+
+Phase* Protocol::find(const std::string& n) {
+    for (auto* list : {&suspend, &resume})
+        for (auto& p : *list)
+            if (p.name == n) return &p;
+    return nullptr;
+}
+
+namespace {
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::vector<Phase> read_phases(const std::string& file, TableReader& top, const std::string& key) {
+    std::vector<Phase> out;
+    const toml::array* arr = top.array(key);
+    if (!arr) top.fail(key, "is required: a list of [[" + key + "]] phases");
+    size_t i = 0;
+    for (const auto& node : *arr) {
+        std::string where = key + "[" + std::to_string(i++) + "]";
+        if (!node.is_table()) fail_at(file, node, where, "expected a table");
+        TableReader r(file, *node.as_table(), where);
+        Phase p;
+        p.line = int(node.source().begin.line);
+        p.column = int(node.source().begin.column);
+        p.name = r.required_str("name");
+        p.action = r.required_str("action");
+        p.callback = r.str("callback", "");
+        p.order = r.str("order", "");
+        p.undo = r.str("undo", "");
+        p.method = r.str("method", "");
+        if (auto a = r.integer("arg")) p.arg = int(*a);
+        r.done();
+        out.push_back(p);
+    }
+    return out;
+}
+
+[[noreturn]] void phase_error(const Protocol& pr, const Phase& p, const std::string& key, const std::string& msg) {
+    throw InputError(pr.file, p.line, p.column, "phase '" + p.name + "'" + (key.empty() ? "" : "." + key), msg);
+}
+
+}  // namespace
+
+Protocol load_protocol(const std::string& path) {
+    toml::table root = parse_toml_file(path);
+    TableReader r(path, root, "");
+    Protocol p;
+    p.file = path;
+    p.name = r.required_str("name");
+    p.description = r.str("description", "");
+    std::string target = r.str("target", "S3");
+    if (target != "S3") r.fail("target", "only S3 is supported by this build (S4 comes with hibernation)");
+    p.target = 3;
+    p.suspend = read_phases(path, r, "suspend");
+    p.resume = read_phases(path, r, "resume");
+    r.done();
+    validate_protocol(p);
+    return p;
+}
+
+void validate_protocol(const Protocol& pr) {
+    bool cpu_irqs_off = false, dev_irqs_off = false, cpus_off = false, entered = false;
+    auto walk = [&](const std::vector<Phase>& list, bool suspend_side) {
+        for (size_t i = 0; i < list.size(); ++i) {
+            const Phase& p = list[i];
+            if (!contains(known_actions(), p.action)) phase_error(pr, p, "action", "unknown action '" + p.action + "'");
+            if (p.action == "callbacks") {
+                if (!contains(known_callbacks(), p.callback))
+                    phase_error(pr, p, "callback", "unknown callback '" + p.callback + "'");
+                if (p.order != "top-down" && p.order != "bottom-up")
+                    phase_error(pr, p, "order", "order must be \"top-down\" or \"bottom-up\"");
+                if (cpu_irqs_off) phase_error(pr, p, "", "callbacks may sleep: they cannot run with interrupts off");
+                bool noirq = p.callback.size() > 6 && p.callback.compare(p.callback.size() - 6, 6, "_noirq") == 0;
+                if (noirq && !dev_irqs_off)
+                    phase_error(pr, p, "callback", "a _noirq callback runs before suspend-device-irqs");
+                if (!noirq && dev_irqs_off)
+                    phase_error(pr, p, "callback", "'" + p.callback +
+                                "' runs while device interrupts are suspended (only _noirq callbacks may)");
+            } else if (!p.callback.empty() || !p.order.empty()) {
+                phase_error(pr, p, "callback", "only 'callbacks' phases take a callback and an order");
+            }
+            if (p.action == "firmware" && p.method != "_TTS" && p.method != "_PTS" && p.method != "_WAK")
+                phase_error(pr, p, "method", "firmware method must be _TTS, _PTS or _WAK");
+            if (p.action == "irqs-off") cpu_irqs_off = true;
+            if (p.action == "irqs-on") {
+                if (!cpu_irqs_off) phase_error(pr, p, "", "irqs-on without irqs-off");
+                cpu_irqs_off = false;
+            }
+            if (p.action == "suspend-device-irqs") dev_irqs_off = true;
+            if (p.action == "resume-device-irqs") dev_irqs_off = false;
+            if (p.action == "cpus-offline") cpus_off = true;
+            if (p.action == "cpus-online") cpus_off = false;
+            if ((p.action == "syscore-suspend" || p.action == "syscore-resume") && !cpu_irqs_off)
+                phase_error(pr, p, "", "syscore runs with interrupts off on one CPU");
+            if (p.action == "platform-enter") {
+                if (!suspend_side || i + 1 != list.size())
+                    phase_error(pr, p, "action", "platform-enter must be the last suspend phase");
+                if (!cpu_irqs_off || !cpus_off)
+                    phase_error(pr, p, "", "platform-enter needs interrupts off and nonboot CPUs offline");
+                entered = true;
+            }
+            if (!p.undo.empty()) {
+                if (!suspend_side) phase_error(pr, p, "undo", "only suspend phases name an undo");
+                if (!pr.find_resume(p.undo)) phase_error(pr, p, "undo", "no resume phase named '" + p.undo + "'");
+            }
+        }
+    };
+    walk(pr.suspend, true);
+    if (!entered) throw InputError(pr.file, 0, 0, "suspend", "the suspend list never reaches platform-enter");
+    walk(pr.resume, false);
+    const Phase* last = pr.resume.empty() ? nullptr : &pr.resume.back();
+    if (cpu_irqs_off || dev_irqs_off || cpus_off)
+        throw InputError(pr.file, last ? last->line : 0, 0, "resume",
+                         "the resume list leaves interrupts off, device interrupts suspended or CPUs offline");
+}
+
+}  // namespace quiesce

@@ -1,0 +1,53 @@
+// A suspend/resume protocol as data (DESIGN.md §5): an ordered list of suspend
+// phases and of resume phases. Each phase names an action; callback phases
+// name the callback family and the device order; a suspend phase may name the
+// resume phase that undoes it when a later phase fails.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+struct Phase {
+    std::string name;
+    std::string action;    // see known_actions()
+    std::string callback;  // for action "callbacks"
+    std::string order;     // "top-down" or "bottom-up" for callbacks
+    std::string undo;      // name of the resume phase that undoes this one
+    std::string method;    // for action "firmware": _TTS, _PTS, _WAK
+    int arg = -1;          // firmware method argument (-1: the target state)
+    int line = 0;          // where it was declared
+    int column = 0;
+};
+
+struct Protocol {
+    std::string name;
+    std::string description;
+    std::string file;
+    unsigned target = 3;   // ACPI S-state
+    std::vector<Phase> suspend;
+    std::vector<Phase> resume;
+
+    const Phase* find_resume(const std::string& name) const;
+    Phase* find(const std::string& name);
+};
+
+const std::vector<std::string>& known_actions();
+const std::vector<std::string>& known_callbacks();
+// Whether a callback family must run subordinates first (suspend direction)
+// or superiors first (resume direction), whatever a protocol says.
+bool callback_children_first(const std::string& callback);
+
+// Loads and validates a protocol file. Throws InputError (file:line:col: key).
+Protocol load_protocol(const std::string& path);
+// Checks the rules below; throws InputError naming the offending phase.
+//  - actions, callbacks and orders are known; undo names a resume phase;
+//  - callback phases never run with CPU interrupts off;
+//  - *_noirq callbacks run only while device interrupts are suspended, and
+//    other callbacks only while they are not;
+//  - the suspend list ends with platform-enter, reached with interrupts off
+//    and the nonboot CPUs offline; the resume list undoes both.
+void validate_protocol(const Protocol& p);
+
+}  // namespace quiesce

@@ -1,0 +1,97 @@
+#include "sim/scenario/executor.h"
+
+#include "sim/explore/fork_runner.h"
+#include "sim/scenario/run.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+
+namespace quiesce {
+
+std::string expected_text(const Expectation& e) {
+    if (e.pass) return "pass";
+    std::string out;
+    for (const auto& v : e.violations) out += (out.empty() ? "" : ",") + v;
+    return out;
+}
+
+void judge(const Scenario& s, RunResult& r) {
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::Violation) r.violations.insert(ev.name);
+    const WireSummary& sum = r.stream.summary;
+    if (s.expect.pass) {
+        if (!r.violations.empty()) {
+            const Event* first = nullptr;
+            for (const auto& ev : r.stream.events)
+                if (ev.kind == EvKind::Violation) { first = &ev; break; }
+            r.status = "failed";
+            r.message = fmt::format("expected pass, got {} violation(s); first: {}: {}", r.violations.size(),
+                                    first->name, first->args.empty() ? "" : first->args[0].value);
+        } else if (sum.outcome != "resumed") {
+            r.status = "failed";
+            r.message = "expected pass, but the transition ended with outcome '" + sum.outcome + "'";
+        } else if (sum.workload != "ok") {
+            r.status = "failed";
+            r.message = "expected pass, but the workload failed: " + sum.workload;
+        } else {
+            r.status = "passed";
+        }
+        return;
+    }
+    std::string missing, extra;
+    for (const auto& v : s.expect.violations)
+        if (!r.violations.count(v)) missing += (missing.empty() ? "" : ", ") + v;
+    for (const auto& v : r.violations)
+        if (std::find(s.expect.violations.begin(), s.expect.violations.end(), v) == s.expect.violations.end())
+            extra += (extra.empty() ? "" : ", ") + v;
+    if (missing.empty() && extra.empty()) {
+        r.status = "passed";
+        std::string found;
+        for (const auto& v : r.violations) found += (found.empty() ? "" : ", ") + v;
+        r.message = "found the expected " + found;
+    } else {
+        r.status = "failed";
+        r.message = missing.empty() ? "" : "expected violation(s) missing: " + missing;
+        if (!extra.empty()) r.message += (r.message.empty() ? "" : "; ") + std::string("unexpected: ") + extra;
+    }
+}
+
+RunResult execute(const Scenario& s) {
+    ChildResult child = run_forked(
+        [&s](int fd) {
+            WireWriter w(fd);
+            RunSummary sum = simulate(s, [&w](const Event& ev) { w.event(ev); });
+            w.summary(sum);
+        },
+        s.wall_limit_s);
+    RunResult r;
+    r.wall_s = child.wall_s;
+    r.stream = decode_stream(child.output);
+    if (child.status == ChildResult::Status::TimedOut) {
+        r.status = "timeout";
+        r.message = fmt::format("killed after the wall-clock limit of {}s", s.wall_limit_s);
+        return r;
+    }
+    if (child.status == ChildResult::Status::Crashed || !r.stream.has_summary) {
+        r.status = "crashed";
+        std::string why = child.signal ? std::string("signal ") + strsignal(child.signal)
+                                       : fmt::format("exit status {}", child.exit_code);
+        std::string last;
+        for (size_t end = child.error_tail.size(); end > 0 && last.empty();) {
+            size_t start = child.error_tail.rfind('\n', end - 1);
+            start = start == std::string::npos ? 0 : start + 1;
+            last = child.error_tail.substr(start, end - start);
+            end = start ? start - 1 : 0;
+            if (start == 0) break;
+        }
+        r.message = "simulation crashed (" + why + ")" + (last.empty() ? "" : ": " + last);
+        return r;
+    }
+    judge(s, r);
+    return r;
+}
+
+}  // namespace quiesce

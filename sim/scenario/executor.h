@@ -1,0 +1,25 @@
+// Runs one scenario in a forked child and judges it against its expectation.
+#pragma once
+
+#include "sim/scenario/scenario.h"
+#include "sim/trace/wire.h"
+
+#include <set>
+#include <string>
+
+namespace quiesce {
+
+struct RunResult {
+    std::string status;     // passed | failed | crashed | timeout
+    std::string message;    // one line: why it failed, or what it found
+    RunStream stream;
+    std::set<std::string> violations;  // distinct ids seen
+    double wall_s = 0;
+};
+
+RunResult execute(const Scenario& s);
+// Judges a finished stream against the scenario's expectation.
+void judge(const Scenario& s, RunResult& r);
+std::string expected_text(const Expectation& e);
+
+}  // namespace quiesce

@@ -1,0 +1,178 @@
+#include "sim/scenario/platform.h"
+
+#include "sim/check/checker.h"
+#include "sim/core/errors.h"
+
+namespace quiesce {
+
+DeviceGraph build_graph(const PlatformSpec& spec) {
+    DeviceGraph g;
+    for (const auto& d : spec.devices) g.add_device(d.name);
+    for (const auto& d : spec.devices)
+        if (!d.parent.empty()) g.add_edge(d.parent, d.name, EdgeKind::Parent);
+    for (const auto& l : spec.links) g.add_edge(l.supplier, l.consumer, EdgeKind::Link);
+    if (auto cycle = g.find_cycle()) {
+        int line = spec.links.empty() ? 0 : spec.links.back().line;
+        throw InputError(spec.file, line, 0, "link", "device graph has a cycle: " + *cycle);
+    }
+    return g;
+}
+
+Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), graph_(build_graph(s.platform)) {
+    const PlatformSpec& spec = s.platform;
+    cpu_clk_ = std::make_unique<ClockDomain>("cpu", spec.cpu_hz);
+    dram_clk_ = std::make_unique<ClockDomain>("dram", 800'000'000);
+    bus_clk_ = std::make_unique<ClockDomain>("sysbus", 500'000'000);
+    pci_clk_ = std::make_unique<ClockDomain>("pci", 250'000'000);
+    dev_clk_ = std::make_unique<ClockDomain>("dev", 250'000'000);
+    acpi_clk_ = std::make_unique<ClockDomain>("acpi", 3'579'545);
+
+    mem_ = std::make_unique<PhysicalMemory>("memory", ctx, *dram_clk_, spec.memory);
+    const uint64_t fw_base = spec.memory - kFirmwareSize;
+    mem_->add_region({"low", 0, kHeapBase, RegionAttr::Normal});
+    mem_->add_region({"nosave", kNosavePage, PhysicalMemory::kPageSize, RegionAttr::Nosave});
+    mem_->add_region({"heap", kHeapBase, fw_base - kHeapBase, RegionAttr::Normal});
+    mem_->add_region({"acpi-nvs", fw_base, kFirmwareSize, RegionAttr::Firmware});
+    mem_->add_region({"mmio-hole", kPciMmioBase, 0x4000'0000, RegionAttr::MmioHole});
+
+    bus_ = std::make_unique<SystemBus>("sysbus", ctx, *bus_clk_);
+    bus_->map(mem_->socket, "ram", 0, spec.memory, false);
+    for (unsigned i = 0; i < spec.cpus; ++i) {
+        cpus_.push_back(std::make_unique<Cpu>(("cpu" + std::to_string(i)).c_str(), ctx, *cpu_clk_, i));
+        cpus_.back()->socket.bind(bus_->targ);
+    }
+    intc_ = std::make_unique<InterruptController>("intc", ctx, *bus_clk_);
+    bus_->map(intc_->socket, "intc", kIntcBase, 0x100, true);
+    acpi_pm_ = std::make_unique<AcpiPm>("acpi", ctx, *acpi_clk_);
+    bus_->map(acpi_pm_->socket, "acpi", kAcpiBase, 0x100, true);
+    firmware_ = std::make_unique<AcpiFirmware>("firmware", ctx, *mem_, fw_base, fw_base + 0x1000, spec.hw_signature);
+    firmware_->install();
+    acpi_os_ = std::make_unique<AcpiOs>(*firmware_, *acpi_pm_, kAcpiBase);
+
+    build_pci(s, ctx);
+
+    std::vector<Cpu*> cpus;
+    for (auto& c : cpus_) cpus.push_back(c.get());
+    kernel_ = std::make_unique<Kernel>("kernel", ctx, cpus, kHeapBase, fw_base - kHeapBase);
+    kernel_->attach_intc(*intc_, kIntcBase);
+    pci_core_ = std::make_unique<PciCore>(kEcamBase, kPciMmioBase, kPciMmioSize);
+
+    acpi_pm_->set_hooks({[this](unsigned st) { power_down(st); }, [this](unsigned st) { power_up(st); },
+                         [this](unsigned st) { firmware_wake(st); }});
+    firmware_program_chipset();
+}
+
+Platform::~Platform() = default;
+
+void Platform::build_pci(const Scenario& s, RunContext& ctx) {
+    std::map<std::string, PciBus*> buses;
+    for (const auto& spec : s.platform.devices) {
+        Dev d;
+        d.spec = spec;
+        if (spec.type == "pci-host") {
+            host_ = std::make_unique<PciHostBridge>(spec.name.c_str(), ctx, *pci_clk_, *intc_);
+            bus_->map(host_->ecam_socket, "ecam", kEcamBase, kEcamSize, true);
+            bus_->map(host_->mmio_socket, "pci-mmio", kPciMmioBase, kPciMmioSize, false);
+            host_->dma_socket.bind(bus_->targ);
+            buses[spec.name] = &host_->root_bus();
+            d.fn = host_.get();
+        } else {
+            uint8_t devfn = uint8_t((spec.device << 3) | spec.function);
+            PciBus* parent = buses.at(spec.parent);
+            if (spec.type == "pci-bridge") {
+                pci::HeaderIdent id;
+                id.vendor = 0x8086;
+                id.device = 0x1c10;
+                id.class_code = 0x060400;
+                id.bridge = true;
+                id.no_soft_reset = spec.no_soft_reset;
+                auto br = std::make_unique<PciBridge>(spec.name.c_str(), ctx, *pci_clk_, id, host_.get());
+                buses[spec.name] = &br->secondary();
+                d.fn = br.get();
+                functions_.push_back(std::move(br));
+            } else {
+                auto fn = std::make_unique<DmaEnginePci>(spec.name.c_str(), ctx, *dev_clk_, spec.no_soft_reset);
+                d.fn = fn.get();
+                functions_.push_back(std::move(fn));
+            }
+            if (parent->at(devfn))
+                throw InputError(s.platform.file, spec.line, 0, "slot", "two functions in one slot on one bus");
+            parent->add(*d.fn, devfn);
+        }
+        ctx.hub.declare_track({d.fn->path(), spec.parent, "device", d.fn->clock().name(), d.fn->clock().hz()});
+        devs_.push_back(std::move(d));
+    }
+}
+
+// Firmware programs the chipset's PIRQ routing at boot and again on S3 resume
+// (the chipset core well loses it): PIRQA/C -> IRQ 10, PIRQB/D -> IRQ 11.
+void Platform::firmware_program_chipset() {
+    static const uint8_t route[4] = {10, 11, 10, 11};
+    for (unsigned i = 0; i < 4; ++i)
+        host_->config().write(PciHostBridge::PIRQ_ROUT + i, 1, route[i], firmware_->path());
+    Register& cnt = acpi_pm_->regs().reg("PM1_CNT");
+    cnt.set(cnt.value() | AcpiPm::CNT_SCI_EN);
+}
+
+void Platform::power_down(unsigned) {
+    for (auto& d : devs_) d.fn->power_off();
+    intc_->power_off();
+    for (auto& c : cpus_) c->lose_context();
+}
+
+void Platform::power_up(unsigned) {
+    for (auto& d : devs_) d.fn->power_on();
+}
+
+void Platform::firmware_wake(unsigned) {
+    firmware_->s3_resume([this] { firmware_program_chipset(); },
+                         [this](uint64_t vector) { cpus_[0]->start_at(vector); });
+}
+
+void Platform::bind_devices(Cpu& cpu) {
+    for (auto& d : devs_) {
+        const DeviceSpec* parent = nullptr;
+        for (const auto& o : devs_)
+            if (o.spec.name == d.spec.parent) parent = &o.spec;
+        unsigned bus = 0;
+        if (parent && parent->type == "pci-bridge")
+            for (const auto& o : devs_)
+                if (o.spec.name == parent->name) bus = static_cast<PciBridge*>(o.fn)->secondary_number();
+        PciDev* pd = pci_core_->find(bus, uint8_t((d.spec.device << 3) | d.spec.function));
+        SIM_ASSERT(pd, "enumeration did not find {}", d.spec.name);
+        d.bus = bus;
+        PciDriver* drv = nullptr;
+        if (d.spec.type == "dma-engine") {
+            DmaEngineDriver::Variant v = DmaEngineDriver::Variant::Fixed;
+            auto it = scenario_.driver_variant.find(d.spec.name);
+            if (it != scenario_.driver_variant.end()) DmaEngineDriver::parse_variant(it->second, v);
+            d.driver = std::make_unique<DmaEngineDriver>(d.spec.name, *kernel_, *pci_core_, v);
+            int rc = d.driver->probe(cpu, *pd);
+            kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
+            drv = d.driver.get();
+        }
+        // Host bridges have their config space saved and restored, but are
+        // never put into a low-power state.
+        bool power_manageable = d.spec.type != "pci-host";
+        d.pm = std::make_unique<PciPmDevice>(d.spec.name, d.fn->path(), *pci_core_, *pd, drv, d.spec.wake,
+                                             power_manageable);
+        pm_by_name_[d.spec.name] = d.pm.get();
+    }
+}
+
+std::vector<std::pair<std::string, DmaEngineDriver*>> Platform::dma_drivers() {
+    std::vector<std::pair<std::string, DmaEngineDriver*>> out;
+    for (auto& d : devs_)
+        if (d.driver) out.emplace_back(d.spec.name, d.driver.get());
+    return out;
+}
+
+void Platform::watch(Checker& checker) {
+    for (auto& d : devs_) {
+        checker.watch_bank(d.fn->path(), d.fn->config());
+        if (auto* dma = dynamic_cast<DmaEnginePci*>(d.fn)) checker.watch_bank(d.fn->path(), dma->core().regs());
+    }
+    checker.watch_bank(intc_->path(), intc_->regs());
+}
+
+}  // namespace quiesce

@@ -1,0 +1,102 @@
+// Builds a platform from its spec: clock domains, memory and its regions, the
+// system bus, CPUs, interrupt controller, PCI hierarchy, ACPI block and
+// firmware, the kernel with its PCI core and drivers, and the device graph.
+// Address map:
+//   0x0000_0000  RAM (low 1 MiB: trampoline, nosave page; heap above; ACPI
+//                NVS + FACS in the top 64 KiB, firmware-owned)
+//   0xC000_0000  PCI memory window (256 MiB)
+//   0xE000_0000  PCI ECAM (16 buses)
+//   0xFEC0_0000  interrupt controller
+//   0xFED4_0000  ACPI PM block
+#pragma once
+
+#include "models/acpi/acpi_os.h"
+#include "models/acpi/acpi_pm.h"
+#include "models/acpi/firmware.h"
+#include "models/cpu/cpu.h"
+#include "models/cpu/intc.h"
+#include "models/pci/bridge.h"
+#include "models/pci/dma_engine_driver.h"
+#include "models/pci/dma_engine_pci.h"
+#include "models/pci/host_bridge.h"
+#include "models/pci/pci_core.h"
+#include "models/pci/pci_pm.h"
+#include "sim/core/bus.h"
+#include "sim/core/memory.h"
+#include "sim/kernel/kernel.h"
+#include "sim/pm/device_graph.h"
+#include "sim/scenario/scenario.h"
+
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace quiesce {
+
+class Checker;
+
+// The device graph of a platform spec. Throws InputError on a cycle.
+DeviceGraph build_graph(const PlatformSpec& spec);
+
+class Platform {
+public:
+    static constexpr uint64_t kPciMmioBase = 0xC000'0000, kPciMmioSize = 0x1000'0000;
+    static constexpr uint64_t kEcamBase = 0xE000'0000, kEcamSize = 0x0100'0000;
+    static constexpr uint64_t kIntcBase = 0xFEC0'0000, kAcpiBase = 0xFED4'0000;
+    static constexpr uint64_t kTrampoline = 0x9000, kContextArea = 0xA000, kNosavePage = 0xF0000;
+    static constexpr uint64_t kHeapBase = 0x10'0000;
+    static constexpr uint64_t kFirmwareSize = 64 * 1024;
+
+    Platform(const Scenario& scenario, RunContext& ctx);
+    ~Platform();
+
+    const DeviceGraph& graph() const { return graph_; }
+    Kernel& kernel() { return *kernel_; }
+    PhysicalMemory& memory() { return *mem_; }
+    PciCore& pci_core() { return *pci_core_; }
+    AcpiOs& acpi_os() { return *acpi_os_; }
+    AcpiPm& acpi_pm() { return *acpi_pm_; }
+    AcpiFirmware& firmware() { return *firmware_; }
+    InterruptController& intc() { return *intc_; }
+
+    // Binds the kernel's view (PciDev found by enumeration) to the models; run
+    // by the boot program after enumeration. Returns the PM devices by name.
+    void bind_devices(Cpu& cpu);
+    const std::map<std::string, PmDevice*>& pm_devices() const { return pm_by_name_; }
+    std::vector<std::pair<std::string, DmaEngineDriver*>> dma_drivers();
+    // Registers every hardware-state bank with the checker.
+    void watch(Checker& checker);
+
+private:
+    struct Dev {
+        DeviceSpec spec;
+        PciFunction* fn = nullptr;
+        unsigned bus = 0;       // resolved at enumeration
+        std::unique_ptr<DmaEngineDriver> driver;
+        std::unique_ptr<PciPmDevice> pm;
+    };
+    void build_pci(const Scenario& s, RunContext& ctx);
+    void power_down(unsigned state);
+    void power_up(unsigned state);
+    void firmware_wake(unsigned state);
+    void firmware_program_chipset();
+
+    const Scenario& scenario_;
+    DeviceGraph graph_;
+    std::unique_ptr<ClockDomain> cpu_clk_, dram_clk_, bus_clk_, pci_clk_, dev_clk_, acpi_clk_;
+    std::unique_ptr<PhysicalMemory> mem_;
+    std::unique_ptr<SystemBus> bus_;
+    std::vector<std::unique_ptr<Cpu>> cpus_;
+    std::unique_ptr<InterruptController> intc_;
+    std::unique_ptr<PciHostBridge> host_;
+    std::vector<std::unique_ptr<PciFunction>> functions_;
+    std::unique_ptr<AcpiPm> acpi_pm_;
+    std::unique_ptr<AcpiFirmware> firmware_;
+    std::unique_ptr<AcpiOs> acpi_os_;
+    std::unique_ptr<Kernel> kernel_;
+    std::unique_ptr<PciCore> pci_core_;
+    std::vector<Dev> devs_;
+    std::map<std::string, PmDevice*> pm_by_name_;
+};
+
+}  // namespace quiesce

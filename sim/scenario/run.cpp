@@ -1,0 +1,111 @@
+#include "sim/scenario/run.h"
+
+#include "sim/pm/engine.h"
+#include "sim/scenario/platform.h"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+namespace quiesce {
+
+uint32_t trace_mask(TraceLevel level) {
+    uint32_t m = kind_bit(EvKind::SliceBegin) | kind_bit(EvKind::SliceEnd) | kind_bit(EvKind::Violation) |
+                 kind_bit(EvKind::GuestError) | kind_bit(EvKind::Fault);
+    if (level >= TraceLevel::Events) m |= kind_bit(EvKind::Instant) | kind_bit(EvKind::Counter);
+    if (level >= TraceLevel::Bus) m |= kind_bit(EvKind::RegAccess) | kind_bit(EvKind::Transaction);
+    return m;
+}
+
+namespace {
+
+// One round of the DMA workload: every engine copies `n` random buffers and
+// the data is checked through the CPU. Returns "" or what went wrong.
+std::string dma_workload(Platform& p, RunContext& ctx, Cpu& cpu, const Scenario& s, const char* when) {
+    ctx.hub.slice_begin(p.kernel().path(), std::string("workload ") + when, "workload");
+    std::string problem;
+    std::vector<uint8_t> data(s.copy_size), back(s.copy_size);
+    for (auto& [name, drv] : p.dma_drivers()) {
+        for (unsigned i = 0; i < s.dma_copies && problem.empty(); ++i) {
+            uint64_t src = p.kernel().alloc(s.copy_size, 64), dst = p.kernel().alloc(s.copy_size, 64);
+            for (auto& b : data) b = uint8_t(ctx.rng.next());
+            cpu.write_block(src, data.data(), s.copy_size);
+            int rc = drv->copy(cpu, src, dst, s.copy_size);
+            if (rc != 0) {
+                problem = fmt::format("{}: copy {} {} failed with errno {}", name, i, when, -rc);
+                break;
+            }
+            cpu.read_block(dst, back.data(), s.copy_size);
+            if (back != data) problem = fmt::format("{}: copy {} {} produced wrong data", name, i, when);
+        }
+    }
+    ctx.hub.slice_end(p.kernel().path(), std::string("workload ") + when, "workload",
+                      {{"result", problem.empty() ? "ok" : problem}});
+    return problem;
+}
+
+}  // namespace
+
+RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink) {
+    // sc_stop() ends every run; SystemC's "stopped by user" note is noise.
+    sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+    RunContext ctx(s.seed);
+    ctx.hub.subscribe(trace_mask(s.trace), sink);
+    Platform platform(s, ctx);
+    Checker checker(ctx.hub, platform.graph());
+    RunSummary out;
+    out.outcome = "sim-time-limit";
+    std::string workload;
+    bool finished = false;
+
+    platform.kernel().set_program([&](Cpu& cpu) {
+        Kernel& k = platform.kernel();
+        ctx.hub.slice_begin(k.path(), "boot", "boot");
+        platform.pci_core().enumerate(cpu);
+        platform.bind_devices(cpu);
+        ctx.hub.slice_end(k.path(), "boot", "boot");
+        workload = dma_workload(platform, ctx, cpu, s, "before");
+
+        uint64_t imr_save = k.alloc(8, 8);
+        PmServices svc;
+        svc.kernel = &k;
+        svc.acpi = &platform.acpi_os();
+        svc.graph = &platform.graph();
+        svc.devices = platform.pm_devices();
+        svc.trampoline = Platform::kTrampoline;
+        svc.context_area = Platform::kContextArea;
+        // syscore: the interrupt controller's mask is hardware state the
+        // chipset loses in S3; the kernel keeps it in memory across sleep.
+        svc.syscore_suspend = [&, imr_save](Cpu& c) {
+            c.write32(imr_save, c.read32(Platform::kIntcBase + InterruptController::IMR));
+        };
+        svc.syscore_resume = [&, imr_save](Cpu& c) {
+            c.write32(Platform::kIntcBase + InterruptController::IMR, c.read32(imr_save));
+        };
+        platform.acpi_os().set_rtc_alarm(cpu, s.wake_after);
+        platform.watch(checker);
+        checker.transition_started();
+        PmEngine engine(svc, s.protocol, ctx.hub);
+        PmEngine::Result r = engine.run(cpu);
+        if (r.error) out.outcome = "aborted:" + r.failed_phase;
+        else if (!r.resumed) out.outcome = "no-resume";
+        else out.outcome = "resumed";
+        if (r.resumed || r.error) checker.transition_resumed();
+        if (r.resumed || r.error) {
+            std::string after = dma_workload(platform, ctx, cpu, s, "after");
+            if (workload.empty()) workload = after;
+        }
+        finished = true;
+    });
+
+    sc_core::sc_start(from_ps(s.sim_limit));
+    if (!finished) ctx.hub.instant(platform.kernel().path(), "sim-time-limit", "run");
+    out.workload = workload.empty() ? "ok" : workload;
+    out.sim_end = now_ps();
+    out.memory_digest = platform.memory().digest();
+    out.ledger_issued = ctx.ledger.issued_total();
+    out.tracks = ctx.hub.tracks();
+    return out;
+}
+
+}  // namespace quiesce

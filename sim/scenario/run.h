@@ -1,0 +1,31 @@
+// The scenario engine for one run, inside the (forked) process that owns the
+// SystemC kernel: builds the platform, runs the boot program, the workload,
+// the protocol and the workload again, and reports every event to `sink`.
+#pragma once
+
+#include "sim/check/checker.h"
+#include "sim/core/events.h"
+#include "sim/scenario/scenario.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+struct RunSummary {
+    std::string outcome;    // resumed | aborted:<phase> | no-resume | sim-time-limit
+    std::string workload;   // "ok" or what failed
+    Picos sim_end = 0;
+    uint64_t memory_digest = 0;
+    uint64_t ledger_issued = 0;
+    std::vector<TrackInfo> tracks;
+};
+
+// The kinds of events recorded at a trace level (the checker sees all).
+uint32_t trace_mask(TraceLevel level);
+
+// Runs `s` to completion in this process. Call at most once per process.
+RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink);
+
+}  // namespace quiesce

@@ -1,0 +1,270 @@
+#include "sim/scenario/scenario.h"
+
+#include "sim/check/checker.h"
+#include "sim/scenario/toml_reader.h"
+#include "models/pci/dma_engine_driver.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace quiesce {
+
+std::string to_string(TraceLevel l) {
+    switch (l) {
+        case TraceLevel::Summary: return "summary";
+        case TraceLevel::Events: return "events";
+        case TraceLevel::Bus: return "bus";
+    }
+    return "?";
+}
+
+namespace {
+
+const std::vector<std::string> kDeviceTypes = {"pci-host", "pci-bridge", "dma-engine"};
+
+template <class F>
+auto parse_value(TableReader& r, const std::string& key, const std::string& text, F f) {
+    try {
+        return f(text);
+    } catch (const std::invalid_argument& e) {
+        r.fail(key, e.what());
+    }
+}
+
+void parse_slot(TableReader& r, const std::string& key, const std::string& slot, DeviceSpec& d) {
+    unsigned dev = 0, fn = 0;
+    char dot = 0;
+    int used = 0;
+    if (std::sscanf(slot.c_str(), "%x%c%u%n", &dev, &dot, &fn, &used) != 3 || dot != '.' ||
+        used != int(slot.size()) || dev > 31 || fn > 7)
+        r.fail(key, "slot must be \"DD.F\" (hex device 00-1f, function 0-7), got \"" + slot + "\"");
+    d.device = dev;
+    d.function = fn;
+}
+
+}  // namespace
+
+PlatformSpec load_platform(const std::string& path) {
+    toml::table root = parse_toml_file(path);
+    TableReader r(path, root, "");
+    PlatformSpec p;
+    p.file = path;
+    p.name = r.required_str("name");
+    p.description = r.str("description", "");
+    if (auto c = r.integer("cpus")) {
+        if (*c < 1 || *c > 8) r.fail("cpus", "must be 1 to 8");
+        p.cpus = unsigned(*c);
+    }
+    if (auto s = r.str("cpu_clock")) p.cpu_hz = parse_value(r, "cpu_clock", *s, parse_hz);
+    if (auto s = r.str("memory")) {
+        p.memory = parse_value(r, "memory", *s, parse_size);
+        if (p.memory < (4ULL << 20) || p.memory > (1ULL << 30) || p.memory % (1ULL << 20))
+            r.fail("memory", "must be a whole number of MiB between 4MiB and 1GiB");
+    }
+    if (auto h = r.integer("hw_signature")) p.hw_signature = uint32_t(*h);
+    if (const toml::array* devs = r.array("device")) {
+        size_t i = 0;
+        for (const auto& node : *devs) {
+            std::string where = "device[" + std::to_string(i++) + "]";
+            if (!node.is_table()) fail_at(path, node, where, "expected a table");
+            TableReader d(path, *node.as_table(), where);
+            DeviceSpec s;
+            s.line = int(node.source().begin.line);
+            s.name = d.required_str("name");
+            s.type = d.required_str("type");
+            if (std::find(kDeviceTypes.begin(), kDeviceTypes.end(), s.type) == kDeviceTypes.end())
+                d.fail("type", "unknown device type '" + s.type + "' (pci-host, pci-bridge, dma-engine)");
+            s.parent = d.str("parent", "");
+            if (auto slot = d.str("slot")) parse_slot(d, "slot", *slot, s);
+            else if (s.type != "pci-host") d.fail("slot", "is required for PCI functions");
+            s.no_soft_reset = d.boolean("no_soft_reset").value_or(false);
+            s.wake = d.boolean("wake").value_or(false);
+            d.done();
+            for (const auto& other : p.devices)
+                if (other.name == s.name) d.fail("name", "device '" + s.name + "' declared twice");
+            if (s.type != "pci-host") {
+                auto par = std::find_if(p.devices.begin(), p.devices.end(),
+                                        [&](const DeviceSpec& o) { return o.name == s.parent; });
+                if (par == p.devices.end())
+                    d.fail("parent", "parent '" + s.parent + "' must be a device declared above");
+                if (par->type == "dma-engine") d.fail("parent", "a DMA engine has no secondary bus");
+            }
+            p.devices.push_back(s);
+        }
+    }
+    if (std::count_if(p.devices.begin(), p.devices.end(), [](auto& d) { return d.type == "pci-host"; }) != 1)
+        r.fail("device", "a platform needs exactly one pci-host device");
+    if (const toml::array* links = r.array("link")) {
+        size_t i = 0;
+        for (const auto& node : *links) {
+            std::string where = "link[" + std::to_string(i++) + "]";
+            if (!node.is_table()) fail_at(path, node, where, "expected a table");
+            TableReader l(path, *node.as_table(), where);
+            LinkSpec s{l.required_str("supplier"), l.required_str("consumer"), int(node.source().begin.line)};
+            for (const auto* n : {&s.supplier, &s.consumer})
+                if (std::none_of(p.devices.begin(), p.devices.end(), [&](auto& d) { return d.name == *n; }))
+                    l.fail(n == &s.supplier ? "supplier" : "consumer", "no device named '" + *n + "'");
+            l.done();
+            p.links.push_back(s);
+        }
+    }
+    r.done();
+    return p;
+}
+
+std::string resolve_data_file(const std::string& scenario_file, const std::string& kind, const std::string& name) {
+    fs::path dir = fs::path(scenario_file).parent_path();
+    std::vector<fs::path> candidates = {dir / kind / (name + ".toml"), dir / ".." / kind / (name + ".toml"),
+                                        fs::path(QUIESCE_DATA_DIR) / kind / (name + ".toml")};
+    for (const auto& c : candidates)
+        if (fs::exists(c)) return fs::weakly_canonical(c).string();
+    return "";
+}
+
+namespace {
+
+void read_protocol(TableReader& top, Scenario& s) {
+    const toml::table* t = top.table("protocol");
+    if (!t) top.fail("protocol", "is required: [protocol] name = \"linux-s3\"");
+    TableReader r(s.file, *t, "protocol");
+    std::string name = r.required_str("name");
+    std::string path = resolve_data_file(s.file, "protocols", name);
+    if (path.empty()) r.fail("name", "no protocol named '" + name + "' (looked in protocols/ and the built-ins)");
+    s.protocol = load_protocol(path);
+    if (const toml::array* ov = r.array("override")) {
+        size_t i = 0;
+        for (const auto& node : *ov) {
+            std::string where = "protocol.override[" + std::to_string(i++) + "]";
+            if (!node.is_table()) fail_at(s.file, node, where, "expected a table");
+            TableReader o(s.file, *node.as_table(), where);
+            std::string phase = o.required_str("phase");
+            Phase* p = s.protocol.find(phase);
+            if (!p) o.fail("phase", "protocol '" + name + "' has no phase '" + phase + "'");
+            if (auto order = o.str("order")) p->order = *order;
+            if (auto undo = o.str("undo")) p->undo = *undo;
+            o.done();
+            p->line = int(node.source().begin.line);
+            p->column = int(node.source().begin.column);
+        }
+        s.protocol.file = s.file;  // errors in overridden phases point at the scenario
+        try {
+            validate_protocol(s.protocol);
+        } catch (const InputError& e) {
+            throw InputError(s.file, e.line(), 0, e.key(), e.message());
+        }
+    }
+    r.done();
+}
+
+void read_expect(TableReader& top, Scenario& s) {
+    const toml::table* t = top.table("expect");
+    if (!t) top.fail("expect", "is required: [expect] result = \"pass\" or violations = [...]");
+    TableReader r(s.file, *t, "expect");
+    auto result = r.str("result");
+    s.expect.violations = r.str_list("violations");
+    for (const auto& v : s.expect.violations) {
+        const auto& cat = Checker::catalogue();
+        if (std::find(cat.begin(), cat.end(), v) == cat.end()) r.fail("violations", "unknown invariant id '" + v + "'");
+    }
+    if (result && *result != "pass" && *result != "fail") r.fail("result", "must be \"pass\" or \"fail\"");
+    s.expect.pass = s.expect.violations.empty();
+    if (result && *result == "pass" && !s.expect.pass) r.fail("result", "\"pass\" cannot list violations");
+    if (result && *result == "fail" && s.expect.pass)
+        r.fail("violations", "an expected failure must list the violation ids that must appear");
+    if (!result && s.expect.pass) r.fail("result", "say result = \"pass\" or list violations");
+    r.done();
+}
+
+}  // namespace
+
+Scenario load_scenario(const std::string& path) {
+    toml::table root = parse_toml_file(path);
+    TableReader top(path, root, "");
+    Scenario s;
+    s.file = path;
+    s.name = fs::path(path).stem().string();
+    if (const toml::table* t = top.table("scenario")) {
+        TableReader r(path, *t, "scenario");
+        s.name = r.str("name", s.name);
+        s.description = r.str("description", "");
+        if (auto seed = r.integer("seed")) s.seed = uint64_t(*seed);
+        r.done();
+    }
+    const toml::table* pt = top.table("platform");
+    if (!pt) top.fail("platform", "is required: [platform] name = \"pc-basic\"");
+    {
+        TableReader r(path, *pt, "platform");
+        std::string name = r.required_str("name");
+        std::string file = resolve_data_file(path, "platforms", name);
+        if (file.empty()) r.fail("name", "no platform named '" + name + "'");
+        s.platform = load_platform(file);
+        if (auto c = r.integer("cpus")) {
+            if (*c < 1 || *c > 8) r.fail("cpus", "must be 1 to 8");
+            s.platform.cpus = unsigned(*c);
+        }
+        r.done();
+    }
+    read_protocol(top, s);
+    if (const toml::table* t = top.table("drivers")) {
+        for (const auto& [k, v] : *t) {
+            std::string dev(k.str());
+            std::string where = "drivers." + dev;
+            auto spec = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
+                                     [&](auto& d) { return d.name == dev; });
+            if (spec == s.platform.devices.end()) fail_at(path, v, where, "no device named '" + dev + "'");
+            if (!v.is_table()) fail_at(path, v, where, "expected a table");
+            TableReader r(path, *v.as_table(), where);
+            std::string variant = r.required_str("variant");
+            DmaEngineDriver::Variant parsed;
+            if (spec->type != "dma-engine") r.fail("variant", "device '" + dev + "' has no driver variants");
+            if (!DmaEngineDriver::parse_variant(variant, parsed))
+                r.fail("variant", "unknown variant '" + variant + "' (" + DmaEngineDriver::variants_help() + ")");
+            r.done();
+            s.driver_variant[dev] = variant;
+        }
+    }
+    if (const toml::table* t = top.table("workload")) {
+        TableReader r(path, *t, "workload");
+        if (auto n = r.integer("dma_copies")) {
+            if (*n < 0 || *n > 64) r.fail("dma_copies", "must be 0 to 64");
+            s.dma_copies = unsigned(*n);
+        }
+        if (auto sz = r.str("copy_size")) {
+            s.copy_size = uint32_t(parse_value(r, "copy_size", *sz, parse_size));
+            if (s.copy_size == 0 || s.copy_size > (1u << 20)) r.fail("copy_size", "must be 1B to 1MiB");
+        }
+        r.done();
+    }
+    if (const toml::table* t = top.table("wake")) {
+        TableReader r(path, *t, "wake");
+        if (auto a = r.str("after")) s.wake_after = parse_value(r, "after", *a, parse_duration);
+        r.done();
+    }
+    if (const toml::table* t = top.table("limits")) {
+        TableReader r(path, *t, "limits");
+        if (auto a = r.str("sim_time")) s.sim_limit = parse_value(r, "sim_time", *a, parse_duration);
+        if (auto a = r.str("wall_time")) {
+            Picos ps = parse_value(r, "wall_time", *a, parse_duration);
+            s.wall_limit_s = double(ps) / 1e12;
+            if (s.wall_limit_s <= 0) r.fail("wall_time", "must be above 0");
+        }
+        r.done();
+    }
+    if (const toml::table* t = top.table("trace")) {
+        TableReader r(path, *t, "trace");
+        std::string level = r.str("level", "events");
+        if (level == "summary") s.trace = TraceLevel::Summary;
+        else if (level == "events") s.trace = TraceLevel::Events;
+        else if (level == "bus") s.trace = TraceLevel::Bus;
+        else r.fail("level", "must be \"summary\", \"events\" or \"bus\"");
+        r.done();
+    }
+    read_expect(top, s);
+    top.done();
+    return s;
+}
+
+}  // namespace quiesce

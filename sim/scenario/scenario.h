@@ -1,0 +1,76 @@
+// A scenario (DESIGN.md §5, docs/scenarios.md): platform, protocol, seed,
+// driver variants, workload, wake source, limits and expectations.
+#pragma once
+
+#include "sim/core/events.h"
+#include "sim/pm/protocol.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+struct DeviceSpec {
+    std::string name;
+    std::string type;      // pci-host, pci-bridge, dma-engine
+    std::string parent;    // graph parent ("" for roots)
+    unsigned device = 0;   // PCI device number on the parent's bus
+    unsigned function = 0;
+    bool no_soft_reset = false;
+    bool wake = false;
+    int line = 0;
+};
+
+struct LinkSpec {
+    std::string supplier;
+    std::string consumer;
+    int line = 0;
+};
+
+struct PlatformSpec {
+    std::string name;
+    std::string file;
+    std::string description;
+    unsigned cpus = 2;
+    uint64_t cpu_hz = 1'000'000'000;
+    uint64_t memory = 16ULL << 20;
+    uint32_t hw_signature = 0x5eed0001;
+    std::vector<DeviceSpec> devices;
+    std::vector<LinkSpec> links;
+};
+
+struct Expectation {
+    bool pass = true;
+    std::vector<std::string> violations;  // ids that must appear (and no others)
+};
+
+struct Scenario {
+    std::string name;
+    std::string file;
+    std::string description;
+    uint64_t seed = 1;
+    PlatformSpec platform;
+    Protocol protocol;
+    std::map<std::string, std::string> driver_variant;  // device -> variant
+    unsigned dma_copies = 4;       // before and after the transition, per DMA engine
+    uint32_t copy_size = 4096;
+    Picos wake_after = 200'000'000'000ULL;  // RTC alarm armed right before suspend (rtcwake)
+    Picos sim_limit = 10'000'000'000'000ULL; // 10 s simulated
+    double wall_limit_s = 60;
+    TraceLevel trace = TraceLevel::Events;
+    Expectation expect;
+};
+
+// Loads, resolves (platform, protocol) and validates a scenario file.
+// Throws InputError naming file:line:column and key.
+Scenario load_scenario(const std::string& path);
+PlatformSpec load_platform(const std::string& path);
+// Finds a named platform/protocol next to the scenario or in the built-in set.
+std::string resolve_data_file(const std::string& scenario_file, const std::string& kind, const std::string& name);
+
+std::string to_string(TraceLevel l);
+
+}  // namespace quiesce

@@ -1,0 +1,100 @@
+#include "sim/scenario/toml_reader.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace quiesce {
+
+toml::table parse_toml_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw InputError(path, 0, 0, "", "cannot open file");
+    std::stringstream buf;
+    buf << in.rdbuf();
+    try {
+        return toml::parse(buf.str(), path);
+    } catch (const toml::parse_error& e) {
+        const auto& src = e.source();
+        throw InputError(path, int(src.begin.line), int(src.begin.column), "", std::string(e.description()));
+    }
+}
+
+void fail_at(const std::string& file, const toml::node& node, const std::string& key, const std::string& message) {
+    const auto& src = node.source();
+    throw InputError(file, int(src.begin.line), int(src.begin.column), key, message);
+}
+
+TableReader::TableReader(std::string file, const toml::table& table, std::string prefix)
+    : file_(std::move(file)), table_(table), prefix_(std::move(prefix)) {}
+
+const toml::node* TableReader::get(const std::string& key) {
+    used_.insert(key);
+    return table_.get(key);
+}
+
+void TableReader::fail(const std::string& key, const std::string& message) const {
+    const toml::node* n = table_.get(key);
+    if (n) fail_at(file_, *n, path_of(key), message);
+    fail_at(file_, table_, path_of(key), message);
+}
+
+std::optional<std::string> TableReader::str(const std::string& key) {
+    const toml::node* n = get(key);
+    if (!n) return std::nullopt;
+    if (!n->is_string()) fail(key, "expected a string");
+    return std::string(*n->as_string());
+}
+
+std::string TableReader::required_str(const std::string& key) {
+    auto v = str(key);
+    if (!v) fail(key, "is required");
+    return *v;
+}
+
+std::optional<int64_t> TableReader::integer(const std::string& key) {
+    const toml::node* n = get(key);
+    if (!n) return std::nullopt;
+    if (!n->is_integer()) fail(key, "expected an integer");
+    return int64_t(*n->as_integer());
+}
+
+std::optional<bool> TableReader::boolean(const std::string& key) {
+    const toml::node* n = get(key);
+    if (!n) return std::nullopt;
+    if (!n->is_boolean()) fail(key, "expected true or false");
+    return bool(*n->as_boolean());
+}
+
+std::vector<std::string> TableReader::str_list(const std::string& key) {
+    std::vector<std::string> out;
+    const toml::node* n = get(key);
+    if (!n) return out;
+    if (!n->is_array()) fail(key, "expected an array of strings");
+    for (const auto& e : *n->as_array()) {
+        if (!e.is_string()) fail_at(file_, e, path_of(key), "expected a string");
+        out.emplace_back(*e.as_string());
+    }
+    return out;
+}
+
+const toml::table* TableReader::table(const std::string& key) {
+    const toml::node* n = get(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) fail(key, "expected a table");
+    return n->as_table();
+}
+
+const toml::array* TableReader::array(const std::string& key) {
+    const toml::node* n = get(key);
+    if (!n) return nullptr;
+    if (!n->is_array()) fail(key, "expected an array");
+    return n->as_array();
+}
+
+void TableReader::done() {
+    for (const auto& [k, v] : table_) {
+        std::string key(k.str());
+        if (!used_.count(key)) fail_at(file_, v, path_of(key), "unknown key");
+    }
+}
+
+}  // namespace quiesce

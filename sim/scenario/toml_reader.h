@@ -1,0 +1,49 @@
+// Strict TOML reading: every key is either consumed or reported as unknown;
+// every error names file:line:column and the dotted key.
+#pragma once
+
+#include "sim/core/errors.h"
+
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+toml::table parse_toml_file(const std::string& path);
+
+class TableReader {
+public:
+    TableReader(std::string file, const toml::table& table, std::string prefix);
+
+    std::optional<std::string> str(const std::string& key);
+    std::string str(const std::string& key, const std::string& def) { return str(key).value_or(def); }
+    std::string required_str(const std::string& key);
+    std::optional<int64_t> integer(const std::string& key);
+    std::optional<bool> boolean(const std::string& key);
+    std::vector<std::string> str_list(const std::string& key);
+    const toml::table* table(const std::string& key);
+    const toml::array* array(const std::string& key);
+    // Reports any key that was not read as unknown.
+    void done();
+
+    [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+    const std::string& file() const { return file_; }
+    std::string path_of(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
+
+private:
+    const toml::node* get(const std::string& key);
+    std::string file_;
+    const toml::table& table_;
+    std::string prefix_;
+    std::set<std::string> used_;
+};
+
+[[noreturn]] void fail_at(const std::string& file, const toml::node& node, const std::string& key,
+                          const std::string& message);
+
+}  // namespace quiesce

@@ -1,0 +1,466 @@
+#include "sim/trace/trace_db.h"
+
+#include "sim/core/errors.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <vector>
+
+namespace quiesce {
+
+const char* TraceDb::schema_sql() {
+    return R"SQL(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS run (
+  id INTEGER PRIMARY KEY,
+  scenario TEXT NOT NULL,
+  file TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  protocol TEXT,
+  platform TEXT,
+  status TEXT NOT NULL,
+  outcome TEXT,
+  workload TEXT,
+  expected TEXT NOT NULL,
+  message TEXT,
+  sim_time INTEGER,
+  wall_ms REAL,
+  digest TEXT,
+  trace_level TEXT,
+  started_at TEXT NOT NULL,
+  quiesce_version TEXT
+);
+CREATE TABLE IF NOT EXISTS track (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  name TEXT NOT NULL,
+  parent_id INTEGER REFERENCES track(id),
+  kind TEXT,
+  clock_domain TEXT,
+  clock_hz INTEGER
+);
+CREATE TABLE IF NOT EXISTS slice (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  track_id INTEGER NOT NULL REFERENCES track(id),
+  ts INTEGER NOT NULL,
+  dur INTEGER NOT NULL,
+  ts_cycles INTEGER,
+  dur_cycles INTEGER,
+  name TEXT NOT NULL,
+  category TEXT,
+  depth INTEGER NOT NULL,
+  parent_id INTEGER REFERENCES slice(id),
+  phase TEXT,
+  args TEXT
+);
+CREATE TABLE IF NOT EXISTS instant (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  track_id INTEGER NOT NULL REFERENCES track(id),
+  ts INTEGER NOT NULL,
+  ts_cycles INTEGER,
+  name TEXT NOT NULL,
+  category TEXT,
+  phase TEXT,
+  args TEXT
+);
+CREATE TABLE IF NOT EXISTS counter (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  track_id INTEGER NOT NULL REFERENCES track(id),
+  ts INTEGER NOT NULL,
+  ts_cycles INTEGER,
+  name TEXT NOT NULL,
+  value REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flow (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  name TEXT NOT NULL,
+  from_table TEXT NOT NULL,
+  from_id INTEGER NOT NULL,
+  to_table TEXT NOT NULL,
+  to_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS violation (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  invariant TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  ts_cycles INTEGER,
+  component TEXT,
+  phase TEXT,
+  message TEXT NOT NULL,
+  evidence TEXT
+);
+CREATE TABLE IF NOT EXISTS guest_error (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  track_id INTEGER NOT NULL REFERENCES track(id),
+  ts INTEGER NOT NULL,
+  ts_cycles INTEGER,
+  name TEXT NOT NULL,
+  phase TEXT,
+  args TEXT
+);
+CREATE TABLE IF NOT EXISTS reg_access (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  track_id INTEGER NOT NULL REFERENCES track(id),
+  ts INTEGER NOT NULL,
+  ts_cycles INTEGER,
+  register TEXT NOT NULL,
+  offset INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  is_write INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  state_class TEXT NOT NULL,
+  initiator TEXT,
+  phase TEXT
+);
+CREATE TABLE IF NOT EXISTS bus_transaction (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  ts INTEGER NOT NULL,
+  initiator TEXT,
+  target TEXT,
+  addr INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  is_write INTEGER NOT NULL,
+  response INTEGER NOT NULL,
+  phase TEXT
+);
+CREATE INDEX IF NOT EXISTS slice_run ON slice(run_id, track_id, ts);
+CREATE INDEX IF NOT EXISTS violation_run ON violation(run_id, invariant);
+CREATE INDEX IF NOT EXISTS instant_run ON instant(run_id, track_id, ts);
+)SQL";
+}
+
+namespace {
+
+class Stmt {
+public:
+    Stmt(sqlite3* db, const char* sql) {
+        if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
+            SIM_PANIC("prepare failed: {}: {}", sqlite3_errmsg(db), sql);
+    }
+    ~Stmt() { sqlite3_finalize(s_); }
+    Stmt& bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
+    Stmt& bind(int i, double v) { sqlite3_bind_double(s_, i, v); return *this; }
+    Stmt& bind(int i, const std::string& v) {
+        sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    Stmt& bind_null(int i) { sqlite3_bind_null(s_, i); return *this; }
+    int64_t run(sqlite3* db) {
+        int rc = sqlite3_step(s_);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) throw std::runtime_error(sqlite3_errmsg(db));
+        sqlite3_reset(s_);
+        sqlite3_clear_bindings(s_);
+        return sqlite3_last_insert_rowid(db);
+    }
+
+private:
+    sqlite3_stmt* s_ = nullptr;
+};
+
+std::string json_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) {
+            out += fmt::format("\\u{:04x}", int(c));
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+
+std::string args_json(const std::vector<Arg>& args) {
+    std::string out = "{";
+    for (size_t i = 0; i < args.size(); ++i) {
+        // Evidence is already JSON; everything else is a string.
+        bool raw = args[i].key == "evidence" && !args[i].value.empty() && args[i].value[0] == '{';
+        out += (i ? "," : "") + fmt::format("\"{}\":", json_escape(args[i].key)) +
+               (raw ? args[i].value : "\"" + json_escape(args[i].value) + "\"");
+    }
+    return out + "}";
+}
+
+std::string arg_of(const Event& ev, const std::string& key) {
+    for (const auto& a : ev.args)
+        if (a.key == key) return a.value;
+    return "";
+}
+
+std::string utc_now() {
+    std::time_t t = std::time(nullptr);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return buf;
+}
+
+}  // namespace
+
+TraceDb::TraceDb(const std::string& path) : path_(path) {
+    bool existed = std::filesystem::exists(path);
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)
+        throw InputError(path, 0, 0, "", std::string("cannot open database: ") + sqlite3_errmsg(db_));
+    sqlite3_busy_timeout(db_, 5000);
+    if (existed) {
+        sqlite3_stmt* st = nullptr;
+        int version = -1;
+        if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, nullptr) ==
+                SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        bool empty = false;
+        if (version < 0) {
+            sqlite3_prepare_v2(db_, "SELECT count(*) FROM sqlite_master", -1, &st, nullptr);
+            empty = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
+            sqlite3_finalize(st);
+        }
+        if (!empty && version != kTraceSchemaVersion) {
+            sqlite3_close(db_);
+            db_ = nullptr;
+            throw InputError(path, 0, 0, "",
+                             version < 0 ? "not a quiesce trace database"
+                                         : fmt::format("trace schema version {} (this quiesce writes {})", version,
+                                                       kTraceSchemaVersion));
+        }
+    }
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    exec("BEGIN");
+    exec(schema_sql());
+    exec(fmt::format("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{}'), "
+                     "('time_unit', 'ps'), ('writer', 'quiesce {}')",
+                     kTraceSchemaVersion, QUIESCE_VERSION)
+             .c_str());
+    exec("COMMIT");
+}
+
+TraceDb::~TraceDb() {
+    if (db_) sqlite3_close(db_);
+}
+
+void TraceDb::exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : "?";
+        sqlite3_free(err);
+        throw InputError(path_, 0, 0, "", "database error: " + msg);
+    }
+}
+
+int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
+    exec("BEGIN IMMEDIATE");
+    try {
+        Stmt run(db_, "INSERT INTO run(scenario, file, seed, protocol, platform, status, outcome, workload, expected,"
+                      " message, sim_time, wall_ms, digest, trace_level, started_at, quiesce_version)"
+                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        run.bind(1, m.scenario).bind(2, m.file).bind(3, int64_t(m.seed)).bind(4, m.protocol).bind(5, m.platform);
+        run.bind(6, m.status);
+        if (s.has_summary) run.bind(7, s.summary.outcome).bind(8, s.summary.workload);
+        else run.bind_null(7).bind_null(8);
+        run.bind(9, m.expected).bind(10, m.message).bind(11, int64_t(s.summary.sim_end)).bind(12, m.wall_ms);
+        run.bind(13, fmt::format("{:016x}", s.digest)).bind(14, m.trace_level).bind(15, utc_now());
+        run.bind(16, std::string(QUIESCE_VERSION));
+        int64_t run_id = run.run(db_);
+
+        // Tracks; parents are the explicit parent or the longest path prefix.
+        std::map<std::string, int64_t> track_id;
+        std::map<std::string, uint64_t> hz;
+        Stmt tr(db_, "INSERT INTO track(run_id, name, parent_id, kind, clock_domain, clock_hz) VALUES (?,?,?,?,?,?)");
+        std::map<std::string, TrackInfo> infos;
+        for (const auto& t : s.tracks) {
+            auto& slot = infos[t.name];
+            if (slot.name.empty()) slot = t;
+            else if (!t.parent.empty()) slot.parent = t.parent;
+        }
+        auto ensure = [&](const std::string& name, auto& self) -> int64_t {
+            auto it = track_id.find(name);
+            if (it != track_id.end()) return it->second;
+            TrackInfo info = infos.count(name) ? infos[name] : TrackInfo{name, "", "component", "", 0};
+            std::string parent = info.parent;
+            if (parent.empty())
+                for (size_t dot = name.rfind('.'); dot != std::string::npos && parent.empty();
+                     dot = dot ? name.rfind('.', dot - 1) : std::string::npos)
+                    if (infos.count(name.substr(0, dot))) parent = name.substr(0, dot);
+            int64_t pid = parent.empty() || parent == name ? -1 : self(parent, self);
+            tr.bind(1, run_id).bind(2, name);
+            if (pid < 0) tr.bind_null(3);
+            else tr.bind(3, pid);
+            tr.bind(4, info.kind).bind(5, info.domain).bind(6, int64_t(info.hz));
+            int64_t id = tr.run(db_);
+            track_id[name] = id;
+            hz[name] = info.hz;
+            return id;
+        };
+        for (const auto& [name, info] : infos) ensure(name, ensure);
+        auto cycles = [&](const std::string& track, Picos t) -> int64_t {
+            uint64_t h = hz[track];
+            return h ? int64_t(static_cast<unsigned __int128>(t) * h / 1'000'000'000'000ULL) : -1;
+        };
+        auto bind_cycles = [&](Stmt& st, int i, const std::string& track, Picos t) {
+            int64_t c = cycles(track, t);
+            if (c < 0) st.bind_null(i);
+            else st.bind(i, c);
+        };
+
+        Stmt sl(db_, "INSERT INTO slice(run_id, track_id, ts, dur, ts_cycles, dur_cycles, name, category, depth,"
+                     " parent_id, phase, args) VALUES (?,?,?,0,?,NULL,?,?,?,?,?,?)");
+        Stmt sl_end(db_, "UPDATE slice SET dur = ?, dur_cycles = ?, args = ? WHERE id = ?");
+        Stmt in(db_, "INSERT INTO instant(run_id, track_id, ts, ts_cycles, name, category, phase, args)"
+                     " VALUES (?,?,?,?,?,?,?,?)");
+        Stmt co(db_, "INSERT INTO counter(run_id, track_id, ts, ts_cycles, name, value) VALUES (?,?,?,?,?,?)");
+        Stmt vi(db_, "INSERT INTO violation(run_id, invariant, ts, ts_cycles, component, phase, message, evidence)"
+                     " VALUES (?,?,?,?,?,?,?,?)");
+        Stmt ge(db_, "INSERT INTO guest_error(run_id, track_id, ts, ts_cycles, name, phase, args)"
+                     " VALUES (?,?,?,?,?,?,?)");
+        Stmt ra(db_, "INSERT INTO reg_access(run_id, track_id, ts, ts_cycles, register, offset, size, is_write,"
+                     " value, state_class, initiator, phase) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+        Stmt bt(db_, "INSERT INTO bus_transaction(run_id, ts, initiator, target, addr, size, is_write, response,"
+                     " phase) VALUES (?,?,?,?,?,?,?,?,?)");
+        Stmt fl(db_, "INSERT INTO flow(run_id, name, from_table, from_id, to_table, to_id) VALUES (?,?,?,?,?,?)");
+
+        struct Open {
+            int64_t id;
+            std::string name;
+            Picos ts;
+            std::vector<Arg> args;
+        };
+        std::map<std::string, std::vector<Open>> stacks;
+        std::map<std::string, int64_t> ledger_issue;  // ledger id -> instant id
+        for (const Event& ev : s.events) {
+            int64_t tid = ensure(ev.track, ensure);
+            switch (ev.kind) {
+                case EvKind::SliceBegin: {
+                    auto& st = stacks[ev.track];
+                    sl.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
+                    bind_cycles(sl, 4, ev.track, ev.ts);
+                    sl.bind(5, ev.name).bind(6, ev.category).bind(7, int64_t(st.size()));
+                    if (st.empty()) sl.bind_null(8);
+                    else sl.bind(8, st.back().id);
+                    sl.bind(9, ev.phase).bind(10, args_json(ev.args));
+                    st.push_back({sl.run(db_), ev.name, ev.ts, ev.args});
+                    break;
+                }
+                case EvKind::SliceEnd: {
+                    auto& st = stacks[ev.track];
+                    if (st.empty() || st.back().name != ev.name) break;  // unmatched: ignore
+                    Open o = st.back();
+                    st.pop_back();
+                    std::vector<Arg> all = o.args;
+                    all.insert(all.end(), ev.args.begin(), ev.args.end());
+                    sl_end.bind(1, int64_t(ev.ts - o.ts));
+                    int64_t c0 = cycles(ev.track, o.ts), c1 = cycles(ev.track, ev.ts);
+                    if (c0 < 0) sl_end.bind_null(2);
+                    else sl_end.bind(2, c1 - c0);
+                    sl_end.bind(3, args_json(all)).bind(4, o.id).run(db_);
+                    break;
+                }
+                case EvKind::Instant: {
+                    in.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
+                    bind_cycles(in, 4, ev.track, ev.ts);
+                    in.bind(5, ev.name).bind(6, ev.category).bind(7, ev.phase).bind(8, args_json(ev.args));
+                    int64_t iid = in.run(db_);
+                    if (ev.category == "ledger" && ev.name == "issue") ledger_issue[arg_of(ev, "id")] = iid;
+                    if (ev.category == "ledger" && ev.name == "retire") {
+                        auto it = ledger_issue.find(arg_of(ev, "id"));
+                        if (it != ledger_issue.end())
+                            fl.bind(1, run_id).bind(2, "ledger").bind(3, "instant").bind(4, it->second)
+                                .bind(5, "instant").bind(6, iid).run(db_);
+                    }
+                    break;
+                }
+                case EvKind::Counter:
+                    co.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
+                    bind_cycles(co, 4, ev.track, ev.ts);
+                    co.bind(5, ev.name).bind(6, ev.value).run(db_);
+                    break;
+                case EvKind::Violation:
+                    vi.bind(1, run_id).bind(2, ev.name).bind(3, int64_t(ev.ts));
+                    bind_cycles(vi, 4, ev.track, ev.ts);
+                    vi.bind(5, ev.track).bind(6, ev.phase).bind(7, arg_of(ev, "message"))
+                        .bind(8, arg_of(ev, "evidence")).run(db_);
+                    break;
+                case EvKind::GuestError:
+                case EvKind::Fault:
+                    ge.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
+                    bind_cycles(ge, 4, ev.track, ev.ts);
+                    ge.bind(5, ev.name).bind(6, ev.phase).bind(7, args_json(ev.args)).run(db_);
+                    break;
+                case EvKind::RegAccess:
+                    ra.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
+                    bind_cycles(ra, 4, ev.track, ev.ts);
+                    ra.bind(5, ev.name).bind(6, int64_t(ev.addr)).bind(7, int64_t(ev.size))
+                        .bind(8, int64_t(ev.write)).bind(9, int64_t(ev.data)).bind(10, ev.category)
+                        .bind(11, ev.initiator).bind(12, ev.phase).run(db_);
+                    break;
+                case EvKind::Transaction:
+                    bt.bind(1, run_id).bind(2, int64_t(ev.ts)).bind(3, ev.initiator).bind(4, ev.name)
+                        .bind(5, int64_t(ev.addr)).bind(6, int64_t(ev.size)).bind(7, int64_t(ev.write))
+                        .bind(8, int64_t(ev.data)).bind(9, ev.phase).run(db_);
+                    break;
+            }
+        }
+        exec("COMMIT");
+        return run_id;
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+int run_query(const std::string& path, const std::string& sql, std::string& out) {
+    if (!std::filesystem::exists(path)) throw InputError(path, 0, 0, "", "no such database");
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+        std::string msg = sqlite3_errmsg(db);
+        sqlite3_close(db);
+        throw InputError(path, 0, 0, "", "cannot open database: " + msg);
+    }
+    struct Closer { sqlite3* db; ~Closer() { sqlite3_close(db); } } closer{db};
+    sqlite3_stmt* check = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1, &check, nullptr) !=
+            SQLITE_OK ||
+        sqlite3_step(check) != SQLITE_ROW) {
+        sqlite3_finalize(check);
+        throw InputError(path, 0, 0, "", "not a quiesce trace database");
+    }
+    sqlite3_finalize(check);
+    sqlite3_stmt* st = nullptr;
+    const char* tail = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, &tail) != SQLITE_OK)
+        throw InputError("query", 0, 0, "", sqlite3_errmsg(db));
+    struct Fin { sqlite3_stmt* s; ~Fin() { sqlite3_finalize(s); } } fin{st};
+    if (!st) throw InputError("query", 0, 0, "", "empty statement");
+    for (const char* p = tail; p && *p; ++p)
+        if (!std::isspace(static_cast<unsigned char>(*p)) && *p != ';')
+            throw InputError("query", 0, 0, "", "one statement at a time");
+    if (!sqlite3_stmt_readonly(st)) throw InputError("query", 0, 0, "", "refused: the statement would write; quiesce query is read-only");
+    int cols = sqlite3_column_count(st);
+    for (int i = 0; i < cols; ++i) out += (i ? "|" : "") + std::string(sqlite3_column_name(st, i));
+    if (cols) out += "\n";
+    int rows = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int i = 0; i < cols; ++i) {
+            const unsigned char* t = sqlite3_column_text(st, i);
+            out += (i ? "|" : "") + std::string(t ? reinterpret_cast<const char*>(t) : "");
+        }
+        out += "\n";
+        ++rows;
+    }
+    if (rc != SQLITE_DONE) throw InputError("query", 0, 0, "", sqlite3_errmsg(db));
+    return rows;
+}
+
+}  // namespace quiesce

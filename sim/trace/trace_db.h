@@ -1,0 +1,58 @@
+// The SQLite trace database (docs/trace-schema.md). Schema v1 is shaped like
+// Perfetto's tables: run, track, slice, instant, counter, flow, plus
+// violation, guest_error and, at trace level `bus`, reg_access and
+// bus_transaction. Times are integer picoseconds (`ts`, `dur`) plus cycles of
+// the track's clock domain. WAL mode; one transaction per run, so a run is in
+// the database whole or not at all.
+#pragma once
+
+#include "sim/trace/wire.h"
+
+#include <cstdint>
+#include <string>
+
+struct sqlite3;
+
+namespace quiesce {
+
+constexpr int kTraceSchemaVersion = 1;
+
+struct RunMeta {
+    std::string scenario;
+    std::string file;
+    uint64_t seed = 0;
+    std::string protocol;
+    std::string platform;
+    std::string status;    // passed | failed | crashed | timeout
+    std::string expected;  // "pass" or the ids
+    std::string message;
+    std::string trace_level;
+    double wall_ms = 0;
+};
+
+class TraceDb {
+public:
+    // Opens or creates `path` for writing. Throws InputError if the file is
+    // not a quiesce trace database of this schema version.
+    explicit TraceDb(const std::string& path);
+    ~TraceDb();
+    TraceDb(const TraceDb&) = delete;
+    TraceDb& operator=(const TraceDb&) = delete;
+
+    int64_t record(const RunMeta& meta, const RunStream& stream);
+    const std::string& path() const { return path_; }
+
+    static const char* schema_sql();
+
+private:
+    void exec(const char* sql);
+    sqlite3* db_ = nullptr;
+    std::string path_;
+};
+
+// `quiesce query`: runs one read-only statement on a database opened
+// read-only, printing a header and '|'-separated rows. Throws InputError for
+// a missing file, a non-quiesce file, bad SQL or a writing statement.
+int run_query(const std::string& path, const std::string& sql, std::string& out);
+
+}  // namespace quiesce

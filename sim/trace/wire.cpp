@@ -1,0 +1,165 @@
+#include "sim/trace/wire.h"
+
+#include "sim/scenario/run.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace quiesce {
+
+namespace {
+enum Tag : uint8_t { TAG_EVENT = 'E', TAG_TRACK = 'T', TAG_SUMMARY = 'S' };
+}
+
+void WireWriter::put_u64(uint64_t v) {
+    while (v >= 0x80) {
+        buf_ += char(uint8_t(v) | 0x80);
+        v >>= 7;
+    }
+    buf_ += char(uint8_t(v));
+}
+
+void WireWriter::put_str(const std::string& s) {
+    put_u64(s.size());
+    buf_ += s;
+}
+
+void WireWriter::event(const Event& ev) {
+    buf_ += char(TAG_EVENT);
+    put_u64(uint64_t(ev.kind));
+    put_u64(ev.ts);
+    put_str(ev.track);
+    put_str(ev.name);
+    put_str(ev.category);
+    put_str(ev.phase);
+    uint64_t value_bits;
+    std::memcpy(&value_bits, &ev.value, 8);
+    put_u64(value_bits);
+    put_u64(ev.addr);
+    put_u64(ev.data);
+    put_u64(ev.size);
+    put_u64(ev.write ? 1 : 0);
+    put_str(ev.initiator);
+    put_u64(ev.args.size());
+    for (const auto& a : ev.args) {
+        put_str(a.key);
+        put_str(a.value);
+    }
+    maybe_flush();
+}
+
+void WireWriter::summary(const RunSummary& s) {
+    for (const auto& t : s.tracks) {
+        buf_ += char(TAG_TRACK);
+        put_str(t.name);
+        put_str(t.parent);
+        put_str(t.kind);
+        put_str(t.domain);
+        put_u64(t.hz);
+    }
+    buf_ += char(TAG_SUMMARY);
+    put_str(s.outcome);
+    put_str(s.workload);
+    put_u64(s.sim_end);
+    put_u64(s.memory_digest);
+    put_u64(s.ledger_issued);
+    flush();
+}
+
+void WireWriter::flush() {
+    size_t off = 0;
+    while (off < buf_.size()) {
+        ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // the parent went away: nothing more to do
+        off += size_t(n);
+    }
+    buf_.clear();
+}
+
+namespace {
+struct Reader {
+    const std::string& b;
+    size_t pos = 0;
+    bool ok = true;
+    uint64_t u64() {
+        uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+            if (pos >= b.size()) { ok = false; return 0; }
+            uint8_t c = uint8_t(b[pos++]);
+            v |= uint64_t(c & 0x7f) << shift;
+            if (!(c & 0x80)) return v;
+        }
+        ok = false;
+        return 0;
+    }
+    std::string str() {
+        uint64_t n = u64();
+        if (!ok || n > b.size() - pos) { ok = false; return ""; }
+        std::string s = b.substr(pos, n);
+        pos += n;
+        return s;
+    }
+};
+}  // namespace
+
+RunStream decode_stream(const std::string& bytes) {
+    RunStream out;
+    Reader r{bytes};
+    uint64_t h = 0xcbf29ce484222325ULL;
+    while (r.ok && r.pos < bytes.size()) {
+        size_t start = r.pos;
+        char tag = bytes[r.pos++];
+        if (tag == TAG_EVENT) {
+            Event ev;
+            ev.kind = EvKind(r.u64());
+            ev.ts = r.u64();
+            ev.track = r.str();
+            ev.name = r.str();
+            ev.category = r.str();
+            ev.phase = r.str();
+            uint64_t bits = r.u64();
+            std::memcpy(&ev.value, &bits, 8);
+            ev.addr = r.u64();
+            ev.data = r.u64();
+            ev.size = uint32_t(r.u64());
+            ev.write = r.u64() != 0;
+            ev.initiator = r.str();
+            uint64_t nargs = r.u64();
+            for (uint64_t i = 0; i < nargs && r.ok; ++i) {
+                std::string k = r.str();
+                ev.args.push_back({k, r.str()});
+            }
+            if (!r.ok) break;
+            for (size_t i = start; i < r.pos; ++i) {
+                h ^= uint8_t(bytes[i]);
+                h *= 0x100000001b3ULL;
+            }
+            out.events.push_back(std::move(ev));
+        } else if (tag == TAG_TRACK) {
+            TrackInfo t;
+            t.name = r.str();
+            t.parent = r.str();
+            t.kind = r.str();
+            t.domain = r.str();
+            t.hz = r.u64();
+            if (r.ok) out.tracks.push_back(t);
+        } else if (tag == TAG_SUMMARY) {
+            out.summary.outcome = r.str();
+            out.summary.workload = r.str();
+            out.summary.sim_end = r.u64();
+            out.summary.memory_digest = r.u64();
+            out.summary.ledger_issued = r.u64();
+            out.has_summary = r.ok;
+        } else {
+            r.ok = false;
+        }
+    }
+    out.truncated = !r.ok || !out.has_summary;
+    out.digest = h ^ out.summary.memory_digest;
+    return out;
+}
+
+}  // namespace quiesce
