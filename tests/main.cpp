@@ -1,6 +1,8 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include <systemc>
+
 #include <cstdlib>
 
 // libsystemc's main() refers to sc_main; the test runner has its own main().

@@ -89,7 +89,7 @@ void declare_header(RegisterBank& bank, const HeaderIdent& id) {
     bank.add({.name = "PMC", .offset = PMC, .width = 2, .reset = 0x4803 /* v1.2, PME from D0 and D3hot */,
               .ro = 0xffff, .cls = SC::Hardware, .doc = "PM capabilities: version 3, PME_Support D0|D3hot"});
     bank.add({.name = "PMCSR", .offset = PMCSR, .width = 2,
-              .reset = id.no_soft_reset ? PMCSR_NO_SOFT_RESET : 0,
+              .reset = id.no_soft_reset ? uint64_t(PMCSR_NO_SOFT_RESET) : 0,
               .ro = PMCSR_NO_SOFT_RESET, .w1c = PMCSR_PME_STATUS, .rsvd = 0x7ef4, .cls = SC::Hardware,
               .doc = "PowerState 1:0, No_Soft_Reset 3, PME_En 8, PME_Status 15 (RW1C)"});
 }

@@ -24,6 +24,7 @@ public:
 
     const std::string& file() const { return file_; }
     int line() const { return line_; }
+    int column() const { return column_; }
     const std::string& key() const { return key_; }
     const std::string& message() const { return message_; }
 

@@ -111,7 +111,7 @@ void validate_protocol(const Protocol& pr) {
                 if (cpu_irqs_off) phase_error(pr, p, "", "callbacks may sleep: they cannot run with interrupts off");
                 bool noirq = p.callback.size() > 6 && p.callback.compare(p.callback.size() - 6, 6, "_noirq") == 0;
                 if (noirq && !dev_irqs_off)
-                    phase_error(pr, p, "callback", "a _noirq callback runs before suspend-device-irqs");
+                    phase_error(pr, p, "callback", "a _noirq callback runs while device interrupts are enabled (outside suspend-device-irqs .. resume-device-irqs)");
                 if (!noirq && dev_irqs_off)
                     phase_error(pr, p, "callback", "'" + p.callback +
                                 "' runs while device interrupts are suspended (only _noirq callbacks may)");

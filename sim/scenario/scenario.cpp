@@ -153,7 +153,7 @@ void read_protocol(TableReader& top, Scenario& s) {
         try {
             validate_protocol(s.protocol);
         } catch (const InputError& e) {
-            throw InputError(s.file, e.line(), 0, e.key(), e.message());
+            throw InputError(s.file, e.line(), e.column(), e.key(), e.message());
         }
     }
     r.done();

@@ -93,7 +93,10 @@ const toml::array* TableReader::array(const std::string& key) {
 void TableReader::done() {
     for (const auto& [k, v] : table_) {
         std::string key(k.str());
-        if (!used_.count(key)) fail_at(file_, v, path_of(key), "unknown key");
+        if (!used_.count(key)) {
+            const auto& src = k.source();
+            throw InputError(file_, int(src.begin.line), int(src.begin.column), path_of(key), "unknown key");
+        }
     }
 }
 

@@ -1,0 +1,138 @@
+// The quiesce executable as CI owners and trace users call it.
+#include "tmpfile.h"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+using quiesce::test::TempFile;
+
+namespace {
+struct Result {
+    int status;
+    std::string out;
+};
+
+Result sh(const std::string& args) {
+    std::string cmd = std::string(QUIESCE_BIN) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p);
+    std::string out;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    int st = pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string regression(const std::string& name) {
+    return std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml";
+}
+
+std::string tmp_path(const std::string& name) {
+    auto p = std::filesystem::temp_directory_path() / ("quiesce-cli-" + std::to_string(getpid()) + "-" + name);
+    std::filesystem::remove(p);
+    return p.string();
+}
+}  // namespace
+
+TEST_CASE("cli: run prints a line per scenario, a summary, and writes db and JUnit", "[cli]") {
+    std::string db = tmp_path("run.db"), junit = tmp_path("run.xml");
+    Result r = sh("run " + regression("s3-basic") + " " + regression("pci-bar-restore-legacy") + " --db " + db +
+                  " --junit " + junit);
+    REQUIRE(r.status == 0);
+    REQUIRE(r.out.find("trace database: " + db) != std::string::npos);
+    REQUIRE(r.out.find("PASS    s3-basic") != std::string::npos);
+    REQUIRE(r.out.find("found the expected hwstate.not-restored") != std::string::npos);
+    REQUIRE(r.out.find("\n2 passed, 0 failed\n") != std::string::npos);
+    std::ifstream x(junit);
+    std::string xml((std::istreambuf_iterator<char>(x)), std::istreambuf_iterator<char>());
+    REQUIRE(xml.find("<testsuite name=\"quiesce\" tests=\"2\" failures=\"0\" errors=\"0\"") != std::string::npos);
+    REQUIRE(xml.find("classname=\"regression\" name=\"s3-basic\"") != std::string::npos);
+    REQUIRE(xml.find("<property name=\"random_seed\" value=\"1\"/>") != std::string::npos);
+
+    Result q = sh("query " + db + " \"SELECT scenario, status FROM run ORDER BY id\"");
+    REQUIRE(q.status == 0);
+    REQUIRE(q.out == "scenario|status\ns3-basic|passed\npci-bar-restore-legacy|passed\n");
+    q = sh("query " + db + " \"SELECT invariant, component FROM violation WHERE run_id = 2 ORDER BY id LIMIT 1\"");
+    REQUIRE(q.out == "invariant|component\nhwstate.not-restored|dma0\n");
+    // The phases are slices with cycles, nested under the transition.
+    q = sh("query " + db + " \"SELECT count(*) FROM slice WHERE run_id = 1 AND category = 'phase' AND depth = 1\"");
+    REQUIRE(q.out == "count(*)\n21\n");
+    std::filesystem::remove(db);
+    std::filesystem::remove(junit);
+}
+
+TEST_CASE("cli: a failing expectation makes the exit status 1 and the JUnit a failure", "[cli]") {
+    std::string text = "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n"
+                       "[drivers.dma0]\nvariant = \"mmio-after-d3\"\n[expect]\nresult = \"pass\"\n";
+    TempFile f(text);
+    std::string db = tmp_path("fail.db"), junit = tmp_path("fail.xml");
+    Result r = sh("run " + f.path() + " --db " + db + " --junit " + junit);
+    REQUIRE(r.status == 1);
+    REQUIRE(r.out.find("FAIL") != std::string::npos);
+    REQUIRE(r.out.find("io.suspended-device") != std::string::npos);
+    REQUIRE(r.out.find("0 passed, 1 failed") != std::string::npos);
+    std::ifstream x(junit);
+    std::string xml((std::istreambuf_iterator<char>(x)), std::istreambuf_iterator<char>());
+    REQUIRE(xml.find("<failure message=\"expected pass, got") != std::string::npos);
+    std::filesystem::remove(db);
+    std::filesystem::remove(junit);
+}
+
+TEST_CASE("cli: bad input exits 2 with one line and writes nothing", "[cli]") {
+    TempFile bad("[platform]\nname = \"pc-basic\"\ncpus = \"two\"\n");
+    std::string db = tmp_path("bad.db");
+    Result r = sh("run " + regression("s3-basic") + " " + bad.path() + " --db " + db);
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out == "quiesce: " + bad.path() + ":3:8: platform.cpus: expected an integer\n");
+    REQUIRE_FALSE(std::filesystem::exists(db));
+
+    r = sh("validate " + bad.path());
+    REQUIRE(r.status == 2);
+    r = sh("validate " + regression("s3-basic"));
+    REQUIRE(r.status == 0);
+    REQUIRE(r.out == "ok: " + regression("s3-basic") + "\n");
+    r = sh("run --sed 3");
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out.find("quiesce: ") == 0);
+    r = sh("run /no/such/dir");
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out == "quiesce: /no/such/dir: no such file or directory\n");
+}
+
+TEST_CASE("cli: query opens read-only and refuses writes", "[cli][trace]") {
+    std::string db = tmp_path("ro.db");
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + db).status == 0);
+    Result r = sh("query " + db + " \"DELETE FROM run\"");
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out.find("read-only") != std::string::npos);
+    r = sh("query " + db + " \"SELECT count(*) FROM run\"");
+    REQUIRE(r.out == "count(*)\n1\n");
+    r = sh("query " + db + " \"SELEC 1\"");
+    REQUIRE(r.status == 2);
+    TempFile notdb("just text", ".db");
+    r = sh("query " + notdb.path() + " \"SELECT 1\"");
+    REQUIRE(r.status == 2);
+    std::filesystem::remove(db);
+}
+
+TEST_CASE("cli: --seed overrides every scenario's seed", "[cli]") {
+    std::string db = tmp_path("seed.db");
+    REQUIRE(sh("run " + regression("s3-basic") + " --seed 42 --db " + db).status == 0);
+    Result q = sh("query " + db + " \"SELECT seed FROM run\"");
+    REQUIRE(q.out == "seed\n42\n");
+    std::filesystem::remove(db);
+}
+
+TEST_CASE("cli: graph prints the device graph as DOT", "[cli]") {
+    Result r = sh("graph " + regression("s3-basic"));
+    REQUIRE(r.status == 0);
+    REQUIRE(r.out.find("suspend order: dma1 dma0 rp0 pci0") != std::string::npos);
+    REQUIRE(r.out.find("digraph G {") != std::string::npos);
+    REQUIRE(r.out.find("label=\"dma0\"") != std::string::npos);
+}

@@ -1,0 +1,163 @@
+// PCI functions driven through their real bus interface: ECAM config cycles
+// from a CPU, BAR sizing, MMIO decode, D-states and the PCI core's
+// save/restore. Each case builds the default platform in a child.
+#include "child.h"
+
+#include "sim/scenario/platform.h"
+
+#include <fmt/format.h>
+
+#include <array>
+
+using namespace quiesce;
+using quiesce::test::Facts;
+
+namespace {
+
+using Body = std::function<void(Platform&, Cpu&, Facts&)>;
+
+Facts on_platform(const Body& body, bool dma1_no_soft_reset = false) {
+    return quiesce::test::in_child([&](Facts& f) {
+        Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-basic.toml");
+        for (auto& d : s.platform.devices)
+            if (d.name == "dma1") d.no_soft_reset = dma1_no_soft_reset;
+        RunContext ctx(s.seed);
+        std::vector<std::string> errors;
+        ctx.hub.subscribe(kind_bit(EvKind::GuestError), [&](const Event& e) { errors.push_back(e.track + ":" + e.name); });
+        Platform p(s, ctx);
+        p.kernel().set_program([&](Cpu& cpu) { body(p, cpu, f); });
+        sc_core::sc_start();
+        std::string joined;
+        for (const auto& e : errors) joined += (joined.empty() ? "" : " ") + e;
+        f["guest_errors"] = joined;
+    });
+}
+
+PciDev* find(Platform& p, uint16_t vendor, unsigned bus) {
+    for (auto& d : p.pci_core().devices())
+        if (d.vendor == vendor && d.bus == bus) return &d;
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("pci: enumeration sizes BARs and programs bridges and INTx", "[pci]") {
+    Facts f = on_platform([](Platform& p, Cpu& cpu, Facts& f) {
+        PciCore& core = p.pci_core();
+        core.enumerate(cpu);
+        f["functions"] = std::to_string(core.devices().size());
+        PciDev* dma0 = find(p, 0x1de5, 1);  // behind the root port
+        PciDev* dma1 = find(p, 0x1de5, 0);
+        f["dma0_bar_size"] = std::to_string(dma0->bar_size[0]);
+        f["dma0_bar"] = fmt::format("{:#x}", dma0->bar[0]);
+        f["dma1_bar"] = fmt::format("{:#x}", dma1->bar[0]);
+        f["dma0_irq"] = std::to_string(dma0->irq);
+        f["dma1_irq"] = std::to_string(dma1->irq);
+        // Size probing through the bus: all ones reads back ~(size-1).
+        core.cfg_write(cpu, *dma1, pci::BAR0, 0xffffffff, 4);
+        f["probe"] = fmt::format("{:#x}", core.cfg_read(cpu, *dma1, pci::BAR0, 4));
+        core.cfg_write(cpu, *dma1, pci::BAR0, dma1->bar[0], 4);
+        // The engine's ID register through MMIO, and through the bridge window.
+        f["dma1_id"] = fmt::format("{:#x}", cpu.read32(dma1->bar[0] + DmaEngine::ID));
+        f["dma0_id"] = fmt::format("{:#x}", cpu.read32(dma0->bar[0] + DmaEngine::ID));
+        f["absent"] = fmt::format("{:#x}", core.cfg_read(cpu, PciDev{0, 0x18}, pci::VENDOR_ID, 4));
+    });
+    REQUIRE(f["functions"] == "4");
+    REQUIRE(f["dma0_bar_size"] == "4096");
+    // Depth-first by device number: dma1 (00:02.0) first, then the root port
+    // (00:1c.0) and its 1 MiB window holding dma0.
+    REQUIRE(f["dma1_bar"] == "0xc0000000");
+    REQUIRE(f["dma0_bar"] == "0xc0100000");
+    REQUIRE(f["probe"] == "0xfffff000");
+    REQUIRE(f["dma0_id"] == "0x31414d44");
+    REQUIRE(f["dma1_id"] == "0x31414d44");
+    REQUIRE(f["absent"] == "0xffffffff");        // no function at 00:03.0
+    // dma0: INTA# of device 0 behind the port at device 0x1c -> PIRQA -> IRQ 10.
+    REQUIRE(f["dma0_irq"] == "10");
+    // dma1: INTA# of device 2 on the root bus -> PIRQC -> IRQ 10.
+    REQUIRE(f["dma1_irq"] == "10");
+    REQUIRE(f["guest_errors"].empty());
+}
+
+TEST_CASE("pci: MMIO to a function in D3hot master-aborts and is reported", "[pci]") {
+    Facts f = on_platform([](Platform& p, Cpu& cpu, Facts& f) {
+        PciCore& core = p.pci_core();
+        core.enumerate(cpu);
+        PciDev* dma1 = find(p, 0x1de5, 0);
+        f["set_d3"] = std::to_string(core.set_power_state(cpu, *dma1, DState::D3hot));
+        f["pmcsr"] = fmt::format("{:#x}", core.cfg_read(cpu, *dma1, pci::PMCSR, 2) & 3);
+        f["id_in_d3"] = fmt::format("{:#x}", cpu.read32(dma1->bar[0] + DmaEngine::ID));
+        f["vendor_in_d3"] = fmt::format("{:#x}", core.cfg_read(cpu, *dma1, pci::VENDOR_ID, 2));
+    });
+    REQUIRE(f["set_d3"] == "0");
+    REQUIRE(f["pmcsr"] == "0x3");
+    REQUIRE(f["id_in_d3"] == "0xffffffff");
+    REQUIRE(f["vendor_in_d3"] == "0x1de5");      // config space stays accessible
+    REQUIRE(f["guest_errors"] == "dma1:io.suspended-device");
+}
+
+TEST_CASE("pci: D3hot->D0 without No_Soft_Reset resets BARs and COMMAND", "[pci]") {
+    auto run = [](bool nsr) {
+        return on_platform(
+            [](Platform& p, Cpu& cpu, Facts& f) {
+                PciCore& core = p.pci_core();
+                core.enumerate(cpu);
+                PciDev* dma1 = find(p, 0x1de5, 0);
+                core.set_power_state(cpu, *dma1, DState::D3hot);
+                Picos t0 = now_ps();
+                core.set_power_state(cpu, *dma1, DState::D0);  // waits the 10 ms
+                f["waited_ms"] = std::to_string((now_ps() - t0) / 1'000'000'000ULL);
+                f["bar0"] = fmt::format("{:#x}", core.cfg_read(cpu, *dma1, pci::BAR0, 4));
+                f["command"] = fmt::format("{:#x}", core.cfg_read(cpu, *dma1, pci::COMMAND, 2));
+            },
+            nsr);
+    };
+    Facts reset = run(false);
+    REQUIRE(reset["waited_ms"] == "10");
+    REQUIRE(reset["bar0"] == "0x0");
+    REQUIRE(reset["command"] == "0x0");
+    Facts kept = run(true);
+    REQUIRE(kept["bar0"] == "0xc0000000");
+    REQUIRE(kept["command"] == "0x106");
+}
+
+TEST_CASE("pci: accessing a function during its D3hot->D0 recovery is an error", "[pci]") {
+    Facts f = on_platform([](Platform& p, Cpu& cpu, Facts& f) {
+        PciCore& core = p.pci_core();
+        core.enumerate(cpu);
+        PciDev* dma1 = find(p, 0x1de5, 0);
+        core.set_power_state(cpu, *dma1, DState::D3hot);
+        core.cfg_write(cpu, *dma1, pci::PMCSR, 0, 2);  // D0, without waiting 10 ms
+        f["early_read"] = fmt::format("{:#x}", core.cfg_read(cpu, *dma1, pci::VENDOR_ID, 2));
+    });
+    REQUIRE(f["early_read"] == "0xffff");
+    REQUIRE(f["guest_errors"] == "dma1:pci.d3-recovery");
+}
+
+TEST_CASE("pci: save -> D3hot -> D0 -> restore -> save gives identical hardware state", "[pci]") {
+    Facts f = on_platform([](Platform& p, Cpu& cpu, Facts& f) {
+        PciCore& core = p.pci_core();
+        core.enumerate(cpu);
+        std::vector<PciDev*> devs;  // enumeration order: parents before children
+        for (PciDev& d : core.devices())
+            if (!(d.bus == 0 && d.devfn == 0)) devs.push_back(&d);  // the host bridge stays in D0
+        std::vector<std::array<uint32_t, 16>> first;
+        for (PciDev* d : devs) {
+            core.save_state(cpu, *d);
+            first.push_back(d->saved);
+        }
+        for (auto it = devs.rbegin(); it != devs.rend(); ++it) core.set_power_state(cpu, **it, DState::D3hot);
+        for (size_t i = 0; i < devs.size(); ++i) {
+            core.set_power_state(cpu, *devs[i], DState::D0);
+            core.restore_state(cpu, *devs[i]);
+            f["flag" + std::to_string(i)] = devs[i]->state_saved ? "set" : "cleared";
+            core.save_state(cpu, *devs[i]);
+            f["same" + std::to_string(i)] = first[i] == devs[i]->saved ? "yes" : "no";
+        }
+    });
+    REQUIRE(f["same0"] == "yes");
+    REQUIRE(f["same1"] == "yes");
+    REQUIRE(f["same2"] == "yes");
+    REQUIRE(f["flag0"] == "cleared");  // a second restore without a new save does nothing
+    REQUIRE(f["guest_errors"].empty());
+}

@@ -1,0 +1,104 @@
+#include "sim/core/errors.h"
+#include "sim/pm/protocol.h"
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+using namespace quiesce;
+
+namespace {
+std::string builtin(const std::string& name) { return std::string(QUIESCE_DATA_DIR) + "/protocols/" + name + ".toml"; }
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Writes linux-s3 with one substitution applied and loads it.
+std::string load_error(const std::string& from, const std::string& to) {
+    std::string text = slurp(builtin("linux-s3"));
+    size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+    char path[] = "/tmp/quiesce-protoXXXXXX.toml";
+    int fd = mkstemps(path, 5);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, text.data(), text.size()) == ssize_t(text.size()));
+    close(fd);
+    std::string msg;
+    try {
+        load_protocol(path);
+    } catch (const InputError& e) {
+        msg = e.what();
+        REQUIRE(e.file() == path);
+    }
+    std::remove(path);
+    return msg;
+}
+}  // namespace
+
+TEST_CASE("protocol: linux-s3 loads with the Linux phase sequence", "[protocol]") {
+    Protocol p = load_protocol(builtin("linux-s3"));
+    REQUIRE(p.name == "linux-s3");
+    REQUIRE(p.target == 3);
+    std::vector<std::string> names;
+    for (const auto& ph : p.suspend) names.push_back(ph.name);
+    REQUIRE(names == std::vector<std::string>{"platform-begin", "prepare", "suspend", "suspend_late",
+                                              "suspend-device-irqs", "suspend_noirq", "platform-prepare",
+                                              "cpus-offline", "irqs-off", "syscore-suspend", "platform-enter"});
+    REQUIRE(p.suspend[2].order == "bottom-up");
+    REQUIRE(p.suspend[1].order == "top-down");
+    REQUIRE(p.suspend[5].undo == "resume_noirq");
+    REQUIRE(p.resume.back().name == "platform-end");
+    REQUIRE(p.find_resume("complete")->order == "bottom-up");
+}
+
+TEST_CASE("protocol: callback directions are fixed by the callback family", "[protocol]") {
+    REQUIRE(callback_children_first("suspend_noirq"));
+    REQUIRE(callback_children_first("complete"));
+    REQUIRE_FALSE(callback_children_first("prepare"));
+    REQUIRE_FALSE(callback_children_first("resume_noirq"));
+}
+
+TEST_CASE("protocol: malformed protocols are rejected with file, line and reason", "[protocol]") {
+    std::string e = load_error("action = \"cpus-offline\"", "action = \"cpus-of\"");
+    REQUIRE_THAT(e, Catch::Contains("unknown action 'cpus-of'"));
+    REQUIRE_THAT(e, Catch::Matches(".*\\.toml:[0-9]+:[0-9]+: phase 'cpus-offline'\\.action: unknown action 'cpus-of'"));
+
+    e = load_error("name = \"suspend-device-irqs\"  # start of dpm_suspend_noirq\naction = \"suspend-device-irqs\"",
+                   "name = \"suspend-device-irqs\"\naction = \"cpus-offline\"");
+    REQUIRE_THAT(e, Catch::Contains("a _noirq callback runs while device interrupts are enabled"));
+
+    e = load_error("callback = \"suspend_late\"", "callback = \"suspend_lat\"");
+    REQUIRE_THAT(e, Catch::Contains("unknown callback 'suspend_lat'"));
+
+    e = load_error("undo = \"resume_early\"", "undo = \"resume_earlier\"");
+    REQUIRE_THAT(e, Catch::Contains("no resume phase named 'resume_earlier'"));
+
+    e = load_error("name = \"irqs-off\"             # arch_suspend_disable_irqs\naction = \"irqs-off\"",
+                   "name = \"irqs-off\"\naction = \"irqs-on\"");
+    REQUIRE_THAT(e, Catch::Contains("irqs-on without irqs-off"));
+
+    e = load_error("order = \"bottom-up\"\nundo = \"resume\"", "order = \"sideways\"\nundo = \"resume\"");
+    REQUIRE_THAT(e, Catch::Contains("order must be"));
+
+    e = load_error("target = \"S3\"", "target = \"S3\"\nsurprise = 1");
+    REQUIRE_THAT(e, Catch::Contains("surprise: unknown key"));
+}
+
+TEST_CASE("protocol: interrupts may not be re-enabled inside the noirq section", "[protocol]") {
+    Protocol p = load_protocol(builtin("linux-s3"));
+    // Move resume_noirq after resume-device-irqs: a _noirq callback with device IRQs on.
+    std::swap(p.resume[4], p.resume[5]);
+    REQUIRE_THROWS_WITH(validate_protocol(p), Catch::Contains("a _noirq callback runs while device interrupts are enabled"));
+    Protocol q = load_protocol(builtin("linux-s3"));
+    // A callback phase after irqs-off: callbacks may sleep.
+    Phase cb = q.suspend[2];
+    cb.name = "late-suspend";
+    q.suspend.insert(q.suspend.end() - 1, cb);
+    REQUIRE_THROWS_WITH(validate_protocol(q), Catch::Contains("cannot run with interrupts off"));
+}

@@ -1,0 +1,140 @@
+// Scenario files: the schema of docs/scenarios.md, and one-line errors that
+// name file, line, column and key.
+#include "tmpfile.h"
+
+#include "sim/scenario/platform.h"
+#include "sim/scenario/scenario.h"
+
+using namespace quiesce;
+using quiesce::test::TempFile;
+
+namespace {
+const std::string kGood = R"(
+[scenario]
+name = "good"
+seed = 7
+
+[platform]
+name = "pc-basic"
+
+[protocol]
+name = "linux-s3"
+
+[drivers.dma0]
+variant = "legacy-no-restore"
+
+[workload]
+dma_copies = 2
+copy_size = "8KiB"
+
+[wake]
+after = "50ms"
+
+[limits]
+sim_time = "2s"
+wall_time = "30s"
+
+[trace]
+level = "bus"
+
+[expect]
+violations = ["hwstate.not-restored"]
+)";
+
+std::string error_of(const std::string& text) {
+    TempFile f(text);
+    try {
+        load_scenario(f.path());
+    } catch (const InputError& e) {
+        std::string msg = e.what();
+        REQUIRE(msg.rfind(f.path(), 0) == 0);  // starts with the file name
+        REQUIRE(msg.find('\n') == std::string::npos);
+        return msg.substr(f.path().size());
+    }
+    FAIL("no error for:\n" << text);
+    return "";
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+    size_t at = s.find(from);
+    REQUIRE(at != std::string::npos);
+    return s.replace(at, from.size(), to);
+}
+}  // namespace
+
+TEST_CASE("scenario: every documented key loads", "[scenario]") {
+    TempFile f(kGood);
+    Scenario s = load_scenario(f.path());
+    REQUIRE(s.name == "good");
+    REQUIRE(s.seed == 7);
+    REQUIRE(s.platform.name == "pc-basic");
+    REQUIRE(s.platform.devices.size() == 4);
+    REQUIRE(s.protocol.name == "linux-s3");
+    REQUIRE(s.driver_variant.at("dma0") == "legacy-no-restore");
+    REQUIRE(s.dma_copies == 2);
+    REQUIRE(s.copy_size == 8192);
+    REQUIRE(s.wake_after == 50'000'000'000ULL);
+    REQUIRE(s.sim_limit == 2'000'000'000'000ULL);
+    REQUIRE(s.wall_limit_s == 30);
+    REQUIRE(s.trace == TraceLevel::Bus);
+    REQUIRE_FALSE(s.expect.pass);
+    REQUIRE(s.expect.violations == std::vector<std::string>{"hwstate.not-restored"});
+}
+
+TEST_CASE("scenario: unknown keys and bad values name file:line:column and key", "[scenario]") {
+    REQUIRE(error_of(replace(kGood, "seed = 7", "seed = 7\nsede = 8")) == ":5:1: scenario.sede: unknown key");
+    REQUIRE(error_of(replace(kGood, "after = \"50ms\"", "after = \"50\"")) ==
+            ":20:9: wake.after: '50' needs a unit: ps, ns, us, ms or s");
+    REQUIRE(error_of(replace(kGood, "seed = 7", "seed = \"7\"")) == ":4:8: scenario.seed: expected an integer");
+    REQUIRE(error_of(replace(kGood, "name = \"pc-basic\"", "name = \"pc-nope\"")) ==
+            ":7:8: platform.name: no platform named 'pc-nope'");
+    REQUIRE(error_of(replace(kGood, "name = \"linux-s3\"", "name = \"linux-s9\"")) ==
+            ":10:8: protocol.name: no protocol named 'linux-s9' (looked in protocols/ and the built-ins)");
+    REQUIRE(error_of(replace(kGood, "variant = \"legacy-no-restore\"", "variant = \"sloppy\"")) ==
+            ":13:11: drivers.dma0.variant: unknown variant 'sloppy' (fixed, legacy-no-restore, mmio-after-d3)");
+    REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[drivers.dma7]")) ==
+            ":12:1: drivers.dma7: no device named 'dma7'");
+    REQUIRE(error_of(replace(kGood, "\"hwstate.not-restored\"", "\"hwstate.not-restord\"")) ==
+            ":30:14: expect.violations: unknown invariant id 'hwstate.not-restord'");
+    REQUIRE(error_of(replace(kGood, "level = \"bus\"", "level = \"everything\"")) ==
+            ":27:9: trace.level: must be \"summary\", \"events\" or \"bus\"");
+    REQUIRE(error_of(replace(kGood, "[workload]", "[workload]\nextra = true")) == ":16:1: workload.extra: unknown key");
+}
+
+TEST_CASE("scenario: TOML syntax errors and missing sections", "[scenario]") {
+    REQUIRE(error_of(replace(kGood, "seed = 7", "seed = ")).find(":4:") == 0);
+    REQUIRE(error_of("[platform]\nname = \"pc-basic\"\n") == ":1:1: protocol: is required: [protocol] name = \"linux-s3\"");
+    std::string no_expect = kGood.substr(0, kGood.find("[expect]"));
+    REQUIRE(error_of(no_expect).find("expect: is required") != std::string::npos);
+}
+
+TEST_CASE("scenario: protocol overrides are validated where they are written", "[scenario]") {
+    std::string text = replace(kGood, "[drivers.dma0]", "[[protocol.override]]\nphase = \"suspend_noirq\"\norder = \"up\"\n\n[drivers.dma0]");
+    REQUIRE(error_of(text) == ":12:1: phase 'suspend_noirq'.order: order must be \"top-down\" or \"bottom-up\"");
+    text = replace(kGood, "[drivers.dma0]", "[[protocol.override]]\nphase = \"suspend_noirqq\"\n\n[drivers.dma0]");
+    REQUIRE(error_of(text) == ":13:9: protocol.override[0].phase: protocol 'linux-s3' has no phase 'suspend_noirqq'");
+}
+
+TEST_CASE("platform: a device-link cycle is rejected naming the cycle", "[scenario][graph]") {
+    TempFile plat(R"(
+name = "loop"
+[[device]]
+name = "pci0"
+type = "pci-host"
+[[device]]
+name = "a"
+type = "dma-engine"
+slot = "01.0"
+parent = "pci0"
+[[link]]
+supplier = "a"
+consumer = "pci0"
+)");
+    PlatformSpec spec = load_platform(plat.path());
+    try {
+        build_graph(spec);
+        FAIL("cycle accepted");
+    } catch (const InputError& e) {
+        REQUIRE(std::string(e.what()) == plat.path() + ":11: link: device graph has a cycle: pci0 -> a -> pci0");
+    }
+}

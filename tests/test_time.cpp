@@ -1,0 +1,61 @@
+#include "sim/core/time.h"
+
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+
+using namespace quiesce;
+
+TEST_CASE("clock domain: integer periods convert exactly", "[time]") {
+    ClockDomain cpu("cpu", 1'000'000'000);
+    REQUIRE(cpu.edge_ps(Cycles(0)) == 0);
+    REQUIRE(cpu.edge_ps(Cycles(1)) == 1000);
+    REQUIRE(cpu.edge_ps(Cycles(1'000'000)) == 1'000'000'000);
+    REQUIRE(cpu.cycles_at(999) == Cycles(0));
+    REQUIRE(cpu.cycles_at(1000) == Cycles(1));
+    REQUIRE(cpu.ceil_cycles(1001) == Cycles(2));
+    REQUIRE(cpu.next_edge_ps(1000) == 1000);
+    REQUIRE(cpu.cycles_in(10'000'000'000ULL) == Cycles(10'000'000));  // 10 ms
+}
+
+TEST_CASE("clock domain: fractional periods never drift", "[time]") {
+    ClockDomain fast("fast", 3'000'000'000ULL);  // 333.33 ps
+    REQUIRE(fast.edge_ps(Cycles(3)) == 1000);
+    REQUIRE(fast.edge_ps(Cycles(3'000'000'000ULL)) == 1'000'000'000'000ULL);  // exactly 1 s
+    for (uint64_t c : {1ULL, 2ULL, 7ULL, 1'000'001ULL, 2'999'999'999ULL}) {
+        Picos t = fast.edge_ps(Cycles(c));
+        REQUIRE(fast.cycles_at(t) == Cycles(c));
+        REQUIRE(fast.ceil_cycles(t) == Cycles(c));
+        REQUIRE(fast.cycles_at(t - 1) == Cycles(c - 1));
+        REQUIRE(fast.ceil_cycles(t - 1) == Cycles(c));
+    }
+    ClockDomain acpi("acpi", 3'579'545);  // the ACPI PM timer
+    Picos one = acpi.edge_ps(Cycles(1));
+    REQUIRE(one == 279365);  // floor(1e12 / 3579545)
+    REQUIRE(acpi.cycles_at(acpi.edge_ps(Cycles(3'579'545))) == Cycles(3'579'545));
+}
+
+TEST_CASE("durations, sizes and frequencies parse with units", "[time]") {
+    REQUIRE(parse_duration("10ms") == 10'000'000'000ULL);
+    REQUIRE(parse_duration("150us") == 150'000'000ULL);
+    REQUIRE(parse_duration("2.5ns") == 2500);
+    REQUIRE(parse_duration("1s") == 1'000'000'000'000ULL);
+    REQUIRE(parse_duration("250ps") == 250);
+    REQUIRE(parse_size("16MiB") == 16ULL << 20);
+    REQUIRE(parse_size("4KiB") == 4096);
+    REQUIRE(parse_size("512") == 512);
+    REQUIRE(parse_hz("1GHz") == 1'000'000'000ULL);
+    REQUIRE(parse_hz("3.579545MHz") == 3'579'545);
+    REQUIRE_THROWS_AS(parse_duration("10"), std::invalid_argument);
+    REQUIRE_THROWS_AS(parse_duration("ms"), std::invalid_argument);
+    REQUIRE_THROWS_AS(parse_duration("1.5ps"), std::invalid_argument);
+    REQUIRE_THROWS_AS(parse_size("3MB"), std::invalid_argument);
+    REQUIRE_THROWS_AS(parse_hz("0Hz"), std::invalid_argument);
+}
+
+TEST_CASE("picoseconds format for people", "[time]") {
+    REQUIRE(format_ps(0) == "0ps");
+    REQUIRE(format_ps(1500) == "1.5ns");
+    REQUIRE(format_ps(320'262'867'250ULL) == "320.262ms");
+    REQUIRE(format_ps(2'000'000'000'000ULL) == "2s");
+}
