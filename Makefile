@@ -29,7 +29,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
-	./$(BUILD)/bench_s3
+	./$(BUILD)/bench/bench_s3
 
 clean:
 	rm -rf build build-asan

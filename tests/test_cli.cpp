@@ -136,3 +136,14 @@ TEST_CASE("cli: graph prints the device graph as DOT", "[cli]") {
     REQUIRE(r.out.find("digraph G {") != std::string::npos);
     REQUIRE(r.out.find("label=\"dma0\"") != std::string::npos);
 }
+
+TEST_CASE("cli: docs/registers.md is what the register banks generate", "[cli][docs]") {
+    Result r = sh("registers " + regression("s3-basic"));
+    REQUIRE(r.status == 0);
+    std::ifstream in(std::string(QUIESCE_DATA_DIR) + "/../docs/registers.md");
+    std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Regenerate with: build/quiesce registers > docs/registers.md
+    REQUIRE(r.out == doc);
+    REQUIRE(doc.find("| `0x018` | CRCR") == std::string::npos);  // no xHCI in this platform yet
+    REQUIRE(doc.find("| RING_BASE | 8 | `0x0` | driver |") != std::string::npos);
+}

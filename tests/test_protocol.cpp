@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -67,7 +68,11 @@ TEST_CASE("protocol: callback directions are fixed by the callback family", "[pr
 TEST_CASE("protocol: malformed protocols are rejected with file, line and reason", "[protocol]") {
     std::string e = load_error("action = \"cpus-offline\"", "action = \"cpus-of\"");
     REQUIRE_THAT(e, Catch::Contains("unknown action 'cpus-of'"));
-    REQUIRE_THAT(e, Catch::Matches(".*\\.toml:[0-9]+:[0-9]+: phase 'cpus-offline'\\.action: unknown action 'cpus-of'"));
+    // "<file>.toml:LINE:COLUMN: phase 'cpus-offline'.action: unknown action 'cpus-of'"
+    size_t at = e.find(".toml:");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(std::isdigit(static_cast<unsigned char>(e[at + 6])));
+    REQUIRE_THAT(e, Catch::EndsWith(": phase 'cpus-offline'.action: unknown action 'cpus-of'"));
 
     e = load_error("name = \"suspend-device-irqs\"  # start of dpm_suspend_noirq\naction = \"suspend-device-irqs\"",
                    "name = \"suspend-device-irqs\"\naction = \"cpus-offline\"");

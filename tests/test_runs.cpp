@@ -87,3 +87,30 @@ TEST_CASE("runs: a device resumed by the buggy driver is unusable afterwards", "
     RunResult fixed = execute(regression("pci-bar-restore-fixed"));
     REQUIRE(fixed.stream.summary.workload == "ok");
 }
+
+TEST_CASE("runs: a wake-armed device keeps auxiliary power through S3", "[runs][acpi]") {
+    Scenario s = regression("s3-basic");
+    for (auto& d : s.platform.devices)
+        if (d.name == "dma1") d.wake = true;
+    RunResult r = execute(s);
+    REQUIRE(r.status == "passed");  // PME_En armed in suspend_noirq, cleared in resume_noirq
+    auto seen = [&](const std::string& track, const std::string& name) {
+        for (const auto& ev : r.stream.events)
+            if (ev.track == track && ev.name == name) return true;
+        return false;
+    };
+    REQUIRE(seen("dma1", "aux-power"));
+    REQUIRE_FALSE(seen("dma1", "power-off"));
+    REQUIRE(seen("dma0", "power-off"));
+    REQUIRE(seen("acpi", "S3"));
+    REQUIRE(seen("acpi", "rtc-alarm"));
+    REQUIRE(seen("firmware", "_WAK(3)"));
+}
+
+TEST_CASE("runs: a run past its wall-clock limit is a timeout, not a hang", "[runs]") {
+    Scenario s = regression("s3-basic");
+    s.wall_limit_s = 1e-6;
+    RunResult r = execute(s);
+    REQUIRE(r.status == "timeout");
+    REQUIRE(r.message.find("wall-clock limit") != std::string::npos);
+}

@@ -2,7 +2,9 @@
 // Exit status: 0 all expectations held; 1 some did not; 2 bad input.
 #include "sim/cli/junit.h"
 #include "sim/core/errors.h"
+#include "sim/explore/fork_runner.h"
 #include "sim/scenario/executor.h"
+#include "sim/scenario/register_doc.h"
 #include "sim/scenario/platform.h"
 #include "sim/scenario/scenario.h"
 #include "sim/trace/trace_db.h"
@@ -16,6 +18,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace quiesce;
@@ -127,6 +130,27 @@ int cmd_graph(const std::string& file) {
     return 0;
 }
 
+int cmd_registers(const std::string& file) {
+    Scenario s = load_scenario(file);
+    build_graph(s.platform);
+    ChildResult r = run_forked(
+        [&s](int fd) {
+            std::string doc = register_doc(s);
+            for (size_t off = 0; off < doc.size();) {
+                ssize_t n = ::write(fd, doc.data() + off, doc.size() - off);
+                if (n <= 0) break;
+                off += size_t(n);
+            }
+        },
+        60);
+    if (r.status != ChildResult::Status::Exited) {
+        std::fprintf(stderr, "quiesce: building the platform failed: %s\n", r.error_tail.c_str());
+        return 1;
+    }
+    std::fputs(r.output.c_str(), stdout);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,6 +176,10 @@ int main(int argc, char** argv) {
     auto* graph = app.add_subcommand("graph", "Print a scenario's device graph as DOT");
     graph->add_option("scenario", graph_file, "Scenario file")->required();
 
+    std::string registers_file = "scenarios/regression/s3-basic.toml";
+    auto* registers = app.add_subcommand("registers", "Print the register tables of a scenario's platform (Markdown)");
+    registers->add_option("scenario", registers_file, "Scenario file (default: scenarios/regression/s3-basic.toml)");
+
     std::string query_db, query_sql;
     auto* query = app.add_subcommand("query", "Run one read-only SQL statement on a trace database");
     query->add_option("db", query_db, "Trace database")->required();
@@ -174,6 +202,7 @@ int main(int argc, char** argv) {
                                  db, junit, seed);
         if (*validate) return cmd_validate(validate_files);
         if (*graph) return cmd_graph(graph_file);
+        if (*registers) return cmd_registers(registers_file);
         if (*query) {
             std::string out;
             run_query(query_db, query_sql, out);

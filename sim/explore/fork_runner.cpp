@@ -41,6 +41,9 @@ ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limi
         ::dup2(err[1], 2);
         ::close(err[1]);
         ::signal(SIGPIPE, SIG_IGN);
+        // A crashing model must die by its signal, whatever handlers the
+        // parent installed (test frameworks do), so the parent records it.
+        for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTERM}) ::signal(sig, SIG_DFL);
         body(out[1]);
         ::close(out[1]);
         std::fflush(stderr);

@@ -114,8 +114,8 @@ void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>
         const Phase* u = protocol_.find_resume(p.undo);
         if (p.action == "callbacks" && succeeded_[i].empty()) continue;
         if (p.action != "callbacks" && i == failed_index) continue;  // a failed action undid nothing
-        hub_.slice_begin(track_, u->name, "phase", {{"unwind", p.name}});
         hub_.set_phase(u->name);
+        hub_.slice_begin(track_, u->name, "phase", {{"unwind", p.name}});
         run_phase(*u, cpu, nullptr, p.action == "callbacks" ? &succeeded_[i] : nullptr, false);
         hub_.slice_end(track_, u->name, "phase");
     }
@@ -125,8 +125,8 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
     hub_.slice_begin(track_, protocol_.name, "transition");
     for (size_t i = 0; i < protocol_.suspend.size(); ++i) {
         const Phase& p = protocol_.suspend[i];
-        hub_.slice_begin(track_, p.name, "phase");
         hub_.set_phase(p.name);
+        hub_.slice_begin(track_, p.name, "phase");
         std::set<std::string> ok;
         int rc = run_phase(p, cpu, &ok, nullptr, true);
         hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
@@ -146,8 +146,8 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
         }
     }
     for (const Phase& p : protocol_.resume) {
-        hub_.slice_begin(track_, p.name, "phase");
         hub_.set_phase(p.name);
+        hub_.slice_begin(track_, p.name, "phase");
         int rc = run_phase(p, cpu, nullptr, nullptr, false);  // resume errors are logged, not unwound
         hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
     }

@@ -114,8 +114,15 @@ void Platform::firmware_program_chipset() {
     cnt.set(cnt.value() | AcpiPm::CNT_SCI_EN);
 }
 
+// Sleep removes power from every device except those armed to wake the
+// system (wake = true in the platform and PME_En set by the PCI core): they
+// stay in D3hot on auxiliary power, with their state.
 void Platform::power_down(unsigned) {
-    for (auto& d : devs_) d.fn->power_off();
+    for (auto& d : devs_) {
+        bool armed = d.spec.wake && (d.fn->config().reg("PMCSR").value() & pci::PMCSR_PME_EN);
+        if (armed) kernel_->hub().instant(d.fn->path(), "aux-power", "power");
+        else d.fn->power_off();
+    }
     intc_->power_off();
     for (auto& c : cpus_) c->lose_context();
 }
@@ -167,12 +174,22 @@ std::vector<std::pair<std::string, DmaEngineDriver*>> Platform::dma_drivers() {
     return out;
 }
 
-void Platform::watch(Checker& checker) {
-    for (auto& d : devs_) {
-        checker.watch_bank(d.fn->path(), d.fn->config());
-        if (auto* dma = dynamic_cast<DmaEnginePci*>(d.fn)) checker.watch_bank(d.fn->path(), dma->core().regs());
+std::vector<Platform::Bank> Platform::banks() const {
+    std::vector<Bank> out;
+    for (const auto& d : devs_) {
+        out.push_back({d.fn->path(), &d.fn->config(), true});
+        if (auto* dma = dynamic_cast<const DmaEnginePci*>(d.fn)) out.push_back({d.fn->path(), &dma->core().regs(), true});
     }
-    checker.watch_bank(intc_->path(), intc_->regs());
+    out.push_back({intc_->path(), &intc_->regs(), true});
+    // The OS programs PM1 enables and the RTC alarm on every suspend: platform
+    // registers that change by design, not state a resume must bring back.
+    out.push_back({acpi_pm_->path(), &acpi_pm_->regs(), false});
+    return out;
+}
+
+void Platform::watch(Checker& checker) {
+    for (const Bank& b : banks())
+        if (b.watched) checker.watch_bank(b.component, *b.bank);
 }
 
 }  // namespace quiesce

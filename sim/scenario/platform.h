@@ -66,6 +66,14 @@ public:
     std::vector<std::pair<std::string, DmaEngineDriver*>> dma_drivers();
     // Registers every hardware-state bank with the checker.
     void watch(Checker& checker);
+    // Every register bank of the platform, as (component, bank), in a stable
+    // order; `watched` says whether the checker compares it across sleep.
+    struct Bank {
+        std::string component;
+        const RegisterBank* bank;
+        bool watched;
+    };
+    std::vector<Bank> banks() const;
 
 private:
     struct Dev {
