@@ -147,3 +147,20 @@ TEST_CASE("cli: docs/registers.md is what the register banks generate", "[cli][d
     REQUIRE(doc.find("| `0x018` | CRCR") == std::string::npos);  // no xHCI in this platform yet
     REQUIRE(doc.find("| RING_BASE | 8 | `0x0` | driver |") != std::string::npos);
 }
+
+TEST_CASE("cli: property overrides are checked against the built platform", "[cli][properties]") {
+    std::string head = "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[properties]\n";
+    TempFile unknown(head + "\"dma0.core.beats\" = 8\n[expect]\nresult = \"pass\"\n");
+    Result r = sh("validate " + unknown.path());
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out == "quiesce: " + unknown.path() +
+                         ":6:1: properties.dma0.core.beats: 'dma0.core' has no property 'beats' (it has: beat_cycles)\n");
+    TempFile typed(head + "\"cpu0.offline_cycles\" = \"fast\"\n[expect]\nresult = \"pass\"\n");
+    r = sh("run " + typed.path() + " --db " + tmp_path("never.db"));
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out.find(":6:1: properties.cpu0.offline_cycles: expected an integer") != std::string::npos);
+    REQUIRE_FALSE(std::filesystem::exists(tmp_path("never.db")));
+    TempFile nobody(head + "\"usb0.ports\" = 4\n[expect]\nresult = \"pass\"\n");
+    r = sh("validate " + nobody.path());
+    REQUIRE(r.out.find("properties.usb0.ports: no component 'usb0'") != std::string::npos);
+}

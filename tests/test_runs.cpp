@@ -114,3 +114,15 @@ TEST_CASE("runs: a run past its wall-clock limit is a timeout, not a hang", "[ru
     REQUIRE(r.status == "timeout");
     REQUIRE(r.message.find("wall-clock limit") != std::string::npos);
 }
+
+TEST_CASE("runs: [properties] override a model's typed properties", "[runs][properties]") {
+    Scenario s = regression("s3-basic");
+    RunResult base = execute(s);
+    s.properties.push_back({"firmware.s3_resume_us", int64_t(500'000), 0, 0});  // 120 ms -> 500 ms
+    s.properties.push_back({"cpu1.offline_cycles", int64_t(20'000), 0, 0});     // the default: no change
+    RunResult slow = execute(s);
+    REQUIRE(slow.status == "passed");
+    Picos delta = slow.stream.summary.sim_end - base.stream.summary.sim_end;
+    REQUIRE(delta >= 380'000'000'000ULL - 1'000'000);
+    REQUIRE(delta <= 380'000'000'000ULL + 1'000'000);
+}

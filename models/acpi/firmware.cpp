@@ -10,6 +10,10 @@ AcpiFirmware::AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx,
                            uint64_t facs, uint64_t nvs, uint32_t hw_signature)
     : Module(name, ctx), mem_(mem), facs_(facs), nvs_(nvs), hw_signature_(hw_signature) {
     hub().declare_track({path(), "", "firmware", "", 0});
+    props().declare("tts_cycles", int64_t(20'000), "CPU cycles _TTS takes");
+    props().declare("pts_cycles", int64_t(50'000), "CPU cycles _PTS takes");
+    props().declare("wak_cycles", int64_t(100'000), "CPU cycles _WAK takes");
+    props().declare("s3_resume_us", int64_t(120'000), "Firmware S3 resume (POST-lite) before the waking vector, in us");
 }
 
 void AcpiFirmware::install() {
@@ -34,16 +38,16 @@ void AcpiFirmware::method(Cpu& cpu, const char* name, unsigned arg, Cycles cost,
 }
 
 void AcpiFirmware::tts(Cpu& cpu, unsigned state) {
-    method(cpu, "_TTS", state, costs_.tts, [&] { cpu.write32(nvs_ + NVS_TTS_STATE, state); });
+    method(cpu, "_TTS", state, prop_cycles("tts_cycles"), [&] { cpu.write32(nvs_ + NVS_TTS_STATE, state); });
 }
 
 void AcpiFirmware::pts(Cpu& cpu, unsigned state) {
-    method(cpu, "_PTS", state, costs_.pts, [&] { cpu.write32(nvs_ + NVS_PTS_STATE, state); });
+    method(cpu, "_PTS", state, prop_cycles("pts_cycles"), [&] { cpu.write32(nvs_ + NVS_PTS_STATE, state); });
 }
 
 uint32_t AcpiFirmware::wak(Cpu& cpu, unsigned state) {
     uint32_t status = 0;
-    method(cpu, "_WAK", state, costs_.wak, [&] {
+    method(cpu, "_WAK", state, prop_cycles("wak_cycles"), [&] {
         uint32_t pts = cpu.read32(nvs_ + NVS_PTS_STATE);
         if (pts != state) status |= 1;  // "wake failed": the sleep we wake from is not the one _PTS saw
         cpu.write32(nvs_ + NVS_PTS_STATE, 0);
@@ -55,7 +59,7 @@ uint32_t AcpiFirmware::wak(Cpu& cpu, unsigned state) {
 void AcpiFirmware::s3_resume(const std::function<void()>& restore_chipset,
                              const std::function<void(uint64_t)>& start) {
     hub().slice_begin(path(), "s3-resume", "firmware");
-    sc_core::wait(from_ps(costs_.s3_resume));
+    sc_core::wait(from_ps(Picos(props().get<int64_t>("s3_resume_us")) * 1'000'000ULL));
     restore_chipset();
     uint32_t vector = mem_.peek32(facs_ + FACS_WAKING_VECTOR);
     hub().slice_end(path(), "s3-resume", "firmware", {{"waking_vector", std::to_string(vector)}});

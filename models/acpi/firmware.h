@@ -23,19 +23,11 @@ public:
     // NVS variables the AML uses.
     static constexpr uint64_t NVS_PTS_STATE = 0, NVS_TTS_STATE = 4, NVS_WAKE_COUNT = 8;
 
-    struct Costs {
-        Cycles tts{20'000};
-        Cycles pts{50'000};
-        Cycles wak{100'000};
-        Picos s3_resume = 120'000'000'000ULL;  // POST-lite before the waking vector (120 ms)
-    };
-
     AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx, PhysicalMemory& mem, uint64_t facs,
                  uint64_t nvs, uint32_t hw_signature);
 
     uint64_t facs() const { return facs_; }
     uint64_t nvs() const { return nvs_; }
-    Costs& costs() { return costs_; }
 
     // Boot: lay out FACS and NVS (zero-time: before the OS runs).
     void install();
@@ -56,7 +48,6 @@ private:
     uint64_t facs_;
     uint64_t nvs_;
     uint32_t hw_signature_;
-    Costs costs_;
 };
 
 }  // namespace quiesce

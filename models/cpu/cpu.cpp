@@ -9,6 +9,9 @@ namespace quiesce {
 Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, unsigned index)
     : Component(name, ctx, clock), socket("socket"), index_(index) {
     hub().declare_track({path(), "", "cpu", clock.name(), clock.hz()});
+    props().declare("offline_cycles", int64_t(20000), "Cycles to take this core offline (CPU hotplug)");
+    props().declare("online_cycles", int64_t(50000), "Cycles to bring this core online (CPU hotplug)");
+    props().declare("irq_entry_cycles", int64_t(100), "Interrupt entry: vectoring and register save");
     SC_THREAD(irq_thread);
 }
 
@@ -87,7 +90,7 @@ void Cpu::local_irq_enable() {
 void Cpu::go_offline() {
     SIM_ASSERT(online_, "{} offlined twice", path());
     hub().slice_begin(path(), "offline", "hotplug");
-    wait_cycles(offline_cost_);
+    wait_cycles(prop_cycles("offline_cycles"));
     online_ = false;
     hub().slice_end(path(), "offline", "hotplug");
 }
@@ -95,7 +98,7 @@ void Cpu::go_offline() {
 void Cpu::go_online() {
     SIM_ASSERT(!online_, "{} onlined twice", path());
     hub().slice_begin(path(), "online", "hotplug");
-    wait_cycles(online_cost_);
+    wait_cycles(prop_cycles("online_cycles"));
     online_ = true;
     irqs_enabled_ = true;
     hub().slice_end(path(), "online", "hotplug");
@@ -142,7 +145,7 @@ void Cpu::irq_thread() {
             continue;
         }
         in_irq_ = true;
-        wait_cycles(Cycles(100));  // interrupt entry: vectoring, register save
+        wait_cycles(prop_cycles("irq_entry_cycles"));
         irq_entry_(*this, unsigned(irq));
         in_irq_ = false;
         wait_cycles(Cycles(50));   // iret

@@ -78,8 +78,6 @@ private:
     sc_core::sc_event started_ev_;
     InterruptController* intc_ = nullptr;
     IrqEntry irq_entry_;
-    Cycles offline_cost_{20000};
-    Cycles online_cost_{50000};
 };
 
 }  // namespace quiesce

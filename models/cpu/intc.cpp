@@ -18,12 +18,8 @@ InterruptController::InterruptController(const sc_core::sc_module_name& name, Ru
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
 }
 
-void InterruptController::connect(unsigned n, IrqLine& line) {
-    SIM_ASSERT(n < kLines, "irq input {} out of range", n);
-    line.listen([this, n](bool level) { set_input(n, level); });
-}
-
 void InterruptController::set_input(unsigned n, bool level) {
+    SIM_ASSERT(n < kLines, "irq input {} out of range", n);
     uint32_t before = inputs_;
     if (level) inputs_ |= 1u << n;
     else inputs_ &= ~(1u << n);

@@ -24,8 +24,7 @@ public:
 
     tlm_utils::simple_target_socket<InterruptController> socket;
 
-    // Input line n (platform IRQ number n).
-    void connect(unsigned n, IrqLine& line);
+    // Input line n (platform IRQ number n) changes level.
     void set_input(unsigned n, bool level);
     // Lowest asserted, unmasked input, or -1.
     int pending() const;

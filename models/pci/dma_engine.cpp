@@ -38,13 +38,14 @@ DmaEngine::DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const
     b.add({.name = "BURST", .offset = BURST, .width = 4, .reset = 64, .rsvd = ~uint64_t(0x3c0) & 0xffffffff,
            .cls = SC::Hardware, .doc = "Bytes per DMA burst: 64..960 in steps of 64"});
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
+    props().declare("beat_cycles", int64_t(4), "Engine cycles between reading and writing one burst");
     SC_THREAD(engine);
 }
 
 void DmaEngine::reset() {
     regs().reset();
     ++generation_;
-    port_.irq(false);
+    irq.set(false);
     kick_.notify(sc_core::SC_ZERO_TIME);
 }
 
@@ -57,7 +58,7 @@ bool DmaEngine::idle() const {
 void DmaEngine::update_irq() {
     bool level = (regs().reg("CTRL").value() & CTRL_IRQ_EN) &&
                  (regs().reg("STATUS").value() & (STS_DONE | STS_ERROR));
-    port_.irq(level);
+    irq.set(level);
 }
 
 bool DmaEngine::dma(uint64_t addr, void* buf, unsigned len, bool write) {
@@ -107,7 +108,7 @@ bool DmaEngine::process(uint32_t index, uint64_t generation) {
         unsigned n = std::min<uint32_t>(burst, d.len - off);
         bool ok = dma(d.src + off, buf.data(), n, false);
         if (ok && generation == generation_) {
-            wait_cycles(beat_cost_);
+            wait_cycles(prop_cycles("beat_cycles"));
             ok = generation == generation_ && dma(d.dst + off, buf.data(), n, true);
         }
         if (generation != generation_) {

@@ -8,6 +8,7 @@
 //   volatile  STATUS, HEAD, COMPLETED
 #pragma once
 
+#include "sim/core/irq.h"
 #include "sim/core/module.h"
 
 #include <functional>
@@ -28,13 +29,15 @@ public:
     static constexpr uint32_t DESC_VALID = 1u << 0, DESC_DONE = 1u << 1, DESC_ERROR = 1u << 2;
     static constexpr uint32_t kIdValue = 0x31414d44;  // "DMA1"
 
-    // How the core reaches memory and its interrupt: provided by the bus glue.
+    // How the core reaches memory: provided by the bus glue.
     struct Port {
         std::function<bool(uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay)> dma;
-        std::function<void(bool level)> irq;
     };
 
     DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port);
+
+    // The completion interrupt (level): DONE or ERROR with IRQ_EN.
+    IrqLine irq{"irq"};
 
     // Internal reset (power-on or D3hot->D0 without No_Soft_Reset).
     void reset();
@@ -50,7 +53,6 @@ private:
     Port port_;
     sc_core::sc_event kick_;
     uint64_t generation_ = 0;  // bumped by reset(): work in progress is abandoned
-    Cycles beat_cost_{4};
 };
 
 }  // namespace quiesce

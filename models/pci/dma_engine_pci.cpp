@@ -32,8 +32,8 @@ DmaEnginePci::DmaEnginePci(const sc_core::sc_module_name& name, RunContext& ctx,
         tx.clear_extension(&ext);
         return ok;
     };
-    port.irq = [this](bool level) { set_intx(level); };
     core_ = std::make_unique<DmaEngine>("core", ctx, clock, std::move(port));
+    core_->irq.listen([this](bool level) { set_intx(level); });
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
 }
 

@@ -61,6 +61,7 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
     for (const auto& f : collect(paths)) {
         Scenario s = load_scenario(f);
         build_graph(s.platform);
+        preflight(s);
         if (seed) s.seed = *seed;
         scenarios.push_back(std::move(s));
     }
@@ -111,6 +112,7 @@ int cmd_validate(const std::vector<std::string>& files) {
         try {
             Scenario s = load_scenario(f);
             build_graph(s.platform);
+            preflight(s);
             std::printf("ok: %s\n", f.c_str());
         } catch (const InputError& e) {
             std::fprintf(stderr, "quiesce: %s\n", e.what());
@@ -177,7 +179,7 @@ int main(int argc, char** argv) {
     graph->add_option("scenario", graph_file, "Scenario file")->required();
 
     std::string registers_file = "scenarios/regression/s3-basic.toml";
-    auto* registers = app.add_subcommand("registers", "Print the register tables of a scenario's platform (Markdown)");
+    auto* registers = app.add_subcommand("registers", "Print the register and property tables of a scenario's platform (Markdown)");
     registers->add_option("scenario", registers_file, "Scenario file (default: scenarios/regression/s3-basic.toml)");
 
     std::string query_db, query_sql;

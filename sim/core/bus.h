@@ -43,7 +43,6 @@ private:
     const Range* decode(uint64_t addr) const;
 
     std::vector<Range> ranges_;
-    Cycles hop_{2};
 };
 
 }  // namespace quiesce

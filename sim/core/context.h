@@ -7,6 +7,9 @@
 #include "sim/core/ledger.h"
 #include "sim/core/rng.h"
 
+#include <map>
+#include <string>
+
 namespace quiesce {
 
 struct RunContext {
@@ -14,6 +17,8 @@ struct RunContext {
     EventHub hub;
     Rng rng;
     Ledger ledger;
+    // Every module of the run by hierarchical path (for property overrides).
+    std::map<std::string, class Module*> modules;
 };
 
 }  // namespace quiesce

@@ -23,6 +23,7 @@ PhysicalMemory::PhysicalMemory(const sc_core::sc_module_name& name, RunContext& 
     : Component(name, ctx, clock), socket("socket"), size_(size) {
     SIM_ASSERT(size_ % kPageSize == 0, "memory size {} is not a whole number of pages", size_);
     socket.register_b_transport(this, &PhysicalMemory::b_transport);
+    props().declare("latency_cycles", int64_t(40), "DRAM access latency before the first beat");
     hub().declare_track({path(), "", "memory", clock.name(), clock.hz()});
 }
 
@@ -101,7 +102,7 @@ void PhysicalMemory::b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time&
     }
     if (tx.is_read()) peek(addr, tx.get_data_ptr(), len);
     else poke(addr, tx.get_data_ptr(), len, initiator_of(tx));
-    delay += clock().delay(access_latency_ + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_));
+    delay += clock().delay(prop_cycles("latency_cycles") + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_));
     tx.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 

@@ -69,7 +69,6 @@ private:
     uint64_t size_;
     std::vector<MemRegion> regions_;
     std::unordered_map<uint64_t, std::unique_ptr<Page>> pages_;
-    Cycles access_latency_{40};
     unsigned bytes_per_cycle_ = 16;
 };
 

@@ -7,7 +7,9 @@
 namespace quiesce {
 
 Module::Module(const sc_core::sc_module_name& name, RunContext& ctx)
-    : sc_core::sc_module(name), ctx_(ctx), path_(sc_core::sc_module::name()) {}
+    : sc_core::sc_module(name), ctx_(ctx), path_(sc_core::sc_module::name()) {
+    ctx_.modules[path_] = this;
+}
 
 void Module::guest_error(const std::string& name, const std::string& message, std::vector<Arg> args) {
     hub().guest_error(path_, name, message, std::move(args));

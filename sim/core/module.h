@@ -26,6 +26,8 @@ public:
     const std::string& path() const { return path_; }
     Properties& props() { return props_; }
     const Properties& props() const { return props_; }
+    // An integer property read as a cycle count.
+    Cycles prop_cycles(const std::string& key) const { return Cycles(uint64_t(props_.get<int64_t>(key))); }
 
     void guest_error(const std::string& name, const std::string& message, std::vector<Arg> args = {});
     void log(const std::string& message) const;  // to stderr when QUIESCE_LOG is set

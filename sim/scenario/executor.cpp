@@ -1,7 +1,10 @@
 #include "sim/scenario/executor.h"
 
 #include "sim/explore/fork_runner.h"
+#include "sim/scenario/platform.h"
 #include "sim/scenario/run.h"
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -57,6 +60,24 @@ void judge(const Scenario& s, RunResult& r) {
         r.message = missing.empty() ? "" : "expected violation(s) missing: " + missing;
         if (!extra.empty()) r.message += (r.message.empty() ? "" : "; ") + std::string("unexpected: ") + extra;
     }
+}
+
+void preflight(const Scenario& s) {
+    ChildResult child = run_forked(
+        [&s](int fd) {
+            std::string out;
+            try {
+                RunContext ctx(s.seed);
+                Platform p(s, ctx);
+            } catch (const InputError& e) {
+                out = e.what();
+            }
+            ssize_t n = ::write(fd, out.data(), out.size());
+            (void)n;
+        },
+        s.wall_limit_s);
+    // A crash while building is a model bug: the run itself will record it.
+    if (child.status == ChildResult::Status::Exited && !child.output.empty()) throw InputError(child.output);
 }
 
 RunResult execute(const Scenario& s) {

@@ -18,6 +18,10 @@ struct RunResult {
 };
 
 RunResult execute(const Scenario& s);
+// Builds the scenario's platform in a forked child without running it, so
+// that errors only the built platform can see (slots, property overrides)
+// are input errors before anything runs. Throws InputError.
+void preflight(const Scenario& s);
 // Judges a finished stream against the scenario's expectation.
 void judge(const Scenario& s, RunResult& r);
 std::string expected_text(const Expectation& e);

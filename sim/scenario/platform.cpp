@@ -60,6 +60,33 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), graph_(bu
     acpi_pm_->set_hooks({[this](unsigned st) { power_down(st); }, [this](unsigned st) { power_up(st); },
                          [this](unsigned st) { firmware_wake(st); }});
     firmware_program_chipset();
+    apply_properties(s, ctx);
+}
+
+// Scenario overrides of module properties. Errors name the scenario line.
+void Platform::apply_properties(const Scenario& s, RunContext& ctx) {
+    static const char* kTypes[] = {"a boolean", "an integer", "a string"};
+    for (const auto& o : s.properties) {
+        size_t dot = o.key.rfind('.');
+        std::string component = o.key.substr(0, dot), name = o.key.substr(dot + 1);
+        std::string where = "properties." + o.key;
+        auto it = ctx.modules.find(component);
+        if (it == ctx.modules.end()) throw InputError(s.file, o.line, o.column, where, "no component '" + component + "'");
+        Properties& props = it->second->props();
+        if (!props.has(name)) {
+            std::string known;
+            for (const auto& [k, e] : props.entries()) known += (known.empty() ? "" : ", ") + k;
+            throw InputError(s.file, o.line, o.column, where,
+                             "'" + component + "' has no property '" + name + "'" +
+                                 (known.empty() ? "" : " (it has: " + known + ")"));
+        }
+        const PropValue& current = props.entries().at(name).value;
+        if (current.index() != o.value.index())
+            throw InputError(s.file, o.line, o.column, where, std::string("expected ") + kTypes[current.index()]);
+        if (std::holds_alternative<int64_t>(o.value) && std::get<int64_t>(o.value) < 0)
+            throw InputError(s.file, o.line, o.column, where, "must not be negative");
+        props.set(name, o.value);
+    }
 }
 
 Platform::~Platform() = default;

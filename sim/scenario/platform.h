@@ -88,6 +88,7 @@ private:
     void power_up(unsigned state);
     void firmware_wake(unsigned state);
     void firmware_program_chipset();
+    void apply_properties(const Scenario& s, RunContext& ctx);
 
     const Scenario& scenario_;
     DeviceGraph graph_;

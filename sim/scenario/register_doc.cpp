@@ -56,6 +56,21 @@ std::string register_doc(const Scenario& s) {
                                mask(sp.wo), sp.doc);
         }
     }
+    out += "\n# Properties\n\nSet in a scenario as `[properties] \"component.property\" = value`.\n\n";
+    out += "| component | property | default | description |\n|---|---|---|---|\n";
+    for (const auto& [path, module] : ctx.modules) {
+        for (const auto& [name, e] : module->props().entries()) {
+            std::string def = std::visit(
+                [](const auto& v) -> std::string {
+                    using T = std::decay_t<decltype(v)>;
+                    if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+                    else if constexpr (std::is_same_v<T, int64_t>) return std::to_string(v);
+                    else return "\"" + v + "\"";
+                },
+                e.value);
+            out += fmt::format("| {} | {} | `{}` | {} |\n", path, name, def, e.doc);
+        }
+    }
     return out;
 }
 

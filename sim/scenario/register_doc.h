@@ -9,7 +9,8 @@
 namespace quiesce {
 
 // Builds the scenario's platform in this process (call in a forked child) and
-// returns Markdown: one table per distinct bank layout.
+// returns Markdown: one table per distinct bank layout, then every module's
+// properties with their defaults.
 std::string register_doc(const Scenario& s);
 
 }  // namespace quiesce

@@ -226,6 +226,21 @@ Scenario load_scenario(const std::string& path) {
             s.driver_variant[dev] = variant;
         }
     }
+    if (const toml::table* t = top.table("properties")) {
+        for (const auto& [k, v] : *t) {
+            PropertyOverride o;
+            o.key = std::string(k.str());
+            o.line = int(k.source().begin.line);
+            o.column = int(k.source().begin.column);
+            if (o.key.find('.') == std::string::npos)
+                fail_at(path, v, "properties." + o.key, "expected \"component.property\"");
+            if (v.is_integer()) o.value = int64_t(*v.as_integer());
+            else if (v.is_boolean()) o.value = bool(*v.as_boolean());
+            else if (v.is_string()) o.value = std::string(*v.as_string());
+            else fail_at(path, v, "properties." + o.key, "expected an integer, a boolean or a string");
+            s.properties.push_back(std::move(o));
+        }
+    }
     if (const toml::table* t = top.table("workload")) {
         TableReader r(path, *t, "workload");
         if (auto n = r.integer("dma_copies")) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "sim/core/events.h"
+#include "sim/core/properties.h"
 #include "sim/pm/protocol.h"
 
 #include <cstdint>
@@ -42,6 +43,14 @@ struct PlatformSpec {
     std::vector<LinkSpec> links;
 };
 
+// `[properties]`: "component.property" = value, applied after the platform is built.
+struct PropertyOverride {
+    std::string key;
+    PropValue value;
+    int line = 0;
+    int column = 0;
+};
+
 struct Expectation {
     bool pass = true;
     std::vector<std::string> violations;  // ids that must appear (and no others)
@@ -55,6 +64,7 @@ struct Scenario {
     PlatformSpec platform;
     Protocol protocol;
     std::map<std::string, std::string> driver_variant;  // device -> variant
+    std::vector<PropertyOverride> properties;
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     uint32_t copy_size = 4096;
     Picos wake_after = 200'000'000'000ULL;  // RTC alarm armed right before suspend (rtcwake)
