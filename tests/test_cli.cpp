@@ -62,7 +62,7 @@ TEST_CASE("cli: run prints a line per scenario, a summary, and writes db and JUn
     REQUIRE(q.out == "invariant|component\nhwstate.not-restored|dma0\n");
     // The phases are slices with cycles, nested under the transition.
     q = sh("query " + db + " \"SELECT count(*) FROM slice WHERE run_id = 1 AND category = 'phase' AND depth = 1\"");
-    REQUIRE(q.out == "count(*)\n21\n");
+    REQUIRE(q.out == "count(*)\n24\n");
     std::filesystem::remove(db);
     std::filesystem::remove(junit);
 }
@@ -138,14 +138,15 @@ TEST_CASE("cli: graph prints the device graph as DOT", "[cli]") {
 }
 
 TEST_CASE("cli: docs/registers.md is what the register banks generate", "[cli][docs]") {
-    Result r = sh("registers " + regression("s3-basic"));
+    Result r = sh("registers " + regression("s3-storage"));
     REQUIRE(r.status == 0);
     std::ifstream in(std::string(QUIESCE_DATA_DIR) + "/../docs/registers.md");
     std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     // Regenerate with: build/quiesce registers > docs/registers.md
     REQUIRE(r.out == doc);
-    REQUIRE(doc.find("| `0x018` | CRCR") == std::string::npos);  // no xHCI in this platform yet
     REQUIRE(doc.find("| RING_BASE | 8 | `0x0` | driver |") != std::string::npos);
+    REQUIRE(doc.find("| PxCLB | 4 | `0x0` | driver |") != std::string::npos);
+    REQUIRE(doc.find("| sda | honours_flush | `true` |") != std::string::npos);
 }
 
 TEST_CASE("cli: property overrides are checked against the built platform", "[cli][properties]") {

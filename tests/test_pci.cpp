@@ -1,9 +1,7 @@
 // PCI functions driven through their real bus interface: ECAM config cycles
 // from a CPU, BAR sizing, MMIO decode, D-states and the PCI core's
 // save/restore. Each case builds the default platform in a child.
-#include "child.h"
-
-#include "sim/scenario/platform.h"
+#include "bench_platform.h"
 
 #include <fmt/format.h>
 
@@ -14,22 +12,10 @@ using quiesce::test::Facts;
 
 namespace {
 
-using Body = std::function<void(Platform&, Cpu&, Facts&)>;
-
-Facts on_platform(const Body& body, bool dma1_no_soft_reset = false) {
-    return quiesce::test::in_child([&](Facts& f) {
-        Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-basic.toml");
+Facts on_platform(const quiesce::test::PlatformBody& body, bool dma1_no_soft_reset = false) {
+    return quiesce::test::on_platform("s3-basic", body, [&](Scenario& s) {
         for (auto& d : s.platform.devices)
             if (d.name == "dma1") d.no_soft_reset = dma1_no_soft_reset;
-        RunContext ctx(s.seed);
-        std::vector<std::string> errors;
-        ctx.hub.subscribe(kind_bit(EvKind::GuestError), [&](const Event& e) { errors.push_back(e.track + ":" + e.name); });
-        Platform p(s, ctx);
-        p.kernel().set_program([&](Cpu& cpu) { body(p, cpu, f); });
-        sc_core::sc_start();
-        std::string joined;
-        for (const auto& e : errors) joined += (joined.empty() ? "" : " ") + e;
-        f["guest_errors"] = joined;
     });
 }
 

@@ -48,13 +48,14 @@ TEST_CASE("protocol: linux-s3 loads with the Linux phase sequence", "[protocol]"
     REQUIRE(p.target == 3);
     std::vector<std::string> names;
     for (const auto& ph : p.suspend) names.push_back(ph.name);
-    REQUIRE(names == std::vector<std::string>{"platform-begin", "prepare", "suspend", "suspend_late",
+    REQUIRE(names == std::vector<std::string>{"sync", "freeze-tasks", "platform-begin", "prepare", "suspend", "suspend_late",
                                               "suspend-device-irqs", "suspend_noirq", "platform-prepare",
                                               "cpus-offline", "irqs-off", "syscore-suspend", "platform-enter"});
-    REQUIRE(p.suspend[2].order == "bottom-up");
-    REQUIRE(p.suspend[1].order == "top-down");
-    REQUIRE(p.suspend[5].undo == "resume_noirq");
-    REQUIRE(p.resume.back().name == "platform-end");
+    REQUIRE(p.find("suspend")->order == "bottom-up");
+    REQUIRE(p.find("prepare")->order == "top-down");
+    REQUIRE(p.find("suspend_noirq")->undo == "resume_noirq");
+    REQUIRE(p.find("freeze-tasks")->undo == "thaw-tasks");
+    REQUIRE(p.resume.back().name == "thaw-tasks");
     REQUIRE(p.find_resume("complete")->order == "bottom-up");
 }
 
@@ -102,7 +103,7 @@ TEST_CASE("protocol: interrupts may not be re-enabled inside the noirq section",
     REQUIRE_THROWS_WITH(validate_protocol(p), Catch::Contains("a _noirq callback runs while device interrupts are enabled"));
     Protocol q = load_protocol(builtin("linux-s3"));
     // A callback phase after irqs-off: callbacks may sleep.
-    Phase cb = q.suspend[2];
+    Phase cb = *q.find("suspend");
     cb.name = "late-suspend";
     q.suspend.insert(q.suspend.end() - 1, cb);
     REQUIRE_THROWS_WITH(validate_protocol(q), Catch::Contains("cannot run with interrupts off"));

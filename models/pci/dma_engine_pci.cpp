@@ -18,19 +18,7 @@ DmaEnginePci::DmaEnginePci(const sc_core::sc_module_name& name, RunContext& ctx,
     : PciFunction(name, ctx, clock, ident(no_soft_reset)) {
     DmaEngine::Port port;
     port.dma = [this](uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay) {
-        tlm::tlm_generic_payload tx;
-        InitiatorExt ext;
-        ext.name = path();
-        tx.set_extension(&ext);
-        tx.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-        tx.set_address(addr);
-        tx.set_data_ptr(static_cast<unsigned char*>(buf));
-        tx.set_data_length(len);
-        tx.set_streaming_width(len);
-        tx.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-        bool ok = dma(tx, delay) && tx.is_response_ok();
-        tx.clear_extension(&ext);
-        return ok;
+        return dma_buffer(addr, buf, len, write, delay);
     };
     core_ = std::make_unique<DmaEngine>("core", ctx, clock, std::move(port));
     core_->irq.listen([this](bool level) { set_intx(level); });

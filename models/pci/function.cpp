@@ -118,6 +118,22 @@ bool PciFunction::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     return bus_->upstream_dma(*this, tx, delay);
 }
 
+bool PciFunction::dma_buffer(uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay) {
+    tlm::tlm_generic_payload tx;
+    InitiatorExt ext;
+    ext.name = path();
+    tx.set_extension(&ext);
+    tx.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+    tx.set_address(addr);
+    tx.set_data_ptr(static_cast<unsigned char*>(buf));
+    tx.set_data_length(len);
+    tx.set_streaming_width(len);
+    tx.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    bool ok = dma(tx, delay) && tx.is_response_ok();
+    tx.clear_extension(&ext);
+    return ok;
+}
+
 void PciFunction::set_intx(bool level) {
     intx_level_ = level;
     route_intx();

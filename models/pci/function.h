@@ -57,6 +57,8 @@ public:
     // reported) without bus mastering, outside D0, or when a bridge on the
     // way up does not forward.
     bool dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    // The same for a plain buffer: what device cores' DMA ports call.
+    bool dma_buffer(uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay);
     void set_intx(bool level);
     bool intx_output() const;
 

@@ -38,12 +38,13 @@ public:
     void transition_resumed();   // compare hardware state
 
     const std::vector<Violation>& violations() const { return violations_; }
+    // Records a violation found by a check outside this class.
+    void report(Violation v);
     static const std::vector<std::string>& catalogue();
 
 private:
     void on_event(const Event& ev);
     void on_callback_begin(const Event& ev);
-    void report(Violation v);
 
     EventHub& hub_;
     const DeviceGraph& graph_;

@@ -178,9 +178,9 @@ int main(int argc, char** argv) {
     auto* graph = app.add_subcommand("graph", "Print a scenario's device graph as DOT");
     graph->add_option("scenario", graph_file, "Scenario file")->required();
 
-    std::string registers_file = "scenarios/regression/s3-basic.toml";
+    std::string registers_file = "scenarios/regression/s3-storage.toml";
     auto* registers = app.add_subcommand("registers", "Print the register and property tables of a scenario's platform (Markdown)");
-    registers->add_option("scenario", registers_file, "Scenario file (default: scenarios/regression/s3-basic.toml)");
+    registers->add_option("scenario", registers_file, "Scenario file (default: scenarios/regression/s3-storage.toml)");
 
     std::string query_db, query_sql;
     auto* query = app.add_subcommand("query", "Run one read-only SQL statement on a trace database");

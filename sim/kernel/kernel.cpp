@@ -83,6 +83,58 @@ void Kernel::resume_device_irqs(Cpu& cpu) {
     }
 }
 
+Task& Kernel::spawn(const std::string& name, Task::Kind kind, bool freezable, unsigned cpu, Task::Body body) {
+    tasks_.push_back(std::make_unique<Task>(*this, name, kind, freezable, cpu, std::move(body)));
+    Task* t = tasks_.back().get();
+    sc_core::sc_spawn_options opts;
+    sc_core::sc_spawn([t] { t->run(); }, ("task_" + name).c_str(), &opts);
+    return *t;
+}
+
+void Kernel::stop_tasks() {
+    for (auto& t : tasks_) t->request_stop();
+    for (;;) {
+        bool all = true;
+        for (auto& t : tasks_) all &= t->exited();
+        if (all) return;
+        sc_core::wait(task_changed_);
+    }
+}
+
+int Kernel::freeze(Task::Kind kind, Picos timeout, std::string& refused) {
+    const char* what = kind == Task::Kind::User ? "freeze user tasks" : "freeze kernel threads";
+    hub().slice_begin(path(), what, "freezer");
+    std::vector<Task*> targets;
+    for (auto& t : tasks_)
+        if (t->kind() == kind && t->freezable() && !t->exited()) targets.push_back(t.get());
+    for (Task* t : targets) {
+        boot_cpu().compute(Cycles(2'000));  // freeze_task: fake signal / wake-up
+        t->set_freezing(true);
+    }
+    Picos start = now_ps();
+    for (;;) {
+        refused.clear();
+        for (Task* t : targets)
+            if (!t->frozen() && !t->exited()) refused += (refused.empty() ? "" : ",") + t->name();
+        if (refused.empty()) break;
+        Picos waited = now_ps() - start;
+        if (waited >= timeout) {
+            hub().slice_end(path(), what, "freezer", {{"result", "timeout"}, {"refused", refused}});
+            thaw_all();
+            return -16;  // -EBUSY: "Freezing of tasks failed"
+        }
+        sc_core::wait(from_ps(timeout - waited), task_changed_);
+    }
+    hub().slice_end(path(), what, "freezer", {{"result", "ok"}});
+    return 0;
+}
+
+void Kernel::thaw_all() {
+    for (auto& t : tasks_)
+        if (t->freezing()) t->set_freezing(false);
+    hub().instant(path(), "thaw", "freezer");
+}
+
 bool Kernel::wait_event(const sc_core::sc_event& ev, Picos timeout) {
     Picos start = now_ps();
     sc_core::wait(from_ps(timeout), ev);

@@ -6,9 +6,11 @@
 
 #include "models/cpu/cpu.h"
 #include "sim/core/module.h"
+#include "sim/kernel/task.h"
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,20 @@ public:
     // Blocks the calling software thread until `ev` or `timeout`; true if `ev`.
     bool wait_event(const sc_core::sc_event& ev, Picos timeout);
 
+    // Tasks.
+    Task& spawn(const std::string& name, Task::Kind kind, bool freezable, unsigned cpu, Task::Body body);
+    const std::vector<std::unique_ptr<Task>>& tasks() const { return tasks_; }
+    void task_changed() { task_changed_.notify(sc_core::SC_ZERO_TIME); }
+    // Asks every task to stop and waits until all have exited (end of run).
+    void stop_tasks();
+
+    // The freezer: user tasks, or freezable kernel threads. Waits up to
+    // `timeout` for every targeted task to reach a freeze point; on timeout
+    // it thaws everything and returns -EBUSY naming the refusing tasks in
+    // `refused`.
+    int freeze(Task::Kind kind, Picos timeout, std::string& refused);
+    void thaw_all();
+
 private:
     struct IrqDesc {
         std::vector<std::pair<std::string, IrqHandler>> actions;
@@ -57,6 +73,8 @@ private:
     uint64_t heap_end_;
     std::map<unsigned, IrqDesc> irqs_;
     bool irqs_suspended_ = false;
+    std::vector<std::unique_ptr<Task>> tasks_;
+    sc_core::sc_event task_changed_;
     InterruptController* intc_ = nullptr;
     uint64_t intc_base_ = 0;
 };

@@ -86,6 +86,18 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     else if (a == "platform-enter") return platform_enter(cpu);
     else if (a == "platform-finish") s_.acpi->finish(cpu, target);
     else if (a == "platform-end") s_.acpi->end(cpu);
+    else if (a == "sync") return s_.sync ? s_.sync(cpu) : 0;
+    else if (a == "freeze-tasks") {
+        // suspend_freeze_processes: user tasks, then freezable kernel threads.
+        std::string refused;
+        int rc = s_.kernel->freeze(Task::Kind::User, s_.freeze_timeout, refused);
+        if (rc == 0) rc = s_.kernel->freeze(Task::Kind::KThread, s_.freeze_timeout, refused);
+        if (rc != 0) {  // the freezer has thawed everything again
+            hub_.instant(track_, "freeze-failed", "pm", {{"refused", refused}});
+            result_.failed_device = refused;
+        }
+        return rc;
+    } else if (a == "thaw-tasks") s_.kernel->thaw_all();
     else if (a == "suspend-device-irqs") s_.kernel->suspend_device_irqs();
     else if (a == "resume-device-irqs") s_.kernel->resume_device_irqs(cpu);
     else if (a == "irqs-off") cpu.local_irq_disable();

@@ -3,6 +3,7 @@
 // per phase, exactly the devices) that succeeded when a suspend phase fails.
 #pragma once
 
+#include "sim/core/time.h"
 #include "sim/pm/device.h"
 #include "sim/pm/device_graph.h"
 #include "sim/pm/protocol.h"
@@ -28,6 +29,8 @@ struct PmServices {
     uint64_t context_area = 0;   // where save_processor_state puts the CPU context
     std::function<void(Cpu&)> syscore_suspend;
     std::function<void(Cpu&)> syscore_resume;
+    std::function<int(Cpu&)> sync;            // ksys_sync: write back and flush every filesystem
+    Picos freeze_timeout = 20'000'000'000'000ULL;  // pm_freeze_timeout: 20 s
 };
 
 class PmEngine {

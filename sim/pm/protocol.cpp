@@ -11,7 +11,8 @@ const std::vector<std::string>& known_actions() {
     static const std::vector<std::string> a = {
         "callbacks",   "firmware",        "platform-begin",      "platform-prepare", "platform-enter",
         "platform-finish", "platform-end", "suspend-device-irqs", "resume-device-irqs", "cpus-offline",
-        "cpus-online", "irqs-off",        "irqs-on",             "syscore-suspend",  "syscore-resume"};
+        "cpus-online", "irqs-off",        "irqs-on",             "syscore-suspend",  "syscore-resume",
+        "sync",        "freeze-tasks",    "thaw-tasks"};
     return a;
 }
 

@@ -33,9 +33,9 @@ void judge(const Scenario& s, RunResult& r) {
             r.status = "failed";
             r.message = fmt::format("expected pass, got {} violation(s); first: {}: {}", r.violations.size(),
                                     first->name, first->args.empty() ? "" : first->args[0].value);
-        } else if (sum.outcome != "resumed") {
+        } else if (sum.outcome != s.expect.outcome) {
             r.status = "failed";
-            r.message = "expected pass, but the transition ended with outcome '" + sum.outcome + "'";
+            r.message = "expected outcome '" + s.expect.outcome + "', but the transition ended with '" + sum.outcome + "'";
         } else if (sum.workload != "ok") {
             r.status = "failed";
             r.message = "expected pass, but the workload failed: " + sum.workload;

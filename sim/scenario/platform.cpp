@@ -10,6 +10,14 @@ DeviceGraph build_graph(const PlatformSpec& spec) {
     for (const auto& d : spec.devices) g.add_device(d.name);
     for (const auto& d : spec.devices)
         if (!d.parent.empty()) g.add_edge(d.parent, d.name, EdgeKind::Parent);
+    // The disk behind an AHCI controller (ata port -> scsi device -> sd) is
+    // its child: it suspends first and resumes after.
+    for (const auto& d : spec.devices)
+        if (d.type == "ahci") {
+            if (g.has(d.disk)) throw InputError(spec.file, d.line, 0, "disk", "name '" + d.disk + "' is taken");
+            g.add_device(d.disk);
+            g.add_edge(d.name, d.disk, EdgeKind::Parent);
+        }
     for (const auto& l : spec.links) g.add_edge(l.supplier, l.consumer, EdgeKind::Link);
     if (auto cycle = g.find_cycle()) {
         int line = spec.links.empty() ? 0 : spec.links.back().line;
@@ -26,6 +34,7 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), graph_(bu
     pci_clk_ = std::make_unique<ClockDomain>("pci", 250'000'000);
     dev_clk_ = std::make_unique<ClockDomain>("dev", 250'000'000);
     acpi_clk_ = std::make_unique<ClockDomain>("acpi", 3'579'545);
+    sata_clk_ = std::make_unique<ClockDomain>("sata", 150'000'000);  // SATA 1.5 Gb/s link, 8b/10b
 
     mem_ = std::make_unique<PhysicalMemory>("memory", ctx, *dram_clk_, spec.memory);
     const uint64_t fw_base = spec.memory - kFirmwareSize;
@@ -117,6 +126,13 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
                 buses[spec.name] = &br->secondary();
                 d.fn = br.get();
                 functions_.push_back(std::move(br));
+            } else if (spec.type == "ahci") {
+                d.drive = std::make_unique<SataDrive>(spec.disk.c_str(), ctx, *sata_clk_, spec.disk_size,
+                                                      spec.sector_size);
+                auto fn = std::make_unique<AhciPci>(spec.name.c_str(), ctx, *dev_clk_, *d.drive, spec.no_soft_reset);
+                d.fn = fn.get();
+                functions_.push_back(std::move(fn));
+                ctx.hub.declare_track({spec.disk, spec.name, "device", sata_clk_->name(), sata_clk_->hz()});
             } else {
                 auto fn = std::make_unique<DmaEnginePci>(spec.name.c_str(), ctx, *dev_clk_, spec.no_soft_reset);
                 d.fn = fn.get();
@@ -149,13 +165,17 @@ void Platform::power_down(unsigned) {
         bool armed = d.spec.wake && (d.fn->config().reg("PMCSR").value() & pci::PMCSR_PME_EN);
         if (armed) kernel_->hub().instant(d.fn->path(), "aux-power", "power");
         else d.fn->power_off();
+        if (d.drive) d.drive->power_off();
     }
     intc_->power_off();
     for (auto& c : cpus_) c->lose_context();
 }
 
 void Platform::power_up(unsigned) {
-    for (auto& d : devs_) d.fn->power_on();
+    for (auto& d : devs_) {
+        d.fn->power_on();
+        if (d.drive) d.drive->power_on();
+    }
 }
 
 void Platform::firmware_wake(unsigned) {
@@ -184,6 +204,16 @@ void Platform::bind_devices(Cpu& cpu) {
             int rc = d.driver->probe(cpu, *pd);
             kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
             drv = d.driver.get();
+        } else if (d.spec.type == "ahci") {
+            AhciDriver::Variant v = AhciDriver::Variant::Fixed;
+            auto it = scenario_.driver_variant.find(d.spec.name);
+            if (it != scenario_.driver_variant.end()) AhciDriver::parse_variant(it->second, v);
+            d.ahci_driver = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, *kernel_, *pci_core_, v);
+            int rc = d.ahci_driver->probe(cpu, *pd);
+            kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
+            drv = d.ahci_driver.get();
+            d.disk_pm = std::make_unique<ScsiDiskPm>(d.spec.disk, d.spec.disk, *d.ahci_driver);
+            pm_by_name_[d.spec.disk] = d.disk_pm.get();
         }
         // Host bridges have their config space saved and restored, but are
         // never put into a low-power state.
@@ -201,11 +231,24 @@ std::vector<std::pair<std::string, DmaEngineDriver*>> Platform::dma_drivers() {
     return out;
 }
 
+Platform::Disk Platform::disk() {
+    for (auto& d : devs_)
+        if (d.drive) {
+            Disk out{d.spec.disk, d.drive.get(), d.ahci_driver.get(), 0, 0};
+            uint64_t sectors = d.spec.disk_size / d.spec.sector_size;
+            out.swap_first = sectors - d.spec.swap_size / d.spec.sector_size;
+            out.root_sectors = out.swap_first;
+            return out;
+        }
+    return {};
+}
+
 std::vector<Platform::Bank> Platform::banks() const {
     std::vector<Bank> out;
     for (const auto& d : devs_) {
         out.push_back({d.fn->path(), &d.fn->config(), true});
         if (auto* dma = dynamic_cast<const DmaEnginePci*>(d.fn)) out.push_back({d.fn->path(), &dma->core().regs(), true});
+        if (auto* ahci = dynamic_cast<const AhciPci*>(d.fn)) out.push_back({d.fn->path(), &ahci->core().regs(), true});
     }
     out.push_back({intc_->path(), &intc_->regs(), true});
     // The OS programs PM1 enables and the RTC alarm on every suspend: platform

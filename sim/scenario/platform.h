@@ -15,6 +15,9 @@
 #include "models/acpi/firmware.h"
 #include "models/cpu/cpu.h"
 #include "models/cpu/intc.h"
+#include "models/disk/ahci_driver.h"
+#include "models/disk/ahci_pci.h"
+#include "models/disk/sata_drive.h"
 #include "models/pci/bridge.h"
 #include "models/pci/dma_engine_driver.h"
 #include "models/pci/dma_engine_pci.h"
@@ -64,6 +67,15 @@ public:
     void bind_devices(Cpu& cpu);
     const std::map<std::string, PmDevice*>& pm_devices() const { return pm_by_name_; }
     std::vector<std::pair<std::string, DmaEngineDriver*>> dma_drivers();
+    // The first disk, once bound (nullptr without an AHCI controller).
+    struct Disk {
+        std::string name;
+        SataDrive* drive = nullptr;
+        AhciDriver* driver = nullptr;
+        uint64_t root_sectors = 0;   // partition 1: [0, root_sectors)
+        uint64_t swap_first = 0;     // partition 2: [swap_first, end)
+    };
+    Disk disk();
     // Registers every hardware-state bank with the checker.
     void watch(Checker& checker);
     // Every register bank of the platform, as (component, bank), in a stable
@@ -82,6 +94,9 @@ private:
         unsigned bus = 0;       // resolved at enumeration
         std::unique_ptr<DmaEngineDriver> driver;
         std::unique_ptr<PciPmDevice> pm;
+        std::unique_ptr<SataDrive> drive;         // ahci: the drive on port 0
+        std::unique_ptr<AhciDriver> ahci_driver;
+        std::unique_ptr<ScsiDiskPm> disk_pm;
     };
     void build_pci(const Scenario& s, RunContext& ctx);
     void power_down(unsigned state);
@@ -92,7 +107,7 @@ private:
 
     const Scenario& scenario_;
     DeviceGraph graph_;
-    std::unique_ptr<ClockDomain> cpu_clk_, dram_clk_, bus_clk_, pci_clk_, dev_clk_, acpi_clk_;
+    std::unique_ptr<ClockDomain> cpu_clk_, dram_clk_, bus_clk_, pci_clk_, dev_clk_, acpi_clk_, sata_clk_;
     std::unique_ptr<PhysicalMemory> mem_;
     std::unique_ptr<SystemBus> bus_;
     std::vector<std::unique_ptr<Cpu>> cpus_;

@@ -2,6 +2,7 @@
 
 #include "sim/pm/engine.h"
 #include "sim/scenario/platform.h"
+#include "sim/scenario/storage_workload.h"
 
 #include <fmt/format.h>
 
@@ -53,6 +54,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     ctx.hub.subscribe(trace_mask(s.trace), sink);
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());
+    StorageWorkloadRun storage(platform, ctx, checker, s);
     RunSummary out;
     out.outcome = "sim-time-limit";
     std::string workload;
@@ -65,6 +67,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         platform.bind_devices(cpu);
         ctx.hub.slice_end(k.path(), "boot", "boot");
         workload = dma_workload(platform, ctx, cpu, s, "before");
+        storage.start();
 
         uint64_t imr_save = k.alloc(8, 8);
         PmServices svc;
@@ -82,6 +85,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         svc.syscore_resume = [&, imr_save](Cpu& c) {
             c.write32(Platform::kIntcBase + InterruptController::IMR, c.read32(imr_save));
         };
+        svc.sync = [&](Cpu& c) { return storage.sync(c); };
         platform.acpi_os().set_rtc_alarm(cpu, s.wake_after);
         platform.watch(checker);
         checker.transition_started();
@@ -90,11 +94,15 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         if (r.error) out.outcome = "aborted:" + r.failed_phase;
         else if (!r.resumed) out.outcome = "no-resume";
         else out.outcome = "resumed";
-        if (r.resumed || r.error) checker.transition_resumed();
+        if (r.resumed || r.error) {
+            checker.transition_resumed();
+            storage.check();
+        }
         if (r.resumed || r.error) {
             std::string after = dma_workload(platform, ctx, cpu, s, "after");
             if (workload.empty()) workload = after;
         }
+        k.stop_tasks();
         finished = true;
     });
 

@@ -2,6 +2,7 @@
 
 #include "sim/check/checker.h"
 #include "sim/scenario/toml_reader.h"
+#include "models/disk/ahci_driver.h"
 #include "models/pci/dma_engine_driver.h"
 
 #include <algorithm>
@@ -23,7 +24,7 @@ std::string to_string(TraceLevel l) {
 
 namespace {
 
-const std::vector<std::string> kDeviceTypes = {"pci-host", "pci-bridge", "dma-engine"};
+const std::vector<std::string> kDeviceTypes = {"pci-host", "pci-bridge", "dma-engine", "ahci"};
 
 template <class F>
 auto parse_value(TableReader& r, const std::string& key, const std::string& text, F f) {
@@ -41,6 +42,7 @@ void parse_slot(TableReader& r, const std::string& key, const std::string& slot,
     if (std::sscanf(slot.c_str(), "%x%c%u%n", &dev, &dot, &fn, &used) != 3 || dot != '.' ||
         used != int(slot.size()) || dev > 31 || fn > 7)
         r.fail(key, "slot must be \"DD.F\" (hex device 00-1f, function 0-7), got \"" + slot + "\"");
+    if (fn != 0) r.fail(key, "only function 0 is modelled (no multi-function devices yet), got \"" + slot + "\"");
     d.device = dev;
     d.function = fn;
 }
@@ -76,12 +78,25 @@ PlatformSpec load_platform(const std::string& path) {
             s.name = d.required_str("name");
             s.type = d.required_str("type");
             if (std::find(kDeviceTypes.begin(), kDeviceTypes.end(), s.type) == kDeviceTypes.end())
-                d.fail("type", "unknown device type '" + s.type + "' (pci-host, pci-bridge, dma-engine)");
+                d.fail("type", "unknown device type '" + s.type + "' (pci-host, pci-bridge, dma-engine, ahci)");
             s.parent = d.str("parent", "");
             if (auto slot = d.str("slot")) parse_slot(d, "slot", *slot, s);
             else if (s.type != "pci-host") d.fail("slot", "is required for PCI functions");
             s.no_soft_reset = d.boolean("no_soft_reset").value_or(false);
             s.wake = d.boolean("wake").value_or(false);
+            if (s.type == "ahci") {
+                s.disk = d.str("disk", s.disk);
+                if (auto v = d.str("disk_size")) s.disk_size = parse_value(d, "disk_size", *v, parse_size);
+                if (auto v = d.integer("sector_size")) {
+                    if (*v != 512 && *v != 4096) d.fail("sector_size", "must be 512 or 4096");
+                    s.sector_size = unsigned(*v);
+                }
+                if (auto v = d.str("swap_size")) s.swap_size = parse_value(d, "swap_size", *v, parse_size);
+                if (s.disk_size < (4ULL << 20) || s.disk_size > (64ULL << 30) || s.disk_size % 4096)
+                    d.fail("disk_size", "must be a multiple of 4KiB between 4MiB and 64GiB");
+                if (s.swap_size % 4096 || s.swap_size + (1ULL << 20) > s.disk_size)
+                    d.fail("swap_size", "must be a multiple of 4KiB leaving at least 1MiB for the root partition");
+            }
             d.done();
             for (const auto& other : p.devices)
                 if (other.name == s.name) d.fail("name", "device '" + s.name + "' declared twice");
@@ -145,9 +160,20 @@ void read_protocol(TableReader& top, Scenario& s) {
             if (!p) o.fail("phase", "protocol '" + name + "' has no phase '" + phase + "'");
             if (auto order = o.str("order")) p->order = *order;
             if (auto undo = o.str("undo")) p->undo = *undo;
+            bool skip = o.boolean("skip").value_or(false);
             o.done();
             p->line = int(node.source().begin.line);
             p->column = int(node.source().begin.column);
+            if (skip) {
+                // Drop the phase, and every undo that pointed at it.
+                for (auto* list : {&s.protocol.suspend, &s.protocol.resume}) {
+                    list->erase(std::remove_if(list->begin(), list->end(),
+                                               [&](const Phase& ph) { return ph.name == phase; }),
+                                list->end());
+                    for (auto& ph : *list)
+                        if (ph.undo == phase) ph.undo.clear();
+                }
+            }
         }
         s.protocol.file = s.file;  // errors in overridden phases point at the scenario
         try {
@@ -164,6 +190,11 @@ void read_expect(TableReader& top, Scenario& s) {
     if (!t) top.fail("expect", "is required: [expect] result = \"pass\" or violations = [...]");
     TableReader r(s.file, *t, "expect");
     auto result = r.str("result");
+    if (auto o = r.str("outcome")) {
+        if (*o != "resumed" && *o != "no-resume" && o->rfind("aborted:", 0) != 0)
+            r.fail("outcome", "must be \"resumed\", \"no-resume\" or \"aborted:<phase>\"");
+        s.expect.outcome = *o;
+    }
     s.expect.violations = r.str_list("violations");
     for (const auto& v : s.expect.violations) {
         const auto& cat = Checker::catalogue();
@@ -218,10 +249,17 @@ Scenario load_scenario(const std::string& path) {
             if (!v.is_table()) fail_at(path, v, where, "expected a table");
             TableReader r(path, *v.as_table(), where);
             std::string variant = r.required_str("variant");
-            DmaEngineDriver::Variant parsed;
-            if (spec->type != "dma-engine") r.fail("variant", "device '" + dev + "' has no driver variants");
-            if (!DmaEngineDriver::parse_variant(variant, parsed))
-                r.fail("variant", "unknown variant '" + variant + "' (" + DmaEngineDriver::variants_help() + ")");
+            if (spec->type == "dma-engine") {
+                DmaEngineDriver::Variant parsed;
+                if (!DmaEngineDriver::parse_variant(variant, parsed))
+                    r.fail("variant", "unknown variant '" + variant + "' (" + DmaEngineDriver::variants_help() + ")");
+            } else if (spec->type == "ahci") {
+                AhciDriver::Variant parsed;
+                if (!AhciDriver::parse_variant(variant, parsed))
+                    r.fail("variant", "unknown variant '" + variant + "' (" + AhciDriver::variants_help() + ")");
+            } else {
+                r.fail("variant", "device '" + dev + "' has no driver variants");
+            }
             r.done();
             s.driver_variant[dev] = variant;
         }
@@ -251,6 +289,21 @@ Scenario load_scenario(const std::string& path) {
             s.copy_size = uint32_t(parse_value(r, "copy_size", *sz, parse_size));
             if (s.copy_size == 0 || s.copy_size > (1u << 20)) r.fail("copy_size", "must be 1B to 1MiB");
         }
+        StorageWorkload& w = s.storage;
+        if (auto n = r.integer("writer_blocks")) {
+            if (*n < 0 || *n > 4096) r.fail("writer_blocks", "must be 0 to 4096");
+            w.writer_blocks = unsigned(*n);
+        }
+        if (auto n = r.integer("fsync_every")) {
+            if (*n < 0) r.fail("fsync_every", "must not be negative");
+            w.fsync_every = unsigned(*n);
+        }
+        if (auto v = r.str("writer_period")) w.writer_period = parse_value(r, "writer_period", *v, parse_duration);
+        if (auto v = r.str("flusher_period")) w.flusher_period = parse_value(r, "flusher_period", *v, parse_duration);
+        if (auto v = r.str("suspend_after")) w.suspend_after = parse_value(r, "suspend_after", *v, parse_duration);
+        if (auto b = r.boolean("flusher_freezable")) w.flusher_freezable = *b;
+        if (auto b = r.boolean("stuck_task")) w.stuck_task = *b;
+        if (w.writer_period == 0 || w.flusher_period == 0) r.fail("writer_period", "periods must be above 0");
         r.done();
     }
     if (const toml::table* t = top.table("wake")) {

@@ -22,6 +22,11 @@ struct DeviceSpec {
     unsigned function = 0;
     bool no_soft_reset = false;
     bool wake = false;
+    // ahci: the drive on port 0 and its partitions (root first, swap last).
+    std::string disk = "sda";
+    uint64_t disk_size = 64ULL << 20;
+    unsigned sector_size = 512;
+    uint64_t swap_size = 16ULL << 20;
     int line = 0;
 };
 
@@ -54,6 +59,19 @@ struct PropertyOverride {
 struct Expectation {
     bool pass = true;
     std::vector<std::string> violations;  // ids that must appear (and no others)
+    std::string outcome = "resumed";      // for pass: how the transition must end
+};
+
+// The storage workload: a user task writing a file through the page cache
+// with fsync, and the writeback flusher kernel thread.
+struct StorageWorkload {
+    unsigned writer_blocks = 32;            // 0: no writer
+    unsigned fsync_every = 4;               // writes between fsyncs (0: never)
+    Picos writer_period = 1'000'000'000ULL;  // 1 ms between writes
+    Picos flusher_period = 5'000'000'000ULL; // dirty_writeback interval, scaled down
+    bool flusher_freezable = true;
+    bool stuck_task = false;                // a task in an uninterruptible wait
+    Picos suspend_after = 20'000'000'000ULL; // tasks run this long before the transition
 };
 
 struct Scenario {
@@ -67,6 +85,7 @@ struct Scenario {
     std::vector<PropertyOverride> properties;
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     uint32_t copy_size = 4096;
+    StorageWorkload storage;
     Picos wake_after = 200'000'000'000ULL;  // RTC alarm armed right before suspend (rtcwake)
     Picos sim_limit = 10'000'000'000'000ULL; // 10 s simulated
     double wall_limit_s = 60;

@@ -1,0 +1,219 @@
+#include "models/disk/ahci.h"
+
+#include "sim/core/errors.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <vector>
+
+namespace quiesce {
+
+namespace {
+struct CmdHeader {
+    uint32_t dw0;   // CFL 4:0, W 6, PRDTL 31:16
+    uint32_t prdbc; // bytes transferred (written by the HBA)
+    uint64_t ctba;  // command table base
+    uint32_t rsvd[4];
+};
+static_assert(sizeof(CmdHeader) == 32, "command header layout");
+
+struct Prd {
+    uint64_t dba;
+    uint32_t rsvd;
+    uint32_t dbc;   // byte count - 1 in 21:0, I in 31
+};
+static_assert(sizeof(Prd) == 16, "PRD layout");
+}  // namespace
+
+Ahci::Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, SataDrive& drive,
+           Port port)
+    : MmioDevice(name, ctx, clock), drive_(drive), port_(std::move(port)) {
+    using SC = StateClass;
+    RegisterBank& b = regs();
+    b.set_strict(true);
+    b.add({.name = "CAP", .offset = CAP, .width = 4,
+           .reset = (1u << 31) | (1u << 27) | ((kSlots - 1) << 8) /* S64A, SSS, NCS, NP = 0 */,
+           .ro = 0xffffffff, .cls = SC::Hardware, .doc = "HBA capabilities: 64-bit, staggered spin-up, 8 slots, 1 port"});
+    b.add({.name = "GHC", .offset = GHC, .width = 4, .rsvd = ~uint64_t(GHC_HR | GHC_IE | GHC_AE) & 0xffffffff,
+           .cls = SC::Hardware, .doc = "Global control: HR 0 (self-clearing), IE 1, AE 31"})
+        .on_write([this](Register& r, uint64_t, uint64_t) {
+            if (r.value() & GHC_HR) reset();
+            update_irq();
+        });
+    b.add({.name = "IS", .offset = IS, .width = 4, .w1c = 0x1, .rsvd = 0xfffffffe, .cls = SC::Volatile,
+           .doc = "Interrupt status per port (RW1C)"})
+        .on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.add({.name = "PI", .offset = PI, .width = 4, .reset = 1, .ro = 0xffffffff, .cls = SC::Hardware,
+           .doc = "Ports implemented: port 0"});
+    b.add({.name = "VS", .offset = VS, .width = 4, .reset = 0x00010300, .ro = 0xffffffff, .cls = SC::Hardware,
+           .doc = "AHCI version 1.3"});
+    b.add({.name = "PxCLB", .offset = PxCLB, .width = 4, .rsvd = 0x3ff, .cls = SC::Driver,
+           .doc = "Command list base (1 KiB aligned): points into RAM"});
+    b.add({.name = "PxCLBU", .offset = PxCLBU, .width = 4, .cls = SC::Driver, .doc = "Command list base, upper"});
+    b.add({.name = "PxFB", .offset = PxFB, .width = 4, .rsvd = 0xff, .cls = SC::Driver,
+           .doc = "Received-FIS base (256-byte aligned): points into RAM"});
+    b.add({.name = "PxFBU", .offset = PxFBU, .width = 4, .cls = SC::Driver, .doc = "Received-FIS base, upper"});
+    b.add({.name = "PxIS", .offset = PxIS, .width = 4, .w1c = PIS_DHRS | PIS_TFES, .cls = SC::Volatile,
+           .doc = "Port interrupt status: DHRS 0, TFES 30 (RW1C)"})
+        .on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.add({.name = "PxIE", .offset = PxIE, .width = 4, .rsvd = ~uint64_t(PIS_DHRS | PIS_TFES) & 0xffffffff,
+           .cls = SC::Hardware, .doc = "Port interrupt enable"})
+        .on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.add({.name = "PxCMD", .offset = PxCMD, .width = 4, .reset = CMD_SUD | CMD_POD, .ro = CMD_FR | CMD_CR,
+           .rsvd = ~uint64_t(CMD_ST | CMD_SUD | CMD_POD | CMD_FRE | CMD_FR | CMD_CR) & 0xffffffff,
+           .cls = SC::Hardware, .doc = "Port command: ST 0, SUD 1, POD 2, FRE 4, FR 14 (ro), CR 15 (ro)"})
+        .on_write([this](Register& r, uint64_t old, uint64_t) { on_cmd_write(r, old); });
+    b.add({.name = "PxTFD", .offset = PxTFD, .width = 4, .reset = 0x50, .ro = 0xffffffff, .cls = SC::Volatile,
+           .doc = "Task file data: status (BSY 7, DRDY 6, ERR 0), error"});
+    b.add({.name = "PxSIG", .offset = PxSIG, .width = 4, .reset = 0x101, .ro = 0xffffffff, .cls = SC::Volatile,
+           .doc = "Device signature: ATA"});
+    b.add({.name = "PxSSTS", .offset = PxSSTS, .width = 4, .reset = 0x113, .ro = 0xffffffff, .cls = SC::Volatile,
+           .doc = "SATA status: DET 3 (present, phy up), SPD 1, IPM 1 (active)"});
+    b.add({.name = "PxSCTL", .offset = PxSCTL, .width = 4, .cls = SC::Hardware, .doc = "SATA control"});
+    b.add({.name = "PxSERR", .offset = PxSERR, .width = 4, .w1c = 0xffffffff, .cls = SC::Volatile,
+           .doc = "SATA error (RW1C)"});
+    b.add({.name = "PxSACT", .offset = PxSACT, .width = 4, .cls = SC::Volatile, .doc = "NCQ active (unused)"});
+    b.add({.name = "PxCI", .offset = PxCI, .width = 4, .rsvd = ~uint64_t((1u << kSlots) - 1) & 0xffffffff,
+           .cls = SC::Volatile, .doc = "Command issue: set by software, cleared by the HBA on completion"})
+        .on_write([this](Register& r, uint64_t old, uint64_t) {
+            r.set(r.value() | old);  // writing 0 does not clear a slot
+            kick_.notify(sc_core::SC_ZERO_TIME);
+        });
+    props().declare("fetch_cycles", int64_t(16), "HBA cycles to fetch and decode a command");
+    props().declare("burst_bytes", int64_t(512), "Bytes per DMA burst between the PRDs and the drive buffer");
+    hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
+    SC_THREAD(engine);
+}
+
+uint64_t Ahci::clb() const {
+    return (regs().reg("PxCLBU").value() << 32) | regs().reg("PxCLB").value();
+}
+
+uint64_t Ahci::fb() const { return (regs().reg("PxFBU").value() << 32) | regs().reg("PxFB").value(); }
+
+void Ahci::reset() {
+    regs().reset();
+    ++generation_;
+    irq.set(false);
+    hub().instant(path(), "hba-reset", "power");
+    kick_.notify(sc_core::SC_ZERO_TIME);
+}
+
+// ST and FRE start and stop the command list and FIS receive engines; CR and
+// FR follow them (immediately here: nothing is cached in the HBA).
+void Ahci::on_cmd_write(Register& r, uint64_t) {
+    uint64_t v = r.value() & ~uint64_t(CMD_CR | CMD_FR);
+    if (v & CMD_ST) v |= CMD_CR;
+    if (v & CMD_FRE) v |= CMD_FR;
+    if (!(v & CMD_ST)) regs().reg("PxCI").set(0);  // clearing ST clears PxCI
+    r.set(v);
+    kick_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void Ahci::update_irq() {
+    RegisterBank& b = regs();
+    bool port = (b.reg("PxIS").value() & b.reg("PxIE").value()) != 0;
+    Register& is = b.reg("IS");
+    if (port) is.set(is.value() | 1);
+    irq.set((b.reg("GHC").value() & GHC_IE) && (is.value() & 1));
+}
+
+bool Ahci::dma(uint64_t addr, void* buf, unsigned len, bool write) {
+    sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
+    bool ok = port_.dma(addr, buf, len, write, delay);
+    sc_core::wait(delay);
+    return ok;
+}
+
+void Ahci::complete(unsigned slot, bool ok, uint8_t status) {
+    RegisterBank& b = regs();
+    // Device-to-host register FIS into the received-FIS area.
+    uint8_t d2h[20] = {0x34, 0x40, status, uint8_t(ok ? 0 : 0x04)};
+    if (b.reg("PxCMD").value() & CMD_FRE) dma(fb() + kD2hFisOffset, d2h, sizeof d2h, true);
+    b.reg("PxTFD").set(uint64_t(status) | (uint64_t(ok ? 0 : 0x04) << 8));
+    b.reg("PxCI").set(b.reg("PxCI").value() & ~(1ULL << slot));
+    Register& pis = b.reg("PxIS");
+    pis.set(pis.value() | (ok ? PIS_DHRS : PIS_TFES));
+    update_irq();
+}
+
+void Ahci::run_slot(unsigned slot, uint64_t generation) {
+    uint64_t id = ctx().ledger.issue(path(), fmt::format("slot {}", slot));
+    hub().slice_begin(path(), "command", "disk", {{"slot", std::to_string(slot)}});
+    auto done = [&](const char* outcome) {
+        hub().slice_end(path(), "command", "disk", {{"outcome", outcome}});
+        ctx().ledger.retire(id, outcome);
+    };
+    wait_cycles(prop_cycles("fetch_cycles"));
+    CmdHeader h{};
+    uint64_t hdr_addr = clb() + uint64_t(slot) * sizeof(CmdHeader);
+    uint8_t cfis[64];
+    bool ok = dma(hdr_addr, &h, sizeof h, false) && dma(h.ctba, cfis, sizeof cfis, false);
+    if (generation != generation_) return done("aborted");
+    unsigned prdtl = h.dw0 >> 16;
+    std::vector<Prd> prds(prdtl);
+    if (ok && prdtl) ok = dma(h.ctba + 0x80, prds.data(), unsigned(prdtl * sizeof(Prd)), false);
+    if (!ok || cfis[0] != 0x27 || !(cfis[1] & 0x80)) {
+        if (generation != generation_) return done("aborted");
+        done("error");
+        complete(slot, false, 0x51);
+        return;
+    }
+    uint8_t command = cfis[2];
+    uint64_t lba = uint64_t(cfis[4]) | uint64_t(cfis[5]) << 8 | uint64_t(cfis[6]) << 16 | uint64_t(cfis[8]) << 24 |
+                   uint64_t(cfis[9]) << 32 | uint64_t(cfis[10]) << 40;
+    uint32_t count = uint32_t(cfis[12]) | uint32_t(cfis[13]) << 8;
+    bool is_write = h.dw0 & (1u << 6);
+    uint64_t total = 0;
+    for (const Prd& p : prds) total += (p.dbc & 0x3fffff) + 1;
+    std::vector<uint8_t> data;
+    const unsigned burst = unsigned(props().get<int64_t>("burst_bytes"));
+    // Moves data between the PRD buffers and `data`, in bursts.
+    auto move = [&](bool to_memory) {
+        uint64_t off = 0;
+        for (const Prd& p : prds) {
+            uint64_t n = (p.dbc & 0x3fffff) + 1;
+            for (uint64_t done_bytes = 0; done_bytes < n && off < data.size(); done_bytes += burst) {
+                unsigned len = unsigned(std::min<uint64_t>({burst, n - done_bytes, data.size() - off}));
+                if (!dma(p.dba + done_bytes, &data[off], len, to_memory)) return false;
+                if (generation != generation_) return false;
+                off += len;
+            }
+        }
+        return true;
+    };
+    if (is_write) {
+        data.assign(total, 0);
+        ok = move(false);
+    }
+    if (ok && generation == generation_) {
+        hub().instant(path(), "ata", "disk",
+                      {{"command", fmt::format("{:#04x}", command)}, {"lba", std::to_string(lba)},
+                       {"count", std::to_string(count)}});
+        ok = drive_.execute(command, lba, count, data);
+    }
+    if (ok && !is_write && !data.empty() && generation == generation_) ok = move(true);
+    if (generation != generation_) return done("aborted");
+    h.prdbc = uint32_t(ok ? std::min<uint64_t>(total, data.size()) : 0);
+    dma(hdr_addr + 4, &h.prdbc, 4, true);
+    done(ok ? "done" : "error");
+    complete(slot, ok, ok ? 0x50 : 0x51);
+}
+
+void Ahci::engine() {
+    for (;;) {
+        RegisterBank& b = regs();
+        uint32_t ci = uint32_t(b.reg("PxCI").value());
+        bool running = (b.reg("PxCMD").value() & CMD_ST) && (b.reg("GHC").value() & GHC_AE);
+        if (!running || ci == 0) {
+            sc_core::wait(kick_);
+            continue;
+        }
+        unsigned slot = 0;
+        while (!(ci & (1u << slot))) ++slot;
+        run_slot(slot, generation_);
+    }
+}
+
+}  // namespace quiesce

@@ -1,0 +1,66 @@
+// An AHCI 1.3 host bus adapter with one port and a SATA drive on it: the
+// bus-agnostic core. The driver builds command headers, command tables (a
+// host-to-device register FIS and PRD entries) in RAM and sets PxCI; the HBA
+// fetches them by DMA, runs the command on the drive, moves the data through
+// the PRDs in bursts, writes the device-to-host FIS into the received-FIS
+// area, clears the PxCI bit and interrupts. State classes:
+//   hardware  GHC, PxIE, PxCMD, PxSCTL   (configuration only the HBA holds)
+//   driver    PxCLB/PxCLBU, PxFB/PxFBU   (point into RAM: re-derived on resume)
+//   volatile  IS, PxIS, PxCI, PxTFD, PxSERR, PxSACT
+#pragma once
+
+#include "models/disk/sata_drive.h"
+#include "sim/core/irq.h"
+#include "sim/core/module.h"
+
+#include <functional>
+
+namespace quiesce {
+
+class Ahci : public MmioDevice {
+public:
+    SC_HAS_PROCESS(Ahci);
+
+    // Global registers.
+    static constexpr uint32_t CAP = 0x00, GHC = 0x04, IS = 0x08, PI = 0x0c, VS = 0x10;
+    static constexpr uint32_t GHC_HR = 1u << 0, GHC_IE = 1u << 1, GHC_AE = 1u << 31;
+    // Port 0 registers.
+    static constexpr uint32_t P0 = 0x100;
+    static constexpr uint32_t PxCLB = P0 + 0x00, PxCLBU = P0 + 0x04, PxFB = P0 + 0x08, PxFBU = P0 + 0x0c,
+                              PxIS = P0 + 0x10, PxIE = P0 + 0x14, PxCMD = P0 + 0x18, PxTFD = P0 + 0x20,
+                              PxSIG = P0 + 0x24, PxSSTS = P0 + 0x28, PxSCTL = P0 + 0x2c, PxSERR = P0 + 0x30,
+                              PxSACT = P0 + 0x34, PxCI = P0 + 0x38;
+    static constexpr uint32_t CMD_ST = 1u << 0, CMD_SUD = 1u << 1, CMD_POD = 1u << 2, CMD_FRE = 1u << 4,
+                              CMD_FR = 1u << 14, CMD_CR = 1u << 15;
+    static constexpr uint32_t PIS_DHRS = 1u << 0, PIS_TFES = 1u << 30;
+    static constexpr unsigned kSlots = 8;
+    static constexpr uint64_t kD2hFisOffset = 0x40;  // in the received-FIS area
+
+    struct Port {
+        std::function<bool(uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay)> dma;
+    };
+
+    Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, SataDrive& drive,
+         Port port);
+
+    IrqLine irq{"irq"};
+    SataDrive& drive() { return drive_; }
+    void reset();  // HBA reset (GHC.HR, power-on, D3hot->D0 without No_Soft_Reset)
+
+private:
+    void engine();
+    bool dma(uint64_t addr, void* buf, unsigned len, bool write);
+    void run_slot(unsigned slot, uint64_t generation);
+    void complete(unsigned slot, bool ok, uint8_t status);
+    void update_irq();
+    void on_cmd_write(Register& r, uint64_t old);
+    uint64_t clb() const;
+    uint64_t fb() const;
+
+    SataDrive& drive_;
+    Port port_;
+    sc_core::sc_event kick_;
+    uint64_t generation_ = 0;
+};
+
+}  // namespace quiesce

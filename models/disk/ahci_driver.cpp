@@ -1,0 +1,192 @@
+#include "models/disk/ahci_driver.h"
+
+#include "models/cpu/cpu.h"
+#include "sim/kernel/kernel.h"
+
+#include <cstring>
+
+namespace quiesce {
+
+namespace {
+constexpr int kEIO = -5, kENODEV = -19, kETIMEDOUT = -110, kEBUSY = -16;
+constexpr Picos kCommandTimeout = 30'000'000'000'000ULL;  // libata: 30 s
+constexpr Picos kEngineTimeout = 500'000'000'000ULL;      // AHCI: 500 ms for CR/FR to follow ST/FRE
+constexpr uint32_t kMaxBytes = 4u << 20;                  // one PRD: 4 MiB
+}  // namespace
+
+bool AhciDriver::parse_variant(const std::string& s, Variant& out) {
+    if (s == "fixed") out = Variant::Fixed;
+    else if (s == "no-flush-on-suspend") out = Variant::NoFlushOnSuspend;
+    else return false;
+    return true;
+}
+
+AhciDriver::AhciDriver(std::string controller, std::string disk, Kernel& kernel, PciCore& core, Variant variant)
+    : controller_(std::move(controller)), disk_(std::move(disk)), kernel_(kernel), core_(core), variant_(variant) {}
+
+int AhciDriver::probe(Cpu& cpu, PciDev& dev) {
+    abar_ = core_.cfg_read(cpu, dev, pci::BAR0 + 4 * AhciPci::kAbar, 4) & ~0xfu;
+    if (abar_ == 0 || cpu.read32(abar(Ahci::PI)) != 1) return kENODEV;
+    drv_ = kernel_.alloc(64 + 8 * Ahci::kSlots, 64);
+    cpu.write64(drv_ + F_CLB, kernel_.alloc(1024, 1024));
+    cpu.write64(drv_ + F_FB, kernel_.alloc(256, 256));
+    for (unsigned s = 0; s < Ahci::kSlots; ++s) cpu.write64(drv_ + F_CTBA + 8 * s, kernel_.alloc(256, 128));
+    cpu.write32(drv_ + F_BLOCKED, 0);
+    identify_buf_ = kernel_.alloc(512, 512);
+    if (dev.irq != 0xff) kernel_.request_irq(cpu, dev.irq, controller_, [this](Cpu& c) { return irq(c); });
+    if (int rc = start_port(cpu)) return rc;
+    return identify(cpu);
+}
+
+// ahci_port_start: AHCI mode, the memory structures from the driver struct,
+// FIS receive before the command engine, interrupts on.
+int AhciDriver::start_port(Cpu& cpu) {
+    cpu.write32(abar(Ahci::GHC), Ahci::GHC_AE);
+    uint64_t clb = cpu.read64(drv_ + F_CLB), fb = cpu.read64(drv_ + F_FB);
+    cpu.write32(abar(Ahci::PxCLB), uint32_t(clb));
+    cpu.write32(abar(Ahci::PxCLBU), uint32_t(clb >> 32));
+    cpu.write32(abar(Ahci::PxFB), uint32_t(fb));
+    cpu.write32(abar(Ahci::PxFBU), uint32_t(fb >> 32));
+    cpu.write32(abar(Ahci::PxSERR), 0xffffffff);
+    cpu.write32(abar(Ahci::PxIS), 0xffffffff);
+    cpu.write32(abar(Ahci::PxIE), Ahci::PIS_DHRS | Ahci::PIS_TFES);
+    uint32_t cmd = cpu.read32(abar(Ahci::PxCMD));
+    cpu.write32(abar(Ahci::PxCMD), cmd | Ahci::CMD_FRE);
+    cpu.write32(abar(Ahci::PxCMD), cmd | Ahci::CMD_FRE | Ahci::CMD_ST);
+    cpu.write32(abar(Ahci::GHC), Ahci::GHC_AE | Ahci::GHC_IE);
+    return (cpu.read32(abar(Ahci::PxCMD)) & Ahci::CMD_CR) ? 0 : kEIO;
+}
+
+// ahci_stop_engine + ahci_stop_fis_rx: ST off and wait for CR, then FRE.
+int AhciDriver::stop_port(Cpu& cpu) {
+    auto wait_clear = [&](uint32_t bit) {
+        for (Picos start = now_ps(); cpu.read32(abar(Ahci::PxCMD)) & bit;) {
+            if (now_ps() - start > kEngineTimeout) return false;
+            cpu.compute(Cycles(10'000));
+        }
+        return true;
+    };
+    uint32_t cmd = cpu.read32(abar(Ahci::PxCMD));
+    cpu.write32(abar(Ahci::PxCMD), cmd & ~Ahci::CMD_ST);
+    if (!wait_clear(Ahci::CMD_CR)) return kEBUSY;
+    cpu.write32(abar(Ahci::PxCMD), cmd & ~(Ahci::CMD_ST | Ahci::CMD_FRE));
+    if (!wait_clear(Ahci::CMD_FR)) return kEBUSY;
+    cpu.write32(abar(Ahci::GHC), Ahci::GHC_AE);  // interrupts off
+    return 0;
+}
+
+bool AhciDriver::irq(Cpu& cpu) {
+    uint32_t is = cpu.read32(abar(Ahci::IS));
+    if (is == 0 || is == 0xffffffff) return false;
+    uint32_t pis = cpu.read32(abar(Ahci::PxIS));
+    cpu.write32(abar(Ahci::PxIS), pis);
+    cpu.write32(abar(Ahci::IS), is);
+    uint32_t ci = cpu.read32(abar(Ahci::PxCI));
+    uint32_t completed = in_flight_ & ~ci;
+    if (pis & Ahci::PIS_TFES) failed_ |= completed;
+    in_flight_ &= ~completed;
+    done_.notify(sc_core::SC_ZERO_TIME);
+    return true;
+}
+
+int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes,
+                        bool write) {
+    if (bytes > kMaxBytes) return -22;  // -EINVAL
+    unsigned slot = 0;
+    while (in_flight_ & (1u << slot)) {
+        if (++slot == Ahci::kSlots) {
+            kernel_.wait_event(done_, kCommandTimeout);
+            slot = 0;
+        }
+    }
+    uint64_t ctba = cpu.read64(drv_ + F_CTBA + 8 * slot);
+    uint8_t table[0x90] = {};
+    table[0] = 0x27;  // host to device register FIS
+    table[1] = 0x80;  // command
+    table[2] = cmd;
+    for (int i = 0; i < 3; ++i) table[4 + i] = uint8_t(lba >> (8 * i));
+    table[7] = 0x40;  // LBA mode
+    for (int i = 0; i < 3; ++i) table[8 + i] = uint8_t(lba >> (24 + 8 * i));
+    table[12] = uint8_t(count);
+    table[13] = uint8_t(count >> 8);
+    unsigned prdtl = bytes ? 1 : 0;
+    if (prdtl) {
+        std::memcpy(&table[0x80], &buffer, 8);
+        uint32_t dbc = bytes - 1;
+        std::memcpy(&table[0x8c], &dbc, 4);
+    }
+    cpu.write_block(ctba, table, sizeof table);
+    uint32_t header[8] = {5u | (write ? 1u << 6 : 0u) | (prdtl << 16), 0, uint32_t(ctba), uint32_t(ctba >> 32)};
+    cpu.write_block(cpu.read64(drv_ + F_CLB) + 32 * slot, header, sizeof header);
+    in_flight_ |= 1u << slot;
+    failed_ &= ~(1u << slot);
+    cpu.write32(abar(Ahci::PxCI), 1u << slot);
+    for (Picos start = now_ps(); in_flight_ & (1u << slot);) {
+        if (now_ps() - start >= kCommandTimeout) {
+            in_flight_ &= ~(1u << slot);
+            return kETIMEDOUT;
+        }
+        kernel_.wait_event(done_, kCommandTimeout - (now_ps() - start));
+    }
+    return (failed_ & (1u << slot)) ? kEIO : 0;
+}
+
+int AhciDriver::identify(Cpu& cpu) {
+    if (int rc = command(cpu, SataDrive::IDENTIFY, 0, 0, identify_buf_, 512, false)) return rc;
+    uint8_t id[512];
+    cpu.read_block(identify_buf_, id, sizeof id);
+    uint64_t sectors;
+    std::memcpy(&sectors, &id[200], 8);
+    uint16_t w85, w106;
+    std::memcpy(&w85, &id[170], 2);
+    std::memcpy(&w106, &id[212], 2);
+    uint64_t old_capacity = capacity_;
+    capacity_ = sectors;
+    write_cache_ = w85 & 0x20;
+    sector_size_ = (w106 & 0x4000) ? 4096 : 512;
+    // Revalidation: a different capacity means a different disk.
+    return (old_capacity && old_capacity != capacity_) ? kENODEV : 0;
+}
+
+bool AhciDriver::blocked(Cpu& cpu) { return cpu.read32(drv_ + F_BLOCKED) != 0; }
+
+int AhciDriver::submit(Cpu& cpu, const BlockRequest& req) {
+    while (blocked(cpu)) kernel_.wait_event(unblocked_, kCommandTimeout);
+    if (req.preflush)
+        if (int rc = flush(cpu)) return rc;
+    if (req.count == 0) return 0;
+    if (req.sector + req.count > capacity_) return -5;
+    uint8_t cmd = !req.write ? SataDrive::READ_DMA_EXT
+                             : (req.fua ? SataDrive::WRITE_DMA_FUA_EXT : SataDrive::WRITE_DMA_EXT);
+    return command(cpu, cmd, req.sector, req.count, req.buffer, req.count * sector_size_, req.write);
+}
+
+int AhciDriver::flush(Cpu& cpu) {
+    if (!write_cache_) return 0;
+    return command(cpu, SataDrive::FLUSH_CACHE_EXT, 0, 0, 0, 0, false);
+}
+
+int AhciDriver::disk_pm(const std::string& cb, Cpu& cpu) {
+    if (cb == "suspend" || cb == "poweroff") {
+        cpu.write32(drv_ + F_BLOCKED, 1);  // blk_mq_quiesce_queue
+        while (in_flight_) kernel_.wait_event(done_, kCommandTimeout);
+        if (write_cache_ && variant_ != Variant::NoFlushOnSuspend)
+            if (int rc = command(cpu, SataDrive::FLUSH_CACHE_EXT, 0, 0, 0, 0, false)) return rc;
+        return command(cpu, SataDrive::STANDBY_IMMEDIATE, 0, 0, 0, 0, false);
+    }
+    if (cb == "resume" || cb == "restore" || cb == "thaw") {
+        int rc = cb == "thaw" ? 0 : identify(cpu);
+        cpu.write32(drv_ + F_BLOCKED, 0);
+        unblocked_.notify(sc_core::SC_ZERO_TIME);
+        return rc;
+    }
+    return 0;
+}
+
+int AhciDriver::pm(const std::string& cb, Cpu& cpu, PciDev&) {
+    if (cb == "suspend" || cb == "poweroff" || cb == "freeze") return stop_port(cpu);
+    if (cb == "resume" || cb == "restore" || cb == "thaw") return start_port(cpu);
+    return 0;
+}
+
+}  // namespace quiesce

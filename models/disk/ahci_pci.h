@@ -1,0 +1,32 @@
+// PCI glue for the AHCI HBA: a type-0 function (class 01.06.01) with its
+// registers in BAR5 (ABAR) and INTA#.
+#pragma once
+
+#include "models/disk/ahci.h"
+#include "models/pci/function.h"
+
+#include <memory>
+
+namespace quiesce {
+
+class AhciPci : public PciFunction {
+public:
+    static constexpr uint16_t kVendor = 0x8086, kDevice = 0x2922;
+    static constexpr unsigned kAbar = 5;
+
+    AhciPci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, SataDrive& drive,
+            bool no_soft_reset);
+
+    Ahci& core() { return *core_; }
+    const Ahci& core() const { return *core_; }
+
+protected:
+    void bar_access(unsigned bar, uint64_t offset, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) override;
+    void function_reset() override;
+
+private:
+    static pci::HeaderIdent ident(bool no_soft_reset);
+    std::unique_ptr<Ahci> core_;
+};
+
+}  // namespace quiesce

@@ -1,0 +1,166 @@
+#include "models/disk/sata_drive.h"
+
+#include "sim/core/errors.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace quiesce {
+
+const char* SataDrive::to_string(Power p) {
+    switch (p) {
+        case Power::Active: return "active";
+        case Power::Idle: return "idle";
+        case Power::Standby: return "standby";
+        case Power::Off: return "off";
+    }
+    return "?";
+}
+
+SataDrive::SataDrive(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+                     uint64_t size_bytes, unsigned sector_size)
+    : Component(name, ctx, clock), size_(size_bytes), sector_size_(sector_size),
+      sectors_(size_bytes / sector_size) {
+    SIM_ASSERT(sector_size_ == 512 || sector_size_ == 4096, "sector size {}", sector_size_);
+    props().declare("write_cache", true, "Volatile write cache enabled (IDENTIFY word 85 bit 5)");
+    props().declare("honours_flush", true, "FLUSH CACHE really writes the cache to media (false: a lying drive)");
+    props().declare("cache_sectors", int64_t(4096), "Write-cache capacity; the oldest sector is destaged when full");
+    props().declare("spinup_ms", int64_t(1500), "Standby to active: spin-up time");
+    props().declare("command_us", int64_t(20), "Command overhead (seek/settle averaged)");
+    props().declare("media_ns_per_sector", int64_t(4000), "Media transfer time per sector");
+    props().declare("cache_ns_per_sector", int64_t(500), "Interface transfer time per sector into the cache");
+    hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
+}
+
+void SataDrive::set_power(Power p) {
+    if (p == power_) return;
+    power_ = p;
+    hub().instant(path(), std::string("drive.") + to_string(p), "power");
+    hub().counter(path(), "drive_power", double(int(p)));
+}
+
+void SataDrive::spin_up() {
+    if (power_ != Power::Standby) return;
+    hub().slice_begin(path(), "spin-up", "power");
+    sc_core::wait(from_ps(Picos(props().get<int64_t>("spinup_ms")) * 1'000'000'000ULL));
+    hub().slice_end(path(), "spin-up", "power");
+    set_power(Power::Active);
+}
+
+void SataDrive::write_media(uint64_t lba, const uint8_t* data) {
+    media_[lba].assign(data, data + sector_size_);
+}
+
+void SataDrive::flush_cache() {
+    if (!props().get<bool>("honours_flush")) return;  // acknowledges, keeps the cache
+    Picos per = Picos(props().get<int64_t>("media_ns_per_sector")) * 1000;
+    for (uint64_t lba : cache_order_) {
+        auto it = cache_.find(lba);
+        if (it == cache_.end()) continue;
+        write_media(lba, it->second.data());
+        cache_.erase(it);
+        sc_core::wait(from_ps(per));
+    }
+    cache_order_.clear();
+}
+
+bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vector<uint8_t>& data) {
+    if (power_ == Power::Off) return false;
+    sc_core::wait(from_ps(Picos(props().get<int64_t>("command_us")) * 1'000'000ULL));
+    const Picos media_ps = Picos(props().get<int64_t>("media_ns_per_sector")) * 1000;
+    const Picos cache_ps = Picos(props().get<int64_t>("cache_ns_per_sector")) * 1000;
+    switch (command) {
+        case IDENTIFY: {
+            data.assign(512, 0);
+            uint64_t n = sectors_;
+            std::memcpy(&data[200], &n, 8);                          // words 100-103: LBA48 sectors
+            uint16_t w85 = props().get<bool>("write_cache") ? 0x20 : 0;  // write cache enabled
+            std::memcpy(&data[170], &w85, 2);
+            uint16_t w106 = sector_size_ == 4096 ? 0x6000 | 3 : 0;       // logical > 512 bytes
+            std::memcpy(&data[212], &w106, 2);
+            return true;
+        }
+        case FLUSH_CACHE_EXT:
+            spin_up();
+            ++flushes_;
+            hub().slice_begin(path(), "flush", "disk", {{"sectors", std::to_string(cache_.size())}});
+            flush_cache();
+            hub().slice_end(path(), "flush", "disk");
+            return true;
+        case STANDBY_IMMEDIATE:
+            set_power(Power::Standby);
+            return true;
+        case IDLE_IMMEDIATE:
+            spin_up();
+            set_power(Power::Idle);
+            return true;
+        case READ_DMA_EXT:
+        case WRITE_DMA_EXT:
+        case WRITE_DMA_FUA_EXT:
+            break;
+        default:
+            return false;
+    }
+    if (count == 0 || lba + count > sectors_) return false;
+    spin_up();
+    set_power(Power::Active);
+    if (command == READ_DMA_EXT) {
+        data.assign(size_t(count) * sector_size_, 0);
+        for (uint32_t i = 0; i < count; ++i) {
+            auto v = readable(lba + i);
+            std::memcpy(&data[size_t(i) * sector_size_], v.data(), sector_size_);
+        }
+        sc_core::wait(from_ps(media_ps * count));
+        return true;
+    }
+    if (data.size() < size_t(count) * sector_size_) return false;
+    bool through = command == WRITE_DMA_FUA_EXT || !props().get<bool>("write_cache");
+    for (uint32_t i = 0; i < count; ++i) {
+        const uint8_t* src = &data[size_t(i) * sector_size_];
+        uint64_t s = lba + i;
+        if (through) {
+            write_media(s, src);
+            cache_.erase(s);  // the newer data is on media now
+            continue;
+        }
+        if (!cache_.count(s)) cache_order_.push_back(s);
+        cache_[s].assign(src, src + sector_size_);
+        if (cache_.size() > size_t(props().get<int64_t>("cache_sectors"))) {
+            uint64_t oldest = cache_order_.front();
+            cache_order_.pop_front();
+            auto it = cache_.find(oldest);
+            if (it != cache_.end()) {
+                write_media(oldest, it->second.data());
+                cache_.erase(it);
+            }
+        }
+    }
+    sc_core::wait(from_ps((through ? media_ps : cache_ps) * count));
+    return true;
+}
+
+void SataDrive::power_off() {
+    if (power_ == Power::Off) return;
+    if (!cache_.empty())
+        hub().instant(path(), "cache-lost", "power", {{"sectors", std::to_string(cache_.size())}});
+    cache_.clear();
+    cache_order_.clear();
+    set_power(Power::Off);
+}
+
+void SataDrive::power_on() {
+    if (power_ != Power::Off) return;
+    set_power(Power::Standby);
+}
+
+std::vector<uint8_t> SataDrive::media(uint64_t lba) const {
+    auto it = media_.find(lba);
+    return it == media_.end() ? std::vector<uint8_t>(sector_size_, 0) : it->second;
+}
+
+std::vector<uint8_t> SataDrive::readable(uint64_t lba) const {
+    auto it = cache_.find(lba);
+    return it == cache_.end() ? media(lba) : it->second;
+}
+
+}  // namespace quiesce

@@ -1,0 +1,66 @@
+// A SATA drive: sparse media of configurable size and sector size, a volatile
+// write cache (a cached write is acknowledged before it is durable; FLUSH
+// CACHE makes it durable; FUA bypasses it), power states (active, idle,
+// standby with a spin-up delay), and power loss that drops the cache
+// (reference/linux-pm.md §6.1-6.3). The drive is the true state of the disk:
+// checkers read it directly.
+#pragma once
+
+#include "sim/core/module.h"
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+class SataDrive : public Component {
+public:
+    enum class Power { Active, Idle, Standby, Off };
+    static const char* to_string(Power p);
+
+    // ATA commands the drive understands.
+    static constexpr uint8_t READ_DMA_EXT = 0x25, WRITE_DMA_EXT = 0x35, WRITE_DMA_FUA_EXT = 0x3d,
+                             FLUSH_CACHE_EXT = 0xea, STANDBY_IMMEDIATE = 0xe0, IDLE_IMMEDIATE = 0xe1,
+                             IDENTIFY = 0xec;
+
+    SataDrive(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, uint64_t size_bytes,
+              unsigned sector_size);
+
+    unsigned sector_size() const { return sector_size_; }
+    uint64_t sectors() const { return sectors_; }
+    Power power() const { return power_; }
+
+    // Executes one command: blocks the calling thread for its duration.
+    // `data` holds count sectors (written) or receives them (read). Returns
+    // false for an error (bad LBA, unknown command, no power).
+    bool execute(uint8_t command, uint64_t lba, uint32_t count, std::vector<uint8_t>& data);
+
+    void power_off();   // cache lost
+    void power_on();    // back in standby: the first media access spins up
+
+    // True state, for checkers and tests (zero time).
+    std::vector<uint8_t> media(uint64_t lba) const;      // what the platters hold
+    std::vector<uint8_t> readable(uint64_t lba) const;   // what a read returns (cache first)
+    size_t cached_sectors() const { return cache_.size(); }
+    uint64_t flushes() const { return flushes_; }
+
+private:
+    void spin_up();
+    void write_media(uint64_t lba, const uint8_t* data);
+    void flush_cache();
+    void set_power(Power p);
+
+    uint64_t size_;
+    unsigned sector_size_;
+    uint64_t sectors_;
+    Power power_ = Power::Active;
+    std::map<uint64_t, std::vector<uint8_t>> media_;
+    std::map<uint64_t, std::vector<uint8_t>> cache_;  // lba -> data
+    std::deque<uint64_t> cache_order_;                 // oldest first
+    uint64_t flushes_ = 0;
+};
+
+}  // namespace quiesce

@@ -1,0 +1,89 @@
+#include "sim/check/storage_check.h"
+
+#include "models/disk/sata_drive.h"
+#include "sim/core/memory.h"
+#include "sim/kernel/page_cache.h"
+
+#include <fmt/format.h>
+
+namespace quiesce {
+
+uint64_t content_hash(const uint8_t* data, size_t len) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; ++i) {
+        h ^= data[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+StorageCheck::StorageCheck(Checker& checker, const SataDrive& drive, const PhysicalMemory& memory,
+                           const PageCache& cache, std::string component)
+    : checker_(checker), drive_(drive), memory_(memory), cache_(cache), component_(std::move(component)) {}
+
+void StorageCheck::written_back(uint64_t block, const std::vector<uint8_t>& data) {
+    later_[block].insert(content_hash(data.data(), data.size()));
+}
+
+void StorageCheck::durable(uint64_t block, const std::vector<uint8_t>& data) {
+    durable_[block] = {content_hash(data.data(), data.size()), now_ps()};
+    later_[block].clear();
+}
+
+uint64_t StorageCheck::media_hash(uint64_t block) const {
+    std::vector<uint8_t> data;
+    for (unsigned i = 0; i < cache_.sectors_per_block(); ++i) {
+        auto s = drive_.media(cache_.sector_of(block) + i);
+        data.insert(data.end(), s.begin(), s.end());
+    }
+    return content_hash(data.data(), data.size());
+}
+
+uint64_t StorageCheck::readable_hash(uint64_t block) const {
+    std::vector<uint8_t> data;
+    for (unsigned i = 0; i < cache_.sectors_per_block(); ++i) {
+        auto s = drive_.readable(cache_.sector_of(block) + i);
+        data.insert(data.end(), s.begin(), s.end());
+    }
+    return content_hash(data.data(), data.size());
+}
+
+void StorageCheck::check() {
+    // data.lost-write
+    std::vector<std::string> lost;
+    Picos first_ack = 0;
+    for (const auto& [block, d] : durable_) {
+        uint64_t media = media_hash(block);
+        if (media == d.hash || later_[block].count(media)) continue;
+        if (lost.empty()) first_ack = d.when;
+        lost.push_back(std::to_string(block));
+    }
+    if (!lost.empty()) {
+        std::string list;
+        for (size_t i = 0; i < lost.size() && i < 16; ++i) list += (i ? "," : "") + lost[i];
+        checker_.report({"data.lost-write", now_ps(), component_, "",
+                         fmt::format("{} block(s) acknowledged durable hold other data on the media after resume "
+                                     "(first: block {})",
+                                     lost.size(), lost[0]),
+                         fmt::format("{{\"blocks\":\"{}\",\"count\":\"{}\",\"first_acknowledged_ps\":\"{}\"}}", list,
+                                     lost.size(), first_ack)});
+    }
+    // fs.cache-divergence
+    std::vector<std::string> diverged;
+    for (const auto& [block, e] : cache_.entries()) {
+        if (e.dirty || e.busy) continue;
+        std::vector<uint8_t> page(PageCache::kBlockSize);
+        memory_.peek(e.page, page.data(), page.size());
+        if (content_hash(page.data(), page.size()) != readable_hash(block)) diverged.push_back(std::to_string(block));
+    }
+    if (!diverged.empty()) {
+        std::string list;
+        for (size_t i = 0; i < diverged.size() && i < 16; ++i) list += (i ? "," : "") + diverged[i];
+        checker_.report({"fs.cache-divergence", now_ps(), component_, "",
+                         fmt::format("{} clean page-cache block(s) differ from what the disk returns (first: block {})",
+                                     diverged.size(), diverged[0]),
+                         fmt::format("{{\"blocks\":\"{}\",\"count\":\"{}\"}}", list, diverged.size())});
+    }
+}
+
+}  // namespace quiesce

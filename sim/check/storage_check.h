@@ -1,0 +1,54 @@
+// Storage invariants: the OS's beliefs (what the page cache says was written
+// back, what fsync/sync acknowledged durable) against the drive's true state.
+//   data.lost-write      a block acknowledged durable holds other data on the
+//                        media after resume (and no later write explains it)
+//   fs.cache-divergence  after resume, a clean page-cache block differs from
+//                        what the disk returns for it
+#pragma once
+
+#include "sim/check/checker.h"
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+class SataDrive;
+class PhysicalMemory;
+class PageCache;
+
+class StorageCheck {
+public:
+    StorageCheck(Checker& checker, const SataDrive& drive, const PhysicalMemory& memory, const PageCache& cache,
+                 std::string component);
+
+    // Observer hooks (PageCache::Observer).
+    void written_back(uint64_t block, const std::vector<uint8_t>& data);
+    void durable(uint64_t block, const std::vector<uint8_t>& data);
+
+    // Run once the system is back (resume finished).
+    void check();
+
+private:
+    uint64_t media_hash(uint64_t block) const;
+    uint64_t readable_hash(uint64_t block) const;
+
+    Checker& checker_;
+    const SataDrive& drive_;
+    const PhysicalMemory& memory_;
+    const PageCache& cache_;
+    std::string component_;
+    struct Durable {
+        uint64_t hash;
+        Picos when;
+    };
+    std::map<uint64_t, Durable> durable_;             // latest durable content per block
+    std::map<uint64_t, std::set<uint64_t>> later_;    // written back since (may legitimately be on media)
+};
+
+uint64_t content_hash(const uint8_t* data, size_t len);
+
+}  // namespace quiesce

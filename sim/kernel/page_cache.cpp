@@ -1,0 +1,107 @@
+#include "sim/kernel/page_cache.h"
+
+#include "models/cpu/cpu.h"
+#include "sim/core/errors.h"
+#include "sim/kernel/kernel.h"
+
+namespace quiesce {
+
+PageCache::PageCache(Kernel& kernel, BlockDevice& disk, uint64_t first_sector, uint64_t blocks)
+    : kernel_(kernel), disk_(disk), first_sector_(first_sector), blocks_(blocks) {}
+
+unsigned PageCache::sectors_per_block() const { return kBlockSize / disk_.sector_size(); }
+
+uint64_t PageCache::sector_of(uint64_t block) const { return first_sector_ + block * sectors_per_block(); }
+
+PageCache::Entry& PageCache::entry(Cpu& cpu, uint64_t block) {
+    SIM_ASSERT(block < blocks_, "block {} beyond the partition ({} blocks)", block, blocks_);
+    auto it = entries_.find(block);
+    if (it != entries_.end()) return it->second;
+    Entry e;
+    e.page = kernel_.alloc(kBlockSize, kBlockSize);
+    cpu.compute(Cycles(300));  // find_or_create_page
+    return entries_[block] = e;
+}
+
+std::vector<uint8_t> PageCache::contents(Cpu& cpu, uint64_t page) {
+    std::vector<uint8_t> data(kBlockSize);
+    cpu.read_block(page, data.data(), kBlockSize);
+    return data;
+}
+
+int PageCache::write(Cpu& cpu, uint64_t block, const void* data) {
+    Entry& e = entry(cpu, block);
+    while (e.busy) kernel_.wait_event(idle_, ~0ULL >> 1);  // wait_on_page_writeback
+    cpu.write_block(e.page, data, kBlockSize);
+    e.dirty = true;
+    return 0;
+}
+
+int PageCache::read(Cpu& cpu, uint64_t block, void* out) {
+    bool cached = entries_.count(block);
+    Entry& e = entry(cpu, block);
+    if (!cached) {
+        BlockRequest rq{false, sector_of(block), sectors_per_block(), e.page, false, false};
+        if (int rc = disk_.submit(cpu, rq)) {
+            entries_.erase(block);
+            return rc;
+        }
+    }
+    cpu.read_block(e.page, out, kBlockSize);
+    return 0;
+}
+
+int PageCache::writeback(Cpu& cpu, uint64_t block) {
+    auto it = entries_.find(block);
+    if (it == entries_.end() || !it->second.dirty || it->second.busy) return 0;
+    Entry& e = it->second;
+    e.busy = true;
+    e.dirty = false;  // cleared before the I/O: a write during it re-dirties
+    std::vector<uint8_t> data = contents(cpu, e.page);
+    BlockRequest rq{true, sector_of(block), sectors_per_block(), e.page, false, false};
+    int rc = disk_.submit(cpu, rq);
+    e.busy = false;
+    idle_.notify(sc_core::SC_ZERO_TIME);
+    if (rc != 0) {
+        e.dirty = true;
+        return rc;
+    }
+    if (observer_.written_back) observer_.written_back(block, data);
+    written_since_flush_[block] = std::move(data);
+    return 0;
+}
+
+int PageCache::writeback_all(Cpu& cpu) {
+    std::vector<uint64_t> dirty;
+    for (const auto& [b, e] : entries_)
+        if (e.dirty) dirty.push_back(b);
+    for (uint64_t b : dirty)
+        if (int rc = writeback(cpu, b)) return rc;
+    return 0;
+}
+
+int PageCache::fsync(Cpu& cpu, const std::set<uint64_t>& blocks) {
+    for (uint64_t b : blocks) {
+        // filemap_write_and_wait: wait for writeback already under way.
+        for (auto it = entries_.find(b); it != entries_.end() && it->second.busy; it = entries_.find(b))
+            kernel_.wait_event(idle_, ~0ULL >> 1);
+        if (int rc = writeback(cpu, b)) return rc;
+    }
+    // The flush makes durable what was written back before it was issued.
+    std::map<uint64_t, std::vector<uint8_t>> covered;
+    covered.swap(written_since_flush_);
+    if (int rc = disk_.flush(cpu)) {
+        for (auto& [b, data] : covered) written_since_flush_.emplace(b, std::move(data));
+        return rc;
+    }
+    if (observer_.durable)
+        for (const auto& [b, data] : covered) observer_.durable(b, data);
+    return 0;
+}
+
+int PageCache::sync(Cpu& cpu) {
+    if (int rc = writeback_all(cpu)) return rc;
+    return fsync(cpu, {});
+}
+
+}  // namespace quiesce

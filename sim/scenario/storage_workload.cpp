@@ -1,0 +1,69 @@
+#include "sim/scenario/storage_workload.h"
+
+#include "sim/core/errors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+namespace quiesce {
+
+void StorageWorkloadRun::start() {
+    Platform::Disk disk = platform_.disk();
+    const StorageWorkload& w = s_.storage;
+    if (!disk.driver || w.writer_blocks == 0) return;
+    Kernel& k = platform_.kernel();
+    uint64_t spb = PageCache::kBlockSize / disk.driver->sector_size();
+    uint64_t blocks = std::min<uint64_t>(disk.root_sectors / spb, w.writer_blocks);
+    cache_ = std::make_unique<PageCache>(k, *disk.driver, 0, blocks);
+    check_ = std::make_unique<StorageCheck>(checker_, *disk.drive, platform_.memory(), *cache_, disk.name);
+    cache_->set_observer({[this](uint64_t b, const std::vector<uint8_t>& d) { check_->written_back(b, d); },
+                          [this](uint64_t b, const std::vector<uint8_t>& d) { check_->durable(b, d); }});
+
+    // The file writer: block after block, fsync every `fsync_every` writes.
+    k.spawn("writer", Task::Kind::User, true, 1, [this, blocks, &w](Task& t) {
+        std::vector<uint8_t> buf(PageCache::kBlockSize);
+        std::set<uint64_t> unsynced;
+        for (uint64_t seq = 0; !t.should_stop(); ++seq) {
+            uint64_t block = seq % blocks;
+            for (size_t i = 0; i < buf.size(); i += 8) {
+                uint64_t v = ctx_.rng.next();
+                std::memcpy(&buf[i], &v, 8);
+            }
+            std::memcpy(&buf[0], &block, 8);
+            std::memcpy(&buf[8], &seq, 8);
+            t.cpu().compute(Cycles(2'000));  // the write(2) path
+            cache_->write(t.cpu(), block, buf.data());
+            unsynced.insert(block);
+            if (w.fsync_every && (seq + 1) % w.fsync_every == 0) {
+                int rc = cache_->fsync(t.cpu(), unsynced);
+                ctx_.hub.instant(platform_.kernel().path(), "fsync", "workload",
+                                 {{"rc", std::to_string(rc)}, {"blocks", std::to_string(unsynced.size())}});
+                unsynced.clear();
+            }
+            t.sleep_freezable(w.writer_period);
+        }
+    });
+    // The writeback flusher. A freezable one sleeps with wait_event_freezable;
+    // one that is not never reaches a freeze point.
+    k.spawn("flusher", Task::Kind::KThread, w.flusher_freezable, 0, [this, &w](Task& t) {
+        while (!t.should_stop()) {
+            if (w.flusher_freezable) t.sleep_freezable(w.flusher_period);
+            else sc_core::wait(from_ps(w.flusher_period));
+            if (!t.should_stop()) cache_->writeback_all(t.cpu());
+        }
+    });
+    if (w.stuck_task) {
+        // Uninterruptible sleep (D state), e.g. on a dead NFS server: no freeze point for 60 s.
+        k.spawn("stuck", Task::Kind::User, true, 0, [](Task& t) {
+            while (!t.should_stop()) {
+                t.try_to_freeze();
+                t.cpu().compute(Cycles(1'000));
+                sc_core::wait(from_ps(60'000'000'000'000ULL));
+            }
+        });
+    }
+    sc_core::wait(from_ps(w.suspend_after));
+}
+
+}  // namespace quiesce

@@ -1,0 +1,39 @@
+// The storage workload of a run: a page cache over the first disk's root
+// partition, a user task writing a file through it with fsync, the writeback
+// flusher kernel thread (freezable or not), optionally a task stuck in an
+// uninterruptible wait, and the storage check fed by the page cache.
+#pragma once
+
+#include "sim/check/storage_check.h"
+#include "sim/kernel/page_cache.h"
+#include "sim/scenario/platform.h"
+
+#include <memory>
+
+namespace quiesce {
+
+class StorageWorkloadRun {
+public:
+    StorageWorkloadRun(Platform& platform, RunContext& ctx, Checker& checker, const Scenario& s)
+        : platform_(platform), ctx_(ctx), checker_(checker), s_(s) {}
+
+    bool active() const { return cache_ != nullptr; }
+    // After boot: builds the page cache on the first disk's root partition,
+    // spawns the tasks and lets them run for `suspend_after`. Does nothing
+    // without a disk or with writer_blocks = 0.
+    void start();
+    int sync(Cpu& cpu) { return cache_ ? cache_->sync(cpu) : 0; }
+    void check() {
+        if (check_) check_->check();
+    }
+
+private:
+    Platform& platform_;
+    RunContext& ctx_;
+    Checker& checker_;
+    const Scenario& s_;
+    std::unique_ptr<PageCache> cache_;
+    std::unique_ptr<StorageCheck> check_;
+};
+
+}  // namespace quiesce

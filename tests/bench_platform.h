@@ -1,0 +1,31 @@
+// Runs a body as the kernel's program on a regression scenario's platform,
+// in a forked child; guest errors come back as a fact.
+#pragma once
+
+#include "child.h"
+
+#include "sim/scenario/platform.h"
+
+namespace quiesce::test {
+
+using PlatformBody = std::function<void(Platform&, Cpu&, Facts&)>;
+
+inline Facts on_platform(const std::string& scenario, const PlatformBody& body,
+                         const std::function<void(Scenario&)>& tweak = nullptr) {
+    return in_child([&](Facts& f) {
+        Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/" + scenario + ".toml");
+        if (tweak) tweak(s);
+        RunContext ctx(s.seed);
+        std::vector<std::string> errors;
+        ctx.hub.subscribe(kind_bit(EvKind::GuestError),
+                          [&](const Event& e) { errors.push_back(e.track + ":" + e.name); });
+        Platform p(s, ctx);
+        p.kernel().set_program([&](Cpu& cpu) { body(p, cpu, f); });
+        sc_core::sc_start();
+        std::string joined;
+        for (const auto& e : errors) joined += (joined.empty() ? "" : " ") + e;
+        f["guest_errors"] = joined;
+    });
+}
+
+}  // namespace quiesce::test

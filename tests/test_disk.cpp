@@ -1,0 +1,181 @@
+// The AHCI controller, the SATA drive and the driver, through the real bus:
+// requests become command lists in RAM, DMA, interrupts; the drive's write
+// cache, flush, FUA, standby and power loss.
+#include "bench_platform.h"
+
+#include "sim/kernel/page_cache.h"
+
+#include <fmt/format.h>
+
+using namespace quiesce;
+using quiesce::test::Facts;
+
+namespace {
+
+// Boots pc-storage (enumeration, probing) and runs `body`.
+Facts on_disk(const std::function<void(Platform&, Cpu&, AhciDriver&, SataDrive&, Facts&)>& body) {
+    return quiesce::test::on_platform("s3-storage", [&](Platform& p, Cpu& cpu, Facts& f) {
+        p.pci_core().enumerate(cpu);
+        p.bind_devices(cpu);
+        Platform::Disk d = p.disk();
+        body(p, cpu, *d.driver, *d.drive, f);
+    });
+}
+
+std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
+    std::vector<uint8_t> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = uint8_t(seed + i * 7);
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("disk: probe identifies the drive through AHCI", "[disk]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive&, Facts& f) {
+        f["capacity"] = std::to_string(drv.capacity());
+        f["sector"] = std::to_string(drv.sector_size());
+        f["wce"] = drv.write_cache_enabled() ? "yes" : "no";
+        uint64_t abar = 0;
+        for (auto& d : p.pci_core().devices())
+            if (d.vendor == AhciPci::kVendor && d.device == AhciPci::kDevice) abar = d.bar[AhciPci::kAbar];
+        f["clb_programmed"] = cpu.read32(abar + Ahci::PxCLB) != 0 ? "yes" : "no";
+        f["running"] = (cpu.read32(abar + Ahci::PxCMD) & (Ahci::CMD_ST | Ahci::CMD_CR)) ? "yes" : "no";
+    });
+    REQUIRE(f["capacity"] == std::to_string((64u << 20) / 512));
+    REQUIRE(f["sector"] == "512");
+    REQUIRE(f["wce"] == "yes");
+    REQUIRE(f["clb_programmed"] == "yes");
+    REQUIRE(f["running"] == "yes");
+    REQUIRE(f["guest_errors"].empty());
+}
+
+TEST_CASE("disk: cached writes are acknowledged before they are durable", "[disk]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        uint64_t buf = p.kernel().alloc(4096, 4096);
+        auto data = pattern(4096, 3);
+        cpu.write_block(buf, data.data(), 4096);
+        f["write"] = std::to_string(drv.submit(cpu, {true, 100, 8, buf, false, false}));
+        f["cached"] = std::to_string(drive.cached_sectors());
+        f["media_old"] = drive.media(100) == std::vector<uint8_t>(512, 0) ? "zero" : "data";
+        f["readable_new"] = drive.readable(107) == std::vector<uint8_t>(data.end() - 512, data.end()) ? "yes" : "no";
+        // Read back through the controller into another buffer.
+        uint64_t back = p.kernel().alloc(4096, 4096);
+        f["read"] = std::to_string(drv.submit(cpu, {false, 100, 8, back, false, false}));
+        std::vector<uint8_t> got(4096);
+        cpu.read_block(back, got.data(), 4096);
+        f["roundtrip"] = got == data ? "yes" : "no";
+        f["flush"] = std::to_string(drv.flush(cpu));
+        f["cached_after_flush"] = std::to_string(drive.cached_sectors());
+        f["media_after_flush"] = drive.media(100) == std::vector<uint8_t>(data.begin(), data.begin() + 512) ? "yes" : "no";
+        // FUA goes straight to the media.
+        auto fua = pattern(512, 9);
+        cpu.write_block(buf, fua.data(), 512);
+        drv.submit(cpu, {true, 200, 1, buf, true, false});
+        f["fua_media"] = drive.media(200) == fua ? "yes" : "no";
+        f["fua_cached"] = std::to_string(drive.cached_sectors());
+        // A cached write and a power cut: gone.
+        drv.submit(cpu, {true, 300, 1, buf, false, false});
+        drive.power_off();
+        drive.power_on();
+        f["after_power_loss"] = drive.readable(300) == std::vector<uint8_t>(512, 0) ? "lost" : "kept";
+        f["flushes"] = std::to_string(drive.flushes());
+    });
+    REQUIRE(f["write"] == "0");
+    REQUIRE(f["cached"] == "8");
+    REQUIRE(f["media_old"] == "zero");
+    REQUIRE(f["readable_new"] == "yes");
+    REQUIRE(f["read"] == "0");
+    REQUIRE(f["roundtrip"] == "yes");
+    REQUIRE(f["flush"] == "0");
+    REQUIRE(f["cached_after_flush"] == "0");
+    REQUIRE(f["media_after_flush"] == "yes");
+    REQUIRE(f["fua_media"] == "yes");
+    REQUIRE(f["fua_cached"] == "0");
+    REQUIRE(f["after_power_loss"] == "lost");
+    REQUIRE(f["flushes"] == "1");
+}
+
+TEST_CASE("disk: a drive in standby spins up on the next media access", "[disk]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        uint64_t buf = p.kernel().alloc(512, 512);
+        f["suspend"] = std::to_string(drv.disk_pm("suspend", cpu));
+        f["power"] = SataDrive::to_string(drive.power());
+        f["resume"] = std::to_string(drv.disk_pm("resume", cpu));
+        Picos t0 = now_ps();
+        f["read"] = std::to_string(drv.submit(cpu, {false, 0, 1, buf, false, false}));
+        f["read_ms"] = std::to_string((now_ps() - t0) / 1'000'000'000ULL);
+        f["power_after"] = SataDrive::to_string(drive.power());
+    });
+    REQUIRE(f["suspend"] == "0");
+    REQUIRE(f["power"] == "standby");
+    REQUIRE(f["resume"] == "0");
+    REQUIRE(f["read"] == "0");
+    REQUIRE(f["read_ms"] == "1500");  // spin-up
+    REQUIRE(f["power_after"] == "active");
+}
+
+TEST_CASE("disk: an HBA reset loses PxCLB/PxFB and resume re-derives them from memory", "[disk]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive&, Facts& f) {
+        PciDev* ahci = nullptr;
+        for (auto& d : p.pci_core().devices())
+            if (d.vendor == AhciPci::kVendor && d.device == AhciPci::kDevice) ahci = &d;
+        uint64_t abar = ahci->bar[AhciPci::kAbar];
+        uint32_t clb = cpu.read32(abar + Ahci::PxCLB);
+        f["stop"] = std::to_string(drv.pm("suspend", cpu, *ahci));
+        p.pci_core().save_state(cpu, *ahci);
+        p.pci_core().set_power_state(cpu, *ahci, DState::D3hot);
+        p.pci_core().set_power_state(cpu, *ahci, DState::D0);   // no No_Soft_Reset: HBA reset
+        p.pci_core().restore_state(cpu, *ahci);
+        f["clb_after_reset"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxCLB));
+        f["start"] = std::to_string(drv.pm("resume", cpu, *ahci));
+        f["clb_restored"] = cpu.read32(abar + Ahci::PxCLB) == clb ? "yes" : "no";
+        uint64_t buf = p.kernel().alloc(512, 512);
+        f["io"] = std::to_string(drv.submit(cpu, {false, 0, 1, buf, false, false}));
+    });
+    REQUIRE(f["stop"] == "0");
+    REQUIRE(f["clb_after_reset"] == "0x0");
+    REQUIRE(f["start"] == "0");
+    REQUIRE(f["clb_restored"] == "yes");
+    REQUIRE(f["io"] == "0");
+    REQUIRE(f["guest_errors"].empty());
+}
+
+TEST_CASE("disk: a request beyond the disk fails with an error, not a hang", "[disk]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive&, Facts& f) {
+        uint64_t buf = p.kernel().alloc(512, 512);
+        f["beyond"] = std::to_string(drv.submit(cpu, {false, drv.capacity(), 1, buf, false, false}));
+        // The HBA reports a task-file error for a command the drive rejects.
+        f["rejected"] = std::to_string(drv.submit(cpu, {true, drv.capacity() - 1, 1, buf, false, false}));
+    });
+    REQUIRE(f["beyond"] == "-5");
+    REQUIRE(f["rejected"] == "0");  // the last sector is fine
+}
+
+TEST_CASE("page cache: write-back and fsync report what the OS believes", "[disk][pagecache]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        PageCache cache(p.kernel(), drv, 0, 16);
+        std::vector<std::string> log;
+        cache.set_observer({[&](uint64_t b, const std::vector<uint8_t>&) { log.push_back("wb" + std::to_string(b)); },
+                            [&](uint64_t b, const std::vector<uint8_t>&) { log.push_back("durable" + std::to_string(b)); }});
+        auto data = pattern(4096, 1);
+        cache.write(cpu, 3, data.data());
+        cache.write(cpu, 5, data.data());
+        f["dirty"] = cache.entries().at(3).dirty ? "yes" : "no";
+        cache.writeback(cpu, 5);
+        f["cached_sectors"] = std::to_string(drive.cached_sectors());
+        cache.fsync(cpu, {3});
+        std::string joined;
+        for (const auto& l : log) joined += l + " ";
+        f["log"] = joined;
+        f["media3"] = drive.media(3 * 8) == std::vector<uint8_t>(data.begin(), data.begin() + 512) ? "yes" : "no";
+        std::vector<uint8_t> back(4096);
+        cache.read(cpu, 3, back.data());
+        f["read"] = back == data ? "yes" : "no";
+    });
+    REQUIRE(f["dirty"] == "yes");
+    REQUIRE(f["cached_sectors"] == "8");
+    // Block 5 was written back before the flush: it is durable too.
+    REQUIRE(f["log"] == "wb5 wb3 durable3 durable5 ");
+    REQUIRE(f["media3"] == "yes");
+    REQUIRE(f["read"] == "yes");
+}
