@@ -83,7 +83,7 @@ TEST_CASE("protocol: malformed protocols are rejected with file, line and reason
     REQUIRE_THAT(e, Catch::Contains("unknown callback 'suspend_lat'"));
 
     e = load_error("undo = \"resume_early\"", "undo = \"resume_earlier\"");
-    REQUIRE_THAT(e, Catch::Contains("no resume phase named 'resume_earlier'"));
+    REQUIRE_THAT(e, Catch::Contains("no later or resume phase named 'resume_earlier'"));
 
     e = load_error("name = \"irqs-off\"             # arch_suspend_disable_irqs\naction = \"irqs-off\"",
                    "name = \"irqs-off\"\naction = \"irqs-on\"");

@@ -5,8 +5,10 @@
 namespace quiesce {
 
 void AcpiOs::prepare(Cpu& cpu, unsigned state, uint64_t waking_vector) {
-    cpu.write32(fw_.facs() + AcpiFirmware::FACS_WAKING_VECTOR, uint32_t(waking_vector));
-    cpu.write64(fw_.facs() + AcpiFirmware::FACS_X_WAKING_VECTOR, 0);
+    if (state == 3) {  // acpi_sleep_prepare sets the waking vector for S3 only
+        cpu.write32(fw_.facs() + AcpiFirmware::FACS_WAKING_VECTOR, uint32_t(waking_vector));
+        cpu.write64(fw_.facs() + AcpiFirmware::FACS_X_WAKING_VECTOR, 0);
+    }
     fw_.pts(cpu, state);
 }
 
@@ -25,7 +27,7 @@ uint64_t AcpiOs::enter(Cpu& cpu, unsigned state) {
 uint32_t AcpiOs::finish(Cpu& cpu, unsigned state) {
     uint32_t status = fw_.wak(cpu, state);
     cpu.write16(base_ + AcpiPm::PM1_STS, AcpiPm::STS_WAK);
-    cpu.write32(fw_.facs() + AcpiFirmware::FACS_WAKING_VECTOR, 0);
+    if (state == 3) cpu.write32(fw_.facs() + AcpiFirmware::FACS_WAKING_VECTOR, 0);
     return status;
 }
 

@@ -74,7 +74,7 @@ void AcpiPm::sleep_machine() {
         unsigned state = 0;
         for (unsigned s = 1; s <= 5; ++s)
             if (typ_[s] == requested_) state = s;
-        if (state == 0 || (state != 3 && state != 5)) {
+        if (state == 0 || (state != 3 && state != 4 && state != 5)) {
             hub().instant(path(), "sleep-request-ignored", "power", {{"slp_typ", std::to_string(requested_)}});
             continue;
         }

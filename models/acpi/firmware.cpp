@@ -14,6 +14,7 @@ AcpiFirmware::AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx,
     props().declare("pts_cycles", int64_t(50'000), "CPU cycles _PTS takes");
     props().declare("wak_cycles", int64_t(100'000), "CPU cycles _WAK takes");
     props().declare("s3_resume_us", int64_t(120'000), "Firmware S3 resume (POST-lite) before the waking vector, in us");
+    props().declare("post_ms", int64_t(800), "Firmware POST on a normal boot, in ms");
 }
 
 void AcpiFirmware::install() {
@@ -54,6 +55,14 @@ uint32_t AcpiFirmware::wak(Cpu& cpu, unsigned state) {
         cpu.write32(nvs_ + NVS_WAKE_COUNT, cpu.read32(nvs_ + NVS_WAKE_COUNT) + 1);
     });
     return status;
+}
+
+void AcpiFirmware::cold_boot(const std::function<void()>& program_chipset) {
+    hub().slice_begin(path(), "post", "firmware");
+    sc_core::wait(from_ps(Picos(props().get<int64_t>("post_ms")) * 1'000'000'000ULL));
+    install();
+    program_chipset();
+    hub().slice_end(path(), "post", "firmware");
 }
 
 void AcpiFirmware::s3_resume(const std::function<void()>& restore_chipset,

@@ -40,6 +40,11 @@ public:
     // S3 resume path, run by the platform on wake. `restore_chipset` re-
     // programs what firmware owns (PIRQ routing); `start` resumes a CPU.
     void s3_resume(const std::function<void()>& restore_chipset, const std::function<void(uint64_t)>& start);
+    // A normal boot (after S4/S5): POST, FACS and NVS laid out again, the
+    // chipset programmed.
+    void cold_boot(const std::function<void()>& program_chipset);
+    void set_hw_signature(uint32_t sig) { hw_signature_ = sig; }
+    uint32_t hw_signature() const { return hw_signature_; }
 
 private:
     void method(Cpu& cpu, const char* name, unsigned arg, Cycles cost, const std::function<void()>& body);

@@ -122,6 +122,13 @@ void Cpu::start_at(uint64_t vector) {
     started_ev_.notify(sc_core::SC_ZERO_TIME);
 }
 
+void Cpu::power_on_reset() {
+    online_ = true;
+    irqs_enabled_ = false;
+    hub().instant(path(), "reset", "power");
+    state_changed_.notify(sc_core::SC_ZERO_TIME);
+}
+
 uint64_t Cpu::wait_for_start() {
     while (!started_) sc_core::wait(started_ev_);
     return start_vector_;

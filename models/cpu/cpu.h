@@ -58,6 +58,9 @@ public:
     void lose_context();
     // Firmware starts this core at a vector (the FACS waking vector).
     void start_at(uint64_t vector);
+    // Power-on reset for a normal boot: online, interrupts off, no vector
+    // handed to a sleeping kernel.
+    void power_on_reset();
     // Blocks the calling software thread until firmware starts the core.
     uint64_t wait_for_start();
 

@@ -118,6 +118,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
     for (uint32_t i = 0; i < count; ++i) {
         const uint8_t* src = &data[size_t(i) * sector_size_];
         uint64_t s = lba + i;
+        written_at_[s] = now_ps();
         if (through) {
             write_media(s, src);
             cache_.erase(s);  // the newer data is on media now
@@ -151,6 +152,13 @@ void SataDrive::power_off() {
 void SataDrive::power_on() {
     if (power_ != Power::Off) return;
     set_power(Power::Standby);
+}
+
+std::vector<uint64_t> SataDrive::written_since(Picos since, uint64_t first, uint64_t end) const {
+    std::vector<uint64_t> out;
+    for (auto it = written_at_.lower_bound(first); it != written_at_.end() && it->first < end; ++it)
+        if (it->second >= since) out.push_back(it->first);
+    return out;
 }
 
 std::vector<uint8_t> SataDrive::media(uint64_t lba) const {

@@ -45,6 +45,10 @@ public:
     std::vector<uint8_t> media(uint64_t lba) const;      // what the platters hold
     std::vector<uint8_t> readable(uint64_t lba) const;   // what a read returns (cache first)
     size_t cached_sectors() const { return cache_.size(); }
+    // Sectors written (into the cache or the media) at or after `since`, in [first, end).
+    std::vector<uint64_t> written_since(Picos since, uint64_t first, uint64_t end) const;
+    // Direct media write (the disk image a platform starts with: mkswap).
+    void format(uint64_t lba, const std::vector<uint8_t>& data) { media_[lba] = data; }
     uint64_t flushes() const { return flushes_; }
 
 private:
@@ -60,6 +64,7 @@ private:
     std::map<uint64_t, std::vector<uint8_t>> media_;
     std::map<uint64_t, std::vector<uint8_t>> cache_;  // lba -> data
     std::deque<uint64_t> cache_order_;                 // oldest first
+    std::map<uint64_t, Picos> written_at_;             // lba -> last write accepted
     uint64_t flushes_ = 0;
 };
 

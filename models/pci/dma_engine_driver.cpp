@@ -111,8 +111,11 @@ int DmaEngineDriver::resume(Cpu& cpu) {
 }
 
 int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
-    if (cb == "suspend") return suspend(cpu);
-    if (cb == "resume") return resume(cpu);
+    // The same quiesce for SUSPEND, FREEZE and HIBERNATE; the same
+    // re-programming for RESUME, THAW and RESTORE (which assumes reset
+    // hardware: everything is rewritten from memory anyway).
+    if (cb == "suspend" || cb == "freeze" || cb == "poweroff") return suspend(cpu);
+    if (cb == "resume" || cb == "thaw" || cb == "restore") return resume(cpu);
     if (cb == "suspend_noirq") {
         switch (variant_) {
             case Variant::Fixed: return 0;

@@ -28,6 +28,12 @@ size_t Ledger::in_flight(const std::string& device) const {
     return n;
 }
 
+std::vector<Ledger::Entry> Ledger::outstanding() const {
+    std::vector<Entry> out;
+    for (const auto& [id, e] : open_) out.push_back(e);
+    return out;
+}
+
 std::vector<Ledger::Entry> Ledger::outstanding(const std::string& device) const {
     std::vector<Entry> out;
     for (const auto& [id, e] : open_)

@@ -32,6 +32,7 @@ public:
 
     size_t in_flight(const std::string& device) const;
     std::vector<Entry> outstanding(const std::string& device) const;
+    std::vector<Entry> outstanding() const;
     uint64_t issued_total() const { return next_id_ - 1; }
 
 private:

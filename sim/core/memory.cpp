@@ -79,6 +79,19 @@ const PhysicalMemory::PageInfo* PhysicalMemory::page_info(uint64_t pfn) const {
     return it == pages_.end() ? nullptr : &it->second->info;
 }
 
+std::vector<uint64_t> PhysicalMemory::resident() const {
+    std::vector<uint64_t> out;
+    out.reserve(pages_.size());
+    for (const auto& [pfn, p] : pages_) out.push_back(pfn);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+void PhysicalMemory::lose_contents() {
+    hub().instant(path(), "contents-lost", "power", {{"pages", std::to_string(pages_.size())}});
+    pages_.clear();
+}
+
 uint64_t PhysicalMemory::digest() const {
     std::map<uint64_t, const Page*> ordered;
     for (const auto& [pfn, p] : pages_) ordered[pfn] = p.get();

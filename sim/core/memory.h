@@ -54,6 +54,10 @@ public:
     uint64_t peek64(uint64_t addr) const { uint64_t v; peek(addr, &v, 8); return v; }
 
     const PageInfo* page_info(uint64_t pfn) const;
+    // Resident page frame numbers, ascending.
+    std::vector<uint64_t> resident() const;
+    // Power removed (S4, S5): every page is gone.
+    void lose_contents();
     size_t resident_pages() const { return pages_.size(); }
     // FNV-1a over every resident page (pfn + contents), in pfn order.
     uint64_t digest() const;

@@ -6,7 +6,8 @@ namespace quiesce {
 
 Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector<Cpu*> cpus, uint64_t heap_base,
                uint64_t heap_size)
-    : Module(name, ctx), cpus_(std::move(cpus)), heap_next_(heap_base), heap_end_(heap_base + heap_size) {
+    : Module(name, ctx), cpus_(std::move(cpus)), heap_base_(heap_base), heap_next_(heap_base),
+      heap_end_(heap_base + heap_size) {
     SIM_ASSERT(!cpus_.empty(), "kernel without CPUs");
     hub().declare_track({path(), "", "pm", cpus_[0]->clock().name(), cpus_[0]->clock().hz()});
     SC_THREAD(main_thread);
@@ -15,12 +16,19 @@ Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector
 void Kernel::attach_intc(InterruptController& intc, uint64_t mmio_base) {
     intc_ = &intc;
     intc_base_ = mmio_base;
-    cpus_[0]->attach(intc, [this](Cpu& cpu, unsigned irq) { irq_entry(cpu, irq); });
+    if (!deferred_) take_interrupts();
 }
 
+void Kernel::take_interrupts() {
+    cpus_[0]->attach(*intc_, [this](Cpu& cpu, unsigned irq) { irq_entry(cpu, irq); });
+}
+
+void Kernel::boot() { boot_ev_.notify(sc_core::SC_ZERO_TIME); }
+
 void Kernel::main_thread() {
+    if (deferred_) sc_core::wait(boot_ev_);
     if (program_) program_(boot_cpu());
-    sc_core::sc_stop();
+    if (!deferred_) sc_core::sc_stop();
 }
 
 uint64_t Kernel::alloc(uint64_t size, uint64_t align) {

@@ -28,6 +28,14 @@ public:
     Cpu& boot_cpu() { return *cpus_.at(0); }
     const std::vector<Cpu*>& cpus() const { return cpus_; }
     void set_program(Program p) { program_ = std::move(p); }
+    // A kernel that boots later (the restore kernel of hibernation): its
+    // program starts on boot(), and the simulation does not stop after it.
+    void set_deferred_boot() { deferred_ = true; }
+    void boot();
+    // This kernel takes over the boot CPU's interrupt entry (its IDT).
+    void take_interrupts();
+    uint64_t heap_used() const { return heap_next_; }
+    bool owns(uint64_t addr) const { return addr >= heap_base_ && addr < heap_end_; }
 
     // Kernel memory: page-granular bump allocation in the normal RAM region.
     uint64_t alloc(uint64_t size, uint64_t align = 64);
@@ -69,6 +77,9 @@ private:
 
     std::vector<Cpu*> cpus_;
     Program program_;
+    bool deferred_ = false;
+    sc_core::sc_event boot_ev_;
+    uint64_t heap_base_;
     uint64_t heap_next_;
     uint64_t heap_end_;
     std::map<unsigned, IrqDesc> irqs_;

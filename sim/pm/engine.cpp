@@ -49,13 +49,23 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
     return first_error;
 }
 
-int PmEngine::platform_enter(Cpu& cpu) {
-    // save_processor_state: the context the trampoline will check and reload.
+void PmEngine::save_processor_state(Cpu& cpu) {
     cpu.write64(s_.context_area, kContextMagic);
     cpu.write64(s_.context_area + 8, cpu.index());
+}
+
+int PmEngine::platform_enter(Cpu& cpu) {
+    // S3: the context the trampoline will check and reload. S4: it was saved
+    // before the snapshot and comes back with the image.
+    if (protocol_.target == 3) save_processor_state(cpu);
     result_.slept = true;
     uint64_t vector = s_.acpi->enter(cpu, protocol_.target);
-    if (vector != s_.trampoline) {
+    uint64_t expected = protocol_.target == 4 ? s_.image_restore_point : s_.trampoline;
+    if (protocol_.target == 4 && vector != expected) {
+        hub_.instant(track_, "resume-failed", "pm", {{"reason", "the restore kernel did not restore the image"}});
+        return -1;
+    }
+    if (vector != expected) {
         hub_.instant(track_, "resume-failed", "pm",
                      {{"reason", vector == 0 ? "firmware cold-booted (no waking vector)"
                                              : fmt::format("CPU started at {:#x}, not at the kernel's trampoline", vector)}});
@@ -87,12 +97,28 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     else if (a == "platform-finish") s_.acpi->finish(cpu, target);
     else if (a == "platform-end") s_.acpi->end(cpu);
     else if (a == "sync") return s_.sync ? s_.sync(cpu) : 0;
+    else if (a == "preallocate") return s_.preallocate ? s_.preallocate(cpu) : -22;
+    else if (a == "snapshot") {
+        if (!s_.snapshot) return -22;
+        save_processor_state(cpu);  // swsusp_arch_suspend saves it into the image
+        return s_.snapshot(cpu);
+    }
+    else if (a == "write-image") return s_.write_image ? s_.write_image(cpu) : -22;
     else if (a == "freeze-tasks") {
         // suspend_freeze_processes: user tasks, then freezable kernel threads.
         std::string refused;
         int rc = s_.kernel->freeze(Task::Kind::User, s_.freeze_timeout, refused);
         if (rc == 0) rc = s_.kernel->freeze(Task::Kind::KThread, s_.freeze_timeout, refused);
         if (rc != 0) {  // the freezer has thawed everything again
+            hub_.instant(track_, "freeze-failed", "pm", {{"refused", refused}});
+            result_.failed_device = refused;
+        }
+        return rc;
+    } else if (a == "freeze-user-tasks" || a == "freeze-kernel-threads") {
+        std::string refused;
+        int rc = s_.kernel->freeze(a == "freeze-user-tasks" ? Task::Kind::User : Task::Kind::KThread,
+                                   s_.freeze_timeout, refused);
+        if (rc != 0) {
             hub_.instant(track_, "freeze-failed", "pm", {{"refused", refused}});
             result_.failed_device = refused;
         }
@@ -123,7 +149,8 @@ void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>
     for (size_t i = failed_index + 1; i-- > 0;) {
         const Phase& p = protocol_.suspend[i];
         if (p.undo.empty()) continue;
-        const Phase* u = protocol_.find_resume(p.undo);
+        if (closed_.count(i)) continue;  // already undone by a later suspend phase
+        const Phase* u = protocol_.find_undo(p.undo);
         if (p.action == "callbacks" && succeeded_[i].empty()) continue;
         if (p.action != "callbacks" && i == failed_index) continue;  // a failed action undid nothing
         hub_.set_phase(u->name);
@@ -139,8 +166,19 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
         const Phase& p = protocol_.suspend[i];
         hub_.set_phase(p.name);
         hub_.slice_begin(track_, p.name, "phase");
+        // A phase that undoes an earlier suspend phase (thaw after the
+        // snapshot) runs for that phase's devices, and only logs errors.
+        int closes = -1;
+        for (size_t j = 0; j < i; ++j)
+            if (protocol_.suspend[j].undo == p.name && !closed_.count(j)) closes = int(j);
+        const std::set<std::string>* only =
+            closes >= 0 && protocol_.suspend[size_t(closes)].action == "callbacks" ? &succeeded_[size_t(closes)] : nullptr;
         std::set<std::string> ok;
-        int rc = run_phase(p, cpu, &ok, nullptr, true);
+        int rc = run_phase(p, cpu, &ok, only, closes < 0);
+        if (closes >= 0) {
+            closed_.insert(size_t(closes));
+            rc = 0;
+        }
         hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
         if (rc != 0 && !(p.action == "platform-enter" && result_.slept)) {
             result_.error = rc;

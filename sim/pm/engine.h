@@ -30,6 +30,10 @@ struct PmServices {
     std::function<void(Cpu&)> syscore_suspend;
     std::function<void(Cpu&)> syscore_resume;
     std::function<int(Cpu&)> sync;            // ksys_sync: write back and flush every filesystem
+    std::function<int(Cpu&)> preallocate;     // hibernation: the copy pages
+    std::function<int(Cpu&)> snapshot;        // hibernation: the atomic copy
+    std::function<int(Cpu&)> write_image;     // hibernation: the image to swap
+    uint64_t image_restore_point = 0;         // where the restore kernel jumps into the image
     Picos freeze_timeout = 20'000'000'000'000ULL;  // pm_freeze_timeout: 20 s
 };
 
@@ -54,6 +58,7 @@ private:
     int run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
                       const std::set<std::string>* only, bool stop_on_error);
     int platform_enter(Cpu& cpu);
+    void save_processor_state(Cpu& cpu);
     void unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok);
 
     PmServices s_;
@@ -61,6 +66,7 @@ private:
     EventHub& hub_;
     Result result_;
     std::map<size_t, std::set<std::string>> succeeded_;  // suspend phase index -> devices
+    std::set<size_t> closed_;                            // suspend phases a later one undid
     std::string track_;
 };
 

@@ -12,7 +12,8 @@ const std::vector<std::string>& known_actions() {
         "callbacks",   "firmware",        "platform-begin",      "platform-prepare", "platform-enter",
         "platform-finish", "platform-end", "suspend-device-irqs", "resume-device-irqs", "cpus-offline",
         "cpus-online", "irqs-off",        "irqs-on",             "syscore-suspend",  "syscore-resume",
-        "sync",        "freeze-tasks",    "thaw-tasks"};
+        "sync",        "freeze-tasks",    "thaw-tasks",          "preallocate",      "snapshot",
+        "write-image", "freeze-user-tasks", "freeze-kernel-threads"};
     return a;
 }
 
@@ -35,6 +36,12 @@ const Phase* Protocol::find_resume(const std::string& n) const {
     for (const auto& p : resume)
         if (p.name == n) return &p;
     return nullptr;
+}
+
+const Phase* Protocol::find_undo(const std::string& n) const {
+    for (const auto& p : suspend)
+        if (p.name == n) return &p;
+    return find_resume(n);
 }
 
 Phase* Protocol::find(const std::string& n) {
@@ -89,8 +96,8 @@ Protocol load_protocol(const std::string& path) {
     p.name = r.required_str("name");
     p.description = r.str("description", "");
     std::string target = r.str("target", "S3");
-    if (target != "S3") r.fail("target", "only S3 is supported by this build (S4 comes with hibernation)");
-    p.target = 3;
+    if (target != "S3" && target != "S4") r.fail("target", "must be \"S3\" or \"S4\"");
+    p.target = target == "S4" ? 4 : 3;
     p.suspend = read_phases(path, r, "suspend");
     p.resume = read_phases(path, r, "resume");
     r.done();
@@ -100,6 +107,7 @@ Protocol load_protocol(const std::string& path) {
 
 void validate_protocol(const Protocol& pr) {
     bool cpu_irqs_off = false, dev_irqs_off = false, cpus_off = false, entered = false;
+    int snapshots = 0;
     auto walk = [&](const std::vector<Phase>& list, bool suspend_side) {
         for (size_t i = 0; i < list.size(); ++i) {
             const Phase& p = list[i];
@@ -132,6 +140,14 @@ void validate_protocol(const Protocol& pr) {
             if (p.action == "cpus-online") cpus_off = false;
             if ((p.action == "syscore-suspend" || p.action == "syscore-resume") && !cpu_irqs_off)
                 phase_error(pr, p, "", "syscore runs with interrupts off on one CPU");
+            if (p.action == "snapshot") {
+                if (!cpu_irqs_off || !cpus_off)
+                    phase_error(pr, p, "", "the snapshot is atomic: interrupts off, nonboot CPUs offline");
+                if (!suspend_side) phase_error(pr, p, "action", "the snapshot belongs to the suspend list");
+                snapshots++;
+            }
+            if (p.action == "write-image" && !snapshots)
+                phase_error(pr, p, "action", "write-image before any snapshot");
             if (p.action == "platform-enter") {
                 if (!suspend_side || i + 1 != list.size())
                     phase_error(pr, p, "action", "platform-enter must be the last suspend phase");
@@ -141,12 +157,17 @@ void validate_protocol(const Protocol& pr) {
             }
             if (!p.undo.empty()) {
                 if (!suspend_side) phase_error(pr, p, "undo", "only suspend phases name an undo");
-                if (!pr.find_resume(p.undo)) phase_error(pr, p, "undo", "no resume phase named '" + p.undo + "'");
+                bool later = false;  // a later suspend phase (S4: thaw after the snapshot) or a resume phase
+                for (size_t k = i + 1; k < list.size(); ++k) later |= list[k].name == p.undo;
+                if (!later && !pr.find_resume(p.undo))
+                    phase_error(pr, p, "undo", "no later or resume phase named '" + p.undo + "'");
             }
         }
     };
     walk(pr.suspend, true);
     if (!entered) throw InputError(pr.file, 0, 0, "suspend", "the suspend list never reaches platform-enter");
+    if (pr.target == 4 && !snapshots)
+        throw InputError(pr.file, 0, 0, "suspend", "an S4 protocol needs a snapshot phase");
     walk(pr.resume, false);
     const Phase* last = pr.resume.empty() ? nullptr : &pr.resume.back();
     if (cpu_irqs_off || dev_irqs_off || cpus_off)

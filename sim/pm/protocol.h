@@ -14,7 +14,9 @@ struct Phase {
     std::string action;    // see known_actions()
     std::string callback;  // for action "callbacks"
     std::string order;     // "top-down" or "bottom-up" for callbacks
-    std::string undo;      // name of the resume phase that undoes this one
+    std::string undo;      // the phase that undoes this one: a resume phase, or a later
+                           // suspend phase (S4 thaws after the snapshot), which then
+                           // runs for the devices this one succeeded on
     std::string method;    // for action "firmware": _TTS, _PTS, _WAK
     int arg = -1;          // firmware method argument (-1: the target state)
     int line = 0;          // where it was declared
@@ -30,6 +32,8 @@ struct Protocol {
     std::vector<Phase> resume;
 
     const Phase* find_resume(const std::string& name) const;
+    // The phase an undo names: a later suspend phase, else a resume phase.
+    const Phase* find_undo(const std::string& name) const;
     Phase* find(const std::string& name);
 };
 

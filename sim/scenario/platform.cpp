@@ -1,6 +1,7 @@
 #include "sim/scenario/platform.h"
 
 #include "sim/check/checker.h"
+#include "sim/check/image_check.h"
 #include "sim/core/errors.h"
 
 namespace quiesce {
@@ -62,7 +63,16 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), graph_(bu
 
     std::vector<Cpu*> cpus;
     for (auto& c : cpus_) cpus.push_back(c.get());
-    kernel_ = std::make_unique<Kernel>("kernel", ctx, cpus, kHeapBase, fw_base - kHeapBase);
+    uint64_t heap_end = fw_base;
+    if (s.protocol.target == 4) {
+        // Hibernation: a restore kernel boots after S4 and loads the image.
+        heap_end = fw_base - kRestoreKernelHeap;
+        restore_kernel_ = std::make_unique<Kernel>("restore-kernel", ctx, cpus, heap_end, kRestoreKernelHeap);
+        restore_kernel_->set_deferred_boot();
+        restore_kernel_->attach_intc(*intc_, kIntcBase);
+        restore_kernel_->set_program([this](Cpu& cpu) { restore_kernel_program(cpu); });
+    }
+    kernel_ = std::make_unique<Kernel>("kernel", ctx, cpus, kHeapBase, heap_end - kHeapBase);
     kernel_->attach_intc(*intc_, kIntcBase);
     pci_core_ = std::make_unique<PciCore>(kEcamBase, kPciMmioBase, kPciMmioSize);
 
@@ -133,6 +143,12 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
                 d.fn = fn.get();
                 functions_.push_back(std::move(fn));
                 ctx.hub.declare_track({spec.disk, spec.name, "device", sata_clk_->name(), sata_clk_->hz()});
+                // The disk image the platform starts with: mkswap on partition 2.
+                uint64_t swap_first = (spec.disk_size - spec.swap_size) / spec.sector_size;
+                auto header = swsusp::mkswap_header();
+                for (unsigned i = 0; i < swsusp::kPage / spec.sector_size; ++i)
+                    d.drive->format(swap_first + i, std::vector<uint8_t>(header.begin() + i * spec.sector_size,
+                                                                         header.begin() + (i + 1) * spec.sector_size));
             } else {
                 auto fn = std::make_unique<DmaEnginePci>(spec.name.c_str(), ctx, *dev_clk_, spec.no_soft_reset);
                 d.fn = fn.get();
@@ -160,7 +176,8 @@ void Platform::firmware_program_chipset() {
 // Sleep removes power from every device except those armed to wake the
 // system (wake = true in the platform and PME_En set by the PCI core): they
 // stay in D3hot on auxiliary power, with their state.
-void Platform::power_down(unsigned) {
+void Platform::power_down(unsigned state) {
+    if (state >= 4) mem_->lose_contents();  // S4/S5: no self-refresh
     for (auto& d : devs_) {
         bool armed = d.spec.wake && (d.fn->config().reg("PMCSR").value() & pci::PMCSR_PME_EN);
         if (armed) kernel_->hub().instant(d.fn->path(), "aux-power", "power");
@@ -178,9 +195,72 @@ void Platform::power_up(unsigned) {
     }
 }
 
-void Platform::firmware_wake(unsigned) {
-    firmware_->s3_resume([this] { firmware_program_chipset(); },
-                         [this](uint64_t vector) { cpus_[0]->start_at(vector); });
+void Platform::firmware_wake(unsigned state) {
+    if (state == 3) {
+        firmware_->s3_resume([this] { firmware_program_chipset(); },
+                             [this](uint64_t vector) { cpus_[0]->start_at(vector); });
+        return;
+    }
+    // S4: a normal boot. Firmware lays out its tables again and the boot
+    // loader starts the (restore) kernel.
+    cpus_[0]->power_on_reset();
+    firmware_->cold_boot([this] { firmware_program_chipset(); });
+    if (restore_kernel_) {
+        restore_kernel_->take_interrupts();
+        restore_kernel_->boot();
+    }
+}
+
+// The restore kernel (reference/linux-pm.md §1.10): boots, finds the swap
+// device, loads the image (or boots normally when there is none or it is
+// refused), quiesces its own devices, copies the pages it had to bounce and
+// jumps into the image kernel.
+void Platform::restore_kernel_program(Cpu& cpu) {
+    Kernel& rk = *restore_kernel_;
+    rk.hub().slice_begin(rk.path(), "boot", "boot");
+    cpu.local_irq_enable();
+    PciCore core(kEcamBase, kPciMmioBase, kPciMmioSize);
+    core.enumerate(cpu);
+    std::unique_ptr<AhciDriver> ahci;
+    PciDev* ahci_dev = nullptr;
+    const Dev* disk_dev = nullptr;
+    for (auto& d : devs_) {
+        if (d.spec.type != "ahci") continue;
+        ahci_dev = core.find(0, uint8_t(d.spec.device << 3));
+        disk_dev = &d;
+        if (ahci_dev) {
+            ahci = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, rk, core, AhciDriver::Variant::Fixed);
+            if (ahci->probe(cpu, *ahci_dev) != 0) ahci.reset();
+        }
+        break;
+    }
+    rk.hub().slice_end(rk.path(), "boot", "boot");
+    std::string reason = "no swap device";
+    ImageLoad load;
+    if (ahci) {
+        uint64_t swap_first = (disk_dev->spec.disk_size - disk_dev->spec.swap_size) / disk_dev->spec.sector_size;
+        load = load_image(rk, cpu, *ahci, swap_first, disk_dev->spec.swap_size / disk_dev->spec.sector_size,
+                          restore_options_, rk.hub());
+        reason = load.reason;
+    }
+    if (!load.ok) {
+        rk.hub().instant(rk.path(), "normal-boot", "hibernation", {{"reason", reason}});
+        cpus_[0]->start_at(kNormalBootVector);
+        return;
+    }
+    // hibernation_restore: quiesce the restore kernel's devices, then the
+    // atomic step with interrupts off.
+    ahci->pm("freeze", cpu, *ahci_dev);
+    cpu.local_irq_disable();
+    std::vector<uint8_t> page(swsusp::kPage);
+    for (const auto& [pfn, bounce] : load.pbe) {
+        cpu.read_block(bounce, page.data(), swsusp::kPage);
+        cpu.write_block(pfn * swsusp::kPage, page.data(), swsusp::kPage);
+    }
+    if (image_check_) image_check_->restored();
+    rk.hub().instant(rk.path(), "jump", "hibernation", {{"bounced", std::to_string(load.pbe.size())}});
+    kernel_->take_interrupts();
+    cpus_[0]->start_at(kImageRestorePoint);
 }
 
 void Platform::bind_devices(Cpu& cpu) {

@@ -28,6 +28,7 @@
 #include "sim/core/memory.h"
 #include "sim/kernel/kernel.h"
 #include "sim/pm/device_graph.h"
+#include "sim/pm/hibernation.h"
 #include "sim/scenario/scenario.h"
 
 #include <map>
@@ -47,6 +48,9 @@ public:
     static constexpr uint64_t kEcamBase = 0xE000'0000, kEcamSize = 0x0100'0000;
     static constexpr uint64_t kIntcBase = 0xFEC0'0000, kAcpiBase = 0xFED4'0000;
     static constexpr uint64_t kTrampoline = 0x9000, kContextArea = 0xA000, kNosavePage = 0xF0000;
+    static constexpr uint64_t kImageRestorePoint = 0x9800;  // where the restore kernel jumps
+    static constexpr uint64_t kNormalBootVector = 0xffff0;  // the reset vector: no image was used
+    static constexpr uint64_t kRestoreKernelHeap = 4 << 20;  // the restore kernel's memory (top of the heap)
     static constexpr uint64_t kHeapBase = 0x10'0000;
     static constexpr uint64_t kFirmwareSize = 64 * 1024;
 
@@ -55,6 +59,13 @@ public:
 
     const DeviceGraph& graph() const { return graph_; }
     Kernel& kernel() { return *kernel_; }
+    Kernel* restore_kernel() { return restore_kernel_.get(); }
+    // Set by the run before a hibernation: the restore kernel's loader options
+    // and the check it reports the restored memory to.
+    void set_restore(HibernationOptions options, ImageCheck* check) {
+        restore_options_ = options;
+        image_check_ = check;
+    }
     PhysicalMemory& memory() { return *mem_; }
     PciCore& pci_core() { return *pci_core_; }
     AcpiOs& acpi_os() { return *acpi_os_; }
@@ -104,6 +115,7 @@ private:
     void firmware_wake(unsigned state);
     void firmware_program_chipset();
     void apply_properties(const Scenario& s, RunContext& ctx);
+    void restore_kernel_program(Cpu& cpu);
 
     const Scenario& scenario_;
     DeviceGraph graph_;
@@ -118,6 +130,9 @@ private:
     std::unique_ptr<AcpiFirmware> firmware_;
     std::unique_ptr<AcpiOs> acpi_os_;
     std::unique_ptr<Kernel> kernel_;
+    std::unique_ptr<Kernel> restore_kernel_;
+    HibernationOptions restore_options_;
+    ImageCheck* image_check_ = nullptr;
     std::unique_ptr<PciCore> pci_core_;
     std::vector<Dev> devs_;
     std::map<std::string, PmDevice*> pm_by_name_;

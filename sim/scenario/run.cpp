@@ -1,6 +1,8 @@
 #include "sim/scenario/run.h"
 
+#include "sim/check/image_check.h"
 #include "sim/pm/engine.h"
+#include "sim/pm/hibernation.h"
 #include "sim/scenario/platform.h"
 #include "sim/scenario/storage_workload.h"
 
@@ -55,6 +57,12 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());
     StorageWorkloadRun storage(platform, ctx, checker, s);
+    // Hibernation: the image machinery and its checks.
+    HibernationOptions hopts{s.hibernation.crc, s.hibernation.hw_sig, s.platform.hw_signature};
+    Hibernation hibernation(platform.kernel(), platform.memory(), ctx.hub, hopts);
+    ImageCheck image_check(checker, platform.memory(), ctx.ledger, platform.kernel().path());
+    hibernation.set_check(&image_check);
+    platform.set_restore(hopts, &image_check);
     RunSummary out;
     out.outcome = "sim-time-limit";
     std::string workload;
@@ -86,6 +94,16 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             c.write32(Platform::kIntcBase + InterruptController::IMR, c.read32(imr_save));
         };
         svc.sync = [&](Cpu& c) { return storage.sync(c); };
+        if (s.protocol.target == 4) {
+            Platform::Disk disk = platform.disk();
+            uint64_t sectors = disk.drive->sectors();
+            hibernation.set_swap(disk.driver, disk.swap_first, sectors - disk.swap_first);
+            image_check.watch_filesystem(disk.drive, 0, disk.root_sectors, disk.name);
+            svc.preallocate = [&](Cpu& c) { return hibernation.preallocate(c); };
+            svc.snapshot = [&](Cpu& c) { return hibernation.snapshot(c); };
+            svc.write_image = [&](Cpu& c) { return hibernation.write_image(c); };
+            svc.image_restore_point = Platform::kImageRestorePoint;
+        }
         platform.acpi_os().set_rtc_alarm(cpu, s.wake_after);
         platform.watch(checker);
         checker.transition_started();
@@ -102,6 +120,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             std::string after = dma_workload(platform, ctx, cpu, s, "after");
             if (workload.empty()) workload = after;
         }
+        k.thaw_all();  // after a boot without the image, nothing is left frozen
         k.stop_tasks();
         finished = true;
     });

@@ -306,6 +306,20 @@ Scenario load_scenario(const std::string& path) {
         if (w.writer_period == 0 || w.flusher_period == 0) r.fail("writer_period", "periods must be above 0");
         r.done();
     }
+    if (const toml::table* t = top.table("hibernation")) {
+        TableReader r(path, *t, "hibernation");
+        if (auto b = r.boolean("crc")) s.hibernation.crc = *b;
+        if (auto b = r.boolean("hw_sig")) s.hibernation.hw_sig = *b;
+        r.done();
+    }
+    if (s.protocol.target == 4) {
+        auto disk = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
+                                 [](const DeviceSpec& d) { return d.type == "ahci"; });
+        if (disk == s.platform.devices.end())
+            throw InputError(path, 0, 0, "protocol.name",
+                             "'" + s.protocol.name + "' hibernates: platform '" + s.platform.name +
+                                 "' needs a disk with a swap partition (an ahci device)");
+    }
     if (const toml::table* t = top.table("wake")) {
         TableReader r(path, *t, "wake");
         if (auto a = r.str("after")) s.wake_after = parse_value(r, "after", *a, parse_duration);

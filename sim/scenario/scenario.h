@@ -74,6 +74,12 @@ struct StorageWorkload {
     Picos suspend_after = 20'000'000'000ULL; // tasks run this long before the transition
 };
 
+// `[hibernation]`: how linux-s4 writes and checks its image.
+struct HibernationSpec {
+    bool crc = true;      // SF_CRC32_MODE: the header carries the CRC32 of the data
+    bool hw_sig = false;  // acpi_sleep=s4_hwsig: refuse an image made on other hardware
+};
+
 struct Scenario {
     std::string name;
     std::string file;
@@ -86,6 +92,7 @@ struct Scenario {
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     uint32_t copy_size = 4096;
     StorageWorkload storage;
+    HibernationSpec hibernation;
     Picos wake_after = 200'000'000'000ULL;  // RTC alarm armed right before suspend (rtcwake)
     Picos sim_limit = 10'000'000'000'000ULL; // 10 s simulated
     double wall_limit_s = 60;

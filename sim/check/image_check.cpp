@@ -1,0 +1,99 @@
+#include "sim/check/image_check.h"
+
+#include "models/disk/sata_drive.h"
+#include "sim/check/storage_check.h"
+#include "sim/core/memory.h"
+
+#include <fmt/format.h>
+
+namespace quiesce {
+
+ImageCheck::ImageCheck(Checker& checker, const PhysicalMemory& memory, const Ledger& ledger,
+                       const std::string& component)
+    : checker_(checker), memory_(memory), ledger_(ledger), component_(component) {}
+
+void ImageCheck::watch_filesystem(const SataDrive* drive, uint64_t first_sector, uint64_t end_sector,
+                                  std::string disk) {
+    drive_ = drive;
+    fs_first_ = first_sector;
+    fs_end_ = end_sector;
+    disk_ = std::move(disk);
+}
+
+uint64_t ImageCheck::page_hash(uint64_t addr) const {
+    std::vector<uint8_t> page(PhysicalMemory::kPageSize);
+    memory_.peek(addr, page.data(), page.size());
+    return content_hash(page.data(), page.size());
+}
+
+void ImageCheck::copy_started(const std::vector<uint64_t>& pfns) {
+    versions_.clear();
+    for (uint64_t pfn : pfns) {
+        const auto* info = memory_.page_info(pfn);
+        versions_[pfn] = info ? info->version : 0;
+    }
+    auto busy = ledger_.outstanding();
+    if (!busy.empty()) {
+        std::string list;
+        for (const auto& e : busy) list += (list.empty() ? "" : "; ") + e.device + ": " + e.what;
+        checker_.report({"dma.after-quiesce", now_ps(), busy[0].device, "snapshot",
+                         fmt::format("{} transfer(s) still in flight at the atomic snapshot (first: {} {})",
+                                     busy.size(), busy[0].device, busy[0].what),
+                         fmt::format("{{\"in_flight\":\"{}\"}}", list)});
+    }
+}
+
+void ImageCheck::copy_finished(const std::vector<uint64_t>& pfns, const std::vector<uint64_t>& copies) {
+    snapshot_ps_ = now_ps();
+    std::vector<std::string> changed, by_device;
+    std::string writer;
+    for (size_t i = 0; i < pfns.size(); ++i) {
+        snapshot_[pfns[i]] = page_hash(copies[i]);
+        const auto* info = memory_.page_info(pfns[i]);
+        if (info && info->version != versions_[pfns[i]]) {
+            changed.push_back(fmt::format("{:#x}", pfns[i] * PhysicalMemory::kPageSize));
+            if (writer.empty()) writer = info->last_writer;
+            if (info->last_writer.rfind("cpu", 0) != 0) by_device.push_back(info->last_writer);
+        }
+    }
+    if (changed.empty()) return;
+    std::string list;
+    for (size_t i = 0; i < changed.size() && i < 16; ++i) list += (i ? "," : "") + changed[i];
+    checker_.report({"image.atomicity", now_ps(), component_, "snapshot",
+                     fmt::format("{} saved page(s) changed while the atomic copy ran (first at {}, written by {})",
+                                 changed.size(), changed[0], writer),
+                     fmt::format("{{\"pages\":\"{}\",\"count\":\"{}\",\"last_writer\":\"{}\"}}", list, changed.size(),
+                                 writer)});
+    if (!by_device.empty())
+        checker_.report({"dma.after-quiesce", now_ps(), by_device[0], "snapshot",
+                         fmt::format("{} wrote memory by DMA during the atomic snapshot", by_device[0]),
+                         fmt::format("{{\"pages\":\"{}\"}}", list)});
+}
+
+void ImageCheck::restored() {
+    std::vector<std::string> wrong;
+    for (const auto& [pfn, hash] : snapshot_)
+        if (page_hash(pfn * PhysicalMemory::kPageSize) != hash)
+            wrong.push_back(fmt::format("{:#x}", pfn * PhysicalMemory::kPageSize));
+    if (!wrong.empty()) {
+        std::string list;
+        for (size_t i = 0; i < wrong.size() && i < 16; ++i) list += (i ? "," : "") + wrong[i];
+        checker_.report({"image.integrity", now_ps(), component_, "restore",
+                         fmt::format("the restore kernel accepted an image: {} of {} page(s) differ from the snapshot "
+                                     "(first at {})",
+                                     wrong.size(), snapshot_.size(), wrong[0]),
+                         fmt::format("{{\"pages\":\"{}\",\"count\":\"{}\"}}", list, wrong.size())});
+    }
+    if (!drive_) return;
+    auto sectors = drive_->written_since(snapshot_ps_, fs_first_, fs_end_);
+    if (sectors.empty()) return;
+    std::string list;
+    for (size_t i = 0; i < sectors.size() && i < 16; ++i) list += (i ? "," : "") + std::to_string(sectors[i]);
+    checker_.report({"fs.modified-after-snapshot", now_ps(), disk_, "restore",
+                     fmt::format("{} sector(s) of the mounted root filesystem were written after the snapshot "
+                                 "(first: sector {})",
+                                 sectors.size(), sectors[0]),
+                     fmt::format("{{\"sectors\":\"{}\",\"count\":\"{}\"}}", list, sectors.size())});
+}
+
+}  // namespace quiesce

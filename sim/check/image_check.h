@@ -1,0 +1,57 @@
+// Hibernation invariants, checked against the true state of memory, the
+// in-flight ledger and the drive:
+//   dma.after-quiesce           at the atomic snapshot a device still has a
+//                               transfer in flight, or a device writes a page
+//                               during the copy
+//   image.atomicity             a saved page changed while the atomic copy ran:
+//                               the image is not memory at one instant
+//   image.integrity             the restore kernel accepted an image whose
+//                               pages differ from the snapshot
+//   fs.modified-after-snapshot  the root partition was written between the
+//                               snapshot and the restore
+#pragma once
+
+#include "sim/check/checker.h"
+#include "sim/core/ledger.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+class PhysicalMemory;
+class SataDrive;
+
+class ImageCheck {
+public:
+    ImageCheck(Checker& checker, const PhysicalMemory& memory, const Ledger& ledger, const std::string& component);
+
+    // The root partition whose blocks must not change after the snapshot.
+    void watch_filesystem(const SataDrive* drive, uint64_t first_sector, uint64_t end_sector, std::string disk);
+
+    void copy_started(const std::vector<uint64_t>& pfns);
+    // `copies[i]` holds the copy of `pfns[i]`.
+    void copy_finished(const std::vector<uint64_t>& pfns, const std::vector<uint64_t>& copies);
+    // The restore kernel is about to jump into the image: memory must hold
+    // the snapshot, and the filesystem must be as it was.
+    void restored();
+    bool snapshot_taken() const { return snapshot_ps_ != 0; }
+
+private:
+    uint64_t page_hash(uint64_t addr) const;
+
+    Checker& checker_;
+    const PhysicalMemory& memory_;
+    const Ledger& ledger_;
+    std::string component_;
+    const SataDrive* drive_ = nullptr;
+    uint64_t fs_first_ = 0, fs_end_ = 0;
+    std::string disk_;
+    std::map<uint64_t, uint64_t> versions_;   // pfn -> write version at copy start
+    std::map<uint64_t, uint64_t> snapshot_;   // pfn -> content hash in the image
+    Picos snapshot_ps_ = 0;
+};
+
+}  // namespace quiesce

@@ -1,0 +1,87 @@
+// Hibernation (reference/linux-pm.md §1.9-1.10, §6.4-6.5): preallocation of
+// the copy pages, the atomic snapshot (one CPU, interrupts off: every saveable
+// page copied), the image written to the swap partition through the real
+// driver, and the restore kernel's loader.
+//
+// Swap layout: page 0 is the swap header (the image signature at its end is
+// written last: "S1SUSPEND" while an image is present, the original
+// "SWAPSPACE2" kept beside it); pages 1.. hold swap-map pages (511 entries
+// and a next pointer each) listing the stream pages; the stream is one
+// swsusp_info page, the metadata pages of page-frame numbers (512 a page),
+// then the data pages in the same order. With SF_CRC32_MODE the header
+// carries the CRC32 of the data pages.
+#pragma once
+
+#include "sim/kernel/block.h"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace quiesce {
+
+class Cpu;
+class Kernel;
+class PhysicalMemory;
+class ImageCheck;
+class EventHub;
+
+namespace swsusp {
+constexpr unsigned kPage = 4096;
+constexpr size_t kSigOff = 4086, kOrigSigOff = 4076, kFlagsOff = 4072, kImageOff = 4064, kCrcOff = 4060,
+                 kHwSigOff = 4056;
+constexpr uint32_t SF_PLATFORM_MODE = 1, SF_NOCOMPRESS_MODE = 2, SF_CRC32_MODE = 4, SF_HW_SIG = 8;
+constexpr unsigned kMapEntries = 511, kPfnsPerPage = 512;
+constexpr uint64_t kEndOfMap = ~0ULL;
+// The page a freshly made swap partition starts with (mkswap).
+std::vector<uint8_t> mkswap_header();
+}  // namespace swsusp
+
+struct HibernationOptions {
+    bool crc = true;          // SF_CRC32_MODE (Linux: whenever the image is compressed)
+    bool hw_sig = false;      // acpi_sleep=s4_hwsig: SF_HW_SIG, refuse on mismatch
+    uint32_t hw_signature = 0;
+};
+
+class Hibernation {
+public:
+    Hibernation(Kernel& kernel, PhysicalMemory& memory, EventHub& hub, HibernationOptions options);
+
+    void set_check(ImageCheck* check) { check_ = check; }
+    void set_swap(BlockDevice* dev, uint64_t first_sector, uint64_t sectors) {
+        swap_ = dev;
+        swap_first_ = first_sector;
+        swap_sectors_ = sectors;
+    }
+
+    int preallocate(Cpu& cpu);   // hibernate_preallocate_memory
+    int snapshot(Cpu& cpu);      // swsusp_save, with interrupts off
+    int write_image(Cpu& cpu);   // swsusp_write: header last
+    size_t image_pages() const { return pfns_.size(); }
+
+private:
+    std::vector<uint64_t> saveable() const;
+    bool forbidden(uint64_t pfn) const;
+
+    Kernel& kernel_;
+    PhysicalMemory& memory_;
+    EventHub& hub_;
+    HibernationOptions options_;
+    ImageCheck* check_ = nullptr;
+    BlockDevice* swap_ = nullptr;
+    uint64_t swap_first_ = 0, swap_sectors_ = 0;
+    uint64_t copy_base_ = 0, copy_pages_ = 0;
+    std::vector<uint64_t> pfns_, copies_;
+};
+
+// The restore kernel's loader (software_resume -> swsusp_check, swsusp_read).
+struct ImageLoad {
+    bool ok = false;
+    std::string reason;  // why the image was not used ("no image", "Invalid image CRC32"...)
+    std::vector<std::pair<uint64_t, uint64_t>> pbe;  // (pfn, bounce page): copied at the jump
+};
+ImageLoad load_image(Kernel& restore_kernel, Cpu& cpu, BlockDevice& swap, uint64_t swap_first, uint64_t swap_sectors,
+                     const HibernationOptions& options, EventHub& hub);
+
+}  // namespace quiesce
