@@ -14,6 +14,7 @@ bool DmaEngineDriver::parse_variant(const std::string& s, Variant& out) {
     if (s == "fixed") out = Variant::Fixed;
     else if (s == "legacy-no-restore") out = Variant::LegacyNoRestore;
     else if (s == "mmio-after-d3") out = Variant::MmioAfterD3;
+    else if (s == "no-drain-on-freeze") out = Variant::NoDrainOnFreeze;
     else return false;
     return true;
 }
@@ -114,11 +115,16 @@ int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
     // The same quiesce for SUSPEND, FREEZE and HIBERNATE; the same
     // re-programming for RESUME, THAW and RESTORE (which assumes reset
     // hardware: everything is rewritten from memory anyway).
+    if (cb == "freeze" && variant_ == Variant::NoDrainOnFreeze) {
+        cpu.write32(drv_ + F_STOPPED, 1);  // no new copies; the one in flight goes on
+        return 0;
+    }
     if (cb == "suspend" || cb == "freeze" || cb == "poweroff") return suspend(cpu);
     if (cb == "resume" || cb == "thaw" || cb == "restore") return resume(cpu);
     if (cb == "suspend_noirq") {
         switch (variant_) {
-            case Variant::Fixed: return 0;
+            case Variant::Fixed:
+            case Variant::NoDrainOnFreeze: return 0;
             case Variant::LegacyNoRestore: return core_.set_power_state(cpu, dev, DState::D3hot);
             case Variant::MmioAfterD3:
                 core_.save_state(cpu, dev);
@@ -129,7 +135,8 @@ int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
     }
     if (cb == "resume_noirq") {
         switch (variant_) {
-            case Variant::Fixed: return 0;
+            case Variant::Fixed:
+            case Variant::NoDrainOnFreeze: return 0;
             case Variant::LegacyNoRestore: return core_.set_power_state(cpu, dev, DState::D0);
             case Variant::MmioAfterD3:
                 core_.set_power_state(cpu, dev, DState::D0);

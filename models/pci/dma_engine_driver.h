@@ -10,6 +10,8 @@
 //                      config space (the 3c905B story, linux-pm.md §2.4 #15)
 //   mmio-after-d3      the driver powers its function down in suspend_noirq and
 //                      then still writes a register through MMIO
+//   no-drain-on-freeze freeze only stops new requests: the descriptor in
+//                      flight keeps the engine copying into memory
 #pragma once
 
 #include "models/pci/dma_engine.h"
@@ -23,15 +25,17 @@ class Kernel;
 
 class DmaEngineDriver : public PciDriver {
 public:
-    enum class Variant { Fixed, LegacyNoRestore, MmioAfterD3 };
+    enum class Variant { Fixed, LegacyNoRestore, MmioAfterD3, NoDrainOnFreeze };
     static bool parse_variant(const std::string& s, Variant& out);
-    static const char* variants_help() { return "fixed, legacy-no-restore, mmio-after-d3"; }
+    static const char* variants_help() { return "fixed, legacy-no-restore, mmio-after-d3, no-drain-on-freeze"; }
 
     DmaEngineDriver(std::string name, Kernel& kernel, PciCore& core, Variant variant);
 
     int probe(Cpu& cpu, PciDev& dev) override;
     int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
-    bool manages_pci_pm() const override { return variant_ != Variant::Fixed; }
+    bool manages_pci_pm() const override {
+        return variant_ == Variant::LegacyNoRestore || variant_ == Variant::MmioAfterD3;
+    }
 
     // Copies `len` bytes by DMA and waits for completion. 0, -ETIMEDOUT, -EIO or -EBUSY.
     int copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len);

@@ -95,8 +95,32 @@ Task& Kernel::spawn(const std::string& name, Task::Kind kind, bool freezable, un
     tasks_.push_back(std::make_unique<Task>(*this, name, kind, freezable, cpu, std::move(body)));
     Task* t = tasks_.back().get();
     sc_core::sc_spawn_options opts;
-    sc_core::sc_spawn([t] { t->run(); }, ("task_" + name).c_str(), &opts);
+    task_threads_.push_back(sc_core::sc_spawn([t] { t->run(); }, ("task_" + name).c_str(), &opts));
     return *t;
+}
+
+void Kernel::halt() {
+    halted_ = true;
+    for (size_t i = 0; i < tasks_.size(); ++i)
+        if (!tasks_[i]->exited()) task_threads_[i].suspend();
+    hub().instant(path(), "halt", "task");
+}
+
+void Kernel::unhalt() {
+    if (!halted_) return;
+    halted_ = false;
+    for (size_t i = 0; i < tasks_.size(); ++i)
+        if (!tasks_[i]->exited()) task_threads_[i].resume();
+    hub().instant(path(), "unhalt", "task");
+}
+
+void Kernel::abandon() {
+    for (size_t i = 0; i < tasks_.size(); ++i)
+        if (!tasks_[i]->exited()) {
+            task_threads_[i].kill();
+            tasks_[i]->exited_ = true;
+        }
+    hub().instant(path(), "abandon", "task");
 }
 
 void Kernel::stop_tasks() {

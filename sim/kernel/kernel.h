@@ -57,6 +57,12 @@ public:
     void task_changed() { task_changed_.notify(sc_core::SC_ZERO_TIME); }
     // Asks every task to stop and waits until all have exited (end of run).
     void stop_tasks();
+    // The CPUs stop (sleep state entered): no task runs until unhalt(),
+    // whatever it was doing - frozen or not. A kernel whose image is never
+    // resumed abandons its tasks.
+    void halt();
+    void unhalt();
+    void abandon();
 
     // The freezer: user tasks, or freezable kernel threads. Waits up to
     // `timeout` for every targeted task to reach a freeze point; on timeout
@@ -85,6 +91,8 @@ private:
     std::map<unsigned, IrqDesc> irqs_;
     bool irqs_suspended_ = false;
     std::vector<std::unique_ptr<Task>> tasks_;
+    std::vector<sc_core::sc_process_handle> task_threads_;
+    bool halted_ = false;
     sc_core::sc_event task_changed_;
     InterruptController* intc_ = nullptr;
     uint64_t intc_base_ = 0;

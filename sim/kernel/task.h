@@ -45,7 +45,7 @@ public:
     bool freezing() const { return freezing_; }
 
 private:
-    friend class Kernel;
+    friend class Kernel;  // run(); abandon() marks a killed task exited
     void run();
 
     Kernel& kernel_;

@@ -59,6 +59,7 @@ int PmEngine::platform_enter(Cpu& cpu) {
     // before the snapshot and comes back with the image.
     if (protocol_.target == 3) save_processor_state(cpu);
     result_.slept = true;
+    s_.kernel->halt();  // the CPUs stop: no task runs while the platform sleeps
     uint64_t vector = s_.acpi->enter(cpu, protocol_.target);
     uint64_t expected = protocol_.target == 4 ? s_.image_restore_point : s_.trampoline;
     if (protocol_.target == 4 && vector != expected) {
@@ -75,6 +76,7 @@ int PmEngine::platform_enter(Cpu& cpu) {
         hub_.instant(track_, "resume-failed", "pm", {{"reason", "saved processor context is corrupt"}});
         return -1;
     }
+    s_.kernel->unhalt();
     result_.resumed = true;
     return 0;
 }

@@ -75,6 +75,17 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         platform.bind_devices(cpu);
         ctx.hub.slice_end(k.path(), "boot", "boot");
         workload = dma_workload(platform, ctx, cpu, s, "before");
+        auto dma = platform.dma_drivers();
+        if (s.storage.dma_streamer && !dma.empty()) {
+            // A driver's own worker (not freezable) streaming copies.
+            DmaEngineDriver* drv = dma[0].second;
+            uint64_t src = k.alloc(s.copy_size, 4096), dst = k.alloc(s.copy_size, 4096);
+            k.spawn("dma-streamer", Task::Kind::KThread, false, 0, [drv, src, dst, &s](Task& t) {
+                while (!t.should_stop())
+                    if (drv->copy(t.cpu(), src, dst, s.copy_size) != 0)
+                        sc_core::wait(from_ps(1'000'000'000ULL));  // stopped: retry in 1 ms
+            });
+        }
         storage.start();
 
         uint64_t imr_save = k.alloc(8, 8);
@@ -120,7 +131,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             std::string after = dma_workload(platform, ctx, cpu, s, "after");
             if (workload.empty()) workload = after;
         }
-        k.thaw_all();  // after a boot without the image, nothing is left frozen
+        if (r.slept && !r.resumed) k.abandon();  // the image kernel is gone: a fresh boot
         k.stop_tasks();
         finished = true;
     });

@@ -71,6 +71,7 @@ struct StorageWorkload {
     Picos flusher_period = 5'000'000'000ULL; // dirty_writeback interval, scaled down
     bool flusher_freezable = true;
     bool stuck_task = false;                // a task in an uninterruptible wait
+    bool dma_streamer = false;              // a kernel thread copying copy_size with the first DMA engine
     Picos suspend_after = 20'000'000'000ULL; // tasks run this long before the transition
 };
 

@@ -14,8 +14,9 @@ void StorageWorkloadRun::start() {
     if (!disk.driver || w.writer_blocks == 0) return;
     Kernel& k = platform_.kernel();
     uint64_t spb = PageCache::kBlockSize / disk.driver->sector_size();
-    uint64_t blocks = std::min<uint64_t>(disk.root_sectors / spb, w.writer_blocks);
-    cache_ = std::make_unique<PageCache>(k, *disk.driver, 0, blocks);
+    // Block 0 is the filesystem's superblock; the file is blocks 1..writer_blocks.
+    uint64_t blocks = std::min<uint64_t>(disk.root_sectors / spb - 1, w.writer_blocks);
+    cache_ = std::make_unique<PageCache>(k, *disk.driver, 0, blocks + 1);
     check_ = std::make_unique<StorageCheck>(checker_, *disk.drive, platform_.memory(), *cache_, disk.name);
     cache_->set_observer({[this](uint64_t b, const std::vector<uint8_t>& d) { check_->written_back(b, d); },
                           [this](uint64_t b, const std::vector<uint8_t>& d) { check_->durable(b, d); }});
@@ -25,7 +26,7 @@ void StorageWorkloadRun::start() {
         std::vector<uint8_t> buf(PageCache::kBlockSize);
         std::set<uint64_t> unsynced;
         for (uint64_t seq = 0; !t.should_stop(); ++seq) {
-            uint64_t block = seq % blocks;
+            uint64_t block = 1 + seq % blocks;
             for (size_t i = 0; i < buf.size(); i += 8) {
                 uint64_t v = ctx_.rng.next();
                 std::memcpy(&buf[i], &v, 8);
@@ -45,12 +46,22 @@ void StorageWorkloadRun::start() {
         }
     });
     // The writeback flusher. A freezable one sleeps with wait_event_freezable;
-    // one that is not never reaches a freeze point.
+    // one that is not never reaches a freeze point. Each pass also records
+    // itself in the superblock (like a filesystem's periodic metadata
+    // commit: write time, lifetime writes), which is metadata it writes back.
     k.spawn("flusher", Task::Kind::KThread, w.flusher_freezable, 0, [this, &w](Task& t) {
-        while (!t.should_stop()) {
+        std::vector<uint8_t> super(PageCache::kBlockSize, 0);
+        const char magic[8] = {'Q', 'F', 'S', '1', 0, 0, 0, 0};
+        std::memcpy(super.data(), magic, 8);
+        for (uint64_t pass = 1; !t.should_stop(); ++pass) {
             if (w.flusher_freezable) t.sleep_freezable(w.flusher_period);
             else sc_core::wait(from_ps(w.flusher_period));
-            if (!t.should_stop()) cache_->writeback_all(t.cpu());
+            if (t.should_stop()) break;
+            Picos now = now_ps();
+            std::memcpy(&super[8], &pass, 8);
+            std::memcpy(&super[16], &now, 8);
+            cache_->write(t.cpu(), 0, super.data());
+            cache_->writeback_all(t.cpu());
         }
     });
     if (w.stuck_task) {
