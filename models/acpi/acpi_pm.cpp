@@ -49,6 +49,27 @@ void AcpiPm::press_power_button() {
     wake_ev_.notify(sc_core::SC_ZERO_TIME);
 }
 
+void AcpiPm::power_cut(Picos restore_after) {
+    cut_restore_after_ = restore_after;
+    cut_pending_ = true;
+    cut_ev_.notify(sc_core::SC_ZERO_TIME);
+}
+
+// A power cut: no OS sequence at all. Everything loses power (memory too);
+// when power returns, firmware boots the machine.
+void AcpiPm::power_loss_cycle() {
+    cut_pending_ = false;
+    hub().slice_begin(path(), "power-lost", "power");
+    sleeping_ = 5;
+    if (hooks_.power_down) hooks_.power_down(5);
+    sc_core::wait(from_ps(cut_restore_after_));
+    if (hooks_.power_up) hooks_.power_up(5);
+    regs().reset();  // mains loss: the resume well is gone too
+    sleeping_ = 0;
+    hub().slice_end(path(), "power-lost", "power");
+    if (hooks_.firmware_wake) hooks_.firmware_wake(5);
+}
+
 void AcpiPm::alarm_watch() {
     for (;;) {
         uint64_t alarm_us = regs().reg("RTC_ALARM").value();
@@ -70,7 +91,11 @@ void AcpiPm::alarm_watch() {
 
 void AcpiPm::sleep_machine() {
     for (;;) {
-        sc_core::wait(sleep_req_);
+        sc_core::wait(sleep_req_ | cut_ev_);
+        if (cut_pending_) {
+            power_loss_cycle();
+            continue;
+        }
         unsigned state = 0;
         for (unsigned s = 1; s <= 5; ++s)
             if (typ_[s] == requested_) state = s;

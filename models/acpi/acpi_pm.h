@@ -43,6 +43,9 @@ public:
     unsigned sleeps() const { return sleeps_; }
     // Power button pressed (a wake source; a status event while running).
     void press_power_button();
+    // Mains power lost now (an injected fault): everything goes off as in S5;
+    // power returns `restore_after` later and the machine boots normally.
+    void power_cut(Picos restore_after);
 
 private:
     void b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
@@ -59,6 +62,10 @@ private:
     sc_core::sc_event sleep_req_;
     sc_core::sc_event wake_ev_;
     sc_core::sc_event alarm_set_;
+    sc_core::sc_event cut_ev_;
+    Picos cut_restore_after_ = 0;
+    bool cut_pending_ = false;
+    void power_loss_cycle();
 };
 
 }  // namespace quiesce

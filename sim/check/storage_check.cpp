@@ -48,7 +48,7 @@ uint64_t StorageCheck::readable_hash(uint64_t block) const {
     return content_hash(data.data(), data.size());
 }
 
-void StorageCheck::check() {
+void StorageCheck::check(bool cache_alive) {
     // data.lost-write
     std::vector<std::string> lost;
     Picos first_ack = 0;
@@ -68,6 +68,7 @@ void StorageCheck::check() {
                          fmt::format("{{\"blocks\":\"{}\",\"count\":\"{}\",\"first_acknowledged_ps\":\"{}\"}}", list,
                                      lost.size(), first_ack)});
     }
+    if (!cache_alive) return;
     // fs.cache-divergence
     std::vector<std::string> diverged;
     for (const auto& [block, e] : cache_.entries()) {

@@ -29,8 +29,9 @@ public:
     void written_back(uint64_t block, const std::vector<uint8_t>& data);
     void durable(uint64_t block, const std::vector<uint8_t>& data);
 
-    // Run once the system is back (resume finished).
-    void check();
+    // Run once the system is back (resume finished). After a fresh boot the
+    // page cache is gone: only durability is checked.
+    void check(bool cache_alive = true);
 
 private:
     uint64_t media_hash(uint64_t block) const;

@@ -11,6 +11,13 @@ namespace quiesce {
 
 namespace {
 constexpr uint64_t kContextMagic = 0x51554945534345ULL;  // "QUIESCE"
+constexpr int kResumedFromImage = 1;  // a phase hit by power loss, after which the image came back
+}
+
+PmEngine::Result PmEngine::finish_without_resume() {
+    hub_.set_phase("");
+    hub_.slice_end(track_, protocol_.name, "transition", {{"result", "no-resume"}});
+    return result_;
 }
 
 PmEngine::PmEngine(PmServices services, const Protocol& protocol, EventHub& hub)
@@ -47,6 +54,25 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
         if (succeeded) succeeded->insert(name);
     }
     return first_error;
+}
+
+// The machine loses power in the middle of the transition. This kernel stops
+// where it is; whatever boots next decides: a restore kernel that finds an
+// image jumps back into it (as after S4), otherwise the machine boots afresh.
+int PmEngine::power_lost(Cpu& cpu) {
+    hub_.instant(track_, "power-lost", "pm");
+    result_.slept = true;
+    result_.power_lost = true;
+    s_.kernel->halt();
+    s_.power_cut();
+    uint64_t vector = cpu.wait_for_start();
+    if (protocol_.target == 4 && vector == s_.image_restore_point && cpu.read64(s_.context_area) == kContextMagic) {
+        s_.kernel->unhalt();
+        result_.resumed = true;
+        return 0;
+    }
+    hub_.instant(track_, "resume-failed", "pm", {{"reason", "power was lost; the machine booted without the image"}});
+    return -1;
 }
 
 void PmEngine::save_processor_state(Cpu& cpu) {
@@ -105,7 +131,12 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         save_processor_state(cpu);  // swsusp_arch_suspend saves it into the image
         return s_.snapshot(cpu);
     }
-    else if (a == "write-image") return s_.write_image ? s_.write_image(cpu) : -22;
+    else if (a == "write-image") {
+        if (!s_.write_image) return -22;
+        int rc = s_.write_image(cpu);
+        if (rc == kPowerLost) return power_lost(cpu) == 0 ? kResumedFromImage : -1;
+        return rc;
+    }
     else if (a == "freeze-tasks") {
         // suspend_freeze_processes: user tasks, then freezable kernel threads.
         std::string refused;
@@ -167,6 +198,10 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
     for (size_t i = 0; i < protocol_.suspend.size(); ++i) {
         const Phase& p = protocol_.suspend[i];
         hub_.set_phase(p.name);
+        if (s_.power_loss_before && s_.power_loss_before(p.name)) {
+            if (power_lost(cpu) != 0) return finish_without_resume();
+            break;  // the image came back: the image kernel's resume path
+        }
         hub_.slice_begin(track_, p.name, "phase");
         // A phase that undoes an earlier suspend phase (thaw after the
         // snapshot) runs for that phase's devices, and only logs errors.
@@ -182,6 +217,10 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
             rc = 0;
         }
         hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
+        if (result_.power_lost) {
+            if (rc == kResumedFromImage) break;
+            return finish_without_resume();
+        }
         if (rc != 0 && !(p.action == "platform-enter" && result_.slept)) {
             result_.error = rc;
             result_.failed_phase = p.name;
@@ -191,11 +230,7 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
             return result_;
         }
         succeeded_[i] = std::move(ok);
-        if (p.action == "platform-enter" && !result_.resumed) {
-            hub_.set_phase("");
-            hub_.slice_end(track_, protocol_.name, "transition", {{"result", "no-resume"}});
-            return result_;
-        }
+        if (p.action == "platform-enter" && !result_.resumed) return finish_without_resume();
     }
     for (const Phase& p : protocol_.resume) {
         hub_.set_phase(p.name);

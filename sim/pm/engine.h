@@ -34,14 +34,21 @@ struct PmServices {
     std::function<int(Cpu&)> snapshot;        // hibernation: the atomic copy
     std::function<int(Cpu&)> write_image;     // hibernation: the image to swap
     uint64_t image_restore_point = 0;         // where the restore kernel jumps into the image
+    // Injected power loss: whether it strikes before a phase, and the cut.
+    std::function<bool(const std::string& phase)> power_loss_before;
+    std::function<void()> power_cut;
     Picos freeze_timeout = 20'000'000'000'000ULL;  // pm_freeze_timeout: 20 s
 };
+
+// What the image writer returns when an injected power loss struck it.
+constexpr int kPowerLost = -1000;
 
 class PmEngine {
 public:
     struct Result {
         bool slept = false;        // platform-enter reached the firmware
         bool resumed = false;      // the CPU came back at the kernel's waking vector
+        bool power_lost = false;   // an injected power loss struck during the transition
         int error = 0;             // first suspend-side error (0 = none)
         std::string failed_phase;
         std::string failed_device;
@@ -59,6 +66,8 @@ private:
                       const std::set<std::string>* only, bool stop_on_error);
     int platform_enter(Cpu& cpu);
     void save_processor_state(Cpu& cpu);
+    int power_lost(Cpu& cpu);  // the CPU stops; returns 0 if the image came back
+    Result finish_without_resume();
     void unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok);
 
     PmServices s_;

@@ -1,7 +1,9 @@
 #include "sim/pm/hibernation.h"
 
 #include "models/cpu/cpu.h"
+#include "models/disk/sata_drive.h"
 #include "sim/check/image_check.h"
+#include "sim/pm/engine.h"
 #include "sim/core/memory.h"
 #include "sim/kernel/kernel.h"
 
@@ -133,6 +135,10 @@ int Hibernation::write_image(Cpu& cpu) {
         }
         if (int rc = page_io(cpu, *swap_, swap_first_, stream_base + 1 + meta + i, copies_[i], true, false))
             return finish(rc, "I/O error");
+        if (power_loss_after_ >= 0 && i + 1 == uint64_t(power_loss_after_)) {
+            hub_.slice_end(kernel_.path(), "write-image", "hibernation", {{"result", "power lost"}});
+            return kPowerLost;
+        }
     }
     // Swap-map pages: entries = swap offsets of the stream pages, then next.
     for (uint64_t m = 0; m < maps; ++m) {
@@ -161,6 +167,37 @@ int Hibernation::write_image(Cpu& cpu) {
     std::memcpy(&page[swsusp::kHwSigOff], &options_.hw_signature, 4);
     if (int rc = put(0)) return finish(rc, "I/O error");
     return finish(0, fmt::format("{} pages", n));
+}
+
+int64_t flip_image_bit(SataDrive& drive, uint64_t swap_first, uint64_t page) {
+    const uint64_t spp = swsusp::kPage / drive.sector_size();
+    auto read_page = [&](uint64_t swap_page) {
+        std::vector<uint8_t> out;
+        for (uint64_t s = 0; s < spp; ++s) {
+            auto sec = drive.media(swap_first + swap_page * spp + s);
+            out.insert(out.end(), sec.begin(), sec.end());
+        }
+        return out;
+    };
+    auto header = read_page(0);
+    if (std::memcmp(&header[swsusp::kSigOff], kImageSig, 10) != 0) return -1;
+    uint64_t map;
+    std::memcpy(&map, &header[swsusp::kImageOff], 8);
+    auto map_page = read_page(map);
+    uint64_t info_off;
+    std::memcpy(&info_off, &map_page[0], 8);
+    Info info;
+    auto info_page = read_page(info_off);
+    std::memcpy(&info, info_page.data(), sizeof info);
+    uint64_t index = 1 + info.meta_pages + std::min<uint64_t>(page, info.image_pages - 1);
+    if (index >= swsusp::kMapEntries) return -1;  // within the first map page
+    uint64_t data_off;
+    std::memcpy(&data_off, &map_page[index * 8], 8);
+    uint64_t sector = swap_first + data_off * spp + 1;  // a sector inside the page
+    auto bytes = drive.media(sector);
+    bytes[100] ^= 0x10;
+    drive.format(sector, bytes);
+    return int64_t(sector);
 }
 
 ImageLoad load_image(Kernel& rk, Cpu& cpu, BlockDevice& swap, uint64_t swap_first, uint64_t swap_sectors,

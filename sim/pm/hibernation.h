@@ -49,6 +49,8 @@ public:
     Hibernation(Kernel& kernel, PhysicalMemory& memory, EventHub& hub, HibernationOptions options);
 
     void set_check(ImageCheck* check) { check_ = check; }
+    // Injected fault: power fails after this many image pages were written.
+    void set_power_loss_after(int64_t pages) { power_loss_after_ = pages; }
     void set_swap(BlockDevice* dev, uint64_t first_sector, uint64_t sectors) {
         swap_ = dev;
         swap_first_ = first_sector;
@@ -73,7 +75,13 @@ private:
     uint64_t swap_first_ = 0, swap_sectors_ = 0;
     uint64_t copy_base_ = 0, copy_pages_ = 0;
     std::vector<uint64_t> pfns_, copies_;
+    int64_t power_loss_after_ = -1;
 };
+
+// Injected fault: flips one bit of image data page `page` on the drive's
+// media (the machine is off). Returns the sector, or -1 if there is no image.
+class SataDrive;
+int64_t flip_image_bit(SataDrive& drive, uint64_t swap_first, uint64_t page);
 
 // The restore kernel's loader (software_resume -> swsusp_check, swsusp_read).
 struct ImageLoad {

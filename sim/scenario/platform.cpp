@@ -176,6 +176,18 @@ void Platform::firmware_program_chipset() {
 // Sleep removes power from every device except those armed to wake the
 // system (wake = true in the platform and PME_En set by the PCI core): they
 // stay in D3hot on auxiliary power, with their state.
+void Platform::inject_power_cut(const FaultSpec& f) {
+    Event ev;
+    ev.kind = EvKind::Fault;
+    ev.ts = now_ps();
+    ev.track = acpi_pm_->path();
+    ev.name = "power-loss";
+    ev.category = "fault";
+    ev.args = {{"phase", f.phase}, {"restore_after", format_ps(f.restore_after)}};
+    kernel_->hub().emit(std::move(ev));
+    acpi_pm_->power_cut(f.restore_after);
+}
+
 void Platform::power_down(unsigned state) {
     if (state >= 4) mem_->lose_contents();  // S4/S5: no self-refresh
     for (auto& d : devs_) {
@@ -183,6 +195,19 @@ void Platform::power_down(unsigned state) {
         if (armed) kernel_->hub().instant(d.fn->path(), "aux-power", "power");
         else d.fn->power_off();
         if (d.drive) d.drive->power_off();
+        const FaultSpec* flip = scenario_.faults.find("image-bit-flip");
+        if (d.drive && flip && state == 4) {
+            uint64_t swap_first = (d.spec.disk_size - d.spec.swap_size) / d.spec.sector_size;
+            int64_t sector = flip_image_bit(*d.drive, swap_first, flip->page);
+            Event ev;
+            ev.kind = EvKind::Fault;
+            ev.ts = now_ps();
+            ev.track = d.spec.disk;
+            ev.name = "image-bit-flip";
+            ev.category = "fault";
+            ev.args = {{"page", std::to_string(flip->page)}, {"sector", std::to_string(sector)}};
+            kernel_->hub().emit(std::move(ev));
+        }
     }
     intc_->power_off();
     for (auto& c : cpus_) c->lose_context();

@@ -62,6 +62,8 @@ public:
     Kernel* restore_kernel() { return restore_kernel_.get(); }
     // Set by the run before a hibernation: the restore kernel's loader options
     // and the check it reports the restored memory to.
+    // Injected faults that the platform carries out.
+    void inject_power_cut(const FaultSpec& f);
     void set_restore(HibernationOptions options, ImageCheck* check) {
         restore_options_ = options;
         image_check_ = check;

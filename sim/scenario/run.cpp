@@ -115,6 +115,14 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             svc.write_image = [&](Cpu& c) { return hibernation.write_image(c); };
             svc.image_restore_point = Platform::kImageRestorePoint;
         }
+        // Injected power loss: before a phase, or inside the image writer.
+        if (const FaultSpec* cut = s.faults.find("power-loss")) {
+            svc.power_loss_before = [&s](const std::string& phase) {
+                return s.faults.power_loss_before(phase) != nullptr;
+            };
+            svc.power_cut = [&platform, cut] { platform.inject_power_cut(*cut); };
+            if (cut->after_pages >= 0) hibernation.set_power_loss_after(cut->after_pages);
+        }
         platform.acpi_os().set_rtc_alarm(cpu, s.wake_after);
         platform.watch(checker);
         checker.transition_started();
@@ -125,7 +133,9 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         else out.outcome = "resumed";
         if (r.resumed || r.error) {
             checker.transition_resumed();
-            storage.check();
+            storage.check(true);
+        } else if (r.slept) {
+            storage.check(false);  // a fresh boot: only what was durable counts
         }
         if (r.resumed || r.error) {
             std::string after = dma_workload(platform, ctx, cpu, s, "after");

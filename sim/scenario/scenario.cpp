@@ -321,6 +321,38 @@ Scenario load_scenario(const std::string& path) {
                              "'" + s.protocol.name + "' hibernates: platform '" + s.platform.name +
                                  "' needs a disk with a swap partition (an ahci device)");
     }
+    if (const toml::array* faults = top.array("fault")) {
+        size_t i = 0;
+        for (const auto& node : *faults) {
+            std::string where = "fault[" + std::to_string(i++) + "]";
+            if (!node.is_table()) fail_at(path, node, where, "expected a table");
+            TableReader r(path, *node.as_table(), where);
+            FaultSpec f;
+            f.line = int(node.source().begin.line);
+            f.kind = r.required_str("kind");
+            const auto& kinds = FaultPlan::kinds();
+            if (std::find(kinds.begin(), kinds.end(), f.kind) == kinds.end())
+                r.fail("kind", "unknown fault kind '" + f.kind + "' (power-loss, image-bit-flip)");
+            if (f.kind == "power-loss") {
+                f.phase = r.required_str("phase");
+                if (!s.protocol.find(f.phase)) r.fail("phase", "protocol '" + s.protocol.name + "' has no phase '" + f.phase + "'");
+                if (auto n = r.integer("after_pages")) {
+                    if (f.phase != "write-image" || *n < 0)
+                        r.fail("after_pages", "after_pages >= 0 applies to phase = \"write-image\"");
+                    f.after_pages = *n;
+                }
+                if (auto a = r.str("restore_after")) f.restore_after = parse_value(r, "restore_after", *a, parse_duration);
+            } else {
+                if (s.protocol.target != 4) r.fail("kind", "image-bit-flip needs a hibernation protocol");
+                if (auto n = r.integer("page")) {
+                    if (*n < 0) r.fail("page", "must not be negative");
+                    f.page = uint64_t(*n);
+                }
+            }
+            r.done();
+            s.faults.faults.push_back(f);
+        }
+    }
     if (const toml::table* t = top.table("wake")) {
         TableReader r(path, *t, "wake");
         if (auto a = r.str("after")) s.wake_after = parse_value(r, "after", *a, parse_duration);

@@ -4,6 +4,7 @@
 
 #include "sim/core/events.h"
 #include "sim/core/properties.h"
+#include "sim/fault/fault_plan.h"
 #include "sim/pm/protocol.h"
 
 #include <cstdint>
@@ -94,6 +95,7 @@ struct Scenario {
     uint32_t copy_size = 4096;
     StorageWorkload storage;
     HibernationSpec hibernation;
+    FaultPlan faults;
     Picos wake_after = 200'000'000'000ULL;  // RTC alarm armed right before suspend (rtcwake)
     Picos sim_limit = 10'000'000'000'000ULL; // 10 s simulated
     double wall_limit_s = 60;

@@ -23,8 +23,8 @@ public:
     // without a disk or with writer_blocks = 0.
     void start();
     int sync(Cpu& cpu) { return cache_ ? cache_->sync(cpu) : 0; }
-    void check() {
-        if (check_) check_->check();
+    void check(bool cache_alive) {
+        if (check_) check_->check(cache_alive);
     }
 
 private:

@@ -108,6 +108,16 @@ CREATE TABLE IF NOT EXISTS guest_error (
   phase TEXT,
   args TEXT
 );
+CREATE TABLE IF NOT EXISTS fault (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  track_id INTEGER NOT NULL REFERENCES track(id),
+  ts INTEGER NOT NULL,
+  ts_cycles INTEGER,
+  kind TEXT NOT NULL,
+  phase TEXT,
+  args TEXT
+);
 CREATE TABLE IF NOT EXISTS reg_access (
   id INTEGER PRIMARY KEY,
   run_id INTEGER NOT NULL REFERENCES run(id),
@@ -325,6 +335,7 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                      " VALUES (?,?,?,?,?,?,?,?)");
         Stmt ge(db_, "INSERT INTO guest_error(run_id, track_id, ts, ts_cycles, name, phase, args)"
                      " VALUES (?,?,?,?,?,?,?)");
+        Stmt fa(db_, "INSERT INTO fault(run_id, track_id, ts, ts_cycles, kind, phase, args) VALUES (?,?,?,?,?,?,?)");
         Stmt ra(db_, "INSERT INTO reg_access(run_id, track_id, ts, ts_cycles, register, offset, size, is_write,"
                      " value, state_class, initiator, phase) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
         Stmt bt(db_, "INSERT INTO bus_transaction(run_id, ts, initiator, target, addr, size, is_write, response,"
@@ -393,10 +404,14 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                         .bind(8, arg_of(ev, "evidence")).run(db_);
                     break;
                 case EvKind::GuestError:
-                case EvKind::Fault:
                     ge.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
                     bind_cycles(ge, 4, ev.track, ev.ts);
                     ge.bind(5, ev.name).bind(6, ev.phase).bind(7, args_json(ev.args)).run(db_);
+                    break;
+                case EvKind::Fault:
+                    fa.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
+                    bind_cycles(fa, 4, ev.track, ev.ts);
+                    fa.bind(5, ev.name).bind(6, ev.phase).bind(7, args_json(ev.args)).run(db_);
                     break;
                 case EvKind::RegAccess:
                     ra.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
