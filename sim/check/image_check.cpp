@@ -27,6 +27,16 @@ uint64_t ImageCheck::page_hash(uint64_t addr) const {
 }
 
 void ImageCheck::copy_started(const std::vector<uint64_t>& pfns) {
+    if (updates_) {
+        auto torn = updates_();
+        if (!torn.empty()) {
+            std::string list;
+            for (const auto& t : torn) list += (list.empty() ? "" : "; ") + t;
+            checker_.report({"task.torn-update", now_ps(), component_, "snapshot",
+                             fmt::format("the snapshot splits {} multi-step update(s) (first: {})", torn.size(), torn[0]),
+                             fmt::format("{{\"updates\":\"{}\"}}", list)});
+        }
+    }
     versions_.clear();
     for (uint64_t pfn : pfns) {
         const auto* info = memory_.page_info(pfn);

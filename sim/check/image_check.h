@@ -9,12 +9,15 @@
 //                               pages differ from the snapshot
 //   fs.modified-after-snapshot  the root partition was written between the
 //                               snapshot and the restore
+//   task.torn-update            the snapshot caught a task between the steps
+//                               of an update that must stay whole
 #pragma once
 
 #include "sim/check/checker.h"
 #include "sim/core/ledger.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -30,6 +33,9 @@ public:
 
     // The root partition whose blocks must not change after the snapshot.
     void watch_filesystem(const SataDrive* drive, uint64_t first_sector, uint64_t end_sector, std::string disk);
+
+    // Tasks in the middle of a multi-step update, as "task: update".
+    void set_update_probe(std::function<std::vector<std::string>()> probe) { updates_ = std::move(probe); }
 
     void copy_started(const std::vector<uint64_t>& pfns);
     // `copies[i]` holds the copy of `pfns[i]`.
@@ -52,6 +58,7 @@ private:
     std::map<uint64_t, uint64_t> versions_;   // pfn -> write version at copy start
     std::map<uint64_t, uint64_t> snapshot_;   // pfn -> content hash in the image
     Picos snapshot_ps_ = 0;
+    std::function<std::vector<std::string>()> updates_;
 };
 
 }  // namespace quiesce

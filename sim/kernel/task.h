@@ -36,6 +36,11 @@ public:
     void try_to_freeze();
     // Sleeps `duration`, waking early to freeze when asked (wait_event_freezable).
     void sleep_freezable(uint64_t duration_ps);
+    // A multi-step update whose halves must never be separated (the
+    // task.torn-update invariant): no freeze point may lie inside one.
+    void begin_update(std::string what) { update_ = std::move(what); }
+    void end_update() { update_.clear(); }
+    const std::string& update_in_progress() const { return update_; }
     // A task asked to stop returns from its body at its next check.
     bool should_stop() const { return stop_; }
     void request_stop();
@@ -58,6 +63,7 @@ private:
     bool frozen_ = false;
     bool exited_ = false;
     bool stop_ = false;
+    std::string update_;
     sc_core::sc_event wake_;
 };
 

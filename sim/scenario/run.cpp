@@ -62,6 +62,13 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     Hibernation hibernation(platform.kernel(), platform.memory(), ctx.hub, hopts);
     ImageCheck image_check(checker, platform.memory(), ctx.ledger, platform.kernel().path());
     hibernation.set_check(&image_check);
+    image_check.set_update_probe([&platform] {
+        std::vector<std::string> torn;
+        for (const auto& t : platform.kernel().tasks())
+            if (!t->exited() && !t->update_in_progress().empty())
+                torn.push_back(t->name() + ": " + t->update_in_progress());
+        return torn;
+    });
     platform.set_restore(hopts, &image_check);
     RunSummary out;
     out.outcome = "sim-time-limit";

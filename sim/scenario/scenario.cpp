@@ -304,6 +304,7 @@ Scenario load_scenario(const std::string& path) {
         if (auto b = r.boolean("flusher_freezable")) w.flusher_freezable = *b;
         if (auto b = r.boolean("stuck_task")) w.stuck_task = *b;
         if (auto b = r.boolean("dma_streamer")) w.dma_streamer = *b;
+        if (auto b = r.boolean("updater")) w.updater = *b;
         if (w.writer_period == 0 || w.flusher_period == 0) r.fail("writer_period", "periods must be above 0");
         r.done();
     }

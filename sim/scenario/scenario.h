@@ -73,6 +73,7 @@ struct StorageWorkload {
     bool flusher_freezable = true;
     bool stuck_task = false;                // a task in an uninterruptible wait
     bool dma_streamer = false;              // a kernel thread copying copy_size with the first DMA engine
+    bool updater = false;                   // a user task doing two-step updates that must stay whole
     Picos suspend_after = 20'000'000'000ULL; // tasks run this long before the transition
 };
 

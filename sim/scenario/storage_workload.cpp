@@ -64,6 +64,22 @@ void StorageWorkloadRun::start() {
             cache_->writeback_all(t.cpu());
         }
     });
+    if (w.updater) {
+        // A transfer between two accounts in one page of memory: debit, then
+        // credit, a little work in between. Freeze points only between
+        // transfers: a frozen updater is never caught in the middle.
+        uint64_t accounts = k.alloc(PageCache::kBlockSize, PageCache::kBlockSize);
+        k.spawn("updater", Task::Kind::User, true, 0, [accounts](Task& t) {
+            for (uint64_t n = 0; !t.should_stop(); ++n) {
+                t.begin_update("transfer " + std::to_string(n));
+                t.cpu().write64(accounts, t.cpu().read64(accounts) - 10);
+                sc_core::wait(from_ps(200'000'000ULL));  // 200 us of work, not interruptible by the freezer
+                t.cpu().write64(accounts + 8, t.cpu().read64(accounts + 8) + 10);
+                t.end_update();
+                t.sleep_freezable(50'000'000ULL);
+            }
+        });
+    }
     if (w.stuck_task) {
         // Uninterruptible sleep (D state), e.g. on a dead NFS server: no freeze point for 60 s.
         k.spawn("stuck", Task::Kind::User, true, 0, [](Task& t) {
