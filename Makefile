@@ -30,6 +30,7 @@ test: build
 
 bench: build
 	./$(BUILD)/bench/bench_s3
+	./$(BUILD)/bench/bench_s4
 
 clean:
 	rm -rf build build-asan
