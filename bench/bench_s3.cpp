@@ -7,6 +7,7 @@
 //     isolated run (fork, simulate, stream back, decode);
 //   - SQLite floor: raw prepared inserts in one transaction, against
 //     recording one run's trace.
+#include "bench/bench_util.h"
 #include "sim/explore/fork_runner.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/run.h"
@@ -23,27 +24,11 @@
 #include <string>
 
 using namespace quiesce;
-using Clock = std::chrono::steady_clock;
+using namespace quiesce::bench;
 
 int sc_main(int, char**) { return 2; }
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Runs `body` in a child that writes back doubles.
-std::vector<double> measure(const std::function<std::vector<double>()>& body) {
-    ChildResult r = run_forked(
-        [&](int fd) {
-            std::vector<double> v = body();
-            ssize_t n = ::write(fd, v.data(), v.size() * sizeof(double));
-            (void)n;
-        },
-        600);
-    std::vector<double> out(r.output.size() / sizeof(double));
-    std::memcpy(out.data(), r.output.data(), out.size() * sizeof(double));
-    return out;
-}
 
 struct Spinner : sc_core::sc_module {
     SC_HAS_PROCESS(Spinner);

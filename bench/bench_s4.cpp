@@ -5,6 +5,7 @@
 //   - sparse memory: peak RSS of a child holding a 1 GiB simulated RAM of
 //     which 64 MiB is touched, against the same child touching nothing.
 #include "sim/core/memory.h"
+#include "bench/bench_util.h"
 #include "sim/explore/fork_runner.h"
 #include "sim/scenario/run.h"
 
@@ -21,26 +22,11 @@
 #include <vector>
 
 using namespace quiesce;
-using Clock = std::chrono::steady_clock;
+using namespace quiesce::bench;
 
 int sc_main(int, char**) { return 2; }
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::vector<double> measure(const std::function<std::vector<double>()>& body) {
-    ChildResult r = run_forked(
-        [&](int fd) {
-            std::vector<double> v = body();
-            ssize_t n = ::write(fd, v.data(), v.size() * sizeof(double));
-            (void)n;
-        },
-        600);
-    std::vector<double> out(r.output.size() / sizeof(double));
-    std::memcpy(out.data(), r.output.data(), out.size() * sizeof(double));
-    return out;
-}
 
 double max_rss_mib() {
     rusage u{};

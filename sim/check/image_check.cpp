@@ -67,8 +67,7 @@ void ImageCheck::copy_finished(const std::vector<uint64_t>& pfns, const std::vec
         }
     }
     if (changed.empty()) return;
-    std::string list;
-    for (size_t i = 0; i < changed.size() && i < 16; ++i) list += (i ? "," : "") + changed[i];
+    std::string list = join_first(changed);
     checker_.report({"image.atomicity", now_ps(), component_, "snapshot",
                      fmt::format("{} saved page(s) changed while the atomic copy ran (first at {}, written by {})",
                                  changed.size(), changed[0], writer),
@@ -86,8 +85,7 @@ void ImageCheck::restored() {
         if (page_hash(pfn * PhysicalMemory::kPageSize) != hash)
             wrong.push_back(fmt::format("{:#x}", pfn * PhysicalMemory::kPageSize));
     if (!wrong.empty()) {
-        std::string list;
-        for (size_t i = 0; i < wrong.size() && i < 16; ++i) list += (i ? "," : "") + wrong[i];
+        std::string list = join_first(wrong);
         checker_.report({"image.integrity", now_ps(), component_, "restore",
                          fmt::format("the restore kernel accepted an image: {} of {} page(s) differ from the snapshot "
                                      "(first at {})",
@@ -97,8 +95,9 @@ void ImageCheck::restored() {
     if (!drive_) return;
     auto sectors = drive_->written_since(snapshot_ps_, fs_first_, fs_end_);
     if (sectors.empty()) return;
-    std::string list;
-    for (size_t i = 0; i < sectors.size() && i < 16; ++i) list += (i ? "," : "") + std::to_string(sectors[i]);
+    std::vector<std::string> names;
+    for (uint64_t s : sectors) names.push_back(std::to_string(s));
+    std::string list = join_first(names);
     checker_.report({"fs.modified-after-snapshot", now_ps(), disk_, "restore",
                      fmt::format("{} sector(s) of the mounted root filesystem were written after the snapshot "
                                  "(first: sector {})",

@@ -30,19 +30,17 @@ void StorageCheck::durable(uint64_t block, const std::vector<uint8_t>& data) {
     later_[block].clear();
 }
 
-uint64_t StorageCheck::media_hash(uint64_t block) const {
-    std::vector<uint8_t> data;
-    for (unsigned i = 0; i < cache_.sectors_per_block(); ++i) {
-        auto s = drive_.media(cache_.sector_of(block) + i);
-        data.insert(data.end(), s.begin(), s.end());
-    }
-    return content_hash(data.data(), data.size());
+std::string join_first(const std::vector<std::string>& items, size_t n) {
+    std::string out;
+    for (size_t i = 0; i < items.size() && i < n; ++i) out += (i ? "," : "") + items[i];
+    return out;
 }
 
-uint64_t StorageCheck::readable_hash(uint64_t block) const {
+uint64_t StorageCheck::block_hash(uint64_t block, bool media_only) const {
     std::vector<uint8_t> data;
     for (unsigned i = 0; i < cache_.sectors_per_block(); ++i) {
-        auto s = drive_.readable(cache_.sector_of(block) + i);
+        uint64_t sector = cache_.sector_of(block) + i;
+        auto s = media_only ? drive_.media(sector) : drive_.readable(sector);
         data.insert(data.end(), s.begin(), s.end());
     }
     return content_hash(data.data(), data.size());
@@ -53,14 +51,13 @@ void StorageCheck::check(bool cache_alive) {
     std::vector<std::string> lost;
     Picos first_ack = 0;
     for (const auto& [block, d] : durable_) {
-        uint64_t media = media_hash(block);
+        uint64_t media = block_hash(block, true);
         if (media == d.hash || later_[block].count(media)) continue;
         if (lost.empty()) first_ack = d.when;
         lost.push_back(std::to_string(block));
     }
     if (!lost.empty()) {
-        std::string list;
-        for (size_t i = 0; i < lost.size() && i < 16; ++i) list += (i ? "," : "") + lost[i];
+        std::string list = join_first(lost);
         checker_.report({"data.lost-write", now_ps(), component_, "",
                          fmt::format("{} block(s) acknowledged durable hold other data on the media after resume "
                                      "(first: block {})",
@@ -75,11 +72,10 @@ void StorageCheck::check(bool cache_alive) {
         if (e.dirty || e.busy) continue;
         std::vector<uint8_t> page(PageCache::kBlockSize);
         memory_.peek(e.page, page.data(), page.size());
-        if (content_hash(page.data(), page.size()) != readable_hash(block)) diverged.push_back(std::to_string(block));
+        if (content_hash(page.data(), page.size()) != block_hash(block, false)) diverged.push_back(std::to_string(block));
     }
     if (!diverged.empty()) {
-        std::string list;
-        for (size_t i = 0; i < diverged.size() && i < 16; ++i) list += (i ? "," : "") + diverged[i];
+        std::string list = join_first(diverged);
         checker_.report({"fs.cache-divergence", now_ps(), component_, "",
                          fmt::format("{} clean page-cache block(s) differ from what the disk returns (first: block {})",
                                      diverged.size(), diverged[0]),

@@ -34,8 +34,8 @@ public:
     void check(bool cache_alive = true);
 
 private:
-    uint64_t media_hash(uint64_t block) const;
-    uint64_t readable_hash(uint64_t block) const;
+    // Hash of a block as the platters hold it, or as a read returns it.
+    uint64_t block_hash(uint64_t block, bool media_only) const;
 
     Checker& checker_;
     const SataDrive& drive_;
@@ -51,5 +51,7 @@ private:
 };
 
 uint64_t content_hash(const uint8_t* data, size_t len);
+// "a,b,c" of the first `n` items: the evidence lists of violations.
+std::string join_first(const std::vector<std::string>& items, size_t n = 16);
 
 }  // namespace quiesce

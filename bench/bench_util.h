@@ -1,0 +1,35 @@
+// Shared by the benchmarks: each measurement that elaborates SystemC runs in
+// a forked child (SystemC elaborates once per process) and sends back doubles.
+#pragma once
+
+#include "sim/explore/fork_runner.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+namespace quiesce::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+inline std::vector<double> measure(const std::function<std::vector<double>()>& body) {
+    ChildResult r = run_forked(
+        [&](int fd) {
+            std::vector<double> v = body();
+            ssize_t n = ::write(fd, v.data(), v.size() * sizeof(double));
+            (void)n;
+        },
+        600);
+    std::vector<double> out(r.output.size() / sizeof(double));
+    std::memcpy(out.data(), r.output.data(), out.size() * sizeof(double));
+    return out;
+}
+
+}  // namespace quiesce::bench
