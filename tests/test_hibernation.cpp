@@ -20,12 +20,12 @@ std::string media_string(SataDrive& drive, uint64_t sector, size_t off, size_t l
 // Boots pc-storage with linux-s4 (so there is a restore kernel), writes an
 // image of the running system, then runs `body`.
 Facts with_image(const std::function<void(Platform&, Cpu&, Hibernation&, Platform::Disk&, Facts&)>& body,
-                 bool crc = true) {
+                 bool crc = true, bool lz4 = false) {
     return quiesce::test::on_platform("s4-storage", [&](Platform& p, Cpu& cpu, Facts& f) {
         p.pci_core().enumerate(cpu);
         p.bind_devices(cpu);
         Platform::Disk disk = p.disk();
-        HibernationOptions opts{crc, false, 0x5eed0002};
+        HibernationOptions opts{crc, lz4, false, 0x5eed0002};
         Hibernation h(p.kernel(), p.memory(), p.kernel().hub(), opts);
         h.set_swap(disk.driver, disk.swap_first, disk.drive->sectors() - disk.swap_first);
         uint64_t marker = p.kernel().alloc(4096, 4096);
@@ -59,7 +59,7 @@ ImageLoad load(Platform& p, Cpu& cpu, Platform::Disk& disk, bool crc = true) {
         p.restore_kernel()->take_interrupts();
         if (drv->probe(cpu, *ahci) != 0) return ImageLoad{false, "restore kernel probe failed", {}};
     }
-    HibernationOptions opts{crc, false, 0x5eed0002};
+    HibernationOptions opts{crc, false, false, 0x5eed0002};
     return load_image(*p.restore_kernel(), cpu, *drv, disk.swap_first, disk.drive->sectors() - disk.swap_first,
                       opts, p.kernel().hub());
 }
@@ -119,4 +119,23 @@ TEST_CASE("hibernation: the same S4 scenario and seed give the same digest", "[h
     REQUIRE(seen("jump"));
     REQUIRE(seen("contents-lost"));  // S4 took memory's power
     REQUIRE(a.stream.summary.outcome == "resumed");
+}
+
+TEST_CASE("hibernation: an LZ4 image is smaller, round-trips, and its CRC still guards it", "[hibernation][lz4]") {
+    auto run = [](bool flip) {
+        return with_image(
+            [flip](Platform& p, Cpu& cpu, Hibernation&, Platform::Disk& disk, Facts& f) {
+                if (flip) flip_image_bit(*disk.drive, disk.swap_first, 0);
+                ImageLoad l = load(p, cpu, disk);
+                f["load"] = l.ok ? "ok" : l.reason;
+            },
+            true, true);
+    };
+    Facts ok = run(false);
+    REQUIRE(ok["write"] == "0");
+    REQUIRE(ok["load"] == "ok");
+    REQUIRE(ok["marker_after_load"] == "1");
+    Facts bad = run(true);
+    INFO("load: " << bad["load"]);
+    REQUIRE((bad["load"] == "Invalid image CRC32!" || bad["load"] == "bad compressed unit"));
 }

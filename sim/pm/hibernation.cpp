@@ -8,6 +8,7 @@
 #include "sim/kernel/kernel.h"
 
 #include <fmt/format.h>
+#include <lz4.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -94,6 +95,13 @@ int Hibernation::snapshot(Cpu& cpu) {
     return 0;
 }
 
+namespace {
+// LZ4 units: up to 32 stream pages (LZO_UNC_PAGES), framed as a 64-bit
+// compressed length and the data, padded to whole pages.
+constexpr uint64_t kUnitPages = 32;
+uint64_t unit_frame_pages(uint64_t compressed) { return (8 + compressed + swsusp::kPage - 1) / swsusp::kPage; }
+}  // namespace
+
 int Hibernation::write_image(Cpu& cpu) {
     if (!swap_) return kEINVAL;
     hub_.slice_begin(kernel_.path(), "write-image", "hibernation");
@@ -101,55 +109,92 @@ int Hibernation::write_image(Cpu& cpu) {
         hub_.slice_end(kernel_.path(), "write-image", "hibernation", {{"rc", std::to_string(rc)}, {"result", what}});
         return rc;
     };
+    const bool lz4 = options_.compress;
+    const bool crc_on = options_.crc || lz4;  // SF_CRC32_MODE whenever compressing
     const uint64_t n = pfns_.size();
     const uint64_t meta = (n + swsusp::kPfnsPerPage - 1) / swsusp::kPfnsPerPage;
-    const uint64_t stream = 1 + meta + n;
-    const uint64_t maps = (stream + swsusp::kMapEntries - 1) / swsusp::kMapEntries;
+    const uint64_t body = meta + n;  // stream pages after swsusp_info
+    const uint64_t units = (body + kUnitPages - 1) / kUnitPages;
+    const uint64_t worst = 1 + (lz4 ? units * unit_frame_pages(LZ4_compressBound(int(kUnitPages * swsusp::kPage))) : body);
+    const uint64_t maps = (worst + swsusp::kMapEntries - 1) / swsusp::kMapEntries;
     const uint64_t swap_pages = swap_sectors_ / sectors_per_page(*swap_);
-    if (1 + maps + stream > swap_pages) return finish(kENOSPC, "swap too small");
+    if (1 + maps + worst > swap_pages) return finish(kENOSPC, "swap too small");
     uint64_t buf = kernel_.alloc(swsusp::kPage, swsusp::kPage);
     std::vector<uint8_t> page(swsusp::kPage);
-    auto put = [&](uint64_t swap_page) {
-        cpu.write_block(buf, page.data(), swsusp::kPage);
-        return page_io(cpu, *swap_, swap_first_, swap_page, buf, true, false);
+    std::vector<uint64_t> offsets;  // swap page of each stream page, in order
+    uint64_t next = 1 + maps;
+    // Writes one stream page from `from` (kernel memory) to the next swap page.
+    auto emit_from = [&](uint64_t from) {
+        offsets.push_back(next);
+        return page_io(cpu, *swap_, swap_first_, next++, from, true, false);
     };
-    const uint64_t stream_base = 1 + maps;
-    // swsusp_info.
-    Info info{kInfoMagic, n, stream, meta, memory_.size() / swsusp::kPage};
+    auto emit = [&](const uint8_t* data) {
+        cpu.write_block(buf, data, swsusp::kPage);
+        return emit_from(buf);
+    };
+    auto power_lost = [&] { return power_loss_after_ >= 0 && offsets.size() >= uint64_t(power_loss_after_) + 1; };
+    // The stream page k after swsusp_info: PFN metadata first, then data.
+    auto body_page = [&](uint64_t k, uint8_t* out) {
+        if (k < meta) {
+            std::memset(out, 0xff, swsusp::kPage);  // BM_END_OF_MAP after the last entry
+            for (uint64_t e = 0; e < swsusp::kPfnsPerPage && k * swsusp::kPfnsPerPage + e < n; ++e)
+                std::memcpy(&out[e * 8], &pfns_[k * swsusp::kPfnsPerPage + e], 8);
+        } else {
+            cpu.read_block(copies_[k - meta], out, swsusp::kPage);
+        }
+    };
+
+    Info info{kInfoMagic, n, 0, meta, memory_.size() / swsusp::kPage};
     std::fill(page.begin(), page.end(), 0);
     std::memcpy(page.data(), &info, sizeof info);
-    if (int rc = put(stream_base)) return finish(rc, "I/O error");
-    // Metadata: the page-frame numbers.
-    for (uint64_t m = 0; m < meta; ++m) {
-        std::fill(page.begin(), page.end(), 0xff);  // BM_END_OF_MAP after the last entry
-        for (uint64_t k = 0; k < swsusp::kPfnsPerPage && m * swsusp::kPfnsPerPage + k < n; ++k)
-            std::memcpy(&page[k * 8], &pfns_[m * swsusp::kPfnsPerPage + k], 8);
-        if (int rc = put(stream_base + 1 + m)) return finish(rc, "I/O error");
-    }
-    // Data pages straight from the copies, by DMA; the CRC over what was sent.
+    if (int rc = emit(page.data())) return finish(rc, "I/O error");
     uLong crc = crc32(0L, Z_NULL, 0);
-    for (uint64_t i = 0; i < n; ++i) {
-        if (options_.crc) {
-            cpu.read_block(copies_[i], page.data(), swsusp::kPage);
-            crc = crc32(crc, page.data(), swsusp::kPage);
+    if (!lz4) {
+        for (uint64_t k = 0; k < body; ++k) {
+            if (k < meta || crc_on) body_page(k, page.data());
+            if (crc_on) crc = crc32(crc, page.data(), swsusp::kPage);
+            // Data pages go by DMA straight from the copies.
+            int rc = k < meta ? emit(page.data()) : emit_from(copies_[k - meta]);
+            if (rc) return finish(rc, "I/O error");
+            if (power_lost()) return finish(kPowerLost, "power lost");
         }
-        if (int rc = page_io(cpu, *swap_, swap_first_, stream_base + 1 + meta + i, copies_[i], true, false))
-            return finish(rc, "I/O error");
-        if (power_loss_after_ >= 0 && i + 1 == uint64_t(power_loss_after_)) {
-            hub_.slice_end(kernel_.path(), "write-image", "hibernation", {{"result", "power lost"}});
-            return kPowerLost;
+    } else {
+        std::vector<uint8_t> unc(kUnitPages * swsusp::kPage);
+        std::vector<uint8_t> frame(8 + size_t(LZ4_compressBound(int(unc.size()))) + swsusp::kPage);
+        for (uint64_t first = 0; first < body; first += kUnitPages) {
+            uint64_t count = std::min<uint64_t>(kUnitPages, body - first);
+            for (uint64_t k = 0; k < count; ++k) body_page(first + k, &unc[k * swsusp::kPage]);
+            size_t bytes = count * swsusp::kPage;
+            crc = crc32(crc, unc.data(), uInt(bytes));
+            int packed = LZ4_compress_default(reinterpret_cast<const char*>(unc.data()),
+                                              reinterpret_cast<char*>(&frame[8]), int(bytes), int(frame.size() - 8));
+            if (packed <= 0) return finish(kEINVAL, "compression failed");
+            cpu.compute(Cycles(bytes));  // about one cycle per byte for LZ4
+            uint64_t len = uint64_t(packed);
+            std::memcpy(frame.data(), &len, 8);
+            uint64_t pages = unit_frame_pages(len);
+            std::memset(&frame[8 + len], 0, pages * swsusp::kPage - 8 - len);
+            for (uint64_t p = 0; p < pages; ++p) {
+                if (int rc = emit(&frame[p * swsusp::kPage])) return finish(rc, "I/O error");
+                if (power_lost()) return finish(kPowerLost, "power lost");
+            }
         }
     }
-    // Swap-map pages: entries = swap offsets of the stream pages, then next.
+    // swsusp_info learns the stream length only now: rewrite it.
+    info.pages = offsets.size();
+    std::fill(page.begin(), page.end(), 0);
+    std::memcpy(page.data(), &info, sizeof info);
+    cpu.write_block(buf, page.data(), swsusp::kPage);
+    if (int rc = page_io(cpu, *swap_, swap_first_, offsets[0], buf, true, false)) return finish(rc, "I/O error");
+    // Swap-map pages: the offsets of the stream pages, then next.
     for (uint64_t m = 0; m < maps; ++m) {
         std::fill(page.begin(), page.end(), 0);
-        for (uint64_t k = 0; k < swsusp::kMapEntries && m * swsusp::kMapEntries + k < stream; ++k) {
-            uint64_t off = stream_base + m * swsusp::kMapEntries + k;
-            std::memcpy(&page[k * 8], &off, 8);
-        }
-        uint64_t next = m + 1 < maps ? 1 + m + 1 : 0;
-        std::memcpy(&page[swsusp::kMapEntries * 8], &next, 8);
-        if (int rc = put(1 + m)) return finish(rc, "I/O error");
+        for (uint64_t k = 0; k < swsusp::kMapEntries && m * swsusp::kMapEntries + k < offsets.size(); ++k)
+            std::memcpy(&page[k * 8], &offsets[m * swsusp::kMapEntries + k], 8);
+        uint64_t next_map = m + 1 < maps ? 1 + m + 1 : 0;
+        std::memcpy(&page[swsusp::kMapEntries * 8], &next_map, 8);
+        cpu.write_block(buf, page.data(), swsusp::kPage);
+        if (int rc = page_io(cpu, *swap_, swap_first_, 1 + m, buf, true, false)) return finish(rc, "I/O error");
     }
     // mark_swapfiles: the header last, and only over a valid swap signature.
     if (int rc = page_io(cpu, *swap_, swap_first_, 0, buf, false, false)) return finish(rc, "I/O error");
@@ -157,7 +202,8 @@ int Hibernation::write_image(Cpu& cpu) {
     if (std::memcmp(&page[swsusp::kSigOff], kSwapSig, 10) != 0) return finish(kEINVAL, "no swap signature");
     std::memcpy(&page[swsusp::kOrigSigOff], &page[swsusp::kSigOff], 10);
     std::memcpy(&page[swsusp::kSigOff], kImageSig, 10);
-    uint32_t flags = swsusp::SF_PLATFORM_MODE | (options_.crc ? swsusp::SF_CRC32_MODE : swsusp::SF_NOCOMPRESS_MODE) |
+    uint32_t flags = swsusp::SF_PLATFORM_MODE | (crc_on ? swsusp::SF_CRC32_MODE : 0) |
+                     (lz4 ? swsusp::SF_COMPRESSION_ALG_LZ4 : swsusp::SF_NOCOMPRESS_MODE) |
                      (options_.hw_sig ? swsusp::SF_HW_SIG : 0);
     uint64_t image = 1;
     uint32_t crc32v = uint32_t(crc);
@@ -165,8 +211,9 @@ int Hibernation::write_image(Cpu& cpu) {
     std::memcpy(&page[swsusp::kImageOff], &image, 8);
     std::memcpy(&page[swsusp::kCrcOff], &crc32v, 4);
     std::memcpy(&page[swsusp::kHwSigOff], &options_.hw_signature, 4);
-    if (int rc = put(0)) return finish(rc, "I/O error");
-    return finish(0, fmt::format("{} pages", n));
+    cpu.write_block(buf, page.data(), swsusp::kPage);
+    if (int rc = page_io(cpu, *swap_, swap_first_, 0, buf, true, false)) return finish(rc, "I/O error");
+    return finish(0, fmt::format("{} pages in {} stream pages{}", n, offsets.size(), lz4 ? " (lz4)" : ""));
 }
 
 int64_t flip_image_bit(SataDrive& drive, uint64_t swap_first, uint64_t page) {
@@ -189,13 +236,28 @@ int64_t flip_image_bit(SataDrive& drive, uint64_t swap_first, uint64_t page) {
     Info info;
     auto info_page = read_page(info_off);
     std::memcpy(&info, info_page.data(), sizeof info);
-    uint64_t index = 1 + info.meta_pages + std::min<uint64_t>(page, info.image_pages - 1);
-    if (index >= swsusp::kMapEntries) return -1;  // within the first map page
+    uint32_t flags;
+    std::memcpy(&flags, &header[swsusp::kFlagsOff], 4);
+    uint64_t index, byte;
+    if (flags & swsusp::SF_COMPRESSION_ALG_LZ4) {
+        // Compressed: data pages are not addressable one by one; damage the
+        // first unit's payload, `page` bytes in (within its length).
+        index = 1;
+        uint64_t unit_off, len;
+        std::memcpy(&unit_off, &map_page[8], 8);
+        auto unit = read_page(unit_off);
+        std::memcpy(&len, unit.data(), 8);
+        byte = 8 + std::min<uint64_t>(len - 1, 100 + page);
+    } else {
+        index = 1 + info.meta_pages + std::min<uint64_t>(page, info.image_pages - 1);
+        byte = 612;
+    }
+    if (index >= swsusp::kMapEntries || index >= info.pages) return -1;  // within the first map page
     uint64_t data_off;
     std::memcpy(&data_off, &map_page[index * 8], 8);
-    uint64_t sector = swap_first + data_off * spp + 1;  // a sector inside the page
+    uint64_t sector = swap_first + data_off * spp + byte / drive.sector_size();
     auto bytes = drive.media(sector);
-    bytes[100] ^= 0x10;
+    bytes[byte % drive.sector_size()] ^= 0x10;
     drive.format(sector, bytes);
     return int64_t(sector);
 }
@@ -249,33 +311,77 @@ ImageLoad load_image(Kernel& rk, Cpu& cpu, BlockDevice& swap, uint64_t swap_firs
     if (offsets.empty() || !get(offsets[0])) return done("no image stream");
     Info info;
     std::memcpy(&info, page.data(), sizeof info);
-    if (info.magic != kInfoMagic || info.pages != offsets.size() || 1 + info.meta_pages + info.image_pages != info.pages)
+    if (info.magic != kInfoMagic || info.pages != offsets.size())
         return done("image header does not match its stream");
+    const bool lz4 = flags & swsusp::SF_COMPRESSION_ALG_LZ4;
+    const uint64_t meta = info.meta_pages, body = meta + info.image_pages;
     std::vector<uint64_t> pfns;
-    for (uint64_t m = 0; m < info.meta_pages; ++m) {
-        if (!get(offsets[1 + m])) return done("cannot read the image metadata");
-        for (unsigned k = 0; k < swsusp::kPfnsPerPage && pfns.size() < info.image_pages; ++k) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    // Where data page i goes: its original frame, unless the restore kernel
+    // uses that frame; then a bounce page, copied in the atomic step.
+    auto target_of = [&](uint64_t i) {
+        uint64_t target = pfns[i] * swsusp::kPage;
+        if (!rk.owns(target)) return target;
+        uint64_t bounce = rk.alloc(swsusp::kPage, swsusp::kPage);
+        out.pbe.emplace_back(pfns[i], bounce);
+        return bounce;
+    };
+    auto take_meta = [&](const uint8_t* data) {
+        for (unsigned e = 0; e < swsusp::kPfnsPerPage && pfns.size() < info.image_pages; ++e) {
             uint64_t pfn;
-            std::memcpy(&pfn, &page[k * 8], 8);
+            std::memcpy(&pfn, &data[e * 8], 8);
             pfns.push_back(pfn);
         }
-    }
-    // Data: straight into the original frame, unless the restore kernel uses
-    // it; then into a bounce page, copied in the atomic step before the jump.
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (uint64_t i = 0; i < pfns.size(); ++i) {
-        uint64_t target = pfns[i] * swsusp::kPage;
-        if (pfns[i] >= info.num_physpages) return done("image page beyond memory");
-        if (rk.owns(target)) {
-            uint64_t bounce = rk.alloc(swsusp::kPage, swsusp::kPage);
-            out.pbe.emplace_back(pfns[i], bounce);
-            target = bounce;
+    };
+    auto bad_pfn = [&](uint64_t i) { return pfns[i] >= info.num_physpages; };
+    if (!lz4) {
+        if (offsets.size() != 1 + body) return done("image header does not match its stream");
+        for (uint64_t k = 0; k < body; ++k) {
+            if (k < meta) {
+                if (!get(offsets[1 + k])) return done("cannot read the image metadata");
+                take_meta(page.data());
+                if (flags & swsusp::SF_CRC32_MODE) crc = crc32(crc, page.data(), swsusp::kPage);
+                continue;
+            }
+            uint64_t i = k - meta;
+            if (bad_pfn(i)) return done("image page beyond memory");
+            uint64_t target = target_of(i);  // straight from the disk into the frame, by DMA
+            if (page_io(cpu, swap, swap_first, offsets[1 + k], target, false, false))
+                return done("cannot read an image page");
+            if (flags & swsusp::SF_CRC32_MODE) {
+                cpu.read_block(target, page.data(), swsusp::kPage);
+                crc = crc32(crc, page.data(), swsusp::kPage);
+            }
         }
-        if (page_io(cpu, swap, swap_first, offsets[1 + info.meta_pages + i], target, false, false))
-            return done("cannot read an image page");
-        if (flags & swsusp::SF_CRC32_MODE) {
-            cpu.read_block(target, page.data(), swsusp::kPage);
-            crc = crc32(crc, page.data(), swsusp::kPage);
+    } else {
+        std::vector<uint8_t> frame, unc(kUnitPages * swsusp::kPage);
+        uint64_t k = 0;  // next body page
+        for (size_t at = 1; k < body;) {
+            if (at >= offsets.size() || !get(offsets[at])) return done("image stream ends early");
+            uint64_t len;
+            std::memcpy(&len, page.data(), 8);
+            if (len == 0 || len > uint64_t(LZ4_compressBound(int(unc.size())))) return done("bad compressed unit");
+            uint64_t pages = unit_frame_pages(len);
+            frame.assign(page.begin(), page.end());
+            for (uint64_t p = 1; p < pages; ++p) {
+                if (at + p >= offsets.size() || !get(offsets[at + p])) return done("image stream ends early");
+                frame.insert(frame.end(), page.begin(), page.end());
+            }
+            at += pages;
+            int got = LZ4_decompress_safe(reinterpret_cast<const char*>(&frame[8]), reinterpret_cast<char*>(unc.data()),
+                                          int(len), int(unc.size()));
+            // Validated as Linux does: whole pages, at most one unit.
+            if (got <= 0 || got % int(swsusp::kPage) != 0) return done("bad compressed unit");
+            cpu.compute(Cycles(uint64_t(got) / 2));
+            crc = crc32(crc, unc.data(), uInt(got));
+            for (int off = 0; off < got && k < body; off += int(swsusp::kPage), ++k) {
+                if (k < meta) {
+                    take_meta(&unc[size_t(off)]);
+                    continue;
+                }
+                if (bad_pfn(k - meta)) return done("image page beyond memory");
+                cpu.write_block(target_of(k - meta), &unc[size_t(off)], swsusp::kPage);
+            }
         }
     }
     if ((flags & swsusp::SF_CRC32_MODE) && uint32_t(crc) != crc_expected) return done("Invalid image CRC32!");

@@ -9,7 +9,9 @@
 // and a next pointer each) listing the stream pages; the stream is one
 // swsusp_info page, the metadata pages of page-frame numbers (512 a page),
 // then the data pages in the same order. With SF_CRC32_MODE the header
-// carries the CRC32 of the data pages.
+// carries the CRC32 of the stream after swsusp_info, uncompressed. With LZ4
+// that part of the stream is compressed in units of 32 pages, each framed as
+// a 64-bit length and the data, padded to whole pages.
 #pragma once
 
 #include "sim/kernel/block.h"
@@ -31,7 +33,8 @@ namespace swsusp {
 constexpr unsigned kPage = 4096;
 constexpr size_t kSigOff = 4086, kOrigSigOff = 4076, kFlagsOff = 4072, kImageOff = 4064, kCrcOff = 4060,
                  kHwSigOff = 4056;
-constexpr uint32_t SF_PLATFORM_MODE = 1, SF_NOCOMPRESS_MODE = 2, SF_CRC32_MODE = 4, SF_HW_SIG = 8;
+constexpr uint32_t SF_PLATFORM_MODE = 1, SF_NOCOMPRESS_MODE = 2, SF_CRC32_MODE = 4, SF_HW_SIG = 8,
+                   SF_COMPRESSION_ALG_LZ4 = 16;
 constexpr unsigned kMapEntries = 511, kPfnsPerPage = 512;
 constexpr uint64_t kEndOfMap = ~0ULL;
 // The page a freshly made swap partition starts with (mkswap).
@@ -40,6 +43,7 @@ std::vector<uint8_t> mkswap_header();
 
 struct HibernationOptions {
     bool crc = true;          // SF_CRC32_MODE (Linux: whenever the image is compressed)
+    bool compress = false;    // LZ4 units of 32 pages (SF_COMPRESSION_ALG_LZ4); implies the CRC
     bool hw_sig = false;      // acpi_sleep=s4_hwsig: SF_HW_SIG, refuse on mismatch
     uint32_t hw_signature = 0;
 };

@@ -58,7 +58,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     Checker checker(ctx.hub, platform.graph());
     StorageWorkloadRun storage(platform, ctx, checker, s);
     // Hibernation: the image machinery and its checks.
-    HibernationOptions hopts{s.hibernation.crc, s.hibernation.hw_sig, s.platform.hw_signature};
+    HibernationOptions hopts{s.hibernation.crc, s.hibernation.lz4, s.hibernation.hw_sig, s.platform.hw_signature};
     Hibernation hibernation(platform.kernel(), platform.memory(), ctx.hub, hopts);
     ImageCheck image_check(checker, platform.memory(), ctx.ledger, platform.kernel().path());
     hibernation.set_check(&image_check);

@@ -312,6 +312,10 @@ Scenario load_scenario(const std::string& path) {
         TableReader r(path, *t, "hibernation");
         if (auto b = r.boolean("crc")) s.hibernation.crc = *b;
         if (auto b = r.boolean("hw_sig")) s.hibernation.hw_sig = *b;
+        if (auto c = r.str("compress")) {
+            if (*c != "none" && *c != "lz4") r.fail("compress", "must be \"none\" or \"lz4\"");
+            s.hibernation.lz4 = *c == "lz4";
+        }
         r.done();
     }
     if (s.protocol.target == 4) {

@@ -81,6 +81,7 @@ struct StorageWorkload {
 struct HibernationSpec {
     bool crc = true;      // SF_CRC32_MODE: the header carries the CRC32 of the data
     bool hw_sig = false;  // acpi_sleep=s4_hwsig: refuse an image made on other hardware
+    bool lz4 = false;     // hibernate.compressor=lz4 (implies the CRC)
 };
 
 struct Scenario {
