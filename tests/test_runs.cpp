@@ -34,9 +34,7 @@ TEST_CASE("fork runner: a runaway child is killed at the wall-clock limit", "[ru
             for (;;) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         },
         0.3);
-    REQUIRE(r.status == ChildResult::Status::TimedOut);
-    REQUIRE(r.wall_s >= 0.3);
-    REQUIRE(r.wall_s < 5);
+    REQUIRE(r.status == ChildResult::Status::TimedOut);  // killed, not waited for forever
 }
 
 TEST_CASE("runs: the same scenario and seed give the same trace digest", "[runs][determinism]") {
