@@ -99,12 +99,14 @@ void Checker::on_event(const Event& ev) {
         finished_.insert(arg(ev, "device"));
         return;
     }
-    if (ev.kind == EvKind::GuestError && ev.name == "io.suspended-device") {
+    // What the models and the kernel report as facts, judged here: one
+    // violation per component, phase and kind.
+    if (ev.kind == EvKind::GuestError && (ev.name == "io.suspended-device" || ev.name == "freeze.escaped")) {
         std::string key = ev.track + "|" + ev.phase + "|" + arg(ev, "kind");
         if (!reported_.insert(key).second) return;  // one per device, phase and kind
         std::vector<std::pair<std::string, std::string>> kv;
         for (const auto& a : ev.args) kv.emplace_back(a.key, a.value);
-        report({"io.suspended-device", ev.ts, ev.track, ev.phase,
+        report({ev.name, ev.ts, ev.track, ev.phase,
                 fmt::format("{}: {}", ev.track, arg(ev, "message")), json_object(kv)});
     }
 }

@@ -147,7 +147,7 @@ int Kernel::freeze(Task::Kind kind, Picos timeout, std::string& refused) {
     for (;;) {
         refused.clear();
         for (Task* t : targets)
-            if (!t->frozen() && !t->exited()) refused += (refused.empty() ? "" : ",") + t->name();
+            if (!t->counted_frozen() && !t->exited()) refused += (refused.empty() ? "" : ",") + t->name();
         if (refused.empty()) break;
         Picos waited = now_ps() - start;
         if (waited >= timeout) {

@@ -9,7 +9,16 @@ Task::Task(Kernel& kernel, std::string name, Kind kind, bool freezable, unsigned
     : kernel_(kernel), name_(std::move(name)), kind_(kind), freezable_(freezable), cpu_(cpu),
       body_(std::move(body)) {}
 
+void Task::freezer_count() {
+    skip_ = false;
+    try_to_freeze();
+}
+
 Cpu& Task::cpu() {
+    if (skip_ && freezing_ && freezable())
+        kernel_.hub().guest_error(kernel_.path(), "freeze.escaped",
+                                  "task " + name_ + " runs while the freezer counts it frozen",
+                                  {{"task", name_}, {"kind", "freezer-skip"}});
     for (Cpu* c : kernel_.cpus())
         if (c->index() == cpu_ && c->online()) return *c;
     return kernel_.boot_cpu();

@@ -36,6 +36,13 @@ public:
     void try_to_freeze();
     // Sleeps `duration`, waking early to freeze when asked (wait_event_freezable).
     void sleep_freezable(uint64_t duration_ps);
+    // freezer_do_not_count / freezer_count: around a sleep the freezer may
+    // count as frozen. freezer_count must come first thing after waking: it
+    // freezes the task if the freezer wants it. Work done in between, while
+    // the freezer believes the task frozen, escapes the freezer.
+    void freezer_do_not_count() { skip_ = true; }
+    void freezer_count();
+    bool counted_frozen() const { return frozen_ || (skip_ && freezable()); }
     // A multi-step update whose halves must never be separated (the
     // task.torn-update invariant): no freeze point may lie inside one.
     void begin_update(std::string what) { update_ = std::move(what); }
@@ -63,6 +70,7 @@ private:
     bool frozen_ = false;
     bool exited_ = false;
     bool stop_ = false;
+    bool skip_ = false;
     std::string update_;
     sc_core::sc_event wake_;
 };

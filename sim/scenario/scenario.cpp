@@ -305,6 +305,11 @@ Scenario load_scenario(const std::string& path) {
         if (auto b = r.boolean("stuck_task")) w.stuck_task = *b;
         if (auto b = r.boolean("dma_streamer")) w.dma_streamer = *b;
         if (auto b = r.boolean("updater")) w.updater = *b;
+        if (auto v = r.str("skip_sleeper")) {
+            if (*v != "none" && *v != "correct" && *v != "buggy")
+                r.fail("skip_sleeper", "must be \"none\", \"correct\" or \"buggy\"");
+            w.skip_sleeper = *v;
+        }
         if (w.writer_period == 0 || w.flusher_period == 0) r.fail("writer_period", "periods must be above 0");
         r.done();
     }

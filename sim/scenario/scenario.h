@@ -74,6 +74,7 @@ struct StorageWorkload {
     bool stuck_task = false;                // a task in an uninterruptible wait
     bool dma_streamer = false;              // a kernel thread copying copy_size with the first DMA engine
     bool updater = false;                   // a user task doing two-step updates that must stay whole
+    std::string skip_sleeper = "none";      // a task sleeping outside the freezer's count: none, correct, buggy
     Picos suspend_after = 20'000'000'000ULL; // tasks run this long before the transition
 };
 

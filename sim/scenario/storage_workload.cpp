@@ -80,6 +80,23 @@ void StorageWorkloadRun::start() {
             }
         });
     }
+    if (w.skip_sleeper != "none") {
+        // A poller that sleeps outside the freezer's count (the old
+        // freezable_schedule pattern). The correct one calls freezer_count()
+        // as soon as it wakes; the buggy one polls its device first.
+        bool buggy = w.skip_sleeper == "buggy";
+        uint64_t status = k.alloc(64, 64);
+        k.spawn("poller", Task::Kind::User, true, 0, [buggy, status](Task& t) {
+            for (uint64_t n = 0; !t.should_stop(); ++n) {
+                t.freezer_do_not_count();
+                sc_core::wait(from_ps(1'000'000'000ULL));  // 1 ms
+                if (!buggy) t.freezer_count();
+                t.cpu().compute(Cycles(1'000));
+                t.cpu().write64(status, n);  // the poll result
+                if (buggy) t.freezer_count();
+            }
+        });
+    }
     if (w.stuck_task) {
         // Uninterruptible sleep (D state), e.g. on a dead NFS server: no freeze point for 60 s.
         k.spawn("stuck", Task::Kind::User, true, 0, [](Task& t) {
