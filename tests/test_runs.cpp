@@ -124,3 +124,16 @@ TEST_CASE("runs: [properties] override a model's typed properties", "[runs][prop
     REQUIRE(delta >= 380'000'000'000ULL - 1'000'000);
     REQUIRE(delta <= 380'000'000'000ULL + 1'000'000);
 }
+
+TEST_CASE("runs: a hung callback is reported with what it waits for", "[runs][liveness]") {
+    RunResult r = execute(regression("s3-controller-before-disk"));
+    REQUIRE(r.status == "passed");
+    std::string evidence;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::Violation && ev.name == "liveness.hang")
+            for (const auto& a : ev.args)
+                if (a.key == "message") evidence = a.value;
+    REQUIRE(evidence == "suspend of sda has run 10s (budget 10s); it waits for ahci0: slot 0, ATA command 0xea");
+    REQUIRE(r.stream.summary.outcome == "aborted:suspend");  // the flush timed out after 30 s
+    REQUIRE(r.stream.summary.workload == "ok");              // and the disk still works
+}

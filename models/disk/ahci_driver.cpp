@@ -3,6 +3,8 @@
 #include "models/cpu/cpu.h"
 #include "sim/kernel/kernel.h"
 
+#include <fmt/format.h>
+
 #include <cstring>
 
 namespace quiesce {
@@ -121,12 +123,13 @@ int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uin
     in_flight_ |= 1u << slot;
     failed_ &= ~(1u << slot);
     cpu.write32(abar(Ahci::PxCI), 1u << slot);
+    std::string what = fmt::format("{}: slot {}, ATA command {:#04x}", controller_, slot, cmd);
     for (Picos start = now_ps(); in_flight_ & (1u << slot);) {
         if (now_ps() - start >= kCommandTimeout) {
             in_flight_ &= ~(1u << slot);
             return kETIMEDOUT;
         }
-        kernel_.wait_event(done_, kCommandTimeout - (now_ps() - start));
+        kernel_.wait_event(done_, kCommandTimeout - (now_ps() - start), what);
     }
     return (failed_ & (1u << slot)) ? kEIO : 0;
 }
@@ -169,10 +172,16 @@ int AhciDriver::flush(Cpu& cpu) {
 int AhciDriver::disk_pm(const std::string& cb, Cpu& cpu) {
     if (cb == "suspend" || cb == "poweroff") {
         cpu.write32(drv_ + F_BLOCKED, 1);  // blk_mq_quiesce_queue
-        while (in_flight_) kernel_.wait_event(done_, kCommandTimeout);
+        while (in_flight_) kernel_.wait_event(done_, kCommandTimeout, controller_ + ": draining the queue");
+        int rc = 0;
         if (write_cache_ && variant_ != Variant::NoFlushOnSuspend)
-            if (int rc = command(cpu, SataDrive::FLUSH_CACHE_EXT, 0, 0, 0, 0, false)) return rc;
-        return command(cpu, SataDrive::STANDBY_IMMEDIATE, 0, 0, 0, 0, false);
+            rc = command(cpu, SataDrive::FLUSH_CACHE_EXT, 0, 0, 0, 0, false);
+        if (rc == 0) rc = command(cpu, SataDrive::STANDBY_IMMEDIATE, 0, 0, 0, 0, false);
+        if (rc != 0) {  // a failed suspend leaves the disk usable: the PM core will not resume it
+            cpu.write32(drv_ + F_BLOCKED, 0);
+            unblocked_.notify(sc_core::SC_ZERO_TIME);
+        }
+        return rc;
     }
     if (cb == "resume" || cb == "restore" || cb == "thaw") {
         int rc = cb == "thaw" ? 0 : identify(cpu);

@@ -93,10 +93,25 @@ void Checker::on_event(const Event& ev) {
     }
     if (ev.category == "callback" && ev.kind == EvKind::SliceBegin) {
         on_callback_begin(ev);
+        running_[ev.track] = {arg(ev, "device"), ev.name, arg(ev, "phase"), ev.ts};
+        // The watchdog: look again when the budget runs out.
+        if (budget_) {
+            std::string track = ev.track;
+            Picos since = ev.ts;
+            sc_core::sc_spawn([this, track, since] {
+                sc_core::wait(from_ps(budget_));
+                auto it = running_.find(track);
+                if (it != running_.end() && it->second.since == since && !it->second.reported) {
+                    it->second.reported = true;
+                    hang(it->second, budget_, false);
+                }
+            });
+        }
         return;
     }
     if (ev.category == "callback" && ev.kind == EvKind::SliceEnd) {
         finished_.insert(arg(ev, "device"));
+        running_.erase(ev.track);
         return;
     }
     // What the models and the kernel report as facts, judged here: one
@@ -131,6 +146,24 @@ void Checker::on_callback_begin(const Event& ev) {
                 json_object({{"callback", cb}, {"device", dev}, {"waits_for", other}, {"relation", rel},
                              {"required", children_first ? "subordinates first" : "superiors first"}})});
     }
+}
+
+void Checker::hang(const Running& r, Picos elapsed, bool finished) {
+    std::string waits = waits_ ? waits_() : "";
+    report({"liveness.hang", now_ps(), r.device, r.phase,
+            fmt::format("{} of {} has run {} (budget {}){}", r.callback, r.device, format_ps(elapsed), format_ps(budget_),
+                        waits.empty() ? "" : "; it waits for " + waits),
+            json_object({{"device", r.device}, {"callback", r.callback}, {"elapsed", format_ps(elapsed)},
+                         {"budget", format_ps(budget_)}, {"waits_for", waits},
+                         {"finished", finished ? "yes" : "no"}})});
+}
+
+void Checker::run_ended() {
+    for (auto& [track, r] : running_)
+        if (!r.reported && budget_ && now_ps() - r.since > budget_) {
+            r.reported = true;
+            hang(r, now_ps() - r.since, false);
+        }
 }
 
 void Checker::report(Violation v) {

@@ -12,6 +12,9 @@
 #include "sim/core/registers.h"
 #include "sim/pm/device_graph.h"
 
+#include <systemc>
+
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -31,6 +34,15 @@ struct Violation {
 class Checker {
 public:
     Checker(EventHub& hub, const DeviceGraph& graph);
+
+    // liveness.hang: a device callback may take at most `budget` (Linux's DPM
+    // watchdog); `waits` tells what the PM thread is waiting for.
+    void set_callback_budget(Picos budget, std::function<std::string()> waits) {
+        budget_ = budget;
+        waits_ = std::move(waits);
+    }
+    // At the end of the run: callbacks still running never finished.
+    void run_ended();
 
     // Registers a bank whose hardware-state registers must survive a transition.
     void watch_bank(const std::string& component, const RegisterBank& bank);
@@ -59,6 +71,16 @@ private:
     std::set<std::string> participants_;
     std::set<std::string> finished_;
     std::set<std::string> reported_;  // dedup key for io.* per phase
+    Picos budget_ = 0;
+    std::function<std::string()> waits_;
+    struct Running {
+        std::string device, callback, phase;
+        Picos since;
+        bool reported = false;
+    };
+    std::map<std::string, Running> running_;  // track -> callback in progress
+    sc_core::sc_event budget_ev_;
+    void hang(const Running& r, Picos elapsed, bool finished);
     std::vector<Violation> violations_;
 };
 

@@ -167,10 +167,18 @@ void Kernel::thaw_all() {
     hub().instant(path(), "thaw", "freezer");
 }
 
-bool Kernel::wait_event(const sc_core::sc_event& ev, Picos timeout) {
+bool Kernel::wait_event(const sc_core::sc_event& ev, Picos timeout, const std::string& what) {
     Picos start = now_ps();
+    std::string thread = sc_core::sc_get_current_process_handle().name();
+    if (!what.empty()) waits_[thread] = what;
     sc_core::wait(from_ps(timeout), ev);
+    waits_.erase(thread);
     return now_ps() - start < timeout;
+}
+
+std::string Kernel::waiting_on(const std::string& thread) const {
+    auto it = waits_.find(thread);
+    return it == waits_.end() ? "" : it->second;
 }
 
 }  // namespace quiesce

@@ -49,7 +49,11 @@ public:
     void attach_intc(InterruptController& intc, uint64_t mmio_base);
 
     // Blocks the calling software thread until `ev` or `timeout`; true if `ev`.
-    bool wait_event(const sc_core::sc_event& ev, Picos timeout);
+    // `what` names what the thread waits for (the evidence of liveness.hang).
+    bool wait_event(const sc_core::sc_event& ev, Picos timeout, const std::string& what = "");
+    // What a thread (by SystemC process name) is waiting for now, or "".
+    std::string waiting_on(const std::string& thread) const;
+    std::string main_thread_name() const { return std::string(name()) + ".main_thread"; }
 
     // Tasks.
     Task& spawn(const std::string& name, Task::Kind kind, bool freezable, unsigned cpu, Task::Body body);
@@ -92,6 +96,7 @@ private:
     bool irqs_suspended_ = false;
     std::vector<std::unique_ptr<Task>> tasks_;
     std::vector<sc_core::sc_process_handle> task_threads_;
+    std::map<std::string, std::string> waits_;  // thread -> what it waits for
     bool halted_ = false;
     sc_core::sc_event task_changed_;
     InterruptController* intc_ = nullptr;

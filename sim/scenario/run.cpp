@@ -56,6 +56,9 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     ctx.hub.subscribe(trace_mask(s.trace), sink);
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());
+    checker.set_callback_budget(s.callback_budget, [&platform] {
+        return platform.kernel().waiting_on(platform.kernel().main_thread_name());
+    });
     StorageWorkloadRun storage(platform, ctx, checker, s);
     // Hibernation: the image machinery and its checks.
     HibernationOptions hopts{s.hibernation.crc, s.hibernation.lz4, s.hibernation.hw_sig, s.platform.hw_signature};
@@ -154,6 +157,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     });
 
     sc_core::sc_start(from_ps(s.sim_limit));
+    checker.run_ended();
     if (!finished) ctx.hub.instant(platform.kernel().path(), "sim-time-limit", "run");
     out.workload = workload.empty() ? "ok" : workload;
     out.sim_end = now_ps();

@@ -371,6 +371,10 @@ Scenario load_scenario(const std::string& path) {
     if (const toml::table* t = top.table("limits")) {
         TableReader r(path, *t, "limits");
         if (auto a = r.str("sim_time")) s.sim_limit = parse_value(r, "sim_time", *a, parse_duration);
+        if (auto a = r.str("callback")) {
+            s.callback_budget = parse_value(r, "callback", *a, parse_duration);
+            if (s.callback_budget == 0) r.fail("callback", "must be above 0");
+        }
         if (auto a = r.str("wall_time")) {
             Picos ps = parse_value(r, "wall_time", *a, parse_duration);
             s.wall_limit_s = double(ps) / 1e12;

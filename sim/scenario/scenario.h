@@ -102,6 +102,7 @@ struct Scenario {
     Picos wake_after = 200'000'000'000ULL;  // RTC alarm armed right before suspend (rtcwake)
     Picos sim_limit = 10'000'000'000'000ULL; // 10 s simulated
     double wall_limit_s = 60;
+    Picos callback_budget = 10'000'000'000'000ULL;  // liveness.hang: 10 s per device callback
     TraceLevel trace = TraceLevel::Events;
     Expectation expect;
 };
