@@ -1,10 +1,7 @@
 // The protocol engine against scripted devices: order from the graph, and
 // Linux rollback when a suspend callback fails (reference/linux-pm.md §1.8).
-#include "child.h"
+#include "kernel_bench.h"
 
-#include "models/cpu/cpu.h"
-#include "sim/core/memory.h"
-#include "sim/kernel/kernel.h"
 #include "sim/pm/engine.h"
 
 #include <fmt/format.h>
@@ -41,13 +38,7 @@ Phase cb_phase(const std::string& cb, const std::string& order, const std::strin
 // A callbacks-only protocol (no platform phases): prepare, suspend, suspend_late
 // and their mirror. Run in a child; returns the callback log joined by spaces.
 Facts run_engine(const std::string& failing_device, const std::string& failing_cb) {
-    return quiesce::test::in_child([&](Facts& f) {
-        RunContext ctx(1);
-        ClockDomain clk("cpu", 1'000'000'000);
-        PhysicalMemory mem("memory", ctx, clk, 1 << 20);
-        Cpu cpu("cpu0", ctx, clk, 0);
-        cpu.socket.bind(mem.socket);
-        Kernel kernel("kernel", ctx, {&cpu}, 0x10000, 0x10000);
+    return quiesce::test::with_kernel([&](RunContext& ctx, Kernel& kernel, Cpu& cpu, Facts& f) {
         DeviceGraph g;
         for (auto n : {"bus", "a", "b", "c"}) g.add_device(n);
         g.add_edge("bus", "a", EdgeKind::Parent);
@@ -68,19 +59,14 @@ Facts run_engine(const std::string& failing_device, const std::string& failing_c
                      cb_phase("suspend_late", "bottom-up", "resume_early")};
         p.resume = {cb_phase("resume_early", "top-down"), cb_phase("resume", "top-down"),
                     cb_phase("complete", "bottom-up")};
-        PmEngine::Result r;
-        kernel.set_program([&](Cpu& c) {
-            PmEngine engine(s, p, ctx.hub);
-            r = engine.run(c);
-        });
-        sc_core::sc_start();
+        PmEngine engine(s, p, ctx.hub);
+        PmEngine::Result r = engine.run(cpu);
         std::string joined;
         for (const auto& e : log) joined += (joined.empty() ? "" : " ") + e;
         f["log"] = joined;
         f["error"] = std::to_string(r.error);
         f["failed_phase"] = r.failed_phase;
         f["failed_device"] = r.failed_device;
-        f["cycles"] = std::to_string(clk.cycles_at(now_ps()).n);
     });
 }
 
@@ -97,7 +83,7 @@ TEST_CASE("engine: phases run in graph order without failures", "[engine]") {
             "bus:resume a:resume b:resume c:resume "
             "c:complete b:complete a:complete bus:complete");
     // 24 callbacks of 100 cycles plus the PM core's 500 cycles of bookkeeping each.
-    REQUIRE(std::stoull(f["cycles"]) >= 24 * 600);
+    REQUIRE(std::stoull(f["end_cycles"]) >= 24 * 600);
 }
 
 TEST_CASE("engine: a failed suspend resumes exactly the devices that suspended", "[engine][rollback]") {

@@ -1,11 +1,7 @@
 // The freezer: tasks stop only at freeze points; freezable kernel threads
 // only in the second stage; a task in an uninterruptible wait makes freezing
 // fail after the timeout, and everything is thawed.
-#include "child.h"
-
-#include "models/cpu/cpu.h"
-#include "sim/core/memory.h"
-#include "sim/kernel/kernel.h"
+#include "kernel_bench.h"
 
 using namespace quiesce;
 using quiesce::test::Facts;
@@ -14,16 +10,7 @@ namespace {
 constexpr Picos kMs = 1'000'000'000ULL;
 
 Facts with_kernel(const std::function<void(Kernel&, Cpu&, Facts&)>& body) {
-    return quiesce::test::in_child([&](Facts& f) {
-        RunContext ctx(1);
-        ClockDomain clk("cpu", 1'000'000'000);
-        PhysicalMemory mem("memory", ctx, clk, 1 << 20);
-        Cpu cpu("cpu0", ctx, clk, 0);
-        cpu.socket.bind(mem.socket);
-        Kernel k("kernel", ctx, {&cpu}, 0x10000, 0x10000);
-        k.set_program([&](Cpu& c) { body(k, c, f); });
-        sc_core::sc_start();
-    });
+    return quiesce::test::with_kernel([&](RunContext&, Kernel& k, Cpu& c, Facts& f) { body(k, c, f); });
 }
 }  // namespace
 
