@@ -25,7 +25,10 @@ Facts with_image(const std::function<void(Platform&, Cpu&, Hibernation&, Platfor
         p.pci_core().enumerate(cpu);
         p.bind_devices(cpu);
         Platform::Disk disk = p.disk();
-        HibernationOptions opts{crc, lz4, false, 0x5eed0002};
+        HibernationOptions opts;
+        opts.crc = crc;
+        opts.compress = lz4;
+        opts.hw_signature = 0x5eed0002;
         Hibernation h(p.kernel(), p.memory(), p.kernel().hub(), opts);
         h.set_swap(disk.driver, disk.swap_first, disk.drive->sectors() - disk.swap_first);
         uint64_t marker = p.kernel().alloc(4096, 4096);
@@ -59,7 +62,9 @@ ImageLoad load(Platform& p, Cpu& cpu, Platform::Disk& disk, bool crc = true) {
         p.restore_kernel()->take_interrupts();
         if (drv->probe(cpu, *ahci) != 0) return ImageLoad{false, "restore kernel probe failed", {}};
     }
-    HibernationOptions opts{crc, false, false, 0x5eed0002};
+    HibernationOptions opts;
+    opts.crc = crc;
+    opts.hw_signature = 0x5eed0002;
     return load_image(*p.restore_kernel(), cpu, *drv, disk.swap_first, disk.drive->sectors() - disk.swap_first,
                       opts, p.kernel().hub());
 }

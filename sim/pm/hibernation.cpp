@@ -6,6 +6,7 @@
 #include "sim/pm/engine.h"
 #include "sim/core/memory.h"
 #include "sim/kernel/kernel.h"
+#include "sim/kernel/swap.h"
 
 #include <fmt/format.h>
 #include <lz4.h>
@@ -122,11 +123,34 @@ int Hibernation::write_image(Cpu& cpu) {
     uint64_t buf = kernel_.alloc(swsusp::kPage, swsusp::kPage);
     std::vector<uint8_t> page(swsusp::kPage);
     std::vector<uint64_t> offsets;  // swap page of each stream page, in order
-    uint64_t next = 1 + maps;
-    // Writes one stream page from `from` (kernel memory) to the next swap page.
+    // alloc_swapdev_block: slots come from the swap map, so pages swapped out
+    // before the snapshot keep theirs. Without a map (or with the bug), the
+    // image is laid out from page 1 on.
+    std::vector<uint64_t> taken;
+    uint64_t sequential = 1;
+    auto slot = [&]() -> int64_t {
+        if (!swap_map_ || options_.ignore_swap_map) return int64_t(sequential++);
+        int64_t s = swap_map_->alloc(cpu);
+        if (s > 0) taken.push_back(uint64_t(s));
+        return s;
+    };
+    std::vector<uint64_t> map_slots;
+    for (uint64_t m = 0; m < maps; ++m) {
+        int64_t s = slot();
+        if (s <= 0) return finish(kENOSPC, "swap full");
+        map_slots.push_back(uint64_t(s));
+    }
+    auto release = [&](int rc, const std::string& what) {  // a failed write frees its slots
+        if (rc != kPowerLost)
+            for (uint64_t s : taken) swap_map_->free(cpu, s);
+        return finish(rc, what);
+    };
+    // Writes one stream page from `from` (kernel memory) to a new slot.
     auto emit_from = [&](uint64_t from) {
-        offsets.push_back(next);
-        return page_io(cpu, *swap_, swap_first_, next++, from, true, false);
+        int64_t s = slot();
+        if (s <= 0) return kENOSPC;
+        offsets.push_back(uint64_t(s));
+        return page_io(cpu, *swap_, swap_first_, uint64_t(s), from, true, false);
     };
     auto emit = [&](const uint8_t* data) {
         cpu.write_block(buf, data, swsusp::kPage);
@@ -147,7 +171,7 @@ int Hibernation::write_image(Cpu& cpu) {
     Info info{kInfoMagic, n, 0, meta, memory_.size() / swsusp::kPage};
     std::fill(page.begin(), page.end(), 0);
     std::memcpy(page.data(), &info, sizeof info);
-    if (int rc = emit(page.data())) return finish(rc, "I/O error");
+    if (int rc = emit(page.data())) return release(rc, "I/O error");
     uLong crc = crc32(0L, Z_NULL, 0);
     if (!lz4) {
         for (uint64_t k = 0; k < body; ++k) {
@@ -155,8 +179,8 @@ int Hibernation::write_image(Cpu& cpu) {
             if (crc_on) crc = crc32(crc, page.data(), swsusp::kPage);
             // Data pages go by DMA straight from the copies.
             int rc = k < meta ? emit(page.data()) : emit_from(copies_[k - meta]);
-            if (rc) return finish(rc, "I/O error");
-            if (power_lost()) return finish(kPowerLost, "power lost");
+            if (rc) return release(rc, "I/O error");
+            if (power_lost()) return release(kPowerLost, "power lost");
         }
     } else {
         std::vector<uint8_t> unc(kUnitPages * swsusp::kPage);
@@ -168,15 +192,15 @@ int Hibernation::write_image(Cpu& cpu) {
             crc = crc32(crc, unc.data(), uInt(bytes));
             int packed = LZ4_compress_default(reinterpret_cast<const char*>(unc.data()),
                                               reinterpret_cast<char*>(&frame[8]), int(bytes), int(frame.size() - 8));
-            if (packed <= 0) return finish(kEINVAL, "compression failed");
+            if (packed <= 0) return release(kEINVAL, "compression failed");
             cpu.compute(Cycles(bytes));  // about one cycle per byte for LZ4
             uint64_t len = uint64_t(packed);
             std::memcpy(frame.data(), &len, 8);
             uint64_t pages = unit_frame_pages(len);
             std::memset(&frame[8 + len], 0, pages * swsusp::kPage - 8 - len);
             for (uint64_t p = 0; p < pages; ++p) {
-                if (int rc = emit(&frame[p * swsusp::kPage])) return finish(rc, "I/O error");
-                if (power_lost()) return finish(kPowerLost, "power lost");
+                if (int rc = emit(&frame[p * swsusp::kPage])) return release(rc, "I/O error");
+                if (power_lost()) return release(kPowerLost, "power lost");
             }
         }
     }
@@ -185,34 +209,35 @@ int Hibernation::write_image(Cpu& cpu) {
     std::fill(page.begin(), page.end(), 0);
     std::memcpy(page.data(), &info, sizeof info);
     cpu.write_block(buf, page.data(), swsusp::kPage);
-    if (int rc = page_io(cpu, *swap_, swap_first_, offsets[0], buf, true, false)) return finish(rc, "I/O error");
+    if (int rc = page_io(cpu, *swap_, swap_first_, offsets[0], buf, true, false)) return release(rc, "I/O error");
     // Swap-map pages: the offsets of the stream pages, then next.
     for (uint64_t m = 0; m < maps; ++m) {
         std::fill(page.begin(), page.end(), 0);
         for (uint64_t k = 0; k < swsusp::kMapEntries && m * swsusp::kMapEntries + k < offsets.size(); ++k)
             std::memcpy(&page[k * 8], &offsets[m * swsusp::kMapEntries + k], 8);
-        uint64_t next_map = m + 1 < maps ? 1 + m + 1 : 0;
+        uint64_t next_map = m + 1 < maps ? map_slots[m + 1] : 0;
         std::memcpy(&page[swsusp::kMapEntries * 8], &next_map, 8);
         cpu.write_block(buf, page.data(), swsusp::kPage);
-        if (int rc = page_io(cpu, *swap_, swap_first_, 1 + m, buf, true, false)) return finish(rc, "I/O error");
+        if (int rc = page_io(cpu, *swap_, swap_first_, map_slots[m], buf, true, false))
+            return release(rc, "I/O error");
     }
     // mark_swapfiles: the header last, and only over a valid swap signature.
-    if (int rc = page_io(cpu, *swap_, swap_first_, 0, buf, false, false)) return finish(rc, "I/O error");
+    if (int rc = page_io(cpu, *swap_, swap_first_, 0, buf, false, false)) return release(rc, "I/O error");
     cpu.read_block(buf, page.data(), swsusp::kPage);
-    if (std::memcmp(&page[swsusp::kSigOff], kSwapSig, 10) != 0) return finish(kEINVAL, "no swap signature");
+    if (std::memcmp(&page[swsusp::kSigOff], kSwapSig, 10) != 0) return release(kEINVAL, "no swap signature");
     std::memcpy(&page[swsusp::kOrigSigOff], &page[swsusp::kSigOff], 10);
     std::memcpy(&page[swsusp::kSigOff], kImageSig, 10);
     uint32_t flags = swsusp::SF_PLATFORM_MODE | (crc_on ? swsusp::SF_CRC32_MODE : 0) |
                      (lz4 ? swsusp::SF_COMPRESSION_ALG_LZ4 : swsusp::SF_NOCOMPRESS_MODE) |
                      (options_.hw_sig ? swsusp::SF_HW_SIG : 0);
-    uint64_t image = 1;
+    uint64_t image = map_slots[0];
     uint32_t crc32v = uint32_t(crc);
     std::memcpy(&page[swsusp::kFlagsOff], &flags, 4);
     std::memcpy(&page[swsusp::kImageOff], &image, 8);
     std::memcpy(&page[swsusp::kCrcOff], &crc32v, 4);
     std::memcpy(&page[swsusp::kHwSigOff], &options_.hw_signature, 4);
     cpu.write_block(buf, page.data(), swsusp::kPage);
-    if (int rc = page_io(cpu, *swap_, swap_first_, 0, buf, true, false)) return finish(rc, "I/O error");
+    if (int rc = page_io(cpu, *swap_, swap_first_, 0, buf, true, false)) return release(rc, "I/O error");
     return finish(0, fmt::format("{} pages in {} stream pages{}", n, offsets.size(), lz4 ? " (lz4)" : ""));
 }
 

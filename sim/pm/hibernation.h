@@ -25,6 +25,7 @@ namespace quiesce {
 
 class Cpu;
 class Kernel;
+class SwapMap;
 class PhysicalMemory;
 class ImageCheck;
 class EventHub;
@@ -44,6 +45,7 @@ std::vector<uint8_t> mkswap_header();
 struct HibernationOptions {
     bool crc = true;          // SF_CRC32_MODE (Linux: whenever the image is compressed)
     bool compress = false;    // LZ4 units of 32 pages (SF_COMPRESSION_ALG_LZ4); implies the CRC
+    bool ignore_swap_map = false;  // a bug: write the image over slots swapped-out pages occupy
     bool hw_sig = false;      // acpi_sleep=s4_hwsig: SF_HW_SIG, refuse on mismatch
     uint32_t hw_signature = 0;
 };
@@ -53,6 +55,8 @@ public:
     Hibernation(Kernel& kernel, PhysicalMemory& memory, EventHub& hub, HibernationOptions options);
 
     void set_check(ImageCheck* check) { check_ = check; }
+    // The swap slot map the image takes its slots from (alloc_swapdev_block).
+    void set_swap_map(SwapMap* map) { swap_map_ = map; }
     // Injected fault: power fails after this many image pages were written.
     void set_power_loss_after(int64_t pages) { power_loss_after_ = pages; }
     void set_swap(BlockDevice* dev, uint64_t first_sector, uint64_t sectors) {
@@ -80,6 +84,7 @@ private:
     uint64_t copy_base_ = 0, copy_pages_ = 0;
     std::vector<uint64_t> pfns_, copies_;
     int64_t power_loss_after_ = -1;
+    SwapMap* swap_map_ = nullptr;
 };
 
 // Injected fault: flips one bit of image data page `page` on the drive's

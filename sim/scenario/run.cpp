@@ -61,7 +61,12 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     });
     StorageWorkloadRun storage(platform, ctx, checker, s);
     // Hibernation: the image machinery and its checks.
-    HibernationOptions hopts{s.hibernation.crc, s.hibernation.lz4, s.hibernation.hw_sig, s.platform.hw_signature};
+    HibernationOptions hopts;
+    hopts.crc = s.hibernation.crc;
+    hopts.compress = s.hibernation.lz4;
+    hopts.ignore_swap_map = s.hibernation.ignore_swap_map;
+    hopts.hw_sig = s.hibernation.hw_sig;
+    hopts.hw_signature = s.platform.hw_signature;
     Hibernation hibernation(platform.kernel(), platform.memory(), ctx.hub, hopts);
     ImageCheck image_check(checker, platform.memory(), ctx.ledger, platform.kernel().path());
     hibernation.set_check(&image_check);
@@ -97,6 +102,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             });
         }
         storage.start();
+        hibernation.set_swap_map(storage.swap_map());
 
         uint64_t imr_save = k.alloc(8, 8);
         PmServices svc;

@@ -305,6 +305,14 @@ Scenario load_scenario(const std::string& path) {
         if (auto b = r.boolean("stuck_task")) w.stuck_task = *b;
         if (auto b = r.boolean("dma_streamer")) w.dma_streamer = *b;
         if (auto b = r.boolean("updater")) w.updater = *b;
+        if (auto n = r.integer("toucher_pages")) {
+            if (*n < 0 || *n > 1024) r.fail("toucher_pages", "must be 0 to 1024");
+            w.toucher_pages = unsigned(*n);
+        }
+        if (auto n = r.integer("toucher_resident")) {
+            if (*n < 1) r.fail("toucher_resident", "must be at least 1");
+            w.toucher_resident = unsigned(*n);
+        }
         if (auto v = r.str("skip_sleeper")) {
             if (*v != "none" && *v != "correct" && *v != "buggy")
                 r.fail("skip_sleeper", "must be \"none\", \"correct\" or \"buggy\"");
@@ -317,6 +325,7 @@ Scenario load_scenario(const std::string& path) {
         TableReader r(path, *t, "hibernation");
         if (auto b = r.boolean("crc")) s.hibernation.crc = *b;
         if (auto b = r.boolean("hw_sig")) s.hibernation.hw_sig = *b;
+        if (auto b = r.boolean("ignore_swap_map")) s.hibernation.ignore_swap_map = *b;
         if (auto c = r.str("compress")) {
             if (*c != "none" && *c != "lz4") r.fail("compress", "must be \"none\" or \"lz4\"");
             s.hibernation.lz4 = *c == "lz4";

@@ -75,6 +75,8 @@ struct StorageWorkload {
     bool dma_streamer = false;              // a kernel thread copying copy_size with the first DMA engine
     bool updater = false;                   // a user task doing two-step updates that must stay whole
     std::string skip_sleeper = "none";      // a task sleeping outside the freezer's count: none, correct, buggy
+    unsigned toucher_pages = 0;             // anonymous pages of the toucher task (0: none)
+    unsigned toucher_resident = 16;         // of which at most this many in memory: the rest is swapped
     Picos suspend_after = 20'000'000'000ULL; // tasks run this long before the transition
 };
 
@@ -83,6 +85,7 @@ struct HibernationSpec {
     bool crc = true;      // SF_CRC32_MODE: the header carries the CRC32 of the data
     bool hw_sig = false;  // acpi_sleep=s4_hwsig: refuse an image made on other hardware
     bool lz4 = false;     // hibernate.compressor=lz4 (implies the CRC)
+    bool ignore_swap_map = false;  // bug knob: the image writer lays pages out from slot 1 regardless
 };
 
 struct Scenario {

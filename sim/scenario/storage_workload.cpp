@@ -97,6 +97,7 @@ void StorageWorkloadRun::start() {
             }
         });
     }
+    if (w.toucher_pages) start_toucher();
     if (w.stuck_task) {
         // Uninterruptible sleep (D state), e.g. on a dead NFS server: no freeze point for 60 s.
         k.spawn("stuck", Task::Kind::User, true, 0, [](Task& t) {
@@ -108,6 +109,37 @@ void StorageWorkloadRun::start() {
         });
     }
     sc_core::wait(from_ps(w.suspend_after));
+}
+
+// The anonymous-memory toucher: more pages than it may keep in memory, so
+// every few touches one goes out to swap. It checks each page holds what it
+// last wrote there - as it always does without suspending: anything else is
+// a result that a suspend changed (transparency.diverged).
+void StorageWorkloadRun::start_toucher() {
+    Platform::Disk disk = platform_.disk();
+    Kernel& k = platform_.kernel();
+    const StorageWorkload& w = s_.storage;
+    swap_ = std::make_unique<SwapMap>(k, *disk.driver, disk.swap_first, disk.drive->sectors() - disk.swap_first);
+    swap_->init(k.boot_cpu());
+    anon_ = std::make_unique<AnonMemory>(k, *swap_, w.toucher_pages, w.toucher_resident);
+    k.spawn("toucher", Task::Kind::User, true, 1, [this, &w](Task& t) {
+        std::vector<uint64_t> expected(w.toucher_pages, 0);
+        for (uint64_t n = 1; !t.should_stop(); ++n) {
+            uint64_t vpage = ctx_.rng.uniform(0, w.toucher_pages - 1);
+            uint64_t frame = 0;
+            if (anon_->touch(t.cpu(), vpage, frame) == 0) {
+                uint64_t got = t.cpu().read64(frame);
+                if (got != expected[vpage])
+                    ctx_.hub.guest_error(platform_.kernel().path(), "transparency.diverged",
+                                         "toucher: anonymous page " + std::to_string(vpage) + " lost its contents",
+                                         {{"task", "toucher"}, {"vpage", std::to_string(vpage)},
+                                          {"expected", std::to_string(expected[vpage])}, {"got", std::to_string(got)}});
+                t.cpu().write64(frame, n);
+                expected[vpage] = n;
+            }
+            t.sleep_freezable(100'000'000ULL);  // 100 us
+        }
+    });
 }
 
 }  // namespace quiesce

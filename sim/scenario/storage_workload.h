@@ -6,6 +6,7 @@
 
 #include "sim/check/storage_check.h"
 #include "sim/kernel/page_cache.h"
+#include "sim/kernel/swap.h"
 #include "sim/scenario/platform.h"
 
 #include <memory>
@@ -23,6 +24,7 @@ public:
     // without a disk or with writer_blocks = 0.
     void start();
     int sync(Cpu& cpu) { return cache_ ? cache_->sync(cpu) : 0; }
+    SwapMap* swap_map() { return swap_.get(); }
     void check(bool cache_alive) {
         if (check_) check_->check(cache_alive);
     }
@@ -34,6 +36,9 @@ private:
     const Scenario& s_;
     std::unique_ptr<PageCache> cache_;
     std::unique_ptr<StorageCheck> check_;
+    std::unique_ptr<SwapMap> swap_;
+    std::unique_ptr<AnonMemory> anon_;
+    void start_toucher();
 };
 
 }  // namespace quiesce

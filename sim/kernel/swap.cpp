@@ -1,0 +1,113 @@
+#include "sim/kernel/swap.h"
+
+#include "models/cpu/cpu.h"
+#include "sim/core/errors.h"
+#include "sim/kernel/kernel.h"
+
+#include <algorithm>
+
+namespace quiesce {
+
+namespace {
+constexpr uint64_t kPage = 4096;
+}
+
+SwapMap::SwapMap(Kernel& kernel, BlockDevice& dev, uint64_t first_sector, uint64_t sectors)
+    : kernel_(kernel), dev_(dev), first_(first_sector), slots_(sectors / (kPage / dev.sector_size())) {}
+
+void SwapMap::init(Cpu& cpu) {
+    map_ = kernel_.alloc((slots_ + kPage - 1) / kPage * kPage, kPage);
+    std::vector<uint8_t> zero(slots_, 0);
+    zero[0] = 1;  // the header
+    cpu.write_block(map_, zero.data(), unsigned(zero.size()));
+}
+
+// The lowest free slot (the swap allocator fills clusters from the start of
+// the partition): read the map, claim the slot.
+int64_t SwapMap::alloc(Cpu& cpu) {
+    std::vector<uint8_t> map(slots_);
+    cpu.read_block(map_, map.data(), unsigned(slots_));
+    for (uint64_t slot = 1; slot < slots_; ++slot)
+        if (map[slot] == 0) {
+            cpu.write8(map_ + slot, 1);
+            return int64_t(slot);
+        }
+    return -1;
+}
+
+void SwapMap::free(Cpu& cpu, uint64_t slot) {
+    SIM_ASSERT(slot > 0 && slot < slots_, "freeing swap slot {}", slot);
+    cpu.write8(map_ + slot, 0);
+}
+
+int SwapMap::io(Cpu& cpu, uint64_t slot, uint64_t buffer, bool write) {
+    uint32_t spp = uint32_t(kPage / dev_.sector_size());
+    return dev_.submit(cpu, {write, first_ + slot * spp, spp, buffer, false, false});
+}
+
+AnonMemory::AnonMemory(Kernel& kernel, SwapMap& swap, uint64_t pages, uint64_t resident_limit)
+    : kernel_(kernel), swap_(swap), ptes_(pages), resident_limit_(std::max<uint64_t>(1, resident_limit)) {
+    for (uint64_t i = 0; i < resident_limit_; ++i) free_frames_.push_back(kernel_.alloc(kPage, kPage));
+}
+
+int AnonMemory::evict(Cpu& cpu) {
+    uint64_t victim = lru_.front();
+    lru_.pop_front();
+    Pte& pte = ptes_[victim];
+    int64_t slot = swap_.alloc(cpu);
+    if (slot < 0) {
+        lru_.push_front(victim);
+        return -12;  // -ENOMEM: swap full
+    }
+    if (int rc = swap_.io(cpu, uint64_t(slot), pte.frame, true)) {
+        swap_.free(cpu, uint64_t(slot));
+        lru_.push_front(victim);
+        return rc;
+    }
+    kernel_.hub().instant(kernel_.path(), "swap-out", "swap",
+                          {{"vpage", std::to_string(victim)}, {"slot", std::to_string(slot)}});
+    pte.present = false;
+    pte.slot = slot;
+    free_frames_.push_back(pte.frame);
+    --resident_;
+    ++swapped_;
+    return 0;
+}
+
+int AnonMemory::touch(Cpu& cpu, uint64_t vpage, uint64_t& frame) {
+    SIM_ASSERT(vpage < ptes_.size(), "anonymous page {} out of range", vpage);
+    Pte& pte = ptes_[vpage];
+    if (pte.present) {
+        lru_.remove(vpage);
+        lru_.push_back(vpage);
+        frame = pte.frame;
+        return 0;
+    }
+    ++faults_;
+    cpu.compute(Cycles(1'500));  // the page fault
+    if (resident_ >= resident_limit_)
+        if (int rc = evict(cpu)) return rc;
+    uint64_t f = free_frames_.back();
+    free_frames_.pop_back();
+    if (pte.slot >= 0) {  // swap in
+        if (int rc = swap_.io(cpu, uint64_t(pte.slot), f, false)) {
+            free_frames_.push_back(f);
+            return rc;
+        }
+        kernel_.hub().instant(kernel_.path(), "swap-in", "swap",
+                              {{"vpage", std::to_string(vpage)}, {"slot", std::to_string(pte.slot)}});
+        swap_.free(cpu, uint64_t(pte.slot));
+        pte.slot = -1;
+    } else {
+        std::vector<uint8_t> zero(kPage, 0);  // a new anonymous page is zero-filled
+        cpu.write_block(f, zero.data(), unsigned(kPage));
+    }
+    pte.present = true;
+    pte.frame = f;
+    ++resident_;
+    lru_.push_back(vpage);
+    frame = f;
+    return 0;
+}
+
+}  // namespace quiesce
