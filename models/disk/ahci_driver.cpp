@@ -122,6 +122,7 @@ int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uin
     cpu.write_block(cpu.read64(drv_ + F_CLB) + 32 * slot, header, sizeof header);
     in_flight_ |= 1u << slot;
     failed_ &= ~(1u << slot);
+    Picos issued = now_ps();
     cpu.write32(abar(Ahci::PxCI), 1u << slot);
     std::string what = fmt::format("{}: slot {}, ATA command {:#04x}", controller_, slot, cmd);
     for (Picos start = now_ps(); in_flight_ & (1u << slot);) {
@@ -131,7 +132,11 @@ int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uin
         }
         kernel_.wait_event(done_, kCommandTimeout - (now_ps() - start), what);
     }
-    return (failed_ & (1u << slot)) ? kEIO : 0;
+    if (failed_ & (1u << slot)) return kEIO;
+    if (write && observer_.written)
+        observer_.written(lba, count, buffer, cmd == SataDrive::WRITE_DMA_FUA_EXT || !write_cache_);
+    if (cmd == SataDrive::FLUSH_CACHE_EXT && observer_.flushed) observer_.flushed(issued);
+    return 0;
 }
 
 int AhciDriver::identify(Cpu& cpu) {

@@ -49,6 +49,7 @@ public:
 
     // The disk's PM callbacks (sd).
     int disk_pm(const std::string& cb, Cpu& cpu);
+    void set_observer(BlockObserver o) { observer_ = std::move(o); }
     bool write_cache_enabled() const { return write_cache_; }
 
 private:
@@ -78,6 +79,7 @@ private:
     uint32_t failed_ = 0;      // slots that completed with an error
     sc_core::sc_event done_;
     sc_core::sc_event unblocked_;
+    BlockObserver observer_;
 };
 
 // sda as the PM core sees it: a child of ahci0 in the device graph.

@@ -17,30 +17,70 @@ uint64_t content_hash(const uint8_t* data, size_t len) {
     return h;
 }
 
-StorageCheck::StorageCheck(Checker& checker, const SataDrive& drive, const PhysicalMemory& memory,
-                           const PageCache& cache, std::string component)
-    : checker_(checker), drive_(drive), memory_(memory), cache_(cache), component_(std::move(component)) {}
-
-void StorageCheck::written_back(uint64_t block, const std::vector<uint8_t>& data) {
-    later_[block].insert(content_hash(data.data(), data.size()));
-}
-
-void StorageCheck::durable(uint64_t block, const std::vector<uint8_t>& data) {
-    durable_[block] = {content_hash(data.data(), data.size()), now_ps()};
-    later_[block].clear();
-}
-
 std::string join_first(const std::vector<std::string>& items, size_t n) {
     std::string out;
     for (size_t i = 0; i < items.size() && i < n; ++i) out += (i ? "," : "") + items[i];
     return out;
 }
 
-uint64_t StorageCheck::block_hash(uint64_t block, bool media_only) const {
+StorageCheck::StorageCheck(Checker& checker, const SataDrive& drive, const PhysicalMemory& memory,
+                           std::string component)
+    : checker_(checker), drive_(drive), memory_(memory), component_(std::move(component)) {}
+
+BlockObserver StorageCheck::observer() {
+    return {[this](uint64_t sector, uint32_t count, uint64_t buffer, bool durable) {
+                written(sector, count, buffer, durable);
+            },
+            [this](Picos issued) { flushed(issued); }};
+}
+
+void StorageCheck::make_durable(Sector& s, uint64_t hash, Picos when) {
+    s.durable = true;
+    s.durable_hash = hash;
+    s.durable_when = when;
+    s.later.clear();
+}
+
+void StorageCheck::written(uint64_t sector, uint32_t count, uint64_t buffer, bool durable) {
+    const unsigned ss = drive_.sector_size();
+    std::vector<uint8_t> data(ss);
+    for (uint32_t i = 0; i < count; ++i) {
+        memory_.peek(buffer + uint64_t(i) * ss, data.data(), ss);
+        uint64_t h = content_hash(data.data(), ss);
+        Sector& s = sectors_[sector + i];
+        s.later.insert(h);
+        if (durable) {
+            s.pending.clear();
+            make_durable(s, h, now_ps());
+        } else {
+            s.pending.emplace_back(h, now_ps());
+        }
+    }
+}
+
+void StorageCheck::flushed(Picos issued) {
+    for (auto& [lba, s] : sectors_) {
+        size_t covered = 0;
+        while (covered < s.pending.size() && s.pending[covered].second <= issued) ++covered;
+        if (!covered) continue;
+        make_durable(s, s.pending[covered - 1].first, now_ps());
+        for (size_t i = covered; i < s.pending.size(); ++i) s.later.insert(s.pending[i].first);
+        s.pending.erase(s.pending.begin(), s.pending.begin() + long(covered));
+    }
+}
+
+void StorageCheck::sleep_entered() {
+    for (auto& [lba, s] : sectors_) {
+        if (s.pending.empty()) continue;
+        make_durable(s, s.pending.back().first, now_ps());
+        s.pending.clear();
+    }
+}
+
+uint64_t StorageCheck::block_hash(uint64_t block) const {
     std::vector<uint8_t> data;
-    for (unsigned i = 0; i < cache_.sectors_per_block(); ++i) {
-        uint64_t sector = cache_.sector_of(block) + i;
-        auto s = media_only ? drive_.media(sector) : drive_.readable(sector);
+    for (unsigned i = 0; i < cache_->sectors_per_block(); ++i) {
+        auto s = drive_.readable(cache_->sector_of(block) + i);
         data.insert(data.end(), s.begin(), s.end());
     }
     return content_hash(data.data(), data.size());
@@ -49,38 +89,36 @@ uint64_t StorageCheck::block_hash(uint64_t block, bool media_only) const {
 void StorageCheck::check(bool cache_alive) {
     // data.lost-write
     std::vector<std::string> lost;
-    Picos first_ack = 0;
-    for (const auto& [block, d] : durable_) {
-        uint64_t media = block_hash(block, true);
-        if (media == d.hash || later_[block].count(media)) continue;
-        if (lost.empty()) first_ack = d.when;
-        lost.push_back(std::to_string(block));
+    Picos first_durable = 0;
+    for (const auto& [lba, s] : sectors_) {
+        if (!s.durable || faulted_.count(lba)) continue;
+        auto media = drive_.media(lba);
+        uint64_t h = content_hash(media.data(), media.size());
+        if (h == s.durable_hash || s.later.count(h)) continue;
+        if (lost.empty()) first_durable = s.durable_when;
+        lost.push_back(std::to_string(lba));
     }
-    if (!lost.empty()) {
-        std::string list = join_first(lost);
+    if (!lost.empty())
         checker_.report({"data.lost-write", now_ps(), component_, "",
-                         fmt::format("{} block(s) acknowledged durable hold other data on the media after resume "
-                                     "(first: block {})",
+                         fmt::format("{} sector(s) the OS believed durable hold other data on the media (first: "
+                                     "sector {})",
                                      lost.size(), lost[0]),
-                         fmt::format("{{\"blocks\":\"{}\",\"count\":\"{}\",\"first_acknowledged_ps\":\"{}\"}}", list,
-                                     lost.size(), first_ack)});
-    }
-    if (!cache_alive) return;
+                         fmt::format("{{\"sectors\":\"{}\",\"count\":\"{}\",\"first_durable_ps\":\"{}\"}}",
+                                     join_first(lost), lost.size(), first_durable)});
+    if (!cache_alive || !cache_) return;
     // fs.cache-divergence
     std::vector<std::string> diverged;
-    for (const auto& [block, e] : cache_.entries()) {
+    for (const auto& [block, e] : cache_->entries()) {
         if (e.dirty || e.busy) continue;
         std::vector<uint8_t> page(PageCache::kBlockSize);
         memory_.peek(e.page, page.data(), page.size());
-        if (content_hash(page.data(), page.size()) != block_hash(block, false)) diverged.push_back(std::to_string(block));
+        if (content_hash(page.data(), page.size()) != block_hash(block)) diverged.push_back(std::to_string(block));
     }
-    if (!diverged.empty()) {
-        std::string list = join_first(diverged);
+    if (!diverged.empty())
         checker_.report({"fs.cache-divergence", now_ps(), component_, "",
                          fmt::format("{} clean page-cache block(s) differ from what the disk returns (first: block {})",
                                      diverged.size(), diverged[0]),
-                         fmt::format("{{\"blocks\":\"{}\",\"count\":\"{}\"}}", list, diverged.size())});
-    }
+                         fmt::format("{{\"blocks\":\"{}\",\"count\":\"{}\"}}", join_first(diverged), diverged.size())});
 }
 
 }  // namespace quiesce

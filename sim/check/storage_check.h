@@ -1,12 +1,18 @@
-// Storage invariants: the OS's beliefs (what the page cache says was written
-// back, what fsync/sync acknowledged durable) against the drive's true state.
-//   data.lost-write      a block acknowledged durable holds other data on the
-//                        media after resume (and no later write explains it)
+// Storage invariants: what the OS believes about its disk against the
+// drive's true state.
+//   data.lost-write      a sector the OS believes durable holds other data on
+//                        the media after resume or the next boot (and no later
+//                        write explains it). Durable means: written with FUA
+//                        or through a disk without a write cache, covered by a
+//                        cache flush issued after it completed, or completed
+//                        before the OS put the system to sleep (the contract
+//                        of sd's suspend/poweroff flush).
 //   fs.cache-divergence  after resume, a clean page-cache block differs from
 //                        what the disk returns for it
 #pragma once
 
 #include "sim/check/checker.h"
+#include "sim/kernel/block.h"
 
 #include <cstdint>
 #include <map>
@@ -22,32 +28,41 @@ class PageCache;
 
 class StorageCheck {
 public:
-    StorageCheck(Checker& checker, const SataDrive& drive, const PhysicalMemory& memory, const PageCache& cache,
-                 std::string component);
+    StorageCheck(Checker& checker, const SataDrive& drive, const PhysicalMemory& memory, std::string component);
 
-    // Observer hooks (PageCache::Observer).
-    void written_back(uint64_t block, const std::vector<uint8_t>& data);
-    void durable(uint64_t block, const std::vector<uint8_t>& data);
+    // The hooks to give every driver of this disk (the restore kernel's too).
+    BlockObserver observer();
+    void watch_cache(const PageCache* cache) { cache_ = cache; }
+    // The OS enters a sleep state: every completed write is believed durable.
+    void sleep_entered();
+    // An injected fault changed this sector on the media: not the OS's doing.
+    void faulted(uint64_t sector) { faulted_.insert(sector); }
 
-    // Run once the system is back (resume finished). After a fresh boot the
-    // page cache is gone: only durability is checked.
+    // Run once the system is back (resume finished, or the next boot). After
+    // a fresh boot the page cache is gone: only durability is checked.
     void check(bool cache_alive = true);
 
 private:
-    // Hash of a block as the platters hold it, or as a read returns it.
-    uint64_t block_hash(uint64_t block, bool media_only) const;
+    void written(uint64_t sector, uint32_t count, uint64_t buffer, bool durable);
+    void flushed(Picos issued);
+    uint64_t block_hash(uint64_t block) const;
+
+    struct Sector {
+        std::vector<std::pair<uint64_t, Picos>> pending;  // completed, not yet durable: (hash, when)
+        bool durable = false;
+        uint64_t durable_hash = 0;
+        Picos durable_when = 0;
+        std::set<uint64_t> later;  // written after the durable point: may be on the media
+    };
+    void make_durable(Sector& s, uint64_t hash, Picos when);
 
     Checker& checker_;
     const SataDrive& drive_;
     const PhysicalMemory& memory_;
-    const PageCache& cache_;
+    const PageCache* cache_ = nullptr;
     std::string component_;
-    struct Durable {
-        uint64_t hash;
-        Picos when;
-    };
-    std::map<uint64_t, Durable> durable_;             // latest durable content per block
-    std::map<uint64_t, std::set<uint64_t>> later_;    // written back since (may legitimately be on media)
+    std::map<uint64_t, Sector> sectors_;
+    std::set<uint64_t> faulted_;
 };
 
 uint64_t content_hash(const uint8_t* data, size_t len);

@@ -4,7 +4,10 @@
 // completion. Returns 0 or a negative errno.
 #pragma once
 
+#include "sim/core/time.h"
+
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace quiesce {
@@ -18,6 +21,15 @@ struct BlockRequest {
     uint64_t buffer = 0;    // physical address of count * sector_size bytes
     bool fua = false;       // REQ_FUA: durable when acknowledged
     bool preflush = false;  // REQ_PREFLUSH: flush the cache first
+};
+
+// What a disk driver tells the checker as the OS learns it (zero time).
+struct BlockObserver {
+    // A write completed: `count` sectors from `buffer`; `durable` when it
+    // bypassed a volatile cache (FUA, or no write cache).
+    std::function<void(uint64_t sector, uint32_t count, uint64_t buffer, bool durable)> written;
+    // A cache flush issued at `issued` completed: what was written before is durable.
+    std::function<void(Picos issued)> flushed;
 };
 
 class BlockDevice {

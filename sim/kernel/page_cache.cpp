@@ -23,12 +23,6 @@ PageCache::Entry& PageCache::entry(Cpu& cpu, uint64_t block) {
     return entries_[block] = e;
 }
 
-std::vector<uint8_t> PageCache::contents(Cpu& cpu, uint64_t page) {
-    std::vector<uint8_t> data(kBlockSize);
-    cpu.read_block(page, data.data(), kBlockSize);
-    return data;
-}
-
 int PageCache::write(Cpu& cpu, uint64_t block, const void* data) {
     Entry& e = entry(cpu, block);
     while (e.busy) kernel_.wait_event(idle_, ~0ULL >> 1);  // wait_on_page_writeback
@@ -57,18 +51,12 @@ int PageCache::writeback(Cpu& cpu, uint64_t block) {
     Entry& e = it->second;
     e.busy = true;
     e.dirty = false;  // cleared before the I/O: a write during it re-dirties
-    std::vector<uint8_t> data = contents(cpu, e.page);
     BlockRequest rq{true, sector_of(block), sectors_per_block(), e.page, false, false};
     int rc = disk_.submit(cpu, rq);
     e.busy = false;
     idle_.notify(sc_core::SC_ZERO_TIME);
-    if (rc != 0) {
-        e.dirty = true;
-        return rc;
-    }
-    if (observer_.written_back) observer_.written_back(block, data);
-    written_since_flush_[block] = std::move(data);
-    return 0;
+    if (rc != 0) e.dirty = true;
+    return rc;
 }
 
 int PageCache::writeback_all(Cpu& cpu) {
@@ -87,16 +75,7 @@ int PageCache::fsync(Cpu& cpu, const std::set<uint64_t>& blocks) {
             kernel_.wait_event(idle_, ~0ULL >> 1);
         if (int rc = writeback(cpu, b)) return rc;
     }
-    // The flush makes durable what was written back before it was issued.
-    std::map<uint64_t, std::vector<uint8_t>> covered;
-    covered.swap(written_since_flush_);
-    if (int rc = disk_.flush(cpu)) {
-        for (auto& [b, data] : covered) written_since_flush_.emplace(b, std::move(data));
-        return rc;
-    }
-    if (observer_.durable)
-        for (const auto& [b, data] : covered) observer_.durable(b, data);
-    return 0;
+    return disk_.flush(cpu);  // durable: what was written back before it
 }
 
 int PageCache::sync(Cpu& cpu) {

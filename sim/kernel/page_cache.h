@@ -2,8 +2,7 @@
 // kernel memory pages, dirty until written back. writeback() sends a dirty
 // block to the disk (acknowledged once the drive has it, possibly only in its
 // volatile cache); fsync()/sync() write back and then flush the disk cache,
-// which is what makes data durable. Every acknowledgement is reported to
-// the storage observer so the checker knows what the OS believes.
+// which is what makes data durable (the block layer tells the checker).
 #pragma once
 
 #include "sim/kernel/block.h"
@@ -26,15 +25,8 @@ class PageCache {
 public:
     static constexpr unsigned kBlockSize = 4096;
 
-    // What the checker is told (zero-time observers, given block contents).
-    struct Observer {
-        std::function<void(uint64_t block, const std::vector<uint8_t>& data)> written_back;  // acked, maybe cached
-        std::function<void(uint64_t block, const std::vector<uint8_t>& data)> durable;      // acked after a flush
-    };
-
     PageCache(Kernel& kernel, BlockDevice& disk, uint64_t first_sector, uint64_t blocks);
 
-    void set_observer(Observer o) { observer_ = std::move(o); }
     uint64_t blocks() const { return blocks_; }
 
     int write(Cpu& cpu, uint64_t block, const void* data);  // into the cache: dirty
@@ -55,15 +47,12 @@ public:
 
 private:
     Entry& entry(Cpu& cpu, uint64_t block);
-    std::vector<uint8_t> contents(Cpu& cpu, uint64_t page);
 
     Kernel& kernel_;
     BlockDevice& disk_;
     uint64_t first_sector_;
     uint64_t blocks_;
     std::map<uint64_t, Entry> entries_;
-    std::map<uint64_t, std::vector<uint8_t>> written_since_flush_;  // block -> what was written
-    Observer observer_;
     sc_core::sc_event idle_;
 };
 

@@ -86,6 +86,7 @@ int PmEngine::platform_enter(Cpu& cpu) {
     if (protocol_.target == 3) save_processor_state(cpu);
     result_.slept = true;
     s_.kernel->halt();  // the CPUs stop: no task runs while the platform sleeps
+    if (s_.sleep_entered) s_.sleep_entered();
     uint64_t vector = s_.acpi->enter(cpu, protocol_.target);
     uint64_t expected = protocol_.target == 4 ? s_.image_restore_point : s_.trampoline;
     if (protocol_.target == 4 && vector != expected) {

@@ -30,6 +30,7 @@ struct PmServices {
     std::function<void(Cpu&)> syscore_suspend;
     std::function<void(Cpu&)> syscore_resume;
     std::function<int(Cpu&)> sync;            // ksys_sync: write back and flush every filesystem
+    std::function<void()> sleep_entered;      // the OS hands the machine to firmware (SLP_EN)
     std::function<int(Cpu&)> preallocate;     // hibernation: the copy pages
     std::function<int(Cpu&)> snapshot;        // hibernation: the atomic copy
     std::function<int(Cpu&)> write_image;     // hibernation: the image to swap

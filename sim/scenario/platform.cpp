@@ -255,6 +255,7 @@ void Platform::restore_kernel_program(Cpu& cpu) {
         disk_dev = &d;
         if (ahci_dev) {
             ahci = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, rk, core, AhciDriver::Variant::Fixed);
+            ahci->set_observer(block_observer_);
             if (ahci->probe(cpu, *ahci_dev) != 0) ahci.reset();
         }
         break;
@@ -314,6 +315,7 @@ void Platform::bind_devices(Cpu& cpu) {
             auto it = scenario_.driver_variant.find(d.spec.name);
             if (it != scenario_.driver_variant.end()) AhciDriver::parse_variant(it->second, v);
             d.ahci_driver = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, *kernel_, *pci_core_, v);
+            d.ahci_driver->set_observer(block_observer_);
             int rc = d.ahci_driver->probe(cpu, *pd);
             kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
             drv = d.ahci_driver.get();

@@ -64,6 +64,8 @@ public:
     // and the check it reports the restored memory to.
     // Injected faults that the platform carries out.
     void inject_power_cut(const FaultSpec& f);
+    // Given to every disk driver (the restore kernel's too), before boot.
+    void set_block_observer(BlockObserver o) { block_observer_ = std::move(o); }
     void set_restore(HibernationOptions options, ImageCheck* check) {
         restore_options_ = options;
         image_check_ = check;
@@ -135,6 +137,7 @@ private:
     std::unique_ptr<Kernel> restore_kernel_;
     HibernationOptions restore_options_;
     ImageCheck* image_check_ = nullptr;
+    BlockObserver block_observer_;
     std::unique_ptr<PciCore> pci_core_;
     std::vector<Dev> devs_;
     std::map<std::string, PmDevice*> pm_by_name_;

@@ -59,7 +59,17 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     checker.set_callback_budget(s.callback_budget, [&platform] {
         return platform.kernel().waiting_on(platform.kernel().main_thread_name());
     });
-    StorageWorkloadRun storage(platform, ctx, checker, s);
+    // The disk's durability oracle, fed by every driver of the first disk.
+    std::unique_ptr<StorageCheck> storage_check;
+    if (Platform::Disk disk = platform.disk(); disk.drive) {
+        storage_check = std::make_unique<StorageCheck>(checker, *disk.drive, platform.memory(), disk.name);
+        platform.set_block_observer(storage_check->observer());
+        ctx.hub.subscribe(kind_bit(EvKind::Fault), [&storage_check](const Event& ev) {
+            for (const auto& a : ev.args)
+                if (a.key == "sector" && a.value != "-1") storage_check->faulted(std::stoull(a.value));
+        });
+    }
+    StorageWorkloadRun storage(platform, ctx, storage_check.get(), s);
     // Hibernation: the image machinery and its checks.
     HibernationOptions hopts;
     hopts.crc = s.hibernation.crc;
@@ -121,6 +131,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             c.write32(Platform::kIntcBase + InterruptController::IMR, c.read32(imr_save));
         };
         svc.sync = [&](Cpu& c) { return storage.sync(c); };
+        if (storage_check) svc.sleep_entered = [&] { storage_check->sleep_entered(); };
         if (s.protocol.target == 4) {
             Platform::Disk disk = platform.disk();
             uint64_t sectors = disk.drive->sectors();
@@ -149,9 +160,9 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         else out.outcome = "resumed";
         if (r.resumed || r.error) {
             checker.transition_resumed();
-            storage.check(true);
-        } else if (r.slept) {
-            storage.check(false);  // a fresh boot: only what was durable counts
+            if (storage_check) storage_check->check(true);
+        } else if (r.slept && storage_check) {
+            storage_check->check(false);  // a fresh boot: only what was durable counts
         }
         if (r.resumed || r.error) {
             std::string after = dma_workload(platform, ctx, cpu, s, "after");

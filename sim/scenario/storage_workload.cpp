@@ -11,15 +11,67 @@ namespace quiesce {
 void StorageWorkloadRun::start() {
     Platform::Disk disk = platform_.disk();
     const StorageWorkload& w = s_.storage;
-    if (!disk.driver || w.writer_blocks == 0) return;
+    if (!disk.driver) return;
     Kernel& k = platform_.kernel();
+    if (w.writer_blocks) start_writer();
+    if (w.toucher_pages) start_toucher();
+    if (w.updater) {
+        // A transfer between two accounts in one page of memory: debit, then
+        // credit, a little work in between. Freeze points only between
+        // transfers: a frozen updater is never caught in the middle.
+        uint64_t accounts = k.alloc(PageCache::kBlockSize, PageCache::kBlockSize);
+        k.spawn("updater", Task::Kind::User, true, 0, [accounts](Task& t) {
+            for (uint64_t n = 0; !t.should_stop(); ++n) {
+                t.begin_update("transfer " + std::to_string(n));
+                t.cpu().write64(accounts, t.cpu().read64(accounts) - 10);
+                sc_core::wait(from_ps(200'000'000ULL));  // 200 us of work, not interruptible by the freezer
+                t.cpu().write64(accounts + 8, t.cpu().read64(accounts + 8) + 10);
+                t.end_update();
+                t.sleep_freezable(50'000'000ULL);
+            }
+        });
+    }
+    if (w.skip_sleeper != "none") {
+        // A poller that sleeps outside the freezer's count (the old
+        // freezable_schedule pattern). The correct one calls freezer_count()
+        // as soon as it wakes; the buggy one polls its device first.
+        bool buggy = w.skip_sleeper == "buggy";
+        uint64_t status = k.alloc(64, 64);
+        k.spawn("poller", Task::Kind::User, true, 0, [buggy, status](Task& t) {
+            for (uint64_t n = 0; !t.should_stop(); ++n) {
+                t.freezer_do_not_count();
+                sc_core::wait(from_ps(1'000'000'000ULL));  // 1 ms
+                if (!buggy) t.freezer_count();
+                t.cpu().compute(Cycles(1'000));
+                t.cpu().write64(status, n);  // the poll result
+                if (buggy) t.freezer_count();
+            }
+        });
+    }
+    if (w.stuck_task) {
+        // Uninterruptible sleep (D state), e.g. on a dead NFS server: no freeze point for 60 s.
+        k.spawn("stuck", Task::Kind::User, true, 0, [](Task& t) {
+            while (!t.should_stop()) {
+                t.try_to_freeze();
+                t.cpu().compute(Cycles(1'000));
+                sc_core::wait(from_ps(60'000'000'000'000ULL));
+            }
+        });
+    }
+    sc_core::wait(from_ps(w.suspend_after));
+}
+
+// The file writer (block after block, fsync every `fsync_every` writes)
+// through a page cache on the root partition, and the writeback flusher.
+void StorageWorkloadRun::start_writer() {
+    Platform::Disk disk = platform_.disk();
+    Kernel& k = platform_.kernel();
+    const StorageWorkload& w = s_.storage;
     uint64_t spb = PageCache::kBlockSize / disk.driver->sector_size();
     // Block 0 is the filesystem's superblock; the file is blocks 1..writer_blocks.
     uint64_t blocks = std::min<uint64_t>(disk.root_sectors / spb - 1, w.writer_blocks);
     cache_ = std::make_unique<PageCache>(k, *disk.driver, 0, blocks + 1);
-    check_ = std::make_unique<StorageCheck>(checker_, *disk.drive, platform_.memory(), *cache_, disk.name);
-    cache_->set_observer({[this](uint64_t b, const std::vector<uint8_t>& d) { check_->written_back(b, d); },
-                          [this](uint64_t b, const std::vector<uint8_t>& d) { check_->durable(b, d); }});
+    if (check_) check_->watch_cache(cache_.get());
 
     // The file writer: block after block, fsync every `fsync_every` writes.
     k.spawn("writer", Task::Kind::User, true, 1, [this, blocks, &w](Task& t) {
@@ -64,51 +116,6 @@ void StorageWorkloadRun::start() {
             cache_->writeback_all(t.cpu());
         }
     });
-    if (w.updater) {
-        // A transfer between two accounts in one page of memory: debit, then
-        // credit, a little work in between. Freeze points only between
-        // transfers: a frozen updater is never caught in the middle.
-        uint64_t accounts = k.alloc(PageCache::kBlockSize, PageCache::kBlockSize);
-        k.spawn("updater", Task::Kind::User, true, 0, [accounts](Task& t) {
-            for (uint64_t n = 0; !t.should_stop(); ++n) {
-                t.begin_update("transfer " + std::to_string(n));
-                t.cpu().write64(accounts, t.cpu().read64(accounts) - 10);
-                sc_core::wait(from_ps(200'000'000ULL));  // 200 us of work, not interruptible by the freezer
-                t.cpu().write64(accounts + 8, t.cpu().read64(accounts + 8) + 10);
-                t.end_update();
-                t.sleep_freezable(50'000'000ULL);
-            }
-        });
-    }
-    if (w.skip_sleeper != "none") {
-        // A poller that sleeps outside the freezer's count (the old
-        // freezable_schedule pattern). The correct one calls freezer_count()
-        // as soon as it wakes; the buggy one polls its device first.
-        bool buggy = w.skip_sleeper == "buggy";
-        uint64_t status = k.alloc(64, 64);
-        k.spawn("poller", Task::Kind::User, true, 0, [buggy, status](Task& t) {
-            for (uint64_t n = 0; !t.should_stop(); ++n) {
-                t.freezer_do_not_count();
-                sc_core::wait(from_ps(1'000'000'000ULL));  // 1 ms
-                if (!buggy) t.freezer_count();
-                t.cpu().compute(Cycles(1'000));
-                t.cpu().write64(status, n);  // the poll result
-                if (buggy) t.freezer_count();
-            }
-        });
-    }
-    if (w.toucher_pages) start_toucher();
-    if (w.stuck_task) {
-        // Uninterruptible sleep (D state), e.g. on a dead NFS server: no freeze point for 60 s.
-        k.spawn("stuck", Task::Kind::User, true, 0, [](Task& t) {
-            while (!t.should_stop()) {
-                t.try_to_freeze();
-                t.cpu().compute(Cycles(1'000));
-                sc_core::wait(from_ps(60'000'000'000'000ULL));
-            }
-        });
-    }
-    sc_core::wait(from_ps(w.suspend_after));
 }
 
 // The anonymous-memory toucher: more pages than it may keep in memory, so

@@ -15,8 +15,9 @@ namespace quiesce {
 
 class StorageWorkloadRun {
 public:
-    StorageWorkloadRun(Platform& platform, RunContext& ctx, Checker& checker, const Scenario& s)
-        : platform_(platform), ctx_(ctx), checker_(checker), s_(s) {}
+    // `check` (may be null) is told about the page cache for fs.cache-divergence.
+    StorageWorkloadRun(Platform& platform, RunContext& ctx, StorageCheck* check, const Scenario& s)
+        : platform_(platform), ctx_(ctx), check_(check), s_(s) {}
 
     bool active() const { return cache_ != nullptr; }
     // After boot: builds the page cache on the first disk's root partition,
@@ -25,19 +26,16 @@ public:
     void start();
     int sync(Cpu& cpu) { return cache_ ? cache_->sync(cpu) : 0; }
     SwapMap* swap_map() { return swap_.get(); }
-    void check(bool cache_alive) {
-        if (check_) check_->check(cache_alive);
-    }
 
 private:
     Platform& platform_;
     RunContext& ctx_;
-    Checker& checker_;
+    StorageCheck* check_;
     const Scenario& s_;
     std::unique_ptr<PageCache> cache_;
-    std::unique_ptr<StorageCheck> check_;
     std::unique_ptr<SwapMap> swap_;
     std::unique_ptr<AnonMemory> anon_;
+    void start_writer();
     void start_toucher();
 };
 
