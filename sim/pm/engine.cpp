@@ -75,6 +75,16 @@ int PmEngine::power_lost(Cpu& cpu) {
     return -1;
 }
 
+int PmEngine::freeze_stage(Task::Kind kind) {
+    std::string refused;
+    int rc = s_.kernel->freeze(kind, s_.freeze_timeout, refused);
+    if (rc != 0) {  // the freezer has thawed everything again
+        hub_.instant(track_, "freeze-failed", "pm", {{"refused", refused}});
+        result_.failed_device = refused;
+    }
+    return rc;
+}
+
 void PmEngine::save_processor_state(Cpu& cpu) {
     cpu.write64(s_.context_area, kContextMagic);
     cpu.write64(s_.context_area + 8, cpu.index());
@@ -140,24 +150,11 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     }
     else if (a == "freeze-tasks") {
         // suspend_freeze_processes: user tasks, then freezable kernel threads.
-        std::string refused;
-        int rc = s_.kernel->freeze(Task::Kind::User, s_.freeze_timeout, refused);
-        if (rc == 0) rc = s_.kernel->freeze(Task::Kind::KThread, s_.freeze_timeout, refused);
-        if (rc != 0) {  // the freezer has thawed everything again
-            hub_.instant(track_, "freeze-failed", "pm", {{"refused", refused}});
-            result_.failed_device = refused;
-        }
-        return rc;
-    } else if (a == "freeze-user-tasks" || a == "freeze-kernel-threads") {
-        std::string refused;
-        int rc = s_.kernel->freeze(a == "freeze-user-tasks" ? Task::Kind::User : Task::Kind::KThread,
-                                   s_.freeze_timeout, refused);
-        if (rc != 0) {
-            hub_.instant(track_, "freeze-failed", "pm", {{"refused", refused}});
-            result_.failed_device = refused;
-        }
-        return rc;
-    } else if (a == "thaw-tasks") s_.kernel->thaw_all();
+        int rc = freeze_stage(Task::Kind::User);
+        return rc ? rc : freeze_stage(Task::Kind::KThread);
+    } else if (a == "freeze-user-tasks") return freeze_stage(Task::Kind::User);
+    else if (a == "freeze-kernel-threads") return freeze_stage(Task::Kind::KThread);
+    else if (a == "thaw-tasks") s_.kernel->thaw_all();
     else if (a == "suspend-device-irqs") s_.kernel->suspend_device_irqs();
     else if (a == "resume-device-irqs") s_.kernel->resume_device_irqs(cpu);
     else if (a == "irqs-off") cpu.local_irq_disable();

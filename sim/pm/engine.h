@@ -4,6 +4,7 @@
 #pragma once
 
 #include "sim/core/time.h"
+#include "sim/kernel/task.h"
 #include "sim/pm/device.h"
 #include "sim/pm/device_graph.h"
 #include "sim/pm/protocol.h"
@@ -67,6 +68,7 @@ private:
                       const std::set<std::string>* only, bool stop_on_error);
     int platform_enter(Cpu& cpu);
     void save_processor_state(Cpu& cpu);
+    int freeze_stage(Task::Kind kind);  // one stage of the freezer; -EBUSY names the refusers
     int power_lost(Cpu& cpu);  // the CPU stops; returns 0 if the image came back
     Result finish_without_resume();
     void unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok);

@@ -134,17 +134,17 @@ int Hibernation::write_image(Cpu& cpu) {
         if (s > 0) taken.push_back(uint64_t(s));
         return s;
     };
-    std::vector<uint64_t> map_slots;
-    for (uint64_t m = 0; m < maps; ++m) {
-        int64_t s = slot();
-        if (s <= 0) return finish(kENOSPC, "swap full");
-        map_slots.push_back(uint64_t(s));
-    }
     auto release = [&](int rc, const std::string& what) {  // a failed write frees its slots
         if (rc != kPowerLost)
             for (uint64_t s : taken) swap_map_->free(cpu, s);
         return finish(rc, what);
     };
+    std::vector<uint64_t> map_slots;
+    for (uint64_t m = 0; m < maps; ++m) {
+        int64_t s = slot();
+        if (s <= 0) return release(kENOSPC, "swap full");
+        map_slots.push_back(uint64_t(s));
+    }
     // Writes one stream page from `from` (kernel memory) to a new slot.
     auto emit_from = [&](uint64_t from) {
         int64_t s = slot();
