@@ -46,6 +46,7 @@ struct HibernationOptions {
     bool crc = true;          // SF_CRC32_MODE (Linux: whenever the image is compressed)
     bool compress = false;    // LZ4 units of 32 pages (SF_COMPRESSION_ALG_LZ4); implies the CRC
     bool ignore_swap_map = false;  // a bug: write the image over slots swapped-out pages occupy
+    bool restore_mounts_root = false;  // a bug: the restore kernel mounts the root fs before resuming
     bool hw_sig = false;      // acpi_sleep=s4_hwsig: SF_HW_SIG, refuse on mismatch
     uint32_t hw_signature = 0;
 };

@@ -4,6 +4,8 @@
 #include "sim/check/image_check.h"
 #include "sim/core/errors.h"
 
+#include <cstring>
+
 namespace quiesce {
 
 DeviceGraph build_graph(const PlatformSpec& spec) {
@@ -236,6 +238,22 @@ void Platform::firmware_wake(unsigned state) {
     }
 }
 
+// An initramfs that mounts the root filesystem before resuming from
+// hibernation (Documentation/power/swsusp.rst: never do this). Mounting
+// updates the superblock - the mount count, or a journal replay even for a
+// read-only mount - so the disk no longer matches the image's idea of it.
+void Platform::mount_root(Kernel& rk, Cpu& cpu, AhciDriver& disk) {
+    uint64_t buf = rk.alloc(4096, 4096);
+    uint32_t count = 4096 / disk.sector_size();
+    if (disk.submit(cpu, {false, 0, count, buf, false, false})) return;
+    char magic[4];
+    cpu.read_block(buf, magic, 4);
+    if (std::memcmp(magic, "QFS1", 4) != 0) return;  // no filesystem there
+    cpu.write64(buf + 24, cpu.read64(buf + 24) + 1);  // s_mnt_count
+    disk.submit(cpu, {true, 0, count, buf, false, false});
+    rk.hub().instant(rk.path(), "mount-root", "hibernation", {{"device", disk.disk_name()}});
+}
+
 // The restore kernel (reference/linux-pm.md §1.10): boots, finds the swap
 // device, loads the image (or boots normally when there is none or it is
 // refused), quiesces its own devices, copies the pages it had to bounce and
@@ -263,6 +281,7 @@ void Platform::restore_kernel_program(Cpu& cpu) {
     rk.hub().slice_end(rk.path(), "boot", "boot");
     std::string reason = "no swap device";
     ImageLoad load;
+    if (ahci && restore_options_.restore_mounts_root) mount_root(rk, cpu, *ahci);
     if (ahci) {
         uint64_t swap_first = (disk_dev->spec.disk_size - disk_dev->spec.swap_size) / disk_dev->spec.sector_size;
         load = load_image(rk, cpu, *ahci, swap_first, disk_dev->spec.swap_size / disk_dev->spec.sector_size,

@@ -120,6 +120,7 @@ private:
     void firmware_program_chipset();
     void apply_properties(const Scenario& s, RunContext& ctx);
     void restore_kernel_program(Cpu& cpu);
+    void mount_root(Kernel& rk, Cpu& cpu, AhciDriver& disk);
 
     const Scenario& scenario_;
     DeviceGraph graph_;

@@ -75,6 +75,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     hopts.crc = s.hibernation.crc;
     hopts.compress = s.hibernation.lz4;
     hopts.ignore_swap_map = s.hibernation.ignore_swap_map;
+    hopts.restore_mounts_root = s.hibernation.restore_mounts_root;
     hopts.hw_sig = s.hibernation.hw_sig;
     hopts.hw_signature = s.platform.hw_signature;
     Hibernation hibernation(platform.kernel(), platform.memory(), ctx.hub, hopts);

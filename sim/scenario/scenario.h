@@ -86,6 +86,7 @@ struct HibernationSpec {
     bool hw_sig = false;  // acpi_sleep=s4_hwsig: refuse an image made on other hardware
     bool lz4 = false;     // hibernate.compressor=lz4 (implies the CRC)
     bool ignore_swap_map = false;  // bug knob: the image writer lays pages out from slot 1 regardless
+    bool restore_mounts_root = false;  // bug knob: the restore kernel mounts the root fs (initramfs) first
 };
 
 struct Scenario {
