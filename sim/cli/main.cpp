@@ -7,6 +7,7 @@
 #include "sim/scenario/register_doc.h"
 #include "sim/scenario/platform.h"
 #include "sim/scenario/scenario.h"
+#include "sim/trace/export.h"
 #include "sim/trace/trace_db.h"
 
 #include <CLI/CLI.hpp>
@@ -182,6 +183,19 @@ int main(int argc, char** argv) {
     auto* registers = app.add_subcommand("registers", "Print the register and property tables of a scenario's platform (Markdown)");
     registers->add_option("scenario", registers_file, "Scenario file (default: scenarios/regression/s3-storage.toml)");
 
+    auto* trace = app.add_subcommand("trace", "Read a trace database: runs, exports");
+    trace->require_subcommand(1);
+    std::string trace_db;
+    auto* runs = trace->add_subcommand("runs", "One line per run");
+    runs->add_option("db", trace_db, "Trace database")->required();
+    int64_t export_run = 0;
+    std::string export_format = "chrome", export_out;
+    auto* exp = trace->add_subcommand("export", "Export one run (chrome: Perfetto / chrome://tracing JSON)");
+    exp->add_option("db", trace_db, "Trace database")->required();
+    exp->add_option("run", export_run, "Run id (see quiesce trace runs)")->required();
+    exp->add_option("--format", export_format, "Export format")->check(CLI::IsMember({"chrome"}));
+    exp->add_option("-o,--output", export_out, "Output file (default: standard output)");
+
     std::string query_db, query_sql;
     auto* query = app.add_subcommand("query", "Run one read-only SQL statement on a trace database");
     query->add_option("db", query_db, "Trace database")->required();
@@ -205,6 +219,17 @@ int main(int argc, char** argv) {
         if (*validate) return cmd_validate(validate_files);
         if (*graph) return cmd_graph(graph_file);
         if (*registers) return cmd_registers(registers_file);
+        if (*trace) {
+            TraceReader db(trace_db);
+            if (*runs) {
+                std::fputs(trace_runs(db).c_str(), stdout);
+                return 0;
+            }
+            std::string json = export_chrome(db, export_run);
+            if (export_out.empty()) std::fputs(json.c_str(), stdout);
+            else write_file_atomically(export_out, json);
+            return 0;
+        }
         if (*query) {
             std::string out;
             run_query(query_db, query_sql, out);

@@ -427,12 +427,73 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                     break;
             }
         }
+        // Slices still open at the end ran until the end of the run.
+        for (auto& [track, st] : stacks)
+            for (const Open& o : st) {
+                Picos end = std::max(s.summary.sim_end, o.ts);
+                sl_end.bind(1, int64_t(end - o.ts));
+                int64_t c0 = cycles(track, o.ts), c1 = cycles(track, end);
+                if (c0 < 0) sl_end.bind_null(2);
+                else sl_end.bind(2, c1 - c0);
+                std::vector<Arg> all = o.args;
+                all.push_back({"unfinished", "1"});
+                sl_end.bind(3, args_json(all)).bind(4, o.id).run(db_);
+            }
         exec("COMMIT");
         return run_id;
     } catch (...) {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         throw;
     }
+}
+
+TraceReader::TraceReader(const std::string& path) : path_(path) {
+    if (!std::filesystem::exists(path)) throw InputError(path, 0, 0, "", "no such database");
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+        std::string msg = sqlite3_errmsg(db_);
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw InputError(path, 0, 0, "", "cannot open database: " + msg);
+    }
+    int version = -1;
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version != kTraceSchemaVersion) {
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw InputError(path, 0, 0, "",
+                         version < 0 ? "not a quiesce trace database"
+                                     : fmt::format("trace schema version {} (this quiesce reads {})", version,
+                                                   kTraceSchemaVersion));
+    }
+}
+
+TraceReader::~TraceReader() {
+    if (db_) sqlite3_close(db_);
+}
+
+void TraceReader::each(const std::string& sql, const std::vector<int64_t>& params,
+                       const std::function<void(const std::vector<std::string>&)>& row) const {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+        throw InputError(path_, 0, 0, "", std::string("query failed: ") + sqlite3_errmsg(db_));
+    for (size_t i = 0; i < params.size(); ++i) sqlite3_bind_int64(st, int(i + 1), params[i]);
+    int cols = sqlite3_column_count(st);
+    std::vector<std::string> values(static_cast<size_t>(cols), std::string());
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int c = 0; c < cols; ++c) {
+            const unsigned char* t = sqlite3_column_text(st, c);
+            values[size_t(c)] = t ? reinterpret_cast<const char*>(t) : "";
+        }
+        row(values);
+    }
+    std::string err = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db_);
+    sqlite3_finalize(st);
+    if (!err.empty()) throw InputError(path_, 0, 0, "", "query failed: " + err);
 }
 
 int run_query(const std::string& path, const std::string& sql, std::string& out) {

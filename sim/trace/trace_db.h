@@ -9,7 +9,9 @@
 #include "sim/trace/wire.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 struct sqlite3;
 
@@ -46,6 +48,26 @@ public:
 
 private:
     void exec(const char* sql);
+    sqlite3* db_ = nullptr;
+    std::string path_;
+};
+
+// A trace database opened read-only (viewers, exports): refuses a file that
+// is not a quiesce trace or has another schema version.
+class TraceReader {
+public:
+    explicit TraceReader(const std::string& path);
+    ~TraceReader();
+    TraceReader(const TraceReader&) = delete;
+    TraceReader& operator=(const TraceReader&) = delete;
+
+    // Runs `sql` with integer parameters bound in order, calling `row` with
+    // the columns as text (NULL as "") for each row.
+    void each(const std::string& sql, const std::vector<int64_t>& params,
+              const std::function<void(const std::vector<std::string>&)>& row) const;
+    const std::string& path() const { return path_; }
+
+private:
     sqlite3* db_ = nullptr;
     std::string path_;
 };

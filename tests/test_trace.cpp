@@ -1,0 +1,111 @@
+// Reading traces back: quiesce trace runs, and the Chrome Trace Event export
+// that Perfetto and chrome://tracing open, parsed back as JSON.
+#include "tmpfile.h"
+
+#include "sim/core/errors.h"
+#include "sim/trace/export.h"
+
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include <array>
+#include <fstream>
+#include <set>
+#include <filesystem>
+#include <map>
+
+using json = nlohmann::json;
+
+namespace {
+int run_cli(const std::string& args, std::string* out = nullptr) {
+    std::string cmd = std::string(QUIESCE_BIN) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string text;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) text.append(buf.data(), n);
+    int st = pclose(p);
+    if (out) *out = text;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+std::string scenario(const std::string& name) {
+    return std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml";
+}
+
+struct Db {
+    std::string path;
+    Db() {
+        path = (std::filesystem::temp_directory_path() / ("quiesce-trace-" + std::to_string(getpid()) + ".db")).string();
+        std::filesystem::remove(path);
+        REQUIRE(run_cli("run " + scenario("s4-storage") + " " + scenario("s4-dma-during-snapshot") + " --db " + path) == 0);
+    }
+    ~Db() { std::filesystem::remove(path); }
+};
+}  // namespace
+
+TEST_CASE("trace: runs lists every run with its verdict and violations", "[trace]") {
+    Db db;
+    std::string out;
+    REQUIRE(run_cli("trace runs " + db.path, &out) == 0);
+    REQUIRE(out.find("s4-storage") != std::string::npos);
+    REQUIRE(out.find("dma.after-quiesce,image.atomicity") != std::string::npos);
+    REQUIRE(out.find("passed") != std::string::npos);
+    REQUIRE(run_cli("trace runs /no/such.db", &out) == 2);
+}
+
+TEST_CASE("trace: the Chrome export is valid JSON with threads, nested slices, flows and violations", "[trace]") {
+    Db db;
+    quiesce::TraceReader reader(db.path);
+    json doc = json::parse(quiesce::export_chrome(reader, 2));
+    const json& ev = doc.at("traceEvents");
+    std::map<int64_t, std::string> threads;
+    std::map<int64_t, std::vector<std::pair<int64_t, int64_t>>> spans;  // exact picoseconds
+    std::map<int64_t, int> flow_starts, flow_ends;
+    int violations = 0;
+    bool process_named = false;
+    for (const auto& e : ev) {
+        std::string ph = e.at("ph");
+        if (ph == "M" && e.at("name") == "process_name") process_named = true;
+        if (ph == "M" && e.at("name") == "thread_name") threads[e.at("tid")] = e.at("args").at("name");
+        if (ph == "X") {
+            REQUIRE(e.at("dur").get<double>() >= 0);
+            int64_t ts = e.at("args").at("ts_ps"), dur = e.at("args").at("dur_ps");
+            spans[e.at("tid")].emplace_back(ts, ts + dur);
+        }
+        if (ph == "s") flow_starts[e.at("id")]++;
+        if (ph == "f") flow_ends[e.at("id")]++;
+        if (ph == "i" && e.at("cat") == "violation") ++violations;
+    }
+    REQUIRE(process_named);
+    std::set<std::string> names;
+    for (const auto& [tid, n] : threads) names.insert(n);
+    for (const char* want : {"kernel", "sda", "ahci0", "dma0.core", "restore-kernel", "acpi"}) REQUIRE(names.count(want));
+    // Slices on one thread are disjoint or nested, never crossing.
+    std::string crossing;
+    for (const auto& [tid, list] : spans)
+        for (size_t i = 0; i < list.size(); ++i)
+            for (size_t j = i + 1; j < list.size(); ++j) {
+                auto [a0, a1] = list[i];
+                auto [b0, b1] = list[j];
+                bool disjoint = a1 <= b0 || b1 <= a0;
+                bool nested = (a0 <= b0 && b1 <= a1) || (b0 <= a0 && a1 <= b1);
+                if (!disjoint && !nested) crossing += threads[tid] + " ";
+            }
+    REQUIRE(crossing.empty());
+    REQUIRE(!flow_starts.empty());
+    REQUIRE(flow_starts == flow_ends);
+    REQUIRE(violations == 3);  // dma.after-quiesce twice, image.atomicity
+    REQUIRE_THROWS_AS(quiesce::export_chrome(reader, 99), quiesce::InputError);
+}
+
+TEST_CASE("trace: export writes a file, and refuses unknown formats", "[trace]") {
+    Db db;
+    std::string out = db.path + ".json";
+    REQUIRE(run_cli("trace export " + db.path + " 1 -o " + out) == 0);
+    std::ifstream in(out);
+    json doc = json::parse(in);
+    REQUIRE(doc.at("otherData").at("quiesce_run") == 1);
+    std::filesystem::remove(out);
+    REQUIRE(run_cli("trace export " + db.path + " 1 --format pdf") == 2);
+}
