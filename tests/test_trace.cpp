@@ -109,3 +109,29 @@ TEST_CASE("trace: export writes a file, and refuses unknown formats", "[trace]")
     std::filesystem::remove(out);
     REQUIRE(run_cli("trace export " + db.path + " 1 --format pdf") == 2);
 }
+
+TEST_CASE("trace: show is a timeline; diff finds where a failing run departs", "[trace]") {
+    std::string path =
+        (std::filesystem::temp_directory_path() / ("quiesce-diff-" + std::to_string(getpid()) + ".db")).string();
+    std::filesystem::remove(path);
+    REQUIRE(run_cli("run " + scenario("pci-bar-restore-fixed") + " " + scenario("pci-bar-restore-legacy") + " --db " +
+                    path) == 0);
+    std::string show;
+    REQUIRE(run_cli("trace show " + path + " 2", &show) == 0);
+    REQUIRE(show.find("run 2: pci-bar-restore-legacy (seed 2, linux-s3): passed, outcome resumed") == 0);
+    REQUIRE(show.find("  suspend_noirq\n") != std::string::npos);
+    REQUIRE(show.find("dma0 suspend_noirq (") != std::string::npos);
+    REQUIRE(show.find("slowest callbacks") != std::string::npos);
+    REQUIRE(show.find("hwstate.not-restored  dma0 in -: dma0.config: hardware-state registers COMMAND, BAR0, INT_LINE") !=
+            std::string::npos);
+    std::string diff;
+    REQUIRE(run_cli("trace diff " + path + " 1 2", &diff) == 0);
+    REQUIRE(diff.find("first difference at event ") != std::string::npos);
+    REQUIRE(diff.find("  B: ") != std::string::npos);
+    REQUIRE(diff.find("suspend_noirq ") != std::string::npos);
+    std::string same;
+    REQUIRE(run_cli("trace diff " + path + " 1 1", &same) == 0);
+    REQUIRE(same.find("the runs have the same") != std::string::npos);
+    REQUIRE(run_cli("trace show " + path + " 7") == 2);
+    std::filesystem::remove(path);
+}

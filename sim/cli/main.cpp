@@ -190,6 +190,14 @@ int main(int argc, char** argv) {
     runs->add_option("db", trace_db, "Trace database")->required();
     int64_t export_run = 0;
     std::string export_format = "chrome", export_out;
+    int64_t show_run = 0, diff_a = 0, diff_b = 0;
+    auto* show = trace->add_subcommand("show", "A text timeline of one run");
+    show->add_option("db", trace_db, "Trace database")->required();
+    show->add_option("run", show_run, "Run id")->required();
+    auto* diff = trace->add_subcommand("diff", "Where run B first departs from run A, and the phases side by side");
+    diff->add_option("db", trace_db, "Trace database")->required();
+    diff->add_option("a", diff_a, "Run A (e.g. the passing one)")->required();
+    diff->add_option("b", diff_b, "Run B (e.g. the failing one)")->required();
     auto* exp = trace->add_subcommand("export", "Export one run (chrome: Perfetto / chrome://tracing JSON)");
     exp->add_option("db", trace_db, "Trace database")->required();
     exp->add_option("run", export_run, "Run id (see quiesce trace runs)")->required();
@@ -223,6 +231,14 @@ int main(int argc, char** argv) {
             TraceReader db(trace_db);
             if (*runs) {
                 std::fputs(trace_runs(db).c_str(), stdout);
+                return 0;
+            }
+            if (*show) {
+                std::fputs(trace_show(db, show_run).c_str(), stdout);
+                return 0;
+            }
+            if (*diff) {
+                std::fputs(trace_diff(db, diff_a, diff_b).c_str(), stdout);
                 return 0;
             }
             std::string json = export_chrome(db, export_run);

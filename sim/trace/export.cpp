@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 
 namespace quiesce {
@@ -24,6 +26,127 @@ std::string trace_runs(const TraceReader& db) {
                                format_ps(c[5].empty() ? 0 : std::stoull(c[5])),
                                c[6].empty() ? 0.0 : std::stod(c[6]), c[7]);
         });
+    return out;
+}
+
+namespace {
+
+std::string run_title(const TraceReader& db, int64_t run_id) {
+    std::string title;
+    db.each("SELECT scenario, seed, protocol, status, outcome, sim_time, message FROM run WHERE id = ?", {run_id},
+            [&](const std::vector<std::string>& c) {
+                title = fmt::format("run {}: {} (seed {}, {}): {}, outcome {}, {} simulated{}", run_id, c[0], c[1],
+                                    c[2], c[3], c[4].empty() ? "-" : c[4],
+                                    format_ps(c[5].empty() ? 0 : std::stoull(c[5])),
+                                    c[6].empty() ? "" : "\n  " + c[6]);
+            });
+    if (title.empty()) throw InputError(db.path(), 0, 0, "", fmt::format("no run {}", run_id));
+    return title;
+}
+
+Picos ps(const std::string& v) { return v.empty() ? 0 : Picos(std::stoull(v)); }
+
+}  // namespace
+
+std::string trace_show(const TraceReader& db, int64_t run_id) {
+    std::string out = run_title(db, run_id) + "\n\nphases\n";
+    struct Phase {
+        Picos ts, dur;
+        std::string name;
+    };
+    std::vector<Phase> phases;
+    db.each("SELECT s.ts, s.dur, s.name FROM slice s JOIN track t ON t.id = s.track_id"
+            " WHERE s.run_id = ? AND s.category = 'phase' AND t.name = 'kernel' ORDER BY s.ts",
+            {run_id}, [&](const std::vector<std::string>& c) { phases.push_back({ps(c[0]), ps(c[1]), c[2]}); });
+    struct Callback {
+        Picos ts, dur;
+        std::string device, name, cycles;
+    };
+    std::vector<Callback> callbacks;
+    db.each("SELECT s.ts, s.dur, t.name, s.name, s.dur_cycles FROM slice s JOIN track t ON t.id = s.track_id"
+            " WHERE s.run_id = ? AND s.category = 'callback' ORDER BY s.ts",
+            {run_id}, [&](const std::vector<std::string>& c) {
+                callbacks.push_back({ps(c[0]), ps(c[1]), c[2], c[3], c[4]});
+            });
+    size_t next_cb = 0;
+    for (const Phase& p : phases) {
+        out += fmt::format("  {:>12}  {:>12}  {}\n", format_ps(p.ts), "+" + format_ps(p.dur), p.name);
+        while (next_cb < callbacks.size() && callbacks[next_cb].ts < p.ts) ++next_cb;
+        for (size_t i = next_cb; i < callbacks.size() && callbacks[i].ts < p.ts + p.dur; ++i)
+            out += fmt::format("  {:>12}  {:>12}      {} {} ({} cycles)\n", format_ps(callbacks[i].ts),
+                               "+" + format_ps(callbacks[i].dur), callbacks[i].device, callbacks[i].name,
+                               callbacks[i].cycles.empty() ? "-" : callbacks[i].cycles);
+    }
+    std::vector<Callback> slow = callbacks;
+    std::sort(slow.begin(), slow.end(), [](const Callback& a, const Callback& b) { return a.dur > b.dur; });
+    out += "\nslowest callbacks\n";
+    for (size_t i = 0; i < slow.size() && i < 5; ++i)
+        out += fmt::format("  {:>12}  {} {}\n", format_ps(slow[i].dur), slow[i].device, slow[i].name);
+    out += "\nfaults\n";
+    bool any = false;
+    db.each("SELECT f.ts, f.kind, t.name, f.phase, f.args FROM fault f JOIN track t ON t.id = f.track_id"
+            " WHERE f.run_id = ? ORDER BY f.ts",
+            {run_id}, [&](const std::vector<std::string>& c) {
+                any = true;
+                out += fmt::format("  {:>12}  {} on {} in {} {}\n", format_ps(ps(c[0])), c[1], c[2],
+                                   c[3].empty() ? "-" : c[3], c[4]);
+            });
+    if (!any) out += "  none\n";
+    out += "\nviolations\n";
+    any = false;
+    db.each("SELECT ts, ts_cycles, invariant, component, phase, message FROM violation WHERE run_id = ? ORDER BY ts",
+            {run_id}, [&](const std::vector<std::string>& c) {
+                any = true;
+                out += fmt::format("  {:>12}  {}  {} in {}: {}\n", format_ps(ps(c[0])), c[2], c[3],
+                                   c[4].empty() ? "-" : c[4], c[5]);
+            });
+    if (!any) out += "  none\n";
+    return out;
+}
+
+std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
+    std::string out = "A " + run_title(db, a) + "\nB " + run_title(db, b) + "\n\n";
+    auto events = [&](int64_t run) {
+        std::vector<std::pair<Picos, std::string>> ev;
+        const char* sql =
+            "SELECT s.ts, t.name || ' ' || s.category || ' ' || s.name FROM slice s JOIN track t ON t.id = s.track_id"
+            " WHERE s.run_id = ?1"
+            " UNION ALL SELECT i.ts, t.name || ' ' || i.category || ' ' || i.name FROM instant i"
+            " JOIN track t ON t.id = i.track_id WHERE i.run_id = ?1 AND i.category NOT IN ('ledger')"
+            " UNION ALL SELECT v.ts, v.component || ' violation ' || v.invariant FROM violation v WHERE v.run_id = ?1"
+            " UNION ALL SELECT f.ts, 'fault ' || f.kind FROM fault f WHERE f.run_id = ?1"
+            " ORDER BY 1, 2";
+        db.each(sql, {run}, [&](const std::vector<std::string>& c) { ev.emplace_back(ps(c[0]), c[1]); });
+        return ev;
+    };
+    auto ea = events(a), eb = events(b);
+    size_t i = 0;
+    while (i < ea.size() && i < eb.size() && ea[i].second == eb[i].second) ++i;
+    if (i == ea.size() && i == eb.size()) {
+        out += fmt::format("the runs have the same {} events in the same order\n", ea.size());
+    } else {
+        out += fmt::format("first difference at event {}:\n", i);
+        out += "  A: " + (i < ea.size() ? format_ps(ea[i].first) + "  " + ea[i].second : "(no more events)") + "\n";
+        out += "  B: " + (i < eb.size() ? format_ps(eb[i].first) + "  " + eb[i].second : "(no more events)") + "\n";
+    }
+    out += fmt::format("\n{:<32} {:>12} {:>12} {:>12}\n", "phase", "A", "B", "B - A");
+    std::map<std::string, std::pair<int64_t, int64_t>> phases;
+    std::vector<std::string> order;
+    for (int64_t run : {a, b})
+        db.each("SELECT s.name, s.dur FROM slice s JOIN track t ON t.id = s.track_id"
+                " WHERE s.run_id = ? AND s.category = 'phase' AND t.name = 'kernel' ORDER BY s.ts",
+                {run}, [&](const std::vector<std::string>& c) {
+                    auto [it, fresh] = phases.emplace(c[0], std::make_pair(int64_t(-1), int64_t(-1)));
+                    if (fresh) order.push_back(c[0]);
+                    (run == a ? it->second.first : it->second.second) = std::stoll(c[1]);
+                });
+    for (const auto& name : order) {
+        auto [da, dbb] = phases[name];
+        auto cell = [](int64_t v) { return v < 0 ? std::string("-") : format_ps(Picos(v)); };
+        std::string delta = da < 0 || dbb < 0 ? "only in " + std::string(da < 0 ? "B" : "A")
+                                              : (dbb >= da ? "+" : "-") + format_ps(Picos(std::llabs(dbb - da)));
+        out += fmt::format("{:<32} {:>12} {:>12} {:>12}\n", name, cell(da), cell(dbb), delta);
+    }
     return out;
 }
 

@@ -1,6 +1,8 @@
 // Views and exports of a trace database (read-only).
 //   runs    one line per run: id, scenario, seed, protocol, verdict, simulated
 //           time and CPU cycles, wall time, violations
+//   show    a text timeline of one run
+//   diff    where a failing run departs from a passing one
 //   chrome  Chrome Trace Event JSON that Perfetto UI and chrome://tracing
 //           open: one process per run, one named thread per track (named like
 //           the device tree), complete ("X") events for slices, instants for
@@ -16,6 +18,12 @@
 namespace quiesce {
 
 std::string trace_runs(const TraceReader& db);
+// A text timeline of one run: its phases in order with the device callbacks
+// inside each, the slowest callbacks, the faults and the violations.
+std::string trace_show(const TraceReader& db, int64_t run_id);
+// Where run `b` first departs from run `a` (the first differing event, by
+// track, kind and name, in time order), then the phases side by side.
+std::string trace_diff(const TraceReader& db, int64_t a, int64_t b);
 // Throws InputError if the run does not exist.
 std::string export_chrome(const TraceReader& db, int64_t run_id);
 
