@@ -55,13 +55,13 @@ TEST_CASE("cli: run prints a line per scenario, a summary, and writes db and JUn
     REQUIRE(xml.find("classname=\"regression\" name=\"s3-basic\"") != std::string::npos);
     REQUIRE(xml.find("<property name=\"random_seed\" value=\"1\"/>") != std::string::npos);
 
-    Result q = sh("query " + db + " \"SELECT scenario, status FROM run ORDER BY id\"");
+    Result q = sh("query " + db + " \"SELECT scenario, status FROM run ORDER BY id\"" + " --format list");
     REQUIRE(q.status == 0);
     REQUIRE(q.out == "scenario|status\ns3-basic|passed\npci-bar-restore-legacy|passed\n");
-    q = sh("query " + db + " \"SELECT invariant, component FROM violation WHERE run_id = 2 ORDER BY id LIMIT 1\"");
+    q = sh("query " + db + " \"SELECT invariant, component FROM violation WHERE run_id = 2 ORDER BY id LIMIT 1\"" + " --format list");
     REQUIRE(q.out == "invariant|component\nhwstate.not-restored|dma0\n");
     // The phases are slices with cycles, nested under the transition.
-    q = sh("query " + db + " \"SELECT count(*) FROM slice WHERE run_id = 1 AND category = 'phase' AND depth = 1\"");
+    q = sh("query " + db + " \"SELECT count(*) FROM slice WHERE run_id = 1 AND category = 'phase' AND depth = 1\"" + " --format list");
     REQUIRE(q.out == "count(*)\n24\n");
     std::filesystem::remove(db);
     std::filesystem::remove(junit);
@@ -111,7 +111,7 @@ TEST_CASE("cli: query opens read-only and refuses writes", "[cli][trace]") {
     Result r = sh("query " + db + " \"DELETE FROM run\"");
     REQUIRE(r.status == 2);
     REQUIRE(r.out.find("read-only") != std::string::npos);
-    r = sh("query " + db + " \"SELECT count(*) FROM run\"");
+    r = sh("query " + db + " \"SELECT count(*) FROM run\"" + " --format list");
     REQUIRE(r.out == "count(*)\n1\n");
     r = sh("query " + db + " \"SELEC 1\"");
     REQUIRE(r.status == 2);
@@ -124,7 +124,7 @@ TEST_CASE("cli: query opens read-only and refuses writes", "[cli][trace]") {
 TEST_CASE("cli: --seed overrides every scenario's seed", "[cli]") {
     std::string db = tmp_path("seed.db");
     REQUIRE(sh("run " + regression("s3-basic") + " --seed 42 --db " + db).status == 0);
-    Result q = sh("query " + db + " \"SELECT seed FROM run\"");
+    Result q = sh("query " + db + " \"SELECT seed FROM run\"" + " --format list");
     REQUIRE(q.out == "seed\n42\n");
     std::filesystem::remove(db);
 }
@@ -164,4 +164,31 @@ TEST_CASE("cli: property overrides are checked against the built platform", "[cl
     TempFile nobody(head + "\"usb0.ports\" = 4\n[expect]\nresult = \"pass\"\n");
     r = sh("validate " + nobody.path());
     REQUIRE(r.out.find("properties.usb0.ports: no component 'usb0'") != std::string::npos);
+}
+
+TEST_CASE("cli: query prints an aligned table, CSV or JSON, and the views answer", "[cli][trace]") {
+    std::string db = tmp_path("formats.db");
+    REQUIRE(sh("run " + regression("pci-bar-restore-legacy") + " --db " + db).status == 0);
+    Result r = sh("query " + db + " \"SELECT id, scenario, status FROM run\"");
+    REQUIRE(r.status == 0);
+    REQUIRE(r.out ==
+            "id  scenario                status\n"
+            "--  ----------------------  ------\n"
+            "1   pci-bar-restore-legacy  passed\n"
+            "(1 row)\n");
+    r = sh("query " + db + " \"SELECT scenario, message FROM run\" --format csv");
+    REQUIRE(r.out == "scenario,message\r\npci-bar-restore-legacy,found the expected hwstate.not-restored\r\n");
+    r = sh("query " + db + " \"SELECT id, seed, scenario FROM run\" --format json");
+    REQUIRE(r.out == "[\n  {\n    \"id\": 1,\n    \"scenario\": \"pci-bar-restore-legacy\",\n    \"seed\": 2\n  }\n]\n");
+    r = sh("query " + db + " \"SELECT count(*) FROM phases WHERE run_id = 1\" --format list");
+    REQUIRE(r.out == "count(*)\n24\n");
+    r = sh("query " + db + " \"SELECT device, callback, rc FROM callbacks WHERE phase = 'suspend_noirq' ORDER BY ts\" --format list");
+    REQUIRE(r.out == "device|callback|rc\ndma1|suspend_noirq|0\ndma0|suspend_noirq|0\nrp0|suspend_noirq|0\npci0|suspend_noirq|0\n");
+    r = sh("query " + db + " \"SELECT invariant, faults_before FROM violations LIMIT 1\" --format list");
+    REQUIRE(r.out == "invariant|faults_before\nhwstate.not-restored|\n");
+    r = sh("query " + db + " \"SELECT count(*) > 0 FROM power_changes WHERE change = 'power-off'\" --format list");
+    REQUIRE(r.out == "count(*) > 0\n1\n");
+    r = sh("query " + db + " \"SELECT 1\" --format xml");
+    REQUIRE(r.status == 2);
+    std::filesystem::remove(db);
 }

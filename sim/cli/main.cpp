@@ -204,10 +204,12 @@ int main(int argc, char** argv) {
     exp->add_option("--format", export_format, "Export format")->check(CLI::IsMember({"chrome"}));
     exp->add_option("-o,--output", export_out, "Output file (default: standard output)");
 
-    std::string query_db, query_sql;
+    std::string query_db, query_sql, query_format = "table";
     auto* query = app.add_subcommand("query", "Run one read-only SQL statement on a trace database");
     query->add_option("db", query_db, "Trace database")->required();
     query->add_option("sql", query_sql, "SQL statement")->required();
+    query->add_option("--format", query_format, "table (aligned), list (header, '|'), csv or json")
+        ->check(CLI::IsMember({"table", "list", "csv", "json"}));
 
     try {
         app.parse(argc, argv);
@@ -247,9 +249,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (*query) {
-            std::string out;
-            run_query(query_db, query_sql, out);
-            std::fputs(out.c_str(), stdout);
+            std::fputs(TraceReader(query_db).query(query_sql, query_format).c_str(), stdout);
             return 0;
         }
     } catch (const InputError& e) {

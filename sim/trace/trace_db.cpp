@@ -3,8 +3,10 @@
 #include "sim/core/errors.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -148,6 +150,23 @@ CREATE TABLE IF NOT EXISTS bus_transaction (
 CREATE INDEX IF NOT EXISTS slice_run ON slice(run_id, track_id, ts);
 CREATE INDEX IF NOT EXISTS violation_run ON violation(run_id, invariant);
 CREATE INDEX IF NOT EXISTS instant_run ON instant(run_id, track_id, ts);
+CREATE VIEW IF NOT EXISTS phases AS
+  SELECT s.run_id, s.ts, s.dur, s.ts_cycles, s.dur_cycles, s.name AS phase, s.args
+  FROM slice s JOIN track t ON t.id = s.track_id WHERE s.category = 'phase' AND t.name = 'kernel';
+CREATE VIEW IF NOT EXISTS callbacks AS
+  SELECT s.run_id, t.name AS device, s.name AS callback, s.phase, s.ts, s.dur, s.ts_cycles, s.dur_cycles,
+         json_extract(s.args, '$.rc') AS rc
+  FROM slice s JOIN track t ON t.id = s.track_id WHERE s.category = 'callback';
+CREATE VIEW IF NOT EXISTS power_changes AS
+  SELECT i.run_id, t.name AS component, i.ts, i.ts_cycles, i.name AS change, i.phase
+  FROM instant i JOIN track t ON t.id = i.track_id WHERE i.category = 'power';
+CREATE VIEW IF NOT EXISTS violations AS
+  SELECT v.run_id, v.ts, v.ts_cycles, v.invariant, v.component, v.phase, v.message, v.evidence,
+         (SELECT group_concat(f.kind, ',') FROM fault f WHERE f.run_id = v.run_id AND f.ts <= v.ts) AS faults_before
+  FROM violation v;
+CREATE VIEW IF NOT EXISTS transactions_per_device AS
+  SELECT run_id, target, initiator, count(*) AS transactions, sum(size) AS bytes
+  FROM bus_transaction GROUP BY run_id, target, initiator;
 )SQL";
 }
 
@@ -447,6 +466,66 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
     }
 }
 
+std::string format_rows(const std::vector<std::string>& names, const std::vector<std::vector<std::string>>& rows,
+                        const std::vector<std::vector<int>>& types, const std::string& format) {
+    std::string out;
+    if (format == "list") {  // sqlite3 -header -list
+        for (size_t i = 0; i < names.size(); ++i) out += (i ? "|" : "") + names[i];
+        if (!names.empty()) out += "\n";
+        for (const auto& r : rows) {
+            for (size_t i = 0; i < r.size(); ++i) out += (i ? "|" : "") + r[i];
+            out += "\n";
+        }
+    } else if (format == "csv") {  // RFC 4180
+        auto cell = [](const std::string& v) {
+            if (v.find_first_of(",\"\n") == std::string::npos) return v;
+            std::string q = "\"";
+            for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+            return q + "\"";
+        };
+        for (size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + cell(names[i]);
+        out += "\r\n";
+        for (const auto& r : rows) {
+            for (size_t i = 0; i < r.size(); ++i) out += (i ? "," : "") + cell(r[i]);
+            out += "\r\n";
+        }
+    } else if (format == "json") {  // an array of objects, numbers as numbers
+        nlohmann::json arr = nlohmann::json::array();
+        for (size_t k = 0; k < rows.size(); ++k) {
+            nlohmann::json o = nlohmann::json::object();
+            for (size_t i = 0; i < names.size(); ++i) {
+                const std::string& v = rows[k][i];
+                switch (types[k][i]) {
+                    case SQLITE_INTEGER: o[names[i]] = std::stoll(v); break;
+                    case SQLITE_FLOAT: o[names[i]] = std::stod(v); break;
+                    case SQLITE_NULL: o[names[i]] = nullptr; break;
+                    default: o[names[i]] = v;
+                }
+            }
+            arr.push_back(std::move(o));
+        }
+        out = arr.dump(2) + "\n";
+    } else {  // an aligned table
+        std::vector<size_t> width(names.size());
+        for (size_t i = 0; i < names.size(); ++i) width[i] = names[i].size();
+        for (const auto& r : rows)
+            for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+        auto line = [&](const std::vector<std::string>& r) {
+            std::string l;
+            for (size_t i = 0; i < r.size(); ++i) l += (i ? "  " : "") + r[i] + std::string(width[i] - r[i].size(), ' ');
+            while (!l.empty() && l.back() == ' ') l.pop_back();
+            return l + "\n";
+        };
+        out += line(names);
+        std::vector<std::string> rule;
+        for (size_t w : width) rule.push_back(std::string(w, '-'));
+        out += line(rule);
+        for (const auto& r : rows) out += line(r);
+        out += fmt::format("({} row{})\n", rows.size(), rows.size() == 1 ? "" : "s");
+    }
+    return out;
+}
+
 TraceReader::TraceReader(const std::string& path) : path_(path) {
     if (!std::filesystem::exists(path)) throw InputError(path, 0, 0, "", "no such database");
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
@@ -496,23 +575,8 @@ void TraceReader::each(const std::string& sql, const std::vector<int64_t>& param
     if (!err.empty()) throw InputError(path_, 0, 0, "", "query failed: " + err);
 }
 
-int run_query(const std::string& path, const std::string& sql, std::string& out) {
-    if (!std::filesystem::exists(path)) throw InputError(path, 0, 0, "", "no such database");
-    sqlite3* db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-        std::string msg = sqlite3_errmsg(db);
-        sqlite3_close(db);
-        throw InputError(path, 0, 0, "", "cannot open database: " + msg);
-    }
-    struct Closer { sqlite3* db; ~Closer() { sqlite3_close(db); } } closer{db};
-    sqlite3_stmt* check = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1, &check, nullptr) !=
-            SQLITE_OK ||
-        sqlite3_step(check) != SQLITE_ROW) {
-        sqlite3_finalize(check);
-        throw InputError(path, 0, 0, "", "not a quiesce trace database");
-    }
-    sqlite3_finalize(check);
+std::string TraceReader::query(const std::string& sql, const std::string& format) const {
+    sqlite3* db = db_;
     sqlite3_stmt* st = nullptr;
     const char* tail = nullptr;
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, &tail) != SQLITE_OK)
@@ -524,19 +588,24 @@ int run_query(const std::string& path, const std::string& sql, std::string& out)
             throw InputError("query", 0, 0, "", "one statement at a time");
     if (!sqlite3_stmt_readonly(st)) throw InputError("query", 0, 0, "", "refused: the statement would write; quiesce query is read-only");
     int cols = sqlite3_column_count(st);
-    for (int i = 0; i < cols; ++i) out += (i ? "|" : "") + std::string(sqlite3_column_name(st, i));
-    if (cols) out += "\n";
-    int rows = 0, rc;
+    std::vector<std::string> names;
+    for (int i = 0; i < cols; ++i) names.emplace_back(sqlite3_column_name(st, i));
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::vector<int>> types;  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_NULL...
+    int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        std::vector<std::string> row;
+        std::vector<int> type;
         for (int i = 0; i < cols; ++i) {
             const unsigned char* t = sqlite3_column_text(st, i);
-            out += (i ? "|" : "") + std::string(t ? reinterpret_cast<const char*>(t) : "");
+            row.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+            type.push_back(sqlite3_column_type(st, i));
         }
-        out += "\n";
-        ++rows;
+        rows.push_back(std::move(row));
+        types.push_back(std::move(type));
     }
     if (rc != SQLITE_DONE) throw InputError("query", 0, 0, "", sqlite3_errmsg(db));
-    return rows;
+    return format_rows(names, rows, types, format);
 }
 
 }  // namespace quiesce

@@ -66,15 +66,17 @@ public:
     void each(const std::string& sql, const std::vector<int64_t>& params,
               const std::function<void(const std::vector<std::string>&)>& row) const;
     const std::string& path() const { return path_; }
+    // `quiesce query`: one read-only statement, as an aligned "table", "list"
+    // (header and '|'), "csv" or "json". Throws InputError for bad SQL, more
+    // than one statement, or a statement that would write.
+    std::string query(const std::string& sql, const std::string& format = "table") const;
 
 private:
     sqlite3* db_ = nullptr;
     std::string path_;
 };
 
-// `quiesce query`: runs one read-only statement on a database opened
-// read-only, printing a header and '|'-separated rows. Throws InputError for
-// a missing file, a non-quiesce file, bad SQL or a writing statement.
-int run_query(const std::string& path, const std::string& sql, std::string& out);
+std::string format_rows(const std::vector<std::string>& names, const std::vector<std::vector<std::string>>& rows,
+                        const std::vector<std::vector<int>>& types, const std::string& format);
 
 }  // namespace quiesce
