@@ -135,3 +135,22 @@ TEST_CASE("trace: show is a timeline; diff finds where a failing run departs", "
     REQUIRE(run_cli("trace show " + path + " 7") == 2);
     std::filesystem::remove(path);
 }
+
+TEST_CASE("trace: summary gathers many runs across databases", "[trace]") {
+    auto make = [](const std::string& name, const std::string& file) {
+        std::string path = (std::filesystem::temp_directory_path() /
+                            ("quiesce-sum-" + std::to_string(getpid()) + "-" + file)).string();
+        std::filesystem::remove(path);
+        REQUIRE(run_cli("run " + scenario(name) + " --db " + path) == 0);
+        return path;
+    };
+    std::string a = make("s3-basic", "a.db"), b = make("pci-bar-restore-legacy", "b.db");
+    std::string out;
+    REQUIRE(run_cli("trace summary " + a + " " + b, &out) == 0);
+    REQUIRE(out.find("2 runs: 2 passed, 0 not") == 0);
+    REQUIRE(out.find("linux-s3   suspend_noirq                      2") != std::string::npos);
+    REQUIRE(out.find("dma0           suspend_noirq                  2") != std::string::npos);
+    REQUIRE(out.find("hwstate.not-restored              1          2") != std::string::npos);
+    std::filesystem::remove(a);
+    std::filesystem::remove(b);
+}

@@ -19,6 +19,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -198,6 +199,9 @@ int main(int argc, char** argv) {
     diff->add_option("db", trace_db, "Trace database")->required();
     diff->add_option("a", diff_a, "Run A (e.g. the passing one)")->required();
     diff->add_option("b", diff_b, "Run B (e.g. the failing one)")->required();
+    std::vector<std::string> summary_dbs;
+    auto* summary = trace->add_subcommand("summary", "Many runs: phase and callback times, violation counts");
+    summary->add_option("dbs", summary_dbs, "Trace databases")->required();
     auto* exp = trace->add_subcommand("export", "Export one run (chrome: Perfetto / chrome://tracing JSON)");
     exp->add_option("db", trace_db, "Trace database")->required();
     exp->add_option("run", export_run, "Run id (see quiesce trace runs)")->required();
@@ -229,6 +233,16 @@ int main(int argc, char** argv) {
         if (*validate) return cmd_validate(validate_files);
         if (*graph) return cmd_graph(graph_file);
         if (*registers) return cmd_registers(registers_file);
+        if (*summary) {
+            std::vector<std::unique_ptr<TraceReader>> readers;
+            std::vector<const TraceReader*> dbs;
+            for (const auto& p : summary_dbs) {
+                readers.push_back(std::make_unique<TraceReader>(p));
+                dbs.push_back(readers.back().get());
+            }
+            std::fputs(trace_summary(dbs).c_str(), stdout);
+            return 0;
+        }
         if (*trace) {
             TraceReader db(trace_db);
             if (*runs) {

@@ -104,6 +104,57 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
     return out;
 }
 
+std::string trace_summary(const std::vector<const TraceReader*>& dbs) {
+    std::map<std::pair<std::string, std::string>, std::vector<Picos>> phase_durs, callback_durs;
+    std::vector<std::string> phase_order;
+    std::map<std::string, std::pair<int, int>> invariants;  // id -> (runs, violations)
+    int runs = 0, passed = 0;
+    for (const TraceReader* db : dbs) {
+        db->each("SELECT status FROM run", {}, [&](const std::vector<std::string>& c) {
+            ++runs;
+            passed += c[0] == "passed";
+        });
+        db->each("SELECT r.protocol, s.name, s.dur FROM slice s JOIN track t ON t.id = s.track_id"
+                 " JOIN run r ON r.id = s.run_id WHERE s.category = 'phase' AND t.name = 'kernel'"
+                 " ORDER BY s.run_id, s.ts",
+                 {}, [&](const std::vector<std::string>& c) {
+                     auto key = std::make_pair(c[0], c[1]);
+                     if (!phase_durs.count(key)) phase_order.push_back(c[0] + "\t" + c[1]);
+                     phase_durs[key].push_back(ps(c[2]));
+                 });
+        db->each("SELECT t.name, s.name, s.dur FROM slice s JOIN track t ON t.id = s.track_id"
+                 " WHERE s.category = 'callback'",
+                 {},
+                 [&](const std::vector<std::string>& c) { callback_durs[{c[0], c[1]}].push_back(ps(c[2])); });
+        db->each("SELECT invariant, count(DISTINCT run_id), count(*) FROM violation GROUP BY invariant", {},
+                 [&](const std::vector<std::string>& c) {
+                     invariants[c[0]].first += std::stoi(c[1]);
+                     invariants[c[0]].second += std::stoi(c[2]);
+                 });
+    }
+    auto stats = [](std::vector<Picos> v) {
+        std::sort(v.begin(), v.end());
+        Picos median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+        return fmt::format("{:>5} {:>12} {:>12} {:>12}", v.size(), format_ps(v.front()), format_ps(median),
+                           format_ps(v.back()));
+    };
+    std::string out = fmt::format("{} runs: {} passed, {} not\n\n", runs, passed, runs - passed);
+    out += fmt::format("{:<10} {:<30} {:>5} {:>12} {:>12} {:>12}\n", "protocol", "phase", "n", "min", "median", "max");
+    for (const auto& key : phase_order) {
+        auto tab = key.find('\t');
+        std::string protocol = key.substr(0, tab), phase = key.substr(tab + 1);
+        out += fmt::format("{:<10} {:<30} {}\n", protocol, phase, stats(phase_durs[{protocol, phase}]));
+    }
+    out += fmt::format("\n{:<14} {:<26} {:>5} {:>12} {:>12} {:>12}\n", "device", "callback", "n", "min", "median",
+                       "max");
+    for (const auto& [key, durs] : callback_durs)
+        out += fmt::format("{:<14} {:<26} {}\n", key.first, key.second, stats(durs));
+    out += fmt::format("\n{:<28} {:>6} {:>10}\n", "violation", "runs", "reports");
+    for (const auto& [id, c] : invariants) out += fmt::format("{:<28} {:>6} {:>10}\n", id, c.first, c.second);
+    if (invariants.empty()) out += "none\n";
+    return out;
+}
+
 std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
     std::string out = "A " + run_title(db, a) + "\nB " + run_title(db, b) + "\n\n";
     auto events = [&](int64_t run) {

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace quiesce {
 
@@ -24,6 +25,9 @@ std::string trace_show(const TraceReader& db, int64_t run_id);
 // Where run `b` first departs from run `a` (the first differing event, by
 // track, kind and name, in time order), then the phases side by side.
 std::string trace_diff(const TraceReader& db, int64_t a, int64_t b);
+// Many runs, like sleepgraph's multi-run summary: per protocol and phase, and
+// per device callback, min/median/max durations; violation counts.
+std::string trace_summary(const std::vector<const TraceReader*>& dbs);
 // Throws InputError if the run does not exist.
 std::string export_chrome(const TraceReader& db, int64_t run_id);
 
