@@ -154,3 +154,21 @@ TEST_CASE("trace: summary gathers many runs across databases", "[trace]") {
     std::filesystem::remove(a);
     std::filesystem::remove(b);
 }
+
+TEST_CASE("trace: the export links each violation to the faults before it", "[trace]") {
+    std::string path =
+        (std::filesystem::temp_directory_path() / ("quiesce-flt-" + std::to_string(getpid()) + ".db")).string();
+    std::filesystem::remove(path);
+    REQUIRE(run_cli("run " + scenario("s4-image-bit-flip-no-crc") + " --db " + path) == 0);
+    quiesce::TraceReader reader(path);
+    json doc = json::parse(quiesce::export_chrome(reader, 1));
+    int starts = 0, ends = 0;
+    for (const auto& e : doc.at("traceEvents")) {
+        if (e.value("cat", "") != "fault" || !e.contains("id")) continue;
+        REQUIRE(e.at("name").get<std::string>().rfind("fault -> ", 0) == 0);
+        (e.at("ph") == "s" ? starts : ends)++;
+    }
+    REQUIRE(starts == 2);  // one bit flip, two violations after it
+    REQUIRE(ends == 2);
+    std::filesystem::remove(path);
+}

@@ -274,6 +274,18 @@ std::string export_chrome(const TraceReader& db, int64_t run_id) {
                 events.push_back({{"ph", "f"}, {"bp", "e"}, {"id", id}, {"pid", pid}, {"tid", std::stoll(c[3])},
                                   {"ts", us(c[4])}, {"name", "in flight"}, {"cat", "ledger"}});
             });
+    // Fault -> violation flows: each violation from every fault injected before it.
+    int64_t flow_id = int64_t(1) << 40;  // above the ledger flow ids
+    db.each("SELECT f.track_id, f.ts, v.component, v.ts, v.invariant FROM fault f JOIN violation v"
+            " ON v.run_id = f.run_id AND v.ts >= f.ts WHERE f.run_id = ?",
+            {run_id}, [&](const std::vector<std::string>& c) {
+                int64_t id = flow_id++;
+                int64_t vt = track_ids.count(c[2]) ? track_ids[c[2]] : 0;
+                events.push_back({{"ph", "s"}, {"id", id}, {"pid", pid}, {"tid", std::stoll(c[0])}, {"ts", us(c[1])},
+                                  {"name", "fault -> " + c[4]}, {"cat", "fault"}});
+                events.push_back({{"ph", "f"}, {"bp", "e"}, {"id", id}, {"pid", pid}, {"tid", vt}, {"ts", us(c[3])},
+                                  {"name", "fault -> " + c[4]}, {"cat", "fault"}});
+            });
     json doc = {{"traceEvents", events}, {"displayTimeUnit", "ns"},
                 {"otherData", {{"quiesce_run", run_id}, {"time_unit_in_db", "ps"}}}};
     return doc.dump() + "\n";
