@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <filesystem>
@@ -171,4 +172,29 @@ TEST_CASE("trace: the export links each violation to the faults before it", "[tr
     REQUIRE(starts == 2);  // one bit flip, two violations after it
     REQUIRE(ends == 2);
     std::filesystem::remove(path);
+}
+
+TEST_CASE("trace: the VCD export has the device tree as scopes and GTKWave's vcd2fst reads it", "[trace][vcd]") {
+    std::string path =
+        (std::filesystem::temp_directory_path() / ("quiesce-vcd-" + std::to_string(getpid()) + ".db")).string();
+    std::filesystem::remove(path);
+    REQUIRE(run_cli("run " + scenario("pci-bar-restore-legacy") + " --db " + path) == 0);
+    std::string vcd = path + ".vcd", fst = path + ".fst";
+    REQUIRE(run_cli("trace export " + path + " 1 --format vcd -o " + vcd) == 0);
+    std::ifstream in(vcd);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(text.find("$timescale 1ps $end") != std::string::npos);
+    // pci0 > rp0 > dma0: the device tree as nested scopes.
+    size_t pci0 = text.find("$scope module pci0 $end"), rp0 = text.find("$scope module rp0 $end"),
+           dma0 = text.find("$scope module dma0 $end");
+    REQUIRE(pci0 != std::string::npos);
+    REQUIRE((pci0 < rp0 && rp0 < dma0));
+    REQUIRE(text.find("dstate $end") != std::string::npos);
+    REQUIRE(text.find("phase $end") != std::string::npos);
+    REQUIRE(text.find("irq10 $end") != std::string::npos);
+    REQUIRE(text.find("ssuspend_noirq ") != std::string::npos);  // a phase value change
+    std::string cmd = "vcd2fst " + vcd + " " + fst + " > /dev/null 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    REQUIRE(std::filesystem::file_size(fst) > 0);
+    for (const auto& p : {path, vcd, fst}) std::filesystem::remove(p);
 }

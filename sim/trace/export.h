@@ -30,5 +30,10 @@ std::string trace_diff(const TraceReader& db, int64_t a, int64_t b);
 std::string trace_summary(const std::vector<const TraceReader*>& dbs);
 // Throws InputError if the run does not exist.
 std::string export_chrome(const TraceReader& db, int64_t run_id);
+// IEEE 1364 VCD for GTKWave/Surfer: the device tree as scopes; per track the
+// D-state and drive power (integers), the callback in progress (string), the
+// kernel's phase and the platform's sleep state (strings), and the interrupt
+// controller's input lines (wires). Timescale 1 ps.
+std::string export_vcd(const TraceReader& db, int64_t run_id);
 
 }  // namespace quiesce
