@@ -146,7 +146,7 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
                 functions_.push_back(std::move(fn));
                 ctx.hub.declare_track({spec.disk, spec.name, "device", sata_clk_->name(), sata_clk_->hz()});
                 // The disk image the platform starts with: mkswap on partition 2.
-                uint64_t swap_first = (spec.disk_size - spec.swap_size) / spec.sector_size;
+                uint64_t swap_first = spec.swap_first_sector();
                 auto header = swsusp::mkswap_header();
                 for (unsigned i = 0; i < swsusp::kPage / spec.sector_size; ++i)
                     d.drive->format(swap_first + i, std::vector<uint8_t>(header.begin() + i * spec.sector_size,
@@ -199,8 +199,7 @@ void Platform::power_down(unsigned state) {
         if (d.drive) d.drive->power_off();
         const FaultSpec* flip = scenario_.faults.find("image-bit-flip");
         if (d.drive && flip && state == 4) {
-            uint64_t swap_first = (d.spec.disk_size - d.spec.swap_size) / d.spec.sector_size;
-            int64_t sector = flip_image_bit(*d.drive, swap_first, flip->page);
+            int64_t sector = flip_image_bit(*d.drive, d.spec.swap_first_sector(), flip->page);
             Event ev;
             ev.kind = EvKind::Fault;
             ev.ts = now_ps();
@@ -269,7 +268,7 @@ void Platform::restore_kernel_program(Cpu& cpu) {
     const Dev* disk_dev = nullptr;
     for (auto& d : devs_) {
         if (d.spec.type != "ahci") continue;
-        ahci_dev = core.find(0, uint8_t(d.spec.device << 3));
+        ahci_dev = find_pci(core, d);
         disk_dev = &d;
         if (ahci_dev) {
             ahci = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, rk, core, AhciDriver::Variant::Fixed);
@@ -283,8 +282,7 @@ void Platform::restore_kernel_program(Cpu& cpu) {
     ImageLoad load;
     if (ahci && restore_options_.restore_mounts_root) mount_root(rk, cpu, *ahci);
     if (ahci) {
-        uint64_t swap_first = (disk_dev->spec.disk_size - disk_dev->spec.swap_size) / disk_dev->spec.sector_size;
-        load = load_image(rk, cpu, *ahci, swap_first, disk_dev->spec.swap_size / disk_dev->spec.sector_size,
+        load = load_image(rk, cpu, *ahci, disk_dev->spec.swap_first_sector(), disk_dev->spec.swap_sectors(),
                           restore_options_, rk.hub());
         reason = load.reason;
     }
@@ -308,18 +306,18 @@ void Platform::restore_kernel_program(Cpu& cpu) {
     cpus_[0]->start_at(kImageRestorePoint);
 }
 
+PciDev* Platform::find_pci(PciCore& core, const Dev& d) const {
+    unsigned bus = 0;
+    for (const auto& o : devs_)
+        if (o.spec.name == d.spec.parent && o.spec.type == "pci-bridge")
+            bus = static_cast<const PciBridge*>(o.fn)->secondary_number();
+    return core.find(bus, uint8_t((d.spec.device << 3) | d.spec.function));
+}
+
 void Platform::bind_devices(Cpu& cpu) {
     for (auto& d : devs_) {
-        const DeviceSpec* parent = nullptr;
-        for (const auto& o : devs_)
-            if (o.spec.name == d.spec.parent) parent = &o.spec;
-        unsigned bus = 0;
-        if (parent && parent->type == "pci-bridge")
-            for (const auto& o : devs_)
-                if (o.spec.name == parent->name) bus = static_cast<PciBridge*>(o.fn)->secondary_number();
-        PciDev* pd = pci_core_->find(bus, uint8_t((d.spec.device << 3) | d.spec.function));
+        PciDev* pd = find_pci(*pci_core_, d);
         SIM_ASSERT(pd, "enumeration did not find {}", d.spec.name);
-        d.bus = bus;
         PciDriver* drv = nullptr;
         if (d.spec.type == "dma-engine") {
             DmaEngineDriver::Variant v = DmaEngineDriver::Variant::Fixed;
@@ -361,8 +359,7 @@ Platform::Disk Platform::disk() {
     for (auto& d : devs_)
         if (d.drive) {
             Disk out{d.spec.disk, d.drive.get(), d.ahci_driver.get(), 0, 0};
-            uint64_t sectors = d.spec.disk_size / d.spec.sector_size;
-            out.swap_first = sectors - d.spec.swap_size / d.spec.sector_size;
+            out.swap_first = d.spec.swap_first_sector();
             out.root_sectors = out.swap_first;
             return out;
         }

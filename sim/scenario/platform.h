@@ -106,7 +106,6 @@ private:
     struct Dev {
         DeviceSpec spec;
         PciFunction* fn = nullptr;
-        unsigned bus = 0;       // resolved at enumeration
         std::unique_ptr<DmaEngineDriver> driver;
         std::unique_ptr<PciPmDevice> pm;
         std::unique_ptr<SataDrive> drive;         // ahci: the drive on port 0
@@ -121,6 +120,9 @@ private:
     void apply_properties(const Scenario& s, RunContext& ctx);
     void restore_kernel_program(Cpu& cpu);
     void mount_root(Kernel& rk, Cpu& cpu, AhciDriver& disk);
+    // The function a kernel's PCI core found for device `d` (its bus is the
+    // secondary bus of its parent bridge, or the root bus).
+    PciDev* find_pci(PciCore& core, const Dev& d) const;
 
     const Scenario& scenario_;
     DeviceGraph graph_;

@@ -29,6 +29,10 @@ struct DeviceSpec {
     unsigned sector_size = 512;
     uint64_t swap_size = 16ULL << 20;
     int line = 0;
+
+    // ahci: partition 2 (swap) at the end of the disk, in sectors.
+    uint64_t swap_first_sector() const { return (disk_size - swap_size) / sector_size; }
+    uint64_t swap_sectors() const { return swap_size / sector_size; }
 };
 
 struct LinkSpec {
