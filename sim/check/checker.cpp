@@ -9,22 +9,6 @@
 namespace quiesce {
 
 namespace {
-std::string arg(const Event& ev, const std::string& key) {
-    for (const auto& a : ev.args)
-        if (a.key == key) return a.value;
-    return "";
-}
-
-std::string json_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) { out += fmt::format("\\u{:04x}", int(c)); continue; }
-        out += c;
-    }
-    return out;
-}
-
 std::string json_object(const std::vector<std::pair<std::string, std::string>>& kv) {
     std::string out = "{";
     for (size_t i = 0; i < kv.size(); ++i)
@@ -85,15 +69,15 @@ void Checker::transition_resumed() {
 
 void Checker::on_event(const Event& ev) {
     if (ev.kind == EvKind::Instant && ev.category == "phase" && ev.name == "participants") {
-        phase_callback_ = arg(ev, "callback");
-        auto list = split(arg(ev, "devices"), ',');
+        phase_callback_ = arg_value(ev, "callback");
+        auto list = split(arg_value(ev, "devices"), ',');
         participants_ = std::set<std::string>(list.begin(), list.end());
         finished_.clear();
         return;
     }
     if (ev.category == "callback" && ev.kind == EvKind::SliceBegin) {
         on_callback_begin(ev);
-        running_[ev.track] = {arg(ev, "device"), ev.name, arg(ev, "phase"), ev.ts};
+        running_[ev.track] = {arg_value(ev, "device"), ev.name, arg_value(ev, "phase"), ev.ts};
         // The watchdog: look again when the budget runs out.
         if (budget_) {
             std::string track = ev.track;
@@ -110,7 +94,7 @@ void Checker::on_event(const Event& ev) {
         return;
     }
     if (ev.category == "callback" && ev.kind == EvKind::SliceEnd) {
-        finished_.insert(arg(ev, "device"));
+        finished_.insert(arg_value(ev, "device"));
         running_.erase(ev.track);
         return;
     }
@@ -118,17 +102,17 @@ void Checker::on_event(const Event& ev) {
     // violation per component, phase and kind.
     if (ev.kind == EvKind::GuestError && (ev.name == "io.suspended-device" || ev.name == "freeze.escaped" ||
                                           ev.name == "transparency.diverged")) {
-        std::string key = ev.track + "|" + ev.phase + "|" + arg(ev, "kind");
+        std::string key = ev.track + "|" + ev.phase + "|" + arg_value(ev, "kind");
         if (!reported_.insert(key).second) return;  // one per device, phase and kind
         std::vector<std::pair<std::string, std::string>> kv;
         for (const auto& a : ev.args) kv.emplace_back(a.key, a.value);
         report({ev.name, ev.ts, ev.track, ev.phase,
-                fmt::format("{}: {}", ev.track, arg(ev, "message")), json_object(kv)});
+                fmt::format("{}: {}", ev.track, arg_value(ev, "message")), json_object(kv)});
     }
 }
 
 void Checker::on_callback_begin(const Event& ev) {
-    std::string dev = arg(ev, "device");
+    std::string dev = arg_value(ev, "device");
     const std::string& cb = ev.name;
     bool children_first = callback_children_first(cb);
     auto must_wait = children_first ? graph_.subordinates(dev) : graph_.superiors(dev);
@@ -142,7 +126,7 @@ void Checker::on_callback_begin(const Event& ev) {
                                                  : (dev_is_from ? "consumer" : "supplier");
             }
         }
-        report({"order.dependency", ev.ts, ev.track, arg(ev, "phase"),
+        report({"order.dependency", ev.ts, ev.track, arg_value(ev, "phase"),
                 fmt::format("{} of {} started before its {} {} finished {}", cb, dev, rel, other, cb),
                 json_object({{"callback", cb}, {"device", dev}, {"waits_for", other}, {"relation", rel},
                              {"required", children_first ? "subordinates first" : "superiors first"}})});

@@ -1,6 +1,21 @@
 #include "sim/core/events.h"
 
+#include <fmt/format.h>
+
 namespace quiesce {
+
+std::string json_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) {
+            out += fmt::format("\\u{:04x}", int(c));
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
 
 void EventHub::subscribe(uint32_t mask, Sink sink) {
     sinks_.emplace_back(mask, std::move(sink));

@@ -50,6 +50,17 @@ struct Event {
     std::string phase;     // PM phase active when the event happened
 };
 
+// The value of an event argument, or "" when it has none.
+inline std::string arg_value(const Event& ev, const std::string& key) {
+    for (const auto& a : ev.args)
+        if (a.key == key) return a.value;
+    return "";
+}
+
+// Escapes a string for a JSON string literal (quotes, backslashes, control
+// characters as \u00XX).
+std::string json_escape(const std::string& s);
+
 struct TrackInfo {
     std::string name;
     std::string parent;    // "" for roots

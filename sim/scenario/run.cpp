@@ -65,8 +65,8 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         storage_check = std::make_unique<StorageCheck>(checker, *disk.drive, platform.memory(), disk.name);
         platform.set_block_observer(storage_check->observer());
         ctx.hub.subscribe(kind_bit(EvKind::Fault), [&storage_check](const Event& ev) {
-            for (const auto& a : ev.args)
-                if (a.key == "sector" && a.value != "-1") storage_check->faulted(std::stoull(a.value));
+            std::string sector = arg_value(ev, "sector");
+            if (!sector.empty() && sector != "-1") storage_check->faulted(std::stoull(sector));
         });
     }
     StorageWorkloadRun storage(platform, ctx, storage_check.get(), s);

@@ -198,19 +198,6 @@ private:
     sqlite3_stmt* s_ = nullptr;
 };
 
-std::string json_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) {
-            out += fmt::format("\\u{:04x}", int(c));
-            continue;
-        }
-        out += c;
-    }
-    return out;
-}
-
 std::string args_json(const std::vector<Arg>& args) {
     std::string out = "{";
     for (size_t i = 0; i < args.size(); ++i) {
@@ -220,12 +207,6 @@ std::string args_json(const std::vector<Arg>& args) {
                (raw ? args[i].value : "\"" + json_escape(args[i].value) + "\"");
     }
     return out + "}";
-}
-
-std::string arg_of(const Event& ev, const std::string& key) {
-    for (const auto& a : ev.args)
-        if (a.key == key) return a.value;
-    return "";
 }
 
 std::string utc_now() {
@@ -402,9 +383,9 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                     bind_cycles(in, 4, ev.track, ev.ts);
                     in.bind(5, ev.name).bind(6, ev.category).bind(7, ev.phase).bind(8, args_json(ev.args));
                     int64_t iid = in.run(db_);
-                    if (ev.category == "ledger" && ev.name == "issue") ledger_issue[arg_of(ev, "id")] = iid;
+                    if (ev.category == "ledger" && ev.name == "issue") ledger_issue[arg_value(ev, "id")] = iid;
                     if (ev.category == "ledger" && ev.name == "retire") {
-                        auto it = ledger_issue.find(arg_of(ev, "id"));
+                        auto it = ledger_issue.find(arg_value(ev, "id"));
                         if (it != ledger_issue.end())
                             fl.bind(1, run_id).bind(2, "ledger").bind(3, "instant").bind(4, it->second)
                                 .bind(5, "instant").bind(6, iid).run(db_);
@@ -419,8 +400,8 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                 case EvKind::Violation:
                     vi.bind(1, run_id).bind(2, ev.name).bind(3, int64_t(ev.ts));
                     bind_cycles(vi, 4, ev.track, ev.ts);
-                    vi.bind(5, ev.track).bind(6, ev.phase).bind(7, arg_of(ev, "message"))
-                        .bind(8, arg_of(ev, "evidence")).run(db_);
+                    vi.bind(5, ev.track).bind(6, ev.phase).bind(7, arg_value(ev, "message"))
+                        .bind(8, arg_value(ev, "evidence")).run(db_);
                     break;
                 case EvKind::GuestError:
                     ge.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
