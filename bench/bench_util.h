@@ -4,8 +4,6 @@
 
 #include "sim/explore/fork_runner.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -23,8 +21,7 @@ inline std::vector<double> measure(const std::function<std::vector<double>()>& b
     ChildResult r = run_forked(
         [&](int fd) {
             std::vector<double> v = body();
-            ssize_t n = ::write(fd, v.data(), v.size() * sizeof(double));
-            (void)n;
+            write_all(fd, v.data(), v.size() * sizeof(double));
         },
         600);
     std::vector<double> out(r.output.size() / sizeof(double));

@@ -8,8 +8,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
 #include <functional>
 #include <map>
 #include <sstream>
@@ -26,11 +24,7 @@ inline Facts in_child(const std::function<void(Facts&)>& body, double wall_limit
             body(facts);
             std::string out;
             for (const auto& [k, v] : facts) out += k + "=" + v + "\n";
-            for (size_t off = 0; off < out.size();) {
-                ssize_t n = ::write(fd, out.data() + off, out.size() - off);
-                if (n <= 0) break;
-                off += size_t(n);
-            }
+            write_all(fd, out);
         },
         wall_limit_s);
     INFO("child stderr: " << r.error_tail);

@@ -20,7 +20,6 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace quiesce;
@@ -139,12 +138,7 @@ int cmd_registers(const std::string& file) {
     build_graph(s.platform);
     ChildResult r = run_forked(
         [&s](int fd) {
-            std::string doc = register_doc(s);
-            for (size_t off = 0; off < doc.size();) {
-                ssize_t n = ::write(fd, doc.data() + off, doc.size() - off);
-                if (n <= 0) break;
-                off += size_t(n);
-            }
+            write_all(fd, register_doc(s));
         },
         60);
     if (r.status != ChildResult::Status::Exited) {

@@ -27,6 +27,16 @@ void read_some(int& fd, std::string& into) {
 }
 }  // namespace
 
+void write_all(int fd, const void* data, size_t len) {
+    const char* p = static_cast<const char*>(data);
+    for (size_t off = 0; off < len;) {
+        ssize_t n = ::write(fd, p + off, len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        off += size_t(n);
+    }
+}
+
 ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s) {
     int out[2], err[2];
     SIM_ASSERT(::pipe(out) == 0 && ::pipe(err) == 0, "pipe failed: {}", std::strerror(errno));

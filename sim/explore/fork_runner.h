@@ -4,6 +4,7 @@
 // `crashed` result instead of dying with it.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -21,5 +22,10 @@ struct ChildResult {
 
 // Forks; the child runs `body(fd)` writing its stream to fd, then exits 0.
 ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s);
+
+// Writes all `len` bytes to fd, retrying short writes and EINTR; stops
+// quietly if the reader has gone away (the parent then reports the child).
+void write_all(int fd, const void* data, size_t len);
+inline void write_all(int fd, const std::string& s) { write_all(fd, s.data(), s.size()); }
 
 }  // namespace quiesce

@@ -4,8 +4,6 @@
 #include "sim/scenario/platform.h"
 #include "sim/scenario/run.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -72,8 +70,7 @@ void preflight(const Scenario& s) {
             } catch (const InputError& e) {
                 out = e.what();
             }
-            ssize_t n = ::write(fd, out.data(), out.size());
-            (void)n;
+            write_all(fd, out);
         },
         s.wall_limit_s);
     // A crash while building is a model bug: the run itself will record it.

@@ -1,10 +1,8 @@
 #include "sim/trace/wire.h"
 
+#include "sim/explore/fork_runner.h"
 #include "sim/scenario/run.h"
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 
 namespace quiesce {
@@ -69,13 +67,7 @@ void WireWriter::summary(const RunSummary& s) {
 }
 
 void WireWriter::flush() {
-    size_t off = 0;
-    while (off < buf_.size()) {
-        ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // the parent went away: nothing more to do
-        off += size_t(n);
-    }
+    write_all(fd_, buf_.data(), buf_.size());
     buf_.clear();
 }
 
