@@ -99,6 +99,8 @@ TEST_CASE("scenario: unknown keys and bad values name file:line:column and key",
     REQUIRE(error_of(replace(kGood, "level = \"bus\"", "level = \"everything\"")) ==
             ":27:9: trace.level: must be \"summary\", \"events\" or \"bus\"");
     REQUIRE(error_of(replace(kGood, "[workload]", "[workload]\nextra = true")) == ":16:1: workload.extra: unknown key");
+    REQUIRE(error_of(replace(kGood, "[scenario]", "fault = [\"power-loss\"]\n[scenario]")) ==
+            ":2:10: fault[0]: expected a table");
 }
 
 TEST_CASE("scenario: TOML syntax errors and missing sections", "[scenario]") {

@@ -57,15 +57,9 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-std::vector<Phase> read_phases(const std::string& file, TableReader& top, const std::string& key) {
+std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
     std::vector<Phase> out;
-    const toml::array* arr = top.array(key);
-    if (!arr) top.fail(key, "is required: a list of [[" + key + "]] phases");
-    size_t i = 0;
-    for (const auto& node : *arr) {
-        std::string where = key + "[" + std::to_string(i++) + "]";
-        if (!node.is_table()) fail_at(file, node, where, "expected a table");
-        TableReader r(file, *node.as_table(), where);
+    bool present = top.tables(key, [&](TableReader& r, const toml::node& node) {
         Phase p;
         p.line = int(node.source().begin.line);
         p.column = int(node.source().begin.column);
@@ -78,7 +72,8 @@ std::vector<Phase> read_phases(const std::string& file, TableReader& top, const 
         if (auto a = r.integer("arg")) p.arg = int(*a);
         r.done();
         out.push_back(p);
-    }
+    });
+    if (!present) top.fail(key, "is required: a list of [[" + key + "]] phases");
     return out;
 }
 
@@ -98,8 +93,8 @@ Protocol load_protocol(const std::string& path) {
     std::string target = r.str("target", "S3");
     if (target != "S3" && target != "S4") r.fail("target", "must be \"S3\" or \"S4\"");
     p.target = target == "S4" ? 4 : 3;
-    p.suspend = read_phases(path, r, "suspend");
-    p.resume = read_phases(path, r, "resume");
+    p.suspend = read_phases(r, "suspend");
+    p.resume = read_phases(r, "resume");
     r.done();
     validate_protocol(p);
     return p;

@@ -67,65 +67,53 @@ PlatformSpec load_platform(const std::string& path) {
             r.fail("memory", "must be a whole number of MiB between 4MiB and 1GiB");
     }
     if (auto h = r.integer("hw_signature")) p.hw_signature = uint32_t(*h);
-    if (const toml::array* devs = r.array("device")) {
-        size_t i = 0;
-        for (const auto& node : *devs) {
-            std::string where = "device[" + std::to_string(i++) + "]";
-            if (!node.is_table()) fail_at(path, node, where, "expected a table");
-            TableReader d(path, *node.as_table(), where);
-            DeviceSpec s;
-            s.line = int(node.source().begin.line);
-            s.name = d.required_str("name");
-            s.type = d.required_str("type");
-            if (std::find(kDeviceTypes.begin(), kDeviceTypes.end(), s.type) == kDeviceTypes.end())
-                d.fail("type", "unknown device type '" + s.type + "' (pci-host, pci-bridge, dma-engine, ahci)");
-            s.parent = d.str("parent", "");
-            if (auto slot = d.str("slot")) parse_slot(d, "slot", *slot, s);
-            else if (s.type != "pci-host") d.fail("slot", "is required for PCI functions");
-            s.no_soft_reset = d.boolean("no_soft_reset").value_or(false);
-            s.wake = d.boolean("wake").value_or(false);
-            if (s.type == "ahci") {
-                s.disk = d.str("disk", s.disk);
-                if (auto v = d.str("disk_size")) s.disk_size = parse_value(d, "disk_size", *v, parse_size);
-                if (auto v = d.integer("sector_size")) {
-                    if (*v != 512 && *v != 4096) d.fail("sector_size", "must be 512 or 4096");
-                    s.sector_size = unsigned(*v);
-                }
-                if (auto v = d.str("swap_size")) s.swap_size = parse_value(d, "swap_size", *v, parse_size);
-                if (s.disk_size < (4ULL << 20) || s.disk_size > (64ULL << 30) || s.disk_size % 4096)
-                    d.fail("disk_size", "must be a multiple of 4KiB between 4MiB and 64GiB");
-                if (s.swap_size % 4096 || s.swap_size + (1ULL << 20) > s.disk_size)
-                    d.fail("swap_size", "must be a multiple of 4KiB leaving at least 1MiB for the root partition");
+    r.tables("device", [&](TableReader& d, const toml::node& node) {
+        DeviceSpec s;
+        s.line = int(node.source().begin.line);
+        s.name = d.required_str("name");
+        s.type = d.required_str("type");
+        if (std::find(kDeviceTypes.begin(), kDeviceTypes.end(), s.type) == kDeviceTypes.end())
+            d.fail("type", "unknown device type '" + s.type + "' (pci-host, pci-bridge, dma-engine, ahci)");
+        s.parent = d.str("parent", "");
+        if (auto slot = d.str("slot")) parse_slot(d, "slot", *slot, s);
+        else if (s.type != "pci-host") d.fail("slot", "is required for PCI functions");
+        s.no_soft_reset = d.boolean("no_soft_reset").value_or(false);
+        s.wake = d.boolean("wake").value_or(false);
+        if (s.type == "ahci") {
+            s.disk = d.str("disk", s.disk);
+            if (auto v = d.str("disk_size")) s.disk_size = parse_value(d, "disk_size", *v, parse_size);
+            if (auto v = d.integer("sector_size")) {
+                if (*v != 512 && *v != 4096) d.fail("sector_size", "must be 512 or 4096");
+                s.sector_size = unsigned(*v);
             }
-            d.done();
-            for (const auto& other : p.devices)
-                if (other.name == s.name) d.fail("name", "device '" + s.name + "' declared twice");
-            if (s.type != "pci-host") {
-                auto par = std::find_if(p.devices.begin(), p.devices.end(),
-                                        [&](const DeviceSpec& o) { return o.name == s.parent; });
-                if (par == p.devices.end())
-                    d.fail("parent", "parent '" + s.parent + "' must be a device declared above");
-                if (par->type == "dma-engine") d.fail("parent", "a DMA engine has no secondary bus");
-            }
-            p.devices.push_back(s);
+            if (auto v = d.str("swap_size")) s.swap_size = parse_value(d, "swap_size", *v, parse_size);
+            if (s.disk_size < (4ULL << 20) || s.disk_size > (64ULL << 30) || s.disk_size % 4096)
+                d.fail("disk_size", "must be a multiple of 4KiB between 4MiB and 64GiB");
+            if (s.swap_size % 4096 || s.swap_size + (1ULL << 20) > s.disk_size)
+                d.fail("swap_size", "must be a multiple of 4KiB leaving at least 1MiB for the root partition");
         }
-    }
+        d.done();
+        for (const auto& other : p.devices)
+            if (other.name == s.name) d.fail("name", "device '" + s.name + "' declared twice");
+        if (s.type != "pci-host") {
+            auto par = std::find_if(p.devices.begin(), p.devices.end(),
+                                    [&](const DeviceSpec& o) { return o.name == s.parent; });
+            if (par == p.devices.end())
+                d.fail("parent", "parent '" + s.parent + "' must be a device declared above");
+            if (par->type == "dma-engine") d.fail("parent", "a DMA engine has no secondary bus");
+        }
+        p.devices.push_back(s);
+    });
     if (std::count_if(p.devices.begin(), p.devices.end(), [](auto& d) { return d.type == "pci-host"; }) != 1)
         r.fail("device", "a platform needs exactly one pci-host device");
-    if (const toml::array* links = r.array("link")) {
-        size_t i = 0;
-        for (const auto& node : *links) {
-            std::string where = "link[" + std::to_string(i++) + "]";
-            if (!node.is_table()) fail_at(path, node, where, "expected a table");
-            TableReader l(path, *node.as_table(), where);
-            LinkSpec s{l.required_str("supplier"), l.required_str("consumer"), int(node.source().begin.line)};
-            for (const auto* n : {&s.supplier, &s.consumer})
-                if (std::none_of(p.devices.begin(), p.devices.end(), [&](auto& d) { return d.name == *n; }))
-                    l.fail(n == &s.supplier ? "supplier" : "consumer", "no device named '" + *n + "'");
-            l.done();
-            p.links.push_back(s);
-        }
-    }
+    r.tables("link", [&](TableReader& l, const toml::node& node) {
+        LinkSpec s{l.required_str("supplier"), l.required_str("consumer"), int(node.source().begin.line)};
+        for (const auto* n : {&s.supplier, &s.consumer})
+            if (std::none_of(p.devices.begin(), p.devices.end(), [&](auto& d) { return d.name == *n; }))
+                l.fail(n == &s.supplier ? "supplier" : "consumer", "no device named '" + *n + "'");
+        l.done();
+        p.links.push_back(s);
+    });
     r.done();
     return p;
 }
@@ -149,32 +137,28 @@ void read_protocol(TableReader& top, Scenario& s) {
     std::string path = resolve_data_file(s.file, "protocols", name);
     if (path.empty()) r.fail("name", "no protocol named '" + name + "' (looked in protocols/ and the built-ins)");
     s.protocol = load_protocol(path);
-    if (const toml::array* ov = r.array("override")) {
-        size_t i = 0;
-        for (const auto& node : *ov) {
-            std::string where = "protocol.override[" + std::to_string(i++) + "]";
-            if (!node.is_table()) fail_at(s.file, node, where, "expected a table");
-            TableReader o(s.file, *node.as_table(), where);
-            std::string phase = o.required_str("phase");
-            Phase* p = s.protocol.find(phase);
-            if (!p) o.fail("phase", "protocol '" + name + "' has no phase '" + phase + "'");
-            if (auto order = o.str("order")) p->order = *order;
-            if (auto undo = o.str("undo")) p->undo = *undo;
-            bool skip = o.boolean("skip").value_or(false);
-            o.done();
-            p->line = int(node.source().begin.line);
-            p->column = int(node.source().begin.column);
-            if (skip) {
-                // Drop the phase, and every undo that pointed at it.
-                for (auto* list : {&s.protocol.suspend, &s.protocol.resume}) {
-                    list->erase(std::remove_if(list->begin(), list->end(),
-                                               [&](const Phase& ph) { return ph.name == phase; }),
-                                list->end());
-                    for (auto& ph : *list)
-                        if (ph.undo == phase) ph.undo.clear();
-                }
+    bool overridden = r.tables("override", [&](TableReader& o, const toml::node& node) {
+        std::string phase = o.required_str("phase");
+        Phase* p = s.protocol.find(phase);
+        if (!p) o.fail("phase", "protocol '" + name + "' has no phase '" + phase + "'");
+        if (auto order = o.str("order")) p->order = *order;
+        if (auto undo = o.str("undo")) p->undo = *undo;
+        bool skip = o.boolean("skip").value_or(false);
+        o.done();
+        p->line = int(node.source().begin.line);
+        p->column = int(node.source().begin.column);
+        if (skip) {
+            // Drop the phase, and every undo that pointed at it.
+            for (auto* list : {&s.protocol.suspend, &s.protocol.resume}) {
+                list->erase(std::remove_if(list->begin(), list->end(),
+                                           [&](const Phase& ph) { return ph.name == phase; }),
+                            list->end());
+                for (auto& ph : *list)
+                    if (ph.undo == phase) ph.undo.clear();
             }
         }
+    });
+    if (overridden) {
         s.protocol.file = s.file;  // errors in overridden phases point at the scenario
         try {
             validate_protocol(s.protocol);
@@ -341,38 +325,32 @@ Scenario load_scenario(const std::string& path) {
                              "'" + s.protocol.name + "' hibernates: platform '" + s.platform.name +
                                  "' needs a disk with a swap partition (an ahci device)");
     }
-    if (const toml::array* faults = top.array("fault")) {
-        size_t i = 0;
-        for (const auto& node : *faults) {
-            std::string where = "fault[" + std::to_string(i++) + "]";
-            if (!node.is_table()) fail_at(path, node, where, "expected a table");
-            TableReader r(path, *node.as_table(), where);
-            FaultSpec f;
-            f.line = int(node.source().begin.line);
-            f.kind = r.required_str("kind");
-            const auto& kinds = FaultPlan::kinds();
-            if (std::find(kinds.begin(), kinds.end(), f.kind) == kinds.end())
-                r.fail("kind", "unknown fault kind '" + f.kind + "' (power-loss, image-bit-flip)");
-            if (f.kind == "power-loss") {
-                f.phase = r.required_str("phase");
-                if (!s.protocol.find(f.phase)) r.fail("phase", "protocol '" + s.protocol.name + "' has no phase '" + f.phase + "'");
-                if (auto n = r.integer("after_pages")) {
-                    if (f.phase != "write-image" || *n < 0)
-                        r.fail("after_pages", "after_pages >= 0 applies to phase = \"write-image\"");
-                    f.after_pages = *n;
-                }
-                if (auto a = r.str("restore_after")) f.restore_after = parse_value(r, "restore_after", *a, parse_duration);
-            } else {
-                if (s.protocol.target != 4) r.fail("kind", "image-bit-flip needs a hibernation protocol");
-                if (auto n = r.integer("page")) {
-                    if (*n < 0) r.fail("page", "must not be negative");
-                    f.page = uint64_t(*n);
-                }
+    top.tables("fault", [&](TableReader& r, const toml::node& node) {
+        FaultSpec f;
+        f.line = int(node.source().begin.line);
+        f.kind = r.required_str("kind");
+        const auto& kinds = FaultPlan::kinds();
+        if (std::find(kinds.begin(), kinds.end(), f.kind) == kinds.end())
+            r.fail("kind", "unknown fault kind '" + f.kind + "' (power-loss, image-bit-flip)");
+        if (f.kind == "power-loss") {
+            f.phase = r.required_str("phase");
+            if (!s.protocol.find(f.phase)) r.fail("phase", "protocol '" + s.protocol.name + "' has no phase '" + f.phase + "'");
+            if (auto n = r.integer("after_pages")) {
+                if (f.phase != "write-image" || *n < 0)
+                    r.fail("after_pages", "after_pages >= 0 applies to phase = \"write-image\"");
+                f.after_pages = *n;
             }
-            r.done();
-            s.faults.faults.push_back(f);
+            if (auto a = r.str("restore_after")) f.restore_after = parse_value(r, "restore_after", *a, parse_duration);
+        } else {
+            if (s.protocol.target != 4) r.fail("kind", "image-bit-flip needs a hibernation protocol");
+            if (auto n = r.integer("page")) {
+                if (*n < 0) r.fail("page", "must not be negative");
+                f.page = uint64_t(*n);
+            }
         }
-    }
+        r.done();
+        s.faults.faults.push_back(f);
+    });
     if (const toml::table* t = top.table("wake")) {
         TableReader r(path, *t, "wake");
         if (auto a = r.str("after")) s.wake_after = parse_value(r, "after", *a, parse_duration);

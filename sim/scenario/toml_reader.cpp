@@ -90,6 +90,19 @@ const toml::array* TableReader::array(const std::string& key) {
     return n->as_array();
 }
 
+bool TableReader::tables(const std::string& key, const std::function<void(TableReader&, const toml::node&)>& fn) {
+    const toml::array* arr = array(key);
+    if (!arr) return false;
+    size_t i = 0;
+    for (const auto& node : *arr) {
+        std::string where = path_of(key) + "[" + std::to_string(i++) + "]";
+        if (!node.is_table()) fail_at(file_, node, where, "expected a table");
+        TableReader r(file_, *node.as_table(), where);
+        fn(r, node);
+    }
+    return true;
+}
+
 void TableReader::done() {
     for (const auto& [k, v] : table_) {
         std::string key(k.str());

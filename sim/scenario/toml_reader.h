@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -28,6 +29,10 @@ public:
     std::vector<std::string> str_list(const std::string& key);
     const toml::table* table(const std::string& key);
     const toml::array* array(const std::string& key);
+    // Reads the array of tables [[key]]: calls fn with a reader for each
+    // table, named key[i] in errors, and its node (for the source line).
+    // Returns false if the key is absent.
+    bool tables(const std::string& key, const std::function<void(TableReader&, const toml::node&)>& fn);
     // Reports any key that was not read as unknown.
     void done();
 
