@@ -198,3 +198,97 @@ TEST_CASE("trace: the VCD export has the device tree as scopes and GTKWave's vcd
     REQUIRE(std::filesystem::file_size(fst) > 0);
     for (const auto& p : {path, vcd, fst}) std::filesystem::remove(p);
 }
+
+namespace {
+std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = 0; (at = text.find(what, at)) != std::string::npos; at += what.size()) ++n;
+    return n;
+}
+}  // namespace
+
+TEST_CASE("trace: the sleepgraph phase of a protocol phase", "[trace][html]") {
+    using quiesce::sleepgraph_phase;
+    REQUIRE(sleepgraph_phase("callbacks", "prepare", "", "suspend") == "suspend_prepare");
+    REQUIRE(sleepgraph_phase("callbacks", "freeze", "", "suspend") == "suspend");
+    REQUIRE(sleepgraph_phase("callbacks", "poweroff_late", "", "suspend") == "suspend_late");
+    REQUIRE(sleepgraph_phase("callbacks", "freeze_noirq", "", "suspend") == "suspend_noirq");
+    REQUIRE(sleepgraph_phase("callbacks", "thaw_noirq", "", "suspend") == "resume_noirq");
+    REQUIRE(sleepgraph_phase("callbacks", "restore_early", "", "resume") == "resume_early");
+    REQUIRE(sleepgraph_phase("callbacks", "complete", "", "resume") == "resume_complete");
+    REQUIRE(sleepgraph_phase("snapshot", "", "", "suspend") == "suspend_machine");
+    REQUIRE(sleepgraph_phase("cpus-online", "", "", "resume") == "resume_machine");
+    REQUIRE(sleepgraph_phase("firmware", "", "_TTS", "suspend") == "suspend_prepare");
+    REQUIRE(sleepgraph_phase("firmware", "", "_TTS", "resume") == "resume_complete");
+    REQUIRE(sleepgraph_phase("firmware", "", "_WAK", "resume") == "resume_machine");
+}
+
+// The page is opened in Debian's Chromium, headless: its script must run
+// without a console message, and the DOM it builds must hold a row for every
+// device of the run and a marker, with the evidence, for every violation.
+TEST_CASE("trace: the HTML timeline renders in headless Chromium", "[trace][html][chromium]") {
+    REQUIRE(std::system("command -v chromium > /dev/null") == 0);  // scripts/install-deps.sh installs it
+    std::string base =
+        (std::filesystem::temp_directory_path() / ("quiesce-html-" + std::to_string(getpid()))).string();
+    std::string db = base + ".db", html = base + ".html", dom = base + ".dom", log = base + ".log";
+    std::filesystem::remove(db);
+    REQUIRE(run_cli("run " + scenario("s3-basic") + " " + scenario("s4-dma-during-snapshot") + " --db " + db) == 0);
+    REQUIRE(run_cli("trace export " + db + " 2 --format html -o " + html) == 0);
+    std::string page = read_text(html);
+    // Self-contained: nothing to fetch.
+    REQUIRE(page.find("http") == std::string::npos);
+    REQUIRE(page.find(" src=") == std::string::npos);
+    REQUIRE(page.find("<link") == std::string::npos);
+    REQUIRE(count_of(page, "</script>") == 2);  // the data cannot close its element early
+
+    std::vector<std::string> devices;
+    std::vector<std::pair<std::string, std::string>> violations;  // invariant, evidence
+    {
+        quiesce::TraceReader reader(db);
+        reader.each("SELECT name FROM track WHERE run_id = 2 AND kind = 'device'", {},
+                    [&](const std::vector<std::string>& c) { devices.push_back(c[0]); });
+        reader.each("SELECT invariant, evidence FROM violation WHERE run_id = 2", {},
+                    [&](const std::vector<std::string>& c) { violations.emplace_back(c[0], c[1]); });
+    }
+    REQUIRE(devices.size() >= 5);
+    REQUIRE(violations.size() >= 2);
+
+    std::string profile = base + ".profile", shot = std::string(QUIESCE_ARTEFACT_DIR) + "/html-timeline.png";
+    std::filesystem::remove(shot);
+    std::string chromium = "timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir=" + profile +
+                           " --enable-logging=stderr --v=0 --window-size=1600,1000 ";
+    REQUIRE(std::system((chromium + "--dump-dom file://" + html + " > " + dom + " 2> " + log).c_str()) == 0);
+    std::string tree = read_text(dom), messages = read_text(log);
+    INFO(messages);
+    REQUIRE(messages.find("CONSOLE") == std::string::npos);  // no error, no warning, no log from the page
+    REQUIRE(tree.find("data-rendered=\"true\"") != std::string::npos);
+    for (const auto& d : devices) {
+        INFO(d);
+        REQUIRE(count_of(tree, "class=\"row\" data-track=\"" + d + "\" data-kind=\"device\"") == 1);
+    }
+    REQUIRE(count_of(tree, "class=\"marker violation\"") == violations.size());
+    for (const auto& [invariant, evidence] : violations) {
+        INFO(invariant);
+        REQUIRE(tree.find("data-invariant=\"" + invariant + "\"") != std::string::npos);
+        // The evidence is in the marker's label, which the hover box shows.
+        json ev = json::parse(evidence);
+        REQUIRE(!ev.empty());
+        REQUIRE(tree.find("&quot;" + ev.begin().key() + "&quot;: ") != std::string::npos);  // in an attribute
+    }
+    REQUIRE(tree.find("class=\"band ph-suspend_noirq\"") != std::string::npos);  // the phases as colour bands
+    REQUIRE(tree.find("data-block=\"resume\"") != std::string::npos);           // the sleepgraph blocks
+    REQUIRE(tree.find("data-block=\"suspend\"") != std::string::npos);
+
+    // The screenshot stays in the build tree for a person to look at.
+    REQUIRE(std::system((chromium + "--screenshot=" + shot + " file://" + html + " > /dev/null 2>&1").c_str()) == 0);
+    std::string png = read_text(shot);
+    REQUIRE(png.size() > 1000);
+    REQUIRE(png.compare(1, 3, "PNG") == 0);
+    std::filesystem::remove_all(profile);
+    for (const auto& p : {db, html, dom, log}) std::filesystem::remove(p);
+}

@@ -196,10 +196,10 @@ int main(int argc, char** argv) {
     std::vector<std::string> summary_dbs;
     auto* summary = trace->add_subcommand("summary", "Many runs: phase and callback times, violation counts");
     summary->add_option("dbs", summary_dbs, "Trace databases")->required();
-    auto* exp = trace->add_subcommand("export", "Export one run (chrome: Perfetto JSON; vcd: GTKWave)");
+    auto* exp = trace->add_subcommand("export", "Export one run (chrome: Perfetto JSON; vcd: GTKWave; html: timeline page)");
     exp->add_option("db", trace_db, "Trace database")->required();
     exp->add_option("run", export_run, "Run id (see quiesce trace runs)")->required();
-    exp->add_option("--format", export_format, "Export format")->check(CLI::IsMember({"chrome", "vcd"}));
+    exp->add_option("--format", export_format, "Export format")->check(CLI::IsMember({"chrome", "vcd", "html"}));
     exp->add_option("-o,--output", export_out, "Output file (default: standard output)");
 
     std::string query_db, query_sql, query_format = "table";
@@ -251,9 +251,11 @@ int main(int argc, char** argv) {
                 std::fputs(trace_diff(db, diff_a, diff_b).c_str(), stdout);
                 return 0;
             }
-            std::string json = export_format == "vcd" ? export_vcd(db, export_run) : export_chrome(db, export_run);
-            if (export_out.empty()) std::fputs(json.c_str(), stdout);
-            else write_file_atomically(export_out, json);
+            std::string text = export_format == "vcd"    ? export_vcd(db, export_run)
+                               : export_format == "html" ? export_html(db, export_run)
+                                                         : export_chrome(db, export_run);
+            if (export_out.empty()) std::fputs(text.c_str(), stdout);
+            else write_file_atomically(export_out, text);
             return 0;
         }
         if (*query) {

@@ -12,7 +12,16 @@ namespace quiesce {
 namespace {
 constexpr uint64_t kContextMagic = 0x51554945534345ULL;  // "QUIESCE"
 constexpr int kResumedFromImage = 1;  // a phase hit by power loss, after which the image came back
+
+// What a phase slice records of its declaration, for viewers (the HTML
+// timeline colours phases by action and callback).
+std::vector<Arg> phase_args(const Phase& p, const char* direction) {
+    std::vector<Arg> a{{"action", p.action}, {"direction", direction}};
+    if (!p.callback.empty()) a.push_back({"callback", p.callback});
+    if (!p.method.empty()) a.push_back({"method", p.method});
+    return a;
 }
+}  // namespace
 
 PmEngine::Result PmEngine::finish_without_resume() {
     hub_.set_phase("");
@@ -185,7 +194,9 @@ void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>
         if (p.action == "callbacks" && succeeded_[i].empty()) continue;
         if (p.action != "callbacks" && i == failed_index) continue;  // a failed action undid nothing
         hub_.set_phase(u->name);
-        hub_.slice_begin(track_, u->name, "phase", {{"unwind", p.name}});
+        std::vector<Arg> args = phase_args(*u, "resume");
+        args.push_back({"unwind", p.name});
+        hub_.slice_begin(track_, u->name, "phase", std::move(args));
         run_phase(*u, cpu, nullptr, p.action == "callbacks" ? &succeeded_[i] : nullptr, false);
         hub_.slice_end(track_, u->name, "phase");
     }
@@ -200,7 +211,7 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
             if (power_lost(cpu) != 0) return finish_without_resume();
             break;  // the image came back: the image kernel's resume path
         }
-        hub_.slice_begin(track_, p.name, "phase");
+        hub_.slice_begin(track_, p.name, "phase", phase_args(p, "suspend"));
         // A phase that undoes an earlier suspend phase (thaw after the
         // snapshot) runs for that phase's devices, and only logs errors.
         int closes = -1;
@@ -232,7 +243,7 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
     }
     for (const Phase& p : protocol_.resume) {
         hub_.set_phase(p.name);
-        hub_.slice_begin(track_, p.name, "phase");
+        hub_.slice_begin(track_, p.name, "phase", phase_args(p, "resume"));
         int rc = run_phase(p, cpu, nullptr, nullptr, false);  // resume errors are logged, not unwound
         hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
     }

@@ -8,6 +8,8 @@
 //           the device tree), complete ("X") events for slices, instants for
 //           events, faults and violations, counters for power states, flows
 //           for ledger issue -> retire
+//   vcd     GTKWave
+//   html    a sleepgraph-style timeline page
 #pragma once
 
 #include "sim/trace/trace_db.h"
@@ -35,5 +37,15 @@ std::string export_chrome(const TraceReader& db, int64_t run_id);
 // kernel's phase and the platform's sleep state (strings), and the interrupt
 // controller's input lines (wires). Timescale 1 ps.
 std::string export_vcd(const TraceReader& db, int64_t run_id);
+// One self-contained HTML page in sleepgraph's layout: the suspend and resume
+// blocks with the sleep between them compressed, the transition's phases as
+// colour bands, one row per device (the device tree first), callbacks as
+// bars, faults and violations as markers with their evidence on hover, zoom.
+std::string export_html(const TraceReader& db, int64_t run_id);
+// The sleepgraph phase (suspend_prepare .. resume_complete, or "other") a
+// protocol phase is drawn as, from its action, callback, firmware method and
+// direction ("suspend" or "resume").
+std::string sleepgraph_phase(const std::string& action, const std::string& callback, const std::string& method,
+                             const std::string& direction);
 
 }  // namespace quiesce

@@ -369,8 +369,12 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                     if (st.empty() || st.back().name != ev.name) break;  // unmatched: ignore
                     Open o = st.back();
                     st.pop_back();
-                    std::vector<Arg> all = o.args;
-                    all.insert(all.end(), ev.args.begin(), ev.args.end());
+                    std::vector<Arg> all = o.args;  // an end argument replaces a begin one of the same key
+                    for (const Arg& a : ev.args) {
+                        auto same = std::find_if(all.begin(), all.end(), [&](const Arg& b) { return b.key == a.key; });
+                        if (same == all.end()) all.push_back(a);
+                        else same->value = a.value;
+                    }
                     sl_end.bind(1, int64_t(ev.ts - o.ts));
                     int64_t c0 = cycles(ev.track, o.ts), c1 = cycles(ev.track, ev.ts);
                     if (c0 < 0) sl_end.bind_null(2);

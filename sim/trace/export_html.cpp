@@ -1,0 +1,187 @@
+// `quiesce trace export --format html`: one self-contained page in
+// sleepgraph's layout. The data of the run goes into the page as JSON; the
+// page's own script (sim/trace/timeline.html, embedded at build time) draws
+// the suspend and resume blocks, the phase bands, one row per device and the
+// markers. Nothing is loaded from the network.
+#include "sim/trace/export.h"
+
+#include "sim/core/errors.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+namespace quiesce {
+
+extern const char* const kTimelineHtml;  // generated from sim/trace/timeline.html
+
+namespace {
+
+using json = nlohmann::json;
+
+json parse_args(const std::string& text) {
+    if (text.empty()) return json::object();
+    json j = json::parse(text, nullptr, false);
+    return j.is_discarded() ? json{{"raw", text}} : j;
+}
+
+std::string str(const json& args, const char* key) {
+    auto it = args.find(key);
+    return it != args.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+// The ten phases sleepgraph colours (suspend_prepare .. resume_complete), for
+// a protocol phase given its action, callback, firmware method and direction;
+// "other" when none fits.
+std::string sleepgraph_phase(const std::string& action, const std::string& callback, const std::string& method,
+                             const std::string& direction) {
+    if (action == "callbacks") {
+        if (callback == "prepare") return "suspend_prepare";
+        if (callback == "complete") return "resume_complete";
+        if (callback == "suspend" || callback == "freeze" || callback == "poweroff") return "suspend";
+        if (callback == "resume" || callback == "thaw" || callback == "restore") return "resume";
+        if (ends_with(callback, "_late")) return "suspend_late";
+        if (ends_with(callback, "_early")) return "resume_early";
+        if (ends_with(callback, "_noirq"))
+            return callback == "suspend_noirq" || callback == "freeze_noirq" || callback == "poweroff_noirq"
+                       ? "suspend_noirq"
+                       : "resume_noirq";
+        return "other";
+    }
+    if (action == "firmware") {
+        if (method == "_PTS") return "suspend_machine";
+        if (method == "_WAK") return "resume_machine";
+        return direction == "resume" ? "resume_complete" : "suspend_prepare";  // _TTS
+    }
+    static const std::map<std::string, std::string> by_action = {
+        {"sync", "suspend_prepare"},           {"freeze-tasks", "suspend_prepare"},
+        {"freeze-user-tasks", "suspend_prepare"}, {"freeze-kernel-threads", "suspend_prepare"},
+        {"platform-begin", "suspend_prepare"}, {"preallocate", "suspend_prepare"},
+        {"suspend-device-irqs", "suspend_noirq"}, {"platform-prepare", "suspend_machine"},
+        {"cpus-offline", "suspend_machine"},   {"irqs-off", "suspend_machine"},
+        {"syscore-suspend", "suspend_machine"}, {"snapshot", "suspend_machine"},
+        {"write-image", "suspend_machine"},    {"platform-enter", "suspend_machine"},
+        {"syscore-resume", "resume_machine"},  {"irqs-on", "resume_machine"},
+        {"cpus-online", "resume_machine"},     {"platform-finish", "resume_machine"},
+        {"resume-device-irqs", "resume_noirq"}, {"platform-end", "resume_complete"},
+        {"thaw-tasks", "resume_complete"}};
+    auto it = by_action.find(action);
+    return it == by_action.end() ? "other" : it->second;
+}
+
+namespace {
+
+// The run's data for the page. Times stay integer picoseconds (exact in a
+// JavaScript number below 2^53 ps, about 2.5 simulated hours).
+json html_data(const TraceReader& db, int64_t run_id) {
+    json run;
+    db.each("SELECT scenario, seed, protocol, platform, status, outcome, expected, message, sim_time FROM run"
+            " WHERE id = ?",
+            {run_id}, [&](const std::vector<std::string>& c) {
+                run = {{"id", run_id},      {"scenario", c[0]}, {"seed", c[1]},    {"protocol", c[2]},
+                       {"platform", c[3]},  {"status", c[4]},   {"outcome", c[5]}, {"expected", c[6]},
+                       {"message", c[7]},   {"sim_time", c[8].empty() ? 0 : std::stoll(c[8])}};
+            });
+    if (run.is_null()) throw InputError(db.path(), 0, 0, "", fmt::format("no run {}", run_id));
+
+    json tracks = json::array();
+    db.each("SELECT id, name, parent_id, kind FROM track WHERE run_id = ? ORDER BY id", {run_id},
+            [&](const std::vector<std::string>& c) {
+                tracks.push_back({{"id", std::stoll(c[0])},
+                                  {"name", c[1]},
+                                  {"parent", c[2].empty() ? json(nullptr) : json(std::stoll(c[2]))},
+                                  {"kind", c[3]}});
+            });
+
+    json phases = json::array(), slices = json::array();
+    json transition = nullptr;
+    db.each("SELECT s.track_id, s.ts, s.dur, s.name, s.category, s.depth, s.args, s.dur_cycles, t.name"
+            " FROM slice s JOIN track t ON t.id = s.track_id WHERE s.run_id = ? ORDER BY s.ts, s.depth",
+            {run_id}, [&](const std::vector<std::string>& c) {
+                json args = parse_args(c[6]);
+                int64_t ts = std::stoll(c[1]), dur = std::stoll(c[2]);
+                const std::string& category = c[4];
+                if (category == "transition" && transition.is_null()) {
+                    transition = {{"name", c[3]}, {"ts", ts}, {"dur", dur}, {"result", str(args, "result")}};
+                    return;
+                }
+                if (category == "phase" && c[8] == "kernel" && c[5] == "1") {
+                    phases.push_back({{"name", c[3]},
+                                      {"ts", ts},
+                                      {"dur", dur},
+                                      {"action", str(args, "action")},
+                                      {"class", sleepgraph_phase(str(args, "action"), str(args, "callback"),
+                                                                 str(args, "method"), str(args, "direction"))},
+                                      {"rc", str(args, "rc")}});
+                    return;
+                }
+                if (category == "phase") return;  // the transition's phases are the bands
+                slices.push_back({{"track", std::stoll(c[0])},
+                                  {"ts", ts},
+                                  {"dur", dur},
+                                  {"name", c[3]},
+                                  {"cat", category},
+                                  {"depth", std::stoi(c[5])},
+                                  {"cycles", c[7].empty() ? json(nullptr) : json(std::stoll(c[7]))},
+                                  {"args", args}});
+            });
+
+    json faults = json::array(), violations = json::array();
+    db.each("SELECT track_id, ts, ts_cycles, kind, phase, args FROM fault WHERE run_id = ? ORDER BY ts", {run_id},
+            [&](const std::vector<std::string>& c) {
+                faults.push_back({{"track", std::stoll(c[0])}, {"ts", std::stoll(c[1])}, {"cycles", c[2]},
+                                  {"kind", c[3]}, {"phase", c[4]}, {"args", parse_args(c[5])}});
+            });
+    db.each("SELECT ts, ts_cycles, invariant, component, phase, message, evidence, faults_before FROM violations"
+            " WHERE run_id = ? ORDER BY ts",
+            {run_id}, [&](const std::vector<std::string>& c) {
+                violations.push_back({{"ts", std::stoll(c[0])}, {"cycles", c[1]}, {"invariant", c[2]},
+                                      {"component", c[3]}, {"phase", c[4]}, {"message", c[5]},
+                                      {"evidence", parse_args(c[6])}, {"faults_before", c[7]}});
+            });
+    return {{"run", run},       {"transition", transition}, {"phases", phases}, {"tracks", tracks},
+            {"slices", slices}, {"faults", faults},         {"violations", violations}};
+}
+
+std::string html_escape(const std::string& s) {
+    std::string out;
+    for (char ch : s) {
+        switch (ch) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            default: out += ch;
+        }
+    }
+    return out;
+}
+
+void replace_once(std::string& text, const std::string& what, const std::string& with) {
+    size_t at = text.find(what);
+    if (at == std::string::npos) SIM_PANIC("timeline template lacks {}", what);
+    text.replace(at, what.size(), with);
+}
+
+}  // namespace
+
+std::string export_html(const TraceReader& db, int64_t run_id) {
+    json data = html_data(db, run_id);
+    // Inside <script>, "</" could end the element early; "<\/" is the same JSON string.
+    std::string payload = data.dump(-1, ' ', false, json::error_handler_t::replace);
+    for (size_t at = 0; (at = payload.find("</", at)) != std::string::npos; at += 3) payload.replace(at, 2, "<\\/");
+    std::string page = kTimelineHtml;
+    replace_once(page, "<!--QUIESCE_TITLE-->",
+                 html_escape(fmt::format("quiesce run {}: {}", run_id, data["run"]["scenario"].get<std::string>())));
+    replace_once(page, "/*QUIESCE_DATA*/null", payload);
+    return page;
+}
+
+}  // namespace quiesce
