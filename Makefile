@@ -31,6 +31,7 @@ test: build
 bench: build
 	./$(BUILD)/bench/bench_s3
 	./$(BUILD)/bench/bench_s4
+	./$(BUILD)/bench/bench_trace
 
 clean:
 	rm -rf build build-asan

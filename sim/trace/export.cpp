@@ -2,6 +2,7 @@
 
 #include "sim/core/errors.h"
 #include "sim/core/time.h"
+#include "sim/trace/json_args.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -108,7 +109,6 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
 }
 
 namespace {
-json args_of(const std::string& text);  // below, with the Chrome export
 
 std::string vcd_name(std::string s) {
     for (char& c : s)
@@ -187,8 +187,8 @@ std::string export_vcd(const TraceReader& db, int64_t run_id) {
             });
     db.each("SELECT track_id, ts, name, args FROM instant WHERE run_id = ? AND category = 'irq' ORDER BY ts", {run_id},
             [&](const std::vector<std::string>& c) {
-                json a = args_of(c[3]);
-                if (!a.contains("irq")) return;
+                json a = parse_args(c[3]);
+                if (!a.contains("irq") || !a["irq"].is_string()) return;
                 std::string code = add(std::stoll(c[0]), "irq" + a["irq"].get<std::string>(), "wire", 1);
                 change(ps(c[1]), code, c[2] == "assert" ? "1" : "0");
             });
@@ -324,11 +324,37 @@ std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
 namespace {
 // Trace Event timestamps are microseconds; ours are picoseconds.
 double us(const std::string& ps) { return ps.empty() ? 0.0 : double(std::stoull(ps)) / 1e6; }
+}  // namespace
 
-json args_of(const std::string& text) {
-    if (text.empty()) return json::object();
-    json j = json::parse(text, nullptr, false);
-    return j.is_discarded() ? json{{"raw", text}} : j;
+namespace {
+// The Chrome export is written as text, one event per line: building a JSON
+// tree of a million events first costs more than reading them.
+class TraceEventWriter {
+public:
+    TraceEventWriter() : out_("{\"traceEvents\":[\n") {}
+    void add(const std::string& event) {
+        if (!first_) out_ += ",\n";
+        out_ += event;
+        first_ = false;
+    }
+    std::string finish(const std::string& tail) { return out_ + "\n]," + tail + "}\n"; }
+
+private:
+    std::string out_;
+    bool first_ = true;
+};
+
+std::string q(const std::string& s) { return "\"" + json_escape(s) + "\""; }
+
+// The stored args (a JSON object) with `extra` members in front; text that is
+// not a JSON object is kept as {"raw": text}.
+std::string args_with(const std::string& text, const std::string& extra = "") {
+    std::string body;
+    if (text.empty()) body = "{}";
+    else if (text.front() == '{' && json::accept(text)) body = text;
+    else body = "{\"raw\":" + q(text) + "}";
+    if (extra.empty()) return body;
+    return "{" + extra + (body == "{}" ? "}" : "," + body.substr(1));
 }
 }  // namespace
 
@@ -338,77 +364,82 @@ std::string export_chrome(const TraceReader& db, int64_t run_id) {
         scenario = fmt::format("{} (seed {}, {})", c[0], c[1], c[2]);
     });
     if (scenario.empty()) throw InputError(db.path(), 0, 0, "", fmt::format("no run {}", run_id));
-    json events = json::array();
+    TraceEventWriter w;
     const int64_t pid = run_id;
-    events.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"tid", 0},
-                      {"args", {{"name", fmt::format("run {}: {}", run_id, scenario)}}}});
+    w.add(fmt::format("{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{},\"tid\":0,\"args\":{{\"name\":{}}}}}", pid,
+                      q(fmt::format("run {}: {}", run_id, scenario))));
     db.each("SELECT id, name FROM track WHERE run_id = ? ORDER BY id", {run_id}, [&](const std::vector<std::string>& c) {
-        int64_t tid = std::stoll(c[0]);
-        events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", pid}, {"tid", tid}, {"args", {{"name", c[1]}}}});
-        events.push_back({{"ph", "M"}, {"name", "thread_sort_index"}, {"pid", pid}, {"tid", tid},
-                          {"args", {{"sort_index", tid}}}});
+        w.add(fmt::format("{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{},\"tid\":{},\"args\":{{\"name\":{}}}}}",
+                          pid, c[0], q(c[1])));
+        w.add(fmt::format(
+            "{{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":{},\"tid\":{},\"args\":{{\"sort_index\":{}}}}}", pid,
+            c[0], c[0]));
     });
     db.each("SELECT track_id, ts, dur, name, category, args, ts_cycles, dur_cycles FROM slice WHERE run_id = ?"
             " ORDER BY track_id, ts, depth",
             {run_id}, [&](const std::vector<std::string>& c) {
-                json a = args_of(c[5]);
-                a["ts_ps"] = std::stoll(c[1]);  // exact: the microsecond doubles may round
-                a["dur_ps"] = std::stoll(c[2]);
-                if (!c[6].empty()) a["ts_cycles"] = std::stoll(c[6]);
-                if (!c[7].empty()) a["dur_cycles"] = std::stoll(c[7]);
-                events.push_back({{"ph", "X"}, {"pid", pid}, {"tid", std::stoll(c[0])}, {"ts", us(c[1])},
-                                  {"dur", us(c[2])}, {"name", c[3]}, {"cat", c[4]}, {"args", a}});
+                // Exact picoseconds and cycles in args: the microsecond doubles may round.
+                std::string extra = fmt::format("\"ts_ps\":{},\"dur_ps\":{}", c[1], c[2]);
+                if (!c[6].empty()) extra += ",\"ts_cycles\":" + c[6];
+                if (!c[7].empty()) extra += ",\"dur_cycles\":" + c[7];
+                w.add(fmt::format("{{\"ph\":\"X\",\"pid\":{},\"tid\":{},\"ts\":{},\"dur\":{},\"name\":{},\"cat\":{},"
+                                  "\"args\":{}}}",
+                                  pid, c[0], us(c[1]), us(c[2]), q(c[3]), q(c[4]), args_with(c[5], extra)));
             });
-    db.each("SELECT track_id, ts, name, category, args, id FROM instant WHERE run_id = ?", {run_id},
+    db.each("SELECT track_id, ts, name, category, args FROM instant WHERE run_id = ?", {run_id},
             [&](const std::vector<std::string>& c) {
-                events.push_back({{"ph", "i"}, {"s", "t"}, {"pid", pid}, {"tid", std::stoll(c[0])}, {"ts", us(c[1])},
-                                  {"name", c[2]}, {"cat", c[3]}, {"args", args_of(c[4])}});
+                w.add(fmt::format("{{\"ph\":\"i\",\"s\":\"t\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"cat\":{},"
+                                  "\"args\":{}}}",
+                                  pid, c[0], us(c[1]), q(c[2]), q(c[3]), args_with(c[4])));
             });
     db.each("SELECT track_id, ts, kind, args FROM fault WHERE run_id = ?", {run_id}, [&](const std::vector<std::string>& c) {
-        events.push_back({{"ph", "i"}, {"s", "p"}, {"pid", pid}, {"tid", std::stoll(c[0])}, {"ts", us(c[1])},
-                          {"name", "fault: " + c[2]}, {"cat", "fault"}, {"args", args_of(c[3])}});
+        w.add(fmt::format("{{\"ph\":\"i\",\"s\":\"p\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"cat\":\"fault\","
+                          "\"args\":{}}}",
+                          pid, c[0], us(c[1]), q("fault: " + c[2]), args_with(c[3])));
     });
     std::map<std::string, int64_t> track_ids;
     db.each("SELECT name, id FROM track WHERE run_id = ?", {run_id},
             [&](const std::vector<std::string>& c) { track_ids[c[0]] = std::stoll(c[1]); });
+    auto tid_of = [&](const std::string& component) {
+        auto it = track_ids.find(component);
+        return it == track_ids.end() ? int64_t(0) : it->second;
+    };
     db.each("SELECT component, ts, invariant, message, evidence FROM violation WHERE run_id = ?", {run_id},
             [&](const std::vector<std::string>& c) {
-                int64_t tid = track_ids.count(c[0]) ? track_ids[c[0]] : 0;
-                events.push_back({{"ph", "i"}, {"s", "g"}, {"pid", pid}, {"tid", tid}, {"ts", us(c[1])},
-                                  {"name", "violation: " + c[2]}, {"cat", "violation"},
-                                  {"args", {{"message", c[3]}, {"evidence", args_of(c[4])}}}});
+                w.add(fmt::format("{{\"ph\":\"i\",\"s\":\"g\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},"
+                                  "\"cat\":\"violation\",\"args\":{{\"message\":{},\"evidence\":{}}}}}",
+                                  pid, tid_of(c[0]), us(c[1]), q("violation: " + c[2]), q(c[3]), args_with(c[4])));
             });
     db.each("SELECT track_id, ts, name, value FROM counter WHERE run_id = ?", {run_id},
             [&](const std::vector<std::string>& c) {
-                events.push_back({{"ph", "C"}, {"pid", pid}, {"tid", std::stoll(c[0])}, {"ts", us(c[1])},
-                                  {"name", c[2]}, {"args", {{c[2], std::stod(c[3])}}}});
+                w.add(fmt::format("{{\"ph\":\"C\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"args\":{{{}:{}}}}}",
+                                  pid, c[0], us(c[1]), q(c[2]), q(c[2]), std::stod(c[3])));
             });
+    auto flow = [&](int64_t id, const std::string& name, const char* cat, const std::string& from_tid,
+                    const std::string& from_ts, int64_t to_tid, const std::string& to_ts) {
+        w.add(fmt::format("{{\"ph\":\"s\",\"id\":{},\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"cat\":\"{}\"}}", id,
+                          pid, from_tid, us(from_ts), q(name), cat));
+        w.add(fmt::format(
+            "{{\"ph\":\"f\",\"bp\":\"e\",\"id\":{},\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"cat\":\"{}\"}}", id,
+            pid, to_tid, us(to_ts), q(name), cat));
+    };
     // Ledger flows: issue -> retire of one in-flight entry.
     db.each("SELECT f.id, a.track_id, a.ts, b.track_id, b.ts FROM flow f"
             " JOIN instant a ON a.id = f.from_id JOIN instant b ON b.id = f.to_id"
             " WHERE f.run_id = ? AND f.from_table = 'instant' AND f.to_table = 'instant'",
             {run_id}, [&](const std::vector<std::string>& c) {
-                int64_t id = std::stoll(c[0]);
-                events.push_back({{"ph", "s"}, {"id", id}, {"pid", pid}, {"tid", std::stoll(c[1])}, {"ts", us(c[2])},
-                                  {"name", "in flight"}, {"cat", "ledger"}});
-                events.push_back({{"ph", "f"}, {"bp", "e"}, {"id", id}, {"pid", pid}, {"tid", std::stoll(c[3])},
-                                  {"ts", us(c[4])}, {"name", "in flight"}, {"cat", "ledger"}});
+                flow(std::stoll(c[0]), "in flight", "ledger", c[1], c[2], std::stoll(c[3]), c[4]);
             });
     // Fault -> violation flows: each violation from every fault injected before it.
     int64_t flow_id = int64_t(1) << 40;  // above the ledger flow ids
     db.each("SELECT f.track_id, f.ts, v.component, v.ts, v.invariant FROM fault f JOIN violation v"
             " ON v.run_id = f.run_id AND v.ts >= f.ts WHERE f.run_id = ?",
             {run_id}, [&](const std::vector<std::string>& c) {
-                int64_t id = flow_id++;
-                int64_t vt = track_ids.count(c[2]) ? track_ids[c[2]] : 0;
-                events.push_back({{"ph", "s"}, {"id", id}, {"pid", pid}, {"tid", std::stoll(c[0])}, {"ts", us(c[1])},
-                                  {"name", "fault -> " + c[4]}, {"cat", "fault"}});
-                events.push_back({{"ph", "f"}, {"bp", "e"}, {"id", id}, {"pid", pid}, {"tid", vt}, {"ts", us(c[3])},
-                                  {"name", "fault -> " + c[4]}, {"cat", "fault"}});
+                flow(flow_id++, "fault -> " + c[4], "fault", c[0], c[1], tid_of(c[2]), c[3]);
             });
-    json doc = {{"traceEvents", events}, {"displayTimeUnit", "ns"},
-                {"otherData", {{"quiesce_run", run_id}, {"time_unit_in_db", "ps"}}}};
-    return doc.dump() + "\n";
+    return w.finish(fmt::format("\"displayTimeUnit\":\"ns\",\"otherData\":{{\"quiesce_run\":{},"
+                                "\"time_unit_in_db\":\"ps\"}}",
+                                run_id));
 }
 
 }  // namespace quiesce

@@ -6,6 +6,7 @@
 #include "sim/trace/export.h"
 
 #include "sim/core/errors.h"
+#include "sim/trace/json_args.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -19,12 +20,6 @@ extern const char* const kTimelineHtml;  // generated from sim/trace/timeline.ht
 namespace {
 
 using json = nlohmann::json;
-
-json parse_args(const std::string& text) {
-    if (text.empty()) return json::object();
-    json j = json::parse(text, nullptr, false);
-    return j.is_discarded() ? json{{"raw", text}} : j;
-}
 
 std::string str(const json& args, const char* key) {
     auto it = args.find(key);

@@ -150,6 +150,10 @@ CREATE TABLE IF NOT EXISTS bus_transaction (
 CREATE INDEX IF NOT EXISTS slice_run ON slice(run_id, track_id, ts);
 CREATE INDEX IF NOT EXISTS violation_run ON violation(run_id, invariant);
 CREATE INDEX IF NOT EXISTS instant_run ON instant(run_id, track_id, ts);
+CREATE INDEX IF NOT EXISTS slice_category ON slice(run_id, category, ts);
+CREATE INDEX IF NOT EXISTS counter_run ON counter(run_id, track_id, ts);
+CREATE INDEX IF NOT EXISTS fault_run ON fault(run_id, ts);
+CREATE INDEX IF NOT EXISTS track_run ON track(run_id, name);
 CREATE VIEW IF NOT EXISTS phases AS
   SELECT s.run_id, s.ts, s.dur, s.ts_cycles, s.dur_cycles, s.name AS phase, s.args
   FROM slice s JOIN track t ON t.id = s.track_id WHERE s.category = 'phase' AND t.name = 'kernel';
