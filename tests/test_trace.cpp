@@ -52,6 +52,19 @@ TEST_CASE("trace: runs lists every run with its verdict and violations", "[trace
     REQUIRE(out.find("s4-storage") != std::string::npos);
     REQUIRE(out.find("dma.after-quiesce,image.atomicity") != std::string::npos);
     REQUIRE(out.find("passed") != std::string::npos);
+    // The boot CPU's cycles, as `quiesce run` prints them: simulated ps * Hz / 10^12.
+    {
+        quiesce::TraceReader reader(db.path);
+        std::string cycles;
+        reader.each("SELECT r.sim_time, t.clock_hz FROM run r JOIN track t ON t.run_id = r.id"
+                    " WHERE r.id = 1 AND t.name = 'cpu0'",
+                    {}, [&](const std::vector<std::string>& c) {
+                        cycles = std::to_string(uint64_t(static_cast<unsigned __int128>(std::stoull(c[0])) *
+                                                         std::stoull(c[1]) / 1000000000000ULL));
+                    });
+        REQUIRE(cycles.size() >= 9);
+        REQUIRE(out.find(" " + cycles + " ") != std::string::npos);
+    }
     REQUIRE(run_cli("trace runs /no/such.db", &out) == 2);
 }
 

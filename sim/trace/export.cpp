@@ -19,16 +19,21 @@ namespace quiesce {
 using json = nlohmann::json;
 
 std::string trace_runs(const TraceReader& db) {
-    std::string out = fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>9}  {}\n", "run", "scenario", "seed",
-                                  "protocol", "verdict", "simulated", "wall", "violations");
+    std::string out = fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>12} {:>9}  {}\n", "run", "scenario",
+                                  "seed", "protocol", "verdict", "cpu cycles", "simulated", "wall", "violations");
     db.each(
         "SELECT r.id, r.scenario, r.seed, r.protocol, r.status, r.sim_time, r.wall_ms,"
-        " (SELECT group_concat(DISTINCT invariant) FROM violation v WHERE v.run_id = r.id)"
+        " (SELECT group_concat(DISTINCT invariant) FROM violation v WHERE v.run_id = r.id),"
+        " (SELECT clock_hz FROM track t WHERE t.run_id = r.id AND t.kind = 'cpu' ORDER BY t.id LIMIT 1)"
         " FROM run r ORDER BY r.id",
         {}, [&](const std::vector<std::string>& c) {
-            out += fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>7.1f}ms  {}\n", c[0], c[1], c[2], c[3], c[4],
-                               format_ps(c[5].empty() ? 0 : std::stoull(c[5])),
-                               c[6].empty() ? 0.0 : std::stod(c[6]), c[7]);
+            uint64_t sim = c[5].empty() ? 0 : std::stoull(c[5]);
+            // The boot CPU's cycles over the simulated time (cycles = ps * Hz / 10^12).
+            std::string cycles = c[8].empty() ? "-"
+                                              : std::to_string(uint64_t(static_cast<unsigned __int128>(sim) *
+                                                                        std::stoull(c[8]) / 1000000000000ULL));
+            out += fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>12} {:>7.1f}ms  {}\n", c[0], c[1], c[2],
+                               c[3], c[4], cycles, format_ps(sim), c[6].empty() ? 0.0 : std::stod(c[6]), c[7]);
         });
     return out;
 }
