@@ -136,6 +136,7 @@ TEST_CASE("trace: show is a timeline; diff finds where a failing run departs", "
     REQUIRE(show.find("  suspend_noirq\n") != std::string::npos);
     REQUIRE(show.find("dma0 suspend_noirq (") != std::string::npos);
     REQUIRE(show.find("slowest callbacks") != std::string::npos);
+    REQUIRE(show.find(" cycle ") != std::string::npos);  // the violation's cycle beside its time
     REQUIRE(show.find("hwstate.not-restored  dma0 in -: dma0.config: hardware-state registers COMMAND, BAR0, INT_LINE") !=
             std::string::npos);
     std::string diff;

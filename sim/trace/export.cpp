@@ -93,11 +93,13 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
         out += fmt::format("  {:>12}  {} {}\n", format_ps(slow[i].dur), slow[i].device, slow[i].name);
     out += "\nfaults\n";
     bool any = false;
-    db.each("SELECT f.ts, f.kind, t.name, f.phase, f.args FROM fault f JOIN track t ON t.id = f.track_id"
+    // Cycles count in the clock domain of the component that reported.
+    auto at_cycle = [](const std::string& cycles) { return cycles.empty() ? std::string() : " cycle " + cycles; };
+    db.each("SELECT f.ts, f.kind, t.name, f.phase, f.args, f.ts_cycles FROM fault f JOIN track t ON t.id = f.track_id"
             " WHERE f.run_id = ? ORDER BY f.ts",
             {run_id}, [&](const std::vector<std::string>& c) {
                 any = true;
-                out += fmt::format("  {:>12}  {} on {} in {} {}\n", format_ps(ps(c[0])), c[1], c[2],
+                out += fmt::format("  {:>12}{}  {} on {} in {} {}\n", format_ps(ps(c[0])), at_cycle(c[5]), c[1], c[2],
                                    c[3].empty() ? "-" : c[3], c[4]);
             });
     if (!any) out += "  none\n";
@@ -106,7 +108,7 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
     db.each("SELECT ts, ts_cycles, invariant, component, phase, message FROM violation WHERE run_id = ? ORDER BY ts",
             {run_id}, [&](const std::vector<std::string>& c) {
                 any = true;
-                out += fmt::format("  {:>12}  {}  {} in {}: {}\n", format_ps(ps(c[0])), c[2], c[3],
+                out += fmt::format("  {:>12}{}  {}  {} in {}: {}\n", format_ps(ps(c[0])), at_cycle(c[1]), c[2], c[3],
                                    c[4].empty() ? "-" : c[4], c[5]);
             });
     if (!any) out += "  none\n";
