@@ -6,6 +6,7 @@
 #include "sim/trace/export.h"
 
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -305,4 +306,47 @@ TEST_CASE("trace: the HTML timeline renders in headless Chromium", "[trace][html
     REQUIRE(png.compare(1, 3, "PNG") == 0);
     std::filesystem::remove_all(profile);
     for (const auto& p : {db, html, dom, log}) std::filesystem::remove(p);
+}
+
+// A database edited by hand (or by another tool) still exports: names with
+// quotes, backslashes, control characters, "</script>" and bytes that are
+// not UTF-8, args that are not a JSON object.
+TEST_CASE("trace: exports stay valid on a database with hostile strings", "[trace][html]") {
+    std::string path =
+        (std::filesystem::temp_directory_path() / ("quiesce-hostile-" + std::to_string(getpid()) + ".db")).string();
+    std::filesystem::remove(path);
+    REQUIRE(run_cli("run " + scenario("s4-dma-during-snapshot") + " --db " + path) == 0);
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    const char* edits =
+        "UPDATE run SET scenario = 'a \"quoted\" </script><b> \\ name' || char(1);"
+        "UPDATE track SET name = name || ' </script>' || char(9) || cast(x'ff' AS TEXT) WHERE name = 'dma0';"
+        "UPDATE slice SET args = 'not json {' WHERE category = 'callback' AND id % 2 = 0;"
+        "UPDATE slice SET args = '[1,2]' WHERE category = 'callback' AND id % 3 = 0;"
+        "UPDATE violation SET message = message || ' </script> \"' || cast(x'c3' AS TEXT), evidence = '{';";
+    REQUIRE(sqlite3_exec(db, edits, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+
+    std::string out;
+    REQUIRE(run_cli("trace export " + path + " 1 --format chrome -o " + path + ".json") == 0);
+    json doc = json::parse(read_text(path + ".json"));  // throws if not valid JSON
+    size_t raw_args = 0;
+    for (const auto& e : doc.at("traceEvents")) {
+        if (!e.contains("args")) continue;  // flows
+        REQUIRE(e.at("args").is_object());
+        raw_args += e.at("args").contains("raw");
+    }
+    REQUIRE(raw_args > 0);
+
+    REQUIRE(run_cli("trace export " + path + " 1 --format html -o " + path + ".html") == 0);
+    std::string page = read_text(path + ".html");
+    REQUIRE(count_of(page, "</script>") == 2);
+    size_t open = page.find("id=\"quiesce-data\">");
+    REQUIRE(open != std::string::npos);
+    open = page.find('>', open) + 1;
+    json data = json::parse(page.substr(open, page.find("</script>", open) - open));
+    REQUIRE(data.at("run").at("scenario").get<std::string>().find("</script>") != std::string::npos);
+    REQUIRE(data.at("violations").size() >= 2);
+    REQUIRE(run_cli("trace export " + path + " 1 --format vcd -o " + path + ".vcd") == 0);
+    for (const char* ext : {"", ".json", ".html", ".vcd"}) std::filesystem::remove(path + ext);
 }

@@ -4,9 +4,40 @@
 
 namespace quiesce {
 
+namespace {
+// Length of the well-formed UTF-8 sequence at s[i], or 0 if it is not one.
+size_t utf8_length(const std::string& s, size_t i) {
+    auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = b(i);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return 0;
+    for (size_t k = 1; k < n; ++k)
+        if ((b(i + k) & 0xc0) != 0x80) return 0;
+    uint32_t cp = n == 1 ? c : c & (0xff >> (n + 1));
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (b(i + k) & 0x3f);
+    static const uint32_t min_for[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_for[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;  // overlong, surrogates
+    return n;
+}
+}  // namespace
+
 std::string json_escape(const std::string& s) {
     std::string out;
-    for (char c : s) {
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size();) {
+        char c = s[i];
+        size_t n = utf8_length(s, i);
+        if (n == 0) {  // not UTF-8: JSON text must be
+            out += "\\ufffd";
+            ++i;
+            continue;
+        }
+        if (n > 1) {
+            out.append(s, i, n);
+            i += n;
+            continue;
+        }
+        ++i;
         if (c == '"' || c == '\\') out += '\\';
         if (static_cast<unsigned char>(c) < 0x20) {
             out += fmt::format("\\u{:04x}", int(c));

@@ -58,7 +58,7 @@ inline std::string arg_value(const Event& ev, const std::string& key) {
 }
 
 // Escapes a string for a JSON string literal (quotes, backslashes, control
-// characters as \u00XX).
+// characters as \u00XX, bytes that are not UTF-8 as \ufffd).
 std::string json_escape(const std::string& s);
 
 struct TrackInfo {
