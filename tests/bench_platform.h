@@ -28,4 +28,14 @@ inline Facts on_platform(const std::string& scenario, const PlatformBody& body,
     });
 }
 
+// Boots pc-storage (enumeration, probing) and runs `body` with its disk.
+inline Facts on_disk(const std::function<void(Platform&, Cpu&, AhciDriver&, SataDrive&, Facts&)>& body) {
+    return on_platform("s3-storage", [&](Platform& p, Cpu& cpu, Facts& f) {
+        p.pci_core().enumerate(cpu);
+        p.bind_devices(cpu);
+        Platform::Disk d = p.disk();
+        body(p, cpu, *d.driver, *d.drive, f);
+    });
+}
+
 }  // namespace quiesce::test

@@ -9,18 +9,9 @@
 
 using namespace quiesce;
 using quiesce::test::Facts;
+using quiesce::test::on_disk;
 
 namespace {
-
-// Boots pc-storage (enumeration, probing) and runs `body`.
-Facts on_disk(const std::function<void(Platform&, Cpu&, AhciDriver&, SataDrive&, Facts&)>& body) {
-    return quiesce::test::on_platform("s3-storage", [&](Platform& p, Cpu& cpu, Facts& f) {
-        p.pci_core().enumerate(cpu);
-        p.bind_devices(cpu);
-        Platform::Disk d = p.disk();
-        body(p, cpu, *d.driver, *d.drive, f);
-    });
-}
 
 std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
     std::vector<uint8_t> v(n);

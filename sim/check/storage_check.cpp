@@ -2,6 +2,7 @@
 
 #include "models/disk/sata_drive.h"
 #include "sim/core/memory.h"
+#include "sim/kernel/journal_fs.h"
 #include "sim/kernel/page_cache.h"
 
 #include <fmt/format.h>
@@ -77,6 +78,77 @@ void StorageCheck::sleep_entered() {
     }
 }
 
+void StorageCheck::watch_fs(JournalFs* fs) {
+    fs_ = fs;
+    cache_ = &fs->cache();
+    JournalFs::Observer o;
+    o.written = [this](uint64_t fb, uint64_t page) { file_[fb].later.insert(page_hash(page)); };
+    o.acknowledged = [this](uint64_t fb, uint64_t page) {
+        FileBlock& f = file_[fb];
+        f.acked = true;
+        f.acked_hash = page_hash(page);
+        f.acked_when = now_ps();
+        f.later.clear();
+    };
+    fs->set_observer(std::move(o));
+}
+
+uint64_t StorageCheck::page_hash(uint64_t page) const {
+    std::vector<uint8_t> data(PageCache::kBlockSize);
+    memory_.peek(page, data.data(), data.size());
+    return content_hash(data.data(), data.size());
+}
+
+// A filesystem block as the platters hold it (the drive's cache is gone at a fresh boot).
+std::vector<uint8_t> StorageCheck::media_block(uint64_t block) const {
+    std::vector<uint8_t> data;
+    for (unsigned i = 0; i < cache_->sectors_per_block(); ++i) {
+        auto s = drive_.media(cache_->sector_of(block) + i);
+        data.insert(data.end(), s.begin(), s.end());
+    }
+    return data;
+}
+
+// The file as the next mount sees it: the journal replayed over the media.
+void StorageCheck::check_file() {
+    qfs::FileView view = qfs::view_after_replay([this](uint64_t b) { return media_block(b); });
+    std::vector<std::string> lost;
+    std::string first_reason;
+    Picos first_acked = 0;
+    const unsigned spb = cache_->sectors_per_block();
+    for (const auto& [fb, f] : file_) {
+        if (!f.acked) continue;
+        uint64_t block = view.formatted && fb < view.map.size() ? view.map[fb] : 0;
+        bool faulted = false;
+        for (unsigned i = 0; block && i < spb; ++i) faulted |= faulted_.count(cache_->sector_of(block) + i) > 0;
+        if (faulted) continue;
+        std::string reason;
+        if (!view.formatted) {
+            reason = "no filesystem on the disk";
+        } else if (block == 0) {
+            reason = "no block mapped";
+        } else {
+            auto data = view.read(block);
+            uint64_t h = content_hash(data.data(), data.size());
+            if (h == f.acked_hash || f.later.count(h)) continue;
+            reason = "block " + std::to_string(block) + " holds other data";
+        }
+        if (lost.empty()) {
+            first_reason = reason;
+            first_acked = f.acked_when;
+        }
+        lost.push_back(std::to_string(fb));
+    }
+    if (lost.empty()) return;
+    checker_.report({"data.lost-write", now_ps(), component_, "",
+                     fmt::format("{} file block(s) fsync acknowledged are not in the file after the next mount "
+                                 "replayed {} journal transaction(s) (first: file block {}, {})",
+                                 lost.size(), view.replayed, lost[0], first_reason),
+                     fmt::format("{{\"file_blocks\":\"{}\",\"count\":\"{}\",\"first_acknowledged_ps\":\"{}\","
+                                 "\"replayed\":\"{}\"}}",
+                                 join_first(lost), lost.size(), first_acked, view.replayed)});
+}
+
 uint64_t StorageCheck::block_hash(uint64_t block) const {
     std::vector<uint8_t> data;
     for (unsigned i = 0; i < cache_->sectors_per_block(); ++i) {
@@ -105,6 +177,7 @@ void StorageCheck::check(bool cache_alive) {
                                      lost.size(), lost[0]),
                          fmt::format("{{\"sectors\":\"{}\",\"count\":\"{}\",\"first_durable_ps\":\"{}\"}}",
                                      join_first(lost), lost.size(), first_durable)});
+    if (!cache_alive && fs_) check_file();
     if (!cache_alive || !cache_) return;
     // fs.cache-divergence
     std::vector<std::string> diverged;

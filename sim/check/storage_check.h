@@ -7,6 +7,13 @@
 //                        cache flush issued after it completed, or completed
 //                        before the OS put the system to sleep (the contract
 //                        of sd's suspend/poweroff flush).
+//                        At the next boot it is also checked through the
+//                        filesystem: every file block fsync acknowledged must
+//                        be what the file holds once the next mount has
+//                        replayed the journal (or a later write of it) - the
+//                        application's view, which a commit without a flush
+//                        (nobarrier) or lost metadata breaks even where each
+//                        sector's own contract holds.
 //   fs.cache-divergence  after resume, a clean page-cache block differs from
 //                        what the disk returns for it
 #pragma once
@@ -25,6 +32,7 @@ namespace quiesce {
 class SataDrive;
 class PhysicalMemory;
 class PageCache;
+class JournalFs;
 
 class StorageCheck {
 public:
@@ -33,6 +41,8 @@ public:
     // The hooks to give every driver of this disk (the restore kernel's too).
     BlockObserver observer();
     void watch_cache(const PageCache* cache) { cache_ = cache; }
+    // The root filesystem: its cache, and what fsync acknowledged of the file.
+    void watch_fs(JournalFs* fs);
     // The OS enters a sleep state: every completed write is believed durable.
     void sleep_entered();
     // An injected fault changed this sector on the media: not the OS's doing.
@@ -46,6 +56,9 @@ private:
     void written(uint64_t sector, uint32_t count, uint64_t buffer, bool durable);
     void flushed(Picos issued);
     uint64_t block_hash(uint64_t block) const;
+    uint64_t page_hash(uint64_t page) const;
+    std::vector<uint8_t> media_block(uint64_t block) const;
+    void check_file();
 
     struct Sector {
         std::vector<std::pair<uint64_t, Picos>> pending;  // completed, not yet durable: (hash, when)
@@ -62,6 +75,14 @@ private:
     const PageCache* cache_ = nullptr;
     std::string component_;
     std::map<uint64_t, Sector> sectors_;
+    struct FileBlock {
+        bool acked = false;
+        uint64_t acked_hash = 0;
+        Picos acked_when = 0;
+        std::set<uint64_t> later;  // written after the acknowledgement
+    };
+    std::map<uint64_t, FileBlock> file_;
+    const JournalFs* fs_ = nullptr;
     std::set<uint64_t> faulted_;
 };
 

@@ -3,6 +3,7 @@
 #include "sim/check/checker.h"
 #include "sim/check/image_check.h"
 #include "sim/core/errors.h"
+#include "sim/kernel/journal_fs.h"
 
 #include <cstring>
 
@@ -234,23 +235,21 @@ void Platform::firmware_wake(unsigned state) {
     if (restore_kernel_) {
         restore_kernel_->take_interrupts();
         restore_kernel_->boot();
+    } else {
+        cpus_[0]->start_at(kNormalBootVector);  // no resume kernel to look for an image: a fresh boot
     }
 }
 
 // An initramfs that mounts the root filesystem before resuming from
 // hibernation (Documentation/power/swsusp.rst: never do this). Mounting
-// updates the superblock - the mount count, or a journal replay even for a
-// read-only mount - so the disk no longer matches the image's idea of it.
-void Platform::mount_root(Kernel& rk, Cpu& cpu, AhciDriver& disk) {
-    uint64_t buf = rk.alloc(4096, 4096);
-    uint32_t count = 4096 / disk.sector_size();
-    if (disk.submit(cpu, {false, 0, count, buf, false, false})) return;
-    char magic[4];
-    cpu.read_block(buf, magic, 4);
-    if (std::memcmp(magic, "QFS1", 4) != 0) return;  // no filesystem there
-    cpu.write64(buf + 24, cpu.read64(buf + 24) + 1);  // s_mnt_count
-    disk.submit(cpu, {true, 0, count, buf, false, false});
-    rk.hub().instant(rk.path(), "mount-root", "hibernation", {{"device", disk.disk_name()}});
+// replays the journal - even for a read-only mount - and counts itself in
+// the superblock, so the disk no longer matches the image's idea of it.
+void Platform::mount_root(Kernel& rk, Cpu& cpu, AhciDriver& disk, uint64_t root_sectors) {
+    JournalFs fs(rk, disk, 0, root_sectors / (JournalFs::kBlockSize / disk.sector_size()), true);
+    int rc = fs.mount(cpu);
+    rk.hub().instant(rk.path(), "mount-root", "hibernation",
+                     {{"device", disk.disk_name()}, {"rc", std::to_string(rc)},
+                      {"replayed", std::to_string(fs.replayed())}, {"mount_count", std::to_string(fs.mount_count())}});
 }
 
 // The restore kernel (reference/linux-pm.md §1.10): boots, finds the swap
@@ -280,7 +279,7 @@ void Platform::restore_kernel_program(Cpu& cpu) {
     rk.hub().slice_end(rk.path(), "boot", "boot");
     std::string reason = "no swap device";
     ImageLoad load;
-    if (ahci && restore_options_.restore_mounts_root) mount_root(rk, cpu, *ahci);
+    if (ahci && restore_options_.restore_mounts_root) mount_root(rk, cpu, *ahci, disk_dev->spec.swap_first_sector());
     if (ahci) {
         load = load_image(rk, cpu, *ahci, disk_dev->spec.swap_first_sector(), disk_dev->spec.swap_sectors(),
                           restore_options_, rk.hub());

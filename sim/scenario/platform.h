@@ -119,7 +119,7 @@ private:
     void firmware_program_chipset();
     void apply_properties(const Scenario& s, RunContext& ctx);
     void restore_kernel_program(Cpu& cpu);
-    void mount_root(Kernel& rk, Cpu& cpu, AhciDriver& disk);
+    void mount_root(Kernel& rk, Cpu& cpu, AhciDriver& disk, uint64_t root_sectors);
     // The function a kernel's PCI core found for device `d` (its bus is the
     // secondary bus of its parent bridge, or the root bus).
     PciDev* find_pci(PciCore& core, const Dev& d) const;

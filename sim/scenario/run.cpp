@@ -168,6 +168,8 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         if (r.resumed || r.error) {
             std::string after = dma_workload(platform, ctx, cpu, s, "after");
             if (workload.empty()) workload = after;
+            // The tasks go on running: what they see now is what the suspend did to them.
+            if (s.storage.run_after) sc_core::wait(from_ps(s.storage.run_after));
         }
         if (r.slept && !r.resumed) k.abandon();  // the image kernel is gone: a fresh boot
         k.stop_tasks();

@@ -284,8 +284,14 @@ Scenario load_scenario(const std::string& path) {
         }
         if (auto v = r.str("writer_period")) w.writer_period = parse_value(r, "writer_period", *v, parse_duration);
         if (auto v = r.str("flusher_period")) w.flusher_period = parse_value(r, "flusher_period", *v, parse_duration);
+        if (auto v = r.str("commit_period")) {
+            w.commit_period = parse_value(r, "commit_period", *v, parse_duration);
+            if (w.commit_period == 0) r.fail("commit_period", "must be above 0");
+        }
         if (auto v = r.str("suspend_after")) w.suspend_after = parse_value(r, "suspend_after", *v, parse_duration);
+        if (auto v = r.str("run_after")) w.run_after = parse_value(r, "run_after", *v, parse_duration);
         if (auto b = r.boolean("flusher_freezable")) w.flusher_freezable = *b;
+        if (auto b = r.boolean("barrier")) w.barrier = *b;
         if (auto b = r.boolean("stuck_task")) w.stuck_task = *b;
         if (auto b = r.boolean("dma_streamer")) w.dma_streamer = *b;
         if (auto b = r.boolean("updater")) w.updater = *b;

@@ -74,7 +74,9 @@ struct StorageWorkload {
     unsigned fsync_every = 4;               // writes between fsyncs (0: never)
     Picos writer_period = 1'000'000'000ULL;  // 1 ms between writes
     Picos flusher_period = 5'000'000'000ULL; // dirty_writeback interval, scaled down
-    bool flusher_freezable = true;
+    Picos commit_period = 25'000'000'000ULL; // the journal's commit interval (ext4 commit=, scaled down)
+    bool flusher_freezable = true;          // the filesystem's kernel threads: flusher and journal
+    bool barrier = true;                    // journal commits flush (REQ_PREFLUSH|REQ_FUA); false: nobarrier
     bool stuck_task = false;                // a task in an uninterruptible wait
     bool dma_streamer = false;              // a kernel thread copying copy_size with the first DMA engine
     bool updater = false;                   // a user task doing two-step updates that must stay whole
@@ -82,6 +84,7 @@ struct StorageWorkload {
     unsigned toucher_pages = 0;             // anonymous pages of the toucher task (0: none)
     unsigned toucher_resident = 16;         // of which at most this many in memory: the rest is swapped
     Picos suspend_after = 20'000'000'000ULL; // tasks run this long before the transition
+    Picos run_after = 0;                     // ... and this long after it, before the run ends
 };
 
 // `[hibernation]`: how linux-s4 writes and checks its image.

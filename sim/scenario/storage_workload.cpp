@@ -3,7 +3,9 @@
 #include "sim/core/errors.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <functional>
 #include <set>
 
 namespace quiesce {
@@ -62,23 +64,31 @@ void StorageWorkloadRun::start() {
 }
 
 // The file writer (block after block, fsync every `fsync_every` writes)
-// through a page cache on the root partition, and the writeback flusher.
+// through the journaled filesystem on the root partition, and the flusher.
 void StorageWorkloadRun::start_writer() {
     Platform::Disk disk = platform_.disk();
     Kernel& k = platform_.kernel();
+    Cpu& cpu = k.boot_cpu();
     const StorageWorkload& w = s_.storage;
     uint64_t spb = PageCache::kBlockSize / disk.driver->sector_size();
-    // Block 0 is the filesystem's superblock; the file is blocks 1..writer_blocks.
-    uint64_t blocks = std::min<uint64_t>(disk.root_sectors / spb - 1, w.writer_blocks);
-    cache_ = std::make_unique<PageCache>(k, *disk.driver, 0, blocks + 1);
-    if (check_) check_->watch_cache(cache_.get());
+    fs_ = std::make_unique<JournalFs>(k, *disk.driver, 0, disk.root_sectors / spb, w.barrier);
+    // Boot mounts the root filesystem; a blank disk is formatted first.
+    int rc = fs_->mount(cpu);
+    if (rc == -EINVAL) {
+        if (fs_->mkfs(cpu, w.writer_blocks) == 0) rc = fs_->mount(cpu);
+    }
+    if (rc != 0) {
+        ctx_.hub.guest_error(k.path(), "mount", "the root filesystem did not mount", {{"rc", std::to_string(rc)}});
+        fs_.reset();
+        return;
+    }
+    if (check_) check_->watch_fs(fs_.get());
+    const uint64_t blocks = fs_->layout().file_blocks;
 
-    // The file writer: block after block, fsync every `fsync_every` writes.
     k.spawn("writer", Task::Kind::User, true, 1, [this, blocks, &w](Task& t) {
         std::vector<uint8_t> buf(PageCache::kBlockSize);
-        std::set<uint64_t> unsynced;
         for (uint64_t seq = 0; !t.should_stop(); ++seq) {
-            uint64_t block = 1 + seq % blocks;
+            uint64_t block = seq % blocks;
             for (size_t i = 0; i < buf.size(); i += 8) {
                 uint64_t v = ctx_.rng.next();
                 std::memcpy(&buf[i], &v, 8);
@@ -86,36 +96,35 @@ void StorageWorkloadRun::start_writer() {
             std::memcpy(&buf[0], &block, 8);
             std::memcpy(&buf[8], &seq, 8);
             t.cpu().compute(Cycles(2'000));  // the write(2) path
-            cache_->write(t.cpu(), block, buf.data());
-            unsynced.insert(block);
+            fs_->write(t.cpu(), block, buf.data());
             if (w.fsync_every && (seq + 1) % w.fsync_every == 0) {
-                int rc = cache_->fsync(t.cpu(), unsynced);
-                ctx_.hub.instant(platform_.kernel().path(), "fsync", "workload",
-                                 {{"rc", std::to_string(rc)}, {"blocks", std::to_string(unsynced.size())}});
-                unsynced.clear();
+                int rc = fs_->fsync(t.cpu());
+                ctx_.hub.instant(platform_.kernel().path(), "fsync", "workload", {{"rc", std::to_string(rc)}});
             }
             t.sleep_freezable(w.writer_period);
         }
     });
-    // The writeback flusher. A freezable one sleeps with wait_event_freezable;
-    // one that is not never reaches a freeze point. Each pass also records
-    // itself in the superblock (like a filesystem's periodic metadata
-    // commit: write time, lifetime writes), which is metadata it writes back.
-    k.spawn("flusher", Task::Kind::KThread, w.flusher_freezable, 0, [this, &w](Task& t) {
-        std::vector<uint8_t> super(PageCache::kBlockSize, 0);
-        const char magic[8] = {'Q', 'F', 'S', '1', 0, 0, 0, 0};
-        std::memcpy(super.data(), magic, 8);
-        for (uint64_t pass = 1; !t.should_stop(); ++pass) {
-            if (w.flusher_freezable) t.sleep_freezable(w.flusher_period);
-            else sc_core::wait(from_ps(w.flusher_period));
-            if (t.should_stop()) break;
-            Picos now = now_ps();
-            std::memcpy(&super[8], &pass, 8);
-            std::memcpy(&super[16], &now, 8);
-            cache_->write(t.cpu(), 0, super.data());
-            cache_->writeback_all(t.cpu());
-        }
+    // The filesystem's kernel threads. The writeback flusher writes dirty
+    // data home every flusher_period (no flush: that waits for a commit) and
+    // records its pass in the superblock - metadata, which goes through the
+    // journal. The journal thread (kjournald2) commits every commit_period.
+    // Freezable ones sleep with wait_event_freezable; threads that are not
+    // never reach a freeze point and keep writing while the image is made.
+    auto fs_thread = [this, &w](const char* name, Picos period, std::function<void(Task&, uint64_t)> pass) {
+        platform_.kernel().spawn(name, Task::Kind::KThread, w.flusher_freezable, 0, [&w, period, pass](Task& t) {
+            for (uint64_t n = 1; !t.should_stop(); ++n) {
+                if (w.flusher_freezable) t.sleep_freezable(period);
+                else sc_core::wait(from_ps(period));
+                if (t.should_stop()) break;
+                pass(t, n);
+            }
+        });
+    };
+    fs_thread("flusher", w.flusher_period, [this](Task& t, uint64_t n) {
+        fs_->note_pass(t.cpu(), n, now_ps());
+        fs_->cache().writeback_all(t.cpu());
     });
+    fs_thread("jbd2", w.commit_period, [this](Task& t, uint64_t) { fs_->commit(t.cpu()); });
 }
 
 // The anonymous-memory toucher: more pages than it may keep in memory, so

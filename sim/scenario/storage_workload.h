@@ -1,11 +1,12 @@
-// The storage workload of a run: a page cache over the first disk's root
-// partition, a user task writing a file through it with fsync, the writeback
-// flusher kernel thread (freezable or not), optionally a task stuck in an
-// uninterruptible wait, and the storage check fed by the page cache.
+// The storage workload of a run: the journaled filesystem on the first
+// disk's root partition (mounted, or formatted when blank), a user task
+// writing a file through it with fsync, the flusher kernel thread (journal
+// commits and data writeback; freezable or not), optionally a task stuck in
+// an uninterruptible wait, and the storage check fed by the filesystem.
 #pragma once
 
 #include "sim/check/storage_check.h"
-#include "sim/kernel/page_cache.h"
+#include "sim/kernel/journal_fs.h"
 #include "sim/kernel/swap.h"
 #include "sim/scenario/platform.h"
 
@@ -19,12 +20,12 @@ public:
     StorageWorkloadRun(Platform& platform, RunContext& ctx, StorageCheck* check, const Scenario& s)
         : platform_(platform), ctx_(ctx), check_(check), s_(s) {}
 
-    bool active() const { return cache_ != nullptr; }
-    // After boot: builds the page cache on the first disk's root partition,
-    // spawns the tasks and lets them run for `suspend_after`. Does nothing
-    // without a disk or with writer_blocks = 0.
+    bool active() const { return fs_ != nullptr; }
+    // After boot: mounts the root filesystem of the first disk, spawns the
+    // tasks and lets them run for `suspend_after`. Does nothing without a
+    // disk; no writer with writer_blocks = 0.
     void start();
-    int sync(Cpu& cpu) { return cache_ ? cache_->sync(cpu) : 0; }
+    int sync(Cpu& cpu) { return fs_ ? fs_->sync(cpu) : 0; }
     SwapMap* swap_map() { return swap_.get(); }
 
 private:
@@ -32,7 +33,7 @@ private:
     RunContext& ctx_;
     StorageCheck* check_;
     const Scenario& s_;
-    std::unique_ptr<PageCache> cache_;
+    std::unique_ptr<JournalFs> fs_;
     std::unique_ptr<SwapMap> swap_;
     std::unique_ptr<AnonMemory> anon_;
     void start_writer();

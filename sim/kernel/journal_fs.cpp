@@ -1,0 +1,397 @@
+#include "sim/kernel/journal_fs.h"
+
+#include "models/cpu/cpu.h"
+#include "sim/core/errors.h"
+#include "sim/kernel/kernel.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace quiesce {
+
+namespace qfs {
+
+Layout Layout::for_file(uint64_t file_blocks, uint64_t partition_blocks) {
+    Layout l;
+    l.file_blocks = file_blocks;
+    l.map_blocks = (file_blocks + kMapEntries - 1) / kMapEntries;
+    l.bitmap = kMapFirst + l.map_blocks;
+    l.data_first = l.bitmap + 1;
+    l.blocks = partition_blocks;
+    return l;
+}
+
+namespace {
+
+uint64_t word(const std::vector<uint8_t>& b, unsigned off) {
+    uint64_t v = 0;
+    if (off + 8 <= b.size()) std::memcpy(&v, b.data() + off, 8);
+    return v;
+}
+
+// The commit block's checksum: CRC32 over the descriptor and the copies.
+uint64_t journal_crc(const std::vector<uint8_t>& descriptor, const std::vector<std::vector<uint8_t>>& copies) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32(crc, descriptor.data(), uInt(descriptor.size()));
+    for (const auto& c : copies) crc = crc32(crc, c.data(), uInt(c.size()));
+    return crc;
+}
+
+constexpr uint64_t kMaxPerTransaction = (kBlock - 24) / 8;
+
+}  // namespace
+
+std::vector<Transaction> scan_journal(const BlockReader& read) {
+    std::vector<Transaction> out;
+    auto jsb = read(kJournalSuper);
+    if (word(jsb, 0) != kJournalMagic) return out;
+    uint64_t pos = word(jsb, kJsbStart), tid = word(jsb, kJsbSequence);
+    const uint64_t end = kJournalFirst + kJournalBlocks;
+    while (pos >= kJournalFirst && pos < end) {
+        auto desc = read(pos);
+        if (word(desc, 0) != kDescriptorMagic || word(desc, 8) != tid) break;
+        uint64_t n = word(desc, 16);
+        if (n == 0 || n > kMaxPerTransaction || pos + n + 2 > end) break;
+        Transaction t;
+        t.tid = tid;
+        t.at = pos;
+        bool sane = true;
+        for (uint64_t i = 0; i < n; ++i) {
+            uint64_t home = word(desc, unsigned(24 + 8 * i));
+            sane = sane && home != kJournalSuper && (home < kJournalFirst || home >= end);
+            t.homes.push_back(home);
+            t.copies.push_back(read(pos + 1 + i));
+        }
+        if (!sane) break;  // a descriptor naming the journal itself is not one of ours
+        auto commit = read(pos + n + 1);
+        if (word(commit, 0) != kCommitMagic || word(commit, 8) != tid || word(commit, 16) != journal_crc(desc, t.copies))
+            break;  // never committed, or torn: recovery ends here
+        out.push_back(std::move(t));
+        pos += n + 2;
+        ++tid;
+    }
+    return out;
+}
+
+FileView view_after_replay(const BlockReader& media) {
+    FileView v;
+    auto overlay = std::make_shared<std::map<uint64_t, std::vector<uint8_t>>>();
+    for (auto& t : scan_journal(media)) {
+        for (size_t i = 0; i < t.homes.size(); ++i) (*overlay)[t.homes[i]] = std::move(t.copies[i]);
+        ++v.replayed;
+    }
+    v.read = [overlay, media](uint64_t b) {
+        auto it = overlay->find(b);
+        return it != overlay->end() ? it->second : media(b);
+    };
+    auto sb = v.read(kSuper);
+    if (word(sb, 0) != kSuperMagic) return v;
+    v.formatted = true;
+    Layout l = Layout::for_file(std::min(word(sb, kSuperFileBlocks), kMaxFileBlocks), 0);
+    for (uint64_t m = 0; m < l.map_blocks; ++m) {
+        auto mb = v.read(kMapFirst + m);
+        for (uint64_t e = 0; e < kMapEntries && v.map.size() < l.file_blocks; ++e)
+            v.map.push_back(word(mb, unsigned(8 * e)));
+    }
+    return v;
+}
+
+}  // namespace qfs
+
+using namespace qfs;
+
+JournalFs::JournalFs(Kernel& kernel, BlockDevice& disk, uint64_t first_sector, uint64_t partition_blocks,
+                     bool barrier)
+    : kernel_(kernel), disk_(disk), first_sector_(first_sector), barrier_(barrier),
+      cache_(kernel, disk, first_sector, partition_blocks) {
+    layout_.blocks = partition_blocks;
+}
+
+int JournalFs::io(Cpu& cpu, bool write, uint64_t block, uint64_t buffer, uint32_t blocks, bool fua, bool preflush) {
+    const uint32_t spb = kBlock / disk_.sector_size();
+    return disk_.submit(cpu, {write, first_sector_ + block * spb, blocks * spb, buffer, fua, preflush});
+}
+
+uint64_t JournalFs::jget(Cpu& cpu, unsigned off) { return cpu.read64(journal_ + off); }
+void JournalFs::jset(Cpu& cpu, unsigned off, uint64_t v) { cpu.write64(journal_ + off, v); }
+
+std::vector<uint64_t> JournalFs::homes() const {
+    std::vector<uint64_t> h{kSuper, kInode};
+    for (uint64_t m = 0; m < layout_.map_blocks; ++m) h.push_back(kMapFirst + m);
+    h.push_back(layout_.bitmap);
+    return h;
+}
+
+unsigned JournalFs::bit_of(uint64_t home) const {
+    auto h = homes();
+    return unsigned(std::find(h.begin(), h.end(), home) - h.begin());
+}
+
+void JournalFs::setup_buffers() {
+    if (!journal_) {
+        journal_ = kernel_.alloc(64, 64);
+        bounce_ = kernel_.alloc(kBlock, kBlock);
+        jbuf_ = kernel_.alloc(kBlock * (kMaxFileBlocks / kMapEntries + 5), kBlock);
+    }
+    for (uint64_t h : homes()) {
+        if (!meta_.count(h)) meta_[h] = kernel_.alloc(kBlock, kBlock);
+        if (!ckpt_.count(h)) ckpt_[h] = kernel_.alloc(kBlock, kBlock);
+    }
+}
+
+void JournalFs::lock() {
+    while (busy_) kernel_.wait_event(idle_, ~0ULL >> 1, "the journal");
+    busy_ = true;
+}
+
+void JournalFs::unlock() {
+    busy_ = false;
+    idle_.notify(sc_core::SC_ZERO_TIME);
+}
+
+int JournalFs::write_journal_super(Cpu& cpu, uint64_t start, uint64_t sequence) {
+    std::vector<uint8_t> jsb(kBlock, 0);
+    uint64_t words[3] = {kJournalMagic, start, sequence};
+    std::memcpy(jsb.data(), words, sizeof words);
+    cpu.write_block(bounce_, jsb.data(), kBlock);
+    return io(cpu, true, kJournalSuper, bounce_, 1, barrier_, barrier_);
+}
+
+int JournalFs::mkfs(Cpu& cpu, uint64_t file_blocks) {
+    if (file_blocks == 0 || file_blocks > kMaxFileBlocks) return -EINVAL;
+    layout_ = Layout::for_file(file_blocks, layout_.blocks);
+    if (layout_.data_first + file_blocks > layout_.blocks) return -ENOSPC;
+    setup_buffers();
+    std::vector<uint8_t> zero(kBlock, 0);
+    for (const auto& [home, buf] : meta_) cpu.write_block(buf, zero.data(), kBlock);
+    cpu.write64(meta_[kSuper], kSuperMagic);
+    cpu.write64(meta_[kSuper] + kSuperFileBlocks, file_blocks);
+    cpu.write64(meta_[kInode], kInodeMagic);
+    for (const auto& [home, buf] : meta_)
+        if (int rc = io(cpu, true, home, buf, 1)) return rc;
+    if (int rc = write_journal_super(cpu, 0, 1)) return rc;
+    if (int rc = disk_.flush(cpu)) return rc;  // mkfs ends with fsync of the device, barriers or not
+    cpu.write_block(journal_, zero.data(), 64);
+    jset(cpu, kHead, kJournalFirst);
+    jset(cpu, kNextTid, 1);
+    jset(cpu, kEmpty, 1);
+    mounts_ = 0;
+    return 0;
+}
+
+qfs::BlockReader JournalFs::disk_reader(Cpu& cpu) {
+    return [this, &cpu](uint64_t block) {
+        std::vector<uint8_t> data(kBlock, 0);
+        if (block < layout_.blocks && io(cpu, false, block, bounce_, 1) == 0) cpu.read_block(bounce_, data.data(), kBlock);
+        return data;
+    };
+}
+
+int JournalFs::mount(Cpu& cpu) {
+    if (!bounce_) bounce_ = kernel_.alloc(kBlock, kBlock);
+    if (int rc = io(cpu, false, kSuper, bounce_, 1)) return rc;
+    uint64_t file_blocks = cpu.read64(bounce_ + kSuperFileBlocks);
+    if (cpu.read64(bounce_) != kSuperMagic || file_blocks == 0 || file_blocks > kMaxFileBlocks) return -EINVAL;
+    layout_ = Layout::for_file(file_blocks, layout_.blocks);
+    setup_buffers();
+    // Recovery (jbd2_journal_recover): replay every committed transaction.
+    qfs::BlockReader read = disk_reader(cpu);
+    auto jsb = read(kJournalSuper);
+    uint64_t start = 0, sequence = 1;
+    std::memcpy(&start, jsb.data() + kJsbStart, 8);
+    std::memcpy(&sequence, jsb.data() + kJsbSequence, 8);
+    auto txs = scan_journal(read);
+    for (const auto& t : txs)
+        for (size_t i = 0; i < t.homes.size(); ++i) {
+            if (t.homes[i] >= layout_.blocks) continue;
+            cpu.write_block(bounce_, t.copies[i].data(), kBlock);
+            if (int rc = io(cpu, true, t.homes[i], bounce_, 1)) return rc;
+        }
+    replayed_ = txs.size();
+    if (!txs.empty()) sequence = txs.back().tid + 1;
+    if (start != 0) {
+        if (barrier_)
+            if (int rc = disk_.flush(cpu)) return rc;
+        if (int rc = write_journal_super(cpu, 0, sequence)) return rc;
+    }
+    for (const auto& [home, buf] : meta_)
+        if (int rc = io(cpu, false, home, buf, 1)) return rc;
+    // The mount counts itself in the superblock, written directly (ext4_commit_super).
+    mounts_ = cpu.read64(meta_[kSuper] + kSuperMounts) + 1;
+    cpu.write64(meta_[kSuper] + kSuperMounts, mounts_);
+    if (int rc = io(cpu, true, kSuper, meta_[kSuper], 1, barrier_, barrier_)) return rc;
+    std::vector<uint8_t> zero(64, 0);
+    cpu.write_block(journal_, zero.data(), 64);
+    jset(cpu, kHead, kJournalFirst);
+    jset(cpu, kNextTid, sequence);
+    jset(cpu, kEmpty, 1);
+    return 0;
+}
+
+void JournalFs::dirty_meta(Cpu& cpu, uint64_t home) { jset(cpu, kTxMeta, jget(cpu, kTxMeta) | (1ULL << bit_of(home))); }
+
+int JournalFs::allocate(Cpu& cpu, uint64_t& block) {
+    const uint64_t bitmap = meta_[layout_.bitmap];
+    const uint64_t data_blocks = std::min<uint64_t>(layout_.blocks - layout_.data_first, kBlock * 8);
+    for (uint64_t w = 0; w * 64 < data_blocks; ++w) {
+        uint64_t bits = cpu.read64(bitmap + w * 8);
+        if (bits == ~0ULL) continue;
+        for (unsigned b = 0; b < 64 && w * 64 + b < data_blocks; ++b) {
+            if (bits & (1ULL << b)) continue;
+            cpu.write64(bitmap + w * 8, bits | (1ULL << b));
+            dirty_meta(cpu, layout_.bitmap);
+            block = layout_.data_first + w * 64 + b;
+            return 0;
+        }
+    }
+    return -ENOSPC;
+}
+
+int JournalFs::write(Cpu& cpu, uint64_t file_block, const void* data) {
+    if (file_block >= layout_.file_blocks) return -EFBIG;
+    const uint64_t map_home = kMapFirst + file_block / kMapEntries;
+    const uint64_t slot = meta_[map_home] + 8 * (file_block % kMapEntries);
+    cpu.compute(Cycles(500));  // ext4_map_blocks
+    uint64_t block = cpu.read64(slot);
+    if (block == 0) {
+        if (int rc = allocate(cpu, block)) return rc;
+        cpu.write64(slot, block);
+        dirty_meta(cpu, map_home);
+    }
+    if (int rc = cache_.write(cpu, block, data)) return rc;
+    const uint64_t inode = meta_[kInode];
+    cpu.write64(inode + kInodeSize, std::max(cpu.read64(inode + kInodeSize), file_block + 1));
+    cpu.write64(inode + kInodeMtime, now_ps());
+    cpu.write64(inode + kInodeWrites, cpu.read64(inode + kInodeWrites) + 1);
+    dirty_meta(cpu, kInode);
+    uint64_t page = cache_.entries().at(block).page;
+    unacked_[file_block] = page;
+    if (observer_.written) observer_.written(file_block, page);
+    return 0;
+}
+
+void JournalFs::note_pass(Cpu& cpu, uint64_t pass, Picos when) {
+    cpu.write64(meta_[kSuper] + kSuperPass, pass);
+    cpu.write64(meta_[kSuper] + kSuperTime, when);
+    dirty_meta(cpu, kSuper);
+}
+
+int JournalFs::commit(Cpu& cpu, bool* did_commit) {
+    if (did_commit) *did_commit = false;
+    lock();
+    const uint64_t mask = jget(cpu, kTxMeta);
+    if (mask == 0) {
+        unlock();
+        return 0;
+    }
+    // Close the running transaction: freeze copies of its metadata into the
+    // journal buffer (what this transaction commits; later changes belong to
+    // the next one).
+    jset(cpu, kTxMeta, 0);
+    const uint64_t tid = jget(cpu, kNextTid);
+    jset(cpu, kNextTid, tid + 1);
+    std::vector<uint64_t> committed;
+    for (uint64_t h : homes())
+        if (mask & (1ULL << bit_of(h))) committed.push_back(h);
+    std::vector<uint8_t> block(kBlock, 0), desc(kBlock, 0);
+    uint64_t head_words[3] = {kDescriptorMagic, tid, committed.size()};
+    std::memcpy(desc.data(), head_words, sizeof head_words);
+    std::vector<std::vector<uint8_t>> copies;
+    for (size_t i = 0; i < committed.size(); ++i) {
+        std::memcpy(desc.data() + 24 + 8 * i, &committed[i], 8);
+        cpu.read_block(meta_[committed[i]], block.data(), kBlock);
+        cpu.write_block(jbuf_ + (1 + i) * kBlock, block.data(), kBlock);
+        copies.push_back(block);
+    }
+    cpu.write_block(jbuf_, desc.data(), kBlock);
+    auto finish = [&](int rc) {
+        unlock();
+        return rc;
+    };
+    // Ordered mode: the file's data goes home before the metadata that points at it commits.
+    if (int rc = cache_.writeback_all(cpu)) return finish(rc);
+    const uint64_t need = committed.size() + 2;
+    if (jget(cpu, kHead) + need > kJournalFirst + kJournalBlocks)
+        if (int rc = checkpoint_locked(cpu)) return finish(rc);
+    const uint64_t head = jget(cpu, kHead);
+    if (jget(cpu, kEmpty)) {  // the log starts here: the journal superblock must say so first
+        if (int rc = write_journal_super(cpu, head, tid)) return finish(rc);
+        jset(cpu, kEmpty, 0);
+    }
+    if (int rc = io(cpu, true, head, jbuf_, uint32_t(committed.size() + 1))) return finish(rc);
+    std::vector<uint8_t> commit_block(kBlock, 0);
+    uint64_t commit_words[3] = {kCommitMagic, tid, qfs::journal_crc(desc, copies)};
+    std::memcpy(commit_block.data(), commit_words, sizeof commit_words);
+    const uint64_t commit_buf = jbuf_ + (committed.size() + 1) * kBlock;
+    cpu.write_block(commit_buf, commit_block.data(), kBlock);
+    // The commit record: REQ_PREFLUSH|REQ_FUA with barriers, so the data and
+    // the journal blocks before it are durable when it is.
+    if (int rc = io(cpu, true, head + committed.size() + 1, commit_buf, 1, barrier_, barrier_)) return finish(rc);
+    jset(cpu, kHead, head + need);
+    uint64_t ckpt = jget(cpu, kCkpt);
+    for (size_t i = 0; i < committed.size(); ++i) {
+        cpu.write_block(ckpt_[committed[i]], copies[i].data(), kBlock);
+        ckpt |= 1ULL << bit_of(committed[i]);
+    }
+    jset(cpu, kCkpt, ckpt);
+    if (did_commit) *did_commit = true;
+    kernel_.hub().instant(kernel_.path(), "journal-commit", "fs",
+                          {{"tid", std::to_string(tid)}, {"blocks", std::to_string(committed.size())},
+                           {"at", std::to_string(head)}});
+    return finish(0);
+}
+
+int JournalFs::checkpoint_locked(Cpu& cpu) {
+    const uint64_t ckpt = jget(cpu, kCkpt);
+    if (ckpt == 0 && jget(cpu, kEmpty)) return 0;
+    for (uint64_t h : homes())
+        if (ckpt & (1ULL << bit_of(h)))
+            if (int rc = io(cpu, true, h, ckpt_[h], 1)) return rc;
+    if (barrier_)
+        if (int rc = disk_.flush(cpu)) return rc;  // home before the log lets go of them
+    if (int rc = write_journal_super(cpu, 0, jget(cpu, kNextTid))) return rc;
+    jset(cpu, kCkpt, 0);
+    jset(cpu, kHead, kJournalFirst);
+    jset(cpu, kEmpty, 1);
+    return 0;
+}
+
+int JournalFs::checkpoint(Cpu& cpu) {
+    lock();
+    int rc = checkpoint_locked(cpu);
+    unlock();
+    return rc;
+}
+
+int JournalFs::fsync(Cpu& cpu) {
+    std::map<uint64_t, uint64_t> acks;
+    acks.swap(unacked_);
+    // ext4_sync_file: commit the transaction (its commit record flushes);
+    // with no metadata left to commit, write the data and flush the device.
+    bool committed = false;
+    int rc = commit(cpu, &committed);
+    if (rc == 0 && !committed) {  // another commit took the metadata, or there was none
+        rc = cache_.writeback_all(cpu);
+        if (rc == 0 && barrier_) rc = disk_.flush(cpu);
+    }
+    if (rc != 0) {
+        for (const auto& [fb, page] : acks) unacked_.emplace(fb, page);
+        return rc;
+    }
+    if (observer_.acknowledged)
+        for (const auto& [fb, page] : acks)
+            if (!unacked_.count(fb)) observer_.acknowledged(fb, page);  // not rewritten meanwhile
+    return 0;
+}
+
+int JournalFs::sync(Cpu& cpu) {
+    if (int rc = commit(cpu)) return rc;
+    if (int rc = cache_.writeback_all(cpu)) return rc;
+    return barrier_ ? disk_.flush(cpu) : 0;  // ext4_sync_fs flushes only with barriers
+}
+
+}  // namespace quiesce
