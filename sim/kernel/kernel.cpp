@@ -2,6 +2,8 @@
 
 #include "sim/core/errors.h"
 
+#include <algorithm>
+
 namespace quiesce {
 
 Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector<Cpu*> cpus, uint64_t heap_base,
@@ -36,6 +38,50 @@ uint64_t Kernel::alloc(uint64_t size, uint64_t align) {
     SIM_ASSERT(base + size <= heap_end_, "kernel heap exhausted ({} bytes asked)", size);
     heap_next_ = base + size;
     return base;
+}
+
+int Kernel::alloc_pages(Cpu& cpu, uint64_t n, Gfp gfp, std::vector<uint64_t>& out) {
+    cpu.compute(Cycles(100 * n));  // __alloc_pages
+    if (free_pages() < n) {
+        bool may_io = gfp == Gfp::Kernel && !gfp_restricted_;
+        uint64_t want = n - free_pages();
+        uint64_t freed = reclaim(cpu, want, may_io);
+        hub().instant(path(), "direct-reclaim", "memory",
+                      {{"want", std::to_string(want)}, {"freed", std::to_string(freed)},
+                       {"may_io", may_io ? "yes" : "no"}});
+        if (free_pages() < n) return -12;  // -ENOMEM
+    }
+    for (uint64_t i = 0; i < n; ++i) {
+        if (!free_list_.empty()) {
+            out.push_back(free_list_.back());
+            free_set_.erase(free_list_.back() / kPage);
+            free_list_.pop_back();
+        } else {
+            out.push_back(alloc(kPage, kPage));
+        }
+    }
+    return 0;
+}
+
+void Kernel::free_page(uint64_t addr) {
+    SIM_ASSERT(addr % kPage == 0 && owns(addr), "freeing {:#x}, not a page of this kernel", addr);
+    SIM_ASSERT(!free_set_.count(addr / kPage), "page {:#x} freed twice", addr);
+    free_list_.push_back(addr);
+    free_set_.insert(addr / kPage);
+}
+
+uint64_t Kernel::reclaim(Cpu& cpu, uint64_t want, bool may_io) {
+    uint64_t freed = 0;
+    for (auto& [id, shrink] : shrinkers_) {  // registration order: page cache first, then anonymous memory
+        if (freed >= want) break;
+        freed += shrink(cpu, want - freed, may_io);
+    }
+    return freed;
+}
+
+void Kernel::remove_shrinker(int id) {
+    shrinkers_.erase(std::remove_if(shrinkers_.begin(), shrinkers_.end(), [id](const auto& s) { return s.first == id; }),
+                     shrinkers_.end());
 }
 
 void Kernel::request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHandler handler) {

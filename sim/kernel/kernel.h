@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,8 +38,34 @@ public:
     uint64_t heap_used() const { return heap_next_; }
     bool owns(uint64_t addr) const { return addr >= heap_base_ && addr < heap_end_; }
 
-    // Kernel memory: page-granular bump allocation in the normal RAM region.
+    // Kernel memory: bump allocation in the normal RAM region, for what lives
+    // as long as the kernel (driver structs, rings, tables).
     uint64_t alloc(uint64_t size, uint64_t align = 64);
+
+    // Page frames that come and go (page cache, anonymous memory, driver
+    // buffers): freed frames are reused before the heap grows. Under
+    // pressure an allocation reclaims through the shrinkers first; GFP_NOIO
+    // - and every allocation while pm_restrict_gfp_mask is in force - may
+    // only reclaim what needs no I/O. Returns 0, or -ENOMEM (nothing taken).
+    enum class Gfp { Kernel, NoIO };
+    int alloc_pages(Cpu& cpu, uint64_t n, Gfp gfp, std::vector<uint64_t>& out);
+    void free_page(uint64_t addr);
+    uint64_t free_pages() const { return (heap_end_ - heap_next_) / kPage + free_list_.size(); }
+    uint64_t total_pages() const { return (heap_end_ - heap_base_) / kPage; }
+    bool page_free(uint64_t pfn) const { return free_set_.count(pfn) > 0; }
+    // A shrinker frees up to `want` pages (calling free_page) and returns how
+    // many it freed; `may_io` says whether it may write to disk to do so.
+    using Shrinker = std::function<uint64_t(Cpu&, uint64_t want, bool may_io)>;
+    int add_shrinker(Shrinker s) {
+        shrinkers_.emplace_back(++shrinker_ids_, std::move(s));
+        return shrinker_ids_;
+    }
+    void remove_shrinker(int id);
+    // Reclaims up to `want` pages (shrink_all_memory); returns the number freed.
+    uint64_t reclaim(Cpu& cpu, uint64_t want, bool may_io);
+    // pm_restrict_gfp_mask / pm_restore_gfp_mask.
+    void restrict_gfp(bool on) { gfp_restricted_ = on; }
+    bool gfp_restricted() const { return gfp_restricted_; }
 
     // Interrupts.
     void request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHandler handler);
@@ -85,8 +112,14 @@ private:
     void main_thread();
     void set_masked(Cpu& cpu, unsigned irq, bool masked);
 
+    static constexpr uint64_t kPage = 4096;
     std::vector<Cpu*> cpus_;
     Program program_;
+    std::vector<uint64_t> free_list_;
+    std::set<uint64_t> free_set_;  // pfns
+    std::vector<std::pair<int, Shrinker>> shrinkers_;
+    int shrinker_ids_ = 0;
+    bool gfp_restricted_ = false;
     bool deferred_ = false;
     sc_core::sc_event boot_ev_;
     uint64_t heap_base_;

@@ -7,41 +7,76 @@
 namespace quiesce {
 
 PageCache::PageCache(Kernel& kernel, BlockDevice& disk, uint64_t first_sector, uint64_t blocks)
-    : kernel_(kernel), disk_(disk), first_sector_(first_sector), blocks_(blocks) {}
+    : kernel_(kernel), disk_(disk), first_sector_(first_sector), blocks_(blocks) {
+    shrinker_ = kernel_.add_shrinker([this](Cpu&, uint64_t want, bool) { return shrink(want); });
+}
+
+PageCache::~PageCache() { kernel_.remove_shrinker(shrinker_); }
 
 unsigned PageCache::sectors_per_block() const { return kBlockSize / disk_.sector_size(); }
 
 uint64_t PageCache::sector_of(uint64_t block) const { return first_sector_ + block * sectors_per_block(); }
 
-PageCache::Entry& PageCache::entry(Cpu& cpu, uint64_t block) {
+PageCache::Entry* PageCache::entry(Cpu& cpu, uint64_t block, int& rc) {
     SIM_ASSERT(block < blocks_, "block {} beyond the partition ({} blocks)", block, blocks_);
+    rc = 0;
     auto it = entries_.find(block);
-    if (it != entries_.end()) return it->second;
-    Entry e;
-    e.page = kernel_.alloc(kBlockSize, kBlockSize);
+    if (it != entries_.end()) return &it->second;
     cpu.compute(Cycles(300));  // find_or_create_page
-    return entries_[block] = e;
+    std::vector<uint64_t> page;
+    if ((rc = kernel_.alloc_pages(cpu, 1, Kernel::Gfp::Kernel, page))) return nullptr;
+    Entry e;
+    e.page = page[0];
+    return &(entries_[block] = e);
+}
+
+uint64_t PageCache::shrink(uint64_t want) {
+    uint64_t freed = 0;
+    for (auto it = entries_.begin(); it != entries_.end() && freed < want;) {
+        if (it->second.dirty || it->second.busy) {
+            ++it;
+            continue;
+        }
+        kernel_.free_page(it->second.page);
+        it = entries_.erase(it);
+        ++freed;
+    }
+    return freed;
 }
 
 int PageCache::write(Cpu& cpu, uint64_t block, const void* data) {
-    Entry& e = entry(cpu, block);
-    while (e.busy) kernel_.wait_event(idle_, ~0ULL >> 1);  // wait_on_page_writeback
-    cpu.write_block(e.page, data, kBlockSize);
-    e.dirty = true;
-    return 0;
+    for (;;) {
+        int rc = 0;
+        Entry* e = entry(cpu, block, rc);
+        if (!e) return rc;
+        if (e->busy) {  // wait_on_page_writeback; the page may be gone after it
+            kernel_.wait_event(idle_, ~0ULL >> 1);
+            continue;
+        }
+        cpu.write_block(e->page, data, kBlockSize);
+        e->dirty = true;
+        return 0;
+    }
 }
 
 int PageCache::read(Cpu& cpu, uint64_t block, void* out) {
     bool cached = entries_.count(block);
-    Entry& e = entry(cpu, block);
+    int rc = 0;
+    Entry* e = entry(cpu, block, rc);
+    if (!e) return rc;
+    const uint64_t page = e->page;
     if (!cached) {
-        BlockRequest rq{false, sector_of(block), sectors_per_block(), e.page, false, false};
-        if (int rc = disk_.submit(cpu, rq)) {
+        e->busy = true;  // locked while the read fills it: no shrinker takes it
+        rc = disk_.submit(cpu, {false, sector_of(block), sectors_per_block(), page, false, false});
+        entries_.at(block).busy = false;
+        idle_.notify(sc_core::SC_ZERO_TIME);
+        if (rc) {
+            kernel_.free_page(page);
             entries_.erase(block);
             return rc;
         }
     }
-    cpu.read_block(e.page, out, kBlockSize);
+    cpu.read_block(page, out, kBlockSize);
     return 0;
 }
 

@@ -3,6 +3,8 @@
 // block to the disk (acknowledged once the drive has it, possibly only in its
 // volatile cache); fsync()/sync() write back and then flush the disk cache,
 // which is what makes data durable (the block layer tells the checker).
+// Its pages come from the kernel's page allocator, and under memory pressure
+// its shrinker gives back clean ones.
 #pragma once
 
 #include "sim/kernel/block.h"
@@ -26,6 +28,9 @@ public:
     static constexpr unsigned kBlockSize = 4096;
 
     PageCache(Kernel& kernel, BlockDevice& disk, uint64_t first_sector, uint64_t blocks);
+    ~PageCache();
+    PageCache(const PageCache&) = delete;
+    PageCache& operator=(const PageCache&) = delete;
 
     uint64_t blocks() const { return blocks_; }
 
@@ -45,8 +50,11 @@ public:
     uint64_t sector_of(uint64_t block) const;
     unsigned sectors_per_block() const;
 
+    // The shrinker: drops clean pages not under write-back (no I/O needed).
+    uint64_t shrink(uint64_t want);
+
 private:
-    Entry& entry(Cpu& cpu, uint64_t block);
+    Entry* entry(Cpu& cpu, uint64_t block, int& rc);
 
     Kernel& kernel_;
     BlockDevice& disk_;
@@ -54,6 +62,7 @@ private:
     uint64_t blocks_;
     std::map<uint64_t, Entry> entries_;
     sc_core::sc_event idle_;
+    int shrinker_ = 0;
 };
 
 }  // namespace quiesce

@@ -47,8 +47,14 @@ int SwapMap::io(Cpu& cpu, uint64_t slot, uint64_t buffer, bool write) {
 
 AnonMemory::AnonMemory(Kernel& kernel, SwapMap& swap, uint64_t pages, uint64_t resident_limit)
     : kernel_(kernel), swap_(swap), ptes_(pages), resident_limit_(std::max<uint64_t>(1, resident_limit)) {
-    for (uint64_t i = 0; i < resident_limit_; ++i) free_frames_.push_back(kernel_.alloc(kPage, kPage));
+    shrinker_ = kernel_.add_shrinker([this](Cpu& cpu, uint64_t want, bool may_io) {
+        uint64_t freed = 0;
+        while (may_io && freed < want && !lru_.empty() && evict(cpu) == 0) ++freed;
+        return freed;
+    });
 }
+
+AnonMemory::~AnonMemory() { kernel_.remove_shrinker(shrinker_); }
 
 int AnonMemory::evict(Cpu& cpu) {
     uint64_t victim = lru_.front();
@@ -59,7 +65,11 @@ int AnonMemory::evict(Cpu& cpu) {
         lru_.push_front(victim);
         return -12;  // -ENOMEM: swap full
     }
-    if (int rc = swap_.io(cpu, uint64_t(slot), pte.frame, true)) {
+    pte.busy = true;
+    int rc = swap_.io(cpu, uint64_t(slot), pte.frame, true);
+    pte.busy = false;
+    io_done_.notify(sc_core::SC_ZERO_TIME);
+    if (rc) {
         swap_.free(cpu, uint64_t(slot));
         lru_.push_front(victim);
         return rc;
@@ -68,7 +78,7 @@ int AnonMemory::evict(Cpu& cpu) {
                           {{"vpage", std::to_string(victim)}, {"slot", std::to_string(slot)}});
     pte.present = false;
     pte.slot = slot;
-    free_frames_.push_back(pte.frame);
+    kernel_.free_page(pte.frame);
     --resident_;
     ++swapped_;
     return 0;
@@ -77,6 +87,7 @@ int AnonMemory::evict(Cpu& cpu) {
 int AnonMemory::touch(Cpu& cpu, uint64_t vpage, uint64_t& frame) {
     SIM_ASSERT(vpage < ptes_.size(), "anonymous page {} out of range", vpage);
     Pte& pte = ptes_[vpage];
+    while (pte.busy) kernel_.wait_event(io_done_, ~0ULL >> 1, "swap-out");
     if (pte.present) {
         lru_.remove(vpage);
         lru_.push_back(vpage);
@@ -87,11 +98,12 @@ int AnonMemory::touch(Cpu& cpu, uint64_t vpage, uint64_t& frame) {
     cpu.compute(Cycles(1'500));  // the page fault
     if (resident_ >= resident_limit_)
         if (int rc = evict(cpu)) return rc;
-    uint64_t f = free_frames_.back();
-    free_frames_.pop_back();
+    std::vector<uint64_t> frame_of;
+    if (int rc = kernel_.alloc_pages(cpu, 1, Kernel::Gfp::Kernel, frame_of)) return rc;
+    uint64_t f = frame_of[0];
     if (pte.slot >= 0) {  // swap in
         if (int rc = swap_.io(cpu, uint64_t(pte.slot), f, false)) {
-            free_frames_.push_back(f);
+            kernel_.free_page(f);
             return rc;
         }
         kernel_.hub().instant(kernel_.path(), "swap-in", "swap",

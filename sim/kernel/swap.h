@@ -7,11 +7,16 @@
 // (alloc_swapdev_block), so the image never overwrites swapped-out data.
 //
 // AnonMemory: a task's anonymous pages with at most `resident_limit` in
-// frames; touching a page that is out faults it in from its slot, evicting
-// the least recently used resident page to a new slot first.
+// frames (its memory limit); touching a page that is out faults it in from
+// its slot, evicting the least recently used resident page to a new slot
+// first. Frames come from the kernel's page allocator; under global memory
+// pressure its shrinker swaps the least recently used pages out - which
+// needs I/O to the swap disk, so it does nothing when I/O is not allowed.
 #pragma once
 
 #include "sim/kernel/block.h"
+
+#include <systemc>
 
 #include <cstdint>
 #include <list>
@@ -47,6 +52,9 @@ private:
 class AnonMemory {
 public:
     AnonMemory(Kernel& kernel, SwapMap& swap, uint64_t pages, uint64_t resident_limit);
+    ~AnonMemory();
+    AnonMemory(const AnonMemory&) = delete;
+    AnonMemory& operator=(const AnonMemory&) = delete;
 
     // The frame holding virtual page `vpage`, faulting it in if needed.
     // Returns 0 and sets `frame`, or a negative errno (swap full, I/O error).
@@ -57,6 +65,7 @@ public:
 private:
     struct Pte {
         bool present = false;
+        bool busy = false;   // being swapped out: a touch waits
         uint64_t frame = 0;
         int64_t slot = -1;
     };
@@ -65,11 +74,12 @@ private:
     Kernel& kernel_;
     SwapMap& swap_;
     std::vector<Pte> ptes_;
-    std::vector<uint64_t> free_frames_;
     std::list<uint64_t> lru_;  // resident vpages, least recent first
     uint64_t resident_limit_;
     uint64_t resident_ = 0;
     uint64_t swapped_ = 0, faults_ = 0;
+    int shrinker_ = 0;
+    sc_core::sc_event io_done_;
 };
 
 }  // namespace quiesce

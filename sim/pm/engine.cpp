@@ -166,8 +166,17 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     else if (a == "thaw-tasks") s_.kernel->thaw_all();
     else if (a == "suspend-device-irqs") s_.kernel->suspend_device_irqs();
     else if (a == "resume-device-irqs") s_.kernel->resume_device_irqs(cpu);
-    else if (a == "irqs-off") cpu.local_irq_disable();
-    else if (a == "irqs-on") cpu.local_irq_enable();
+    else if (a == "irqs-off") {
+        cpu.local_irq_disable();
+        // The only online CPU with interrupts off runs nothing else: no task
+        // is scheduled until interrupts come back on.
+        bool alone = true;
+        for (Cpu* c : s_.kernel->cpus()) alone = alone && (c == &cpu || !c->online());
+        if (alone) s_.kernel->halt();
+    } else if (a == "irqs-on") {
+        cpu.local_irq_enable();
+        s_.kernel->unhalt();
+    }
     else if (a == "syscore-suspend") { if (s_.syscore_suspend) s_.syscore_suspend(cpu); }
     else if (a == "syscore-resume") { if (s_.syscore_resume) s_.syscore_resume(cpu); }
     else if (a == "cpus-offline") {

@@ -47,46 +47,64 @@ std::vector<uint8_t> swsusp::mkswap_header() {
 Hibernation::Hibernation(Kernel& kernel, PhysicalMemory& memory, EventHub& hub, HibernationOptions options)
     : kernel_(kernel), memory_(memory), hub_(hub), options_(options) {}
 
-bool Hibernation::forbidden(uint64_t pfn) const {
-    uint64_t base = copy_base_ / swsusp::kPage;
-    return copy_pages_ && pfn >= base && pfn < base + copy_pages_;
-}
+bool Hibernation::forbidden(uint64_t pfn) const { return copy_set_.count(pfn) > 0; }
 
-// Saveable: in use (ever written; nothing is freed in this kernel), in a
-// normal region (not nosave, not firmware-owned), not hibernation's own pages.
+// Saveable: in use (written, and not free in the kernel's page allocator), in
+// a normal region (not nosave, not firmware-owned), not hibernation's own pages.
 std::vector<uint64_t> Hibernation::saveable() const {
     std::vector<uint64_t> out;
     for (uint64_t pfn : memory_.resident())
-        if (memory_.attr_of(pfn * swsusp::kPage) == RegionAttr::Normal && !forbidden(pfn)) out.push_back(pfn);
+        if (memory_.attr_of(pfn * swsusp::kPage) == RegionAttr::Normal && !forbidden(pfn) && !kernel_.page_free(pfn))
+            out.push_back(pfn);
     return out;
 }
 
+// hibernate_preallocate_memory: shrink memory toward image_size (reclaim may
+// write to swap: devices are still active), then take a copy page for every
+// page the image will hold, plus slack for what drivers allocate during
+// freeze. With too little memory for the copy, -ENOMEM.
 int Hibernation::preallocate(Cpu& cpu) {
     hub_.slice_begin(kernel_.path(), "preallocate", "hibernation");
-    // Room for every page in use now, the pages the copy itself occupies not
-    // counted, plus slack for what drivers allocate during freeze.
-    uint64_t need = saveable().size() + 64;
+    const uint64_t limit = options_.image_size ? options_.image_size / swsusp::kPage : kernel_.total_pages() * 2 / 5;
+    uint64_t in_use = saveable().size(), freed = 0;
+    if (in_use > limit) {
+        freed = kernel_.reclaim(cpu, in_use - limit, true);
+        hub_.instant(kernel_.path(), "shrink-memory", "memory",
+                     {{"image_size_pages", std::to_string(limit)}, {"in_use", std::to_string(in_use)},
+                      {"freed", std::to_string(freed)}});
+        in_use = saveable().size();
+    }
+    const uint64_t need = in_use + 64;
     cpu.compute(Cycles(need * 200));
-    copy_pages_ = 0;
-    copy_base_ = kernel_.alloc(need * swsusp::kPage, swsusp::kPage);
-    copy_pages_ = need;
-    hub_.slice_end(kernel_.path(), "preallocate", "hibernation", {{"pages", std::to_string(need)}});
+    copies_.clear();
+    copy_set_.clear();
+    std::vector<uint64_t> pages;
+    if (int rc = kernel_.alloc_pages(cpu, need, Kernel::Gfp::Kernel, pages)) {
+        hub_.slice_end(kernel_.path(), "preallocate", "hibernation",
+                       {{"rc", std::to_string(rc)}, {"result", "not enough memory for the copy"}});
+        return rc;
+    }
+    copy_pages_ = std::move(pages);
+    for (uint64_t p : copy_pages_) copy_set_.insert(p / swsusp::kPage);
+    hub_.slice_end(kernel_.path(), "preallocate", "hibernation",
+                   {{"pages", std::to_string(need)}, {"image_size_pages", std::to_string(limit)},
+                    {"reclaimed", std::to_string(freed)}});
     return 0;
 }
 
 int Hibernation::snapshot(Cpu& cpu) {
-    if (!copy_pages_) return kENOMEM;
+    if (copy_pages_.empty()) return kENOMEM;
     hub_.slice_begin(kernel_.path(), "snapshot", "hibernation");
     pfns_ = saveable();
     copies_.clear();
-    if (pfns_.size() > copy_pages_) {
+    if (pfns_.size() > copy_pages_.size()) {
         hub_.slice_end(kernel_.path(), "snapshot", "hibernation", {{"result", "out of preallocated pages"}});
         return kENOMEM;
     }
     if (check_) check_->copy_started(pfns_);
     std::vector<uint8_t> page(swsusp::kPage);
     for (size_t i = 0; i < pfns_.size(); ++i) {
-        uint64_t dst = copy_base_ + i * swsusp::kPage;
+        uint64_t dst = copy_pages_[i];
         cpu.read_block(pfns_[i] * swsusp::kPage, page.data(), swsusp::kPage);
         cpu.write_block(dst, page.data(), swsusp::kPage);
         copies_.push_back(dst);

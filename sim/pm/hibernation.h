@@ -17,6 +17,7 @@
 #include "sim/kernel/block.h"
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +49,7 @@ struct HibernationOptions {
     bool ignore_swap_map = false;  // a bug: write the image over slots swapped-out pages occupy
     bool restore_mounts_root = false;  // a bug: the restore kernel mounts the root fs before resuming
     bool hw_sig = false;      // acpi_sleep=s4_hwsig: SF_HW_SIG, refuse on mismatch
+    uint64_t image_size = 0;  // /sys/power/image_size in bytes; 0: the default, 2/5 of RAM
     uint32_t hw_signature = 0;
 };
 
@@ -66,7 +68,7 @@ public:
         swap_sectors_ = sectors;
     }
 
-    int preallocate(Cpu& cpu);   // hibernate_preallocate_memory
+    int preallocate(Cpu& cpu);   // hibernate_preallocate_memory: reclaim toward image_size first
     int snapshot(Cpu& cpu);      // swsusp_save, with interrupts off
     int write_image(Cpu& cpu);   // swsusp_write: header last
     size_t image_pages() const { return pfns_.size(); }
@@ -82,7 +84,8 @@ private:
     ImageCheck* check_ = nullptr;
     BlockDevice* swap_ = nullptr;
     uint64_t swap_first_ = 0, swap_sectors_ = 0;
-    uint64_t copy_base_ = 0, copy_pages_ = 0;
+    std::vector<uint64_t> copy_pages_;  // preallocated, in the order the snapshot fills them
+    std::set<uint64_t> copy_set_;        // their pfns
     std::vector<uint64_t> pfns_, copies_;
     int64_t power_loss_after_ = -1;
     SwapMap* swap_map_ = nullptr;

@@ -77,6 +77,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     hopts.ignore_swap_map = s.hibernation.ignore_swap_map;
     hopts.restore_mounts_root = s.hibernation.restore_mounts_root;
     hopts.hw_sig = s.hibernation.hw_sig;
+    hopts.image_size = s.hibernation.image_size;
     hopts.hw_signature = s.platform.hw_signature;
     Hibernation hibernation(platform.kernel(), platform.memory(), ctx.hub, hopts);
     ImageCheck image_check(checker, platform.memory(), ctx.ledger, platform.kernel().path());

@@ -317,6 +317,7 @@ Scenario load_scenario(const std::string& path) {
         if (auto b = r.boolean("hw_sig")) s.hibernation.hw_sig = *b;
         if (auto b = r.boolean("ignore_swap_map")) s.hibernation.ignore_swap_map = *b;
         if (auto b = r.boolean("restore_mounts_root")) s.hibernation.restore_mounts_root = *b;
+        if (auto v = r.str("image_size")) s.hibernation.image_size = parse_value(r, "image_size", *v, parse_size);
         if (auto c = r.str("compress")) {
             if (*c != "none" && *c != "lz4") r.fail("compress", "must be \"none\" or \"lz4\"");
             s.hibernation.lz4 = *c == "lz4";

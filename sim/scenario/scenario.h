@@ -94,6 +94,7 @@ struct HibernationSpec {
     bool lz4 = false;     // hibernate.compressor=lz4 (implies the CRC)
     bool ignore_swap_map = false;  // bug knob: the image writer lays pages out from slot 1 regardless
     bool restore_mounts_root = false;  // bug knob: the restore kernel mounts the root fs (initramfs) first
+    uint64_t image_size = 0;           // /sys/power/image_size (bytes); 0: 2/5 of RAM
 };
 
 struct Scenario {
