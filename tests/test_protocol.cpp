@@ -48,7 +48,7 @@ TEST_CASE("protocol: linux-s3 loads with the Linux phase sequence", "[protocol]"
     REQUIRE(p.target == 3);
     std::vector<std::string> names;
     for (const auto& ph : p.suspend) names.push_back(ph.name);
-    REQUIRE(names == std::vector<std::string>{"sync", "freeze-tasks", "platform-begin", "prepare", "suspend", "suspend_late",
+    REQUIRE(names == std::vector<std::string>{"sync", "freeze-tasks", "platform-begin", "restrict-gfp", "prepare", "suspend", "suspend_late",
                                               "suspend-device-irqs", "suspend_noirq", "platform-prepare",
                                               "cpus-offline", "irqs-off", "syscore-suspend", "platform-enter"});
     REQUIRE(p.find("suspend")->order == "bottom-up");

@@ -3,6 +3,8 @@
 #include "models/cpu/cpu.h"
 #include "sim/kernel/kernel.h"
 
+#include <cstring>
+
 namespace quiesce {
 
 namespace {
@@ -34,6 +36,8 @@ int DmaEngineDriver::probe(Cpu& cpu, PciDev& dev) {
     cpu.write32(drv_ + F_CTRL, DmaEngine::CTRL_ENABLE | DmaEngine::CTRL_IRQ_EN);
     cpu.write32(drv_ + F_BURST, 256);
     cpu.write32(drv_ + F_STOPPED, 0);
+    cpu.write64(drv_ + F_SAVED, 0);
+    cpu.write64(drv_ + F_SAVE_LIST, local_pages_ ? kernel_.alloc(local_pages_ * 8, 64) : 0);
     if (int rc = program(cpu)) return rc;
     if (dev.irq != 0xff) kernel_.request_irq(cpu, dev.irq, name_, [this](Cpu& c) { return irq(c); });
     return 0;
@@ -105,6 +109,44 @@ int DmaEngineDriver::suspend(Cpu& cpu) {
     return 0;
 }
 
+// Pages for the device's own memory: from the page allocator now, when
+// memory is tightest (the hibernation copy is already reserved).
+int DmaEngineDriver::reserve_local_memory(Cpu& cpu, std::vector<uint64_t>& pages) {
+    if (!local_pages_) return 0;
+    int rc = kernel_.alloc_pages(cpu, local_pages_, Kernel::Gfp::Kernel, pages);
+    if (rc)
+        kernel_.hub().instant(kernel_.path(), "local-memory-save", "driver",
+                              {{"device", name_}, {"rc", std::to_string(rc)}, {"pages", std::to_string(local_pages_)}});
+    return rc;
+}
+
+// The quiesced device's memory read out into those pages, one at a time.
+void DmaEngineDriver::save_local_memory(Cpu& cpu, const std::vector<uint64_t>& pages) {
+    if (pages.empty()) return;
+    const uint64_t list = cpu.read64(drv_ + F_SAVE_LIST);
+    std::vector<uint8_t> data(4096);
+    for (uint64_t i = 0; i < pages.size(); ++i) {
+        for (size_t b = 0; b < data.size(); b += 8) {
+            uint64_t word = (i << 32) ^ b ^ 0x5a5a5a5aULL;
+            std::memcpy(&data[b], &word, 8);
+        }
+        cpu.write_block(pages[i], data.data(), unsigned(data.size()));
+        cpu.write64(list + i * 8, pages[i]);
+    }
+    cpu.write64(drv_ + F_SAVED, pages.size());
+    kernel_.hub().instant(kernel_.path(), "local-memory-save", "driver",
+                          {{"device", name_}, {"rc", "0"}, {"pages", std::to_string(pages.size())}});
+}
+
+void DmaEngineDriver::restore_local_memory(Cpu& cpu) {
+    const uint64_t saved = cpu.read64(drv_ + F_SAVED), list = cpu.read64(drv_ + F_SAVE_LIST);
+    for (uint64_t i = 0; i < saved; ++i) {
+        cpu.compute(Cycles(1'000));  // the copy back into the device
+        kernel_.free_page(cpu.read64(list + i * 8));
+    }
+    cpu.write64(drv_ + F_SAVED, 0);
+}
+
 int DmaEngineDriver::resume(Cpu& cpu) {
     int rc = program(cpu);
     cpu.write32(drv_ + F_STOPPED, 0);
@@ -119,8 +161,22 @@ int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
         cpu.write32(drv_ + F_STOPPED, 1);  // no new copies; the one in flight goes on
         return 0;
     }
-    if (cb == "suspend" || cb == "freeze" || cb == "poweroff") return suspend(cpu);
-    if (cb == "resume" || cb == "thaw" || cb == "restore") return resume(cpu);
+    if (cb == "suspend" || cb == "freeze" || cb == "poweroff") {
+        // Memory first: a callback that fails must leave the device working
+        // (the PM core will not call thaw/resume for it).
+        std::vector<uint64_t> pages;
+        if (int rc = reserve_local_memory(cpu, pages)) return rc;
+        if (int rc = suspend(cpu)) {
+            for (uint64_t p : pages) kernel_.free_page(p);
+            return rc;
+        }
+        save_local_memory(cpu, pages);
+        return 0;
+    }
+    if (cb == "resume" || cb == "thaw" || cb == "restore") {
+        restore_local_memory(cpu);
+        return resume(cpu);
+    }
     if (cb == "suspend_noirq") {
         switch (variant_) {
             case Variant::Fixed:

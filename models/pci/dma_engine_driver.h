@@ -12,12 +12,19 @@
 //                      then still writes a register through MMIO
 //   no-drain-on-freeze freeze only stops new requests: the descriptor in
 //                      flight keeps the engine copying into memory
+//
+// With `local_memory` pages, the device has memory of its own that does not
+// survive D3cold, S3 or S4 (a GPU's VRAM): suspend, freeze and poweroff copy
+// it into pages allocated then (GFP_KERNEL, like a GPU driver evicting VRAM);
+// resume, thaw and restore copy it back and free them. The allocation is
+// the memory pressure that pm_restrict_gfp_mask is about.
 #pragma once
 
 #include "models/pci/dma_engine.h"
 #include "models/pci/pci_pm.h"
 
 #include <string>
+#include <vector>
 
 namespace quiesce {
 
@@ -31,6 +38,7 @@ public:
 
     DmaEngineDriver(std::string name, Kernel& kernel, PciCore& core, Variant variant);
 
+    void set_local_memory(uint64_t pages) { local_pages_ = pages; }
     int probe(Cpu& cpu, PciDev& dev) override;
     int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
     bool manages_pci_pm() const override {
@@ -42,13 +50,17 @@ public:
 
 private:
     // Driver struct fields, in kernel memory.
-    static constexpr uint64_t F_RING = 0, F_SIZE = 8, F_TAIL = 12, F_CTRL = 16, F_BURST = 20, F_STOPPED = 24;
+    static constexpr uint64_t F_RING = 0, F_SIZE = 8, F_TAIL = 12, F_CTRL = 16, F_BURST = 20, F_STOPPED = 24,
+                              F_SAVED = 32, F_SAVE_LIST = 40;  // pages holding local memory, and their list
     static constexpr uint32_t kRingSize = 16;
 
     bool irq(Cpu& cpu);
     int suspend(Cpu& cpu);
     int resume(Cpu& cpu);
     int program(Cpu& cpu);  // RING_* and TAIL from memory, then CTRL/BURST
+    int reserve_local_memory(Cpu& cpu, std::vector<uint64_t>& pages);
+    void save_local_memory(Cpu& cpu, const std::vector<uint64_t>& pages);
+    void restore_local_memory(Cpu& cpu);
     uint64_t mmio(uint32_t reg) const { return mmio_base_ + reg; }
 
     std::string name_;
@@ -58,6 +70,7 @@ private:
     PciDev* dev_ = nullptr;
     uint64_t mmio_base_ = 0;   // BAR0 as read at probe
     uint64_t drv_ = 0;         // driver struct
+    uint64_t local_pages_ = 0;
     sc_core::sc_event done_;
 };
 

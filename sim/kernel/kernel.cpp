@@ -42,13 +42,14 @@ uint64_t Kernel::alloc(uint64_t size, uint64_t align) {
 
 int Kernel::alloc_pages(Cpu& cpu, uint64_t n, Gfp gfp, std::vector<uint64_t>& out) {
     cpu.compute(Cycles(100 * n));  // __alloc_pages
+    if (free_pages() < n && gfp == Gfp::Atomic) return -12;
     if (free_pages() < n) {
         bool may_io = gfp == Gfp::Kernel && !gfp_restricted_;
         uint64_t want = n - free_pages();
+        hub().slice_begin(path(), "direct-reclaim", "memory",
+                          {{"want", std::to_string(want)}, {"may_io", may_io ? "yes" : "no"}});
         uint64_t freed = reclaim(cpu, want, may_io);
-        hub().instant(path(), "direct-reclaim", "memory",
-                      {{"want", std::to_string(want)}, {"freed", std::to_string(freed)},
-                       {"may_io", may_io ? "yes" : "no"}});
+        hub().slice_end(path(), "direct-reclaim", "memory", {{"freed", std::to_string(freed)}});
         if (free_pages() < n) return -12;  // -ENOMEM
     }
     for (uint64_t i = 0; i < n; ++i) {
@@ -68,6 +69,13 @@ void Kernel::free_page(uint64_t addr) {
     SIM_ASSERT(!free_set_.count(addr / kPage), "page {:#x} freed twice", addr);
     free_list_.push_back(addr);
     free_set_.insert(addr / kPage);
+}
+
+void Kernel::set_page_state(const PageState& st) {
+    heap_next_ = st.heap_next;
+    free_list_ = st.free_list;
+    free_set_.clear();
+    for (uint64_t a : free_list_) free_set_.insert(a / kPage);
 }
 
 uint64_t Kernel::reclaim(Cpu& cpu, uint64_t want, bool may_io) {

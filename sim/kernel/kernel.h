@@ -46,8 +46,9 @@ public:
     // buffers): freed frames are reused before the heap grows. Under
     // pressure an allocation reclaims through the shrinkers first; GFP_NOIO
     // - and every allocation while pm_restrict_gfp_mask is in force - may
-    // only reclaim what needs no I/O. Returns 0, or -ENOMEM (nothing taken).
-    enum class Gfp { Kernel, NoIO };
+    // only reclaim what needs no I/O; GFP_ATOMIC does not reclaim at all.
+    // Returns 0, or -ENOMEM (nothing taken).
+    enum class Gfp { Kernel, NoIO, Atomic };
     int alloc_pages(Cpu& cpu, uint64_t n, Gfp gfp, std::vector<uint64_t>& out);
     void free_page(uint64_t addr);
     uint64_t free_pages() const { return (heap_end_ - heap_next_) / kPage + free_list_.size(); }
@@ -63,6 +64,14 @@ public:
     void remove_shrinker(int id);
     // Reclaims up to `want` pages (shrink_all_memory); returns the number freed.
     uint64_t reclaim(Cpu& cpu, uint64_t want, bool may_io);
+    // The allocator's own state (in a real kernel, memory like any other): a
+    // hibernation snapshot takes it, a restored image brings it back.
+    struct PageState {
+        uint64_t heap_next = 0;
+        std::vector<uint64_t> free_list;
+    };
+    PageState page_state() const { return {heap_next_, free_list_}; }
+    void set_page_state(const PageState& st);
     // pm_restrict_gfp_mask / pm_restore_gfp_mask.
     void restrict_gfp(bool on) { gfp_restricted_ = on; }
     bool gfp_restricted() const { return gfp_restricted_; }

@@ -76,6 +76,7 @@ int PmEngine::power_lost(Cpu& cpu) {
     s_.power_cut();
     uint64_t vector = cpu.wait_for_start();
     if (protocol_.target == 4 && vector == s_.image_restore_point && cpu.read64(s_.context_area) == kContextMagic) {
+        if (s_.image_restored) s_.image_restored();
         s_.kernel->unhalt();
         result_.resumed = true;
         return 0;
@@ -122,6 +123,7 @@ int PmEngine::platform_enter(Cpu& cpu) {
         hub_.instant(track_, "resume-failed", "pm", {{"reason", "saved processor context is corrupt"}});
         return -1;
     }
+    if (protocol_.target == 4 && s_.image_restored) s_.image_restored();
     s_.kernel->unhalt();
     result_.resumed = true;
     return 0;
@@ -166,6 +168,8 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     else if (a == "thaw-tasks") s_.kernel->thaw_all();
     else if (a == "suspend-device-irqs") s_.kernel->suspend_device_irqs();
     else if (a == "resume-device-irqs") s_.kernel->resume_device_irqs(cpu);
+    else if (a == "restrict-gfp") s_.kernel->restrict_gfp(true);   // pm_restrict_gfp_mask
+    else if (a == "restore-gfp") s_.kernel->restrict_gfp(false);   // pm_restore_gfp_mask
     else if (a == "irqs-off") {
         cpu.local_irq_disable();
         // The only online CPU with interrupts off runs nothing else: no task

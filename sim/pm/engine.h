@@ -35,6 +35,7 @@ struct PmServices {
     std::function<int(Cpu&)> preallocate;     // hibernation: the copy pages
     std::function<int(Cpu&)> snapshot;        // hibernation: the atomic copy
     std::function<int(Cpu&)> write_image;     // hibernation: the image to swap
+    std::function<void()> image_restored;     // hibernation: the image kernel runs again (swsusp_free)
     uint64_t image_restore_point = 0;         // where the restore kernel jumps into the image
     // Injected power loss: whether it strikes before a phase, and the cut.
     std::function<bool(const std::string& phase)> power_loss_before;

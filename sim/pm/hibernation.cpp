@@ -88,7 +88,7 @@ int Hibernation::preallocate(Cpu& cpu) {
     for (uint64_t p : copy_pages_) copy_set_.insert(p / swsusp::kPage);
     hub_.slice_end(kernel_.path(), "preallocate", "hibernation",
                    {{"pages", std::to_string(need)}, {"image_size_pages", std::to_string(limit)},
-                    {"reclaimed", std::to_string(freed)}});
+                    {"reclaimed", std::to_string(freed)}, {"free_after", std::to_string(kernel_.free_pages())}});
     return 0;
 }
 
@@ -97,10 +97,21 @@ int Hibernation::snapshot(Cpu& cpu) {
     hub_.slice_begin(kernel_.path(), "snapshot", "hibernation");
     pfns_ = saveable();
     copies_.clear();
+    if (pfns_.size() > copy_pages_.size()) {  // swsusp_alloc: the rest from free memory, without reclaim
+        std::vector<uint64_t> more;
+        if (kernel_.alloc_pages(cpu, pfns_.size() - copy_pages_.size(), Kernel::Gfp::Atomic, more) == 0) {
+            for (uint64_t p : more) {
+                copy_pages_.push_back(p);
+                copy_set_.insert(p / swsusp::kPage);
+            }
+            pfns_ = saveable();  // the new copy pages are not saveable; nothing else changed
+        }
+    }
     if (pfns_.size() > copy_pages_.size()) {
         hub_.slice_end(kernel_.path(), "snapshot", "hibernation", {{"result", "out of preallocated pages"}});
         return kENOMEM;
     }
+    page_state_ = kernel_.page_state();
     if (check_) check_->copy_started(pfns_);
     std::vector<uint8_t> page(swsusp::kPage);
     for (size_t i = 0; i < pfns_.size(); ++i) {
@@ -112,6 +123,13 @@ int Hibernation::snapshot(Cpu& cpu) {
     if (check_) check_->copy_finished(pfns_, copies_);
     hub_.slice_end(kernel_.path(), "snapshot", "hibernation", {{"pages", std::to_string(pfns_.size())}});
     return 0;
+}
+
+void Hibernation::image_restored() {
+    kernel_.set_page_state(page_state_);
+    for (uint64_t p : copy_pages_) kernel_.free_page(p);
+    copy_pages_.clear();
+    copy_set_.clear();
 }
 
 namespace {

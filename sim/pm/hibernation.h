@@ -15,6 +15,7 @@
 #pragma once
 
 #include "sim/kernel/block.h"
+#include "sim/kernel/kernel.h"
 
 #include <cstdint>
 #include <set>
@@ -71,6 +72,9 @@ public:
     int preallocate(Cpu& cpu);   // hibernate_preallocate_memory: reclaim toward image_size first
     int snapshot(Cpu& cpu);      // swsusp_save, with interrupts off
     int write_image(Cpu& cpu);   // swsusp_write: header last
+    // The image kernel runs again: its allocator as at the snapshot, minus
+    // the copy pages (swsusp_free).
+    void image_restored();
     size_t image_pages() const { return pfns_.size(); }
 
 private:
@@ -86,6 +90,7 @@ private:
     uint64_t swap_first_ = 0, swap_sectors_ = 0;
     std::vector<uint64_t> copy_pages_;  // preallocated, in the order the snapshot fills them
     std::set<uint64_t> copy_set_;        // their pfns
+    Kernel::PageState page_state_;       // the allocator at the snapshot
     std::vector<uint64_t> pfns_, copies_;
     int64_t power_loss_after_ = -1;
     SwapMap* swap_map_ = nullptr;

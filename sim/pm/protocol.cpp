@@ -13,7 +13,7 @@ const std::vector<std::string>& known_actions() {
         "platform-finish", "platform-end", "suspend-device-irqs", "resume-device-irqs", "cpus-offline",
         "cpus-online", "irqs-off",        "irqs-on",             "syscore-suspend",  "syscore-resume",
         "sync",        "freeze-tasks",    "thaw-tasks",          "preallocate",      "snapshot",
-        "write-image", "freeze-user-tasks", "freeze-kernel-threads"};
+        "write-image", "freeze-user-tasks", "freeze-kernel-threads", "restrict-gfp", "restore-gfp"};
     return a;
 }
 

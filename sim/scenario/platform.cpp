@@ -322,7 +322,10 @@ void Platform::bind_devices(Cpu& cpu) {
             DmaEngineDriver::Variant v = DmaEngineDriver::Variant::Fixed;
             auto it = scenario_.driver_variant.find(d.spec.name);
             if (it != scenario_.driver_variant.end()) DmaEngineDriver::parse_variant(it->second, v);
-            d.driver = std::make_unique<DmaEngineDriver>(d.spec.name, *kernel_, *pci_core_, v);
+            auto drv_dma = std::make_unique<DmaEngineDriver>(d.spec.name, *kernel_, *pci_core_, v);
+            auto lm = scenario_.driver_local_memory.find(d.spec.name);
+            if (lm != scenario_.driver_local_memory.end()) drv_dma->set_local_memory(lm->second / 4096);
+            d.driver = std::move(drv_dma);
             int rc = d.driver->probe(cpu, *pd);
             kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
             drv = d.driver.get();

@@ -142,6 +142,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             svc.preallocate = [&](Cpu& c) { return hibernation.preallocate(c); };
             svc.snapshot = [&](Cpu& c) { return hibernation.snapshot(c); };
             svc.write_image = [&](Cpu& c) { return hibernation.write_image(c); };
+            svc.image_restored = [&] { hibernation.image_restored(); };
             svc.image_restore_point = Platform::kImageRestorePoint;
         }
         // Injected power loss: before a phase, or inside the image writer.

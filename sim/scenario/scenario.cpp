@@ -232,7 +232,13 @@ Scenario load_scenario(const std::string& path) {
             if (spec == s.platform.devices.end()) fail_at(path, v, where, "no device named '" + dev + "'");
             if (!v.is_table()) fail_at(path, v, where, "expected a table");
             TableReader r(path, *v.as_table(), where);
-            std::string variant = r.required_str("variant");
+            std::string variant = r.str("variant").value_or("fixed");
+            if (auto lm = r.str("local_memory")) {
+                if (spec->type != "dma-engine") r.fail("local_memory", "only a dma-engine driver saves local memory");
+                uint64_t bytes = parse_value(r, "local_memory", *lm, parse_size);
+                if (bytes % 4096 || bytes > (1ULL << 30)) r.fail("local_memory", "must be a multiple of 4KiB up to 1GiB");
+                s.driver_local_memory[dev] = bytes;
+            }
             if (spec->type == "dma-engine") {
                 DmaEngineDriver::Variant parsed;
                 if (!DmaEngineDriver::parse_variant(variant, parsed))

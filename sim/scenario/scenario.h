@@ -105,6 +105,7 @@ struct Scenario {
     PlatformSpec platform;
     Protocol protocol;
     std::map<std::string, std::string> driver_variant;  // device -> variant
+    std::map<std::string, uint64_t> driver_local_memory;  // device -> bytes its driver saves on suspend
     std::vector<PropertyOverride> properties;
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     uint32_t copy_size = 4096;
