@@ -99,6 +99,10 @@ TEST_CASE("scenario: unknown keys and bad values name file:line:column and key",
     REQUIRE(error_of(replace(kGood, "level = \"bus\"", "level = \"everything\"")) ==
             ":27:9: trace.level: must be \"summary\", \"events\" or \"bus\"");
     REQUIRE(error_of(replace(kGood, "[workload]", "[workload]\nextra = true")) == ":16:1: workload.extra: unknown key");
+    REQUIRE(error_of(replace(kGood, "[workload]", "[workload]\ncontrol_run = true")).find(
+                "workload.control_run: needs ops") != std::string::npos);
+    REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[drivers.dma0]\nlocal_memory = \"5000B\"")).find(
+                "drivers.dma0.local_memory: must be a multiple of 4KiB") != std::string::npos);
     REQUIRE(error_of(replace(kGood, "[scenario]", "fault = [\"power-loss\"]\n[scenario]")) ==
             ":2:10: fault[0]: expected a table");
 }

@@ -184,8 +184,8 @@ TEST_CASE("trace: the export links each violation to the faults before it", "[tr
         REQUIRE(e.at("name").get<std::string>().rfind("fault -> ", 0) == 0);
         (e.at("ph") == "s" ? starts : ends)++;
     }
-    REQUIRE(starts == 2);  // one bit flip, two violations after it
-    REQUIRE(ends == 2);
+    REQUIRE(starts == 3);  // one bit flip, three violations after it
+    REQUIRE(ends == 3);
     std::filesystem::remove(path);
 }
 

@@ -274,6 +274,17 @@ int JournalFs::write(Cpu& cpu, uint64_t file_block, const void* data) {
     return 0;
 }
 
+int JournalFs::read(Cpu& cpu, uint64_t file_block, void* out) {
+    if (file_block >= layout_.file_blocks) return -EFBIG;
+    cpu.compute(Cycles(500));  // ext4_map_blocks
+    uint64_t block = cpu.read64(meta_[kMapFirst + file_block / kMapEntries] + 8 * (file_block % kMapEntries));
+    if (block == 0) {
+        std::memset(out, 0, kBlock);
+        return 0;
+    }
+    return cache_.read(cpu, block, out);
+}
+
 void JournalFs::note_pass(Cpu& cpu, uint64_t pass, Picos when) {
     cpu.write64(meta_[kSuper] + kSuperPass, pass);
     cpu.write64(meta_[kSuper] + kSuperTime, when);

@@ -126,6 +126,8 @@ public:
     int mount(Cpu& cpu);
 
     int write(Cpu& cpu, uint64_t file_block, const void* data);
+    // A block of the file (zeros for a hole), through the page cache.
+    int read(Cpu& cpu, uint64_t file_block, void* out);
     int fsync(Cpu& cpu);
     // kjournald2: commits the running transaction; `committed` says whether
     // there was one (its commit record flushed what came before it).

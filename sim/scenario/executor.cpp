@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <csignal>
 #include <cstring>
 
@@ -77,6 +79,54 @@ void preflight(const Scenario& s) {
     if (child.status == ChildResult::Status::Exited && !child.output.empty()) throw InputError(child.output);
 }
 
+namespace {
+
+// The tasks' result digests in a stream: task -> digest.
+std::map<std::string, std::string> task_results(const RunStream& stream) {
+    std::map<std::string, std::string> out;
+    for (const auto& ev : stream.events)
+        if (ev.kind == EvKind::Instant && ev.name == "task-result") out[arg_value(ev, "task")] = arg_value(ev, "digest");
+    return out;
+}
+
+// transparency.diverged against the control run: the same scenario and seed
+// without the transition. Every task that reported a result must report the
+// same one; a task that finished in one run and not in the other diverged too.
+void compare_with_control(const Scenario& s, RunResult& r) {
+    Scenario control = s;
+    control.control = true;
+    ChildResult child = run_forked(
+        [&control](int fd) {
+            WireWriter w(fd);
+            RunSummary sum = simulate(control, [&w](const Event& ev) { w.event(ev); });
+            w.summary(sum);
+        },
+        s.wall_limit_s);
+    RunStream cs = decode_stream(child.output);
+    auto with = task_results(r.stream), without = task_results(cs);
+    std::set<std::string> tasks;
+    for (const auto& [t, d] : with) tasks.insert(t);
+    for (const auto& [t, d] : without) tasks.insert(t);
+    for (const auto& task : tasks) {
+        std::string a = with.count(task) ? with[task] : "none", b = without.count(task) ? without[task] : "none";
+        if (a == b) continue;
+        Event ev;
+        ev.kind = EvKind::Violation;
+        ev.ts = r.stream.summary.sim_end;
+        ev.track = "kernel";
+        ev.name = "transparency.diverged";
+        ev.category = "violation";
+        ev.args = {{"message", fmt::format("task {} saw {} after {} operations with the transition, {} without it",
+                                           task, a, s.storage.ops, b)},
+                   {"evidence", fmt::format("{{\"task\":\"{}\",\"with_transition\":\"{}\",\"without\":\"{}\","
+                                            "\"ops\":\"{}\"}}",
+                                            task, a, b, s.storage.ops)}};
+        r.stream.events.push_back(std::move(ev));
+    }
+}
+
+}  // namespace
+
 RunResult execute(const Scenario& s) {
     ChildResult child = run_forked(
         [&s](int fd) {
@@ -108,6 +158,7 @@ RunResult execute(const Scenario& s) {
         r.message = "simulation crashed (" + why + ")" + (last.empty() ? "" : ": " + last);
         return r;
     }
+    if (s.storage.control_run && r.stream.summary.outcome == "resumed") compare_with_control(s, r);
     judge(s, r);
     return r;
 }

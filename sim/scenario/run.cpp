@@ -153,6 +153,13 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             svc.power_cut = [&platform, cut] { platform.inject_power_cut(*cut); };
             if (cut->after_pages >= 0) hibernation.set_power_loss_after(cut->after_pages);
         }
+        if (s.control) {  // the control run: the same tasks, no transition
+            out.outcome = "control";
+            storage.wait_results(s.sim_limit);
+            k.stop_tasks();
+            finished = true;
+            return;
+        }
         platform.acpi_os().set_rtc_alarm(cpu, s.wake_after);
         platform.watch(checker);
         checker.transition_started();
@@ -172,6 +179,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             if (workload.empty()) workload = after;
             // The tasks go on running: what they see now is what the suspend did to them.
             if (s.storage.run_after) sc_core::wait(from_ps(s.storage.run_after));
+            if (s.storage.ops) storage.wait_results(s.sim_limit);
         }
         if (r.slept && !r.resumed) k.abandon();  // the image kernel is gone: a fresh boot
         k.stop_tasks();

@@ -296,6 +296,14 @@ Scenario load_scenario(const std::string& path) {
         }
         if (auto v = r.str("suspend_after")) w.suspend_after = parse_value(r, "suspend_after", *v, parse_duration);
         if (auto v = r.str("run_after")) w.run_after = parse_value(r, "run_after", *v, parse_duration);
+        if (auto n = r.integer("ops")) {
+            if (*n < 0 || *n > 100000) r.fail("ops", "must be 0 to 100000");
+            w.ops = unsigned(*n);
+        }
+        if (auto b = r.boolean("control_run")) {
+            w.control_run = *b;
+            if (w.control_run && w.ops == 0) r.fail("control_run", "needs ops: the runs compare at equal progress");
+        }
         if (auto b = r.boolean("flusher_freezable")) w.flusher_freezable = *b;
         if (auto b = r.boolean("barrier")) w.barrier = *b;
         if (auto b = r.boolean("stuck_task")) w.stuck_task = *b;

@@ -85,6 +85,13 @@ struct StorageWorkload {
     unsigned toucher_resident = 16;         // of which at most this many in memory: the rest is swapped
     Picos suspend_after = 20'000'000'000ULL; // tasks run this long before the transition
     Picos run_after = 0;                     // ... and this long after it, before the run ends
+    // With ops > 0 each task does exactly that many operations, then reports
+    // a digest of what it sees (the file read back, its pages, the balances)
+    // and exits; the run ends when all have. control_run: the executor also
+    // runs the scenario without the transition and compares the digests
+    // (transparency.diverged).
+    unsigned ops = 0;
+    bool control_run = false;
 };
 
 // `[hibernation]`: how linux-s4 writes and checks its image.
@@ -98,6 +105,7 @@ struct HibernationSpec {
 };
 
 struct Scenario {
+    bool control = false;  // set by the executor: the run without the transition (control_run)
     std::string name;
     std::string file;
     std::string description;

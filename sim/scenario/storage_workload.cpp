@@ -2,6 +2,8 @@
 
 #include "sim/core/errors.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -22,14 +24,20 @@ void StorageWorkloadRun::start() {
         // credit, a little work in between. Freeze points only between
         // transfers: a frozen updater is never caught in the middle.
         uint64_t accounts = k.alloc(PageCache::kBlockSize, PageCache::kBlockSize);
-        k.spawn("updater", Task::Kind::User, true, 0, [accounts](Task& t) {
-            for (uint64_t n = 0; !t.should_stop(); ++n) {
+        ++pending_;
+        k.spawn("updater", Task::Kind::User, true, 0, [this, accounts, &w](Task& t) {
+            uint64_t n = 0;
+            for (; !t.should_stop() && (!w.ops || n < w.ops); ++n) {
                 t.begin_update("transfer " + std::to_string(n));
                 t.cpu().write64(accounts, t.cpu().read64(accounts) - 10);
                 sc_core::wait(from_ps(200'000'000ULL));  // 200 us of work, not interruptible by the freezer
                 t.cpu().write64(accounts + 8, t.cpu().read64(accounts + 8) + 10);
                 t.end_update();
                 t.sleep_freezable(50'000'000ULL);
+            }
+            if (w.ops && n == w.ops) {
+                uint64_t balances[2] = {t.cpu().read64(accounts), t.cpu().read64(accounts + 8)};
+                result("updater", n, content_hash(reinterpret_cast<const uint8_t*>(balances), sizeof balances));
             }
         });
     }
@@ -63,6 +71,25 @@ void StorageWorkloadRun::start() {
     sc_core::wait(from_ps(w.suspend_after));
 }
 
+Rng StorageWorkloadRun::task_rng(const std::string& task) const {
+    uint64_t h = s_.seed;
+    for (char c : task) h = h * 1099511628211ULL ^ uint8_t(c);
+    return Rng(h);
+}
+
+void StorageWorkloadRun::result(const std::string& task, uint64_t ops, uint64_t digest) {
+    ctx_.hub.instant(platform_.kernel().path(), "task-result", "workload",
+                     {{"task", task}, {"ops", std::to_string(ops)}, {"digest", fmt::format("{:016x}", digest)}});
+    if (pending_) --pending_;
+    results_ev_.notify(sc_core::SC_ZERO_TIME);
+}
+
+bool StorageWorkloadRun::wait_results(Picos timeout) {
+    const Picos end = now_ps() + timeout;
+    while (pending_ && now_ps() < end) platform_.kernel().wait_event(results_ev_, end - now_ps(), "task results");
+    return pending_ == 0;
+}
+
 // The file writer (block after block, fsync every `fsync_every` writes)
 // through the journaled filesystem on the root partition, and the flusher.
 void StorageWorkloadRun::start_writer() {
@@ -85,12 +112,15 @@ void StorageWorkloadRun::start_writer() {
     if (check_) check_->watch_fs(fs_.get());
     const uint64_t blocks = fs_->layout().file_blocks;
 
+    ++pending_;
     k.spawn("writer", Task::Kind::User, true, 1, [this, blocks, &w](Task& t) {
         std::vector<uint8_t> buf(PageCache::kBlockSize);
-        for (uint64_t seq = 0; !t.should_stop(); ++seq) {
+        Rng rng = task_rng("writer");
+        uint64_t seq = 0;
+        for (; !t.should_stop() && (!w.ops || seq < w.ops); ++seq) {
             uint64_t block = seq % blocks;
             for (size_t i = 0; i < buf.size(); i += 8) {
-                uint64_t v = ctx_.rng.next();
+                uint64_t v = rng.next();
                 std::memcpy(&buf[i], &v, 8);
             }
             std::memcpy(&buf[0], &block, 8);
@@ -102,6 +132,15 @@ void StorageWorkloadRun::start_writer() {
                 ctx_.hub.instant(platform_.kernel().path(), "fsync", "workload", {{"rc", std::to_string(rc)}});
             }
             t.sleep_freezable(w.writer_period);
+        }
+        if (w.ops && seq == w.ops) {  // what the application sees: the file read back
+            fs_->fsync(t.cpu());
+            uint64_t digest = 0;
+            for (uint64_t b = 0; b < std::min<uint64_t>(seq, blocks); ++b) {
+                fs_->read(t.cpu(), b, buf.data());
+                digest = digest * 31 + content_hash(buf.data(), buf.size());
+            }
+            result("writer", seq, digest);
         }
     });
     // The filesystem's kernel threads. The writeback flusher writes dirty
@@ -138,10 +177,13 @@ void StorageWorkloadRun::start_toucher() {
     swap_ = std::make_unique<SwapMap>(k, *disk.driver, disk.swap_first, disk.drive->sectors() - disk.swap_first);
     swap_->init(k.boot_cpu());
     anon_ = std::make_unique<AnonMemory>(k, *swap_, w.toucher_pages, w.toucher_resident);
+    ++pending_;
     k.spawn("toucher", Task::Kind::User, true, 1, [this, &w](Task& t) {
         std::vector<uint64_t> expected(w.toucher_pages, 0);
-        for (uint64_t n = 1; !t.should_stop(); ++n) {
-            uint64_t vpage = ctx_.rng.uniform(0, w.toucher_pages - 1);
+        Rng rng = task_rng("toucher");
+        uint64_t n = 1;
+        for (; !t.should_stop() && (!w.ops || n <= w.ops); ++n) {
+            uint64_t vpage = rng.uniform(0, w.toucher_pages - 1);
             uint64_t frame = 0;
             if (anon_->touch(t.cpu(), vpage, frame) == 0) {
                 uint64_t got = t.cpu().read64(frame);
@@ -154,6 +196,15 @@ void StorageWorkloadRun::start_toucher() {
                 expected[vpage] = n;
             }
             t.sleep_freezable(100'000'000ULL);  // 100 us
+        }
+        if (w.ops && n == uint64_t(w.ops) + 1) {  // what it sees: every page's first word
+            uint64_t digest = 0;
+            for (uint64_t vpage = 0; vpage < w.toucher_pages; ++vpage) {
+                uint64_t frame = 0;
+                uint64_t v = anon_->touch(t.cpu(), vpage, frame) == 0 ? t.cpu().read64(frame) : ~0ULL;
+                digest = digest * 31 + v;
+            }
+            result("toucher", w.ops, digest);
         }
     });
 }

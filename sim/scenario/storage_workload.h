@@ -10,6 +10,10 @@
 #include "sim/kernel/swap.h"
 #include "sim/scenario/platform.h"
 
+#include "sim/core/rng.h"
+
+#include <systemc>
+
 #include <memory>
 
 namespace quiesce {
@@ -26,6 +30,9 @@ public:
     // disk; no writer with writer_blocks = 0.
     void start();
     int sync(Cpu& cpu) { return fs_ ? fs_->sync(cpu) : 0; }
+    // With [workload] ops: waits until every task reported its result (or
+    // `timeout`); true if all did.
+    bool wait_results(Picos timeout);
     SwapMap* swap_map() { return swap_.get(); }
 
 private:
@@ -38,6 +45,12 @@ private:
     std::unique_ptr<AnonMemory> anon_;
     void start_writer();
     void start_toucher();
+    // A task's own generator: its data does not depend on how it interleaves with others.
+    Rng task_rng(const std::string& task) const;
+    // The task finished its ops: its digest as a "task-result" instant.
+    void result(const std::string& task, uint64_t ops, uint64_t digest);
+    unsigned pending_ = 0;
+    sc_core::sc_event results_ev_;
 };
 
 }  // namespace quiesce
