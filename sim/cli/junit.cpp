@@ -1,6 +1,7 @@
 #include "sim/cli/junit.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/events.h"
 
 #include <fmt/format.h>
 
@@ -8,24 +9,6 @@
 #include <fstream>
 
 namespace quiesce {
-
-namespace {
-std::string xml(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') out += ' ';
-                else out += c;
-        }
-    }
-    return out;
-}
-}  // namespace
 
 std::string junit_xml(const std::string& suite, const std::vector<JunitCase>& cases) {
     int failures = 0, errors = 0;
@@ -37,23 +20,23 @@ std::string junit_xml(const std::string& suite, const std::vector<JunitCase>& ca
     }
     std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     out += fmt::format("<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
-                       xml(suite), cases.size(), failures, errors, total);
+                       markup_escape(suite), cases.size(), failures, errors, total);
     out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" "
                        "time=\"{:.3f}\">\n",
-                       xml(suite), cases.size(), failures, errors, total);
+                       markup_escape(suite), cases.size(), failures, errors, total);
     for (const auto& c : cases) {
         out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3f}\">\n",
-                           xml(c.classname), xml(c.name), xml(c.file), c.time_s);
+                           markup_escape(c.classname), markup_escape(c.name), markup_escape(c.file), c.time_s);
         out += "      <properties>\n";
         for (const auto& [k, v] : c.properties)
-            out += fmt::format("        <property name=\"{}\" value=\"{}\"/>\n", xml(k), xml(v));
+            out += fmt::format("        <property name=\"{}\" value=\"{}\"/>\n", markup_escape(k), markup_escape(v));
         out += "      </properties>\n";
         if (c.status == "failed")
-            out += fmt::format("      <failure message=\"{}\" type=\"expectation\">{}</failure>\n", xml(c.message),
-                               xml(c.message));
+            out += fmt::format("      <failure message=\"{}\" type=\"expectation\">{}</failure>\n", markup_escape(c.message),
+                               markup_escape(c.message));
         else if (c.status != "passed")
-            out += fmt::format("      <error message=\"{}\" type=\"{}\">{}</error>\n", xml(c.message),
-                               xml(c.status), xml(c.message));
+            out += fmt::format("      <error message=\"{}\" type=\"{}\">{}</error>\n", markup_escape(c.message),
+                               markup_escape(c.status), markup_escape(c.message));
         out += "    </testcase>\n";
     }
     out += "  </testsuite>\n</testsuites>\n";

@@ -48,6 +48,22 @@ std::string json_escape(const std::string& s) {
     return out;
 }
 
+std::string markup_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') out += ' ';
+                else out += c;
+        }
+    }
+    return out;
+}
+
 void EventHub::subscribe(uint32_t mask, Sink sink) {
     sinks_.emplace_back(mask, std::move(sink));
     mask_ |= mask;

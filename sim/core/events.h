@@ -60,6 +60,10 @@ inline std::string arg_value(const Event& ev, const std::string& key) {
 // Escapes a string for a JSON string literal (quotes, backslashes, control
 // characters as \u00XX, bytes that are not UTF-8 as \ufffd).
 std::string json_escape(const std::string& s);
+// Escapes text for XML and HTML attributes and content (& < > "); control
+// characters other than newline and tab, which XML 1.0 cannot carry, become
+// spaces.
+std::string markup_escape(const std::string& s);
 
 struct TrackInfo {
     std::string name;

@@ -81,6 +81,17 @@ void preflight(const Scenario& s) {
 
 namespace {
 
+// One run in a forked child, streaming its events back.
+ChildResult simulate_forked(const Scenario& s) {
+    return run_forked(
+        [&s](int fd) {
+            WireWriter w(fd);
+            RunSummary sum = simulate(s, [&w](const Event& ev) { w.event(ev); });
+            w.summary(sum);
+        },
+        s.wall_limit_s);
+}
+
 // The tasks' result digests in a stream: task -> digest.
 std::map<std::string, std::string> task_results(const RunStream& stream) {
     std::map<std::string, std::string> out;
@@ -95,14 +106,7 @@ std::map<std::string, std::string> task_results(const RunStream& stream) {
 void compare_with_control(const Scenario& s, RunResult& r) {
     Scenario control = s;
     control.control = true;
-    ChildResult child = run_forked(
-        [&control](int fd) {
-            WireWriter w(fd);
-            RunSummary sum = simulate(control, [&w](const Event& ev) { w.event(ev); });
-            w.summary(sum);
-        },
-        s.wall_limit_s);
-    RunStream cs = decode_stream(child.output);
+    RunStream cs = decode_stream(simulate_forked(control).output);
     auto with = task_results(r.stream), without = task_results(cs);
     std::set<std::string> tasks;
     for (const auto& [t, d] : with) tasks.insert(t);
@@ -128,13 +132,7 @@ void compare_with_control(const Scenario& s, RunResult& r) {
 }  // namespace
 
 RunResult execute(const Scenario& s) {
-    ChildResult child = run_forked(
-        [&s](int fd) {
-            WireWriter w(fd);
-            RunSummary sum = simulate(s, [&w](const Event& ev) { w.event(ev); });
-            w.summary(sum);
-        },
-        s.wall_limit_s);
+    ChildResult child = simulate_forked(s);
     RunResult r;
     r.wall_s = child.wall_s;
     r.stream = decode_stream(child.output);

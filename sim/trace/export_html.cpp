@@ -145,20 +145,6 @@ json html_data(const TraceReader& db, int64_t run_id) {
             {"slices", slices}, {"faults", faults},         {"violations", violations}};
 }
 
-std::string html_escape(const std::string& s) {
-    std::string out;
-    for (char ch : s) {
-        switch (ch) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += ch;
-        }
-    }
-    return out;
-}
-
 void replace_once(std::string& text, const std::string& what, const std::string& with) {
     size_t at = text.find(what);
     if (at == std::string::npos) SIM_PANIC("timeline template lacks {}", what);
@@ -174,7 +160,7 @@ std::string export_html(const TraceReader& db, int64_t run_id) {
     for (size_t at = 0; (at = payload.find("</", at)) != std::string::npos; at += 3) payload.replace(at, 2, "<\\/");
     std::string page = kTimelineHtml;
     replace_once(page, "<!--QUIESCE_TITLE-->",
-                 html_escape(fmt::format("quiesce run {}: {}", run_id, data["run"]["scenario"].get<std::string>())));
+                 markup_escape(fmt::format("quiesce run {}: {}", run_id, data["run"]["scenario"].get<std::string>())));
     replace_once(page, "/*QUIESCE_DATA*/null", payload);
     return page;
 }
