@@ -12,7 +12,7 @@ void AcpiOs::prepare(Cpu& cpu, unsigned state, uint64_t waking_vector) {
     fw_.pts(cpu, state);
 }
 
-uint64_t AcpiOs::enter(Cpu& cpu, unsigned state) {
+uint64_t AcpiOs::enter(Cpu& cpu, unsigned state, bool flush_caches) {
     // Clear WAK_STS and every other status bit, enable the wake events.
     cpu.write16(base_ + AcpiPm::PM1_STS, 0xffff);
     cpu.write16(base_ + AcpiPm::PM1_EN, AcpiPm::EN_RTC | AcpiPm::EN_PWRBTN);
@@ -20,6 +20,7 @@ uint64_t AcpiOs::enter(Cpu& cpu, unsigned state) {
     cnt &= ~(AcpiPm::CNT_SLP_TYP_MASK | AcpiPm::CNT_SLP_EN);
     cnt |= pm_.sleep_type(state) << AcpiPm::CNT_SLP_TYP_SHIFT;
     cpu.write32(base_ + AcpiPm::PM1_CNT, cnt);  // SLP_TYP alone first (chipset workaround)
+    if (flush_caches) cpu.wbinvd();             // ACPI_FLUSH_CPU_CACHE: S1-S3 lose the caches
     cpu.write32(base_ + AcpiPm::PM1_CNT, cnt | AcpiPm::CNT_SLP_EN);
     return cpu.wait_for_start();
 }

@@ -18,7 +18,10 @@ public:
     void begin(Cpu& cpu, unsigned state) { fw_.tts(cpu, state); }
     void prepare(Cpu& cpu, unsigned state, uint64_t waking_vector);
     // acpi_hw_legacy_sleep: returns the vector the CPU was started at.
-    uint64_t enter(Cpu& cpu, unsigned state);
+    // Clears the status bits, arms the wake events, writes SLP_TYP, flushes
+    // the CPU caches (WBINVD, unless `flush_caches` is false: a bug), then
+    // SLP_TYP|SLP_EN; returns the vector firmware starts the CPU at.
+    uint64_t enter(Cpu& cpu, unsigned state, bool flush_caches = true);
     uint32_t finish(Cpu& cpu, unsigned state);
     void end(Cpu& cpu) { fw_.tts(cpu, 0); }
     // Arms the RTC alarm `after` from now (rtcwake).

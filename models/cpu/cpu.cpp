@@ -1,7 +1,11 @@
 #include "models/cpu/cpu.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/memory.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cstring>
 
 namespace quiesce {
@@ -12,6 +16,8 @@ Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain
     props().declare("offline_cycles", int64_t(20000), "Cycles to take this core offline (CPU hotplug)");
     props().declare("online_cycles", int64_t(50000), "Cycles to bring this core online (CPU hotplug)");
     props().declare("irq_entry_cycles", int64_t(100), "Interrupt entry: vectoring and register save");
+    props().declare("cache_lines", int64_t(512), "Dirty 64-byte lines this core's write-back cache holds");
+    props().declare("wbinvd_line_cycles", int64_t(40), "WBINVD: cycles per dirty line written back");
     SC_THREAD(irq_thread);
 }
 
@@ -46,8 +52,66 @@ uint64_t Cpu::read(uint64_t addr, unsigned len) {
     return v;
 }
 
+void Cpu::attach_memory(PhysicalMemory* memory, std::vector<Cpu*> peers) {
+    memory_ = memory;
+    peers_.clear();
+    for (Cpu* c : peers)
+        if (c != this) peers_.push_back(c);
+}
+
+void Cpu::cache_write(uint64_t addr, uint64_t len) {
+    if (!memory_ || addr + len > memory_->size()) return;  // MMIO is uncached
+    const size_t capacity = size_t(std::max<int64_t>(1, props().get<int64_t>("cache_lines")));
+    for (uint64_t line = addr & ~(kLine - 1); line < addr + len; line += kLine) {
+        auto it = lines_.find(line);
+        if (it != lines_.end()) {
+            lru_.splice(lru_.end(), lru_, it->second.lru);
+            continue;
+        }
+        Line l;
+        bool moved = false;
+        for (Cpu* peer : peers_) {  // read-for-ownership: the line leaves the other cache, dirty
+            auto pit = peer->lines_.find(line);
+            if (pit == peer->lines_.end()) continue;
+            l.dram = pit->second.dram;
+            peer->lru_.erase(pit->second.lru);
+            peer->lines_.erase(pit);
+            moved = true;
+            break;
+        }
+        if (!moved) memory_->peek(line, l.dram.data(), kLine);
+        if (lines_.size() >= capacity) {  // write back the least recently written line
+            lines_.erase(lru_.front());
+            lru_.pop_front();
+        }
+        l.lru = lru_.insert(lru_.end(), line);
+        lines_.emplace(line, l);
+    }
+}
+
+void Cpu::snoop_write(uint64_t addr, uint64_t len) {
+    if (lines_.empty()) return;
+    for (uint64_t line = addr & ~(kLine - 1); line < addr + len; line += kLine) {
+        auto it = lines_.find(line);
+        if (it == lines_.end()) continue;
+        lru_.erase(it->second.lru);
+        lines_.erase(it);
+    }
+}
+
+size_t Cpu::wbinvd() {
+    size_t n = lines_.size();
+    hub().slice_begin(path(), "wbinvd", "cache", {{"dirty_lines", std::to_string(n)}});
+    wait_cycles(Cycles(2'000) + Cycles(uint64_t(props().get<int64_t>("wbinvd_line_cycles")) * n));
+    lines_.clear();
+    lru_.clear();
+    hub().slice_end(path(), "wbinvd", "cache");
+    return n;
+}
+
 void Cpu::write(uint64_t addr, uint64_t value, unsigned len) {
     SIM_ASSERT(len >= 1 && len <= 8, "cpu write of {} bytes", len);
+    cache_write(addr, len);
     tlm::tlm_generic_payload tx;
     tx.set_command(tlm::TLM_WRITE_COMMAND);
     tx.set_address(addr);
@@ -66,6 +130,7 @@ void Cpu::read_block(uint64_t addr, void* out, unsigned len) {
 }
 
 void Cpu::write_block(uint64_t addr, const void* in, unsigned len) {
+    cache_write(addr, len);
     tlm::tlm_generic_payload tx;
     tx.set_command(tlm::TLM_WRITE_COMMAND);
     tx.set_address(addr);
@@ -90,6 +155,7 @@ void Cpu::local_irq_enable() {
 void Cpu::go_offline() {
     SIM_ASSERT(online_, "{} offlined twice", path());
     hub().slice_begin(path(), "offline", "hotplug");
+    wbinvd();  // play_dead: the dying core writes its cache back before it halts
     wait_cycles(prop_cycles("offline_cycles"));
     online_ = false;
     hub().slice_end(path(), "offline", "hotplug");
@@ -105,7 +171,22 @@ void Cpu::go_online() {
     state_changed_.notify(sc_core::SC_ZERO_TIME);
 }
 
-void Cpu::lose_context() {
+void Cpu::lose_context(bool memory_retained) {
+    if (memory_retained && !lines_.empty() && memory_) {
+        // The data of every dirty line never reaches DRAM: memory keeps what DRAM held.
+        std::vector<uint64_t> lost(lru_.begin(), lru_.end());
+        std::string first;
+        for (size_t i = 0; i < lost.size(); ++i) {
+            memory_->poke(lost[i], lines_.at(lost[i]).dram.data(), kLine, path() + " cache loss");
+            if (i < 8) first += fmt::format("{}{:#x}", i ? "," : "", lost[i]);
+        }
+        hub().guest_error(path(), "cache.lost-dirty-lines",
+                          fmt::format("{} dirty cache line(s) lost when power was removed (first: {})", lost.size(),
+                                      first),
+                          {{"lines", std::to_string(lost.size())}, {"first", first}});
+    }
+    lines_.clear();
+    lru_.clear();
     irqs_enabled_ = false;
     online_ = false;
     started_ = false;

@@ -1,6 +1,16 @@
 // A CPU core that runs software as timed operations (DESIGN.md §3): compute N
 // cycles, memory and MMIO accesses over TLM (waiting out the annotated delay),
 // the local interrupt flag, online/offline, and loss of context in sleep.
+//
+// Its write-back cache: a write to RAM makes its 64-byte lines dirty in this
+// core's cache (at most `cache_lines`; the least recently written is written
+// back to make room). Memory always holds the coherent view - what another
+// core or a device reading by DMA sees, as x86 snooping gives them - and each
+// dirty line keeps what DRAM itself holds until the line is written back.
+// WBINVD writes every dirty line back (its cost grows with them); taking the
+// core offline does it first (play_dead). Power removed while memory stays in
+// self-refresh (S3) loses the dirty lines: DRAM keeps its older content, and
+// the loss is reported (cache.lost-dirty-lines).
 // Software (the PM core, drivers, firmware methods) calls these from the
 // SC_THREAD that is "running on" this core.
 #pragma once
@@ -10,9 +20,16 @@
 
 #include <tlm_utils/simple_initiator_socket.h>
 
+#include <array>
 #include <functional>
+#include <list>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace quiesce {
+
+class PhysicalMemory;
 
 class Cpu : public Component {
 public:
@@ -55,7 +72,18 @@ public:
     void go_offline();
     void go_online();
     // Power removed in S3/S4: registers, interrupt flag and caches are gone.
-    void lose_context();
+    // With `memory_retained` (S3) the dirty lines' data never reaches DRAM.
+    void lose_context(bool memory_retained = false);
+
+    // --- caches ----------------------------------------------------------
+    // The RAM this core caches, and the other cores (a line moves between
+    // caches on a write: the new owner inherits what DRAM holds for it).
+    void attach_memory(PhysicalMemory* memory, std::vector<Cpu*> peers);
+    // WBINVD: writes back and invalidates every line; returns the lines written.
+    size_t wbinvd();
+    size_t dirty_lines() const { return lines_.size(); }
+    // A device wrote RAM by DMA: its lines here are stale (snoop invalidate).
+    void snoop_write(uint64_t addr, uint64_t len);
     // Firmware starts this core at a vector (the FACS waking vector).
     void start_at(uint64_t vector);
     // Power-on reset for a normal boot: online, interrupts off, no vector
@@ -69,6 +97,17 @@ public:
 private:
     void transport(tlm::tlm_generic_payload& tx);
     void irq_thread();
+    void cache_write(uint64_t addr, uint64_t len);
+
+    static constexpr uint64_t kLine = 64;
+    struct Line {
+        std::array<uint8_t, kLine> dram;   // what DRAM holds until write-back
+        std::list<uint64_t>::iterator lru;
+    };
+    PhysicalMemory* memory_ = nullptr;
+    std::vector<Cpu*> peers_;
+    std::unordered_map<uint64_t, Line> lines_;  // line address -> dirty line
+    std::list<uint64_t> lru_;                    // least recently written first
 
     unsigned index_;
     bool irqs_enabled_ = true;

@@ -114,7 +114,11 @@ void PhysicalMemory::b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time&
         return;
     }
     if (tx.is_read()) peek(addr, tx.get_data_ptr(), len);
-    else poke(addr, tx.get_data_ptr(), len, initiator_of(tx));
+    else {
+        std::string who = initiator_of(tx);
+        poke(addr, tx.get_data_ptr(), len, who);
+        if (write_observer_) write_observer_(who, addr, len);
+    }
     delay += clock().delay(prop_cycles("latency_cycles") + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_));
     tx.set_response_status(tlm::TLM_OK_RESPONSE);
 }

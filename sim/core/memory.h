@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,6 +54,12 @@ public:
     uint32_t peek32(uint64_t addr) const { uint32_t v; peek(addr, &v, 4); return v; }
     uint64_t peek64(uint64_t addr) const { uint64_t v; peek(addr, &v, 8); return v; }
 
+    // Told of every write that arrives over the bus (initiator, range): the
+    // CPUs' caches snoop device writes through it.
+    void set_write_observer(std::function<void(const std::string& initiator, uint64_t addr, uint64_t len)> o) {
+        write_observer_ = std::move(o);
+    }
+
     const PageInfo* page_info(uint64_t pfn) const;
     // Resident page frame numbers, ascending.
     std::vector<uint64_t> resident() const;
@@ -74,6 +81,7 @@ private:
     std::vector<MemRegion> regions_;
     std::unordered_map<uint64_t, std::unique_ptr<Page>> pages_;
     unsigned bytes_per_cycle_ = 16;
+    std::function<void(const std::string&, uint64_t, uint64_t)> write_observer_;
 };
 
 }  // namespace quiesce

@@ -12,6 +12,8 @@ Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector
       heap_end_(heap_base + heap_size) {
     SIM_ASSERT(!cpus_.empty(), "kernel without CPUs");
     hub().declare_track({path(), "", "pm", cpus_[0]->clock().name(), cpus_[0]->clock().hz()});
+    props().declare("acpi_flush_cpu_cache", true,
+                    "ACPI_FLUSH_CPU_CACHE (WBINVD) before SLP_EN; false: sleep entered with dirty cache lines");
     SC_THREAD(main_thread);
 }
 

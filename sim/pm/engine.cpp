@@ -107,7 +107,7 @@ int PmEngine::platform_enter(Cpu& cpu) {
     result_.slept = true;
     s_.kernel->halt();  // the CPUs stop: no task runs while the platform sleeps
     if (s_.sleep_entered) s_.sleep_entered();
-    uint64_t vector = s_.acpi->enter(cpu, protocol_.target);
+    uint64_t vector = s_.acpi->enter(cpu, protocol_.target, s_.kernel->props().get<bool>("acpi_flush_cpu_cache"));
     uint64_t expected = protocol_.target == 4 ? s_.image_restore_point : s_.trampoline;
     if (protocol_.target == 4 && vector != expected) {
         hub_.instant(track_, "resume-failed", "pm", {{"reason", "the restore kernel did not restore the image"}});

@@ -54,6 +54,15 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), graph_(bu
         cpus_.push_back(std::make_unique<Cpu>(("cpu" + std::to_string(i)).c_str(), ctx, *cpu_clk_, i));
         cpus_.back()->socket.bind(bus_->targ);
     }
+    std::vector<Cpu*> cores;
+    for (auto& c : cpus_) cores.push_back(c.get());
+    for (auto& c : cpus_) c->attach_memory(mem_.get(), cores);
+    // Coherent DMA: a device's write to RAM invalidates the lines the cores hold dirty.
+    mem_->set_write_observer([cores](const std::string& who, uint64_t addr, uint64_t len) {
+        for (Cpu* c : cores)
+            if (c->path() == who) return;
+        for (Cpu* c : cores) c->snoop_write(addr, len);
+    });
     intc_ = std::make_unique<InterruptController>("intc", ctx, *bus_clk_);
     bus_->map(intc_->socket, "intc", kIntcBase, 0x100, true);
     acpi_pm_ = std::make_unique<AcpiPm>("acpi", ctx, *acpi_clk_);
@@ -212,7 +221,7 @@ void Platform::power_down(unsigned state) {
         }
     }
     intc_->power_off();
-    for (auto& c : cpus_) c->lose_context();
+    for (auto& c : cpus_) c->lose_context(state == 3);  // S3: memory in self-refresh keeps what DRAM holds
 }
 
 void Platform::power_up(unsigned) {

@@ -1,0 +1,91 @@
+// The CPU's write-back cache: dirty lines keep what DRAM holds until they
+// are written back; WBINVD writes them back; power removed with memory in
+// self-refresh loses them (memory reverts, the loss is reported); lines move
+// between cores on a write; a device's DMA write invalidates them.
+#include "child.h"
+
+#include "models/cpu/cpu.h"
+#include "sim/core/bus.h"
+#include "sim/core/memory.h"
+
+using namespace quiesce;
+using quiesce::test::Facts;
+
+namespace {
+
+Facts with_cores(const std::function<void(RunContext&, PhysicalMemory&, Cpu&, Cpu&, Facts&)>& body) {
+    return quiesce::test::in_child([&](Facts& f) {
+        RunContext ctx(1);
+        ClockDomain clk("cpu", 1'000'000'000);
+        PhysicalMemory mem("memory", ctx, clk, 1 << 20);
+        SystemBus bus("sysbus", ctx, clk);
+        bus.map(mem.socket, "ram", 0, 1 << 20, false);
+        Cpu a("cpu0", ctx, clk, 0), b("cpu1", ctx, clk, 1);
+        a.socket.bind(bus.targ);
+        b.socket.bind(bus.targ);
+        a.attach_memory(&mem, {&a, &b});
+        b.attach_memory(&mem, {&a, &b});
+        std::vector<std::string> errors;
+        ctx.hub.subscribe(kind_bit(EvKind::GuestError), [&](const Event& e) {
+            errors.push_back(e.track + ":" + e.name + ":" + arg_value(e, "lines"));
+        });
+        struct Runner : sc_core::sc_module {
+            SC_HAS_PROCESS(Runner);
+            std::function<void()> fn;
+            Runner(sc_core::sc_module_name n, std::function<void()> f) : sc_module(n), fn(std::move(f)) {
+                SC_THREAD(run);
+            }
+            void run() { fn(); }
+        } runner("runner", [&] { body(ctx, mem, a, b, f); });
+        sc_core::sc_start();
+        std::string joined;
+        for (const auto& e : errors) joined += e + " ";
+        f["errors"] = joined;
+    });
+}
+
+}  // namespace
+
+TEST_CASE("cache: dirty lines are lost in S3 unless WBINVD wrote them back", "[cpu][cache]") {
+    Facts f = with_cores([](RunContext&, PhysicalMemory& mem, Cpu& a, Cpu&, Facts& f) {
+        a.write64(0x1000, 1);
+        a.write64(0x1008, 2);  // same line
+        a.write64(0x2000, 3);
+        f["dirty"] = std::to_string(a.dirty_lines());
+        f["coherent"] = std::to_string(mem.peek64(0x2000));  // what another reader sees
+        f["flushed"] = std::to_string(a.wbinvd());
+        a.write64(0x3000, 4);
+        a.lose_context(true);  // S3 with one line still dirty
+        f["after"] = fmt::format("{} {} {}", mem.peek64(0x1000), mem.peek64(0x2000), mem.peek64(0x3000));
+    });
+    REQUIRE(f["dirty"] == "2");
+    REQUIRE(f["coherent"] == "3");
+    REQUIRE(f["flushed"] == "2");
+    REQUIRE(f["after"] == "1 3 0");  // the unflushed write never reached DRAM
+    REQUIRE(f["errors"] == "cpu0:cache.lost-dirty-lines:1 ");
+}
+
+TEST_CASE("cache: lines move between cores, are evicted when full, and DMA invalidates them", "[cpu][cache]") {
+    Facts f = with_cores([](RunContext&, PhysicalMemory& mem, Cpu& a, Cpu& b, Facts& f) {
+        a.props().set("cache_lines", PropValue(int64_t(2)));
+        a.write64(0x1000, 1);
+        b.write64(0x1000, 2);  // read-for-ownership: the line leaves cpu0 dirty
+        f["moved"] = fmt::format("{} {}", a.dirty_lines(), b.dirty_lines());
+        a.write64(0x2000, 3);
+        a.write64(0x3000, 4);
+        a.write64(0x4000, 5);  // cpu0 holds two: 0x2000 was written back
+        f["capacity"] = std::to_string(a.dirty_lines());
+        mem.poke(0x3000, "\x09\0\0\0\0\0\0\0", 8, "dma0");  // a device write (zero-time backdoor)
+        a.snoop_write(0x3000, 8);                            // as the platform's write observer does
+        a.lose_context(true);
+        b.lose_context(true);
+        f["after"] = fmt::format("{} {} {} {}", mem.peek64(0x1000), mem.peek64(0x2000), mem.peek64(0x3000),
+                                 mem.peek64(0x4000));
+    });
+    REQUIRE(f["moved"] == "0 1");
+    REQUIRE(f["capacity"] == "2");
+    // 0x1000: cpu1's line lost (DRAM never had 1 or 2); 0x2000 written back;
+    // 0x3000: the device's data stays; 0x4000: lost.
+    REQUIRE(f["after"] == "0 3 9 0");
+    REQUIRE(f["errors"] == "cpu0:cache.lost-dirty-lines:1 cpu1:cache.lost-dirty-lines:1 ");
+}
