@@ -137,7 +137,7 @@ TEST_CASE("cli: graph prints the device graph as DOT", "[cli]") {
     REQUIRE(r.out.find("label=\"dma0\"") != std::string::npos);
 }
 
-TEST_CASE("cli: docs/registers.md is what the register banks generate", "[cli][docs]") {
+TEST_CASE("cli: docs/registers.md and docs/registers-pc-usb.md are what the register banks generate", "[cli][docs]") {
     Result r = sh("registers " + regression("s3-storage"));
     REQUIRE(r.status == 0);
     std::ifstream in(std::string(QUIESCE_DATA_DIR) + "/../docs/registers.md");
@@ -147,6 +147,14 @@ TEST_CASE("cli: docs/registers.md is what the register banks generate", "[cli][d
     REQUIRE(doc.find("| RING_BASE | 8 | `0x0` | driver |") != std::string::npos);
     REQUIRE(doc.find("| PxCLB | 4 | `0x0` | driver |") != std::string::npos);
     REQUIRE(doc.find("| sda | honours_flush | `true` |") != std::string::npos);
+    // The xHCI controller is on pc-usb.
+    r = sh("registers " + regression("s3-xhci"));
+    REQUIRE(r.status == 0);
+    std::ifstream usb(std::string(QUIESCE_DATA_DIR) + "/../docs/registers-pc-usb.md");
+    std::string usb_doc((std::istreambuf_iterator<char>(usb)), std::istreambuf_iterator<char>());
+    // Regenerate with: build/quiesce registers scenarios/regression/s3-xhci.toml > docs/registers-pc-usb.md
+    REQUIRE(r.out == usb_doc);
+    REQUIRE(usb_doc.find("| CRCR | 8 | `0x0` | driver |") != std::string::npos);
 }
 
 TEST_CASE("cli: property overrides are checked against the built platform", "[cli][properties]") {

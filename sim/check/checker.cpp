@@ -50,7 +50,22 @@ void Checker::transition_started() {
     for (auto& w : banks_) w.before = w.bank->save(StateClass::Hardware);
 }
 
+void Checker::watch_mirror(const std::string& component, const std::string& reg, MirrorValues values) {
+    mirrors_.push_back({component, reg, std::move(values)});
+}
+
 void Checker::transition_resumed() {
+    for (const auto& m : mirrors_) {
+        auto [device, memory] = m.values();
+        if (device == memory) continue;
+        report({"drvstate.stale", now_ps(), m.component, hub_.phase(),
+                fmt::format("{}: driver-state register {} does not match the driver's state in memory after resume "
+                            "(the device uses {:#x}, memory says {:#x})",
+                            m.component, m.reg, device, memory),
+                json_object({{"register", m.reg},
+                             {"device", fmt::format("{:#x}", device)},
+                             {"memory", fmt::format("{:#x}", memory)}})});
+    }
     for (auto& w : banks_) {
         auto diffs = w.bank->compare(w.before, StateClass::Hardware);
         if (diffs.empty()) continue;

@@ -46,6 +46,11 @@ public:
 
     // Registers a bank whose hardware-state registers must survive a transition.
     void watch_bank(const std::string& component, const RegisterBank& bank);
+    // A driver-state register and the memory it mirrors: after resume the
+    // device must use what memory says (drvstate.stale otherwise). `values`
+    // returns (what the device uses, what memory holds), zero-time.
+    using MirrorValues = std::function<std::pair<uint64_t, uint64_t>()>;
+    void watch_mirror(const std::string& component, const std::string& reg, MirrorValues values);
     void transition_started();   // snapshot hardware state
     void transition_resumed();   // compare hardware state
 
@@ -82,6 +87,11 @@ private:
     sc_core::sc_event budget_ev_;
     void hang(const Running& r, Picos elapsed, bool finished);
     std::vector<Violation> violations_;
+    struct Mirror {
+        std::string component, reg;
+        MirrorValues values;
+    };
+    std::vector<Mirror> mirrors_;
 };
 
 }  // namespace quiesce

@@ -161,6 +161,10 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
                 for (unsigned i = 0; i < swsusp::kPage / spec.sector_size; ++i)
                     d.drive->format(swap_first + i, std::vector<uint8_t>(header.begin() + i * spec.sector_size,
                                                                          header.begin() + (i + 1) * spec.sector_size));
+            } else if (spec.type == "xhci") {
+                auto fn = std::make_unique<XhciPci>(spec.name.c_str(), ctx, *dev_clk_, spec.no_soft_reset);
+                d.fn = fn.get();
+                functions_.push_back(std::move(fn));
             } else {
                 auto fn = std::make_unique<DmaEnginePci>(spec.name.c_str(), ctx, *dev_clk_, spec.no_soft_reset);
                 d.fn = fn.get();
@@ -338,6 +342,14 @@ void Platform::bind_devices(Cpu& cpu) {
             int rc = d.driver->probe(cpu, *pd);
             kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
             drv = d.driver.get();
+        } else if (d.spec.type == "xhci") {
+            XhciDriver::Variant v = XhciDriver::Variant::Fixed;
+            auto it = scenario_.driver_variant.find(d.spec.name);
+            if (it != scenario_.driver_variant.end()) XhciDriver::parse_variant(it->second, v);
+            d.xhci_driver = std::make_unique<XhciDriver>(d.spec.name, *kernel_, *pci_core_, v);
+            int rc = d.xhci_driver->probe(cpu, *pd);
+            kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
+            drv = d.xhci_driver.get();
         } else if (d.spec.type == "ahci") {
             AhciDriver::Variant v = AhciDriver::Variant::Fixed;
             auto it = scenario_.driver_variant.find(d.spec.name);
@@ -366,6 +378,19 @@ std::vector<std::pair<std::string, DmaEngineDriver*>> Platform::dma_drivers() {
     return out;
 }
 
+PciFunction* Platform::function(const std::string& name) {
+    for (auto& d : devs_)
+        if (d.spec.name == name) return d.fn;
+    return nullptr;
+}
+
+std::vector<std::pair<std::string, XhciDriver*>> Platform::xhci_drivers() {
+    std::vector<std::pair<std::string, XhciDriver*>> out;
+    for (auto& d : devs_)
+        if (d.xhci_driver) out.emplace_back(d.spec.name, d.xhci_driver.get());
+    return out;
+}
+
 Platform::Disk Platform::disk() {
     for (auto& d : devs_)
         if (d.drive) {
@@ -383,6 +408,7 @@ std::vector<Platform::Bank> Platform::banks() const {
         out.push_back({d.fn->path(), &d.fn->config(), true});
         if (auto* dma = dynamic_cast<const DmaEnginePci*>(d.fn)) out.push_back({d.fn->path(), &dma->core().regs(), true});
         if (auto* ahci = dynamic_cast<const AhciPci*>(d.fn)) out.push_back({d.fn->path(), &ahci->core().regs(), true});
+        if (auto* x = dynamic_cast<const XhciPci*>(d.fn)) out.push_back({d.fn->path(), &x->core().regs(), true});
     }
     out.push_back({intc_->path(), &intc_->regs(), true});
     // The OS programs PM1 enables and the RTC alarm on every suspend: platform
@@ -394,6 +420,20 @@ std::vector<Platform::Bank> Platform::banks() const {
 void Platform::watch(Checker& checker) {
     for (const Bank& b : banks())
         if (b.watched) checker.watch_bank(b.component, *b.bank);
+    // xHCI: the command ring pointer the controller fetches from (CRCR reads
+    // back 0: the controller's own state) against the driver's ring in memory.
+    for (auto& d : devs_)
+        if (d.xhci_driver)
+            if (auto* x = dynamic_cast<XhciPci*>(d.fn)) {
+                XhciCore* core = &x->core();
+                XhciDriver* drv = d.xhci_driver.get();
+                const PhysicalMemory* mem = mem_.get();
+                checker.watch_mirror(d.fn->path(), "CRCR", [core, drv, mem] {
+                    return std::make_pair(core->command_dequeue() | uint64_t(core->command_cycle()),
+                                          drv->software_command_dequeue(*mem) |
+                                              uint64_t(drv->software_command_cycle(*mem)));
+                });
+            }
 }
 
 }  // namespace quiesce

@@ -24,6 +24,8 @@
 #include "models/pci/host_bridge.h"
 #include "models/pci/pci_core.h"
 #include "models/pci/pci_pm.h"
+#include "models/usb/xhci_driver.h"
+#include "models/usb/xhci_pci.h"
 #include "sim/core/bus.h"
 #include "sim/core/memory.h"
 #include "sim/kernel/kernel.h"
@@ -82,6 +84,9 @@ public:
     void bind_devices(Cpu& cpu);
     const std::map<std::string, PmDevice*>& pm_devices() const { return pm_by_name_; }
     std::vector<std::pair<std::string, DmaEngineDriver*>> dma_drivers();
+    std::vector<std::pair<std::string, XhciDriver*>> xhci_drivers();
+    // The PCI function of a device, by name (nullptr if none).
+    PciFunction* function(const std::string& name);
     // The first disk, once bound (nullptr without an AHCI controller).
     struct Disk {
         std::string name;
@@ -111,6 +116,7 @@ private:
         std::unique_ptr<SataDrive> drive;         // ahci: the drive on port 0
         std::unique_ptr<AhciDriver> ahci_driver;
         std::unique_ptr<ScsiDiskPm> disk_pm;
+        std::unique_ptr<XhciDriver> xhci_driver;
     };
     void build_pci(const Scenario& s, RunContext& ctx);
     void power_down(unsigned state);

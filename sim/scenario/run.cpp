@@ -42,6 +42,10 @@ std::string dma_workload(Platform& p, RunContext& ctx, Cpu& cpu, const Scenario&
             if (back != data) problem = fmt::format("{}: copy {} {} produced wrong data", name, i, when);
         }
     }
+    for (auto& [name, drv] : p.xhci_drivers())
+        for (unsigned i = 0; i < s.usb_commands && problem.empty(); ++i)
+            if (int rc = drv->noop(cpu))
+                problem = fmt::format("{}: No-Op command {} {} failed with errno {}", name, i, when, -rc);
     ctx.hub.slice_end(p.kernel().path(), std::string("workload ") + when, "workload",
                       {{"result", problem.empty() ? "ok" : problem}});
     return problem;

@@ -4,6 +4,7 @@
 #include "sim/scenario/toml_reader.h"
 #include "models/disk/ahci_driver.h"
 #include "models/pci/dma_engine_driver.h"
+#include "models/usb/xhci_driver.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -24,7 +25,7 @@ std::string to_string(TraceLevel l) {
 
 namespace {
 
-const std::vector<std::string> kDeviceTypes = {"pci-host", "pci-bridge", "dma-engine", "ahci"};
+const std::vector<std::string> kDeviceTypes = {"pci-host", "pci-bridge", "dma-engine", "ahci", "xhci"};
 
 template <class F>
 auto parse_value(TableReader& r, const std::string& key, const std::string& text, F f) {
@@ -73,7 +74,7 @@ PlatformSpec load_platform(const std::string& path) {
         s.name = d.required_str("name");
         s.type = d.required_str("type");
         if (std::find(kDeviceTypes.begin(), kDeviceTypes.end(), s.type) == kDeviceTypes.end())
-            d.fail("type", "unknown device type '" + s.type + "' (pci-host, pci-bridge, dma-engine, ahci)");
+            d.fail("type", "unknown device type '" + s.type + "' (pci-host, pci-bridge, dma-engine, ahci, xhci)");
         s.parent = d.str("parent", "");
         if (auto slot = d.str("slot")) parse_slot(d, "slot", *slot, s);
         else if (s.type != "pci-host") d.fail("slot", "is required for PCI functions");
@@ -100,7 +101,8 @@ PlatformSpec load_platform(const std::string& path) {
                                     [&](const DeviceSpec& o) { return o.name == s.parent; });
             if (par == p.devices.end())
                 d.fail("parent", "parent '" + s.parent + "' must be a device declared above");
-            if (par->type == "dma-engine") d.fail("parent", "a DMA engine has no secondary bus");
+            if (par->type != "pci-host" && par->type != "pci-bridge")
+                d.fail("parent", "'" + par->name + "' has no secondary bus: a parent must be a pci-host or pci-bridge");
         }
         p.devices.push_back(s);
     });
@@ -243,6 +245,10 @@ Scenario load_scenario(const std::string& path) {
                 DmaEngineDriver::Variant parsed;
                 if (!DmaEngineDriver::parse_variant(variant, parsed))
                     r.fail("variant", "unknown variant '" + variant + "' (" + DmaEngineDriver::variants_help() + ")");
+            } else if (spec->type == "xhci") {
+                XhciDriver::Variant parsed;
+                if (!XhciDriver::parse_variant(variant, parsed))
+                    r.fail("variant", "unknown variant '" + variant + "' (" + XhciDriver::variants_help() + ")");
             } else if (spec->type == "ahci") {
                 AhciDriver::Variant parsed;
                 if (!AhciDriver::parse_variant(variant, parsed))
@@ -271,6 +277,10 @@ Scenario load_scenario(const std::string& path) {
     }
     if (const toml::table* t = top.table("workload")) {
         TableReader r(path, *t, "workload");
+        if (auto n = r.integer("usb_commands")) {
+            if (*n < 0 || *n > 1000) r.fail("usb_commands", "must be 0 to 1000");
+            s.usb_commands = unsigned(*n);
+        }
         if (auto n = r.integer("dma_copies")) {
             if (*n < 0 || *n > 64) r.fail("dma_copies", "must be 0 to 64");
             s.dma_copies = unsigned(*n);

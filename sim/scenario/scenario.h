@@ -116,6 +116,7 @@ struct Scenario {
     std::map<std::string, uint64_t> driver_local_memory;  // device -> bytes its driver saves on suspend
     std::vector<PropertyOverride> properties;
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
+    unsigned usb_commands = 4;     // No-Op commands before and after, per xHCI controller
     uint32_t copy_size = 4096;
     StorageWorkload storage;
     HibernationSpec hibernation;

@@ -1,0 +1,100 @@
+// The xHCI controller through its real bus interface, with its driver:
+// register masks, command and event ring processing across the link TRB,
+// Save/Restore State keeping hardware state identical, and the power-loss
+// path (Restore State fails with SRE, the driver reinitializes).
+#include "bench_platform.h"
+
+#include "models/usb/xhci.h"
+
+#include <fmt/format.h>
+
+using namespace quiesce;
+using quiesce::test::Facts;
+
+namespace {
+
+// Boots pc-usb (s3-xhci) and runs `body` with the controller's driver, its
+// kernel-side PCI device and the MMIO base.
+Facts on_xhci(const std::function<void(Platform&, Cpu&, XhciDriver&, PciDev&, uint64_t, Facts&)>& body) {
+    return quiesce::test::on_platform("s3-xhci", [&](Platform& p, Cpu& cpu, Facts& f) {
+        p.pci_core().enumerate(cpu);
+        p.bind_devices(cpu);
+        PciDev* pd = p.pci_core().find(0, 0x14 << 3);
+        REQUIRE(pd);
+        uint64_t bar = p.pci_core().cfg_read(cpu, *pd, pci::BAR0, 4) & ~0xfu;
+        body(p, cpu, *p.xhci_drivers().at(0).second, *pd, bar, f);
+    });
+}
+
+// The hardware-state registers the driver saves and restores.
+std::string hardware_state(Cpu& cpu, uint64_t bar) {
+    using X = XhciCore;
+    return fmt::format("USBCMD={:#x} DNCTRL={:#x} CONFIG={:#x} IMAN={:#x} IMOD={:#x}", cpu.read32(bar + X::USBCMD),
+                       cpu.read32(bar + X::DNCTRL), cpu.read32(bar + X::CONFIG), cpu.read32(bar + X::IMAN),
+                       cpu.read32(bar + X::IMOD));
+}
+
+}  // namespace
+
+TEST_CASE("xhci: register masks, and commands through the ring across its link TRB", "[usb][xhci]") {
+    Facts f = on_xhci([](Platform&, Cpu& cpu, XhciDriver& drv, PciDev&, uint64_t bar, Facts& f) {
+        using X = XhciCore;
+        f["cap"] = fmt::format("{:#x}", cpu.read32(bar + X::CAPLENGTH));
+        uint32_t params = cpu.read32(bar + X::HCSPARAMS1);
+        cpu.write32(bar + X::HCSPARAMS1, 0xffffffff);  // read-only
+        f["params_ro"] = cpu.read32(bar + X::HCSPARAMS1) == params ? "yes" : "no";
+        f["ports"] = std::to_string(params >> 24);
+        f["crcr"] = fmt::format("{:#x}", cpu.read64(bar + X::CRCR));  // the pointer never reads back
+        f["running"] = (cpu.read32(bar + X::USBSTS) & X::STS_HCH) ? "halted" : "running";
+        int failures = 0;
+        for (int i = 0; i < 70; ++i) failures += drv.noop(cpu) != 0;  // 63 slots, then the link TRB toggles
+        f["failures"] = std::to_string(failures);
+        cpu.write32(bar + X::USBSTS, X::STS_HCH);  // RO bit: ignored
+        f["hch_ro"] = (cpu.read32(bar + X::USBSTS) & X::STS_HCH) ? "set" : "clear";
+    });
+    REQUIRE(f["cap"] == "0x1100020");
+    REQUIRE(f["params_ro"] == "yes");
+    REQUIRE(f["ports"] == "2");
+    REQUIRE(f["crcr"] == "0x0");
+    REQUIRE(f["running"] == "running");
+    REQUIRE(f["failures"] == "0");
+    REQUIRE(f["hch_ro"] == "clear");
+    REQUIRE(f["guest_errors"].empty());
+}
+
+TEST_CASE("xhci: save then restore state keeps hardware state; losing power makes the driver reinitialize",
+          "[usb][xhci]") {
+    Facts f = on_xhci([](Platform& p, Cpu& cpu, XhciDriver& drv, PciDev& pd, uint64_t bar, Facts& f) {
+        std::vector<std::string> notes;
+        p.kernel().hub().subscribe(kind_bit(EvKind::Instant) | kind_bit(EvKind::SliceEnd), [&](const Event& e) {
+            if (e.name == "xhci-reinit") notes.push_back("reinit:" + arg_value(e, "reason"));
+            if (e.name == "restore-state") notes.push_back("restore:" + arg_value(e, "result"));
+        });
+        REQUIRE(drv.noop(cpu) == 0);
+        std::string before = hardware_state(cpu, bar);
+        REQUIRE(drv.pm("suspend", cpu, pd) == 0);
+        f["halted"] = (cpu.read32(bar + XhciCore::USBSTS) & XhciCore::STS_HCH) ? "yes" : "no";
+        REQUIRE(drv.pm("resume", cpu, pd) == 0);
+        f["identity"] = hardware_state(cpu, bar) == before ? "yes" : before + " / " + hardware_state(cpu, bar);
+        f["after_resume"] = std::to_string(drv.noop(cpu));
+        // Suspend again, then the function loses power (D3cold): config space
+        // and the Save State area are gone.
+        REQUIRE(drv.pm("suspend", cpu, pd) == 0);
+        p.pci_core().save_state(cpu, pd);
+        p.function("xhci0")->power_off();
+        p.function("xhci0")->power_on();
+        sc_core::wait(sc_core::sc_time(100, sc_core::SC_MS));  // D3cold->D0: config space after 100 ms
+        p.pci_core().restore_state(cpu, pd);
+        f["resume_lost"] = std::to_string(drv.pm("resume", cpu, pd));
+        f["after_power_loss"] = std::to_string(drv.noop(cpu));
+        std::string joined;
+        for (const auto& n : notes) joined += n + " ";
+        f["notes"] = joined;
+    });
+    REQUIRE(f["halted"] == "yes");
+    REQUIRE(f["identity"] == "yes");
+    REQUIRE(f["after_resume"] == "0");
+    REQUIRE(f["resume_lost"] == "0");
+    REQUIRE(f["after_power_loss"] == "0");
+    REQUIRE(f["notes"] == "restore:restored restore:SRE reinit:state lost ");
+}
