@@ -1,6 +1,7 @@
 #include "models/acpi/acpi_os.h"
 
 #include "models/cpu/cpu.h"
+#include "sim/kernel/kernel.h"
 
 namespace quiesce {
 
@@ -35,6 +36,18 @@ uint32_t AcpiOs::finish(Cpu& cpu, unsigned state) {
 void AcpiOs::set_rtc_alarm(Cpu& cpu, Picos after) {
     uint64_t at_us = (now_ps() + after) / 1'000'000ULL;
     cpu.write64(base_ + AcpiPm::RTC_ALARM, at_us);
+    // rtc-cmos arms the ACPI RTC fixed event for a wakeup alarm (acpi_enable_event).
+    cpu.write16(base_ + AcpiPm::PM1_EN, cpu.read16(base_ + AcpiPm::PM1_EN) | AcpiPm::EN_RTC);
+}
+
+bool AcpiOs::sci(Cpu& cpu, Kernel& kernel) {
+    uint16_t sts = cpu.read16(base_ + AcpiPm::PM1_STS), en = cpu.read16(base_ + AcpiPm::PM1_EN);
+    uint16_t events = sts & en & (AcpiPm::STS_RTC | AcpiPm::STS_PWRBTN);
+    if (!events) return false;
+    cpu.write16(base_ + AcpiPm::PM1_STS, events);
+    if (events & AcpiPm::STS_RTC) kernel.pm_wakeup_event("rtc");
+    if (events & AcpiPm::STS_PWRBTN) kernel.pm_wakeup_event("power-button");
+    return true;
 }
 
 }  // namespace quiesce

@@ -10,6 +10,7 @@
 namespace quiesce {
 
 class Cpu;
+class Kernel;
 
 class AcpiOs {
 public:
@@ -24,6 +25,9 @@ public:
     uint64_t enter(Cpu& cpu, unsigned state, bool flush_caches = true);
     uint32_t finish(Cpu& cpu, unsigned state);
     void end(Cpu& cpu) { fw_.tts(cpu, 0); }
+    // The SCI handler: acknowledges the fixed events that fired (RW1C) and
+    // reports each as a wakeup event. True if there was one.
+    bool sci(Cpu& cpu, Kernel& kernel);
     // Arms the RTC alarm `after` from now (rtcwake).
     void set_rtc_alarm(Cpu& cpu, Picos after);
 

@@ -11,13 +11,18 @@ AcpiPm::AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const Clock
     RegisterBank& b = regs();
     b.set_strict(true);
     b.add({.name = "PM1_STS", .offset = PM1_STS, .width = 2, .w1c = 0xc731, .rsvd = uint16_t(~0xc731),
-           .cls = SC::Volatile, .doc = "PM1a status: PWRBTN 8, RTC 10, WAK_STS 15 (RW1C)"});
+           .cls = SC::Volatile, .doc = "PM1a status: PWRBTN 8, RTC 10, WAK_STS 15 (RW1C)"})
+        .on_write([this](Register&, uint64_t, uint64_t) { update_sci(); });
     b.add({.name = "PM1_EN", .offset = PM1_EN, .width = 2, .rsvd = uint16_t(~0x0721), .cls = SC::Hardware,
-           .doc = "PM1a enable: TMR 0, GBL 5, PWRBTN 8, SLPBTN 9, RTC 10"});
+           .doc = "PM1a enable: TMR 0, GBL 5, PWRBTN 8, SLPBTN 9, RTC 10"})
+        .on_write([this](Register&, uint64_t, uint64_t) { update_sci(); });
     b.add({.name = "PM1_CNT", .offset = PM1_CNT, .width = 4, .rsvd = ~uint64_t(0x3c07) & 0xffffffff,
            .wo = CNT_SLP_EN | (1u << 2), .cls = SC::Hardware,
            .doc = "PM1a control: SCI_EN 0, BM_RLD 1, SLP_TYP 12:10, SLP_EN 13 (write-only trigger)"})
-        .on_write([this](Register& r, uint64_t, uint64_t written) { on_cnt_write(r, written); });
+        .on_write([this](Register& r, uint64_t, uint64_t written) {
+            on_cnt_write(r, written);
+            update_sci();
+        });
     b.add({.name = "RTC_ALARM", .offset = RTC_ALARM, .width = 8, .cls = SC::Hardware,
            .doc = "RTC alarm, microseconds since power-on (0 = off); battery well"})
         .on_write([this](Register&, uint64_t, uint64_t) { alarm_set_.notify(sc_core::SC_ZERO_TIME); });
@@ -37,6 +42,13 @@ void AcpiPm::on_cnt_write(Register& r, uint64_t written) {
     sleep_req_.notify(clock().delay(Cycles(2)));
 }
 
+void AcpiPm::update_sci() {
+    uint64_t sts = regs().reg("PM1_STS").value(), en = regs().reg("PM1_EN").value();
+    bool on = (regs().reg("PM1_CNT").value() & CNT_SCI_EN) && sleeping_ == 0 &&
+              (sts & en & (STS_RTC | STS_PWRBTN));
+    sci.set(on);
+}
+
 bool AcpiPm::wake_pending() const {
     uint64_t sts = regs().reg("PM1_STS").value(), en = regs().reg("PM1_EN").value();
     return (sts & STS_PWRBTN) || ((sts & STS_RTC) && (en & EN_RTC));
@@ -47,6 +59,7 @@ void AcpiPm::press_power_button() {
     sts.set(sts.value() | STS_PWRBTN);
     hub().instant(path(), "power-button", "wake");
     wake_ev_.notify(sc_core::SC_ZERO_TIME);
+    update_sci();
 }
 
 void AcpiPm::power_cut(Picos restore_after) {
@@ -81,6 +94,7 @@ void AcpiPm::alarm_watch() {
                 regs().reg("RTC_ALARM").set(0);
                 hub().instant(path(), "rtc-alarm", "wake");
                 wake_ev_.notify(sc_core::SC_ZERO_TIME);
+                update_sci();
             }
             sc_core::wait(alarm_set_);
             continue;
@@ -105,6 +119,7 @@ void AcpiPm::sleep_machine() {
         }
         hub().slice_begin(path(), "S" + std::to_string(state), "power");
         sleeping_ = state;
+        sci.set(false);
         ++sleeps_;
         if (hooks_.power_down) hooks_.power_down(state);
         if (state == 5) {
@@ -120,6 +135,7 @@ void AcpiPm::sleep_machine() {
         Register& cnt = regs().reg("PM1_CNT");
         cnt.set(cnt.value() & ~uint64_t(CNT_SLP_TYP_MASK));
         sleeping_ = 0;
+        update_sci();
         hub().slice_end(path(), "S" + std::to_string(state), "power");
         if (hooks_.firmware_wake) hooks_.firmware_wake(state);
     }

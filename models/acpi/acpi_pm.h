@@ -5,6 +5,7 @@
 // event restores power, sets WAK_STS and lets firmware resume the boot CPU.
 #pragma once
 
+#include "sim/core/irq.h"
 #include "sim/core/module.h"
 
 #include <tlm_utils/simple_target_socket.h>
@@ -32,6 +33,9 @@ public:
     AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock);
 
     tlm_utils::simple_target_socket<AcpiPm> socket;
+    // The SCI (level, IRQ 9 on a PC): an enabled fixed event's status bit is
+    // set while SCI_EN is on and the platform is running.
+    IrqLine sci{"sci"};
 
     void set_hooks(Hooks h) { hooks_ = std::move(h); }
     // SLP_TYP values of \_S3, \_S4, \_S5 (from the firmware's tables).
@@ -53,6 +57,7 @@ private:
     void sleep_machine();
     void alarm_watch();
     bool wake_pending() const;
+    void update_sci();
 
     Hooks hooks_;
     unsigned typ_[6] = {0, 1, 2, 5, 6, 7};

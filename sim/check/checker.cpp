@@ -48,6 +48,8 @@ void Checker::watch_bank(const std::string& component, const RegisterBank& bank)
 
 void Checker::transition_started() {
     for (auto& w : banks_) w.before = w.bank->save(StateClass::Hardware);
+    in_transition_ = true;
+    wake_events_.clear();
 }
 
 void Checker::watch_mirror(const std::string& component, const std::string& reg, MirrorValues values) {
@@ -83,6 +85,30 @@ void Checker::transition_resumed() {
 }
 
 void Checker::on_event(const Event& ev) {
+    // wake.lost: a wake event during the transition, and the platform still
+    // goes to sleep - nothing is left to wake it.
+    if (in_transition_ && ev.kind == EvKind::Instant && ev.category == "wake" &&
+        (ev.name == "rtc-alarm" || ev.name == "power-button")) {
+        wake_events_.push_back({ev.name, ev.ts, ev.phase});
+        return;
+    }
+    if (in_transition_ && ev.kind == EvKind::SliceBegin && ev.category == "power" &&
+        (ev.name == "S3" || ev.name == "S4")) {
+        in_transition_ = false;  // asleep: later events wake it
+        if (!wake_events_.empty()) {
+            const WakeEvent& w = wake_events_.front();
+            report({"wake.lost", ev.ts, ev.track, w.phase,
+                    fmt::format("{} wake event(s) arrived during the transition (first: {} at {} in {}) and the "
+                                "platform entered {} anyway: nothing is left to wake it",
+                                wake_events_.size(), w.name, format_ps(w.ts), w.phase.empty() ? "-" : w.phase,
+                                ev.name),
+                    json_object({{"event", w.name},
+                                 {"at_ps", std::to_string(w.ts)},
+                                 {"phase", w.phase},
+                                 {"count", std::to_string(wake_events_.size())}})});
+        }
+        return;
+    }
     if (ev.kind == EvKind::Instant && ev.category == "phase" && ev.name == "participants") {
         phase_callback_ = arg_value(ev, "callback");
         auto list = split(arg_value(ev, "devices"), ',');

@@ -92,6 +92,13 @@ private:
         MirrorValues values;
     };
     std::vector<Mirror> mirrors_;
+    bool in_transition_ = false;
+    struct WakeEvent {
+        std::string name;
+        Picos ts;
+        std::string phase;
+    };
+    std::vector<WakeEvent> wake_events_;
 };
 
 }  // namespace quiesce

@@ -12,6 +12,8 @@ Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector
       heap_end_(heap_base + heap_size) {
     SIM_ASSERT(!cpus_.empty(), "kernel without CPUs");
     hub().declare_track({path(), "", "pm", cpus_[0]->clock().name(), cpus_[0]->clock().hz()});
+    props().declare("pm_wakeup_checks", true,
+                    "pm_wakeup_pending() checks during suspend; false: a wakeup event during suspend is ignored");
     props().declare("acpi_flush_cpu_cache", true,
                     "ACPI_FLUSH_CPU_CACHE (WBINVD) before SLP_EN; false: sleep entered with dirty cache lines");
     SC_THREAD(main_thread);
@@ -111,6 +113,10 @@ void Kernel::set_masked(Cpu& cpu, unsigned irq, bool masked) {
 // replayed by resume_device_irqs.
 void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
     IrqDesc& d = irqs_[irq];
+    if (irqs_suspended_ && d.wake && !d.actions.empty()) {
+        // A wakeup IRQ while device IRQs are suspended: pm_system_irq_wakeup.
+        pm_wakeup_event("irq " + std::to_string(irq));
+    }
     if (irqs_suspended_ || d.actions.empty() || d.disabled) {
         d.pending = irqs_suspended_;
         set_masked(cpu, irq, true);
@@ -130,6 +136,11 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
         guest_error("irq.nobody-cared", "interrupt disabled after 1000 unhandled deliveries",
                     {{"irq", std::to_string(irq)}});
     }
+}
+
+void Kernel::pm_wakeup_event(const std::string& source) {
+    ++wakeup_count_;
+    hub().instant(path(), "wakeup-event", "wake", {{"source", source}, {"count", std::to_string(wakeup_count_)}});
 }
 
 void Kernel::suspend_device_irqs() {

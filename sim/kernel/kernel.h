@@ -79,6 +79,13 @@ public:
     // Interrupts.
     void request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHandler handler);
     void irq_entry(Cpu& cpu, unsigned irq);
+    // An IRQ that stays armed while device IRQs are suspended (enable_irq_wake,
+    // IRQF_NO_SUSPEND for the SCI): its arrival is a wakeup event.
+    void set_irq_wake(unsigned irq) { irqs_[irq].wake = true; }
+    // The wakeup-source framework: pm_wakeup_event() counts, and a transition
+    // asks whether any arrived since it began (pm_wakeup_pending).
+    void pm_wakeup_event(const std::string& source);
+    uint64_t wakeup_count() const { return wakeup_count_; }
     void suspend_device_irqs();
     void resume_device_irqs(Cpu& cpu);
     bool device_irqs_suspended() const { return irqs_suspended_; }
@@ -116,6 +123,7 @@ private:
         std::vector<std::pair<std::string, IrqHandler>> actions;
         bool pending = false;    // arrived while suspended: replayed on resume
         bool disabled = false;   // "nobody cared"
+        bool wake = false;       // armed for wakeup while device IRQs are suspended
         unsigned unhandled = 0;
     };
     void main_thread();
@@ -129,6 +137,7 @@ private:
     std::vector<std::pair<int, Shrinker>> shrinkers_;
     int shrinker_ids_ = 0;
     bool gfp_restricted_ = false;
+    uint64_t wakeup_count_ = 0;
     bool deferred_ = false;
     sc_core::sc_event boot_ev_;
     uint64_t heap_base_;

@@ -12,6 +12,7 @@ namespace quiesce {
 namespace {
 constexpr uint64_t kContextMagic = 0x51554945534345ULL;  // "QUIESCE"
 constexpr int kResumedFromImage = 1;  // a phase hit by power loss, after which the image came back
+constexpr int kEBUSY = -16;
 
 // What a phase slice records of its declaration, for viewers (the HTML
 // timeline colours phases by action and callback).
@@ -215,7 +216,20 @@ void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>
     }
 }
 
+// pm_wakeup_pending(): a wakeup event since the transition began aborts it
+// before device callbacks, syscore and the platform's sleep entry (as
+// __device_suspend, __device_suspend_noirq and suspend_enter check).
+bool PmEngine::wakeup_pending(const Phase& p) {
+    if (p.action != "callbacks" && p.action != "syscore-suspend" && p.action != "platform-enter") return false;
+    if (!s_.kernel->props().get<bool>("pm_wakeup_checks")) return false;
+    if (s_.kernel->wakeup_count() == wakeups_at_start_) return false;
+    hub_.instant(track_, "wakeup-pending", "pm",
+                 {{"phase", p.name}, {"events", std::to_string(s_.kernel->wakeup_count() - wakeups_at_start_)}});
+    return true;
+}
+
 PmEngine::Result PmEngine::run(Cpu& cpu) {
+    wakeups_at_start_ = s_.kernel->wakeup_count();
     hub_.slice_begin(track_, protocol_.name, "transition");
     for (size_t i = 0; i < protocol_.suspend.size(); ++i) {
         const Phase& p = protocol_.suspend[i];
@@ -233,7 +247,7 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
         const std::set<std::string>* only =
             closes >= 0 && protocol_.suspend[size_t(closes)].action == "callbacks" ? &succeeded_[size_t(closes)] : nullptr;
         std::set<std::string> ok;
-        int rc = run_phase(p, cpu, &ok, only, closes < 0);
+        int rc = closes < 0 && wakeup_pending(p) ? kEBUSY : run_phase(p, cpu, &ok, only, closes < 0);
         if (closes >= 0) {
             closed_.insert(size_t(closes));
             rc = 0;

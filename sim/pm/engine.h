@@ -72,6 +72,7 @@ private:
     int freeze_stage(Task::Kind kind);  // one stage of the freezer; -EBUSY names the refusers
     int power_lost(Cpu& cpu);  // the CPU stops; returns 0 if the image came back
     Result finish_without_resume();
+    bool wakeup_pending(const Phase& p);
     void unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok);
 
     PmServices s_;
@@ -81,6 +82,7 @@ private:
     std::map<size_t, std::set<std::string>> succeeded_;  // suspend phase index -> devices
     std::set<size_t> closed_;                            // suspend phases a later one undid
     std::string track_;
+    uint64_t wakeups_at_start_ = 0;
 };
 
 }  // namespace quiesce

@@ -67,6 +67,7 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), graph_(bu
     bus_->map(intc_->socket, "intc", kIntcBase, 0x100, true);
     acpi_pm_ = std::make_unique<AcpiPm>("acpi", ctx, *acpi_clk_);
     bus_->map(acpi_pm_->socket, "acpi", kAcpiBase, 0x100, true);
+    acpi_pm_->sci.listen([this](bool level) { intc_->set_input(kSciIrq, level); });
     firmware_ = std::make_unique<AcpiFirmware>("firmware", ctx, *mem_, fw_base, fw_base + 0x1000, spec.hw_signature);
     firmware_->install();
     acpi_os_ = std::make_unique<AcpiOs>(*firmware_, *acpi_pm_, kAcpiBase);

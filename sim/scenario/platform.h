@@ -54,6 +54,7 @@ public:
     static constexpr uint64_t kNormalBootVector = 0xffff0;  // the reset vector: no image was used
     static constexpr uint64_t kRestoreKernelHeap = 4 << 20;  // the restore kernel's memory (top of the heap)
     static constexpr uint64_t kHeapBase = 0x10'0000;
+    static constexpr unsigned kSciIrq = 9;  // the ACPI SCI, as on a PC
     static constexpr uint64_t kFirmwareSize = 64 * 1024;
 
     Platform(const Scenario& scenario, RunContext& ctx);

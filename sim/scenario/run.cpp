@@ -104,6 +104,10 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         ctx.hub.slice_begin(k.path(), "boot", "boot");
         platform.pci_core().enumerate(cpu);
         platform.bind_devices(cpu);
+        // The ACPI SCI: fixed events (RTC alarm, power button) are wakeup events,
+        // and the SCI stays armed while device IRQs are suspended.
+        k.request_irq(cpu, Platform::kSciIrq, "acpi", [&](Cpu& c) { return platform.acpi_os().sci(c, k); });
+        k.set_irq_wake(Platform::kSciIrq);
         ctx.hub.slice_end(k.path(), "boot", "boot");
         workload = dma_workload(platform, ctx, cpu, s, "before");
         auto dma = platform.dma_drivers();
