@@ -15,6 +15,8 @@ AcpiFirmware::AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx,
     props().declare("wak_cycles", int64_t(100'000), "CPU cycles _WAK takes");
     props().declare("s3_resume_us", int64_t(120'000), "Firmware S3 resume (POST-lite) before the waking vector, in us");
     props().declare("post_ms", int64_t(800), "Firmware POST on a normal boot, in ms");
+    props().declare("restore_irq_routing", true,
+                    "S3 resume reprograms the chipset's PIRQ routing; false: left to the OS (irqrouter_resume)");
 }
 
 void AcpiFirmware::install() {

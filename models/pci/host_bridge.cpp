@@ -70,6 +70,12 @@ void PciHostBridge::set_pirq_source(const void* source, unsigned pirq, bool leve
     SIM_ASSERT(pirq < 4, "pirq {} out of range", pirq);
     if (level) asserted_[source] = pirq;
     else asserted_.erase(source);
+    if (level && pirq_irq(pirq) < 0)  // nowhere to deliver it: no handler will ever see it
+        hub().guest_error(path(), "irq.lost",
+                          fmt::format("an interrupt on PIRQ{} was raised while its route is disabled", char('A' + pirq)),
+                          {{"pirq", std::string(1, char('A' + pirq))},
+                           {"route", fmt::format("{:#x}", config().reg(fmt::format("PIRQ{}_ROUT", char('A' + pirq)))
+                                                              .value())}});
     update_irqs();
 }
 

@@ -182,10 +182,12 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
 
 // Firmware programs the chipset's PIRQ routing at boot and again on S3 resume
 // (the chipset core well loses it): PIRQA/C -> IRQ 10, PIRQB/D -> IRQ 11.
-void Platform::firmware_program_chipset() {
+void Platform::firmware_program_chipset(bool s3_resume) {
     static const uint8_t route[4] = {10, 11, 10, 11};
-    for (unsigned i = 0; i < 4; ++i)
-        host_->config().write(PciHostBridge::PIRQ_ROUT + i, 1, route[i], firmware_->path());
+    // A firmware that leaves the routing to the OS on S3 resume (a knob).
+    if (!s3_resume || firmware_->props().get<bool>("restore_irq_routing"))
+        for (unsigned i = 0; i < 4; ++i)
+            host_->config().write(PciHostBridge::PIRQ_ROUT + i, 1, route[i], firmware_->path());
     Register& cnt = acpi_pm_->regs().reg("PM1_CNT");
     cnt.set(cnt.value() | AcpiPm::CNT_SCI_EN);
 }
@@ -238,7 +240,7 @@ void Platform::power_up(unsigned) {
 
 void Platform::firmware_wake(unsigned state) {
     if (state == 3) {
-        firmware_->s3_resume([this] { firmware_program_chipset(); },
+        firmware_->s3_resume([this] { firmware_program_chipset(true); },
                              [this](uint64_t vector) { cpus_[0]->start_at(vector); });
         return;
     }

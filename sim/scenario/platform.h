@@ -123,7 +123,7 @@ private:
     void power_down(unsigned state);
     void power_up(unsigned state);
     void firmware_wake(unsigned state);
-    void firmware_program_chipset();
+    void firmware_program_chipset(bool s3_resume = false);
     void apply_properties(const Scenario& s, RunContext& ctx);
     void restore_kernel_program(Cpu& cpu);
     void mount_root(Kernel& rk, Cpu& cpu, AhciDriver& disk, uint64_t root_sectors);

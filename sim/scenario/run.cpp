@@ -125,6 +125,11 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         hibernation.set_swap_map(storage.swap_map());
 
         uint64_t imr_save = k.alloc(8, 8);
+        // The ACPI PCI interrupt links as the OS found them at boot (_CRS of
+        // LNKA-D): irqrouter_resume, a syscore resume op, sets them again (_SRS).
+        uint64_t links = k.alloc(8, 8);
+        PciDev* host = platform.pci_core().find(0, 0);
+        if (host) cpu.write32(links, platform.pci_core().cfg_read(cpu, *host, PciHostBridge::PIRQ_ROUT, 4));
         PmServices svc;
         svc.kernel = &k;
         svc.acpi = &platform.acpi_os();
@@ -137,7 +142,9 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         svc.syscore_suspend = [&, imr_save](Cpu& c) {
             c.write32(imr_save, c.read32(Platform::kIntcBase + InterruptController::IMR));
         };
-        svc.syscore_resume = [&, imr_save](Cpu& c) {
+        svc.syscore_resume = [&, imr_save, links, host](Cpu& c) {
+            if (host && k.props().get<bool>("acpi_irq_router_resume"))
+                platform.pci_core().cfg_write(c, *host, PciHostBridge::PIRQ_ROUT, c.read32(links), 4);
             c.write32(Platform::kIntcBase + InterruptController::IMR, c.read32(imr_save));
         };
         svc.sync = [&](Cpu& c) { return storage.sync(c); };
