@@ -1,5 +1,7 @@
 #include "models/acpi/acpi_pm.h"
 
+#include <fmt/format.h>
+
 #include "sim/core/errors.h"
 
 namespace quiesce {
@@ -39,6 +41,16 @@ void AcpiPm::on_cnt_write(Register& r, uint64_t written) {
     if (!(written & CNT_SLP_EN)) return;
     r.set(r.value() & ~uint64_t(CNT_SLP_EN));  // write-only trigger
     requested_ = unsigned((r.value() & CNT_SLP_TYP_MASK) >> CNT_SLP_TYP_SHIFT);
+    unsigned state = 0;
+    for (unsigned s = 1; s <= 5; ++s)
+        if (typ_[s] == requested_) state = s;
+    // What the platform sees at SLP_EN: the checker judges the entry sequence (acpi.sequence).
+    hub().instant(path(), "sleep-request", "acpi",
+                  {{"slp_typ", std::to_string(requested_)},
+                   {"state", std::to_string(state)},
+                   {"pm1_sts", fmt::format("{:#x}", regs().reg("PM1_STS").value())},
+                   {"pm1_en", fmt::format("{:#x}", regs().reg("PM1_EN").value())},
+                   {"waking_vector", fmt::format("{:#x}", hooks_.waking_vector ? hooks_.waking_vector() : 0)}});
     sleep_req_.notify(clock().delay(Cycles(2)));
 }
 

@@ -28,6 +28,7 @@ public:
         std::function<void(unsigned sleep_state)> power_down;  // devices, CPUs, chipset lose power
         std::function<void(unsigned sleep_state)> power_up;    // power back, devices in reset
         std::function<void(unsigned sleep_state)> firmware_wake;  // firmware resume path
+        std::function<uint64_t()> waking_vector;  // the FACS waking vector (memory), for the trace
     };
 
     AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock);

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <sstream>
 
 namespace quiesce {
@@ -50,6 +52,7 @@ void Checker::transition_started() {
     for (auto& w : banks_) w.before = w.bank->save(StateClass::Hardware);
     in_transition_ = true;
     wake_events_.clear();
+    firmware_calls_.clear();
 }
 
 void Checker::watch_mirror(const std::string& component, const std::string& reg, MirrorValues values) {
@@ -84,7 +87,56 @@ void Checker::transition_resumed() {
     }
 }
 
+// acpi.sequence (reference/linux-pm.md §3.3): at SLP_EN, _TTS(Sx) then
+// _PTS(Sx) ran during this transition, WAK_STS is clear, a wake event is
+// enabled (S3/S4), and for S3 the FACS holds a waking vector; on the way
+// back _WAK(Sx) runs before _TTS(0).
+void Checker::on_acpi(const Event& ev) {
+    if (ev.kind == EvKind::SliceBegin && ev.category == "firmware") {
+        if (in_transition_ || !firmware_calls_.empty()) firmware_calls_.push_back(ev.name);
+        if (ev.name == "_TTS(0)") {
+            std::string wak = "_WAK(" + slept_state_ + ")";
+            if (!slept_state_.empty() &&
+                std::find(firmware_calls_.begin(), firmware_calls_.end(), wak) == firmware_calls_.end())
+                report({"acpi.sequence", ev.ts, ev.track, ev.phase,
+                        fmt::format("_TTS(0) after waking from S{} without {} first", slept_state_, wak),
+                        json_object({{"problem", "no " + wak + " before _TTS(0)"}})});
+            firmware_calls_.clear();
+            slept_state_.clear();
+        }
+        return;
+    }
+    if (ev.kind != EvKind::Instant || ev.name != "sleep-request") return;
+    const std::string state = arg_value(ev, "state");
+    std::vector<std::string> problems;
+    auto seen = [&](const std::string& call) {
+        return std::find(firmware_calls_.begin(), firmware_calls_.end(), call) - firmware_calls_.begin();
+    };
+    const long n = long(firmware_calls_.size());
+    long tts = seen("_TTS(" + state + ")"), pts = seen("_PTS(" + state + ")");
+    if (pts == n) problems.push_back("no _PTS(" + state + ") before SLP_EN");
+    if (tts == n) problems.push_back("no _TTS(" + state + ") before SLP_EN");
+    else if (pts < tts) problems.push_back("_PTS(" + state + ") ran before _TTS(" + state + ")");
+    uint64_t sts = std::stoull(arg_value(ev, "pm1_sts"), nullptr, 16), en = std::stoull(arg_value(ev, "pm1_en"), nullptr, 16);
+    if (sts & (1u << 15)) problems.push_back("WAK_STS still set at SLP_EN");
+    if ((state == "3" || state == "4") && !(en & ((1u << 8) | (1u << 10))))
+        problems.push_back("no wake event enabled (PM1_EN " + arg_value(ev, "pm1_en") + ")");
+    if (state == "3" && std::stoull(arg_value(ev, "waking_vector"), nullptr, 16) == 0)
+        problems.push_back("the FACS waking vector is 0");
+    slept_state_ = state;
+    if (problems.empty()) return;
+    std::string joined;
+    for (const auto& p : problems) joined += (joined.empty() ? "" : "; ") + p;
+    report({"acpi.sequence", ev.ts, ev.track, ev.phase, "S" + state + " entry out of sequence: " + joined,
+            json_object({{"state", state}, {"problems", joined}})});
+}
+
 void Checker::on_event(const Event& ev) {
+    if ((ev.kind == EvKind::SliceBegin && ev.category == "firmware") ||
+        (ev.kind == EvKind::Instant && ev.name == "sleep-request")) {
+        on_acpi(ev);
+        return;
+    }
     // wake.lost: a wake event during the transition, and the platform still
     // goes to sleep - nothing is left to wake it.
     if (in_transition_ && ev.kind == EvKind::Instant && ev.category == "wake" &&

@@ -99,6 +99,9 @@ private:
         std::string phase;
     };
     std::vector<WakeEvent> wake_events_;
+    void on_acpi(const Event& ev);
+    std::vector<std::string> firmware_calls_;  // ACPI methods since the transition began
+    std::string slept_state_;                  // the S-state of the last SLP_EN, until _TTS(0)
 };
 
 }  // namespace quiesce

@@ -90,7 +90,8 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), graph_(bu
     pci_core_ = std::make_unique<PciCore>(kEcamBase, kPciMmioBase, kPciMmioSize);
 
     acpi_pm_->set_hooks({[this](unsigned st) { power_down(st); }, [this](unsigned st) { power_up(st); },
-                         [this](unsigned st) { firmware_wake(st); }});
+                         [this](unsigned st) { firmware_wake(st); },
+                         [this] { return uint64_t(mem_->peek32(firmware_->facs() + AcpiFirmware::FACS_WAKING_VECTOR)); }});
     firmware_program_chipset();
     apply_properties(s, ctx);
 }
