@@ -1,5 +1,7 @@
 #include "models/acpi/firmware.h"
 
+#include <fmt/format.h>
+
 #include "models/cpu/cpu.h"
 
 #include <cstring>
@@ -15,6 +17,8 @@ AcpiFirmware::AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx,
     props().declare("wak_cycles", int64_t(100'000), "CPU cycles _WAK takes");
     props().declare("s3_resume_us", int64_t(120'000), "Firmware S3 resume (POST-lite) before the waking vector, in us");
     props().declare("post_ms", int64_t(800), "Firmware POST on a normal boot, in ms");
+    props().declare("hw_signature_after_s4", int64_t(0),
+                    "FACS hardware signature after a boot from S4 (0: unchanged): hardware changed while hibernated");
     props().declare("restore_irq_routing", true,
                     "S3 resume reprograms the chipset's PIRQ routing; false: left to the OS (irqrouter_resume)");
 }
@@ -59,9 +63,16 @@ uint32_t AcpiFirmware::wak(Cpu& cpu, unsigned state) {
     return status;
 }
 
-void AcpiFirmware::cold_boot(const std::function<void()>& program_chipset) {
+void AcpiFirmware::cold_boot(const std::function<void()>& program_chipset, unsigned after_state) {
     hub().slice_begin(path(), "post", "firmware");
     sc_core::wait(from_ps(Picos(props().get<int64_t>("post_ms")) * 1'000'000'000ULL));
+    // Hardware changed while hibernated (a dock, a memory module, a BIOS
+    // update): firmware reports a new signature in the FACS.
+    if (after_state == 4 && props().get<int64_t>("hw_signature_after_s4") != 0) {
+        hw_signature_ = uint32_t(props().get<int64_t>("hw_signature_after_s4"));
+        hub().instant(path(), "hardware-signature-changed", "firmware",
+                      {{"signature", fmt::format("{:#x}", hw_signature_)}});
+    }
     install();
     program_chipset();
     hub().slice_end(path(), "post", "firmware");

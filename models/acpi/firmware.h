@@ -42,7 +42,9 @@ public:
     void s3_resume(const std::function<void()>& restore_chipset, const std::function<void(uint64_t)>& start);
     // A normal boot (after S4/S5): POST, FACS and NVS laid out again, the
     // chipset programmed.
-    void cold_boot(const std::function<void()>& program_chipset);
+    // A normal boot; `after_state` is the sleep state power came back from
+    // (4: hibernation, 5: soft-off or a power cut), 0 for the first boot.
+    void cold_boot(const std::function<void()>& program_chipset, unsigned after_state = 0);
     void set_hw_signature(uint32_t sig) { hw_signature_ = sig; }
     uint32_t hw_signature() const { return hw_signature_; }
 

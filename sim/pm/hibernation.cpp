@@ -126,6 +126,17 @@ int Hibernation::snapshot(Cpu& cpu) {
 }
 
 void Hibernation::image_restored() {
+    // acpi_hibernation_leave: "Hardware changed while hibernated, success doubtful!"
+    if (options_.current_hw_signature) {
+        uint32_t now = options_.current_hw_signature();
+        if (now != options_.hw_signature)
+            hub_.guest_error(kernel_.path(), "acpi.sequence",
+                             fmt::format("resumed an image made on other hardware: the FACS hardware signature "
+                                         "was {:#x} at boot and is {:#x} now",
+                                         options_.hw_signature, now),
+                             {{"before", fmt::format("{:#x}", options_.hw_signature)},
+                              {"after", fmt::format("{:#x}", now)}});
+    }
     kernel_.set_page_state(page_state_);
     for (uint64_t p : copy_pages_) kernel_.free_page(p);
     copy_pages_.clear();

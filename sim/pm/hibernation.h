@@ -18,6 +18,7 @@
 #include "sim/kernel/kernel.h"
 
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
 #include <utility>
@@ -51,7 +52,9 @@ struct HibernationOptions {
     bool restore_mounts_root = false;  // a bug: the restore kernel mounts the root fs before resuming
     bool hw_sig = false;      // acpi_sleep=s4_hwsig: SF_HW_SIG, refuse on mismatch
     uint64_t image_size = 0;  // /sys/power/image_size in bytes; 0: the default, 2/5 of RAM
-    uint32_t hw_signature = 0;
+    uint32_t hw_signature = 0;  // the FACS signature the image kernel read at boot (s4_hardware_signature)
+    // The FACS signature now (after a restore): acpi_hibernation_leave compares.
+    std::function<uint32_t()> current_hw_signature;
 };
 
 class Hibernation {

@@ -248,7 +248,7 @@ void Platform::firmware_wake(unsigned state) {
     // S4: a normal boot. Firmware lays out its tables again and the boot
     // loader starts the (restore) kernel.
     cpus_[0]->power_on_reset();
-    firmware_->cold_boot([this] { firmware_program_chipset(); });
+    firmware_->cold_boot([this] { firmware_program_chipset(); }, state);
     if (restore_kernel_) {
         restore_kernel_->take_interrupts();
         restore_kernel_->boot();
@@ -298,8 +298,10 @@ void Platform::restore_kernel_program(Cpu& cpu) {
     ImageLoad load;
     if (ahci && restore_options_.restore_mounts_root) mount_root(rk, cpu, *ahci, disk_dev->spec.swap_first_sector());
     if (ahci) {
-        load = load_image(rk, cpu, *ahci, disk_dev->spec.swap_first_sector(), disk_dev->spec.swap_sectors(),
-                          restore_options_, rk.hub());
+        HibernationOptions now = restore_options_;
+        now.hw_signature = cpu.read32(firmware_->facs() + AcpiFirmware::FACS_HW_SIGNATURE);  // this boot's FACS
+        load = load_image(rk, cpu, *ahci, disk_dev->spec.swap_first_sector(), disk_dev->spec.swap_sectors(), now,
+                          rk.hub());
         reason = load.reason;
     }
     if (!load.ok) {

@@ -83,6 +83,9 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     hopts.hw_sig = s.hibernation.hw_sig;
     hopts.image_size = s.hibernation.image_size;
     hopts.hw_signature = s.platform.hw_signature;
+    hopts.current_hw_signature = [&platform] {
+        return platform.memory().peek32(platform.firmware().facs() + AcpiFirmware::FACS_HW_SIGNATURE);
+    };
     Hibernation hibernation(platform.kernel(), platform.memory(), ctx.hub, hopts);
     ImageCheck image_check(checker, platform.memory(), ctx.ledger, platform.kernel().path());
     hibernation.set_check(&image_check);
