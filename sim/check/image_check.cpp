@@ -80,6 +80,19 @@ void ImageCheck::copy_finished(const std::vector<uint64_t>& pfns, const std::vec
 }
 
 void ImageCheck::restored() {
+    // image.nosave-restored: the image carried pages the OS does not own.
+    std::vector<std::string> foreign;
+    for (const auto& [pfn, hash] : snapshot_) {
+        RegionAttr attr = memory_.attr_of(pfn * PhysicalMemory::kPageSize);
+        if (attr == RegionAttr::Firmware || attr == RegionAttr::Nosave)
+            foreign.push_back(fmt::format("{:#x}", pfn * PhysicalMemory::kPageSize));
+    }
+    if (!foreign.empty())
+        checker_.report({"image.nosave-restored", now_ps(), component_, "restore",
+                         fmt::format("the restore wrote {} page(s) of nosave or firmware-owned memory back from the "
+                                     "image (first at {}): what firmware put there since is lost",
+                                     foreign.size(), foreign[0]),
+                         fmt::format("{{\"pages\":\"{}\",\"count\":\"{}\"}}", join_first(foreign), foreign.size())});
     std::vector<std::string> wrong;
     for (const auto& [pfn, hash] : snapshot_)
         if (page_hash(pfn * PhysicalMemory::kPageSize) != hash)

@@ -12,6 +12,8 @@ Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector
       heap_end_(heap_base + heap_size) {
     SIM_ASSERT(!cpus_.empty(), "kernel without CPUs");
     hub().declare_track({path(), "", "pm", cpus_[0]->clock().name(), cpus_[0]->clock().hz()});
+    props().declare("nosave_acpi_nvs", true,
+                    "The ACPI NVS ranges are registered nosave; false: hibernation saves and restores firmware pages");
     props().declare("acpi_irq_router_resume", true,
                     "irqrouter_resume: syscore resume sets the PCI interrupt links again; false: relies on firmware");
     props().declare("pm_wakeup_checks", true,

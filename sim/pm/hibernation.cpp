@@ -52,10 +52,15 @@ bool Hibernation::forbidden(uint64_t pfn) const { return copy_set_.count(pfn) > 
 // Saveable: in use (written, and not free in the kernel's page allocator), in
 // a normal region (not nosave, not firmware-owned), not hibernation's own pages.
 std::vector<uint64_t> Hibernation::saveable() const {
+    // Linux registers the e820 ACPI NVS ranges as nosave; a kernel that does
+    // not (the property off) saves - and restores - firmware-owned pages.
+    const bool nvs_nosave = kernel_.props().get<bool>("nosave_acpi_nvs");
     std::vector<uint64_t> out;
-    for (uint64_t pfn : memory_.resident())
-        if (memory_.attr_of(pfn * swsusp::kPage) == RegionAttr::Normal && !forbidden(pfn) && !kernel_.page_free(pfn))
-            out.push_back(pfn);
+    for (uint64_t pfn : memory_.resident()) {
+        RegionAttr attr = memory_.attr_of(pfn * swsusp::kPage);
+        bool wanted = attr == RegionAttr::Normal || (attr == RegionAttr::Firmware && !nvs_nosave);
+        if (wanted && !forbidden(pfn) && !kernel_.page_free(pfn)) out.push_back(pfn);
+    }
     return out;
 }
 
