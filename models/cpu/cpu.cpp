@@ -16,6 +16,7 @@ Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain
     props().declare("offline_cycles", int64_t(20000), "Cycles to take this core offline (CPU hotplug)");
     props().declare("online_cycles", int64_t(50000), "Cycles to bring this core online (CPU hotplug)");
     props().declare("irq_entry_cycles", int64_t(100), "Interrupt entry: vectoring and register save");
+    props().declare("offline_fails", false, "Taking this core offline fails with -EBUSY (CPU hotplug)");
     props().declare("cache_lines", int64_t(512), "Dirty 64-byte lines this core's write-back cache holds");
     props().declare("wbinvd_line_cycles", int64_t(40), "WBINVD: cycles per dirty line written back");
     SC_THREAD(irq_thread);
@@ -152,13 +153,19 @@ void Cpu::local_irq_enable() {
     state_changed_.notify(sc_core::SC_ZERO_TIME);
 }
 
-void Cpu::go_offline() {
+int Cpu::go_offline() {
     SIM_ASSERT(online_, "{} offlined twice", path());
     hub().slice_begin(path(), "offline", "hotplug");
+    if (props().get<bool>("offline_fails")) {  // e.g. an interrupt or a bound task that cannot move
+        wait_cycles(Cycles(prop_cycles("offline_cycles").n / 2));
+        hub().slice_end(path(), "offline", "hotplug", {{"result", "-EBUSY"}});
+        return -16;
+    }
     wbinvd();  // play_dead: the dying core writes its cache back before it halts
     wait_cycles(prop_cycles("offline_cycles"));
     online_ = false;
     hub().slice_end(path(), "offline", "hotplug");
+    return 0;
 }
 
 void Cpu::go_online() {

@@ -68,8 +68,9 @@ public:
 
     // --- hotplug and sleep -----------------------------------------------
     bool online() const { return online_; }
-    // Timed offline/online sequences (run by the boot CPU on behalf of this one).
-    void go_offline();
+    // Timed offline/online sequences (run by the boot CPU on behalf of this
+    // one). Offline returns 0 or -EBUSY (the `offline_fails` property).
+    int go_offline();
     void go_online();
     // Power removed in S3/S4: registers, interrupt flag and caches are gone.
     // With `memory_retained` (S3) the dirty lines' data never reaches DRAM.

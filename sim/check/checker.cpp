@@ -53,6 +53,7 @@ void Checker::transition_started() {
     in_transition_ = true;
     wake_events_.clear();
     firmware_calls_.clear();
+    callbacks_.clear();
 }
 
 void Checker::watch_mirror(const std::string& component, const std::string& reg, MirrorValues values) {
@@ -131,7 +132,46 @@ void Checker::on_acpi(const Event& ev) {
             json_object({{"state", state}, {"problems", joined}})});
 }
 
+// rollback.incomplete: after a transition that aborted, every device whose
+// suspend-side callback succeeded got its counterpart exactly once, and no
+// device got a counterpart for a callback that failed or never ran
+// (reference/linux-pm.md §1.8).
+void Checker::check_rollback(const Event& transition_end) {
+    static const std::map<std::string, std::string> counterpart = {
+        {"complete", "prepare"},         {"resume", "suspend"},         {"resume_early", "suspend_late"},
+        {"resume_noirq", "suspend_noirq"}, {"thaw", "freeze"},          {"thaw_early", "freeze_late"},
+        {"thaw_noirq", "freeze_noirq"},  {"restore", "poweroff"},       {"restore_early", "poweroff_late"},
+        {"restore_noirq", "poweroff_noirq"}};
+    std::vector<std::string> problems;
+    std::map<std::string, std::map<std::string, int>> open;  // device -> suspend callback -> times open
+    for (const auto& [device, callback, rc] : callbacks_) {
+        auto undo = counterpart.find(callback);
+        if (undo == counterpart.end()) {  // a suspend-side callback
+            if (rc == "0") ++open[device][callback];
+            continue;
+        }
+        int& n = open[device][undo->second];
+        if (n == 0) problems.push_back(device + " got " + callback + " without a successful " + undo->second);
+        else --n;
+    }
+    for (const auto& [device, cbs] : open)
+        for (const auto& [callback, n] : cbs)
+            if (n > 0) problems.push_back(device + " was left after " + callback + " (never undone)");
+    if (problems.empty()) return;
+    std::string joined;
+    for (size_t i = 0; i < problems.size() && i < 8; ++i) joined += (i ? "; " : "") + problems[i];
+    report({"rollback.incomplete", transition_end.ts, transition_end.track, "",
+            fmt::format("the aborted transition did not unwind as Linux does: {}", joined),
+            json_object({{"problems", joined}, {"count", std::to_string(problems.size())}})});
+}
+
 void Checker::on_event(const Event& ev) {
+    if (ev.kind == EvKind::SliceEnd && ev.category == "callback" && in_transition_)
+        callbacks_.emplace_back(arg_value(ev, "device"), ev.name, arg_value(ev, "rc"));
+    if (ev.kind == EvKind::SliceEnd && ev.category == "transition") {
+        if (arg_value(ev, "result") == "aborted") check_rollback(ev);
+        callbacks_.clear();
+    }
     if ((ev.kind == EvKind::SliceBegin && ev.category == "firmware") ||
         (ev.kind == EvKind::Instant && ev.name == "sleep-request")) {
         on_acpi(ev);

@@ -18,6 +18,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace quiesce {
@@ -102,6 +103,8 @@ private:
     void on_acpi(const Event& ev);
     std::vector<std::string> firmware_calls_;  // ACPI methods since the transition began
     std::string slept_state_;                  // the S-state of the last SLP_EN, until _TTS(0)
+    void check_rollback(const Event& transition_end);
+    std::vector<std::tuple<std::string, std::string, std::string>> callbacks_;  // device, callback, rc
 };
 
 }  // namespace quiesce

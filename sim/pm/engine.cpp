@@ -185,8 +185,17 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     else if (a == "syscore-suspend") { if (s_.syscore_suspend) s_.syscore_suspend(cpu); }
     else if (a == "syscore-resume") { if (s_.syscore_resume) s_.syscore_resume(cpu); }
     else if (a == "cpus-offline") {
-        for (Cpu* c : s_.kernel->cpus())
-            if (c->index() != 0 && c->online()) c->go_offline();
+        // freeze_secondary_cpus: on a failure the ones already down come back.
+        std::vector<Cpu*> down;
+        for (Cpu* c : s_.kernel->cpus()) {
+            if (c->index() == 0 || !c->online()) continue;
+            if (int rc = c->go_offline()) {
+                hub_.instant(track_, "cpu-offline-failed", "pm", {{"cpu", c->path()}, {"rc", std::to_string(rc)}});
+                for (Cpu* d : down) d->go_online();
+                return rc;
+            }
+            down.push_back(c);
+        }
     } else if (a == "cpus-online") {
         for (Cpu* c : s_.kernel->cpus())
             if (c->index() != 0 && !c->online()) c->go_online();
