@@ -119,13 +119,6 @@ void Ahci::update_irq() {
     irq.set((b.reg("GHC").value() & GHC_IE) && (is.value() & 1));
 }
 
-bool Ahci::dma(uint64_t addr, void* buf, unsigned len, bool write) {
-    sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
-    bool ok = port_.dma(addr, buf, len, write, delay);
-    sc_core::wait(delay);
-    return ok;
-}
-
 void Ahci::complete(unsigned slot, bool ok, uint8_t status) {
     RegisterBank& b = regs();
     // Device-to-host register FIS into the received-FIS area.

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "models/disk/sata_drive.h"
+#include "sim/core/dma_port.h"
 #include "sim/core/irq.h"
 #include "sim/core/module.h"
 
@@ -36,9 +37,7 @@ public:
     static constexpr unsigned kSlots = 8;
     static constexpr uint64_t kD2hFisOffset = 0x40;  // in the received-FIS area
 
-    struct Port {
-        std::function<bool(uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay)> dma;
-    };
+    using Port = DmaPort;  // how the core reaches memory: provided by the bus glue
 
     Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, SataDrive& drive,
          Port port);
@@ -49,7 +48,7 @@ public:
 
 private:
     void engine();
-    bool dma(uint64_t addr, void* buf, unsigned len, bool write);
+    bool dma(uint64_t addr, void* buf, unsigned len, bool write) { return port_.transfer(addr, buf, len, write); }
     void run_slot(unsigned slot, uint64_t generation);
     void complete(unsigned slot, bool ok, uint8_t status);
     void update_irq();

@@ -61,13 +61,6 @@ void DmaEngine::update_irq() {
     irq.set(level);
 }
 
-bool DmaEngine::dma(uint64_t addr, void* buf, unsigned len, bool write) {
-    sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
-    bool ok = port_.dma(addr, buf, len, write, delay);
-    sc_core::wait(delay);
-    return ok;
-}
-
 void DmaEngine::fail(const std::string& why) {
     Register& st = regs().reg("STATUS");
     st.set((st.value() & ~uint64_t(STS_BUSY)) | STS_ERROR);

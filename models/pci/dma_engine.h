@@ -8,6 +8,7 @@
 //   volatile  STATUS, HEAD, COMPLETED
 #pragma once
 
+#include "sim/core/dma_port.h"
 #include "sim/core/irq.h"
 #include "sim/core/module.h"
 
@@ -29,10 +30,7 @@ public:
     static constexpr uint32_t DESC_VALID = 1u << 0, DESC_DONE = 1u << 1, DESC_ERROR = 1u << 2;
     static constexpr uint32_t kIdValue = 0x31414d44;  // "DMA1"
 
-    // How the core reaches memory: provided by the bus glue.
-    struct Port {
-        std::function<bool(uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay)> dma;
-    };
+    using Port = DmaPort;  // how the core reaches memory: provided by the bus glue
 
     DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port);
 
@@ -45,7 +43,7 @@ public:
 
 private:
     void engine();
-    bool dma(uint64_t addr, void* buf, unsigned len, bool write);
+    bool dma(uint64_t addr, void* buf, unsigned len, bool write) { return port_.transfer(addr, buf, len, write); }
     bool process(uint32_t index, uint64_t generation);
     void update_irq();
     void fail(const std::string& why);

@@ -142,13 +142,6 @@ void XhciCore::on_usbcmd(uint64_t old, uint64_t now) {
     kick_.notify(sc_core::SC_ZERO_TIME);
 }
 
-bool XhciCore::dma(uint64_t addr, void* buf, unsigned len, bool write) {
-    sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
-    bool ok = port_.dma(addr, buf, len, write, delay);
-    sc_core::wait(delay);
-    return ok;
-}
-
 void XhciCore::post_event(uint64_t param, uint32_t status, uint32_t type) {
     if (!evt_size_) {
         set_sts(STS_HCE, true);  // no event ring: a host controller error

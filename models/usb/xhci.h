@@ -29,6 +29,7 @@
 //   the saved state included; a function kept on auxiliary power keeps it.
 #pragma once
 
+#include "sim/core/dma_port.h"
 #include "sim/core/irq.h"
 #include "sim/core/module.h"
 
@@ -67,9 +68,7 @@ public:
     static constexpr uint32_t CC_SUCCESS = 1, CC_TRB_ERROR = 5;
     static uint32_t trb_type(uint32_t control) { return (control >> 10) & 0x3f; }
 
-    struct Port {
-        std::function<bool(uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay)> dma;
-    };
+    using Port = DmaPort;  // how the core reaches memory: provided by the bus glue
 
     XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port);
 
@@ -87,7 +86,7 @@ public:
 private:
     void controller();
     void on_usbcmd(uint64_t old, uint64_t now);
-    bool dma(uint64_t addr, void* buf, unsigned len, bool write);
+    bool dma(uint64_t addr, void* buf, unsigned len, bool write) { return port_.transfer(addr, buf, len, write); }
     void run_commands();
     void post_event(uint64_t param, uint32_t status, uint32_t type);
     void update_irq();
