@@ -82,6 +82,8 @@ public:
     uint64_t command_dequeue() const { return cmd_deq_; }
     bool command_cycle() const { return ccs_; }
     uint64_t commands_executed() const { return executed_; }
+    uint64_t event_enqueue() const { return evt_enq_; }
+    bool event_cycle() const { return evt_pcs_; }
 
 private:
     void controller();

@@ -21,6 +21,7 @@ using X = XhciCore;
 bool XhciDriver::parse_variant(const std::string& s, Variant& out) {
     if (s == "fixed") out = Variant::Fixed;
     else if (s == "crcr-from-saved") out = Variant::CrcrFromSaved;
+    else if (s == "ignore-sre") out = Variant::IgnoreSre;
     else return false;
     return true;
 }
@@ -192,7 +193,7 @@ int XhciDriver::resume(Cpu& cpu, bool hibernated) {
         cpu.write64(mmio(X::CRCR), crcr);
         cpu.write32(mmio(X::USBCMD), cpu.read32(mmio(X::USBCMD)) | X::CMD_CRS);
         if (!wait_status(cpu, X::STS_RSS, 0, 10'000)) return kETIMEDOUT;
-        lost = cpu.read32(mmio(X::USBSTS)) & X::STS_SRE;
+        lost = variant_ != Variant::IgnoreSre && (cpu.read32(mmio(X::USBSTS)) & X::STS_SRE);
     }
     if (lost) {  // "xHC error in resume" / power lost: start over with empty rings
         kernel_.hub().instant(kernel_.path(), "xhci-reinit", "driver",
@@ -216,6 +217,14 @@ uint64_t XhciDriver::software_command_dequeue(const PhysicalMemory& mem) const {
 
 bool XhciDriver::software_command_cycle(const PhysicalMemory& mem) const {
     return drv_ && (mem.peek32(drv_ + F_CMD_PCS) & 1);
+}
+
+uint64_t XhciDriver::software_event_dequeue(const PhysicalMemory& mem) const {
+    return drv_ ? mem.peek64(drv_ + F_EVT_DEQ) : 0;
+}
+
+bool XhciDriver::software_event_cycle(const PhysicalMemory& mem) const {
+    return drv_ && (mem.peek32(drv_ + F_EVT_CCS) & 1);
 }
 
 }  // namespace quiesce

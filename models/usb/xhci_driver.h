@@ -23,6 +23,9 @@
 //   crcr-from-saved   resume writes CRCR from the value it programmed at init
 //                     (a register value saved, not the ring in memory): the
 //                     controller fetches stale commands again
+//   ignore-sre        resume does not look at SRE after Restore State: a
+//                     controller that lost its saved state (a reset without
+//                     No_Soft_Reset) is started as if nothing happened
 #pragma once
 
 #include "models/pci/pci_pm.h"
@@ -38,9 +41,9 @@ class PhysicalMemory;
 
 class XhciDriver : public PciDriver {
 public:
-    enum class Variant { Fixed, CrcrFromSaved };
+    enum class Variant { Fixed, CrcrFromSaved, IgnoreSre };
     static bool parse_variant(const std::string& s, Variant& out);
-    static const char* variants_help() { return "fixed, crcr-from-saved"; }
+    static const char* variants_help() { return "fixed, crcr-from-saved, ignore-sre"; }
 
     XhciDriver(std::string name, Kernel& kernel, PciCore& core, Variant variant);
 
@@ -53,6 +56,9 @@ public:
     // and with which cycle state (zero-time, for the checker).
     uint64_t software_command_dequeue(const PhysicalMemory& mem) const;
     bool software_command_cycle(const PhysicalMemory& mem) const;
+    // Where the driver will read the next event, and the cycle state it expects.
+    uint64_t software_event_dequeue(const PhysicalMemory& mem) const;
+    bool software_event_cycle(const PhysicalMemory& mem) const;
 
 private:
     // Driver struct fields, in kernel memory.

@@ -439,6 +439,13 @@ void Platform::watch(Checker& checker) {
                                           drv->software_command_dequeue(*mem) |
                                               uint64_t(drv->software_command_cycle(*mem)));
                 });
+                // The event ring: where the controller writes next (the state Save/Restore
+                // State keeps) against where the driver reads next, with their cycle states.
+                checker.watch_mirror(d.fn->path(), "ERSTBA/ERDP (event ring)", [core, drv, mem] {
+                    return std::make_pair(core->event_enqueue() | uint64_t(core->event_cycle()),
+                                          drv->software_event_dequeue(*mem) |
+                                              uint64_t(drv->software_event_cycle(*mem)));
+                });
             }
 }
 

@@ -225,6 +225,21 @@ Scenario load_scenario(const std::string& path) {
         r.done();
     }
     read_protocol(top, s);
+    // Per-scenario overrides of a platform device's PM wiring.
+    if (const toml::table* t = top.table("devices")) {
+        for (const auto& [k, v] : *t) {
+            std::string dev(k.str());
+            std::string where = "devices." + dev;
+            auto spec = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
+                                     [&](auto& d) { return d.name == dev; });
+            if (spec == s.platform.devices.end()) fail_at(path, v, where, "no device named '" + dev + "'");
+            if (!v.is_table()) fail_at(path, v, where, "expected a table");
+            TableReader r(path, *v.as_table(), where);
+            if (auto b = r.boolean("no_soft_reset")) spec->no_soft_reset = *b;
+            if (auto b = r.boolean("wake")) spec->wake = *b;
+            r.done();
+        }
+    }
     if (const toml::table* t = top.table("drivers")) {
         for (const auto& [k, v] : *t) {
             std::string dev(k.str());
