@@ -91,7 +91,7 @@ TEST_CASE("scenario: unknown keys and bad values name file:line:column and key",
     REQUIRE(error_of(replace(kGood, "name = \"linux-s3\"", "name = \"linux-s9\"")) ==
             ":10:8: protocol.name: no protocol named 'linux-s9' (looked in protocols/ and the built-ins)");
     REQUIRE(error_of(replace(kGood, "variant = \"legacy-no-restore\"", "variant = \"sloppy\"")) ==
-            ":13:11: drivers.dma0.variant: unknown variant 'sloppy' (fixed, legacy-no-restore, mmio-after-d3, no-drain-on-freeze)");
+            ":13:11: drivers.dma0.variant: unknown variant 'sloppy' (fixed, legacy-no-restore, mmio-after-d3, no-drain-on-freeze, d3-in-suspend)");
     REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[drivers.dma7]")) ==
             ":12:1: drivers.dma7: no device named 'dma7'");
     REQUIRE(error_of(replace(kGood, "\"hwstate.not-restored\"", "\"hwstate.not-restord\"")) ==

@@ -17,6 +17,7 @@ bool DmaEngineDriver::parse_variant(const std::string& s, Variant& out) {
     else if (s == "legacy-no-restore") out = Variant::LegacyNoRestore;
     else if (s == "mmio-after-d3") out = Variant::MmioAfterD3;
     else if (s == "no-drain-on-freeze") out = Variant::NoDrainOnFreeze;
+    else if (s == "d3-in-suspend") out = Variant::D3InSuspend;
     else return false;
     return true;
 }
@@ -171,16 +172,25 @@ int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
             return rc;
         }
         save_local_memory(cpu, pages);
+        if (variant_ == Variant::D3InSuspend) {  // legacy: the driver powers its function down itself
+            core_.save_state(cpu, dev);
+            return core_.set_power_state(cpu, dev, DState::D3hot);
+        }
         return 0;
     }
     if (cb == "resume" || cb == "thaw" || cb == "restore") {
+        if (variant_ == Variant::D3InSuspend) {
+            if (int rc = core_.set_power_state(cpu, dev, DState::D0)) return rc;
+            core_.restore_state(cpu, dev);
+        }
         restore_local_memory(cpu);
         return resume(cpu);
     }
     if (cb == "suspend_noirq") {
         switch (variant_) {
             case Variant::Fixed:
-            case Variant::NoDrainOnFreeze: return 0;
+            case Variant::NoDrainOnFreeze:
+            case Variant::D3InSuspend: return 0;
             case Variant::LegacyNoRestore: return core_.set_power_state(cpu, dev, DState::D3hot);
             case Variant::MmioAfterD3:
                 core_.save_state(cpu, dev);
@@ -192,7 +202,8 @@ int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
     if (cb == "resume_noirq") {
         switch (variant_) {
             case Variant::Fixed:
-            case Variant::NoDrainOnFreeze: return 0;
+            case Variant::NoDrainOnFreeze:
+            case Variant::D3InSuspend: return 0;
             case Variant::LegacyNoRestore: return core_.set_power_state(cpu, dev, DState::D0);
             case Variant::MmioAfterD3:
                 core_.set_power_state(cpu, dev, DState::D0);

@@ -12,6 +12,10 @@
 //                      then still writes a register through MMIO
 //   no-drain-on-freeze freeze only stops new requests: the descriptor in
 //                      flight keeps the engine copying into memory
+//   d3-in-suspend      legacy PM done in ->suspend, with device interrupts
+//                      still live: pci_save_state and D3hot right after
+//                      quiescing, D0 and pci_restore_state in ->resume; its
+//                      interrupt handler stays registered on a shared line
 //
 // With `local_memory` pages, the device has memory of its own that does not
 // survive D3cold, S3 or S4 (a GPU's VRAM): suspend, freeze and poweroff copy
@@ -32,9 +36,11 @@ class Kernel;
 
 class DmaEngineDriver : public PciDriver {
 public:
-    enum class Variant { Fixed, LegacyNoRestore, MmioAfterD3, NoDrainOnFreeze };
+    enum class Variant { Fixed, LegacyNoRestore, MmioAfterD3, NoDrainOnFreeze, D3InSuspend };
     static bool parse_variant(const std::string& s, Variant& out);
-    static const char* variants_help() { return "fixed, legacy-no-restore, mmio-after-d3, no-drain-on-freeze"; }
+    static const char* variants_help() {
+        return "fixed, legacy-no-restore, mmio-after-d3, no-drain-on-freeze, d3-in-suspend";
+    }
 
     DmaEngineDriver(std::string name, Kernel& kernel, PciCore& core, Variant variant);
 
@@ -42,7 +48,8 @@ public:
     int probe(Cpu& cpu, PciDev& dev) override;
     int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
     bool manages_pci_pm() const override {
-        return variant_ == Variant::LegacyNoRestore || variant_ == Variant::MmioAfterD3;
+        return variant_ == Variant::LegacyNoRestore || variant_ == Variant::MmioAfterD3 ||
+               variant_ == Variant::D3InSuspend;
     }
 
     // Copies `len` bytes by DMA and waits for completion. 0, -ETIMEDOUT, -EIO or -EBUSY.

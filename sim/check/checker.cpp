@@ -235,7 +235,8 @@ void Checker::on_event(const Event& ev) {
     // violation per component, phase and kind.
     if (ev.kind == EvKind::GuestError && (ev.name == "io.suspended-device" || ev.name == "freeze.escaped" ||
                                           ev.name == "transparency.diverged" || ev.name == "cache.lost-dirty-lines" ||
-                                          ev.name == "irq.lost" || ev.name == "acpi.sequence")) {
+                                          ev.name == "irq.lost" || ev.name == "acpi.sequence" ||
+                                          ev.name == "irq.suspended-handler")) {
         std::string key = ev.track + "|" + ev.phase + "|" + arg_value(ev, "kind");
         if (!reported_.insert(key).second) return;  // one per device, phase and kind
         std::vector<std::pair<std::string, std::string>> kv;

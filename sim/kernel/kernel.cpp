@@ -2,6 +2,8 @@
 
 #include "sim/core/errors.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace quiesce {
@@ -130,7 +132,16 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
     }
     hub().slice_begin(cpu.path(), "irq " + std::to_string(irq), "irq");
     bool handled = false;
-    for (auto& [owner, handler] : d.actions) handled |= handler(cpu);
+    for (auto& [owner, handler] : d.actions) {
+        if (handler_power_) {
+            std::string why = handler_power_(owner);
+            if (!why.empty())
+                guest_error("irq.suspended-handler",
+                            fmt::format("{}'s handler for IRQ {} runs while {}", owner, irq, why),
+                            {{"device", owner}, {"irq", std::to_string(irq)}, {"state", why}});
+        }
+        handled |= handler(cpu);
+    }
     hub().slice_end(cpu.path(), "irq " + std::to_string(irq), "irq", {{"handled", handled ? "1" : "0"}});
     if (handled) {
         d.unhandled = 0;
