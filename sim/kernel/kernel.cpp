@@ -134,11 +134,11 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
     bool handled = false;
     for (auto& [owner, handler] : d.actions) {
         if (handler_power_) {
-            std::string why = handler_power_(owner);
-            if (!why.empty())
-                guest_error("irq.suspended-handler",
-                            fmt::format("{}'s handler for IRQ {} runs while {}", owner, irq, why),
-                            {{"device", owner}, {"irq", std::to_string(irq)}, {"state", why}});
+            HandlerPower p = handler_power_(owner);
+            if (!p.why.empty())
+                hub().guest_error(p.track, "irq.suspended-handler",
+                                  fmt::format("{}'s handler for IRQ {} runs while {}", owner, irq, p.why),
+                                  {{"device", owner}, {"irq", std::to_string(irq)}, {"state", p.why}});
         }
         handled |= handler(cpu);
     }

@@ -79,8 +79,12 @@ public:
     // Interrupts.
     void request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHandler handler);
     // Tells, for a handler's owner, why its device cannot take an interrupt
-    // now ("" if it can): the platform knows the devices' power states.
-    void set_handler_power_check(std::function<std::string(const std::string& owner)> check) {
+    // now (empty if it can) and the device's track: the platform knows the
+    // devices' power states.
+    struct HandlerPower {
+        std::string why, track;
+    };
+    void set_handler_power_check(std::function<HandlerPower(const std::string& owner)> check) {
         handler_power_ = std::move(check);
     }
     void irq_entry(Cpu& cpu, unsigned irq);
@@ -143,7 +147,7 @@ private:
     int shrinker_ids_ = 0;
     bool gfp_restricted_ = false;
     uint64_t wakeup_count_ = 0;
-    std::function<std::string(const std::string&)> handler_power_;
+    std::function<HandlerPower(const std::string&)> handler_power_;
     bool deferred_ = false;
     sc_core::sc_event boot_ev_;
     uint64_t heap_base_;

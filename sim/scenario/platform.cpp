@@ -333,11 +333,12 @@ PciDev* Platform::find_pci(PciCore& core, const Dev& d) const {
 }
 
 void Platform::bind_devices(Cpu& cpu) {
-    kernel_->set_handler_power_check([this](const std::string& owner) -> std::string {
+    kernel_->set_handler_power_check([this](const std::string& owner) -> Kernel::HandlerPower {
         for (const auto& d : devs_)
             if (d.spec.name == owner && d.fn->dstate() != DState::D0)
-                return fmt::format("{} is in {}", owner, d.fn->dstate() == DState::D3cold ? "D3cold" : "D3hot");
-        return "";
+                return {fmt::format("{} is in {}", owner, d.fn->dstate() == DState::D3cold ? "D3cold" : "D3hot"),
+                        d.fn->path()};
+        return {};
     });
     for (auto& d : devs_) {
         PciDev* pd = find_pci(*pci_core_, d);
