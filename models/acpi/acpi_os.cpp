@@ -40,6 +40,10 @@ void AcpiOs::set_rtc_alarm(Cpu& cpu, Picos after) {
     cpu.write16(base_ + AcpiPm::PM1_EN, cpu.read16(base_ + AcpiPm::PM1_EN) | AcpiPm::EN_RTC);
 }
 
+void AcpiOs::enable_power_button(Cpu& cpu) {
+    cpu.write16(base_ + AcpiPm::PM1_EN, cpu.read16(base_ + AcpiPm::PM1_EN) | AcpiPm::EN_PWRBTN);
+}
+
 bool AcpiOs::sci(Cpu& cpu, Kernel& kernel) {
     uint16_t sts = cpu.read16(base_ + AcpiPm::PM1_STS), en = cpu.read16(base_ + AcpiPm::PM1_EN);
     uint16_t events = sts & en & (AcpiPm::STS_RTC | AcpiPm::STS_PWRBTN);

@@ -25,6 +25,8 @@ public:
     uint64_t enter(Cpu& cpu, unsigned state, bool flush_caches = true);
     uint32_t finish(Cpu& cpu, unsigned state);
     void end(Cpu& cpu) { fw_.tts(cpu, 0); }
+    // acpi_button: the power button fixed event, enabled from boot on.
+    void enable_power_button(Cpu& cpu);
     // The SCI handler: acknowledges the fixed events that fired (RW1C) and
     // reports each as a wakeup event. True if there was one.
     bool sci(Cpu& cpu, Kernel& kernel);

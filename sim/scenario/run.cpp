@@ -111,6 +111,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         // and the SCI stays armed while device IRQs are suspended.
         k.request_irq(cpu, Platform::kSciIrq, "acpi", [&](Cpu& c) { return platform.acpi_os().sci(c, k); });
         k.set_irq_wake(Platform::kSciIrq);
+        platform.acpi_os().enable_power_button(cpu);
         ctx.hub.slice_end(k.path(), "boot", "boot");
         workload = dma_workload(platform, ctx, cpu, s, "before");
         auto dma = platform.dma_drivers();
@@ -179,6 +180,12 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             return;
         }
         platform.acpi_os().set_rtc_alarm(cpu, s.wake_after);
+        if (s.button_after) {  // a person presses the power button, whatever the machine is doing
+            sc_core::sc_spawn([&platform, after = s.button_after] {
+                sc_core::wait(from_ps(after));
+                platform.acpi_pm().press_power_button();
+            });
+        }
         platform.watch(checker);
         checker.transition_started();
         PmEngine engine(svc, s.protocol, ctx.hub);

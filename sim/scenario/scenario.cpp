@@ -400,6 +400,10 @@ Scenario load_scenario(const std::string& path) {
     if (const toml::table* t = top.table("wake")) {
         TableReader r(path, *t, "wake");
         if (auto a = r.str("after")) s.wake_after = parse_value(r, "after", *a, parse_duration);
+        if (auto a = r.str("power_button")) {
+            s.button_after = parse_value(r, "power_button", *a, parse_duration);
+            if (s.button_after == 0) r.fail("power_button", "must be above 0");
+        }
         r.done();
     }
     if (const toml::table* t = top.table("limits")) {

@@ -122,6 +122,7 @@ struct Scenario {
     HibernationSpec hibernation;
     FaultPlan faults;
     Picos wake_after = 200'000'000'000ULL;  // RTC alarm armed right before suspend (rtcwake)
+    Picos button_after = 0;                  // power button pressed this long after the transition starts (0: never)
     Picos sim_limit = 10'000'000'000'000ULL; // 10 s simulated
     double wall_limit_s = 60;
     Picos callback_budget = 10'000'000'000'000ULL;  // liveness.hang: 10 s per device callback
