@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 
 namespace fs = std::filesystem;
@@ -225,56 +226,52 @@ Scenario load_scenario(const std::string& path) {
         r.done();
     }
     read_protocol(top, s);
+    // Tables keyed by a platform device's name: [devices.NAME], [drivers.NAME].
+    auto per_device = [&](const char* table, const std::function<void(DeviceSpec&, TableReader&)>& fn) {
+        const toml::table* t = top.table(table);
+        if (!t) return;
+        for (const auto& [k, v] : *t) {
+            std::string dev(k.str());
+            std::string where = std::string(table) + "." + dev;
+            auto spec = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
+                                     [&](auto& d) { return d.name == dev; });
+            if (spec == s.platform.devices.end()) fail_at(path, v, where, "no device named '" + dev + "'");
+            if (!v.is_table()) fail_at(path, v, where, "expected a table");
+            TableReader r(path, *v.as_table(), where);
+            fn(*spec, r);
+            r.done();
+        }
+    };
     // Per-scenario overrides of a platform device's PM wiring.
-    if (const toml::table* t = top.table("devices")) {
-        for (const auto& [k, v] : *t) {
-            std::string dev(k.str());
-            std::string where = "devices." + dev;
-            auto spec = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
-                                     [&](auto& d) { return d.name == dev; });
-            if (spec == s.platform.devices.end()) fail_at(path, v, where, "no device named '" + dev + "'");
-            if (!v.is_table()) fail_at(path, v, where, "expected a table");
-            TableReader r(path, *v.as_table(), where);
-            if (auto b = r.boolean("no_soft_reset")) spec->no_soft_reset = *b;
-            if (auto b = r.boolean("wake")) spec->wake = *b;
-            r.done();
+    per_device("devices", [](DeviceSpec& spec, TableReader& r) {
+        if (auto b = r.boolean("no_soft_reset")) spec.no_soft_reset = *b;
+        if (auto b = r.boolean("wake")) spec.wake = *b;
+    });
+    per_device("drivers", [&](DeviceSpec& spec, TableReader& r) {
+        std::string variant = r.str("variant").value_or("fixed");
+        if (auto lm = r.str("local_memory")) {
+            if (spec.type != "dma-engine") r.fail("local_memory", "only a dma-engine driver saves local memory");
+            uint64_t bytes = parse_value(r, "local_memory", *lm, parse_size);
+            if (bytes % 4096 || bytes > (1ULL << 30)) r.fail("local_memory", "must be a multiple of 4KiB up to 1GiB");
+            s.driver_local_memory[spec.name] = bytes;
         }
-    }
-    if (const toml::table* t = top.table("drivers")) {
-        for (const auto& [k, v] : *t) {
-            std::string dev(k.str());
-            std::string where = "drivers." + dev;
-            auto spec = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
-                                     [&](auto& d) { return d.name == dev; });
-            if (spec == s.platform.devices.end()) fail_at(path, v, where, "no device named '" + dev + "'");
-            if (!v.is_table()) fail_at(path, v, where, "expected a table");
-            TableReader r(path, *v.as_table(), where);
-            std::string variant = r.str("variant").value_or("fixed");
-            if (auto lm = r.str("local_memory")) {
-                if (spec->type != "dma-engine") r.fail("local_memory", "only a dma-engine driver saves local memory");
-                uint64_t bytes = parse_value(r, "local_memory", *lm, parse_size);
-                if (bytes % 4096 || bytes > (1ULL << 30)) r.fail("local_memory", "must be a multiple of 4KiB up to 1GiB");
-                s.driver_local_memory[dev] = bytes;
-            }
-            if (spec->type == "dma-engine") {
-                DmaEngineDriver::Variant parsed;
-                if (!DmaEngineDriver::parse_variant(variant, parsed))
-                    r.fail("variant", "unknown variant '" + variant + "' (" + DmaEngineDriver::variants_help() + ")");
-            } else if (spec->type == "xhci") {
-                XhciDriver::Variant parsed;
-                if (!XhciDriver::parse_variant(variant, parsed))
-                    r.fail("variant", "unknown variant '" + variant + "' (" + XhciDriver::variants_help() + ")");
-            } else if (spec->type == "ahci") {
-                AhciDriver::Variant parsed;
-                if (!AhciDriver::parse_variant(variant, parsed))
-                    r.fail("variant", "unknown variant '" + variant + "' (" + AhciDriver::variants_help() + ")");
-            } else {
-                r.fail("variant", "device '" + dev + "' has no driver variants");
-            }
-            r.done();
-            s.driver_variant[dev] = variant;
+        auto check = [&](bool known, const char* help) {
+            if (!known) r.fail("variant", "unknown variant '" + variant + "' (" + help + ")");
+        };
+        if (spec.type == "dma-engine") {
+            DmaEngineDriver::Variant parsed;
+            check(DmaEngineDriver::parse_variant(variant, parsed), DmaEngineDriver::variants_help());
+        } else if (spec.type == "xhci") {
+            XhciDriver::Variant parsed;
+            check(XhciDriver::parse_variant(variant, parsed), XhciDriver::variants_help());
+        } else if (spec.type == "ahci") {
+            AhciDriver::Variant parsed;
+            check(AhciDriver::parse_variant(variant, parsed), AhciDriver::variants_help());
+        } else {
+            r.fail("variant", "device '" + spec.name + "' has no driver variants");
         }
-    }
+        s.driver_variant[spec.name] = variant;
+    });
     if (const toml::table* t = top.table("properties")) {
         for (const auto& [k, v] : *t) {
             PropertyOverride o;
