@@ -171,6 +171,7 @@ void Checker::on_event(const Event& ev) {
     if (ev.kind == EvKind::SliceEnd && ev.category == "transition") {
         if (arg_value(ev, "result") == "aborted") check_rollback(ev);
         callbacks_.clear();
+        in_transition_ = false;
     }
     if ((ev.kind == EvKind::SliceBegin && ev.category == "firmware") ||
         (ev.kind == EvKind::Instant && ev.name == "sleep-request")) {
