@@ -238,6 +238,7 @@ TEST_CASE("trace: the sleepgraph phase of a protocol phase", "[trace][html]") {
     REQUIRE(sleepgraph_phase("callbacks", "complete", "", "resume") == "resume_complete");
     REQUIRE(sleepgraph_phase("snapshot", "", "", "suspend") == "suspend_machine");
     REQUIRE(sleepgraph_phase("cpus-online", "", "", "resume") == "resume_machine");
+    REQUIRE(sleepgraph_phase("restrict-gfp", "", "", "suspend") == "suspend_prepare");
     REQUIRE(sleepgraph_phase("firmware", "", "_TTS", "suspend") == "suspend_prepare");
     REQUIRE(sleepgraph_phase("firmware", "", "_TTS", "resume") == "resume_complete");
     REQUIRE(sleepgraph_phase("firmware", "", "_WAK", "resume") == "resume_machine");

@@ -59,6 +59,7 @@ std::string sleepgraph_phase(const std::string& action, const std::string& callb
         {"sync", "suspend_prepare"},           {"freeze-tasks", "suspend_prepare"},
         {"freeze-user-tasks", "suspend_prepare"}, {"freeze-kernel-threads", "suspend_prepare"},
         {"platform-begin", "suspend_prepare"}, {"preallocate", "suspend_prepare"},
+        {"restrict-gfp", "suspend_prepare"},   {"restore-gfp", "resume_complete"},
         {"suspend-device-irqs", "suspend_noirq"}, {"platform-prepare", "suspend_machine"},
         {"cpus-offline", "suspend_machine"},   {"irqs-off", "suspend_machine"},
         {"syscore-suspend", "suspend_machine"}, {"snapshot", "suspend_machine"},
