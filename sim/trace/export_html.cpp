@@ -129,6 +129,12 @@ json html_data(const TraceReader& db, int64_t run_id) {
                                   {"args", args}});
             });
 
+    json wakes = json::array();  // wake sources: the events a sleep must not lose
+    db.each("SELECT track_id, ts, name, phase FROM instant WHERE run_id = ? AND category = 'wake' ORDER BY ts",
+            {run_id}, [&](const std::vector<std::string>& c) {
+                wakes.push_back({{"track", std::stoll(c[0])}, {"ts", std::stoll(c[1])}, {"name", c[2]},
+                                 {"phase", c[3]}});
+            });
     json faults = json::array(), violations = json::array();
     db.each("SELECT track_id, ts, ts_cycles, kind, phase, args FROM fault WHERE run_id = ? ORDER BY ts", {run_id},
             [&](const std::vector<std::string>& c) {
@@ -143,7 +149,7 @@ json html_data(const TraceReader& db, int64_t run_id) {
                                       {"evidence", parse_args(c[6])}, {"faults_before", c[7]}});
             });
     return {{"run", run},       {"transition", transition}, {"phases", phases}, {"tracks", tracks},
-            {"slices", slices}, {"faults", faults},         {"violations", violations}};
+            {"slices", slices}, {"faults", faults},         {"violations", violations}, {"wakes", wakes}};
 }
 
 void replace_once(std::string& text, const std::string& what, const std::string& with) {
