@@ -51,7 +51,10 @@ public:
     enum class Gfp { Kernel, NoIO, Atomic };
     int alloc_pages(Cpu& cpu, uint64_t n, Gfp gfp, std::vector<uint64_t>& out);
     void free_page(uint64_t addr);
-    uint64_t free_pages() const { return (heap_end_ - heap_next_) / kPage + free_list_.size(); }
+    uint64_t free_pages() const {
+        uint64_t next = (heap_next_ + kPage - 1) & ~(kPage - 1);  // a page from the heap is page-aligned
+        return (next < heap_end_ ? (heap_end_ - next) / kPage : 0) + free_list_.size();
+    }
     uint64_t total_pages() const { return (heap_end_ - heap_base_) / kPage; }
     bool page_free(uint64_t pfn) const { return free_set_.count(pfn) > 0; }
     // A shrinker frees up to `want` pages (calling free_page) and returns how
