@@ -62,6 +62,10 @@ void Cpu::attach_memory(PhysicalMemory* memory, std::vector<Cpu*> peers) {
 
 void Cpu::cache_write(uint64_t addr, uint64_t len) {
     if (!memory_ || addr + len > memory_->size()) return;  // MMIO is uncached
+    // A task whose core went offline in the middle of an operation really
+    // continues on another core (Linux migrates it); it leaves nothing dirty
+    // in the dead core's cache.
+    if (!online_) return;
     const size_t capacity = size_t(std::max<int64_t>(1, props().get<int64_t>("cache_lines")));
     for (uint64_t line = addr & ~(kLine - 1); line < addr + len; line += kLine) {
         auto it = lines_.find(line);

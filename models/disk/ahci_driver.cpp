@@ -159,7 +159,8 @@ int AhciDriver::identify(Cpu& cpu) {
 bool AhciDriver::blocked(Cpu& cpu) { return cpu.read32(drv_ + F_BLOCKED) != 0; }
 
 int AhciDriver::submit(Cpu& cpu, const BlockRequest& req) {
-    while (blocked(cpu)) kernel_.wait_event(unblocked_, kCommandTimeout);
+    while (blocked(cpu))  // blk_mq_quiesce_queue: requests wait for resume
+        kernel_.wait_event(unblocked_, kCommandTimeout, disk_ + ": request queue stopped until resume");
     if (req.preflush)
         if (int rc = flush(cpu)) return rc;
     if (req.count == 0) return 0;
