@@ -332,6 +332,18 @@ PciDev* Platform::find_pci(PciCore& core, const Dev& d) const {
     return core.find(bus, uint8_t((d.spec.device << 3) | d.spec.function));
 }
 
+namespace {
+// The scenario's variant of a device's driver (validated when the scenario
+// was loaded), or the default one.
+template <class Driver>
+typename Driver::Variant variant_of(const Scenario& s, const std::string& device) {
+    typename Driver::Variant v = Driver::Variant::Fixed;
+    auto it = s.driver_variant.find(device);
+    if (it != s.driver_variant.end()) Driver::parse_variant(it->second, v);
+    return v;
+}
+}  // namespace
+
 void Platform::bind_devices(Cpu& cpu) {
     kernel_->set_handler_power_check([this](const std::string& owner) -> Kernel::HandlerPower {
         for (const auto& d : devs_)
@@ -345,35 +357,26 @@ void Platform::bind_devices(Cpu& cpu) {
         SIM_ASSERT(pd, "enumeration did not find {}", d.spec.name);
         PciDriver* drv = nullptr;
         if (d.spec.type == "dma-engine") {
-            DmaEngineDriver::Variant v = DmaEngineDriver::Variant::Fixed;
-            auto it = scenario_.driver_variant.find(d.spec.name);
-            if (it != scenario_.driver_variant.end()) DmaEngineDriver::parse_variant(it->second, v);
-            auto drv_dma = std::make_unique<DmaEngineDriver>(d.spec.name, *kernel_, *pci_core_, v);
+            d.driver = std::make_unique<DmaEngineDriver>(d.spec.name, *kernel_, *pci_core_,
+                                                         variant_of<DmaEngineDriver>(scenario_, d.spec.name));
             auto lm = scenario_.driver_local_memory.find(d.spec.name);
-            if (lm != scenario_.driver_local_memory.end()) drv_dma->set_local_memory(lm->second / 4096);
-            d.driver = std::move(drv_dma);
-            int rc = d.driver->probe(cpu, *pd);
-            kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
+            if (lm != scenario_.driver_local_memory.end()) d.driver->set_local_memory(lm->second / 4096);
             drv = d.driver.get();
         } else if (d.spec.type == "xhci") {
-            XhciDriver::Variant v = XhciDriver::Variant::Fixed;
-            auto it = scenario_.driver_variant.find(d.spec.name);
-            if (it != scenario_.driver_variant.end()) XhciDriver::parse_variant(it->second, v);
-            d.xhci_driver = std::make_unique<XhciDriver>(d.spec.name, *kernel_, *pci_core_, v);
-            int rc = d.xhci_driver->probe(cpu, *pd);
-            kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
+            d.xhci_driver = std::make_unique<XhciDriver>(d.spec.name, *kernel_, *pci_core_,
+                                                         variant_of<XhciDriver>(scenario_, d.spec.name));
             drv = d.xhci_driver.get();
         } else if (d.spec.type == "ahci") {
-            AhciDriver::Variant v = AhciDriver::Variant::Fixed;
-            auto it = scenario_.driver_variant.find(d.spec.name);
-            if (it != scenario_.driver_variant.end()) AhciDriver::parse_variant(it->second, v);
-            d.ahci_driver = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, *kernel_, *pci_core_, v);
+            d.ahci_driver = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, *kernel_, *pci_core_,
+                                                         variant_of<AhciDriver>(scenario_, d.spec.name));
             d.ahci_driver->set_observer(block_observer_);
-            int rc = d.ahci_driver->probe(cpu, *pd);
-            kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
             drv = d.ahci_driver.get();
             d.disk_pm = std::make_unique<ScsiDiskPm>(d.spec.disk, d.spec.disk, *d.ahci_driver);
             pm_by_name_[d.spec.disk] = d.disk_pm.get();
+        }
+        if (drv) {
+            int rc = drv->probe(cpu, *pd);
+            kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
         }
         // Host bridges have their config space saved and restored, but are
         // never put into a low-power state.
