@@ -58,10 +58,7 @@ PlatformSpec load_platform(const std::string& path) {
     p.file = path;
     p.name = r.required_str("name");
     p.description = r.str("description", "");
-    if (auto c = r.integer("cpus")) {
-        if (*c < 1 || *c > 8) r.fail("cpus", "must be 1 to 8");
-        p.cpus = unsigned(*c);
-    }
+    if (auto c = r.integer("cpus", 1, 8)) p.cpus = unsigned(*c);
     if (auto s = r.str("cpu_clock")) p.cpu_hz = parse_value(r, "cpu_clock", *s, parse_hz);
     if (auto s = r.str("memory")) {
         p.memory = parse_value(r, "memory", *s, parse_size);
@@ -219,10 +216,7 @@ Scenario load_scenario(const std::string& path) {
         std::string file = resolve_data_file(path, "platforms", name);
         if (file.empty()) r.fail("name", "no platform named '" + name + "'");
         s.platform = load_platform(file);
-        if (auto c = r.integer("cpus")) {
-            if (*c < 1 || *c > 8) r.fail("cpus", "must be 1 to 8");
-            s.platform.cpus = unsigned(*c);
-        }
+        if (auto c = r.integer("cpus", 1, 8)) s.platform.cpus = unsigned(*c);
         r.done();
     }
     read_protocol(top, s);
@@ -289,23 +283,14 @@ Scenario load_scenario(const std::string& path) {
     }
     if (const toml::table* t = top.table("workload")) {
         TableReader r(path, *t, "workload");
-        if (auto n = r.integer("usb_commands")) {
-            if (*n < 0 || *n > 1000) r.fail("usb_commands", "must be 0 to 1000");
-            s.usb_commands = unsigned(*n);
-        }
-        if (auto n = r.integer("dma_copies")) {
-            if (*n < 0 || *n > 64) r.fail("dma_copies", "must be 0 to 64");
-            s.dma_copies = unsigned(*n);
-        }
+        if (auto n = r.integer("usb_commands", 0, 1000)) s.usb_commands = unsigned(*n);
+        if (auto n = r.integer("dma_copies", 0, 64)) s.dma_copies = unsigned(*n);
         if (auto sz = r.str("copy_size")) {
             s.copy_size = uint32_t(parse_value(r, "copy_size", *sz, parse_size));
             if (s.copy_size == 0 || s.copy_size > (1u << 20)) r.fail("copy_size", "must be 1B to 1MiB");
         }
         StorageWorkload& w = s.storage;
-        if (auto n = r.integer("writer_blocks")) {
-            if (*n < 0 || *n > 4096) r.fail("writer_blocks", "must be 0 to 4096");
-            w.writer_blocks = unsigned(*n);
-        }
+        if (auto n = r.integer("writer_blocks", 0, 4096)) w.writer_blocks = unsigned(*n);
         if (auto n = r.integer("fsync_every")) {
             if (*n < 0) r.fail("fsync_every", "must not be negative");
             w.fsync_every = unsigned(*n);
@@ -318,10 +303,7 @@ Scenario load_scenario(const std::string& path) {
         }
         if (auto v = r.str("suspend_after")) w.suspend_after = parse_value(r, "suspend_after", *v, parse_duration);
         if (auto v = r.str("run_after")) w.run_after = parse_value(r, "run_after", *v, parse_duration);
-        if (auto n = r.integer("ops")) {
-            if (*n < 0 || *n > 100000) r.fail("ops", "must be 0 to 100000");
-            w.ops = unsigned(*n);
-        }
+        if (auto n = r.integer("ops", 0, 100000)) w.ops = unsigned(*n);
         if (auto b = r.boolean("control_run")) {
             w.control_run = *b;
             if (w.control_run && w.ops == 0) r.fail("control_run", "needs ops: the runs compare at equal progress");
@@ -331,10 +313,7 @@ Scenario load_scenario(const std::string& path) {
         if (auto b = r.boolean("stuck_task")) w.stuck_task = *b;
         if (auto b = r.boolean("dma_streamer")) w.dma_streamer = *b;
         if (auto b = r.boolean("updater")) w.updater = *b;
-        if (auto n = r.integer("toucher_pages")) {
-            if (*n < 0 || *n > 1024) r.fail("toucher_pages", "must be 0 to 1024");
-            w.toucher_pages = unsigned(*n);
-        }
+        if (auto n = r.integer("toucher_pages", 0, 1024)) w.toucher_pages = unsigned(*n);
         if (auto n = r.integer("toucher_resident")) {
             if (*n < 1) r.fail("toucher_resident", "must be at least 1");
             w.toucher_resident = unsigned(*n);

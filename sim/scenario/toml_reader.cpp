@@ -57,6 +57,12 @@ std::optional<int64_t> TableReader::integer(const std::string& key) {
     return int64_t(*n->as_integer());
 }
 
+std::optional<int64_t> TableReader::integer(const std::string& key, int64_t lo, int64_t hi) {
+    auto v = integer(key);
+    if (v && (*v < lo || *v > hi)) fail(key, "must be " + std::to_string(lo) + " to " + std::to_string(hi));
+    return v;
+}
+
 std::optional<bool> TableReader::boolean(const std::string& key) {
     const toml::node* n = get(key);
     if (!n) return std::nullopt;
