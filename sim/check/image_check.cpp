@@ -20,11 +20,6 @@ void ImageCheck::watch_filesystem(const SataDrive* drive, uint64_t first_sector,
     disk_ = std::move(disk);
 }
 
-uint64_t ImageCheck::page_hash(uint64_t addr) const {
-    std::vector<uint8_t> page(PhysicalMemory::kPageSize);
-    memory_.peek(addr, page.data(), page.size());
-    return content_hash(page.data(), page.size());
-}
 
 void ImageCheck::copy_started(const std::vector<uint64_t>& pfns) {
     if (updates_) {
@@ -58,7 +53,7 @@ void ImageCheck::copy_finished(const std::vector<uint64_t>& pfns, const std::vec
     std::vector<std::string> changed, by_device;
     std::string writer;
     for (size_t i = 0; i < pfns.size(); ++i) {
-        snapshot_[pfns[i]] = page_hash(copies[i]);
+        snapshot_[pfns[i]] = page_hash(memory_, copies[i]);
         const auto* info = memory_.page_info(pfns[i]);
         if (info && info->version != versions_[pfns[i]]) {
             changed.push_back(fmt::format("{:#x}", pfns[i] * PhysicalMemory::kPageSize));
@@ -95,7 +90,7 @@ void ImageCheck::restored() {
                          fmt::format("{{\"pages\":\"{}\",\"count\":\"{}\"}}", join_first(foreign), foreign.size())});
     std::vector<std::string> wrong;
     for (const auto& [pfn, hash] : snapshot_)
-        if (page_hash(pfn * PhysicalMemory::kPageSize) != hash)
+        if (page_hash(memory_, pfn * PhysicalMemory::kPageSize) != hash)
             wrong.push_back(fmt::format("{:#x}", pfn * PhysicalMemory::kPageSize));
     if (!wrong.empty()) {
         std::string list = join_first(wrong);

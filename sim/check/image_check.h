@@ -46,7 +46,6 @@ public:
     bool snapshot_taken() const { return snapshot_ps_ != 0; }
 
 private:
-    uint64_t page_hash(uint64_t addr) const;
 
     Checker& checker_;
     const PhysicalMemory& memory_;

@@ -82,28 +82,28 @@ void StorageCheck::watch_fs(JournalFs* fs) {
     fs_ = fs;
     cache_ = &fs->cache();
     JournalFs::Observer o;
-    o.written = [this](uint64_t fb, uint64_t page) { file_[fb].later.insert(page_hash(page)); };
+    o.written = [this](uint64_t fb, uint64_t page) { file_[fb].later.insert(page_hash(memory_, page)); };
     o.acknowledged = [this](uint64_t fb, uint64_t page) {
         FileBlock& f = file_[fb];
         f.acked = true;
-        f.acked_hash = page_hash(page);
+        f.acked_hash = page_hash(memory_, page);
         f.acked_when = now_ps();
         f.later.clear();
     };
     fs->set_observer(std::move(o));
 }
 
-uint64_t StorageCheck::page_hash(uint64_t page) const {
-    std::vector<uint8_t> data(PageCache::kBlockSize);
-    memory_.peek(page, data.data(), data.size());
+uint64_t page_hash(const PhysicalMemory& memory, uint64_t addr) {
+    std::vector<uint8_t> data(PhysicalMemory::kPageSize);
+    memory.peek(addr, data.data(), data.size());
     return content_hash(data.data(), data.size());
 }
 
-// A filesystem block as the platters hold it (the drive's cache is gone at a fresh boot).
-std::vector<uint8_t> StorageCheck::media_block(uint64_t block) const {
+std::vector<uint8_t> StorageCheck::disk_block(uint64_t block, bool media) const {
     std::vector<uint8_t> data;
     for (unsigned i = 0; i < cache_->sectors_per_block(); ++i) {
-        auto s = drive_.media(cache_->sector_of(block) + i);
+        uint64_t lba = cache_->sector_of(block) + i;
+        auto s = media ? drive_.media(lba) : drive_.readable(lba);
         data.insert(data.end(), s.begin(), s.end());
     }
     return data;
@@ -111,7 +111,8 @@ std::vector<uint8_t> StorageCheck::media_block(uint64_t block) const {
 
 // The file as the next mount sees it: the journal replayed over the media.
 void StorageCheck::check_file() {
-    qfs::FileView view = qfs::view_after_replay([this](uint64_t b) { return media_block(b); });
+    // The drive's cache is gone at a fresh boot: the platters only.
+    qfs::FileView view = qfs::view_after_replay([this](uint64_t b) { return disk_block(b, true); });
     std::vector<std::string> lost;
     std::string first_reason;
     Picos first_acked = 0;
@@ -149,15 +150,6 @@ void StorageCheck::check_file() {
                                  join_first(lost), lost.size(), first_acked, view.replayed)});
 }
 
-uint64_t StorageCheck::block_hash(uint64_t block) const {
-    std::vector<uint8_t> data;
-    for (unsigned i = 0; i < cache_->sectors_per_block(); ++i) {
-        auto s = drive_.readable(cache_->sector_of(block) + i);
-        data.insert(data.end(), s.begin(), s.end());
-    }
-    return content_hash(data.data(), data.size());
-}
-
 void StorageCheck::check(bool cache_alive) {
     // data.lost-write
     std::vector<std::string> lost;
@@ -183,9 +175,9 @@ void StorageCheck::check(bool cache_alive) {
     std::vector<std::string> diverged;
     for (const auto& [block, e] : cache_->entries()) {
         if (e.dirty || e.busy) continue;
-        std::vector<uint8_t> page(PageCache::kBlockSize);
-        memory_.peek(e.page, page.data(), page.size());
-        if (content_hash(page.data(), page.size()) != block_hash(block)) diverged.push_back(std::to_string(block));
+        auto disk = disk_block(block, false);  // what a read returns
+        if (page_hash(memory_, e.page) != content_hash(disk.data(), disk.size()))
+            diverged.push_back(std::to_string(block));
     }
     if (!diverged.empty())
         checker_.report({"fs.cache-divergence", now_ps(), component_, "",

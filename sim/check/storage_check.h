@@ -55,9 +55,9 @@ public:
 private:
     void written(uint64_t sector, uint32_t count, uint64_t buffer, bool durable);
     void flushed(Picos issued);
-    uint64_t block_hash(uint64_t block) const;
-    uint64_t page_hash(uint64_t page) const;
-    std::vector<uint8_t> media_block(uint64_t block) const;
+    // A filesystem block from the drive: what a read returns (its cache
+    // first), or with `media` what the platters hold.
+    std::vector<uint8_t> disk_block(uint64_t block, bool media) const;
     void check_file();
 
     struct Sector {
@@ -87,6 +87,8 @@ private:
 };
 
 uint64_t content_hash(const uint8_t* data, size_t len);
+// The content hash of the 4 KiB page at `addr` (zero time).
+uint64_t page_hash(const PhysicalMemory& memory, uint64_t addr);
 // "a,b,c" of the first `n` items: the evidence lists of violations.
 std::string join_first(const std::vector<std::string>& items, size_t n = 16);
 
