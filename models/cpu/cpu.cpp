@@ -66,7 +66,6 @@ void Cpu::cache_write(uint64_t addr, uint64_t len) {
     // continues on another core (Linux migrates it); it leaves nothing dirty
     // in the dead core's cache.
     if (!online_) return;
-    const size_t capacity = size_t(std::max<int64_t>(1, props().get<int64_t>("cache_lines")));
     for (uint64_t line = addr & ~(kLine - 1); line < addr + len; line += kLine) {
         auto it = lines_.find(line);
         if (it != lines_.end()) {
@@ -85,7 +84,9 @@ void Cpu::cache_write(uint64_t addr, uint64_t len) {
             break;
         }
         if (!moved) memory_->peek(line, l.dram.data(), kLine);
-        if (lines_.size() >= capacity) {  // write back the least recently written line
+        // Full: write back the least recently written line. (The capacity is
+        // looked up on a miss only: a hit, the common case, needs none.)
+        if (lines_.size() >= size_t(std::max<int64_t>(1, props().get<int64_t>("cache_lines")))) {
             lines_.erase(lru_.front());
             lru_.pop_front();
         }
