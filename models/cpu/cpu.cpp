@@ -19,11 +19,90 @@ Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain
     props().declare("offline_fails", false, "Taking this core offline fails with -EBUSY (CPU hotplug)");
     props().declare("cache_lines", int64_t(512), "Dirty 64-byte lines this core's write-back cache holds");
     props().declare("wbinvd_line_cycles", int64_t(40), "WBINVD: cycles per dirty line written back");
+    props().declare("sched_slice_cycles", int64_t(clock.cycles_in(750'000'000).n),  // 750 us (EEVDF's base slice)
+                    "Time slice: cycles a context runs while others wait for this core before it is preempted");
     SC_THREAD(irq_thread);
+    SC_METHOD(idle_check);
+    sensitive << idle_check_ev_;
+    dont_initialize();
+}
+
+bool Cpu::queued(const sc_core::sc_process_handle& p) const {
+    return std::find(ready_.begin(), ready_.end(), p) != ready_.end();
+}
+
+std::string Cpu::running() const {
+    if (!owner_.valid()) return "";
+    // A task's thread is "<kernel>.main_thread.task_<name>": show the task's name.
+    std::string n = owner_.name();
+    size_t t = n.rfind(".task_");
+    return t == std::string::npos ? n : n.substr(t + 6);
+}
+
+void Cpu::grant(const sc_core::sc_process_handle& next, const char* reason) {
+    std::string prev = running();
+    owner_ = next;
+    owner_busy_ = next.valid();  // a waiter granted the core is about to run: nobody else takes it
+    slice_used_ = 0;
+    ready_.erase(std::remove(ready_.begin(), ready_.end(), next), ready_.end());
+    std::string to = running();
+    if (prev != to)
+        hub().instant(path(), "sched_switch", "sched",
+                      {{"prev", prev.empty() ? "idle" : prev}, {"next", to.empty() ? "idle" : to}, {"reason", reason}});
+    sched_changed_.notify(sc_core::SC_ZERO_TIME);
+}
+
+uint64_t Cpu::acquire() {
+    const uint64_t slice = uint64_t(std::max<int64_t>(1, props().get<int64_t>("sched_slice_cycles")));
+    sc_core::sc_process_handle me = sc_core::sc_get_current_process_handle();
+    if (me == irq_context_) return slice;  // an interrupt runs on top of the running context
+    for (;;) {
+        if (owner_ == me) break;
+        // An idle core (nobody, or a holder blocked elsewhere) goes to the
+        // first in line.
+        if (!owner_.valid() || owner_.terminated() || (!owner_busy_ && (ready_.empty() || ready_.front() == me))) {
+            grant(me, owner_.valid() && !owner_.terminated() ? "blocked" : "idle");
+            break;
+        }
+        if (!queued(me)) ready_.push_back(me);
+        sc_core::wait(sched_changed_);
+    }
+    owner_busy_ = true;
+    if (slice_used_ >= slice) slice_used_ = 0;  // nobody waited: a new slice
+    return slice - slice_used_;
+}
+
+void Cpu::op_done(uint64_t cycles) {
+    sc_core::sc_process_handle me = sc_core::sc_get_current_process_handle();
+    if (me == irq_context_ || !(owner_ == me)) return;  // forgotten while halted
+    owner_busy_ = false;
+    slice_used_ += cycles;
+    if (ready_.empty()) return;
+    const uint64_t slice = uint64_t(std::max<int64_t>(1, props().get<int64_t>("sched_slice_cycles")));
+    if (slice_used_ >= slice) grant(ready_.front(), "preempt");
+    else idle_check_ev_.notify(sc_core::SC_ZERO_TIME);  // blocked if no new operation by then
+}
+
+void Cpu::idle_check() {
+    if (!owner_busy_ && !ready_.empty()) grant(ready_.front(), "blocked");
+}
+
+void Cpu::forget(const sc_core::sc_process_handle& context) {
+    ready_.erase(std::remove(ready_.begin(), ready_.end(), context), ready_.end());
+    if (owner_ == context) {
+        if (ready_.empty()) grant(sc_core::sc_process_handle(), "halted");
+        else grant(ready_.front(), "halted");
+    }
 }
 
 void Cpu::compute(Cycles n) {
-    if (n.n) wait_cycles(n);
+    uint64_t left = n.n;
+    while (left) {  // cut at the slice end: others may run in between
+        uint64_t chunk = std::min(left, acquire());
+        wait_cycles(Cycles(chunk));
+        left -= chunk;
+        op_done(chunk);
+    }
 }
 
 void Cpu::transport(tlm::tlm_generic_payload& tx) {
@@ -34,11 +113,14 @@ void Cpu::transport(tlm::tlm_generic_payload& tx) {
     tx.set_byte_enable_ptr(nullptr);
     tx.set_dmi_allowed(false);
     tx.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    acquire();
+    Cycles start = clock().now();
     sc_core::sc_time delay = clock().delay(Cycles(1));
     socket->b_transport(tx, delay);
     tx.clear_extension(&ext);
     last_ok_ = tx.is_response_ok();
     sc_core::wait(delay);  // no temporal decoupling: the access order is exact
+    op_done(clock().now().n - start.n);
 }
 
 uint64_t Cpu::read(uint64_t addr, unsigned len) {
@@ -237,6 +319,7 @@ void Cpu::attach(InterruptController& intc, IrqEntry entry) {
 // receives device interrupts (fixed affinity).
 void Cpu::irq_thread() {
     if (index_ != 0) return;
+    irq_context_ = sc_core::sc_get_current_process_handle();
     for (;;) {
         int irq = intc_ ? intc_->pending() : -1;
         if (irq < 0 || !online_ || !irqs_enabled_ || !irq_entry_) {

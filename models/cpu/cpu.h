@@ -13,6 +13,17 @@
 // the loss is reported (cache.lost-dirty-lines).
 // Software (the PM core, drivers, firmware methods) calls these from the
 // SC_THREAD that is "running on" this core.
+//
+// The run queue: one software context (a task, the PM thread, the boot
+// program) runs on a core at a time. Each timed operation first takes the
+// core. The context that holds it keeps it across consecutive operations
+// until its time slice (`sched_slice_cycles` of operations) runs out while
+// others wait - preemption: a long compute is cut at the slice end - or it
+// blocks: it starts no operation by the next delta cycle, and the first
+// waiter runs (first come, first served). A context arriving at an idle core
+// takes it at once. Interrupt handlers run on top of whatever runs (they
+// never queue). Each change of the running context is a `sched_switch`
+// instant on the core's track (prev, next, reason), as in ftrace.
 #pragma once
 
 #include "models/cpu/intc.h"
@@ -95,10 +106,28 @@ public:
 
     void attach(InterruptController& intc, IrqEntry entry);
 
+    // --- run queue -------------------------------------------------------
+    // A halted or killed context leaves the core and its queue.
+    void forget(const sc_core::sc_process_handle& context);
+    // Waiting contexts re-check the core (after halted ones are resumed).
+    void kick() { sched_changed_.notify(sc_core::SC_ZERO_TIME); }
+    // The context holding the core ("" when none), and the number waiting.
+    std::string running() const;
+    size_t waiting() const { return ready_.size(); }
+
 private:
     void transport(tlm::tlm_generic_payload& tx);
     void irq_thread();
     void cache_write(uint64_t addr, uint64_t len);
+    // Takes the core for one timed operation (waits its turn); op_done
+    // charges the operation's cycles to the slice and hands the core over
+    // when the slice is spent and others wait. Returns the cycles left in
+    // the slice (at least 1).
+    uint64_t acquire();
+    void op_done(uint64_t cycles);
+    void grant(const sc_core::sc_process_handle& next, const char* reason);
+    void idle_check();
+    bool queued(const sc_core::sc_process_handle& p) const;
 
     static constexpr uint64_t kLine = 64;
     struct Line {
@@ -121,6 +150,14 @@ private:
     sc_core::sc_event started_ev_;
     InterruptController* intc_ = nullptr;
     IrqEntry irq_entry_;
+
+    sc_core::sc_process_handle irq_context_;
+    sc_core::sc_process_handle owner_;          // the context running here
+    bool owner_busy_ = false;                   // inside a timed operation
+    uint64_t slice_used_ = 0;                   // cycles of operations since it took the core
+    std::vector<sc_core::sc_process_handle> ready_;  // waiting, first come first
+    sc_core::sc_event sched_changed_;
+    sc_core::sc_event idle_check_ev_;
 };
 
 }  // namespace quiesce

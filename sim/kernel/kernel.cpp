@@ -184,7 +184,10 @@ Task& Kernel::spawn(const std::string& name, Task::Kind kind, bool freezable, un
 void Kernel::halt() {
     halted_ = true;
     for (size_t i = 0; i < tasks_.size(); ++i)
-        if (!tasks_[i]->exited()) task_threads_[i].suspend();
+        if (!tasks_[i]->exited()) {
+            task_threads_[i].suspend();
+            for (Cpu* c : cpus_) c->forget(task_threads_[i]);  // off the run queues
+        }
     hub().instant(path(), "halt", "task");
 }
 
@@ -193,12 +196,14 @@ void Kernel::unhalt() {
     halted_ = false;
     for (size_t i = 0; i < tasks_.size(); ++i)
         if (!tasks_[i]->exited()) task_threads_[i].resume();
+    for (Cpu* c : cpus_) c->kick();  // resumed tasks queue for their cores again
     hub().instant(path(), "unhalt", "task");
 }
 
 void Kernel::abandon() {
     for (size_t i = 0; i < tasks_.size(); ++i)
         if (!tasks_[i]->exited()) {
+            for (Cpu* c : cpus_) c->forget(task_threads_[i]);
             task_threads_[i].kill();
             tasks_[i]->exited_ = true;
         }

@@ -116,10 +116,13 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         workload = dma_workload(platform, ctx, cpu, s, "before");
         auto dma = platform.dma_drivers();
         if (s.storage.dma_streamer && !dma.empty()) {
-            // A driver's own worker (not freezable) streaming copies.
+            // A driver's own worker (not freezable) streaming copies, on the
+            // last core: it runs alongside the PM thread until that core
+            // goes offline, then migrates to the boot CPU.
             DmaEngineDriver* drv = dma[0].second;
             uint64_t src = k.alloc(s.copy_size, 4096), dst = k.alloc(s.copy_size, 4096);
-            k.spawn("dma-streamer", Task::Kind::KThread, false, 0, [drv, src, dst, &s](Task& t) {
+            unsigned core = unsigned(k.cpus().size() - 1);
+            k.spawn("dma-streamer", Task::Kind::KThread, false, core, [drv, src, dst, &s](Task& t) {
                 while (!t.should_stop())
                     if (drv->copy(t.cpu(), src, dst, s.copy_size) != 0)
                         sc_core::wait(from_ps(1'000'000'000ULL));  // stopped: retry in 1 ms
