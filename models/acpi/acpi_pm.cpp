@@ -66,6 +66,11 @@ bool AcpiPm::wake_pending() const {
     return (sts & STS_PWRBTN) || ((sts & STS_RTC) && (en & EN_RTC));
 }
 
+void AcpiPm::rtc_alarm_now() {
+    regs().reg("RTC_ALARM").set(std::max<uint64_t>(1, now_ps() / 1'000'000ULL));
+    alarm_set_.notify(sc_core::SC_ZERO_TIME);
+}
+
 void AcpiPm::press_power_button() {
     Register& sts = regs().reg("PM1_STS");
     sts.set(sts.value() | STS_PWRBTN);

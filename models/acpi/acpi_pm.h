@@ -48,6 +48,8 @@ public:
     unsigned sleeps() const { return sleeps_; }
     // Power button pressed (a wake source; a status event while running).
     void press_power_button();
+    // The RTC alarm goes off now (a wake-event fault with source = "rtc").
+    void rtc_alarm_now();
     // Mains power lost now (an injected fault): everything goes off as in S5;
     // power returns `restore_after` later and the machine boots normally.
     void power_cut(Picos restore_after);

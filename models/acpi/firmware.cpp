@@ -40,6 +40,14 @@ void AcpiFirmware::method(Cpu& cpu, const char* name, unsigned arg, Cycles cost,
     std::string m = std::string(name) + "(" + std::to_string(arg) + ")";
     hub().slice_begin(path(), m, "firmware");
     cpu.compute(cost);
+    // The interpreter hits an error (a bad opcode, a timed-out field access)
+    // before the method's effects: AE_AML_*. Linux logs it and goes on
+    // (acpi_enter_sleep_state_prep's status is ignored; _WAK and _TTS are
+    // logged) - what the method did not do shows later.
+    if (ctx().faults.armed("acpi-method-error") && ctx().faults.fire("acpi-method-error", name, path())) {
+        hub().slice_end(path(), m, "firmware", {{"status", "AE_AML_OPERAND_TYPE"}});
+        return;
+    }
     body();
     hub().slice_end(path(), m, "firmware");
 }
@@ -74,14 +82,26 @@ void AcpiFirmware::cold_boot(const std::function<void()>& program_chipset, unsig
                       {{"signature", fmt::format("{:#x}", hw_signature_)}});
     }
     install();
+    clobber_if_pending();
     program_chipset();
     hub().slice_end(path(), "post", "firmware");
+}
+
+void AcpiFirmware::clobber_if_pending() {
+    if (!clobber_pending_) return;
+    clobber_pending_ = false;
+    uint8_t scratch[NVS_SCRATCH_LEN];
+    for (uint64_t i = 0; i < NVS_SCRATCH_LEN; ++i) scratch[i] = uint8_t(0xa5 ^ i ^ mem_.peek32(nvs_ + NVS_WAKE_COUNT));
+    mem_.poke(nvs_ + NVS_SCRATCH, scratch, sizeof scratch, path());
+    hub().instant(path(), "nvs-written", "firmware",
+                  {{"addr", fmt::format("{:#x}", nvs_ + NVS_SCRATCH)}, {"bytes", std::to_string(NVS_SCRATCH_LEN)}});
 }
 
 void AcpiFirmware::s3_resume(const std::function<void()>& restore_chipset,
                              const std::function<void(uint64_t)>& start) {
     hub().slice_begin(path(), "s3-resume", "firmware");
     sc_core::wait(from_ps(Picos(props().get<int64_t>("s3_resume_us")) * 1'000'000ULL));
+    clobber_if_pending();
     restore_chipset();
     uint32_t vector = mem_.peek32(facs_ + FACS_WAKING_VECTOR);
     hub().slice_end(path(), "s3-resume", "firmware", {{"waking_vector", std::to_string(vector)}});

@@ -46,15 +46,22 @@ public:
     // (4: hibernation, 5: soft-off or a power cut), 0 for the first boot.
     void cold_boot(const std::function<void()>& program_chipset, unsigned after_state = 0);
     void set_hw_signature(uint32_t sig) { hw_signature_ = sig; }
+    // The firmware-clobber fault: while the machine next sleeps, firmware
+    // (SMM, the embedded controller's save area) writes its scratch bytes in
+    // the NVS region; the wake path does it.
+    void clobber_nvs_while_asleep() { clobber_pending_ = true; }
+    static constexpr uint64_t NVS_SCRATCH = 0x40, NVS_SCRATCH_LEN = 64;
     uint32_t hw_signature() const { return hw_signature_; }
 
 private:
     void method(Cpu& cpu, const char* name, unsigned arg, Cycles cost, const std::function<void()>& body);
+    void clobber_if_pending();
 
     PhysicalMemory& mem_;
     uint64_t facs_;
     uint64_t nvs_;
     uint32_t hw_signature_;
+    bool clobber_pending_ = false;
 };
 
 }  // namespace quiesce

@@ -243,7 +243,8 @@ void Cpu::local_irq_enable() {
 int Cpu::go_offline() {
     SIM_ASSERT(online_, "{} offlined twice", path());
     hub().slice_begin(path(), "offline", "hotplug");
-    if (props().get<bool>("offline_fails")) {  // e.g. an interrupt or a bound task that cannot move
+    // e.g. an interrupt or a bound task that cannot move
+    if (props().get<bool>("offline_fails") || fault("cpu-offline-failure")) {
         wait_cycles(Cycles(prop_cycles("offline_cycles").n / 2));
         hub().slice_end(path(), "offline", "hotplug", {{"result", "-EBUSY"}});
         return -16;

@@ -43,6 +43,7 @@ void SataDrive::spin_up() {
     if (power_ != Power::Standby) return;
     hub().slice_begin(path(), "spin-up", "power");
     sc_core::wait(from_ps(Picos(props().get<int64_t>("spinup_ms")) * 1'000'000'000ULL));
+    if (const FaultSpec* f = fault("slow-spin-up")) sc_core::wait(from_ps(f->duration));  // a sticky spindle
     hub().slice_end(path(), "spin-up", "power");
     set_power(Power::Active);
 }
@@ -114,6 +115,8 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
         return true;
     }
     if (data.size() < size_t(count) * sector_size_) return false;
+    // A write the drive fails (ERR, ABRT): nothing of it is written.
+    if (fault("disk-write-error", {{"lba", std::to_string(lba)}, {"sectors", std::to_string(count)}})) return false;
     bool through = command == WRITE_DMA_FUA_EXT || !props().get<bool>("write_cache");
     for (uint32_t i = 0; i < count; ++i) {
         const uint8_t* src = &data[size_t(i) * sector_size_];

@@ -81,6 +81,9 @@ bool DmaEngine::process(uint32_t index, uint64_t generation) {
     static_assert(sizeof(d) == kDescSize, "descriptor layout");
     b.reg("STATUS").set(b.reg("STATUS").value() | STS_BUSY);
     hub().slice_begin(path(), "descriptor", "dma", {{"index", std::to_string(index)}});
+    // A delayed start (bus contention, a stalled fetch): the descriptor
+    // stays in flight that much longer.
+    if (const FaultSpec* f = fault("dma-delay", {{"index", std::to_string(index)}})) sc_core::wait(from_ps(f->duration));
     auto finish = [&](const char* outcome) {
         hub().slice_end(path(), "descriptor", "dma", {{"outcome", outcome}});
         ctx().ledger.retire(id, outcome);

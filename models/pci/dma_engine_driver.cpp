@@ -101,7 +101,10 @@ int DmaEngineDriver::suspend(Cpu& cpu) {
     for (int i = 0;; ++i) {  // drain: wait until the engine consumed the ring
         uint32_t head = cpu.read32(mmio(DmaEngine::HEAD));
         if (head == tail) break;
-        if (i >= 1000) return kEBUSY;
+        if (i >= 1000) {  // give up, and leave the device as it was: nobody calls resume for it
+            cpu.write32(drv_ + F_STOPPED, 0);
+            return kEBUSY;
+        }
         cpu.compute(Cycles(10'000));
     }
     cpu.write32(drv_ + F_CTRL, cpu.read32(mmio(DmaEngine::CTRL)));

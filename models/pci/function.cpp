@@ -164,7 +164,9 @@ void PciFunction::on_pmcsr_write(Register& r, uint64_t old) {
     hub().instant(path(), std::string("pci.") + to_string(from) + "->" + to_string(to), "power");
     if (from == DState::D3hot && to == DState::D0) {
         ready_at_ = now_ps() + kD3hotDelay;
-        if (!(r.value() & PMCSR_NO_SOFT_RESET)) {
+        // A function that advertises No_Soft_Reset may still reset (an
+        // erratum): the bar-loss fault.
+        if (!(r.value() & PMCSR_NO_SOFT_RESET) || fault("bar-loss")) {
             // "D0 uninitialized": internal reset. PME context survives.
             uint64_t pme = r.value() & (PMCSR_PME_EN | PMCSR_PME_STATUS);
             reset_config();

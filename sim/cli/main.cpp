@@ -57,11 +57,13 @@ std::string default_db_name() {
 }
 
 int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
-            const std::optional<uint64_t>& seed) {
+            const std::optional<uint64_t>& seed, const std::vector<std::string>& faults) {
     std::vector<Scenario> scenarios;
     for (const auto& f : collect(paths)) {
         Scenario s = load_scenario(f);
         build_graph(s.platform);
+        // Faults from the command line join each scenario's plan.
+        for (size_t i = 0; i < faults.size(); ++i) s.faults.faults.push_back(parse_cli_fault(faults[i], i + 1, s));
         preflight(s);
         if (seed) s.seed = *seed;
         scenarios.push_back(std::move(s));
@@ -165,6 +167,10 @@ int main(int argc, char** argv) {
     run->add_option("--db", db, "Trace database to write (default: a new quiesce-<time>.db here)");
     run->add_option("--junit", junit, "Write JUnit XML to this file");
     run->add_option("--seed", seed, "Override every scenario's seed");
+    std::vector<std::string> run_faults;
+    run->add_option("--fault", run_faults,
+                    "Add a fault rule to every scenario: \"kind=K,phase=P,device=D,...\" (the keys of [[fault]])")
+        ->allow_extra_args(false);
 
     std::vector<std::string> validate_files;
     auto* validate = app.add_subcommand("validate", "Check scenario files without running them");
@@ -223,7 +229,7 @@ int main(int argc, char** argv) {
     }
     try {
         if (*run) return cmd_run(run_paths.empty() ? std::vector<std::string>{"scenarios/regression"} : run_paths,
-                                 db, junit, seed);
+                                 db, junit, seed, run_faults);
         if (*validate) return cmd_validate(validate_files);
         if (*graph) return cmd_graph(graph_file);
         if (*registers) return cmd_registers(registers_file);

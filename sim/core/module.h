@@ -30,6 +30,11 @@ public:
     Cycles prop_cycles(const std::string& key) const { return Cycles(uint64_t(props_.get<int64_t>(key))); }
 
     void guest_error(const std::string& name, const std::string& message, std::vector<Arg> args = {});
+    // The fault rule that makes this module's operation of `kind` go wrong
+    // now (a `device` trigger names the first part of the path: "dma0" for
+    // "dma0.core", "cpu1", "sda"), or nullptr. Recorded as a fault on this
+    // track.
+    const FaultSpec* fault(const std::string& kind, std::vector<Arg> site = {});
     void log(const std::string& message) const;  // to stderr when QUIESCE_LOG is set
 
 protected:

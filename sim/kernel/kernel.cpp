@@ -52,6 +52,7 @@ uint64_t Kernel::alloc(uint64_t size, uint64_t align) {
 
 int Kernel::alloc_pages(Cpu& cpu, uint64_t n, Gfp gfp, std::vector<uint64_t>& out) {
     cpu.compute(Cycles(100 * n));  // __alloc_pages
+    if (fault("alloc-failure", {{"pages", std::to_string(n)}})) return -12;  // -ENOMEM
     if (free_pages() < n && gfp == Gfp::Atomic) return -12;
     if (free_pages() < n) {
         bool may_io = gfp == Gfp::Kernel && !gfp_restricted_;
@@ -228,6 +229,11 @@ int Kernel::freeze(Task::Kind kind, Picos timeout, std::string& refused) {
         if (t->kind() == kind && t->freezable() && !t->exited()) targets.push_back(t.get());
     for (Task* t : targets) {
         boot_cpu().compute(Cycles(2'000));  // freeze_task: fake signal / wake-up
+        // The task is about to sleep uninterruptibly (a fault rule): it
+        // reaches its freeze point but cannot freeze.
+        if (ctx().faults.armed("freezer-refusal") &&
+            ctx().faults.fire("freezer-refusal", t->name(), path(), {{"task", t->name()}}))
+            t->refuse_freezing();
         t->set_freezing(true);
     }
     Picos start = now_ps();

@@ -34,6 +34,12 @@ void Task::run() {
 
 void Task::try_to_freeze() {
     if (!freezing_ || !freezable()) return;
+    if (refusing_) {  // TASK_UNINTERRUPTIBLE: not frozen, not running, until thawed
+        kernel_.hub().instant(kernel_.path(), "uninterruptible", "task", {{"task", name_}});
+        while (freezing_) sc_core::wait(wake_);
+        refusing_ = false;
+        return;
+    }
     frozen_ = true;
     kernel_.hub().instant(kernel_.path(), "frozen", "task", {{"task", name_}});
     kernel_.task_changed();

@@ -54,6 +54,9 @@ public:
 
     // Freezer side.
     void set_freezing(bool f);
+    // This freezing round the task sleeps uninterruptibly at its freeze
+    // point instead of freezing (the freezer-refusal fault); thawing ends it.
+    void refuse_freezing() { refusing_ = true; }
     bool freezing() const { return freezing_; }
 
 private:
@@ -71,6 +74,7 @@ private:
     bool exited_ = false;
     bool stop_ = false;
     bool skip_ = false;
+    bool refusing_ = false;
     std::string update_;
     sc_core::sc_event wake_;
 };

@@ -47,7 +47,8 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
         PmDevice* d = it->second;
         hub_.slice_begin(d->track(), p.callback, "callback", {{"device", name}, {"phase", p.name}});
         cpu.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
-        int rc = d->callback(p.callback, cpu);
+        int rc = injected_callback_fault(name, p.callback, d->track());
+        if (rc == 0) rc = d->callback(p.callback, cpu);
         hub_.slice_end(d->track(), p.callback, "callback", {{"device", name}, {"rc", std::to_string(rc)}});
         if (rc != 0) {
             hub_.instant(track_, "callback-failed", "pm",
@@ -66,15 +67,28 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
     return first_error;
 }
 
+// A fault rule may make this callback fail (its errno) or never return (the
+// driver waits on something that never comes: liveness.hang reports it).
+int PmEngine::injected_callback_fault(const std::string& device, const std::string& callback,
+                                      const std::string& track) {
+    if (!s_.faults) return 0;
+    if (s_.faults->armed("callback-hang") && s_.faults->fire("callback-hang", device, track, {{"callback", callback}}))
+        for (;;) sc_core::wait(sc_core::sc_time(1, sc_core::SC_SEC));
+    if (s_.faults->armed("callback-fail"))
+        if (const FaultSpec* f = s_.faults->fire("callback-fail", device, track, {{"callback", callback}}))
+            return int(f->err);
+    return 0;
+}
+
 // The machine loses power in the middle of the transition. This kernel stops
 // where it is; whatever boots next decides: a restore kernel that finds an
 // image jumps back into it (as after S4), otherwise the machine boots afresh.
-int PmEngine::power_lost(Cpu& cpu) {
+int PmEngine::power_lost(Cpu& cpu, const FaultSpec& cut) {
     hub_.instant(track_, "power-lost", "pm");
     result_.slept = true;
     result_.power_lost = true;
     s_.kernel->halt();
-    s_.power_cut();
+    s_.power_cut(cut);
     uint64_t vector = cpu.wait_for_start();
     if (protocol_.target == 4 && vector == s_.image_restore_point && cpu.read64(s_.context_area) == kContextMagic) {
         if (s_.image_restored) s_.image_restored();
@@ -147,7 +161,13 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     else if (a == "platform-enter") return platform_enter(cpu);
     else if (a == "platform-finish") s_.acpi->finish(cpu, target);
     else if (a == "platform-end") s_.acpi->end(cpu);
-    else if (a == "sync") return s_.sync ? s_.sync(cpu) : 0;
+    else if (a == "sync") {
+        // ksys_sync_helper returns nothing: a write error is the page's (it
+        // stays dirty, fsync reports it) and never stops the suspend.
+        int rc = s_.sync ? s_.sync(cpu) : 0;
+        if (rc) hub_.instant(track_, "sync-error", "pm", {{"rc", std::to_string(rc)}});
+        return 0;
+    }
     else if (a == "preallocate") return s_.preallocate ? s_.preallocate(cpu) : -22;
     else if (a == "snapshot") {
         if (!s_.snapshot) return -22;
@@ -157,7 +177,7 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     else if (a == "write-image") {
         if (!s_.write_image) return -22;
         int rc = s_.write_image(cpu);
-        if (rc == kPowerLost) return power_lost(cpu) == 0 ? kResumedFromImage : -1;
+        if (rc == kPowerLost) return power_lost(cpu, *s_.faults->last_fired()) == 0 ? kResumedFromImage : -1;
         return rc;
     }
     else if (a == "freeze-tasks") {
@@ -237,14 +257,22 @@ bool PmEngine::wakeup_pending(const Phase& p) {
     return true;
 }
 
+const FaultSpec* PmEngine::point_faults(const std::string& phase, const char* when) {
+    if (!s_.faults) return nullptr;
+    const FaultSpec* cut = nullptr;
+    for (const FaultSpec* f : s_.faults->boundary(phase, when))
+        if (f->kind == "power-loss" && !cut) cut = f;
+    return cut;
+}
+
 PmEngine::Result PmEngine::run(Cpu& cpu) {
     wakeups_at_start_ = s_.kernel->wakeup_count();
     hub_.slice_begin(track_, protocol_.name, "transition");
     for (size_t i = 0; i < protocol_.suspend.size(); ++i) {
         const Phase& p = protocol_.suspend[i];
         hub_.set_phase(p.name);
-        if (s_.power_loss_before && s_.power_loss_before(p.name)) {
-            if (power_lost(cpu) != 0) return finish_without_resume();
+        if (const FaultSpec* cut = point_faults(p.name, "before")) {
+            if (power_lost(cpu, *cut) != 0) return finish_without_resume();
             break;  // the image came back: the image kernel's resume path
         }
         hub_.slice_begin(track_, p.name, "phase", phase_args(p, "suspend"));
@@ -262,6 +290,11 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
             rc = 0;
         }
         hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
+        if (!result_.power_lost && !(p.action == "platform-enter" && result_.slept && !result_.resumed))
+            if (const FaultSpec* cut = point_faults(p.name, "after")) {
+                if (power_lost(cpu, *cut) != 0) return finish_without_resume();
+                break;
+            }
         if (result_.power_lost) {
             if (rc == kResumedFromImage) break;
             return finish_without_resume();
@@ -279,9 +312,22 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
     }
     for (const Phase& p : protocol_.resume) {
         hub_.set_phase(p.name);
+        // Power lost while resuming: whatever boots next boots afresh (the
+        // image, if any, was consumed by the restore).
+        const FaultSpec* cut = point_faults(p.name, "before");
+        if (cut) {
+            power_lost(cpu, *cut);
+            result_.resumed = false;
+            return finish_without_resume();
+        }
         hub_.slice_begin(track_, p.name, "phase", phase_args(p, "resume"));
         int rc = run_phase(p, cpu, nullptr, nullptr, false);  // resume errors are logged, not unwound
         hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
+        if ((cut = point_faults(p.name, "after"))) {
+            power_lost(cpu, *cut);
+            result_.resumed = false;
+            return finish_without_resume();
+        }
     }
     hub_.set_phase("");
     hub_.slice_end(track_, protocol_.name, "transition", {{"result", "resumed"}});

@@ -3,6 +3,8 @@
 // per phase, exactly the devices) that succeeded when a suspend phase fails.
 #pragma once
 
+#include "sim/fault/injector.h"
+
 #include "sim/core/time.h"
 #include "sim/kernel/task.h"
 #include "sim/pm/device.h"
@@ -37,9 +39,10 @@ struct PmServices {
     std::function<int(Cpu&)> write_image;     // hibernation: the image to swap
     std::function<void()> image_restored;     // hibernation: the image kernel runs again (swsusp_free)
     uint64_t image_restore_point = 0;         // where the restore kernel jumps into the image
-    // Injected power loss: whether it strikes before a phase, and the cut.
-    std::function<bool(const std::string& phase)> power_loss_before;
-    std::function<void()> power_cut;
+    // The fault plan: point faults fire at phase boundaries; a power loss
+    // among them stops this kernel where it is (power_cut cuts the power).
+    FaultInjector* faults = nullptr;
+    std::function<void(const FaultSpec&)> power_cut;
     Picos freeze_timeout = 20'000'000'000'000ULL;  // pm_freeze_timeout: 20 s
 };
 
@@ -70,7 +73,10 @@ private:
     int platform_enter(Cpu& cpu);
     void save_processor_state(Cpu& cpu);
     int freeze_stage(Task::Kind kind);  // one stage of the freezer; -EBUSY names the refusers
-    int power_lost(Cpu& cpu);  // the CPU stops; returns 0 if the image came back
+    int power_lost(Cpu& cpu, const FaultSpec& cut);  // the CPU stops; returns 0 if the image came back
+    int injected_callback_fault(const std::string& device, const std::string& callback, const std::string& track);
+    // Fires the point faults of a phase boundary; returns the power loss among them.
+    const FaultSpec* point_faults(const std::string& phase, const char* when);
     Result finish_without_resume();
     bool wakeup_pending(const Phase& p);
     void unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok);

@@ -208,7 +208,13 @@ int Hibernation::write_image(Cpu& cpu) {
         cpu.write_block(buf, data, swsusp::kPage);
         return emit_from(buf);
     };
-    auto power_lost = [&] { return power_loss_after_ >= 0 && offsets.size() >= uint64_t(power_loss_after_) + 1; };
+    // A power-loss rule with after_pages: asked after each page (the info
+    // page first), it strikes once after_pages image pages are on the disk.
+    auto power_lost = [&] {
+        return faults_ && faults_->armed("power-loss") &&
+               faults_->fire("power-loss", "", "kernel",
+                             {{"pages", std::to_string(offsets.size() - 1)}});
+    };
     // The stream page k after swsusp_info: PFN metadata first, then data.
     auto body_page = [&](uint64_t k, uint8_t* out) {
         if (k < meta) {
@@ -224,6 +230,7 @@ int Hibernation::write_image(Cpu& cpu) {
     std::fill(page.begin(), page.end(), 0);
     std::memcpy(page.data(), &info, sizeof info);
     if (int rc = emit(page.data())) return release(rc, "I/O error");
+    if (power_lost()) return release(kPowerLost, "power lost");
     uLong crc = crc32(0L, Z_NULL, 0);
     if (!lz4) {
         for (uint64_t k = 0; k < body; ++k) {

@@ -14,6 +14,8 @@
 // a 64-bit length and the data, padded to whole pages.
 #pragma once
 
+#include "sim/fault/injector.h"
+
 #include "sim/kernel/block.h"
 #include "sim/kernel/kernel.h"
 
@@ -65,7 +67,8 @@ public:
     // The swap slot map the image takes its slots from (alloc_swapdev_block).
     void set_swap_map(SwapMap* map) { swap_map_ = map; }
     // Injected fault: power fails after this many image pages were written.
-    void set_power_loss_after(int64_t pages) { power_loss_after_ = pages; }
+    // The fault plan: a power-loss rule with after_pages strikes the writer.
+    void set_faults(FaultInjector* faults) { faults_ = faults; }
     void set_swap(BlockDevice* dev, uint64_t first_sector, uint64_t sectors) {
         swap_ = dev;
         swap_first_ = first_sector;
@@ -95,7 +98,7 @@ private:
     std::set<uint64_t> copy_set_;        // their pfns
     Kernel::PageState page_state_;       // the allocator at the snapshot
     std::vector<uint64_t> pfns_, copies_;
-    int64_t power_loss_after_ = -1;
+    FaultInjector* faults_ = nullptr;
     SwapMap* swap_map_ = nullptr;
 };
 

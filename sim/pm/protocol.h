@@ -35,6 +35,7 @@ struct Protocol {
     // The phase an undo names: a later suspend phase, else a resume phase.
     const Phase* find_undo(const std::string& name) const;
     Phase* find(const std::string& name);
+    const Phase* find(const std::string& name) const { return const_cast<Protocol*>(this)->find(name); }
 };
 
 const std::vector<std::string>& known_actions();

@@ -30,7 +30,7 @@ DeviceGraph build_graph(const PlatformSpec& spec) {
     return g;
 }
 
-Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), graph_(build_graph(s.platform)) {
+Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx), graph_(build_graph(s.platform)) {
     const PlatformSpec& spec = s.platform;
     cpu_clk_ = std::make_unique<ClockDomain>("cpu", spec.cpu_hz);
     dram_clk_ = std::make_unique<ClockDomain>("dram", 800'000'000);
@@ -196,36 +196,49 @@ void Platform::firmware_program_chipset(bool s3_resume) {
 // Sleep removes power from every device except those armed to wake the
 // system (wake = true in the platform and PME_En set by the PCI core): they
 // stay in D3hot on auxiliary power, with their state.
-void Platform::inject_power_cut(const FaultSpec& f) {
-    Event ev;
-    ev.kind = EvKind::Fault;
-    ev.ts = now_ps();
-    ev.track = acpi_pm_->path();
-    ev.name = "power-loss";
-    ev.category = "fault";
-    ev.args = {{"phase", f.phase}, {"restore_after", format_ps(f.restore_after)}};
-    kernel_->hub().emit(std::move(ev));
-    acpi_pm_->power_cut(f.restore_after);
+// What the point faults of the plan do to this machine when they fire.
+void Platform::install_faults() {
+    FaultInjector& f = ctx_.faults;
+    f.on_point("wake-event", [this](const FaultSpec& r) {
+        if (r.source == "rtc") acpi_pm_->rtc_alarm_now();
+        else acpi_pm_->press_power_button();
+    });
+    f.on_point("spurious-irq", [this](const FaultSpec& r) {
+        // A glitch on the line: asserted for 2 us with no device behind it.
+        unsigned line = unsigned(r.irq >= 0 ? r.irq : 10);
+        sc_core::sc_spawn([this, line] {
+            intc_->set_input(line, true);
+            sc_core::wait(sc_core::sc_time(2, sc_core::SC_US));
+            intc_->set_input(line, false);
+        });
+    });
+    f.on_point("hw-signature-change", [this](const FaultSpec& r) {
+        // Hardware changes while the machine is off: firmware reports the new
+        // signature at its next boot.
+        uint32_t sig = r.signature ? uint32_t(r.signature) : firmware_->hw_signature() + 1;
+        firmware_->props().set("hw_signature_after_s4", PropValue(int64_t(sig)));
+    });
+    f.on_point("firmware-clobber", [this](const FaultSpec&) { firmware_->clobber_nvs_while_asleep(); });
 }
 
 void Platform::power_down(unsigned state) {
     if (state >= 4) mem_->lose_contents();  // S4/S5: no self-refresh
     for (auto& d : devs_) {
         bool armed = d.spec.wake && (d.fn->config().reg("PMCSR").value() & pci::PMCSR_PME_EN);
+        // The USB power session lost: the armed controller's auxiliary
+        // power drops too (a board that cuts Vaux in S3, a hub losing VBUS).
+        if (armed && state == 3 && d.spec.type == "xhci" && d.fn->fault("usb-power-loss")) armed = false;
         if (armed) kernel_->hub().instant(d.fn->path(), "aux-power", "power");
         else d.fn->power_off();
         if (d.drive) d.drive->power_off();
-        const FaultSpec* flip = scenario_.faults.find("image-bit-flip");
-        if (d.drive && flip && state == 4) {
-            int64_t sector = flip_image_bit(*d.drive, d.spec.swap_first_sector(), flip->page);
-            Event ev;
-            ev.kind = EvKind::Fault;
-            ev.ts = now_ps();
-            ev.track = d.spec.disk;
-            ev.name = "image-bit-flip";
-            ev.category = "fault";
-            ev.args = {{"page", std::to_string(flip->page)}, {"sector", std::to_string(sector)}};
-            kernel_->hub().emit(std::move(ev));
+        // While the machine is off after S4, a bit of the image may flip on the media.
+        if (d.drive && state == 4 && ctx_.faults.armed("image-bit-flip")) {
+            const FaultSpec* flip = ctx_.faults.fire("image-bit-flip", d.spec.disk, d.spec.disk);
+            if (flip) {
+                int64_t sector = flip_image_bit(*d.drive, d.spec.swap_first_sector(), flip->page);
+                kernel_->hub().instant(d.spec.disk, "image-bit-flipped", "fault",
+                                       {{"page", std::to_string(flip->page)}, {"sector", std::to_string(sector)}});
+            }
         }
     }
     intc_->power_off();

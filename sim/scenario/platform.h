@@ -66,7 +66,6 @@ public:
     // Set by the run before a hibernation: the restore kernel's loader options
     // and the check it reports the restored memory to.
     // Injected faults that the platform carries out.
-    void inject_power_cut(const FaultSpec& f);
     // Given to every disk driver (the restore kernel's too), before boot.
     void set_block_observer(BlockObserver o) { block_observer_ = std::move(o); }
     void set_restore(HibernationOptions options, ImageCheck* check) {
@@ -77,6 +76,9 @@ public:
     PciCore& pci_core() { return *pci_core_; }
     AcpiOs& acpi_os() { return *acpi_os_; }
     AcpiPm& acpi_pm() { return *acpi_pm_; }
+    // Registers what the plan's point faults (wake-event, spurious-irq,
+    // hw-signature-change, firmware-clobber) do to this machine.
+    void install_faults();
     AcpiFirmware& firmware() { return *firmware_; }
     InterruptController& intc() { return *intc_; }
 
@@ -132,6 +134,7 @@ private:
     PciDev* find_pci(PciCore& core, const Dev& d) const;
 
     const Scenario& scenario_;
+    RunContext& ctx_;
     DeviceGraph graph_;
     std::unique_ptr<ClockDomain> cpu_clk_, dram_clk_, bus_clk_, pci_clk_, dev_clk_, acpi_clk_, sata_clk_;
     std::unique_ptr<PhysicalMemory> mem_;

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include <vector>
 
 namespace quiesce {
@@ -24,13 +26,20 @@ namespace {
 
 // One round of the DMA workload: every engine copies `n` random buffers and
 // the data is checked through the CPU. Returns "" or what went wrong.
-std::string dma_workload(Platform& p, RunContext& ctx, Cpu& cpu, const Scenario& s, const char* when) {
+// The copies through each DMA engine, before and after the transition. Each
+// driver gets one pair of buffers, allocated at its first copy and reused:
+// the kernel heap does not grow with the number of copies.
+using DmaBuffers = std::map<std::string, std::pair<uint64_t, uint64_t>>;
+std::string dma_workload(Platform& p, RunContext& ctx, Cpu& cpu, const Scenario& s, const char* when,
+                         DmaBuffers& buffers) {
     ctx.hub.slice_begin(p.kernel().path(), std::string("workload ") + when, "workload");
     std::string problem;
     std::vector<uint8_t> data(s.copy_size), back(s.copy_size);
     for (auto& [name, drv] : p.dma_drivers()) {
         for (unsigned i = 0; i < s.dma_copies && problem.empty(); ++i) {
-            uint64_t src = p.kernel().alloc(s.copy_size, 64), dst = p.kernel().alloc(s.copy_size, 64);
+            if (!buffers.count(name))
+                buffers[name] = {p.kernel().alloc(s.copy_size, 64), p.kernel().alloc(s.copy_size, 64)};
+            auto [src, dst] = buffers[name];
             for (auto& b : data) b = uint8_t(ctx.rng.next());
             cpu.write_block(src, data.data(), s.copy_size);
             int rc = drv->copy(cpu, src, dst, s.copy_size);
@@ -57,6 +66,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     // sc_stop() ends every run; SystemC's "stopped by user" note is noise.
     sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
     RunContext ctx(s.seed);
+    ctx.faults.load(s.faults, s.seed);
     ctx.hub.subscribe(trace_mask(s.trace), sink);
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());
@@ -68,7 +78,9 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     if (Platform::Disk disk = platform.disk(); disk.drive) {
         storage_check = std::make_unique<StorageCheck>(checker, *disk.drive, platform.memory(), disk.name);
         platform.set_block_observer(storage_check->observer());
-        ctx.hub.subscribe(kind_bit(EvKind::Fault), [&storage_check](const Event& ev) {
+        // A bit flipped on the media by a fault is not a write the OS lost.
+        ctx.hub.subscribe(kind_bit(EvKind::Instant), [&storage_check](const Event& ev) {
+            if (ev.name != "image-bit-flipped") return;
             std::string sector = arg_value(ev, "sector");
             if (!sector.empty() && sector != "-1") storage_check->faulted(std::stoull(sector));
         });
@@ -113,7 +125,8 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         k.set_irq_wake(Platform::kSciIrq);
         platform.acpi_os().enable_power_button(cpu);
         ctx.hub.slice_end(k.path(), "boot", "boot");
-        workload = dma_workload(platform, ctx, cpu, s, "before");
+        DmaBuffers dma_buffers;
+        workload = dma_workload(platform, ctx, cpu, s, "before", dma_buffers);
         auto dma = platform.dma_drivers();
         if (s.storage.dma_streamer && !dma.empty()) {
             // A driver's own worker (not freezable) streaming copies, on the
@@ -167,14 +180,14 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             svc.image_restored = [&] { hibernation.image_restored(); };
             svc.image_restore_point = Platform::kImageRestorePoint;
         }
-        // Injected power loss: before a phase, or inside the image writer.
-        if (const FaultSpec* cut = s.faults.find("power-loss")) {
-            svc.power_loss_before = [&s](const std::string& phase) {
-                return s.faults.power_loss_before(phase) != nullptr;
-            };
-            svc.power_cut = [&platform, cut] { platform.inject_power_cut(*cut); };
-            if (cut->after_pages >= 0) hibernation.set_power_loss_after(cut->after_pages);
-        }
+        // The fault plan: point faults at phase boundaries (a power loss
+        // stops the kernel there) or at their time; the image writer asks
+        // after each page.
+        svc.faults = &ctx.faults;
+        platform.install_faults();
+        svc.power_cut = [&platform](const FaultSpec& cut) { platform.acpi_pm().power_cut(cut.restore_after); };
+        hibernation.set_faults(&ctx.faults);
+        ctx.faults.start_timers();
         if (s.control) {  // the control run: the same tasks, no transition
             out.outcome = "control";
             storage.wait_results(s.sim_limit);
@@ -203,7 +216,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             storage_check->check(false);  // a fresh boot: only what was durable counts
         }
         if (r.resumed || r.error) {
-            std::string after = dma_workload(platform, ctx, cpu, s, "after");
+            std::string after = dma_workload(platform, ctx, cpu, s, "after", dma_buffers);
             if (workload.empty()) workload = after;
             // The tasks go on running: what they see now is what the suspend did to them.
             if (s.storage.run_after) sc_core::wait(from_ps(s.storage.run_after));

@@ -195,6 +195,106 @@ void read_expect(TableReader& top, Scenario& s) {
 
 }  // namespace
 
+FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& origin) {
+    FaultSpec f;
+    f.origin = origin;
+    f.kind = r.required_str("kind");
+    const FaultKindInfo* k = find_fault_kind(f.kind);
+    if (!k) {
+        std::string all;
+        for (const auto& i : fault_kinds()) all += std::string(all.empty() ? "" : ", ") + i.name;
+        r.fail("kind", "unknown fault kind '" + f.kind + "' (" + all + ")");
+    }
+    // The trigger.
+    if (auto p = r.str("phase")) {
+        if (!s.protocol.find(*p)) r.fail("phase", "protocol '" + s.protocol.name + "' has no phase '" + *p + "'");
+        f.phase = *p;
+    }
+    if (auto w = r.str("when")) {
+        if (!k->point) r.fail("when", "'" + f.kind + "' fails an operation inside the phase: 'when' applies to point faults");
+        if (*w != "before" && *w != "after") r.fail("when", "must be \"before\" or \"after\"");
+        if (f.phase.empty()) r.fail("when", "needs a phase");
+        f.when = *w;
+    }
+    if (auto d = r.str("device")) {
+        if (k->point) r.fail("device", "'" + f.kind + "' happens to the whole machine: no device");
+        bool known = f.kind == "freezer-refusal";  // a task's name
+        for (const auto& dev : s.platform.devices) known |= dev.name == *d || (dev.type == "ahci" && dev.disk == *d);
+        if (!known) r.fail("device", "platform '" + s.platform.name + "' has no device '" + *d + "'");
+        f.device = *d;
+    }
+    if (auto a = r.str("at")) f.at = parse_value(r, "at", *a, parse_duration);
+    if (auto n = r.integer("nth", 1, 1'000'000'000)) f.nth = uint64_t(*n);
+    if (auto p = r.number("probability")) {
+        if (*p < 0 || *p > 1) r.fail("probability", "must be 0 to 1");
+        f.probability = *p;
+    }
+    if (auto o = r.boolean("once")) f.once = *o;
+    if (k->point && f.phase.empty() && !f.at)
+        r.fail("kind", "'" + f.kind + "' needs a phase or a time ('at') to fire at");
+    if (f.kind == "power-loss" && f.phase.empty())
+        r.fail("at", "power-loss fires at a phase boundary: give a phase (a cut at any cycle is not modelled yet)");
+    // The kind's own parameters; any other key is unknown to it.
+    std::string params = k->params;
+    auto has = [&](const char* key) { return ("," + params + ",").find(std::string(",") + key + ",") != std::string::npos; };
+    if (has("err"))
+        if (auto e = r.integer("err", -4095, -1)) f.err = *e;
+    if (has("duration"))
+        if (auto d = r.str("duration")) f.duration = parse_value(r, "duration", *d, parse_duration);
+    if (has("after_pages"))
+        if (auto n = r.integer("after_pages")) {
+            if (f.phase != "write-image" || *n < 0) r.fail("after_pages", "after_pages >= 0 applies to phase = \"write-image\"");
+            f.after_pages = *n;
+            f.nth = uint64_t(*n) + 1;  // the writer asks after each page: the page after N
+        }
+    if (has("restore_after"))
+        if (auto a = r.str("restore_after")) f.restore_after = parse_value(r, "restore_after", *a, parse_duration);
+    if (has("page"))
+        if (auto n = r.integer("page", 0, INT64_MAX)) f.page = uint64_t(*n);
+    if (has("irq"))
+        if (auto n = r.integer("irq", 0, 23)) f.irq = *n;
+    if (has("source")) {
+        f.source = r.str("source", "power-button");
+        if (f.source != "power-button" && f.source != "rtc") r.fail("source", "must be \"power-button\" or \"rtc\"");
+    }
+    if (has("method"))
+        if (auto m = r.str("method")) {
+            if (*m != "_TTS" && *m != "_PTS" && *m != "_WAK") r.fail("method", "must be \"_TTS\", \"_PTS\" or \"_WAK\"");
+            f.device = *m;
+        }
+    if (has("signature"))
+        if (auto n = r.integer("signature", 1, 0xffffffffLL)) f.signature = uint64_t(*n);
+    if (f.kind == "image-bit-flip" && s.protocol.target != 4) r.fail("kind", "image-bit-flip needs a hibernation protocol");
+    r.done();
+    return f;
+}
+
+FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario& s) {
+    // "kind=callback-fail,phase=suspend,device=dma0": the keys of a [[fault]]
+    // table. Numbers and booleans keep their type; everything else is a string.
+    std::string origin = "--fault " + std::to_string(index);
+    toml::table t;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+        size_t comma = text.find(',', pos);
+        std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        size_t eq = item.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw InputError(origin + ": expected key=value[,key=value...], got \"" + item + "\"");
+        std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+        char* end = nullptr;
+        long long i = std::strtoll(value.c_str(), &end, 0);
+        if (!value.empty() && *end == 0) t.insert_or_assign(key, int64_t(i));
+        else if (double d = std::strtod(value.c_str(), &end); !value.empty() && *end == 0) t.insert_or_assign(key, d);
+        else if (value == "true" || value == "false") t.insert_or_assign(key, value == "true");
+        else t.insert_or_assign(key, value);
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+    }
+    TableReader r(origin, t, "");
+    return parse_fault(r, s, origin);
+}
+
 Scenario load_scenario(const std::string& path) {
     toml::table root = parse_toml_file(path);
     TableReader top(path, root, "");
@@ -348,30 +448,8 @@ Scenario load_scenario(const std::string& path) {
                                  "' needs a disk with a swap partition (an ahci device)");
     }
     top.tables("fault", [&](TableReader& r, const toml::node& node) {
-        FaultSpec f;
-        f.line = int(node.source().begin.line);
-        f.kind = r.required_str("kind");
-        const auto& kinds = FaultPlan::kinds();
-        if (std::find(kinds.begin(), kinds.end(), f.kind) == kinds.end())
-            r.fail("kind", "unknown fault kind '" + f.kind + "' (power-loss, image-bit-flip)");
-        if (f.kind == "power-loss") {
-            f.phase = r.required_str("phase");
-            if (!s.protocol.find(f.phase)) r.fail("phase", "protocol '" + s.protocol.name + "' has no phase '" + f.phase + "'");
-            if (auto n = r.integer("after_pages")) {
-                if (f.phase != "write-image" || *n < 0)
-                    r.fail("after_pages", "after_pages >= 0 applies to phase = \"write-image\"");
-                f.after_pages = *n;
-            }
-            if (auto a = r.str("restore_after")) f.restore_after = parse_value(r, "restore_after", *a, parse_duration);
-        } else {
-            if (s.protocol.target != 4) r.fail("kind", "image-bit-flip needs a hibernation protocol");
-            if (auto n = r.integer("page")) {
-                if (*n < 0) r.fail("page", "must not be negative");
-                f.page = uint64_t(*n);
-            }
-        }
-        r.done();
-        s.faults.faults.push_back(f);
+        s.faults.faults.push_back(parse_fault(r, s, path + ":" + std::to_string(node.source().begin.line)));
+        s.faults.faults.back().line = int(node.source().begin.line);
     });
     if (const toml::table* t = top.table("wake")) {
         TableReader r(path, *t, "wake");

@@ -134,6 +134,11 @@ struct Scenario {
 // Throws InputError naming file:line:column and key.
 Scenario load_scenario(const std::string& path);
 PlatformSpec load_platform(const std::string& path);
+// One fault rule: a [[fault]] table, or a --fault "key=value,..." option
+// (index: its position on the command line). Throws InputError.
+class TableReader;
+FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& origin);
+FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario& s);
 // Finds a named platform/protocol next to the scenario or in the built-in set.
 std::string resolve_data_file(const std::string& scenario_file, const std::string& kind, const std::string& name);
 

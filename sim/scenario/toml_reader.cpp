@@ -63,6 +63,14 @@ std::optional<int64_t> TableReader::integer(const std::string& key, int64_t lo, 
     return v;
 }
 
+std::optional<double> TableReader::number(const std::string& key) {
+    const toml::node* n = get(key);
+    if (!n) return std::nullopt;
+    if (n->is_integer()) return double(n->as_integer()->get());
+    if (!n->is_floating_point()) fail(key, "expected a number");
+    return n->as_floating_point()->get();
+}
+
 std::optional<bool> TableReader::boolean(const std::string& key) {
     const toml::node* n = get(key);
     if (!n) return std::nullopt;

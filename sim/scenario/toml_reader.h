@@ -27,6 +27,7 @@ public:
     std::optional<int64_t> integer(const std::string& key);
     // An integer in [lo, hi]; anything else fails with "must be lo to hi".
     std::optional<int64_t> integer(const std::string& key, int64_t lo, int64_t hi);
+    std::optional<double> number(const std::string& key);  // an integer or a float
     std::optional<bool> boolean(const std::string& key);
     std::vector<std::string> str_list(const std::string& key);
     const toml::table* table(const std::string& key);

@@ -1,0 +1,133 @@
+#include "sim/fault/injector.h"
+
+#include <fmt/format.h>
+#include <systemc>
+
+namespace quiesce {
+
+const std::vector<FaultKindInfo>& fault_kinds() {
+    static const std::vector<FaultKindInfo> k = {
+        {"power-loss", true, "after_pages,restore_after",
+         "mains power fails: everything loses power, memory and the drive's cache included; firmware boots the "
+         "machine `restore_after` later. In write-image, `after_pages` cuts it after that many image pages"},
+        {"callback-fail", false, "err", "a device's PM callback returns `err` (default -5, -EIO)"},
+        {"callback-hang", false, "", "a device's PM callback never returns (liveness.hang catches it)"},
+        {"dma-delay", false, "duration", "a DMA engine starts a descriptor `duration` late"},
+        {"spurious-irq", true, "irq",
+         "interrupt line `irq` (default 10) is asserted for 2 us with no device behind it"},
+        {"wake-event", true, "source", "a wake event arrives: `source` = power-button (default) or rtc"},
+        {"disk-write-error", false, "", "the drive fails a write command (ATA ERR/ABRT): the request gets -EIO"},
+        {"slow-spin-up", false, "duration", "the drive takes `duration` longer to spin up"},
+        {"image-bit-flip", false, "page",
+         "after S4 entry, one bit of image data page `page` (stream order) flips on the media"},
+        {"alloc-failure", false, "", "a kernel page allocation fails with -ENOMEM"},
+        {"cpu-offline-failure", false, "", "taking a nonboot core offline fails with -EBUSY"},
+        {"acpi-method-error", false, "method",
+         "an ACPI control method (`method` = _TTS, _PTS or _WAK; default any) fails before its effects; Linux logs "
+         "it and goes on"},
+        {"hw-signature-change", true, "signature",
+         "firmware changes the FACS hardware signature (to `signature`, default the old value + 1)"},
+        {"firmware-clobber", true, "",
+         "while the machine next sleeps, firmware writes 64 scratch bytes into the ACPI NVS region"},
+        {"usb-power-loss", false, "", "the xHCI controller loses power across S3 (no Save/Restore State survives)"},
+        {"bar-loss", false, "", "a PCI function resets on D3hot->D0 as if No_Soft_Reset were clear: BARs lost"},
+        {"freezer-refusal", false, "", "a task refuses to freeze (an uninterruptible wait): the freezer times out"},
+    };
+    return k;
+}
+
+const FaultKindInfo* find_fault_kind(const std::string& name) {
+    for (const auto& k : fault_kinds())
+        if (name == k.name) return &k;
+    return nullptr;
+}
+
+void FaultInjector::load(const FaultPlan& plan, uint64_t seed) {
+    rules_.clear();
+    for (size_t i = 0; i < plan.faults.size(); ++i)
+        rules_.push_back(Rule{plan.faults[i], Rng(seed ^ (0x6661756c74ULL + 0x9e3779b97f4a7c15ULL * (i + 1)))});
+}
+
+bool FaultInjector::armed(const std::string& kind) const {
+    for (const auto& r : rules_)
+        if (!r.spent && r.spec.kind == kind) return true;
+    return false;
+}
+
+bool FaultInjector::take(Rule& r, const std::string& phase, const std::string& device) {
+    const FaultSpec& f = r.spec;
+    if (r.spent) return false;
+    if (!f.phase.empty() && f.phase != phase) return false;
+    if (!f.device.empty() && f.device != device) return false;
+    if (f.at && now_ps() < f.at) return false;
+    ++r.seen;
+    if (f.nth && r.seen != f.nth) return false;
+    if (f.probability >= 0 && double(r.rng.next() >> 11) * 0x1.0p-53 >= f.probability) return false;
+    if (f.once) r.spent = true;
+    return true;
+}
+
+void FaultInjector::record(const Rule& r, const std::string& track, std::vector<Arg> site) {
+    ++fired_;
+    Event ev;
+    ev.kind = EvKind::Fault;
+    ev.ts = now_ps();
+    ev.track = track;
+    ev.name = r.spec.kind;
+    ev.category = "fault";
+    ev.args = {{"rule", r.spec.origin}};
+    if (!r.spec.device.empty()) ev.args.push_back({"device", r.spec.device});
+    if (r.spec.nth) ev.args.push_back({"nth", std::to_string(r.spec.nth)});
+    if (r.spec.probability >= 0) ev.args.push_back({"probability", fmt::format("{}", r.spec.probability)});
+    for (auto& a : site) ev.args.push_back(std::move(a));
+    hub_.emit(std::move(ev));
+}
+
+const FaultSpec* FaultInjector::fire(const std::string& kind, const std::string& device, const std::string& track,
+                                     std::vector<Arg> site) {
+    for (auto& r : rules_) {
+        if (r.spec.kind != kind) continue;
+        // A point fault fires at an operation only when it counts image
+        // pages (power-loss with after_pages: the writer asks per page).
+        const FaultKindInfo* k = find_fault_kind(kind);
+        if (k && k->point && r.spec.after_pages < 0) continue;
+        if (!take(r, hub_.phase(), device)) continue;
+        record(r, track, std::move(site));
+        last_ = &r.spec;
+        return &r.spec;
+    }
+    return nullptr;
+}
+
+void FaultInjector::fire_point(Rule& r, const std::string& track) {
+    record(r, track, {});
+    last_ = &r.spec;
+    auto h = handlers_.find(r.spec.kind);
+    if (h != handlers_.end()) h->second(r.spec);
+}
+
+std::vector<const FaultSpec*> FaultInjector::boundary(const std::string& phase, const std::string& when) {
+    std::vector<const FaultSpec*> out;
+    for (auto& r : rules_) {
+        const FaultKindInfo* k = find_fault_kind(r.spec.kind);
+        if (!k || !k->point || r.spec.phase.empty() || r.spec.when != when || r.spec.after_pages >= 0) continue;
+        if (!take(r, phase, "")) continue;
+        fire_point(r, "kernel");
+        out.push_back(&r.spec);
+    }
+    return out;
+}
+
+void FaultInjector::start_timers() {
+    for (auto& r : rules_) {
+        const FaultKindInfo* k = find_fault_kind(r.spec.kind);
+        if (!k || !k->point || !r.spec.phase.empty()) continue;
+        Rule* rule = &r;
+        sc_core::sc_spawn([this, rule] {
+            if (rule->spec.at > now_ps()) sc_core::wait(from_ps(rule->spec.at - now_ps()));
+            if (take(*rule, hub_.phase(), "")) fire_point(*rule, "kernel");
+        });
+    }
+}
+
+}  // namespace quiesce

@@ -1,0 +1,66 @@
+// Fires the rules of a fault plan (fault_plan.h) during one run. Models and
+// the kernel ask at their operations (`fire`), the PM engine at phase
+// boundaries (`boundary`); point faults with only a time fire from a timer
+// thread (`start_timers`). Every fault that fires is a Fault event of its
+// own (a row of the trace's `fault` table) with the rule's origin and the
+// site.
+#pragma once
+
+#include "sim/core/events.h"
+#include "sim/core/rng.h"
+#include "sim/fault/fault_plan.h"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+class FaultInjector {
+public:
+    using Handler = std::function<void(const FaultSpec&)>;
+
+    explicit FaultInjector(EventHub& hub) : hub_(hub) {}
+
+    // The rules of this run; each draws from its own stream of `seed`.
+    void load(const FaultPlan& plan, uint64_t seed);
+    // Whether a rule of this kind may still fire (a cheap test for sites).
+    bool armed(const std::string& kind) const;
+
+    // An operation of `kind` at `device` (its trace track `track`) is about
+    // to happen: the rule that makes it fail, or nullptr.
+    const FaultSpec* fire(const std::string& kind, const std::string& device, const std::string& track,
+                          std::vector<Arg> site = {});
+
+    // What a point fault does when it fires (registered by the platform).
+    void on_point(const std::string& kind, Handler handler) { handlers_[kind] = std::move(handler); }
+    // A phase boundary (`when` = "before" or "after"): the point faults that
+    // fire now, in plan order; each one's handler has run.
+    std::vector<const FaultSpec*> boundary(const std::string& phase, const std::string& when);
+    // Point faults triggered by time alone fire from timer threads.
+    void start_timers();
+
+    // How many faults fired in this run, and the last one.
+    size_t fired() const { return fired_; }
+    const FaultSpec* last_fired() const { return last_; }
+
+private:
+    struct Rule {
+        FaultSpec spec;
+        Rng rng;
+        uint64_t seen = 0;  // opportunities that met the other conditions
+        bool spent = false;
+    };
+    bool take(Rule& r, const std::string& phase, const std::string& device);
+    void record(const Rule& r, const std::string& track, std::vector<Arg> site);
+    void fire_point(Rule& r, const std::string& track);
+
+    EventHub& hub_;
+    std::vector<Rule> rules_;
+    std::map<std::string, Handler> handlers_;
+    size_t fired_ = 0;
+    const FaultSpec* last_ = nullptr;
+};
+
+}  // namespace quiesce
