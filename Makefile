@@ -23,7 +23,7 @@ build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/quiesce run scenarios/regression --db $(BUILD)/regression.db --junit $(BUILD)/regression.xml
+	./$(BUILD)/quiesce run scenarios/regression -j $(JOBS) --db $(BUILD)/regression.db --junit $(BUILD)/regression.xml
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

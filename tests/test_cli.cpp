@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 using quiesce::test::TempFile;
@@ -17,8 +18,8 @@ struct Result {
     std::string out;
 };
 
-Result sh(const std::string& args) {
-    std::string cmd = std::string(QUIESCE_BIN) + " " + args + " 2>&1";
+Result shell(const std::string& command) {
+    std::string cmd = command + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p);
     std::string out;
@@ -28,6 +29,8 @@ Result sh(const std::string& args) {
     int st = pclose(p);
     return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
+
+Result sh(const std::string& args) { return shell(std::string(QUIESCE_BIN) + " " + args); }
 
 std::string regression(const std::string& name) {
     return std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml";
@@ -198,5 +201,43 @@ TEST_CASE("cli: query prints an aligned table, CSV or JSON, and the views answer
     REQUIRE(r.out == "count(*) > 0\n1\n");
     r = sh("query " + db + " \"SELECT 1\" --format xml");
     REQUIRE(r.status == 2);
+    std::filesystem::remove(db);
+}
+
+TEST_CASE("cli: -j runs scenarios in parallel with the same lines, order and digests", "[cli]") {
+    std::string dir = std::string(QUIESCE_DATA_DIR) + "/regression/";
+    std::string set = dir + "s3-basic.toml " + dir + "s3-storage.toml " + dir + "s4-storage.toml " + dir +
+                      "s3-callback-hang.toml " + dir + "pci-bar-restore-legacy.toml";
+    std::string db1 = tmp_path("j1.db"), db2 = tmp_path("j2.db");
+    Result one = sh("run " + set + " --db " + db1), two = sh("run -j 3 " + set + " --db " + db2);
+    REQUIRE(one.status == 0);
+    REQUIRE(two.status == 0);
+    // The same lines but the wall times and the database name.
+    auto strip = [](const std::string& out) {
+        std::string kept;
+        std::istringstream in(out);
+        std::string line;
+        while (std::getline(in, line))
+            if (line.rfind("trace database:", 0) != 0) kept += line.substr(0, 70) + "\n";
+        return kept;
+    };
+    CHECK(strip(one.out) == strip(two.out));
+    std::string q = " \"SELECT scenario, digest FROM run ORDER BY id\" --format list";
+    CHECK(sh("query " + db1 + q).out == sh("query " + db2 + q).out);
+    // A pipe gets no progress line.
+    CHECK(one.out.find('\r') == std::string::npos);
+    std::filesystem::remove(db1);
+    std::filesystem::remove(db2);
+}
+
+TEST_CASE("cli: a terminal gets a progress line under the results", "[cli]") {
+    std::string db = tmp_path("tty.db");
+    // script(1) gives the run a pseudo-terminal.
+    Result r = shell("script -qec '" + std::string(QUIESCE_BIN) + " run " + regression("s3-basic") + " " +
+                     regression("s3-storage") + " --db " + db + "' /dev/null");
+    INFO(r.out);
+    CHECK(r.out.find("\r\033[K[0/2] 0 passed, 0 failed, running s3-basic") != std::string::npos);
+    CHECK(r.out.find("\r\033[K[1/2] 1 passed, 0 failed, running s3-storage") != std::string::npos);
+    CHECK(r.out.find("2 passed, 0 failed") != std::string::npos);
     std::filesystem::remove(db);
 }

@@ -13,6 +13,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -57,7 +59,7 @@ std::string default_db_name() {
 }
 
 int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
-            const std::optional<uint64_t>& seed, const std::vector<std::string>& faults) {
+            const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs) {
     std::vector<Scenario> scenarios;
     for (const auto& f : collect(paths)) {
         Scenario s = load_scenario(f);
@@ -73,8 +75,19 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
     std::printf("trace database: %s\n", db_path.c_str());
     std::vector<JunitCase> cases;
     int passed = 0, failed = 0;
-    for (const auto& s : scenarios) {
-        RunResult r = execute(s);
+    // A terminal gets a progress line under the results; a pipe plain lines.
+    const bool tty = ::isatty(STDOUT_FILENO);
+    auto progress = [&] {
+        if (!tty) return;
+        size_t done = size_t(passed + failed);
+        std::printf("\r\033[K[%zu/%zu] %d passed, %d failed%s", done, scenarios.size(), passed, failed,
+                    done < scenarios.size() ? fmt::format(", running {}", scenarios[done].name).c_str() : "");
+        std::fflush(stdout);
+    };
+    progress();
+    execute_all(scenarios, jobs, [&](size_t index, RunResult r) {
+        const Scenario& s = scenarios[index];
+        if (tty) std::printf("\r\033[K");
         RunMeta m{s.name, s.file, s.seed, s.protocol.name, s.platform.name, r.status, expected_text(s.expect),
                   r.message, to_string(s.trace), r.wall_s * 1000};
         int64_t run_id = db.record(m, r.stream);
@@ -103,7 +116,9 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
                         {"run_id", std::to_string(run_id)},
                         {"digest", fmt::format("{:016x}", r.stream.digest)}};
         cases.push_back(std::move(c));
-    }
+        progress();
+    });
+    if (tty) std::printf("\r\033[K");
     std::printf("%d passed, %d failed\n", passed, failed);
     if (!junit.empty()) write_file_atomically(junit, junit_xml("quiesce", cases));
     return failed ? 1 : 0;
@@ -168,6 +183,9 @@ int main(int argc, char** argv) {
     run->add_option("--junit", junit, "Write JUnit XML to this file");
     run->add_option("--seed", seed, "Override every scenario's seed");
     std::vector<std::string> run_faults;
+    unsigned run_jobs = 1;
+    run->add_option("-j,--jobs", run_jobs, "Scenarios run in parallel, each in its own process (default 1)")
+        ->check(CLI::Range(1, 256));
     run->add_option("--fault", run_faults,
                     "Add a fault rule to every scenario: \"kind=K,phase=P,device=D,...\" (the keys of [[fault]])")
         ->allow_extra_args(false);
@@ -229,7 +247,7 @@ int main(int argc, char** argv) {
     }
     try {
         if (*run) return cmd_run(run_paths.empty() ? std::vector<std::string>{"scenarios/regression"} : run_paths,
-                                 db, junit, seed, run_faults);
+                                 db, junit, seed, run_faults, run_jobs);
         if (*validate) return cmd_validate(validate_files);
         if (*graph) return cmd_graph(graph_file);
         if (*registers) return cmd_registers(registers_file);

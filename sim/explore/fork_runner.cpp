@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <vector>
+#include <algorithm>
 
 namespace quiesce {
 
@@ -37,15 +39,31 @@ void write_all(int fd, const void* data, size_t len) {
     }
 }
 
-ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s) {
+namespace {
+
+// One forked child while it runs: its pipes, its clock, what it wrote.
+struct Running {
+    size_t index = 0;
+    pid_t pid = -1;
+    int fds[2] = {-1, -1};  // stream, stderr
+    std::chrono::steady_clock::time_point start;
+    double limit = 0;
+    bool killed = false;
+    ChildResult r;
+};
+
+Running start_child(size_t index, const std::function<void(int fd)>& body, double wall_limit_s) {
     int out[2], err[2];
     SIM_ASSERT(::pipe(out) == 0 && ::pipe(err) == 0, "pipe failed: {}", std::strerror(errno));
     std::fflush(stdout);
     std::fflush(stderr);
-    auto start = std::chrono::steady_clock::now();
-    pid_t pid = ::fork();
-    SIM_ASSERT(pid >= 0, "fork failed: {}", std::strerror(errno));
-    if (pid == 0) {
+    Running c;
+    c.index = index;
+    c.limit = wall_limit_s;
+    c.start = std::chrono::steady_clock::now();
+    c.pid = ::fork();
+    SIM_ASSERT(c.pid >= 0, "fork failed: {}", std::strerror(errno));
+    if (c.pid == 0) {
         ::close(out[0]);
         ::close(err[0]);
         ::dup2(err[1], 2);
@@ -61,38 +79,19 @@ ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limi
     }
     ::close(out[1]);
     ::close(err[1]);
-    ChildResult r;
-    int fds[2] = {out[0], err[0]};
-    bool killed = false;
-    while (fds[0] >= 0 || fds[1] >= 0) {
-        double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (!killed && elapsed > wall_limit_s) {
-            ::kill(pid, SIGKILL);
-            killed = true;
-        }
-        pollfd p[2];
-        nfds_t n = 0;
-        for (int fd : fds)
-            if (fd >= 0) p[n++] = {fd, POLLIN, 0};
-        int timeout_ms = killed ? 100 : int(std::max(1.0, (wall_limit_s - elapsed) * 1000));
-        int rc = ::poll(p, n, timeout_ms);
-        if (rc < 0 && errno != EINTR) break;
-        for (nfds_t i = 0; i < n; ++i) {
-            if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            if (p[i].fd == fds[0]) read_some(fds[0], r.output);
-            else {
-                std::string chunk;
-                read_some(fds[1], chunk);
-                r.error_tail += chunk;
-                if (r.error_tail.size() > 8192) r.error_tail.erase(0, r.error_tail.size() - 8192);
-            }
-        }
-    }
+    c.fds[0] = out[0];
+    c.fds[1] = err[0];
+    return c;
+}
+
+// Reaps a child whose pipes are closed.
+ChildResult finish_child(Running& c) {
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
     }
-    r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (killed) r.status = ChildResult::Status::TimedOut;
+    ChildResult r = std::move(c.r);
+    r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.start).count();
+    if (c.killed) r.status = ChildResult::Status::TimedOut;
     else if (WIFSIGNALED(status)) {
         r.status = ChildResult::Status::Crashed;
         r.signal = WTERMSIG(status);
@@ -101,6 +100,73 @@ ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limi
         r.status = r.exit_code == 0 ? ChildResult::Status::Exited : ChildResult::Status::Crashed;
     }
     return r;
+}
+
+}  // namespace
+
+void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_t, int fd)>& body,
+                     const std::function<double(size_t)>& wall_limit_s,
+                     const std::function<void(size_t, ChildResult)>& done) {
+    jobs = std::max(1u, jobs);
+    std::vector<Running> running;
+    size_t next = 0;
+    while (next < count || !running.empty()) {
+        while (running.size() < jobs && next < count) {
+            size_t i = next++;
+            running.push_back(start_child(i, [&body, i](int fd) { body(i, fd); }, wall_limit_s(i)));
+        }
+        // Kill what ran out of wall time; wait for output from any child.
+        auto now = std::chrono::steady_clock::now();
+        double timeout = 1e9;
+        std::vector<pollfd> p;
+        std::vector<std::pair<size_t, int>> owner;  // (running slot, which fd)
+        for (size_t k = 0; k < running.size(); ++k) {
+            Running& c = running[k];
+            double elapsed = std::chrono::duration<double>(now - c.start).count();
+            if (!c.killed && elapsed > c.limit) {
+                ::kill(c.pid, SIGKILL);
+                c.killed = true;
+            }
+            timeout = std::min(timeout, c.killed ? 0.1 : std::max(0.001, c.limit - elapsed));
+            for (int w = 0; w < 2; ++w)
+                if (c.fds[w] >= 0) {
+                    p.push_back({c.fds[w], POLLIN, 0});
+                    owner.push_back({k, w});
+                }
+        }
+        int rc = p.empty() ? 0 : ::poll(p.data(), p.size(), int(timeout * 1000));
+        if (rc < 0 && errno != EINTR) break;
+        for (size_t j = 0; j < p.size() && rc > 0; ++j) {
+            if (!(p[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            Running& c = running[owner[j].first];
+            if (owner[j].second == 0) read_some(c.fds[0], c.r.output);
+            else {
+                std::string chunk;
+                read_some(c.fds[1], chunk);
+                c.r.error_tail += chunk;
+                if (c.r.error_tail.size() > 8192) c.r.error_tail.erase(0, c.r.error_tail.size() - 8192);
+            }
+        }
+        // Children whose pipes are both closed are done, in start order.
+        for (size_t k = 0; k < running.size();) {
+            if (running[k].fds[0] >= 0 || running[k].fds[1] >= 0) {
+                ++k;
+                continue;
+            }
+            size_t index = running[k].index;
+            ChildResult r = finish_child(running[k]);
+            running.erase(running.begin() + long(k));
+            done(index, std::move(r));
+        }
+    }
+}
+
+ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s) {
+    ChildResult out;
+    run_forked_pool(
+        1, 1, [&body](size_t, int fd) { body(fd); }, [wall_limit_s](size_t) { return wall_limit_s; },
+        [&out](size_t, ChildResult r) { out = std::move(r); });
+    return out;
 }
 
 }  // namespace quiesce

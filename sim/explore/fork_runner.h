@@ -23,6 +23,13 @@ struct ChildResult {
 // Forks; the child runs `body(fd)` writing its stream to fd, then exits 0.
 ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s);
 
+// Runs `count` bodies in forked children, at most `jobs` at a time; `done`
+// gets each child's result (index, result) as it finishes - not in index
+// order. Each child has its own wall-clock limit.
+void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_t index, int fd)>& body,
+                     const std::function<double(size_t index)>& wall_limit_s,
+                     const std::function<void(size_t index, ChildResult)>& done);
+
 // Writes all `len` bytes to fd, retrying short writes and EINTR; stops
 // quietly if the reader has gone away (the parent then reports the child).
 void write_all(int fd, const void* data, size_t len);

@@ -82,14 +82,14 @@ void preflight(const Scenario& s) {
 namespace {
 
 // One run in a forked child, streaming its events back.
+void simulate_into(const Scenario& s, int fd) {
+    WireWriter w(fd);
+    RunSummary sum = simulate(s, [&w](const Event& ev) { w.event(ev); });
+    w.summary(sum);
+}
+
 ChildResult simulate_forked(const Scenario& s) {
-    return run_forked(
-        [&s](int fd) {
-            WireWriter w(fd);
-            RunSummary sum = simulate(s, [&w](const Event& ev) { w.event(ev); });
-            w.summary(sum);
-        },
-        s.wall_limit_s);
+    return run_forked([&s](int fd) { simulate_into(s, fd); }, s.wall_limit_s);
 }
 
 // The tasks' result digests in a stream: task -> digest.
@@ -131,8 +131,26 @@ void compare_with_control(const Scenario& s, RunResult& r) {
 
 }  // namespace
 
-RunResult execute(const Scenario& s) {
-    ChildResult child = simulate_forked(s);
+RunResult execute(const Scenario& s) { return judge_child(s, simulate_forked(s)); }
+
+void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
+                 const std::function<void(size_t, RunResult)>& done) {
+    // Children finish in any order; results go out in scenario order.
+    std::map<size_t, RunResult> finished;
+    size_t next = 0;
+    run_forked_pool(
+        scenarios.size(), jobs, [&scenarios](size_t i, int fd) { simulate_into(scenarios[i], fd); },
+        [&scenarios](size_t i) { return scenarios[i].wall_limit_s; },
+        [&](size_t i, ChildResult child) {
+            finished.emplace(i, judge_child(scenarios[i], std::move(child)));
+            for (auto it = finished.find(next); it != finished.end(); it = finished.find(next)) {
+                done(next++, std::move(it->second));
+                finished.erase(it);
+            }
+        });
+}
+
+RunResult judge_child(const Scenario& s, ChildResult child) {
     RunResult r;
     r.wall_s = child.wall_s;
     r.stream = decode_stream(child.output);

@@ -2,7 +2,11 @@
 #pragma once
 
 #include "sim/scenario/scenario.h"
+#include "sim/explore/fork_runner.h"
 #include "sim/trace/wire.h"
+
+#include <functional>
+#include <vector>
 
 #include <set>
 #include <string>
@@ -18,6 +22,12 @@ struct RunResult {
 };
 
 RunResult execute(const Scenario& s);
+// Runs every scenario, `jobs` forked children at a time, and hands each
+// result to `done` in scenario order as soon as it and all before it are in.
+void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
+                 const std::function<void(size_t index, RunResult)>& done);
+// Judges what one child wrote (its stream, or how it died).
+RunResult judge_child(const Scenario& s, ChildResult child);
 // Builds the scenario's platform in a forked child without running it, so
 // that errors only the built platform can see (slots, property overrides)
 // are input errors before anything runs. Throws InputError.
