@@ -54,7 +54,9 @@ TEST_CASE("cli: run prints a line per scenario, a summary, and writes db and JUn
     REQUIRE(r.out.find("\n2 passed, 0 failed\n") != std::string::npos);
     std::ifstream x(junit);
     std::string xml((std::istreambuf_iterator<char>(x)), std::istreambuf_iterator<char>());
-    REQUIRE(xml.find("<testsuite name=\"quiesce\" tests=\"2\" failures=\"0\" errors=\"0\"") != std::string::npos);
+    REQUIRE(xml.find("<testsuites name=\"quiesce\" tests=\"2\" failures=\"0\" errors=\"0\"") != std::string::npos);
+    REQUIRE(xml.find("<testsuite name=\"regression\" tests=\"2\" failures=\"0\" errors=\"0\"") != std::string::npos);
+    REQUIRE(xml.find("<property name=\"wall_sim_ratio\" value=\"") != std::string::npos);
     REQUIRE(xml.find("classname=\"regression\" name=\"s3-basic\"") != std::string::npos);
     REQUIRE(xml.find("<property name=\"random_seed\" value=\"1\"/>") != std::string::npos);
 
@@ -83,6 +85,8 @@ TEST_CASE("cli: a failing expectation makes the exit status 1 and the JUnit a fa
     std::ifstream x(junit);
     std::string xml((std::istreambuf_iterator<char>(x)), std::istreambuf_iterator<char>());
     REQUIRE(xml.find("<failure message=\"expected pass, got") != std::string::npos);
+    // The failure text names the invariant, the phase and the device.
+    REQUIRE(xml.find("first: io.suspended-device in suspend_noirq at dma0: ") != std::string::npos);
     std::filesystem::remove(db);
     std::filesystem::remove(junit);
 }

@@ -5,41 +5,65 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include <cstdio>
 #include <fstream>
 
 namespace quiesce {
 
-std::string junit_xml(const std::string& suite, const std::vector<JunitCase>& cases) {
+namespace {
+struct Counts {
     int failures = 0, errors = 0;
-    double total = 0;
-    for (const auto& c : cases) {
+    double time = 0;
+    size_t tests = 0;
+    void add(const JunitCase& c) {
         failures += c.status == "failed";
         errors += c.status == "crashed" || c.status == "timeout";
-        total += c.time_s;
+        time += c.time_s;
+        ++tests;
+    }
+};
+}  // namespace
+
+// One <testsuite> per folder (the cases' classname), in order of first
+// appearance; <testsuites> carries the totals.
+std::string junit_xml(const std::string& suite, const std::vector<JunitCase>& cases) {
+    Counts total;
+    std::vector<std::string> folders;
+    std::map<std::string, Counts> per;
+    for (const auto& c : cases) {
+        total.add(c);
+        if (!per.count(c.classname)) folders.push_back(c.classname);
+        per[c.classname].add(c);
     }
     std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     out += fmt::format("<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\">\n",
-                       markup_escape(suite), cases.size(), failures, errors, total);
-    out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" "
-                       "time=\"{:.3f}\">\n",
-                       markup_escape(suite), cases.size(), failures, errors, total);
-    for (const auto& c : cases) {
-        out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3f}\">\n",
-                           markup_escape(c.classname), markup_escape(c.name), markup_escape(c.file), c.time_s);
-        out += "      <properties>\n";
-        for (const auto& [k, v] : c.properties)
-            out += fmt::format("        <property name=\"{}\" value=\"{}\"/>\n", markup_escape(k), markup_escape(v));
-        out += "      </properties>\n";
-        if (c.status == "failed")
-            out += fmt::format("      <failure message=\"{}\" type=\"expectation\">{}</failure>\n", markup_escape(c.message),
-                               markup_escape(c.message));
-        else if (c.status != "passed")
-            out += fmt::format("      <error message=\"{}\" type=\"{}\">{}</error>\n", markup_escape(c.message),
-                               markup_escape(c.status), markup_escape(c.message));
-        out += "    </testcase>\n";
+                       markup_escape(suite), total.tests, total.failures, total.errors, total.time);
+    for (const auto& folder : folders) {
+        const Counts& n = per[folder];
+        out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" "
+                           "time=\"{:.3f}\">\n",
+                           markup_escape(folder), n.tests, n.failures, n.errors, n.time);
+        for (const auto& c : cases) {
+            if (c.classname != folder) continue;
+            out += fmt::format("    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3f}\">\n",
+                               markup_escape(c.classname), markup_escape(c.name), markup_escape(c.file), c.time_s);
+            out += "      <properties>\n";
+            for (const auto& [k, v] : c.properties)
+                out += fmt::format("        <property name=\"{}\" value=\"{}\"/>\n", markup_escape(k), markup_escape(v));
+            out += "      </properties>\n";
+            if (c.status == "failed")
+                out += fmt::format("      <failure message=\"{}\" type=\"expectation\">{}</failure>\n",
+                                   markup_escape(c.message), markup_escape(c.message));
+            else if (c.status != "passed")
+                out += fmt::format("      <error message=\"{}\" type=\"{}\">{}</error>\n", markup_escape(c.message),
+                                   markup_escape(c.status), markup_escape(c.message));
+            out += "    </testcase>\n";
+        }
+        out += "  </testsuite>\n";
     }
-    out += "  </testsuite>\n</testsuites>\n";
+    out += "</testsuites>\n";
     return out;
 }
 

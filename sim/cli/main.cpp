@@ -114,7 +114,11 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
                         {"expected", expected_text(s.expect)},
                         {"trace_db", db_path},
                         {"run_id", std::to_string(run_id)},
-                        {"digest", fmt::format("{:016x}", r.stream.digest)}};
+                        {"digest", fmt::format("{:016x}", r.stream.digest)},
+                        // wall seconds per simulated second: how fast the model ran
+                        {"wall_sim_ratio", r.stream.summary.sim_end
+                                               ? fmt::format("{:.3f}", r.wall_s / (double(r.stream.summary.sim_end) * 1e-12))
+                                               : "0"}};
         cases.push_back(std::move(c));
         progress();
     });

@@ -21,18 +21,28 @@ std::string expected_text(const Expectation& e) {
     return out;
 }
 
+// "id in PHASE at COMPONENT: message": what a CI log needs to find the spot.
+std::string describe(const Event& v) {
+    std::string where = v.phase.empty() ? "" : " in " + v.phase;
+    if (!v.track.empty()) where += " at " + v.track;
+    return v.name + where + (v.args.empty() ? "" : ": " + v.args[0].value);
+}
+
+const Event* first_violation(const RunStream& stream, const std::function<bool(const Event&)>& which) {
+    for (const auto& ev : stream.events)
+        if (ev.kind == EvKind::Violation && which(ev)) return &ev;
+    return nullptr;
+}
+
 void judge(const Scenario& s, RunResult& r) {
     for (const auto& ev : r.stream.events)
         if (ev.kind == EvKind::Violation) r.violations.insert(ev.name);
     const WireSummary& sum = r.stream.summary;
     if (s.expect.pass) {
         if (!r.violations.empty()) {
-            const Event* first = nullptr;
-            for (const auto& ev : r.stream.events)
-                if (ev.kind == EvKind::Violation) { first = &ev; break; }
+            const Event* first = first_violation(r.stream, [](const Event&) { return true; });
             r.status = "failed";
-            r.message = fmt::format("expected pass, got {} violation(s); first: {}: {}", r.violations.size(),
-                                    first->name, first->args.empty() ? "" : first->args[0].value);
+            r.message = fmt::format("expected pass, got {} violation(s); first: {}", r.violations.size(), describe(*first));
         } else if (sum.outcome != s.expect.outcome) {
             r.status = "failed";
             r.message = "expected outcome '" + s.expect.outcome + "', but the transition ended with '" + sum.outcome + "'";
@@ -58,7 +68,13 @@ void judge(const Scenario& s, RunResult& r) {
     } else {
         r.status = "failed";
         r.message = missing.empty() ? "" : "expected violation(s) missing: " + missing;
-        if (!extra.empty()) r.message += (r.message.empty() ? "" : "; ") + std::string("unexpected: ") + extra;
+        if (!extra.empty()) {
+            const Event* first = first_violation(r.stream, [&s](const Event& ev) {
+                return std::find(s.expect.violations.begin(), s.expect.violations.end(), ev.name) == s.expect.violations.end();
+            });
+            r.message += (r.message.empty() ? "" : "; ") + std::string("unexpected: ") + extra + " (first: " +
+                         describe(*first) + ")";
+        }
     }
 }
 
