@@ -94,6 +94,28 @@ TEST_CASE("protocol: malformed protocols are rejected with file, line and reason
 
     e = load_error("target = \"S3\"", "target = \"S3\"\nsurprise = 1");
     REQUIRE_THAT(e, Catch::Contains("surprise: unknown key"));
+
+    // A run phase: the system keeps running, so not with interrupts off or
+    // CPUs offline, and only it has a duration.
+    e = load_error("name = \"syscore-suspend\"\naction = \"syscore-suspend\"",
+                   "name = \"syscore-suspend\"\naction = \"run\"\nduration = \"5ms\"");
+    REQUIRE_THAT(e, Catch::EndsWith("phase 'syscore-suspend'.action: the system only keeps running with interrupts on and every CPU online"));
+    e = load_error("action = \"sync\"", "action = \"run\"");
+    REQUIRE_THAT(e, Catch::EndsWith("phase 'sync'.duration: a run phase needs a duration above 0"));
+    e = load_error("action = \"sync\"", "action = \"sync\"\nduration = \"1ms\"");
+    REQUIRE_THAT(e, Catch::EndsWith("phase 'sync'.duration: only a run phase has a duration"));
+    e = load_error("action = \"sync\"", "action = \"run\"\nduration = \"soon\"");
+    REQUIRE_THAT(e, Catch::Contains("duration:"));
+}
+
+TEST_CASE("protocol: linus2006 saves state, keeps running, then suspends as linux-s3", "[protocol]") {
+    Protocol p = load_protocol(builtin("linus2006"));
+    REQUIRE(p.suspend.size() > 3);
+    CHECK(p.suspend[1].callback == "save_state");
+    CHECK(p.suspend[2].action == "run");
+    CHECK(p.suspend[2].duration == 20'000'000'000ULL);
+    CHECK(p.suspend[3].action == "freeze-tasks");
+    CHECK(p.resume.size() == load_protocol(builtin("linux-s3")).resume.size());
 }
 
 TEST_CASE("protocol: interrupts may not be re-enabled inside the noirq section", "[protocol]") {

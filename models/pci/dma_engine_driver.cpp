@@ -107,11 +107,21 @@ int DmaEngineDriver::suspend(Cpu& cpu) {
         }
         cpu.compute(Cycles(10'000));
     }
-    cpu.write32(drv_ + F_CTRL, cpu.read32(mmio(DmaEngine::CTRL)));
-    cpu.write32(drv_ + F_BURST, cpu.read32(mmio(DmaEngine::BURST)));
+    if (!cpu.read32(drv_ + F_HW_SAVED)) save_hw_state(cpu);
+    cpu.write32(drv_ + F_HW_SAVED, 0);
     cpu.write32(mmio(DmaEngine::CTRL), 0);
     return 0;
 }
+
+// Hardware state only (Linus's save_state): the registers firmware or a
+// reset would lose and that memory cannot tell - not the ring pointers,
+// which are driver state and rebuilt from memory on resume.
+void DmaEngineDriver::save_hw_state(Cpu& cpu) {
+    cpu.write32(drv_ + F_CTRL, cpu.read32(mmio(DmaEngine::CTRL)));
+    cpu.write32(drv_ + F_BURST, cpu.read32(mmio(DmaEngine::BURST)));
+}
+
+void DmaEngineDriver::set_burst(Cpu& cpu, uint32_t bytes) { cpu.write32(mmio(DmaEngine::BURST), bytes); }
 
 // Pages for the device's own memory: from the page allocator now, when
 // memory is tightest (the hibernation copy is already reserved).
@@ -163,6 +173,11 @@ int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
     // hardware: everything is rewritten from memory anyway).
     if (cb == "freeze" && variant_ == Variant::NoDrainOnFreeze) {
         cpu.write32(drv_ + F_STOPPED, 1);  // no new copies; the one in flight goes on
+        return 0;
+    }
+    if (cb == "save_state") {  // linus2006: while the system keeps running
+        save_hw_state(cpu);
+        cpu.write32(drv_ + F_HW_SAVED, 1);
         return 0;
     }
     if (cb == "suspend" || cb == "freeze" || cb == "poweroff") {

@@ -54,15 +54,20 @@ public:
 
     // Copies `len` bytes by DMA and waits for completion. 0, -ETIMEDOUT, -EIO or -EBUSY.
     int copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len);
+    // An ioctl that tunes the engine (hdparm for this device): BURST is
+    // hardware state, written straight to the register.
+    void set_burst(Cpu& cpu, uint32_t bytes);
 
 private:
     // Driver struct fields, in kernel memory.
+    // F_HW_SAVED: save_state (linus2006) already copied CTRL/BURST.
     static constexpr uint64_t F_RING = 0, F_SIZE = 8, F_TAIL = 12, F_CTRL = 16, F_BURST = 20, F_STOPPED = 24,
-                              F_SAVED = 32, F_SAVE_LIST = 40;  // pages holding local memory, and their list
+                              F_HW_SAVED = 28, F_SAVED = 32, F_SAVE_LIST = 40;  // pages holding local memory, and their list
     static constexpr uint32_t kRingSize = 16;
 
     bool irq(Cpu& cpu);
     int suspend(Cpu& cpu);
+    void save_hw_state(Cpu& cpu);
     int resume(Cpu& cpu);
     int program(Cpu& cpu);  // RING_* and TAIL from memory, then CTRL/BURST
     int reserve_local_memory(Cpu& cpu, std::vector<uint64_t>& pages);

@@ -10,6 +10,13 @@ PciPmDevice::PciPmDevice(std::string name, std::string track, PciCore& core, Pci
       wake_enabled_(wake_enabled), power_manageable_(power_manageable) {}
 
 int PciPmDevice::callback(const std::string& cb, Cpu& cpu) {
+    if (cb == "save_state") {
+        // linus2006: hardware state now, while the system runs - config
+        // space by the core (unless the driver manages PCI PM), the rest
+        // by the driver. suspend_noirq will not save again.
+        if (!(driver_ && driver_->manages_pci_pm())) core_.save_state(cpu, dev_);
+        return driver_ ? driver_->pm(cb, cpu, dev_) : 0;
+    }
     if (cb == "suspend_noirq" || cb == "poweroff_noirq") return suspend_noirq(cpu);
     if (cb == "resume_noirq" || cb == "restore_noirq") return resume_noirq(cpu);
     if (cb == "freeze_noirq") {

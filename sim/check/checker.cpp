@@ -147,7 +147,8 @@ void Checker::check_rollback(const Event& transition_end) {
     for (const auto& [device, callback, rc] : callbacks_) {
         auto undo = counterpart.find(callback);
         if (undo == counterpart.end()) {  // a suspend-side callback
-            if (rc == "0") ++open[device][callback];
+            // save_state (linus2006) only copies state out: nothing to undo.
+            if (rc == "0" && callback != "save_state") ++open[device][callback];
             continue;
         }
         int& n = open[device][undo->second];
@@ -211,6 +212,12 @@ void Checker::on_event(const Event& ev) {
     }
     if (ev.category == "callback" && ev.kind == EvKind::SliceBegin) {
         on_callback_begin(ev);
+        // The hardware state resume must give back is the device's as it
+        // stopped running: with no freezer (ben2001) or a save_state long
+        // before (linus2006), tasks may have changed it since the start.
+        if (in_transition_ && (ev.name == "suspend" || ev.name == "freeze" || ev.name == "poweroff"))
+            for (auto& w : banks_)
+                if (w.component == arg_value(ev, "device")) w.before = w.bank->save(StateClass::Hardware);
         running_[ev.track] = {arg_value(ev, "device"), ev.name, arg_value(ev, "phase"), ev.ts};
         // The watchdog: look again when the budget runs out.
         if (budget_) {

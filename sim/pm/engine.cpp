@@ -161,6 +161,12 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     else if (a == "platform-enter") return platform_enter(cpu);
     else if (a == "platform-finish") s_.acpi->finish(cpu, target);
     else if (a == "platform-end") s_.acpi->end(cpu);
+    else if (a == "run") {
+        // The system keeps running (tasks, I/O, a user running hdparm) while
+        // the PM thread waits: the time between Linus's save_state and suspend.
+        sc_core::wait(from_ps(p.duration));
+        return 0;
+    }
     else if (a == "sync") {
         // ksys_sync_helper returns nothing: a write error is the page's (it
         // stays dirty, fsync reports it) and never stops the suspend.

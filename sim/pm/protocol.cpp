@@ -1,5 +1,7 @@
 #include "sim/pm/protocol.h"
 
+#include "sim/core/time.h"
+
 #include "sim/core/errors.h"
 #include "sim/scenario/toml_reader.h"
 
@@ -13,13 +15,14 @@ const std::vector<std::string>& known_actions() {
         "platform-finish", "platform-end", "suspend-device-irqs", "resume-device-irqs", "cpus-offline",
         "cpus-online", "irqs-off",        "irqs-on",             "syscore-suspend",  "syscore-resume",
         "sync",        "freeze-tasks",    "thaw-tasks",          "preallocate",      "snapshot",
-        "write-image", "freeze-user-tasks", "freeze-kernel-threads", "restrict-gfp", "restore-gfp"};
+        "write-image", "freeze-user-tasks", "freeze-kernel-threads", "restrict-gfp", "restore-gfp",
+        "run"};
     return a;
 }
 
 const std::vector<std::string>& known_callbacks() {
     static const std::vector<std::string> c = {
-        "prepare", "suspend", "suspend_late", "suspend_noirq", "resume_noirq", "resume_early", "resume",
+        "save_state", "prepare", "suspend", "suspend_late", "suspend_noirq", "resume_noirq", "resume_early", "resume",
         "complete", "freeze", "freeze_late", "freeze_noirq", "thaw_noirq", "thaw_early", "thaw",
         "poweroff", "poweroff_late", "poweroff_noirq", "restore_noirq", "restore_early", "restore"};
     return c;
@@ -70,6 +73,13 @@ std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
         p.undo = r.str("undo", "");
         p.method = r.str("method", "");
         if (auto a = r.integer("arg")) p.arg = int(*a);
+        if (auto d = r.str("duration")) {
+            try {
+                p.duration = parse_duration(*d);
+            } catch (const std::invalid_argument& e) {
+                r.fail("duration", e.what());
+            }
+        }
         r.done();
         out.push_back(p);
     });
@@ -124,6 +134,13 @@ void validate_protocol(const Protocol& pr) {
             }
             if (p.action == "firmware" && p.method != "_TTS" && p.method != "_PTS" && p.method != "_WAK")
                 phase_error(pr, p, "method", "firmware method must be _TTS, _PTS or _WAK");
+            if (p.action == "run") {
+                if (p.duration == 0) phase_error(pr, p, "duration", "a run phase needs a duration above 0");
+                if (cpu_irqs_off || dev_irqs_off || cpus_off)
+                    phase_error(pr, p, "action", "the system only keeps running with interrupts on and every CPU online");
+            } else if (p.duration) {
+                phase_error(pr, p, "duration", "only a run phase has a duration");
+            }
             if (p.action == "irqs-off") cpu_irqs_off = true;
             if (p.action == "irqs-on") {
                 if (!cpu_irqs_off) phase_error(pr, p, "", "irqs-on without irqs-off");

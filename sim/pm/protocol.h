@@ -19,6 +19,7 @@ struct Phase {
                            // runs for the devices this one succeeded on
     std::string method;    // for action "firmware": _TTS, _PTS, _WAK
     int arg = -1;          // firmware method argument (-1: the target state)
+    uint64_t duration = 0; // for action "run": how long the system keeps running (ps)
     int line = 0;          // where it was declared
     int column = 0;
 };

@@ -205,6 +205,17 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         platform.watch(checker);
         checker.transition_started();
         PmEngine engine(svc, s.protocol, ctx.hub);
+        if (s.storage.hdparm_burst && !platform.dma_drivers().empty()) {
+            // A user tunes the engine while the transition runs (Linus's
+            // hdparm): a user task, frozen like any other when the freezer runs.
+            DmaEngineDriver* drv = platform.dma_drivers()[0].second;
+            k.spawn("hdparm", Task::Kind::User, true, unsigned(k.cpus().size() - 1), [drv, &s](Task& t) {
+                t.sleep_freezable(s.storage.hdparm_after);
+                drv->set_burst(t.cpu(), uint32_t(s.storage.hdparm_burst));
+                t.kernel().hub().instant(t.kernel().path(), "hdparm", "workload",
+                                         {{"burst", std::to_string(s.storage.hdparm_burst)}});
+            });
+        }
         PmEngine::Result r = engine.run(cpu);
         if (r.error) out.outcome = "aborted:" + r.failed_phase;
         else if (!r.resumed) out.outcome = "no-resume";

@@ -143,6 +143,7 @@ void read_protocol(TableReader& top, Scenario& s) {
         if (!p) o.fail("phase", "protocol '" + name + "' has no phase '" + phase + "'");
         if (auto order = o.str("order")) p->order = *order;
         if (auto undo = o.str("undo")) p->undo = *undo;
+        if (auto d = o.str("duration")) p->duration = parse_value(o, "duration", *d, parse_duration);
         bool skip = o.boolean("skip").value_or(false);
         o.done();
         p->line = int(node.source().begin.line);
@@ -412,6 +413,12 @@ Scenario load_scenario(const std::string& path) {
         if (auto b = r.boolean("barrier")) w.barrier = *b;
         if (auto b = r.boolean("stuck_task")) w.stuck_task = *b;
         if (auto b = r.boolean("dma_streamer")) w.dma_streamer = *b;
+        if (auto n = r.integer("hdparm_burst", 0, 512)) {
+            if (*n && *n != 64 && *n != 128 && *n != 256 && *n != 512)
+                r.fail("hdparm_burst", "must be 64, 128, 256 or 512 (the engine's BURST sizes)");
+            w.hdparm_burst = *n;
+        }
+        if (auto v = r.str("hdparm_after")) w.hdparm_after = parse_value(r, "hdparm_after", *v, parse_duration);
         if (auto b = r.boolean("updater")) w.updater = *b;
         if (auto n = r.integer("toucher_pages", 0, 1024)) w.toucher_pages = unsigned(*n);
         if (auto n = r.integer("toucher_resident")) {

@@ -79,6 +79,8 @@ struct StorageWorkload {
     bool barrier = true;                    // journal commits flush (REQ_PREFLUSH|REQ_FUA); false: nobarrier
     bool stuck_task = false;                // a task in an uninterruptible wait
     bool dma_streamer = false;              // a kernel thread copying copy_size with the first DMA engine
+    int64_t hdparm_burst = 0;               // a user task tunes the first DMA engine's BURST to this (0: none) ...
+    Picos hdparm_after = 5'000'000'000ULL;  // ... this long after the transition starts
     bool updater = false;                   // a user task doing two-step updates that must stay whole
     std::string skip_sleeper = "none";      // a task sleeping outside the freezer's count: none, correct, buggy
     unsigned toucher_pages = 0;             // anonymous pages of the toucher task (0: none)
