@@ -1,5 +1,6 @@
 // The quiesce command line: run, validate, graph, query.
 // Exit status: 0 all expectations held; 1 some did not; 2 bad input.
+#include "sim/cli/commands.h"
 #include "sim/cli/junit.h"
 #include "sim/core/errors.h"
 #include "sim/explore/fork_runner.h"
@@ -22,6 +23,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 namespace fs = std::filesystem;
 using namespace quiesce;
@@ -65,7 +67,7 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
         Scenario s = load_scenario(f);
         build_graph(s.platform);
         // Faults from the command line join each scenario's plan.
-        for (size_t i = 0; i < faults.size(); ++i) s.faults.faults.push_back(parse_cli_fault(faults[i], i + 1, s));
+        add_cli_faults(s, faults);
         preflight(s);
         if (seed) s.seed = *seed;
         scenarios.push_back(std::move(s));
@@ -88,9 +90,7 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
     execute_all(scenarios, jobs, [&](size_t index, RunResult r) {
         const Scenario& s = scenarios[index];
         if (tty) std::printf("\r\033[K");
-        RunMeta m{s.name, s.file, s.seed, s.protocol.name, s.platform.name, r.status, expected_text(s.expect),
-                  r.message, to_string(s.trace), r.wall_s * 1000};
-        int64_t run_id = db.record(m, r.stream);
+        int64_t run_id = db.record(run_meta(s, r), r.stream);
         uint64_t cycles = uint64_t(static_cast<unsigned __int128>(r.stream.summary.sim_end) * s.platform.cpu_hz /
                                    1'000'000'000'000ULL);
         std::string verdict = r.status == "passed" ? "PASS" : r.status == "failed" ? "FAIL"
@@ -198,6 +198,26 @@ int main(int argc, char** argv) {
     auto* validate = app.add_subcommand("validate", "Check scenario files without running them");
     validate->add_option("files", validate_files, "Scenario files or directories")->required();
 
+    std::string explore_file, explore_db, explore_out, explore_kinds, explore_shard = "0/1";
+    ExploreOptions explore_opts;
+    auto* explore = app.add_subcommand("explore", "Try fault points on a scenario: which ones break it, with reproducers");
+    explore->add_option("scenario", explore_file, "Scenario file")->required();
+    explore->add_option("--kinds", explore_kinds, "Fault kinds to place, comma separated (default: " +
+                                                      join_lines(default_explore_kinds()) + ")");
+    explore->add_option("--strategy", explore_opts.strategy, "exhaustive (in order, default) or random (seeded)");
+    explore->add_option("--budget", explore_opts.budget, "At most this many variants (default: all)");
+    explore->add_option("--seed", explore_opts.seed, "The random strategy's seed (default 1)");
+    explore->add_option("-j,--jobs", explore_opts.jobs, "Variants run in parallel (default 1)")->check(CLI::Range(1, 256));
+    explore->add_option("--shard", explore_shard, "I/N: run every Nth variant from the Ith (default 0/1)");
+    explore->add_option("--db", explore_db, "Trace database (default quiesce-explore.db)");
+    explore->add_option("--out", explore_out, "Write a reproducer scenario per distinct violation here");
+
+    std::string replay_db;
+    int64_t replay_run = 0;
+    auto* replay = app.add_subcommand("replay", "Run a recorded run again and check its digest is identical");
+    replay->add_option("db", replay_db, "Trace database")->required();
+    replay->add_option("run", replay_run, "Run id")->required();
+
     std::string graph_file;
     auto* graph = app.add_subcommand("graph", "Print a scenario's device graph as DOT");
     graph->add_option("scenario", graph_file, "Scenario file")->required();
@@ -254,6 +274,20 @@ int main(int argc, char** argv) {
                                  db, junit, seed, run_faults, run_jobs);
         if (*validate) return cmd_validate(validate_files);
         if (*graph) return cmd_graph(graph_file);
+        if (*explore) {
+            std::istringstream kinds(explore_kinds);
+            for (std::string k; std::getline(kinds, k, ',');)
+                if (!k.empty()) explore_opts.kinds.push_back(k);
+            unsigned i = 0, n = 0;
+            char slash = 0;
+            std::istringstream shard(explore_shard);
+            if (!(shard >> i >> slash >> n) || slash != '/' || !shard.eof())
+                throw InputError("--shard: expected I/N, got '" + explore_shard + "'");
+            explore_opts.shard = i;
+            explore_opts.shards = n;
+            return cmd_explore(explore_file, explore_opts, explore_db, explore_out);
+        }
+        if (*replay) return cmd_replay(replay_db, replay_run);
         if (*registers) return cmd_registers(registers_file);
         if (*summary) {
             std::vector<std::unique_ptr<TraceReader>> readers;

@@ -3,6 +3,7 @@
 
 #include "sim/scenario/scenario.h"
 #include "sim/explore/fork_runner.h"
+#include "sim/trace/trace_db.h"
 #include "sim/trace/wire.h"
 
 #include <functional>
@@ -35,5 +36,8 @@ void preflight(const Scenario& s);
 // Judges a finished stream against the scenario's expectation.
 void judge(const Scenario& s, RunResult& r);
 std::string expected_text(const Expectation& e);
+// What the trace database records of one run of `s`.
+RunMeta run_meta(const Scenario& s, const RunResult& r);
+std::string join_lines(const std::vector<std::string>& lines);
 
 }  // namespace quiesce

@@ -296,6 +296,13 @@ FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario&
     return parse_fault(r, s, origin);
 }
 
+void add_cli_faults(Scenario& s, const std::vector<std::string>& rules) {
+    for (const auto& text : rules) {
+        s.faults.faults.push_back(parse_cli_fault(text, s.extra_faults.size() + 1, s));
+        s.extra_faults.push_back(text);
+    }
+}
+
 Scenario load_scenario(const std::string& path) {
     toml::table root = parse_toml_file(path);
     TableReader top(path, root, "");

@@ -64,7 +64,7 @@ struct PropertyOverride {
 struct Expectation {
     bool pass = true;
     std::vector<std::string> violations;  // ids that must appear (and no others)
-    std::string outcome = "resumed";      // for pass: how the transition must end
+    std::string outcome = "resumed";      // for pass: how the transition must end ("": any)
 };
 
 // The storage workload: a user task writing a file through the page cache
@@ -123,6 +123,9 @@ struct Scenario {
     StorageWorkload storage;
     HibernationSpec hibernation;
     FaultPlan faults;
+    // The rules of `faults` that came from outside the file (--fault,
+    // explore), in --fault syntax: recorded with the run for replay.
+    std::vector<std::string> extra_faults;
     Picos wake_after = 200'000'000'000ULL;  // RTC alarm armed right before suspend (rtcwake)
     Picos button_after = 0;                  // power button pressed this long after the transition starts (0: never)
     Picos sim_limit = 10'000'000'000'000ULL; // 10 s simulated
@@ -141,6 +144,8 @@ PlatformSpec load_platform(const std::string& path);
 class TableReader;
 FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& origin);
 FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario& s);
+// Adds --fault rules to a scenario's plan (and to extra_faults).
+void add_cli_faults(Scenario& s, const std::vector<std::string>& rules);
 // Finds a named platform/protocol next to the scenario or in the built-in set.
 std::string resolve_data_file(const std::string& scenario_file, const std::string& kind, const std::string& name);
 

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS run (
   digest TEXT,
   trace_level TEXT,
   started_at TEXT NOT NULL,
-  quiesce_version TEXT
+  quiesce_version TEXT,
+  faults TEXT
 );
 CREATE TABLE IF NOT EXISTS track (
   id INTEGER PRIMARY KEY,
@@ -278,8 +279,8 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
     exec("BEGIN IMMEDIATE");
     try {
         Stmt run(db_, "INSERT INTO run(scenario, file, seed, protocol, platform, status, outcome, workload, expected,"
-                      " message, sim_time, wall_ms, digest, trace_level, started_at, quiesce_version)"
-                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                      " message, sim_time, wall_ms, digest, trace_level, started_at, quiesce_version, faults)"
+                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
         run.bind(1, m.scenario).bind(2, m.file).bind(3, int64_t(m.seed)).bind(4, m.protocol).bind(5, m.platform);
         run.bind(6, m.status);
         if (s.has_summary) run.bind(7, s.summary.outcome).bind(8, s.summary.workload);
@@ -287,6 +288,8 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
         run.bind(9, m.expected).bind(10, m.message).bind(11, int64_t(s.summary.sim_end)).bind(12, m.wall_ms);
         run.bind(13, fmt::format("{:016x}", s.digest)).bind(14, m.trace_level).bind(15, utc_now());
         run.bind(16, std::string(QUIESCE_VERSION));
+        if (m.faults.empty()) run.bind_null(17);
+        else run.bind(17, m.faults);
         int64_t run_id = run.run(db_);
 
         // Tracks; parents are the explicit parent or the longest path prefix.

@@ -17,7 +17,7 @@ struct sqlite3;
 
 namespace quiesce {
 
-constexpr int kTraceSchemaVersion = 1;
+constexpr int kTraceSchemaVersion = 2;  // 2: run.faults
 
 struct RunMeta {
     std::string scenario;
@@ -30,6 +30,9 @@ struct RunMeta {
     std::string message;
     std::string trace_level;
     double wall_ms = 0;
+    // Fault rules added to the scenario file's own (quiesce run --fault,
+    // quiesce explore), one per line in --fault syntax: replay needs them.
+    std::string faults;
 };
 
 class TraceDb {

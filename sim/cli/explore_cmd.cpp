@@ -1,0 +1,224 @@
+// quiesce explore and quiesce replay.
+#include "sim/cli/commands.h"
+
+#include "sim/core/errors.h"
+#include "sim/explore/explore.h"
+#include "sim/scenario/executor.h"
+#include "sim/scenario/platform.h"
+#include "sim/trace/trace_db.h"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace quiesce {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// "violation ids of the run" and the signatures it shows.
+std::set<std::string> ids_of(const RunStream& st) {
+    std::set<std::string> out;
+    for (const auto& ev : st.events)
+        if (ev.kind == EvKind::Violation) out.insert(ev.name);
+    return out;
+}
+
+std::string file_part(std::string s) {
+    for (char& c : s)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
+    return s;
+}
+
+struct Cell {
+    size_t tried = 0, fired = 0, violating = 0;
+};
+
+}  // namespace
+
+int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, const std::string& out_dir) {
+    Scenario s = load_scenario(file);
+    build_graph(s.platform);
+    preflight(s);
+    if (o.kinds.empty()) o.kinds = default_explore_kinds();
+    for (const auto& k : o.kinds) {
+        const FaultKindInfo* info = find_fault_kind(k);
+        if (!info) throw InputError("--kinds: unknown fault kind '" + k + "'");
+        if (k == "image-bit-flip" && s.protocol.target != 4)
+            throw InputError("--kinds: image-bit-flip needs a hibernation protocol");
+    }
+    if (o.strategy != "exhaustive" && o.strategy != "random")
+        throw InputError("--strategy: must be exhaustive or random, got '" + o.strategy + "'");
+    if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");
+    if (db_path.empty()) db_path = "quiesce-explore.db";
+    TraceDb db(db_path);
+    std::printf("trace database: %s\n", db_path.c_str());
+
+    // The baseline: what the scenario goes through without a new fault.
+    RunResult base = execute(s);
+    int64_t base_id = db.record(run_meta(s, base), base.stream);
+    std::set<std::tuple<std::string, std::string, std::string>> known;
+    for (const auto& ev : base.stream.events)
+        if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
+    std::string base_ids;
+    for (const auto& v : ids_of(base.stream)) base_ids += (base_ids.empty() ? "" : ", ") + v;
+    std::printf("baseline: run %lld, outcome %s, %s\n", static_cast<long long>(base_id),
+                base.stream.summary.outcome.c_str(), base_ids.empty() ? "no violation" : ("violations: " + base_ids).c_str());
+
+    std::vector<FaultPoint> points = fault_points(base.stream, o.kinds);
+    std::vector<size_t> picks = pick_variants(points.size(), o);
+    std::vector<Scenario> variants;
+    for (size_t i : picks) variants.push_back(variant_of(s, points[i]));
+    std::printf("fault points: %zu (%zu kinds); this run: %zu variants (%s%s, shard %u/%u), %u jobs\n", points.size(),
+                o.kinds.size(), picks.size(), o.strategy.c_str(),
+                o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards, o.jobs);
+    std::fflush(stdout);
+
+    std::map<Signature, Finding> findings;
+    std::map<std::string, std::map<std::string, Cell>> coverage;  // phase -> kind -> cell
+    std::vector<std::string> phase_order;
+    for (const auto& p : points)
+        if (!p.phase.empty() && std::find(phase_order.begin(), phase_order.end(), p.phase) == phase_order.end())
+            phase_order.push_back(p.phase);
+    const bool tty = ::isatty(STDOUT_FILENO);
+    auto start = std::chrono::steady_clock::now();
+    size_t done = 0, crashed = 0;
+    execute_all(variants, o.jobs, [&](size_t k, RunResult r) {
+        const Scenario& v = variants[k];
+        const FaultPoint& p = points[picks[k]];
+        int64_t run_id = db.record(run_meta(v, r), r.stream);
+        std::string origin = "--fault " + std::to_string(v.extra_faults.size());
+        bool fired = false;
+        for (const auto& ev : r.stream.events)
+            fired |= ev.kind == EvKind::Fault && arg_value(ev, "rule") == origin;
+        bool violating = false;
+        for (const auto& ev : r.stream.events) {
+            if (ev.kind != EvKind::Violation || known.count({ev.name, ev.phase, ev.track})) continue;
+            violating = true;
+            Signature sig{ev.name, ev.phase, ev.track, p.kind};
+            Finding& f = findings[sig];
+            if (f.count++ == 0) {
+                f.sig = sig;
+                f.first_run = run_id;
+                f.first_variant = picks[k];
+                f.violations = ids_of(r.stream);
+            }
+        }
+        if (r.status == "crashed" || r.status == "timeout") ++crashed;
+        Cell& c = coverage[p.phase][p.kind];
+        ++c.tried;
+        c.fired += fired;
+        c.violating += violating;
+        ++done;
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::string line = fmt::format("[{}/{}] {:.1f} runs/s, {} distinct violation(s)", done, variants.size(),
+                                       secs > 0 ? double(done) / secs : 0.0, findings.size());
+        if (tty) {
+            std::printf("\r\033[K%s", line.c_str());
+            std::fflush(stdout);
+        } else if (done == variants.size() || done % std::max<size_t>(1, variants.size() / 10) == 0) {
+            std::printf("%s\n", line.c_str());
+            std::fflush(stdout);
+        }
+    });
+    if (tty) std::printf("\r\033[K");
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    // Reproducers, one per distinct violation.
+    if (!out_dir.empty() && !findings.empty()) {
+        fs::create_directories(out_dir);
+        std::string original = read_file(file);
+        size_t n = 0;
+        for (auto& [sig, f] : findings) {
+            const FaultPoint& p = points[f.first_variant];
+            std::string name = fmt::format("{:02}-{}-{}-{}{}.toml", ++n, file_part(sig.invariant), file_part(p.kind),
+                                           file_part(p.phase), p.device.empty() ? "" : "-" + file_part(p.device));
+            f.reproducer = (fs::path(out_dir) / name).string();
+            std::string text = reproducer_text(original, file, p, f, f.first_variant, points.size(), s.seed);
+            std::ofstream(f.reproducer) << text;
+        }
+    }
+
+    std::printf("\n%zu variants in %.2fs (%.1f runs/s)%s\n", done, secs, secs > 0 ? double(done) / secs : 0.0,
+                crashed ? fmt::format(", {} crashed or timed out", crashed).c_str() : "");
+    if (findings.empty()) {
+        std::printf("no violation beyond the baseline's\n");
+    } else {
+        std::printf("%zu distinct violation(s) beyond the baseline's:\n", findings.size());
+        for (const auto& [sig, f] : findings)
+            std::printf("  %-24s %-22s %-14s fault %-18s %3zu run(s), first run %lld (%s)%s%s\n", sig.invariant.c_str(),
+                        sig.phase.empty() ? "-" : sig.phase.c_str(), sig.component.c_str(), sig.kind.c_str(), f.count,
+                        static_cast<long long>(f.first_run), points[f.first_variant].rule.c_str(),
+                        f.reproducer.empty() ? "" : "\n      reproducer: ", f.reproducer.c_str());
+    }
+    // Coverage: fired/tried per phase and kind, "!" when a new violation showed.
+    std::printf("\ncoverage (fired/tried per phase and fault kind; ! = a new violation)\n");
+    std::printf("  %-24s", "phase");
+    for (const auto& k : o.kinds) std::printf(" %-*s", int(std::max<size_t>(k.size(), 7)), k.c_str());
+    std::printf("\n");
+    for (const auto& ph : phase_order) {
+        if (!coverage.count(ph)) continue;
+        std::printf("  %-24s", ph.c_str());
+        for (const auto& k : o.kinds) {
+            auto it = coverage[ph].find(k);
+            std::string cell = it == coverage[ph].end() ? "-"
+                                                        : fmt::format("{}/{}{}", it->second.fired, it->second.tried,
+                                                                      it->second.violating ? "!" : "");
+            std::printf(" %-*s", int(std::max<size_t>(k.size(), 7)), cell.c_str());
+        }
+        std::printf("\n");
+    }
+    return findings.empty() ? 0 : 1;
+}
+
+int cmd_replay(const std::string& db_path, int64_t run_id) {
+    std::string file, faults, digest, scenario;
+    uint64_t seed = 0;
+    bool found = false;
+    {
+        TraceReader db(db_path);
+        db.each("SELECT file, seed, faults, digest, scenario FROM run WHERE id = ?", {run_id},
+                [&](const std::vector<std::string>& row) {
+                    file = row[0];
+                    seed = std::stoull(row[1]);
+                    faults = row[2];
+                    digest = row[3];
+                    scenario = row[4];
+                    found = true;
+                });
+    }
+    if (!found) throw InputError(db_path, 0, 0, "", fmt::format("no run {}", run_id));
+    if (!fs::exists(file)) throw InputError(file, 0, 0, "", fmt::format("run {} came from this file, which is gone", run_id));
+    Scenario s = load_scenario(file);
+    build_graph(s.platform);
+    s.seed = seed;
+    std::vector<std::string> rules;
+    std::istringstream in(faults);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) rules.push_back(line);
+    add_cli_faults(s, rules);
+    RunResult r = execute(s);
+    std::string now = fmt::format("{:016x}", r.stream.digest);
+    std::printf("replay of run %lld (%s, seed %llu%s): ", static_cast<long long>(run_id), scenario.c_str(),
+                static_cast<unsigned long long>(seed), rules.empty() ? "" : fmt::format(", {} fault rule(s)", rules.size()).c_str());
+    if (now == digest) {
+        std::printf("digest %s identical\n", now.c_str());
+        return 0;
+    }
+    std::printf("digest differs: recorded %s, replayed %s\n", digest.c_str(), now.c_str());
+    return 1;
+}
+
+}  // namespace quiesce

@@ -1,0 +1,127 @@
+#include "sim/explore/explore.h"
+
+#include "sim/core/rng.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <sstream>
+
+namespace quiesce {
+
+const std::vector<std::string>& default_explore_kinds() {
+    // callback-hang is left out: every such run lasts the whole simulated
+    // time budget. Ask for it with --kinds.
+    static const std::vector<std::string> k = {"callback-fail", "power-loss", "wake-event", "alloc-failure",
+                                               "disk-write-error", "cpu-offline-failure", "spurious-irq"};
+    return k;
+}
+
+namespace {
+// The kind's own keys a variant needs to do anything.
+std::string kind_params(const std::string& kind) {
+    if (kind == "dma-delay" || kind == "slow-spin-up") return ",duration=20ms";
+    return "";
+}
+}  // namespace
+
+std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vector<std::string>& kinds) {
+    // What the baseline went through, in time order.
+    std::vector<std::string> phases, offline_phases;
+    std::vector<std::pair<std::string, std::string>> callbacks;  // (phase, device)
+    for (const auto& ev : baseline.events) {
+        if (ev.kind != EvKind::SliceBegin) continue;
+        if (ev.category == "phase" && std::find(phases.begin(), phases.end(), ev.name) == phases.end()) {
+            phases.push_back(ev.name);
+            if (arg_value(ev, "action") == "cpus-offline") offline_phases.push_back(ev.name);
+        }
+        if (ev.category == "callback") {
+            std::pair<std::string, std::string> cb{arg_value(ev, "phase"), arg_value(ev, "device")};
+            if (std::find(callbacks.begin(), callbacks.end(), cb) == callbacks.end()) callbacks.push_back(cb);
+        }
+    }
+    std::vector<FaultPoint> out;
+    for (const auto& kind : kinds) {
+        const FaultKindInfo* k = find_fault_kind(kind);
+        if (!k) continue;
+        auto add = [&](const std::string& phase, const std::string& device) {
+            FaultPoint p{"kind=" + kind + ",phase=" + phase + (device.empty() ? "" : ",device=" + device) +
+                             kind_params(kind),
+                         kind, phase, device};
+            out.push_back(std::move(p));
+        };
+        if (kind == "callback-fail" || kind == "callback-hang") {
+            for (const auto& [phase, device] : callbacks) add(phase, device);
+        } else if (kind == "cpu-offline-failure") {
+            for (const auto& phase : offline_phases) add(phase, "");
+        } else if (kind == "image-bit-flip") {
+            out.push_back({"kind=image-bit-flip", kind, "", ""});
+        } else {
+            for (const auto& phase : phases) add(phase, "");
+        }
+    }
+    return out;
+}
+
+std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o) {
+    std::vector<size_t> order(points);
+    for (size_t i = 0; i < points; ++i) order[i] = i;
+    if (o.strategy == "random") {
+        Rng rng(o.seed);
+        for (size_t i = points; i > 1; --i) std::swap(order[i - 1], order[rng.uniform(0, i - 1)]);
+    }
+    if (o.budget && order.size() > o.budget) order.resize(o.budget);
+    std::vector<size_t> mine;
+    for (size_t pos = 0; pos < order.size(); ++pos)
+        if (pos % std::max(1u, o.shards) == o.shard) mine.push_back(order[pos]);
+    return mine;
+}
+
+Scenario variant_of(const Scenario& s, const FaultPoint& p) {
+    Scenario v = s;
+    add_cli_faults(v, {p.rule});
+    v.expect = Expectation{};
+    v.expect.outcome = "";  // a fault may abort the transition: that alone is no finding
+    return v;
+}
+
+std::string reproducer_text(const std::string& original, const std::string& scenario_file, const FaultPoint& p,
+                            const Finding& f, size_t variant, size_t variants, uint64_t seed) {
+    // The original without its [expect] table.
+    std::string kept;
+    std::istringstream in(original);
+    std::string line;
+    bool skipping = false;
+    while (std::getline(in, line)) {
+        std::string t = line.substr(line.find_first_not_of(" \t") == std::string::npos ? line.size()
+                                                                                        : line.find_first_not_of(" \t"));
+        if (!t.empty() && t[0] == '[') skipping = t.rfind("[expect]", 0) == 0;
+        if (!skipping) kept += line + "\n";
+    }
+    while (kept.size() >= 2 && kept[kept.size() - 1] == '\n' && kept[kept.size() - 2] == '\n') kept.pop_back();
+    std::string out = kept + "\n";
+    out += fmt::format("# Found by quiesce explore on {} (seed {}), variant {} of {}:\n", scenario_file, seed,
+                       variant + 1, variants);
+    out += fmt::format("# this fault makes {} fire in {} at {}; the scenario without it\n", f.sig.invariant,
+                       f.sig.phase.empty() ? "(no phase)" : f.sig.phase, f.sig.component);
+    out += "# shows none of that. `quiesce run` on this file reproduces it.\n";
+    out += "[[fault]]\n";
+    std::istringstream rule(p.rule);
+    std::string kv;
+    while (std::getline(rule, kv, ',')) {
+        size_t eq = kv.find('=');
+        std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+        bool number = !value.empty() && value.find_first_not_of("-0123456789") == std::string::npos;
+        out += key + " = " + (number ? value : "\"" + value + "\"") + "\n";
+    }
+    out += "\n[expect]\nviolations = [";
+    bool first = true;
+    for (const auto& v : f.violations) {
+        out += (first ? "\"" : ", \"") + v + "\"";
+        first = false;
+    }
+    out += "]\n";
+    return out;
+}
+
+}  // namespace quiesce
