@@ -205,6 +205,8 @@ int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
         return resume(cpu);
     }
     if (cb == "suspend_noirq") {
+        // The handshake with the companion: its status, through its MMIO.
+        if (companion_) cpu.read32(companion_->mmio_base() + DmaEngine::STATUS);
         switch (variant_) {
             case Variant::Fixed:
             case Variant::NoDrainOnFreeze:

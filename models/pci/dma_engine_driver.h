@@ -45,6 +45,11 @@ public:
     DmaEngineDriver(std::string name, Kernel& kernel, PciCore& core, Variant variant);
 
     void set_local_memory(uint64_t pages) { local_pages_ = pages; }
+    // A companion whose status this driver reads in suspend_noirq, as EHCI
+    // checks its companion controllers: a dependency only a device link
+    // (companion suspends after this one) makes safe.
+    void set_companion(DmaEngineDriver* companion) { companion_ = companion; }
+    uint64_t mmio_base() const { return mmio_base_; }
     int probe(Cpu& cpu, PciDev& dev) override;
     int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
     bool manages_pci_pm() const override {
@@ -75,6 +80,7 @@ private:
     void restore_local_memory(Cpu& cpu);
     uint64_t mmio(uint32_t reg) const { return mmio_base_ + reg; }
 
+    DmaEngineDriver* companion_ = nullptr;
     std::string name_;
     Kernel& kernel_;
     PciCore& core_;

@@ -52,7 +52,9 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     Scenario s = load_scenario(file);
     build_graph(s.platform);
     preflight(s);
-    if (o.kinds.empty()) o.kinds = default_explore_kinds();
+    // Faults by default; with --orders / --break-order only orders unless
+    // --kinds asks for faults too.
+    if (o.kinds.empty() && !o.orders && !o.break_order) o.kinds = default_explore_kinds();
     for (const auto& k : o.kinds) {
         const FaultKindInfo* info = find_fault_kind(k);
         if (!info) throw InputError("--kinds: unknown fault kind '" + k + "'");
@@ -78,11 +80,16 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                 base.stream.summary.outcome.c_str(), base_ids.empty() ? "no violation" : ("violations: " + base_ids).c_str());
 
     std::vector<FaultPoint> points = fault_points(base.stream, o.kinds);
+    DeviceGraph graph = build_graph(s.platform);
+    if (!s.order.empty()) graph.set_suspend_order(s.order);
+    size_t fault_count = points.size();
+    if (o.orders || o.break_order)
+        for (auto& p : order_points(graph, o.orders, o.break_order, 10'000)) points.push_back(std::move(p));
     std::vector<size_t> picks = pick_variants(points.size(), o);
     std::vector<Scenario> variants;
     for (size_t i : picks) variants.push_back(variant_of(s, points[i]));
-    std::printf("fault points: %zu (%zu kinds); this run: %zu variants (%s%s, shard %u/%u), %u jobs\n", points.size(),
-                o.kinds.size(), picks.size(), o.strategy.c_str(),
+    std::printf("fault points: %zu (%zu kinds), orders: %zu; this run: %zu variants (%s%s, shard %u/%u), %u jobs\n",
+                fault_count, o.kinds.size(), points.size() - fault_count, picks.size(), o.strategy.c_str(),
                 o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards, o.jobs);
     std::fflush(stdout);
 
@@ -100,19 +107,21 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         const FaultPoint& p = points[picks[k]];
         int64_t run_id = db.record(run_meta(v, r), r.stream);
         std::string origin = "--fault " + std::to_string(v.extra_faults.size());
-        bool fired = false;
+        bool fired = p.kind == "order";
         for (const auto& ev : r.stream.events)
             fired |= ev.kind == EvKind::Fault && arg_value(ev, "rule") == origin;
         bool violating = false;
         for (const auto& ev : r.stream.events) {
             if (ev.kind != EvKind::Violation || known.count({ev.name, ev.phase, ev.track})) continue;
             violating = true;
-            Signature sig{ev.name, ev.phase, ev.track, p.kind};
+            // An order changes every phase at once: its findings are per
+            // invariant and component.
+            Signature sig{ev.name, p.kind == "order" ? "" : ev.phase, ev.track, p.kind};
             Finding& f = findings[sig];
             if (f.count++ == 0) {
                 f.sig = sig;
                 f.first_run = run_id;
-                f.first_variant = picks[k];
+                f.first_variant = f.found_variant = picks[k];
                 f.violations = ids_of(r.stream);
             }
         }
@@ -136,6 +145,35 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (tty) std::printf("\r\033[K");
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+    const size_t explored_points = points.size();
+    // Shrinking an order finding: the order nearest the default (one device
+    // moved) that still shows the same violation.
+    for (auto& [sig, f] : findings) {
+        if (sig.kind != "order") continue;
+        // A finding in an order the graph allows shrinks to one the graph allows.
+        std::vector<FaultPoint> cands;
+        for (auto& c : one_move_orders(graph))
+            if (c.graph_allows || !points[f.first_variant].graph_allows) cands.push_back(std::move(c));
+        std::vector<Scenario> cv;
+        for (const auto& c : cands) cv.push_back(variant_of(s, c));
+        std::vector<bool> shows(cands.size(), false);
+        std::vector<std::set<std::string>> ids(cands.size());
+        execute_all(cv, o.jobs, [&](size_t k, RunResult r) {
+            ids[k] = ids_of(r.stream);
+            for (const auto& ev : r.stream.events)
+                shows[k] = shows[k] || (ev.kind == EvKind::Violation && ev.name == sig.invariant &&
+                                        ev.track == sig.component);
+        });
+        for (size_t k = 0; k < cands.size(); ++k)
+            if (shows[k]) {
+                f.shrunk = cands[k].rule;
+                f.violations = ids[k];  // what the shrunk order's run showed is what its reproducer expects
+                points.push_back(cands[k]);
+                f.first_variant = points.size() - 1;
+                break;
+            }
+    }
+
     // Reproducers, one per distinct violation.
     if (!out_dir.empty() && !findings.empty()) {
         fs::create_directories(out_dir);
@@ -146,7 +184,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             std::string name = fmt::format("{:02}-{}-{}-{}{}.toml", ++n, file_part(sig.invariant), file_part(p.kind),
                                            file_part(p.phase), p.device.empty() ? "" : "-" + file_part(p.device));
             f.reproducer = (fs::path(out_dir) / name).string();
-            std::string text = reproducer_text(original, file, p, f, f.first_variant, points.size(), s.seed);
+            std::string text = reproducer_text(original, file, p, f, f.found_variant, explored_points, s.seed);
             std::ofstream(f.reproducer) << text;
         }
     }
@@ -163,6 +201,16 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                         static_cast<long long>(f.first_run), points[f.first_variant].rule.c_str(),
                         f.reproducer.empty() ? "" : "\n      reproducer: ", f.reproducer.c_str());
     }
+    if (points.size() > fault_count) {
+        size_t tried = 0, broke = 0;
+        for (const auto& [ph, kinds] : coverage)
+            if (auto it = kinds.find("order"); it != kinds.end()) {
+                tried += it->second.tried;
+                broke += it->second.violating;
+            }
+        std::printf("\norders: %zu tried, %zu with a new violation\n", tried, broke);
+    }
+    if (o.kinds.empty()) return findings.empty() ? 0 : 1;
     // Coverage: fired/tried per phase and kind, "!" when a new violation showed.
     std::printf("\ncoverage (fired/tried per phase and fault kind; ! = a new violation)\n");
     std::printf("  %-24s", "phase");

@@ -61,13 +61,15 @@ std::string default_db_name() {
 }
 
 int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
-            const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs) {
+            const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs,
+            const std::string& order) {
     std::vector<Scenario> scenarios;
     for (const auto& f : collect(paths)) {
         Scenario s = load_scenario(f);
         build_graph(s.platform);
         // Faults from the command line join each scenario's plan.
         add_cli_faults(s, faults);
+        if (!order.empty()) set_order(s, order);
         preflight(s);
         if (seed) s.seed = *seed;
         scenarios.push_back(std::move(s));
@@ -188,6 +190,8 @@ int main(int argc, char** argv) {
     run->add_option("--seed", seed, "Override every scenario's seed");
     std::vector<std::string> run_faults;
     unsigned run_jobs = 1;
+    std::string run_order;
+    run->add_option("--order", run_order, "An explicit suspend order for every scenario: DEV,DEV,... (resume: its reverse)");
     run->add_option("-j,--jobs", run_jobs, "Scenarios run in parallel, each in its own process (default 1)")
         ->check(CLI::Range(1, 256));
     run->add_option("--fault", run_faults,
@@ -211,6 +215,9 @@ int main(int argc, char** argv) {
     explore->add_option("--shard", explore_shard, "I/N: run every Nth variant from the Ith (default 0/1)");
     explore->add_option("--db", explore_db, "Trace database (default quiesce-explore.db)");
     explore->add_option("--out", explore_out, "Write a reproducer scenario per distinct violation here");
+    explore->add_flag("--orders", explore_opts.orders, "Also every other suspend order the device graph allows");
+    explore->add_flag("--break-order", explore_opts.break_order,
+                      "Also, per graph edge, the default order with that edge broken");
 
     std::string replay_db;
     int64_t replay_run = 0;
@@ -271,7 +278,7 @@ int main(int argc, char** argv) {
     }
     try {
         if (*run) return cmd_run(run_paths.empty() ? std::vector<std::string>{"scenarios/regression"} : run_paths,
-                                 db, junit, seed, run_faults, run_jobs);
+                                 db, junit, seed, run_faults, run_jobs, run_order);
         if (*validate) return cmd_validate(validate_files);
         if (*graph) return cmd_graph(graph_file);
         if (*explore) {

@@ -63,6 +63,69 @@ std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vecto
     return out;
 }
 
+namespace {
+std::string join(const std::vector<std::string>& v, const char* sep) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : sep) + x;
+    return out;
+}
+
+FaultPoint order_point(const DeviceGraph& g, const std::vector<std::string>& def,
+                       const std::vector<std::string>& order) {
+    auto pos = [&](const std::string& x) { return std::find(order.begin(), order.end(), x) - order.begin(); };
+    bool allows = true;
+    for (const auto& e : g.edges()) allows = allows && pos(e.to) < pos(e.from);  // subordinates first
+    return {"order=" + join(order, ","), "order", "", order_change(def, order), allows};
+}
+}  // namespace
+
+std::string order_change(const std::vector<std::string>& def, const std::vector<std::string>& order) {
+    auto pos = [](const std::vector<std::string>& v, const std::string& x) {
+        return std::find(v.begin(), v.end(), x) - v.begin();
+    };
+    for (size_t i = 0; i < order.size(); ++i)
+        for (size_t j = i + 1; j < order.size(); ++j)
+            if (pos(def, order[i]) > pos(def, order[j])) return order[i] + " before " + order[j];
+    return "default";
+}
+
+std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool break_order, size_t limit) {
+    std::vector<std::string> def = g.default_suspend_order();
+    std::vector<FaultPoint> out;
+    std::set<std::vector<std::string>> seen{def};
+    if (extensions)
+        for (const auto& o : g.suspend_orders(limit))
+            if (seen.insert(o).second) out.push_back(order_point(g, def, o));
+    if (break_order)
+        for (const auto& e : g.edges()) {
+            // The superior (e.from) suspends right before its subordinate.
+            std::vector<std::string> o = def;
+            o.erase(std::find(o.begin(), o.end(), e.from));
+            o.insert(std::find(o.begin(), o.end(), e.to), e.from);
+            if (seen.insert(o).second) out.push_back(order_point(g, def, o));
+        }
+    return out;
+}
+
+std::vector<FaultPoint> one_move_orders(const DeviceGraph& g) {
+    std::vector<std::string> def = g.default_suspend_order();
+    std::vector<std::pair<size_t, std::vector<std::string>>> cand;
+    std::set<std::vector<std::string>> seen{def};
+    for (size_t from = 0; from < def.size(); ++from)
+        for (size_t to = 0; to < def.size(); ++to) {
+            if (from == to) continue;
+            std::vector<std::string> o = def;
+            std::string d = o[from];
+            o.erase(o.begin() + long(from));
+            o.insert(o.begin() + long(to), d);
+            if (seen.insert(o).second) cand.push_back({from > to ? from - to : to - from, o});
+        }
+    std::stable_sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<FaultPoint> out;
+    for (const auto& [dist, o] : cand) out.push_back(order_point(g, def, o));
+    return out;
+}
+
 std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o) {
     std::vector<size_t> order(points);
     for (size_t i = 0; i < points; ++i) order[i] = i;
@@ -95,24 +158,46 @@ std::string reproducer_text(const std::string& original, const std::string& scen
     while (std::getline(in, line)) {
         std::string t = line.substr(line.find_first_not_of(" \t") == std::string::npos ? line.size()
                                                                                         : line.find_first_not_of(" \t"));
-        if (!t.empty() && t[0] == '[') skipping = t.rfind("[expect]", 0) == 0;
+        if (!t.empty() && t[0] == '[')
+            skipping = t.rfind("[expect]", 0) == 0 || (p.kind == "order" && t.rfind("[order]", 0) == 0);
         if (!skipping) kept += line + "\n";
     }
     while (kept.size() >= 2 && kept[kept.size() - 1] == '\n' && kept[kept.size() - 2] == '\n') kept.pop_back();
     std::string out = kept + "\n";
     out += fmt::format("# Found by quiesce explore on {} (seed {}), variant {} of {}:\n", scenario_file, seed,
                        variant + 1, variants);
-    out += fmt::format("# this fault makes {} fire in {} at {}; the scenario without it\n", f.sig.invariant,
-                       f.sig.phase.empty() ? "(no phase)" : f.sig.phase, f.sig.component);
+    out += fmt::format("# this {} makes {} fire{} at {}; the scenario without it\n",
+                       p.kind == "order" ? "order" : "fault", f.sig.invariant,
+                       f.sig.phase.empty() ? "" : " in " + f.sig.phase, f.sig.component);
     out += "# shows none of that. `quiesce run` on this file reproduces it.\n";
-    out += "[[fault]]\n";
-    std::istringstream rule(p.rule);
-    std::string kv;
-    while (std::getline(rule, kv, ',')) {
-        size_t eq = kv.find('=');
-        std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
-        bool number = !value.empty() && value.find_first_not_of("-0123456789") == std::string::npos;
-        out += key + " = " + (number ? value : "\"" + value + "\"") + "\n";
+    if (p.kind == "order" && f.first_variant != f.found_variant)
+        out += "# Shrunk: the order nearest the default (one device moved) that still shows it.\n";
+    if (p.kind == "order") {
+        // The order: its change from the default names the two devices.
+        out += "# The order below puts " + p.device + ", the other way round from the\n# default order";
+        if (p.graph_allows)
+            out += ". The device graph allows it: nothing says " + p.device.substr(p.device.rfind(' ') + 1) +
+                   "\n# must suspend first (a missing device link?).\n";
+        else
+            out += ", against an edge of the device graph (--break-order).\n";
+        out += "[order]\nsuspend = [";
+        std::istringstream devs(p.rule.substr(6));
+        bool first_dev = true;
+        for (std::string d; std::getline(devs, d, ',');) {
+            out += (first_dev ? "\"" : ", \"") + d + "\"";
+            first_dev = false;
+        }
+        out += "]\n";
+    } else {
+        out += "[[fault]]\n";
+        std::istringstream rule(p.rule);
+        std::string kv;
+        while (std::getline(rule, kv, ',')) {
+            size_t eq = kv.find('=');
+            std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+            bool number = !value.empty() && value.find_first_not_of("-0123456789") == std::string::npos;
+            out += key + " = " + (number ? value : "\"" + value + "\"") + "\n";
+        }
     }
     out += "\n[expect]\nviolations = [";
     bool first = true;

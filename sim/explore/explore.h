@@ -8,6 +8,7 @@
 // written as a scenario file that reproduces it.
 #pragma once
 
+#include "sim/pm/device_graph.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/scenario.h"
 
@@ -28,6 +29,8 @@ struct ExploreOptions {
     uint64_t seed = 1;                   // the random strategy's shuffle
     unsigned jobs = 1;
     unsigned shard = 0, shards = 1;      // this process runs the variants i with i % shards == shard
+    bool orders = false;                 // also every other suspend order that keeps the graph's edges
+    bool break_order = false;            // also, per edge, the default order with that one edge broken
 };
 
 const std::vector<std::string>& default_explore_kinds();
@@ -36,6 +39,7 @@ const std::vector<std::string>& default_explore_kinds();
 struct FaultPoint {
     std::string rule;  // "kind=callback-fail,phase=suspend,device=dma0"
     std::string kind, phase, device;
+    bool graph_allows = true;  // orders: every edge of the device graph kept
 };
 
 // The fault points of `kinds` over what the baseline run went through:
@@ -43,6 +47,18 @@ struct FaultPoint {
 // faults at the start of every suspend and resume phase, other operation
 // faults in every phase, cpu-offline-failure at each cpus-offline phase.
 std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vector<std::string>& kinds);
+
+// Device orders as variants (rule "order=a,b,..."; kind "order"): the
+// linear extensions of the graph other than the default (up to `limit`),
+// and with `break_order` for every edge the default order with the
+// superior moved just before its subordinate.
+std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool break_order, size_t limit);
+// The orders one move away from the default (one device taken out and put
+// elsewhere), nearest first: the candidates for shrinking an order finding.
+std::vector<FaultPoint> one_move_orders(const DeviceGraph& g);
+// "dma0 before dma1": the first pair the order puts the other way round
+// from the default.
+std::string order_change(const std::vector<std::string>& def, const std::vector<std::string>& order);
 
 // Which variants of `points` this shard runs under the strategy and budget.
 std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o);
@@ -58,9 +74,11 @@ struct Finding {
     Signature sig;
     size_t count = 0;          // variants that showed it
     int64_t first_run = 0;     // run id of the first
-    size_t first_variant = 0;  // index into the points
+    size_t first_variant = 0;  // index into the points (after shrinking: the shrunk one)
+    size_t found_variant = 0;  // the variant that first showed it
     std::set<std::string> violations;  // every id that first run showed
     std::string reproducer;    // file written, if any
+    std::string shrunk;        // order findings: the order rule one move from the default that shows it
 };
 
 // The scenario `s` with one more fault rule, expecting only "no violation"

@@ -71,6 +71,46 @@ std::optional<std::string> DeviceGraph::find_cycle() const {
 }
 
 std::vector<std::string> DeviceGraph::resume_order() const {
+    if (!explicit_.empty()) return {explicit_.rbegin(), explicit_.rend()};
+    return topo_resume_order();
+}
+
+std::vector<std::string> DeviceGraph::default_suspend_order() const {
+    auto order = topo_resume_order();
+    return {order.rbegin(), order.rend()};
+}
+
+std::vector<std::vector<std::string>> DeviceGraph::suspend_orders(size_t limit) const {
+    // Backtracking: a device may suspend once every subordinate has.
+    const size_t n = names_.size();
+    std::vector<size_t> pending(n, 0);  // subordinates not yet placed
+    for (auto [it, end] = boost::edges(g_); it != end; ++it) pending[boost::source(*it, g_)]++;
+    std::vector<std::vector<std::string>> out;
+    std::vector<std::string> current;
+    std::vector<bool> placed(n, false);
+    std::function<void()> extend = [&] {
+        if (out.size() >= limit) return;
+        if (current.size() == n) {
+            out.push_back(current);
+            return;
+        }
+        // Latest-registered first: the first extension is the default order.
+        for (size_t k = n; k-- > 0;) {
+            if (placed[k] || pending[k]) continue;
+            placed[k] = true;
+            current.push_back(names_[k]);
+            for (auto [it, end] = boost::in_edges(k, g_); it != end; ++it) pending[boost::source(*it, g_)]--;
+            extend();
+            for (auto [it, end] = boost::in_edges(k, g_); it != end; ++it) pending[boost::source(*it, g_)]++;
+            current.pop_back();
+            placed[k] = false;
+        }
+    };
+    extend();
+    return out;
+}
+
+std::vector<std::string> DeviceGraph::topo_resume_order() const {
     if (auto cycle = find_cycle()) throw std::runtime_error("device graph has a cycle: " + *cycle);
     const size_t n = names_.size();
     std::vector<size_t> indeg(n, 0);
@@ -90,8 +130,8 @@ std::vector<std::string> DeviceGraph::resume_order() const {
 }
 
 std::vector<std::string> DeviceGraph::suspend_order() const {
-    auto order = resume_order();
-    return {order.rbegin(), order.rend()};
+    if (!explicit_.empty()) return explicit_;
+    return default_suspend_order();
 }
 
 std::vector<std::string> DeviceGraph::superiors(const std::string& name) const {

@@ -33,6 +33,15 @@ public:
     // std::runtime_error naming a cycle if there is one.
     std::vector<std::string> resume_order() const;
     std::vector<std::string> suspend_order() const;
+    // An explicit suspend order (a scenario's [order], an explored variant):
+    // every device once, in any order - edges it violates are for the
+    // checker's order.dependency to find. Resume runs its reverse.
+    void set_suspend_order(std::vector<std::string> order) { explicit_ = std::move(order); }
+    // What the order would be without an explicit one.
+    std::vector<std::string> default_suspend_order() const;
+    // Suspend orders that keep every edge (subordinates before superiors):
+    // the linear extensions, registration order first, at most `limit`.
+    std::vector<std::vector<std::string>> suspend_orders(size_t limit) const;
     // "a -> b -> a" when the graph has a cycle.
     std::optional<std::string> find_cycle() const;
 
@@ -47,8 +56,11 @@ private:
     using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, VertexProps, EdgeProps>;
     size_t index(const std::string& name) const;
 
+    std::vector<std::string> topo_resume_order() const;
+
     Graph g_;
     std::vector<std::string> names_;
+    std::vector<std::string> explicit_;
 };
 
 }  // namespace quiesce

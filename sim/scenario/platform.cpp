@@ -31,6 +31,7 @@ DeviceGraph build_graph(const PlatformSpec& spec) {
 }
 
 Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx), graph_(build_graph(s.platform)) {
+    if (!s.order.empty()) graph_.set_suspend_order(s.order);
     const PlatformSpec& spec = s.platform;
     cpu_clk_ = std::make_unique<ClockDomain>("cpu", spec.cpu_hz);
     dram_clk_ = std::make_unique<ClockDomain>("dram", 800'000'000);
@@ -397,6 +398,14 @@ void Platform::bind_devices(Cpu& cpu) {
         d.pm = std::make_unique<PciPmDevice>(d.spec.name, d.fn->path(), *pci_core_, *pd, drv, d.spec.wake,
                                              power_manageable);
         pm_by_name_[d.spec.name] = d.pm.get();
+    }
+    for (const auto& [dev, companion] : scenario_.driver_companion) {
+        DmaEngineDriver *a = nullptr, *b = nullptr;
+        for (auto& d : devs_) {
+            if (d.spec.name == dev) a = d.driver.get();
+            if (d.spec.name == companion) b = d.driver.get();
+        }
+        if (a && b) a->set_companion(b);
     }
 }
 

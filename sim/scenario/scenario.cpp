@@ -1,6 +1,7 @@
 #include "sim/scenario/scenario.h"
 
 #include "sim/check/checker.h"
+#include "sim/scenario/platform.h"
 #include "sim/scenario/toml_reader.h"
 #include "models/disk/ahci_driver.h"
 #include "models/pci/dma_engine_driver.h"
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 #include <stdexcept>
 
 namespace fs = std::filesystem;
@@ -296,8 +298,32 @@ FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario&
     return parse_fault(r, s, origin);
 }
 
+std::string check_order(const Scenario& s, const std::vector<std::string>& order) {
+    DeviceGraph g = build_graph(s.platform);
+    std::vector<std::string> want = g.devices(), got = order;
+    std::sort(want.begin(), want.end());
+    std::sort(got.begin(), got.end());
+    if (got == want) return "";
+    std::string all;
+    for (const auto& d : g.devices()) all += (all.empty() ? "" : ", ") + d;
+    return "must name every device once (" + all + ")";
+}
+
+void set_order(Scenario& s, const std::string& text) {
+    std::vector<std::string> order;
+    std::istringstream in(text);
+    for (std::string d; std::getline(in, d, ',');) order.push_back(d);
+    if (std::string why = check_order(s, order); !why.empty()) throw InputError("--order: " + why);
+    s.order = order;
+    s.extra_faults.push_back("order=" + text);
+}
+
 void add_cli_faults(Scenario& s, const std::vector<std::string>& rules) {
     for (const auto& text : rules) {
+        if (text.rfind("order=", 0) == 0) {  // a recorded device order (replay)
+            set_order(s, text.substr(6));
+            continue;
+        }
         s.faults.faults.push_back(parse_cli_fault(text, s.extra_faults.size() + 1, s));
         s.extra_faults.push_back(text);
     }
@@ -356,6 +382,16 @@ Scenario load_scenario(const std::string& path) {
             uint64_t bytes = parse_value(r, "local_memory", *lm, parse_size);
             if (bytes % 4096 || bytes > (1ULL << 30)) r.fail("local_memory", "must be a multiple of 4KiB up to 1GiB");
             s.driver_local_memory[spec.name] = bytes;
+        }
+        if (auto c = r.str("companion")) {
+            // A hidden dependency: in suspend_noirq the driver reads its
+            // companion's status (EHCI and its companion controllers).
+            if (spec.type != "dma-engine") r.fail("companion", "only a dma-engine driver has a companion");
+            auto other = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
+                                      [&](const DeviceSpec& d) { return d.name == *c; });
+            if (other == s.platform.devices.end() || other->type != "dma-engine" || *c == spec.name)
+                r.fail("companion", "'" + *c + "' is not another dma-engine device of the platform");
+            s.driver_companion[spec.name] = *c;
         }
         auto check = [&](bool known, const char* help) {
             if (!known) r.fail("variant", "unknown variant '" + variant + "' (" + help + ")");
@@ -465,6 +501,13 @@ Scenario load_scenario(const std::string& path) {
         s.faults.faults.push_back(parse_fault(r, s, path + ":" + std::to_string(node.source().begin.line)));
         s.faults.faults.back().line = int(node.source().begin.line);
     });
+    if (const toml::table* t = top.table("order")) {
+        TableReader r(path, *t, "order");
+        std::vector<std::string> order = r.str_list("suspend");
+        if (std::string why = check_order(s, order); !why.empty()) r.fail("suspend", why);
+        s.order = order;
+        r.done();
+    }
     if (const toml::table* t = top.table("wake")) {
         TableReader r(path, *t, "wake");
         if (auto a = r.str("after")) s.wake_after = parse_value(r, "after", *a, parse_duration);

@@ -116,6 +116,8 @@ struct Scenario {
     Protocol protocol;
     std::map<std::string, std::string> driver_variant;  // device -> variant
     std::map<std::string, uint64_t> driver_local_memory;  // device -> bytes its driver saves on suspend
+    std::map<std::string, std::string> driver_companion;  // device -> the device its driver reads in suspend_noirq
+    std::vector<std::string> order;  // explicit suspend order ([order] suspend), empty: the graph's
     std::vector<PropertyOverride> properties;
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     unsigned usb_commands = 4;     // No-Op commands before and after, per xHCI controller
@@ -144,8 +146,13 @@ PlatformSpec load_platform(const std::string& path);
 class TableReader;
 FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& origin);
 FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario& s);
-// Adds --fault rules to a scenario's plan (and to extra_faults).
+// Adds --fault rules to a scenario's plan (and to extra_faults); a line
+// "order=a,b,..." (as replay finds it) sets the order instead.
 void add_cli_faults(Scenario& s, const std::vector<std::string>& rules);
+// "" if `order` names every device of the platform's graph once, else why not.
+std::string check_order(const Scenario& s, const std::vector<std::string>& order);
+// --order "a,b,...": an explicit suspend order (recorded for replay). Throws InputError.
+void set_order(Scenario& s, const std::string& text);
 // Finds a named platform/protocol next to the scenario or in the built-in set.
 std::string resolve_data_file(const std::string& scenario_file, const std::string& kind, const std::string& name);
 
