@@ -93,6 +93,21 @@ TEST_CASE("explore: shards split the variants and together run exactly the unsha
     u.insert(x.begin(), x.end());
     u.insert(y.begin(), y.end());
     CHECK(u == a);
+    // quiesce merge: the shards' databases together hold what the
+    // unsharded run found - the same variants with the same digests and
+    // violations (plus one baseline per shard).
+    std::string merged = tmp("merged.db");
+    Cli mg = sh("merge " + merged + " " + s0 + " " + s1);
+    INFO(mg.out);
+    REQUIRE(mg.status == 0);
+    std::string q = " \"SELECT r.faults, r.digest, (SELECT group_concat(v.invariant || '@' || v.component, ' ') FROM "
+                    "violation v WHERE v.run_id = r.id) FROM run r WHERE r.faults IS NOT NULL ORDER BY r.faults\" --format list";
+    CHECK(sh("query " + merged + q).out == sh("query " + all + q).out);
+    CHECK(sh("query " + merged + " \"SELECT count(*) FROM run\" --format list").out == "count(*)\n32\n");
+    // Slices still nest under their own parents after renumbering.
+    CHECK(sh("query " + merged + " \"SELECT count(*) FROM slice c JOIN slice p ON p.id = c.parent_id WHERE "
+             "p.run_id != c.run_id\" --format list").out == "count(*)\n0\n");
+    CHECK(sh("merge " + merged + " " + merged).status == 2);
     // The same seed picks the same variants; another seed others.
     std::string other = tmp("other.db");
     sh("explore " + kLatent + " --kinds callback-fail,wake-event --strategy random --budget 30 --seed 8 --db " + other);

@@ -219,6 +219,12 @@ int main(int argc, char** argv) {
     explore->add_flag("--break-order", explore_opts.break_order,
                       "Also, per graph edge, the default order with that edge broken");
 
+    std::string merge_out;
+    std::vector<std::string> merge_in;
+    auto* merge = app.add_subcommand("merge", "Merge trace databases (explore shards) into one");
+    merge->add_option("out", merge_out, "Database to write (created if missing)")->required();
+    merge->add_option("in", merge_in, "Databases to add, in order")->required();
+
     std::string replay_db;
     int64_t replay_run = 0;
     auto* replay = app.add_subcommand("replay", "Run a recorded run again and check its digest is identical");
@@ -295,6 +301,18 @@ int main(int argc, char** argv) {
             return cmd_explore(explore_file, explore_opts, explore_db, explore_out);
         }
         if (*replay) return cmd_replay(replay_db, replay_run);
+        if (*merge) {
+            for (const auto& in : merge_in)
+                if (!fs::exists(in)) throw InputError(in, 0, 0, "", "no such file");
+                else if (fs::exists(merge_out) && fs::equivalent(in, merge_out))
+                    throw InputError(in, 0, 0, "", "is the output database");
+            TraceDb out(merge_out);
+            for (const auto& in : merge_in) {
+                int64_t n = out.merge_from(in);
+                std::printf("%s: %lld run(s)\n", in.c_str(), static_cast<long long>(n));
+            }
+            return 0;
+        }
         if (*registers) return cmd_registers(registers_file);
         if (*summary) {
             std::vector<std::unique_ptr<TraceReader>> readers;

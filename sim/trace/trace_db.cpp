@@ -223,6 +223,68 @@ std::string utc_now() {
 
 }  // namespace
 
+int64_t TraceDb::merge_from(const std::string& other) {
+    { TraceReader check(other); }  // a quiesce database of this version, or an InputError
+    // Tables in dependency order, and what their id columns point at.
+    static const std::vector<std::string> tables = {"run",       "track", "slice",       "instant",
+                                                    "counter",   "flow",  "violation",   "guest_error",
+                                                    "fault",     "reg_access", "bus_transaction"};
+    auto scalar = [&](const std::string& sql) {
+        sqlite3_stmt* st = nullptr;
+        int64_t v = 0;
+        if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return v;
+    };
+    std::map<std::string, int64_t> off;
+    for (const auto& t : tables) off[t] = scalar("SELECT COALESCE(MAX(id), 0) FROM main." + t);
+    {
+        sqlite3_stmt* st = nullptr;
+        sqlite3_prepare_v2(db_, "ATTACH DATABASE ? AS src", -1, &st, nullptr);
+        sqlite3_bind_text(st, 1, other.c_str(), -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) throw InputError(other, 0, 0, "", std::string("cannot attach: ") + sqlite3_errmsg(db_));
+    }
+    int64_t added = scalar("SELECT count(*) FROM src.run");
+    try {
+        exec("BEGIN");
+        for (const auto& t : tables) {
+            std::vector<std::string> cols;
+            sqlite3_stmt* st = nullptr;
+            sqlite3_prepare_v2(db_, ("PRAGMA main.table_info(" + t + ")").c_str(), -1, &st, nullptr);
+            while (sqlite3_step(st) == SQLITE_ROW) cols.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
+            sqlite3_finalize(st);
+            auto moved = [&](const std::string& table_col) {
+                return "CASE " + table_col + " WHEN 'slice' THEN " + std::to_string(off["slice"]) + " WHEN 'instant' THEN " +
+                       std::to_string(off["instant"]) + " WHEN 'violation' THEN " + std::to_string(off["violation"]) +
+                       " WHEN 'fault' THEN " + std::to_string(off["fault"]) + " ELSE 0 END";
+            };
+            std::string names, values;
+            for (const auto& c : cols) {
+                std::string v = c;
+                if (c == "id") v = "id + " + std::to_string(off[t]);
+                else if (c == "run_id") v = "run_id + " + std::to_string(off["run"]);
+                else if (c == "track_id") v = "track_id + " + std::to_string(off["track"]);
+                else if (c == "parent_id") v = "parent_id + " + std::to_string(off[t == "track" ? "track" : "slice"]);
+                else if (t == "flow" && c == "from_id") v = "from_id + " + moved("from_table");
+                else if (t == "flow" && c == "to_id") v = "to_id + " + moved("to_table");
+                names += (names.empty() ? "" : ", ") + c;
+                values += (values.empty() ? "" : ", ") + v;
+            }
+            exec(("INSERT INTO main." + t + "(" + names + ") SELECT " + values + " FROM src." + t + " ORDER BY id").c_str());
+        }
+        exec("COMMIT");
+    } catch (...) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        sqlite3_exec(db_, "DETACH DATABASE src", nullptr, nullptr, nullptr);
+        throw;
+    }
+    exec("DETACH DATABASE src");
+    return added;
+}
+
 TraceDb::TraceDb(const std::string& path) : path_(path) {
     bool existed = std::filesystem::exists(path);
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)

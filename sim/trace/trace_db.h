@@ -45,6 +45,10 @@ public:
     TraceDb& operator=(const TraceDb&) = delete;
 
     int64_t record(const RunMeta& meta, const RunStream& stream);
+    // Appends every run of another quiesce database (of this schema
+    // version), renumbering run, track and row ids; returns the runs added.
+    // One transaction: on error nothing of that input is kept.
+    int64_t merge_from(const std::string& other);
     const std::string& path() const { return path_; }
 
     static const char* schema_sql();
