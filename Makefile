@@ -32,6 +32,7 @@ bench: build
 	./$(BUILD)/bench/bench_s3
 	./$(BUILD)/bench/bench_s4
 	./$(BUILD)/bench/bench_trace
+	./$(BUILD)/bench/bench_explore
 
 clean:
 	rm -rf build build-asan

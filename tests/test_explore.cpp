@@ -211,3 +211,19 @@ TEST_CASE("explore: the linear extensions of the device graph", "[explore]") {
     CHECK(broken == 3);               // one per edge
     CHECK(order_change(g.default_suspend_order(), {"dma0", "dma1", "rp0", "pci0"}) == "dma0 before dma1");
 }
+
+TEST_CASE("explore: prefix sharing forks the variants mid-run with the digests of runs from the start", "[explore]") {
+    std::string a = tmp("prefix.db"), b = tmp("scratch.db");
+    std::string args = "explore " + std::string(QUIESCE_DATA_DIR) +
+                       "/regression/s4-storage.toml --kinds callback-fail,power-loss,alloc-failure --budget 60 -j 2";
+    Cli with = sh(args + " --db " + a), without = sh(args + " --no-prefix --db " + b);
+    INFO(with.out);
+    CHECK(with.out.find("prefix sharing") != std::string::npos);
+    CHECK(without.out.find("prefix sharing") == std::string::npos);
+    std::string q = " \"SELECT faults, digest, status, outcome FROM run WHERE faults IS NOT NULL ORDER BY faults\" --format list";
+    Cli x = sh("query " + a + q), y = sh("query " + b + q);
+    CHECK(std::count(x.out.begin(), x.out.end(), '\n') == 61);
+    CHECK(x.out == y.out);
+    // A forked variant replays from the start to the same digest.
+    CHECK(sh("replay " + a + " 30").out.find("identical") != std::string::npos);
+}

@@ -64,6 +64,9 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (o.strategy != "exhaustive" && o.strategy != "random")
         throw InputError("--strategy: must be exhaustive or random, got '" + o.strategy + "'");
     if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");
+    TraceLevel variant_trace;
+    if (!parse_trace_level(o.trace, variant_trace))
+        throw InputError("--trace: must be summary, events or bus, got '" + o.trace + "'");
     if (db_path.empty()) db_path = "quiesce-explore.db";
     TraceDb db(db_path);
     std::printf("trace database: %s\n", db_path.c_str());
@@ -87,10 +90,14 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         for (auto& p : order_points(graph, o.orders, o.break_order, 10'000)) points.push_back(std::move(p));
     std::vector<size_t> picks = pick_variants(points.size(), o);
     std::vector<Scenario> variants;
-    for (size_t i : picks) variants.push_back(variant_of(s, points[i]));
-    std::printf("fault points: %zu (%zu kinds), orders: %zu; this run: %zu variants (%s%s, shard %u/%u), %u jobs\n",
+    for (size_t i : picks) {
+        variants.push_back(variant_of(s, points[i]));
+        variants.back().trace = variant_trace;  // replay reads it back from the run
+    }
+    std::printf("fault points: %zu (%zu kinds), orders: %zu; this run: %zu variants (%s%s, shard %u/%u), %u jobs%s\n",
                 fault_count, o.kinds.size(), points.size() - fault_count, picks.size(), o.strategy.c_str(),
-                o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards, o.jobs);
+                o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards, o.jobs,
+                o.prefix ? ", prefix sharing" : "");
     std::fflush(stdout);
 
     std::map<Signature, Finding> findings;
@@ -102,7 +109,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     const bool tty = ::isatty(STDOUT_FILENO);
     auto start = std::chrono::steady_clock::now();
     size_t done = 0, crashed = 0;
-    execute_all(variants, o.jobs, [&](size_t k, RunResult r) {
+    auto on_result = [&](size_t k, RunResult r) {
         const Scenario& v = variants[k];
         const FaultPoint& p = points[picks[k]];
         int64_t run_id = db.record(run_meta(v, r), r.stream);
@@ -141,7 +148,23 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             std::printf("%s\n", line.c_str());
             std::fflush(stdout);
         }
-    });
+    };
+    // Prefix sharing: variants whose fault waits for a phase share the run
+    // up to that phase's start and fork there; the others run from the start.
+    std::vector<FaultPoint> vpoints;
+    for (size_t i : picks) vpoints.push_back(points[i]);
+    std::vector<size_t> alone;
+    std::vector<Branch> branches;
+    if (o.prefix) branches = prefix_branches(base.stream, vpoints, alone);
+    else for (size_t k = 0; k < variants.size(); ++k) alone.push_back(k);
+    if (!branches.empty()) {
+        Scenario prefix = s;  // records what the variants record
+        prefix.trace = variant_trace;
+        execute_branched(prefix, branches, variants, o.jobs, on_result);
+    }
+    std::vector<Scenario> rest;
+    for (size_t k : alone) rest.push_back(variants[k]);
+    execute_all(rest, o.jobs, [&](size_t j, RunResult r) { on_result(alone[j], std::move(r)); });
     if (tty) std::printf("\r\033[K");
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
@@ -232,18 +255,19 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
 }
 
 int cmd_replay(const std::string& db_path, int64_t run_id) {
-    std::string file, faults, digest, scenario;
+    std::string file, faults, digest, scenario, level;
     uint64_t seed = 0;
     bool found = false;
     {
         TraceReader db(db_path);
-        db.each("SELECT file, seed, faults, digest, scenario FROM run WHERE id = ?", {run_id},
+        db.each("SELECT file, seed, faults, digest, scenario, trace_level FROM run WHERE id = ?", {run_id},
                 [&](const std::vector<std::string>& row) {
                     file = row[0];
                     seed = std::stoull(row[1]);
                     faults = row[2];
                     digest = row[3];
                     scenario = row[4];
+                    level = row[5];
                     found = true;
                 });
     }
@@ -252,6 +276,7 @@ int cmd_replay(const std::string& db_path, int64_t run_id) {
     Scenario s = load_scenario(file);
     build_graph(s.platform);
     s.seed = seed;
+    parse_trace_level(level, s.trace);  // the digest covers what the run recorded
     std::vector<std::string> rules;
     std::istringstream in(faults);
     for (std::string line; std::getline(in, line);)

@@ -216,6 +216,9 @@ int main(int argc, char** argv) {
     explore->add_option("--db", explore_db, "Trace database (default quiesce-explore.db)");
     explore->add_option("--out", explore_out, "Write a reproducer scenario per distinct violation here");
     explore->add_flag("--orders", explore_opts.orders, "Also every other suspend order the device graph allows");
+    explore->add_option("--trace", explore_opts.trace, "What each variant records: summary (default), events or bus");
+    bool no_prefix = false;
+    explore->add_flag("--no-prefix", no_prefix, "Run every variant from the start (no fork at the shared prefix)");
     explore->add_flag("--break-order", explore_opts.break_order,
                       "Also, per graph edge, the default order with that edge broken");
 
@@ -296,6 +299,7 @@ int main(int argc, char** argv) {
             std::istringstream shard(explore_shard);
             if (!(shard >> i >> slash >> n) || slash != '/' || !shard.eof())
                 throw InputError("--shard: expected I/N, got '" + explore_shard + "'");
+            explore_opts.prefix = !no_prefix;
             explore_opts.shard = i;
             explore_opts.shards = n;
             return cmd_explore(explore_file, explore_opts, explore_db, explore_out);

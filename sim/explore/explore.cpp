@@ -126,6 +126,24 @@ std::vector<FaultPoint> one_move_orders(const DeviceGraph& g) {
     return out;
 }
 
+std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
+                                    std::vector<size_t>& alone) {
+    std::map<std::string, Picos> phase_start;
+    for (const auto& ev : baseline.events)
+        if (ev.kind == EvKind::SliceBegin && ev.category == "phase" && !phase_start.count(ev.name))
+            phase_start[ev.name] = ev.ts;
+    std::map<Picos, std::vector<size_t>> groups;
+    for (size_t k = 0; k < variant_points.size(); ++k) {
+        const FaultPoint& p = variant_points[k];
+        auto it = phase_start.find(p.phase);
+        if (p.kind != "order" && it != phase_start.end() && it->second > 1) groups[it->second - 1].push_back(k);
+        else alone.push_back(k);
+    }
+    std::vector<Branch> out;
+    for (auto& [at, members] : groups) out.push_back(Branch{at, std::move(members)});
+    return out;
+}
+
 std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o) {
     std::vector<size_t> order(points);
     for (size_t i = 0; i < points; ++i) order[i] = i;

@@ -31,6 +31,8 @@ struct ExploreOptions {
     unsigned shard = 0, shards = 1;      // this process runs the variants i with i % shards == shard
     bool orders = false;                 // also every other suspend order that keeps the graph's edges
     bool break_order = false;            // also, per edge, the default order with that one edge broken
+    bool prefix = true;                  // share the run up to each phase and fork the variants there
+    std::string trace = "summary";       // what each variant records (the baseline: its file's level)
 };
 
 const std::vector<std::string>& default_explore_kinds();
@@ -59,6 +61,12 @@ std::vector<FaultPoint> one_move_orders(const DeviceGraph& g);
 // "dma0 before dma1": the first pair the order puts the other way round
 // from the default.
 std::string order_change(const std::vector<std::string>& def, const std::vector<std::string>& order);
+
+// Prefix sharing: the variants (by position) whose fault waits for a phase
+// share the run up to 1 ps before that phase starts in the baseline; one
+// Branch per phase, in time order. Orders and phase-less faults go to `alone`.
+std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
+                                    std::vector<size_t>& alone);
 
 // Which variants of `points` this shard runs under the strategy and budget.
 std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o);

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <vector>
 #include <algorithm>
 
@@ -52,7 +53,9 @@ struct Running {
     ChildResult r;
 };
 
-Running start_child(size_t index, const std::function<void(int fd)>& body, double wall_limit_s) {
+// Forks. The parent gets the running child; the child gets pid 0 and its
+// stream fd in fds[0], with stderr going to the parent.
+Running start_child(size_t index, double wall_limit_s) {
     int out[2], err[2];
     SIM_ASSERT(::pipe(out) == 0 && ::pipe(err) == 0, "pipe failed: {}", std::strerror(errno));
     std::fflush(stdout);
@@ -72,10 +75,8 @@ Running start_child(size_t index, const std::function<void(int fd)>& body, doubl
         // A crashing model must die by its signal, whatever handlers the
         // parent installed (test frameworks do), so the parent records it.
         for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTERM}) ::signal(sig, SIG_DFL);
-        body(out[1]);
-        ::close(out[1]);
-        std::fflush(stderr);
-        ::_exit(0);
+        c.fds[0] = out[1];
+        return c;
     }
     ::close(out[1]);
     ::close(err[1]);
@@ -104,61 +105,90 @@ ChildResult finish_child(Running& c) {
 
 }  // namespace
 
+struct ForkPool::Impl {
+    std::vector<Running> running;
+};
+
+ForkPool::ForkPool(unsigned jobs, std::function<void(size_t, ChildResult)> done)
+    : impl_(std::make_unique<Impl>()), jobs_(std::max(1u, jobs)), done_(std::move(done)) {}
+
+ForkPool::~ForkPool() = default;
+
+std::optional<int> ForkPool::fork_child(size_t index, double wall_limit_s) {
+    while (impl_->running.size() >= jobs_) pump();
+    Running c = start_child(index, wall_limit_s);
+    if (c.pid == 0) {            // the child: its stream fd, back to the caller
+        impl_->running.clear();  // the parent's children are not this one's
+        return c.fds[0];
+    }
+    impl_->running.push_back(std::move(c));
+    return std::nullopt;
+}
+
+void ForkPool::wait_all() {
+    while (!impl_->running.empty()) pump();
+}
+
+void ForkPool::pump() {
+    auto& running = impl_->running;
+    // Kill what ran out of wall time; wait for output from any child.
+    auto now = std::chrono::steady_clock::now();
+    double timeout = 1e9;
+    std::vector<pollfd> p;
+    std::vector<std::pair<size_t, int>> owner;  // (running slot, which fd)
+    for (size_t k = 0; k < running.size(); ++k) {
+        Running& c = running[k];
+        double elapsed = std::chrono::duration<double>(now - c.start).count();
+        if (!c.killed && elapsed > c.limit) {
+            ::kill(c.pid, SIGKILL);
+            c.killed = true;
+        }
+        timeout = std::min(timeout, c.killed ? 0.1 : std::max(0.001, c.limit - elapsed));
+        for (int w = 0; w < 2; ++w)
+            if (c.fds[w] >= 0) {
+                p.push_back({c.fds[w], POLLIN, 0});
+                owner.push_back({k, w});
+            }
+    }
+    int rc = p.empty() ? 0 : ::poll(p.data(), p.size(), int(timeout * 1000));
+    if (rc < 0 && errno != EINTR) return;
+    for (size_t j = 0; j < p.size() && rc > 0; ++j) {
+        if (!(p[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        Running& c = running[owner[j].first];
+        if (owner[j].second == 0) read_some(c.fds[0], c.r.output);
+        else {
+            std::string chunk;
+            read_some(c.fds[1], chunk);
+            c.r.error_tail += chunk;
+            if (c.r.error_tail.size() > 8192) c.r.error_tail.erase(0, c.r.error_tail.size() - 8192);
+        }
+    }
+    // Children whose pipes are both closed are done, in start order.
+    for (size_t k = 0; k < running.size();) {
+        if (running[k].fds[0] >= 0 || running[k].fds[1] >= 0) {
+            ++k;
+            continue;
+        }
+        size_t index = running[k].index;
+        ChildResult r = finish_child(running[k]);
+        running.erase(running.begin() + long(k));
+        done_(index, std::move(r));
+    }
+}
+
 void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_t, int fd)>& body,
                      const std::function<double(size_t)>& wall_limit_s,
                      const std::function<void(size_t, ChildResult)>& done) {
-    jobs = std::max(1u, jobs);
-    std::vector<Running> running;
-    size_t next = 0;
-    while (next < count || !running.empty()) {
-        while (running.size() < jobs && next < count) {
-            size_t i = next++;
-            running.push_back(start_child(i, [&body, i](int fd) { body(i, fd); }, wall_limit_s(i)));
+    ForkPool pool(jobs, done);
+    for (size_t i = 0; i < count; ++i)
+        if (std::optional<int> fd = pool.fork_child(i, wall_limit_s(i))) {
+            // The child: run the body, then end.
+            body(i, *fd);
+            ::close(*fd);
+            std::fflush(stderr);
+            ::_exit(0);
         }
-        // Kill what ran out of wall time; wait for output from any child.
-        auto now = std::chrono::steady_clock::now();
-        double timeout = 1e9;
-        std::vector<pollfd> p;
-        std::vector<std::pair<size_t, int>> owner;  // (running slot, which fd)
-        for (size_t k = 0; k < running.size(); ++k) {
-            Running& c = running[k];
-            double elapsed = std::chrono::duration<double>(now - c.start).count();
-            if (!c.killed && elapsed > c.limit) {
-                ::kill(c.pid, SIGKILL);
-                c.killed = true;
-            }
-            timeout = std::min(timeout, c.killed ? 0.1 : std::max(0.001, c.limit - elapsed));
-            for (int w = 0; w < 2; ++w)
-                if (c.fds[w] >= 0) {
-                    p.push_back({c.fds[w], POLLIN, 0});
-                    owner.push_back({k, w});
-                }
-        }
-        int rc = p.empty() ? 0 : ::poll(p.data(), p.size(), int(timeout * 1000));
-        if (rc < 0 && errno != EINTR) break;
-        for (size_t j = 0; j < p.size() && rc > 0; ++j) {
-            if (!(p[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            Running& c = running[owner[j].first];
-            if (owner[j].second == 0) read_some(c.fds[0], c.r.output);
-            else {
-                std::string chunk;
-                read_some(c.fds[1], chunk);
-                c.r.error_tail += chunk;
-                if (c.r.error_tail.size() > 8192) c.r.error_tail.erase(0, c.r.error_tail.size() - 8192);
-            }
-        }
-        // Children whose pipes are both closed are done, in start order.
-        for (size_t k = 0; k < running.size();) {
-            if (running[k].fds[0] >= 0 || running[k].fds[1] >= 0) {
-                ++k;
-                continue;
-            }
-            size_t index = running[k].index;
-            ChildResult r = finish_child(running[k]);
-            running.erase(running.begin() + long(k));
-            done(index, std::move(r));
-        }
-    }
+    pool.wait_all();
 }
 
 ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s) {

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 
 namespace quiesce {
@@ -29,6 +31,27 @@ ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limi
 void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_t index, int fd)>& body,
                      const std::function<double(size_t index)>& wall_limit_s,
                      const std::function<void(size_t index, ChildResult)>& done);
+
+// A pool of forked children kept by the caller: fork_child() first waits
+// while `jobs` children run, then forks; the child *returns* from it with
+// the fd of its stream and carries on with whatever the caller was doing
+// (a simulation paused at a branch point goes on in every child), the
+// parent gets std::nullopt. `done` hears of each child as it ends, from
+// fork_child() or wait_all() in the parent.
+class ForkPool {
+public:
+    ForkPool(unsigned jobs, std::function<void(size_t index, ChildResult)> done);
+    ~ForkPool();
+    std::optional<int> fork_child(size_t index, double wall_limit_s);
+    void wait_all();
+
+private:
+    void pump();  // waits for output or an end, kills what ran out of time
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    unsigned jobs_;
+    std::function<void(size_t, ChildResult)> done_;
+};
 
 // Writes all `len` bytes to fd, retrying short writes and EINTR; stops
 // quietly if the reader has gone away (the parent then reports the child).

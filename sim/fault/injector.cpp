@@ -44,8 +44,12 @@ const FaultKindInfo* find_fault_kind(const std::string& name) {
 
 void FaultInjector::load(const FaultPlan& plan, uint64_t seed) {
     rules_.clear();
-    for (size_t i = 0; i < plan.faults.size(); ++i)
-        rules_.push_back(Rule{plan.faults[i], Rng(seed ^ (0x6661756c74ULL + 0x9e3779b97f4a7c15ULL * (i + 1)))});
+    for (const auto& f : plan.faults) add_rule(f, seed);
+}
+
+void FaultInjector::add_rule(const FaultSpec& rule, uint64_t seed) {
+    size_t i = rules_.size();
+    rules_.push_back(Rule{rule, Rng(seed ^ (0x6661756c74ULL + 0x9e3779b97f4a7c15ULL * (i + 1)))});
 }
 
 bool FaultInjector::armed(const std::string& kind) const {

@@ -25,6 +25,9 @@ public:
 
     // The rules of this run; each draws from its own stream of `seed`.
     void load(const FaultPlan& plan, uint64_t seed);
+    // One more rule, mid-run (a variant forked from a shared prefix): it
+    // draws from the stream it would have had in the plan at this index.
+    void add_rule(const FaultSpec& rule, uint64_t seed);
     // Whether a rule of this kind may still fire (a cheap test for sites).
     bool armed(const std::string& kind) const;
 

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <map>
+#include <unistd.h>
+#include <optional>
 #include <set>
 #include <csignal>
 #include <cstring>
@@ -176,6 +178,108 @@ void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
                 finished.erase(it);
             }
         });
+}
+
+namespace {
+// The prefix process reports each variant's child in one frame.
+void put_raw(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+std::string encode_child(size_t index, const ChildResult& r) {
+    std::string out;
+    uint64_t idx = index, olen = r.output.size(), elen = r.error_tail.size();
+    int32_t st = int32_t(r.status), code = r.exit_code, sig = r.signal;
+    put_raw(out, &idx, 8);
+    put_raw(out, &st, 4);
+    put_raw(out, &code, 4);
+    put_raw(out, &sig, 4);
+    put_raw(out, &r.wall_s, 8);
+    put_raw(out, &olen, 8);
+    out += r.output;
+    put_raw(out, &elen, 8);
+    out += r.error_tail;
+    return out;
+}
+
+std::map<size_t, ChildResult> decode_children(const std::string& in) {
+    std::map<size_t, ChildResult> out;
+    size_t pos = 0;
+    auto get = [&](void* p, size_t n) {
+        if (pos + n > in.size()) return false;
+        std::memcpy(p, in.data() + pos, n);
+        pos += n;
+        return true;
+    };
+    for (;;) {
+        uint64_t idx = 0, olen = 0, elen = 0;
+        int32_t st = 0, code = 0, sig = 0;
+        ChildResult r;
+        if (!get(&idx, 8) || !get(&st, 4) || !get(&code, 4) || !get(&sig, 4) || !get(&r.wall_s, 8) || !get(&olen, 8) ||
+            pos + olen > in.size())
+            break;
+        r.output = in.substr(pos, olen);
+        pos += olen;
+        if (!get(&elen, 8) || pos + elen > in.size()) break;
+        r.error_tail = in.substr(pos, elen);
+        pos += elen;
+        r.status = ChildResult::Status(st);
+        r.exit_code = code;
+        r.signal = sig;
+        out[idx] = std::move(r);
+    }
+    return out;
+}
+}  // namespace
+
+void execute_branched(const Scenario& base, const std::vector<Branch>& branches, const std::vector<Scenario>& variants,
+                      unsigned jobs, const std::function<void(size_t, RunResult)>& done) {
+    if (variants.empty()) return;
+    std::vector<Picos> points;
+    for (const auto& b : branches) points.push_back(b.at);
+    double limit = base.wall_limit_s;
+    for (const auto& v : variants) limit += v.wall_limit_s / std::max(1u, jobs);
+    ChildResult prefix = run_forked(
+        [&](int fd) {
+            WireWriter w(-1);  // the prefix stays in memory: every variant child sends it
+            std::string frames;
+            ForkPool pool(jobs, [&](size_t i, ChildResult r) { frames += encode_child(i, r); });
+            int mine = -1;  // in a variant child: its stream
+            RunSummary sum = simulate(base, [&w](const Event& ev) { w.event(ev); }, points, [&](RunContext& ctx, size_t i) {
+                if (mine >= 0) return;  // a variant runs on past the later branch points
+                for (size_t k : branches[i].variants)
+                    if (std::optional<int> child_fd = pool.fork_child(k, variants[k].wall_limit_s)) {
+                        mine = *child_fd;
+                        ctx.faults.add_rule(variants[k].faults.faults.back(), variants[k].seed);
+                        w.attach(mine);
+                        return;
+                    }
+                if (i + 1 < branches.size()) return;
+                pool.wait_all();  // the prefix process, past its last branch point: report and go
+                write_all(fd, frames);
+                ::close(fd);
+                ::_exit(0);
+            });
+            if (mine < 0) return;  // not reached: the last branch point ends the prefix process
+            w.summary(sum);
+            w.flush();
+            ::close(mine);
+        },
+        limit);
+    std::map<size_t, ChildResult> children = decode_children(prefix.output);
+    std::set<size_t> members;
+    for (const auto& b : branches) members.insert(b.variants.begin(), b.variants.end());
+    for (size_t i : members) {
+        auto it = children.find(i);
+        if (it != children.end()) {
+            done(i, judge_child(variants[i], std::move(it->second)));
+            continue;
+        }
+        // The shared prefix died before this variant could run.
+        ChildResult lost;
+        lost.status = ChildResult::Status::Crashed;
+        lost.signal = prefix.signal;
+        lost.exit_code = prefix.exit_code ? prefix.exit_code : 1;
+        lost.error_tail = "the shared prefix run failed: " + prefix.error_tail;
+        done(i, judge_child(variants[i], std::move(lost)));
+    }
 }
 
 RunResult judge_child(const Scenario& s, ChildResult child) {

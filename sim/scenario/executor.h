@@ -27,6 +27,18 @@ RunResult execute(const Scenario& s);
 // result to `done` in scenario order as soon as it and all before it are in.
 void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
                  const std::function<void(size_t index, RunResult)>& done);
+// Prefix sharing: runs `base` once, pausing at each branch point (ascending
+// times) to fork one child per variant of that branch (`jobs` at a time);
+// a child adds its variant's last fault rule and runs on to the end. Each
+// variant must be `base` plus one rule that cannot fire before its branch
+// point; its stream and digest are those of a run from the start. `done`
+// gets the results of the variants named in `branches`, in variant order.
+struct Branch {
+    Picos at;
+    std::vector<size_t> variants;  // indices into the variants
+};
+void execute_branched(const Scenario& base, const std::vector<Branch>& branches, const std::vector<Scenario>& variants,
+                      unsigned jobs, const std::function<void(size_t index, RunResult)>& done);
 // Judges what one child wrote (its stream, or how it died).
 RunResult judge_child(const Scenario& s, ChildResult child);
 // Builds the scenario's platform in a forked child without running it, so

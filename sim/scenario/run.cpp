@@ -63,6 +63,11 @@ std::string dma_workload(Platform& p, RunContext& ctx, Cpu& cpu, const Scenario&
 }  // namespace
 
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink) {
+    return simulate(s, sink, {}, {});
+}
+
+RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
+                    const std::vector<Picos>& branch_at, const std::function<void(RunContext&, size_t)>& branch) {
     // sc_stop() ends every run; SystemC's "stopped by user" note is noise.
     sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
     RunContext ctx(s.seed);
@@ -238,7 +243,16 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         finished = true;
     });
 
-    sc_core::sc_start(from_ps(s.sim_limit));
+    // Run to each branch point in turn (sc_start in pieces processes the
+    // same events as in one), then to the limit.
+    Picos at = 0;
+    for (size_t i = 0; i < branch_at.size() && branch; ++i) {
+        Picos to = std::min(branch_at[i], s.sim_limit);
+        if (to > at && sc_core::sc_get_status() != sc_core::SC_STOPPED) sc_core::sc_start(from_ps(to - at));
+        at = std::max(at, to);
+        branch(ctx, i);
+    }
+    if (at < s.sim_limit && sc_core::sc_get_status() != sc_core::SC_STOPPED) sc_core::sc_start(from_ps(s.sim_limit - at));
     checker.run_ended();
     if (!finished) ctx.hub.instant(platform.kernel().path(), "sim-time-limit", "run");
     out.workload = workload.empty() ? "ok" : workload;

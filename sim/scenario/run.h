@@ -26,6 +26,13 @@ struct RunSummary {
 uint32_t trace_mask(TraceLevel level);
 
 // Runs `s` to completion in this process. Call at most once per process.
+struct RunContext;
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink);
+// The same, paused at each of the ascending simulated times `branch_at`
+// (no process running): `branch(ctx, i)` runs there with the run's context
+// - it may fork, and add a fault rule in each child - and the run goes on in
+// whichever process returns.
+RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
+                    const std::vector<Picos>& branch_at, const std::function<void(RunContext&, size_t)>& branch);
 
 }  // namespace quiesce

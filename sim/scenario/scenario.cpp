@@ -298,6 +298,14 @@ FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario&
     return parse_fault(r, s, origin);
 }
 
+bool parse_trace_level(const std::string& text, TraceLevel& out) {
+    if (text == "summary") out = TraceLevel::Summary;
+    else if (text == "events") out = TraceLevel::Events;
+    else if (text == "bus") out = TraceLevel::Bus;
+    else return false;
+    return true;
+}
+
 std::string check_order(const Scenario& s, const std::vector<std::string>& order) {
     DeviceGraph g = build_graph(s.platform);
     std::vector<std::string> want = g.devices(), got = order;
@@ -534,10 +542,7 @@ Scenario load_scenario(const std::string& path) {
     if (const toml::table* t = top.table("trace")) {
         TableReader r(path, *t, "trace");
         std::string level = r.str("level", "events");
-        if (level == "summary") s.trace = TraceLevel::Summary;
-        else if (level == "events") s.trace = TraceLevel::Events;
-        else if (level == "bus") s.trace = TraceLevel::Bus;
-        else r.fail("level", "must be \"summary\", \"events\" or \"bus\"");
+        if (!parse_trace_level(level, s.trace)) r.fail("level", "must be \"summary\", \"events\" or \"bus\"");
         r.done();
     }
     read_expect(top, s);

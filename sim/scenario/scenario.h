@@ -157,5 +157,6 @@ void set_order(Scenario& s, const std::string& text);
 std::string resolve_data_file(const std::string& scenario_file, const std::string& kind, const std::string& name);
 
 std::string to_string(TraceLevel l);
+bool parse_trace_level(const std::string& text, TraceLevel& out);  // false if unknown
 
 }  // namespace quiesce

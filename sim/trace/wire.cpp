@@ -67,6 +67,7 @@ void WireWriter::summary(const RunSummary& s) {
 }
 
 void WireWriter::flush() {
+    if (fd_ < 0) return;
     write_all(fd_, buf_.data(), buf_.size());
     buf_.clear();
 }

@@ -31,8 +31,14 @@ struct RunStream {
 
 class WireWriter {
 public:
+    // fd < 0: keep everything in memory until attach() (a prefix shared by
+    // forked variants: each child attaches its own pipe).
     explicit WireWriter(int fd) : fd_(fd) {}
     ~WireWriter() { flush(); }
+    void attach(int fd) {
+        fd_ = fd;
+        flush();
+    }
     void event(const Event& ev);
     void summary(const RunSummary& s);
     void flush();
@@ -40,7 +46,7 @@ public:
 private:
     void put_u64(uint64_t v);
     void put_str(const std::string& s);
-    void maybe_flush() { if (buf_.size() > (1u << 16)) flush(); }
+    void maybe_flush() { if (fd_ >= 0 && buf_.size() > (1u << 16)) flush(); }
     int fd_;
     std::string buf_;
 };
