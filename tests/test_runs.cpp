@@ -140,3 +140,36 @@ TEST_CASE("runs: a hung callback is reported with what it waits for", "[runs][li
     REQUIRE(r.stream.summary.outcome == "aborted:suspend");  // the flush timed out after 30 s
     REQUIRE(r.stream.summary.workload == "ok");              // and the disk still works
 }
+
+TEST_CASE("runs: async callbacks run in parallel, each after the devices it waits for", "[runs][async]") {
+    auto spans = [](const RunResult& r, const std::string& callback) {
+        std::map<std::string, std::pair<Picos, Picos>> out;
+        for (const auto& ev : r.stream.events) {
+            if (ev.category != "callback" || ev.name != callback) continue;
+            if (ev.kind == EvKind::SliceBegin) out[arg_value(ev, "device")].first = ev.ts;
+            if (ev.kind == EvKind::SliceEnd) out[arg_value(ev, "device")].second = ev.ts;
+        }
+        return out;
+    };
+    Scenario s = regression("s3-storage");
+    RunResult r = execute(s);
+    REQUIRE(r.status == "passed");
+    auto sus = spans(r, "suspend");
+    // Unrelated devices start together (two CPUs); a parent waits for its children.
+    CHECK(sus["dma0"].first == sus["sda"].first);
+    CHECK(sus["rp0"].first >= sus["dma0"].second);
+    CHECK(sus["ahci0"].first >= sus["sda"].second);
+    CHECK(sus["pci0"].first >= std::max(sus["rp0"].second, sus["ahci0"].second));
+    auto res = spans(r, "resume");
+    CHECK(res["ahci0"].first == res["rp0"].first);  // both wait for pci0 only
+    CHECK(res["sda"].first >= res["ahci0"].second);
+    // pm_async = 0: one at a time, in list order.
+    s.properties.push_back({"kernel.pm_async", false, 0, 0});
+    RunResult one = execute(s);
+    REQUIRE(one.status == "passed");
+    auto seq = spans(one, "suspend");
+    std::vector<std::pair<Picos, Picos>> v;
+    for (const auto& [d, span] : seq) v.push_back(span);
+    std::sort(v.begin(), v.end());
+    for (size_t i = 1; i < v.size(); ++i) CHECK(v[i].first >= v[i - 1].second);
+}

@@ -33,10 +33,13 @@ bool Cpu::queued(const sc_core::sc_process_handle& p) const {
 
 std::string Cpu::running() const {
     if (!owner_.valid()) return "";
-    // A task's thread is "<kernel>.main_thread.task_<name>": show the task's name.
+    // A task's thread is "<kernel>.main_thread.task_<name>": show the task's
+    // name; an async PM callback's "...dpm_<callback>_<device>_<n>" as is.
     std::string n = owner_.name();
     size_t t = n.rfind(".task_");
-    return t == std::string::npos ? n : n.substr(t + 6);
+    if (t != std::string::npos) return n.substr(t + 6);
+    size_t d = n.rfind(".dpm_");
+    return d == std::string::npos ? n : n.substr(d + 1);
 }
 
 void Cpu::grant(const sc_core::sc_process_handle& next, const char* reason) {

@@ -20,6 +20,8 @@ Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector
                     "irqrouter_resume: syscore resume sets the PCI interrupt links again; false: relies on firmware");
     props().declare("pm_wakeup_checks", true,
                     "pm_wakeup_pending() checks during suspend; false: a wakeup event during suspend is ignored");
+    props().declare("pm_async", true,
+                    "/sys/power/pm_async: async phases run each device's callback in its own thread; false: one by one");
     props().declare("acpi_flush_cpu_cache", true,
                     "ACPI_FLUSH_CPU_CACHE (WBINVD) before SLP_EN; false: sleep entered with dirty cache lines");
     SC_THREAD(main_thread);

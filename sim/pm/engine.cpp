@@ -36,23 +36,32 @@ PmEngine::PmEngine(PmServices services, const Protocol& protocol, EventHub& hub)
 int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
                             const std::set<std::string>* only, bool stop_on_error) {
     std::vector<std::string> order = p.order == "top-down" ? s_.graph->resume_order() : s_.graph->suspend_order();
+    std::vector<std::string> parts;
     std::string participants;
     for (const auto& n : order)
-        if (s_.devices.count(n) && (!only || only->count(n))) participants += (participants.empty() ? "" : ",") + n;
+        if (s_.devices.count(n) && (!only || only->count(n))) {
+            parts.push_back(n);
+            participants += (participants.empty() ? "" : ",") + n;
+        }
     hub_.instant(track_, "participants", "phase", {{"callback", p.callback}, {"devices", participants}});
-    int first_error = 0;
-    for (const auto& name : order) {
-        auto it = s_.devices.find(name);
-        if (it == s_.devices.end() || (only && !only->count(name))) continue;
-        PmDevice* d = it->second;
+    // One device's callback, on `c`.
+    auto one = [&](const std::string& name, Cpu& c) {
+        PmDevice* d = s_.devices.at(name);
         hub_.slice_begin(d->track(), p.callback, "callback", {{"device", name}, {"phase", p.name}});
-        cpu.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
+        c.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
         int rc = injected_callback_fault(name, p.callback, d->track());
-        if (rc == 0) rc = d->callback(p.callback, cpu);
+        if (rc == 0) rc = d->callback(p.callback, c);
         hub_.slice_end(d->track(), p.callback, "callback", {{"device", name}, {"rc", std::to_string(rc)}});
-        if (rc != 0) {
+        if (rc != 0)
             hub_.instant(track_, "callback-failed", "pm",
                          {{"device", name}, {"callback", p.callback}, {"rc", std::to_string(rc)}});
+        return rc;
+    };
+    if (p.async && s_.kernel->props().get<bool>("pm_async")) return run_callbacks_async(p, parts, one, succeeded, stop_on_error);
+    int first_error = 0;
+    for (const auto& name : parts) {
+        int rc = one(name, cpu);
+        if (rc != 0) {
             // Suspend-side errors stop the phase; resume-side errors are only
             // logged (reference/linux-pm.md §1.4), the others still resume.
             if (!stop_on_error) {
@@ -64,6 +73,57 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
         }
         if (succeeded) succeeded->insert(name);
     }
+    return first_error;
+}
+
+// dpm_async_fn: every device's callback in a thread of its own, started in
+// list order on the online CPUs in turn; each first waits (dpm_wait) for
+// the devices it depends on in this direction - children and consumers
+// when suspending, parents and suppliers when resuming - that take part.
+// After a suspend-side error (async_error) the devices not started yet do
+// not run; the PM thread waits for every started one.
+int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>& parts,
+                                  const std::function<int(const std::string&, Cpu&)>& one,
+                                  std::set<std::string>* succeeded, bool stop_on_error) {
+    const bool children_first = callback_children_first(p.callback);
+    std::vector<Cpu*> online;
+    for (Cpu* c : s_.kernel->cpus())
+        if (c->online()) online.push_back(c);
+    std::set<std::string> taking_part(parts.begin(), parts.end()), done;
+    sc_core::sc_event changed;
+    bool stop = false;
+    int first_error = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        std::string name = parts[i];
+        Cpu* c = online[i % online.size()];
+        std::string thread = "dpm_" + p.callback + "_" + name + "_" + std::to_string(++async_threads_);
+        sc_core::sc_spawn(
+            [&, name, c] {
+            auto deps = children_first ? s_.graph->subordinates(name) : s_.graph->superiors(name);
+            for (;;) {
+                bool ready = true;
+                for (const auto& d : deps) ready = ready && (!taking_part.count(d) || done.count(d));
+                if (ready) break;
+                sc_core::wait(changed);
+            }
+            if (!stop) {
+                int rc = one(name, *c);
+                if (rc != 0) {
+                    first_error = first_error ? first_error : rc;
+                    if (stop_on_error) {
+                        stop = true;
+                        if (!result_.error && result_.failed_device.empty()) result_.failed_device = name;
+                    }
+                } else if (succeeded) {
+                    succeeded->insert(name);
+                }
+            }
+            done.insert(name);
+            changed.notify(sc_core::SC_ZERO_TIME);
+            },
+            thread.c_str());
+    }
+    while (done.size() < parts.size()) sc_core::wait(changed);
     return first_error;
 }
 

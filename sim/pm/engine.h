@@ -74,6 +74,10 @@ private:
     void save_processor_state(Cpu& cpu);
     int freeze_stage(Task::Kind kind);  // one stage of the freezer; -EBUSY names the refusers
     int power_lost(Cpu& cpu, const FaultSpec& cut);  // the CPU stops; returns 0 if the image came back
+    int run_callbacks_async(const Phase& p, const std::vector<std::string>& parts,
+                            const std::function<int(const std::string&, Cpu&)>& one, std::set<std::string>* succeeded,
+                            bool stop_on_error);
+    unsigned async_threads_ = 0;  // names the async callback threads uniquely
     int injected_callback_fault(const std::string& device, const std::string& callback, const std::string& track);
     // Fires the point faults of a phase boundary; returns the power loss among them.
     const FaultSpec* point_faults(const std::string& phase, const char* when);

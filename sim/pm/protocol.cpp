@@ -73,6 +73,7 @@ std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
         p.undo = r.str("undo", "");
         p.method = r.str("method", "");
         if (auto a = r.integer("arg")) p.arg = int(*a);
+        if (auto a = r.boolean("async")) p.async = *a;
         if (auto d = r.str("duration")) {
             try {
                 p.duration = parse_duration(*d);
@@ -134,6 +135,7 @@ void validate_protocol(const Protocol& pr) {
             }
             if (p.action == "firmware" && p.method != "_TTS" && p.method != "_PTS" && p.method != "_WAK")
                 phase_error(pr, p, "method", "firmware method must be _TTS, _PTS or _WAK");
+            if (p.async && p.action != "callbacks") phase_error(pr, p, "async", "only callback phases run async");
             if (p.action == "run") {
                 if (p.duration == 0) phase_error(pr, p, "duration", "a run phase needs a duration above 0");
                 if (cpu_irqs_off || dev_irqs_off || cpus_off)

@@ -20,6 +20,8 @@ struct Phase {
     std::string method;    // for action "firmware": _TTS, _PTS, _WAK
     int arg = -1;          // firmware method argument (-1: the target state)
     uint64_t duration = 0; // for action "run": how long the system keeps running (ps)
+    bool async = false;    // callbacks: one thread per device, each waiting for its
+                           // subordinates (suspend side) or superiors (resume side)
     int line = 0;          // where it was declared
     int column = 0;
 };

@@ -146,6 +146,7 @@ void read_protocol(TableReader& top, Scenario& s) {
         if (auto order = o.str("order")) p->order = *order;
         if (auto undo = o.str("undo")) p->undo = *undo;
         if (auto d = o.str("duration")) p->duration = parse_value(o, "duration", *d, parse_duration);
+        if (auto a = o.boolean("async")) p->async = *a;
         bool skip = o.boolean("skip").value_or(false);
         o.done();
         p->line = int(node.source().begin.line);
