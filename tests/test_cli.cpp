@@ -1,4 +1,5 @@
 // The quiesce executable as CI owners and trace users call it.
+#include "cli.h"
 #include "tmpfile.h"
 
 #include <sys/wait.h>
@@ -12,36 +13,11 @@
 
 using quiesce::test::TempFile;
 
-namespace {
-struct Result {
-    int status;
-    std::string out;
-};
-
-Result shell(const std::string& command) {
-    std::string cmd = command + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::string out;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    int st = pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-Result sh(const std::string& args) { return shell(std::string(QUIESCE_BIN) + " " + args); }
-
-std::string regression(const std::string& name) {
-    return std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml";
-}
-
-std::string tmp_path(const std::string& name) {
-    auto p = std::filesystem::temp_directory_path() / ("quiesce-cli-" + std::to_string(getpid()) + "-" + name);
-    std::filesystem::remove(p);
-    return p.string();
-}
-}  // namespace
+using quiesce::test::regression;
+using quiesce::test::sh;
+using quiesce::test::shell;
+using quiesce::test::tmp_path;
+using Result = quiesce::test::Cli;
 
 TEST_CASE("cli: run prints a line per scenario, a summary, and writes db and JUnit", "[cli]") {
     std::string db = tmp_path("run.db"), junit = tmp_path("run.xml");

@@ -1,6 +1,7 @@
 // quiesce explore and replay, as a researcher uses them: a latent bug found
 // with a reproducer that `quiesce run` confirms, runs that replay
 // bit-identically, shards that split the work without losing any of it.
+#include "cli.h"
 #include "tmpfile.h"
 
 #include "sim/explore/explore.h"
@@ -17,30 +18,11 @@
 #include <sstream>
 
 using namespace quiesce;
+using quiesce::test::Cli;
+using quiesce::test::sh;
 
 namespace {
-struct Cli {
-    int status;
-    std::string out;
-};
-
-Cli sh(const std::string& args) {
-    std::string cmd = std::string(QUIESCE_BIN) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::string out;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    int st = pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-std::string tmp(const std::string& name) {
-    auto p = std::filesystem::temp_directory_path() / ("quiesce-explore-" + std::to_string(getpid()) + "-" + name);
-    std::filesystem::remove_all(p);
-    return p.string();
-}
+std::string tmp(const std::string& name) { return quiesce::test::tmp_path("explore-" + name); }
 
 const std::string kLatent = std::string(QUIESCE_DATA_DIR) + "/examples/explore-latent-wrong-undo.toml";
 

@@ -1,6 +1,7 @@
 // The fault plan: triggers (phase, device, nth, probability, at, once), the
 // record of every fault that fires, and rules from the command line.
 #include "child.h"
+#include "cli.h"
 #include "tmpfile.h"
 
 #include "sim/core/context.h"
@@ -15,7 +16,10 @@
 #include <iterator>
 
 using namespace quiesce;
+using quiesce::test::Cli;
 using quiesce::test::Facts;
+using quiesce::test::regression;
+using quiesce::test::sh;
 
 namespace {
 
@@ -33,27 +37,6 @@ std::string asks(FaultInjector& inj, EventHub& hub, const std::string& phase, co
     for (int i = 1; i <= n; ++i)
         if (inj.fire("callback-fail", device, device)) fired += std::to_string(i) + ".";
     return fired;
-}
-
-struct Cli {
-    int status;
-    std::string out;
-};
-
-Cli sh(const std::string& args) {
-    std::string cmd = std::string(QUIESCE_BIN) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::string out;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    int st = pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-std::string regression(const std::string& name) {
-    return std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml";
 }
 
 }  // namespace
