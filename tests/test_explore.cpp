@@ -209,3 +209,20 @@ TEST_CASE("explore: prefix sharing forks the variants mid-run with the digests o
     // A forked variant replays from the start to the same digest.
     CHECK(sh("replay " + a + " 30").out.find("identical") != std::string::npos);
 }
+
+TEST_CASE("explore: power loss at every persistence point of the transition keeps what barriers flushed", "[explore]") {
+    std::string db = tmp("persist.db");
+    Cli r = sh("explore " + std::string(QUIESCE_DATA_DIR) +
+               "/regression/s3-storage.toml --kinds power-loss --persistence 40 -j 2 --db " + db);
+    INFO(r.out);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("no violation beyond the baseline's") != std::string::npos);
+    // Each persistence point of the transition was a crash point: the drive's
+    // writes and flushes, each cut once (the rest of the 40 never came).
+    Cli q = sh("query " + db + " \"SELECT count(*) FROM fault WHERE json_extract(args, '$.point') IS NOT NULL\" --format list");
+    int points = std::stoi(q.out.substr(q.out.find('\n') + 1));
+    CHECK(points >= 5);
+    CHECK(points < 40);
+    Cli outcomes = sh("query " + db + " \"SELECT DISTINCT outcome FROM run WHERE faults LIKE '%nth=%'\" --format list");
+    CHECK(outcomes.out.find("no-resume") != std::string::npos);
+}

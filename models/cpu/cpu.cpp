@@ -58,6 +58,15 @@ void Cpu::grant(const sc_core::sc_process_handle& next, const char* reason) {
 uint64_t Cpu::acquire() {
     const uint64_t slice = uint64_t(std::max<int64_t>(1, props().get<int64_t>("sched_slice_cycles")));
     sc_core::sc_process_handle me = sc_core::sc_get_current_process_handle();
+    if (ctx().dead.any()) {  // software whose machine lost power runs nothing more
+        DeadSoftware& dead = ctx().dead;
+        if (me == dead.main) {
+            dead.main = sc_core::sc_process_handle();
+            throw PowerLost{};
+        }
+        if (std::find(dead.others.begin(), dead.others.end(), me) != dead.others.end())
+            for (;;) sc_core::wait(dead_ev_);
+    }
     if (me == irq_context_) return slice;  // an interrupt runs on top of the running context
     for (;;) {
         if (owner_ == me) break;

@@ -158,6 +158,7 @@ private:
     std::vector<sc_core::sc_process_handle> ready_;  // waiting, first come first
     sc_core::sc_event sched_changed_;
     sc_core::sc_event idle_check_ev_;
+    sc_core::sc_event dead_ev_;  // never notified: where dead software stops
 };
 
 }  // namespace quiesce

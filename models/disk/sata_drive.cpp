@@ -48,6 +48,15 @@ void SataDrive::spin_up() {
     set_power(Power::Active);
 }
 
+// CrashMonkey's persistence points: after each completed write or flush a
+// power-loss rule naming this drive may cut the power (asynchronously).
+void SataDrive::persistence_point(const char* what, uint64_t lba, uint32_t count) {
+    if (!ctx().faults.async_power() || !ctx().faults.armed("power-loss")) return;
+    if (const FaultSpec* f = fault("power-loss", {{"point", what}, {"lba", std::to_string(lba)},
+                                                  {"sectors", std::to_string(count)}}))
+        ctx().faults.run_handler("power-loss", *f);
+}
+
 void SataDrive::write_media(uint64_t lba, const uint8_t* data) {
     media_[lba].assign(data, data + sector_size_);
 }
@@ -87,6 +96,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             hub().slice_begin(path(), "flush", "disk", {{"sectors", std::to_string(cache_.size())}});
             flush_cache();
             hub().slice_end(path(), "flush", "disk");
+            persistence_point("flush", 0, 0);
             return true;
         case STANDBY_IMMEDIATE:
             set_power(Power::Standby);
@@ -117,6 +127,15 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
     if (data.size() < size_t(count) * sector_size_) return false;
     // A write the drive fails (ERR, ABRT): nothing of it is written.
     if (fault("disk-write-error", {{"lba", std::to_string(lba)}, {"sectors", std::to_string(count)}})) return false;
+    // The power fails in the middle of this write: the first half of its
+    // sectors reaches the platters, the rest never does (and the cache dies).
+    if (ctx().faults.async_power())
+        if (const FaultSpec* f = fault("torn-write", {{"lba", std::to_string(lba)}, {"sectors", std::to_string(count)}})) {
+            for (uint32_t i = 0; i < count / 2; ++i) write_media(lba + i, &data[size_t(i) * sector_size_]);
+            sc_core::wait(from_ps(media_ps * (count / 2)));
+            ctx().faults.run_handler("power-loss", *f);
+            return false;
+        }
     bool through = command == WRITE_DMA_FUA_EXT || !props().get<bool>("write_cache");
     for (uint32_t i = 0; i < count; ++i) {
         const uint8_t* src = &data[size_t(i) * sector_size_];
@@ -140,6 +159,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
         }
     }
     sc_core::wait(from_ps((through ? media_ps : cache_ps) * count));
+    persistence_point(through ? "durable-write" : "cached-write", lba, count);
     return true;
 }
 

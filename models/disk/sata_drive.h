@@ -54,6 +54,7 @@ public:
 private:
     void spin_up();
     void write_media(uint64_t lba, const uint8_t* data);
+    void persistence_point(const char* what, uint64_t lba, uint32_t count);
     void flush_cache();
     void set_power(Power p);
 

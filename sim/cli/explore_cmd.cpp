@@ -82,7 +82,10 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     std::printf("baseline: run %lld, outcome %s, %s\n", static_cast<long long>(base_id),
                 base.stream.summary.outcome.c_str(), base_ids.empty() ? "no violation" : ("violations: " + base_ids).c_str());
 
-    std::vector<FaultPoint> points = fault_points(base.stream, o.kinds);
+    std::vector<std::string> drives;
+    for (const auto& d : s.platform.devices)
+        if (d.type == "ahci") drives.push_back(d.disk);
+    std::vector<FaultPoint> points = fault_points(base.stream, o.kinds, drives, o.persistence);
     DeviceGraph graph = build_graph(s.platform);
     if (!s.order.empty()) graph.set_suspend_order(s.order);
     size_t fault_count = points.size();

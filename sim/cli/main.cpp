@@ -216,6 +216,8 @@ int main(int argc, char** argv) {
     explore->add_option("--db", explore_db, "Trace database (default quiesce-explore.db)");
     explore->add_option("--out", explore_out, "Write a reproducer scenario per distinct violation here");
     explore->add_flag("--orders", explore_opts.orders, "Also every other suspend order the device graph allows");
+    explore->add_option("--persistence", explore_opts.persistence,
+                        "With power-loss: also after each drive's first N persistence points of the transition");
     explore->add_option("--trace", explore_opts.trace, "What each variant records: summary (default), events or bus");
     bool no_prefix = false;
     explore->add_flag("--no-prefix", no_prefix, "Run every variant from the start (no fork at the shared prefix)");

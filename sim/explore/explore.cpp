@@ -25,7 +25,8 @@ std::string kind_params(const std::string& kind) {
 }
 }  // namespace
 
-std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vector<std::string>& kinds) {
+std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vector<std::string>& kinds,
+                                     const std::vector<std::string>& drives, size_t persistence) {
     // What the baseline went through, in time order.
     std::vector<std::string> phases, offline_phases;
     std::vector<std::pair<std::string, std::string>> callbacks;  // (phase, device)
@@ -59,6 +60,10 @@ std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vecto
         } else {
             for (const auto& phase : phases) add(phase, "");
         }
+        if (kind == "power-loss")
+            for (const auto& drive : drives)
+                for (size_t n = 1; n <= persistence; ++n)
+                    out.push_back({"kind=power-loss,device=" + drive + ",nth=" + std::to_string(n), kind, "", drive});
     }
     return out;
 }

@@ -33,6 +33,7 @@ struct ExploreOptions {
     bool break_order = false;            // also, per edge, the default order with that one edge broken
     bool prefix = true;                  // share the run up to each phase and fork the variants there
     std::string trace = "summary";       // what each variant records (the baseline: its file's level)
+    size_t persistence = 0;              // power-loss also at each drive's first N persistence points
 };
 
 const std::vector<std::string>& default_explore_kinds();
@@ -48,7 +49,11 @@ struct FaultPoint {
 // callback faults at every (callback phase, device that took part), point
 // faults at the start of every suspend and resume phase, other operation
 // faults in every phase, cpu-offline-failure at each cpus-offline phase.
-std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vector<std::string>& kinds);
+// With `persistence` > 0 and power-loss among the kinds, also a power loss
+// after each of the first `persistence` persistence points of each drive
+// in `drives` during the transition (CrashMonkey).
+std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vector<std::string>& kinds,
+                                     const std::vector<std::string>& drives = {}, size_t persistence = 0);
 
 // Device orders as variants (rule "order=a,b,..."; kind "order"): the
 // linear extensions of the graph other than the default (up to `limit`),

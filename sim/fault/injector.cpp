@@ -9,7 +9,9 @@ const std::vector<FaultKindInfo>& fault_kinds() {
     static const std::vector<FaultKindInfo> k = {
         {"power-loss", true, "after_pages,restore_after",
          "mains power fails: everything loses power, memory and the drive's cache included; firmware boots the "
-         "machine `restore_after` later. In write-image, `after_pages` cuts it after that many image pages"},
+         "machine `restore_after` later. At a phase boundary; in write-image after `after_pages` image pages; at a "
+         "time (`at`, no phase); or at a drive's persistence points (`device` = the drive: after each completed "
+         "write or flush)"},
         {"callback-fail", false, "err", "a device's PM callback returns `err` (default -5, -EIO)"},
         {"callback-hang", false, "", "a device's PM callback never returns (liveness.hang catches it)"},
         {"dma-delay", false, "duration", "a DMA engine starts a descriptor `duration` late"},
@@ -30,6 +32,9 @@ const std::vector<FaultKindInfo>& fault_kinds() {
         {"firmware-clobber", true, "",
          "while the machine next sleeps, firmware writes 64 scratch bytes into the ACPI NVS region"},
         {"usb-power-loss", false, "", "the xHCI controller loses power across S3 (no Save/Restore State survives)"},
+        {"torn-write", false, "restore_after",
+         "the power fails in the middle of a drive's write: its first half of sectors reaches the media, the rest "
+         "never does, and the write cache is lost"},
         {"bar-loss", false, "", "a PCI function resets on D3hot->D0 as if No_Soft_Reset were clear: BARs lost"},
         {"freezer-refusal", false, "", "a task refuses to freeze (an uninterruptible wait): the freezer times out"},
     };
@@ -92,9 +97,14 @@ const FaultSpec* FaultInjector::fire(const std::string& kind, const std::string&
     for (auto& r : rules_) {
         if (r.spec.kind != kind) continue;
         // A point fault fires at an operation only when it counts image
-        // pages (power-loss with after_pages: the writer asks per page).
+        // pages (power-loss with after_pages: the writer asks per page) or
+        // a drive's persistence points (power-loss with a device).
         const FaultKindInfo* k = find_fault_kind(kind);
-        if (k && k->point && r.spec.after_pages < 0) continue;
+        if (k && k->point) {
+            bool image_pages = r.spec.after_pages >= 0 && device.empty();       // the image writer asks
+            bool persistence = r.spec.after_pages < 0 && !r.spec.device.empty();  // a drive asks
+            if (!image_pages && !persistence) continue;
+        }
         if (!take(r, hub_.phase(), device)) continue;
         record(r, track, std::move(site));
         last_ = &r.spec;
@@ -103,20 +113,27 @@ const FaultSpec* FaultInjector::fire(const std::string& kind, const std::string&
     return nullptr;
 }
 
-void FaultInjector::fire_point(Rule& r, const std::string& track) {
+void FaultInjector::fire_point(Rule& r, const std::string& track, bool run) {
     record(r, track, {});
     last_ = &r.spec;
-    auto h = handlers_.find(r.spec.kind);
-    if (h != handlers_.end()) h->second(r.spec);
+    if (run) run_handler(r.spec.kind, r.spec);
+}
+
+void FaultInjector::run_handler(const std::string& kind, const FaultSpec& rule) {
+    auto h = handlers_.find(kind);
+    if (h != handlers_.end()) h->second(rule);
 }
 
 std::vector<const FaultSpec*> FaultInjector::boundary(const std::string& phase, const std::string& when) {
     std::vector<const FaultSpec*> out;
     for (auto& r : rules_) {
         const FaultKindInfo* k = find_fault_kind(r.spec.kind);
-        if (!k || !k->point || r.spec.phase.empty() || r.spec.when != when || r.spec.after_pages >= 0) continue;
+        if (!k || !k->point || r.spec.phase.empty() || r.spec.when != when || r.spec.after_pages >= 0 ||
+            !r.spec.device.empty())
+            continue;
         if (!take(r, phase, "")) continue;
-        fire_point(r, "kernel");
+        // The engine itself cuts the power at a boundary: it must stop there.
+        fire_point(r, "kernel", r.spec.kind != "power-loss");
         out.push_back(&r.spec);
     }
     return out;
@@ -129,7 +146,8 @@ void FaultInjector::start_timers() {
         Rule* rule = &r;
         sc_core::sc_spawn([this, rule] {
             if (rule->spec.at > now_ps()) sc_core::wait(from_ps(rule->spec.at - now_ps()));
-            if (take(*rule, hub_.phase(), "")) fire_point(*rule, "kernel");
+            if (rule->spec.kind == "power-loss" && !async_power_) return;  // outside the transition
+            if (take(*rule, hub_.phase(), "")) fire_point(*rule, "kernel", true);
         });
     }
 }

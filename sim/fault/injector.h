@@ -44,6 +44,15 @@ public:
     // Point faults triggered by time alone fire from timer threads.
     void start_timers();
 
+    // Asynchronous power loss (a power-loss rule with a time and no phase,
+    // or at a drive's persistence points; a torn write) strikes only while
+    // the transition runs: the run opens and closes that window.
+    void set_async_power(bool open) { async_power_ = open; }
+    bool async_power() const { return async_power_; }
+    // Runs the handler of `kind` for a rule that fired at an operation (a
+    // drive's persistence point cuts the power through power-loss's).
+    void run_handler(const std::string& kind, const FaultSpec& rule);
+
     // How many faults fired in this run, and the last one.
     size_t fired() const { return fired_; }
     const FaultSpec* last_fired() const { return last_; }
@@ -57,13 +66,14 @@ private:
     };
     bool take(Rule& r, const std::string& phase, const std::string& device);
     void record(const Rule& r, const std::string& track, std::vector<Arg> site);
-    void fire_point(Rule& r, const std::string& track);
+    void fire_point(Rule& r, const std::string& track, bool run_handler);
 
     EventHub& hub_;
     std::vector<Rule> rules_;
     std::map<std::string, Handler> handlers_;
     size_t fired_ = 0;
     const FaultSpec* last_ = nullptr;
+    bool async_power_ = false;
 };
 
 }  // namespace quiesce

@@ -40,6 +40,7 @@ void Kernel::take_interrupts() {
 void Kernel::boot() { boot_ev_.notify(sc_core::SC_ZERO_TIME); }
 
 void Kernel::main_thread() {
+    main_handle_ = sc_core::sc_get_current_process_handle();
     if (deferred_) sc_core::wait(boot_ev_);
     if (program_) program_(boot_cpu());
     if (!deferred_) sc_core::sc_stop();
@@ -184,6 +185,21 @@ Task& Kernel::spawn(const std::string& name, Task::Kind kind, bool freezable, un
     return *t;
 }
 
+void Kernel::check_power() {
+    if (!(ctx().dead.main == sc_core::sc_get_current_process_handle())) return;
+    ctx().dead.main = sc_core::sc_process_handle();  // the power failed under this kernel's main thread
+    throw PowerLost{};
+}
+
+void Kernel::power_failed() {
+    halt();
+    DeadSoftware& dead = ctx().dead;
+    dead.main = main_handle_;
+    dead.others = contexts_;
+    dead.died.notify(sc_core::SC_ZERO_TIME);
+    hub().instant(path(), "power-failed", "task");
+}
+
 void Kernel::halt() {
     halted_ = true;
     for (size_t i = 0; i < tasks_.size(); ++i)
@@ -250,7 +266,8 @@ int Kernel::freeze(Task::Kind kind, Picos timeout, std::string& refused) {
             thaw_all();
             return -16;  // -EBUSY: "Freezing of tasks failed"
         }
-        sc_core::wait(from_ps(timeout - waited), task_changed_);
+        sc_core::wait(from_ps(timeout - waited), task_changed_ | ctx().dead.died);
+        check_power();
     }
     hub().slice_end(path(), what, "freezer", {{"result", "ok"}});
     return 0;
@@ -266,7 +283,8 @@ bool Kernel::wait_event(const sc_core::sc_event& ev, Picos timeout, const std::s
     Picos start = now_ps();
     std::string thread = sc_core::sc_get_current_process_handle().name();
     if (!what.empty()) waits_[thread] = what;
-    sc_core::wait(from_ps(timeout), ev);
+    sc_core::wait(from_ps(timeout), ev | ctx().dead.died);  // a power failure ends every wait
+    check_power();
     waits_.erase(thread);
     return now_ps() - start < timeout;
 }

@@ -121,6 +121,14 @@ public:
     // resumed abandons its tasks.
     void halt();
     void unhalt();
+    // The power failed under this kernel (an asynchronous power loss): its
+    // tasks stop, its main thread gets PowerLost at its next operation, and
+    // its other threads (async PM callbacks) stop at theirs.
+    void power_failed();
+    // In the main thread after a wait: throws PowerLost if the power failed.
+    void check_power();
+    // A thread running on this kernel's behalf (an async PM callback).
+    void adopt_context(const sc_core::sc_process_handle& h) { contexts_.push_back(h); }
     void abandon();
 
     // The freezer: user tasks, or freezable kernel threads. Waits up to
@@ -162,6 +170,8 @@ private:
     std::vector<sc_core::sc_process_handle> task_threads_;
     std::map<std::string, std::string> waits_;  // thread -> what it waits for
     bool halted_ = false;
+    sc_core::sc_process_handle main_handle_;
+    std::vector<sc_core::sc_process_handle> contexts_;
     sc_core::sc_event task_changed_;
     InterruptController* intc_ = nullptr;
     uint64_t intc_base_ = 0;

@@ -97,7 +97,7 @@ int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>
         std::string name = parts[i];
         Cpu* c = online[i % online.size()];
         std::string thread = "dpm_" + p.callback + "_" + name + "_" + std::to_string(++async_threads_);
-        sc_core::sc_spawn(
+        sc_core::sc_process_handle h = sc_core::sc_spawn(
             [&, name, c] {
             auto deps = children_first ? s_.graph->subordinates(name) : s_.graph->superiors(name);
             for (;;) {
@@ -122,8 +122,13 @@ int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>
             changed.notify(sc_core::SC_ZERO_TIME);
             },
             thread.c_str());
+        s_.kernel->adopt_context(h);  // it stops with the kernel if the power fails
     }
-    while (done.size() < parts.size()) sc_core::wait(changed);
+    DeadSoftware& dead = s_.kernel->ctx().dead;
+    while (done.size() < parts.size()) {
+        sc_core::wait(changed | dead.died);
+        s_.kernel->check_power();
+    }
     return first_error;
 }
 
@@ -331,14 +336,53 @@ const FaultSpec* PmEngine::point_faults(const std::string& phase, const char* wh
     return cut;
 }
 
+// The machine lost power asynchronously (a timer, a disk persistence point,
+// a torn write): this kernel stopped where it was. The same as power_lost,
+// but the cut has already happened.
+int PmEngine::after_async_power_loss(Cpu& cpu) {
+    hub_.instant(track_, "power-lost", "pm", {{"asynchronous", "yes"}});
+    result_.slept = true;
+    result_.power_lost = true;
+    uint64_t vector = cpu.wait_for_start();
+    if (protocol_.target == 4 && vector == s_.image_restore_point && cpu.read64(s_.context_area) == kContextMagic) {
+        if (s_.image_restored) s_.image_restored();
+        s_.kernel->unhalt();
+        result_.resumed = true;
+        return 0;
+    }
+    hub_.instant(track_, "resume-failed", "pm", {{"reason", "power was lost; the machine booted without the image"}});
+    return -1;
+}
+
 PmEngine::Result PmEngine::run(Cpu& cpu) {
     wakeups_at_start_ = s_.kernel->wakeup_count();
     hub_.slice_begin(track_, protocol_.name, "transition");
+    try {
+        if (!run_suspend(cpu)) return result_;
+    } catch (const PowerLost&) {
+        if (after_async_power_loss(cpu) != 0) return finish_without_resume();
+    }
+    try {
+        return run_resume(cpu);
+    } catch (const PowerLost&) {
+        // The image, if any, was consumed by the restore: a fresh boot.
+        after_async_power_loss(cpu);
+        result_.resumed = false;
+        return finish_without_resume();
+    }
+}
+
+// The suspend list. False when the transition ended there (aborted, or no
+// resume): result_ is final.
+bool PmEngine::run_suspend(Cpu& cpu) {
     for (size_t i = 0; i < protocol_.suspend.size(); ++i) {
         const Phase& p = protocol_.suspend[i];
         hub_.set_phase(p.name);
         if (const FaultSpec* cut = point_faults(p.name, "before")) {
-            if (power_lost(cpu, *cut) != 0) return finish_without_resume();
+            if (power_lost(cpu, *cut) != 0) {
+                finish_without_resume();
+                return false;
+            }
             break;  // the image came back: the image kernel's resume path
         }
         hub_.slice_begin(track_, p.name, "phase", phase_args(p, "suspend"));
@@ -358,12 +402,16 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
         hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
         if (!result_.power_lost && !(p.action == "platform-enter" && result_.slept && !result_.resumed))
             if (const FaultSpec* cut = point_faults(p.name, "after")) {
-                if (power_lost(cpu, *cut) != 0) return finish_without_resume();
+                if (power_lost(cpu, *cut) != 0) {
+                    finish_without_resume();
+                    return false;
+                }
                 break;
             }
         if (result_.power_lost) {
             if (rc == kResumedFromImage) break;
-            return finish_without_resume();
+            finish_without_resume();
+            return false;
         }
         if (rc != 0 && !(p.action == "platform-enter" && result_.slept)) {
             result_.error = rc;
@@ -371,11 +419,18 @@ PmEngine::Result PmEngine::run(Cpu& cpu) {
             unwind(i, cpu, ok);
             hub_.set_phase("");
             hub_.slice_end(track_, protocol_.name, "transition", {{"result", "aborted"}});
-            return result_;
+            return false;
         }
         succeeded_[i] = std::move(ok);
-        if (p.action == "platform-enter" && !result_.resumed) return finish_without_resume();
+        if (p.action == "platform-enter" && !result_.resumed) {
+            finish_without_resume();
+            return false;
+        }
     }
+    return true;
+}
+
+PmEngine::Result PmEngine::run_resume(Cpu& cpu) {
     for (const Phase& p : protocol_.resume) {
         hub_.set_phase(p.name);
         // Power lost while resuming: whatever boots next boots afresh (the

@@ -220,6 +220,12 @@ void Platform::install_faults() {
         firmware_->props().set("hw_signature_after_s4", PropValue(int64_t(sig)));
     });
     f.on_point("firmware-clobber", [this](const FaultSpec&) { firmware_->clobber_nvs_while_asleep(); });
+    // A power cut that is not at a phase boundary (a time, a drive's
+    // persistence point, a torn write): the software stops where it is.
+    f.on_point("power-loss", [this](const FaultSpec& r) {
+        kernel_->power_failed();
+        acpi_pm_->power_cut(r.restore_after);
+    });
 }
 
 void Platform::power_down(unsigned state) {

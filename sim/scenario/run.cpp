@@ -221,7 +221,9 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
                                          {{"burst", std::to_string(s.storage.hdparm_burst)}});
             });
         }
+        ctx.faults.set_async_power(true);  // power may fail at any moment of the transition
         PmEngine::Result r = engine.run(cpu);
+        ctx.faults.set_async_power(false);
         if (r.error) out.outcome = "aborted:" + r.failed_phase;
         else if (!r.resumed) out.outcome = "no-resume";
         else out.outcome = "resumed";

@@ -221,7 +221,12 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
         f.when = *w;
     }
     if (auto d = r.str("device")) {
-        if (k->point) r.fail("device", "'" + f.kind + "' happens to the whole machine: no device");
+        // power-loss names a drive: its persistence points are the opportunities.
+        bool drive = false;
+        for (const auto& dev : s.platform.devices) drive |= dev.type == "ahci" && dev.disk == *d;
+        if (k->point && !(f.kind == "power-loss" && drive))
+            r.fail("device", f.kind == "power-loss" ? "power-loss at persistence points names a drive (an ahci device's disk)"
+                                                    : "'" + f.kind + "' happens to the whole machine: no device");
         bool known = f.kind == "freezer-refusal";  // a task's name
         for (const auto& dev : s.platform.devices) known |= dev.name == *d || (dev.type == "ahci" && dev.disk == *d);
         if (!known) r.fail("device", "platform '" + s.platform.name + "' has no device '" + *d + "'");
@@ -234,10 +239,10 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
         f.probability = *p;
     }
     if (auto o = r.boolean("once")) f.once = *o;
-    if (k->point && f.phase.empty() && !f.at)
+    if (k->point && f.phase.empty() && !f.at && f.device.empty())
         r.fail("kind", "'" + f.kind + "' needs a phase or a time ('at') to fire at");
-    if (f.kind == "power-loss" && f.phase.empty())
-        r.fail("at", "power-loss fires at a phase boundary: give a phase (a cut at any cycle is not modelled yet)");
+    if (f.kind == "power-loss" && !f.device.empty() && r.str("when"))
+        r.fail("when", "a power loss at persistence points has no phase boundary");
     // The kind's own parameters; any other key is unknown to it.
     std::string params = k->params;
     auto has = [&](const char* key) { return ("," + params + ",").find(std::string(",") + key + ",") != std::string::npos; };
