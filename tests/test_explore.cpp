@@ -226,3 +226,23 @@ TEST_CASE("explore: power loss at every persistence point of the transition keep
     Cli outcomes = sh("query " + db + " \"SELECT DISTINCT outcome FROM run WHERE faults LIKE '%nth=%'\" --format list");
     CHECK(outcomes.out.find("no-resume") != std::string::npos);
 }
+
+TEST_CASE("explore: a variant child that dies does not stop the others sharing its prefix", "[explore]") {
+    Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml");
+    s.trace = TraceLevel::Summary;
+    RunResult base = execute(s);
+    std::vector<FaultPoint> points = fault_points(base.stream, {"callback-fail"});
+    REQUIRE(points.size() > 6);
+    points.resize(6);
+    std::vector<Scenario> variants;
+    for (const auto& p : points) variants.push_back(variant_of(s, p));
+    variants[2].wall_limit_s = 1e-4;  // killed at once: as if its model had hung or crashed
+    std::vector<size_t> alone;
+    std::vector<Branch> branches = prefix_branches(base.stream, points, alone);
+    REQUIRE(alone.empty());
+    std::map<size_t, std::string> status;
+    execute_branched(s, branches, variants, 2, [&](size_t i, RunResult r) { status[i] = r.status; });
+    REQUIRE(status.size() == 6);
+    CHECK(status[2] == "timeout");
+    for (size_t i : {0, 1, 3, 4, 5}) CHECK((status[i] == "passed" || status[i] == "failed"));
+}
