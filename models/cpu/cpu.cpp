@@ -118,6 +118,10 @@ void Cpu::compute(Cycles n) {
 }
 
 void Cpu::transport(tlm::tlm_generic_payload& tx) {
+    // The core first (it may throw PowerLost): nothing of ours is attached
+    // to the payload yet.
+    acquire();
+    Cycles start = clock().now();
     InitiatorExt ext;
     ext.name = path();
     tx.set_extension(&ext);
@@ -125,8 +129,6 @@ void Cpu::transport(tlm::tlm_generic_payload& tx) {
     tx.set_byte_enable_ptr(nullptr);
     tx.set_dmi_allowed(false);
     tx.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-    acquire();
-    Cycles start = clock().now();
     sc_core::sc_time delay = clock().delay(Cycles(1));
     socket->b_transport(tx, delay);
     tx.clear_extension(&ext);

@@ -103,6 +103,9 @@ public:
     void power_on_reset();
     // Blocks the calling software thread until firmware starts the core.
     uint64_t wait_for_start();
+    // The power is being cut: a start that happened before no longer counts
+    // (wait_for_start waits for the next one).
+    void forget_start() { started_ = false; }
 
     void attach(InterruptController& intc, IrqEntry entry);
 

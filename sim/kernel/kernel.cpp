@@ -43,6 +43,7 @@ void Kernel::main_thread() {
     main_handle_ = sc_core::sc_get_current_process_handle();
     if (deferred_) sc_core::wait(boot_ev_);
     if (program_) program_(boot_cpu());
+    ran_ = true;
     if (!deferred_) sc_core::sc_stop();
 }
 

@@ -125,6 +125,8 @@ public:
     // tasks stop, its main thread gets PowerLost at its next operation, and
     // its other threads (async PM callbacks) stop at theirs.
     void power_failed();
+    // A deferred kernel (the restore kernel) boots once; true once it has run.
+    bool ran() const { return ran_; }
     // In the main thread after a wait: throws PowerLost if the power failed.
     void check_power();
     // A thread running on this kernel's behalf (an async PM callback).
@@ -170,6 +172,7 @@ private:
     std::vector<sc_core::sc_process_handle> task_threads_;
     std::map<std::string, std::string> waits_;  // thread -> what it waits for
     bool halted_ = false;
+    bool ran_ = false;
     sc_core::sc_process_handle main_handle_;
     std::vector<sc_core::sc_process_handle> contexts_;
     sc_core::sc_event task_changed_;

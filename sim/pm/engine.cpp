@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+
 namespace quiesce {
 
 namespace {
@@ -85,51 +87,61 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
 int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>& parts,
                                   const std::function<int(const std::string&, Cpu&)>& one,
                                   std::set<std::string>* succeeded, bool stop_on_error) {
+    // What the callback threads share lives on the heap: if the power fails
+    // (PowerLost unwinds this frame) threads still waiting must not be left
+    // with dangling references.
+    struct State {
+        std::function<int(const std::string&, Cpu&)> one;
+        std::set<std::string> taking_part, done, ok;
+        sc_core::sc_event changed;
+        bool stop = false;
+        int first_error = 0;
+    };
+    auto st = std::make_shared<State>();
+    st->one = one;
+    st->taking_part = std::set<std::string>(parts.begin(), parts.end());
     const bool children_first = callback_children_first(p.callback);
     std::vector<Cpu*> online;
     for (Cpu* c : s_.kernel->cpus())
         if (c->online()) online.push_back(c);
-    std::set<std::string> taking_part(parts.begin(), parts.end()), done;
-    sc_core::sc_event changed;
-    bool stop = false;
-    int first_error = 0;
     for (size_t i = 0; i < parts.size(); ++i) {
         std::string name = parts[i];
         Cpu* c = online[i % online.size()];
+        std::vector<std::string> deps = children_first ? s_.graph->subordinates(name) : s_.graph->superiors(name);
         std::string thread = "dpm_" + p.callback + "_" + name + "_" + std::to_string(++async_threads_);
         sc_core::sc_process_handle h = sc_core::sc_spawn(
-            [&, name, c] {
-            auto deps = children_first ? s_.graph->subordinates(name) : s_.graph->superiors(name);
-            for (;;) {
-                bool ready = true;
-                for (const auto& d : deps) ready = ready && (!taking_part.count(d) || done.count(d));
-                if (ready) break;
-                sc_core::wait(changed);
-            }
-            if (!stop) {
-                int rc = one(name, *c);
-                if (rc != 0) {
-                    first_error = first_error ? first_error : rc;
-                    if (stop_on_error) {
-                        stop = true;
-                        if (!result_.error && result_.failed_device.empty()) result_.failed_device = name;
-                    }
-                } else if (succeeded) {
-                    succeeded->insert(name);
+            [this, st, name, c, deps, stop_on_error] {
+                for (;;) {
+                    bool ready = true;
+                    for (const auto& d : deps) ready = ready && (!st->taking_part.count(d) || st->done.count(d));
+                    if (ready) break;
+                    sc_core::wait(st->changed);
                 }
-            }
-            done.insert(name);
-            changed.notify(sc_core::SC_ZERO_TIME);
+                if (!st->stop) {
+                    int rc = st->one(name, *c);
+                    if (rc != 0) {
+                        st->first_error = st->first_error ? st->first_error : rc;
+                        if (stop_on_error) {
+                            st->stop = true;
+                            if (!result_.error && result_.failed_device.empty()) result_.failed_device = name;
+                        }
+                    } else {
+                        st->ok.insert(name);
+                    }
+                }
+                st->done.insert(name);
+                st->changed.notify(sc_core::SC_ZERO_TIME);
             },
             thread.c_str());
         s_.kernel->adopt_context(h);  // it stops with the kernel if the power fails
     }
     DeadSoftware& dead = s_.kernel->ctx().dead;
-    while (done.size() < parts.size()) {
-        sc_core::wait(changed | dead.died);
+    while (st->done.size() < parts.size()) {
+        sc_core::wait(st->changed | dead.died);
         s_.kernel->check_power();
     }
-    return first_error;
+    if (succeeded) succeeded->insert(st->ok.begin(), st->ok.end());
+    return st->first_error;
 }
 
 // A fault rule may make this callback fail (its errno) or never return (the
@@ -150,10 +162,17 @@ int PmEngine::injected_callback_fault(const std::string& device, const std::stri
 // image jumps back into it (as after S4), otherwise the machine boots afresh.
 int PmEngine::power_lost(Cpu& cpu, const FaultSpec& cut) {
     hub_.instant(track_, "power-lost", "pm");
-    result_.slept = true;
-    result_.power_lost = true;
     s_.kernel->halt();
     s_.power_cut(cut);
+    return wait_for_power(cpu);
+}
+
+// After a power loss: firmware starts the boot CPU again. A restore kernel
+// that finds the image jumps back into it (as after S4): 0; otherwise the
+// machine booted afresh: -1.
+int PmEngine::wait_for_power(Cpu& cpu) {
+    result_.slept = true;
+    result_.power_lost = true;
     uint64_t vector = cpu.wait_for_start();
     if (protocol_.target == 4 && vector == s_.image_restore_point && cpu.read64(s_.context_area) == kContextMagic) {
         if (s_.image_restored) s_.image_restored();
@@ -223,7 +242,15 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     }
     if (a == "platform-begin") s_.acpi->begin(cpu, target);
     else if (a == "platform-prepare") s_.acpi->prepare(cpu, target, s_.trampoline);
-    else if (a == "platform-enter") return platform_enter(cpu);
+    else if (a == "platform-enter") {
+        // From SLP_EN on the machine is the firmware's: a power failure then
+        // is the sleep itself (S4, S5) or wakes nothing different (S3).
+        bool async = s_.faults && s_.faults->async_power();
+        if (async) s_.faults->set_async_power(false);
+        int rc = platform_enter(cpu);
+        if (async) s_.faults->set_async_power(true);
+        return rc;
+    }
     else if (a == "platform-finish") s_.acpi->finish(cpu, target);
     else if (a == "platform-end") s_.acpi->end(cpu);
     else if (a == "run") {
@@ -337,21 +364,10 @@ const FaultSpec* PmEngine::point_faults(const std::string& phase, const char* wh
 }
 
 // The machine lost power asynchronously (a timer, a disk persistence point,
-// a torn write): this kernel stopped where it was. The same as power_lost,
-// but the cut has already happened.
+// a torn write): this kernel stopped where it was, the cut already happened.
 int PmEngine::after_async_power_loss(Cpu& cpu) {
     hub_.instant(track_, "power-lost", "pm", {{"asynchronous", "yes"}});
-    result_.slept = true;
-    result_.power_lost = true;
-    uint64_t vector = cpu.wait_for_start();
-    if (protocol_.target == 4 && vector == s_.image_restore_point && cpu.read64(s_.context_area) == kContextMagic) {
-        if (s_.image_restored) s_.image_restored();
-        s_.kernel->unhalt();
-        result_.resumed = true;
-        return 0;
-    }
-    hub_.instant(track_, "resume-failed", "pm", {{"reason", "power was lost; the machine booted without the image"}});
-    return -1;
+    return wait_for_power(cpu);
 }
 
 PmEngine::Result PmEngine::run(Cpu& cpu) {

@@ -75,6 +75,7 @@ private:
     int freeze_stage(Task::Kind kind);  // one stage of the freezer; -EBUSY names the refusers
     int power_lost(Cpu& cpu, const FaultSpec& cut);  // the CPU stops; returns 0 if the image came back
     int after_async_power_loss(Cpu& cpu);             // the same, once the power already failed
+    int wait_for_power(Cpu& cpu);                     // what both wait for
     bool run_suspend(Cpu& cpu);                       // false: the transition ended there
     Result run_resume(Cpu& cpu);
     int run_callbacks_async(const Phase& p, const std::vector<std::string>& parts,

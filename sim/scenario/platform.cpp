@@ -197,6 +197,11 @@ void Platform::firmware_program_chipset(bool s3_resume) {
 // Sleep removes power from every device except those armed to wake the
 // system (wake = true in the platform and PME_En set by the PCI core): they
 // stay in D3hot on auxiliary power, with their state.
+void Platform::cut_power(Picos restore_after) {
+    for (auto& c : cpus_) c->forget_start();  // the software waits for the start after this cut
+    acpi_pm_->power_cut(restore_after);
+}
+
 // What the point faults of the plan do to this machine when they fire.
 void Platform::install_faults() {
     FaultInjector& f = ctx_.faults;
@@ -224,7 +229,7 @@ void Platform::install_faults() {
     // persistence point, a torn write): the software stops where it is.
     f.on_point("power-loss", [this](const FaultSpec& r) {
         kernel_->power_failed();
-        acpi_pm_->power_cut(r.restore_after);
+        cut_power(r.restore_after);
     });
 }
 
@@ -269,10 +274,10 @@ void Platform::firmware_wake(unsigned state) {
     // loader starts the (restore) kernel.
     cpus_[0]->power_on_reset();
     firmware_->cold_boot([this] { firmware_program_chipset(); }, state);
-    if (restore_kernel_) {
+    if (restore_kernel_ && !restore_kernel_->ran()) {
         restore_kernel_->take_interrupts();
         restore_kernel_->boot();
-    } else {
+    } else {  // (a second power loss after a restore: the image was consumed, a fresh boot)
         cpus_[0]->start_at(kNormalBootVector);  // no resume kernel to look for an image: a fresh boot
     }
 }

@@ -76,6 +76,8 @@ public:
     PciCore& pci_core() { return *pci_core_; }
     AcpiOs& acpi_os() { return *acpi_os_; }
     AcpiPm& acpi_pm() { return *acpi_pm_; }
+    // Mains power fails now; it comes back `restore_after` later.
+    void cut_power(Picos restore_after);
     // Registers what the plan's point faults (wake-event, spurious-irq,
     // hw-signature-change, firmware-clobber) do to this machine.
     void install_faults();

@@ -190,7 +190,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         // after each page.
         svc.faults = &ctx.faults;
         platform.install_faults();
-        svc.power_cut = [&platform](const FaultSpec& cut) { platform.acpi_pm().power_cut(cut.restore_after); };
+        svc.power_cut = [&platform](const FaultSpec& cut) { platform.cut_power(cut.restore_after); };
         hibernation.set_faults(&ctx.faults);
         ctx.faults.start_timers();
         if (s.control) {  // the control run: the same tasks, no transition
