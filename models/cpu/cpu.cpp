@@ -68,11 +68,22 @@ uint64_t Cpu::acquire() {
             for (;;) sc_core::wait(dead_ev_);
     }
     if (me == irq_context_) return slice;  // an interrupt runs on top of the running context
+    PctSchedule& pct = ctx().pct;
+    if (pct.on) pct.step_of(me);
     for (;;) {
-        if (owner_ == me) break;
+        if (owner_ == me) {
+            // PCT: a ready context of higher priority runs first.
+            if (!pct.on || ready_.empty() || pct.priority_of(next_in_line()) <= pct.priority_of(me)) break;
+            if (!queued(me)) ready_.push_back(me);
+            grant(next_in_line(), "pct");
+            sc_core::wait(sched_changed_);
+            continue;
+        }
         // An idle core (nobody, or a holder blocked elsewhere) goes to the
         // first in line.
-        if (!owner_.valid() || owner_.terminated() || (!owner_busy_ && (ready_.empty() || ready_.front() == me))) {
+        bool first = ready_.empty() || next_in_line() == me ||
+                     (pct.on && !queued(me) && pct.priority_of(me) > pct.priority_of(next_in_line()));
+        if (!owner_.valid() || owner_.terminated() || (!owner_busy_ && first)) {
             grant(me, owner_.valid() && !owner_.terminated() ? "blocked" : "idle");
             break;
         }
@@ -90,20 +101,33 @@ void Cpu::op_done(uint64_t cycles) {
     owner_busy_ = false;
     slice_used_ += cycles;
     if (ready_.empty()) return;
+    PctSchedule& pct = ctx().pct;
     const uint64_t slice = uint64_t(std::max<int64_t>(1, props().get<int64_t>("sched_slice_cycles")));
-    if (slice_used_ >= slice) grant(ready_.front(), "preempt");
+    bool preempt = pct.on ? pct.priority_of(next_in_line()) > pct.priority_of(me) : slice_used_ >= slice;
+    if (preempt) grant(next_in_line(), "preempt");
     else idle_check_ev_.notify(sc_core::SC_ZERO_TIME);  // blocked if no new operation by then
 }
 
+// Who runs next: the first waiter, or under PCT the waiter of highest
+// priority (the first of them on a tie).
+sc_core::sc_process_handle Cpu::next_in_line() {
+    PctSchedule& pct = ctx().pct;
+    if (!pct.on || ready_.size() < 2) return ready_.front();
+    size_t best = 0;
+    for (size_t i = 1; i < ready_.size(); ++i)
+        if (pct.priority_of(ready_[i]) > pct.priority_of(ready_[best])) best = i;
+    return ready_[best];
+}
+
 void Cpu::idle_check() {
-    if (!owner_busy_ && !ready_.empty()) grant(ready_.front(), "blocked");
+    if (!owner_busy_ && !ready_.empty()) grant(next_in_line(), "blocked");
 }
 
 void Cpu::forget(const sc_core::sc_process_handle& context) {
     ready_.erase(std::remove(ready_.begin(), ready_.end(), context), ready_.end());
     if (owner_ == context) {
         if (ready_.empty()) grant(sc_core::sc_process_handle(), "halted");
-        else grant(ready_.front(), "halted");
+        else grant(next_in_line(), "halted");
     }
 }
 

@@ -23,7 +23,9 @@
 // waiter runs (first come, first served). A context arriving at an idle core
 // takes it at once. Interrupt handlers run on top of whatever runs (they
 // never queue). Each change of the running context is a `sched_switch`
-// instant on the core's track (prev, next, reason), as in ftrace.
+// instant on the core's track (prev, next, reason), as in ftrace. Under a
+// PCT schedule (RunContext::pct) the highest-priority waiter goes first and
+// preempts at operation boundaries, without slices.
 #pragma once
 
 #include "models/cpu/intc.h"
@@ -131,6 +133,7 @@ private:
     void grant(const sc_core::sc_process_handle& next, const char* reason);
     void idle_check();
     bool queued(const sc_core::sc_process_handle& p) const;
+    sc_core::sc_process_handle next_in_line();
 
     static constexpr uint64_t kLine = 64;
     struct Line {

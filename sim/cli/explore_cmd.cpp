@@ -54,7 +54,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     preflight(s);
     // Faults by default; with --orders / --break-order only orders unless
     // --kinds asks for faults too.
-    if (o.kinds.empty() && !o.orders && !o.break_order) o.kinds = default_explore_kinds();
+    if (o.kinds.empty() && !o.orders && !o.break_order && !o.pct) o.kinds = default_explore_kinds();
     for (const auto& k : o.kinds) {
         const FaultKindInfo* info = find_fault_kind(k);
         if (!info) throw InputError("--kinds: unknown fault kind '" + k + "'");
@@ -91,13 +91,14 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     size_t fault_count = points.size();
     if (o.orders || o.break_order)
         for (auto& p : order_points(graph, o.orders, o.break_order, 10'000)) points.push_back(std::move(p));
+    for (auto& p : pct_points(o.pct, o.pct_depth, o.pct_steps)) points.push_back(std::move(p));
     std::vector<size_t> picks = pick_variants(points.size(), o);
     std::vector<Scenario> variants;
     for (size_t i : picks) {
         variants.push_back(variant_of(s, points[i]));
         variants.back().trace = variant_trace;  // replay reads it back from the run
     }
-    std::printf("fault points: %zu (%zu kinds), orders: %zu; this run: %zu variants (%s%s, shard %u/%u), %u jobs%s\n",
+    std::printf("fault points: %zu (%zu kinds), orders and schedules: %zu; this run: %zu variants (%s%s, shard %u/%u), %u jobs%s\n",
                 fault_count, o.kinds.size(), points.size() - fault_count, picks.size(), o.strategy.c_str(),
                 o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards, o.jobs,
                 o.prefix ? ", prefix sharing" : "");
@@ -117,7 +118,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         const FaultPoint& p = points[picks[k]];
         int64_t run_id = db.record(run_meta(v, r), r.stream);
         std::string origin = "--fault " + std::to_string(v.extra_faults.size());
-        bool fired = p.kind == "order";
+        bool fired = p.kind == "order" || p.kind == "pct";
         for (const auto& ev : r.stream.events)
             fired |= ev.kind == EvKind::Fault && arg_value(ev, "rule") == origin;
         bool violating = false;
@@ -126,7 +127,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             violating = true;
             // An order changes every phase at once: its findings are per
             // invariant and component.
-            Signature sig{ev.name, p.kind == "order" ? "" : ev.phase, ev.track, p.kind};
+            Signature sig{ev.name, p.kind == "order" || p.kind == "pct" ? "" : ev.phase, ev.track, p.kind};
             Finding& f = findings[sig];
             if (f.count++ == 0) {
                 f.sig = sig;
@@ -230,11 +231,12 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (points.size() > fault_count) {
         size_t tried = 0, broke = 0;
         for (const auto& [ph, kinds] : coverage)
-            if (auto it = kinds.find("order"); it != kinds.end()) {
-                tried += it->second.tried;
-                broke += it->second.violating;
-            }
-        std::printf("\norders: %zu tried, %zu with a new violation\n", tried, broke);
+            for (const char* k : {"order", "pct"})
+                if (auto it = kinds.find(k); it != kinds.end()) {
+                    tried += it->second.tried;
+                    broke += it->second.violating;
+                }
+        std::printf("\norders and schedules: %zu tried, %zu with a new violation\n", tried, broke);
     }
     if (o.kinds.empty()) return findings.empty() ? 0 : 1;
     // Coverage: fired/tried per phase and kind, "!" when a new violation showed.
@@ -288,7 +290,7 @@ int cmd_replay(const std::string& db_path, int64_t run_id) {
     RunResult r = execute(s);
     std::string now = fmt::format("{:016x}", r.stream.digest);
     std::printf("replay of run %lld (%s, seed %llu%s): ", static_cast<long long>(run_id), scenario.c_str(),
-                static_cast<unsigned long long>(seed), rules.empty() ? "" : fmt::format(", {} fault rule(s)", rules.size()).c_str());
+                static_cast<unsigned long long>(seed), rules.empty() ? "" : fmt::format(", {} recorded decision(s)", rules.size()).c_str());
     if (now == digest) {
         std::printf("digest %s identical\n", now.c_str());
         return 0;

@@ -218,6 +218,10 @@ int main(int argc, char** argv) {
     explore->add_flag("--orders", explore_opts.orders, "Also every other suspend order the device graph allows");
     explore->add_option("--persistence", explore_opts.persistence,
                         "With power-loss: also after each drive's first N persistence points of the transition");
+    explore->add_option("--pct", explore_opts.pct, "Also N PCT schedules of the simulated software (seeds 1..N)");
+    explore->add_option("--pct-depth", explore_opts.pct_depth, "The bug depth PCT aims at (default 3)")
+        ->check(CLI::Range(1, 10));
+    explore->add_option("--pct-steps", explore_opts.pct_steps, "Operations PCT spreads its change points over (default 20000)");
     explore->add_option("--trace", explore_opts.trace, "What each variant records: summary (default), events or bus");
     bool no_prefix = false;
     explore->add_flag("--no-prefix", no_prefix, "Run every variant from the start (no fork at the shared prefix)");

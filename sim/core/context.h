@@ -30,6 +30,38 @@ struct DeadSoftware {
     bool any() const { return main.valid() || !others.empty(); }
 };
 
+// PCT (Burckhardt et al., ASPLOS 2010): every software context gets a
+// random priority above `depth` when it first asks for a core; the
+// highest-priority ready context runs (preempting at operation
+// boundaries); at depth-1 random steps (operations) out of `steps` the
+// running context drops to priority depth-1, depth-2, ... A bug of depth d
+// shows with probability at least 1/(n * steps^(d-1)) per run.
+struct PctSchedule {
+    bool on = false;
+    unsigned depth = 3;
+    uint64_t steps = 20'000;
+    Rng rng{1};
+    uint64_t step = 0;
+    std::vector<uint64_t> change_points;  // ascending
+    std::vector<std::pair<sc_core::sc_process_handle, int64_t>> priority;
+    int64_t priority_of(const sc_core::sc_process_handle& p) {
+        for (auto& [h, v] : priority)
+            if (h == p) return v;
+        priority.push_back({p, int64_t(depth) + int64_t(rng.uniform(0, 1'000'000'000))});
+        return priority.back().second;
+    }
+    // One step of `p` (an operation it is about to run).
+    void step_of(const sc_core::sc_process_handle& p) {
+        ++step;
+        for (size_t i = 0; i < change_points.size(); ++i)
+            if (change_points[i] == step) {
+                priority_of(p);
+                for (auto& [h, v] : priority)
+                    if (h == p) v = int64_t(depth) - 1 - int64_t(i);
+            }
+    }
+};
+
 struct RunContext {
     explicit RunContext(uint64_t seed) : rng(seed), ledger(&hub), faults(hub) {}
     EventHub hub;
@@ -37,6 +69,7 @@ struct RunContext {
     Ledger ledger;
     FaultInjector faults;  // the scenario's fault plan, asked at every fault site
     DeadSoftware dead;
+    PctSchedule pct;  // off unless the scenario asks ([schedule] policy = "pct")
     // Every module of the run by hierarchical path (for property overrides).
     std::map<std::string, class Module*> modules;
 };

@@ -149,6 +149,14 @@ std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector
     return out;
 }
 
+std::vector<FaultPoint> pct_points(size_t n, unsigned depth, uint64_t steps) {
+    std::vector<FaultPoint> out;
+    for (size_t i = 1; i <= n; ++i)
+        out.push_back({fmt::format("schedule=pct,seed={},depth={},steps={}", i, depth, steps), "pct", "",
+                       fmt::format("seed {}", i)});
+    return out;
+}
+
 std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o) {
     std::vector<size_t> order(points);
     for (size_t i = 0; i < points; ++i) order[i] = i;
@@ -182,7 +190,8 @@ std::string reproducer_text(const std::string& original, const std::string& scen
         std::string t = line.substr(line.find_first_not_of(" \t") == std::string::npos ? line.size()
                                                                                         : line.find_first_not_of(" \t"));
         if (!t.empty() && t[0] == '[')
-            skipping = t.rfind("[expect]", 0) == 0 || (p.kind == "order" && t.rfind("[order]", 0) == 0);
+            skipping = t.rfind("[expect]", 0) == 0 || (p.kind == "order" && t.rfind("[order]", 0) == 0) ||
+                       (p.kind == "pct" && t.rfind("[schedule]", 0) == 0);
         if (!skipping) kept += line + "\n";
     }
     while (kept.size() >= 2 && kept[kept.size() - 1] == '\n' && kept[kept.size() - 2] == '\n') kept.pop_back();
@@ -195,7 +204,15 @@ std::string reproducer_text(const std::string& original, const std::string& scen
     out += "# shows none of that. `quiesce run` on this file reproduces it.\n";
     if (p.kind == "order" && f.first_variant != f.found_variant)
         out += "# Shrunk: the order nearest the default (one device moved) that still shows it.\n";
-    if (p.kind == "order") {
+    if (p.kind == "pct") {
+        // The schedule: PCT with this seed gives the same interleaving again.
+        std::map<std::string, std::string> kv;
+        std::istringstream items(p.rule.substr(13));  // after "schedule=pct,"
+        for (std::string item; std::getline(items, item, ',');) kv[item.substr(0, item.find('='))] = item.substr(item.find('=') + 1);
+        out += "# The interleaving of the simulated software that PCT picked with this seed.\n";
+        out += "[schedule]\npolicy = \"pct\"\n";
+        for (const char* key : {"depth", "steps", "seed"}) out += std::string(key) + " = " + kv[key] + "\n";
+    } else if (p.kind == "order") {
         // The order: its change from the default names the two devices.
         out += "# The order below puts " + p.device + ", the other way round from the\n# default order";
         if (p.graph_allows)

@@ -34,6 +34,9 @@ struct ExploreOptions {
     bool prefix = true;                  // share the run up to each phase and fork the variants there
     std::string trace = "summary";       // what each variant records (the baseline: its file's level)
     size_t persistence = 0;              // power-loss also at each drive's first N persistence points
+    size_t pct = 0;                      // also N PCT schedules (seeds 1..N) of the simulated software
+    unsigned pct_depth = 3;
+    uint64_t pct_steps = 20'000;
 };
 
 const std::vector<std::string>& default_explore_kinds();
@@ -72,6 +75,10 @@ std::string order_change(const std::vector<std::string>& def, const std::vector<
 // Branch per phase, in time order. Orders and phase-less faults go to `alone`.
 std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
                                     std::vector<size_t>& alone);
+
+// PCT schedules as variants (rule "schedule=pct,seed=i,depth=d,steps=k";
+// kind "pct"): seeds 1..n.
+std::vector<FaultPoint> pct_points(size_t n, unsigned depth, uint64_t steps);
 
 // Which variants of `points` this shard runs under the strategy and budget.
 std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o);

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 #include <vector>
@@ -72,6 +73,20 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
     RunContext ctx(s.seed);
     ctx.faults.load(s.faults, s.seed);
+    if (s.schedule.pct) {  // change points: depth-1 distinct steps in [1, steps]
+        PctSchedule& pct = ctx.pct;
+        pct.on = true;
+        pct.depth = s.schedule.depth;
+        pct.steps = s.schedule.steps;
+        pct.rng = Rng((s.schedule.seed ? s.schedule.seed : s.seed) ^ 0x7063740000000000ULL);
+        while (pct.change_points.size() + 1 < pct.depth) {
+            uint64_t k = pct.rng.uniform(1, pct.steps);
+            if (std::find(pct.change_points.begin(), pct.change_points.end(), k) == pct.change_points.end())
+                pct.change_points.push_back(k);
+            if (pct.change_points.size() >= pct.steps) break;
+        }
+        std::sort(pct.change_points.begin(), pct.change_points.end());
+    }
     ctx.hub.subscribe(trace_mask(s.trace), sink);
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());

@@ -332,10 +332,36 @@ void set_order(Scenario& s, const std::string& text) {
     s.extra_faults.push_back("order=" + text);
 }
 
+void set_schedule(Scenario& s, const std::string& text) {
+    std::istringstream in(text);
+    std::string item;
+    std::getline(in, item, ',');
+    if (item != "pct") throw InputError("schedule: only \"pct\" can be given, got '" + item + "'");
+    Scenario::Schedule sch;
+    sch.pct = true;
+    while (std::getline(in, item, ',')) {
+        size_t eq = item.find('=');
+        std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+        char* end = nullptr;
+        unsigned long long v = std::strtoull(value.c_str(), &end, 10);
+        if (value.empty() || *end) throw InputError("schedule: " + key + " needs a number, got '" + value + "'");
+        if (key == "seed") sch.seed = v;
+        else if (key == "depth" && v >= 1 && v <= 10) sch.depth = unsigned(v);
+        else if (key == "steps" && v >= 1) sch.steps = v;
+        else throw InputError("schedule: bad " + key + "=" + value);
+    }
+    s.schedule = sch;
+    s.extra_faults.push_back("schedule=" + text);
+}
+
 void add_cli_faults(Scenario& s, const std::vector<std::string>& rules) {
     for (const auto& text : rules) {
         if (text.rfind("order=", 0) == 0) {  // a recorded device order (replay)
             set_order(s, text.substr(6));
+            continue;
+        }
+        if (text.rfind("schedule=", 0) == 0) {  // a recorded PCT schedule (replay)
+            set_schedule(s, text.substr(9));
             continue;
         }
         s.faults.faults.push_back(parse_cli_fault(text, s.extra_faults.size() + 1, s));
@@ -520,6 +546,16 @@ Scenario load_scenario(const std::string& path) {
         std::vector<std::string> order = r.str_list("suspend");
         if (std::string why = check_order(s, order); !why.empty()) r.fail("suspend", why);
         s.order = order;
+        r.done();
+    }
+    if (const toml::table* t = top.table("schedule")) {
+        TableReader r(path, *t, "schedule");
+        std::string policy = r.str("policy", "fifo");
+        if (policy != "fifo" && policy != "pct") r.fail("policy", "must be \"fifo\" or \"pct\"");
+        s.schedule.pct = policy == "pct";
+        if (auto d = r.integer("depth", 1, 10)) s.schedule.depth = unsigned(*d);
+        if (auto k = r.integer("steps", 1, 1'000'000'000)) s.schedule.steps = uint64_t(*k);
+        if (auto n = r.integer("seed", 0, INT64_MAX)) s.schedule.seed = uint64_t(*n);
         r.done();
     }
     if (const toml::table* t = top.table("wake")) {

@@ -118,6 +118,12 @@ struct Scenario {
     std::map<std::string, uint64_t> driver_local_memory;  // device -> bytes its driver saves on suspend
     std::map<std::string, std::string> driver_companion;  // device -> the device its driver reads in suspend_noirq
     std::vector<std::string> order;  // explicit suspend order ([order] suspend), empty: the graph's
+    struct Schedule {
+        bool pct = false;     // [schedule] policy = "pct" (default "fifo": run queues with time slices)
+        unsigned depth = 3;   // the bug depth PCT aims at
+        uint64_t steps = 20'000;  // the number of operations it spreads its change points over
+        uint64_t seed = 0;    // 0: the scenario's seed
+    } schedule;
     std::vector<PropertyOverride> properties;
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     unsigned usb_commands = 4;     // No-Op commands before and after, per xHCI controller
@@ -153,6 +159,8 @@ void add_cli_faults(Scenario& s, const std::vector<std::string>& rules);
 std::string check_order(const Scenario& s, const std::vector<std::string>& order);
 // --order "a,b,...": an explicit suspend order (recorded for replay). Throws InputError.
 void set_order(Scenario& s, const std::string& text);
+// "pct,seed=S,depth=D[,steps=K]": a PCT schedule (explore --pct, replay). Throws InputError.
+void set_schedule(Scenario& s, const std::string& text);
 // Finds a named platform/protocol next to the scenario or in the built-in set.
 std::string resolve_data_file(const std::string& scenario_file, const std::string& kind, const std::string& name);
 
