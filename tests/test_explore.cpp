@@ -24,6 +24,11 @@ using quiesce::test::sh;
 namespace {
 std::string tmp(const std::string& name) { return quiesce::test::tmp_path("explore-" + name); }
 
+// quiesce explore on a regression scenario, writing `db`.
+Cli explore(const std::string& scenario, const std::string& args, const std::string& db) {
+    return sh("explore " + quiesce::test::regression(scenario) + " " + args + " --db " + db);
+}
+
 const std::string kLatent = std::string(QUIESCE_DATA_DIR) + "/examples/explore-latent-wrong-undo.toml";
 
 std::set<std::string> variant_rules(const std::string& db) {
@@ -97,8 +102,7 @@ TEST_CASE("explore: shards split the variants and together run exactly the unsha
 }
 
 TEST_CASE("explore: no finding exits 0; bad options exit 2", "[explore]") {
-    Cli r = sh("explore " + std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml --kinds power-loss --db " +
-               tmp("none.db"));
+    Cli r = explore("s3-storage", "--kinds power-loss", tmp("none.db"));
     INFO(r.out);
     CHECK(r.status == 0);
     CHECK(r.out.find("no violation beyond the baseline's") != std::string::npos);
@@ -212,8 +216,7 @@ TEST_CASE("explore: prefix sharing forks the variants mid-run with the digests o
 
 TEST_CASE("explore: power loss at every persistence point of the transition keeps what barriers flushed", "[explore]") {
     std::string db = tmp("persist.db");
-    Cli r = sh("explore " + std::string(QUIESCE_DATA_DIR) +
-               "/regression/s3-storage.toml --kinds power-loss --persistence 40 -j 2 --db " + db);
+    Cli r = explore("s3-storage", "--kinds power-loss --persistence 40 -j 2", db);
     INFO(r.out);
     CHECK(r.status == 0);
     CHECK(r.out.find("no violation beyond the baseline's") != std::string::npos);
@@ -249,8 +252,7 @@ TEST_CASE("explore: a variant child that dies does not stop the others sharing i
 
 TEST_CASE("explore: PCT schedules interleave the software differently per seed, and replay", "[explore][pct]") {
     std::string db = tmp("pct.db");
-    Cli r = sh("explore " + std::string(QUIESCE_DATA_DIR) +
-               "/regression/s3-freezer-skip-correct.toml --pct 8 --pct-steps 3000 -j 2 --db " + db);
+    Cli r = explore("s3-freezer-skip-correct", "--pct 8 --pct-steps 3000 -j 2", db);
     INFO(r.out);
     CHECK(r.status == 0);
     CHECK(r.out.find("orders and schedules: 8 tried") != std::string::npos);
