@@ -255,7 +255,7 @@ TEST_CASE("explore: PCT schedules interleave the software differently per seed, 
     Cli r = explore("s3-freezer-skip-correct", "--pct 8 --pct-steps 3000 -j 2", db);
     INFO(r.out);
     CHECK(r.status == 0);
-    CHECK(r.out.find("orders and schedules: 8 tried") != std::string::npos);
+    CHECK(r.out.find("orders, schedules and timings: 8 tried") != std::string::npos);
     // Eight seeds, eight interleavings (the baseline is the ninth digest).
     Cli q = sh("query " + db + " \"SELECT count(DISTINCT digest) FROM run\" --format list");
     CHECK(q.out == "count(DISTINCT digest)\n9\n");
@@ -263,4 +263,18 @@ TEST_CASE("explore: PCT schedules interleave the software differently per seed, 
     CHECK(sh("replay " + db + " 5").out.find("identical") != std::string::npos);
     Cli rule = sh("query " + db + " \"SELECT faults FROM run WHERE id = 5\" --format list");
     CHECK(rule.out.find("schedule=pct,seed=4,depth=3,steps=3000") != std::string::npos);
+}
+
+TEST_CASE("explore: latencies jittered within their ranges give other timings, and replay", "[explore][timing]") {
+    std::string db = tmp("timing.db");
+    Cli r = explore("s3-storage", "--timing 6 --jitter 30 -j 2", db);
+    INFO(r.out);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("orders, schedules and timings: 6 tried") != std::string::npos);
+    Cli q = sh("query " + db + " \"SELECT count(DISTINCT digest), count(DISTINCT sim_time) FROM run\" --format list");
+    CHECK(q.out == "count(DISTINCT digest)|count(DISTINCT sim_time)\n7|7\n");
+    CHECK(sh("replay " + db + " 4").out.find("identical") != std::string::npos);
+    // The nominal run is the same as before: no jitter unless asked.
+    Cli base = sh("query " + db + " \"SELECT faults IS NULL FROM run WHERE id = 1\" --format list");
+    CHECK(base.out == "faults IS NULL\n1\n");
 }

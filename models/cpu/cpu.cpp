@@ -367,7 +367,7 @@ void Cpu::irq_thread() {
             continue;
         }
         in_irq_ = true;
-        wait_cycles(prop_cycles("irq_entry_cycles"));
+        wait_cycles(Cycles(ctx().timing.vary(prop_cycles("irq_entry_cycles").n)));
         irq_entry_(*this, unsigned(irq));
         in_irq_ = false;
         wait_cycles(Cycles(50));   // iret

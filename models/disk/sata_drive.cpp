@@ -76,7 +76,7 @@ void SataDrive::flush_cache() {
 
 bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vector<uint8_t>& data) {
     if (power_ == Power::Off) return false;
-    sc_core::wait(from_ps(Picos(props().get<int64_t>("command_us")) * 1'000'000ULL));
+    sc_core::wait(from_ps(ctx().timing.vary(Picos(props().get<int64_t>("command_us")) * 1'000'000ULL)));
     const Picos media_ps = Picos(props().get<int64_t>("media_ns_per_sector")) * 1000;
     const Picos cache_ps = Picos(props().get<int64_t>("cache_ns_per_sector")) * 1000;
     switch (command) {

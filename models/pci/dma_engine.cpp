@@ -104,7 +104,7 @@ bool DmaEngine::process(uint32_t index, uint64_t generation) {
         unsigned n = std::min<uint32_t>(burst, d.len - off);
         bool ok = dma(d.src + off, buf.data(), n, false);
         if (ok && generation == generation_) {
-            wait_cycles(prop_cycles("beat_cycles"));
+            wait_cycles(Cycles(ctx().timing.vary(prop_cycles("beat_cycles").n)));
             ok = generation == generation_ && dma(d.dst + off, buf.data(), n, true);
         }
         if (generation != generation_) {

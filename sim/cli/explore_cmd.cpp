@@ -54,7 +54,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     preflight(s);
     // Faults by default; with --orders / --break-order only orders unless
     // --kinds asks for faults too.
-    if (o.kinds.empty() && !o.orders && !o.break_order && !o.pct) o.kinds = default_explore_kinds();
+    if (o.kinds.empty() && !o.orders && !o.break_order && !o.pct && !o.timing) o.kinds = default_explore_kinds();
     for (const auto& k : o.kinds) {
         const FaultKindInfo* info = find_fault_kind(k);
         if (!info) throw InputError("--kinds: unknown fault kind '" + k + "'");
@@ -92,13 +92,14 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (o.orders || o.break_order)
         for (auto& p : order_points(graph, o.orders, o.break_order, 10'000)) points.push_back(std::move(p));
     for (auto& p : pct_points(o.pct, o.pct_depth, o.pct_steps)) points.push_back(std::move(p));
+    for (auto& p : timing_points(o.timing, o.jitter)) points.push_back(std::move(p));
     std::vector<size_t> picks = pick_variants(points.size(), o);
     std::vector<Scenario> variants;
     for (size_t i : picks) {
         variants.push_back(variant_of(s, points[i]));
         variants.back().trace = variant_trace;  // replay reads it back from the run
     }
-    std::printf("fault points: %zu (%zu kinds), orders and schedules: %zu; this run: %zu variants (%s%s, shard %u/%u), %u jobs%s\n",
+    std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu; this run: %zu variants (%s%s, shard %u/%u), %u jobs%s\n",
                 fault_count, o.kinds.size(), points.size() - fault_count, picks.size(), o.strategy.c_str(),
                 o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards, o.jobs,
                 o.prefix ? ", prefix sharing" : "");
@@ -118,7 +119,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         const FaultPoint& p = points[picks[k]];
         int64_t run_id = db.record(run_meta(v, r), r.stream);
         std::string origin = "--fault " + std::to_string(v.extra_faults.size());
-        bool fired = p.kind == "order" || p.kind == "pct";
+        bool whole_run = p.kind == "order" || p.kind == "pct" || p.kind == "timing";  // no single site
+        bool fired = whole_run;
         for (const auto& ev : r.stream.events)
             fired |= ev.kind == EvKind::Fault && arg_value(ev, "rule") == origin;
         bool violating = false;
@@ -127,7 +129,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             violating = true;
             // An order changes every phase at once: its findings are per
             // invariant and component.
-            Signature sig{ev.name, p.kind == "order" || p.kind == "pct" ? "" : ev.phase, ev.track, p.kind};
+            Signature sig{ev.name, whole_run ? "" : ev.phase, ev.track, p.kind};
             Finding& f = findings[sig];
             if (f.count++ == 0) {
                 f.sig = sig;
@@ -231,12 +233,12 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (points.size() > fault_count) {
         size_t tried = 0, broke = 0;
         for (const auto& [ph, kinds] : coverage)
-            for (const char* k : {"order", "pct"})
+            for (const char* k : {"order", "pct", "timing"})
                 if (auto it = kinds.find(k); it != kinds.end()) {
                     tried += it->second.tried;
                     broke += it->second.violating;
                 }
-        std::printf("\norders and schedules: %zu tried, %zu with a new violation\n", tried, broke);
+        std::printf("\norders, schedules and timings: %zu tried, %zu with a new violation\n", tried, broke);
     }
     if (o.kinds.empty()) return findings.empty() ? 0 : 1;
     // Coverage: fired/tried per phase and kind, "!" when a new violation showed.

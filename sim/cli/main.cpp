@@ -222,6 +222,10 @@ int main(int argc, char** argv) {
     explore->add_option("--pct-depth", explore_opts.pct_depth, "The bug depth PCT aims at (default 3)")
         ->check(CLI::Range(1, 10));
     explore->add_option("--pct-steps", explore_opts.pct_steps, "Operations PCT spreads its change points over (default 20000)");
+    explore->add_option("--timing", explore_opts.timing,
+                        "Also N runs with DMA, interrupt and drive latencies jittered (seeds 1..N)");
+    explore->add_option("--jitter", explore_opts.jitter, "How much --timing varies each latency, in percent (default 20)")
+        ->check(CLI::Range(1, 90));
     explore->add_option("--trace", explore_opts.trace, "What each variant records: summary (default), events or bus");
     bool no_prefix = false;
     explore->add_flag("--no-prefix", no_prefix, "Run every variant from the start (no fork at the shared prefix)");

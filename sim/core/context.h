@@ -62,6 +62,20 @@ struct PctSchedule {
     }
 };
 
+// Latencies within their ranges (exploration of timing): with `percent` >
+// 0 each varied latency - a DMA beat, interrupt entry, a drive command -
+// takes its nominal value plus or minus up to that percentage, drawn from
+// its own seeded stream.
+struct TimingJitter {
+    unsigned percent = 0;
+    Rng rng{1};
+    uint64_t vary(uint64_t nominal) {
+        if (!percent || !nominal) return nominal;
+        uint64_t span = nominal * percent / 100;
+        return nominal - span + rng.uniform(0, 2 * span);
+    }
+};
+
 struct RunContext {
     explicit RunContext(uint64_t seed) : rng(seed), ledger(&hub), faults(hub) {}
     EventHub hub;
@@ -70,6 +84,7 @@ struct RunContext {
     FaultInjector faults;  // the scenario's fault plan, asked at every fault site
     DeadSoftware dead;
     PctSchedule pct;  // off unless the scenario asks ([schedule] policy = "pct")
+    TimingJitter timing;  // off unless the scenario asks ([timing] jitter)
     // Every module of the run by hierarchical path (for property overrides).
     std::map<std::string, class Module*> modules;
 };

@@ -157,6 +157,13 @@ std::vector<FaultPoint> pct_points(size_t n, unsigned depth, uint64_t steps) {
     return out;
 }
 
+std::vector<FaultPoint> timing_points(size_t n, unsigned percent) {
+    std::vector<FaultPoint> out;
+    for (size_t i = 1; i <= n; ++i)
+        out.push_back({fmt::format("timing=jitter={},seed={}", percent, i), "timing", "", fmt::format("seed {}", i)});
+    return out;
+}
+
 std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o) {
     std::vector<size_t> order(points);
     for (size_t i = 0; i < points; ++i) order[i] = i;
@@ -191,7 +198,8 @@ std::string reproducer_text(const std::string& original, const std::string& scen
                                                                                         : line.find_first_not_of(" \t"));
         if (!t.empty() && t[0] == '[')
             skipping = t.rfind("[expect]", 0) == 0 || (p.kind == "order" && t.rfind("[order]", 0) == 0) ||
-                       (p.kind == "pct" && t.rfind("[schedule]", 0) == 0);
+                       (p.kind == "pct" && t.rfind("[schedule]", 0) == 0) ||
+                       (p.kind == "timing" && t.rfind("[timing]", 0) == 0);
         if (!skipping) kept += line + "\n";
     }
     while (kept.size() >= 2 && kept[kept.size() - 1] == '\n' && kept[kept.size() - 2] == '\n') kept.pop_back();
@@ -204,7 +212,13 @@ std::string reproducer_text(const std::string& original, const std::string& scen
     out += "# shows none of that. `quiesce run` on this file reproduces it.\n";
     if (p.kind == "order" && f.first_variant != f.found_variant)
         out += "# Shrunk: the order nearest the default (one device moved) that still shows it.\n";
-    if (p.kind == "pct") {
+    if (p.kind == "timing") {
+        std::map<std::string, std::string> kv;
+        std::istringstream items(p.rule.substr(7));  // after "timing="
+        for (std::string item; std::getline(items, item, ',');) kv[item.substr(0, item.find('='))] = item.substr(item.find('=') + 1);
+        out += "# The latencies (DMA beats, interrupt entry, drive commands) this seed drew.\n";
+        out += "[timing]\njitter = " + kv["jitter"] + "\nseed = " + kv["seed"] + "\n";
+    } else if (p.kind == "pct") {
         // The schedule: PCT with this seed gives the same interleaving again.
         std::map<std::string, std::string> kv;
         std::istringstream items(p.rule.substr(13));  // after "schedule=pct,"

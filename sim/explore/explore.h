@@ -37,6 +37,8 @@ struct ExploreOptions {
     size_t pct = 0;                      // also N PCT schedules (seeds 1..N) of the simulated software
     unsigned pct_depth = 3;
     uint64_t pct_steps = 20'000;
+    size_t timing = 0;                   // also N runs with latencies jittered (seeds 1..N)
+    unsigned jitter = 20;                // ... by up to this percent
 };
 
 const std::vector<std::string>& default_explore_kinds();
@@ -79,6 +81,8 @@ std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector
 // PCT schedules as variants (rule "schedule=pct,seed=i,depth=d,steps=k";
 // kind "pct"): seeds 1..n.
 std::vector<FaultPoint> pct_points(size_t n, unsigned depth, uint64_t steps);
+// Latency jitter as variants (rule "timing=jitter=P,seed=i"; kind "timing"): seeds 1..n.
+std::vector<FaultPoint> timing_points(size_t n, unsigned percent);
 
 // Which variants of `points` this shard runs under the strategy and budget.
 std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o);

@@ -354,6 +354,23 @@ void set_schedule(Scenario& s, const std::string& text) {
     s.extra_faults.push_back("schedule=" + text);
 }
 
+void set_timing(Scenario& s, const std::string& text) {
+    std::istringstream in(text);
+    Scenario::Timing t;
+    for (std::string item; std::getline(in, item, ',');) {
+        size_t eq = item.find('=');
+        std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+        char* end = nullptr;
+        unsigned long long v = std::strtoull(value.c_str(), &end, 10);
+        if (value.empty() || *end) throw InputError("timing: " + key + " needs a number, got '" + value + "'");
+        if (key == "jitter" && v <= 90) t.jitter = unsigned(v);
+        else if (key == "seed") t.seed = v;
+        else throw InputError("timing: bad " + key + "=" + value);
+    }
+    s.timing = t;
+    s.extra_faults.push_back("timing=" + text);
+}
+
 void add_cli_faults(Scenario& s, const std::vector<std::string>& rules) {
     for (const auto& text : rules) {
         if (text.rfind("order=", 0) == 0) {  // a recorded device order (replay)
@@ -362,6 +379,10 @@ void add_cli_faults(Scenario& s, const std::vector<std::string>& rules) {
         }
         if (text.rfind("schedule=", 0) == 0) {  // a recorded PCT schedule (replay)
             set_schedule(s, text.substr(9));
+            continue;
+        }
+        if (text.rfind("timing=", 0) == 0) {  // recorded latency jitter (replay)
+            set_timing(s, text.substr(7));
             continue;
         }
         s.faults.faults.push_back(parse_cli_fault(text, s.extra_faults.size() + 1, s));
@@ -546,6 +567,12 @@ Scenario load_scenario(const std::string& path) {
         std::vector<std::string> order = r.str_list("suspend");
         if (std::string why = check_order(s, order); !why.empty()) r.fail("suspend", why);
         s.order = order;
+        r.done();
+    }
+    if (const toml::table* t = top.table("timing")) {
+        TableReader r(path, *t, "timing");
+        if (auto j = r.integer("jitter", 0, 90)) s.timing.jitter = unsigned(*j);
+        if (auto n = r.integer("seed", 0, INT64_MAX)) s.timing.seed = uint64_t(*n);
         r.done();
     }
     if (const toml::table* t = top.table("schedule")) {

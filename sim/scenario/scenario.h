@@ -124,6 +124,10 @@ struct Scenario {
         uint64_t steps = 20'000;  // the number of operations it spreads its change points over
         uint64_t seed = 0;    // 0: the scenario's seed
     } schedule;
+    struct Timing {
+        unsigned jitter = 0;  // [timing] jitter: latencies vary by up to this percent (0: nominal)
+        uint64_t seed = 0;    // 0: the scenario's
+    } timing;
     std::vector<PropertyOverride> properties;
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     unsigned usb_commands = 4;     // No-Op commands before and after, per xHCI controller
@@ -161,6 +165,8 @@ std::string check_order(const Scenario& s, const std::vector<std::string>& order
 void set_order(Scenario& s, const std::string& text);
 // "pct,seed=S,depth=D[,steps=K]": a PCT schedule (explore --pct, replay). Throws InputError.
 void set_schedule(Scenario& s, const std::string& text);
+// "jitter=P,seed=S": latencies within +-P percent (explore --timing, replay). Throws InputError.
+void set_timing(Scenario& s, const std::string& text);
 // Finds a named platform/protocol next to the scenario or in the built-in set.
 std::string resolve_data_file(const std::string& scenario_file, const std::string& kind, const std::string& name);
 
