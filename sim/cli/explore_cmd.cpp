@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -45,6 +46,95 @@ std::string file_part(std::string s) {
 struct Cell {
     size_t tried = 0, fired = 0, violating = 0;
 };
+using Coverage = std::map<std::string, std::map<std::string, Cell>>;  // phase -> kind -> cell
+
+// An order finding shrinks to the order nearest the default (one device
+// moved) that still shows the same violation - one the graph allows when
+// the finding came from one. Sets what its run showed.
+std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& graph, const FaultPoint& found,
+                                       Finding& f, unsigned jobs) {
+    std::vector<FaultPoint> cands;
+    for (auto& c : one_move_orders(graph))
+        if (c.graph_allows || !found.graph_allows) cands.push_back(std::move(c));
+    std::vector<Scenario> cv;
+    for (const auto& c : cands) cv.push_back(variant_of(s, c));
+    std::vector<bool> shows(cands.size(), false);
+    std::vector<std::set<std::string>> ids(cands.size());
+    execute_all(cv, jobs, [&](size_t k, RunResult r) {
+        ids[k] = ids_of(r.stream);
+        for (const auto& ev : r.stream.events)
+            shows[k] = shows[k] || (ev.kind == EvKind::Violation && ev.name == f.sig.invariant &&
+                                    ev.track == f.sig.component);
+    });
+    for (size_t k = 0; k < cands.size(); ++k)
+        if (shows[k]) {
+            f.shrunk = cands[k].rule;
+            f.violations = ids[k];  // what the shrunk order's run showed is what its reproducer expects
+            return cands[k];
+        }
+    return std::nullopt;
+}
+
+// One scenario file per distinct violation.
+void write_reproducers(const std::string& out_dir, const std::string& file, uint64_t seed,
+                       const std::vector<FaultPoint>& points, size_t explored, std::map<Signature, Finding>& findings) {
+    if (findings.empty()) return;
+    fs::create_directories(out_dir);
+    std::string original = read_file(file);
+    size_t n = 0;
+    for (auto& [sig, f] : findings) {
+        const FaultPoint& p = points[f.first_variant];
+        std::string name = fmt::format("{:02}-{}-{}-{}{}.toml", ++n, file_part(sig.invariant), file_part(p.kind),
+                                       file_part(p.phase), p.device.empty() ? "" : "-" + file_part(p.device));
+        f.reproducer = (fs::path(out_dir) / name).string();
+        std::ofstream(f.reproducer) << reproducer_text(original, file, p, f, f.found_variant, explored, seed);
+    }
+}
+
+void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points, size_t fault_count,
+                  const std::map<Signature, Finding>& findings, Coverage& coverage,
+                  const std::vector<std::string>& phase_order, size_t done, size_t crashed, double secs) {
+    std::printf("\n%zu variants in %.2fs (%.1f runs/s)%s\n", done, secs, secs > 0 ? double(done) / secs : 0.0,
+                crashed ? fmt::format(", {} crashed or timed out", crashed).c_str() : "");
+    if (findings.empty()) {
+        std::printf("no violation beyond the baseline's\n");
+    } else {
+        std::printf("%zu distinct violation(s) beyond the baseline's:\n", findings.size());
+        for (const auto& [sig, f] : findings)
+            std::printf("  %-24s %-22s %-14s fault %-18s %3zu run(s), first run %lld (%s)%s%s\n", sig.invariant.c_str(),
+                        sig.phase.empty() ? "-" : sig.phase.c_str(), sig.component.c_str(), sig.kind.c_str(), f.count,
+                        static_cast<long long>(f.first_run), points[f.first_variant].rule.c_str(),
+                        f.reproducer.empty() ? "" : "\n      reproducer: ", f.reproducer.c_str());
+    }
+    if (points.size() > fault_count) {
+        size_t tried = 0, broke = 0;
+        for (const auto& [ph, kinds] : coverage)
+            for (const char* k : {"order", "pct", "timing"})
+                if (auto it = kinds.find(k); it != kinds.end()) {
+                    tried += it->second.tried;
+                    broke += it->second.violating;
+                }
+        std::printf("\norders, schedules and timings: %zu tried, %zu with a new violation\n", tried, broke);
+    }
+    if (o.kinds.empty()) return;
+    // Coverage: fired/tried per phase and kind, "!" when a new violation showed.
+    std::printf("\ncoverage (fired/tried per phase and fault kind; ! = a new violation)\n");
+    std::printf("  %-24s", "phase");
+    for (const auto& k : o.kinds) std::printf(" %-*s", int(std::max<size_t>(k.size(), 7)), k.c_str());
+    std::printf("\n");
+    for (const auto& ph : phase_order) {
+        if (!coverage.count(ph)) continue;
+        std::printf("  %-24s", ph.c_str());
+        for (const auto& k : o.kinds) {
+            auto it = coverage[ph].find(k);
+            std::string cell = it == coverage[ph].end() ? "-"
+                                                        : fmt::format("{}/{}{}", it->second.fired, it->second.tried,
+                                                                      it->second.violating ? "!" : "");
+            std::printf(" %-*s", int(std::max<size_t>(k.size(), 7)), cell.c_str());
+        }
+        std::printf("\n");
+    }
+}
 
 }  // namespace
 
@@ -106,7 +196,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     std::fflush(stdout);
 
     std::map<Signature, Finding> findings;
-    std::map<std::string, std::map<std::string, Cell>> coverage;  // phase -> kind -> cell
+    Coverage coverage;
     std::vector<std::string> phase_order;
     for (const auto& p : points)
         if (!p.phase.empty() && std::find(phase_order.begin(), phase_order.end(), p.phase) == phase_order.end())
@@ -175,89 +265,15 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     const size_t explored_points = points.size();
-    // Shrinking an order finding: the order nearest the default (one device
-    // moved) that still shows the same violation.
-    for (auto& [sig, f] : findings) {
-        if (sig.kind != "order") continue;
-        // A finding in an order the graph allows shrinks to one the graph allows.
-        std::vector<FaultPoint> cands;
-        for (auto& c : one_move_orders(graph))
-            if (c.graph_allows || !points[f.first_variant].graph_allows) cands.push_back(std::move(c));
-        std::vector<Scenario> cv;
-        for (const auto& c : cands) cv.push_back(variant_of(s, c));
-        std::vector<bool> shows(cands.size(), false);
-        std::vector<std::set<std::string>> ids(cands.size());
-        execute_all(cv, o.jobs, [&](size_t k, RunResult r) {
-            ids[k] = ids_of(r.stream);
-            for (const auto& ev : r.stream.events)
-                shows[k] = shows[k] || (ev.kind == EvKind::Violation && ev.name == sig.invariant &&
-                                        ev.track == sig.component);
-        });
-        for (size_t k = 0; k < cands.size(); ++k)
-            if (shows[k]) {
-                f.shrunk = cands[k].rule;
-                f.violations = ids[k];  // what the shrunk order's run showed is what its reproducer expects
-                points.push_back(cands[k]);
+    for (auto& [sig, f] : findings)
+        if (sig.kind == "order")
+            if (auto shrunk = shrink_order(s, graph, points[f.first_variant], f, o.jobs)) {
+                points.push_back(*shrunk);
                 f.first_variant = points.size() - 1;
-                break;
             }
-    }
 
-    // Reproducers, one per distinct violation.
-    if (!out_dir.empty() && !findings.empty()) {
-        fs::create_directories(out_dir);
-        std::string original = read_file(file);
-        size_t n = 0;
-        for (auto& [sig, f] : findings) {
-            const FaultPoint& p = points[f.first_variant];
-            std::string name = fmt::format("{:02}-{}-{}-{}{}.toml", ++n, file_part(sig.invariant), file_part(p.kind),
-                                           file_part(p.phase), p.device.empty() ? "" : "-" + file_part(p.device));
-            f.reproducer = (fs::path(out_dir) / name).string();
-            std::string text = reproducer_text(original, file, p, f, f.found_variant, explored_points, s.seed);
-            std::ofstream(f.reproducer) << text;
-        }
-    }
-
-    std::printf("\n%zu variants in %.2fs (%.1f runs/s)%s\n", done, secs, secs > 0 ? double(done) / secs : 0.0,
-                crashed ? fmt::format(", {} crashed or timed out", crashed).c_str() : "");
-    if (findings.empty()) {
-        std::printf("no violation beyond the baseline's\n");
-    } else {
-        std::printf("%zu distinct violation(s) beyond the baseline's:\n", findings.size());
-        for (const auto& [sig, f] : findings)
-            std::printf("  %-24s %-22s %-14s fault %-18s %3zu run(s), first run %lld (%s)%s%s\n", sig.invariant.c_str(),
-                        sig.phase.empty() ? "-" : sig.phase.c_str(), sig.component.c_str(), sig.kind.c_str(), f.count,
-                        static_cast<long long>(f.first_run), points[f.first_variant].rule.c_str(),
-                        f.reproducer.empty() ? "" : "\n      reproducer: ", f.reproducer.c_str());
-    }
-    if (points.size() > fault_count) {
-        size_t tried = 0, broke = 0;
-        for (const auto& [ph, kinds] : coverage)
-            for (const char* k : {"order", "pct", "timing"})
-                if (auto it = kinds.find(k); it != kinds.end()) {
-                    tried += it->second.tried;
-                    broke += it->second.violating;
-                }
-        std::printf("\norders, schedules and timings: %zu tried, %zu with a new violation\n", tried, broke);
-    }
-    if (o.kinds.empty()) return findings.empty() ? 0 : 1;
-    // Coverage: fired/tried per phase and kind, "!" when a new violation showed.
-    std::printf("\ncoverage (fired/tried per phase and fault kind; ! = a new violation)\n");
-    std::printf("  %-24s", "phase");
-    for (const auto& k : o.kinds) std::printf(" %-*s", int(std::max<size_t>(k.size(), 7)), k.c_str());
-    std::printf("\n");
-    for (const auto& ph : phase_order) {
-        if (!coverage.count(ph)) continue;
-        std::printf("  %-24s", ph.c_str());
-        for (const auto& k : o.kinds) {
-            auto it = coverage[ph].find(k);
-            std::string cell = it == coverage[ph].end() ? "-"
-                                                        : fmt::format("{}/{}{}", it->second.fired, it->second.tried,
-                                                                      it->second.violating ? "!" : "");
-            std::printf(" %-*s", int(std::max<size_t>(k.size(), 7)), cell.c_str());
-        }
-        std::printf("\n");
-    }
+    if (!out_dir.empty()) write_reproducers(out_dir, file, s.seed, points, explored_points, findings);
+    print_report(o, points, fault_count, findings, coverage, phase_order, done, crashed, secs);
     return findings.empty() ? 0 : 1;
 }
 
