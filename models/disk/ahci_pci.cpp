@@ -15,22 +15,10 @@ pci::HeaderIdent AhciPci::ident(bool no_soft_reset) {
 
 AhciPci::AhciPci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, SataDrive& drive,
                  bool no_soft_reset)
-    : PciFunction(name, ctx, clock, ident(no_soft_reset)) {
-    Ahci::Port port;
-    port.dma = [this](uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay) {
-        return dma_buffer(addr, buf, len, write, delay);
-    };
-    core_ = std::make_unique<Ahci>("core", ctx, clock, drive, std::move(port));
-    core_->irq.listen([this](bool level) { set_intx(level); });
+    : CoreFunction(name, ctx, clock, ident(no_soft_reset), [&](DmaPort port) {
+          return std::make_unique<Ahci>("core", ctx, clock, drive, std::move(port));
+      }) {
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
-}
-
-void AhciPci::bar_access(unsigned, uint64_t offset, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
-    core_->mmio_access(tx, delay, offset);
-}
-
-void AhciPci::function_reset() {
-    if (core_) core_->reset();
 }
 
 }  // namespace quiesce

@@ -3,13 +3,12 @@
 #pragma once
 
 #include "models/disk/ahci.h"
-#include "models/pci/function.h"
+#include "models/pci/core_function.h"
 
-#include <memory>
 
 namespace quiesce {
 
-class AhciPci : public PciFunction {
+class AhciPci : public CoreFunction<Ahci> {
 public:
     static constexpr uint16_t kVendor = 0x8086, kDevice = 0x2922;
     static constexpr unsigned kAbar = 5;
@@ -17,16 +16,8 @@ public:
     AhciPci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, SataDrive& drive,
             bool no_soft_reset);
 
-    Ahci& core() { return *core_; }
-    const Ahci& core() const { return *core_; }
-
-protected:
-    void bar_access(unsigned bar, uint64_t offset, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) override;
-    void function_reset() override;
-
 private:
     static pci::HeaderIdent ident(bool no_soft_reset);
-    std::unique_ptr<Ahci> core_;
 };
 
 }  // namespace quiesce

@@ -3,29 +3,20 @@
 #pragma once
 
 #include "models/pci/dma_engine.h"
-#include "models/pci/function.h"
+#include "models/pci/core_function.h"
 
-#include <memory>
 
 namespace quiesce {
 
-class DmaEnginePci : public PciFunction {
+class DmaEnginePci : public CoreFunction<DmaEngine> {
 public:
     static constexpr uint16_t kVendor = 0x1de5, kDevice = 0x0001;
 
     DmaEnginePci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
                  bool no_soft_reset);
 
-    DmaEngine& core() { return *core_; }
-    const DmaEngine& core() const { return *core_; }
-
-protected:
-    void bar_access(unsigned bar, uint64_t offset, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) override;
-    void function_reset() override;
-
 private:
     static pci::HeaderIdent ident(bool no_soft_reset);
-    std::unique_ptr<DmaEngine> core_;
 };
 
 }  // namespace quiesce

@@ -4,29 +4,20 @@
 // (a wake-armed function in S3) keeps its Save State area.
 #pragma once
 
-#include "models/pci/function.h"
+#include "models/pci/core_function.h"
 #include "models/usb/xhci.h"
 
-#include <memory>
 
 namespace quiesce {
 
-class XhciPci : public PciFunction {
+class XhciPci : public CoreFunction<XhciCore> {
 public:
     static constexpr uint16_t kVendor = 0x1b36, kDevice = 0x000d;  // QEMU's qemu-xhci IDs
 
     XhciPci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, bool no_soft_reset);
 
-    XhciCore& core() { return *core_; }
-    const XhciCore& core() const { return *core_; }
-
-protected:
-    void bar_access(unsigned bar, uint64_t offset, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) override;
-    void function_reset() override;
-
 private:
     static pci::HeaderIdent ident(bool no_soft_reset);
-    std::unique_ptr<XhciCore> core_;
 };
 
 }  // namespace quiesce
