@@ -55,15 +55,19 @@ void Cpu::grant(const sc_core::sc_process_handle& next, const char* reason) {
     sched_changed_.notify(sc_core::SC_ZERO_TIME);
 }
 
+uint64_t Cpu::slice_cycles() {
+    // Read once, at the first operation (after the scenario's overrides):
+    // not a property lookup on every operation.
+    if (!slice_cycles_) slice_cycles_ = uint64_t(std::max<int64_t>(1, props().get<int64_t>("sched_slice_cycles")));
+    return slice_cycles_;
+}
+
 uint64_t Cpu::acquire() {
-    const uint64_t slice = uint64_t(std::max<int64_t>(1, props().get<int64_t>("sched_slice_cycles")));
+    const uint64_t slice = slice_cycles();
     sc_core::sc_process_handle me = sc_core::sc_get_current_process_handle();
     if (ctx().dead.any()) {  // software whose machine lost power runs nothing more
         DeadSoftware& dead = ctx().dead;
-        if (me == dead.main) {
-            dead.main = sc_core::sc_process_handle();
-            throw PowerLost{};
-        }
+        dead.throw_if_main(me);
         if (std::find(dead.others.begin(), dead.others.end(), me) != dead.others.end())
             for (;;) sc_core::wait(dead_ev_);
     }
@@ -102,7 +106,7 @@ void Cpu::op_done(uint64_t cycles) {
     slice_used_ += cycles;
     if (ready_.empty()) return;
     PctSchedule& pct = ctx().pct;
-    const uint64_t slice = uint64_t(std::max<int64_t>(1, props().get<int64_t>("sched_slice_cycles")));
+    const uint64_t slice = slice_cycles();
     bool preempt = pct.on ? pct.priority_of(next_in_line()) > pct.priority_of(me) : slice_used_ >= slice;
     if (preempt) grant(next_in_line(), "preempt");
     else idle_check_ev_.notify(sc_core::SC_ZERO_TIME);  // blocked if no new operation by then

@@ -134,6 +134,7 @@ private:
     void idle_check();
     bool queued(const sc_core::sc_process_handle& p) const;
     sc_core::sc_process_handle next_in_line();
+    uint64_t slice_cycles();
 
     static constexpr uint64_t kLine = 64;
     struct Line {
@@ -161,6 +162,7 @@ private:
     sc_core::sc_process_handle owner_;          // the context running here
     bool owner_busy_ = false;                   // inside a timed operation
     uint64_t slice_used_ = 0;                   // cycles of operations since it took the core
+    uint64_t slice_cycles_ = 0;                 // sched_slice_cycles, once read
     std::vector<sc_core::sc_process_handle> ready_;  // waiting, first come first
     sc_core::sc_event sched_changed_;
     sc_core::sc_event idle_check_ev_;

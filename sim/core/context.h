@@ -28,6 +28,13 @@ struct DeadSoftware {
     std::vector<sc_core::sc_process_handle> others;   // stop where they are
     sc_core::sc_event died;                           // the PM thread's waits include it
     bool any() const { return main.valid() || !others.empty(); }
+    // Called by a thread that may be the dead kernel's main thread: it
+    // learns of the power loss once, by PowerLost.
+    void throw_if_main(const sc_core::sc_process_handle& me) {
+        if (!(me == main)) return;
+        main = sc_core::sc_process_handle();
+        throw PowerLost{};
+    }
 };
 
 // PCT (Burckhardt et al., ASPLOS 2010): every software context gets a

@@ -186,11 +186,7 @@ Task& Kernel::spawn(const std::string& name, Task::Kind kind, bool freezable, un
     return *t;
 }
 
-void Kernel::check_power() {
-    if (!(ctx().dead.main == sc_core::sc_get_current_process_handle())) return;
-    ctx().dead.main = sc_core::sc_process_handle();  // the power failed under this kernel's main thread
-    throw PowerLost{};
-}
+void Kernel::check_power() { ctx().dead.throw_if_main(sc_core::sc_get_current_process_handle()); }
 
 void Kernel::power_failed() {
     halt();
