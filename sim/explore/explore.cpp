@@ -214,15 +214,13 @@ std::string reproducer_text(const std::string& original, const std::string& scen
         out += "# Shrunk: the order nearest the default (one device moved) that still shows it.\n";
     if (p.kind == "timing") {
         std::map<std::string, std::string> kv;
-        std::istringstream items(p.rule.substr(7));  // after "timing="
-        for (std::string item; std::getline(items, item, ',');) kv[item.substr(0, item.find('='))] = item.substr(item.find('=') + 1);
+        for (const KeyValue& item : split_key_values(p.rule.substr(7))) kv[item.key] = item.value;  // after "timing="
         out += "# The latencies (DMA beats, interrupt entry, drive commands) this seed drew.\n";
         out += "[timing]\njitter = " + kv["jitter"] + "\nseed = " + kv["seed"] + "\n";
     } else if (p.kind == "pct") {
         // The schedule: PCT with this seed gives the same interleaving again.
         std::map<std::string, std::string> kv;
-        std::istringstream items(p.rule.substr(13));  // after "schedule=pct,"
-        for (std::string item; std::getline(items, item, ',');) kv[item.substr(0, item.find('='))] = item.substr(item.find('=') + 1);
+        for (const KeyValue& item : split_key_values(p.rule.substr(13))) kv[item.key] = item.value;  // after "schedule=pct,"
         out += "# The interleaving of the simulated software that PCT picked with this seed.\n";
         out += "[schedule]\npolicy = \"pct\"\n";
         for (const char* key : {"depth", "steps", "seed"}) out += std::string(key) + " = " + kv[key] + "\n";
@@ -244,13 +242,9 @@ std::string reproducer_text(const std::string& original, const std::string& scen
         out += "]\n";
     } else {
         out += "[[fault]]\n";
-        std::istringstream rule(p.rule);
-        std::string kv;
-        while (std::getline(rule, kv, ',')) {
-            size_t eq = kv.find('=');
-            std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
-            bool number = !value.empty() && value.find_first_not_of("-0123456789") == std::string::npos;
-            out += key + " = " + (number ? value : "\"" + value + "\"") + "\n";
+        for (const KeyValue& kv : split_key_values(p.rule)) {
+            bool number = !kv.value.empty() && kv.value.find_first_not_of("-0123456789") == std::string::npos;
+            out += kv.key + " = " + (number ? kv.value : "\"" + kv.value + "\"") + "\n";
         }
     }
     out += "\n[expect]\nviolations = [";

@@ -278,27 +278,34 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
     return f;
 }
 
+std::vector<KeyValue> split_key_values(const std::string& text) {
+    std::vector<KeyValue> out;
+    for (size_t pos = 0;;) {
+        size_t comma = text.find(',', pos);
+        std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        size_t eq = item.find('=');
+        if (eq == std::string::npos) out.push_back({item, "", false});
+        else out.push_back({item.substr(0, eq), item.substr(eq + 1), true});
+        if (comma == std::string::npos) return out;
+        pos = comma + 1;
+    }
+}
+
 FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario& s) {
     // "kind=callback-fail,phase=suspend,device=dma0": the keys of a [[fault]]
     // table. Numbers and booleans keep their type; everything else is a string.
     std::string origin = "--fault " + std::to_string(index);
     toml::table t;
-    size_t pos = 0;
-    while (pos <= text.size()) {
-        size_t comma = text.find(',', pos);
-        std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        size_t eq = item.find('=');
-        if (eq == std::string::npos || eq == 0)
-            throw InputError(origin + ": expected key=value[,key=value...], got \"" + item + "\"");
-        std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    for (const KeyValue& kv : split_key_values(text)) {
+        if (!kv.pair || kv.key.empty())
+            throw InputError(origin + ": expected key=value[,key=value...], got \"" + kv.text() + "\"");
+        const std::string& value = kv.value;
         char* end = nullptr;
         long long i = std::strtoll(value.c_str(), &end, 0);
-        if (!value.empty() && *end == 0) t.insert_or_assign(key, int64_t(i));
-        else if (double d = std::strtod(value.c_str(), &end); !value.empty() && *end == 0) t.insert_or_assign(key, d);
-        else if (value == "true" || value == "false") t.insert_or_assign(key, value == "true");
-        else t.insert_or_assign(key, value);
-        if (comma == std::string::npos) break;
-        pos = comma + 1;
+        if (!value.empty() && *end == 0) t.insert_or_assign(kv.key, int64_t(i));
+        else if (double d = std::strtod(value.c_str(), &end); !value.empty() && *end == 0) t.insert_or_assign(kv.key, d);
+        else if (value == "true" || value == "false") t.insert_or_assign(kv.key, value == "true");
+        else t.insert_or_assign(kv.key, value);
     }
     TableReader r(origin, t, "");
     return parse_fault(r, s, origin);
@@ -332,40 +339,41 @@ void set_order(Scenario& s, const std::string& text) {
     s.extra_faults.push_back("order=" + text);
 }
 
+namespace {
+// The number of one "key=N" item of a replayed decision (`what`: schedule, timing).
+uint64_t decision_number(const char* what, const KeyValue& kv) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(kv.value.c_str(), &end, 10);
+    if (kv.value.empty() || *end)
+        throw InputError(std::string(what) + ": " + kv.key + " needs a number, got '" + kv.value + "'");
+    return v;
+}
+}  // namespace
+
 void set_schedule(Scenario& s, const std::string& text) {
-    std::istringstream in(text);
-    std::string item;
-    std::getline(in, item, ',');
-    if (item != "pct") throw InputError("schedule: only \"pct\" can be given, got '" + item + "'");
+    std::vector<KeyValue> items = split_key_values(text);
+    if (items[0].text() != "pct") throw InputError("schedule: only \"pct\" can be given, got '" + items[0].text() + "'");
     Scenario::Schedule sch;
     sch.pct = true;
-    while (std::getline(in, item, ',')) {
-        size_t eq = item.find('=');
-        std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
-        char* end = nullptr;
-        unsigned long long v = std::strtoull(value.c_str(), &end, 10);
-        if (value.empty() || *end) throw InputError("schedule: " + key + " needs a number, got '" + value + "'");
-        if (key == "seed") sch.seed = v;
-        else if (key == "depth" && v >= 1 && v <= 10) sch.depth = unsigned(v);
-        else if (key == "steps" && v >= 1) sch.steps = v;
-        else throw InputError("schedule: bad " + key + "=" + value);
+    for (size_t i = 1; i < items.size(); ++i) {
+        const KeyValue& kv = items[i];
+        uint64_t v = decision_number("schedule", kv);
+        if (kv.key == "seed") sch.seed = v;
+        else if (kv.key == "depth" && v >= 1 && v <= 10) sch.depth = unsigned(v);
+        else if (kv.key == "steps" && v >= 1) sch.steps = v;
+        else throw InputError("schedule: bad " + kv.text());
     }
     s.schedule = sch;
     s.extra_faults.push_back("schedule=" + text);
 }
 
 void set_timing(Scenario& s, const std::string& text) {
-    std::istringstream in(text);
     Scenario::Timing t;
-    for (std::string item; std::getline(in, item, ',');) {
-        size_t eq = item.find('=');
-        std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
-        char* end = nullptr;
-        unsigned long long v = std::strtoull(value.c_str(), &end, 10);
-        if (value.empty() || *end) throw InputError("timing: " + key + " needs a number, got '" + value + "'");
-        if (key == "jitter" && v <= 90) t.jitter = unsigned(v);
-        else if (key == "seed") t.seed = v;
-        else throw InputError("timing: bad " + key + "=" + value);
+    for (const KeyValue& kv : split_key_values(text)) {
+        uint64_t v = decision_number("timing", kv);
+        if (kv.key == "jitter" && v <= 90) t.jitter = unsigned(v);
+        else if (kv.key == "seed") t.seed = v;
+        else throw InputError("timing: bad " + kv.text());
     }
     s.timing = t;
     s.extra_faults.push_back("timing=" + text);

@@ -151,6 +151,15 @@ struct Scenario {
 // Throws InputError naming file:line:column and key.
 Scenario load_scenario(const std::string& path);
 PlatformSpec load_platform(const std::string& path);
+// "a=1,b=x,c": the comma-separated items of a command-line rule, each split
+// at its first '=' (`pair` false when it has none).
+struct KeyValue {
+    std::string key, value;
+    bool pair = false;
+    std::string text() const { return pair ? key + "=" + value : key; }
+};
+std::vector<KeyValue> split_key_values(const std::string& text);
+
 // One fault rule: a [[fault]] table, or a --fault "key=value,..." option
 // (index: its position on the command line). Throws InputError.
 class TableReader;
