@@ -29,14 +29,6 @@ std::string read_file(const std::string& path) {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// "violation ids of the run" and the signatures it shows.
-std::set<std::string> ids_of(const RunStream& st) {
-    std::set<std::string> out;
-    for (const auto& ev : st.events)
-        if (ev.kind == EvKind::Violation) out.insert(ev.name);
-    return out;
-}
-
 std::string file_part(std::string s) {
     for (char& c : s)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
@@ -61,7 +53,7 @@ std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& gra
     std::vector<bool> shows(cands.size(), false);
     std::vector<std::set<std::string>> ids(cands.size());
     execute_all(cv, jobs, [&](size_t k, RunResult r) {
-        ids[k] = ids_of(r.stream);
+        ids[k] = r.violations;
         for (const auto& ev : r.stream.events)
             shows[k] = shows[k] || (ev.kind == EvKind::Violation && ev.name == f.sig.invariant &&
                                     ev.track == f.sig.component);
@@ -109,10 +101,10 @@ void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points
     if (points.size() > fault_count) {
         size_t tried = 0, broke = 0;
         for (const auto& [ph, kinds] : coverage)
-            for (const char* k : {"order", "pct", "timing"})
-                if (auto it = kinds.find(k); it != kinds.end()) {
-                    tried += it->second.tried;
-                    broke += it->second.violating;
+            for (const auto& [k, cell] : kinds)
+                if (whole_run_kind(k)) {
+                    tried += cell.tried;
+                    broke += cell.violating;
                 }
         std::printf("\norders, schedules and timings: %zu tried, %zu with a new violation\n", tried, broke);
     }
@@ -168,7 +160,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     for (const auto& ev : base.stream.events)
         if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
     std::string base_ids;
-    for (const auto& v : ids_of(base.stream)) base_ids += (base_ids.empty() ? "" : ", ") + v;
+    for (const auto& v : base.violations) base_ids += (base_ids.empty() ? "" : ", ") + v;
     std::printf("baseline: run %lld, outcome %s, %s\n", static_cast<long long>(base_id),
                 base.stream.summary.outcome.c_str(), base_ids.empty() ? "no violation" : ("violations: " + base_ids).c_str());
 
@@ -209,7 +201,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         const FaultPoint& p = points[picks[k]];
         int64_t run_id = db.record(run_meta(v, r), r.stream);
         std::string origin = "--fault " + std::to_string(v.extra_faults.size());
-        bool whole_run = p.kind == "order" || p.kind == "pct" || p.kind == "timing";  // no single site
+        bool whole_run = whole_run_kind(p.kind);
         bool fired = whole_run;
         for (const auto& ev : r.stream.events)
             fired |= ev.kind == EvKind::Fault && arg_value(ev, "rule") == origin;
@@ -217,15 +209,13 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         for (const auto& ev : r.stream.events) {
             if (ev.kind != EvKind::Violation || known.count({ev.name, ev.phase, ev.track})) continue;
             violating = true;
-            // An order changes every phase at once: its findings are per
-            // invariant and component.
             Signature sig{ev.name, whole_run ? "" : ev.phase, ev.track, p.kind};
             Finding& f = findings[sig];
             if (f.count++ == 0) {
                 f.sig = sig;
                 f.first_run = run_id;
                 f.first_variant = f.found_variant = picks[k];
-                f.violations = ids_of(r.stream);
+                f.violations = r.violations;
             }
         }
         if (r.status == "crashed" || r.status == "timeout") ++crashed;

@@ -84,6 +84,10 @@ std::vector<FaultPoint> pct_points(size_t n, unsigned depth, uint64_t steps);
 // Latency jitter as variants (rule "timing=jitter=P,seed=i"; kind "timing"): seeds 1..n.
 std::vector<FaultPoint> timing_points(size_t n, unsigned percent);
 
+// Orders, schedules and timings change the whole run, not one site: they
+// always "fire", and their findings are per invariant and component.
+inline bool whole_run_kind(const std::string& kind) { return kind == "order" || kind == "pct" || kind == "timing"; }
+
 // Which variants of `points` this shard runs under the strategy and budget.
 std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o);
 

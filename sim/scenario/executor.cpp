@@ -286,6 +286,9 @@ RunResult judge_child(const Scenario& s, ChildResult child) {
     RunResult r;
     r.wall_s = child.wall_s;
     r.stream = decode_stream(child.output);
+    // What it showed, even when it died before the end.
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::Violation) r.violations.insert(ev.name);
     if (child.status == ChildResult::Status::TimedOut) {
         r.status = "timeout";
         r.message = fmt::format("killed after the wall-clock limit of {}s", s.wall_limit_s);

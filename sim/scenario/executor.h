@@ -18,7 +18,7 @@ struct RunResult {
     std::string status;     // passed | failed | crashed | timeout
     std::string message;    // one line: why it failed, or what it found
     RunStream stream;
-    std::set<std::string> violations;  // distinct ids seen
+    std::set<std::string> violations;  // distinct ids seen (also in a run that crashed or timed out)
     double wall_s = 0;
 };
 
