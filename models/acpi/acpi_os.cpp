@@ -5,6 +5,39 @@
 
 namespace quiesce {
 
+bool AcpiOs::init(Cpu& cpu) {
+    const uint64_t fadt = fw_.fadt();
+    if (cpu.read32(fadt) != 0x50434146u) return false;  // "FACP"
+    uint32_t len = cpu.read32(fadt + AcpiFirmware::FADT_LENGTH);
+    if (len < AcpiFirmware::FADT_X_FIRMWARE_CTRL + 8 || len > 4096) return false;
+    uint8_t sum = 0;
+    for (uint32_t i = 0; i < len; i += 4) {
+        uint32_t w = cpu.read32(fadt + i);
+        for (unsigned b = 0; b < 4 && i + b < len; ++b) sum = uint8_t(sum + (w >> (8 * b)));
+    }
+    if (sum != 0) return false;
+    pm1_evt_ = cpu.read32(fadt + AcpiFirmware::FADT_PM1A_EVT_BLK);
+    pm1_cnt_ = cpu.read32(fadt + AcpiFirmware::FADT_PM1A_CNT_BLK);
+    gpe0_ = cpu.read32(fadt + AcpiFirmware::FADT_GPE0_BLK);
+    uint32_t lens = cpu.read32(fadt + AcpiFirmware::FADT_PM1_EVT_LEN);  // PM1_EVT_LEN, PM1_CNT_LEN, ..
+    pm1_evt_len_ = lens & 0xff;
+    gpe0_len_ = cpu.read32(fadt + AcpiFirmware::FADT_GPE0_BLK_LEN) & 0xff;
+    sci_irq_ = cpu.read32(fadt + AcpiFirmware::FADT_SCI_INT) & 0xffff;
+    // Boot: every GPE off and clear (acpi_ev_initialize_gpe_block); the wake
+    // GPEs are not runtime GPEs (ACPI_GPE_CAN_WAKE).
+    cpu.write32(gpe_en(), 0);
+    cpu.write32(gpe_sts(), 0xffffffff);
+    return pm1_evt_ && pm1_cnt_ && gpe0_;
+}
+
+bool AcpiOs::add_wake_device(Cpu& cpu, const std::string& device, std::function<void(Cpu&)> notify) {
+    int gpe = fw_.prw(cpu, device);
+    if (gpe < 0 || gpe >= int(gpe0_len_ / 2 * 8)) return false;
+    wake_gpes_ |= 1u << gpe;
+    gpe_handlers_[unsigned(gpe)].push_back(std::move(notify));
+    return true;
+}
+
 void AcpiOs::prepare(Cpu& cpu, unsigned state, uint64_t waking_vector) {
     if (state == 3) {  // acpi_sleep_prepare sets the waking vector for S3 only
         cpu.write32(fw_.facs() + AcpiFirmware::FACS_WAKING_VECTOR, uint32_t(waking_vector));
@@ -13,45 +46,65 @@ void AcpiOs::prepare(Cpu& cpu, unsigned state, uint64_t waking_vector) {
     fw_.pts(cpu, state);
 }
 
-uint64_t AcpiOs::enter(Cpu& cpu, unsigned state, bool flush_caches) {
-    // Clear WAK_STS and every other status bit, enable the wake events.
-    cpu.write16(base_ + AcpiPm::PM1_STS, 0xffff);
-    cpu.write16(base_ + AcpiPm::PM1_EN, AcpiPm::EN_RTC | AcpiPm::EN_PWRBTN);
-    uint32_t cnt = cpu.read32(base_ + AcpiPm::PM1_CNT);
+uint64_t AcpiOs::enter(Cpu& cpu, unsigned state, bool flush_caches, bool legacy_gts_bfs) {
+    // Clear WAK_STS and every other status bit, the GPEs' too; disable all
+    // GPEs, then enable the wake GPEs only (acpi_hw_enable_all_wakeup_gpes).
+    cpu.write16(pm1_sts(), 0xffff);
+    cpu.write32(gpe_en(), 0);
+    cpu.write32(gpe_sts(), 0xffffffff);
+    cpu.write32(gpe_en(), wake_gpes_);
+    cpu.write16(pm1_en(), AcpiPm::EN_RTC | AcpiPm::EN_PWRBTN);
+    if (legacy_gts_bfs && fw_.has_gts_bfs()) fw_.gts(cpu, state);  // ACPI_EXECUTE_GTS (Linux < 3.4, gts=1)
+    uint32_t cnt = cpu.read32(pm1_cnt_);
     cnt &= ~(AcpiPm::CNT_SLP_TYP_MASK | AcpiPm::CNT_SLP_EN);
     cnt |= pm_.sleep_type(state) << AcpiPm::CNT_SLP_TYP_SHIFT;
-    cpu.write32(base_ + AcpiPm::PM1_CNT, cnt);  // SLP_TYP alone first (chipset workaround)
-    if (flush_caches) cpu.wbinvd();             // ACPI_FLUSH_CPU_CACHE: S1-S3 lose the caches
-    cpu.write32(base_ + AcpiPm::PM1_CNT, cnt | AcpiPm::CNT_SLP_EN);
+    cpu.write32(pm1_cnt_, cnt);  // SLP_TYP alone first (chipset workaround)
+    if (flush_caches) cpu.wbinvd();  // ACPI_FLUSH_CPU_CACHE: S1-S3 lose the caches
+    cpu.write32(pm1_cnt_, cnt | AcpiPm::CNT_SLP_EN);
     return cpu.wait_for_start();
 }
 
-uint32_t AcpiOs::finish(Cpu& cpu, unsigned state) {
+uint32_t AcpiOs::finish(Cpu& cpu, unsigned state, bool legacy_gts_bfs) {
+    // acpi_leave_sleep_state_prep: _BFS (legacy), GPEs off and clear before
+    // interrupts come back; acpi_leave_sleep_state: runtime GPEs, then _WAK.
+    if (legacy_gts_bfs && fw_.has_gts_bfs()) fw_.bfs(cpu, state);
+    cpu.write32(gpe_en(), 0);
+    cpu.write32(gpe_sts(), 0xffffffff);
+    cpu.write32(gpe_en(), runtime_gpes_);
     uint32_t status = fw_.wak(cpu, state);
-    cpu.write16(base_ + AcpiPm::PM1_STS, AcpiPm::STS_WAK);
+    cpu.write16(pm1_sts(), AcpiPm::STS_WAK);
     if (state == 3) cpu.write32(fw_.facs() + AcpiFirmware::FACS_WAKING_VECTOR, 0);
     return status;
 }
 
 void AcpiOs::set_rtc_alarm(Cpu& cpu, Picos after) {
     uint64_t at_us = (now_ps() + after) / 1'000'000ULL;
-    cpu.write64(base_ + AcpiPm::RTC_ALARM, at_us);
+    cpu.write64(pm1_evt_ + AcpiPm::RTC_ALARM, at_us);
     // rtc-cmos arms the ACPI RTC fixed event for a wakeup alarm (acpi_enable_event).
-    cpu.write16(base_ + AcpiPm::PM1_EN, cpu.read16(base_ + AcpiPm::PM1_EN) | AcpiPm::EN_RTC);
+    cpu.write16(pm1_en(), cpu.read16(pm1_en()) | AcpiPm::EN_RTC);
 }
 
-void AcpiOs::enable_power_button(Cpu& cpu) {
-    cpu.write16(base_ + AcpiPm::PM1_EN, cpu.read16(base_ + AcpiPm::PM1_EN) | AcpiPm::EN_PWRBTN);
-}
+void AcpiOs::enable_power_button(Cpu& cpu) { cpu.write16(pm1_en(), cpu.read16(pm1_en()) | AcpiPm::EN_PWRBTN); }
 
 bool AcpiOs::sci(Cpu& cpu, Kernel& kernel) {
-    uint16_t sts = cpu.read16(base_ + AcpiPm::PM1_STS), en = cpu.read16(base_ + AcpiPm::PM1_EN);
+    uint16_t sts = cpu.read16(pm1_sts()), en = cpu.read16(pm1_en());
     uint16_t events = sts & en & (AcpiPm::STS_RTC | AcpiPm::STS_PWRBTN);
-    if (!events) return false;
-    cpu.write16(base_ + AcpiPm::PM1_STS, events);
-    if (events & AcpiPm::STS_RTC) kernel.pm_wakeup_event("rtc");
-    if (events & AcpiPm::STS_PWRBTN) kernel.pm_wakeup_event("power-button");
-    return true;
+    if (events) {
+        cpu.write16(pm1_sts(), events);
+        if (events & AcpiPm::STS_RTC) kernel.pm_wakeup_event("rtc");
+        if (events & AcpiPm::STS_PWRBTN) kernel.pm_wakeup_event("power-button");
+    }
+    // acpi_ev_gpe_detect: each enabled GPE that is set; a level GPE is
+    // cleared after its method ran (the source has been dealt with).
+    uint32_t gpes = cpu.read32(gpe_sts()) & cpu.read32(gpe_en());
+    for (unsigned g = 0; g < 32; ++g) {
+        if (!(gpes & (1u << g))) continue;
+        auto it = gpe_handlers_.find(g);
+        if (it != gpe_handlers_.end())
+            for (auto& notify : it->second) notify(cpu);
+        cpu.write32(gpe_sts(), 1u << g);
+    }
+    return events || gpes;
 }
 
 }  // namespace quiesce

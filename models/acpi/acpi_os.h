@@ -1,11 +1,19 @@
-// The OS side of ACPI system sleep (drivers/acpi/sleep.c and ACPICA
-// hwsleep.c), run on the boot CPU: begin (_TTS), prepare (waking vector,
-// _PTS), the low-level enter sequence, finish (_WAK, WAK_STS, vector cleared)
-// and end (_TTS(0)).
+// The OS side of ACPI (drivers/acpi/sleep.c, ACPICA hwsleep.c, evgpe.c), run
+// on the boot CPU. At boot it finds the fixed hardware through the FADT
+// (PM1a event and control blocks, GPE0 block, SCI_INT, FACS). System sleep:
+// begin (_TTS), prepare (waking vector, _PTS, wake GPEs of the devices that
+// may wake the system, from their _PRW), the low-level enter sequence, finish
+// (_BFS when asked, GPEs cleared, runtime GPEs back, _WAK, WAK_STS, vector
+// cleared) and end (_TTS(0)). The SCI handler serves the fixed events and the
+// GPEs (a GPE's handler is its _Lxx method: a Notify to the device).
 #pragma once
 
 #include "models/acpi/acpi_pm.h"
 #include "models/acpi/firmware.h"
+
+#include <functional>
+#include <map>
+#include <string>
 
 namespace quiesce {
 
@@ -14,29 +22,48 @@ class Kernel;
 
 class AcpiOs {
 public:
-    AcpiOs(AcpiFirmware& fw, AcpiPm& pm, uint64_t pm_base) : fw_(fw), pm_(pm), base_(pm_base) {}
+    AcpiOs(AcpiFirmware& fw, AcpiPm& pm) : fw_(fw), pm_(pm) {}
+
+    // acpi_tb_parse_fadt: reads the FADT (checksum, block addresses, SCI).
+    // False when the table is not there or fails its checksum.
+    bool init(Cpu& cpu);
+    unsigned sci_irq() const { return sci_irq_; }
 
     void begin(Cpu& cpu, unsigned state) { fw_.tts(cpu, state); }
     void prepare(Cpu& cpu, unsigned state, uint64_t waking_vector);
-    // acpi_hw_legacy_sleep: returns the vector the CPU was started at.
-    // Clears the status bits, arms the wake events, writes SLP_TYP, flushes
-    // the CPU caches (WBINVD, unless `flush_caches` is false: a bug), then
-    // SLP_TYP|SLP_EN; returns the vector firmware starts the CPU at.
-    uint64_t enter(Cpu& cpu, unsigned state, bool flush_caches = true);
-    uint32_t finish(Cpu& cpu, unsigned state);
+    // acpi_hw_legacy_sleep: clears the status bits (WAK_STS, the GPEs), leaves
+    // only the wake GPEs enabled, runs _GTS when `legacy_gts_bfs`, writes
+    // SLP_TYP, flushes the CPU caches (WBINVD, unless `flush_caches` is
+    // false: a bug), then SLP_TYP|SLP_EN; returns the vector firmware starts
+    // the CPU at.
+    uint64_t enter(Cpu& cpu, unsigned state, bool flush_caches = true, bool legacy_gts_bfs = false);
+    uint32_t finish(Cpu& cpu, unsigned state, bool legacy_gts_bfs = false);
     void end(Cpu& cpu) { fw_.tts(cpu, 0); }
     // acpi_button: the power button fixed event, enabled from boot on.
     void enable_power_button(Cpu& cpu);
+    // A device that may wake the system (device_may_wakeup): its _PRW GPE
+    // joins the wake GPEs armed at SLP_EN, and `notify` is its Notify(2)
+    // handler when the GPE fires (pci_acpi_wake_dev). False without a _PRW.
+    bool add_wake_device(Cpu& cpu, const std::string& device, std::function<void(Cpu&)> notify);
     // The SCI handler: acknowledges the fixed events that fired (RW1C) and
-    // reports each as a wakeup event. True if there was one.
+    // reports each as a wakeup event, then runs the handlers of the enabled
+    // GPEs that are set. True if there was one.
     bool sci(Cpu& cpu, Kernel& kernel);
     // Arms the RTC alarm `after` from now (rtcwake).
     void set_rtc_alarm(Cpu& cpu, Picos after);
 
 private:
+    uint64_t pm1_sts() const { return pm1_evt_; }
+    uint64_t pm1_en() const { return pm1_evt_ + pm1_evt_len_ / 2; }
+    uint64_t gpe_sts() const { return gpe0_; }
+    uint64_t gpe_en() const { return gpe0_ + gpe0_len_ / 2; }
+
     AcpiFirmware& fw_;
     AcpiPm& pm_;
-    uint64_t base_;
+    uint64_t pm1_evt_ = 0, pm1_cnt_ = 0, gpe0_ = 0;
+    unsigned pm1_evt_len_ = 4, gpe0_len_ = 8, sci_irq_ = 9;
+    uint32_t runtime_gpes_ = 0, wake_gpes_ = 0;
+    std::map<unsigned, std::vector<std::function<void(Cpu&)>>> gpe_handlers_;
 };
 
 }  // namespace quiesce

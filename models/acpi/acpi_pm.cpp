@@ -28,6 +28,18 @@ AcpiPm::AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const Clock
     b.add({.name = "RTC_ALARM", .offset = RTC_ALARM, .width = 8, .cls = SC::Hardware,
            .doc = "RTC alarm, microseconds since power-on (0 = off); battery well"})
         .on_write([this](Register&, uint64_t, uint64_t) { alarm_set_.notify(sc_core::SC_ZERO_TIME); });
+    b.add({.name = "GPE0_STS", .offset = GPE0_STS, .width = 4, .w1c = 0xffffffff, .cls = SC::Volatile,
+           .doc = "GPE0 status (GPE0_BLK first half): one bit per general-purpose event, RW1C"})
+        .on_write([this](Register&, uint64_t, uint64_t) {
+            latch_gpes();  // a level input still asserted sets its bit again
+            update_sci();
+        });
+    b.add({.name = "GPE0_EN", .offset = GPE0_EN, .width = 4, .cls = SC::Hardware,
+           .doc = "GPE0 enable (GPE0_BLK second half): runtime GPEs in S0, wake GPEs at SLP_EN"})
+        .on_write([this](Register&, uint64_t, uint64_t) {
+            update_sci();
+            wake_ev_.notify(sc_core::SC_ZERO_TIME);
+        });
     hub().declare_track({path(), "", "firmware", clock.name(), clock.hz()});
     SC_THREAD(sleep_machine);
     SC_THREAD(alarm_watch);
@@ -50,20 +62,44 @@ void AcpiPm::on_cnt_write(Register& r, uint64_t written) {
                    {"state", std::to_string(state)},
                    {"pm1_sts", fmt::format("{:#x}", regs().reg("PM1_STS").value())},
                    {"pm1_en", fmt::format("{:#x}", regs().reg("PM1_EN").value())},
+                   {"gpe0_sts", fmt::format("{:#x}", regs().reg("GPE0_STS").value())},
+                   {"gpe0_en", fmt::format("{:#x}", regs().reg("GPE0_EN").value())},
                    {"waking_vector", fmt::format("{:#x}", hooks_.waking_vector ? hooks_.waking_vector() : 0)}});
     sleep_req_.notify(clock().delay(Cycles(2)));
 }
 
 void AcpiPm::update_sci() {
     uint64_t sts = regs().reg("PM1_STS").value(), en = regs().reg("PM1_EN").value();
+    bool gpe = regs().reg("GPE0_STS").value() & regs().reg("GPE0_EN").value();
     bool on = (regs().reg("PM1_CNT").value() & CNT_SCI_EN) && sleeping_ == 0 &&
-              (sts & en & (STS_RTC | STS_PWRBTN));
+              ((sts & en & (STS_RTC | STS_PWRBTN)) || gpe);
     sci.set(on);
 }
 
 bool AcpiPm::wake_pending() const {
     uint64_t sts = regs().reg("PM1_STS").value(), en = regs().reg("PM1_EN").value();
-    return (sts & STS_PWRBTN) || ((sts & STS_RTC) && (en & EN_RTC));
+    bool gpe = regs().reg("GPE0_STS").value() & regs().reg("GPE0_EN").value();
+    return (sts & STS_PWRBTN) || ((sts & STS_RTC) && (en & EN_RTC)) || gpe;
+}
+
+void AcpiPm::latch_gpes() {
+    Register& sts = regs().reg("GPE0_STS");
+    sts.set(sts.value() | gpe_inputs_);
+}
+
+void AcpiPm::set_gpe_input(unsigned bit, bool level) {
+    const uint32_t mask = 1u << bit;
+    if (level == bool(gpe_inputs_ & mask)) return;
+    gpe_inputs_ = level ? gpe_inputs_ | mask : gpe_inputs_ & ~mask;
+    if (!level) return;
+    latch_gpes();
+    const bool enabled = regs().reg("GPE0_EN").value() & mask;
+    hub().instant(path(), "gpe", "wake",
+                  {{"gpe", std::to_string(bit)}, {"enabled", enabled ? "yes" : "no"},
+                   {"gpe0_en", fmt::format("{:#x}", regs().reg("GPE0_EN").value())},
+                   {"sleeping", std::to_string(sleeping_)}});
+    wake_ev_.notify(sc_core::SC_ZERO_TIME);
+    update_sci();
 }
 
 void AcpiPm::rtc_alarm_now() {
@@ -95,6 +131,7 @@ void AcpiPm::power_loss_cycle() {
     sc_core::wait(from_ps(cut_restore_after_));
     if (hooks_.power_up) hooks_.power_up(5);
     regs().reset();  // mains loss: the resume well is gone too
+    gpe_inputs_ = 0;
     sleeping_ = 0;
     hub().slice_end(path(), "power-lost", "power");
     if (hooks_.firmware_wake) hooks_.firmware_wake(5);

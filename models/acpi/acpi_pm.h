@@ -1,8 +1,15 @@
 // The ACPI PM register block and sleep state machine (reference/linux-pm.md
-// §3.3-3.4): PM1 status/enable/control, an RTC alarm (battery well, survives
-// sleep), and the hardware side of S3/S5 entry: on SLP_EN the platform removes
-// power from everything but memory in self-refresh and the wake logic; a wake
-// event restores power, sets WAK_STS and lets firmware resume the boot CPU.
+// §3.3-3.4): PM1 status/enable/control, the GPE0 block (32 general-purpose
+// events: a status half, RW1C, and an enable half), an RTC alarm (battery
+// well, survives sleep), and the hardware side of S3/S5 entry: on SLP_EN the
+// platform removes power from everything but memory in self-refresh and the
+// wake logic; a wake event restores power, sets WAK_STS and lets firmware
+// resume the boot CPU.
+//
+// GPE inputs are levels (a PCI function's PME#, wired by the chipset): while
+// an input is asserted its status bit is set again after every clear. An
+// enabled GPE with its status set raises the SCI while running and wakes
+// the platform from S3/S4 (only the enable bits the OS left on at SLP_EN).
 #pragma once
 
 #include "sim/core/irq.h"
@@ -19,6 +26,7 @@ public:
     SC_HAS_PROCESS(AcpiPm);
 
     static constexpr uint32_t PM1_STS = 0x00, PM1_EN = 0x02, PM1_CNT = 0x04, RTC_ALARM = 0x08;
+    static constexpr uint32_t GPE0_STS = 0x10, GPE0_EN = 0x14, kGpe0Len = 8;
     static constexpr uint16_t STS_PWRBTN = 1u << 8, STS_RTC = 1u << 10, STS_WAK = 1u << 15;
     static constexpr uint16_t EN_PWRBTN = 1u << 8, EN_RTC = 1u << 10;
     static constexpr uint32_t CNT_SCI_EN = 1u << 0, CNT_SLP_TYP_SHIFT = 10, CNT_SLP_TYP_MASK = 7u << 10,
@@ -50,6 +58,9 @@ public:
     void press_power_button();
     // The RTC alarm goes off now (a wake-event fault with source = "rtc").
     void rtc_alarm_now();
+    // A GPE input (PME# of a function the chipset wires to GPE `bit`).
+    void set_gpe_input(unsigned bit, bool level);
+
     // Mains power lost now (an injected fault): everything goes off as in S5;
     // power returns `restore_after` later and the machine boots normally.
     void power_cut(Picos restore_after);
@@ -62,7 +73,10 @@ private:
     bool wake_pending() const;
     void update_sci();
 
+    void latch_gpes();
+
     Hooks hooks_;
+    uint32_t gpe_inputs_ = 0;
     unsigned typ_[6] = {0, 1, 2, 5, 6, 7};
     unsigned requested_ = 0;
     unsigned sleeping_ = 0;

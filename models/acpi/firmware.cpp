@@ -19,6 +19,14 @@ AcpiFirmware::AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx,
     props().declare("post_ms", int64_t(800), "Firmware POST on a normal boot, in ms");
     props().declare("hw_signature_after_s4", int64_t(0),
                     "FACS hardware signature after a boot from S4 (0: unchanged): hardware changed while hibernated");
+    props().declare("gts_bfs", true,
+                    "The DSDT defines the legacy _GTS and _BFS (old firmware); they run only when the kernel's "
+                    "acpi_gts_bfs asks for them");
+    props().declare("gts_cycles", int64_t(10'000), "CPU cycles _GTS takes");
+    props().declare("bfs_cycles", int64_t(10'000), "CPU cycles _BFS takes");
+    props().declare("prw_pme_b0_gpe", int64_t(kPmeB0Gpe),
+                    "The GPE the DSDT's _PRW names for wake devices on bus 0; the chipset sets GPE 13 (PME_B0) for "
+                    "their PME#, so another value is the BIOS bug that leaves USB wake dead");
     props().declare("restore_irq_routing", true,
                     "S3 resume reprograms the chipset's PIRQ routing; false: left to the OS (irqrouter_resume)");
 }
@@ -33,6 +41,30 @@ void AcpiFirmware::install() {
     mem_.poke(facs_, facs, sizeof facs, path());
     uint8_t nvs[16] = {};
     mem_.poke(nvs_, nvs, sizeof nvs, path());
+    // The FADT: where the fixed hardware is, for the OS to find.
+    uint8_t table[kFadtSize] = {};
+    auto put32 = [&](uint64_t off, uint32_t v) { std::memcpy(table + off, &v, 4); };
+    std::memcpy(table, "FACP", 4);
+    put32(FADT_LENGTH, kFadtSize);
+    table[8] = 6;  // revision
+    std::memcpy(table + 10, "QUIESC", 6);
+    std::memcpy(table + 16, "PCBASIC ", 8);
+    put32(FADT_FIRMWARE_CTRL, uint32_t(facs_));
+    uint16_t sci = uint16_t(sci_irq_);
+    std::memcpy(table + FADT_SCI_INT, &sci, 2);
+    put32(FADT_PM1A_EVT_BLK, uint32_t(pm_base_));
+    put32(FADT_PM1A_CNT_BLK, uint32_t(pm_base_ + 4));
+    put32(FADT_GPE0_BLK, uint32_t(pm_base_ + 0x10));
+    table[FADT_PM1_EVT_LEN] = 4;
+    table[FADT_PM1_CNT_LEN] = 4;
+    table[FADT_GPE0_BLK_LEN] = 8;
+    put32(FADT_FLAGS, FADT_F_WBINVD);
+    uint64_t x = facs_;
+    std::memcpy(table + FADT_X_FIRMWARE_CTRL, &x, 8);
+    uint8_t sum = 0;
+    for (uint8_t b : table) sum = uint8_t(sum + b);
+    table[FADT_CHECKSUM] = uint8_t(-sum);
+    mem_.poke(fadt(), table, sizeof table, path());
 }
 
 void AcpiFirmware::method(Cpu& cpu, const char* name, unsigned arg, Cycles cost,
@@ -69,6 +101,23 @@ uint32_t AcpiFirmware::wak(Cpu& cpu, unsigned state) {
         cpu.write32(nvs_ + NVS_WAKE_COUNT, cpu.read32(nvs_ + NVS_WAKE_COUNT) + 1);
     });
     return status;
+}
+
+bool AcpiFirmware::has_gts_bfs() const { return props().get<bool>("gts_bfs"); }
+
+void AcpiFirmware::gts(Cpu& cpu, unsigned state) {
+    method(cpu, "_GTS", state, prop_cycles("gts_cycles"), [&] { cpu.write32(nvs_ + NVS_GTS_STATE, state); });
+}
+
+void AcpiFirmware::bfs(Cpu& cpu, unsigned state) {
+    method(cpu, "_BFS", state, prop_cycles("bfs_cycles"), [&] { cpu.write32(nvs_ + NVS_GTS_STATE, 0); });
+}
+
+int AcpiFirmware::prw(Cpu& cpu, const std::string& device) {
+    cpu.compute(Cycles(2'000));  // evaluating the package
+    for (const auto& d : wake_devices_)
+        if (d == device) return int(props().get<int64_t>("prw_pme_b0_gpe"));
+    return -1;
 }
 
 void AcpiFirmware::cold_boot(const std::function<void()>& program_chipset, unsigned after_state) {

@@ -1,14 +1,19 @@
-// Platform firmware: the FACS in firmware-owned memory (hardware signature,
-// waking vector), an NVS region its AML writes, the global control methods
-// _TTS/_PTS/_WAK as routines that run on the calling CPU with cycle costs and
-// real memory accesses, and the S3 resume path (restore the chipset, read the
-// waking vector, start the boot CPU there, or cold boot when it is 0).
+// Platform firmware: the FADT and FACS in firmware-owned memory (the FADT
+// tells the OS where the PM1 and GPE0 blocks are, the SCI's IRQ and the FACS;
+// the FACS holds the hardware signature and the waking vector), an NVS region
+// its AML writes, the global control methods _TTS/_PTS/_WAK and the legacy
+// _GTS/_BFS as routines that run on the calling CPU with cycle costs and real
+// memory accesses, the devices' _PRW (which GPE wakes for them), and the S3
+// resume path (restore the chipset, read the waking vector, start the boot
+// CPU there, or cold boot when it is 0).
 #pragma once
 
 #include "sim/core/memory.h"
 #include "sim/core/module.h"
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace quiesce {
 
@@ -20,14 +25,29 @@ public:
     static constexpr uint64_t FACS_SIGNATURE = 0, FACS_LENGTH = 4, FACS_HW_SIGNATURE = 8,
                               FACS_WAKING_VECTOR = 12, FACS_FLAGS = 20, FACS_X_WAKING_VECTOR = 24,
                               FACS_VERSION = 32;
+    // FADT fields (ACPI 6.x §5.2.9; the 32-bit block addresses).
+    static constexpr uint64_t FADT_LENGTH = 4, FADT_CHECKSUM = 9, FADT_FIRMWARE_CTRL = 36, FADT_SCI_INT = 46,
+                              FADT_PM1A_EVT_BLK = 56, FADT_PM1A_CNT_BLK = 64, FADT_GPE0_BLK = 80,
+                              FADT_PM1_EVT_LEN = 88, FADT_PM1_CNT_LEN = 89, FADT_GPE0_BLK_LEN = 92,
+                              FADT_FLAGS = 112, FADT_X_FIRMWARE_CTRL = 132;
+    static constexpr uint32_t kFadtSize = 276, FADT_F_WBINVD = 1u << 0;
+    static constexpr uint64_t kFadtOffset = 0x100;  // after the FACS
     // NVS variables the AML uses.
-    static constexpr uint64_t NVS_PTS_STATE = 0, NVS_TTS_STATE = 4, NVS_WAKE_COUNT = 8;
+    static constexpr uint64_t NVS_PTS_STATE = 0, NVS_TTS_STATE = 4, NVS_WAKE_COUNT = 8, NVS_GTS_STATE = 12;
+    // The GPE the chipset sets for PME# of the functions on bus 0 (ICH's PME_B0_STS).
+    static constexpr unsigned kPmeB0Gpe = 13;
 
     AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx, PhysicalMemory& mem, uint64_t facs,
                  uint64_t nvs, uint32_t hw_signature);
 
     uint64_t facs() const { return facs_; }
+    uint64_t fadt() const { return facs_ + kFadtOffset; }
     uint64_t nvs() const { return nvs_; }
+    // Where the platform put the PM register block and which IRQ is the SCI
+    // (before install()).
+    void set_pm_block(uint64_t base, unsigned sci_irq) { pm_base_ = base, sci_irq_ = sci_irq; }
+    // The DSDT: a device with a _PRW on bus 0 (its wake GPE).
+    void add_wake_device(const std::string& device) { wake_devices_.push_back(device); }
 
     // Boot: lay out FACS and NVS (zero-time: before the OS runs).
     void install();
@@ -36,6 +56,14 @@ public:
     void tts(Cpu& cpu, unsigned state);
     void pts(Cpu& cpu, unsigned state);
     uint32_t wak(Cpu& cpu, unsigned state);  // returns the _WAK status word
+    // Legacy (deprecated in ACPI 5.0A, gone from Linux in 3.4): _GTS right
+    // before SLP_EN, _BFS right after wake, both with interrupts off. False
+    // when the DSDT does not define them (the `gts_bfs` property).
+    bool has_gts_bfs() const;
+    void gts(Cpu& cpu, unsigned state);
+    void bfs(Cpu& cpu, unsigned state);
+    // _PRW of `device`: the GPE its wake signal sets, or -1 without one.
+    int prw(Cpu& cpu, const std::string& device);
 
     // S3 resume path, run by the platform on wake. `restore_chipset` re-
     // programs what firmware owns (PIRQ routing); `start` resumes a CPU.
@@ -62,6 +90,9 @@ private:
     uint64_t nvs_;
     uint32_t hw_signature_;
     bool clobber_pending_ = false;
+    uint64_t pm_base_ = 0;
+    unsigned sci_irq_ = 9;
+    std::vector<std::string> wake_devices_;
 };
 
 }  // namespace quiesce

@@ -28,7 +28,10 @@ PciFunction::PciFunction(const sc_core::sc_module_name& name, RunContext& ctx, c
                          const HeaderIdent& ident)
     : Component(name, ctx, clock), ident_(ident), config_(path() + ".config", &ctx.hub) {
     declare_header(config_, ident_);
-    config_.reg("PMCSR").on_write([this](Register& r, uint64_t old, uint64_t) { on_pmcsr_write(r, old); });
+    config_.reg("PMCSR").on_write([this](Register& r, uint64_t old, uint64_t) {
+        on_pmcsr_write(r, old);
+        update_pme();
+    });
     config_.reg("COMMAND").on_write([this](Register&, uint64_t, uint64_t) { route_intx(); });
     config_.reg("STATUS").on_read([this](const Register& r) {
         return (r.value() & ~uint64_t(STS_INTERRUPT)) | (intx_level_ ? STS_INTERRUPT : 0);
@@ -168,9 +171,9 @@ void PciFunction::on_pmcsr_write(Register& r, uint64_t old) {
         // erratum): the bar-loss fault.
         if (!(r.value() & PMCSR_NO_SOFT_RESET) || fault("bar-loss")) {
             // "D0 uninitialized": internal reset. PME context survives.
-            uint64_t pme = r.value() & (PMCSR_PME_EN | PMCSR_PME_STATUS);
+            uint64_t pme_bits = r.value() & (PMCSR_PME_EN | PMCSR_PME_STATUS);
             reset_config();
-            config_.reg("PMCSR").set(config_.reg("PMCSR").value() | pme);
+            config_.reg("PMCSR").set(config_.reg("PMCSR").value() | pme_bits);
             function_reset();
             hub().instant(path(), "soft-reset", "power");
         }
@@ -184,6 +187,20 @@ void PciFunction::on_pmcsr_write(Register& r, uint64_t old) {
 void PciFunction::reset_config() {
     config_.reset();
     intx_level_ = false;
+    update_pme();
+}
+
+void PciFunction::update_pme() {
+    uint64_t pmcsr = config_.reg("PMCSR").value();
+    pme.set((pmcsr & PMCSR_PME_EN) && (pmcsr & PMCSR_PME_STATUS));
+}
+
+void PciFunction::signal_pme() {
+    if (!powered()) return;
+    Register& r = config_.reg("PMCSR");
+    r.set(r.value() | PMCSR_PME_STATUS);
+    hub().instant(path(), "pme", "wake", {{"pme_en", (r.value() & PMCSR_PME_EN) ? "1" : "0"}});
+    update_pme();
 }
 
 void PciFunction::power_off() {

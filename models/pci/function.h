@@ -11,10 +11,14 @@
 //  - with No_Soft_Reset = 0, D3hot->D0 resets the function ("D0
 //    uninitialized"): BARs, COMMAND and the device core lose their state;
 //  - D3cold (power removed) loses everything; power-on comes up in D0
-//    uninitialized.
+//    uninitialized;
+//  - PME: the core signals a wake event; PME_Status is set whatever PME_En
+//    says, and PME# is asserted while both are set, until software clears
+//    PME_Status (RW1C). PME context survives an internal reset.
 #pragma once
 
 #include "models/pci/config_space.h"
+#include "sim/core/irq.h"
 #include "sim/core/module.h"
 
 #include <string>
@@ -61,6 +65,10 @@ public:
     bool dma_buffer(uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay);
     void set_intx(bool level);
     bool intx_output() const;
+    // A wake event of the device core (PCI PM 1.2 §3.2.4).
+    void signal_pme();
+    // PME#, wired by the platform (to a GPE on a PC chipset).
+    IrqLine pme{"pme"};
 
     // --- platform power ------------------------------------------------------
     void power_off();   // D3cold
@@ -82,6 +90,7 @@ private:
     void on_pmcsr_write(Register& r, uint64_t old);
     void reset_config();
     void route_intx();
+    void update_pme();
     bool recovering() const;
 
     pci::HeaderIdent ident_;

@@ -20,13 +20,34 @@
 //   TRB Error. Each command completes with a Command Completion Event on the
 //   event ring (segment from the ERST at ERSTBA), IMAN.IP and USBSTS.EINT
 //   set, and the interrupt raised when USBCMD.INTE and IMAN.IE allow.
+// - Root-hub ports (§4.19, §5.4.8): a device attached to a port shows CCS
+//   and CSC; PR resets the port (`port_reset_us`, the device returns to its
+//   Default state) and enables it (PED, PRC, PLS U0, the device's speed);
+//   PLS written with LWS moves the link: U3 suspends the device, Resume then
+//   U0 (or U0 directly) resumes it and sets PLC. A suspended device's remote
+//   wakeup puts the port in Resume with PLC; every change bit that turns on
+//   posts a Port Status Change Event while the controller runs, and while it
+//   is halted the wake is signalled as PME (the PCI glue sets PME_Status).
+// - Device slots (§4.5, §4.6): Enable Slot, Address Device (input context ->
+//   output device context at DCBAA[slot], SET_ADDRESS to the device, EP0
+//   running), Configure Endpoint (the data endpoints), Stop Endpoint (the
+//   dequeue pointer written back into the output endpoint context), Disable
+//   Slot. Doorbell n (n > 0) rings slot n's endpoint (DCI in bits 7:0).
+// - Transfer rings (§4.11): Setup/Data/Status TDs on EP0 run a control
+//   transfer on the device, Normal TRBs a transaction on a data endpoint;
+//   each takes `transaction_us` of bus time. A NAK leaves the TD in place
+//   until the device has data; a STALL halts the endpoint. IOC (and a short
+//   packet) posts a Transfer Event with the completion code and residue.
 // - CSS (only while halted) saves the internal state - the event ring's
-//   enqueue pointer and cycle state - in `save_us` (SSS set meanwhile); CRS
+//   enqueue pointer and cycle state, the slots and their endpoints' dequeue
+//   pointers - in `save_us` (SSS set meanwhile); CRS
 //   restores it in `restore_us` (RSS set meanwhile), or sets SRE if there is
 //   nothing to restore (power was lost). The command ring pointer is not
 //   part of it: software writes CRCR before CRS (Linux's xhci_resume).
-// - A reset (power-on, D3hot->D0 without No_Soft_Reset) loses everything,
-//   the saved state included; a function kept on auxiliary power keeps it.
+// - A reset (power-on, D3hot->D0 without No_Soft_Reset, HCRST) loses
+//   everything, the saved state included, and resets the ports: attached
+//   devices return to their Default state and show as new connections. A
+//   function kept on auxiliary power keeps it all.
 #pragma once
 
 #include "sim/core/dma_port.h"
@@ -34,8 +55,13 @@
 #include "sim/core/module.h"
 
 #include <functional>
+#include <set>
+#include <utility>
+#include <vector>
 
 namespace quiesce {
+
+class UsbDevice;
 
 class XhciCore : public MmioDevice {
 public:
@@ -52,7 +78,15 @@ public:
     static constexpr uint32_t MFINDEX = kRt, IMAN = kRt + 0x20, IMOD = kRt + 0x24, ERSTSZ = kRt + 0x28,
                               ERSTBA = kRt + 0x30, ERDP = kRt + 0x38;
     static constexpr uint32_t kDb = 0x2000, DB0 = kDb;
-    static constexpr unsigned kPorts = 2;
+    static constexpr unsigned kPorts = 2, kSlots = 8, kCtx = 32;
+    static constexpr uint32_t PORTSC_CCS = 1u << 0, PORTSC_PED = 1u << 1, PORTSC_PR = 1u << 4, PORTSC_PLS_SHIFT = 5,
+                              PORTSC_PLS = 0xfu << 5, PORTSC_PP = 1u << 9, PORTSC_SPEED_SHIFT = 10,
+                              PORTSC_SPEED = 0xfu << 10, PORTSC_LWS = 1u << 16, PORTSC_CSC = 1u << 17,
+                              PORTSC_PEC = 1u << 18, PORTSC_WRC = 1u << 19, PORTSC_OCC = 1u << 20,
+                              PORTSC_PRC = 1u << 21, PORTSC_PLC = 1u << 22, PORTSC_CEC = 1u << 23,
+                              PORTSC_WCE = 1u << 25, PORTSC_WDE = 1u << 26, PORTSC_WOE = 1u << 27;
+    static constexpr uint32_t PORTSC_CHANGES = 0x7fu << 17;
+    static constexpr unsigned PLS_U0 = 0, PLS_U3 = 3, PLS_RXDETECT = 5, PLS_POLLING = 7, PLS_RESUME = 15;
 
     static constexpr uint32_t CMD_RS = 1u << 0, CMD_HCRST = 1u << 1, CMD_INTE = 1u << 2, CMD_CSS = 1u << 8,
                               CMD_CRS = 1u << 9;
@@ -63,9 +97,18 @@ public:
     static constexpr uint64_t ERDP_EHB = 1u << 3;
     // TRBs: 16 bytes {parameter, status, control}; control: cycle 0, TC 1 (link), type 15:10.
     static constexpr unsigned kTrb = 16;
-    static constexpr uint32_t TRB_CYCLE = 1u << 0, TRB_TC = 1u << 1;
-    static constexpr uint32_t TRB_LINK = 6, TRB_NOOP_CMD = 23, TRB_CMD_COMPLETION = 33;
-    static constexpr uint32_t CC_SUCCESS = 1, CC_TRB_ERROR = 5;
+    static constexpr uint32_t TRB_CYCLE = 1u << 0, TRB_TC = 1u << 1, TRB_ISP = 1u << 2, TRB_IOC = 1u << 5,
+                              TRB_IDT = 1u << 6, TRB_DIR_IN = 1u << 16;
+    static constexpr uint32_t TRB_NORMAL = 1, TRB_SETUP = 2, TRB_DATA = 3, TRB_STATUS = 4, TRB_LINK = 6,
+                              TRB_ENABLE_SLOT = 9, TRB_DISABLE_SLOT = 10, TRB_ADDRESS_DEVICE = 11,
+                              TRB_CONFIGURE_EP = 12, TRB_STOP_EP = 15, TRB_NOOP_CMD = 23, TRB_TRANSFER_EVENT = 32,
+                              TRB_CMD_COMPLETION = 33, TRB_PORT_STATUS_CHANGE = 34;
+    static constexpr uint32_t CC_SUCCESS = 1, CC_TRANSACTION_ERROR = 4, CC_TRB_ERROR = 5, CC_STALL = 6,
+                              CC_NO_SLOTS = 9, CC_SLOT_NOT_ENABLED = 11, CC_SHORT_PACKET = 13,
+                              CC_CONTEXT_STATE = 19;
+    // Slot and endpoint context states.
+    static constexpr unsigned SLOT_ADDRESSED = 2, SLOT_CONFIGURED = 3;
+    static constexpr unsigned EP_RUNNING = 1, EP_HALTED = 2, EP_STOPPED = 3;
     static uint32_t trb_type(uint32_t control) { return (control >> 10) & 0x3f; }
 
     using Port = DmaPort;  // how the core reaches memory: provided by the bus glue
@@ -73,6 +116,12 @@ public:
     XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port);
 
     IrqLine irq{"irq"};
+    // A wake event while the controller is halted (the glue signals PME).
+    std::function<void()> on_wake;
+
+    // Plugs `dev` into root-hub port `port` (0-based) before the run.
+    void attach(unsigned port, UsbDevice& dev);
+    UsbDevice* device(unsigned port) const { return port < kPorts ? devices_[port] : nullptr; }
 
     // Internal reset: registers and internal state; `keep_saved` keeps the
     // Save State area (auxiliary power).
@@ -90,9 +139,26 @@ private:
     void on_usbcmd(uint64_t old, uint64_t now);
     bool dma(uint64_t addr, void* buf, unsigned len, bool write) { return port_.transfer(addr, buf, len, write); }
     void run_commands();
-    void post_event(uint64_t param, uint32_t status, uint32_t type);
+    void post_event(uint64_t param, uint32_t status, uint32_t type, uint32_t control = 0);
     void update_irq();
     void set_sts(uint32_t bits, bool on);
+    bool halted() const;
+    // Ports.
+    void on_portsc(unsigned p, uint64_t old, uint64_t written);
+    void port_change(unsigned p, uint32_t bits);
+    void set_pls(unsigned p, unsigned pls);
+    void finish_port_reset(unsigned p);
+    void remote_wakeup(unsigned p);
+    void reset_ports();
+    // Slots and transfers.
+    uint32_t command(uint32_t type, uint64_t param, uint32_t control, unsigned& slot_out);
+    uint32_t address_device(unsigned slot, uint64_t input);
+    uint32_t configure_endpoints(unsigned slot, uint64_t input);
+    uint32_t stop_endpoint(unsigned slot, unsigned dci);
+    uint64_t output_context(unsigned slot);
+    void run_endpoint(unsigned slot, unsigned dci);
+    bool control_td(unsigned slot, unsigned dci, uint64_t setup_at);
+    void transfer_event(uint64_t trb, uint32_t cc, uint32_t residue, unsigned slot, unsigned dci);
 
     Port port_;
     sc_core::sc_event kick_;
@@ -105,12 +171,30 @@ private:
     uint32_t evt_size_ = 0;
     bool evt_pcs_ = true;
     uint64_t executed_ = 0;
+    struct Endpoint {
+        unsigned state = 0;
+        uint64_t deq = 0;
+        bool ccs = false;
+        uint8_t address = 0;  // the USB endpoint address (bit 7: IN)
+        bool nak = false;     // the TD at deq was NAKed: wait for the device
+    };
+    struct Slot {
+        bool enabled = false;
+        unsigned port = 0;  // root hub port number (1-based)
+        unsigned state = 0;
+        Endpoint ep[32];
+    };
+    Slot slots_[kSlots + 1];
+    UsbDevice* devices_[kPorts] = {};
+    uint32_t resetting_ports_ = 0;
+    std::set<std::pair<unsigned, unsigned>> rung_;  // (slot, DCI) doorbells not yet served
     // The Save State area.
     struct Saved {
         bool valid = false;
         uint64_t evt_seg = 0, evt_enq = 0;
         uint32_t evt_size = 0;
         bool evt_pcs = true;
+        std::vector<Slot> slots;
     } saved_;
 };
 

@@ -6,9 +6,20 @@
 //
 // - probe/init: HCRST, wait CNR; program CONFIG, DCBAAP, CRCR, ERSTSZ, ERSTBA,
 //   ERDP, IMOD, IMAN.IE; R/S and INTE; wait HCH clear.
-// - noop(): a No-Op command through the command ring and doorbell 0, waiting
-//   for its Command Completion Event (the interrupt handler walks the event
-//   ring, moves ERDP, and follows the controller's dequeue pointer).
+// - command(): a command TRB through the command ring and doorbell 0,
+//   waiting for its Command Completion Event (the interrupt handler walks the
+//   event ring, moves ERDP, and follows the controller's dequeue pointer).
+// - For the USB devices on the root hub (UsbDeviceDriver): transfer rings,
+//   control transfers on EP0 (Setup/Data/Status, waiting for the Status
+//   stage's Transfer Event), Normal TDs on data endpoints completed from the
+//   interrupt handler, and the root-hub port operations of xhci-hub.c (port
+//   reset, link to U3 and back with the 20 ms resume signalling). A Port
+//   Status Change Event for a port in Resume is a remote wakeup: a wakeup
+//   event for the device on that port.
+// - Before the controller suspends, the root hub does (xhci_bus_suspend):
+//   a port whose device signalled resume makes it fail with -EBUSY (a wakeup
+//   is pending); enabled ports still in U0 go to U3, with the wake bits set
+//   when the controller may wake the system.
 // - suspend/freeze/poweroff (xhci_suspend): clear R/S, wait HCH, save the
 //   operational and interrupter registers into memory, Save State (CSS),
 //   wait SSS clear; SRE fails the callback.
@@ -16,7 +27,9 @@
 //   is reinitialized; otherwise the saved registers go back, CRCR is rebuilt
 //   from the software ring (xhci_set_cmd_ring_deq: the dequeue pointer and
 //   cycle state in memory), Restore State (CRS), and SRE means reinitialize;
-//   then R/S. restore (after hibernation) always reinitializes.
+//   then R/S. restore (after hibernation) always reinitializes. A
+//   reinitialization drops every slot: each USB device must be reset and
+//   addressed again (generation() tells its driver).
 //
 // Variants:
 //   fixed             as above
@@ -32,12 +45,16 @@
 
 #include <systemc>
 
+#include <functional>
+#include <map>
 #include <string>
+#include <utility>
 
 namespace quiesce {
 
 class Kernel;
 class PhysicalMemory;
+struct SetupPacket;
 
 class XhciDriver : public PciDriver {
 public:
@@ -52,6 +69,41 @@ public:
 
     // A No-Op command: 0, or a negative errno (-ETIMEDOUT, -EIO).
     int noop(Cpu& cpu);
+    // A command TRB of `type`: the completion code (or a negative errno on a
+    // timeout); `slot` gets the slot ID of the completion.
+    int command(Cpu& cpu, uint32_t type, uint64_t param, uint32_t control, unsigned* slot = nullptr);
+    // The controller may wake the system (its PME is armed): ports get their
+    // wake bits when the root hub suspends.
+    void set_wakeup(bool on) { wakeup_ = on; }
+    // How many times the controller was reinitialized (every slot lost).
+    uint32_t generation(Cpu& cpu) const;
+    // Whose device is on root-hub port `port` (1-based), for wakeup events.
+    void set_port_owner(unsigned port, std::string name) { owners_[port] = std::move(name); }
+
+    // Transfer rings: a ring struct in memory {base, enqueue, cycle state}.
+    uint64_t new_ring(Cpu& cpu);
+    void init_ring(Cpu& cpu, uint64_t ring, uint64_t base);
+    // A control transfer on slot's EP0 ring: 0 (`actual` bytes moved),
+    // -EPIPE (stall), -ETIMEDOUT, -EPROTO.
+    int control(Cpu& cpu, unsigned slot, uint64_t ring, const SetupPacket& setup, uint64_t buf, unsigned& actual);
+    // A Normal TD on a data endpoint, completed by the interrupt handler
+    // calling `done` with the completion code and the bytes moved.
+    using Completion = std::function<void(Cpu&, uint32_t cc, unsigned actual)>;
+    void submit(Cpu& cpu, unsigned slot, unsigned dci, uint64_t ring, uint64_t buf, unsigned len, Completion done);
+    // Stop Endpoint: the controller writes its dequeue pointer back; the TD
+    // in flight stays queued (the doorbell restarts it).
+    int stop_endpoint(Cpu& cpu, unsigned slot, unsigned dci);
+    void ring_doorbell(Cpu& cpu, unsigned slot, unsigned dci);
+    uint64_t dcbaa(Cpu& cpu) const;
+
+    // Root-hub ports (1-based).
+    uint32_t portsc(Cpu& cpu, unsigned port);
+    // Writes PORTSC preserving its state (xhci_port_state_to_neutral) plus `bits`.
+    void port_write(Cpu& cpu, unsigned port, uint32_t bits);
+    // Port reset: 0 and the port enabled, or -ENODEV / -ETIMEDOUT.
+    int reset_port(Cpu& cpu, unsigned port);
+    int suspend_port(Cpu& cpu, unsigned port);
+    int resume_port(Cpu& cpu, unsigned port);
     // Where the driver believes the controller will fetch the next command,
     // and with which cycle state (zero-time, for the checker).
     uint64_t software_command_dequeue(const PhysicalMemory& mem) const;
@@ -67,13 +119,21 @@ private:
                               F_PENDING_CC = 80, F_CRCR_INIT = 88,
                               // saved registers (xhci_save_registers)
                               F_S_USBCMD = 128, F_S_DNCTRL = 136, F_S_DCBAAP = 144, F_S_CONFIG = 152,
-                              F_S_ERSTSZ = 160, F_S_ERSTBA = 168, F_S_ERDP = 176, F_S_IMAN = 184, F_S_IMOD = 192;
+                              F_S_ERSTSZ = 160, F_S_ERSTBA = 168, F_S_ERDP = 176, F_S_IMAN = 184, F_S_IMOD = 192,
+                              F_PENDING_SLOT = 200, F_GENERATION = 208, F_XFER = 216, F_PORT_WAKE = 224;
+    // The transfer table: per (slot, DCI) {pending TRB, completion code, residue}.
+    static constexpr unsigned kXferEntry = 16;
+    uint64_t xfer_entry(unsigned slot, unsigned dci) const { return xfer_ + (slot * 32 + dci) * kXferEntry; }
     static constexpr unsigned kRingTrbs = 64;
 
     int init(Cpu& cpu);
     int suspend(Cpu& cpu);
     int resume(Cpu& cpu, bool hibernated);
     bool irq(Cpu& cpu);
+    void transfer_event(Cpu& cpu, uint64_t param, uint32_t status, uint32_t control);
+    void port_event(Cpu& cpu, unsigned port);
+    int bus_suspend(Cpu& cpu);
+    uint64_t enqueue(Cpu& cpu, uint64_t ring, uint64_t param, uint32_t status, uint32_t control);
     // Polls USBSTS until (status & mask) == want, up to `timeout_us`.
     bool wait_status(Cpu& cpu, uint32_t mask, uint32_t want, uint64_t timeout_us);
     uint64_t mmio(uint32_t reg) const { return mmio_base_ + reg; }
@@ -85,6 +145,10 @@ private:
     PciDev* dev_ = nullptr;
     uint64_t mmio_base_ = 0;
     uint64_t drv_ = 0;
+    uint64_t xfer_ = 0;
+    bool wakeup_ = false;
+    std::map<unsigned, std::string> owners_;
+    std::map<std::pair<unsigned, unsigned>, Completion> completions_;
     sc_core::sc_event done_;
 };
 

@@ -1,5 +1,7 @@
 #include "models/usb/xhci_pci.h"
 
+#include "models/usb/usb_device.h"
+
 namespace quiesce {
 
 pci::HeaderIdent XhciPci::ident(bool no_soft_reset) {
@@ -17,6 +19,13 @@ XhciPci::XhciPci(const sc_core::sc_module_name& name, RunContext& ctx, const Clo
     : CoreFunction(name, ctx, clock, ident(no_soft_reset), [&](DmaPort port) {
           return std::make_unique<XhciCore>("core", ctx, clock, std::move(port));
       }) {
+    core().on_wake = [this] { signal_pme(); };
+}
+
+void XhciPci::dstate_changed(DState, DState to) {
+    if (to != DState::D3cold) return;
+    for (unsigned p = 0; p < XhciCore::kPorts; ++p)
+        if (UsbDevice* dev = core().device(p)) dev->vbus_lost();
 }
 
 }  // namespace quiesce

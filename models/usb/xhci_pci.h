@@ -1,7 +1,8 @@
 // PCI glue for the xHCI core: a type-0 function (class 0c0330, USB xHCI) with
 // one 64 KiB memory BAR and INTA#. A function reset (power-on, D3hot->D0
 // without No_Soft_Reset) resets the core; power kept on auxiliary power
-// (a wake-armed function in S3) keeps its Save State area.
+// (a wake-armed function in S3) keeps its Save State area and its ports'
+// power. A remote wakeup while the controller is halted is a PME.
 #pragma once
 
 #include "models/pci/core_function.h"
@@ -15,6 +16,11 @@ public:
     static constexpr uint16_t kVendor = 0x1b36, kDevice = 0x000d;  // QEMU's qemu-xhci IDs
 
     XhciPci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, bool no_soft_reset);
+
+protected:
+    // D3cold: the ports' VBUS goes with the function's power - every
+    // attached device's power session ends.
+    void dstate_changed(DState from, DState to) override;
 
 private:
     static pci::HeaderIdent ident(bool no_soft_reset);

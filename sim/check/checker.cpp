@@ -96,7 +96,15 @@ void Checker::on_acpi(const Event& ev) {
     if (ev.kind == EvKind::SliceBegin && ev.category == "firmware") {
         if (in_transition_ || !firmware_calls_.empty()) firmware_calls_.push_back(ev.name);
         if (ev.name == "_TTS(0)") {
-            std::string wak = "_WAK(" + slept_state_ + ")";
+            std::string wak = "_WAK(" + slept_state_ + ")", bfs = "_BFS(" + slept_state_ + ")";
+            auto at = [&](const std::string& m) {
+                return std::find(firmware_calls_.begin(), firmware_calls_.end(), m) - firmware_calls_.begin();
+            };
+            // Legacy _BFS runs right after the wake, before _WAK.
+            if (!slept_state_.empty() && at(bfs) < long(firmware_calls_.size()) && at(wak) < at(bfs))
+                report({"acpi.sequence", ev.ts, ev.track, ev.phase,
+                        fmt::format("{} ran after {}: firmware expects it first, right after the wake", bfs, wak),
+                        json_object({{"problem", bfs + " after " + wak}})});
             if (!slept_state_.empty() &&
                 std::find(firmware_calls_.begin(), firmware_calls_.end(), wak) == firmware_calls_.end())
                 report({"acpi.sequence", ev.ts, ev.track, ev.phase,
@@ -116,6 +124,8 @@ void Checker::on_acpi(const Event& ev) {
     const long n = long(firmware_calls_.size());
     long tts = seen("_TTS(" + state + ")"), pts = seen("_PTS(" + state + ")");
     if (pts == n) problems.push_back("no _PTS(" + state + ") before SLP_EN");
+    long gts = seen("_GTS(" + state + ")");
+    if (gts < n && (pts == n || gts < pts)) problems.push_back("_GTS(" + state + ") ran before _PTS(" + state + ")");
     if (tts == n) problems.push_back("no _TTS(" + state + ") before SLP_EN");
     else if (pts < tts) problems.push_back("_PTS(" + state + ") ran before _TTS(" + state + ")");
     uint64_t sts = std::stoull(arg_value(ev, "pm1_sts"), nullptr, 16), en = std::stoull(arg_value(ev, "pm1_en"), nullptr, 16);
@@ -177,6 +187,25 @@ void Checker::on_event(const Event& ev) {
     if ((ev.kind == EvKind::SliceBegin && ev.category == "firmware") ||
         (ev.kind == EvKind::Instant && ev.name == "sleep-request")) {
         on_acpi(ev);
+        return;
+    }
+    // wake.lost, while asleep: a device signalled wake (remote wakeup ->
+    // PME# -> its GPE) but the OS did not enable that GPE at SLP_EN (a _PRW
+    // naming another GPE, a wake GPE never armed): the platform sleeps on.
+    if (ev.kind == EvKind::Instant && ev.category == "wake" && (ev.name == "remote-wakeup" || ev.name == "pme")) {
+        if (ev.name == "remote-wakeup" || wake_signal_ts_ != ev.ts) wake_signal_ = ev.track;
+        wake_signal_ts_ = ev.ts;
+        return;
+    }
+    if (ev.kind == EvKind::Instant && ev.category == "wake" && ev.name == "gpe" &&
+        arg_value(ev, "sleeping") != "0" && arg_value(ev, "enabled") == "no") {
+        const std::string who = wake_signal_ts_ == ev.ts && !wake_signal_.empty() ? wake_signal_ : "a device";
+        const std::string gpe = arg_value(ev, "gpe");
+        report({"wake.lost", ev.ts, ev.track, ev.phase,
+                fmt::format("{} signalled wake in S{} (GPE {}), but GPE {} was not enabled at SLP_EN (GPE0_EN {}): "
+                            "the platform slept on",
+                            who, arg_value(ev, "sleeping"), gpe, gpe, arg_value(ev, "gpe0_en")),
+                json_object({{"event", "gpe"}, {"gpe", gpe}, {"source", who}, {"at_ps", std::to_string(ev.ts)}})});
         return;
     }
     // wake.lost: a wake event during the transition, and the platform still

@@ -100,6 +100,10 @@ private:
         std::string phase;
     };
     std::vector<WakeEvent> wake_events_;
+    // The last device wake signal (a USB remote wakeup, a PME), for naming
+    // who was not heard when its GPE was not armed.
+    std::string wake_signal_;
+    Picos wake_signal_ts_ = 0;
     void on_acpi(const Event& ev);
     std::vector<std::string> firmware_calls_;  // ACPI methods since the transition began
     std::string slept_state_;                  // the S-state of the last SLP_EN, until _TTS(0)

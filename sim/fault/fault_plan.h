@@ -58,7 +58,7 @@ struct FaultSpec {
     uint64_t page = 0;            // image-bit-flip
     Picos restore_after = 1'000'000'000'000ULL;  // power-loss: 1 s off
     int64_t irq = -1;             // spurious-irq: the line (default: the first device's)
-    std::string source = "power-button";  // wake-event: power-button or rtc
+    std::string source = "power-button";  // wake-event: power-button, rtc or usb-key
     uint64_t signature = 0;       // hw-signature-change: the new value (0: the old one + 1)
     // Where the rule comes from: "file.toml:12" or "--fault 1".
     std::string origin;

@@ -17,7 +17,7 @@ const std::vector<FaultKindInfo>& fault_kinds() {
         {"dma-delay", false, "duration", "a DMA engine starts a descriptor `duration` late"},
         {"spurious-irq", true, "irq",
          "interrupt line `irq` (default 10) is asserted for 2 us with no device behind it"},
-        {"wake-event", true, "source", "a wake event arrives: `source` = power-button (default) or rtc"},
+        {"wake-event", true, "source", "a wake event arrives: `source` = power-button (default), rtc, or usb-key (a key on the first USB keyboard)"},
         {"disk-write-error", false, "", "the drive fails a write command (ATA ERR/ABRT): the request gets -EIO"},
         {"slow-spin-up", false, "duration", "the drive takes `duration` longer to spin up"},
         {"image-bit-flip", false, "page",

@@ -24,6 +24,8 @@ Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector
                     "/sys/power/pm_async: async phases run each device's callback in its own thread; false: one by one");
     props().declare("acpi_flush_cpu_cache", true,
                     "ACPI_FLUSH_CPU_CACHE (WBINVD) before SLP_EN; false: sleep entered with dirty cache lines");
+    props().declare("acpi_gts_bfs", false,
+                    "Legacy: run _GTS before SLP_EN and _BFS on wake (acpi.gts=1 acpi.bfs=1, Linux before 3.4)");
     SC_THREAD(main_thread);
 }
 

@@ -106,6 +106,8 @@ public:
     // Blocks the calling software thread until `ev` or `timeout`; true if `ev`.
     // `what` names what the thread waits for (the evidence of liveness.hang).
     bool wait_event(const sc_core::sc_event& ev, Picos timeout, const std::string& what = "");
+    // msleep: the calling software thread sleeps `d`.
+    void sleep(Picos d, const std::string& what = "") { wait_event(never_, d, what); }
     // What a thread (by SystemC process name) is waiting for now, or "".
     std::string waiting_on(const std::string& thread) const;
     std::string main_thread_name() const { return std::string(name()) + ".main_thread"; }
@@ -160,6 +162,7 @@ private:
     int shrinker_ids_ = 0;
     bool gfp_restricted_ = false;
     uint64_t wakeup_count_ = 0;
+    sc_core::sc_event never_;  // what sleep() waits on besides its timeout
     std::function<HandlerPower(const std::string&)> handler_power_;
     bool deferred_ = false;
     sc_core::sc_event boot_ev_;

@@ -206,7 +206,8 @@ int PmEngine::platform_enter(Cpu& cpu) {
     result_.slept = true;
     s_.kernel->halt();  // the CPUs stop: no task runs while the platform sleeps
     if (s_.sleep_entered) s_.sleep_entered();
-    uint64_t vector = s_.acpi->enter(cpu, protocol_.target, s_.kernel->props().get<bool>("acpi_flush_cpu_cache"));
+    uint64_t vector = s_.acpi->enter(cpu, protocol_.target, s_.kernel->props().get<bool>("acpi_flush_cpu_cache"),
+                                     s_.kernel->props().get<bool>("acpi_gts_bfs"));
     uint64_t expected = protocol_.target == 4 ? s_.image_restore_point : s_.trampoline;
     if (protocol_.target == 4 && vector != expected) {
         hub_.instant(track_, "resume-failed", "pm", {{"reason", "the restore kernel did not restore the image"}});
@@ -237,7 +238,7 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         unsigned arg = p.arg < 0 ? target : unsigned(p.arg);
         if (p.method == "_TTS") s_.acpi->begin(cpu, arg);
         else if (p.method == "_PTS") s_.acpi->prepare(cpu, arg, s_.trampoline);
-        else s_.acpi->finish(cpu, arg);
+        else s_.acpi->finish(cpu, arg, s_.kernel->props().get<bool>("acpi_gts_bfs"));
         return 0;
     }
     if (a == "platform-begin") s_.acpi->begin(cpu, target);
@@ -251,7 +252,7 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         if (async) s_.faults->set_async_power(true);
         return rc;
     }
-    else if (a == "platform-finish") s_.acpi->finish(cpu, target);
+    else if (a == "platform-finish") s_.acpi->finish(cpu, target, s_.kernel->props().get<bool>("acpi_gts_bfs"));
     else if (a == "platform-end") s_.acpi->end(cpu);
     else if (a == "run") {
         // The system keeps running (tasks, I/O, a user running hdparm) while

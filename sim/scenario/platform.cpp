@@ -40,6 +40,7 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     dev_clk_ = std::make_unique<ClockDomain>("dev", 250'000'000);
     acpi_clk_ = std::make_unique<ClockDomain>("acpi", 3'579'545);
     sata_clk_ = std::make_unique<ClockDomain>("sata", 150'000'000);  // SATA 1.5 Gb/s link, 8b/10b
+    usb_clk_ = std::make_unique<ClockDomain>("usb", 48'000'000);     // a USB device's 48 MHz PHY clock
 
     mem_ = std::make_unique<PhysicalMemory>("memory", ctx, *dram_clk_, spec.memory);
     const uint64_t fw_base = spec.memory - kFirmwareSize;
@@ -70,10 +71,26 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     bus_->map(acpi_pm_->socket, "acpi", kAcpiBase, 0x100, true);
     acpi_pm_->sci.listen([this](bool level) { intc_->set_input(kSciIrq, level); });
     firmware_ = std::make_unique<AcpiFirmware>("firmware", ctx, *mem_, fw_base, fw_base + 0x1000, spec.hw_signature);
+    firmware_->set_pm_block(kAcpiBase, kSciIrq);
     firmware_->install();
-    acpi_os_ = std::make_unique<AcpiOs>(*firmware_, *acpi_pm_, kAcpiBase);
+    acpi_os_ = std::make_unique<AcpiOs>(*firmware_, *acpi_pm_);
 
     build_pci(s, ctx);
+    build_usb(s, ctx);
+    // PME# of the functions on bus 0 sets the chipset's PME_B0 GPE (a wired
+    // OR); the DSDT gives those that may wake the system a _PRW.
+    std::vector<PciFunction*> bus0;
+    for (auto& d : devs_)
+        if (d.spec.type != "pci-host" && host_ && d.fn->bus() == &host_->root_bus()) bus0.push_back(d.fn);
+    for (PciFunction* fn : bus0)
+        fn->pme.listen([this, bus0](bool) {
+            bool any = false;
+            for (PciFunction* f : bus0) any = any || f->pme.level();
+            acpi_pm_->set_gpe_input(AcpiFirmware::kPmeB0Gpe, any);
+        });
+    for (auto& d : devs_)
+        if (d.spec.wake && std::find(bus0.begin(), bus0.end(), d.fn) != bus0.end())
+            firmware_->add_wake_device(d.spec.name);
 
     std::vector<Cpu*> cpus;
     for (auto& c : cpus_) cpus.push_back(c.get());
@@ -128,6 +145,7 @@ Platform::~Platform() = default;
 void Platform::build_pci(const Scenario& s, RunContext& ctx) {
     std::map<std::string, PciBus*> buses;
     for (const auto& spec : s.platform.devices) {
+        if (spec.usb()) continue;  // on a root-hub port, not on PCI: build_usb
         Dev d;
         d.spec = spec;
         if (spec.type == "pci-host") {
@@ -182,6 +200,33 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
     }
 }
 
+void Platform::build_usb(const Scenario& s, RunContext& ctx) {
+    for (const auto& spec : s.platform.devices) {
+        if (!spec.usb()) continue;
+        XhciPci* hc = nullptr;
+        for (auto& d : devs_)
+            if (d.spec.name == spec.parent) hc = dynamic_cast<XhciPci*>(d.fn);
+        SIM_ASSERT(hc, "USB device {} has no xHCI parent", spec.name);
+        UsbDev u;
+        u.spec = spec;
+        UsbDevice::Identity id;
+        id.vendor = 0x046d;  // a PC keyboard's IDs
+        id.product = 0xc31c;
+        id.serial = spec.serial;
+        id.speed = UsbDevice::kLowSpeed;
+        u.model = std::make_unique<UsbKeyboard>(spec.name.c_str(), ctx, *usb_clk_, id);
+        hc->core().attach(spec.port - 1, *u.model);
+        ctx.hub.declare_track({spec.name, hc->path(), "device", usb_clk_->name(), usb_clk_->hz()});
+        usb_.push_back(std::move(u));
+    }
+}
+
+std::vector<std::pair<UsbKeyboard*, UsbDeviceDriver*>> Platform::keyboards() {
+    std::vector<std::pair<UsbKeyboard*, UsbDeviceDriver*>> out;
+    for (auto& u : usb_) out.emplace_back(u.model.get(), u.driver.get());
+    return out;
+}
+
 // Firmware programs the chipset's PIRQ routing at boot and again on S3 resume
 // (the chipset core well loses it): PIRQA/C -> IRQ 10, PIRQB/D -> IRQ 11.
 void Platform::firmware_program_chipset(bool s3_resume) {
@@ -207,6 +252,9 @@ void Platform::install_faults() {
     FaultInjector& f = ctx_.faults;
     f.on_point("wake-event", [this](const FaultSpec& r) {
         if (r.source == "rtc") acpi_pm_->rtc_alarm_now();
+        else if (r.source == "usb-key") {
+            if (!usb_.empty()) usb_.front().model->press_key(0x04);  // 'a'
+        }
         else acpi_pm_->press_power_button();
     });
     f.on_point("spurious-irq", [this](const FaultSpec& r) {
@@ -390,6 +438,7 @@ void Platform::bind_devices(Cpu& cpu) {
         } else if (d.spec.type == "xhci") {
             d.xhci_driver = std::make_unique<XhciDriver>(d.spec.name, *kernel_, *pci_core_,
                                                          variant_of<XhciDriver>(scenario_, d.spec.name));
+            d.xhci_driver->set_wakeup(d.spec.wake);
             drv = d.xhci_driver.get();
         } else if (d.spec.type == "ahci") {
             d.ahci_driver = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, *kernel_, *pci_core_,
@@ -409,6 +458,29 @@ void Platform::bind_devices(Cpu& cpu) {
         d.pm = std::make_unique<PciPmDevice>(d.spec.name, d.fn->path(), *pci_core_, *pd, drv, d.spec.wake,
                                              power_manageable);
         pm_by_name_[d.spec.name] = d.pm.get();
+        // device_may_wakeup: its _PRW GPE is armed for sleep; the GPE's
+        // Notify finds the function whose PME_Status is set
+        // (pci_acpi_wake_dev: pci_check_pme_status, pci_wakeup_event).
+        if (d.spec.wake)
+            acpi_os_->add_wake_device(cpu, d.spec.name, [this, pd, name = d.spec.name](Cpu& c) {
+                uint16_t pmcsr = uint16_t(pci_core_->cfg_read(c, *pd, pci::PMCSR, 2));
+                if (pmcsr == 0xffff || !(pmcsr & pci::PMCSR_PME_STATUS)) return;
+                pci_core_->cfg_write(c, *pd, pci::PMCSR, pmcsr, 2);  // PME_Status is RW1C
+                kernel_->pm_wakeup_event(name);
+            });
+    }
+    // The USB devices, once their controller runs (hub_wq finds them).
+    for (auto& u : usb_) {
+        XhciDriver* hcd = nullptr;
+        for (auto& d : devs_)
+            if (d.spec.name == u.spec.parent) hcd = d.xhci_driver.get();
+        SIM_ASSERT(hcd, "USB device {} has no xHCI driver", u.spec.name);
+        u.driver = std::make_unique<UsbDeviceDriver>(u.spec.name, *kernel_, *hcd, u.spec.port, u.spec.persist,
+                                                     u.spec.wake);
+        int rc = u.driver->probe(cpu);
+        kernel_->hub().instant(u.spec.name, "probe", "driver", {{"rc", std::to_string(rc)}});
+        u.pm = std::make_unique<UsbPmDevice>(u.spec.name, u.spec.name, *u.driver);
+        pm_by_name_[u.spec.name] = u.pm.get();
     }
     for (const auto& [dev, companion] : scenario_.driver_companion) {
         DmaEngineDriver *a = nullptr, *b = nullptr;

@@ -24,6 +24,8 @@
 #include "models/pci/host_bridge.h"
 #include "models/pci/pci_core.h"
 #include "models/pci/pci_pm.h"
+#include "models/usb/usb_device.h"
+#include "models/usb/usb_driver.h"
 #include "models/usb/xhci_driver.h"
 #include "models/usb/xhci_pci.h"
 #include "sim/core/bus.h"
@@ -90,6 +92,8 @@ public:
     const std::map<std::string, PmDevice*>& pm_devices() const { return pm_by_name_; }
     std::vector<std::pair<std::string, DmaEngineDriver*>> dma_drivers();
     std::vector<std::pair<std::string, XhciDriver*>> xhci_drivers();
+    // The USB keyboards (models and, once bound, their drivers), in platform order.
+    std::vector<std::pair<UsbKeyboard*, UsbDeviceDriver*>> keyboards();
     // The PCI function of a device, by name (nullptr if none).
     PciFunction* function(const std::string& name);
     // The first disk, once bound (nullptr without an AHCI controller).
@@ -123,7 +127,15 @@ private:
         std::unique_ptr<ScsiDiskPm> disk_pm;
         std::unique_ptr<XhciDriver> xhci_driver;
     };
+    // A USB device on a root-hub port of its parent xHCI.
+    struct UsbDev {
+        DeviceSpec spec;
+        std::unique_ptr<UsbKeyboard> model;
+        std::unique_ptr<UsbDeviceDriver> driver;
+        std::unique_ptr<UsbPmDevice> pm;
+    };
     void build_pci(const Scenario& s, RunContext& ctx);
+    void build_usb(const Scenario& s, RunContext& ctx);
     void power_down(unsigned state);
     void power_up(unsigned state);
     void firmware_wake(unsigned state);
@@ -138,7 +150,7 @@ private:
     const Scenario& scenario_;
     RunContext& ctx_;
     DeviceGraph graph_;
-    std::unique_ptr<ClockDomain> cpu_clk_, dram_clk_, bus_clk_, pci_clk_, dev_clk_, acpi_clk_, sata_clk_;
+    std::unique_ptr<ClockDomain> cpu_clk_, dram_clk_, bus_clk_, pci_clk_, dev_clk_, acpi_clk_, sata_clk_, usb_clk_;
     std::unique_ptr<PhysicalMemory> mem_;
     std::unique_ptr<SystemBus> bus_;
     std::vector<std::unique_ptr<Cpu>> cpus_;
@@ -155,6 +167,7 @@ private:
     BlockObserver block_observer_;
     std::unique_ptr<PciCore> pci_core_;
     std::vector<Dev> devs_;
+    std::vector<UsbDev> usb_;
     std::map<std::string, PmDevice*> pm_by_name_;
 };
 

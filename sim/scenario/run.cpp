@@ -141,12 +141,14 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     platform.kernel().set_program([&](Cpu& cpu) {
         Kernel& k = platform.kernel();
         ctx.hub.slice_begin(k.path(), "boot", "boot");
+        SIM_ASSERT(platform.acpi_os().init(cpu), "the kernel found no valid FADT");
         platform.pci_core().enumerate(cpu);
         platform.bind_devices(cpu);
-        // The ACPI SCI: fixed events (RTC alarm, power button) are wakeup events,
-        // and the SCI stays armed while device IRQs are suspended.
-        k.request_irq(cpu, Platform::kSciIrq, "acpi", [&](Cpu& c) { return platform.acpi_os().sci(c, k); });
-        k.set_irq_wake(Platform::kSciIrq);
+        // The ACPI SCI: fixed events (RTC alarm, power button) and GPEs are
+        // wakeup events, and the SCI stays armed while device IRQs are suspended.
+        const unsigned sci = platform.acpi_os().sci_irq();
+        k.request_irq(cpu, sci, "acpi", [&](Cpu& c) { return platform.acpi_os().sci(c, k); });
+        k.set_irq_wake(sci);
         platform.acpi_os().enable_power_button(cpu);
         ctx.hub.slice_end(k.path(), "boot", "boot");
         DmaBuffers dma_buffers;
@@ -224,6 +226,12 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             sc_core::sc_spawn([&platform, after = s.button_after] {
                 sc_core::wait(from_ps(after));
                 platform.acpi_pm().press_power_button();
+            });
+        }
+        if (s.key_after && !platform.keyboards().empty()) {  // a key on the USB keyboard
+            sc_core::sc_spawn([kbd = platform.keyboards().front().first, after = s.key_after] {
+                sc_core::wait(from_ps(after));
+                kbd->press_key(0x04);  // 'a'
             });
         }
         platform.watch(checker);

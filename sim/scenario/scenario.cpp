@@ -28,7 +28,8 @@ std::string to_string(TraceLevel l) {
 
 namespace {
 
-const std::vector<std::string> kDeviceTypes = {"pci-host", "pci-bridge", "dma-engine", "ahci", "xhci"};
+const std::vector<std::string> kDeviceTypes = {"pci-host", "pci-bridge", "dma-engine", "ahci", "xhci",
+                                               "usb-keyboard"};
 
 template <class F>
 auto parse_value(TableReader& r, const std::string& key, const std::string& text, F f) {
@@ -74,10 +75,18 @@ PlatformSpec load_platform(const std::string& path) {
         s.name = d.required_str("name");
         s.type = d.required_str("type");
         if (std::find(kDeviceTypes.begin(), kDeviceTypes.end(), s.type) == kDeviceTypes.end())
-            d.fail("type", "unknown device type '" + s.type + "' (pci-host, pci-bridge, dma-engine, ahci, xhci)");
+            d.fail("type", "unknown device type '" + s.type +
+                               "' (pci-host, pci-bridge, dma-engine, ahci, xhci, usb-keyboard)");
         s.parent = d.str("parent", "");
-        if (auto slot = d.str("slot")) parse_slot(d, "slot", *slot, s);
-        else if (s.type != "pci-host") d.fail("slot", "is required for PCI functions");
+        if (s.usb()) {
+            if (auto v = d.integer("port", 1, XhciCore::kPorts)) s.port = unsigned(*v);
+            s.serial = d.str("serial", s.name + "-0001");
+            s.persist = d.boolean("persist").value_or(true);
+        } else if (auto slot = d.str("slot")) {
+            parse_slot(d, "slot", *slot, s);
+        } else if (s.type != "pci-host") {
+            d.fail("slot", "is required for PCI functions");
+        }
         s.no_soft_reset = d.boolean("no_soft_reset").value_or(false);
         s.wake = d.boolean("wake").value_or(false);
         if (s.type == "ahci") {
@@ -101,8 +110,15 @@ PlatformSpec load_platform(const std::string& path) {
                                     [&](const DeviceSpec& o) { return o.name == s.parent; });
             if (par == p.devices.end())
                 d.fail("parent", "parent '" + s.parent + "' must be a device declared above");
-            if (par->type != "pci-host" && par->type != "pci-bridge")
+            if (s.usb()) {
+                if (par->type != "xhci") d.fail("parent", "a USB device's parent must be an xhci controller");
+                for (const auto& o : p.devices)
+                    if (o.usb() && o.parent == s.parent && o.port == s.port)
+                        d.fail("port", "port " + std::to_string(s.port) + " of '" + s.parent + "' is taken by '" +
+                                           o.name + "'");
+            } else if (par->type != "pci-host" && par->type != "pci-bridge") {
                 d.fail("parent", "'" + par->name + "' has no secondary bus: a parent must be a pci-host or pci-bridge");
+            }
         }
         p.devices.push_back(s);
     });
@@ -264,7 +280,8 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
         if (auto n = r.integer("irq", 0, 23)) f.irq = *n;
     if (has("source")) {
         f.source = r.str("source", "power-button");
-        if (f.source != "power-button" && f.source != "rtc") r.fail("source", "must be \"power-button\" or \"rtc\"");
+        if (f.source != "power-button" && f.source != "rtc" && f.source != "usb-key")
+            r.fail("source", "must be \"power-button\", \"rtc\" or \"usb-key\"");
     }
     if (has("method"))
         if (auto m = r.str("method")) {
@@ -599,6 +616,13 @@ Scenario load_scenario(const std::string& path) {
         if (auto a = r.str("power_button")) {
             s.button_after = parse_value(r, "power_button", *a, parse_duration);
             if (s.button_after == 0) r.fail("power_button", "must be above 0");
+        }
+        if (auto a = r.str("usb_key")) {
+            s.key_after = parse_value(r, "usb_key", *a, parse_duration);
+            if (s.key_after == 0) r.fail("usb_key", "must be above 0");
+            if (std::none_of(s.platform.devices.begin(), s.platform.devices.end(),
+                             [](const DeviceSpec& d) { return d.usb(); }))
+                r.fail("usb_key", "the platform has no usb-keyboard");
         }
         r.done();
     }

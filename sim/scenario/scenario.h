@@ -28,7 +28,14 @@ struct DeviceSpec {
     uint64_t disk_size = 64ULL << 20;
     unsigned sector_size = 512;
     uint64_t swap_size = 16ULL << 20;
+    // usb-keyboard: the root-hub port (1-based) of its parent xHCI, its
+    // serial number, and power/persist.
+    unsigned port = 1;
+    std::string serial;
+    bool persist = true;
     int line = 0;
+
+    bool usb() const { return type == "usb-keyboard"; }
 
     // ahci: partition 2 (swap) at the end of the disk, in sectors.
     uint64_t swap_first_sector() const { return (disk_size - swap_size) / sector_size; }
@@ -140,6 +147,7 @@ struct Scenario {
     std::vector<std::string> extra_faults;
     Picos wake_after = 200'000'000'000ULL;  // RTC alarm armed right before suspend (rtcwake)
     Picos button_after = 0;                  // power button pressed this long after the transition starts (0: never)
+    Picos key_after = 0;                     // a key pressed on the first USB keyboard then (0: never)
     Picos sim_limit = 10'000'000'000'000ULL; // 10 s simulated
     double wall_limit_s = 60;
     Picos callback_budget = 10'000'000'000'000ULL;  // liveness.hang: 10 s per device callback

@@ -1,0 +1,197 @@
+// USB devices on the xHCI root hub through the real interfaces: enumeration
+// (port reset, Enable Slot, Address Device, descriptors, Configure
+// Endpoint), interrupt transfers, port suspend with remote wakeup and PME,
+// reset-resume after the controller lost its state; and the ACPI side of
+// USB wake (FADT, GPE0, wake GPEs at SLP_EN, legacy _GTS/_BFS).
+#include "bench_platform.h"
+
+#include "sim/scenario/executor.h"
+
+#include <fmt/format.h>
+
+using namespace quiesce;
+using quiesce::test::Facts;
+
+namespace {
+
+using X = XhciCore;
+
+// Boots pc-usb (s3-xhci) with the keyboard bound, and runs `body`.
+Facts on_usb(const std::function<void(Platform&, Cpu&, UsbKeyboard&, UsbDeviceDriver&, Facts&)>& body,
+             const std::function<void(Scenario&)>& tweak = nullptr) {
+    return quiesce::test::on_platform(
+        "s3-xhci",
+        [&](Platform& p, Cpu& cpu, Facts& f) {
+            p.pci_core().enumerate(cpu);
+            p.bind_devices(cpu);
+            auto kbds = p.keyboards();
+            REQUIRE(kbds.size() == 1);
+            body(p, cpu, *kbds[0].first, *kbds[0].second, f);
+        },
+        tweak);
+}
+
+uint64_t xhci_bar(Platform& p, Cpu& cpu) {
+    PciDev* pd = p.pci_core().find(0, 0x14 << 3);
+    REQUIRE(pd);
+    return p.pci_core().cfg_read(cpu, *pd, pci::BAR0, 4) & ~0xfu;
+}
+
+// The controller's output device context for `slot`, as the driver reads it.
+std::string contexts(Platform& p, Cpu& cpu, unsigned slot) {
+    uint64_t dcbaa = p.xhci_drivers().at(0).second->dcbaa(cpu);
+    uint64_t out = cpu.read64(dcbaa + 8 * slot);
+    uint32_t slot_dw3 = cpu.read32(out + 12), ep0 = cpu.read32(out + X::kCtx), ep3 = cpu.read32(out + 3 * X::kCtx);
+    return fmt::format("slot-state={} address={} ep0={} ep3={}", slot_dw3 >> 27, slot_dw3 & 0xff, ep0 & 7, ep3 & 7);
+}
+
+int pm(Platform& p, const std::string& dev, const std::string& cb, Cpu& cpu) {
+    return p.pm_devices().at(dev)->callback(cb, cpu);
+}
+
+
+}  // namespace
+
+TEST_CASE("usb: the keyboard is enumerated through its port and its key presses reach the driver", "[usb]") {
+    Facts f = on_usb([](Platform& p, Cpu& cpu, UsbKeyboard& kbd, UsbDeviceDriver& drv, Facts& f) {
+        const uint64_t bar = xhci_bar(p, cpu);
+        uint32_t portsc = cpu.read32(bar + X::PORTSC0);
+        f["port"] = fmt::format("ccs={} ped={} pls={} speed={}", portsc & 1, (portsc >> 1) & 1, (portsc >> 5) & 0xf,
+                                (portsc >> 10) & 0xf);
+        f["empty_port"] = std::to_string(cpu.read32(bar + X::PORTSC0 + 0x10) & X::PORTSC_CCS);
+        const unsigned slot = drv.slot(cpu);
+        f["slot"] = std::to_string(slot);
+        f["contexts"] = contexts(p, cpu, slot);
+        f["device"] = fmt::format("address={} configuration={}", kbd.address(), kbd.configuration());
+        kbd.press_key(0x04);
+        kbd.press_key(0x05);
+        p.kernel().sleep(50'000'000'000ULL);
+        f["keys"] = std::to_string(drv.keys(cpu));
+    });
+    REQUIRE(f["port"] == "ccs=1 ped=1 pls=0 speed=2");  // enabled, U0, low speed
+    REQUIRE(f["empty_port"] == "0");
+    REQUIRE(f["slot"] == "1");
+    REQUIRE(f["contexts"] == "slot-state=3 address=1 ep0=1 ep3=1");  // configured, both endpoints running
+    REQUIRE(f["device"] == "address=1 configuration=1");
+    REQUIRE(f["keys"] == "2");
+    REQUIRE(f["guest_errors"].empty());
+}
+
+TEST_CASE("usb: a suspended keyboard signals remote wakeup as PME while the controller is halted", "[usb]") {
+    Facts f = on_usb([](Platform& p, Cpu& cpu, UsbKeyboard& kbd, UsbDeviceDriver& drv, Facts& f) {
+        const uint64_t bar = xhci_bar(p, cpu);
+        REQUIRE(pm(p, "kbd0", "suspend", cpu) == 0);
+        uint32_t portsc = cpu.read32(bar + X::PORTSC0);
+        f["suspended"] = fmt::format("pls={} device={} remote-wakeup={}", (portsc >> 5) & 0xf, kbd.suspended(),
+                                     kbd.remote_wakeup_enabled());
+        REQUIRE(pm(p, "xhci0", "suspend", cpu) == 0);
+        REQUIRE(pm(p, "xhci0", "suspend_noirq", cpu) == 0);  // D3hot, PME_En
+        PciFunction* fn = p.function("xhci0");
+        f["pme_before"] = std::to_string(fn->pme.level());
+        kbd.press_key(0x04);
+        p.kernel().sleep(1'000'000'000ULL);
+        f["pme_after"] = std::to_string(fn->pme.level());
+        f["pmcsr"] = fmt::format("{:#x}", fn->config().reg("PMCSR").value() & (pci::PMCSR_PME_STATUS | pci::PMCSR_PME_EN));
+        REQUIRE(pm(p, "xhci0", "resume_noirq", cpu) == 0);  // clears PME_Status
+        f["pme_cleared"] = std::to_string(fn->pme.level());
+        REQUIRE(pm(p, "xhci0", "resume", cpu) == 0);
+        REQUIRE(pm(p, "kbd0", "resume", cpu) == 0);
+        p.kernel().sleep(50'000'000'000ULL);
+        portsc = cpu.read32(bar + X::PORTSC0);
+        f["resumed"] = fmt::format("pls={} device={} remote-wakeup={}", (portsc >> 5) & 0xf, kbd.suspended(),
+                                   kbd.remote_wakeup_enabled());
+        f["keys"] = std::to_string(drv.keys(cpu));
+    });
+    REQUIRE(f["suspended"] == "pls=3 device=true remote-wakeup=true");
+    REQUIRE(f["pme_before"] == "0");
+    REQUIRE(f["pme_after"] == "1");
+    REQUIRE(f["pmcsr"] == "0x8100");
+    REQUIRE(f["pme_cleared"] == "0");
+    REQUIRE(f["resumed"] == "pls=0 device=false remote-wakeup=false");
+    REQUIRE(f["keys"] == "1");  // the key pressed while suspended, delivered after resume
+}
+
+TEST_CASE("usb: after the controller lost its state, persist re-addresses the same device; without it, a "
+          "disconnect",
+          "[usb]") {
+    for (bool persist : {true, false}) {
+        Facts f = on_usb(
+            [](Platform& p, Cpu& cpu, UsbKeyboard& kbd, UsbDeviceDriver& drv, Facts& f) {
+                std::vector<std::string> seen;
+                p.kernel().hub().subscribe(kind_bit(EvKind::Instant), [&](const Event& e) {
+                    if (e.name == "usb-reset-resume" || e.name == "usb-disconnect" || e.name == "usb-new-device" ||
+                        e.name == "xhci-reinit")
+                        seen.push_back(e.name);
+                });
+                REQUIRE(pm(p, "kbd0", "suspend", cpu) == 0);
+                REQUIRE(pm(p, "xhci0", "suspend", cpu) == 0);
+                REQUIRE(pm(p, "xhci0", "suspend_noirq", cpu) == 0);
+                PciFunction* fn = p.function("xhci0");
+                fn->power_off();  // the power session ends: VBUS goes too
+                f["address_lost"] = std::to_string(kbd.address());
+                fn->power_on();
+                p.kernel().sleep(100'000'000'000ULL);
+                REQUIRE(pm(p, "xhci0", "resume_noirq", cpu) == 0);
+                REQUIRE(pm(p, "xhci0", "resume", cpu) == 0);
+                REQUIRE(pm(p, "kbd0", "resume", cpu) == 0);
+                std::string joined;
+                for (const auto& s : seen) joined += (joined.empty() ? "" : " ") + s;
+                f["seen"] = joined;
+                f["device"] = fmt::format("address={} configuration={}", kbd.address(), kbd.configuration());
+                kbd.press_key(0x04);
+                p.kernel().sleep(50'000'000'000ULL);
+                f["keys"] = std::to_string(drv.keys(cpu));
+            },
+            [persist](Scenario& s) {
+                for (auto& d : s.platform.devices)
+                    if (d.name == "kbd0") d.persist = persist;
+            });
+        INFO("persist " << persist);
+        REQUIRE(f["address_lost"] == "0");
+        REQUIRE(f["seen"] == (persist ? "xhci-reinit usb-reset-resume" : "xhci-reinit usb-disconnect usb-new-device"));
+        REQUIRE(f["device"] == "address=1 configuration=1");
+        REQUIRE(f["keys"] == "1");
+    }
+}
+
+TEST_CASE("acpi: the kernel finds the fixed hardware through the FADT, and refuses a corrupt one", "[acpi]") {
+    Facts f = quiesce::test::on_platform("s3-xhci", [](Platform& p, Cpu& cpu, Facts& f) {
+        f["init"] = std::to_string(p.acpi_os().init(cpu));
+        f["sci"] = std::to_string(p.acpi_os().sci_irq());
+        const uint64_t fadt = p.firmware().fadt();
+        f["gpe0"] = fmt::format("{:#x}", cpu.read32(fadt + AcpiFirmware::FADT_GPE0_BLK));
+        f["facs"] = fmt::format("{}", cpu.read32(fadt + AcpiFirmware::FADT_FIRMWARE_CTRL) == p.firmware().facs());
+        cpu.write32(fadt + AcpiFirmware::FADT_GPE0_BLK, 0xfed40020);  // checksum no longer matches
+        f["corrupt"] = std::to_string(p.acpi_os().init(cpu));
+    });
+    REQUIRE(f["init"] == "1");
+    REQUIRE(f["sci"] == "9");
+    REQUIRE(f["gpe0"] == "0xfed40010");
+    REQUIRE(f["facs"] == "true");
+    REQUIRE(f["corrupt"] == "0");
+}
+
+TEST_CASE("acpi: only the wake GPEs are enabled at SLP_EN; _GTS and _BFS run in their places when asked",
+          "[acpi]") {
+    Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-legacy-gts-bfs.toml");
+    RunResult r = execute(s);
+    REQUIRE(r.status == "passed");
+    std::vector<std::string> order;
+    std::string gpe0_en;
+    for (const auto& ev : r.stream.events) {
+        if (ev.kind == EvKind::SliceBegin && ev.category == "firmware" && ev.name.size() > 3 && ev.name[0] == '_')
+            order.push_back(ev.name);
+        if (ev.kind == EvKind::Instant && ev.name == "sleep-request") {
+            order.push_back("SLP_EN");
+            gpe0_en = arg_value(ev, "gpe0_en");
+        }
+    }
+    std::string joined;
+    for (const auto& o : order) joined += (joined.empty() ? "" : " ") + o;
+    REQUIRE(joined == "_TTS(3) _PTS(3) _GTS(3) SLP_EN _BFS(3) _WAK(3) _TTS(0)");
+    REQUIRE(gpe0_en == "0x2000");  // GPE 13 (the xHCI's _PRW), nothing else
+    // Without the option (today's Linux) neither runs.
+    s.properties.clear();
+    RunResult modern = execute(s);
+    for (const auto& ev : modern.stream.events) REQUIRE(ev.name.rfind("_GTS", 0) != 0);
+}
