@@ -34,7 +34,7 @@ inline Facts on_disk(const std::function<void(Platform&, Cpu&, AhciDriver&, Sata
         p.pci_core().enumerate(cpu);
         p.bind_devices(cpu);
         Platform::Disk d = p.disk();
-        body(p, cpu, *d.driver, *d.drive, f);
+        body(p, cpu, *d.ahci, *d.drive, f);
     });
 }
 

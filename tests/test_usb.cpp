@@ -17,7 +17,7 @@ namespace {
 using X = XhciCore;
 
 // Boots pc-usb (s3-xhci) with the keyboard bound, and runs `body`.
-Facts on_usb(const std::function<void(Platform&, Cpu&, UsbKeyboard&, UsbDeviceDriver&, Facts&)>& body,
+Facts on_usb(const std::function<void(Platform&, Cpu&, UsbKeyboard&, UsbHidDriver&, Facts&)>& body,
              const std::function<void(Scenario&)>& tweak = nullptr) {
     return quiesce::test::on_platform(
         "s3-xhci",
@@ -53,7 +53,7 @@ int pm(Platform& p, const std::string& dev, const std::string& cb, Cpu& cpu) {
 }  // namespace
 
 TEST_CASE("usb: the keyboard is enumerated through its port and its key presses reach the driver", "[usb]") {
-    Facts f = on_usb([](Platform& p, Cpu& cpu, UsbKeyboard& kbd, UsbDeviceDriver& drv, Facts& f) {
+    Facts f = on_usb([](Platform& p, Cpu& cpu, UsbKeyboard& kbd, UsbHidDriver& drv, Facts& f) {
         const uint64_t bar = xhci_bar(p, cpu);
         uint32_t portsc = cpu.read32(bar + X::PORTSC0);
         f["port"] = fmt::format("ccs={} ped={} pls={} speed={}", portsc & 1, (portsc >> 1) & 1, (portsc >> 5) & 0xf,
@@ -78,7 +78,7 @@ TEST_CASE("usb: the keyboard is enumerated through its port and its key presses 
 }
 
 TEST_CASE("usb: a suspended keyboard signals remote wakeup as PME while the controller is halted", "[usb]") {
-    Facts f = on_usb([](Platform& p, Cpu& cpu, UsbKeyboard& kbd, UsbDeviceDriver& drv, Facts& f) {
+    Facts f = on_usb([](Platform& p, Cpu& cpu, UsbKeyboard& kbd, UsbHidDriver& drv, Facts& f) {
         const uint64_t bar = xhci_bar(p, cpu);
         REQUIRE(pm(p, "kbd0", "suspend", cpu) == 0);
         uint32_t portsc = cpu.read32(bar + X::PORTSC0);
@@ -116,7 +116,7 @@ TEST_CASE("usb: after the controller lost its state, persist re-addresses the sa
           "[usb]") {
     for (bool persist : {true, false}) {
         Facts f = on_usb(
-            [](Platform& p, Cpu& cpu, UsbKeyboard& kbd, UsbDeviceDriver& drv, Facts& f) {
+            [](Platform& p, Cpu& cpu, UsbKeyboard& kbd, UsbHidDriver& drv, Facts& f) {
                 std::vector<std::string> seen;
                 p.kernel().hub().subscribe(kind_bit(EvKind::Instant), [&](const Event& e) {
                     if (e.name == "usb-reset-resume" || e.name == "usb-disconnect" || e.name == "usb-new-device" ||
@@ -194,4 +194,113 @@ TEST_CASE("acpi: only the wake GPEs are enabled at SLP_EN; _GTS and _BFS run in 
     s.properties.clear();
     RunResult modern = execute(s);
     for (const auto& ev : modern.stream.events) REQUIRE(ev.name.rfind("_GTS", 0) != 0);
+}
+
+namespace {
+
+// Boots pc-usb-storage (s3-usb-storage) with the USB disk bound.
+Facts on_usb_disk(const std::function<void(Platform&, Cpu&, UsbStorageDriver&, SataDrive&, Facts&)>& body,
+                  const std::function<void(Scenario&)>& tweak = nullptr) {
+    return quiesce::test::on_platform(
+        "s3-usb-storage",
+        [&](Platform& p, Cpu& cpu, Facts& f) {
+            p.pci_core().enumerate(cpu);
+            p.bind_devices(cpu);
+            Platform::Disk d = p.disk();
+            REQUIRE(d.drive);
+            REQUIRE(d.name == "sdb");
+            body(p, cpu, *static_cast<UsbStorageDriver*>(d.driver), *d.drive, f);
+        },
+        tweak);
+}
+
+std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
+    std::vector<uint8_t> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = uint8_t(seed + i * 7);
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("usb: the disk in the enclosure through Bulk-Only Transport: capacity, cache, FUA, flush", "[usb][disk]") {
+    Facts f = on_usb_disk([](Platform& p, Cpu& cpu, UsbStorageDriver& sdb, SataDrive& drive, Facts& f) {
+        f["geometry"] = fmt::format("{} x {} wce={}", sdb.capacity(), sdb.sector_size(), sdb.write_cache_enabled());
+        const uint64_t buf = p.kernel().alloc(64 * 1024 + 4096, 4096);
+        auto data = pattern(8 * 512, 3);
+        cpu.write_block(buf, data.data(), unsigned(data.size()));
+        REQUIRE(sdb.submit(cpu, {true, 100, 8, buf, false, false}) == 0);
+        f["cached"] = fmt::format("media={} readable={}", drive.media(100) == std::vector<uint8_t>(data.begin(), data.begin() + 512),
+                                  drive.readable(100) == std::vector<uint8_t>(data.begin(), data.begin() + 512));
+        const uint64_t flushes = drive.flushes();
+        REQUIRE(sdb.flush(cpu) == 0);
+        f["flushed"] = fmt::format("media={} flushes={}", drive.media(107) == std::vector<uint8_t>(data.end() - 512, data.end()),
+                                   drive.flushes() - flushes);
+        auto fua = pattern(512, 9);
+        cpu.write_block(buf, fua.data(), 512);
+        REQUIRE(sdb.submit(cpu, {true, 200, 1, buf, true, false}) == 0);
+        f["fua"] = std::to_string(drive.media(200) == fua);
+        // A read of 72 KiB: more than one data stage.
+        auto big = pattern(144 * 512, 21);
+        cpu.write_block(buf, big.data(), unsigned(big.size()));
+        REQUIRE(sdb.submit(cpu, {true, 1000, 144, buf, false, false}) == 0);
+        std::vector<uint8_t> zero(big.size(), 0), back(big.size());
+        cpu.write_block(buf, zero.data(), unsigned(zero.size()));
+        REQUIRE(sdb.submit(cpu, {false, 1000, 144, buf, false, false}) == 0);
+        cpu.read_block(buf, back.data(), unsigned(back.size()));
+        f["read_back"] = std::to_string(back == big);
+        f["past_end"] = std::to_string(sdb.submit(cpu, {false, sdb.capacity(), 1, buf, false, false}));
+    });
+    REQUIRE(f["geometry"] == "131072 x 512 wce=true");
+    REQUIRE(f["cached"] == "media=false readable=true");  // acknowledged from the drive's cache
+    REQUIRE(f["flushed"] == "media=true flushes=1");        // SYNCHRONIZE CACHE -> FLUSH CACHE EXT
+    REQUIRE(f["fua"] == "1");                                // WRITE(10) FUA -> WRITE DMA FUA EXT
+    REQUIRE(f["read_back"] == "1");
+    REQUIRE(f["past_end"] == "-5");
+    REQUIRE(f["guest_errors"].empty());
+}
+
+TEST_CASE("usb: a bridge that hides the write cache gets no flush from sd", "[usb][disk]") {
+    Facts f = on_usb_disk(
+        [](Platform& p, Cpu& cpu, UsbStorageDriver& sdb, SataDrive& drive, Facts& f) {
+            f["wce"] = std::to_string(sdb.write_cache_enabled());
+            const uint64_t buf = p.kernel().alloc(4096, 4096);
+            REQUIRE(sdb.submit(cpu, {true, 300, 8, buf, true, true}) == 0);  // FUA and PREFLUSH asked for
+            REQUIRE(sdb.flush(cpu) == 0);
+            f["drive"] = fmt::format("cached={} flushes={}", drive.cached_sectors(), drive.flushes());
+        },
+        [](Scenario& s) { s.properties.push_back({"usb0.reports_write_cache", false, 0, 0}); });
+    REQUIRE(f["wce"] == "0");
+    REQUIRE(f["drive"] == "cached=8 flushes=0");  // the drive caches; nobody tells it to flush
+}
+
+TEST_CASE("usb: the disk after a lost power session: kept with persist, gone without", "[usb][disk]") {
+    for (bool persist : {true, false}) {
+        Facts f = on_usb_disk(
+            [](Platform& p, Cpu& cpu, UsbStorageDriver& sdb, SataDrive& drive, Facts& f) {
+                const uint64_t buf = p.kernel().alloc(4096, 4096);
+                auto data = pattern(4096, 5);
+                cpu.write_block(buf, data.data(), 4096);
+                REQUIRE(sdb.submit(cpu, {true, 64, 8, buf, false, false}) == 0);
+                for (const char* dev : {"sdb", "usb0", "xhci0"}) REQUIRE(pm(p, dev, "suspend", cpu) == 0);
+                f["flushed"] = std::to_string(drive.cached_sectors());  // sd's SYNCHRONIZE CACHE at suspend
+                REQUIRE(pm(p, "xhci0", "suspend_noirq", cpu) == 0);
+                p.function("xhci0")->power_off();
+                p.function("xhci0")->power_on();
+                p.kernel().sleep(100'000'000'000ULL);
+                REQUIRE(pm(p, "xhci0", "resume_noirq", cpu) == 0);
+                for (const char* dev : {"xhci0", "usb0", "sdb"}) REQUIRE(pm(p, dev, "resume", cpu) == 0);
+                std::vector<uint8_t> zero(4096, 0), back(4096);
+                cpu.write_block(buf, zero.data(), 4096);
+                int rc = sdb.submit(cpu, {false, 64, 8, buf, false, false});
+                cpu.read_block(buf, back.data(), 4096);
+                f["after"] = fmt::format("rc={} same={} dead={}", rc, back == data, sdb.dead(cpu));
+            },
+            [persist](Scenario& s) {
+                for (auto& d : s.platform.devices)
+                    if (d.name == "usb0") d.persist = persist;
+            });
+        INFO("persist " << persist);
+        REQUIRE(f["flushed"] == "0");
+        REQUIRE(f["after"] == (persist ? "rc=0 same=true dead=false" : "rc=-19 same=false dead=true"));
+    }
 }

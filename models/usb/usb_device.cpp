@@ -1,6 +1,11 @@
 #include "models/usb/usb_device.h"
 
+#include "models/disk/sata_drive.h"
+
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
 
 namespace quiesce {
 
@@ -30,6 +35,7 @@ void UsbDevice::bus_reset() {
 
 void UsbDevice::vbus_lost() {
     bus_reset();
+    power_lost();
     hub().instant(path(), "vbus-lost", "power");
 }
 
@@ -150,6 +156,200 @@ UsbResult UsbKeyboard::transfer(uint8_t ep, std::vector<uint8_t>& data, unsigned
     data.resize(std::min<size_t>(data.size(), max_len));
     reports_.erase(reports_.begin());
     return UsbResult::Ack;
+}
+
+UsbMassStorage::UsbMassStorage(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+                               Identity id, SataDrive& drive)
+    : UsbDevice(name, ctx, clock, std::move(id)), drive_(drive) {
+    props().declare("reports_write_cache", true,
+                    "MODE SENSE reports the drive's write cache (WCE); false: the bridge hides it while the drive "
+                    "caches (Linux's US_FL_WRITE_CACHE quirk exists for such bridges)");
+    props().declare("command_us", int64_t(50), "The bridge's own time per SCSI command, in us");
+    SC_THREAD(worker);
+}
+
+std::vector<uint8_t> UsbMassStorage::configuration_descriptor() const {
+    return {// configuration: 1 interface, value 1, bus powered, 500 mA
+            9, DESC_CONFIG, 0, 0, 1, 1, 0, 0x80, 250,
+            // interface 0: mass storage, SCSI transparent, bulk-only, 2 endpoints
+            9, 4, 0, 0, 2, 8, 6, 0x50, 0,
+            // bulk IN 0x81 and bulk OUT 0x02, 512 bytes
+            7, 5, kBulkIn, 2, 0x00, 0x02, 0,
+            7, 5, kBulkOut, 2, 0x00, 0x02, 0};
+}
+
+UsbResult UsbMassStorage::class_request(const SetupPacket& s, std::vector<uint8_t>& data) {
+    if (s.request_type == 0xa1 && s.request == 0xfe) {  // Get Max LUN
+        data = {0};
+        return UsbResult::Ack;
+    }
+    if (s.request_type == 0x21 && s.request == 0xff) {  // Bulk-Only Mass Storage Reset
+        reset_function();
+        return UsbResult::Ack;
+    }
+    return UsbResult::Stall;
+}
+
+void UsbMassStorage::reset_function() {
+    stage_ = Stage::Command;
+    data_.clear();
+    sent_ = 0;
+}
+
+void UsbMassStorage::power_lost() {
+    drive_.power_off();  // the write cache is gone
+    drive_.power_on();   // VBUS back with the port: in standby
+}
+
+void UsbMassStorage::sense(uint8_t key, uint8_t asc) {
+    sense_key_ = key;
+    asc_ = asc;
+}
+
+UsbResult UsbMassStorage::transfer(uint8_t ep, std::vector<uint8_t>& data, unsigned max_len) {
+    if (configuration() == 0 || suspended()) return UsbResult::Stall;
+    if (ep == kBulkOut) {
+        if (stage_ == Stage::Command) {
+            uint32_t sig = 0;
+            if (data.size() != 31 || (std::memcpy(&sig, data.data(), 4), sig != 0x43425355)) return UsbResult::Stall;
+            std::memcpy(&tag_, &data[4], 4);
+            std::memcpy(&length_, &data[8], 4);
+            in_ = data[12] & 0x80;
+            std::memset(cdb_, 0, sizeof cdb_);
+            std::memcpy(cdb_, &data[15], std::min<size_t>(data[14] & 0x1f, 16));
+            data_.clear();
+            sent_ = 0;
+            stage_ = (length_ && !in_) ? Stage::DataOut : Stage::Busy;
+            if (stage_ == Stage::Busy) kick_.notify(sc_core::SC_ZERO_TIME);
+            return UsbResult::Ack;
+        }
+        if (stage_ == Stage::DataOut) {
+            data_.insert(data_.end(), data.begin(), data.end());
+            if (data_.size() >= length_) {
+                stage_ = Stage::Busy;
+                kick_.notify(sc_core::SC_ZERO_TIME);
+            }
+            return UsbResult::Ack;
+        }
+        return UsbResult::Nak;
+    }
+    if (ep != kBulkIn) return UsbResult::Stall;
+    if (stage_ == Stage::DataIn) {
+        size_t n = std::min<size_t>(max_len, data_.size() - sent_);
+        data.assign(data_.begin() + long(sent_), data_.begin() + long(sent_ + n));
+        sent_ += n;
+        if (sent_ >= data_.size()) stage_ = Stage::Status;
+        return UsbResult::Ack;
+    }
+    if (stage_ == Stage::Status) {
+        data.assign(13, 0);
+        uint32_t sig = 0x53425355;
+        std::memcpy(&data[0], &sig, 4);
+        std::memcpy(&data[4], &tag_, 4);
+        std::memcpy(&data[8], &residue_, 4);
+        data[12] = status_;
+        stage_ = Stage::Command;
+        return UsbResult::Ack;
+    }
+    return UsbResult::Nak;
+}
+
+void UsbMassStorage::worker() {
+    for (;;) {
+        sc_core::wait(kick_);
+        if (stage_ != Stage::Busy) continue;
+        sc_core::wait(sc_core::sc_time(double(props().get<int64_t>("command_us")), sc_core::SC_US));
+        status_ = execute();
+        residue_ = length_ > data_.size() && in_ ? uint32_t(length_ - data_.size()) : 0;
+        if (in_ && length_ && status_ == 0) {
+            data_.resize(std::min<size_t>(data_.size(), length_));
+            stage_ = data_.empty() ? Stage::Status : Stage::DataIn;
+        } else {
+            stage_ = Stage::Status;
+        }
+        sent_ = 0;
+        if (on_data_ready) on_data_ready();
+    }
+}
+
+uint8_t UsbMassStorage::execute() {
+    auto be32 = [&](unsigned at) {
+        return uint32_t(cdb_[at]) << 24 | uint32_t(cdb_[at + 1]) << 16 | uint32_t(cdb_[at + 2]) << 8 | cdb_[at + 3];
+    };
+    const unsigned ss = drive_.sector_size();
+    std::vector<uint8_t> none;
+    switch (cdb_[0]) {
+    case 0x00:  // TEST UNIT READY
+        return 0;
+    case 0x03:  // REQUEST SENSE
+        data_ = std::vector<uint8_t>(18, 0);
+        data_[0] = 0x70;
+        data_[2] = sense_key_;
+        data_[7] = 10;
+        data_[12] = asc_;
+        sense(0, 0);
+        return 0;
+    case 0x12: {  // INQUIRY: direct access, removable, "QUIESCE USB DISK"
+        data_ = std::vector<uint8_t>(36, ' ');
+        data_[0] = 0;
+        data_[1] = 0x80;
+        data_[2] = 6;
+        data_[3] = 2;
+        data_[4] = 31;
+        data_[5] = data_[6] = data_[7] = 0;
+        std::memcpy(&data_[8], "QUIESCE ", 8);
+        std::memcpy(&data_[16], "USB DISK        ", 16);
+        std::memcpy(&data_[32], "1.00", 4);
+        return 0;
+    }
+    case 0x25: {  // READ CAPACITY(10)
+        uint32_t last = uint32_t(drive_.sectors() - 1);
+        data_ = {uint8_t(last >> 24), uint8_t(last >> 16), uint8_t(last >> 8), uint8_t(last),
+                 uint8_t(ss >> 24),   uint8_t(ss >> 16),   uint8_t(ss >> 8),   uint8_t(ss)};
+        return 0;
+    }
+    case 0x1a: {  // MODE SENSE(6): the caching page
+        const bool wce = props().get<bool>("reports_write_cache");
+        data_ = std::vector<uint8_t>(4 + 20, 0);
+        data_[0] = uint8_t(data_.size() - 1);
+        data_[4] = 0x08;  // caching page
+        data_[5] = 18;
+        data_[6] = wce ? 0x04 : 0;  // WCE
+        return 0;
+    }
+    case 0x1b:  // START STOP UNIT
+        return drive_.execute((cdb_[4] & 1) ? SataDrive::IDLE_IMMEDIATE : SataDrive::STANDBY_IMMEDIATE, 0, 0, none)
+                   ? 0
+                   : 1;
+    case 0x35:  // SYNCHRONIZE CACHE(10)
+        return drive_.execute(SataDrive::FLUSH_CACHE_EXT, 0, 0, none) ? 0 : 1;
+    case 0x28:    // READ(10)
+    case 0x2a: {  // WRITE(10)
+        const uint64_t lba = be32(2);
+        const uint32_t count = uint32_t(cdb_[7]) << 8 | cdb_[8];
+        if (count * ss != length_ || lba + count > drive_.sectors()) {
+            sense(5, 0x21);  // ILLEGAL REQUEST, LBA out of range
+            data_.clear();
+            return 1;
+        }
+        if (cdb_[0] == 0x28) {
+            data_.clear();
+            bool ok = drive_.execute(SataDrive::READ_DMA_EXT, lba, count, data_);
+            if (!ok) sense(3, 0x11);  // MEDIUM ERROR, unrecovered read error
+            return ok ? 0 : 1;
+        }
+        const bool fua = cdb_[1] & 0x08;
+        data_.resize(size_t(count) * ss);
+        bool ok = drive_.execute(fua ? SataDrive::WRITE_DMA_FUA_EXT : SataDrive::WRITE_DMA_EXT, lba, count, data_);
+        data_.clear();
+        if (!ok) sense(3, 0x0c);  // MEDIUM ERROR, write error
+        return ok ? 0 : 1;
+    }
+    default:
+        sense(5, 0x20);  // ILLEGAL REQUEST, invalid command operation code
+        data_.clear();
+        return 1;
+    }
 }
 
 }  // namespace quiesce

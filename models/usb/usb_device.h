@@ -82,6 +82,7 @@ protected:
     virtual UsbResult class_request(const SetupPacket&, std::vector<uint8_t>&) { return UsbResult::Stall; }
     virtual void configured(uint8_t) {}
     virtual void reset_function() {}  // the class state a bus reset clears
+    virtual void power_lost() {}      // what VBUS loss does beyond a reset
     // Signals resume (remote wakeup) when suspended and enabled; true if it did.
     bool request_remote_wakeup();
     bool can_signal() const { return powered_ && address_ != 0 && configuration_ != 0; }
@@ -120,6 +121,60 @@ protected:
 private:
     std::vector<std::vector<uint8_t>> reports_;
     uint64_t presses_ = 0;
+};
+
+// A USB disk enclosure: a USB-to-SATA bridge (Bulk-Only Transport, SCSI
+// transparent command set: class 8, subclass 6, protocol 0x50) in front of
+// a SATA drive of the storage models, high speed, bus-powered (no remote
+// wakeup). Bulk OUT 0x02 takes a CBW (31 bytes, "USBC"), then the data of a
+// write; bulk IN 0x81 gives the data of a read, then the CSW (13 bytes,
+// "USBS": tag, residue, status). The bridge translates the SCSI commands
+// (SAT): TEST UNIT READY, REQUEST SENSE, INQUIRY, READ CAPACITY(10),
+// MODE SENSE(6) (caching page: WCE), READ(10), WRITE(10) (FUA -> WRITE DMA
+// FUA EXT), SYNCHRONIZE CACHE(10) (-> FLUSH CACHE EXT), START STOP UNIT. It
+// works on its own thread: while a command runs, IN and OUT are NAKed.
+// Losing VBUS powers the drive off (its write cache is lost); power comes
+// back with the port's.
+//
+// Property `reports_write_cache` (default true): false is a bridge that
+// hides the drive's write cache (MODE SENSE says WCE = 0 while the drive
+// caches) - the reason for Linux's US_FL_WRITE_CACHE quirk.
+class SataDrive;
+
+class UsbMassStorage : public UsbDevice {
+public:
+    SC_HAS_PROCESS(UsbMassStorage);
+    static constexpr uint8_t kBulkIn = 0x81, kBulkOut = 0x02;
+
+    UsbMassStorage(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Identity id,
+                   SataDrive& drive);
+
+    SataDrive& drive() { return drive_; }
+    UsbResult transfer(uint8_t ep, std::vector<uint8_t>& data, unsigned max_len) override;
+
+protected:
+    std::vector<uint8_t> configuration_descriptor() const override;
+    UsbResult class_request(const SetupPacket& s, std::vector<uint8_t>& data) override;
+    void reset_function() override;
+    void power_lost() override;
+
+private:
+    enum class Stage { Command, DataOut, Busy, DataIn, Status };
+    void worker();
+    // Runs the CDB; fills data_ for a read; returns the CSW status (0 good, 1 failed).
+    uint8_t execute();
+    void sense(uint8_t key, uint8_t asc);
+
+    SataDrive& drive_;
+    Stage stage_ = Stage::Command;
+    uint32_t tag_ = 0, length_ = 0, residue_ = 0;
+    bool in_ = false;
+    uint8_t cdb_[16] = {};
+    uint8_t status_ = 0;
+    std::vector<uint8_t> data_;
+    size_t sent_ = 0;
+    uint8_t sense_key_ = 0, asc_ = 0;
+    sc_core::sc_event kick_;
 };
 
 }  // namespace quiesce

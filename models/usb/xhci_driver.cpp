@@ -355,6 +355,15 @@ int XhciDriver::suspend(Cpu& cpu) {
     if (int rc = bus_suspend(cpu)) return rc;
     cpu.write32(mmio(X::USBCMD), cpu.read32(mmio(X::USBCMD)) & ~X::CMD_RS);
     if (!wait_status(cpu, X::STS_HCH, X::STS_HCH, 16'000)) return kETIMEDOUT;
+    if (variant_ != Variant::CrcrFromSaved) {
+        // xhci_clear_command_ring: CRCR holds only a 64-byte aligned
+        // pointer, so the ring starts over - zeroed, enqueue and dequeue at
+        // its start, cycle state 1 - and CRCR points there.
+        const uint64_t ring = cpu.read64(drv_ + F_CMD_RING);
+        init_ring(cpu, drv_ + F_CMD_RING, ring);
+        cpu.write64(drv_ + F_CMD_DEQ, ring);
+        cpu.write64(mmio(X::CRCR), ring | X::CRCR_RCS);
+    }
     cpu.write32(drv_ + F_S_USBCMD, cpu.read32(mmio(X::USBCMD)) | X::CMD_RS);
     cpu.write32(drv_ + F_S_DNCTRL, cpu.read32(mmio(X::DNCTRL)));
     cpu.write64(drv_ + F_S_DCBAAP, cpu.read64(mmio(X::DCBAAP)));

@@ -20,7 +20,9 @@
 //   a port whose device signalled resume makes it fail with -EBUSY (a wakeup
 //   is pending); enabled ports still in U0 go to U3, with the wake bits set
 //   when the controller may wake the system.
-// - suspend/freeze/poweroff (xhci_suspend): clear R/S, wait HCH, save the
+// - suspend/freeze/poweroff (xhci_suspend): clear R/S, wait HCH, clear the
+//   command ring (CRCR holds a 64-byte aligned pointer only: the ring starts
+//   over at its base), save the
 //   operational and interrupter registers into memory, Save State (CSS),
 //   wait SSS clear; SRE fails the callback.
 // - resume/thaw (xhci_resume): a controller that lost power (CNR or HCE set)
@@ -33,8 +35,9 @@
 //
 // Variants:
 //   fixed             as above
-//   crcr-from-saved   resume writes CRCR from the value it programmed at init
-//                     (a register value saved, not the ring in memory): the
+//   crcr-from-saved   suspend does not clear the command ring, and resume
+//                     writes CRCR from the value it programmed at init (a
+//                     register value saved, not the ring in memory): the
 //                     controller fetches stale commands again
 //   ignore-sre        resume does not look at SRE after Restore State: a
 //                     controller that lost its saved state (a reset without

@@ -14,10 +14,11 @@ DeviceGraph build_graph(const PlatformSpec& spec) {
     for (const auto& d : spec.devices) g.add_device(d.name);
     for (const auto& d : spec.devices)
         if (!d.parent.empty()) g.add_edge(d.parent, d.name, EdgeKind::Parent);
-    // The disk behind an AHCI controller (ata port -> scsi device -> sd) is
-    // its child: it suspends first and resumes after.
+    // The disk behind an AHCI controller (ata port -> scsi device -> sd) or
+    // in a USB enclosure (usb device -> interface -> scsi host -> sd) is its
+    // child: it suspends first and resumes after.
     for (const auto& d : spec.devices)
-        if (d.type == "ahci") {
+        if (d.type == "ahci" || d.type == "usb-storage") {
             if (g.has(d.disk)) throw InputError(spec.file, d.line, 0, "disk", "name '" + d.disk + "' is taken");
             g.add_device(d.disk);
             g.add_edge(d.name, d.disk, EdgeKind::Parent);
@@ -176,12 +177,7 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
                 d.fn = fn.get();
                 functions_.push_back(std::move(fn));
                 ctx.hub.declare_track({spec.disk, spec.name, "device", sata_clk_->name(), sata_clk_->hz()});
-                // The disk image the platform starts with: mkswap on partition 2.
-                uint64_t swap_first = spec.swap_first_sector();
-                auto header = swsusp::mkswap_header();
-                for (unsigned i = 0; i < swsusp::kPage / spec.sector_size; ++i)
-                    d.drive->format(swap_first + i, std::vector<uint8_t>(header.begin() + i * spec.sector_size,
-                                                                         header.begin() + (i + 1) * spec.sector_size));
+                format_swap(*d.drive, spec);
             } else if (spec.type == "xhci") {
                 auto fn = std::make_unique<XhciPci>(spec.name.c_str(), ctx, *dev_clk_, spec.no_soft_reset);
                 d.fn = fn.get();
@@ -210,20 +206,43 @@ void Platform::build_usb(const Scenario& s, RunContext& ctx) {
         UsbDev u;
         u.spec = spec;
         UsbDevice::Identity id;
-        id.vendor = 0x046d;  // a PC keyboard's IDs
-        id.product = 0xc31c;
         id.serial = spec.serial;
-        id.speed = UsbDevice::kLowSpeed;
-        u.model = std::make_unique<UsbKeyboard>(spec.name.c_str(), ctx, *usb_clk_, id);
+        if (spec.type == "usb-keyboard") {
+            id.vendor = 0x046d;  // a PC keyboard's IDs
+            id.product = 0xc31c;
+            id.speed = UsbDevice::kLowSpeed;
+            auto kbd = std::make_unique<UsbKeyboard>(spec.name.c_str(), ctx, *usb_clk_, id);
+            u.keyboard = kbd.get();
+            u.model = std::move(kbd);
+        } else {
+            id.vendor = 0x152d;  // a USB 3 to SATA bridge (JMicron JMS578)
+            id.product = 0x0578;
+            id.speed = UsbDevice::kHighSpeed;
+            id.max_packet0 = 64;
+            u.drive = std::make_unique<SataDrive>(spec.disk.c_str(), ctx, *sata_clk_, spec.disk_size, spec.sector_size);
+            format_swap(*u.drive, spec);
+            u.model = std::make_unique<UsbMassStorage>(spec.name.c_str(), ctx, *usb_clk_, id, *u.drive);
+            ctx.hub.declare_track({spec.disk, spec.name, "device", sata_clk_->name(), sata_clk_->hz()});
+        }
         hc->core().attach(spec.port - 1, *u.model);
         ctx.hub.declare_track({spec.name, hc->path(), "device", usb_clk_->name(), usb_clk_->hz()});
         usb_.push_back(std::move(u));
     }
 }
 
-std::vector<std::pair<UsbKeyboard*, UsbDeviceDriver*>> Platform::keyboards() {
-    std::vector<std::pair<UsbKeyboard*, UsbDeviceDriver*>> out;
-    for (auto& u : usb_) out.emplace_back(u.model.get(), u.driver.get());
+// The disk image a platform starts with: mkswap on partition 2.
+void Platform::format_swap(SataDrive& drive, const DeviceSpec& spec) {
+    uint64_t swap_first = spec.swap_first_sector();
+    auto header = swsusp::mkswap_header();
+    for (unsigned i = 0; i < swsusp::kPage / spec.sector_size; ++i)
+        drive.format(swap_first + i, std::vector<uint8_t>(header.begin() + i * spec.sector_size,
+                                                         header.begin() + (i + 1) * spec.sector_size));
+}
+
+std::vector<std::pair<UsbKeyboard*, UsbHidDriver*>> Platform::keyboards() {
+    std::vector<std::pair<UsbKeyboard*, UsbHidDriver*>> out;
+    for (auto& u : usb_)
+        if (u.keyboard) out.emplace_back(u.keyboard, u.hid);
     return out;
 }
 
@@ -253,7 +272,7 @@ void Platform::install_faults() {
     f.on_point("wake-event", [this](const FaultSpec& r) {
         if (r.source == "rtc") acpi_pm_->rtc_alarm_now();
         else if (r.source == "usb-key") {
-            if (!usb_.empty()) usb_.front().model->press_key(0x04);  // 'a'
+            if (!keyboards().empty()) keyboards().front().first->press_key(0x04);  // 'a'
         }
         else acpi_pm_->press_power_button();
     });
@@ -475,8 +494,20 @@ void Platform::bind_devices(Cpu& cpu) {
         for (auto& d : devs_)
             if (d.spec.name == u.spec.parent) hcd = d.xhci_driver.get();
         SIM_ASSERT(hcd, "USB device {} has no xHCI driver", u.spec.name);
-        u.driver = std::make_unique<UsbDeviceDriver>(u.spec.name, *kernel_, *hcd, u.spec.port, u.spec.persist,
-                                                     u.spec.wake);
+        if (u.keyboard) {
+            auto hid = std::make_unique<UsbHidDriver>(u.spec.name, *kernel_, *hcd, u.spec.port, u.spec.persist,
+                                                      u.spec.wake);
+            u.hid = hid.get();
+            u.driver = std::move(hid);
+        } else {
+            auto storage = std::make_unique<UsbStorageDriver>(u.spec.name, u.spec.disk, *kernel_, *hcd, u.spec.port,
+                                                              u.spec.persist);
+            storage->set_observer(block_observer_);
+            u.storage = storage.get();
+            u.driver = std::move(storage);
+            u.disk_pm = std::make_unique<UsbDiskPm>(u.spec.disk, u.spec.disk, *u.storage);
+            pm_by_name_[u.spec.disk] = u.disk_pm.get();
+        }
         int rc = u.driver->probe(cpu);
         kernel_->hub().instant(u.spec.name, "probe", "driver", {{"rc", std::to_string(rc)}});
         u.pm = std::make_unique<UsbPmDevice>(u.spec.name, u.spec.name, *u.driver);
@@ -515,8 +546,21 @@ std::vector<std::pair<std::string, XhciDriver*>> Platform::xhci_drivers() {
 Platform::Disk Platform::disk() {
     for (auto& d : devs_)
         if (d.drive) {
-            Disk out{d.spec.disk, d.drive.get(), d.ahci_driver.get(), 0, 0};
+            Disk out;
+            out.name = d.spec.disk;
+            out.drive = d.drive.get();
+            out.driver = out.ahci = d.ahci_driver.get();
             out.swap_first = d.spec.swap_first_sector();
+            out.root_sectors = out.swap_first;
+            return out;
+        }
+    for (auto& u : usb_)
+        if (u.drive) {
+            Disk out;
+            out.name = u.spec.disk;
+            out.drive = u.drive.get();
+            out.driver = u.storage;
+            out.swap_first = u.spec.swap_first_sector();
             out.root_sectors = out.swap_first;
             return out;
         }

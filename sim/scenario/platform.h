@@ -93,14 +93,15 @@ public:
     std::vector<std::pair<std::string, DmaEngineDriver*>> dma_drivers();
     std::vector<std::pair<std::string, XhciDriver*>> xhci_drivers();
     // The USB keyboards (models and, once bound, their drivers), in platform order.
-    std::vector<std::pair<UsbKeyboard*, UsbDeviceDriver*>> keyboards();
+    std::vector<std::pair<UsbKeyboard*, UsbHidDriver*>> keyboards();
     // The PCI function of a device, by name (nullptr if none).
     PciFunction* function(const std::string& name);
     // The first disk, once bound (nullptr without an AHCI controller).
     struct Disk {
         std::string name;
         SataDrive* drive = nullptr;
-        AhciDriver* driver = nullptr;
+        BlockDevice* driver = nullptr;
+        AhciDriver* ahci = nullptr;  // the restore kernel finds the image only behind AHCI
         uint64_t root_sectors = 0;   // partition 1: [0, root_sectors)
         uint64_t swap_first = 0;     // partition 2: [swap_first, end)
     };
@@ -130,12 +131,18 @@ private:
     // A USB device on a root-hub port of its parent xHCI.
     struct UsbDev {
         DeviceSpec spec;
-        std::unique_ptr<UsbKeyboard> model;
+        std::unique_ptr<UsbDevice> model;
+        UsbKeyboard* keyboard = nullptr;
+        std::unique_ptr<SataDrive> drive;  // usb-storage: the drive in the enclosure
         std::unique_ptr<UsbDeviceDriver> driver;
+        UsbHidDriver* hid = nullptr;
+        UsbStorageDriver* storage = nullptr;
         std::unique_ptr<UsbPmDevice> pm;
+        std::unique_ptr<UsbDiskPm> disk_pm;  // usb-storage: its disk (sd)
     };
     void build_pci(const Scenario& s, RunContext& ctx);
     void build_usb(const Scenario& s, RunContext& ctx);
+    static void format_swap(SataDrive& drive, const DeviceSpec& spec);
     void power_down(unsigned state);
     void power_up(unsigned state);
     void firmware_wake(unsigned state);

@@ -29,7 +29,7 @@ std::string to_string(TraceLevel l) {
 namespace {
 
 const std::vector<std::string> kDeviceTypes = {"pci-host", "pci-bridge", "dma-engine", "ahci", "xhci",
-                                               "usb-keyboard"};
+                                               "usb-keyboard", "usb-storage"};
 
 template <class F>
 auto parse_value(TableReader& r, const std::string& key, const std::string& text, F f) {
@@ -76,7 +76,7 @@ PlatformSpec load_platform(const std::string& path) {
         s.type = d.required_str("type");
         if (std::find(kDeviceTypes.begin(), kDeviceTypes.end(), s.type) == kDeviceTypes.end())
             d.fail("type", "unknown device type '" + s.type +
-                               "' (pci-host, pci-bridge, dma-engine, ahci, xhci, usb-keyboard)");
+                               "' (pci-host, pci-bridge, dma-engine, ahci, xhci, usb-keyboard, usb-storage)");
         s.parent = d.str("parent", "");
         if (s.usb()) {
             if (auto v = d.integer("port", 1, XhciCore::kPorts)) s.port = unsigned(*v);
@@ -89,8 +89,8 @@ PlatformSpec load_platform(const std::string& path) {
         }
         s.no_soft_reset = d.boolean("no_soft_reset").value_or(false);
         s.wake = d.boolean("wake").value_or(false);
-        if (s.type == "ahci") {
-            s.disk = d.str("disk", s.disk);
+        if (s.type == "ahci" || s.type == "usb-storage") {
+            s.disk = d.str("disk", s.type == "ahci" ? "sda" : "sdb");
             if (auto v = d.str("disk_size")) s.disk_size = parse_value(d, "disk_size", *v, parse_size);
             if (auto v = d.integer("sector_size")) {
                 if (*v != 512 && *v != 4096) d.fail("sector_size", "must be 512 or 4096");
@@ -460,6 +460,10 @@ Scenario load_scenario(const std::string& path) {
     per_device("devices", [](DeviceSpec& spec, TableReader& r) {
         if (auto b = r.boolean("no_soft_reset")) spec.no_soft_reset = *b;
         if (auto b = r.boolean("wake")) spec.wake = *b;
+        if (spec.usb()) {
+            if (auto b = r.boolean("persist")) spec.persist = *b;
+            if (auto v = r.str("serial")) spec.serial = *v;
+        }
     });
     per_device("drivers", [&](DeviceSpec& spec, TableReader& r) {
         std::string variant = r.str("variant").value_or("fixed");

@@ -28,14 +28,15 @@ struct DeviceSpec {
     uint64_t disk_size = 64ULL << 20;
     unsigned sector_size = 512;
     uint64_t swap_size = 16ULL << 20;
-    // usb-keyboard: the root-hub port (1-based) of its parent xHCI, its
-    // serial number, and power/persist.
+    // usb-keyboard, usb-storage: the root-hub port (1-based) of its parent
+    // xHCI, its serial number, and power/persist. A usb-storage device has
+    // a disk like an ahci controller (`disk`, default sdb).
     unsigned port = 1;
     std::string serial;
     bool persist = true;
     int line = 0;
 
-    bool usb() const { return type == "usb-keyboard"; }
+    bool usb() const { return type == "usb-keyboard" || type == "usb-storage"; }
 
     // ahci: partition 2 (swap) at the end of the disk, in sectors.
     uint64_t swap_first_sector() const { return (disk_size - swap_size) / sector_size; }

@@ -130,6 +130,15 @@ void StorageWorkloadRun::start_writer() {
             if (w.fsync_every && (seq + 1) % w.fsync_every == 0) {
                 int rc = fs_->fsync(t.cpu());
                 ctx_.hub.instant(platform_.kernel().path(), "fsync", "workload", {{"rc", std::to_string(rc)}});
+                // The file's disk is gone (a USB disk disconnected across the
+                // suspend): what the application sees differs from a run
+                // without one, and it says so - not a silent loss.
+                if (rc == -ENODEV && !disk_gone_) {
+                    disk_gone_ = true;
+                    ctx_.hub.guest_error(platform_.kernel().path(), "transparency.diverged",
+                                         "writer: fsync failed with -ENODEV: the filesystem's disk is gone",
+                                         {{"task", "writer"}, {"rc", std::to_string(rc)}});
+                }
             }
             t.sleep_freezable(w.writer_period);
         }

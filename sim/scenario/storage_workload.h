@@ -51,6 +51,7 @@ private:
     void result(const std::string& task, uint64_t ops, uint64_t digest);
     unsigned pending_ = 0;
     sc_core::sc_event results_ev_;
+    bool disk_gone_ = false;  // the writer reported its disk gone
 };
 
 }  // namespace quiesce
