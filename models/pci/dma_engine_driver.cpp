@@ -202,7 +202,15 @@ int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
             core_.restore_state(cpu, dev);
         }
         restore_local_memory(cpu);
-        return resume(cpu);
+        int rc = resume(cpu);
+        if (handoff_ && cb == "resume") {  // (system resume only, as ehci_wait_for_companions)
+            kernel_.device_pm_wait_for_dev(name_, handoff_->name());
+            const uint32_t ctrl = cpu.read32(handoff_->mmio_base() + DmaEngine::CTRL);
+            const bool running = ctrl != 0xffffffff && (ctrl & DmaEngine::CTRL_ENABLE);
+            kernel_.hub().instant(kernel_.path(), "handoff", "driver",
+                                  {{"device", name_}, {"to", handoff_->name()}, {"result", running ? "ok" : "failed"}});
+        }
+        return rc;
     }
     if (cb == "suspend_noirq") {
         // The handshake with the companion: its status, through its MMIO.

@@ -49,6 +49,12 @@ public:
     // checks its companion controllers: a dependency only a device link
     // (companion suspends after this one) makes safe.
     void set_companion(DmaEngineDriver* companion) { companion_ = companion; }
+    // A device this driver hands work to in its resume callback, as EHCI
+    // hands full- and low-speed ports back to its companion controllers: it
+    // waits for it with device_pm_wait_for_dev first, then needs its engine
+    // running (CTRL.ENABLE) - a `handoff` instant, `ok` or `failed`.
+    void set_handoff(DmaEngineDriver* to) { handoff_ = to; }
+    const std::string& name() const { return name_; }
     uint64_t mmio_base() const { return mmio_base_; }
     int probe(Cpu& cpu, PciDev& dev) override;
     int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
@@ -81,6 +87,7 @@ private:
     uint64_t mmio(uint32_t reg) const { return mmio_base_ + reg; }
 
     DmaEngineDriver* companion_ = nullptr;
+    DmaEngineDriver* handoff_ = nullptr;
     std::string name_;
     Kernel& kernel_;
     PciCore& core_;

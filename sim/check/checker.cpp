@@ -232,6 +232,23 @@ void Checker::on_event(const Event& ev) {
         }
         return;
     }
+    // A driver's one-off wait (device_pm_wait_for_dev) declares a
+    // dependency for this callback: when it returns, the other device must
+    // have finished the same callback.
+    if (ev.kind == EvKind::Instant && ev.name == "dpm-wait-for") {
+        const std::string dev = arg_value(ev, "device"), other = arg_value(ev, "waits_for");
+        if (participants_.count(other) && !finished_.count(other))
+            report({"order.dependency", ev.ts, ev.track, ev.phase,
+                    fmt::format("{} of {} went on past its wait for {} (device_pm_wait_for_dev) before {} finished "
+                                "{}{}",
+                                phase_callback_, dev, other, other, phase_callback_,
+                                arg_value(ev, "waited") == "no" ? ": the phase ran synchronously, and the wait only "
+                                                                  "waits for asynchronous devices"
+                                                                : ""),
+                    json_object({{"callback", phase_callback_}, {"device", dev}, {"waits_for", other},
+                                 {"relation", "one-off wait"}, {"required", "the wait's target first"}})});
+        return;
+    }
     if (ev.kind == EvKind::Instant && ev.category == "phase" && ev.name == "participants") {
         phase_callback_ = arg_value(ev, "callback");
         auto list = split(arg_value(ev, "devices"), ',');

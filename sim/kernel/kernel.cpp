@@ -160,6 +160,12 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
     }
 }
 
+void Kernel::device_pm_wait_for_dev(const std::string& dev, const std::string& other) {
+    const bool waits = bool(dpm_waiter_);
+    if (waits) dpm_waiter_(other);
+    hub().instant(path(), "dpm-wait-for", "pm", {{"device", dev}, {"waits_for", other}, {"waited", waits ? "yes" : "no"}});
+}
+
 void Kernel::pm_wakeup_event(const std::string& source) {
     ++wakeup_count_;
     hub().instant(path(), "wakeup-event", "wake", {{"source", source}, {"count", std::to_string(wakeup_count_)}});

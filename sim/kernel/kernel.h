@@ -106,6 +106,15 @@ public:
     // Blocks the calling software thread until `ev` or `timeout`; true if `ev`.
     // `what` names what the thread waits for (the evidence of liveness.hang).
     bool wait_event(const sc_core::sc_event& ev, Picos timeout, const std::string& what = "");
+    // device_pm_wait_for_dev: a driver's one-off wait, inside its PM
+    // callback, for another device's callback of the same phase (EHCI waits
+    // so for its companion controllers). As dpm_wait, it waits only when the
+    // phase runs its callbacks asynchronously; a `dpm-wait-for` instant says
+    // what was declared (the checker's order.dependency holds it).
+    void device_pm_wait_for_dev(const std::string& dev, const std::string& other);
+    // Set by the PM engine for an asynchronous phase: waits until `other`
+    // finished its callback (or does not take part).
+    void set_dpm_waiter(std::function<void(const std::string& other)> w) { dpm_waiter_ = std::move(w); }
     // msleep: the calling software thread sleeps `d`.
     void sleep(Picos d, const std::string& what = "") { wait_event(never_, d, what); }
     // What a thread (by SystemC process name) is waiting for now, or "".
@@ -163,6 +172,7 @@ private:
     bool gfp_restricted_ = false;
     uint64_t wakeup_count_ = 0;
     sc_core::sc_event never_;  // what sleep() waits on besides its timeout
+    std::function<void(const std::string&)> dpm_waiter_;
     std::function<HandlerPower(const std::string&)> handler_power_;
     bool deferred_ = false;
     sc_core::sc_event boot_ev_;

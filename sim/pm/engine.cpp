@@ -135,6 +135,14 @@ int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>
             thread.c_str());
         s_.kernel->adopt_context(h);  // it stops with the kernel if the power fails
     }
+    // device_pm_wait_for_dev inside a callback of this phase.
+    s_.kernel->set_dpm_waiter([st](const std::string& other) {
+        while (st->taking_part.count(other) && !st->done.count(other)) sc_core::wait(st->changed);
+    });
+    struct Unset {
+        Kernel* k;
+        ~Unset() { k->set_dpm_waiter(nullptr); }  // also when a power loss unwinds this frame
+    } unset{s_.kernel};
     DeadSoftware& dead = s_.kernel->ctx().dead;
     while (st->done.size() < parts.size()) {
         sc_core::wait(st->changed | dead.died);

@@ -513,14 +513,15 @@ void Platform::bind_devices(Cpu& cpu) {
         u.pm = std::make_unique<UsbPmDevice>(u.spec.name, u.spec.name, *u.driver);
         pm_by_name_[u.spec.name] = u.pm.get();
     }
-    for (const auto& [dev, companion] : scenario_.driver_companion) {
-        DmaEngineDriver *a = nullptr, *b = nullptr;
-        for (auto& d : devs_) {
-            if (d.spec.name == dev) a = d.driver.get();
-            if (d.spec.name == companion) b = d.driver.get();
-        }
-        if (a && b) a->set_companion(b);
-    }
+    auto dma_driver = [this](const std::string& name) -> DmaEngineDriver* {
+        for (auto& d : devs_)
+            if (d.spec.name == name) return d.driver.get();
+        return nullptr;
+    };
+    for (const auto& [dev, companion] : scenario_.driver_companion)
+        if (DmaEngineDriver *a = dma_driver(dev), *b = dma_driver(companion); a && b) a->set_companion(b);
+    for (const auto& [dev, to] : scenario_.driver_handoff)
+        if (DmaEngineDriver *a = dma_driver(dev), *b = dma_driver(to); a && b) a->set_handoff(b);
 }
 
 std::vector<std::pair<std::string, DmaEngineDriver*>> Platform::dma_drivers() {

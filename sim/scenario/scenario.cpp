@@ -473,15 +473,25 @@ Scenario load_scenario(const std::string& path) {
             if (bytes % 4096 || bytes > (1ULL << 30)) r.fail("local_memory", "must be a multiple of 4KiB up to 1GiB");
             s.driver_local_memory[spec.name] = bytes;
         }
+        // Another dma-engine device of the platform, for `key`.
+        auto peer = [&](const char* key, const std::string& name) {
+            if (spec.type != "dma-engine") r.fail(key, std::string("only a dma-engine driver has a ") + key);
+            auto other = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
+                                      [&](const DeviceSpec& d) { return d.name == name; });
+            if (other == s.platform.devices.end() || other->type != "dma-engine" || name == spec.name)
+                r.fail(key, "'" + name + "' is not another dma-engine device of the platform");
+        };
         if (auto c = r.str("companion")) {
             // A hidden dependency: in suspend_noirq the driver reads its
             // companion's status (EHCI and its companion controllers).
-            if (spec.type != "dma-engine") r.fail("companion", "only a dma-engine driver has a companion");
-            auto other = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
-                                      [&](const DeviceSpec& d) { return d.name == *c; });
-            if (other == s.platform.devices.end() || other->type != "dma-engine" || *c == spec.name)
-                r.fail("companion", "'" + *c + "' is not another dma-engine device of the platform");
+            peer("companion", *c);
             s.driver_companion[spec.name] = *c;
+        }
+        if (auto h = r.str("handoff")) {
+            // A one-off wait: resume waits for this device
+            // (device_pm_wait_for_dev) and hands work to it.
+            peer("handoff", *h);
+            s.driver_handoff[spec.name] = *h;
         }
         auto check = [&](bool known, const char* help) {
             if (!known) r.fail("variant", "unknown variant '" + variant + "' (" + help + ")");

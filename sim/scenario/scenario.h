@@ -125,6 +125,7 @@ struct Scenario {
     std::map<std::string, std::string> driver_variant;  // device -> variant
     std::map<std::string, uint64_t> driver_local_memory;  // device -> bytes its driver saves on suspend
     std::map<std::string, std::string> driver_companion;  // device -> the device its driver reads in suspend_noirq
+    std::map<std::string, std::string> driver_handoff;    // device -> the device its resume waits for and hands work to
     std::vector<std::string> order;  // explicit suspend order ([order] suspend), empty: the graph's
     struct Schedule {
         bool pct = false;     // [schedule] policy = "pct" (default "fifo": run queues with time slices)
