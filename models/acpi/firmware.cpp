@@ -4,6 +4,7 @@
 
 #include "models/cpu/cpu.h"
 
+#include <cstdio>
 #include <cstring>
 
 namespace quiesce {
@@ -27,6 +28,10 @@ AcpiFirmware::AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx,
     props().declare("prw_pme_b0_gpe", int64_t(kPmeB0Gpe),
                     "The GPE the DSDT's _PRW names for wake devices on bus 0; the chipset sets GPE 13 (PME_B0) for "
                     "their PME#, so another value is the BIOS bug that leaves USB wake dead");
+    props().declare("pts_reads_device", std::string(""),
+                    "Old firmware whose _PTS reads a device's registers (\"dd.f\" on bus 0: BAR0 from config "
+                    "space, then its first MMIO register): it expects _PTS before the devices are suspended (ACPI 1.0 "
+                    "ordering, Linux's acpi_sleep=old_ordering)");
     props().declare("restore_irq_routing", true,
                     "S3 resume reprograms the chipset's PIRQ routing; false: left to the OS (irqrouter_resume)");
 }
@@ -89,7 +94,18 @@ void AcpiFirmware::tts(Cpu& cpu, unsigned state) {
 }
 
 void AcpiFirmware::pts(Cpu& cpu, unsigned state) {
-    method(cpu, "_PTS", state, prop_cycles("pts_cycles"), [&] { cpu.write32(nvs_ + NVS_PTS_STATE, state); });
+    method(cpu, "_PTS", state, prop_cycles("pts_cycles"), [&] {
+        cpu.write32(nvs_ + NVS_PTS_STATE, state);
+        // An OperationRegion over a device: PCI_Config for its BAR, then
+        // SystemMemory at the BAR (a device in D3hot master-aborts).
+        const std::string dev = props().get<std::string>("pts_reads_device");
+        unsigned d = 0, f = 0;
+        if (!dev.empty() && ecam_ && std::sscanf(dev.c_str(), "%x.%x", &d, &f) == 2) {
+            const uint64_t cfg = ecam_ + (uint64_t(d & 0x1f) << 15) + (uint64_t(f & 7) << 12);
+            const uint32_t bar = cpu.read32(cfg + 0x10) & ~0xfu;
+            if (bar) cpu.write32(nvs_ + NVS_PTS_DEVICE, cpu.read32(bar));
+        }
+    });
 }
 
 uint32_t AcpiFirmware::wak(Cpu& cpu, unsigned state) {

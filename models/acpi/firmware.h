@@ -33,7 +33,8 @@ public:
     static constexpr uint32_t kFadtSize = 276, FADT_F_WBINVD = 1u << 0;
     static constexpr uint64_t kFadtOffset = 0x100;  // after the FACS
     // NVS variables the AML uses.
-    static constexpr uint64_t NVS_PTS_STATE = 0, NVS_TTS_STATE = 4, NVS_WAKE_COUNT = 8, NVS_GTS_STATE = 12;
+    static constexpr uint64_t NVS_PTS_STATE = 0, NVS_TTS_STATE = 4, NVS_WAKE_COUNT = 8, NVS_GTS_STATE = 12,
+                              NVS_PTS_DEVICE = 16;  // what _PTS read from a device (pts_reads_device)
     // The GPE the chipset sets for PME# of the functions on bus 0 (ICH's PME_B0_STS).
     static constexpr unsigned kPmeB0Gpe = 13;
 
@@ -46,6 +47,8 @@ public:
     // Where the platform put the PM register block and which IRQ is the SCI
     // (before install()).
     void set_pm_block(uint64_t base, unsigned sci_irq) { pm_base_ = base, sci_irq_ = sci_irq; }
+    // Where PCI configuration space is (ECAM), for AML that reads a device.
+    void set_ecam(uint64_t base) { ecam_ = base; }
     // The DSDT: a device with a _PRW on bus 0 (its wake GPE).
     void add_wake_device(const std::string& device) { wake_devices_.push_back(device); }
 
@@ -91,6 +94,7 @@ private:
     uint32_t hw_signature_;
     bool clobber_pending_ = false;
     uint64_t pm_base_ = 0;
+    uint64_t ecam_ = 0;
     unsigned sci_irq_ = 9;
     std::vector<std::string> wake_devices_;
 };

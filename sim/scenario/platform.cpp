@@ -73,6 +73,7 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     acpi_pm_->sci.listen([this](bool level) { intc_->set_input(kSciIrq, level); });
     firmware_ = std::make_unique<AcpiFirmware>("firmware", ctx, *mem_, fw_base, fw_base + 0x1000, spec.hw_signature);
     firmware_->set_pm_block(kAcpiBase, kSciIrq);
+    firmware_->set_ecam(kEcamBase);
     firmware_->install();
     acpi_os_ = std::make_unique<AcpiOs>(*firmware_, *acpi_pm_);
 
