@@ -304,3 +304,29 @@ TEST_CASE("usb: the disk after a lost power session: kept with persist, gone wit
         REQUIRE(f["after"] == (persist ? "rc=0 same=true dead=false" : "rc=-19 same=false dead=true"));
     }
 }
+
+TEST_CASE("acpi: GPE0 status is write-1-to-clear, a level input sets it again, an enabled one raises the SCI",
+          "[acpi]") {
+    Facts f = quiesce::test::on_platform("s3-xhci", [](Platform& p, Cpu& cpu, Facts& f) {
+        const uint64_t sts = Platform::kAcpiBase + AcpiPm::GPE0_STS, en = Platform::kAcpiBase + AcpiPm::GPE0_EN;
+        AcpiPm& pm = p.acpi_pm();
+        pm.set_gpe_input(13, true);
+        f["latched"] = fmt::format("{:#x}", cpu.read32(sts));
+        f["sci_disabled"] = std::to_string(pm.sci.level());
+        cpu.write32(sts, 1u << 13);  // still asserted: set again
+        f["relatched"] = fmt::format("{:#x}", cpu.read32(sts));
+        cpu.write32(en, 1u << 13);
+        f["sci_enabled"] = std::to_string(pm.sci.level());
+        pm.set_gpe_input(13, false);
+        cpu.write32(sts, 1u << 13);
+        f["cleared"] = fmt::format("{:#x} sci={}", cpu.read32(sts), int(pm.sci.level()));
+        cpu.write32(sts, 0xffffffff);
+        f["en_kept"] = fmt::format("{:#x}", cpu.read32(en));
+    });
+    REQUIRE(f["latched"] == "0x2000");
+    REQUIRE(f["sci_disabled"] == "0");
+    REQUIRE(f["relatched"] == "0x2000");
+    REQUIRE(f["sci_enabled"] == "1");
+    REQUIRE(f["cleared"] == "0x0 sci=0");
+    REQUIRE(f["en_kept"] == "0x2000");
+}
