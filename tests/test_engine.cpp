@@ -1,5 +1,6 @@
 // The protocol engine against scripted devices: order from the graph, and
 // Linux rollback when a suspend callback fails (reference/linux-pm.md §1.8).
+#include "bench_platform.h"
 #include "kernel_bench.h"
 
 #include "sim/pm/engine.h"
@@ -115,4 +116,31 @@ TEST_CASE("engine: a late failure unwinds its own phase first", "[engine][rollba
 TEST_CASE("engine: a failed prepare completes only the prepared devices", "[engine][rollback]") {
     Facts f = run_engine("b", "prepare");
     REQUIRE(f["log"] == "bus:prepare a:prepare b:prepare a:complete bus:complete");
+}
+
+TEST_CASE("engine: the DMA engine driver's explicit state is name=value text it parses back", "[engine][galibert]") {
+    Facts f = quiesce::test::on_platform("s3-galibert-explicit", [](Platform& p, Cpu& cpu, Facts& f) {
+        p.pci_core().enumerate(cpu);
+        p.bind_devices(cpu);
+        DmaEngineDriver* drv = p.dma_drivers().at(1).second;
+        const uint64_t bar = drv->mmio_base();
+        drv->set_burst(cpu, 512);
+        REQUIRE(p.pm_devices().at("dma1")->explicit_state());
+        REQUIRE(p.pm_devices().at("dma1")->callback("save_explicit", cpu) == 0);
+        f["stopped"] = fmt::format("{:#x}", cpu.read32(bar + DmaEngine::CTRL));
+        cpu.write32(bar + DmaEngine::BURST, 64);  // what a reset would leave
+        REQUIRE(p.pm_devices().at("dma1")->callback("restore_explicit", cpu) == 0);
+        f["restored"] = fmt::format("ctrl={:#x} burst={}", cpu.read32(bar + DmaEngine::CTRL),
+                                    cpu.read32(bar + DmaEngine::BURST));
+        f["copy"] = std::to_string(drv->copy(cpu, p.kernel().alloc(4096, 4096), p.kernel().alloc(4096, 4096), 4096));
+        drv->set_can_restore(false);
+        REQUIRE(p.pm_devices().at("dma1")->callback("save_explicit", cpu) == 0);
+        f["cannot"] = std::to_string(p.pm_devices().at("dma1")->callback("restore_explicit", cpu));
+        f["defaults"] = std::to_string(cpu.read32(bar + DmaEngine::BURST));
+    });
+    REQUIRE(f["stopped"] == "0x0");
+    REQUIRE(f["restored"] == "ctrl=0x3 burst=512");
+    REQUIRE(f["copy"] == "0");
+    REQUIRE(f["cannot"] == "-95");
+    REQUIRE(f["defaults"] == "256");
 }

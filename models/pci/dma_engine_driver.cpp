@@ -1,5 +1,9 @@
 #include "models/pci/dma_engine_driver.h"
 
+#include <fmt/format.h>
+
+#include <cstdlib>
+
 #include "models/cpu/cpu.h"
 #include "sim/kernel/kernel.h"
 
@@ -29,7 +33,7 @@ int DmaEngineDriver::probe(Cpu& cpu, PciDev& dev) {
     dev_ = &dev;
     mmio_base_ = core_.cfg_read(cpu, dev, pci::BAR0, 4) & ~0xfu;
     if (cpu.read32(mmio(DmaEngine::ID)) != DmaEngine::kIdValue) return kENODEV;
-    drv_ = kernel_.alloc(64, 64);
+    drv_ = kernel_.alloc(64 + kExplicitSize, 64);
     uint64_t ring = kernel_.alloc(kRingSize * DmaEngine::kDescSize, 4096);
     cpu.write64(drv_ + F_RING, ring);
     cpu.write32(drv_ + F_SIZE, kRingSize);
@@ -121,6 +125,51 @@ void DmaEngineDriver::save_hw_state(Cpu& cpu) {
     cpu.write32(drv_ + F_BURST, cpu.read32(mmio(DmaEngine::BURST)));
 }
 
+int DmaEngineDriver::save_explicit(Cpu& cpu) {
+    const uint32_t ctrl = cpu.read32(mmio(DmaEngine::CTRL)), burst = cpu.read32(mmio(DmaEngine::BURST));
+    cpu.write32(drv_ + F_HW_SAVED, 1);  // (suspend must not take its implicit copy)
+    if (int rc = suspend(cpu)) {
+        cpu.write32(drv_ + F_HW_SAVED, 0);
+        return rc;
+    }
+    std::string text = fmt::format("ctrl={:#x}\nburst={:#x}\n", ctrl, burst);
+    text.resize(kExplicitSize - 1, '\0');
+    cpu.write_block(drv_ + F_EXPLICIT, text.c_str(), kExplicitSize);
+    return 0;
+}
+
+int DmaEngineDriver::restore_explicit(Cpu& cpu) {
+    // What the driver knows without the explicit state: its probe defaults.
+    cpu.write32(drv_ + F_CTRL, DmaEngine::CTRL_ENABLE | DmaEngine::CTRL_IRQ_EN);
+    cpu.write32(drv_ + F_BURST, 256);
+    int rc = can_restore_ ? 0 : -95;  // -EOPNOTSUPP
+    if (can_restore_) {
+        char text[kExplicitSize];
+        cpu.read_block(drv_ + F_EXPLICIT, text, kExplicitSize);
+        text[kExplicitSize - 1] = '\0';
+        std::string line;
+        for (const char* p = text;; ++p) {
+            if (*p != '\n' && *p != '\0') {
+                line += *p;
+                continue;
+            }
+            if (!line.empty()) {
+                size_t eq = line.find('=');
+                const std::string key = line.substr(0, eq);
+                const uint64_t value = eq == std::string::npos ? 0 : std::strtoull(line.c_str() + eq + 1, nullptr, 0);
+                if (key == "ctrl") cpu.write32(drv_ + F_CTRL, uint32_t(value));
+                else if (key == "burst") cpu.write32(drv_ + F_BURST, uint32_t(value));
+                else rc = -22;  // -EINVAL: a name it does not know
+            }
+            line.clear();
+            if (*p == '\0') break;
+        }
+    }
+    if (int prc = program(cpu)) return prc;
+    cpu.write32(drv_ + F_STOPPED, 0);
+    return rc;
+}
+
 void DmaEngineDriver::set_burst(Cpu& cpu, uint32_t bytes) { cpu.write32(mmio(DmaEngine::BURST), bytes); }
 
 // Pages for the device's own memory: from the page allocator now, when
@@ -175,6 +224,8 @@ int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev& dev) {
         cpu.write32(drv_ + F_STOPPED, 1);  // no new copies; the one in flight goes on
         return 0;
     }
+    if (cb == "save_explicit") return save_explicit(cpu);
+    if (cb == "restore_explicit") return restore_explicit(cpu);
     if (cb == "save_state") {  // linus2006: while the system keeps running
         save_hw_state(cpu);
         cpu.write32(drv_ + F_HW_SAVED, 1);

@@ -54,6 +54,13 @@ public:
     // waits for it with device_pm_wait_for_dev first, then needs its engine
     // running (CTRL.ENABLE) - a `handoff` instant, `ok` or `failed`.
     void set_handoff(DmaEngineDriver* to) { handoff_ = to; }
+    // galibert-explicit: save_explicit quiesces and writes the device's state
+    // as name/value text into kernel memory ("ctrl=0x3\nburst=0x100\n");
+    // restore_explicit parses it and programs the engine. A driver that
+    // cannot restore (`explicit_state = false` in the scenario) brings the
+    // engine back with its probe defaults and says -EOPNOTSUPP.
+    bool explicit_state() const override { return true; }
+    void set_can_restore(bool on) { can_restore_ = on; }
     const std::string& name() const { return name_; }
     uint64_t mmio_base() const { return mmio_base_; }
     int probe(Cpu& cpu, PciDev& dev) override;
@@ -73,7 +80,9 @@ private:
     // Driver struct fields, in kernel memory.
     // F_HW_SAVED: save_state (linus2006) already copied CTRL/BURST.
     static constexpr uint64_t F_RING = 0, F_SIZE = 8, F_TAIL = 12, F_CTRL = 16, F_BURST = 20, F_STOPPED = 24,
-                              F_HW_SAVED = 28, F_SAVED = 32, F_SAVE_LIST = 40;  // pages holding local memory, and their list
+                              F_HW_SAVED = 28, F_SAVED = 32, F_SAVE_LIST = 40,  // pages holding local memory, and their list
+                              F_EXPLICIT = 48;  // the explicit state: NUL-terminated name=value lines
+    static constexpr unsigned kExplicitSize = 64;
     static constexpr uint32_t kRingSize = 16;
 
     bool irq(Cpu& cpu);
@@ -88,6 +97,9 @@ private:
 
     DmaEngineDriver* companion_ = nullptr;
     DmaEngineDriver* handoff_ = nullptr;
+    bool can_restore_ = true;
+    int save_explicit(Cpu& cpu);
+    int restore_explicit(Cpu& cpu);
     std::string name_;
     Kernel& kernel_;
     PciCore& core_;

@@ -25,6 +25,8 @@ public:
     virtual int pm(const std::string& cb, Cpu& cpu, PciDev& dev) = 0;
     // Legacy PM: the driver saves state and changes power states itself.
     virtual bool manages_pci_pm() const { return false; }
+    // save_explicit / restore_explicit (galibert-explicit).
+    virtual bool explicit_state() const { return false; }
 };
 
 class PciPmDevice : public PmDevice {
@@ -34,6 +36,9 @@ public:
 
     std::string track() const override { return track_; }
     int callback(const std::string& cb, Cpu& cpu) override;
+    // A function without a driver has no state of its own beyond config
+    // space, which the PCI core handles in the noirq phases.
+    bool explicit_state() const override { return !driver_ || driver_->explicit_state(); }
     PciDev& dev() { return dev_; }
 
 private:

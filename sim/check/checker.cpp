@@ -73,6 +73,9 @@ void Checker::transition_resumed() {
                              {"memory", fmt::format("{:#x}", memory)}})});
     }
     for (auto& w : banks_) {
+        // A device the protocol declared not restored (its handles were
+        // revoked, galibert-explicit) comes back reset by design.
+        if (revoked_devices_.count(w.component)) continue;
         auto diffs = w.bank->compare(w.before, StateClass::Hardware);
         if (diffs.empty()) continue;
         std::vector<std::pair<std::string, std::string>> ev;
@@ -232,6 +235,11 @@ void Checker::on_event(const Event& ev) {
         }
         return;
     }
+    if (ev.kind == EvKind::Instant && ev.category == "handle") {
+        if (ev.name == "revoke") revoked_devices_.insert(arg_value(ev, "device"));
+        if (ev.name == "handle-use") on_handle_use(ev);
+        return;
+    }
     // A driver's one-off wait (device_pm_wait_for_dev) declares a
     // dependency for this callback: when it returns, the other device must
     // have finished the same callback.
@@ -261,7 +269,8 @@ void Checker::on_event(const Event& ev) {
         // The hardware state resume must give back is the device's as it
         // stopped running: with no freezer (ben2001) or a save_state long
         // before (linus2006), tasks may have changed it since the start.
-        if (in_transition_ && (ev.name == "suspend" || ev.name == "freeze" || ev.name == "poweroff"))
+        if (in_transition_ && (ev.name == "suspend" || ev.name == "freeze" || ev.name == "poweroff" ||
+                               ev.name == "save_explicit"))
             for (auto& w : banks_)
                 if (w.component == arg_value(ev, "device")) w.before = w.bank->save(StateClass::Hardware);
         running_[ev.track] = {arg_value(ev, "device"), ev.name, arg_value(ev, "phase"), ev.ts};
@@ -297,6 +306,40 @@ void Checker::on_event(const Event& ev) {
         for (const auto& a : ev.args) kv.emplace_back(a.key, a.value);
         report({ev.name, ev.ts, ev.track, ev.phase,
                 fmt::format("{}: {}", ev.track, arg_value(ev, "message")), json_object(kv)});
+    }
+}
+
+// revoke.stale-handle: a process uses a handle that was not revoked, and
+// the device no longer holds what the process set through it - the device
+// resumed without its state (reference: seeds/002, Galibert's "either its
+// environment could be restored correctly or the incorrect parts can not be
+// accessed anymore").
+void Checker::on_handle_use(const Event& ev) {
+    if (arg_value(ev, "result") != "ok") return;
+    const std::string handle = arg_value(ev, "handle"), bank = arg_value(ev, "bank");
+    if (stale_handles_.count(handle)) return;
+    for (const auto& setting : split(arg_value(ev, "settings"), ';')) {
+        const size_t eq = setting.find('=');
+        if (eq == std::string::npos) continue;
+        const std::string reg = setting.substr(0, eq);
+        const uint64_t want = std::stoull(setting.substr(eq + 1), nullptr, 0);
+        for (const auto& w : banks_) {
+            if (w.component != bank) continue;
+            const Register* r = w.bank->find(reg);
+            if (!r || r->value() == want) continue;
+            stale_handles_.insert(handle);
+            report({"revoke.stale-handle", ev.ts, arg_value(ev, "device"), ev.phase,
+                    fmt::format("{} used its handle to {} (handle {}), which was not revoked, but {} no longer holds "
+                                "what it set through it: {} is {:#x}, the process set {:#x}",
+                                arg_value(ev, "task"), arg_value(ev, "device"), handle, arg_value(ev, "device"), reg,
+                                r->value(), want),
+                    json_object({{"task", arg_value(ev, "task")},
+                                 {"handle", handle},
+                                 {"register", reg},
+                                 {"expected", fmt::format("{:#x}", want)},
+                                 {"actual", fmt::format("{:#x}", r->value())}})});
+            return;
+        }
     }
 }
 

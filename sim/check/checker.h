@@ -72,6 +72,11 @@ private:
         RegisterBank::Saved before;
     };
     std::vector<Watched> banks_;
+    // galibert-explicit: devices whose handles were revoked (declared not
+    // restored), and handles already reported stale.
+    std::set<std::string> revoked_devices_;
+    std::set<std::string> stale_handles_;
+    void on_handle_use(const Event& ev);
     // Current callback phase: which devices take part, which finished.
     std::string phase_callback_;
     std::set<std::string> participants_;

@@ -75,6 +75,11 @@ Register* RegisterBank::find(const std::string& name) {
     return it == by_name_.end() ? nullptr : it->second;
 }
 
+const Register* RegisterBank::find(const std::string& name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second;
+}
+
 Register* RegisterBank::at(uint32_t offset) {
     for (auto& r : regs_)
         if (r->spec().offset == offset) return r.get();

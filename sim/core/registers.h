@@ -83,6 +83,7 @@ public:
     Register& reg(const std::string& name);
     const Register& reg(const std::string& name) const;
     Register* find(const std::string& name);
+    const Register* find(const std::string& name) const;
     Register* at(uint32_t offset);
     const std::vector<std::unique_ptr<Register>>& registers() const { return regs_; }
     const std::string& owner() const { return owner_; }

@@ -166,6 +166,44 @@ void Kernel::device_pm_wait_for_dev(const std::string& dev, const std::string& o
     hub().instant(path(), "dpm-wait-for", "pm", {{"device", dev}, {"waits_for", other}, {"waited", waits ? "yes" : "no"}});
 }
 
+int Kernel::open_handle(const std::string& task, const std::string& device, const std::string& bank) {
+    handles_.push_back({task, device, bank, {}, false});
+    hub().instant(path(), "handle-open", "handle",
+                  {{"handle", std::to_string(handles_.size())}, {"task", task}, {"device", device}});
+    return int(handles_.size());
+}
+
+void Kernel::handle_setting(int handle, const std::string& reg, uint64_t value) {
+    DeviceHandle& h = handles_.at(size_t(handle - 1));
+    for (auto& [r, v] : h.settings)
+        if (r == reg) {
+            v = value;
+            return;
+        }
+    h.settings.emplace_back(reg, value);
+}
+
+int Kernel::use_handle(int handle) {
+    const DeviceHandle& h = handles_.at(size_t(handle - 1));
+    std::string settings;
+    for (const auto& [r, v] : h.settings) settings += fmt::format("{}{}={:#x}", settings.empty() ? "" : ";", r, v);
+    hub().instant(path(), "handle-use", "handle",
+                  {{"handle", std::to_string(handle)}, {"task", h.task}, {"device", h.device}, {"bank", h.bank},
+                   {"settings", settings}, {"result", h.revoked ? "EBADF" : "ok"}});
+    return h.revoked ? -9 : 0;  // -EBADF
+}
+
+unsigned Kernel::revoke_handles(const std::string& device) {
+    unsigned n = 0;
+    for (auto& h : handles_)
+        if (h.device == device && !h.revoked) {
+            h.revoked = true;
+            ++n;
+        }
+    hub().instant(path(), "revoke", "handle", {{"device", device}, {"handles", std::to_string(n)}});
+    return n;
+}
+
 void Kernel::pm_wakeup_event(const std::string& source) {
     ++wakeup_count_;
     hub().instant(path(), "wakeup-event", "wake", {{"source", source}, {"count", std::to_string(wakeup_count_)}});

@@ -115,6 +115,17 @@ public:
     // Set by the PM engine for an asynchronous phase: waits until `other`
     // finished its callback (or does not take part).
     void set_dpm_waiter(std::function<void(const std::string& other)> w) { dpm_waiter_ = std::move(w); }
+    // Process handles to devices (an open file descriptor of a device
+    // node): what the process configured through one (register = value in
+    // `bank`, the component whose registers hold it) is what it relies on.
+    // use_handle: 0, or -EBADF once revoked; each use is a `handle-use`
+    // instant (the checker's revoke.stale-handle compares the settings with
+    // the device). revoke_handles: every handle to `device` (galibert's
+    // revoke() of a device that could not restore its state).
+    int open_handle(const std::string& task, const std::string& device, const std::string& bank);
+    void handle_setting(int handle, const std::string& reg, uint64_t value);
+    int use_handle(int handle);
+    unsigned revoke_handles(const std::string& device);
     // msleep: the calling software thread sleeps `d`.
     void sleep(Picos d, const std::string& what = "") { wait_event(never_, d, what); }
     // What a thread (by SystemC process name) is waiting for now, or "".
@@ -173,6 +184,12 @@ private:
     uint64_t wakeup_count_ = 0;
     sc_core::sc_event never_;  // what sleep() waits on besides its timeout
     std::function<void(const std::string&)> dpm_waiter_;
+    struct DeviceHandle {
+        std::string task, device, bank;
+        std::vector<std::pair<std::string, uint64_t>> settings;
+        bool revoked = false;
+    };
+    std::vector<DeviceHandle> handles_;
     std::function<HandlerPower(const std::string&)> handler_power_;
     bool deferred_ = false;
     sc_core::sc_event boot_ev_;

@@ -19,6 +19,11 @@ public:
     // Runs callback `cb` ("prepare", "suspend_noirq", "resume"...) on `cpu`.
     // Returns 0 or a negative errno. A device without that callback returns 0.
     virtual int callback(const std::string& cb, Cpu& cpu) = 0;
+    // Whether the device saves and restores its state explicitly
+    // (save_explicit / restore_explicit, galibert-explicit). Without it the
+    // PM core quiesces it with suspend, brings it back with resume, and
+    // counts it as not restored (-EOPNOTSUPP).
+    virtual bool explicit_state() const { return false; }
 
 private:
     std::string name_;

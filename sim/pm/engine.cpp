@@ -52,7 +52,7 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
         hub_.slice_begin(d->track(), p.callback, "callback", {{"device", name}, {"phase", p.name}});
         c.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
         int rc = injected_callback_fault(name, p.callback, d->track());
-        if (rc == 0) rc = d->callback(p.callback, c);
+        if (rc == 0) rc = explicit_callback(*d, p.callback, c);
         hub_.slice_end(d->track(), p.callback, "callback", {{"device", name}, {"rc", std::to_string(rc)}});
         if (rc != 0)
             hub_.instant(track_, "callback-failed", "pm",
@@ -150,6 +150,23 @@ int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>
     }
     if (succeeded) succeeded->insert(st->ok.begin(), st->ok.end());
     return st->first_error;
+}
+
+// galibert-explicit: a device that keeps no explicit state is quiesced by
+// its suspend and brought back by its resume, re-initialized from what its
+// driver has in memory - its state is not restored (-EOPNOTSUPP), and the
+// revoke action takes away the processes' handles to it.
+int PmEngine::explicit_callback(PmDevice& d, const std::string& cb, Cpu& c) {
+    const bool save = cb == "save_explicit", restore = cb == "restore_explicit";
+    int rc = 0;
+    if ((save || restore) && !d.explicit_state()) {
+        rc = d.callback(save ? "suspend" : "resume", c);
+        if (restore && rc == 0) rc = -95;  // -EOPNOTSUPP: nothing to restore it from
+    } else {
+        rc = d.callback(cb, c);
+    }
+    if (restore && rc != 0) not_restored_.insert(d.name());
+    return rc;
 }
 
 // A fault rule may make this callback fail (its errno) or never return (the
@@ -262,6 +279,13 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     }
     else if (a == "platform-finish") s_.acpi->finish(cpu, target, s_.kernel->props().get<bool>("acpi_gts_bfs"));
     else if (a == "platform-end") s_.acpi->end(cpu);
+    else if (a == "revoke") {
+        // galibert-explicit: the devices that could not restore their state
+        // lose every process handle (revoke()): their users get EBADF.
+        for (const auto& name : not_restored_) s_.kernel->revoke_handles(name);
+        not_restored_.clear();
+        return 0;
+    }
     else if (a == "run") {
         // The system keeps running (tasks, I/O, a user running hdparm) while
         // the PM thread waits: the time between Linus's save_state and suspend.

@@ -83,6 +83,8 @@ private:
                             bool stop_on_error);
     unsigned async_threads_ = 0;  // names the async callback threads uniquely
     int injected_callback_fault(const std::string& device, const std::string& callback, const std::string& track);
+    int explicit_callback(PmDevice& d, const std::string& cb, Cpu& c);
+    std::set<std::string> not_restored_;  // restore_explicit failed: the revoke action's devices
     // Fires the point faults of a phase boundary; returns the power loss among them.
     const FaultSpec* point_faults(const std::string& phase, const char* when);
     Result finish_without_resume();

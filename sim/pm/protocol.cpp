@@ -16,7 +16,7 @@ const std::vector<std::string>& known_actions() {
         "cpus-online", "irqs-off",        "irqs-on",             "syscore-suspend",  "syscore-resume",
         "sync",        "freeze-tasks",    "thaw-tasks",          "preallocate",      "snapshot",
         "write-image", "freeze-user-tasks", "freeze-kernel-threads", "restrict-gfp", "restore-gfp",
-        "run"};
+        "run",         "revoke"};
     return a;
 }
 
@@ -24,14 +24,15 @@ const std::vector<std::string>& known_callbacks() {
     static const std::vector<std::string> c = {
         "save_state", "prepare", "suspend", "suspend_late", "suspend_noirq", "resume_noirq", "resume_early", "resume",
         "complete", "freeze", "freeze_late", "freeze_noirq", "thaw_noirq", "thaw_early", "thaw",
-        "poweroff", "poweroff_late", "poweroff_noirq", "restore_noirq", "restore_early", "restore"};
+        "poweroff", "poweroff_late", "poweroff_noirq", "restore_noirq", "restore_early", "restore",
+        "save_explicit", "restore_explicit"};
     return c;
 }
 
 bool callback_children_first(const std::string& cb) {
     static const std::vector<std::string> down = {"suspend", "suspend_late", "suspend_noirq", "freeze",
                                                   "freeze_late", "freeze_noirq", "poweroff", "poweroff_late",
-                                                  "poweroff_noirq", "complete"};
+                                                  "poweroff_noirq", "complete", "save_explicit"};
     return std::find(down.begin(), down.end(), cb) != down.end();
 }
 

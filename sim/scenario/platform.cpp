@@ -521,6 +521,8 @@ void Platform::bind_devices(Cpu& cpu) {
     };
     for (const auto& [dev, companion] : scenario_.driver_companion)
         if (DmaEngineDriver *a = dma_driver(dev), *b = dma_driver(companion); a && b) a->set_companion(b);
+    for (const auto& dev : scenario_.driver_no_explicit_state)
+        if (DmaEngineDriver* a = dma_driver(dev)) a->set_can_restore(false);
     for (const auto& [dev, to] : scenario_.driver_handoff)
         if (DmaEngineDriver *a = dma_driver(dev), *b = dma_driver(to); a && b) a->set_handoff(b);
 }

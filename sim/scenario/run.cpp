@@ -169,6 +169,30 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         }
         storage.start();
         hibernation.set_swap_map(storage.swap_map());
+        if (!s.storage.handle_user.empty()) {
+            // A process with the DMA engine's device node open (a "player"):
+            // it sets the engine's burst through its handle and relies on it
+            // for every copy it issues - before the suspend and after it.
+            DmaEngineDriver* drv = nullptr;
+            for (auto& [name, d] : platform.dma_drivers())
+                if (name == s.storage.handle_user) drv = d;
+            uint64_t src = k.alloc(4096, 4096), dst = k.alloc(4096, 4096);
+            std::string device = s.storage.handle_user;
+            k.spawn("player", Task::Kind::User, true, 0, [drv, src, dst, device](Task& t) {
+                Kernel& kk = t.kernel();
+                const int h = kk.open_handle("player", device, device);
+                drv->set_burst(t.cpu(), 512);  // ioctl(fd, SET_BURST, 512)
+                kk.handle_setting(h, "BURST", 512);
+                while (!t.should_stop()) {
+                    if (kk.use_handle(h) != 0) {  // revoked: EBADF, and the process gives up
+                        kk.hub().instant(kk.path(), "task-ebadf", "workload", {{"task", "player"}, {"device", device}});
+                        return;
+                    }
+                    drv->copy(t.cpu(), src, dst, 4096);
+                    t.sleep_freezable(2'000'000'000ULL);  // 2 ms
+                }
+            });
+        }
 
         uint64_t imr_save = k.alloc(8, 8);
         // The ACPI PCI interrupt links as the OS found them at boot (_CRS of

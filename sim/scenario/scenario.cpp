@@ -487,6 +487,10 @@ Scenario load_scenario(const std::string& path) {
             peer("companion", *c);
             s.driver_companion[spec.name] = *c;
         }
+        if (auto e = r.boolean("explicit_state")) {
+            if (spec.type != "dma-engine") r.fail("explicit_state", "only a dma-engine driver keeps explicit state");
+            if (!*e) s.driver_no_explicit_state.insert(spec.name);
+        }
         if (auto h = r.str("handoff")) {
             // A one-off wait: resume waits for this device
             // (device_pm_wait_for_dev) and hands work to it.
@@ -556,6 +560,13 @@ Scenario load_scenario(const std::string& path) {
         if (auto b = r.boolean("barrier")) w.barrier = *b;
         if (auto b = r.boolean("stuck_task")) w.stuck_task = *b;
         if (auto b = r.boolean("dma_streamer")) w.dma_streamer = *b;
+        if (auto u = r.str("handle_user")) {
+            auto d = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
+                                  [&](const DeviceSpec& x) { return x.name == *u; });
+            if (d == s.platform.devices.end() || d->type != "dma-engine")
+                r.fail("handle_user", "'" + *u + "' is not a dma-engine device of the platform");
+            w.handle_user = *u;
+        }
         if (auto n = r.integer("hdparm_burst", 0, 512)) {
             if (*n && *n != 64 && *n != 128 && *n != 256 && *n != 512)
                 r.fail("hdparm_burst", "must be 64, 128, 256 or 512 (the engine's BURST sizes)");

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,6 +88,7 @@ struct StorageWorkload {
     bool barrier = true;                    // journal commits flush (REQ_PREFLUSH|REQ_FUA); false: nobarrier
     bool stuck_task = false;                // a task in an uninterruptible wait
     bool dma_streamer = false;              // a kernel thread copying copy_size with the first DMA engine
+    std::string handle_user;                // a user task with a handle to this dma-engine device ("": none)
     int64_t hdparm_burst = 0;               // a user task tunes the first DMA engine's BURST to this (0: none) ...
     Picos hdparm_after = 5'000'000'000ULL;  // ... this long after the transition starts
     bool updater = false;                   // a user task doing two-step updates that must stay whole
@@ -126,6 +128,7 @@ struct Scenario {
     std::map<std::string, uint64_t> driver_local_memory;  // device -> bytes its driver saves on suspend
     std::map<std::string, std::string> driver_companion;  // device -> the device its driver reads in suspend_noirq
     std::map<std::string, std::string> driver_handoff;    // device -> the device its resume waits for and hands work to
+    std::set<std::string> driver_no_explicit_state;        // dma-engine drivers that cannot restore explicit state
     std::vector<std::string> order;  // explicit suspend order ([order] suspend), empty: the graph's
     struct Schedule {
         bool pct = false;     // [schedule] policy = "pct" (default "fifo": run queues with time slices)
