@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <fstream>
@@ -129,4 +130,27 @@ TEST_CASE("protocol: interrupts may not be re-enabled inside the noirq section",
     cb.name = "late-suspend";
     q.suspend.insert(q.suspend.end() - 1, cb);
     REQUIRE_THROWS_WITH(validate_protocol(q), Catch::Contains("cannot run with interrupts off"));
+}
+
+TEST_CASE("protocol: kexec-s4 jumps at an atomic point, galibert-explicit saves and revokes", "[protocol]") {
+    Protocol k = load_protocol(builtin("kexec-s4"));
+    std::vector<std::string> actions;
+    for (const auto& p : k.suspend) actions.push_back(p.action);
+    auto jump = std::find(actions.begin(), actions.end(), "kexec-save");
+    REQUIRE(jump != actions.end());
+    REQUIRE(*(jump - 1) == "syscore-suspend");  // interrupts off, one CPU
+    REQUIRE(std::find(actions.begin(), actions.end(), "snapshot") == actions.end());
+    REQUIRE(std::find(actions.begin(), actions.end(), "preallocate") == actions.end());
+    // The jump is atomic like the snapshot: not with interrupts on.
+    std::string e = load_error("action = \"sync\"", "action = \"kexec-save\"");
+    REQUIRE_THAT(e, Catch::Contains("the snapshot is atomic: interrupts off, nonboot CPUs offline"));
+
+    Protocol g = load_protocol(builtin("galibert-explicit"));
+    std::vector<std::string> resume;
+    for (const auto& p : g.resume) resume.push_back(p.callback.empty() ? p.action : p.callback);
+    auto restore = std::find(resume.begin(), resume.end(), "restore_explicit");
+    REQUIRE(restore != resume.end());
+    REQUIRE(*(restore + 1) == "revoke");
+    REQUIRE(callback_children_first("save_explicit"));
+    REQUIRE_FALSE(callback_children_first("restore_explicit"));
 }

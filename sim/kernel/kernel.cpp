@@ -114,6 +114,13 @@ void Kernel::request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHa
     set_masked(cpu, irq, false);
 }
 
+void Kernel::free_irq(unsigned irq, const std::string& owner) {
+    auto it = irqs_.find(irq);
+    if (it == irqs_.end()) return;
+    auto& a = it->second.actions;
+    a.erase(std::remove_if(a.begin(), a.end(), [&](const auto& act) { return act.first == owner; }), a.end());
+}
+
 void Kernel::set_masked(Cpu& cpu, unsigned irq, bool masked) {
     if (!intc_) return;
     uint64_t imr = intc_base_ + InterruptController::IMR;

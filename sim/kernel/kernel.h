@@ -81,6 +81,8 @@ public:
 
     // Interrupts.
     void request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHandler handler);
+    // Removes `owner`'s handlers of `irq` (the line stays unmasked for the others).
+    void free_irq(unsigned irq, const std::string& owner);
     // Tells, for a handler's owner, why its device cannot take an interrupt
     // now (empty if it can) and the device's track: the platform knows the
     // devices' power states.

@@ -305,6 +305,13 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         save_processor_state(cpu);  // swsusp_arch_suspend saves it into the image
         return s_.snapshot(cpu);
     }
+    else if (a == "kexec-save") {
+        // kexec-s4: the processor context goes into the image with the
+        // rest; the save kernel writes it and returns here (resume point A).
+        if (!s_.kexec_save) return -22;
+        save_processor_state(cpu);
+        return s_.kexec_save(cpu);
+    }
     else if (a == "write-image") {
         if (!s_.write_image) return -22;
         int rc = s_.write_image(cpu);

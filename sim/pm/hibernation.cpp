@@ -155,8 +155,59 @@ constexpr uint64_t kUnitPages = 32;
 uint64_t unit_frame_pages(uint64_t compressed) { return (8 + compressed + swsusp::kPage - 1) / swsusp::kPage; }
 }  // namespace
 
+void Hibernation::stream_size(uint64_t n, uint64_t& meta, uint64_t& body, uint64_t& worst, uint64_t& maps) const {
+    meta = (n + swsusp::kPfnsPerPage - 1) / swsusp::kPfnsPerPage;
+    body = meta + n;  // stream pages after swsusp_info
+    const uint64_t units = (body + kUnitPages - 1) / kUnitPages;
+    worst = 1 + (options_.compress ? units * unit_frame_pages(LZ4_compressBound(int(kUnitPages * swsusp::kPage)))
+                                   : body);
+    maps = (worst + swsusp::kMapEntries - 1) / swsusp::kMapEntries;
+}
+
+int Hibernation::kexec_prepare(Cpu& cpu) {
+    hub_.slice_begin(kernel_.path(), "kexec-prepare", "hibernation");
+    // "The first kernel is going to specify what to backup and where":
+    // the slots first (the swap map's bits are part of the image), then the
+    // pages, fixed where they are.
+    uint64_t meta, body, worst, maps;
+    stream_size(saveable().size(), meta, body, worst, maps);
+    kexec_slots_.clear();
+    for (uint64_t i = 0; i < maps + worst; ++i) {
+        int64_t s = swap_map_ && !options_.ignore_swap_map ? swap_map_->alloc(cpu) : int64_t(i + 1);
+        if (s <= 0) {
+            for (uint64_t t : kexec_slots_)
+                if (swap_map_ && !options_.ignore_swap_map) swap_map_->free(cpu, t);
+            kexec_slots_.clear();
+            hub_.slice_end(kernel_.path(), "kexec-prepare", "hibernation", {{"result", "swap full"}});
+            return kENOSPC;
+        }
+        kexec_slots_.push_back(uint64_t(s));
+    }
+    pfns_ = saveable();
+    copies_.clear();
+    for (uint64_t pfn : pfns_) copies_.push_back(pfn * swsusp::kPage);  // the pages themselves
+    page_state_ = kernel_.page_state();
+    if (check_) {
+        check_->copy_started(pfns_);
+        check_->copy_finished(pfns_, copies_);
+    }
+    hub_.slice_end(kernel_.path(), "kexec-prepare", "hibernation",
+                   {{"pages", std::to_string(pfns_.size())}, {"slots", std::to_string(kexec_slots_.size())}});
+    return 0;
+}
+
+int Hibernation::kexec_write(Cpu& cpu, Kernel& save_kernel, BlockDevice& disk) {
+    return write_stream(cpu, disk, save_kernel, kexec_slots_);
+}
+
 int Hibernation::write_image(Cpu& cpu) {
     if (!swap_) return kEINVAL;
+    return write_stream(cpu, *swap_, kernel_, {});
+}
+
+// The image stream to `dev`, in buffers from `buffers`' memory; slots from
+// `reserved` (taken beforehand) or else from the swap map.
+int Hibernation::write_stream(Cpu& cpu, BlockDevice& dev, Kernel& buffers, std::deque<uint64_t> reserved) {
     hub_.slice_begin(kernel_.path(), "write-image", "hibernation");
     auto finish = [&](int rc, const std::string& what) {
         hub_.slice_end(kernel_.path(), "write-image", "hibernation", {{"rc", std::to_string(rc)}, {"result", what}});
@@ -165,14 +216,11 @@ int Hibernation::write_image(Cpu& cpu) {
     const bool lz4 = options_.compress;
     const bool crc_on = options_.crc || lz4;  // SF_CRC32_MODE whenever compressing
     const uint64_t n = pfns_.size();
-    const uint64_t meta = (n + swsusp::kPfnsPerPage - 1) / swsusp::kPfnsPerPage;
-    const uint64_t body = meta + n;  // stream pages after swsusp_info
-    const uint64_t units = (body + kUnitPages - 1) / kUnitPages;
-    const uint64_t worst = 1 + (lz4 ? units * unit_frame_pages(LZ4_compressBound(int(kUnitPages * swsusp::kPage))) : body);
-    const uint64_t maps = (worst + swsusp::kMapEntries - 1) / swsusp::kMapEntries;
-    const uint64_t swap_pages = swap_sectors_ / sectors_per_page(*swap_);
+    uint64_t meta, body, worst, maps;
+    stream_size(n, meta, body, worst, maps);
+    const uint64_t swap_pages = swap_sectors_ / sectors_per_page(dev);
     if (1 + maps + worst > swap_pages) return finish(kENOSPC, "swap too small");
-    uint64_t buf = kernel_.alloc(swsusp::kPage, swsusp::kPage);
+    uint64_t buf = buffers.alloc(swsusp::kPage, swsusp::kPage);
     std::vector<uint8_t> page(swsusp::kPage);
     std::vector<uint64_t> offsets;  // swap page of each stream page, in order
     // alloc_swapdev_block: slots come from the swap map, so pages swapped out
@@ -181,13 +229,19 @@ int Hibernation::write_image(Cpu& cpu) {
     std::vector<uint64_t> taken;
     uint64_t sequential = 1;
     auto slot = [&]() -> int64_t {
+        if (!reserved.empty()) {
+            uint64_t s = reserved.front();
+            reserved.pop_front();
+            taken.push_back(s);
+            return int64_t(s);
+        }
         if (!swap_map_ || options_.ignore_swap_map) return int64_t(sequential++);
         int64_t s = swap_map_->alloc(cpu);
         if (s > 0) taken.push_back(uint64_t(s));
         return s;
     };
     auto release = [&](int rc, const std::string& what) {  // a failed write frees its slots
-        if (rc != kPowerLost)
+        if (rc != kPowerLost && swap_map_)
             for (uint64_t s : taken) swap_map_->free(cpu, s);
         return finish(rc, what);
     };
@@ -202,7 +256,7 @@ int Hibernation::write_image(Cpu& cpu) {
         int64_t s = slot();
         if (s <= 0) return kENOSPC;
         offsets.push_back(uint64_t(s));
-        return page_io(cpu, *swap_, swap_first_, uint64_t(s), from, true, false);
+        return page_io(cpu, dev, swap_first_, uint64_t(s), from, true, false);
     };
     auto emit = [&](const uint8_t* data) {
         cpu.write_block(buf, data, swsusp::kPage);
@@ -268,7 +322,7 @@ int Hibernation::write_image(Cpu& cpu) {
     std::fill(page.begin(), page.end(), 0);
     std::memcpy(page.data(), &info, sizeof info);
     cpu.write_block(buf, page.data(), swsusp::kPage);
-    if (int rc = page_io(cpu, *swap_, swap_first_, offsets[0], buf, true, false)) return release(rc, "I/O error");
+    if (int rc = page_io(cpu, dev, swap_first_, offsets[0], buf, true, false)) return release(rc, "I/O error");
     // Swap-map pages: the offsets of the stream pages, then next.
     for (uint64_t m = 0; m < maps; ++m) {
         std::fill(page.begin(), page.end(), 0);
@@ -277,11 +331,11 @@ int Hibernation::write_image(Cpu& cpu) {
         uint64_t next_map = m + 1 < maps ? map_slots[m + 1] : 0;
         std::memcpy(&page[swsusp::kMapEntries * 8], &next_map, 8);
         cpu.write_block(buf, page.data(), swsusp::kPage);
-        if (int rc = page_io(cpu, *swap_, swap_first_, map_slots[m], buf, true, false))
+        if (int rc = page_io(cpu, dev, swap_first_, map_slots[m], buf, true, false))
             return release(rc, "I/O error");
     }
     // mark_swapfiles: the header last, and only over a valid swap signature.
-    if (int rc = page_io(cpu, *swap_, swap_first_, 0, buf, false, false)) return release(rc, "I/O error");
+    if (int rc = page_io(cpu, dev, swap_first_, 0, buf, false, false)) return release(rc, "I/O error");
     cpu.read_block(buf, page.data(), swsusp::kPage);
     if (std::memcmp(&page[swsusp::kSigOff], kSwapSig, 10) != 0) return release(kEINVAL, "no swap signature");
     std::memcpy(&page[swsusp::kOrigSigOff], &page[swsusp::kSigOff], 10);
@@ -296,7 +350,7 @@ int Hibernation::write_image(Cpu& cpu) {
     std::memcpy(&page[swsusp::kCrcOff], &crc32v, 4);
     std::memcpy(&page[swsusp::kHwSigOff], &options_.hw_signature, 4);
     cpu.write_block(buf, page.data(), swsusp::kPage);
-    if (int rc = page_io(cpu, *swap_, swap_first_, 0, buf, true, false)) return release(rc, "I/O error");
+    if (int rc = page_io(cpu, dev, swap_first_, 0, buf, true, false)) return release(rc, "I/O error");
     return finish(0, fmt::format("{} pages in {} stream pages{}", n, offsets.size(), lz4 ? " (lz4)" : ""));
 }
 

@@ -20,6 +20,7 @@
 #include "sim/kernel/kernel.h"
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <set>
 #include <string>
@@ -78,6 +79,13 @@ public:
     int preallocate(Cpu& cpu);   // hibernate_preallocate_memory: reclaim toward image_size first
     int snapshot(Cpu& cpu);      // swsusp_save, with interrupts off
     int write_image(Cpu& cpu);   // swsusp_write: header last
+    // kexec-s4 (seeds/004): no copy. At the jump the image kernel reserves
+    // the swap slots the image will take and fixes its saveable pages where
+    // they are (the atomic point); then the save kernel writes them, from
+    // its own memory and with its own disk driver, while the image kernel
+    // does not run.
+    int kexec_prepare(Cpu& cpu);
+    int kexec_write(Cpu& cpu, Kernel& save_kernel, BlockDevice& disk);
     // The image kernel runs again: its allocator as at the snapshot, minus
     // the copy pages (swsusp_free).
     void image_restored();
@@ -86,6 +94,10 @@ public:
 private:
     std::vector<uint64_t> saveable() const;
     bool forbidden(uint64_t pfn) const;
+    int write_stream(Cpu& cpu, BlockDevice& dev, Kernel& buffers, std::deque<uint64_t> reserved);
+    // Stream pages (swsusp_info, PFN metadata, data) and swap-map pages for n pages.
+    void stream_size(uint64_t n, uint64_t& meta, uint64_t& body, uint64_t& worst, uint64_t& maps) const;
+    std::deque<uint64_t> kexec_slots_;
 
     Kernel& kernel_;
     PhysicalMemory& memory_;

@@ -16,7 +16,7 @@ const std::vector<std::string>& known_actions() {
         "cpus-online", "irqs-off",        "irqs-on",             "syscore-suspend",  "syscore-resume",
         "sync",        "freeze-tasks",    "thaw-tasks",          "preallocate",      "snapshot",
         "write-image", "freeze-user-tasks", "freeze-kernel-threads", "restrict-gfp", "restore-gfp",
-        "run",         "revoke"};
+        "run",         "revoke",          "kexec-save"};
     return a;
 }
 
@@ -155,7 +155,7 @@ void validate_protocol(const Protocol& pr) {
             if (p.action == "cpus-online") cpus_off = false;
             if ((p.action == "syscore-suspend" || p.action == "syscore-resume") && !cpu_irqs_off)
                 phase_error(pr, p, "", "syscore runs with interrupts off on one CPU");
-            if (p.action == "snapshot") {
+            if (p.action == "snapshot" || p.action == "kexec-save") {
                 if (!cpu_irqs_off || !cpus_off)
                     phase_error(pr, p, "", "the snapshot is atomic: interrupts off, nonboot CPUs offline");
                 if (!suspend_side) phase_error(pr, p, "action", "the snapshot belongs to the suspend list");
@@ -182,7 +182,7 @@ void validate_protocol(const Protocol& pr) {
     walk(pr.suspend, true);
     if (!entered) throw InputError(pr.file, 0, 0, "suspend", "the suspend list never reaches platform-enter");
     if (pr.target == 4 && !snapshots)
-        throw InputError(pr.file, 0, 0, "suspend", "an S4 protocol needs a snapshot phase");
+        throw InputError(pr.file, 0, 0, "suspend", "an S4 protocol needs a snapshot (or kexec-save) phase");
     walk(pr.resume, false);
     const Phase* last = pr.resume.empty() ? nullptr : &pr.resume.back();
     if (cpu_irqs_off || dev_irqs_off || cpus_off)

@@ -350,6 +350,45 @@ void Platform::firmware_wake(unsigned state) {
     }
 }
 
+int Platform::kexec_save(Cpu& cpu, Hibernation& hibernation) {
+    if (!restore_kernel_) return -22;
+    if (int rc = hibernation.kexec_prepare(cpu)) return rc;
+    Kernel& sk = *restore_kernel_;
+    sk.hub().instant(kernel_->path(), "kexec-jump", "hibernation", {{"to", sk.path()}});
+    sk.hub().slice_begin(sk.path(), "save-kernel", "hibernation");
+    sk.take_interrupts();
+    cpu.local_irq_enable();
+    PciCore core(kEcamBase, kPciMmioBase, kPciMmioSize);
+    core.enumerate(cpu);
+    int rc = -19;  // -ENODEV: no disk to write to
+    for (auto& d : devs_) {
+        if (d.spec.type != "ahci") continue;
+        PciDev* dev = find_pci(core, d);
+        if (!dev) break;
+        // What the image kernel left in the HBA: the save kernel puts it back.
+        const uint64_t abar = core.cfg_read(cpu, *dev, pci::BAR0 + 4 * AhciPci::kAbar, 4) & ~0xfu;
+        static const uint32_t kKept[] = {Ahci::GHC, Ahci::PxCLB, Ahci::PxCLBU, Ahci::PxFB, Ahci::PxFBU, Ahci::PxIE,
+                                         Ahci::PxCMD};
+        std::vector<uint32_t> kept;
+        for (uint32_t r : kKept) kept.push_back(cpu.read32(abar + r));
+        AhciDriver ahci(d.spec.name, d.spec.disk, sk, core, AhciDriver::Variant::Fixed);
+        ahci.set_observer(block_observer_);
+        rc = ahci.probe(cpu, *dev);
+        if (rc == 0) rc = hibernation.kexec_write(cpu, sk, ahci);
+        ahci.pm("freeze", cpu, *dev);  // the port stopped: nothing in flight
+        if (dev->irq != 0xff) sk.free_irq(dev->irq, d.spec.name);
+        for (size_t i = 0; i < kept.size(); ++i)
+            if (kKept[i] != Ahci::PxCMD) cpu.write32(abar + kKept[i], kept[i]);
+        cpu.write32(abar + Ahci::PxCMD, kept.back());
+        break;
+    }
+    cpu.local_irq_disable();
+    kernel_->take_interrupts();
+    sk.hub().slice_end(sk.path(), "save-kernel", "hibernation", {{"rc", std::to_string(rc)}});
+    sk.hub().instant(kernel_->path(), "kexec-return", "hibernation", {{"rc", std::to_string(rc)}});
+    return rc;
+}
+
 // An initramfs that mounts the root filesystem before resuming from
 // hibernation (Documentation/power/swsusp.rst: never do this). Mounting
 // replays the journal - even for a read-only mount - and counts itself in

@@ -83,6 +83,11 @@ public:
     // Registers what the plan's point faults (wake-event, spurious-irq,
     // hw-signature-change, firmware-clobber) do to this machine.
     void install_faults();
+    // kexec-s4's jump (seeds/004): the save kernel - the restore kernel's
+    // reserved memory, its own PCI core and disk driver - writes the image
+    // of this kernel's memory as it stands, puts the disk controller back
+    // as it found it, and returns. 0, or the writer's error.
+    int kexec_save(Cpu& cpu, Hibernation& hibernation);
     AcpiFirmware& firmware() { return *firmware_; }
     InterruptController& intc() { return *intc_; }
 

@@ -227,6 +227,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             svc.preallocate = [&](Cpu& c) { return hibernation.preallocate(c); };
             svc.snapshot = [&](Cpu& c) { return hibernation.snapshot(c); };
             svc.write_image = [&](Cpu& c) { return hibernation.write_image(c); };
+            svc.kexec_save = [&](Cpu& c) { return platform.kexec_save(c, hibernation); };
             svc.image_restored = [&] { hibernation.image_restored(); };
             svc.image_restore_point = Platform::kImageRestorePoint;
         }
