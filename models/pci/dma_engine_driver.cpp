@@ -73,8 +73,22 @@ bool DmaEngineDriver::irq(Cpu& cpu) {
     return true;
 }
 
+void DmaEngineDriver::lock_queue() {
+    while (queue_locked_) sc_core::wait(queue_unlocked_);
+    queue_locked_ = true;
+}
+
+void DmaEngineDriver::unlock_queue() {
+    queue_locked_ = false;
+    queue_unlocked_.notify(sc_core::SC_ZERO_TIME);
+}
+
 int DmaEngineDriver::copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len) {
-    if (cpu.read32(drv_ + F_STOPPED)) return kEBUSY;
+    lock_queue();
+    if (cpu.read32(drv_ + F_STOPPED)) {
+        unlock_queue();
+        return kEBUSY;
+    }
     uint64_t ring = cpu.read64(drv_ + F_RING);
     uint32_t size = cpu.read32(drv_ + F_SIZE);
     uint32_t tail = cpu.read32(drv_ + F_TAIL);
@@ -88,6 +102,7 @@ int DmaEngineDriver::copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len) {
     tail = (tail + 1) % size;
     cpu.write32(drv_ + F_TAIL, tail);
     cpu.write32(mmio(DmaEngine::TAIL), tail);
+    unlock_queue();
     for (;;) {
         uint32_t flags = cpu.read32(desc + 20);
         if (flags & DmaEngine::DESC_DONE) return 0;
@@ -100,8 +115,10 @@ int DmaEngineDriver::copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len) {
 }
 
 int DmaEngineDriver::suspend(Cpu& cpu) {
+    lock_queue();
     cpu.write32(drv_ + F_STOPPED, 1);
     uint32_t tail = cpu.read32(drv_ + F_TAIL);
+    unlock_queue();
     for (int i = 0;; ++i) {  // drain: wait until the engine consumed the ring
         uint32_t head = cpu.read32(mmio(DmaEngine::HEAD));
         if (head == tail) break;

@@ -109,6 +109,14 @@ private:
     uint64_t drv_ = 0;         // driver struct
     uint64_t local_pages_ = 0;
     sc_core::sc_event done_;
+    // The queue lock (spin_lock_irqsave around the ring): a copy holds it
+    // from its stopped check to its doorbell, suspend from setting stopped
+    // to reading the tail it drains to: a copy that passed the check before
+    // suspend set stopped has rung its doorbell before suspend drains.
+    bool queue_locked_ = false;
+    sc_core::sc_event queue_unlocked_;
+    void lock_queue();
+    void unlock_queue();
 };
 
 }  // namespace quiesce
