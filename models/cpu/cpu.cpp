@@ -162,6 +162,7 @@ void Cpu::transport(tlm::tlm_generic_payload& tx) {
     tx.clear_extension(&ext);
     last_ok_ = tx.is_response_ok();
     sc_core::wait(delay);  // no temporal decoupling: the access order is exact
+    ctx().timing.break_tie();
     op_done(clock().now().n - start.n);
 }
 

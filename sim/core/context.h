@@ -73,13 +73,25 @@ struct PctSchedule {
 // 0 each varied latency - a DMA beat, interrupt entry, a drive command -
 // takes its nominal value plus or minus up to that percentage, drawn from
 // its own seeded stream.
+//
+// With `ties`, every timed wait of a model (a component's cycles, a CPU's
+// bus access) ends with 0 to 2 extra delta cycles drawn from another seeded
+// stream: the processes that become ready at the same picosecond run in a
+// seeded order instead of the one SystemC's scheduler always picks.
 struct TimingJitter {
     unsigned percent = 0;
     Rng rng{1};
+    bool ties = false;
+    Rng tie_rng{2};
     uint64_t vary(uint64_t nominal) {
         if (!percent || !nominal) return nominal;
         uint64_t span = nominal * percent / 100;
         return nominal - span + rng.uniform(0, 2 * span);
+    }
+    // Extra delta cycles after a timed wait (0 unless `ties`).
+    void break_tie() {
+        if (!ties) return;
+        for (uint64_t k = tie_rng.uniform(0, 2); k; --k) sc_core::wait(sc_core::SC_ZERO_TIME);
     }
 };
 

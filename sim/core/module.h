@@ -53,7 +53,10 @@ public:
     const ClockDomain& clock() const { return clock_; }
     Cycles now_cycles() const { return clock_.now(); }
     // Blocks the calling SC_THREAD until the edge n cycles from now.
-    void wait_cycles(Cycles n) { sc_core::wait(clock_.delay(n)); }
+    void wait_cycles(Cycles n) {
+        sc_core::wait(clock_.delay(n));
+        ctx().timing.break_tie();
+    }
     sc_core::sc_time cycles_delay(Cycles n) const { return clock_.delay(n); }
 
 private:

@@ -160,7 +160,8 @@ std::vector<FaultPoint> pct_points(size_t n, unsigned depth, uint64_t steps) {
 std::vector<FaultPoint> timing_points(size_t n, unsigned percent) {
     std::vector<FaultPoint> out;
     for (size_t i = 1; i <= n; ++i)
-        out.push_back({fmt::format("timing=jitter={},seed={}", percent, i), "timing", "", fmt::format("seed {}", i)});
+        out.push_back(
+            {fmt::format("timing=jitter={},ties=1,seed={}", percent, i), "timing", "", fmt::format("seed {}", i)});
     return out;
 }
 
@@ -215,8 +216,10 @@ std::string reproducer_text(const std::string& original, const std::string& scen
     if (p.kind == "timing") {
         std::map<std::string, std::string> kv;
         for (const KeyValue& item : split_key_values(p.rule.substr(7))) kv[item.key] = item.value;  // after "timing="
-        out += "# The latencies (DMA beats, interrupt entry, drive commands) this seed drew.\n";
-        out += "[timing]\njitter = " + kv["jitter"] + "\nseed = " + kv["seed"] + "\n";
+        out += "# The latencies (DMA beats, interrupt entry, drive commands) and the order of\n";
+        out += "# same-time events this seed drew.\n";
+        out += "[timing]\njitter = " + kv["jitter"] + "\nties = " + (kv["ties"] == "1" ? "true" : "false") +
+               "\nseed = " + kv["seed"] + "\n";
     } else if (p.kind == "pct") {
         // The schedule: PCT with this seed gives the same interleaving again.
         std::map<std::string, std::string> kv;

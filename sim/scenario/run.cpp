@@ -73,6 +73,10 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
     RunContext ctx(s.seed);
     ctx.faults.load(s.faults, s.seed);
+    if (s.timing.ties) {
+        ctx.timing.ties = true;
+        ctx.timing.tie_rng = Rng((s.timing.seed ? s.timing.seed : s.seed) ^ 0x7469657300000000ULL);
+    }
     if (s.timing.jitter) {
         ctx.timing.percent = s.timing.jitter;
         ctx.timing.rng = Rng((s.timing.seed ? s.timing.seed : s.seed) ^ 0x74696d696e670000ULL);

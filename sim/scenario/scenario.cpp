@@ -389,6 +389,7 @@ void set_timing(Scenario& s, const std::string& text) {
     for (const KeyValue& kv : split_key_values(text)) {
         uint64_t v = decision_number("timing", kv);
         if (kv.key == "jitter" && v <= 90) t.jitter = unsigned(v);
+        else if (kv.key == "ties" && v <= 1) t.ties = v == 1;
         else if (kv.key == "seed") t.seed = v;
         else throw InputError("timing: bad " + kv.text());
     }
@@ -622,6 +623,7 @@ Scenario load_scenario(const std::string& path) {
     if (const toml::table* t = top.table("timing")) {
         TableReader r(path, *t, "timing");
         if (auto j = r.integer("jitter", 0, 90)) s.timing.jitter = unsigned(*j);
+        if (auto t = r.boolean("ties")) s.timing.ties = *t;
         if (auto n = r.integer("seed", 0, INT64_MAX)) s.timing.seed = uint64_t(*n);
         r.done();
     }

@@ -138,6 +138,7 @@ struct Scenario {
     } schedule;
     struct Timing {
         unsigned jitter = 0;  // [timing] jitter: latencies vary by up to this percent (0: nominal)
+        bool ties = false;    // [timing] ties: same-time events in a seeded order
         uint64_t seed = 0;    // 0: the scenario's
     } timing;
     std::vector<PropertyOverride> properties;
