@@ -8,6 +8,13 @@
 
 namespace quiesce::test {
 
+// n bytes of a recognisable pattern.
+inline std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
+    std::vector<uint8_t> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = uint8_t(seed + i * 7);
+    return v;
+}
+
 using PlatformBody = std::function<void(Platform&, Cpu&, Facts&)>;
 
 inline Facts on_platform(const std::string& scenario, const PlatformBody& body,

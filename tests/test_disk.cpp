@@ -9,17 +9,8 @@
 
 using namespace quiesce;
 using quiesce::test::Facts;
+using quiesce::test::pattern;
 using quiesce::test::on_disk;
-
-namespace {
-
-std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
-    std::vector<uint8_t> v(n);
-    for (size_t i = 0; i < n; ++i) v[i] = uint8_t(seed + i * 7);
-    return v;
-}
-
-}  // namespace
 
 TEST_CASE("disk: probe identifies the drive through AHCI", "[disk]") {
     Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive&, Facts& f) {

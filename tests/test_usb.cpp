@@ -11,6 +11,7 @@
 
 using namespace quiesce;
 using quiesce::test::Facts;
+using quiesce::test::pattern;
 
 namespace {
 
@@ -214,11 +215,6 @@ Facts on_usb_disk(const std::function<void(Platform&, Cpu&, UsbStorageDriver&, S
         tweak);
 }
 
-std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
-    std::vector<uint8_t> v(n);
-    for (size_t i = 0; i < n; ++i) v[i] = uint8_t(seed + i * 7);
-    return v;
-}
 
 }  // namespace
 

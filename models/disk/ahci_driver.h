@@ -82,17 +82,4 @@ private:
     BlockObserver observer_;
 };
 
-// sda as the PM core sees it: a child of ahci0 in the device graph.
-class ScsiDiskPm : public PmDevice {
-public:
-    ScsiDiskPm(std::string name, std::string track, AhciDriver& drv)
-        : PmDevice(std::move(name)), track_(std::move(track)), drv_(drv) {}
-    std::string track() const override { return track_; }
-    int callback(const std::string& cb, Cpu& cpu) override { return drv_.disk_pm(cb, cpu); }
-
-private:
-    std::string track_;
-    AhciDriver& drv_;
-};
-
 }  // namespace quiesce

@@ -164,29 +164,4 @@ private:
     BlockObserver observer_;
 };
 
-class UsbPmDevice : public PmDevice {
-public:
-    UsbPmDevice(std::string name, std::string track, UsbDeviceDriver& drv)
-        : PmDevice(std::move(name)), track_(std::move(track)), drv_(drv) {}
-    std::string track() const override { return track_; }
-    int callback(const std::string& cb, Cpu& cpu) override { return drv_.pm(cb, cpu); }
-
-private:
-    std::string track_;
-    UsbDeviceDriver& drv_;
-};
-
-// The disk of a USB storage device as the PM core sees it (sd).
-class UsbDiskPm : public PmDevice {
-public:
-    UsbDiskPm(std::string name, std::string track, UsbStorageDriver& drv)
-        : PmDevice(std::move(name)), track_(std::move(track)), drv_(drv) {}
-    std::string track() const override { return track_; }
-    int callback(const std::string& cb, Cpu& cpu) override { return drv_.disk_pm(cb, cpu); }
-
-private:
-    std::string track_;
-    UsbStorageDriver& drv_;
-};
-
 }  // namespace quiesce

@@ -2,6 +2,7 @@
 // in the device graph and callbacks run as timed code on a CPU.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace quiesce {
@@ -27,6 +28,21 @@ public:
 
 private:
     std::string name_;
+};
+
+// A device whose callbacks one function dispatches (a disk's sd callbacks,
+// a USB device's usb_dev_pm_ops): the driver's own `pm(cb, cpu)`.
+class DispatchPmDevice : public PmDevice {
+public:
+    using Dispatch = std::function<int(const std::string& cb, Cpu& cpu)>;
+    DispatchPmDevice(std::string name, std::string track, Dispatch dispatch)
+        : PmDevice(std::move(name)), track_(std::move(track)), dispatch_(std::move(dispatch)) {}
+    std::string track() const override { return track_; }
+    int callback(const std::string& cb, Cpu& cpu) override { return dispatch_(cb, cpu); }
+
+private:
+    std::string track_;
+    Dispatch dispatch_;
 };
 
 }  // namespace quiesce

@@ -504,7 +504,9 @@ void Platform::bind_devices(Cpu& cpu) {
                                                          variant_of<AhciDriver>(scenario_, d.spec.name));
             d.ahci_driver->set_observer(block_observer_);
             drv = d.ahci_driver.get();
-            d.disk_pm = std::make_unique<ScsiDiskPm>(d.spec.disk, d.spec.disk, *d.ahci_driver);
+            AhciDriver* ahci = d.ahci_driver.get();
+            d.disk_pm = std::make_unique<DispatchPmDevice>(
+                d.spec.disk, d.spec.disk, [ahci](const std::string& cb, Cpu& c) { return ahci->disk_pm(cb, c); });
             pm_by_name_[d.spec.disk] = d.disk_pm.get();
         }
         if (drv) {
@@ -545,12 +547,16 @@ void Platform::bind_devices(Cpu& cpu) {
             storage->set_observer(block_observer_);
             u.storage = storage.get();
             u.driver = std::move(storage);
-            u.disk_pm = std::make_unique<UsbDiskPm>(u.spec.disk, u.spec.disk, *u.storage);
+            UsbStorageDriver* sd = u.storage;
+            u.disk_pm = std::make_unique<DispatchPmDevice>(
+                u.spec.disk, u.spec.disk, [sd](const std::string& cb, Cpu& c) { return sd->disk_pm(cb, c); });
             pm_by_name_[u.spec.disk] = u.disk_pm.get();
         }
         int rc = u.driver->probe(cpu);
         kernel_->hub().instant(u.spec.name, "probe", "driver", {{"rc", std::to_string(rc)}});
-        u.pm = std::make_unique<UsbPmDevice>(u.spec.name, u.spec.name, *u.driver);
+        UsbDeviceDriver* dev = u.driver.get();
+        u.pm = std::make_unique<DispatchPmDevice>(
+            u.spec.name, u.spec.name, [dev](const std::string& cb, Cpu& c) { return dev->pm(cb, c); });
         pm_by_name_[u.spec.name] = u.pm.get();
     }
     auto dma_driver = [this](const std::string& name) -> DmaEngineDriver* {

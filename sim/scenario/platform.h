@@ -130,7 +130,7 @@ private:
         std::unique_ptr<PciPmDevice> pm;
         std::unique_ptr<SataDrive> drive;         // ahci: the drive on port 0
         std::unique_ptr<AhciDriver> ahci_driver;
-        std::unique_ptr<ScsiDiskPm> disk_pm;
+        std::unique_ptr<DispatchPmDevice> disk_pm;  // sda (sd)
         std::unique_ptr<XhciDriver> xhci_driver;
     };
     // A USB device on a root-hub port of its parent xHCI.
@@ -142,8 +142,8 @@ private:
         std::unique_ptr<UsbDeviceDriver> driver;
         UsbHidDriver* hid = nullptr;
         UsbStorageDriver* storage = nullptr;
-        std::unique_ptr<UsbPmDevice> pm;
-        std::unique_ptr<UsbDiskPm> disk_pm;  // usb-storage: its disk (sd)
+        std::unique_ptr<DispatchPmDevice> pm;
+        std::unique_ptr<DispatchPmDevice> disk_pm;  // usb-storage: its disk (sd)
     };
     void build_pci(const Scenario& s, RunContext& ctx);
     void build_usb(const Scenario& s, RunContext& ctx);
