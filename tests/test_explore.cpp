@@ -11,9 +11,9 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <set>
-#include <fstream>
 #include <iterator>
 #include <sstream>
 
@@ -53,6 +53,12 @@ TEST_CASE("explore: finds a bug only an error path shows, writes a reproducer, r
     std::string run = m[1], phase = m[2], reproducer = m[4];
     // The failure must come at or after suspend_noirq: before it the wrong undo is never needed.
     CHECK((phase == "suspend_noirq" || phase == "platform-prepare" || phase == "cpus-offline"));
+    // Shrunk over the workload: the file writer and the DMA copies are not
+    // needed to show it, so the reproducer leaves them out.
+    std::ifstream repro_file(reproducer);
+    std::string text((std::istreambuf_iterator<char>(repro_file)), std::istreambuf_iterator<char>());
+    CHECK(text.find("# Shrunk: it shows without the writer, the DMA copies") != std::string::npos);
+    CHECK(text.find("[workload]\nwriter_blocks = 0\ndma_copies = 0\n") != std::string::npos);
     // The reproducer is a scenario that `quiesce run` confirms.
     Cli again = sh("run " + reproducer + " --db " + tmp("again.db"));
     INFO(again.out);

@@ -67,6 +67,30 @@ std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& gra
     return std::nullopt;
 }
 
+// Delta debugging over the workload: each task the scenario runs is left
+// out in turn, and stays out when the finding still shows without it
+// (same invariant at the same component). What is left is what it needs.
+void shrink_workload(const Scenario& s, const FaultPoint& found, Finding& f, unsigned jobs) {
+    Scenario current = variant_of(s, found);
+    for (const WorkloadTask& t : workload_tasks()) {
+        if (!t.present(current)) continue;
+        Scenario trial = current;
+        t.remove(trial);
+        bool shows = false;
+        std::set<std::string> ids;
+        execute_all({trial}, jobs, [&](size_t, RunResult r) {
+            ids = r.violations;
+            for (const auto& ev : r.stream.events)
+                shows = shows || (ev.kind == EvKind::Violation && ev.name == f.sig.invariant &&
+                                  ev.track == f.sig.component);
+        });
+        if (!shows) continue;
+        current = std::move(trial);
+        f.workload_removed.push_back({t.task, t.key, t.value});
+        f.violations = ids;  // what the smaller run showed is what its reproducer expects
+    }
+}
+
 // One scenario file per distinct violation.
 void write_reproducers(const std::string& out_dir, const std::string& file, uint64_t seed,
                        const std::vector<FaultPoint>& points, size_t explored, std::map<Signature, Finding>& findings) {
@@ -261,6 +285,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                 points.push_back(*shrunk);
                 f.first_variant = points.size() - 1;
             }
+    if (!out_dir.empty())  // only a reproducer shows the shrunk workload
+        for (auto& [sig, f] : findings) shrink_workload(s, points[f.first_variant], f, o.jobs);
 
     if (!out_dir.empty()) write_reproducers(out_dir, file, s.seed, points, explored_points, findings);
     print_report(o, points, fault_count, findings, coverage, phase_order, done, crashed, secs);

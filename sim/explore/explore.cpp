@@ -157,6 +157,39 @@ std::vector<FaultPoint> pct_points(size_t n, unsigned depth, uint64_t steps) {
     return out;
 }
 
+namespace {
+bool has_device(const Scenario& s, const char* type) {
+    return std::any_of(s.platform.devices.begin(), s.platform.devices.end(),
+                       [type](const DeviceSpec& d) { return d.type == type; });
+}
+}  // namespace
+
+const std::vector<WorkloadTask>& workload_tasks() {
+    static const std::vector<WorkloadTask> tasks = {
+        {"the writer", "writer_blocks", "0", [](const Scenario& s) { return s.storage.writer_blocks > 0; },
+         [](Scenario& s) { s.storage.writer_blocks = 0; }},
+        {"the toucher", "toucher_pages", "0", [](const Scenario& s) { return s.storage.toucher_pages > 0; },
+         [](Scenario& s) { s.storage.toucher_pages = 0; }},
+        {"the updater", "updater", "false", [](const Scenario& s) { return s.storage.updater; },
+         [](Scenario& s) { s.storage.updater = false; }},
+        {"the DMA streamer", "dma_streamer", "false", [](const Scenario& s) { return s.storage.dma_streamer; },
+         [](Scenario& s) { s.storage.dma_streamer = false; }},
+        {"the stuck task", "stuck_task", "false", [](const Scenario& s) { return s.storage.stuck_task; },
+         [](Scenario& s) { s.storage.stuck_task = false; }},
+        {"the poller", "skip_sleeper", "\"none\"", [](const Scenario& s) { return s.storage.skip_sleeper != "none"; },
+         [](Scenario& s) { s.storage.skip_sleeper = "none"; }},
+        {"hdparm", "hdparm_burst", "0", [](const Scenario& s) { return s.storage.hdparm_burst > 0; },
+         [](Scenario& s) { s.storage.hdparm_burst = 0; }},
+        {"the DMA copies", "dma_copies", "0",
+         [](const Scenario& s) { return s.dma_copies > 0 && has_device(s, "dma-engine"); },
+         [](Scenario& s) { s.dma_copies = 0; }},
+        {"the USB commands", "usb_commands", "0",
+         [](const Scenario& s) { return s.usb_commands > 0 && has_device(s, "xhci"); },
+         [](Scenario& s) { s.usb_commands = 0; }},
+    };
+    return tasks;
+}
+
 std::vector<FaultPoint> timing_points(size_t n, unsigned percent) {
     std::vector<FaultPoint> out;
     for (size_t i = 1; i <= n; ++i)
@@ -189,20 +222,36 @@ Scenario variant_of(const Scenario& s, const FaultPoint& p) {
 
 std::string reproducer_text(const std::string& original, const std::string& scenario_file, const FaultPoint& p,
                             const Finding& f, size_t variant, size_t variants, uint64_t seed) {
-    // The original without its [expect] table.
-    std::string kept;
+    // The original without its [expect] table; the workload settings that
+    // shrinking changed replace the file's own in its [workload] table.
+    std::string kept, overrides;
+    for (const auto& r : f.workload_removed) overrides += r.key + " = " + r.value + "\n";
     std::istringstream in(original);
     std::string line;
-    bool skipping = false;
+    bool skipping = false, in_workload = false, workload_seen = false;
+    auto overridden = [&](const std::string& t) {
+        for (const auto& r : f.workload_removed)
+            if (t.rfind(r.key, 0) == 0 && t.find_first_not_of(" \t", r.key.size()) != std::string::npos &&
+                t[t.find_first_not_of(" \t", r.key.size())] == '=')
+                return true;
+        return false;
+    };
     while (std::getline(in, line)) {
         std::string t = line.substr(line.find_first_not_of(" \t") == std::string::npos ? line.size()
                                                                                         : line.find_first_not_of(" \t"));
-        if (!t.empty() && t[0] == '[')
+        if (!t.empty() && t[0] == '[') {
+            if (in_workload) kept += overrides;
+            in_workload = t.rfind("[workload]", 0) == 0;
+            workload_seen = workload_seen || in_workload;
             skipping = t.rfind("[expect]", 0) == 0 || (p.kind == "order" && t.rfind("[order]", 0) == 0) ||
                        (p.kind == "pct" && t.rfind("[schedule]", 0) == 0) ||
                        (p.kind == "timing" && t.rfind("[timing]", 0) == 0);
+        }
+        if (in_workload && overridden(t)) continue;
         if (!skipping) kept += line + "\n";
     }
+    if (in_workload) kept += overrides;
+    if (!workload_seen && !overrides.empty()) kept += "\n[workload]\n" + overrides;
     while (kept.size() >= 2 && kept[kept.size() - 1] == '\n' && kept[kept.size() - 2] == '\n') kept.pop_back();
     std::string out = kept + "\n";
     out += fmt::format("# Found by quiesce explore on {} (seed {}), variant {} of {}:\n", scenario_file, seed,
@@ -213,6 +262,11 @@ std::string reproducer_text(const std::string& original, const std::string& scen
     out += "# shows none of that. `quiesce run` on this file reproduces it.\n";
     if (p.kind == "order" && f.first_variant != f.found_variant)
         out += "# Shrunk: the order nearest the default (one device moved) that still shows it.\n";
+    if (!f.workload_removed.empty()) {
+        std::string tasks;
+        for (const auto& r : f.workload_removed) tasks += (tasks.empty() ? "" : ", ") + r.task;
+        out += "# Shrunk: it shows without " + tasks + " ([workload] above).\n";
+    }
     if (p.kind == "timing") {
         std::map<std::string, std::string> kv;
         for (const KeyValue& item : split_key_values(p.rule.substr(7))) kv[item.key] = item.value;  // after "timing="

@@ -107,7 +107,22 @@ struct Finding {
     std::set<std::string> violations;  // every id that first run showed
     std::string reproducer;    // file written, if any
     std::string shrunk;        // order findings: the order rule one move from the default that shows it
+    // Workload tasks the finding does not need: [workload] key = value that
+    // leaves each out (writer_blocks = 0...), with the task's name.
+    struct Removed {
+        std::string task, key, value;
+    };
+    std::vector<Removed> workload_removed;
 };
+
+// The workload tasks of `s` that shrinking may leave out, each as the
+// [workload] setting that removes it and what it does to a Scenario.
+struct WorkloadTask {
+    std::string task, key, value;
+    std::function<bool(const Scenario&)> present;
+    std::function<void(Scenario&)> remove;
+};
+const std::vector<WorkloadTask>& workload_tasks();
 
 // The scenario `s` with one more fault rule, expecting only "no violation"
 // (any outcome): what a variant runs.
