@@ -59,6 +59,9 @@ TEST_CASE("explore: finds a bug only an error path shows, writes a reproducer, r
     std::string text((std::istreambuf_iterator<char>(repro_file)), std::istreambuf_iterator<char>());
     CHECK(text.find("# Shrunk: it shows without the writer, the DMA copies") != std::string::npos);
     CHECK(text.find("[workload]\nwriter_blocks = 0\ndma_copies = 0\n") != std::string::npos);
+    // ... and over the platform: dma0 is not needed either.
+    CHECK(text.find("# Shrunk: it shows without the platform's dma0") != std::string::npos);
+    CHECK(text.find("[devices.dma0]\npresent = false\n") != std::string::npos);
     // The reproducer is a scenario that `quiesce run` confirms.
     Cli again = sh("run " + reproducer + " --db " + tmp("again.db"));
     INFO(again.out);

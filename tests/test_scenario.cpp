@@ -144,3 +144,17 @@ consumer = "pci0"
         REQUIRE(std::string(e.what()) == plat.path() + ":11: link: device graph has a cycle: pci0 -> a -> pci0");
     }
 }
+
+TEST_CASE("scenario: a device can be left out of the platform, if nothing sits on it", "[scenario]") {
+    TempFile ok(replace(kGood, "[drivers.dma0]", "[devices.dma1]\npresent = false\n\n[drivers.dma0]"));
+    Scenario s = load_scenario(ok.path());
+    for (const auto& d : s.platform.devices) REQUIRE(d.name != "dma1");
+    REQUIRE(s.platform.devices.size() == 3);  // pci0, rp0, dma0
+    REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[devices.rp0]\npresent = false\n\n[drivers.dma0]")) ==
+            ":12:1: devices.rp0.present: 'dma0' sits on it");
+    REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[devices.pci0]\npresent = false\n\n[drivers.dma0]")) ==
+            ":12:1: devices.pci0.present: the host bridge stays");
+    // A driver table for a device left out names it as unknown.
+    REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[devices.dma0]\npresent = false\n\n[drivers.dma0]")) ==
+            ":15:1: drivers.dma0: no device named 'dma0'");
+}

@@ -91,6 +91,50 @@ void shrink_workload(const Scenario& s, const FaultPoint& found, Finding& f, uns
     }
 }
 
+// Then over the platform's devices: a leaf device the finding does not name
+// (nor the scenario file, nor the fault) is left out in turn, and stays out
+// when the finding still shows without it.
+void shrink_devices(const std::string& original, const Scenario& s, const FaultPoint& found, Finding& f,
+                    unsigned jobs) {
+    Scenario current = variant_of(s, found);
+    for (const auto& r : f.workload_removed)
+        for (const WorkloadTask& t : workload_tasks())
+            if (t.key == r.key) t.remove(current);
+    auto mentioned = [&](const std::string& name) {
+        return original.find(name) != std::string::npos || found.rule.find(name) != std::string::npos ||
+               f.sig.component == name || f.sig.component.rfind(name + ".", 0) == 0;
+    };
+    for (size_t guard = 0; guard < s.platform.devices.size(); ++guard) {
+        bool removed = false;
+        auto& devs = current.platform.devices;
+        for (auto it = devs.rbegin(); it != devs.rend() && !removed; ++it) {
+            const DeviceSpec& d = *it;
+            bool leaf = std::none_of(devs.begin(), devs.end(), [&](const DeviceSpec& o) { return o.parent == d.name; });
+            bool linked = std::any_of(current.platform.links.begin(), current.platform.links.end(),
+                                      [&](const LinkSpec& l) { return l.supplier == d.name || l.consumer == d.name; });
+            if (d.type == "pci-host" || !leaf || linked || mentioned(d.name) ||
+                ((d.type == "ahci" || d.type == "usb-storage") && mentioned(d.disk)))
+                continue;
+            Scenario trial = current;
+            trial.platform.devices.erase(trial.platform.devices.begin() + (devs.rend() - it - 1));
+            bool shows = false;
+            std::set<std::string> ids;
+            execute_all({trial}, jobs, [&](size_t, RunResult r) {
+                ids = r.violations;
+                for (const auto& ev : r.stream.events)
+                    shows = shows || (ev.kind == EvKind::Violation && ev.name == f.sig.invariant &&
+                                      ev.track == f.sig.component);
+            });
+            if (!shows) continue;
+            f.devices_removed.push_back(d.name);
+            f.violations = ids;
+            current = std::move(trial);
+            removed = true;  // the list changed: look again from its end
+        }
+        if (!removed) break;
+    }
+}
+
 // One scenario file per distinct violation.
 void write_reproducers(const std::string& out_dir, const std::string& file, uint64_t seed,
                        const std::vector<FaultPoint>& points, size_t explored, std::map<Signature, Finding>& findings) {
@@ -285,8 +329,13 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                 points.push_back(*shrunk);
                 f.first_variant = points.size() - 1;
             }
-    if (!out_dir.empty())  // only a reproducer shows the shrunk workload
-        for (auto& [sig, f] : findings) shrink_workload(s, points[f.first_variant], f, o.jobs);
+    if (!out_dir.empty()) {  // only a reproducer shows the shrunk workload and platform
+        const std::string original = read_file(file);
+        for (auto& [sig, f] : findings) {
+            shrink_workload(s, points[f.first_variant], f, o.jobs);
+            shrink_devices(original, s, points[f.first_variant], f, o.jobs);
+        }
+    }
 
     if (!out_dir.empty()) write_reproducers(out_dir, file, s.seed, points, explored_points, findings);
     print_report(o, points, fault_count, findings, coverage, phase_order, done, crashed, secs);

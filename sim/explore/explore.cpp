@@ -267,6 +267,12 @@ std::string reproducer_text(const std::string& original, const std::string& scen
         for (const auto& r : f.workload_removed) tasks += (tasks.empty() ? "" : ", ") + r.task;
         out += "# Shrunk: it shows without " + tasks + " ([workload] above).\n";
     }
+    if (!f.devices_removed.empty()) {
+        std::string devs;
+        for (const auto& d : f.devices_removed) devs += (devs.empty() ? "" : ", ") + d;
+        out += "# Shrunk: it shows without the platform's " + devs + " (left out below).\n";
+        for (const auto& d : f.devices_removed) out += "[devices." + d + "]\npresent = false\n";
+    }
     if (p.kind == "timing") {
         std::map<std::string, std::string> kv;
         for (const KeyValue& item : split_key_values(p.rule.substr(7))) kv[item.key] = item.value;  // after "timing="

@@ -113,6 +113,7 @@ struct Finding {
         std::string task, key, value;
     };
     std::vector<Removed> workload_removed;
+    std::vector<std::string> devices_removed;  // platform devices it shows without ([devices.X] present = false)
 };
 
 // The workload tasks of `s` that shrinking may leave out, each as the

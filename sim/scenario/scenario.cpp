@@ -458,7 +458,13 @@ Scenario load_scenario(const std::string& path) {
         }
     };
     // Per-scenario overrides of a platform device's PM wiring.
-    per_device("devices", [](DeviceSpec& spec, TableReader& r) {
+    struct Absent {
+        std::string name;
+        int line, column;
+    };
+    std::vector<Absent> absent;  // [devices.NAME] present = false, and where
+    per_device("devices", [&](DeviceSpec& spec, TableReader& r) {
+        if (auto b = r.boolean("present"); b && !*b) absent.push_back({spec.name, r.line(), r.column()});
         if (auto b = r.boolean("no_soft_reset")) spec.no_soft_reset = *b;
         if (auto b = r.boolean("wake")) spec.wake = *b;
         if (spec.usb()) {
@@ -466,6 +472,20 @@ Scenario load_scenario(const std::string& path) {
             if (auto v = r.str("serial")) spec.serial = *v;
         }
     });
+    // A device left out of the platform (a shrunk reproducer): nothing may
+    // sit on it.
+    for (const auto& a : absent) {
+        auto& devs = s.platform.devices;
+        auto it = std::find_if(devs.begin(), devs.end(), [&](const DeviceSpec& d) { return d.name == a.name; });
+        const std::string key = "devices." + a.name + ".present";
+        if (it->type == "pci-host") throw InputError(path, a.line, a.column, key, "the host bridge stays");
+        for (const auto& d : devs)
+            if (d.parent == a.name) throw InputError(path, a.line, a.column, key, "'" + d.name + "' sits on it");
+        for (const auto& l : s.platform.links)
+            if (l.supplier == a.name || l.consumer == a.name)
+                throw InputError(path, a.line, a.column, key, "a device link names it");
+        devs.erase(it);
+    }
     per_device("drivers", [&](DeviceSpec& spec, TableReader& r) {
         std::string variant = r.str("variant").value_or("fixed");
         if (auto lm = r.str("local_memory")) {

@@ -41,6 +41,8 @@ public:
 
     [[noreturn]] void fail(const std::string& key, const std::string& message) const;
     const std::string& file() const { return file_; }
+    int line() const { return int(table_.source().begin.line); }  // where the table starts
+    int column() const { return int(table_.source().begin.column); }
     std::string path_of(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
 
 private:
