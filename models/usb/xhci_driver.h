@@ -22,9 +22,8 @@
 //   when the controller may wake the system.
 // - suspend/freeze/poweroff (xhci_suspend): clear R/S, wait HCH, clear the
 //   command ring (CRCR holds a 64-byte aligned pointer only: the ring starts
-//   over at its base), save the
-//   operational and interrupter registers into memory, Save State (CSS),
-//   wait SSS clear; SRE fails the callback.
+//   over at its base), save the operational and interrupter registers into
+//   memory, Save State (CSS), wait SSS clear; SRE fails the callback.
 // - resume/thaw (xhci_resume): a controller that lost power (CNR or HCE set)
 //   is reinitialized; otherwise the saved registers go back, CRCR is rebuilt
 //   from the software ring (xhci_set_cmd_ring_deq: the dequeue pointer and
