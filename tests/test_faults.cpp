@@ -151,7 +151,7 @@ TEST_CASE("faults: --fault adds a rule to every scenario; bad rules exit 2 with 
              Bad{"kind=callback-fail,device=gpu0", "quiesce: --fault 1: device: platform 'pc-storage' has no device 'gpu0'\n"},
              Bad{"kind=wake-event", "quiesce: --fault 1: kind: 'wake-event' needs a phase or a time ('at') to fire at\n"},
              Bad{"kind=power-loss,device=dma0",
-                 "quiesce: --fault 1: device: power-loss at persistence points names a drive (an ahci device's disk)\n"},
+                 "quiesce: --fault 1: device: power-loss at persistence points names a drive (an ahci or usb-storage device's disk)\n"},
              Bad{"kind=callback-fail,probability=2", "quiesce: --fault 1: probability: must be 0 to 1\n"},
              Bad{"phase=suspend", "quiesce: --fault 1: kind: is required\n"},
              Bad{"kind", "quiesce: --fault 1: expected key=value[,key=value...], got \"kind\"\n"},

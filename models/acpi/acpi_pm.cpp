@@ -127,8 +127,10 @@ void AcpiPm::power_loss_cycle() {
     cut_pending_ = false;
     hub().slice_begin(path(), "power-lost", "power");
     sleeping_ = 5;
+    mains_lost_ = true;
     if (hooks_.power_down) hooks_.power_down(5);
     sc_core::wait(from_ps(cut_restore_after_));
+    mains_lost_ = false;
     if (hooks_.power_up) hooks_.power_up(5);
     regs().reset();  // mains loss: the resume well is gone too
     gpe_inputs_ = 0;

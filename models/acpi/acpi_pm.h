@@ -53,6 +53,9 @@ public:
 
     // Platform sleep state: 0 while running, else the S-state entered.
     unsigned sleeping() const { return sleeping_; }
+    // Mains power is gone (a power cut, not a sleep state): no standby
+    // power either, for wake logic or anything armed on auxiliary power.
+    bool mains_lost() const { return mains_lost_; }
     unsigned sleeps() const { return sleeps_; }
     // Power button pressed (a wake source; a status event while running).
     void press_power_button();
@@ -87,6 +90,7 @@ private:
     sc_core::sc_event cut_ev_;
     Picos cut_restore_after_ = 0;
     bool cut_pending_ = false;
+    bool mains_lost_ = false;
     void power_loss_cycle();
 };
 

@@ -50,6 +50,8 @@ void Checker::watch_bank(const std::string& component, const RegisterBank& bank)
 
 void Checker::transition_started() {
     for (auto& w : banks_) w.before = w.bank->save(StateClass::Hardware);
+    stopped_devices_.clear();
+    slept_ = false;
     in_transition_ = true;
     wake_events_.clear();
     firmware_calls_.clear();
@@ -76,6 +78,10 @@ void Checker::transition_resumed() {
         // A device the protocol declared not restored (its handles were
         // revoked, galibert-explicit) comes back reset by design.
         if (revoked_devices_.count(w.component)) continue;
+        // A transition that aborted before a device's suspend-side callback
+        // never stopped it: it went on working, and what tasks set on it
+        // meanwhile is not a state to give back.
+        if (!slept_ && graph_.has(w.component) && !stopped_devices_.count(w.component)) continue;
         auto diffs = w.bank->compare(w.before, StateClass::Hardware);
         if (diffs.empty()) continue;
         std::vector<std::pair<std::string, std::string>> ev;
@@ -154,7 +160,7 @@ void Checker::check_rollback(const Event& transition_end) {
         {"complete", "prepare"},         {"resume", "suspend"},         {"resume_early", "suspend_late"},
         {"resume_noirq", "suspend_noirq"}, {"thaw", "freeze"},          {"thaw_early", "freeze_late"},
         {"thaw_noirq", "freeze_noirq"},  {"restore", "poweroff"},       {"restore_early", "poweroff_late"},
-        {"restore_noirq", "poweroff_noirq"}};
+        {"restore_noirq", "poweroff_noirq"}, {"restore_explicit", "save_explicit"}};
     std::vector<std::string> problems;
     std::map<std::string, std::map<std::string, int>> open;  // device -> suspend callback -> times open
     for (const auto& [device, callback, rc] : callbacks_) {
@@ -218,6 +224,9 @@ void Checker::on_event(const Event& ev) {
         wake_events_.push_back({ev.name, ev.ts, ev.phase});
         return;
     }
+    if (ev.kind == EvKind::SliceBegin && ev.category == "power" &&
+        (ev.name == "S3" || ev.name == "S4" || ev.name == "S5" || ev.name == "power-lost"))
+        slept_ = true;  // the platform lost power: every device must be given its state back
     if (in_transition_ && ev.kind == EvKind::SliceBegin && ev.category == "power" &&
         (ev.name == "S3" || ev.name == "S4")) {
         in_transition_ = false;  // asleep: later events wake it
@@ -270,9 +279,11 @@ void Checker::on_event(const Event& ev) {
         // stopped running: with no freezer (ben2001) or a save_state long
         // before (linus2006), tasks may have changed it since the start.
         if (in_transition_ && (ev.name == "suspend" || ev.name == "freeze" || ev.name == "poweroff" ||
-                               ev.name == "save_explicit"))
+                               ev.name == "save_explicit")) {
             for (auto& w : banks_)
                 if (w.component == arg_value(ev, "device")) w.before = w.bank->save(StateClass::Hardware);
+            stopped_devices_.insert(arg_value(ev, "device"));
+        }
         running_[ev.track] = {arg_value(ev, "device"), ev.name, arg_value(ev, "phase"), ev.ts};
         // The watchdog: look again when the budget runs out.
         if (budget_) {

@@ -75,6 +75,8 @@ private:
     // galibert-explicit: devices whose handles were revoked (declared not
     // restored), and handles already reported stale.
     std::set<std::string> revoked_devices_;
+    std::set<std::string> stopped_devices_;  // devices whose suspend-side callback started
+    bool slept_ = false;                     // the platform lost power during the transition
     std::set<std::string> stale_handles_;
     void on_handle_use(const Event& ev);
     // Current callback phase: which devices take part, which finished.

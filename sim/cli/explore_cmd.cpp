@@ -234,7 +234,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
 
     std::vector<std::string> drives;
     for (const auto& d : s.platform.devices)
-        if (d.type == "ahci") drives.push_back(d.disk);
+        if (d.type == "ahci" || d.type == "usb-storage") drives.push_back(d.disk);
     std::vector<FaultPoint> points = fault_points(base.stream, o.kinds, drives, o.persistence);
     DeviceGraph graph = build_graph(s.platform);
     if (!s.order.empty()) graph.set_suspend_order(s.order);

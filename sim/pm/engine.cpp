@@ -53,6 +53,7 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
         c.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
         int rc = injected_callback_fault(name, p.callback, d->track());
         if (rc == 0) rc = explicit_callback(*d, p.callback, c);
+        if (rc != 0 && p.callback == "restore_explicit") not_restored_.insert(name);
         hub_.slice_end(d->track(), p.callback, "callback", {{"device", name}, {"rc", std::to_string(rc)}});
         if (rc != 0)
             hub_.instant(track_, "callback-failed", "pm",
@@ -165,7 +166,6 @@ int PmEngine::explicit_callback(PmDevice& d, const std::string& cb, Cpu& c) {
     } else {
         rc = d.callback(cb, c);
     }
-    if (restore && rc != 0) not_restored_.insert(d.name());
     return rc;
 }
 

@@ -304,7 +304,7 @@ void Platform::install_faults() {
 void Platform::power_down(unsigned state) {
     if (state >= 4) mem_->lose_contents();  // S4/S5: no self-refresh
     for (auto& d : devs_) {
-        bool armed = d.spec.wake && (d.fn->config().reg("PMCSR").value() & pci::PMCSR_PME_EN);
+        bool armed = !acpi_pm_->mains_lost() && d.spec.wake && (d.fn->config().reg("PMCSR").value() & pci::PMCSR_PME_EN);
         // The USB power session lost: the armed controller's auxiliary
         // power drops too (a board that cuts Vaux in S3, a hub losing VBUS).
         if (armed && state == 3 && d.spec.type == "xhci" && d.fn->fault("usb-power-loss")) armed = false;

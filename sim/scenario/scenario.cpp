@@ -238,13 +238,14 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
     }
     if (auto d = r.str("device")) {
         // power-loss names a drive: its persistence points are the opportunities.
+        auto has_disk = [](const DeviceSpec& dev) { return dev.type == "ahci" || dev.type == "usb-storage"; };
         bool drive = false;
-        for (const auto& dev : s.platform.devices) drive |= dev.type == "ahci" && dev.disk == *d;
+        for (const auto& dev : s.platform.devices) drive |= has_disk(dev) && dev.disk == *d;
         if (k->point && !(f.kind == "power-loss" && drive))
-            r.fail("device", f.kind == "power-loss" ? "power-loss at persistence points names a drive (an ahci device's disk)"
+            r.fail("device", f.kind == "power-loss" ? "power-loss at persistence points names a drive (an ahci or usb-storage device's disk)"
                                                     : "'" + f.kind + "' happens to the whole machine: no device");
         bool known = f.kind == "freezer-refusal";  // a task's name
-        for (const auto& dev : s.platform.devices) known |= dev.name == *d || (dev.type == "ahci" && dev.disk == *d);
+        for (const auto& dev : s.platform.devices) known |= dev.name == *d || (has_disk(dev) && dev.disk == *d);
         if (!known) r.fail("device", "platform '" + s.platform.name + "' has no device '" + *d + "'");
         f.device = *d;
     }
