@@ -159,14 +159,11 @@ int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>
 // revoke action takes away the processes' handles to it.
 int PmEngine::explicit_callback(PmDevice& d, const std::string& cb, Cpu& c) {
     const bool save = cb == "save_explicit", restore = cb == "restore_explicit";
-    int rc = 0;
     if ((save || restore) && !d.explicit_state()) {
-        rc = d.callback(save ? "suspend" : "resume", c);
-        if (restore && rc == 0) rc = -95;  // -EOPNOTSUPP: nothing to restore it from
-    } else {
-        rc = d.callback(cb, c);
+        int rc = d.callback(save ? "suspend" : "resume", c);
+        return restore && rc == 0 ? -95 : rc;  // -EOPNOTSUPP: nothing to restore it from
     }
-    return rc;
+    return d.callback(cb, c);
 }
 
 // A fault rule may make this callback fail (its errno) or never return (the
