@@ -43,6 +43,23 @@ using Coverage = std::map<std::string, std::map<std::string, Cell>>;  // phase -
 // An order finding shrinks to the order nearest the default (one device
 // moved) that still shows the same violation - one the graph allows when
 // the finding came from one. Sets what its run showed.
+// Whether a run shows the finding: its invariant fired at its component.
+bool shows_finding(const RunResult& r, const Finding& f) {
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::Violation && ev.name == f.sig.invariant && ev.track == f.sig.component) return true;
+    return false;
+}
+
+// Runs `trial`: whether it still shows the finding, and every id it showed.
+bool still_shows(const Scenario& trial, const Finding& f, unsigned jobs, std::set<std::string>& ids) {
+    bool shows = false;
+    execute_all({trial}, jobs, [&](size_t, RunResult r) {
+        ids = r.violations;
+        shows = shows_finding(r, f);
+    });
+    return shows;
+}
+
 std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& graph, const FaultPoint& found,
                                        Finding& f, unsigned jobs) {
     std::vector<FaultPoint> cands;
@@ -54,9 +71,7 @@ std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& gra
     std::vector<std::set<std::string>> ids(cands.size());
     execute_all(cv, jobs, [&](size_t k, RunResult r) {
         ids[k] = r.violations;
-        for (const auto& ev : r.stream.events)
-            shows[k] = shows[k] || (ev.kind == EvKind::Violation && ev.name == f.sig.invariant &&
-                                    ev.track == f.sig.component);
+        shows[k] = shows_finding(r, f);
     });
     for (size_t k = 0; k < cands.size(); ++k)
         if (shows[k]) {
@@ -76,15 +91,8 @@ void shrink_workload(const Scenario& s, const FaultPoint& found, Finding& f, uns
         if (!t.present(current)) continue;
         Scenario trial = current;
         t.remove(trial);
-        bool shows = false;
         std::set<std::string> ids;
-        execute_all({trial}, jobs, [&](size_t, RunResult r) {
-            ids = r.violations;
-            for (const auto& ev : r.stream.events)
-                shows = shows || (ev.kind == EvKind::Violation && ev.name == f.sig.invariant &&
-                                  ev.track == f.sig.component);
-        });
-        if (!shows) continue;
+        if (!still_shows(trial, f, jobs, ids)) continue;
         current = std::move(trial);
         f.workload_removed.push_back({t.task, t.key, t.value});
         f.violations = ids;  // what the smaller run showed is what its reproducer expects
@@ -117,15 +125,8 @@ void shrink_devices(const std::string& original, const Scenario& s, const FaultP
                 continue;
             Scenario trial = current;
             trial.platform.devices.erase(trial.platform.devices.begin() + (devs.rend() - it - 1));
-            bool shows = false;
             std::set<std::string> ids;
-            execute_all({trial}, jobs, [&](size_t, RunResult r) {
-                ids = r.violations;
-                for (const auto& ev : r.stream.events)
-                    shows = shows || (ev.kind == EvKind::Violation && ev.name == f.sig.invariant &&
-                                      ev.track == f.sig.component);
-            });
-            if (!shows) continue;
+            if (!still_shows(trial, f, jobs, ids)) continue;
             f.devices_removed.push_back(d.name);
             f.violations = ids;
             current = std::move(trial);
