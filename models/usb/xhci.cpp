@@ -432,14 +432,14 @@ uint32_t XhciCore::command(uint32_t type, uint64_t param, uint32_t control, unsi
         slot = 0;
         return CC_NO_SLOTS;
     case TRB_DISABLE_SLOT:
-        if (slot < 1 || slot > kSlots || !slots_[slot].enabled) return CC_SLOT_NOT_ENABLED;
+        if (!slot_enabled(slot)) return CC_SLOT_NOT_ENABLED;
         slots_[slot] = Slot{};
         return CC_SUCCESS;
     case TRB_ADDRESS_DEVICE:
-        if (slot < 1 || slot > kSlots || !slots_[slot].enabled) return CC_SLOT_NOT_ENABLED;
+        if (!slot_enabled(slot)) return CC_SLOT_NOT_ENABLED;
         return address_device(slot, param & ~uint64_t(0xf));
     case TRB_CONFIGURE_EP:
-        if (slot < 1 || slot > kSlots || !slots_[slot].enabled) return CC_SLOT_NOT_ENABLED;
+        if (!slot_enabled(slot)) return CC_SLOT_NOT_ENABLED;
         return configure_endpoints(slot, param & ~uint64_t(0xf));
     case TRB_STOP_EP:
         return stop_endpoint(slot, (control >> 16) & 0x1f);
@@ -449,7 +449,7 @@ uint32_t XhciCore::command(uint32_t type, uint64_t param, uint32_t control, unsi
 }
 
 uint32_t XhciCore::stop_endpoint(unsigned slot, unsigned dci) {
-    if (slot < 1 || slot > kSlots || !slots_[slot].enabled) return CC_SLOT_NOT_ENABLED;
+    if (!slot_enabled(slot)) return CC_SLOT_NOT_ENABLED;
     if (dci < 1 || dci > 31) return CC_TRB_ERROR;
     Endpoint& e = slots_[slot].ep[dci];
     if (e.state != EP_RUNNING) return CC_CONTEXT_STATE;
@@ -589,7 +589,7 @@ bool XhciCore::control_td(unsigned slot, unsigned dci, uint64_t setup_at) {
 }
 
 void XhciCore::run_endpoint(unsigned slot, unsigned dci) {
-    if (slot < 1 || slot > kSlots || !slots_[slot].enabled || !slots_[slot].port) return;
+    if (!slot_enabled(slot) || !slots_[slot].port) return;
     UsbDevice* dev = devices_[slots_[slot].port - 1];
     for (unsigned guard = 0; guard < 256; ++guard) {
         Endpoint& e = slots_[slot].ep[dci];

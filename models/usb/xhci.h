@@ -151,6 +151,7 @@ private:
     void remote_wakeup(unsigned p);
     void reset_ports();
     // Slots and transfers.
+    bool slot_enabled(unsigned slot) const { return slot >= 1 && slot <= kSlots && slots_[slot].enabled; }
     uint32_t command(uint32_t type, uint64_t param, uint32_t control, unsigned& slot_out);
     uint32_t address_device(unsigned slot, uint64_t input);
     uint32_t configure_endpoints(unsigned slot, uint64_t input);

@@ -102,20 +102,22 @@ void Checker::transition_resumed() {
 // enabled (S3/S4), and for S3 the FACS holds a waking vector; on the way
 // back _WAK(Sx) runs before _TTS(0).
 void Checker::on_acpi(const Event& ev) {
+    // Where a method stands among the calls of this transition (their
+    // count when it did not run).
+    auto seen = [&](const std::string& call) {
+        return long(std::find(firmware_calls_.begin(), firmware_calls_.end(), call) - firmware_calls_.begin());
+    };
     if (ev.kind == EvKind::SliceBegin && ev.category == "firmware") {
         if (in_transition_ || !firmware_calls_.empty()) firmware_calls_.push_back(ev.name);
         if (ev.name == "_TTS(0)") {
+            const long n = long(firmware_calls_.size());
             std::string wak = "_WAK(" + slept_state_ + ")", bfs = "_BFS(" + slept_state_ + ")";
-            auto at = [&](const std::string& m) {
-                return std::find(firmware_calls_.begin(), firmware_calls_.end(), m) - firmware_calls_.begin();
-            };
             // Legacy _BFS runs right after the wake, before _WAK.
-            if (!slept_state_.empty() && at(bfs) < long(firmware_calls_.size()) && at(wak) < at(bfs))
+            if (!slept_state_.empty() && seen(bfs) < n && seen(wak) < seen(bfs))
                 report({"acpi.sequence", ev.ts, ev.track, ev.phase,
                         fmt::format("{} ran after {}: firmware expects it first, right after the wake", bfs, wak),
                         json_object({{"problem", bfs + " after " + wak}})});
-            if (!slept_state_.empty() &&
-                std::find(firmware_calls_.begin(), firmware_calls_.end(), wak) == firmware_calls_.end())
+            if (!slept_state_.empty() && seen(wak) >= n)
                 report({"acpi.sequence", ev.ts, ev.track, ev.phase,
                         fmt::format("_TTS(0) after waking from S{} without {} first", slept_state_, wak),
                         json_object({{"problem", "no " + wak + " before _TTS(0)"}})});
@@ -127,9 +129,6 @@ void Checker::on_acpi(const Event& ev) {
     if (ev.kind != EvKind::Instant || ev.name != "sleep-request") return;
     const std::string state = arg_value(ev, "state");
     std::vector<std::string> problems;
-    auto seen = [&](const std::string& call) {
-        return std::find(firmware_calls_.begin(), firmware_calls_.end(), call) - firmware_calls_.begin();
-    };
     const long n = long(firmware_calls_.size());
     long tts = seen("_TTS(" + state + ")"), pts = seen("_PTS(" + state + ")");
     if (pts == n) problems.push_back("no _PTS(" + state + ") before SLP_EN");

@@ -164,6 +164,21 @@ void Hibernation::stream_size(uint64_t n, uint64_t& meta, uint64_t& body, uint64
     maps = (worst + swsusp::kMapEntries - 1) / swsusp::kMapEntries;
 }
 
+// alloc_swapdev_block: the next slot of the image - from the swap map, so
+// pages swapped out keep theirs, or (no map, or the ignore-swap-map bug)
+// the next one from page 1 on. -1 when swap is full.
+int64_t Hibernation::image_slot(Cpu& cpu, uint64_t& sequential) {
+    if (!swap_map_ || options_.ignore_swap_map) return int64_t(sequential++);
+    return swap_map_->alloc(cpu);
+}
+
+// The slots of an image that will not be written go back to the swap map
+// (those laid out from page 1 on were never taken from it).
+void Hibernation::release_slots(Cpu& cpu, const std::vector<uint64_t>& slots) {
+    if (!swap_map_ || options_.ignore_swap_map) return;
+    for (uint64_t s : slots) swap_map_->free(cpu, s);
+}
+
 int Hibernation::kexec_prepare(Cpu& cpu) {
     hub_.slice_begin(kernel_.path(), "kexec-prepare", "hibernation");
     // "The first kernel is going to specify what to backup and where":
@@ -172,11 +187,11 @@ int Hibernation::kexec_prepare(Cpu& cpu) {
     uint64_t meta, body, worst, maps;
     stream_size(saveable().size(), meta, body, worst, maps);
     kexec_slots_.clear();
+    uint64_t sequential = 1;
     for (uint64_t i = 0; i < maps + worst; ++i) {
-        int64_t s = swap_map_ && !options_.ignore_swap_map ? swap_map_->alloc(cpu) : int64_t(i + 1);
+        int64_t s = image_slot(cpu, sequential);
         if (s <= 0) {
-            for (uint64_t t : kexec_slots_)
-                if (swap_map_ && !options_.ignore_swap_map) swap_map_->free(cpu, t);
+            release_slots(cpu, {kexec_slots_.begin(), kexec_slots_.end()});
             kexec_slots_.clear();
             hub_.slice_end(kernel_.path(), "kexec-prepare", "hibernation", {{"result", "swap full"}});
             return kENOSPC;
@@ -229,20 +244,18 @@ int Hibernation::write_stream(Cpu& cpu, BlockDevice& dev, Kernel& buffers, std::
     std::vector<uint64_t> taken;
     uint64_t sequential = 1;
     auto slot = [&]() -> int64_t {
+        int64_t s = -1;
         if (!reserved.empty()) {
-            uint64_t s = reserved.front();
+            s = int64_t(reserved.front());
             reserved.pop_front();
-            taken.push_back(s);
-            return int64_t(s);
+        } else {
+            s = image_slot(cpu, sequential);
         }
-        if (!swap_map_ || options_.ignore_swap_map) return int64_t(sequential++);
-        int64_t s = swap_map_->alloc(cpu);
         if (s > 0) taken.push_back(uint64_t(s));
         return s;
     };
     auto release = [&](int rc, const std::string& what) {  // a failed write frees its slots
-        if (rc != kPowerLost && swap_map_)
-            for (uint64_t s : taken) swap_map_->free(cpu, s);
+        if (rc != kPowerLost) release_slots(cpu, taken);
         return finish(rc, what);
     };
     std::vector<uint64_t> map_slots;

@@ -97,6 +97,8 @@ private:
     int write_stream(Cpu& cpu, BlockDevice& dev, Kernel& buffers, std::deque<uint64_t> reserved);
     // Stream pages (swsusp_info, PFN metadata, data) and swap-map pages for n pages.
     void stream_size(uint64_t n, uint64_t& meta, uint64_t& body, uint64_t& worst, uint64_t& maps) const;
+    int64_t image_slot(Cpu& cpu, uint64_t& sequential);
+    void release_slots(Cpu& cpu, const std::vector<uint64_t>& slots);
     std::deque<uint64_t> kexec_slots_;
 
     Kernel& kernel_;

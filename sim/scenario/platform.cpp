@@ -240,6 +240,12 @@ void Platform::format_swap(SataDrive& drive, const DeviceSpec& spec) {
                                                          header.begin() + (i + 1) * spec.sector_size));
 }
 
+UsbKeyboard* Platform::keyboard() {
+    for (auto& u : usb_)
+        if (u.keyboard) return u.keyboard;
+    return nullptr;
+}
+
 std::vector<std::pair<UsbKeyboard*, UsbHidDriver*>> Platform::keyboards() {
     std::vector<std::pair<UsbKeyboard*, UsbHidDriver*>> out;
     for (auto& u : usb_)
@@ -273,7 +279,7 @@ void Platform::install_faults() {
     f.on_point("wake-event", [this](const FaultSpec& r) {
         if (r.source == "rtc") acpi_pm_->rtc_alarm_now();
         else if (r.source == "usb-key") {
-            if (!keyboards().empty()) keyboards().front().first->press_key(0x04);  // 'a'
+            if (UsbKeyboard* kbd = keyboard()) kbd->press_key(0x04);  // 'a'
         }
         else acpi_pm_->press_power_button();
     });
@@ -350,6 +356,20 @@ void Platform::firmware_wake(unsigned state) {
     }
 }
 
+const Platform::Dev* Platform::ahci_device() const {
+    for (const auto& d : devs_)
+        if (d.spec.type == "ahci") return &d;
+    return nullptr;
+}
+
+// A second kernel's own driver for the disk (the restore kernel, kexec-s4's
+// save kernel), reporting to the same durability oracle.
+std::unique_ptr<AhciDriver> Platform::disk_driver(Kernel& k, PciCore& core, const Dev& d) {
+    auto ahci = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, k, core, AhciDriver::Variant::Fixed);
+    ahci->set_observer(block_observer_);
+    return ahci;
+}
+
 int Platform::kexec_save(Cpu& cpu, Hibernation& hibernation) {
     if (!restore_kernel_) return -22;
     if (int rc = hibernation.kexec_prepare(cpu)) return rc;
@@ -361,26 +381,21 @@ int Platform::kexec_save(Cpu& cpu, Hibernation& hibernation) {
     PciCore core(kEcamBase, kPciMmioBase, kPciMmioSize);
     core.enumerate(cpu);
     int rc = -19;  // -ENODEV: no disk to write to
-    for (auto& d : devs_) {
-        if (d.spec.type != "ahci") continue;
-        PciDev* dev = find_pci(core, d);
-        if (!dev) break;
-        // What the image kernel left in the HBA: the save kernel puts it back.
+    const Dev* d = ahci_device();
+    if (PciDev* dev = d ? find_pci(core, *d) : nullptr) {
+        // What the image kernel left in the HBA, which the save kernel puts
+        // back in this order (the command engine's PxCMD last).
         const uint64_t abar = core.cfg_read(cpu, *dev, pci::BAR0 + 4 * AhciPci::kAbar, 4) & ~0xfu;
         static const uint32_t kKept[] = {Ahci::GHC, Ahci::PxCLB, Ahci::PxCLBU, Ahci::PxFB, Ahci::PxFBU, Ahci::PxIE,
                                          Ahci::PxCMD};
         std::vector<uint32_t> kept;
         for (uint32_t r : kKept) kept.push_back(cpu.read32(abar + r));
-        AhciDriver ahci(d.spec.name, d.spec.disk, sk, core, AhciDriver::Variant::Fixed);
-        ahci.set_observer(block_observer_);
-        rc = ahci.probe(cpu, *dev);
-        if (rc == 0) rc = hibernation.kexec_write(cpu, sk, ahci);
-        ahci.pm("freeze", cpu, *dev);  // the port stopped: nothing in flight
-        if (dev->irq != 0xff) sk.free_irq(dev->irq, d.spec.name);
-        for (size_t i = 0; i < kept.size(); ++i)
-            if (kKept[i] != Ahci::PxCMD) cpu.write32(abar + kKept[i], kept[i]);
-        cpu.write32(abar + Ahci::PxCMD, kept.back());
-        break;
+        std::unique_ptr<AhciDriver> ahci = disk_driver(sk, core, *d);
+        rc = ahci->probe(cpu, *dev);
+        if (rc == 0) rc = hibernation.kexec_write(cpu, sk, *ahci);
+        ahci->pm("freeze", cpu, *dev);  // the port stopped: nothing in flight
+        if (dev->irq != 0xff) sk.free_irq(dev->irq, d->spec.name);
+        for (size_t i = 0; i < kept.size(); ++i) cpu.write32(abar + kKept[i], kept[i]);
     }
     cpu.local_irq_disable();
     kernel_->take_interrupts();
@@ -412,18 +427,11 @@ void Platform::restore_kernel_program(Cpu& cpu) {
     PciCore core(kEcamBase, kPciMmioBase, kPciMmioSize);
     core.enumerate(cpu);
     std::unique_ptr<AhciDriver> ahci;
-    PciDev* ahci_dev = nullptr;
-    const Dev* disk_dev = nullptr;
-    for (auto& d : devs_) {
-        if (d.spec.type != "ahci") continue;
-        ahci_dev = find_pci(core, d);
-        disk_dev = &d;
-        if (ahci_dev) {
-            ahci = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, rk, core, AhciDriver::Variant::Fixed);
-            ahci->set_observer(block_observer_);
-            if (ahci->probe(cpu, *ahci_dev) != 0) ahci.reset();
-        }
-        break;
+    const Dev* disk_dev = ahci_device();
+    PciDev* ahci_dev = disk_dev ? find_pci(core, *disk_dev) : nullptr;
+    if (ahci_dev) {
+        ahci = disk_driver(rk, core, *disk_dev);
+        if (ahci->probe(cpu, *ahci_dev) != 0) ahci.reset();
     }
     rk.hub().slice_end(rk.path(), "boot", "boot");
     std::string reason = "no swap device";
@@ -593,26 +601,14 @@ std::vector<std::pair<std::string, XhciDriver*>> Platform::xhci_drivers() {
 }
 
 Platform::Disk Platform::disk() {
+    // The partitions as the platform file lays them out: root, then swap at the end.
+    auto make = [](const DeviceSpec& spec, SataDrive* drive, BlockDevice* driver, AhciDriver* ahci) {
+        return Disk{spec.disk, drive, driver, ahci, spec.swap_first_sector(), spec.swap_first_sector()};
+    };
     for (auto& d : devs_)
-        if (d.drive) {
-            Disk out;
-            out.name = d.spec.disk;
-            out.drive = d.drive.get();
-            out.driver = out.ahci = d.ahci_driver.get();
-            out.swap_first = d.spec.swap_first_sector();
-            out.root_sectors = out.swap_first;
-            return out;
-        }
+        if (d.drive) return make(d.spec, d.drive.get(), d.ahci_driver.get(), d.ahci_driver.get());
     for (auto& u : usb_)
-        if (u.drive) {
-            Disk out;
-            out.name = u.spec.disk;
-            out.drive = u.drive.get();
-            out.driver = u.storage;
-            out.swap_first = u.spec.swap_first_sector();
-            out.root_sectors = out.swap_first;
-            return out;
-        }
+        if (u.drive) return make(u.spec, u.drive.get(), u.storage, nullptr);
     return {};
 }
 

@@ -99,6 +99,8 @@ public:
     std::vector<std::pair<std::string, XhciDriver*>> xhci_drivers();
     // The USB keyboards (models and, once bound, their drivers), in platform order.
     std::vector<std::pair<UsbKeyboard*, UsbHidDriver*>> keyboards();
+    // The first USB keyboard (where `[wake] usb_key` and a usb-key wake event press), or nullptr.
+    UsbKeyboard* keyboard();
     // The PCI function of a device, by name (nullptr if none).
     PciFunction* function(const std::string& name);
     // The first disk, once bound (nullptr without an AHCI controller).
@@ -158,6 +160,8 @@ private:
     // The function a kernel's PCI core found for device `d` (its bus is the
     // secondary bus of its parent bridge, or the root bus).
     PciDev* find_pci(PciCore& core, const Dev& d) const;
+    const Dev* ahci_device() const;  // the first AHCI controller, or nullptr
+    std::unique_ptr<AhciDriver> disk_driver(Kernel& k, PciCore& core, const Dev& d);
 
     const Scenario& scenario_;
     RunContext& ctx_;

@@ -257,8 +257,8 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
                 platform.acpi_pm().press_power_button();
             });
         }
-        if (s.key_after && !platform.keyboards().empty()) {  // a key on the USB keyboard
-            sc_core::sc_spawn([kbd = platform.keyboards().front().first, after = s.key_after] {
+        if (UsbKeyboard* kbd = platform.keyboard(); kbd && s.key_after) {  // a key on the USB keyboard
+            sc_core::sc_spawn([kbd, after = s.key_after] {
                 sc_core::wait(from_ps(after));
                 kbd->press_key(0x04);  // 'a'
             });
