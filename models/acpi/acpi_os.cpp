@@ -70,7 +70,7 @@ uint32_t AcpiOs::finish(Cpu& cpu, unsigned state, bool legacy_gts_bfs) {
     if (legacy_gts_bfs && fw_.has_gts_bfs()) fw_.bfs(cpu, state);
     cpu.write32(gpe_en(), 0);
     cpu.write32(gpe_sts(), 0xffffffff);
-    cpu.write32(gpe_en(), runtime_gpes_);
+    cpu.write32(gpe_en(), kRuntimeGpes);
     uint32_t status = fw_.wak(cpu, state);
     cpu.write16(pm1_sts(), AcpiPm::STS_WAK);
     if (state == 3) cpu.write32(fw_.facs() + AcpiFirmware::FACS_WAKING_VECTOR, 0);

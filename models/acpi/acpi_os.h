@@ -62,7 +62,10 @@ private:
     AcpiPm& pm_;
     uint64_t pm1_evt_ = 0, pm1_cnt_ = 0, gpe0_ = 0;
     unsigned pm1_evt_len_ = 4, gpe0_len_ = 8, sci_irq_ = 9;
-    uint32_t runtime_gpes_ = 0, wake_gpes_ = 0;
+    // No GPE of the platform is a runtime GPE: the ones _PRW names are wake
+    // GPEs (ACPI_GPE_CAN_WAKE), enabled only for sleep.
+    static constexpr uint32_t kRuntimeGpes = 0;
+    uint32_t wake_gpes_ = 0;
     std::map<unsigned, std::vector<std::function<void(Cpu&)>>> gpe_handlers_;
 };
 
