@@ -35,11 +35,23 @@ inline Facts on_platform(const std::string& scenario, const PlatformBody& body,
     });
 }
 
+// The same, once the kernel has booted the platform's devices: PCI
+// enumeration and every driver bound (probed).
+inline Facts on_booted(const std::string& scenario, const PlatformBody& body,
+                       const std::function<void(Scenario&)>& tweak = nullptr) {
+    return on_platform(
+        scenario,
+        [&](Platform& p, Cpu& cpu, Facts& f) {
+            p.pci_core().enumerate(cpu);
+            p.bind_devices(cpu);
+            body(p, cpu, f);
+        },
+        tweak);
+}
+
 // Boots pc-storage (enumeration, probing) and runs `body` with its disk.
 inline Facts on_disk(const std::function<void(Platform&, Cpu&, AhciDriver&, SataDrive&, Facts&)>& body) {
-    return on_platform("s3-storage", [&](Platform& p, Cpu& cpu, Facts& f) {
-        p.pci_core().enumerate(cpu);
-        p.bind_devices(cpu);
+    return on_booted("s3-storage", [&](Platform& p, Cpu& cpu, Facts& f) {
         Platform::Disk d = p.disk();
         body(p, cpu, *d.ahci, *d.drive, f);
     });

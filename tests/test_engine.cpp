@@ -119,9 +119,7 @@ TEST_CASE("engine: a failed prepare completes only the prepared devices", "[engi
 }
 
 TEST_CASE("engine: the DMA engine driver's explicit state is name=value text it parses back", "[engine][galibert]") {
-    Facts f = quiesce::test::on_platform("s3-galibert-explicit", [](Platform& p, Cpu& cpu, Facts& f) {
-        p.pci_core().enumerate(cpu);
-        p.bind_devices(cpu);
+    Facts f = quiesce::test::on_booted("s3-galibert-explicit", [](Platform& p, Cpu& cpu, Facts& f) {
         DmaEngineDriver* drv = p.dma_drivers().at(1).second;
         const uint64_t bar = drv->mmio_base();
         drv->set_burst(cpu, 512);

@@ -21,9 +21,7 @@ std::string media_string(SataDrive& drive, uint64_t sector, size_t off, size_t l
 // image of the running system, then runs `body`.
 Facts with_image(const std::function<void(Platform&, Cpu&, Hibernation&, Platform::Disk&, Facts&)>& body,
                  bool crc = true, bool lz4 = false) {
-    return quiesce::test::on_platform("s4-storage", [&](Platform& p, Cpu& cpu, Facts& f) {
-        p.pci_core().enumerate(cpu);
-        p.bind_devices(cpu);
+    return quiesce::test::on_booted("s4-storage", [&](Platform& p, Cpu& cpu, Facts& f) {
         Platform::Disk disk = p.disk();
         HibernationOptions opts;
         opts.crc = crc;

@@ -20,11 +20,9 @@ using X = XhciCore;
 // Boots pc-usb (s3-xhci) with the keyboard bound, and runs `body`.
 Facts on_usb(const std::function<void(Platform&, Cpu&, UsbKeyboard&, UsbHidDriver&, Facts&)>& body,
              const std::function<void(Scenario&)>& tweak = nullptr) {
-    return quiesce::test::on_platform(
+    return quiesce::test::on_booted(
         "s3-xhci",
         [&](Platform& p, Cpu& cpu, Facts& f) {
-            p.pci_core().enumerate(cpu);
-            p.bind_devices(cpu);
             auto kbds = p.keyboards();
             REQUIRE(kbds.size() == 1);
             body(p, cpu, *kbds[0].first, *kbds[0].second, f);
@@ -202,11 +200,9 @@ namespace {
 // Boots pc-usb-storage (s3-usb-storage) with the USB disk bound.
 Facts on_usb_disk(const std::function<void(Platform&, Cpu&, UsbStorageDriver&, SataDrive&, Facts&)>& body,
                   const std::function<void(Scenario&)>& tweak = nullptr) {
-    return quiesce::test::on_platform(
+    return quiesce::test::on_booted(
         "s3-usb-storage",
         [&](Platform& p, Cpu& cpu, Facts& f) {
-            p.pci_core().enumerate(cpu);
-            p.bind_devices(cpu);
             Platform::Disk d = p.disk();
             REQUIRE(d.drive);
             REQUIRE(d.name == "sdb");

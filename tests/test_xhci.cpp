@@ -16,9 +16,7 @@ namespace {
 // Boots pc-usb (s3-xhci) and runs `body` with the controller's driver, its
 // kernel-side PCI device and the MMIO base.
 Facts on_xhci(const std::function<void(Platform&, Cpu&, XhciDriver&, PciDev&, uint64_t, Facts&)>& body) {
-    return quiesce::test::on_platform("s3-xhci", [&](Platform& p, Cpu& cpu, Facts& f) {
-        p.pci_core().enumerate(cpu);
-        p.bind_devices(cpu);
+    return quiesce::test::on_booted("s3-xhci", [&](Platform& p, Cpu& cpu, Facts& f) {
         PciDev* pd = p.pci_core().find(0, 0x14 << 3);
         REQUIRE(pd);
         uint64_t bar = p.pci_core().cfg_read(cpu, *pd, pci::BAR0, 4) & ~0xfu;
