@@ -191,6 +191,13 @@ public:
         return *this;
     }
     Stmt& bind_null(int i) { sqlite3_bind_null(s_, i); return *this; }
+    // Runs a query expected to give one row, handing it to `row`.
+    void step_row(sqlite3* db, const std::function<void(sqlite3_stmt*)>& row) {
+        int rc = sqlite3_step(s_);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(db));
+        if (rc == SQLITE_ROW) row(s_);
+        sqlite3_reset(s_);
+    }
     int64_t run(sqlite3* db) {
         int rc = sqlite3_step(s_);
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) throw std::runtime_error(sqlite3_errmsg(db));
@@ -324,7 +331,34 @@ TraceDb::TraceDb(const std::string& path) : path_(path) {
     exec("COMMIT");
 }
 
+// record()'s statements, prepared once per database.
+struct TraceDb::Statements {
+    explicit Statements(sqlite3* db)
+        : run(db, "INSERT INTO run(scenario, file, seed, protocol, platform, status, outcome, workload, expected,"
+                  " message, sim_time, wall_ms, digest, trace_level, started_at, quiesce_version, faults)"
+                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+          track(db, "INSERT INTO track(run_id, name, parent_id, kind, clock_domain, clock_hz) VALUES (?,?,?,?,?,?)"),
+          next_slice(db, "SELECT coalesce(max(id), 0) + 1 FROM slice"),
+          slice(db, "INSERT INTO slice(id, run_id, track_id, ts, dur, ts_cycles, dur_cycles, name, category, depth,"
+                    " parent_id, phase, args) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+          instant(db, "INSERT INTO instant(run_id, track_id, ts, ts_cycles, name, category, phase, args)"
+                      " VALUES (?,?,?,?,?,?,?,?)"),
+          counter(db, "INSERT INTO counter(run_id, track_id, ts, ts_cycles, name, value) VALUES (?,?,?,?,?,?)"),
+          violation(db, "INSERT INTO violation(run_id, invariant, ts, ts_cycles, component, phase, message, evidence)"
+                        " VALUES (?,?,?,?,?,?,?,?)"),
+          guest_error(db, "INSERT INTO guest_error(run_id, track_id, ts, ts_cycles, name, phase, args)"
+                          " VALUES (?,?,?,?,?,?,?)"),
+          fault(db, "INSERT INTO fault(run_id, track_id, ts, ts_cycles, kind, phase, args) VALUES (?,?,?,?,?,?,?)"),
+          reg_access(db, "INSERT INTO reg_access(run_id, track_id, ts, ts_cycles, register, offset, size, is_write,"
+                         " value, state_class, initiator, phase) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"),
+          bus(db, "INSERT INTO bus_transaction(run_id, ts, initiator, target, addr, size, is_write, response,"
+                  " phase) VALUES (?,?,?,?,?,?,?,?,?)"),
+          flow(db, "INSERT INTO flow(run_id, name, from_table, from_id, to_table, to_id) VALUES (?,?,?,?,?,?)") {}
+    Stmt run, track, next_slice, slice, instant, counter, violation, guest_error, fault, reg_access, bus, flow;
+};
+
 TraceDb::~TraceDb() {
+    st_.reset();  // finalized before the connection closes
     if (db_) sqlite3_close(db_);
 }
 
@@ -338,11 +372,10 @@ void TraceDb::exec(const char* sql) {
 }
 
 int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
+    if (!st_) st_ = std::make_unique<Statements>(db_);
     exec("BEGIN IMMEDIATE");
     try {
-        Stmt run(db_, "INSERT INTO run(scenario, file, seed, protocol, platform, status, outcome, workload, expected,"
-                      " message, sim_time, wall_ms, digest, trace_level, started_at, quiesce_version, faults)"
-                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        Stmt& run = st_->run;
         run.bind(1, m.scenario).bind(2, m.file).bind(3, int64_t(m.seed)).bind(4, m.protocol).bind(5, m.platform);
         run.bind(6, m.status);
         if (s.has_summary) run.bind(7, s.summary.outcome).bind(8, s.summary.workload);
@@ -357,7 +390,7 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
         // Tracks; parents are the explicit parent or the longest path prefix.
         std::map<std::string, int64_t> track_id;
         std::map<std::string, uint64_t> hz;
-        Stmt tr(db_, "INSERT INTO track(run_id, name, parent_id, kind, clock_domain, clock_hz) VALUES (?,?,?,?,?,?)");
+        Stmt& tr = st_->track;
         std::map<std::string, TrackInfo> infos;
         for (const auto& t : s.tracks) {
             auto& slot = infos[t.name];
@@ -394,26 +427,26 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
             else st.bind(i, c);
         };
 
-        Stmt sl(db_, "INSERT INTO slice(run_id, track_id, ts, dur, ts_cycles, dur_cycles, name, category, depth,"
-                     " parent_id, phase, args) VALUES (?,?,?,0,?,NULL,?,?,?,?,?,?)");
-        Stmt sl_end(db_, "UPDATE slice SET dur = ?, dur_cycles = ?, args = ? WHERE id = ?");
-        Stmt in(db_, "INSERT INTO instant(run_id, track_id, ts, ts_cycles, name, category, phase, args)"
-                     " VALUES (?,?,?,?,?,?,?,?)");
-        Stmt co(db_, "INSERT INTO counter(run_id, track_id, ts, ts_cycles, name, value) VALUES (?,?,?,?,?,?)");
-        Stmt vi(db_, "INSERT INTO violation(run_id, invariant, ts, ts_cycles, component, phase, message, evidence)"
-                     " VALUES (?,?,?,?,?,?,?,?)");
-        Stmt ge(db_, "INSERT INTO guest_error(run_id, track_id, ts, ts_cycles, name, phase, args)"
-                     " VALUES (?,?,?,?,?,?,?)");
-        Stmt fa(db_, "INSERT INTO fault(run_id, track_id, ts, ts_cycles, kind, phase, args) VALUES (?,?,?,?,?,?,?)");
-        Stmt ra(db_, "INSERT INTO reg_access(run_id, track_id, ts, ts_cycles, register, offset, size, is_write,"
-                     " value, state_class, initiator, phase) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-        Stmt bt(db_, "INSERT INTO bus_transaction(run_id, ts, initiator, target, addr, size, is_write, response,"
-                     " phase) VALUES (?,?,?,?,?,?,?,?,?)");
-        Stmt fl(db_, "INSERT INTO flow(run_id, name, from_table, from_id, to_table, to_id) VALUES (?,?,?,?,?,?)");
-
+        Stmt &in = st_->instant, &co = st_->counter, &vi = st_->violation, &ge = st_->guest_error,
+             &fa = st_->fault, &ra = st_->reg_access, &bt = st_->bus, &fl = st_->flow;
+        // A slice is one row, written when it ends; its id is taken when it
+        // begins, so ids follow the begin order and children name parents.
+        int64_t next_slice = 0;
+        st_->next_slice.step_row(db_, [&](sqlite3_stmt* q) { next_slice = sqlite3_column_int64(q, 0); });
+        auto write_slice = [&](const auto& o, Picos end, const std::vector<Arg>& args) {
+            Stmt& sl = st_->slice;
+            sl.bind(1, o.id).bind(2, run_id).bind(3, o.tid).bind(4, int64_t(o.ts)).bind(5, int64_t(end - o.ts));
+            int64_t c0 = cycles(o.track, o.ts), c1 = cycles(o.track, end);
+            if (c0 < 0) sl.bind_null(6).bind_null(7);
+            else sl.bind(6, c0).bind(7, c1 - c0);
+            sl.bind(8, o.name).bind(9, o.category).bind(10, o.depth);
+            if (o.parent < 0) sl.bind_null(11);
+            else sl.bind(11, o.parent);
+            sl.bind(12, o.phase).bind(13, args_json(args)).run(db_);
+        };
         struct Open {
-            int64_t id;
-            std::string name;
+            int64_t id, tid, depth, parent;
+            std::string track, name, category, phase;
             Picos ts;
             std::vector<Arg> args;
         };
@@ -424,19 +457,14 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
             switch (ev.kind) {
                 case EvKind::SliceBegin: {
                     auto& st = stacks[ev.track];
-                    sl.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
-                    bind_cycles(sl, 4, ev.track, ev.ts);
-                    sl.bind(5, ev.name).bind(6, ev.category).bind(7, int64_t(st.size()));
-                    if (st.empty()) sl.bind_null(8);
-                    else sl.bind(8, st.back().id);
-                    sl.bind(9, ev.phase).bind(10, args_json(ev.args));
-                    st.push_back({sl.run(db_), ev.name, ev.ts, ev.args});
+                    st.push_back({next_slice++, tid, int64_t(st.size()), st.empty() ? -1 : st.back().id, ev.track,
+                                  ev.name, ev.category, ev.phase, ev.ts, ev.args});
                     break;
                 }
                 case EvKind::SliceEnd: {
                     auto& st = stacks[ev.track];
                     if (st.empty() || st.back().name != ev.name) break;  // unmatched: ignore
-                    Open o = st.back();
+                    Open o = std::move(st.back());
                     st.pop_back();
                     std::vector<Arg> all = o.args;  // an end argument replaces a begin one of the same key
                     for (const Arg& a : ev.args) {
@@ -444,11 +472,7 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                         if (same == all.end()) all.push_back(a);
                         else same->value = a.value;
                     }
-                    sl_end.bind(1, int64_t(ev.ts - o.ts));
-                    int64_t c0 = cycles(ev.track, o.ts), c1 = cycles(ev.track, ev.ts);
-                    if (c0 < 0) sl_end.bind_null(2);
-                    else sl_end.bind(2, c1 - c0);
-                    sl_end.bind(3, args_json(all)).bind(4, o.id).run(db_);
+                    write_slice(o, ev.ts, all);
                     break;
                 }
                 case EvKind::Instant: {
@@ -503,14 +527,9 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
         // Slices still open at the end ran until the end of the run.
         for (auto& [track, st] : stacks)
             for (const Open& o : st) {
-                Picos end = std::max(s.summary.sim_end, o.ts);
-                sl_end.bind(1, int64_t(end - o.ts));
-                int64_t c0 = cycles(track, o.ts), c1 = cycles(track, end);
-                if (c0 < 0) sl_end.bind_null(2);
-                else sl_end.bind(2, c1 - c0);
                 std::vector<Arg> all = o.args;
                 all.push_back({"unfinished", "1"});
-                sl_end.bind(3, args_json(all)).bind(4, o.id).run(db_);
+                write_slice(o, std::max(s.summary.sim_end, o.ts), all);
             }
         exec("COMMIT");
         return run_id;

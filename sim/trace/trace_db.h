@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,8 @@ private:
     void exec(const char* sql);
     sqlite3* db_ = nullptr;
     std::string path_;
+    struct Statements;  // record()'s, prepared once
+    std::unique_ptr<Statements> st_;
 };
 
 // A trace database opened read-only (viewers, exports): refuses a file that
