@@ -2,11 +2,15 @@
 // measured in the same run (tests never assert on wall time):
 //   - the bare fork floor: empty children through the same pool, -j 2;
 //   - re-running every variant from the start, -j 2;
-//   - prefix sharing: one run forks each phase's variants where they
-//     start to differ, -j 2.
-// Variants are the default S4 scenario's callback-fail and power-loss
-// points (or those of the scenario given), recorded at trace level summary,
-// judged but not written to a database.
+//   - prefix sharing: one run forks each variant where it starts to differ
+//     (a phase, a persistence point), each child sends only what follows,
+//     and the parent decodes the shared part once, -j 2.
+// Two sweeps: the default platform's S3 scenario with callback-fail and
+// power-loss at every phase and device, and a 100-point CrashMonkey sweep
+// of the S4 scenario (a power loss after each of the first 100 persistence
+// points of its drive). Variants record at trace level summary and are
+// judged, not written to a database. Give a scenario file to measure the
+// phase sweep of that one instead.
 #include "bench/bench_util.h"
 #include "sim/explore/explore.h"
 #include "sim/explore/fork_runner.h"
@@ -21,14 +25,27 @@ using namespace quiesce::bench;
 
 int sc_main(int, char**) { return 2; }
 
-int main(int argc, char** argv) {
-    setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
-    std::string path = argc > 1 ? argv[1] : std::string(QUIESCE_DATA_DIR) + "/regression/s4-storage.toml";
+namespace {
+
+// Runs the variants of `points` both ways; returns whether every digest agreed.
+bool sweep(const std::string& what, const std::string& path, const std::vector<std::string>& kinds,
+           size_t persistence) {
     const unsigned jobs = 2;
     Scenario s = load_scenario(path);
     s.trace = TraceLevel::Summary;
-    RunResult base = execute(s);
-    std::vector<FaultPoint> points = fault_points(base.stream, {"callback-fail", "power-loss"});
+    Scenario noted = s;
+    noted.note_persistence = persistence > 0;
+    RunResult base = execute(noted);
+    std::vector<std::string> drives;
+    for (const auto& d : s.platform.devices)
+        if (d.type == "ahci" || d.type == "usb-storage") drives.push_back(d.disk);
+    std::vector<FaultPoint> points = fault_points(base.stream, kinds, drives, persistence);
+    if (persistence) {  // the persistence points alone
+        std::vector<FaultPoint> kept;
+        for (auto& p : points)
+            if (p.nth) kept.push_back(std::move(p));
+        points = std::move(kept);
+    }
     std::vector<Scenario> variants;
     for (const auto& p : points) {
         variants.push_back(variant_of(s, p));
@@ -57,13 +74,26 @@ int main(int argc, char** argv) {
 
     size_t same = 0;
     for (size_t i = 0; i < n; ++i) same += digests_rerun[i] == digests_prefix[i];
-    std::printf("scenario: %s, %zu variants (callback-fail, power-loss), %u jobs, %zu branch points\n",
-                s.name.c_str(), n, jobs, branches.size());
-    std::printf("fork floor:      %8.1f children/s (empty children through the pool)\n", double(n) / floor_s);
-    std::printf("re-running:      %8.1f variants/s   %.1f%% of the floor\n", double(n) / rerun_s,
+    std::printf("%s: %s, %zu variants, %u jobs, %zu branch points, %zu from the start\n", what.c_str(),
+                s.name.c_str(), n, jobs, branches.size(), alone.size());
+    std::printf("  fork floor:      %8.1f children/s (empty children through the pool)\n", double(n) / floor_s);
+    std::printf("  re-running:      %8.1f variants/s   %.1f%% of the floor\n", double(n) / rerun_s,
                 100.0 * floor_s / rerun_s);
-    std::printf("prefix sharing:  %8.1f variants/s   %.1f%% of the floor, %.2fx re-running\n", double(n) / prefix_s,
+    std::printf("  prefix sharing:  %8.1f variants/s   %.1f%% of the floor, %.2fx re-running\n", double(n) / prefix_s,
                 100.0 * floor_s / prefix_s, rerun_s / prefix_s);
-    std::printf("digests equal:   %zu of %zu\n", same, n);
-    return same == n ? 0 : 1;
+    std::printf("  digests equal:   %zu of %zu\n", same, n);
+    return same == n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+    const std::string data = QUIESCE_DATA_DIR;
+    if (argc > 1) return sweep("phase sweep", argv[1], {"callback-fail", "power-loss"}, 0) ? 0 : 1;
+    bool ok = sweep("phase sweep (callback-fail, power-loss)", data + "/regression/s3-basic.toml",
+                    {"callback-fail", "power-loss"}, 0);
+    ok = sweep("persistence sweep (power loss after each of the first 100 points)", data + "/regression/s4-storage.toml",
+               {"power-loss"}, 100) && ok;
+    return ok ? 0 : 1;
 }

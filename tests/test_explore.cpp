@@ -230,13 +230,45 @@ TEST_CASE("explore: power loss at every persistence point of the transition keep
     CHECK(r.status == 0);
     CHECK(r.out.find("no violation beyond the baseline's") != std::string::npos);
     // Each persistence point of the transition was a crash point: the drive's
-    // writes and flushes, each cut once (the rest of the 40 never came).
+    // writes and flushes, each cut once. The rest of the 40 never came in the
+    // baseline, so they are no variants (each would have run as the baseline).
     Cli q = sh("query " + db + " \"SELECT count(*) FROM fault WHERE json_extract(args, '$.point') IS NOT NULL\" --format list");
     int points = std::stoi(q.out.substr(q.out.find('\n') + 1));
     CHECK(points >= 5);
     CHECK(points < 40);
+    Cli v = sh("query " + db + " \"SELECT count(*) FROM run WHERE faults LIKE '%nth=%'\" --format list");
+    CHECK(std::stoi(v.out.substr(v.out.find('\n') + 1)) == points);
     Cli outcomes = sh("query " + db + " \"SELECT DISTINCT outcome FROM run WHERE faults LIKE '%nth=%'\" --format list");
     CHECK(outcomes.out.find("no-resume") != std::string::npos);
+}
+
+TEST_CASE("explore: orders and persistence points fork from the shared run too, as runs from the start", "[explore]") {
+    // An order forks before the first callback phase, a power loss right
+    // before its persistence point: nothing runs from the start.
+    std::string a = tmp("deep.db"), b = tmp("deep-scratch.db");
+    std::string args = "explore " + quiesce::test::regression("s3-storage") +
+                       " --kinds power-loss --persistence 40 --orders --break-order -j 2";
+    Cli with = sh(args + " --db " + a), without = sh(args + " --no-prefix --db " + b);
+    INFO(with.out);
+    std::smatch m;
+    REQUIRE(std::regex_search(with.out, m, std::regex("this run: (\\d+) variants .*prefix sharing \\((\\d+) forked at (\\d+) branch points, 0 from the start\\)")));
+    CHECK(m[1] == m[2]);
+    CHECK(std::stoi(m[3]) > 10);  // the phases and each persistence point
+    std::string q = " \"SELECT faults, digest, status, outcome FROM run WHERE faults IS NOT NULL ORDER BY faults\" --format list";
+    Cli x = sh("query " + a + q), y = sh("query " + b + q);
+    CHECK(x.out.find("order=") != std::string::npos);
+    CHECK(x.out.find("nth=") != std::string::npos);
+    CHECK(x.out == y.out);
+    // Runs are recorded in the order they were forked, whatever ends first.
+    std::string ids = " \"SELECT id, faults, digest FROM run ORDER BY id\" --format list";
+    std::string c = tmp("deep-again.db");
+    sh(args + " --db " + c);
+    CHECK(sh("query " + a + ids).out == sh("query " + c + ids).out);
+    // A variant forked at a persistence point replays from the start.
+    Cli last = sh("query " + a + " \"SELECT max(id) FROM run WHERE faults LIKE '%nth=%'\" --format list");
+    std::string id = last.out.substr(last.out.find('\n') + 1);
+    id.pop_back();
+    CHECK(sh("replay " + a + " " + id).out.find("identical") != std::string::npos);
 }
 
 TEST_CASE("explore: a variant child that dies does not stop the others sharing its prefix", "[explore]") {

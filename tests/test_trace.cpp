@@ -4,6 +4,8 @@
 
 #include "sim/core/errors.h"
 #include "sim/trace/export.h"
+#include "sim/scenario/run.h"
+#include "sim/trace/wire.h"
 
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
@@ -350,4 +352,52 @@ TEST_CASE("trace: exports stay valid on a database with hostile strings", "[trac
     REQUIRE(data.at("violations").size() >= 2);
     REQUIRE(run_cli("trace export " + path + " 1 --format vcd -o " + path + ".vcd") == 0);
     for (const char* ext : {"", ".json", ".html", ".vcd"}) std::filesystem::remove(path + ext);
+}
+
+TEST_CASE("wire: a stream decoded in pieces (a shared prefix, then a suffix) is the stream decoded whole", "[trace]") {
+    using namespace quiesce;
+    WireWriter w(-1);
+    auto ev = [](Picos ts, const char* name) {
+        Event e;
+        e.kind = EvKind::Instant;
+        e.ts = ts;
+        e.track = "kernel";
+        e.name = name;
+        e.category = "pm";
+        e.args = {{"device", "dma0"}};
+        return e;
+    };
+    w.event(ev(1, "a"));
+    w.event(ev(2, "b"));
+    const std::string prefix = w.take();
+    w.event(ev(3, "c"));
+    RunSummary sum;
+    sum.outcome = "resumed";
+    sum.memory_digest = 42;
+    sum.persistence = {{"sda", 7}};
+    w.summary(sum);
+    const std::string suffix = w.take();
+    REQUIRE(!prefix.empty());
+    REQUIRE(!suffix.empty());
+
+    RunStream whole = decode_stream(prefix + suffix);
+    StreamDecoder shared;
+    shared.feed(prefix);
+    StreamDecoder d = shared;  // what the parent does for each variant
+    d.feed(suffix);
+    RunStream pieces = std::move(d).finish();
+    CHECK(!whole.truncated);
+    CHECK(pieces.events.size() == 3);
+    CHECK(pieces.digest == whole.digest);
+    CHECK(pieces.events[2].name == "c");
+    CHECK(pieces.summary.outcome == "resumed");
+    // The persistence points travel outside the digest.
+    CHECK(pieces.persistence == std::vector<std::pair<std::string, Picos>>{{"sda", 7}});
+    // The shared decoder is untouched, and the suffix alone is another stream.
+    CHECK(shared.finish().events.size() == 2);
+    CHECK(decode_stream(suffix).digest != whole.digest);
+    // A suffix cut short (a crashed child) is a truncated stream.
+    StreamDecoder cut = shared;
+    cut.feed(suffix.substr(0, suffix.size() / 2));
+    CHECK(cut.finish().truncated);
 }

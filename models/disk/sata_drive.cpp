@@ -51,7 +51,9 @@ void SataDrive::spin_up() {
 // CrashMonkey's persistence points: after each completed write or flush a
 // power-loss rule naming this drive may cut the power (asynchronously).
 void SataDrive::persistence_point(const char* what, uint64_t lba, uint32_t count) {
-    if (!ctx().faults.async_power() || !ctx().faults.armed("power-loss")) return;
+    if (!ctx().faults.async_power()) return;
+    ctx().faults.persistence_point(fault_device());
+    if (!ctx().faults.armed("power-loss")) return;
     if (const FaultSpec* f = fault("power-loss", {{"point", what}, {"lba", std::to_string(lba)},
                                                   {"sectors", std::to_string(count)}}))
         ctx().faults.run_handler("power-loss", *f);

@@ -222,8 +222,11 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     TraceDb db(db_path);
     std::printf("trace database: %s\n", db_path.c_str());
 
-    // The baseline: what the scenario goes through without a new fault.
-    RunResult base = execute(s);
+    // The baseline: what the scenario goes through without a new fault (and,
+    // outside its trace, when the drives' persistence points come).
+    Scenario noted = s;
+    noted.note_persistence = o.persistence > 0;
+    RunResult base = execute(noted);
     int64_t base_id = db.record(run_meta(s, base), base.stream);
     std::set<std::tuple<std::string, std::string, std::string>> known;
     for (const auto& ev : base.stream.events)
@@ -250,10 +253,22 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         variants.push_back(variant_of(s, points[i]));
         variants.back().trace = variant_trace;  // replay reads it back from the run
     }
+    // Prefix sharing: variants that only differ from a point on (a phase, a
+    // persistence point, the first callback phase for an order) share the
+    // run up to there and fork; the others run from the start.
+    std::vector<FaultPoint> vpoints;
+    for (size_t i : picks) vpoints.push_back(points[i]);
+    std::vector<size_t> alone;
+    std::vector<Branch> branches;
+    if (o.prefix) branches = prefix_branches(base.stream, vpoints, alone);
+    else for (size_t k = 0; k < variants.size(); ++k) alone.push_back(k);
     std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu; this run: %zu variants (%s%s, shard %u/%u), %u jobs%s\n",
                 fault_count, o.kinds.size(), points.size() - fault_count, picks.size(), o.strategy.c_str(),
                 o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards, o.jobs,
-                o.prefix ? ", prefix sharing" : "");
+                o.prefix ? fmt::format(", prefix sharing ({} forked at {} branch points, {} from the start)",
+                                       variants.size() - alone.size(), branches.size(), alone.size())
+                               .c_str()
+                         : "");
     std::fflush(stdout);
 
     std::map<Signature, Finding> findings;
@@ -304,14 +319,6 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             std::fflush(stdout);
         }
     };
-    // Prefix sharing: variants whose fault waits for a phase share the run
-    // up to that phase's start and fork there; the others run from the start.
-    std::vector<FaultPoint> vpoints;
-    for (size_t i : picks) vpoints.push_back(points[i]);
-    std::vector<size_t> alone;
-    std::vector<Branch> branches;
-    if (o.prefix) branches = prefix_branches(base.stream, vpoints, alone);
-    else for (size_t k = 0; k < variants.size(); ++k) alone.push_back(k);
     if (!branches.empty()) {
         Scenario prefix = s;  // records what the variants record
         prefix.trace = variant_trace;

@@ -13,7 +13,7 @@ Module::Module(const sc_core::sc_module_name& name, RunContext& ctx)
 
 const FaultSpec* Module::fault(const std::string& kind, std::vector<Arg> site) {
     if (!ctx_.faults.armed(kind)) return nullptr;
-    return ctx_.faults.fire(kind, path_.substr(0, path_.find('.')), path_, std::move(site));
+    return ctx_.faults.fire(kind, fault_device(), path_, std::move(site));
 }
 
 void Module::guest_error(const std::string& name, const std::string& message, std::vector<Arg> args) {

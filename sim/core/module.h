@@ -35,6 +35,8 @@ public:
     // "dma0.core", "cpu1", "sda"), or nullptr. Recorded as a fault on this
     // track.
     const FaultSpec* fault(const std::string& kind, std::vector<Arg> site = {});
+    // What a `device` trigger names for this module: its path's first part.
+    std::string fault_device() const { return path_.substr(0, path_.find('.')); }
     void log(const std::string& message) const;  // to stderr when QUIESCE_LOG is set
 
 protected:

@@ -61,9 +61,14 @@ std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vecto
             for (const auto& phase : phases) add(phase, "");
         }
         if (kind == "power-loss")
-            for (const auto& drive : drives)
-                for (size_t n = 1; n <= persistence; ++n)
-                    out.push_back({"kind=power-loss,device=" + drive + ",nth=" + std::to_string(n), kind, "", drive});
+            for (const auto& drive : drives) {
+                // A point the baseline never reached never comes: the run would be the baseline's.
+                size_t reached = size_t(std::count_if(baseline.persistence.begin(), baseline.persistence.end(),
+                                                      [&drive](const auto& p) { return p.first == drive; }));
+                for (size_t n = 1; n <= std::min(persistence, reached); ++n)
+                    out.push_back({"kind=power-loss,device=" + drive + ",nth=" + std::to_string(n), kind, "", drive,
+                                   true, n});
+            }
     }
     return out;
 }
@@ -134,14 +139,28 @@ std::vector<FaultPoint> one_move_orders(const DeviceGraph& g) {
 std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
                                     std::vector<size_t>& alone) {
     std::map<std::string, Picos> phase_start;
-    for (const auto& ev : baseline.events)
+    Picos first_callback = 0;  // the start of the first phase that runs device callbacks
+    for (const auto& ev : baseline.events) {
         if (ev.kind == EvKind::SliceBegin && ev.category == "phase" && !phase_start.count(ev.name))
             phase_start[ev.name] = ev.ts;
+        if (ev.kind == EvKind::SliceBegin && ev.category == "callback" && !first_callback)
+            first_callback = phase_start[arg_value(ev, "phase")];
+    }
+    std::map<std::string, std::vector<Picos>> points_of;  // drive -> its persistence points' times
+    for (const auto& [drive, ts] : baseline.persistence) points_of[drive].push_back(ts);
     std::map<Picos, std::vector<size_t>> groups;
     for (size_t k = 0; k < variant_points.size(); ++k) {
         const FaultPoint& p = variant_points[k];
-        auto it = phase_start.find(p.phase);
-        if (p.kind != "order" && it != phase_start.end() && it->second > 1) groups[it->second - 1].push_back(k);
+        Picos at = 0;
+        if (p.kind == "order") {
+            at = first_callback;
+        } else if (p.nth) {
+            const auto& times = points_of[p.device];
+            if (p.nth <= times.size()) at = times[p.nth - 1];
+        } else if (auto it = phase_start.find(p.phase); it != phase_start.end() && !whole_run_kind(p.kind)) {
+            at = it->second;
+        }
+        if (at > 1) groups[at - 1].push_back(k);
         else alone.push_back(k);
     }
     std::vector<Branch> out;

@@ -48,6 +48,7 @@ struct FaultPoint {
     std::string rule;  // "kind=callback-fail,phase=suspend,device=dma0"
     std::string kind, phase, device;
     bool graph_allows = true;  // orders: every edge of the device graph kept
+    size_t nth = 0;            // a drive's persistence points: after the nth
 };
 
 // The fault points of `kinds` over what the baseline run went through:
@@ -56,7 +57,8 @@ struct FaultPoint {
 // faults in every phase, cpu-offline-failure at each cpus-offline phase.
 // With `persistence` > 0 and power-loss among the kinds, also a power loss
 // after each of the first `persistence` persistence points of each drive
-// in `drives` during the transition (CrashMonkey).
+// in `drives` during the transition (CrashMonkey) that the baseline reached
+// (it must have noted them: Scenario::note_persistence).
 std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vector<std::string>& kinds,
                                      const std::vector<std::string>& drives = {}, size_t persistence = 0);
 
@@ -73,8 +75,11 @@ std::vector<FaultPoint> one_move_orders(const DeviceGraph& g);
 std::string order_change(const std::vector<std::string>& def, const std::vector<std::string>& order);
 
 // Prefix sharing: the variants (by position) whose fault waits for a phase
-// share the run up to 1 ps before that phase starts in the baseline; one
-// Branch per phase, in time order. Orders and phase-less faults go to `alone`.
+// share the run up to 1 ps before that phase starts in the baseline; a
+// power loss after a drive's nth persistence point, up to 1 ps before that
+// point (the baseline must have noted them: Scenario::note_persistence);
+// an order, up to 1 ps before the first callback phase. One Branch per
+// time, in time order. Schedules, timings and the rest go to `alone`.
 std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
                                     std::vector<size_t>& alone);
 

@@ -155,8 +155,10 @@ void ForkPool::pump() {
     for (size_t j = 0; j < p.size() && rc > 0; ++j) {
         if (!(p[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         Running& c = running[owner[j].first];
-        if (owner[j].second == 0) read_some(c.fds[0], c.r.output);
-        else {
+        if (owner[j].second == 0) {
+            read_some(c.fds[0], c.r.output);
+            if (output_) output_(c.index, c.r.output);
+        } else {
             std::string chunk;
             read_some(c.fds[1], chunk);
             c.r.error_tail += chunk;
@@ -191,11 +193,18 @@ void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_
     pool.wait_all();
 }
 
-ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s) {
+ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s,
+                       const std::function<void(std::string&)>& consume) {
     ChildResult out;
-    run_forked_pool(
-        1, 1, [&body](size_t, int fd) { body(fd); }, [wall_limit_s](size_t) { return wall_limit_s; },
-        [&out](size_t, ChildResult r) { out = std::move(r); });
+    ForkPool pool(1, [&out](size_t, ChildResult r) { out = std::move(r); });
+    if (consume) pool.on_output([&consume](size_t, std::string& output) { consume(output); });
+    if (std::optional<int> fd = pool.fork_child(0, wall_limit_s)) {
+        body(*fd);
+        ::close(*fd);
+        std::fflush(stderr);
+        ::_exit(0);
+    }
+    pool.wait_all();
     return out;
 }
 

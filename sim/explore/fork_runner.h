@@ -23,7 +23,10 @@ struct ChildResult {
 };
 
 // Forks; the child runs `body(fd)` writing its stream to fd, then exits 0.
-ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s);
+// With `consume`, the parent sees the output as it comes in and may take
+// what it has used from the front; the result holds what it left.
+ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s,
+                       const std::function<void(std::string& output)>& consume = {});
 
 // Runs `count` bodies in forked children, at most `jobs` at a time; `done`
 // gets each child's result (index, result) as it finishes - not in index
@@ -44,6 +47,8 @@ public:
     ~ForkPool();
     std::optional<int> fork_child(size_t index, double wall_limit_s);
     void wait_all();
+    // Hears of each child's output as it comes in (may take from its front).
+    void on_output(std::function<void(size_t index, std::string& output)> f) { output_ = std::move(f); }
 
 private:
     void pump();  // waits for output or an end, kills what ran out of time
@@ -51,6 +56,7 @@ private:
     std::unique_ptr<Impl> impl_;
     unsigned jobs_;
     std::function<void(size_t, ChildResult)> done_;
+    std::function<void(size_t, std::string&)> output_;
 };
 
 // Writes all `len` bytes to fd, retrying short writes and EINTR; stops

@@ -54,7 +54,17 @@ void FaultInjector::load(const FaultPlan& plan, uint64_t seed) {
 
 void FaultInjector::add_rule(const FaultSpec& rule, uint64_t seed) {
     size_t i = rules_.size();
-    rules_.push_back(Rule{rule, Rng(seed ^ (0x6661756c74ULL + 0x9e3779b97f4a7c15ULL * (i + 1)))});
+    Rule r{rule, Rng(seed ^ (0x6661756c74ULL + 0x9e3779b97f4a7c15ULL * (i + 1)))};
+    // The drive asks such a rule at each of its points (persistence_point),
+    // with nothing else to meet: a rule there from the start has seen them all.
+    if (rule.kind == "power-loss" && !rule.device.empty() && rule.after_pages < 0 && rule.phase.empty() && !rule.at)
+        r.seen = persistence_seen_[rule.device];
+    rules_.push_back(std::move(r));
+}
+
+void FaultInjector::persistence_point(const std::string& drive) {
+    ++persistence_seen_[drive];
+    if (note_persistence_) persistence_times_.emplace_back(drive, now_ps());
 }
 
 bool FaultInjector::armed(const std::string& kind) const {

@@ -26,8 +26,15 @@ public:
     // The rules of this run; each draws from its own stream of `seed`.
     void load(const FaultPlan& plan, uint64_t seed);
     // One more rule, mid-run (a variant forked from a shared prefix): it
-    // draws from the stream it would have had in the plan at this index.
+    // draws from the stream it would have had in the plan at this index,
+    // and a rule at a drive's persistence points has seen the points that
+    // went by, as it would have from the start.
     void add_rule(const FaultSpec& rule, uint64_t seed);
+    // A drive completed a write or flush (CrashMonkey's persistence point)
+    // while the transition runs: counted, and its time kept when noted.
+    void persistence_point(const std::string& drive);
+    void note_persistence(bool on) { note_persistence_ = on; }
+    const std::vector<std::pair<std::string, Picos>>& persistence_times() const { return persistence_times_; }
     // Whether a rule of this kind may still fire (a cheap test for sites).
     bool armed(const std::string& kind) const;
 
@@ -74,6 +81,9 @@ private:
     size_t fired_ = 0;
     const FaultSpec* last_ = nullptr;
     bool async_power_ = false;
+    std::map<std::string, uint64_t> persistence_seen_;  // drive -> points so far
+    bool note_persistence_ = false;
+    std::vector<std::pair<std::string, Picos>> persistence_times_;
 };
 
 }  // namespace quiesce

@@ -181,51 +181,92 @@ void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
 }
 
 namespace {
-// The prefix process reports each variant's child in one frame.
+// The prefix process reports to the parent in frames: its own stream since
+// the last branch point ('P', before that branch's children), and each
+// variant's child ('C': how it ended, and its stream from the branch on).
 void put_raw(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+void put_bytes(std::string& out, const std::string& bytes) {
+    uint64_t n = bytes.size();
+    put_raw(out, &n, 8);
+    out += bytes;
+}
+
+std::string encode_prefix(size_t branch, const std::string& bytes) {
+    std::string out = "P";
+    uint64_t b = branch;
+    put_raw(out, &b, 8);
+    put_bytes(out, bytes);
+    return out;
+}
+
 std::string encode_child(size_t index, const ChildResult& r) {
-    std::string out;
-    uint64_t idx = index, olen = r.output.size(), elen = r.error_tail.size();
+    std::string out = "C";
+    uint64_t idx = index;
     int32_t st = int32_t(r.status), code = r.exit_code, sig = r.signal;
     put_raw(out, &idx, 8);
     put_raw(out, &st, 4);
     put_raw(out, &code, 4);
     put_raw(out, &sig, 4);
     put_raw(out, &r.wall_s, 8);
-    put_raw(out, &olen, 8);
-    out += r.output;
-    put_raw(out, &elen, 8);
-    out += r.error_tail;
+    put_bytes(out, r.output);
+    put_bytes(out, r.error_tail);
     return out;
 }
 
-std::map<size_t, ChildResult> decode_children(const std::string& in) {
-    std::map<size_t, ChildResult> out;
+// Takes the complete frames from the front of `in` (a frame may still be
+// coming in): prefix pieces to `prefix(branch, bytes)`, children to
+// `child(variant, result)`. False when `in` holds a frame that makes no sense.
+bool take_frames(std::string& in, const std::function<void(size_t, std::string)>& prefix,
+                 const std::function<void(size_t, ChildResult)>& child) {
     size_t pos = 0;
-    auto get = [&](void* p, size_t n) {
-        if (pos + n > in.size()) return false;
-        std::memcpy(p, in.data() + pos, n);
-        pos += n;
-        return true;
-    };
     for (;;) {
-        uint64_t idx = 0, olen = 0, elen = 0;
+        size_t at = pos;
+        auto get = [&](void* p, size_t n) {
+            if (at + n > in.size()) return false;
+            std::memcpy(p, in.data() + at, n);
+            at += n;
+            return true;
+        };
+        auto bytes = [&](std::string& into) {
+            uint64_t n = 0;
+            if (!get(&n, 8) || n > in.size() - at) return false;
+            into = in.substr(at, n);
+            at += n;
+            return true;
+        };
+        if (at >= in.size()) break;
+        char type = in[at++];
+        if (type != 'P' && type != 'C') return false;
+        uint64_t idx = 0;
+        if (!get(&idx, 8)) break;
+        if (type == 'P') {
+            std::string chunk;
+            if (!bytes(chunk)) break;
+            pos = at;
+            prefix(idx, std::move(chunk));
+            continue;
+        }
         int32_t st = 0, code = 0, sig = 0;
         ChildResult r;
-        if (!get(&idx, 8) || !get(&st, 4) || !get(&code, 4) || !get(&sig, 4) || !get(&r.wall_s, 8) || !get(&olen, 8) ||
-            pos + olen > in.size())
+        if (!get(&st, 4) || !get(&code, 4) || !get(&sig, 4) || !get(&r.wall_s, 8) || !bytes(r.output) ||
+            !bytes(r.error_tail))
             break;
-        r.output = in.substr(pos, olen);
-        pos += olen;
-        if (!get(&elen, 8) || pos + elen > in.size()) break;
-        r.error_tail = in.substr(pos, elen);
-        pos += elen;
         r.status = ChildResult::Status(st);
         r.exit_code = code;
         r.signal = sig;
-        out[idx] = std::move(r);
+        pos = at;
+        child(idx, std::move(r));
     }
-    return out;
+    in.erase(0, pos);
+    return true;
+}
+
+// What a variant changes from the shared prefix at its branch point: its
+// own suspend order, or its one more fault rule.
+void diverge(BranchSite& site, const Scenario& base, const Scenario& variant) {
+    if (variant.order != base.order) site.set_suspend_order(variant.order);
+    if (variant.faults.faults.size() > base.faults.faults.size())
+        site.ctx.faults.add_rule(variant.faults.faults.back(), variant.seed);
 }
 }  // namespace
 
@@ -236,24 +277,59 @@ void execute_branched(const Scenario& base, const std::vector<Branch>& branches,
     for (const auto& b : branches) points.push_back(b.at);
     double limit = base.wall_limit_s;
     for (const auto& v : variants) limit += v.wall_limit_s / std::max(1u, jobs);
+    // The parent judges and hands on each variant while the others run,
+    // in the order they were forked (a function of the branches, not of
+    // which child ends first).
+    std::vector<size_t> fork_order, branch_of(variants.size(), 0);
+    for (size_t i = 0; i < branches.size(); ++i)
+        for (size_t k : branches[i].variants) {
+            fork_order.push_back(k);
+            branch_of[k] = i;
+        }
+    std::vector<StreamDecoder> at_branch(branches.size());  // the shared prefix decoded once, up to each branch
+    std::map<size_t, ChildResult> finished;
+    size_t next = 0;
+    auto release = [&] {
+        for (; next < fork_order.size() && finished.count(fork_order[next]); ++next) {
+            size_t k = fork_order[next];
+            done(k, judge_child(variants[k], std::move(finished[k]), &at_branch[branch_of[k]]));
+            finished.erase(k);
+        }
+    };
+    bool garbled = false;
+    auto consume = [&](std::string& out) {
+        garbled = garbled || !take_frames(
+            out,
+            [&](size_t i, std::string chunk) {
+                if (i >= branches.size()) return;
+                if (i) at_branch[i] = at_branch[i - 1];
+                at_branch[i].feed(chunk);
+            },
+            [&](size_t k, ChildResult r) {
+                if (k >= variants.size()) return;
+                finished[k] = std::move(r);
+                release();
+            });
+    };
     ChildResult prefix = run_forked(
         [&](int fd) {
-            WireWriter w(-1);  // the prefix stays in memory: every variant child sends it
-            std::string frames;
-            ForkPool pool(jobs, [&](size_t i, ChildResult r) { frames += encode_child(i, r); });
+            WireWriter w(-1);  // the prefix stays in memory until it is handed on at a branch point
+            ForkPool pool(jobs, [fd](size_t i, ChildResult r) { write_all(fd, encode_child(i, r)); });
             int mine = -1;  // in a variant child: its stream
-            RunSummary sum = simulate(base, [&w](const Event& ev) { w.event(ev); }, points, [&](RunContext& ctx, size_t i) {
+            RunSummary sum = simulate(base, [&w](const Event& ev) { w.event(ev); }, points, [&](BranchSite& site, size_t i) {
                 if (mine >= 0) return;  // a variant runs on past the later branch points
+                // The parent gets the shared part once; each child sends only what follows.
+                write_all(fd, encode_prefix(i, w.take()));
                 for (size_t k : branches[i].variants)
                     if (std::optional<int> child_fd = pool.fork_child(k, variants[k].wall_limit_s)) {
+                        ::close(fd);  // the prefix process's stream is not the variant's
                         mine = *child_fd;
-                        ctx.faults.add_rule(variants[k].faults.faults.back(), variants[k].seed);
+                        diverge(site, base, variants[k]);
                         w.attach(mine);
                         return;
                     }
                 if (i + 1 < branches.size()) return;
-                pool.wait_all();  // the prefix process, past its last branch point: report and go
-                write_all(fd, frames);
+                pool.wait_all();  // the prefix process, past its last branch point: done
                 ::close(fd);
                 ::_exit(0);
             });
@@ -262,30 +338,35 @@ void execute_branched(const Scenario& base, const std::vector<Branch>& branches,
             w.flush();
             ::close(mine);
         },
-        limit);
-    std::map<size_t, ChildResult> children = decode_children(prefix.output);
-    std::set<size_t> members;
-    for (const auto& b : branches) members.insert(b.variants.begin(), b.variants.end());
-    for (size_t i : members) {
-        auto it = children.find(i);
-        if (it != children.end()) {
-            done(i, judge_child(variants[i], std::move(it->second)));
+        limit, consume);
+    release();
+    for (; next < fork_order.size(); ++next) {
+        size_t k = fork_order[next];
+        if (finished.count(k)) {  // after one that was lost
+            done(k, judge_child(variants[k], std::move(finished[k]), &at_branch[branch_of[k]]));
             continue;
         }
-        // The shared prefix died before this variant could run.
+        // The shared prefix died (or garbled its report) before this variant could run.
         ChildResult lost;
         lost.status = ChildResult::Status::Crashed;
         lost.signal = prefix.signal;
         lost.exit_code = prefix.exit_code ? prefix.exit_code : 1;
-        lost.error_tail = "the shared prefix run failed: " + prefix.error_tail;
-        done(i, judge_child(variants[i], std::move(lost)));
+        lost.error_tail = std::string(garbled ? "the shared prefix run sent a garbled report: "
+                                              : "the shared prefix run failed: ") + prefix.error_tail;
+        done(k, judge_child(variants[k], std::move(lost)));
     }
 }
 
-RunResult judge_child(const Scenario& s, ChildResult child) {
+RunResult judge_child(const Scenario& s, ChildResult child, const StreamDecoder* prefix) {
     RunResult r;
     r.wall_s = child.wall_s;
-    r.stream = decode_stream(child.output);
+    if (prefix) {
+        StreamDecoder d = *prefix;
+        d.feed(child.output);
+        r.stream = std::move(d).finish();
+    } else {
+        r.stream = decode_stream(child.output);
+    }
     // What it showed, even when it died before the end.
     for (const auto& ev : r.stream.events)
         if (ev.kind == EvKind::Violation) r.violations.insert(ev.name);

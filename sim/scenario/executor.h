@@ -29,18 +29,24 @@ void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
                  const std::function<void(size_t index, RunResult)>& done);
 // Prefix sharing: runs `base` once, pausing at each branch point (ascending
 // times) to fork one child per variant of that branch (`jobs` at a time);
-// a child adds its variant's last fault rule and runs on to the end. Each
-// variant must be `base` plus one rule that cannot fire before its branch
-// point; its stream and digest are those of a run from the start. `done`
-// gets the results of the variants named in `branches`, in variant order.
+// a child adds its variant's last fault rule or takes its suspend order,
+// and runs on to the end. Each variant must be `base` plus one rule that
+// cannot fire before its branch point, or `base` with an order no callback
+// phase before its branch point used. The prefix process hands the parent
+// its stream once, piece by piece at the branch points; a child sends only
+// what follows its branch point, and the parent decodes it after the
+// prefix's: its stream and digest are those of a run from the start. `done`
+// gets the results of the variants named in `branches` while the others
+// run, in the order they were forked (branch by branch, as listed).
 struct Branch {
     Picos at;
     std::vector<size_t> variants;  // indices into the variants
 };
 void execute_branched(const Scenario& base, const std::vector<Branch>& branches, const std::vector<Scenario>& variants,
                       unsigned jobs, const std::function<void(size_t index, RunResult)>& done);
-// Judges what one child wrote (its stream, or how it died).
-RunResult judge_child(const Scenario& s, ChildResult child);
+// Judges what one child wrote (its stream, or how it died); a child forked
+// at a branch point wrote what follows `prefix`.
+RunResult judge_child(const Scenario& s, ChildResult child, const StreamDecoder* prefix = nullptr);
 // Builds the scenario's platform in a forked child without running it, so
 // that errors only the built platform can see (slots, property overrides)
 // are input errors before anything runs. Throws InputError.

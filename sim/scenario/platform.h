@@ -63,6 +63,8 @@ public:
     ~Platform();
 
     const DeviceGraph& graph() const { return graph_; }
+    // A variant forked before the first callback phase takes its own order.
+    void set_suspend_order(std::vector<std::string> order) { graph_.set_suspend_order(std::move(order)); }
     Kernel& kernel() { return *kernel_; }
     Kernel* restore_kernel() { return restore_kernel_.get(); }
     // Set by the run before a hibernation: the restore kernel's loader options

@@ -68,11 +68,12 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
 }
 
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
-                    const std::vector<Picos>& branch_at, const std::function<void(RunContext&, size_t)>& branch) {
+                    const std::vector<Picos>& branch_at, const std::function<void(BranchSite&, size_t)>& branch) {
     // sc_stop() ends every run; SystemC's "stopped by user" note is noise.
     sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
     RunContext ctx(s.seed);
     ctx.faults.load(s.faults, s.seed);
+    ctx.faults.note_persistence(s.note_persistence);
     if (s.timing.ties) {
         ctx.timing.ties = true;
         ctx.timing.tie_rng = Rng((s.timing.seed ? s.timing.seed : s.seed) ^ 0x7469657300000000ULL);
@@ -304,11 +305,12 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     // Run to each branch point in turn (sc_start in pieces processes the
     // same events as in one), then to the limit.
     Picos at = 0;
+    BranchSite site{ctx, [&platform](std::vector<std::string> order) { platform.set_suspend_order(std::move(order)); }};
     for (size_t i = 0; i < branch_at.size() && branch; ++i) {
         Picos to = std::min(branch_at[i], s.sim_limit);
         if (to > at && sc_core::sc_get_status() != sc_core::SC_STOPPED) sc_core::sc_start(from_ps(to - at));
         at = std::max(at, to);
-        branch(ctx, i);
+        branch(site, i);
     }
     if (at < s.sim_limit && sc_core::sc_get_status() != sc_core::SC_STOPPED) sc_core::sc_start(from_ps(s.sim_limit - at));
     checker.run_ended();
@@ -318,6 +320,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     out.memory_digest = platform.memory().digest();
     out.ledger_issued = ctx.ledger.issued_total();
     out.tracks = ctx.hub.tracks();
+    out.persistence = ctx.faults.persistence_times();
     return out;
 }
 

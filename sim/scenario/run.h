@@ -20,6 +20,9 @@ struct RunSummary {
     uint64_t memory_digest = 0;
     uint64_t ledger_issued = 0;
     std::vector<TrackInfo> tracks;
+    // With Scenario::note_persistence: each drive's persistence points in
+    // the transition, (drive, time) in order (explore branches there).
+    std::vector<std::pair<std::string, Picos>> persistence;
 };
 
 // The kinds of events recorded at a trace level (the checker sees all).
@@ -28,11 +31,18 @@ uint32_t trace_mask(TraceLevel level);
 // Runs `s` to completion in this process. Call at most once per process.
 struct RunContext;
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink);
+// What a variant forked at a branch point may change from there on: the
+// run's context (its fault plan) and the suspend order, which the engine
+// reads at each callback phase.
+struct BranchSite {
+    RunContext& ctx;
+    std::function<void(std::vector<std::string>)> set_suspend_order;
+};
 // The same, paused at each of the ascending simulated times `branch_at`
-// (no process running): `branch(ctx, i)` runs there with the run's context
-// - it may fork, and add a fault rule in each child - and the run goes on in
+// (no process running): `branch(site, i)` runs there - it may fork, and
+// change the run in each child through `site` - and the run goes on in
 // whichever process returns.
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
-                    const std::vector<Picos>& branch_at, const std::function<void(RunContext&, size_t)>& branch);
+                    const std::vector<Picos>& branch_at, const std::function<void(BranchSite&, size_t)>& branch);
 
 }  // namespace quiesce

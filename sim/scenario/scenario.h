@@ -118,6 +118,7 @@ struct HibernationSpec {
 
 struct Scenario {
     bool control = false;  // set by the executor: the run without the transition (control_run)
+    bool note_persistence = false;  // set by explore for its baseline: RunSummary::persistence
     std::string name;
     std::string file;
     std::string description;

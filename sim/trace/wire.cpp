@@ -8,7 +8,7 @@
 namespace quiesce {
 
 namespace {
-enum Tag : uint8_t { TAG_EVENT = 'E', TAG_TRACK = 'T', TAG_SUMMARY = 'S' };
+enum Tag : uint8_t { TAG_EVENT = 'E', TAG_TRACK = 'T', TAG_SUMMARY = 'S', TAG_PERSIST = 'P' };
 }
 
 void WireWriter::put_u64(uint64_t v) {
@@ -57,6 +57,11 @@ void WireWriter::summary(const RunSummary& s) {
         put_str(t.domain);
         put_u64(t.hz);
     }
+    for (const auto& [drive, ts] : s.persistence) {
+        buf_ += char(TAG_PERSIST);
+        put_str(drive);
+        put_u64(ts);
+    }
     buf_ += char(TAG_SUMMARY);
     put_str(s.outcome);
     put_str(s.workload);
@@ -98,11 +103,11 @@ struct Reader {
 };
 }  // namespace
 
-RunStream decode_stream(const std::string& bytes) {
-    RunStream out;
+void StreamDecoder::feed(const std::string& bytes) {
+    RunStream& out = out_;
     Reader r{bytes};
-    uint64_t h = 0xcbf29ce484222325ULL;
-    while (r.ok && r.pos < bytes.size()) {
+    uint64_t h = h_;
+    while (ok_ && r.ok && r.pos < bytes.size()) {
         size_t start = r.pos;
         char tag = bytes[r.pos++];
         if (tag == TAG_EVENT) {
@@ -139,6 +144,10 @@ RunStream decode_stream(const std::string& bytes) {
             t.domain = r.str();
             t.hz = r.u64();
             if (r.ok) out.tracks.push_back(t);
+        } else if (tag == TAG_PERSIST) {
+            std::string drive = r.str();
+            Picos ts = r.u64();
+            if (r.ok) out.persistence.emplace_back(std::move(drive), ts);
         } else if (tag == TAG_SUMMARY) {
             out.summary.outcome = r.str();
             out.summary.workload = r.str();
@@ -150,9 +159,22 @@ RunStream decode_stream(const std::string& bytes) {
             r.ok = false;
         }
     }
-    out.truncated = !r.ok || !out.has_summary;
-    out.digest = h ^ out.summary.memory_digest;
-    return out;
+    ok_ = ok_ && r.ok;
+    h_ = h;
+}
+
+RunStream StreamDecoder::finish() const& { return StreamDecoder(*this).finish(); }
+
+RunStream StreamDecoder::finish() && {
+    out_.truncated = !ok_ || !out_.has_summary;
+    out_.digest = h_ ^ out_.summary.memory_digest;
+    return std::move(out_);
+}
+
+RunStream decode_stream(const std::string& bytes) {
+    StreamDecoder d;
+    d.feed(bytes);
+    return std::move(d).finish();
 }
 
 }  // namespace quiesce

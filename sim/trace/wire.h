@@ -27,6 +27,9 @@ struct RunStream {
     WireSummary summary;
     uint64_t digest = 0;   // FNV-1a over the event records: the determinism check
     bool truncated = false;
+    // Outside the digest, only when the scenario asked (explore's baseline):
+    // when each drive's persistence points happened during the transition.
+    std::vector<std::pair<std::string, Picos>> persistence;
 };
 
 class WireWriter {
@@ -42,6 +45,13 @@ public:
     void event(const Event& ev);
     void summary(const RunSummary& s);
     void flush();
+    // What is buffered and not yet sent, handed over (and forgotten): the
+    // part of a shared prefix since the last branch point.
+    std::string take() {
+        std::string out;
+        out.swap(buf_);
+        return out;
+    }
 
 private:
     void put_u64(uint64_t v);
@@ -49,6 +59,23 @@ private:
     void maybe_flush() { if (fd_ >= 0 && buf_.size() > (1u << 16)) flush(); }
     int fd_;
     std::string buf_;
+};
+
+// Decodes a stream in pieces: a shared prefix once, then each variant's own
+// suffix on a copy of the decoder - as if the whole had come in one piece.
+class StreamDecoder {
+public:
+    // Decodes the records in `bytes`; a record cut short ends the stream.
+    void feed(const std::string& bytes);
+    // The stream so far, with its digest (the decoder stays as it is, or,
+    // on a temporary, gives its stream away).
+    RunStream finish() const&;
+    RunStream finish() &&;
+
+private:
+    RunStream out_;
+    uint64_t h_ = 0xcbf29ce484222325ULL;
+    bool ok_ = true;
 };
 
 // Decodes what a child wrote (possibly cut short by a crash).
