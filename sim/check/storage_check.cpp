@@ -1,22 +1,18 @@
 #include "sim/check/storage_check.h"
 
 #include "models/disk/sata_drive.h"
+#include "sim/core/hash.h"
 #include "sim/core/memory.h"
 #include "sim/kernel/journal_fs.h"
 #include "sim/kernel/page_cache.h"
 
 #include <fmt/format.h>
 
+#include <array>
+
 namespace quiesce {
 
-uint64_t content_hash(const uint8_t* data, size_t len) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; ++i) {
-        h ^= data[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
+uint64_t content_hash(const uint8_t* data, size_t len) { return hash_bytes(data, len); }
 
 std::string join_first(const std::vector<std::string>& items, size_t n) {
     std::string out;
@@ -94,7 +90,7 @@ void StorageCheck::watch_fs(JournalFs* fs) {
 }
 
 uint64_t page_hash(const PhysicalMemory& memory, uint64_t addr) {
-    std::vector<uint8_t> data(PhysicalMemory::kPageSize);
+    std::array<uint8_t, PhysicalMemory::kPageSize> data;
     memory.peek(addr, data.data(), data.size());
     return content_hash(data.data(), data.size());
 }

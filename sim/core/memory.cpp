@@ -1,6 +1,7 @@
 #include "sim/core/memory.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/hash.h"
 
 #include <algorithm>
 #include <cstring>
@@ -95,13 +96,10 @@ void PhysicalMemory::lose_contents() {
 uint64_t PhysicalMemory::digest() const {
     std::map<uint64_t, const Page*> ordered;
     for (const auto& [pfn, p] : pages_) ordered[pfn] = p.get();
-    uint64_t h = 0xcbf29ce484222325ULL;
-    auto mix = [&h](const uint8_t* d, size_t n) {
-        for (size_t i = 0; i < n; ++i) { h ^= d[i]; h *= 0x100000001b3ULL; }
-    };
+    uint64_t h = kHashSeed;
     for (const auto& [pfn, p] : ordered) {
-        mix(reinterpret_cast<const uint8_t*>(&pfn), sizeof pfn);
-        mix(p->data.data(), kPageSize);
+        h = hash_bytes(&pfn, sizeof pfn, h);
+        h = hash_bytes(p->data.data(), kPageSize, h);
     }
     return h;
 }

@@ -66,7 +66,7 @@ public:
     // Power removed (S4, S5): every page is gone.
     void lose_contents();
     size_t resident_pages() const { return pages_.size(); }
-    // FNV-1a over every resident page (pfn + contents), in pfn order.
+    // hash_bytes over every resident page (pfn + contents), in pfn order.
     uint64_t digest() const;
 
 private:
