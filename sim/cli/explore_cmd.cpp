@@ -262,11 +262,13 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     std::vector<Branch> branches;
     if (o.prefix) branches = prefix_branches(base.stream, vpoints, alone);
     else for (size_t k = 0; k < variants.size(); ++k) alone.push_back(k);
-    std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu; this run: %zu variants (%s%s, shard %u/%u), %u jobs%s\n",
+    std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu; this run: %zu variants (%s%s, shard %u/%u), %u %s%s\n",
                 fault_count, o.kinds.size(), points.size() - fault_count, picks.size(), o.strategy.c_str(),
                 o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards, o.jobs,
-                o.prefix ? fmt::format(", prefix sharing ({} forked at {} branch points, {} from the start)",
-                                       variants.size() - alone.size(), branches.size(), alone.size())
+                o.jobs == 1 ? "job" : "jobs",
+                o.prefix ? fmt::format(", prefix sharing ({} forked at {} branch point{}, {} from the start)",
+                                       variants.size() - alone.size(), branches.size(),
+                                       branches.size() == 1 ? "" : "s", alone.size())
                                .c_str()
                          : "");
     std::fflush(stdout);
