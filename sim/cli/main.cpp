@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
     explore->add_option("--out", explore_out, "Write a reproducer scenario per distinct violation here");
     explore->add_flag("--orders", explore_opts.orders, "Also every other suspend order the device graph allows");
     explore->add_option("--persistence", explore_opts.persistence,
-                        "With power-loss: also after each drive's first N persistence points of the transition");
+                        "With power-loss: also after each drive's first N persistence points of the transition (those the baseline reached)");
     explore->add_option("--pct", explore_opts.pct, "Also N PCT schedules of the simulated software (seeds 1..N)");
     explore->add_option("--pct-depth", explore_opts.pct_depth, "The bug depth PCT aims at (default 3)")
         ->check(CLI::Range(1, 10));
