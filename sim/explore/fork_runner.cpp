@@ -180,8 +180,10 @@ void ForkPool::pump() {
 
 void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_t, int fd)>& body,
                      const std::function<double(size_t)>& wall_limit_s,
-                     const std::function<void(size_t, ChildResult)>& done) {
+                     const std::function<void(size_t, ChildResult)>& done,
+                     const std::function<void(size_t, std::string&)>& output) {
     ForkPool pool(jobs, done);
+    if (output) pool.on_output(output);
     for (size_t i = 0; i < count; ++i)
         if (std::optional<int> fd = pool.fork_child(i, wall_limit_s(i))) {
             // The child: run the body, then end.
@@ -196,15 +198,11 @@ void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_
 ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s,
                        const std::function<void(std::string&)>& consume) {
     ChildResult out;
-    ForkPool pool(1, [&out](size_t, ChildResult r) { out = std::move(r); });
-    if (consume) pool.on_output([&consume](size_t, std::string& output) { consume(output); });
-    if (std::optional<int> fd = pool.fork_child(0, wall_limit_s)) {
-        body(*fd);
-        ::close(*fd);
-        std::fflush(stderr);
-        ::_exit(0);
-    }
-    pool.wait_all();
+    run_forked_pool(
+        1, 1, [&body](size_t, int fd) { body(fd); }, [wall_limit_s](size_t) { return wall_limit_s; },
+        [&out](size_t, ChildResult r) { out = std::move(r); },
+        consume ? [&consume](size_t, std::string& output) { consume(output); }
+                : std::function<void(size_t, std::string&)>());
     return out;
 }
 

@@ -30,10 +30,12 @@ ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limi
 
 // Runs `count` bodies in forked children, at most `jobs` at a time; `done`
 // gets each child's result (index, result) as it finishes - not in index
-// order. Each child has its own wall-clock limit.
+// order. Each child has its own wall-clock limit. `output`, if given, hears
+// of each child's output as it comes in (ForkPool::on_output).
 void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_t index, int fd)>& body,
                      const std::function<double(size_t index)>& wall_limit_s,
-                     const std::function<void(size_t index, ChildResult)>& done);
+                     const std::function<void(size_t index, ChildResult)>& done,
+                     const std::function<void(size_t index, std::string& output)>& output = {});
 
 // A pool of forked children kept by the caller: fork_child() first waits
 // while `jobs` children run, then forks; the child *returns* from it with

@@ -289,12 +289,12 @@ void execute_branched(const Scenario& base, const std::vector<Branch>& branches,
     std::vector<StreamDecoder> at_branch(branches.size());  // the shared prefix decoded once, up to each branch
     std::map<size_t, ChildResult> finished;
     size_t next = 0;
+    auto hand_on = [&](size_t k) {  // a finished variant, judged after its shared prefix
+        done(k, judge_child(variants[k], std::move(finished[k]), &at_branch[branch_of[k]]));
+        finished.erase(k);
+    };
     auto release = [&] {
-        for (; next < fork_order.size() && finished.count(fork_order[next]); ++next) {
-            size_t k = fork_order[next];
-            done(k, judge_child(variants[k], std::move(finished[k]), &at_branch[branch_of[k]]));
-            finished.erase(k);
-        }
+        for (; next < fork_order.size() && finished.count(fork_order[next]); ++next) hand_on(fork_order[next]);
     };
     bool garbled = false;
     auto consume = [&](std::string& out) {
@@ -343,7 +343,7 @@ void execute_branched(const Scenario& base, const std::vector<Branch>& branches,
     for (; next < fork_order.size(); ++next) {
         size_t k = fork_order[next];
         if (finished.count(k)) {  // after one that was lost
-            done(k, judge_child(variants[k], std::move(finished[k]), &at_branch[branch_of[k]]));
+            hand_on(k);
             continue;
         }
         // The shared prefix died (or garbled its report) before this variant could run.
