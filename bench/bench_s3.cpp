@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     double raw_s = seconds_since(t);
     sqlite3_close(raw);
     TraceDb db(dir + "/trace.db");
-    RunMeta meta{s.name, s.file, s.seed, s.protocol.name, s.platform.name, last.status, "pass", "", "events", 0};
+    RunMeta meta = run_meta(s, last);
     t = Clock::now();
     db.record(meta, last.stream);
     double rec_s = seconds_since(t);

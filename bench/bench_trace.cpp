@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     std::string dir = std::filesystem::temp_directory_path() / ("quiesce-bench-trace-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
     std::string path = dir + "/trace.db";
-    RunMeta meta{s.name, s.file, s.seed, s.protocol.name, s.platform.name, r.status, "pass", r.message, "events", 0};
+    RunMeta meta = run_meta(s, r);
     int64_t per_run = 0, runs = 0, total = 0, long_run = 0;
     auto t = Clock::now();
     {
