@@ -84,8 +84,9 @@ std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& gra
 
 // Delta debugging over the workload: each task the scenario runs is left
 // out in turn, and stays out when the finding still shows without it
-// (same invariant at the same component). What is left is what it needs.
-void shrink_workload(const Scenario& s, const FaultPoint& found, Finding& f, unsigned jobs) {
+// (same invariant at the same component). What is left is what it needs:
+// the variant without the rest, returned.
+Scenario shrink_workload(const Scenario& s, const FaultPoint& found, Finding& f, unsigned jobs) {
     Scenario current = variant_of(s, found);
     for (const WorkloadTask& t : workload_tasks()) {
         if (!t.present(current)) continue;
@@ -97,25 +98,23 @@ void shrink_workload(const Scenario& s, const FaultPoint& found, Finding& f, uns
         f.workload_removed.push_back({t.task, t.key, t.value});
         f.violations = ids;  // what the smaller run showed is what its reproducer expects
     }
+    return current;
 }
 
 // Then over the platform's devices: a leaf device the finding does not name
 // (nor the scenario file, nor the fault) is left out in turn, and stays out
-// when the finding still shows without it.
-void shrink_devices(const std::string& original, const Scenario& s, const FaultPoint& found, Finding& f,
+// when the finding still shows without it. `current` is the variant as the
+// workload shrinking left it.
+void shrink_devices(const std::string& original, Scenario current, const FaultPoint& found, Finding& f,
                     unsigned jobs) {
-    Scenario current = variant_of(s, found);
-    for (const auto& r : f.workload_removed)
-        for (const WorkloadTask& t : workload_tasks())
-            if (t.key == r.key) t.remove(current);
     auto mentioned = [&](const std::string& name) {
         return original.find(name) != std::string::npos || found.rule.find(name) != std::string::npos ||
                f.sig.component == name || f.sig.component.rfind(name + ".", 0) == 0;
     };
-    for (size_t guard = 0; guard < s.platform.devices.size(); ++guard) {
+    for (size_t guard = 0, n = current.platform.devices.size(); guard < n; ++guard) {
         bool removed = false;
         auto& devs = current.platform.devices;
-        for (auto it = devs.rbegin(); it != devs.rend() && !removed; ++it) {
+        for (auto it = devs.rbegin(); it != devs.rend(); ++it) {
             const DeviceSpec& d = *it;
             bool leaf = std::none_of(devs.begin(), devs.end(), [&](const DeviceSpec& o) { return o.parent == d.name; });
             bool linked = std::any_of(current.platform.links.begin(), current.platform.links.end(),
@@ -130,7 +129,8 @@ void shrink_devices(const std::string& original, const Scenario& s, const FaultP
             f.devices_removed.push_back(d.name);
             f.violations = ids;
             current = std::move(trial);
-            removed = true;  // the list changed: look again from its end
+            removed = true;  // the list changed (`it` with it): look again from its end
+            break;
         }
         if (!removed) break;
     }
@@ -342,8 +342,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (!out_dir.empty()) {  // only a reproducer shows the shrunk workload and platform
         const std::string original = read_file(file);
         for (auto& [sig, f] : findings) {
-            shrink_workload(s, points[f.first_variant], f, o.jobs);
-            shrink_devices(original, s, points[f.first_variant], f, o.jobs);
+            Scenario shrunk = shrink_workload(s, points[f.first_variant], f, o.jobs);
+            shrink_devices(original, std::move(shrunk), points[f.first_variant], f, o.jobs);
         }
     }
 
