@@ -5,10 +5,12 @@
 //   - prefix sharing: one run forks each variant where it starts to differ
 //     (a phase, a persistence point), each child sends only what follows,
 //     and the parent decodes the shared part once, -j 2.
-// Two sweeps: the default platform's S3 scenario with callback-fail and
-// power-loss at every phase and device, and a 100-point CrashMonkey sweep
-// of the S4 scenario (a power loss after each of the first 100 persistence
-// points of its drive). Variants record at trace level summary and are
+// Three sweeps: the default platform's S3 scenario with callback-fail and
+// power-loss at every phase and device; a 100-point CrashMonkey sweep of
+// the S4 scenario (a power loss after each of the first 100 persistence
+// points of its drive); and orders x faults on the S3 storage scenario
+// (callback-fail and power-loss at every phase and device under every
+// other order the graph allows: each order's stem forks its faults again). Variants record at trace level summary and are
 // judged, not written to a database. Give a scenario file to measure the
 // phase sweep of that one instead.
 #include "bench/bench_util.h"
@@ -16,6 +18,8 @@
 #include "sim/explore/fork_runner.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/platform.h"
+
+#include <fmt/format.h>
 
 #include <cstdio>
 #include <string>
@@ -29,7 +33,7 @@ namespace {
 
 // Runs the variants of `points` both ways; returns whether every digest agreed.
 bool sweep(const std::string& what, const std::string& path, const std::vector<std::string>& kinds,
-           size_t persistence) {
+           size_t persistence, bool cross = false) {
     const unsigned jobs = 2;
     Scenario s = load_scenario(path);
     s.trace = TraceLevel::Summary;
@@ -46,6 +50,7 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
             if (p.nth) kept.push_back(std::move(p));
         points = std::move(kept);
     }
+    if (cross) points = cross_points(points, order_points(build_graph(s.platform), true, false, 10'000));
     std::vector<Scenario> variants;
     for (const auto& p : points) {
         variants.push_back(variant_of(s, p));
@@ -72,10 +77,16 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     execute_all(rest, jobs, [&](size_t j, RunResult r) { digests_prefix[alone[j]] = std::to_string(r.stream.digest); });
     double prefix_s = seconds_since(t);
 
-    size_t same = 0;
+    size_t same = 0, stems = 0, again = 0;
     for (size_t i = 0; i < n; ++i) same += digests_rerun[i] == digests_prefix[i];
-    std::printf("%s: %s, %zu variants, %u jobs, %zu branch points, %zu from the start\n", what.c_str(),
-                s.name.c_str(), n, jobs, branches.size(), alone.size());
+    for (const auto& b : branches)
+        for (const auto& st : b.stems) {
+            ++stems;
+            again += st.followers.size();
+        }
+    std::printf("%s: %s, %zu variants, %u jobs, %zu branch points%s, %zu from the start\n", what.c_str(),
+                s.name.c_str(), n, jobs, branches.size(),
+                stems ? fmt::format(" ({} forked again from {} order stems)", again, stems).c_str() : "", alone.size());
     std::printf("  fork floor:      %8.1f children/s (empty children through the pool)\n", double(n) / floor_s);
     std::printf("  re-running:      %8.1f variants/s   %.1f%% of the floor\n", double(n) / rerun_s,
                 100.0 * floor_s / rerun_s);
@@ -95,5 +106,7 @@ int main(int argc, char** argv) {
                     {"callback-fail", "power-loss"}, 0);
     ok = sweep("persistence sweep (power loss after each of the first 100 points)", data + "/regression/s4-storage.toml",
                {"power-loss"}, 100) && ok;
+    ok = sweep("orders x faults sweep (callback-fail, power-loss under every other order)",
+               data + "/regression/s3-storage.toml", {"callback-fail", "power-loss"}, 0, true) && ok;
     return ok ? 0 : 1;
 }

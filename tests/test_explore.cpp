@@ -5,6 +5,10 @@
 #include "tmpfile.h"
 
 #include "sim/explore/explore.h"
+#include "sim/scenario/platform.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <sys/wait.h>
 
@@ -269,6 +273,130 @@ TEST_CASE("explore: orders and persistence points fork from the shared run too, 
     std::string id = last.out.substr(last.out.find('\n') + 1);
     id.pop_back();
     CHECK(sh("replay " + a + " " + id).out.find("identical") != std::string::npos);
+}
+
+TEST_CASE("explore: faults under other orders fork again from each order's stem, as runs from the start", "[explore]") {
+    // Orders x faults: each order's stem forks at the first callback phase,
+    // runs its order once to learn when its phases and persistence points
+    // come, and forks each fault there - a second branching level.
+    std::string a = tmp("cross.db"), b = tmp("cross-scratch.db");
+    std::string args = "explore " + quiesce::test::regression("s3-storage") +
+                       " --kinds power-loss,callback-fail --persistence 10 --orders --cross -j 2";
+    Cli with = sh(args + " --db " + a), without = sh(args + " --no-prefix --db " + b);
+    INFO(with.out);
+    std::smatch m;
+    REQUIRE(std::regex_search(with.out, m, std::regex("faults under other orders: (\\d+); this run: (\\d+) variants .*prefix "
+                                                      "sharing \\((\\d+) forked at \\d+ branch points, (\\d+) of them "
+                                                      "again from (\\d+) order stems, 0 from the start\\)")));
+    CHECK(m[2] == m[3]);
+    int cross = std::stoi(m[1]), again = std::stoi(m[4]), stems = std::stoi(m[5]);
+    CHECK(stems >= 2);
+    CHECK(again > cross / 2);  // the faults that come after the first callback phase
+    CHECK(again < cross);      // the ones before it fork where the fault alone would, taking both
+    CHECK(with.out.find(fmt::format("faults under other orders: {} tried", cross)) != std::string::npos);
+    std::string q = " \"SELECT faults, digest, status, outcome FROM run WHERE faults IS NOT NULL ORDER BY faults\" --format list";
+    Cli x = sh("query " + a + q), y = sh("query " + b + q);
+    CHECK(x.out.find("order=") != std::string::npos);
+    CHECK(x.out == y.out);
+    // Recorded in the order they were forked, a stem's where it forked.
+    std::string ids = " \"SELECT id, faults, digest FROM run ORDER BY id\" --format list";
+    std::string c = tmp("cross-again.db");
+    sh(args + " --db " + c);
+    CHECK(sh("query " + a + ids).out == sh("query " + c + ids).out);
+    // A power loss at a persistence point under another order: two recorded
+    // decisions, replayed from the start to the same digest.
+    Cli last = sh("query " + a + " \"SELECT max(id) FROM run WHERE faults LIKE 'order=%nth=%'\" --format list");
+    std::string id = last.out.substr(last.out.find('\n') + 1);
+    id.pop_back();
+    Cli replay = sh("replay " + a + " " + id);
+    CHECK(replay.out.find("2 recorded decision(s)") != std::string::npos);
+    CHECK(replay.out.find("identical") != std::string::npos);
+    CHECK(sh("explore " + quiesce::test::regression("s3-basic") + " --cross --db " + tmp("cross-bad.db")).status == 2);
+}
+
+TEST_CASE("explore: a stem plans its followers at its own order's marks", "[explore]") {
+    Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml");
+    s.trace = TraceLevel::Summary;
+    s.note_persistence = true;
+    RunResult base = execute(s);
+    std::vector<FaultPoint> faults = fault_points(base.stream, {"power-loss"}, {"sda"}, 3);
+    std::vector<FaultPoint> orders = order_points(build_graph(s.platform), true, false, 3);
+    REQUIRE(orders.size() == 2);
+    std::vector<FaultPoint> points = orders;
+    for (auto& p : cross_points(faults, orders)) points.push_back(std::move(p));
+    REQUIRE(points.size() == 2 + 2 * faults.size());
+    CHECK(points[2].order == orders[0].rule);
+    CHECK(points[2].rule == faults[0].rule);
+    std::vector<size_t> alone;
+    std::vector<Branch> branches = prefix_branches(base.stream, points, alone);
+    CHECK(alone.empty());
+    std::map<size_t, int> seen;  // each variant forks exactly once
+    size_t stems = 0;
+    for (const auto& b : branches) {
+        for (size_t k : b.variants) {
+            ++seen[k];
+            CHECK(!points[k].order.empty());  // a fault under an order that comes before any callback
+            CHECK(points[k].kind == "power-loss");
+        }
+        for (const auto& st : b.stems) {
+            ++stems;
+            REQUIRE(st.alone);
+            ++seen[*st.alone];
+            CHECK(points[*st.alone].rule == "order=" + fmt::format("{}", fmt::join(st.order, ",")));
+            for (const auto& [k, mark] : st.followers) {
+                ++seen[k];
+                CHECK(points[k].order == points[*st.alone].rule);
+                if (points[k].nth) {
+                    CHECK(mark.drive == "sda");
+                    CHECK(mark.nth == points[k].nth);
+                } else {
+                    CHECK(mark.phase == points[k].phase);
+                }
+            }
+        }
+    }
+    CHECK(stems == 2);
+    CHECK(seen.size() == points.size());
+    for (const auto& [k, n] : seen) CHECK(n == 1);
+}
+
+TEST_CASE("explore: a stem that dies loses its own followers only", "[explore]") {
+    Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml");
+    s.trace = TraceLevel::Summary;
+    RunResult base = execute(s);
+    std::vector<FaultPoint> faults = fault_points(base.stream, {"callback-fail"});
+    std::vector<FaultPoint> orders = order_points(build_graph(s.platform), true, false, 3);
+    REQUIRE(orders.size() == 2);
+    std::vector<FaultPoint> points = orders;
+    for (auto& p : cross_points(faults, orders)) points.push_back(std::move(p));
+    std::vector<Scenario> variants;
+    for (const auto& p : points) variants.push_back(variant_of(s, p));
+    std::vector<size_t> alone;
+    std::vector<Branch> branches = prefix_branches(base.stream, points, alone);
+    REQUIRE(alone.empty());
+    const Stem* doomed = nullptr;
+    for (const auto& b : branches)
+        if (!b.stems.empty()) doomed = &b.stems[0];
+    REQUIRE(doomed);
+    // The first stem's runs each get a millisecond: killed at once, as if
+    // its models had hung. The stem's own budget follows them.
+    std::set<size_t> members{*doomed->alone};
+    for (const auto& f : doomed->followers) members.insert(f.first);
+    for (size_t k : members) variants[k].wall_limit_s = 1e-3;
+    Scenario prefix = s;
+    prefix.wall_limit_s = 1e-3;  // a stem's budget: twice this, and its followers'
+    std::map<size_t, RunResult> results;
+    std::vector<size_t> order;
+    execute_branched(prefix, branches, variants, 2, [&](size_t i, RunResult r) {
+        order.push_back(i);
+        results[i] = std::move(r);
+    });
+    REQUIRE(results.size() == points.size());
+    for (const auto& [i, r] : results) {
+        INFO(points[i].rule << " under " << points[i].order << ": " << r.message);
+        if (members.count(i)) CHECK((r.status == "crashed" || r.status == "timeout"));
+        else CHECK((r.status == "passed" || r.status == "failed"));
+    }
 }
 
 TEST_CASE("explore: a variant child that dies does not stop the others sharing its prefix", "[explore]") {

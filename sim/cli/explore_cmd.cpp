@@ -136,6 +136,45 @@ void shrink_devices(const std::string& original, Scenario current, const FaultPo
     }
 }
 
+// What a variant decided: its fault rule or order, or a fault under an order.
+std::string decision_text(const FaultPoint& p) { return p.order.empty() ? p.rule : p.rule + " under " + p.order; }
+
+// A fault under another order shrinks to the fault alone or the order
+// alone when either still shows the finding (then it did not need the
+// pair), else to the order nearest the default (one device moved) that
+// still shows it with the fault. Sets what the shrunk run showed.
+std::optional<FaultPoint> shrink_cross(const Scenario& s, const DeviceGraph& graph, const FaultPoint& found,
+                                       Finding& f, unsigned jobs) {
+    FaultPoint fault = found;
+    fault.order.clear();
+    fault.order_change.clear();
+    fault.graph_allows = true;
+    std::vector<FaultPoint> cands{fault, FaultPoint{found.order, "order", "", found.order_change, found.graph_allows}};
+    for (const auto& c : one_move_orders(graph))
+        if ((c.graph_allows || !found.graph_allows) && c.rule != found.order) {
+            FaultPoint moved = found;
+            moved.order = c.rule;
+            moved.order_change = c.device;
+            moved.graph_allows = c.graph_allows;
+            cands.push_back(std::move(moved));
+        }
+    std::vector<Scenario> cv;
+    for (const auto& c : cands) cv.push_back(variant_of(s, c));
+    std::vector<bool> shows(cands.size(), false);
+    std::vector<std::set<std::string>> ids(cands.size());
+    execute_all(cv, jobs, [&](size_t k, RunResult r) {
+        ids[k] = r.violations;
+        shows[k] = shows_finding(r, f);
+    });
+    for (size_t k = 0; k < cands.size(); ++k)
+        if (shows[k]) {
+            if (k >= 2) f.shrunk = cands[k].order;
+            f.violations = ids[k];
+            return cands[k];
+        }
+    return std::nullopt;
+}
+
 // One scenario file per distinct violation.
 void write_reproducers(const std::string& out_dir, const std::string& file, uint64_t seed,
                        const std::vector<FaultPoint>& points, size_t explored, std::map<Signature, Finding>& findings) {
@@ -145,7 +184,8 @@ void write_reproducers(const std::string& out_dir, const std::string& file, uint
     size_t n = 0;
     for (auto& [sig, f] : findings) {
         const FaultPoint& p = points[f.first_variant];
-        std::string name = fmt::format("{:02}-{}-{}-{}{}.toml", ++n, file_part(sig.invariant), file_part(p.kind),
+        std::string name = fmt::format("{:02}-{}-{}{}-{}{}.toml", ++n, file_part(sig.invariant), file_part(p.kind),
+                                       p.order.empty() ? "" : "-under-order",
                                        file_part(p.phase), p.device.empty() ? "" : "-" + file_part(p.device));
         f.reproducer = (fs::path(out_dir) / name).string();
         std::ofstream(f.reproducer) << reproducer_text(original, file, p, f, f.found_variant, explored, seed);
@@ -153,7 +193,7 @@ void write_reproducers(const std::string& out_dir, const std::string& file, uint
 }
 
 void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points, size_t fault_count,
-                  const std::map<Signature, Finding>& findings, Coverage& coverage,
+                  const std::map<Signature, Finding>& findings, Coverage& coverage, const Cell& cross, size_t cross_new,
                   const std::vector<std::string>& phase_order, size_t done, size_t crashed, double secs) {
     std::printf("\n%zu variants in %.2fs (%.1f runs/s)%s\n", done, secs, secs > 0 ? double(done) / secs : 0.0,
                 crashed ? fmt::format(", {} crashed or timed out", crashed).c_str() : "");
@@ -164,7 +204,7 @@ void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points
         for (const auto& [sig, f] : findings)
             std::printf("  %-24s %-22s %-14s fault %-18s %3zu run(s), first run %lld (%s)%s%s\n", sig.invariant.c_str(),
                         sig.phase.empty() ? "-" : sig.phase.c_str(), sig.component.c_str(), sig.kind.c_str(), f.count,
-                        static_cast<long long>(f.first_run), points[f.first_variant].rule.c_str(),
+                        static_cast<long long>(f.first_run), decision_text(points[f.first_variant]).c_str(),
                         f.reproducer.empty() ? "" : "\n      reproducer: ", f.reproducer.c_str());
     }
     if (points.size() > fault_count) {
@@ -177,6 +217,9 @@ void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points
                 }
         std::printf("\norders, schedules and timings: %zu tried, %zu with a new violation\n", tried, broke);
     }
+    if (cross.tried)
+        std::printf("faults under other orders: %zu tried, %zu fired, %zu with a violation neither showed alone\n",
+                    cross.tried, cross.fired, cross_new);
     if (o.kinds.empty()) return;
     // Coverage: fired/tried per phase and kind, "!" when a new violation showed.
     std::printf("\ncoverage (fired/tried per phase and fault kind; ! = a new violation)\n");
@@ -205,7 +248,10 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     preflight(s);
     // Faults by default; with --orders / --break-order only orders unless
     // --kinds asks for faults too.
-    if (o.kinds.empty() && !o.orders && !o.break_order && !o.pct && !o.timing) o.kinds = default_explore_kinds();
+    if (o.cross && !o.orders && !o.break_order)
+        throw InputError("--cross: needs --orders or --break-order (the orders to put each fault under)");
+    if (o.kinds.empty() && ((!o.orders && !o.break_order && !o.pct && !o.timing) || o.cross))
+        o.kinds = default_explore_kinds();
     for (const auto& k : o.kinds) {
         const FaultKindInfo* info = find_fault_kind(k);
         if (!info) throw InputError("--kinds: unknown fault kind '" + k + "'");
@@ -243,8 +289,14 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     DeviceGraph graph = build_graph(s.platform);
     if (!s.order.empty()) graph.set_suspend_order(s.order);
     size_t fault_count = points.size();
-    if (o.orders || o.break_order)
-        for (auto& p : order_points(graph, o.orders, o.break_order, 10'000)) points.push_back(std::move(p));
+    std::vector<FaultPoint> orders;
+    if (o.orders || o.break_order) orders = order_points(graph, o.orders, o.break_order, 10'000);
+    points.insert(points.end(), orders.begin(), orders.end());
+    const size_t single_count = points.size();  // then each fault under each order (--cross)
+    if (o.cross) {
+        std::vector<FaultPoint> faults(points.begin(), points.begin() + long(fault_count));
+        for (auto& p : cross_points(faults, orders)) points.push_back(std::move(p));
+    }
     for (auto& p : pct_points(o.pct, o.pct_depth, o.pct_steps)) points.push_back(std::move(p));
     for (auto& p : timing_points(o.timing, o.jitter)) points.push_back(std::move(p));
     std::vector<size_t> picks = pick_variants(points.size(), o);
@@ -262,15 +314,25 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     std::vector<Branch> branches;
     if (o.prefix) branches = prefix_branches(base.stream, vpoints, alone);
     else for (size_t k = 0; k < variants.size(); ++k) alone.push_back(k);
-    std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu; this run: %zu variants (%s%s, shard %u/%u), %u %s%s\n",
-                fault_count, o.kinds.size(), points.size() - fault_count, picks.size(), o.strategy.c_str(),
-                o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards, o.jobs,
-                o.jobs == 1 ? "job" : "jobs",
-                o.prefix ? fmt::format(", prefix sharing ({} forked at {} branch point{}, {} from the start)",
-                                       variants.size() - alone.size(), branches.size(),
-                                       branches.size() == 1 ? "" : "s", alone.size())
-                               .c_str()
-                         : "");
+    const size_t cross_count = points.size() - single_count - o.pct - o.timing;
+    size_t stems = 0, followers = 0;
+    for (const auto& b : branches)
+        for (const auto& st : b.stems) {
+            ++stems;
+            followers += st.followers.size();
+        }
+    std::string sharing;
+    if (o.prefix) {
+        sharing = fmt::format(", prefix sharing ({} forked at {} branch point{}", variants.size() - alone.size(),
+                              branches.size(), branches.size() == 1 ? "" : "s");
+        if (stems) sharing += fmt::format(", {} of them again from {} order stem{}", followers, stems, stems == 1 ? "" : "s");
+        sharing += fmt::format(", {} from the start)", alone.size());
+    }
+    std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu%s; this run: %zu variants (%s%s, shard %u/%u), %u %s%s\n",
+                fault_count, o.kinds.size(), points.size() - fault_count - cross_count,
+                o.cross ? fmt::format(", faults under other orders: {}", cross_count).c_str() : "", picks.size(),
+                o.strategy.c_str(), o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards,
+                o.jobs, o.jobs == 1 ? "job" : "jobs", sharing.c_str());
     std::fflush(stdout);
 
     std::map<Signature, Finding> findings;
@@ -282,6 +344,28 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     const bool tty = ::isatty(STDOUT_FILENO);
     auto start = std::chrono::steady_clock::now();
     size_t done = 0, crashed = 0;
+    Cell cross_cell;  // faults under other orders
+    auto note_finding = [&](const Signature& sig, int64_t run_id, size_t variant, const std::set<std::string>& ids) {
+        Finding& f = findings[sig];
+        if (f.count++ == 0) {
+            f.sig = sig;
+            f.first_run = run_id;
+            f.first_variant = f.found_variant = variant;
+            f.violations = ids;
+        }
+    };
+    // A fault under another order (--cross) is a finding where neither the
+    // same fault under the default order nor the order without it showed
+    // the same violation: known once every run is in.
+    using Seen = std::tuple<std::string, std::string, std::string>;  // invariant, phase, component
+    std::map<std::string, std::set<Seen>> shown_alone;               // fault or order rule -> what it showed alone
+    struct CrossRun {
+        size_t variant;
+        int64_t run_id;
+        std::vector<Seen> seen;
+        std::set<std::string> ids;
+    };
+    std::vector<CrossRun> cross_runs;
     auto on_result = [&](size_t k, RunResult r) {
         const Scenario& v = variants[k];
         const FaultPoint& p = points[picks[k]];
@@ -292,20 +376,17 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         for (const auto& ev : r.stream.events)
             fired |= ev.kind == EvKind::Fault && arg_value(ev, "rule") == origin;
         bool violating = false;
+        if (!p.order.empty()) cross_runs.push_back({picks[k], run_id, {}, r.violations});
         for (const auto& ev : r.stream.events) {
             if (ev.kind != EvKind::Violation || known.count({ev.name, ev.phase, ev.track})) continue;
             violating = true;
-            Signature sig{ev.name, whole_run ? "" : ev.phase, ev.track, p.kind};
-            Finding& f = findings[sig];
-            if (f.count++ == 0) {
-                f.sig = sig;
-                f.first_run = run_id;
-                f.first_variant = f.found_variant = picks[k];
-                f.violations = r.violations;
-            }
+            if (!p.order.empty()) cross_runs.back().seen.push_back({ev.name, ev.phase, ev.track});
+            else if (!whole_run || p.kind == "order") shown_alone[p.rule].insert({ev.name, ev.phase, ev.track});
+            if (p.order.empty())
+                note_finding({ev.name, whole_run ? "" : ev.phase, ev.track, p.kind}, run_id, picks[k], r.violations);
         }
         if (r.status == "crashed" || r.status == "timeout") ++crashed;
-        Cell& c = coverage[p.phase][p.kind];
+        Cell& c = p.order.empty() ? coverage[p.phase][p.kind] : cross_cell;
         ++c.tried;
         c.fired += fired;
         c.violating += violating;
@@ -332,13 +413,29 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (tty) std::printf("\r\033[K");
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+    size_t cross_new = 0;  // runs of a fault under another order with a violation neither showed alone
+    for (const CrossRun& c : cross_runs) {
+        const FaultPoint& p = points[c.variant];
+        bool any = false;
+        for (const Seen& seen : c.seen) {
+            if (shown_alone[p.rule].count(seen) || shown_alone[p.order].count(seen)) continue;
+            any = true;
+            note_finding({std::get<0>(seen), std::get<1>(seen), std::get<2>(seen), p.kind + "+order"}, c.run_id,
+                         c.variant, c.ids);
+        }
+        cross_new += any;
+    }
+
     const size_t explored_points = points.size();
-    for (auto& [sig, f] : findings)
-        if (sig.kind == "order")
-            if (auto shrunk = shrink_order(s, graph, points[f.first_variant], f, o.jobs)) {
-                points.push_back(*shrunk);
-                f.first_variant = points.size() - 1;
-            }
+    for (auto& [sig, f] : findings) {
+        std::optional<FaultPoint> shrunk;
+        if (sig.kind == "order") shrunk = shrink_order(s, graph, points[f.first_variant], f, o.jobs);
+        else if (!points[f.first_variant].order.empty()) shrunk = shrink_cross(s, graph, points[f.first_variant], f, o.jobs);
+        if (shrunk) {
+            points.push_back(*shrunk);
+            f.first_variant = points.size() - 1;
+        }
+    }
     if (!out_dir.empty()) {  // only a reproducer shows the shrunk workload and platform
         const std::string original = read_file(file);
         for (auto& [sig, f] : findings) {
@@ -348,7 +445,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     }
 
     if (!out_dir.empty()) write_reproducers(out_dir, file, s.seed, points, explored_points, findings);
-    print_report(o, points, fault_count, findings, coverage, phase_order, done, crashed, secs);
+    print_report(o, points, fault_count, findings, coverage, cross_cell, cross_new, phase_order, done, crashed, secs);
     return findings.empty() ? 0 : 1;
 }
 

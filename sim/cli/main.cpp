@@ -231,6 +231,8 @@ int main(int argc, char** argv) {
     explore->add_flag("--no-prefix", no_prefix, "Run every variant from the start (no fork at the shared prefix)");
     explore->add_flag("--break-order", explore_opts.break_order,
                       "Also, per graph edge, the default order with that edge broken");
+    explore->add_flag("--cross", explore_opts.cross,
+                      "Also every fault point under every order --orders/--break-order give (orders x faults)");
 
     std::string merge_out;
     std::vector<std::string> merge_in;

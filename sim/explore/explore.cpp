@@ -117,6 +117,18 @@ std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool
     return out;
 }
 
+std::vector<FaultPoint> cross_points(const std::vector<FaultPoint>& faults, const std::vector<FaultPoint>& orders) {
+    std::vector<FaultPoint> out;
+    for (const auto& o : orders)
+        for (FaultPoint f : faults) {
+            f.order = o.rule;
+            f.order_change = o.device;
+            f.graph_allows = o.graph_allows;
+            out.push_back(std::move(f));
+        }
+    return out;
+}
+
 std::vector<FaultPoint> one_move_orders(const DeviceGraph& g) {
     std::vector<std::string> def = g.default_suspend_order();
     std::vector<std::pair<size_t, std::vector<std::string>>> cand;
@@ -148,23 +160,54 @@ std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector
     }
     std::map<std::string, std::vector<Picos>> points_of;  // drive -> its persistence points' times
     for (const auto& [drive, ts] : baseline.persistence) points_of[drive].push_back(ts);
+    // An order's stem (--cross): its order, and the variants that follow it.
+    std::map<std::string, Stem> stems;
+    auto order_of = [](const std::string& rule) {  // "order=a,b" -> {a, b}
+        std::vector<std::string> order;
+        std::istringstream in(rule.substr(6));
+        for (std::string d; std::getline(in, d, ',');) order.push_back(d);
+        return order;
+    };
     std::map<Picos, std::vector<size_t>> groups;
+    std::vector<size_t> orders;  // order variants: forked by their stem if they have one
     for (size_t k = 0; k < variant_points.size(); ++k) {
         const FaultPoint& p = variant_points[k];
-        Picos at = 0;
+        Picos at = 0;  // when the fault's site comes in the baseline
         if (p.kind == "order") {
-            at = first_callback;
+            orders.push_back(k);
+            continue;
         } else if (p.nth) {
             const auto& times = points_of[p.device];
             if (p.nth <= times.size()) at = times[p.nth - 1];
         } else if (auto it = phase_start.find(p.phase); it != phase_start.end() && !whole_run_kind(p.kind)) {
             at = it->second;
         }
-        if (at > 1) groups[at - 1].push_back(k);
+        if (!p.order.empty() && first_callback > 1 && (at >= first_callback || (!at && (p.nth || !p.phase.empty())))) {
+            // Under another order it comes when that order's run says.
+            Stem& st = stems[p.order];
+            st.order = order_of(p.order);
+            st.followers.push_back({k, Mark{p.nth ? "" : p.phase, p.nth ? p.device : "", p.nth}});
+            continue;
+        }
+        if (at > 1) groups[at - 1].push_back(k);  // an order changes nothing before the first callback phase
         else alone.push_back(k);
     }
+    for (size_t k : orders) {
+        if (first_callback <= 1) alone.push_back(k);
+        else if (auto it = stems.find(variant_points[k].rule); it != stems.end()) it->second.alone = k;
+        else groups[first_callback - 1].push_back(k);
+    }
     std::vector<Branch> out;
-    for (auto& [at, members] : groups) out.push_back(Branch{at, std::move(members)});
+    for (auto& [at, members] : groups) out.push_back(Branch{at, std::move(members), {}});
+    if (!stems.empty()) {
+        auto it = std::find_if(out.begin(), out.end(), [&](const Branch& b) { return b.at == first_callback - 1; });
+        if (it == out.end())
+            it = out.insert(std::upper_bound(out.begin(), out.end(), first_callback - 1,
+                                             [](Picos t, const Branch& b) { return t < b.at; }),
+                            Branch{first_callback - 1, {}, {}});
+        for (auto& [rule, st] : stems) it->stems.push_back(std::move(st));
+    }
+    std::sort(alone.begin(), alone.end());
     return out;
 }
 
@@ -233,6 +276,7 @@ std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o) {
 
 Scenario variant_of(const Scenario& s, const FaultPoint& p) {
     Scenario v = s;
+    if (!p.order.empty()) add_cli_faults(v, {p.order});
     add_cli_faults(v, {p.rule});
     v.expect = Expectation{};
     v.expect.outcome = "";  // a fault may abort the transition: that alone is no finding
@@ -262,7 +306,7 @@ std::string reproducer_text(const std::string& original, const std::string& scen
             if (in_workload) kept += overrides;
             in_workload = t.rfind("[workload]", 0) == 0;
             workload_seen = workload_seen || in_workload;
-            skipping = t.rfind("[expect]", 0) == 0 || (p.kind == "order" && t.rfind("[order]", 0) == 0) ||
+            skipping = t.rfind("[expect]", 0) == 0 || ((p.kind == "order" || !p.order.empty()) && t.rfind("[order]", 0) == 0) ||
                        (p.kind == "pct" && t.rfind("[schedule]", 0) == 0) ||
                        (p.kind == "timing" && t.rfind("[timing]", 0) == 0);
         }
@@ -275,11 +319,14 @@ std::string reproducer_text(const std::string& original, const std::string& scen
     std::string out = kept + "\n";
     out += fmt::format("# Found by quiesce explore on {} (seed {}), variant {} of {}:\n", scenario_file, seed,
                        variant + 1, variants);
-    out += fmt::format("# this {} makes {} fire{} at {}; the scenario without it\n",
-                       p.kind == "order" ? "order" : "fault", f.sig.invariant,
-                       f.sig.phase.empty() ? "" : " in " + f.sig.phase, f.sig.component);
+    out += fmt::format("# this {} makes {} fire{} at {}; the scenario without {}\n",
+                       p.kind == "order" ? "order" : p.order.empty() ? "fault" : "fault, under the order below,",
+                       f.sig.invariant, f.sig.phase.empty() ? "" : " in " + f.sig.phase, f.sig.component,
+                       p.order.empty() ? "it" : "them");
     out += "# shows none of that. `quiesce run` on this file reproduces it.\n";
-    if (p.kind == "order" && f.first_variant != f.found_variant)
+    if (!p.order.empty())
+        out += "# Neither the fault under the default order nor the order without the fault showed it.\n";
+    if ((p.kind == "order" || !p.order.empty()) && f.first_variant != f.found_variant && !f.shrunk.empty())
         out += "# Shrunk: the order nearest the default (one device moved) that still shows it.\n";
     if (!f.workload_removed.empty()) {
         std::string tasks;
@@ -306,27 +353,32 @@ std::string reproducer_text(const std::string& original, const std::string& scen
         out += "# The interleaving of the simulated software that PCT picked with this seed.\n";
         out += "[schedule]\npolicy = \"pct\"\n";
         for (const char* key : {"depth", "steps", "seed"}) out += std::string(key) + " = " + kv[key] + "\n";
-    } else if (p.kind == "order") {
-        // The order: its change from the default names the two devices.
-        out += "# The order below puts " + p.device + ", the other way round from the\n# default order";
-        if (p.graph_allows)
-            out += ". The device graph allows it: nothing says " + p.device.substr(p.device.rfind(' ') + 1) +
-                   "\n# must suspend first (a missing device link?).\n";
-        else
-            out += ", against an edge of the device graph (--break-order).\n";
-        out += "[order]\nsuspend = [";
-        std::istringstream devs(p.rule.substr(6));
-        bool first_dev = true;
-        for (std::string d; std::getline(devs, d, ',');) {
-            out += (first_dev ? "\"" : ", \"") + d + "\"";
-            first_dev = false;
-        }
-        out += "]\n";
     } else {
-        out += "[[fault]]\n";
-        for (const KeyValue& kv : split_key_values(p.rule)) {
-            bool number = !kv.value.empty() && kv.value.find_first_not_of("-0123456789") == std::string::npos;
-            out += kv.key + " = " + (number ? kv.value : "\"" + kv.value + "\"") + "\n";
+        if (!p.order.empty() || p.kind == "order") {
+            // The order: its change from the default names the two devices.
+            const std::string& change = p.kind == "order" ? p.device : p.order_change;
+            const std::string& rule = p.kind == "order" ? p.rule : p.order;
+            out += "# The order below puts " + change + ", the other way round from the\n# default order";
+            if (p.graph_allows)
+                out += ". The device graph allows it: nothing says " + change.substr(change.rfind(' ') + 1) +
+                       "\n# must suspend first (a missing device link?).\n";
+            else
+                out += ", against an edge of the device graph (--break-order).\n";
+            out += "[order]\nsuspend = [";
+            std::istringstream devs(rule.substr(6));
+            bool first_dev = true;
+            for (std::string d; std::getline(devs, d, ',');) {
+                out += (first_dev ? "\"" : ", \"") + d + "\"";
+                first_dev = false;
+            }
+            out += "]\n";
+        }
+        if (p.kind != "order") {
+            out += "[[fault]]\n";
+            for (const KeyValue& kv : split_key_values(p.rule)) {
+                bool number = !kv.value.empty() && kv.value.find_first_not_of("-0123456789") == std::string::npos;
+                out += kv.key + " = " + (number ? kv.value : "\"" + kv.value + "\"") + "\n";
+            }
         }
     }
     out += "\n[expect]\nviolations = [";

@@ -31,6 +31,7 @@ struct ExploreOptions {
     unsigned shard = 0, shards = 1;      // this process runs the variants i with i % shards == shard
     bool orders = false;                 // also every other suspend order that keeps the graph's edges
     bool break_order = false;            // also, per edge, the default order with that one edge broken
+    bool cross = false;                  // also every fault point under every one of those orders
     bool prefix = true;                  // share the run up to each phase and fork the variants there
     std::string trace = "summary";       // what each variant records (the baseline: its file's level)
     size_t persistence = 0;              // power-loss also at each drive's first N persistence points
@@ -49,6 +50,10 @@ struct FaultPoint {
     std::string kind, phase, device;
     bool graph_allows = true;  // orders: every edge of the device graph kept
     size_t nth = 0;            // a drive's persistence points: after the nth
+    // --cross: the fault under another order - that order's rule
+    // ("order=a,b,...") and what it changes from the default (graph_allows
+    // is then the order's).
+    std::string order{}, order_change{};
 };
 
 // The fault points of `kinds` over what the baseline run went through:
@@ -67,6 +72,9 @@ std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vecto
 // and with `break_order` for every edge the default order with the
 // superior moved just before its subordinate.
 std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool break_order, size_t limit);
+// Every fault point under every order (--cross): the fault's rule taken
+// under the order's, order by order.
+std::vector<FaultPoint> cross_points(const std::vector<FaultPoint>& faults, const std::vector<FaultPoint>& orders);
 // The orders one move away from the default (one device taken out and put
 // elsewhere), nearest first: the candidates for shrinking an order finding.
 std::vector<FaultPoint> one_move_orders(const DeviceGraph& g);
@@ -78,8 +86,12 @@ std::string order_change(const std::vector<std::string>& def, const std::vector<
 // share the run up to 1 ps before that phase starts in the baseline; a
 // power loss after a drive's nth persistence point, up to 1 ps before that
 // point (the baseline must have noted them: Scenario::note_persistence);
-// an order, up to 1 ps before the first callback phase. One Branch per
-// time, in time order. Schedules, timings and the rest go to `alone`.
+// an order, up to 1 ps before the first callback phase. A fault under
+// another order (--cross) that comes before the first callback phase forks
+// where the fault alone would, taking both; one that comes later follows
+// its order's stem, which forks it at the fault's phase or persistence
+// point in that order's own run. One Branch per time, in time order.
+// Schedules, timings and the rest go to `alone`.
 std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
                                     std::vector<size_t>& alone);
 

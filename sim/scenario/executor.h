@@ -7,6 +7,7 @@
 #include "sim/trace/wire.h"
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include <set>
@@ -29,18 +30,36 @@ void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
                  const std::function<void(size_t index, RunResult)>& done);
 // Prefix sharing: runs `base` once, pausing at each branch point (ascending
 // times) to fork one child per variant of that branch (`jobs` at a time);
-// a child adds its variant's last fault rule or takes its suspend order,
-// and runs on to the end. Each variant must be `base` plus one rule that
-// cannot fire before its branch point, or `base` with an order no callback
-// phase before its branch point used. The prefix process hands the parent
-// its stream once, piece by piece at the branch points; a child sends only
-// what follows its branch point, and the parent decodes it after the
-// prefix's: its stream and digest are those of a run from the start. `done`
-// gets the results of the variants named in `branches` while the others
-// run, in the order they were forked (branch by branch, as listed).
+// a child adds its variant's last fault rule or takes its suspend order (or
+// both), and runs on to the end. Each variant must be `base` plus one rule
+// that cannot fire before its branch point, and/or `base` with an order no
+// callback phase before its branch point used. The prefix process hands the
+// parent its stream once, piece by piece at the branch points; a child
+// sends only what follows its branch point, and the parent decodes it after
+// the prefix's: its stream and digest are those of a run from the start.
+//
+// A second level: a stem forks at its branch point like a variant and takes
+// its order; it runs that order to the end once in a child of its own (the
+// scout: the variant `alone`, when one is just that order) to learn when
+// the order's phases and persistence points come, then goes on as the
+// shared prefix of its followers - variants of its order plus one fault
+// rule - and forks each at its mark, measured in the scout's run.
+//
+// `done` gets the results of every variant named while the others run, in
+// the order they were forked (branch by branch, a stem's where it forked).
+struct Mark {  // 1 ps before `phase` first starts, or before `drive`'s `nth` persistence point
+    std::string phase, drive;
+    size_t nth = 0;
+};
+struct Stem {
+    std::vector<std::string> order;
+    std::optional<size_t> alone;
+    std::vector<std::pair<size_t, Mark>> followers;  // (variant, where it forks)
+};
 struct Branch {
     Picos at;
     std::vector<size_t> variants;  // indices into the variants
+    std::vector<Stem> stems;
 };
 void execute_branched(const Scenario& base, const std::vector<Branch>& branches, const std::vector<Scenario>& variants,
                       unsigned jobs, const std::function<void(size_t index, RunResult)>& done);

@@ -68,7 +68,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
 }
 
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
-                    const std::vector<Picos>& branch_at, const std::function<void(BranchSite&, size_t)>& branch) {
+                    const std::function<std::optional<Picos>()>& next, const std::function<void(BranchSite&)>& branch) {
     // sc_stop() ends every run; SystemC's "stopped by user" note is noise.
     sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
     RunContext ctx(s.seed);
@@ -302,15 +302,15 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         finished = true;
     });
 
-    // Run to each branch point in turn (sc_start in pieces processes the
-    // same events as in one), then to the limit.
+    // Run to each pause in turn (sc_start in pieces processes the same
+    // events as in one), then to the limit.
     Picos at = 0;
     BranchSite site{ctx, [&platform](std::vector<std::string> order) { platform.set_suspend_order(std::move(order)); }};
-    for (size_t i = 0; i < branch_at.size() && branch; ++i) {
-        Picos to = std::min(branch_at[i], s.sim_limit);
+    for (std::optional<Picos> stop; branch && (stop = next());) {
+        Picos to = std::min(*stop, s.sim_limit);
         if (to > at && sc_core::sc_get_status() != sc_core::SC_STOPPED) sc_core::sc_start(from_ps(to - at));
         at = std::max(at, to);
-        branch(site, i);
+        branch(site);
     }
     if (at < s.sim_limit && sc_core::sc_get_status() != sc_core::SC_STOPPED) sc_core::sc_start(from_ps(s.sim_limit - at));
     checker.run_ended();

@@ -8,6 +8,7 @@
 #include "sim/scenario/scenario.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,11 +39,12 @@ struct BranchSite {
     RunContext& ctx;
     std::function<void(std::vector<std::string>)> set_suspend_order;
 };
-// The same, paused at each of the ascending simulated times `branch_at`
-// (no process running): `branch(site, i)` runs there - it may fork, and
-// change the run in each child through `site` - and the run goes on in
-// whichever process returns.
+// The same, paused with no process running at each simulated time `next()`
+// names (ascending; std::nullopt: no more pauses): `branch(site)` runs there
+// - it may fork, change the run in each child through `site`, and change
+// what `next()` names from then on - and the run goes on in whichever
+// process returns. A pause past the run's end comes after it.
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
-                    const std::vector<Picos>& branch_at, const std::function<void(BranchSite&, size_t)>& branch);
+                    const std::function<std::optional<Picos>()>& next, const std::function<void(BranchSite&)>& branch);
 
 }  // namespace quiesce
