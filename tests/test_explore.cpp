@@ -399,6 +399,56 @@ TEST_CASE("explore: a stem that dies loses its own followers only", "[explore]")
     }
 }
 
+TEST_CASE("explore: a fault under another order that the fault alone shows shrinks to the fault alone", "[explore]") {
+    // In shard 0/2 the fault on sda's suspend_noirq only runs under other
+    // orders (its own run is in shard 1/2): the pair looks new here, and
+    // shrinking finds the order was not needed.
+    std::string db = tmp("cross-shard.db"), out = tmp("cross-shard-repro");
+    Cli r = sh("explore " + kLatent + " --kinds callback-fail --orders --cross --shard 0/2 -j 2 --db " + db + " --out " + out);
+    INFO(r.out);
+    CHECK(r.status == 1);
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex("rollback\\.incomplete +- +kernel +fault callback-fail\\+order .*"
+                                                   "\\(kind=callback-fail,phase=suspend_noirq,device=sda\\)\\s+"
+                                                   "not a pair: the fault alone shows it.*\\s+reproducer: (\\S+)")));
+    std::ifstream in(m[1].str());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(text.find("[order]") == std::string::npos);
+    CHECK(text.find("[[fault]]\nkind = \"callback-fail\"\nphase = \"suspend_noirq\"\ndevice = \"sda\"") != std::string::npos);
+    Cli again = sh("run " + m[1].str() + " --db " + tmp("cross-shard-run.db"));
+    INFO(again.out);
+    CHECK(again.status == 0);
+    CHECK(again.out.find("found the expected rollback.incomplete") != std::string::npos);
+    std::filesystem::remove_all(out);
+}
+
+TEST_CASE("explore: a reproducer of a fault under another order carries both, and reproduces", "[explore]") {
+    std::string scenario = std::string(QUIESCE_DATA_DIR) + "/examples/explore-missing-link.toml";
+    std::ifstream in(scenario);
+    std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    FaultPoint p{"kind=callback-fail,phase=complete,device=pci0", "callback-fail", "complete", "pci0"};
+    p.order = "order=dma0,rp0,dma1,pci0";
+    p.order_change = "dma0 before dma1";
+    Finding f;
+    f.sig = {"io.suspended-device", "suspend_noirq", "dma0", "callback-fail+order"};
+    f.violations = {"io.suspended-device"};
+    std::string text = reproducer_text(original + "\n[order]\nsuspend = [\"dma1\", \"dma0\", \"rp0\", \"pci0\"]\n",
+                                       scenario, p, f, 7, 20, 3);
+    CHECK(text.find("this fault, under the order below, makes io.suspended-device fire in suspend_noirq at dma0") !=
+          std::string::npos);
+    CHECK(text.find("Neither the fault under the default order nor the order without the fault showed it") !=
+          std::string::npos);
+    CHECK(text.find("[\"dma1\", \"dma0\"") == std::string::npos);  // the file's own order gives way
+    CHECK(text.find("[order]\nsuspend = [\"dma0\", \"rp0\", \"dma1\", \"pci0\"]\n[[fault]]\nkind = \"callback-fail\"") !=
+          std::string::npos);
+    std::string file = tmp("cross-repro.toml");
+    std::ofstream(file) << text;
+    Cli r = sh("run " + file + " --db " + tmp("cross-repro.db"));
+    INFO(text << r.out);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("found the expected io.suspended-device") != std::string::npos);
+}
+
 TEST_CASE("explore: a variant child that dies does not stop the others sharing its prefix", "[explore]") {
     Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml");
     s.trace = TraceLevel::Summary;

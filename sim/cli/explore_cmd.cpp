@@ -201,11 +201,16 @@ void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points
         std::printf("no violation beyond the baseline's\n");
     } else {
         std::printf("%zu distinct violation(s) beyond the baseline's:\n", findings.size());
-        for (const auto& [sig, f] : findings)
-            std::printf("  %-24s %-22s %-14s fault %-18s %3zu run(s), first run %lld (%s)%s%s\n", sig.invariant.c_str(),
+        for (const auto& [sig, f] : findings) {
+            const FaultPoint& p = points[f.first_variant];
+            std::printf("  %-24s %-22s %-14s fault %-18s %3zu run(s), first run %lld (%s)\n", sig.invariant.c_str(),
                         sig.phase.empty() ? "-" : sig.phase.c_str(), sig.component.c_str(), sig.kind.c_str(), f.count,
-                        static_cast<long long>(f.first_run), decision_text(points[f.first_variant]).c_str(),
-                        f.reproducer.empty() ? "" : "\n      reproducer: ", f.reproducer.c_str());
+                        static_cast<long long>(f.first_run), decision_text(p).c_str());
+            if (sig.kind.size() > 6 && sig.kind.compare(sig.kind.size() - 6, 6, "+order") == 0 && p.order.empty())
+                std::printf("      not a pair: the %s alone shows it (its own run was not among these)\n",
+                            p.kind == "order" ? "order" : "fault");
+            if (!f.reproducer.empty()) std::printf("      reproducer: %s\n", f.reproducer.c_str());
+        }
     }
     if (points.size() > fault_count) {
         size_t tried = 0, broke = 0;
