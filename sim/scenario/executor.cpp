@@ -113,11 +113,21 @@ void preflight(const Scenario& s) {
 
 namespace {
 
+// A forked run's last words: its summary, then the end of its process
+// (the models are not torn down: see simulate()).
+void send_and_end(WireWriter& w, int fd, const RunSummary& sum) {
+    w.summary(sum);
+    w.flush();
+    ::close(fd);
+    std::fflush(stderr);
+    ::_exit(0);
+}
+
 // One run in a forked child, streaming its events back.
 void simulate_into(const Scenario& s, int fd) {
     WireWriter w(fd);
-    RunSummary sum = simulate(s, [&w](const Event& ev) { w.event(ev); });
-    w.summary(sum);
+    simulate(s, [&w](const Event& ev) { w.event(ev); }, {}, {},
+             [&w, fd](const RunSummary& sum) { send_and_end(w, fd, sum); });
 }
 
 ChildResult simulate_forked(const Scenario& s) {
@@ -322,8 +332,8 @@ public:
         return limit;
     }
 
-    // The prefix process, reporting to `fd`; returns in a variant's process
-    // only, after its run.
+    // The prefix process, reporting to `fd`; a variant's process ends
+    // where its run does.
     void run(int fd) {
         out_ = fd;
         pool_ = make_pool();
@@ -332,7 +342,7 @@ public:
             for (const auto& st : b.stems) stems.push_back(&st);
             stops_.push_back({b.at, [this, &b, stems](BranchSite& site) { fork_here(site, b.at, b.variants, stems); }});
         }
-        RunSummary sum = simulate(
+        simulate(
             base_, [this](const Event& ev) { w_.event(ev); },
             [this]() -> std::optional<Picos> {
                 if (stops_.empty()) return std::nullopt;
@@ -342,10 +352,8 @@ public:
                 Stop stop = std::move(stops_.front());
                 stops_.pop_front();
                 stop.act(site);
-            });
-        w_.summary(sum);  // a variant: the rest of its stream
-        w_.flush();
-        ::close(out_);
+            },
+            [this](const RunSummary& sum) { send_and_end(w_, out_, sum); });  // a variant: the rest of its stream
     }
 
 private:

@@ -68,7 +68,8 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
 }
 
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
-                    const std::function<std::optional<Picos>()>& next, const std::function<void(BranchSite&)>& branch) {
+                    const std::function<std::optional<Picos>()>& next, const std::function<void(BranchSite&)>& branch,
+                    const std::function<void(const RunSummary&)>& end) {
     // sc_stop() ends every run; SystemC's "stopped by user" note is noise.
     sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
     RunContext ctx(s.seed);
@@ -321,6 +322,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     out.ledger_issued = ctx.ledger.issued_total();
     out.tracks = ctx.hub.tracks();
     out.persistence = ctx.faults.persistence_times();
+    if (end) end(out);
     return out;
 }
 

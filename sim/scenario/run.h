@@ -44,7 +44,12 @@ struct BranchSite {
 // - it may fork, change the run in each child through `site`, and change
 // what `next()` names from then on - and the run goes on in whichever
 // process returns. A pause past the run's end comes after it.
+// `end`, if given, gets the summary while the run's models still exist: a
+// forked run's process sends it and ends there (_exit), sparing the
+// teardown, which would only make the kernel copy the pages the
+// destructors touch (copy-on-write after the fork).
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
-                    const std::function<std::optional<Picos>()>& next, const std::function<void(BranchSite&)>& branch);
+                    const std::function<std::optional<Picos>()>& next, const std::function<void(BranchSite&)>& branch,
+                    const std::function<void(const RunSummary&)>& end = {});
 
 }  // namespace quiesce
