@@ -323,6 +323,8 @@ void Cpu::lose_context(bool memory_retained) {
                                       first),
                           {{"lines", std::to_string(lost.size())}, {"first", first}});
     }
+    lost_lines_ = std::move(lines_);
+    lost_lru_ = std::move(lru_);
     lines_.clear();
     lru_.clear();
     irqs_enabled_ = false;

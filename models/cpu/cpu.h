@@ -145,6 +145,10 @@ private:
     std::vector<Cpu*> peers_;
     std::unordered_map<uint64_t, Line> lines_;  // line address -> dirty line
     std::list<uint64_t> lru_;                    // least recently written first
+    // The lines the last power cut lost, freed at the next cut or with the
+    // CPU (as PhysicalMemory's lost pages: no copy-on-write in a forked run).
+    std::unordered_map<uint64_t, Line> lost_lines_;
+    std::list<uint64_t> lost_lru_;
 
     unsigned index_;
     bool irqs_enabled_ = true;

@@ -90,6 +90,7 @@ std::vector<uint64_t> PhysicalMemory::resident() const {
 
 void PhysicalMemory::lose_contents() {
     hub().instant(path(), "contents-lost", "power", {{"pages", std::to_string(pages_.size())}});
+    lost_ = std::move(pages_);
     pages_.clear();
 }
 

@@ -80,6 +80,12 @@ private:
     uint64_t size_;
     std::vector<MemRegion> regions_;
     std::unordered_map<uint64_t, std::unique_ptr<Page>> pages_;
+    // The contents the last power cut lost, freed at the next cut or with
+    // the memory rather than at the cut: a forked run ends without tearing
+    // its models down, and freeing thousands of pages it shares with its
+    // parent would make the kernel copy each page the frees touch
+    // (copy-on-write). At most one generation is kept.
+    std::unordered_map<uint64_t, std::unique_ptr<Page>> lost_;
     unsigned bytes_per_cycle_ = 16;
     std::function<void(const std::string&, uint64_t, uint64_t)> write_observer_;
 };
