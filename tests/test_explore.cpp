@@ -44,6 +44,23 @@ std::set<std::string> variant_rules(const std::string& db) {
     while (std::getline(in, line)) rules.insert(line);
     return rules;
 }
+
+// What each variant of an explore recorded: its decisions, digest, status, outcome.
+std::string variants_recorded(const std::string& db) {
+    return sh("query " + db + " \"SELECT faults, digest, status, outcome FROM run WHERE faults IS NOT NULL "
+                              "ORDER BY faults\" --format list").out;
+}
+// The runs in the order they were recorded.
+std::string run_order(const std::string& db) {
+    return sh("query " + db + " \"SELECT id, faults, digest FROM run ORDER BY id\" --format list").out;
+}
+// The last run whose decisions match `like` (SQL LIKE).
+std::string last_run(const std::string& db, const std::string& like) {
+    Cli last = sh("query " + db + " \"SELECT max(id) FROM run WHERE faults LIKE '" + like + "'\" --format list");
+    std::string id = last.out.substr(last.out.find('\n') + 1);
+    id.pop_back();
+    return id;
+}
 }  // namespace
 
 TEST_CASE("explore: finds a bug only an error path shows, writes a reproducer, replays identically", "[explore]") {
@@ -219,10 +236,9 @@ TEST_CASE("explore: prefix sharing forks the variants mid-run with the digests o
     INFO(with.out);
     CHECK(with.out.find("prefix sharing") != std::string::npos);
     CHECK(without.out.find("prefix sharing") == std::string::npos);
-    std::string q = " \"SELECT faults, digest, status, outcome FROM run WHERE faults IS NOT NULL ORDER BY faults\" --format list";
-    Cli x = sh("query " + a + q), y = sh("query " + b + q);
-    CHECK(std::count(x.out.begin(), x.out.end(), '\n') == 61);
-    CHECK(x.out == y.out);
+    std::string x = variants_recorded(a);
+    CHECK(std::count(x.begin(), x.end(), '\n') == 61);
+    CHECK(x == variants_recorded(b));
     // A forked variant replays from the start to the same digest.
     CHECK(sh("replay " + a + " 30").out.find("identical") != std::string::npos);
 }
@@ -258,21 +274,16 @@ TEST_CASE("explore: orders and persistence points fork from the shared run too, 
     REQUIRE(std::regex_search(with.out, m, std::regex("this run: (\\d+) variants .*prefix sharing \\((\\d+) forked at (\\d+) branch points, 0 from the start\\)")));
     CHECK(m[1] == m[2]);
     CHECK(std::stoi(m[3]) > 10);  // the phases and each persistence point
-    std::string q = " \"SELECT faults, digest, status, outcome FROM run WHERE faults IS NOT NULL ORDER BY faults\" --format list";
-    Cli x = sh("query " + a + q), y = sh("query " + b + q);
-    CHECK(x.out.find("order=") != std::string::npos);
-    CHECK(x.out.find("nth=") != std::string::npos);
-    CHECK(x.out == y.out);
+    std::string x = variants_recorded(a);
+    CHECK(x.find("order=") != std::string::npos);
+    CHECK(x.find("nth=") != std::string::npos);
+    CHECK(x == variants_recorded(b));
     // Runs are recorded in the order they were forked, whatever ends first.
-    std::string ids = " \"SELECT id, faults, digest FROM run ORDER BY id\" --format list";
     std::string c = tmp("deep-again.db");
     sh(args + " --db " + c);
-    CHECK(sh("query " + a + ids).out == sh("query " + c + ids).out);
+    CHECK(run_order(a) == run_order(c));
     // A variant forked at a persistence point replays from the start.
-    Cli last = sh("query " + a + " \"SELECT max(id) FROM run WHERE faults LIKE '%nth=%'\" --format list");
-    std::string id = last.out.substr(last.out.find('\n') + 1);
-    id.pop_back();
-    CHECK(sh("replay " + a + " " + id).out.find("identical") != std::string::npos);
+    CHECK(sh("replay " + a + " " + last_run(a, "%nth=%")).out.find("identical") != std::string::npos);
 }
 
 TEST_CASE("explore: faults under other orders fork again from each order's stem, as runs from the start", "[explore]") {
@@ -294,21 +305,16 @@ TEST_CASE("explore: faults under other orders fork again from each order's stem,
     CHECK(again > cross / 2);  // the faults that come after the first callback phase
     CHECK(again < cross);      // the ones before it fork where the fault alone would, taking both
     CHECK(with.out.find(fmt::format("faults under other orders: {} tried", cross)) != std::string::npos);
-    std::string q = " \"SELECT faults, digest, status, outcome FROM run WHERE faults IS NOT NULL ORDER BY faults\" --format list";
-    Cli x = sh("query " + a + q), y = sh("query " + b + q);
-    CHECK(x.out.find("order=") != std::string::npos);
-    CHECK(x.out == y.out);
+    std::string x = variants_recorded(a);
+    CHECK(x.find("order=") != std::string::npos);
+    CHECK(x == variants_recorded(b));
     // Recorded in the order they were forked, a stem's where it forked.
-    std::string ids = " \"SELECT id, faults, digest FROM run ORDER BY id\" --format list";
     std::string c = tmp("cross-again.db");
     sh(args + " --db " + c);
-    CHECK(sh("query " + a + ids).out == sh("query " + c + ids).out);
+    CHECK(run_order(a) == run_order(c));
     // A power loss at a persistence point under another order: two recorded
     // decisions, replayed from the start to the same digest.
-    Cli last = sh("query " + a + " \"SELECT max(id) FROM run WHERE faults LIKE 'order=%nth=%'\" --format list");
-    std::string id = last.out.substr(last.out.find('\n') + 1);
-    id.pop_back();
-    Cli replay = sh("replay " + a + " " + id);
+    Cli replay = sh("replay " + a + " " + last_run(a, "order=%nth=%"));
     CHECK(replay.out.find("2 recorded decision(s)") != std::string::npos);
     CHECK(replay.out.find("identical") != std::string::npos);
     CHECK(sh("explore " + quiesce::test::regression("s3-basic") + " --cross --db " + tmp("cross-bad.db")).status == 2);

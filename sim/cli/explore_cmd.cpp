@@ -60,11 +60,10 @@ bool still_shows(const Scenario& trial, const Finding& f, unsigned jobs, std::se
     return shows;
 }
 
-std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& graph, const FaultPoint& found,
-                                       Finding& f, unsigned jobs) {
-    std::vector<FaultPoint> cands;
-    for (auto& c : one_move_orders(graph))
-        if (c.graph_allows || !found.graph_allows) cands.push_back(std::move(c));
+// Runs every candidate (-j at a time): the first that still shows the
+// finding, with what its run showed (what its reproducer expects).
+std::optional<size_t> first_showing(const Scenario& s, const std::vector<FaultPoint>& cands, Finding& f,
+                                    unsigned jobs) {
     std::vector<Scenario> cv;
     for (const auto& c : cands) cv.push_back(variant_of(s, c));
     std::vector<bool> shows(cands.size(), false);
@@ -75,11 +74,21 @@ std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& gra
     });
     for (size_t k = 0; k < cands.size(); ++k)
         if (shows[k]) {
-            f.shrunk = cands[k].rule;
-            f.violations = ids[k];  // what the shrunk order's run showed is what its reproducer expects
-            return cands[k];
+            f.violations = ids[k];
+            return k;
         }
     return std::nullopt;
+}
+
+std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& graph, const FaultPoint& found,
+                                       Finding& f, unsigned jobs) {
+    std::vector<FaultPoint> cands;
+    for (auto& c : one_move_orders(graph))
+        if (c.graph_allows || !found.graph_allows) cands.push_back(std::move(c));
+    std::optional<size_t> k = first_showing(s, cands, f, jobs);
+    if (!k) return std::nullopt;
+    f.shrunk = cands[*k].rule;
+    return cands[*k];
 }
 
 // Delta debugging over the workload: each task the scenario runs is left
@@ -158,21 +167,10 @@ std::optional<FaultPoint> shrink_cross(const Scenario& s, const DeviceGraph& gra
             moved.graph_allows = c.graph_allows;
             cands.push_back(std::move(moved));
         }
-    std::vector<Scenario> cv;
-    for (const auto& c : cands) cv.push_back(variant_of(s, c));
-    std::vector<bool> shows(cands.size(), false);
-    std::vector<std::set<std::string>> ids(cands.size());
-    execute_all(cv, jobs, [&](size_t k, RunResult r) {
-        ids[k] = r.violations;
-        shows[k] = shows_finding(r, f);
-    });
-    for (size_t k = 0; k < cands.size(); ++k)
-        if (shows[k]) {
-            if (k >= 2) f.shrunk = cands[k].order;
-            f.violations = ids[k];
-            return cands[k];
-        }
-    return std::nullopt;
+    std::optional<size_t> k = first_showing(s, cands, f, jobs);
+    if (!k) return std::nullopt;
+    if (*k >= 2) f.shrunk = cands[*k].order;
+    return cands[*k];
 }
 
 // One scenario file per distinct violation.
