@@ -219,3 +219,41 @@ TEST_CASE("runs: what exploring the new protocols and USB wake turned up stays f
     REQUIRE(unwound.stream.summary.outcome == "aborted:save_explicit");
     REQUIRE_FALSE(unwound.violations.count("rollback.incomplete"));
 }
+
+TEST_CASE("runs: the OS takes SLP_TYP from the DSDT's _Sx packages, not from the chipset", "[runs][acpi]") {
+    auto sleep_request = [](const RunResult& r) {
+        for (const auto& ev : r.stream.events)
+            if (ev.name == "sleep-request") return arg_value(ev, "slp_typ") + " S" + arg_value(ev, "state");
+        return std::string("none");
+    };
+    auto ran = [](const RunResult& r, const std::string& slice) {
+        for (const auto& ev : r.stream.events)
+            if (ev.kind == EvKind::SliceBegin && ev.name == slice) return true;
+        return false;
+    };
+    Scenario s = regression("s3-basic");
+    s.trace = TraceLevel::Events;
+    RunResult good = execute(s);
+    REQUIRE(good.status == "passed");
+    REQUIRE(sleep_request(good) == "5 S3");  // _S3 = 5, which this chipset decodes as S3
+    // A BIOS whose _S3 package carries S5's value: the OS writes what the
+    // DSDT says, the chipset powers off, and the machine stays off.
+    Scenario wrong = s;
+    wrong.expect = Expectation{};
+    wrong.properties.push_back({"firmware.s3_slp_typ", int64_t(7), 0, 0});
+    RunResult off = execute(wrong);
+    REQUIRE(sleep_request(off) == "7 S5");
+    REQUIRE(off.violations == std::set<std::string>{"acpi.sequence"});
+    REQUIRE(off.stream.summary.outcome == "sim-time-limit");
+    // No _S3 package at all: acpi_enter_sleep_state_prep stops before _PTS,
+    // SLP_EN is refused (-EFAULT) and the suspend unwinds.
+    Scenario none = s;
+    none.properties.push_back({"firmware.s3_slp_typ", int64_t(8), 0, 0});
+    none.expect.outcome = "aborted:platform-enter";
+    RunResult refused = execute(none);
+    INFO(refused.message);
+    REQUIRE(refused.status == "passed");
+    REQUIRE(sleep_request(refused) == "none");
+    REQUIRE_FALSE(ran(refused, "_PTS(3)"));
+    REQUIRE(ran(refused, "_TTS(0)"));
+}

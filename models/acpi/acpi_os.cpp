@@ -27,6 +27,7 @@ bool AcpiOs::init(Cpu& cpu) {
     // GPEs are not runtime GPEs (ACPI_GPE_CAN_WAKE).
     cpu.write32(gpe_en(), 0);
     cpu.write32(gpe_sts(), 0xffffffff);
+    for (unsigned s : {0u, 3u, 4u, 5u}) sleep_type_[s] = fw_.sx(cpu, s);
     return pm1_evt_ && pm1_cnt_ && gpe0_;
 }
 
@@ -43,6 +44,8 @@ void AcpiOs::prepare(Cpu& cpu, unsigned state, uint64_t waking_vector) {
         cpu.write32(fw_.facs() + AcpiFirmware::FACS_WAKING_VECTOR, uint32_t(waking_vector));
         cpu.write64(fw_.facs() + AcpiFirmware::FACS_X_WAKING_VECTOR, 0);
     }
+    if (state < 6) sleep_type_[state] = fw_.sx(cpu, state);
+    if (!can_enter(state)) return;  // AE_NOT_FOUND: Linux ignores the status; SLP_EN will refuse
     fw_.pts(cpu, state);
 }
 
@@ -57,7 +60,7 @@ uint64_t AcpiOs::enter(Cpu& cpu, unsigned state, bool flush_caches, bool legacy_
     if (legacy_gts_bfs && fw_.has_gts_bfs()) fw_.gts(cpu, state);  // ACPI_EXECUTE_GTS (Linux < 3.4, gts=1)
     uint32_t cnt = cpu.read32(pm1_cnt_);
     cnt &= ~(AcpiPm::CNT_SLP_TYP_MASK | AcpiPm::CNT_SLP_EN);
-    cnt |= pm_.sleep_type(state) << AcpiPm::CNT_SLP_TYP_SHIFT;
+    cnt |= uint32_t(sleep_type_[state]) << AcpiPm::CNT_SLP_TYP_SHIFT;
     cpu.write32(pm1_cnt_, cnt);  // SLP_TYP alone first (chipset workaround)
     if (flush_caches) cpu.wbinvd();  // ACPI_FLUSH_CPU_CACHE: S1-S3 lose the caches
     cpu.write32(pm1_cnt_, cnt | AcpiPm::CNT_SLP_EN);

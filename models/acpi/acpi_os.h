@@ -24,16 +24,23 @@ class AcpiOs {
 public:
     AcpiOs(AcpiFirmware& fw, AcpiPm& pm) : fw_(fw), pm_(pm) {}
 
-    // acpi_tb_parse_fadt: reads the FADT (checksum, block addresses, SCI).
+    // acpi_tb_parse_fadt: reads the FADT (checksum, block addresses, SCI);
+    // acpi_sleep_init: which sleep states the DSDT's _Sx packages define.
     // False when the table is not there or fails its checksum.
     bool init(Cpu& cpu);
     unsigned sci_irq() const { return sci_irq_; }
 
     void begin(Cpu& cpu, unsigned state) { fw_.tts(cpu, state); }
+    // acpi_sleep_prepare: the waking vector (S3), then
+    // acpi_enter_sleep_state_prep - the _Sx package evaluated again for its
+    // SLP_TYP (without one it stops there, before _PTS), then _PTS.
     void prepare(Cpu& cpu, unsigned state, uint64_t waking_vector);
+    // Whether SLP_TYP for `state` is known (acpi_enter_sleep_state refuses
+    // out-of-range sleep values: AE_AML_OPERAND_VALUE).
+    bool can_enter(unsigned state) const { return state < 6 && sleep_type_[state] >= 0; }
     // acpi_hw_legacy_sleep: clears the status bits (WAK_STS, the GPEs), leaves
     // only the wake GPEs enabled, runs _GTS when `legacy_gts_bfs`, writes
-    // SLP_TYP, flushes the CPU caches (WBINVD, unless `flush_caches` is
+    // SLP_TYP (the _Sx package's), flushes the CPU caches (WBINVD, unless `flush_caches` is
     // false: a bug), then SLP_TYP|SLP_EN; returns the vector firmware starts
     // the CPU at.
     uint64_t enter(Cpu& cpu, unsigned state, bool flush_caches = true, bool legacy_gts_bfs = false);
@@ -66,6 +73,7 @@ private:
     // GPEs (ACPI_GPE_CAN_WAKE), enabled only for sleep.
     static constexpr uint32_t kRuntimeGpes = 0;
     uint32_t wake_gpes_ = 0;
+    int sleep_type_[6] = {-1, -1, -1, -1, -1, -1};  // SLP_TYPa per state from _Sx; -1: none
     std::map<unsigned, std::vector<std::function<void(Cpu&)>>> gpe_handlers_;
 };
 

@@ -47,9 +47,6 @@ public:
     IrqLine sci{"sci"};
 
     void set_hooks(Hooks h) { hooks_ = std::move(h); }
-    // SLP_TYP values of \_S3, \_S4, \_S5 (from the firmware's tables).
-    void set_sleep_types(unsigned s3, unsigned s4, unsigned s5) { typ_[3] = s3; typ_[4] = s4; typ_[5] = s5; }
-    unsigned sleep_type(unsigned state) const { return typ_[state]; }
 
     // Platform sleep state: 0 while running, else the S-state entered.
     unsigned sleeping() const { return sleeping_; }
@@ -80,7 +77,7 @@ private:
 
     Hooks hooks_;
     uint32_t gpe_inputs_ = 0;
-    unsigned typ_[6] = {0, 1, 2, 5, 6, 7};
+    unsigned typ_[6] = {0, 1, 2, 5, 6, 7};  // the SLP_TYP value that enters each state on this chipset (ICH)
     unsigned requested_ = 0;
     unsigned sleeping_ = 0;
     unsigned sleeps_ = 0;

@@ -32,6 +32,12 @@ AcpiFirmware::AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx,
                     "Old firmware whose _PTS reads a device's registers (\"dd.f\" on bus 0: BAR0 from config "
                     "space, then its first MMIO register): it expects _PTS before the devices are suspended (ACPI 1.0 "
                     "ordering, Linux's acpi_sleep=old_ordering)");
+    // The chipset (AcpiPm, ICH-style) decodes SLP_TYP 5 as S3, 6 as S4, 7 as S5.
+    props().declare("s3_slp_typ", int64_t(5),
+                    "SLP_TYPa in the DSDT's _S3 package, what the OS writes to enter S3 (the chipset decodes 5 as "
+                    "S3: another value is a BIOS for another chipset; 8 or more: no _S3, S3 unsupported)");
+    props().declare("s4_slp_typ", int64_t(6), "SLP_TYPa in the DSDT's _S4 package (the chipset's S4: 6; 8 or more: no _S4)");
+    props().declare("s5_slp_typ", int64_t(7), "SLP_TYPa in the DSDT's _S5 package (the chipset's S5: 7; 8 or more: no _S5)");
     props().declare("restore_irq_routing", true,
                     "S3 resume reprograms the chipset's PIRQ routing; false: left to the OS (irqrouter_resume)");
 }
@@ -70,6 +76,18 @@ void AcpiFirmware::install() {
     for (uint8_t b : table) sum = uint8_t(sum + b);
     table[FADT_CHECKSUM] = uint8_t(-sum);
     mem_.poke(fadt(), table, sizeof table, path());
+    // The DSDT's sleep packages: \_S0 always, \_S3-\_S5 as the properties say.
+    uint8_t sx[6 * 4] = {};
+    auto package = [&](unsigned state, int64_t typ) {
+        if (typ < 0 || typ > 7) return;  // SLP_TYP is 3 bits: no package
+        sx[4 * state] = 1;
+        sx[4 * state + 1] = sx[4 * state + 2] = uint8_t(typ);
+    };
+    package(0, 0);
+    package(3, props().get<int64_t>("s3_slp_typ"));
+    package(4, props().get<int64_t>("s4_slp_typ"));
+    package(5, props().get<int64_t>("s5_slp_typ"));
+    mem_.poke(facs_ + kSxOffset, sx, sizeof sx, path());
 }
 
 void AcpiFirmware::method(Cpu& cpu, const char* name, unsigned arg, Cycles cost,
@@ -134,6 +152,13 @@ int AcpiFirmware::prw(Cpu& cpu, const std::string& device) {
     for (const auto& d : wake_devices_)
         if (d == device) return int(props().get<int64_t>("prw_pme_b0_gpe"));
     return -1;
+}
+
+int AcpiFirmware::sx(Cpu& cpu, unsigned state) {
+    cpu.compute(Cycles(2'000));  // evaluating the package
+    if (state > 5) return -1;
+    const uint32_t package = cpu.read32(facs_ + kSxOffset + 4 * state);
+    return package & 0xff ? int((package >> 8) & 7) : -1;
 }
 
 void AcpiFirmware::cold_boot(const std::function<void()>& program_chipset, unsigned after_state) {

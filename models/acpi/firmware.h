@@ -37,6 +37,10 @@ public:
                               NVS_PTS_DEVICE = 16;  // what _PTS read from a device (pts_reads_device)
     // The GPE the chipset sets for PME# of the functions on bus 0 (ICH's PME_B0_STS).
     static constexpr unsigned kPmeB0Gpe = 13;
+    // The DSDT's sleep packages (\_S0 .. \_S5: Package {SLP_TYPa, SLP_TYPb,
+    // 0, 0}), where install() lays them out: 4 bytes a state (defined,
+    // SLP_TYPa, SLP_TYPb, 0).
+    static constexpr uint64_t kSxOffset = 0x300;
 
     AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx, PhysicalMemory& mem, uint64_t facs,
                  uint64_t nvs, uint32_t hw_signature);
@@ -67,6 +71,10 @@ public:
     void bfs(Cpu& cpu, unsigned state);
     // _PRW of `device`: the GPE its wake signal sets, or -1 without one.
     int prw(Cpu& cpu, const std::string& device);
+    // \_Sx as the OS's AML interpreter evaluates it (acpi_get_sleep_type_data):
+    // the SLP_TYP value that enters sleep state `state` on this platform, or
+    // -1 when the DSDT defines no such package (the state is not supported).
+    int sx(Cpu& cpu, unsigned state);
 
     // S3 resume path, run by the platform on wake. `restore_chipset` re-
     // programs what firmware owns (PIRQ routing); `start` resumes a CPU.

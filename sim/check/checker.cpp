@@ -130,6 +130,21 @@ void Checker::on_acpi(const Event& ev) {
     const std::string state = arg_value(ev, "state");
     std::vector<std::string> problems;
     const long n = long(firmware_calls_.size());
+    // SLP_TYP comes from the DSDT's _Sx package: one that gives another
+    // state's value sends the machine somewhere _PTS never announced.
+    for (auto it = firmware_calls_.rbegin(); it != firmware_calls_.rend(); ++it)
+        if (it->rfind("_PTS(", 0) == 0) {
+            std::string announced = it->substr(5, it->size() - 6);
+            if (announced == state) break;
+            report({"acpi.sequence", ev.ts, ev.track, ev.phase,
+                    fmt::format("SLP_TYP {} enters S{} on this chipset, but _PTS({}) announced S{}: the DSDT's _S{} "
+                                "package gives another state's SLP_TYP",
+                                arg_value(ev, "slp_typ"), state, announced, announced, announced),
+                    json_object({{"state", state}, {"announced", announced}, {"slp_typ", arg_value(ev, "slp_typ")},
+                                 {"problems", "SLP_TYP of another state"}})});
+            slept_state_ = state;
+            return;
+        }
     long tts = seen("_TTS(" + state + ")"), pts = seen("_PTS(" + state + ")");
     if (pts == n) problems.push_back("no _PTS(" + state + ") before SLP_EN");
     long gts = seen("_GTS(" + state + ")");

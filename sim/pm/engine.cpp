@@ -222,6 +222,12 @@ void PmEngine::save_processor_state(Cpu& cpu) {
 }
 
 int PmEngine::platform_enter(Cpu& cpu) {
+    // acpi_enter_sleep_state: no SLP_TYP from the DSDT's _Sx, no sleep
+    // (AE_AML_OPERAND_VALUE; acpi_suspend_enter returns -EFAULT).
+    if (!s_.acpi->can_enter(protocol_.target)) {
+        hub_.instant(track_, "sleep-values-invalid", "pm", {{"state", std::to_string(protocol_.target)}});
+        return -14;
+    }
     // S3: the context the trampoline will check and reload. S4: it was saved
     // before the snapshot and comes back with the image.
     if (protocol_.target == 3) save_processor_state(cpu);

@@ -74,7 +74,6 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     firmware_ = std::make_unique<AcpiFirmware>("firmware", ctx, *mem_, fw_base, fw_base + 0x1000, spec.hw_signature);
     firmware_->set_pm_block(kAcpiBase, kSciIrq);
     firmware_->set_ecam(kEcamBase);
-    firmware_->install();
     acpi_os_ = std::make_unique<AcpiOs>(*firmware_, *acpi_pm_);
 
     build_pci(s, ctx);
@@ -114,6 +113,7 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
                          [this] { return uint64_t(mem_->peek32(firmware_->facs() + AcpiFirmware::FACS_WAKING_VECTOR)); }});
     firmware_program_chipset();
     apply_properties(s, ctx);
+    firmware_->install();  // its tables as the scenario's properties say (the DSDT's _Sx packages)
 }
 
 // Scenario overrides of module properties. Errors name the scenario line.
