@@ -131,10 +131,7 @@ void StreamDecoder::feed(const std::string& bytes) {
                 ev.args.push_back({k, r.str()});
             }
             if (!r.ok) break;
-            for (size_t i = start; i < r.pos; ++i) {
-                h ^= uint8_t(bytes[i]);
-                h *= 0x100000001b3ULL;
-            }
+            h = hash_bytes(bytes.data() + start, r.pos - start, h);  // the record as sent
             out.events.push_back(std::move(ev));
         } else if (tag == TAG_TRACK) {
             TrackInfo t;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "sim/core/events.h"
+#include "sim/core/hash.h"
 
 #include <cstdint>
 #include <string>
@@ -25,7 +26,7 @@ struct RunStream {
     std::vector<Event> events;
     bool has_summary = false;
     WireSummary summary;
-    uint64_t digest = 0;   // FNV-1a over the event records: the determinism check
+    uint64_t digest = 0;   // hash_bytes over the event records, record by record: the determinism check
     bool truncated = false;
     // Outside the digest, only when the scenario asked (explore's baseline):
     // when each drive's persistence points happened during the transition.
@@ -74,7 +75,7 @@ public:
 
 private:
     RunStream out_;
-    uint64_t h_ = 0xcbf29ce484222325ULL;
+    uint64_t h_ = kHashSeed;
     bool ok_ = true;
 };
 
