@@ -74,6 +74,12 @@ TEST_CASE("explore: finds a bug only an error path shows, writes a reproducer, r
     std::string run = m[1], phase = m[2], reproducer = m[4];
     // The failure must come at or after suspend_noirq: before it the wrong undo is never needed.
     CHECK((phase == "suspend_noirq" || phase == "platform-prepare" || phase == "cpus-offline"));
+    // Coverage device by device: every device's callback failed in every
+    // callback phase; suspend_noirq broke something, prepare never did.
+    REQUIRE(std::regex_search(r.out, m, std::regex("callback-fail by device \\(fired/tried; ! = a new violation\\)\n"
+                                                   "  phase +ahci0 +dma0 +pci0 +rp0 +sda *\n")));
+    CHECK(std::regex_search(r.out, std::regex("\n  prepare +1/1 +1/1 +1/1 +1/1 +1/1 *\n")));
+    CHECK(std::regex_search(r.out, std::regex("\n  suspend_noirq +(1/1!? +){4}1/1! *\n")));
     // Shrunk over the workload: the file writer and the DMA copies are not
     // needed to show it, so the reproducer leaves them out.
     std::ifstream repro_file(reproducer);
@@ -186,6 +192,8 @@ TEST_CASE("explore: --orders finds a missing device link and names the two devic
     REQUIRE(std::regex_search(r.out, m, std::regex("io\\.suspended-device +- +dma0 +fault order .*first run (\\d+) "
                                                    "\\(order=([a-z0-9,]+)\\)\\s+reproducer: (\\S+)")));
     std::string run = m[1], order = m[2], reproducer = m[3];
+    // Every order tried is listed, the one that broke it marked.
+    CHECK(r.out.find("  order: dma0 before dma1 (order=" + order + ")  !\n") != std::string::npos);
     // dma1 reads dma0: the order that breaks it suspends dma0 first.
     CHECK(order.find("dma0") < order.find("dma1"));
     std::ifstream in(reproducer);
@@ -258,6 +266,8 @@ TEST_CASE("explore: power loss at every persistence point of the transition keep
     CHECK(points < 40);
     Cli v = sh("query " + db + " \"SELECT count(*) FROM run WHERE faults LIKE '%nth=%'\" --format list");
     CHECK(std::stoi(v.out.substr(v.out.find('\n') + 1)) == points);
+    CHECK(r.out.find(fmt::format("power loss after each persistence point of sda: {}/{} (fired", points, points)) !=
+          std::string::npos);
     Cli outcomes = sh("query " + db + " \"SELECT DISTINCT outcome FROM run WHERE faults LIKE '%nth=%'\" --format list");
     CHECK(outcomes.out.find("no-resume") != std::string::npos);
 }

@@ -37,8 +37,24 @@ std::string file_part(std::string s) {
 
 struct Cell {
     size_t tried = 0, fired = 0, violating = 0;
+    void add(bool f, bool v) {
+        ++tried;
+        fired += f;
+        violating += v;
+    }
+    std::string text() const { return fmt::format("{}/{}{}", fired, tried, violating ? "!" : ""); }
 };
-using Coverage = std::map<std::string, std::map<std::string, Cell>>;  // phase -> kind -> cell
+// What was tried: per phase and kind; faults placed at a device, per kind,
+// phase and device; power loss at persistence points, per drive; every
+// order; faults under other orders.
+struct Coverage {
+    std::map<std::string, std::map<std::string, Cell>> cells;  // phase -> kind
+    std::map<std::string, std::map<std::string, std::map<std::string, Cell>>> devices;  // kind -> phase -> device
+    std::map<std::string, Cell> drives;
+    std::vector<std::pair<std::string, bool>> orders;  // what the order changes, whether it broke something
+    Cell cross;
+    size_t cross_new = 0;  // faults under other orders with a violation neither showed alone
+};
 
 // An order finding shrinks to the order nearest the default (one device
 // moved) that still shows the same violation - one the graph allows when
@@ -191,7 +207,7 @@ void write_reproducers(const std::string& out_dir, const std::string& file, uint
 }
 
 void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points, size_t fault_count,
-                  const std::map<Signature, Finding>& findings, Coverage& coverage, const Cell& cross, size_t cross_new,
+                  const std::map<Signature, Finding>& findings, Coverage& coverage,
                   const std::vector<std::string>& phase_order, size_t done, size_t crashed, double secs) {
     std::printf("\n%zu variants in %.2fs (%.1f runs/s)%s\n", done, secs, secs > 0 ? double(done) / secs : 0.0,
                 crashed ? fmt::format(", {} crashed or timed out", crashed).c_str() : "");
@@ -212,7 +228,7 @@ void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points
     }
     if (points.size() > fault_count) {
         size_t tried = 0, broke = 0;
-        for (const auto& [ph, kinds] : coverage)
+        for (const auto& [ph, kinds] : coverage.cells)
             for (const auto& [k, cell] : kinds)
                 if (whole_run_kind(k)) {
                     tried += cell.tried;
@@ -220,9 +236,13 @@ void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points
                 }
         std::printf("\norders, schedules and timings: %zu tried, %zu with a new violation\n", tried, broke);
     }
-    if (cross.tried)
+    const size_t shown = 20;
+    for (size_t i = 0; i < coverage.orders.size() && i < shown; ++i)
+        std::printf("  order: %s%s\n", coverage.orders[i].first.c_str(), coverage.orders[i].second ? "  !" : "");
+    if (coverage.orders.size() > shown) std::printf("  ... and %zu more orders\n", coverage.orders.size() - shown);
+    if (coverage.cross.tried)
         std::printf("faults under other orders: %zu tried, %zu fired, %zu with a violation neither showed alone\n",
-                    cross.tried, cross.fired, cross_new);
+                    coverage.cross.tried, coverage.cross.fired, coverage.cross_new);
     if (o.kinds.empty()) return;
     // Coverage: fired/tried per phase and kind, "!" when a new violation showed.
     std::printf("\ncoverage (fired/tried per phase and fault kind; ! = a new violation)\n");
@@ -230,17 +250,37 @@ void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points
     for (const auto& k : o.kinds) std::printf(" %-*s", int(std::max<size_t>(k.size(), 7)), k.c_str());
     std::printf("\n");
     for (const auto& ph : phase_order) {
-        if (!coverage.count(ph)) continue;
+        if (!coverage.cells.count(ph)) continue;
         std::printf("  %-24s", ph.c_str());
         for (const auto& k : o.kinds) {
-            auto it = coverage[ph].find(k);
-            std::string cell = it == coverage[ph].end() ? "-"
-                                                        : fmt::format("{}/{}{}", it->second.fired, it->second.tried,
-                                                                      it->second.violating ? "!" : "");
+            auto it = coverage.cells[ph].find(k);
+            std::string cell = it == coverage.cells[ph].end() ? "-" : it->second.text();
             std::printf(" %-*s", int(std::max<size_t>(k.size(), 7)), cell.c_str());
         }
         std::printf("\n");
     }
+    // The faults placed at a device, device by device.
+    for (auto& [kind, phases] : coverage.devices) {
+        std::vector<std::string> devices;
+        for (const auto& [ph, cells] : phases)
+            for (const auto& [dev, cell] : cells)
+                if (std::find(devices.begin(), devices.end(), dev) == devices.end()) devices.push_back(dev);
+        std::printf("\n%s by device (fired/tried; ! = a new violation)\n  %-24s", kind.c_str(), "phase");
+        for (const auto& d : devices) std::printf(" %-7s", d.c_str());
+        std::printf("\n");
+        for (const auto& ph : phase_order) {
+            if (!phases.count(ph)) continue;
+            std::printf("  %-24s", ph.c_str());
+            for (const auto& d : devices) {
+                auto it = phases[ph].find(d);
+                std::printf(" %-7s", it == phases[ph].end() ? "-" : it->second.text().c_str());
+            }
+            std::printf("\n");
+        }
+    }
+    for (const auto& [drive, cell] : coverage.drives)
+        std::printf("\npower loss after each persistence point of %s: %s (fired/tried; ! = a new violation)\n",
+                    drive.c_str(), cell.text().c_str());
 }
 
 }  // namespace
@@ -347,7 +387,6 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     const bool tty = ::isatty(STDOUT_FILENO);
     auto start = std::chrono::steady_clock::now();
     size_t done = 0, crashed = 0;
-    Cell cross_cell;  // faults under other orders
     auto note_finding = [&](const Signature& sig, int64_t run_id, size_t variant, const std::set<std::string>& ids) {
         Finding& f = findings[sig];
         if (f.count++ == 0) {
@@ -389,10 +428,12 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                 note_finding({ev.name, whole_run ? "" : ev.phase, ev.track, p.kind}, run_id, picks[k], r.violations);
         }
         if (r.status == "crashed" || r.status == "timeout") ++crashed;
-        Cell& c = p.order.empty() ? coverage[p.phase][p.kind] : cross_cell;
-        ++c.tried;
-        c.fired += fired;
-        c.violating += violating;
+        if (!p.order.empty()) coverage.cross.add(fired, violating);
+        else if (p.nth) coverage.drives[p.device].add(fired, violating);
+        else coverage.cells[p.phase][p.kind].add(fired, violating);
+        if (p.order.empty() && !p.nth && !p.device.empty() && !whole_run)
+            coverage.devices[p.kind][p.phase][p.device].add(fired, violating);
+        if (p.kind == "order") coverage.orders.push_back({p.device + " (" + p.rule + ")", violating});
         ++done;
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::string line = fmt::format("[{}/{}] {:.1f} runs/s, {} distinct violation(s)", done, variants.size(),
@@ -416,7 +457,6 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (tty) std::printf("\r\033[K");
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    size_t cross_new = 0;  // runs of a fault under another order with a violation neither showed alone
     for (const CrossRun& c : cross_runs) {
         const FaultPoint& p = points[c.variant];
         bool any = false;
@@ -426,7 +466,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             note_finding({std::get<0>(seen), std::get<1>(seen), std::get<2>(seen), p.kind + "+order"}, c.run_id,
                          c.variant, c.ids);
         }
-        cross_new += any;
+        coverage.cross_new += any;
     }
 
     const size_t explored_points = points.size();
@@ -448,7 +488,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     }
 
     if (!out_dir.empty()) write_reproducers(out_dir, file, s.seed, points, explored_points, findings);
-    print_report(o, points, fault_count, findings, coverage, cross_cell, cross_new, phase_order, done, crashed, secs);
+    print_report(o, points, fault_count, findings, coverage, phase_order, done, crashed, secs);
     return findings.empty() ? 0 : 1;
 }
 
