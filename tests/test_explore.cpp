@@ -146,6 +146,39 @@ TEST_CASE("explore: no finding exits 0; bad options exit 2", "[explore]") {
           "quiesce: --kinds: unknown fault kind 'meteor'\n");
     CHECK(sh("explore " + kLatent + " --shard 2/2 --db " + tmp("bad.db")).status == 2);
     CHECK(sh("explore " + kLatent + " --strategy clever --db " + tmp("bad.db")).status == 2);
+    for (const char* budget : {"5x", "0", "1.5", "s", "-3s"}) {
+        Cli b = sh("explore " + kLatent + " --budget=" + budget + " --db " + tmp("bad.db"));
+        INFO(budget << ": " << b.out);
+        CHECK(b.status == 2);
+        CHECK(b.out.find("--budget: expected a number of variants (500) or a wall time") != std::string::npos);
+    }
+    CHECK_FALSE(std::filesystem::exists(tmp("bad.db")));  // nothing half-written
+}
+
+TEST_CASE("explore: a wall-time budget stops the exploration, the runs so far recorded", "[explore]") {
+    // A millisecond: the first result comes after it, so the exploration
+    // stops there - what still runs is stopped, the rest never starts.
+    std::string db = tmp("budget.db");
+    Cli r = explore("s3-storage", "--kinds callback-fail,power-loss -j 2 --budget 1ms", db);
+    INFO(r.out);
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex("stopped at the wall-time budget of 0.001s: (\\d+) of (\\d+) variants ran")));
+    int ran = std::stoi(m[1]), all = std::stoi(m[2]);
+    CHECK(ran >= 1);
+    CHECK(ran < all);
+    Cli q = sh("query " + db + " \"SELECT count(*) FROM run WHERE faults IS NOT NULL\" --format list");
+    CHECK(std::stoi(q.out.substr(q.out.find('\n') + 1)) == ran);
+    // Those that ran are the first in fork order, complete and replayable.
+    CHECK(sh("replay " + db + " " + last_run(db, "kind=%")).out.find("identical") != std::string::npos);
+}
+
+TEST_CASE("explore: --strategy pct varies PCT schedules, as many as the run budget", "[explore][pct]") {
+    Cli r = explore("s3-freezer-skip-correct", "--strategy pct --budget 6 --pct-steps 3000 -j 2", tmp("pct-strategy.db"));
+    INFO(r.out);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("this run: 6 variants (pct, budget 6") != std::string::npos);
+    CHECK(r.out.find("fault points: 0 (0 kinds)") != std::string::npos);
+    CHECK(r.out.find("orders, schedules and timings: 6 tried") != std::string::npos);
 }
 
 TEST_CASE("explore: fault points follow what the baseline went through", "[explore]") {

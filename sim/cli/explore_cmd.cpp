@@ -35,6 +35,8 @@ std::string file_part(std::string s) {
     return s;
 }
 
+struct OutOfTime {};  // thrown from a result handler when the wall-time budget is spent
+
 struct Cell {
     size_t tried = 0, fired = 0, violating = 0;
     void add(bool f, bool v) {
@@ -286,9 +288,15 @@ void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points
 }  // namespace
 
 int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, const std::string& out_dir) {
+    const auto began = std::chrono::steady_clock::now();  // a wall-time budget counts from here
     Scenario s = load_scenario(file);
     build_graph(s.platform);
     preflight(s);
+    if (o.strategy != "exhaustive" && o.strategy != "random" && o.strategy != "pct")
+        throw InputError("--strategy: must be exhaustive, random or pct, got '" + o.strategy + "'");
+    // pct: PCT schedules of the simulated software are what varies - as many
+    // as --pct or a run budget says (100 by default), in seed order.
+    if (o.strategy == "pct" && !o.pct) o.pct = o.budget ? o.budget : 100;
     // Faults by default; with --orders / --break-order only orders unless
     // --kinds asks for faults too.
     if (o.cross && !o.orders && !o.break_order)
@@ -301,8 +309,6 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         if (k == "image-bit-flip" && s.protocol.target != 4)
             throw InputError("--kinds: image-bit-flip needs a hibernation protocol");
     }
-    if (o.strategy != "exhaustive" && o.strategy != "random")
-        throw InputError("--strategy: must be exhaustive or random, got '" + o.strategy + "'");
     if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");
     TraceLevel variant_trace;
     if (!parse_trace_level(o.trace, variant_trace))
@@ -374,7 +380,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu%s; this run: %zu variants (%s%s, shard %u/%u), %u %s%s\n",
                 fault_count, o.kinds.size(), points.size() - fault_count - cross_count,
                 o.cross ? fmt::format(", faults under other orders: {}", cross_count).c_str() : "", picks.size(),
-                o.strategy.c_str(), o.budget ? fmt::format(", budget {}", o.budget).c_str() : "", o.shard, o.shards,
+                o.strategy.c_str(), o.budget ? fmt::format(", budget {}", o.budget).c_str() : o.budget_s ? fmt::format(", budget {}s", o.budget_s).c_str() : "", o.shard, o.shards,
                 o.jobs, o.jobs == 1 ? "job" : "jobs", sharing.c_str());
     std::fflush(stdout);
 
@@ -445,15 +451,24 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             std::printf("%s\n", line.c_str());
             std::fflush(stdout);
         }
+        // Out of wall time: the runs still going are stopped (the pool kills
+        // its children, and theirs die with them), the rest never start.
+        if (o.budget_s > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() >= o.budget_s)
+            throw OutOfTime{};
     };
-    if (!branches.empty()) {
-        Scenario prefix = s;  // records what the variants record
-        prefix.trace = variant_trace;
-        execute_branched(prefix, branches, variants, o.jobs, on_result);
+    bool out_of_time = false;
+    try {
+        if (!branches.empty()) {
+            Scenario prefix = s;  // records what the variants record
+            prefix.trace = variant_trace;
+            execute_branched(prefix, branches, variants, o.jobs, on_result);
+        }
+        std::vector<Scenario> rest;
+        for (size_t k : alone) rest.push_back(variants[k]);
+        execute_all(rest, o.jobs, [&](size_t j, RunResult r) { on_result(alone[j], std::move(r)); });
+    } catch (const OutOfTime&) {
+        out_of_time = true;
     }
-    std::vector<Scenario> rest;
-    for (size_t k : alone) rest.push_back(variants[k]);
-    execute_all(rest, o.jobs, [&](size_t j, RunResult r) { on_result(alone[j], std::move(r)); });
     if (tty) std::printf("\r\033[K");
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
@@ -471,6 +486,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
 
     const size_t explored_points = points.size();
     for (auto& [sig, f] : findings) {
+        if (out_of_time) break;  // shrinking would run on past the budget: the reproducers are the runs found
         std::optional<FaultPoint> shrunk;
         if (sig.kind == "order") shrunk = shrink_order(s, graph, points[f.first_variant], f, o.jobs);
         else if (!points[f.first_variant].order.empty()) shrunk = shrink_cross(s, graph, points[f.first_variant], f, o.jobs);
@@ -479,7 +495,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             f.first_variant = points.size() - 1;
         }
     }
-    if (!out_dir.empty()) {  // only a reproducer shows the shrunk workload and platform
+    if (!out_dir.empty() && !out_of_time) {  // only a reproducer shows the shrunk workload and platform
         const std::string original = read_file(file);
         for (auto& [sig, f] : findings) {
             Scenario shrunk = shrink_workload(s, points[f.first_variant], f, o.jobs);
@@ -488,6 +504,10 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     }
 
     if (!out_dir.empty()) write_reproducers(out_dir, file, s.seed, points, explored_points, findings);
+    if (out_of_time)
+        std::printf("\nstopped at the wall-time budget of %gs: %zu of %zu variants ran (the first in their order; findings "
+                    "not shrunk)\n",
+                    o.budget_s, done, variants.size());
     print_report(o, points, fault_count, findings, coverage, phase_order, done, crashed, secs);
     return findings.empty() ? 0 : 1;
 }

@@ -60,6 +60,29 @@ std::string default_db_name() {
     return buf;
 }
 
+// --budget: a number of variants ("500") or a wall-clock time ("90s",
+// "5m", "1h", "500ms").
+void parse_budget(const std::string& text, ExploreOptions& o) {
+    const auto bad = [&text] {
+        return InputError("--budget: expected a number of variants (500) or a wall time (90s, 5m, 1h), got '" + text +
+                          "'");
+    };
+    size_t digits = text.find_first_not_of("0123456789.");
+    if (digits == 0) throw bad();
+    std::string number = text.substr(0, digits), unit = digits == std::string::npos ? "" : text.substr(digits);
+    char* end = nullptr;
+    double v = std::strtod(number.c_str(), &end);
+    if (*end || !(v > 0)) throw bad();
+    if (unit.empty()) {
+        if (number.find('.') != std::string::npos) throw bad();
+        o.budget = size_t(v);
+    } else if (unit == "ms") o.budget_s = v / 1000;
+    else if (unit == "s") o.budget_s = v;
+    else if (unit == "m") o.budget_s = v * 60;
+    else if (unit == "h") o.budget_s = v * 3600;
+    else throw bad();
+}
+
 int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
             const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs,
             const std::string& order) {
@@ -208,8 +231,13 @@ int main(int argc, char** argv) {
     explore->add_option("scenario", explore_file, "Scenario file")->required();
     explore->add_option("--kinds", explore_kinds, "Fault kinds to place, comma separated (default: " +
                                                       join_lines(default_explore_kinds()) + ")");
-    explore->add_option("--strategy", explore_opts.strategy, "exhaustive (in order, default) or random (seeded)");
-    explore->add_option("--budget", explore_opts.budget, "At most this many variants (default: all)");
+    explore->add_option("--strategy", explore_opts.strategy,
+                        "exhaustive (in order, default), random (seeded), or pct (PCT schedules: as many as --pct or "
+                        "a run budget, 100 by default)");
+    std::string explore_budget;
+    explore->add_option("--budget", explore_budget,
+                        "At most this many variants (\"500\"), or this much wall time (\"90s\", \"5m\", \"1h\"): "
+                        "the runs still going then are stopped (default: all)");
     explore->add_option("--seed", explore_opts.seed, "The random strategy's seed (default 1)");
     explore->add_option("-j,--jobs", explore_opts.jobs, "Variants run in parallel (default 1)")->check(CLI::Range(1, 256));
     explore->add_option("--shard", explore_shard, "I/N: run every Nth variant from the Ith (default 0/1)");
@@ -311,6 +339,7 @@ int main(int argc, char** argv) {
             std::istringstream shard(explore_shard);
             if (!(shard >> i >> slash >> n) || slash != '/' || !shard.eof())
                 throw InputError("--shard: expected I/N, got '" + explore_shard + "'");
+            if (!explore_budget.empty()) parse_budget(explore_budget, explore_opts);
             explore_opts.prefix = !no_prefix;
             explore_opts.shard = i;
             explore_opts.shards = n;

@@ -26,6 +26,7 @@ struct ExploreOptions {
     std::vector<std::string> kinds;      // fault kinds to place (empty: default_explore_kinds())
     std::string strategy = "exhaustive"; // exhaustive (in order) | random (seeded shuffle)
     size_t budget = 0;                   // at most this many variants (0: all)
+    double budget_s = 0;                 // or: stop once this much wall time has passed (0: no limit)
     uint64_t seed = 1;                   // the random strategy's shuffle
     unsigned jobs = 1;
     unsigned shard = 0, shards = 1;      // this process runs the variants i with i % shards == shard

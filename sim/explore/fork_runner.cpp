@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +61,7 @@ Running start_child(size_t index, double wall_limit_s) {
     SIM_ASSERT(::pipe(out) == 0 && ::pipe(err) == 0, "pipe failed: {}", std::strerror(errno));
     std::fflush(stdout);
     std::fflush(stderr);
+    const pid_t parent = ::getpid();
     Running c;
     c.index = index;
     c.limit = wall_limit_s;
@@ -67,6 +69,11 @@ Running start_child(size_t index, double wall_limit_s) {
     c.pid = ::fork();
     SIM_ASSERT(c.pid >= 0, "fork failed: {}", std::strerror(errno));
     if (c.pid == 0) {
+        // A child only exists to report to its parent: it dies with it (a
+        // parent stopped at a time budget or by Ctrl-C, a prefix run killed
+        // at its wall-clock limit), and so, in turn, do its own children.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(1);
         ::close(out[0]);
         ::close(err[0]);
         ::dup2(err[1], 2);
@@ -112,7 +119,17 @@ struct ForkPool::Impl {
 ForkPool::ForkPool(unsigned jobs, std::function<void(size_t, ChildResult)> done)
     : impl_(std::make_unique<Impl>()), jobs_(std::max(1u, jobs)), done_(std::move(done)) {}
 
-ForkPool::~ForkPool() = default;
+// Children still running when the pool goes (an exception on its way out of
+// the caller) are killed and reaped: none outlives the pool.
+ForkPool::~ForkPool() {
+    for (Running& c : impl_->running) {
+        ::kill(c.pid, SIGKILL);
+        for (int fd : c.fds)
+            if (fd >= 0) ::close(fd);
+        while (::waitpid(c.pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    }
+}
 
 std::optional<int> ForkPool::fork_child(size_t index, double wall_limit_s) {
     while (impl_->running.size() >= jobs_) pump();
