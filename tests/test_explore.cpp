@@ -269,6 +269,38 @@ TEST_CASE("explore: the linear extensions of the device graph", "[explore]") {
     CHECK(order_change(g.default_suspend_order(), {"dma0", "dma1", "rp0", "pci0"}) == "dma0 before dma1");
 }
 
+TEST_CASE("explore: orders are all tried when few, sampled when many", "[explore]") {
+    // Seven devices under one parent: 7! = 5040 orders keep its edges.
+    DeviceGraph g;
+    g.add_device("pci0");
+    std::vector<std::string> leaves;
+    for (int i = 0; i < 7; ++i) {
+        leaves.push_back("dev" + std::to_string(i));
+        g.add_device(leaves.back());
+        g.add_edge("pci0", leaves.back(), EdgeKind::Parent);
+    }
+    auto pts = order_points(g, true, false, 100, 7);
+    REQUIRE(pts.size() == 100);
+    std::set<std::string> rules, firsts;
+    for (const auto& p : pts) {
+        rules.insert(p.rule);
+        CHECK(p.graph_allows);
+        CHECK(p.rule.size() > 6);
+        CHECK(p.rule.compare(p.rule.size() - 5, 5, ",pci0") == 0);  // the parent last: every edge kept
+        firsts.insert(p.rule.substr(6, p.rule.find(',') - 6));
+    }
+    CHECK(rules.size() == 100);  // distinct
+    CHECK(rules.count("order=" + fmt::format("{}", fmt::join(g.default_suspend_order(), ","))) == 0);
+    // Not the first 100 of an enumeration, which would all start alike.
+    CHECK(firsts.size() >= 5);
+    // The same seed, the same sample; another seed, another.
+    auto again = order_points(g, true, false, 100, 7), other = order_points(g, true, false, 100, 8);
+    CHECK(std::equal(pts.begin(), pts.end(), again.begin(), [](const auto& a, const auto& b) { return a.rule == b.rule; }));
+    CHECK_FALSE(std::equal(pts.begin(), pts.end(), other.begin(), [](const auto& a, const auto& b) { return a.rule == b.rule; }));
+    // Few: all of them, in enumeration order.
+    CHECK(order_points(g, true, false, 5039, 7).size() == 5039);
+}
+
 TEST_CASE("explore: prefix sharing forks the variants mid-run with the digests of runs from the start", "[explore]") {
     std::string a = tmp("prefix.db"), b = tmp("scratch.db");
     std::string args = "explore " + std::string(QUIESCE_DATA_DIR) +
@@ -369,7 +401,7 @@ TEST_CASE("explore: a stem plans its followers at its own order's marks", "[expl
     s.note_persistence = true;
     RunResult base = execute(s);
     std::vector<FaultPoint> faults = fault_points(base.stream, {"power-loss"}, {"sda"}, 3);
-    std::vector<FaultPoint> orders = order_points(build_graph(s.platform), true, false, 3);
+    std::vector<FaultPoint> orders = order_points(build_graph(s.platform), true, false, 2);
     REQUIRE(orders.size() == 2);
     std::vector<FaultPoint> points = orders;
     for (auto& p : cross_points(faults, orders)) points.push_back(std::move(p));
@@ -414,7 +446,7 @@ TEST_CASE("explore: a stem that dies loses its own followers only", "[explore]")
     s.trace = TraceLevel::Summary;
     RunResult base = execute(s);
     std::vector<FaultPoint> faults = fault_points(base.stream, {"callback-fail"});
-    std::vector<FaultPoint> orders = order_points(build_graph(s.platform), true, false, 3);
+    std::vector<FaultPoint> orders = order_points(build_graph(s.platform), true, false, 2);
     REQUIRE(orders.size() == 2);
     std::vector<FaultPoint> points = orders;
     for (auto& p : cross_points(faults, orders)) points.push_back(std::move(p));

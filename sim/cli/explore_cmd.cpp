@@ -339,7 +339,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (!s.order.empty()) graph.set_suspend_order(s.order);
     size_t fault_count = points.size();
     std::vector<FaultPoint> orders;
-    if (o.orders || o.break_order) orders = order_points(graph, o.orders, o.break_order, 10'000);
+    if (o.orders || o.break_order) orders = order_points(graph, o.orders, o.break_order, o.orders_limit, o.seed);
     points.insert(points.end(), orders.begin(), orders.end());
     const size_t single_count = points.size();  // then each fault under each order (--cross)
     if (o.cross) {

@@ -238,12 +238,16 @@ int main(int argc, char** argv) {
     explore->add_option("--budget", explore_budget,
                         "At most this many variants (\"500\"), or this much wall time (\"90s\", \"5m\", \"1h\"): "
                         "the runs still going then are stopped (default: all)");
-    explore->add_option("--seed", explore_opts.seed, "The random strategy's seed (default 1)");
+    explore->add_option("--seed", explore_opts.seed, "The random strategy's and the order sample's seed (default 1)");
     explore->add_option("-j,--jobs", explore_opts.jobs, "Variants run in parallel (default 1)")->check(CLI::Range(1, 256));
     explore->add_option("--shard", explore_shard, "I/N: run every Nth variant from the Ith (default 0/1)");
     explore->add_option("--db", explore_db, "Trace database (default quiesce-explore.db)");
     explore->add_option("--out", explore_out, "Write a reproducer scenario per distinct violation here");
     explore->add_flag("--orders", explore_opts.orders, "Also every other suspend order the device graph allows");
+    explore->add_option("--orders-limit", explore_opts.orders_limit,
+                        "With --orders: all of them when at most this many, else this many drawn at random with "
+                        "--seed (default 1000)")
+        ->check(CLI::Range(1, 1'000'000));
     explore->add_option("--persistence", explore_opts.persistence,
                         "With power-loss: also after each drive's first N persistence points of the transition (those the baseline reached)");
     explore->add_option("--pct", explore_opts.pct, "Also N PCT schedules of the simulated software (seeds 1..N)");

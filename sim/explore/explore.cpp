@@ -99,13 +99,18 @@ std::string order_change(const std::vector<std::string>& def, const std::vector<
     return "default";
 }
 
-std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool break_order, size_t limit) {
+std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool break_order, size_t limit,
+                                     uint64_t seed) {
     std::vector<std::string> def = g.default_suspend_order();
     std::vector<FaultPoint> out;
     std::set<std::vector<std::string>> seen{def};
-    if (extensions)
-        for (const auto& o : g.suspend_orders(limit))
-            if (seen.insert(o).second) out.push_back(order_point(g, def, o));
+    if (extensions) {
+        // All of them when they are few (the default among them), else a sample.
+        std::vector<std::vector<std::string>> orders = g.suspend_orders(limit + 2);
+        if (orders.size() > limit + 1) orders = g.sample_suspend_orders(limit + 1, seed);
+        for (const auto& o : orders)
+            if (seen.insert(o).second && out.size() < limit) out.push_back(order_point(g, def, o));
+    }
     if (break_order)
         for (const auto& e : g.edges()) {
             // The superior (e.from) suspends right before its subordinate.

@@ -31,6 +31,7 @@ struct ExploreOptions {
     unsigned jobs = 1;
     unsigned shard = 0, shards = 1;      // this process runs the variants i with i % shards == shard
     bool orders = false;                 // also every other suspend order that keeps the graph's edges
+    size_t orders_limit = 1000;          // ... all when at most this many, else this many sampled (seed)
     bool break_order = false;            // also, per edge, the default order with that one edge broken
     bool cross = false;                  // also every fault point under every one of those orders
     bool prefix = true;                  // share the run up to each phase and fork the variants there
@@ -69,10 +70,12 @@ std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vecto
                                      const std::vector<std::string>& drives = {}, size_t persistence = 0);
 
 // Device orders as variants (rule "order=a,b,..."; kind "order"): the
-// linear extensions of the graph other than the default (up to `limit`),
+// linear extensions of the graph other than the default - all of them when
+// there are at most `limit`, else `limit` drawn at random with `seed`,
 // and with `break_order` for every edge the default order with the
 // superior moved just before its subordinate.
-std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool break_order, size_t limit);
+std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool break_order, size_t limit,
+                                     uint64_t seed = 1);
 // Every fault point under every order (--cross): the fault's rule taken
 // under the order's, order by order.
 std::vector<FaultPoint> cross_points(const std::vector<FaultPoint>& faults, const std::vector<FaultPoint>& orders);

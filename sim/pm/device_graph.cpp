@@ -1,11 +1,13 @@
 #include "sim/pm/device_graph.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/rng.h"
 
 #include <boost/graph/graphviz.hpp>
 
 #include <functional>
 #include <queue>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -107,6 +109,31 @@ std::vector<std::vector<std::string>> DeviceGraph::suspend_orders(size_t limit) 
         }
     };
     extend();
+    return out;
+}
+
+std::vector<std::vector<std::string>> DeviceGraph::sample_suspend_orders(size_t count, uint64_t seed) const {
+    const size_t n = names_.size();
+    std::vector<size_t> subordinates(n, 0);
+    for (auto [it, end] = boost::edges(g_); it != end; ++it) subordinates[boost::source(*it, g_)]++;
+    Rng rng(seed);
+    std::set<std::vector<std::string>> seen;
+    std::vector<std::vector<std::string>> out;
+    for (size_t draw = 0; out.size() < count && draw < 20 * count; ++draw) {
+        std::vector<size_t> pending = subordinates, ready;
+        for (size_t v = 0; v < n; ++v)
+            if (!pending[v]) ready.push_back(v);
+        std::vector<std::string> order;
+        while (!ready.empty()) {
+            size_t pick = size_t(rng.uniform(0, ready.size() - 1));
+            size_t v = ready[pick];
+            ready.erase(ready.begin() + long(pick));
+            order.push_back(names_[v]);
+            for (auto [it, end] = boost::in_edges(v, g_); it != end; ++it)
+                if (--pending[boost::source(*it, g_)] == 0) ready.push_back(boost::source(*it, g_));
+        }
+        if (order.size() == n && seen.insert(order).second) out.push_back(std::move(order));
+    }
     return out;
 }
 

@@ -42,6 +42,12 @@ public:
     // Suspend orders that keep every edge (subordinates before superiors):
     // the linear extensions, registration order first, at most `limit`.
     std::vector<std::vector<std::string>> suspend_orders(size_t limit) const;
+    // `count` distinct linear extensions drawn at random (seeded), for a
+    // graph with too many to try them all: each step picks uniformly among
+    // the devices free to suspend next - every extension can come, not all
+    // equally likely. Fewer when `count` distinct ones do not turn up in
+    // 20 draws each.
+    std::vector<std::vector<std::string>> sample_suspend_orders(size_t count, uint64_t seed) const;
     // "a -> b -> a" when the graph has a cycle.
     std::optional<std::string> find_cycle() const;
 
