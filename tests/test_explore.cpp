@@ -103,6 +103,31 @@ TEST_CASE("explore: finds a bug only an error path shows, writes a reproducer, r
     std::filesystem::remove_all(out);
 }
 
+TEST_CASE("explore: shrinking leaves out the scenario file's own faults the finding does not need", "[explore]") {
+    // The latent example with a fault of its own - a spurious interrupt once
+    // the tasks thaw - that has nothing to do with the wrong undo.
+    std::ifstream in(kLatent);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text = text.substr(0, text.find("[expect]")) +
+           "[[fault]]\nkind = \"spurious-irq\"\nphase = \"thaw-tasks\"\n\n[expect]\nresult = \"pass\"\n";
+    std::string scenario = tmp("own-fault.toml"), out = tmp("own-fault-repro");
+    std::ofstream(scenario) << text;
+    REQUIRE(sh("run " + scenario + " --db " + tmp("own-fault-run.db")).status == 0);
+    Cli r = sh("explore " + scenario + " --kinds callback-fail -j 2 --db " + tmp("own-fault.db") + " --out " + out);
+    INFO(r.out);
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex("rollback\\.incomplete .*\\s+reproducer: (\\S+)")));
+    std::ifstream repro_file(m[1].str());
+    std::string repro((std::istreambuf_iterator<char>(repro_file)), std::istreambuf_iterator<char>());
+    CHECK(repro.find("# Shrunk: it shows without the file's own [[fault]] table(s) 1") != std::string::npos);
+    CHECK(repro.find("spurious-irq") == std::string::npos);
+    CHECK(repro.find("[[fault]]\nkind = \"callback-fail\"") != std::string::npos);  // the variant's own, kept
+    Cli again = sh("run " + m[1].str() + " --db " + tmp("own-fault-again.db"));
+    INFO(again.out);
+    CHECK(again.out.find("found the expected rollback.incomplete") != std::string::npos);
+    std::filesystem::remove_all(out);
+}
+
 TEST_CASE("explore: shards split the variants and together run exactly the unsharded set", "[explore]") {
     std::string all = tmp("all.db"), s0 = tmp("s0.db"), s1 = tmp("s1.db");
     std::string args = "explore " + kLatent + " --kinds callback-fail,wake-event --strategy random --budget 30 --seed 7";

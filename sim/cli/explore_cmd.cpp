@@ -109,12 +109,27 @@ std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& gra
     return cands[*k];
 }
 
-// Delta debugging over the workload: each task the scenario runs is left
-// out in turn, and stays out when the finding still shows without it
-// (same invariant at the same component). What is left is what it needs:
-// the variant without the rest, returned.
-Scenario shrink_workload(const Scenario& s, const FaultPoint& found, Finding& f, unsigned jobs) {
-    Scenario current = variant_of(s, found);
+// Delta debugging over the scenario file's own fault rules (the first
+// `file_faults` of the variant's plan; the variant's rule comes after):
+// each is left out in turn, from the last, and stays out when the finding
+// still shows without it (same invariant at the same component).
+Scenario shrink_faults(Scenario current, size_t file_faults, Finding& f, unsigned jobs) {
+    for (size_t i = file_faults; i-- > 0;) {
+        Scenario trial = current;
+        trial.faults.faults.erase(trial.faults.faults.begin() + long(i));
+        std::set<std::string> ids;
+        if (!still_shows(trial, f, jobs, ids)) continue;
+        current = std::move(trial);
+        f.faults_removed.insert(f.faults_removed.begin(), i);
+        f.violations = ids;  // what the smaller run showed is what its reproducer expects
+    }
+    return current;
+}
+
+// Then over the workload: each task the scenario runs is left out in turn,
+// and stays out when the finding still shows without it. What is left is
+// what it needs: the variant without the rest, returned.
+Scenario shrink_workload(Scenario current, Finding& f, unsigned jobs) {
     for (const WorkloadTask& t : workload_tasks()) {
         if (!t.present(current)) continue;
         Scenario trial = current;
@@ -498,7 +513,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (!out_dir.empty() && !out_of_time) {  // only a reproducer shows the shrunk workload and platform
         const std::string original = read_file(file);
         for (auto& [sig, f] : findings) {
-            Scenario shrunk = shrink_workload(s, points[f.first_variant], f, o.jobs);
+            Scenario shrunk = shrink_faults(variant_of(s, points[f.first_variant]), s.faults.faults.size(), f, o.jobs);
+            shrunk = shrink_workload(std::move(shrunk), f, o.jobs);
             shrink_devices(original, std::move(shrunk), points[f.first_variant], f, o.jobs);
         }
     }

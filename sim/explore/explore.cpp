@@ -297,6 +297,7 @@ std::string reproducer_text(const std::string& original, const std::string& scen
     std::istringstream in(original);
     std::string line;
     bool skipping = false, in_workload = false, workload_seen = false;
+    size_t fault_tables = 0;  // the file's [[fault]] tables so far
     auto overridden = [&](const std::string& t) {
         for (const auto& r : f.workload_removed)
             if (t.rfind(r.key, 0) == 0 && t.find_first_not_of(" \t", r.key.size()) != std::string::npos &&
@@ -311,7 +312,11 @@ std::string reproducer_text(const std::string& original, const std::string& scen
             if (in_workload) kept += overrides;
             in_workload = t.rfind("[workload]", 0) == 0;
             workload_seen = workload_seen || in_workload;
-            skipping = t.rfind("[expect]", 0) == 0 || ((p.kind == "order" || !p.order.empty()) && t.rfind("[order]", 0) == 0) ||
+            const bool fault_table = t.rfind("[[fault]]", 0) == 0;
+            const bool fault_removed =
+                fault_table && std::count(f.faults_removed.begin(), f.faults_removed.end(), fault_tables++) > 0;
+            skipping = t.rfind("[expect]", 0) == 0 || fault_removed ||
+                       ((p.kind == "order" || !p.order.empty()) && t.rfind("[order]", 0) == 0) ||
                        (p.kind == "pct" && t.rfind("[schedule]", 0) == 0) ||
                        (p.kind == "timing" && t.rfind("[timing]", 0) == 0);
         }
@@ -337,6 +342,11 @@ std::string reproducer_text(const std::string& original, const std::string& scen
         std::string tasks;
         for (const auto& r : f.workload_removed) tasks += (tasks.empty() ? "" : ", ") + r.task;
         out += "# Shrunk: it shows without " + tasks + " ([workload] above).\n";
+    }
+    if (!f.faults_removed.empty()) {
+        std::string which;
+        for (size_t i : f.faults_removed) which += (which.empty() ? "" : ", ") + std::to_string(i + 1);
+        out += "# Shrunk: it shows without the file's own [[fault]] table(s) " + which + " (left out above).\n";
     }
     if (!f.devices_removed.empty()) {
         std::string devs;

@@ -135,6 +135,7 @@ struct Finding {
     };
     std::vector<Removed> workload_removed;
     std::vector<std::string> devices_removed;  // platform devices it shows without ([devices.X] present = false)
+    std::vector<size_t> faults_removed;        // the scenario file's own [[fault]] tables it shows without (0-based)
 };
 
 // The workload tasks of `s` that shrinking may leave out, each as the
