@@ -23,6 +23,11 @@ uint32_t trace_mask(TraceLevel level) {
     return m;
 }
 
+bool per_operation(const Event& ev) {
+    if (ev.kind != EvKind::SliceBegin && ev.kind != EvKind::SliceEnd) return false;
+    return ev.category == "irq" || ev.category == "dma" || (ev.category == "disk" && ev.name == "command");
+}
+
 namespace {
 
 // One round of the DMA workload: every engine copies `n` random buffers and
@@ -97,7 +102,12 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         }
         std::sort(pct.change_points.begin(), pct.change_points.end());
     }
-    ctx.hub.subscribe(trace_mask(s.trace), sink);
+    if (s.trace == TraceLevel::Summary)  // the run's structure, without its per-operation slices
+        ctx.hub.subscribe(trace_mask(s.trace), [&sink](const Event& ev) {
+            if (!per_operation(ev)) sink(ev);
+        });
+    else
+        ctx.hub.subscribe(trace_mask(s.trace), sink);
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());
     checker.set_callback_budget(s.callback_budget, [&platform] {

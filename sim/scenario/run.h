@@ -28,6 +28,9 @@ struct RunSummary {
 
 // The kinds of events recorded at a trace level (the checker sees all).
 uint32_t trace_mask(TraceLevel level);
+// A slice of one operation - an interrupt handled, a DMA descriptor, a disk
+// command - that the summary level leaves out (thousands in a busy run).
+bool per_operation(const Event& ev);
 
 // Runs `s` to completion in this process. Call at most once per process.
 struct RunContext;
