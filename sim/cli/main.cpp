@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <unistd.h>
 
@@ -230,7 +231,7 @@ int main(int argc, char** argv) {
     auto* explore = app.add_subcommand("explore", "Try fault points on a scenario: which ones break it, with reproducers");
     explore->add_option("scenario", explore_file, "Scenario file")->required();
     explore->add_option("--kinds", explore_kinds, "Fault kinds to place, comma separated (default: " +
-                                                      join_lines(default_explore_kinds()) + ")");
+                                                      fmt::format("{}", fmt::join(default_explore_kinds(), ",")) + ")");
     explore->add_option("--strategy", explore_opts.strategy,
                         "exhaustive (in order, default), random (seeded), or pct (PCT schedules: as many as --pct or "
                         "a run budget, 100 by default)");
