@@ -414,7 +414,10 @@ TEST_CASE("explore: faults under other orders fork again from each order's stem,
     CHECK(run_order(a) == run_order(c));
     // A power loss at a persistence point under another order: two recorded
     // decisions, replayed from the start to the same digest.
-    Cli replay = sh("replay " + a + " " + last_run(a, "order=%nth=%"));
+    std::string pair = last_run(a, "order=%nth=%");
+    Cli shown = sh("trace show " + a + " " + pair);
+    CHECK(std::regex_search(shown.out, std::regex("\n  decisions: order=[a-z0-9,]+; kind=power-loss,device=sda,nth=\\d+\n")));
+    Cli replay = sh("replay " + a + " " + pair);
     CHECK(replay.out.find("2 recorded decision(s)") != std::string::npos);
     CHECK(replay.out.find("identical") != std::string::npos);
     CHECK(sh("explore " + quiesce::test::regression("s3-basic") + " --cross --db " + tmp("cross-bad.db")).status == 2);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <sstream>
 #include <cctype>
 #include <functional>
 #include <tuple>
@@ -42,12 +43,17 @@ namespace {
 
 std::string run_title(const TraceReader& db, int64_t run_id) {
     std::string title;
-    db.each("SELECT scenario, seed, protocol, status, outcome, sim_time, message FROM run WHERE id = ?", {run_id},
-            [&](const std::vector<std::string>& c) {
-                title = fmt::format("run {}: {} (seed {}, {}): {}, outcome {}, {} simulated{}", run_id, c[0], c[1],
+    db.each("SELECT scenario, seed, protocol, status, outcome, sim_time, message, faults FROM run WHERE id = ?",
+            {run_id}, [&](const std::vector<std::string>& c) {
+                // What an explored variant decided (its order, fault, schedule): what replay re-applies.
+                std::string decisions;
+                std::istringstream lines(c[7]);
+                for (std::string l; std::getline(lines, l);) decisions += (decisions.empty() ? "" : "; ") + l;
+                title = fmt::format("run {}: {} (seed {}, {}): {}, outcome {}, {} simulated{}{}", run_id, c[0], c[1],
                                     c[2], c[3], c[4].empty() ? "-" : c[4],
                                     format_ps(c[5].empty() ? 0 : std::stoull(c[5])),
-                                    c[6].empty() ? "" : "\n  " + c[6]);
+                                    c[6].empty() ? "" : "\n  " + c[6],
+                                    decisions.empty() ? "" : "\n  decisions: " + decisions);
             });
     if (title.empty()) throw InputError(db.path(), 0, 0, "", fmt::format("no run {}", run_id));
     return title;
