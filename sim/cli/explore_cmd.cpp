@@ -385,17 +385,21 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             ++stems;
             followers += st.followers.size();
         }
+    std::string budget_text = o.budget     ? fmt::format(", budget {}", o.budget)
+                              : o.budget_s ? fmt::format(", budget {}s", o.budget_s)
+                                           : "";
     std::string sharing;
     if (o.prefix) {
         sharing = fmt::format(", prefix sharing ({} forked at {} branch point{}", variants.size() - alone.size(),
                               branches.size(), branches.size() == 1 ? "" : "s");
-        if (stems) sharing += fmt::format(", {} of them again from {} order stem{}", followers, stems, stems == 1 ? "" : "s");
+        if (stems)
+            sharing += fmt::format(", {} of them again from {} order stem{}", followers, stems, stems == 1 ? "" : "s");
         sharing += fmt::format(", {} from the start)", alone.size());
     }
     std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu%s; this run: %zu variants (%s%s, shard %u/%u), %u %s%s\n",
                 fault_count, o.kinds.size(), points.size() - fault_count - cross_count,
                 o.cross ? fmt::format(", faults under other orders: {}", cross_count).c_str() : "", picks.size(),
-                o.strategy.c_str(), o.budget ? fmt::format(", budget {}", o.budget).c_str() : o.budget_s ? fmt::format(", budget {}s", o.budget_s).c_str() : "", o.shard, o.shards,
+                o.strategy.c_str(), budget_text.c_str(), o.shard, o.shards,
                 o.jobs, o.jobs == 1 ? "job" : "jobs", sharing.c_str());
     std::fflush(stdout);
 
@@ -468,8 +472,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         }
         // Out of wall time: the runs still going are stopped (the pool kills
         // its children, and theirs die with them), the rest never start.
-        if (o.budget_s > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() >= o.budget_s)
-            throw OutOfTime{};
+        const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+        if (o.budget_s > 0 && spent >= o.budget_s) throw OutOfTime{};
     };
     bool out_of_time = false;
     try {
@@ -504,7 +508,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         if (out_of_time) break;  // shrinking would run on past the budget: the reproducers are the runs found
         std::optional<FaultPoint> shrunk;
         if (sig.kind == "order") shrunk = shrink_order(s, graph, points[f.first_variant], f, o.jobs);
-        else if (!points[f.first_variant].order.empty()) shrunk = shrink_cross(s, graph, points[f.first_variant], f, o.jobs);
+        else if (!points[f.first_variant].order.empty())
+            shrunk = shrink_cross(s, graph, points[f.first_variant], f, o.jobs);
         if (shrunk) {
             points.push_back(*shrunk);
             f.first_variant = points.size() - 1;

@@ -527,8 +527,8 @@ private:
         lost.status = ChildResult::Status::Crashed;
         lost.signal = why.signal;
         lost.exit_code = why.exit_code ? why.exit_code : 1;
-        if (why.status == ChildResult::Status::TimedOut) lost.error_tail = std::string(what) + "killed after its wall-clock limit";
-        else lost.error_tail = std::string(what) + why.error_tail;
+        lost.error_tail = std::string(what) +
+                          (why.status == ChildResult::Status::TimedOut ? "killed after its wall-clock limit" : why.error_tail);
         return lost;
     }
 
