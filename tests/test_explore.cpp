@@ -64,8 +64,8 @@ std::string last_run(const std::string& db, const std::string& like) {
 }  // namespace
 
 TEST_CASE("explore: finds a bug only an error path shows, writes a reproducer, replays identically", "[explore]") {
-    std::string db = tmp("latent.db"), out = tmp("repro");
-    Cli r = sh("explore " + kLatent + " --kinds callback-fail -j 2 --db " + db + " --out " + out);
+    std::string db = tmp("latent.db"), out = tmp("repro"), junit = tmp("latent.xml");
+    Cli r = sh("explore " + kLatent + " --kinds callback-fail -j 2 --db " + db + " --out " + out + " --junit " + junit);
     INFO(r.out);
     REQUIRE(r.status == 1);  // something breaks it
     REQUIRE(r.out.find("baseline: run 1, outcome resumed, no violation") != std::string::npos);
@@ -89,6 +89,17 @@ TEST_CASE("explore: finds a bug only an error path shows, writes a reproducer, r
     // ... and over the platform: dma0 is not needed either.
     CHECK(text.find("# Shrunk: it shows without the platform's dma0") != std::string::npos);
     CHECK(text.find("[devices.dma0]\npresent = false\n") != std::string::npos);
+    // JUnit for CI: a testcase per variant, failed where a new violation
+    // showed, the reproducer named on the variant that found it.
+    std::ifstream junit_file(junit);
+    std::string xml((std::istreambuf_iterator<char>(junit_file)), std::istreambuf_iterator<char>());
+    std::smatch v;
+    REQUIRE(std::regex_search(r.out, v, std::regex("this run: (\\d+) variants")));
+    CHECK(xml.find("<testsuites name=\"quiesce explore explore-latent-wrong-undo\" tests=\"" + v[1].str() + "\"") !=
+          std::string::npos);
+    CHECK(xml.find("<failure message=\"new violation: rollback.incomplete at kernel: ") != std::string::npos);
+    CHECK(xml.find("<property name=\"reproducer\" value=\"" + reproducer + "\"/>") != std::string::npos);
+    CHECK(xml.find("name=\"kind=callback-fail,phase=prepare,device=pci0\"") != std::string::npos);
     // The reproducer is a scenario that `quiesce run` confirms.
     Cli again = sh("run " + reproducer + " --db " + tmp("again.db"));
     INFO(again.out);

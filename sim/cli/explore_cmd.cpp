@@ -1,5 +1,6 @@
 // quiesce explore and quiesce replay.
 #include "sim/cli/commands.h"
+#include "sim/cli/junit.h"
 
 #include "sim/core/errors.h"
 #include "sim/explore/explore.h"
@@ -302,7 +303,8 @@ void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points
 
 }  // namespace
 
-int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, const std::string& out_dir) {
+int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, const std::string& out_dir,
+                const std::string& junit) {
     const auto began = std::chrono::steady_clock::now();  // a wall-time budget counts from here
     Scenario s = load_scenario(file);
     build_graph(s.platform);
@@ -433,6 +435,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         std::set<std::string> ids;
     };
     std::vector<CrossRun> cross_runs;
+    std::vector<JunitCase> cases;            // --junit: a testcase per variant, as recorded
+    std::map<size_t, size_t> case_of_point;  // point -> its testcase
     auto on_result = [&](size_t k, RunResult r) {
         const Scenario& v = variants[k];
         const FaultPoint& p = points[picks[k]];
@@ -443,9 +447,13 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         for (const auto& ev : r.stream.events)
             fired |= ev.kind == EvKind::Fault && arg_value(ev, "rule") == origin;
         bool violating = false;
+        std::string first_new;  // the first violation beyond the baseline's, in one line
         if (!p.order.empty()) cross_runs.push_back({picks[k], run_id, {}, r.violations});
         for (const auto& ev : r.stream.events) {
             if (ev.kind != EvKind::Violation || known.count({ev.name, ev.phase, ev.track})) continue;
+            if (!violating)
+                first_new = fmt::format("{}{} at {}: {}", ev.name, ev.phase.empty() ? "" : " in " + ev.phase, ev.track,
+                                        arg_value(ev, "message"));
             violating = true;
             if (!p.order.empty()) cross_runs.back().seen.push_back({ev.name, ev.phase, ev.track});
             else if (!whole_run || p.kind == "order") shown_alone[p.rule].insert({ev.name, ev.phase, ev.track});
@@ -459,6 +467,23 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         if (p.order.empty() && !p.nth && !p.device.empty() && !whole_run)
             coverage.devices[p.kind][p.phase][p.device].add(fired, violating);
         if (p.kind == "order") coverage.orders.push_back({p.device + " (" + p.rule + ")", violating});
+        if (!junit.empty()) {
+            JunitCase c;
+            c.classname = "explore." + s.name;
+            c.name = decision_text(p);
+            c.file = s.file;
+            c.time_s = r.wall_s;
+            bool died = r.status == "crashed" || r.status == "timeout";
+            c.status = died ? r.status : violating ? "failed" : "passed";
+            c.message = died ? r.message : violating ? "new violation: " + first_new : "";
+            c.properties = {{"random_seed", std::to_string(s.seed)}, {"trace_db", db_path},
+                            {"run_id", std::to_string(run_id)},     {"digest", fmt::format("{:016x}", r.stream.digest)},
+                            {"kind", p.kind},                       {"fired", fired ? "yes" : "no"}};
+            if (!p.phase.empty()) c.properties.push_back({"phase", p.phase});
+            if (!p.device.empty()) c.properties.push_back({"device", p.device});
+            case_of_point[picks[k]] = cases.size();
+            cases.push_back(std::move(c));
+        }
         ++done;
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::string line = fmt::format("[{}/{}] {:.1f} runs/s, {} distinct violation(s)", done, variants.size(),
@@ -530,6 +555,12 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                     "not shrunk)\n",
                     o.budget_s, done, variants.size());
     print_report(o, points, fault_count, findings, coverage, phase_order, done, crashed, secs);
+    if (!junit.empty()) {
+        for (const auto& [sig, f] : findings)  // where each finding's reproducer went
+            if (auto it = case_of_point.find(f.found_variant); it != case_of_point.end() && !f.reproducer.empty())
+                cases[it->second].properties.push_back({"reproducer", f.reproducer});
+        write_file_atomically(junit, junit_xml("quiesce explore " + s.name, cases));
+    }
     return findings.empty() ? 0 : 1;
 }
 

@@ -243,6 +243,10 @@ int main(int argc, char** argv) {
     explore->add_option("-j,--jobs", explore_opts.jobs, "Variants run in parallel (default 1)")->check(CLI::Range(1, 256));
     explore->add_option("--shard", explore_shard, "I/N: run every Nth variant from the Ith (default 0/1)");
     explore->add_option("--db", explore_db, "Trace database (default quiesce-explore.db)");
+    std::string explore_junit;
+    explore->add_option("--junit", explore_junit,
+                        "Write JUnit XML to this file: a testcase per variant, failed when it showed a violation "
+                        "beyond the baseline's");
     explore->add_option("--out", explore_out, "Write a reproducer scenario per distinct violation here");
     explore->add_flag("--orders", explore_opts.orders, "Also every other suspend order the device graph allows");
     explore->add_option("--orders-limit", explore_opts.orders_limit,
@@ -348,7 +352,7 @@ int main(int argc, char** argv) {
             explore_opts.prefix = !no_prefix;
             explore_opts.shard = i;
             explore_opts.shards = n;
-            return cmd_explore(explore_file, explore_opts, explore_db, explore_out);
+            return cmd_explore(explore_file, explore_opts, explore_db, explore_out, explore_junit);
         }
         if (*replay) return cmd_replay(replay_db, replay_run);
         if (*merge) {
