@@ -426,6 +426,8 @@ TEST_CASE("explore: faults under other orders fork again from each order's stem,
     // A power loss at a persistence point under another order: two recorded
     // decisions, replayed from the start to the same digest.
     std::string pair = last_run(a, "order=%nth=%");
+    CHECK(std::regex_search(sh("trace runs " + a).out,
+                            std::regex("\n +" + pair + " .*\\(order=[a-z0-9,]+; kind=power-loss,device=sda,nth=\\d+\\)\n")));
     Cli shown = sh("trace show " + a + " " + pair);
     CHECK(std::regex_search(shown.out, std::regex("\n  decisions: order=[a-z0-9,]+; kind=power-loss,device=sda,nth=\\d+\n")));
     Cli replay = sh("replay " + a + " " + pair);

@@ -19,13 +19,24 @@ namespace quiesce {
 
 using json = nlohmann::json;
 
+namespace {
+// What an explored variant decided (its order, fault rule, schedule), as
+// run.faults holds them a line each: what replay re-applies. "; " between.
+std::string decisions_text(const std::string& faults) {
+    std::string out;
+    std::istringstream lines(faults);
+    for (std::string l; std::getline(lines, l);) out += (out.empty() ? "" : "; ") + l;
+    return out;
+}
+}  // namespace
+
 std::string trace_runs(const TraceReader& db) {
     std::string out = fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>12} {:>9}  {}\n", "run", "scenario",
                                   "seed", "protocol", "verdict", "cpu cycles", "simulated", "wall", "violations");
     db.each(
         "SELECT r.id, r.scenario, r.seed, r.protocol, r.status, r.sim_time, r.wall_ms,"
         " (SELECT group_concat(DISTINCT invariant) FROM violation v WHERE v.run_id = r.id),"
-        " (SELECT clock_hz FROM track t WHERE t.run_id = r.id AND t.kind = 'cpu' ORDER BY t.id LIMIT 1)"
+        " (SELECT clock_hz FROM track t WHERE t.run_id = r.id AND t.kind = 'cpu' ORDER BY t.id LIMIT 1), r.faults"
         " FROM run r ORDER BY r.id",
         {}, [&](const std::vector<std::string>& c) {
             uint64_t sim = c[5].empty() ? 0 : std::stoull(c[5]);
@@ -33,8 +44,10 @@ std::string trace_runs(const TraceReader& db) {
             std::string cycles = c[8].empty() ? "-"
                                               : std::to_string(uint64_t(static_cast<unsigned __int128>(sim) *
                                                                         std::stoull(c[8]) / 1000000000000ULL));
-            out += fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>12} {:>7.1f}ms  {}\n", c[0], c[1], c[2],
-                               c[3], c[4], cycles, format_ps(sim), c[6].empty() ? 0.0 : std::stod(c[6]), c[7]);
+            std::string decisions = decisions_text(c[9]);
+            out += fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>12} {:>7.1f}ms  {}{}\n", c[0], c[1], c[2],
+                               c[3], c[4], cycles, format_ps(sim), c[6].empty() ? 0.0 : std::stod(c[6]), c[7],
+                               decisions.empty() ? "" : (c[7].empty() ? "" : "  ") + ("(" + decisions + ")"));
         });
     return out;
 }
@@ -45,10 +58,7 @@ std::string run_title(const TraceReader& db, int64_t run_id) {
     std::string title;
     db.each("SELECT scenario, seed, protocol, status, outcome, sim_time, message, faults FROM run WHERE id = ?",
             {run_id}, [&](const std::vector<std::string>& c) {
-                // What an explored variant decided (its order, fault, schedule): what replay re-applies.
-                std::string decisions;
-                std::istringstream lines(c[7]);
-                for (std::string l; std::getline(lines, l);) decisions += (decisions.empty() ? "" : "; ") + l;
+                std::string decisions = decisions_text(c[7]);
                 title = fmt::format("run {}: {} (seed {}, {}): {}, outcome {}, {} simulated{}{}", run_id, c[0], c[1],
                                     c[2], c[3], c[4].empty() ? "-" : c[4],
                                     format_ps(c[5].empty() ? 0 : std::stoull(c[5])),
