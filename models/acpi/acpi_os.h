@@ -22,7 +22,7 @@ class Kernel;
 
 class AcpiOs {
 public:
-    AcpiOs(AcpiFirmware& fw, AcpiPm& pm) : fw_(fw), pm_(pm) {}
+    explicit AcpiOs(AcpiFirmware& fw) : fw_(fw) {}
 
     // acpi_tb_parse_fadt: reads the FADT (checksum, block addresses, SCI);
     // acpi_sleep_init: which sleep states the DSDT's _Sx packages define.
@@ -66,7 +66,6 @@ private:
     uint64_t gpe_en() const { return gpe0_ + gpe0_len_ / 2; }
 
     AcpiFirmware& fw_;
-    AcpiPm& pm_;
     uint64_t pm1_evt_ = 0, pm1_cnt_ = 0, gpe0_ = 0;
     unsigned pm1_evt_len_ = 4, gpe0_len_ = 8, sci_irq_ = 9;
     // No GPE of the platform is a runtime GPE: the ones _PRW names are wake

@@ -377,24 +377,23 @@ void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>
         const Phase* u = protocol_.find_undo(p.undo);
         if (p.action == "callbacks" && succeeded_[i].empty()) continue;
         if (p.action != "callbacks" && i == failed_index) continue;  // a failed action undid nothing
-        hub_.set_phase(u->name);
-        std::vector<Arg> args = phase_args(*u, "resume");
-        args.push_back({"unwind", p.name});
-        hub_.slice_begin(track_, u->name, "phase", std::move(args));
-        run_phase(*u, cpu, nullptr, p.action == "callbacks" ? &succeeded_[i] : nullptr, false);
-        hub_.slice_end(track_, u->name, "phase");
+        // A resume-list phase run to undo `p`, for the devices that completed it.
+        auto undo_with = [&](const Phase& u, const std::set<std::string>* only) {
+            hub_.set_phase(u.name);
+            std::vector<Arg> args = phase_args(u, "resume");
+            args.push_back({"unwind", p.name});
+            hub_.slice_begin(track_, u.name, "phase", std::move(args));
+            run_phase(u, cpu, nullptr, only, false);
+            hub_.slice_end(track_, u.name, "phase");
+        };
+        undo_with(*u, p.action == "callbacks" ? &succeeded_[i] : nullptr);
         // galibert-explicit: a device the undo could not restore loses its
         // handles before anything else runs, as the resume list's revoke
         // phase does right after restore_explicit.
         if (!not_restored_.empty())
             for (const Phase& r : protocol_.resume)
                 if (r.action == "revoke") {
-                    hub_.set_phase(r.name);
-                    std::vector<Arg> rargs = phase_args(r, "resume");
-                    rargs.push_back({"unwind", p.name});
-                    hub_.slice_begin(track_, r.name, "phase", std::move(rargs));
-                    run_phase(r, cpu, nullptr, nullptr, false);
-                    hub_.slice_end(track_, r.name, "phase");
+                    undo_with(r, nullptr);
                     break;
                 }
     }

@@ -74,7 +74,7 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     firmware_ = std::make_unique<AcpiFirmware>("firmware", ctx, *mem_, fw_base, fw_base + 0x1000, spec.hw_signature);
     firmware_->set_pm_block(kAcpiBase, kSciIrq);
     firmware_->set_ecam(kEcamBase);
-    acpi_os_ = std::make_unique<AcpiOs>(*firmware_, *acpi_pm_);
+    acpi_os_ = std::make_unique<AcpiOs>(*firmware_);
 
     build_pci(s, ctx);
     build_usb(s, ctx);
