@@ -50,7 +50,9 @@ TEST_CASE("cli: run prints a line per scenario, a summary, and writes db and JUn
 
 TEST_CASE("cli: a failing expectation makes the exit status 1 and the JUnit a failure", "[cli]") {
     std::string text = "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n"
-                       "[drivers.dma0]\nvariant = \"mmio-after-d3\"\n[expect]\nresult = \"pass\"\n";
+                       "[drivers.dma0]\nlegacy_pm = true\n[[drivers.dma0.patch]]\ncallback = \"suspend_noirq\"\n"
+                       "append = [{ op = \"pci-set-power\", state = \"D3hot\" }, { op = \"write\", reg = \"CTRL\", value = 0 }]\n"
+                       "[expect]\nresult = \"pass\"\n";
     TempFile f(text);
     std::string db = tmp_path("fail.db"), junit = tmp_path("fail.xml");
     Result r = sh("run " + f.path() + " --db " + db + " --junit " + junit);

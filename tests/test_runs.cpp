@@ -178,9 +178,11 @@ TEST_CASE("runs: seeded tie-breaking orders same-time events by its seed, and on
     Scenario s = regression("s3-storage");
     RunResult nominal = execute(s);
     s.timing.ties = true;
-    s.timing.seed = 1;
+    // (Seeds whose draws meet a tie in this run: 1 to 3 happen to meet none
+    // that changes an event's order.)
+    s.timing.seed = 4;
     RunResult a = execute(s), again = execute(s);
-    s.timing.seed = 2;
+    s.timing.seed = 5;
     RunResult b = execute(s);
     REQUIRE(a.status == "passed");
     REQUIRE(b.status == "passed");

@@ -21,7 +21,7 @@ name = "pc-basic"
 name = "linux-s3"
 
 [drivers.dma0]
-variant = "legacy-no-restore"
+driver = "dma-engine-legacy-no-restore"
 
 [workload]
 dma_copies = 2
@@ -70,7 +70,9 @@ TEST_CASE("scenario: every documented key loads", "[scenario]") {
     REQUIRE(s.platform.name == "pc-basic");
     REQUIRE(s.platform.devices.size() == 4);
     REQUIRE(s.protocol.name == "linux-s3");
-    REQUIRE(s.driver_variant.at("dma0") == "legacy-no-restore");
+    REQUIRE(s.drivers.at("dma0")->name == "dma-engine-legacy-no-restore");
+    REQUIRE(s.drivers.at("dma0")->legacy_pm);
+    REQUIRE(s.drivers.at("dma1")->name == "dma-engine");  // the built-in driver of a device left alone
     REQUIRE(s.dma_copies == 2);
     REQUIRE(s.copy_size == 8192);
     REQUIRE(s.wake_after == 50'000'000'000ULL);
@@ -90,8 +92,11 @@ TEST_CASE("scenario: unknown keys and bad values name file:line:column and key",
             ":7:8: platform.name: no platform named 'pc-nope'");
     REQUIRE(error_of(replace(kGood, "name = \"linux-s3\"", "name = \"linux-s9\"")) ==
             ":10:8: protocol.name: no protocol named 'linux-s9' (looked in protocols/ and the built-ins)");
-    REQUIRE(error_of(replace(kGood, "variant = \"legacy-no-restore\"", "variant = \"sloppy\"")) ==
-            ":13:11: drivers.dma0.variant: unknown variant 'sloppy' (fixed, legacy-no-restore, mmio-after-d3, no-drain-on-freeze, d3-in-suspend)");
+    REQUIRE(error_of(replace(kGood, "driver = \"dma-engine-legacy-no-restore\"", "driver = \"sloppy\"")) ==
+            ":13:10: drivers.dma0.driver: no driver file named 'sloppy' (drivers/sloppy.toml)");
+    REQUIRE(error_of(replace(kGood, "driver = \"dma-engine-legacy-no-restore\"", "variant = \"sloppy\"")) ==
+            ":13:11: drivers.dma0.variant: dma-engine drivers are data: name a driver file (driver = "
+            "\"dma-engine-sloppy\") or patch one (docs/drivers.md)");
     REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[drivers.dma7]")) ==
             ":12:1: drivers.dma7: no device named 'dma7'");
     REQUIRE(error_of(replace(kGood, "\"hwstate.not-restored\"", "\"hwstate.not-restord\"")) ==

@@ -8,35 +8,43 @@
 
 namespace quiesce {
 
+std::vector<RegSpec> DmaEngine::register_specs() {
+    using SC = StateClass;
+    return {
+        {.name = "ID", .offset = ID, .width = 4, .reset = kIdValue, .ro = 0xffffffff, .cls = SC::Hardware,
+         .doc = "Identification, reads \"DMA1\""},
+        {.name = "CTRL", .offset = CTRL, .width = 4, .rsvd = ~uint64_t(CTRL_ENABLE | CTRL_IRQ_EN) & 0xffffffff,
+         .cls = SC::Hardware, .doc = "ENABLE 0: fetch descriptors; IRQ_EN 1: interrupt on completion",
+         .fields = {{"ENABLE", 0}, {"IRQ_EN", 1}}},
+        {.name = "STATUS", .offset = STATUS, .width = 4, .ro = STS_BUSY, .w1c = STS_DONE | STS_ERROR,
+         .rsvd = 0xfffffff8, .cls = SC::Volatile, .doc = "BUSY 0 (ro), DONE 1 and ERROR 2 (RW1C)",
+         .fields = {{"BUSY", 0}, {"DONE", 1}, {"ERROR", 2}}},
+        {.name = "RING_BASE", .offset = RING_BASE, .width = 8, .rsvd = 0x1f, .cls = SC::Driver,
+         .doc = "Physical address of the descriptor ring (32-byte aligned)"},
+        {.name = "RING_SIZE", .offset = RING_SIZE, .width = 4, .cls = SC::Driver,
+         .doc = "Number of descriptors in the ring"},
+        {.name = "TAIL", .offset = TAIL, .width = 4, .cls = SC::Driver,
+         .doc = "Producer index written by the driver (doorbell)"},
+        {.name = "HEAD", .offset = HEAD, .width = 4, .ro = 0xffffffff, .cls = SC::Volatile,
+         .doc = "Consumer index: next descriptor the engine fetches"},
+        {.name = "COMPLETED", .offset = COMPLETED, .width = 4, .ro = 0xffffffff, .cls = SC::Volatile,
+         .doc = "Descriptors completed since reset"},
+        {.name = "BURST", .offset = BURST, .width = 4, .reset = 64, .rsvd = ~uint64_t(0x3c0) & 0xffffffff,
+         .cls = SC::Hardware, .doc = "Bytes per DMA burst: 64..960 in steps of 64"},
+    };
+}
+
 DmaEngine::DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port)
     : MmioDevice(name, ctx, clock), port_(std::move(port)) {
-    using SC = StateClass;
     RegisterBank& b = regs();
     b.set_strict(true);
-    b.add({.name = "ID", .offset = ID, .width = 4, .reset = kIdValue, .ro = 0xffffffff, .cls = SC::Hardware,
-           .doc = "Identification, reads \"DMA1\""});
-    b.add({.name = "CTRL", .offset = CTRL, .width = 4, .rsvd = ~uint64_t(CTRL_ENABLE | CTRL_IRQ_EN) & 0xffffffff,
-           .cls = SC::Hardware, .doc = "ENABLE 0: fetch descriptors; IRQ_EN 1: interrupt on completion"})
-        .on_write([this](Register&, uint64_t, uint64_t) {
-            update_irq();
-            kick_.notify(sc_core::SC_ZERO_TIME);
-        });
-    b.add({.name = "STATUS", .offset = STATUS, .width = 4, .ro = STS_BUSY, .w1c = STS_DONE | STS_ERROR,
-           .rsvd = 0xfffffff8, .cls = SC::Volatile, .doc = "BUSY 0 (ro), DONE 1 and ERROR 2 (RW1C)"})
-        .on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
-    b.add({.name = "RING_BASE", .offset = RING_BASE, .width = 8, .rsvd = 0x1f, .cls = SC::Driver,
-           .doc = "Physical address of the descriptor ring (32-byte aligned)"});
-    b.add({.name = "RING_SIZE", .offset = RING_SIZE, .width = 4, .cls = SC::Driver,
-           .doc = "Number of descriptors in the ring"});
-    b.add({.name = "TAIL", .offset = TAIL, .width = 4, .cls = SC::Driver,
-           .doc = "Producer index written by the driver (doorbell)"})
-        .on_write([this](Register&, uint64_t, uint64_t) { kick_.notify(sc_core::SC_ZERO_TIME); });
-    b.add({.name = "HEAD", .offset = HEAD, .width = 4, .ro = 0xffffffff, .cls = SC::Volatile,
-           .doc = "Consumer index: next descriptor the engine fetches"});
-    b.add({.name = "COMPLETED", .offset = COMPLETED, .width = 4, .ro = 0xffffffff, .cls = SC::Volatile,
-           .doc = "Descriptors completed since reset"});
-    b.add({.name = "BURST", .offset = BURST, .width = 4, .reset = 64, .rsvd = ~uint64_t(0x3c0) & 0xffffffff,
-           .cls = SC::Hardware, .doc = "Bytes per DMA burst: 64..960 in steps of 64"});
+    for (RegSpec& spec : register_specs()) b.add(std::move(spec));
+    b.reg("CTRL").on_write([this](Register&, uint64_t, uint64_t) {
+        update_irq();
+        kick_.notify(sc_core::SC_ZERO_TIME);
+    });
+    b.reg("STATUS").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.reg("TAIL").on_write([this](Register&, uint64_t, uint64_t) { kick_.notify(sc_core::SC_ZERO_TIME); });
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     props().declare("beat_cycles", int64_t(4), "Engine cycles between reading and writing one burst");
     SC_THREAD(engine);

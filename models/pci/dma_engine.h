@@ -33,6 +33,9 @@ public:
     using Port = DmaPort;  // how the core reaches memory: provided by the bus glue
 
     DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port);
+    // The register bank as data: what the constructor declares, and what a
+    // driver file may name.
+    static std::vector<RegSpec> register_specs();
 
     // The completion interrupt (level): DONE or ERROR with IRQ_EN.
     IrqLine irq{"irq"};

@@ -24,6 +24,14 @@ class EventHub;
 enum class StateClass { Hardware, Driver, Volatile };
 const char* to_string(StateClass c);
 
+// A named bit field of a register (CTRL.ENABLE), for driver files.
+struct RegField {
+    std::string name;
+    unsigned lsb = 0;
+    unsigned width = 1;
+    uint64_t mask() const { return (width >= 64 ? ~uint64_t(0) : ((uint64_t(1) << width) - 1)) << lsb; }
+};
+
 struct RegSpec {
     std::string name;
     uint32_t offset = 0;
@@ -35,6 +43,7 @@ struct RegSpec {
     uint64_t wo = 0;        // write-only bits: read as 0 (triggers such as SLP_EN)
     StateClass cls = StateClass::Hardware;
     std::string doc;
+    std::vector<RegField> fields;
 };
 
 class Register {

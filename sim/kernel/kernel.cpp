@@ -137,15 +137,16 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
         // A wakeup IRQ while device IRQs are suspended: pm_system_irq_wakeup.
         pm_wakeup_event("irq " + std::to_string(irq));
     }
-    if (irqs_suspended_ || d.actions.empty() || d.disabled) {
-        d.pending = irqs_suspended_;
+    if (irqs_suspended_ || d.actions.empty() || d.disabled || d.depth) {
+        d.pending = irqs_suspended_ || d.depth;
         set_masked(cpu, irq, true);
-        if (!irqs_suspended_ && !d.disabled)
+        if (!irqs_suspended_ && !d.disabled && !d.depth)
             guest_error("irq.spurious", "interrupt with no handler", {{"irq", std::to_string(irq)}});
         return;
     }
     hub().slice_begin(cpu.path(), "irq " + std::to_string(irq), "irq");
     bool handled = false;
+    ++d.running;
     for (auto& [owner, handler] : d.actions) {
         if (handler_power_) {
             HandlerPower p = handler_power_(owner);
@@ -156,6 +157,8 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
         }
         handled |= handler(cpu);
     }
+    --d.running;
+    irq_done_.notify(sc_core::SC_ZERO_TIME);
     hub().slice_end(cpu.path(), "irq " + std::to_string(irq), "irq", {{"handled", handled ? "1" : "0"}});
     if (handled) {
         d.unhandled = 0;
@@ -165,6 +168,28 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
         guest_error("irq.nobody-cared", "interrupt disabled after 1000 unhandled deliveries",
                     {{"irq", std::to_string(irq)}});
     }
+}
+
+void Kernel::disable_irq(Cpu& cpu, unsigned irq) {
+    IrqDesc& d = irqs_[irq];
+    if (d.depth++ == 0) set_masked(cpu, irq, true);
+    synchronize_irq(irq);
+}
+
+void Kernel::enable_irq(Cpu& cpu, unsigned irq) {
+    IrqDesc& d = irqs_[irq];
+    if (d.depth == 0) {
+        guest_error("irq.unbalanced-enable", "enable_irq of a line that is not disabled", {{"irq", std::to_string(irq)}});
+        return;
+    }
+    if (--d.depth == 0 && !irqs_suspended_ && !d.disabled) {
+        d.pending = false;
+        set_masked(cpu, irq, false);  // a level line still asserted interrupts again
+    }
+}
+
+void Kernel::synchronize_irq(unsigned irq) {
+    while (irqs_[irq].running) sc_core::wait(irq_done_);
 }
 
 void Kernel::device_pm_wait_for_dev(const std::string& dev, const std::string& other) {
@@ -225,7 +250,7 @@ void Kernel::resume_device_irqs(Cpu& cpu) {
     irqs_suspended_ = false;
     hub().instant(path(), "resume_device_irqs", "irq");
     for (auto& [irq, d] : irqs_) {
-        if (d.actions.empty() || d.disabled) continue;
+        if (d.actions.empty() || d.disabled || d.depth) continue;  // (a disabled line waits for enable_irq)
         d.pending = false;
         set_masked(cpu, irq, false);  // the controller re-delivers if the line is still asserted
     }

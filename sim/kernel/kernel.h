@@ -93,6 +93,13 @@ public:
         handler_power_ = std::move(check);
     }
     void irq_entry(Cpu& cpu, unsigned irq);
+    // disable_irq / enable_irq: a nesting depth per line; while disabled the
+    // line is masked and an arrival stays pending until enable_irq.
+    // synchronize_irq waits until no handler of the line runs.
+    void disable_irq(Cpu& cpu, unsigned irq);
+    void enable_irq(Cpu& cpu, unsigned irq);
+    void synchronize_irq(unsigned irq);
+    void set_irq_wake(unsigned irq, bool on) { irqs_[irq].wake = on; }
     // An IRQ that stays armed while device IRQs are suspended (enable_irq_wake,
     // IRQF_NO_SUSPEND for the SCI): its arrival is a wakeup event.
     void set_irq_wake(unsigned irq) { irqs_[irq].wake = true; }
@@ -171,6 +178,8 @@ private:
         bool disabled = false;   // "nobody cared"
         bool wake = false;       // armed for wakeup while device IRQs are suspended
         unsigned unhandled = 0;
+        unsigned depth = 0;      // disable_irq nesting
+        unsigned running = 0;    // handlers running now (synchronize_irq)
     };
     void main_thread();
     void set_masked(Cpu& cpu, unsigned irq, bool masked);
@@ -184,7 +193,8 @@ private:
     int shrinker_ids_ = 0;
     bool gfp_restricted_ = false;
     uint64_t wakeup_count_ = 0;
-    sc_core::sc_event never_;  // what sleep() waits on besides its timeout
+    sc_core::sc_event never_;
+    sc_core::sc_event irq_done_;  // a handler finished (synchronize_irq)  // what sleep() waits on besides its timeout
     std::function<void(const std::string&)> dpm_waiter_;
     struct DeviceHandle {
         std::string task, device, bank;

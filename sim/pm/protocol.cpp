@@ -3,7 +3,7 @@
 #include "sim/core/time.h"
 
 #include "sim/core/errors.h"
-#include "sim/scenario/toml_reader.h"
+#include "sim/core/toml_reader.h"
 
 #include <algorithm>
 

@@ -497,8 +497,8 @@ void Platform::bind_devices(Cpu& cpu) {
         SIM_ASSERT(pd, "enumeration did not find {}", d.spec.name);
         PciDriver* drv = nullptr;
         if (d.spec.type == "dma-engine") {
-            d.driver = std::make_unique<DmaEngineDriver>(d.spec.name, *kernel_, *pci_core_,
-                                                         variant_of<DmaEngineDriver>(scenario_, d.spec.name));
+            d.driver = std::make_unique<DmaEngineDriver>(d.spec.name, d.fn->path(), *kernel_, *pci_core_,
+                                                         *scenario_.drivers.at(d.spec.name));
             auto lm = scenario_.driver_local_memory.find(d.spec.name);
             if (lm != scenario_.driver_local_memory.end()) d.driver->set_local_memory(lm->second / 4096);
             drv = d.driver.get();
@@ -573,11 +573,11 @@ void Platform::bind_devices(Cpu& cpu) {
         return nullptr;
     };
     for (const auto& [dev, companion] : scenario_.driver_companion)
-        if (DmaEngineDriver *a = dma_driver(dev), *b = dma_driver(companion); a && b) a->set_companion(b);
+        if (DmaEngineDriver *a = dma_driver(dev), *b = dma_driver(companion); a && b) a->set_peer("companion", b);
     for (const auto& dev : scenario_.driver_no_explicit_state)
         if (DmaEngineDriver* a = dma_driver(dev)) a->set_can_restore(false);
     for (const auto& [dev, to] : scenario_.driver_handoff)
-        if (DmaEngineDriver *a = dma_driver(dev), *b = dma_driver(to); a && b) a->set_handoff(b);
+        if (DmaEngineDriver *a = dma_driver(dev), *b = dma_driver(to); a && b) a->set_peer("handoff", b);
 }
 
 std::vector<std::pair<std::string, DmaEngineDriver*>> Platform::dma_drivers() {

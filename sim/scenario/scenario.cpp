@@ -2,10 +2,10 @@
 
 #include "sim/check/checker.h"
 #include "sim/scenario/platform.h"
-#include "sim/scenario/toml_reader.h"
-#include "models/disk/ahci_driver.h"
-#include "models/pci/dma_engine_driver.h"
-#include "models/usb/xhci_driver.h"
+#include "sim/core/toml_reader.h"
+#include "sim/drivers/ahci_driver.h"
+#include "sim/drivers/dma_engine_driver.h"
+#include "sim/drivers/xhci_driver.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -488,6 +488,23 @@ Scenario load_scenario(const std::string& path) {
         devs.erase(it);
     }
     per_device("drivers", [&](DeviceSpec& spec, TableReader& r) {
+        // Drivers as data: a driver file by name, and patches to it.
+        const std::string def = default_driver(spec.type);
+        if (auto name = r.str("driver")) {
+            if (def.empty()) r.fail("driver", "device '" + spec.name + "' (" + spec.type + ") takes no driver file yet");
+            DriverProgram p = load_driver(resolve_driver(r, "driver", *name));
+            if (p.binds != spec.type)
+                r.fail("driver", "'" + *name + "' drives " + p.binds + ", '" + spec.name + "' is " + spec.type);
+            s.drivers[spec.name] = std::make_shared<DriverProgram>(std::move(p));
+        }
+        if (r.boolean("legacy_pm") || r.array("patch")) {
+            if (def.empty()) r.fail("patch", "device '" + spec.name + "' (" + spec.type + ") takes no driver file yet");
+            auto it = s.drivers.find(spec.name);
+            DriverProgram p = it != s.drivers.end() ? *it->second : load_driver(resolve_driver(r, "patch", def));
+            apply_driver_table(p, r);
+            validate_driver(p);
+            s.drivers[spec.name] = std::make_shared<DriverProgram>(std::move(p));
+        }
         std::string variant = r.str("variant").value_or("fixed");
         if (auto lm = r.str("local_memory")) {
             if (spec.type != "dma-engine") r.fail("local_memory", "only a dma-engine driver saves local memory");
@@ -523,8 +540,9 @@ Scenario load_scenario(const std::string& path) {
             if (!known) r.fail("variant", "unknown variant '" + variant + "' (" + help + ")");
         };
         if (spec.type == "dma-engine") {
-            DmaEngineDriver::Variant parsed;
-            check(DmaEngineDriver::parse_variant(variant, parsed), DmaEngineDriver::variants_help());
+            if (variant != "fixed")
+                r.fail("variant", "dma-engine drivers are data: name a driver file (driver = \"dma-engine-" + variant +
+                                      "\") or patch one (docs/drivers.md)");
         } else if (spec.type == "xhci") {
             XhciDriver::Variant parsed;
             check(XhciDriver::parse_variant(variant, parsed), XhciDriver::variants_help());
@@ -536,6 +554,17 @@ Scenario load_scenario(const std::string& path) {
         }
         s.driver_variant[spec.name] = variant;
     });
+    // Every device whose driver is data and that the scenario left alone
+    // gets its built-in driver file.
+    for (const auto& d : s.platform.devices) {
+        const std::string def = default_driver(d.type);
+        if (!def.empty() && !s.drivers.count(d.name)) {
+            const std::string file = find_driver_file(path, def);
+            if (file.empty())
+                throw InputError(path, d.line, 1, "drivers." + d.name, "no driver file named '" + def + "' for " + d.type);
+            s.drivers[d.name] = std::make_shared<DriverProgram>(load_driver(file));
+        }
+    }
     if (const toml::table* t = top.table("properties")) {
         for (const auto& [k, v] : *t) {
             PropertyOverride o;

@@ -4,11 +4,13 @@
 
 #include "sim/core/events.h"
 #include "sim/core/properties.h"
+#include "sim/drivers/program.h"
 #include "sim/fault/fault_plan.h"
 #include "sim/pm/protocol.h"
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <optional>
 #include <string>
@@ -125,7 +127,9 @@ struct Scenario {
     uint64_t seed = 1;
     PlatformSpec platform;
     Protocol protocol;
-    std::map<std::string, std::string> driver_variant;  // device -> variant
+    std::map<std::string, std::string> driver_variant;  // device -> variant (xhci, ahci: C++ drivers)
+    // device -> its driver as data (every device whose type has driver files)
+    std::map<std::string, std::shared_ptr<const DriverProgram>> drivers;
     std::map<std::string, uint64_t> driver_local_memory;  // device -> bytes its driver saves on suspend
     std::map<std::string, std::string> driver_companion;  // device -> the device its driver reads in suspend_noirq
     std::map<std::string, std::string> driver_handoff;    // device -> the device its resume waits for and hands work to

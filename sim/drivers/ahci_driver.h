@@ -18,7 +18,7 @@
 #pragma once
 
 #include "models/disk/ahci_pci.h"
-#include "models/pci/pci_pm.h"
+#include "sim/drivers/pci_pm.h"
 #include "sim/kernel/block.h"
 #include "sim/pm/device.h"
 

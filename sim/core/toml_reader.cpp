@@ -1,4 +1,4 @@
-#include "sim/scenario/toml_reader.h"
+#include "sim/core/toml_reader.h"
 
 #include <fstream>
 #include <sstream>

@@ -1,9 +1,9 @@
-#include "models/usb/usb_driver.h"
+#include "sim/drivers/usb_driver.h"
 
 #include "models/cpu/cpu.h"
 #include "models/usb/usb_device.h"
 #include "models/usb/xhci.h"
-#include "models/usb/xhci_driver.h"
+#include "sim/drivers/xhci_driver.h"
 #include "sim/kernel/kernel.h"
 
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-#include "models/usb/xhci_driver.h"
+#include "sim/drivers/xhci_driver.h"
 
 #include "models/cpu/cpu.h"
 #include "models/pci/pci_core.h"

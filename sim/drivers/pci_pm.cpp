@@ -1,4 +1,4 @@
-#include "models/pci/pci_pm.h"
+#include "sim/drivers/pci_pm.h"
 
 #include "models/cpu/cpu.h"
 

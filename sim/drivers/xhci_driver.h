@@ -43,7 +43,7 @@
 //                     No_Soft_Reset) is started as if nothing happened
 #pragma once
 
-#include "models/pci/pci_pm.h"
+#include "sim/drivers/pci_pm.h"
 
 #include <systemc>
 

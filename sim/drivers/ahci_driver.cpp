@@ -1,4 +1,4 @@
-#include "models/disk/ahci_driver.h"
+#include "sim/drivers/ahci_driver.h"
 
 #include "models/cpu/cpu.h"
 #include "sim/kernel/kernel.h"

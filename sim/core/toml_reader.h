@@ -29,6 +29,11 @@ public:
     std::optional<int64_t> integer(const std::string& key, int64_t lo, int64_t hi);
     std::optional<double> number(const std::string& key);  // an integer or a float
     std::optional<bool> boolean(const std::string& key);
+    // Whether `key` is present and a string (for keys that take either).
+    bool is_string(const std::string& key) const {
+        const toml::node* n = table_.get(key);
+        return n && n->is_string();
+    }
     std::vector<std::string> str_list(const std::string& key);
     const toml::table* table(const std::string& key);
     const toml::array* array(const std::string& key);

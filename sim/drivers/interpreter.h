@@ -1,0 +1,107 @@
+// Runs a driver program's callbacks (sim/drivers/program.h) as timed code on
+// a CPU: each step is a primitive on the real models - an MMIO access
+// through the bus, a PCI core operation, a kernel wait - traced as a `step`
+// slice on the device's track. What only the C++ driver knows (its struct in
+// memory, its queue, the commands its model offers) it provides through
+// DriverHost.
+#pragma once
+
+#include "sim/drivers/program.h"
+
+#include <systemc>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+class Cpu;
+class Kernel;
+class PciCore;
+struct PciDev;
+class DriverRunner;
+
+class DriverHost {
+public:
+    virtual ~DriverHost() = default;
+    virtual const std::string& device_name() const = 0;
+    virtual std::string track() const = 0;
+    virtual uint64_t mmio_base() const = 0;
+    // A peer device's MMIO base (a $companion parameter's device), 0 if none.
+    virtual uint64_t peer_mmio_base(const std::string& /*peer*/) const { return 0; }
+    virtual PciCore* pci_core() { return nullptr; }
+    virtual PciDev* pci_dev() { return nullptr; }
+    // A driver-state register programmed from the memory it mirrors.
+    virtual int rederive(Cpu& cpu, const std::string& reg) = 0;
+    virtual void queue_stop(Cpu& /*cpu*/) {}
+    virtual void queue_start(Cpu& /*cpu*/) {}
+    // Whether the device's own queue is empty, by the driver's own reckoning.
+    virtual bool drained(Cpu& /*cpu*/) { return true; }
+    virtual int command(Cpu& cpu, const std::string& name, DriverRunner& runner) = 0;
+    // A scenario parameter ([drivers.NAME] companion = "dma1"), "" if unset.
+    virtual std::string param(const std::string& /*name*/) const { return ""; }
+    virtual uint64_t device_memory_pages() const { return 0; }
+    virtual void request_irq(Cpu& /*cpu*/) {}
+    virtual void free_irq(Cpu& /*cpu*/) {}
+    virtual unsigned irq_line() const { return 0xff; }
+    // Notified by the driver's interrupt handler (what wait-irq waits for).
+    virtual const sc_core::sc_event& irq_event() const = 0;
+};
+
+class DriverRunner {
+public:
+    DriverRunner(DriverProgram program, DriverHost& host, Kernel& kernel);
+
+    // At probe: the driver's save area and variables, in kernel memory.
+    void bind();
+    const DriverProgram& program() const { return program_; }
+    bool has(const std::string& cb) const { return program_.callback(cb) != nullptr; }
+    // Runs a callback's steps; 0 or a negative errno. A callback the program
+    // does not define returns 0 at once.
+    int run(const std::string& cb, Cpu& cpu);
+    // The pages a buffer holds (alloc/free), for commands that use them.
+    std::vector<uint64_t>& buffer(const std::string& name) { return buffers_[name]; }
+    // Where `save` keeps a register in the driver's memory (commands that
+    // write saved values, as galibert's explicit restore does).
+    uint64_t slot(const std::string& reg) const;
+    uint64_t var(Cpu& cpu, const std::string& name);
+    void set_var(Cpu& cpu, const std::string& name, uint64_t value);
+
+private:
+    struct Frame {
+        std::string where;        // callback or work item
+        int rc = 0;               // the previous step's result
+        int deferred = 0;         // the first error an on_fail = "continue" step kept
+    };
+    int run_steps(const std::vector<Step>& steps, const std::string& where, Cpu& cpu);
+    int exec(const Step& s, Frame& f, Cpu& cpu);
+    bool holds(const StepCondition& c, const Frame& f, Cpu& cpu);
+    uint64_t reg_base(const Step& s) const;
+    const RegSpec& spec(const std::string& reg) const;
+    uint64_t read_reg(Cpu& cpu, uint64_t base, const RegSpec& r);
+    void write_reg(Cpu& cpu, uint64_t base, const RegSpec& r, uint64_t v);
+    int poll(const Step& s, Cpu& cpu, const std::function<bool()>& done);
+    void might_sleep(const Step& s, const Frame& f, Cpu& cpu);
+    int schedule_work(const std::string& name, Cpu& cpu);
+    int flush_work(const Step& s, Cpu& cpu);
+    int alloc(const Step& s, Cpu& cpu);
+
+    DriverProgram program_;
+    DriverHost& host_;
+    Kernel& kernel_;
+    const DriverTarget* target_;
+    uint64_t save_area_ = 0;  // one 8-byte slot per register of the bank
+    uint64_t vars_ = 0;       // one 8-byte slot per variable
+    std::map<std::string, unsigned> var_index_;
+    std::map<std::string, std::vector<uint64_t>> buffers_;
+    struct Work {
+        bool pending = false;
+        sc_core::sc_event done;
+    };
+    std::map<std::string, Work> work_;
+    unsigned work_threads_ = 0;
+    unsigned depth_ = 0;  // call nesting
+};
+
+}  // namespace quiesce

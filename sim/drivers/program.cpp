@@ -1,0 +1,560 @@
+// Driver files: the step vocabulary, the loader, patches and validation.
+#include "sim/drivers/program.h"
+
+#include "sim/core/errors.h"
+#include "sim/core/toml_reader.h"
+#include "sim/core/errno_names.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+namespace quiesce {
+
+const std::vector<StepOp>& step_ops() {
+    static const std::vector<StepOp> ops = {
+        {"read", false, "readl(): a register by name, through the bus"},
+        {"write", false, "writel(): a register by name"},
+        {"rmw", false, "readl/modify one field/writel"},
+        {"poll", false, "readl_poll_timeout_atomic(): a field until a value, with a timeout"},
+        {"save", false, "the driver copies registers into its struct in memory"},
+        {"restore", false, "the driver writes registers back from its struct"},
+        {"rederive", false, "a driver-state register programmed from the memory it mirrors"},
+        {"set", false, "a field of the driver struct (a flag)"},
+        {"pci-save-state", false, "pci_save_state()"},
+        {"pci-restore-state", false, "pci_restore_state()"},
+        {"pci-set-power", true, "pci_set_power_state() (sleeps out the D3hot delay)"},
+        {"pci-wake", false, "pci_enable_wake(): PME_En"},
+        {"irq-disable", true, "disable_irq(): masks the line, waits for running handlers"},
+        {"irq-enable", false, "enable_irq()"},
+        {"irq-sync", true, "synchronize_irq()"},
+        {"irq-free", true, "free_irq()"},
+        {"irq-request", true, "request_irq()"},
+        {"irq-wake", false, "enable_irq_wake() / disable_irq_wake()"},
+        {"wait-irq", true, "wait_for_completion_timeout() on a completion its interrupt handler completes"},
+        {"queue-stop", false, "blk_mq_quiesce_queue() / netif_stop_queue(): no new requests"},
+        {"queue-start", false, "blk_mq_unquiesce_queue() / netif_wake_queue()"},
+        {"drain", true, "wait until the device's own queue is empty, with a timeout"},
+        {"schedule-work", false, "schedule_work(): the item runs after the callback returns"},
+        {"flush-work", true, "flush_work(): wait for a scheduled item"},
+        {"command", true, "a command the device model offers (its driver waits for it)"},
+        {"alloc", true, "alloc_pages(gfp): GFP_KERNEL and GFP_NOIO may sleep to reclaim"},
+        {"free", false, "__free_pages()"},
+        {"wait-for-dev", true, "device_pm_wait_for_dev()"},
+        {"compute", false, "CPU work: cycles on the CPU running the callback"},
+        {"sleep", true, "msleep()/usleep_range()"},
+        {"call", false, "calls another callback's function (a shared helper: foo_suspend from foo_freeze)"},
+        {"return", false, "return -ERRNO (return 0 without err)"},
+        {"goto", false, "goto label (with `when`, a conditional jump)"},
+    };
+    return ops;
+}
+
+const StepOp* find_step_op(const std::string& op) {
+    for (const auto& o : step_ops())
+        if (op == o.name) return &o;
+    return nullptr;
+}
+
+const std::vector<std::string>& driver_callbacks() {
+    static const std::vector<std::string> c = {
+        "prepare", "suspend", "suspend_late", "suspend_noirq", "resume_noirq", "resume_early", "resume", "complete",
+        "freeze", "freeze_late", "freeze_noirq", "thaw_noirq", "thaw_early", "thaw", "poweroff", "poweroff_late",
+        "poweroff_noirq", "restore_noirq", "restore_early", "restore", "runtime_suspend", "runtime_resume",
+        "runtime_idle", "save_state", "save_explicit", "restore_explicit", "syscore_suspend", "syscore_resume"};
+    return c;
+}
+
+std::string Step::text() const {
+    std::string t = op;
+    auto add = [&](const std::string& k, const std::string& v) {
+        if (!v.empty()) t += " " + k + "=" + v;
+    };
+    add("device", device);
+    add("reg", field.empty() ? reg : reg + "." + field);
+    if (!regs.empty()) {
+        std::string list;
+        for (const auto& r : regs) list += (list.empty() ? "" : ",") + r;
+        add("regs", list);
+    }
+    if (value) add("value", fmt::format("{:#x}", *value));
+    add("state", state);
+    add("name", name);
+    add("pages", pages);
+    add("gfp", gfp);
+    if (timeout) add("timeout", format_ps(timeout));
+    if (duration) add("duration", format_ps(duration));
+    if (cycles) add("cycles", std::to_string(cycles));
+    if (err) add("err", errno_name(err));
+    add("goto", go);
+    add("on_fail", on_fail);
+    add("when", when.text);
+    return t;
+}
+
+namespace {
+
+StepCondition parse_condition(TableReader& r, const std::string& text) {
+    StepCondition c;
+    c.text = text;
+    std::string s = text;
+    s.erase(std::remove(s.begin(), s.end(), ' '), s.end());
+    static const char* ops[] = {"==", "!=", "<=", ">=", "<", ">"};
+    size_t at = std::string::npos;
+    for (const char* op : ops)
+        if ((at = s.find(op)) != std::string::npos) {
+            c.op = op;
+            break;
+        }
+    std::string lhs = at == std::string::npos ? s : s.substr(0, at);
+    if (at != std::string::npos) {
+        const std::string rhs = s.substr(at + c.op.size());
+        try {
+            size_t used = 0;
+            c.value = int64_t(std::stoull(rhs[0] == '-' ? rhs.substr(1) : rhs, &used, 0));
+            if (rhs[0] == '-') c.value = -c.value, ++used;
+            if (used != rhs.size()) throw std::invalid_argument("trailing");
+        } catch (const std::exception&) {
+            r.fail("when", "'" + rhs + "' is not a number");
+        }
+    }
+    if (!lhs.empty() && lhs[0] == '!') {
+        c.negate = true;
+        lhs = lhs.substr(1);
+    }
+    if (lhs.empty()) r.fail("when", "a condition names a register, $variable or rc");
+    if (lhs[0] == '$') {
+        c.kind = StepCondition::Kind::Var;
+        c.var = lhs.substr(1);
+    } else if (lhs == "rc") {
+        c.kind = StepCondition::Kind::Rc;
+    } else {
+        c.kind = StepCondition::Kind::Reg;
+        const size_t dot = lhs.find('.');
+        c.reg = lhs.substr(0, dot);
+        if (dot != std::string::npos) c.field = lhs.substr(dot + 1);
+    }
+    if (c.negate && (c.kind != StepCondition::Kind::Var || !c.op.empty()))
+        r.fail("when", "'!' goes before a $variable alone");
+    if (c.kind != StepCondition::Kind::Var && c.op.empty())
+        r.fail("when", "a register or rc is compared: ==, !=, <, >, <= or >=");
+    return c;
+}
+
+Picos duration_of(TableReader& r, const std::string& key) {
+    auto text = r.str(key);
+    if (!text) return 0;
+    try {
+        return parse_duration(*text);
+    } catch (const std::exception& e) {
+        r.fail(key, e.what());
+    }
+}
+
+// Sets the fields of `s` that `r` names (all of a new step, or some of a
+// patched one).
+void read_step_fields(TableReader& r, Step& s) {
+    if (auto v = r.str("op")) s.op = *v;
+    if (auto v = r.str("label")) s.label = *v;
+    if (auto v = r.str("reg")) s.reg = *v;
+    if (auto v = r.str("field")) s.field = *v;
+    if (r.array("regs")) s.regs = r.str_list("regs");
+    if (auto v = r.integer("value")) {
+        if (*v < 0) r.fail("value", "must not be negative");
+        s.value = uint64_t(*v);
+    }
+    if (auto v = r.str("state")) s.state = *v;
+    if (auto v = r.boolean("enable")) s.enable = *v;
+    if (auto v = r.str("name")) s.name = *v;
+    if (auto v = r.str("device")) s.device = *v;
+    if (auto v = r.str("gfp")) s.gfp = *v;
+    if (r.is_string("pages")) s.pages = *r.str("pages");
+    else if (auto v = r.integer("pages", 1, 1 << 18)) s.pages = std::to_string(*v);
+    if (Picos t = duration_of(r, "timeout")) s.timeout = t;
+    if (Picos t = duration_of(r, "interval")) s.interval = t;
+    if (Picos t = duration_of(r, "duration")) s.duration = t;
+    if (auto v = r.integer("cycles", 0, int64_t(1) << 40)) s.cycles = uint64_t(*v);
+    if (auto v = r.str("err")) {
+        s.err = parse_errno(*v);
+        if (!s.err) r.fail("err", "unknown errno '" + *v + "' (" + errno_help() + ")");
+    }
+    if (auto v = r.str("on_fail")) s.on_fail = *v;
+    if (auto v = r.str("goto")) s.go = *v;
+    if (auto v = r.str("when")) s.when = parse_condition(r, *v);
+}
+
+std::vector<Step> read_steps(TableReader& r, const std::string& key) {
+    std::vector<Step> steps;
+    if (!r.tables(key, [&](TableReader& sr, const toml::node&) { steps.push_back(parse_step(sr)); }))
+        r.fail(key, "is required");
+    return steps;
+}
+
+// Steps without a label get their op's name, numbered from the second
+// (`save`, `save-2`): every step can be named by a patch.
+void name_steps(std::vector<Step>& steps) {
+    std::map<std::string, unsigned> seen;
+    for (auto& s : steps)
+        if (!s.label.empty()) seen[s.label]++;
+    for (auto& s : steps) {
+        if (!s.label.empty()) continue;
+        std::string l = s.op;
+        for (unsigned n = 2; seen.count(l); ++n) l = s.op + "-" + std::to_string(n);
+        seen[l]++;
+        s.label = l;
+    }
+}
+
+size_t find_label(const std::vector<Step>& steps, const std::string& label) {
+    for (size_t i = 0; i < steps.size(); ++i)
+        if (steps[i].label == label) return i;
+    return steps.size();
+}
+
+void read_callbacks(TableReader& r, const char* key, std::map<std::string, std::vector<Step>>& into, bool known_only,
+                    std::map<std::string, std::string>* aliases) {
+    const toml::table* t = r.table(key);
+    if (!t) return;
+    TableReader cr(r.file(), *t, key);
+    for (const auto& [k, v] : *t) {
+        const std::string cb(k.str());
+        if (known_only && std::find(driver_callbacks().begin(), driver_callbacks().end(), cb) == driver_callbacks().end())
+            cr.fail(cb, "unknown callback '" + cb + "'");
+        if (aliases && v.is_string()) {
+            (*aliases)[cb] = cr.required_str(cb);
+            into.erase(cb);
+            continue;
+        }
+        if (aliases) aliases->erase(cb);
+        into[cb] = read_steps(cr, cb);
+        name_steps(into[cb]);
+    }
+    if (aliases)
+        for (const auto& [cb, target] : *aliases)
+            if (t->get(cb) && !into.count(target))
+                cr.fail(cb, "'" + target + "' is not a callback with steps (an alias names one)");
+    cr.done();
+}
+
+}  // namespace
+
+Step parse_step(TableReader& r) {
+    Step s;
+    s.file = r.file();
+    s.line = r.line();
+    s.column = r.column();
+    read_step_fields(r, s);
+    r.done();
+    if (s.op.empty()) r.fail("op", "is required");
+    if (!find_step_op(s.op)) {
+        std::string known;
+        for (const auto& o : step_ops()) known += (known.empty() ? "" : ", ") + std::string(o.name);
+        r.fail("op", "unknown step '" + s.op + "' (" + known + ")");
+    }
+    return s;
+}
+
+size_t apply_patches(DriverProgram& p, TableReader& r, const std::string& key) {
+    size_t n = 0;
+    r.tables(key, [&](TableReader& pr, const toml::node&) {
+        ++n;
+        const std::string cb = pr.required_str("callback");
+        if (std::find(driver_callbacks().begin(), driver_callbacks().end(), cb) == driver_callbacks().end())
+            pr.fail("callback", "unknown callback '" + cb + "'");
+        if (auto a = p.aliases.find(cb); a != p.aliases.end()) {
+            // Patching an alias gives it a function of its own.
+            const std::vector<Step>* shared = p.callback(cb);
+            p.callbacks[cb] = shared ? *shared : std::vector<Step>{};
+            p.aliases.erase(a);
+        }
+        auto& steps = p.callbacks[cb];
+        auto at = [&](const char* what, const std::string& label) {
+            size_t i = find_label(steps, label);
+            if (i == steps.size())
+                pr.fail(what, "no step labelled '" + label + "' in " + p.name + "'s " + cb +
+                                  (steps.empty() ? " (it has no steps)" : ""));
+            return i;
+        };
+        auto new_steps = [&]() {
+            std::vector<Step> s;
+            if (pr.table("step")) {
+                TableReader sr(pr.file(), *pr.table("step"), pr.path_of("step"));
+                s.push_back(parse_step(sr));
+            } else {
+                s = read_steps(pr, "steps");
+            }
+            return s;
+        };
+        int actions = 0;
+        if (pr.array("replace")) {
+            ++actions;
+            steps = read_steps(pr, "replace");
+        }
+        if (auto l = pr.str("delete")) {
+            ++actions;
+            steps.erase(steps.begin() + long(at("delete", *l)));
+        }
+        if (auto l = pr.str("insert_before")) {
+            ++actions;
+            auto s = new_steps();
+            steps.insert(steps.begin() + long(at("insert_before", *l)), s.begin(), s.end());
+        }
+        if (auto l = pr.str("insert_after")) {
+            ++actions;
+            auto s = new_steps();
+            steps.insert(steps.begin() + long(at("insert_after", *l)) + 1, s.begin(), s.end());
+        }
+        if (pr.array("append")) {
+            ++actions;
+            auto s = read_steps(pr, "append");
+            steps.insert(steps.end(), s.begin(), s.end());
+        }
+        if (pr.array("prepend")) {
+            ++actions;
+            auto s = read_steps(pr, "prepend");
+            steps.insert(steps.begin(), s.begin(), s.end());
+        }
+        if (auto l = pr.str("move")) {
+            ++actions;
+            const size_t from = at("move", *l);
+            Step moved = steps[from];
+            steps.erase(steps.begin() + long(from));
+            if (auto b = pr.str("before")) {
+                steps.insert(steps.begin() + long(at("before", *b)), moved);
+            } else if (auto a = pr.str("after")) {
+                steps.insert(steps.begin() + long(at("after", *a)) + 1, moved);
+            } else if (auto to = pr.str("to")) {
+                if (std::find(driver_callbacks().begin(), driver_callbacks().end(), *to) == driver_callbacks().end())
+                    pr.fail("to", "unknown callback '" + *to + "'");
+                const std::string where = pr.str("at", "end");
+                if (where != "start" && where != "end") pr.fail("at", "must be \"start\" or \"end\"");
+                if (auto a = p.aliases.find(*to); a != p.aliases.end()) {
+                    const std::vector<Step>* shared = p.callback(*to);
+                    p.callbacks[*to] = shared ? *shared : std::vector<Step>{};
+                    p.aliases.erase(a);
+                }
+                auto& dst = p.callbacks[*to];
+                dst.insert(where == "start" ? dst.begin() : dst.end(), moved);
+                name_steps(dst);
+            } else {
+                pr.fail("move", "a move names where: before, after, or to (another callback)");
+            }
+        }
+        if (auto l = pr.str("change")) {
+            ++actions;
+            const size_t i = at("change", *l);
+            const toml::table* t = pr.table("set");
+            if (!t) pr.fail("change", "a change names the operands to set: set = { timeout = \"1us\" }");
+            TableReader sr(pr.file(), *t, pr.path_of("set"));
+            read_step_fields(sr, steps[i]);
+            sr.done();
+        }
+        if (actions != 1)
+            pr.fail("callback", "a patch does one of replace, delete, insert_before, insert_after, append, prepend, "
+                                "move, change");
+        name_steps(steps);
+        pr.done();
+    });
+    return n;
+}
+
+void apply_driver_table(DriverProgram& p, TableReader& r) {
+    if (auto b = r.boolean("legacy_pm")) p.legacy_pm = *b;
+    apply_patches(p, r, "patch");
+}
+
+DriverProgram load_driver(const std::string& path) {
+    toml::table top = parse_toml_file(path);
+    TableReader r(path, top, "");
+    const toml::table* d = r.table("driver");
+    if (!d) r.fail("driver", "a driver file opens with a [driver] table");
+    TableReader dr(path, *d, "driver");
+    DriverProgram p;
+    if (auto base = dr.str("base")) {
+        // A derived driver: the base, then this file's patches.
+        const std::string file = resolve_driver(dr, "base", *base);
+        if (std::filesystem::equivalent(file, path)) dr.fail("base", "a driver cannot derive from itself");
+        p = load_driver(file);
+    }
+    p.file = path;
+    p.name = dr.required_str("name");
+    if (auto b = dr.str("binds")) p.binds = *b;
+    if (p.binds.empty()) dr.fail("binds", "is required (the device type the driver drives)");
+    if (!find_driver_target(p.binds)) dr.fail("binds", "no device model '" + p.binds + "' takes a driver file");
+    p.description = dr.str("description", p.description);
+    if (auto b = dr.boolean("legacy_pm")) p.legacy_pm = *b;
+    dr.done();
+    read_callbacks(r, "callbacks", p.callbacks, true, &p.aliases);
+    read_callbacks(r, "work", p.work, false, nullptr);
+    apply_patches(p, r, "patch");
+    r.done();
+    validate_driver(p);
+    return p;
+}
+
+namespace {
+
+[[noreturn]] void step_error(const DriverProgram& p, const std::string& where, const Step& s, const std::string& key,
+                             const std::string& message) {
+    throw InputError(s.file.empty() ? p.file : s.file, s.line, s.column, where + "." + s.label + (key.empty() ? "" : "." + key), message);
+}
+
+void validate_steps(const DriverProgram& p, const DriverTarget& t, const std::string& where,
+                    const std::vector<Step>& steps) {
+    auto reg_spec = [&](const std::string& name) -> const RegSpec* {
+        for (const auto& r : t.registers)
+            if (r.name == name) return &r;
+        return nullptr;
+    };
+    auto reg_names = [&] {
+        std::string s;
+        for (const auto& r : t.registers) s += (s.empty() ? "" : ", ") + r.name;
+        return s;
+    };
+    auto need_reg = [&](const Step& s, const std::string& name, const std::string& field, const char* key) {
+        const RegSpec* r = reg_spec(name);
+        if (!r) step_error(p, where, s, key, "'" + p.binds + "' has no register '" + name + "' (" + reg_names() + ")");
+        if (field.empty()) return;
+        for (const auto& f : r->fields)
+            if (f.name == field) return;
+        std::string known;
+        for (const auto& f : r->fields) known += (known.empty() ? "" : ", ") + f.name;
+        step_error(p, where, s, "field",
+                   "register " + name + " has no field '" + field + "'" + (known.empty() ? "" : " (" + known + ")"));
+    };
+    std::set<std::string> labels;
+    for (const auto& s : steps)
+        if (!labels.insert(s.label).second) step_error(p, where, s, "label", "two steps are labelled '" + s.label + "'");
+    auto jump = [&](const Step& s, const std::string& label, const char* key) {
+        if (label.empty()) return;
+        if (!labels.count(label))
+            step_error(p, where, s, key, "no step labelled '" + label + "' in " + where +
+                                             " (a jump stays inside its callback)");
+    };
+    for (const auto& s : steps) {
+        const std::string& op = s.op;
+        if (s.on_fail != "continue" && s.on_fail != "ignore") jump(s, s.on_fail, "on_fail");
+        if (!s.device.empty() && s.device[0] == '$' &&
+            std::find(t.params.begin(), t.params.end(), s.device.substr(1)) == t.params.end())
+            step_error(p, where, s, "device", "'" + p.binds + "' drivers take no parameter '" + s.device + "'");
+        if (s.when.kind == StepCondition::Kind::Reg) need_reg(s, s.when.reg, s.when.field, "when");
+        if (op == "read" || op == "write" || op == "rmw" || op == "poll" || op == "rederive") {
+            if (s.reg.empty()) step_error(p, where, s, "reg", "'" + op + "' names a register");
+            need_reg(s, s.reg, s.field, "reg");
+            if ((op == "write" || op == "rmw" || op == "poll") && !s.value)
+                step_error(p, where, s, "value", "'" + op + "' needs a value");
+            if (op == "rmw" && s.field.empty()) step_error(p, where, s, "field", "'rmw' changes one field");
+            if (op == "poll" && !s.timeout) step_error(p, where, s, "timeout", "'poll' needs a timeout");
+            if (op == "rederive" &&
+                std::find(t.rederive.begin(), t.rederive.end(), s.reg) == t.rederive.end())
+                step_error(p, where, s, "reg", "'" + p.binds + "' drivers cannot re-derive " + s.reg);
+        } else if (op == "save" || op == "restore") {
+            if (s.regs.empty()) step_error(p, where, s, "regs", "'" + op + "' names the registers");
+            for (const auto& r : s.regs) need_reg(s, r, "", "regs");
+        } else if (op == "set") {
+            if (s.name.empty() || !s.value) step_error(p, where, s, "name", "'set' names a variable and a value");
+        } else if (op == "pci-set-power") {
+            if (s.state != "D0" && s.state != "D3hot" && s.state != "D3cold")
+                step_error(p, where, s, "state", "must be D0, D3hot or D3cold");
+        } else if (op == "command") {
+            if (std::find(t.commands.begin(), t.commands.end(), s.name) == t.commands.end()) {
+                std::string known;
+                for (const auto& c : t.commands) known += (known.empty() ? "" : ", ") + c;
+                step_error(p, where, s, "name", "'" + p.binds + "' offers no command '" + s.name + "' (" + known + ")");
+            }
+        } else if (op == "schedule-work" || op == "flush-work") {
+            if (!p.work.count(s.name)) step_error(p, where, s, "name", "no work item '" + s.name + "' in [work]");
+        } else if (op == "alloc" || op == "free") {
+            if (s.name.empty()) step_error(p, where, s, "name", "'" + op + "' names a buffer");
+            if (op == "alloc") {
+                if (s.gfp != "KERNEL" && s.gfp != "NOIO" && s.gfp != "ATOMIC")
+                    step_error(p, where, s, "gfp", "must be KERNEL, NOIO or ATOMIC");
+                if (s.pages.empty()) step_error(p, where, s, "pages", "a count, or \"device-memory\"");
+                if (!std::isdigit(static_cast<unsigned char>(s.pages[0])) && s.pages != "device-memory")
+                    step_error(p, where, s, "pages", "a count, or \"device-memory\"");
+            }
+        } else if (op == "wait-for-dev") {
+            if (s.device.empty()) step_error(p, where, s, "device", "'wait-for-dev' names a device");
+        } else if (op == "sleep") {
+            if (!s.duration) step_error(p, where, s, "duration", "'sleep' needs a duration");
+        } else if (op == "wait-irq") {
+            if (!s.timeout) step_error(p, where, s, "timeout", "'wait-irq' needs a timeout");
+        } else if (op == "call") {
+            if (!p.callback(s.name)) step_error(p, where, s, "name", "no callback '" + s.name + "' to call");
+        } else if (op == "goto") {
+            if (s.go.empty()) step_error(p, where, s, "goto", "'goto' names a label");
+            jump(s, s.go, "goto");
+        } else if (op == "drain") {
+            if (!s.timeout) step_error(p, where, s, "timeout", "'drain' needs a timeout");
+        }
+        if (!s.device.empty() && s.device[0] != '$' && op != "wait-for-dev")
+            step_error(p, where, s, "device", "a peer's registers are named by a parameter ($companion)");
+        if (!s.go.empty() && op != "goto") step_error(p, where, s, "goto", "only a 'goto' step jumps");
+    }
+}
+
+}  // namespace
+
+std::vector<std::string> DriverProgram::defined() const {
+    std::vector<std::string> out;
+    for (const auto& [cb, steps] : callbacks) out.push_back(cb);
+    for (const auto& [cb, target] : aliases) out.push_back(cb);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+namespace {
+// `call` steps may not recurse: a callback reached again through calls.
+void check_calls(const DriverProgram& p, const std::string& cb, std::vector<std::string>& stack) {
+    const std::vector<Step>* steps = p.callback(cb);
+    if (!steps) return;
+    for (const auto& s : *steps) {
+        if (s.op != "call") continue;
+        const std::string target = p.aliases.count(s.name) ? p.aliases.at(s.name) : s.name;
+        if (std::find(stack.begin(), stack.end(), target) != stack.end())
+            step_error(p, cb, s, "name", "calling " + s.name + " from " + cb + " recurses");
+        stack.push_back(target);
+        check_calls(p, target, stack);
+        stack.pop_back();
+    }
+}
+}  // namespace
+
+void validate_driver(const DriverProgram& p) {
+    const DriverTarget* t = find_driver_target(p.binds);
+    if (!t) throw InputError(p.file, 0, 0, "driver.binds", "no device model '" + p.binds + "' takes a driver file");
+    for (const auto& [cb, steps] : p.callbacks) {
+        std::vector<std::string> stack{cb};
+        check_calls(p, cb, stack);
+    }
+    for (const auto& [cb, steps] : p.callbacks) validate_steps(p, *t, cb, steps);
+    for (const auto& [w, steps] : p.work) validate_steps(p, *t, "work." + w, steps);
+}
+
+std::string default_driver(const std::string& type) {
+    if (type == "dma-engine") return "dma-engine";
+    return "";
+}
+
+std::string find_driver_file(const std::string& near, const std::string& name) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (name.empty() || name.find('/') != std::string::npos) return "";
+    const fs::path dir = fs::path(near).parent_path();
+    std::vector<fs::path> cands = {dir / "drivers" / (name + ".toml")};
+    if (dir.filename() == "drivers") cands.push_back(dir / (name + ".toml"));
+    cands.push_back(fs::path(QUIESCE_DATA_DIR) / "drivers" / (name + ".toml"));
+    for (const fs::path& cand : cands)
+        if (fs::is_regular_file(cand, ec)) return cand.string();
+    return "";
+}
+
+std::string resolve_driver(TableReader& r, const std::string& key, const std::string& name) {
+    std::string file = find_driver_file(r.file(), name);
+    if (file.empty()) r.fail(key, "no driver file named '" + name + "' (drivers/" + name + ".toml)");
+    return file;
+}
+
+}  // namespace quiesce

@@ -1,0 +1,20 @@
+// The device models a driver file can bind to, and what each offers it.
+#include "models/pci/dma_engine.h"
+#include "sim/drivers/program.h"
+
+namespace quiesce {
+
+const DriverTarget* find_driver_target(const std::string& type) {
+    static const std::vector<DriverTarget> targets = {
+        {"dma-engine", DmaEngine::register_specs(),
+         // sim/drivers/dma_engine_driver.h says what each command does.
+         {"save-local-memory", "restore-local-memory", "explicit-save", "explicit-restore", "handoff"},
+         {"RING_BASE", "RING_SIZE", "TAIL"},
+         {"companion", "handoff"}},
+    };
+    for (const auto& t : targets)
+        if (t.type == type) return &t;
+    return nullptr;
+}
+
+}  // namespace quiesce
