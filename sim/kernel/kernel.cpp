@@ -62,11 +62,17 @@ int Kernel::alloc_pages(Cpu& cpu, uint64_t n, Gfp gfp, std::vector<uint64_t>& ou
     if (free_pages() < n && gfp == Gfp::Atomic) return -12;
     if (free_pages() < n) {
         bool may_io = gfp == Gfp::Kernel && !gfp_restricted_;
-        uint64_t want = n - free_pages();
-        hub().slice_begin(path(), "direct-reclaim", "memory",
-                          {{"want", std::to_string(want)}, {"may_io", may_io ? "yes" : "no"}});
-        uint64_t freed = reclaim(cpu, want, may_io);
-        hub().slice_end(path(), "direct-reclaim", "memory", {{"freed", std::to_string(freed)}});
+        // __alloc_pages_slowpath: reclaim again while a round makes
+        // progress (others may take what a round freed while it waited for
+        // swap I/O), at most MAX_RECLAIM_RETRIES rounds.
+        for (int round = 0; free_pages() < n && round < 16; ++round) {
+            uint64_t want = n - free_pages();
+            hub().slice_begin(path(), "direct-reclaim", "memory",
+                              {{"want", std::to_string(want)}, {"may_io", may_io ? "yes" : "no"}});
+            uint64_t freed = reclaim(cpu, want, may_io);
+            hub().slice_end(path(), "direct-reclaim", "memory", {{"freed", std::to_string(freed)}});
+            if (!freed) break;
+        }
         if (free_pages() < n) return -12;  // -ENOMEM
     }
     for (uint64_t i = 0; i < n; ++i) {
