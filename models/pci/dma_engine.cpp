@@ -13,9 +13,11 @@ std::vector<RegSpec> DmaEngine::register_specs() {
     return {
         {.name = "ID", .offset = ID, .width = 4, .reset = kIdValue, .ro = 0xffffffff, .cls = SC::Hardware,
          .doc = "Identification, reads \"DMA1\""},
-        {.name = "CTRL", .offset = CTRL, .width = 4, .rsvd = ~uint64_t(CTRL_ENABLE | CTRL_IRQ_EN) & 0xffffffff,
-         .cls = SC::Hardware, .doc = "ENABLE 0: fetch descriptors; IRQ_EN 1: interrupt on completion",
-         .fields = {{"ENABLE", 0}, {"IRQ_EN", 1}}},
+        {.name = "CTRL", .offset = CTRL, .width = 4, .rsvd = ~uint64_t(CTRL_ENABLE | CTRL_IRQ_EN | CTRL_FLUSH) & 0xffffffff,
+         .wo = CTRL_FLUSH, .cls = SC::Hardware,
+         .doc = "ENABLE 0: fetch descriptors; IRQ_EN 1: interrupt on completion; FLUSH 2 (write-only): once the "
+                "ring is idle, set DONE",
+         .fields = {{"ENABLE", 0}, {"IRQ_EN", 1}, {"FLUSH", 2}}},
         {.name = "STATUS", .offset = STATUS, .width = 4, .ro = STS_BUSY, .w1c = STS_DONE | STS_ERROR,
          .rsvd = 0xfffffff8, .cls = SC::Volatile, .doc = "BUSY 0 (ro), DONE 1 and ERROR 2 (RW1C)",
          .fields = {{"BUSY", 0}, {"DONE", 1}, {"ERROR", 2}}},
@@ -39,7 +41,8 @@ DmaEngine::DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const
     RegisterBank& b = regs();
     b.set_strict(true);
     for (RegSpec& spec : register_specs()) b.add(std::move(spec));
-    b.reg("CTRL").on_write([this](Register&, uint64_t, uint64_t) {
+    b.reg("CTRL").on_write([this](Register&, uint64_t, uint64_t written) {
+        if (written & CTRL_FLUSH) flush_ = true;
         update_irq();
         kick_.notify(sc_core::SC_ZERO_TIME);
     });
@@ -47,12 +50,14 @@ DmaEngine::DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const
     b.reg("TAIL").on_write([this](Register&, uint64_t, uint64_t) { kick_.notify(sc_core::SC_ZERO_TIME); });
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     props().declare("beat_cycles", int64_t(4), "Engine cycles between reading and writing one burst");
+    props().declare("flush_cycles", int64_t(64), "Engine cycles from CTRL.FLUSH on an idle ring to DONE");
     SC_THREAD(engine);
 }
 
 void DmaEngine::reset() {
     regs().reset();
     ++generation_;
+    flush_ = false;
     irq.set(false);
     kick_.notify(sc_core::SC_ZERO_TIME);
 }
@@ -147,6 +152,17 @@ void DmaEngine::engine() {
         bool errored = b.reg("STATUS").value() & STS_ERROR;
         uint32_t head = uint32_t(b.reg("HEAD").value()), tail = uint32_t(b.reg("TAIL").value());
         uint32_t size = uint32_t(b.reg("RING_SIZE").value());
+        if (flush_ && (!enabled || head == tail || size == 0)) {
+            // FLUSH: the write buffer drained (what it holds already landed),
+            // then DONE, and the interrupt if IRQ_EN.
+            flush_ = false;
+            wait_cycles(Cycles(prop_cycles("flush_cycles").n));
+            Register& st = b.reg("STATUS");
+            st.set(st.value() | STS_DONE);
+            hub().instant(path(), "flush-done", "dma");
+            update_irq();
+            continue;
+        }
         if (!enabled || errored || head == tail || size == 0) {
             sc_core::wait(kick_);
             continue;

@@ -23,7 +23,7 @@ public:
     // Register offsets (BAR0).
     static constexpr uint32_t ID = 0x00, CTRL = 0x04, STATUS = 0x08, RING_BASE = 0x10, RING_SIZE = 0x18,
                               TAIL = 0x1c, HEAD = 0x20, COMPLETED = 0x24, BURST = 0x28;
-    static constexpr uint32_t CTRL_ENABLE = 1u << 0, CTRL_IRQ_EN = 1u << 1;
+    static constexpr uint32_t CTRL_ENABLE = 1u << 0, CTRL_IRQ_EN = 1u << 1, CTRL_FLUSH = 1u << 2;
     static constexpr uint32_t STS_BUSY = 1u << 0, STS_DONE = 1u << 1, STS_ERROR = 1u << 2;
     // Descriptor layout.
     static constexpr unsigned kDescSize = 32;
@@ -53,7 +53,8 @@ private:
 
     Port port_;
     sc_core::sc_event kick_;
-    uint64_t generation_ = 0;  // bumped by reset(): work in progress is abandoned
+    uint64_t generation_ = 0;
+    bool flush_ = false;       // CTRL.FLUSH written: DONE once the ring is idle  // bumped by reset(): work in progress is abandoned
 };
 
 }  // namespace quiesce

@@ -34,7 +34,7 @@ const std::vector<std::string>& Checker::catalogue() {
         "fs.modified-after-snapshot", "fs.cache-divergence", "data.lost-write", "cache.lost-dirty-lines",
         "hwstate.not-restored", "drvstate.stale", "irq.lost", "irq.suspended-handler", "wake.lost",
         "rollback.incomplete", "liveness.hang", "freeze.escaped", "task.torn-update", "acpi.sequence",
-        "image.nosave-restored", "revoke.stale-handle", "transparency.diverged"};
+        "image.nosave-restored", "revoke.stale-handle", "transparency.diverged", "context.sleep-in-atomic"};
     return ids;
 }
 
@@ -261,6 +261,17 @@ void Checker::on_event(const Event& ev) {
     if (ev.kind == EvKind::Instant && ev.category == "handle") {
         if (ev.name == "revoke") revoked_devices_.insert(arg_value(ev, "device"));
         if (ev.name == "handle-use") on_handle_use(ev);
+        return;
+    }
+    // A driver step that may sleep ran where Linux may not schedule
+    // (might_sleep), or waited for an interrupt its device cannot deliver.
+    if (ev.kind == EvKind::Instant && ev.name == "sleep-in-atomic") {
+        const std::string dev = arg_value(ev, "device"), cb = arg_value(ev, "callback"), step = arg_value(ev, "step");
+        report({"context.sleep-in-atomic", ev.ts, ev.track, ev.phase,
+                fmt::format("{}'s {} step '{}' ({}) may sleep, with {}", dev, cb, step, arg_value(ev, "op"),
+                            arg_value(ev, "context")),
+                json_object({{"device", dev}, {"callback", cb}, {"step", step}, {"op", arg_value(ev, "op")},
+                             {"context", arg_value(ev, "context")}})});
         return;
     }
     // A driver's one-off wait (device_pm_wait_for_dev) declares a

@@ -50,6 +50,9 @@ public:
     int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
     bool manages_pci_pm() const override { return runner_.program().legacy_pm; }
     const DriverRunner& runner() const { return runner_; }
+    // A syscore op of the driver file (syscore_suspend / syscore_resume):
+    // one CPU, interrupts off. 0 when the file has none.
+    int syscore(const std::string& cb, Cpu& cpu) { return runner_.run(cb, cpu); }
 
     // Copies `len` bytes by DMA and waits for completion. 0, -ETIMEDOUT, -EIO or -EBUSY.
     int copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len);

@@ -225,13 +225,27 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         svc.context_area = Platform::kContextArea;
         // syscore: the interrupt controller's mask is hardware state the
         // chipset loses in S3; the kernel keeps it in memory across sleep.
-        svc.syscore_suspend = [&, imr_save](Cpu& c) {
+        // Drivers' syscore ops (register_syscore_ops): suspend in reverse
+        // order of registration, resume in order.
+        auto driver_syscore = [&](const std::string& cb, Cpu& c) {
+            auto drivers = platform.dma_drivers();
+            if (cb == "syscore_suspend") std::reverse(drivers.begin(), drivers.end());
+            for (auto& [name, drv] : drivers) {
+                if (!drv->runner().has(cb)) continue;
+                ctx.hub.slice_begin(drv->track(), cb, "syscore", {{"device", name}});
+                const int rc = drv->syscore(cb, c);
+                ctx.hub.slice_end(drv->track(), cb, "syscore", {{"device", name}, {"rc", std::to_string(rc)}});
+            }
+        };
+        svc.syscore_suspend = [&, imr_save, driver_syscore](Cpu& c) {
+            driver_syscore("syscore_suspend", c);  // (registered after the interrupt controller's)
             c.write32(imr_save, c.read32(Platform::kIntcBase + InterruptController::IMR));
         };
-        svc.syscore_resume = [&, imr_save, links, host](Cpu& c) {
+        svc.syscore_resume = [&, imr_save, links, host, driver_syscore](Cpu& c) {
             if (host && k.props().get<bool>("acpi_irq_router_resume"))
                 platform.pci_core().cfg_write(c, *host, PciHostBridge::PIRQ_ROUT, c.read32(links), 4);
             c.write32(Platform::kIntcBase + InterruptController::IMR, c.read32(imr_save));
+            driver_syscore("syscore_resume", c);
         };
         svc.sync = [&](Cpu& c) { return storage.sync(c); };
         if (storage_check) svc.sleep_entered = [&] { storage_check->sleep_entered(); };
