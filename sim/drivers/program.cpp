@@ -217,7 +217,7 @@ void read_callbacks(TableReader& r, const char* key, std::map<std::string, std::
                     std::map<std::string, std::string>* aliases) {
     const toml::table* t = r.table(key);
     if (!t) return;
-    TableReader cr(r.file(), *t, key);
+    TableReader cr(r.file(), *t, r.path_of(key));
     for (const auto& [k, v] : *t) {
         const std::string cb(k.str());
         if (known_only && std::find(driver_callbacks().begin(), driver_callbacks().end(), cb) == driver_callbacks().end())
@@ -362,6 +362,7 @@ size_t apply_patches(DriverProgram& p, TableReader& r, const std::string& key) {
 
 void apply_driver_table(DriverProgram& p, TableReader& r) {
     if (auto b = r.boolean("legacy_pm")) p.legacy_pm = *b;
+    read_callbacks(r, "work", p.work, false, nullptr);  // new or replaced work items
     apply_patches(p, r, "patch");
 }
 

@@ -497,7 +497,7 @@ Scenario load_scenario(const std::string& path) {
                 r.fail("driver", "'" + *name + "' drives " + p.binds + ", '" + spec.name + "' is " + spec.type);
             s.drivers[spec.name] = std::make_shared<DriverProgram>(std::move(p));
         }
-        if (r.boolean("legacy_pm") || r.array("patch")) {
+        if (r.boolean("legacy_pm") || r.array("patch") || r.table("work")) {
             if (def.empty()) r.fail("patch", "device '" + spec.name + "' (" + spec.type + ") takes no driver file yet");
             auto it = s.drivers.find(spec.name);
             DriverProgram p = it != s.drivers.end() ? *it->second : load_driver(resolve_driver(r, "patch", def));
