@@ -259,3 +259,43 @@ TEST_CASE("runs: the OS takes SLP_TYP from the DSDT's _Sx packages, not from the
     REQUIRE_FALSE(ran(refused, "_PTS(3)"));
     REQUIRE(ran(refused, "_TTS(0)"));
 }
+
+TEST_CASE("runs: a control run that died is a crash, not a comparison with nothing", "[runs][control]") {
+    // The run with the transition, as it ran (its control compared later).
+    auto transition_run = [](const std::string& name) {
+        Scenario s = regression(name);
+        REQUIRE(s.storage.control_run);
+        Scenario alone = s;
+        alone.storage.control_run = false;
+        RunResult r = execute(alone);
+        REQUIRE(r.stream.summary.outcome == "resumed");
+        r.status.clear();
+        r.message.clear();
+        return std::make_pair(s, r);
+    };
+    ChildResult killed;
+    killed.status = ChildResult::Status::Crashed;
+    killed.signal = SIGKILL;
+    for (const char* name : {"s4-transparency-control", "s4-image-bit-flip-no-crc"}) {
+        INFO(name);
+        auto [s, r] = transition_run(name);
+        judge_with_control(s, r, killed);
+        REQUIRE(r.status == "crashed");
+        REQUIRE(r.message.find("control run") != std::string::npos);
+        REQUIRE(r.message.find("signal") != std::string::npos);
+        REQUIRE_FALSE(r.violations.count("transparency.diverged"));  // nothing was compared
+    }
+    // One that exited without its summary died as well; one past its limit timed out.
+    auto [s, r] = transition_run("s4-transparency-control");
+    ChildResult cut;
+    cut.output = "garbage";
+    RunResult a = r;
+    judge_with_control(s, a, cut);
+    REQUIRE(a.status == "crashed");
+    ChildResult slow;
+    slow.status = ChildResult::Status::TimedOut;
+    RunResult b = r;
+    judge_with_control(s, b, slow);
+    REQUIRE(b.status == "timeout");
+    REQUIRE(b.message.find("control run") != std::string::npos);
+}

@@ -145,10 +145,7 @@ std::map<std::string, std::string> task_results(const RunStream& stream) {
 // transparency.diverged against the control run: the same scenario and seed
 // without the transition. Every task that reported a result must report the
 // same one; a task that finished in one run and not in the other diverged too.
-void compare_with_control(const Scenario& s, RunResult& r) {
-    Scenario control = s;
-    control.control = true;
-    RunStream cs = decode_stream(simulate_forked(control).output);
+void compare_with_control(const Scenario& s, RunResult& r, const RunStream& cs) {
     auto with = task_results(r.stream), without = task_results(cs);
     std::set<std::string> tasks;
     for (const auto& [t, d] : with) tasks.insert(t);
@@ -169,6 +166,33 @@ void compare_with_control(const Scenario& s, RunResult& r) {
                                             task, a, b, s.storage.ops)}};
         r.stream.events.push_back(std::move(ev));
     }
+}
+
+// A child that timed out, crashed or ended without its summary: `r` says
+// so (what it showed before stays in r.violations). False for a child
+// that ran to its end.
+bool judge_death(const Scenario& s, const ChildResult& child, bool has_summary, RunResult& r) {
+    if (child.status == ChildResult::Status::TimedOut) {
+        r.status = "timeout";
+        r.message = fmt::format("killed after the wall-clock limit of {}s", s.wall_limit_s);
+        return true;
+    }
+    if (child.status == ChildResult::Status::Crashed || !has_summary) {
+        r.status = "crashed";
+        std::string why = child.signal ? std::string("signal ") + strsignal(child.signal)
+                                       : fmt::format("exit status {}", child.exit_code);
+        std::string last;
+        for (size_t end = child.error_tail.size(); end > 0 && last.empty();) {
+            size_t start = child.error_tail.rfind('\n', end - 1);
+            start = start == std::string::npos ? 0 : start + 1;
+            last = child.error_tail.substr(start, end - start);
+            end = start ? start - 1 : 0;
+            if (start == 0) break;
+        }
+        r.message = "simulation crashed (" + why + ")" + (last.empty() ? "" : ": " + last);
+        return true;
+    }
+    return false;
 }
 
 }  // namespace
@@ -600,29 +624,29 @@ RunResult judge_child(const Scenario& s, ChildResult child, const StreamDecoder*
     // What it showed, even when it died before the end.
     for (const auto& ev : r.stream.events)
         if (ev.kind == EvKind::Violation) r.violations.insert(ev.name);
-    if (child.status == ChildResult::Status::TimedOut) {
-        r.status = "timeout";
-        r.message = fmt::format("killed after the wall-clock limit of {}s", s.wall_limit_s);
-        return r;
+    if (judge_death(s, child, r.stream.has_summary, r)) return r;
+    if (s.storage.control_run && r.stream.summary.outcome == "resumed") {
+        Scenario control = s;
+        control.control = true;
+        judge_with_control(s, r, simulate_forked(control));
+    } else {
+        judge(s, r);
     }
-    if (child.status == ChildResult::Status::Crashed || !r.stream.has_summary) {
-        r.status = "crashed";
-        std::string why = child.signal ? std::string("signal ") + strsignal(child.signal)
-                                       : fmt::format("exit status {}", child.exit_code);
-        std::string last;
-        for (size_t end = child.error_tail.size(); end > 0 && last.empty();) {
-            size_t start = child.error_tail.rfind('\n', end - 1);
-            start = start == std::string::npos ? 0 : start + 1;
-            last = child.error_tail.substr(start, end - start);
-            end = start ? start - 1 : 0;
-            if (start == 0) break;
-        }
-        r.message = "simulation crashed (" + why + ")" + (last.empty() ? "" : ": " + last);
-        return r;
-    }
-    if (s.storage.control_run && r.stream.summary.outcome == "resumed") compare_with_control(s, r);
-    judge(s, r);
     return r;
+}
+
+void judge_with_control(const Scenario& s, RunResult& r, ChildResult control) {
+    RunStream cs = decode_stream(control.output);
+    // A control run that died compared nothing: the run is judged by how
+    // it died, as any run that died is.
+    if (judge_death(s, control, cs.has_summary, r)) {
+        for (const auto& ev : r.stream.events)
+            if (ev.kind == EvKind::Violation) r.violations.insert(ev.name);
+        r.message = "the control run (no transition): " + r.message;
+        return;
+    }
+    compare_with_control(s, r, cs);
+    judge(s, r);
 }
 
 }  // namespace quiesce

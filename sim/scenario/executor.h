@@ -66,6 +66,12 @@ void execute_branched(const Scenario& base, const std::vector<Branch>& branches,
 // Judges what one child wrote (its stream, or how it died); a child forked
 // at a branch point wrote what follows `prefix`.
 RunResult judge_child(const Scenario& s, ChildResult child, const StreamDecoder* prefix = nullptr);
+// A control_run scenario's run `r` (it ran to its end and resumed) against
+// its control run's child (the same scenario and seed, no transition):
+// transparency.diverged where their tasks' results differ, then judge().
+// A control child that crashed or timed out makes `r` crashed or timeout,
+// as its own death would: nothing was compared.
+void judge_with_control(const Scenario& s, RunResult& r, ChildResult control);
 // Builds the scenario's platform in a forked child without running it, so
 // that errors only the built platform can see (slots, property overrides)
 // are input errors before anything runs. Throws InputError.
