@@ -3,6 +3,7 @@
 #include "sim/cli/commands.h"
 #include "sim/cli/junit.h"
 #include "sim/core/errors.h"
+#include "sim/core/paths.h"
 #include "sim/explore/fork_runner.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/register_doc.h"
@@ -38,14 +39,12 @@ namespace {
 std::vector<std::string> collect(const std::vector<std::string>& paths) {
     std::vector<std::string> files;
     for (const auto& p : paths) {
-        if (fs::is_directory(p)) {
-            std::vector<std::string> found;
-            for (const auto& e : fs::recursive_directory_iterator(p))
-                if (e.is_regular_file() && e.path().extension() == ".toml") found.push_back(e.path().string());
-            std::sort(found.begin(), found.end());
+        PathKind kind = path_kind(p);
+        if (kind == PathKind::Directory) {
+            std::vector<std::string> found = toml_files_under(p);
             if (found.empty()) throw InputError(p, 0, 0, "", "no scenario files (*.toml) in this directory");
             files.insert(files.end(), found.begin(), found.end());
-        } else if (fs::is_regular_file(p)) {
+        } else if (kind == PathKind::File) {
             files.push_back(p);
         } else {
             throw InputError(p, 0, 0, "", "no such file or directory");
@@ -356,10 +355,12 @@ int main(int argc, char** argv) {
         }
         if (*replay) return cmd_replay(replay_db, replay_run);
         if (*merge) {
-            for (const auto& in : merge_in)
-                if (!fs::exists(in)) throw InputError(in, 0, 0, "", "no such file");
-                else if (fs::exists(merge_out) && fs::equivalent(in, merge_out))
+            for (const auto& in : merge_in) {
+                std::error_code ec;
+                if (path_kind(in) == PathKind::Missing) throw InputError(in, 0, 0, "", "no such file");
+                else if (path_kind(merge_out) != PathKind::Missing && fs::equivalent(in, merge_out, ec))
                     throw InputError(in, 0, 0, "", "is the output database");
+            }
             TraceDb out(merge_out);
             for (const auto& in : merge_in) {
                 int64_t n = out.merge_from(in);
@@ -405,6 +406,9 @@ int main(int argc, char** argv) {
         }
     } catch (const InputError& e) {
         std::fprintf(stderr, "quiesce: %s\n", e.what());
+        return 2;
+    } catch (const fs::filesystem_error& e) {  // a path no check above stat'ed first: still input
+        std::fprintf(stderr, "quiesce: %s\n", os_input_error(e).what());
         return 2;
     }
     return 2;

@@ -1,13 +1,20 @@
 #include "sim/core/toml_reader.h"
 
+#include "sim/core/paths.h"
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 namespace quiesce {
 
 toml::table parse_toml_file(const std::string& path) {
+    if (path_kind(path) == PathKind::Directory) throw InputError(path, 0, 0, "", "is a directory, not a file");
+    errno = 0;
     std::ifstream in(path);
-    if (!in) throw InputError(path, 0, 0, "", "cannot open file");
+    if (!in)
+        throw InputError(path, 0, 0, "", std::string("cannot open file") + (errno ? std::string(": ") + std::strerror(errno) : ""));
     std::stringstream buf;
     buf << in.rdbuf();
     try {

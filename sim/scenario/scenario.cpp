@@ -2,6 +2,7 @@
 
 #include "sim/check/checker.h"
 #include "sim/scenario/platform.h"
+#include "sim/core/paths.h"
 #include "sim/core/toml_reader.h"
 #include "sim/drivers/ahci_driver.h"
 #include "sim/drivers/dma_engine_driver.h"
@@ -140,8 +141,15 @@ std::string resolve_data_file(const std::string& scenario_file, const std::strin
     fs::path dir = fs::path(scenario_file).parent_path();
     std::vector<fs::path> candidates = {dir / kind / (name + ".toml"), dir / ".." / kind / (name + ".toml"),
                                         fs::path(QUIESCE_DATA_DIR) / kind / (name + ".toml")};
-    for (const auto& c : candidates)
-        if (fs::exists(c)) return fs::weakly_canonical(c).string();
+    for (const auto& c : candidates) {
+        std::error_code ec;
+        // A name too long for a file cannot name one; any other error
+        // stat'ing a candidate (a directory without search permission) is
+        // the user's to hear of.
+        bool there = fs::exists(c, ec);
+        if (ec && ec != std::errc::filename_too_long) throw os_input_error(c.string(), ec);
+        if (there) return fs::weakly_canonical(c).string();
+    }
     return "";
 }
 

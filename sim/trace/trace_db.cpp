@@ -1,6 +1,7 @@
 #include "sim/trace/trace_db.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/paths.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -293,7 +294,7 @@ int64_t TraceDb::merge_from(const std::string& other) {
 }
 
 TraceDb::TraceDb(const std::string& path) : path_(path) {
-    bool existed = std::filesystem::exists(path);
+    bool existed = path_kind(path) != PathKind::Missing;
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)
         throw InputError(path, 0, 0, "", std::string("cannot open database: ") + sqlite3_errmsg(db_));
     sqlite3_busy_timeout(db_, 5000);
@@ -600,7 +601,7 @@ std::string format_rows(const std::vector<std::string>& names, const std::vector
 }
 
 TraceReader::TraceReader(const std::string& path) : path_(path) {
-    if (!std::filesystem::exists(path)) throw InputError(path, 0, 0, "", "no such database");
+    if (path_kind(path) == PathKind::Missing) throw InputError(path, 0, 0, "", "no such database");
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
         std::string msg = sqlite3_errmsg(db_);
         sqlite3_close(db_);

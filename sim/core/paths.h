@@ -1,0 +1,37 @@
+// Paths the user names (scenario files and directories, databases, output
+// files), looked at in one place: an OS or filesystem error about one - a
+// name over 255 bytes, a directory without search permission, a loop of
+// symbolic links - is an input error naming the path (exit 2, one line),
+// never an uncaught std::filesystem::filesystem_error.
+#pragma once
+
+#include "sim/core/errors.h"
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace quiesce {
+
+// "PATH: REASON" (the OS's words: "File name too long", "Permission denied").
+InputError os_input_error(const std::string& path, const std::error_code& ec);
+InputError os_input_error(const std::filesystem::filesystem_error& e);
+
+enum class PathKind { Missing, File, Directory, Other };
+// What `path` is: Missing when it, or a directory on its way, does not
+// exist. Any other error stat'ing it throws os_input_error.
+PathKind path_kind(const std::string& path);
+
+// The *.toml files under `dir`, recursively, sorted.
+std::vector<std::string> toml_files_under(const std::string& dir);
+
+// Checked before any work: `path` can be written as a file (its directory
+// exists, and it is no directory itself); `option` names it in the error
+// ("--junit"). An empty path is no file and passes.
+void check_output_file(const std::string& path, const std::string& option);
+// Checked before any work: `path` is a directory or can be created as one
+// (the nearest existing path on its way is a directory).
+void check_output_dir(const std::string& path, const std::string& option);
+
+}  // namespace quiesce
