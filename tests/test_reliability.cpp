@@ -99,3 +99,24 @@ TEST_CASE("reliability: path_kind sorts what is missing from what cannot be look
         REQUIRE(std::string(e.what()).find("File name too long") != std::string::npos);
     }
 }
+
+TEST_CASE("reliability: explore --out naming a regular file is refused before anything runs", "[reliability][explore]") {
+    std::string file = tmp_path("out-is-a-file"), db = tmp_path("out-file.db");
+    { std::ofstream(file) << "mine\n"; }
+    for (const std::string& out : {file, file + "/below"}) {
+        INFO(out);
+        Result r = sh("explore " + regression("s3-basic") + " --kinds callback-fail --db " + db + " --out " + out);
+        require_input_error(r, out + ": --out: ");
+        REQUIRE(r.out.find("is not a directory") != std::string::npos);
+        REQUIRE_FALSE(std::filesystem::exists(db));  // nothing ran, nothing recorded
+    }
+    std::ifstream in(file);
+    std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(kept == "mine\n");
+    // Its --junit is checked as early.
+    Result j = sh("explore " + regression("s3-basic") + " --kinds callback-fail --db " + db + " --junit " +
+                  tmp_path("nodir") + "/x.xml");
+    require_input_error(j, "--junit: no such directory");
+    REQUIRE_FALSE(std::filesystem::exists(db));
+    std::filesystem::remove(file);
+}

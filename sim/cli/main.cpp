@@ -339,6 +339,9 @@ int main(int argc, char** argv) {
         if (*validate) return cmd_validate(validate_files);
         if (*graph) return cmd_graph(graph_file);
         if (*explore) {
+            // Where the results go is checked before anything runs.
+            check_output_dir(explore_out, "--out");
+            check_output_file(explore_junit, "--junit");
             std::istringstream kinds(explore_kinds);
             for (std::string k; std::getline(kinds, k, ',');)
                 if (!k.empty()) explore_opts.kinds.push_back(k);
