@@ -120,3 +120,37 @@ TEST_CASE("reliability: explore --out naming a regular file is refused before an
     REQUIRE_FALSE(std::filesystem::exists(db));
     std::filesystem::remove(file);
 }
+
+TEST_CASE("reliability: run --junit into no directory fails before any run", "[reliability][junit]") {
+    std::string db = tmp_path("junit-nodir.db"), dir = tmp_path("nodir");
+    Result r = sh("run " + regression("s3-basic") + " --db " + db + " --junit " + dir + "/x.xml");
+    require_input_error(r, dir + "/x.xml: --junit: no such directory: " + dir);
+    REQUIRE(r.out.find("PASS") == std::string::npos);  // nothing ran
+    REQUIRE_FALSE(std::filesystem::exists(db));
+    std::filesystem::create_directories(dir);
+    r = sh("run " + regression("s3-basic") + " --db " + db + " --junit " + dir);
+    require_input_error(r, dir + ": --junit: is a directory");
+    REQUIRE_FALSE(std::filesystem::exists(db));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("reliability: merge with an input that is no database leaves no output behind", "[reliability][merge]") {
+    std::string out = tmp_path("merged.db"), good = tmp_path("good.db");
+    TempFile garbage("this is not a database\n", ".db");
+    Result r = sh("merge " + out + " " + garbage.path());
+    require_input_error(r, garbage.path() + ": not a quiesce trace database");
+    REQUIRE_FALSE(std::filesystem::exists(out));
+    // A good input first and then a bad one: still nothing.
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + good).status == 0);
+    r = sh("merge " + out + " " + good + " " + garbage.path());
+    require_input_error(r, garbage.path() + ": not a quiesce trace database");
+    for (const char* side : {"", "-wal", "-shm", "-journal"}) REQUIRE_FALSE(std::filesystem::exists(out + side));
+    // An OUT that was there stays there.
+    REQUIRE(sh("merge " + out + " " + good).status == 0);
+    r = sh("merge " + out + " " + garbage.path());
+    REQUIRE(r.status == 2);
+    REQUIRE(std::filesystem::exists(out));
+    REQUIRE(sh("query " + out + " \"SELECT count(*) FROM run\" --format list").out == "count(*)\n1\n");
+    for (const auto& p : {out, good})
+        for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(p + side);
+}

@@ -86,6 +86,7 @@ void parse_budget(const std::string& text, ExploreOptions& o) {
 int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
             const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs,
             const std::string& order) {
+    check_output_file(junit, "--junit");  // before any run: a campaign's results need somewhere to go
     std::vector<Scenario> scenarios;
     for (const auto& f : collect(paths)) {
         Scenario s = load_scenario(f);
@@ -364,10 +365,20 @@ int main(int argc, char** argv) {
                 else if (path_kind(merge_out) != PathKind::Missing && fs::equivalent(in, merge_out, ec))
                     throw InputError(in, 0, 0, "", "is the output database");
             }
-            TraceDb out(merge_out);
-            for (const auto& in : merge_in) {
-                int64_t n = out.merge_from(in);
-                std::printf("%s: %lld run(s)\n", in.c_str(), static_cast<long long>(n));
+            // Every input is a quiesce database before OUT is created, and
+            // an OUT this merge created goes again if it fails.
+            for (const auto& in : merge_in) TraceReader check(in);
+            const bool created = path_kind(merge_out) == PathKind::Missing;
+            try {
+                TraceDb out(merge_out);
+                for (const auto& in : merge_in) {
+                    int64_t n = out.merge_from(in);
+                    std::printf("%s: %lld run(s)\n", in.c_str(), static_cast<long long>(n));
+                }
+            } catch (...) {
+                if (created)
+                    for (const char* side : {"", "-wal", "-shm", "-journal"}) std::remove((merge_out + side).c_str());
+                throw;
             }
             return 0;
         }
