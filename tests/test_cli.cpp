@@ -148,7 +148,7 @@ TEST_CASE("cli: property overrides are checked against the built platform", "[cl
     Result r = sh("validate " + unknown.path());
     REQUIRE(r.status == 2);
     REQUIRE(r.out == "quiesce: " + unknown.path() +
-                         ":6:1: properties.dma0.core.beats: 'dma0.core' has no property 'beats' (it has: beat_cycles)\n");
+                         ":6:1: properties.dma0.core.beats: 'dma0.core' has no property 'beats' (it has: beat_cycles, flush_cycles)\n");
     TempFile typed(head + "\"cpu0.offline_cycles\" = \"fast\"\n[expect]\nresult = \"pass\"\n");
     r = sh("run " + typed.path() + " --db " + tmp_path("never.db"));
     REQUIRE(r.status == 2);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace quiesce {
 
@@ -12,6 +13,11 @@ namespace quiesce {
 // baseline, 1 when some do (each written to out_dir), 2 on bad input.
 int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, const std::string& out_dir,
                 const std::string& junit = "");
+// quiesce explore SCENARIO... --mutate DRIVER|all: every mutation of the
+// driver's callbacks against the scenarios; 0 when every mutant is killed,
+// 1 when some survive, 2 on bad input.
+int cmd_mutate(const std::vector<std::string>& files, const std::string& driver, const ExploreOptions& o,
+               std::string db_path, const std::string& out_dir);
 // quiesce replay DB RUN: 0 when the digest is identical, 1 when it differs.
 int cmd_replay(const std::string& db_path, int64_t run_id);
 

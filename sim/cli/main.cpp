@@ -3,6 +3,7 @@
 #include "sim/cli/commands.h"
 #include "sim/cli/junit.h"
 #include "sim/core/errors.h"
+#include "sim/core/toml_reader.h"
 #include "sim/core/paths.h"
 #include "sim/explore/fork_runner.h"
 #include "sim/scenario/executor.h"
@@ -158,6 +159,11 @@ int cmd_validate(const std::vector<std::string>& files) {
     int bad = 0;
     for (const auto& f : collect(files)) {
         try {
+            if (parse_toml_file(f).contains("driver")) {  // a driver file (scenarios/drivers/)
+                load_driver(f);
+                std::printf("ok: %s\n", f.c_str());
+                continue;
+            }
             Scenario s = load_scenario(f);
             build_graph(s.platform);
             preflight(s);
@@ -226,10 +232,14 @@ int main(int argc, char** argv) {
     auto* validate = app.add_subcommand("validate", "Check scenario files without running them");
     validate->add_option("files", validate_files, "Scenario files or directories")->required();
 
-    std::string explore_file, explore_db, explore_out, explore_kinds, explore_shard = "0/1";
+    std::string explore_db, explore_out, explore_kinds, explore_shard = "0/1", explore_mutate;
+    std::vector<std::string> explore_files;
     ExploreOptions explore_opts;
     auto* explore = app.add_subcommand("explore", "Try fault points on a scenario: which ones break it, with reproducers");
-    explore->add_option("scenario", explore_file, "Scenario file")->required();
+    explore->add_option("scenario", explore_files, "Scenario file (with --mutate: files or directories)")->required();
+    explore->add_option("--mutate", explore_mutate,
+                        "Mutate this driver's PM callbacks (a driver file's name, or \"all\"): drop, swap, move a "
+                        "step to the neighbouring phase, shorten a timeout; each mutant killed or survived");
     explore->add_option("--kinds", explore_kinds, "Fault kinds to place, comma separated (default: " +
                                                       fmt::format("{}", fmt::join(default_explore_kinds(), ",")) + ")");
     explore->add_option("--strategy", explore_opts.strategy,
@@ -355,7 +365,11 @@ int main(int argc, char** argv) {
             explore_opts.prefix = !no_prefix;
             explore_opts.shard = i;
             explore_opts.shards = n;
-            return cmd_explore(explore_file, explore_opts, explore_db, explore_out, explore_junit);
+            if (!explore_mutate.empty())
+                return cmd_mutate(collect(explore_files), explore_mutate, explore_opts, explore_db, explore_out);
+            if (explore_files.size() != 1)
+                throw InputError("explore: one scenario file (several only with --mutate)");
+            return cmd_explore(explore_files[0], explore_opts, explore_db, explore_out, explore_junit);
         }
         if (*replay) return cmd_replay(replay_db, replay_run);
         if (*merge) {

@@ -336,7 +336,10 @@ size_t apply_patches(DriverProgram& p, TableReader& r, const std::string& key) {
                     p.aliases.erase(a);
                 }
                 auto& dst = p.callbacks[*to];
-                dst.insert(where == "start" ? dst.begin() : dst.end(), moved);
+                // "end": before the callback's first return (its normal
+                // exit, ahead of any error path), else after its last step.
+                auto end = std::find_if(dst.begin(), dst.end(), [](const Step& st) { return st.op == "return"; });
+                dst.insert(where == "start" ? dst.begin() : end, moved);
                 name_steps(dst);
             } else {
                 pr.fail("move", "a move names where: before, after, or to (another callback)");
@@ -356,14 +359,24 @@ size_t apply_patches(DriverProgram& p, TableReader& r, const std::string& key) {
                                 "move, change");
         name_steps(steps);
         pr.done();
+        // A patch that breaks a step written elsewhere (deletes the label
+        // another step jumps to) is this patch's error.
+        try {
+            validate_driver(p);
+        } catch (const InputError& e) {
+            if (e.file() == pr.file()) throw;
+            pr.fail("callback", "the patch leaves " + e.key() + " (" + e.file() + ":" + std::to_string(e.line()) +
+                                    ") invalid: " + e.message());
+        }
     });
     return n;
 }
 
 void apply_driver_table(DriverProgram& p, TableReader& r) {
-    if (auto b = r.boolean("legacy_pm")) p.legacy_pm = *b;
+    if (auto b = r.boolean("legacy_pm")) p.legacy_pm = *b, p.patched = true;
+    if (r.table("work")) p.patched = true;
     read_callbacks(r, "work", p.work, false, nullptr);  // new or replaced work items
-    apply_patches(p, r, "patch");
+    if (apply_patches(p, r, "patch")) p.patched = true;
 }
 
 DriverProgram load_driver(const std::string& path) {

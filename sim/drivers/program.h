@@ -59,6 +59,7 @@ struct DriverProgram {
     std::string name, file, description;
     std::string binds;       // the device model it drives (a platform device type)
     bool legacy_pm = false;  // struct pci_driver .suspend/.resume: the PCI core neither saves nor powers down
+    bool patched = false;    // a scenario changed it ([drivers.NAME] patches): no longer the file's driver
     std::map<std::string, std::vector<Step>> callbacks;
     std::map<std::string, std::vector<Step>> work;  // work items schedule-work queues
     // A callback that is another's function (`freeze = "suspend"`, as

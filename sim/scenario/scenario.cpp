@@ -5,6 +5,7 @@
 #include "sim/core/paths.h"
 #include "sim/core/toml_reader.h"
 #include "sim/drivers/ahci_driver.h"
+#include "sim/drivers/mutate.h"
 #include "sim/drivers/dma_engine_driver.h"
 #include "sim/drivers/xhci_driver.h"
 
@@ -406,6 +407,22 @@ void set_timing(Scenario& s, const std::string& text) {
     s.extra_faults.push_back("timing=" + text);
 }
 
+void set_mutation(Scenario& s, const std::string& text) {
+    const size_t colon = text.find(':');
+    Mutation m;
+    if (colon == std::string::npos || !parse_mutation(text.substr(colon + 1), m))
+        throw InputError("mutate: expected DRIVER:OP:CALLBACK:STEP, got '" + text + "'");
+    const std::string driver = text.substr(0, colon);
+    bool any = false;
+    for (auto& [dev, p] : s.drivers)
+        if (p->name == driver && !p->patched) {
+            s.drivers[dev] = std::make_shared<DriverProgram>(mutate(*p, m));
+            any = true;
+        }
+    if (!any) throw InputError("mutate: no device of this scenario runs the driver '" + driver + "'");
+    s.extra_faults.push_back("mutate=" + text);
+}
+
 void add_cli_faults(Scenario& s, const std::vector<std::string>& rules) {
     for (const auto& text : rules) {
         if (text.rfind("order=", 0) == 0) {  // a recorded device order (replay)
@@ -418,6 +435,10 @@ void add_cli_faults(Scenario& s, const std::vector<std::string>& rules) {
         }
         if (text.rfind("timing=", 0) == 0) {  // recorded latency jitter (replay)
             set_timing(s, text.substr(7));
+            continue;
+        }
+        if (text.rfind("mutate=", 0) == 0) {  // a driver mutation (explore --mutate, replay)
+            set_mutation(s, text.substr(7));
             continue;
         }
         s.faults.faults.push_back(parse_cli_fault(text, s.extra_faults.size() + 1, s));

@@ -184,8 +184,12 @@ std::vector<KeyValue> split_key_values(const std::string& text);
 class TableReader;
 FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& origin);
 FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario& s);
+// "DRIVER:OP:CALLBACK:STEP": a driver mutation (explore --mutate, replay),
+// applied to every device running that driver unpatched. Throws InputError.
+void set_mutation(Scenario& s, const std::string& text);
 // Adds --fault rules to a scenario's plan (and to extra_faults); a line
-// "order=a,b,..." (as replay finds it) sets the order instead.
+// "order=a,b,..." (as replay finds it) sets the order instead, and
+// "mutate=..." mutates a driver.
 void add_cli_faults(Scenario& s, const std::vector<std::string>& rules);
 // "" if `order` names every device of the platform's graph once, else why not.
 std::string check_order(const Scenario& s, const std::vector<std::string>& order);

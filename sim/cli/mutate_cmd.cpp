@@ -1,0 +1,260 @@
+// quiesce explore --mutate: which steps of a driver are load-bearing? Every
+// mutation of the driver's callbacks (sim/drivers/mutate.h) runs against
+// each scenario in turn until one of them fails its expectation - the
+// mutant is killed, and the scenario names what caught it - or none does:
+// it survived, and the scenarios cannot tell that step from a mistake.
+#include "sim/cli/commands.h"
+
+#include "sim/core/errors.h"
+#include "sim/drivers/mutate.h"
+#include "sim/scenario/executor.h"
+#include "sim/scenario/platform.h"
+#include "sim/trace/trace_db.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace quiesce {
+
+namespace {
+
+struct Mutant {
+    std::string driver;
+    Mutation m;
+    bool killed = false;
+    std::string by_scenario, by;  // the first scenario that failed with it, and how
+    std::set<std::string> violations;
+    std::string outcome;
+    int64_t run_id = 0;
+    std::string reproducer;
+};
+
+// The scenario's devices that run `driver` as the file defines it (a device
+// whose driver the scenario patched runs another driver).
+std::vector<std::string> devices_running(const Scenario& s, const std::string& driver) {
+    std::vector<std::string> out;
+    for (const auto& [dev, p] : s.drivers)
+        if (p->name == driver && !p->patched) out.push_back(dev);
+    return out;
+}
+
+// The callbacks each device ran in `r` (device callbacks and syscore ops).
+std::set<std::string> reached_callbacks(const RunResult& r, const std::vector<std::string>& devices) {
+    std::set<std::string> out;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::SliceBegin && (ev.category == "callback" || ev.category == "syscore")) {
+            const std::string dev = arg_value(ev, "device");
+            if (std::find(devices.begin(), devices.end(), dev) != devices.end()) out.insert(ev.name);
+        }
+    return out;
+}
+
+std::string without_expect(const std::string& text) {
+    std::istringstream in(text);
+    std::string out, line;
+    bool skipping = false;
+    while (std::getline(in, line)) {
+        const size_t at = line.find_first_not_of(" \t");
+        if (at != std::string::npos && line[at] == '[') skipping = line.compare(at, 8, "[expect]") == 0;
+        if (!skipping) out += line + "\n";
+    }
+    while (out.size() >= 2 && out[out.size() - 1] == '\n' && out[out.size() - 2] == '\n') out.pop_back();
+    return out;
+}
+
+// A scenario file that reproduces a killed mutant: the scenario, the
+// mutation as a patch to each device's driver, and what the mutant showed.
+std::string reproducer(const Mutant& k, const Scenario& s, const std::vector<std::string>& devices) {
+    std::ifstream in(s.file);
+    std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string out = without_expect(original) + "\n";
+    out += fmt::format("# Found by quiesce explore --mutate {} on {}: the mutation\n#   {}\n", k.driver, s.file,
+                       k.m.text());
+    out += "# makes this scenario fail where the driver as written passes. The patch\n";
+    out += "# below is the mutation; `quiesce run` on this file reproduces it.\n";
+    const std::string patch = mutation_patch(*s.drivers.at(devices.front()), k.m);
+    for (const auto& d : devices) out += fmt::format("\n[[drivers.{}.patch]]\n{}", d, patch);
+    out += "\n[expect]\n";
+    if (!k.violations.empty()) {
+        std::string ids;
+        for (const auto& v : k.violations) ids += (ids.empty() ? "" : ", ") + fmt::format("\"{}\"", v);
+        out += fmt::format("violations = [{}]\n", ids);
+    } else {
+        out += fmt::format("result = \"pass\"\noutcome = \"{}\"\n", k.outcome);
+    }
+    return out;
+}
+
+std::string file_part(std::string s) {
+    for (char& c : s)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
+    return s;
+}
+
+}  // namespace
+
+int cmd_mutate(const std::vector<std::string>& files, const std::string& which, const ExploreOptions& o,
+               std::string db_path, const std::string& out_dir) {
+    std::vector<Scenario> scenarios;
+    for (const auto& f : files) {
+        scenarios.push_back(load_scenario(f));
+        build_graph(scenarios.back().platform);
+        preflight(scenarios.back());
+    }
+    if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");
+    std::set<std::string> drivers, known;
+    for (const auto& s : scenarios)
+        for (const auto& [dev, p] : s.drivers) {
+            known.insert(p->name);
+            if ((which == "all" || p->name == which) && !p->patched) drivers.insert(p->name);
+        }
+    if (drivers.empty()) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        throw InputError("--mutate: no scenario runs an unpatched driver named '" + which + "' (" +
+                         (list.empty() ? "no driver files" : list) + ")");
+    }
+    if (!out_dir.empty()) {
+        std::error_code ec;
+        if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
+            throw InputError(out_dir, 0, 0, "--out", "exists and is not a directory");
+    }
+    if (db_path.empty()) db_path = "quiesce-explore.db";
+    TraceDb db(db_path);
+    std::printf("trace database: %s\n", db_path.c_str());
+
+    // Baselines: what each scenario's driver callbacks are, as written.
+    std::vector<RunResult> bases;
+    std::map<std::string, std::set<std::string>> reached;  // driver -> callbacks some scenario ran
+    for (const auto& s : scenarios) {
+        bases.push_back(execute(s));
+        db.record(run_meta(s, bases.back()), bases.back().stream);
+        if (bases.back().status != "passed")
+            std::printf("warning: %s does not meet its expectation as written (%s): a mutant it fails is not "
+                        "counted as killed there\n",
+                        s.name.c_str(), bases.back().message.c_str());
+        for (const auto& d : drivers) {
+            auto r = reached_callbacks(bases.back(), devices_running(s, d));
+            reached[d].insert(r.begin(), r.end());
+        }
+    }
+    std::vector<Mutant> mutants;
+    for (const auto& d : drivers) {
+        const DriverProgram* p = nullptr;
+        for (const auto& s : scenarios)
+            for (const auto& dev : devices_running(s, d)) p = p ? p : s.drivers.at(dev).get();
+        size_t i = 0;
+        for (auto& m : mutations(*p, reached[d])) {
+            if (i++ % o.shards != o.shard) continue;
+            if (o.budget && mutants.size() >= o.budget) break;
+            mutants.push_back({d, std::move(m)});
+        }
+    }
+    std::printf("%zu mutant(s) of %zu driver(s) over %zu scenario(s)%s, %u job(s)\n", mutants.size(), drivers.size(),
+                scenarios.size(), o.shards > 1 ? fmt::format(" (shard {}/{})", o.shard, o.shards).c_str() : "",
+                o.jobs);
+
+    // Scenario by scenario, the mutants still alive.
+    for (size_t si = 0; si < scenarios.size(); ++si) {
+        const Scenario& s = scenarios[si];
+        if (bases[si].status != "passed") continue;
+        std::vector<size_t> which_mutants;
+        std::vector<Scenario> variants;
+        for (size_t k = 0; k < mutants.size(); ++k) {
+            if (mutants[k].killed) continue;
+            const auto devices = devices_running(s, mutants[k].driver);
+            if (devices.empty()) continue;
+            Scenario v = s;
+            bool applies = true;
+            for (const auto& dev : devices) {
+                try {
+                    v.drivers[dev] = std::make_shared<DriverProgram>(mutate(*s.drivers.at(dev), mutants[k].m));
+                } catch (const InputError&) {
+                    applies = false;
+                }
+            }
+            if (!applies) continue;
+            v.extra_faults.push_back("mutate=" + mutants[k].driver + ":" + mutants[k].m.spec());
+            // (At the scenario's own trace level: its expectation is judged
+            // on what that level records - a control run's comparison, too.)
+            which_mutants.push_back(k);
+            variants.push_back(std::move(v));
+        }
+        execute_all(variants, o.jobs, [&](size_t j, RunResult r) {
+            Mutant& mu = mutants[which_mutants[j]];
+            const int64_t id = db.record(run_meta(variants[j], r), r.stream);
+            if (r.status == "passed") return;
+            mu.killed = true;
+            mu.by_scenario = s.name;
+            mu.run_id = id;
+            mu.violations = r.violations;
+            mu.outcome = r.stream.summary.outcome;
+            std::string fresh;
+            for (const auto& v : r.violations)
+                if (!bases[si].violations.count(v)) fresh += (fresh.empty() ? "" : ", ") + v;
+            mu.by = !fresh.empty() ? fresh : r.status != "failed" ? r.status : r.message;
+            if (!out_dir.empty() && (!r.violations.empty() || r.stream.summary.outcome != "resumed")) {
+                fs::create_directories(out_dir);
+                mu.reproducer = (fs::path(out_dir) / fmt::format("{:02}-{}-{}-{}-{}.toml", which_mutants[j] + 1,
+                                                                 file_part(mu.driver), mu.m.op, mu.m.callback,
+                                                                 file_part(mu.m.step)))
+                                    .string();
+                std::ofstream(mu.reproducer) << reproducer(mu, s, devices_running(s, mu.driver));
+            }
+        });
+    }
+
+    // The report: each mutant, then a score per driver and per callback.
+    size_t survivors = 0;
+    for (const auto& mu : mutants) {
+        if (mu.killed)
+            std::printf("KILLED    %-50s by %s in %s (run %lld)\n", mu.m.text().c_str(), mu.by.c_str(),
+                        mu.by_scenario.c_str(), static_cast<long long>(mu.run_id));
+        else
+            std::printf("SURVIVED  %s\n", mu.m.text().c_str());
+        if (!mu.reproducer.empty()) std::printf("          reproducer: %s\n", mu.reproducer.c_str());
+        survivors += !mu.killed;
+    }
+    for (const auto& d : drivers) {
+        std::map<std::string, std::pair<size_t, size_t>> per_cb;  // callback -> killed, total
+        size_t killed = 0, total = 0;
+        for (const auto& mu : mutants)
+            if (mu.driver == d) {
+                ++total;
+                killed += mu.killed;
+                per_cb[mu.m.callback].first += mu.killed;
+                per_cb[mu.m.callback].second++;
+            }
+        std::printf("\n%s: %zu of %zu mutants killed (%.0f%%)\n", d.c_str(), killed, total,
+                    total ? 100.0 * double(killed) / double(total) : 0.0);
+        for (const auto& [cb, kt] : per_cb) std::printf("  %-18s %zu/%zu\n", cb.c_str(), kt.first, kt.second);
+        const DriverProgram* p = nullptr;
+        for (const auto& s : scenarios)
+            for (const auto& dev : devices_running(s, d)) p = p ? p : s.drivers.at(dev).get();
+        // A function counts as reached under any of its names (suspend run
+        // as freeze).
+        auto function_of = [&](const std::string& cb) {
+            auto a = p->aliases.find(cb);
+            return a == p->aliases.end() ? cb : a->second;
+        };
+        std::set<std::string> ran;
+        for (const auto& cb : reached[d]) ran.insert(function_of(cb));
+        std::string unreached;
+        for (const auto& cb : p->defined())
+            if (!ran.count(function_of(cb))) unreached += (unreached.empty() ? "" : ", ") + cb;
+        if (!unreached.empty()) std::printf("  not reached by these scenarios: %s\n", unreached.c_str());
+    }
+    if (survivors)
+        std::printf("\n%zu survivor(s): steps these scenarios cannot tell from a mistake - each is a step the\n"
+                    "oracle does not need (explain it) or a gap a better scenario or check closes (docs/drivers.md)\n",
+                    survivors);
+    return survivors ? 1 : 0;
+}
+
+}  // namespace quiesce

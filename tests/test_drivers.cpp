@@ -1,0 +1,303 @@
+// Drivers as data (docs/drivers.md): driver files, their validation, patches,
+// the steps' semantics and timing on the real models, the sleep-in-atomic
+// invariant, and the mutations explore --mutate runs.
+#include "cli.h"
+#include "tmpfile.h"
+
+#include "sim/core/errors.h"
+#include "sim/drivers/mutate.h"
+#include "sim/scenario/executor.h"
+
+#include <filesystem>
+#include <fstream>
+
+using namespace quiesce;
+using quiesce::test::regression;
+using quiesce::test::sh;
+using quiesce::test::TempFile;
+using quiesce::test::tmp_path;
+
+namespace {
+
+std::string builtin(const std::string& name) { return std::string(QUIESCE_DATA_DIR) + "/drivers/" + name + ".toml"; }
+
+std::vector<std::string> labels(const std::vector<Step>& steps) {
+    std::vector<std::string> out;
+    for (const auto& s : steps) out.push_back(s.label);
+    return out;
+}
+
+// The error a driver file gives, without its path.
+std::string driver_error(const std::string& text) {
+    TempFile f(text);
+    try {
+        load_driver(f.path());
+    } catch (const InputError& e) {
+        std::string w = e.what();
+        return w.substr(w.find(f.path()) == 0 ? f.path().size() : 0);
+    }
+    return "loaded";
+}
+
+// A scenario on pc-basic/linux-s3 with `extra` appended (driver tables).
+Scenario scenario_with(const std::string& extra, const std::string& expect = "[expect]\nresult = \"pass\"\n") {
+    TempFile f("[scenario]\nseed = 5\n[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n" + extra +
+               "\n" + expect);
+    return load_scenario(f.path());
+}
+
+const std::string kDerived = "[driver]\nname = \"t\"\nbase = \"dma-engine\"\n";
+
+bool dma0(const Event& ev) { return ev.track == "dma0" || (ev.track.size() > 5 && ev.track.substr(ev.track.size() - 5) == ".dma0"); }
+
+// The step slices of dma0's `callback`, in the order they began.
+std::vector<std::string> steps_run(const RunResult& r, const std::string& callback) {
+    std::vector<std::string> out;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::SliceBegin && ev.category == "step" && dma0(ev) &&
+            arg_value(ev, "callback") == callback)
+            out.push_back(ev.name);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("drivers: the built-in DMA engine driver loads, every step labelled, aliases share a function", "[drivers]") {
+    DriverProgram p = load_driver(builtin("dma-engine"));
+    REQUIRE(p.binds == "dma-engine");
+    REQUIRE_FALSE(p.legacy_pm);
+    REQUIRE(labels(*p.callback("suspend")) ==
+            std::vector<std::string>{"reserve-vram", "stop-queue", "drain", "save-regs", "clear-saved", "stop-engine",
+                                     "save-vram", "done", "busy", "unreserve-vram", "fail"});
+    REQUIRE(p.callback("freeze") == p.callback("suspend"));  // SET_SYSTEM_SLEEP_PM_OPS
+    REQUIRE(p.callback("thaw") == p.callback("resume"));
+    REQUIRE(p.callback("resume_early") == nullptr);
+    // Unlabelled steps are named after their op, numbered from the second.
+    TempFile f(kDerived + "[[patch]]\ncallback = \"prepare\"\nreplace = [{ op = \"compute\", cycles = 10 }, "
+                          "{ op = \"compute\", cycles = 20 }]\n");
+    REQUIRE(labels(*load_driver(f.path()).callback("prepare")) == std::vector<std::string>{"compute", "compute-2"});
+    // A derived driver: the base's steps, then its patches.
+    DriverProgram legacy = load_driver(builtin("dma-engine-legacy-no-restore"));
+    REQUIRE(legacy.legacy_pm);
+    REQUIRE(labels(*legacy.callback("suspend_noirq")) == std::vector<std::string>{"companion-status", "d3hot"});
+}
+
+TEST_CASE("drivers: bad driver files name file:line:column and key", "[drivers]") {
+    auto patch = [](const std::string& body) { return kDerived + "[[patch]]\ncallback = \"suspend\"\n" + body; };
+    REQUIRE(driver_error(patch("append = [{ op = \"jump\" }]\n")).find(
+                ":6:18: patch[0].append[0].op: unknown step 'jump' (read, write,") == 0);
+    REQUIRE(driver_error(patch("append = [{ op = \"write\", reg = \"CTLR\", value = 0 }]\n")) ==
+            ":6:11: suspend.write.reg: 'dma-engine' has no register 'CTLR' (ID, CTRL, STATUS, RING_BASE, RING_SIZE, "
+            "TAIL, HEAD, COMPLETED, BURST)");
+    REQUIRE(driver_error(patch("append = [{ op = \"rmw\", reg = \"CTRL\", field = \"EN\", value = 1 }]\n")) ==
+            ":6:11: suspend.rmw.field: register CTRL has no field 'EN' (ENABLE, IRQ_EN, FLUSH)");
+    REQUIRE(driver_error(patch("append = [{ op = \"command\", name = \"reset\" }]\n")).find(
+                ":6:11: suspend.command.name: 'dma-engine' offers no command 'reset' (save-local-memory,") == 0);
+    REQUIRE(driver_error(patch("append = [{ op = \"sleep\", duration = \"1ms\", on_fail = \"nowhere\" }]\n")) ==
+            ":6:11: suspend.sleep.on_fail: no step labelled 'nowhere' in suspend (a jump stays inside its callback)");
+    REQUIRE(driver_error(patch("append = [{ op = \"return\", err = \"EWHAT\" }]\n")).find(
+                ":6:34: patch[0].append[0].err: unknown errno 'EWHAT' (EPERM,") == 0);
+    REQUIRE(driver_error(patch("delete = \"no-such-step\"\n")) ==
+            ":6:10: patch[0].delete: no step labelled 'no-such-step' in t's suspend");
+    REQUIRE(driver_error(patch("append = [{ op = \"read\", reg = \"STATUS\", device = \"$twin\" }]\n")) ==
+            ":6:11: suspend.read.device: 'dma-engine' drivers take no parameter '$twin'");
+    REQUIRE(driver_error(patch("append = [{ op = \"call\", name = \"suspend\" }]\n")) ==
+            ":6:11: suspend.call.name: calling suspend from suspend recurses");
+    REQUIRE(driver_error(kDerived + "[callbacks]\nhibernate = []\n") == ":5:13: callbacks.hibernate: unknown callback "
+                                                                            "'hibernate'");
+    REQUIRE(driver_error(kDerived + "[callbacks]\nthaw = \"resume_early\"\n") ==
+            ":5:8: callbacks.thaw: 'resume_early' is not a callback with steps (an alias names one)");
+    REQUIRE(driver_error("[driver]\nname = \"x\"\nbinds = \"gpu\"\n") ==
+            ":3:9: driver.binds: no device model 'gpu' takes a driver file");
+    // A patch that deletes the step another jumps to is the patch's error.
+    REQUIRE(driver_error(kDerived + "[[patch]]\ncallback = \"suspend\"\ndelete = \"busy\"\n").find(
+                ":5:12: patch[0].callback: the patch leaves suspend.drain.on_fail (") == 0);
+}
+
+TEST_CASE("drivers: patches delete, insert, move, change; patching an alias gives it its own function", "[drivers]") {
+    TempFile f(kDerived + R"(
+[[patch]]
+callback = "suspend"
+delete = "clear-saved"
+
+[[patch]]
+callback = "suspend"
+insert_before = "stop-engine"
+step = { op = "sleep", label = "nap", duration = "1ms" }
+
+[[patch]]
+callback = "suspend"
+move = "save-regs"
+to = "prepare"
+
+[[patch]]
+callback = "suspend"
+change = "drain"
+set = { timeout = "50us" }
+
+[[patch]]
+callback = "freeze"
+replace = [{ op = "queue-stop" }]
+)");
+    DriverProgram p = load_driver(f.path());
+    REQUIRE(labels(*p.callback("suspend")) == std::vector<std::string>{"reserve-vram", "stop-queue", "drain", "nap",
+                                                                        "stop-engine", "save-vram", "done", "busy",
+                                                                        "unreserve-vram", "fail"});
+    REQUIRE(labels(*p.callback("prepare")) == std::vector<std::string>{"save-regs"});
+    REQUIRE(p.callback("suspend")->at(2).timeout == 50'000'000);
+    REQUIRE(labels(*p.callback("freeze")) == std::vector<std::string>{"queue-stop"});
+    REQUIRE(p.callback("poweroff") == p.callback("suspend"));  // still shares suspend's function
+    // A move to the end of a callback lands before its first return: on
+    // the normal path, not after the error path.
+    TempFile g(kDerived + "[[patch]]\ncallback = \"resume\"\nmove = \"start-queue\"\nto = \"suspend\"\nat = \"end\"\n");
+    REQUIRE(labels(*load_driver(g.path()).callback("suspend"))[7] == "start-queue");
+}
+
+TEST_CASE("drivers: steps run in order, as step slices on the device's track", "[drivers]") {
+    RunResult r = execute(load_scenario(regression("s3-basic")));
+    REQUIRE(r.status == "passed");
+    REQUIRE(steps_run(r, "suspend") == std::vector<std::string>{"reserve-vram", "stop-queue", "drain", "save-regs",
+                                                                 "clear-saved", "stop-engine", "save-vram", "done"});
+    // The handoff steps are skipped: s3-basic names no $handoff device.
+    REQUIRE(steps_run(r, "resume") == std::vector<std::string>{"restore-vram", "ring-base", "ring-size", "tail",
+                                                                "restore-regs", "start-queue", "handoff"});
+}
+
+TEST_CASE("drivers: a step's time is the model's - sleep, poll timeout, errno, on_fail continue", "[drivers]") {
+    // A 2 ms sleep in resume makes dma0's resume callback last 2 ms more.
+    RunResult base = execute(scenario_with(""));
+    RunResult slow = execute(scenario_with(
+        "[[drivers.dma0.patch]]\ncallback = \"resume\"\nprepend = [{ op = \"sleep\", duration = \"2ms\" }]\n"));
+    auto resume_ps = [](const RunResult& r) {
+        Picos begin = 0;
+        for (const auto& ev : r.stream.events)
+            if (dma0(ev) && ev.category == "callback" && ev.name == "resume") {
+                if (ev.kind == EvKind::SliceBegin) begin = ev.ts;
+                else return ev.ts - begin;
+            }
+        return Picos(0);
+    };
+    REQUIRE(resume_ps(slow) - resume_ps(base) >= 2'000'000'000ULL);
+    REQUIRE(resume_ps(slow) - resume_ps(base) < 2'010'000'000ULL);
+    // A poll that never sees its value fails with its errno after its
+    // timeout, and the suspend unwinds.
+    RunResult poll = execute(scenario_with(
+        "[[drivers.dma0.patch]]\ncallback = \"suspend_noirq\"\nappend = [{ op = \"poll\", reg = \"STATUS\", field = "
+        "\"BUSY\", value = 1, timeout = \"100us\", err = \"EIO\" }]\n",
+        "[expect]\nresult = \"pass\"\noutcome = \"aborted:suspend_noirq\"\n"));
+    REQUIRE(poll.status == "passed");
+    bool failed = false;
+    for (const auto& ev : poll.stream.events)
+        if (ev.name == "callback-failed" && arg_value(ev, "device") == "dma0")
+            failed = arg_value(ev, "rc") == "-5" && arg_value(ev, "callback") == "suspend_noirq";
+    REQUIRE(failed);
+    // on_fail = "continue": the rest runs, the callback returns the error.
+    RunResult cont = execute(scenario_with(
+        "[[drivers.dma0.patch]]\ncallback = \"suspend_noirq\"\nappend = [{ op = \"poll\", reg = \"STATUS\", field = "
+        "\"BUSY\", value = 1, timeout = \"100us\", on_fail = \"continue\" }, { op = \"compute\", label = \"after\", "
+        "cycles = 7 }]\n",
+        "[expect]\nresult = \"pass\"\noutcome = \"aborted:suspend_noirq\"\n"));
+    REQUIRE(cont.status == "passed");
+    REQUIRE(steps_run(cont, "suspend_noirq") == std::vector<std::string>{"poll", "after"});  // (no $companion)
+}
+
+TEST_CASE("context.sleep-in-atomic: a sleep in a syscore op is reported; a sleep in suspend_noirq is not",
+          "[drivers][checker]") {
+    RunResult atomic = execute(scenario_with(
+        "[[drivers.dma1.patch]]\ncallback = \"syscore_suspend\"\nreplace = [{ op = \"sleep\", label = \"nap\", "
+        "duration = \"10us\" }]\n",
+        "[expect]\nviolations = [\"context.sleep-in-atomic\"]\n"));
+    REQUIRE(atomic.status == "passed");
+    bool named = false;
+    for (const auto& ev : atomic.stream.events)
+        if (ev.kind == EvKind::Violation && ev.name == "context.sleep-in-atomic")
+            named = ev.args.at(0).value.find("dma1's syscore_suspend step 'nap' (sleep) may sleep, with interrupts "
+                                             "disabled on cpu0") == 0;
+    REQUIRE(named);
+    // Linux's noirq callbacks run in process context: msleep there is legal.
+    RunResult noirq = execute(scenario_with(
+        "[[drivers.dma1.patch]]\ncallback = \"suspend_noirq\"\nappend = [{ op = \"sleep\", duration = \"10us\" }]\n"));
+    REQUIRE(noirq.status == "passed");
+    REQUIRE(noirq.violations.empty());
+}
+
+TEST_CASE("mutations: each operator, only valid drivers, a spec that round-trips", "[drivers][explore]") {
+    DriverProgram p = load_driver(builtin("dma-engine"));
+    std::vector<Mutation> ms = mutations(p, {"suspend_noirq"});
+    std::vector<std::string> specs;
+    for (const auto& m : ms) specs.push_back(m.spec());
+    REQUIRE(specs == std::vector<std::string>{"drop:suspend_noirq:companion-status",
+                                              "earlier:suspend_noirq:companion-status"});
+    // Reached as freeze, suspend's function is mutated; the drain has a timeout to shorten.
+    ms = mutations(p, {"freeze"});
+    auto has = [&](const std::string& spec) {
+        return std::any_of(ms.begin(), ms.end(), [&](const Mutation& m) { return m.spec() == spec; });
+    };
+    REQUIRE(has("drop:suspend:stop-engine"));
+    REQUIRE(has("swap:suspend:drain"));
+    REQUIRE(has("later:suspend:save-regs"));
+    REQUIRE(has("earlier:suspend:reserve-vram"));
+    REQUIRE(has("shorten:suspend:drain"));
+    REQUIRE_FALSE(has("drop:suspend:busy"));      // the drain's on_fail target: no valid driver without it
+    REQUIRE_FALSE(has("later:suspend:drain"));    // its jump would leave its callback
+    DriverProgram shorter = mutate(p, {"shorten", "suspend", "drain"});
+    REQUIRE(shorter.callback("suspend")->at(2).timeout == 100'000'000);  // 10 ms / 100
+    DriverProgram later = mutate(p, {"later", "suspend", "save-regs"});
+    REQUIRE(labels(*later.callback("suspend_late")) == std::vector<std::string>{"save-regs"});
+    Mutation back;
+    REQUIRE(parse_mutation("swap:suspend:drain", back));
+    REQUIRE(back.text() == "swap suspend/drain with the next step");
+    REQUIRE_FALSE(parse_mutation("rename:suspend:drain", back));
+    REQUIRE_FALSE(parse_mutation("drop:suspend", back));
+}
+
+TEST_CASE("explore --mutate: killed and survived, a reproducer that is a driver patch, replay", "[drivers][explore][cli]") {
+    std::string db = tmp_path("mutate.db"), out = tmp_path("mutate-out");
+    quiesce::test::Cli r = sh("explore " + regression("s3-basic") + " --mutate dma-engine -j 2 --db " + db +
+                              " --out " + out);
+    REQUIRE(r.status == 1);  // some mutants survive s3-basic alone
+    // s3-basic never changes BURST or CTRL at run time and its ring is idle
+    // at suspend: a driver that forgets to save them, or to drain, passes it.
+    REQUIRE(r.out.find("SURVIVED  drop suspend/save-regs\n") != std::string::npos);
+    REQUIRE(r.out.find("SURVIVED  drop suspend/drain\n") != std::string::npos);
+    // Saving too late (after suspend_late's... the engine is stopped) is caught.
+    const size_t k = r.out.find("KILLED    move suspend/save-regs to suspend_late");
+    REQUIRE(k != std::string::npos);
+    REQUIRE(r.out.find("by hwstate.not-restored in s3-basic", k) != std::string::npos);
+    REQUIRE(r.out.find("dma-engine: ") != std::string::npos);
+    REQUIRE(r.out.find(" mutants killed (") != std::string::npos);
+    const std::string repro = out + "/";
+    std::string file;
+    for (const auto& e : std::filesystem::directory_iterator(out))
+        if (e.path().string().find("later-suspend-save-regs") != std::string::npos) file = e.path().string();
+    REQUIRE_FALSE(file.empty());
+    std::ifstream in(file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(text.find("[[drivers.dma0.patch]]\ncallback = \"suspend\"\nmove = \"save-regs\"\nto = \"suspend_late\"") !=
+            std::string::npos);
+    REQUIRE(text.find("[[drivers.dma1.patch]]") != std::string::npos);  // the driver's every device
+    std::string rdb = tmp_path("mutate-repro.db");
+    quiesce::test::Cli run = sh("run " + file + " --db " + rdb);
+    REQUIRE(run.status == 0);
+    REQUIRE(run.out.find("found the expected hwstate.not-restored") != std::string::npos);
+    // The mutant's run replays bit for bit from its recorded mutation.
+    const size_t at = r.out.find("(run ", k);
+    const std::string id = r.out.substr(at + 5, r.out.find(')', at) - at - 5);
+    quiesce::test::Cli replay = sh("replay " + db + " " + id);
+    REQUIRE(replay.status == 0);
+    REQUIRE(replay.out.find("1 recorded decision(s)): digest") != std::string::npos);
+    REQUIRE(replay.out.find("identical") != std::string::npos);
+    // Bad input.
+    quiesce::test::Cli bad = sh("explore " + regression("s3-basic") + " --mutate gpu --db " + tmp_path("bad.db"));
+    REQUIRE(bad.status == 2);
+    REQUIRE(bad.out.find("--mutate: no scenario runs an unpatched driver named 'gpu' (dma-engine)") != std::string::npos);
+    std::filesystem::remove_all(out);
+}
+
+TEST_CASE("docs/drivers.md describes every step and every mutation", "[drivers][docs]") {
+    std::ifstream in(std::string(QUIESCE_DATA_DIR) + "/../docs/drivers.md");
+    std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE_FALSE(doc.empty());
+    for (const auto& op : step_ops()) CHECK(doc.find("| `" + std::string(op.name) + "` |") != std::string::npos);
+    for (const auto& [op, what] : mutation_ops()) CHECK(doc.find("| `" + op + "` | " + what + " |") != std::string::npos);
+}
