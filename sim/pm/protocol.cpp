@@ -6,6 +6,7 @@
 #include "sim/core/toml_reader.h"
 
 #include <algorithm>
+#include <map>
 
 namespace quiesce {
 
@@ -113,6 +114,14 @@ Protocol load_protocol(const std::string& path) {
 }
 
 void validate_protocol(const Protocol& pr) {
+    // A phase is found by its name (undo, [[protocol.override]], the trace,
+    // fault rules): a second one of a name could never be found.
+    std::map<std::string, const Phase*> named;
+    for (const auto* list : {&pr.suspend, &pr.resume})
+        for (const Phase& p : *list)
+            if (auto [it, fresh] = named.emplace(p.name, &p); !fresh)
+                phase_error(pr, p, "name",
+                            fmt::format("another phase has this name (line {}): phase names are unique", it->second->line));
     bool cpu_irqs_off = false, dev_irqs_off = false, cpus_off = false, entered = false;
     int snapshots = 0;
     auto walk = [&](const std::vector<Phase>& list, bool suspend_side) {
