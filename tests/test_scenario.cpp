@@ -150,6 +150,21 @@ consumer = "pci0"
     }
 }
 
+TEST_CASE("platform: a CPU clock the clock model cannot represent is an input error at load", "[scenario]") {
+    const std::string base = "name = \"clocked\"\ncpu_clock = \"CLOCK\"\n[[device]]\nname = \"pci0\"\ntype = \"pci-host\"\n";
+    auto with = [&](const std::string& clock) { return TempFile(replace(base, "CLOCK", clock)); };
+    TempFile fast = with("2000GHz");
+    try {
+        load_platform(fast.path());
+        FAIL("2000GHz accepted");
+    } catch (const InputError& e) {
+        REQUIRE(std::string(e.what()) == fast.path() + ":2:13: cpu_clock: '2000GHz' is above 1000GHz, the fastest clock "
+                                                       "the model represents (one cycle per picosecond)");
+    }
+    TempFile fastest = with("1000GHz");  // one cycle per picosecond: the limit itself
+    REQUIRE(load_platform(fastest.path()).cpu_hz == kMaxClockHz);
+}
+
 TEST_CASE("scenario: a device can be left out of the platform, if nothing sits on it", "[scenario]") {
     TempFile ok(replace(kGood, "[drivers.dma0]", "[devices.dma1]\npresent = false\n\n[drivers.dma0]"));
     Scenario s = load_scenario(ok.path());

@@ -39,7 +39,7 @@ uint64_t scaled(long double number, long double scale, const std::string& text) 
 }  // namespace
 
 ClockDomain::ClockDomain(std::string name, uint64_t hz) : name_(std::move(name)), hz_(hz) {
-    SIM_ASSERT(hz_ > 0 && hz_ <= 1'000'000'000'000ULL, "clock domain {} has bad frequency {}", name_, hz_);
+    SIM_ASSERT(hz_ > 0 && hz_ <= kMaxClockHz, "clock domain {} has bad frequency {}", name_, hz_);
 }
 
 Picos ClockDomain::edge_ps(Cycles c) const {

@@ -35,6 +35,10 @@ inline Picos now_ps() { return sc_core::sc_time_stamp().value(); }
 
 // A clock domain: cycle k starts at floor(k * 1e12 / hz) ps. Exact for any
 // frequency (no accumulated rounding), so cycle counts are reproducible.
+// The fastest clock a ClockDomain represents: edges fall on whole
+// picoseconds, so at most one cycle per picosecond (1000GHz).
+constexpr uint64_t kMaxClockHz = 1'000'000'000'000ULL;
+
 class ClockDomain {
 public:
     ClockDomain(std::string name, uint64_t hz);
