@@ -154,3 +154,18 @@ TEST_CASE("reliability: merge with an input that is no database leaves no output
     for (const auto& p : {out, good})
         for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(p + side);
 }
+
+TEST_CASE("reliability: a negative or too large --seed is refused before anything runs", "[reliability][seed]") {
+    std::string db = tmp_path("seed.db");
+    for (std::string seed : {"-1", "18446744073709551615", "9223372036854775808", "+1"}) {
+        INFO(seed);
+        require_input_error(sh("run " + regression("s3-basic") + " --db " + db + " --seed " + seed),
+                            "--seed: a seed is a whole number from 0 to 9223372036854775807, got '" + seed + "'");
+        require_input_error(sh("explore " + regression("s3-basic") + " --db " + db + " --seed " + seed), "--seed: ");
+        REQUIRE_FALSE(std::filesystem::exists(db));
+    }
+    // The largest one is recorded as it was given.
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + db + " --seed 9223372036854775807").status == 0);
+    REQUIRE(sh("query " + db + " \"SELECT seed FROM run\" --format list").out == "seed\n9223372036854775807\n");
+    for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(db + side);
+}

@@ -112,6 +112,16 @@ TEST_CASE("scenario: unknown keys and bad values name file:line:column and key",
             ":2:10: fault[0]: expected a table");
 }
 
+TEST_CASE("scenario: a negative seed, and [hibernation] under a suspend-to-RAM protocol, are input errors", "[scenario]") {
+    REQUIRE(error_of(replace(kGood, "seed = 7", "seed = -1")) == ":4:8: scenario.seed: must be 0 to 9223372036854775807");
+    REQUIRE(error_of(replace(kGood, "[wake]", "[hibernation]\ncrc = false\n\n[wake]")) ==
+            ":19:1: hibernation: is for a hibernation (S4) protocol; 'linux-s3' suspends to RAM");
+    // The seeds of a replayed decision take no sign either ("-1" is not 2^64-1).
+    Scenario s = load_scenario(TempFile(kGood).path());
+    REQUIRE_THROWS_WITH(add_cli_faults(s, {"timing=seed=-1"}), "timing: seed needs a number, got '-1'");
+    REQUIRE_THROWS_WITH(add_cli_faults(s, {"schedule=pct,seed= 1"}), "schedule: seed needs a number, got ' 1'");
+}
+
 TEST_CASE("scenario: TOML syntax errors and missing sections", "[scenario]") {
     REQUIRE(error_of(replace(kGood, "seed = 7", "seed = ")).find(":4:") == 0);
     REQUIRE(error_of("[platform]\nname = \"pc-basic\"\n") == ":1:1: protocol: is required: [protocol] name = \"linux-s3\"");

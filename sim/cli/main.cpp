@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -53,6 +54,20 @@ std::vector<std::string> collect(const std::vector<std::string>& paths) {
     }
     return files;
 }
+
+// --seed: what a scenario file's seed may be, 0 to 2^63-1 (the trace
+// database keeps it as a signed 64-bit integer); no sign, no blank.
+const CLI::Validator kSeed(
+    [](std::string& text) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || *end || errno == ERANGE ||
+            v > uint64_t(INT64_MAX))
+            return "a seed is a whole number from 0 to 9223372036854775807, got '" + text + "'";
+        return "";
+    },
+    "SEED", "seed");
 
 std::string default_db_name() {
     std::time_t t = std::time(nullptr);
@@ -217,7 +232,7 @@ int main(int argc, char** argv) {
     run->add_option("paths", run_paths, "Scenario files or directories (default: scenarios/regression)");
     run->add_option("--db", db, "Trace database to write (default: a new quiesce-<time>.db here)");
     run->add_option("--junit", junit, "Write JUnit XML to this file");
-    run->add_option("--seed", seed, "Override every scenario's seed");
+    run->add_option("--seed", seed, "Override every scenario's seed")->check(kSeed);
     std::vector<std::string> run_faults;
     unsigned run_jobs = 1;
     std::string run_order;
@@ -249,7 +264,8 @@ int main(int argc, char** argv) {
     explore->add_option("--budget", explore_budget,
                         "At most this many variants (\"500\"), or this much wall time (\"90s\", \"5m\", \"1h\"): "
                         "the runs still going then are stopped (default: all)");
-    explore->add_option("--seed", explore_opts.seed, "The random strategy's and the order sample's seed (default 1)");
+    explore->add_option("--seed", explore_opts.seed, "The random strategy's and the order sample's seed (default 1)")
+        ->check(kSeed);
     explore->add_option("-j,--jobs", explore_opts.jobs, "Variants run in parallel (default 1)")->check(CLI::Range(1, 256));
     explore->add_option("--shard", explore_shard, "I/N: run every Nth variant from the Ith (default 0/1)");
     explore->add_option("--db", explore_db, "Trace database (default quiesce-explore.db)");

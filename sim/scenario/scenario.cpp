@@ -10,6 +10,9 @@
 #include "sim/drivers/xhci_driver.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <sstream>
@@ -374,8 +377,11 @@ namespace {
 // The number of one "key=N" item of a replayed decision (`what`: schedule, timing).
 uint64_t decision_number(const char* what, const KeyValue& kv) {
     char* end = nullptr;
+    errno = 0;
     unsigned long long v = std::strtoull(kv.value.c_str(), &end, 10);
-    if (kv.value.empty() || *end)
+    // (strtoull would take "-1" as 2^64-1, and " 1" as 1)
+    if (kv.value.empty() || !std::isdigit(static_cast<unsigned char>(kv.value[0])) || *end || errno == ERANGE ||
+        v > uint64_t(INT64_MAX))
         throw InputError(std::string(what) + ": " + kv.key + " needs a number, got '" + kv.value + "'");
     return v;
 }
@@ -460,7 +466,7 @@ Scenario load_scenario(const std::string& path) {
         TableReader r(path, *t, "scenario");
         s.name = r.str("name", s.name);
         s.description = r.str("description", "");
-        if (auto seed = r.integer("seed")) s.seed = uint64_t(*seed);
+        if (auto seed = r.integer("seed", 0, INT64_MAX)) s.seed = uint64_t(*seed);
         r.done();
     }
     const toml::table* pt = top.table("platform");
@@ -672,6 +678,8 @@ Scenario load_scenario(const std::string& path) {
         r.done();
     }
     if (const toml::table* t = top.table("hibernation")) {
+        if (s.protocol.target != 4)  // nothing would read it: say so rather than ignore it
+            top.fail("hibernation", "is for a hibernation (S4) protocol; '" + s.protocol.name + "' suspends to RAM");
         TableReader r(path, *t, "hibernation");
         if (auto b = r.boolean("crc")) s.hibernation.crc = *b;
         if (auto b = r.boolean("hw_sig")) s.hibernation.hw_sig = *b;
