@@ -109,6 +109,21 @@ TEST_CASE("drivers: bad driver files name file:line:column and key", "[drivers]"
             ":5:8: callbacks.thaw: 'resume_early' is not a callback with steps (an alias names one)");
     REQUIRE(driver_error("[driver]\nname = \"x\"\nbinds = \"gpu\"\n") ==
             ":3:9: driver.binds: no device model 'gpu' takes a driver file");
+    // Drivers that derive from each other in a loop.
+    {
+        std::string dir = tmp_path("loop");
+        std::filesystem::create_directories(dir + "/drivers");
+        std::ofstream(dir + "/drivers/a.toml") << "[driver]\nname = \"a\"\nbase = \"b\"\n";
+        std::ofstream(dir + "/drivers/b.toml") << "[driver]\nname = \"b\"\nbase = \"a\"\n";
+        try {
+            load_driver(dir + "/drivers/a.toml");
+            FAIL("a loop of bases loaded");
+        } catch (const InputError& e) {
+            REQUIRE(std::string(e.what()).find(":3:8: driver.base: drivers derive from each other in a loop") !=
+                    std::string::npos);
+        }
+        std::filesystem::remove_all(dir);
+    }
     // A patch that deletes the step another jumps to is the patch's error.
     REQUIRE(driver_error(kDerived + "[[patch]]\ncallback = \"suspend\"\ndelete = \"busy\"\n").find(
                 ":5:12: patch[0].callback: the patch leaves suspend.drain.on_fail (") == 0);
@@ -219,6 +234,21 @@ TEST_CASE("context.sleep-in-atomic: a sleep in a syscore op is reported; a sleep
         "[[drivers.dma1.patch]]\ncallback = \"suspend_noirq\"\nappend = [{ op = \"sleep\", duration = \"10us\" }]\n"));
     REQUIRE(noirq.status == "passed");
     REQUIRE(noirq.violations.empty());
+}
+
+TEST_CASE("drvstate.stale: a DMA engine resumed without re-deriving TAIL uses a stale producer index",
+          "[drivers][checker]") {
+    // The mutation explore --mutate makes, as a recorded decision.
+    Scenario s = load_scenario(regression("s3-basic"));
+    add_cli_faults(s, {"mutate=dma-engine:drop:resume:tail"});
+    RunResult r = execute(s);
+    REQUIRE(r.violations == std::set<std::string>{"drvstate.stale"});
+    bool tail = false;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::Violation)
+            tail = ev.args.at(0).value.find("driver-state register TAIL does not match") != std::string::npos;
+    REQUIRE(tail);
+    REQUIRE(execute(load_scenario(regression("s3-basic"))).violations.empty());
 }
 
 TEST_CASE("mutations: each operator, only valid drivers, a spec that round-trips", "[drivers][explore]") {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "models/cpu/cpu.h"
+#include "sim/core/memory.h"
 #include "sim/kernel/kernel.h"
 
 namespace quiesce {
@@ -115,6 +116,10 @@ int DmaEngineDriver::copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len) {
         }
     }
 }
+
+uint64_t DmaEngineDriver::software_ring(const PhysicalMemory& mem) const { return drv_ ? mem.peek64(drv_ + F_RING) : 0; }
+
+uint32_t DmaEngineDriver::software_tail(const PhysicalMemory& mem) const { return drv_ ? mem.peek32(drv_ + F_TAIL) : 0; }
 
 void DmaEngineDriver::queue_stop(Cpu& cpu) {
     lock_queue();

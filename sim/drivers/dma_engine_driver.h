@@ -35,6 +35,7 @@
 namespace quiesce {
 
 class Kernel;
+class PhysicalMemory;
 
 class DmaEngineDriver : public PciDriver, public DriverHost {
 public:
@@ -56,6 +57,10 @@ public:
 
     // Copies `len` bytes by DMA and waits for completion. 0, -ETIMEDOUT, -EIO or -EBUSY.
     int copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len);
+    // The ring as the driver's struct in memory says it is (zero-time, for
+    // the checker's drvstate.stale): its base and the tail it wrote last.
+    uint64_t software_ring(const PhysicalMemory& mem) const;
+    uint32_t software_tail(const PhysicalMemory& mem) const;
     // An ioctl that tunes the engine (hdparm for this device): BURST is
     // hardware state, written straight to the register.
     void set_burst(Cpu& cpu, uint32_t bytes);

@@ -632,6 +632,25 @@ void Platform::watch(Checker& checker) {
         if (b.watched) checker.watch_bank(b.component, *b.bank);
     // xHCI: the command ring pointer the controller fetches from (CRCR reads
     // back 0: the controller's own state) against the driver's ring in memory.
+    // The DMA engine: the ring base and the producer index a running engine
+    // uses against the driver's struct in memory (resume re-derives both).
+    // An engine that is not enabled uses neither: a device resume left
+    // stopped is another invariant's finding (hwstate.not-restored).
+    for (auto& d : devs_)
+        if (d.driver)
+            if (auto* e = dynamic_cast<DmaEnginePci*>(d.fn)) {
+                const RegisterBank* bank = &e->core().regs();
+                DmaEngineDriver* drv = d.driver.get();
+                const PhysicalMemory* mem = mem_.get();
+                auto used = [bank](const char* reg, uint64_t memory) {
+                    const bool running = bank->reg("CTRL").value() & DmaEngine::CTRL_ENABLE;
+                    return std::make_pair(running ? bank->reg(reg).value() : memory, memory);
+                };
+                checker.watch_mirror(d.fn->path(), "RING_BASE",
+                                     [used, drv, mem] { return used("RING_BASE", drv->software_ring(*mem)); });
+                checker.watch_mirror(d.fn->path(), "TAIL",
+                                     [used, drv, mem] { return used("TAIL", drv->software_tail(*mem)); });
+            }
     for (auto& d : devs_)
         if (d.xhci_driver)
             if (auto* x = dynamic_cast<XhciPci*>(d.fn)) {
