@@ -6,6 +6,7 @@
 #include "sim/cli/commands.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/paths.h"
 #include "sim/drivers/mutate.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/platform.h"
@@ -120,11 +121,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         throw InputError("--mutate: no scenario runs an unpatched driver named '" + which + "' (" +
                          (list.empty() ? "no driver files" : list) + ")");
     }
-    if (!out_dir.empty()) {
-        std::error_code ec;
-        if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
-            throw InputError(out_dir, 0, 0, "--out", "exists and is not a directory");
-    }
+    check_output_dir(out_dir, "--out");
     if (db_path.empty()) db_path = "quiesce-explore.db";
     TraceDb db(db_path);
     std::printf("trace database: %s\n", db_path.c_str());
@@ -200,7 +197,8 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
                 if (!bases[si].violations.count(v)) fresh += (fresh.empty() ? "" : ", ") + v;
             mu.by = !fresh.empty() ? fresh : r.status != "failed" ? r.status : r.message;
             if (!out_dir.empty() && (!r.violations.empty() || r.stream.summary.outcome != "resumed")) {
-                fs::create_directories(out_dir);
+                std::error_code ec;
+                fs::create_directories(out_dir, ec);  // (checked before the first run)
                 mu.reproducer = (fs::path(out_dir) / fmt::format("{:02}-{}-{}-{}-{}.toml", which_mutants[j] + 1,
                                                                  file_part(mu.driver), mu.m.op, mu.m.callback,
                                                                  file_part(mu.m.step)))

@@ -389,7 +389,14 @@ DriverProgram load_driver(const std::string& path) {
     if (auto base = dr.str("base")) {
         // A derived driver: the base, then this file's patches.
         const std::string file = resolve_driver(dr, "base", *base);
-        if (std::filesystem::equivalent(file, path)) dr.fail("base", "a driver cannot derive from itself");
+        std::error_code ec;
+        if (std::filesystem::equivalent(file, path, ec) && !ec) dr.fail("base", "a driver cannot derive from itself");
+        static int depth = 0;  // A derives from B derives from A...
+        if (depth >= 16) dr.fail("base", "drivers derive from each other in a loop (or deeper than 16)");
+        struct Nest {
+            Nest() { ++depth; }
+            ~Nest() { --depth; }
+        } nest;
         p = load_driver(file);
     }
     p.file = path;
