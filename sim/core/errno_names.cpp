@@ -27,12 +27,6 @@ int parse_errno(const std::string& text) {
     return 0;
 }
 
-std::string errno_name(int err) {
-    for (const auto& [name, n] : kErrnos)
-        if (-err == n) return std::string("-") + name;
-    return std::to_string(err);
-}
-
 std::string errno_help() {
     std::string s;
     for (const auto& [name, n] : kErrnos) s += (s.empty() ? "" : ", ") + std::string(name);

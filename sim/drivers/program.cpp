@@ -5,8 +5,6 @@
 #include "sim/core/toml_reader.h"
 #include "sim/core/errno_names.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -65,33 +63,6 @@ const std::vector<std::string>& driver_callbacks() {
         "poweroff_noirq", "restore_noirq", "restore_early", "restore", "runtime_suspend", "runtime_resume",
         "runtime_idle", "save_state", "save_explicit", "restore_explicit", "syscore_suspend", "syscore_resume"};
     return c;
-}
-
-std::string Step::text() const {
-    std::string t = op;
-    auto add = [&](const std::string& k, const std::string& v) {
-        if (!v.empty()) t += " " + k + "=" + v;
-    };
-    add("device", device);
-    add("reg", field.empty() ? reg : reg + "." + field);
-    if (!regs.empty()) {
-        std::string list;
-        for (const auto& r : regs) list += (list.empty() ? "" : ",") + r;
-        add("regs", list);
-    }
-    if (value) add("value", fmt::format("{:#x}", *value));
-    add("state", state);
-    add("name", name);
-    add("pages", pages);
-    add("gfp", gfp);
-    if (timeout) add("timeout", format_ps(timeout));
-    if (duration) add("duration", format_ps(duration));
-    if (cycles) add("cycles", std::to_string(cycles));
-    if (err) add("err", errno_name(err));
-    add("goto", go);
-    add("on_fail", on_fail);
-    add("when", when.text);
-    return t;
 }
 
 namespace {

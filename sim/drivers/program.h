@@ -52,7 +52,6 @@ struct Step {
     StepCondition when;
     std::string file;     // where it was written (a driver file, or a scenario's patch)
     int line = 0, column = 0;
-    std::string text() const;  // one line: op and operands
 };
 
 struct DriverProgram {
