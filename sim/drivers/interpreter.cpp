@@ -31,6 +31,13 @@ DriverRunner::DriverRunner(DriverProgram program, DriverHost& host, Kernel& kern
 
 void DriverRunner::bind() {
     save_area_ = kernel_.alloc(8 * target_->registers.size(), 64);
+    // Work items run beside the callbacks: their steps go on a track of
+    // their own under the device's, so slices on each track stay nested.
+    if (!program_.work.empty()) {
+        const std::string dev = host_.track();
+        for (const auto& t : kernel_.hub().tracks())
+            if (t.name == dev) kernel_.hub().declare_track({dev + ".kworker", dev, "device", t.domain, t.hz});
+    }
     if (!var_index_.empty()) vars_ = kernel_.alloc(8 * var_index_.size(), 64);
 }
 
@@ -118,7 +125,7 @@ bool DriverRunner::holds(const StepCondition& c, const Frame& f, Cpu& cpu) {
 
 int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& where, Cpu& cpu) {
     Frame f{where};
-    const std::string track = host_.track();
+    const std::string track = where.rfind("work.", 0) == 0 ? host_.track() + ".kworker" : host_.track();
     for (size_t pc = 0; pc < steps.size();) {
         const Step& s = steps[pc];
         if (s.op == "goto") {
