@@ -25,7 +25,8 @@ uint32_t trace_mask(TraceLevel level) {
 
 bool per_operation(const Event& ev) {
     if (ev.kind != EvKind::SliceBegin && ev.kind != EvKind::SliceEnd) return false;
-    return ev.category == "irq" || ev.category == "dma" || (ev.category == "disk" && ev.name == "command");
+    return ev.category == "irq" || ev.category == "dma" || ev.category == "step" ||
+           (ev.category == "disk" && ev.name == "command");
 }
 
 namespace {

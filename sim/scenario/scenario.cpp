@@ -595,13 +595,16 @@ Scenario load_scenario(const std::string& path) {
     });
     // Every device whose driver is data and that the scenario left alone
     // gets its built-in driver file.
+    std::map<std::string, std::shared_ptr<const DriverProgram>> loaded;  // one parse per file
     for (const auto& d : s.platform.devices) {
         const std::string def = default_driver(d.type);
         if (!def.empty() && !s.drivers.count(d.name)) {
             const std::string file = find_driver_file(path, def);
             if (file.empty())
                 throw InputError(path, d.line, 1, "drivers." + d.name, "no driver file named '" + def + "' for " + d.type);
-            s.drivers[d.name] = std::make_shared<DriverProgram>(load_driver(file));
+            auto& p = loaded[file];
+            if (!p) p = std::make_shared<DriverProgram>(load_driver(file));
+            s.drivers[d.name] = p;
         }
     }
     if (const toml::table* t = top.table("properties")) {
