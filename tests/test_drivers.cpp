@@ -321,6 +321,10 @@ TEST_CASE("explore --mutate: killed and survived, a reproducer that is a driver 
     quiesce::test::Cli bad = sh("explore " + regression("s3-basic") + " --mutate gpu --db " + tmp_path("bad.db"));
     REQUIRE(bad.status == 2);
     REQUIRE(bad.out.find("--mutate: no scenario runs an unpatched driver named 'gpu' (dma-engine)") != std::string::npos);
+    bad = sh("explore " + regression("s3-basic") + " --mutate dma-engine --orders --db " + tmp_path("bad2.db"));
+    REQUIRE(bad.status == 2);
+    REQUIRE(bad.out.find("--mutate: runs each mutant alone; --kinds, --orders") != std::string::npos);
+    REQUIRE_FALSE(std::filesystem::exists(tmp_path("bad2.db")));
     std::filesystem::remove_all(out);
 }
 

@@ -109,6 +109,12 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         preflight(scenarios.back());
     }
     if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");
+    // Not composed with the other axes yet (docs/drivers.md): say so rather
+    // than ignore them.
+    if (!o.kinds.empty() || o.orders || o.break_order || o.cross || o.pct || o.timing || o.persistence ||
+        o.budget_s > 0 || o.strategy != "exhaustive")
+        throw InputError("--mutate: runs each mutant alone; --kinds, --orders, --break-order, --cross, --pct, "
+                         "--timing, --persistence, --strategy and a time --budget do not compose with it yet");
     std::set<std::string> drivers, known;
     for (const auto& s : scenarios)
         for (const auto& [dev, p] : s.drivers) {
