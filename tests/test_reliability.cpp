@@ -169,3 +169,187 @@ TEST_CASE("reliability: a negative or too large --seed is refused before anythin
     REQUIRE(sh("query " + db + " \"SELECT seed FROM run\" --format list").out == "seed\n9223372036854775807\n");
     for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(db + side);
 }
+
+namespace {
+// A scenario directory: scenario files with platforms/ and protocols/ beside
+// them, as a user lays them out.
+class TempTree {
+public:
+    TempTree() : dir_(tmp_path("tree-" + std::to_string(++count_))) {
+        std::filesystem::create_directories(dir_ + "/platforms");
+        std::filesystem::create_directories(dir_ + "/protocols");
+    }
+    ~TempTree() { std::filesystem::remove_all(dir_); }
+    std::string write(const std::string& rel, const std::string& text) const {
+        std::ofstream(dir_ + "/" + rel) << text;
+        return dir_ + "/" + rel;
+    }
+    const std::string& dir() const { return dir_; }
+
+private:
+    static inline int count_ = 0;
+    std::string dir_;
+};
+
+// A scenario on platform `platform` and protocol `protocol` that expects a pass.
+std::string scenario_on(const std::string& platform, const std::string& protocol) {
+    return "[platform]\nname = \"" + platform + "\"\n[protocol]\nname = \"" + protocol +
+           "\"\n[expect]\nresult = \"pass\"\n";
+}
+
+const std::string kTwoEngines = R"(name = "two"
+[[device]]
+name = "pci0"
+type = "pci-host"
+[[device]]
+name = "dma0"
+type = "dma-engine"
+slot = "01.0"
+parent = "pci0"
+[[device]]
+name = "dma1"
+type = "dma-engine"
+slot = "02.0"
+parent = "pci0"
+)";
+
+// Every way in: validate, graph, run (which must write nothing). The same
+// one line each time: "quiesce: " + where.
+void require_where(const TempTree& t, const std::string& scenario, const std::string& where) {
+    const std::string db = t.dir() + "/out.db";
+    for (const std::string& cmd : {std::string("validate "), std::string("graph "), "run --db " + db + " "}) {
+        Result r = sh(cmd + scenario);
+        INFO(cmd << "\n" << r.out);
+        REQUIRE(r.status == 2);
+        REQUIRE(r.out == "quiesce: " + where + "\n");
+    }
+    REQUIRE_FALSE(std::filesystem::exists(db));
+}
+}  // namespace
+
+TEST_CASE("reliability: a device-link cycle names the link that closes it, line and column", "[reliability][form]") {
+    TempTree t;
+    const std::string plat = t.write("platforms/two.toml", kTwoEngines + R"([[link]]
+supplier = "dma0"
+consumer = "dma1"
+[[link]]
+supplier = "dma1"
+consumer = "dma0"
+)");
+    require_where(t, t.write("s.toml", scenario_on("two", "linux-s3")),
+                  plat + ":18:1: link[1]: device graph has a cycle: dma0 -> dma1 -> dma0");
+    // A device linked to itself.
+    t.write("platforms/two.toml", kTwoEngines + "[[link]]\nsupplier = \"dma1\"\nconsumer = \"dma1\"\n");
+    require_where(t, t.dir() + "/s.toml", plat + ":15:1: link[0]: device graph has a cycle: dma1 -> dma1");
+}
+
+TEST_CASE("reliability: two functions in one slot, and a disk named like a device, name the key", "[reliability][form]") {
+    TempTree t;
+    std::string text = kTwoEngines;
+    text.replace(text.find("02.0"), 4, "01.0");
+    const std::string plat = t.write("platforms/two.toml", text);
+    const std::string s = t.write("s.toml", scenario_on("two", "linux-s3"));
+    require_where(t, s, plat + ":13:8: device[2].slot: slot 01.0 on the bus of 'pci0' is taken by 'dma0'");
+    // The same slot number on two buses is fine.
+    t.write("platforms/two.toml", kTwoEngines + R"([[device]]
+name = "rp0"
+type = "pci-bridge"
+slot = "1c.0"
+parent = "pci0"
+[[device]]
+name = "dma2"
+type = "dma-engine"
+slot = "01.0"
+parent = "rp0"
+)");
+    REQUIRE(sh("validate " + s).status == 0);
+    t.write("platforms/two.toml", kTwoEngines + R"([[device]]
+name = "sata0"
+type = "ahci"
+slot = "1f.0"
+parent = "pci0"
+disk = "dma1"
+)");
+    require_where(t, s, plat + ":20:8: device[3].disk: 'dma1' is the name of a device");
+    // ... and a device declared after the disk.
+    t.write("platforms/two.toml", R"(name = "two"
+[[device]]
+name = "pci0"
+type = "pci-host"
+[[device]]
+name = "sata0"
+type = "ahci"
+slot = "1f.0"
+parent = "pci0"
+[[device]]
+name = "sda"
+type = "dma-engine"
+slot = "02.0"
+parent = "pci0"
+)");
+    require_where(t, s, plat + ":11:8: device[2].name: 'sda' is the name of the disk of 'sata0'");
+}
+
+TEST_CASE("reliability: a protocol's list checks name the list's last phase, line and column", "[reliability][form]") {
+    TempTree t;
+    const std::string s = t.write("s.toml", scenario_on("pc-basic", "p"));
+    const std::string proto = t.dir() + "/protocols/p.toml";
+    const std::string off = R"([[suspend]]
+name = "cpus-offline"
+action = "cpus-offline"
+[[suspend]]
+name = "irqs-off"
+action = "irqs-off"
+[[suspend]]
+name = "enter"
+action = "platform-enter"
+)";
+    const std::string on = R"([[resume]]
+name = "irqs-on"
+action = "irqs-on"
+[[resume]]
+name = "cpus-online"
+action = "cpus-online"
+)";
+    t.write("protocols/p.toml", "name = \"p\"\n[[suspend]]\nname = \"sync\"\naction = \"sync\"\n" + on);
+    require_where(t, s, proto + ":2:1: suspend: the suspend list never reaches platform-enter");
+    t.write("protocols/p.toml", "name = \"p\"\ntarget = \"S4\"\n" + off + on);
+    require_where(t, s, proto + ":9:1: suspend: an S4 protocol needs a snapshot (or kexec-save) phase");
+    t.write("protocols/p.toml", "name = \"p\"\n" + off + on.substr(0, on.find("[[resume]]", 1)));
+    require_where(t, s, proto + ":11:1: resume: the resume list leaves interrupts off, device interrupts suspended or CPUs offline");
+    t.write("protocols/p.toml", "name = \"p\"\nsuspend = []\n" + on);
+    require_where(t, s, proto + ":2:11: suspend: needs at least one phase");
+    // A scenario's override that breaks the protocol is named, with where it broke it.
+    t.write("protocols/p.toml", "name = \"p\"\n" + off + on);
+    const std::string skip = t.write("skip.toml", scenario_on("pc-basic", "p") + "[[protocol.override]]\nphase = \"enter\"\nskip = true\n");
+    require_where(t, skip, skip + ":7:1: protocol.override[0]: the protocol no longer holds: " + proto +
+                               ":5:1: suspend: the suspend list never reaches platform-enter");
+}
+
+TEST_CASE("reliability: a string holding control characters is echoed escaped, on one line", "[reliability][form]") {
+    TempTree t;
+    const std::string s = t.write("s.toml", scenario_on("pc-basic", "linux\\ns3\\t\\u001b[31m"));
+    require_where(t, s, s + ":4:8: protocol.name: no protocol named 'linux\\ns3\\t\\x1b[31m' (looked in protocols/ and the built-ins)");
+    // The command line too.
+    Result r = sh("run " + regression("s3-basic") + " --order \"$(printf 'dma0\\ndma1')\" --db " + t.dir() + "/out.db");
+    INFO(r.out);
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out.find('\n') == r.out.size() - 1);
+    r = sh("run " + regression("s3-basic") + " --fault \"$(printf 'kind=x\\ny')\" --db " + t.dir() + "/out.db");
+    INFO(r.out);
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out.find("unknown fault kind 'x\\ny'") != std::string::npos);
+    REQUIRE(r.out.find('\n') == r.out.size() - 1);
+    r = sh("run " + regression("s3-basic") + " -j \"$(printf '1\\n2')\"");
+    INFO(r.out);
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out.find('\n') == r.out.size() - 1);
+    REQUIRE_FALSE(std::filesystem::exists(t.dir() + "/out.db"));
+}
+
+TEST_CASE("reliability: a pci-host with a parent is an input error, not a model panic", "[reliability][form]") {
+    TempTree t;
+    const std::string plat = t.write("platforms/two.toml", "name = \"two\"\n[[device]]\nname = \"pci0\"\ntype = \"pci-host\"\nparent = \"nowhere\"\n");
+    require_where(t, t.write("s.toml", scenario_on("two", "linux-s3")),
+                  plat + ":5:10: device[0].parent: a pci-host is the root of the device tree: it has no parent");
+}

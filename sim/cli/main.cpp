@@ -357,7 +357,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::fprintf(stderr, "quiesce: %s (see quiesce --help)\n", e.what());
+        std::fprintf(stderr, "quiesce: %s (see quiesce --help)\n", one_line(e.what()).c_str());
         return 2;
     }
     try {

@@ -17,10 +17,17 @@ namespace quiesce {
 
 [[noreturn]] void panic_at(const char* file, int line, const std::string& message);
 
+// `text` as it may appear inside a one-line message: control characters
+// (a newline or a tab a string held, an escape sequence) as \n, \r, \t or
+// \xNN, so what a user's input echoes can neither break the line nor drive
+// the terminal.
+std::string one_line(const std::string& text);
+
 class InputError : public std::runtime_error {
 public:
     InputError(std::string file, int line, int column, std::string key, std::string message);
     explicit InputError(std::string message);  // command-line errors: no file
+    // what() is always one line (one_line); the parts keep what was given.
 
     const std::string& file() const { return file_; }
     int line() const { return line_; }

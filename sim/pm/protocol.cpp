@@ -66,6 +66,7 @@ std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
     std::vector<Phase> out;
     bool present = top.tables(key, [&](TableReader& r, const toml::node& node) {
         Phase p;
+        p.file = r.file();
         p.line = int(node.source().begin.line);
         p.column = int(node.source().begin.column);
         p.name = r.required_str("name");
@@ -87,11 +88,21 @@ std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
         out.push_back(p);
     });
     if (!present) top.fail(key, "is required: a list of [[" + key + "]] phases");
+    if (out.empty()) top.fail(key, "needs at least one phase");
     return out;
 }
 
 [[noreturn]] void phase_error(const Protocol& pr, const Phase& p, const std::string& key, const std::string& msg) {
-    throw InputError(pr.file, p.line, p.column, "phase '" + p.name + "'" + (key.empty() ? "" : "." + key), msg);
+    throw InputError(p.file.empty() ? pr.file : p.file, p.line, p.column,
+                     "phase '" + p.name + "'" + (key.empty() ? "" : "." + key), msg);
+}
+
+// A fault of a whole list (`key`: suspend or resume), shown at its last phase.
+[[noreturn]] void list_error(const Protocol& pr, const std::vector<Phase>& list, const std::string& key,
+                             const std::string& msg) {
+    if (list.empty()) throw InputError(pr.file, 0, 0, key, msg);
+    const Phase& last = list.back();
+    throw InputError(last.file.empty() ? pr.file : last.file, last.line, last.column, key, msg);
 }
 
 }  // namespace
@@ -189,14 +200,13 @@ void validate_protocol(const Protocol& pr) {
         }
     };
     walk(pr.suspend, true);
-    if (!entered) throw InputError(pr.file, 0, 0, "suspend", "the suspend list never reaches platform-enter");
+    if (!entered) list_error(pr, pr.suspend, "suspend", "the suspend list never reaches platform-enter");
     if (pr.target == 4 && !snapshots)
-        throw InputError(pr.file, 0, 0, "suspend", "an S4 protocol needs a snapshot (or kexec-save) phase");
+        list_error(pr, pr.suspend, "suspend", "an S4 protocol needs a snapshot (or kexec-save) phase");
     walk(pr.resume, false);
-    const Phase* last = pr.resume.empty() ? nullptr : &pr.resume.back();
     if (cpu_irqs_off || dev_irqs_off || cpus_off)
-        throw InputError(pr.file, last ? last->line : 0, 0, "resume",
-                         "the resume list leaves interrupts off, device interrupts suspended or CPUs offline");
+        list_error(pr, pr.resume, "resume",
+                   "the resume list leaves interrupts off, device interrupts suspended or CPUs offline");
 }
 
 }  // namespace quiesce

@@ -22,7 +22,8 @@ struct Phase {
     uint64_t duration = 0; // for action "run": how long the system keeps running (ps)
     bool async = false;    // callbacks: one thread per device, each waiting for its
                            // subordinates (suspend side) or superiors (resume side)
-    int line = 0;          // where it was declared
+    std::string file;      // where it was declared (a scenario's file once it overrides it)
+    int line = 0;
     int column = 0;
 };
 

@@ -4,6 +4,7 @@
 #include "sim/scenario/platform.h"
 #include "sim/core/paths.h"
 #include "sim/core/toml_reader.h"
+#include "sim/pm/device_graph.h"
 #include "sim/drivers/ahci_driver.h"
 #include "sim/drivers/mutate.h"
 #include "sim/drivers/dma_engine_driver.h"
@@ -87,6 +88,8 @@ PlatformSpec load_platform(const std::string& path) {
             d.fail("type", "unknown device type '" + s.type +
                                "' (pci-host, pci-bridge, dma-engine, ahci, xhci, usb-keyboard, usb-storage)");
         s.parent = d.str("parent", "");
+        if (s.type == "pci-host" && !s.parent.empty())
+            d.fail("parent", "a pci-host is the root of the device tree: it has no parent");
         if (s.usb()) {
             if (auto v = d.integer("port", 1, XhciCore::kPorts)) s.port = unsigned(*v);
             s.serial = d.str("serial", s.name + "-0001");
@@ -114,6 +117,25 @@ PlatformSpec load_platform(const std::string& path) {
         d.done();
         for (const auto& other : p.devices)
             if (other.name == s.name) d.fail("name", "device '" + s.name + "' declared twice");
+        // A drive is a device of the graph too (the child of its controller):
+        // its name is taken like a device's.
+        const bool has_disk = s.type == "ahci" || s.type == "usb-storage";
+        for (const auto& other : p.devices) {
+            const bool other_disk = other.type == "ahci" || other.type == "usb-storage";
+            if (other_disk && other.disk == s.name)
+                d.fail("name", "'" + s.name + "' is the name of the disk of '" + other.name + "'");
+            if (has_disk && other.name == s.disk) d.fail("disk", "'" + s.disk + "' is the name of a device");
+            if (has_disk && other_disk && other.disk == s.disk)
+                d.fail("disk", "'" + s.disk + "' is the disk of '" + other.name + "': name this one with disk = \"...\"");
+        }
+        if (has_disk && s.disk == s.name) d.fail("disk", "'" + s.disk + "' is the name of a device");
+        // One function per slot of a bus.
+        if (s.type != "pci-host" && !s.usb())
+            for (const auto& other : p.devices)
+                if (other.type != "pci-host" && !other.usb() && other.parent == s.parent && other.device == s.device &&
+                    other.function == s.function)
+                    d.fail("slot", fmt::format("slot {:02x}.{} on the bus of '{}' is taken by '{}'", s.device,
+                                               s.function, s.parent, other.name));
         if (s.type != "pci-host") {
             auto par = std::find_if(p.devices.begin(), p.devices.end(),
                                     [&](const DeviceSpec& o) { return o.name == s.parent; });
@@ -133,12 +155,22 @@ PlatformSpec load_platform(const std::string& path) {
     });
     if (std::count_if(p.devices.begin(), p.devices.end(), [](auto& d) { return d.type == "pci-host"; }) != 1)
         r.fail("device", "a platform needs exactly one pci-host device");
+    // The graph the links join: a link that closes a cycle is named.
+    DeviceGraph graph;
+    for (const auto& d : p.devices) graph.add_device(d.name);
+    for (const auto& d : p.devices)
+        if (graph.has(d.parent)) graph.add_edge(d.parent, d.name, EdgeKind::Parent);
+    size_t links = 0;
     r.tables("link", [&](TableReader& l, const toml::node& node) {
         LinkSpec s{l.required_str("supplier"), l.required_str("consumer"), int(node.source().begin.line)};
         for (const auto* n : {&s.supplier, &s.consumer})
             if (std::none_of(p.devices.begin(), p.devices.end(), [&](auto& d) { return d.name == *n; }))
                 l.fail(n == &s.supplier ? "supplier" : "consumer", "no device named '" + *n + "'");
         l.done();
+        graph.add_edge(s.supplier, s.consumer, EdgeKind::Link);
+        if (auto cycle = graph.find_cycle())
+            fail_at(path, node, "link[" + std::to_string(links) + "]", "device graph has a cycle: " + *cycle);
+        ++links;
         p.links.push_back(s);
     });
     r.done();
@@ -171,7 +203,13 @@ void read_protocol(TableReader& top, Scenario& s) {
     std::string path = resolve_data_file(s.file, "protocols", name);
     if (path.empty()) r.fail("name", "no protocol named '" + name + "' (looked in protocols/ and the built-ins)");
     s.protocol = load_protocol(path);
+    // Where the last override is: a phase it left alone may no longer hold.
+    int override_line = 0, override_column = 0;
+    size_t overrides = 0;
     bool overridden = r.tables("override", [&](TableReader& o, const toml::node& node) {
+        override_line = int(node.source().begin.line);
+        override_column = int(node.source().begin.column);
+        ++overrides;
         std::string phase = o.required_str("phase");
         Phase* p = s.protocol.find(phase);
         if (!p) o.fail("phase", "protocol '" + name + "' has no phase '" + phase + "'");
@@ -181,6 +219,7 @@ void read_protocol(TableReader& top, Scenario& s) {
         if (auto a = o.boolean("async")) p->async = *a;
         bool skip = o.boolean("skip").value_or(false);
         o.done();
+        p->file = s.file;  // errors in overridden phases point at the scenario
         p->line = int(node.source().begin.line);
         p->column = int(node.source().begin.column);
         if (skip) {
@@ -195,11 +234,14 @@ void read_protocol(TableReader& top, Scenario& s) {
         }
     });
     if (overridden) {
-        s.protocol.file = s.file;  // errors in overridden phases point at the scenario
         try {
             validate_protocol(s.protocol);
         } catch (const InputError& e) {
-            throw InputError(s.file, e.line(), e.column(), e.key(), e.message());
+            if (e.file() == s.file) throw;  // at an override
+            // A phase of the protocol file that held before the overrides.
+            throw InputError(s.file, override_line, override_column,
+                             "protocol.override[" + std::to_string(overrides - 1) + "]",
+                             std::string("the protocol no longer holds: ") + e.what());
         }
     }
     r.done();
