@@ -6,6 +6,7 @@
 
 #include "sim/core/paths.h"
 
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -352,4 +353,81 @@ TEST_CASE("reliability: a pci-host with a parent is an input error, not a model 
     const std::string plat = t.write("platforms/two.toml", "name = \"two\"\n[[device]]\nname = \"pci0\"\ntype = \"pci-host\"\nparent = \"nowhere\"\n");
     require_where(t, t.write("s.toml", scenario_on("two", "linux-s3")),
                   plat + ":5:10: device[0].parent: a pci-host is the root of the device tree: it has no parent");
+}
+
+namespace {
+// Runs `args` as user nobody when this test runs as root (root ignores
+// permissions), else as this user; "" when setpriv is missing.
+std::string as_nobody() {
+    if (::geteuid() != 0) return " ";
+    if (quiesce::test::shell("setpriv --version").status != 0) return "";
+    return "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+}
+
+bool side_files(const std::string& db) {
+    return std::filesystem::exists(db + "-wal") || std::filesystem::exists(db + "-shm") ||
+           std::filesystem::exists(db + "-journal");
+}
+}  // namespace
+
+TEST_CASE("reliability: the read-only commands read a database on read-only storage, and leave no side files",
+          "[reliability][readonly]") {
+    const std::string dir = tmp_path("ro-db"), db = dir + "/a.db";
+    std::filesystem::create_directories(dir);
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + db).status == 0);
+    REQUIRE_FALSE(side_files(db));
+    const std::vector<std::string> readers = {"trace runs " + db, "trace show " + db + " 1", "trace summary " + db,
+                                              "trace diff " + db + " 1 1", "trace export " + db + " 1 --format vcd",
+                                              "query " + db + " \"SELECT scenario FROM run\" --format list"};
+    // A directory the reader may write: nothing is left next to the database.
+    for (const std::string& args : readers) {
+        Result r = sh(args);
+        INFO(args << "\n" << r.out);
+        REQUIRE(r.status == 0);
+        REQUIRE_FALSE(side_files(db));
+    }
+    // Read-only: a directory and a file nobody may write.
+    const std::string user = as_nobody();
+    if (user.empty()) return;
+    ::chmod(db.c_str(), 0444);
+    ::chmod(dir.c_str(), 0555);
+    for (const std::string& args : readers) {
+        Result r = quiesce::test::shell(user + QUIESCE_BIN + " " + args);
+        INFO(args << "\n" << r.out);
+        REQUIRE(r.status == 0);
+        REQUIRE(r.out.find("not a quiesce trace database") == std::string::npos);
+        REQUIRE_FALSE(side_files(db));
+    }
+    Result q = quiesce::test::shell(user + QUIESCE_BIN + " query " + db + " \"SELECT scenario FROM run\" --format list");
+    REQUIRE(q.out == "scenario\ns3-basic\n");
+    ::chmod(dir.c_str(), 0755);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("reliability: a write-ahead log on read-only storage without its -shm is named, not 'not a quiesce database'",
+          "[reliability][readonly]") {
+    const std::string dir = tmp_path("ro-wal"), db = dir + "/a.db", src = tmp_path("ro-wal-src.db");
+    std::filesystem::create_directories(dir);
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + src).status == 0);
+    {  // What a writer killed with its log not yet checkpointed leaves: the database and its -wal.
+        sqlite3* h = nullptr;
+        REQUIRE(sqlite3_open(src.c_str(), &h) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(h, "UPDATE run SET message = 'from the log'", nullptr, nullptr, nullptr) == SQLITE_OK);
+        std::filesystem::copy_file(src, db);
+        std::filesystem::copy_file(src + "-wal", db + "-wal");
+        sqlite3_close(h);
+    }
+    const std::string user = as_nobody();
+    if (user.empty()) return;
+    ::chmod(dir.c_str(), 0555);
+    Result r = quiesce::test::shell(user + QUIESCE_BIN + " trace runs " + db);
+    require_input_error(r, db + ": cannot read database: ");
+    REQUIRE(r.out.find("-shm") != std::string::npos);
+    REQUIRE_FALSE(std::filesystem::exists(db + "-shm"));
+    // Where the log may be read, its content is.
+    ::chmod(dir.c_str(), 0755);
+    r = sh("query " + db + " \"SELECT message FROM run\" --format list");
+    REQUIRE(r.out == "message\nfrom the log\n");
+    std::filesystem::remove_all(dir);
+    for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(src + side);
 }

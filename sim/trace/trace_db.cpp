@@ -7,7 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -600,20 +603,79 @@ std::string format_rows(const std::vector<std::string>& names, const std::vector
     return out;
 }
 
+namespace {
+
+// "file:" URI of a path (sqlite3_open_v2 with SQLITE_OPEN_URI): every byte
+// but the unreserved ones and '/' percent-encoded.
+std::string file_uri(const std::string& path) {
+    std::string p = std::filesystem::path(path).is_absolute() ? path : "./" + path;
+    std::string out = "file:";
+    for (unsigned char c : p) {
+        if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') out += char(c);
+        else out += fmt::format("%{:02X}", c);
+    }
+    return out;
+}
+
+bool may_write(const std::string& path) { return ::access(path.c_str(), W_OK) == 0; }
+
+}  // namespace
+
+// A trace database is in WAL mode, and a WAL database's readers use its
+// -wal and -shm files. How a viewer opens one, so that it works on
+// read-only storage and leaves nothing beside the database:
+//  - no -wal beside it (no writer has it open, none was killed mid-way) and
+//    a directory or a file this user may not write: immutable=1 - no locks,
+//    no side files; no writer can start there (a WAL writer creates the
+//    -wal in that directory);
+//  - no -wal, and both writable: read-write (writes refused by query_only),
+//    so that, the last connection closing, SQLite removes the -wal and -shm
+//    it needed, as a writer's close does;
+//  - a -wal beside it (a writer at work, or one that was killed): read-only
+//    with locking, the log's content included. On read-only storage that
+//    needs the -shm to be there too; without it the database cannot be
+//    read, and the message says why.
 TraceReader::TraceReader(const std::string& path) : path_(path) {
     if (path_kind(path) == PathKind::Missing) throw InputError(path, 0, 0, "", "no such database");
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-        std::string msg = sqlite3_errmsg(db_);
+    const bool wal = path_kind(path + "-wal") != PathKind::Missing;
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    if (dir.empty()) dir = ".";
+    const bool dir_writable = may_write(dir);
+    std::string uri = file_uri(path);
+    int flags = SQLITE_OPEN_URI;
+    bool read_write = false;
+    if (!wal && (!dir_writable || !may_write(path))) {
+        uri += "?immutable=1";
+        flags |= SQLITE_OPEN_READONLY;
+    } else if (!wal) {
+        flags |= SQLITE_OPEN_READWRITE;
+        read_write = true;
+    } else {
+        uri += "?mode=ro";
+        flags |= SQLITE_OPEN_READONLY;
+    }
+    auto fail = [&](const std::string& what) {
+        std::string msg = what + sqlite3_errmsg(db_);
+        if (wal && !dir_writable && path_kind(path + "-shm") == PathKind::Missing)
+            msg += " (its write-ahead log " + path + "-wal is read through a -shm file, which is missing and this "
+                   "directory cannot hold)";
         sqlite3_close(db_);
         db_ = nullptr;
-        throw InputError(path, 0, 0, "", "cannot open database: " + msg);
-    }
+        throw InputError(path, 0, 0, "", msg);
+    };
+    if (sqlite3_open_v2(uri.c_str(), &db_, flags, nullptr) != SQLITE_OK) fail("cannot open database: ");
+    sqlite3_busy_timeout(db_, 5000);
+    sqlite3_limit(db_, SQLITE_LIMIT_ATTACHED, 0);  // a viewer reads this database only
+    if (read_write && sqlite3_exec(db_, "PRAGMA query_only = ON", nullptr, nullptr, nullptr) != SQLITE_OK)
+        fail("cannot read database: ");
     int version = -1;
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, nullptr) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        version = sqlite3_column_int(st, 0);
+    int rc = sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, nullptr);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
+    // Not a database, or one without quiesce's meta table: not ours. Any
+    // other failure (it cannot be opened, locked, an I/O error) says so.
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_NOTADB && (rc & 0xff) != SQLITE_ERROR) fail("cannot read database: ");
     if (version != kTraceSchemaVersion) {
         sqlite3_close(db_);
         db_ = nullptr;
