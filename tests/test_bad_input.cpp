@@ -1,0 +1,254 @@
+// The bad-input catalogue (issue 19): scenario, platform, protocol and
+// driver files, the command line and databases, each bad in one way. Every
+// case must exit 2 with exactly one line, "quiesce: " and then
+// file:line:column (or the option, or the database), and write nothing:
+// no database, no file, nothing changed in the case's directory.
+#include "cli.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using quiesce::test::regression;
+using quiesce::test::sh;
+using quiesce::test::tmp_path;
+
+namespace {
+
+// What the one line starts with after "quiesce: ".
+enum class Where {
+    File,    // `at` (relative to the case's directory) then :LINE:COLUMN:
+    Option,  // `at`, an option or a command, as given
+    Path,    // `at` (relative to the case's directory) then ": "
+};
+
+struct Case {
+    std::string name;
+    std::map<std::string, std::string> files;  // relative path -> content
+    std::string args;                          // {d}: the case's directory; {good}: a real trace database
+    Where where;
+    std::string at;
+    std::string needle;  // also in the line
+};
+
+// Line 1 [platform], 3 [protocol], 5 [expect].
+const std::string kScenario =
+    "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\n";
+std::string on(const std::string& platform, const std::string& protocol = "linux-s3") {
+    return "[platform]\nname = \"" + platform + "\"\n[protocol]\nname = \"" + protocol +
+           "\"\n[expect]\nresult = \"pass\"\n";
+}
+
+const std::string kPlatform = R"(name = "p"
+[[device]]
+name = "pci0"
+type = "pci-host"
+[[device]]
+name = "dma0"
+type = "dma-engine"
+slot = "01.0"
+parent = "pci0"
+)";
+std::string device(const std::string& name, const std::string& type, const std::string& slot,
+                   const std::string& parent, const std::string& extra = "") {
+    return "[[device]]\nname = \"" + name + "\"\ntype = \"" + type + "\"\nslot = \"" + slot + "\"\nparent = \"" +
+           parent + "\"\n" + extra;
+}
+
+const std::string kSuspend = R"(name = "q"
+[[suspend]]
+name = "cpus-offline"
+action = "cpus-offline"
+[[suspend]]
+name = "irqs-off"
+action = "irqs-off"
+[[suspend]]
+name = "enter"
+action = "platform-enter"
+)";
+const std::string kResume = R"([[resume]]
+name = "irqs-on"
+action = "irqs-on"
+[[resume]]
+name = "cpus-online"
+action = "cpus-online"
+)";
+
+std::string driver(const std::string& body) {
+    return "[driver]\nname = \"d\"\nbinds = \"dma-engine\"\n[callbacks]\n" + body;
+}
+
+std::vector<Case> catalogue() {
+    const std::string s = "validate {d}/s.toml";
+    const std::string run = "run {d}/s.toml --db {d}/out.db";
+    const std::string good = "run " + regression("s3-basic") + " --db {d}/out.db";
+    return {
+        // Scenario files.
+        {"toml syntax", {{"s.toml", "[platform\nname = \"pc-basic\"\n"}}, run, Where::File, "s.toml", ""},
+        {"duplicate key", {{"s.toml", kScenario + "[platform]\n"}}, run, Where::File, "s.toml", ""},
+        {"unknown top-level key", {{"s.toml", "colour = 1\n" + kScenario}}, run, Where::File, "s.toml", ":1:1: colour: unknown key"},
+        {"no [platform]", {{"s.toml", "[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\n"}}, run, Where::File, "s.toml", "platform"},
+        {"unknown platform", {{"s.toml", on("pc-nowhere")}}, run, Where::File, "s.toml", "platform.name: no platform named 'pc-nowhere'"},
+        {"unknown protocol", {{"s.toml", on("pc-basic", "linux-s5")}}, run, Where::File, "s.toml", "protocol.name:"},
+        {"protocol name holding a newline", {{"s.toml", on("pc-basic", "linux\\ns3")}}, run, Where::File, "s.toml", "'linux\\ns3'"},
+        {"expect result", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"maybe\"\n"}}, run, Where::File, "s.toml", "expect.result"},
+        {"unknown invariant", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nviolations = [\"no.such\"]\n"}}, run, Where::File, "s.toml", "unknown invariant id 'no.such'"},
+        {"negative seed", {{"s.toml", "[scenario]\nseed = -1\n" + kScenario}}, run, Where::File, "s.toml", "scenario.seed"},
+        {"seed as text", {{"s.toml", "[scenario]\nseed = \"one\"\n" + kScenario}}, run, Where::File, "s.toml", "scenario.seed: expected an integer"},
+        {"dma_copies out of range", {{"s.toml", kScenario + "[workload]\ndma_copies = 65\n"}}, run, Where::File, "s.toml", "workload.dma_copies: must be 0 to 64"},
+        {"duration without unit", {{"s.toml", kScenario + "[wake]\nafter = \"50\"\n"}}, run, Where::File, "s.toml", "wake.after"},
+        {"zero wall time", {{"s.toml", kScenario + "[limits]\nwall_time = \"0s\"\n"}}, run, Where::File, "s.toml", "limits.wall_time"},
+        {"trace level", {{"s.toml", kScenario + "[trace]\nlevel = \"verbose\"\n"}}, run, Where::File, "s.toml", "trace.level"},
+        {"fault kind", {{"s.toml", kScenario + "[[fault]]\nkind = \"nope\"\n"}}, run, Where::File, "s.toml", "fault[0].kind: unknown fault kind 'nope'"},
+        {"fault phase", {{"s.toml", kScenario + "[[fault]]\nkind = \"callback-fail\"\nphase = \"nap\"\ndevice = \"dma0\"\n"}}, run, Where::File, "s.toml", "fault[0].phase"},
+        {"incomplete order", {{"s.toml", kScenario + "[order]\nsuspend = [\"dma0\"]\n"}}, run, Where::File, "s.toml", "order.suspend: must name every device once"},
+        {"no such device", {{"s.toml", kScenario + "[devices.nope]\nwake = true\n"}}, run, Where::File, "s.toml", "devices.nope: no device named 'nope'"},
+        {"driver variant", {{"s.toml", kScenario + "[drivers.dma0]\nvariant = \"x\"\n"}}, run, Where::File, "s.toml", "drivers.dma0.variant"},
+        {"property without component", {{"s.toml", kScenario + "[properties]\nburst = 1\n"}}, run, Where::File, "s.toml", "properties.burst"},
+        {"[hibernation] under S3", {{"s.toml", kScenario + "[hibernation]\ncrc = false\n"}}, run, Where::File, "s.toml", "hibernation: is for a hibernation (S4) protocol"},
+        {"override of no phase", {{"s.toml", kScenario + "[[protocol.override]]\nphase = \"nap\"\n"}}, run, Where::File, "s.toml", "protocol.override[0].phase"},
+        {"schedule policy", {{"s.toml", kScenario + "[schedule]\npolicy = \"lifo\"\n"}}, run, Where::File, "s.toml", "schedule.policy"},
+        {"timing jitter", {{"s.toml", kScenario + "[timing]\njitter = 91\n"}}, run, Where::File, "s.toml", "timing.jitter: must be 0 to 90"},
+        {"binary garbage", {{"s.toml", std::string("\x7f" "ELF\x01\x01\x01\0\0\0", 10)}}, s, Where::File, "s.toml", ""},
+        {"a directory without scenarios", {{"empty/.keep", ""}}, "run {d}/empty --db {d}/out.db", Where::Path, "empty", "no scenario files"},
+        // Platform files.
+        {"too many cpus", {{"s.toml", on("p")}, {"platforms/p.toml", "cpus = 9\n" + kPlatform}}, run, Where::File, "platforms/p.toml", "cpus: must be 1 to 8"},
+        {"cpu clock above 1000GHz", {{"s.toml", on("p")}, {"platforms/p.toml", "cpu_clock = \"2000GHz\"\n" + kPlatform}}, run, Where::File, "platforms/p.toml", "cpu_clock"},
+        {"memory not whole MiB", {{"s.toml", on("p")}, {"platforms/p.toml", "memory = \"3MiB\"\n" + kPlatform}}, run, Where::File, "platforms/p.toml", "memory"},
+        {"device type", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + device("x", "gpu", "02.0", "pci0")}}, run, Where::File, "platforms/p.toml", "device[2].type: unknown device type 'gpu'"},
+        {"slot syntax", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + device("x", "dma-engine", "zz", "pci0")}}, run, Where::File, "platforms/p.toml", "device[2].slot"},
+        {"parent declared below", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + device("x", "dma-engine", "02.0", "rp9")}}, run, Where::File, "platforms/p.toml", "device[2].parent"},
+        {"device declared twice", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + device("dma0", "dma-engine", "02.0", "pci0")}}, run, Where::File, "platforms/p.toml", "declared twice"},
+        {"link to no device", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + "[[link]]\nsupplier = \"dma0\"\nconsumer = \"ghost\"\n"}}, run, Where::File, "platforms/p.toml", "link[0].consumer"},
+        {"link cycle", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + "[[link]]\nsupplier = \"dma0\"\nconsumer = \"pci0\"\n"}}, run, Where::File, "platforms/p.toml", "link[0]: device graph has a cycle"},
+        {"two functions in a slot", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + device("dma1", "dma-engine", "01.0", "pci0")}}, run, Where::File, "platforms/p.toml", "device[2].slot"},
+        {"no pci-host", {{"s.toml", on("p")}, {"platforms/p.toml", "name = \"p\"\n"}}, run, Where::File, "platforms/p.toml", "a platform needs exactly one pci-host"},
+        {"pci-host with a parent", {{"s.toml", on("p")}, {"platforms/p.toml", "name = \"p\"\n[[device]]\nname = \"pci0\"\ntype = \"pci-host\"\nparent = \"up\"\n"}}, run, Where::File, "platforms/p.toml", "device[0].parent"},
+        {"disk named like a device", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + device("sata0", "ahci", "1f.0", "pci0", "disk = \"dma0\"\n")}}, run, Where::File, "platforms/p.toml", "device[2].disk"},
+        // Protocol files.
+        {"unknown action", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", kSuspend + "[[resume]]\nname = \"x\"\naction = \"dance\"\n"}}, run, Where::File, "protocols/q.toml", "unknown action 'dance'"},
+        {"no platform-enter", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", "name = \"q\"\n[[suspend]]\nname = \"s\"\naction = \"sync\"\n" + kResume}}, run, Where::File, "protocols/q.toml", "suspend: the suspend list never reaches platform-enter"},
+        {"two phases of one name", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", kSuspend + "[[resume]]\nname = \"enter\"\naction = \"irqs-on\"\n[[resume]]\nname = \"cpus-online\"\naction = \"cpus-online\"\n"}}, run, Where::File, "protocols/q.toml", "another phase has this name"},
+        {"target S5", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", "target = \"S5\"\n" + kSuspend + kResume}}, run, Where::File, "protocols/q.toml", "target"},
+        {"empty suspend list", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", "name = \"q\"\nsuspend = []\n" + kResume}}, run, Where::File, "protocols/q.toml", "suspend: needs at least one phase"},
+        {"no resume list", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", kSuspend}}, run, Where::File, "protocols/q.toml", "resume: is required"},
+        {"resume leaves interrupts off", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", kSuspend + "[[resume]]\nname = \"cpus-online\"\naction = \"cpus-online\"\n"}}, run, Where::File, "protocols/q.toml", "resume: the resume list leaves interrupts off"},
+        // Driver files (docs/drivers.md), by themselves and named by a scenario.
+        {"driver: unknown op", {{"drivers/d.toml", driver("suspend = [{ op = \"dance\" }]\n")}}, "validate {d}/drivers/d.toml", Where::File, "drivers/d.toml", "op"},
+        {"driver: unknown register", {{"drivers/d.toml", driver("suspend = [{ op = \"write\", reg = \"CTLR\", value = 0 }]\n")}}, "validate {d}/drivers/d.toml", Where::File, "drivers/d.toml", "has no register 'CTLR'"},
+        {"driver: jump to no label", {{"drivers/d.toml", driver("suspend = [{ op = \"write\", reg = \"CTRL\", value = 0, on_fail = \"nowhere\" }]\n")}}, "validate {d}/drivers/d.toml", Where::File, "drivers/d.toml", "nowhere"},
+        {"driver: binds no model", {{"drivers/d.toml", "[driver]\nname = \"d\"\nbinds = \"gpu\"\n[callbacks]\n"}}, "validate {d}/drivers/d.toml", Where::File, "drivers/d.toml", "binds"},
+        {"scenario: no such driver file", {{"s.toml", kScenario + "[drivers.dma0]\ndriver = \"nowhere\"\n"}}, run, Where::File, "s.toml", "drivers.dma0.driver"},
+        {"scenario: a bad driver file", {{"s.toml", kScenario + "[drivers.dma0]\ndriver = \"d\"\n"}, {"drivers/d.toml", driver("suspend = [{ op = \"dance\" }]\n")}}, run, Where::File, "drivers/d.toml", ""},
+        {"scenario: patch of no callback", {{"s.toml", kScenario + "[[drivers.dma0.patch]]\ncallback = \"nap\"\nappend = []\n"}}, run, Where::File, "s.toml", "callback"},
+        // The command line.
+        {"--seed -1", {}, good + " --seed -1", Where::Option, "--seed", "got '-1'"},
+        {"-j 0", {}, good + " -j 0", Where::Option, "--jobs", "0"},
+        {"--fault of no kind", {}, good + " --fault kind=nope", Where::Option, "--fault 1", "unknown fault kind 'nope'"},
+        {"--order incomplete", {}, good + " --order dma0", Where::Option, "--order", "must name every device once"},
+        {"--junit into no directory", {}, good + " --junit {d}/nodir/x.xml", Where::Path, "nodir/x.xml", "--junit"},
+        {"unknown option", {}, good + " --frobnicate", Where::Option, "", "--frobnicate"},
+        {"explore --budget", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --budget 5x", Where::Option, "--budget", "'5x'"},
+        {"explore --shard", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --shard 2/1", Where::Option, "--shard", ""},
+        {"export --format", {}, "trace export {good} 1 --format pdf -o {d}/x.pdf", Where::Option, "", "--format"},
+        // Databases.
+        {"no such database", {}, "trace runs {d}/missing.db", Where::Path, "missing.db", "no such database"},
+        {"not a database", {{"junk.db", "this is not a database\n"}}, "trace runs {d}/junk.db", Where::Path, "junk.db", "not a quiesce trace database"},
+        {"another schema version", {{"v.db", "schema 99"}}, "query {d}/v.db \"SELECT 1\"", Where::Path, "v.db", "trace schema version 99"},
+        {"no such run", {}, "trace show {good} 999", Where::Option, "{good}", "no run 999"},
+        {"query that writes", {}, "query {good} \"DELETE FROM run\"", Where::Option, "query", "refused"},
+        {"replay of no run", {}, "replay {good} 999", Where::Option, "{good}", "no run 999"},
+        {"merge of a non-database", {{"junk.db", "junk\n"}}, "merge {d}/out.db {d}/junk.db", Where::Path, "junk.db", "not a quiesce trace database"},
+    };
+}
+
+// Every file under `dir`, with its size and content.
+std::map<std::string, std::string> snapshot(const std::string& dir) {
+    std::map<std::string, std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+        std::ifstream in(e.path(), std::ios::binary);
+        out[e.path().string()] = e.is_regular_file() ? std::string(std::istreambuf_iterator<char>(in), {}) : "<dir>";
+    }
+    return out;
+}
+
+std::set<std::string> databases_here() {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(fs::current_path()))
+        if (e.path().extension() == ".db") out.insert(e.path().string());
+    return out;
+}
+
+std::string subst(std::string text, const std::string& from, const std::string& to) {
+    for (size_t at; (at = text.find(from)) != std::string::npos;) text.replace(at, from.size(), to);
+    return text;
+}
+
+std::string regex_quote(const std::string& text) {
+    static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
+    return std::regex_replace(text, special, R"(\$&)");
+}
+
+// A database file of schema version `version` (and nothing else).
+void write_versioned_db(const std::string& path, int version) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    std::string sql = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES "
+                      "('schema_version', '" + std::to_string(version) + "');";
+    REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+}
+
+}  // namespace
+
+TEST_CASE("bad input: every case exits 2 with one line naming where, and writes nothing", "[bad-input]") {
+    const std::string root = tmp_path("bad-input");
+    const std::string good = root + "/good.db";
+    fs::create_directories(root);
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + good).status == 0);
+    const auto good_before = snapshot(root);
+    const auto dbs_before = databases_here();
+    const std::vector<Case> cases = catalogue();
+    CHECK(cases.size() >= 60);
+    int n = 0;
+    for (const Case& c : cases) {
+        const std::string d = root + "/case-" + std::to_string(n++);
+        fs::create_directories(d);
+        for (const auto& [rel, text] : c.files) {
+            fs::create_directories(fs::path(d + "/" + rel).parent_path());
+            if (text.rfind("schema ", 0) == 0) write_versioned_db(d + "/" + rel, std::stoi(text.substr(7)));
+            else std::ofstream(d + "/" + rel, std::ios::binary) << text;
+        }
+        const auto before = snapshot(d);
+        const std::string args = subst(subst(c.args, "{d}", d), "{good}", good);
+        quiesce::test::Cli r = sh(args);
+        INFO(c.name << "\n$ quiesce " << args << "\n" << r.out);
+        CHECK(r.status == 2);
+        // Exactly one line.
+        CHECK(!r.out.empty());
+        CHECK(r.out.find('\n') == r.out.size() - 1);
+        // Where it is: file:line:column, the path, or the option.
+        std::string at = subst(c.at, "{good}", good);
+        if (c.where == Where::File)
+            CHECK(std::regex_search(r.out, std::regex("^quiesce: " + regex_quote(d + "/" + at) + ":[0-9]+:[0-9]+: ")));
+        else if (c.where == Where::Path)
+            CHECK(r.out.rfind("quiesce: " + d + "/" + at + ": ", 0) == 0);
+        else
+            CHECK(r.out.rfind("quiesce: " + at, 0) == 0);
+        CHECK(r.out.find(subst(c.needle, "{good}", good)) != std::string::npos);
+        // Nothing written.
+        CHECK(snapshot(d) == before);
+        CHECK_FALSE(fs::exists(d + "/out.db"));
+    }
+    CHECK(snapshot(root).size() >= good_before.size());
+    for (const auto& [path, content] : good_before) CHECK(snapshot(root).at(path) == content);
+    CHECK(databases_here() == dbs_before);
+    fs::remove_all(root);
+}
