@@ -18,6 +18,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
 // 1 when some survive, 2 on bad input.
 int cmd_mutate(const std::vector<std::string>& files, const std::string& driver, const ExploreOptions& o,
                std::string db_path, const std::string& out_dir);
+// `s` fit for a file name: what is not a letter, digit, '-' or '.' becomes '_'.
+std::string file_part(std::string s);
 // quiesce replay DB RUN: 0 when the digest is identical, 1 when it differs.
 int cmd_replay(const std::string& db_path, int64_t run_id);
 

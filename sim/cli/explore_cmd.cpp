@@ -30,11 +30,15 @@ std::string read_file(const std::string& path) {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+}  // namespace
+
 std::string file_part(std::string s) {
     for (char& c : s)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
     return s;
 }
+
+namespace {
 
 struct OutOfTime {};  // thrown from a result handler when the wall-time budget is spent
 

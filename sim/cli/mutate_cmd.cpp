@@ -45,6 +45,13 @@ std::vector<std::string> devices_running(const Scenario& s, const std::string& d
     return out;
 }
 
+// The driver as the first scenario that runs it unpatched has it.
+const DriverProgram* program_of(const std::vector<Scenario>& scenarios, const std::string& driver) {
+    for (const auto& s : scenarios)
+        for (const auto& dev : devices_running(s, driver)) return s.drivers.at(dev).get();
+    return nullptr;
+}
+
 // The callbacks each device ran in `r` (device callbacks and syscore ops).
 std::set<std::string> reached_callbacks(const RunResult& r, const std::vector<std::string>& devices) {
     std::set<std::string> out;
@@ -90,12 +97,6 @@ std::string reproducer(const Mutant& k, const Scenario& s, const std::vector<std
         out += fmt::format("result = \"pass\"\noutcome = \"{}\"\n", k.outcome);
     }
     return out;
-}
-
-std::string file_part(std::string s) {
-    for (char& c : s)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
-    return s;
 }
 
 }  // namespace
@@ -149,9 +150,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
     }
     std::vector<Mutant> mutants;
     for (const auto& d : drivers) {
-        const DriverProgram* p = nullptr;
-        for (const auto& s : scenarios)
-            for (const auto& dev : devices_running(s, d)) p = p ? p : s.drivers.at(dev).get();
+        const DriverProgram* p = program_of(scenarios, d);
         size_t i = 0;
         for (auto& m : mutations(*p, reached[d])) {
             if (i++ % o.shards != o.shard) continue;
@@ -238,9 +237,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         std::printf("\n%s: %zu of %zu mutants killed (%.0f%%)\n", d.c_str(), killed, total,
                     total ? 100.0 * double(killed) / double(total) : 0.0);
         for (const auto& [cb, kt] : per_cb) std::printf("  %-18s %zu/%zu\n", cb.c_str(), kt.first, kt.second);
-        const DriverProgram* p = nullptr;
-        for (const auto& s : scenarios)
-            for (const auto& dev : devices_running(s, d)) p = p ? p : s.drivers.at(dev).get();
+        const DriverProgram* p = program_of(scenarios, d);
         // A function counts as reached under any of its names (suspend run
         // as freeze).
         auto function_of = [&](const std::string& cb) {

@@ -130,10 +130,7 @@ int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& w
         const Step& s = steps[pc];
         if (s.op == "goto") {
             cpu.compute(Cycles(2));  // a branch: a loop made of jumps still takes time
-            pc = holds(s.when, f, cpu) ? size_t(std::find_if(steps.begin(), steps.end(),
-                                                             [&](const Step& t) { return t.label == s.go; }) -
-                                                steps.begin())
-                                       : pc + 1;
+            pc = holds(s.when, f, cpu) ? find_label(steps, s.go) : pc + 1;
             continue;
         }
         if (!s.device.empty() && s.device[0] == '$' && host_.param(s.device.substr(1)).empty()) {
@@ -157,8 +154,7 @@ int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& w
                 ++pc;
                 continue;
             }
-            pc = size_t(std::find_if(steps.begin(), steps.end(), [&](const Step& t) { return t.label == s.on_fail; }) -
-                        steps.begin());
+            pc = find_label(steps, s.on_fail);
             continue;
         }
         ++pc;

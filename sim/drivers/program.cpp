@@ -65,6 +65,16 @@ const std::vector<std::string>& driver_callbacks() {
     return c;
 }
 
+bool known_callback(const std::string& cb) {
+    return std::find(driver_callbacks().begin(), driver_callbacks().end(), cb) != driver_callbacks().end();
+}
+
+size_t find_label(const std::vector<Step>& steps, const std::string& label) {
+    for (size_t i = 0; i < steps.size(); ++i)
+        if (steps[i].label == label) return i;
+    return steps.size();
+}
+
 namespace {
 
 StepCondition parse_condition(TableReader& r, const std::string& text) {
@@ -178,12 +188,6 @@ void name_steps(std::vector<Step>& steps) {
     }
 }
 
-size_t find_label(const std::vector<Step>& steps, const std::string& label) {
-    for (size_t i = 0; i < steps.size(); ++i)
-        if (steps[i].label == label) return i;
-    return steps.size();
-}
-
 void read_callbacks(TableReader& r, const char* key, std::map<std::string, std::vector<Step>>& into, bool known_only,
                     std::map<std::string, std::string>* aliases) {
     const toml::table* t = r.table(key);
@@ -191,7 +195,7 @@ void read_callbacks(TableReader& r, const char* key, std::map<std::string, std::
     TableReader cr(r.file(), *t, r.path_of(key));
     for (const auto& [k, v] : *t) {
         const std::string cb(k.str());
-        if (known_only && std::find(driver_callbacks().begin(), driver_callbacks().end(), cb) == driver_callbacks().end())
+        if (known_only && !known_callback(cb))
             cr.fail(cb, "unknown callback '" + cb + "'");
         if (aliases && v.is_string()) {
             (*aliases)[cb] = cr.required_str(cb);
@@ -232,7 +236,7 @@ size_t apply_patches(DriverProgram& p, TableReader& r, const std::string& key) {
     r.tables(key, [&](TableReader& pr, const toml::node&) {
         ++n;
         const std::string cb = pr.required_str("callback");
-        if (std::find(driver_callbacks().begin(), driver_callbacks().end(), cb) == driver_callbacks().end())
+        if (!known_callback(cb))
             pr.fail("callback", "unknown callback '" + cb + "'");
         if (auto a = p.aliases.find(cb); a != p.aliases.end()) {
             // Patching an alias gives it a function of its own.
@@ -297,7 +301,7 @@ size_t apply_patches(DriverProgram& p, TableReader& r, const std::string& key) {
             } else if (auto a = pr.str("after")) {
                 steps.insert(steps.begin() + long(at("after", *a)) + 1, moved);
             } else if (auto to = pr.str("to")) {
-                if (std::find(driver_callbacks().begin(), driver_callbacks().end(), *to) == driver_callbacks().end())
+                if (!known_callback(*to))
                     pr.fail("to", "unknown callback '" + *to + "'");
                 const std::string where = pr.str("at", "end");
                 if (where != "start" && where != "end") pr.fail("at", "must be \"start\" or \"end\"");

@@ -98,6 +98,9 @@ const StepOp* find_step_op(const std::string& op);
 // Every callback a driver file may define: dev_pm_ops, runtime PM, the seed
 // protocols' callbacks, and syscore ops.
 const std::vector<std::string>& driver_callbacks();
+bool known_callback(const std::string& cb);
+// The index of the step labelled `label`, or steps.size().
+size_t find_label(const std::vector<Step>& steps, const std::string& label);
 
 // Loads a driver file (a whole driver, or `base = "NAME"` plus patches).
 // Throws InputError naming file:line:column and key.
