@@ -431,3 +431,20 @@ TEST_CASE("reliability: a write-ahead log on read-only storage without its -shm 
     std::filesystem::remove_all(dir);
     for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(src + side);
 }
+
+TEST_CASE("reliability: query stops a statement that runs past --timeout, and says so", "[reliability][query]") {
+    const std::string db = tmp_path("query-timeout.db");
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + db).status == 0);
+    const std::string forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)";
+    // Counting forever, and rows forever: both stopped, one line naming the database and the limit.
+    for (const char* select : {"SELECT count(*) FROM c", "SELECT x FROM c"}) {
+        Result r = sh("query " + db + " \"" + forever + " " + select + "\" --timeout 0.2 --format list");
+        require_input_error(r, db + ": query stopped at the --timeout of 0.2s");
+        REQUIRE_FALSE(side_files(db));
+    }
+    // Bounded, it answers within the default limit.
+    REQUIRE(sh("query " + db + " \"" + forever + " SELECT x FROM c LIMIT 3\" --format list").out == "x\n1\n2\n3\n");
+    for (const char* bad : {"0", "-1", "nan", "inf", "5s"})
+        require_input_error(sh("query " + db + " \"SELECT 1\" --timeout '" + bad + "'"), "--timeout");
+    for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(db + side);
+}

@@ -17,10 +17,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -168,6 +171,54 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
     std::printf("%d passed, %d failed\n", passed, failed);
     if (!junit.empty()) write_file_atomically(junit, junit_xml("quiesce", cases));
     return failed ? 1 : 0;
+}
+
+// `quiesce query`'s time limit. TraceReader opens the connection, so the
+// limit reaches it as an auto-extension (SQLite runs one for every
+// connection this process opens): a progress handler that interrupts the
+// statement once the deadline has passed.
+namespace query_limit {
+std::chrono::steady_clock::time_point deadline;
+bool expired = false;
+int check(void*) {
+    if (std::chrono::steady_clock::now() < deadline) return 0;
+    expired = true;
+    return 1;  // SQLITE_INTERRUPT
+}
+int install(sqlite3* db, const char**, const sqlite3_api_routines*) {
+    sqlite3_progress_handler(db, 1000, check, nullptr);  // every 1000 virtual machine steps
+    return SQLITE_OK;
+}
+}  // namespace query_limit
+
+// --timeout: seconds, a positive number.
+const CLI::Validator kTimeout(
+    [](std::string& text) -> std::string {
+        char* end = nullptr;
+        double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end || !std::isfinite(v) || !(v > 0) || v > 1e6)
+            return "a time limit is a number of seconds above 0 (and at most 1000000), got '" + text + "'";
+        return "";
+    },
+    "SECONDS", "timeout");
+
+int cmd_query(const std::string& db_path, const std::string& sql, const std::string& format, double timeout_s) {
+    query_limit::deadline = std::chrono::steady_clock::now() +
+                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::chrono::duration<double>(timeout_s));
+    sqlite3_auto_extension(reinterpret_cast<void (*)()>(&query_limit::install));
+    try {
+        std::fputs(TraceReader(db_path).query(sql, format).c_str(), stdout);
+    } catch (const InputError&) {
+        if (!query_limit::expired) throw;
+        // A runaway statement (an unbounded WITH RECURSIVE, a cross join of
+        // the big tables) is the user's to bound.
+        throw InputError(db_path, 0, 0, "",
+                         fmt::format("query stopped at the --timeout of {:g}s (bound it with LIMIT, or give a "
+                                     "larger --timeout)",
+                                     timeout_s));
+    }
+    return 0;
 }
 
 int cmd_validate(const std::vector<std::string>& files) {
@@ -342,11 +393,15 @@ int main(int argc, char** argv) {
     exp->add_option("-o,--output", export_out, "Output file (default: standard output)");
 
     std::string query_db, query_sql, query_format = "table";
+    double query_timeout = 5;
     auto* query = app.add_subcommand("query", "Run one read-only SQL statement on a trace database");
     query->add_option("db", query_db, "Trace database")->required();
     query->add_option("sql", query_sql, "SQL statement")->required();
     query->add_option("--format", query_format, "table (aligned), list (header, '|'), csv or json")
         ->check(CLI::IsMember({"table", "list", "csv", "json"}));
+    query->add_option("--timeout", query_timeout,
+                      "Stop the statement after this many seconds, an input error (default 5)")
+        ->check(kTimeout);
 
     try {
         app.parse(argc, argv);
@@ -444,10 +499,7 @@ int main(int argc, char** argv) {
             else write_file_atomically(export_out, text);
             return 0;
         }
-        if (*query) {
-            std::fputs(TraceReader(query_db).query(query_sql, query_format).c_str(), stdout);
-            return 0;
-        }
+        if (*query) return cmd_query(query_db, query_sql, query_format, query_timeout);
     } catch (const InputError& e) {
         std::fprintf(stderr, "quiesce: %s\n", e.what());
         return 2;
