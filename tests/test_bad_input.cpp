@@ -31,7 +31,7 @@ enum class Where {
 
 struct Case {
     std::string name;
-    std::map<std::string, std::string> files;  // relative path -> content
+    std::map<std::string, std::string> files;  // relative path -> content ("schema N", "damage: SQL")
     std::string args;                          // {d}: the case's directory; {good}: a real trace database
     Where where;
     std::string at;
@@ -168,6 +168,18 @@ std::vector<Case> catalogue() {
         {"merge of a non-database", {{"junk.db", "junk\n"}}, "merge {d}/out.db {d}/junk.db", Where::Path, "junk.db", "not a quiesce trace database"},
         {"query past its --timeout", {}, "query {good} \"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c\" --timeout 0.2", Where::Option, "{good}", "query stopped at the --timeout of 0.2s"},
         {"query --timeout 0", {}, "query {good} \"SELECT 1\" --timeout 0", Where::Option, "--timeout", "got '0'"},
+        // Damaged databases: a copy of a good one, then the SQL.
+        {"text in an integer column: trace runs", {{"bad.db", "damage: UPDATE run SET sim_time = 'long'"}}, "trace runs {d}/bad.db", Where::Path, "bad.db", "run.sim_time: expected an integer, got 'long' (run row 1)"},
+        {"text in an integer column: trace show", {{"bad.db", "damage: UPDATE slice SET ts = 'abc'"}}, "trace show {d}/bad.db 1", Where::Path, "bad.db", "slice.ts: expected an integer, got 'abc' (slice row "},
+        {"a negative duration: trace show", {{"bad.db", "damage: UPDATE slice SET dur = -5"}}, "trace show {d}/bad.db 1", Where::Path, "bad.db", "slice.dur: expected a whole number, 0 or more, got '-5'"},
+        {"text in an integer column: trace diff", {{"bad.db", "damage: UPDATE instant SET ts = 'x1'"}}, "trace diff {d}/bad.db 1 1", Where::Path, "bad.db", "instant.ts: expected an integer, got 'x1' (instant row "},
+        {"a real in an integer column: trace summary", {{"bad.db", "damage: UPDATE slice SET dur = 1.5"}}, "trace summary {d}/bad.db", Where::Path, "bad.db", "slice.dur: expected an integer, got '1.5'"},
+        {"text in a real column: export chrome", {{"bad.db", "damage: UPDATE counter SET value = 'high'"}}, "trace export {d}/bad.db 1 -o {d}/x.json", Where::Path, "bad.db", "counter.value: expected a number, got 'high' (counter row "},
+        {"text in an integer column: export vcd", {{"bad.db", "damage: UPDATE track SET parent_id = 'root' WHERE parent_id IS NOT NULL"}}, "trace export {d}/bad.db 1 --format vcd -o {d}/x.vcd", Where::Path, "bad.db", "track.parent_id: expected an integer, got 'root'"},
+        {"text in an integer column: export html", {{"bad.db", "damage: UPDATE slice SET depth = 'deep'"}}, "trace export {d}/bad.db 1 --format html -o {d}/x.html", Where::Path, "bad.db", "slice.depth: expected an integer, got 'deep' (slice row "},
+        {"100,000-deep JSON: export html", {{"bad.db", "damage: UPDATE slice SET args = '{\"a\":' || replace(hex(zeroblob(100000)), '00', '[') || replace(hex(zeroblob(100000)), '00', ']') || '}'"}}, "trace export {d}/bad.db 1 --format html -o {d}/x.html", Where::Path, "bad.db", "slice.args: JSON nested deeper than 64 levels (slice row "},
+        {"100,000-deep JSON: export chrome", {{"bad.db", "damage: UPDATE instant SET args = '{\"a\":' || replace(hex(zeroblob(100000)), '00', '[') || replace(hex(zeroblob(100000)), '00', ']') || '}'"}}, "trace export {d}/bad.db 1 -o {d}/x.json", Where::Path, "bad.db", "instant.args: JSON nested deeper than 64 levels"},
+        {"text in an integer column: replay", {{"bad.db", "damage: UPDATE run SET seed = 'seven'"}}, "replay {d}/bad.db 1", Where::Path, "bad.db", "run.seed: expected an integer, got 'seven' (run row 1)"},
     };
 }
 
@@ -198,6 +210,17 @@ std::string regex_quote(const std::string& text) {
     return std::regex_replace(text, special, R"(\$&)");
 }
 
+// A copy of the good database `good`, then `sql` run on it.
+void write_damaged_db(const std::string& good, const std::string& path, const std::string& sql) {
+    fs::copy_file(good, path);
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    INFO(sql);
+    REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_changes(db) > 0);
+    sqlite3_close(db);
+}
+
 // A database file of schema version `version` (and nothing else).
 void write_versioned_db(const std::string& path, int version) {
     sqlite3* db = nullptr;
@@ -226,6 +249,7 @@ TEST_CASE("bad input: every case exits 2 with one line naming where, and writes 
         for (const auto& [rel, text] : c.files) {
             fs::create_directories(fs::path(d + "/" + rel).parent_path());
             if (text.rfind("schema ", 0) == 0) write_versioned_db(d + "/" + rel, std::stoi(text.substr(7)));
+            else if (text.rfind("damage: ", 0) == 0) write_damaged_db(good, d + "/" + rel, text.substr(8));
             else std::ofstream(d + "/" + rel, std::ios::binary) << text;
         }
         const auto before = snapshot(d);

@@ -6,6 +6,7 @@
 #include "sim/explore/explore.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/platform.h"
+#include "sim/trace/rows.h"
 #include "sim/trace/trace_db.h"
 
 #include <fmt/format.h>
@@ -574,16 +575,17 @@ int cmd_replay(const std::string& db_path, int64_t run_id) {
     bool found = false;
     {
         TraceReader db(db_path);
-        db.each("SELECT file, seed, faults, digest, scenario, trace_level FROM run WHERE id = ?", {run_id},
-                [&](const std::vector<std::string>& row) {
-                    file = row[0];
-                    seed = std::stoull(row[1]);
-                    faults = row[2];
-                    digest = row[3];
-                    scenario = row[4];
-                    level = row[5];
-                    found = true;
-                });
+        each_row(db, "SELECT file, seed, faults, digest, scenario, trace_level, id FROM run WHERE id = ?", {run_id},
+                 {"run.file", "run.seed", "run.faults", "run.digest", "run.scenario", "run.trace_level", "run.id"},
+                 [&](const Row& row) {
+                     file = row[0];
+                     seed = row.natural(1);
+                     faults = row[2];
+                     digest = row[3];
+                     scenario = row[4];
+                     level = row[5];
+                     found = true;
+                 });
     }
     if (!found) throw InputError(db_path, 0, 0, "", fmt::format("no run {}", run_id));
     if (!fs::exists(file)) throw InputError(file, 0, 0, "", fmt::format("run {} came from this file, which is gone", run_id));

@@ -2,12 +2,13 @@
 
 #include "sim/core/errors.h"
 #include "sim/core/time.h"
-#include "sim/trace/json_args.h"
+#include "sim/trace/rows.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <cctype>
 #include <functional>
@@ -33,20 +34,24 @@ std::string decisions_text(const std::string& faults) {
 std::string trace_runs(const TraceReader& db) {
     std::string out = fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>12} {:>9}  {}\n", "run", "scenario",
                                   "seed", "protocol", "verdict", "cpu cycles", "simulated", "wall", "violations");
-    db.each(
+    each_row(
+        db,
         "SELECT r.id, r.scenario, r.seed, r.protocol, r.status, r.sim_time, r.wall_ms,"
         " (SELECT group_concat(DISTINCT invariant) FROM violation v WHERE v.run_id = r.id),"
         " (SELECT clock_hz FROM track t WHERE t.run_id = r.id AND t.kind = 'cpu' ORDER BY t.id LIMIT 1), r.faults"
         " FROM run r ORDER BY r.id",
-        {}, [&](const std::vector<std::string>& c) {
-            uint64_t sim = c[5].empty() ? 0 : std::stoull(c[5]);
+        {},
+        {"run.id", "run.scenario", "run.seed", "run.protocol", "run.status", "run.sim_time", "run.wall_ms",
+         "violation.invariant", "track.clock_hz", "run.faults"},
+        [&](const Row& c) {
+            uint64_t sim = c.natural(5);
             // The boot CPU's cycles over the simulated time (cycles = ps * Hz / 10^12).
             std::string cycles = c[8].empty() ? "-"
                                               : std::to_string(uint64_t(static_cast<unsigned __int128>(sim) *
-                                                                        std::stoull(c[8]) / 1000000000000ULL));
+                                                                        c.natural(8) / 1000000000000ULL));
             std::string decisions = decisions_text(c[9]);
             out += fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>12} {:>7.1f}ms  {}{}\n", c[0], c[1], c[2],
-                               c[3], c[4], cycles, format_ps(sim), c[6].empty() ? 0.0 : std::stod(c[6]), c[7],
+                               c[3], c[4], cycles, format_ps(sim), c.real(6), c[7],
                                decisions.empty() ? "" : (c[7].empty() ? "" : "  ") + ("(" + decisions + ")"));
         });
     return out;
@@ -56,20 +61,21 @@ namespace {
 
 std::string run_title(const TraceReader& db, int64_t run_id) {
     std::string title;
-    db.each("SELECT scenario, seed, protocol, status, outcome, sim_time, message, faults FROM run WHERE id = ?",
-            {run_id}, [&](const std::vector<std::string>& c) {
+    each_row(db, "SELECT scenario, seed, protocol, status, outcome, sim_time, message, faults, id FROM run WHERE id = ?",
+             {run_id},
+             {"run.scenario", "run.seed", "run.protocol", "run.status", "run.outcome", "run.sim_time", "run.message",
+              "run.faults", "run.id"},
+             [&](const Row& c) {
                 std::string decisions = decisions_text(c[7]);
                 title = fmt::format("run {}: {} (seed {}, {}): {}, outcome {}, {} simulated{}{}", run_id, c[0], c[1],
                                     c[2], c[3], c[4].empty() ? "-" : c[4],
-                                    format_ps(c[5].empty() ? 0 : std::stoull(c[5])),
+                                    format_ps(c.natural(5)),
                                     c[6].empty() ? "" : "\n  " + c[6],
                                     decisions.empty() ? "" : "\n  decisions: " + decisions);
             });
     if (title.empty()) throw InputError(db.path(), 0, 0, "", fmt::format("no run {}", run_id));
     return title;
 }
-
-Picos ps(const std::string& v) { return v.empty() ? 0 : Picos(std::stoull(v)); }
 
 }  // namespace
 
@@ -80,19 +86,23 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
         std::string name;
     };
     std::vector<Phase> phases;
-    db.each("SELECT s.ts, s.dur, s.name FROM slice s JOIN track t ON t.id = s.track_id"
-            " WHERE s.run_id = ? AND s.category = 'phase' AND t.name = 'kernel' ORDER BY s.ts",
-            {run_id}, [&](const std::vector<std::string>& c) { phases.push_back({ps(c[0]), ps(c[1]), c[2]}); });
+    each_row(db,
+             "SELECT s.ts, s.dur, s.name, s.id FROM slice s JOIN track t ON t.id = s.track_id"
+             " WHERE s.run_id = ? AND s.category = 'phase' AND t.name = 'kernel' ORDER BY s.ts",
+             {run_id}, {"slice.ts", "slice.dur", "slice.name", "slice.id"},
+             [&](const Row& c) { phases.push_back({c.natural(0), c.natural(1), c[2]}); });
     struct Callback {
         Picos ts, dur;
         std::string device, name, cycles;
     };
     std::vector<Callback> callbacks;
-    db.each("SELECT s.ts, s.dur, t.name, s.name, s.dur_cycles FROM slice s JOIN track t ON t.id = s.track_id"
-            " WHERE s.run_id = ? AND s.category = 'callback' ORDER BY s.ts",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                callbacks.push_back({ps(c[0]), ps(c[1]), c[2], c[3], c[4]});
-            });
+    each_row(db,
+             "SELECT s.ts, s.dur, t.name, s.name, s.dur_cycles, s.id FROM slice s JOIN track t ON t.id = s.track_id"
+             " WHERE s.run_id = ? AND s.category = 'callback' ORDER BY s.ts",
+             {run_id}, {"slice.ts", "slice.dur", "track.name", "slice.name", "slice.dur_cycles", "slice.id"},
+             [&](const Row& c) {
+                 callbacks.push_back({c.natural(0), c.natural(1), c[2], c[3], c[4]});
+             });
     size_t next_cb = 0;
     for (const Phase& p : phases) {
         out += fmt::format("  {:>12}  {:>12}  {}\n", format_ps(p.ts), "+" + format_ps(p.dur), p.name);
@@ -111,22 +121,28 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
     bool any = false;
     // Cycles count in the clock domain of the component that reported.
     auto at_cycle = [](const std::string& cycles) { return cycles.empty() ? std::string() : " cycle " + cycles; };
-    db.each("SELECT f.ts, f.kind, t.name, f.phase, f.args, f.ts_cycles FROM fault f JOIN track t ON t.id = f.track_id"
-            " WHERE f.run_id = ? ORDER BY f.ts",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                any = true;
-                out += fmt::format("  {:>12}{}  {} on {} in {} {}\n", format_ps(ps(c[0])), at_cycle(c[5]), c[1], c[2],
-                                   c[3].empty() ? "-" : c[3], c[4]);
-            });
+    each_row(db,
+             "SELECT f.ts, f.kind, t.name, f.phase, f.args, f.ts_cycles, f.id FROM fault f"
+             " JOIN track t ON t.id = f.track_id WHERE f.run_id = ? ORDER BY f.ts",
+             {run_id}, {"fault.ts", "fault.kind", "track.name", "fault.phase", "fault.args", "fault.ts_cycles", "fault.id"},
+             [&](const Row& c) {
+                 any = true;
+                 out += fmt::format("  {:>12}{}  {} on {} in {} {}\n", format_ps(c.natural(0)), at_cycle(c[5]), c[1],
+                                    c[2], c[3].empty() ? "-" : c[3], c[4]);
+             });
     if (!any) out += "  none\n";
     out += "\nviolations\n";
     any = false;
-    db.each("SELECT ts, ts_cycles, invariant, component, phase, message FROM violation WHERE run_id = ? ORDER BY ts",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                any = true;
-                out += fmt::format("  {:>12}{}  {}  {} in {}: {}\n", format_ps(ps(c[0])), at_cycle(c[1]), c[2], c[3],
-                                   c[4].empty() ? "-" : c[4], c[5]);
-            });
+    each_row(db,
+             "SELECT ts, ts_cycles, invariant, component, phase, message, id FROM violation WHERE run_id = ? ORDER BY ts",
+             {run_id},
+             {"violation.ts", "violation.ts_cycles", "violation.invariant", "violation.component", "violation.phase",
+              "violation.message", "violation.id"},
+             [&](const Row& c) {
+                 any = true;
+                 out += fmt::format("  {:>12}{}  {}  {} in {}: {}\n", format_ps(c.natural(0)), at_cycle(c[1]), c[2],
+                                    c[3], c[4].empty() ? "-" : c[4], c[5]);
+             });
     if (!any) out += "  none\n";
     return out;
 }
@@ -162,10 +178,9 @@ std::string export_vcd(const TraceReader& db, int64_t run_id) {
         std::vector<int64_t> children;
     };
     std::map<int64_t, Track> tracks;
-    db.each("SELECT id, name, parent_id FROM track WHERE run_id = ? ORDER BY id", {run_id},
-            [&](const std::vector<std::string>& c) {
-                tracks[std::stoll(c[0])] = {c[1], c[2].empty() ? 0 : std::stoll(c[2]), {}};
-            });
+    each_row(db, "SELECT id, name, parent_id FROM track WHERE run_id = ? ORDER BY id", {run_id},
+             {"track.id", "track.name", "track.parent_id"},
+             [&](const Row& c) { tracks[c.integer(0)] = {c[1], c.integer(2), {}}; });
     for (auto& [id, t] : tracks)
         if (t.parent && tracks.count(t.parent)) tracks[t.parent].children.push_back(id);
     struct Var {
@@ -194,29 +209,38 @@ std::string export_vcd(const TraceReader& db, int64_t run_id) {
         size_t first = bits.find('1');
         return "b" + (first == std::string::npos ? std::string("0") : bits.substr(first)) + " ";
     };
-    db.each("SELECT track_id, ts, name, value FROM counter WHERE run_id = ? ORDER BY ts", {run_id},
-            [&](const std::vector<std::string>& c) {
-                std::string code = add(std::stoll(c[0]), vcd_name(c[2]), "integer", 32);
-                change(ps(c[1]), code, integer(int64_t(std::stod(c[3]))));
-            });
+    each_row(db, "SELECT track_id, ts, name, value, id FROM counter WHERE run_id = ? ORDER BY ts", {run_id},
+             {"counter.track_id", "counter.ts", "counter.name", "counter.value", "counter.id"}, [&](const Row& c) {
+                 std::string code = add(c.integer(0), vcd_name(c[2]), "integer", 32);
+                 double value = c.real(3);
+                 if (!(std::fabs(value) < 9.2e18)) c.bad(3, "a counter value beyond a 64-bit integer: " + c[3]);
+                 change(c.natural(1), code, integer(int64_t(value)));
+             });
     // Strings: the slice in progress per track and category (phase, callback, power).
-    db.each("SELECT s.track_id, s.ts, s.dur, s.name, s.category FROM slice s WHERE s.run_id = ?"
-            " AND s.category IN ('phase', 'callback', 'power') ORDER BY s.ts",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                std::string var = c[4] == "phase" ? "phase" : c[4] == "callback" ? "callback" : "power_state";
-                std::string code = add(std::stoll(c[0]), var, "string", 1);
-                change(ps(c[1]), code, "s" + vcd_string(c[3]) + " ");
-                change(ps(c[1]) + ps(c[2]), code, "s- ");
-            });
-    db.each("SELECT track_id, ts, name, args FROM instant WHERE run_id = ? AND category = 'irq' ORDER BY ts", {run_id},
-            [&](const std::vector<std::string>& c) {
-                json a = parse_args(c[3]);
-                if (!a.contains("irq") || !a["irq"].is_string()) return;
-                std::string code = add(std::stoll(c[0]), "irq" + a["irq"].get<std::string>(), "wire", 1);
-                change(ps(c[1]), code, c[2] == "assert" ? "1" : "0");
-            });
+    each_row(db,
+             "SELECT s.track_id, s.ts, s.dur, s.name, s.category, s.id FROM slice s WHERE s.run_id = ?"
+             " AND s.category IN ('phase', 'callback', 'power') ORDER BY s.ts",
+             {run_id}, {"slice.track_id", "slice.ts", "slice.dur", "slice.name", "slice.category", "slice.id"},
+             [&](const Row& c) {
+                 std::string var = c[4] == "phase" ? "phase" : c[4] == "callback" ? "callback" : "power_state";
+                 std::string code = add(c.integer(0), var, "string", 1);
+                 change(c.natural(1), code, "s" + vcd_string(c[3]) + " ");
+                 change(c.natural(1) + c.natural(2), code, "s- ");
+             });
+    each_row(db, "SELECT track_id, ts, name, args, id FROM instant WHERE run_id = ? AND category = 'irq' ORDER BY ts",
+             {run_id}, {"instant.track_id", "instant.ts", "instant.name", "instant.args", "instant.id"},
+             [&](const Row& c) {
+                 json a = c.json(3);
+                 if (!a.is_object() || !a.contains("irq") || !a["irq"].is_string()) return;
+                 std::string code = add(c.integer(0), "irq" + a["irq"].get<std::string>(), "wire", 1);
+                 change(c.natural(1), code, c[2] == "assert" ? "1" : "0");
+             });
     std::string out = "$comment " + title + " $end\n$version quiesce " QUIESCE_VERSION " $end\n$timescale 1ps $end\n";
-    std::function<void(int64_t)> scope = [&](int64_t id) {
+    std::function<void(int64_t, size_t)> scope = [&](int64_t id, size_t depth) {
+        // Each level is a call: a damaged database's chain of parents stops here.
+        if (depth > 1000)
+            throw InputError(db.path(), 0, 0, "track.parent_id",
+                             fmt::format("tracks nested deeper than 1000 levels (track row {})", id));
         const Track& t = tracks[id];
         std::string name = t.name;
         if (t.parent && tracks.count(t.parent) && name.rfind(tracks[t.parent].name + ".", 0) == 0)
@@ -224,12 +248,12 @@ std::string export_vcd(const TraceReader& db, int64_t run_id) {
         out += "$scope module " + vcd_name(name) + " $end\n";
         for (const Var& v : vars[id])
             out += fmt::format("$var {} {} {} {} $end\n", v.type, v.width, v.code, v.name);
-        for (int64_t child : t.children) scope(child);
+        for (int64_t child : t.children) scope(child, depth + 1);
         out += "$upscope $end\n";
     };
     out += "$scope module " + vcd_name(fmt::format("run{}", run_id)) + " $end\n";
     for (const auto& [id, t] : tracks)
-        if (!t.parent || !tracks.count(t.parent)) scope(id);
+        if (!t.parent || !tracks.count(t.parent)) scope(id, 0);
     out += "$upscope $end\n$enddefinitions $end\n#0\n$dumpvars\n";
     for (const auto& [track, list] : vars)
         for (const Var& v : list)
@@ -257,22 +281,24 @@ std::string trace_summary(const std::vector<const TraceReader*>& dbs) {
             ++runs;
             passed += c[0] == "passed";
         });
-        db->each("SELECT r.protocol, s.name, s.dur FROM slice s JOIN track t ON t.id = s.track_id"
+        each_row(*db,
+                 "SELECT r.protocol, s.name, s.dur, s.id FROM slice s JOIN track t ON t.id = s.track_id"
                  " JOIN run r ON r.id = s.run_id WHERE s.category = 'phase' AND t.name = 'kernel'"
                  " ORDER BY s.run_id, s.ts",
-                 {}, [&](const std::vector<std::string>& c) {
+                 {}, {"run.protocol", "slice.name", "slice.dur", "slice.id"}, [&](const Row& c) {
                      auto key = std::make_pair(c[0], c[1]);
                      if (!phase_durs.count(key)) phase_order.push_back(c[0] + "\t" + c[1]);
-                     phase_durs[key].push_back(ps(c[2]));
+                     phase_durs[key].push_back(c.natural(2));
                  });
-        db->each("SELECT t.name, s.name, s.dur FROM slice s JOIN track t ON t.id = s.track_id"
+        each_row(*db,
+                 "SELECT t.name, s.name, s.dur, s.id FROM slice s JOIN track t ON t.id = s.track_id"
                  " WHERE s.category = 'callback'",
-                 {},
-                 [&](const std::vector<std::string>& c) { callback_durs[{c[0], c[1]}].push_back(ps(c[2])); });
-        db->each("SELECT invariant, count(DISTINCT run_id), count(*) FROM violation GROUP BY invariant", {},
-                 [&](const std::vector<std::string>& c) {
-                     invariants[c[0]].first += std::stoi(c[1]);
-                     invariants[c[0]].second += std::stoi(c[2]);
+                 {}, {"track.name", "slice.name", "slice.dur", "slice.id"},
+                 [&](const Row& c) { callback_durs[{c[0], c[1]}].push_back(c.natural(2)); });
+        each_row(*db, "SELECT invariant, count(DISTINCT run_id), count(*) FROM violation GROUP BY invariant", {},
+                 {"violation.invariant", "violation.run_id", "violation.id"}, [&](const Row& c) {
+                     invariants[c[0]].first += int(c.natural(1));
+                     invariants[c[0]].second += int(c.natural(2));
                  });
     }
     auto stats = [](std::vector<Picos> v) {
@@ -303,14 +329,24 @@ std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
     auto events = [&](int64_t run) {
         std::vector<std::pair<Picos, std::string>> ev;
         const char* sql =
-            "SELECT s.ts, t.name || ' ' || s.category || ' ' || s.name FROM slice s JOIN track t ON t.id = s.track_id"
-            " WHERE s.run_id = ?1"
-            " UNION ALL SELECT i.ts, t.name || ' ' || i.category || ' ' || i.name FROM instant i"
+            "SELECT s.ts, t.name || ' ' || s.category || ' ' || s.name, 'slice', s.id FROM slice s"
+            " JOIN track t ON t.id = s.track_id WHERE s.run_id = ?1"
+            " UNION ALL SELECT i.ts, t.name || ' ' || i.category || ' ' || i.name, 'instant', i.id FROM instant i"
             " JOIN track t ON t.id = i.track_id WHERE i.run_id = ?1 AND i.category NOT IN ('ledger')"
-            " UNION ALL SELECT v.ts, v.component || ' violation ' || v.invariant FROM violation v WHERE v.run_id = ?1"
-            " UNION ALL SELECT f.ts, 'fault ' || f.kind FROM fault f WHERE f.run_id = ?1"
+            " UNION ALL SELECT v.ts, v.component || ' violation ' || v.invariant, 'violation', v.id FROM violation v"
+            " WHERE v.run_id = ?1"
+            " UNION ALL SELECT f.ts, 'fault ' || f.kind, 'fault', f.id FROM fault f WHERE f.run_id = ?1"
             " ORDER BY 1, 2";
-        db.each(sql, {run}, [&](const std::vector<std::string>& c) { ev.emplace_back(ps(c[0]), c[1]); });
+        // An event's columns as its own table names them.
+        static const std::map<std::string, std::vector<const char*>> columns = {
+            {"slice", {"slice.ts", "slice.name", "", "slice.id"}},
+            {"instant", {"instant.ts", "instant.name", "", "instant.id"}},
+            {"violation", {"violation.ts", "violation.invariant", "", "violation.id"}},
+            {"fault", {"fault.ts", "fault.kind", "", "fault.id"}}};
+        each_cells(db, sql, {run}, [&](const std::vector<std::string>& cells) {
+            Row c(db, columns.at(cells[2]), cells);
+            ev.emplace_back(c.natural(0), c[1]);
+        });
         return ev;
     };
     auto ea = events(a), eb = events(b);
@@ -327,13 +363,14 @@ std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
     std::map<std::string, std::pair<int64_t, int64_t>> phases;
     std::vector<std::string> order;
     for (int64_t run : {a, b})
-        db.each("SELECT s.name, s.dur FROM slice s JOIN track t ON t.id = s.track_id"
-                " WHERE s.run_id = ? AND s.category = 'phase' AND t.name = 'kernel' ORDER BY s.ts",
-                {run}, [&](const std::vector<std::string>& c) {
-                    auto [it, fresh] = phases.emplace(c[0], std::make_pair(int64_t(-1), int64_t(-1)));
-                    if (fresh) order.push_back(c[0]);
-                    (run == a ? it->second.first : it->second.second) = std::stoll(c[1]);
-                });
+        each_row(db,
+                 "SELECT s.name, s.dur, s.id FROM slice s JOIN track t ON t.id = s.track_id"
+                 " WHERE s.run_id = ? AND s.category = 'phase' AND t.name = 'kernel' ORDER BY s.ts",
+                 {run}, {"slice.name", "slice.dur", "slice.id"}, [&](const Row& c) {
+                     auto [it, fresh] = phases.emplace(c[0], std::make_pair(int64_t(-1), int64_t(-1)));
+                     if (fresh) order.push_back(c[0]);
+                     (run == a ? it->second.first : it->second.second) = int64_t(c.natural(1));
+                 });
     for (const auto& name : order) {
         auto [da, dbb] = phases[name];
         auto cell = [](int64_t v) { return v < 0 ? std::string("-") : format_ps(Picos(v)); };
@@ -346,7 +383,7 @@ std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
 
 namespace {
 // Trace Event timestamps are microseconds; ours are picoseconds.
-double us(const std::string& ps) { return ps.empty() ? 0.0 : double(std::stoull(ps)) / 1e6; }
+double us(uint64_t ps) { return double(ps) / 1e6; }
 }  // namespace
 
 namespace {
@@ -371,10 +408,11 @@ std::string q(const std::string& s) { return "\"" + json_escape(s) + "\""; }
 
 // The stored args (a JSON object) with `extra` members in front; text that is
 // not a JSON object is kept as {"raw": text}.
-std::string args_with(const std::string& text, const std::string& extra = "") {
+std::string args_with(const Row& c, size_t i, const std::string& extra = "") {
+    const std::string& text = c[i];
     std::string body;
     if (text.empty()) body = "{}";
-    else if (text.front() == '{' && json::accept(text)) body = text;
+    else if (text.front() == '{' && c.is_json(i)) body = text;
     else body = "{\"raw\":" + q(text) + "}";
     if (extra.empty()) return body;
     return "{" + extra + (body == "{}" ? "}" : "," + body.substr(1));
@@ -391,55 +429,68 @@ std::string export_chrome(const TraceReader& db, int64_t run_id) {
     const int64_t pid = run_id;
     w.add(fmt::format("{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{},\"tid\":0,\"args\":{{\"name\":{}}}}}", pid,
                       q(fmt::format("run {}: {}", run_id, scenario))));
-    db.each("SELECT id, name FROM track WHERE run_id = ? ORDER BY id", {run_id}, [&](const std::vector<std::string>& c) {
-        w.add(fmt::format("{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{},\"tid\":{},\"args\":{{\"name\":{}}}}}",
-                          pid, c[0], q(c[1])));
-        w.add(fmt::format(
-            "{{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":{},\"tid\":{},\"args\":{{\"sort_index\":{}}}}}", pid,
-            c[0], c[0]));
-    });
-    db.each("SELECT track_id, ts, dur, name, category, args, ts_cycles, dur_cycles FROM slice WHERE run_id = ?"
-            " ORDER BY track_id, ts, depth",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                // Exact picoseconds and cycles in args: the microsecond doubles may round.
-                std::string extra = fmt::format("\"ts_ps\":{},\"dur_ps\":{}", c[1], c[2]);
-                if (!c[6].empty()) extra += ",\"ts_cycles\":" + c[6];
-                if (!c[7].empty()) extra += ",\"dur_cycles\":" + c[7];
-                w.add(fmt::format("{{\"ph\":\"X\",\"pid\":{},\"tid\":{},\"ts\":{},\"dur\":{},\"name\":{},\"cat\":{},"
-                                  "\"args\":{}}}",
-                                  pid, c[0], us(c[1]), us(c[2]), q(c[3]), q(c[4]), args_with(c[5], extra)));
-            });
-    db.each("SELECT track_id, ts, name, category, args FROM instant WHERE run_id = ?", {run_id},
-            [&](const std::vector<std::string>& c) {
-                w.add(fmt::format("{{\"ph\":\"i\",\"s\":\"t\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"cat\":{},"
-                                  "\"args\":{}}}",
-                                  pid, c[0], us(c[1]), q(c[2]), q(c[3]), args_with(c[4])));
-            });
-    db.each("SELECT track_id, ts, kind, args FROM fault WHERE run_id = ?", {run_id}, [&](const std::vector<std::string>& c) {
-        w.add(fmt::format("{{\"ph\":\"i\",\"s\":\"p\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"cat\":\"fault\","
-                          "\"args\":{}}}",
-                          pid, c[0], us(c[1]), q("fault: " + c[2]), args_with(c[3])));
-    });
+    each_row(db, "SELECT id, name FROM track WHERE run_id = ? ORDER BY id", {run_id}, {"track.id", "track.name"},
+             [&](const Row& c) {
+                 const int64_t tid = c.integer(0);
+                 w.add(fmt::format(
+                     "{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{},\"tid\":{},\"args\":{{\"name\":{}}}}}", pid, tid,
+                     q(c[1])));
+                 w.add(fmt::format("{{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":{},\"tid\":{},\"args\":{{"
+                                   "\"sort_index\":{}}}}}",
+                                   pid, tid, tid));
+             });
+    each_row(db,
+             "SELECT track_id, ts, dur, name, category, args, ts_cycles, dur_cycles, id FROM slice WHERE run_id = ?"
+             " ORDER BY track_id, ts, depth",
+             {run_id},
+             {"slice.track_id", "slice.ts", "slice.dur", "slice.name", "slice.category", "slice.args",
+              "slice.ts_cycles", "slice.dur_cycles", "slice.id"},
+             [&](const Row& c) {
+                 // Exact picoseconds and cycles in args: the microsecond doubles may round.
+                 const uint64_t ts = c.natural(1), dur = c.natural(2);
+                 std::string extra = fmt::format("\"ts_ps\":{},\"dur_ps\":{}", ts, dur);
+                 if (!c[6].empty()) extra += fmt::format(",\"ts_cycles\":{}", c.natural(6));
+                 if (!c[7].empty()) extra += fmt::format(",\"dur_cycles\":{}", c.natural(7));
+                 w.add(fmt::format("{{\"ph\":\"X\",\"pid\":{},\"tid\":{},\"ts\":{},\"dur\":{},\"name\":{},\"cat\":{},"
+                                   "\"args\":{}}}",
+                                   pid, c.integer(0), us(ts), us(dur), q(c[3]), q(c[4]), args_with(c, 5, extra)));
+             });
+    each_row(db, "SELECT track_id, ts, name, category, args, id FROM instant WHERE run_id = ?", {run_id},
+             {"instant.track_id", "instant.ts", "instant.name", "instant.category", "instant.args", "instant.id"},
+             [&](const Row& c) {
+                 w.add(fmt::format("{{\"ph\":\"i\",\"s\":\"t\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"cat\":{},"
+                                   "\"args\":{}}}",
+                                   pid, c.integer(0), us(c.natural(1)), q(c[2]), q(c[3]), args_with(c, 4)));
+             });
+    each_row(db, "SELECT track_id, ts, kind, args, id FROM fault WHERE run_id = ?", {run_id},
+             {"fault.track_id", "fault.ts", "fault.kind", "fault.args", "fault.id"}, [&](const Row& c) {
+                 w.add(fmt::format("{{\"ph\":\"i\",\"s\":\"p\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},"
+                                   "\"cat\":\"fault\",\"args\":{}}}",
+                                   pid, c.integer(0), us(c.natural(1)), q("fault: " + c[2]), args_with(c, 3)));
+             });
     std::map<std::string, int64_t> track_ids;
-    db.each("SELECT name, id FROM track WHERE run_id = ?", {run_id},
-            [&](const std::vector<std::string>& c) { track_ids[c[0]] = std::stoll(c[1]); });
+    each_row(db, "SELECT name, id FROM track WHERE run_id = ?", {run_id}, {"track.name", "track.id"},
+             [&](const Row& c) { track_ids[c[0]] = c.integer(1); });
     auto tid_of = [&](const std::string& component) {
         auto it = track_ids.find(component);
         return it == track_ids.end() ? int64_t(0) : it->second;
     };
-    db.each("SELECT component, ts, invariant, message, evidence FROM violation WHERE run_id = ?", {run_id},
-            [&](const std::vector<std::string>& c) {
-                w.add(fmt::format("{{\"ph\":\"i\",\"s\":\"g\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},"
-                                  "\"cat\":\"violation\",\"args\":{{\"message\":{},\"evidence\":{}}}}}",
-                                  pid, tid_of(c[0]), us(c[1]), q("violation: " + c[2]), q(c[3]), args_with(c[4])));
-            });
-    db.each("SELECT track_id, ts, name, value FROM counter WHERE run_id = ?", {run_id},
-            [&](const std::vector<std::string>& c) {
-                w.add(fmt::format("{{\"ph\":\"C\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"args\":{{{}:{}}}}}",
-                                  pid, c[0], us(c[1]), q(c[2]), q(c[2]), std::stod(c[3])));
-            });
-    auto flow = [&](int64_t id, const std::string& name, const char* cat, const std::string& from_tid,
-                    const std::string& from_ts, int64_t to_tid, const std::string& to_ts) {
+    each_row(db, "SELECT component, ts, invariant, message, evidence, id FROM violation WHERE run_id = ?", {run_id},
+             {"violation.component", "violation.ts", "violation.invariant", "violation.message", "violation.evidence",
+              "violation.id"},
+             [&](const Row& c) {
+                 w.add(fmt::format("{{\"ph\":\"i\",\"s\":\"g\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},"
+                                   "\"cat\":\"violation\",\"args\":{{\"message\":{},\"evidence\":{}}}}}",
+                                   pid, tid_of(c[0]), us(c.natural(1)), q("violation: " + c[2]), q(c[3]),
+                                   args_with(c, 4)));
+             });
+    each_row(db, "SELECT track_id, ts, name, value, id FROM counter WHERE run_id = ?", {run_id},
+             {"counter.track_id", "counter.ts", "counter.name", "counter.value", "counter.id"}, [&](const Row& c) {
+                 w.add(fmt::format("{{\"ph\":\"C\",\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"args\":{{{}:{}}}}}",
+                                   pid, c.integer(0), us(c.natural(1)), q(c[2]), q(c[2]), c.real(3)));
+             });
+    auto flow = [&](int64_t id, const std::string& name, const char* cat, int64_t from_tid, uint64_t from_ts,
+                    int64_t to_tid, uint64_t to_ts) {
         w.add(fmt::format("{{\"ph\":\"s\",\"id\":{},\"pid\":{},\"tid\":{},\"ts\":{},\"name\":{},\"cat\":\"{}\"}}", id,
                           pid, from_tid, us(from_ts), q(name), cat));
         w.add(fmt::format(
@@ -447,19 +498,23 @@ std::string export_chrome(const TraceReader& db, int64_t run_id) {
             pid, to_tid, us(to_ts), q(name), cat));
     };
     // Ledger flows: issue -> retire of one in-flight entry.
-    db.each("SELECT f.id, a.track_id, a.ts, b.track_id, b.ts FROM flow f"
-            " JOIN instant a ON a.id = f.from_id JOIN instant b ON b.id = f.to_id"
-            " WHERE f.run_id = ? AND f.from_table = 'instant' AND f.to_table = 'instant'",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                flow(std::stoll(c[0]), "in flight", "ledger", c[1], c[2], std::stoll(c[3]), c[4]);
-            });
+    each_row(db,
+             "SELECT f.id, a.track_id, a.ts, b.track_id, b.ts FROM flow f"
+             " JOIN instant a ON a.id = f.from_id JOIN instant b ON b.id = f.to_id"
+             " WHERE f.run_id = ? AND f.from_table = 'instant' AND f.to_table = 'instant'",
+             {run_id}, {"flow.id", "instant.track_id", "instant.ts", "instant.track_id", "instant.ts"},
+             [&](const Row& c) {
+                 flow(c.integer(0), "in flight", "ledger", c.integer(1), c.natural(2), c.integer(3), c.natural(4));
+             });
     // Fault -> violation flows: each violation from every fault injected before it.
     int64_t flow_id = int64_t(1) << 40;  // above the ledger flow ids
-    db.each("SELECT f.track_id, f.ts, v.component, v.ts, v.invariant FROM fault f JOIN violation v"
-            " ON v.run_id = f.run_id AND v.ts >= f.ts WHERE f.run_id = ?",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                flow(flow_id++, "fault -> " + c[4], "fault", c[0], c[1], tid_of(c[2]), c[3]);
-            });
+    each_row(db,
+             "SELECT f.track_id, f.ts, v.component, v.ts, v.invariant, f.id FROM fault f JOIN violation v"
+             " ON v.run_id = f.run_id AND v.ts >= f.ts WHERE f.run_id = ?",
+             {run_id}, {"fault.track_id", "fault.ts", "violation.component", "violation.ts", "violation.invariant", "fault.id"},
+             [&](const Row& c) {
+                 flow(flow_id++, "fault -> " + c[4], "fault", c.integer(0), c.natural(1), tid_of(c[2]), c.natural(3));
+             });
     return w.finish(fmt::format("\"displayTimeUnit\":\"ns\",\"otherData\":{{\"quiesce_run\":{},"
                                 "\"time_unit_in_db\":\"ps\"}}",
                                 run_id));

@@ -6,7 +6,7 @@
 #include "sim/trace/export.h"
 
 #include "sim/core/errors.h"
-#include "sim/trace/json_args.h"
+#include "sim/trace/rows.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -78,76 +78,90 @@ namespace {
 // JavaScript number below 2^53 ps, about 2.5 simulated hours).
 json html_data(const TraceReader& db, int64_t run_id) {
     json run;
-    db.each("SELECT scenario, seed, protocol, platform, status, outcome, expected, message, sim_time FROM run"
-            " WHERE id = ?",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                run = {{"id", run_id},      {"scenario", c[0]}, {"seed", c[1]},    {"protocol", c[2]},
-                       {"platform", c[3]},  {"status", c[4]},   {"outcome", c[5]}, {"expected", c[6]},
-                       {"message", c[7]},   {"sim_time", c[8].empty() ? 0 : std::stoll(c[8])}};
-            });
+    each_row(db,
+             "SELECT scenario, seed, protocol, platform, status, outcome, expected, message, sim_time, id FROM run"
+             " WHERE id = ?",
+             {run_id},
+             {"run.scenario", "run.seed", "run.protocol", "run.platform", "run.status", "run.outcome", "run.expected",
+              "run.message", "run.sim_time", "run.id"},
+             [&](const Row& c) {
+                 run = {{"id", run_id},      {"scenario", c[0]}, {"seed", c[1]},    {"protocol", c[2]},
+                        {"platform", c[3]},  {"status", c[4]},   {"outcome", c[5]}, {"expected", c[6]},
+                        {"message", c[7]},   {"sim_time", c.natural(8)}};
+             });
     if (run.is_null()) throw InputError(db.path(), 0, 0, "", fmt::format("no run {}", run_id));
 
     json tracks = json::array();
-    db.each("SELECT id, name, parent_id, kind FROM track WHERE run_id = ? ORDER BY id", {run_id},
-            [&](const std::vector<std::string>& c) {
-                tracks.push_back({{"id", std::stoll(c[0])},
-                                  {"name", c[1]},
-                                  {"parent", c[2].empty() ? json(nullptr) : json(std::stoll(c[2]))},
-                                  {"kind", c[3]}});
-            });
+    each_row(db, "SELECT id, name, parent_id, kind FROM track WHERE run_id = ? ORDER BY id", {run_id},
+             {"track.id", "track.name", "track.parent_id", "track.kind"}, [&](const Row& c) {
+                 tracks.push_back({{"id", c.integer(0)},
+                                   {"name", c[1]},
+                                   {"parent", c[2].empty() ? json(nullptr) : json(c.integer(2))},
+                                   {"kind", c[3]}});
+             });
 
     json phases = json::array(), slices = json::array();
     json transition = nullptr;
-    db.each("SELECT s.track_id, s.ts, s.dur, s.name, s.category, s.depth, s.args, s.dur_cycles, t.name"
-            " FROM slice s JOIN track t ON t.id = s.track_id WHERE s.run_id = ? ORDER BY s.ts, s.depth",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                json args = parse_args(c[6]);
-                int64_t ts = std::stoll(c[1]), dur = std::stoll(c[2]);
-                const std::string& category = c[4];
-                if (category == "transition" && transition.is_null()) {
-                    transition = {{"name", c[3]}, {"ts", ts}, {"dur", dur}, {"result", str(args, "result")}};
-                    return;
-                }
-                if (category == "phase" && c[8] == "kernel" && c[5] == "1") {
-                    phases.push_back({{"name", c[3]},
-                                      {"ts", ts},
-                                      {"dur", dur},
-                                      {"action", str(args, "action")},
-                                      {"class", sleepgraph_phase(str(args, "action"), str(args, "callback"),
-                                                                 str(args, "method"), str(args, "direction"))},
-                                      {"rc", str(args, "rc")}});
-                    return;
-                }
-                if (category == "phase") return;  // the transition's phases are the bands
-                slices.push_back({{"track", std::stoll(c[0])},
-                                  {"ts", ts},
-                                  {"dur", dur},
-                                  {"name", c[3]},
-                                  {"cat", category},
-                                  {"depth", std::stoi(c[5])},
-                                  {"cycles", c[7].empty() ? json(nullptr) : json(std::stoll(c[7]))},
-                                  {"args", args}});
-            });
+    each_row(db,
+             "SELECT s.track_id, s.ts, s.dur, s.name, s.category, s.depth, s.args, s.dur_cycles, t.name, s.id"
+             " FROM slice s JOIN track t ON t.id = s.track_id WHERE s.run_id = ? ORDER BY s.ts, s.depth",
+             {run_id},
+             {"slice.track_id", "slice.ts", "slice.dur", "slice.name", "slice.category", "slice.depth", "slice.args",
+              "slice.dur_cycles", "track.name", "slice.id"},
+             [&](const Row& c) {
+                 json args = c.json(6);
+                 int64_t ts = int64_t(c.natural(1)), dur = int64_t(c.natural(2));
+                 const std::string& category = c[4];
+                 if (category == "transition" && transition.is_null()) {
+                     transition = {{"name", c[3]}, {"ts", ts}, {"dur", dur}, {"result", str(args, "result")}};
+                     return;
+                 }
+                 if (category == "phase" && c[8] == "kernel" && c[5] == "1") {
+                     phases.push_back({{"name", c[3]},
+                                       {"ts", ts},
+                                       {"dur", dur},
+                                       {"action", str(args, "action")},
+                                       {"class", sleepgraph_phase(str(args, "action"), str(args, "callback"),
+                                                                  str(args, "method"), str(args, "direction"))},
+                                       {"rc", str(args, "rc")}});
+                     return;
+                 }
+                 if (category == "phase") return;  // the transition's phases are the bands
+                 slices.push_back({{"track", c.integer(0)},
+                                   {"ts", ts},
+                                   {"dur", dur},
+                                   {"name", c[3]},
+                                   {"cat", category},
+                                   {"depth", c.natural(5)},
+                                   {"cycles", c[7].empty() ? json(nullptr) : json(c.natural(7))},
+                                   {"args", args}});
+             });
 
     json wakes = json::array();  // wake sources: the events a sleep must not lose
-    db.each("SELECT track_id, ts, name, phase FROM instant WHERE run_id = ? AND category = 'wake' ORDER BY ts",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                wakes.push_back({{"track", std::stoll(c[0])}, {"ts", std::stoll(c[1])}, {"name", c[2]},
-                                 {"phase", c[3]}});
-            });
+    each_row(db, "SELECT track_id, ts, name, phase, id FROM instant WHERE run_id = ? AND category = 'wake' ORDER BY ts",
+             {run_id}, {"instant.track_id", "instant.ts", "instant.name", "instant.phase", "instant.id"},
+             [&](const Row& c) {
+                 wakes.push_back({{"track", c.integer(0)}, {"ts", c.natural(1)}, {"name", c[2]}, {"phase", c[3]}});
+             });
     json faults = json::array(), violations = json::array();
-    db.each("SELECT track_id, ts, ts_cycles, kind, phase, args FROM fault WHERE run_id = ? ORDER BY ts", {run_id},
-            [&](const std::vector<std::string>& c) {
-                faults.push_back({{"track", std::stoll(c[0])}, {"ts", std::stoll(c[1])}, {"cycles", c[2]},
-                                  {"kind", c[3]}, {"phase", c[4]}, {"args", parse_args(c[5])}});
-            });
-    db.each("SELECT ts, ts_cycles, invariant, component, phase, message, evidence, faults_before FROM violations"
-            " WHERE run_id = ? ORDER BY ts",
-            {run_id}, [&](const std::vector<std::string>& c) {
-                violations.push_back({{"ts", std::stoll(c[0])}, {"cycles", c[1]}, {"invariant", c[2]},
-                                      {"component", c[3]}, {"phase", c[4]}, {"message", c[5]},
-                                      {"evidence", parse_args(c[6])}, {"faults_before", c[7]}});
-            });
+    each_row(db, "SELECT track_id, ts, ts_cycles, kind, phase, args, id FROM fault WHERE run_id = ? ORDER BY ts",
+             {run_id},
+             {"fault.track_id", "fault.ts", "fault.ts_cycles", "fault.kind", "fault.phase", "fault.args", "fault.id"},
+             [&](const Row& c) {
+                 faults.push_back({{"track", c.integer(0)}, {"ts", c.natural(1)}, {"cycles", c[2]},
+                                   {"kind", c[3]}, {"phase", c[4]}, {"args", c.json(5)}});
+             });
+    each_row(db,
+             "SELECT ts, ts_cycles, invariant, component, phase, message, evidence, faults_before, run_id"
+             " FROM violations WHERE run_id = ? ORDER BY ts",
+             {run_id},
+             {"violation.ts", "violation.ts_cycles", "violation.invariant", "violation.component", "violation.phase",
+              "violation.message", "violation.evidence", "fault.kind", "violation.run_id"},
+             [&](const Row& c) {
+                 violations.push_back({{"ts", c.natural(0)}, {"cycles", c[1]}, {"invariant", c[2]},
+                                       {"component", c[3]}, {"phase", c[4]}, {"message", c[5]},
+                                       {"evidence", c.json(6)}, {"faults_before", c[7]}});
+             });
     return {{"run", run},       {"transition", transition}, {"phases", phases}, {"tracks", tracks},
             {"slices", slices}, {"faults", faults},         {"violations", violations}, {"wakes", wakes}};
 }
