@@ -448,3 +448,27 @@ TEST_CASE("reliability: query stops a statement that runs past --timeout, and sa
         require_input_error(sh("query " + db + " \"SELECT 1\" --timeout '" + bad + "'"), "--timeout");
     for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(db + side);
 }
+
+TEST_CASE("reliability: a file the disk cannot take is exit 3, not bad input, and leaves nothing half-written",
+          "[reliability][diskfull]") {
+    const std::string dir = tmp_path("disk-full"), db = dir + "/a.db", out = dir + "/run.json";
+    std::filesystem::create_directories(dir);
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + db).status == 0);
+    // A file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes write() fail
+    // with EFBIG as a full disk fails with ENOSPC, without root or a small
+    // filesystem: 64 blocks of 512 bytes, what the reader's 32 KiB -shm
+    // needs, and less than these exports.
+    const std::string limited = "ulimit -f 64; trap '' XFSZ; exec " + std::string(QUIESCE_BIN) + " ";
+    for (const char* format : {"chrome", "html"}) {
+        Result r = quiesce::test::shell(limited + "trace export " + db + " 1 --format " + format + " -o " + out);
+        INFO(format << "\n" << r.out);
+        REQUIRE(r.status == 3);
+        REQUIRE(r.out == "quiesce: " + out + ": cannot write file: File too large\n");
+        REQUIRE_FALSE(std::filesystem::exists(out));
+        REQUIRE_FALSE(std::filesystem::exists(out + ".tmp"));
+    }
+    // Without the limit the same export is written whole.
+    REQUIRE(sh("trace export " + db + " 1 -o " + out).status == 0);
+    REQUIRE(std::filesystem::file_size(out) > 64 * 512);
+    std::filesystem::remove_all(dir);
+}

@@ -225,7 +225,7 @@ void write_reproducers(const std::string& out_dir, const std::string& file, uint
                                        p.order.empty() ? "" : "-under-order",
                                        file_part(p.phase), p.device.empty() ? "" : "-" + file_part(p.device));
         f.reproducer = (fs::path(out_dir) / name).string();
-        std::ofstream(f.reproducer) << reproducer_text(original, file, p, f, f.found_variant, explored, seed);
+        write_file_atomically(f.reproducer, reproducer_text(original, file, p, f, f.found_variant, explored, seed));
     }
 }
 

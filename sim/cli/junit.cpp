@@ -2,13 +2,18 @@
 
 #include "sim/core/errors.h"
 #include "sim/core/events.h"
+#include "sim/core/paths.h"
 
 #include <fmt/format.h>
 
 #include <map>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
+#include <system_error>
 
 namespace quiesce {
 
@@ -68,14 +73,28 @@ std::string junit_xml(const std::string& suite, const std::vector<JunitCase>& ca
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {
-    std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) throw InputError(path, 0, 0, "", "cannot write file");
-        f << content;
-        if (!f) throw InputError(path, 0, 0, "", "cannot write file");
+    const std::string tmp = path + ".tmp";
+    // Whatever fails, the temporary file goes and `path` is as it was.
+    const auto fail = [&](int err, bool created) {
+        if (created) ::unlink(tmp.c_str());
+        std::string why = "cannot write file: " + std::error_code(err, std::generic_category()).message();
+        if (environment_errno(err)) throw EnvironmentError(path, why);
+        throw InputError(path, 0, 0, "", why);
+    };
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) fail(errno, false);
+    for (size_t done = 0; done < content.size();) {
+        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            fail(err, true);
+        }
+        done += size_t(n);
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw InputError(path, 0, 0, "", "cannot write file");
+    if (::close(fd) != 0) fail(errno, true);
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno, true);
 }
 
 }  // namespace quiesce

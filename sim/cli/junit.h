@@ -20,6 +20,10 @@ struct JunitCase {
 };
 
 std::string junit_xml(const std::string& suite, const std::vector<JunitCase>& cases);
+// Writes `content` to PATH.tmp, then renames it to `path`: a reader sees the
+// old file or the whole new one. A failure leaves no PATH.tmp and throws an
+// EnvironmentError when the machine refused (a full disk, a file-size
+// limit, an I/O error), an InputError otherwise.
 void write_file_atomically(const std::string& path, const std::string& content);
 
 }  // namespace quiesce

@@ -1,5 +1,6 @@
 // The quiesce command line: run, validate, graph, query.
-// Exit status: 0 all expectations held; 1 some did not; 2 bad input.
+// Exit status: 0 all expectations held; 1 some did not; 2 bad input; 3 the
+// machine could not do it (a full disk, an I/O error).
 #include "sim/cli/commands.h"
 #include "sim/cli/junit.h"
 #include "sim/core/errors.h"
@@ -506,6 +507,9 @@ int main(int argc, char** argv) {
     } catch (const fs::filesystem_error& e) {  // a path no check above stat'ed first: still input
         std::fprintf(stderr, "quiesce: %s\n", os_input_error(e).what());
         return 2;
+    } catch (const EnvironmentError& e) {
+        std::fprintf(stderr, "quiesce: %s\n", e.what());
+        return 3;
     }
     return 2;
 }

@@ -4,6 +4,7 @@
 // mutant is killed, and the scenario names what caught it - or none does:
 // it survived, and the scenarios cannot tell that step from a mistake.
 #include "sim/cli/commands.h"
+#include "sim/cli/junit.h"
 
 #include "sim/core/errors.h"
 #include "sim/core/paths.h"
@@ -208,7 +209,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
                                                                  file_part(mu.driver), mu.m.op, mu.m.callback,
                                                                  file_part(mu.m.step)))
                                     .string();
-                std::ofstream(mu.reproducer) << reproducer(mu, s, devices_running(s, mu.driver));
+                write_file_atomically(mu.reproducer, reproducer(mu, s, devices_running(s, mu.driver)));
             }
         });
     }

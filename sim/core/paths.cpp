@@ -21,6 +21,8 @@ InputError os_input_error(const fs::filesystem_error& e) {
     return os_input_error(path, e.code());
 }
 
+bool environment_errno(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG || err == EIO; }
+
 PathKind path_kind(const std::string& path) {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) {

@@ -8,11 +8,24 @@
 #include "sim/core/errors.h"
 
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
 
 namespace quiesce {
+
+// The input was good and the machine could not do it: a full disk, a
+// file-size limit, an I/O error writing `path`. One line, "PATH: REASON";
+// exit status 3 (2 is bad input); no half-written file is left.
+class EnvironmentError : public std::runtime_error {
+public:
+    EnvironmentError(const std::string& path, const std::string& reason)
+        : std::runtime_error(one_line(path + ": " + reason)) {}
+};
+// Whether an errno from writing a file is the environment's (ENOSPC, EDQUOT,
+// EFBIG, EIO) rather than the path's.
+bool environment_errno(int err);
 
 // "PATH: REASON" (the OS's words: "File name too long", "Permission denied").
 InputError os_input_error(const std::string& path, const std::error_code& ec);
