@@ -472,3 +472,21 @@ TEST_CASE("reliability: a file the disk cannot take is exit 3, not bad input, an
     REQUIRE(std::filesystem::file_size(out) > 64 * 512);
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("reliability: registers and run find the regression suite from any directory", "[reliability][datadir]") {
+    const std::string dir = tmp_path("elsewhere");
+    std::filesystem::create_directories(dir);
+    const std::string here = "cd " + dir + " && " + std::string(QUIESCE_BIN) + " ";
+    Result r = quiesce::test::shell(here + "registers");
+    INFO(r.out.substr(0, 300));
+    REQUIRE(r.status == 0);
+    REQUIRE(r.out.find("| RING_BASE | 8 | `0x0` | driver |") != std::string::npos);
+    // run without a path takes the regression suite; an --order no scenario
+    // accepts stops it at the first one, after the suite was found (and
+    // before anything runs or is written).
+    r = quiesce::test::shell(here + "run --order nowhere");
+    require_input_error(r, "--order");
+    REQUIRE(r.out.find("no such file or directory") == std::string::npos);
+    REQUIRE(std::filesystem::is_empty(dir));
+    std::filesystem::remove_all(dir);
+}

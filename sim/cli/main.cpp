@@ -281,7 +281,8 @@ int main(int argc, char** argv) {
     std::string db, junit;
     std::optional<uint64_t> seed;
     auto* run = app.add_subcommand("run", "Run scenarios and check their expectations");
-    run->add_option("paths", run_paths, "Scenario files or directories (default: scenarios/regression)");
+    run->add_option("paths", run_paths, "Scenario files or directories (default: the regression suite, " +
+                                            std::string(QUIESCE_DATA_DIR) + "/regression)");
     run->add_option("--db", db, "Trace database to write (default: a new quiesce-<time>.db here)");
     run->add_option("--junit", junit, "Write JUnit XML to this file");
     run->add_option("--seed", seed, "Override every scenario's seed")->check(kSeed);
@@ -365,9 +366,11 @@ int main(int argc, char** argv) {
     auto* graph = app.add_subcommand("graph", "Print a scenario's device graph as DOT");
     graph->add_option("scenario", graph_file, "Scenario file")->required();
 
-    std::string registers_file = "scenarios/regression/s3-storage.toml";
+    // Defaults from the data directory built-in platforms and protocols come
+    // from (QUIESCE_DATA_DIR), wherever quiesce runs.
+    std::string registers_file = std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml";
     auto* registers = app.add_subcommand("registers", "Print the register and property tables of a scenario's platform (Markdown)");
-    registers->add_option("scenario", registers_file, "Scenario file (default: scenarios/regression/s3-storage.toml)");
+    registers->add_option("scenario", registers_file, "Scenario file (default: " + registers_file + ")");
 
     auto* trace = app.add_subcommand("trace", "Read a trace database: runs, exports");
     trace->require_subcommand(1);
@@ -417,7 +420,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        if (*run) return cmd_run(run_paths.empty() ? std::vector<std::string>{"scenarios/regression"} : run_paths,
+        if (*run) return cmd_run(run_paths.empty() ? std::vector<std::string>{std::string(QUIESCE_DATA_DIR) + "/regression"}
+                                                   : run_paths,
                                  db, junit, seed, run_faults, run_jobs, run_order);
         if (*validate) return cmd_validate(validate_files);
         if (*graph) return cmd_graph(graph_file);
