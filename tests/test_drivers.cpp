@@ -335,3 +335,20 @@ TEST_CASE("docs/drivers.md describes every step and every mutation", "[drivers][
     for (const auto& op : step_ops()) CHECK(doc.find("| `" + std::string(op.name) + "` |") != std::string::npos);
     for (const auto& [op, what] : mutation_ops()) CHECK(doc.find("| `" + op + "` | " + what + " |") != std::string::npos);
 }
+
+TEST_CASE("drivers: the xHCI driver file and its derived mistakes load; a patch names xHCI fields", "[drivers]") {
+    const std::string dir = std::string(QUIESCE_DATA_DIR) + "/drivers/";
+    DriverProgram fixed = load_driver(dir + "xhci.toml");
+    REQUIRE(fixed.binds == "xhci");
+    REQUIRE(fixed.callback("freeze") == fixed.callback("suspend"));
+    REQUIRE(find_label(*fixed.callback("suspend"), "wait-saved") < fixed.callback("suspend")->size());
+    DriverProgram nowait = load_driver(dir + "xhci-save-state-no-wait.toml");
+    REQUIRE(find_label(*nowait.callback("suspend"), "wait-saved") == nowait.callback("suspend")->size());
+    REQUIRE(find_label(*nowait.callback("suspend"), "save-error") == nowait.callback("suspend")->size());
+    REQUIRE(nowait.callback("resume")->size() == fixed.callback("resume")->size());
+    DriverProgram crcr = load_driver(dir + "xhci-crcr-saved.toml");
+    const auto& resume = *crcr.callback("resume");
+    REQUIRE(find_label(resume, "command-ring") == resume.size());
+    REQUIRE(resume[find_label(resume, "restore-regs")].regs.back() == "CRCR");
+    REQUIRE(load_driver(dir + "xhci-ignore-sre.toml").callback("resume")->size() + 1 == fixed.callback("resume")->size());
+}

@@ -97,6 +97,16 @@ TEST_CASE("scenario: unknown keys and bad values name file:line:column and key",
     REQUIRE(error_of(replace(kGood, "driver = \"dma-engine-legacy-no-restore\"", "variant = \"sloppy\"")) ==
             ":13:11: drivers.dma0.variant: dma-engine drivers are data: name a driver file (driver = "
             "\"dma-engine-sloppy\") or patch one (docs/drivers.md)");
+    {
+        // The xHCI driver is data too: its former variants are driver files.
+        std::string usb = replace(replace(kGood, "name = \"pc-basic\"", "name = \"pc-usb\""), "[drivers.dma0]",
+                                  "[drivers.xhci0]");
+        REQUIRE(error_of(replace(usb, "driver = \"dma-engine-legacy-no-restore\"", "variant = \"ignore-sre\"")) ==
+                ":13:11: drivers.xhci0.variant: xhci drivers are data: name a driver file (driver = "
+                "\"xhci-ignore-sre\") or patch one (docs/drivers.md)");
+        REQUIRE(error_of(usb) == ":13:10: drivers.xhci0.driver: 'dma-engine-legacy-no-restore' drives dma-engine, "
+                                 "'xhci0' is xhci");
+    }
     REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[drivers.dma7]")) ==
             ":12:1: drivers.dma7: no device named 'dma7'");
     REQUIRE(error_of(replace(kGood, "\"hwstate.not-restored\"", "\"hwstate.not-restord\"")) ==

@@ -96,3 +96,48 @@ TEST_CASE("xhci: save then restore state keeps hardware state; losing power make
     REQUIRE(f["after_power_loss"] == "0");
     REQUIRE(f["notes"] == "restore:restored restore:SRE reinit:state lost ");
 }
+
+TEST_CASE("xhci: D3hot while Save State runs stops it: SRE, and Restore State has nothing to restore",
+          "[usb][xhci]") {
+    for (bool wait_for_sss : {true, false}) {
+        DYNAMIC_SECTION((wait_for_sss ? "SSS waited for" : "D3hot at once")) {
+            Facts f = on_xhci([&](Platform& p, Cpu& cpu, XhciDriver&, PciDev& pd, uint64_t bar, Facts& f) {
+                using X = XhciCore;
+                std::vector<std::string> notes;
+                p.kernel().hub().subscribe(kind_bit(EvKind::SliceEnd), [&](const Event& e) {
+                    if (e.name == "save-state") notes.push_back("save:" + arg_value(e, "result"));
+                    if (e.name == "restore-state") notes.push_back("restore:" + arg_value(e, "result"));
+                });
+                cpu.write32(bar + X::USBCMD, cpu.read32(bar + X::USBCMD) & ~X::CMD_RS);
+                while (!(cpu.read32(bar + X::USBSTS) & X::STS_HCH)) sc_core::wait(sc_core::sc_time(50, sc_core::SC_US));
+                cpu.write32(bar + X::USBCMD, cpu.read32(bar + X::USBCMD) | X::CMD_CSS);
+                if (wait_for_sss)
+                    while (cpu.read32(bar + X::USBSTS) & X::STS_SSS) sc_core::wait(sc_core::sc_time(50, sc_core::SC_US));
+                p.pci_core().save_state(cpu, pd);
+                REQUIRE(p.pci_core().set_power_state(cpu, pd, DState::D3hot) == 0);
+                REQUIRE(p.pci_core().set_power_state(cpu, pd, DState::D0) == 0);
+                p.pci_core().restore_state(cpu, pd);
+                const uint32_t st = cpu.read32(bar + X::USBSTS);
+                f["sss"] = (st & X::STS_SSS) ? "1" : "0";
+                f["sre_after_save"] = (st & X::STS_SRE) ? "1" : "0";
+                cpu.write32(bar + X::USBSTS, X::STS_SRE);  // RW1C
+                cpu.write32(bar + X::USBCMD, cpu.read32(bar + X::USBCMD) | X::CMD_CRS);
+                while (cpu.read32(bar + X::USBSTS) & X::STS_RSS) sc_core::wait(sc_core::sc_time(50, sc_core::SC_US));
+                f["sre_after_restore"] = (cpu.read32(bar + X::USBSTS) & X::STS_SRE) ? "1" : "0";
+                std::string joined;
+                for (const auto& n : notes) joined += n + " ";
+                f["notes"] = joined;
+            });
+            REQUIRE(f["sss"] == "0");
+            if (wait_for_sss) {
+                REQUIRE(f["sre_after_save"] == "0");
+                REQUIRE(f["sre_after_restore"] == "0");
+                REQUIRE(f["notes"] == "save:saved restore:restored ");
+            } else {
+                REQUIRE(f["sre_after_save"] == "1");
+                REQUIRE(f["sre_after_restore"] == "1");
+                REQUIRE(f["notes"] == "save:stopped restore:SRE ");
+            }
+        }
+    }
+}

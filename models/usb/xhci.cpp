@@ -9,42 +9,87 @@
 
 namespace quiesce {
 
+std::vector<RegSpec> XhciCore::register_specs() {
+    using SC = StateClass;
+    const uint64_t all = 0xffffffff;
+    std::vector<RegSpec> r = {
+        {.name = "CAPLENGTH", .offset = CAPLENGTH, .width = 4, .reset = 0x01100020, .ro = all, .cls = SC::Hardware,
+         .doc = "CAPLENGTH 7:0 (0x20), HCIVERSION 31:16 (1.1)",
+         .fields = {{"CAPLENGTH", 0, 8}, {"HCIVERSION", 16, 16}}},
+        {.name = "HCSPARAMS1", .offset = HCSPARAMS1, .width = 4, .reset = (uint64_t(kPorts) << 24) | (1 << 8) | 8,
+         .ro = all, .cls = SC::Hardware, .doc = "MaxSlots 7:0 (8), MaxIntrs 18:8 (1), MaxPorts 31:24 (2)",
+         .fields = {{"MAXSLOTS", 0, 8}, {"MAXINTRS", 8, 11}, {"MAXPORTS", 24, 8}}},
+        {.name = "HCSPARAMS2", .offset = HCSPARAMS2, .width = 4, .ro = all, .cls = SC::Hardware,
+         .doc = "No scratchpad buffers, ERST Max 0 (one segment)"},
+        {.name = "HCSPARAMS3", .offset = HCSPARAMS3, .width = 4, .ro = all, .cls = SC::Hardware,
+         .doc = "Exit latencies (0)"},
+        {.name = "HCCPARAMS1", .offset = HCCPARAMS1, .width = 4, .reset = 1, .ro = all, .cls = SC::Hardware,
+         .doc = "AC64 0: 64-bit addressing", .fields = {{"AC64", 0}}},
+        {.name = "DBOFF", .offset = DBOFF, .width = 4, .reset = kDb, .ro = all, .cls = SC::Hardware,
+         .doc = "Doorbell array offset"},
+        {.name = "RTSOFF", .offset = RTSOFF, .width = 4, .reset = kRt, .ro = all, .cls = SC::Hardware,
+         .doc = "Runtime registers offset"},
+        {.name = "USBCMD", .offset = USBCMD, .width = 4,
+         .rsvd = ~uint64_t(CMD_RS | CMD_HCRST | CMD_INTE | CMD_CSS | CMD_CRS) & all, .wo = CMD_CSS | CMD_CRS,
+         .cls = SC::Hardware, .doc = "R/S 0, HCRST 1, INTE 2, CSS 8 and CRS 9 (write-only: Save/Restore State)",
+         .fields = {{"RS", 0}, {"HCRST", 1}, {"INTE", 2}, {"CSS", 8}, {"CRS", 9}}},
+        {.name = "USBSTS", .offset = USBSTS, .width = 4, .reset = STS_HCH,
+         .ro = STS_HCH | STS_SSS | STS_RSS | STS_CNR | STS_HCE, .w1c = STS_EINT | STS_PCD | STS_SRE,
+         .rsvd = ~uint64_t(0x1f19) & all, .cls = SC::Volatile,
+         .doc = "HCH 0, EINT 3, PCD 4 (RW1C), SSS 8, RSS 9, SRE 10 (RW1C), CNR 11, HCE 12",
+         .fields = {{"HCH", 0}, {"EINT", 3}, {"PCD", 4}, {"SSS", 8}, {"RSS", 9}, {"SRE", 10}, {"CNR", 11},
+                    {"HCE", 12}}},
+        {.name = "PAGESIZE", .offset = PAGESIZE, .width = 4, .reset = 1, .ro = all, .cls = SC::Hardware,
+         .doc = "4 KiB pages"},
+        {.name = "DNCTRL", .offset = DNCTRL, .width = 4, .rsvd = ~uint64_t(0xffff) & all, .cls = SC::Hardware,
+         .doc = "Device notification enables"},
+        {.name = "CRCR", .offset = CRCR, .width = 8, .ro = CRCR_CRR, .rsvd = 0x30, .cls = SC::Driver,
+         .doc = "Command ring: RCS 0, CS 1, CA 2, CRR 3 (ro), pointer 63:6; reads back 0 but for CRR",
+         .fields = {{"RCS", 0}, {"CS", 1}, {"CA", 2}, {"CRR", 3}}},
+        {.name = "DCBAAP", .offset = DCBAAP, .width = 8, .rsvd = 0x3f, .cls = SC::Driver,
+         .doc = "Device context base address array pointer"},
+        {.name = "CONFIG", .offset = CONFIG, .width = 4, .rsvd = ~uint64_t(0xff) & all, .cls = SC::Hardware,
+         .doc = "MaxSlotsEn 7:0", .fields = {{"MAXSLOTSEN", 0, 8}}},
+    };
+    for (unsigned p = 0; p < kPorts; ++p)
+        r.push_back({.name = fmt::format("PORTSC{}", p), .offset = PORTSC0 + 0x10 * p, .width = 4,
+                     .reset = PORTSC_PP | (PLS_RXDETECT << PORTSC_PLS_SHIFT),
+                     .ro = ~uint64_t(PORTSC_PP | PORTSC_WCE | PORTSC_WDE | PORTSC_WOE | PORTSC_CHANGES) & all,
+                     .w1c = PORTSC_CHANGES, .cls = SC::Volatile,
+                     .doc = "CCS 0, PED 1 (RW1CS: 1 disables), PR 4, PLS 8:5 (written with LWS 16), PP 9, speed "
+                            "13:10, CSC/PEC/WRC/OCC/PRC/PLC/CEC 23:17 (RW1C), WCE/WDE/WOE 27:25",
+                     .fields = {{"CCS", 0}, {"PED", 1}, {"PR", 4}, {"PLS", 5, 4}, {"PP", 9}, {"SPEED", 10, 4},
+                                {"LWS", 16}, {"CSC", 17}, {"PEC", 18}, {"WRC", 19}, {"OCC", 20}, {"PRC", 21},
+                                {"PLC", 22}, {"CEC", 23}, {"WCE", 25}, {"WDE", 26}, {"WOE", 27}}});
+    r.push_back({.name = "MFINDEX", .offset = MFINDEX, .width = 4, .ro = all, .cls = SC::Volatile,
+                 .doc = "Microframe index"});
+    r.push_back({.name = "IMAN", .offset = IMAN, .width = 4, .w1c = IMAN_IP, .rsvd = ~uint64_t(3) & all,
+                 .cls = SC::Hardware, .doc = "Interrupter 0: IP 0 (RW1C), IE 1", .fields = {{"IP", 0}, {"IE", 1}}});
+    r.push_back({.name = "IMOD", .offset = IMOD, .width = 4, .reset = 4000, .cls = SC::Hardware,
+                 .doc = "Interrupt moderation interval (250 ns units)"});
+    r.push_back({.name = "ERSTSZ", .offset = ERSTSZ, .width = 4, .rsvd = ~uint64_t(0xffff) & all, .cls = SC::Driver,
+                 .doc = "Event ring segment table size"});
+    r.push_back({.name = "ERSTBA", .offset = ERSTBA, .width = 8, .rsvd = 0x3f, .cls = SC::Driver,
+                 .doc = "Event ring segment table base: writing it (re)starts the event ring"});
+    r.push_back({.name = "ERDP", .offset = ERDP, .width = 8, .w1c = ERDP_EHB, .cls = SC::Driver,
+                 .doc = "Event ring dequeue pointer (software's), EHB 3 (RW1C)", .fields = {{"EHB", 3}}});
+    r.push_back({.name = "DB0", .offset = DB0, .width = 4, .cls = SC::Volatile,
+                 .doc = "Doorbell 0: the host controller's command ring"});
+    for (unsigned slot = 1; slot <= kSlots; ++slot)
+        r.push_back({.name = fmt::format("DB{}", slot), .offset = DB0 + 4 * slot, .width = 4, .cls = SC::Volatile,
+                     .doc = fmt::format("Doorbell {}: an endpoint of slot {} (DB target 7:0 = DCI)", slot, slot),
+                     .fields = {{"TARGET", 0, 8}}});
+    return r;
+}
+
 XhciCore::XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port)
     : MmioDevice(name, ctx, clock), port_(std::move(port)) {
-    using SC = StateClass;
     RegisterBank& b = regs();
     b.set_strict(true);
-    const uint64_t all = 0xffffffff;
-    b.add({.name = "CAPLENGTH", .offset = CAPLENGTH, .width = 4, .reset = 0x01100020, .ro = all, .cls = SC::Hardware,
-           .doc = "CAPLENGTH 7:0 (0x20), HCIVERSION 31:16 (1.1)"});
-    b.add({.name = "HCSPARAMS1", .offset = HCSPARAMS1, .width = 4, .reset = (uint64_t(kPorts) << 24) | (1 << 8) | 8,
-           .ro = all, .cls = SC::Hardware, .doc = "MaxSlots 7:0 (8), MaxIntrs 18:8 (1), MaxPorts 31:24 (2)"});
-    b.add({.name = "HCSPARAMS2", .offset = HCSPARAMS2, .width = 4, .ro = all, .cls = SC::Hardware,
-           .doc = "No scratchpad buffers, ERST Max 0 (one segment)"});
-    b.add({.name = "HCSPARAMS3", .offset = HCSPARAMS3, .width = 4, .ro = all, .cls = SC::Hardware,
-           .doc = "Exit latencies (0)"});
-    b.add({.name = "HCCPARAMS1", .offset = HCCPARAMS1, .width = 4, .reset = 1, .ro = all, .cls = SC::Hardware,
-           .doc = "AC64 0: 64-bit addressing"});
-    b.add({.name = "DBOFF", .offset = DBOFF, .width = 4, .reset = kDb, .ro = all, .cls = SC::Hardware,
-           .doc = "Doorbell array offset"});
-    b.add({.name = "RTSOFF", .offset = RTSOFF, .width = 4, .reset = kRt, .ro = all, .cls = SC::Hardware,
-           .doc = "Runtime registers offset"});
-    b.add({.name = "USBCMD", .offset = USBCMD, .width = 4, .rsvd = ~uint64_t(CMD_RS | CMD_HCRST | CMD_INTE | CMD_CSS |
-                                                                               CMD_CRS) & all,
-           .wo = CMD_CSS | CMD_CRS, .cls = SC::Hardware,
-           .doc = "R/S 0, HCRST 1, INTE 2, CSS 8 and CRS 9 (write-only: Save/Restore State)"})
-        .on_write([this](Register&, uint64_t old, uint64_t written) { on_usbcmd(old, written); });
-    b.add({.name = "USBSTS", .offset = USBSTS, .width = 4, .reset = STS_HCH,
-           .ro = STS_HCH | STS_SSS | STS_RSS | STS_CNR | STS_HCE, .w1c = STS_EINT | STS_PCD | STS_SRE,
-           .rsvd = ~uint64_t(0x1f19) & all, .cls = SC::Volatile,
-           .doc = "HCH 0, EINT 3, PCD 4 (RW1C), SSS 8, RSS 9, SRE 10 (RW1C), CNR 11, HCE 12"})
-        .on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
-    b.add({.name = "PAGESIZE", .offset = PAGESIZE, .width = 4, .reset = 1, .ro = all, .cls = SC::Hardware,
-           .doc = "4 KiB pages"});
-    b.add({.name = "DNCTRL", .offset = DNCTRL, .width = 4, .rsvd = ~uint64_t(0xffff) & all, .cls = SC::Hardware,
-           .doc = "Device notification enables"});
-    b.add({.name = "CRCR", .offset = CRCR, .width = 8, .ro = CRCR_CRR, .rsvd = 0x30, .cls = SC::Driver,
-           .doc = "Command ring: RCS 0, CS 1, CA 2, CRR 3 (ro), pointer 63:6; reads back 0 but for CRR"})
+    for (RegSpec& spec : register_specs()) b.add(std::move(spec));
+    b.reg("USBCMD").on_write([this](Register&, uint64_t old, uint64_t written) { on_usbcmd(old, written); });
+    b.reg("USBSTS").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.reg("CRCR")
         .on_read([this](const Register&) { return uint64_t(db_pending_ ? CRCR_CRR : 0); })
         .on_write([this](Register& r, uint64_t, uint64_t written) {
             if (!db_pending_) {  // the ring is stopped: the pointer and cycle state take effect
@@ -53,65 +98,41 @@ XhciCore::XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const C
             }
             r.set(0);
         });
-    b.add({.name = "DCBAAP", .offset = DCBAAP, .width = 8, .rsvd = 0x3f, .cls = SC::Driver,
-           .doc = "Device context base address array pointer"});
-    b.add({.name = "CONFIG", .offset = CONFIG, .width = 4, .rsvd = ~uint64_t(0xff) & all, .cls = SC::Hardware,
-           .doc = "MaxSlotsEn 7:0"});
     for (unsigned p = 0; p < kPorts; ++p)
-        b.add({.name = fmt::format("PORTSC{}", p), .offset = PORTSC0 + 0x10 * p, .width = 4,
-               .reset = PORTSC_PP | (PLS_RXDETECT << PORTSC_PLS_SHIFT),
-               .ro = ~uint64_t(PORTSC_PP | PORTSC_WCE | PORTSC_WDE | PORTSC_WOE | PORTSC_CHANGES) & all,
-               .w1c = PORTSC_CHANGES, .cls = SC::Volatile,
-               .doc = "CCS 0, PED 1 (RW1CS: 1 disables), PR 4, PLS 8:5 (written with LWS 16), PP 9, speed 13:10, "
-                      "CSC/PEC/WRC/OCC/PRC/PLC/CEC 23:17 (RW1C), WCE/WDE/WOE 27:25"})
-            .on_write([this, p](Register&, uint64_t old, uint64_t written) { on_portsc(p, old, written); });
-    b.add({.name = "MFINDEX", .offset = MFINDEX, .width = 4, .ro = all, .cls = SC::Volatile,
-           .doc = "Microframe index"});
-    b.add({.name = "IMAN", .offset = IMAN, .width = 4, .w1c = IMAN_IP, .rsvd = ~uint64_t(3) & all,
-           .cls = SC::Hardware, .doc = "Interrupter 0: IP 0 (RW1C), IE 1"})
-        .on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
-    b.add({.name = "IMOD", .offset = IMOD, .width = 4, .reset = 4000, .cls = SC::Hardware,
-           .doc = "Interrupt moderation interval (250 ns units)"});
-    b.add({.name = "ERSTSZ", .offset = ERSTSZ, .width = 4, .rsvd = ~uint64_t(0xffff) & all, .cls = SC::Driver,
-           .doc = "Event ring segment table size"});
-    b.add({.name = "ERSTBA", .offset = ERSTBA, .width = 8, .rsvd = 0x3f, .cls = SC::Driver,
-           .doc = "Event ring segment table base: writing it (re)starts the event ring"})
-        .on_write([this](Register&, uint64_t, uint64_t written) {
-            struct {
-                uint64_t base;
-                uint32_t size, rsvd;
-            } entry{};
-            sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
-            if (regs().reg("ERSTSZ").value() && port_.dma(written, &entry, sizeof entry, false, delay)) {
-                evt_seg_ = entry.base;
-                evt_size_ = entry.size;
-                evt_enq_ = entry.base;
-                evt_pcs_ = true;
+        b.reg(fmt::format("PORTSC{}", p)).on_write([this, p](Register&, uint64_t old, uint64_t written) {
+            on_portsc(p, old, written);
+        });
+    b.reg("IMAN").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.reg("ERSTBA").on_write([this](Register&, uint64_t, uint64_t written) {
+        struct {
+            uint64_t base;
+            uint32_t size, rsvd;
+        } entry{};
+        sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
+        if (regs().reg("ERSTSZ").value() && port_.dma(written, &entry, sizeof entry, false, delay)) {
+            evt_seg_ = entry.base;
+            evt_size_ = entry.size;
+            evt_enq_ = entry.base;
+            evt_pcs_ = true;
+        }
+    });
+    b.reg("DB0").on_write([this](Register& r, uint64_t, uint64_t) {
+        r.set(0);
+        db_pending_ = true;
+        kick_.notify(sc_core::SC_ZERO_TIME);
+    });
+    for (unsigned slot = 1; slot <= kSlots; ++slot)
+        b.reg(fmt::format("DB{}", slot)).on_write([this, slot](Register& r, uint64_t, uint64_t written) {
+            r.set(0);
+            unsigned dci = unsigned(written & 0xff);
+            if (dci >= 1 && dci <= 31) {
+                Endpoint& e = slots_[slot].ep[dci];
+                if (e.state == EP_STOPPED) e.state = EP_RUNNING;  // ringing restarts a stopped endpoint
+                e.nak = false;
+                rung_.insert({slot, dci});
+                kick_.notify(sc_core::SC_ZERO_TIME);
             }
         });
-    b.add({.name = "ERDP", .offset = ERDP, .width = 8, .w1c = ERDP_EHB, .cls = SC::Driver,
-           .doc = "Event ring dequeue pointer (software's), EHB 3 (RW1C)"});
-    b.add({.name = "DB0", .offset = DB0, .width = 4, .cls = SC::Volatile,
-           .doc = "Doorbell 0: the host controller's command ring"})
-        .on_write([this](Register& r, uint64_t, uint64_t) {
-            r.set(0);
-            db_pending_ = true;
-            kick_.notify(sc_core::SC_ZERO_TIME);
-        });
-    for (unsigned slot = 1; slot <= kSlots; ++slot)
-        b.add({.name = fmt::format("DB{}", slot), .offset = DB0 + 4 * slot, .width = 4, .cls = SC::Volatile,
-               .doc = fmt::format("Doorbell {}: an endpoint of slot {} (DB target 7:0 = DCI)", slot, slot)})
-            .on_write([this, slot](Register& r, uint64_t, uint64_t written) {
-                r.set(0);
-                unsigned dci = unsigned(written & 0xff);
-                if (dci >= 1 && dci <= 31) {
-                    Endpoint& e = slots_[slot].ep[dci];
-                    if (e.state == EP_STOPPED) e.state = EP_RUNNING;  // ringing restarts a stopped endpoint
-                    e.nak = false;
-                    rung_.insert({slot, dci});
-                    kick_.notify(sc_core::SC_ZERO_TIME);
-                }
-            });
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     props().declare("start_us", int64_t(10), "R/S 1 until HCH clears, in us");
     props().declare("halt_us", int64_t(2000), "R/S 0 until HCH sets, in us (the spec allows 16 ms)");
@@ -124,7 +145,15 @@ XhciCore::XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const C
     SC_THREAD(controller);
 }
 
+void XhciCore::clock_stopped(const char* why) {
+    if (!in_save_ || save_stopped_) return;
+    save_stopped_ = why;
+    stop_.notify(sc_core::SC_ZERO_TIME);
+    hub().instant(path(), "save-state-stopped", "usb", {{"by", why}});
+}
+
 void XhciCore::reset(bool keep_saved) {
+    if (!keep_saved) clock_stopped("reset");
     regs().reset();
     cmd_deq_ = 0;
     ccs_ = false;
@@ -256,11 +285,26 @@ void XhciCore::controller() {
             saving_ = false;
             set_sts(STS_SSS, true);
             hub().slice_begin(path(), "save-state", "usb");
-            sc_core::wait(us("save_us"));
+            saved_ = Saved{};  // the area is being rewritten: not valid until the save completes
+            in_save_ = true;
+            save_stopped_ = nullptr;
+            sc_core::wait(us("save_us"), stop_);
+            in_save_ = false;
+            if (save_stopped_) {
+                // Stopped half-way: nothing valid to restore. After D3hot the
+                // registers kept their state and SRE reports the error (xHCI
+                // 1.2 5.4.2); a power loss has reset them already.
+                if (std::string(save_stopped_) == "D3hot") {
+                    set_sts(STS_SSS, false);
+                    set_sts(STS_SRE, true);
+                }
+                hub().slice_end(path(), "save-state", "usb", {{"result", "stopped"}, {"by", save_stopped_}});
+                continue;
+            }
             saved_ = {true, evt_seg_, evt_enq_, evt_size_, evt_pcs_,
                       std::vector<Slot>(std::begin(slots_), std::end(slots_))};
             set_sts(STS_SSS, false);
-            hub().slice_end(path(), "save-state", "usb");
+            hub().slice_end(path(), "save-state", "usb", {{"result", "saved"}});
             continue;
         }
         if (restoring_) {

@@ -114,6 +114,8 @@ public:
     using Port = DmaPort;  // how the core reaches memory: provided by the bus glue
 
     XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port);
+    // The register bank, with named fields (driver files use them).
+    static std::vector<RegSpec> register_specs();
 
     IrqLine irq{"irq"};
     // A wake event while the controller is halted (the glue signals PME).
@@ -126,6 +128,10 @@ public:
     // Internal reset: registers and internal state; `keep_saved` keeps the
     // Save State area (auxiliary power).
     void reset(bool keep_saved = false);
+    // The function left D0 (D3hot gates the controller's clocks) or lost
+    // power: a Save State in progress stops where it is - its area is left
+    // invalid, and after D3hot SRE says so.
+    void clock_stopped(const char* why);
 
     // The controller's own view, for the checker (zero time).
     uint64_t command_dequeue() const { return cmd_deq_; }
@@ -165,6 +171,9 @@ private:
     sc_core::sc_event kick_;
     bool db_pending_ = false;
     bool halting_ = false, starting_ = false, resetting_ = false, saving_ = false, restoring_ = false;
+    bool in_save_ = false;             // SSS: a Save State is running
+    const char* save_stopped_ = nullptr;  // why the running save stopped (D3hot, power lost)
+    sc_core::sc_event stop_;
     // Internal state.
     uint64_t cmd_deq_ = 0;
     bool ccs_ = false;

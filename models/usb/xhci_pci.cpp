@@ -23,6 +23,7 @@ XhciPci::XhciPci(const sc_core::sc_module_name& name, RunContext& ctx, const Clo
 }
 
 void XhciPci::dstate_changed(DState, DState to) {
+    if (to == DState::D3hot) core().clock_stopped("D3hot");
     if (to != DState::D3cold) return;
     for (unsigned p = 0; p < XhciCore::kPorts; ++p)
         if (UsbDevice* dev = core().device(p)) dev->vbus_lost();

@@ -62,7 +62,11 @@ void DriverRunner::set_var(Cpu& cpu, const std::string& name, uint64_t value) {
 
 int DriverRunner::run(const std::string& cb, Cpu& cpu) {
     const std::vector<Step>* steps = program_.callback(cb);
-    return steps ? run_steps(*steps, cb, cpu) : 0;
+    if (!steps) return 0;
+    callback_ = cb;
+    const int rc = run_steps(*steps, cb, cpu);
+    callback_.clear();
+    return rc;
 }
 
 const RegSpec& DriverRunner::spec(const std::string& reg) const {

@@ -60,6 +60,9 @@ public:
     // Runs a callback's steps; 0 or a negative errno. A callback the program
     // does not define returns 0 at once.
     int run(const std::string& cb, Cpu& cpu);
+    // The callback run() is running (a command that does different things
+    // after hibernation asks), "" between callbacks.
+    const std::string& callback() const { return callback_; }
     // The pages a buffer holds (alloc/free), for commands that use them.
     std::vector<uint64_t>& buffer(const std::string& name) { return buffers_[name]; }
     // Where `save` keeps a register in the driver's memory (commands that
@@ -102,6 +105,7 @@ private:
     std::map<std::string, Work> work_;
     unsigned work_threads_ = 0;
     unsigned depth_ = 0;  // call nesting
+    std::string callback_;
 };
 
 }  // namespace quiesce

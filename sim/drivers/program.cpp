@@ -531,6 +531,7 @@ void validate_driver(const DriverProgram& p) {
 
 std::string default_driver(const std::string& type) {
     if (type == "dma-engine") return "dma-engine";
+    if (type == "xhci") return "xhci";
     return "";
 }
 

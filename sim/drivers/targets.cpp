@@ -1,5 +1,6 @@
 // The device models a driver file can bind to, and what each offers it.
 #include "models/pci/dma_engine.h"
+#include "models/usb/xhci.h"
 #include "sim/drivers/program.h"
 
 namespace quiesce {
@@ -11,6 +12,11 @@ const DriverTarget* find_driver_target(const std::string& type) {
          {"save-local-memory", "restore-local-memory", "explicit-save", "explicit-restore", "handoff"},
          {"RING_BASE", "RING_SIZE", "TAIL"},
          {"companion", "handoff"}},
+        {"xhci", XhciCore::register_specs(),
+         // sim/drivers/xhci_driver.h says what each command does.
+         {"bus-suspend", "clear-command-ring", "reinit"},
+         {"CRCR"},
+         {}},
     };
     for (const auto& t : targets)
         if (t.type == type) return &t;

@@ -4,6 +4,7 @@
 #include "models/pci/pci_core.h"
 #include "models/usb/usb_device.h"
 #include "models/usb/xhci.h"
+#include "sim/core/errors.h"
 #include "sim/core/memory.h"
 #include "sim/kernel/kernel.h"
 
@@ -20,16 +21,9 @@ constexpr Picos kCommandTimeout = 10'000'000'000ULL;  // 10 ms
 using X = XhciCore;
 }  // namespace
 
-bool XhciDriver::parse_variant(const std::string& s, Variant& out) {
-    if (s == "fixed") out = Variant::Fixed;
-    else if (s == "crcr-from-saved") out = Variant::CrcrFromSaved;
-    else if (s == "ignore-sre") out = Variant::IgnoreSre;
-    else return false;
-    return true;
-}
-
-XhciDriver::XhciDriver(std::string name, Kernel& kernel, PciCore& core, Variant variant)
-    : name_(std::move(name)), kernel_(kernel), core_(core), variant_(variant) {}
+XhciDriver::XhciDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program)
+    : name_(std::move(name)), track_(std::move(track)), kernel_(kernel), core_(core),
+      runner_(std::move(program), *this, kernel) {}
 
 bool XhciDriver::wait_status(Cpu& cpu, uint32_t mask, uint32_t want, uint64_t timeout_us) {
     for (uint64_t waited = 0;; waited += 50) {
@@ -67,7 +61,6 @@ int XhciDriver::init(Cpu& cpu) {
     cpu.write64(drv_ + F_PENDING, 0);
     cpu.write32(mmio(X::CONFIG), 8);
     cpu.write64(mmio(X::DCBAAP), dcbaa);
-    cpu.write64(drv_ + F_CRCR_INIT, ring | X::CRCR_RCS);
     cpu.write64(mmio(X::CRCR), ring | X::CRCR_RCS);
     cpu.write32(mmio(X::ERSTSZ), 1);
     cpu.write64(mmio(X::ERDP), seg);
@@ -91,9 +84,19 @@ int XhciDriver::probe(Cpu& cpu, PciDev& dev) {
     cpu.write64(drv_ + F_EVT_SEG, kernel_.alloc(kRingTrbs * X::kTrb, 64));
     cpu.write64(drv_ + F_ERST, kernel_.alloc(64, 64));
     cpu.write64(drv_ + F_DCBAA, kernel_.alloc(4096, 4096));
+    runner_.bind();
     if (int rc = init(cpu)) return rc;
-    if (dev.irq != 0xff) kernel_.request_irq(cpu, dev.irq, name_, [this](Cpu& c) { return irq(c); });
+    request_irq(cpu);
     return 0;
+}
+
+void XhciDriver::request_irq(Cpu& cpu) {
+    if (dev_ && dev_->irq != 0xff) kernel_.request_irq(cpu, dev_->irq, name_, [this](Cpu& c) { return irq(c); });
+}
+
+void XhciDriver::free_irq(Cpu& cpu) {
+    if (dev_ && dev_->irq != 0xff) kernel_.free_irq(dev_->irq, name_);
+    cpu.compute(Cycles(500));
 }
 
 // The interrupt: every event the controller posted, then ERDP.
@@ -351,70 +354,40 @@ int XhciDriver::bus_suspend(Cpu& cpu) {
     return 0;
 }
 
-int XhciDriver::suspend(Cpu& cpu) {
-    if (int rc = bus_suspend(cpu)) return rc;
-    cpu.write32(mmio(X::USBCMD), cpu.read32(mmio(X::USBCMD)) & ~X::CMD_RS);
-    if (!wait_status(cpu, X::STS_HCH, X::STS_HCH, 16'000)) return kETIMEDOUT;
-    if (variant_ != Variant::CrcrFromSaved) {
-        // xhci_clear_command_ring: CRCR holds only a 64-byte aligned
-        // pointer, so the ring starts over - zeroed, enqueue and dequeue at
-        // its start, cycle state 1 - and CRCR points there.
-        const uint64_t ring = cpu.read64(drv_ + F_CMD_RING);
-        init_ring(cpu, drv_ + F_CMD_RING, ring);
-        cpu.write64(drv_ + F_CMD_DEQ, ring);
-        cpu.write64(mmio(X::CRCR), ring | X::CRCR_RCS);
-    }
-    cpu.write32(drv_ + F_S_USBCMD, cpu.read32(mmio(X::USBCMD)) | X::CMD_RS);
-    cpu.write32(drv_ + F_S_DNCTRL, cpu.read32(mmio(X::DNCTRL)));
-    cpu.write64(drv_ + F_S_DCBAAP, cpu.read64(mmio(X::DCBAAP)));
-    cpu.write32(drv_ + F_S_CONFIG, cpu.read32(mmio(X::CONFIG)));
-    cpu.write32(drv_ + F_S_ERSTSZ, cpu.read32(mmio(X::ERSTSZ)));
-    cpu.write64(drv_ + F_S_ERSTBA, cpu.read64(mmio(X::ERSTBA)));
-    cpu.write64(drv_ + F_S_ERDP, cpu.read64(mmio(X::ERDP)));
-    cpu.write32(drv_ + F_S_IMAN, cpu.read32(mmio(X::IMAN)));
-    cpu.write32(drv_ + F_S_IMOD, cpu.read32(mmio(X::IMOD)));
-    cpu.write32(mmio(X::USBCMD), cpu.read32(mmio(X::USBCMD)) | X::CMD_CSS);
-    if (!wait_status(cpu, X::STS_SSS, 0, 10'000)) return kETIMEDOUT;
-    if (cpu.read32(mmio(X::USBSTS)) & X::STS_SRE) return kEINVAL;  // "WARN: xHC save state error"
+// xhci_clear_command_ring: CRCR holds only a 64-byte aligned pointer, so
+// the ring starts over - zeroed, enqueue and dequeue at its start, cycle
+// state 1 - and CRCR points there.
+void XhciDriver::clear_command_ring(Cpu& cpu) {
+    const uint64_t ring = cpu.read64(drv_ + F_CMD_RING);
+    init_ring(cpu, drv_ + F_CMD_RING, ring);
+    cpu.write64(drv_ + F_CMD_DEQ, ring);
+    cpu.write64(mmio(X::CRCR), ring | X::CRCR_RCS);
+}
+
+// xhci_set_cmd_ring_deq: where the controller must fetch the next command,
+// from the ring in memory.
+int XhciDriver::rederive(Cpu& cpu, const std::string& reg) {
+    if (reg != "CRCR") return kEINVAL;
+    cpu.write64(mmio(X::CRCR), cpu.read64(drv_ + F_CMD_DEQ) | cpu.read32(drv_ + F_CMD_PCS));
     return 0;
 }
 
-int XhciDriver::resume(Cpu& cpu, bool hibernated) {
-    uint32_t st = cpu.read32(mmio(X::USBSTS));
-    bool lost = hibernated || st == 0xffffffff || (st & (X::STS_CNR | X::STS_HCE));
-    if (!lost) {
-        // xhci_restore_registers, then the command ring from memory, then CRS.
-        cpu.write32(mmio(X::DNCTRL), cpu.read32(drv_ + F_S_DNCTRL));
-        cpu.write64(mmio(X::DCBAAP), cpu.read64(drv_ + F_S_DCBAAP));
-        cpu.write32(mmio(X::CONFIG), cpu.read32(drv_ + F_S_CONFIG));
-        cpu.write32(mmio(X::ERSTSZ), cpu.read32(drv_ + F_S_ERSTSZ));
-        cpu.write64(mmio(X::ERSTBA), cpu.read64(drv_ + F_S_ERSTBA));
-        cpu.write64(mmio(X::ERDP), cpu.read64(drv_ + F_S_ERDP));
-        cpu.write32(mmio(X::IMAN), cpu.read32(drv_ + F_S_IMAN));
-        cpu.write32(mmio(X::IMOD), cpu.read32(drv_ + F_S_IMOD));
-        uint64_t crcr = variant_ == Variant::CrcrFromSaved
-                            ? cpu.read64(drv_ + F_CRCR_INIT)
-                            : cpu.read64(drv_ + F_CMD_DEQ) | cpu.read32(drv_ + F_CMD_PCS);  // xhci_set_cmd_ring_deq
-        cpu.write64(mmio(X::CRCR), crcr);
-        cpu.write32(mmio(X::USBCMD), cpu.read32(mmio(X::USBCMD)) | X::CMD_CRS);
-        if (!wait_status(cpu, X::STS_RSS, 0, 10'000)) return kETIMEDOUT;
-        lost = variant_ != Variant::IgnoreSre && (cpu.read32(mmio(X::USBSTS)) & X::STS_SRE);
+int XhciDriver::command(Cpu& cpu, const std::string& name, DriverRunner& runner) {
+    if (name == "bus-suspend") return bus_suspend(cpu);
+    if (name == "clear-command-ring") {
+        clear_command_ring(cpu);
+        return 0;
     }
-    if (lost) {  // "xHC error in resume" / power lost: start over with empty rings
+    if (name == "reinit") {  // "xHC error in resume" / power lost: start over with empty rings
         kernel_.hub().instant(kernel_.path(), "xhci-reinit", "driver",
-                              {{"device", name_}, {"reason", hibernated ? "hibernation" : "state lost"}});
+                              {{"device", name_}, {"reason", runner.callback() == "restore" ? "hibernation"
+                                                                                             : "state lost"}});
         return init(cpu);
     }
-    cpu.write32(mmio(X::USBCMD), cpu.read32(drv_ + F_S_USBCMD));
-    return wait_status(cpu, X::STS_HCH, 0, 16'000) ? 0 : kETIMEDOUT;
+    SIM_PANIC("xhci driver: no command {} (validation missed it)", name);
 }
 
-int XhciDriver::pm(const std::string& cb, Cpu& cpu, PciDev&) {
-    if (cb == "suspend" || cb == "freeze" || cb == "poweroff") return suspend(cpu);
-    if (cb == "resume" || cb == "thaw") return resume(cpu, false);
-    if (cb == "restore") return resume(cpu, true);
-    return 0;
-}
+int XhciDriver::pm(const std::string& cb, Cpu& cpu, PciDev&) { return runner_.run(cb, cpu); }
 
 uint64_t XhciDriver::software_command_dequeue(const PhysicalMemory& mem) const {
     return drv_ ? mem.peek64(drv_ + F_CMD_DEQ) : 0;

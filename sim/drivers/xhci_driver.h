@@ -16,33 +16,27 @@
 //   reset, link to U3 and back with the 20 ms resume signalling). A Port
 //   Status Change Event for a port in Resume is a remote wakeup: a wakeup
 //   event for the device on that port.
-// - Before the controller suspends, the root hub does (xhci_bus_suspend):
-//   a port whose device signalled resume makes it fail with -EBUSY (a wakeup
-//   is pending); enabled ports still in U0 go to U3, with the wake bits set
-//   when the controller may wake the system.
-// - suspend/freeze/poweroff (xhci_suspend): clear R/S, wait HCH, clear the
-//   command ring (CRCR holds a 64-byte aligned pointer only: the ring starts
-//   over at its base), save the operational and interrupter registers into
-//   memory, Save State (CSS), wait SSS clear; SRE fails the callback.
-// - resume/thaw (xhci_resume): a controller that lost power (CNR or HCE set)
-//   is reinitialized; otherwise the saved registers go back, CRCR is rebuilt
-//   from the software ring (xhci_set_cmd_ring_deq: the dequeue pointer and
-//   cycle state in memory), Restore State (CRS), and SRE means reinitialize;
-//   then R/S. restore (after hibernation) always reinitializes. A
-//   reinitialization drops every slot: each USB device must be reset and
-//   addressed again (generation() tells its driver).
-//
-// Variants:
-//   fixed             as above
-//   crcr-from-saved   suspend does not clear the command ring, and resume
-//                     writes CRCR from the value it programmed at init (a
-//                     register value saved, not the ring in memory): the
-//                     controller fetches stale commands again
-//   ignore-sre        resume does not look at SRE after Restore State: a
-//                     controller that lost its saved state (a reset without
-//                     No_Soft_Reset) is started as if nothing happened
+// - Its power management is data: the driver file scenarios/drivers/xhci.toml
+//   (xhci_suspend, xhci_resume as Linux writes them), run by a DriverRunner
+//   on this class's primitives. The commands it may name:
+//     bus-suspend         xhci_bus_suspend: the root hub stops - a port whose
+//                         device signalled resume makes it fail with -EBUSY
+//                         (a wakeup is pending); enabled ports still in U0
+//                         go to U3, with the wake bits set when the
+//                         controller may wake the system
+//     clear-command-ring  xhci_clear_command_ring: CRCR holds a 64-byte
+//                         aligned pointer only, so the ring starts over at
+//                         its base (zeroed, cycle state 1) and CRCR says so
+//     reinit              the controller lost its state (power, SRE, or a
+//                         restore after hibernation): xhci_reset and
+//                         xhci_init with empty rings; every slot is dropped,
+//                         each USB device must be reset and addressed again
+//                         (generation() tells its driver)
+//   and rederive CRCR: xhci_set_cmd_ring_deq, the software ring's dequeue
+//   pointer with its cycle state.
 #pragma once
 
+#include "sim/drivers/interpreter.h"
 #include "sim/drivers/pci_pm.h"
 
 #include <systemc>
@@ -58,16 +52,27 @@ class Kernel;
 class PhysicalMemory;
 struct SetupPacket;
 
-class XhciDriver : public PciDriver {
+class XhciDriver : public PciDriver, public DriverHost {
 public:
-    enum class Variant { Fixed, CrcrFromSaved, IgnoreSre };
-    static bool parse_variant(const std::string& s, Variant& out);
-    static const char* variants_help() { return "fixed, crcr-from-saved, ignore-sre"; }
-
-    XhciDriver(std::string name, Kernel& kernel, PciCore& core, Variant variant);
+    XhciDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program);
 
     int probe(Cpu& cpu, PciDev& dev) override;
     int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
+    bool manages_pci_pm() const override { return runner_.program().legacy_pm; }
+    const DriverRunner& runner() const { return runner_; }
+
+    // DriverHost.
+    const std::string& device_name() const override { return name_; }
+    std::string track() const override { return track_; }
+    uint64_t mmio_base() const override { return mmio_base_; }
+    PciCore* pci_core() override { return &core_; }
+    PciDev* pci_dev() override { return dev_; }
+    int rederive(Cpu& cpu, const std::string& reg) override;
+    int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
+    void request_irq(Cpu& cpu) override;
+    void free_irq(Cpu& cpu) override;
+    unsigned irq_line() const override { return dev_ ? dev_->irq : 0xff; }
+    const sc_core::sc_event& irq_event() const override { return done_; }
 
     // A No-Op command: 0, or a negative errno (-ETIMEDOUT, -EIO).
     int noop(Cpu& cpu);
@@ -118,19 +123,15 @@ private:
     // Driver struct fields, in kernel memory.
     static constexpr uint64_t F_CMD_RING = 0, F_CMD_ENQ = 8, F_CMD_PCS = 16, F_CMD_DEQ = 24, F_EVT_SEG = 32,
                               F_EVT_DEQ = 40, F_EVT_CCS = 48, F_ERST = 56, F_DCBAA = 64, F_PENDING = 72,
-                              F_PENDING_CC = 80, F_CRCR_INIT = 88,
-                              // saved registers (xhci_save_registers)
-                              F_S_USBCMD = 128, F_S_DNCTRL = 136, F_S_DCBAAP = 144, F_S_CONFIG = 152,
-                              F_S_ERSTSZ = 160, F_S_ERSTBA = 168, F_S_ERDP = 176, F_S_IMAN = 184, F_S_IMOD = 192,
-                              F_PENDING_SLOT = 200, F_GENERATION = 208, F_XFER = 216, F_PORT_WAKE = 224;
+                              F_PENDING_CC = 80, F_PENDING_SLOT = 88, F_GENERATION = 96, F_XFER = 104,
+                              F_PORT_WAKE = 112;
     // The transfer table: per (slot, DCI) {pending TRB, completion code, residue}.
     static constexpr unsigned kXferEntry = 16;
     uint64_t xfer_entry(unsigned slot, unsigned dci) const { return xfer_ + (slot * 32 + dci) * kXferEntry; }
     static constexpr unsigned kRingTrbs = 64;
 
     int init(Cpu& cpu);
-    int suspend(Cpu& cpu);
-    int resume(Cpu& cpu, bool hibernated);
+    void clear_command_ring(Cpu& cpu);
     bool irq(Cpu& cpu);
     void transfer_event(Cpu& cpu, uint64_t param, uint32_t status, uint32_t control);
     void port_event(Cpu& cpu, unsigned port);
@@ -141,9 +142,10 @@ private:
     uint64_t mmio(uint32_t reg) const { return mmio_base_ + reg; }
 
     std::string name_;
+    std::string track_;
     Kernel& kernel_;
     PciCore& core_;
-    Variant variant_;
+    DriverRunner runner_;
     PciDev* dev_ = nullptr;
     uint64_t mmio_base_ = 0;
     uint64_t drv_ = 0;

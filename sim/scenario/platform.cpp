@@ -503,8 +503,8 @@ void Platform::bind_devices(Cpu& cpu) {
             if (lm != scenario_.driver_local_memory.end()) d.driver->set_local_memory(lm->second / 4096);
             drv = d.driver.get();
         } else if (d.spec.type == "xhci") {
-            d.xhci_driver = std::make_unique<XhciDriver>(d.spec.name, *kernel_, *pci_core_,
-                                                         variant_of<XhciDriver>(scenario_, d.spec.name));
+            d.xhci_driver = std::make_unique<XhciDriver>(d.spec.name, d.fn->path(), *kernel_, *pci_core_,
+                                                         *scenario_.drivers.at(d.spec.name));
             d.xhci_driver->set_wakeup(d.spec.wake);
             drv = d.xhci_driver.get();
         } else if (d.spec.type == "ahci") {

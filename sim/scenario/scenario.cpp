@@ -8,7 +8,6 @@
 #include "sim/drivers/ahci_driver.h"
 #include "sim/drivers/mutate.h"
 #include "sim/drivers/dma_engine_driver.h"
-#include "sim/drivers/xhci_driver.h"
 
 #include <algorithm>
 #include <cctype>
@@ -620,13 +619,10 @@ Scenario load_scenario(const std::string& path) {
         auto check = [&](bool known, const char* help) {
             if (!known) r.fail("variant", "unknown variant '" + variant + "' (" + help + ")");
         };
-        if (spec.type == "dma-engine") {
+        if (!def.empty()) {
             if (variant != "fixed")
-                r.fail("variant", "dma-engine drivers are data: name a driver file (driver = \"dma-engine-" + variant +
-                                      "\") or patch one (docs/drivers.md)");
-        } else if (spec.type == "xhci") {
-            XhciDriver::Variant parsed;
-            check(XhciDriver::parse_variant(variant, parsed), XhciDriver::variants_help());
+                r.fail("variant", spec.type + " drivers are data: name a driver file (driver = \"" + def + "-" +
+                                      variant + "\") or patch one (docs/drivers.md)");
         } else if (spec.type == "ahci") {
             AhciDriver::Variant parsed;
             check(AhciDriver::parse_variant(variant, parsed), AhciDriver::variants_help());
