@@ -296,10 +296,17 @@ int64_t TraceDb::merge_from(const std::string& other) {
     return added;
 }
 
+void TraceDb::Close::operator()(sqlite3* db) const { sqlite3_close(db); }
+
+// The connection is conn_'s from the moment sqlite3_open_v2 returns (a
+// failed open allocates one too): every throw below closes it.
 TraceDb::TraceDb(const std::string& path) : path_(path) {
     bool existed = path_kind(path) != PathKind::Missing;
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)
-        throw InputError(path, 0, 0, "", std::string("cannot open database: ") + sqlite3_errmsg(db_));
+    const int opened = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    conn_.reset(db_);
+    if (opened != SQLITE_OK)
+        throw InputError(path, 0, 0, "",
+                         std::string("cannot open database: ") + (db_ ? sqlite3_errmsg(db_) : "out of memory"));
     sqlite3_busy_timeout(db_, 5000);
     if (existed) {
         sqlite3_stmt* st = nullptr;
@@ -315,14 +322,11 @@ TraceDb::TraceDb(const std::string& path) : path_(path) {
             empty = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
             sqlite3_finalize(st);
         }
-        if (!empty && version != kTraceSchemaVersion) {
-            sqlite3_close(db_);
-            db_ = nullptr;
+        if (!empty && version != kTraceSchemaVersion)
             throw InputError(path, 0, 0, "",
                              version < 0 ? "not a quiesce trace database"
                                          : fmt::format("trace schema version {} (this quiesce writes {})", version,
                                                        kTraceSchemaVersion));
-        }
     }
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
@@ -361,10 +365,7 @@ struct TraceDb::Statements {
     Stmt run, track, next_slice, slice, instant, counter, violation, guest_error, fault, reg_access, bus, flow;
 };
 
-TraceDb::~TraceDb() {
-    st_.reset();  // finalized before the connection closes
-    if (db_) sqlite3_close(db_);
-}
+TraceDb::~TraceDb() = default;  // st_, then conn_ (declared in that order)
 
 void TraceDb::exec(const char* sql) {
     char* err = nullptr;

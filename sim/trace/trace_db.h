@@ -56,7 +56,13 @@ public:
 
 private:
     void exec(const char* sql);
-    sqlite3* db_ = nullptr;
+    struct Close {
+        void operator()(sqlite3* db) const;
+    };
+    // Declared before st_: the statements are finalized before the
+    // connection closes, also when the constructor throws.
+    std::unique_ptr<sqlite3, Close> conn_;
+    sqlite3* db_ = nullptr;  // conn_.get()
     std::string path_;
     struct Statements;  // record()'s, prepared once
     std::unique_ptr<Statements> st_;
