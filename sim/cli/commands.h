@@ -20,6 +20,10 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& driver,
                std::string db_path, const std::string& out_dir);
 // `s` fit for a file name: what is not a letter, digit, '-' or '.' becomes '_'.
 std::string file_part(std::string s);
+// This process's command line, each argument quoted where a shell would
+// need it: what a campaign record says ran (set once by main).
+void set_command_line(int argc, const char* const* argv);
+const std::string& command_line();
 // quiesce replay DB RUN: 0 when the digest is identical, 1 when it differs.
 int cmd_replay(const std::string& db_path, int64_t run_id);
 

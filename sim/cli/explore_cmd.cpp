@@ -337,6 +337,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         throw InputError("--trace: must be summary, events or bus, got '" + o.trace + "'");
     if (db_path.empty()) db_path = "quiesce-explore.db";
     TraceDb db(db_path);
+    db.begin_campaign(command_line(), {file}, -1);  // its size is known once the variants are
     std::printf("trace database: %s\n", db_path.c_str());
 
     // The baseline: what the scenario goes through without a new fault (and,
@@ -371,6 +372,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     for (auto& p : pct_points(o.pct, o.pct_depth, o.pct_steps)) points.push_back(std::move(p));
     for (auto& p : timing_points(o.timing, o.jitter)) points.push_back(std::move(p));
     std::vector<size_t> picks = pick_variants(points.size(), o);
+    db.set_planned(int64_t(1 + picks.size()));  // the baseline and the variants
     std::vector<Scenario> variants;
     for (size_t i : picks) {
         variants.push_back(variant_of(s, points[i]));
@@ -566,6 +568,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                 cases[it->second].properties.push_back({"reproducer", f.reproducer});
         write_file_atomically(junit, junit_xml("quiesce explore " + s.name, cases));
     }
+    db.end_campaign("finished");
     return findings.empty() ? 0 : 1;
 }
 

@@ -120,6 +120,9 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
     }
     if (db_path.empty()) db_path = default_db_name();
     TraceDb db(db_path);
+    std::vector<std::string> files;
+    for (const auto& s : scenarios) files.push_back(s.file);
+    db.begin_campaign(command_line(), files, int64_t(scenarios.size()));
     std::printf("trace database: %s\n", db_path.c_str());
     std::vector<JunitCase> cases;
     int passed = 0, failed = 0;
@@ -171,6 +174,7 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
     if (tty) std::printf("\r\033[K");
     std::printf("%d passed, %d failed\n", passed, failed);
     if (!junit.empty()) write_file_atomically(junit, junit_xml("quiesce", cases));
+    db.end_campaign("finished");
     return failed ? 1 : 0;
 }
 
@@ -271,8 +275,27 @@ int cmd_registers(const std::string& file) {
 
 }  // namespace
 
+namespace quiesce {
+namespace {
+std::string g_command_line;
+}
+void set_command_line(int argc, const char* const* argv) {
+    g_command_line.clear();
+    for (int i = 0; i < argc; ++i) {
+        std::string a = argv[i];
+        bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                       "0123456789-_./=:,+@%") == std::string::npos;
+        std::string q = "'";
+        for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        g_command_line += (i ? " " : "") + (plain ? a : q + "'");
+    }
+}
+const std::string& command_line() { return g_command_line; }
+}  // namespace quiesce
+
 int main(int argc, char** argv) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+    set_command_line(argc, argv);
     CLI::App app{"quiesce: a cycle-accurate simulator that checks suspend/resume atomicity"};
     app.require_subcommand(1);
     app.set_version_flag("--version", QUIESCE_VERSION);
@@ -486,7 +509,7 @@ int main(int argc, char** argv) {
         if (*trace) {
             TraceReader db(trace_db);
             if (*runs) {
-                std::fputs(trace_runs(db).c_str(), stdout);
+                std::fputs((trace_runs(db) + trace_campaigns(db)).c_str(), stdout);
                 return 0;
             }
             if (*show) {

@@ -132,6 +132,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
     check_output_dir(out_dir, "--out");
     if (db_path.empty()) db_path = "quiesce-explore.db";
     TraceDb db(db_path);
+    db.begin_campaign(command_line(), files, -1);  // the mutants are counted scenario by scenario
     std::printf("trace database: %s\n", db_path.c_str());
 
     // Baselines: what each scenario's driver callbacks are, as written.
@@ -256,6 +257,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         std::printf("\n%zu survivor(s): steps these scenarios cannot tell from a mistake - each is a step the\n"
                     "oracle does not need (explain it) or a gap a better scenario or check closes (docs/drivers.md)\n",
                     survivors);
+    db.end_campaign("finished");
     return survivors ? 1 : 0;
 }
 

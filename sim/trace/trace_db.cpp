@@ -13,7 +13,9 @@
 #include <cctype>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <vector>
 
 namespace quiesce {
@@ -21,6 +23,19 @@ namespace quiesce {
 const char* TraceDb::schema_sql() {
     return R"SQL(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS campaign (
+  id INTEGER PRIMARY KEY,
+  command TEXT NOT NULL,
+  scenarios TEXT NOT NULL,
+  planned INTEGER,
+  status TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  process_start TEXT NOT NULL,
+  quiesce_version TEXT
+);
 CREATE TABLE IF NOT EXISTS run (
   id INTEGER PRIMARY KEY,
   scenario TEXT NOT NULL,
@@ -39,7 +54,8 @@ CREATE TABLE IF NOT EXISTS run (
   trace_level TEXT,
   started_at TEXT NOT NULL,
   quiesce_version TEXT,
-  faults TEXT
+  faults TEXT,
+  campaign_id INTEGER REFERENCES campaign(id)
 );
 CREATE TABLE IF NOT EXISTS track (
   id INTEGER PRIMARY KEY,
@@ -209,6 +225,15 @@ public:
         sqlite3_clear_bindings(s_);
         return sqlite3_last_insert_rowid(db);
     }
+    // The same, a failure an input error naming the database (as exec's).
+    int64_t run(sqlite3* db, const std::string& path) {
+        try {
+            return run(db);
+        } catch (const std::runtime_error& e) {
+            sqlite3_reset(s_);
+            throw InputError(path, 0, 0, "", std::string("database error: ") + e.what());
+        }
+    }
 
 private:
     sqlite3_stmt* s_ = nullptr;
@@ -225,6 +250,28 @@ std::string args_json(const std::vector<Arg>& args) {
     return out + "}";
 }
 
+std::string read_first_line(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+// /proc/PID/stat: the state (field 3) and the start time (field 22, clock
+// ticks after boot); the command name (field 2) may hold spaces and ')'.
+bool proc_stat(long pid, char& state, std::string& start) {
+    std::string stat = read_first_line(fmt::format("/proc/{}/stat", pid));
+    size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) return false;
+    std::istringstream fields(stat.substr(paren + 1));
+    std::string f;
+    for (int i = 3; i <= 22 && fields >> f; ++i) {
+        if (i == 3) state = f.empty() ? '?' : f[0];
+        if (i == 22) start = f;
+    }
+    return !start.empty();
+}
+
 std::string utc_now() {
     std::time_t t = std::time(nullptr);
     char buf[32];
@@ -234,10 +281,55 @@ std::string utc_now() {
 
 }  // namespace
 
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return "?";
+    return buf;
+}
+
+std::string process_start_of(long pid) {
+    char state = '?';
+    std::string start;
+    if (!proc_stat(pid, state, start)) return "";
+    return read_first_line("/proc/sys/kernel/random/boot_id") + "/" + start;
+}
+
+std::string campaign_state(const std::string& status, int64_t pid, const std::string& host,
+                           const std::string& process_start) {
+    if (status != "running") return status;
+    if (host != host_name()) return "unfinished";
+    char state = '?';
+    std::string start;
+    const bool alive = pid > 0 && proc_stat(long(pid), state, start) && state != 'Z' && state != 'X' &&
+                       !process_start.empty() && process_start == process_start_of(long(pid));
+    return alive ? "running" : "interrupted";
+}
+
+std::string trace_campaigns(const TraceReader& db) {
+    std::string out;
+    // Text columns only: a hostile database's values are shown, never parsed
+    // into a crash.
+    db.each("SELECT c.id, c.status, c.pid, c.host, c.process_start, c.planned, c.started_at, c.ended_at, c.command,"
+            " (SELECT count(*) FROM run r WHERE r.campaign_id = c.id) FROM campaign c ORDER BY c.id",
+            {}, [&](const std::vector<std::string>& c) {
+                const int64_t pid = std::strtoll(c[2].c_str(), nullptr, 10);
+                const std::string state = campaign_state(c[1], pid, c[3], c[4]);
+                const std::string runs = c[5].empty() ? c[9] + " runs" : c[9] + " of " + c[5] + " runs";
+                const std::string when =
+                    c[7].empty() ? c[6] + (state == "running" ? ", running" : ", cut short") : c[6] + " to " + c[7];
+                out += fmt::format("{:>8}  {:<12} {:>16}  {:<43}  {}\n", one_line(c[0]), one_line(state),
+                                   one_line(runs), one_line(when), one_line(c[8]));
+            });
+    return out.empty() ? out
+                       : fmt::format("\n{:>8}  {:<12} {:>16}  {:<43}  {}\n", "campaign", "state", "runs", "when",
+                                     "command") +
+                             out;
+}
+
 int64_t TraceDb::merge_from(const std::string& other) {
     { TraceReader check(other); }  // a quiesce database of this version, or an InputError
     // Tables in dependency order, and what their id columns point at.
-    static const std::vector<std::string> tables = {"run",       "track", "slice",       "instant",
+    static const std::vector<std::string> tables = {"campaign",  "run",   "track",       "slice",       "instant",
                                                     "counter",   "flow",  "violation",   "guest_error",
                                                     "fault",     "reg_access", "bus_transaction"};
     auto scalar = [&](const std::string& sql) {
@@ -277,6 +369,7 @@ int64_t TraceDb::merge_from(const std::string& other) {
                 std::string v = c;
                 if (c == "id") v = "id + " + std::to_string(off[t]);
                 else if (c == "run_id") v = "run_id + " + std::to_string(off["run"]);
+                else if (c == "campaign_id") v = "campaign_id + " + std::to_string(off["campaign"]);
                 else if (c == "track_id") v = "track_id + " + std::to_string(off["track"]);
                 else if (c == "parent_id") v = "parent_id + " + std::to_string(off[t == "track" ? "track" : "slice"]);
                 else if (t == "flow" && c == "from_id") v = "from_id + " + moved("from_table");
@@ -343,8 +436,8 @@ TraceDb::TraceDb(const std::string& path) : path_(path) {
 struct TraceDb::Statements {
     explicit Statements(sqlite3* db)
         : run(db, "INSERT INTO run(scenario, file, seed, protocol, platform, status, outcome, workload, expected,"
-                  " message, sim_time, wall_ms, digest, trace_level, started_at, quiesce_version, faults)"
-                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+                  " message, sim_time, wall_ms, digest, trace_level, started_at, quiesce_version, faults, campaign_id)"
+                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
           track(db, "INSERT INTO track(run_id, name, parent_id, kind, clock_domain, clock_hz) VALUES (?,?,?,?,?,?)"),
           next_slice(db, "SELECT coalesce(max(id), 0) + 1 FROM slice"),
           slice(db, "INSERT INTO slice(id, run_id, track_id, ts, dur, ts_cycles, dur_cycles, name, category, depth,"
@@ -365,7 +458,46 @@ struct TraceDb::Statements {
     Stmt run, track, next_slice, slice, instant, counter, violation, guest_error, fault, reg_access, bus, flow;
 };
 
-TraceDb::~TraceDb() = default;  // st_, then conn_ (declared in that order)
+TraceDb::~TraceDb() {
+    // An exception unwound past an open campaign: it failed. Not in a forked
+    // child unwinding its copy of the parent's stack.
+    if (campaign_ && campaign_pid_ == long(::getpid())) {
+        try {
+            end_campaign("failed");
+        } catch (const std::exception&) {  // the database itself failed: the row stays `running`
+        }
+    }
+}
+
+void TraceDb::begin_campaign(const std::string& command, const std::vector<std::string>& scenarios,
+                             int64_t planned) {
+    std::string list;
+    for (const auto& f : scenarios) list += (list.empty() ? "" : "\n") + f;
+    const long pid = long(::getpid());
+    Stmt st(db_, "INSERT INTO campaign(command, scenarios, planned, status, started_at, pid, host, process_start,"
+                 " quiesce_version) VALUES (?,?,?,'running',?,?,?,?,?)");
+    st.bind(1, command).bind(2, list);
+    if (planned < 0) st.bind_null(3);
+    else st.bind(3, planned);
+    st.bind(4, utc_now()).bind(5, int64_t(pid)).bind(6, host_name()).bind(7, process_start_of(pid));
+    st.bind(8, std::string(QUIESCE_VERSION));
+    campaign_ = st.run(db_, path_);
+    campaign_pid_ = pid;
+}
+
+void TraceDb::set_planned(int64_t planned) {
+    if (!campaign_) return;
+    Stmt st(db_, "UPDATE campaign SET planned = ? WHERE id = ?");
+    st.bind(1, planned).bind(2, campaign_).run(db_, path_);
+}
+
+void TraceDb::end_campaign(const std::string& status) {
+    if (!campaign_) return;
+    const int64_t id = campaign_;
+    campaign_ = 0;  // once, whatever happens below
+    Stmt st(db_, "UPDATE campaign SET status = ?, ended_at = ? WHERE id = ?");
+    st.bind(1, status).bind(2, utc_now()).bind(3, id).run(db_, path_);
+}
 
 void TraceDb::exec(const char* sql) {
     char* err = nullptr;
@@ -390,6 +522,8 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
         run.bind(16, std::string(QUIESCE_VERSION));
         if (m.faults.empty()) run.bind_null(17);
         else run.bind(17, m.faults);
+        if (campaign_) run.bind(18, campaign_);
+        else run.bind_null(18);
         int64_t run_id = run.run(db_);
 
         // Tracks; parents are the explicit parent or the longest path prefix.

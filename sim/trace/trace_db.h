@@ -18,7 +18,7 @@ struct sqlite3;
 
 namespace quiesce {
 
-constexpr int kTraceSchemaVersion = 2;  // 2: run.faults
+constexpr int kTraceSchemaVersion = 3;  // 2: run.faults; 3: campaign, run.campaign_id
 
 struct RunMeta {
     std::string scenario;
@@ -46,6 +46,14 @@ public:
     TraceDb& operator=(const TraceDb&) = delete;
 
     int64_t record(const RunMeta& meta, const RunStream& stream);
+    // A campaign: one `quiesce run` or `explore` writing here. Its row says
+    // `running` from the start, and the runs recorded after it name it; a
+    // process killed before end_campaign leaves it `running`, which readers
+    // show as interrupted (campaign_state). A TraceDb destroyed with its
+    // campaign open (an exception unwound past it) ends it `failed`.
+    void begin_campaign(const std::string& command, const std::vector<std::string>& scenarios, int64_t planned);
+    void set_planned(int64_t planned);                 // runs it means to record, once known
+    void end_campaign(const std::string& status);      // finished | failed | interrupted
     // Appends every run of another quiesce database (of this schema
     // version), renumbering run, track and row ids; returns the runs added.
     // One transaction: on error nothing of that input is kept.
@@ -64,6 +72,8 @@ private:
     std::unique_ptr<sqlite3, Close> conn_;
     sqlite3* db_ = nullptr;  // conn_.get()
     std::string path_;
+    int64_t campaign_ = 0;    // the open campaign's id, 0 if none
+    long campaign_pid_ = 0;   // the process that opened it (a forked child never ends it)
     struct Statements;  // record()'s, prepared once
     std::unique_ptr<Statements> st_;
 };
@@ -91,6 +101,21 @@ private:
     sqlite3* db_ = nullptr;
     std::string path_;
 };
+
+// How a reader shows a campaign row: `finished`, `failed` and `interrupted`
+// as written; `running` stays `running` only while the process that wrote
+// it (pid, on this host, started at `process_start`) is alive, else it is
+// `interrupted` (killed before it could say so). A campaign of another host
+// that says `running` is `unfinished`: running there, or interrupted.
+std::string campaign_state(const std::string& status, int64_t pid, const std::string& host,
+                           const std::string& process_start);
+// This process's identity for campaign_state: "<boot id>/<start time in clock ticks>".
+std::string process_start_of(long pid);
+std::string host_name();
+// `quiesce trace runs`' closing block: a line per campaign - id, state,
+// runs recorded of those planned, start and end, the command line; "" for
+// a database without campaigns.
+std::string trace_campaigns(const TraceReader& db);
 
 std::string format_rows(const std::vector<std::string>& names, const std::vector<std::vector<std::string>>& rows,
                         const std::vector<std::vector<int>>& types, const std::string& format);
