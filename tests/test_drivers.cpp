@@ -337,18 +337,44 @@ TEST_CASE("docs/drivers.md describes every step and every mutation", "[drivers][
 }
 
 TEST_CASE("drivers: the xHCI driver file and its derived mistakes load; a patch names xHCI fields", "[drivers]") {
-    const std::string dir = std::string(QUIESCE_DATA_DIR) + "/drivers/";
-    DriverProgram fixed = load_driver(dir + "xhci.toml");
+    DriverProgram fixed = load_driver(builtin("xhci"));
     REQUIRE(fixed.binds == "xhci");
     REQUIRE(fixed.callback("freeze") == fixed.callback("suspend"));
     REQUIRE(find_label(*fixed.callback("suspend"), "wait-saved") < fixed.callback("suspend")->size());
-    DriverProgram nowait = load_driver(dir + "xhci-save-state-no-wait.toml");
+    DriverProgram nowait = load_driver(builtin("xhci-save-state-no-wait"));
     REQUIRE(find_label(*nowait.callback("suspend"), "wait-saved") == nowait.callback("suspend")->size());
     REQUIRE(find_label(*nowait.callback("suspend"), "save-error") == nowait.callback("suspend")->size());
     REQUIRE(nowait.callback("resume")->size() == fixed.callback("resume")->size());
-    DriverProgram crcr = load_driver(dir + "xhci-crcr-saved.toml");
+    DriverProgram crcr = load_driver(builtin("xhci-crcr-saved"));
     const auto& resume = *crcr.callback("resume");
     REQUIRE(find_label(resume, "command-ring") == resume.size());
     REQUIRE(resume[find_label(resume, "restore-regs")].regs.back() == "CRCR");
-    REQUIRE(load_driver(dir + "xhci-ignore-sre.toml").callback("resume")->size() + 1 == fixed.callback("resume")->size());
+    REQUIRE(load_driver(builtin("xhci-ignore-sre")).callback("resume")->size() + 1 == fixed.callback("resume")->size());
+}
+
+TEST_CASE("drivers: AHCI and sd are driver files; sd has no registers and is no PCI function", "[drivers]") {
+    DriverProgram hba = load_driver(builtin("ahci"));
+    REQUIRE(hba.binds == "ahci");
+    REQUIRE(hba.callback("restore") == hba.callback("resume"));
+    DriverProgram sd = load_driver(builtin("sd"));
+    REQUIRE(sd.binds == "sd");
+    REQUIRE(sd.callback("freeze") == nullptr);  // sd has no freeze callback
+    DriverProgram noflush = load_driver(builtin("sd-no-flush-on-suspend"));
+    REQUIRE(find_label(*noflush.callback("suspend"), "sync-cache") == noflush.callback("suspend")->size());
+    REQUIRE(noflush.callback("poweroff") == noflush.callback("suspend"));  // the alias follows the patch
+    const std::string bad = driver_error("[driver]\nname = \"x\"\nbinds = \"sd\"\n[callbacks]\n"
+                                            "suspend = [{ op = \"pci-set-power\", state = \"D3hot\" }]\n");
+    REQUIRE(bad.find("'sd' is not a PCI function: no 'pci-set-power'") != std::string::npos);
+    const std::string reg = driver_error("[driver]\nname = \"x\"\nbinds = \"ahci\"\n[callbacks]\n"
+                                            "suspend = [{ op = \"rmw\", reg = \"PxCMD\", field = \"STX\", value = 0 }]\n");
+    REQUIRE(reg.find("register PxCMD has no field 'STX' (ST, SUD, POD, FRE, FR, CR)") != std::string::npos);
+    // A scenario names the disk behind the controller to patch its driver.
+    TempFile f("[scenario]\nseed = 5\n[platform]\nname = \"pc-storage\"\n[protocol]\nname = \"linux-s3\"\n"
+               "[[drivers.sda.patch]]\ncallback = \"suspend\"\ndelete = \"spin-down\"\n"
+               "[expect]\nresult = \"pass\"\n");
+    Scenario s = load_scenario(f.path());
+    const auto& suspend = *s.drivers.at("sda")->callback("suspend");
+    REQUIRE(find_label(suspend, "spin-down") == suspend.size());
+    REQUIRE(find_label(suspend, "sync-cache") < suspend.size());
+    REQUIRE(s.drivers.at("ahci0")->name == "ahci");
 }

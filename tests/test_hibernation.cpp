@@ -2,6 +2,7 @@
 // the disk, the restore kernel's loader, single use, and the CRC.
 #include "bench_platform.h"
 
+#include "sim/drivers/program.h"
 #include "sim/pm/hibernation.h"
 #include "sim/scenario/executor.h"
 
@@ -56,7 +57,9 @@ ImageLoad load(Platform& p, Cpu& cpu, Platform::Disk& disk, bool crc = true) {
         PciDev* ahci = nullptr;
         for (auto& d : core->devices())
             if (d.vendor == AhciPci::kVendor && d.device == AhciPci::kDevice) ahci = &d;
-        drv = new AhciDriver("ahci0", "sda", *p.restore_kernel(), *core, AhciDriver::Variant::Fixed);
+        const std::string dir = std::string(QUIESCE_DATA_DIR) + "/drivers/";
+        drv = new AhciDriver("ahci0", "ahci0", "sda", *p.restore_kernel(), *core, load_driver(dir + "ahci.toml"),
+                             load_driver(dir + "sd.toml"));
         p.restore_kernel()->take_interrupts();
         if (drv->probe(cpu, *ahci) != 0) return ImageLoad{false, "restore kernel probe failed", {}};
     }

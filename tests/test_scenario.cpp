@@ -106,6 +106,16 @@ TEST_CASE("scenario: unknown keys and bad values name file:line:column and key",
                 "\"xhci-ignore-sre\") or patch one (docs/drivers.md)");
         REQUIRE(error_of(usb) == ":13:10: drivers.xhci0.driver: 'dma-engine-legacy-no-restore' drives dma-engine, "
                                  "'xhci0' is xhci");
+        // So are AHCI's and the disk's (sd) behind it.
+        std::string sata = replace(replace(kGood, "name = \"pc-basic\"", "name = \"pc-storage\""), "[drivers.dma0]",
+                                   "[drivers.ahci0]");
+        REQUIRE(error_of(replace(sata, "driver = \"dma-engine-legacy-no-restore\"",
+                                 "variant = \"no-flush-on-suspend\"")) ==
+                ":13:11: drivers.ahci0.variant: the disk's driver is data: [drivers.sda] driver = "
+                "\"sd-no-flush-on-suspend\" (docs/drivers.md)");
+        REQUIRE(error_of(replace(replace(sata, "[drivers.ahci0]", "[drivers.sda]"),
+                                 "driver = \"dma-engine-legacy-no-restore\"", "driver = \"ahci\"")) ==
+                ":13:10: drivers.sda.driver: 'ahci' drives ahci, 'sda' is sd");
     }
     REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[drivers.dma7]")) ==
             ":12:1: drivers.dma7: no device named 'dma7'");

@@ -26,60 +26,72 @@ struct Prd {
 static_assert(sizeof(Prd) == 16, "PRD layout");
 }  // namespace
 
+std::vector<RegSpec> Ahci::register_specs() {
+    using SC = StateClass;
+    return {
+        {.name = "CAP", .offset = CAP, .width = 4,
+         .reset = (1u << 31) | (1u << 27) | ((kSlots - 1) << 8) /* S64A, SSS, NCS, NP = 0 */, .ro = 0xffffffff,
+         .cls = SC::Hardware, .doc = "HBA capabilities: 64-bit, staggered spin-up, 8 slots, 1 port",
+         .fields = {{"NP", 0, 5}, {"NCS", 8, 5}, {"SSS", 27}, {"S64A", 31}}},
+        {.name = "GHC", .offset = GHC, .width = 4, .rsvd = ~uint64_t(GHC_HR | GHC_IE | GHC_AE) & 0xffffffff,
+         .cls = SC::Hardware, .doc = "Global control: HR 0 (self-clearing), IE 1, AE 31",
+         .fields = {{"HR", 0}, {"IE", 1}, {"AE", 31}}},
+        {.name = "IS", .offset = IS, .width = 4, .w1c = 0x1, .rsvd = 0xfffffffe, .cls = SC::Volatile,
+         .doc = "Interrupt status per port (RW1C)", .fields = {{"IPS0", 0}}},
+        {.name = "PI", .offset = PI, .width = 4, .reset = 1, .ro = 0xffffffff, .cls = SC::Hardware,
+         .doc = "Ports implemented: port 0"},
+        {.name = "VS", .offset = VS, .width = 4, .reset = 0x00010300, .ro = 0xffffffff, .cls = SC::Hardware,
+         .doc = "AHCI version 1.3"},
+        {.name = "PxCLB", .offset = PxCLB, .width = 4, .rsvd = 0x3ff, .cls = SC::Driver,
+         .doc = "Command list base (1 KiB aligned): points into RAM"},
+        {.name = "PxCLBU", .offset = PxCLBU, .width = 4, .cls = SC::Driver, .doc = "Command list base, upper"},
+        {.name = "PxFB", .offset = PxFB, .width = 4, .rsvd = 0xff, .cls = SC::Driver,
+         .doc = "Received-FIS base (256-byte aligned): points into RAM"},
+        {.name = "PxFBU", .offset = PxFBU, .width = 4, .cls = SC::Driver, .doc = "Received-FIS base, upper"},
+        {.name = "PxIS", .offset = PxIS, .width = 4, .w1c = PIS_DHRS | PIS_TFES, .cls = SC::Volatile,
+         .doc = "Port interrupt status: DHRS 0, TFES 30 (RW1C)", .fields = {{"DHRS", 0}, {"TFES", 30}}},
+        {.name = "PxIE", .offset = PxIE, .width = 4, .rsvd = ~uint64_t(PIS_DHRS | PIS_TFES) & 0xffffffff,
+         .cls = SC::Hardware, .doc = "Port interrupt enable", .fields = {{"DHRE", 0}, {"TFEE", 30}}},
+        {.name = "PxCMD", .offset = PxCMD, .width = 4, .reset = CMD_SUD | CMD_POD, .ro = CMD_FR | CMD_CR,
+         .rsvd = ~uint64_t(CMD_ST | CMD_SUD | CMD_POD | CMD_FRE | CMD_FR | CMD_CR) & 0xffffffff,
+         .cls = SC::Hardware, .doc = "Port command: ST 0, SUD 1, POD 2, FRE 4, FR 14 (ro), CR 15 (ro)",
+         .fields = {{"ST", 0}, {"SUD", 1}, {"POD", 2}, {"FRE", 4}, {"FR", 14}, {"CR", 15}}},
+        {.name = "PxTFD", .offset = PxTFD, .width = 4, .reset = 0x50, .ro = 0xffffffff, .cls = SC::Volatile,
+         .doc = "Task file data: status (BSY 7, DRDY 6, ERR 0), error",
+         .fields = {{"ERR", 0}, {"DRDY", 6}, {"BSY", 7}, {"ERROR", 8, 8}}},
+        {.name = "PxSIG", .offset = PxSIG, .width = 4, .reset = 0x101, .ro = 0xffffffff, .cls = SC::Volatile,
+         .doc = "Device signature: ATA"},
+        {.name = "PxSSTS", .offset = PxSSTS, .width = 4, .reset = 0x113, .ro = 0xffffffff, .cls = SC::Volatile,
+         .doc = "SATA status: DET 3 (present, phy up), SPD 1, IPM 1 (active)",
+         .fields = {{"DET", 0, 4}, {"SPD", 4, 4}, {"IPM", 8, 4}}},
+        {.name = "PxSCTL", .offset = PxSCTL, .width = 4, .cls = SC::Hardware, .doc = "SATA control",
+         .fields = {{"DET", 0, 4}, {"SPD", 4, 4}, {"IPM", 8, 4}}},
+        {.name = "PxSERR", .offset = PxSERR, .width = 4, .w1c = 0xffffffff, .cls = SC::Volatile,
+         .doc = "SATA error (RW1C)"},
+        {.name = "PxSACT", .offset = PxSACT, .width = 4, .cls = SC::Volatile, .doc = "NCQ active (unused)"},
+        {.name = "PxCI", .offset = PxCI, .width = 4, .rsvd = ~uint64_t((1u << kSlots) - 1) & 0xffffffff,
+         .cls = SC::Volatile, .doc = "Command issue: set by software, cleared by the HBA on completion"},
+    };
+}
+
 Ahci::Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, SataDrive& drive,
            Port port)
     : MmioDevice(name, ctx, clock), drive_(drive), port_(std::move(port)) {
-    using SC = StateClass;
     RegisterBank& b = regs();
     b.set_strict(true);
-    b.add({.name = "CAP", .offset = CAP, .width = 4,
-           .reset = (1u << 31) | (1u << 27) | ((kSlots - 1) << 8) /* S64A, SSS, NCS, NP = 0 */,
-           .ro = 0xffffffff, .cls = SC::Hardware, .doc = "HBA capabilities: 64-bit, staggered spin-up, 8 slots, 1 port"});
-    b.add({.name = "GHC", .offset = GHC, .width = 4, .rsvd = ~uint64_t(GHC_HR | GHC_IE | GHC_AE) & 0xffffffff,
-           .cls = SC::Hardware, .doc = "Global control: HR 0 (self-clearing), IE 1, AE 31"})
-        .on_write([this](Register& r, uint64_t, uint64_t) {
-            if (r.value() & GHC_HR) reset();
-            update_irq();
-        });
-    b.add({.name = "IS", .offset = IS, .width = 4, .w1c = 0x1, .rsvd = 0xfffffffe, .cls = SC::Volatile,
-           .doc = "Interrupt status per port (RW1C)"})
-        .on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
-    b.add({.name = "PI", .offset = PI, .width = 4, .reset = 1, .ro = 0xffffffff, .cls = SC::Hardware,
-           .doc = "Ports implemented: port 0"});
-    b.add({.name = "VS", .offset = VS, .width = 4, .reset = 0x00010300, .ro = 0xffffffff, .cls = SC::Hardware,
-           .doc = "AHCI version 1.3"});
-    b.add({.name = "PxCLB", .offset = PxCLB, .width = 4, .rsvd = 0x3ff, .cls = SC::Driver,
-           .doc = "Command list base (1 KiB aligned): points into RAM"});
-    b.add({.name = "PxCLBU", .offset = PxCLBU, .width = 4, .cls = SC::Driver, .doc = "Command list base, upper"});
-    b.add({.name = "PxFB", .offset = PxFB, .width = 4, .rsvd = 0xff, .cls = SC::Driver,
-           .doc = "Received-FIS base (256-byte aligned): points into RAM"});
-    b.add({.name = "PxFBU", .offset = PxFBU, .width = 4, .cls = SC::Driver, .doc = "Received-FIS base, upper"});
-    b.add({.name = "PxIS", .offset = PxIS, .width = 4, .w1c = PIS_DHRS | PIS_TFES, .cls = SC::Volatile,
-           .doc = "Port interrupt status: DHRS 0, TFES 30 (RW1C)"})
-        .on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
-    b.add({.name = "PxIE", .offset = PxIE, .width = 4, .rsvd = ~uint64_t(PIS_DHRS | PIS_TFES) & 0xffffffff,
-           .cls = SC::Hardware, .doc = "Port interrupt enable"})
-        .on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
-    b.add({.name = "PxCMD", .offset = PxCMD, .width = 4, .reset = CMD_SUD | CMD_POD, .ro = CMD_FR | CMD_CR,
-           .rsvd = ~uint64_t(CMD_ST | CMD_SUD | CMD_POD | CMD_FRE | CMD_FR | CMD_CR) & 0xffffffff,
-           .cls = SC::Hardware, .doc = "Port command: ST 0, SUD 1, POD 2, FRE 4, FR 14 (ro), CR 15 (ro)"})
-        .on_write([this](Register& r, uint64_t old, uint64_t) { on_cmd_write(r, old); });
-    b.add({.name = "PxTFD", .offset = PxTFD, .width = 4, .reset = 0x50, .ro = 0xffffffff, .cls = SC::Volatile,
-           .doc = "Task file data: status (BSY 7, DRDY 6, ERR 0), error"});
-    b.add({.name = "PxSIG", .offset = PxSIG, .width = 4, .reset = 0x101, .ro = 0xffffffff, .cls = SC::Volatile,
-           .doc = "Device signature: ATA"});
-    b.add({.name = "PxSSTS", .offset = PxSSTS, .width = 4, .reset = 0x113, .ro = 0xffffffff, .cls = SC::Volatile,
-           .doc = "SATA status: DET 3 (present, phy up), SPD 1, IPM 1 (active)"});
-    b.add({.name = "PxSCTL", .offset = PxSCTL, .width = 4, .cls = SC::Hardware, .doc = "SATA control"});
-    b.add({.name = "PxSERR", .offset = PxSERR, .width = 4, .w1c = 0xffffffff, .cls = SC::Volatile,
-           .doc = "SATA error (RW1C)"});
-    b.add({.name = "PxSACT", .offset = PxSACT, .width = 4, .cls = SC::Volatile, .doc = "NCQ active (unused)"});
-    b.add({.name = "PxCI", .offset = PxCI, .width = 4, .rsvd = ~uint64_t((1u << kSlots) - 1) & 0xffffffff,
-           .cls = SC::Volatile, .doc = "Command issue: set by software, cleared by the HBA on completion"})
-        .on_write([this](Register& r, uint64_t old, uint64_t) {
-            r.set(r.value() | old);  // writing 0 does not clear a slot
-            kick_.notify(sc_core::SC_ZERO_TIME);
-        });
+    for (RegSpec& spec : register_specs()) b.add(std::move(spec));
+    b.reg("GHC").on_write([this](Register& r, uint64_t, uint64_t) {
+        if (r.value() & GHC_HR) reset();
+        update_irq();
+    });
+    b.reg("IS").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.reg("PxIS").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.reg("PxIE").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.reg("PxCMD").on_write([this](Register& r, uint64_t old, uint64_t) { on_cmd_write(r, old); });
+    b.reg("PxCI").on_write([this](Register& r, uint64_t old, uint64_t) {
+        r.set(r.value() | old);  // writing 0 does not clear a slot
+        kick_.notify(sc_core::SC_ZERO_TIME);
+    });
     props().declare("fetch_cycles", int64_t(16), "HBA cycles to fetch and decode a command");
     props().declare("burst_bytes", int64_t(512), "Bytes per DMA burst between the PRDs and the drive buffer");
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});

@@ -41,6 +41,8 @@ public:
 
     Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, SataDrive& drive,
          Port port);
+    // The register bank, with named fields (driver files use them).
+    static std::vector<RegSpec> register_specs();
 
     IrqLine irq{"irq"};
     SataDrive& drive() { return drive_; }

@@ -1,6 +1,7 @@
 #include "sim/drivers/ahci_driver.h"
 
 #include "models/cpu/cpu.h"
+#include "sim/core/errors.h"
 #include "sim/kernel/kernel.h"
 
 #include <fmt/format.h>
@@ -10,23 +11,19 @@
 namespace quiesce {
 
 namespace {
-constexpr int kEIO = -5, kENODEV = -19, kETIMEDOUT = -110, kEBUSY = -16;
+constexpr int kEIO = -5, kENODEV = -19, kETIMEDOUT = -110;
 constexpr Picos kCommandTimeout = 30'000'000'000'000ULL;  // libata: 30 s
-constexpr Picos kEngineTimeout = 500'000'000'000ULL;      // AHCI: 500 ms for CR/FR to follow ST/FRE
 constexpr uint32_t kMaxBytes = 4u << 20;                  // one PRD: 4 MiB
 }  // namespace
 
-bool AhciDriver::parse_variant(const std::string& s, Variant& out) {
-    if (s == "fixed") out = Variant::Fixed;
-    else if (s == "no-flush-on-suspend") out = Variant::NoFlushOnSuspend;
-    else return false;
-    return true;
-}
-
-AhciDriver::AhciDriver(std::string controller, std::string disk, Kernel& kernel, PciCore& core, Variant variant)
-    : controller_(std::move(controller)), disk_(std::move(disk)), kernel_(kernel), core_(core), variant_(variant) {}
+AhciDriver::AhciDriver(std::string controller, std::string track, std::string disk, Kernel& kernel, PciCore& core,
+                       DriverProgram hba, DriverProgram sd)
+    : controller_(std::move(controller)), track_(std::move(track)), disk_(std::move(disk)), kernel_(kernel),
+      core_(core), disk_host_(*this), runner_(std::move(hba), *this, kernel),
+      sd_runner_(std::move(sd), disk_host_, kernel) {}
 
 int AhciDriver::probe(Cpu& cpu, PciDev& dev) {
+    dev_ = &dev;
     abar_ = core_.cfg_read(cpu, dev, pci::BAR0 + 4 * AhciPci::kAbar, 4) & ~0xfu;
     if (abar_ == 0 || cpu.read32(abar(Ahci::PI)) != 1) return kENODEV;
     drv_ = kernel_.alloc(64 + 8 * Ahci::kSlots, 64);
@@ -35,9 +32,49 @@ int AhciDriver::probe(Cpu& cpu, PciDev& dev) {
     for (unsigned s = 0; s < Ahci::kSlots; ++s) cpu.write64(drv_ + F_CTBA + 8 * s, kernel_.alloc(256, 128));
     cpu.write32(drv_ + F_BLOCKED, 0);
     identify_buf_ = kernel_.alloc(512, 512);
-    if (dev.irq != 0xff) kernel_.request_irq(cpu, dev.irq, controller_, [this](Cpu& c) { return irq(c); });
+    runner_.bind();
+    sd_runner_.bind();
+    request_irq(cpu);
     if (int rc = start_port(cpu)) return rc;
     return identify(cpu);
+}
+
+void AhciDriver::request_irq(Cpu& cpu) {
+    if (dev_ && dev_->irq != 0xff) kernel_.request_irq(cpu, dev_->irq, controller_, [this](Cpu& c) { return irq(c); });
+}
+
+void AhciDriver::free_irq(Cpu& cpu) {
+    if (dev_ && dev_->irq != 0xff) kernel_.free_irq(dev_->irq, controller_);
+    cpu.compute(Cycles(500));
+}
+
+// The pointers into the driver's memory, from the driver struct.
+int AhciDriver::rederive(Cpu& cpu, const std::string& reg) {
+    const uint64_t field = reg == "PxCLB" ? F_CLB : reg == "PxFB" ? F_FB : ~uint64_t(0);
+    if (field == ~uint64_t(0)) return -22;
+    const uint64_t addr = cpu.read64(drv_ + field);
+    cpu.write32(abar(reg == "PxCLB" ? Ahci::PxCLB : Ahci::PxFB), uint32_t(addr));
+    cpu.write32(abar(reg == "PxCLB" ? Ahci::PxCLBU : Ahci::PxFBU), uint32_t(addr >> 32));
+    return 0;
+}
+
+int AhciDriver::command(Cpu&, const std::string& name, DriverRunner&) {
+    SIM_PANIC("ahci driver: no command {} (validation missed it)", name);
+}
+
+// blk_mq_quiesce_queue: requests wait in submit() until resume.
+void AhciDriver::Disk::queue_stop(Cpu& cpu) { cpu.write32(hba_.drv_ + F_BLOCKED, 1); }
+
+void AhciDriver::Disk::queue_start(Cpu& cpu) {
+    cpu.write32(hba_.drv_ + F_BLOCKED, 0);
+    hba_.unblocked_.notify(sc_core::SC_ZERO_TIME);
+}
+
+int AhciDriver::Disk::command(Cpu& cpu, const std::string& name, DriverRunner&) {
+    if (name == "flush-cache") return hba_.flush(cpu);
+    if (name == "standby") return hba_.command(cpu, SataDrive::STANDBY_IMMEDIATE, 0, 0, 0, 0, false);
+    if (name == "revalidate") return hba_.identify(cpu);
+    SIM_PANIC("sd driver: no command {} (validation missed it)", name);
 }
 
 // ahci_port_start: AHCI mode, the memory structures from the driver struct,
@@ -57,24 +94,6 @@ int AhciDriver::start_port(Cpu& cpu) {
     cpu.write32(abar(Ahci::PxCMD), cmd | Ahci::CMD_FRE | Ahci::CMD_ST);
     cpu.write32(abar(Ahci::GHC), Ahci::GHC_AE | Ahci::GHC_IE);
     return (cpu.read32(abar(Ahci::PxCMD)) & Ahci::CMD_CR) ? 0 : kEIO;
-}
-
-// ahci_stop_engine + ahci_stop_fis_rx: ST off and wait for CR, then FRE.
-int AhciDriver::stop_port(Cpu& cpu) {
-    auto wait_clear = [&](uint32_t bit) {
-        for (Picos start = now_ps(); cpu.read32(abar(Ahci::PxCMD)) & bit;) {
-            if (now_ps() - start > kEngineTimeout) return false;
-            cpu.compute(Cycles(10'000));
-        }
-        return true;
-    };
-    uint32_t cmd = cpu.read32(abar(Ahci::PxCMD));
-    cpu.write32(abar(Ahci::PxCMD), cmd & ~Ahci::CMD_ST);
-    if (!wait_clear(Ahci::CMD_CR)) return kEBUSY;
-    cpu.write32(abar(Ahci::PxCMD), cmd & ~(Ahci::CMD_ST | Ahci::CMD_FRE));
-    if (!wait_clear(Ahci::CMD_FR)) return kEBUSY;
-    cpu.write32(abar(Ahci::GHC), Ahci::GHC_AE);  // interrupts off
-    return 0;
 }
 
 bool AhciDriver::irq(Cpu& cpu) {
@@ -175,33 +194,6 @@ int AhciDriver::flush(Cpu& cpu) {
     return command(cpu, SataDrive::FLUSH_CACHE_EXT, 0, 0, 0, 0, false);
 }
 
-int AhciDriver::disk_pm(const std::string& cb, Cpu& cpu) {
-    if (cb == "suspend" || cb == "poweroff") {
-        cpu.write32(drv_ + F_BLOCKED, 1);  // blk_mq_quiesce_queue
-        while (in_flight_) kernel_.wait_event(done_, kCommandTimeout, controller_ + ": draining the queue");
-        int rc = 0;
-        if (write_cache_ && variant_ != Variant::NoFlushOnSuspend)
-            rc = command(cpu, SataDrive::FLUSH_CACHE_EXT, 0, 0, 0, 0, false);
-        if (rc == 0) rc = command(cpu, SataDrive::STANDBY_IMMEDIATE, 0, 0, 0, 0, false);
-        if (rc != 0) {  // a failed suspend leaves the disk usable: the PM core will not resume it
-            cpu.write32(drv_ + F_BLOCKED, 0);
-            unblocked_.notify(sc_core::SC_ZERO_TIME);
-        }
-        return rc;
-    }
-    if (cb == "resume" || cb == "restore" || cb == "thaw") {
-        int rc = cb == "thaw" ? 0 : identify(cpu);
-        cpu.write32(drv_ + F_BLOCKED, 0);
-        unblocked_.notify(sc_core::SC_ZERO_TIME);
-        return rc;
-    }
-    return 0;
-}
-
-int AhciDriver::pm(const std::string& cb, Cpu& cpu, PciDev&) {
-    if (cb == "suspend" || cb == "poweroff" || cb == "freeze") return stop_port(cpu);
-    if (cb == "resume" || cb == "restore" || cb == "thaw") return start_port(cpu);
-    return 0;
-}
+int AhciDriver::pm(const std::string& cb, Cpu& cpu, PciDev&) { return runner_.run(cb, cpu); }
 
 }  // namespace quiesce

@@ -4,20 +4,25 @@
 // list, received-FIS and command-table addresses, which resume re-derives the
 // PxCLB/PxFB registers from.
 //
-// PM, as in reference/linux-pm.md §6.2:
-//   sda  suspend/poweroff  block the queue, drain, SYNCHRONIZE CACHE (FLUSH
-//                          CACHE EXT) if the write cache is on, then STANDBY
-//                          IMMEDIATE (spin down)
-//        freeze            nothing (sd has no freeze callback)
-//        resume/restore    revalidate (IDENTIFY; the first command spins the
-//                          drive up) and unblock the queue
-//   ahci0 suspend          stop the port (ST, FRE) and the HBA interrupt
-//        resume           re-enable AHCI, program PxCLB/PxFB from memory,
-//                          start FIS receive and the command engine
-// Variants: fixed, no-flush-on-suspend (sd forgets SYNCHRONIZE CACHE).
+// Their power management is data, as in reference/linux-pm.md §6.2: two
+// driver files run by two DriverRunners on this class's primitives.
+//   scenarios/drivers/ahci.toml (binds "ahci", the HBA: ahci_port_suspend /
+//     ahci_port_resume): stop the command engine and FIS receive, waiting for
+//     CR and FR; resume re-enables AHCI mode and programs PxCLB/PxFB from
+//     memory (`rederive`), then FIS receive and the engine
+//   scenarios/drivers/sd.toml (binds "sd", the disk; no registers of its
+//     own - it talks ATA through the HBA): queue-stop/queue-start block and
+//     unblock the request queue, drain waits for the commands in flight, and
+//     the commands
+//       flush-cache  SYNCHRONIZE CACHE (FLUSH CACHE EXT) if the write cache
+//                    is on, else nothing
+//       standby      STANDBY IMMEDIATE (spin down)
+//       revalidate   IDENTIFY (the first command spins the drive up); a
+//                    different capacity is a different disk: -ENODEV
 #pragma once
 
 #include "models/disk/ahci_pci.h"
+#include "sim/drivers/interpreter.h"
 #include "sim/drivers/pci_pm.h"
 #include "sim/kernel/block.h"
 #include "sim/pm/device.h"
@@ -28,17 +33,17 @@ namespace quiesce {
 
 class Kernel;
 
-class AhciDriver : public PciDriver, public BlockDevice {
+class AhciDriver : public PciDriver, public BlockDevice, public DriverHost {
 public:
-    enum class Variant { Fixed, NoFlushOnSuspend };
-    static bool parse_variant(const std::string& s, Variant& out);
-    static const char* variants_help() { return "fixed, no-flush-on-suspend"; }
-
-    AhciDriver(std::string controller, std::string disk, Kernel& kernel, PciCore& core, Variant variant);
+    AhciDriver(std::string controller, std::string track, std::string disk, Kernel& kernel, PciCore& core,
+               DriverProgram hba, DriverProgram sd);
 
     // PciDriver (ahci0).
     int probe(Cpu& cpu, PciDev& dev) override;
     int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
+    bool manages_pci_pm() const override { return runner_.program().legacy_pm; }
+    const DriverRunner& runner() const { return runner_; }
+    const DriverRunner& disk_runner() const { return sd_runner_; }
 
     // BlockDevice (sda).
     const std::string& disk_name() const override { return disk_; }
@@ -48,11 +53,42 @@ public:
     int flush(Cpu& cpu) override;
 
     // The disk's PM callbacks (sd).
-    int disk_pm(const std::string& cb, Cpu& cpu);
+    int disk_pm(const std::string& cb, Cpu& cpu) { return sd_runner_.run(cb, cpu); }
     void set_observer(BlockObserver o) { observer_ = std::move(o); }
     bool write_cache_enabled() const { return write_cache_; }
 
+    // DriverHost of the HBA.
+    const std::string& device_name() const override { return controller_; }
+    std::string track() const override { return track_; }
+    uint64_t mmio_base() const override { return abar_; }
+    PciCore* pci_core() override { return &core_; }
+    PciDev* pci_dev() override { return dev_; }
+    int rederive(Cpu& cpu, const std::string& reg) override;
+    int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
+    void request_irq(Cpu& cpu) override;
+    void free_irq(Cpu& cpu) override;
+    unsigned irq_line() const override { return dev_ ? dev_->irq : 0xff; }
+    const sc_core::sc_event& irq_event() const override { return done_; }
+
 private:
+    // The disk's DriverHost: its queue and its ATA commands.
+    class Disk : public DriverHost {
+    public:
+        explicit Disk(AhciDriver& hba) : hba_(hba) {}
+        const std::string& device_name() const override { return hba_.disk_; }
+        std::string track() const override { return hba_.disk_; }
+        uint64_t mmio_base() const override { return 0; }
+        int rederive(Cpu&, const std::string&) override { return -22; }
+        void queue_stop(Cpu& cpu) override;
+        void queue_start(Cpu& cpu) override;
+        bool drained(Cpu&) override { return hba_.in_flight_ == 0; }
+        int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
+        const sc_core::sc_event& irq_event() const override { return hba_.done_; }
+
+    private:
+        AhciDriver& hba_;
+    };
+
     // Driver struct in kernel memory.
     static constexpr uint64_t F_CLB = 0, F_FB = 8, F_CTBA = 16;  // F_CTBA: kSlots entries of 8 bytes
     static constexpr uint64_t F_BLOCKED = 16 + 8 * Ahci::kSlots;
@@ -60,15 +96,14 @@ private:
     int command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes, bool write);
     int identify(Cpu& cpu);
     int start_port(Cpu& cpu);
-    int stop_port(Cpu& cpu);
     bool irq(Cpu& cpu);
     bool blocked(Cpu& cpu);
     uint64_t abar(uint32_t reg) const { return abar_ + reg; }
 
-    std::string controller_, disk_;
+    std::string controller_, track_, disk_;
     Kernel& kernel_;
     PciCore& core_;
-    Variant variant_;
+    PciDev* dev_ = nullptr;
     uint64_t abar_ = 0;
     uint64_t drv_ = 0;
     uint64_t identify_buf_ = 0;
@@ -80,6 +115,9 @@ private:
     sc_core::sc_event done_;
     sc_core::sc_event unblocked_;
     BlockObserver observer_;
+    Disk disk_host_;
+    DriverRunner runner_;
+    DriverRunner sd_runner_;
 };
 
 }  // namespace quiesce

@@ -30,7 +30,7 @@ DriverRunner::DriverRunner(DriverProgram program, DriverHost& host, Kernel& kern
 }
 
 void DriverRunner::bind() {
-    save_area_ = kernel_.alloc(8 * target_->registers.size(), 64);
+    if (!target_->registers.empty()) save_area_ = kernel_.alloc(8 * target_->registers.size(), 64);
     // Work items run beside the callbacks: their steps go on a track of
     // their own under the device's, so slices on each track stay nested.
     if (!program_.work.empty()) {
@@ -309,7 +309,18 @@ int DriverRunner::exec(const Step& s, Frame& f, Cpu& cpu) {
         host_.queue_start(cpu);
         return 0;
     }
-    if (op == "drain") return poll(s, cpu, [&] { return host_.drained(cpu); });
+    if (op == "drain") {
+        // A sleeping wait (blk_mq_freeze_queue_wait): woken by the device's
+        // completion interrupt, checking at least every `interval`.
+        const Picos start = now_ps(), interval = s.interval ? s.interval : kDefaultInterval;
+        while (!host_.drained(cpu)) {
+            const Picos waited = now_ps() - start;
+            if (waited >= s.timeout) return s.err ? s.err : kETIMEDOUT;
+            kernel_.wait_event(host_.irq_event(), std::min(interval, s.timeout - waited),
+                               host_.device_name() + ": draining its queue");
+        }
+        return 0;
+    }
     if (op == "schedule-work") return schedule_work(s.name, cpu);
     if (op == "flush-work") return flush_work(s, cpu);
     if (op == "command") return host_.command(cpu, s.name, *this);

@@ -436,6 +436,8 @@ void validate_steps(const DriverProgram& p, const DriverTarget& t, const std::st
             std::find(t.params.begin(), t.params.end(), s.device.substr(1)) == t.params.end())
             step_error(p, where, s, "device", "'" + p.binds + "' drivers take no parameter '" + s.device + "'");
         if (s.when.kind == StepCondition::Kind::Reg) need_reg(s, s.when.reg, s.when.field, "when");
+        if (op.rfind("pci-", 0) == 0 && !t.pci)
+            step_error(p, where, s, "op", "'" + p.binds + "' is not a PCI function: no '" + op + "'");
         if (op == "read" || op == "write" || op == "rmw" || op == "poll" || op == "rederive") {
             if (s.reg.empty()) step_error(p, where, s, "reg", "'" + op + "' names a register");
             need_reg(s, s.reg, s.field, "reg");
@@ -532,6 +534,8 @@ void validate_driver(const DriverProgram& p) {
 std::string default_driver(const std::string& type) {
     if (type == "dma-engine") return "dma-engine";
     if (type == "xhci") return "xhci";
+    if (type == "ahci") return "ahci";
+    if (type == "sd") return "sd";  // the disk behind an AHCI controller
     return "";
 }
 

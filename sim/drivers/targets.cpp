@@ -1,4 +1,5 @@
 // The device models a driver file can bind to, and what each offers it.
+#include "models/disk/ahci.h"
 #include "models/pci/dma_engine.h"
 #include "models/usb/xhci.h"
 #include "sim/drivers/program.h"
@@ -17,6 +18,9 @@ const DriverTarget* find_driver_target(const std::string& type) {
          {"bus-suspend", "clear-command-ring", "reinit"},
          {"CRCR"},
          {}},
+        // sim/drivers/ahci_driver.h says what the sd commands do.
+        {"ahci", Ahci::register_specs(), {}, {"PxCLB", "PxFB"}, {}},
+        {"sd", {}, {"flush-cache", "standby", "revalidate"}, {}, {}, false},
     };
     for (const auto& t : targets)
         if (t.type == type) return &t;

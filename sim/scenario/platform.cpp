@@ -363,9 +363,11 @@ const Platform::Dev* Platform::ahci_device() const {
 }
 
 // A second kernel's own driver for the disk (the restore kernel, kexec-s4's
-// save kernel), reporting to the same durability oracle.
+// save kernel: the same kernel, so the same driver files), reporting to the
+// same durability oracle.
 std::unique_ptr<AhciDriver> Platform::disk_driver(Kernel& k, PciCore& core, const Dev& d) {
-    auto ahci = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, k, core, AhciDriver::Variant::Fixed);
+    auto ahci = std::make_unique<AhciDriver>(d.spec.name, d.fn->path(), d.spec.disk, k, core,
+                                             *scenario_.drivers.at(d.spec.name), *scenario_.drivers.at(d.spec.disk));
     ahci->set_observer(block_observer_);
     return ahci;
 }
@@ -472,17 +474,6 @@ PciDev* Platform::find_pci(PciCore& core, const Dev& d) const {
     return core.find(bus, uint8_t((d.spec.device << 3) | d.spec.function));
 }
 
-namespace {
-// The scenario's variant of a device's driver (validated when the scenario
-// was loaded), or the default one.
-template <class Driver>
-typename Driver::Variant variant_of(const Scenario& s, const std::string& device) {
-    typename Driver::Variant v = Driver::Variant::Fixed;
-    auto it = s.driver_variant.find(device);
-    if (it != s.driver_variant.end()) Driver::parse_variant(it->second, v);
-    return v;
-}
-}  // namespace
 
 void Platform::bind_devices(Cpu& cpu) {
     kernel_->set_handler_power_check([this](const std::string& owner) -> Kernel::HandlerPower {
@@ -508,8 +499,9 @@ void Platform::bind_devices(Cpu& cpu) {
             d.xhci_driver->set_wakeup(d.spec.wake);
             drv = d.xhci_driver.get();
         } else if (d.spec.type == "ahci") {
-            d.ahci_driver = std::make_unique<AhciDriver>(d.spec.name, d.spec.disk, *kernel_, *pci_core_,
-                                                         variant_of<AhciDriver>(scenario_, d.spec.name));
+            d.ahci_driver = std::make_unique<AhciDriver>(d.spec.name, d.fn->path(), d.spec.disk, *kernel_, *pci_core_,
+                                                         *scenario_.drivers.at(d.spec.name),
+                                                         *scenario_.drivers.at(d.spec.disk));
             d.ahci_driver->set_observer(block_observer_);
             drv = d.ahci_driver.get();
             AhciDriver* ahci = d.ahci_driver.get();

@@ -5,7 +5,6 @@
 #include "sim/core/paths.h"
 #include "sim/core/toml_reader.h"
 #include "sim/pm/device_graph.h"
-#include "sim/drivers/ahci_driver.h"
 #include "sim/drivers/mutate.h"
 #include "sim/drivers/dma_engine_driver.h"
 
@@ -523,18 +522,25 @@ Scenario load_scenario(const std::string& path) {
     }
     read_protocol(top, s);
     // Tables keyed by a platform device's name: [devices.NAME], [drivers.NAME].
-    auto per_device = [&](const char* table, const std::function<void(DeviceSpec&, TableReader&)>& fn) {
+    // [drivers.DISK] names the disk behind an AHCI controller (its sd driver).
+    auto per_device = [&](const char* table, const std::function<void(DeviceSpec&, TableReader&, bool)>& fn) {
         const toml::table* t = top.table(table);
         if (!t) return;
+        const bool disks = std::string(table) == "drivers";
         for (const auto& [k, v] : *t) {
             std::string dev(k.str());
             std::string where = std::string(table) + "." + dev;
-            auto spec = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
-                                     [&](auto& d) { return d.name == dev; });
-            if (spec == s.platform.devices.end()) fail_at(path, v, where, "no device named '" + dev + "'");
+            auto& devs = s.platform.devices;
+            auto spec = std::find_if(devs.begin(), devs.end(), [&](auto& d) { return d.name == dev; });
+            bool disk = false;
+            if (spec == devs.end() && disks) {
+                spec = std::find_if(devs.begin(), devs.end(), [&](auto& d) { return d.type == "ahci" && d.disk == dev; });
+                disk = spec != devs.end();
+            }
+            if (spec == devs.end()) fail_at(path, v, where, "no device named '" + dev + "'");
             if (!v.is_table()) fail_at(path, v, where, "expected a table");
             TableReader r(path, *v.as_table(), where);
-            fn(*spec, r);
+            fn(*spec, r, disk);
             r.done();
         }
     };
@@ -544,7 +550,7 @@ Scenario load_scenario(const std::string& path) {
         int line, column;
     };
     std::vector<Absent> absent;  // [devices.NAME] present = false, and where
-    per_device("devices", [&](DeviceSpec& spec, TableReader& r) {
+    per_device("devices", [&](DeviceSpec& spec, TableReader& r, bool) {
         if (auto b = r.boolean("present"); b && !*b) absent.push_back({spec.name, r.line(), r.column()});
         if (auto b = r.boolean("no_soft_reset")) spec.no_soft_reset = *b;
         if (auto b = r.boolean("wake")) spec.wake = *b;
@@ -567,24 +573,26 @@ Scenario load_scenario(const std::string& path) {
                 throw InputError(path, a.line, a.column, key, "a device link names it");
         devs.erase(it);
     }
-    per_device("drivers", [&](DeviceSpec& spec, TableReader& r) {
-        // Drivers as data: a driver file by name, and patches to it.
-        const std::string def = default_driver(spec.type);
+    per_device("drivers", [&](DeviceSpec& spec, TableReader& r, bool disk) {
+        // Drivers as data: a driver file by name, and patches to it. The
+        // disk behind an AHCI controller has its own (sd).
+        const std::string type = disk ? "sd" : spec.type, dev = disk ? spec.disk : spec.name;
+        const std::string def = default_driver(type);
         if (auto name = r.str("driver")) {
-            if (def.empty()) r.fail("driver", "device '" + spec.name + "' (" + spec.type + ") takes no driver file yet");
+            if (def.empty()) r.fail("driver", "device '" + dev + "' (" + type + ") takes no driver file yet");
             DriverProgram p = load_driver(resolve_driver(r, "driver", *name));
-            if (p.binds != spec.type)
-                r.fail("driver", "'" + *name + "' drives " + p.binds + ", '" + spec.name + "' is " + spec.type);
-            s.drivers[spec.name] = std::make_shared<DriverProgram>(std::move(p));
+            if (p.binds != type) r.fail("driver", "'" + *name + "' drives " + p.binds + ", '" + dev + "' is " + type);
+            s.drivers[dev] = std::make_shared<DriverProgram>(std::move(p));
         }
         if (r.boolean("legacy_pm") || r.array("patch") || r.table("work")) {
-            if (def.empty()) r.fail("patch", "device '" + spec.name + "' (" + spec.type + ") takes no driver file yet");
-            auto it = s.drivers.find(spec.name);
+            if (def.empty()) r.fail("patch", "device '" + dev + "' (" + type + ") takes no driver file yet");
+            auto it = s.drivers.find(dev);
             DriverProgram p = it != s.drivers.end() ? *it->second : load_driver(resolve_driver(r, "patch", def));
             apply_driver_table(p, r);
             validate_driver(p);
-            s.drivers[spec.name] = std::make_shared<DriverProgram>(std::move(p));
+            s.drivers[dev] = std::make_shared<DriverProgram>(std::move(p));
         }
+        if (disk) return;
         std::string variant = r.str("variant").value_or("fixed");
         if (auto lm = r.str("local_memory")) {
             if (spec.type != "dma-engine") r.fail("local_memory", "only a dma-engine driver saves local memory");
@@ -616,34 +624,33 @@ Scenario load_scenario(const std::string& path) {
             peer("handoff", *h);
             s.driver_handoff[spec.name] = *h;
         }
-        auto check = [&](bool known, const char* help) {
-            if (!known) r.fail("variant", "unknown variant '" + variant + "' (" + help + ")");
-        };
-        if (!def.empty()) {
+        if (spec.type == "ahci" && variant == "no-flush-on-suspend") {
+            r.fail("variant", "the disk's driver is data: [drivers." + spec.disk +
+                                  "] driver = \"sd-no-flush-on-suspend\" (docs/drivers.md)");
+        } else if (!def.empty()) {
             if (variant != "fixed")
                 r.fail("variant", spec.type + " drivers are data: name a driver file (driver = \"" + def + "-" +
                                       variant + "\") or patch one (docs/drivers.md)");
-        } else if (spec.type == "ahci") {
-            AhciDriver::Variant parsed;
-            check(AhciDriver::parse_variant(variant, parsed), AhciDriver::variants_help());
         } else {
             r.fail("variant", "device '" + spec.name + "' has no driver variants");
         }
-        s.driver_variant[spec.name] = variant;
     });
     // Every device whose driver is data and that the scenario left alone
     // gets its built-in driver file.
     std::map<std::string, std::shared_ptr<const DriverProgram>> loaded;  // one parse per file
+    auto builtin = [&](const DeviceSpec& d, const std::string& dev, const std::string& type) {
+        const std::string def = default_driver(type);
+        if (def.empty() || s.drivers.count(dev)) return;
+        const std::string file = find_driver_file(path, def);
+        if (file.empty())
+            throw InputError(path, d.line, 1, "drivers." + dev, "no driver file named '" + def + "' for " + type);
+        auto& p = loaded[file];
+        if (!p) p = std::make_shared<DriverProgram>(load_driver(file));
+        s.drivers[dev] = p;
+    };
     for (const auto& d : s.platform.devices) {
-        const std::string def = default_driver(d.type);
-        if (!def.empty() && !s.drivers.count(d.name)) {
-            const std::string file = find_driver_file(path, def);
-            if (file.empty())
-                throw InputError(path, d.line, 1, "drivers." + d.name, "no driver file named '" + def + "' for " + d.type);
-            auto& p = loaded[file];
-            if (!p) p = std::make_shared<DriverProgram>(load_driver(file));
-            s.drivers[d.name] = p;
-        }
+        builtin(d, d.name, d.type);
+        if (d.type == "ahci") builtin(d, d.disk, "sd");
     }
     if (const toml::table* t = top.table("properties")) {
         for (const auto& [k, v] : *t) {

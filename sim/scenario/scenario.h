@@ -127,7 +127,6 @@ struct Scenario {
     uint64_t seed = 1;
     PlatformSpec platform;
     Protocol protocol;
-    std::map<std::string, std::string> driver_variant;  // device -> variant (xhci, ahci: C++ drivers)
     // device -> its driver as data (every device whose type has driver files)
     std::map<std::string, std::shared_ptr<const DriverProgram>> drivers;
     std::map<std::string, uint64_t> driver_local_memory;  // device -> bytes its driver saves on suspend
