@@ -335,7 +335,7 @@ void Checker::on_event(const Event& ev) {
     if (ev.kind == EvKind::GuestError && (ev.name == "io.suspended-device" || ev.name == "freeze.escaped" ||
                                           ev.name == "transparency.diverged" || ev.name == "cache.lost-dirty-lines" ||
                                           ev.name == "irq.lost" || ev.name == "acpi.sequence" ||
-                                          ev.name == "irq.suspended-handler")) {
+                                          ev.name == "irq.suspended-handler" || ev.name == "liveness.hang")) {
         std::string key = ev.track + "|" + ev.phase + "|" + arg_value(ev, "kind");
         if (!reported_.insert(key).second) return;  // one per device, phase and kind
         std::vector<std::pair<std::string, std::string>> kv;

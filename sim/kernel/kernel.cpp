@@ -26,6 +26,9 @@ Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector
                     "ACPI_FLUSH_CPU_CACHE (WBINVD) before SLP_EN; false: sleep entered with dirty cache lines");
     props().declare("acpi_gts_bfs", false,
                     "Legacy: run _GTS before SLP_EN and _BFS on wake (acpi.gts=1 acpi.bfs=1, Linux before 3.4)");
+    props().declare("hung_task_ms", int64_t(5000),
+                    "khungtaskd: a task asked to stop that is still blocked in the kernel after this long is hung "
+                    "(Linux: hung_task_timeout_secs, 120 s; a run's budget is seconds, a drive spins up in 1.5)");
     SC_THREAD(main_thread);
 }
 
@@ -312,11 +315,34 @@ void Kernel::abandon() {
 
 void Kernel::stop_tasks() {
     for (auto& t : tasks_) t->request_stop();
+    const Picos hung_after = Picos(props().get<int64_t>("hung_task_ms")) * 1'000'000'000ULL;
+    const Picos asked = now_ps();
+    bool reported = false;
     for (;;) {
         bool all = true;
         for (auto& t : tasks_) all &= t->exited();
         if (all) return;
-        sc_core::wait(task_changed_);
+        const Picos waited = now_ps() - asked;
+        if (waited < hung_after || reported) {
+            if (reported) sc_core::wait(task_changed_);
+            else sc_core::wait(from_ps(hung_after - waited), task_changed_);
+            continue;
+        }
+        // khungtaskd: a task blocked in the kernel that cannot get out to
+        // stop ("INFO: task writer blocked for more than 120 seconds").
+        // One that runs or sleeps in user space is left to finish.
+        reported = true;
+        for (size_t i = 0; i < tasks_.size(); ++i) {
+            const std::string what = tasks_[i]->exited() ? "" : waiting_on(task_threads_[i].name());
+            if (what.empty()) continue;
+            hub().guest_error(path(), "liveness.hang",
+                              fmt::format("task {} blocked for more than {} in the kernel, on {}", tasks_[i]->name(),
+                                          format_ps(now_ps() - asked), what),
+                              {{"task", tasks_[i]->name()}, {"waits_for", what}, {"kind", "hung-task"}});
+            for (Cpu* c : cpus_) c->forget(task_threads_[i]);
+            task_threads_[i].kill();
+            tasks_[i]->exited_ = true;
+        }
     }
 }
 
