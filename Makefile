@@ -3,6 +3,8 @@
 #   make run    the regression suite on the default platform
 #   make test   every test (unit, scenario, determinism) through CTest
 # SANITIZE=1 builds with ASan+UBSan into build-asan/ instead of build/.
+#   make fuzz   the libFuzzer target (clang, ASan+UBSan) over each input file
+#               kind for FUZZ_SECONDS each, in build-fuzz/ (docs/reliability.md)
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
 BUILD ?= build-asan
@@ -10,8 +12,11 @@ else
 BUILD ?= build
 endif
 JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+FUZZ_KINDS ?= scenario platform protocol driver
+FUZZ_BUILD ?= build-fuzz
 
-.PHONY: deps configure build run test bench clean
+.PHONY: deps configure build run test bench fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -34,5 +39,14 @@ bench: build
 	./$(BUILD)/bench/bench_trace
 	./$(BUILD)/bench/bench_explore
 
+# clang (Debian's, for libFuzzer) is needed by this target only.
+fuzz: deps
+	@command -v clang++ >/dev/null || { S=$$([ "$$(id -u)" -ne 0 ] && echo sudo); $$S apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev; }
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIESCE_FUZZ=ON \
+		-DQUIESCE_SANITIZE=ON -DQUIESCE_BENCH=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_loaders
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_KINDS)
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
