@@ -117,6 +117,9 @@ TEST_CASE("scenario: unknown keys and bad values name file:line:column and key",
                                  "driver = \"dma-engine-legacy-no-restore\"", "driver = \"ahci\"")) ==
                 ":13:10: drivers.sda.driver: 'ahci' drives ahci, 'sda' is sd");
     }
+    REQUIRE(error_of(replace(kGood, "name = \"linux-s3\"", "name = \"linux-s4\"")) ==
+            ":10:8: protocol.name: 'linux-s4' hibernates: platform 'pc-basic' needs a disk with a swap partition "
+            "(an ahci device)");
     REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[drivers.dma7]")) ==
             ":12:1: drivers.dma7: no device named 'dma7'");
     REQUIRE(error_of(replace(kGood, "\"hwstate.not-restored\"", "\"hwstate.not-restord\"")) ==

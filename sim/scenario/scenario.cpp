@@ -743,10 +743,15 @@ Scenario load_scenario(const std::string& path) {
     if (s.protocol.target == 4) {
         auto disk = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
                                  [](const DeviceSpec& d) { return d.type == "ahci"; });
-        if (disk == s.platform.devices.end())
-            throw InputError(path, 0, 0, "protocol.name",
-                             "'" + s.protocol.name + "' hibernates: platform '" + s.platform.name +
-                                 "' needs a disk with a swap partition (an ahci device)");
+        if (disk == s.platform.devices.end()) {
+            const std::string why = "'" + s.protocol.name + "' hibernates: platform '" + s.platform.name +
+                                    "' needs a disk with a swap partition (an ahci device)";
+            const toml::table* pt = top.table("protocol");
+            const toml::node* at = pt ? pt->get("name") : nullptr;
+            if (at) fail_at(path, *at, "protocol.name", why);
+            throw InputError(path, pt ? int(pt->source().begin.line) : 1, pt ? int(pt->source().begin.column) : 1,
+                             "protocol", why);
+        }
     }
     top.tables("fault", [&](TableReader& r, const toml::node& node) {
         s.faults.faults.push_back(parse_fault(r, s, path + ":" + std::to_string(node.source().begin.line)));
