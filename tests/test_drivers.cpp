@@ -283,9 +283,26 @@ TEST_CASE("mutations: each operator, only valid drivers, a spec that round-trips
 
 TEST_CASE("explore --mutate: killed and survived, a reproducer that is a driver patch, replay", "[drivers][explore][cli]") {
     std::string db = tmp_path("mutate.db"), out = tmp_path("mutate-out");
+    const std::string junit = tmp_path("mutate.xml");
     quiesce::test::Cli r = sh("explore " + regression("s3-basic") + " --mutate dma-engine -j 2 --db " + db +
-                              " --out " + out);
+                              " --out " + out + " --junit " + junit);
     REQUIRE(r.status == 1);  // some mutants survive s3-basic alone
+    {
+        // JUnit: a testcase per mutant; a survivor is a failure of the suite.
+        std::ifstream in(junit);
+        std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const size_t drop = xml.find("<testcase classname=\"mutate.dma-engine\" name=\"drop suspend/save-regs\"");
+        REQUIRE(drop != std::string::npos);
+        REQUIRE(xml.find("<failure message=\"survived: no scenario tells this mutant from the fixed driver\"", drop) <
+                xml.find("</testcase>", drop));
+        const size_t late =
+            xml.find("<testcase classname=\"mutate.dma-engine\" name=\"move suspend/save-regs to suspend_late\"");
+        REQUIRE(late != std::string::npos);
+        const std::string one = xml.substr(late, xml.find("</testcase>", late) - late);
+        REQUIRE(one.find("<failure") == std::string::npos);
+        REQUIRE(one.find("<property name=\"killed_by\" value=\"hwstate.not-restored\"/>") != std::string::npos);
+        REQUIRE(one.find("<property name=\"reproducer\"") != std::string::npos);
+    }
     // s3-basic never changes BURST or CTRL at run time and its ring is idle
     // at suspend: a driver that forgets to save them, or to drain, passes it.
     REQUIRE(r.out.find("SURVIVED  drop suspend/save-regs\n") != std::string::npos);

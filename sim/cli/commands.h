@@ -15,9 +15,10 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                 const std::string& junit = "");
 // quiesce explore SCENARIO... --mutate DRIVER|all: every mutation of the
 // driver's callbacks against the scenarios; 0 when every mutant is killed,
-// 1 when some survive, 2 on bad input.
+// 1 when some survive, 2 on bad input. `junit`: a testcase per mutant, a
+// survivor failed.
 int cmd_mutate(const std::vector<std::string>& files, const std::string& driver, const ExploreOptions& o,
-               std::string db_path, const std::string& out_dir);
+               std::string db_path, const std::string& out_dir, const std::string& junit = "");
 // `s` fit for a file name: what is not a letter, digit, '-' or '.' becomes '_'.
 std::string file_part(std::string s);
 // This process's command line, each argument quoted where a shell would

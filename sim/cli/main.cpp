@@ -465,7 +465,8 @@ int main(int argc, char** argv) {
             explore_opts.shard = i;
             explore_opts.shards = n;
             if (!explore_mutate.empty())
-                return cmd_mutate(collect(explore_files), explore_mutate, explore_opts, explore_db, explore_out);
+                return cmd_mutate(collect(explore_files), explore_mutate, explore_opts, explore_db, explore_out,
+                                  explore_junit);
             if (explore_files.size() != 1)
                 throw InputError("explore: one scenario file (several only with --mutate)");
             return cmd_explore(explore_files[0], explore_opts, explore_db, explore_out, explore_junit);

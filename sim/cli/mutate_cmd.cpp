@@ -103,7 +103,7 @@ std::string reproducer(const Mutant& k, const Scenario& s, const std::vector<std
 }  // namespace
 
 int cmd_mutate(const std::vector<std::string>& files, const std::string& which, const ExploreOptions& o,
-               std::string db_path, const std::string& out_dir) {
+               std::string db_path, const std::string& out_dir, const std::string& junit) {
     std::vector<Scenario> scenarios;
     for (const auto& f : files) {
         scenarios.push_back(load_scenario(f));
@@ -130,6 +130,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
                          (list.empty() ? "no driver files" : list) + ")");
     }
     check_output_dir(out_dir, "--out");
+    check_output_file(junit, "--junit");  // before any run
     if (db_path.empty()) db_path = "quiesce-explore.db";
     TraceDb db(db_path);
     db.begin_campaign(command_line(), files, -1);  // the mutants are counted scenario by scenario
@@ -257,6 +258,27 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         std::printf("\n%zu survivor(s): steps these scenarios cannot tell from a mistake - each is a step the\n"
                     "oracle does not need (explain it) or a gap a better scenario or check closes (docs/drivers.md)\n",
                     survivors);
+    if (!junit.empty()) {
+        // Mutation testing's convention: the suite fails on a mutant it
+        // cannot tell from the fixed driver.
+        std::vector<JunitCase> cases;
+        for (const auto& mu : mutants) {
+            JunitCase c;
+            c.classname = "mutate." + mu.driver;
+            c.name = mu.m.text();
+            c.status = mu.killed ? "passed" : "failed";
+            if (!mu.killed) c.message = "survived: no scenario tells this mutant from the fixed driver";
+            c.properties = {{"mutation", mu.driver + ":" + mu.m.spec()}};
+            if (mu.killed) {
+                c.properties.push_back({"killed_by", mu.by});
+                c.properties.push_back({"scenario", mu.by_scenario});
+                c.properties.push_back({"run_id", std::to_string(mu.run_id)});
+            }
+            if (!mu.reproducer.empty()) c.properties.push_back({"reproducer", mu.reproducer});
+            cases.push_back(std::move(c));
+        }
+        write_file_atomically(junit, junit_xml("quiesce explore --mutate " + which, cases));
+    }
     db.end_campaign("finished");
     return survivors ? 1 : 0;
 }
