@@ -394,4 +394,10 @@ TEST_CASE("drivers: AHCI and sd are driver files; sd has no registers and is no 
     REQUIRE(find_label(suspend, "spin-down") == suspend.size());
     REQUIRE(find_label(suspend, "sync-cache") < suspend.size());
     REQUIRE(s.drivers.at("ahci0")->name == "ahci");
+    // The disk in a USB enclosure runs the same sd.
+    TempFile u("[scenario]\nseed = 5\n[platform]\nname = \"pc-usb-storage\"\n[protocol]\nname = \"linux-s3\"\n"
+               "[drivers.sdb]\ndriver = \"sd-no-flush-on-suspend\"\n[expect]\nresult = \"pass\"\n");
+    Scenario us = load_scenario(u.path());
+    REQUIRE(us.drivers.at("sdb")->name == "sd-no-flush-on-suspend");
+    REQUIRE(us.drivers.at("xhci0")->name == "xhci");
 }

@@ -1,5 +1,7 @@
 #include "sim/drivers/usb_driver.h"
 
+#include "sim/core/errors.h"
+
 #include "models/cpu/cpu.h"
 #include "models/usb/usb_device.h"
 #include "models/usb/xhci.h"
@@ -260,8 +262,9 @@ void UsbHidDriver::submit_report(Cpu& cpu) {
 // --- usb-storage and sd ------------------------------------------------------------
 
 UsbStorageDriver::UsbStorageDriver(std::string name, std::string disk, Kernel& kernel, XhciDriver& hcd,
-                                   unsigned port, bool persist)
-    : UsbDeviceDriver(std::move(name), kernel, hcd, port, persist, false), disk_(std::move(disk)) {}
+                                   unsigned port, bool persist, DriverProgram sd)
+    : UsbDeviceDriver(std::move(name), kernel, hcd, port, persist, false), disk_(std::move(disk)),
+      disk_host_(*this), sd_runner_(std::move(sd), disk_host_, kernel) {}
 
 bool UsbStorageDriver::dead(Cpu& cpu) const { return s_ && cpu.read32(s_ + S_DEAD); }
 bool UsbStorageDriver::blocked(Cpu& cpu) const { return cpu.read32(s_ + S_BLOCKED) != 0; }
@@ -274,7 +277,10 @@ void UsbStorageDriver::disconnected(Cpu& cpu) {
 }
 
 int UsbStorageDriver::bind(Cpu& cpu, bool again) {
-    if (!s_) s_ = kernel_.alloc(512, 64);
+    if (!s_) {
+        s_ = kernel_.alloc(512, 64);
+        sd_runner_.bind();
+    }
     ep_in_ = ep_out_ = 0;
     for (unsigned i = 0; i < endpoints(cpu); ++i) {
         const Endpoint ep = endpoint(cpu, i);
@@ -384,23 +390,22 @@ int UsbStorageDriver::flush(Cpu& cpu) {
     return rc;
 }
 
-int UsbStorageDriver::disk_pm(const std::string& cb, Cpu& cpu) {
-    if (!s_ || dead(cpu)) return 0;
-    if (cb == "suspend" || cb == "poweroff") {
-        cpu.write32(s_ + S_BLOCKED, 1);  // blk_mq_quiesce_queue
-        while (busy_) kernel_.wait_event(done_, kStorageTimeout, disk_ + ": draining the queue");
-        int rc = flush(cpu);  // sd_suspend_system: SYNCHRONIZE CACHE when WCE
-        if (rc != 0) {        // a failed suspend leaves the disk usable
-            cpu.write32(s_ + S_BLOCKED, 0);
-            unblocked_.notify(sc_core::SC_ZERO_TIME);
-        }
-        return rc;
-    }
-    if (cb == "resume" || cb == "restore" || cb == "thaw") {
-        cpu.write32(s_ + S_BLOCKED, 0);
-        unblocked_.notify(sc_core::SC_ZERO_TIME);
-    }
-    return 0;
+// blk_mq_quiesce_queue: requests wait in submit() until resume. A dead
+// disk's queue is not stopped: its requests fail at once.
+void UsbStorageDriver::Disk::queue_stop(Cpu& cpu) {
+    if (!dev_.dead(cpu)) cpu.write32(dev_.s_ + S_BLOCKED, 1);
+}
+
+void UsbStorageDriver::Disk::queue_start(Cpu& cpu) {
+    cpu.write32(dev_.s_ + S_BLOCKED, 0);
+    dev_.unblocked_.notify(sc_core::SC_ZERO_TIME);
+}
+
+int UsbStorageDriver::Disk::command(Cpu& cpu, const std::string& name, DriverRunner&) {
+    if (dev_.dead(cpu)) return 0;  // the disk is gone: nothing to flush or to spin down
+    if (name == "flush-cache") return dev_.flush(cpu);  // sd_sync_cache: SYNCHRONIZE CACHE when WCE
+    if (name == "standby" || name == "revalidate") return 0;  // no manage_system_start_stop on usb-storage
+    SIM_PANIC("sd driver on {}: no command {} (validation missed it)", dev_.disk_, name);
 }
 
 }  // namespace quiesce

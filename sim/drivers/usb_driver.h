@@ -23,6 +23,8 @@
 //   enumerated as a new device.
 #pragma once
 
+#include "sim/drivers/interpreter.h"
+
 #include "sim/kernel/block.h"
 #include "sim/pm/device.h"
 
@@ -119,14 +121,18 @@ private:
 // (without one the block layer sends no flush and no FUA, and every write
 // counts as durable when acknowledged).
 //
-// PM of the disk (sd, a child of the USB device in the device graph):
-// suspend/poweroff block the queue, drain, SYNCHRONIZE CACHE when WCE;
-// resume/thaw/restore unblock it. A disconnected device's disk is dead:
-// every request fails with -ENODEV (the new device is another disk).
+// PM of the disk (sd, a child of the USB device in the device graph) is
+// data: the driver file sd.toml, as for a SATA disk - Linux runs the same
+// sd. What differs is the device under it: usb-storage does not set
+// manage_system_start_stop, so `standby` and `revalidate` do nothing (sd
+// neither spins a USB disk down nor revalidates it on resume), and
+// `flush-cache` is SYNCHRONIZE CACHE(10) through BOT. A disconnected
+// device's disk is dead: every request fails with -ENODEV (the new device
+// is another disk), and its PM steps do nothing.
 class UsbStorageDriver : public UsbDeviceDriver, public BlockDevice {
 public:
     UsbStorageDriver(std::string name, std::string disk, Kernel& kernel, XhciDriver& hcd, unsigned port,
-                     bool persist);
+                     bool persist, DriverProgram sd);
 
     const std::string& disk_name() const override { return disk_; }
     unsigned sector_size() const override { return sector_size_; }
@@ -137,7 +143,8 @@ public:
     bool write_cache_enabled() const { return write_cache_; }
     bool dead(Cpu& cpu) const;
     // The disk's PM callbacks (sd).
-    int disk_pm(const std::string& cb, Cpu& cpu);
+    int disk_pm(const std::string& cb, Cpu& cpu) { return s_ ? sd_runner_.run(cb, cpu) : 0; }
+    const DriverRunner& disk_runner() const { return sd_runner_; }
 
 protected:
     int bind(Cpu& cpu, bool again) override;
@@ -162,6 +169,26 @@ private:
     bool in_command_ = false;    // a command owns the device (CBW to CSW)
     sc_core::sc_event done_, unblocked_;
     BlockObserver observer_;
+
+    // The disk's DriverHost: its queue and its SCSI commands.
+    class Disk : public DriverHost {
+    public:
+        explicit Disk(UsbStorageDriver& dev) : dev_(dev) {}
+        const std::string& device_name() const override { return dev_.disk_; }
+        std::string track() const override { return dev_.disk_; }
+        uint64_t mmio_base() const override { return 0; }
+        int rederive(Cpu&, const std::string&) override { return -22; }
+        void queue_stop(Cpu& cpu) override;
+        void queue_start(Cpu& cpu) override;
+        bool drained(Cpu&) override { return dev_.busy_ == 0; }
+        int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
+        const sc_core::sc_event& irq_event() const override { return dev_.done_; }
+
+    private:
+        UsbStorageDriver& dev_;
+    };
+    Disk disk_host_;
+    DriverRunner sd_runner_;
 };
 
 }  // namespace quiesce

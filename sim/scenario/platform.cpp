@@ -543,7 +543,7 @@ void Platform::bind_devices(Cpu& cpu) {
             u.driver = std::move(hid);
         } else {
             auto storage = std::make_unique<UsbStorageDriver>(u.spec.name, u.spec.disk, *kernel_, *hcd, u.spec.port,
-                                                              u.spec.persist);
+                                                              u.spec.persist, *scenario_.drivers.at(u.spec.disk));
             storage->set_observer(block_observer_);
             u.storage = storage.get();
             u.driver = std::move(storage);

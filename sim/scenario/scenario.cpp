@@ -522,7 +522,8 @@ Scenario load_scenario(const std::string& path) {
     }
     read_protocol(top, s);
     // Tables keyed by a platform device's name: [devices.NAME], [drivers.NAME].
-    // [drivers.DISK] names the disk behind an AHCI controller (its sd driver).
+    // [drivers.DISK] names the disk behind an AHCI controller or in a USB
+    // enclosure (its sd driver).
     auto per_device = [&](const char* table, const std::function<void(DeviceSpec&, TableReader&, bool)>& fn) {
         const toml::table* t = top.table(table);
         if (!t) return;
@@ -534,7 +535,9 @@ Scenario load_scenario(const std::string& path) {
             auto spec = std::find_if(devs.begin(), devs.end(), [&](auto& d) { return d.name == dev; });
             bool disk = false;
             if (spec == devs.end() && disks) {
-                spec = std::find_if(devs.begin(), devs.end(), [&](auto& d) { return d.type == "ahci" && d.disk == dev; });
+                spec = std::find_if(devs.begin(), devs.end(), [&](auto& d) {
+                    return (d.type == "ahci" || d.type == "usb-storage") && d.disk == dev;
+                });
                 disk = spec != devs.end();
             }
             if (spec == devs.end()) fail_at(path, v, where, "no device named '" + dev + "'");
@@ -650,7 +653,7 @@ Scenario load_scenario(const std::string& path) {
     };
     for (const auto& d : s.platform.devices) {
         builtin(d, d.name, d.type);
-        if (d.type == "ahci") builtin(d, d.disk, "sd");
+        if (d.type == "ahci" || d.type == "usb-storage") builtin(d, d.disk, "sd");
     }
     if (const toml::table* t = top.table("properties")) {
         for (const auto& [k, v] : *t) {
