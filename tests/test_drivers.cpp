@@ -400,4 +400,16 @@ TEST_CASE("drivers: AHCI and sd are driver files; sd has no registers and is no 
     Scenario us = load_scenario(u.path());
     REQUIRE(us.drivers.at("sdb")->name == "sd-no-flush-on-suspend");
     REQUIRE(us.drivers.at("xhci0")->name == "xhci");
+    // Every USB device runs the USB core's usb.toml (binds "usb").
+    REQUIRE(us.drivers.at("usb0")->name == "usb");
+    TempFile k("[scenario]\nseed = 5\n[platform]\nname = \"pc-usb\"\n[protocol]\nname = \"linux-s3\"\n"
+               "[[drivers.kbd0.patch]]\ncallback = \"suspend\"\ndelete = \"stop-endpoints\"\n"
+               "[expect]\nresult = \"pass\"\n");
+    Scenario ks = load_scenario(k.path());
+    REQUIRE(ks.drivers.at("kbd0")->binds == "usb");
+    REQUIRE(find_label(*ks.drivers.at("kbd0")->callback("suspend"), "stop-endpoints") ==
+            ks.drivers.at("kbd0")->callback("suspend")->size());
+    REQUIRE(driver_error("[driver]\nname = \"x\"\nbinds = \"usb\"\n[callbacks]\n"
+                         "suspend = [{ op = \"command\", name = \"power-off\" }]\n")
+                .find("'usb' offers no command 'power-off' (is-configured, is-suspended") != std::string::npos);
 }

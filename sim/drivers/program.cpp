@@ -531,11 +531,16 @@ void validate_driver(const DriverProgram& p) {
     for (const auto& [w, steps] : p.work) validate_steps(p, *t, "work." + w, steps);
 }
 
+std::string driver_binding(const std::string& type) {
+    return type == "usb-keyboard" || type == "usb-storage" ? "usb" : type;
+}
+
 std::string default_driver(const std::string& type) {
     if (type == "dma-engine") return "dma-engine";
     if (type == "xhci") return "xhci";
     if (type == "ahci") return "ahci";
-    if (type == "sd") return "sd";  // the disk behind an AHCI controller
+    if (type == "sd") return "sd";  // the disk behind an AHCI controller or in a USB enclosure
+    if (driver_binding(type) == "usb") return "usb";  // the USB core's side of every USB device
     return "";
 }
 

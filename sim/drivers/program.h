@@ -112,6 +112,9 @@ std::string find_driver_file(const std::string& near, const std::string& name);
 std::string resolve_driver(TableReader& r, const std::string& key, const std::string& name);
 // The built-in driver of a device type ("" if it has none as data).
 std::string default_driver(const std::string& type);
+// What a driver for a device type binds to (its `binds`): the type itself,
+// or "usb" for every USB device (the USB core's side of it).
+std::string driver_binding(const std::string& type);
 
 // Applies the patches in the array of tables `key` of `r` ([[patch]] in a
 // driver file, [[drivers.NAME.patch]] in a scenario) and returns how many.

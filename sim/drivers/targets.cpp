@@ -21,6 +21,15 @@ const DriverTarget* find_driver_target(const std::string& type) {
         // sim/drivers/ahci_driver.h says what the sd commands do.
         {"ahci", Ahci::register_specs(), {}, {"PxCLB", "PxFB"}, {}},
         {"sd", {}, {"flush-cache", "standby", "revalidate"}, {}, {}, false},
+        // sim/drivers/usb_driver.h says what each command does.
+        {"usb",
+         {},
+         {"is-configured", "is-suspended", "enable-remote-wakeup", "disable-remote-wakeup", "stop-endpoints",
+          "suspend-port", "resume-port", "restart-endpoints", "mark-suspended", "mark-configured", "class-resume",
+          "session-lost", "reset-resume"},
+         {},
+         {},
+         false},
     };
     for (const auto& t : targets)
         if (t.type == type) return &t;

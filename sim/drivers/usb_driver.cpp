@@ -25,8 +25,9 @@ using X = XhciCore;
 // --- the USB device ----------------------------------------------------------
 
 UsbDeviceDriver::UsbDeviceDriver(std::string name, Kernel& kernel, XhciDriver& hcd, unsigned port, bool persist,
-                                 bool wakeup)
-    : name_(std::move(name)), kernel_(kernel), hcd_(hcd), port_(port), persist_(persist), wakeup_(wakeup) {}
+                                 bool wakeup, DriverProgram program)
+    : name_(std::move(name)), kernel_(kernel), hcd_(hcd), port_(port), persist_(persist), wakeup_(wakeup),
+      runner_(std::move(program), *this, kernel) {}
 
 unsigned UsbDeviceDriver::slot(Cpu& cpu) const { return d_ ? cpu.read32(d_ + F_SLOT) : 0; }
 uint64_t UsbDeviceDriver::buffer(Cpu& cpu) const { return cpu.read64(d_ + F_BUF); }
@@ -52,6 +53,7 @@ int UsbDeviceDriver::probe(Cpu& cpu) {
     cpu.write64(d_ + F_BUF, kernel_.alloc(256, 64));
     cpu.write64(d_ + F_IN_CTX, kernel_.alloc(33 * X::kCtx, 64));
     cpu.write64(d_ + F_OUT_CTX, kernel_.alloc(32 * X::kCtx, 64));
+    runner_.bind();
     hcd_.set_port_owner(port_, name_);
     int rc = enumerate(cpu, false);
     if (rc == 0) rc = configure(cpu);
@@ -166,37 +168,41 @@ void UsbDeviceDriver::restart_endpoints(Cpu& cpu) {
         hcd_.ring_doorbell(cpu, cpu.read32(d_ + F_SLOT), dci(endpoint(cpu, i).address));
 }
 
-int UsbDeviceDriver::suspend(Cpu& cpu) {
-    if (cpu.read32(d_ + F_STATE) != Configured) return 0;
-    if (wakeup_ && request(cpu, 0x00, UsbDevice::SET_FEATURE, UsbDevice::DEVICE_REMOTE_WAKEUP, 0, 0) != 0)
-        return -16;  // -EBUSY: "can't set remote wakeup"
-    for (unsigned i = 0; i < endpoints(cpu); ++i)
-        if (int rc = hcd_.stop_endpoint(cpu, cpu.read32(d_ + F_SLOT), dci(endpoint(cpu, i).address))) return rc;
-    if (int rc = hcd_.suspend_port(cpu, port_)) {
-        // The device signalled resume while its link went down (a key
-        // pressed just then): usb_port_suspend fails, the device is resumed
-        // and runs on, and the system suspend aborts.
-        hcd_.resume_port(cpu, port_);
-        if (wakeup_) request(cpu, 0x00, UsbDevice::CLEAR_FEATURE, UsbDevice::DEVICE_REMOTE_WAKEUP, 0, 0);
-        restart_endpoints(cpu);
-        return rc;
-    }
-    cpu.write32(d_ + F_STATE, Suspended);
-    return 0;
-}
-
-int UsbDeviceDriver::resume(Cpu& cpu) {
+int UsbDeviceDriver::command(Cpu& cpu, const std::string& name, DriverRunner&) {
     const uint32_t state = cpu.read32(d_ + F_STATE);
-    const bool lost = hcd_.generation(cpu) != cpu.read32(d_ + F_GEN) ||
-                      !(hcd_.portsc(cpu, port_) & X::PORTSC_PED);
-    if (lost) return reset_resume(cpu);
-    if (state != Suspended) return 0;
-    if (int rc = hcd_.resume_port(cpu, port_)) return rc;
-    if (wakeup_) request(cpu, 0x00, UsbDevice::CLEAR_FEATURE, UsbDevice::DEVICE_REMOTE_WAKEUP, 0, 0);
-    cpu.write32(d_ + F_STATE, Configured);
-    restart_endpoints(cpu);  // the TDs still queued run again
-    resumed(cpu);
-    return 0;
+    if (name == "is-configured") return state == Configured ? 1 : 0;
+    if (name == "is-suspended") return state == Suspended ? 1 : 0;
+    if (name == "enable-remote-wakeup")
+        return !wakeup_ || request(cpu, 0x00, UsbDevice::SET_FEATURE, UsbDevice::DEVICE_REMOTE_WAKEUP, 0, 0) == 0
+                   ? 0
+                   : -16;  // -EBUSY: "can't set remote wakeup"
+    if (name == "disable-remote-wakeup")
+        return !wakeup_ || request(cpu, 0x00, UsbDevice::CLEAR_FEATURE, UsbDevice::DEVICE_REMOTE_WAKEUP, 0, 0) == 0
+                   ? 0
+                   : -16;
+    if (name == "stop-endpoints") {
+        for (unsigned i = 0; i < endpoints(cpu); ++i)
+            if (int rc = hcd_.stop_endpoint(cpu, cpu.read32(d_ + F_SLOT), dci(endpoint(cpu, i).address))) return rc;
+        return 0;
+    }
+    if (name == "suspend-port") return hcd_.suspend_port(cpu, port_);
+    if (name == "resume-port") return hcd_.resume_port(cpu, port_);
+    if (name == "restart-endpoints") {
+        restart_endpoints(cpu);
+        return 0;
+    }
+    if (name == "mark-suspended" || name == "mark-configured") {
+        cpu.write32(d_ + F_STATE, name == "mark-suspended" ? Suspended : Configured);
+        return 0;
+    }
+    if (name == "class-resume") {
+        resumed(cpu);
+        return 0;
+    }
+    if (name == "session-lost")
+        return hcd_.generation(cpu) != cpu.read32(d_ + F_GEN) || !(hcd_.portsc(cpu, port_) & X::PORTSC_PED) ? 1 : 0;
+    if (name == "reset-resume") return reset_resume(cpu);
+    SIM_PANIC("usb driver: no command {} (validation missed it)", name);
 }
 
 // The power session is over (the controller lost its state): persist keeps
@@ -221,13 +227,6 @@ int UsbDeviceDriver::reset_resume(Cpu& cpu) {
     kernel_.hub().instant(kernel_.path(), "usb-new-device", "driver",
                           {{"device", name_}, {"port", std::to_string(port_)}, {"rc", std::to_string(rc)}});
     return 0;  // the old device's resume has nothing left to fail
-}
-
-int UsbDeviceDriver::pm(const std::string& cb, Cpu& cpu) {
-    if (!d_) return 0;
-    if (cb == "suspend" || cb == "freeze" || cb == "poweroff") return suspend(cpu);
-    if (cb == "resume" || cb == "thaw" || cb == "restore") return resume(cpu);
-    return 0;
 }
 
 // --- usbhid --------------------------------------------------------------------
@@ -262,8 +261,8 @@ void UsbHidDriver::submit_report(Cpu& cpu) {
 // --- usb-storage and sd ------------------------------------------------------------
 
 UsbStorageDriver::UsbStorageDriver(std::string name, std::string disk, Kernel& kernel, XhciDriver& hcd,
-                                   unsigned port, bool persist, DriverProgram sd)
-    : UsbDeviceDriver(std::move(name), kernel, hcd, port, persist, false), disk_(std::move(disk)),
+                                   unsigned port, bool persist, DriverProgram usb, DriverProgram sd)
+    : UsbDeviceDriver(std::move(name), kernel, hcd, port, persist, false, std::move(usb)), disk_(std::move(disk)),
       disk_host_(*this), sd_runner_(std::move(sd), disk_host_, kernel) {}
 
 bool UsbStorageDriver::dead(Cpu& cpu) const { return s_ && cpu.read32(s_ + S_DEAD); }

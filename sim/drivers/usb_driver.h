@@ -8,19 +8,30 @@
 //   output context in DCBAA[slot], Address Device, GET_DESCRIPTOR (device,
 //   serial string, configuration), SET_CONFIGURATION, Configure Endpoint for
 //   the data endpoints, then the class driver binds.
-// - suspend/freeze/poweroff (usb_port_suspend): SET_FEATURE
-//   (DEVICE_REMOTE_WAKEUP) when the device may wake the system, Stop
-//   Endpoint, the port to U3 and 10 ms to settle; a device that signalled
-//   resume meanwhile fails it with -EBUSY (its port is resumed).
-// - resume/thaw/restore (usb_port_resume): when the controller kept its
-//   state, the port back to U0 (20 ms of resume signalling), CLEAR_FEATURE,
-//   the endpoints' doorbells. When the controller was reinitialized (power
-//   lost, or hibernation) the power session is over: with persist
-//   (power/persist, Linux's default) a reset-resume - the port reset, the
-//   device addressed again and its descriptors compared with the ones it
-//   had: the same device is kept; a different one, or any device without
-//   persist, is disconnected (its class driver unbinds for good) and
-//   enumerated as a new device.
+// - Its power management is data: the driver file scenarios/drivers/usb.toml
+//   (usb_port_suspend, usb_port_resume), run by a DriverRunner on this
+//   class's primitives - the commands it may name:
+//     is-configured / is-suspended  1 or 0 (a step's `when = "rc == 1"`)
+//     enable-remote-wakeup   SET_FEATURE(DEVICE_REMOTE_WAKEUP) when the
+//                            device may wake the system (-EBUSY if refused)
+//     disable-remote-wakeup  CLEAR_FEATURE(DEVICE_REMOTE_WAKEUP), likewise
+//     stop-endpoints         Stop Endpoint for each data endpoint
+//     suspend-port           the port to U3 and 10 ms to settle; -EBUSY when
+//                            the device signalled resume meanwhile
+//     resume-port            the port back to U0 (20 ms of resume signalling)
+//     restart-endpoints      the endpoints' doorbells: queued TDs run again
+//     mark-suspended / mark-configured  the device's state in memory
+//     class-resume           the class driver's resume (usbhid resubmits)
+//     session-lost           1 when the controller was reinitialized (power
+//                            lost, or hibernation) or the port is disabled
+//     reset-resume           the power session is over: with persist
+//                            (power/persist, Linux's default) the port
+//                            reset, the device addressed again and its
+//                            descriptors compared with the ones it had - the
+//                            same device is kept; a different one, or any
+//                            device without persist, is disconnected (its
+//                            class driver unbinds for good) and enumerated as
+//                            a new device
 #pragma once
 
 #include "sim/drivers/interpreter.h"
@@ -39,16 +50,26 @@ class Cpu;
 class Kernel;
 class XhciDriver;
 
-class UsbDeviceDriver {
+class UsbDeviceDriver : public DriverHost {
 public:
-    UsbDeviceDriver(std::string name, Kernel& kernel, XhciDriver& hcd, unsigned port, bool persist, bool wakeup);
+    UsbDeviceDriver(std::string name, Kernel& kernel, XhciDriver& hcd, unsigned port, bool persist, bool wakeup,
+                    DriverProgram program);
     virtual ~UsbDeviceDriver() = default;
 
     const std::string& name() const { return name_; }
     int probe(Cpu& cpu);
     // usb_dev_pm_ops of the device.
-    int pm(const std::string& cb, Cpu& cpu);
+    int pm(const std::string& cb, Cpu& cpu) { return d_ ? runner_.run(cb, cpu) : 0; }
+    const DriverRunner& runner() const { return runner_; }
     unsigned slot(Cpu& cpu) const;
+
+    // DriverHost.
+    const std::string& device_name() const override { return name_; }
+    std::string track() const override { return name_; }
+    uint64_t mmio_base() const override { return 0; }
+    int rederive(Cpu&, const std::string&) override { return -22; }
+    int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
+    const sc_core::sc_event& irq_event() const override { return never_; }
 
 protected:
     static constexpr unsigned kMaxEndpoints = 2;
@@ -78,6 +99,8 @@ protected:
     unsigned port_;
     bool persist_, wakeup_;
     uint64_t d_ = 0;
+    DriverRunner runner_;
+    sc_core::sc_event never_;
 
 private:
     static constexpr uint64_t F_SLOT = 0, F_GEN = 4, F_EP0 = 8, F_IN_CTX = 24, F_OUT_CTX = 32, F_BUF = 40,
@@ -88,8 +111,6 @@ private:
 
     int enumerate(Cpu& cpu, bool verify);
     int configure(Cpu& cpu);
-    int suspend(Cpu& cpu);
-    int resume(Cpu& cpu);
     int reset_resume(Cpu& cpu);
     void restart_endpoints(Cpu& cpu);
 };
@@ -132,7 +153,7 @@ private:
 class UsbStorageDriver : public UsbDeviceDriver, public BlockDevice {
 public:
     UsbStorageDriver(std::string name, std::string disk, Kernel& kernel, XhciDriver& hcd, unsigned port,
-                     bool persist, DriverProgram sd);
+                     bool persist, DriverProgram usb, DriverProgram sd);
 
     const std::string& disk_name() const override { return disk_; }
     unsigned sector_size() const override { return sector_size_; }

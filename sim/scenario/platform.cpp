@@ -538,12 +538,13 @@ void Platform::bind_devices(Cpu& cpu) {
         SIM_ASSERT(hcd, "USB device {} has no xHCI driver", u.spec.name);
         if (u.keyboard) {
             auto hid = std::make_unique<UsbHidDriver>(u.spec.name, *kernel_, *hcd, u.spec.port, u.spec.persist,
-                                                      u.spec.wake);
+                                                      u.spec.wake, *scenario_.drivers.at(u.spec.name));
             u.hid = hid.get();
             u.driver = std::move(hid);
         } else {
             auto storage = std::make_unique<UsbStorageDriver>(u.spec.name, u.spec.disk, *kernel_, *hcd, u.spec.port,
-                                                              u.spec.persist, *scenario_.drivers.at(u.spec.disk));
+                                                              u.spec.persist, *scenario_.drivers.at(u.spec.name),
+                                                              *scenario_.drivers.at(u.spec.disk));
             storage->set_observer(block_observer_);
             u.storage = storage.get();
             u.driver = std::move(storage);

@@ -579,7 +579,7 @@ Scenario load_scenario(const std::string& path) {
     per_device("drivers", [&](DeviceSpec& spec, TableReader& r, bool disk) {
         // Drivers as data: a driver file by name, and patches to it. The
         // disk behind an AHCI controller has its own (sd).
-        const std::string type = disk ? "sd" : spec.type, dev = disk ? spec.disk : spec.name;
+        const std::string type = disk ? "sd" : driver_binding(spec.type), dev = disk ? spec.disk : spec.name;
         const std::string def = default_driver(type);
         if (auto name = r.str("driver")) {
             if (def.empty()) r.fail("driver", "device '" + dev + "' (" + type + ") takes no driver file yet");
