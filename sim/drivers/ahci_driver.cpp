@@ -18,9 +18,8 @@ constexpr uint32_t kMaxBytes = 4u << 20;                  // one PRD: 4 MiB
 
 AhciDriver::AhciDriver(std::string controller, std::string track, std::string disk, Kernel& kernel, PciCore& core,
                        DriverProgram hba, DriverProgram sd)
-    : controller_(std::move(controller)), track_(std::move(track)), disk_(std::move(disk)), kernel_(kernel),
-      core_(core), disk_host_(*this), runner_(std::move(hba), *this, kernel),
-      sd_runner_(std::move(sd), disk_host_, kernel) {}
+    : PciDataDriver(std::move(controller), std::move(track), kernel, core, std::move(hba)), disk_(std::move(disk)),
+      disk_host_(*this), sd_runner_(std::move(sd), disk_host_, kernel) {}
 
 int AhciDriver::probe(Cpu& cpu, PciDev& dev) {
     dev_ = &dev;
@@ -37,15 +36,6 @@ int AhciDriver::probe(Cpu& cpu, PciDev& dev) {
     request_irq(cpu);
     if (int rc = start_port(cpu)) return rc;
     return identify(cpu);
-}
-
-void AhciDriver::request_irq(Cpu& cpu) {
-    if (dev_ && dev_->irq != 0xff) kernel_.request_irq(cpu, dev_->irq, controller_, [this](Cpu& c) { return irq(c); });
-}
-
-void AhciDriver::free_irq(Cpu& cpu) {
-    if (dev_ && dev_->irq != 0xff) kernel_.free_irq(dev_->irq, controller_);
-    cpu.compute(Cycles(500));
 }
 
 // The pointers into the driver's memory, from the driver struct.
@@ -143,7 +133,7 @@ int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uin
     failed_ &= ~(1u << slot);
     Picos issued = now_ps();
     cpu.write32(abar(Ahci::PxCI), 1u << slot);
-    std::string what = fmt::format("{}: slot {}, ATA command {:#04x}", controller_, slot, cmd);
+    std::string what = fmt::format("{}: slot {}, ATA command {:#04x}", name_, slot, cmd);
     for (Picos start = now_ps(); in_flight_ & (1u << slot);) {
         if (now_ps() - start >= kCommandTimeout) {
             in_flight_ &= ~(1u << slot);
@@ -193,7 +183,5 @@ int AhciDriver::flush(Cpu& cpu) {
     if (!write_cache_) return 0;
     return command(cpu, SataDrive::FLUSH_CACHE_EXT, 0, 0, 0, 0, false);
 }
-
-int AhciDriver::pm(const std::string& cb, Cpu& cpu, PciDev&) { return runner_.run(cb, cpu); }
 
 }  // namespace quiesce

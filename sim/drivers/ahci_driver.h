@@ -22,8 +22,7 @@
 #pragma once
 
 #include "models/disk/ahci_pci.h"
-#include "sim/drivers/interpreter.h"
-#include "sim/drivers/pci_pm.h"
+#include "sim/drivers/pci_data_driver.h"
 #include "sim/kernel/block.h"
 #include "sim/pm/device.h"
 
@@ -33,16 +32,13 @@ namespace quiesce {
 
 class Kernel;
 
-class AhciDriver : public PciDriver, public BlockDevice, public DriverHost {
+class AhciDriver : public PciDataDriver, public BlockDevice {
 public:
     AhciDriver(std::string controller, std::string track, std::string disk, Kernel& kernel, PciCore& core,
                DriverProgram hba, DriverProgram sd);
 
     // PciDriver (ahci0).
     int probe(Cpu& cpu, PciDev& dev) override;
-    int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
-    bool manages_pci_pm() const override { return runner_.program().legacy_pm; }
-    const DriverRunner& runner() const { return runner_; }
     const DriverRunner& disk_runner() const { return sd_runner_; }
 
     // BlockDevice (sda).
@@ -58,16 +54,9 @@ public:
     bool write_cache_enabled() const { return write_cache_; }
 
     // DriverHost of the HBA.
-    const std::string& device_name() const override { return controller_; }
-    std::string track() const override { return track_; }
     uint64_t mmio_base() const override { return abar_; }
-    PciCore* pci_core() override { return &core_; }
-    PciDev* pci_dev() override { return dev_; }
     int rederive(Cpu& cpu, const std::string& reg) override;
     int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
-    void request_irq(Cpu& cpu) override;
-    void free_irq(Cpu& cpu) override;
-    unsigned irq_line() const override { return dev_ ? dev_->irq : 0xff; }
     const sc_core::sc_event& irq_event() const override { return done_; }
 
 private:
@@ -96,14 +85,11 @@ private:
     int command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes, bool write);
     int identify(Cpu& cpu);
     int start_port(Cpu& cpu);
-    bool irq(Cpu& cpu);
+    bool irq(Cpu& cpu) override;
     bool blocked(Cpu& cpu);
     uint64_t abar(uint32_t reg) const { return abar_ + reg; }
 
-    std::string controller_, track_, disk_;
-    Kernel& kernel_;
-    PciCore& core_;
-    PciDev* dev_ = nullptr;
+    std::string disk_;
     uint64_t abar_ = 0;
     uint64_t drv_ = 0;
     uint64_t identify_buf_ = 0;
@@ -116,7 +102,6 @@ private:
     sc_core::sc_event unblocked_;
     BlockObserver observer_;
     Disk disk_host_;
-    DriverRunner runner_;
     DriverRunner sd_runner_;
 };
 

@@ -18,8 +18,7 @@ constexpr Picos kCopyTimeout = 5'000'000'000ULL;  // 5 ms
 
 DmaEngineDriver::DmaEngineDriver(std::string name, std::string track, Kernel& kernel, PciCore& core,
                                  DriverProgram program)
-    : name_(std::move(name)), track_(std::move(track)), kernel_(kernel), core_(core),
-      runner_(std::move(program), *this, kernel) {}
+    : PciDataDriver(std::move(name), std::move(track), kernel, core, std::move(program)) {}
 
 int DmaEngineDriver::probe(Cpu& cpu, PciDev& dev) {
     dev_ = &dev;
@@ -42,15 +41,6 @@ int DmaEngineDriver::probe(Cpu& cpu, PciDev& dev) {
     cpu.write32(mmio(DmaEngine::CTRL), kCtrlDefault);
     request_irq(cpu);
     return 0;
-}
-
-void DmaEngineDriver::request_irq(Cpu& cpu) {
-    if (dev_ && dev_->irq != 0xff) kernel_.request_irq(cpu, dev_->irq, name_, [this](Cpu& c) { return irq(c); });
-}
-
-void DmaEngineDriver::free_irq(Cpu& cpu) {
-    if (dev_ && dev_->irq != 0xff) kernel_.free_irq(dev_->irq, name_);
-    cpu.compute(Cycles(500));
 }
 
 // Driver-state registers come from the memory image; the device's HEAD tells
@@ -224,7 +214,5 @@ int DmaEngineDriver::handoff(Cpu& cpu) {
                           {{"device", name_}, {"to", it->second->name()}, {"result", running ? "ok" : "failed"}});
     return 0;
 }
-
-int DmaEngineDriver::pm(const std::string& cb, Cpu& cpu, PciDev&) { return runner_.run(cb, cpu); }
 
 }  // namespace quiesce

@@ -24,8 +24,7 @@
 #pragma once
 
 #include "models/pci/dma_engine.h"
-#include "sim/drivers/interpreter.h"
-#include "sim/drivers/pci_pm.h"
+#include "sim/drivers/pci_data_driver.h"
 
 #include <map>
 #include <memory>
@@ -37,7 +36,7 @@ namespace quiesce {
 class Kernel;
 class PhysicalMemory;
 
-class DmaEngineDriver : public PciDriver, public DriverHost {
+class DmaEngineDriver : public PciDataDriver {
 public:
     DmaEngineDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program);
 
@@ -48,9 +47,6 @@ public:
     void set_can_restore(bool on) { can_restore_ = on; }
     const std::string& name() const { return name_; }
     int probe(Cpu& cpu, PciDev& dev) override;
-    int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
-    bool manages_pci_pm() const override { return runner_.program().legacy_pm; }
-    const DriverRunner& runner() const { return runner_; }
     // A syscore op of the driver file (syscore_suspend / syscore_resume):
     // one CPU, interrupts off. 0 when the file has none.
     int syscore(const std::string& cb, Cpu& cpu) { return runner_.run(cb, cpu); }
@@ -66,12 +62,8 @@ public:
     void set_burst(Cpu& cpu, uint32_t bytes);
 
     // DriverHost.
-    const std::string& device_name() const override { return name_; }
-    std::string track() const override { return track_; }
     uint64_t mmio_base() const override { return mmio_base_; }
     uint64_t peer_mmio_base(const std::string& peer) const override;
-    PciCore* pci_core() override { return &core_; }
-    PciDev* pci_dev() override { return dev_; }
     int rederive(Cpu& cpu, const std::string& reg) override;
     void queue_stop(Cpu& cpu) override;
     void queue_start(Cpu& cpu) override;
@@ -79,9 +71,6 @@ public:
     int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
     std::string param(const std::string& name) const override;
     uint64_t device_memory_pages() const override { return local_pages_; }
-    void request_irq(Cpu& cpu) override;
-    void free_irq(Cpu& cpu) override;
-    unsigned irq_line() const override { return dev_ ? dev_->irq : 0xff; }
     const sc_core::sc_event& irq_event() const override { return done_; }
 
 private:
@@ -92,7 +81,7 @@ private:
     static constexpr uint32_t kRingSize = 16;
     static constexpr uint32_t kCtrlDefault = DmaEngine::CTRL_ENABLE | DmaEngine::CTRL_IRQ_EN, kBurstDefault = 256;
 
-    bool irq(Cpu& cpu);
+    bool irq(Cpu& cpu) override;
     int explicit_save(Cpu& cpu);
     int explicit_restore(Cpu& cpu);
     void save_local_memory(Cpu& cpu, const std::vector<uint64_t>& pages);
@@ -102,12 +91,6 @@ private:
     void lock_queue();
     void unlock_queue();
 
-    std::string name_;
-    std::string track_;
-    Kernel& kernel_;
-    PciCore& core_;
-    DriverRunner runner_;
-    PciDev* dev_ = nullptr;
     std::map<std::string, DmaEngineDriver*> peers_;
     bool can_restore_ = true;
     uint64_t mmio_base_ = 0;   // BAR0 as read at probe

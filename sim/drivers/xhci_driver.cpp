@@ -22,8 +22,7 @@ using X = XhciCore;
 }  // namespace
 
 XhciDriver::XhciDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program)
-    : name_(std::move(name)), track_(std::move(track)), kernel_(kernel), core_(core),
-      runner_(std::move(program), *this, kernel) {}
+    : PciDataDriver(std::move(name), std::move(track), kernel, core, std::move(program)) {}
 
 bool XhciDriver::wait_status(Cpu& cpu, uint32_t mask, uint32_t want, uint64_t timeout_us) {
     for (uint64_t waited = 0;; waited += 50) {
@@ -88,15 +87,6 @@ int XhciDriver::probe(Cpu& cpu, PciDev& dev) {
     if (int rc = init(cpu)) return rc;
     request_irq(cpu);
     return 0;
-}
-
-void XhciDriver::request_irq(Cpu& cpu) {
-    if (dev_ && dev_->irq != 0xff) kernel_.request_irq(cpu, dev_->irq, name_, [this](Cpu& c) { return irq(c); });
-}
-
-void XhciDriver::free_irq(Cpu& cpu) {
-    if (dev_ && dev_->irq != 0xff) kernel_.free_irq(dev_->irq, name_);
-    cpu.compute(Cycles(500));
 }
 
 // The interrupt: every event the controller posted, then ERDP.
@@ -386,8 +376,6 @@ int XhciDriver::command(Cpu& cpu, const std::string& name, DriverRunner& runner)
     }
     SIM_PANIC("xhci driver: no command {} (validation missed it)", name);
 }
-
-int XhciDriver::pm(const std::string& cb, Cpu& cpu, PciDev&) { return runner_.run(cb, cpu); }
 
 uint64_t XhciDriver::software_command_dequeue(const PhysicalMemory& mem) const {
     return drv_ ? mem.peek64(drv_ + F_CMD_DEQ) : 0;

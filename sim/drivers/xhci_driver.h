@@ -36,8 +36,7 @@
 //   pointer with its cycle state.
 #pragma once
 
-#include "sim/drivers/interpreter.h"
-#include "sim/drivers/pci_pm.h"
+#include "sim/drivers/pci_data_driver.h"
 
 #include <systemc>
 
@@ -52,26 +51,16 @@ class Kernel;
 class PhysicalMemory;
 struct SetupPacket;
 
-class XhciDriver : public PciDriver, public DriverHost {
+class XhciDriver : public PciDataDriver {
 public:
     XhciDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program);
 
     int probe(Cpu& cpu, PciDev& dev) override;
-    int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
-    bool manages_pci_pm() const override { return runner_.program().legacy_pm; }
-    const DriverRunner& runner() const { return runner_; }
 
     // DriverHost.
-    const std::string& device_name() const override { return name_; }
-    std::string track() const override { return track_; }
     uint64_t mmio_base() const override { return mmio_base_; }
-    PciCore* pci_core() override { return &core_; }
-    PciDev* pci_dev() override { return dev_; }
     int rederive(Cpu& cpu, const std::string& reg) override;
     int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
-    void request_irq(Cpu& cpu) override;
-    void free_irq(Cpu& cpu) override;
-    unsigned irq_line() const override { return dev_ ? dev_->irq : 0xff; }
     const sc_core::sc_event& irq_event() const override { return done_; }
 
     // A No-Op command: 0, or a negative errno (-ETIMEDOUT, -EIO).
@@ -132,7 +121,7 @@ private:
 
     int init(Cpu& cpu);
     void clear_command_ring(Cpu& cpu);
-    bool irq(Cpu& cpu);
+    bool irq(Cpu& cpu) override;
     void transfer_event(Cpu& cpu, uint64_t param, uint32_t status, uint32_t control);
     void port_event(Cpu& cpu, unsigned port);
     int bus_suspend(Cpu& cpu);
@@ -141,12 +130,6 @@ private:
     bool wait_status(Cpu& cpu, uint32_t mask, uint32_t want, uint64_t timeout_us);
     uint64_t mmio(uint32_t reg) const { return mmio_base_ + reg; }
 
-    std::string name_;
-    std::string track_;
-    Kernel& kernel_;
-    PciCore& core_;
-    DriverRunner runner_;
-    PciDev* dev_ = nullptr;
     uint64_t mmio_base_ = 0;
     uint64_t drv_ = 0;
     uint64_t xfer_ = 0;
