@@ -490,3 +490,70 @@ TEST_CASE("reliability: registers and run find the regression suite from any dir
     REQUIRE(std::filesystem::is_empty(dir));
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("reliability: a trace database the disk cannot take is exit 3, and one it created is not left behind",
+          "[reliability][diskfull]") {
+    const std::string dir = tmp_path("disk-full-db"), db = dir + "/x.db";
+    std::filesystem::create_directories(dir);
+    // RLIMIT_FSIZE as above: 4 blocks stop the database's setup; 290 (its
+    // write-ahead log takes some 105 KiB, s3-basic's run 80 KiB more) let
+    // it and the campaign row through and stop the first run's transaction.
+    auto limited = [](int blocks) {
+        return "ulimit -f " + std::to_string(blocks) + "; trap '' XFSZ; exec " + std::string(QUIESCE_BIN) + " ";
+    };
+    auto nothing_left = [&] {
+        for (const char* side : {"", "-wal", "-shm", "-journal"}) REQUIRE_FALSE(std::filesystem::exists(db + side));
+    };
+    for (int blocks : {4, 290}) {
+        Result r = quiesce::test::shell(limited(blocks) + "run " + regression("s3-basic") + " --db " + db);
+        INFO(blocks << " blocks\n" << r.out);
+        REQUIRE(r.status == 3);
+        const size_t last = r.out.rfind("quiesce: ");
+        REQUIRE(last != std::string::npos);
+        REQUIRE(r.out.find('\n', last) == r.out.size() - 1);  // one line
+        REQUIRE(r.out.substr(last).rfind("quiesce: " + db + ": database error: disk I/O error", 0) == 0);
+        REQUIRE(r.out.find("PASS") == std::string::npos);  // nothing recorded ...
+        nothing_left();                                    // ... and no database left
+    }
+    // A database that was there stays, with what it held: an empty file ...
+    { std::ofstream touch(db); }
+    REQUIRE(quiesce::test::shell(limited(4) + "run " + regression("s3-basic") + " --db " + db).status == 3);
+    REQUIRE(std::filesystem::exists(db));
+    std::filesystem::remove(db);
+    // ... and one with a run (4 blocks stop its first read, which sizes the
+    // -shm file; 150 the new campaign's run).
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + db).status == 0);
+    for (int blocks : {4, 150}) {
+        Result r = quiesce::test::shell(limited(blocks) + "run " + regression("s3-basic") + " --db " + db);
+        INFO(blocks << " blocks\n" << r.out);
+        REQUIRE(r.status == 3);
+        REQUIRE(r.out.find("not a quiesce trace database") == std::string::npos);
+        REQUIRE(sh("query " + db + " \"PRAGMA integrity_check\" --format list").out == "integrity_check\nok\n");
+        REQUIRE(sh("query " + db + " \"SELECT count(*) FROM run\" --format list").out == "count(*)\n1\n");
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("reliability: query refuses a result too large to hold, and says so", "[reliability][query]") {
+    const std::string db = tmp_path("query-large.db");
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + db).status == 0);
+    const std::string rows = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 8000)";
+    // 8000 rows of 10,000 characters, 80 MB, in every format; and a table
+    // whose one wide cell pads 40 rows to 80 MB.
+    for (const char* format : {"table", "list", "csv", "json"}) {
+        Result r = sh("query " + db + " \"" + rows + " SELECT x, hex(zeroblob(5000)) FROM c\" --format " + format);
+        INFO(format);
+        require_input_error(r, db + ": the result is over 64 MiB (");
+        REQUIRE(r.out.find("bound it with LIMIT") != std::string::npos);
+    }
+    Result r = sh("query " + db + " \"" + rows +
+                  " SELECT CASE x WHEN 1 THEN hex(zeroblob(1000000)) END, x FROM c LIMIT 40\"");
+    require_input_error(r, db + ": the result is over 64 MiB (");
+    // One row holding a value over the limit, too.
+    r = sh("query " + db + " \"SELECT hex(zeroblob(40000000))\" --format list");
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out.find('\n') == r.out.size() - 1);
+    // What fits is printed.
+    REQUIRE(sh("query " + db + " \"" + rows + " SELECT count(*) FROM c\" --format list").out == "count(*)\n8000\n");
+    for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(db + side);
+}

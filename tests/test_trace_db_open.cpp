@@ -1,8 +1,10 @@
-// TraceDb's error paths (issue 19 #13): a failed open and a write failure
-// inside the constructor are input errors and leak nothing.
+// TraceDb's error paths (issue 19 #13, #14): a failed open is an input
+// error, a write the disk cannot take an environment error; both leak
+// nothing, and a database the constructor created is not left behind.
 #include "cli.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/paths.h"
 #include "sim/trace/trace_db.h"
 
 #include <sys/resource.h>
@@ -14,11 +16,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 using quiesce::test::tmp_path;
 
-TEST_CASE("trace_db: a database whose open fails, or whose first write fails, is an input error and leaks nothing",
+TEST_CASE("trace_db: a database whose open fails is an input error, one whose first write fails an environment error; "
+          "neither leaks",
           "[campaign][trace_db]") {
     // Both paths once leaked the connection (issue 19 #13): in a forked
     // child that ends with exit(), so that under ASan (make test SANITIZE=1)
@@ -44,15 +49,47 @@ TEST_CASE("trace_db: a database whose open fails, or whose first write fails, is
         try {
             quiesce::TraceDb db(empty);
             code = 11;
-        } catch (const quiesce::InputError& e) {
+        } catch (const quiesce::EnvironmentError& e) {  // the disk's, not the input's (exit 3)
             if (std::string(e.what()).find("database error") == std::string::npos) code = 12;
         }
+        // The empty file was there before: it stays. A database the
+        // constructor created goes, with its side files.
+        if (!std::filesystem::exists(empty)) code = 13;
+        const std::string created = dir + "/created.db";
+        try {
+            quiesce::TraceDb db(created);
+            code = 14;
+        } catch (const quiesce::EnvironmentError&) {
+        }
+        for (const char* side : {"", "-wal", "-shm", "-journal"})
+            if (std::filesystem::exists(created + side)) code = 15;
         std::exit(code);
     }
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     REQUIRE(WIFEXITED(status));
-    REQUIRE(WEXITSTATUS(status) == 0);  // 10-12: no input error; 23: LeakSanitizer found a leak
+    REQUIRE(WEXITSTATUS(status) == 0);  // 10-15: see above; 23: LeakSanitizer found a leak
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("trace_db: a reader whose row callback throws still closes its database and leaves no side files",
+          "[trace_db]") {
+    const std::string dir = tmp_path("trace-db-each"), path = dir + "/a.db";
+    std::filesystem::create_directories(dir);
+    { quiesce::TraceDb db(path); }
+    REQUIRE_FALSE(std::filesystem::exists(path + "-wal"));
+    {
+        quiesce::TraceReader reader(path);
+        REQUIRE_THROWS_AS(reader.each("SELECT key FROM meta", {},
+                                      [](const std::vector<std::string>&) { throw std::runtime_error("stop"); }),
+                          std::runtime_error);
+        // The statement is gone: the next one reads as usual.
+        int rows = 0;
+        reader.each("SELECT key FROM meta", {}, [&](const std::vector<std::string>&) { ++rows; });
+        REQUIRE(rows == 3);
+    }
+    // Closed: SQLite removed the -wal and -shm this read needed.
+    for (const char* side : {"-wal", "-shm", "-journal"}) REQUIRE_FALSE(std::filesystem::exists(path + side));
     std::filesystem::remove_all(dir);
 }

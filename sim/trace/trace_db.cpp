@@ -7,10 +7,14 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <exception>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -197,6 +201,29 @@ CREATE VIEW IF NOT EXISTS transactions_per_device AS
 
 namespace {
 
+// Whether the last failure on `db` is the machine's rather than the
+// input's: the disk is full (SQLITE_FULL), an I/O error (SQLITE_IOERR: a
+// write past a file-size limit, EIO), or a file that could not be created
+// for lack of space (SQLITE_CANTOPEN with ENOSPC or EDQUOT).
+bool environment_failure(sqlite3* db) {
+    if (!db) return false;
+    const int code = sqlite3_extended_errcode(db) & 0xff;
+    if (code == SQLITE_FULL || code == SQLITE_IOERR) return true;
+    return code == SQLITE_CANTOPEN && environment_errno(sqlite3_system_errno(db));
+}
+
+// The last failure on `db` as the error the CLI maps to its exit status:
+// EnvironmentError (3) or InputError (2). Taken before any other call on
+// `db` replaces its error code. The OS's words are added when SQLite kept
+// them ("database error: disk I/O error (File too large)"): its errno is the
+// last system call's, which a clean-up after the failure may have replaced.
+std::exception_ptr db_error(sqlite3* db, const std::string& path, const std::string& what) {
+    if (!environment_failure(db)) return std::make_exception_ptr(InputError(path, 0, 0, "", what));
+    const int err = sqlite3_system_errno(db);
+    return std::make_exception_ptr(
+        EnvironmentError(path, environment_errno(err) ? what + " (" + std::strerror(err) + ")" : what));
+}
+
 class Stmt {
 public:
     Stmt(sqlite3* db, const char* sql) {
@@ -212,30 +239,29 @@ public:
     }
     Stmt& bind_null(int i) { sqlite3_bind_null(s_, i); return *this; }
     // Runs a query expected to give one row, handing it to `row`.
-    void step_row(sqlite3* db, const std::function<void(sqlite3_stmt*)>& row) {
+    void step_row(sqlite3* db, const std::string& path, const std::function<void(sqlite3_stmt*)>& row) {
         int rc = sqlite3_step(s_);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(db));
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail(db, path);
         if (rc == SQLITE_ROW) row(s_);
         sqlite3_reset(s_);
     }
-    int64_t run(sqlite3* db) {
+    // Runs a statement; a failure names the database `path` (db_error: the
+    // disk's, exit 3, or the input's, exit 2).
+    int64_t run(sqlite3* db, const std::string& path) {
         int rc = sqlite3_step(s_);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW) throw std::runtime_error(sqlite3_errmsg(db));
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) fail(db, path);
         sqlite3_reset(s_);
         sqlite3_clear_bindings(s_);
         return sqlite3_last_insert_rowid(db);
     }
-    // The same, a failure an input error naming the database (as exec's).
-    int64_t run(sqlite3* db, const std::string& path) {
-        try {
-            return run(db);
-        } catch (const std::runtime_error& e) {
-            sqlite3_reset(s_);
-            throw InputError(path, 0, 0, "", std::string("database error: ") + e.what());
-        }
-    }
 
 private:
+    [[noreturn]] void fail(sqlite3* db, const std::string& path) {
+        std::exception_ptr e = db_error(db, path, std::string("database error: ") + sqlite3_errmsg(db));
+        sqlite3_reset(s_);
+        sqlite3_clear_bindings(s_);
+        std::rethrow_exception(e);
+    }
     sqlite3_stmt* s_ = nullptr;
 };
 
@@ -348,7 +374,8 @@ int64_t TraceDb::merge_from(const std::string& other) {
         sqlite3_bind_text(st, 1, other.c_str(), -1, SQLITE_TRANSIENT);
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
-        if (rc != SQLITE_DONE) throw InputError(other, 0, 0, "", std::string("cannot attach: ") + sqlite3_errmsg(db_));
+        if (rc != SQLITE_DONE)
+            std::rethrow_exception(db_error(db_, other, std::string("cannot attach: ") + sqlite3_errmsg(db_)));
     }
     int64_t added = scalar("SELECT count(*) FROM src.run");
     try {
@@ -391,23 +418,54 @@ int64_t TraceDb::merge_from(const std::string& other) {
 
 void TraceDb::Close::operator()(sqlite3* db) const { sqlite3_close(db); }
 
+TraceDb::TraceDb(const std::string& path) : path_(path), owner_pid_(long(::getpid())) {
+    bool existed = path_kind(path) != PathKind::Missing;
+    if (!existed) {
+        // Created here (O_EXCL), so that the file is known to be this
+        // command's to remove if what follows fails. Any error but the
+        // machine's is sqlite3_open_v2's to report, as it always was.
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            ::close(fd);
+            created_ = true;
+        } else if (errno == EEXIST) {
+            existed = true;
+        } else if (environment_errno(errno)) {
+            throw EnvironmentError(path, std::string("cannot create database: ") + std::strerror(errno));
+        }
+    }
+    try {
+        setup(existed);
+    } catch (...) {
+        if (created_) discard();
+        throw;
+    }
+}
+
 // The connection is conn_'s from the moment sqlite3_open_v2 returns (a
 // failed open allocates one too): every throw below closes it.
-TraceDb::TraceDb(const std::string& path) : path_(path) {
-    bool existed = path_kind(path) != PathKind::Missing;
+void TraceDb::setup(bool existed) {
+    const std::string& path = path_;
     const int opened = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
     conn_.reset(db_);
-    if (opened != SQLITE_OK)
-        throw InputError(path, 0, 0, "",
-                         std::string("cannot open database: ") + (db_ ? sqlite3_errmsg(db_) : "out of memory"));
+    if (opened != SQLITE_OK) {
+        if (!db_) throw InputError(path, 0, 0, "", "cannot open database: out of memory");
+        std::rethrow_exception(db_error(db_, path, std::string("cannot open database: ") + sqlite3_errmsg(db_)));
+    }
     sqlite3_busy_timeout(db_, 5000);
     if (existed) {
         sqlite3_stmt* st = nullptr;
         int version = -1;
-        if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, nullptr) ==
-                SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW)
-            version = sqlite3_column_int(st, 0);
+        int rc = sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, nullptr);
+        if (rc == SQLITE_OK) rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+        // The machine failed the read (a WAL database's first read sizes its
+        // -shm file, which a full disk refuses): not the file's fault.
+        if (rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE && environment_failure(db_)) {
+            std::exception_ptr e = db_error(db_, path, std::string("cannot read database: ") + sqlite3_errmsg(db_));
+            sqlite3_finalize(st);
+            std::rethrow_exception(e);
+        }
         sqlite3_finalize(st);
         bool empty = false;
         if (version < 0) {
@@ -459,6 +517,13 @@ struct TraceDb::Statements {
 };
 
 TraceDb::~TraceDb() {
+    // The disk failed this database before any run was recorded in it: a
+    // database this command created goes (nothing in it is worth keeping,
+    // and a 0-byte file would only be in the way). Not in a forked child.
+    if (created_ && env_failed_ && recorded_ == 0 && owner_pid_ == long(::getpid())) {
+        discard();
+        return;
+    }
     // An exception unwound past an open campaign: it failed. Not in a forked
     // child unwinding its copy of the parent's stack.
     if (campaign_ && campaign_pid_ == long(::getpid())) {
@@ -467,6 +532,28 @@ TraceDb::~TraceDb() {
         } catch (const std::exception&) {  // the database itself failed: the row stays `running`
         }
     }
+}
+
+void TraceDb::discard() {
+    if (owner_pid_ != long(::getpid())) return;
+    bool others = false;  // another process's runs or campaign: the file is not this command's alone
+    if (db_) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        sqlite3_stmt* st = nullptr;
+        // No such table: the schema never got in, nothing is there.
+        if (sqlite3_prepare_v2(db_, "SELECT (SELECT count(*) FROM run) + (SELECT count(*) FROM campaign WHERE pid <> ?)",
+                               -1, &st, nullptr) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, int64_t(owner_pid_));
+            others = sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0;  // unsure: keep it
+        }
+        sqlite3_finalize(st);
+    }
+    st_.reset();
+    conn_.reset();
+    db_ = nullptr;
+    campaign_ = 0;
+    if (others) return;
+    for (const char* side : {"", "-wal", "-shm", "-journal"}) std::remove((path_ + side).c_str());
 }
 
 void TraceDb::begin_campaign(const std::string& command, const std::vector<std::string>& scenarios,
@@ -481,14 +568,24 @@ void TraceDb::begin_campaign(const std::string& command, const std::vector<std::
     else st.bind(3, planned);
     st.bind(4, utc_now()).bind(5, int64_t(pid)).bind(6, host_name()).bind(7, process_start_of(pid));
     st.bind(8, std::string(QUIESCE_VERSION));
-    campaign_ = st.run(db_, path_);
+    try {
+        campaign_ = st.run(db_, path_);
+    } catch (const EnvironmentError&) {
+        env_failed_ = true;
+        throw;
+    }
     campaign_pid_ = pid;
 }
 
 void TraceDb::set_planned(int64_t planned) {
     if (!campaign_) return;
     Stmt st(db_, "UPDATE campaign SET planned = ? WHERE id = ?");
-    st.bind(1, planned).bind(2, campaign_).run(db_, path_);
+    try {
+        st.bind(1, planned).bind(2, campaign_).run(db_, path_);
+    } catch (const EnvironmentError&) {
+        env_failed_ = true;
+        throw;
+    }
 }
 
 void TraceDb::end_campaign(const std::string& status) {
@@ -496,7 +593,12 @@ void TraceDb::end_campaign(const std::string& status) {
     const int64_t id = campaign_;
     campaign_ = 0;  // once, whatever happens below
     Stmt st(db_, "UPDATE campaign SET status = ?, ended_at = ? WHERE id = ?");
-    st.bind(1, status).bind(2, utc_now()).bind(3, id).run(db_, path_);
+    try {
+        st.bind(1, status).bind(2, utc_now()).bind(3, id).run(db_, path_);
+    } catch (const EnvironmentError&) {
+        env_failed_ = true;
+        throw;
+    }
 }
 
 void TraceDb::exec(const char* sql) {
@@ -504,7 +606,8 @@ void TraceDb::exec(const char* sql) {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : "?";
         sqlite3_free(err);
-        throw InputError(path_, 0, 0, "", "database error: " + msg);
+        if (environment_failure(db_)) env_failed_ = true;
+        std::rethrow_exception(db_error(db_, path_, "database error: " + msg));
     }
 }
 
@@ -524,7 +627,7 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
         else run.bind(17, m.faults);
         if (campaign_) run.bind(18, campaign_);
         else run.bind_null(18);
-        int64_t run_id = run.run(db_);
+        int64_t run_id = run.run(db_, path_);
 
         // Tracks; parents are the explicit parent or the longest path prefix.
         std::map<std::string, int64_t> track_id;
@@ -550,7 +653,7 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
             if (pid < 0) tr.bind_null(3);
             else tr.bind(3, pid);
             tr.bind(4, info.kind).bind(5, info.domain).bind(6, int64_t(info.hz));
-            int64_t id = tr.run(db_);
+            int64_t id = tr.run(db_, path_);
             track_id[name] = id;
             hz[name] = info.hz;
             return id;
@@ -571,7 +674,7 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
         // A slice is one row, written when it ends; its id is taken when it
         // begins, so ids follow the begin order and children name parents.
         int64_t next_slice = 0;
-        st_->next_slice.step_row(db_, [&](sqlite3_stmt* q) { next_slice = sqlite3_column_int64(q, 0); });
+        st_->next_slice.step_row(db_, path_, [&](sqlite3_stmt* q) { next_slice = sqlite3_column_int64(q, 0); });
         auto write_slice = [&](const auto& o, Picos end, const std::vector<Arg>& args) {
             Stmt& sl = st_->slice;
             sl.bind(1, o.id).bind(2, run_id).bind(3, o.tid).bind(4, int64_t(o.ts)).bind(5, int64_t(end - o.ts));
@@ -581,7 +684,7 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
             sl.bind(8, o.name).bind(9, o.category).bind(10, o.depth);
             if (o.parent < 0) sl.bind_null(11);
             else sl.bind(11, o.parent);
-            sl.bind(12, o.phase).bind(13, args_json(args)).run(db_);
+            sl.bind(12, o.phase).bind(13, args_json(args)).run(db_, path_);
         };
         struct Open {
             int64_t id, tid, depth, parent;
@@ -618,48 +721,48 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                     in.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
                     bind_cycles(in, 4, ev.track, ev.ts);
                     in.bind(5, ev.name).bind(6, ev.category).bind(7, ev.phase).bind(8, args_json(ev.args));
-                    int64_t iid = in.run(db_);
+                    int64_t iid = in.run(db_, path_);
                     if (ev.category == "ledger" && ev.name == "issue") ledger_issue[arg_value(ev, "id")] = iid;
                     if (ev.category == "ledger" && ev.name == "retire") {
                         auto it = ledger_issue.find(arg_value(ev, "id"));
                         if (it != ledger_issue.end())
                             fl.bind(1, run_id).bind(2, "ledger").bind(3, "instant").bind(4, it->second)
-                                .bind(5, "instant").bind(6, iid).run(db_);
+                                .bind(5, "instant").bind(6, iid).run(db_, path_);
                     }
                     break;
                 }
                 case EvKind::Counter:
                     co.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
                     bind_cycles(co, 4, ev.track, ev.ts);
-                    co.bind(5, ev.name).bind(6, ev.value).run(db_);
+                    co.bind(5, ev.name).bind(6, ev.value).run(db_, path_);
                     break;
                 case EvKind::Violation:
                     vi.bind(1, run_id).bind(2, ev.name).bind(3, int64_t(ev.ts));
                     bind_cycles(vi, 4, ev.track, ev.ts);
                     vi.bind(5, ev.track).bind(6, ev.phase).bind(7, arg_value(ev, "message"))
-                        .bind(8, arg_value(ev, "evidence")).run(db_);
+                        .bind(8, arg_value(ev, "evidence")).run(db_, path_);
                     break;
                 case EvKind::GuestError:
                     ge.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
                     bind_cycles(ge, 4, ev.track, ev.ts);
-                    ge.bind(5, ev.name).bind(6, ev.phase).bind(7, args_json(ev.args)).run(db_);
+                    ge.bind(5, ev.name).bind(6, ev.phase).bind(7, args_json(ev.args)).run(db_, path_);
                     break;
                 case EvKind::Fault:
                     fa.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
                     bind_cycles(fa, 4, ev.track, ev.ts);
-                    fa.bind(5, ev.name).bind(6, ev.phase).bind(7, args_json(ev.args)).run(db_);
+                    fa.bind(5, ev.name).bind(6, ev.phase).bind(7, args_json(ev.args)).run(db_, path_);
                     break;
                 case EvKind::RegAccess:
                     ra.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
                     bind_cycles(ra, 4, ev.track, ev.ts);
                     ra.bind(5, ev.name).bind(6, int64_t(ev.addr)).bind(7, int64_t(ev.size))
                         .bind(8, int64_t(ev.write)).bind(9, int64_t(ev.data)).bind(10, ev.category)
-                        .bind(11, ev.initiator).bind(12, ev.phase).run(db_);
+                        .bind(11, ev.initiator).bind(12, ev.phase).run(db_, path_);
                     break;
                 case EvKind::Transaction:
                     bt.bind(1, run_id).bind(2, int64_t(ev.ts)).bind(3, ev.initiator).bind(4, ev.name)
                         .bind(5, int64_t(ev.addr)).bind(6, int64_t(ev.size)).bind(7, int64_t(ev.write))
-                        .bind(8, int64_t(ev.data)).bind(9, ev.phase).run(db_);
+                        .bind(8, int64_t(ev.data)).bind(9, ev.phase).run(db_, path_);
                     break;
             }
         }
@@ -671,7 +774,12 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                 write_slice(o, std::max(s.summary.sim_end, o.ts), all);
             }
         exec("COMMIT");
+        ++recorded_;
         return run_id;
+    } catch (const EnvironmentError&) {
+        env_failed_ = true;
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
     } catch (...) {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         throw;
@@ -754,6 +862,14 @@ std::string file_uri(const std::string& path) {
 
 bool may_write(const std::string& path) { return ::access(path.c_str(), W_OK) == 0; }
 
+// A prepared statement finalized however its scope is left (a row callback
+// that throws, too): an unfinalized one keeps the connection from closing,
+// and with it the -wal and -shm files beside the database.
+struct Finalize {
+    void operator()(sqlite3_stmt* st) const { sqlite3_finalize(st); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, Finalize>;
+
 }  // namespace
 
 // A trace database is in WAL mode, and a WAL database's readers use its
@@ -827,32 +943,35 @@ TraceReader::~TraceReader() {
 
 void TraceReader::each(const std::string& sql, const std::vector<int64_t>& params,
                        const std::function<void(const std::vector<std::string>&)>& row) const {
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
-        throw InputError(path_, 0, 0, "", std::string("query failed: ") + sqlite3_errmsg(db_));
-    for (size_t i = 0; i < params.size(); ++i) sqlite3_bind_int64(st, int(i + 1), params[i]);
-    int cols = sqlite3_column_count(st);
+    sqlite3_stmt* prepared = nullptr;
+    const int prc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &prepared, nullptr);
+    StmtPtr st(prepared);
+    if (prc != SQLITE_OK) throw InputError(path_, 0, 0, "", std::string("query failed: ") + sqlite3_errmsg(db_));
+    for (size_t i = 0; i < params.size(); ++i) sqlite3_bind_int64(st.get(), int(i + 1), params[i]);
+    int cols = sqlite3_column_count(st.get());
     std::vector<std::string> values(static_cast<size_t>(cols), std::string());
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
         for (int c = 0; c < cols; ++c) {
-            const unsigned char* t = sqlite3_column_text(st, c);
+            const unsigned char* t = sqlite3_column_text(st.get(), c);
             values[size_t(c)] = t ? reinterpret_cast<const char*>(t) : "";
         }
         row(values);
     }
-    std::string err = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db_);
-    sqlite3_finalize(st);
-    if (!err.empty()) throw InputError(path_, 0, 0, "", "query failed: " + err);
+    if (rc != SQLITE_DONE) throw InputError(path_, 0, 0, "", std::string("query failed: ") + sqlite3_errmsg(db_));
 }
 
 std::string TraceReader::query(const std::string& sql, const std::string& format) const {
     sqlite3* db = db_;
-    sqlite3_stmt* st = nullptr;
+    // No value longer than the result may be (SQLite would build it whole
+    // before the rows below could refuse it).
+    sqlite3_limit(db, SQLITE_LIMIT_LENGTH, int(kQueryResultBytes));
+    sqlite3_stmt* prepared = nullptr;
     const char* tail = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, &tail) != SQLITE_OK)
-        throw InputError("query", 0, 0, "", sqlite3_errmsg(db));
-    struct Fin { sqlite3_stmt* s; ~Fin() { sqlite3_finalize(s); } } fin{st};
+    const int prc = sqlite3_prepare_v2(db, sql.c_str(), -1, &prepared, &tail);
+    StmtPtr fin(prepared);
+    sqlite3_stmt* st = prepared;
+    if (prc != SQLITE_OK) throw InputError("query", 0, 0, "", sqlite3_errmsg(db));
     if (!st) throw InputError("query", 0, 0, "", "empty statement");
     for (const char* p = tail; p && *p; ++p)
         if (!std::isspace(static_cast<unsigned char>(*p)) && *p != ';')
@@ -863,19 +982,49 @@ std::string TraceReader::query(const std::string& sql, const std::string& format
     for (int i = 0; i < cols; ++i) names.emplace_back(sqlite3_column_name(st, i));
     std::vector<std::vector<std::string>> rows;
     std::vector<std::vector<int>> types;  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_NULL...
+    // The result is held to be printed (an aligned table needs every row
+    // first): at most kQueryResultBytes of it - each cell's text and what
+    // holding it costs - so that a runaway statement is refused before it
+    // takes the machine's memory, well within its --timeout.
+    auto too_large = [&](const char* as) {
+        return InputError(path_, 0, 0, "",
+                          fmt::format("the result is over {} MiB ({} row{} read{}): quiesce query holds a result in "
+                                      "memory to print it; bound it with LIMIT or WHERE, or read the database with "
+                                      "sqlite3",
+                                      kQueryResultBytes >> 20, rows.size(), rows.size() == 1 ? "" : "s", as));
+    };
+    int64_t held = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         std::vector<std::string> row;
         std::vector<int> type;
+        held += 64;
         for (int i = 0; i < cols; ++i) {
             const unsigned char* t = sqlite3_column_text(st, i);
             row.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
             type.push_back(sqlite3_column_type(st, i));
+            held += int64_t(row.back().size()) + 40;
         }
         rows.push_back(std::move(row));
         types.push_back(std::move(type));
+        if (held > kQueryResultBytes) throw too_large("");
     }
-    if (rc != SQLITE_DONE) throw InputError("query", 0, 0, "", sqlite3_errmsg(db));
+    if (rc != SQLITE_DONE) {
+        if ((sqlite3_errcode(db) & 0xff) == SQLITE_TOOBIG)
+            throw InputError(path_, 0, 0, "",
+                             fmt::format("a value is over {} MiB: quiesce query reads no longer ones",
+                                         kQueryResultBytes >> 20));
+        throw InputError("query", 0, 0, "", sqlite3_errmsg(db));
+    }
+    if (format == "table") {  // every row padded to the widest cell of each column
+        std::vector<int64_t> width(names.size());
+        for (size_t i = 0; i < names.size(); ++i) width[i] = int64_t(names[i].size());
+        for (const auto& r : rows)
+            for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], int64_t(r[i].size()));
+        int64_t line = 1;
+        for (int64_t w : width) line += w + 2;
+        if (line * int64_t(rows.size() + 2) > kQueryResultBytes) throw too_large(", as an aligned table");
+    }
     return format_rows(names, rows, types, format);
 }
 

@@ -39,7 +39,12 @@ struct RunMeta {
 class TraceDb {
 public:
     // Opens or creates `path` for writing. Throws InputError if the file is
-    // not a quiesce trace database of this schema version.
+    // not a quiesce trace database of this schema version. A write the
+    // machine cannot do (a full disk, a file-size limit, an I/O error) is an
+    // EnvironmentError (sim/core/paths.h, exit 3), here and in every member
+    // below. A database this constructor created goes again, with its side
+    // files, if its setup fails, or if it is destroyed after such a write
+    // failed before any run was recorded in it; one that existed stays.
     explicit TraceDb(const std::string& path);
     ~TraceDb();
     TraceDb(const TraceDb&) = delete;
@@ -63,7 +68,11 @@ public:
     static const char* schema_sql();
 
 private:
+    void setup(bool existed);  // the constructor's work once the file is known to be new or not
     void exec(const char* sql);
+    // Closes the connection and removes a database this object created and
+    // that holds no run (nor another process's campaign), with its side files.
+    void discard();
     struct Close {
         void operator()(sqlite3* db) const;
     };
@@ -74,9 +83,17 @@ private:
     std::string path_;
     int64_t campaign_ = 0;    // the open campaign's id, 0 if none
     long campaign_pid_ = 0;   // the process that opened it (a forked child never ends it)
+    long owner_pid_ = 0;      // the process that opened the database (a forked child never discards it)
+    bool created_ = false;    // the file did not exist: this constructor created it
+    bool env_failed_ = false; // a write failed for the machine's reasons (disk full, EFBIG, EIO)
+    int64_t recorded_ = 0;    // runs committed by this object
     struct Statements;  // record()'s, prepared once
     std::unique_ptr<Statements> st_;
 };
+
+// The most `quiesce query` holds of a result (the text of its cells, and
+// the aligned table's padding), and the longest value it reads.
+constexpr int64_t kQueryResultBytes = int64_t(64) << 20;
 
 // A trace database opened read-only (viewers, exports): refuses a file that
 // is not a quiesce trace or has another schema version.
@@ -94,7 +111,9 @@ public:
     const std::string& path() const { return path_; }
     // `quiesce query`: one read-only statement, as an aligned "table", "list"
     // (header and '|'), "csv" or "json". Throws InputError for bad SQL, more
-    // than one statement, or a statement that would write.
+    // than one statement, a statement that would write, or a result over
+    // kQueryResultBytes (held in memory to be printed: a runaway statement
+    // must not take the machine's memory before --timeout stops it).
     std::string query(const std::string& sql, const std::string& format = "table") const;
 
 private:
