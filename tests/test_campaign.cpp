@@ -119,6 +119,14 @@ TEST_CASE("campaign: a finished run says so, with its command line, scenarios an
     REQUIRE(line_with(runs.out, " 2 of 2 runs ").find(" finished ") != std::string::npos);
     REQUIRE(line_with(runs.out, " 1 of 1 runs ").find(" finished ") != std::string::npos);
     REQUIRE(line_with(runs.out, " 1 of 1 runs ").find(" 2  finished") != std::string::npos);  // campaign 2
+    // A long command line is shortened on screen, whole in the table.
+    const std::string c1 = line_with(runs.out, " 2 of 2 runs ");
+    if (command.size() > 120) {
+        REQUIRE(c1.find(command) == std::string::npos);
+        REQUIRE(c1.find(command.substr(0, 117) + "...") != std::string::npos);
+    } else {
+        REQUIRE(c1.find(command) != std::string::npos);
+    }
     std::filesystem::remove(db);
 }
 

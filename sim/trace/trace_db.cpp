@@ -343,8 +343,13 @@ std::string trace_campaigns(const TraceReader& db) {
                 const std::string runs = c[5].empty() ? c[9] + " runs" : c[9] + " of " + c[5] + " runs";
                 const std::string when =
                     c[7].empty() ? c[6] + (state == "running" ? ", running" : ", cut short") : c[6] + " to " + c[7];
+                // A campaign over a whole folder has a command line of
+                // thousands of characters: its start here, all of it in
+                // campaign.command.
+                std::string command = one_line(c[8]);
+                if (command.size() > 120) command = command.substr(0, 117) + "...";
                 out += fmt::format("{:>8}  {:<12} {:>16}  {:<43}  {}\n", one_line(c[0]), one_line(state),
-                                   one_line(runs), one_line(when), one_line(c[8]));
+                                   one_line(runs), one_line(when), command);
             });
     return out.empty() ? out
                        : fmt::format("\n{:>8}  {:<12} {:>16}  {:<43}  {}\n", "campaign", "state", "runs", "when",
