@@ -168,7 +168,7 @@ void shrink_devices(const std::string& original, Scenario current, const FaultPo
             bool linked = std::any_of(current.platform.links.begin(), current.platform.links.end(),
                                       [&](const LinkSpec& l) { return l.supplier == d.name || l.consumer == d.name; });
             if (d.type == "pci-host" || !leaf || linked || mentioned(d.name) ||
-                ((d.type == "ahci" || d.type == "usb-storage") && mentioned(d.disk)))
+                (d.has_disk() && mentioned(d.disk)))
                 continue;
             Scenario trial = current;
             trial.platform.devices.erase(trial.platform.devices.begin() + (devs.rend() - it - 1));
@@ -356,7 +356,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
 
     std::vector<std::string> drives;
     for (const auto& d : s.platform.devices)
-        if (d.type == "ahci" || d.type == "usb-storage") drives.push_back(d.disk);
+        if (d.has_disk()) drives.push_back(d.disk);
     std::vector<FaultPoint> points = fault_points(base.stream, o.kinds, drives, o.persistence);
     DeviceGraph graph = build_graph(s.platform);
     if (!s.order.empty()) graph.set_suspend_order(s.order);

@@ -18,7 +18,7 @@ DeviceGraph build_graph(const PlatformSpec& spec) {
     // in a USB enclosure (usb device -> interface -> scsi host -> sd) is its
     // child: it suspends first and resumes after.
     for (const auto& d : spec.devices)
-        if (d.type == "ahci" || d.type == "usb-storage") {
+        if (d.has_disk()) {
             if (g.has(d.disk)) throw InputError(spec.file, d.line, 0, "disk", "name '" + d.disk + "' is taken");
             g.add_device(d.disk);
             g.add_edge(d.name, d.disk, EdgeKind::Parent);

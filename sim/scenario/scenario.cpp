@@ -99,7 +99,7 @@ PlatformSpec load_platform(const std::string& path) {
         }
         s.no_soft_reset = d.boolean("no_soft_reset").value_or(false);
         s.wake = d.boolean("wake").value_or(false);
-        if (s.type == "ahci" || s.type == "usb-storage") {
+        if (s.has_disk()) {
             s.disk = d.str("disk", s.type == "ahci" ? "sda" : "sdb");
             if (auto v = d.str("disk_size")) s.disk_size = parse_value(d, "disk_size", *v, parse_size);
             if (auto v = d.integer("sector_size")) {
@@ -117,16 +117,14 @@ PlatformSpec load_platform(const std::string& path) {
             if (other.name == s.name) d.fail("name", "device '" + s.name + "' declared twice");
         // A drive is a device of the graph too (the child of its controller):
         // its name is taken like a device's.
-        const bool has_disk = s.type == "ahci" || s.type == "usb-storage";
         for (const auto& other : p.devices) {
-            const bool other_disk = other.type == "ahci" || other.type == "usb-storage";
-            if (other_disk && other.disk == s.name)
+            if (other.has_disk() && other.disk == s.name)
                 d.fail("name", "'" + s.name + "' is the name of the disk of '" + other.name + "'");
-            if (has_disk && other.name == s.disk) d.fail("disk", "'" + s.disk + "' is the name of a device");
-            if (has_disk && other_disk && other.disk == s.disk)
+            if (s.has_disk() && other.name == s.disk) d.fail("disk", "'" + s.disk + "' is the name of a device");
+            if (s.has_disk() && other.has_disk() && other.disk == s.disk)
                 d.fail("disk", "'" + s.disk + "' is the disk of '" + other.name + "': name this one with disk = \"...\"");
         }
-        if (has_disk && s.disk == s.name) d.fail("disk", "'" + s.disk + "' is the name of a device");
+        if (s.has_disk() && s.disk == s.name) d.fail("disk", "'" + s.disk + "' is the name of a device");
         // One function per slot of a bus.
         if (s.type != "pci-host" && !s.usb())
             for (const auto& other : p.devices)
@@ -294,14 +292,13 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
     }
     if (auto d = r.str("device")) {
         // power-loss names a drive: its persistence points are the opportunities.
-        auto has_disk = [](const DeviceSpec& dev) { return dev.type == "ahci" || dev.type == "usb-storage"; };
         bool drive = false;
-        for (const auto& dev : s.platform.devices) drive |= has_disk(dev) && dev.disk == *d;
+        for (const auto& dev : s.platform.devices) drive |= dev.has_disk() && dev.disk == *d;
         if (k->point && !(f.kind == "power-loss" && drive))
             r.fail("device", f.kind == "power-loss" ? "power-loss at persistence points names a drive (an ahci or usb-storage device's disk)"
                                                     : "'" + f.kind + "' happens to the whole machine: no device");
         bool known = f.kind == "freezer-refusal";  // a task's name
-        for (const auto& dev : s.platform.devices) known |= dev.name == *d || (has_disk(dev) && dev.disk == *d);
+        for (const auto& dev : s.platform.devices) known |= dev.name == *d || (dev.has_disk() && dev.disk == *d);
         if (!known) r.fail("device", "platform '" + s.platform.name + "' has no device '" + *d + "'");
         f.device = *d;
     }
@@ -535,9 +532,7 @@ Scenario load_scenario(const std::string& path) {
             auto spec = std::find_if(devs.begin(), devs.end(), [&](auto& d) { return d.name == dev; });
             bool disk = false;
             if (spec == devs.end() && disks) {
-                spec = std::find_if(devs.begin(), devs.end(), [&](auto& d) {
-                    return (d.type == "ahci" || d.type == "usb-storage") && d.disk == dev;
-                });
+                spec = std::find_if(devs.begin(), devs.end(), [&](auto& d) { return d.has_disk() && d.disk == dev; });
                 disk = spec != devs.end();
             }
             if (spec == devs.end()) fail_at(path, v, where, "no device named '" + dev + "'");
@@ -653,7 +648,7 @@ Scenario load_scenario(const std::string& path) {
     };
     for (const auto& d : s.platform.devices) {
         builtin(d, d.name, d.type);
-        if (d.type == "ahci" || d.type == "usb-storage") builtin(d, d.disk, "sd");
+        if (d.has_disk()) builtin(d, d.disk, "sd");
     }
     if (const toml::table* t = top.table("properties")) {
         for (const auto& [k, v] : *t) {

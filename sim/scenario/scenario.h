@@ -40,6 +40,8 @@ struct DeviceSpec {
     int line = 0;
 
     bool usb() const { return type == "usb-keyboard" || type == "usb-storage"; }
+    // An ahci controller or a usb-storage device: it has a disk (`disk`).
+    bool has_disk() const { return type == "ahci" || type == "usb-storage"; }
 
     // ahci: partition 2 (swap) at the end of the disk, in sectors.
     uint64_t swap_first_sector() const { return (disk_size - swap_size) / sector_size; }
