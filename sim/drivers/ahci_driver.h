@@ -65,9 +65,6 @@ private:
     public:
         explicit Disk(AhciDriver& hba) : hba_(hba) {}
         const std::string& device_name() const override { return hba_.disk_; }
-        std::string track() const override { return hba_.disk_; }
-        uint64_t mmio_base() const override { return 0; }
-        int rederive(Cpu&, const std::string&) override { return -22; }
         void queue_stop(Cpu& cpu) override;
         void queue_start(Cpu& cpu) override;
         bool drained(Cpu&) override { return hba_.in_flight_ == 0; }

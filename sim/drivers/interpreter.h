@@ -26,14 +26,16 @@ class DriverHost {
 public:
     virtual ~DriverHost() = default;
     virtual const std::string& device_name() const = 0;
-    virtual std::string track() const = 0;
-    virtual uint64_t mmio_base() const = 0;
+    virtual std::string track() const { return device_name(); }
+    // A device with no registers of its own (a disk, a USB device) has none.
+    virtual uint64_t mmio_base() const { return 0; }
     // A peer device's MMIO base (a $companion parameter's device), 0 if none.
     virtual uint64_t peer_mmio_base(const std::string& /*peer*/) const { return 0; }
     virtual PciCore* pci_core() { return nullptr; }
     virtual PciDev* pci_dev() { return nullptr; }
-    // A driver-state register programmed from the memory it mirrors.
-    virtual int rederive(Cpu& cpu, const std::string& reg) = 0;
+    // A driver-state register programmed from the memory it mirrors
+    // (validation lets only the target's `rederive` list through).
+    virtual int rederive(Cpu& /*cpu*/, const std::string& /*reg*/) { return -22; }  // -EINVAL
     virtual void queue_stop(Cpu& /*cpu*/) {}
     virtual void queue_start(Cpu& /*cpu*/) {}
     // Whether the device's own queue is empty, by the driver's own reckoning.

@@ -535,13 +535,11 @@ std::string driver_binding(const std::string& type) {
     return type == "usb-keyboard" || type == "usb-storage" ? "usb" : type;
 }
 
+// Every target has a built-in driver file of its own name
+// (scenarios/drivers/dma-engine.toml, xhci, ahci, sd, usb).
 std::string default_driver(const std::string& type) {
-    if (type == "dma-engine") return "dma-engine";
-    if (type == "xhci") return "xhci";
-    if (type == "ahci") return "ahci";
-    if (type == "sd") return "sd";  // the disk behind an AHCI controller or in a USB enclosure
-    if (driver_binding(type) == "usb") return "usb";  // the USB core's side of every USB device
-    return "";
+    const std::string binds = driver_binding(type);
+    return find_driver_target(binds) ? binds : "";
 }
 
 std::string find_driver_file(const std::string& near, const std::string& name) {

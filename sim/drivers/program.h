@@ -110,7 +110,8 @@ DriverProgram load_driver(const std::string& path);
 std::string find_driver_file(const std::string& near, const std::string& name);
 // The same, or the error for `key`: "no driver file named ...".
 std::string resolve_driver(TableReader& r, const std::string& key, const std::string& name);
-// The built-in driver of a device type ("" if it has none as data).
+// The built-in driver of a device type ("" if it has none as data): the
+// file named as the target it binds to.
 std::string default_driver(const std::string& type);
 // What a driver for a device type binds to (its `binds`): the type itself,
 // or "usb" for every USB device (the USB core's side of it).

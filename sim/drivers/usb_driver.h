@@ -65,9 +65,6 @@ public:
 
     // DriverHost.
     const std::string& device_name() const override { return name_; }
-    std::string track() const override { return name_; }
-    uint64_t mmio_base() const override { return 0; }
-    int rederive(Cpu&, const std::string&) override { return -22; }
     int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
     const sc_core::sc_event& irq_event() const override { return never_; }
 
@@ -196,9 +193,6 @@ private:
     public:
         explicit Disk(UsbStorageDriver& dev) : dev_(dev) {}
         const std::string& device_name() const override { return dev_.disk_; }
-        std::string track() const override { return dev_.disk_; }
-        uint64_t mmio_base() const override { return 0; }
-        int rederive(Cpu&, const std::string&) override { return -22; }
         void queue_stop(Cpu& cpu) override;
         void queue_start(Cpu& cpu) override;
         bool drained(Cpu&) override { return dev_.busy_ == 0; }
