@@ -172,14 +172,12 @@ int UsbDeviceDriver::command(Cpu& cpu, const std::string& name, DriverRunner&) {
     const uint32_t state = cpu.read32(d_ + F_STATE);
     if (name == "is-configured") return state == Configured ? 1 : 0;
     if (name == "is-suspended") return state == Suspended ? 1 : 0;
-    if (name == "enable-remote-wakeup")
-        return !wakeup_ || request(cpu, 0x00, UsbDevice::SET_FEATURE, UsbDevice::DEVICE_REMOTE_WAKEUP, 0, 0) == 0
+    if (name == "enable-remote-wakeup" || name == "disable-remote-wakeup") {
+        const uint8_t req = name == "enable-remote-wakeup" ? UsbDevice::SET_FEATURE : UsbDevice::CLEAR_FEATURE;
+        return !wakeup_ || request(cpu, 0x00, req, UsbDevice::DEVICE_REMOTE_WAKEUP, 0, 0) == 0
                    ? 0
                    : -16;  // -EBUSY: "can't set remote wakeup"
-    if (name == "disable-remote-wakeup")
-        return !wakeup_ || request(cpu, 0x00, UsbDevice::CLEAR_FEATURE, UsbDevice::DEVICE_REMOTE_WAKEUP, 0, 0) == 0
-                   ? 0
-                   : -16;
+    }
     if (name == "stop-endpoints") {
         for (unsigned i = 0; i < endpoints(cpu); ++i)
             if (int rc = hcd_.stop_endpoint(cpu, cpu.read32(d_ + F_SLOT), dci(endpoint(cpu, i).address))) return rc;

@@ -303,13 +303,15 @@ void Kernel::unhalt() {
     hub().instant(path(), "unhalt", "task");
 }
 
+void Kernel::kill_task(size_t i) {
+    for (Cpu* c : cpus_) c->forget(task_threads_[i]);
+    task_threads_[i].kill();
+    tasks_[i]->exited_ = true;
+}
+
 void Kernel::abandon() {
     for (size_t i = 0; i < tasks_.size(); ++i)
-        if (!tasks_[i]->exited()) {
-            for (Cpu* c : cpus_) c->forget(task_threads_[i]);
-            task_threads_[i].kill();
-            tasks_[i]->exited_ = true;
-        }
+        if (!tasks_[i]->exited()) kill_task(i);
     hub().instant(path(), "abandon", "task");
 }
 
@@ -339,9 +341,7 @@ void Kernel::stop_tasks() {
                               fmt::format("task {} blocked for more than {} in the kernel, on {}", tasks_[i]->name(),
                                           format_ps(now_ps() - asked), what),
                               {{"task", tasks_[i]->name()}, {"waits_for", what}, {"kind", "hung-task"}});
-            for (Cpu* c : cpus_) c->forget(task_threads_[i]);
-            task_threads_[i].kill();
-            tasks_[i]->exited_ = true;
+            kill_task(i);
         }
     }
 }

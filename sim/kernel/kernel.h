@@ -172,6 +172,8 @@ public:
     void thaw_all();
 
 private:
+    // Ends task i's thread where it is (it is gone with its kernel, or hung).
+    void kill_task(size_t i);
     struct IrqDesc {
         std::vector<std::pair<std::string, IrqHandler>> actions;
         bool pending = false;    // arrived while suspended: replayed on resume
