@@ -4,6 +4,7 @@
 // file:line:column (or the option, or the database), and write nothing:
 // no database, no file, nothing changed in the case's directory.
 #include "cli.h"
+#include "protocol_text.h"
 
 #include <sqlite3.h>
 
@@ -62,24 +63,8 @@ std::string device(const std::string& name, const std::string& type, const std::
            parent + "\"\n" + extra;
 }
 
-const std::string kSuspend = R"(name = "q"
-[[suspend]]
-name = "cpus-offline"
-action = "cpus-offline"
-[[suspend]]
-name = "irqs-off"
-action = "irqs-off"
-[[suspend]]
-name = "enter"
-action = "platform-enter"
-)";
-const std::string kResume = R"([[resume]]
-name = "irqs-on"
-action = "irqs-on"
-[[resume]]
-name = "cpus-online"
-action = "cpus-online"
-)";
+const std::string kSuspend = "name = \"q\"\n" + quiesce::test::kSuspendPhases;
+const std::string& kResume = quiesce::test::kResumePhases;
 
 std::string driver(const std::string& body) {
     return "[driver]\nname = \"d\"\nbinds = \"dma-engine\"\n[callbacks]\n" + body;

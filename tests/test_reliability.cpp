@@ -2,6 +2,7 @@
 // and input the models cannot represent, into input errors - exit 2, one
 // line naming the file or the option, nothing written - and never aborts.
 #include "cli.h"
+#include "protocol_text.h"
 #include "tmpfile.h"
 
 #include "sim/core/paths.h"
@@ -295,23 +296,8 @@ TEST_CASE("reliability: a protocol's list checks name the list's last phase, lin
     TempTree t;
     const std::string s = t.write("s.toml", scenario_on("pc-basic", "p"));
     const std::string proto = t.dir() + "/protocols/p.toml";
-    const std::string off = R"([[suspend]]
-name = "cpus-offline"
-action = "cpus-offline"
-[[suspend]]
-name = "irqs-off"
-action = "irqs-off"
-[[suspend]]
-name = "enter"
-action = "platform-enter"
-)";
-    const std::string on = R"([[resume]]
-name = "irqs-on"
-action = "irqs-on"
-[[resume]]
-name = "cpus-online"
-action = "cpus-online"
-)";
+    const std::string& off = quiesce::test::kSuspendPhases;
+    const std::string& on = quiesce::test::kResumePhases;
     t.write("protocols/p.toml", "name = \"p\"\n[[suspend]]\nname = \"sync\"\naction = \"sync\"\n" + on);
     require_where(t, s, proto + ":2:1: suspend: the suspend list never reaches platform-enter");
     t.write("protocols/p.toml", "name = \"p\"\ntarget = \"S4\"\n" + off + on);
