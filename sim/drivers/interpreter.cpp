@@ -5,6 +5,7 @@
 #include "models/pci/pci_core.h"
 #include "sim/core/errno_names.h"
 #include "sim/core/errors.h"
+#include "sim/kernel/firmware.h"
 #include "sim/kernel/kernel.h"
 
 #include <algorithm>
@@ -329,6 +330,17 @@ int DriverRunner::exec(const Step& s, Frame& f, Cpu& cpu) {
         for (uint64_t p : buffers_[s.name]) kernel_.free_page(p);
         buffers_[s.name].clear();
         cpu.compute(Cycles(100));
+        return 0;
+    }
+    if (op == "request-firmware") {
+        FirmwareStore* store = kernel_.firmware();
+        FirmwareStore::Blob b;
+        const int rc = store ? store->request(cpu, host_.device_name(), s.name, s.cache, b) : -2;  // -ENOENT
+        if (rc == 0) firmware_[s.name] = b;
+        return rc;
+    }
+    if (op == "release-firmware") {
+        firmware_.erase(s.name);  // (the buffer is kernel heap: not reused)
         return 0;
     }
     if (op == "wait-for-dev") {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "sim/drivers/program.h"
+#include "sim/kernel/firmware.h"
 
 #include <systemc>
 
@@ -67,6 +68,11 @@ public:
     const std::string& callback() const { return callback_; }
     // The pages a buffer holds (alloc/free), for commands that use them.
     std::vector<uint64_t>& buffer(const std::string& name) { return buffers_[name]; }
+    // The firmware request-firmware holds (until release-firmware), or nullptr.
+    const FirmwareStore::Blob* firmware(const std::string& name) const {
+        auto it = firmware_.find(name);
+        return it == firmware_.end() ? nullptr : &it->second;
+    }
     // Where `save` keeps a register in the driver's memory (commands that
     // write saved values, as galibert's explicit restore does).
     uint64_t slot(const std::string& reg) const;
@@ -100,6 +106,7 @@ private:
     uint64_t vars_ = 0;       // one 8-byte slot per variable
     std::map<std::string, unsigned> var_index_;
     std::map<std::string, std::vector<uint64_t>> buffers_;
+    std::map<std::string, FirmwareStore::Blob> firmware_;
     struct Work {
         bool pending = false;
         sc_core::sc_event done;

@@ -1,6 +1,8 @@
 // Driver files: the step vocabulary, the loader, patches and validation.
 #include "sim/drivers/program.h"
 
+#include "sim/drivers/device_file.h"
+
 #include "sim/core/errors.h"
 #include "sim/core/toml_reader.h"
 #include "sim/core/errno_names.h"
@@ -41,6 +43,9 @@ const std::vector<StepOp>& step_ops() {
         {"alloc", true, "alloc_pages(gfp): GFP_KERNEL and GFP_NOIO may sleep to reclaim"},
         {"free", false, "__free_pages()"},
         {"wait-for-dev", true, "device_pm_wait_for_dev()"},
+        {"request-firmware", true,
+         "request_firmware() (cache = false: request_firmware_into_buf(), which the firmware cache does not cover)"},
+        {"release-firmware", false, "release_firmware()"},
         {"compute", false, "CPU work: cycles on the CPU running the callback"},
         {"sleep", true, "msleep()/usleep_range()"},
         {"call", false, "calls another callback's function (a shared helper: foo_suspend from foo_freeze)"},
@@ -151,6 +156,7 @@ void read_step_fields(TableReader& r, Step& s) {
     if (auto v = r.str("name")) s.name = *v;
     if (auto v = r.str("device")) s.device = *v;
     if (auto v = r.str("gfp")) s.gfp = *v;
+    if (auto v = r.boolean("cache")) s.cache = *v;
     if (r.is_string("pages")) s.pages = *r.str("pages");
     else if (auto v = r.integer("pages", 1, 1 << 18)) s.pages = std::to_string(*v);
     if (Picos t = duration_of(r, "timeout")) s.timeout = t;
@@ -378,7 +384,11 @@ DriverProgram load_driver(const std::string& path) {
     p.name = dr.required_str("name");
     if (auto b = dr.str("binds")) p.binds = *b;
     if (p.binds.empty()) dr.fail("binds", "is required (the device type the driver drives)");
-    if (!find_driver_target(p.binds)) dr.fail("binds", "no device model '" + p.binds + "' takes a driver file");
+    // A device described by a file (scenarios/devices/) becomes a target when loaded.
+    if (!find_driver_target(p.binds))
+        if (std::string dev = find_device_file(path, p.binds); !dev.empty()) load_device_file(dev);
+    if (!find_driver_target(p.binds))
+        dr.fail("binds", "no device model or device file '" + p.binds + "' takes a driver file");
     p.description = dr.str("description", p.description);
     if (auto b = dr.boolean("legacy_pm")) p.legacy_pm = *b;
     dr.done();
@@ -473,6 +483,10 @@ void validate_steps(const DriverProgram& p, const DriverTarget& t, const std::st
                 if (!std::isdigit(static_cast<unsigned char>(s.pages[0])) && s.pages != "device-memory")
                     step_error(p, where, s, "pages", "a count, or \"device-memory\"");
             }
+        } else if (op == "request-firmware" || op == "release-firmware") {
+            if (s.name.empty()) step_error(p, where, s, "name", "'" + op + "' names the firmware file");
+            if (s.name.find('/') != std::string::npos)
+                step_error(p, where, s, "name", "a firmware file name has no slash (it is under /lib/firmware)");
         } else if (op == "wait-for-dev") {
             if (s.device.empty()) step_error(p, where, s, "device", "'wait-for-dev' names a device");
         } else if (op == "sleep") {
@@ -539,7 +553,8 @@ std::string driver_binding(const std::string& type) {
 // (scenarios/drivers/dma-engine.toml, xhci, ahci, sd, usb).
 std::string default_driver(const std::string& type) {
     const std::string binds = driver_binding(type);
-    return find_driver_target(binds) ? binds : "";
+    const DriverTarget* t = find_driver_target(binds);
+    return !t ? "" : t->driver.empty() ? binds : t->driver;
 }
 
 std::string find_driver_file(const std::string& near, const std::string& name) {

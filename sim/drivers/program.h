@@ -41,6 +41,7 @@ struct Step {
     std::string device;   // another device (wait-for-dev, a peer's register); "$param": a scenario parameter
     std::string gfp;      // alloc: KERNEL, NOIO, ATOMIC
     std::string pages;    // alloc: a count, or "device-memory"
+    bool cache = true;    // request-firmware: a call the firmware cache covers (request_firmware)
     Picos timeout = 0;    // poll, drain, wait-irq, flush-work
     Picos interval = 0;   // poll, drain: between checks
     Picos duration = 0;   // sleep
@@ -85,8 +86,11 @@ struct DriverTarget {
     std::vector<std::string> rederive;
     std::vector<std::string> params;
     bool pci = true;
+    std::string driver;  // its built-in driver file ("" = the type's name)
 };
 const DriverTarget* find_driver_target(const std::string& type);
+// A device file's target (sim/drivers/device_file.h), replacing one of its name.
+void register_driver_target(DriverTarget t);
 
 struct StepOp {
     const char* name;

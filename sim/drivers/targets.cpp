@@ -4,7 +4,17 @@
 #include "models/usb/xhci.h"
 #include "sim/drivers/program.h"
 
+#include <map>
+
 namespace quiesce {
+
+namespace {
+// The targets device files declared (scenarios/devices/).
+std::map<std::string, DriverTarget>& described() {
+    static std::map<std::string, DriverTarget> m;
+    return m;
+}
+}  // namespace
 
 const DriverTarget* find_driver_target(const std::string& type) {
     static const std::vector<DriverTarget> targets = {
@@ -33,7 +43,13 @@ const DriverTarget* find_driver_target(const std::string& type) {
     };
     for (const auto& t : targets)
         if (t.type == type) return &t;
-    return nullptr;
+    auto it = described().find(type);
+    return it == described().end() ? nullptr : &it->second;
+}
+
+void register_driver_target(DriverTarget t) {
+    std::string type = t.type;
+    described()[type] = std::move(t);
 }
 
 }  // namespace quiesce

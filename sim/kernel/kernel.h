@@ -17,6 +17,8 @@
 
 namespace quiesce {
 
+class FirmwareStore;
+
 class Kernel : public Module {
 public:
     SC_HAS_PROCESS(Kernel);
@@ -37,6 +39,10 @@ public:
     void take_interrupts();
     uint64_t heap_used() const { return heap_next_; }
     bool owns(uint64_t addr) const { return addr >= heap_base_ && addr < heap_end_; }
+
+    // The firmware loader (sim/kernel/firmware.h), set by the platform.
+    void set_firmware(FirmwareStore* f) { firmware_ = f; }
+    FirmwareStore* firmware() const { return firmware_; }
 
     // Kernel memory: bump allocation in the normal RAM region, for what lives
     // as long as the kernel (driver structs, rings, tables).
@@ -172,6 +178,7 @@ public:
     void thaw_all();
 
 private:
+    FirmwareStore* firmware_ = nullptr;
     // Ends task i's thread where it is (it is gone with its kernel, or hung).
     void kill_task(size_t i);
     struct IrqDesc {

@@ -323,9 +323,13 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     }
     else if (a == "freeze-tasks") {
         // suspend_freeze_processes: user tasks, then freezable kernel threads.
+        if (s_.pm_prepare) s_.pm_prepare(cpu);
         int rc = freeze_stage(Task::Kind::User);
         return rc ? rc : freeze_stage(Task::Kind::KThread);
-    } else if (a == "freeze-user-tasks") return freeze_stage(Task::Kind::User);
+    } else if (a == "freeze-user-tasks") {
+        if (s_.pm_prepare) s_.pm_prepare(cpu);
+        return freeze_stage(Task::Kind::User);
+    }
     else if (a == "freeze-kernel-threads") return freeze_stage(Task::Kind::KThread);
     else if (a == "thaw-tasks") s_.kernel->thaw_all();
     else if (a == "suspend-device-irqs") s_.kernel->suspend_device_irqs();

@@ -33,6 +33,9 @@ struct PmServices {
     std::function<void(Cpu&)> syscore_suspend;
     std::function<void(Cpu&)> syscore_resume;
     std::function<int(Cpu&)> sync;            // ksys_sync: write back and flush every filesystem
+    // pm_notifier_call_chain(PM_SUSPEND_PREPARE / PM_HIBERNATION_PREPARE):
+    // what runs just before tasks freeze (the firmware cache fills).
+    std::function<void(Cpu&)> pm_prepare;
     std::function<void()> sleep_entered;      // the OS hands the machine to firmware (SLP_EN)
     std::function<int(Cpu&)> preallocate;     // hibernation: the copy pages
     std::function<int(Cpu&)> snapshot;        // hibernation: the atomic copy

@@ -107,6 +107,9 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     kernel_ = std::make_unique<Kernel>("kernel", ctx, cpus, kHeapBase, heap_end - kHeapBase);
     kernel_->attach_intc(*intc_, kIntcBase);
     pci_core_ = std::make_unique<PciCore>(kEcamBase, kPciMmioBase, kPciMmioSize);
+    fw_store_ = std::make_unique<FirmwareStore>(*kernel_);
+    kernel_->set_firmware(fw_store_.get());
+    install_firmware_files();
 
     acpi_pm_->set_hooks({[this](unsigned st) { power_down(st); }, [this](unsigned st) { power_up(st); },
                          [this](unsigned st) { firmware_wake(st); },
@@ -183,6 +186,10 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
                 auto fn = std::make_unique<XhciPci>(spec.name.c_str(), ctx, *dev_clk_, spec.no_soft_reset);
                 d.fn = fn.get();
                 functions_.push_back(std::move(fn));
+            } else if (spec.type == "pci-device") {
+                auto fn = std::make_unique<GenericPci>(spec.name.c_str(), ctx, *dev_clk_, spec.desc, spec.no_soft_reset);
+                d.fn = fn.get();
+                functions_.push_back(std::move(fn));
             } else {
                 auto fn = std::make_unique<DmaEnginePci>(spec.name.c_str(), ctx, *dev_clk_, spec.no_soft_reset);
                 d.fn = fn.get();
@@ -228,6 +235,36 @@ void Platform::build_usb(const Scenario& s, RunContext& ctx) {
         hc->core().attach(spec.port - 1, *u.model);
         ctx.hub.declare_track({spec.name, hc->path(), "device", usb_clk_->name(), usb_clk_->hz()});
         usb_.push_back(std::move(u));
+    }
+}
+
+void Platform::install_firmware_files() {
+    std::map<std::string, std::vector<uint8_t>> files;
+    for (const auto& d : devs_)
+        if (d.spec.desc && d.spec.desc->firmware.on)
+            files[d.spec.desc->firmware.name] = firmware_image(d.spec.desc->firmware.name, d.spec.desc->firmware.size);
+    const Dev* disk = ahci_device();
+    uint64_t sector = 0;
+    if (disk) {
+        // The last sectors of the root partition, past what qfs allocates.
+        uint64_t bytes = 0;
+        for (const auto& [name, data] : files) bytes += (data.size() + 4095) / 4096 * 4096;
+        sector = disk->spec.swap_first_sector() - bytes / disk->spec.sector_size;
+        fw_store_->expect_disk();
+    }
+    for (auto& [name, data] : files) {
+        if (disk) {
+            const unsigned ss = disk->spec.sector_size;
+            for (uint64_t off = 0; off < data.size(); off += ss) {
+                std::vector<uint8_t> sec(ss, 0);
+                std::copy(data.begin() + long(off), data.begin() + long(std::min<uint64_t>(off + ss, data.size())),
+                          sec.begin());
+                disk->drive->format(sector + off / ss, sec);
+            }
+        }
+        const uint64_t at = sector;
+        sector += (data.size() + 4095) / 4096 * 4096 / (disk ? disk->spec.sector_size : 1);
+        fw_store_->add(name, std::move(data), at);
     }
 }
 
@@ -498,12 +535,18 @@ void Platform::bind_devices(Cpu& cpu) {
                                                          *scenario_.drivers.at(d.spec.name));
             d.xhci_driver->set_wakeup(d.spec.wake);
             drv = d.xhci_driver.get();
+        } else if (d.spec.type == "pci-device") {
+            d.generic_driver = std::make_unique<GenericDriver>(d.spec.name, d.fn->path(), *kernel_, *pci_core_,
+                                                               *scenario_.drivers.at(d.spec.name), d.spec.desc);
+            drv = d.generic_driver.get();
         } else if (d.spec.type == "ahci") {
             d.ahci_driver = std::make_unique<AhciDriver>(d.spec.name, d.fn->path(), d.spec.disk, *kernel_, *pci_core_,
                                                          *scenario_.drivers.at(d.spec.name),
                                                          *scenario_.drivers.at(d.spec.disk));
             d.ahci_driver->set_observer(block_observer_);
             drv = d.ahci_driver.get();
+            // /lib/firmware is on its root filesystem (the first disk).
+            if (&d == ahci_device()) fw_store_->set_disk(d.ahci_driver.get());
             AhciDriver* ahci = d.ahci_driver.get();
             d.disk_pm = std::make_unique<DispatchPmDevice>(
                 d.spec.disk, d.spec.disk, [ahci](const std::string& cb, Cpu& c) { return ahci->disk_pm(cb, c); });
@@ -573,6 +616,13 @@ void Platform::bind_devices(Cpu& cpu) {
         if (DmaEngineDriver *a = dma_driver(dev), *b = dma_driver(to); a && b) a->set_peer("handoff", b);
 }
 
+std::vector<std::pair<std::string, GenericDriver*>> Platform::generic_drivers() {
+    std::vector<std::pair<std::string, GenericDriver*>> out;
+    for (auto& d : devs_)
+        if (d.generic_driver) out.emplace_back(d.spec.name, d.generic_driver.get());
+    return out;
+}
+
 std::vector<std::pair<std::string, DmaEngineDriver*>> Platform::dma_drivers() {
     std::vector<std::pair<std::string, DmaEngineDriver*>> out;
     for (auto& d : devs_)
@@ -612,6 +662,7 @@ std::vector<Platform::Bank> Platform::banks() const {
         if (auto* dma = dynamic_cast<const DmaEnginePci*>(d.fn)) out.push_back({d.fn->path(), &dma->core().regs(), true});
         if (auto* ahci = dynamic_cast<const AhciPci*>(d.fn)) out.push_back({d.fn->path(), &ahci->core().regs(), true});
         if (auto* x = dynamic_cast<const XhciPci*>(d.fn)) out.push_back({d.fn->path(), &x->core().regs(), true});
+        if (auto* g = dynamic_cast<const GenericPci*>(d.fn)) out.push_back({d.fn->path(), &g->core().regs(), true});
     }
     out.push_back({intc_->path(), &intc_->regs(), true});
     // The OS programs PM1 enables and the RTC alarm on every suspend: platform
@@ -643,6 +694,27 @@ void Platform::watch(Checker& checker) {
                                      [used, drv, mem] { return used("RING_BASE", drv->software_ring(*mem)); });
                 checker.watch_mirror(d.fn->path(), "TAIL",
                                      [used, drv, mem] { return used("TAIL", drv->software_tail(*mem)); });
+            }
+    // A described device's engine: the ring base it fetches from against
+    // the driver's struct (an engine that is not enabled uses none).
+    for (auto& d : devs_)
+        if (d.generic_driver && d.spec.desc->engine.on)
+            if (auto* g = dynamic_cast<GenericPci*>(d.fn)) {
+                const GenericCore* core = &g->core();
+                GenericDriver* drv = d.generic_driver.get();
+                const PhysicalMemory* mem = mem_.get();
+                const auto& e = d.spec.desc->engine;
+                checker.watch_mirror(d.fn->path(), e.ring_base.reg, [core, drv, mem, e] {
+                    const uint64_t memory = drv->software_ring(*mem);
+                    const RegisterBank& b = core->regs();
+                    bool running = true;
+                    if (!e.enable.empty()) {
+                        const Register& r = b.reg(e.enable.reg);
+                        for (const auto& f : r.spec().fields)
+                            if (f.name == e.enable.field) running = r.value() & f.mask();
+                    }
+                    return std::make_pair(running ? b.reg(e.ring_base.reg).value() : memory, memory);
+                });
             }
     for (auto& d : devs_)
         if (d.xhci_driver)

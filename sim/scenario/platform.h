@@ -20,6 +20,8 @@
 #include "models/disk/sata_drive.h"
 #include "models/pci/bridge.h"
 #include "sim/drivers/dma_engine_driver.h"
+#include "sim/drivers/generic_driver.h"
+#include "sim/kernel/firmware.h"
 #include "models/pci/dma_engine_pci.h"
 #include "models/pci/host_bridge.h"
 #include "models/pci/pci_core.h"
@@ -99,6 +101,9 @@ public:
     const std::map<std::string, PmDevice*>& pm_devices() const { return pm_by_name_; }
     std::vector<std::pair<std::string, DmaEngineDriver*>> dma_drivers();
     std::vector<std::pair<std::string, XhciDriver*>> xhci_drivers();
+    // The drivers of devices described by files (pci-device), once bound.
+    std::vector<std::pair<std::string, GenericDriver*>> generic_drivers();
+    FirmwareStore& firmware_store() { return *fw_store_; }
     // The USB keyboards (models and, once bound, their drivers), in platform order.
     std::vector<std::pair<UsbKeyboard*, UsbHidDriver*>> keyboards();
     // The first USB keyboard (where `[wake] usb_key` and a usb-key wake event press), or nullptr.
@@ -136,6 +141,7 @@ private:
         std::unique_ptr<AhciDriver> ahci_driver;
         std::unique_ptr<DispatchPmDevice> disk_pm;  // sda (sd)
         std::unique_ptr<XhciDriver> xhci_driver;
+        std::unique_ptr<GenericDriver> generic_driver;
     };
     // A USB device on a root-hub port of its parent xHCI.
     struct UsbDev {
@@ -152,6 +158,10 @@ private:
     void build_pci(const Scenario& s, RunContext& ctx);
     void build_usb(const Scenario& s, RunContext& ctx);
     static void format_swap(SataDrive& drive, const DeviceSpec& spec);
+    // /lib/firmware: the files the described devices load, on the first
+    // AHCI disk's root partition (its last sectors) or, without one, in
+    // the initramfs.
+    void install_firmware_files();
     void power_down(unsigned state);
     void power_up(unsigned state);
     void firmware_wake(unsigned state);
@@ -184,6 +194,7 @@ private:
     ImageCheck* image_check_ = nullptr;
     BlockObserver block_observer_;
     std::unique_ptr<PciCore> pci_core_;
+    std::unique_ptr<FirmwareStore> fw_store_;
     std::vector<Dev> devs_;
     std::vector<UsbDev> usb_;
     std::map<std::string, PmDevice*> pm_by_name_;

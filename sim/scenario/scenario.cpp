@@ -6,6 +6,7 @@
 #include "sim/core/toml_reader.h"
 #include "sim/pm/device_graph.h"
 #include "sim/drivers/mutate.h"
+#include "sim/drivers/device_file.h"
 #include "sim/drivers/dma_engine_driver.h"
 
 #include <algorithm>
@@ -32,7 +33,7 @@ std::string to_string(TraceLevel l) {
 
 namespace {
 
-const std::vector<std::string> kDeviceTypes = {"pci-host", "pci-bridge", "dma-engine", "ahci", "xhci",
+const std::vector<std::string> kDeviceTypes = {"pci-host", "pci-bridge", "dma-engine", "ahci", "xhci", "pci-device",
                                                "usb-keyboard", "usb-storage"};
 
 template <class F>
@@ -84,7 +85,7 @@ PlatformSpec load_platform(const std::string& path) {
         s.type = d.required_str("type");
         if (std::find(kDeviceTypes.begin(), kDeviceTypes.end(), s.type) == kDeviceTypes.end())
             d.fail("type", "unknown device type '" + s.type +
-                               "' (pci-host, pci-bridge, dma-engine, ahci, xhci, usb-keyboard, usb-storage)");
+                               "' (pci-host, pci-bridge, dma-engine, ahci, xhci, pci-device, usb-keyboard, usb-storage)");
         s.parent = d.str("parent", "");
         if (s.type == "pci-host" && !s.parent.empty())
             d.fail("parent", "a pci-host is the root of the device tree: it has no parent");
@@ -96,6 +97,11 @@ PlatformSpec load_platform(const std::string& path) {
             parse_slot(d, "slot", *slot, s);
         } else if (s.type != "pci-host") {
             d.fail("slot", "is required for PCI functions");
+        }
+        if (s.type == "pci-device") {
+            // A device file (scenarios/devices/NAME.toml) describes it.
+            s.desc = resolve_device(d, "model", d.required_str("model"));
+            s.model = s.desc->name;
         }
         s.no_soft_reset = d.boolean("no_soft_reset").value_or(false);
         s.wake = d.boolean("wake").value_or(false);
@@ -574,7 +580,7 @@ Scenario load_scenario(const std::string& path) {
     per_device("drivers", [&](DeviceSpec& spec, TableReader& r, bool disk) {
         // Drivers as data: a driver file by name, and patches to it. The
         // disk behind an AHCI controller has its own (sd).
-        const std::string type = disk ? "sd" : driver_binding(spec.type), dev = disk ? spec.disk : spec.name;
+        const std::string type = disk ? "sd" : driver_binding(spec.driver_type()), dev = disk ? spec.disk : spec.name;
         const std::string def = default_driver(type);
         if (auto name = r.str("driver")) {
             if (def.empty()) r.fail("driver", "device '" + dev + "' (" + type + ") takes no driver file yet");
@@ -647,7 +653,7 @@ Scenario load_scenario(const std::string& path) {
         s.drivers[dev] = p;
     };
     for (const auto& d : s.platform.devices) {
-        builtin(d, d.name, d.type);
+        builtin(d, d.name, d.driver_type());
         if (d.has_disk()) builtin(d, d.disk, "sd");
     }
     if (const toml::table* t = top.table("properties")) {

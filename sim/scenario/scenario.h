@@ -18,9 +18,11 @@
 
 namespace quiesce {
 
+struct GenericDeviceDesc;
+
 struct DeviceSpec {
     std::string name;
-    std::string type;      // pci-host, pci-bridge, dma-engine
+    std::string type;      // pci-host, pci-bridge, dma-engine, ahci, xhci, pci-device, usb-*
     std::string parent;    // graph parent ("" for roots)
     unsigned device = 0;   // PCI device number on the parent's bus
     unsigned function = 0;
@@ -37,7 +39,13 @@ struct DeviceSpec {
     unsigned port = 1;
     std::string serial;
     bool persist = true;
+    // pci-device: a PCI function described by a device file (docs/devices.md).
+    std::string model;
+    std::shared_ptr<const GenericDeviceDesc> desc;
     int line = 0;
+
+    // What its driver binds to: the type, or a described device's name.
+    std::string driver_type() const { return type == "pci-device" ? model : type; }
 
     bool usb() const { return type == "usb-keyboard" || type == "usb-storage"; }
     // An ahci controller or a usb-storage device: it has a disk (`disk`).

@@ -1,0 +1,254 @@
+#include "models/pci/generic_device.h"
+
+#include "sim/core/errors.h"
+#include "sim/core/rng.h"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace quiesce {
+
+namespace {
+constexpr uint32_t kFwMagic = 0x31574651;  // "QFW1"
+constexpr unsigned kFwHeader = 16;
+
+uint64_t field_mask(const Register& r, const std::string& field) {
+    if (field.empty()) return r.width_mask();
+    for (const auto& f : r.spec().fields)
+        if (f.name == field) return f.mask();
+    SIM_PANIC("{}: no field {}", r.name(), field);
+}
+
+unsigned lsb(uint64_t mask) {
+    unsigned n = 0;
+    while (mask && !(mask & 1)) {
+        mask >>= 1;
+        ++n;
+    }
+    return n;
+}
+}  // namespace
+
+std::vector<uint8_t> firmware_image(const std::string& name, uint32_t size) {
+    std::vector<uint8_t> img(kFwHeader + size);
+    uint64_t seed = 0xcbf29ce484222325ULL;  // FNV-1a of the name seeds the payload
+    for (char c : name) seed = (seed ^ uint8_t(c)) * 0x100000001b3ULL;
+    Rng rng(seed);
+    for (uint32_t i = 0; i < size; i += 8) {
+        uint64_t w = rng.next();
+        std::memcpy(&img[kFwHeader + i], &w, std::min<uint32_t>(8, size - i));
+    }
+    const uint32_t crc = uint32_t(crc32(0L, img.data() + kFwHeader, size));
+    const uint32_t header[4] = {kFwMagic, size, crc, 0};
+    std::memcpy(img.data(), header, kFwHeader);
+    return img;
+}
+
+GenericCore::GenericCore(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+                         std::shared_ptr<const GenericDeviceDesc> desc, DmaPort port)
+    : MmioDevice(name, ctx, clock), desc_(std::move(desc)), port_(std::move(port)) {
+    RegisterBank& b = regs();
+    b.set_strict(true);
+    for (const RegSpec& spec : desc_->registers) b.add(spec);
+    const auto& e = desc_->engine;
+    if (e.on) {
+        auto kick = [this](Register&, uint64_t, uint64_t) {
+            update_irq();
+            kick_.notify(sc_core::SC_ZERO_TIME);
+        };
+        for (const RegRef* r : {&e.enable, &e.tail, &e.done, &e.irq_enable})
+            if (!r->empty()) b.reg(r->reg).on_write(kick);
+    }
+    const auto& f = desc_->firmware;
+    if (f.on)
+        b.reg(f.load.reg).on_write([this](Register&, uint64_t, uint64_t) { fw_kick_.notify(sc_core::SC_ZERO_TIME); });
+    local_.assign(desc_->local_memory.size, 0);
+    hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
+    if (e.on) SC_THREAD(engine);
+    if (f.on) SC_THREAD(firmware);
+}
+
+uint64_t GenericCore::get(const RegRef& r) const {
+    const Register& reg = regs().reg(r.reg);
+    const uint64_t m = field_mask(reg, r.field);
+    return (reg.value() & m) >> lsb(m);
+}
+
+void GenericCore::put(const RegRef& r, uint64_t v) {
+    Register& reg = regs().reg(r.reg);
+    const uint64_t m = field_mask(reg, r.field);
+    reg.set((reg.value() & ~m) | ((v << lsb(m)) & m));
+}
+
+void GenericCore::reset(bool power_lost) {
+    RegisterBank& b = regs();
+    const auto& keep = power_lost ? desc_->keep_on_power_loss : desc_->keep_on_reset;
+    RegisterBank::Saved kept;
+    for (const auto& name : keep) kept[name] = b.reg(name).value();
+    b.reset();
+    b.restore(kept);
+    ++generation_;
+    fw_ready_ = false;
+    if (power_lost) lose_local_memory("power-off");
+    irq.set(false);
+    kick_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void GenericCore::entered_d3hot() {
+    if (desc_->local_memory.lost_in_d3hot) lose_local_memory("d3hot");
+}
+
+void GenericCore::lose_local_memory(const char* why) {
+    if (local_.empty()) return;
+    // DRAM without refresh: what it holds afterwards is not what was written.
+    std::fill(local_.begin(), local_.end(), uint8_t(0));
+    hub().instant(path(), "local-memory-lost", "power", {{"why", why}, {"bytes", std::to_string(local_.size())}});
+}
+
+void GenericCore::update_irq() {
+    const auto& e = desc_->engine;
+    if (!e.on) return;
+    const bool en = e.irq_enable.empty() || get(e.irq_enable);
+    const bool pending = get(e.done) || (!e.error.empty() && get(e.error));
+    irq.set(en && pending);
+}
+
+void GenericCore::fail(const std::string& why) {
+    const auto& e = desc_->engine;
+    if (!e.error.empty()) put(e.error, 1);
+    hub().instant(path(), "engine-error", "dma", {{"reason", why}});
+    update_irq();
+}
+
+// Command `index` of the ring. False if a reset abandoned it.
+bool GenericCore::process(uint32_t index, uint64_t generation) {
+    const auto& e = desc_->engine;
+    const uint64_t at = get(e.ring_base) + uint64_t(index) * GenericDeviceDesc::kCmdSize;
+    const uint64_t id = ctx().ledger.issue(path(), fmt::format("command {} at {:#x}", index, at));
+    hub().slice_begin(path(), "command", "dma", {{"index", std::to_string(index)}});
+    auto finish = [&](const char* outcome) {
+        hub().slice_end(path(), "command", "dma", {{"outcome", outcome}});
+        ctx().ledger.retire(id, outcome);
+    };
+    struct {
+        uint32_t op, len;
+        uint64_t host, offset;
+        uint32_t flags, cookie;
+    } c{};
+    static_assert(sizeof(c) == GenericDeviceDesc::kCmdSize, "command layout");
+    if (!port_.transfer(at, &c, sizeof c, false) || generation != generation_) {
+        finish(generation != generation_ ? "aborted" : "error");
+        if (generation == generation_) fail("command fetch failed");
+        return generation == generation_;
+    }
+    const char* bad = nullptr;
+    if (!(c.flags & GenericDeviceDesc::CMD_VALID)) bad = "command not valid";
+    else if (desc_->firmware.on && !fw_ready_) bad = "no firmware loaded";
+    else if (c.op != GenericDeviceDesc::OP_WRITE && c.op != GenericDeviceDesc::OP_READ) bad = "unknown opcode";
+    else if (c.offset + c.len > local_.size() || c.offset + c.len < c.offset) bad = "beyond local memory";
+    if (!bad) {
+        sc_core::wait(from_ps(ctx().timing.vary(e.latency)));
+        for (uint32_t off = 0; off < c.len && !bad; off += e.burst) {
+            const unsigned n = std::min<uint32_t>(e.burst, c.len - off);
+            uint8_t* dev = local_.data() + c.offset + off;
+            if (!port_.transfer(c.host + off, dev, n, c.op == GenericDeviceDesc::OP_READ)) bad = "data transfer failed";
+            if (generation != generation_) {
+                finish("aborted");
+                return false;
+            }
+        }
+    }
+    c.flags |= bad ? GenericDeviceDesc::CMD_ERROR : GenericDeviceDesc::CMD_DONE;
+    if (!port_.transfer(at + 24, &c.flags, 4, true) || generation != generation_) {
+        finish(generation != generation_ ? "aborted" : "error");
+        return generation == generation_;
+    }
+    const uint32_t size = std::max<uint32_t>(1, uint32_t(get(e.ring_size)));
+    put(e.head, (index + 1) % size);
+    finish(bad ? "error" : "done");
+    if (bad) fail(bad);
+    else put(e.done, 1);
+    update_irq();
+    return true;
+}
+
+void GenericCore::engine() {
+    const auto& e = desc_->engine;
+    for (;;) {
+        const bool enabled = e.enable.empty() || get(e.enable);
+        const bool errored = !e.error.empty() && get(e.error);
+        const uint32_t head = uint32_t(get(e.head)), tail = uint32_t(get(e.tail)), size = uint32_t(get(e.ring_size));
+        if (!enabled || errored || head == tail || size == 0) {
+            sc_core::wait(kick_);
+            continue;
+        }
+        if (tail >= size) {
+            fail("tail beyond ring size");
+            continue;
+        }
+        wait_cycles(Cycles(2));  // doorbell to fetch
+        process(head, generation_);
+    }
+}
+
+// LOAD: the image is read from host memory by DMA and checked; READY after
+// the latency, or ERROR. A reset on the way abandons it.
+void GenericCore::firmware() {
+    const auto& f = desc_->firmware;
+    for (;;) {
+        sc_core::wait(fw_kick_);
+        if (!get(f.load)) continue;
+        put(f.load, 0);
+        const uint64_t generation = generation_;
+        const uint64_t addr = get(f.addr);
+        const uint32_t len = uint32_t(get(f.length));
+        hub().slice_begin(path(), "firmware-load", "firmware", {{"bytes", std::to_string(len)}});
+        std::vector<uint8_t> img(len);
+        bool ok = len == kFwHeader + f.size;
+        for (uint32_t off = 0; ok && off < len; off += 4096)
+            ok = port_.transfer(addr + off, img.data() + off, std::min<uint32_t>(4096, len - off), false);
+        const char* why = ok ? nullptr : "image not readable";
+        if (ok) {
+            uint32_t header[4];
+            std::memcpy(header, img.data(), kFwHeader);
+            if (header[0] != kFwMagic || header[1] != f.size) why = "bad header";
+            else if (header[2] != uint32_t(crc32(0L, img.data() + kFwHeader, f.size))) why = "bad checksum";
+        }
+        if (generation == generation_) sc_core::wait(from_ps(ctx().timing.vary(f.latency)));
+        if (generation != generation_) {
+            hub().slice_end(path(), "firmware-load", "firmware", {{"result", "aborted"}});
+            continue;
+        }
+        fw_ready_ = why == nullptr;
+        put(why ? f.error : f.ready, 1);
+        hub().slice_end(path(), "firmware-load", "firmware", {{"result", why ? why : "ready"}});
+    }
+}
+
+pci::HeaderIdent GenericPci::ident(const GenericDeviceDesc& d, bool no_soft_reset) {
+    pci::HeaderIdent id;
+    id.vendor = d.vendor;
+    id.device = d.device;
+    id.class_code = d.class_code;
+    id.int_pin = 1;
+    id.no_soft_reset = no_soft_reset;
+    id.bar_size[0] = d.bar_size;
+    return id;
+}
+
+GenericPci::GenericPci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
+                       std::shared_ptr<const GenericDeviceDesc> desc, bool no_soft_reset)
+    : CoreFunction(name, ctx, clock, ident(*desc, no_soft_reset), [&](DmaPort port) {
+          return std::make_unique<GenericCore>("core", ctx, clock, desc, std::move(port));
+      }) {}
+
+void GenericPci::function_reset() { core().reset(dstate() == DState::D3cold); }
+
+void GenericPci::dstate_changed(DState, DState to) {
+    if (to == DState::D3hot) core().entered_d3hot();
+}
+
+}  // namespace quiesce

@@ -1,0 +1,254 @@
+#include "sim/drivers/device_file.h"
+
+#include "sim/core/time.h"
+#include "sim/core/toml_reader.h"
+#include "sim/drivers/program.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace quiesce {
+
+namespace {
+
+std::map<std::string, std::shared_ptr<const GenericDeviceDesc>>& loaded() {
+    static std::map<std::string, std::shared_ptr<const GenericDeviceDesc>> m;
+    return m;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+template <class F>
+auto parsed(TableReader& r, const std::string& key, F parse) -> decltype(parse(std::string())) {
+    auto text = r.str(key);
+    if (!text) return 0;
+    try {
+        return parse(*text);
+    } catch (const std::exception& e) {
+        r.fail(key, e.what());
+    }
+}
+
+// "REG" or "REG.FIELD" naming a register (and field) of the bank.
+RegRef reg_ref(TableReader& r, const std::string& key, const std::vector<RegSpec>& regs, bool required) {
+    auto text = r.str(key);
+    if (!text) {
+        if (required) r.fail(key, "is required");
+        return {};
+    }
+    RegRef ref;
+    const size_t dot = text->find('.');
+    ref.reg = text->substr(0, dot);
+    if (dot != std::string::npos) ref.field = text->substr(dot + 1);
+    auto it = std::find_if(regs.begin(), regs.end(), [&](const RegSpec& s) { return s.name == ref.reg; });
+    if (it == regs.end()) r.fail(key, "no register '" + ref.reg + "' in [[register]]");
+    if (!ref.field.empty() && std::none_of(it->fields.begin(), it->fields.end(),
+                                           [&](const RegField& f) { return f.name == ref.field; }))
+        r.fail(key, "register " + ref.reg + " has no field '" + ref.field + "'");
+    return ref;
+}
+
+StateClass state_class(TableReader& r) {
+    const std::string c = r.str("class", "hardware");
+    if (c == "hardware") return StateClass::Hardware;
+    if (c == "driver") return StateClass::Driver;
+    if (c == "volatile") return StateClass::Volatile;
+    r.fail("class", "'" + c + "' is not a state class (hardware, driver, volatile)");
+}
+
+RegSpec read_register(TableReader& r, uint32_t bar, std::vector<std::string>& keep_reset,
+                      std::vector<std::string>& keep_power) {
+    RegSpec s;
+    s.name = r.required_str("name");
+    if (s.name.empty() || s.name.find_first_of(". ") != std::string::npos)
+        r.fail("name", "a register name has no dot or space");
+    auto off = r.integer("offset", 0, int64_t(bar) - 1);
+    if (!off) r.fail("offset", "is required");
+    s.offset = uint32_t(*off);
+    if (auto w = r.integer("width")) {
+        if (*w != 1 && *w != 2 && *w != 4 && *w != 8) r.fail("width", "must be 1, 2, 4 or 8 bytes");
+        s.width = unsigned(*w);
+    }
+    if (s.offset % s.width) r.fail("offset", fmt::format("{:#x} is not aligned to the width ({})", s.offset, s.width));
+    if (s.offset + s.width > bar) r.fail("offset", "the register ends past the BAR");
+    const uint64_t wmask = s.width == 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * s.width)) - 1;
+    auto mask = [&](const char* key) -> uint64_t {
+        auto v = r.integer(key);
+        if (!v) return 0;
+        if (uint64_t(*v) & ~wmask) r.fail(key, fmt::format("{:#x} does not fit in {} bytes", *v, s.width));
+        return uint64_t(*v);
+    };
+    s.reset = mask("reset");
+    s.ro = mask("ro");
+    s.w1c = mask("w1c");
+    s.rsvd = mask("rsvd");
+    s.wo = mask("wo");
+    s.cls = state_class(r);
+    s.doc = r.str("doc", "");
+    if (const toml::table* f = r.table("fields")) {
+        for (const auto& [k, v] : *f) {
+            RegField field;
+            field.name = std::string(k.str());
+            const std::string key = "fields." + field.name;
+            // A bit number, or "msb:lsb".
+            if (v.is_integer()) {
+                field.lsb = unsigned(std::clamp<int64_t>(v.as_integer()->get(), 0, 64));
+            } else if (v.is_string()) {
+                unsigned msb = 0, lsb = 0;
+                if (std::sscanf(v.as_string()->get().c_str(), "%u:%u", &msb, &lsb) != 2 || msb < lsb)
+                    fail_at(r.file(), v, r.path_of(key), "expected a bit number or \"msb:lsb\"");
+                field.lsb = lsb;
+                field.width = msb - lsb + 1;
+            } else {
+                fail_at(r.file(), v, r.path_of(key), "expected a bit number or \"msb:lsb\"");
+            }
+            if (field.lsb + field.width > 8 * s.width)
+                fail_at(r.file(), v, r.path_of(key), fmt::format("beyond the register's {} bits", 8 * s.width));
+            s.fields.push_back(field);
+        }
+    }
+    auto survives = [&](const char* key, std::vector<std::string>& keep) {
+        const std::string v = r.str(key, "reset");
+        if (v == "keep") keep.push_back(s.name);
+        else if (v != "reset") r.fail(key, "'" + v + "' is not what a register does (reset, keep)");
+    };
+    survives("on_reset", keep_reset);
+    survives("on_power_loss", keep_power);
+    r.done();
+    return s;
+}
+
+}  // namespace
+
+std::shared_ptr<const GenericDeviceDesc> load_device_file(const std::string& path) {
+    const std::string key = std::filesystem::weakly_canonical(path).string();
+    toml::table top = parse_toml_file(path);
+    TableReader r(path, top, "");
+    const toml::table* dt = r.table("device");
+    if (!dt) r.fail("device", "a device file opens with a [device] table");
+    TableReader d(path, *dt, "device");
+    auto desc = std::make_shared<GenericDeviceDesc>();
+    GenericDeviceDesc& g = *desc;
+    g.file = path;
+    g.name = d.required_str("name");
+    if (g.name.empty() || g.name.find_first_of("/. ") != std::string::npos)
+        d.fail("name", "a device name has no slash, dot or space");
+    if (find_driver_target(g.name) && !loaded_device(g.name))
+        d.fail("name", "'" + g.name + "' is a built-in device model");
+    g.description = d.str("description", "");
+    g.driver = d.str("driver", g.name);
+    if (auto v = d.integer("vendor", 1, 0xfffe)) g.vendor = uint16_t(*v);
+    if (auto v = d.integer("device_id", 0, 0xffff)) g.device = uint16_t(*v);
+    if (auto v = d.integer("class", 0, 0xffffff)) g.class_code = uint32_t(*v);
+    if (d.str("bar")) {
+        g.bar_size = uint32_t(parsed(d, "bar", parse_size));
+        if (g.bar_size < 16 || g.bar_size > (256u << 20) || (g.bar_size & (g.bar_size - 1)))
+            d.fail("bar", "must be a power of two from 16B to 256MiB");
+    }
+    d.done();
+    r.tables("register", [&](TableReader& rr, const toml::node&) {
+        RegSpec s = read_register(rr, g.bar_size, g.keep_on_reset, g.keep_on_power_loss);
+        for (const RegSpec& o : g.registers) {
+            if (o.name == s.name) rr.fail("name", "register '" + s.name + "' declared twice");
+            if (s.offset < o.offset + o.width && o.offset < s.offset + s.width)
+                rr.fail("offset", fmt::format("{:#x} overlaps register {}", s.offset, o.name));
+        }
+        g.registers.push_back(std::move(s));
+    });
+    if (g.registers.empty()) r.fail("register", "a device has at least one [[register]]");
+    std::sort(g.registers.begin(), g.registers.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
+    if (const toml::table* t = r.table("local_memory")) {
+        TableReader m(path, *t, "local_memory");
+        g.local_memory.size = parsed(m, "size", parse_size);
+        if (g.local_memory.size == 0 || g.local_memory.size % 4096 || g.local_memory.size > (64ULL << 20))
+            m.fail("size", "must be a multiple of 4KiB up to 64MiB");
+        const std::string lost = m.str("lost_in", "D3cold");
+        if (lost == "D3hot") g.local_memory.lost_in_d3hot = true;
+        else if (lost != "D3cold") m.fail("lost_in", "'" + lost + "' is not D3hot or D3cold");
+        m.done();
+    }
+    if (const toml::table* t = r.table("engine")) {
+        TableReader e(path, *t, "engine");
+        auto& en = g.engine;
+        en.on = true;
+        en.enable = reg_ref(e, "enable", g.registers, false);
+        en.irq_enable = reg_ref(e, "irq_enable", g.registers, false);
+        en.ring_base = reg_ref(e, "ring_base", g.registers, true);
+        en.ring_size = reg_ref(e, "ring_size", g.registers, true);
+        en.tail = reg_ref(e, "tail", g.registers, true);
+        en.head = reg_ref(e, "head", g.registers, true);
+        en.done = reg_ref(e, "done", g.registers, true);
+        en.error = reg_ref(e, "error", g.registers, false);
+        if (e.str("latency")) en.latency = parsed(e, "latency", parse_duration);
+        if (auto b = e.integer("burst", 4, 4096)) en.burst = uint32_t(*b);
+        if (!g.local_memory.size) e.fail("engine", "the engine moves data to and from [local_memory]: declare it");
+        e.done();
+    }
+    if (const toml::table* t = r.table("firmware")) {
+        TableReader f(path, *t, "firmware");
+        auto& fw = g.firmware;
+        fw.on = true;
+        fw.name = f.required_str("name");
+        if (fw.name.empty() || fw.name.find('/') != std::string::npos) f.fail("name", "a firmware file name has no slash");
+        fw.size = uint32_t(parsed(f, "size", parse_size));
+        if (fw.size == 0 || fw.size > (16u << 20) || fw.size % 8) f.fail("size", "must be 8B to 16MiB, a multiple of 8");
+        fw.addr = reg_ref(f, "addr", g.registers, true);
+        fw.length = reg_ref(f, "length", g.registers, true);
+        fw.load = reg_ref(f, "load", g.registers, true);
+        fw.ready = reg_ref(f, "ready", g.registers, true);
+        fw.error = reg_ref(f, "error", g.registers, true);
+        if (f.str("latency")) fw.latency = parsed(f, "latency", parse_duration);
+        f.done();
+    }
+    r.done();
+    auto& reg = loaded()[g.name];
+    // Device names are global, like the built-in types: one description per
+    // name in a process (the same file, or a copy of it, may load again).
+    if (reg && std::filesystem::weakly_canonical(reg->file).string() != key && slurp(reg->file) != slurp(path))
+        r.fail("device", "two different device files are named '" + g.name + "': " + reg->file + " and " + path);
+    reg = desc;
+    // A target driver files may bind to.
+    DriverTarget t;
+    t.type = g.name;
+    t.registers = g.registers;
+    t.driver = g.driver;
+    if (g.firmware.on) t.commands.push_back("load-firmware");
+    if (g.local_memory.size) t.commands.insert(t.commands.end(), {"save-local-memory", "restore-local-memory"});
+    if (g.engine.on) t.rederive = {g.engine.ring_base.reg, g.engine.ring_size.reg, g.engine.tail.reg};
+    register_driver_target(std::move(t));
+    return desc;
+}
+
+std::string find_device_file(const std::string& near, const std::string& name) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (name.empty() || name.find('/') != std::string::npos) return "";
+    const fs::path dir = fs::path(near).parent_path();
+    const std::vector<fs::path> cands = {dir / "devices" / (name + ".toml"), dir.parent_path() / "devices" / (name + ".toml"),
+                                         fs::path(QUIESCE_DATA_DIR) / "devices" / (name + ".toml")};
+    for (const fs::path& cand : cands)
+        if (fs::is_regular_file(cand, ec)) return cand.string();
+    return "";
+}
+
+std::shared_ptr<const GenericDeviceDesc> resolve_device(TableReader& r, const std::string& key,
+                                                        const std::string& name) {
+    const std::string file = find_device_file(r.file(), name);
+    if (file.empty()) r.fail(key, "no device file named '" + name + "' (devices/" + name + ".toml)");
+    return load_device_file(file);
+}
+
+std::shared_ptr<const GenericDeviceDesc> loaded_device(const std::string& name) {
+    auto it = loaded().find(name);
+    return it == loaded().end() ? nullptr : it->second;
+}
+
+}  // namespace quiesce

@@ -1,0 +1,211 @@
+// Devices described by files (docs/devices.md): the loader and its errors,
+// and the described model's behaviours in runs - the copy engine, local
+// memory lost with power, the firmware load and its check, the firmware
+// cache behind request-firmware.
+#include "cli.h"
+#include "tmpfile.h"
+
+#include "models/pci/generic_device.h"
+#include "sim/core/errors.h"
+#include "sim/drivers/device_file.h"
+#include "sim/scenario/executor.h"
+
+#include <zlib.h>
+
+#include <cstring>
+#include <fstream>
+
+using namespace quiesce;
+using quiesce::test::regression;
+using quiesce::test::TempFile;
+
+namespace {
+
+std::string builtin_device(const std::string& name) {
+    return std::string(QUIESCE_DATA_DIR) + "/devices/" + name + ".toml";
+}
+
+const std::string kHead = "[device]\nname = \"tdev\"\n";
+const std::string kReg = "[[register]]\nname = \"CTRL\"\noffset = 0x4\nfields = { ENABLE = 0 }\n";
+
+// The error a device file gives, without its path.
+std::string device_error(const std::string& text) {
+    TempFile f(text);
+    try {
+        load_device_file(f.path());
+    } catch (const InputError& e) {
+        std::string w = e.what();
+        return w.substr(w.find(f.path()) == 0 ? f.path().size() : 0);
+    }
+    return "loaded";
+}
+
+Scenario gpu_scenario(const std::string& extra, const std::string& expect = "[expect]\nresult = \"pass\"\n") {
+    TempFile f("[scenario]\nseed = 7\n[platform]\nname = \"pc-gpu\"\n[protocol]\nname = \"linux-s3\"\n" + extra + "\n" +
+               expect);
+    return load_scenario(f.path());
+}
+
+std::vector<const Event*> named(const RunResult& r, const std::string& name) {
+    std::vector<const Event*> out;
+    for (const auto& ev : r.stream.events)
+        if (ev.name == name) out.push_back(&ev);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("devices: qgpu's device file loads with its bank, roles and behaviours; its driver binds to it",
+          "[devices]") {
+    auto d = load_device_file(builtin_device("qgpu"));
+    REQUIRE(d->name == "qgpu");
+    REQUIRE(d->bar_size == 4096);
+    REQUIRE(d->registers.front().name == "ID");  // sorted by offset
+    REQUIRE(d->registers.front().reset == 0x31555047);
+    auto ctrl = std::find_if(d->registers.begin(), d->registers.end(), [](auto& r) { return r.name == "CTRL"; });
+    REQUIRE(ctrl->fields.size() == 2);
+    auto clocks = std::find_if(d->registers.begin(), d->registers.end(), [](auto& r) { return r.name == "CLOCKS"; });
+    REQUIRE(clocks->fields[0].lsb == 0);
+    REQUIRE(clocks->fields[0].width == 4);
+    REQUIRE(d->keep_on_reset == std::vector<std::string>{"SCRATCH"});
+    REQUIRE(d->engine.on);
+    REQUIRE(d->engine.done.text() == "STATUS.DONE");
+    REQUIRE(d->local_memory.size == 64 * 1024);
+    REQUIRE_FALSE(d->local_memory.lost_in_d3hot);
+    REQUIRE(d->firmware.name == "qgpu-fw.bin");
+    REQUIRE(d->firmware.size == 16 * 1024);
+    // A target driver files bind to: its registers, its commands, the
+    // engine's ring registers to re-derive.
+    const DriverTarget* t = find_driver_target("qgpu");
+    REQUIRE(t);
+    REQUIRE(t->registers.size() == d->registers.size());
+    REQUIRE(t->commands == std::vector<std::string>{"load-firmware", "save-local-memory", "restore-local-memory"});
+    REQUIRE(t->rederive == std::vector<std::string>{"RING_BASE", "RING_SIZE", "TAIL"});
+    DriverProgram p = load_driver(std::string(QUIESCE_DATA_DIR) + "/drivers/qgpu.toml");
+    REQUIRE(p.binds == "qgpu");
+    // A step on a register the device does not have is refused.
+    TempFile bad("[driver]\nname = \"x\"\nbase = \"qgpu\"\n[[patch]]\ncallback = \"prepare\"\nreplace = [{ op = "
+                 "\"write\", reg = \"NOPE\", value = 1 }]\n");
+    std::filesystem::copy_file(builtin_device("qgpu"), std::filesystem::path(bad.path()).parent_path() / "qgpu.toml",
+                               std::filesystem::copy_options::overwrite_existing);
+    REQUIRE_THROWS_WITH(load_driver(bad.path()), Catch::Contains("'qgpu' has no register 'NOPE'"));
+}
+
+TEST_CASE("devices: bad device files name file:line:column and key", "[devices]") {
+    REQUIRE(device_error("") == ":1:1: device: a device file opens with a [device] table");
+    REQUIRE(device_error(kHead) == ":1:1: register: a device has at least one [[register]]");
+    REQUIRE(device_error(kHead + "[[register]]\nname = \"A\"\noffset = 0x6\n") ==
+            ":5:10: register[0].offset: 0x6 is not aligned to the width (4)");
+    REQUIRE(device_error(kHead + kReg + "[[register]]\nname = \"B\"\noffset = 0x4\nwidth = 2\n") ==
+            ":9:10: register[1].offset: 0x4 overlaps register CTRL");
+    REQUIRE(device_error(kHead + kReg + "[[register]]\nname = \"CTRL\"\noffset = 0x8\n") ==
+            ":8:8: register[1].name: register 'CTRL' declared twice");
+    REQUIRE(device_error(kHead + "[[register]]\nname = \"A\"\noffset = 0\nwidth = 3\n") ==
+            ":6:9: register[0].width: must be 1, 2, 4 or 8 bytes");
+    REQUIRE(device_error(kHead + "[[register]]\nname = \"A\"\noffset = 0\nwidth = 1\nreset = 0x100\n") ==
+            ":7:9: register[0].reset: 0x100 does not fit in 1 bytes");
+    REQUIRE(device_error(kHead + "[[register]]\nname = \"A\"\noffset = 0\nclass = \"sticky\"\n") ==
+            ":6:9: register[0].class: 'sticky' is not a state class (hardware, driver, volatile)");
+    REQUIRE(device_error(kHead + "[[register]]\nname = \"A\"\noffset = 0\nfields = { X = \"2:5\" }\n") ==
+            ":6:16: register[0].fields.X: expected a bit number or \"msb:lsb\"");
+    REQUIRE(device_error(kHead + "[[register]]\nname = \"A\"\noffset = 0\non_reset = \"lose\"\n") ==
+            ":6:12: register[0].on_reset: 'lose' is not what a register does (reset, keep)");
+    REQUIRE(device_error(kHead + kReg + "[engine]\nring_base = \"CTRL\"\n") ==
+            ":7:1: engine.ring_size: is required");
+    REQUIRE(device_error(kHead + kReg + "[local_memory]\nsize = \"4KiB\"\n[engine]\nring_base = \"RING\"\n") ==
+            ":10:13: engine.ring_base: no register 'RING' in [[register]]");
+    REQUIRE(device_error(kHead + kReg + "[firmware]\nname = \"f.bin\"\nsize = \"1KiB\"\naddr = \"CTRL.NOPE\"\n") ==
+            ":10:8: firmware.addr: register CTRL has no field 'NOPE'");
+    REQUIRE(device_error(kHead + kReg +
+                         "[engine]\nring_base = \"CTRL\"\nring_size = \"CTRL\"\ntail = \"CTRL\"\nhead = \"CTRL\"\n"
+                         "done = \"CTRL.ENABLE\"\n") ==
+            ":7:1: engine.engine: the engine moves data to and from [local_memory]: declare it");
+    REQUIRE(device_error(kHead + kReg + "[local_memory]\nsize = \"5000\"\n") ==
+            ":8:8: local_memory.size: must be a multiple of 4KiB up to 64MiB");
+    REQUIRE(device_error("[device]\nname = \"dma-engine\"\n" + kReg) ==
+            ":2:8: device.name: 'dma-engine' is a built-in device model");
+    REQUIRE(device_error(kHead + "bogus = 1\n" + kReg) == ":3:1: device.bogus: unknown key");
+    // A platform names a device file that does not exist.
+    TempFile plat("name = \"p\"\n[[device]]\nname = \"pci0\"\ntype = \"pci-host\"\n[[device]]\nname = \"g\"\n"
+                  "type = \"pci-device\"\nmodel = \"nosuch\"\nslot = \"02.0\"\nparent = \"pci0\"\n");
+    REQUIRE_THROWS_WITH(load_platform(plat.path()),
+                        Catch::Contains(":8:9: device[1].model: no device file named 'nosuch' (devices/nosuch.toml)"));
+}
+
+TEST_CASE("devices: the firmware image carries its length and CRC32; different names, different payloads",
+          "[devices]") {
+    std::vector<uint8_t> a = firmware_image("a.bin", 64), b = firmware_image("b.bin", 64);
+    REQUIRE(a.size() == 16 + 64);
+    uint32_t header[4];
+    std::memcpy(header, a.data(), 16);
+    REQUIRE(header[0] == 0x31574651);
+    REQUIRE(header[1] == 64);
+    REQUIRE(header[2] == uint32_t(crc32(0L, a.data() + 16, 64)));
+    REQUIRE(a != b);
+    REQUIRE(firmware_image("a.bin", 64) == a);  // a function of the name
+}
+
+TEST_CASE("devices: qgpu in S3 - VRAM lost with power and brought back, firmware from the cache", "[devices]") {
+    RunResult r = execute(load_scenario(regression("s3-gpu")));
+    REQUIRE(r.status == "passed");
+    REQUIRE(r.stream.summary.workload == "ok");
+    // The probe read the firmware from the disk; the PM notifier cached it
+    // before tasks froze; resume got it from the cache.
+    auto req = named(r, "request-firmware");
+    REQUIRE(req.size() == 2);
+    REQUIRE(arg_value(*req[0], "from") == "disk");
+    REQUIRE(arg_value(*req[1], "from") == "cache");
+    REQUIRE(named(r, "firmware-cached").size() == 1);
+    REQUIRE(named(r, "firmware-cached")[0]->ts < req[1]->ts);
+    // VRAM went with the power (D3cold in S3) and the engine copied it out
+    // and back: 16 pages each way.
+    REQUIRE(named(r, "local-memory-lost").size() == 1);
+    auto save = named(r, "local-memory-save"), restore = named(r, "local-memory-restore");
+    REQUIRE(save.size() == 1);
+    REQUIRE(arg_value(*save[0], "pages") == "16");
+    REQUIRE(restore.size() == 1);
+    REQUIRE(save[0]->ts < named(r, "local-memory-lost")[0]->ts);
+    REQUIRE(named(r, "local-memory-lost")[0]->ts < restore[0]->ts);
+    // The firmware was loaded twice (probe, resume), both accepted.
+    int loads = 0;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::SliceEnd && ev.name == "firmware-load") {
+            ++loads;
+            REQUIRE(arg_value(ev, "result") == "ready");
+        }
+    REQUIRE(loads == 2);
+}
+
+TEST_CASE("devices: a driver mistake on a described device is caught - VRAM not evicted, uncached firmware",
+          "[devices]") {
+    RunResult lost = execute(load_scenario(regression("s3-gpu-vram-not-evicted")));
+    REQUIRE(lost.status == "passed");
+    REQUIRE(lost.violations == std::set<std::string>{"transparency.diverged"});
+    RunResult hang = execute(load_scenario(regression("s3-gpu-firmware-uncached")));
+    REQUIRE(hang.status == "passed");
+    REQUIRE(hang.violations == std::set<std::string>{"liveness.hang"});
+    auto req = named(hang, "request-firmware");
+    REQUIRE(req.size() == 1);  // the one in resume_early never returned
+    REQUIRE(execute(load_scenario(regression("s3-gpu-firmware-cached"))).status == "passed");
+}
+
+TEST_CASE("devices: the device checks the image it loads - a wrong address is refused", "[devices]") {
+    // The driver's resume writes the firmware registers itself, pointing at
+    // page 0 (not the image): the device reads it, refuses it (ERROR), and
+    // the poll for READY times out with -EIO.
+    RunResult r = execute(gpu_scenario(
+        "[[drivers.gpu0.patch]]\ncallback = \"resume\"\ndelete = \"load-fw\"\n"
+        "[[drivers.gpu0.patch]]\ncallback = \"resume\"\ninsert_before = \"wait-fw\"\nsteps = ["
+        "{ op = \"write\", reg = \"FW_ADDR\", value = 0 }, { op = \"write\", reg = \"FW_LEN\", value = 16400 }, "
+        "{ op = \"rmw\", reg = \"FW_CTRL\", field = \"LOAD\", value = 1 }]\n",
+        "[expect]\nviolations = [\"transparency.diverged\"]\n"));
+    std::string result;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::SliceEnd && ev.name == "firmware-load") result = arg_value(ev, "result");
+    REQUIRE(result == "bad header");
+    bool failed = false;
+    for (const auto& ev : r.stream.events)
+        if (ev.name == "callback-failed" && arg_value(ev, "device") == "gpu0")
+            failed = arg_value(ev, "rc") == "-5" && arg_value(ev, "callback") == "resume";
+    REQUIRE(failed);
+}
