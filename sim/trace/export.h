@@ -3,11 +3,12 @@
 //           time and CPU cycles, wall time, violations
 //   show    a text timeline of one run
 //   diff    where a failing run departs from a passing one
-//   chrome  Chrome Trace Event JSON that Perfetto UI and chrome://tracing
-//           open: one process per run, one named thread per track (named like
-//           the device tree), complete ("X") events for slices, instants for
-//           events, faults and violations, counters for power states, flows
-//           for ledger issue -> retire
+//   chrome  Chrome Trace Event JSON that Perfetto UI, chrome://tracing and
+//           speedscope open: one process per run, one named thread per track
+//           (named like the device tree), complete ("X") events for slices,
+//           instants for zero-length slices, events, faults and violations, a
+//           counter per device, flows bound to slices (ledger issue ->
+//           retire, fault -> violation)
 //   vcd     GTKWave
 //   html    a sleepgraph-style timeline page
 #pragma once
