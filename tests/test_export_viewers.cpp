@@ -129,3 +129,190 @@ TEST_CASE("viewers: every Chrome flow binds to a slice, a counter per device, no
         if (c.threads[e.at("tid")] == "kernel" && e.at("cat") == "phase") kernel_instants.insert(e.at("name"));
     REQUIRE(kernel_instants.count("thaw-tasks"));
 }
+
+namespace {
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A VCD read back: each variable's full name ("run1.pci0.rp0.dma0.callback")
+// with its type, and the values it took in order.
+struct Vcd {
+    std::map<std::string, std::string> type;                // full name -> type
+    std::map<std::string, std::vector<std::string>> values;  // full name -> values after $dumpvars
+};
+
+Vcd read_vcd(const std::string& text) {
+    Vcd v;
+    std::map<std::string, std::string> name_of;  // code -> full name
+    std::vector<std::string> scope;
+    std::istringstream in(text);
+    bool dumping = false;
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream w(line);
+        std::string first;
+        w >> first;
+        if (first == "$scope") {
+            std::string kind, name;
+            w >> kind >> name;
+            scope.push_back(name);
+        } else if (first == "$upscope") {
+            scope.pop_back();
+        } else if (first == "$var") {
+            std::string type, width, code, name, range;
+            w >> type >> width >> code >> name >> range;
+            std::string full;
+            for (const auto& s : scope) full += s + ".";
+            full += name + (range == "$end" ? "" : range);
+            v.type[full] = type;
+            name_of[code] = full;
+        } else if (first == "$end") {
+            dumping = true;  // the end of $dumpvars
+        } else if (dumping && !first.empty() && first[0] != '#') {
+            if (first[0] == 's' || first[0] == 'b') {
+                std::string code;
+                w >> code;
+                v.values[name_of.at(code)].push_back(first.substr(1));
+            } else {
+                v.values[name_of.at(first.substr(1))].push_back(first.substr(0, 1));
+            }
+        }
+    }
+    return v;
+}
+
+std::string sanitised(std::string s) {
+    for (char& c : s)
+        if (c == ' ') c = '_';
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("viewers: the VCD has every track's slices, zero-length phases and USB power; vcd2fst reads it; the .gtkw "
+          "names every signal",
+          "[trace][vcd]") {
+    Runs runs;
+    quiesce::TraceReader reader(runs.db);
+    for (int run : {1, 3}) {
+        INFO("run " << run);
+        const std::string vcd = tmp_path("run.vcd"), gtkw = tmp_path("run.gtkw"), fst = tmp_path("run.fst");
+        auto r = sh("trace export " + runs.db + " " + std::to_string(run) + " --format vcd -o " + vcd);
+        INFO(r.out);
+        REQUIRE(r.status == 0);
+        const Vcd v = read_vcd(read_file(vcd));
+        // Each track's scope, as the device tree nests them ("dma0.core" is
+        // "core" in "dma0").
+        std::map<int64_t, std::pair<std::string, int64_t>> tracks;  // id -> (name, parent)
+        reader.each("SELECT id, name, coalesce(parent_id, 0) FROM track WHERE run_id = ?", {run},
+                    [&](const std::vector<std::string>& c) {
+                        tracks[std::stoll(c[0])] = {c[1], std::stoll(c[2])};
+                    });
+        auto vcd_name = [](std::string s) {  // "restore-kernel" is "restore_kernel"
+            for (char& c : s)
+                if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
+            return s;
+        };
+        std::function<std::string(int64_t)> scope = [&](int64_t id) {
+            auto [name, parent] = tracks.at(id);
+            if (!parent) return "run" + std::to_string(run) + "." + vcd_name(name);
+            const std::string& up = tracks.at(parent).first;
+            return scope(parent) + "." + vcd_name(name.rfind(up + ".", 0) == 0 ? name.substr(up.size() + 1) : name);
+        };
+        // Every slice of a duration on its track's <category> signal; every
+        // zero-length one a pulse of its own on <category>_mark.
+        std::map<std::string, std::set<std::string>> want;
+        std::map<std::string, size_t> marks;
+        reader.each("SELECT track_id, category, name, dur FROM slice WHERE run_id = ?", {run},
+                    [&](const std::vector<std::string>& c) {
+                        std::string var = scope(std::stoll(c[0])) + "." + c[1];
+                        if (c[3] == "0") ++marks[var + "_mark"];
+                        else want[var].insert(sanitised(c[2]));
+                    });
+        REQUIRE(want.size() > 10);
+        for (const auto& [var, names] : want) {
+            INFO(var);
+            REQUIRE(v.type.count(var));
+            REQUIRE(v.type.at(var) == "string");
+            const auto& seen = v.values.at(var);
+            for (const auto& n : names) REQUIRE(std::find(seen.begin(), seen.end(), n) != seen.end());
+        }
+        for (const auto& [var, n] : marks) {
+            INFO(var);
+            const auto& seen = v.values.at(var);
+            REQUIRE(size_t(std::count_if(seen.begin(), seen.end(), [](const std::string& s) { return s != "-"; })) ==
+                    n);
+        }
+        if (run == 3) {
+            REQUIRE(marks.count("run3.kernel.phase_mark"));
+            for (const char* busy : {"run3.cpu0.irq", "run3.cpu1.hotplug", "run3.firmware.firmware",
+                                     "run3.pci0.rp0.dma0.core.dma", "run3.pci0.ahci0.core.disk"})
+                REQUIRE(want.count(busy));
+            REQUIRE(v.type.count("run3.cpu0.task"));
+        }
+        if (run == 1) {  // the USB stick: addressed, suspended, resumed
+            std::string usb;
+            for (const auto& [name, t] : v.type)
+                if (name.size() > 17 && name.compare(name.size() - 17, 17, ".usb0.power_state") == 0) usb = name;
+            REQUIRE(!usb.empty());
+            const auto& states = v.values.at(usb);
+            REQUIRE(std::find(states.begin(), states.end(), "suspended") != states.end());
+            REQUIRE(states.back() == "active");
+            REQUIRE(want.count("run1.pci0.xhci0.core.usb"));
+        }
+        // GTKWave's converter reads it without a word.
+        r = quiesce::test::shell("vcd2fst " + vcd + " " + fst);
+        REQUIRE(r.status == 0);
+        REQUIRE(r.out.find("arning") == std::string::npos);
+        REQUIRE(r.out.find("rror") == std::string::npos);
+        REQUIRE(std::filesystem::file_size(fst) > 0);
+        // The save file beside it: the dump file, a group per track, every
+        // signal once with an alias that says whose it is.
+        std::istringstream save(read_file(gtkw));
+        std::vector<std::string> groups;
+        std::set<std::string> traced;
+        bool dumpfile = false;
+        std::string flags;
+        for (std::string line; std::getline(save, line);) {
+            if (line.rfind("[dumpfile] ", 0) == 0) {
+                dumpfile = line == "[dumpfile] \"" + std::filesystem::absolute(vcd).string() + "\"";
+            } else if (line[0] == '@') {
+                flags = line;
+            } else if (line[0] == '-') {
+                if (flags == "@800200") groups.push_back(line.substr(1));
+                else {
+                    REQUIRE(flags == "@1000200");
+                    REQUIRE(!groups.empty());
+                    REQUIRE(groups.back() == line.substr(1));
+                    groups.back() = "";  // closed
+                }
+            } else if (line[0] == '+') {
+                auto close = line.find("} ");
+                REQUIRE(close != std::string::npos);
+                const std::string alias = line.substr(2, close - 2), name = line.substr(close + 2);
+                INFO(line);
+                REQUIRE(v.type.count(name));
+                REQUIRE(traced.insert(name).second);
+                REQUIRE(!groups.empty());
+                // Within the track's group, aliased "<track> <signal>".
+                REQUIRE(alias.find(' ') != std::string::npos);
+                REQUIRE(name.find("." + alias.substr(alias.rfind(' ') + 1)) != std::string::npos);
+                REQUIRE(flags == (v.type.at(name) == "integer" ? "@24" : v.type.at(name) == "wire" ? "@28" : "@20"));
+            }
+        }
+        REQUIRE(dumpfile);
+        for (const auto& g : groups) REQUIRE(g.empty());
+        REQUIRE(traced.size() == v.type.size());
+        for (const auto& p : {vcd, gtkw, fst}) std::filesystem::remove(p);
+    }
+    // --gtkw names the save file; with another format it is bad input.
+    const std::string save = tmp_path("elsewhere.gtkw");
+    REQUIRE(sh("trace export " + runs.db + " 1 --format vcd --gtkw " + save + " > /dev/null").status == 0);
+    REQUIRE(read_file(save).find("+{kernel phase} run1.kernel.phase\n") != std::string::npos);
+    auto bad = sh("trace export " + runs.db + " 1 --gtkw " + save);
+    REQUIRE(bad.status == 2);
+    REQUIRE(bad.out == "quiesce: --gtkw: a save file for --format vcd only\n");
+    std::filesystem::remove(save);
+}

@@ -216,7 +216,7 @@ TEST_CASE("trace: the VCD export has the device tree as scopes and GTKWave's vcd
     std::string cmd = "vcd2fst " + vcd + " " + fst + " > /dev/null 2>&1";
     REQUIRE(std::system(cmd.c_str()) == 0);
     REQUIRE(std::filesystem::file_size(fst) > 0);
-    for (const auto& p : {path, vcd, fst}) std::filesystem::remove(p);
+    for (const auto& p : {path, vcd, fst, path + ".gtkw"}) std::filesystem::remove(p);
 }
 
 namespace {
@@ -354,7 +354,7 @@ TEST_CASE("trace: exports stay valid on a database with hostile strings", "[trac
     REQUIRE(data.at("run").at("scenario").get<std::string>().find("</script>") != std::string::npos);
     REQUIRE(data.at("violations").size() >= 2);
     REQUIRE(run_cli("trace export " + path + " 1 --format vcd -o " + path + ".vcd") == 0);
-    for (const char* ext : {"", ".json", ".html", ".vcd"}) std::filesystem::remove(path + ext);
+    for (const char* ext : {"", ".json", ".html", ".vcd", ".gtkw"}) std::filesystem::remove(path + ext);
 }
 
 TEST_CASE("wire: a stream decoded in pieces (a shared prefix, then a suffix) is the stream decoded whole", "[trace]") {

@@ -418,6 +418,9 @@ int main(int argc, char** argv) {
     exp->add_option("run", export_run, "Run id (see quiesce trace runs)")->required();
     exp->add_option("--format", export_format, "Export format")->check(CLI::IsMember({"chrome", "vcd", "html"}));
     exp->add_option("-o,--output", export_out, "Output file (default: standard output)");
+    std::string export_gtkw_out;
+    exp->add_option("--gtkw", export_gtkw_out,
+                    "With --format vcd: write GTKWave's save file here (default: beside -o FILE, as FILE.gtkw)");
 
     std::string query_db, query_sql, query_format = "table";
     double query_timeout = 5;
@@ -521,11 +524,20 @@ int main(int argc, char** argv) {
                 std::fputs(trace_diff(db, diff_a, diff_b).c_str(), stdout);
                 return 0;
             }
+            if (export_format != "vcd" && !export_gtkw_out.empty())
+                throw InputError("--gtkw: a save file for --format vcd only");
             std::string text = export_format == "vcd"    ? export_vcd(db, export_run)
                                : export_format == "html" ? export_html(db, export_run)
                                                          : export_chrome(db, export_run);
             if (export_out.empty()) std::fputs(text.c_str(), stdout);
             else write_file_atomically(export_out, text);
+            if (export_format == "vcd" && export_gtkw_out.empty() && !export_out.empty()) {
+                export_gtkw_out = fs::path(export_out).replace_extension(".gtkw").string();
+                if (export_gtkw_out == export_out) export_gtkw_out += ".gtkw";
+            }
+            if (export_format == "vcd" && !export_gtkw_out.empty())
+                write_file_atomically(export_gtkw_out, export_gtkw(db, export_run, export_out.empty() ? "" :
+                                                                   fs::absolute(export_out).string()));
             return 0;
         }
         if (*query) return cmd_query(query_db, query_sql, query_format, query_timeout);

@@ -5,20 +5,14 @@
 #include "sim/trace/rows.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cmath>
 #include <sstream>
 #include <cctype>
-#include <functional>
-#include <tuple>
 #include <cstdlib>
 #include <map>
 
 namespace quiesce {
-
-using json = nlohmann::json;
 
 namespace {
 // What an explored variant decided (its order, fault rule, schedule), as
@@ -57,8 +51,6 @@ std::string trace_runs(const TraceReader& db) {
     return out;
 }
 
-namespace {
-
 std::string run_title(const TraceReader& db, int64_t run_id) {
     std::string title;
     each_row(db, "SELECT scenario, seed, protocol, status, outcome, sim_time, message, faults, id FROM run WHERE id = ?",
@@ -77,7 +69,6 @@ std::string run_title(const TraceReader& db, int64_t run_id) {
     return title;
 }
 
-}  // namespace
 
 std::string trace_show(const TraceReader& db, int64_t run_id) {
     std::string out = run_title(db, run_id) + "\n\nphases\n";
@@ -144,130 +135,6 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
                                     c[3], c[4].empty() ? "-" : c[4], c[5]);
              });
     if (!any) out += "  none\n";
-    return out;
-}
-
-namespace {
-
-std::string vcd_name(std::string s) {
-    for (char& c : s)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
-    return s.empty() ? "_" : s;
-}
-std::string vcd_code(size_t n) {  // identifiers from the printable range
-    std::string id;
-    do {
-        id += char(33 + n % 94);
-        n /= 94;
-    } while (n);
-    return id;
-}
-std::string vcd_string(const std::string& v) {  // GTKWave string values: no spaces
-    std::string out = v.empty() ? "-" : v;
-    for (char& c : out)
-        if (c == ' ') c = '_';
-    return out;
-}
-}  // namespace
-
-std::string export_vcd(const TraceReader& db, int64_t run_id) {
-    std::string title = run_title(db, run_id);
-    struct Track {
-        std::string name;
-        int64_t parent;
-        std::vector<int64_t> children;
-    };
-    std::map<int64_t, Track> tracks;
-    each_row(db, "SELECT id, name, parent_id FROM track WHERE run_id = ? ORDER BY id", {run_id},
-             {"track.id", "track.name", "track.parent_id"},
-             [&](const Row& c) { tracks[c.integer(0)] = {c[1], c.integer(2), {}}; });
-    for (auto& [id, t] : tracks)
-        if (t.parent && tracks.count(t.parent)) tracks[t.parent].children.push_back(id);
-    struct Var {
-        std::string code, type, name;
-        int width;
-    };
-    std::map<int64_t, std::vector<Var>> vars;  // track -> its signals
-    std::map<std::pair<int64_t, std::string>, std::string> code_of;
-    size_t next = 0;
-    auto add = [&](int64_t track, const std::string& name, const std::string& type, int width) {
-        auto key = std::make_pair(track, name);
-        if (!code_of.count(key)) {
-            code_of[key] = vcd_code(next++);
-            vars[track].push_back({code_of[key], type, name, width});
-        }
-        return code_of[key];
-    };
-    // Value changes: (ts, order, code, value text in VCD syntax).
-    std::vector<std::tuple<Picos, size_t, std::string, std::string>> changes;
-    auto change = [&](Picos ts, const std::string& code, const std::string& value) {
-        changes.emplace_back(ts, changes.size(), code, value);
-    };
-    auto integer = [](int64_t v) {
-        std::string bits;
-        for (int b = 31; b >= 0; --b) bits += ((uint64_t(v) >> b) & 1) ? '1' : '0';
-        size_t first = bits.find('1');
-        return "b" + (first == std::string::npos ? std::string("0") : bits.substr(first)) + " ";
-    };
-    each_row(db, "SELECT track_id, ts, name, value, id FROM counter WHERE run_id = ? ORDER BY ts", {run_id},
-             {"counter.track_id", "counter.ts", "counter.name", "counter.value", "counter.id"}, [&](const Row& c) {
-                 std::string code = add(c.integer(0), vcd_name(c[2]), "integer", 32);
-                 double value = c.real(3);
-                 if (!(std::fabs(value) < 9.2e18)) c.bad(3, "a counter value beyond a 64-bit integer: " + c[3]);
-                 change(c.natural(1), code, integer(int64_t(value)));
-             });
-    // Strings: the slice in progress per track and category (phase, callback, power).
-    each_row(db,
-             "SELECT s.track_id, s.ts, s.dur, s.name, s.category, s.id FROM slice s WHERE s.run_id = ?"
-             " AND s.category IN ('phase', 'callback', 'power') ORDER BY s.ts",
-             {run_id}, {"slice.track_id", "slice.ts", "slice.dur", "slice.name", "slice.category", "slice.id"},
-             [&](const Row& c) {
-                 std::string var = c[4] == "phase" ? "phase" : c[4] == "callback" ? "callback" : "power_state";
-                 std::string code = add(c.integer(0), var, "string", 1);
-                 change(c.natural(1), code, "s" + vcd_string(c[3]) + " ");
-                 change(c.natural(1) + c.natural(2), code, "s- ");
-             });
-    each_row(db, "SELECT track_id, ts, name, args, id FROM instant WHERE run_id = ? AND category = 'irq' ORDER BY ts",
-             {run_id}, {"instant.track_id", "instant.ts", "instant.name", "instant.args", "instant.id"},
-             [&](const Row& c) {
-                 json a = c.json(3);
-                 if (!a.is_object() || !a.contains("irq") || !a["irq"].is_string()) return;
-                 std::string code = add(c.integer(0), "irq" + a["irq"].get<std::string>(), "wire", 1);
-                 change(c.natural(1), code, c[2] == "assert" ? "1" : "0");
-             });
-    std::string out = "$comment " + title + " $end\n$version quiesce " QUIESCE_VERSION " $end\n$timescale 1ps $end\n";
-    std::function<void(int64_t, size_t)> scope = [&](int64_t id, size_t depth) {
-        // Each level is a call: a damaged database's chain of parents stops here.
-        if (depth > 1000)
-            throw InputError(db.path(), 0, 0, "track.parent_id",
-                             fmt::format("tracks nested deeper than 1000 levels (track row {})", id));
-        const Track& t = tracks[id];
-        std::string name = t.name;
-        if (t.parent && tracks.count(t.parent) && name.rfind(tracks[t.parent].name + ".", 0) == 0)
-            name = name.substr(tracks[t.parent].name.size() + 1);
-        out += "$scope module " + vcd_name(name) + " $end\n";
-        for (const Var& v : vars[id])
-            out += fmt::format("$var {} {} {} {} $end\n", v.type, v.width, v.code, v.name);
-        for (int64_t child : t.children) scope(child, depth + 1);
-        out += "$upscope $end\n";
-    };
-    out += "$scope module " + vcd_name(fmt::format("run{}", run_id)) + " $end\n";
-    for (const auto& [id, t] : tracks)
-        if (!t.parent || !tracks.count(t.parent)) scope(id, 0);
-    out += "$upscope $end\n$enddefinitions $end\n#0\n$dumpvars\n";
-    for (const auto& [track, list] : vars)
-        for (const Var& v : list)
-            out += (v.type == "string" ? "s- " : v.type == "wire" ? "0" : "b0 ") + v.code + "\n";
-    out += "$end\n";
-    std::sort(changes.begin(), changes.end());
-    Picos now = 0;
-    for (const auto& [ts, order, code, value] : changes) {
-        if (ts != now) {
-            out += fmt::format("#{}\n", ts);
-            now = ts;
-        }
-        out += value + code + "\n";
-    }
     return out;
 }
 

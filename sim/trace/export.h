@@ -9,7 +9,7 @@
 //           instants for zero-length slices, events, faults and violations, a
 //           counter per device, flows bound to slices (ledger issue ->
 //           retire, fault -> violation)
-//   vcd     GTKWave
+//   vcd     GTKWave, with a .gtkw save file
 //   html    a sleepgraph-style timeline page
 #pragma once
 
@@ -22,6 +22,10 @@
 namespace quiesce {
 
 std::string trace_runs(const TraceReader& db);
+// "run N: scenario (seed S, protocol): verdict, outcome O, T simulated" and
+// the run's message and explored decisions on lines below. Throws
+// InputError if the run does not exist.
+std::string run_title(const TraceReader& db, int64_t run_id);
 // A text timeline of one run: its phases in order with the device callbacks
 // inside each, the slowest callbacks, the faults and the violations.
 std::string trace_show(const TraceReader& db, int64_t run_id);
@@ -33,11 +37,18 @@ std::string trace_diff(const TraceReader& db, int64_t a, int64_t b);
 std::string trace_summary(const std::vector<const TraceReader*>& dbs);
 // Throws InputError if the run does not exist.
 std::string export_chrome(const TraceReader& db, int64_t run_id);
-// IEEE 1364 VCD for GTKWave/Surfer: the device tree as scopes; per track the
-// D-state and drive power (integers), the callback in progress (string), the
-// kernel's phase and the platform's sleep state (strings), and the interrupt
-// controller's input lines (wires). Timescale 1 ps.
+// IEEE 1364 VCD for GTKWave/Surfer: the device tree as scopes; per track its
+// counters (D-state, drive power: integers), per slice category the slice in
+// progress (a string: `phase` on the kernel, `callback` and `step` on
+// devices, `dma`, `disk`, `usb` on device cores, `irq` on CPUs...), zero-length
+// slices as 1-ps pulses on `<category>_mark`, a USB device's `power_state`,
+// a core's running `task`, and the interrupt controller's input lines
+// (wires). Timescale 1 ps.
 std::string export_vcd(const TraceReader& db, int64_t run_id);
+// A GTKWave save file for export_vcd's output (at `vcd_path`, "" if not
+// known): every signal, a group per track, each with a readable alias
+// ("dma0 callback"), zoomed to the whole run.
+std::string export_gtkw(const TraceReader& db, int64_t run_id, const std::string& vcd_path);
 // One self-contained HTML page in sleepgraph's layout: the suspend and resume
 // blocks with the sleep between them compressed, the transition's phases as
 // colour bands, one row per device (the device tree first), callbacks as
