@@ -32,9 +32,9 @@ TEST_CASE("cli: run prints a line per scenario, a summary, and writes db and JUn
     std::string xml((std::istreambuf_iterator<char>(x)), std::istreambuf_iterator<char>());
     REQUIRE(xml.find("<testsuites name=\"quiesce\" tests=\"2\" failures=\"0\" errors=\"0\"") != std::string::npos);
     REQUIRE(xml.find("<testsuite name=\"regression\" tests=\"2\" failures=\"0\" errors=\"0\"") != std::string::npos);
-    REQUIRE(xml.find("<property name=\"wall_sim_ratio\" value=\"") != std::string::npos);
+    REQUIRE(xml.find("\nwall_sim_ratio=") != std::string::npos);
     REQUIRE(xml.find("classname=\"regression\" name=\"s3-basic\"") != std::string::npos);
-    REQUIRE(xml.find("<property name=\"random_seed\" value=\"1\"/>") != std::string::npos);
+    REQUIRE(xml.find("\nrandom_seed=1\n") != std::string::npos);
 
     Result q = sh("query " + db + " \"SELECT scenario, status FROM run ORDER BY id\"" + " --format list");
     REQUIRE(q.status == 0);

@@ -300,8 +300,8 @@ TEST_CASE("explore --mutate: killed and survived, a reproducer that is a driver 
         REQUIRE(late != std::string::npos);
         const std::string one = xml.substr(late, xml.find("</testcase>", late) - late);
         REQUIRE(one.find("<failure") == std::string::npos);
-        REQUIRE(one.find("<property name=\"killed_by\" value=\"hwstate.not-restored\"/>") != std::string::npos);
-        REQUIRE(one.find("<property name=\"reproducer\"") != std::string::npos);
+        REQUIRE(one.find("\nkilled_by=hwstate.not-restored\n") != std::string::npos);
+        REQUIRE(one.find("\nreproducer=") != std::string::npos);
     }
     // s3-basic never changes BURST or CTRL at run time and its ring is idle
     // at suspend: a driver that forgets to save them, or to drain, passes it.

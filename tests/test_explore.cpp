@@ -112,7 +112,7 @@ TEST_CASE("explore: finds a bug only an error path shows, writes a reproducer, r
     CHECK(xml.find("<testsuites name=\"quiesce explore explore-latent-wrong-undo\" tests=\"" + v[1].str() + "\"") !=
           std::string::npos);
     CHECK(xml.find("<failure message=\"new violation: rollback.incomplete at kernel: ") != std::string::npos);
-    CHECK(xml.find("<property name=\"reproducer\" value=\"" + reproducer + "\"/>") != std::string::npos);
+    CHECK(xml.find("\nreproducer=" + reproducer + "\n") != std::string::npos);
     CHECK(xml.find("name=\"kind=callback-fail,phase=prepare,device=pci0\"") != std::string::npos);
     // The reproducer is a scenario that `quiesce run` confirms.
     Cli again = sh("run " + reproducer + " --db " + tmp("again.db"));

@@ -1,8 +1,12 @@
-// JUnit XML for CI (reference/trace-and-ecosystem.md §4.1): one testsuite, one
-// testcase per scenario run (classname = scenario directory, name = scenario),
-// cocotb-style properties (seed, simulated time, trace database and run id),
-// failure text with the one-line reason.
+// JUnit XML for CI (reference/trace-and-ecosystem.md §4.1), valid against
+// Jenkins xUnit's junit-10.xsd (tests/data/junit-10.xsd): a testsuite per
+// folder with its timestamp and hostname, a testcase per scenario run
+// (classname = scenario directory, name = scenario), failure text with the
+// one-line reason, and the run's file and properties (seed, simulated time,
+// trace database and run id) as name=value lines of its <system-out>.
 #pragma once
+
+#include "sim/core/errors.h"
 
 #include <string>
 #include <vector>
@@ -14,12 +18,16 @@ struct JunitCase {
     std::string name;
     std::string file;
     double time_s = 0;
-    std::string status;   // passed | failed | crashed | timeout
+    std::string status;   // passed | failed | crashed | timeout | input-error
     std::string message;
     std::vector<std::pair<std::string, std::string>> properties;
 };
 
 std::string junit_xml(const std::string& suite, const std::vector<JunitCase>& cases);
+// The report of a command stopped by bad input, at `path` (nothing when
+// empty): one errored testcase, named after the file and line, whose
+// message is the error's one line. Writes nothing when it cannot.
+void write_junit_input_error(const std::string& path, const std::string& suite, const InputError& e);
 // Writes `content` to PATH.tmp, then renames it to `path`: a reader sees the
 // old file or the whole new one. A failure leaves no PATH.tmp and throws an
 // EnvironmentError when the machine refused (a full disk, a file-size

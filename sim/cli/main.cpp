@@ -542,6 +542,8 @@ int main(int argc, char** argv) {
         }
         if (*query) return cmd_query(query_db, query_sql, query_format, query_timeout);
     } catch (const InputError& e) {
+        // CI shows the bad file in the report it asked for.
+        if (*run) write_junit_input_error(junit, "quiesce", e);
         std::fprintf(stderr, "quiesce: %s\n", e.what());
         return 2;
     } catch (const fs::filesystem_error& e) {  // a path no check above stat'ed first: still input

@@ -1,0 +1,121 @@
+// JUnit reports as CI reads them (issue 20): valid against Jenkins xUnit's
+// junit-10.xsd (tests/data/junit-10.xsd) by xmllint, whatever the file
+// names; a suite per folder with timestamp and hostname; a report for bad
+// input too.
+#include "cli.h"
+#include "tmpfile.h"
+
+#include "sim/cli/junit.h"
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+
+using quiesce::test::regression;
+using quiesce::test::sh;
+using quiesce::test::shell;
+using quiesce::test::tmp_path;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// xmllint's verdict on a report: "" when it validates, else what it said.
+std::string schema_errors(const std::string& report) {
+    REQUIRE(std::system("command -v xmllint > /dev/null") == 0);  // libxml2-utils (scripts/install-deps.sh)
+    auto r = shell("xmllint --noout --schema " + std::string(QUIESCE_DATA_DIR) + "/../tests/data/junit-10.xsd '" +
+                   report + "'");
+    return r.status == 0 ? "" : r.out;
+}
+
+}  // namespace
+
+TEST_CASE("junit: the schema refuses what the old reports had", "[junit]") {
+    // A testcase with a `file` attribute and properties: what Jenkins refused.
+    quiesce::test::TempFile old(
+        "<?xml version=\"1.0\"?>\n<testsuites><testsuite name=\"a\" tests=\"1\" failures=\"0\" errors=\"0\">"
+        "<testcase name=\"x\" file=\"x.toml\"><properties><property name=\"k\" value=\"v\"/></properties>"
+        "</testcase></testsuite></testsuites>\n",
+        ".xml");
+    const std::string why = schema_errors(old.path());
+    REQUIRE(why.find("attribute 'file': The attribute 'file' is not allowed") != std::string::npos);
+    REQUIRE(why.find("Element 'properties': This element is not expected") != std::string::npos);
+}
+
+TEST_CASE("junit: run's report validates, with timestamp, hostname and the properties in system-out", "[junit]") {
+    std::string db = tmp_path("junit.db"), junit = tmp_path("junit.xml");
+    quiesce::test::TempFile failing("[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n"
+                                    "[drivers.dma0]\nlegacy_pm = true\n[[drivers.dma0.patch]]\ncallback = "
+                                    "\"suspend_noirq\"\nappend = [{ op = \"pci-set-power\", state = \"D3hot\" }, "
+                                    "{ op = \"write\", reg = \"CTRL\", value = 0 }]\n[expect]\nresult = \"pass\"\n");
+    auto r = sh("run " + regression("s3-basic") + " " + failing.path() + " --db " + db + " --junit " + junit);
+    REQUIRE(r.status == 1);
+    const std::string xml = read_file(junit);
+    INFO(xml);
+    REQUIRE(schema_errors(junit) == "");
+    std::smatch m;
+    REQUIRE(std::regex_search(xml, m,
+                              std::regex("<testsuite name=\"regression\" [^>]* timestamp=\"(\\d{4}-\\d\\d-\\d\\dT\\d\\d:"
+                                         "\\d\\d:\\d\\d)\" hostname=\"([^\"]+)\">")));
+    REQUIRE(xml.find("<failure message=\"expected pass, got") != std::string::npos);
+    REQUIRE(xml.find("random_seed=1\n") != std::string::npos);
+    REQUIRE(xml.find("file=" + regression("s3-basic") + "\n") != std::string::npos);
+    REQUIRE(xml.find("trace_db=" + db + "\n") != std::string::npos);
+    std::filesystem::remove(db);
+    std::filesystem::remove(junit);
+}
+
+TEST_CASE("junit: `run .` names the folder; a file name that is not UTF-8 still makes valid XML", "[junit]") {
+    const std::string dir = tmp_path("suite-dir");
+    std::filesystem::create_directories(dir);
+    std::filesystem::copy_file(regression("s3-basic"), dir + "/s3-basic.toml");
+    const std::string odd = dir + "/caf\xe9-\xff.toml";  // Latin-1 bytes: no UTF-8
+    std::filesystem::copy_file(regression("s3-basic"), odd);
+    auto r = shell("cd " + dir + " && " + std::string(QUIESCE_BIN) + " run . --db run.db --junit report.xml");
+    INFO(r.out);
+    REQUIRE(r.status == 0);
+    const std::string xml = read_file(dir + "/report.xml");
+    INFO(xml);
+    REQUIRE(schema_errors(dir + "/report.xml") == "");
+    const std::string folder = std::filesystem::path(dir).filename().string();
+    REQUIRE(xml.find("<testsuite name=\"" + folder + "\" tests=\"2\"") != std::string::npos);
+    REQUIRE(xml.find("<testcase classname=\"" + folder + "\" name=\"s3-basic\"") != std::string::npos);
+    REQUIRE(xml.find("classname=\".\"") == std::string::npos);
+    REQUIRE(xml.find("name=\"caf\xef\xbf\xbd-\xef\xbf\xbd\"") != std::string::npos);  // U+FFFD for each stray byte
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("junit: bad input writes a report with one errored testcase naming the file and line", "[junit]") {
+    quiesce::test::TempFile bad("[platform]\nname = \"pc-basic\"\ncpus = \"two\"\n");
+    std::string db = tmp_path("bad.db"), junit = tmp_path("bad.xml");
+    auto r = sh("run " + regression("s3-basic") + " " + bad.path() + " --db " + db + " --junit " + junit);
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out == "quiesce: " + bad.path() + ":3:8: platform.cpus: expected an integer\n");
+    REQUIRE_FALSE(std::filesystem::exists(db));
+    const std::string xml = read_file(junit);
+    INFO(xml);
+    REQUIRE(schema_errors(junit) == "");
+    REQUIRE(xml.find("<testsuites name=\"quiesce\" tests=\"1\" failures=\"0\" errors=\"1\"") != std::string::npos);
+    REQUIRE(xml.find("<testcase classname=\"input\" name=\"" + bad.path() + ":3\"") != std::string::npos);
+    REQUIRE(xml.find("<error message=\"" + bad.path() + ":3:8: platform.cpus: expected an integer\" type=\"input-error\"") !=
+            std::string::npos);
+    std::filesystem::remove(junit);
+}
+
+TEST_CASE("junit: invalid UTF-8 and control characters in any field", "[junit]") {
+    quiesce::JunitCase c;
+    c.classname = "a\xc3";
+    c.name = "over\xc0\xaflong \xed\xa0\x80surrogate";
+    c.status = "failed";
+    c.message = "bell\x07 <tag> & \"quote\" \xf4\x90\x80\x80";
+    c.properties = {{"k\xfe", "v\x01"}};
+    const std::string xml = quiesce::junit_xml("s\xff", {c});
+    quiesce::test::TempFile f(xml, ".xml");
+    REQUIRE(schema_errors(f.path()) == "");
+    REQUIRE(xml.find("name=\"over\xef\xbf\xbd\xef\xbf\xbdlong \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdsurrogate\"") !=
+            std::string::npos);
+}
