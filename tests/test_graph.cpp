@@ -60,3 +60,18 @@ TEST_CASE("graph: DOT output shows devices and both edge kinds", "[graph]") {
     REQUIRE(dot.find("style=dashed") != std::string::npos);
     REQUIRE(dot.find("label=\"pc\"") != std::string::npos);
 }
+
+TEST_CASE("graph: an edge to a device it does not hold is a typed error, and adds nothing", "[graph]") {
+    DeviceGraph g = pc();
+    const size_t edges = g.edges().size();
+    try {
+        g.add_edge("pci0", "nvme0", EdgeKind::Link);
+        FAIL("add_edge took an unknown consumer");
+    } catch (const UnknownDevice& e) {
+        REQUIRE(e.name() == "nvme0");
+    }
+    REQUIRE_THROWS_AS(g.add_edge("nvme0", "dma0", EdgeKind::Parent), UnknownDevice);
+    REQUIRE(g.edges().size() == edges);
+    REQUIRE_THROWS_AS(g.superiors("nvme0"), UnknownDevice);
+    REQUIRE_THROWS_AS(g.subordinates("nvme0"), UnknownDevice);
+}

@@ -312,7 +312,6 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                 const std::string& junit) {
     const auto began = std::chrono::steady_clock::now();  // a wall-time budget counts from here
     Scenario s = load_scenario(file);
-    build_graph(s.platform);
     preflight(s);
     if (o.strategy != "exhaustive" && o.strategy != "random" && o.strategy != "pct")
         throw InputError("--strategy: must be exhaustive, random or pct, got '" + o.strategy + "'");
@@ -593,7 +592,6 @@ int cmd_replay(const std::string& db_path, int64_t run_id) {
     if (!found) throw InputError(db_path, 0, 0, "", fmt::format("no run {}", run_id));
     if (!fs::exists(file)) throw InputError(file, 0, 0, "", fmt::format("run {} came from this file, which is gone", run_id));
     Scenario s = load_scenario(file);
-    build_graph(s.platform);
     s.seed = seed;
     parse_trace_level(level, s.trace);  // the digest covers what the run recorded
     std::vector<std::string> rules;

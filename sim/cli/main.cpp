@@ -110,7 +110,6 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
     std::vector<Scenario> scenarios;
     for (const auto& f : collect(paths)) {
         Scenario s = load_scenario(f);
-        build_graph(s.platform);
         // Faults from the command line join each scenario's plan.
         add_cli_faults(s, faults);
         if (!order.empty()) set_order(s, order);
@@ -236,7 +235,6 @@ int cmd_validate(const std::vector<std::string>& files) {
                 continue;
             }
             Scenario s = load_scenario(f);
-            build_graph(s.platform);
             preflight(s);
             std::printf("ok: %s\n", f.c_str());
         } catch (const InputError& e) {
@@ -259,7 +257,6 @@ int cmd_graph(const std::string& file) {
 
 int cmd_registers(const std::string& file) {
     Scenario s = load_scenario(file);
-    build_graph(s.platform);
     ChildResult r = run_forked(
         [&s](int fd) {
             write_all(fd, register_doc(s));

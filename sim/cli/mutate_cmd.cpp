@@ -107,7 +107,6 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
     std::vector<Scenario> scenarios;
     for (const auto& f : files) {
         scenarios.push_back(load_scenario(f));
-        build_graph(scenarios.back().platform);
         preflight(scenarios.back());
     }
     if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");

@@ -30,7 +30,7 @@ bool DeviceGraph::has(const std::string& name) const {
 size_t DeviceGraph::index(const std::string& name) const {
     for (size_t i = 0; i < names_.size(); ++i)
         if (names_[i] == name) return i;
-    SIM_PANIC("no device {} in the graph", name);
+    throw UnknownDevice(name);
 }
 
 void DeviceGraph::add_edge(const std::string& from, const std::string& to, EdgeKind kind) {

@@ -7,6 +7,7 @@
 #include <boost/graph/adjacency_list.hpp>
 
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,18 @@ namespace quiesce {
 
 enum class EdgeKind { Parent, Link };
 const char* to_string(EdgeKind k);
+
+// A name the graph does not hold, given to add_edge, superiors or
+// subordinates. The loader turns it into an input error naming the key.
+class UnknownDevice : public std::invalid_argument {
+public:
+    explicit UnknownDevice(const std::string& name)
+        : std::invalid_argument("no device '" + name + "' in the graph"), name_(name) {}
+    const std::string& name() const { return name_; }
+
+private:
+    std::string name_;
+};
 
 class DeviceGraph {
 public:
@@ -24,6 +37,7 @@ public:
     };
 
     void add_device(const std::string& name);
+    // Throws UnknownDevice (and adds nothing) when either end is not a device.
     void add_edge(const std::string& from, const std::string& to, EdgeKind kind);
     bool has(const std::string& name) const;
     const std::vector<std::string>& devices() const { return names_; }

@@ -9,28 +9,6 @@
 
 namespace quiesce {
 
-DeviceGraph build_graph(const PlatformSpec& spec) {
-    DeviceGraph g;
-    for (const auto& d : spec.devices) g.add_device(d.name);
-    for (const auto& d : spec.devices)
-        if (!d.parent.empty()) g.add_edge(d.parent, d.name, EdgeKind::Parent);
-    // The disk behind an AHCI controller (ata port -> scsi device -> sd) or
-    // in a USB enclosure (usb device -> interface -> scsi host -> sd) is its
-    // child: it suspends first and resumes after.
-    for (const auto& d : spec.devices)
-        if (d.has_disk()) {
-            if (g.has(d.disk)) throw InputError(spec.file, d.line, 0, "disk", "name '" + d.disk + "' is taken");
-            g.add_device(d.disk);
-            g.add_edge(d.name, d.disk, EdgeKind::Parent);
-        }
-    for (const auto& l : spec.links) g.add_edge(l.supplier, l.consumer, EdgeKind::Link);
-    if (auto cycle = g.find_cycle()) {
-        int line = spec.links.empty() ? 0 : spec.links.back().line;
-        throw InputError(spec.file, line, 0, "link", "device graph has a cycle: " + *cycle);
-    }
-    return g;
-}
-
 Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx), graph_(build_graph(s.platform)) {
     if (!s.order.empty()) graph_.set_suspend_order(s.order);
     const PlatformSpec& spec = s.platform;
@@ -195,8 +173,6 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
                 d.fn = fn.get();
                 functions_.push_back(std::move(fn));
             }
-            if (parent->at(devfn))
-                throw InputError(s.platform.file, spec.line, 0, "slot", "two functions in one slot on one bus");
             parent->add(*d.fn, devfn);
         }
         ctx.hub.declare_track({d.fn->path(), spec.parent, "device", d.fn->clock().name(), d.fn->clock().hz()});

@@ -45,9 +45,6 @@ namespace quiesce {
 
 class Checker;
 
-// The device graph of a platform spec. Throws InputError on a cycle.
-DeviceGraph build_graph(const PlatformSpec& spec);
-
 class Platform {
 public:
     static constexpr uint64_t kPciMmioBase = 0xC000'0000, kPciMmioSize = 0x1000'0000;

@@ -57,6 +57,22 @@ void parse_slot(TableReader& r, const std::string& key, const std::string& slot,
     d.function = fn;
 }
 
+// The devices of a spec, their drives and the parent->child edges: the graph
+// before its links. A drive is the child of its controller (ata port -> scsi
+// device -> sd, or usb device -> interface -> scsi host -> sd): it suspends
+// first and resumes after.
+DeviceGraph device_tree(const PlatformSpec& p) {
+    DeviceGraph g;
+    for (const auto& d : p.devices) g.add_device(d.name);
+    for (const auto& d : p.devices)
+        if (d.has_disk()) g.add_device(d.disk);
+    for (const auto& d : p.devices)
+        if (!d.parent.empty()) g.add_edge(d.parent, d.name, EdgeKind::Parent);
+    for (const auto& d : p.devices)
+        if (d.has_disk()) g.add_edge(d.name, d.disk, EdgeKind::Parent);
+    return g;
+}
+
 }  // namespace
 
 PlatformSpec load_platform(const std::string& path) {
@@ -158,13 +174,11 @@ PlatformSpec load_platform(const std::string& path) {
     if (std::count_if(p.devices.begin(), p.devices.end(), [](auto& d) { return d.type == "pci-host"; }) != 1)
         r.fail("device", "a platform needs exactly one pci-host device");
     // The graph the links join: a link that closes a cycle is named.
-    DeviceGraph graph;
-    for (const auto& d : p.devices) graph.add_device(d.name);
-    for (const auto& d : p.devices)
-        if (graph.has(d.parent)) graph.add_edge(d.parent, d.name, EdgeKind::Parent);
+    DeviceGraph graph = device_tree(p);
     size_t links = 0;
     r.tables("link", [&](TableReader& l, const toml::node& node) {
         LinkSpec s{l.required_str("supplier"), l.required_str("consumer"), int(node.source().begin.line)};
+        // Devices only: a drive is in the graph, but no link names one.
         for (const auto* n : {&s.supplier, &s.consumer})
             if (std::none_of(p.devices.begin(), p.devices.end(), [&](auto& d) { return d.name == *n; }))
                 l.fail(n == &s.supplier ? "supplier" : "consumer", "no device named '" + *n + "'");
@@ -177,6 +191,12 @@ PlatformSpec load_platform(const std::string& path) {
     });
     r.done();
     return p;
+}
+
+DeviceGraph build_graph(const PlatformSpec& spec) {
+    DeviceGraph g = device_tree(spec);
+    for (const auto& l : spec.links) g.add_edge(l.supplier, l.consumer, EdgeKind::Link);
+    return g;
 }
 
 std::string resolve_data_file(const std::string& scenario_file, const std::string& kind, const std::string& name) {

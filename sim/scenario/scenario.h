@@ -6,6 +6,7 @@
 #include "sim/core/properties.h"
 #include "sim/drivers/program.h"
 #include "sim/fault/fault_plan.h"
+#include "sim/pm/device_graph.h"
 #include "sim/pm/protocol.h"
 
 #include <cstdint>
@@ -178,7 +179,13 @@ struct Scenario {
 // Loads, resolves (platform, protocol) and validates a scenario file.
 // Throws InputError naming file:line:column and key.
 Scenario load_scenario(const std::string& path);
+// Checks names, parents, slots, ports, drives and links (no cycle) as it
+// reads: a spec it returns makes a graph.
 PlatformSpec load_platform(const std::string& path);
+// The device graph of a spec load_platform returned: devices in file order,
+// then their drives (each the child of its controller), the parent->child
+// edges and the links. It checks nothing load_platform checked.
+DeviceGraph build_graph(const PlatformSpec& spec);
 // "a=1,b=x,c": the comma-separated items of a command-line rule, each split
 // at its first '=' (`pair` false when it has none).
 struct KeyValue {
