@@ -3,6 +3,7 @@
 // machine could not do it (a full disk, an I/O error).
 #include "sim/cli/commands.h"
 #include "sim/cli/junit.h"
+#include "sim/cli/parse_errors.h"
 #include "sim/core/errors.h"
 #include "sim/core/toml_reader.h"
 #include "sim/core/paths.h"
@@ -439,7 +440,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::fprintf(stderr, "quiesce: %s (see quiesce --help)\n", one_line(e.what()).c_str());
+        std::fprintf(stderr, "quiesce: %s\n", parse_error_line(app, e, {argv + 1, argv + argc}).c_str());
         return 2;
     }
     try {
