@@ -51,11 +51,8 @@ const std::map<std::string, std::set<std::string>>& allowed() {
 const std::set<std::string> kKnown = {
     "sim/core/context.h -> sim/fault/injector.h",
     "models/acpi/acpi_os.cpp -> sim/kernel/kernel.h",
-    "sim/pm/hibernation.cpp -> sim/check/image_check.h",
     "sim/scenario/executor.h -> sim/explore/fork_runner.h",
     "sim/scenario/executor.cpp -> sim/explore/fork_runner.h",
-    "sim/trace/wire.cpp -> sim/explore/fork_runner.h",
-    "sim/trace/wire.cpp -> sim/scenario/run.h",
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "sim/check/checker.h"
 #include "sim/core/ledger.h"
+#include "sim/pm/hibernation.h"
 
 #include <cstdint>
 #include <functional>
@@ -27,7 +28,7 @@ namespace quiesce {
 class PhysicalMemory;
 class SataDrive;
 
-class ImageCheck {
+class ImageCheck : public SnapshotObserver {
 public:
     ImageCheck(Checker& checker, const PhysicalMemory& memory, const Ledger& ledger, const std::string& component);
 
@@ -37,9 +38,9 @@ public:
     // Tasks in the middle of a multi-step update, as "task: update".
     void set_update_probe(std::function<std::vector<std::string>()> probe) { updates_ = std::move(probe); }
 
-    void copy_started(const std::vector<uint64_t>& pfns);
+    void copy_started(const std::vector<uint64_t>& pfns) override;
     // `copies[i]` holds the copy of `pfns[i]`.
-    void copy_finished(const std::vector<uint64_t>& pfns, const std::vector<uint64_t>& copies);
+    void copy_finished(const std::vector<uint64_t>& pfns, const std::vector<uint64_t>& copies) override;
     // The restore kernel is about to jump into the image: memory must hold
     // the snapshot, and the filesystem must be as it was.
     void restored();

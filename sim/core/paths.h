@@ -2,11 +2,13 @@
 // files), looked at in one place: an OS or filesystem error about one - a
 // name over 255 bytes, a directory without search permission, a loop of
 // symbolic links - is an input error naming the path (exit 2, one line),
-// never an uncaught std::filesystem::filesystem_error.
+// never an uncaught std::filesystem::filesystem_error. Also write_all, which
+// writes a whole buffer to a descriptor (a pipe to the parent, a file).
 #pragma once
 
 #include "sim/core/errors.h"
 
+#include <cstddef>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -38,6 +40,11 @@ PathKind path_kind(const std::string& path);
 
 // The *.toml files under `dir`, recursively, sorted.
 std::vector<std::string> toml_files_under(const std::string& dir);
+
+// Writes all `len` bytes to fd, retrying short writes and EINTR; stops
+// quietly if the reader has gone away (the parent then reports the child).
+void write_all(int fd, const void* data, size_t len);
+inline void write_all(int fd, const std::string& s) { write_all(fd, s.data(), s.size()); }
 
 // Checked before any work: `path` can be written as a file (its directory
 // exists, and it is no directory itself); `option` names it in the error

@@ -29,19 +29,6 @@ void read_some(int& fd, std::string& into) {
         fd = -1;
     }
 }
-}  // namespace
-
-void write_all(int fd, const void* data, size_t len) {
-    const char* p = static_cast<const char*>(data);
-    for (size_t off = 0; off < len;) {
-        ssize_t n = ::write(fd, p + off, len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        off += size_t(n);
-    }
-}
-
-namespace {
 
 // One forked child while it runs: its pipes, its clock, what it wrote.
 struct Running {

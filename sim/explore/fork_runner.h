@@ -4,6 +4,8 @@
 // `crashed` result instead of dying with it.
 #pragma once
 
+#include "sim/core/paths.h"  // write_all
+
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -60,10 +62,5 @@ private:
     std::function<void(size_t, ChildResult)> done_;
     std::function<void(size_t, std::string&)> output_;
 };
-
-// Writes all `len` bytes to fd, retrying short writes and EINTR; stops
-// quietly if the reader has gone away (the parent then reports the child).
-void write_all(int fd, const void* data, size_t len);
-inline void write_all(int fd, const std::string& s) { write_all(fd, s.data(), s.size()); }
 
 }  // namespace quiesce

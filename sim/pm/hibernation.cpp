@@ -2,7 +2,6 @@
 
 #include "models/cpu/cpu.h"
 #include "models/disk/sata_drive.h"
-#include "sim/check/image_check.h"
 #include "sim/pm/engine.h"
 #include "sim/core/memory.h"
 #include "sim/kernel/kernel.h"

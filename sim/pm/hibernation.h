@@ -33,7 +33,6 @@ class Cpu;
 class Kernel;
 class SwapMap;
 class PhysicalMemory;
-class ImageCheck;
 class EventHub;
 
 namespace swsusp {
@@ -47,6 +46,18 @@ constexpr uint64_t kEndOfMap = ~0ULL;
 // The page a freshly made swap partition starts with (mkswap).
 std::vector<uint8_t> mkswap_header();
 }  // namespace swsusp
+
+// Who watches the atomic copy (the image oracle, sim/check/image_check.h):
+// the frames about to be copied, then where each copy went.
+class SnapshotObserver {
+public:
+    virtual void copy_started(const std::vector<uint64_t>& pfns) = 0;
+    // `copies[i]` holds the copy of `pfns[i]`.
+    virtual void copy_finished(const std::vector<uint64_t>& pfns, const std::vector<uint64_t>& copies) = 0;
+
+protected:
+    ~SnapshotObserver() = default;
+};
 
 struct HibernationOptions {
     bool crc = true;          // SF_CRC32_MODE (Linux: whenever the image is compressed)
@@ -64,7 +75,7 @@ class Hibernation {
 public:
     Hibernation(Kernel& kernel, PhysicalMemory& memory, EventHub& hub, HibernationOptions options);
 
-    void set_check(ImageCheck* check) { check_ = check; }
+    void set_check(SnapshotObserver* check) { check_ = check; }
     // The swap slot map the image takes its slots from (alloc_swapdev_block).
     void set_swap_map(SwapMap* map) { swap_map_ = map; }
     // Injected fault: power fails after this many image pages were written.
@@ -105,7 +116,7 @@ private:
     PhysicalMemory& memory_;
     EventHub& hub_;
     HibernationOptions options_;
-    ImageCheck* check_ = nullptr;
+    SnapshotObserver* check_ = nullptr;
     BlockDevice* swap_ = nullptr;
     uint64_t swap_first_ = 0, swap_sectors_ = 0;
     std::vector<uint64_t> copy_pages_;  // preallocated, in the order the snapshot fills them

@@ -44,6 +44,7 @@
 namespace quiesce {
 
 class Checker;
+class ImageCheck;
 
 class Platform {
 public:

@@ -6,6 +6,7 @@
 #include "sim/check/checker.h"
 #include "sim/core/events.h"
 #include "sim/scenario/scenario.h"
+#include "sim/trace/wire.h"
 
 #include <functional>
 #include <optional>
@@ -13,18 +14,6 @@
 #include <vector>
 
 namespace quiesce {
-
-struct RunSummary {
-    std::string outcome;    // resumed | aborted:<phase> | no-resume | sim-time-limit
-    std::string workload;   // "ok" or what failed
-    Picos sim_end = 0;
-    uint64_t memory_digest = 0;
-    uint64_t ledger_issued = 0;
-    std::vector<TrackInfo> tracks;
-    // With Scenario::note_persistence: each drive's persistence points in
-    // the transition, (drive, time) in order (explore branches there).
-    std::vector<std::pair<std::string, Picos>> persistence;
-};
 
 // The kinds of events recorded at a trace level (the checker sees all).
 uint32_t trace_mask(TraceLevel level);

@@ -1,7 +1,6 @@
 #include "sim/trace/wire.h"
 
-#include "sim/explore/fork_runner.h"
-#include "sim/scenario/run.h"
+#include "sim/core/paths.h"
 
 #include <cstring>
 

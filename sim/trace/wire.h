@@ -7,11 +7,23 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quiesce {
 
-struct RunSummary;
+// What a run's child sends at its end, after its events (simulate() returns it).
+struct RunSummary {
+    std::string outcome;    // resumed | aborted:<phase> | no-resume | sim-time-limit
+    std::string workload;   // "ok" or what failed
+    Picos sim_end = 0;
+    uint64_t memory_digest = 0;
+    uint64_t ledger_issued = 0;
+    std::vector<TrackInfo> tracks;
+    // With Scenario::note_persistence: each drive's persistence points in
+    // the transition, (drive, time) in order (explore branches there).
+    std::vector<std::pair<std::string, Picos>> persistence;
+};
 
 struct WireSummary {
     std::string outcome;
