@@ -4,6 +4,7 @@
 #include "sim/explore/explore.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,5 +28,22 @@ void set_command_line(int argc, const char* const* argv);
 const std::string& command_line();
 // quiesce replay DB RUN: 0 when the digest is identical, 1 when it differs.
 int cmd_replay(const std::string& db_path, int64_t run_id);
+
+// The scenario files PATHS name: files as given, directories searched for
+// *.toml (an input error when one holds none, or a path is missing).
+std::vector<std::string> collect(const std::vector<std::string>& paths);
+// quiesce run: 0 when every expectation held, 1 otherwise.
+int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
+            const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs,
+            const std::string& order);
+// quiesce validate FILE...: 0 when every file loads, 2 otherwise (a line each).
+int cmd_validate(const std::vector<std::string>& files);
+int cmd_graph(const std::string& file);
+int cmd_registers(const std::string& file);
+// quiesce query: one read-only statement, stopped after `timeout_s` seconds.
+int cmd_query(const std::string& db_path, const std::string& sql, const std::string& format, double timeout_s);
+// quiesce merge OUT IN...: every input checked first; an OUT this created
+// goes again if the merge fails.
+int cmd_merge(const std::string& out, const std::vector<std::string>& in);
 
 }  // namespace quiesce

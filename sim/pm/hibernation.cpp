@@ -1,3 +1,6 @@
+// Hibernation in the image kernel: preallocating the copy pages, the atomic
+// snapshot, and writing the image to swap (or, kexec-s4, having the save
+// kernel write it). The restore kernel's side is in hibernation_load.cpp.
 #include "sim/pm/hibernation.h"
 
 #include "models/cpu/cpu.h"
@@ -17,25 +20,14 @@ namespace quiesce {
 
 namespace {
 constexpr int kENOMEM = -12, kENOSPC = -28, kEINVAL = -22;
-constexpr char kSwapSig[10] = {'S', 'W', 'A', 'P', 'S', 'P', 'A', 'C', 'E', '2'};
-constexpr char kImageSig[10] = {'S', '1', 'S', 'U', 'S', 'P', 'E', 'N', 'D', 0};
-constexpr uint64_t kInfoMagic = 0x31505355535753ULL;  // "SWSUSP1"
+}  // namespace
 
-struct Info {  // struct swsusp_info, the first stream page
-    uint64_t magic;
-    uint64_t image_pages;
-    uint64_t pages;        // stream pages: 1 + meta + data
-    uint64_t meta_pages;
-    uint64_t num_physpages;
-};
+using namespace swsusp;
 
-uint64_t sectors_per_page(const BlockDevice& dev) { return swsusp::kPage / dev.sector_size(); }
-
-int page_io(Cpu& cpu, BlockDevice& dev, uint64_t first, uint64_t page, uint64_t buf, bool write, bool fua) {
+int swsusp::page_io(Cpu& cpu, BlockDevice& dev, uint64_t first, uint64_t page, uint64_t buf, bool write, bool fua) {
     uint64_t spp = sectors_per_page(dev);
     return dev.submit(cpu, {write, first + page * spp, uint32_t(spp), buf, fua, false});
 }
-}  // namespace
 
 std::vector<uint8_t> swsusp::mkswap_header() {
     std::vector<uint8_t> page(kPage, 0);
@@ -147,12 +139,6 @@ void Hibernation::image_restored() {
     copy_set_.clear();
 }
 
-namespace {
-// LZ4 units: up to 32 stream pages (LZO_UNC_PAGES), framed as a 64-bit
-// compressed length and the data, padded to whole pages.
-constexpr uint64_t kUnitPages = 32;
-uint64_t unit_frame_pages(uint64_t compressed) { return (8 + compressed + swsusp::kPage - 1) / swsusp::kPage; }
-}  // namespace
 
 void Hibernation::stream_size(uint64_t n, uint64_t& meta, uint64_t& body, uint64_t& worst, uint64_t& maps) const {
     meta = (n + swsusp::kPfnsPerPage - 1) / swsusp::kPfnsPerPage;
@@ -364,179 +350,6 @@ int Hibernation::write_stream(Cpu& cpu, BlockDevice& dev, Kernel& buffers, std::
     cpu.write_block(buf, page.data(), swsusp::kPage);
     if (int rc = page_io(cpu, dev, swap_first_, 0, buf, true, false)) return release(rc, "I/O error");
     return finish(0, fmt::format("{} pages in {} stream pages{}", n, offsets.size(), lz4 ? " (lz4)" : ""));
-}
-
-int64_t flip_image_bit(SataDrive& drive, uint64_t swap_first, uint64_t page) {
-    const uint64_t spp = swsusp::kPage / drive.sector_size();
-    auto read_page = [&](uint64_t swap_page) {
-        std::vector<uint8_t> out;
-        for (uint64_t s = 0; s < spp; ++s) {
-            auto sec = drive.media(swap_first + swap_page * spp + s);
-            out.insert(out.end(), sec.begin(), sec.end());
-        }
-        return out;
-    };
-    auto header = read_page(0);
-    if (std::memcmp(&header[swsusp::kSigOff], kImageSig, 10) != 0) return -1;
-    uint64_t map;
-    std::memcpy(&map, &header[swsusp::kImageOff], 8);
-    auto map_page = read_page(map);
-    uint64_t info_off;
-    std::memcpy(&info_off, &map_page[0], 8);
-    Info info;
-    auto info_page = read_page(info_off);
-    std::memcpy(&info, info_page.data(), sizeof info);
-    uint32_t flags;
-    std::memcpy(&flags, &header[swsusp::kFlagsOff], 4);
-    uint64_t index, byte;
-    if (flags & swsusp::SF_COMPRESSION_ALG_LZ4) {
-        // Compressed: data pages are not addressable one by one; damage the
-        // first unit's payload, `page` bytes in (within its length).
-        index = 1;
-        uint64_t unit_off, len;
-        std::memcpy(&unit_off, &map_page[8], 8);
-        auto unit = read_page(unit_off);
-        std::memcpy(&len, unit.data(), 8);
-        byte = 8 + std::min<uint64_t>(len - 1, 100 + page);
-    } else {
-        index = 1 + info.meta_pages + std::min<uint64_t>(page, info.image_pages - 1);
-        byte = 612;
-    }
-    if (index >= swsusp::kMapEntries || index >= info.pages) return -1;  // within the first map page
-    uint64_t data_off;
-    std::memcpy(&data_off, &map_page[index * 8], 8);
-    uint64_t sector = swap_first + data_off * spp + byte / drive.sector_size();
-    auto bytes = drive.media(sector);
-    bytes[byte % drive.sector_size()] ^= 0x10;
-    drive.format(sector, bytes);
-    return int64_t(sector);
-}
-
-ImageLoad load_image(Kernel& rk, Cpu& cpu, BlockDevice& swap, uint64_t swap_first, uint64_t swap_sectors,
-                     const HibernationOptions& options, EventHub& hub) {
-    ImageLoad out;
-    hub.slice_begin(rk.path(), "load-image", "hibernation");
-    auto done = [&](const std::string& reason) {
-        out.reason = reason;
-        hub.slice_end(rk.path(), "load-image", "hibernation", {{"result", reason.empty() ? "ok" : reason}});
-        return out;
-    };
-    uint64_t buf = rk.alloc(swsusp::kPage, swsusp::kPage);
-    std::vector<uint8_t> page(swsusp::kPage);
-    auto get = [&](uint64_t swap_page) {
-        if (page_io(cpu, swap, swap_first, swap_page, buf, false, false)) return false;
-        cpu.read_block(buf, page.data(), swsusp::kPage);
-        return true;
-    };
-    // swsusp_check: the header.
-    if (!get(0)) return done("cannot read the swap header");
-    if (std::memcmp(&page[swsusp::kSigOff], kImageSig, 10) != 0) return done("no image");
-    uint32_t flags, crc_expected, hw_sig;
-    uint64_t map_page;
-    std::memcpy(&flags, &page[swsusp::kFlagsOff], 4);
-    std::memcpy(&crc_expected, &page[swsusp::kCrcOff], 4);
-    std::memcpy(&hw_sig, &page[swsusp::kHwSigOff], 4);
-    std::memcpy(&map_page, &page[swsusp::kImageOff], 8);
-    // The image is single use: the signature goes back before any page is used.
-    std::memcpy(&page[swsusp::kSigOff], &page[swsusp::kOrigSigOff], 10);
-    cpu.write_block(buf, page.data(), swsusp::kPage);
-    if (page_io(cpu, swap, swap_first, 0, buf, true, true)) return done("cannot consume the signature");
-    hub.instant(rk.path(), "signature-consumed", "hibernation");
-    if ((flags & swsusp::SF_HW_SIG) && hw_sig != options.hw_signature)
-        return done(fmt::format("hardware signature changed ({:#x} -> {:#x})", hw_sig, options.hw_signature));
-    // The swap map: offsets of the stream pages.
-    std::vector<uint64_t> offsets;
-    uint64_t swap_pages = swap_sectors / sectors_per_page(swap);
-    for (uint64_t m = map_page; m != 0;) {
-        if (m >= swap_pages || !get(m)) return done("bad swap map");
-        for (unsigned k = 0; k < swsusp::kMapEntries; ++k) {
-            uint64_t off;
-            std::memcpy(&off, &page[k * 8], 8);
-            if (off == 0) break;
-            if (off >= swap_pages) return done("bad swap map");
-            offsets.push_back(off);
-        }
-        std::memcpy(&m, &page[swsusp::kMapEntries * 8], 8);
-    }
-    if (offsets.empty() || !get(offsets[0])) return done("no image stream");
-    Info info;
-    std::memcpy(&info, page.data(), sizeof info);
-    if (info.magic != kInfoMagic || info.pages != offsets.size())
-        return done("image header does not match its stream");
-    const bool lz4 = flags & swsusp::SF_COMPRESSION_ALG_LZ4;
-    const uint64_t meta = info.meta_pages, body = meta + info.image_pages;
-    std::vector<uint64_t> pfns;
-    uLong crc = crc32(0L, Z_NULL, 0);
-    // Where data page i goes: its original frame, unless the restore kernel
-    // uses that frame; then a bounce page, copied in the atomic step.
-    auto target_of = [&](uint64_t i) {
-        uint64_t target = pfns[i] * swsusp::kPage;
-        if (!rk.owns(target)) return target;
-        uint64_t bounce = rk.alloc(swsusp::kPage, swsusp::kPage);
-        out.pbe.emplace_back(pfns[i], bounce);
-        return bounce;
-    };
-    auto take_meta = [&](const uint8_t* data) {
-        for (unsigned e = 0; e < swsusp::kPfnsPerPage && pfns.size() < info.image_pages; ++e) {
-            uint64_t pfn;
-            std::memcpy(&pfn, &data[e * 8], 8);
-            pfns.push_back(pfn);
-        }
-    };
-    auto bad_pfn = [&](uint64_t i) { return pfns[i] >= info.num_physpages; };
-    if (!lz4) {
-        if (offsets.size() != 1 + body) return done("image header does not match its stream");
-        for (uint64_t k = 0; k < body; ++k) {
-            if (k < meta) {
-                if (!get(offsets[1 + k])) return done("cannot read the image metadata");
-                take_meta(page.data());
-                if (flags & swsusp::SF_CRC32_MODE) crc = crc32(crc, page.data(), swsusp::kPage);
-                continue;
-            }
-            uint64_t i = k - meta;
-            if (bad_pfn(i)) return done("image page beyond memory");
-            uint64_t target = target_of(i);  // straight from the disk into the frame, by DMA
-            if (page_io(cpu, swap, swap_first, offsets[1 + k], target, false, false))
-                return done("cannot read an image page");
-            if (flags & swsusp::SF_CRC32_MODE) {
-                cpu.read_block(target, page.data(), swsusp::kPage);
-                crc = crc32(crc, page.data(), swsusp::kPage);
-            }
-        }
-    } else {
-        std::vector<uint8_t> frame, unc(kUnitPages * swsusp::kPage);
-        uint64_t k = 0;  // next body page
-        for (size_t at = 1; k < body;) {
-            if (at >= offsets.size() || !get(offsets[at])) return done("image stream ends early");
-            uint64_t len;
-            std::memcpy(&len, page.data(), 8);
-            if (len == 0 || len > uint64_t(LZ4_compressBound(int(unc.size())))) return done("bad compressed unit");
-            uint64_t pages = unit_frame_pages(len);
-            frame.assign(page.begin(), page.end());
-            for (uint64_t p = 1; p < pages; ++p) {
-                if (at + p >= offsets.size() || !get(offsets[at + p])) return done("image stream ends early");
-                frame.insert(frame.end(), page.begin(), page.end());
-            }
-            at += pages;
-            int got = LZ4_decompress_safe(reinterpret_cast<const char*>(&frame[8]), reinterpret_cast<char*>(unc.data()),
-                                          int(len), int(unc.size()));
-            // Validated as Linux does: whole pages, at most one unit.
-            if (got <= 0 || got % int(swsusp::kPage) != 0) return done("bad compressed unit");
-            cpu.compute(Cycles(uint64_t(got) / 2));
-            crc = crc32(crc, unc.data(), uInt(got));
-            for (int off = 0; off < got && k < body; off += int(swsusp::kPage), ++k) {
-                if (k < meta) {
-                    take_meta(&unc[size_t(off)]);
-                    continue;
-                }
-                if (bad_pfn(k - meta)) return done("image page beyond memory");
-                cpu.write_block(target_of(k - meta), &unc[size_t(off)], swsusp::kPage);
-            }
-        }
-    }
-    if ((flags & swsusp::SF_CRC32_MODE) && uint32_t(crc) != crc_expected) return done("Invalid image CRC32!");
-    out.ok = true;
-    return done("");
 }
 
 }  // namespace quiesce

@@ -45,6 +45,26 @@ constexpr unsigned kMapEntries = 511, kPfnsPerPage = 512;
 constexpr uint64_t kEndOfMap = ~0ULL;
 // The page a freshly made swap partition starts with (mkswap).
 std::vector<uint8_t> mkswap_header();
+inline constexpr char kSwapSig[10] = {'S', 'W', 'A', 'P', 'S', 'P', 'A', 'C', 'E', '2'};
+inline constexpr char kImageSig[10] = {'S', '1', 'S', 'U', 'S', 'P', 'E', 'N', 'D', 0};
+inline constexpr uint64_t kInfoMagic = 0x31505355535753ULL;  // "SWSUSP1"
+
+struct Info {  // struct swsusp_info, the first stream page
+    uint64_t magic;
+    uint64_t image_pages;
+    uint64_t pages;        // stream pages: 1 + meta + data
+    uint64_t meta_pages;
+    uint64_t num_physpages;
+};
+
+// LZ4 units: up to 32 stream pages (LZO_UNC_PAGES), framed as a 64-bit
+// compressed length and the data, padded to whole pages.
+inline constexpr uint64_t kUnitPages = 32;
+inline uint64_t unit_frame_pages(uint64_t compressed) { return (8 + compressed + kPage - 1) / kPage; }
+
+inline uint64_t sectors_per_page(const BlockDevice& dev) { return kPage / dev.sector_size(); }
+// Page `page` of the swap partition at sector `first`, to or from `buf`.
+int page_io(Cpu& cpu, BlockDevice& dev, uint64_t first, uint64_t page, uint64_t buf, bool write, bool fua);
 }  // namespace swsusp
 
 // Who watches the atomic copy (the image oracle, sim/check/image_check.h):

@@ -66,6 +66,9 @@ void execute_branched(const Scenario& base, const std::vector<Branch>& branches,
 // Judges what one child wrote (its stream, or how it died); a child forked
 // at a branch point wrote what follows `prefix`.
 RunResult judge_child(const Scenario& s, ChildResult child, const StreamDecoder* prefix = nullptr);
+// A forked run's last words: its summary on `w`, then the end of its
+// process, writing to `fd` (the models are not torn down: see simulate()).
+void send_and_end(WireWriter& w, int fd, const RunSummary& sum);
 // A control_run scenario's run `r` (it ran to its end and resumed) against
 // its control run's child (the same scenario and seed, no transition):
 // transparency.diverged where their tasks' results differ, then judge().

@@ -1,0 +1,263 @@
+// The subcommands that fit on a screen or two - run, validate, graph,
+// registers, query, merge - and the command line a campaign records.
+// Exit status: 0 all expectations held; 1 some did not; 2 bad input; 3 the
+// machine could not do it (a full disk, an I/O error).
+#include "sim/cli/commands.h"
+
+#include "sim/cli/junit.h"
+#include "sim/core/errors.h"
+#include "sim/core/paths.h"
+#include "sim/core/toml_reader.h"
+#include "sim/explore/fork_runner.h"
+#include "sim/scenario/executor.h"
+#include "sim/scenario/platform.h"
+#include "sim/scenario/register_doc.h"
+#include "sim/scenario/scenario.h"
+#include "sim/trace/trace_db.h"
+
+#include <fmt/format.h>
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+
+namespace fs = std::filesystem;
+
+namespace quiesce {
+
+std::vector<std::string> collect(const std::vector<std::string>& paths) {
+    std::vector<std::string> files;
+    for (const auto& p : paths) {
+        PathKind kind = path_kind(p);
+        if (kind == PathKind::Directory) {
+            std::vector<std::string> found = toml_files_under(p);
+            if (found.empty()) throw InputError(p, 0, 0, "", "no scenario files (*.toml) in this directory");
+            files.insert(files.end(), found.begin(), found.end());
+        } else if (kind == PathKind::File) {
+            files.push_back(p);
+        } else {
+            throw InputError(p, 0, 0, "", "no such file or directory");
+        }
+    }
+    return files;
+}
+
+namespace {
+
+std::string default_db_name() {
+    std::time_t t = std::time(nullptr);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "quiesce-%Y%m%d-%H%M%S.db", std::localtime(&t));
+    return buf;
+}
+
+}  // namespace
+
+int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
+            const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs,
+            const std::string& order) {
+    check_output_file(junit, "--junit");  // before any run: a campaign's results need somewhere to go
+    std::vector<Scenario> scenarios;
+    for (const auto& f : collect(paths)) {
+        Scenario s = load_scenario(f);
+        // Faults from the command line join each scenario's plan.
+        add_cli_faults(s, faults);
+        if (!order.empty()) set_order(s, order);
+        preflight(s);
+        if (seed) s.seed = *seed;
+        scenarios.push_back(std::move(s));
+    }
+    if (db_path.empty()) db_path = default_db_name();
+    TraceDb db(db_path);
+    std::vector<std::string> files;
+    for (const auto& s : scenarios) files.push_back(s.file);
+    db.begin_campaign(command_line(), files, int64_t(scenarios.size()));
+    std::printf("trace database: %s\n", db_path.c_str());
+    std::vector<JunitCase> cases;
+    int passed = 0, failed = 0;
+    // A terminal gets a progress line under the results; a pipe plain lines.
+    const bool tty = ::isatty(STDOUT_FILENO);
+    auto progress = [&] {
+        if (!tty) return;
+        size_t done = size_t(passed + failed);
+        std::printf("\r\033[K[%zu/%zu] %d passed, %d failed%s", done, scenarios.size(), passed, failed,
+                    done < scenarios.size() ? fmt::format(", running {}", scenarios[done].name).c_str() : "");
+        std::fflush(stdout);
+    };
+    progress();
+    execute_all(scenarios, jobs, [&](size_t index, RunResult r) {
+        const Scenario& s = scenarios[index];
+        if (tty) std::printf("\r\033[K");
+        int64_t run_id = db.record(run_meta(s, r), r.stream);
+        uint64_t cycles = uint64_t(static_cast<unsigned __int128>(r.stream.summary.sim_end) * s.platform.cpu_hz /
+                                   1'000'000'000'000ULL);
+        std::string verdict = r.status == "passed" ? "PASS" : r.status == "failed" ? "FAIL"
+                            : r.status == "crashed" ? "CRASH" : "TIMEOUT";
+        std::printf("%-7s %-36s %12llu cycles  %10s  %6.2fs  run %lld%s%s\n", verdict.c_str(), s.name.c_str(),
+                    static_cast<unsigned long long>(cycles), format_ps(r.stream.summary.sim_end).c_str(), r.wall_s,
+                    static_cast<long long>(run_id), r.message.empty() ? "" : "  ", r.message.c_str());
+        std::fflush(stdout);
+        (r.status == "passed" ? passed : failed)++;
+        JunitCase c;
+        c.classname = fs::path(s.file).parent_path().filename().string();
+        c.name = s.name;
+        c.file = s.file;
+        c.time_s = r.wall_s;
+        c.status = r.status;
+        c.message = r.message;
+        c.properties = {{"random_seed", std::to_string(s.seed)},
+                        {"sim_time", format_ps(r.stream.summary.sim_end)},
+                        {"sim_cycles", std::to_string(cycles)},
+                        {"protocol", s.protocol.name},
+                        {"expected", expected_text(s.expect)},
+                        {"trace_db", db_path},
+                        {"run_id", std::to_string(run_id)},
+                        {"digest", fmt::format("{:016x}", r.stream.digest)},
+                        // wall seconds per simulated second: how fast the model ran
+                        {"wall_sim_ratio", r.stream.summary.sim_end
+                                               ? fmt::format("{:.3f}", r.wall_s / (double(r.stream.summary.sim_end) * 1e-12))
+                                               : "0"}};
+        cases.push_back(std::move(c));
+        progress();
+    });
+    if (tty) std::printf("\r\033[K");
+    std::printf("%d passed, %d failed\n", passed, failed);
+    if (!junit.empty()) write_file_atomically(junit, junit_xml("quiesce", cases));
+    db.end_campaign("finished");
+    return failed ? 1 : 0;
+}
+
+namespace {
+
+// `quiesce query`'s time limit. TraceReader opens the connection, so the
+// limit reaches it as an auto-extension (SQLite runs one for every
+// connection this process opens): a progress handler that interrupts the
+// statement once the deadline has passed.
+namespace query_limit {
+std::chrono::steady_clock::time_point deadline;
+bool expired = false;
+int check(void*) {
+    if (std::chrono::steady_clock::now() < deadline) return 0;
+    expired = true;
+    return 1;  // SQLITE_INTERRUPT
+}
+int install(sqlite3* db, const char**, const sqlite3_api_routines*) {
+    sqlite3_progress_handler(db, 1000, check, nullptr);  // every 1000 virtual machine steps
+    return SQLITE_OK;
+}
+}  // namespace query_limit
+
+}  // namespace
+
+int cmd_query(const std::string& db_path, const std::string& sql, const std::string& format, double timeout_s) {
+    query_limit::deadline = std::chrono::steady_clock::now() +
+                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::chrono::duration<double>(timeout_s));
+    sqlite3_auto_extension(reinterpret_cast<void (*)()>(&query_limit::install));
+    try {
+        std::fputs(TraceReader(db_path).query(sql, format).c_str(), stdout);
+    } catch (const InputError&) {
+        if (!query_limit::expired) throw;
+        // A runaway statement (an unbounded WITH RECURSIVE, a cross join of
+        // the big tables) is the user's to bound.
+        throw InputError(db_path, 0, 0, "",
+                         fmt::format("query stopped at the --timeout of {:g}s (bound it with LIMIT, or give a "
+                                     "larger --timeout)",
+                                     timeout_s));
+    }
+    return 0;
+}
+
+int cmd_validate(const std::vector<std::string>& files) {
+    int bad = 0;
+    for (const auto& f : collect(files)) {
+        try {
+            if (parse_toml_file(f).contains("driver")) {  // a driver file (scenarios/drivers/)
+                load_driver(f);
+                std::printf("ok: %s\n", f.c_str());
+                continue;
+            }
+            Scenario s = load_scenario(f);
+            preflight(s);
+            std::printf("ok: %s\n", f.c_str());
+        } catch (const InputError& e) {
+            std::fprintf(stderr, "quiesce: %s\n", e.what());
+            ++bad;
+        }
+    }
+    return bad ? 2 : 0;
+}
+
+int cmd_graph(const std::string& file) {
+    Scenario s = load_scenario(file);
+    DeviceGraph g = build_graph(s.platform);
+    std::string order;
+    for (const auto& n : g.suspend_order()) order += (order.empty() ? "" : " ") + n;
+    std::printf("// platform %s; suspend order: %s\n%s", s.platform.name.c_str(), order.c_str(),
+                g.dot(s.platform.name).c_str());
+    return 0;
+}
+
+int cmd_registers(const std::string& file) {
+    Scenario s = load_scenario(file);
+    ChildResult r = run_forked(
+        [&s](int fd) {
+            write_all(fd, register_doc(s));
+        },
+        60);
+    if (r.status != ChildResult::Status::Exited) {
+        std::fprintf(stderr, "quiesce: building the platform failed: %s\n", r.error_tail.c_str());
+        return 1;
+    }
+    std::fputs(r.output.c_str(), stdout);
+    return 0;
+}
+
+int cmd_merge(const std::string& merge_out, const std::vector<std::string>& merge_in) {
+    for (const auto& in : merge_in) {
+        std::error_code ec;
+        if (path_kind(in) == PathKind::Missing) throw InputError(in, 0, 0, "", "no such file");
+        else if (path_kind(merge_out) != PathKind::Missing && fs::equivalent(in, merge_out, ec))
+            throw InputError(in, 0, 0, "", "is the output database");
+    }
+    // Every input is a quiesce database before OUT is created, and
+    // an OUT this merge created goes again if it fails.
+    for (const auto& in : merge_in) TraceReader check(in);
+    const bool created = path_kind(merge_out) == PathKind::Missing;
+    try {
+        TraceDb out(merge_out);
+        for (const auto& in : merge_in) {
+            int64_t n = out.merge_from(in);
+            std::printf("%s: %lld run(s)\n", in.c_str(), static_cast<long long>(n));
+        }
+    } catch (...) {
+        if (created)
+            for (const char* side : {"", "-wal", "-shm", "-journal"}) std::remove((merge_out + side).c_str());
+        throw;
+    }
+    return 0;
+}
+
+namespace {
+std::string g_command_line;
+}  // namespace
+
+void set_command_line(int argc, const char* const* argv) {
+    g_command_line.clear();
+    for (int i = 0; i < argc; ++i) {
+        std::string a = argv[i];
+        bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                       "0123456789-_./=:,+@%") == std::string::npos;
+        std::string q = "'";
+        for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        g_command_line += (i ? " " : "") + (plain ? a : q + "'");
+    }
+}
+const std::string& command_line() { return g_command_line; }
+
+}  // namespace quiesce

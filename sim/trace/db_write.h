@@ -1,0 +1,75 @@
+// What the trace database's writing files share (trace_db.cpp,
+// trace_campaign.cpp, trace_schema.cpp): a prepared statement whose failures
+// name the database, the error a failure on the connection becomes, and
+// the time a row is stamped with. Not for use outside sim/trace.
+#pragma once
+
+#include "sim/core/errors.h"
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <string>
+
+namespace quiesce::trace_detail {
+
+// Whether the last failure on `db` is the machine's rather than the
+// input's: the disk is full (SQLITE_FULL), an I/O error (SQLITE_IOERR: a
+// write past a file-size limit, EIO), or a file that could not be created
+// for lack of space (SQLITE_CANTOPEN with ENOSPC or EDQUOT).
+bool environment_failure(sqlite3* db);
+
+// The last failure on `db` as the error the CLI maps to its exit status:
+// EnvironmentError (3) or InputError (2). Taken before any other call on
+// `db` replaces its error code. The OS's words are added when SQLite kept
+// them ("database error: disk I/O error (File too large)"): its errno is the
+// last system call's, which a clean-up after the failure may have replaced.
+std::exception_ptr db_error(sqlite3* db, const std::string& path, const std::string& what);
+
+// Now, in UTC: "2026-12-02T11:15:08Z".
+std::string utc_now();
+
+class Stmt {
+public:
+    Stmt(sqlite3* db, const char* sql) {
+        if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
+            SIM_PANIC("prepare failed: {}: {}", sqlite3_errmsg(db), sql);
+    }
+    ~Stmt() { sqlite3_finalize(s_); }
+    Stmt& bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
+    Stmt& bind(int i, double v) { sqlite3_bind_double(s_, i, v); return *this; }
+    Stmt& bind(int i, const std::string& v) {
+        sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    Stmt& bind_null(int i) { sqlite3_bind_null(s_, i); return *this; }
+    // Runs a query expected to give one row, handing it to `row`.
+    void step_row(sqlite3* db, const std::string& path, const std::function<void(sqlite3_stmt*)>& row) {
+        int rc = sqlite3_step(s_);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail(db, path);
+        if (rc == SQLITE_ROW) row(s_);
+        sqlite3_reset(s_);
+    }
+    // Runs a statement; a failure names the database `path` (db_error: the
+    // disk's, exit 3, or the input's, exit 2).
+    int64_t run(sqlite3* db, const std::string& path) {
+        int rc = sqlite3_step(s_);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) fail(db, path);
+        sqlite3_reset(s_);
+        sqlite3_clear_bindings(s_);
+        return sqlite3_last_insert_rowid(db);
+    }
+
+private:
+    [[noreturn]] void fail(sqlite3* db, const std::string& path) {
+        std::exception_ptr e = db_error(db, path, std::string("database error: ") + sqlite3_errmsg(db));
+        sqlite3_reset(s_);
+        sqlite3_clear_bindings(s_);
+        std::rethrow_exception(e);
+    }
+    sqlite3_stmt* s_ = nullptr;
+};
+
+}  // namespace quiesce::trace_detail
