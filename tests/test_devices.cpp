@@ -120,6 +120,9 @@ TEST_CASE("devices: bad device files name file:line:column and key", "[devices]"
                          "[engine]\nring_base = \"CTRL\"\nring_size = \"CTRL\"\ntail = \"CTRL\"\nhead = \"CTRL\"\n"
                          "done = \"CTRL.ENABLE\"\n") ==
             ":7:1: engine.engine: the engine moves data to and from [local_memory]: declare it");
+    REQUIRE(device_error(kHead + kReg + "[local_memory]\nsize = \"4KiB\"\n[engine]\nring_base = \"CTRL\"\n"
+                         "ring_size = \"CTRL\"\ntail = \"CTRL.ENABLE\"\nhead = \"CTRL\"\ndone = \"CTRL.ENABLE\"\n") ==
+            ":12:8: engine.tail: names a whole register (the ring's pointers are registers)");
     REQUIRE(device_error(kHead + kReg + "[local_memory]\nsize = \"5000\"\n") ==
             ":8:8: local_memory.size: must be a multiple of 4KiB up to 64MiB");
     REQUIRE(device_error("[device]\nname = \"dma-engine\"\n" + kReg) ==
@@ -208,4 +211,24 @@ TEST_CASE("devices: the device checks the image it loads - a wrong address is re
         if (ev.name == "callback-failed" && arg_value(ev, "device") == "gpu0")
             failed = arg_value(ev, "rc") == "-5" && arg_value(ev, "callback") == "resume";
     REQUIRE(failed);
+}
+
+TEST_CASE("drvstate.stale: a described engine resumed without re-deriving its tail runs to a stale producer index",
+          "[devices]") {
+    // Resume skips `tail` and issues no command before the check (VRAM is
+    // neither evicted nor restored): the reset engine's TAIL is 0, the
+    // driver's struct says where it stopped. (The workload's next command
+    // then makes the engine replay the ring's stale commands from index 0 -
+    // the first is the write that filled VRAM before suspend, so the data
+    // reads back right: only the stale pointer tells.)
+    RunResult r = execute(gpu_scenario(
+        "[[drivers.gpu0.patch]]\ncallback = \"resume\"\ndelete = \"tail\"\n"
+        "[[drivers.gpu0.patch]]\ncallback = \"resume\"\ndelete = \"restore-vram\"\n"
+        "[[drivers.gpu0.patch]]\ncallback = \"suspend\"\ndelete = \"evict-vram\"\n",
+        "[expect]\nviolations = [\"drvstate.stale\"]\n"));
+    REQUIRE(r.status == "passed");
+    bool tail = false;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::Violation && ev.name == "drvstate.stale") tail = arg_value(ev, "message").find("TAIL") != std::string::npos;
+    REQUIRE(tail);
 }

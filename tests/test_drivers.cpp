@@ -108,7 +108,7 @@ TEST_CASE("drivers: bad driver files name file:line:column and key", "[drivers]"
     REQUIRE(driver_error(kDerived + "[callbacks]\nthaw = \"resume_early\"\n") ==
             ":5:8: callbacks.thaw: 'resume_early' is not a callback with steps (an alias names one)");
     REQUIRE(driver_error("[driver]\nname = \"x\"\nbinds = \"gpu\"\n") ==
-            ":3:9: driver.binds: no device model 'gpu' takes a driver file");
+            ":3:9: driver.binds: no device model or device file 'gpu' takes a driver file");
     // Drivers that derive from each other in a loop.
     {
         std::string dir = tmp_path("loop");

@@ -185,6 +185,9 @@ std::shared_ptr<const GenericDeviceDesc> load_device_file(const std::string& pat
         en.ring_size = reg_ref(e, "ring_size", g.registers, true);
         en.tail = reg_ref(e, "tail", g.registers, true);
         en.head = reg_ref(e, "head", g.registers, true);
+        for (auto [key, ref] : {std::pair<const char*, RegRef*>{"ring_base", &en.ring_base}, {"ring_size", &en.ring_size},
+                                {"tail", &en.tail}, {"head", &en.head}})
+            if (!ref->field.empty()) e.fail(key, "names a whole register (the ring's pointers are registers)");
         en.done = reg_ref(e, "done", g.registers, true);
         en.error = reg_ref(e, "error", g.registers, false);
         if (e.str("latency")) en.latency = parsed(e, "latency", parse_duration);

@@ -168,6 +168,8 @@ int GenericDriver::transfer(Cpu& cpu, uint32_t op, uint64_t host, uint64_t offse
 
 uint64_t GenericDriver::software_ring(const PhysicalMemory& mem) const { return drv_ ? mem.peek64(drv_ + F_RING) : 0; }
 
+uint32_t GenericDriver::software_tail(const PhysicalMemory& mem) const { return drv_ ? mem.peek32(drv_ + F_TAIL) : 0; }
+
 void GenericDriver::queue_stop(Cpu& cpu) {
     lock_queue();
     cpu.write32(drv_ + F_STOPPED, 1);

@@ -44,6 +44,8 @@ public:
     // The ring base as the driver's struct in memory says it is (zero time,
     // for the checker's drvstate.stale).
     uint64_t software_ring(const PhysicalMemory& mem) const;
+    // The producer index it wrote last, as its struct says.
+    uint32_t software_tail(const PhysicalMemory& mem) const;
 
     // DriverHost.
     uint64_t mmio_base() const override { return mmio_base_; }

@@ -671,8 +671,9 @@ void Platform::watch(Checker& checker) {
                 checker.watch_mirror(d.fn->path(), "TAIL",
                                      [used, drv, mem] { return used("TAIL", drv->software_tail(*mem)); });
             }
-    // A described device's engine: the ring base it fetches from against
-    // the driver's struct (an engine that is not enabled uses none).
+    // A described device's engine: the ring base it fetches from and the
+    // producer index it runs to, against the driver's struct (an engine
+    // that is not enabled uses neither).
     for (auto& d : devs_)
         if (d.generic_driver && d.spec.desc->engine.on)
             if (auto* g = dynamic_cast<GenericPci*>(d.fn)) {
@@ -680,8 +681,7 @@ void Platform::watch(Checker& checker) {
                 GenericDriver* drv = d.generic_driver.get();
                 const PhysicalMemory* mem = mem_.get();
                 const auto& e = d.spec.desc->engine;
-                checker.watch_mirror(d.fn->path(), e.ring_base.reg, [core, drv, mem, e] {
-                    const uint64_t memory = drv->software_ring(*mem);
+                auto used = [core, e](const RegRef& role, uint64_t memory) {
                     const RegisterBank& b = core->regs();
                     bool running = true;
                     if (!e.enable.empty()) {
@@ -689,8 +689,12 @@ void Platform::watch(Checker& checker) {
                         for (const auto& f : r.spec().fields)
                             if (f.name == e.enable.field) running = r.value() & f.mask();
                     }
-                    return std::make_pair(running ? b.reg(e.ring_base.reg).value() : memory, memory);
-                });
+                    return std::make_pair(running ? b.reg(role.reg).value() : memory, memory);
+                };
+                checker.watch_mirror(d.fn->path(), e.ring_base.reg,
+                                     [used, e, drv, mem] { return used(e.ring_base, drv->software_ring(*mem)); });
+                checker.watch_mirror(d.fn->path(), e.tail.reg,
+                                     [used, e, drv, mem] { return used(e.tail, drv->software_tail(*mem)); });
             }
     for (auto& d : devs_)
         if (d.xhci_driver)
