@@ -15,8 +15,9 @@
 // scenario (callback-fail and power-loss at every phase and device under
 // every other order the graph allows: each order's stem forks its faults
 // again). Variants record at trace level summary and are judged, not
-// written to a database. Give a scenario file to measure the phase sweep
-// of that one instead.
+// written to a database. Each way also prints its CPU time (parent and
+// children) and minor page faults per variant, against the empty child's.
+// Give a scenario file to measure the phase sweep of that one instead.
 #include "bench/bench_util.h"
 #include "sim/explore/explore.h"
 #include "sim/explore/fork_runner.h"
@@ -24,6 +25,8 @@
 #include "sim/scenario/platform.h"
 
 #include <fmt/format.h>
+
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <string>
@@ -34,6 +37,24 @@ using namespace quiesce::bench;
 int sc_main(int, char**) { return 2; }
 
 namespace {
+
+// CPU seconds (user and system, this process and its children waited for)
+// and the children's minor faults, since process start.
+struct Usage {
+    double cpu = 0;
+    long child_faults = 0;
+    static Usage now() {
+        rusage self{}, kids{};
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &kids);
+        auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+        return {sec(self.ru_utime) + sec(self.ru_stime) + sec(kids.ru_utime) + sec(kids.ru_stime), kids.ru_minflt};
+    }
+    // Per variant since `u`: CPU milliseconds and minor faults.
+    std::pair<double, double> since(const Usage& u, size_t n) const {
+        return {(cpu - u.cpu) * 1e3 / double(n), double(child_faults - u.child_faults) / double(n)};
+    }
+};
 
 // Runs the variants of `points` both ways; returns whether every digest
 // agreed. With `persistence`, the points after each persistence point -
@@ -64,17 +85,22 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     }
     size_t n = variants.size();
 
+    Usage u = Usage::now();
     auto t = Clock::now();
     run_forked_pool(n, jobs, [](size_t, int) {}, [](size_t) { return 10.0; }, [](size_t, ChildResult) {});
     double floor_s = seconds_since(t);
+    auto [floor_cpu, floor_faults] = Usage::now().since(u, n);
 
     std::vector<std::string> digests_rerun(n), digests_prefix(n);
+    u = Usage::now();
     t = Clock::now();
     execute_all(variants, jobs, [&](size_t i, RunResult r) { digests_rerun[i] = std::to_string(r.stream.digest); });
     double rerun_s = seconds_since(t);
+    auto [rerun_cpu, rerun_faults] = Usage::now().since(u, n);
 
     std::vector<size_t> alone;
     std::vector<Branch> branches = prefix_branches(base.stream, points, alone);
+    u = Usage::now();
     t = Clock::now();
     execute_branched(s, branches, variants, jobs,
                      [&](size_t i, RunResult r) { digests_prefix[i] = std::to_string(r.stream.digest); });
@@ -82,6 +108,7 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     for (size_t k : alone) rest.push_back(variants[k]);
     execute_all(rest, jobs, [&](size_t j, RunResult r) { digests_prefix[alone[j]] = std::to_string(r.stream.digest); });
     double prefix_s = seconds_since(t);
+    auto [prefix_cpu, prefix_faults] = Usage::now().since(u, n);
 
     size_t same = 0, stems = 0, again = 0;
     for (size_t i = 0; i < n; ++i) same += digests_rerun[i] == digests_prefix[i];
@@ -98,6 +125,11 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
                 100.0 * floor_s / rerun_s);
     std::printf("  prefix sharing:  %8.1f variants/s   %.1f%% of the floor, %.2fx re-running\n", double(n) / prefix_s,
                 100.0 * floor_s / prefix_s, rerun_s / prefix_s);
+    std::printf("  CPU per variant: %8.3f ms per empty child, %.3f ms re-running (%.1fx), %.3f ms with prefix sharing "
+                "(%.1fx)\n",
+                floor_cpu, rerun_cpu, rerun_cpu / floor_cpu, prefix_cpu, prefix_cpu / floor_cpu);
+    std::printf("  minor faults:    %8.0f per empty child, %.0f per variant re-running, %.0f with prefix sharing\n",
+                floor_faults, rerun_faults, prefix_faults);
     std::printf("  digests equal:   %zu of %zu\n", same, n);
     return same == n;
 }

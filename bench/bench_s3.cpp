@@ -2,18 +2,27 @@
 // the same process (tests never assert on wall time; this prints numbers):
 //   - SystemC floor: one SC_THREAD doing wait(1ns), the cheapest model event;
 //     compared with the S3 run's kernel events (delta cycles) per second;
-//   - simulated time per wall-clock second of the S3 run;
+//   - simulated time per wall-clock second of simulate() in one process
+//     (elaboration included), with the SystemC threads the run created and
+//     the minor page faults it took;
 //   - fork floor: fork + exit + wait of an empty child, against one whole
-//     isolated run (fork, simulate, stream back, decode);
+//     isolated run (fork, simulate, stream back, decode), and against the
+//     run's fixed cost: all of it but simulating (elaboration, fork,
+//     streaming, decoding, exit), with the minor page faults of each; in
+//     wall time and in CPU time (parent and child), the steadier of the two
+//     on a loaded machine;
 //   - SQLite floor: raw prepared inserts in one transaction, against
 //     recording one run's trace.
 #include "bench/bench_util.h"
+#include "bench/stack_probe.h"
 #include "sim/explore/fork_runner.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/run.h"
 #include "sim/trace/trace_db.h"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <systemc>
 #include <unistd.h>
 
@@ -21,6 +30,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 using namespace quiesce;
@@ -38,6 +48,36 @@ struct Spinner : sc_core::sc_module {
     }
     uint64_t count_;
 };
+
+// CPU seconds (user and system) and minor faults, of this process and of
+// its children waited for, since process start.
+struct Usage {
+    double cpu = 0;
+    long faults = 0, child_faults = 0;
+    static Usage now() {
+        rusage self{}, kids{};
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &kids);
+        auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+        return {sec(self.ru_utime) + sec(self.ru_stime) + sec(kids.ru_utime) + sec(kids.ru_stime), self.ru_minflt,
+                kids.ru_minflt};
+    }
+};
+
+// One child at a time, `n` times: wall and CPU (parent and child) per child,
+// and the child's minor faults. Under load the CPU time is the steadier.
+struct PerChild {
+    double wall, cpu, faults;
+};
+template <class F>
+PerChild per_child(int n, F&& f) {
+    Usage u = Usage::now();
+    auto t = Clock::now();
+    for (int i = 0; i < n; ++i) f();
+    double wall = seconds_since(t);
+    Usage v = Usage::now();
+    return {wall / n, (v.cpu - u.cpu) / n, double(v.child_faults - u.child_faults) / n};
+}
 
 }  // namespace
 
@@ -57,27 +97,49 @@ int main(int argc, char** argv) {
     });
     double floor_eps = floor[1] / floor[0];
 
-    // The S3 scenario in one process: wall time, simulated time, kernel events.
+    // The S3 scenario in one process: wall time, simulated time, kernel
+    // events, trace events; elaboration (the platform built, paused at time
+    // zero before the first delta), minor faults, threads (stacks) created.
     auto run = measure([&] {
         uint64_t trace_events = 0;
+        double elaborated = 0, elaborated_cpu = 0;
+        bool paused = false;
+        Usage u = Usage::now();
         auto t = Clock::now();
-        RunSummary sum = simulate(s, [&](const Event&) { ++trace_events; });
+        RunSummary sum = simulate(
+            s, [&](const Event&) { ++trace_events; },
+            [&]() -> std::optional<Picos> {
+                if (paused) return std::nullopt;
+                paused = true;
+                return Picos(0);
+            },
+            [&](BranchSite&) {
+                elaborated = seconds_since(t);
+                elaborated_cpu = Usage::now().cpu - u.cpu;
+            });
         double wall = seconds_since(t);
-        return std::vector<double>{wall, double(sum.sim_end), double(sc_core::sc_delta_count()),
-                                   double(trace_events)};
+        Usage v = Usage::now();
+        StackStats st = stack_stats(false);
+        std::vector<double> out{wall, double(sum.sim_end), double(sc_core::sc_delta_count()), double(trace_events),
+                                elaborated, double(v.faults - u.faults), double(st.created), v.cpu - u.cpu,
+                                elaborated_cpu};
+        for (size_t i = 0; i < st.classes; ++i) {
+            out.push_back(double(st.by_len[i].len));
+            out.push_back(double(st.by_len[i].created));
+        }
+        return out;
     });
     double run_eps = run[2] / run[0];
     double sim_s = run[1] / 1e12;
 
     // Floor 2: bare fork against a whole isolated run.
-    const int forks = 50, runs = 20;
-    auto t = Clock::now();
-    for (int i = 0; i < forks; ++i) run_forked([](int) {}, 10);
-    double fork_s = seconds_since(t) / forks;
+    const int forks = 100, runs = 40;
+    PerChild fork = per_child(forks, [] { run_forked([](int) {}, 10); });
     RunResult last;
-    t = Clock::now();
-    for (int i = 0; i < runs; ++i) last = execute(s);
-    double run_s = seconds_since(t) / runs;
+    PerChild iso = per_child(runs, [&] { last = execute(s); });
+    // What a run costs besides simulating: the isolated run less the
+    // in-process simulation after elaboration.
+    double fixed_wall = iso.wall - (run[0] - run[4]), fixed_cpu = iso.cpu - (run[7] - run[8]);
 
     // Floor 3: raw SQLite inserts against recording the run.
     std::string dir = std::filesystem::temp_directory_path() / ("quiesce-bench-" + std::to_string(getpid()));
@@ -87,7 +149,7 @@ int main(int argc, char** argv) {
     sqlite3_open((dir + "/raw.db").c_str(), &raw);
     sqlite3_exec(raw, "PRAGMA journal_mode=WAL; CREATE TABLE e(ts INTEGER, track TEXT, name TEXT, args TEXT)",
                  nullptr, nullptr, nullptr);
-    t = Clock::now();
+    auto t = Clock::now();
     sqlite3_exec(raw, "BEGIN", nullptr, nullptr, nullptr);
     sqlite3_stmt* st = nullptr;
     sqlite3_prepare_v2(raw, "INSERT INTO e VALUES (?,?,?,?)", -1, &st, nullptr);
@@ -114,10 +176,21 @@ int main(int argc, char** argv) {
                 run[3]);
     std::printf("systemc floor:   %10.0f thread activations/s (%.1f ns each)\n", floor_eps, 1e9 / floor_eps);
     std::printf("s3 run:          %10.0f kernel events/s   ratio to floor %.3f\n", run_eps, run_eps / floor_eps);
-    std::printf("simulated/wall:  %10.3f simulated seconds per wall second (%.2f ms wall for %.1f ms simulated)\n",
-                sim_s / run[0], run[0] * 1e3, sim_s * 1e3);
-    std::printf("fork floor:      %10.3f ms per empty child; isolated run %.3f ms: ratio %.1f\n", fork_s * 1e3,
-                run_s * 1e3, run_s / fork_s);
+    std::printf("simulated/wall:  %10.1f x real time in-process, %.1f x by CPU time (%.2f ms wall, %.2f ms CPU for "
+                "%.1f ms simulated; elaboration %.2f ms wall, %.2f ms CPU of it)\n",
+                sim_s / run[0], sim_s / run[7], run[0] * 1e3, run[7] * 1e3, sim_s * 1e3, run[4] * 1e3, run[8] * 1e3);
+    std::string classes;
+    for (size_t i = 9; i + 1 < run.size(); i += 2)
+        classes += fmt::format("{}{:.0f} of {:.0f} KiB", classes.empty() ? "" : ", ", run[i + 1], run[i] / 1024);
+    std::printf("threads:         %10.0f SystemC threads created per run (stacks: %s)\n", run[6], classes.c_str());
+    std::printf("fork floor:      %10.3f ms wall, %.3f ms CPU per empty child (parent and child)\n", fork.wall * 1e3,
+                fork.cpu * 1e3);
+    std::printf("isolated run:    %10.3f ms wall, %.3f ms CPU: ratio %.2f wall, %.2f CPU to the fork floor\n",
+                iso.wall * 1e3, iso.cpu * 1e3, iso.wall / fork.wall, iso.cpu / fork.cpu);
+    std::printf("fixed cost:      %10.3f ms wall, %.3f ms CPU per run besides simulating: ratio %.2f wall, %.2f CPU\n",
+                fixed_wall * 1e3, fixed_cpu * 1e3, fixed_wall / fork.wall, fixed_cpu / fork.cpu);
+    std::printf("minor faults:    %10.0f per empty child; %.0f per isolated run (ratio %.1f), %.0f in-process\n",
+                fork.faults, iso.faults, iso.faults / fork.faults, run[5]);
     std::printf("sqlite floor:    %10.3f ms for %zu raw inserts; recording the run %.3f ms: ratio %.1f\n",
                 raw_s * 1e3, rows, rec_s * 1e3, rec_s / raw_s);
     return 0;
