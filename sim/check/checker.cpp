@@ -42,6 +42,32 @@ Checker::Checker(EventHub& hub, const DeviceGraph& graph) : hub_(hub), graph_(gr
     hub_.subscribe(kind_bit(EvKind::SliceBegin) | kind_bit(EvKind::SliceEnd) | kind_bit(EvKind::Instant) |
                        kind_bit(EvKind::GuestError),
                    [this](const Event& ev) { on_event(ev); });
+    // The DPM watchdog: one method for every callback, woken when the
+    // earliest budget of a callback still running runs out (a thread of its
+    // own per callback costs a stack each).
+    sc_core::sc_spawn_options watchdog;
+    watchdog.spawn_method();
+    watchdog.dont_initialize();
+    watchdog.set_sensitivity(&budget_ev_);
+    sc_core::sc_spawn(
+        [this] {
+            const Picos now = now_ps();
+            Picos next = 0;
+            std::vector<Running*> due;  // reported in the order they started
+            for (auto& [track, r] : running_) {
+                if (r.reported) continue;
+                if (r.since + budget_ <= now) due.push_back(&r);
+                else if (!next || r.since + budget_ < next) next = r.since + budget_;
+            }
+            std::stable_sort(due.begin(), due.end(),
+                             [](const Running* a, const Running* b) { return a->since < b->since; });
+            for (Running* r : due) {
+                r->reported = true;
+                hang(*r, budget_, false);
+            }
+            if (next) budget_ev_.notify(from_ps(next - now));
+        },
+        sc_core::sc_gen_unique_name("dpm_watchdog"), &watchdog);
 }
 
 void Checker::watch_bank(const std::string& component, const RegisterBank& bank) {
@@ -310,19 +336,9 @@ void Checker::on_event(const Event& ev) {
             stopped_devices_.insert(arg_value(ev, "device"));
         }
         running_[ev.track] = {arg_value(ev, "device"), ev.name, arg_value(ev, "phase"), ev.ts};
-        // The watchdog: look again when the budget runs out.
-        if (budget_) {
-            std::string track = ev.track;
-            Picos since = ev.ts;
-            sc_core::sc_spawn([this, track, since] {
-                sc_core::wait(from_ps(budget_));
-                auto it = running_.find(track);
-                if (it != running_.end() && it->second.since == since && !it->second.reported) {
-                    it->second.reported = true;
-                    hang(it->second, budget_, false);
-                }
-            });
-        }
+        // The watchdog looks again when this budget runs out (an earlier
+        // wake-up already due stays: it re-arms for the next).
+        if (budget_) budget_ev_.notify(from_ps(ev.ts + budget_ - now_ps()));
         return;
     }
     if (ev.category == "callback" && ev.kind == EvKind::SliceEnd) {
