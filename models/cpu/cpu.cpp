@@ -10,6 +10,68 @@
 
 namespace quiesce {
 
+namespace {
+struct PooledJob {
+    std::string name;
+    uint64_t serial = 0;
+    bool ended = false;
+};
+std::unordered_map<const sc_core::sc_object*, PooledJob>& pooled_jobs() {
+    static std::unordered_map<const sc_core::sc_object*, PooledJob> jobs;  // by pooled thread
+    return jobs;
+}
+const PooledJob* job_of(const sc_core::sc_object* thread) {
+    auto it = pooled_jobs().find(thread);
+    return it == pooled_jobs().end() ? nullptr : &it->second;
+}
+// Threads spawned in a pooled job (a driver's kworker): the full name they
+// would have had under a thread of the job's own, fixed by the job.
+std::unordered_map<const sc_core::sc_object*, std::string>& spawned_in_jobs() {
+    static std::unordered_map<const sc_core::sc_object*, std::string> names;
+    return names;
+}
+
+// A thread's full name as if every pooled job had been a thread of its own:
+// "<kernel>.main_thread.dpm_<callback>_<device>_<n>[.<spawned>...]".
+std::string full_name(const sc_core::sc_object* thread) {
+    const sc_core::sc_object* parent = thread->get_parent_object();
+    if (const PooledJob* j = job_of(thread)) return (parent ? std::string(parent->name()) + "." : "") + j->name;
+    auto& spawned = spawned_in_jobs();
+    if (auto it = spawned.find(thread); it != spawned.end()) return it->second;
+    if (!parent || !(job_of(parent) || spawned.count(parent))) return thread->name();
+    std::string n = full_name(parent) + "." + thread->basename();  // spawned in the job still running
+    spawned.emplace(thread, n);
+    return n;
+}
+
+// What the trace calls a context: a task's thread ("...task_<name>") the
+// task's name; an async PM callback's ("...dpm_<callback>_<device>_<n>",
+// and what it spawned) from "dpm_" on.
+std::string context_name(const sc_core::sc_process_handle& thread) {
+    if (!thread.valid()) return "";
+    std::string n = full_name(thread.get_process_object());
+    size_t t = n.rfind(".task_");
+    if (t != std::string::npos) return n.substr(t + 6);
+    size_t d = n.rfind(".dpm_");
+    return d == std::string::npos ? n : n.substr(d + 1);
+}
+}  // namespace
+
+void Cpu::job_begin(const sc_core::sc_process_handle& thread, std::string name) {
+    static uint64_t serial = 0;
+    PooledJob& j = pooled_jobs()[thread.get_process_object()];
+    j = {std::move(name), ++serial, false};
+}
+
+void Cpu::job_end(const sc_core::sc_process_handle& thread) {
+    const sc_core::sc_object* worker = thread.get_process_object();
+    auto it = pooled_jobs().find(worker);
+    if (it == pooled_jobs().end()) return;
+    // What the job spawned keeps the job's name after it.
+    for (const sc_core::sc_object* child : worker->get_child_objects()) full_name(child);
+    it->second.ended = true;
+}
+
 Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, unsigned index)
     : Component(name, ctx, clock), socket("socket"), index_(index) {
     hub().declare_track({path(), "", "cpu", clock.name(), clock.hz()});
@@ -31,24 +93,22 @@ bool Cpu::queued(const sc_core::sc_process_handle& p) const {
     return std::find(ready_.begin(), ready_.end(), p) != ready_.end();
 }
 
-std::string Cpu::running() const {
-    if (!owner_.valid()) return "";
-    // A task's thread is "<kernel>.main_thread.task_<name>": show the task's
-    // name; an async PM callback's "...dpm_<callback>_<device>_<n>" as is.
-    std::string n = owner_.name();
-    size_t t = n.rfind(".task_");
-    if (t != std::string::npos) return n.substr(t + 6);
-    size_t d = n.rfind(".dpm_");
-    return d == std::string::npos ? n : n.substr(d + 1);
+bool Cpu::owner_gone() const {
+    if (owner_.terminated()) return true;
+    const PooledJob* j = job_of(owner_.get_process_object());
+    return j && (j->ended || j->serial != owner_job_);
 }
 
 void Cpu::grant(const sc_core::sc_process_handle& next, const char* reason) {
-    std::string prev = running();
+    std::string prev = owner_name_;
     owner_ = next;
+    const PooledJob* job = next.valid() ? job_of(next.get_process_object()) : nullptr;
+    owner_job_ = job ? job->serial : 0;
+    owner_name_ = context_name(next);
     owner_busy_ = next.valid();  // a waiter granted the core is about to run: nobody else takes it
     slice_used_ = 0;
     ready_.erase(std::remove(ready_.begin(), ready_.end(), next), ready_.end());
-    std::string to = running();
+    const std::string& to = owner_name_;
     if (prev != to)
         hub().instant(path(), "sched_switch", "sched",
                       {{"prev", prev.empty() ? "idle" : prev}, {"next", to.empty() ? "idle" : to}, {"reason", reason}});
@@ -75,7 +135,7 @@ uint64_t Cpu::acquire() {
     PctSchedule& pct = ctx().pct;
     if (pct.on) pct.step_of(me);
     for (;;) {
-        if (owner_ == me) {
+        if (owner_ == me && !owner_gone()) {
             // PCT: a ready context of higher priority runs first.
             if (!pct.on || ready_.empty() || pct.priority_of(next_in_line()) <= pct.priority_of(me)) break;
             if (!queued(me)) ready_.push_back(me);
@@ -87,8 +147,8 @@ uint64_t Cpu::acquire() {
         // first in line.
         bool first = ready_.empty() || next_in_line() == me ||
                      (pct.on && !queued(me) && pct.priority_of(me) > pct.priority_of(next_in_line()));
-        if (!owner_.valid() || owner_.terminated() || (!owner_busy_ && first)) {
-            grant(me, owner_.valid() && !owner_.terminated() ? "blocked" : "idle");
+        if (!owner_.valid() || owner_gone() || (!owner_busy_ && first)) {
+            grant(me, owner_.valid() && !owner_gone() ? "blocked" : "idle");
             break;
         }
         if (!queued(me)) ready_.push_back(me);

@@ -117,8 +117,15 @@ public:
     // Waiting contexts re-check the core (after halted ones are resumed).
     void kick() { sched_changed_.notify(sc_core::SC_ZERO_TIME); }
     // The context holding the core ("" when none), and the number waiting.
-    std::string running() const;
+    std::string running() const { return owner_name_; }
     size_t waiting() const { return ready_.size(); }
+
+    // A pooled thread (the PM engine's async callback workers) runs one job
+    // after another. To every core each job is a context of its own, as a
+    // thread spawned for it would be: it runs under the job's name, and once
+    // the job ended the core sees it gone, as a terminated thread.
+    static void job_begin(const sc_core::sc_process_handle& thread, std::string name);
+    static void job_end(const sc_core::sc_process_handle& thread);
 
 private:
     void transport(tlm::tlm_generic_payload& tx);
@@ -133,6 +140,7 @@ private:
     void grant(const sc_core::sc_process_handle& next, const char* reason);
     void idle_check();
     bool queued(const sc_core::sc_process_handle& p) const;
+    bool owner_gone() const;  // terminated, or the pooled job it took the core for ended
     sc_core::sc_process_handle next_in_line();
     uint64_t slice_cycles();
 
@@ -164,6 +172,8 @@ private:
 
     sc_core::sc_process_handle irq_context_;
     sc_core::sc_process_handle owner_;          // the context running here
+    std::string owner_name_;                    // its name, as the trace shows it
+    uint64_t owner_job_ = 0;                    // the pooled job it took the core for (0: none)
     bool owner_busy_ = false;                   // inside a timed operation
     uint64_t slice_used_ = 0;                   // cycles of operations since it took the core
     uint64_t slice_cycles_ = 0;                 // sched_slice_cycles, once read

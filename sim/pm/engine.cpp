@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace quiesce {
@@ -15,6 +16,10 @@ namespace {
 constexpr uint64_t kContextMagic = 0x51554945534345ULL;  // "QUIESCE"
 constexpr int kResumedFromImage = 1;  // a phase hit by power loss, after which the image came back
 constexpr int kEBUSY = -16;
+// An async callback worker's stack: any driver callback may run on one. The
+// deepest of the regression suite and the examples uses 6.6 KiB, the deepest
+// thread of all 21.7 KiB (docs/performance.md has the measure).
+constexpr size_t kWorkerStack = 128 * 1024;
 
 // What a phase slice records of its declaration, for viewers (the HTML
 // timeline colours phases by action and callback).
@@ -79,17 +84,51 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
     return first_error;
 }
 
-// dpm_async_fn: every device's callback in a thread of its own, started in
-// list order on the online CPUs in turn; each first waits (dpm_wait) for
-// the devices it depends on in this direction - children and consumers
-// when suspending, parents and suppliers when resuming - that take part.
+struct PmEngine::Worker {
+    sc_core::sc_process_handle thread;
+    sc_core::sc_event go;
+    std::function<void()> job;  // the next one to run
+    bool busy = false;          // from dispatch until its job returned
+};
+
+// An idle worker of this kernel, or a new one. A worker of a kernel that
+// lost power stops where it is (Kernel::adopt_context): never again.
+PmEngine::Worker& PmEngine::idle_worker() {
+    const std::vector<sc_core::sc_process_handle>& dead = s_.kernel->ctx().dead.others;
+    for (auto& w : workers_)
+        if (!w->busy && std::find(dead.begin(), dead.end(), w->thread) == dead.end()) return *w;
+    auto w = std::make_shared<Worker>();
+    sc_core::sc_spawn_options opts;
+    opts.set_stack_size(kWorkerStack);
+    w->thread = sc_core::sc_spawn(
+        [w] {
+            for (;;) {
+                while (!w->job) sc_core::wait(w->go);
+                std::function<void()> job = std::move(w->job);
+                w->job = nullptr;
+                job();
+                Cpu::job_end(w->thread);
+                w->busy = false;
+            }
+        },
+        sc_core::sc_gen_unique_name("dpm_worker"), &opts);
+    s_.kernel->adopt_context(w->thread);  // it stops with the kernel if the power fails
+    workers_.push_back(w);
+    return *w;
+}
+
+// dpm_async_fn: every device's callback a job of its own on a worker
+// thread, started in list order on the online CPUs in turn; each first
+// waits (dpm_wait) for the devices it depends on in this direction -
+// children and consumers when suspending, parents and suppliers when
+// resuming - that take part.
 // After a suspend-side error (async_error) the devices not started yet do
 // not run; the PM thread waits for every started one.
 int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>& parts,
                                   const std::function<int(const std::string&, Cpu&)>& one,
                                   std::set<std::string>* succeeded, bool stop_on_error) {
-    // What the callback threads share lives on the heap: if the power fails
-    // (PowerLost unwinds this frame) threads still waiting must not be left
+    // What the callback jobs share lives on the heap: if the power fails
+    // (PowerLost unwinds this frame) workers still waiting must not be left
     // with dangling references.
     struct State {
         std::function<int(const std::string&, Cpu&)> one;
@@ -109,32 +148,37 @@ int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>
         std::string name = parts[i];
         Cpu* c = online[i % online.size()];
         std::vector<std::string> deps = children_first ? s_.graph->subordinates(name) : s_.graph->superiors(name);
-        std::string thread = "dpm_" + p.callback + "_" + name + "_" + std::to_string(++async_threads_);
-        sc_core::sc_process_handle h = sc_core::sc_spawn(
-            [this, st, name, c, deps, stop_on_error] {
-                for (;;) {
-                    bool ready = true;
-                    for (const auto& d : deps) ready = ready && (!st->taking_part.count(d) || st->done.count(d));
-                    if (ready) break;
-                    sc_core::wait(st->changed);
-                }
-                if (!st->stop) {
-                    int rc = st->one(name, *c);
-                    if (rc != 0) {
-                        st->first_error = st->first_error ? st->first_error : rc;
-                        if (stop_on_error) {
-                            st->stop = true;
-                            if (!result_.error && result_.failed_device.empty()) result_.failed_device = name;
-                        }
-                    } else {
-                        st->ok.insert(name);
+        Worker& w = idle_worker();
+        w.busy = true;
+        // To the cores (and PCT's priorities) each job is a context of its own.
+        Cpu::job_begin(w.thread, "dpm_" + p.callback + "_" + name + "_" + std::to_string(++async_threads_));
+        auto& priority = s_.kernel->ctx().pct.priority;
+        priority.erase(
+            std::remove_if(priority.begin(), priority.end(), [&w](const auto& e) { return e.first == w.thread; }),
+            priority.end());
+        w.job = [this, st, name, c, deps, stop_on_error] {
+            for (;;) {
+                bool ready = true;
+                for (const auto& d : deps) ready = ready && (!st->taking_part.count(d) || st->done.count(d));
+                if (ready) break;
+                sc_core::wait(st->changed);
+            }
+            if (!st->stop) {
+                int rc = st->one(name, *c);
+                if (rc != 0) {
+                    st->first_error = st->first_error ? st->first_error : rc;
+                    if (stop_on_error) {
+                        st->stop = true;
+                        if (!result_.error && result_.failed_device.empty()) result_.failed_device = name;
                     }
+                } else {
+                    st->ok.insert(name);
                 }
-                st->done.insert(name);
-                st->changed.notify(sc_core::SC_ZERO_TIME);
-            },
-            thread.c_str());
-        s_.kernel->adopt_context(h);  // it stops with the kernel if the power fails
+            }
+            st->done.insert(name);
+            st->changed.notify(sc_core::SC_ZERO_TIME);
+        };
+        w.go.notify();  // it runs in this evaluation phase, as a thread spawned now would
     }
     // device_pm_wait_for_dev inside a callback of this phase.
     s_.kernel->set_dpm_waiter([st](const std::string& other) {

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -85,7 +86,12 @@ private:
     int run_callbacks_async(const Phase& p, const std::vector<std::string>& parts,
                             const std::function<int(const std::string&, Cpu&)>& one, std::set<std::string>* succeeded,
                             bool stop_on_error);
-    unsigned async_threads_ = 0;  // names the async callback threads uniquely
+    unsigned async_threads_ = 0;  // names the async callback jobs uniquely
+    // The threads that run async callbacks, kept from phase to phase (a
+    // thread of its own per device and phase would cost a stack each).
+    struct Worker;
+    std::vector<std::shared_ptr<Worker>> workers_;
+    Worker& idle_worker();
     int injected_callback_fault(const std::string& device, const std::string& callback, const std::string& track);
     int explicit_callback(PmDevice& d, const std::string& cb, Cpu& c);
     std::set<std::string> not_restored_;  // restore_explicit failed: the revoke action's devices
