@@ -8,6 +8,13 @@
 
 namespace quiesce {
 
+namespace {
+// A task thread's stack: the deepest task of the regression suite and the
+// examples uses 5.2 KiB (docs/performance.md has the measure; a thread that
+// ran past its stack would stop at SystemC's guard page, not corrupt memory).
+constexpr size_t kTaskStack = 64 * 1024;
+}  // namespace
+
 Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector<Cpu*> cpus, uint64_t heap_base,
                uint64_t heap_size)
     : Module(name, ctx), cpus_(std::move(cpus)), heap_base_(heap_base), heap_next_(heap_base),
@@ -269,6 +276,7 @@ Task& Kernel::spawn(const std::string& name, Task::Kind kind, bool freezable, un
     tasks_.push_back(std::make_unique<Task>(*this, name, kind, freezable, cpu, std::move(body)));
     Task* t = tasks_.back().get();
     sc_core::sc_spawn_options opts;
+    opts.set_stack_size(kTaskStack);
     task_threads_.push_back(sc_core::sc_spawn([t] { t->run(); }, ("task_" + name).c_str(), &opts));
     return *t;
 }
