@@ -66,20 +66,11 @@ bool DmaEngineDriver::irq(Cpu& cpu) {
     return true;
 }
 
-void DmaEngineDriver::lock_queue() {
-    while (queue_locked_) sc_core::wait(queue_unlocked_);
-    queue_locked_ = true;
-}
-
-void DmaEngineDriver::unlock_queue() {
-    queue_locked_ = false;
-    queue_unlocked_.notify(sc_core::SC_ZERO_TIME);
-}
 
 int DmaEngineDriver::copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len) {
-    lock_queue();
+    queue_lock_.lock();
     if (cpu.read32(drv_ + F_STOPPED)) {
-        unlock_queue();
+        queue_lock_.unlock();
         return kEBUSY;
     }
     uint64_t ring = cpu.read64(drv_ + F_RING);
@@ -95,7 +86,7 @@ int DmaEngineDriver::copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len) {
     tail = (tail + 1) % size;
     cpu.write32(drv_ + F_TAIL, tail);
     cpu.write32(mmio(DmaEngine::TAIL), tail);
-    unlock_queue();
+    queue_lock_.unlock();
     for (;;) {
         uint32_t flags = cpu.read32(desc + 20);
         if (flags & DmaEngine::DESC_DONE) return 0;
@@ -112,9 +103,9 @@ uint64_t DmaEngineDriver::software_ring(const PhysicalMemory& mem) const { retur
 uint32_t DmaEngineDriver::software_tail(const PhysicalMemory& mem) const { return drv_ ? mem.peek32(drv_ + F_TAIL) : 0; }
 
 void DmaEngineDriver::queue_stop(Cpu& cpu) {
-    lock_queue();
+    queue_lock_.lock();
     cpu.write32(drv_ + F_STOPPED, 1);
-    unlock_queue();
+    queue_lock_.unlock();
 }
 
 void DmaEngineDriver::queue_start(Cpu& cpu) { cpu.write32(drv_ + F_STOPPED, 0); }

@@ -88,8 +88,6 @@ private:
     void restore_local_memory(Cpu& cpu, std::vector<uint64_t>& pages);
     int handoff(Cpu& cpu);
     uint64_t mmio(uint32_t reg) const { return mmio_base_ + reg; }
-    void lock_queue();
-    void unlock_queue();
 
     std::map<std::string, DmaEngineDriver*> peers_;
     bool can_restore_ = true;
@@ -101,8 +99,7 @@ private:
     // from its stopped check to its doorbell, queue-stop while it sets
     // stopped: a copy that passed the check before has rung its doorbell
     // before the driver drains.
-    bool queue_locked_ = false;
-    sc_core::sc_event queue_unlocked_;
+    QueueLock queue_lock_;
 };
 
 }  // namespace quiesce

@@ -125,21 +125,12 @@ bool GenericDriver::irq(Cpu& cpu) {
     return true;
 }
 
-void GenericDriver::lock_queue() {
-    while (queue_locked_) sc_core::wait(queue_unlocked_);
-    queue_locked_ = true;
-}
-
-void GenericDriver::unlock_queue() {
-    queue_locked_ = false;
-    queue_unlocked_.notify(sc_core::SC_ZERO_TIME);
-}
 
 int GenericDriver::transfer(Cpu& cpu, uint32_t op, uint64_t host, uint64_t offset, uint32_t len, bool own) {
     if (!desc_->engine.on) return kENODEV;
-    lock_queue();
+    queue_lock_.lock();
     if (!own && cpu.read32(drv_ + F_STOPPED)) {
-        unlock_queue();
+        queue_lock_.unlock();
         return kEBUSY;
     }
     const uint64_t ring = cpu.read64(drv_ + F_RING);
@@ -155,7 +146,7 @@ int GenericDriver::transfer(Cpu& cpu, uint32_t op, uint64_t host, uint64_t offse
     tail = (tail + 1) % size;
     cpu.write32(drv_ + F_TAIL, tail);
     write_role(cpu, desc_->engine.tail, tail);
-    unlock_queue();
+    queue_lock_.unlock();
     const Picos until = now_ps() + kCommandTimeout;
     for (;;) {
         const uint32_t flags = cpu.read32(at + 24);
@@ -171,9 +162,9 @@ uint64_t GenericDriver::software_ring(const PhysicalMemory& mem) const { return 
 uint32_t GenericDriver::software_tail(const PhysicalMemory& mem) const { return drv_ ? mem.peek32(drv_ + F_TAIL) : 0; }
 
 void GenericDriver::queue_stop(Cpu& cpu) {
-    lock_queue();
+    queue_lock_.lock();
     cpu.write32(drv_ + F_STOPPED, 1);
-    unlock_queue();
+    queue_lock_.unlock();
 }
 
 void GenericDriver::queue_start(Cpu& cpu) { cpu.write32(drv_ + F_STOPPED, 0); }

@@ -66,15 +66,12 @@ private:
     void write_role(Cpu& cpu, const RegRef& r, uint64_t v);
     int local_memory(Cpu& cpu, uint32_t op, DriverRunner& runner);
     int load_firmware(Cpu& cpu, DriverRunner& runner);
-    void lock_queue();
-    void unlock_queue();
 
     std::shared_ptr<const GenericDeviceDesc> desc_;
     uint64_t mmio_base_ = 0;
     uint64_t drv_ = 0;
     sc_core::sc_event done_;
-    bool queue_locked_ = false;
-    sc_core::sc_event queue_unlocked_;
+    QueueLock queue_lock_;
 };
 
 }  // namespace quiesce

@@ -13,6 +13,24 @@ namespace quiesce {
 
 class Kernel;
 
+// A driver's queue lock (spin_lock_irqsave around its ring), between the
+// simulation's threads: who holds it runs to unlock() before another gets it.
+class QueueLock {
+public:
+    void lock() {
+        while (locked_) sc_core::wait(unlocked_);
+        locked_ = true;
+    }
+    void unlock() {
+        locked_ = false;
+        unlocked_.notify(sc_core::SC_ZERO_TIME);
+    }
+
+private:
+    bool locked_ = false;
+    sc_core::sc_event unlocked_;
+};
+
 class PciDataDriver : public PciDriver, public DriverHost {
 public:
     PciDataDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program);
