@@ -14,15 +14,16 @@ namespace quiesce {
 namespace {
 constexpr uint32_t kFwMagic = 0x31574651;  // "QFW1"
 constexpr unsigned kFwHeader = 16;
+}  // namespace
 
-uint64_t field_mask(const Register& r, const std::string& field) {
-    if (field.empty()) return r.width_mask();
-    for (const auto& f : r.spec().fields)
+uint64_t role_mask(const RegSpec& s, const std::string& field) {
+    if (field.empty()) return s.width >= 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * s.width)) - 1;
+    for (const auto& f : s.fields)
         if (f.name == field) return f.mask();
-    SIM_PANIC("{}: no field {}", r.name(), field);
+    SIM_PANIC("{}: no field {}", s.name, field);
 }
 
-unsigned lsb(uint64_t mask) {
+unsigned mask_shift(uint64_t mask) {
     unsigned n = 0;
     while (mask && !(mask & 1)) {
         mask >>= 1;
@@ -30,7 +31,6 @@ unsigned lsb(uint64_t mask) {
     }
     return n;
 }
-}  // namespace
 
 std::vector<uint8_t> firmware_image(const std::string& name, uint32_t size) {
     std::vector<uint8_t> img(kFwHeader + size);
@@ -71,16 +71,16 @@ GenericCore::GenericCore(const sc_core::sc_module_name& name, RunContext& ctx, c
     if (f.on) SC_THREAD(firmware);
 }
 
-uint64_t GenericCore::get(const RegRef& r) const {
+uint64_t GenericCore::role(const RegRef& r) const {
     const Register& reg = regs().reg(r.reg);
-    const uint64_t m = field_mask(reg, r.field);
-    return (reg.value() & m) >> lsb(m);
+    const uint64_t m = role_mask(reg.spec(), r.field);
+    return (reg.value() & m) >> mask_shift(m);
 }
 
 void GenericCore::put(const RegRef& r, uint64_t v) {
     Register& reg = regs().reg(r.reg);
-    const uint64_t m = field_mask(reg, r.field);
-    reg.set((reg.value() & ~m) | ((v << lsb(m)) & m));
+    const uint64_t m = role_mask(reg.spec(), r.field);
+    reg.set((reg.value() & ~m) | ((v << mask_shift(m)) & m));
 }
 
 void GenericCore::reset(bool power_lost) {
@@ -111,8 +111,8 @@ void GenericCore::lose_local_memory(const char* why) {
 void GenericCore::update_irq() {
     const auto& e = desc_->engine;
     if (!e.on) return;
-    const bool en = e.irq_enable.empty() || get(e.irq_enable);
-    const bool pending = get(e.done) || (!e.error.empty() && get(e.error));
+    const bool en = e.irq_enable.empty() || role(e.irq_enable);
+    const bool pending = role(e.done) || (!e.error.empty() && role(e.error));
     irq.set(en && pending);
 }
 
@@ -126,7 +126,7 @@ void GenericCore::fail(const std::string& why) {
 // Command `index` of the ring. False if a reset abandoned it.
 bool GenericCore::process(uint32_t index, uint64_t generation) {
     const auto& e = desc_->engine;
-    const uint64_t at = get(e.ring_base) + uint64_t(index) * GenericDeviceDesc::kCmdSize;
+    const uint64_t at = role(e.ring_base) + uint64_t(index) * GenericDeviceDesc::kCmdSize;
     const uint64_t id = ctx().ledger.issue(path(), fmt::format("command {} at {:#x}", index, at));
     hub().slice_begin(path(), "command", "dma", {{"index", std::to_string(index)}});
     auto finish = [&](const char* outcome) {
@@ -166,7 +166,7 @@ bool GenericCore::process(uint32_t index, uint64_t generation) {
         finish(generation != generation_ ? "aborted" : "error");
         return generation == generation_;
     }
-    const uint32_t size = std::max<uint32_t>(1, uint32_t(get(e.ring_size)));
+    const uint32_t size = std::max<uint32_t>(1, uint32_t(role(e.ring_size)));
     put(e.head, (index + 1) % size);
     finish(bad ? "error" : "done");
     if (bad) fail(bad);
@@ -178,9 +178,9 @@ bool GenericCore::process(uint32_t index, uint64_t generation) {
 void GenericCore::engine() {
     const auto& e = desc_->engine;
     for (;;) {
-        const bool enabled = e.enable.empty() || get(e.enable);
-        const bool errored = !e.error.empty() && get(e.error);
-        const uint32_t head = uint32_t(get(e.head)), tail = uint32_t(get(e.tail)), size = uint32_t(get(e.ring_size));
+        const bool enabled = e.enable.empty() || role(e.enable);
+        const bool errored = !e.error.empty() && role(e.error);
+        const uint32_t head = uint32_t(role(e.head)), tail = uint32_t(role(e.tail)), size = uint32_t(role(e.ring_size));
         if (!enabled || errored || head == tail || size == 0) {
             sc_core::wait(kick_);
             continue;
@@ -200,11 +200,11 @@ void GenericCore::firmware() {
     const auto& f = desc_->firmware;
     for (;;) {
         sc_core::wait(fw_kick_);
-        if (!get(f.load)) continue;
+        if (!role(f.load)) continue;
         put(f.load, 0);
         const uint64_t generation = generation_;
-        const uint64_t addr = get(f.addr);
-        const uint32_t len = uint32_t(get(f.length));
+        const uint64_t addr = role(f.addr);
+        const uint32_t len = uint32_t(role(f.length));
         hub().slice_begin(path(), "firmware-load", "firmware", {{"bytes", std::to_string(len)}});
         std::vector<uint8_t> img(len);
         bool ok = len == kFwHeader + f.size;

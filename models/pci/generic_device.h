@@ -35,6 +35,11 @@ struct RegRef {
     std::string text() const { return field.empty() ? reg : reg + "." + field; }
 };
 
+// A role's bits in its register (the whole register without a field), and
+// how far they sit from bit 0: the model and the driver read roles alike.
+uint64_t role_mask(const RegSpec& s, const std::string& field);
+unsigned mask_shift(uint64_t mask);
+
 struct GenericDeviceDesc {
     std::string name, file, description;
     std::string driver;  // the driver file that binds to it by default
@@ -95,9 +100,10 @@ public:
     bool firmware_ready() const { return fw_ready_; }
     // Zero-time view for tests and the checker.
     const std::vector<uint8_t>& local_memory() const { return local_; }
+    // A role's value as the device holds it (zero time).
+    uint64_t role(const RegRef& r) const;
 
 private:
-    uint64_t get(const RegRef& r) const;
     void put(const RegRef& r, uint64_t v);
     void engine();
     void firmware();

@@ -20,19 +20,6 @@ const RegSpec& spec_of(const GenericDeviceDesc& d, const std::string& reg) {
         if (s.name == reg) return s;
     SIM_PANIC("{}: no register {}", d.name, reg);
 }
-
-uint64_t mask_of(const RegSpec& s, const std::string& field) {
-    if (field.empty()) return s.width >= 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * s.width)) - 1;
-    for (const auto& f : s.fields)
-        if (f.name == field) return f.mask();
-    SIM_PANIC("{}: no field {}", s.name, field);
-}
-
-unsigned shift_of(uint64_t mask) {
-    unsigned n = 0;
-    while (mask && !(mask & 1)) mask >>= 1, ++n;
-    return n;
-}
 }  // namespace
 
 GenericDriver::GenericDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program,
@@ -41,17 +28,17 @@ GenericDriver::GenericDriver(std::string name, std::string track, Kernel& kernel
 
 uint64_t GenericDriver::read_role(Cpu& cpu, const RegRef& r) {
     const RegSpec& s = spec_of(*desc_, r.reg);
-    const uint64_t m = mask_of(s, r.field);
-    return (cpu.read(mmio_base_ + s.offset, s.width) & m) >> shift_of(m);
+    const uint64_t m = role_mask(s, r.field);
+    return (cpu.read(mmio_base_ + s.offset, s.width) & m) >> mask_shift(m);
 }
 
 // A field written with read-modify-write; a W1C field is cleared by writing
 // its ones alone.
 void GenericDriver::write_role(Cpu& cpu, const RegRef& r, uint64_t v) {
     const RegSpec& s = spec_of(*desc_, r.reg);
-    const uint64_t m = mask_of(s, r.field);
+    const uint64_t m = role_mask(s, r.field);
     uint64_t word = r.field.empty() ? 0 : cpu.read(mmio_base_ + s.offset, s.width) & ~s.w1c;
-    word = (word & ~m) | ((v << shift_of(m)) & m);
+    word = (word & ~m) | ((v << mask_shift(m)) & m);
     cpu.write(mmio_base_ + s.offset, word, s.width);
 }
 
@@ -100,7 +87,7 @@ int GenericDriver::rederive(Cpu& cpu, const std::string& reg) {
     else if (reg == e.ring_size.reg) write_role(cpu, e.ring_size, cpu.read32(drv_ + F_SIZE));
     else if (reg == e.tail.reg) {
         const RegSpec& s = spec_of(*desc_, e.head.reg);
-        if (cpu.read(mmio_base_ + s.offset, s.width) == mask_of(s, "")) return kEIO;  // all ones: gone
+        if (cpu.read(mmio_base_ + s.offset, s.width) == role_mask(s, "")) return kEIO;  // all ones: gone
         const uint64_t head = read_role(cpu, e.head);
         cpu.write32(drv_ + F_TAIL, uint32_t(head));
         write_role(cpu, e.tail, head);
@@ -112,14 +99,14 @@ bool GenericDriver::irq(Cpu& cpu) {
     const auto& e = desc_->engine;
     if (!e.on) return false;
     const RegSpec& s = spec_of(*desc_, e.done.reg);
-    if (cpu.read(mmio_base_ + s.offset, s.width) == mask_of(s, "")) return false;  // all ones: gone
+    if (cpu.read(mmio_base_ + s.offset, s.width) == role_mask(s, "")) return false;  // all ones: gone
     const bool done = read_role(cpu, e.done), error = !e.error.empty() && read_role(cpu, e.error);
     if (!done && !error) return false;
     // Acknowledge: W1C bits take a one, others a zero.
-    if (done) write_role(cpu, e.done, (s.w1c & mask_of(s, e.done.field)) ? 1 : 0);
+    if (done) write_role(cpu, e.done, (s.w1c & role_mask(s, e.done.field)) ? 1 : 0);
     if (error) {
         const RegSpec& es = spec_of(*desc_, e.error.reg);
-        write_role(cpu, e.error, (es.w1c & mask_of(es, e.error.field)) ? 1 : 0);
+        write_role(cpu, e.error, (es.w1c & role_mask(es, e.error.field)) ? 1 : 0);
     }
     done_.notify(sc_core::SC_ZERO_TIME);
     return true;

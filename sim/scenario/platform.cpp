@@ -682,14 +682,8 @@ void Platform::watch(Checker& checker) {
                 const PhysicalMemory* mem = mem_.get();
                 const auto& e = d.spec.desc->engine;
                 auto used = [core, e](const RegRef& role, uint64_t memory) {
-                    const RegisterBank& b = core->regs();
-                    bool running = true;
-                    if (!e.enable.empty()) {
-                        const Register& r = b.reg(e.enable.reg);
-                        for (const auto& f : r.spec().fields)
-                            if (f.name == e.enable.field) running = r.value() & f.mask();
-                    }
-                    return std::make_pair(running ? b.reg(role.reg).value() : memory, memory);
+                    const bool running = e.enable.empty() || core->role(e.enable);
+                    return std::make_pair(running ? core->role(role) : memory, memory);
                 };
                 checker.watch_mirror(d.fn->path(), e.ring_base.reg,
                                      [used, e, drv, mem] { return used(e.ring_base, drv->software_ring(*mem)); });
