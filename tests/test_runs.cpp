@@ -141,6 +141,66 @@ TEST_CASE("runs: a hung callback is reported with what it waits for", "[runs][li
     REQUIRE(r.stream.summary.workload == "ok");              // and the disk still works
 }
 
+namespace {
+// (message, evidence) of each liveness.hang of a run, in trace order.
+std::vector<std::pair<std::string, std::string>> hangs(const RunResult& r) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::Violation && ev.name == "liveness.hang")
+            out.emplace_back(arg_value(ev, "message"), arg_value(ev, "evidence"));
+    return out;
+}
+}  // namespace
+
+TEST_CASE("runs: a callback still running when the run's time ends is a hang, budget or not", "[runs][liveness]") {
+    Scenario s = regression("s3-callback-hang-past-limit");
+    REQUIRE(s.callback_budget > s.sim_limit);  // the DPM watchdog would never fire
+    RunResult r = execute(s);
+    REQUIRE(r.status == "passed");
+    REQUIRE(r.stream.summary.outcome == "sim-time-limit");
+    auto h = hangs(r);
+    REQUIRE(h.size() == 1);  // the PM thread waits in that callback: one report, not two
+    CHECK(h[0].first ==
+          "suspend of ahci0 was still running when the run ended, 1.978s after it began; "
+          "it waits for a completion that never comes (callback-hang)");
+    CHECK(h[0].second.find("\"kind\":\"run-ended\"") != std::string::npos);
+    // An explore variant accepts any outcome: the hang alone makes it a finding.
+    s.expect = {};
+    s.expect.pass = true;
+    s.expect.outcome = "";
+    CHECK(execute(s).status == "failed");
+}
+
+TEST_CASE("runs: every task still blocked in the kernel when the run ends is named with its wait", "[runs][liveness]") {
+    RunResult r = execute(regression("s3-ben2001-swap-deadlock"));
+    REQUIRE(r.status == "passed");
+    std::vector<std::string> msgs;
+    for (const auto& [m, e] : hangs(r)) msgs.push_back(m);
+    REQUIRE(msgs == std::vector<std::string>{
+                        "suspend of dma0 has run 1s (budget 1s); it waits for sda: request queue stopped until resume",
+                        "flusher was still blocked on sda: request queue stopped until resume when the run ended",
+                        "jbd2 was still blocked on the journal when the run ended",
+                        "toucher was still blocked on swap-out when the run ended",
+                        "writer was still blocked on sda: request queue stopped until resume when the run ended"});
+}
+
+TEST_CASE("runs: a machine asleep when the run ends is no hang", "[runs][liveness]") {
+    // The wake was lost (wake.lost): the machine sleeps on, nothing is stuck.
+    RunResult r = execute(regression("s3-wake-during-suspend-ignored"));
+    REQUIRE(r.status == "passed");
+    REQUIRE(r.stream.summary.outcome == "sim-time-limit");
+    CHECK(hangs(r).empty());
+}
+
+TEST_CASE("scenario: [expect] outcome is checked with expected violations when written", "[runs][liveness]") {
+    Scenario s = regression("s3-callback-hang-past-limit");
+    s.expect.outcome = "resumed";
+    RunResult r = execute(s);
+    CHECK(r.status == "failed");
+    CHECK(r.message == "found the expected violations, but the transition ended with 'sim-time-limit', not the "
+                       "expected 'resumed'");
+}
+
 TEST_CASE("runs: async callbacks run in parallel, each after the devices it waits for", "[runs][async]") {
     auto spans = [](const RunResult& r, const std::string& callback) {
         std::map<std::string, std::pair<Picos, Picos>> out;

@@ -435,6 +435,29 @@ void Checker::run_ended() {
         }
 }
 
+void Checker::run_cut_short(const std::string& kernel,
+                            const std::vector<std::pair<std::string, std::string>>& blocked) {
+    std::vector<const Running*> open;
+    for (const auto& [track, r] : running_)
+        if (!r.reported) open.push_back(&r);
+    std::stable_sort(open.begin(), open.end(), [](const Running* a, const Running* b) { return a->since < b->since; });
+    for (const Running* r : open) {
+        std::string waits = waits_ ? waits_() : "";
+        report({"liveness.hang", now_ps(), r->device, r->phase,
+                fmt::format("{} of {} was still running when the run ended, {} after it began{}", r->callback,
+                            r->device, format_ps(now_ps() - r->since), waits.empty() ? "" : "; it waits for " + waits),
+                json_object({{"device", r->device}, {"callback", r->callback},
+                             {"elapsed", format_ps(now_ps() - r->since)}, {"budget", format_ps(budget_)},
+                             {"waits_for", waits}, {"finished", "no"}, {"kind", "run-ended"}})});
+    }
+    for (const auto& [who, what] : blocked) {
+        if (who == "pm" && !running_.empty()) continue;  // the callback it runs is the hang, reported with its wait
+        report({"liveness.hang", now_ps(), kernel, "",
+                fmt::format("{} was still blocked on {} when the run ended", who == "pm" ? "the PM thread" : who, what),
+                json_object({{"task", who}, {"waits_for", what}, {"kind", "run-ended"}})});
+    }
+}
+
 void Checker::report(Violation v) {
     Event ev;
     ev.kind = EvKind::Violation;

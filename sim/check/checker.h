@@ -44,6 +44,10 @@ public:
     }
     // At the end of the run: callbacks still running never finished.
     void run_ended();
+    // The run's time budget ended with the machine awake and the run not
+    // finished: every callback still running and every thread still blocked
+    // (`blocked`: who, what it waits for) is a liveness.hang at `kernel`.
+    void run_cut_short(const std::string& kernel, const std::vector<std::pair<std::string, std::string>>& blocked);
 
     // Registers a bank whose hardware-state registers must survive a transition.
     void watch_bank(const std::string& component, const RegisterBank& bank);

@@ -409,4 +409,24 @@ std::string Kernel::waiting_on(const std::string& thread) const {
     return it == waits_.end() ? "" : it->second;
 }
 
+std::string Kernel::pm_waiting_on() const {
+    std::string any;
+    for (const auto& [thread, what] : waits_)
+        if (thread == main_thread_name()) return what;
+        else if (any.empty() && thread.rfind(main_thread_name(), 0) == 0) any = what;
+    return any;
+}
+
+std::vector<std::pair<std::string, std::string>> Kernel::blocked() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [thread, what] : waits_) {
+        std::string who = thread;
+        if (thread.rfind(main_thread_name(), 0) == 0) who = "pm";  // the PM thread or a worker of its
+        for (size_t i = 0; i < tasks_.size(); ++i)
+            if (!tasks_[i]->exited() && task_threads_[i].name() == thread) who = tasks_[i]->name();
+        out.emplace_back(who, what);
+    }
+    return out;
+}
+
 }  // namespace quiesce

@@ -145,6 +145,13 @@ public:
     void sleep(Picos d, const std::string& what = "") { wait_event(never_, d, what); }
     // What a thread (by SystemC process name) is waiting for now, or "".
     std::string waiting_on(const std::string& thread) const;
+    // What the PM thread waits for, or else what one of its workers waits for.
+    std::string pm_waiting_on() const;
+    // Every software thread blocked now, as (who, what it waits for): a
+    // task by its name, the PM thread and its workers as "pm", any other by
+    // its process name.
+    std::vector<std::pair<std::string, std::string>> blocked() const;
+    bool halted() const { return halted_; }
     std::string main_thread_name() const { return std::string(name()) + ".main_thread"; }
 
     // Tasks.

@@ -80,7 +80,11 @@ void judge(const Scenario& s, RunResult& r) {
     for (const auto& v : r.violations)
         if (std::find(s.expect.violations.begin(), s.expect.violations.end(), v) == s.expect.violations.end())
             extra += (extra.empty() ? "" : ", ") + v;
-    if (missing.empty() && extra.empty()) {
+    if (missing.empty() && extra.empty() && s.expect.outcome_given && sum.outcome != s.expect.outcome) {
+        r.status = "failed";
+        r.message = "found the expected violations, but the transition ended with '" + sum.outcome +
+                    "', not the expected '" + s.expect.outcome + "'";
+    } else if (missing.empty() && extra.empty()) {
         r.status = "passed";
         std::string found;
         for (const auto& v : r.violations) found += (found.empty() ? "" : ", ") + v;

@@ -141,7 +141,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());
     checker.set_callback_budget(s.callback_budget, [&platform] {
-        return platform.kernel().waiting_on(platform.kernel().main_thread_name());
+        return platform.kernel().pm_waiting_on();
     });
     // The disk's durability oracle, fed by every driver of the first disk.
     std::unique_ptr<StorageCheck> storage_check;
@@ -370,7 +370,13 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     }
     if (at < s.sim_limit && sc_core::sc_get_status() != sc_core::SC_STOPPED) sc_core::sc_start(from_ps(s.sim_limit - at));
     checker.run_ended();
-    if (!finished) ctx.hub.instant(platform.kernel().path(), "sim-time-limit", "run");
+    if (!finished) {
+        // A machine asleep (or without mains) waits for a wake that did not
+        // come: the wake checks judge that. One awake has something stuck.
+        if (!platform.acpi_pm().sleeping() && !platform.acpi_pm().mains_lost() && !platform.kernel().halted())
+            checker.run_cut_short(platform.kernel().path(), platform.kernel().blocked());
+        ctx.hub.instant(platform.kernel().path(), "sim-time-limit", "run");
+    }
     out.workload = workload.empty() ? "ok" : workload;
     out.sim_end = now_ps();
     out.memory_digest = platform.memory().digest();

@@ -275,9 +275,12 @@ void read_expect(TableReader& top, Scenario& s) {
     TableReader r(s.file, *t, "expect");
     auto result = r.str("result");
     if (auto o = r.str("outcome")) {
-        if (*o != "resumed" && *o != "no-resume" && o->rfind("aborted:", 0) != 0)
-            r.fail("outcome", "must be \"resumed\", \"no-resume\" or \"aborted:<phase>\"");
+        if (*o != "resumed" && *o != "no-resume" && *o != "sim-time-limit" && o->rfind("aborted:", 0) != 0 &&
+            o->rfind("pm-test:", 0) != 0)
+            r.fail("outcome", "must be \"resumed\", \"no-resume\", \"sim-time-limit\", \"aborted:<phase>\" or "
+                              "\"pm-test:<level>\"");
         s.expect.outcome = *o;
+        s.expect.outcome_given = true;
     }
     s.expect.violations = r.str_list("violations");
     for (const auto& v : s.expect.violations) {

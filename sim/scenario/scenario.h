@@ -87,6 +87,7 @@ struct Expectation {
     bool pass = true;
     std::vector<std::string> violations;  // ids that must appear (and no others)
     std::string outcome = "resumed";      // for pass: how the transition must end ("": any)
+    bool outcome_given = false;           // [expect] outcome was written: checked for a failure too
 };
 
 // The storage workload: a user task writing a file through the page cache
