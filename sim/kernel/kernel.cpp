@@ -33,6 +33,11 @@ Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector
                     "ACPI_FLUSH_CPU_CACHE (WBINVD) before SLP_EN; false: sleep entered with dirty cache lines");
     props().declare("acpi_gts_bfs", false,
                     "Legacy: run _GTS before SLP_EN and _BFS on wake (acpi.gts=1 acpi.bfs=1, Linux before 3.4)");
+    props().declare("pm_test", std::string("none"),
+                    "/sys/power/pm_test: freezer, devices, platform, processors or core stops the transition after "
+                    "that stage, waits pm_test_delay_ms and unwinds without sleeping; none: a real transition");
+    props().declare("pm_test_delay_ms", int64_t(5000),
+                    "pm_test_delay (kernel/power/suspend.c): how long a pm_test stop waits, in 1 s busy-wait steps");
     props().declare("hung_task_ms", int64_t(5000),
                     "khungtaskd: a task asked to stop that is still blocked in the kernel after this long is hung "
                     "(Linux: hung_task_timeout_secs, 120 s; a run's budget is seconds, a drive spins up in 1.5)");

@@ -419,7 +419,7 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
 
 // Linux rollback (reference/linux-pm.md §1.8): phases unwind in reverse; each
 // device gets the undo of exactly the phases it completed.
-void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok) {
+void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok, bool test) {
     succeeded_[failed_index] = failed_phase_ok;
     for (size_t i = failed_index + 1; i-- > 0;) {
         const Phase& p = protocol_.suspend[i];
@@ -427,7 +427,7 @@ void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>
         if (closed_.count(i)) continue;  // already undone by a later suspend phase
         const Phase* u = protocol_.find_undo(p.undo);
         if (p.action == "callbacks" && succeeded_[i].empty()) continue;
-        if (p.action != "callbacks" && i == failed_index) continue;  // a failed action undid nothing
+        if (p.action != "callbacks" && i == failed_index && !test) continue;  // a failed action undid nothing
         // A resume-list phase run to undo `p`, for the devices that completed it.
         auto undo_with = [&](const Phase& u, const std::set<std::string>* only) {
             hub_.set_phase(u.name);
@@ -437,7 +437,13 @@ void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>
             run_phase(u, cpu, nullptr, only, false);
             hub_.slice_end(track_, u.name, "phase");
         };
-        undo_with(*u, p.action == "callbacks" ? &succeeded_[i] : nullptr);
+        if (test && !p.test_undo.empty()) {
+            Phase instead = *u;  // hibernation after a test: PMSG_RESTORE, not PMSG_THAW
+            instead.name = instead.callback = p.test_undo;
+            undo_with(instead, &succeeded_[i]);
+        } else {
+            undo_with(*u, p.action == "callbacks" ? &succeeded_[i] : nullptr);
+        }
         // galibert-explicit: a device the undo could not restore loses its
         // handles before anything else runs, as the resume list's revoke
         // phase does right after restore_explicit.
@@ -448,6 +454,26 @@ void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>
                     break;
                 }
     }
+}
+
+// /sys/power/pm_test (kernel/power/suspend.c suspend_test, hibernate.c
+// hibernation_test): at its level the transition waits pm_test_delay in
+// busy 1 s steps - suspend stops waiting once a wakeup event is pending,
+// hibernation waits it all - and unwinds from there as after an error, but
+// with no error: the system never sleeps.
+void PmEngine::pm_test(const Phase& p, size_t index, Cpu& cpu) {
+    const int64_t delay_ms = s_.kernel->props().get<int64_t>("pm_test_delay_ms");
+    hub_.instant(track_, "pm-test", "pm", {{"level", p.test_level}, {"phase", p.name}, {"delay_ms", std::to_string(delay_ms)}});
+    const bool suspend = protocol_.target != 4;
+    for (int64_t left = delay_ms; left > 0; left -= 1000) {
+        if (suspend && s_.kernel->props().get<bool>("pm_wakeup_checks") && s_.kernel->wakeup_count() != wakeups_at_start_)
+            break;
+        cpu.compute(cpu.clock().cycles_in(Picos(std::min<int64_t>(left, 1000)) * 1'000'000'000ULL));  // mdelay(1000)
+    }
+    result_.test_level = p.test_level;
+    unwind(index, cpu, succeeded_[index], true);
+    hub_.set_phase("");
+    hub_.slice_end(track_, protocol_.name, "transition", {{"result", "pm-test"}, {"level", p.test_level}});
 }
 
 // pm_wakeup_pending(): a wakeup event since the transition began aborts it
@@ -545,6 +571,10 @@ bool PmEngine::run_suspend(Cpu& cpu) {
             return false;
         }
         succeeded_[i] = std::move(ok);
+        if (!p.test_level.empty() && p.test_level == s_.kernel->props().get<std::string>("pm_test")) {
+            pm_test(p, i, cpu);
+            return false;
+        }
         if (p.action == "platform-enter" && !result_.resumed) {
             finish_without_resume();
             return false;

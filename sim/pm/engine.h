@@ -63,6 +63,7 @@ public:
         int error = 0;             // first suspend-side error (0 = none)
         std::string failed_phase;
         std::string failed_device;
+        std::string test_level;    // /sys/power/pm_test stopped the transition at this level
     };
 
     PmEngine(PmServices services, const Protocol& protocol, EventHub& hub);
@@ -99,7 +100,10 @@ private:
     const FaultSpec* point_faults(const std::string& phase, const char* when);
     Result finish_without_resume();
     bool wakeup_pending(const Phase& p);
-    void unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok);
+    // `test`: a pm_test stops after phase `failed_index`, which succeeded and
+    // is undone too, each callbacks phase by its test_undo callback if named.
+    void unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok, bool test = false);
+    void pm_test(const Phase& p, size_t index, Cpu& cpu);
 
     PmServices s_;
     const Protocol& protocol_;

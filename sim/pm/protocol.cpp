@@ -21,6 +21,11 @@ const std::vector<std::string>& known_actions() {
     return a;
 }
 
+const std::vector<std::string>& pm_test_levels() {
+    static const std::vector<std::string> l = {"none", "core", "processors", "platform", "devices", "freezer"};
+    return l;
+}
+
 const std::vector<std::string>& known_callbacks() {
     static const std::vector<std::string> c = {
         "save_state", "prepare", "suspend", "suspend_late", "suspend_noirq", "resume_noirq", "resume_early", "resume",
@@ -77,6 +82,8 @@ std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
         p.method = r.str("method", "");
         if (auto a = r.integer("arg")) p.arg = int(*a);
         if (auto a = r.boolean("async")) p.async = *a;
+        p.test_level = r.str("test_level", "");
+        p.test_undo = r.str("test_undo", "");
         if (auto d = r.str("duration")) {
             try {
                 p.duration = parse_duration(*d);
@@ -157,6 +164,21 @@ void validate_protocol(const Protocol& pr) {
             if (p.action == "firmware" && p.method != "_TTS" && p.method != "_PTS" && p.method != "_WAK")
                 phase_error(pr, p, "method", "firmware method must be _TTS, _PTS or _WAK");
             if (p.async && p.action != "callbacks") phase_error(pr, p, "async", "only callback phases run async");
+            if (!p.test_level.empty()) {
+                if (!suspend_side) phase_error(pr, p, "test_level", "only suspend phases are pm_test points");
+                if (!contains(pm_test_levels(), p.test_level) || p.test_level == "none")
+                    phase_error(pr, p, "test_level", "must be freezer, devices, platform, processors or core");
+                for (size_t k = 0; k < i; ++k)
+                    if (list[k].test_level == p.test_level)
+                        phase_error(pr, p, "test_level", "phase '" + list[k].name + "' is already the " +
+                                                             p.test_level + " test point");
+            }
+            if (!p.test_undo.empty()) {
+                if (!suspend_side || p.action != "callbacks" || p.undo.empty())
+                    phase_error(pr, p, "test_undo", "only a suspend callbacks phase with an undo names a test_undo");
+                if (!contains(known_callbacks(), p.test_undo))
+                    phase_error(pr, p, "test_undo", "unknown callback '" + p.test_undo + "'");
+            }
             if (p.action == "run") {
                 if (p.duration == 0) phase_error(pr, p, "duration", "a run phase needs a duration above 0");
                 if (cpu_irqs_off || dev_irqs_off || cpus_off)

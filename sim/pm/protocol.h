@@ -22,6 +22,12 @@ struct Phase {
     uint64_t duration = 0; // for action "run": how long the system keeps running (ps)
     bool async = false;    // callbacks: one thread per device, each waiting for its
                            // subordinates (suspend side) or superiors (resume side)
+    // /sys/power/pm_test: the level whose test stops the transition right
+    // after this suspend phase (suspend_test / hibernation_test), and the
+    // callback the undo of this callbacks phase runs instead of its own when
+    // a test unwinds it (hibernation: PMSG_RESTORE, not PMSG_THAW).
+    std::string test_level;
+    std::string test_undo;
     std::string file;      // where it was declared (a scenario's file once it overrides it)
     int line = 0;
     int column = 0;
@@ -44,6 +50,8 @@ struct Protocol {
 
 const std::vector<std::string>& known_actions();
 const std::vector<std::string>& known_callbacks();
+// /sys/power/pm_test's levels, "none" first (kernel/power/main.c pm_tests[]).
+const std::vector<std::string>& pm_test_levels();
 // Whether a callback family must run subordinates first (suspend direction)
 // or superiors first (resume direction), whatever a protocol says.
 bool callback_children_first(const std::string& callback);

@@ -337,16 +337,19 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         ctx.faults.set_async_power(true);  // power may fail at any moment of the transition
         PmEngine::Result r = engine.run(cpu);
         ctx.faults.set_async_power(false);
+        // A pm_test stop never slept: the system runs on, as after a resume.
+        const bool back = r.resumed || r.error || !r.test_level.empty();
         if (r.error) out.outcome = "aborted:" + r.failed_phase;
+        else if (!r.test_level.empty()) out.outcome = "pm-test:" + r.test_level;
         else if (!r.resumed) out.outcome = "no-resume";
         else out.outcome = "resumed";
-        if (r.resumed || r.error) {
+        if (back) {
             checker.transition_resumed();
             if (storage_check) storage_check->check(true);
         } else if (r.slept && storage_check) {
             storage_check->check(false);  // a fresh boot: only what was durable counts
         }
-        if (r.resumed || r.error) {
+        if (back) {
             std::string after = dma_workload(platform, ctx, cpu, s, "after", dma_buffers);
             if (workload.empty()) workload = after;
             // The tasks go on running: what they see now is what the suspend did to them.

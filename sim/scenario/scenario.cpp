@@ -269,6 +269,20 @@ void read_protocol(TableReader& top, Scenario& s) {
     r.done();
 }
 
+// /sys/power/pm_test: a level Linux knows, at a phase the protocol marks.
+void check_pm_test(const Scenario& s, const PropertyOverride& o) {
+    const std::string& level = std::get<std::string>(o.value);
+    const auto& levels = pm_test_levels();
+    if (std::find(levels.begin(), levels.end(), level) == levels.end())
+        throw InputError(s.file, o.line, o.column, "properties." + o.key,
+                         "'" + level + "' is no pm_test level (none, freezer, devices, platform, processors, core)");
+    if (level == "none") return;
+    for (const Phase& p : s.protocol.suspend)
+        if (p.test_level == level) return;
+    throw InputError(s.file, o.line, o.column, "properties." + o.key,
+                     "protocol " + s.protocol.name + " marks no phase as the '" + level + "' test point (test_level)");
+}
+
 void read_expect(TableReader& top, Scenario& s) {
     const toml::table* t = top.table("expect");
     if (!t) top.fail("expect", "is required: [expect] result = \"pass\" or violations = [...]");
@@ -691,6 +705,7 @@ Scenario load_scenario(const std::string& path) {
             else if (v.is_boolean()) o.value = bool(*v.as_boolean());
             else if (v.is_string()) o.value = std::string(*v.as_string());
             else fail_at(path, v, "properties." + o.key, "expected an integer, a boolean or a string");
+            if (o.key == "kernel.pm_test" && v.is_string()) check_pm_test(s, o);
             s.properties.push_back(std::move(o));
         }
     }
