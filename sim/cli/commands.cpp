@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -30,12 +31,23 @@ namespace fs = std::filesystem;
 
 namespace quiesce {
 
-std::vector<std::string> collect(const std::vector<std::string>& paths) {
+std::vector<std::string> collect(const std::vector<std::string>& paths, bool scenarios_only) {
     std::vector<std::string> files;
+    // Where a scenario's own data files sit (a reproducer folder's copies).
+    auto data_file = [](const std::string& dir, const std::string& file) {
+        const fs::path rel = fs::path(file).lexically_relative(dir).parent_path();
+        for (const auto& part : rel)
+            if (part == "platforms" || part == "protocols" || part == "drivers" || part == "devices") return true;
+        return false;
+    };
     for (const auto& p : paths) {
         PathKind kind = path_kind(p);
         if (kind == PathKind::Directory) {
             std::vector<std::string> found = toml_files_under(p);
+            if (scenarios_only)
+                found.erase(std::remove_if(found.begin(), found.end(),
+                                           [&](const std::string& f) { return data_file(p, f); }),
+                            found.end());
             if (found.empty()) throw InputError(p, 0, 0, "", "no scenario files (*.toml) in this directory");
             files.insert(files.end(), found.begin(), found.end());
         } else if (kind == PathKind::File) {
@@ -63,7 +75,7 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
             const std::string& order) {
     check_output_file(junit, "--junit");  // before any run: a campaign's results need somewhere to go
     std::vector<Scenario> scenarios;
-    for (const auto& f : collect(paths)) {
+    for (const auto& f : collect(paths, true)) {
         Scenario s = load_scenario(f);
         // Faults from the command line join each scenario's plan.
         add_cli_faults(s, faults);
@@ -239,6 +251,17 @@ int cmd_merge(const std::string& merge_out, const std::vector<std::string>& merg
         if (created)
             for (const char* side : {"", "-wal", "-shm", "-journal"}) std::remove((merge_out + side).c_str());
         throw;
+    }
+    // The findings of the explorations it now holds, as `quiesce findings`
+    // prints them. The merge is done whatever they are: a scenario that
+    // cannot be run again is said, and the status stays 0.
+    try {
+        bool any = false;
+        std::string text = findings_report({merge_out}, "", 1, any);
+        if (!text.empty()) std::printf("\n%s", text.c_str());
+    } catch (const InputError& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "quiesce: findings not shown: %s\n", e.what());
     }
     return 0;
 }

@@ -1,14 +1,35 @@
 // Subcommands implemented outside main.cpp.
 #pragma once
 
-#include "sim/explore/explore.h"
+#include "sim/explore/findings.h"
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+class Validator;
+}
+
 namespace quiesce {
+
+// quiesce explore's command line: main parses it, and findings reads a
+// campaign's recorded command line back with the same options.
+struct ExploreArgs {
+    std::vector<std::string> files;
+    std::string db, out, kinds, shard = "0/1", mutate, budget, junit;
+    bool no_prefix = false;
+    ExploreOptions opts;
+};
+// --seed: a scenario file's seed, 0 to 2^63-1 (run's and explore's).
+const CLI::Validator& seed_validator();
+// Adds explore's options to its subcommand, bound to `a`.
+void add_explore_options(CLI::App& explore, ExploreArgs& a);
+// After parsing: --kinds, --shard, --budget and --no-prefix into a.opts
+// (an InputError names the option).
+void settle_explore_args(ExploreArgs& a);
 
 // quiesce explore SCENARIO: 0 when no fault point breaks it beyond its
 // baseline, 1 when some do (each written to out_dir), 2 on bad input.
@@ -20,18 +41,29 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
 // survivor failed.
 int cmd_mutate(const std::vector<std::string>& files, const std::string& driver, const ExploreOptions& o,
                std::string db_path, const std::string& out_dir, const std::string& junit = "");
-// `s` fit for a file name: what is not a letter, digit, '-' or '.' becomes '_'.
-std::string file_part(std::string s);
 // This process's command line, each argument quoted where a shell would
 // need it: what a campaign record says ran (set once by main).
 void set_command_line(int argc, const char* const* argv);
 const std::string& command_line();
+// quiesce findings DB...: the findings of every exploration the databases
+// hold (one, several shards, a merged one), deduplicated across them as
+// explore deduplicates its own; with `out_dir`, a shrunk reproducer each.
+// 0 when none, 1 when some, 2 on bad input (nothing written).
+int cmd_findings(const std::vector<std::string>& dbs, const std::string& out_dir, unsigned jobs);
+// The findings part of that, for `merge`: the report's text ("" when the
+// databases hold no exploration); whether there are findings in `any`.
+std::string findings_report(const std::vector<std::string>& dbs, const std::string& out_dir, unsigned jobs,
+                            bool& any);
+// Writes each file (atomically), making the directories on its way.
+void write_out_files(const std::vector<OutFile>& files);
 // quiesce replay DB RUN: 0 when the digest is identical, 1 when it differs.
 int cmd_replay(const std::string& db_path, int64_t run_id);
 
 // The scenario files PATHS name: files as given, directories searched for
-// *.toml (an input error when one holds none, or a path is missing).
-std::vector<std::string> collect(const std::vector<std::string>& paths);
+// *.toml (an input error when one holds none, or a path is missing). With
+// `scenarios_only`, the files in a platforms/, protocols/, drivers/ or
+// devices/ folder under a directory are data, not scenarios, and left out.
+std::vector<std::string> collect(const std::vector<std::string>& paths, bool scenarios_only = false);
 // quiesce run: 0 when every expectation held, 1 otherwise.
 int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
             const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs,

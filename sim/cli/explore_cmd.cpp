@@ -1,22 +1,30 @@
-// quiesce explore and quiesce replay.
+// quiesce explore (its options too), quiesce findings and quiesce replay.
 #include "sim/cli/commands.h"
 #include "sim/cli/junit.h"
 
 #include "sim/core/errors.h"
-#include "sim/explore/explore.h"
+#include "sim/core/paths.h"
+#include "sim/explore/findings.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/platform.h"
 #include "sim/trace/rows.h"
 #include "sim/trace/trace_db.h"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -26,17 +34,104 @@ namespace quiesce {
 
 namespace {
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+// --budget: a number of variants ("500") or a wall-clock time ("90s",
+// "5m", "1h", "500ms").
+void parse_budget(const std::string& text, ExploreOptions& o) {
+    const auto bad = [&text] {
+        return InputError("--budget: expected a number of variants (500) or a wall time (90s, 5m, 1h), got '" + text +
+                          "'");
+    };
+    size_t digits = text.find_first_not_of("0123456789.");
+    if (digits == 0) throw bad();
+    std::string number = text.substr(0, digits), unit = digits == std::string::npos ? "" : text.substr(digits);
+    char* end = nullptr;
+    double v = std::strtod(number.c_str(), &end);
+    if (*end || !(v > 0)) throw bad();
+    if (unit.empty()) {
+        if (number.find('.') != std::string::npos) throw bad();
+        o.budget = size_t(v);
+    } else if (unit == "ms") o.budget_s = v / 1000;
+    else if (unit == "s") o.budget_s = v;
+    else if (unit == "m") o.budget_s = v * 60;
+    else if (unit == "h") o.budget_s = v * 3600;
+    else throw bad();
 }
 
 }  // namespace
 
-std::string file_part(std::string s) {
-    for (char& c : s)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
-    return s;
+const CLI::Validator& seed_validator() {
+    // --seed: what a scenario file's seed may be, 0 to 2^63-1 (the trace
+    // database keeps it as a signed 64-bit integer); no sign, no blank.
+    static const CLI::Validator v(
+        [](std::string& text) -> std::string {
+            errno = 0;
+            char* end = nullptr;
+            unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || *end || errno == ERANGE ||
+                value > uint64_t(INT64_MAX))
+                return "a seed is a whole number from 0 to 9223372036854775807, got '" + text + "'";
+            return "";
+        },
+        "SEED", "seed");
+    return v;
+}
+
+void add_explore_options(CLI::App& explore, ExploreArgs& a) {
+    ExploreOptions& o = a.opts;
+    explore.add_option("scenario", a.files, "Scenario file (with --mutate: files or directories)")->required();
+    explore.add_option("--mutate", a.mutate,
+                       "Mutate this driver's PM callbacks (a driver file's name, or \"all\"): drop, swap, move a "
+                       "step to the neighbouring phase, shorten a timeout; each mutant killed or survived");
+    explore.add_option("--kinds", a.kinds, "Fault kinds to place, comma separated (default: " +
+                                               fmt::format("{}", fmt::join(default_explore_kinds(), ",")) + ")");
+    explore.add_option("--strategy", o.strategy,
+                       "exhaustive (in order, default), random (seeded), or pct (PCT schedules: as many as --pct or "
+                       "a run budget, 100 by default)");
+    explore.add_option("--budget", a.budget,
+                       "At most this many variants (\"500\"), or this much wall time (\"90s\", \"5m\", \"1h\"): "
+                       "the runs still going then are stopped (default: all)");
+    explore.add_option("--seed", o.seed, "The random strategy's and the order sample's seed (default 1)")
+        ->check(seed_validator());
+    explore.add_option("-j,--jobs", o.jobs, "Variants run in parallel (default 1)")->check(CLI::Range(1, 256));
+    explore.add_option("--shard", a.shard, "I/N: run every Nth variant from the Ith (default 0/1)");
+    explore.add_option("--db", a.db, "Trace database (default quiesce-explore.db)");
+    explore.add_option("--junit", a.junit,
+                       "Write JUnit XML to this file: a testcase per variant, failed when it showed a violation "
+                       "beyond the baseline's");
+    explore.add_option("--out", a.out, "Write a reproducer scenario per distinct violation here");
+    explore.add_flag("--orders", o.orders, "Also every other suspend order the device graph allows");
+    explore.add_option("--orders-limit", o.orders_limit,
+                       "With --orders: all of them when at most this many, else this many drawn at random with "
+                       "--seed (default 1000)")
+        ->check(CLI::Range(1, 1'000'000));
+    explore.add_option("--persistence", o.persistence,
+                       "With power-loss: also after each drive's first N persistence points of the transition (those the baseline reached)");
+    explore.add_option("--pct", o.pct, "Also N PCT schedules of the simulated software (seeds 1..N)");
+    explore.add_option("--pct-depth", o.pct_depth, "The bug depth PCT aims at (default 3)")->check(CLI::Range(1, 10));
+    explore.add_option("--pct-steps", o.pct_steps, "Operations PCT spreads its change points over (default 20000)");
+    explore.add_option("--timing", o.timing, "Also N runs with DMA, interrupt and drive latencies jittered (seeds 1..N)");
+    explore.add_option("--jitter", o.jitter, "How much --timing varies each latency, in percent (default 20)")
+        ->check(CLI::Range(1, 90));
+    explore.add_option("--trace", o.trace, "What each variant records: summary (default), events or bus");
+    explore.add_flag("--no-prefix", a.no_prefix, "Run every variant from the start (no fork at the shared prefix)");
+    explore.add_flag("--break-order", o.break_order, "Also, per graph edge, the default order with that edge broken");
+    explore.add_flag("--cross", o.cross,
+                     "Also every fault point under every order --orders/--break-order give (orders x faults)");
+}
+
+void settle_explore_args(ExploreArgs& a) {
+    std::istringstream kinds(a.kinds);
+    for (std::string k; std::getline(kinds, k, ',');)
+        if (!k.empty()) a.opts.kinds.push_back(k);
+    unsigned i = 0, n = 0;
+    char slash = 0;
+    std::istringstream shard(a.shard);
+    if (!(shard >> i >> slash >> n) || slash != '/' || !shard.eof())
+        throw InputError("--shard: expected I/N, got '" + a.shard + "'");
+    if (!a.budget.empty()) parse_budget(a.budget, a.opts);
+    a.opts.prefix = !a.no_prefix;
+    a.opts.shard = i;
+    a.opts.shards = n;
 }
 
 namespace {
@@ -64,191 +159,14 @@ struct Coverage {
     size_t cross_new = 0;  // faults under other orders with a violation neither showed alone
 };
 
-// An order finding shrinks to the order nearest the default (one device
-// moved) that still shows the same violation - one the graph allows when
-// the finding came from one. Sets what its run showed.
-// Whether a run shows the finding: its invariant fired at its component.
-bool shows_finding(const RunResult& r, const Finding& f) {
-    for (const auto& ev : r.stream.events)
-        if (ev.kind == EvKind::Violation && ev.name == f.sig.invariant && ev.track == f.sig.component) return true;
-    return false;
-}
-
-// Runs `trial`: whether it still shows the finding, and every id it showed.
-bool still_shows(const Scenario& trial, const Finding& f, unsigned jobs, std::set<std::string>& ids) {
-    bool shows = false;
-    execute_all({trial}, jobs, [&](size_t, RunResult r) {
-        ids = r.violations;
-        shows = shows_finding(r, f);
-    });
-    return shows;
-}
-
-// Runs every candidate (-j at a time): the first that still shows the
-// finding, with what its run showed (what its reproducer expects).
-std::optional<size_t> first_showing(const Scenario& s, const std::vector<FaultPoint>& cands, Finding& f,
-                                    unsigned jobs) {
-    std::vector<Scenario> cv;
-    for (const auto& c : cands) cv.push_back(variant_of(s, c));
-    std::vector<bool> shows(cands.size(), false);
-    std::vector<std::set<std::string>> ids(cands.size());
-    execute_all(cv, jobs, [&](size_t k, RunResult r) {
-        ids[k] = r.violations;
-        shows[k] = shows_finding(r, f);
-    });
-    for (size_t k = 0; k < cands.size(); ++k)
-        if (shows[k]) {
-            f.violations = ids[k];
-            return k;
-        }
-    return std::nullopt;
-}
-
-std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& graph, const FaultPoint& found,
-                                       Finding& f, unsigned jobs) {
-    std::vector<FaultPoint> cands;
-    for (auto& c : one_move_orders(graph))
-        if (c.graph_allows || !found.graph_allows) cands.push_back(std::move(c));
-    std::optional<size_t> k = first_showing(s, cands, f, jobs);
-    if (!k) return std::nullopt;
-    f.shrunk = cands[*k].rule;
-    return cands[*k];
-}
-
-// Delta debugging over the scenario file's own fault rules (the first
-// `file_faults` of the variant's plan; the variant's rule comes after):
-// each is left out in turn, from the last, and stays out when the finding
-// still shows without it (same invariant at the same component).
-Scenario shrink_faults(Scenario current, size_t file_faults, Finding& f, unsigned jobs) {
-    for (size_t i = file_faults; i-- > 0;) {
-        Scenario trial = current;
-        trial.faults.faults.erase(trial.faults.faults.begin() + long(i));
-        std::set<std::string> ids;
-        if (!still_shows(trial, f, jobs, ids)) continue;
-        current = std::move(trial);
-        f.faults_removed.insert(f.faults_removed.begin(), i);
-        f.violations = ids;  // what the smaller run showed is what its reproducer expects
-    }
-    return current;
-}
-
-// Then over the workload: each task the scenario runs is left out in turn,
-// and stays out when the finding still shows without it. What is left is
-// what it needs: the variant without the rest, returned.
-Scenario shrink_workload(Scenario current, Finding& f, unsigned jobs) {
-    for (const WorkloadTask& t : workload_tasks()) {
-        if (!t.present(current)) continue;
-        Scenario trial = current;
-        t.remove(trial);
-        std::set<std::string> ids;
-        if (!still_shows(trial, f, jobs, ids)) continue;
-        current = std::move(trial);
-        f.workload_removed.push_back({t.task, t.key, t.value});
-        f.violations = ids;  // what the smaller run showed is what its reproducer expects
-    }
-    return current;
-}
-
-// Then over the platform's devices: a leaf device the finding does not name
-// (nor the scenario file, nor the fault) is left out in turn, and stays out
-// when the finding still shows without it. `current` is the variant as the
-// workload shrinking left it.
-void shrink_devices(const std::string& original, Scenario current, const FaultPoint& found, Finding& f,
-                    unsigned jobs) {
-    auto mentioned = [&](const std::string& name) {
-        return original.find(name) != std::string::npos || found.rule.find(name) != std::string::npos ||
-               f.sig.component == name || f.sig.component.rfind(name + ".", 0) == 0;
-    };
-    for (size_t guard = 0, n = current.platform.devices.size(); guard < n; ++guard) {
-        bool removed = false;
-        auto& devs = current.platform.devices;
-        for (auto it = devs.rbegin(); it != devs.rend(); ++it) {
-            const DeviceSpec& d = *it;
-            bool leaf = std::none_of(devs.begin(), devs.end(), [&](const DeviceSpec& o) { return o.parent == d.name; });
-            bool linked = std::any_of(current.platform.links.begin(), current.platform.links.end(),
-                                      [&](const LinkSpec& l) { return l.supplier == d.name || l.consumer == d.name; });
-            if (d.type == "pci-host" || !leaf || linked || mentioned(d.name) ||
-                (d.has_disk() && mentioned(d.disk)))
-                continue;
-            Scenario trial = current;
-            trial.platform.devices.erase(trial.platform.devices.begin() + (devs.rend() - it - 1));
-            std::set<std::string> ids;
-            if (!still_shows(trial, f, jobs, ids)) continue;
-            f.devices_removed.push_back(d.name);
-            f.violations = ids;
-            current = std::move(trial);
-            removed = true;  // the list changed (`it` with it): look again from its end
-            break;
-        }
-        if (!removed) break;
-    }
-}
-
-// What a variant decided: its fault rule or order, or a fault under an order.
-std::string decision_text(const FaultPoint& p) { return p.order.empty() ? p.rule : p.rule + " under " + p.order; }
-
-// A fault under another order shrinks to the fault alone or the order
-// alone when either still shows the finding (then it did not need the
-// pair), else to the order nearest the default (one device moved) that
-// still shows it with the fault. Sets what the shrunk run showed.
-std::optional<FaultPoint> shrink_cross(const Scenario& s, const DeviceGraph& graph, const FaultPoint& found,
-                                       Finding& f, unsigned jobs) {
-    FaultPoint fault = found;
-    fault.order.clear();
-    fault.order_change.clear();
-    fault.graph_allows = true;
-    std::vector<FaultPoint> cands{fault, FaultPoint{found.order, "order", "", found.order_change, found.graph_allows}};
-    for (const auto& c : one_move_orders(graph))
-        if ((c.graph_allows || !found.graph_allows) && c.rule != found.order) {
-            FaultPoint moved = found;
-            moved.order = c.rule;
-            moved.order_change = c.device;
-            moved.graph_allows = c.graph_allows;
-            cands.push_back(std::move(moved));
-        }
-    std::optional<size_t> k = first_showing(s, cands, f, jobs);
-    if (!k) return std::nullopt;
-    if (*k >= 2) f.shrunk = cands[*k].order;
-    return cands[*k];
-}
-
-// One scenario file per distinct violation.
-void write_reproducers(const std::string& out_dir, const std::string& file, uint64_t seed,
-                       const std::vector<FaultPoint>& points, size_t explored, std::map<Signature, Finding>& findings) {
-    if (findings.empty()) return;
-    fs::create_directories(out_dir);
-    std::string original = read_file(file);
-    size_t n = 0;
-    for (auto& [sig, f] : findings) {
-        const FaultPoint& p = points[f.first_variant];
-        std::string name = fmt::format("{:02}-{}-{}{}-{}{}.toml", ++n, file_part(sig.invariant), file_part(p.kind),
-                                       p.order.empty() ? "" : "-under-order",
-                                       file_part(p.phase), p.device.empty() ? "" : "-" + file_part(p.device));
-        f.reproducer = (fs::path(out_dir) / name).string();
-        write_file_atomically(f.reproducer, reproducer_text(original, file, p, f, f.found_variant, explored, seed));
-    }
-}
-
 void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points, size_t fault_count,
                   const std::map<Signature, Finding>& findings, Coverage& coverage,
                   const std::vector<std::string>& phase_order, size_t done, size_t crashed, double secs) {
     std::printf("\n%zu variants in %.2fs (%.1f runs/s)%s\n", done, secs, secs > 0 ? double(done) / secs : 0.0,
                 crashed ? fmt::format(", {} crashed or timed out", crashed).c_str() : "");
-    if (findings.empty()) {
-        std::printf("no violation beyond the baseline's\n");
-    } else {
-        std::printf("%zu distinct violation(s) beyond the baseline's:\n", findings.size());
-        for (const auto& [sig, f] : findings) {
-            const FaultPoint& p = points[f.first_variant];
-            std::printf("  %-24s %-22s %-14s fault %-18s %3zu run(s), first run %lld (%s)\n", sig.invariant.c_str(),
-                        sig.phase.empty() ? "-" : sig.phase.c_str(), sig.component.c_str(), sig.kind.c_str(), f.count,
-                        static_cast<long long>(f.first_run), decision_text(p).c_str());
-            if (sig.kind.size() > 6 && sig.kind.compare(sig.kind.size() - 6, 6, "+order") == 0 && p.order.empty())
-                std::printf("      not a pair: the %s alone shows it (its own run was not among these)\n",
-                            p.kind == "order" ? "order" : "fault");
-            if (!f.reproducer.empty()) std::printf("      reproducer: %s\n", f.reproducer.c_str());
-        }
-    }
+    std::fputs(findings_text(points, findings, [](const Finding& f) { return fmt::format("first run {}", f.first_run); })
+                   .c_str(),
+               stdout);
     if (points.size() > fault_count) {
         size_t tried = 0, broke = 0;
         for (const auto& [ph, kinds] : coverage.cells)
@@ -313,24 +231,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     const auto began = std::chrono::steady_clock::now();  // a wall-time budget counts from here
     Scenario s = load_scenario(file);
     preflight(s);
-    if (o.strategy != "exhaustive" && o.strategy != "random" && o.strategy != "pct")
-        throw InputError("--strategy: must be exhaustive, random or pct, got '" + o.strategy + "'");
-    // pct: PCT schedules of the simulated software are what varies - as many
-    // as --pct or a run budget says (100 by default), in seed order.
-    if (o.strategy == "pct" && !o.pct) o.pct = o.budget ? o.budget : 100;
-    // Faults by default; with --orders / --break-order only orders unless
-    // --kinds asks for faults too.
-    if (o.cross && !o.orders && !o.break_order)
-        throw InputError("--cross: needs --orders or --break-order (the orders to put each fault under)");
-    if (o.kinds.empty() && ((!o.orders && !o.break_order && !o.pct && !o.timing) || o.cross))
-        o.kinds = default_explore_kinds();
-    for (const auto& k : o.kinds) {
-        const FaultKindInfo* info = find_fault_kind(k);
-        if (!info) throw InputError("--kinds: unknown fault kind '" + k + "'");
-        if (k == "image-bit-flip" && s.protocol.target != 4)
-            throw InputError("--kinds: image-bit-flip needs a hibernation protocol");
-    }
-    if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");
+    settle_explore_options(o, s);
     TraceLevel variant_trace;
     if (!parse_trace_level(o.trace, variant_trace))
         throw InputError("--trace: must be summary, events or bus, got '" + o.trace + "'");
@@ -345,7 +246,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     noted.note_persistence = o.persistence > 0;
     RunResult base = execute(noted);
     int64_t base_id = db.record(run_meta(s, base), base.stream);
-    std::set<std::tuple<std::string, std::string, std::string>> known;
+    std::set<Seen> known;
     for (const auto& ev : base.stream.events)
         if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
     std::string base_ids;
@@ -356,20 +257,11 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     std::vector<std::string> drives;
     for (const auto& d : s.platform.devices)
         if (d.has_disk()) drives.push_back(d.disk);
-    std::vector<FaultPoint> points = fault_points(base.stream, o.kinds, drives, o.persistence);
     DeviceGraph graph = build_graph(s.platform);
     if (!s.order.empty()) graph.set_suspend_order(s.order);
-    size_t fault_count = points.size();
-    std::vector<FaultPoint> orders;
-    if (o.orders || o.break_order) orders = order_points(graph, o.orders, o.break_order, o.orders_limit, o.seed);
-    points.insert(points.end(), orders.begin(), orders.end());
-    const size_t single_count = points.size();  // then each fault under each order (--cross)
-    if (o.cross) {
-        std::vector<FaultPoint> faults(points.begin(), points.begin() + long(fault_count));
-        for (auto& p : cross_points(faults, orders)) points.push_back(std::move(p));
-    }
-    for (auto& p : pct_points(o.pct, o.pct_depth, o.pct_steps)) points.push_back(std::move(p));
-    for (auto& p : timing_points(o.timing, o.jitter)) points.push_back(std::move(p));
+    ExplorePlan plan = plan_exploration(base.stream, o, drives, graph);
+    std::vector<FaultPoint>& points = plan.points;
+    const size_t fault_count = plan.fault_count, cross_count = plan.cross_count;
     std::vector<size_t> picks = pick_variants(points.size(), o);
     db.set_planned(int64_t(1 + picks.size()));  // the baseline and the variants
     std::vector<Scenario> variants;
@@ -386,7 +278,6 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     std::vector<Branch> branches;
     if (o.prefix) branches = prefix_branches(base.stream, vpoints, alone);
     else for (size_t k = 0; k < variants.size(); ++k) alone.push_back(k);
-    const size_t cross_count = points.size() - single_count - o.pct - o.timing;
     size_t stems = 0, followers = 0;
     for (const auto& b : branches)
         for (const auto& st : b.stems) {
@@ -411,7 +302,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                 o.jobs, o.jobs == 1 ? "job" : "jobs", sharing.c_str());
     std::fflush(stdout);
 
-    std::map<Signature, Finding> findings;
+    FindingSet found(known);
+    std::map<Signature, Finding>& findings = found.findings;
     Coverage coverage;
     std::vector<std::string> phase_order;
     for (const auto& p : points)
@@ -420,27 +312,6 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     const bool tty = ::isatty(STDOUT_FILENO);
     auto start = std::chrono::steady_clock::now();
     size_t done = 0, crashed = 0;
-    auto note_finding = [&](const Signature& sig, int64_t run_id, size_t variant, const std::set<std::string>& ids) {
-        Finding& f = findings[sig];
-        if (f.count++ == 0) {
-            f.sig = sig;
-            f.first_run = run_id;
-            f.first_variant = f.found_variant = variant;
-            f.violations = ids;
-        }
-    };
-    // A fault under another order (--cross) is a finding where neither the
-    // same fault under the default order nor the order without it showed
-    // the same violation: known once every run is in.
-    using Seen = std::tuple<std::string, std::string, std::string>;  // invariant, phase, component
-    std::map<std::string, std::set<Seen>> shown_alone;               // fault or order rule -> what it showed alone
-    struct CrossRun {
-        size_t variant;
-        int64_t run_id;
-        std::vector<Seen> seen;
-        std::set<std::string> ids;
-    };
-    std::vector<CrossRun> cross_runs;
     std::vector<JunitCase> cases;            // --junit: a testcase per variant, as recorded
     std::map<size_t, size_t> case_of_point;  // point -> its testcase
     auto on_result = [&](size_t k, RunResult r) {
@@ -452,20 +323,16 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         bool fired = whole_run;
         for (const auto& ev : r.stream.events)
             fired |= ev.kind == EvKind::Fault && arg_value(ev, "rule") == origin;
-        bool violating = false;
         std::string first_new;  // the first violation beyond the baseline's, in one line
-        if (!p.order.empty()) cross_runs.push_back({picks[k], run_id, {}, r.violations});
+        std::vector<Seen> seen;
         for (const auto& ev : r.stream.events) {
-            if (ev.kind != EvKind::Violation || known.count({ev.name, ev.phase, ev.track})) continue;
-            if (!violating)
+            if (ev.kind != EvKind::Violation) continue;
+            seen.push_back({ev.name, ev.phase, ev.track});
+            if (first_new.empty() && !known.count(seen.back()))
                 first_new = fmt::format("{}{} at {}: {}", ev.name, ev.phase.empty() ? "" : " in " + ev.phase, ev.track,
                                         arg_value(ev, "message"));
-            violating = true;
-            if (!p.order.empty()) cross_runs.back().seen.push_back({ev.name, ev.phase, ev.track});
-            else if (!whole_run || p.kind == "order") shown_alone[p.rule].insert({ev.name, ev.phase, ev.track});
-            if (p.order.empty())
-                note_finding({ev.name, whole_run ? "" : ev.phase, ev.track, p.kind}, run_id, picks[k], r.violations);
         }
+        const bool violating = found.add(points, picks[k], run_id, seen, r.violations);
         if (r.status == "crashed" || r.status == "timeout") ++crashed;
         if (!p.order.empty()) coverage.cross.add(fired, violating);
         else if (p.nth) coverage.drives[p.device].add(fired, violating);
@@ -522,40 +389,17 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (tty) std::printf("\r\033[K");
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    for (const CrossRun& c : cross_runs) {
-        const FaultPoint& p = points[c.variant];
-        bool any = false;
-        for (const Seen& seen : c.seen) {
-            if (shown_alone[p.rule].count(seen) || shown_alone[p.order].count(seen)) continue;
-            any = true;
-            note_finding({std::get<0>(seen), std::get<1>(seen), std::get<2>(seen), p.kind + "+order"}, c.run_id,
-                         c.variant, c.ids);
-        }
-        coverage.cross_new += any;
-    }
+    coverage.cross_new = found.judge_pairs(points);
 
     const size_t explored_points = points.size();
-    for (auto& [sig, f] : findings) {
-        if (out_of_time) break;  // shrinking would run on past the budget: the reproducers are the runs found
-        std::optional<FaultPoint> shrunk;
-        if (sig.kind == "order") shrunk = shrink_order(s, graph, points[f.first_variant], f, o.jobs);
-        else if (!points[f.first_variant].order.empty())
-            shrunk = shrink_cross(s, graph, points[f.first_variant], f, o.jobs);
-        if (shrunk) {
-            points.push_back(*shrunk);
-            f.first_variant = points.size() - 1;
-        }
+    // Shrinking would run on past the budget: then the reproducers are the runs found.
+    if (!out_of_time) shrink_decisions(s, graph, points, findings, o.jobs);
+    // Only a reproducer shows the shrunk workload and platform.
+    if (!out_dir.empty() && !out_of_time) shrink_for_reproducers(s, points, findings, o.jobs);
+    if (!out_dir.empty()) {
+        size_t numbered = 0;
+        write_out_files(reproducer_files(out_dir, s, points, explored_points, findings, numbered));
     }
-    if (!out_dir.empty() && !out_of_time) {  // only a reproducer shows the shrunk workload and platform
-        const std::string original = read_file(file);
-        for (auto& [sig, f] : findings) {
-            Scenario shrunk = shrink_faults(variant_of(s, points[f.first_variant]), s.faults.faults.size(), f, o.jobs);
-            shrunk = shrink_workload(std::move(shrunk), f, o.jobs);
-            shrink_devices(original, std::move(shrunk), points[f.first_variant], f, o.jobs);
-        }
-    }
-
-    if (!out_dir.empty()) write_reproducers(out_dir, file, s.seed, points, explored_points, findings);
     if (out_of_time)
         std::printf("\nstopped at the wall-time budget of %gs: %zu of %zu variants ran (the first in their order; findings "
                     "not shrunk)\n",
@@ -569,6 +413,229 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     }
     db.end_campaign("finished");
     return findings.empty() ? 0 : 1;
+}
+
+namespace {
+
+// A recorded command line (set_command_line) back into its arguments: an
+// argument a shell would need quoted is in '...', a ' in it as '\''.
+std::vector<std::string> split_command_line(const std::string& line) {
+    std::vector<std::string> out;
+    std::string cur;
+    bool in_arg = false, quoted = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quoted) {
+            if (c == '\'') quoted = false;
+            else cur += c;
+        } else if (c == '\'') {
+            quoted = in_arg = true;
+        } else if (c == '\\' && i + 1 < line.size()) {
+            cur += line[++i];
+            in_arg = true;
+        } else if (c == ' ') {
+            if (in_arg) out.push_back(cur);
+            cur.clear();
+            in_arg = false;
+        } else {
+            cur += c;
+            in_arg = true;
+        }
+    }
+    if (in_arg) out.push_back(cur);
+    return out;
+}
+
+// The options of a recorded `quiesce explore` command line, or nothing
+// when it is another command (run, explore --mutate).
+std::optional<ExploreArgs> explore_args_of(const std::string& command) {
+    std::vector<std::string> args = split_command_line(command);
+    if (args.size() < 2 || args[1] != "explore") return std::nullopt;
+    CLI::App app;
+    ExploreArgs a;
+    add_explore_options(*app.add_subcommand("explore", ""), a);
+    std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 takes them last first, no program
+    try {
+        app.parse(reversed);
+    } catch (const CLI::Error&) {
+        return std::nullopt;
+    }
+    if (!a.mutate.empty() || a.files.size() != 1) return std::nullopt;
+    settle_explore_args(a);
+    return a;
+}
+
+// One exploration: a scenario file and the options that decide its
+// variants, and the campaigns (database, id) that ran some of them.
+struct Exploration {
+    std::string file;
+    ExploreOptions o;
+    std::vector<std::pair<size_t, int64_t>> campaigns;
+};
+
+// What decides an exploration's variants and which of them run (not how:
+// jobs, shard, prefix sharing, trace level, a wall-time budget).
+std::string plan_key(const std::string& file, const ExploreOptions& o) {
+    return fmt::format("{}\n{}\n{} {} {} {} {} {} {} {} {} {} {} {} {}", file, fmt::join(o.kinds, ","), o.strategy,
+                       o.budget, o.seed, o.orders, o.orders_limit, o.break_order, o.cross, o.persistence, o.pct,
+                       o.pct_depth, o.pct_steps, o.timing, o.jitter);
+}
+
+}  // namespace
+
+void write_out_files(const std::vector<OutFile>& files) {
+    for (const OutFile& f : files) {
+        const fs::path dir = fs::path(f.path).parent_path();
+        if (!dir.empty()) fs::create_directories(dir);
+        write_file_atomically(f.path, f.content);
+    }
+}
+
+namespace {
+
+// findings_report without writing: the text, and the files to write.
+std::string findings_of(const std::vector<std::string>& dbs, const std::string& out_dir, unsigned jobs, bool& any,
+                        std::vector<OutFile>& files, bool require_explorations) {
+    std::vector<std::unique_ptr<TraceReader>> readers;
+    for (const auto& p : dbs) readers.push_back(std::make_unique<TraceReader>(p));
+    // Every exploration the databases hold, in the order first met.
+    std::map<std::string, Scenario> scenarios;  // file -> loaded once
+    std::vector<Exploration> explorations;
+    std::map<std::string, size_t> by_key;
+    for (size_t d = 0; d < readers.size(); ++d) {
+        size_t found = 0;
+        each_cells(*readers[d],
+                   "SELECT c.id, c.command FROM campaign c WHERE EXISTS (SELECT 1 FROM run r WHERE r.campaign_id = "
+                   "c.id) ORDER BY c.id",
+                   {}, [&](const std::vector<std::string>& row) {
+                       std::optional<ExploreArgs> a = explore_args_of(row[1]);
+                       if (!a) return;
+                       ++found;
+                       const std::string& file = a->files[0];
+                       auto it = scenarios.find(file);
+                       if (it == scenarios.end()) {
+                           Scenario s = load_scenario(file);
+                           preflight(s);
+                           it = scenarios.emplace(file, std::move(s)).first;
+                       }
+                       settle_explore_options(a->opts, it->second);
+                       const std::string key = plan_key(file, a->opts);
+                       auto [slot, fresh] = by_key.emplace(key, explorations.size());
+                       if (fresh) explorations.push_back({file, a->opts, {}});
+                       explorations[slot->second].campaigns.push_back({d, std::stoll(row[0])});
+                   });
+        if (!found && require_explorations)
+            throw InputError(dbs[d], 0, 0, "",
+                             "not an explore database: no run of 'quiesce explore' (without --mutate) in it");
+    }
+    std::string text;
+    size_t numbered = 0;
+    for (const Exploration& e : explorations) {
+        const Scenario& s = scenarios.at(e.file);
+        const ExploreOptions& o = e.o;
+        // The baseline again (explore's plan follows what it went through):
+        // the scenario must be the one explored.
+        Scenario noted = s;
+        noted.note_persistence = o.persistence > 0;
+        RunResult base = execute(noted);
+        const std::string digest = fmt::format("{:016x}", base.stream.digest);
+        for (const auto& [d, campaign] : e.campaigns)
+            each_cells(*readers[d],
+                       "SELECT digest FROM run WHERE campaign_id = ? AND (faults IS NULL OR faults = '') ORDER BY id "
+                       "LIMIT 1",
+                       {campaign}, [&](const std::vector<std::string>& row) {
+                           if (row[0] != digest)
+                               throw InputError(e.file, 0, 0, "",
+                                                fmt::format("not the scenario {} explored: its baseline's digest was "
+                                                            "{}, is {} now (the file, a file it names or the build "
+                                                            "changed)",
+                                                            dbs[d], row[0], digest));
+                       });
+        std::set<Seen> known;
+        for (const auto& ev : base.stream.events)
+            if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
+        std::vector<std::string> drives;
+        for (const auto& dev : s.platform.devices)
+            if (dev.has_disk()) drives.push_back(dev.disk);
+        DeviceGraph graph = build_graph(s.platform);
+        if (!s.order.empty()) graph.set_suspend_order(s.order);
+        ExplorePlan plan = plan_exploration(base.stream, o, drives, graph);
+        std::vector<FaultPoint>& points = plan.points;
+        std::map<std::string, size_t> point_of;  // recorded decisions -> place in the plan
+        for (size_t i = 0; i < points.size(); ++i) point_of.emplace(decisions_of(points[i]), i);
+        ExploreOptions whole = o;
+        whole.shard = 0;
+        whole.shards = 1;
+        const size_t planned = pick_variants(points.size(), whole).size();
+
+        // Every variant once, whichever database (or shard) ran it.
+        FindingSet found(known);
+        std::set<size_t> added;
+        for (const auto& [d, campaign] : e.campaigns) {
+            std::map<int64_t, std::vector<Seen>> seen;
+            std::map<int64_t, std::set<std::string>> ids;
+            each_cells(*readers[d],
+                       "SELECT v.run_id, v.invariant, v.phase, v.component FROM violation v JOIN run r ON r.id = "
+                       "v.run_id WHERE r.campaign_id = ? ORDER BY v.run_id, v.id",
+                       {campaign}, [&](const std::vector<std::string>& row) {
+                           const int64_t run = std::stoll(row[0]);
+                           seen[run].push_back({row[1], row[2], row[3]});
+                           ids[run].insert(row[1]);
+                       });
+            each_cells(*readers[d],
+                       "SELECT id, faults FROM run WHERE campaign_id = ? AND faults IS NOT NULL AND faults != '' "
+                       "ORDER BY id",
+                       {campaign}, [&](const std::vector<std::string>& row) {
+                           const int64_t run = std::stoll(row[0]);
+                           auto it = point_of.find(row[1]);
+                           if (it == point_of.end())
+                               throw InputError(dbs[d], 0, 0, "",
+                                                fmt::format("run {}: its decisions ({}) are not among the variants "
+                                                            "of its exploration of {}",
+                                                            run, row[1], e.file));
+                           if (added.insert(it->second).second)
+                               found.add(points, it->second, run, seen[run], ids[run]);
+                       });
+        }
+        found.judge_pairs(points);
+        std::map<Signature, Finding>& findings = found.findings;
+        const size_t explored = points.size();
+        shrink_decisions(s, graph, points, findings, jobs);
+        if (!out_dir.empty()) {
+            shrink_for_reproducers(s, points, findings, jobs);
+            for (auto& f : reproducer_files(out_dir, s, points, explored, findings, numbered))
+                files.push_back(std::move(f));
+        }
+        any = any || !findings.empty();
+        std::string base_ids;
+        for (const auto& v : base.violations) base_ids += (base_ids.empty() ? "" : ", ") + v;
+        text += fmt::format("{}findings of {} (seed {}): {} of {} variants recorded; baseline: outcome {}, {}\n",
+                            text.empty() ? "" : "\n", e.file, s.seed, added.size(), planned,
+                            base.stream.summary.outcome, base_ids.empty() ? "no violation" : "violations: " + base_ids);
+        text += findings_text(points, findings,
+                              [](const Finding& f) { return fmt::format("first variant {}", f.found_variant + 1); });
+    }
+    return text;
+}
+
+}  // namespace
+
+std::string findings_report(const std::vector<std::string>& dbs, const std::string& out_dir, unsigned jobs,
+                            bool& any) {
+    std::vector<OutFile> files;
+    std::string text = findings_of(dbs, out_dir, jobs, any, files, false);
+    write_out_files(files);
+    return text;
+}
+
+int cmd_findings(const std::vector<std::string>& dbs, const std::string& out_dir, unsigned jobs) {
+    check_output_dir(out_dir, "--out");  // before anything runs
+    bool any = false;
+    std::vector<OutFile> files;
+    std::string text = findings_of(dbs, out_dir, jobs, any, files, true);
+    write_out_files(files);  // only once every input has been read
+    std::fputs(text.c_str(), stdout);
+    return any ? 1 : 0;
 }
 
 int cmd_replay(const std::string& db_path, int64_t run_id) {

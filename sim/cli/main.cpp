@@ -1,5 +1,6 @@
 // The quiesce command line: every subcommand's options (CLI11), and which
-// command they run - commands.cpp, explore_cmd.cpp, mutate_cmd.cpp.
+// command they run - commands.cpp, explore_cmd.cpp (explore's own options,
+// findings), mutate_cmd.cpp.
 // Exit status: 0 all expectations held; 1 some did not; 2 bad input; 3 the
 // machine could not do it (a full disk, an I/O error).
 #include "sim/cli/commands.h"
@@ -32,43 +33,6 @@ int sc_main(int, char**) { return 2; }
 
 namespace {
 
-// --seed: what a scenario file's seed may be, 0 to 2^63-1 (the trace
-// database keeps it as a signed 64-bit integer); no sign, no blank.
-const CLI::Validator kSeed(
-    [](std::string& text) -> std::string {
-        errno = 0;
-        char* end = nullptr;
-        unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || *end || errno == ERANGE ||
-            v > uint64_t(INT64_MAX))
-            return "a seed is a whole number from 0 to 9223372036854775807, got '" + text + "'";
-        return "";
-    },
-    "SEED", "seed");
-
-// --budget: a number of variants ("500") or a wall-clock time ("90s",
-// "5m", "1h", "500ms").
-void parse_budget(const std::string& text, ExploreOptions& o) {
-    const auto bad = [&text] {
-        return InputError("--budget: expected a number of variants (500) or a wall time (90s, 5m, 1h), got '" + text +
-                          "'");
-    };
-    size_t digits = text.find_first_not_of("0123456789.");
-    if (digits == 0) throw bad();
-    std::string number = text.substr(0, digits), unit = digits == std::string::npos ? "" : text.substr(digits);
-    char* end = nullptr;
-    double v = std::strtod(number.c_str(), &end);
-    if (*end || !(v > 0)) throw bad();
-    if (unit.empty()) {
-        if (number.find('.') != std::string::npos) throw bad();
-        o.budget = size_t(v);
-    } else if (unit == "ms") o.budget_s = v / 1000;
-    else if (unit == "s") o.budget_s = v;
-    else if (unit == "m") o.budget_s = v * 60;
-    else if (unit == "h") o.budget_s = v * 3600;
-    else throw bad();
-}
-
 // --timeout: seconds, a positive number.
 const CLI::Validator kTimeout(
     [](std::string& text) -> std::string {
@@ -97,7 +61,7 @@ int main(int argc, char** argv) {
                                             std::string(QUIESCE_DATA_DIR) + "/regression)");
     run->add_option("--db", db, "Trace database to write (default: a new quiesce-<time>.db here)");
     run->add_option("--junit", junit, "Write JUnit XML to this file");
-    run->add_option("--seed", seed, "Override every scenario's seed")->check(kSeed);
+    run->add_option("--seed", seed, "Override every scenario's seed")->check(seed_validator());
     std::vector<std::string> run_faults;
     unsigned run_jobs = 1;
     std::string run_order;
@@ -112,55 +76,18 @@ int main(int argc, char** argv) {
     auto* validate = app.add_subcommand("validate", "Check scenario files without running them");
     validate->add_option("files", validate_files, "Scenario files or directories")->required();
 
-    std::string explore_db, explore_out, explore_kinds, explore_shard = "0/1", explore_mutate;
-    std::vector<std::string> explore_files;
-    ExploreOptions explore_opts;
+    ExploreArgs ex;
     auto* explore = app.add_subcommand("explore", "Try fault points on a scenario: which ones break it, with reproducers");
-    explore->add_option("scenario", explore_files, "Scenario file (with --mutate: files or directories)")->required();
-    explore->add_option("--mutate", explore_mutate,
-                        "Mutate this driver's PM callbacks (a driver file's name, or \"all\"): drop, swap, move a "
-                        "step to the neighbouring phase, shorten a timeout; each mutant killed or survived");
-    explore->add_option("--kinds", explore_kinds, "Fault kinds to place, comma separated (default: " +
-                                                      fmt::format("{}", fmt::join(default_explore_kinds(), ",")) + ")");
-    explore->add_option("--strategy", explore_opts.strategy,
-                        "exhaustive (in order, default), random (seeded), or pct (PCT schedules: as many as --pct or "
-                        "a run budget, 100 by default)");
-    std::string explore_budget;
-    explore->add_option("--budget", explore_budget,
-                        "At most this many variants (\"500\"), or this much wall time (\"90s\", \"5m\", \"1h\"): "
-                        "the runs still going then are stopped (default: all)");
-    explore->add_option("--seed", explore_opts.seed, "The random strategy's and the order sample's seed (default 1)")
-        ->check(kSeed);
-    explore->add_option("-j,--jobs", explore_opts.jobs, "Variants run in parallel (default 1)")->check(CLI::Range(1, 256));
-    explore->add_option("--shard", explore_shard, "I/N: run every Nth variant from the Ith (default 0/1)");
-    explore->add_option("--db", explore_db, "Trace database (default quiesce-explore.db)");
-    std::string explore_junit;
-    explore->add_option("--junit", explore_junit,
-                        "Write JUnit XML to this file: a testcase per variant, failed when it showed a violation "
-                        "beyond the baseline's");
-    explore->add_option("--out", explore_out, "Write a reproducer scenario per distinct violation here");
-    explore->add_flag("--orders", explore_opts.orders, "Also every other suspend order the device graph allows");
-    explore->add_option("--orders-limit", explore_opts.orders_limit,
-                        "With --orders: all of them when at most this many, else this many drawn at random with "
-                        "--seed (default 1000)")
-        ->check(CLI::Range(1, 1'000'000));
-    explore->add_option("--persistence", explore_opts.persistence,
-                        "With power-loss: also after each drive's first N persistence points of the transition (those the baseline reached)");
-    explore->add_option("--pct", explore_opts.pct, "Also N PCT schedules of the simulated software (seeds 1..N)");
-    explore->add_option("--pct-depth", explore_opts.pct_depth, "The bug depth PCT aims at (default 3)")
-        ->check(CLI::Range(1, 10));
-    explore->add_option("--pct-steps", explore_opts.pct_steps, "Operations PCT spreads its change points over (default 20000)");
-    explore->add_option("--timing", explore_opts.timing,
-                        "Also N runs with DMA, interrupt and drive latencies jittered (seeds 1..N)");
-    explore->add_option("--jitter", explore_opts.jitter, "How much --timing varies each latency, in percent (default 20)")
-        ->check(CLI::Range(1, 90));
-    explore->add_option("--trace", explore_opts.trace, "What each variant records: summary (default), events or bus");
-    bool no_prefix = false;
-    explore->add_flag("--no-prefix", no_prefix, "Run every variant from the start (no fork at the shared prefix)");
-    explore->add_flag("--break-order", explore_opts.break_order,
-                      "Also, per graph edge, the default order with that edge broken");
-    explore->add_flag("--cross", explore_opts.cross,
-                      "Also every fault point under every order --orders/--break-order give (orders x faults)");
+    add_explore_options(*explore, ex);
+
+    std::vector<std::string> findings_dbs;
+    std::string findings_out;
+    unsigned findings_jobs = 1;
+    auto* findings = app.add_subcommand(
+        "findings", "The deduplicated findings of explore databases (one, several shards, or a merged one)");
+    findings->add_option("dbs", findings_dbs, "Explore databases")->required();
+    findings->add_option("--out", findings_out, "Write a shrunk reproducer scenario per finding here");
+    findings->add_option("-j,--jobs", findings_jobs, "Shrinking runs in parallel (default 1)")->check(CLI::Range(1, 256));
 
     std::string merge_out;
     std::vector<std::string> merge_in;
@@ -242,27 +169,15 @@ int main(int argc, char** argv) {
         if (*graph) return cmd_graph(graph_file);
         if (*explore) {
             // Where the results go is checked before anything runs.
-            check_output_dir(explore_out, "--out");
-            check_output_file(explore_junit, "--junit");
-            std::istringstream kinds(explore_kinds);
-            for (std::string k; std::getline(kinds, k, ',');)
-                if (!k.empty()) explore_opts.kinds.push_back(k);
-            unsigned i = 0, n = 0;
-            char slash = 0;
-            std::istringstream shard(explore_shard);
-            if (!(shard >> i >> slash >> n) || slash != '/' || !shard.eof())
-                throw InputError("--shard: expected I/N, got '" + explore_shard + "'");
-            if (!explore_budget.empty()) parse_budget(explore_budget, explore_opts);
-            explore_opts.prefix = !no_prefix;
-            explore_opts.shard = i;
-            explore_opts.shards = n;
-            if (!explore_mutate.empty())
-                return cmd_mutate(collect(explore_files), explore_mutate, explore_opts, explore_db, explore_out,
-                                  explore_junit);
-            if (explore_files.size() != 1)
-                throw InputError("explore: one scenario file (several only with --mutate)");
-            return cmd_explore(explore_files[0], explore_opts, explore_db, explore_out, explore_junit);
+            check_output_dir(ex.out, "--out");
+            check_output_file(ex.junit, "--junit");
+            settle_explore_args(ex);
+            if (!ex.mutate.empty())
+                return cmd_mutate(collect(ex.files, true), ex.mutate, ex.opts, ex.db, ex.out, ex.junit);
+            if (ex.files.size() != 1) throw InputError("explore: one scenario file (several only with --mutate)");
+            return cmd_explore(ex.files[0], ex.opts, ex.db, ex.out, ex.junit);
         }
+        if (*findings) return cmd_findings(findings_dbs, findings_out, findings_jobs);
         if (*replay) return cmd_replay(replay_db, replay_run);
         if (*merge) return cmd_merge(merge_out, merge_in);
         if (*registers) return cmd_registers(registers_file);

@@ -211,6 +211,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
                                                                  file_part(mu.m.step)))
                                     .string();
                 write_file_atomically(mu.reproducer, reproducer(mu, s, devices_running(s, mu.driver)));
+                write_out_files(local_files(s, out_dir));  // the local files it names, so it runs from there
             }
         });
     }

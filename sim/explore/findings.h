@@ -1,0 +1,118 @@
+// What an exploration found, as `quiesce explore` reports it and `quiesce
+// findings` rebuilds it from one or more databases: the list of variants
+// an exploration makes (its plan), the findings deduplicated by signature
+// against the baseline's violations, their shrinking, the report's lines,
+// and the files of a reproducer folder - each finding's scenario file and
+// the local platform, protocol, driver and device files it needs.
+#pragma once
+
+#include "sim/explore/explore.h"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace quiesce {
+
+// Checks `o` against scenario `s` and fills in what explore derives from
+// it (the pct strategy's schedule count, the default kinds): an InputError
+// names the option at fault. What every exploration of `s` with `o` does.
+void settle_explore_options(ExploreOptions& o, const Scenario& s);
+
+// The variants an exploration of `s` can make, in the order `--strategy
+// exhaustive` runs them: fault points over what `baseline` went through,
+// orders, faults under other orders, PCT schedules, timings. pick_variants
+// chooses among them.
+struct ExplorePlan {
+    std::vector<FaultPoint> points;
+    size_t fault_count = 0;   // points[0, fault_count): fault points
+    size_t single_count = 0;  // ... then orders, up to here
+    size_t cross_count = 0;   // then faults under other orders, schedules, timings
+};
+ExplorePlan plan_exploration(const RunStream& baseline, const ExploreOptions& o, const std::vector<std::string>& drives,
+                             const DeviceGraph& graph);
+// What a variant at point `p` records as its decisions (run.faults).
+std::string decisions_of(const FaultPoint& p);
+
+// A violation as findings compare them: invariant, phase, component.
+using Seen = std::tuple<std::string, std::string, std::string>;
+
+// Findings deduplicated by signature (invariant, phase, component, fault
+// kind), beyond the baseline's violations. Each variant is added once; a
+// finding's representative - the run it names, its reproducer's decision -
+// is the variant earliest in the plan that showed it, so the findings do
+// not depend on the order runs were recorded in, nor on how a sharded
+// exploration split them.
+class FindingSet {
+public:
+    explicit FindingSet(std::set<Seen> known) : known_(std::move(known)) {}
+    // One variant's run: its place in `points`, its violations in the order
+    // they fired, every id it showed. Whether it showed one beyond the
+    // baseline's.
+    bool add(const std::vector<FaultPoint>& points, size_t point, int64_t run_id, const std::vector<Seen>& violations,
+             const std::set<std::string>& ids);
+    // Once every run is in: a fault under another order (--cross) is a
+    // finding where neither the same fault under the default order nor
+    // the order alone showed the violation. How many such runs showed one.
+    size_t judge_pairs(const std::vector<FaultPoint>& points);
+    std::map<Signature, Finding> findings;
+
+private:
+    void note(const Signature& sig, int64_t run_id, size_t point, const std::set<std::string>& ids);
+    std::set<Seen> known_;
+    std::map<std::string, std::set<Seen>> shown_alone_;  // a fault or order rule -> what it showed alone
+    struct PairRun {
+        size_t point;
+        int64_t run_id;
+        std::vector<Seen> seen;
+        std::set<std::string> ids;
+    };
+    std::vector<PairRun> pairs_;
+};
+
+// Whether a run shows the finding: its invariant fired at its component.
+bool shows_finding(const RunResult& r, const Finding& f);
+// Order findings shrink to the order nearest the default (one device
+// moved) that still shows them, faults under other orders to the fault or
+// the order alone, or else to the nearest order: the shrunk decision is
+// appended to `points` and becomes the finding's first_variant.
+void shrink_decisions(const Scenario& s, const DeviceGraph& graph, std::vector<FaultPoint>& points,
+                      std::map<Signature, Finding>& findings, unsigned jobs);
+// What a reproducer leaves out: the scenario file's own faults, workload
+// tasks and leaf devices each finding shows without.
+void shrink_for_reproducers(const Scenario& s, const std::vector<FaultPoint>& points,
+                            std::map<Signature, Finding>& findings, unsigned jobs);
+
+// `s` fit for a file name: what is not a letter, digit, '-' or '.' becomes '_'.
+std::string file_part(std::string s);
+// What a variant decided: its fault rule or order, or a fault under an order.
+std::string decision_text(const FaultPoint& p);
+// The report's lines for the findings: a count, then one line each
+// (invariant, phase, component, kind, how many runs, `first(f)`, the
+// decision), its reproducer if written. "no violation ..." when none.
+std::string findings_text(const std::vector<FaultPoint>& points, const std::map<Signature, Finding>& findings,
+                          const std::function<std::string(const Finding&)>& first);
+
+// A file of a reproducer folder.
+struct OutFile {
+    std::string path, content;
+};
+// The files a scenario file in `out_dir` needs to load as `s` does: each
+// local platform, protocol, driver (and the driver it derives from) and
+// device file `s` resolved that a file in `out_dir` would not resolve to
+// the same file, as a copy where a file in `out_dir` looks first
+// (out_dir/platforms/NAME.toml, protocols/, drivers/, devices/). Built-in
+// files (QUIESCE_DATA_DIR) are found from anywhere and not copied.
+std::vector<OutFile> local_files(const Scenario& s, const std::string& out_dir);
+// One scenario file per finding in `out_dir`, numbered from `numbered` + 1
+// (which counts on), each finding's `reproducer` set; then local_files.
+// `explored`: how many points the plan had (the comment's "variant K of N").
+std::vector<OutFile> reproducer_files(const std::string& out_dir, const Scenario& s,
+                                      const std::vector<FaultPoint>& points, size_t explored,
+                                      std::map<Signature, Finding>& findings, size_t& numbered);
+
+}  // namespace quiesce
