@@ -74,12 +74,22 @@ void Checker::watch_bank(const std::string& component, const RegisterBank& bank)
     banks_.push_back({component, &bank, {}});
 }
 
+void Checker::suspend_decided() {
+    decided_ = in_transition_ = true;
+    decided_at_ = now_ps();
+    wake_events_.clear();
+}
+
+void Checker::suspend_cancelled() { decided_ = in_transition_ = false; }
+
 void Checker::transition_started() {
     for (auto& w : banks_) w.before = w.bank->save(StateClass::Hardware);
     stopped_devices_.clear();
     slept_ = false;
     in_transition_ = true;
-    wake_events_.clear();
+    started_at_ = now_ps();
+    if (!decided_) wake_events_.clear();  // kept from the decision on
+    decided_ = false;
     firmware_calls_.clear();
     callbacks_.clear();
 }
@@ -272,11 +282,17 @@ void Checker::on_event(const Event& ev) {
         in_transition_ = false;  // asleep: later events wake it
         if (!wake_events_.empty()) {
             const WakeEvent& w = wake_events_.front();
+            const bool early = w.ts < started_at_;  // between the initiator's decision and the transition
             report({"wake.lost", ev.ts, ev.track, w.phase,
-                    fmt::format("{} wake event(s) arrived during the transition (first: {} at {} in {}) and the "
-                                "platform entered {} anyway: nothing is left to wake it",
-                                wake_events_.size(), w.name, format_ps(w.ts), w.phase.empty() ? "-" : w.phase,
-                                ev.name),
+                    early ? fmt::format("{} wake event(s) arrived after the suspend was decided at {} (first: {} at "
+                                        "{}, before the transition began at {}) and the platform entered {} anyway: "
+                                        "without the /sys/power/wakeup_count handshake the kernel cannot know",
+                                        wake_events_.size(), format_ps(decided_at_), w.name, format_ps(w.ts),
+                                        format_ps(started_at_), ev.name)
+                          : fmt::format("{} wake event(s) arrived during the transition (first: {} at {} in {}) and "
+                                        "the platform entered {} anyway: nothing is left to wake it",
+                                        wake_events_.size(), w.name, format_ps(w.ts), w.phase.empty() ? "-" : w.phase,
+                                        ev.name),
                     json_object({{"event", w.name},
                                  {"at_ps", std::to_string(w.ts)},
                                  {"phase", w.phase},

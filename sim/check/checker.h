@@ -56,6 +56,10 @@ public:
     // returns (what the device uses, what memory holds), zero-time.
     using MirrorValues = std::function<std::pair<uint64_t, uint64_t>()>;
     void watch_mirror(const std::string& component, const std::string& reg, MirrorValues values);
+    // The initiator decided to suspend: a wake event from now on, before
+    // the platform sleeps, is wake.lost unless something aborts the sleep.
+    void suspend_decided();
+    void suspend_cancelled();    // it did not suspend after all
     void transition_started();   // snapshot hardware state
     void transition_resumed();   // compare hardware state
 
@@ -105,6 +109,8 @@ private:
     };
     std::vector<Mirror> mirrors_;
     bool in_transition_ = false;
+    Picos decided_at_ = 0, started_at_ = 0;
+    bool decided_ = false;
     struct WakeEvent {
         std::string name;
         Picos ts;

@@ -257,6 +257,12 @@ unsigned Kernel::revoke_handles(const std::string& device) {
     return n;
 }
 
+int Kernel::save_wakeup_count(uint64_t count) {
+    events_check_enabled_ = count == wakeup_count_;
+    if (events_check_enabled_) saved_wakeup_count_ = count;
+    return events_check_enabled_ ? 0 : -22;  // -EINVAL
+}
+
 void Kernel::pm_wakeup_event(const std::string& source) {
     ++wakeup_count_;
     hub().instant(path(), "wakeup-event", "wake", {{"source", source}, {"count", std::to_string(wakeup_count_)}});

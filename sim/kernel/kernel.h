@@ -113,6 +113,12 @@ public:
     // asks whether any arrived since it began (pm_wakeup_pending).
     void pm_wakeup_event(const std::string& source);
     uint64_t wakeup_count() const { return wakeup_count_; }
+    // /sys/power/wakeup_count written back (pm_save_wakeup_count): -EINVAL
+    // if a wakeup event arrived since `count` was read; else the count is
+    // saved and events_check_enabled, so the transition checks against it.
+    int save_wakeup_count(uint64_t count);
+    bool events_check_enabled() const { return events_check_enabled_; }
+    uint64_t saved_wakeup_count() const { return saved_wakeup_count_; }
     void suspend_device_irqs();
     void resume_device_irqs(Cpu& cpu);
     bool device_irqs_suspended() const { return irqs_suspended_; }
@@ -230,6 +236,8 @@ private:
     std::vector<sc_core::sc_process_handle> task_threads_;
     std::map<std::string, std::string> waits_;  // thread -> what it waits for
     bool halted_ = false;
+    bool events_check_enabled_ = false;
+    uint64_t saved_wakeup_count_ = 0;
     bool ran_ = false;
     sc_core::sc_process_handle main_handle_;
     std::vector<sc_core::sc_process_handle> contexts_;

@@ -504,7 +504,9 @@ int PmEngine::after_async_power_loss(Cpu& cpu) {
 }
 
 PmEngine::Result PmEngine::run(Cpu& cpu) {
-    wakeups_at_start_ = s_.kernel->wakeup_count();
+    // With the wakeup_count handshake, against the count user space saved:
+    // an event between that write and now aborts too.
+    wakeups_at_start_ = s_.kernel->events_check_enabled() ? s_.kernel->saved_wakeup_count() : s_.kernel->wakeup_count();
     hub_.slice_begin(track_, protocol_.name, "transition");
     try {
         if (!run_suspend(cpu)) return result_;

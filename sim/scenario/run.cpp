@@ -320,6 +320,29 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
                 kbd->press_key(0x04);  // 'a'
             });
         }
+        // The initiator decides to suspend (the button and key timers above
+        // count from here), thinks, and writes the state - after writing
+        // back the wakeup count it read, if it uses the handshake.
+        const uint64_t count = k.wakeup_count();
+        if (s.wakeup_count || s.think)  // (an initiator that writes the state at once leaves no trace)
+            ctx.hub.instant(k.path(), "suspend-decided", "wake",
+                            {{"wakeup_count", std::to_string(count)}, {"handshake", s.wakeup_count ? "yes" : "no"}});
+        checker.suspend_decided();
+        if (s.think) k.sleep(s.think, "the suspend initiator");
+        if (s.wakeup_count) {
+            const int rc = k.save_wakeup_count(count);
+            ctx.hub.instant(k.path(), "wakeup-count-write", "wake",
+                            {{"count", std::to_string(count)}, {"now", std::to_string(k.wakeup_count())},
+                             {"rc", std::to_string(rc)}});
+            if (rc != 0) {  // a wakeup event came first: no suspend this time
+                out.outcome = "aborted:wakeup-count";
+                checker.suspend_cancelled();
+                if (s.storage.ops) storage.wait_results(s.sim_limit);
+                k.stop_tasks();
+                finished = true;
+                return;
+            }
+        }
         platform.watch(checker);
         checker.transition_started();
         PmEngine engine(svc, s.protocol, ctx.hub);

@@ -839,6 +839,12 @@ Scenario load_scenario(const std::string& path) {
         }
         r.done();
     }
+    if (const toml::table* t = top.table("initiator")) {
+        TableReader r(path, *t, "initiator");
+        if (auto b = r.boolean("wakeup_count")) s.wakeup_count = *b;
+        if (auto a = r.str("think")) s.think = parse_value(r, "think", *a, parse_duration);
+        r.done();
+    }
     if (const toml::table* t = top.table("limits")) {
         TableReader r(path, *t, "limits");
         if (auto a = r.str("sim_time")) s.sim_limit = parse_value(r, "sim_time", *a, parse_duration);

@@ -169,6 +169,12 @@ struct Scenario {
     std::vector<std::string> extra_faults;
     Picos wake_after = 200'000'000'000ULL;  // RTC alarm armed right before suspend (rtcwake)
     Picos button_after = 0;                  // power button pressed this long after the transition starts (0: never)
+    // The user-space program that suspends (rtcwake, systemd-sleep): it
+    // decides, takes `think` (hooks, locks), then writes /sys/power/state;
+    // with `wakeup_count` it reads /sys/power/wakeup_count when it decides
+    // and writes it back before the state (Documentation/ABI sysfs-power).
+    bool wakeup_count = false;
+    Picos think = 0;
     Picos key_after = 0;                     // a key pressed on the first USB keyboard then (0: never)
     Picos sim_limit = 10'000'000'000'000ULL; // 10 s simulated
     double wall_limit_s = 60;
