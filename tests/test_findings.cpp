@@ -293,3 +293,17 @@ TEST_CASE("findings: local files follow a copied platform to its device files; b
     CHECK(quiesce::local_files(s, root).empty());
     CHECK(quiesce::local_files(quiesce::load_scenario(kLatent), "/nowhere/repro").empty());
 }
+
+TEST_CASE("findings: a scenario path a shell must quote is read back from the campaign's command line",
+          "[findings]") {
+    const std::string dir = tmp("quoted dir"), scenario = dir + "/it's here.toml", db = tmp("quoted.db");
+    fs::create_directories(dir);
+    std::ofstream(scenario) << slurp(kLatent);
+    // The shell gets the path in double quotes; quiesce records it as it was given.
+    REQUIRE(sh("explore \"" + scenario + "\" --kinds wake-event --db " + db).status == 1);
+    Cli r = sh("findings " + db);
+    INFO(r.out);
+    CHECK(r.status == 1);
+    CHECK(r.out.rfind("findings of " + scenario + " (seed 60): ", 0) == 0);
+    fs::remove_all(dir);
+}
