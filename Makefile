@@ -2,14 +2,18 @@
 # configures and builds (Release), then runs.
 #   make run    the regression suite on the default platform
 #   make test   every test (unit, scenario, determinism) through CTest
-# SANITIZE=1 builds with ASan+UBSan into build-asan/ instead of build/.
+# SANITIZE=1 builds with ASan+UBSan into build-asan/ instead of build/, at
+#               -O1 -g1 (ASan's advice: usable speed, line numbers in reports;
+#               one file builds in 52 s instead of -O3's 117 s).
 #   make fuzz   the libFuzzer target (clang, ASan+UBSan) over each input file
 #               kind for FUZZ_SECONDS each, in build-fuzz/ (docs/reliability.md)
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
 BUILD ?= build-asan
+BUILD_TYPE = -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
 else
 BUILD ?= build
+BUILD_TYPE = -DCMAKE_BUILD_TYPE=Release
 endif
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
@@ -22,7 +26,7 @@ deps:
 	@scripts/install-deps.sh
 
 configure: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DQUIESCE_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF) >/dev/null
+	@cmake -S . -B $(BUILD) $(BUILD_TYPE) -DQUIESCE_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF) >/dev/null
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
