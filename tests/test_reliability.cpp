@@ -6,6 +6,7 @@
 #include "tmpfile.h"
 
 #include "sim/core/paths.h"
+#include "sim/drivers/device_file.h"
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -542,4 +543,54 @@ TEST_CASE("reliability: query refuses a result too large to hold, and says so", 
     // What fits is printed.
     REQUIRE(sh("query " + db + " \"" + rows + " SELECT count(*) FROM c\" --format list").out == "count(*)\n8000\n");
     for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(db + side);
+}
+
+namespace {
+// A device file of one register A (4 bytes at 0) with `extra` in [device]
+// and `reg` in its [[register]], then `tail`: the error read_device_file
+// gives, without the file's name ("loaded" when it loads).
+std::string device_file_error(const std::string& extra, const std::string& reg, const std::string& tail = "") {
+    TempFile f("[device]\nname = \"tdev\"\n" + extra + "[[register]]\nname = \"A\"\noffset = 0\n" + reg + tail);
+    try {
+        quiesce::read_device_file(f.path());
+    } catch (const quiesce::InputError& e) {
+        const std::string w = e.what();
+        return w.rfind(f.path(), 0) == 0 ? w.substr(f.path().size()) : w;
+    }
+    return "loaded";
+}
+}  // namespace
+
+TEST_CASE("reliability: a device file's bit field beyond the register's bits names its key", "[reliability][device]") {
+    // "msb:lsb" where msb - lsb + 1 or lsb + width wrapped around 2^32
+    // loaded: a field of no bits, or one at bit 4294967295 (a shift past 64
+    // bits when its mask is taken).
+    for (const char* bits : {"4294967295:4294967295", "4294967295:0", "4294967296:1"}) {
+        INFO(bits);
+        REQUIRE(device_file_error("", std::string("fields = { X = \"") + bits + "\" }\n") ==
+                ":6:16: register[0].fields.X: beyond the register's 32 bits");
+    }
+    // Only digits: sscanf's sign, space and trailing text were taken.
+    for (const char* bits : {"-1:0", "3:+0", " 3:0", "3:0x", "3 : 0", "3:"}) {
+        INFO(bits);
+        REQUIRE(device_file_error("", std::string("fields = { X = \"") + bits + "\" }\n") ==
+                ":6:16: register[0].fields.X: expected a bit number or \"msb:lsb\"");
+    }
+    // A negative bit number was taken as bit 0.
+    REQUIRE(device_file_error("", "fields = { X = -1 }\n") ==
+            ":6:16: register[0].fields.X: expected a bit number or \"msb:lsb\"");
+    REQUIRE(device_file_error("", "fields = { X = 32 }\n") == ":6:16: register[0].fields.X: beyond the register's 32 bits");
+    REQUIRE(device_file_error("", "fields = { X = \"31:0\", Y = 31 }\n") == "loaded");
+}
+
+TEST_CASE("reliability: a device file's sizes are checked before they are narrowed", "[reliability][device]") {
+    // 4 GiB + 16 bytes was taken as a 16-byte BAR, 4 GiB + 8 as an 8-byte
+    // firmware image.
+    REQUIRE(device_file_error("bar = \"4294967312B\"\n", "") ==
+            ":3:7: device.bar: must be a power of two from 16B to 256MiB");
+    REQUIRE(device_file_error("", "fields = { L = 0 }\n",
+                              "[firmware]\nname = \"f.bin\"\nsize = \"4294967304B\"\naddr = \"A\"\nlength = \"A\"\n"
+                              "load = \"A.L\"\nready = \"A.L\"\nerror = \"A.L\"\n") ==
+            ":9:8: firmware.size: must be 8B to 16MiB, a multiple of 8");
+    REQUIRE(device_file_error("bar = \"256MiB\"\n", "") == "loaded");
 }

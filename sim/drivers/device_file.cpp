@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -56,6 +55,16 @@ RegRef reg_ref(TableReader& r, const std::string& key, const std::vector<RegSpec
     return ref;
 }
 
+// A bit number of a field: decimal digits only (no sign, space or trailing
+// text), read as 65 when it is past 64 - beyond any register, and no
+// overflow however many digits.
+bool bit_number(const std::string& text, unsigned& bit) {
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return false;
+    bit = 0;
+    for (char c : text) bit = std::min(65u, bit * 10 + unsigned(c - '0'));
+    return true;
+}
+
 StateClass state_class(TableReader& r) {
     const std::string c = r.str("class", "hardware");
     if (c == "hardware") return StateClass::Hardware;
@@ -98,12 +107,18 @@ RegSpec read_register(TableReader& r, uint32_t bar, std::vector<std::string>& ke
             RegField field;
             field.name = std::string(k.str());
             const std::string key = "fields." + field.name;
-            // A bit number, or "msb:lsb".
+            // A bit number, or "msb:lsb". Numbers past 64 read as 65, so
+            // the check against the register's bits below cannot wrap.
             if (v.is_integer()) {
-                field.lsb = unsigned(std::clamp<int64_t>(v.as_integer()->get(), 0, 64));
+                const int64_t bit = v.as_integer()->get();
+                if (bit < 0) fail_at(r.file(), v, r.path_of(key), "expected a bit number or \"msb:lsb\"");
+                field.lsb = unsigned(std::min<int64_t>(bit, 65));
             } else if (v.is_string()) {
+                const std::string& text = v.as_string()->get();
+                const size_t colon = text.find(':');
                 unsigned msb = 0, lsb = 0;
-                if (std::sscanf(v.as_string()->get().c_str(), "%u:%u", &msb, &lsb) != 2 || msb < lsb)
+                if (colon == std::string::npos || !bit_number(text.substr(0, colon), msb) ||
+                    !bit_number(text.substr(colon + 1), lsb) || msb < lsb)
                     fail_at(r.file(), v, r.path_of(key), "expected a bit number or \"msb:lsb\"");
                 field.lsb = lsb;
                 field.width = msb - lsb + 1;
@@ -126,11 +141,8 @@ RegSpec read_register(TableReader& r, uint32_t bar, std::vector<std::string>& ke
     return s;
 }
 
-}  // namespace
-
-std::shared_ptr<const GenericDeviceDesc> load_device_file(const std::string& path) {
-    const std::string key = std::filesystem::weakly_canonical(path).string();
-    toml::table top = parse_toml_file(path);
+// The description `top` (parsed from `path`) gives, checked.
+std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml::table& top) {
     TableReader r(path, top, "");
     const toml::table* dt = r.table("device");
     if (!dt) r.fail("device", "a device file opens with a [device] table");
@@ -149,9 +161,11 @@ std::shared_ptr<const GenericDeviceDesc> load_device_file(const std::string& pat
     if (auto v = d.integer("device_id", 0, 0xffff)) g.device = uint16_t(*v);
     if (auto v = d.integer("class", 0, 0xffffff)) g.class_code = uint32_t(*v);
     if (d.str("bar")) {
-        g.bar_size = uint32_t(parsed(d, "bar", parse_size));
-        if (g.bar_size < 16 || g.bar_size > (256u << 20) || (g.bar_size & (g.bar_size - 1)))
+        // Checked as parsed, then narrowed (4GiB+16B is no 16-byte BAR).
+        const uint64_t bar = parsed(d, "bar", parse_size);
+        if (bar < 16 || bar > (256u << 20) || (bar & (bar - 1)))
             d.fail("bar", "must be a power of two from 16B to 256MiB");
+        g.bar_size = uint32_t(bar);
     }
     d.done();
     r.tables("register", [&](TableReader& rr, const toml::node&) {
@@ -201,8 +215,9 @@ std::shared_ptr<const GenericDeviceDesc> load_device_file(const std::string& pat
         fw.on = true;
         fw.name = f.required_str("name");
         if (fw.name.empty() || fw.name.find('/') != std::string::npos) f.fail("name", "a firmware file name has no slash");
-        fw.size = uint32_t(parsed(f, "size", parse_size));
-        if (fw.size == 0 || fw.size > (16u << 20) || fw.size % 8) f.fail("size", "must be 8B to 16MiB, a multiple of 8");
+        const uint64_t size = parsed(f, "size", parse_size);
+        if (size == 0 || size > (16u << 20) || size % 8) f.fail("size", "must be 8B to 16MiB, a multiple of 8");
+        fw.size = uint32_t(size);
         fw.addr = reg_ref(f, "addr", g.registers, true);
         fw.length = reg_ref(f, "length", g.registers, true);
         fw.load = reg_ref(f, "load", g.registers, true);
@@ -212,6 +227,21 @@ std::shared_ptr<const GenericDeviceDesc> load_device_file(const std::string& pat
         f.done();
     }
     r.done();
+    return desc;
+}
+
+}  // namespace
+
+std::shared_ptr<GenericDeviceDesc> read_device_file(const std::string& path) {
+    return read_desc(path, parse_toml_file(path));
+}
+
+std::shared_ptr<const GenericDeviceDesc> load_device_file(const std::string& path) {
+    const toml::table top = parse_toml_file(path);
+    std::shared_ptr<const GenericDeviceDesc> desc = read_desc(path, top);
+    const GenericDeviceDesc& g = *desc;
+    const TableReader r(path, top, "");
+    const std::string key = std::filesystem::weakly_canonical(path).string();
     auto& reg = loaded()[g.name];
     // Device names are global, like the built-in types: one description per
     // name in a process (the same file, or a copy of it, may load again).

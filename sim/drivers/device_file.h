@@ -17,6 +17,10 @@ class TableReader;
 // and key. The device becomes a driver target under its name (two different
 // files of one name are an input error).
 std::shared_ptr<const GenericDeviceDesc> load_device_file(const std::string& path);
+// The same checks without making it a driver target or keeping it: what
+// `path` describes, or the InputError (the fuzz entry's, which keeps no
+// state from one input to the next).
+std::shared_ptr<GenericDeviceDesc> read_device_file(const std::string& path);
 // Finds a device file by name next to `near` (a devices/ folder beside it or
 // beside its folder) or in the built-in set; "" if none.
 std::string find_device_file(const std::string& near, const std::string& name);
