@@ -110,13 +110,13 @@ TEST_CASE("protocol: malformed protocols are rejected with file, line and reason
 }
 
 TEST_CASE("protocol: two phases of one name are rejected at the second, with its line and column", "[protocol]") {
-    // Within the suspend list: the second "sync" (line 24, the restrict-gfp phase's table at 23:1).
+    // Within the suspend list: the second "sync" (line 25, the restrict-gfp phase's table at 24:1).
     std::string e = load_error("name = \"restrict-gfp\" ", "name = \"sync\" ");
-    REQUIRE_THAT(e, Catch::EndsWith(".toml:23:1: phase 'sync'.name: another phase has this name (line 9): phase names "
+    REQUIRE_THAT(e, Catch::EndsWith(".toml:24:1: phase 'sync'.name: another phase has this name (line 9): phase names "
                                     "are unique"));
     // Across the lists: a resume phase named like a suspend phase.
     e = load_error("name = \"platform-finish\" ", "name = \"platform-prepare\" ");
-    REQUIRE_THAT(e, Catch::EndsWith(":100:1: phase 'platform-prepare'.name: another phase has this name (line 64): "
+    REQUIRE_THAT(e, Catch::EndsWith(":105:1: phase 'platform-prepare'.name: another phase has this name (line 66): "
                                     "phase names are unique"));
 }
 
