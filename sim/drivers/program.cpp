@@ -66,7 +66,8 @@ const std::vector<std::string>& driver_callbacks() {
         "prepare", "suspend", "suspend_late", "suspend_noirq", "resume_noirq", "resume_early", "resume", "complete",
         "freeze", "freeze_late", "freeze_noirq", "thaw_noirq", "thaw_early", "thaw", "poweroff", "poweroff_late",
         "poweroff_noirq", "restore_noirq", "restore_early", "restore", "runtime_suspend", "runtime_resume",
-        "runtime_idle", "save_state", "save_explicit", "restore_explicit", "syscore_suspend", "syscore_resume"};
+        "runtime_idle", "save_state", "save_explicit", "restore_explicit", "syscore_suspend", "syscore_resume",
+        "pm_suspend_prepare", "pm_post_suspend", "pm_hibernation_prepare", "pm_post_hibernation"};
     return c;
 }
 

@@ -368,17 +368,21 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         if (rc == kPowerLost) return power_lost(cpu, *s_.faults->last_fired()) == 0 ? kResumedFromImage : -1;
         return rc;
     }
-    else if (a == "freeze-tasks") {
-        // suspend_freeze_processes: user tasks, then freezable kernel threads.
-        if (s_.pm_prepare) s_.pm_prepare(cpu);
+    else if (a == "freeze-tasks" || a == "freeze-user-tasks") {
+        // suspend_prepare / hibernate: the PM notifiers, then the freezer -
+        // user tasks, then (suspend) freezable kernel threads. A freezer
+        // failure thaws and sends POST itself (the phase undid what it did).
+        if (int rc = notify_prepare(cpu)) return rc;
         int rc = freeze_stage(Task::Kind::User);
-        return rc ? rc : freeze_stage(Task::Kind::KThread);
-    } else if (a == "freeze-user-tasks") {
-        if (s_.pm_prepare) s_.pm_prepare(cpu);
-        return freeze_stage(Task::Kind::User);
+        if (!rc && a == "freeze-tasks") rc = freeze_stage(Task::Kind::KThread);
+        if (rc) notify_post(cpu, s_.notifiers.size());
+        return rc;
     }
     else if (a == "freeze-kernel-threads") return freeze_stage(Task::Kind::KThread);
-    else if (a == "thaw-tasks") s_.kernel->thaw_all();
+    else if (a == "thaw-tasks") {
+        s_.kernel->thaw_all();
+        notify_post(cpu, s_.notifiers.size());  // suspend_finish / hibernate's Exit: after the thaw
+    }
     else if (a == "suspend-device-irqs") s_.kernel->suspend_device_irqs();
     else if (a == "resume-device-irqs") s_.kernel->resume_device_irqs(cpu);
     else if (a == "restrict-gfp") s_.kernel->restrict_gfp(true);   // pm_restrict_gfp_mask
@@ -453,6 +457,40 @@ void PmEngine::unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>
                     undo_with(r, nullptr);
                     break;
                 }
+    }
+}
+
+int PmEngine::notify_prepare(Cpu& cpu) {
+    if (s_.pm_prepare) s_.pm_prepare(cpu);  // the kernel's own (the firmware cache), registered first
+    const std::string event = protocol_.target == 4 ? "pm_hibernation_prepare" : "pm_suspend_prepare";
+    for (size_t i = 0; i < s_.notifiers.size(); ++i) {
+        const std::string& dev = s_.notifiers[i];
+        auto it = s_.devices.find(dev);
+        if (it == s_.devices.end()) continue;
+        hub_.slice_begin(it->second->track(), event, "notifier", {{"device", dev}});
+        const int rc = it->second->callback(event, cpu);
+        hub_.slice_end(it->second->track(), event, "notifier", {{"device", dev}, {"rc", std::to_string(rc)}});
+        if (rc) {  // NOTIFY_BAD: the ones called before it are told POST
+            result_.failed_device = dev;
+            notified_ = true;
+            notify_post(cpu, i);
+            return rc;
+        }
+    }
+    notified_ = true;
+    return 0;
+}
+
+void PmEngine::notify_post(Cpu& cpu, size_t upto) {
+    if (!notified_) return;
+    notified_ = false;
+    const std::string event = protocol_.target == 4 ? "pm_post_hibernation" : "pm_post_suspend";
+    for (size_t i = 0; i < upto && i < s_.notifiers.size(); ++i) {
+        auto it = s_.devices.find(s_.notifiers[i]);
+        if (it == s_.devices.end()) continue;
+        hub_.slice_begin(it->second->track(), event, "notifier", {{"device", it->first}});
+        const int rc = it->second->callback(event, cpu);
+        hub_.slice_end(it->second->track(), event, "notifier", {{"device", it->first}, {"rc", std::to_string(rc)}});
     }
 }
 

@@ -37,6 +37,10 @@ struct PmServices {
     // pm_notifier_call_chain(PM_SUSPEND_PREPARE / PM_HIBERNATION_PREPARE):
     // what runs just before tasks freeze (the firmware cache fills).
     std::function<void(Cpu&)> pm_prepare;
+    // Devices whose drivers register a PM notifier (register_pm_notifier),
+    // in registration order: they get pm_suspend_prepare / pm_post_suspend
+    // (pm_hibernation_prepare / pm_post_hibernation for an S4 protocol).
+    std::vector<std::string> notifiers;
     std::function<void()> sleep_entered;      // the OS hands the machine to firmware (SLP_EN)
     std::function<int(Cpu&)> preallocate;     // hibernation: the copy pages
     std::function<int(Cpu&)> snapshot;        // hibernation: the atomic copy
@@ -104,6 +108,12 @@ private:
     // is undone too, each callbacks phase by its test_undo callback if named.
     void unwind(size_t failed_index, Cpu& cpu, const std::set<std::string>& failed_phase_ok, bool test = false);
     void pm_test(const Phase& p, size_t index, Cpu& cpu);
+    // pm_notifier_call_chain_robust(PREPARE, POST): a notifier that fails
+    // stops the chain, the ones before it get POST, and its errno fails the
+    // freeze phase. notify_post: POST to every notifier, once per PREPARE.
+    int notify_prepare(Cpu& cpu);
+    void notify_post(Cpu& cpu, size_t upto);
+    bool notified_ = false;
 
     PmServices s_;
     const Protocol& protocol_;

@@ -279,6 +279,17 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         };
         svc.sync = [&](Cpu& c) { return storage.sync(c); };
         svc.pm_prepare = [&](Cpu& c) { platform.firmware_store().cache_all(c); };
+        for (const auto& d : s.platform.devices)  // drivers with a PM notifier, as they probed
+            for (const std::string& n : {d.name, d.has_disk() ? d.disk : std::string()}) {
+                auto it = s.drivers.find(n);
+                if (n.empty() || it == s.drivers.end() || !it->second) continue;
+                for (const char* cb : {"pm_suspend_prepare", "pm_post_suspend", "pm_hibernation_prepare",
+                                       "pm_post_hibernation"})
+                    if (it->second->callback(cb)) {
+                        svc.notifiers.push_back(n);
+                        break;
+                    }
+            }
         if (storage_check) svc.sleep_entered = [&] { storage_check->sleep_entered(); };
         if (s.protocol.target == 4) {
             Platform::Disk disk = platform.disk();
