@@ -6,6 +6,10 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <filesystem>
+#include <fstream>
+
+#include <stdlib.h>
 
 using namespace quiesce;
 using quiesce::test::Facts;
@@ -146,4 +150,56 @@ TEST_CASE("pci: save -> D3hot -> D0 -> restore -> save gives identical hardware 
     REQUIRE(f["same2"] == "yes");
     REQUIRE(f["flag0"] == "cleared");  // a second restore without a new save does nothing
     REQUIRE(f["guest_errors"].empty());
+}
+
+TEST_CASE("pci: functions 1-7 are enumerated behind a multi-function function 0, each a function of its own",
+          "[pci][multifunction]") {
+    Facts f = quiesce::test::on_platform("s3-multifunction", [](Platform& p, Cpu& cpu, Facts& f) {
+        PciCore& core = p.pci_core();
+        core.enumerate(cpu);
+        f["functions"] = std::to_string(core.devices().size());
+        PciDev* fn0 = core.find(1, 0x00);
+        PciDev* fn1 = core.find(1, 0x01);
+        f["fn0"] = fn0 ? fmt::format("{:#x}", core.cfg_read(cpu, *fn0, pci::HEADER_TYPE, 1)) : "absent";
+        f["fn1"] = fn1 ? fmt::format("{:#x}", core.cfg_read(cpu, *fn1, pci::HEADER_TYPE, 1)) : "absent";
+        if (!fn0 || !fn1) return;
+        f["bars"] = fmt::format("{:#x} {:#x}", fn0->bar[0], fn1->bar[0]);
+        f["fn1_id"] = fmt::format("{:#x}", cpu.read32(fn1->bar[0] + DmaEngine::ID));
+        // Function 1 alone in D3hot: function 0 still answers.
+        core.set_power_state(cpu, *fn1, DState::D3hot);
+        f["fn0_id_fn1_d3"] = fmt::format("{:#x}", cpu.read32(fn0->bar[0] + DmaEngine::ID));
+        f["fn1_d3"] = to_string(p.function("dma1")->dstate());
+        f["fn0_d0"] = to_string(p.function("dma0")->dstate());
+    });
+    REQUIRE(f["functions"] == "4");  // host bridge, root port, two functions
+    CHECK(f["fn0"] == "0x80");       // endpoint, multi-function
+    CHECK(f["fn1"] == "0x0");
+    CHECK(f["bars"] == "0xc0000000 0xc0001000");
+    CHECK(f["fn1_id"] == "0x31414d44");
+    CHECK(f["fn0_id_fn1_d3"] == "0x31414d44");
+    CHECK(f["fn1_d3"] == "D3hot");
+    CHECK(f["fn0_d0"] == "D0");
+}
+
+TEST_CASE("pci: a function 1-7 without function 0 in its slot is an input error", "[pci][multifunction]") {
+    char dir[] = "/tmp/quiesce-mfXXXXXX";
+    REQUIRE(mkdtemp(dir));
+    const std::string d = dir;
+    std::filesystem::create_directories(d + "/platforms");
+    std::ofstream(d + "/platforms/lone.toml") << "name = \"lone\"\ncpus = 1\nmemory = \"16MiB\"\n"
+                                                 "[[device]]\nname = \"pci0\"\ntype = \"pci-host\"\n"
+                                                 "[[device]]\nname = \"dma0\"\ntype = \"dma-engine\"\n"
+                                                 "slot = \"03.2\"\nparent = \"pci0\"\n";
+    std::ofstream(d + "/s.toml") << "[platform]\nname = \"lone\"\n[protocol]\nname = \"linux-s3\"\n"
+                                    "[expect]\nresult = \"pass\"\n";
+    std::string err;
+    try {
+        load_scenario(d + "/s.toml");
+    } catch (const InputError& e) {
+        err = e.what();
+    }
+    std::filesystem::remove_all(d);
+    CHECK_THAT(err, Catch::EndsWith("lone.toml:10:8: device[1].slot: function 2 of slot 03 needs function 0 of that "
+                                    "slot declared above (Linux finds functions 1-7 only behind a multi-function "
+                                    "function 0)"));
 }

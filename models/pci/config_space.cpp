@@ -53,7 +53,7 @@ void declare_header(RegisterBank& bank, const HeaderIdent& id) {
               .doc = "Cache line size"});
     bank.add({.name = "LATENCY", .offset = LATENCY, .width = 1, .cls = SC::Hardware, .doc = "Latency timer"});
     bank.add({.name = "HEADER_TYPE", .offset = HEADER_TYPE, .width = 1, .reset = id.bridge ? 1u : 0u,
-              .ro = 0xff, .cls = SC::Hardware, .doc = "0 = endpoint, 1 = PCI-to-PCI bridge"});
+              .ro = 0xff, .cls = SC::Hardware, .doc = "0 = endpoint, 1 = PCI-to-PCI bridge; bit 7: multi-function"});
     declare_bars(bank, id);
     if (id.bridge) {
         bank.add({.name = "PRIMARY_BUS", .offset = PRIMARY_BUS, .width = 1, .cls = SC::Hardware,

@@ -13,6 +13,7 @@ namespace quiesce::pci {
 constexpr uint32_t VENDOR_ID = 0x00, DEVICE_ID = 0x02, COMMAND = 0x04, STATUS = 0x06;
 constexpr uint32_t REVISION = 0x08, CLASS_CODE = 0x09, CACHE_LINE = 0x0c, LATENCY = 0x0d;
 constexpr uint32_t HEADER_TYPE = 0x0e, BAR0 = 0x10, SUBSYSTEM = 0x2c, CAP_PTR = 0x34;
+constexpr uint32_t HEADER_MULTI_FUNCTION = 0x80;  // HEADER_TYPE bit 7: functions 1-7 may exist
 constexpr uint32_t INT_LINE = 0x3c, INT_PIN = 0x3d;
 // Type-1 (bridge) header.
 constexpr uint32_t PRIMARY_BUS = 0x18, SECONDARY_BUS = 0x19, SUBORDINATE_BUS = 0x1a;

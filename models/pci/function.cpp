@@ -184,8 +184,15 @@ void PciFunction::on_pmcsr_write(Register& r, uint64_t old) {
     dstate_changed(from, to);
 }
 
+void PciFunction::set_multi_function() {
+    multi_function_ = true;
+    Register& h = config_.reg("HEADER_TYPE");
+    h.set(h.value() | pci::HEADER_MULTI_FUNCTION);
+}
+
 void PciFunction::reset_config() {
     config_.reset();
+    if (multi_function_) set_multi_function();
     intx_level_ = false;
     update_pme();
 }

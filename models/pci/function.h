@@ -44,6 +44,11 @@ public:
     PciBus* bus() const { return bus_; }
     uint8_t devfn() const { return devfn_; }
     uint8_t device_number() const { return devfn_ >> 3; }
+    uint8_t function_number() const { return devfn_ & 7; }
+    // Function 0 of a slot with other functions: HEADER_TYPE bit 7, which
+    // tells enumeration to look at functions 1-7 (a reset keeps it: it is
+    // what the silicon is).
+    void set_multi_function();
 
     DState dstate() const { return dstate_; }
     bool powered() const { return dstate_ != DState::D3cold; }
@@ -97,6 +102,7 @@ private:
     RegisterBank config_;
     PciBus* bus_ = nullptr;
     uint8_t devfn_ = 0;
+    bool multi_function_ = false;
     DState dstate_ = DState::D0;
     Picos ready_at_ = 0;         // end of the D3hot->D0 recovery time
     bool intx_level_ = false;

@@ -46,19 +46,27 @@ void PciCore::enumerate(Cpu& cpu) {
 }
 
 void PciCore::scan_bus(Cpu& cpu, unsigned bus, PciDev* parent, unsigned& next_bus) {
-    for (unsigned dev = 0; dev < 32; ++dev) {
+    // pci_scan_slot: function 0 of each device, then functions 1-7 only
+    // when function 0's header says multi-function (a gap is skipped).
+    for (unsigned slot = 0; slot < 32 * 8; ++slot) {
+        const unsigned fn = slot & 7;
         PciDev probe;
         probe.bus = bus;
-        probe.devfn = uint8_t(dev << 3);
+        probe.devfn = uint8_t(slot);
         uint32_t id = cfg_read(cpu, probe, VENDOR_ID, 4);
-        if ((id & 0xffff) == 0xffff) continue;
+        if ((id & 0xffff) == 0xffff) {
+            if (fn == 0) slot |= 7;  // no function 0: the device is absent
+            continue;
+        }
+        const uint32_t header = cfg_read(cpu, probe, HEADER_TYPE, 1);
+        if (fn == 0 && !(header & HEADER_MULTI_FUNCTION)) slot |= 7;
         SIM_ASSERT(devices_.size() < devices_.capacity(), "too many PCI functions");
         devices_.push_back(probe);
         PciDev& d = devices_.back();
         d.vendor = uint16_t(id);
         d.device = uint16_t(id >> 16);
         d.parent = parent;
-        d.bridge = (cfg_read(cpu, d, HEADER_TYPE, 1) & 0x7f) == 1;
+        d.bridge = (header & 0x7f) == 1;
         size_bars(cpu, d);
         assign_irq(cpu, d);
         if (d.bridge) {

@@ -178,6 +178,12 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
         ctx.hub.declare_track({d.fn->path(), spec.parent, "device", d.fn->clock().name(), d.fn->clock().hz()});
         devs_.push_back(std::move(d));
     }
+    for (Dev& zero : devs_)  // function 0 of a slot whose other functions are there
+        for (const Dev& other : devs_)
+            if (zero.spec.type != "pci-host" && !zero.spec.usb() && zero.spec.function == 0 &&
+                other.spec.type != "pci-host" && !other.spec.usb() && other.spec.function != 0 &&
+                other.spec.parent == zero.spec.parent && other.spec.device == zero.spec.device)
+                zero.fn->set_multi_function();
 }
 
 void Platform::build_usb(const Scenario& s, RunContext& ctx) {

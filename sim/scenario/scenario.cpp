@@ -52,7 +52,6 @@ void parse_slot(TableReader& r, const std::string& key, const std::string& slot,
     if (std::sscanf(slot.c_str(), "%x%c%u%n", &dev, &dot, &fn, &used) != 3 || dot != '.' ||
         used != int(slot.size()) || dev > 31 || fn > 7)
         r.fail(key, "slot must be \"DD.F\" (hex device 00-1f, function 0-7), got \"" + slot + "\"");
-    if (fn != 0) r.fail(key, "only function 0 is modelled (no multi-function devices yet), got \"" + slot + "\"");
     d.device = dev;
     d.function = fn;
 }
@@ -154,6 +153,16 @@ PlatformSpec load_platform(const std::string& path) {
                     other.function == s.function)
                     d.fail("slot", fmt::format("slot {:02x}.{} on the bus of '{}' is taken by '{}'", s.device,
                                                s.function, s.parent, other.name));
+        // Enumeration looks at functions 1-7 only behind a function 0 that
+        // says multi-function (pci_scan_slot): it must be there.
+        if (s.type != "pci-host" && !s.usb() && s.function != 0 &&
+            std::none_of(p.devices.begin(), p.devices.end(), [&](const DeviceSpec& o) {
+                return o.type != "pci-host" && !o.usb() && o.parent == s.parent && o.device == s.device &&
+                       o.function == 0;
+            }))
+            d.fail("slot", fmt::format("function {} of slot {:02x} needs function 0 of that slot declared above "
+                                       "(Linux finds functions 1-7 only behind a multi-function function 0)",
+                                       s.function, s.device));
         if (s.type != "pci-host") {
             auto par = std::find_if(p.devices.begin(), p.devices.end(),
                                     [&](const DeviceSpec& o) { return o.name == s.parent; });
