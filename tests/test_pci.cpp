@@ -181,15 +181,17 @@ TEST_CASE("pci: functions 1-7 are enumerated behind a multi-function function 0,
     CHECK(f["fn0_d0"] == "D0");
 }
 
-TEST_CASE("pci: a function 1-7 without function 0 in its slot is an input error", "[pci][multifunction]") {
+namespace {
+// The error loading a scenario on a platform of these [[device]] tables
+// after the host bridge pci0 ("" when it loads).
+std::string platform_error(const std::string& devices) {
     char dir[] = "/tmp/quiesce-mfXXXXXX";
     REQUIRE(mkdtemp(dir));
     const std::string d = dir;
     std::filesystem::create_directories(d + "/platforms");
     std::ofstream(d + "/platforms/lone.toml") << "name = \"lone\"\ncpus = 1\nmemory = \"16MiB\"\n"
-                                                 "[[device]]\nname = \"pci0\"\ntype = \"pci-host\"\n"
-                                                 "[[device]]\nname = \"dma0\"\ntype = \"dma-engine\"\n"
-                                                 "slot = \"03.2\"\nparent = \"pci0\"\n";
+                                                 "[[device]]\nname = \"pci0\"\ntype = \"pci-host\"\n" +
+                                                     devices;
     std::ofstream(d + "/s.toml") << "[platform]\nname = \"lone\"\n[protocol]\nname = \"linux-s3\"\n"
                                     "[expect]\nresult = \"pass\"\n";
     std::string err;
@@ -199,6 +201,25 @@ TEST_CASE("pci: a function 1-7 without function 0 in its slot is an input error"
         err = e.what();
     }
     std::filesystem::remove_all(d);
+    return err;
+}
+}  // namespace
+
+TEST_CASE("pci: the host bridge's slot and a platform past the function limit are input errors", "[pci][multifunction]") {
+    CHECK_THAT(platform_error("[[device]]\nname = \"dma0\"\ntype = \"dma-engine\"\nslot = \"00.0\"\n"
+                              "parent = \"pci0\"\n"),
+               Catch::EndsWith("lone.toml:10:8: device[1].slot: slot 00.0 of the root bus is the host bridge 'pci0' "
+                               "itself"));
+    std::string many;
+    for (unsigned n = 0; n < kMaxPciFunctions; ++n)
+        many += fmt::format("[[device]]\nname = \"d{}\"\ntype = \"{}\"\nslot = \"{:02x}.{}\"\nparent = \"{}\"\n", n,
+                            n ? "dma-engine" : "pci-bridge", n / 8 % 31 + 1, n % 8, n < 31 * 8 ? "pci0" : "d0");
+    CHECK_THAT(platform_error(many), Catch::Contains("device: a platform holds at most 256 PCI functions"));
+}
+
+TEST_CASE("pci: a function 1-7 without function 0 in its slot is an input error", "[pci][multifunction]") {
+    std::string err = platform_error("[[device]]\nname = \"dma0\"\ntype = \"dma-engine\"\nslot = \"03.2\"\n"
+                                     "parent = \"pci0\"\n");
     CHECK_THAT(err, Catch::EndsWith("lone.toml:10:8: device[1].slot: function 2 of slot 03 needs function 0 of that "
                                     "slot declared above (Linux finds functions 1-7 only behind a multi-function "
                                     "function 0)"));

@@ -19,7 +19,7 @@ std::string PciDev::bdf() const { return fmt::format("{:02x}:{:02x}.{}", bus, de
 
 PciCore::PciCore(uint64_t ecam_base, uint64_t mmio_base, uint64_t mmio_size)
     : ecam_base_(ecam_base), mmio_next_(mmio_base), mmio_end_(mmio_base + mmio_size) {
-    devices_.reserve(64);
+    devices_.reserve(kMaxPciFunctions);
 }
 
 uint64_t PciCore::cfg_addr(const PciDev& d, uint32_t reg) const {

@@ -13,6 +13,9 @@
 
 namespace quiesce {
 
+// How many functions enumeration keeps (platform files are checked against it).
+constexpr size_t kMaxPciFunctions = 256;
+
 class Cpu;
 
 // What the OS knows of one function (struct pci_dev).

@@ -2,6 +2,7 @@
 
 #include "sim/check/checker.h"
 #include "sim/scenario/platform.h"
+#include "models/pci/pci_core.h"
 #include "sim/core/paths.h"
 #include "sim/core/toml_reader.h"
 #include "sim/pm/device_graph.h"
@@ -153,6 +154,10 @@ PlatformSpec load_platform(const std::string& path) {
                     other.function == s.function)
                     d.fail("slot", fmt::format("slot {:02x}.{} on the bus of '{}' is taken by '{}'", s.device,
                                                s.function, s.parent, other.name));
+        if (s.type != "pci-host" && !s.usb() && s.device == 0 && s.function == 0)
+            for (const auto& o : p.devices)
+                if (o.type == "pci-host" && o.name == s.parent)
+                    d.fail("slot", "slot 00.0 of the root bus is the host bridge '" + o.name + "' itself");
         // Enumeration looks at functions 1-7 only behind a function 0 that
         // says multi-function (pci_scan_slot): it must be there.
         if (s.type != "pci-host" && !s.usb() && s.function != 0 &&
@@ -180,6 +185,9 @@ PlatformSpec load_platform(const std::string& path) {
         }
         p.devices.push_back(s);
     });
+    if (std::count_if(p.devices.begin(), p.devices.end(), [](auto& d) { return !d.usb(); }) > long(kMaxPciFunctions))
+        r.fail("device", "a platform holds at most " + std::to_string(kMaxPciFunctions) +
+                             " PCI functions, the host bridge included");
     if (std::count_if(p.devices.begin(), p.devices.end(), [](auto& d) { return d.type == "pci-host"; }) != 1)
         r.fail("device", "a platform needs exactly one pci-host device");
     // The graph the links join: a link that closes a cycle is named.
