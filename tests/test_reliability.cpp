@@ -594,3 +594,48 @@ TEST_CASE("reliability: a device file's sizes are checked before they are narrow
             ":9:8: firmware.size: must be 8B to 16MiB, a multiple of 8");
     REQUIRE(device_file_error("bar = \"256MiB\"\n", "") == "loaded");
 }
+
+namespace {
+std::string slurp_file(const std::string& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+// `text` with its first `from` replaced by `to` (which must be there).
+std::string edited(std::string text, const std::string& from, const std::string& to) {
+    const size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return text.replace(at, from.size(), to);
+}
+}  // namespace
+
+TEST_CASE("reliability: a described device whose probe failed fails the workload instead of crashing the run",
+          "[reliability][device]") {
+    // pc-gpu and qgpu, copied next to the scenario, with qgpu made to fail
+    // its probe: the firmware takes longer than the driver waits (100 ms),
+    // or no device answers (the first register reads all ones). The
+    // workload's engine command then divided by the ring size the probe
+    // never set up (0): SIGFPE, the run recorded as crashed.
+    const std::string data = QUIESCE_DATA_DIR;
+    const std::string qgpu = slurp_file(data + "/devices/qgpu.toml");
+    for (const auto& [what, device] :
+         {std::pair<std::string, std::string>{"firmware late", edited(qgpu, "latency = \"1ms\"", "latency = \"200ms\"")},
+          {"no device", edited(qgpu, "reset = 0x31555047", "reset = 0xffffffff")}}) {
+        INFO(what);
+        TempTree t;
+        std::filesystem::create_directories(t.dir() + "/devices");
+        t.write("platforms/p.toml", edited(slurp_file(data + "/platforms/pc-gpu.toml"), "name = \"pc-gpu\"", "name = \"p\""));
+        t.write("devices/qgpu.toml", device);
+        const std::string s = t.write("s.toml", scenario_on("p", "linux-s3"));
+        REQUIRE(sh("validate " + s).status == 0);
+        const std::string db = t.dir() + "/out.db";
+        Result r = sh("run " + s + " --db " + db);
+        INFO(r.out);
+        REQUIRE(r.status == 1);
+        REQUIRE(r.out.find("crashed") == std::string::npos);
+        // The run went on to its end (suspend fails: the driver's own
+        // commands get ENODEV too); the workload says why it failed.
+        REQUIRE(r.out.find("FAIL    s ") != std::string::npos);
+        Result w = sh("query " + db + " \"SELECT args FROM slice WHERE name = 'workload before'\" --format list");
+        REQUIRE(w.out.find("gpu0: engine command before failed with errno 19") != std::string::npos);
+    }
+}

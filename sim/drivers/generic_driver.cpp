@@ -114,7 +114,10 @@ bool GenericDriver::irq(Cpu& cpu) {
 
 
 int GenericDriver::transfer(Cpu& cpu, uint32_t op, uint64_t host, uint64_t offset, uint32_t len, bool own) {
-    if (!desc_->engine.on) return kENODEV;
+    // No ring without a probe that set one up: one that failed (no device
+    // answered, the firmware never became ready) leaves the device without
+    // a driver's I/O path, as Linux leaves it unbound.
+    if (!desc_->engine.on || !drv_) return kENODEV;
     queue_lock_.lock();
     if (!own && cpu.read32(drv_ + F_STOPPED)) {
         queue_lock_.unlock();
@@ -122,6 +125,10 @@ int GenericDriver::transfer(Cpu& cpu, uint32_t op, uint64_t host, uint64_t offse
     }
     const uint64_t ring = cpu.read64(drv_ + F_RING);
     const uint32_t size = cpu.read32(drv_ + F_SIZE);
+    if (size == 0) {  // the probe stopped before it wrote the ring's size
+        queue_lock_.unlock();
+        return kENODEV;
+    }
     uint32_t tail = cpu.read32(drv_ + F_TAIL);
     const uint64_t at = ring + uint64_t(tail) * GenericDeviceDesc::kCmdSize;
     struct {
