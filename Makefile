@@ -17,7 +17,7 @@ BUILD_TYPE = -DCMAKE_BUILD_TYPE=Release
 endif
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
-FUZZ_KINDS ?= scenario platform protocol driver
+FUZZ_KINDS ?= scenario platform protocol driver device
 FUZZ_BUILD ?= build-fuzz
 
 .PHONY: deps configure build run test bench fuzz clean

@@ -17,7 +17,8 @@ seeds() {
         platform) echo "$root/scenarios/platforms" ;;
         protocol) echo "$root/scenarios/protocols" ;;
         driver) echo "$root/scenarios/drivers" ;;
-        *) echo "fuzz.sh: unknown kind '$1' (scenario, platform, protocol, driver)" >&2; exit 2 ;;
+        device) echo "$root/scenarios/devices" ;;
+        *) echo "fuzz.sh: unknown kind '$1' (scenario, platform, protocol, driver, device)" >&2; exit 2 ;;
     esac
 }
 status=0

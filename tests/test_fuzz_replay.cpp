@@ -28,6 +28,7 @@ const std::map<std::string, std::vector<std::string>> kSeeds = {
     {"platform", {"scenarios/platforms"}},
     {"protocol", {"scenarios/protocols"}},
     {"driver", {"scenarios/drivers"}},
+    {"device", {"scenarios/devices"}},
 };
 
 std::vector<fs::path> files_in(const fs::path& dir) {

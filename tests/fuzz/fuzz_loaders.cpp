@@ -1,6 +1,7 @@
 #include "tests/fuzz/fuzz_loaders.h"
 
 #include "sim/core/errors.h"
+#include "sim/drivers/device_file.h"
 #include "sim/drivers/program.h"
 #include "sim/pm/protocol.h"
 #include "sim/scenario/platform.h"
@@ -19,6 +20,7 @@ bool kind_of(const std::string& name, Kind& kind) {
     else if (name == "platform") kind = Kind::Platform;
     else if (name == "protocol") kind = Kind::Protocol;
     else if (name == "driver") kind = Kind::Driver;
+    else if (name == "device") kind = Kind::Device;
     else return false;
     return true;
 }
@@ -29,6 +31,7 @@ const char* kind_name(Kind kind) {
         case Kind::Platform: return "platform";
         case Kind::Protocol: return "protocol";
         case Kind::Driver: return "driver";
+        case Kind::Device: return "device";
     }
     return "?";
 }
@@ -89,6 +92,7 @@ bool load_input(Kind kind, const uint8_t* data, size_t size) {
             case Kind::Platform: build_graph(load_platform(path)); break;
             case Kind::Protocol: load_protocol(path); break;
             case Kind::Driver: load_driver(path); break;
+            case Kind::Device: read_device_file(path); break;
         }
         return true;
     } catch (const InputError& e) {

@@ -1,8 +1,8 @@
 // The libFuzzer target of `make fuzz` (clang's -fsanitize=fuzzer, with ASan
-// and UBSan): QUIESCE_FUZZ_KIND=scenario|platform|protocol|driver picks the
-// loader. An InputError naming its location is a good answer; anything else
-// - an abort, another exception, a sanitizer report - is a crash libFuzzer
-// saves. An input error without file:line:column is a finding, printed once
+// and UBSan): QUIESCE_FUZZ_KIND=scenario|platform|protocol|driver|device
+// picks the loader. An InputError naming its location is a good answer;
+// anything else - an abort, another exception, a sanitizer report - is a
+// crash libFuzzer saves. An input error without file:line:column is a finding, printed once
 // per key ("fuzz_loaders: finding: ...").
 #include "tests/fuzz/fuzz_loaders.h"
 
@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     const char* kind = std::getenv("QUIESCE_FUZZ_KIND");
     if (!kind || !quiesce::fuzz::kind_of(kind, g_kind)) {
-        std::fprintf(stderr, "fuzz_loaders: set QUIESCE_FUZZ_KIND to scenario, platform, protocol or driver\n");
+        std::fprintf(stderr, "fuzz_loaders: set QUIESCE_FUZZ_KIND to scenario, platform, protocol, driver or device\n");
         std::exit(2);
     }
     return 0;
