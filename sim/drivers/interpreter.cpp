@@ -35,9 +35,12 @@ void DriverRunner::bind() {
     // Work items run beside the callbacks: their steps go on a track of
     // their own under the device's, so slices on each track stay nested.
     if (!program_.work.empty()) {
+        // Found first, declared after: declare_track grows the vector of
+        // tracks, which a loop over it would go on reading once freed.
         const std::string dev = host_.track();
-        for (const auto& t : kernel_.hub().tracks())
-            if (t.name == dev) kernel_.hub().declare_track({dev + ".kworker", dev, "device", t.domain, t.hz});
+        const auto& tracks = kernel_.hub().tracks();
+        const auto t = std::find_if(tracks.begin(), tracks.end(), [&](const TrackInfo& i) { return i.name == dev; });
+        if (t != tracks.end()) kernel_.hub().declare_track({dev + ".kworker", dev, "device", t->domain, t->hz});
     }
     if (!var_index_.empty()) vars_ = kernel_.alloc(8 * var_index_.size(), 64);
 }
