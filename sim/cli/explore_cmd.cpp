@@ -254,12 +254,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     std::printf("baseline: run %lld, outcome %s, %s\n", static_cast<long long>(base_id),
                 base.stream.summary.outcome.c_str(), base_ids.empty() ? "no violation" : ("violations: " + base_ids).c_str());
 
-    std::vector<std::string> drives;
-    for (const auto& d : s.platform.devices)
-        if (d.has_disk()) drives.push_back(d.disk);
-    DeviceGraph graph = build_graph(s.platform);
-    if (!s.order.empty()) graph.set_suspend_order(s.order);
-    ExplorePlan plan = plan_exploration(base.stream, o, drives, graph);
+    ExplorePlan plan = plan_exploration(base.stream, o, s);
+    const DeviceGraph& graph = plan.graph;
     std::vector<FaultPoint>& points = plan.points;
     const size_t fault_count = plan.fault_count, cross_count = plan.cross_count;
     std::vector<size_t> picks = pick_variants(points.size(), o);
@@ -554,12 +550,8 @@ std::string findings_of(const std::vector<std::string>& dbs, const std::string& 
         std::set<Seen> known;
         for (const auto& ev : base.stream.events)
             if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
-        std::vector<std::string> drives;
-        for (const auto& dev : s.platform.devices)
-            if (dev.has_disk()) drives.push_back(dev.disk);
-        DeviceGraph graph = build_graph(s.platform);
-        if (!s.order.empty()) graph.set_suspend_order(s.order);
-        ExplorePlan plan = plan_exploration(base.stream, o, drives, graph);
+        ExplorePlan plan = plan_exploration(base.stream, o, s);
+        const DeviceGraph& graph = plan.graph;
         std::vector<FaultPoint>& points = plan.points;
         std::map<std::string, size_t> point_of;  // recorded decisions -> place in the plan
         for (size_t i = 0; i < points.size(); ++i) point_of.emplace(decisions_of(points[i]), i);

@@ -55,9 +55,14 @@ void settle_explore_options(ExploreOptions& o, const Scenario& s) {
     if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");
 }
 
-ExplorePlan plan_exploration(const RunStream& baseline, const ExploreOptions& o, const std::vector<std::string>& drives,
-                             const DeviceGraph& graph) {
+ExplorePlan plan_exploration(const RunStream& baseline, const ExploreOptions& o, const Scenario& s) {
     ExplorePlan plan;
+    plan.graph = build_graph(s.platform);
+    if (!s.order.empty()) plan.graph.set_suspend_order(s.order);
+    const DeviceGraph& graph = plan.graph;
+    std::vector<std::string> drives;
+    for (const auto& d : s.platform.devices)
+        if (d.has_disk()) drives.push_back(d.disk);
     plan.points = fault_points(baseline, o.kinds, drives, o.persistence);
     plan.fault_count = plan.points.size();
     std::vector<FaultPoint> orders;

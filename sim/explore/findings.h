@@ -28,13 +28,13 @@ void settle_explore_options(ExploreOptions& o, const Scenario& s);
 // orders, faults under other orders, PCT schedules, timings. pick_variants
 // chooses among them.
 struct ExplorePlan {
+    DeviceGraph graph;        // the scenario's device graph, in its suspend order
     std::vector<FaultPoint> points;
     size_t fault_count = 0;   // points[0, fault_count): fault points
     size_t single_count = 0;  // ... then orders, up to here
     size_t cross_count = 0;   // then faults under other orders, schedules, timings
 };
-ExplorePlan plan_exploration(const RunStream& baseline, const ExploreOptions& o, const std::vector<std::string>& drives,
-                             const DeviceGraph& graph);
+ExplorePlan plan_exploration(const RunStream& baseline, const ExploreOptions& o, const Scenario& s);
 // What a variant at point `p` records as its decisions (run.faults).
 std::string decisions_of(const FaultPoint& p);
 
