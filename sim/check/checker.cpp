@@ -63,7 +63,7 @@ Checker::Checker(EventHub& hub, const DeviceGraph& graph) : hub_(hub), graph_(gr
                              [](const Running* a, const Running* b) { return a->since < b->since; });
             for (Running* r : due) {
                 r->reported = true;
-                hang(*r, budget_, false);
+                hang(*r, budget_);
             }
             if (next) budget_ev_.notify(from_ps(next - now));
         },
@@ -433,21 +433,26 @@ void Checker::on_callback_begin(const Event& ev) {
     }
 }
 
-void Checker::hang(const Running& r, Picos elapsed, bool finished) {
+void Checker::hang(const Running& r, Picos elapsed, bool run_ended) {
     std::string waits = waits_ ? waits_() : "";
+    std::vector<std::pair<std::string, std::string>> evidence = {
+        {"device", r.device}, {"callback", r.callback},   {"elapsed", format_ps(elapsed)},
+        {"budget", format_ps(budget_)}, {"waits_for", waits}, {"finished", "no"}};
+    if (run_ended) evidence.emplace_back("kind", "run-ended");
     report({"liveness.hang", now_ps(), r.device, r.phase,
-            fmt::format("{} of {} has run {} (budget {}){}", r.callback, r.device, format_ps(elapsed), format_ps(budget_),
-                        waits.empty() ? "" : "; it waits for " + waits),
-            json_object({{"device", r.device}, {"callback", r.callback}, {"elapsed", format_ps(elapsed)},
-                         {"budget", format_ps(budget_)}, {"waits_for", waits},
-                         {"finished", finished ? "yes" : "no"}})});
+            (run_ended ? fmt::format("{} of {} was still running when the run ended, {} after it began", r.callback,
+                                     r.device, format_ps(elapsed))
+                       : fmt::format("{} of {} has run {} (budget {})", r.callback, r.device, format_ps(elapsed),
+                                     format_ps(budget_))) +
+                (waits.empty() ? "" : "; it waits for " + waits),
+            json_object(evidence)});
 }
 
 void Checker::run_ended() {
     for (auto& [track, r] : running_)
         if (!r.reported && budget_ && now_ps() - r.since > budget_) {
             r.reported = true;
-            hang(r, now_ps() - r.since, false);
+            hang(r, now_ps() - r.since);
         }
 }
 
@@ -457,15 +462,7 @@ void Checker::run_cut_short(const std::string& kernel,
     for (const auto& [track, r] : running_)
         if (!r.reported) open.push_back(&r);
     std::stable_sort(open.begin(), open.end(), [](const Running* a, const Running* b) { return a->since < b->since; });
-    for (const Running* r : open) {
-        std::string waits = waits_ ? waits_() : "";
-        report({"liveness.hang", now_ps(), r->device, r->phase,
-                fmt::format("{} of {} was still running when the run ended, {} after it began{}", r->callback,
-                            r->device, format_ps(now_ps() - r->since), waits.empty() ? "" : "; it waits for " + waits),
-                json_object({{"device", r->device}, {"callback", r->callback},
-                             {"elapsed", format_ps(now_ps() - r->since)}, {"budget", format_ps(budget_)},
-                             {"waits_for", waits}, {"finished", "no"}, {"kind", "run-ended"}})});
-    }
+    for (const Running* r : open) hang(*r, now_ps() - r->since, true);
     for (const auto& [who, what] : blocked) {
         if (who == "pm" && !running_.empty()) continue;  // the callback it runs is the hang, reported with its wait
         report({"liveness.hang", now_ps(), kernel, "",

@@ -101,7 +101,8 @@ private:
     };
     std::map<std::string, Running> running_;  // track -> callback in progress
     sc_core::sc_event budget_ev_;
-    void hang(const Running& r, Picos elapsed, bool finished);
+    // `run_ended`: still running when the run's time ran out, under its budget.
+    void hang(const Running& r, Picos elapsed, bool run_ended = false);
     std::vector<Violation> violations_;
     struct Mirror {
         std::string component, reg;

@@ -467,10 +467,7 @@ int PmEngine::notify_prepare(Cpu& cpu) {
         const std::string& dev = s_.notifiers[i];
         auto it = s_.devices.find(dev);
         if (it == s_.devices.end()) continue;
-        hub_.slice_begin(it->second->track(), event, "notifier", {{"device", dev}});
-        const int rc = it->second->callback(event, cpu);
-        hub_.slice_end(it->second->track(), event, "notifier", {{"device", dev}, {"rc", std::to_string(rc)}});
-        if (rc) {  // NOTIFY_BAD: the ones called before it are told POST
+        if (const int rc = notify_one(dev, *it->second, event, cpu)) {  // NOTIFY_BAD: the ones before it are told POST
             result_.failed_device = dev;
             notified_ = true;
             notify_post(cpu, i);
@@ -488,10 +485,15 @@ void PmEngine::notify_post(Cpu& cpu, size_t upto) {
     for (size_t i = 0; i < upto && i < s_.notifiers.size(); ++i) {
         auto it = s_.devices.find(s_.notifiers[i]);
         if (it == s_.devices.end()) continue;
-        hub_.slice_begin(it->second->track(), event, "notifier", {{"device", it->first}});
-        const int rc = it->second->callback(event, cpu);
-        hub_.slice_end(it->second->track(), event, "notifier", {{"device", it->first}, {"rc", std::to_string(rc)}});
+        notify_one(it->first, *it->second, event, cpu);
     }
+}
+
+int PmEngine::notify_one(const std::string& dev, PmDevice& d, const std::string& event, Cpu& cpu) {
+    hub_.slice_begin(d.track(), event, "notifier", {{"device", dev}});
+    const int rc = d.callback(event, cpu);
+    hub_.slice_end(d.track(), event, "notifier", {{"device", dev}, {"rc", std::to_string(rc)}});
+    return rc;
 }
 
 // /sys/power/pm_test (kernel/power/suspend.c suspend_test, hibernate.c

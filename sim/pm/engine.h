@@ -113,6 +113,7 @@ private:
     // freeze phase. notify_post: POST to every notifier, once per PREPARE.
     int notify_prepare(Cpu& cpu);
     void notify_post(Cpu& cpu, size_t upto);
+    int notify_one(const std::string& dev, PmDevice& d, const std::string& event, Cpu& cpu);
     bool notified_ = false;
 
     PmServices s_;
