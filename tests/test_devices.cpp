@@ -2,12 +2,15 @@
 // and the described model's behaviours in runs - the copy engine, local
 // memory lost with power, the firmware load and its check, the firmware
 // cache behind request-firmware.
+#include "bench_platform.h"
 #include "cli.h"
 #include "tmpfile.h"
 
+#include "models/cpu/cpu.h"
 #include "models/pci/generic_device.h"
 #include "sim/core/errors.h"
 #include "sim/drivers/device_file.h"
+#include "sim/kernel/kernel.h"
 #include "sim/scenario/executor.h"
 
 #include <zlib.h>
@@ -16,6 +19,7 @@
 #include <fstream>
 
 using namespace quiesce;
+using quiesce::test::Facts;
 using quiesce::test::regression;
 using quiesce::test::TempFile;
 
@@ -231,4 +235,81 @@ TEST_CASE("drvstate.stale: a described engine resumed without re-deriving its ta
     for (const auto& ev : r.stream.events)
         if (ev.kind == EvKind::Violation && ev.name == "drvstate.stale") tail = arg_value(ev, "message").find("TAIL") != std::string::npos;
     REQUIRE(tail);
+}
+
+namespace {
+// qgpu with its firmware LOAD bit moved into CTRL, next to the engine's
+// ENABLE and IRQ_EN (a register two behaviours use), in a folder of its own.
+std::string shared_ctrl_device(const std::string& dir) {
+    std::ifstream in(builtin_device("qgpu"));
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    auto swap = [&](const std::string& from, const std::string& to) {
+        const size_t at = text.find(from);
+        REQUIRE(at != std::string::npos);
+        text.replace(at, from.size(), to);
+    };
+    swap("name = \"qgpu\"", "name = \"tshared\"");
+    swap("rsvd = 0xfffffffc\nfields = { ENABLE = 0, IRQ_EN = 1 }", "rsvd = 0xfffffff8\nfields = { ENABLE = 0, IRQ_EN = 1, LOAD = 2 }");
+    swap("load = \"FW_CTRL.LOAD\"", "load = \"CTRL.LOAD\"");
+    std::filesystem::create_directories(dir);
+    const std::string path = dir + "/tshared.toml";
+    std::ofstream(path) << text;
+    return path;
+}
+}  // namespace
+
+TEST_CASE("devices: a register two behaviours use keeps both write hooks - ENABLE written next to the firmware's LOAD "
+          "starts the engine", "[devices]") {
+    // Issue 15: one on_write hook per behaviour, the firmware's registered
+    // last, so CTRL lost the engine's. The probe still worked (the firmware
+    // load and every command ring TAIL, whose hook kicks the engine); what
+    // broke is a command queued while the engine is disabled: setting
+    // ENABLE must start it, as it does when CTRL is the engine's alone.
+    const std::string dir = quiesce::test::tmp_path("shared-ctrl");
+    const std::string file = shared_ctrl_device(dir);
+    Facts f = quiesce::test::on_booted(
+        "s3-gpu",
+        [](Platform& p, Cpu& cpu, Facts& f) {
+            auto* g = dynamic_cast<GenericPci*>(p.function("gpu0"));
+            if (!g) return;
+            GenericCore& core = g->core();
+            const GenericDeviceDesc& d = core.desc();
+            f["fw_ready"] = core.firmware_ready() ? "yes" : "no";  // LOAD through CTRL reached the firmware
+            const uint64_t bar = g->bar_base(0);
+            auto off = [&](const std::string& reg) {
+                for (const auto& r : d.registers)
+                    if (r.name == reg) return r.offset;
+                SIM_PANIC("no register {}", reg);
+            };
+            cpu.write32(bar + off("CTRL"), 0x2);  // engine off, interrupt on
+            const uint32_t head = uint32_t(core.role(d.engine.head));
+            const uint64_t at = core.role(d.engine.ring_base) + uint64_t(head) * GenericDeviceDesc::kCmdSize;
+            const uint64_t host = p.kernel().alloc(256, 64);
+            struct {
+                uint32_t op, len;
+                uint64_t host, offset;
+                uint32_t flags, cookie;
+            } c{GenericDeviceDesc::OP_WRITE, 256, host, 0, GenericDeviceDesc::CMD_VALID, 99};
+            cpu.write_block(at, &c, sizeof c);
+            cpu.write32(bar + off("TAIL"), (head + 1) % 16);  // the doorbell, while disabled
+            p.kernel().sleep(1'000'000'000);                  // 1 ms
+            f["head_disabled"] = std::to_string(core.role(d.engine.head) - head);
+            cpu.write32(bar + off("CTRL"), 0x3);  // ENABLE: the engine takes the queued command
+            p.kernel().sleep(1'000'000'000);
+            f["head_enabled"] = std::to_string(core.role(d.engine.head) - head);
+            f["flags"] = std::to_string(cpu.read32(at + 24));
+        },
+        [&](Scenario& s) {
+            for (auto& d : s.platform.devices)
+                if (d.name == "gpu0") {
+                    d.desc = load_device_file(file);
+                    d.model = d.desc->name;
+                }
+        });
+    std::filesystem::remove_all(dir);
+    CHECK(f["fw_ready"] == "yes");
+    CHECK(f["head_disabled"] == "0");
+    CHECK(f["head_enabled"] == "1");
+    CHECK(f["flags"] == std::to_string(GenericDeviceDesc::CMD_VALID | GenericDeviceDesc::CMD_DONE));
+    CHECK(f["guest_errors"].empty());
 }

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <set>
 
 namespace quiesce {
 
@@ -53,18 +55,29 @@ GenericCore::GenericCore(const sc_core::sc_module_name& name, RunContext& ctx, c
     RegisterBank& b = regs();
     b.set_strict(true);
     for (const RegSpec& spec : desc_->registers) b.add(spec);
+    // Each behaviour's write handlers, by register. A register may serve
+    // several (the firmware's LOAD next to the engine's ENABLE in one CTRL):
+    // it gets one hook that calls them all - a register holds one hook, and
+    // a second on_write would replace the first.
+    std::map<std::string, std::vector<Register::WriteHook>> hooks;
     const auto& e = desc_->engine;
     if (e.on) {
-        auto kick = [this](Register&, uint64_t, uint64_t) {
-            update_irq();
-            kick_.notify(sc_core::SC_ZERO_TIME);
-        };
+        std::set<std::string> regs;  // once per register, however many roles it holds
         for (const RegRef* r : {&e.enable, &e.tail, &e.done, &e.irq_enable})
-            if (!r->empty()) b.reg(r->reg).on_write(kick);
+            if (!r->empty()) regs.insert(r->reg);
+        for (const auto& reg : regs)
+            hooks[reg].push_back([this](Register&, uint64_t, uint64_t) {
+                update_irq();
+                kick_.notify(sc_core::SC_ZERO_TIME);
+            });
     }
     const auto& f = desc_->firmware;
     if (f.on)
-        b.reg(f.load.reg).on_write([this](Register&, uint64_t, uint64_t) { fw_kick_.notify(sc_core::SC_ZERO_TIME); });
+        hooks[f.load.reg].push_back([this](Register&, uint64_t, uint64_t) { fw_kick_.notify(sc_core::SC_ZERO_TIME); });
+    for (auto& [reg, handlers] : hooks)
+        b.reg(reg).on_write([handlers = std::move(handlers)](Register& r, uint64_t old, uint64_t written) {
+            for (const auto& h : handlers) h(r, old, written);
+        });
     local_.assign(desc_->local_memory.size, 0);
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     if (e.on) SC_THREAD(engine);
