@@ -313,3 +313,105 @@ TEST_CASE("devices: a register two behaviours use keeps both write hooks - ENABL
     CHECK(f["flags"] == std::to_string(GenericDeviceDesc::CMD_VALID | GenericDeviceDesc::CMD_DONE));
     CHECK(f["guest_errors"].empty());
 }
+
+namespace {
+// When `device`'s `callback` slice begins and ends (0 if it did not run).
+std::pair<Picos, Picos> callback_span(const RunResult& r, const std::string& callback, const std::string& device) {
+    Picos begin = 0, end = 0;
+    for (const auto& ev : r.stream.events)
+        if (ev.category == "callback" && ev.name == callback && arg_value(ev, "device") == device) {
+            if (ev.kind == EvKind::SliceBegin) begin = ev.ts;
+            if (ev.kind == EvKind::SliceEnd) end = ev.ts;
+        }
+    return {begin, end};
+}
+}  // namespace
+
+TEST_CASE("devices: [depends] - the GPU's audio function resumed before the GPU re-enables its block loses its state; "
+          "the device link orders it", "[devices][multifunction]") {
+    RunResult bad = execute(load_scenario(regression("s3-multifunction-no-link")));
+    REQUIRE(bad.status == "passed");
+    REQUIRE(bad.violations == std::set<std::string>{"hwstate.not-restored"});
+    // Suspend was in a harmless order by timing alone (the audio function's
+    // is short): it ended before the GPU's began writing CTRL. Resume: both
+    // started together, and the audio function's ran inside the GPU's.
+    auto [gpu_res_begin, gpu_res_end] = callback_span(bad, "resume", "gpu0");
+    auto [hda_res_begin, hda_res_end] = callback_span(bad, "resume", "hda0");
+    REQUIRE(gpu_res_begin > 0);
+    CHECK(hda_res_begin < gpu_res_end);
+    // Its first MMIO of resume found the block off, and said why.
+    const Event* gated = nullptr;
+    for (const auto& ev : bad.stream.events)
+        if (ev.kind == EvKind::GuestError && ev.name == "pci.function-gated" && !gated) gated = &ev;
+    REQUIRE(gated);
+    CHECK(gated->ts > hda_res_begin);
+    CHECK(gated->ts < gpu_res_end);
+    CHECK(gated->phase == "resume");
+    CHECK(arg_value(*gated, "message").find("CTRL.ENABLE clear") != std::string::npos);
+    // Its FIFO copy never ran (the doorbell went nowhere): -ETIMEDOUT.
+    bool timed_out = false;
+    for (const auto& ev : bad.stream.events)
+        if (ev.name == "callback-failed" && arg_value(ev, "device") == "hda0")
+            timed_out = arg_value(ev, "callback") == "resume" && arg_value(ev, "rc") == "-110";
+    CHECK(timed_out);
+    // What the checker saw: hda0's CTRL (RUN and IE, set by its probe) is 0.
+    bool ctrl = false;
+    for (const auto& ev : bad.stream.events)
+        if (ev.kind == EvKind::Violation && ev.name == "hwstate.not-restored")
+            ctrl = ev.track.find("hda0") != std::string::npos &&
+                   arg_value(ev, "evidence").find("\"CTRL\":\"before 0x3, after 0x0\"") != std::string::npos;
+    CHECK(ctrl);
+
+    // Without pm_async the PM core runs dpm_list's order, the GPU (listed
+    // first) before its audio function: the bad order needs the asynchronous
+    // resume, as on Linux.
+    TempFile sync("[scenario]\nseed = 43\n[platform]\nname = \"pc-multifn-gpu\"\n[protocol]\nname = \"linux-s3\"\n"
+                  "[properties]\n\"kernel.pm_async\" = false\n[expect]\nresult = \"pass\"\n");
+    RunResult in_order = execute(load_scenario(sync.path()));
+    CHECK(in_order.status == "passed");
+    auto [gpu_sync_begin, gpu_sync_end] = callback_span(in_order, "resume", "gpu0");
+    CHECK(gpu_sync_end <= callback_span(in_order, "resume", "hda0").first);
+
+    // The same machine with the link: the audio function suspends before
+    // the GPU and resumes after it; its block is on for every access.
+    RunResult good = execute(load_scenario(regression("s3-multifunction-link")));
+    REQUIRE(good.status == "passed");
+    CHECK(good.violations.empty());
+    CHECK(good.stream.summary.workload == "ok");
+    auto [gpu_sus_begin, gpu_sus_end] = callback_span(good, "suspend", "gpu0");
+    auto [hda_sus_begin, hda_sus_end] = callback_span(good, "suspend", "hda0");
+    CHECK(hda_sus_end <= gpu_sus_begin);
+    auto [gpu_begin, gpu_end] = callback_span(good, "resume", "gpu0");
+    auto [hda_begin, hda_end] = callback_span(good, "resume", "hda0");
+    CHECK(gpu_end <= hda_begin);
+    for (const auto& ev : good.stream.events) CHECK_FALSE(ev.name == "pci.function-gated");
+}
+
+TEST_CASE("devices: bad [depends] tables name file:line:column and key", "[devices][multifunction]") {
+    const std::string dep = kHead + kReg + "[depends]\n";
+    CHECK(device_error(dep + "model = \"qgpu\"\nenable = \"CTRL.ENABLE\"\n") ==
+          ":7:1: depends.function: is required: the number (0-7) of the function of the slot this one needs");
+    CHECK_THAT(device_error(dep + "function = 8\nmodel = \"qgpu\"\nenable = \"CTRL.ENABLE\"\n"),
+               Catch::StartsWith(":8:12: depends.function: "));
+    CHECK(device_error(dep + "function = 0\nenable = \"CTRL.ENABLE\"\n") == ":7:1: depends.model: is required");
+    CHECK(device_error(dep + "function = 0\nmodel = \"nosuch\"\nenable = \"CTRL.ENABLE\"\n") ==
+          ":9:9: depends.model: no device file named 'nosuch' (devices/nosuch.toml)");
+    CHECK(device_error(dep + "function = 0\nmodel = \"dma-engine\"\nenable = \"CTRL.ENABLE\"\n") ==
+          ":9:9: depends.model: 'dma-engine' is a built-in device model: a dependency names a function described "
+          "by a device file");
+    CHECK(device_error(dep + "function = 0\nmodel = \"qgpu\"\nenable = \"POWER\"\n") ==
+          ":10:10: depends.enable: qgpu has no register 'POWER'");
+    CHECK(device_error(dep + "function = 0\nmodel = \"qgpu\"\nenable = \"CTRL.AUDIO_EN\"\n") ==
+          ":10:10: depends.enable: qgpu's register CTRL has no field 'AUDIO_EN'");
+    CHECK(device_error(dep + "function = 0\nmodel = \"qgpu\"\n") == ":7:1: depends.enable: is required");
+    CHECK(device_error(dep + "function = 0\nmodel = \"qgpu\"\nenable = \"CTRL.ENABLE\"\nfield = \"X\"\n") ==
+          ":11:1: depends.field: unknown key");
+    // Its own model: a port function needing function 0, another of its kind.
+    TempFile self(dep + "function = 0\nmodel = \"tdev\"\nenable = \"CTRL.ENABLE\"\n");
+    auto d = read_device_file(self.path());
+    CHECK(d->depends.on);
+    CHECK(d->depends.model == "tdev");
+    CHECK(d->depends.enable.text() == "CTRL.ENABLE");
+    CHECK(device_error(dep + "function = 0\nmodel = \"tdev\"\nenable = \"CTRL.RUN\"\n") ==
+          ":10:10: depends.enable: tdev's register CTRL has no field 'RUN'");
+}

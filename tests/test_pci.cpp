@@ -224,3 +224,75 @@ TEST_CASE("pci: a function 1-7 without function 0 in its slot is an input error"
                                     "slot declared above (Linux finds functions 1-7 only behind a multi-function "
                                     "function 0)"));
 }
+
+TEST_CASE("pci: [depends] - a function's BAR answers only while the function it needs is in D0 with its enable set",
+          "[pci][multifunction]") {
+    Facts f = quiesce::test::on_booted("s3-multifunction-link", [](Platform& p, Cpu& cpu, Facts& f) {
+        PciCore& core = p.pci_core();
+        PciDev* gpu = core.find(1, 0x00);
+        PciDev* hda = core.find(1, 0x01);
+        if (!gpu || !hda) return;
+        auto* audio = dynamic_cast<GenericPci*>(p.function("hda0"));
+        const uint64_t gpu_ctrl = gpu->bar[0] + 0x04, hda_id = hda->bar[0], hda_ctrl = hda->bar[0] + 0x04;
+        f["probed"] = fmt::format("{:#x} {:#x}", cpu.read32(hda_id), cpu.read32(hda_ctrl));  // RUN|IE from its probe
+        // The GPU's driver clears CTRL.ENABLE: the audio block loses its clock.
+        const uint32_t ctrl = cpu.read32(gpu_ctrl);
+        cpu.write32(gpu_ctrl, ctrl & ~1u);
+        f["gated_read"] = fmt::format("{:#x}", cpu.read32(hda_id));
+        cpu.write32(hda_ctrl, 0);  // dropped
+        f["gated_write"] = fmt::format("{:#x}", audio->core().regs().reg("CTRL").value());
+        f["why"] = audio->core().gated();
+        cpu.write32(gpu_ctrl, ctrl);
+        f["open_read"] = fmt::format("{:#x}", cpu.read32(hda_id));
+        // The GPU function in D3hot (its ENABLE still set): off again.
+        core.set_power_state(cpu, *gpu, DState::D3hot);
+        f["d3_read"] = fmt::format("{:#x}", cpu.read32(hda_id));
+        f["d3_why"] = audio->core().gated();
+        // The audio function's own config space is its own: it answers.
+        f["hda_vendor"] = fmt::format("{:#x}", core.cfg_read(cpu, *hda, pci::VENDOR_ID, 2));
+    });
+    CHECK(f["probed"] == "0x31414448 0x3");
+    CHECK(f["gated_read"] == "0xffffffff");
+    CHECK(f["gated_write"] == "0x3");
+    CHECK(f["why"] == "function 0 (gpu0) has CTRL.ENABLE clear");
+    CHECK(f["open_read"] == "0x31414448");
+    CHECK(f["d3_read"] == "0xffffffff");
+    CHECK(f["d3_why"] == "function 0 (gpu0) is in D3hot");
+    CHECK(f["hda_vendor"] == "0x1de5");
+    // One guest error per stretch of refused accesses (the write after the
+    // read is the same stretch), none for the GPU's own D3hot MMIO.
+    CHECK(f["guest_errors"] == "hda0:pci.function-gated hda0:pci.function-gated");
+}
+
+TEST_CASE("pci: [depends] - a slot without the function a described function needs is an input error",
+          "[pci][multifunction]") {
+    const std::string hda = "[[device]]\nname = \"hda0\"\ntype = \"pci-device\"\nmodel = \"qhda\"\nslot = \"03.1\"\n"
+                            "parent = \"pci0\"\n";
+    CHECK_THAT(platform_error("[[device]]\nname = \"dma0\"\ntype = \"dma-engine\"\nslot = \"03.0\"\nparent = "
+                              "\"pci0\"\n" + hda),
+               Catch::Contains("lone.toml:16:8: device[2].slot: qhda needs function 0 of its slot to be a qgpu "
+                               "([depends] of ") &&
+                   Catch::EndsWith("qhda.toml); 'dma0' there is a dma-engine"));
+    CHECK_THAT(platform_error("[[device]]\nname = \"hda0\"\ntype = \"pci-device\"\nmodel = \"qhda\"\nslot = \"03.0\"\n"
+                              "parent = \"pci0\"\n"),
+               Catch::EndsWith("qhda.toml): it cannot be that function itself"));
+    CHECK(platform_error("[[device]]\nname = \"gpu0\"\ntype = \"pci-device\"\nmodel = \"qgpu\"\nslot = \"03.0\"\n"
+                         "parent = \"pci0\"\n" + hda) == "");
+}
+
+TEST_CASE("pci: [depends] - a scenario cannot leave out the function another one needs", "[pci][multifunction]") {
+    char dir[] = "/tmp/quiesce-depXXXXXX";
+    REQUIRE(mkdtemp(dir));
+    const std::string s = std::string(dir) + "/s.toml";
+    std::ofstream(s) << "[platform]\nname = \"pc-multifn-gpu\"\n[protocol]\nname = \"linux-s3\"\n"
+                        "[devices.gpu0]\npresent = false\n[expect]\nresult = \"pass\"\n";
+    std::string err;
+    try {
+        load_scenario(s);
+    } catch (const InputError& e) {
+        err = e.what();
+    }
+    std::filesystem::remove_all(dir);
+    CHECK_THAT(err, Catch::Contains("s.toml:") && Catch::EndsWith(" devices.gpu0.present: 'hda0' depends on it "
+                                                                  "([depends] of its device file)"));
+}

@@ -55,33 +55,59 @@ GenericCore::GenericCore(const sc_core::sc_module_name& name, RunContext& ctx, c
     RegisterBank& b = regs();
     b.set_strict(true);
     for (const RegSpec& spec : desc_->registers) b.add(spec);
-    // Each behaviour's write handlers, by register. A register may serve
-    // several (the firmware's LOAD next to the engine's ENABLE in one CTRL):
-    // it gets one hook that calls them all - a register holds one hook, and
-    // a second on_write would replace the first.
-    std::map<std::string, std::vector<Register::WriteHook>> hooks;
+    // Each behaviour's write handlers, by register (add_write_hook).
     const auto& e = desc_->engine;
     if (e.on) {
         std::set<std::string> regs;  // once per register, however many roles it holds
         for (const RegRef* r : {&e.enable, &e.tail, &e.done, &e.irq_enable})
             if (!r->empty()) regs.insert(r->reg);
         for (const auto& reg : regs)
-            hooks[reg].push_back([this](Register&, uint64_t, uint64_t) {
+            add_write_hook(reg, [this](Register&, uint64_t, uint64_t) {
                 update_irq();
                 kick_.notify(sc_core::SC_ZERO_TIME);
             });
     }
     const auto& f = desc_->firmware;
     if (f.on)
-        hooks[f.load.reg].push_back([this](Register&, uint64_t, uint64_t) { fw_kick_.notify(sc_core::SC_ZERO_TIME); });
-    for (auto& [reg, handlers] : hooks)
-        b.reg(reg).on_write([handlers = std::move(handlers)](Register& r, uint64_t old, uint64_t written) {
-            for (const auto& h : handlers) h(r, old, written);
-        });
+        add_write_hook(f.load.reg, [this](Register&, uint64_t, uint64_t) { fw_kick_.notify(sc_core::SC_ZERO_TIME); });
     local_.assign(desc_->local_memory.size, 0);
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     if (e.on) SC_THREAD(engine);
     if (f.on) SC_THREAD(firmware);
+}
+
+// A register may serve several behaviours (the firmware's LOAD next to the
+// engine's ENABLE in one CTRL, the enable a consumer function depends on):
+// it gets one hook that calls them all - a register holds one hook, and a
+// second on_write would replace the first.
+void GenericCore::add_write_hook(const std::string& reg, Register::WriteHook h) {
+    std::vector<Register::WriteHook>& handlers = write_hooks_[reg];
+    handlers.push_back(std::move(h));
+    regs().reg(reg).on_write([&handlers](Register& r, uint64_t old, uint64_t written) {
+        for (const auto& each : handlers) each(r, old, written);
+    });
+}
+
+void GenericCore::depend_on(const PciFunction& fn, GenericCore& supplier) {
+    supplier_fn_ = &fn;
+    supplier_ = &supplier;
+    supplier.add_write_hook(desc_->depends.enable.reg,
+                            [this](Register&, uint64_t, uint64_t) { kick_.notify(sc_core::SC_ZERO_TIME); });
+    supplier.consumers_.push_back(this);
+}
+
+std::string GenericCore::gated() const {
+    if (!supplier_) return "";
+    const auto& dep = desc_->depends;
+    if (supplier_fn_->dstate() != DState::D0)
+        return fmt::format("function {} ({}) is in {}", dep.function, supplier_fn_->path(), to_string(supplier_fn_->dstate()));
+    if (!supplier_->role(dep.enable))
+        return fmt::format("function {} ({}) has {} clear", dep.function, supplier_fn_->path(), dep.enable.text());
+    return "";
+}
+
+void GenericCore::supplier_changed() {
+    for (GenericCore* c : consumers_) c->kick_.notify(sc_core::SC_ZERO_TIME);
 }
 
 uint64_t GenericCore::role(const RegRef& r) const {
@@ -108,6 +134,7 @@ void GenericCore::reset(bool power_lost) {
     if (power_lost) lose_local_memory("power-off");
     irq.set(false);
     kick_.notify(sc_core::SC_ZERO_TIME);
+    supplier_changed();
 }
 
 void GenericCore::entered_d3hot() {
@@ -165,6 +192,11 @@ bool GenericCore::process(uint32_t index, uint64_t generation) {
     if (!bad) {
         sc_core::wait(from_ps(ctx().timing.vary(e.latency)));
         for (uint32_t off = 0; off < c.len && !bad; off += e.burst) {
+            if (!gated().empty()) {  // the block lost its clock mid-command: the engine faults
+                finish("gated");
+                fail("the block went off mid-command (its supplier function)");
+                return true;
+            }
             const unsigned n = std::min<uint32_t>(e.burst, c.len - off);
             uint8_t* dev = local_.data() + c.offset + off;
             if (!port_.transfer(c.host + off, dev, n, c.op == GenericDeviceDesc::OP_READ)) bad = "data transfer failed";
@@ -194,7 +226,7 @@ void GenericCore::engine() {
         const bool enabled = e.enable.empty() || role(e.enable);
         const bool errored = !e.error.empty() && role(e.error);
         const uint32_t head = uint32_t(role(e.head)), tail = uint32_t(role(e.tail)), size = uint32_t(role(e.ring_size));
-        if (!enabled || errored || head == tail || size == 0) {
+        if (!enabled || errored || head == tail || size == 0 || !gated().empty()) {
             sc_core::wait(kick_);
             continue;
         }
@@ -203,6 +235,7 @@ void GenericCore::engine() {
             continue;
         }
         wait_cycles(Cycles(2));  // doorbell to fetch
+        if (!gated().empty()) continue;
         process(head, generation_);
     }
 }
@@ -262,6 +295,28 @@ void GenericPci::function_reset() { core().reset(dstate() == DState::D3cold); }
 
 void GenericPci::dstate_changed(DState, DState to) {
     if (to == DState::D3hot) core().entered_d3hot();
+    core().supplier_changed();
+}
+
+// [depends]: the function's PCIe side still completes the access (its
+// config space and BAR decode are its own), but the block behind the BAR
+// has no clock: a read returns all ones, a write goes nowhere - what a
+// driver sees of a function that is not there.
+void GenericPci::bar_access(unsigned bar, uint64_t offset, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    const std::string why = core().gated();
+    if (why.empty()) {
+        gated_reported_ = false;
+        CoreFunction::bar_access(bar, offset, tx, delay);
+        return;
+    }
+    if (tx.is_read()) std::memset(tx.get_data_ptr(), 0xff, tx.get_data_length());
+    tx.set_response_status(tlm::TLM_OK_RESPONSE);
+    delay += clock().delay(Cycles(4));
+    if (!gated_reported_)
+        guest_error("pci.function-gated", "MMIO reached a function whose block is off: " + why,
+                    {{"addr", fmt::format("{:#x}", tx.get_address())}, {"access", tx.is_read() ? "read" : "write"},
+                     {"offset", fmt::format("{:#x}", offset)}, {"initiator", initiator_of(tx)}});
+    gated_reported_ = true;
 }
 
 }  // namespace quiesce

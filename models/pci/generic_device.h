@@ -12,6 +12,11 @@
 //   firmware      the device runs nothing until the driver loads an image
 //                 by DMA (address, length, LOAD); the device checks the
 //                 image's header and CRC32, and loses it on any reset.
+// A function of a multi-function slot may depend on another function of
+// that slot ([depends]: a GPU's HDA function, a port of a multi-port
+// controller): its register block and engine work only while the other
+// function is in D0 with an enable role set; otherwise reads of its BAR
+// return all ones, writes are dropped and its engine starts nothing.
 // The function itself (config space, D-states, bus mastering, INTx, PME) is
 // the ordinary PciFunction: the checker's invariants see it as they see the
 // built-in models.
@@ -22,6 +27,7 @@
 #include "sim/core/irq.h"
 #include "sim/core/module.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +75,15 @@ struct GenericDeviceDesc {
         RegRef addr, length, load, ready, error;
         Picos latency = 1'000'000'000;  // image checked to ready: 1 ms
     } firmware;
+    // [depends]: this function's block needs function `function` of its
+    // slot, a `model` (its device file names `enable`), in D0 with `enable`
+    // non-zero.
+    struct Depends {
+        bool on = false;
+        unsigned function = 0;
+        std::string model;
+        RegRef enable;  // a register or field of the supplier's bank
+    } depends;
 
     // Engine command layout in the ring (32 bytes).
     static constexpr unsigned kCmdSize = 32;
@@ -103,7 +118,19 @@ public:
     // A role's value as the device holds it (zero time).
     uint64_t role(const RegRef& r) const;
 
+    // [depends]: the function whose block this one needs (the platform
+    // wires it); the supplier tells its consumers when its state changes.
+    void depend_on(const PciFunction& fn, GenericCore& supplier);
+    // Why this function's block is off - "" while it works. Asked on every
+    // access of its BAR and before every step of its engine.
+    std::string gated() const;
+    // Its state changed (a write of its enable register, a reset, a D-state
+    // change): each consumer looks again.
+    void supplier_changed();
+
 private:
+    // Registers' write hooks: one per register, calling every behaviour's.
+    void add_write_hook(const std::string& reg, Register::WriteHook h);
     void put(const RegRef& r, uint64_t v);
     void engine();
     void firmware();
@@ -118,6 +145,10 @@ private:
     bool fw_ready_ = false;
     uint64_t generation_ = 0;
     sc_core::sc_event kick_, fw_kick_;
+    std::map<std::string, std::vector<Register::WriteHook>> write_hooks_;
+    const PciFunction* supplier_fn_ = nullptr;
+    const GenericCore* supplier_ = nullptr;
+    std::vector<GenericCore*> consumers_;
 };
 
 class GenericPci : public CoreFunction<GenericCore> {
@@ -125,11 +156,16 @@ public:
     GenericPci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
                std::shared_ptr<const GenericDeviceDesc> desc, bool no_soft_reset);
 
+    // [depends]: this function's block needs `supplier`'s.
+    void depend_on(GenericPci& supplier) { core().depend_on(supplier, supplier.core()); }
+
 protected:
+    void bar_access(unsigned bar, uint64_t offset, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) override;
     void function_reset() override;
     void dstate_changed(DState from, DState to) override;
 
 private:
+    bool gated_reported_ = false;  // one guest error per stretch of gated accesses
     static pci::HeaderIdent ident(const GenericDeviceDesc& d, bool no_soft_reset);
 };
 

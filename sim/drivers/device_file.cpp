@@ -36,8 +36,10 @@ auto parsed(TableReader& r, const std::string& key, F parse) -> decltype(parse(s
     }
 }
 
-// "REG" or "REG.FIELD" naming a register (and field) of the bank.
-RegRef reg_ref(TableReader& r, const std::string& key, const std::vector<RegSpec>& regs, bool required) {
+// "REG" or "REG.FIELD" naming a register (and field) of the bank - of this
+// file's, or of `owner`'s (another device file).
+RegRef reg_ref(TableReader& r, const std::string& key, const std::vector<RegSpec>& regs, bool required,
+               const std::string& owner = "") {
     auto text = r.str(key);
     if (!text) {
         if (required) r.fail(key, "is required");
@@ -48,10 +50,12 @@ RegRef reg_ref(TableReader& r, const std::string& key, const std::vector<RegSpec
     ref.reg = text->substr(0, dot);
     if (dot != std::string::npos) ref.field = text->substr(dot + 1);
     auto it = std::find_if(regs.begin(), regs.end(), [&](const RegSpec& s) { return s.name == ref.reg; });
-    if (it == regs.end()) r.fail(key, "no register '" + ref.reg + "' in [[register]]");
+    if (it == regs.end())
+        r.fail(key, owner.empty() ? "no register '" + ref.reg + "' in [[register]]"
+                                  : owner + " has no register '" + ref.reg + "'");
     if (!ref.field.empty() && std::none_of(it->fields.begin(), it->fields.end(),
                                            [&](const RegField& f) { return f.name == ref.field; }))
-        r.fail(key, "register " + ref.reg + " has no field '" + ref.field + "'");
+        r.fail(key, (owner.empty() ? "" : owner + "'s ") + "register " + ref.reg + " has no field '" + ref.field + "'");
     return ref;
 }
 
@@ -141,8 +145,48 @@ RegSpec read_register(TableReader& r, uint32_t bar, std::vector<std::string>& ke
     return s;
 }
 
-// The description `top` (parsed from `path`) gives, checked.
-std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml::table& top) {
+std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml::table& top, bool supplier);
+
+// [depends]: the function of its slot this one needs, and the role in that
+// function's bank that powers this one's block. The supplier's device file
+// is read for its registers (beside this file first, then where platforms
+// look), not followed further: two functions may depend on each other's
+// files without a loop here (the platform refuses the slot).
+void read_depends(const std::string& path, TableReader& top, GenericDeviceDesc& g) {
+    const toml::table* t = top.table("depends");
+    if (!t) return;
+    TableReader r(path, *t, "depends");
+    auto& dep = g.depends;
+    dep.on = true;
+    auto fn = r.integer("function", 0, 7);
+    if (!fn) r.fail("function", "is required: the number (0-7) of the function of the slot this one needs");
+    dep.function = unsigned(*fn);
+    dep.model = r.required_str("model");
+    std::vector<RegSpec> regs;
+    if (dep.model == g.name) {
+        regs = g.registers;  // ports of one controller: function 0 is another of these
+    } else {
+        if (dep.model.empty() || dep.model.find_first_of("/. ") != std::string::npos)
+            r.fail("model", "a device name has no slash, dot or space");
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        std::string file = (fs::path(path).parent_path() / (dep.model + ".toml")).string();
+        if (!fs::is_regular_file(file, ec)) file = find_device_file(path, dep.model);
+        if (file.empty()) {
+            if (find_driver_target(dep.model))
+                r.fail("model", "'" + dep.model + "' is a built-in device model: a dependency names a function "
+                                "described by a device file");
+            r.fail("model", "no device file named '" + dep.model + "' (devices/" + dep.model + ".toml)");
+        }
+        regs = read_desc(file, parse_toml_file(file), true)->registers;
+    }
+    dep.enable = reg_ref(r, "enable", regs, true, dep.model);
+    r.done();
+}
+
+// The description `top` (parsed from `path`) gives, checked; `supplier`:
+// read for another file's [depends], whose own [depends] is not followed.
+std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml::table& top, bool supplier) {
     TableReader r(path, top, "");
     const toml::table* dt = r.table("device");
     if (!dt) r.fail("device", "a device file opens with a [device] table");
@@ -226,6 +270,8 @@ std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml
         if (f.str("latency")) fw.latency = parsed(f, "latency", parse_duration);
         f.done();
     }
+    if (supplier) r.table("depends");  // marks the key read: its checks are its own file's
+    else read_depends(path, r, g);
     r.done();
     return desc;
 }
@@ -233,12 +279,12 @@ std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml
 }  // namespace
 
 std::shared_ptr<GenericDeviceDesc> read_device_file(const std::string& path) {
-    return read_desc(path, parse_toml_file(path));
+    return read_desc(path, parse_toml_file(path), false);
 }
 
 std::shared_ptr<const GenericDeviceDesc> load_device_file(const std::string& path) {
     const toml::table top = parse_toml_file(path);
-    std::shared_ptr<const GenericDeviceDesc> desc = read_desc(path, top);
+    std::shared_ptr<const GenericDeviceDesc> desc = read_desc(path, top, false);
     const GenericDeviceDesc& g = *desc;
     const TableReader r(path, top, "");
     const std::string key = std::filesystem::weakly_canonical(path).string();

@@ -184,6 +184,14 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
                 other.spec.type != "pci-host" && !other.spec.usb() && other.spec.function != 0 &&
                 other.spec.parent == zero.spec.parent && other.spec.device == zero.spec.device)
                 zero.fn->set_multi_function();
+    // [depends]: a described function whose block needs another function of
+    // its slot (the scenario loader checked that one is there, described).
+    for (Dev& d : devs_)
+        if (d.spec.desc && d.spec.desc->depends.on)
+            for (Dev& s : devs_)
+                if (s.spec.type == "pci-device" && s.spec.parent == d.spec.parent && s.spec.device == d.spec.device &&
+                    s.spec.function == d.spec.desc->depends.function)
+                    static_cast<GenericPci*>(d.fn)->depend_on(*static_cast<GenericPci*>(s.fn));
 }
 
 void Platform::build_usb(const Scenario& s, RunContext& ctx) {

@@ -168,6 +168,22 @@ PlatformSpec load_platform(const std::string& path) {
             d.fail("slot", fmt::format("function {} of slot {:02x} needs function 0 of that slot declared above "
                                        "(Linux finds functions 1-7 only behind a multi-function function 0)",
                                        s.function, s.device));
+        // [depends] (docs/devices.md): the function of its slot it needs is
+        // declared above, and is the model its device file names.
+        if (s.desc && s.desc->depends.on) {
+            const auto& dep = s.desc->depends;
+            const std::string why = fmt::format("{} needs function {} of its slot to be a {} ([depends] of {})",
+                                                s.model, dep.function, dep.model, s.desc->file);
+            if (dep.function == s.function) d.fail("slot", why + ": it cannot be that function itself");
+            auto sup = std::find_if(p.devices.begin(), p.devices.end(), [&](const DeviceSpec& o) {
+                return o.type != "pci-host" && !o.usb() && o.parent == s.parent && o.device == s.device &&
+                       o.function == dep.function;
+            });
+            if (sup == p.devices.end()) d.fail("slot", why + ": declare it above");
+            if (sup->type != "pci-device" || sup->model != dep.model)
+                d.fail("slot", why + "; '" + sup->name + "' there is a " +
+                                   (sup->type == "pci-device" ? sup->model : sup->type));
+        }
         if (s.type != "pci-host") {
             auto par = std::find_if(p.devices.begin(), p.devices.end(),
                                     [&](const DeviceSpec& o) { return o.name == s.parent; });
@@ -629,6 +645,11 @@ Scenario load_scenario(const std::string& path) {
         for (const auto& l : s.platform.links)
             if (l.supplier == a.name || l.consumer == a.name)
                 throw InputError(path, a.line, a.column, key, "a device link names it");
+        for (const auto& d : devs)  // a function of its slot needs it ([depends])
+            if (d.desc && d.desc->depends.on && d.name != a.name && !it->usb() && d.parent == it->parent &&
+                d.device == it->device && d.desc->depends.function == it->function)
+                throw InputError(path, a.line, a.column, key,
+                                 "'" + d.name + "' depends on it ([depends] of its device file)");
         devs.erase(it);
     }
     per_device("drivers", [&](DeviceSpec& spec, TableReader& r, bool disk) {
