@@ -27,6 +27,12 @@ bool AcpiOs::init(Cpu& cpu) {
     // GPEs are not runtime GPEs (ACPI_GPE_CAN_WAKE).
     cpu.write32(gpe_en(), 0);
     cpu.write32(gpe_sts(), 0xffffffff);
+    ec_ = fw_.has_ec();
+    if (ec_) {  // acpi_ec_add: the EC's GPE is a runtime GPE, its handler the query
+        runtime_gpes_ |= 1u << AcpiFirmware::kEcGpe;
+        gpe_handlers_[AcpiFirmware::kEcGpe].push_back([this](Cpu& c) { ec_dispatch(c); });
+        cpu.write32(gpe_en(), runtime_gpes_);
+    }
     for (unsigned s : {0u, 3u, 4u, 5u}) sleep_type_[s] = fw_.sx(cpu, s);
     return pm1_evt_ && pm1_cnt_ && gpe0_;
 }
@@ -73,7 +79,7 @@ uint32_t AcpiOs::finish(Cpu& cpu, unsigned state, bool legacy_gts_bfs) {
     if (legacy_gts_bfs && fw_.has_gts_bfs()) fw_.bfs(cpu, state);
     cpu.write32(gpe_en(), 0);
     cpu.write32(gpe_sts(), 0xffffffff);
-    cpu.write32(gpe_en(), kRuntimeGpes);
+    cpu.write32(gpe_en(), runtime_gpes_);
     uint32_t status = fw_.wak(cpu, state);
     cpu.write16(pm1_sts(), AcpiPm::STS_WAK);
     if (state == 3) cpu.write32(fw_.facs() + AcpiFirmware::FACS_WAKING_VECTOR, 0);
@@ -108,6 +114,62 @@ bool AcpiOs::sci(Cpu& cpu, Kernel& kernel) {
         cpu.write32(gpe_sts(), 1u << g);
     }
     return events || gpes;
+}
+
+void AcpiOs::ec_dispatch(Cpu& cpu) {
+    const uint64_t ec = pm1_evt_ + AcpiPm::EC_SC;
+    if (!(cpu.read8(ec) & AcpiPm::EC_SCI_EVT)) return;
+    cpu.write8(ec, AcpiPm::EC_QR);
+    const uint8_t query = cpu.read8(pm1_evt_ + AcpiPm::EC_DATA);
+    if (query) fw_.ec_query(cpu, query);
+}
+
+void AcpiOs::s2idle_prepare(Cpu& cpu, Kernel& kernel) {
+    sci_was_wake_ = kernel.irq_wake(sci_irq_);
+    kernel.set_irq_wake(sci_irq_, true);  // enable_irq_wake(acpi_sci_irq)
+    // acpi_ec_set_gpe_wake_mask(ACPI_GPE_ENABLE), acpi_enable_all_wakeup_gpes.
+    cpu.write32(gpe_en(), wake_gpes_ | (ec_ ? 1u << AcpiFirmware::kEcGpe : 0));
+}
+
+void AcpiOs::s2idle_restore(Cpu& cpu, Kernel& kernel) {
+    kernel.set_irq_wake(sci_irq_, sci_was_wake_);  // disable_irq_wake(acpi_sci_irq)
+    cpu.write32(gpe_en(), runtime_gpes_);          // acpi_enable_all_runtime_gpes
+}
+
+bool AcpiOs::s2idle_wake(Cpu& cpu, Kernel& kernel, std::string& why) {
+    if (kernel.pm_wakeup_irq() != int(sci_irq_)) {
+        why = "wakeup unrelated to the SCI";
+        return true;
+    }
+    const uint16_t fixed = cpu.read16(pm1_sts()) & cpu.read16(pm1_en()) & (AcpiPm::STS_RTC | AcpiPm::STS_PWRBTN);
+    if (fixed) {
+        why = fixed & AcpiPm::STS_PWRBTN ? "ACPI fixed event: power button" : "ACPI fixed event: RTC alarm";
+        return true;
+    }
+    const uint32_t gpes = cpu.read32(gpe_sts()) & cpu.read32(gpe_en());
+    const uint32_t ec_bit = ec_ ? 1u << AcpiFirmware::kEcGpe : 0;
+    for (unsigned g = 0; g < 32; ++g)
+        if ((gpes & ~ec_bit) & (1u << g)) {
+            why = "ACPI GPE " + std::to_string(g);
+            return true;  // acpi_ec_dispatch_gpe: a non-EC GPE is a wakeup
+        }
+    const uint64_t before = kernel.wakeup_count();
+    if (gpes & ec_bit) {  // the EC's event, dispatched here (acpi_ec_dispatch_gpe)
+        ec_dispatch(cpu);
+        cpu.write32(gpe_sts(), ec_bit);
+    }
+    if (kernel.wakeup_count() != before) {  // "Wakeup after ACPI Notify sync"
+        why = "wakeup after the EC's Notify";
+        return true;
+    }
+    why = gpes & ec_bit ? "EC event (GPE " + std::to_string(AcpiFirmware::kEcGpe) + "), not a wakeup"
+                        : "SCI with no ACPI wake event";
+    return false;
+}
+
+void AcpiOs::lps0(Cpu& cpu, const std::string& function) {
+    const unsigned fn = function == "display-off" ? 3 : function == "display-on" ? 4 : function == "entry" ? 5 : 6;
+    fw_.lps0_dsm(cpu, fn);
 }
 
 }  // namespace quiesce

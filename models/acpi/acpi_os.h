@@ -59,6 +59,27 @@ public:
     // Arms the RTC alarm `after` from now (rtcwake).
     void set_rtc_alarm(Cpu& cpu, Picos after);
 
+    // Suspend-to-idle (drivers/acpi/sleep.c, drivers/acpi/x86/s2idle.c).
+    // s2idle_prepare (acpi_s2idle_prepare): enable_irq_wake(SCI), the EC's
+    // GPE made a wake GPE, every wake GPE enabled and the runtime-only ones
+    // off (acpi_enable_all_wakeup_gpes) - the platform stays in S0, so an
+    // enabled GPE raises the SCI. s2idle_restore (acpi_s2idle_restore): the
+    // runtime GPEs back, the SCI's wake setting as it was.
+    void s2idle_prepare(Cpu& cpu, Kernel& kernel);
+    void s2idle_restore(Cpu& cpu, Kernel& kernel);
+    // acpi_s2idle_wake, after a wakeup event in the idle loop: whether it is
+    // a real wakeup (`why` says which). A wakeup that is not the SCI's, an
+    // enabled fixed event, or a GPE other than the EC's is real; otherwise
+    // the EC's event is dispatched (QR_EC, its _Qxx) and, with no wakeup
+    // event since, it was spurious: the caller rearms the SCI and idles again.
+    bool s2idle_wake(Cpu& cpu, Kernel& kernel, std::string& why);
+    bool has_lps0() const { return fw_.has_lps0(); }
+    // The LPS0 _DSM: "display-off" (3), "display-on" (4), "entry" (5), "exit" (6).
+    void lps0(Cpu& cpu, const std::string& function);
+    // The platform has an embedded controller (the firmware's `ec`): its GPE
+    // is a runtime GPE from boot on.
+    bool has_ec() const { return ec_; }
+
 private:
     uint64_t pm1_sts() const { return pm1_evt_; }
     uint64_t pm1_en() const { return pm1_evt_ + pm1_evt_len_ / 2; }
@@ -72,6 +93,10 @@ private:
     // GPEs (ACPI_GPE_CAN_WAKE), enabled only for sleep.
     static constexpr uint32_t kRuntimeGpes = 0;
     uint32_t wake_gpes_ = 0;
+    uint32_t runtime_gpes_ = kRuntimeGpes;  // + the EC's GPE when there is an EC
+    bool ec_ = false;
+    bool sci_was_wake_ = false;  // the SCI's wake setting before s2idle_prepare
+    void ec_dispatch(Cpu& cpu);  // acpi_ec_gpe_handler: the query, its _Qxx
     int sleep_type_[6] = {-1, -1, -1, -1, -1, -1};  // SLP_TYPa per state from _Sx; -1: none
     std::map<unsigned, std::vector<std::function<void(Cpu&)>>> gpe_handlers_;
 };

@@ -40,7 +40,25 @@ AcpiPm::AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const Clock
             update_sci();
             wake_ev_.notify(sc_core::SC_ZERO_TIME);
         });
+    b.add({.name = "EC_SC", .offset = EC_SC, .width = 1, .rsvd = 0, .cls = SC::Volatile,
+           .doc = "Embedded controller status (read: SCI_EVT 5) / command (write: QR_EC 0x84 queries the event)"})
+        .on_write([this](Register& r, uint64_t, uint64_t written) {
+            const bool event = ec_query_ != 0;
+            r.set(event ? EC_SCI_EVT : 0);  // the status is the EC's; a write is a command
+            if (written != EC_QR) return;
+            regs().reg("EC_DATA").set(ec_query_);
+            ec_query_ = 0;
+            r.set(0);
+            set_gpe_input(23, false);  // SCI_EVT handled: the EC drops its GPE
+        });
+    b.add({.name = "EC_DATA", .offset = EC_DATA, .width = 1, .cls = SC::Volatile,
+           .doc = "Embedded controller data: the query number after QR_EC"});
+    props().declare("ec_event_ms", int64_t(0),
+                    "The embedded controller raises one event (a battery status change, query 0x20: SCI_EVT and its "
+                    "GPE 23) this many ms after power-on; 0: none. Not a wakeup: in suspend-to-idle it is the "
+                    "spurious wakeup acpi_s2idle_wake sends back to idle");
     hub().declare_track({path(), "", "firmware", clock.name(), clock.hz()});
+    SC_THREAD(ec_watch);
     SC_THREAD(sleep_machine);
     SC_THREAD(alarm_watch);
 }
@@ -157,6 +175,17 @@ void AcpiPm::alarm_watch() {
         }
         sc_core::wait(from_ps(at - now_ps()), alarm_set_);
     }
+}
+
+void AcpiPm::ec_watch() {
+    const int64_t at_ms = props().get<int64_t>("ec_event_ms");
+    if (at_ms <= 0) return;
+    sc_core::wait(sc_core::sc_time(double(at_ms), sc_core::SC_MS));
+    if (sleeping_ || mains_lost_) return;  // the EC's events wait for S0 (it is powered with the machine)
+    ec_query_ = 0x20;
+    regs().reg("EC_SC").set(EC_SCI_EVT);
+    hub().instant(path(), "ec-event", "acpi", {{"query", "0x20"}, {"gpe", "23"}});
+    set_gpe_input(23, true);
 }
 
 void AcpiPm::sleep_machine() {

@@ -27,6 +27,11 @@ public:
 
     static constexpr uint32_t PM1_STS = 0x00, PM1_EN = 0x02, PM1_CNT = 0x04, RTC_ALARM = 0x08;
     static constexpr uint32_t GPE0_STS = 0x10, GPE0_EN = 0x14, kGpe0Len = 8;
+    // The embedded controller's command/status and data ports (ACPI 6.x
+    // §12.2): SCI_EVT says an event waits; the OS's QR_EC query returns its
+    // number in EC_DATA and clears it.
+    static constexpr uint32_t EC_SC = 0x20, EC_DATA = 0x21;
+    static constexpr uint8_t EC_SCI_EVT = 1u << 5, EC_QR = 0x84;
     static constexpr uint16_t STS_PWRBTN = 1u << 8, STS_RTC = 1u << 10, STS_WAK = 1u << 15;
     static constexpr uint16_t EN_PWRBTN = 1u << 8, EN_RTC = 1u << 10;
     static constexpr uint32_t CNT_SCI_EN = 1u << 0, CNT_SLP_TYP_SHIFT = 10, CNT_SLP_TYP_MASK = 7u << 10,
@@ -70,6 +75,8 @@ private:
     void on_cnt_write(Register& r, uint64_t written);
     void sleep_machine();
     void alarm_watch();
+    void ec_watch();
+    uint8_t ec_query_ = 0;
     bool wake_pending() const;
     void update_sci();
 

@@ -38,6 +38,13 @@ AcpiFirmware::AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx,
                     "S3: another value is a BIOS for another chipset; 8 or more: no _S3, S3 unsupported)");
     props().declare("s4_slp_typ", int64_t(6), "SLP_TYPa in the DSDT's _S4 package (the chipset's S4: 6; 8 or more: no _S4)");
     props().declare("s5_slp_typ", int64_t(7), "SLP_TYPa in the DSDT's _S5 package (the chipset's S5: 7; 8 or more: no _S5)");
+    props().declare("lps0", true,
+                    "The platform has a Low Power S0 Idle device (PNP0D80) whose _DSM suspend-to-idle calls around "
+                    "the idle loop (display off, entry; exit, display on); false: no LPS0 calls");
+    props().declare("ec", false,
+                    "The platform has an ACPI embedded controller (ECDT): its GPE 23 is a runtime GPE, enabled from "
+                    "boot on, and a wake GPE in suspend-to-idle");
+    props().declare("lps0_cycles", int64_t(30'000), "CPU cycles one LPS0 _DSM call takes");
     props().declare("restore_irq_routing", true,
                     "S3 resume reprograms the chipset's PIRQ routing; false: left to the OS (irqrouter_resume)");
 }
@@ -104,6 +111,20 @@ void AcpiFirmware::method(Cpu& cpu, const char* name, unsigned arg, Cycles cost,
         return;
     }
     body();
+    hub().slice_end(path(), m, "firmware");
+}
+
+bool AcpiFirmware::has_lps0() const { return props().get<bool>("lps0"); }
+bool AcpiFirmware::has_ec() const { return props().get<bool>("ec"); }
+
+void AcpiFirmware::lps0_dsm(Cpu& cpu, unsigned function) {
+    method(cpu, "LPS0._DSM", function, prop_cycles("lps0_cycles"), [&] { cpu.write32(nvs_ + NVS_LPS0, function); });
+}
+
+void AcpiFirmware::ec_query(Cpu& cpu, unsigned query) {
+    const std::string m = fmt::format("_Q{:02X}", query);
+    hub().slice_begin(path(), m, "firmware", {{"source", "ec"}});
+    cpu.compute(Cycles(5'000));  // Notify(BAT0, 0x80): a battery status change
     hub().slice_end(path(), m, "firmware");
 }
 

@@ -34,9 +34,12 @@ public:
     static constexpr uint64_t kFadtOffset = 0x100;  // after the FACS
     // NVS variables the AML uses.
     static constexpr uint64_t NVS_PTS_STATE = 0, NVS_TTS_STATE = 4, NVS_WAKE_COUNT = 8, NVS_GTS_STATE = 12,
-                              NVS_PTS_DEVICE = 16;  // what _PTS read from a device (pts_reads_device)
+                              NVS_PTS_DEVICE = 16,  // what _PTS read from a device (pts_reads_device)
+                              NVS_LPS0 = 20;        // the last LPS0 _DSM function the AML saw
     // The GPE the chipset sets for PME# of the functions on bus 0 (ICH's PME_B0_STS).
     static constexpr unsigned kPmeB0Gpe = 13;
+    // The embedded controller's GPE (the ECDT's GPE number; a runtime GPE).
+    static constexpr unsigned kEcGpe = 23;
     // The DSDT's sleep packages (\_S0 .. \_S5: Package {SLP_TYPa, SLP_TYPb,
     // 0, 0}), where install() lays them out: 4 bytes a state (defined,
     // SLP_TYPa, SLP_TYPb, 0).
@@ -69,6 +72,19 @@ public:
     bool has_gts_bfs() const;
     void gts(Cpu& cpu, unsigned state);
     void bfs(Cpu& cpu, unsigned state);
+    // Suspend-to-idle (drivers/acpi/x86/s2idle.c): the LPS0 device's
+    // (PNP0D80) _DSM, function 3 display off, 4 display on, 5 entry, 6 exit -
+    // a no-op on a platform without one (the `lps0` property). Traced as
+    // `LPS0._DSM(n)` firmware slices.
+    bool has_lps0() const;
+    // The platform has an ACPI embedded controller (the `ec` property): its
+    // GPE kEcGpe is the OS's to enable at runtime.
+    bool has_ec() const;
+    void lps0_dsm(Cpu& cpu, unsigned function);
+    // The embedded controller's query (acpi_ec_dispatch_gpe -> QR_EC -> _Qxx):
+    // the AML's Notify for an EC event (a battery status change): not a
+    // wakeup. Traced as a `_Qxx` firmware slice.
+    void ec_query(Cpu& cpu, unsigned query);
     // _PRW of `device`: the GPE its wake signal sets, or -1 without one.
     int prw(Cpu& cpu, const std::string& device);
     // \_Sx as the OS's AML interpreter evaluates it (acpi_get_sleep_type_data):

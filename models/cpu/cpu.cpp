@@ -369,6 +369,18 @@ void Cpu::go_online() {
     state_changed_.notify(sc_core::SC_ZERO_TIME);
 }
 
+void Cpu::idle_enter(const std::string& state) {
+    if (idle_) return;
+    idle_ = true;
+    hub().slice_begin(path(), "idle", "cpuidle", {{"state", state}, {"tick", "stopped"}});
+}
+
+void Cpu::idle_exit() {
+    if (!idle_) return;
+    idle_ = false;
+    hub().slice_end(path(), "idle", "cpuidle");
+}
+
 void Cpu::lose_context(bool memory_retained) {
     if (memory_retained && !lines_.empty() && memory_) {
         // The data of every dirty line never reaches DRAM: memory keeps what DRAM held.

@@ -85,6 +85,12 @@ public:
     // one). Offline returns 0 or -EBUSY (the `offline_fails` property).
     int go_offline();
     void go_online();
+    // The idle loop (cpuidle_enter_s2idle): the core waits for an interrupt
+    // in `state` (s2idle: its deepest, the tick stopped) - an `idle` slice
+    // on its track - until idle_exit.
+    void idle_enter(const std::string& state);
+    void idle_exit();
+    bool idle() const { return idle_; }
     // Power removed in S3/S4: registers, interrupt flag and caches are gone.
     // With `memory_retained` (S3) the dirty lines' data never reaches DRAM.
     void lose_context(bool memory_retained = false);
@@ -163,6 +169,7 @@ private:
     bool online_ = true;
     bool last_ok_ = true;
     bool in_irq_ = false;
+    bool idle_ = false;
     uint64_t start_vector_ = 0;
     bool started_ = false;
     sc_core::sc_event state_changed_;

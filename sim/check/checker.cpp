@@ -243,6 +243,7 @@ void Checker::on_event(const Event& ev) {
         callbacks_.clear();
         in_transition_ = false;
     }
+    if (on_s2idle(ev)) return;
     if ((ev.kind == EvKind::SliceBegin && ev.category == "firmware") ||
         (ev.kind == EvKind::Instant && ev.name == "sleep-request")) {
         on_acpi(ev);
@@ -448,7 +449,62 @@ void Checker::hang(const Running& r, Picos elapsed, bool run_ended) {
             json_object(evidence)});
 }
 
+// wake.lost under suspend-to-idle (docs/invariants.md): the platform stays
+// in S0, so a wake is lost not at SLP_EN but in the idle loop - a key
+// pressed on a wake source that started no wake (no remote wakeup: its
+// wake was never armed), or a device's GPE that s2idle did not enable -
+// and the machine idles on until something else wakes it, or forever.
+bool Checker::on_s2idle(const Event& ev) {
+    if (ev.kind == EvKind::SliceBegin && ev.category == "s2idle" && ev.name == "s2idle-enter") {
+        if (!in_s2idle_) s2idle_presses_.clear();
+        in_s2idle_ = true;
+        return true;
+    }
+    if (!in_s2idle_) return false;
+    if (ev.kind == EvKind::Instant && ev.category == "input" && ev.name == "key-press") {
+        if (wake_sources_.count(ev.track)) s2idle_presses_.push_back({ev.track, ev.ts});
+        return false;
+    }
+    if (ev.kind == EvKind::Instant && ev.category == "wake" && ev.name == "remote-wakeup") {
+        for (auto& p : s2idle_presses_)
+            if (p.device == ev.track && p.ts == ev.ts) p.signalled = true;
+        return false;
+    }
+    if (ev.kind == EvKind::Instant && ev.category == "wake" && ev.name == "gpe" && arg_value(ev, "enabled") == "no") {
+        const std::string gpe = arg_value(ev, "gpe");
+        report({"wake.lost", ev.ts, ev.track, ev.phase,
+                fmt::format("GPE {} was set in suspend-to-idle, but acpi_s2idle_prepare did not enable it (GPE0_EN "
+                            "{}): no SCI, the machine idles on",
+                            gpe, arg_value(ev, "gpe0_en")),
+                json_object({{"event", "gpe"}, {"gpe", gpe}, {"state", "s2idle"}, {"at_ps", std::to_string(ev.ts)}})});
+        return true;
+    }
+    if (ev.kind == EvKind::Instant && ev.category == "s2idle" && ev.name == "s2idle-wake" &&
+        arg_value(ev, "result") == "wakeup") {
+        s2idle_lost(ev.ts, arg_value(ev, "reason"));
+        in_s2idle_ = false;
+        return true;
+    }
+    return false;
+}
+
+void Checker::s2idle_lost(Picos ts, const std::string& ended) {
+    for (const Press& p : s2idle_presses_) {
+        if (p.signalled) continue;
+        report({"wake.lost", ts, p.device, "s2idle",
+                fmt::format("a key pressed on {} at {} in suspend-to-idle started no wake ({} may wake the system, "
+                            "but no remote wakeup followed: its wake was not armed); the machine idled on {}",
+                            p.device, format_ps(p.ts), p.device,
+                            ended.empty() ? "to the end of the run" : "until " + format_ps(ts) + " (" + ended + ")"),
+                json_object({{"event", "key-press"}, {"source", p.device}, {"at_ps", std::to_string(p.ts)},
+                             {"state", "s2idle"}, {"woken_by", ended.empty() ? "nothing" : ended}})});
+        break;  // one per idle
+    }
+    s2idle_presses_.clear();
+}
+
 void Checker::run_ended() {
+    if (in_s2idle_) s2idle_lost(now_ps(), "");
     for (auto& [track, r] : running_)
         if (!r.reported && budget_ && now_ps() - r.since > budget_) {
             r.reported = true;

@@ -60,6 +60,11 @@ public:
     // the platform sleeps, is wake.lost unless something aborts the sleep.
     void suspend_decided();
     void suspend_cancelled();    // it did not suspend after all
+    // Suspend-to-idle's wake.lost: the devices allowed to wake the system
+    // (device_may_wakeup: wake = true in the platform). A key pressed on
+    // one while the machine idles must start a wake (its remote wakeup)
+    // and end the idle loop.
+    void set_wake_sources(std::set<std::string> names) { wake_sources_ = std::move(names); }
     void transition_started();   // snapshot hardware state
     void transition_resumed();   // compare hardware state
 
@@ -123,6 +128,17 @@ private:
     std::string wake_signal_;
     Picos wake_signal_ts_ = 0;
     void on_acpi(const Event& ev);
+    // Suspend-to-idle: from the first s2idle-enter until a confirmed wakeup.
+    bool on_s2idle(const Event& ev);
+    void s2idle_lost(Picos ts, const std::string& ended);
+    std::set<std::string> wake_sources_;
+    bool in_s2idle_ = false;
+    struct Press {
+        std::string device;
+        Picos ts;
+        bool signalled = false;
+    };
+    std::vector<Press> s2idle_presses_;
     std::vector<std::string> firmware_calls_;  // ACPI methods since the transition began
     std::string slept_state_;                  // the S-state of the last SLP_EN, until _TTS(0)
     void check_rollback(const Event& transition_end);

@@ -156,7 +156,12 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
     IrqDesc& d = irqs_[irq];
     if (irqs_suspended_ && d.wake && !d.actions.empty()) {
         // A wakeup IRQ while device IRQs are suspended: pm_system_irq_wakeup.
+        hub().instant(path(), "irq-wakeup", "irq", {{"irq", std::to_string(irq)}, {"owner", d.actions[0].first}});
+        wakeup_irq_ = int(irq);
         pm_wakeup_event("irq " + std::to_string(irq));
+    } else if (irqs_suspended_ && !d.actions.empty()) {
+        // Not armed (no enable_irq_wake): it stays pending, disabled, and wakes nothing.
+        hub().instant(path(), "irq-suspended", "irq", {{"irq", std::to_string(irq)}, {"owner", d.actions[0].first}});
     }
     if (irqs_suspended_ || d.actions.empty() || d.disabled || d.depth) {
         d.pending = irqs_suspended_ || d.depth;
@@ -263,8 +268,17 @@ int Kernel::save_wakeup_count(uint64_t count) {
     return events_check_enabled_ ? 0 : -22;  // -EINVAL
 }
 
+void Kernel::rearm_wake_irq(Cpu& cpu, unsigned irq) {
+    IrqDesc& d = irqs_[irq];
+    if (!irqs_suspended_ || !d.wake) return;
+    d.pending = false;
+    hub().instant(path(), "rearm_wake_irq", "irq", {{"irq", std::to_string(irq)}});
+    set_masked(cpu, irq, false);  // the controller re-delivers if the line is still asserted
+}
+
 void Kernel::pm_wakeup_event(const std::string& source) {
     ++wakeup_count_;
+    wakeup_ev_.notify(sc_core::SC_ZERO_TIME);
     hub().instant(path(), "wakeup-event", "wake", {{"source", source}, {"count", std::to_string(wakeup_count_)}});
 }
 

@@ -109,6 +109,19 @@ public:
     // An IRQ that stays armed while device IRQs are suspended (enable_irq_wake,
     // IRQF_NO_SUSPEND for the SCI): its arrival is a wakeup event.
     void set_irq_wake(unsigned irq) { irqs_[irq].wake = true; }
+    bool irq_wake(unsigned irq) const {
+        auto it = irqs_.find(irq);
+        return it != irqs_.end() && it->second.wake;
+    }
+    // Suspend-to-idle (kernel/irq/pm.c, drivers/base/power/wakeup.c): the
+    // IRQ whose armed arrival last woke the system (pm_wakeup_irq, -1: none),
+    // cleared by pm_wakeup_clear; rearm_wake_irq lets that line fire again
+    // (its arrival was dealt with). wakeup_ev is notified at every wakeup
+    // event (what s2idle_enter waits for).
+    int pm_wakeup_irq() const { return wakeup_irq_; }
+    void pm_wakeup_clear() { wakeup_irq_ = -1; }
+    void rearm_wake_irq(Cpu& cpu, unsigned irq);
+    const sc_core::sc_event& wakeup_ev() const { return wakeup_ev_; }
     // The wakeup-source framework: pm_wakeup_event() counts, and a transition
     // asks whether any arrived since it began (pm_wakeup_pending).
     void pm_wakeup_event(const std::string& source);
@@ -215,6 +228,8 @@ private:
     int shrinker_ids_ = 0;
     bool gfp_restricted_ = false;
     uint64_t wakeup_count_ = 0;
+    int wakeup_irq_ = -1;
+    sc_core::sc_event wakeup_ev_;
     sc_core::sc_event never_;
     sc_core::sc_event irq_done_;  // a handler finished (synchronize_irq)  // what sleep() waits on besides its timeout
     std::function<void(const std::string&)> dpm_waiter_;

@@ -309,6 +309,7 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     const std::string& a = p.action;
     unsigned target = protocol_.target;
     if (a == "callbacks") return run_callbacks(p, cpu, succeeded, only, stop_on_error);
+    if (a == "s2idle" || a == "s2idle-prepare" || a == "s2idle-restore" || a == "lps0") return s2idle_action(p, cpu);
     if (a == "firmware") {
         unsigned arg = p.arg < 0 ? target : unsigned(p.arg);
         if (p.method == "_TTS") s_.acpi->begin(cpu, arg);

@@ -81,6 +81,12 @@ private:
     int run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
                       const std::set<std::string>* only, bool stop_on_error);
     int platform_enter(Cpu& cpu);
+    // Suspend-to-idle (sim/pm/s2idle.cpp): the s2idle-prepare, s2idle-restore,
+    // lps0 and s2idle actions; s2idle_loop and s2idle_enter as
+    // kernel/power/suspend.c names them.
+    int s2idle_action(const Phase& p, Cpu& cpu);
+    int s2idle_loop(Cpu& cpu);
+    void s2idle_enter(Cpu& cpu);
     void save_processor_state(Cpu& cpu);
     int freeze_stage(Task::Kind kind);  // one stage of the freezer; -EBUSY names the refusers
     int power_lost(Cpu& cpu, const FaultSpec& cut);  // the CPU stops; returns 0 if the image came back

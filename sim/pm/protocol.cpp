@@ -17,8 +17,15 @@ const std::vector<std::string>& known_actions() {
         "cpus-online", "irqs-off",        "irqs-on",             "syscore-suspend",  "syscore-resume",
         "sync",        "freeze-tasks",    "thaw-tasks",          "preallocate",      "snapshot",
         "write-image", "freeze-user-tasks", "freeze-kernel-threads", "restrict-gfp", "restore-gfp",
-        "run",         "revoke",          "kexec-save"};
+        "run",         "revoke",          "kexec-save",
+        // suspend-to-idle (sim/pm/s2idle.cpp)
+        "s2idle-prepare", "s2idle-restore", "lps0", "s2idle"};
     return a;
+}
+
+const std::vector<std::string>& lps0_functions() {
+    static const std::vector<std::string> f = {"display-off", "display-on", "entry", "exit"};
+    return f;
 }
 
 const std::vector<std::string>& pm_test_levels() {
@@ -80,6 +87,7 @@ std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
         p.order = r.str("order", "");
         p.undo = r.str("undo", "");
         p.method = r.str("method", "");
+        p.function = r.str("function", "");
         if (auto a = r.integer("arg")) p.arg = int(*a);
         if (auto a = r.boolean("async")) p.async = *a;
         p.test_level = r.str("test_level", "");
@@ -122,8 +130,9 @@ Protocol load_protocol(const std::string& path) {
     p.name = r.required_str("name");
     p.description = r.str("description", "");
     std::string target = r.str("target", "S3");
-    if (target != "S3" && target != "S4") r.fail("target", "must be \"S3\" or \"S4\"");
-    p.target = target == "S4" ? 4 : 3;
+    if (target != "S3" && target != "S4" && target != "s2idle")
+        r.fail("target", "must be \"S3\", \"S4\" or \"s2idle\"");
+    p.target = target == "S4" ? 4 : target == "s2idle" ? 0 : 3;
     p.suspend = read_phases(r, "suspend");
     p.resume = read_phases(r, "resume");
     r.done();
@@ -163,6 +172,33 @@ void validate_protocol(const Protocol& pr) {
             }
             if (p.action == "firmware" && p.method != "_TTS" && p.method != "_PTS" && p.method != "_WAK")
                 phase_error(pr, p, "method", "firmware method must be _TTS, _PTS or _WAK");
+            if (p.action == "lps0" && !contains(lps0_functions(), p.function))
+                phase_error(pr, p, "function", "LPS0 function must be display-off, entry, exit or display-on");
+            if (p.action != "lps0" && !p.function.empty())
+                phase_error(pr, p, "function", "only lps0 phases take a function");
+            // Suspend-to-idle (kernel/power/suspend.c): the platform is never
+            // entered, the CPUs stay online in the idle loop with interrupts
+            // on, and device interrupts stay suspended around the loop.
+            if (pr.target == 0) {
+                if (p.action == "platform-enter" || p.action == "platform-prepare" || p.action == "platform-finish" ||
+                    p.action == "firmware" || p.action == "snapshot" || p.action == "kexec-save" ||
+                    p.action == "write-image" || p.action == "preallocate")
+                    phase_error(pr, p, "action", "'" + p.action + "' has no place in suspend-to-idle (no firmware sleep entry)");
+                if (p.test_level == "processors" || p.test_level == "core")
+                    phase_error(pr, p, "test_level", "suspend-to-idle accepts only the freezer, devices and platform levels");
+            } else if (p.action == "s2idle" || p.action == "lps0" || p.action == "s2idle-prepare" ||
+                       p.action == "s2idle-restore") {
+                phase_error(pr, p, "action", "'" + p.action + "' belongs to a suspend-to-idle protocol (target = \"s2idle\")");
+            }
+            if (p.action == "s2idle") {
+                if (!suspend_side || i + 1 != list.size())
+                    phase_error(pr, p, "action", "s2idle must be the last suspend phase");
+                if (cpu_irqs_off || cpus_off)
+                    phase_error(pr, p, "", "s2idle runs with every CPU online and interrupts on (the idle loop)");
+                if (!dev_irqs_off)
+                    phase_error(pr, p, "", "s2idle runs with device interrupts suspended (after suspend-device-irqs)");
+                entered = true;
+            }
             if (p.async && p.action != "callbacks") phase_error(pr, p, "async", "only callback phases run async");
             if (!p.test_level.empty()) {
                 if (!suspend_side) phase_error(pr, p, "test_level", "only suspend phases are pm_test points");
@@ -222,7 +258,9 @@ void validate_protocol(const Protocol& pr) {
         }
     };
     walk(pr.suspend, true);
-    if (!entered) list_error(pr, pr.suspend, "suspend", "the suspend list never reaches platform-enter");
+    if (!entered)
+        list_error(pr, pr.suspend, "suspend",
+                   pr.target == 0 ? "the suspend list never reaches s2idle" : "the suspend list never reaches platform-enter");
     if (pr.target == 4 && !snapshots)
         list_error(pr, pr.suspend, "suspend", "an S4 protocol needs a snapshot (or kexec-save) phase");
     walk(pr.resume, false);

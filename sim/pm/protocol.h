@@ -18,6 +18,7 @@ struct Phase {
                            // suspend phase (S4 thaws after the snapshot), which then
                            // runs for the devices this one succeeded on
     std::string method;    // for action "firmware": _TTS, _PTS, _WAK
+    std::string function;  // for action "lps0": the LPS0 _DSM function (display-off, entry, exit, display-on)
     int arg = -1;          // firmware method argument (-1: the target state)
     uint64_t duration = 0; // for action "run": how long the system keeps running (ps)
     bool async = false;    // callbacks: one thread per device, each waiting for its
@@ -37,7 +38,7 @@ struct Protocol {
     std::string name;
     std::string description;
     std::string file;
-    unsigned target = 3;   // ACPI S-state
+    unsigned target = 3;   // ACPI S-state; 0: suspend-to-idle (S0 with devices suspended, target "s2idle")
     std::vector<Phase> suspend;
     std::vector<Phase> resume;
 
@@ -50,6 +51,8 @@ struct Protocol {
 
 const std::vector<std::string>& known_actions();
 const std::vector<std::string>& known_callbacks();
+// The LPS0 device's _DSM functions a protocol may call (drivers/acpi/x86/s2idle.c).
+const std::vector<std::string>& lps0_functions();
 // /sys/power/pm_test's levels, "none" first (kernel/power/main.c pm_tests[]).
 const std::vector<std::string>& pm_test_levels();
 // Whether a callback family must run subordinates first (suspend direction)

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include <vector>
 
@@ -140,6 +141,12 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         ctx.hub.subscribe(trace_mask(s.trace), sink);
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());
+    {
+        std::set<std::string> wake_sources;  // device_may_wakeup
+        for (const auto& d : s.platform.devices)
+            if (d.wake) wake_sources.insert(d.name);
+        checker.set_wake_sources(std::move(wake_sources));
+    }
     checker.set_callback_budget(s.callback_budget, [&platform] {
         return platform.kernel().pm_waiting_on();
     });
