@@ -333,6 +333,7 @@ void Cpu::write_block(uint64_t addr, const void* in, unsigned len) {
 void Cpu::local_irq_disable() {
     if (!irqs_enabled_) return;
     irqs_enabled_ = false;
+    irqs_off_by_ = sc_core::sc_get_current_process_handle();
     hub().instant(path(), "local_irq_disable", "cpu");
 }
 

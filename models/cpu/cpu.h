@@ -78,6 +78,12 @@ public:
     void local_irq_disable();
     void local_irq_enable();
     bool irqs_enabled() const { return irqs_enabled_; }
+    // Whether the calling thread is the context that disabled interrupts
+    // (a task that goes on running on the core meanwhile does not inherit
+    // that context: Linux would not have scheduled it).
+    bool irqs_disabled_here() const {
+        return !irqs_enabled_ && irqs_off_by_ == sc_core::sc_get_current_process_handle();
+    }
 
     // --- hotplug and sleep -----------------------------------------------
     bool online() const { return online_; }
@@ -166,6 +172,7 @@ private:
 
     unsigned index_;
     bool irqs_enabled_ = true;
+    sc_core::sc_process_handle irqs_off_by_;  // who disabled them
     bool online_ = true;
     bool last_ok_ = true;
     bool in_irq_ = false;

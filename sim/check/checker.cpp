@@ -34,7 +34,8 @@ const std::vector<std::string>& Checker::catalogue() {
         "fs.modified-after-snapshot", "fs.cache-divergence", "data.lost-write", "cache.lost-dirty-lines",
         "hwstate.not-restored", "drvstate.stale", "irq.lost", "irq.suspended-handler", "wake.lost",
         "rollback.incomplete", "liveness.hang", "freeze.escaped", "task.torn-update", "acpi.sequence",
-        "image.nosave-restored", "revoke.stale-handle", "transparency.diverged", "context.sleep-in-atomic"};
+        "image.nosave-restored", "revoke.stale-handle", "transparency.diverged", "context.sleep-in-atomic",
+        "rpm.usage-unbalanced"};
     return ids;
 }
 
@@ -82,11 +83,27 @@ void Checker::suspend_decided() {
 
 void Checker::suspend_cancelled() { decided_ = in_transition_ = false; }
 
+// What a resume must give back: the state now, or for a device that is
+// runtime-suspended, the state it had when it runtime-suspended (`only`:
+// that device's banks).
+void Checker::snapshot_before(const std::string& only) {
+    for (size_t i = 0; i < banks_.size(); ++i) {
+        if (!only.empty() && banks_[i].component != only) continue;
+        auto rb = rpm_before_.find(i);
+        banks_[i].before = rpm_suspended_.count(banks_[i].component) && rb != rpm_before_.end()
+                               ? rb->second
+                               : banks_[i].bank->save(StateClass::Hardware);
+    }
+}
+
 void Checker::transition_started() {
-    for (auto& w : banks_) w.before = w.bank->save(StateClass::Hardware);
+    snapshot_before("");
     stopped_devices_.clear();
     slept_ = false;
     in_transition_ = true;
+    resume_pending_ = true;
+    completed_.clear();
+    checked_early_.clear();
     started_at_ = now_ps();
     if (!decided_) wake_events_.clear();  // kept from the decision on
     decided_ = false;
@@ -99,26 +116,44 @@ void Checker::watch_mirror(const std::string& component, const std::string& reg,
 }
 
 void Checker::transition_resumed() {
+    resume_pending_ = false;
+    compare_state(nullptr, "after resume", false);
+    checked_early_.clear();
+    completed_.clear();
+}
+
+// `only`: that device alone; `runtime`: against its state when its runtime
+// suspend began. Without `only`, a device runtime-suspended now (left so by
+// direct-complete or MAY_SKIP_RESUME) waits for its next runtime resume, and
+// one already judged when it runtime-suspended after its complete is done.
+void Checker::compare_state(const std::string* only, const char* when, bool runtime) {
+    auto skip = [&](const std::string& c) {
+        return only ? c != *only : rpm_suspended_.count(c) > 0 || checked_early_.count(c) > 0;
+    };
     for (const auto& m : mirrors_) {
+        if (skip(m.component)) continue;
         auto [device, memory] = m.values();
         if (device == memory) continue;
         report({"drvstate.stale", now_ps(), m.component, hub_.phase(),
-                fmt::format("{}: driver-state register {} does not match the driver's state in memory after resume "
+                fmt::format("{}: driver-state register {} does not match the driver's state in memory {} "
                             "(the device uses {:#x}, memory says {:#x})",
-                            m.component, m.reg, device, memory),
+                            m.component, m.reg, when, device, memory),
                 json_object({{"register", m.reg},
                              {"device", fmt::format("{:#x}", device)},
                              {"memory", fmt::format("{:#x}", memory)}})});
     }
-    for (auto& w : banks_) {
+    for (size_t i = 0; i < banks_.size(); ++i) {
+        Watched& w = banks_[i];
+        if (skip(w.component)) continue;
+        if (runtime && !rpm_before_.count(i)) continue;
         // A device the protocol declared not restored (its handles were
         // revoked, galibert-explicit) comes back reset by design.
-        if (revoked_devices_.count(w.component)) continue;
+        if (!runtime && revoked_devices_.count(w.component)) continue;
         // A transition that aborted before a device's suspend-side callback
         // never stopped it: it went on working, and what tasks set on it
         // meanwhile is not a state to give back.
-        if (!slept_ && graph_.has(w.component) && !stopped_devices_.count(w.component)) continue;
-        auto diffs = w.bank->compare(w.before, StateClass::Hardware);
+        if (!runtime && !slept_ && graph_.has(w.component) && !stopped_devices_.count(w.component)) continue;
+        auto diffs = w.bank->compare(runtime ? rpm_before_.at(i) : w.before, StateClass::Hardware);
         if (diffs.empty()) continue;
         std::vector<std::pair<std::string, std::string>> ev;
         std::string names;
@@ -127,10 +162,36 @@ void Checker::transition_resumed() {
             names += (names.empty() ? "" : ", ") + d.reg;
         }
         report({"hwstate.not-restored", now_ps(), w.component, hub_.phase(),
-                fmt::format("{}: hardware-state register{} {} not restored after resume", w.bank->owner(),
-                            diffs.size() > 1 ? "s" : "", names),
+                fmt::format("{}: hardware-state register{} {} not restored {}", w.bank->owner(),
+                            diffs.size() > 1 ? "s" : "", names, when),
                 json_object(ev)});
     }
+}
+
+// Runtime PM: what a device's banks held when its runtime_suspend began is
+// what its runtime resume must give back (hwstate.not-restored,
+// drvstate.stale, "after runtime resume").
+void Checker::on_runtime_pm(const Event& ev) {
+    const std::string dev = arg_value(ev, "device");
+    if (ev.kind == EvKind::Instant && ev.name == "rpm-status") {
+        if (arg_value(ev, "status") == "suspended") rpm_suspended_.insert(dev);
+        else rpm_suspended_.erase(dev);
+        return;
+    }
+    if (ev.kind == EvKind::SliceBegin && ev.name == "runtime_suspend") {
+        // Runtime-suspending right after its complete, before the resume
+        // is judged: judge it now, before the suspend changes it.
+        if (resume_pending_ && completed_.count(dev) && !checked_early_.count(dev) && !rpm_suspended_.count(dev)) {
+            compare_state(&dev, "after resume", false);
+            checked_early_.insert(dev);
+        }
+        rpm_suspended_.insert(dev);  // from here its state is runtime PM's to give back
+        for (size_t i = 0; i < banks_.size(); ++i)
+            if (banks_[i].component == dev) rpm_before_[i] = banks_[i].bank->save(StateClass::Hardware);
+        return;
+    }
+    if (ev.kind == EvKind::SliceEnd && ev.name == "runtime_resume" && arg_value(ev, "rc") == "0")
+        compare_state(&dev, "after runtime resume", true);
 }
 
 // acpi.sequence (reference/linux-pm.md §3.3): at SLP_EN, _TTS(Sx) then
@@ -348,8 +409,7 @@ void Checker::on_event(const Event& ev) {
         // before (linus2006), tasks may have changed it since the start.
         if (in_transition_ && (ev.name == "suspend" || ev.name == "freeze" || ev.name == "poweroff" ||
                                ev.name == "save_explicit")) {
-            for (auto& w : banks_)
-                if (w.component == arg_value(ev, "device")) w.before = w.bank->save(StateClass::Hardware);
+            snapshot_before(arg_value(ev, "device"));
             stopped_devices_.insert(arg_value(ev, "device"));
         }
         running_[ev.track] = {arg_value(ev, "device"), ev.name, arg_value(ev, "phase"), ev.ts};
@@ -358,7 +418,16 @@ void Checker::on_event(const Event& ev) {
         if (budget_) budget_ev_.notify(from_ps(ev.ts + budget_ - now_ps()));
         return;
     }
+    if (ev.category == "rpm") {
+        on_runtime_pm(ev);
+        return;
+    }
+    if (ev.kind == EvKind::Instant && ev.name == "callback-skipped") {  // direct-complete, smart-suspend...
+        finished_.insert(arg_value(ev, "device"));
+        return;
+    }
     if (ev.category == "callback" && ev.kind == EvKind::SliceEnd) {
+        if (ev.name == "complete") completed_.insert(arg_value(ev, "device"));
         finished_.insert(arg_value(ev, "device"));
         running_.erase(ev.track);
         return;
@@ -368,7 +437,8 @@ void Checker::on_event(const Event& ev) {
     if (ev.kind == EvKind::GuestError && (ev.name == "io.suspended-device" || ev.name == "freeze.escaped" ||
                                           ev.name == "transparency.diverged" || ev.name == "cache.lost-dirty-lines" ||
                                           ev.name == "irq.lost" || ev.name == "acpi.sequence" ||
-                                          ev.name == "irq.suspended-handler" || ev.name == "liveness.hang")) {
+                                          ev.name == "irq.suspended-handler" || ev.name == "liveness.hang" ||
+                                          ev.name == "rpm.usage-unbalanced")) {
         std::string key = ev.track + "|" + ev.phase + "|" + arg_value(ev, "kind");
         if (!reported_.insert(key).second) return;  // one per device, phase and kind
         std::vector<std::pair<std::string, std::string>> kv;

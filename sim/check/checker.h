@@ -76,6 +76,16 @@ public:
 private:
     void on_event(const Event& ev);
     void on_callback_begin(const Event& ev);
+    void on_runtime_pm(const Event& ev);
+    // hwstate.not-restored and drvstate.stale: every watched device, or
+    // `only` against its state at runtime_suspend; `when` ends the message.
+    void compare_state(const std::string* only, const char* when, bool runtime);
+    void snapshot_before(const std::string& only);
+    std::set<std::string> rpm_suspended_;                 // runtime-suspended (or suspending) devices
+    bool resume_pending_ = false;                         // transition_started, transition_resumed not yet
+    std::set<std::string> completed_;                     // complete ran in this transition
+    std::set<std::string> checked_early_;                 // judged "after resume" before transition_resumed
+    std::map<size_t, RegisterBank::Saved> rpm_before_;    // bank index -> its state at runtime_suspend
 
     EventHub& hub_;
     const DeviceGraph& graph_;

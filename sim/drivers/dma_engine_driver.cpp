@@ -58,6 +58,7 @@ int DmaEngineDriver::rederive(Cpu& cpu, const std::string& reg) {
 }
 
 bool DmaEngineDriver::irq(Cpu& cpu) {
+    if (!runner_.runtime_active()) return false;  // a neighbour's interrupt on the shared line
     uint32_t st = cpu.read32(mmio(DmaEngine::STATUS));
     uint32_t events = st & (DmaEngine::STS_DONE | DmaEngine::STS_ERROR);
     if (st == 0xffffffff || events == 0) return false;
@@ -68,6 +69,15 @@ bool DmaEngineDriver::irq(Cpu& cpu) {
 
 
 int DmaEngineDriver::copy(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len) {
+    // The driver file's io_begin (pm_runtime_get_sync...) and io_end
+    // (pm_runtime_put_autosuspend...) around the request.
+    if (const int rc = runner_.run_io("io_begin", cpu); rc < 0) return rc;
+    const int rc = submit(cpu, src, dst, len);
+    runner_.run_io("io_end", cpu);
+    return rc;
+}
+
+int DmaEngineDriver::submit(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len) {
     queue_lock_.lock();
     if (cpu.read32(drv_ + F_STOPPED)) {
         queue_lock_.unlock();

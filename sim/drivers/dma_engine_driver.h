@@ -82,6 +82,7 @@ private:
     static constexpr uint32_t kCtrlDefault = DmaEngine::CTRL_ENABLE | DmaEngine::CTRL_IRQ_EN, kBurstDefault = 256;
 
     bool irq(Cpu& cpu) override;
+    int submit(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len);  // one descriptor, waited for
     int explicit_save(Cpu& cpu);
     int explicit_restore(Cpu& cpu);
     void save_local_memory(Cpu& cpu, const std::vector<uint64_t>& pages);

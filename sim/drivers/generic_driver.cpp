@@ -97,7 +97,7 @@ int GenericDriver::rederive(Cpu& cpu, const std::string& reg) {
 
 bool GenericDriver::irq(Cpu& cpu) {
     const auto& e = desc_->engine;
-    if (!e.on) return false;
+    if (!e.on || !runner_.runtime_active()) return false;  // (a neighbour's interrupt on a shared line)
     const RegSpec& s = spec_of(*desc_, e.done.reg);
     if (cpu.read(mmio_base_ + s.offset, s.width) == role_mask(s, "")) return false;  // all ones: gone
     const bool done = read_role(cpu, e.done), error = !e.error.empty() && read_role(cpu, e.error);

@@ -7,13 +7,14 @@
 #include "sim/core/errors.h"
 #include "sim/kernel/firmware.h"
 #include "sim/kernel/kernel.h"
+#include "sim/pm/runtime.h"
 
 #include <algorithm>
 
 namespace quiesce {
 
 namespace {
-constexpr int kETIMEDOUT = -110, kENOMEM = -12;
+constexpr int kETIMEDOUT = -110, kENOMEM = -12, kENODEV = -19, kEINPROGRESS = -115;
 constexpr Picos kDefaultInterval = 10'000'000;  // 10 us between polls
 }  // namespace
 
@@ -42,7 +43,20 @@ void DriverRunner::bind() {
         const auto t = std::find_if(tracks.begin(), tracks.end(), [&](const TrackInfo& i) { return i.name == dev; });
         if (t != tracks.end()) kernel_.hub().declare_track({dev + ".kworker", dev, "device", t->domain, t->hz});
     }
+    if (program_.callback("io_begin") || program_.callback("io_end")) {
+        const std::string dev = host_.track();
+        const auto& tracks = kernel_.hub().tracks();
+        const auto t = std::find_if(tracks.begin(), tracks.end(), [&](const TrackInfo& i) { return i.name == dev; });
+        if (t != tracks.end()) kernel_.hub().declare_track({dev + ".io", dev, "device", t->domain, t->hz});
+    }
     if (!var_index_.empty()) vars_ = kernel_.alloc(8 * var_index_.size(), 64);
+}
+
+bool DriverRunner::runtime_active() const { return !rpm_ || rpm_->active(host_.device_name()); }
+
+int DriverRunner::run_io(const std::string& hook, Cpu& cpu) {
+    const std::vector<Step>* steps = program_.callback(hook);
+    return steps ? run_steps(*steps, hook, cpu) : 0;
 }
 
 uint64_t DriverRunner::slot(const std::string& reg) const {
@@ -118,6 +132,10 @@ bool DriverRunner::holds(const StepCondition& c, const Frame& f, Cpu& cpu) {
         case StepCondition::Kind::Always: return true;
         case StepCondition::Kind::Rc: return compare(f.rc, c.op, c.value);
         case StepCondition::Kind::Var: {
+            if (c.var == "runtime_suspended") {  // pm_runtime_status_suspended()
+                const bool v = rpm_ && rpm_->suspended(host_.device_name());
+                return v != c.negate;
+            }
             const uint64_t v = var(cpu, c.var);
             return c.op.empty() ? (v != 0) != c.negate : compare(int64_t(v), c.op, c.value);
         }
@@ -133,7 +151,10 @@ bool DriverRunner::holds(const StepCondition& c, const Frame& f, Cpu& cpu) {
 
 int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& where, Cpu& cpu) {
     Frame f{where};
-    const std::string track = where.rfind("work.", 0) == 0 ? host_.track() + ".kworker" : host_.track();
+    // Work items and the I/O path's hooks run beside the callbacks: on tracks of their own.
+    const std::string track = where.rfind("work.", 0) == 0 ? host_.track() + ".kworker"
+                              : where.rfind("io_", 0) == 0 ? host_.track() + ".io"
+                                                            : host_.track();
     for (size_t pc = 0; pc < steps.size();) {
         const Step& s = steps[pc];
         if (s.op == "goto") {
@@ -173,7 +194,7 @@ int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& w
 // Linux's might_sleep(): a step that may schedule, where it may not.
 void DriverRunner::might_sleep(const Step& s, const Frame& f, Cpu& cpu) {
     std::string context;
-    if (!cpu.irqs_enabled()) context = "interrupts disabled on " + cpu.path();
+    if (cpu.irqs_disabled_here()) context = "interrupts disabled on " + cpu.path();
     else if (s.op == "wait-irq" && kernel_.device_irqs_suspended())
         context = "device interrupts suspended: its handler cannot run";
     if (context.empty()) return;
@@ -235,6 +256,41 @@ int DriverRunner::flush_work(const Step& s, Cpu&) {
         if (!kernel_.wait_event(w.done, timeout, "work " + s.name + " of " + host_.device_name()))
             return s.err ? s.err : kETIMEDOUT;
     return 0;
+}
+
+// The runtime PM helpers, on this device or a peer ($param). Their results
+// as drivers see them: a get or resume fails with its errno, the puts'
+// results (busy, too early) are ignored as drivers ignore them.
+int DriverRunner::runtime_step(const Step& s, Cpu& cpu) {
+    const std::string dev = s.device.empty() ? host_.device_name() : host_.param(s.device.substr(1));
+    if (!rpm_ || !rpm_->has(dev)) return kENODEV;
+    using R = RuntimePm;
+    const std::string& op = s.op;
+    cpu.compute(Cycles(50));  // the helper's lock and counters
+    int rc = 0;
+    if (op == "rpm-get-sync") rc = rpm_->get(dev, cpu, 0);
+    else if (op == "rpm-resume-and-get") {
+        rc = rpm_->get(dev, cpu, 0);
+        if (rc < 0) rpm_->put_noidle(dev);
+    } else if (op == "rpm-get") {
+        rc = rpm_->get(dev, cpu, R::kAsync);
+        if (rc == kEINPROGRESS) rc = 0;
+    } else if (op == "rpm-get-noresume") rpm_->get_noresume(dev);
+    else if (op == "rpm-put") rpm_->put(dev, cpu, R::kAsync);
+    else if (op == "rpm-put-sync") rpm_->put(dev, cpu, 0);
+    else if (op == "rpm-put-autosuspend") rpm_->put(dev, cpu, R::kAsync | R::kAuto);
+    else if (op == "rpm-put-noidle") rpm_->put_noidle(dev);
+    else if (op == "rpm-mark-last-busy") rpm_->mark_last_busy(dev);
+    else if (op == "rpm-resume") rc = rpm_->resume(dev, cpu, 0);
+    else if (op == "rpm-suspend") rc = rpm_->suspend(dev, cpu, 0);
+    else if (op == "rpm-idle") rc = rpm_->idle(dev, cpu, 0);
+    else if (op == "rpm-force-suspend") rc = rpm_->force_suspend(dev, cpu);
+    else if (op == "rpm-force-resume") rc = rpm_->force_resume(dev, cpu);
+    else if (op == "rpm-enable") rpm_->enable(dev);
+    else if (op == "rpm-disable") rpm_->disable(dev);
+    else if (op == "rpm-set-active") rc = rpm_->set_active(dev);
+    else if (op == "rpm-set-suspended") rpm_->set_suspended(dev);
+    return rc < 0 ? rc : 0;
 }
 
 int DriverRunner::exec(const Step& s, Frame& f, Cpu& cpu) {
@@ -328,6 +384,7 @@ int DriverRunner::exec(const Step& s, Frame& f, Cpu& cpu) {
     if (op == "schedule-work") return schedule_work(s.name, cpu);
     if (op == "flush-work") return flush_work(s, cpu);
     if (op == "command") return host_.command(cpu, s.name, *this);
+    if (op.rfind("rpm-", 0) == 0) return runtime_step(s, cpu);
     if (op == "alloc") return alloc(s, cpu);
     if (op == "free") {
         for (uint64_t p : buffers_[s.name]) kernel_.free_page(p);

@@ -22,6 +22,7 @@ class Kernel;
 class PciCore;
 struct PciDev;
 class DriverRunner;
+class RuntimePm;
 
 class DriverHost {
 public:
@@ -58,11 +59,22 @@ public:
 
     // At probe: the driver's save area and variables, in kernel memory.
     void bind();
+    // The runtime PM core the rpm-* steps call (the platform sets it after
+    // probe; without it they fail with -ENODEV).
+    void set_runtime(RuntimePm* rpm) { rpm_ = rpm; }
+    // pm_runtime_active() of its device: what a handler on a shared line
+    // checks before it touches the hardware (IRQ_NONE while the device is
+    // runtime-suspended or on its way there, already in D3hot).
+    bool runtime_active() const;
     const DriverProgram& program() const { return program_; }
     bool has(const std::string& cb) const { return program_.callback(cb) != nullptr; }
     // Runs a callback's steps; 0 or a negative errno. A callback the program
     // does not define returns 0 at once.
     int run(const std::string& cb, Cpu& cpu);
+    // The I/O path's hooks (io_begin before a request touches the device,
+    // io_end after it completed), run by the driver's C++ request path from
+    // whatever thread submits: on the track DEVICE.io, leaving callback() be.
+    int run_io(const std::string& hook, Cpu& cpu);
     // The callback run() is running (a command that does different things
     // after hibernation asks), "" between callbacks.
     const std::string& callback() const { return callback_; }
@@ -97,6 +109,7 @@ private:
     int schedule_work(const std::string& name, Cpu& cpu);
     int flush_work(const Step& s, Cpu& cpu);
     int alloc(const Step& s, Cpu& cpu);
+    int runtime_step(const Step& s, Cpu& cpu);
 
     DriverProgram program_;
     DriverHost& host_;
@@ -114,6 +127,7 @@ private:
     std::map<std::string, Work> work_;
     unsigned work_threads_ = 0;
     unsigned depth_ = 0;  // call nesting
+    RuntimePm* rpm_ = nullptr;
     std::string callback_;
 };
 

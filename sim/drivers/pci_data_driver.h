@@ -38,6 +38,7 @@ public:
     int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
     bool manages_pci_pm() const override { return runner_.program().legacy_pm; }
     const DriverRunner& runner() const { return runner_; }
+    void set_runtime(RuntimePm* rpm) { runner_.set_runtime(rpm); }
 
     // DriverHost.
     const std::string& device_name() const override { return name_; }

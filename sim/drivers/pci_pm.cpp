@@ -1,6 +1,7 @@
 #include "sim/drivers/pci_pm.h"
 
 #include "models/cpu/cpu.h"
+#include "sim/pm/runtime.h"
 
 namespace quiesce {
 
@@ -16,6 +17,33 @@ int PciPmDevice::callback(const std::string& cb, Cpu& cpu) {
         // by the driver. suspend_noirq will not save again.
         if (!(driver_ && driver_->manages_pci_pm())) core_.save_state(cpu, dev_);
         return driver_ ? driver_->pm(cb, cpu, dev_) : 0;
+    }
+    if (cb == "runtime_suspend") return runtime_suspend(cpu);
+    if (cb == "runtime_resume") return runtime_resume(cpu);
+    const bool rpm_suspended = rpm_ && rpm_->suspended(name());
+    if (cb == "prepare") {
+        // pci_pm_prepare: a function runtime-suspended in D3hot that need not
+        // be reconfigured for sleep may stay as it is (direct-complete).
+        const int rc = driver_pm(cb, cpu);
+        if (rc < 0) return rc;
+        // (pci_dev_need_resume reads the cached current_state: a bridge in
+        // D3hot above it may not forward config cycles.)
+        return rpm_suspended && !wake_enabled_ && runtime_d3_ ? 1 : rc;
+    }
+    if ((cb == "suspend" || cb == "freeze" || cb == "poweroff") && rpm_suspended &&
+        !(rpm_->dpm_flags(name()) & kDpmSmartSuspend))
+        rpm_->resume(name(), cpu, 0);  // pm_runtime_resume: reconfigure it for the sleep
+    if (cb == "complete") {
+        const int rc = driver_pm(cb, cpu);
+        // pci_pm_complete: left runtime-suspended, but the sleep powered it
+        // up (pci_refresh_power_state reads D0 after a power-on reset; all
+        // ones, behind a bridge that lost its bus numbers, reads as D3cold):
+        // resume it, asynchronously.
+        if (rpm_suspended) {
+            const uint16_t pmcsr = cfg_pmcsr(cpu);
+            if (pmcsr != 0xffff && (pmcsr & 3) == 0) rpm_->resume(name(), cpu, RuntimePm::kAsync);
+        }
+        return rc;
     }
     if (cb == "suspend_noirq" || cb == "poweroff_noirq") return suspend_noirq(cpu);
     if (cb == "resume_noirq" || cb == "restore_noirq") return resume_noirq(cpu);
@@ -40,6 +68,30 @@ int PciPmDevice::suspend_noirq(Cpu& cpu) {
     if (!power_manageable_) return 0;
     if (wake_enabled_) core_.set_pme(cpu, dev_, true);
     return core_.set_power_state(cpu, dev_, DState::D3hot);
+}
+
+uint16_t PciPmDevice::cfg_pmcsr(Cpu& cpu) { return uint16_t(core_.cfg_read(cpu, dev_, pci::PMCSR, 2)); }
+
+int PciPmDevice::runtime_suspend(Cpu& cpu) {
+    dev_.state_saved = false;
+    const int rc = driver_pm("runtime_suspend", cpu);
+    if (rc != 0 || (driver_ && driver_->manages_pci_pm())) return rc;
+    if (!dev_.state_saved) core_.save_state(cpu, dev_);
+    if (!power_manageable_) return 0;
+    if (wake_enabled_) core_.set_pme(cpu, dev_, true);
+    const int set = core_.set_power_state(cpu, dev_, DState::D3hot);  // pci_finish_runtime_suspend
+    runtime_d3_ = set == 0;
+    return set;
+}
+
+int PciPmDevice::runtime_resume(Cpu& cpu) {
+    runtime_d3_ = false;
+    if (!(driver_ && driver_->manages_pci_pm())) {  // pci_pm_default_resume_early
+        if (power_manageable_) core_.set_power_state(cpu, dev_, DState::D0);
+        core_.restore_state(cpu, dev_);
+        if (wake_enabled_) core_.set_pme(cpu, dev_, false);
+    }
+    return driver_pm("runtime_resume", cpu);
 }
 
 int PciPmDevice::resume_noirq(Cpu& cpu) {

@@ -4,6 +4,17 @@
 //                  pci_save_state, PME armed for wake devices, D3hot
 //   resume_noirq   D0 (with the D3hot delay), pci_restore_state, then driver
 //   other phases   the driver's callback only
+//   runtime_suspend  pci_pm_runtime_suspend: driver first; unless it saved
+//                  state itself, pci_save_state and D3hot (PME armed for
+//                  wake devices)
+//   runtime_resume   pci_pm_runtime_resume: D0, pci_restore_state, driver
+//   prepare          pci_pm_prepare: the driver's; 1 (may stay suspended:
+//                  direct-complete) if runtime-suspended in D3hot, not wake
+//   suspend, freeze, poweroff  a runtime-suspended function is runtime-
+//                  resumed first unless its driver set SMART_SUSPEND
+//   complete         pci_pm_complete: the driver's; a function left runtime-
+//                  suspended that the sleep powered up (PMCSR reads D0) gets
+//                  an async runtime resume (pm_request_resume)
 // A driver that "manages PCI PM itself" (legacy PM) gets no help from the core.
 #pragma once
 
@@ -16,6 +27,7 @@ namespace quiesce {
 
 class Cpu;
 class Kernel;
+class RuntimePm;
 
 class PciDriver {
 public:
@@ -40,10 +52,15 @@ public:
     // space, which the PCI core handles in the noirq phases.
     bool explicit_state() const override { return !driver_ || driver_->explicit_state(); }
     PciDev& dev() { return dev_; }
+    void set_runtime(RuntimePm* rpm) { rpm_ = rpm; }
 
 private:
     int suspend_noirq(Cpu& cpu);
     int resume_noirq(Cpu& cpu);
+    int runtime_suspend(Cpu& cpu);
+    int runtime_resume(Cpu& cpu);
+    uint16_t cfg_pmcsr(Cpu& cpu);
+    int driver_pm(const std::string& cb, Cpu& cpu) { return driver_ ? driver_->pm(cb, cpu, dev_) : 0; }
 
     std::string track_;
     PciCore& core_;
@@ -51,6 +68,8 @@ private:
     PciDriver* driver_;
     bool wake_enabled_;
     bool power_manageable_;
+    RuntimePm* rpm_ = nullptr;
+    bool runtime_d3_ = false;  // current_state: the PCI core put it in D3hot at runtime suspend
 };
 
 }  // namespace quiesce

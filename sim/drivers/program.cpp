@@ -48,6 +48,25 @@ const std::vector<StepOp>& step_ops() {
         {"release-firmware", false, "release_firmware()"},
         {"compute", false, "CPU work: cycles on the CPU running the callback"},
         {"sleep", true, "msleep()/usleep_range()"},
+        {"rpm-get-sync", true, "pm_runtime_get_sync(): usage count up, runtime-resume now (the count stays up if it fails)"},
+        {"rpm-resume-and-get", true, "pm_runtime_resume_and_get(): the same, with the count dropped again on failure"},
+        {"rpm-get", false, "pm_runtime_get(): usage count up, the resume queued on pm_wq"},
+        {"rpm-get-noresume", false, "pm_runtime_get_noresume(): usage count up only"},
+        {"rpm-put", false, "pm_runtime_put(): usage count down, at 0 an idle check queued on pm_wq"},
+        {"rpm-put-sync", true, "pm_runtime_put_sync(): usage count down, at 0 idle (and suspend) now"},
+        {"rpm-put-autosuspend", false,
+         "pm_runtime_put_autosuspend(): usage count down, at 0 suspend once the autosuspend delay has passed"},
+        {"rpm-put-noidle", false, "pm_runtime_put_noidle(): usage count down only"},
+        {"rpm-mark-last-busy", false, "pm_runtime_mark_last_busy(): the autosuspend delay counts from now"},
+        {"rpm-resume", true, "pm_runtime_resume()"},
+        {"rpm-suspend", true, "pm_runtime_suspend()"},
+        {"rpm-idle", true, "pm_runtime_idle()"},
+        {"rpm-force-suspend", true, "pm_runtime_force_suspend(): runtime PM off, runtime_suspend unless suspended"},
+        {"rpm-force-resume", true, "pm_runtime_force_resume(): runtime_resume if force_suspend suspended it, runtime PM on"},
+        {"rpm-enable", false, "pm_runtime_enable()"},
+        {"rpm-disable", true, "pm_runtime_disable() (waits for a runtime transition in progress)"},
+        {"rpm-set-active", false, "pm_runtime_set_active() (runtime PM disabled)"},
+        {"rpm-set-suspended", false, "pm_runtime_set_suspended() (runtime PM disabled)"},
         {"call", false, "calls another callback's function (a shared helper: foo_suspend from foo_freeze)"},
         {"return", false, "return -ERRNO (return 0 without err)"},
         {"goto", false, "goto label (with `when`, a conditional jump)"},
@@ -67,7 +86,8 @@ const std::vector<std::string>& driver_callbacks() {
         "freeze", "freeze_late", "freeze_noirq", "thaw_noirq", "thaw_early", "thaw", "poweroff", "poweroff_late",
         "poweroff_noirq", "restore_noirq", "restore_early", "restore", "runtime_suspend", "runtime_resume",
         "runtime_idle", "save_state", "save_explicit", "restore_explicit", "syscore_suspend", "syscore_resume",
-        "pm_suspend_prepare", "pm_post_suspend", "pm_hibernation_prepare", "pm_post_hibernation"};
+        "pm_suspend_prepare", "pm_post_suspend", "pm_hibernation_prepare", "pm_post_hibernation", "io_begin",
+        "io_end"};
     return c;
 }
 
@@ -354,8 +374,24 @@ size_t apply_patches(DriverProgram& p, TableReader& r, const std::string& key) {
     return n;
 }
 
+namespace {
+// `flags = ["SMART_SUSPEND", ...]`: dev_pm_set_driver_flags. True if written.
+bool read_dpm_flags(TableReader& r, DriverProgram& p) {
+    if (!r.array("flags")) return false;
+    p.dpm_flags = 0;
+    for (const auto& f : r.str_list("flags")) {
+        if (f == "NO_DIRECT_COMPLETE") p.dpm_flags |= 1;
+        else if (f == "SMART_SUSPEND") p.dpm_flags |= 2;
+        else if (f == "MAY_SKIP_RESUME") p.dpm_flags |= 4;
+        else r.fail("flags", "unknown flag '" + f + "' (NO_DIRECT_COMPLETE, SMART_SUSPEND, MAY_SKIP_RESUME)");
+    }
+    return true;
+}
+}  // namespace
+
 void apply_driver_table(DriverProgram& p, TableReader& r) {
     if (auto b = r.boolean("legacy_pm")) p.legacy_pm = *b, p.patched = true;
+    if (read_dpm_flags(r, p)) p.patched = true;
     if (r.table("work")) p.patched = true;
     read_callbacks(r, "work", p.work, false, nullptr);  // new or replaced work items
     if (apply_patches(p, r, "patch")) p.patched = true;
@@ -392,6 +428,8 @@ DriverProgram load_driver(const std::string& path) {
         dr.fail("binds", "no device model or device file '" + p.binds + "' takes a driver file");
     p.description = dr.str("description", p.description);
     if (auto b = dr.boolean("legacy_pm")) p.legacy_pm = *b;
+    read_dpm_flags(dr, p);
+    if (auto b = dr.boolean("autosuspend")) p.use_autosuspend = *b;
     dr.done();
     read_callbacks(r, "callbacks", p.callbacks, true, &p.aliases);
     read_callbacks(r, "work", p.work, false, nullptr);

@@ -60,6 +60,8 @@ struct DriverProgram {
     std::string binds;       // the device model it drives (a platform device type)
     bool legacy_pm = false;  // struct pci_driver .suspend/.resume: the PCI core neither saves nor powers down
     bool patched = false;    // a scenario changed it ([drivers.NAME] patches): no longer the file's driver
+    unsigned dpm_flags = 0;  // DPM_FLAG_*: NO_DIRECT_COMPLETE 1, SMART_SUSPEND 2, MAY_SKIP_RESUME 4 (sim/pm/runtime.h)
+    bool use_autosuspend = false;  // pm_runtime_use_autosuspend at probe
     std::map<std::string, std::vector<Step>> callbacks;
     std::map<std::string, std::vector<Step>> work;  // work items schedule-work queues
     // A callback that is another's function (`freeze = "suspend"`, as

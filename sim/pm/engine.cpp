@@ -4,6 +4,7 @@
 #include "models/cpu/cpu.h"
 #include "sim/core/errors.h"
 #include "sim/kernel/kernel.h"
+#include "sim/pm/runtime.h"
 
 #include <fmt/format.h>
 
@@ -54,10 +55,20 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
     // One device's callback, on `c`.
     auto one = [&](const std::string& name, Cpu& c) {
         PmDevice* d = s_.devices.at(name);
+        if (s_.runtime) {
+            const std::string why = dpm_skip(name, p.callback, c);
+            if (!why.empty()) {
+                hub_.instant(d->track(), "callback-skipped", "pm",
+                             {{"device", name}, {"callback", p.callback}, {"reason", why}});
+                return 0;
+            }
+        }
         hub_.slice_begin(d->track(), p.callback, "callback", {{"device", name}, {"phase", p.name}});
         c.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
+        dpm_before(name, p.callback);
         int rc = injected_callback_fault(name, p.callback, d->track());
         if (rc == 0) rc = explicit_callback(*d, p.callback, c);
+        rc = dpm_after(name, p.callback, rc, c);
         if (rc != 0 && p.callback == "restore_explicit") not_restored_.insert(name);
         hub_.slice_end(d->track(), p.callback, "callback", {{"device", name}, {"rc", std::to_string(rc)}});
         if (rc != 0)
@@ -208,6 +219,116 @@ int PmEngine::explicit_callback(PmDevice& d, const std::string& cb, Cpu& c) {
         return restore && rc == 0 ? -95 : rc;  // -EOPNOTSUPP: nothing to restore it from
     }
     return d.callback(cb, c);
+}
+
+namespace {
+// The pm_message event of a callback: 'S'USPEND, 'F'REEZE, 'H'IBERNATE,
+// 'R'ESUME, 'T'HAW, 'E' RESTORE; 0 for prepare, complete and the others.
+char event_of(const std::string& cb) {
+    const std::string base = cb.substr(0, cb.find('_'));
+    if (base == "suspend") return 'S';
+    if (base == "freeze") return 'F';
+    if (base == "poweroff") return 'H';
+    if (base == "resume") return 'R';
+    if (base == "thaw") return 'T';
+    if (base == "restore" && cb != "restore_explicit") return 'E';
+    return 0;
+}
+const char* level_of(const std::string& cb) {
+    if (cb.size() > 6 && cb.compare(cb.size() - 6, 6, "_noirq") == 0) return "noirq";
+    if (cb.find("_late") != std::string::npos || cb.find("_early") != std::string::npos) return "late";
+    return "main";
+}
+}  // namespace
+
+// device_suspend / _late / _noirq and device_resume / _early / _noirq of
+// drivers/base/power/main.c, as far as runtime PM changes what runs.
+std::string PmEngine::dpm_skip(const std::string& name, const std::string& cb, Cpu& c) {
+    RuntimePm& rpm = *s_.runtime;
+    if (!rpm.has(name)) return "";
+    DpmState& st = dpm_[name];
+    const char ev = event_of(cb);
+    if (!ev) return "";
+    const std::string level = level_of(cb);
+    const bool suspending = ev == 'S' || ev == 'F' || ev == 'H';
+    const unsigned flags = rpm.dpm_flags(name);
+    if (suspending && level == "main") {
+        rpm.barrier(name, c);  // a runtime transition in progress ends; a queued resume happens
+        if (st.direct_complete && rpm.suspended(name)) {
+            rpm.disable(name);
+            if (rpm.suspended(name)) {
+                st.direct_completed = true;
+                return "direct-complete";
+            }
+            rpm.enable(name);
+        }
+        st.direct_complete = false;
+        for (const auto& sup : s_.graph->superiors(name)) dpm_[sup].direct_complete = false;
+        return "";
+    }
+    if (st.direct_completed) {
+        if (ev == 'R' && level == "main") rpm.enable(name);  // matches the disable at suspend
+        return "direct-complete";
+    }
+    if (suspending && level == "late") {
+        rpm.disable(name);  // __pm_runtime_disable(dev, false)
+        st.skip_suspend = (flags & kDpmSmartSuspend) && rpm.suspended(name);
+        return st.skip_suspend ? "smart-suspend" : "";
+    }
+    if (suspending && level == "noirq") {
+        // Devices in use right before the sleep, or not allowed to, resume.
+        st.noirq_done = true;
+        st.must_resume = !(flags & kDpmMaySkipResume) || rpm.usage(name) > 1 || rpm.children(name) > 0 ||
+                         st.must_resume;
+        if (st.must_resume)
+            for (const auto& sup : s_.graph->superiors(name)) dpm_[sup].must_resume = true;
+        return st.skip_suspend ? "smart-suspend" : "";
+    }
+    // Resuming: dev_pm_skip_resume.
+    const bool skip_resume = ev == 'E' ? false
+                             : ev == 'T' ? (st.skip_suspend && rpm.suspended(name))
+                                         : st.noirq_done && !st.must_resume;
+    if (level == "noirq") {
+        if (skip_resume) rpm.set_suspended(name);
+        else if (flags & kDpmSmartSuspend) rpm.set_active(name);
+        return skip_resume ? "may-skip-resume" : "";
+    }
+    if (level == "late" && skip_resume) {
+        rpm.enable(name);  // (dpm_after enables it after a callback that runs)
+        return "may-skip-resume";
+    }
+    return "";
+}
+
+void PmEngine::dpm_before(const std::string& name, const std::string& cb) {
+    if (!s_.runtime || !s_.runtime->has(name) || cb != "prepare") return;
+    s_.runtime->get_noresume(name);  // device_prepare: no runtime suspend until complete
+    dpm_[name] = DpmState{};
+}
+
+// After the callback, whatever it returned (an injected fault included):
+// `rc` as the PM core goes on with it.
+int PmEngine::dpm_after(const std::string& name, const std::string& cb, int rc, Cpu& c) {
+    if (!s_.runtime || !s_.runtime->has(name)) return rc;
+    RuntimePm& rpm = *s_.runtime;
+    if (cb == "prepare") {
+        if (rc < 0) {
+            rpm.put(name, c, RuntimePm::kAsync);  // device_prepare's error path
+            return rc;
+        }
+        // Only a suspend (not hibernation) may leave a device as it is.
+        bool suspend_event = false;
+        for (const auto& ph : protocol_.suspend) suspend_event = suspend_event || ph.callback == "suspend";
+        dpm_[name].direct_complete = rc > 0 && suspend_event && !(rpm.dpm_flags(name) & kDpmNoDirectComplete);
+        return 0;
+    }
+    const char ev = event_of(cb);
+    if ((ev == 'R' || ev == 'T' || ev == 'E') && std::string(level_of(cb)) == "late") rpm.enable(name);
+    if (cb == "complete") {
+        dpm_.erase(name);
+        rpm.put(name, c, RuntimePm::kAsync);  // pm_runtime_put: the reference prepare took
+    }
+    return rc;
 }
 
 // A fault rule may make this callback fail (its errno) or never return (the
@@ -376,12 +497,18 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         if (int rc = notify_prepare(cpu)) return rc;
         int rc = freeze_stage(Task::Kind::User);
         if (!rc && a == "freeze-tasks") rc = freeze_stage(Task::Kind::KThread);
+        if (!rc && a == "freeze-tasks" && s_.runtime) s_.runtime->freeze_workqueue(true);  // freezable pm_wq
         if (rc) notify_post(cpu, s_.notifiers.size());
         return rc;
     }
-    else if (a == "freeze-kernel-threads") return freeze_stage(Task::Kind::KThread);
+    else if (a == "freeze-kernel-threads") {
+        int rc = freeze_stage(Task::Kind::KThread);
+        if (!rc && s_.runtime) s_.runtime->freeze_workqueue(true);
+        return rc;
+    }
     else if (a == "thaw-tasks") {
         s_.kernel->thaw_all();
+        if (s_.runtime) s_.runtime->freeze_workqueue(false);  // thaw_workqueues
         notify_post(cpu, s_.notifiers.size());  // suspend_finish / hibernate's Exit: after the thaw
     }
     else if (a == "suspend-device-irqs") s_.kernel->suspend_device_irqs();

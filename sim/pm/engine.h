@@ -23,6 +23,7 @@ class Cpu;
 class Kernel;
 class AcpiOs;
 class EventHub;
+class RuntimePm;
 
 struct PmServices {
     Kernel* kernel = nullptr;
@@ -52,6 +53,11 @@ struct PmServices {
     // among them stops this kernel where it is (power_cut cuts the power).
     FaultInjector* faults = nullptr;
     std::function<void(const FaultSpec&)> power_cut;
+    // Runtime PM (sim/pm/runtime.h): what system sleep does with it - a
+    // reference from prepare to complete, direct-complete, SMART_SUSPEND
+    // and MAY_SKIP_RESUME, runtime PM off from late to early, pm_wq frozen
+    // with the kernel threads. nullptr: none.
+    RuntimePm* runtime = nullptr;
     Picos freeze_timeout = 20'000'000'000'000ULL;  // pm_freeze_timeout: 20 s
 };
 
@@ -105,6 +111,20 @@ private:
     Worker& idle_worker();
     int injected_callback_fault(const std::string& device, const std::string& callback, const std::string& track);
     int explicit_callback(PmDevice& d, const std::string& cb, Cpu& c);
+    // drivers/base/power/main.c around one device's callback with runtime
+    // PM: dpm_skip says why it is skipped ("" to run it), dpm_before and
+    // dpm_after do what the PM core does around it.
+    std::string dpm_skip(const std::string& name, const std::string& cb, Cpu& c);
+    void dpm_before(const std::string& name, const std::string& cb);
+    int dpm_after(const std::string& name, const std::string& cb, int rc, Cpu& c);
+    struct DpmState {
+        bool direct_complete = false;   // prepare said it may stay suspended
+        bool direct_completed = false;  // it did: only complete runs
+        bool skip_suspend = false;      // SMART_SUSPEND and runtime-suspended at late: late/noirq skipped
+        bool noirq_done = false;        // its suspend_noirq ran (or was skipped): resume may skip
+        bool must_resume = false;       // decided at noirq (MAY_SKIP_RESUME); children set their superiors'
+    };
+    std::map<std::string, DpmState> dpm_;
     std::set<std::string> not_restored_;  // restore_explicit failed: the revoke action's devices
     // Fires the point faults of a phase boundary; returns the power loss among them.
     const FaultSpec* point_faults(const std::string& phase, const char* when);

@@ -504,6 +504,10 @@ PciDev* Platform::find_pci(PciCore& core, const Dev& d) const {
 
 void Platform::bind_devices(Cpu& cpu) {
     kernel_->set_handler_power_check([this](const std::string& owner) -> Kernel::HandlerPower {
+        // A runtime-suspended device's handler is called for its neighbours'
+        // interrupts on a shared line, as in Linux: it must check and return
+        // IRQ_NONE (if it touches the device, io.suspended-device says so).
+        if (rpm_ && !rpm_->active(owner)) return {};
         for (const auto& d : devs_)
             if (d.spec.name == owner && d.fn->dstate() != DState::D0)
                 return {fmt::format("{} is in {}", owner, d.fn->dstate() == DState::D3cold ? "D3cold" : "D3hot"),
@@ -604,6 +608,43 @@ void Platform::bind_devices(Cpu& cpu) {
         if (DmaEngineDriver* a = dma_driver(dev)) a->set_can_restore(false);
     for (const auto& [dev, to] : scenario_.driver_handoff)
         if (DmaEngineDriver *a = dma_driver(dev), *b = dma_driver(to); a && b) a->set_peer("handoff", b);
+    start_runtime_pm(cpu);
+}
+
+// Runtime PM for every device, in dpm_list order (parents first): active,
+// power/control "on" unless the scenario's [runtime.NAME] says "auto".
+void Platform::start_runtime_pm(Cpu& cpu) {
+    rpm_ = std::make_unique<RuntimePm>(*kernel_, kernel_->hub());
+    auto parent_of = [this](const std::string& name) -> std::string {
+        for (const auto& d : scenario_.platform.devices) {
+            if (d.name == name) return d.parent;
+            if (d.has_disk() && d.disk == name) return d.name;
+        }
+        return "";
+    };
+    for (const auto& name : graph_.devices()) {
+        auto pm = pm_by_name_.find(name);
+        if (pm == pm_by_name_.end()) continue;
+        RuntimePm::Settings st;
+        if (auto r = scenario_.runtime.find(name); r != scenario_.runtime.end()) {
+            st.allow = r->second.allow;
+            st.autosuspend_delay = r->second.autosuspend_delay;
+            st.ignore_children = r->second.ignore_children;
+        }
+        if (auto drv = scenario_.drivers.find(name); drv != scenario_.drivers.end() && drv->second) {
+            st.dpm_flags = drv->second->dpm_flags;
+            st.use_autosuspend = drv->second->use_autosuspend;
+        }
+        rpm_->add(name, pm->second, parent_of(name), st);
+    }
+    for (const auto& l : scenario_.platform.links)
+        if (l.pm_runtime) rpm_->add_link(l.supplier, l.consumer);
+    for (auto& d : devs_) {
+        if (d.pm) d.pm->set_runtime(rpm_.get());
+        if (d.driver) d.driver->set_runtime(rpm_.get());
+        if (d.generic_driver) d.generic_driver->set_runtime(rpm_.get());
+    }
+    rpm_->start(cpu);
 }
 
 std::vector<std::pair<std::string, GenericDriver*>> Platform::generic_drivers() {

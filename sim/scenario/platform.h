@@ -35,6 +35,7 @@
 #include "sim/kernel/kernel.h"
 #include "sim/pm/device_graph.h"
 #include "sim/pm/hibernation.h"
+#include "sim/pm/runtime.h"
 #include "sim/scenario/scenario.h"
 
 #include <map>
@@ -97,6 +98,8 @@ public:
     // by the boot program after enumeration. Returns the PM devices by name.
     void bind_devices(Cpu& cpu);
     const std::map<std::string, PmDevice*>& pm_devices() const { return pm_by_name_; }
+    // Runtime PM of every device (after bind_devices).
+    RuntimePm* runtime_pm() { return rpm_.get(); }
     std::vector<std::pair<std::string, DmaEngineDriver*>> dma_drivers();
     std::vector<std::pair<std::string, XhciDriver*>> xhci_drivers();
     // The drivers of devices described by files (pci-device), once bound.
@@ -196,6 +199,8 @@ private:
     std::vector<Dev> devs_;
     std::vector<UsbDev> usb_;
     std::map<std::string, PmDevice*> pm_by_name_;
+    std::unique_ptr<RuntimePm> rpm_;
+    void start_runtime_pm(Cpu& cpu);
 };
 
 }  // namespace quiesce

@@ -197,6 +197,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         SIM_ASSERT(platform.acpi_os().init(cpu), "the kernel found no valid FADT");
         platform.pci_core().enumerate(cpu);
         platform.bind_devices(cpu);
+        platform.watch(checker);  // (from boot on: a runtime suspend snapshots what its resume must give back)
         // The ACPI SCI: fixed events (RTC alarm, power button) and GPEs are
         // wakeup events, and the SCI stays armed while device IRQs are suspended.
         const unsigned sci = platform.acpi_os().sci_irq();
@@ -247,6 +248,8 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             });
         }
 
+        // The machine idles (devices may runtime-suspend) before the transition.
+        if (s.idle) k.sleep(s.idle, "the idle machine");
         uint64_t imr_save = k.alloc(8, 8);
         // The ACPI PCI interrupt links as the OS found them at boot (_CRS of
         // LNKA-D): irqrouter_resume, a syscore resume op, sets them again (_SRS).
@@ -314,6 +317,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         // stops the kernel there) or at their time; the image writer asks
         // after each page.
         svc.faults = &ctx.faults;
+        svc.runtime = platform.runtime_pm();
         platform.install_faults();
         svc.power_cut = [&platform](const FaultSpec& cut) { platform.cut_power(cut.restore_after); };
         hibernation.set_faults(&ctx.faults);
@@ -361,7 +365,6 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
                 return;
             }
         }
-        platform.watch(checker);
         checker.transition_started();
         PmEngine engine(svc, s.protocol, ctx.hub);
         if (s.storage.hdparm_burst && !platform.dma_drivers().empty()) {
@@ -391,6 +394,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             storage_check->check(false);  // a fresh boot: only what was durable counts
         }
         if (back) {
+            if (s.idle) k.sleep(s.idle, "the idle machine");
             std::string after = dma_workload(platform, ctx, cpu, s, "after", dma_buffers);
             if (workload.empty()) workload = after;
             // The tasks go on running: what they see now is what the suspend did to them.
@@ -399,6 +403,9 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         }
         if (r.slept && !r.resumed) k.abandon();  // the image kernel is gone: a fresh boot
         k.stop_tasks();
+        if (back && platform.runtime_pm())  // every get has had its put
+            for (const std::string& problem : platform.runtime_pm()->unbalanced())
+                ctx.hub.guest_error(k.path(), "rpm.usage-unbalanced", problem, {{"kind", "end-of-run"}});
         finished = true;
     });
 

@@ -211,6 +211,7 @@ PlatformSpec load_platform(const std::string& path) {
     size_t links = 0;
     r.tables("link", [&](TableReader& l, const toml::node& node) {
         LinkSpec s{l.required_str("supplier"), l.required_str("consumer"), int(node.source().begin.line)};
+        if (auto b = l.boolean("pm_runtime")) s.pm_runtime = *b;  // DL_FLAG_PM_RUNTIME
         // Devices only: a drive is in the graph, but no link names one.
         for (const auto* n : {&s.supplier, &s.consumer})
             if (std::none_of(p.devices.begin(), p.devices.end(), [&](auto& d) { return d.name == *n; }))
@@ -652,6 +653,16 @@ Scenario load_scenario(const std::string& path) {
                                  "'" + d.name + "' depends on it ([depends] of its device file)");
         devs.erase(it);
     }
+    // Runtime PM as /sys/devices/.../power/ sets it (docs/runtime-pm.md).
+    per_device("runtime", [&](DeviceSpec& spec, TableReader& r, bool) {
+        Scenario::RuntimeSpec& rs = s.runtime[spec.name];
+        if (auto c = r.str("control")) {
+            if (*c != "auto" && *c != "on") r.fail("control", "must be \"auto\" or \"on\" (power/control)");
+            rs.allow = *c == "auto";
+        }
+        if (auto v = r.str("autosuspend_delay")) rs.autosuspend_delay = parse_value(r, "autosuspend_delay", *v, parse_duration);
+        if (auto b = r.boolean("ignore_children")) rs.ignore_children = *b;
+    });
     per_device("drivers", [&](DeviceSpec& spec, TableReader& r, bool disk) {
         // Drivers as data: a driver file by name, and patches to it. The
         // disk behind an AHCI controller has its own (sd).
@@ -663,7 +674,7 @@ Scenario load_scenario(const std::string& path) {
             if (p.binds != type) r.fail("driver", "'" + *name + "' drives " + p.binds + ", '" + dev + "' is " + type);
             s.drivers[dev] = std::make_shared<DriverProgram>(std::move(p));
         }
-        if (r.boolean("legacy_pm") || r.array("patch") || r.table("work")) {
+        if (r.boolean("legacy_pm") || r.array("patch") || r.table("work") || r.array("flags")) {
             if (def.empty()) r.fail("patch", "device '" + dev + "' (" + type + ") takes no driver file yet");
             auto it = s.drivers.find(dev);
             DriverProgram p = it != s.drivers.end() ? *it->second : load_driver(resolve_driver(r, "patch", def));
@@ -769,6 +780,7 @@ Scenario load_scenario(const std::string& path) {
         }
         if (auto v = r.str("suspend_after")) w.suspend_after = parse_value(r, "suspend_after", *v, parse_duration);
         if (auto v = r.str("run_after")) w.run_after = parse_value(r, "run_after", *v, parse_duration);
+        if (auto v = r.str("idle")) s.idle = parse_value(r, "idle", *v, parse_duration);
         if (auto n = r.integer("ops", 0, 100000)) w.ops = unsigned(*n);
         if (auto b = r.boolean("control_run")) {
             w.control_run = *b;

@@ -61,6 +61,7 @@ struct LinkSpec {
     std::string supplier;
     std::string consumer;
     int line = 0;
+    bool pm_runtime = false;  // DL_FLAG_PM_RUNTIME: the supplier is runtime-active while the consumer is
 };
 
 struct PlatformSpec {
@@ -158,6 +159,14 @@ struct Scenario {
         uint64_t seed = 0;    // 0: the scenario's
     } timing;
     std::vector<PropertyOverride> properties;
+    // [runtime.NAME]: a device's runtime PM (power/control, autosuspend_delay_ms).
+    struct RuntimeSpec {
+        bool allow = false;          // control = "auto"
+        Picos autosuspend_delay = 0;
+        bool ignore_children = false;
+    };
+    std::map<std::string, RuntimeSpec> runtime;
+    Picos idle = 0;                // [workload] idle: the machine idles this long before and after the transition
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     unsigned usb_commands = 4;     // No-Op commands before and after, per xHCI controller
     uint32_t copy_size = 4096;
