@@ -216,3 +216,24 @@ TEST_CASE("runtime pm: bad [runtime] tables and driver flags are input errors", 
     CHECK(load("[[drivers.dma0.patch]]\ncallback = \"io_begin\"\nappend = [{ op = \"rpm-get-sometimes\" }]\n")
               .find("unknown step 'rpm-get-sometimes'") != std::string::npos);
 }
+
+TEST_CASE("runtime pm: a described device's request path runs its driver file's io hooks", "[runtime-pm][devices]") {
+    TempFile f("[scenario]\nseed = 1\n[platform]\nname = \"pc-gpu\"\n[protocol]\nname = \"linux-s3\"\n"
+               "[[drivers.gpu0.patch]]\ncallback = \"io_begin\"\nappend = [{ op = \"rpm-resume-and-get\", label = \"get\" }]\n"
+               "[[drivers.gpu0.patch]]\ncallback = \"io_end\"\nappend = [{ op = \"rpm-put\", label = \"put\" }]\n"
+               "[expect]\nresult = \"pass\"\n");
+    Scenario s = load_scenario(f.path());
+    RunResult r = execute(s);
+    CHECK(r.status == "passed");
+    // One get and one put per engine command of the workload (before and
+    // after), on gpu0's .io track; the VRAM eviction inside its PM
+    // callbacks is the driver's own and takes none.
+    unsigned gets = 0, puts = 0;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::SliceBegin && ev.category == "step" && ev.track == "gpu0.io") {
+            gets += ev.name == "get";
+            puts += ev.name == "put";
+        }
+    CHECK(gets == 2);
+    CHECK(puts == 2);
+}

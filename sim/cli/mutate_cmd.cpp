@@ -53,14 +53,20 @@ const DriverProgram* program_of(const std::vector<Scenario>& scenarios, const st
     return nullptr;
 }
 
-// The callbacks each device ran in `r` (device callbacks and syscore ops).
+// The callbacks each device ran in `r` (device callbacks, syscore ops,
+// runtime PM callbacks, and the request path's hooks: steps on DEVICE.io).
 std::set<std::string> reached_callbacks(const RunResult& r, const std::vector<std::string>& devices) {
     std::set<std::string> out;
-    for (const auto& ev : r.stream.events)
-        if (ev.kind == EvKind::SliceBegin && (ev.category == "callback" || ev.category == "syscore")) {
-            const std::string dev = arg_value(ev, "device");
-            if (std::find(devices.begin(), devices.end(), dev) != devices.end()) out.insert(ev.name);
-        }
+    auto ours = [&](const std::string& dev) { return std::find(devices.begin(), devices.end(), dev) != devices.end(); };
+    for (const auto& ev : r.stream.events) {
+        if (ev.kind != EvKind::SliceBegin) continue;
+        if ((ev.category == "callback" || ev.category == "syscore" || ev.category == "rpm") &&
+            ours(arg_value(ev, "device")))
+            out.insert(ev.name);
+        if (ev.category == "step" && ev.track.size() > 3 && ev.track.compare(ev.track.size() - 3, 3, ".io") == 0 &&
+            ours(ev.track.substr(0, ev.track.size() - 3)))
+            out.insert(arg_value(ev, "callback"));
+    }
     return out;
 }
 

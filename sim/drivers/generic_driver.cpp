@@ -118,6 +118,16 @@ int GenericDriver::transfer(Cpu& cpu, uint32_t op, uint64_t host, uint64_t offse
     // answered, the firmware never became ready) leaves the device without
     // a driver's I/O path, as Linux leaves it unbound.
     if (!desc_->engine.on || !drv_) return kENODEV;
+    // The driver's own commands (VRAM eviction) run inside its PM callbacks;
+    // a request from outside is wrapped in the file's io_begin / io_end.
+    if (own) return submit(cpu, op, host, offset, len, own);
+    if (const int rc = runner_.run_io("io_begin", cpu); rc < 0) return rc;
+    const int rc = submit(cpu, op, host, offset, len, own);
+    runner_.run_io("io_end", cpu);
+    return rc;
+}
+
+int GenericDriver::submit(Cpu& cpu, uint32_t op, uint64_t host, uint64_t offset, uint32_t len, bool own) {
     queue_lock_.lock();
     if (!own && cpu.read32(drv_ + F_STOPPED)) {
         queue_lock_.unlock();

@@ -62,6 +62,7 @@ private:
     static constexpr uint32_t kRingSize = 16;
 
     bool irq(Cpu& cpu) override;
+    int submit(Cpu& cpu, uint32_t op, uint64_t host, uint64_t offset, uint32_t len, bool own);  // one command, waited for
     uint64_t read_role(Cpu& cpu, const RegRef& r);
     void write_role(Cpu& cpu, const RegRef& r, uint64_t v);
     int local_memory(Cpu& cpu, uint32_t op, DriverRunner& runner);

@@ -20,6 +20,7 @@ const std::vector<std::vector<std::string>>& chains() {
         {"thaw_noirq", "thaw_early", "thaw"},
         {"poweroff", "poweroff_late", "poweroff_noirq"},
         {"restore_noirq", "restore_early", "restore"},
+        {"io_begin", "io_end"},  // around one request: a step moved after the I/O it guarded
     };
     return c;
 }
@@ -32,7 +33,7 @@ const std::vector<std::pair<std::string, std::string>>& mutation_ops() {
         {"drop", "the step is left out (a forgotten save, wait, poll or flush)"},
         {"swap", "the step and the next change places (a wait before what it waits for)"},
         {"earlier", "the step moves to the end of the previous phase (suspend -> prepare, resume -> resume_early)"},
-        {"later", "the step moves to the start of the next phase (suspend -> suspend_late, resume -> complete)"},
+        {"later", "the step moves to the start of the next phase (suspend -> suspend_late, resume -> complete; io_begin -> io_end)"},
         {"shorten", "the step's timeout is a hundredth of what it was (at least 1 us)"},
     };
     return ops;
