@@ -16,6 +16,9 @@
 //                    PCI function, a task's name for freezer-refusal)
 //   at               not before this simulated time
 //   nth              the Nth opportunity that meets the other conditions
+//   cycle            only in that cycle of a run with [cycles] (1-based):
+//                    from the end of the cycle before to the end of this
+//                    one's resume and copies
 //   probability      each opportunity with this probability, from the run's
 //                    seed (one stream per rule)
 // once (default true): the rule fires one time; false: at every opportunity
@@ -49,6 +52,7 @@ struct FaultSpec {
     std::string device;           // acpi-method-error: the method (_TTS, _PTS, _WAK)
     Picos at = 0;
     uint64_t nth = 0;             // 0: any
+    uint64_t cycle = 0;           // only in this cycle of a [cycles] run (1-based; 0: any)
     double probability = -1;      // < 0: always
     bool once = true;
     // Parameters.

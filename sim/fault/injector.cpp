@@ -79,6 +79,7 @@ bool FaultInjector::take(Rule& r, const std::string& phase, const std::string& d
     if (!f.phase.empty() && f.phase != phase) return false;
     if (!f.device.empty() && f.device != device) return false;
     if (f.at && now_ps() < f.at) return false;
+    if (f.cycle && f.cycle != cycle_) return false;
     ++r.seen;
     if (f.nth && r.seen != f.nth) return false;
     if (f.probability >= 0 && double(r.rng.next() >> 11) * 0x1.0p-53 >= f.probability) return false;
@@ -97,6 +98,7 @@ void FaultInjector::record(const Rule& r, const std::string& track, std::vector<
     ev.args = {{"rule", r.spec.origin}};
     if (!r.spec.device.empty()) ev.args.push_back({"device", r.spec.device});
     if (r.spec.nth) ev.args.push_back({"nth", std::to_string(r.spec.nth)});
+    if (r.spec.cycle) ev.args.push_back({"cycle", std::to_string(r.spec.cycle)});
     if (r.spec.probability >= 0) ev.args.push_back({"probability", fmt::format("{}", r.spec.probability)});
     for (auto& a : site) ev.args.push_back(std::move(a));
     hub_.emit(std::move(ev));

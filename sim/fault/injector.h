@@ -60,6 +60,11 @@ public:
     // drive's persistence point cuts the power through power-loss's).
     void run_handler(const std::string& kind, const FaultSpec& rule);
 
+    // The cycle of a [cycles] run now going on (1-based): a rule with a
+    // `cycle` trigger fires only in that one.
+    void set_cycle(uint64_t cycle) { cycle_ = cycle; }
+    uint64_t cycle() const { return cycle_; }
+
     // How many faults fired in this run, and the last one.
     size_t fired() const { return fired_; }
     const FaultSpec* last_fired() const { return last_; }
@@ -81,6 +86,7 @@ private:
     size_t fired_ = 0;
     const FaultSpec* last_ = nullptr;
     bool async_power_ = false;
+    uint64_t cycle_ = 1;
     std::map<std::string, uint64_t> persistence_seen_;  // drive -> points so far
     bool note_persistence_ = false;
     std::vector<std::pair<std::string, Picos>> persistence_times_;

@@ -402,6 +402,10 @@ int PmEngine::platform_enter(Cpu& cpu) {
     result_.slept = true;
     s_.kernel->halt();  // the CPUs stop: no task runs while the platform sleeps
     if (s_.sleep_entered) s_.sleep_entered();
+    // The start firmware gave this CPU when it last woke is not this sleep's:
+    // from SLP_EN it waits for the next one (a second cycle would otherwise
+    // run on at once, while the platform powers down under it).
+    cpu.forget_start();
     uint64_t vector = s_.acpi->enter(cpu, protocol_.target, s_.kernel->props().get<bool>("acpi_flush_cpu_cache"),
                                      s_.kernel->props().get<bool>("acpi_gts_bfs"));
     uint64_t expected = protocol_.target == 4 ? s_.image_restore_point : s_.trampoline;
@@ -671,11 +675,19 @@ int PmEngine::after_async_power_loss(Cpu& cpu) {
     return wait_for_power(cpu);
 }
 
-PmEngine::Result PmEngine::run(Cpu& cpu) {
+PmEngine::Result PmEngine::run(Cpu& cpu, unsigned cycle) {
+    // What one transition knew of its devices and phases is not the next's.
+    result_ = Result{};
+    succeeded_.clear();
+    closed_.clear();
+    dpm_.clear();
+    not_restored_.clear();
+    notified_ = false;
     // With the wakeup_count handshake, against the count user space saved:
     // an event between that write and now aborts too.
     wakeups_at_start_ = s_.kernel->events_check_enabled() ? s_.kernel->saved_wakeup_count() : s_.kernel->wakeup_count();
-    hub_.slice_begin(track_, protocol_.name, "transition");
+    if (cycle) hub_.slice_begin(track_, protocol_.name, "transition", {{"cycle", std::to_string(cycle)}});
+    else hub_.slice_begin(track_, protocol_.name, "transition");
     try {
         if (!run_suspend(cpu)) return result_;
     } catch (const PowerLost&) {

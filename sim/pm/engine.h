@@ -77,7 +77,10 @@ public:
     };
 
     PmEngine(PmServices services, const Protocol& protocol, EventHub& hub);
-    Result run(Cpu& cpu);
+    // One transition. An engine runs any number in turn ([cycles]): each
+    // starts from nothing of the one before but the callback workers.
+    // `cycle` (1-based) is recorded on the transition slice; 0 records none.
+    Result run(Cpu& cpu, unsigned cycle = 0);
 
 private:
     // `only`: restrict to these devices (unwinding). `stop_on_error`: a

@@ -381,6 +381,12 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
     }
     if (auto a = r.str("at")) f.at = parse_value(r, "at", *a, parse_duration);
     if (auto n = r.integer("nth", 1, 1'000'000'000)) f.nth = uint64_t(*n);
+    if (auto n = r.integer("cycle", 1, 10000)) {
+        if (uint64_t(*n) > s.cycles.count)
+            r.fail("cycle", "the scenario runs " + std::to_string(s.cycles.count) + " cycle" +
+                                (s.cycles.count == 1 ? "" : "s") + " ([cycles] count)");
+        f.cycle = uint64_t(*n);
+    }
     if (auto p = r.number("probability")) {
         if (*p < 0 || *p > 1) r.fail("probability", "must be 0 to 1");
         f.probability = *p;
@@ -844,6 +850,23 @@ Scenario load_scenario(const std::string& path) {
             throw InputError(path, pt ? int(pt->source().begin.line) : 1, pt ? int(pt->source().begin.column) : 1,
                              "protocol", why);
         }
+    }
+    if (const toml::table* t = top.table("cycles")) {
+        TableReader r(path, *t, "cycles");
+        if (auto n = r.integer("count", 1, 10000)) {
+            s.cycles.count = unsigned(*n);
+            // The restore kernel of a hibernation boots once per run: a
+            // second hibernation would find none to load its image.
+            if (s.cycles.count > 1 && s.protocol.target == 4)
+                r.fail("count", "'" + s.protocol.name +
+                                    "' hibernates: several cycles need a suspend-to-RAM or suspend-to-idle protocol "
+                                    "(the restore kernel boots once per run)");
+        }
+        if (auto v = r.str("between")) {
+            s.cycles.between = parse_value(r, "between", *v, parse_duration);
+            if (s.cycles.count < 2) r.fail("between", "separates cycles: it needs count of 2 or more");
+        }
+        r.done();
     }
     top.tables("fault", [&](TableReader& r, const toml::node& node) {
         s.faults.faults.push_back(parse_fault(r, s, path + ":" + std::to_string(node.source().begin.line)));

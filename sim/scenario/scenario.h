@@ -166,6 +166,14 @@ struct Scenario {
         bool ignore_children = false;
     };
     std::map<std::string, RuntimeSpec> runtime;
+    // [cycles]: the protocol's transition `count` times in one run (as
+    // sleepgraph's -multi or a CI farm's "suspend 100 times"), the machine
+    // running `between` after each resume (and the workload's copies) before
+    // the next. count = 1 is a run as it was without the table.
+    struct Cycles {
+        unsigned count = 1;
+        Picos between = 0;
+    } cycles;
     Picos idle = 0;                // [workload] idle: the machine idles this long before and after the transition
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     unsigned usb_commands = 4;     // No-Op commands before and after, per xHCI controller

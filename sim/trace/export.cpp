@@ -94,8 +94,44 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
              [&](const Row& c) {
                  callbacks.push_back({c.natural(0), c.natural(1), c[2], c[3], c[4]});
              });
-    size_t next_cb = 0;
+    // A run of several cycles ([cycles]): each transition slice carries its
+    // cycle, and the phases are printed under the cycle they belong to.
+    struct Transition {
+        Picos ts, dur;
+        std::string cycle, result;
+    };
+    std::vector<Transition> transitions;
+    each_row(db,
+             "SELECT s.ts, s.dur, s.args, s.id FROM slice s JOIN track t ON t.id = s.track_id"
+             " WHERE s.run_id = ? AND s.category = 'transition' AND t.name = 'kernel' ORDER BY s.ts",
+             {run_id}, {"slice.ts", "slice.dur", "slice.args", "slice.id"}, [&](const Row& c) {
+                 nlohmann::json a = c.json(2);
+                 auto text = [&](const char* key) {
+                     return a.is_object() && a.contains(key) && a[key].is_string() ? a[key].get<std::string>()
+                                                                                    : std::string();
+                 };
+                 if (!text("cycle").empty())
+                     transitions.push_back({c.natural(0), c.natural(1), text("cycle"), text("result")});
+             });
+    std::string cycles_line;
+    each_row(db,
+             "SELECT i.args, i.id FROM instant i WHERE i.run_id = ? AND i.category = 'run' AND i.name = 'cycles'",
+             {run_id}, {"instant.args", "instant.id"}, [&](const Row& c) {
+                 nlohmann::json a = c.json(0);
+                 auto text = [&](const char* key) {
+                     return a.is_object() && a.contains(key) && a[key].is_string() ? a[key].get<std::string>()
+                                                                                    : std::string("?");
+                 };
+                 cycles_line = fmt::format("cycles: {} of {} completed\n", text("completed"), text("count"));
+             });
+    if (!cycles_line.empty()) out = run_title(db, run_id) + "\n" + cycles_line + "\nphases\n";
+    size_t next_cb = 0, next_tr = 0;
     for (const Phase& p : phases) {
+        while (next_tr < transitions.size() && transitions[next_tr].ts <= p.ts) {
+            const Transition& t = transitions[next_tr++];
+            out += fmt::format(" cycle {}: {} at {}, +{}\n", t.cycle, t.result.empty() ? "-" : t.result,
+                               format_ps(t.ts), format_ps(t.dur));
+        }
         out += fmt::format("  {:>12}  {:>12}  {}\n", format_ps(p.ts), "+" + format_ps(p.dur), p.name);
         while (next_cb < callbacks.size() && callbacks[next_cb].ts < p.ts) ++next_cb;
         for (size_t i = next_cb; i < callbacks.size() && callbacks[i].ts < p.ts + p.dur; ++i)
@@ -168,13 +204,31 @@ std::string trace_summary(const std::vector<const TraceReader*>& dbs) {
                      invariants[c[0]].second += int(c.natural(2));
                  });
     }
+    // Runs of several cycles: how many cycles they asked for and completed.
+    uint64_t cycle_runs = 0, cycles_asked = 0, cycles_done = 0;
+    for (const TraceReader* db : dbs)
+        each_row(*db, "SELECT i.args, i.id FROM instant i WHERE i.category = 'run' AND i.name = 'cycles'", {},
+                 {"instant.args", "instant.id"}, [&](const Row& c) {
+                     nlohmann::json a = c.json(0);
+                     auto number = [&](const char* key) -> uint64_t {
+                         if (!a.is_object() || !a.contains(key) || !a[key].is_string()) return 0;
+                         return std::strtoull(a[key].get<std::string>().c_str(), nullptr, 10);
+                     };
+                     ++cycle_runs;
+                     cycles_asked += number("count");
+                     cycles_done += number("completed");
+                 });
     auto stats = [](std::vector<Picos> v) {
         std::sort(v.begin(), v.end());
         Picos median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
         return fmt::format("{:>5} {:>12} {:>12} {:>12}", v.size(), format_ps(v.front()), format_ps(median),
                            format_ps(v.back()));
     };
-    std::string out = fmt::format("{} runs: {} passed, {} not\n\n", runs, passed, runs - passed);
+    std::string out = fmt::format("{} runs: {} passed, {} not\n", runs, passed, runs - passed);
+    if (cycle_runs)
+        out += fmt::format("{} runs of several cycles: {} of {} cycles completed\n", cycle_runs, cycles_done,
+                           cycles_asked);
+    out += "\n";
     out += fmt::format("{:<10} {:<30} {:>5} {:>12} {:>12} {:>12}\n", "protocol", "phase", "n", "min", "median", "max");
     for (const auto& key : phase_order) {
         auto tab = key.find('\t');

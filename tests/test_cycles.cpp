@@ -1,0 +1,227 @@
+// Many transitions in one run ([cycles], issue 16 item 3): a single cycle
+// is the run as it was, N cycles are N transitions each checked on its own,
+// a fault rule's `cycle` trigger strikes that cycle alone, nothing grows
+// from cycle to cycle, and bad values are input errors.
+#include "cli.h"
+#include "tmpfile.h"
+
+#include "sim/core/errors.h"
+#include "sim/scenario/executor.h"
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+using namespace quiesce;
+using quiesce::test::TempFile;
+
+namespace {
+std::string data_file(const std::string& name) { return std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml"; }
+
+std::string text_of(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// The transition slices of a run: (cycle arg, result, begin, end), in order.
+struct Transition {
+    std::string cycle, result;
+    Picos begin = 0, end = 0;
+    std::vector<std::string> phases;  // the phases that began inside it
+};
+std::vector<Transition> transitions(const RunResult& r) {
+    std::vector<Transition> out;
+    bool open = false;
+    for (const auto& ev : r.stream.events) {
+        if (ev.category == "transition" && ev.kind == EvKind::SliceBegin) {
+            out.push_back({arg_value(ev, "cycle"), "", ev.ts, 0, {}});
+            open = true;
+        } else if (ev.category == "transition" && ev.kind == EvKind::SliceEnd) {
+            out.back().result = arg_value(ev, "result");
+            out.back().end = ev.ts;
+            open = false;
+        } else if (open && ev.category == "phase" && ev.kind == EvKind::SliceBegin) {
+            out.back().phases.push_back(ev.name);
+        }
+    }
+    return out;
+}
+
+std::vector<const Event*> instants(const RunResult& r, const std::string& name) {
+    std::vector<const Event*> out;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::Instant && ev.name == name) out.push_back(&ev);
+    return out;
+}
+
+std::string error_of(const std::string& text) {
+    TempFile f(text);
+    try {
+        load_scenario(f.path());
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    return "no error";
+}
+}  // namespace
+
+TEST_CASE("cycles: count = 1 is the run as it was without the table, digest for digest", "[cycles]") {
+    const std::string text = text_of(data_file("s3-basic"));
+    TempFile without(text), with(text + "\n[cycles]\ncount = 1\n");
+    RunResult a = execute(load_scenario(without.path())), b = execute(load_scenario(with.path()));
+    RunResult c = execute(load_scenario(data_file("s3-basic")));
+    CHECK(a.status == "passed");
+    CHECK(b.status == "passed");
+    CHECK(a.stream.digest == b.stream.digest);
+    CHECK(a.stream.digest == c.stream.digest);
+    CHECK(a.stream.events.size() == b.stream.events.size());
+    // One transition, no cycle arg, no per-cycle instants.
+    auto t = transitions(b);
+    REQUIRE(t.size() == 1);
+    CHECK(t[0].cycle.empty());
+    CHECK(instants(b, "cycle-end").empty());
+    CHECK(instants(b, "cycles").empty());
+}
+
+TEST_CASE("cycles: twenty transitions in one run, each resumed, the same phases, the alarm re-armed", "[cycles]") {
+    Scenario s = load_scenario(data_file("s3-cycles-20"));
+    REQUIRE(s.cycles.count == 20);
+    RunResult r = execute(s);
+    CHECK(r.status == "passed");
+    CHECK(r.stream.summary.outcome == "resumed");
+    CHECK(r.stream.summary.workload == "ok");
+    auto t = transitions(r);
+    REQUIRE(t.size() == 20);
+    for (size_t i = 0; i < t.size(); ++i) {
+        CHECK(t[i].cycle == std::to_string(i + 1));
+        CHECK(t[i].result == "resumed");
+        CHECK(t[i].phases == t[0].phases);  // every cycle runs the whole protocol
+        if (i) CHECK(t[i].begin >= t[i - 1].end + s.cycles.between);  // the machine ran in between
+    }
+    CHECK(std::find(t[0].phases.begin(), t[0].phases.end(), "platform-enter") != t[0].phases.end());
+    // Each cycle slept until its own alarm: the sleep-request of every cycle.
+    CHECK(instants(r, "sleep-request").size() == 20);
+    // The copies after every resume, and before every suspend.
+    size_t after = 0, before = 0;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::SliceEnd && ev.category == "workload") {
+            CHECK(arg_value(ev, "result") == "ok");
+            (ev.name == "workload after" ? after : before) += 1;
+        }
+    CHECK(after == 20);
+    CHECK(before == 20);
+    auto summary = instants(r, "cycles");
+    REQUIRE(summary.size() == 1);
+    CHECK(arg_value(*summary[0], "count") == "20");
+    CHECK(arg_value(*summary[0], "completed") == "20");
+}
+
+TEST_CASE("cycles: a fixed kernel's heap and free pages after each resume do not grow with the cycle", "[cycles]") {
+    RunResult r = execute(load_scenario(data_file("s3-cycles-20")));
+    auto ends = instants(r, "cycle-end");
+    REQUIRE(ends.size() == 20);
+    for (size_t i = 0; i < ends.size(); ++i) {
+        CHECK(arg_value(*ends[i], "cycle") == std::to_string(i + 1));
+        CHECK(arg_value(*ends[i], "heap_used") == arg_value(*ends[0], "heap_used"));
+        CHECK(arg_value(*ends[i], "free_pages") == arg_value(*ends[0], "free_pages"));
+    }
+    CHECK(std::stoull(arg_value(*ends[0], "heap_used")) > 0);
+}
+
+TEST_CASE("cycles: a fault rule with cycle = 17 strikes cycle 17, after 16 clean cycles", "[cycles]") {
+    Scenario s = load_scenario(data_file("s3-cycles-fault-on-cycle-17"));
+    REQUIRE(s.faults.faults.size() == 1);
+    CHECK(s.faults.faults[0].cycle == 17);
+    RunResult r = execute(s);
+    CHECK(r.status == "passed");
+    CHECK(r.violations.empty());
+    CHECK(r.stream.summary.outcome == "aborted:suspend_noirq");
+    auto t = transitions(r);
+    REQUIRE(t.size() == 17);  // the 17th did not come back resumed: the run ended there
+    for (size_t i = 0; i < 16; ++i) CHECK(t[i].result == "resumed");
+    CHECK(t[16].cycle == "17");
+    CHECK(t[16].result == "aborted");
+    std::vector<const Event*> faults;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::Fault) faults.push_back(&ev);
+    REQUIRE(faults.size() == 1);
+    CHECK(faults[0]->name == "callback-fail");
+    CHECK(arg_value(*faults[0], "cycle") == "17");
+    CHECK(faults[0]->ts > t[16].begin);  // inside the 17th transition, not before
+    CHECK(faults[0]->ts < t[16].end);
+    auto summary = instants(r, "cycles");
+    REQUIRE(summary.size() == 1);
+    CHECK(arg_value(*summary[0], "completed") == "16");
+    CHECK(instants(r, "cycle-end").size() == 16);
+
+    // The same rule on cycle 3: two clean cycles, the third aborts.
+    s.faults.faults[0].cycle = 3;
+    RunResult three = execute(s);
+    auto t3 = transitions(three);
+    REQUIRE(t3.size() == 3);
+    CHECK(t3[1].result == "resumed");
+    CHECK(t3[2].result == "aborted");
+    // Without the trigger the rule strikes the first cycle.
+    s.faults.faults[0].cycle = 0;
+    CHECK(transitions(execute(s)).size() == 1);
+}
+
+TEST_CASE("cycles: trace show prints the phases per cycle, trace summary counts the cycles", "[cycles]") {
+    const std::string db = quiesce::test::tmp_path("cycles.db");
+    auto run = quiesce::test::sh("run " + data_file("s3-cycles-fault-on-cycle-17") + " --db " + db);
+    REQUIRE(run.status == 0);
+    auto show = quiesce::test::sh("trace show " + db + " 1");
+    CHECK(show.status == 0);
+    CHECK(show.out.find("cycles: 16 of 20 completed") != std::string::npos);
+    CHECK(show.out.find(" cycle 1: resumed at ") != std::string::npos);
+    CHECK(show.out.find(" cycle 16: resumed at ") != std::string::npos);
+    CHECK(show.out.find(" cycle 17: aborted at ") != std::string::npos);
+    CHECK(show.out.find(" cycle 18:") == std::string::npos);
+    // cycle 1's phases come under its header, before cycle 2's
+    const size_t phases = show.out.find("\nphases\n");
+    REQUIRE(phases != std::string::npos);
+    CHECK(show.out.find(" cycle 1: ") > phases);
+    CHECK(show.out.find(" cycle 1: ") < show.out.find("suspend_noirq", phases));
+    CHECK(show.out.find("suspend_noirq", phases) < show.out.find(" cycle 2: "));
+    CHECK(show.out.find("callback-fail on dma0 in suspend_noirq") != std::string::npos);
+    auto summary = quiesce::test::sh("trace summary " + db);
+    CHECK(summary.status == 0);
+    CHECK(summary.out.find("1 runs of several cycles: 16 of 20 cycles completed") != std::string::npos);
+    std::filesystem::remove_all(db);
+}
+
+TEST_CASE("cycles: bad values are input errors naming file, line, column and key", "[cycles]") {
+    const std::string base = text_of(data_file("s3-basic"));
+    auto with = [&](const std::string& extra) { return error_of(base + "\n" + extra); };
+    CHECK(with("[cycles]\ncount = 0\n").find(":18:9: cycles.count: ") != std::string::npos);
+    CHECK(with("[cycles]\ncount = 10001\n").find("cycles.count: ") != std::string::npos);
+    CHECK(with("[cycles]\ncount = \"20\"\n").find("cycles.count: ") != std::string::npos);
+    CHECK(with("[cycles]\ncount = 2\nbetween = \"50\"\n").find("cycles.between: ") != std::string::npos);
+    CHECK(with("[cycles]\nbetween = \"50ms\"\n").find("cycles.between: separates cycles") != std::string::npos);
+    CHECK(with("[cycles]\ncount = 2\nevery = \"1s\"\n").find("cycles.every") != std::string::npos);
+    CHECK(with("[cycles]\ncount = 2\nbetween = \"50ms\"\n").find("no error") != std::string::npos);
+    const std::string rule = "[[fault]]\nkind = \"callback-fail\"\nphase = \"suspend\"\n";
+    CHECK(with("[cycles]\ncount = 20\n" + rule + "cycle = 21\n").find(":22:9: fault[0].cycle: the scenario runs 20 cycles ([cycles] count)") !=
+          std::string::npos);
+    CHECK(with(rule + "cycle = 2\n").find("cycle: the scenario runs 1 cycle ([cycles] count)") != std::string::npos);
+    CHECK(with(rule + "cycle = 0\n").find("cycle: ") != std::string::npos);
+    CHECK(with("[cycles]\ncount = 3\n" + rule + "cycle = 3\n").find("no error") != std::string::npos);
+    // A hibernation protocol runs one cycle.
+    CHECK(error_of(text_of(data_file("s4-storage")) + "\n[cycles]\ncount = 2\n")
+              .find("cycles.count: 'linux-s4' hibernates") != std::string::npos);
+    CHECK(error_of(text_of(data_file("s4-storage")) + "\n[cycles]\ncount = 1\n").find("no error") != std::string::npos);
+    // --fault takes the key too, against the scenario's count.
+    Scenario s = load_scenario(data_file("s3-cycles-20"));
+    CHECK(parse_cli_fault("kind=callback-fail,phase=suspend,cycle=20", 1, s).cycle == 20);
+    CHECK_THROWS_AS(parse_cli_fault("kind=callback-fail,phase=suspend,cycle=21", 1, s), InputError);
+    // The command line: one line, exit status 2, nothing written.
+    TempFile bad(base + "\n[cycles]\ncount = -1\n");
+    const std::string db = quiesce::test::tmp_path("cycles-bad.db");
+    auto cli = quiesce::test::sh("run " + bad.path() + " --db " + db);
+    CHECK(cli.status == 2);
+    CHECK(cli.out.find("cycles.count: ") != std::string::npos);
+    CHECK(std::count(cli.out.begin(), cli.out.end(), '\n') == 1);
+    CHECK(!std::filesystem::exists(db));
+}
