@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 using quiesce::test::TempFile;
 
@@ -88,6 +89,43 @@ TEST_CASE("cli: bad input exits 2 with one line and writes nothing", "[cli]") {
     r = sh("run /no/such/dir");
     REQUIRE(r.status == 2);
     REQUIRE(r.out == "quiesce: /no/such/dir: no such file or directory\n");
+}
+
+TEST_CASE("cli: a path that is no file or directory, and durations out of range, say so", "[cli]") {
+    // /dev/zero exists: it is a character device, not a missing file (run
+    // and validate said "no such file or directory"; explore, graph and
+    // registers read it for ever).
+    std::string db = tmp_path("not-a-file.db");
+    for (const char* cmd : {"validate /dev/zero", "run /dev/zero --db", "explore /dev/zero --db", "graph /dev/zero",
+                            "registers /dev/zero"}) {
+        const std::string args = std::string(cmd) + (std::string(cmd).back() == 'b' ? " " + db : "");
+        Result r = shell("timeout 60 " + std::string(QUIESCE_BIN) + " " + args);
+        INFO(args);
+        REQUIRE(r.status == 2);
+        REQUIRE(r.out == "quiesce: /dev/zero: a character device, not a file to read\n");
+        REQUIRE_FALSE(std::filesystem::exists(db));
+    }
+    // "1e300s" was read as 1 with the unit "e300s" ("needs a unit"); a
+    // number of 5,000 digits aborted validate (std::out_of_range from
+    // stold); one of 301 was echoed whole with "is out of range".
+    const std::string head = "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[limits]\ncallback = \"";
+    const std::string zeros300(300, '0'), zeros5000(5000, '0');
+    for (const auto& [value, reason] : std::vector<std::pair<std::string, std::string>>{
+             {"1e300s", "'1e300s' has an exponent: write the number in digits, then its unit"},
+             {"2.5E-3s", "'2.5E-3s' has an exponent: write the number in digits, then its unit"},
+             {"1" + zeros300 + "s", "'100000000000000000000000...' (302 characters) is out of range: a duration is at "
+                                    "most 18000000s (about 208 days)"},
+             {"1" + zeros5000 + "s", "'100000000000000000000000...' (5002 characters) is out of range: a duration is "
+                                     "at most 18000000s (about 208 days)"},
+             {"18000001s", "'18000001s' is out of range: a duration is at most 18000000s (about 208 days)"}}) {
+        TempFile f(head + value + "\"\n[expect]\nresult = \"pass\"\n");
+        Result r = sh("validate " + f.path());
+        INFO(value.substr(0, 20));
+        REQUIRE(r.status == 2);
+        REQUIRE(r.out == "quiesce: " + f.path() + ":6:12: limits.callback: " + reason + "\n");
+    }
+    TempFile most(head + "18000000s\"\n[expect]\nresult = \"pass\"\n");
+    REQUIRE(sh("validate " + most.path()).status == 0);
 }
 
 TEST_CASE("cli: query opens read-only and refuses writes", "[cli][trace]") {

@@ -52,8 +52,10 @@ std::vector<std::string> collect(const std::vector<std::string>& paths, bool sce
             files.insert(files.end(), found.begin(), found.end());
         } else if (kind == PathKind::File) {
             files.push_back(p);
-        } else {
+        } else if (kind == PathKind::Missing) {
             throw InputError(p, 0, 0, "", "no such file or directory");
+        } else {
+            files.push_back(p);  // a device node, a FIFO: the loader reads it or says what it is
         }
     }
     return files;

@@ -11,6 +11,13 @@ namespace quiesce {
 namespace {
 constexpr unsigned __int128 kPsPerSecond = 1'000'000'000'000ULL;
 
+// `text` quoted for a message; a long one cut (a 5,000-digit number is not
+// worth echoing).
+std::string quoted(const std::string& text) {
+    if (text.size() <= 40) return "'" + text + "'";
+    return "'" + text.substr(0, 24) + "...' (" + std::to_string(text.size()) + " characters)";
+}
+
 // Splits "12.5us" into 12.5 and "us"; rejects anything else.
 void split_number_unit(const std::string& text, long double& number, std::string& unit) {
     size_t i = 0;
@@ -20,20 +27,36 @@ void split_number_unit(const std::string& text, long double& number, std::string
     std::string digits;
     for (size_t k = 0; k < i; ++k)
         if (text[k] != '_') digits += text[k];
-    if (digits.empty() || digits == ".") throw std::invalid_argument("'" + text + "' does not start with a number");
+    if (digits.empty() || digits == ".") throw std::invalid_argument(quoted(text) + " does not start with a number");
+    // "1e300s" read as 1 and the unit "e300s": say what is wrong with it.
+    if (i + 1 < text.size() && (text[i] == 'e' || text[i] == 'E') &&
+        (std::isdigit(static_cast<unsigned char>(text[i + 1])) || text[i + 1] == '+' || text[i + 1] == '-'))
+        throw std::invalid_argument(quoted(text) + " has an exponent: write the number in digits, then its unit");
     size_t used = 0;
-    number = std::stold(digits, &used);
-    if (used != digits.size()) throw std::invalid_argument("'" + text + "' is not a number");
+    try {
+        number = std::stold(digits, &used);
+    } catch (const std::out_of_range&) {
+        // Beyond what a long double holds: out of range when it is huge (the
+        // caller says so, with its limit); a fraction too small is none.
+        if (digits.substr(0, digits.find('.')).find_first_not_of('0') == std::string::npos)
+            throw std::invalid_argument(quoted(text) + " is not a whole number of the base unit");
+        number = HUGE_VALL;
+        used = digits.size();
+    }
+    if (used != digits.size()) throw std::invalid_argument(quoted(text) + " is not a number");
     unit = text.substr(i);
     while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
 }
 
-uint64_t scaled(long double number, long double scale, const std::string& text) {
+// number * scale as a whole number of the base unit; `most` says the
+// largest value accepted (an out-of-range message names it).
+uint64_t scaled(long double number, long double scale, const std::string& text, const char* most = nullptr) {
     long double v = number * scale;
-    if (v < 0 || v > 1.8e19L) throw std::invalid_argument("'" + text + "' is out of range");
+    if (v < 0 || v > 1.8e19L)
+        throw std::invalid_argument(quoted(text) + " is out of range" + (most ? std::string(": ") + most : ""));
     long double r = std::round(v);
     if (std::fabs(v - r) > 1e-6L * std::max<long double>(1, v))
-        throw std::invalid_argument("'" + text + "' is not a whole number of the base unit");
+        throw std::invalid_argument(quoted(text) + " is not a whole number of the base unit");
     return static_cast<uint64_t>(r);
 }
 }  // namespace
@@ -80,8 +103,9 @@ Picos parse_duration(const std::string& text) {
     else if (unit == "us") scale = 1e6L;
     else if (unit == "ms") scale = 1e9L;
     else if (unit == "s") scale = 1e12L;
-    else throw std::invalid_argument("'" + text + "' needs a unit: ps, ns, us, ms or s");
-    return scaled(number, scale, text);
+    else throw std::invalid_argument(quoted(text) + " needs a unit: ps, ns, us, ms or s");
+    // Picoseconds in 64 bits: 1.8e19 ps.
+    return scaled(number, scale, text, "a duration is at most 18000000s (about 208 days)");
 }
 
 uint64_t parse_size(const std::string& text) {
@@ -93,7 +117,7 @@ uint64_t parse_size(const std::string& text) {
     else if (unit == "KiB") scale = 1024.0L;
     else if (unit == "MiB") scale = 1024.0L * 1024;
     else if (unit == "GiB") scale = 1024.0L * 1024 * 1024;
-    else throw std::invalid_argument("'" + text + "' needs a unit: B, KiB, MiB or GiB");
+    else throw std::invalid_argument(quoted(text) + " needs a unit: B, KiB, MiB or GiB");
     return scaled(number, scale, text);
 }
 
@@ -106,9 +130,9 @@ uint64_t parse_hz(const std::string& text) {
     else if (unit == "kHz") scale = 1e3L;
     else if (unit == "MHz") scale = 1e6L;
     else if (unit == "GHz") scale = 1e9L;
-    else throw std::invalid_argument("'" + text + "' needs a unit: Hz, kHz, MHz or GHz");
+    else throw std::invalid_argument(quoted(text) + " needs a unit: Hz, kHz, MHz or GHz");
     uint64_t hz = scaled(number, scale, text);
-    if (hz == 0) throw std::invalid_argument("'" + text + "' must be above 0 Hz");
+    if (hz == 0) throw std::invalid_argument(quoted(text) + " must be above 0 Hz");
     return hz;
 }
 

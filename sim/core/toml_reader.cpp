@@ -2,6 +2,8 @@
 
 #include "sim/core/paths.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -9,8 +11,25 @@
 
 namespace quiesce {
 
+namespace {
+// A device node is no input file: /dev/zero or /dev/urandom would be read
+// forever. (A FIFO, <(...) in a shell, is read to its end like a file.)
+std::string device_node(const std::string& path) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return "";
+    if (S_ISCHR(st.st_mode)) return "a character device";
+    if (S_ISBLK(st.st_mode)) return "a block device";
+    return "";
+}
+}  // namespace
+
 toml::table parse_toml_file(const std::string& path) {
-    if (path_kind(path) == PathKind::Directory) throw InputError(path, 0, 0, "", "is a directory, not a file");
+    const PathKind kind = path_kind(path);
+    if (kind == PathKind::Directory) throw InputError(path, 0, 0, "", "is a directory, not a file");
+    if (kind == PathKind::Other) {
+        if (std::string what = device_node(path); !what.empty())
+            throw InputError(path, 0, 0, "", what + ", not a file to read");
+    }
     errno = 0;
     std::ifstream in(path);
     if (!in)
