@@ -549,6 +549,10 @@ void Platform::bind_devices(Cpu& cpu) {
         if (drv) {
             int rc = drv->probe(cpu, *pd);
             kernel_->hub().instant(d.fn->path(), "probe", "driver", {{"rc", std::to_string(rc)}});
+            // A failed probe leaves the function unbound (really_probe resets
+            // dev->driver): no driver PM callback runs for it, the PCI core
+            // alone saves its config space and puts it in D3hot.
+            if (rc != 0) drv = nullptr;
         }
         // Host bridges have their config space saved and restored, but are
         // never put into a low-power state.
