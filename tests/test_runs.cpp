@@ -253,6 +253,47 @@ TEST_CASE("runs: seeded tie-breaking orders same-time events by its seed, and on
     REQUIRE(execute(s).stream.digest == nominal.stream.digest);
 }
 
+TEST_CASE("runs: timing jitter varies software costs within the band, minimum delays only upward, kworker starts",
+          "[runs][timing]") {
+    auto spans = [](const RunResult& r, const std::string& callback) {
+        std::map<std::string, std::pair<Picos, Picos>> out;
+        for (const auto& ev : r.stream.events) {
+            if (ev.category != "callback" || ev.name != callback) continue;
+            if (ev.kind == EvKind::SliceBegin) out[arg_value(ev, "device")].first = ev.ts;
+            if (ev.kind == EvKind::SliceEnd) out[arg_value(ev, "device")].second = ev.ts;
+        }
+        return out;
+    };
+    auto dur = [](const std::pair<Picos, Picos>& s) { return s.second - s.first; };
+    Scenario s = regression("s3-basic");
+    RunResult nominal = execute(s);
+    REQUIRE(nominal.status == "passed");
+    const Picos prepare = dur(spans(nominal, "prepare")["pci0"]);    // software cost only
+    const Picos noirq = dur(spans(nominal, "suspend_noirq")["dma0"]);  // the PCI PM 10 ms D3hot delay inside
+    REQUIRE(noirq >= Picos(10'000'000'000));
+    s.timing.jitter = 50;
+    std::set<Picos> prepares;
+    bool longer = false, apart = false;
+    for (uint64_t seed = 1; seed <= 6; ++seed) {
+        s.timing.seed = seed;
+        RunResult r = execute(s);
+        REQUIRE(r.status == "passed");
+        Picos p = dur(spans(r, "prepare")["pci0"]);
+        CHECK(p * 2 >= prepare);  // within 50% either way (plus a bus access's rounding)
+        CHECK(p <= prepare * 3 / 2 + 4'000);
+        prepares.insert(p);
+        auto sus = spans(r, "suspend_noirq");
+        CHECK(dur(sus["dma0"]) >= Picos(10'000'000'000));  // never shorter than the spec's minimum
+        longer = longer || dur(sus["dma0"]) > noirq + Picos(1'000'000'000);
+        // The async callbacks' kworkers leave their cores' idle states at different times.
+        apart = apart || sus["dma0"].first != sus["dma1"].first;
+    }
+    CHECK(prepares.size() > 1);
+    CHECK(longer);
+    CHECK(apart);
+    CHECK(spans(nominal, "suspend_noirq")["dma0"].first == spans(nominal, "suspend_noirq")["dma1"].first);
+}
+
 TEST_CASE("runs: what exploring the new protocols and USB wake turned up stays fixed", "[runs][explore]") {
     auto with = [](const std::string& name, const std::string& rule) {
         Scenario s = regression(name);

@@ -78,6 +78,9 @@ Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain
     props().declare("offline_cycles", int64_t(20000), "Cycles to take this core offline (CPU hotplug)");
     props().declare("online_cycles", int64_t(50000), "Cycles to bring this core online (CPU hotplug)");
     props().declare("irq_entry_cycles", int64_t(100), "Interrupt entry: vectoring and register save");
+    props().declare("idle_exit_us", int64_t(100),
+                    "Exit latency of this core's deepest idle state: a thread woken on it (an async PM job) "
+                    "starts 0 to this many us later under [timing] jitter (nominal runs: 0, the core polls)");
     props().declare("offline_fails", false, "Taking this core offline fails with -EBUSY (CPU hotplug)");
     props().declare("cache_lines", int64_t(512), "Dirty 64-byte lines this core's write-back cache holds");
     props().declare("wbinvd_line_cycles", int64_t(40), "WBINVD: cycles per dirty line written back");
@@ -195,8 +198,18 @@ void Cpu::forget(const sc_core::sc_process_handle& context) {
     }
 }
 
-void Cpu::compute(Cycles n) {
-    uint64_t left = n.n;
+void Cpu::compute(Cycles n) { run_for(ctx().timing.vary(n.n)); }
+
+void Cpu::delay(Cycles n) { run_for(ctx().timing.vary_up(n.n)); }
+
+Cycles Cpu::wake_latency() {
+    TimingJitter& t = ctx().timing;
+    if (!t.percent) return Cycles(0);
+    return Cycles(t.rng.uniform(0, clock().cycles_in(Picos(props().get<int64_t>("idle_exit_us")) * 1'000'000ULL).n));
+}
+
+void Cpu::run_for(uint64_t cycles) {
+    uint64_t left = cycles;
     while (left) {  // cut at the slice end: others may run in between
         uint64_t chunk = std::min(left, acquire());
         wait_cycles(Cycles(chunk));

@@ -58,7 +58,15 @@ public:
     unsigned index() const { return index_; }
 
     // --- timed software operations --------------------------------------
+    // Software work: `n` cycles, varied within [timing] jitter.
     void compute(Cycles n);
+    // A busy-wait with a floor (udelay, mdelay, a spec's minimum delay):
+    // at least `n` cycles, with [timing] jitter up to that much longer.
+    void delay(Cycles n);
+    // How long this core, idle, takes to run a thread woken on it (a kworker
+    // for an async PM job): under [timing] jitter a draw from 0 to
+    // `idle_exit_us` (the exit latency of its idle state); nominal runs: 0.
+    Cycles wake_latency();
     uint64_t read(uint64_t addr, unsigned len);
     void write(uint64_t addr, uint64_t value, unsigned len);
     uint8_t read8(uint64_t a) { return uint8_t(read(a, 1)); }
@@ -171,6 +179,7 @@ private:
     std::list<uint64_t> lost_lru_;
 
     unsigned index_;
+    void run_for(uint64_t cycles);
     bool irqs_enabled_ = true;
     sc_core::sc_process_handle irqs_off_by_;  // who disabled them
     bool online_ = true;

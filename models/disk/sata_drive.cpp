@@ -42,7 +42,7 @@ void SataDrive::set_power(Power p) {
 void SataDrive::spin_up() {
     if (power_ != Power::Standby) return;
     hub().slice_begin(path(), "spin-up", "power");
-    sc_core::wait(from_ps(Picos(props().get<int64_t>("spinup_ms")) * 1'000'000'000ULL));
+    sc_core::wait(from_ps(ctx().timing.vary(Picos(props().get<int64_t>("spinup_ms")) * 1'000'000'000ULL)));
     if (const FaultSpec* f = fault("slow-spin-up")) sc_core::wait(from_ps(f->duration));  // a sticky spindle
     hub().slice_end(path(), "spin-up", "power");
     set_power(Power::Active);

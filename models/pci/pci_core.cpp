@@ -140,7 +140,7 @@ void PciCore::restore_state(Cpu& cpu, PciDev& d) {
             force = false;
             if (retries == 0) return;
             if (cfg_read(cpu, d, reg, 4) == d.saved[i] || attempt + 1 >= retries) return;
-            cpu.compute(kMs(1, cpu));
+            cpu.delay(kMs(1, cpu));
         }
     };
     if (d.bridge) {
@@ -162,7 +162,7 @@ int PciCore::set_power_state(Cpu& cpu, PciDev& d, DState state) {
     if (cur == state) return 0;
     uint16_t next = uint16_t((pmcsr & ~(PMCSR_STATE_MASK | PMCSR_PME_STATUS)) | uint16_t(state));
     cfg_write(cpu, d, PMCSR, next, 2);
-    if (cur == DState::D3hot || state == DState::D3hot) cpu.compute(kMs(10, cpu));
+    if (cur == DState::D3hot || state == DState::D3hot) cpu.delay(kMs(10, cpu));  // PCI PM: at least 10 ms
     uint16_t back = uint16_t(cfg_read(cpu, d, PMCSR, 2));
     return (back & PMCSR_STATE_MASK) == uint16_t(state) ? 0 : -5;
 }

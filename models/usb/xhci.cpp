@@ -244,7 +244,7 @@ void XhciCore::run_commands() {
             continue;
         }
         uint64_t id = ctx().ledger.issue(path(), fmt::format("command TRB at {:#x}", at));
-        wait_cycles(prop_cycles("command_cycles"));
+        wait_cycles(Cycles(ctx().timing.vary(prop_cycles("command_cycles").n)));
         unsigned slot = trb.control >> 24;
         uint32_t code = command(trb_type(trb.control), trb.param, trb.control, slot);
         ++executed_;
@@ -258,7 +258,9 @@ void XhciCore::run_commands() {
 }
 
 void XhciCore::controller() {
-    auto us = [this](const char* key) { return sc_core::sc_time(double(prop_cycles(key).n), sc_core::SC_US); };
+    // Reset, halt, start, Save/Restore State and port reset take their
+    // property's time, varied within [timing] jitter.
+    auto us = [this](const char* key) { return from_ps(ctx().timing.vary(prop_cycles(key).n * 1'000'000ULL)); };
     for (;;) {
         if (resetting_) {
             resetting_ = false;

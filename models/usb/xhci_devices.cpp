@@ -187,7 +187,7 @@ uint32_t XhciCore::address_device(unsigned slot, uint64_t input) {
     UsbDevice* dev = devices_[port - 1];
     const uint64_t portsc = regs().reg(fmt::format("PORTSC{}", port - 1)).value();
     if (!dev || !(portsc & PORTSC_PED)) return CC_TRANSACTION_ERROR;  // nobody answers SET_ADDRESS
-    wait_cycles(Cycles(250'000));  // SET_ADDRESS on the bus and the 2 ms recovery interval
+    wait_cycles(Cycles(ctx().timing.vary(250'000)));  // SET_ADDRESS on the bus and the 2 ms recovery interval
     dev->set_address(uint8_t(slot));
     Slot& s = slots_[slot];
     s.port = port;
@@ -270,7 +270,8 @@ bool XhciCore::control_td(unsigned slot, unsigned dci, uint64_t setup_at) {
         buf.resize(len);
         dma(data.param, buf.data(), len, false);
     }
-    sc_core::wait(sc_core::sc_time(double(prop_cycles("transaction_us").n) * (data_at ? 3 : 2), sc_core::SC_US));
+    // Setup, data and status stages: each a bus transaction, varied within [timing] jitter.
+    sc_core::wait(from_ps(ctx().timing.vary(prop_cycles("transaction_us").n * 1'000'000ULL * (data_at ? 3 : 2))));
     UsbResult r = dev ? dev->control(sp, buf) : UsbResult::Stall;
     hub().instant(path(), "control", "usb",
                   {{"slot", std::to_string(slot)},
@@ -329,7 +330,7 @@ void XhciCore::run_endpoint(unsigned slot, unsigned dci) {
             buf.resize(len);
             dma(trb.param, buf.data(), len, false);
         }
-        sc_core::wait(sc_core::sc_time(double(prop_cycles("transaction_us").n), sc_core::SC_US));
+        sc_core::wait(from_ps(ctx().timing.vary(prop_cycles("transaction_us").n * 1'000'000ULL)));
         Endpoint& now = slots_[slot].ep[dci];  // (a reset may have come while the bus was busy)
         if (now.state != EP_RUNNING || !dev) return;
         UsbResult r = dev->transfer(e.address, buf, len);

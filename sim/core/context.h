@@ -70,9 +70,10 @@ struct PctSchedule {
 };
 
 // Latencies within their ranges (exploration of timing): with `percent` >
-// 0 each varied latency - a DMA beat, interrupt entry, a drive command -
-// takes its nominal value plus or minus up to that percentage, drawn from
-// its own seeded stream.
+// 0 each varied latency - software's CPU cost, firmware methods, DMA beats,
+// interrupt entry, xHCI and USB, drive commands - takes its nominal value
+// plus or minus up to that percentage (a spec's minimum delay only upward:
+// vary_up), drawn from its own seeded stream. docs/exploring.md lists them.
 //
 // With `ties`, every timed wait of a model (a component's cycles, a CPU's
 // bus access) ends with 0 to 2 extra delta cycles drawn from another seeded
@@ -87,6 +88,12 @@ struct TimingJitter {
         if (!percent || !nominal) return nominal;
         uint64_t span = nominal * percent / 100;
         return nominal - span + rng.uniform(0, 2 * span);
+    }
+    // A wait with a floor (a spec's minimum delay, udelay/mdelay): never
+    // shorter than `nominal`, up to `percent` longer.
+    uint64_t vary_up(uint64_t nominal) {
+        if (!percent || !nominal) return nominal;
+        return nominal + rng.uniform(0, nominal * percent / 100);
     }
     // Extra delta cycles after a timed wait (0 unless `ties`).
     void break_tie() {

@@ -208,7 +208,7 @@ int DriverRunner::poll(const Step& s, Cpu& cpu, const std::function<bool()>& don
     for (;;) {
         if (done()) return 0;
         if (now_ps() - start >= s.timeout) return s.err ? s.err : kETIMEDOUT;
-        cpu.compute(cpu.clock().cycles_in(interval));  // udelay between checks
+        cpu.delay(cpu.clock().cycles_in(interval));  // udelay between checks
     }
 }
 

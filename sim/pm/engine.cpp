@@ -76,7 +76,7 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
                          {{"device", name}, {"callback", p.callback}, {"rc", std::to_string(rc)}});
         return rc;
     };
-    if (p.async && s_.kernel->props().get<bool>("pm_async")) return run_callbacks_async(p, parts, one, succeeded, stop_on_error);
+    if (p.async && s_.kernel->props().get<bool>("pm_async")) return run_callbacks_async(p, cpu, parts, one, succeeded, stop_on_error);
     int first_error = 0;
     for (const auto& name : parts) {
         int rc = one(name, cpu);
@@ -132,10 +132,12 @@ PmEngine::Worker& PmEngine::idle_worker() {
 // thread, started in list order on the online CPUs in turn; each first
 // waits (dpm_wait) for the devices it depends on in this direction -
 // children and consumers when suspending, parents and suppliers when
-// resuming - that take part.
+// resuming - that take part. A core other than the PM thread's is idle:
+// its jobs start once it has left its idle state (Cpu::wake_latency, drawn
+// once per phase and core; 0 in nominal runs).
 // After a suspend-side error (async_error) the devices not started yet do
 // not run; the PM thread waits for every started one.
-int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>& parts,
+int PmEngine::run_callbacks_async(const Phase& p, Cpu& cpu, const std::vector<std::string>& parts,
                                   const std::function<int(const std::string&, Cpu&)>& one,
                                   std::set<std::string>* succeeded, bool stop_on_error) {
     // What the callback jobs share lives on the heap: if the power fails
@@ -155,6 +157,7 @@ int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>
     std::vector<Cpu*> online;
     for (Cpu* c : s_.kernel->cpus())
         if (c->online()) online.push_back(c);
+    std::map<Cpu*, Cycles> woken;
     for (size_t i = 0; i < parts.size(); ++i) {
         std::string name = parts[i];
         Cpu* c = online[i % online.size()];
@@ -167,7 +170,16 @@ int PmEngine::run_callbacks_async(const Phase& p, const std::vector<std::string>
         priority.erase(
             std::remove_if(priority.begin(), priority.end(), [&w](const auto& e) { return e.first == w.thread; }),
             priority.end());
-        w.job = [this, st, name, c, deps, stop_on_error] {
+        // Another core is idle: it leaves its idle state once this phase,
+        // then runs its jobs.
+        Cycles late(0);
+        if (c != &cpu) {
+            auto it = woken.find(c);
+            if (it == woken.end()) it = woken.emplace(c, c->wake_latency()).first;
+            late = it->second;
+        }
+        w.job = [this, st, name, c, deps, stop_on_error, late] {
+            if (late.n) c->wait_cycles(late);
             for (;;) {
                 bool ready = true;
                 for (const auto& d : deps) ready = ready && (!st->taking_part.count(d) || st->done.count(d));
@@ -640,7 +652,7 @@ void PmEngine::pm_test(const Phase& p, size_t index, Cpu& cpu) {
     for (int64_t left = delay_ms; left > 0; left -= 1000) {
         if (suspend && s_.kernel->props().get<bool>("pm_wakeup_checks") && s_.kernel->wakeup_count() != wakeups_at_start_)
             break;
-        cpu.compute(cpu.clock().cycles_in(Picos(std::min<int64_t>(left, 1000)) * 1'000'000'000ULL));  // mdelay(1000)
+        cpu.delay(cpu.clock().cycles_in(Picos(std::min<int64_t>(left, 1000)) * 1'000'000'000ULL));  // mdelay(1000)
     }
     result_.test_level = p.test_level;
     unwind(index, cpu, succeeded_[index], true);

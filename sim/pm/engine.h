@@ -103,7 +103,7 @@ private:
     int wait_for_power(Cpu& cpu);                     // what both wait for
     bool run_suspend(Cpu& cpu);                       // false: the transition ended there
     Result run_resume(Cpu& cpu);
-    int run_callbacks_async(const Phase& p, const std::vector<std::string>& parts,
+    int run_callbacks_async(const Phase& p, Cpu& cpu, const std::vector<std::string>& parts,
                             const std::function<int(const std::string&, Cpu&)>& one, std::set<std::string>* succeeded,
                             bool stop_on_error);
     unsigned async_threads_ = 0;  // names the async callback jobs uniquely
