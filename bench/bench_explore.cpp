@@ -5,7 +5,7 @@
 //   - prefix sharing: one run forks each variant where it starts to differ
 //     (a phase, a persistence point), each child sends only what follows,
 //     and the parent decodes the shared part once, -j 2.
-// Four sweeps: the default platform's S3 scenario with callback-fail and
+// Five sweeps: the default platform's S3 scenario with callback-fail and
 // power-loss at every phase and device; a 100-point CrashMonkey sweep of
 // the S4 scenario (a power loss after each of the first 100 persistence
 // points of its drive); power loss at every phase and after each
@@ -14,7 +14,9 @@
 // variant shares - 104 points); and orders x faults on the S3 storage
 // scenario (callback-fail and power-loss at every phase and device under
 // every other order the graph allows: each order's stem forks its faults
-// again). Variants record at trace level summary and are judged, not
+// again); and the same faults combined with those orders and 3 timings
+// (every product of two or three axes, as explore --cross makes it: a
+// timing's stem forks at time 0). Variants record at trace level summary and are judged, not
 // written to a database. Each way also prints its CPU time (parent and
 // children) and minor page faults per variant, against the empty child's.
 // Give a scenario file to measure the phase sweep of that one instead.
@@ -60,7 +62,7 @@ struct Usage {
 // agreed. With `persistence`, the points after each persistence point -
 // alone, or with the phase points too (`phase_points`).
 bool sweep(const std::string& what, const std::string& path, const std::vector<std::string>& kinds,
-           size_t persistence, bool phase_points = true, bool cross = false) {
+           size_t persistence, bool phase_points = true, bool cross = false, size_t timings = 0) {
     const unsigned jobs = 2;
     Scenario s = load_scenario(path);
     s.trace = TraceLevel::Summary;
@@ -77,7 +79,11 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
             if (p.nth) kept.push_back(std::move(p));
         points = std::move(kept);
     }
-    if (cross) points = cross_points(points, order_points(build_graph(s.platform), true, false, 10'000));
+    if (cross || timings) {
+        std::vector<FaultPoint> orders;
+        if (cross) orders = order_points(build_graph(s.platform), true, false, 10'000);
+        points = cross_points(points, orders, {}, timing_points(timings, 20));
+    }
     std::vector<Scenario> variants;
     for (const auto& p : points) {
         variants.push_back(variant_of(s, p));
@@ -119,7 +125,7 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
         }
     std::printf("%s: %s, %zu variants, %u jobs, %zu branch points%s, %zu from the start\n", what.c_str(),
                 s.name.c_str(), n, jobs, branches.size(),
-                stems ? fmt::format(" ({} forked again from {} order stems)", again, stems).c_str() : "", alone.size());
+                stems ? fmt::format(" ({} forked again from {} stems)", again, stems).c_str() : "", alone.size());
     std::printf("  fork floor:      %8.1f children/s (empty children through the pool)\n", double(n) / floor_s);
     std::printf("  re-running:      %8.1f variants/s   %.1f%% of the floor\n", double(n) / rerun_s,
                 100.0 * floor_s / rerun_s);
@@ -148,5 +154,7 @@ int main(int argc, char** argv) {
                data + "/regression/s4-storage-busy.toml", {"power-loss"}, 100) && ok;
     ok = sweep("orders x faults sweep (callback-fail, power-loss under every other order)",
                data + "/regression/s3-storage.toml", {"callback-fail", "power-loss"}, 0, true, true) && ok;
+    ok = sweep("faults x orders x timings sweep (callback-fail, power-loss; every other order; 3 timings)",
+               data + "/regression/s3-storage.toml", {"callback-fail", "power-loss"}, 0, true, true, 3) && ok;
     return ok ? 0 : 1;
 }

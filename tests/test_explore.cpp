@@ -416,15 +416,15 @@ TEST_CASE("explore: faults under other orders fork again from each order's stem,
                                   "cross", a);
     INFO(with.out);
     std::smatch m;
-    REQUIRE(std::regex_search(with.out, m, std::regex("faults under other orders: (\\d+); this run: (\\d+) variants .*prefix "
+    REQUIRE(std::regex_search(with.out, m, std::regex("combinations: (\\d+) \\(faults x orders \\d+\\); this run: (\\d+) variants .*prefix "
                                                       "sharing \\((\\d+) forked at \\d+ branch points, (\\d+) of them "
-                                                      "again from (\\d+) order stems, 0 from the start\\)")));
+                                                      "again from (\\d+) stems, 0 from the start\\)")));
     CHECK(m[2] == m[3]);
     int cross = std::stoi(m[1]), again = std::stoi(m[4]), stems = std::stoi(m[5]);
     CHECK(stems >= 2);
     CHECK(again > cross / 2);  // the faults that come after the first callback phase
     CHECK(again < cross);      // the ones before it fork where the fault alone would, taking both
-    CHECK(with.out.find(fmt::format("faults under other orders: {} tried", cross)) != std::string::npos);
+    CHECK(with.out.find(fmt::format("faults x orders: {} of {} tried", cross, cross)) != std::string::npos);
     CHECK(variants_recorded(a).find("order=") != std::string::npos);
     // A power loss at a persistence point under another order: two recorded
     // decisions, replayed from the start to the same digest.
@@ -439,6 +439,36 @@ TEST_CASE("explore: faults under other orders fork again from each order's stem,
     CHECK(sh("explore " + quiesce::test::regression("s3-basic") + " --cross --db " + tmp("cross-bad.db")).status == 2);
 }
 
+TEST_CASE("explore: faults under timings and schedules fork from a stem started at time 0, as runs from the start",
+          "[explore][timing]") {
+    // Faults x timings x schedules (and their pairs): each timing's or
+    // schedule's stem takes its decisions before the first event, runs once,
+    // and forks every fault that follows it at the fault's phase.
+    std::string a;
+    Cli with = explore_three_ways("explore " + quiesce::test::regression("s3-storage") +
+                                      " --kinds callback-fail,power-loss --timing 2 --pct 2 --pct-steps 3000 --cross -j 2",
+                                  "timingstems", a);
+    INFO(with.out);
+    std::smatch m;
+    REQUIRE(std::regex_search(with.out, m, std::regex("combinations: (\\d+) \\(faults x schedules (\\d+), faults x timings (\\d+), "
+                                                      "schedules x timings 4, faults x schedules x timings (\\d+)\\); "
+                                                      "this run: (\\d+) variants .*prefix sharing \\((\\d+) forked at "
+                                                      "\\d+ branch points, (\\d+) of them again from (\\d+) stems, 0 from "
+                                                      "the start\\)")));
+    const int faults = std::stoi(m[2]) / 2;
+    CHECK(std::stoi(m[3]) == 2 * faults);
+    CHECK(std::stoi(m[4]) == 4 * faults);
+    CHECK(std::stoi(m[8]) == 8);                    // two timings, two schedules, their four pairs
+    CHECK(std::stoi(m[7]) == 8 * faults);           // every combined fault follows a stem
+    CHECK(std::stoi(m[5]) == std::stoi(m[6]));      // each stem's own run is its scout
+    CHECK(variants_recorded(a).find("timing=") != std::string::npos);
+    // A fault forked from a timing's stem replays from the start.
+    std::string follower = last_run(a, "timing=%kind=%");
+    Cli replay = sh("replay " + a + " " + follower);
+    CHECK(replay.out.find("2 recorded decision(s)") != std::string::npos);
+    CHECK(replay.out.find("identical") != std::string::npos);
+}
+
 TEST_CASE("explore: a stem plans its followers at its own order's marks", "[explore]") {
     Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml");
     s.trace = TraceLevel::Summary;
@@ -448,7 +478,7 @@ TEST_CASE("explore: a stem plans its followers at its own order's marks", "[expl
     std::vector<FaultPoint> orders = order_points(build_graph(s.platform), true, false, 2);
     REQUIRE(orders.size() == 2);
     std::vector<FaultPoint> points = orders;
-    for (auto& p : cross_points(faults, orders)) points.push_back(std::move(p));
+    for (auto& p : cross_points(faults, orders, {}, {})) points.push_back(std::move(p));
     REQUIRE(points.size() == 2 + 2 * faults.size());
     CHECK(points[2].order == orders[0].rule);
     CHECK(points[2].rule == faults[0].rule);
@@ -493,7 +523,7 @@ TEST_CASE("explore: a stem that dies loses its own followers only", "[explore]")
     std::vector<FaultPoint> orders = order_points(build_graph(s.platform), true, false, 2);
     REQUIRE(orders.size() == 2);
     std::vector<FaultPoint> points = orders;
-    for (auto& p : cross_points(faults, orders)) points.push_back(std::move(p));
+    for (auto& p : cross_points(faults, orders, {}, {})) points.push_back(std::move(p));
     std::vector<Scenario> variants;
     for (const auto& p : points) variants.push_back(variant_of(s, p));
     std::vector<size_t> alone;
@@ -621,6 +651,50 @@ TEST_CASE("explore: latencies jittered within their ranges give other timings, a
     // The nominal run is the same as before: no jitter unless asked.
     Cli base = sh("query " + db + " \"SELECT faults IS NULL FROM run WHERE id = 1\" --format list");
     CHECK(base.out == "faults IS NULL\n1\n");
+}
+
+TEST_CASE("explore: a race between two CPUs that no axis finds alone and orders x timings does", "[explore][timing]") {
+    const std::string file = std::string(QUIESCE_DATA_DIR) + "/examples/explore-cross-cpu-race.toml";
+    std::string db = tmp("crosscpu.db"), out = tmp("crosscpurepro");
+    // Each axis alone: nothing.
+    for (const char* axis : {"--orders", "--timing 20", "--pct 20"}) {
+        Cli one = sh("explore " + file + " " + axis + " -j 2 --db " + tmp("crosscpu-one.db"));
+        INFO(axis << "\n" << one.out);
+        CHECK(one.status == 0);
+        CHECK(one.out.find("no violation beyond the baseline's") != std::string::npos);
+    }
+    Cli r = sh("explore " + file + " --orders --timing 20 --cross -j 2 --db " + db + " --out " + out);
+    INFO(r.out);
+    REQUIRE(r.status == 1);
+    CHECK(r.out.find("combinations: 20 (orders x timings 20)") != std::string::npos);
+    CHECK(r.out.find("orders x timings: 20 of 20 tried") != std::string::npos);
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex("io\\.suspended-device +- +dma0 +fault order\\+timing .* first run (\\d+) "
+                                                   "\\(order=dma0,dma1,rp0,pci0 under timing=jitter=20[^)]*\\)\\s+reproducer: (\\S+)")));
+    std::ifstream repro_file(m[2].str());
+    const std::string text((std::istreambuf_iterator<char>(repro_file)), std::istreambuf_iterator<char>());
+    CHECK(text.find("[order]\nsuspend = [\"dma0\", \"dma1\", \"rp0\", \"pci0\"]") != std::string::npos);
+    CHECK(text.find("[timing]\njitter = 20") != std::string::npos);
+    CHECK(text.find("None of these decisions alone, nor fewer of them together, showed it.") != std::string::npos);
+    Cli again = sh("run " + std::string(m[2]) + " --db " + tmp("crosscpuagain.db"));
+    INFO(again.out);
+    CHECK(again.status == 0);
+    CHECK(again.out.find("found the expected io.suspended-device") != std::string::npos);
+    CHECK(sh("replay " + db + " " + std::string(m[1])).out.find("identical") != std::string::npos);
+    std::filesystem::remove_all(out);
+    // The same order under the same twenty timings with the device link: none breaks it.
+    Scenario s = load_scenario(file);
+    s.platform.links.push_back({"dma0", "dma1", 0});
+    add_cli_faults(s, {"order=dma0,dma1,rp0,pci0"});
+    unsigned broken = 0;
+    for (uint64_t seed = 1; seed <= 20; ++seed) {
+        Scenario t = s;
+        t.timing.jitter = 20;
+        t.timing.ties = true;
+        t.timing.seed = seed;
+        broken += execute(t).violations.count("io.suspended-device");
+    }
+    CHECK(broken == 0);
 }
 
 TEST_CASE("explore: PCT finds a hidden dependency only some schedules of the async callbacks break", "[explore][pct]") {

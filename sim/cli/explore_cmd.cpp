@@ -109,14 +109,14 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
     explore.add_option("--pct", o.pct, "Also N PCT schedules of the simulated software (seeds 1..N)");
     explore.add_option("--pct-depth", o.pct_depth, "The bug depth PCT aims at (default 3)")->check(CLI::Range(1, 10));
     explore.add_option("--pct-steps", o.pct_steps, "Operations PCT spreads its change points over (default 20000)");
-    explore.add_option("--timing", o.timing, "Also N runs with DMA, interrupt and drive latencies jittered (seeds 1..N)");
+    explore.add_option("--timing", o.timing, "Also N runs with every varied latency jittered (seeds 1..N; docs/exploring.md)");
     explore.add_option("--jitter", o.jitter, "How much --timing varies each latency, in percent (default 20)")
         ->check(CLI::Range(1, 90));
     explore.add_option("--trace", o.trace, "What each variant records: summary (default), events or bus");
     explore.add_flag("--no-prefix", a.no_prefix, "Run every variant from the start (no fork at the shared prefix)");
     explore.add_flag("--break-order", o.break_order, "Also, per graph edge, the default order with that edge broken");
     explore.add_flag("--cross", o.cross,
-                     "Also every fault point under every order --orders/--break-order give (orders x faults)");
+                     "Also every combination of the axes asked for: faults, orders, --pct schedules, --timing timings");
 }
 
 void settle_explore_args(ExploreArgs& a) {
@@ -155,12 +155,12 @@ struct Coverage {
     std::map<std::string, std::map<std::string, std::map<std::string, Cell>>> devices;  // kind -> phase -> device
     std::map<std::string, Cell> drives;
     std::vector<std::pair<std::string, bool>> orders;  // what the order changes, whether it broke something
-    Cell cross;
-    size_t cross_new = 0;  // faults under other orders with a violation neither showed alone
+    std::map<std::string, Cell> products;              // combinations, per product of axes (--cross)
+    std::map<std::string, size_t> products_new;        // ... runs with a violation no part of them showed
 };
 
-void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points, size_t fault_count,
-                  const std::map<Signature, Finding>& findings, Coverage& coverage,
+void print_report(const ExploreOptions& o, const ExplorePlan& plan, const std::vector<FaultPoint>& points,
+                  size_t fault_count, const std::map<Signature, Finding>& findings, Coverage& coverage,
                   const std::vector<std::string>& phase_order, size_t done, size_t crashed, double secs) {
     std::printf("\n%zu variants in %.2fs (%.1f runs/s)%s\n", done, secs, secs > 0 ? double(done) / secs : 0.0,
                 crashed ? fmt::format(", {} crashed or timed out", crashed).c_str() : "");
@@ -181,9 +181,16 @@ void print_report(const ExploreOptions& o, const std::vector<FaultPoint>& points
     for (size_t i = 0; i < coverage.orders.size() && i < shown; ++i)
         std::printf("  order: %s%s\n", coverage.orders[i].first.c_str(), coverage.orders[i].second ? "  !" : "");
     if (coverage.orders.size() > shown) std::printf("  ... and %zu more orders\n", coverage.orders.size() - shown);
-    if (coverage.cross.tried)
-        std::printf("faults under other orders: %zu tried, %zu fired, %zu with a violation neither showed alone\n",
-                    coverage.cross.tried, coverage.cross.fired, coverage.cross_new);
+    if (plan.timing_count)
+        std::printf("timings: %zu seeds, every varied latency within +-%u%% (minimum delays only longer), kworker "
+                    "wake-ups 0 to each core's idle_exit_us (docs/exploring.md)\n",
+                    plan.timing_count, o.jitter);
+    // Each product of axes: how much of it ran (a budget or shard cuts it), fired, found something new.
+    for (const auto& [axes, size] : plan.products) {
+        const Cell& c = coverage.products[axes];
+        std::printf("%s: %zu of %zu tried, %zu fired, %zu with a violation no part of them showed alone\n",
+                    axes.c_str(), c.tried, size, c.fired, coverage.products_new[axes]);
+    }
     if (o.kinds.empty()) return;
     // Coverage: fired/tried per phase and kind, "!" when a new violation showed.
     std::printf("\ncoverage (fired/tried per phase and fault kind; ! = a new violation)\n");
@@ -257,7 +264,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     ExplorePlan plan = plan_exploration(base.stream, o, s);
     const DeviceGraph& graph = plan.graph;
     std::vector<FaultPoint>& points = plan.points;
-    const size_t fault_count = plan.fault_count, cross_count = plan.cross_count;
+    const size_t fault_count = plan.fault_count, cross_count = points.size() - plan.single_count;
     std::vector<size_t> picks = pick_variants(points.size(), o);
     db.set_planned(int64_t(1 + picks.size()));  // the baseline and the variants
     std::vector<Scenario> variants;
@@ -288,12 +295,14 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         sharing = fmt::format(", prefix sharing ({} forked at {} branch point{}", variants.size() - alone.size(),
                               branches.size(), branches.size() == 1 ? "" : "s");
         if (stems)
-            sharing += fmt::format(", {} of them again from {} order stem{}", followers, stems, stems == 1 ? "" : "s");
+            sharing += fmt::format(", {} of them again from {} stem{}", followers, stems, stems == 1 ? "" : "s");
         sharing += fmt::format(", {} from the start)", alone.size());
     }
+    std::string products;
+    for (const auto& [axes, size] : plan.products) products += fmt::format("{}{} {}", products.empty() ? "" : ", ", axes, size);
     std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu%s; this run: %zu variants (%s%s, shard %u/%u), %u %s%s\n",
                 fault_count, o.kinds.size(), points.size() - fault_count - cross_count,
-                o.cross ? fmt::format(", faults under other orders: {}", cross_count).c_str() : "", picks.size(),
+                o.cross ? fmt::format(", combinations: {} ({})", cross_count, products).c_str() : "", picks.size(),
                 o.strategy.c_str(), budget_text.c_str(), o.shard, o.shards,
                 o.jobs, o.jobs == 1 ? "job" : "jobs", sharing.c_str());
     std::fflush(stdout);
@@ -330,12 +339,13 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         }
         const bool violating = found.add(points, picks[k], run_id, seen, r.violations);
         if (r.status == "crashed" || r.status == "timeout") ++crashed;
-        if (!p.order.empty()) coverage.cross.add(fired, violating);
+        const bool many = combined(p);
+        if (many) coverage.products[axes_of(p)].add(fired, violating);
         else if (p.nth) coverage.drives[p.device].add(fired, violating);
         else coverage.cells[p.phase][p.kind].add(fired, violating);
-        if (p.order.empty() && !p.nth && !p.device.empty() && !whole_run)
+        if (!many && !p.nth && !p.device.empty() && !whole_run)
             coverage.devices[p.kind][p.phase][p.device].add(fired, violating);
-        if (p.kind == "order") coverage.orders.push_back({p.device + " (" + p.rule + ")", violating});
+        if (p.kind == "order" && !many) coverage.orders.push_back({p.device + " (" + p.rule + ")", violating});
         if (!junit.empty()) {
             JunitCase c;
             c.classname = "explore." + s.name;
@@ -347,7 +357,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             c.message = died ? r.message : violating ? "new violation: " + first_new : "";
             c.properties = {{"random_seed", std::to_string(s.seed)}, {"trace_db", db_path},
                             {"run_id", std::to_string(run_id)},     {"digest", fmt::format("{:016x}", r.stream.digest)},
-                            {"kind", p.kind},                       {"fired", fired ? "yes" : "no"}};
+                            {"kind", combined_kind(p)},             {"fired", fired ? "yes" : "no"}};
             if (!p.phase.empty()) c.properties.push_back({"phase", p.phase});
             if (!p.device.empty()) c.properties.push_back({"device", p.device});
             case_of_point[picks[k]] = cases.size();
@@ -385,7 +395,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (tty) std::printf("\r\033[K");
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    coverage.cross_new = found.judge_pairs(points);
+    coverage.products_new = found.judge_pairs(points);
 
     const size_t explored_points = points.size();
     // Shrinking would run on past the budget: then the reproducers are the runs found.
@@ -400,7 +410,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         std::printf("\nstopped at the wall-time budget of %gs: %zu of %zu variants ran (the first in their order; findings "
                     "not shrunk)\n",
                     o.budget_s, done, variants.size());
-    print_report(o, points, fault_count, findings, coverage, phase_order, done, crashed, secs);
+    print_report(o, plan, points, fault_count, findings, coverage, phase_order, done, crashed, secs);
     if (!junit.empty()) {
         for (const auto& [sig, f] : findings)  // where each finding's reproducer went
             if (auto it = case_of_point.find(f.found_variant); it != case_of_point.end() && !f.reproducer.empty())

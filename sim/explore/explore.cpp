@@ -122,15 +122,122 @@ std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool
     return out;
 }
 
-std::vector<FaultPoint> cross_points(const std::vector<FaultPoint>& faults, const std::vector<FaultPoint>& orders) {
+Decisions decisions(const FaultPoint& p) {
+    Decisions d;
+    d.fault = whole_run_kind(p.kind) ? "" : p.rule;
+    d.order = p.kind == "order" ? p.rule : p.order;
+    d.schedule = p.kind == "pct" ? p.rule : p.schedule;
+    d.timing = p.kind == "timing" ? p.rule : p.timing;
+    return d;
+}
+
+bool combined(const FaultPoint& p) {
+    Decisions d = decisions(p);
+    return (!d.fault.empty()) + (!d.order.empty()) + (!d.schedule.empty()) + (!d.timing.empty()) > 1;
+}
+
+std::string axes_of(const FaultPoint& p) {
+    Decisions d = decisions(p);
+    std::vector<std::string> axes;
+    if (!d.fault.empty()) axes.push_back("faults");
+    if (!d.order.empty()) axes.push_back("orders");
+    if (!d.schedule.empty()) axes.push_back("schedules");
+    if (!d.timing.empty()) axes.push_back("timings");
+    return join(axes, " x ");
+}
+
+std::string combined_kind(const FaultPoint& p) {
+    std::string k = p.kind;
+    if (p.kind != "order" && !p.order.empty()) k += "+order";
+    if (p.kind != "pct" && !p.schedule.empty()) k += "+pct";
+    if (p.kind != "timing" && !p.timing.empty()) k += "+timing";
+    return k;
+}
+
+std::vector<std::string> decision_rules(const FaultPoint& p) {
+    Decisions d = decisions(p);
+    std::vector<std::string> out;
+    for (const std::string* r : {&d.order, &d.schedule, &d.timing, &d.fault})
+        if (!r->empty()) out.push_back(*r);
+    return out;
+}
+
+namespace {
+// "seed 3" from a schedule or timing rule: what its single variant shows.
+std::string seed_text(const std::string& rule) {
+    size_t at = rule.find("seed=");
+    if (at == std::string::npos) return "";
+    return "seed " + rule.substr(at + 5, rule.find(',', at) == std::string::npos ? std::string::npos
+                                                                                 : rule.find(',', at) - at - 5);
+}
+
+void put_under(FaultPoint& p, const FaultPoint& m) {
+    if (m.kind == "order") {
+        p.order = m.rule;
+        p.order_change = m.device;
+        p.graph_allows = m.graph_allows;
+    } else if (m.kind == "pct") {
+        p.schedule = m.rule;
+    } else {
+        p.timing = m.rule;
+    }
+}
+}  // namespace
+
+FaultPoint part_of(const FaultPoint& p, const std::set<std::string>& keep) {
+    const Decisions d = decisions(p);
+    const std::string change = p.kind == "order" ? p.device : p.order_change;
+    std::vector<FaultPoint> parts;  // the primary first
+    if (keep.count("fault") && !d.fault.empty()) {
+        FaultPoint f = p;
+        f.order.clear();
+        f.order_change.clear();
+        f.schedule.clear();
+        f.timing.clear();
+        f.graph_allows = true;
+        parts.push_back(f);
+    }
+    if (keep.count("order") && !d.order.empty()) parts.push_back({d.order, "order", "", change, p.graph_allows});
+    if (keep.count("schedule") && !d.schedule.empty()) parts.push_back({d.schedule, "pct", "", seed_text(d.schedule)});
+    if (keep.count("timing") && !d.timing.empty()) parts.push_back({d.timing, "timing", "", seed_text(d.timing)});
+    if (parts.empty()) return FaultPoint{};
+    FaultPoint out = parts[0];
+    for (size_t i = 1; i < parts.size(); ++i) put_under(out, parts[i]);
+    return out;
+}
+
+std::vector<FaultPoint> cross_points(const std::vector<FaultPoint>& faults, const std::vector<FaultPoint>& orders,
+                                     const std::vector<FaultPoint>& schedules, const std::vector<FaultPoint>& timings,
+                                     std::vector<std::pair<std::string, size_t>>* products) {
+    const std::vector<const std::vector<FaultPoint>*> axes = {&faults, &orders, &schedules, &timings};
+    std::vector<unsigned> sets;  // every set of two or more non-empty axes, as a bit mask
+    for (unsigned mask = 1; mask < 16; ++mask) {
+        bool ok = __builtin_popcount(mask) >= 2;
+        for (unsigned a = 0; a < 4; ++a) ok = ok && (!(mask & (1u << a)) || !axes[a]->empty());
+        if (ok) sets.push_back(mask);
+    }
+    std::stable_sort(sets.begin(), sets.end(),
+                     [](unsigned a, unsigned b) { return __builtin_popcount(a) < __builtin_popcount(b); });
     std::vector<FaultPoint> out;
-    for (const auto& o : orders)
-        for (FaultPoint f : faults) {
-            f.order = o.rule;
-            f.order_change = o.device;
-            f.graph_allows = o.graph_allows;
-            out.push_back(std::move(f));
+    for (unsigned mask : sets) {
+        std::vector<FaultPoint> made;
+        for (unsigned a = 0; a < 4; ++a) {
+            if (!(mask & (1u << a))) continue;
+            if (made.empty()) {
+                made = *axes[a];  // the primary: its kind, phase and device
+                continue;
+            }
+            std::vector<FaultPoint> next;
+            for (const FaultPoint& m : *axes[a])
+                for (FaultPoint p : made) {
+                    put_under(p, m);
+                    next.push_back(std::move(p));
+                }
+            made = std::move(next);
         }
+        if (products && !made.empty()) products->push_back({axes_of(made.front()), made.size()});
+        for (auto& p : made) out.push_back(std::move(p));
+    }
     return out;
 }
 
@@ -174,10 +281,26 @@ std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector
         return order;
     };
     std::map<Picos, std::vector<size_t>> groups;
+    std::map<std::string, Stem> whole;  // stems from time 0: by their order, schedule and timing
     std::vector<size_t> orders;  // order variants: forked by their stem if they have one
     for (size_t k = 0; k < variant_points.size(); ++k) {
         const FaultPoint& p = variant_points[k];
         Picos at = 0;  // when the fault's site comes in the baseline
+        if (const Decisions d = decisions(p); !d.schedule.empty() || !d.timing.empty()) {
+            // Another run from its first event: the variants that share its
+            // schedule, timing and order share a stem forked at time 0.
+            Stem& st = whole[d.order + "\n" + d.schedule + "\n" + d.timing];
+            if (!d.order.empty()) st.order = order_of(d.order);
+            st.rules.clear();
+            for (const std::string* r : {&d.schedule, &d.timing})
+                if (!r->empty()) st.rules.push_back(*r);
+            if (d.fault.empty()) st.alone = k;
+            else if (p.nth || !p.phase.empty())
+                st.followers.push_back({k, Mark{p.nth ? "" : p.phase, p.nth ? p.device : "", p.nth}});
+            else
+                alone.push_back(k);  // a fault that waits for no phase: its own run
+            continue;
+        }
         if (p.kind == "order") {
             orders.push_back(k);
             continue;
@@ -212,6 +335,15 @@ std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector
                             Branch{first_callback - 1, {}, {}});
         for (auto& [rule, st] : stems) it->stems.push_back(std::move(st));
     }
+    // A stem from time 0 pays when faults follow it; one alone is its own run.
+    Branch start{0, {}, {}};
+    for (auto& [key, st] : whole)
+        if (st.followers.empty()) {
+            if (st.alone) alone.push_back(*st.alone);
+        } else {
+            start.stems.push_back(std::move(st));
+        }
+    if (!start.stems.empty()) out.insert(out.begin(), std::move(start));
     std::sort(alone.begin(), alone.end());
     return out;
 }
@@ -281,8 +413,7 @@ std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o) {
 
 Scenario variant_of(const Scenario& s, const FaultPoint& p) {
     Scenario v = s;
-    if (!p.order.empty()) add_cli_faults(v, {p.order});
-    add_cli_faults(v, {p.rule});
+    add_cli_faults(v, decision_rules(p));
     v.expect = Expectation{};
     v.expect.outcome = "";  // a fault may abort the transition: that alone is no finding
     return v;
@@ -292,6 +423,7 @@ std::string reproducer_text(const std::string& original, const std::string& scen
                             const Finding& f, size_t variant, size_t variants, uint64_t seed) {
     // The original without its [expect] table; the workload settings that
     // shrinking changed replace the file's own in its [workload] table.
+    const Decisions d = decisions(p);
     std::string kept, overrides;
     for (const auto& r : f.workload_removed) overrides += r.key + " = " + r.value + "\n";
     std::istringstream in(original);
@@ -316,9 +448,9 @@ std::string reproducer_text(const std::string& original, const std::string& scen
             const bool fault_removed =
                 fault_table && std::count(f.faults_removed.begin(), f.faults_removed.end(), fault_tables++) > 0;
             skipping = t.rfind("[expect]", 0) == 0 || fault_removed ||
-                       ((p.kind == "order" || !p.order.empty()) && t.rfind("[order]", 0) == 0) ||
-                       (p.kind == "pct" && t.rfind("[schedule]", 0) == 0) ||
-                       (p.kind == "timing" && t.rfind("[timing]", 0) == 0);
+                       (!d.order.empty() && t.rfind("[order]", 0) == 0) ||
+                       (!d.schedule.empty() && t.rfind("[schedule]", 0) == 0) ||
+                       (!d.timing.empty() && t.rfind("[timing]", 0) == 0);
         }
         if (in_workload && overridden(t)) continue;
         if (!skipping) kept += line + "\n";
@@ -329,14 +461,27 @@ std::string reproducer_text(const std::string& original, const std::string& scen
     std::string out = kept + "\n";
     out += fmt::format("# Found by quiesce explore on {} (seed {}), variant {} of {}:\n", scenario_file, seed,
                        variant + 1, variants);
-    out += fmt::format("# this {} makes {} fire{} at {}; the scenario without {}\n",
-                       p.kind == "order" ? "order" : p.order.empty() ? "fault" : "fault, under the order below,",
-                       f.sig.invariant, f.sig.phase.empty() ? "" : " in " + f.sig.phase, f.sig.component,
-                       p.order.empty() ? "it" : "them");
+    // What made it: the primary decision, under the others.
+    std::vector<std::string> under;
+    if (!p.order.empty()) under.push_back("the order");
+    if (!p.schedule.empty()) under.push_back("the schedule");
+    if (!p.timing.empty()) under.push_back("the timing");
+    const char* noun = p.kind == "order" ? "order" : p.kind == "pct" ? "schedule" : p.kind == "timing" ? "timing" : "fault";
+    std::string what = noun;
+    if (!under.empty()) {
+        what += ", under ";
+        for (size_t i = 0; i < under.size(); ++i)
+            what += (i == 0 ? "" : i + 1 == under.size() ? " and " : ", ") + under[i];
+        what += " below,";
+    }
+    out += fmt::format("# this {} makes {} fire{} at {}; the scenario without {}\n", what, f.sig.invariant,
+                       f.sig.phase.empty() ? "" : " in " + f.sig.phase, f.sig.component, under.empty() ? "it" : "them");
     out += "# shows none of that. `quiesce run` on this file reproduces it.\n";
-    if (!p.order.empty())
+    if (under.size() == 1 && !p.order.empty())
         out += "# Neither the fault under the default order nor the order without the fault showed it.\n";
-    if ((p.kind == "order" || !p.order.empty()) && f.first_variant != f.found_variant && !f.shrunk.empty())
+    else if (!under.empty())
+        out += "# None of these decisions alone, nor fewer of them together, showed it.\n";
+    if (!d.order.empty() && f.first_variant != f.found_variant && !f.shrunk.empty())
         out += "# Shrunk: the order nearest the default (one device moved) that still shows it.\n";
     if (!f.workload_removed.empty()) {
         std::string tasks;
@@ -354,25 +499,28 @@ std::string reproducer_text(const std::string& original, const std::string& scen
         out += "# Shrunk: it shows without the platform's " + devs + " (left out below).\n";
         for (const auto& d : f.devices_removed) out += "[devices." + d + "]\npresent = false\n";
     }
-    if (p.kind == "timing") {
+    if (!d.timing.empty()) {
         std::map<std::string, std::string> kv;
-        for (const KeyValue& item : split_key_values(p.rule.substr(7))) kv[item.key] = item.value;  // after "timing="
-        out += "# The latencies (DMA beats, interrupt entry, drive commands) and the order of\n";
-        out += "# same-time events this seed drew.\n";
+        for (const KeyValue& item : split_key_values(d.timing.substr(7))) kv[item.key] = item.value;  // after "timing="
+        out += "# The latencies (software costs, PCI and firmware delays, kworker wake-ups, DMA,\n";
+        out += "# interrupts, xHCI/USB, drive commands) and the order of same-time events this\n";
+        out += "# seed drew.\n";
         out += "[timing]\njitter = " + kv["jitter"] + "\nties = " + (kv["ties"] == "1" ? "true" : "false") +
                "\nseed = " + kv["seed"] + "\n";
-    } else if (p.kind == "pct") {
+    }
+    if (!d.schedule.empty()) {
         // The schedule: PCT with this seed gives the same interleaving again.
         std::map<std::string, std::string> kv;
-        for (const KeyValue& item : split_key_values(p.rule.substr(13))) kv[item.key] = item.value;  // after "schedule=pct,"
+        for (const KeyValue& item : split_key_values(d.schedule.substr(13))) kv[item.key] = item.value;  // after "schedule=pct,"
         out += "# The interleaving of the simulated software that PCT picked with this seed.\n";
         out += "[schedule]\npolicy = \"pct\"\n";
         for (const char* key : {"depth", "steps", "seed"}) out += std::string(key) + " = " + kv[key] + "\n";
-    } else {
-        if (!p.order.empty() || p.kind == "order") {
+    }
+    {
+        if (!d.order.empty()) {
             // The order: its change from the default names the two devices.
             const std::string& change = p.kind == "order" ? p.device : p.order_change;
-            const std::string& rule = p.kind == "order" ? p.rule : p.order;
+            const std::string& rule = d.order;
             out += "# The order below puts " + change + ", the other way round from the\n# default order";
             if (p.graph_allows)
                 out += ". The device graph allows it: nothing says " + change.substr(change.rfind(' ') + 1) +
@@ -388,7 +536,7 @@ std::string reproducer_text(const std::string& original, const std::string& scen
             }
             out += "]\n";
         }
-        if (p.kind != "order") {
+        if (!d.fault.empty()) {
             out += "[[fault]]\n";
             for (const KeyValue& kv : split_key_values(p.rule)) {
                 bool number = !kv.value.empty() && kv.value.find_first_not_of("-0123456789") == std::string::npos;

@@ -33,7 +33,7 @@ struct ExploreOptions {
     bool orders = false;                 // also every other suspend order that keeps the graph's edges
     size_t orders_limit = 1000;          // ... all when at most this many, else this many sampled (seed)
     bool break_order = false;            // also, per edge, the default order with that one edge broken
-    bool cross = false;                  // also every fault point under every one of those orders
+    bool cross = false;                  // also every combination of the axes asked for (faults, orders, PCT, timings)
     bool prefix = true;                  // share the run up to each phase and fork the variants there
     std::string trace = "summary";       // what each variant records (the baseline: its file's level)
     size_t persistence = 0;              // power-loss also at each drive's first N persistence points
@@ -56,7 +56,29 @@ struct FaultPoint {
     // ("order=a,b,...") and what it changes from the default (graph_allows
     // is then the order's).
     std::string order{}, order_change{};
+    // --cross: a fault or order (or schedule) under a PCT schedule
+    // ("schedule=pct,...") or a timing ("timing=..."): their rules.
+    std::string schedule{}, timing{};
 };
+
+// A variant's decisions, one slot per axis (an empty slot: the scenario's
+// own): the fault rule, the order, the PCT schedule, the timing.
+struct Decisions {
+    std::string fault, order, schedule, timing;
+};
+Decisions decisions(const FaultPoint& p);
+// Whether `p` combines decisions of two or more axes (--cross).
+bool combined(const FaultPoint& p);
+// Its axes as the report names them: "faults x orders x timings".
+std::string axes_of(const FaultPoint& p);
+// Its kind with the axes it is combined with: "callback-fail+order+timing".
+std::string combined_kind(const FaultPoint& p);
+// Its rules in the order a variant applies them (order, schedule, timing,
+// then the fault: the fault's rule comes last).
+std::vector<std::string> decision_rules(const FaultPoint& p);
+// The point that makes just the decisions of `p` that `keep` names
+// ("fault", "order", "schedule", "timing"), or nothing when none.
+FaultPoint part_of(const FaultPoint& p, const std::set<std::string>& keep);
 
 // The fault points of `kinds` over what the baseline run went through:
 // callback faults at every (callback phase, device that took part), point
@@ -76,9 +98,14 @@ std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vecto
 // superior moved just before its subordinate.
 std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool break_order, size_t limit,
                                      uint64_t seed = 1);
-// Every fault point under every order (--cross): the fault's rule taken
-// under the order's, order by order.
-std::vector<FaultPoint> cross_points(const std::vector<FaultPoint>& faults, const std::vector<FaultPoint>& orders);
+// Every combination (--cross) of one decision from each of two or more
+// axes: faults, orders, PCT schedules, timings - for every set of at
+// least two non-empty axes, their product, the smaller sets first (faults
+// x orders first of all), the first axis varying fastest. Each product's
+// name (axes_of) and size go to `products`.
+std::vector<FaultPoint> cross_points(const std::vector<FaultPoint>& faults, const std::vector<FaultPoint>& orders,
+                                     const std::vector<FaultPoint>& schedules, const std::vector<FaultPoint>& timings,
+                                     std::vector<std::pair<std::string, size_t>>* products = nullptr);
 // The orders one move away from the default (one device taken out and put
 // elsewhere), nearest first: the candidates for shrinking an order finding.
 std::vector<FaultPoint> one_move_orders(const DeviceGraph& g);
@@ -94,8 +121,12 @@ std::string order_change(const std::vector<std::string>& def, const std::vector<
 // another order (--cross) that comes before the first callback phase forks
 // where the fault alone would, taking both; one that comes later follows
 // its order's stem, which forks it at the fault's phase or persistence
-// point in that order's own run. One Branch per time, in time order.
-// Schedules, timings and the rest go to `alone`.
+// point in that order's own run. A fault under a PCT schedule or a timing
+// (and maybe an order) follows the stem of those decisions, forked at time
+// 0 (its schedule and timing set before the first event), which forks it
+// at its phase or persistence point in that stem's own run. One Branch per
+// time, in time order. Schedules, timings and orders that no fault
+// follows, and the rest, go to `alone`.
 std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
                                     std::vector<size_t>& alone);
 

@@ -42,10 +42,12 @@ void settle_explore_options(ExploreOptions& o, const Scenario& s) {
     if (o.strategy == "pct" && !o.pct) o.pct = o.budget ? o.budget : 100;
     // Faults by default; with --orders / --break-order only orders unless
     // --kinds asks for faults too.
-    if (o.cross && !o.orders && !o.break_order)
-        throw InputError("--cross: needs --orders or --break-order (the orders to put each fault under)");
-    if (o.kinds.empty() && ((!o.orders && !o.break_order && !o.pct && !o.timing) || o.cross))
-        o.kinds = default_explore_kinds();
+    // --cross combines the axes asked for; with one besides faults, faults
+    // are the other (the default kinds unless --kinds).
+    const int whole = (o.orders || o.break_order) + (o.pct > 0) + (o.timing > 0);
+    if (o.cross && whole == 0)
+        throw InputError("--cross: needs --orders, --break-order, --pct or --timing (what to combine the faults with)");
+    if (o.kinds.empty() && (whole == 0 || (o.cross && whole == 1))) o.kinds = default_explore_kinds();
     for (const auto& k : o.kinds) {
         const FaultKindInfo* info = find_fault_kind(k);
         if (!info) throw InputError("--kinds: unknown fault kind '" + k + "'");
@@ -67,19 +69,26 @@ ExplorePlan plan_exploration(const RunStream& baseline, const ExploreOptions& o,
     plan.fault_count = plan.points.size();
     std::vector<FaultPoint> orders;
     if (o.orders || o.break_order) orders = order_points(graph, o.orders, o.break_order, o.orders_limit, o.seed);
-    plan.points.insert(plan.points.end(), orders.begin(), orders.end());
-    plan.single_count = plan.points.size();  // then each fault under each order (--cross)
+    std::vector<FaultPoint> schedules = pct_points(o.pct, o.pct_depth, o.pct_steps);
+    std::vector<FaultPoint> timings = timing_points(o.timing, o.jitter);
+    plan.order_count = orders.size();
+    plan.schedule_count = schedules.size();
+    plan.timing_count = timings.size();
+    for (const auto* axis : {&orders, &schedules, &timings}) plan.points.insert(plan.points.end(), axis->begin(), axis->end());
+    plan.single_count = plan.points.size();  // then the combinations (--cross)
     if (o.cross) {
         std::vector<FaultPoint> faults(plan.points.begin(), plan.points.begin() + long(plan.fault_count));
-        for (auto& p : cross_points(faults, orders)) plan.points.push_back(std::move(p));
+        for (auto& p : cross_points(faults, orders, schedules, timings, &plan.products))
+            plan.points.push_back(std::move(p));
     }
-    plan.cross_count = plan.points.size() - plan.single_count;
-    for (auto& p : pct_points(o.pct, o.pct_depth, o.pct_steps)) plan.points.push_back(std::move(p));
-    for (auto& p : timing_points(o.timing, o.jitter)) plan.points.push_back(std::move(p));
     return plan;
 }
 
-std::string decisions_of(const FaultPoint& p) { return p.order.empty() ? p.rule : p.order + "\n" + p.rule; }
+std::string decisions_of(const FaultPoint& p) {
+    std::string out;
+    for (const auto& r : decision_rules(p)) out += (out.empty() ? "" : "\n") + r;
+    return out;
+}
 
 void FindingSet::note(const Signature& sig, int64_t run_id, size_t point, const std::set<std::string>& ids) {
     Finding& f = findings[sig];
@@ -95,33 +104,53 @@ bool FindingSet::add(const std::vector<FaultPoint>& points, size_t point, int64_
                      const std::vector<Seen>& violations, const std::set<std::string>& ids) {
     const FaultPoint& p = points[point];
     const bool whole_run = whole_run_kind(p.kind);
+    const bool many = combined(p);
     bool violating = false;
-    if (!p.order.empty()) pairs_.push_back({point, run_id, {}, ids});
+    if (many) pairs_.push_back({point, run_id, {}, ids});
+    std::set<Seen>& shown = shown_[decisions_of(p)];
     for (const Seen& v : violations) {
         if (known_.count(v)) continue;
         violating = true;
         const auto& [invariant, phase, component] = v;
-        if (!p.order.empty()) pairs_.back().seen.push_back(v);
-        else if (!whole_run || p.kind == "order") shown_alone_[p.rule].insert(v);
-        if (p.order.empty()) note({invariant, whole_run ? "" : phase, component, p.kind}, run_id, point, ids);
+        shown.insert(v);
+        if (many) pairs_.back().seen.push_back(v);
+        else note({invariant, whole_run ? "" : phase, component, p.kind}, run_id, point, ids);
     }
     return violating;
 }
 
-size_t FindingSet::judge_pairs(const std::vector<FaultPoint>& points) {
-    size_t pairs_new = 0;
+std::map<std::string, size_t> FindingSet::judge_pairs(const std::vector<FaultPoint>& points) {
+    static const char* const slots[] = {"fault", "order", "schedule", "timing"};
+    std::map<std::string, size_t> fresh;
     for (const PairRun& c : pairs_) {
         const FaultPoint& p = points[c.point];
+        const Decisions d = decisions(p);
+        const bool has[] = {!d.fault.empty(), !d.order.empty(), !d.schedule.empty(), !d.timing.empty()};
+        // Every smaller part of it: each proper, non-empty subset of its decisions.
+        std::vector<std::string> parts;
+        unsigned all = 0;
+        for (unsigned a = 0; a < 4; ++a) all |= has[a] ? 1u << a : 0;
+        for (unsigned mask = (all - 1) & all; mask; mask = (mask - 1) & all) {
+            std::set<std::string> keep;
+            for (unsigned a = 0; a < 4; ++a)
+                if (mask & (1u << a)) keep.insert(slots[a]);
+            parts.push_back(decisions_of(part_of(p, keep)));
+        }
         bool any = false;
         for (const Seen& seen : c.seen) {
-            if (shown_alone_[p.rule].count(seen) || shown_alone_[p.order].count(seen)) continue;
+            if (std::any_of(parts.begin(), parts.end(), [&](const std::string& part) {
+                    auto it = shown_.find(part);
+                    return it != shown_.end() && it->second.count(seen);
+                }))
+                continue;
             any = true;
-            note({std::get<0>(seen), std::get<1>(seen), std::get<2>(seen), p.kind + "+order"}, c.run_id, c.point,
-                 c.ids);
+            note({std::get<0>(seen), whole_run_kind(p.kind) ? "" : std::get<1>(seen), std::get<2>(seen),
+                  combined_kind(p)},
+                 c.run_id, c.point, c.ids);
         }
-        pairs_new += any;
+        fresh[axes_of(p)] += any;
     }
-    return pairs_new;
+    return fresh;
 }
 
 bool shows_finding(const RunResult& r, const Finding& f) {
@@ -176,28 +205,49 @@ std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& gra
     return cands[*k];
 }
 
-// A fault under another order shrinks to the fault alone or the order
-// alone when either still shows the finding (then it did not need the
-// pair), else to the order nearest the default (one device moved) that
-// still shows it with the fault. Sets what the shrunk run showed.
+// A combination of decisions shrinks to the smallest part of it that still
+// shows the finding - each decision alone (fault, order, schedule, timing),
+// then two of them together, ... (then it did not need the rest) - else,
+// with an order among them, to the order nearest the default (one device
+// moved) that still shows it with the others. Sets what the shrunk run
+// showed.
 std::optional<FaultPoint> shrink_cross(const Scenario& s, const DeviceGraph& graph, const FaultPoint& found,
                                        Finding& f, unsigned jobs) {
-    FaultPoint fault = found;
-    fault.order.clear();
-    fault.order_change.clear();
-    fault.graph_allows = true;
-    std::vector<FaultPoint> cands{fault, FaultPoint{found.order, "order", "", found.order_change, found.graph_allows}};
-    for (const auto& c : one_move_orders(graph))
-        if ((c.graph_allows || !found.graph_allows) && c.rule != found.order) {
-            FaultPoint moved = found;
-            moved.order = c.rule;
-            moved.order_change = c.device;
-            moved.graph_allows = c.graph_allows;
-            cands.push_back(std::move(moved));
-        }
+    static const char* const slots[] = {"fault", "order", "schedule", "timing"};
+    const Decisions d = decisions(found);
+    const bool has[] = {!d.fault.empty(), !d.order.empty(), !d.schedule.empty(), !d.timing.empty()};
+    unsigned all = 0;
+    for (unsigned a = 0; a < 4; ++a) all |= has[a] ? 1u << a : 0;
+    std::vector<unsigned> masks;
+    for (unsigned mask = (all - 1) & all; mask; mask = (mask - 1) & all) masks.push_back(mask);
+    std::stable_sort(masks.begin(), masks.end(), [](unsigned a, unsigned b) {
+        return __builtin_popcount(a) != __builtin_popcount(b) ? __builtin_popcount(a) < __builtin_popcount(b) : a < b;
+    });
+    std::vector<FaultPoint> cands;
+    for (unsigned mask : masks) {
+        std::set<std::string> keep;
+        for (unsigned a = 0; a < 4; ++a)
+            if (mask & (1u << a)) keep.insert(slots[a]);
+        cands.push_back(part_of(found, keep));
+    }
+    const size_t parts = cands.size();
+    if (!d.order.empty())
+        for (const auto& c : one_move_orders(graph))
+            if ((c.graph_allows || !found.graph_allows) && c.rule != d.order) {
+                FaultPoint moved = found;
+                if (moved.kind == "order") {
+                    moved.rule = c.rule;
+                    moved.device = c.device;
+                } else {
+                    moved.order = c.rule;
+                    moved.order_change = c.device;
+                }
+                moved.graph_allows = c.graph_allows;
+                cands.push_back(std::move(moved));
+            }
     std::optional<size_t> k = first_showing(s, cands, f, jobs);
     if (!k) return std::nullopt;
-    if (*k >= 2) f.shrunk = cands[*k].order;
+    if (*k >= parts) f.shrunk = decisions(cands[*k]).order;
     return cands[*k];
 }
 
@@ -277,8 +327,7 @@ void shrink_decisions(const Scenario& s, const DeviceGraph& graph, std::vector<F
     for (auto& [sig, f] : findings) {
         std::optional<FaultPoint> shrunk;
         if (sig.kind == "order") shrunk = shrink_order(s, graph, points[f.first_variant], f, jobs);
-        else if (!points[f.first_variant].order.empty())
-            shrunk = shrink_cross(s, graph, points[f.first_variant], f, jobs);
+        else if (combined(points[f.first_variant])) shrunk = shrink_cross(s, graph, points[f.first_variant], f, jobs);
         if (shrunk) {
             points.push_back(*shrunk);
             f.first_variant = points.size() - 1;
@@ -296,7 +345,14 @@ void shrink_for_reproducers(const Scenario& s, const std::vector<FaultPoint>& po
     }
 }
 
-std::string decision_text(const FaultPoint& p) { return p.order.empty() ? p.rule : p.rule + " under " + p.order; }
+std::string decision_text(const FaultPoint& p) {
+    std::vector<std::string> under;
+    for (const std::string* r : {&p.order, &p.schedule, &p.timing})
+        if (!r->empty()) under.push_back(*r);
+    std::string out = p.rule;
+    for (size_t i = 0; i < under.size(); ++i) out += (i == 0 ? " under " : " and ") + under[i];
+    return out;
+}
 
 std::string findings_text(const std::vector<FaultPoint>& points, const std::map<Signature, Finding>& findings,
                           const std::function<std::string(const Finding&)>& first) {
@@ -307,9 +363,11 @@ std::string findings_text(const std::vector<FaultPoint>& points, const std::map<
         out += fmt::format("  {:<24} {:<22} {:<14} fault {:<18} {:>3} run(s), {} ({})\n", sig.invariant,
                            sig.phase.empty() ? "-" : sig.phase, sig.component, sig.kind, f.count, first(f),
                            decision_text(p));
-        if (sig.kind.size() > 6 && sig.kind.compare(sig.kind.size() - 6, 6, "+order") == 0 && p.order.empty())
+        if (sig.kind.find('+') != std::string::npos && !combined(p))
             out += fmt::format("      not a pair: the {} alone shows it (its own run was not among these)\n",
-                               p.kind == "order" ? "order" : "fault");
+                               p.kind == "order" ? "order" : p.kind == "pct" ? "schedule" : p.kind == "timing" ? "timing" : "fault");
+        else if (sig.kind.find('+') != std::string::npos && combined_kind(p) != sig.kind)
+            out += fmt::format("      fewer decisions show it: {} (their own run was not among these)\n", combined_kind(p));
         if (!f.reproducer.empty()) out += "      reproducer: " + f.reproducer + "\n";
     }
     return out;
@@ -397,8 +455,10 @@ std::vector<OutFile> reproducer_files(const std::string& out_dir, const Scenario
     const std::string original = read_text(s.file);
     for (auto& [sig, f] : findings) {
         const FaultPoint& p = points[f.first_variant];
+        std::string under = std::string(p.order.empty() ? "" : "-under-order") + (p.schedule.empty() ? "" : "-under-pct") +
+                            (p.timing.empty() ? "" : "-under-timing");
         std::string name = fmt::format("{:02}-{}-{}{}-{}{}.toml", ++numbered, file_part(sig.invariant),
-                                       file_part(p.kind), p.order.empty() ? "" : "-under-order", file_part(p.phase),
+                                       file_part(p.kind), under, file_part(p.phase),
                                        p.device.empty() ? "" : "-" + file_part(p.device));
         f.reproducer = (fs::path(out_dir) / name).string();
         out.push_back({f.reproducer, reproducer_text(original, s.file, p, f, f.found_variant, explored, s.seed)});

@@ -25,14 +25,15 @@ void settle_explore_options(ExploreOptions& o, const Scenario& s);
 
 // The variants an exploration of `s` can make, in the order `--strategy
 // exhaustive` runs them: fault points over what `baseline` went through,
-// orders, faults under other orders, PCT schedules, timings. pick_variants
-// chooses among them.
+// orders, PCT schedules, timings, then (--cross) their combinations.
+// pick_variants chooses among them.
 struct ExplorePlan {
     DeviceGraph graph;        // the scenario's device graph, in its suspend order
     std::vector<FaultPoint> points;
     size_t fault_count = 0;   // points[0, fault_count): fault points
-    size_t single_count = 0;  // ... then orders, up to here
-    size_t cross_count = 0;   // then faults under other orders, schedules, timings
+    size_t order_count = 0, schedule_count = 0, timing_count = 0;  // then each axis's single decisions
+    size_t single_count = 0;  // ... up to here; then the combinations
+    std::vector<std::pair<std::string, size_t>> products;  // each product of axes (--cross) and its size
 };
 ExplorePlan plan_exploration(const RunStream& baseline, const ExploreOptions& o, const Scenario& s);
 // What a variant at point `p` records as its decisions (run.faults).
@@ -55,16 +56,17 @@ public:
     // baseline's.
     bool add(const std::vector<FaultPoint>& points, size_t point, int64_t run_id, const std::vector<Seen>& violations,
              const std::set<std::string>& ids);
-    // Once every run is in: a fault under another order (--cross) is a
-    // finding where neither the same fault under the default order nor
-    // the order alone showed the violation. How many such runs showed one.
-    size_t judge_pairs(const std::vector<FaultPoint>& points);
+    // Once every run is in: a combination of decisions (--cross) is a
+    // finding where no part of it - each decision alone, or fewer of them
+    // together - showed the violation in a run of this exploration. How
+    // many runs of each product of axes showed one.
+    std::map<std::string, size_t> judge_pairs(const std::vector<FaultPoint>& points);
     std::map<Signature, Finding> findings;
 
 private:
     void note(const Signature& sig, int64_t run_id, size_t point, const std::set<std::string>& ids);
     std::set<Seen> known_;
-    std::map<std::string, std::set<Seen>> shown_alone_;  // a fault or order rule -> what it showed alone
+    std::map<std::string, std::set<Seen>> shown_;  // a variant's decisions (decisions_of) -> what it showed
     struct PairRun {
         size_t point;
         int64_t run_id;
@@ -77,9 +79,11 @@ private:
 // Whether a run shows the finding: its invariant fired at its component.
 bool shows_finding(const RunResult& r, const Finding& f);
 // Order findings shrink to the order nearest the default (one device
-// moved) that still shows them, faults under other orders to the fault or
-// the order alone, or else to the nearest order: the shrunk decision is
-// appended to `points` and becomes the finding's first_variant.
+// moved) that still shows them; combinations to the smallest part of them
+// that still shows it (each decision alone, then two together, ...), or
+// else, with an order among them, to the order nearest the default: the
+// shrunk decision is appended to `points` and becomes the finding's
+// first_variant.
 void shrink_decisions(const Scenario& s, const DeviceGraph& graph, std::vector<FaultPoint>& points,
                       std::map<Signature, Finding>& findings, unsigned jobs);
 // What a reproducer leaves out: the scenario file's own faults, workload
@@ -89,7 +93,8 @@ void shrink_for_reproducers(const Scenario& s, const std::vector<FaultPoint>& po
 
 // `s` fit for a file name: what is not a letter, digit, '-' or '.' becomes '_'.
 std::string file_part(std::string s);
-// What a variant decided: its fault rule or order, or a fault under an order.
+// What a variant decided: its fault rule, order, schedule or timing, or
+// one of them under the others ("RULE under ORDER and TIMING").
 std::string decision_text(const FaultPoint& p);
 // The report's lines for the findings: a count, then one line each
 // (invariant, phase, component, kind, how many runs, `first(f)`, the

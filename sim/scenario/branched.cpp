@@ -233,14 +233,20 @@ private:
         w_.attach(fd);
     }
 
-    // Takes the stem's order, runs it to the end once in the scout, and
-    // plans the followers' forks at their marks in the scout's run.
+    // Takes the stem's order (and schedule and timing), runs it to the end
+    // once in the scout, and plans the followers' forks at their marks in
+    // the scout's run.
     void become_stem(BranchSite& site, Picos now, const Stem& st, int fd) {
         stops_.clear();
         ::close(out_);
         out_ = fd;
         pool_ = make_pool();  // its parent's children are not the stem's
-        site.set_suspend_order(st.order);
+        if (!st.order.empty()) site.set_suspend_order(st.order);
+        if (!st.rules.empty()) {  // before the first event: as if the run had started with them
+            Scenario whole = base_;
+            add_cli_faults(whole, st.rules);
+            set_timing_and_schedule(site.ctx, whole);
+        }
         scout_ = st.alone ? *st.alone : token(&st);
         if (st.alone) write_all(out_, encode_piece({*st.alone}, ""));
         if (std::optional<int> scout = pool_->fork_child(scout_, st.alone ? variants_[*st.alone].wall_limit_s

@@ -52,7 +52,8 @@ struct Mark {  // 1 ps before `phase` first starts, or before `drive`'s `nth` pe
     size_t nth = 0;
 };
 struct Stem {
-    std::vector<std::string> order;
+    std::vector<std::string> order;  // its suspend order (empty: the run's own)
+    std::vector<std::string> rules;  // ... and its schedule and timing rules: then it forks at time 0
     std::optional<size_t> alone;
     std::vector<std::pair<size_t, Mark>> followers;  // (variant, where it forks)
 };

@@ -99,18 +99,8 @@ std::string dma_workload(Platform& p, RunContext& ctx, Cpu& cpu, const Scenario&
 
 }  // namespace
 
-RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink) {
-    return simulate(s, sink, {}, {});
-}
-
-RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
-                    const std::function<std::optional<Picos>()>& next, const std::function<void(BranchSite&)>& branch,
-                    const std::function<void(const RunSummary&)>& end) {
-    // sc_stop() ends every run; SystemC's "stopped by user" note is noise.
-    sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
-    RunContext ctx(s.seed);
-    ctx.faults.load(s.faults, s.seed);
-    ctx.faults.note_persistence(s.note_persistence);
+void set_timing_and_schedule(RunContext& ctx, const Scenario& s) {
+    ctx.timing = TimingJitter{};
     if (s.timing.ties) {
         ctx.timing.ties = true;
         ctx.timing.tie_rng = Rng((s.timing.seed ? s.timing.seed : s.seed) ^ 0x7469657300000000ULL);
@@ -119,6 +109,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         ctx.timing.percent = s.timing.jitter;
         ctx.timing.rng = Rng((s.timing.seed ? s.timing.seed : s.seed) ^ 0x74696d696e670000ULL);
     }
+    ctx.pct = PctSchedule{};
     if (s.schedule.pct) {  // change points: depth-1 distinct steps in [1, steps]
         PctSchedule& pct = ctx.pct;
         pct.on = true;
@@ -133,6 +124,21 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         }
         std::sort(pct.change_points.begin(), pct.change_points.end());
     }
+}
+
+RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink) {
+    return simulate(s, sink, {}, {});
+}
+
+RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
+                    const std::function<std::optional<Picos>()>& next, const std::function<void(BranchSite&)>& branch,
+                    const std::function<void(const RunSummary&)>& end) {
+    // sc_stop() ends every run; SystemC's "stopped by user" note is noise.
+    sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+    RunContext ctx(s.seed);
+    ctx.faults.load(s.faults, s.seed);
+    ctx.faults.note_persistence(s.note_persistence);
+    set_timing_and_schedule(ctx, s);
     if (s.trace == TraceLevel::Summary)  // the run's structure, without its per-operation slices
         ctx.hub.subscribe(trace_mask(s.trace), [&sink](const Event& ev) {
             if (!per_operation(ev)) sink(ev);

@@ -23,6 +23,10 @@ bool per_operation(const Event& ev);
 
 // Runs `s` to completion in this process. Call at most once per process.
 struct RunContext;
+// The run's latency jitter and tie-breaking ([timing]) and its PCT schedule
+// ([schedule]) from `s`: at its start, or - a stem of explore's prefix
+// sharing - before its first event.
+void set_timing_and_schedule(RunContext& ctx, const Scenario& s);
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink);
 // What a variant forked at a branch point may change from there on: the
 // run's context (its fault plan) and the suspend order, which the engine
