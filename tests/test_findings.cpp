@@ -148,6 +148,30 @@ TEST_CASE("findings: orders and faults under other orders judged across shards a
     CHECK(one.out.find("fault order ") != std::string::npos);
 }
 
+TEST_CASE("findings: orders x timings combinations judged across three shards as in one run", "[findings][timing]") {
+    // The race of explore-cross-cpu-race.toml: only an order under a timing
+    // shows it. Three shards split the singles from the pairs they are
+    // judged against; findings over the shards sees them all.
+    const std::string scenario = std::string(QUIESCE_DATA_DIR) + "/examples/explore-cross-cpu-race.toml";
+    const std::string args = "explore " + scenario + " --orders --timing 6 --cross -j 2";
+    const std::string all = tmp("combo-all.db");
+    Cli unsharded = sh(args + " --db " + all);
+    INFO(unsharded.out);
+    REQUIRE(unsharded.status == 1);
+    std::string dbs;
+    for (int i = 0; i < 3; ++i) {
+        const std::string db = tmp("combo-" + std::to_string(i) + ".db");
+        sh(args + " --shard " + std::to_string(i) + "/3 --db " + db);
+        dbs += " " + db;
+    }
+    Cli one = sh("findings " + all), three = sh("findings" + dbs);
+    INFO(one.out);
+    CHECK(one.status == 1);
+    CHECK(three.out == one.out);
+    CHECK(finding_lines(one.out) == finding_lines(unsharded.out));
+    CHECK(one.out.find("fault order+timing ") != std::string::npos);
+}
+
 TEST_CASE("findings: bad input is one line naming the file, exit 2, nothing written", "[findings]") {
     const std::string db = tmp("bad-good.db"), out = tmp("bad-out");
     REQUIRE(sh("explore " + kLatent + " --kinds wake-event --db " + db).status == 1);
