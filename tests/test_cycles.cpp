@@ -225,3 +225,52 @@ TEST_CASE("cycles: bad values are input errors naming file, line, column and key
     CHECK(std::count(cli.out.begin(), cli.out.end(), '\n') == 1);
     CHECK(!std::filesystem::exists(db));
 }
+
+TEST_CASE("cycles: protocols mixes suspend-to-idle and suspend-to-RAM; a D3hot-only driver fails the S3 cycle only",
+          "[cycles]") {
+    RunResult fixed = execute(load_scenario(data_file("cycles-s2idle-then-s3")));
+    REQUIRE(fixed.status == "passed");
+    std::vector<std::string> names;
+    for (const auto& ev : fixed.stream.events)
+        if (ev.category == "transition" && ev.kind == EvKind::SliceBegin) names.push_back(ev.name);
+    CHECK(names == std::vector<std::string>{"linux-s2idle", "linux-s3"});
+    auto ts = transitions(fixed);
+    REQUIRE(ts.size() == 2);
+    // Each cycle ran its own protocol's phases: s2idle's idle loop, S3's firmware entry.
+    auto has = [](const Transition& t, const std::string& p) {
+        return std::find(t.phases.begin(), t.phases.end(), p) != t.phases.end();
+    };
+    CHECK(has(ts[0], "s2idle"));
+    CHECK_FALSE(has(ts[0], "platform-enter"));
+    CHECK(has(ts[1], "platform-enter"));
+    CHECK_FALSE(has(ts[1], "s2idle"));
+
+    RunResult broken = execute(load_scenario(data_file("cycles-s2idle-then-s3-no-evict")));
+    REQUIRE(broken.status == "passed");  // it expects the violation
+    auto bt = transitions(broken);
+    REQUIRE(bt.size() == 2);
+    Picos lost = 0;
+    for (const auto& ev : broken.stream.events)
+        if (ev.kind == EvKind::Violation && ev.name == "transparency.diverged") lost = lost ? lost : ev.ts;
+    CHECK(lost > bt[1].end);  // after the S3 cycle's resume, not the s2idle one's
+    // The same driver through two suspend-to-idle cycles keeps VRAM: no violation.
+    Scenario idle_only = load_scenario(data_file("cycles-s2idle-then-s3-no-evict"));
+    idle_only.cycles.protocols.pop_back();
+    idle_only.expect = Expectation{};  // a pass: no violation, resumed
+    CHECK(execute(idle_only).status == "passed");
+
+    // Bad values: a hibernation among them, an unknown name, an empty list, one cycle.
+    const std::string base = text_of(data_file("s3-basic"));
+    auto with = [&](const std::string& extra) { return error_of(base + "\n" + extra); };
+    CHECK(with("[cycles]\ncount = 2\nprotocols = [\"linux-s3\", \"linux-s4\"]\n").find("cycles.protocols: 'linux-s4' hibernates") !=
+          std::string::npos);
+    CHECK(with("[cycles]\ncount = 2\nprotocols = [\"nope\"]\n").find("cycles.protocols: no protocol named 'nope'") !=
+          std::string::npos);
+    CHECK(with("[cycles]\ncount = 2\nprotocols = []\n").find("cycles.protocols: names no protocol") != std::string::npos);
+    CHECK(with("[cycles]\nprotocols = [\"linux-s3\"]\n").find("cycles.protocols: mixes") != std::string::npos);
+    CHECK(with("[cycles]\ncount = 2\nprotocols = [\"linux-s3\", \"linux-s2idle\"]\n").find("no error") != std::string::npos);
+    // A fault's phase may be one of any cycle's protocol.
+    CHECK(with("[cycles]\ncount = 2\nprotocols = [\"linux-s3\", \"linux-s2idle\"]\n[[fault]]\nkind = \"wake-event\"\nphase = \"s2idle\"\n")
+              .find("no error") != std::string::npos);
+    CHECK(with("[[fault]]\nkind = \"wake-event\"\nphase = \"s2idle\"\n").find("has no phase 's2idle'") != std::string::npos);
+}

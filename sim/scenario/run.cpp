@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 
 #include <vector>
@@ -343,7 +344,14 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         // no resume, a pm_test stop) ends the run there, as a single one does.
         const unsigned count = s.cycles.count;
         const bool multi = count > 1;  // (a single cycle's trace is the run's as it was)
-        PmEngine engine(svc, s.protocol, ctx.hub);
+        // One engine per protocol the cycles run ([cycles] protocols mixes them).
+        std::map<std::string, std::unique_ptr<PmEngine>> engines;
+        auto engine_of = [&](unsigned cycle) -> PmEngine& {
+            const Protocol& p = s.protocol_of_cycle(cycle);
+            auto& e = engines[p.name];
+            if (!e) e = std::make_unique<PmEngine>(svc, p, ctx.hub);
+            return *e;
+        };
         PmEngine::Result r;
         bool back = false;
         for (unsigned cycle = 1;; ++cycle) {
@@ -403,7 +411,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
                 });
             }
             ctx.faults.set_async_power(true);  // power may fail at any moment of the transition
-            r = engine.run(cpu, multi ? cycle : 0);
+            r = engine_of(cycle).run(cpu, multi ? cycle : 0);
             ctx.faults.set_async_power(false);
             // A pm_test stop never slept: the system runs on, as after a resume.
             back = r.resumed || r.error || !r.test_level.empty();

@@ -358,7 +358,11 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
     }
     // The trigger.
     if (auto p = r.str("phase")) {
-        if (!s.protocol.find(*p)) r.fail("phase", "protocol '" + s.protocol.name + "' has no phase '" + *p + "'");
+        bool known = s.protocol.find(*p) != nullptr;
+        for (const Protocol& c : s.cycles.protocols) known = known || c.find(*p) != nullptr;
+        if (!known)
+            r.fail("phase", "protocol '" + s.protocol.name + "'" + (s.cycles.protocols.empty() ? "" : " (nor any of [cycles] protocols)") +
+                                " has no phase '" + *p + "'");
         f.phase = *p;
     }
     if (auto w = r.str("when")) {
@@ -865,6 +869,23 @@ Scenario load_scenario(const std::string& path) {
         if (auto v = r.str("between")) {
             s.cycles.between = parse_value(r, "between", *v, parse_duration);
             if (s.cycles.count < 2) r.fail("between", "separates cycles: it needs count of 2 or more");
+        }
+        if (r.array("protocols")) {
+            for (const std::string& name : r.str_list("protocols")) {
+                if (name == s.protocol.name) {  // the [protocol] table's, with its overrides
+                    s.cycles.protocols.push_back(s.protocol);
+                    continue;
+                }
+                const std::string file = resolve_data_file(s.file, "protocols", name);
+                if (file.empty())
+                    r.fail("protocols", "no protocol named '" + name + "' (looked in protocols/ and the built-ins)");
+                s.cycles.protocols.push_back(load_protocol(file));
+                if (s.cycles.protocols.back().target == 4)
+                    r.fail("protocols", "'" + name + "' hibernates: cycles mix suspend-to-RAM and suspend-to-idle "
+                                        "protocols (the restore kernel boots once per run)");
+            }
+            if (s.cycles.protocols.empty()) r.fail("protocols", "names no protocol: give one or more, or leave it out");
+            if (s.cycles.count < 2) r.fail("protocols", "mixes the protocols of several cycles: it needs count of 2 or more");
         }
         r.done();
     }

@@ -169,11 +169,19 @@ struct Scenario {
     // [cycles]: the protocol's transition `count` times in one run (as
     // sleepgraph's -multi or a CI farm's "suspend 100 times"), the machine
     // running `between` after each resume (and the workload's copies) before
-    // the next. count = 1 is a run as it was without the table.
+    // the next. count = 1 is a run as it was without the table. With
+    // `protocols`, cycle k runs protocols[(k-1) % size] (suspend-to-RAM and
+    // suspend-to-idle mixed, as a laptop's lid and idle timer mix them);
+    // without, every cycle runs [protocol].
     struct Cycles {
         unsigned count = 1;
         Picos between = 0;
+        std::vector<Protocol> protocols;
     } cycles;
+    // The protocol cycle k (1-based) runs.
+    const Protocol& protocol_of_cycle(unsigned k) const {
+        return cycles.protocols.empty() ? protocol : cycles.protocols[(k - 1) % cycles.protocols.size()];
+    }
     Picos idle = 0;                // [workload] idle: the machine idles this long before and after the transition
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     unsigned usb_commands = 4;     // No-Op commands before and after, per xHCI controller
