@@ -632,8 +632,9 @@ TEST_CASE("reliability: a described device whose probe failed fails the workload
         INFO(r.out);
         REQUIRE(r.status == 1);
         REQUIRE(r.out.find("crashed") == std::string::npos);
-        // The run went on to its end (suspend fails: the driver's own
-        // commands get ENODEV too); the workload says why it failed.
+        // The run went on to its end (the function whose probe failed is
+        // unbound for PM: the PCI core alone suspends and resumes it); the
+        // workload says why it failed.
         REQUIRE(r.out.find("FAIL    s ") != std::string::npos);
         Result w = sh("query " + db + " \"SELECT args FROM slice WHERE name = 'workload before'\" --format list");
         REQUIRE(w.out.find("gpu0: engine command before failed with errno 19") != std::string::npos);
