@@ -189,6 +189,36 @@ TEST_CASE("acpi: only the wake GPEs are enabled at SLP_EN; _GTS and _BFS run in 
     for (const auto& o : order) joined += (joined.empty() ? "" : " ") + o;
     REQUIRE(joined == "_TTS(3) _PTS(3) _GTS(3) SLP_EN _BFS(3) _WAK(3) _TTS(0)");
     REQUIRE(gpe0_en == "0x2000");  // GPE 13 (the xHCI's _PRW), nothing else
+    // _BFS where acpi_suspend_enter ran it: right after the wake, on one CPU
+    // with interrupts off - before syscore resume, interrupts and the other
+    // CPUs come back.
+    auto first = [&](EvKind kind, const std::string& name) {
+        for (const auto& ev : r.stream.events)
+            if (ev.kind == kind && ev.name == name) return ev.ts;
+        return Picos(0);
+    };
+    const Picos bfs = first(EvKind::SliceBegin, "_BFS(3)");
+    REQUIRE(bfs > first(EvKind::Instant, "sleep-request"));
+    CHECK(bfs < first(EvKind::SliceBegin, "syscore-resume"));
+    CHECK(bfs < first(EvKind::SliceBegin, "irqs-on"));
+    CHECK(bfs < first(EvKind::SliceBegin, "cpus-online"));
+    // SLP_TYP: the chipset keeps the S3 value through the wake; the OS writes
+    // _S0's back (acpi_leave_sleep_state_prep) before _BFS.
+    s.trace = TraceLevel::Bus;
+    RunResult bus = execute(s);
+    std::vector<std::pair<bool, uint64_t>> cnt;  // PM1_CNT accesses: (write, value)
+    for (const auto& ev : bus.stream.events)
+        if (ev.kind == EvKind::RegAccess && ev.name == "PM1_CNT") cnt.push_back({ev.write, ev.data});
+    REQUIRE(cnt.size() >= 3);
+    auto typ = [](uint64_t v) { return (v >> 10) & 7; };
+    const auto& last = cnt.back();
+    const auto& at_wake = cnt[cnt.size() - 2];
+    CHECK(last.first);
+    CHECK(typ(last.second) == 0);     // the OS wrote _S0's back
+    CHECK_FALSE(at_wake.first);
+    CHECK(typ(at_wake.second) == 5);  // read right after the wake: still S3's, the chipset kept it
+    // Without the option (today's Linux) neither runs.
+    s.trace = TraceLevel::Events;
     // Without the option (today's Linux) neither runs.
     s.properties.clear();
     RunResult modern = execute(s);

@@ -73,10 +73,16 @@ uint64_t AcpiOs::enter(Cpu& cpu, unsigned state, bool flush_caches, bool legacy_
     return cpu.wait_for_start();
 }
 
-uint32_t AcpiOs::finish(Cpu& cpu, unsigned state, bool legacy_gts_bfs) {
-    // acpi_leave_sleep_state_prep: _BFS (legacy), GPEs off and clear before
-    // interrupts come back; acpi_leave_sleep_state: runtime GPEs, then _WAK.
-    if (legacy_gts_bfs && fw_.has_gts_bfs()) fw_.bfs(cpu, state);
+void AcpiOs::leave_prep(Cpu& cpu, unsigned state, bool legacy_bfs) {
+    uint32_t cnt = cpu.read32(pm1_cnt_);
+    cnt &= ~(AcpiPm::CNT_SLP_TYP_MASK | AcpiPm::CNT_SLP_EN);
+    cnt |= uint32_t(sleep_type_[0] < 0 ? 0 : sleep_type_[0]) << AcpiPm::CNT_SLP_TYP_SHIFT;
+    cpu.write32(pm1_cnt_, cnt);
+    if (legacy_bfs && fw_.has_gts_bfs()) fw_.bfs(cpu, state);  // ACPI_EXECUTE_BFS (Linux < 3.4)
+}
+
+uint32_t AcpiOs::finish(Cpu& cpu, unsigned state) {
+    // GPEs off and clear, then the runtime ones; then _WAK.
     cpu.write32(gpe_en(), 0);
     cpu.write32(gpe_sts(), 0xffffffff);
     cpu.write32(gpe_en(), runtime_gpes_);

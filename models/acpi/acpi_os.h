@@ -44,7 +44,14 @@ public:
     // false: a bug), then SLP_TYP|SLP_EN; returns the vector firmware starts
     // the CPU at.
     uint64_t enter(Cpu& cpu, unsigned state, bool flush_caches = true, bool legacy_gts_bfs = false);
-    uint32_t finish(Cpu& cpu, unsigned state, bool legacy_gts_bfs = false);
+    // acpi_leave_sleep_state_prep, right after the wake with interrupts off
+    // and one CPU (acpi_suspend_enter, acpi_hibernation_leave): SLP_TYP back
+    // to _S0's - the chipset keeps what the OS wrote (ACPICA's
+    // acpi_hw_legacy_wake_prep) - then _BFS when `legacy_bfs`.
+    void leave_prep(Cpu& cpu, unsigned state, bool legacy_bfs = false);
+    // acpi_leave_sleep_state: runtime GPEs, _WAK, WAK_STS cleared, the
+    // waking vector reset (S3).
+    uint32_t finish(Cpu& cpu, unsigned state);
     void end(Cpu& cpu) { fw_.tts(cpu, 0); }
     // acpi_button: the power button fixed event, enabled from boot on.
     void enable_power_button(Cpu& cpu);

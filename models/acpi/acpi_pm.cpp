@@ -217,8 +217,8 @@ void AcpiPm::sleep_machine() {
         if (hooks_.power_up) hooks_.power_up(state);
         Register& sts = regs().reg("PM1_STS");
         sts.set(sts.value() | STS_WAK);
-        Register& cnt = regs().reg("PM1_CNT");
-        cnt.set(cnt.value() & ~uint64_t(CNT_SLP_TYP_MASK));
+        // SLP_TYP keeps what the OS wrote: setting it back to S0 is the
+        // OS's (acpi_leave_sleep_state_prep).
         sleeping_ = 0;
         update_sci();
         hub().slice_end(path(), "S" + std::to_string(state), "power");

@@ -436,6 +436,8 @@ int PmEngine::platform_enter(Cpu& cpu) {
         return -1;
     }
     if (protocol_.target == 4 && s_.image_restored) s_.image_restored();
+    // Still one CPU, interrupts off: acpi_leave_sleep_state_prep.
+    s_.acpi->leave_prep(cpu, protocol_.target, s_.kernel->props().get<bool>("acpi_gts_bfs"));
     s_.kernel->unhalt();
     result_.resumed = true;
     return 0;
@@ -451,7 +453,7 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         unsigned arg = p.arg < 0 ? target : unsigned(p.arg);
         if (p.method == "_TTS") s_.acpi->begin(cpu, arg);
         else if (p.method == "_PTS") s_.acpi->prepare(cpu, arg, s_.trampoline);
-        else s_.acpi->finish(cpu, arg, s_.kernel->props().get<bool>("acpi_gts_bfs"));
+        else s_.acpi->finish(cpu, arg);
         return 0;
     }
     if (a == "platform-begin") s_.acpi->begin(cpu, target);
@@ -465,7 +467,7 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         if (async) s_.faults->set_async_power(true);
         return rc;
     }
-    else if (a == "platform-finish") s_.acpi->finish(cpu, target, s_.kernel->props().get<bool>("acpi_gts_bfs"));
+    else if (a == "platform-finish") s_.acpi->finish(cpu, target);
     else if (a == "platform-end") s_.acpi->end(cpu);
     else if (a == "revoke") {
         // galibert-explicit: the devices that could not restore their state
