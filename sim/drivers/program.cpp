@@ -1,5 +1,6 @@
-// Driver files: the step vocabulary, the loader, patches and validation.
+// Driver files: the step vocabulary, reading steps and callbacks, loading a driver, finding a driver file.
 #include "sim/drivers/program.h"
+#include "sim/drivers/program_read.h"
 
 #include "sim/drivers/device_file.h"
 
@@ -9,9 +10,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <set>
 
 namespace quiesce {
+
+using program_detail::name_steps;
+using program_detail::read_step_fields;
+using program_detail::read_steps;
 
 const std::vector<StepOp>& step_ops() {
     static const std::vector<StepOp> ops = {
@@ -160,6 +164,10 @@ Picos duration_of(TableReader& r, const std::string& key) {
     }
 }
 
+}  // namespace
+
+namespace program_detail {
+
 // Sets the fields of `s` that `r` names (all of a new step, or some of a
 // patched one).
 void read_step_fields(TableReader& r, Step& s) {
@@ -215,6 +223,10 @@ void name_steps(std::vector<Step>& steps) {
     }
 }
 
+}  // namespace program_detail
+
+namespace {
+
 void read_callbacks(TableReader& r, const char* key, std::map<std::string, std::vector<Step>>& into, bool known_only,
                     std::map<std::string, std::string>* aliases) {
     const toml::table* t = r.table(key);
@@ -256,122 +268,6 @@ Step parse_step(TableReader& r) {
         r.fail("op", "unknown step '" + s.op + "' (" + known + ")");
     }
     return s;
-}
-
-size_t apply_patches(DriverProgram& p, TableReader& r, const std::string& key) {
-    size_t n = 0;
-    r.tables(key, [&](TableReader& pr, const toml::node&) {
-        ++n;
-        const std::string cb = pr.required_str("callback");
-        if (!known_callback(cb))
-            pr.fail("callback", "unknown callback '" + cb + "'");
-        if (auto a = p.aliases.find(cb); a != p.aliases.end()) {
-            // Patching an alias gives it a function of its own.
-            const std::vector<Step>* shared = p.callback(cb);
-            p.callbacks[cb] = shared ? *shared : std::vector<Step>{};
-            p.aliases.erase(a);
-        }
-        auto& steps = p.callbacks[cb];
-        auto at = [&](const char* what, const std::string& label) {
-            size_t i = find_label(steps, label);
-            if (i == steps.size())
-                pr.fail(what, "no step labelled '" + label + "' in " + p.name + "'s " + cb +
-                                  (steps.empty() ? " (it has no steps)" : ""));
-            return i;
-        };
-        auto new_steps = [&]() {
-            std::vector<Step> s;
-            if (pr.table("step")) {
-                TableReader sr(pr.file(), *pr.table("step"), pr.path_of("step"));
-                s.push_back(parse_step(sr));
-            } else {
-                s = read_steps(pr, "steps");
-            }
-            return s;
-        };
-        int actions = 0;
-        if (pr.array("replace")) {
-            ++actions;
-            steps = read_steps(pr, "replace");
-        }
-        if (auto l = pr.str("delete")) {
-            ++actions;
-            steps.erase(steps.begin() + long(at("delete", *l)));
-        }
-        if (auto l = pr.str("insert_before")) {
-            ++actions;
-            auto s = new_steps();
-            steps.insert(steps.begin() + long(at("insert_before", *l)), s.begin(), s.end());
-        }
-        if (auto l = pr.str("insert_after")) {
-            ++actions;
-            auto s = new_steps();
-            steps.insert(steps.begin() + long(at("insert_after", *l)) + 1, s.begin(), s.end());
-        }
-        if (pr.array("append")) {
-            ++actions;
-            auto s = read_steps(pr, "append");
-            steps.insert(steps.end(), s.begin(), s.end());
-        }
-        if (pr.array("prepend")) {
-            ++actions;
-            auto s = read_steps(pr, "prepend");
-            steps.insert(steps.begin(), s.begin(), s.end());
-        }
-        if (auto l = pr.str("move")) {
-            ++actions;
-            const size_t from = at("move", *l);
-            Step moved = steps[from];
-            steps.erase(steps.begin() + long(from));
-            if (auto b = pr.str("before")) {
-                steps.insert(steps.begin() + long(at("before", *b)), moved);
-            } else if (auto a = pr.str("after")) {
-                steps.insert(steps.begin() + long(at("after", *a)) + 1, moved);
-            } else if (auto to = pr.str("to")) {
-                if (!known_callback(*to))
-                    pr.fail("to", "unknown callback '" + *to + "'");
-                const std::string where = pr.str("at", "end");
-                if (where != "start" && where != "end") pr.fail("at", "must be \"start\" or \"end\"");
-                if (auto a = p.aliases.find(*to); a != p.aliases.end()) {
-                    const std::vector<Step>* shared = p.callback(*to);
-                    p.callbacks[*to] = shared ? *shared : std::vector<Step>{};
-                    p.aliases.erase(a);
-                }
-                auto& dst = p.callbacks[*to];
-                // "end": before the callback's first return (its normal
-                // exit, ahead of any error path), else after its last step.
-                auto end = std::find_if(dst.begin(), dst.end(), [](const Step& st) { return st.op == "return"; });
-                dst.insert(where == "start" ? dst.begin() : end, moved);
-                name_steps(dst);
-            } else {
-                pr.fail("move", "a move names where: before, after, or to (another callback)");
-            }
-        }
-        if (auto l = pr.str("change")) {
-            ++actions;
-            const size_t i = at("change", *l);
-            const toml::table* t = pr.table("set");
-            if (!t) pr.fail("change", "a change names the operands to set: set = { timeout = \"1us\" }");
-            TableReader sr(pr.file(), *t, pr.path_of("set"));
-            read_step_fields(sr, steps[i]);
-            sr.done();
-        }
-        if (actions != 1)
-            pr.fail("callback", "a patch does one of replace, delete, insert_before, insert_after, append, prepend, "
-                                "move, change");
-        name_steps(steps);
-        pr.done();
-        // A patch that breaks a step written elsewhere (deletes the label
-        // another step jumps to) is this patch's error.
-        try {
-            validate_driver(p);
-        } catch (const InputError& e) {
-            if (e.file() == pr.file()) throw;
-            pr.fail("callback", "the patch leaves " + e.key() + " (" + e.file() + ":" + std::to_string(e.line()) +
-                                    ") invalid: " + e.message());
-        }
-    });
-    return n;
 }
 
 namespace {
@@ -439,149 +335,12 @@ DriverProgram load_driver(const std::string& path) {
     return p;
 }
 
-namespace {
-
-[[noreturn]] void step_error(const DriverProgram& p, const std::string& where, const Step& s, const std::string& key,
-                             const std::string& message) {
-    throw InputError(s.file.empty() ? p.file : s.file, s.line, s.column, where + "." + s.label + (key.empty() ? "" : "." + key), message);
-}
-
-void validate_steps(const DriverProgram& p, const DriverTarget& t, const std::string& where,
-                    const std::vector<Step>& steps) {
-    auto reg_spec = [&](const std::string& name) -> const RegSpec* {
-        for (const auto& r : t.registers)
-            if (r.name == name) return &r;
-        return nullptr;
-    };
-    auto reg_names = [&] {
-        std::string s;
-        for (const auto& r : t.registers) s += (s.empty() ? "" : ", ") + r.name;
-        return s;
-    };
-    auto need_reg = [&](const Step& s, const std::string& name, const std::string& field, const char* key) {
-        const RegSpec* r = reg_spec(name);
-        if (!r) step_error(p, where, s, key, "'" + p.binds + "' has no register '" + name + "' (" + reg_names() + ")");
-        if (field.empty()) return;
-        for (const auto& f : r->fields)
-            if (f.name == field) return;
-        std::string known;
-        for (const auto& f : r->fields) known += (known.empty() ? "" : ", ") + f.name;
-        step_error(p, where, s, "field",
-                   "register " + name + " has no field '" + field + "'" + (known.empty() ? "" : " (" + known + ")"));
-    };
-    std::set<std::string> labels;
-    for (const auto& s : steps)
-        if (!labels.insert(s.label).second) step_error(p, where, s, "label", "two steps are labelled '" + s.label + "'");
-    auto jump = [&](const Step& s, const std::string& label, const char* key) {
-        if (label.empty()) return;
-        if (!labels.count(label))
-            step_error(p, where, s, key, "no step labelled '" + label + "' in " + where +
-                                             " (a jump stays inside its callback)");
-    };
-    for (const auto& s : steps) {
-        const std::string& op = s.op;
-        if (s.on_fail != "continue" && s.on_fail != "ignore") jump(s, s.on_fail, "on_fail");
-        if (!s.device.empty() && s.device[0] == '$' &&
-            std::find(t.params.begin(), t.params.end(), s.device.substr(1)) == t.params.end())
-            step_error(p, where, s, "device", "'" + p.binds + "' drivers take no parameter '" + s.device + "'");
-        if (s.when.kind == StepCondition::Kind::Reg) need_reg(s, s.when.reg, s.when.field, "when");
-        if (op.rfind("pci-", 0) == 0 && !t.pci)
-            step_error(p, where, s, "op", "'" + p.binds + "' is not a PCI function: no '" + op + "'");
-        if (op == "read" || op == "write" || op == "rmw" || op == "poll" || op == "rederive") {
-            if (s.reg.empty()) step_error(p, where, s, "reg", "'" + op + "' names a register");
-            need_reg(s, s.reg, s.field, "reg");
-            if ((op == "write" || op == "rmw" || op == "poll") && !s.value)
-                step_error(p, where, s, "value", "'" + op + "' needs a value");
-            if (op == "rmw" && s.field.empty()) step_error(p, where, s, "field", "'rmw' changes one field");
-            if (op == "poll" && !s.timeout) step_error(p, where, s, "timeout", "'poll' needs a timeout");
-            if (op == "rederive" &&
-                std::find(t.rederive.begin(), t.rederive.end(), s.reg) == t.rederive.end())
-                step_error(p, where, s, "reg", "'" + p.binds + "' drivers cannot re-derive " + s.reg);
-        } else if (op == "save" || op == "restore") {
-            if (s.regs.empty()) step_error(p, where, s, "regs", "'" + op + "' names the registers");
-            for (const auto& r : s.regs) need_reg(s, r, "", "regs");
-        } else if (op == "set") {
-            if (s.name.empty() || !s.value) step_error(p, where, s, "name", "'set' names a variable and a value");
-        } else if (op == "pci-set-power") {
-            if (s.state != "D0" && s.state != "D3hot" && s.state != "D3cold")
-                step_error(p, where, s, "state", "must be D0, D3hot or D3cold");
-        } else if (op == "command") {
-            if (std::find(t.commands.begin(), t.commands.end(), s.name) == t.commands.end()) {
-                std::string known;
-                for (const auto& c : t.commands) known += (known.empty() ? "" : ", ") + c;
-                step_error(p, where, s, "name", "'" + p.binds + "' offers no command '" + s.name + "' (" + known + ")");
-            }
-        } else if (op == "schedule-work" || op == "flush-work") {
-            if (!p.work.count(s.name)) step_error(p, where, s, "name", "no work item '" + s.name + "' in [work]");
-        } else if (op == "alloc" || op == "free") {
-            if (s.name.empty()) step_error(p, where, s, "name", "'" + op + "' names a buffer");
-            if (op == "alloc") {
-                if (s.gfp != "KERNEL" && s.gfp != "NOIO" && s.gfp != "ATOMIC")
-                    step_error(p, where, s, "gfp", "must be KERNEL, NOIO or ATOMIC");
-                if (s.pages.empty()) step_error(p, where, s, "pages", "a count, or \"device-memory\"");
-                if (!std::isdigit(static_cast<unsigned char>(s.pages[0])) && s.pages != "device-memory")
-                    step_error(p, where, s, "pages", "a count, or \"device-memory\"");
-            }
-        } else if (op == "request-firmware" || op == "release-firmware") {
-            if (s.name.empty()) step_error(p, where, s, "name", "'" + op + "' names the firmware file");
-            if (s.name.find('/') != std::string::npos)
-                step_error(p, where, s, "name", "a firmware file name has no slash (it is under /lib/firmware)");
-        } else if (op == "wait-for-dev") {
-            if (s.device.empty()) step_error(p, where, s, "device", "'wait-for-dev' names a device");
-        } else if (op == "sleep") {
-            if (!s.duration) step_error(p, where, s, "duration", "'sleep' needs a duration");
-        } else if (op == "wait-irq") {
-            if (!s.timeout) step_error(p, where, s, "timeout", "'wait-irq' needs a timeout");
-        } else if (op == "call") {
-            if (!p.callback(s.name)) step_error(p, where, s, "name", "no callback '" + s.name + "' to call");
-        } else if (op == "goto") {
-            if (s.go.empty()) step_error(p, where, s, "goto", "'goto' names a label");
-            jump(s, s.go, "goto");
-        } else if (op == "drain") {
-            if (!s.timeout) step_error(p, where, s, "timeout", "'drain' needs a timeout");
-        }
-        if (!s.device.empty() && s.device[0] != '$' && op != "wait-for-dev")
-            step_error(p, where, s, "device", "a peer's registers are named by a parameter ($companion)");
-        if (!s.go.empty() && op != "goto") step_error(p, where, s, "goto", "only a 'goto' step jumps");
-    }
-}
-
-}  // namespace
-
 std::vector<std::string> DriverProgram::defined() const {
     std::vector<std::string> out;
     for (const auto& [cb, steps] : callbacks) out.push_back(cb);
     for (const auto& [cb, target] : aliases) out.push_back(cb);
     std::sort(out.begin(), out.end());
     return out;
-}
-
-namespace {
-// `call` steps may not recurse: a callback reached again through calls.
-void check_calls(const DriverProgram& p, const std::string& cb, std::vector<std::string>& stack) {
-    const std::vector<Step>* steps = p.callback(cb);
-    if (!steps) return;
-    for (const auto& s : *steps) {
-        if (s.op != "call") continue;
-        const std::string target = p.aliases.count(s.name) ? p.aliases.at(s.name) : s.name;
-        if (std::find(stack.begin(), stack.end(), target) != stack.end())
-            step_error(p, cb, s, "name", "calling " + s.name + " from " + cb + " recurses");
-        stack.push_back(target);
-        check_calls(p, target, stack);
-        stack.pop_back();
-    }
-}
-}  // namespace
-
-void validate_driver(const DriverProgram& p) {
-    const DriverTarget* t = find_driver_target(p.binds);
-    if (!t) throw InputError(p.file, 0, 0, "driver.binds", "no device model '" + p.binds + "' takes a driver file");
-    for (const auto& [cb, steps] : p.callbacks) {
-        std::vector<std::string> stack{cb};
-        check_calls(p, cb, stack);
-    }
-    for (const auto& [cb, steps] : p.callbacks) validate_steps(p, *t, cb, steps);
-    for (const auto& [w, steps] : p.work) validate_steps(p, *t, "work." + w, steps);
 }
 
 std::string driver_binding(const std::string& type) {
