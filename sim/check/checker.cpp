@@ -1,4 +1,6 @@
+// The checker: the events it follows, transitions, order.dependency, rollback.incomplete, wake.lost, liveness.hang.
 #include "sim/check/checker.h"
+#include "sim/check/checker_detail.h"
 
 #include "sim/pm/protocol.h"
 
@@ -10,7 +12,8 @@
 
 namespace quiesce {
 
-namespace {
+namespace check_detail {
+
 std::string json_object(const std::vector<std::pair<std::string, std::string>>& kv) {
     std::string out = "{";
     for (size_t i = 0; i < kv.size(); ++i)
@@ -26,7 +29,11 @@ std::vector<std::string> split(const std::string& s, char sep) {
         if (!item.empty()) out.push_back(item);
     return out;
 }
-}  // namespace
+
+}  // namespace check_detail
+
+using check_detail::json_object;
+using check_detail::split;
 
 const std::vector<std::string>& Checker::catalogue() {
     static const std::vector<std::string> ids = {
@@ -83,19 +90,6 @@ void Checker::suspend_decided() {
 
 void Checker::suspend_cancelled() { decided_ = in_transition_ = false; }
 
-// What a resume must give back: the state now, or for a device that is
-// runtime-suspended, the state it had when it runtime-suspended (`only`:
-// that device's banks).
-void Checker::snapshot_before(const std::string& only) {
-    for (size_t i = 0; i < banks_.size(); ++i) {
-        if (!only.empty() && banks_[i].component != only) continue;
-        auto rb = rpm_before_.find(i);
-        banks_[i].before = rpm_suspended_.count(banks_[i].component) && rb != rpm_before_.end()
-                               ? rb->second
-                               : banks_[i].bank->save(StateClass::Hardware);
-    }
-}
-
 void Checker::transition_started() {
     snapshot_before("");
     stopped_devices_.clear();
@@ -120,146 +114,6 @@ void Checker::transition_resumed() {
     compare_state(nullptr, "after resume", false);
     checked_early_.clear();
     completed_.clear();
-}
-
-// `only`: that device alone; `runtime`: against its state when its runtime
-// suspend began. Without `only`, a device runtime-suspended now (left so by
-// direct-complete or MAY_SKIP_RESUME) waits for its next runtime resume, and
-// one already judged when it runtime-suspended after its complete is done.
-void Checker::compare_state(const std::string* only, const char* when, bool runtime) {
-    auto skip = [&](const std::string& c) {
-        return only ? c != *only : rpm_suspended_.count(c) > 0 || checked_early_.count(c) > 0;
-    };
-    for (const auto& m : mirrors_) {
-        if (skip(m.component)) continue;
-        auto [device, memory] = m.values();
-        if (device == memory) continue;
-        report({"drvstate.stale", now_ps(), m.component, hub_.phase(),
-                fmt::format("{}: driver-state register {} does not match the driver's state in memory {} "
-                            "(the device uses {:#x}, memory says {:#x})",
-                            m.component, m.reg, when, device, memory),
-                json_object({{"register", m.reg},
-                             {"device", fmt::format("{:#x}", device)},
-                             {"memory", fmt::format("{:#x}", memory)}})});
-    }
-    for (size_t i = 0; i < banks_.size(); ++i) {
-        Watched& w = banks_[i];
-        if (skip(w.component)) continue;
-        if (runtime && !rpm_before_.count(i)) continue;
-        // A device the protocol declared not restored (its handles were
-        // revoked, galibert-explicit) comes back reset by design.
-        if (!runtime && revoked_devices_.count(w.component)) continue;
-        // A transition that aborted before a device's suspend-side callback
-        // never stopped it: it went on working, and what tasks set on it
-        // meanwhile is not a state to give back.
-        if (!runtime && !slept_ && graph_.has(w.component) && !stopped_devices_.count(w.component)) continue;
-        auto diffs = w.bank->compare(runtime ? rpm_before_.at(i) : w.before, StateClass::Hardware);
-        if (diffs.empty()) continue;
-        std::vector<std::pair<std::string, std::string>> ev;
-        std::string names;
-        for (const auto& d : diffs) {
-            ev.emplace_back(d.reg, fmt::format("before {:#x}, after {:#x}", d.expected, d.actual));
-            names += (names.empty() ? "" : ", ") + d.reg;
-        }
-        report({"hwstate.not-restored", now_ps(), w.component, hub_.phase(),
-                fmt::format("{}: hardware-state register{} {} not restored {}", w.bank->owner(),
-                            diffs.size() > 1 ? "s" : "", names, when),
-                json_object(ev)});
-    }
-}
-
-// Runtime PM: what a device's banks held when its runtime_suspend began is
-// what its runtime resume must give back (hwstate.not-restored,
-// drvstate.stale, "after runtime resume").
-void Checker::on_runtime_pm(const Event& ev) {
-    const std::string dev = arg_value(ev, "device");
-    if (ev.kind == EvKind::Instant && ev.name == "rpm-status") {
-        if (arg_value(ev, "status") == "suspended") rpm_suspended_.insert(dev);
-        else rpm_suspended_.erase(dev);
-        return;
-    }
-    if (ev.kind == EvKind::SliceBegin && ev.name == "runtime_suspend") {
-        // Runtime-suspending right after its complete, before the resume
-        // is judged: judge it now, before the suspend changes it.
-        if (resume_pending_ && completed_.count(dev) && !checked_early_.count(dev) && !rpm_suspended_.count(dev)) {
-            compare_state(&dev, "after resume", false);
-            checked_early_.insert(dev);
-        }
-        rpm_suspended_.insert(dev);  // from here its state is runtime PM's to give back
-        for (size_t i = 0; i < banks_.size(); ++i)
-            if (banks_[i].component == dev) rpm_before_[i] = banks_[i].bank->save(StateClass::Hardware);
-        return;
-    }
-    if (ev.kind == EvKind::SliceEnd && ev.name == "runtime_resume" && arg_value(ev, "rc") == "0")
-        compare_state(&dev, "after runtime resume", true);
-}
-
-// acpi.sequence (reference/linux-pm.md §3.3): at SLP_EN, _TTS(Sx) then
-// _PTS(Sx) ran during this transition, WAK_STS is clear, a wake event is
-// enabled (S3/S4), and for S3 the FACS holds a waking vector; on the way
-// back _WAK(Sx) runs before _TTS(0).
-void Checker::on_acpi(const Event& ev) {
-    // Where a method stands among the calls of this transition (their
-    // count when it did not run).
-    auto seen = [&](const std::string& call) {
-        return long(std::find(firmware_calls_.begin(), firmware_calls_.end(), call) - firmware_calls_.begin());
-    };
-    if (ev.kind == EvKind::SliceBegin && ev.category == "firmware") {
-        if (in_transition_ || !firmware_calls_.empty()) firmware_calls_.push_back(ev.name);
-        if (ev.name == "_TTS(0)") {
-            const long n = long(firmware_calls_.size());
-            std::string wak = "_WAK(" + slept_state_ + ")", bfs = "_BFS(" + slept_state_ + ")";
-            // Legacy _BFS runs right after the wake, before _WAK.
-            if (!slept_state_.empty() && seen(bfs) < n && seen(wak) < seen(bfs))
-                report({"acpi.sequence", ev.ts, ev.track, ev.phase,
-                        fmt::format("{} ran after {}: firmware expects it first, right after the wake", bfs, wak),
-                        json_object({{"problem", bfs + " after " + wak}})});
-            if (!slept_state_.empty() && seen(wak) >= n)
-                report({"acpi.sequence", ev.ts, ev.track, ev.phase,
-                        fmt::format("_TTS(0) after waking from S{} without {} first", slept_state_, wak),
-                        json_object({{"problem", "no " + wak + " before _TTS(0)"}})});
-            firmware_calls_.clear();
-            slept_state_.clear();
-        }
-        return;
-    }
-    if (ev.kind != EvKind::Instant || ev.name != "sleep-request") return;
-    const std::string state = arg_value(ev, "state");
-    std::vector<std::string> problems;
-    const long n = long(firmware_calls_.size());
-    // SLP_TYP comes from the DSDT's _Sx package: one that gives another
-    // state's value sends the machine somewhere _PTS never announced.
-    for (auto it = firmware_calls_.rbegin(); it != firmware_calls_.rend(); ++it)
-        if (it->rfind("_PTS(", 0) == 0) {
-            std::string announced = it->substr(5, it->size() - 6);
-            if (announced == state) break;
-            report({"acpi.sequence", ev.ts, ev.track, ev.phase,
-                    fmt::format("SLP_TYP {} enters S{} on this chipset, but _PTS({}) announced S{}: the DSDT's _S{} "
-                                "package gives another state's SLP_TYP",
-                                arg_value(ev, "slp_typ"), state, announced, announced, announced),
-                    json_object({{"state", state}, {"announced", announced}, {"slp_typ", arg_value(ev, "slp_typ")},
-                                 {"problems", "SLP_TYP of another state"}})});
-            slept_state_ = state;
-            return;
-        }
-    long tts = seen("_TTS(" + state + ")"), pts = seen("_PTS(" + state + ")");
-    if (pts == n) problems.push_back("no _PTS(" + state + ") before SLP_EN");
-    long gts = seen("_GTS(" + state + ")");
-    if (gts < n && (pts == n || gts < pts)) problems.push_back("_GTS(" + state + ") ran before _PTS(" + state + ")");
-    if (tts == n) problems.push_back("no _TTS(" + state + ") before SLP_EN");
-    else if (pts < tts) problems.push_back("_PTS(" + state + ") ran before _TTS(" + state + ")");
-    uint64_t sts = std::stoull(arg_value(ev, "pm1_sts"), nullptr, 16), en = std::stoull(arg_value(ev, "pm1_en"), nullptr, 16);
-    if (sts & (1u << 15)) problems.push_back("WAK_STS still set at SLP_EN");
-    if ((state == "3" || state == "4") && !(en & ((1u << 8) | (1u << 10))))
-        problems.push_back("no wake event enabled (PM1_EN " + arg_value(ev, "pm1_en") + ")");
-    if (state == "3" && std::stoull(arg_value(ev, "waking_vector"), nullptr, 16) == 0)
-        problems.push_back("the FACS waking vector is 0");
-    slept_state_ = state;
-    if (problems.empty()) return;
-    std::string joined;
-    for (const auto& p : problems) joined += (joined.empty() ? "" : "; ") + p;
-    report({"acpi.sequence", ev.ts, ev.track, ev.phase, "S" + state + " entry out of sequence: " + joined,
-            json_object({{"state", state}, {"problems", joined}})});
 }
 
 // rollback.incomplete: after a transition that aborted, every device whose
@@ -448,40 +302,6 @@ void Checker::on_event(const Event& ev) {
     }
 }
 
-// revoke.stale-handle: a process uses a handle that was not revoked, and
-// the device no longer holds what the process set through it - the device
-// resumed without its state (reference: seeds/002, Galibert's "either its
-// environment could be restored correctly or the incorrect parts can not be
-// accessed anymore").
-void Checker::on_handle_use(const Event& ev) {
-    if (arg_value(ev, "result") != "ok") return;
-    const std::string handle = arg_value(ev, "handle"), bank = arg_value(ev, "bank");
-    if (stale_handles_.count(handle)) return;
-    for (const auto& setting : split(arg_value(ev, "settings"), ';')) {
-        const size_t eq = setting.find('=');
-        if (eq == std::string::npos) continue;
-        const std::string reg = setting.substr(0, eq);
-        const uint64_t want = std::stoull(setting.substr(eq + 1), nullptr, 0);
-        for (const auto& w : banks_) {
-            if (w.component != bank) continue;
-            const Register* r = w.bank->find(reg);
-            if (!r || r->value() == want) continue;
-            stale_handles_.insert(handle);
-            report({"revoke.stale-handle", ev.ts, arg_value(ev, "device"), ev.phase,
-                    fmt::format("{} used its handle to {} (handle {}), which was not revoked, but {} no longer holds "
-                                "what it set through it: {} is {:#x}, the process set {:#x}",
-                                arg_value(ev, "task"), arg_value(ev, "device"), handle, arg_value(ev, "device"), reg,
-                                r->value(), want),
-                    json_object({{"task", arg_value(ev, "task")},
-                                 {"handle", handle},
-                                 {"register", reg},
-                                 {"expected", fmt::format("{:#x}", want)},
-                                 {"actual", fmt::format("{:#x}", r->value())}})});
-            return;
-        }
-    }
-}
-
 void Checker::on_callback_begin(const Event& ev) {
     std::string dev = arg_value(ev, "device");
     const std::string& cb = ev.name;
@@ -517,60 +337,6 @@ void Checker::hang(const Running& r, Picos elapsed, bool run_ended) {
                                      format_ps(budget_))) +
                 (waits.empty() ? "" : "; it waits for " + waits),
             json_object(evidence)});
-}
-
-// wake.lost under suspend-to-idle (docs/invariants.md): the platform stays
-// in S0, so a wake is lost not at SLP_EN but in the idle loop - a key
-// pressed on a wake source that started no wake (no remote wakeup: its
-// wake was never armed), or a device's GPE that s2idle did not enable -
-// and the machine idles on until something else wakes it, or forever.
-bool Checker::on_s2idle(const Event& ev) {
-    if (ev.kind == EvKind::SliceBegin && ev.category == "s2idle" && ev.name == "s2idle-enter") {
-        if (!in_s2idle_) s2idle_presses_.clear();
-        in_s2idle_ = true;
-        return true;
-    }
-    if (!in_s2idle_) return false;
-    if (ev.kind == EvKind::Instant && ev.category == "input" && ev.name == "key-press") {
-        if (wake_sources_.count(ev.track)) s2idle_presses_.push_back({ev.track, ev.ts});
-        return false;
-    }
-    if (ev.kind == EvKind::Instant && ev.category == "wake" && ev.name == "remote-wakeup") {
-        for (auto& p : s2idle_presses_)
-            if (p.device == ev.track && p.ts == ev.ts) p.signalled = true;
-        return false;
-    }
-    if (ev.kind == EvKind::Instant && ev.category == "wake" && ev.name == "gpe" && arg_value(ev, "enabled") == "no") {
-        const std::string gpe = arg_value(ev, "gpe");
-        report({"wake.lost", ev.ts, ev.track, ev.phase,
-                fmt::format("GPE {} was set in suspend-to-idle, but acpi_s2idle_prepare did not enable it (GPE0_EN "
-                            "{}): no SCI, the machine idles on",
-                            gpe, arg_value(ev, "gpe0_en")),
-                json_object({{"event", "gpe"}, {"gpe", gpe}, {"state", "s2idle"}, {"at_ps", std::to_string(ev.ts)}})});
-        return true;
-    }
-    if (ev.kind == EvKind::Instant && ev.category == "s2idle" && ev.name == "s2idle-wake" &&
-        arg_value(ev, "result") == "wakeup") {
-        s2idle_lost(ev.ts, arg_value(ev, "reason"));
-        in_s2idle_ = false;
-        return true;
-    }
-    return false;
-}
-
-void Checker::s2idle_lost(Picos ts, const std::string& ended) {
-    for (const Press& p : s2idle_presses_) {
-        if (p.signalled) continue;
-        report({"wake.lost", ts, p.device, "s2idle",
-                fmt::format("a key pressed on {} at {} in suspend-to-idle started no wake ({} may wake the system, "
-                            "but no remote wakeup followed: its wake was not armed); the machine idled on {}",
-                            p.device, format_ps(p.ts), p.device,
-                            ended.empty() ? "to the end of the run" : "until " + format_ps(ts) + " (" + ended + ")"),
-                json_object({{"event", "key-press"}, {"source", p.device}, {"at_ps", std::to_string(p.ts)},
-                             {"state", "s2idle"}, {"woken_by", ended.empty() ? "nothing" : ended}})});
-        break;  // one per idle
-    }
-    s2idle_presses_.clear();
 }
 
 void Checker::run_ended() {
