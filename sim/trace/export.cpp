@@ -106,10 +106,7 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
              " WHERE s.run_id = ? AND s.category = 'transition' AND t.name = 'kernel' ORDER BY s.ts",
              {run_id}, {"slice.ts", "slice.dur", "slice.args", "slice.id"}, [&](const Row& c) {
                  nlohmann::json a = c.json(2);
-                 auto text = [&](const char* key) {
-                     return a.is_object() && a.contains(key) && a[key].is_string() ? a[key].get<std::string>()
-                                                                                    : std::string();
-                 };
+                 auto text = [&](const char* key) { return arg_text(a, key); };
                  if (!text("cycle").empty())
                      transitions.push_back({c.natural(0), c.natural(1), text("cycle"), text("result")});
              });
@@ -119,8 +116,8 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
              {run_id}, {"instant.args", "instant.id"}, [&](const Row& c) {
                  nlohmann::json a = c.json(0);
                  auto text = [&](const char* key) {
-                     return a.is_object() && a.contains(key) && a[key].is_string() ? a[key].get<std::string>()
-                                                                                    : std::string("?");
+                     std::string t = arg_text(a, key);
+                     return t.empty() ? std::string("?") : t;
                  };
                  cycles_line = fmt::format("cycles: {} of {} completed\n", text("completed"), text("count"));
              });
@@ -211,8 +208,7 @@ std::string trace_summary(const std::vector<const TraceReader*>& dbs) {
                  {"instant.args", "instant.id"}, [&](const Row& c) {
                      nlohmann::json a = c.json(0);
                      auto number = [&](const char* key) -> uint64_t {
-                         if (!a.is_object() || !a.contains(key) || !a[key].is_string()) return 0;
-                         return std::strtoull(a[key].get<std::string>().c_str(), nullptr, 10);
+                         return std::strtoull(arg_text(a, key).c_str(), nullptr, 10);
                      };
                      ++cycle_runs;
                      cycles_asked += number("count");

@@ -21,10 +21,7 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string str(const json& args, const char* key) {
-    auto it = args.find(key);
-    return it != args.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+std::string str(const json& args, const char* key) { return arg_text(args, key); }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;

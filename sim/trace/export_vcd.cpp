@@ -282,10 +282,7 @@ private:
                           "instant.id"},
                  [&](const Row& c) {
                      const json a = c.json(4);
-                     auto arg = [&](const char* key) {
-                         return a.is_object() && a.contains(key) && a[key].is_string() ? a[key].get<std::string>()
-                                                                                      : std::string();
-                     };
+                     auto arg = [&](const char* key) { return arg_text(a, key); };
                      const Picos ts = c.natural(1);
                      const std::string& name = c[2];
                      if (c[3] == "irq" && !arg("irq").empty() && (name == "assert" || name == "deassert")) {

@@ -61,6 +61,17 @@ struct DepthCheck {
 
 }  // namespace
 
+std::string arg_text(const nlohmann::json& args, const char* key) {
+    if (!args.is_object()) return "";
+    auto it = args.find(key);
+    if (it == args.end()) return "";
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_number_integer()) return it->is_number_unsigned() ? std::to_string(it->get<uint64_t>())
+                                                                  : std::to_string(it->get<int64_t>());
+    if (it->is_number()) return it->dump();
+    return "";
+}
+
 JsonText check_json(const std::string& text) {
     DepthCheck check;
     if (nlohmann::json::sax_parse(text, &check)) return JsonText::Json;

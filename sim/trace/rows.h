@@ -65,6 +65,11 @@ void each_row(const TraceReader& db, const std::string& sql, const std::vector<i
 void each_cells(const TraceReader& db, const std::string& sql, const std::vector<int64_t>& params,
                 const std::function<void(const std::vector<std::string>&)>& row);
 
+// The argument `key` of an args object as text: a string as it is, a
+// number as its decimal (numbers are stored as JSON numbers: typed_args.h),
+// "" when there is no such argument or `args` is no object.
+std::string arg_text(const nlohmann::json& args, const char* key);
+
 enum class JsonText { Json, NotJson, TooDeep };
 // Whether `text` is JSON nested at most kMaxJsonDepth deep, read without
 // building it (and without recursion).
