@@ -1,7 +1,9 @@
-// What the trace database's writing files share (trace_db.cpp,
-// trace_campaign.cpp, trace_schema.cpp): a prepared statement whose failures
-// name the database, the error a failure on the connection becomes, and
-// the time a row is stamped with. Not for use outside sim/trace.
+// What the trace database's files share (trace_db.cpp, trace_campaign.cpp,
+// trace_schema.cpp, trace_reader.cpp): a prepared statement whose failures
+// name the database, the error a failure on the connection becomes, the
+// time a row is stamped with, what a file says its schema version is, and
+// the SQL that reads an older version as this one. Not for use outside
+// sim/trace.
 #pragma once
 
 #include "sim/core/errors.h"
@@ -12,6 +14,7 @@
 #include <exception>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace quiesce::trace_detail {
 
@@ -31,6 +34,28 @@ std::exception_ptr db_error(sqlite3* db, const std::string& path, const std::str
 // Now, in UTC: "2026-12-02T11:15:08Z".
 std::string utc_now();
 
+// What a SQLite file says it is: from version 4, quiesce's application_id
+// and the version as its user_version; a file with neither (0) by its meta
+// table's schema_version (versions 2 and 3 set no application_id).
+struct Stamp {
+    enum Kind { Empty, Trace, Foreign, Unreadable } kind = Empty;
+    int version = 0;  // Trace: the schema version
+    std::string why;  // Foreign: why it is not a trace; Unreadable: SQLite's message
+};
+// Empty: a database with no table at all (a file the writer may set up).
+Stamp read_stamp(sqlite3* db);
+
+// This version's views (CREATE VIEW IF NOT EXISTS; `temp`: CREATE TEMP
+// VIEW, for a reader of an older version).
+std::string views_sql(bool temp);
+// TEMP views named `prefix` + each table of an older version `version`
+// whose rows this version has otherwise, over `schema`'s tables: numbers in
+// args and evidence as numbers (quiesce_args), NULL for '' and a clock of
+// 0, version 2's missing campaign table (empty) and run.campaign_id (NULL).
+std::string compat_sql(int version, const std::string& schema, const std::string& prefix);
+// The tables compat_sql makes a view of, for `version`.
+std::vector<std::string> compat_tables(int version);
+
 class Stmt {
 public:
     Stmt(sqlite3* db, const char* sql) {
@@ -45,6 +70,8 @@ public:
         return *this;
     }
     Stmt& bind_null(int i) { sqlite3_bind_null(s_, i); return *this; }
+    // Text where there may be none: NULL when empty (schema version 4 on).
+    Stmt& bind_or_null(int i, const std::string& v) { return v.empty() ? bind_null(i) : bind(i, v); }
     // Runs a query expected to give one row, handing it to `row`.
     void step_row(sqlite3* db, const std::string& path, const std::function<void(sqlite3_stmt*)>& row) {
         int rc = sqlite3_step(s_);

@@ -7,6 +7,7 @@
 #include "sim/core/errors.h"
 #include "sim/core/paths.h"
 #include "sim/trace/db_write.h"
+#include "sim/trace/typed_args.h"
 
 #include <fmt/format.h>
 #include <sqlite3.h>
@@ -50,21 +51,6 @@ std::string utc_now() {
 
 using namespace trace_detail;
 
-namespace {
-
-std::string args_json(const std::vector<Arg>& args) {
-    std::string out = "{";
-    for (size_t i = 0; i < args.size(); ++i) {
-        // Evidence is already JSON; everything else is a string.
-        bool raw = args[i].key == "evidence" && !args[i].value.empty() && args[i].value[0] == '{';
-        out += (i ? "," : "") + fmt::format("\"{}\":", json_escape(args[i].key)) +
-               (raw ? args[i].value : "\"" + json_escape(args[i].value) + "\"");
-    }
-    return out + "}";
-}
-
-}  // namespace
-
 void TraceDb::Close::operator()(sqlite3* db) const { sqlite3_close(db); }
 
 TraceDb::TraceDb(const std::string& path) : path_(path), owner_pid_(long(::getpid())) {
@@ -102,31 +88,26 @@ void TraceDb::setup(bool existed) {
         std::rethrow_exception(db_error(db_, path, std::string("cannot open database: ") + sqlite3_errmsg(db_)));
     }
     sqlite3_busy_timeout(db_, 5000);
+    add_typed_args_function(db_);  // merge_from reads older versions with it
     if (existed) {
-        sqlite3_stmt* st = nullptr;
-        int version = -1;
-        int rc = sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, nullptr);
-        if (rc == SQLITE_OK) rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+        const Stamp stamp = read_stamp(db_);
         // The machine failed the read (a WAL database's first read sizes its
         // -shm file, which a full disk refuses): not the file's fault.
-        if (rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE && environment_failure(db_)) {
-            std::exception_ptr e = db_error(db_, path, std::string("cannot read database: ") + sqlite3_errmsg(db_));
-            sqlite3_finalize(st);
-            std::rethrow_exception(e);
-        }
-        sqlite3_finalize(st);
-        bool empty = false;
-        if (version < 0) {
-            sqlite3_prepare_v2(db_, "SELECT count(*) FROM sqlite_master", -1, &st, nullptr);
-            empty = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
-            sqlite3_finalize(st);
-        }
-        if (!empty && version != kTraceSchemaVersion)
+        if (stamp.kind == Stamp::Unreadable && environment_failure(db_))
+            std::rethrow_exception(db_error(db_, path, "cannot read database: " + stamp.why));
+        if (stamp.kind == Stamp::Unreadable) throw InputError(path, 0, 0, "", "cannot read database: " + stamp.why);
+        if (stamp.kind == Stamp::Foreign) throw InputError(path, 0, 0, "", stamp.why);
+        if (stamp.kind == Stamp::Trace && stamp.version != kTraceSchemaVersion) {
+            if (stamp.version >= kOldestTraceSchema && stamp.version < kTraceSchemaVersion)
+                throw InputError(path, 0, 0, "",
+                                 fmt::format("trace schema version {}: this quiesce adds runs to version {} only "
+                                             "(quiesce merge NEW.db {} copies its runs into a new database of "
+                                             "version {})",
+                                             stamp.version, kTraceSchemaVersion, path, kTraceSchemaVersion));
             throw InputError(path, 0, 0, "",
-                             version < 0 ? "not a quiesce trace database"
-                                         : fmt::format("trace schema version {} (this quiesce writes {})", version,
-                                                       kTraceSchemaVersion));
+                             fmt::format("trace schema version {} (this quiesce writes {})", stamp.version,
+                                         kTraceSchemaVersion));
+        }
     }
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
@@ -136,6 +117,8 @@ void TraceDb::setup(bool existed) {
                      "('time_unit', 'ps'), ('writer', 'quiesce {}')",
                      kTraceSchemaVersion, QUIESCE_VERSION)
              .c_str());
+    exec(fmt::format("PRAGMA application_id = {}", kTraceApplicationId).c_str());
+    exec(fmt::format("PRAGMA user_version = {}", kTraceSchemaVersion).c_str());
     exec("COMMIT");
 }
 
@@ -221,10 +204,10 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
         Stmt& run = st_->run;
         run.bind(1, m.scenario).bind(2, m.file).bind(3, int64_t(m.seed)).bind(4, m.protocol).bind(5, m.platform);
         run.bind(6, m.status);
-        if (s.has_summary) run.bind(7, s.summary.outcome).bind(8, s.summary.workload);
+        if (s.has_summary) run.bind_or_null(7, s.summary.outcome).bind_or_null(8, s.summary.workload);
         else run.bind_null(7).bind_null(8);
-        run.bind(9, m.expected).bind(10, m.message).bind(11, int64_t(s.summary.sim_end)).bind(12, m.wall_ms);
-        run.bind(13, fmt::format("{:016x}", s.digest)).bind(14, m.trace_level).bind(15, utc_now());
+        run.bind(9, m.expected).bind_or_null(10, m.message).bind(11, int64_t(s.summary.sim_end)).bind(12, m.wall_ms);
+        run.bind(13, fmt::format("{:016x}", s.digest)).bind_or_null(14, m.trace_level).bind(15, utc_now());
         run.bind(16, std::string(QUIESCE_VERSION));
         if (m.faults.empty()) run.bind_null(17);
         else run.bind(17, m.faults);
@@ -255,7 +238,9 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
             tr.bind(1, run_id).bind(2, name);
             if (pid < 0) tr.bind_null(3);
             else tr.bind(3, pid);
-            tr.bind(4, info.kind).bind(5, info.domain).bind(6, int64_t(info.hz));
+            tr.bind_or_null(4, info.kind).bind_or_null(5, info.domain);
+            if (info.hz) tr.bind(6, int64_t(info.hz));
+            else tr.bind_null(6);  // no clock
             int64_t id = tr.run(db_, path_);
             track_id[name] = id;
             hz[name] = info.hz;
@@ -274,6 +259,7 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
 
         Stmt &in = st_->instant, &co = st_->counter, &vi = st_->violation, &ge = st_->guest_error,
              &fa = st_->fault, &ra = st_->reg_access, &bt = st_->bus, &fl = st_->flow;
+        std::string json;  // an args column, built in place (empty: NULL)
         // A slice is one row, written when it ends; its id is taken when it
         // begins, so ids follow the begin order and children name parents.
         int64_t next_slice = 0;
@@ -284,10 +270,11 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
             int64_t c0 = cycles(o.track, o.ts), c1 = cycles(o.track, end);
             if (c0 < 0) sl.bind_null(6).bind_null(7);
             else sl.bind(6, c0).bind(7, c1 - c0);
-            sl.bind(8, o.name).bind(9, o.category).bind(10, o.depth);
+            sl.bind(8, o.name).bind_or_null(9, o.category).bind(10, o.depth);
             if (o.parent < 0) sl.bind_null(11);
             else sl.bind(11, o.parent);
-            sl.bind(12, o.phase).bind(13, args_json(args)).run(db_, path_);
+            args_json(json, args);
+            sl.bind_or_null(12, o.phase).bind_or_null(13, json).run(db_, path_);
         };
         struct Open {
             int64_t id, tid, depth, parent;
@@ -323,7 +310,8 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                 case EvKind::Instant: {
                     in.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
                     bind_cycles(in, 4, ev.track, ev.ts);
-                    in.bind(5, ev.name).bind(6, ev.category).bind(7, ev.phase).bind(8, args_json(ev.args));
+                    args_json(json, ev.args);
+                    in.bind(5, ev.name).bind_or_null(6, ev.category).bind_or_null(7, ev.phase).bind_or_null(8, json);
                     int64_t iid = in.run(db_, path_);
                     if (ev.category == "ledger" && ev.name == "issue") ledger_issue[arg_value(ev, "id")] = iid;
                     if (ev.category == "ledger" && ev.name == "retire") {
@@ -339,33 +327,38 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                     bind_cycles(co, 4, ev.track, ev.ts);
                     co.bind(5, ev.name).bind(6, ev.value).run(db_, path_);
                     break;
-                case EvKind::Violation:
+                case EvKind::Violation: {
                     vi.bind(1, run_id).bind(2, ev.name).bind(3, int64_t(ev.ts));
                     bind_cycles(vi, 4, ev.track, ev.ts);
-                    vi.bind(5, ev.track).bind(6, ev.phase).bind(7, arg_value(ev, "message"))
-                        .bind(8, arg_value(ev, "evidence")).run(db_, path_);
+                    std::string evidence = arg_value(ev, "evidence");
+                    if (evidence == "{}") evidence.clear();
+                    vi.bind_or_null(5, ev.track).bind_or_null(6, ev.phase).bind(7, arg_value(ev, "message"))
+                        .bind_or_null(8, typed_json(evidence)).run(db_, path_);
                     break;
+                }
                 case EvKind::GuestError:
                     ge.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
                     bind_cycles(ge, 4, ev.track, ev.ts);
-                    ge.bind(5, ev.name).bind(6, ev.phase).bind(7, args_json(ev.args)).run(db_, path_);
+                    args_json(json, ev.args);
+                    ge.bind(5, ev.name).bind_or_null(6, ev.phase).bind_or_null(7, json).run(db_, path_);
                     break;
                 case EvKind::Fault:
                     fa.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
                     bind_cycles(fa, 4, ev.track, ev.ts);
-                    fa.bind(5, ev.name).bind(6, ev.phase).bind(7, args_json(ev.args)).run(db_, path_);
+                    args_json(json, ev.args);
+                    fa.bind(5, ev.name).bind_or_null(6, ev.phase).bind_or_null(7, json).run(db_, path_);
                     break;
                 case EvKind::RegAccess:
                     ra.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
                     bind_cycles(ra, 4, ev.track, ev.ts);
                     ra.bind(5, ev.name).bind(6, int64_t(ev.addr)).bind(7, int64_t(ev.size))
                         .bind(8, int64_t(ev.write)).bind(9, int64_t(ev.data)).bind(10, ev.category)
-                        .bind(11, ev.initiator).bind(12, ev.phase).run(db_, path_);
+                        .bind_or_null(11, ev.initiator).bind_or_null(12, ev.phase).run(db_, path_);
                     break;
                 case EvKind::Transaction:
-                    bt.bind(1, run_id).bind(2, int64_t(ev.ts)).bind(3, ev.initiator).bind(4, ev.name)
+                    bt.bind(1, run_id).bind(2, int64_t(ev.ts)).bind_or_null(3, ev.initiator).bind_or_null(4, ev.name)
                         .bind(5, int64_t(ev.addr)).bind(6, int64_t(ev.size)).bind(7, int64_t(ev.write))
-                        .bind(8, int64_t(ev.data)).bind(9, ev.phase).run(db_, path_);
+                        .bind(8, int64_t(ev.data)).bind_or_null(9, ev.phase).run(db_, path_);
                     break;
             }
         }

@@ -1,9 +1,10 @@
-// The SQLite trace database (docs/trace-schema.md). Schema v1 is shaped like
-// Perfetto's tables: run, track, slice, instant, counter, flow, plus
-// violation, guest_error and, at trace level `bus`, reg_access and
+// The SQLite trace database (docs/trace-schema.md). Its tables are shaped
+// like Perfetto's: run, track, slice, instant, counter, flow, plus campaign,
+// violation, guest_error, fault and, at trace level `bus`, reg_access and
 // bus_transaction. Times are integer picoseconds (`ts`, `dur`) plus cycles of
-// the track's clock domain. WAL mode; one transaction per run, so a run is in
-// the database whole or not at all.
+// the track's clock domain; event arguments are JSON whose numbers are
+// numbers (typed_args.h); NULL where there is none. WAL mode; one transaction
+// per run, so a run is in the database whole or not at all.
 #pragma once
 
 #include "sim/trace/wire.h"
@@ -18,7 +19,16 @@ struct sqlite3;
 
 namespace quiesce {
 
-constexpr int kTraceSchemaVersion = 3;  // 2: run.faults; 3: campaign, run.campaign_id
+// 2: run.faults; 3: campaign, run.campaign_id; 4: numbers in args as JSON
+// numbers, NULL for "none" (phase, args, message, clock), application_id
+// and user_version, indexes for guest_error, flow, slice.parent_id,
+// reg_access and bus_transaction, the args view.
+constexpr int kTraceSchemaVersion = 4;
+// The oldest version readers read (as version kTraceSchemaVersion: TEMP
+// views over its tables, trace_reader.cpp) and merge copies into this one.
+constexpr int kOldestTraceSchema = 2;
+// PRAGMA application_id of a trace database (from version 4): "QUIE".
+constexpr int32_t kTraceApplicationId = 0x51554945;
 
 struct RunMeta {
     std::string scenario;
@@ -39,7 +49,8 @@ struct RunMeta {
 class TraceDb {
 public:
     // Opens or creates `path` for writing. Throws InputError if the file is
-    // not a quiesce trace database of this schema version. A write the
+    // not a quiesce trace database of this schema version (one of an older
+    // version: merge copies it into a new one). A write the
     // machine cannot do (a full disk, a file-size limit, an I/O error) is an
     // EnvironmentError (sim/core/paths.h, exit 3), here and in every member
     // below. A database this constructor created goes again, with its side
@@ -60,7 +71,8 @@ public:
     void set_planned(int64_t planned);                 // runs it means to record, once known
     void end_campaign(const std::string& status);      // finished | failed | interrupted
     // Appends every run of another quiesce database (of this schema
-    // version), renumbering run, track and row ids; returns the runs added.
+    // version, or an older one TraceReader reads: its rows as this version
+    // has them), renumbering run, track and row ids; returns the runs added.
     // One transaction: on error nothing of that input is kept.
     int64_t merge_from(const std::string& other);
     const std::string& path() const { return path_; }
@@ -96,7 +108,11 @@ private:
 constexpr int64_t kQueryResultBytes = int64_t(64) << 20;
 
 // A trace database opened read-only (viewers, exports): refuses a file that
-// is not a quiesce trace or has another schema version.
+// is not a quiesce trace, or of a schema version before kOldestTraceSchema
+// or after kTraceSchemaVersion. One of an older version is read as this
+// version: TEMP views of its tables' names present its rows as this version
+// has them (numbers in args as numbers, NULL for none), and this version's
+// views are defined over them; nothing is written to the file.
 class TraceReader {
 public:
     explicit TraceReader(const std::string& path);
@@ -109,6 +125,7 @@ public:
     void each(const std::string& sql, const std::vector<int64_t>& params,
               const std::function<void(const std::vector<std::string>&)>& row) const;
     const std::string& path() const { return path_; }
+    int version() const { return version_; }  // the schema version of the file
     // `quiesce query`: one read-only statement, as an aligned "table", "list"
     // (header and '|'), "csv" or "json". Throws InputError for bad SQL, more
     // than one statement, a statement that would write, or a result over
@@ -119,6 +136,7 @@ public:
 private:
     sqlite3* db_ = nullptr;
     std::string path_;
+    int version_ = 0;
 };
 
 // How a reader shows a campaign row: `finished`, `failed` and `interrupted`

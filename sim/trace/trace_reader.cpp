@@ -5,6 +5,8 @@
 
 #include "sim/core/errors.h"
 #include "sim/core/paths.h"
+#include "sim/trace/db_write.h"
+#include "sim/trace/typed_args.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -151,24 +153,29 @@ TraceReader::TraceReader(const std::string& path) : path_(path) {
     if (sqlite3_open_v2(uri.c_str(), &db_, flags, nullptr) != SQLITE_OK) fail("cannot open database: ");
     sqlite3_busy_timeout(db_, 5000);
     sqlite3_limit(db_, SQLITE_LIMIT_ATTACHED, 0);  // a viewer reads this database only
-    if (read_write && sqlite3_exec(db_, "PRAGMA query_only = ON", nullptr, nullptr, nullptr) != SQLITE_OK)
-        fail("cannot read database: ");
-    int version = -1;
-    sqlite3_stmt* st = nullptr;
-    int rc = sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, nullptr);
-    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    // Not a database, or one without quiesce's meta table: not ours. Any
-    // other failure (it cannot be opened, locked, an I/O error) says so.
-    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_NOTADB && (rc & 0xff) != SQLITE_ERROR) fail("cannot read database: ");
-    if (version != kTraceSchemaVersion) {
+    const trace_detail::Stamp stamp = trace_detail::read_stamp(db_);
+    if (stamp.kind == trace_detail::Stamp::Unreadable) fail("cannot read database: ");
+    auto refuse = [&](const std::string& why) {
         sqlite3_close(db_);
         db_ = nullptr;
-        throw InputError(path, 0, 0, "",
-                         version < 0 ? "not a quiesce trace database"
-                                     : fmt::format("trace schema version {} (this quiesce reads {})", version,
-                                                   kTraceSchemaVersion));
+        throw InputError(path, 0, 0, "", why);
+    };
+    if (stamp.kind != trace_detail::Stamp::Trace) refuse(stamp.why.empty() ? "not a quiesce trace database" : stamp.why);
+    if (stamp.version < kOldestTraceSchema || stamp.version > kTraceSchemaVersion)
+        refuse(fmt::format("trace schema version {} (this quiesce reads versions {} to {})", stamp.version,
+                           kOldestTraceSchema, kTraceSchemaVersion));
+    version_ = stamp.version;
+    add_typed_args_function(db_);
+    // An older version: TEMP views of its tables' names, and this version's
+    // views over them (a TEMP object hides a main one of its name), give its
+    // rows as this version has them. The temporary schema is this
+    // connection's own: nothing is written to the file or beside it.
+    if (version_ < kTraceSchemaVersion) {
+        const std::string sql = trace_detail::compat_sql(version_, "main", "") + trace_detail::views_sql(true);
+        if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) fail("cannot read database: ");
     }
+    if (read_write && sqlite3_exec(db_, "PRAGMA query_only = ON", nullptr, nullptr, nullptr) != SQLITE_OK)
+        fail("cannot read database: ");
 }
 
 TraceReader::~TraceReader() {
