@@ -39,13 +39,16 @@ void SataDrive::set_power(Power p) {
     hub().counter(path(), "drive_power", double(int(p)));
 }
 
-void SataDrive::spin_up() {
-    if (power_ != Power::Standby) return;
+bool SataDrive::spin_up() {
+    if (power_ != Power::Standby) return true;
+    const uint64_t gen = power_cycles_;
     hub().slice_begin(path(), "spin-up", "power");
     sc_core::wait(from_ps(ctx().timing.vary(Picos(props().get<int64_t>("spinup_ms")) * 1'000'000'000ULL)));
     if (const FaultSpec* f = fault("slow-spin-up")) sc_core::wait(from_ps(f->duration));  // a sticky spindle
     hub().slice_end(path(), "spin-up", "power");
+    if (gen != power_cycles_) return false;  // the power went meanwhile: the spindle stopped with it
     set_power(Power::Active);
+    return true;
 }
 
 // CrashMonkey's persistence points: after each completed write or flush a
@@ -63,22 +66,30 @@ void SataDrive::write_media(uint64_t lba, const uint8_t* data) {
     media_[lba].assign(data, data + sector_size_);
 }
 
-void SataDrive::flush_cache() {
-    if (!props().get<bool>("honours_flush")) return;  // acknowledges, keeps the cache
+bool SataDrive::flush_cache() {
+    if (!props().get<bool>("honours_flush")) return true;  // acknowledges, keeps the cache
     Picos per = Picos(props().get<int64_t>("media_ns_per_sector")) * 1000;
-    for (uint64_t lba : cache_order_) {
+    const uint64_t gen = power_cycles_;
+    while (!cache_order_.empty()) {  // oldest first
+        const uint64_t lba = cache_order_.front();
+        cache_order_.pop_front();
         auto it = cache_.find(lba);
         if (it == cache_.end()) continue;
         write_media(lba, it->second.data());
         cache_.erase(it);
         sc_core::wait(from_ps(per));
+        if (gen != power_cycles_) return false;  // the power went mid-flush: the rest of the cache with it
     }
-    cache_order_.clear();
+    return true;
 }
 
 bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vector<uint8_t>& data) {
     if (power_ == Power::Off) return false;
+    // A command the power cuts short is gone with it: nothing of it reaches
+    // the cache or the media after the cut.
+    const uint64_t gen = power_cycles_;
     sc_core::wait(from_ps(ctx().timing.vary(Picos(props().get<int64_t>("command_us")) * 1'000'000ULL)));
+    if (gen != power_cycles_) return false;
     const Picos media_ps = Picos(props().get<int64_t>("media_ns_per_sector")) * 1000;
     const Picos cache_ps = Picos(props().get<int64_t>("cache_ns_per_sector")) * 1000;
     switch (command) {
@@ -93,10 +104,13 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             return true;
         }
         case FLUSH_CACHE_EXT:
-            spin_up();
+            if (!spin_up()) return false;
             ++flushes_;
             hub().slice_begin(path(), "flush", "disk", {{"sectors", std::to_string(cache_.size())}});
-            flush_cache();
+            if (!flush_cache()) {
+                hub().slice_end(path(), "flush", "disk", {{"result", "power-lost"}});
+                return false;
+            }
             hub().slice_end(path(), "flush", "disk");
             persistence_point("flush", 0, 0);
             return true;
@@ -104,7 +118,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             set_power(Power::Standby);
             return true;
         case IDLE_IMMEDIATE:
-            spin_up();
+            if (!spin_up()) return false;
             set_power(Power::Idle);
             return true;
         case READ_DMA_EXT:
@@ -115,7 +129,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             return false;
     }
     if (count == 0 || lba + count > sectors_) return false;
-    spin_up();
+    if (!spin_up()) return false;
     set_power(Power::Active);
     if (command == READ_DMA_EXT) {
         data.assign(size_t(count) * sector_size_, 0);
@@ -171,6 +185,7 @@ void SataDrive::power_off() {
         hub().instant(path(), "cache-lost", "power", {{"sectors", std::to_string(cache_.size())}});
     cache_.clear();
     cache_order_.clear();
+    ++power_cycles_;
     set_power(Power::Off);
 }
 

@@ -52,16 +52,19 @@ public:
     uint64_t flushes() const { return flushes_; }
 
 private:
-    void spin_up();
+    // Standby to active; false when the power went meanwhile.
+    bool spin_up();
     void write_media(uint64_t lba, const uint8_t* data);
     void persistence_point(const char* what, uint64_t lba, uint32_t count);
-    void flush_cache();
+    // Writes the cache to the media, oldest first; false when the power went meanwhile.
+    bool flush_cache();
     void set_power(Power p);
 
     uint64_t size_;
     unsigned sector_size_;
     uint64_t sectors_;
     Power power_ = Power::Active;
+    uint64_t power_cycles_ = 0;  // power losses so far: a command or spin-up that spans one is lost
     std::map<uint64_t, std::vector<uint8_t>> media_;
     std::map<uint64_t, std::vector<uint8_t>> cache_;  // lba -> data
     std::deque<uint64_t> cache_order_;                 // oldest first
