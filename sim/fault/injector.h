@@ -56,6 +56,10 @@ public:
     // the transition runs: the run opens and closes that window.
     void set_async_power(bool open) { async_power_ = open; }
     bool async_power() const { return async_power_; }
+    // A power-loss rule with a time and no phase also strikes while the
+    // machine runs outside any transition (after boot, between cycles,
+    // after the last resume): the run opens and closes that window too.
+    void set_outside_transition(bool open) { outside_transition_ = open; }
     // Runs the handler of `kind` for a rule that fired at an operation (a
     // drive's persistence point cuts the power through power-loss's).
     void run_handler(const std::string& kind, const FaultSpec& rule);
@@ -86,6 +90,7 @@ private:
     size_t fired_ = 0;
     const FaultSpec* last_ = nullptr;
     bool async_power_ = false;
+    bool outside_transition_ = false;
     uint64_t cycle_ = 1;
     std::map<std::string, uint64_t> persistence_seen_;  // drive -> points so far
     bool note_persistence_ = false;

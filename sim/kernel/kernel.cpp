@@ -357,10 +357,13 @@ void Kernel::stop_tasks() {
         bool all = true;
         for (auto& t : tasks_) all &= t->exited();
         if (all) return;
+        check_power();  // (the power may have failed before this wait began)
         const Picos waited = now_ps() - asked;
         if (waited < hung_after || reported) {
-            if (reported) sc_core::wait(task_changed_);
-            else sc_core::wait(from_ps(hung_after - waited), task_changed_);
+            // A power failure ends the wait too: the caller learns it (PowerLost).
+            if (reported) sc_core::wait(task_changed_ | ctx().dead.died);
+            else sc_core::wait(from_ps(hung_after - waited), task_changed_ | ctx().dead.died);
+            check_power();
             continue;
         }
         // khungtaskd: a task blocked in the kernel that cannot get out to

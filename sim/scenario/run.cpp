@@ -330,124 +330,147 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         svc.power_cut = [&platform](const FaultSpec& cut) { platform.cut_power(cut.restore_after); };
         hibernation.set_faults(&ctx.faults);
         ctx.faults.start_timers();
-        if (s.control) {  // the control run: the same tasks, no transition
-            out.outcome = "control";
-            storage.wait_results(s.sim_limit);
+        // The machine runs: the control run, or the cycles and what follows
+        // them. A timed power cut may strike at any moment of it; inside a
+        // transition the PM engine deals with it, outside one it ends here.
+        auto run_machine = [&] {
+            if (s.control) {  // the control run: the same tasks, no transition
+                out.outcome = "control";
+                storage.wait_results(s.sim_limit);
+                k.stop_tasks();
+                finished = true;
+                return;
+            }
+            // [cycles]: the transition `count` times. Each cycle arms the alarm,
+            // decides, suspends and resumes; one that comes back resumed runs
+            // the copies after it, and the next starts `between` later with
+            // copies before it. One that does not come back resumed (aborted,
+            // no resume, a pm_test stop) ends the run there, as a single one does.
+            const unsigned count = s.cycles.count;
+            const bool multi = count > 1;  // (a single cycle's trace is the run's as it was)
+            // One engine per protocol the cycles run ([cycles] protocols mixes them).
+            std::map<std::string, std::unique_ptr<PmEngine>> engines;
+            auto engine_of = [&](unsigned cycle) -> PmEngine& {
+                const Protocol& p = s.protocol_of_cycle(cycle);
+                auto& e = engines[p.name];
+                if (!e) e = std::make_unique<PmEngine>(svc, p, ctx.hub);
+                return *e;
+            };
+            PmEngine::Result r;
+            bool back = false;
+            for (unsigned cycle = 1;; ++cycle) {
+                ctx.faults.set_cycle(cycle);
+                if (cycle > 1) {
+                    if (s.cycles.between) k.sleep(s.cycles.between, "the machine between cycles");
+                    std::string before = dma_workload(platform, ctx, cpu, s, "before", dma_buffers);
+                    if (workload.empty()) workload = before;
+                    if (s.idle) k.sleep(s.idle, "the idle machine");
+                }
+                platform.acpi_os().set_rtc_alarm(cpu, s.wake_after);  // rtcwake, again each cycle
+                if (s.button_after && cycle == 1) {  // a person presses the power button, whatever the machine is doing
+                    sc_core::sc_spawn([&platform, after = s.button_after] {
+                        sc_core::wait(from_ps(after));
+                        platform.acpi_pm().press_power_button();
+                    });
+                }
+                if (UsbKeyboard* kbd = platform.keyboard(); kbd && s.key_after && cycle == 1) {  // a key on the USB keyboard
+                    sc_core::sc_spawn([kbd, after = s.key_after] {
+                        sc_core::wait(from_ps(after));
+                        kbd->press_key(0x04);  // 'a'
+                    });
+                }
+                // The initiator decides to suspend (the button and key timers above
+                // count from here), thinks, and writes the state - after writing
+                // back the wakeup count it read, if it uses the handshake.
+                const uint64_t wakeups = k.wakeup_count();
+                if (s.wakeup_count || s.think)  // (an initiator that writes the state at once leaves no trace)
+                    ctx.hub.instant(k.path(), "suspend-decided", "wake",
+                                    {{"wakeup_count", std::to_string(wakeups)}, {"handshake", s.wakeup_count ? "yes" : "no"}});
+                checker.suspend_decided();
+                if (s.think) k.sleep(s.think, "the suspend initiator");
+                if (s.wakeup_count) {
+                    const int rc = k.save_wakeup_count(wakeups);
+                    ctx.hub.instant(k.path(), "wakeup-count-write", "wake",
+                                    {{"count", std::to_string(wakeups)}, {"now", std::to_string(k.wakeup_count())},
+                                     {"rc", std::to_string(rc)}});
+                    if (rc != 0) {  // a wakeup event came first: no suspend this time
+                        out.outcome = "aborted:wakeup-count";
+                        checker.suspend_cancelled();
+                        if (s.storage.ops) storage.wait_results(s.sim_limit);
+                        k.stop_tasks();
+                        finished = true;
+                        return;
+                    }
+                }
+                checker.transition_started();
+                if (s.storage.hdparm_burst && !platform.dma_drivers().empty() && cycle == 1) {
+                    // A user tunes the engine while the transition runs (Linus's
+                    // hdparm): a user task, frozen like any other when the freezer runs.
+                    DmaEngineDriver* drv = platform.dma_drivers()[0].second;
+                    k.spawn("hdparm", Task::Kind::User, true, unsigned(k.cpus().size() - 1), [drv, &s](Task& t) {
+                        t.sleep_freezable(s.storage.hdparm_after);
+                        drv->set_burst(t.cpu(), uint32_t(s.storage.hdparm_burst));
+                        t.kernel().hub().instant(t.kernel().path(), "hdparm", "workload",
+                                                 {{"burst", std::to_string(s.storage.hdparm_burst)}});
+                    });
+                }
+                ctx.faults.set_outside_transition(false);
+                ctx.faults.set_async_power(true);  // power may fail at any moment of the transition
+                r = engine_of(cycle).run(cpu, multi ? cycle : 0);
+                ctx.faults.set_async_power(false);
+                ctx.faults.set_outside_transition(true);
+                // A pm_test stop never slept: the system runs on, as after a resume.
+                back = r.resumed || r.error || !r.test_level.empty();
+                if (r.error) out.outcome = "aborted:" + r.failed_phase;
+                else if (!r.test_level.empty()) out.outcome = "pm-test:" + r.test_level;
+                else if (!r.resumed) out.outcome = "no-resume";
+                else out.outcome = "resumed";
+                if (back) {
+                    checker.transition_resumed();
+                    if (storage_check) storage_check->check(true);
+                } else if (r.slept && storage_check) {
+                    storage_check->check(false);  // a fresh boot: only what was durable counts
+                }
+                if (!back) break;
+                if (s.idle) k.sleep(s.idle, "the idle machine");
+                std::string after = dma_workload(platform, ctx, cpu, s, "after", dma_buffers);
+                if (workload.empty()) workload = after;
+                if (out.outcome != "resumed") break;
+                cycles_completed = cycle;
+                if (multi)  // what a cycle left behind: a fixed kernel's heap and free pages do not move
+                    ctx.hub.instant(k.path(), "cycle-end", "run",
+                                    {{"cycle", std::to_string(cycle)}, {"heap_used", std::to_string(k.heap_used())},
+                                     {"free_pages", std::to_string(k.free_pages())}});
+                if (cycle == count) break;
+            }
+            if (back) {
+                // The tasks go on running: what they see now is what the suspend did to them.
+                if (s.storage.run_after) k.sleep(s.storage.run_after, "the tasks after the resume");
+                if (s.storage.ops) storage.wait_results(s.sim_limit);
+            }
+            if (r.slept && !r.resumed) k.abandon();  // the image kernel is gone: a fresh boot
+            k.stop_tasks();
+            if (back && platform.runtime_pm())  // every get has had its put
+                for (const std::string& problem : platform.runtime_pm()->unbalanced())
+                    ctx.hub.guest_error(k.path(), "rpm.usage-unbalanced", problem, {{"kind", "end-of-run"}});
+            finished = true;
+        };
+        ctx.faults.set_outside_transition(true);
+        try {
+            run_machine();
+        } catch (const PowerLost&) {
+            // Power lost outside a transition: nothing of the running kernel
+            // survives; when power returns firmware boots the machine afresh
+            // (no image: the restore kernel, if any, finds none to load).
+            out.outcome = "power-cut";
+            cpu.wait_for_start();
+            ctx.hub.instant(k.path(), "booted-afresh", "run", {{"reason", "power was lost outside a transition"}});
+            if (storage_check) storage_check->check(false);  // a fresh boot: only what was durable counts
+            k.abandon();
             k.stop_tasks();
             finished = true;
-            return;
         }
-        // [cycles]: the transition `count` times. Each cycle arms the alarm,
-        // decides, suspends and resumes; one that comes back resumed runs
-        // the copies after it, and the next starts `between` later with
-        // copies before it. One that does not come back resumed (aborted,
-        // no resume, a pm_test stop) ends the run there, as a single one does.
-        const unsigned count = s.cycles.count;
-        const bool multi = count > 1;  // (a single cycle's trace is the run's as it was)
-        // One engine per protocol the cycles run ([cycles] protocols mixes them).
-        std::map<std::string, std::unique_ptr<PmEngine>> engines;
-        auto engine_of = [&](unsigned cycle) -> PmEngine& {
-            const Protocol& p = s.protocol_of_cycle(cycle);
-            auto& e = engines[p.name];
-            if (!e) e = std::make_unique<PmEngine>(svc, p, ctx.hub);
-            return *e;
-        };
-        PmEngine::Result r;
-        bool back = false;
-        for (unsigned cycle = 1;; ++cycle) {
-            ctx.faults.set_cycle(cycle);
-            if (cycle > 1) {
-                if (s.cycles.between) k.sleep(s.cycles.between, "the machine between cycles");
-                std::string before = dma_workload(platform, ctx, cpu, s, "before", dma_buffers);
-                if (workload.empty()) workload = before;
-                if (s.idle) k.sleep(s.idle, "the idle machine");
-            }
-            platform.acpi_os().set_rtc_alarm(cpu, s.wake_after);  // rtcwake, again each cycle
-            if (s.button_after && cycle == 1) {  // a person presses the power button, whatever the machine is doing
-                sc_core::sc_spawn([&platform, after = s.button_after] {
-                    sc_core::wait(from_ps(after));
-                    platform.acpi_pm().press_power_button();
-                });
-            }
-            if (UsbKeyboard* kbd = platform.keyboard(); kbd && s.key_after && cycle == 1) {  // a key on the USB keyboard
-                sc_core::sc_spawn([kbd, after = s.key_after] {
-                    sc_core::wait(from_ps(after));
-                    kbd->press_key(0x04);  // 'a'
-                });
-            }
-            // The initiator decides to suspend (the button and key timers above
-            // count from here), thinks, and writes the state - after writing
-            // back the wakeup count it read, if it uses the handshake.
-            const uint64_t wakeups = k.wakeup_count();
-            if (s.wakeup_count || s.think)  // (an initiator that writes the state at once leaves no trace)
-                ctx.hub.instant(k.path(), "suspend-decided", "wake",
-                                {{"wakeup_count", std::to_string(wakeups)}, {"handshake", s.wakeup_count ? "yes" : "no"}});
-            checker.suspend_decided();
-            if (s.think) k.sleep(s.think, "the suspend initiator");
-            if (s.wakeup_count) {
-                const int rc = k.save_wakeup_count(wakeups);
-                ctx.hub.instant(k.path(), "wakeup-count-write", "wake",
-                                {{"count", std::to_string(wakeups)}, {"now", std::to_string(k.wakeup_count())},
-                                 {"rc", std::to_string(rc)}});
-                if (rc != 0) {  // a wakeup event came first: no suspend this time
-                    out.outcome = "aborted:wakeup-count";
-                    checker.suspend_cancelled();
-                    if (s.storage.ops) storage.wait_results(s.sim_limit);
-                    k.stop_tasks();
-                    finished = true;
-                    return;
-                }
-            }
-            checker.transition_started();
-            if (s.storage.hdparm_burst && !platform.dma_drivers().empty() && cycle == 1) {
-                // A user tunes the engine while the transition runs (Linus's
-                // hdparm): a user task, frozen like any other when the freezer runs.
-                DmaEngineDriver* drv = platform.dma_drivers()[0].second;
-                k.spawn("hdparm", Task::Kind::User, true, unsigned(k.cpus().size() - 1), [drv, &s](Task& t) {
-                    t.sleep_freezable(s.storage.hdparm_after);
-                    drv->set_burst(t.cpu(), uint32_t(s.storage.hdparm_burst));
-                    t.kernel().hub().instant(t.kernel().path(), "hdparm", "workload",
-                                             {{"burst", std::to_string(s.storage.hdparm_burst)}});
-                });
-            }
-            ctx.faults.set_async_power(true);  // power may fail at any moment of the transition
-            r = engine_of(cycle).run(cpu, multi ? cycle : 0);
-            ctx.faults.set_async_power(false);
-            // A pm_test stop never slept: the system runs on, as after a resume.
-            back = r.resumed || r.error || !r.test_level.empty();
-            if (r.error) out.outcome = "aborted:" + r.failed_phase;
-            else if (!r.test_level.empty()) out.outcome = "pm-test:" + r.test_level;
-            else if (!r.resumed) out.outcome = "no-resume";
-            else out.outcome = "resumed";
-            if (back) {
-                checker.transition_resumed();
-                if (storage_check) storage_check->check(true);
-            } else if (r.slept && storage_check) {
-                storage_check->check(false);  // a fresh boot: only what was durable counts
-            }
-            if (!back) break;
-            if (s.idle) k.sleep(s.idle, "the idle machine");
-            std::string after = dma_workload(platform, ctx, cpu, s, "after", dma_buffers);
-            if (workload.empty()) workload = after;
-            if (out.outcome != "resumed") break;
-            cycles_completed = cycle;
-            if (multi)  // what a cycle left behind: a fixed kernel's heap and free pages do not move
-                ctx.hub.instant(k.path(), "cycle-end", "run",
-                                {{"cycle", std::to_string(cycle)}, {"heap_used", std::to_string(k.heap_used())},
-                                 {"free_pages", std::to_string(k.free_pages())}});
-            if (cycle == count) break;
-        }
-        if (back) {
-            // The tasks go on running: what they see now is what the suspend did to them.
-            if (s.storage.run_after) sc_core::wait(from_ps(s.storage.run_after));
-            if (s.storage.ops) storage.wait_results(s.sim_limit);
-        }
-        if (r.slept && !r.resumed) k.abandon();  // the image kernel is gone: a fresh boot
-        k.stop_tasks();
-        if (back && platform.runtime_pm())  // every get has had its put
-            for (const std::string& problem : platform.runtime_pm()->unbalanced())
-                ctx.hub.guest_error(k.path(), "rpm.usage-unbalanced", problem, {{"kind", "end-of-run"}});
-        finished = true;
+        ctx.faults.set_outside_transition(false);
     });
 
     // Run to each pause in turn (sc_start in pieces processes the same

@@ -323,10 +323,10 @@ void read_expect(TableReader& top, Scenario& s) {
     TableReader r(s.file, *t, "expect");
     auto result = r.str("result");
     if (auto o = r.str("outcome")) {
-        if (*o != "resumed" && *o != "no-resume" && *o != "sim-time-limit" && o->rfind("aborted:", 0) != 0 &&
-            o->rfind("pm-test:", 0) != 0)
-            r.fail("outcome", "must be \"resumed\", \"no-resume\", \"sim-time-limit\", \"aborted:<phase>\" or "
-                              "\"pm-test:<level>\"");
+        if (*o != "resumed" && *o != "no-resume" && *o != "sim-time-limit" && *o != "power-cut" &&
+            o->rfind("aborted:", 0) != 0 && o->rfind("pm-test:", 0) != 0)
+            r.fail("outcome", "must be \"resumed\", \"no-resume\", \"power-cut\", \"sim-time-limit\", "
+                              "\"aborted:<phase>\" or \"pm-test:<level>\"");
         s.expect.outcome = *o;
         s.expect.outcome_given = true;
     }

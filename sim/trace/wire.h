@@ -14,7 +14,7 @@ namespace quiesce {
 
 // What a run's child sends at its end, after its events (simulate() returns it).
 struct RunSummary {
-    std::string outcome;    // resumed | aborted:<phase> | pm-test:<level> | no-resume | sim-time-limit | control
+    std::string outcome;    // resumed | aborted:<phase> | pm-test:<level> | no-resume | power-cut | sim-time-limit | control
     std::string workload;   // "ok" or what failed
     Picos sim_end = 0;
     uint64_t memory_digest = 0;
