@@ -226,7 +226,7 @@ TEST_CASE("cycles: bad values are input errors naming file, line, column and key
     CHECK(!std::filesystem::exists(db));
 }
 
-TEST_CASE("cycles: protocols mixes suspend-to-idle and suspend-to-RAM; a D3hot-only driver fails the S3 cycle only",
+TEST_CASE("cycles: protocols mixes suspend-to-idle and suspend-to-RAM, a D3hot-only driver fails the S3 cycle only",
           "[cycles]") {
     RunResult fixed = execute(load_scenario(data_file("cycles-s2idle-then-s3")));
     REQUIRE(fixed.status == "passed");
@@ -275,7 +275,7 @@ TEST_CASE("cycles: protocols mixes suspend-to-idle and suspend-to-RAM; a D3hot-o
     CHECK(with("[[fault]]\nkind = \"wake-event\"\nphase = \"s2idle\"\n").find("has no phase 's2idle'") != std::string::npos);
 }
 
-TEST_CASE("cycles: a timed power cut between cycles ends the run with a fresh boot; one during the sleep waits",
+TEST_CASE("cycles: a timed power cut between cycles ends the run with a fresh boot, one during the sleep waits",
           "[cycles]") {
     Scenario s = load_scenario(data_file("s3-cycles-20"));
     s.expect = Expectation{};

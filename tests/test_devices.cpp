@@ -59,7 +59,7 @@ std::vector<const Event*> named(const RunResult& r, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("devices: qgpu's device file loads with its bank, roles and behaviours; its driver binds to it",
+TEST_CASE("devices: qgpu's device file loads with its bank, roles and behaviours, its driver binds to it",
           "[devices]") {
     auto d = load_device_file(builtin_device("qgpu"));
     REQUIRE(d->name == "qgpu");
@@ -139,7 +139,7 @@ TEST_CASE("devices: bad device files name file:line:column and key", "[devices]"
                         Catch::Contains(":8:9: device[1].model: no device file named 'nosuch' (devices/nosuch.toml)"));
 }
 
-TEST_CASE("devices: the firmware image carries its length and CRC32; different names, different payloads",
+TEST_CASE("devices: the firmware image carries its length and CRC32, different names, different payloads",
           "[devices]") {
     std::vector<uint8_t> a = firmware_image("a.bin", 64), b = firmware_image("b.bin", 64);
     REQUIRE(a.size() == 16 + 64);
@@ -327,7 +327,7 @@ std::pair<Picos, Picos> callback_span(const RunResult& r, const std::string& cal
 }
 }  // namespace
 
-TEST_CASE("devices: [depends] - the GPU's audio function resumed before the GPU re-enables its block loses its state; "
+TEST_CASE("devices: [depends] - the GPU's audio function resumed before the GPU re-enables its block loses its state, "
           "the device link orders it", "[devices][multifunction]") {
     RunResult bad = execute(load_scenario(regression("s3-multifunction-no-link")));
     REQUIRE(bad.status == "passed");

@@ -129,7 +129,7 @@ TEST_CASE("drivers: bad driver files name file:line:column and key", "[drivers]"
                 ":5:12: patch[0].callback: the patch leaves suspend.drain.on_fail (") == 0);
 }
 
-TEST_CASE("drivers: patches delete, insert, move, change; patching an alias gives it its own function", "[drivers]") {
+TEST_CASE("drivers: patches delete, insert, move, change, patching an alias gives it its own function", "[drivers]") {
     TempFile f(kDerived + R"(
 [[patch]]
 callback = "suspend"
@@ -216,7 +216,7 @@ TEST_CASE("drivers: a step's time is the model's - sleep, poll timeout, errno, o
     REQUIRE(steps_run(cont, "suspend_noirq") == std::vector<std::string>{"poll", "after"});  // (no $companion)
 }
 
-TEST_CASE("context.sleep-in-atomic: a sleep in a syscore op is reported; a sleep in suspend_noirq is not",
+TEST_CASE("context.sleep-in-atomic: a sleep in a syscore op is reported, a sleep in suspend_noirq is not",
           "[drivers][checker]") {
     RunResult atomic = execute(scenario_with(
         "[[drivers.dma1.patch]]\ncallback = \"syscore_suspend\"\nreplace = [{ op = \"sleep\", label = \"nap\", "
@@ -353,7 +353,7 @@ TEST_CASE("docs/drivers.md describes every step and every mutation", "[drivers][
     for (const auto& [op, what] : mutation_ops()) CHECK(doc.find("| `" + op + "` | " + what + " |") != std::string::npos);
 }
 
-TEST_CASE("drivers: the xHCI driver file and its derived mistakes load; a patch names xHCI fields", "[drivers]") {
+TEST_CASE("drivers: the xHCI driver file and its derived mistakes load, a patch names xHCI fields", "[drivers]") {
     DriverProgram fixed = load_driver(builtin("xhci"));
     REQUIRE(fixed.binds == "xhci");
     REQUIRE(fixed.callback("freeze") == fixed.callback("suspend"));
@@ -369,7 +369,7 @@ TEST_CASE("drivers: the xHCI driver file and its derived mistakes load; a patch 
     REQUIRE(load_driver(builtin("xhci-ignore-sre")).callback("resume")->size() + 1 == fixed.callback("resume")->size());
 }
 
-TEST_CASE("drivers: AHCI and sd are driver files; sd has no registers and is no PCI function", "[drivers]") {
+TEST_CASE("drivers: AHCI and sd are driver files, sd has no registers and is no PCI function", "[drivers]") {
     DriverProgram hba = load_driver(builtin("ahci"));
     REQUIRE(hba.binds == "ahci");
     REQUIRE(hba.callback("restore") == hba.callback("resume"));

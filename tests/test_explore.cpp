@@ -187,7 +187,7 @@ TEST_CASE("explore: shards split the variants and together run exactly the unsha
     CHECK(variant_rules(other) != a);
 }
 
-TEST_CASE("explore: no finding exits 0; bad options exit 2", "[explore]") {
+TEST_CASE("explore: no finding exits 0, bad options exit 2", "[explore]") {
     Cli r = explore("s3-storage", "--kinds power-loss", tmp("none.db"));
     INFO(r.out);
     CHECK(r.status == 0);

@@ -191,7 +191,7 @@ std::string sanitised(std::string s) {
 
 }  // namespace
 
-TEST_CASE("viewers: the VCD has every track's slices, zero-length phases and USB power; vcd2fst reads it; the .gtkw "
+TEST_CASE("viewers: the VCD has every track's slices, zero-length phases and USB power, vcd2fst reads it, the .gtkw "
           "names every signal",
           "[trace][vcd]") {
     Runs runs;

@@ -41,7 +41,7 @@ std::string asks(FaultInjector& inj, EventHub& hub, const std::string& phase, co
 
 }  // namespace
 
-TEST_CASE("faults: phase and device narrow a rule; nth picks one opportunity; once", "[faults]") {
+TEST_CASE("faults: phase and device narrow a rule, nth picks one opportunity, once", "[faults]") {
     EventHub hub;
     std::vector<std::string> recorded;
     hub.subscribe(kind_bit(EvKind::Fault), [&](const Event& e) {
@@ -129,7 +129,7 @@ TEST_CASE("faults: point faults fire at their phase boundary, or at their time",
     CHECK(f["log"] == "wake-event@0 firmware-clobber@5000000 spurious-irq@10000000 ");
 }
 
-TEST_CASE("faults: --fault adds a rule to every scenario; bad rules exit 2 with one line", "[faults][cli]") {
+TEST_CASE("faults: --fault adds a rule to every scenario, bad rules exit 2 with one line", "[faults][cli]") {
     auto db = (std::filesystem::temp_directory_path() / ("quiesce-faults-" + std::to_string(getpid()) + ".db")).string();
     std::filesystem::remove(db);
     Cli r = sh("run " + regression("s3-storage") + " --db " + db +

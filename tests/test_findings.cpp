@@ -296,7 +296,7 @@ TEST_CASE("findings: a reproducer of a scenario with local files runs from its f
     for (const auto& d : {out, out2, elsewhere}) fs::remove_all(d);
 }
 
-TEST_CASE("findings: local files follow a copied platform to its device files; built-ins are not copied",
+TEST_CASE("findings: local files follow a copied platform to its device files, built-ins are not copied",
           "[findings][standalone]") {
     // A scenario beside its own copy of pc-gpu and of the qgpu device file
     // (the same description: a process holds one per device name, and the

@@ -14,7 +14,7 @@ Facts with_kernel(const std::function<void(Kernel&, Cpu&, Facts&)>& body) {
 }
 }  // namespace
 
-TEST_CASE("freezer: user tasks, then freezable kernel threads; others keep running", "[freezer]") {
+TEST_CASE("freezer: user tasks, then freezable kernel threads, others keep running", "[freezer]") {
     Facts f = with_kernel([](Kernel& k, Cpu&, Facts& f) {
         int user_ticks = 0, kthread_ticks = 0, free_ticks = 0;
         k.spawn("user", Task::Kind::User, true, 0, [&](Task& t) {

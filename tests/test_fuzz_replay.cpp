@@ -87,7 +87,7 @@ TEST_CASE("fuzz: the regression corpus (tests/fuzz/<kind>/) replays without a cr
     REQUIRE(total > 0);
 }
 
-TEST_CASE("fuzz: the entry refuses bad input with a location; kind names", "[fuzz]") {
+TEST_CASE("fuzz: the entry refuses bad input with a location, kind names", "[fuzz]") {
     Kind kind;
     REQUIRE(quiesce::fuzz::kind_of("protocol", kind));
     const std::string bad = "[protocol\nname = 1\n";

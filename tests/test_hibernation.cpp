@@ -94,7 +94,7 @@ TEST_CASE("hibernation: the image is on swap with its signature, loads once, and
     REQUIRE(f["guest_errors"].empty());
 }
 
-TEST_CASE("hibernation: a flipped bit fails the CRC; without a CRC it loads", "[hibernation]") {
+TEST_CASE("hibernation: a flipped bit fails the CRC, without a CRC it loads", "[hibernation]") {
     auto run = [](bool crc) {
         return with_image(
             [crc](Platform& p, Cpu& cpu, Hibernation&, Platform::Disk& disk, Facts& f) {

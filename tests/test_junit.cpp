@@ -69,7 +69,7 @@ TEST_CASE("junit: run's report validates, with timestamp, hostname and the prope
     std::filesystem::remove(junit);
 }
 
-TEST_CASE("junit: `run .` names the folder; a file name that is not UTF-8 still makes valid XML", "[junit]") {
+TEST_CASE("junit: `run .` names the folder, a file name that is not UTF-8 still makes valid XML", "[junit]") {
     const std::string dir = tmp_path("suite-dir");
     std::filesystem::create_directories(dir);
     std::filesystem::copy_file(regression("s3-basic"), dir + "/s3-basic.toml");

@@ -80,7 +80,7 @@ TEST_CASE("pm_test: hibernation's test levels resume devices with restore, not t
     CHECK(phases(core).find("snapshot") == std::string::npos);
 }
 
-TEST_CASE("pm_test: the wait is pm_test_delay in 1 s steps; suspend's ends at a pending wakeup event", "[pm-test]") {
+TEST_CASE("pm_test: the wait is pm_test_delay in 1 s steps, suspend's ends at a pending wakeup event", "[pm-test]") {
     auto test_span = [](const RunResult& r) {
         Picos at = 0, resumed = 0;
         for (const auto& ev : r.stream.events) {

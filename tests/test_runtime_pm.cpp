@@ -51,7 +51,7 @@ TEST_CASE("runtime pm: nothing runtime-suspends unless the scenario allows it", 
     CHECK_FALSE(first(r, [](const Event& ev) { return ev.name == "callback-skipped"; }));
 }
 
-TEST_CASE("runtime pm: autosuspend the delay after the last busy mark; direct-complete through S3", "[runtime-pm]") {
+TEST_CASE("runtime pm: autosuspend the delay after the last busy mark, direct-complete through S3", "[runtime-pm]") {
     RunResult r = run("linux-s3", kDma0Auto);
     CHECK(r.status == "passed");
     // The last copy before the transition marks dma0 busy; 2 ms later its
@@ -81,7 +81,7 @@ TEST_CASE("runtime pm: autosuspend the delay after the last busy mark; direct-co
     CHECK(story(r, "dma1").size() == 8);
 }
 
-TEST_CASE("runtime pm: SMART_SUSPEND skips late and noirq; MAY_SKIP_RESUME leaves the device suspended",
+TEST_CASE("runtime pm: SMART_SUSPEND skips late and noirq, MAY_SKIP_RESUME leaves the device suspended",
           "[runtime-pm]") {
     const std::string smart = std::string(kDma0Auto) +
                               "[drivers.dma0]\nflags = [\"SMART_SUSPEND\", \"NO_DIRECT_COMPLETE\"]\n"

@@ -65,7 +65,7 @@ TEST_CASE("s2idle: S3's device phases, LPS0 around the idle loop, no firmware sl
     CHECK(count(r, "idle", "cpuidle") == 2);  // pc-storage: 2 CPUs
 }
 
-TEST_CASE("s2idle: a USB key wakes through the armed SCI; without the keyboard's wake armed it is lost", "[s2idle]") {
+TEST_CASE("s2idle: a USB key wakes through the armed SCI, without the keyboard's wake armed it is lost", "[s2idle]") {
     RunResult armed = execute(regression("s2idle-wake-irq-armed"));
     CHECK(armed.status == "passed");
     CHECK(story(armed) == kSuspend + " [idle key idle] wake:wakeup " + kResume);

@@ -370,7 +370,7 @@ TEST_CASE("sql: what is not there is NULL, never ''", "[sql][trace]") {
     CHECK(number(db, "SELECT count(*) FROM track WHERE clock_hz = 0") == 0);
 }
 
-TEST_CASE("sql: quiesce's application_id and user_version; another program's SQLite file is refused", "[sql][trace]") {
+TEST_CASE("sql: quiesce's application_id and user_version, another program's SQLite file is refused", "[sql][trace]") {
     const std::string& db = docs_db();
     CHECK(number(db, "PRAGMA application_id") == quiesce::kTraceApplicationId);
     CHECK(number(db, "PRAGMA user_version") == quiesce::kTraceSchemaVersion);

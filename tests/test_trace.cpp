@@ -130,7 +130,7 @@ TEST_CASE("trace: export writes a file, and refuses unknown formats", "[trace]")
     REQUIRE(run_cli("trace export " + db.path + " 1 --format pdf") == 2);
 }
 
-TEST_CASE("trace: show is a timeline; diff finds where a failing run departs", "[trace]") {
+TEST_CASE("trace: show is a timeline, diff finds where a failing run departs", "[trace]") {
     std::string path =
         (std::filesystem::temp_directory_path() / ("quiesce-diff-" + std::to_string(getpid()) + ".db")).string();
     std::filesystem::remove(path);

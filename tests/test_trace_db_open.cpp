@@ -22,7 +22,7 @@
 
 using quiesce::test::tmp_path;
 
-TEST_CASE("trace_db: a database whose open fails is an input error, one whose first write fails an environment error; "
+TEST_CASE("trace_db: a database whose open fails is an input error, one whose first write fails an environment error, "
           "neither leaks",
           "[campaign][trace_db]") {
     // Both paths once leaked the connection (issue 19 #13): in a forked

@@ -110,7 +110,7 @@ TEST_CASE("usb: a suspended keyboard signals remote wakeup as PME while the cont
     REQUIRE(f["keys"] == "1");  // the key pressed while suspended, delivered after resume
 }
 
-TEST_CASE("usb: after the controller lost its state, persist re-addresses the same device; without it, a "
+TEST_CASE("usb: after the controller lost its state, persist re-addresses the same device, without it, a "
           "disconnect",
           "[usb]") {
     for (bool persist : {true, false}) {
@@ -170,7 +170,7 @@ TEST_CASE("acpi: the kernel finds the fixed hardware through the FADT, and refus
     REQUIRE(f["corrupt"] == "0");
 }
 
-TEST_CASE("acpi: only the wake GPEs are enabled at SLP_EN; _GTS and _BFS run in their places when asked",
+TEST_CASE("acpi: only the wake GPEs are enabled at SLP_EN, _GTS and _BFS run in their places when asked",
           "[acpi]") {
     Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-legacy-gts-bfs.toml");
     RunResult r = execute(s);

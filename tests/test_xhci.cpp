@@ -60,7 +60,7 @@ TEST_CASE("xhci: register masks, and commands through the ring across its link T
     REQUIRE(f["guest_errors"].empty());
 }
 
-TEST_CASE("xhci: save then restore state keeps hardware state; losing power makes the driver reinitialize",
+TEST_CASE("xhci: save then restore state keeps hardware state, losing power makes the driver reinitialize",
           "[usb][xhci]") {
     Facts f = on_xhci([](Platform& p, Cpu& cpu, XhciDriver& drv, PciDev& pd, uint64_t bar, Facts& f) {
         std::vector<std::string> notes;
