@@ -1,6 +1,6 @@
 // The quiesce command line: every subcommand's options (CLI11), and which
-// command they run - commands.cpp, explore_cmd.cpp (explore's own options,
-// findings), mutate_cmd.cpp.
+// command they run - commands.cpp, explore_cmd.cpp, explore_options.cpp
+// (explore's own options), findings_cmd.cpp (findings, replay), mutate_cmd.cpp.
 // Exit status: 0 all expectations held; 1 some did not; 2 bad input; 3 the
 // machine could not do it (a full disk, an I/O error).
 #include "sim/cli/commands.h"
