@@ -123,20 +123,22 @@ TEST_CASE("findings: three shards, their merge and the unsharded exploration giv
     for (const auto& d : {repro_explore, repro_shards, repro_merged}) fs::remove_all(d);
 }
 
-TEST_CASE("findings: orders and faults under other orders judged across shards as in one run", "[findings]") {
-    // Two orders, three shards: one shard has none of them (its database
-    // holds the baseline only), and a pair is judged against single runs
-    // another shard made.
-    const std::string scenario = std::string(QUIESCE_DATA_DIR) + "/examples/explore-missing-link.toml";
-    const std::string args = "explore " + scenario + " --orders --cross --kinds callback-fail -j 2";
-    const std::string all = tmp("orders-all.db");
-    Cli unsharded = sh(args + " --db " + all);
+namespace {
+// `quiesce findings` over one unsharded exploration (`args` on `example`)
+// and over the same split in three shards: the same output, and the same
+// finding lines as the unsharded explore printed. Returns findings' output.
+std::string findings_across_three_shards(const std::string& example, const std::string& args,
+                                         const std::string& name) {
+    const std::string scenario = std::string(QUIESCE_DATA_DIR) + "/examples/" + example + ".toml";
+    const std::string cmd = "explore " + scenario + " " + args + " -j 2";
+    const std::string all = tmp(name + "-all.db");
+    Cli unsharded = sh(cmd + " --db " + all);
     INFO(unsharded.out);
     REQUIRE(unsharded.status == 1);
     std::string dbs;
     for (int i = 0; i < 3; ++i) {
-        const std::string db = tmp("orders-" + std::to_string(i) + ".db");
-        sh(args + " --shard " + std::to_string(i) + "/3 --db " + db);
+        const std::string db = tmp(name + "-" + std::to_string(i) + ".db");
+        sh(cmd + " --shard " + std::to_string(i) + "/3 --db " + db);
         dbs += " " + db;
     }
     Cli one = sh("findings " + all), three = sh("findings" + dbs);
@@ -144,32 +146,25 @@ TEST_CASE("findings: orders and faults under other orders judged across shards a
     CHECK(one.status == 1);
     CHECK(three.out == one.out);
     CHECK(finding_lines(one.out) == finding_lines(unsharded.out));
+    return one.out;
+}
+}  // namespace
+
+TEST_CASE("findings: orders and faults under other orders judged across shards as in one run", "[findings]") {
+    // Two orders, three shards: one shard has none of them (its database
+    // holds the baseline only), and a pair is judged against single runs
+    // another shard made.
+    const std::string out = findings_across_three_shards("explore-missing-link", "--orders --cross --kinds callback-fail", "orders");
     // The order finding is shrunk as explore shrinks it.
-    CHECK(one.out.find("fault order ") != std::string::npos);
+    CHECK(out.find("fault order ") != std::string::npos);
 }
 
 TEST_CASE("findings: orders x timings combinations judged across three shards as in one run", "[findings][timing]") {
     // The race of explore-cross-cpu-race.toml: only an order under a timing
     // shows it. Three shards split the singles from the pairs they are
     // judged against; findings over the shards sees them all.
-    const std::string scenario = std::string(QUIESCE_DATA_DIR) + "/examples/explore-cross-cpu-race.toml";
-    const std::string args = "explore " + scenario + " --orders --timing 6 --cross -j 2";
-    const std::string all = tmp("combo-all.db");
-    Cli unsharded = sh(args + " --db " + all);
-    INFO(unsharded.out);
-    REQUIRE(unsharded.status == 1);
-    std::string dbs;
-    for (int i = 0; i < 3; ++i) {
-        const std::string db = tmp("combo-" + std::to_string(i) + ".db");
-        sh(args + " --shard " + std::to_string(i) + "/3 --db " + db);
-        dbs += " " + db;
-    }
-    Cli one = sh("findings " + all), three = sh("findings" + dbs);
-    INFO(one.out);
-    CHECK(one.status == 1);
-    CHECK(three.out == one.out);
-    CHECK(finding_lines(one.out) == finding_lines(unsharded.out));
-    CHECK(one.out.find("fault order+timing ") != std::string::npos);
+    const std::string out = findings_across_three_shards("explore-cross-cpu-race", "--orders --timing 6 --cross", "combo");
+    CHECK(out.find("fault order+timing ") != std::string::npos);
 }
 
 TEST_CASE("findings: bad input is one line naming the file, exit 2, nothing written", "[findings]") {

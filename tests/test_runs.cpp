@@ -201,16 +201,20 @@ TEST_CASE("scenario: [expect] outcome is checked with expected violations when w
                        "expected 'resumed'");
 }
 
+namespace {
+// Each device's slice of `callback` in a run: (begin, end) by device.
+std::map<std::string, std::pair<Picos, Picos>> spans(const RunResult& r, const std::string& callback) {
+    std::map<std::string, std::pair<Picos, Picos>> out;
+    for (const auto& ev : r.stream.events) {
+        if (ev.category != "callback" || ev.name != callback) continue;
+        if (ev.kind == EvKind::SliceBegin) out[arg_value(ev, "device")].first = ev.ts;
+        if (ev.kind == EvKind::SliceEnd) out[arg_value(ev, "device")].second = ev.ts;
+    }
+    return out;
+}
+}  // namespace
+
 TEST_CASE("runs: async callbacks run in parallel, each after the devices it waits for", "[runs][async]") {
-    auto spans = [](const RunResult& r, const std::string& callback) {
-        std::map<std::string, std::pair<Picos, Picos>> out;
-        for (const auto& ev : r.stream.events) {
-            if (ev.category != "callback" || ev.name != callback) continue;
-            if (ev.kind == EvKind::SliceBegin) out[arg_value(ev, "device")].first = ev.ts;
-            if (ev.kind == EvKind::SliceEnd) out[arg_value(ev, "device")].second = ev.ts;
-        }
-        return out;
-    };
     Scenario s = regression("s3-storage");
     RunResult r = execute(s);
     REQUIRE(r.status == "passed");
@@ -255,15 +259,6 @@ TEST_CASE("runs: seeded tie-breaking orders same-time events by its seed, and on
 
 TEST_CASE("runs: timing jitter varies software costs within the band, minimum delays only upward, kworker starts",
           "[runs][timing]") {
-    auto spans = [](const RunResult& r, const std::string& callback) {
-        std::map<std::string, std::pair<Picos, Picos>> out;
-        for (const auto& ev : r.stream.events) {
-            if (ev.category != "callback" || ev.name != callback) continue;
-            if (ev.kind == EvKind::SliceBegin) out[arg_value(ev, "device")].first = ev.ts;
-            if (ev.kind == EvKind::SliceEnd) out[arg_value(ev, "device")].second = ev.ts;
-        }
-        return out;
-    };
     auto dur = [](const std::pair<Picos, Picos>& s) { return s.second - s.first; };
     Scenario s = regression("s3-basic");
     RunResult nominal = execute(s);
