@@ -662,12 +662,16 @@ TEST_CASE("explore: a race between two CPUs that no axis finds alone and orders 
         INFO(axis << "\n" << one.out);
         CHECK(one.status == 0);
         CHECK(one.out.find("no violation beyond the baseline's") != std::string::npos);
+        // Coverage says why: no pair of concurrent callbacks ever started the other way round.
+        CHECK(one.out.find(" 0 of them started in either order") != std::string::npos);
     }
     Cli r = sh("explore " + file + " --orders --timing 20 --cross -j 2 --db " + db + " --out " + out);
     INFO(r.out);
     REQUIRE(r.status == 1);
     CHECK(r.out.find("combinations: 20 (orders x timings 20)") != std::string::npos);
     CHECK(r.out.find("orders x timings: 20 of 20 tried") != std::string::npos);
+    CHECK(std::regex_search(r.out, std::regex("interleavings: \\d+ pairs of callbacks of one phase ran at the same time "
+                                              "in some variant; [1-9]\\d* of them started in either order")));
     std::smatch m;
     REQUIRE(std::regex_search(r.out, m, std::regex("io\\.suspended-device +- +dma0 +fault order\\+timing .* first run (\\d+) "
                                                    "\\(order=dma0,dma1,rp0,pci0 under timing=jitter=20[^)]*\\)\\s+reproducer: (\\S+)")));
