@@ -265,7 +265,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                                         arg_value(ev, "message"));
         }
         const bool violating = found.add(points, picks[k], run_id, seen, r.violations);
-        coverage.note_overlaps(r.stream);
+        if (points.size() > fault_count) coverage.note_overlaps(r.stream);  // (only reported then)
         if (r.status == "crashed" || r.status == "timeout") ++crashed;
         const bool many = combined(p);
         if (many) coverage.products[axes_of(p)].add(fired, violating);

@@ -182,11 +182,16 @@ void put_under(FaultPoint& p, const FaultPoint& m) {
 }
 }  // namespace
 
-FaultPoint part_of(const FaultPoint& p, const std::set<std::string>& keep) {
+namespace {
+// Bits of a subset of a point's decisions.
+constexpr unsigned kFault = 1, kOrder = 2, kSchedule = 4, kTiming = 8;
+
+// The point that makes just the decisions of `p` in `keep`.
+FaultPoint part_of(const FaultPoint& p, unsigned keep) {
     const Decisions d = decisions(p);
     const std::string change = p.kind == "order" ? p.device : p.order_change;
     std::vector<FaultPoint> parts;  // the primary first
-    if (keep.count("fault") && !d.fault.empty()) {
+    if ((keep & kFault) && !d.fault.empty()) {
         FaultPoint f = p;
         f.order.clear();
         f.order_change.clear();
@@ -195,12 +200,26 @@ FaultPoint part_of(const FaultPoint& p, const std::set<std::string>& keep) {
         f.graph_allows = true;
         parts.push_back(f);
     }
-    if (keep.count("order") && !d.order.empty()) parts.push_back({d.order, "order", "", change, p.graph_allows});
-    if (keep.count("schedule") && !d.schedule.empty()) parts.push_back({d.schedule, "pct", "", seed_text(d.schedule)});
-    if (keep.count("timing") && !d.timing.empty()) parts.push_back({d.timing, "timing", "", seed_text(d.timing)});
-    if (parts.empty()) return FaultPoint{};
-    FaultPoint out = parts[0];
+    if ((keep & kOrder) && !d.order.empty()) parts.push_back({d.order, "order", "", change, p.graph_allows});
+    if ((keep & kSchedule) && !d.schedule.empty()) parts.push_back({d.schedule, "pct", "", seed_text(d.schedule)});
+    if ((keep & kTiming) && !d.timing.empty()) parts.push_back({d.timing, "timing", "", seed_text(d.timing)});
+    FaultPoint out = parts.at(0);
     for (size_t i = 1; i < parts.size(); ++i) put_under(out, parts[i]);
+    return out;
+}
+}  // namespace
+
+std::vector<FaultPoint> smaller_parts(const FaultPoint& p) {
+    const Decisions d = decisions(p);
+    const unsigned all = (d.fault.empty() ? 0 : kFault) | (d.order.empty() ? 0 : kOrder) |
+                         (d.schedule.empty() ? 0 : kSchedule) | (d.timing.empty() ? 0 : kTiming);
+    std::vector<unsigned> masks;
+    for (unsigned mask = (all - 1) & all; mask; mask = (mask - 1) & all) masks.push_back(mask);
+    std::sort(masks.begin(), masks.end(), [](unsigned a, unsigned b) {
+        return __builtin_popcount(a) != __builtin_popcount(b) ? __builtin_popcount(a) < __builtin_popcount(b) : a < b;
+    });
+    std::vector<FaultPoint> out;
+    for (unsigned mask : masks) out.push_back(part_of(p, mask));
     return out;
 }
 

@@ -76,9 +76,10 @@ std::string combined_kind(const FaultPoint& p);
 // Its rules in the order a variant applies them (order, schedule, timing,
 // then the fault: the fault's rule comes last).
 std::vector<std::string> decision_rules(const FaultPoint& p);
-// The point that makes just the decisions of `p` that `keep` names
-// ("fault", "order", "schedule", "timing"), or nothing when none.
-FaultPoint part_of(const FaultPoint& p, const std::set<std::string>& keep);
+// Every smaller part of a combination: the points that make each proper,
+// non-empty subset of its decisions - fewest decisions first, and among as
+// many the fault's before the order's, the schedule's, the timing's.
+std::vector<FaultPoint> smaller_parts(const FaultPoint& p);
 
 // The fault points of `kinds` over what the baseline run went through:
 // callback faults at every (callback phase, device that took part), point

@@ -120,22 +120,11 @@ bool FindingSet::add(const std::vector<FaultPoint>& points, size_t point, int64_
 }
 
 std::map<std::string, size_t> FindingSet::judge_pairs(const std::vector<FaultPoint>& points) {
-    static const char* const slots[] = {"fault", "order", "schedule", "timing"};
     std::map<std::string, size_t> fresh;
     for (const PairRun& c : pairs_) {
         const FaultPoint& p = points[c.point];
-        const Decisions d = decisions(p);
-        const bool has[] = {!d.fault.empty(), !d.order.empty(), !d.schedule.empty(), !d.timing.empty()};
-        // Every smaller part of it: each proper, non-empty subset of its decisions.
-        std::vector<std::string> parts;
-        unsigned all = 0;
-        for (unsigned a = 0; a < 4; ++a) all |= has[a] ? 1u << a : 0;
-        for (unsigned mask = (all - 1) & all; mask; mask = (mask - 1) & all) {
-            std::set<std::string> keep;
-            for (unsigned a = 0; a < 4; ++a)
-                if (mask & (1u << a)) keep.insert(slots[a]);
-            parts.push_back(decisions_of(part_of(p, keep)));
-        }
+        std::vector<std::string> parts;  // what each smaller part of it decides
+        for (const FaultPoint& part : smaller_parts(p)) parts.push_back(decisions_of(part));
         bool any = false;
         for (const Seen& seen : c.seen) {
             if (std::any_of(parts.begin(), parts.end(), [&](const std::string& part) {
@@ -213,23 +202,8 @@ std::optional<FaultPoint> shrink_order(const Scenario& s, const DeviceGraph& gra
 // showed.
 std::optional<FaultPoint> shrink_cross(const Scenario& s, const DeviceGraph& graph, const FaultPoint& found,
                                        Finding& f, unsigned jobs) {
-    static const char* const slots[] = {"fault", "order", "schedule", "timing"};
     const Decisions d = decisions(found);
-    const bool has[] = {!d.fault.empty(), !d.order.empty(), !d.schedule.empty(), !d.timing.empty()};
-    unsigned all = 0;
-    for (unsigned a = 0; a < 4; ++a) all |= has[a] ? 1u << a : 0;
-    std::vector<unsigned> masks;
-    for (unsigned mask = (all - 1) & all; mask; mask = (mask - 1) & all) masks.push_back(mask);
-    std::stable_sort(masks.begin(), masks.end(), [](unsigned a, unsigned b) {
-        return __builtin_popcount(a) != __builtin_popcount(b) ? __builtin_popcount(a) < __builtin_popcount(b) : a < b;
-    });
-    std::vector<FaultPoint> cands;
-    for (unsigned mask : masks) {
-        std::set<std::string> keep;
-        for (unsigned a = 0; a < 4; ++a)
-            if (mask & (1u << a)) keep.insert(slots[a]);
-        cands.push_back(part_of(found, keep));
-    }
+    std::vector<FaultPoint> cands = smaller_parts(found);
     const size_t parts = cands.size();
     if (!d.order.empty())
         for (const auto& c : one_move_orders(graph))
