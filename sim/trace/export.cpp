@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <utility>
 #include <cctype>
 #include <cstdlib>
 #include <map>
@@ -241,32 +242,33 @@ std::string trace_summary(const std::vector<const TraceReader*>& dbs) {
     return out;
 }
 
+std::vector<std::pair<uint64_t, std::string>> diff_events(const TraceReader& db, int64_t run) {
+    std::vector<std::pair<Picos, std::string>> ev;
+    const char* sql =
+        "SELECT s.ts, t.name || ' ' || s.category || ' ' || s.name, 'slice', s.id FROM slice s"
+        " JOIN track t ON t.id = s.track_id WHERE s.run_id = ?1"
+        " UNION ALL SELECT i.ts, t.name || ' ' || i.category || ' ' || i.name, 'instant', i.id FROM instant i"
+        " JOIN track t ON t.id = i.track_id WHERE i.run_id = ?1 AND i.category NOT IN ('ledger')"
+        " UNION ALL SELECT v.ts, v.component || ' violation ' || v.invariant, 'violation', v.id FROM violation v"
+        " WHERE v.run_id = ?1"
+        " UNION ALL SELECT f.ts, 'fault ' || f.kind, 'fault', f.id FROM fault f WHERE f.run_id = ?1"
+        " ORDER BY 1, 2";
+    // An event's columns as its own table names them.
+    static const std::map<std::string, std::vector<const char*>> columns = {
+        {"slice", {"slice.ts", "slice.name", "", "slice.id"}},
+        {"instant", {"instant.ts", "instant.name", "", "instant.id"}},
+        {"violation", {"violation.ts", "violation.invariant", "", "violation.id"}},
+        {"fault", {"fault.ts", "fault.kind", "", "fault.id"}}};
+    each_cells(db, sql, {run}, [&](const std::vector<std::string>& cells) {
+        Row c(db, columns.at(cells[2]), cells);
+        ev.emplace_back(c.natural(0), c[1]);
+    });
+    return ev;
+}
+
 std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
     std::string out = "A " + run_title(db, a) + "\nB " + run_title(db, b) + "\n\n";
-    auto events = [&](int64_t run) {
-        std::vector<std::pair<Picos, std::string>> ev;
-        const char* sql =
-            "SELECT s.ts, t.name || ' ' || s.category || ' ' || s.name, 'slice', s.id FROM slice s"
-            " JOIN track t ON t.id = s.track_id WHERE s.run_id = ?1"
-            " UNION ALL SELECT i.ts, t.name || ' ' || i.category || ' ' || i.name, 'instant', i.id FROM instant i"
-            " JOIN track t ON t.id = i.track_id WHERE i.run_id = ?1 AND i.category NOT IN ('ledger')"
-            " UNION ALL SELECT v.ts, v.component || ' violation ' || v.invariant, 'violation', v.id FROM violation v"
-            " WHERE v.run_id = ?1"
-            " UNION ALL SELECT f.ts, 'fault ' || f.kind, 'fault', f.id FROM fault f WHERE f.run_id = ?1"
-            " ORDER BY 1, 2";
-        // An event's columns as its own table names them.
-        static const std::map<std::string, std::vector<const char*>> columns = {
-            {"slice", {"slice.ts", "slice.name", "", "slice.id"}},
-            {"instant", {"instant.ts", "instant.name", "", "instant.id"}},
-            {"violation", {"violation.ts", "violation.invariant", "", "violation.id"}},
-            {"fault", {"fault.ts", "fault.kind", "", "fault.id"}}};
-        each_cells(db, sql, {run}, [&](const std::vector<std::string>& cells) {
-            Row c(db, columns.at(cells[2]), cells);
-            ev.emplace_back(c.natural(0), c[1]);
-        });
-        return ev;
-    };
-    auto ea = events(a), eb = events(b);
+    auto ea = diff_events(db, a), eb = diff_events(db, b);
     size_t i = 0;
     while (i < ea.size() && i < eb.size() && ea[i].second == eb[i].second) ++i;
     if (i == ea.size() && i == eb.size()) {

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quiesce {
@@ -32,6 +33,9 @@ std::string trace_show(const TraceReader& db, int64_t run_id);
 // Where run `b` first departs from run `a` (the first differing event, by
 // track, kind and name, in time order), then the phases side by side.
 std::string trace_diff(const TraceReader& db, int64_t a, int64_t b);
+// The events trace diff compares, in time order: (time in ps, "track
+// category name", or "component violation id", "fault kind").
+std::vector<std::pair<uint64_t, std::string>> diff_events(const TraceReader& db, int64_t run);
 // Many runs, like sleepgraph's multi-run summary: per protocol and phase, and
 // per device callback, min/median/max durations; violation counts.
 std::string trace_summary(const std::vector<const TraceReader*>& dbs);
