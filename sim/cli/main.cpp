@@ -11,6 +11,7 @@
 #include "sim/scenario/executor.h"
 #include "sim/scenario/scenario.h"
 #include "sim/trace/export.h"
+#include "sim/trace/summary.h"
 #include "sim/trace/trace_db.h"
 
 #include <CLI/CLI.hpp>
@@ -126,12 +127,20 @@ int main(int argc, char** argv) {
     diff->add_option("db", trace_db, "Trace database")->required();
     diff->add_option("a", diff_a, "Run A (e.g. the passing one)")->required();
     diff->add_option("b", diff_b, "Run B (e.g. the failing one)")->required();
+    std::string diff_format = "text", diff_out;
+    diff->add_option("--format", diff_format, "text, or html: a page with both runs side by side")
+        ->check(CLI::IsMember({"text", "html"}));
+    diff->add_option("-o,--output", diff_out, "Output file (default: standard output)");
     std::vector<std::string> summary_dbs;
     auto* summary = trace->add_subcommand("summary", "Many runs: phase and callback times, violation counts");
     summary->add_option("dbs", summary_dbs, "Trace databases")->required();
-    auto* exp = trace->add_subcommand("export", "Export one run (chrome: Perfetto JSON; vcd: GTKWave; html: timeline page)");
+    auto* exp = trace->add_subcommand("export", "Export one run (chrome: Perfetto JSON; vcd: GTKWave; html: timeline "
+                                                "page), or with --format html several: a summary page and each run's");
     exp->add_option("db", trace_db, "Trace database")->required();
-    exp->add_option("run", export_run, "Run id (see quiesce trace runs)")->required();
+    std::vector<std::string> export_runs;
+    exp->add_option("runs", export_runs,
+                    "Run id (see quiesce trace runs); with --format html several ids or ranges A-B, or none for "
+                    "every run: -o DIR gets index.html (the summary) and run-N.html");
     exp->add_option("--format", export_format, "Export format")->check(CLI::IsMember({"chrome", "vcd", "html"}));
     exp->add_option("-o,--output", export_out, "Output file (default: standard output)");
     std::string export_gtkw_out;
@@ -202,11 +211,33 @@ int main(int argc, char** argv) {
                 return 0;
             }
             if (*diff) {
-                std::fputs(trace_diff(db, diff_a, diff_b).c_str(), stdout);
+                if (!diff_out.empty()) check_output_file(diff_out, "-o");
+                std::string text = diff_format == "html" ? diff_html(db, diff_a, diff_b) : trace_diff(db, diff_a, diff_b);
+                if (diff_out.empty()) std::fputs(text.c_str(), stdout);
+                else write_file_atomically(diff_out, text);
                 return 0;
             }
             if (export_format != "vcd" && !export_gtkw_out.empty())
                 throw InputError("--gtkw: a save file for --format vcd only");
+            // Several runs (a list, a range, or none: all): the summary page and each run's timeline, in a directory.
+            if (export_runs.size() != 1 || export_runs[0].find('-') != std::string::npos) {
+                if (export_format != "html")
+                    throw InputError("trace export: --format " + export_format +
+                                     " writes one run: give one run id (several, or none: --format html)");
+                if (export_out.empty())
+                    throw InputError("trace export: a summary of several runs needs -o DIR (it writes DIR/index.html "
+                                     "and DIR/run-N.html)");
+                check_output_dir(export_out, "-o");
+                MultiRunSummary sum = summarize_runs(db, parse_run_list(export_runs));
+                if (sum.runs.empty()) throw InputError(db.path(), 0, 0, "", "no runs to summarize");
+                fs::create_directories(export_out);
+                for (const SummaryRun& r : sum.runs)
+                    write_file_atomically((fs::path(export_out) / fmt::format("run-{}.html", r.id)).string(),
+                                          export_html(db, r.id));
+                write_file_atomically((fs::path(export_out) / "index.html").string(), summary_html(sum));
+                return 0;
+            }
+            export_run = parse_run_list(export_runs)[0];
             std::string text = export_format == "vcd"    ? export_vcd(db, export_run)
                                : export_format == "html" ? export_html(db, export_run)
                                                          : export_chrome(db, export_run);
