@@ -5,6 +5,7 @@
 #include "tmpfile.h"
 
 #include "sim/explore/explore.h"
+#include "sim/explore/findings.h"
 #include "sim/scenario/platform.h"
 
 #include <fmt/format.h>
@@ -732,4 +733,107 @@ TEST_CASE("explore: PCT finds a hidden dependency only some schedules of the asy
     CHECK(broken(s) > 0);
     s.platform.links.push_back({"dma0", "dma1", 0});
     CHECK(broken(s) == 0);
+}
+
+TEST_CASE("explore: mutations are one more axis: crossed with faults, orders, schedules and timings", "[explore][mutate]") {
+    const std::vector<FaultPoint> faults = {{"kind=callback-fail,phase=suspend,device=dma0", "callback-fail", "suspend", "dma0"}};
+    const std::vector<FaultPoint> orders = {{"order=dma1,dma0", "order", "", "dma1 before dma0"}};
+    const std::vector<FaultPoint> timings = timing_points(1, 20);
+    const std::vector<FaultPoint> mutants = {{"mutate=dma-engine:drop:suspend:fail", "mutation", "", "drop suspend/fail"},
+                                             {"mutate=dma-engine:drop:suspend:drain", "mutation", "", "drop suspend/drain"}};
+    std::vector<std::pair<std::string, size_t>> products;
+    std::vector<FaultPoint> cross = cross_points(faults, orders, {}, timings, &products, mutants);
+    // Without mutations, the products as before; the mutations' after those with as many axes.
+    std::vector<std::pair<std::string, size_t>> want = {
+        {"faults x orders", 1},           {"faults x timings", 1},           {"orders x timings", 1},
+        {"faults x mutations", 2},        {"mutations x orders", 2},         {"mutations x timings", 2},
+        {"faults x orders x timings", 1}, {"faults x mutations x orders", 2}, {"faults x mutations x timings", 2},
+        {"mutations x orders x timings", 2}, {"faults x mutations x orders x timings", 2}};
+    CHECK(products == want);
+    CHECK(cross.size() == 18);
+    // A mutation is the primary of a product without a fault; under a fault it is one of the others.
+    const FaultPoint& mo = cross[3 + 2];  // mutations x orders, the first
+    CHECK(mo.kind == "mutation");
+    CHECK(mo.order == "order=dma1,dma0");
+    CHECK(combined_kind(mo) == "mutation+order");
+    const FaultPoint& fm = cross[3];  // faults x mutations, the first
+    CHECK(combined_kind(fm) == "callback-fail+mutation");
+    CHECK(decision_text(fm) == "kind=callback-fail,phase=suspend,device=dma0 under mutate=dma-engine:drop:suspend:fail");
+    // Its rules as a variant applies them: the fault's last (its origin is its index).
+    const FaultPoint& all = cross.back();
+    CHECK(decision_rules(all) == std::vector<std::string>{"order=dma1,dma0", timings[0].rule,
+                                                          "mutate=dma-engine:drop:suspend:drain",
+                                                          "kind=callback-fail,phase=suspend,device=dma0"});
+    // Its smaller parts: the mutation alone and each part without it among them, fewest first.
+    std::vector<FaultPoint> parts = smaller_parts(fm);
+    REQUIRE(parts.size() == 2);
+    CHECK(decision_rules(parts[0]) == std::vector<std::string>{"kind=callback-fail,phase=suspend,device=dma0"});
+    CHECK(parts[1].kind == "mutation");
+    CHECK(parts[1].device == "drop suspend/fail");
+    CHECK(smaller_parts(all).size() == 14);
+    // The part that forks from the mutant's run.
+    CHECK(decision_rules(without_mutation(all)) ==
+          std::vector<std::string>{"order=dma1,dma0", timings[0].rule, "kind=callback-fail,phase=suspend,device=dma0"});
+    CHECK(decision_rules(without_mutation(mutants[0])).empty());
+}
+
+TEST_CASE("explore: a mutant that survives alone and only a fault kills, found, shrunk, reproduced from --out",
+          "[explore][mutate]") {
+    const std::string file = std::string(QUIESCE_DATA_DIR) + "/examples/explore-mutation-error-path.toml";
+    const std::string args = "explore " + file + " --mutate dma-engine:suspend:fail --kinds dma-delay";
+    // Each axis alone: the mutant survives, the faults break nothing.
+    Cli alone = sh(args + " -j 2 --db " + tmp("mut-alone.db"));
+    INFO(alone.out);
+    CHECK(alone.status == 0);
+    CHECK(alone.out.find("no violation beyond the baseline's") != std::string::npos);
+    CHECK(std::regex_search(alone.out, std::regex("SURVIVED  drop suspend/fail +1 run\\(s\\)")));
+    CHECK(alone.out.find("dma-engine: 0 of 3 mutants killed") != std::string::npos);
+    // Crossed: prefix sharing (the faults under a mutant fork from its own
+    // run) gives the digests of runs from the start.
+    std::string db;
+    Cli r = explore_three_ways(args + " --cross -j 2", "mut-cross", db);
+    INFO(r.out);
+    REQUIRE(r.status == 1);
+    CHECK(std::regex_search(r.out, std::regex("mutations: 3 \\(dma-engine:suspend:fail\\), combinations: (\\d+) "
+                                              "\\(faults x mutations \\1\\)")));
+    CHECK(std::regex_search(r.out, std::regex("prefix sharing \\(\\d+ forked at \\d+ branch points \\([1-9]\\d* of them "
+                                              "in the runs of 3 mutants\\)")));
+    CHECK(std::regex_search(r.out, std::regex("KILLED    drop suspend/fail +only in faults x mutations \\(\\d+ of them\\), "
+                                              "by io.suspended-device in suspend_noirq at dma0 under kind=dma-delay")));
+    CHECK(r.out.find("dma-engine: 1 of 3 mutants killed (33%), 1 of them only in a product") != std::string::npos);
+    CHECK(r.out.find("  suspend            1/3 (1 only in a product)") != std::string::npos);
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex("io\\.suspended-device +suspend_noirq +dma0 +fault dma-delay\\+mutation .* "
+                                                   "first run (\\d+) \\(kind=dma-delay,phase=sync,duration=20ms under "
+                                                   "mutate=dma-engine:drop:suspend:fail\\)")));
+    CHECK(sh("replay " + db + " " + std::string(m[1])).out.find("identical") != std::string::npos);
+    // Its reproducer (from the database): the mutation as a driver patch, the fault as a [[fault]].
+    const std::string out = tmp("mutrepro");
+    std::filesystem::remove_all(out);
+    Cli f = sh("findings " + db + " --out " + out);
+    INFO(f.out);
+    REQUIRE(std::regex_search(f.out, m, std::regex("fault dma-delay\\+mutation .*\\n\\s+reproducer: (\\S+)")));
+    std::ifstream in(m[1].str());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(text.find("[[drivers.dma0.patch]]\ncallback = \"suspend\"\ndelete = \"fail\"\n") != std::string::npos);
+    CHECK(text.find("[[fault]]\nkind = \"dma-delay\"\nphase = \"sync\"") != std::string::npos);
+    CHECK(text.find("None of these decisions alone, nor fewer of them together, showed it.") != std::string::npos);
+    Cli again = sh("run " + out + " --db " + tmp("mutagain.db"));
+    INFO(again.out);
+    CHECK(again.status == 0);
+    CHECK(again.out.find("found the expected io.suspended-device") != std::string::npos);
+    std::filesystem::remove_all(out);
+}
+
+TEST_CASE("explore: --mutate with other axes explores one scenario; bad mutate targets exit 2", "[explore][mutate]") {
+    const std::string file = std::string(QUIESCE_DATA_DIR) + "/examples/explore-mutation-error-path.toml";
+    Cli two = sh("explore " + file + " " + file + " --mutate dma-engine --timing 2 --db " + tmp("mut-bad.db"));
+    CHECK(two.status == 2);
+    CHECK(two.out.find("explores one scenario file") != std::string::npos);
+    Cli step = sh("explore " + file + " --mutate dma-engine:suspend:nosuch --timing 2 --db " + tmp("mut-bad.db"));
+    CHECK(step.status == 2);
+    CHECK(step.out.find("no step labelled 'nosuch'") != std::string::npos);
+    Cli driver = sh("explore " + file + " --mutate nosuch --timing 2 --db " + tmp("mut-bad.db"));
+    CHECK(driver.status == 2);
+    CHECK(driver.out.find("no unpatched driver named 'nosuch'") != std::string::npos);
 }

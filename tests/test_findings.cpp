@@ -326,3 +326,15 @@ TEST_CASE("findings: a scenario path a shell must quote is read back from the ca
     CHECK(r.out.rfind("findings of " + scenario + " (seed 60): ", 0) == 0);
     fs::remove_all(dir);
 }
+
+TEST_CASE("findings: faults x mutations judged across three shards as in one run, the mutation score too",
+          "[findings][mutate]") {
+    // explore-mutation-error-path.toml: dropping the DMA engine's -EBUSY
+    // return shows only under a delayed descriptor. The shards split the
+    // mutants and the faults from the pairs judged against them.
+    const std::string out = findings_across_three_shards(
+        "explore-mutation-error-path", "--mutate dma-engine:suspend:fail --kinds dma-delay --cross", "mutation");
+    CHECK(out.find("fault dma-delay+mutation ") != std::string::npos);
+    CHECK(out.find("KILLED    drop suspend/fail") != std::string::npos);
+    CHECK(out.find("dma-engine: 1 of 3 mutants killed (33%), 1 of them only in a product") != std::string::npos);
+}

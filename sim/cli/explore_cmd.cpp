@@ -83,11 +83,11 @@ void print_report(const ExploreOptions& o, const ExplorePlan& plan, const std::v
     std::fputs(findings_text(points, findings, [](const Finding& f) { return fmt::format("first run {}", f.first_run); })
                    .c_str(),
                stdout);
-    if (points.size() > fault_count) {
+    if (plan.order_count + plan.schedule_count + plan.timing_count > 0) {
         size_t tried = 0, broke = 0;
         for (const auto& [ph, kinds] : coverage.cells)
             for (const auto& [k, cell] : kinds)
-                if (whole_run_kind(k)) {
+                if (whole_run_kind(k) && k != "mutation") {
                     tried += cell.tried;
                     broke += cell.violating;
                 }
@@ -206,30 +206,99 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     for (size_t i : picks) vpoints.push_back(points[i]);
     std::vector<size_t> alone;
     std::vector<Branch> branches;
-    if (o.prefix) branches = prefix_branches(base.stream, vpoints, alone);
-    else for (size_t k = 0; k < variants.size(); ++k) alone.push_back(k);
-    size_t stems = 0, followers = 0;
+    // Variants under a driver mutation fork from the mutant's own run, which
+    // differs from the baseline's wherever the mutated driver runs first:
+    // a prefix run of the mutated scenario per mutation that two or more
+    // variants follow, branched at their sites in a scout run of it (a run
+    // of that same scenario from the start).
+    struct MutantGroup {
+        Scenario stem;
+        std::vector<Branch> branches;
+    };
+    std::vector<MutantGroup> groups;
+    if (o.prefix) {
+        std::vector<size_t> plain;
+        std::map<std::string, std::vector<size_t>> by_mutation;
+        for (size_t k = 0; k < vpoints.size(); ++k) {
+            const std::string rule = decisions(vpoints[k]).mutation;
+            if (rule.empty()) plain.push_back(k);
+            else by_mutation[rule].push_back(k);
+        }
+        // Indices of a sub-list's branches back to the variants'.
+        auto remap = [](std::vector<Branch>& bs, const std::vector<size_t>& to) {
+            for (Branch& b : bs) {
+                for (size_t& k : b.variants) k = to[k];
+                for (Stem& st : b.stems) {
+                    if (st.alone) st.alone = to[*st.alone];
+                    for (auto& fl : st.followers) fl.first = to[fl.first];
+                }
+            }
+        };
+        auto sub = [&](const std::vector<size_t>& ks, const RunStream& stream, bool strip) {
+            std::vector<FaultPoint> pts;
+            for (size_t k : ks) pts.push_back(strip ? without_mutation(vpoints[k]) : vpoints[k]);
+            std::vector<size_t> local;
+            std::vector<Branch> bs = prefix_branches(stream, pts, local);
+            remap(bs, ks);
+            for (size_t l : local) alone.push_back(ks[l]);
+            return bs;
+        };
+        branches = sub(plain, base.stream, false);
+        for (const auto& [rule, ks] : by_mutation) {
+            std::vector<size_t> followers;  // the mutant's own variant runs from the start
+            for (size_t k : ks)
+                if (combined(vpoints[k])) followers.push_back(k);
+                else alone.push_back(k);
+            if (followers.size() < 2) {
+                alone.insert(alone.end(), followers.begin(), followers.end());
+                continue;
+            }
+            MutantGroup g{variant_of(s, FaultPoint{rule, "mutation", "", mutation_text(rule)}), {}};
+            g.stem.trace = variant_trace;
+            Scenario scout = g.stem;
+            scout.note_persistence = o.persistence > 0;
+            g.branches = sub(followers, execute(scout).stream, true);
+            if (!g.branches.empty()) groups.push_back(std::move(g));
+        }
+        std::sort(alone.begin(), alone.end());
+    } else {
+        for (size_t k = 0; k < variants.size(); ++k) alone.push_back(k);
+    }
+    size_t stems = 0, followers = 0, branch_points = branches.size();
     for (const auto& b : branches)
         for (const auto& st : b.stems) {
             ++stems;
             followers += st.followers.size();
         }
+    for (const auto& g : groups) {
+        branch_points += g.branches.size();
+        for (const auto& b : g.branches)
+            for (const auto& st : b.stems) {
+                ++stems;
+                followers += st.followers.size();
+            }
+    }
     std::string budget_text = o.budget     ? fmt::format(", budget {}", o.budget)
                               : o.budget_s ? fmt::format(", budget {}s", o.budget_s)
                                            : "";
     std::string sharing;
     if (o.prefix) {
         sharing = fmt::format(", prefix sharing ({} forked at {} branch point{}", variants.size() - alone.size(),
-                              branches.size(), branches.size() == 1 ? "" : "s");
+                              branch_points, branch_points == 1 ? "" : "s");
+        if (!groups.empty())
+            sharing += fmt::format(" ({} of them in the runs of {} mutant{})", branch_points - branches.size(),
+                                   groups.size(), groups.size() == 1 ? "" : "s");
         if (stems)
             sharing += fmt::format(", {} of them again from {} stem{}", followers, stems, stems == 1 ? "" : "s");
         sharing += fmt::format(", {} from the start)", alone.size());
     }
     std::string products;
     for (const auto& [axes, size] : plan.products) products += fmt::format("{}{} {}", products.empty() ? "" : ", ", axes, size);
-    std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu%s; this run: %zu variants (%s%s, shard %u/%u), %u %s%s\n",
-                fault_count, o.kinds.size(), points.size() - fault_count - cross_count,
-                o.cross ? fmt::format(", combinations: {} ({})", cross_count, products).c_str() : "", picks.size(),
+    std::string mutants;
+    if (!o.mutate.empty()) mutants = fmt::format(", mutations: {} ({})", plan.mutation_count, o.mutate);
+    std::printf("fault points: %zu (%zu kinds), orders, schedules and timings: %zu%s%s; this run: %zu variants (%s%s, shard %u/%u), %u %s%s\n",
+                fault_count, o.kinds.size(), points.size() - fault_count - cross_count - plan.mutation_count,
+                mutants.c_str(), o.cross ? fmt::format(", combinations: {} ({})", cross_count, products).c_str() : "", picks.size(),
                 o.strategy.c_str(), budget_text.c_str(), o.shard, o.shards,
                 o.jobs, o.jobs == 1 ? "job" : "jobs", sharing.c_str());
     std::fflush(stdout);
@@ -244,6 +313,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     const bool tty = ::isatty(STDOUT_FILENO);
     auto start = std::chrono::steady_clock::now();
     size_t done = 0, crashed = 0;
+    std::set<size_t> ran_points;             // the points whose variants ran
     std::vector<JunitCase> cases;            // --junit: a testcase per variant, as recorded
     std::map<size_t, size_t> case_of_point;  // point -> its testcase
     auto on_result = [&](size_t k, RunResult r) {
@@ -265,6 +335,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                                         arg_value(ev, "message"));
         }
         const bool violating = found.add(points, picks[k], run_id, seen, r.violations);
+        ran_points.insert(picks[k]);
         if (points.size() > fault_count) coverage.note_overlaps(r.stream);  // (only reported then)
         if (r.status == "crashed" || r.status == "timeout") ++crashed;
         const bool many = combined(p);
@@ -314,6 +385,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             prefix.trace = variant_trace;
             execute_branched(prefix, branches, variants, o.jobs, on_result);
         }
+        for (const MutantGroup& g : groups) execute_branched(g.stem, g.branches, variants, o.jobs, on_result);
         std::vector<Scenario> rest;
         for (size_t k : alone) rest.push_back(variants[k]);
         execute_all(rest, o.jobs, [&](size_t j, RunResult r) { on_result(alone[j], std::move(r)); });
@@ -326,6 +398,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     coverage.products_new = found.judge_pairs(points);
 
     const size_t explored_points = points.size();
+    const std::string score = mutation_score_text(points, explored_points, found.fresh, ran_points);
     // Shrinking would run on past the budget: then the reproducers are the runs found.
     if (!out_of_time) shrink_decisions(s, graph, points, findings, o.jobs);
     // Only a reproducer shows the shrunk workload and platform.
@@ -339,6 +412,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                     "not shrunk)\n",
                     o.budget_s, done, variants.size());
     print_report(o, plan, points, fault_count, findings, coverage, phase_order, done, crashed, secs);
+    std::fputs(score.c_str(), stdout);
     if (!junit.empty()) {
         for (const auto& [sig, f] : findings)  // where each finding's reproducer went
             if (auto it = case_of_point.find(f.found_variant); it != case_of_point.end() && !f.reproducer.empty())

@@ -63,8 +63,10 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
     ExploreOptions& o = a.opts;
     explore.add_option("scenario", a.files, "Scenario file (with --mutate: files or directories)")->required();
     explore.add_option("--mutate", a.mutate,
-                       "Mutate this driver's PM callbacks (a driver file's name, or \"all\"): drop, swap, move a "
-                       "step to the neighbouring phase, shorten a timeout; each mutant killed or survived");
+                       "Mutate this driver's PM callbacks (a driver file's name, DRIVER:CALLBACK or "
+                       "DRIVER:CALLBACK:STEP for one callback's or step's, or \"all\"): drop, swap, move a step to the neighbouring phase, shorten a timeout; each "
+                       "mutant killed or survived. With --kinds, --orders, --pct, --timing or --cross: one more "
+                       "axis of an exploration of one scenario");
     explore.add_option("--kinds", a.kinds, "Fault kinds to place, comma separated (default: " +
                                                fmt::format("{}", fmt::join(default_explore_kinds(), ",")) + ")");
     explore.add_option("--strategy", o.strategy,
@@ -99,7 +101,8 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
     explore.add_flag("--no-prefix", a.no_prefix, "Run every variant from the start (no fork at the shared prefix)");
     explore.add_flag("--break-order", o.break_order, "Also, per graph edge, the default order with that edge broken");
     explore.add_flag("--cross", o.cross,
-                     "Also every combination of the axes asked for: faults, orders, --pct schedules, --timing timings");
+                     "Also every combination of the axes asked for: faults, --mutate mutations, orders, --pct "
+                     "schedules, --timing timings");
 }
 
 void settle_explore_args(ExploreArgs& a) {
@@ -113,6 +116,7 @@ void settle_explore_args(ExploreArgs& a) {
         throw InputError("--shard: expected I/N, got '" + a.shard + "'");
     if (!a.budget.empty()) parse_budget(a.budget, a.opts);
     a.opts.prefix = !a.no_prefix;
+    a.opts.mutate = a.mutate;
     a.opts.shard = i;
     a.opts.shards = n;
 }

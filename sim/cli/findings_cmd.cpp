@@ -56,7 +56,7 @@ std::vector<std::string> split_command_line(const std::string& line) {
 }
 
 // The options of a recorded `quiesce explore` command line, or nothing
-// when it is another command (run, explore --mutate).
+// when it is another command (run, explore --mutate alone over scenarios).
 std::optional<ExploreArgs> explore_args_of(const std::string& command) {
     std::vector<std::string> args = split_command_line(command);
     if (args.size() < 2 || args[1] != "explore") return std::nullopt;
@@ -69,8 +69,9 @@ std::optional<ExploreArgs> explore_args_of(const std::string& command) {
     } catch (const CLI::Error&) {
         return std::nullopt;
     }
-    if (!a.mutate.empty() || a.files.size() != 1) return std::nullopt;
+    if (a.files.size() != 1) return std::nullopt;
     settle_explore_args(a);
+    if (!a.mutate.empty() && !mutate_composes(a.opts)) return std::nullopt;  // cmd_mutate's campaign
     return a;
 }
 
@@ -85,9 +86,9 @@ struct Exploration {
 // What decides an exploration's variants and which of them run (not how:
 // jobs, shard, prefix sharing, trace level, a wall-time budget).
 std::string plan_key(const std::string& file, const ExploreOptions& o) {
-    return fmt::format("{}\n{}\n{} {} {} {} {} {} {} {} {} {} {} {} {}", file, fmt::join(o.kinds, ","), o.strategy,
+    return fmt::format("{}\n{}\n{} {} {} {} {} {} {} {} {} {} {} {} {}\n{}", file, fmt::join(o.kinds, ","), o.strategy,
                        o.budget, o.seed, o.orders, o.orders_limit, o.break_order, o.cross, o.persistence, o.pct,
-                       o.pct_depth, o.pct_steps, o.timing, o.jitter);
+                       o.pct_depth, o.pct_steps, o.timing, o.jitter, o.mutate);
 }
 
 // findings_report without writing: the text, and the files to write.
@@ -123,7 +124,8 @@ std::string findings_of(const std::vector<std::string>& dbs, const std::string& 
                    });
         if (!found && require_explorations)
             throw InputError(dbs[d], 0, 0, "",
-                             "not an explore database: no run of 'quiesce explore' (without --mutate) in it");
+                             "not an explore database: no run of 'quiesce explore' in it (explore --mutate alone over "
+                             "scenarios is none)");
     }
     std::string text;
     size_t numbered = 0;
@@ -193,6 +195,7 @@ std::string findings_of(const std::vector<std::string>& dbs, const std::string& 
         found.judge_pairs(points);
         std::map<Signature, Finding>& findings = found.findings;
         const size_t explored = points.size();
+        const std::string score = mutation_score_text(points, explored, found.fresh, added);
         shrink_decisions(s, graph, points, findings, jobs);
         if (!out_dir.empty()) {
             shrink_for_reproducers(s, points, findings, jobs);
@@ -207,6 +210,7 @@ std::string findings_of(const std::vector<std::string>& dbs, const std::string& 
                             base.stream.summary.outcome, base_ids.empty() ? "no violation" : "violations: " + base_ids);
         text += findings_text(points, findings,
                               [](const Finding& f) { return fmt::format("first variant {}", f.found_variant + 1); });
+        text += score;
     }
     return text;
 }

@@ -9,6 +9,7 @@
 #include "sim/core/errors.h"
 #include "sim/core/paths.h"
 #include "sim/drivers/mutate.h"
+#include "sim/explore/explore.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/platform.h"
 #include "sim/trace/trace_db.h"
@@ -37,37 +38,11 @@ struct Mutant {
     std::string reproducer;
 };
 
-// The scenario's devices that run `driver` as the file defines it (a device
-// whose driver the scenario patched runs another driver).
-std::vector<std::string> devices_running(const Scenario& s, const std::string& driver) {
-    std::vector<std::string> out;
-    for (const auto& [dev, p] : s.drivers)
-        if (p->name == driver && !p->patched) out.push_back(dev);
-    return out;
-}
-
 // The driver as the first scenario that runs it unpatched has it.
 const DriverProgram* program_of(const std::vector<Scenario>& scenarios, const std::string& driver) {
     for (const auto& s : scenarios)
         for (const auto& dev : devices_running(s, driver)) return s.drivers.at(dev).get();
     return nullptr;
-}
-
-// The callbacks each device ran in `r` (device callbacks, syscore ops,
-// runtime PM callbacks, and the request path's hooks: steps on DEVICE.io).
-std::set<std::string> reached_callbacks(const RunResult& r, const std::vector<std::string>& devices) {
-    std::set<std::string> out;
-    auto ours = [&](const std::string& dev) { return std::find(devices.begin(), devices.end(), dev) != devices.end(); };
-    for (const auto& ev : r.stream.events) {
-        if (ev.kind != EvKind::SliceBegin) continue;
-        if ((ev.category == "callback" || ev.category == "syscore" || ev.category == "rpm") &&
-            ours(arg_value(ev, "device")))
-            out.insert(ev.name);
-        if (ev.category == "step" && ev.track.size() > 3 && ev.track.compare(ev.track.size() - 3, 3, ".io") == 0 &&
-            ours(ev.track.substr(0, ev.track.size() - 3)))
-            out.insert(arg_value(ev, "callback"));
-    }
-    return out;
 }
 
 std::string without_expect(const std::string& text) {
@@ -116,22 +91,33 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         preflight(scenarios.back());
     }
     if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");
-    // Not composed with the other axes yet (docs/drivers.md): say so rather
-    // than ignore them.
-    if (!o.kinds.empty() || o.orders || o.break_order || o.cross || o.pct || o.timing || o.persistence ||
-        o.budget_s > 0 || o.strategy != "exhaustive")
-        throw InputError("--mutate: runs each mutant alone; --kinds, --orders, --break-order, --cross, --pct, "
-                         "--timing, --persistence, --strategy and a time --budget do not compose with it yet");
+    // With another axis, the mutations are one more axis of an exploration
+    // of one scenario (docs/exploring.md).
+    if (mutate_composes(o)) {
+        if (scenarios.size() != 1)
+            throw InputError("--mutate: with --kinds, --orders, --break-order, --cross, --pct, --timing, "
+                             "--persistence or --strategy it explores one scenario file, got " +
+                             std::to_string(scenarios.size()));
+        ExploreOptions e = o;
+        e.mutate = which;
+        return cmd_explore(files[0], e, db_path, out_dir, junit);
+    }
+    if (o.budget_s > 0) throw InputError("--mutate: a time --budget needs another axis (--kinds, --orders, ...)");
+    // DRIVER[:CALLBACK[:STEP]]
+    const size_t colon = which.find(':'), colon2 = colon == std::string::npos ? colon : which.find(':', colon + 1);
+    const std::string driver_name = which.substr(0, colon);
+    const std::string only = colon == std::string::npos ? "" : which.substr(colon + 1, colon2 - colon - 1);
+    const std::string only_step = colon2 == std::string::npos ? "" : which.substr(colon2 + 1);
     std::set<std::string> drivers, known;
     for (const auto& s : scenarios)
         for (const auto& [dev, p] : s.drivers) {
             known.insert(p->name);
-            if ((which == "all" || p->name == which) && !p->patched) drivers.insert(p->name);
+            if ((driver_name == "all" || p->name == driver_name) && !p->patched) drivers.insert(p->name);
         }
     if (drivers.empty()) {
         std::string list;
         for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-        throw InputError("--mutate: no scenario runs an unpatched driver named '" + which + "' (" +
+        throw InputError("--mutate: no scenario runs an unpatched driver named '" + driver_name + "' (" +
                          (list.empty() ? "no driver files" : list) + ")");
     }
     check_output_dir(out_dir, "--out");
@@ -152,7 +138,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
                         "counted as killed there\n",
                         s.name.c_str(), bases.back().message.c_str());
         for (const auto& d : drivers) {
-            auto r = reached_callbacks(bases.back(), devices_running(s, d));
+            auto r = reached_callbacks(bases.back().stream, devices_running(s, d));
             reached[d].insert(r.begin(), r.end());
         }
     }
@@ -161,6 +147,8 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         const DriverProgram* p = program_of(scenarios, d);
         size_t i = 0;
         for (auto& m : mutations(*p, reached[d])) {
+            if ((!only.empty() && m.callback != only) || (!only_step.empty() && m.step != only_step))
+                continue;  // --mutate DRIVER:CALLBACK[:STEP]
             if (i++ % o.shards != o.shard) continue;
             if (o.budget && mutants.size() >= o.budget) break;
             mutants.push_back({d, std::move(m)});

@@ -1,6 +1,9 @@
 // The variants' decisions: fault points, orders, PCT schedules, timings, and their combinations (--cross).
 #include "sim/explore/explore.h"
 
+#include "sim/core/errors.h"
+#include "sim/drivers/mutate.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -126,18 +129,22 @@ Decisions decisions(const FaultPoint& p) {
     d.order = p.kind == "order" ? p.rule : p.order;
     d.schedule = p.kind == "pct" ? p.rule : p.schedule;
     d.timing = p.kind == "timing" ? p.rule : p.timing;
+    d.mutation = p.kind == "mutation" ? p.rule : p.mutation;
     return d;
 }
 
 bool combined(const FaultPoint& p) {
     Decisions d = decisions(p);
-    return (!d.fault.empty()) + (!d.order.empty()) + (!d.schedule.empty()) + (!d.timing.empty()) > 1;
+    return (!d.fault.empty()) + (!d.order.empty()) + (!d.schedule.empty()) + (!d.timing.empty()) +
+               (!d.mutation.empty()) >
+           1;
 }
 
 std::string axes_of(const FaultPoint& p) {
     Decisions d = decisions(p);
     std::vector<std::string> axes;
     if (!d.fault.empty()) axes.push_back("faults");
+    if (!d.mutation.empty()) axes.push_back("mutations");
     if (!d.order.empty()) axes.push_back("orders");
     if (!d.schedule.empty()) axes.push_back("schedules");
     if (!d.timing.empty()) axes.push_back("timings");
@@ -146,6 +153,7 @@ std::string axes_of(const FaultPoint& p) {
 
 std::string combined_kind(const FaultPoint& p) {
     std::string k = p.kind;
+    if (p.kind != "mutation" && !p.mutation.empty()) k += "+mutation";
     if (p.kind != "order" && !p.order.empty()) k += "+order";
     if (p.kind != "pct" && !p.schedule.empty()) k += "+pct";
     if (p.kind != "timing" && !p.timing.empty()) k += "+timing";
@@ -155,7 +163,7 @@ std::string combined_kind(const FaultPoint& p) {
 std::vector<std::string> decision_rules(const FaultPoint& p) {
     Decisions d = decisions(p);
     std::vector<std::string> out;
-    for (const std::string* r : {&d.order, &d.schedule, &d.timing, &d.fault})
+    for (const std::string* r : {&d.order, &d.schedule, &d.timing, &d.mutation, &d.fault})
         if (!r->empty()) out.push_back(*r);
     return out;
 }
@@ -176,6 +184,8 @@ void put_under(FaultPoint& p, const FaultPoint& m) {
         p.graph_allows = m.graph_allows;
     } else if (m.kind == "pct") {
         p.schedule = m.rule;
+    } else if (m.kind == "mutation") {
+        p.mutation = m.rule;
     } else {
         p.timing = m.rule;
     }
@@ -184,7 +194,12 @@ void put_under(FaultPoint& p, const FaultPoint& m) {
 
 namespace {
 // Bits of a subset of a point's decisions.
-constexpr unsigned kFault = 1, kOrder = 2, kSchedule = 4, kTiming = 8;
+constexpr unsigned kFault = 1, kOrder = 2, kSchedule = 4, kTiming = 8, kMutation = 16;
+// A subset's rank among as many: the fault's, the mutation's, the order's,
+// the schedule's, the timing's first.
+unsigned rank(unsigned mask) {
+    return (mask & kFault) | ((mask & kMutation) ? 2u : 0u) | ((mask & (kOrder | kSchedule | kTiming)) << 1);
+}
 
 // The point that makes just the decisions of `p` in `keep`.
 FaultPoint part_of(const FaultPoint& p, unsigned keep) {
@@ -197,9 +212,12 @@ FaultPoint part_of(const FaultPoint& p, unsigned keep) {
         f.order_change.clear();
         f.schedule.clear();
         f.timing.clear();
+        f.mutation.clear();
         f.graph_allows = true;
         parts.push_back(f);
     }
+    if ((keep & kMutation) && !d.mutation.empty())
+        parts.push_back({d.mutation, "mutation", "", mutation_text(d.mutation)});
     if ((keep & kOrder) && !d.order.empty()) parts.push_back({d.order, "order", "", change, p.graph_allows});
     if ((keep & kSchedule) && !d.schedule.empty()) parts.push_back({d.schedule, "pct", "", seed_text(d.schedule)});
     if ((keep & kTiming) && !d.timing.empty()) parts.push_back({d.timing, "timing", "", seed_text(d.timing)});
@@ -212,25 +230,36 @@ FaultPoint part_of(const FaultPoint& p, unsigned keep) {
 std::vector<FaultPoint> smaller_parts(const FaultPoint& p) {
     const Decisions d = decisions(p);
     const unsigned all = (d.fault.empty() ? 0 : kFault) | (d.order.empty() ? 0 : kOrder) |
-                         (d.schedule.empty() ? 0 : kSchedule) | (d.timing.empty() ? 0 : kTiming);
+                         (d.schedule.empty() ? 0 : kSchedule) | (d.timing.empty() ? 0 : kTiming) |
+                         (d.mutation.empty() ? 0 : kMutation);
     std::vector<unsigned> masks;
     for (unsigned mask = (all - 1) & all; mask; mask = (mask - 1) & all) masks.push_back(mask);
     std::sort(masks.begin(), masks.end(), [](unsigned a, unsigned b) {
-        return __builtin_popcount(a) != __builtin_popcount(b) ? __builtin_popcount(a) < __builtin_popcount(b) : a < b;
+        return __builtin_popcount(a) != __builtin_popcount(b) ? __builtin_popcount(a) < __builtin_popcount(b)
+                                                              : rank(a) < rank(b);
     });
     std::vector<FaultPoint> out;
     for (unsigned mask : masks) out.push_back(part_of(p, mask));
     return out;
 }
 
+FaultPoint without_mutation(const FaultPoint& p) {
+    const Decisions d = decisions(p);
+    if (d.mutation.empty()) return p;
+    const unsigned rest = (d.fault.empty() ? 0 : kFault) | (d.order.empty() ? 0 : kOrder) |
+                          (d.schedule.empty() ? 0 : kSchedule) | (d.timing.empty() ? 0 : kTiming);
+    return rest ? part_of(p, rest) : FaultPoint{};
+}
+
 std::vector<FaultPoint> cross_points(const std::vector<FaultPoint>& faults, const std::vector<FaultPoint>& orders,
                                      const std::vector<FaultPoint>& schedules, const std::vector<FaultPoint>& timings,
-                                     std::vector<std::pair<std::string, size_t>>* products) {
-    const std::vector<const std::vector<FaultPoint>*> axes = {&faults, &orders, &schedules, &timings};
+                                     std::vector<std::pair<std::string, size_t>>* products,
+                                     const std::vector<FaultPoint>& mutations) {
+    const std::vector<const std::vector<FaultPoint>*> axes = {&faults, &orders, &schedules, &timings, &mutations};
     std::vector<unsigned> sets;  // every set of two or more non-empty axes, as a bit mask
-    for (unsigned mask = 1; mask < 16; ++mask) {
+    for (unsigned mask = 1; mask < 32; ++mask) {
         bool ok = __builtin_popcount(mask) >= 2;
-        for (unsigned a = 0; a < 4; ++a) ok = ok && (!(mask & (1u << a)) || !axes[a]->empty());
+        for (unsigned a = 0; a < 5; ++a) ok = ok && (!(mask & (1u << a)) || !axes[a]->empty());
         if (ok) sets.push_back(mask);
     }
     std::stable_sort(sets.begin(), sets.end(),
@@ -238,7 +267,8 @@ std::vector<FaultPoint> cross_points(const std::vector<FaultPoint>& faults, cons
     std::vector<FaultPoint> out;
     for (unsigned mask : sets) {
         std::vector<FaultPoint> made;
-        for (unsigned a = 0; a < 4; ++a) {
+        // The primary first: a fault, else a mutation, else the first of the others.
+        for (unsigned a : {0u, 4u, 1u, 2u, 3u}) {
             if (!(mask & (1u << a))) continue;
             if (made.empty()) {
                 made = *axes[a];  // the primary: its kind, phase and device
@@ -290,6 +320,90 @@ std::vector<FaultPoint> timing_points(size_t n, unsigned percent) {
     for (size_t i = 1; i <= n; ++i)
         out.push_back(
             {fmt::format("timing=jitter={},ties=1,seed={}", percent, i), "timing", "", fmt::format("seed {}", i)});
+    return out;
+}
+
+bool mutate_composes(const ExploreOptions& o) {
+    return !o.mutate.empty() && (!o.kinds.empty() || o.orders || o.break_order || o.cross || o.pct || o.timing ||
+                                 o.persistence || o.strategy != "exhaustive");
+}
+
+std::vector<std::string> devices_running(const Scenario& s, const std::string& driver) {
+    std::vector<std::string> out;
+    for (const auto& [dev, p] : s.drivers)
+        if (p && p->name == driver && !p->patched) out.push_back(dev);
+    return out;
+}
+
+std::set<std::string> reached_callbacks(const RunStream& stream, const std::vector<std::string>& devices) {
+    std::set<std::string> out;
+    auto ours = [&](const std::string& dev) { return std::find(devices.begin(), devices.end(), dev) != devices.end(); };
+    for (const auto& ev : stream.events) {
+        if (ev.kind != EvKind::SliceBegin) continue;
+        if ((ev.category == "callback" || ev.category == "syscore" || ev.category == "rpm") &&
+            ours(arg_value(ev, "device")))
+            out.insert(ev.name);
+        if (ev.category == "step" && ev.track.size() > 3 && ev.track.compare(ev.track.size() - 3, 3, ".io") == 0 &&
+            ours(ev.track.substr(0, ev.track.size() - 3)))
+            out.insert(arg_value(ev, "callback"));
+    }
+    return out;
+}
+
+std::string mutation_text(const std::string& rule) {
+    const size_t colon = rule.find(':');
+    Mutation m;
+    if (rule.rfind("mutate=", 0) != 0 || colon == std::string::npos || !parse_mutation(rule.substr(colon + 1), m))
+        return "";
+    return m.text();
+}
+
+std::vector<FaultPoint> mutation_points(const RunStream& baseline, const Scenario& s, const std::string& which) {
+    // DRIVER[:CALLBACK[:STEP]]
+    const size_t colon = which.find(':'), colon2 = colon == std::string::npos ? colon : which.find(':', colon + 1);
+    const std::string name = which.substr(0, colon);
+    const std::string only = colon == std::string::npos ? "" : which.substr(colon + 1, colon2 - colon - 1);
+    const std::string step = colon2 == std::string::npos ? "" : which.substr(colon2 + 1);
+    std::set<std::string> drivers, known;
+    for (const auto& [dev, p] : s.drivers) {
+        if (!p) continue;
+        known.insert(p->name);
+        if ((name == "all" || p->name == name) && !p->patched) drivers.insert(p->name);
+    }
+    if (drivers.empty()) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        throw InputError("--mutate: the scenario runs no unpatched driver named '" + name + "' (" +
+                         (list.empty() ? "no driver files" : list) + ")");
+    }
+    std::vector<FaultPoint> out;
+    bool known_callback = only.empty(), known_step = step.empty();
+    for (const auto& d : drivers) {
+        const std::vector<std::string> devices = devices_running(s, d);
+        const DriverProgram& program = *s.drivers.at(devices.front());
+        if (const std::vector<Step>* steps = only.empty() ? nullptr : program.callback(only)) {
+            known_callback = true;
+            for (const Step& st : *steps) known_step = known_step || st.label == step;
+        }
+        for (const Mutation& m : mutations(program, reached_callbacks(baseline, devices))) {
+            if ((!only.empty() && m.callback != only) || (!step.empty() && m.step != step)) continue;
+            out.push_back({"mutate=" + d + ":" + m.spec(), "mutation", "", m.text()});
+        }
+    }
+    if (!known_callback) throw InputError("--mutate: driver '" + name + "' has no callback '" + only + "'");
+    if (!known_step) throw InputError("--mutate: " + name + "'s " + only + " has no step labelled '" + step + "'");
+    return out;
+}
+
+std::string mutation_patches(const Scenario& s, const std::string& rule) {
+    const size_t colon = rule.find(':');
+    Mutation m;
+    if (rule.rfind("mutate=", 0) != 0 || colon == std::string::npos || !parse_mutation(rule.substr(colon + 1), m))
+        return "";
+    const std::string driver = rule.substr(7, colon - 7);
+    std::string out;
+    for (const auto& dev : devices_running(s, driver))
+        out += fmt::format("[[drivers.{}.patch]]\n{}", dev, mutation_patch(*s.drivers.at(dev), m));
     return out;
 }
 

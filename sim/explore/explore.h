@@ -42,7 +42,15 @@ struct ExploreOptions {
     uint64_t pct_steps = 20'000;
     size_t timing = 0;                   // also N runs with latencies jittered (seeds 1..N)
     unsigned jitter = 20;                // ... by up to this percent
+    // --mutate DRIVER[:CALLBACK[:STEP]] (or "all") with another axis: one more
+    // axis, every mutation of that driver's reached callbacks (docs/drivers.md).
+    std::string mutate{};
 };
+
+// Whether --mutate takes part in an exploration of one scenario as an axis
+// (some other axis or option asked for too), rather than running each
+// mutant alone over several scenarios (cmd_mutate).
+bool mutate_composes(const ExploreOptions& o);
 
 const std::vector<std::string>& default_explore_kinds();
 
@@ -59,12 +67,16 @@ struct FaultPoint {
     // --cross: a fault or order (or schedule) under a PCT schedule
     // ("schedule=pct,...") or a timing ("timing=..."): their rules.
     std::string schedule{}, timing{};
+    // --mutate: a driver mutation ("mutate=DRIVER:OP:CALLBACK:STEP") under
+    // which the rest runs (a mutation's own point has it as its rule).
+    std::string mutation{};
 };
 
 // A variant's decisions, one slot per axis (an empty slot: the scenario's
-// own): the fault rule, the order, the PCT schedule, the timing.
+// own): the fault rule, the order, the PCT schedule, the timing, the
+// driver mutation.
 struct Decisions {
-    std::string fault, order, schedule, timing;
+    std::string fault, order, schedule, timing, mutation;
 };
 Decisions decisions(const FaultPoint& p);
 // Whether `p` combines decisions of two or more axes (--cross).
@@ -74,12 +86,16 @@ std::string axes_of(const FaultPoint& p);
 // Its kind with the axes it is combined with: "callback-fail+order+timing".
 std::string combined_kind(const FaultPoint& p);
 // Its rules in the order a variant applies them (order, schedule, timing,
-// then the fault: the fault's rule comes last).
+// mutation, then the fault: the fault's rule comes last).
 std::vector<std::string> decision_rules(const FaultPoint& p);
 // Every smaller part of a combination: the points that make each proper,
 // non-empty subset of its decisions - fewest decisions first, and among as
-// many the fault's before the order's, the schedule's, the timing's.
+// many the fault's before the mutation's, the order's, the schedule's, the
+// timing's.
 std::vector<FaultPoint> smaller_parts(const FaultPoint& p);
+// The point that makes `p`'s decisions but its mutation (the part that
+// forks from the mutant's own run; `p` unchanged when it has none).
+FaultPoint without_mutation(const FaultPoint& p);
 
 // The fault points of `kinds` over what the baseline run went through:
 // callback faults at every (callback phase, device that took part), point
@@ -103,10 +119,13 @@ std::vector<FaultPoint> order_points(const DeviceGraph& g, bool extensions, bool
 // axes: faults, orders, PCT schedules, timings - for every set of at
 // least two non-empty axes, their product, the smaller sets first (faults
 // x orders first of all), the first axis varying fastest. Each product's
-// name (axes_of) and size go to `products`.
+// name (axes_of) and size go to `products`. Mutations are a fifth axis:
+// its products come after those of the other four with as many axes, and
+// a mutation is the primary decision of a product without a fault.
 std::vector<FaultPoint> cross_points(const std::vector<FaultPoint>& faults, const std::vector<FaultPoint>& orders,
                                      const std::vector<FaultPoint>& schedules, const std::vector<FaultPoint>& timings,
-                                     std::vector<std::pair<std::string, size_t>>* products = nullptr);
+                                     std::vector<std::pair<std::string, size_t>>* products = nullptr,
+                                     const std::vector<FaultPoint>& mutations = {});
 // The orders one move away from the default (one device taken out and put
 // elsewhere), nearest first: the candidates for shrinking an order finding.
 std::vector<FaultPoint> one_move_orders(const DeviceGraph& g);
@@ -137,9 +156,27 @@ std::vector<FaultPoint> pct_points(size_t n, unsigned depth, uint64_t steps);
 // Latency jitter as variants (rule "timing=jitter=P,seed=i"; kind "timing"): seeds 1..n.
 std::vector<FaultPoint> timing_points(size_t n, unsigned percent);
 
-// Orders, schedules and timings change the whole run, not one site: they
-// always "fire", and their findings are per invariant and component.
-inline bool whole_run_kind(const std::string& kind) { return kind == "order" || kind == "pct" || kind == "timing"; }
+// Driver mutations as variants (rule "mutate=DRIVER:OP:CALLBACK:STEP";
+// kind "mutation"; device: the mutation in words): every mutation of the
+// callbacks `baseline` saw run of each driver `which` names - a driver
+// file's name, "all", "DRIVER:CALLBACK" for one callback's, or
+// "DRIVER:CALLBACK:STEP" for one step's - that a
+// device of `s` runs unpatched. Throws InputError when `which` names none.
+std::vector<FaultPoint> mutation_points(const RunStream& baseline, const Scenario& s, const std::string& which);
+// The callbacks `devices` ran in `stream` (device callbacks, syscore ops,
+// runtime PM callbacks, and the request path's hooks: steps on DEVICE.io).
+std::set<std::string> reached_callbacks(const RunStream& stream, const std::vector<std::string>& devices);
+// The devices of `s` that run `driver` as its file defines it (unpatched).
+std::vector<std::string> devices_running(const Scenario& s, const std::string& driver);
+// "mutate=dma-engine:drop:suspend:fail" -> "drop suspend/fail" ("" if it is none).
+std::string mutation_text(const std::string& rule);
+
+// Orders, schedules, timings and mutations change the whole run, not one
+// site: they always "fire", and their findings are per invariant and
+// component.
+inline bool whole_run_kind(const std::string& kind) {
+    return kind == "order" || kind == "pct" || kind == "timing" || kind == "mutation";
+}
 
 // Which variants of `points` this shard runs under the strategy and budget.
 std::vector<size_t> pick_variants(size_t points, const ExploreOptions& o);
@@ -186,7 +223,13 @@ Scenario variant_of(const Scenario& s, const FaultPoint& p);
 // The text of a scenario file that reproduces a finding: the original file
 // without its [expect] table, a comment saying how it was found, the fault
 // rule, and an [expect] naming the violations the variant showed.
+// `patches`: a driver mutation's [[drivers.DEVICE.patch]] tables
+// (mutation_patches), when the finding's decisions have one.
 std::string reproducer_text(const std::string& original, const std::string& scenario_file, const FaultPoint& p,
-                            const Finding& f, size_t variant, size_t variants, uint64_t seed);
+                            const Finding& f, size_t variant, size_t variants, uint64_t seed,
+                            const std::string& patches = "");
+// A mutation (rule "mutate=DRIVER:...") as the [[drivers.DEVICE.patch]]
+// table of every device of `s` that runs DRIVER unpatched.
+std::string mutation_patches(const Scenario& s, const std::string& rule);
 
 }  // namespace quiesce

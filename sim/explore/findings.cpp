@@ -3,12 +3,14 @@
 #include "sim/core/errors.h"
 #include "sim/core/toml_reader.h"
 #include "sim/drivers/device_file.h"
+#include "sim/drivers/mutate.h"
 #include "sim/drivers/program.h"
 #include "sim/scenario/scenario.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -44,9 +46,10 @@ void settle_explore_options(ExploreOptions& o, const Scenario& s) {
     // --kinds asks for faults too.
     // --cross combines the axes asked for; with one besides faults, faults
     // are the other (the default kinds unless --kinds).
-    const int whole = (o.orders || o.break_order) + (o.pct > 0) + (o.timing > 0);
+    const int whole = (o.orders || o.break_order) + (o.pct > 0) + (o.timing > 0) + !o.mutate.empty();
     if (o.cross && whole == 0)
-        throw InputError("--cross: needs --orders, --break-order, --pct or --timing (what to combine the faults with)");
+        throw InputError("--cross: needs --orders, --break-order, --pct, --timing or --mutate (what to combine the "
+                         "faults with)");
     if (o.kinds.empty() && (whole == 0 || (o.cross && whole == 1))) o.kinds = default_explore_kinds();
     for (const auto& k : o.kinds) {
         const FaultKindInfo* info = find_fault_kind(k);
@@ -71,14 +74,18 @@ ExplorePlan plan_exploration(const RunStream& baseline, const ExploreOptions& o,
     if (o.orders || o.break_order) orders = order_points(graph, o.orders, o.break_order, o.orders_limit, o.seed);
     std::vector<FaultPoint> schedules = pct_points(o.pct, o.pct_depth, o.pct_steps);
     std::vector<FaultPoint> timings = timing_points(o.timing, o.jitter);
+    std::vector<FaultPoint> mutants;
+    if (!o.mutate.empty()) mutants = mutation_points(baseline, s, o.mutate);
     plan.order_count = orders.size();
     plan.schedule_count = schedules.size();
     plan.timing_count = timings.size();
-    for (const auto* axis : {&orders, &schedules, &timings}) plan.points.insert(plan.points.end(), axis->begin(), axis->end());
+    plan.mutation_count = mutants.size();
+    for (const auto* axis : {&orders, &schedules, &timings, &mutants})
+        plan.points.insert(plan.points.end(), axis->begin(), axis->end());
     plan.single_count = plan.points.size();  // then the combinations (--cross)
     if (o.cross) {
         std::vector<FaultPoint> faults(plan.points.begin(), plan.points.begin() + long(plan.fault_count));
-        for (auto& p : cross_points(faults, orders, schedules, timings, &plan.products))
+        for (auto& p : cross_points(faults, orders, schedules, timings, &plan.products, mutants))
             plan.points.push_back(std::move(p));
     }
     return plan;
@@ -114,13 +121,16 @@ bool FindingSet::add(const std::vector<FaultPoint>& points, size_t point, int64_
         const auto& [invariant, phase, component] = v;
         shown.insert(v);
         if (many) pairs_.back().seen.push_back(v);
-        else note({invariant, whole_run ? "" : phase, component, p.kind}, run_id, point, ids);
+        else {
+            note({invariant, whole_run ? "" : phase, component, p.kind}, run_id, point, ids);
+            fresh.emplace(point, v);
+        }
     }
     return violating;
 }
 
 std::map<std::string, size_t> FindingSet::judge_pairs(const std::vector<FaultPoint>& points) {
-    std::map<std::string, size_t> fresh;
+    std::map<std::string, size_t> per_product;
     for (const PairRun& c : pairs_) {
         const FaultPoint& p = points[c.point];
         std::vector<std::string> parts;  // what each smaller part of it decides
@@ -133,13 +143,14 @@ std::map<std::string, size_t> FindingSet::judge_pairs(const std::vector<FaultPoi
                 }))
                 continue;
             any = true;
+            fresh.emplace(c.point, seen);
             note({std::get<0>(seen), whole_run_kind(p.kind) ? "" : std::get<1>(seen), std::get<2>(seen),
                   combined_kind(p)},
                  c.run_id, c.point, c.ids);
         }
-        fresh[axes_of(p)] += any;
+        per_product[axes_of(p)] += any;
     }
-    return fresh;
+    return per_product;
 }
 
 bool shows_finding(const RunResult& r, const Finding& f) {
@@ -263,10 +274,12 @@ Scenario shrink_workload(Scenario current, Finding& f, unsigned jobs) {
 // (nor the scenario file, nor the fault) is left out in turn, and stays out
 // when the finding still shows without it. `current` is the variant as the
 // workload shrinking left it.
+// (`mutated`: the devices a mutation among the decisions patches.)
 void shrink_devices(const std::string& original, Scenario current, const FaultPoint& found, Finding& f,
-                    unsigned jobs) {
+                    unsigned jobs, const std::vector<std::string>& mutated) {
     auto mentioned = [&](const std::string& name) {
         return original.find(name) != std::string::npos || found.rule.find(name) != std::string::npos ||
+               std::find(mutated.begin(), mutated.end(), name) != mutated.end() ||
                f.sig.component == name || f.sig.component.rfind(name + ".", 0) == 0;
     };
     for (size_t guard = 0, n = current.platform.devices.size(); guard < n; ++guard) {
@@ -315,13 +328,16 @@ void shrink_for_reproducers(const Scenario& s, const std::vector<FaultPoint>& po
     for (auto& [sig, f] : findings) {
         Scenario shrunk = shrink_faults(variant_of(s, points[f.first_variant]), s.faults.faults.size(), f, jobs);
         shrunk = shrink_workload(std::move(shrunk), f, jobs);
-        shrink_devices(original, std::move(shrunk), points[f.first_variant], f, jobs);
+        const std::string mutation = decisions(points[f.first_variant]).mutation;
+        std::vector<std::string> mutated;
+        if (!mutation.empty()) mutated = devices_running(s, mutation.substr(7, mutation.find(':') - 7));
+        shrink_devices(original, std::move(shrunk), points[f.first_variant], f, jobs, mutated);
     }
 }
 
 std::string decision_text(const FaultPoint& p) {
     std::vector<std::string> under;
-    for (const std::string* r : {&p.order, &p.schedule, &p.timing})
+    for (const std::string* r : {&p.mutation, &p.order, &p.schedule, &p.timing})
         if (!r->empty()) under.push_back(*r);
     std::string out = p.rule;
     for (size_t i = 0; i < under.size(); ++i) out += (i == 0 ? " under " : " and ") + under[i];
@@ -339,10 +355,99 @@ std::string findings_text(const std::vector<FaultPoint>& points, const std::map<
                            decision_text(p));
         if (sig.kind.find('+') != std::string::npos && !combined(p))
             out += fmt::format("      not a pair: the {} alone shows it (its own run was not among these)\n",
-                               p.kind == "order" ? "order" : p.kind == "pct" ? "schedule" : p.kind == "timing" ? "timing" : "fault");
+                               p.kind == "order"      ? "order"
+                               : p.kind == "pct"      ? "schedule"
+                               : p.kind == "timing"   ? "timing"
+                               : p.kind == "mutation" ? "mutation"
+                                                      : "fault");
         else if (sig.kind.find('+') != std::string::npos && combined_kind(p) != sig.kind)
             out += fmt::format("      fewer decisions show it: {} (their own run was not among these)\n", combined_kind(p));
         if (!f.reproducer.empty()) out += "      reproducer: " + f.reproducer + "\n";
+    }
+    return out;
+}
+
+std::string mutation_score_text(const std::vector<FaultPoint>& points, size_t explored,
+                                const std::map<size_t, Seen>& fresh, const std::set<size_t>& ran) {
+    struct Mutant {
+        std::string rule, text, driver, callback;
+        size_t runs = 0;                     // its variants that ran: alone and in products
+        bool alone_ran = false, alone = false;
+        std::optional<size_t> product;       // the first combination with it that killed it
+        size_t products_killing = 0;
+        Seen by;
+    };
+    std::vector<Mutant> mutants;
+    std::map<std::string, size_t> of_rule;
+    for (size_t i = 0; i < explored && i < points.size(); ++i)
+        if (points[i].kind == "mutation" && !combined(points[i])) {
+            const std::string& r = points[i].rule;
+            Mutant m{r, mutation_text(r)};
+            const size_t colon = r.find(':');
+            m.driver = r.substr(7, colon - 7);
+            Mutation parsed;
+            if (parse_mutation(r.substr(colon + 1), parsed)) m.callback = parsed.callback;
+            of_rule[r] = mutants.size();
+            mutants.push_back(std::move(m));
+        }
+    if (mutants.empty()) return "";
+    for (size_t i = 0; i < explored && i < points.size(); ++i) {
+        const std::string rule = decisions(points[i]).mutation;
+        auto it = of_rule.find(rule);
+        if (rule.empty() || it == of_rule.end() || !ran.count(i)) continue;
+        Mutant& m = mutants[it->second];
+        ++m.runs;
+        auto f = fresh.find(i);
+        if (!combined(points[i])) {
+            m.alone_ran = true;
+            if (f != fresh.end()) {
+                m.alone = true;
+                m.by = f->second;
+            }
+        } else if (f != fresh.end()) {
+            ++m.products_killing;
+            if (!m.product) {
+                m.product = i;
+                if (!m.alone) m.by = f->second;
+            }
+        }
+    }
+    auto seen_text = [](const Seen& v) {
+        return std::get<0>(v) + (std::get<1>(v).empty() ? "" : " in " + std::get<1>(v)) + " at " + std::get<2>(v);
+    };
+    std::string out = "\nmutants (killed: a run with it showed a violation none of its smaller parts showed)\n";
+    for (const Mutant& m : mutants) {
+        if (!m.runs) continue;
+        if (m.alone)
+            out += fmt::format("  KILLED    {:<44} alone, by {}\n", m.text, seen_text(m.by));
+        else if (m.product) {
+            const FaultPoint& p = points[*m.product];
+            std::string rest;  // the product's other decisions
+            for (const std::string& r : decision_rules(p))
+                if (r != m.rule) rest += (rest.empty() ? "" : " and ") + r;
+            out += fmt::format("  KILLED    {:<44} only in {} ({} of them), by {} under {}{}\n", m.text, axes_of(p),
+                               m.products_killing, seen_text(m.by), rest, m.alone_ran ? "" : " (its own run was not among these)");
+        } else
+            out += fmt::format("  SURVIVED  {:<44} {} run(s){}\n", m.text, m.runs, m.alone_ran ? "" : ", not alone");
+    }
+    std::map<std::string, std::map<std::string, std::array<size_t, 3>>> score;  // driver -> callback -> killed, of them in products only, tried
+    for (const Mutant& m : mutants) {
+        if (!m.runs) continue;
+        for (const std::string& cb : {std::string(), m.callback}) {
+            auto& c = score[m.driver][cb];
+            c[0] += m.alone || m.product;
+            c[1] += !m.alone && m.product;
+            c[2] += 1;
+        }
+    }
+    for (const auto& [driver, cbs] : score) {
+        const auto& all = cbs.at("");
+        out += fmt::format("{}: {} of {} mutants killed ({:.0f}%), {} of them only in a product\n", driver, all[0],
+                           all[2], all[2] ? 100.0 * double(all[0]) / double(all[2]) : 0.0, all[1]);
+        for (const auto& [cb, c] : cbs)
+            if (!cb.empty())
+                out += fmt::format("  {:<18} {}/{}{}\n", cb, c[0], c[2],
+                                   c[1] ? fmt::format(" ({} only in a product)", c[1]) : "");
     }
     return out;
 }
@@ -429,13 +534,15 @@ std::vector<OutFile> reproducer_files(const std::string& out_dir, const Scenario
     const std::string original = read_text(s.file);
     for (auto& [sig, f] : findings) {
         const FaultPoint& p = points[f.first_variant];
-        std::string under = std::string(p.order.empty() ? "" : "-under-order") + (p.schedule.empty() ? "" : "-under-pct") +
+        std::string under = std::string(p.mutation.empty() ? "" : "-under-mutation") +
+                            (p.order.empty() ? "" : "-under-order") + (p.schedule.empty() ? "" : "-under-pct") +
                             (p.timing.empty() ? "" : "-under-timing");
         std::string name = fmt::format("{:02}-{}-{}{}-{}{}.toml", ++numbered, file_part(sig.invariant),
                                        file_part(p.kind), under, file_part(p.phase),
                                        p.device.empty() ? "" : "-" + file_part(p.device));
         f.reproducer = (fs::path(out_dir) / name).string();
-        out.push_back({f.reproducer, reproducer_text(original, s.file, p, f, f.found_variant, explored, s.seed)});
+        out.push_back({f.reproducer, reproducer_text(original, s.file, p, f, f.found_variant, explored, s.seed,
+                                                     mutation_patches(s, decisions(p).mutation))});
     }
     for (auto& file : local_files(s, out_dir)) out.push_back(std::move(file));
     return out;

@@ -31,7 +31,7 @@ struct ExplorePlan {
     DeviceGraph graph;        // the scenario's device graph, in its suspend order
     std::vector<FaultPoint> points;
     size_t fault_count = 0;   // points[0, fault_count): fault points
-    size_t order_count = 0, schedule_count = 0, timing_count = 0;  // then each axis's single decisions
+    size_t order_count = 0, schedule_count = 0, timing_count = 0, mutation_count = 0;  // then each axis's single decisions
     size_t single_count = 0;  // ... up to here; then the combinations
     std::vector<std::pair<std::string, size_t>> products;  // each product of axes (--cross) and its size
 };
@@ -62,6 +62,10 @@ public:
     // many runs of each product of axes showed one.
     std::map<std::string, size_t> judge_pairs(const std::vector<FaultPoint>& points);
     std::map<Signature, Finding> findings;
+    // Each variant (by point) that showed a violation of its own - for a
+    // single decision one beyond the baseline's, for a combination one no
+    // smaller part of it showed (once judge_pairs ran): the first such.
+    std::map<size_t, Seen> fresh;
 
 private:
     void note(const Signature& sig, int64_t run_id, size_t point, const std::set<std::string>& ids);
@@ -101,6 +105,15 @@ std::string decision_text(const FaultPoint& p);
 // decision), its reproducer if written. "no violation ..." when none.
 std::string findings_text(const std::vector<FaultPoint>& points, const std::map<Signature, Finding>& findings,
                           const std::function<std::string(const Finding&)>& first);
+
+// The mutation score (--mutate as an axis): each mutant the plan's first
+// `explored` points hold, killed alone (its own run showed a violation
+// beyond the baseline's), killed only in a product (a combination with it
+// showed a violation no smaller part - the mutation alone, the rest
+// without it - showed), or survived every run of it in `ran`; then killed
+// of tried per driver and per callback. "" without mutations.
+std::string mutation_score_text(const std::vector<FaultPoint>& points, size_t explored,
+                                const std::map<size_t, Seen>& fresh, const std::set<size_t>& ran);
 
 // A file of a reproducer folder.
 struct OutFile {

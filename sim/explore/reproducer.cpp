@@ -10,7 +10,8 @@
 namespace quiesce {
 
 std::string reproducer_text(const std::string& original, const std::string& scenario_file, const FaultPoint& p,
-                            const Finding& f, size_t variant, size_t variants, uint64_t seed) {
+                            const Finding& f, size_t variant, size_t variants, uint64_t seed,
+                            const std::string& patches) {
     // The original without its [expect] table; the workload settings that
     // shrinking changed replace the file's own in its [workload] table.
     const Decisions d = decisions(p);
@@ -53,10 +54,15 @@ std::string reproducer_text(const std::string& original, const std::string& scen
                        variant + 1, variants);
     // What made it: the primary decision, under the others.
     std::vector<std::string> under;
+    if (!p.mutation.empty()) under.push_back("the driver mutation");
     if (!p.order.empty()) under.push_back("the order");
     if (!p.schedule.empty()) under.push_back("the schedule");
     if (!p.timing.empty()) under.push_back("the timing");
-    const char* noun = p.kind == "order" ? "order" : p.kind == "pct" ? "schedule" : p.kind == "timing" ? "timing" : "fault";
+    const char* noun = p.kind == "order"      ? "order"
+                       : p.kind == "pct"      ? "schedule"
+                       : p.kind == "timing"   ? "timing"
+                       : p.kind == "mutation" ? "driver mutation"
+                                              : "fault";
     std::string what = noun;
     if (!under.empty()) {
         what += ", under ";
@@ -67,7 +73,7 @@ std::string reproducer_text(const std::string& original, const std::string& scen
     out += fmt::format("# this {} makes {} fire{} at {}; the scenario without {}\n", what, f.sig.invariant,
                        f.sig.phase.empty() ? "" : " in " + f.sig.phase, f.sig.component, under.empty() ? "it" : "them");
     out += "# shows none of that. `quiesce run` on this file reproduces it.\n";
-    if (under.size() == 1 && !p.order.empty())
+    if (under.size() == 1 && !p.order.empty() && p.kind != "mutation")
         out += "# Neither the fault under the default order nor the order without the fault showed it.\n";
     else if (!under.empty())
         out += "# None of these decisions alone, nor fewer of them together, showed it.\n";
@@ -125,6 +131,12 @@ std::string reproducer_text(const std::string& original, const std::string& scen
                 first_dev = false;
             }
             out += "]\n";
+        }
+        if (!d.mutation.empty()) {
+            // The mutation: a patch to each device that runs the driver.
+            out += "# The driver mutation (" + mutation_text(d.mutation) + ") as a patch to every device\n";
+            out += "# that runs " + d.mutation.substr(7, d.mutation.find(':') - 7) + " (docs/drivers.md).\n";
+            out += patches;
         }
         if (!d.fault.empty()) {
             out += "[[fault]]\n";
