@@ -356,3 +356,30 @@ TEST_CASE("summary: the diff page renders in headless Chromium", "[trace][html][
             std::string::npos);
     REQUIRE(same.find("class=\"only-") == std::string::npos);
 }
+
+// The timeline page draws only what is on screen, and slices thinner than a
+// pixel as "dense" bars: a run of twenty cycles (the fault in cycle 17
+// stretches the page over all of them) makes far fewer bars than slices.
+TEST_CASE("summary: the timeline of many cycles draws dense bars, not every slice", "[trace][html][chromium]") {
+    std::string base =
+        (std::filesystem::temp_directory_path() / ("quiesce-dense-" + std::to_string(getpid()))).string();
+    std::string db = base + ".db", page = base + ".html";
+    std::filesystem::remove(db);
+    REQUIRE(sh("run " + regression("s3-cycles-fault-on-cycle-17") + " --db " + db).status == 0);
+    REQUIRE(sh("trace export " + db + " 1 --format html -o " + page).status == 0);
+    auto slices = sh("query " + db + " \"SELECT count(*) FROM slice WHERE category NOT IN ('phase', 'transition')\""
+                     " --format csv");
+    REQUIRE(slices.status == 0);
+    size_t n = std::stoul(slices.out.substr(slices.out.find('\n') + 1));
+    REQUIRE(n > 2000);
+    std::string tree = chromium_dom(page, base);
+    REQUIRE(tree.find("data-rendered=\"true\"") != std::string::npos);
+    size_t bars = occurrences(tree, "class=\"bar "), dense = occurrences(tree, "class=\"bar dense");
+    INFO(bars << " bars, " << dense << " dense, " << n << " slices");
+    REQUIRE(dense > 0);
+    REQUIRE(bars * 4 < n);
+    REQUIRE(tree.find("slices on dma0 (zoom in to tell them apart)") != std::string::npos);
+    REQUIRE(tree.find("<span id=\"onscreen\">on screen: ") != std::string::npos);
+    std::filesystem::remove(db);
+    std::filesystem::remove(page);
+}
