@@ -356,7 +356,7 @@ std::string summary_html(const MultiRunSummary& s) {
         if (r.cycles.size() > 1)
             for (const SummaryCycle& c : r.cycles)
                 h += fmt::format("<tr class=\"cycle\" data-run=\"{}\" data-cycle=\"{}\"><td></td>"
-                                 "<td class=\"cycle-name\" colspan=\"5\">cycle {}</td><td class=\"outcome\">{}</td>"
+                                 "<td class=\"cycle-name\" colspan=\"4\">cycle {}</td><td class=\"outcome\">{}</td>"
                                  "<td></td>{}{}<td></td><td></td><td></td></tr>\n",
                                  r.id, c.cycle, c.cycle, esc(c.result.empty() ? "-" : c.result),
                                  time_cell("suspend", c.times.suspend), time_cell("resume", c.times.resume));
