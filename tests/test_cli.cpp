@@ -44,7 +44,7 @@ TEST_CASE("cli: run prints a line per scenario, a summary, and writes db and JUn
     REQUIRE(q.out == "invariant|component\nhwstate.not-restored|dma0\n");
     // The phases are slices with cycles, nested under the transition.
     q = sh("query " + db + " \"SELECT count(*) FROM slice WHERE run_id = 1 AND category = 'phase' AND depth = 1\"" + " --format list");
-    REQUIRE(q.out == "count(*)\n26\n");
+    REQUIRE(q.out == "count(*)\n30\n");
     std::filesystem::remove(db);
     std::filesystem::remove(junit);
 }
@@ -212,7 +212,7 @@ TEST_CASE("cli: query prints an aligned table, CSV or JSON, and the views answer
     r = sh("query " + db + " \"SELECT id, seed, scenario FROM run\" --format json");
     REQUIRE(r.out == "[\n  {\n    \"id\": 1,\n    \"scenario\": \"pci-bar-restore-legacy\",\n    \"seed\": 2\n  }\n]\n");
     r = sh("query " + db + " \"SELECT count(*) FROM phases WHERE run_id = 1\" --format list");
-    REQUIRE(r.out == "count(*)\n26\n");
+    REQUIRE(r.out == "count(*)\n30\n");
     r = sh("query " + db + " \"SELECT device, callback, rc FROM callbacks WHERE phase = 'suspend_noirq' ORDER BY ts\" --format list");
     REQUIRE(r.out == "device|callback|rc\ndma1|suspend_noirq|0\ndma0|suspend_noirq|0\nrp0|suspend_noirq|0\npci0|suspend_noirq|0\n");
     r = sh("query " + db + " \"SELECT invariant, faults_before FROM violations LIMIT 1\" --format list");

@@ -96,7 +96,7 @@ TEST_CASE("findings: three shards, their merge and the unsharded exploration giv
     CHECK(shard_findings > distinct);
     // Byte for byte, however the exploration was split (the reproducer
     // lines aside: they name where they went).
-    CHECK(one.out.find("findings of " + kLatent + " (seed 60): 66 of 66 variants recorded; baseline: outcome "
+    CHECK(one.out.find("findings of " + kLatent + " (seed 60): 70 of 70 variants recorded; baseline: outcome "
                        "resumed, no violation\n" + std::to_string(distinct) +
                        " distinct violation(s) beyond the baseline's:\n") == 0);
     const std::regex where("\n      reproducer: \\S+");

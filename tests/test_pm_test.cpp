@@ -42,14 +42,15 @@ bool slept(const RunResult& r) {
 }  // namespace
 
 TEST_CASE("pm_test: each suspend level stops where suspend_test stops and unwinds without sleeping", "[pm-test]") {
+    // TEST_PLATFORM comes after acpi_pm_prepare has saved NVS (nvs-save).
     const std::string head = "sync freeze-tasks";
-    const std::string devices = head + " platform-begin restrict-gfp prepare suspend";
-    const std::string noirq = devices + " suspend_late suspend-device-irqs suspend_noirq platform-prepare";
+    const std::string devices = head + " nvs-alloc platform-begin restrict-gfp prepare suspend";
+    const std::string noirq = devices + " suspend_late suspend-device-irqs suspend_noirq platform-prepare nvs-save";
     const std::string back = " platform-finish resume_noirq resume-device-irqs resume_early resume complete restore-gfp "
-                             "platform-end thaw-tasks";
+                             "platform-end nvs-free thaw-tasks";
     const std::vector<std::pair<std::string, std::string>> want = {
         {"freezer", head + " thaw-tasks"},
-        {"devices", devices + " resume complete restore-gfp platform-end thaw-tasks"},
+        {"devices", devices + " resume complete restore-gfp platform-end nvs-free thaw-tasks"},
         {"platform", noirq + back},
         {"processors", noirq + " cpus-offline cpus-online" + back},
         {"core", noirq + " cpus-offline irqs-off syscore-suspend syscore-resume irqs-on cpus-online" + back},

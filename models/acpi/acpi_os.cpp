@@ -1,9 +1,18 @@
 #include "models/acpi/acpi_os.h"
 
+#include <fmt/format.h>
+
 #include "models/cpu/cpu.h"
 #include "sim/kernel/kernel.h"
 
+#include <algorithm>
+
 namespace quiesce {
+
+namespace {
+constexpr int kENOMEM = -12;
+constexpr uint64_t kPage = 4096;
+}  // namespace
 
 bool AcpiOs::init(Cpu& cpu) {
     const uint64_t fadt = fw_.fadt();
@@ -34,7 +43,78 @@ bool AcpiOs::init(Cpu& cpu) {
         cpu.write32(gpe_en(), runtime_gpes_);
     }
     for (unsigned s : {0u, 3u, 4u, 5u}) sleep_type_[s] = fw_.sx(cpu, s);
+    // acpi_sleep_dmi_check: BIOSes from 2012 on skip NVS for S3, then the
+    // DMI table's entry for this machine, if any.
+    nvs_nosave_ = false;
+    nvs_nosave_s3_ = fw_.bios_year() >= 2012;
+    const std::string quirk = fw_.acpi_sleep_quirk();
+    if (quirk == "nvs_nosave") nvs_nosave_ = true;
+    if (quirk == "nvs_save_s3") nvs_nosave_s3_ = false;
+    // suspend_nvs_register: the e820 NVS range in pieces that do not cross a page.
+    nvs_.clear();
+    for (uint64_t a = fw_.nvs(), end = fw_.nvs() + fw_.nvs_size(); a < end;) {
+        const uint64_t n = std::min(end - a, kPage - (a & (kPage - 1)));
+        nvs_.push_back({a, n, 0});
+        a += n;
+    }
     return pm1_evt_ && pm1_cnt_ && gpe0_;
+}
+
+int AcpiOs::nvs_alloc(Cpu& cpu, Kernel& kernel, unsigned state) {
+    if (!nvs_saved_for(state)) {
+        kernel.hub().instant(kernel.path(), "nvs-not-saved", "firmware",
+                             {{"state", std::to_string(state)},
+                              {"reason", nvs_nosave_ ? "nvs_nosave (acpisleep_dmi_table)"
+                                                     : "nvs_nosave_s3 (BIOS from " + std::to_string(fw_.bios_year()) +
+                                                           ", 2012 or later)"}});
+        return 0;
+    }
+    uint64_t bytes = 0;
+    for (const NvsPage& e : nvs_) bytes += e.size;
+    kernel.hub().slice_begin(kernel.path(), "suspend_nvs_alloc", "firmware", {{"bytes", std::to_string(bytes)}});
+    int rc = 0;
+    for (NvsPage& e : nvs_) {
+        if (e.data) continue;
+        std::vector<uint64_t> page;
+        if (kernel.alloc_pages(cpu, 1, Kernel::Gfp::Kernel, page) != 0) {  // __get_free_page(GFP_KERNEL)
+            nvs_free(kernel);
+            rc = kENOMEM;
+            break;
+        }
+        e.data = page[0];
+    }
+    kernel.hub().slice_end(kernel.path(), "suspend_nvs_alloc", "firmware", {{"rc", std::to_string(rc)}});
+    return rc;
+}
+
+void AcpiOs::nvs_copy(Cpu& cpu, Kernel& kernel, bool save) {
+    uint64_t bytes = 0;
+    for (const NvsPage& e : nvs_) bytes += e.data ? e.size : 0;
+    if (!bytes) return;  // nothing allocated: the policy left NVS alone
+    const char* name = save ? "suspend_nvs_save" : "suspend_nvs_restore";
+    kernel.hub().slice_begin(kernel.path(), name, "firmware",
+                             {{"addr", fmt::format("{:#x}", fw_.nvs())}, {"bytes", std::to_string(bytes)}});
+    std::vector<uint8_t> buf(kPage);
+    for (const NvsPage& e : nvs_) {
+        if (!e.data) continue;
+        if (save) cpu.compute(Cycles(400));  // acpi_os_get_iomem, else acpi_os_ioremap of the piece
+        const uint64_t from = save ? e.phys : e.data, to = save ? e.data : e.phys;
+        cpu.read_block(from, buf.data(), unsigned(e.size));  // memcpy
+        cpu.write_block(to, buf.data(), unsigned(e.size));
+    }
+    kernel.hub().slice_end(kernel.path(), name, "firmware");
+}
+
+void AcpiOs::nvs_save(Cpu& cpu, Kernel& kernel) { nvs_copy(cpu, kernel, true); }
+
+void AcpiOs::nvs_restore(Cpu& cpu, Kernel& kernel) { nvs_copy(cpu, kernel, false); }
+
+void AcpiOs::nvs_free(Kernel& kernel) {
+    for (NvsPage& e : nvs_)
+        if (e.data) {
+            kernel.free_page(e.data);
+            e.data = 0;
+        }
 }
 
 bool AcpiOs::add_wake_device(Cpu& cpu, const std::string& device, std::function<void(Cpu&)> notify) {

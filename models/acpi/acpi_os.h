@@ -5,7 +5,9 @@
 // may wake the system, from their _PRW), the low-level enter sequence, finish
 // (_BFS when asked, GPEs cleared, runtime GPEs back, _WAK, WAK_STS, vector
 // cleared) and end (_TTS(0)). The SCI handler serves the fixed events and the
-// GPEs (a GPE's handler is its _Lxx method: a Notify to the device).
+// GPEs (a GPE's handler is its _Lxx method: a Notify to the device). ACPI NVS
+// (drivers/acpi/nvs.c): copied into kernel pages after _PTS and back right
+// after the wake, when the policy read from the machine's DMI data says so.
 #pragma once
 
 #include "models/acpi/acpi_pm.h"
@@ -14,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace quiesce {
 
@@ -87,6 +90,27 @@ public:
     // is a runtime GPE from boot on.
     bool has_ec() const { return ec_; }
 
+    // ACPI NVS across system sleep (drivers/acpi/nvs.c, sleep.c). init()
+    // registers the firmware's NVS range in page-sized pieces
+    // (suspend_nvs_register) and reads the policy from the DMI data
+    // (acpi_sleep_dmi_check): nvs_nosave for a machine the acpisleep_dmi_table
+    // lists with init_nvs_nosave; nvs_nosave_s3 for a BIOS from 2012 or
+    // later, unless the table lists it with init_nvs_save_s3.
+    // Whether NVS is saved across sleep state `state` (3 or 4).
+    bool nvs_saved_for(unsigned state) const { return !nvs_nosave_ && !(state == 3 && nvs_nosave_s3_); }
+    // suspend_nvs_alloc (acpi_suspend_begin, acpi_hibernation_begin): a kernel
+    // page for every piece, unless the policy leaves NVS alone for `state`
+    // (an `nvs-not-saved` instant says why). 0 or -ENOMEM.
+    int nvs_alloc(Cpu& cpu, Kernel& kernel, unsigned state);
+    // suspend_nvs_save (acpi_pm_prepare -> acpi_pm_pre_suspend, after _PTS):
+    // every piece copied into its page by the CPU, through memory.
+    void nvs_save(Cpu& cpu, Kernel& kernel);
+    // suspend_nvs_restore (acpi_suspend_enter right after the wake, one CPU
+    // and interrupts off; acpi_hibernation_leave): the pages copied back.
+    void nvs_restore(Cpu& cpu, Kernel& kernel);
+    // suspend_nvs_free (acpi_pm_finish).
+    void nvs_free(Kernel& kernel);
+
 private:
     uint64_t pm1_sts() const { return pm1_evt_; }
     uint64_t pm1_en() const { return pm1_evt_ + pm1_evt_len_ / 2; }
@@ -105,6 +129,13 @@ private:
     bool sci_was_wake_ = false;  // the SCI's wake setting before s2idle_prepare
     void ec_dispatch(Cpu& cpu);  // acpi_ec_gpe_handler: the query, its _Qxx
     int sleep_type_[6] = {-1, -1, -1, -1, -1, -1};  // SLP_TYPa per state from _Sx; -1: none
+    struct NvsPage {
+        uint64_t phys = 0, size = 0;
+        uint64_t data = 0;  // its kernel page while allocated, else 0
+    };
+    std::vector<NvsPage> nvs_;
+    bool nvs_nosave_ = false, nvs_nosave_s3_ = false;
+    void nvs_copy(Cpu& cpu, Kernel& kernel, bool save);
     std::map<unsigned, std::vector<std::function<void(Cpu&)>>> gpe_handlers_;
 };
 

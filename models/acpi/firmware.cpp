@@ -47,6 +47,20 @@ AcpiFirmware::AcpiFirmware(const sc_core::sc_module_name& name, RunContext& ctx,
     props().declare("lps0_cycles", int64_t(30'000), "CPU cycles one LPS0 _DSM call takes");
     props().declare("restore_irq_routing", true,
                     "S3 resume reprograms the chipset's PIRQ routing; false: left to the OS (irqrouter_resume)");
+    // NVS across S3 (reference/linux-pm.md §3.3, bugzilla 189431).
+    props().declare("bios_year", int64_t(2015),
+                    "DMI BIOS date, its year: Linux saves NVS across S3 only for BIOSes before 2012 "
+                    "(acpi_sleep_dmi_check sets nvs_nosave_s3 from 2012 on), unless acpi_sleep_quirk says otherwise");
+    props().declare("acpi_sleep_quirk", std::string(""),
+                    "This machine's entry in Linux's acpisleep_dmi_table: \"nvs_nosave\" (init_nvs_nosave, the Sony "
+                    "VAIO entries: NVS never saved), \"nvs_save_s3\" (init_nvs_save_s3, Lenovo G50-45: NVS saved for "
+                    "S3 although the BIOS is from 2012 or later) or \"\" (none)");
+    props().declare("s3_resume_scratch_nvs", false,
+                    "The S3 resume path (memory init, SMM) uses the 64 scratch bytes of NVS as working memory: what "
+                    "was there before the sleep is gone when the OS runs again, unless the OS restores NVS");
+    props().declare("wak_restores_irq_routing", false,
+                    "_PTS keeps the chipset's PIRQ routing in NVS (its scratch bytes) and _WAK writes it back from "
+                    "there: AML that needs NVS to survive S3");
 }
 
 void AcpiFirmware::install() {
@@ -135,6 +149,10 @@ void AcpiFirmware::tts(Cpu& cpu, unsigned state) {
 void AcpiFirmware::pts(Cpu& cpu, unsigned state) {
     method(cpu, "_PTS", state, prop_cycles("pts_cycles"), [&] {
         cpu.write32(nvs_ + NVS_PTS_STATE, state);
+        // Its wake context: the PIRQ routes, through a PCI_Config
+        // OperationRegion over 00:00.0, into NVS for _WAK.
+        if (ecam_ && props().get<bool>("wak_restores_irq_routing"))
+            for (uint64_t i = 0; i < 4; ++i) cpu.write8(nvs_ + NVS_WAKE_PIRQ + i, cpu.read8(ecam_ + kPirqRout + i));
         // An OperationRegion over a device: PCI_Config for its BAR, then
         // SystemMemory at the BAR (a device in D3hot master-aborts).
         const std::string dev = props().get<std::string>("pts_reads_device");
@@ -154,6 +172,10 @@ uint32_t AcpiFirmware::wak(Cpu& cpu, unsigned state) {
         if (pts != state) status |= 1;  // "wake failed": the sleep we wake from is not the one _PTS saw
         cpu.write32(nvs_ + NVS_PTS_STATE, 0);
         cpu.write32(nvs_ + NVS_WAKE_COUNT, cpu.read32(nvs_ + NVS_WAKE_COUNT) + 1);
+        // The routing back as _PTS kept it - or as whatever now holds those
+        // NVS bytes says.
+        if (ecam_ && props().get<bool>("wak_restores_irq_routing"))
+            for (uint64_t i = 0; i < 4; ++i) cpu.write8(ecam_ + kPirqRout + i, cpu.read8(nvs_ + NVS_WAKE_PIRQ + i));
     });
     return status;
 }
@@ -195,26 +217,29 @@ void AcpiFirmware::cold_boot(const std::function<void()>& program_chipset, unsig
                       {{"signature", fmt::format("{:#x}", hw_signature_)}});
     }
     install();
-    clobber_if_pending();
+    clobber_if_pending(false);
     program_chipset();
     hub().slice_end(path(), "post", "firmware");
 }
 
-void AcpiFirmware::clobber_if_pending() {
-    if (!clobber_pending_) return;
+void AcpiFirmware::clobber_if_pending(bool s3_resume) {
+    const bool resume_uses = s3_resume && props().get<bool>("s3_resume_scratch_nvs");
+    if (!clobber_pending_ && !resume_uses) return;
+    const char* by = clobber_pending_ ? "fault" : "s3-resume";
     clobber_pending_ = false;
     uint8_t scratch[NVS_SCRATCH_LEN];
     for (uint64_t i = 0; i < NVS_SCRATCH_LEN; ++i) scratch[i] = uint8_t(0xa5 ^ i ^ mem_.peek32(nvs_ + NVS_WAKE_COUNT));
     mem_.poke(nvs_ + NVS_SCRATCH, scratch, sizeof scratch, path());
     hub().instant(path(), "nvs-written", "firmware",
-                  {{"addr", fmt::format("{:#x}", nvs_ + NVS_SCRATCH)}, {"bytes", std::to_string(NVS_SCRATCH_LEN)}});
+                  {{"addr", fmt::format("{:#x}", nvs_ + NVS_SCRATCH)}, {"bytes", std::to_string(NVS_SCRATCH_LEN)},
+                   {"by", by}});
 }
 
 void AcpiFirmware::s3_resume(const std::function<void()>& restore_chipset,
                              const std::function<void(uint64_t)>& start) {
     hub().slice_begin(path(), "s3-resume", "firmware");
     sc_core::wait(from_ps(ctx().timing.vary_up(Picos(props().get<int64_t>("s3_resume_us")) * 1'000'000ULL)));
-    clobber_if_pending();
+    clobber_if_pending(true);
     restore_chipset();
     uint32_t vector = mem_.peek32(facs_ + FACS_WAKING_VECTOR);
     hub().slice_end(path(), "s3-resume", "firmware", {{"waking_vector", std::to_string(vector)}});

@@ -1,11 +1,23 @@
 // Platform firmware: the FADT and FACS in firmware-owned memory (the FADT
 // tells the OS where the PM1 and GPE0 blocks are, the SCI's IRQ and the FACS;
-// the FACS holds the hardware signature and the waking vector), an NVS region
-// its AML writes, the global control methods _TTS/_PTS/_WAK and the legacy
-// _GTS/_BFS as routines that run on the calling CPU with cycle costs and real
-// memory accesses, the devices' _PRW (which GPE wakes for them), and the S3
-// resume path (restore the chipset, read the waking vector, start the boot
-// CPU there, or cold boot when it is 0).
+// the FACS holds the hardware signature and the waking vector), an ACPI NVS
+// range (one page, e820 type 4) its AML writes, the global control methods
+// _TTS/_PTS/_WAK and the legacy _GTS/_BFS as routines that run on the calling
+// CPU with cycle costs and real memory accesses, the devices' _PRW (which GPE
+// wakes for them), and the S3 resume path (restore the chipset, read the
+// waking vector, start the boot CPU there, or cold boot when it is 0).
+//
+// NVS across S3: the RAM stays in self-refresh, but firmware itself may use
+// part of NVS while the machine sleeps - SMM, the embedded controller's save
+// area, the S3 resume path's memory init (the `s3_resume_scratch_nvs`
+// property, or the firmware-clobber fault): the 64 bytes at NVS_SCRATCH are
+// not what they were when the OS runs again, unless the OS saved the range
+// before the sleep and puts it back after the wake (drivers/acpi/nvs.c,
+// AcpiOs::nvs_save / nvs_restore). AML that keeps a _PTS -> _WAK context
+// there (`wak_restores_irq_routing`) then acts on what firmware left.
+// Whether Linux saves NVS for S3 depends on the machine's DMI data, which
+// this model also holds: the BIOS date (`bios_year`) and an entry in Linux's
+// acpisleep_dmi_table (`acpi_sleep_quirk`).
 #pragma once
 
 #include "sim/core/memory.h"
@@ -36,6 +48,16 @@ public:
     static constexpr uint64_t NVS_PTS_STATE = 0, NVS_TTS_STATE = 4, NVS_WAKE_COUNT = 8, NVS_GTS_STATE = 12,
                               NVS_PTS_DEVICE = 16,  // what _PTS read from a device (pts_reads_device)
                               NVS_LPS0 = 20;        // the last LPS0 _DSM function the AML saw
+    // What firmware also writes while the machine sleeps (SMM, the EC's save
+    // area, the S3 resume path's memory init): 64 bytes.
+    static constexpr uint64_t NVS_SCRATCH = 0x40, NVS_SCRATCH_LEN = 64;
+    // The wake context _PTS keeps there for _WAK (wak_restores_irq_routing):
+    // the chipset's four PIRQ route bytes.
+    static constexpr uint64_t NVS_WAKE_PIRQ = NVS_SCRATCH;
+    // The ACPI NVS range firmware reports (e820 type 4, ACPI 6.x §15): a page.
+    static constexpr uint64_t kNvsSize = 0x1000;
+    // The chipset's PIRQA-D route registers, in 00:00.0's config space.
+    static constexpr uint64_t kPirqRout = 0x60;
     // The GPE the chipset sets for PME# of the functions on bus 0 (ICH's PME_B0_STS).
     static constexpr unsigned kPmeB0Gpe = 13;
     // The embedded controller's GPE (the ECDT's GPE number; a runtime GPE).
@@ -51,6 +73,13 @@ public:
     uint64_t facs() const { return facs_; }
     uint64_t fadt() const { return facs_ + kFadtOffset; }
     uint64_t nvs() const { return nvs_; }
+    uint64_t nvs_size() const { return kNvsSize; }
+    // DMI data the OS matches its quirks against: the BIOS date's year
+    // (dmi_get_bios_year) and this machine's entry in Linux's
+    // acpisleep_dmi_table, if any: "nvs_nosave" (init_nvs_nosave),
+    // "nvs_save_s3" (init_nvs_save_s3) or "".
+    int bios_year() const { return int(props().get<int64_t>("bios_year")); }
+    std::string acpi_sleep_quirk() const { return props().get<std::string>("acpi_sleep_quirk"); }
     // Where the platform put the PM register block and which IRQ is the SCI
     // (before install()).
     void set_pm_block(uint64_t base, unsigned sci_irq) { pm_base_ = base, sci_irq_ = sci_irq; }
@@ -105,12 +134,13 @@ public:
     // (SMM, the embedded controller's save area) writes its scratch bytes in
     // the NVS region; the wake path does it.
     void clobber_nvs_while_asleep() { clobber_pending_ = true; }
-    static constexpr uint64_t NVS_SCRATCH = 0x40, NVS_SCRATCH_LEN = 64;
     uint32_t hw_signature() const { return hw_signature_; }
 
 private:
     void method(Cpu& cpu, const char* name, unsigned arg, Cycles cost, const std::function<void()>& body);
-    void clobber_if_pending();
+    // The wake path: the scratch bytes written when the fault is pending or,
+    // on an S3 resume, when `s3_resume_scratch_nvs` says firmware uses them.
+    void clobber_if_pending(bool s3_resume);
 
     PhysicalMemory& mem_;
     uint64_t facs_;

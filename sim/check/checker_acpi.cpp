@@ -1,4 +1,5 @@
-// The checker's firmware invariants: acpi.sequence (at SLP_EN, and on waking) and wake.lost in suspend-to-idle.
+// The checker's firmware invariants: acpi.sequence (at SLP_EN, and on waking; the OS's NVS copy around the
+// sleep) and wake.lost in suspend-to-idle.
 #include "sim/check/checker.h"
 #include "sim/check/checker_detail.h"
 
@@ -10,10 +11,20 @@ namespace quiesce {
 
 using check_detail::json_object;
 
+namespace {
+// The OS's copy of ACPI NVS (AcpiOs::nvs_save / nvs_restore), traced as
+// firmware slices on the kernel's track.
+constexpr const char* kNvsSave = "suspend_nvs_save";
+constexpr const char* kNvsRestore = "suspend_nvs_restore";
+}  // namespace
+
 // acpi.sequence (reference/linux-pm.md §3.3): at SLP_EN, _TTS(Sx) then
 // _PTS(Sx) ran during this transition, WAK_STS is clear, a wake event is
 // enabled (S3/S4), and for S3 the FACS holds a waking vector; on the way
-// back _WAK(Sx) runs before _TTS(0).
+// back _WAK(Sx) runs before _TTS(0). When the OS saves ACPI NVS
+// (suspend_nvs_save, drivers/acpi/nvs.c) it does so after _PTS(Sx) - or
+// its restore would undo what _PTS stored - and puts it back after the wake
+// before _WAK(Sx) reads it (suspend_nvs_restore in acpi_suspend_enter).
 void Checker::on_acpi(const Event& ev) {
     // Where a method stands among the calls of this transition (their
     // count when it did not run).
@@ -34,6 +45,19 @@ void Checker::on_acpi(const Event& ev) {
                 report({"acpi.sequence", ev.ts, ev.track, ev.phase,
                         fmt::format("_TTS(0) after waking from S{} without {} first", slept_state_, wak),
                         json_object({{"problem", "no " + wak + " before _TTS(0)"}})});
+            // NVS saved before the sleep must be back before _WAK reads it.
+            const long save = seen(kNvsSave), restore = seen(kNvsRestore);
+            std::string nvs;
+            if (!slept_state_.empty() && save < n && restore >= n)
+                nvs = fmt::format("NVS saved before S{} was never restored: {} ran on what the sleep left there",
+                                  slept_state_, wak);
+            else if (!slept_state_.empty() && save < n && seen(wak) < restore)
+                nvs = fmt::format("{} ran after {}: {} ran on what the sleep left in NVS", kNvsRestore, wak, wak);
+            else if (restore < n && save >= n)
+                nvs = fmt::format("{} without {}: NVS overwritten with a copy never taken", kNvsRestore, kNvsSave);
+            if (!nvs.empty())
+                report({"acpi.sequence", ev.ts, ev.track, ev.phase, nvs,
+                        json_object({{"problem", nvs.substr(0, nvs.find(':'))}})});
             firmware_calls_.clear();
             slept_state_.clear();
         }
@@ -60,6 +84,9 @@ void Checker::on_acpi(const Event& ev) {
         }
     long tts = seen("_TTS(" + state + ")"), pts = seen("_PTS(" + state + ")");
     if (pts == n) problems.push_back("no _PTS(" + state + ") before SLP_EN");
+    const long save = seen(kNvsSave);
+    if (save < n && pts < n && save < pts)
+        problems.push_back(std::string(kNvsSave) + " ran before _PTS(" + state + "): the restore undoes what _PTS stored");
     long gts = seen("_GTS(" + state + ")");
     if (gts < n && (pts == n || gts < pts)) problems.push_back("_GTS(" + state + ") ran before _PTS(" + state + ")");
     if (tts == n) problems.push_back("no _TTS(" + state + ") before SLP_EN");

@@ -30,7 +30,8 @@ const std::vector<FaultKindInfo>& fault_kinds() {
         {"hw-signature-change", true, "signature",
          "firmware changes the FACS hardware signature (to `signature`, default the old value + 1)"},
         {"firmware-clobber", true, "",
-         "while the machine next sleeps, firmware writes 64 scratch bytes into the ACPI NVS region"},
+         "while the machine next sleeps, firmware writes 64 scratch bytes into the ACPI NVS region (undone by "
+         "the OS's NVS restore when it saved NVS)"},
         {"usb-power-loss", false, "", "the xHCI controller loses power across S3 (no Save/Restore State survives)"},
         {"torn-write", false, "restore_after",
          "the power fails in the middle of a drive's write: its first half of sectors reaches the media, the rest "

@@ -469,6 +469,12 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     }
     else if (a == "platform-finish") s_.acpi->finish(cpu, target);
     else if (a == "platform-end") s_.acpi->end(cpu);
+    // ACPI NVS (drivers/acpi/nvs.c): kernel pages for a copy, the copy after
+    // _PTS, the copy back right after the wake, the pages freed.
+    else if (a == "nvs-alloc") return s_.acpi->nvs_alloc(cpu, *s_.kernel, target);
+    else if (a == "nvs-save") s_.acpi->nvs_save(cpu, *s_.kernel);
+    else if (a == "nvs-restore") s_.acpi->nvs_restore(cpu, *s_.kernel);
+    else if (a == "nvs-free") s_.acpi->nvs_free(*s_.kernel);
     else if (a == "revoke") {
         // galibert-explicit: the devices that could not restore their state
         // lose every process handle (revoke()): their users get EBADF.

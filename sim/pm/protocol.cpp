@@ -18,6 +18,8 @@ const std::vector<std::string>& known_actions() {
         "sync",        "freeze-tasks",    "thaw-tasks",          "preallocate",      "snapshot",
         "write-image", "freeze-user-tasks", "freeze-kernel-threads", "restrict-gfp", "restore-gfp",
         "run",         "revoke",          "kexec-save",
+        // ACPI NVS (drivers/acpi/nvs.c)
+        "nvs-alloc", "nvs-save", "nvs-restore", "nvs-free",
         // suspend-to-idle (sim/pm/s2idle.cpp)
         "s2idle-prepare", "s2idle-restore", "lps0", "s2idle"};
     return a;
