@@ -1,12 +1,18 @@
 // The xHCI controller through its real bus interface, with its driver:
 // register masks, command and event ring processing across the link TRB,
 // Save/Restore State keeping hardware state identical, and the power-loss
-// path (Restore State fails with SRE, the driver reinitializes).
+// path (Restore State fails with SRE, the driver reinitializes); CNR after
+// a reset with writes dropped until it clears, the times of HCRST, CNR,
+// Save and Restore State on the controller's clock edges, and a save that
+// loses its power half-way.
 #include "bench_platform.h"
 
 #include "models/usb/xhci.h"
+#include "models/usb/xhci_pci.h"
 
 #include <fmt/format.h>
+
+#include <map>
 
 using namespace quiesce;
 using quiesce::test::Facts;
@@ -140,4 +146,165 @@ TEST_CASE("xhci: D3hot while Save State runs stops it: SRE, and Restore State ha
             }
         }
     }
+}
+
+namespace {
+
+XhciCore& core_of(Platform& p) {
+    auto* x = dynamic_cast<XhciPci*>(p.function("xhci0"));
+    REQUIRE(x);
+    return x->core();
+}
+
+// The controller's slices (HCRST, not-ready, save-state, restore-state) as
+// "name:result@begin+duration" in ps, and whether each ended on an edge
+// of the controller's clock.
+struct Slices {
+    std::vector<std::string> seen;
+    std::map<std::string, Picos> begin;
+    bool on_edges = true;
+};
+
+void record_slices(Platform& p, XhciCore& core, Slices& out) {
+    const Picos period = 1'000'000'000'000ULL / core.clock().hz();
+    p.kernel().hub().subscribe(kind_bit(EvKind::SliceBegin) | kind_bit(EvKind::SliceEnd), [&out, &core, period](
+                                                                                              const Event& e) {
+        if (e.track != core.path() || e.category != "usb") return;
+        if (e.kind == EvKind::SliceBegin) {
+            out.begin[e.name] = e.ts;
+            return;
+        }
+        const std::string result = arg_value(e, "result");
+        out.seen.push_back(e.name + (result.empty() ? "" : ":" + result) + "=" +
+                           std::to_string((e.ts - out.begin[e.name]) / 1'000'000) + "us");
+        out.on_edges = out.on_edges && e.ts % period == 0;
+    });
+}
+
+std::string joined(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("xhci: HCRST reads 1 for reset_us, then CNR for ready_us; save and restore in the controller's clock",
+          "[usb][xhci]") {
+    Facts f = on_xhci([](Platform& p, Cpu& cpu, XhciDriver& drv, PciDev& pd, uint64_t bar, Facts& f) {
+        using X = XhciCore;
+        XhciCore& core = core_of(p);
+        Slices s;
+        record_slices(p, core, s);
+        // xhci_halt, then xhci_reset: HCRST, HCRST back to 0, then CNR.
+        cpu.write32(bar + X::USBCMD, 0);
+        while (!(cpu.read32(bar + X::USBSTS) & X::STS_HCH)) sc_core::wait(sc_core::sc_time(10, sc_core::SC_US));
+        const Picos written = now_ps();
+        cpu.write32(bar + X::USBCMD, X::CMD_HCRST);
+        f["cnr_at_once"] = (cpu.read32(bar + X::USBSTS) & X::STS_CNR) ? "1" : "0";
+        while (cpu.read32(bar + X::USBCMD) & X::CMD_HCRST) sc_core::wait(sc_core::sc_time(10, sc_core::SC_US));
+        const Picos hcrst_clear = now_ps();
+        f["cnr_after_hcrst"] = (cpu.read32(bar + X::USBSTS) & X::STS_CNR) ? "1" : "0";
+        // Not ready: an operational register write is dropped (and said).
+        cpu.write32(bar + X::IMOD, 123);
+        f["imod_while_not_ready"] = std::to_string(cpu.read32(bar + X::IMOD));
+        while (cpu.read32(bar + X::USBSTS) & X::STS_CNR) sc_core::wait(sc_core::sc_time(10, sc_core::SC_US));
+        const Picos ready = now_ps();
+        f["hcrst_us"] = std::to_string((hcrst_clear - written) / 1'000'000);
+        f["cnr_us"] = std::to_string((ready - written) / 1'000'000);
+        cpu.write32(bar + X::IMOD, 123);
+        f["imod_when_ready"] = std::to_string(cpu.read32(bar + X::IMOD));
+        // The driver's own reinit, then a suspend/resume: Save and Restore
+        // State take save_us and restore_us of the controller's clock.
+        REQUIRE(drv.pm("restore", cpu, pd) == 0);  // after hibernation: always reinitialized
+        REQUIRE(drv.pm("suspend", cpu, pd) == 0);
+        REQUIRE(drv.pm("resume", cpu, pd) == 0);
+        f["slices"] = joined(s.seen);
+        f["on_edges"] = s.on_edges ? "yes" : "no";
+        f["noop"] = std::to_string(drv.noop(cpu));
+    });
+    CHECK(f["cnr_at_once"] == "1");
+    CHECK(f["cnr_after_hcrst"] == "1");
+    CHECK(f["imod_while_not_ready"] == "4000");  // IMOD's reset value: the write was dropped
+    CHECK(f["imod_when_ready"] == "123");
+    // Polled every 10 us: HCRST clears after 500 us, CNR 500 us later.
+    CHECK(std::stoi(f["hcrst_us"]) >= 500);
+    CHECK(std::stoi(f["hcrst_us"]) < 520);
+    CHECK(std::stoi(f["cnr_us"]) >= 1000);
+    CHECK(std::stoi(f["cnr_us"]) < 1020);
+    CHECK(f["slices"] == "halt=2000us HCRST=500us not-ready:ready=500us HCRST=500us not-ready:ready=500us halt=2000us "
+                         "save-state:saved=500us restore-state:restored=500us");
+    CHECK(f["on_edges"] == "yes");
+    CHECK(f["noop"] == "0");
+    CHECK(f["guest_errors"] == "xhci0.core:xhci.write-while-not-ready");
+}
+
+TEST_CASE("xhci: after power-on CNR stays set; Linux's resume waits for it before writing anything", "[usb][xhci]") {
+    Facts f = on_xhci([](Platform& p, Cpu& cpu, XhciDriver& drv, PciDev& pd, uint64_t bar, Facts& f) {
+        using X = XhciCore;
+        XhciCore& core = core_of(p);
+        // A controller slow to come up (firmware loaded at power-on, as the
+        // Renesas uPD72020x parts): 150 ms, longer than PCI's 100 ms.
+        core.props().set("ready_us", PropValue(int64_t(150'000)));
+        Slices s;
+        record_slices(p, core, s);
+        std::vector<std::string> writes;
+        p.kernel().hub().subscribe(kind_bit(EvKind::RegAccess), [&](const Event& e) {
+            if (e.track == core.path() && e.write) writes.push_back(e.name);
+        });
+        REQUIRE(drv.pm("suspend", cpu, pd) == 0);
+        p.pci_core().save_state(cpu, pd);
+        p.function("xhci0")->power_off();
+        p.function("xhci0")->power_on();
+        const Picos on = now_ps();
+        sc_core::wait(sc_core::sc_time(100, sc_core::SC_MS));  // D3cold->D0: config space after 100 ms
+        p.pci_core().restore_state(cpu, pd);
+        f["cnr_at_100ms"] = (cpu.read32(bar + X::USBSTS) & X::STS_CNR) ? "1" : "0";
+        writes.clear();
+        REQUIRE(drv.pm("resume", cpu, pd) == 0);
+        // The first register write of the resume came after CNR cleared.
+        f["writes_first"] = writes.empty() ? "" : writes.front();
+        f["slices"] = joined(s.seen);
+        f["resumed_after_ms"] = std::to_string((now_ps() - on) / 1'000'000'000);
+        f["noop"] = std::to_string(drv.noop(cpu));
+    });
+    CHECK(f["cnr_at_100ms"] == "1");
+    CHECK(f["writes_first"] == "DNCTRL");  // restore-regs, once ready
+    // The save completed, then power went: the area with it. After the 150 ms
+    // of not-ready, Restore State finds nothing (SRE): reinitialized, and
+    // this controller takes its 150 ms after HCRST too.
+    CHECK(f["slices"] == "halt=2000us save-state:saved=500us not-ready:ready=150000us restore-state:SRE=500us "
+                         "HCRST=500us not-ready:ready=150000us");
+    CHECK(f["noop"] == "0");
+    CHECK(f["guest_errors"].empty());
+}
+
+TEST_CASE("xhci: power removed while SSS is set stops the save; the Restore State after it reports SRE",
+          "[usb][xhci]") {
+    Facts f = on_xhci([](Platform& p, Cpu& cpu, XhciDriver&, PciDev& pd, uint64_t bar, Facts& f) {
+        using X = XhciCore;
+        std::vector<std::string> notes;
+        p.kernel().hub().subscribe(kind_bit(EvKind::SliceEnd), [&](const Event& e) {
+            if (e.name == "save-state") notes.push_back("save:" + arg_value(e, "result") + ":" + arg_value(e, "by"));
+            if (e.name == "restore-state") notes.push_back("restore:" + arg_value(e, "result"));
+        });
+        cpu.write32(bar + X::USBCMD, cpu.read32(bar + X::USBCMD) & ~X::CMD_RS);
+        while (!(cpu.read32(bar + X::USBSTS) & X::STS_HCH)) sc_core::wait(sc_core::sc_time(50, sc_core::SC_US));
+        cpu.write32(bar + X::USBCMD, cpu.read32(bar + X::USBCMD) | X::CMD_CSS);
+        sc_core::wait(sc_core::sc_time(100, sc_core::SC_US));  // SSS set: 400 us of the save to go
+        f["sss"] = (cpu.read32(bar + X::USBSTS) & X::STS_SSS) ? "1" : "0";
+        p.pci_core().save_state(cpu, pd);
+        p.function("xhci0")->power_off();  // D3cold: no auxiliary power
+        p.function("xhci0")->power_on();
+        sc_core::wait(sc_core::sc_time(100, sc_core::SC_MS));
+        p.pci_core().restore_state(cpu, pd);
+        while (cpu.read32(bar + X::USBSTS) & X::STS_CNR) sc_core::wait(sc_core::sc_time(50, sc_core::SC_US));
+        cpu.write32(bar + X::USBCMD, cpu.read32(bar + X::USBCMD) | X::CMD_CRS);
+        while (cpu.read32(bar + X::USBSTS) & X::STS_RSS) sc_core::wait(sc_core::sc_time(50, sc_core::SC_US));
+        f["sre"] = (cpu.read32(bar + X::USBSTS) & X::STS_SRE) ? "1" : "0";
+        f["notes"] = joined(notes);
+    });
+    CHECK(f["sss"] == "1");
+    CHECK(f["sre"] == "1");
+    CHECK(f["notes"] == "save:stopped:power removed restore:SRE");
 }

@@ -34,12 +34,15 @@ std::vector<RegSpec> XhciCore::register_specs() {
          .doc = "Runtime registers offset"},
         {.name = "USBCMD", .offset = USBCMD, .width = 4,
          .rsvd = ~uint64_t(CMD_RS | CMD_HCRST | CMD_INTE | CMD_CSS | CMD_CRS) & all, .wo = CMD_CSS | CMD_CRS,
-         .cls = SC::Hardware, .doc = "R/S 0, HCRST 1, INTE 2, CSS 8 and CRS 9 (write-only: Save/Restore State)",
+         .cls = SC::Hardware,
+         .doc = "R/S 0, HCRST 1 (reads 1 until the reset is done), INTE 2, CSS 8 and CRS 9 (write-only: "
+                "Save/Restore State)",
          .fields = {{"RS", 0}, {"HCRST", 1}, {"INTE", 2}, {"CSS", 8}, {"CRS", 9}}},
-        {.name = "USBSTS", .offset = USBSTS, .width = 4, .reset = STS_HCH,
+        {.name = "USBSTS", .offset = USBSTS, .width = 4, .reset = STS_HCH | STS_CNR,
          .ro = STS_HCH | STS_SSS | STS_RSS | STS_CNR | STS_HCE, .w1c = STS_EINT | STS_PCD | STS_SRE,
          .rsvd = ~uint64_t(0x1f19) & all, .cls = SC::Volatile,
-         .doc = "HCH 0, EINT 3, PCD 4 (RW1C), SSS 8, RSS 9, SRE 10 (RW1C), CNR 11, HCE 12",
+         .doc = "HCH 0, EINT 3, PCD 4 (RW1C), SSS 8, RSS 9, SRE 10 (RW1C), CNR 11 (1 from reset until the "
+                "controller is ready: operational, runtime and doorbell writes ignored), HCE 12",
          .fields = {{"HCH", 0}, {"EINT", 3}, {"PCD", 4}, {"SSS", 8}, {"RSS", 9}, {"SRE", 10}, {"CNR", 11},
                     {"HCE", 12}}},
         {.name = "PAGESIZE", .offset = PAGESIZE, .width = 4, .reset = 1, .ro = all, .cls = SC::Hardware,
@@ -90,6 +93,10 @@ XhciCore::XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const C
     RegisterBank& b = regs();
     b.set_strict(true);
     for (RegSpec& spec : register_specs()) b.add(std::move(spec));
+    // The first power-on was long before the simulated time begins (the
+    // firmware's POST, the boot loader): the controller is ready. Every
+    // later reset sets CNR again.
+    b.reg("USBSTS").set(STS_HCH);
     b.reg("USBCMD").on_write([this](Register&, uint64_t old, uint64_t written) { on_usbcmd(old, written); });
     b.reg("USBSTS").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
     b.reg("CRCR")
@@ -139,13 +146,39 @@ XhciCore::XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const C
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     props().declare("start_us", int64_t(10), "R/S 1 until HCH clears, in us");
     props().declare("halt_us", int64_t(2000), "R/S 0 until HCH sets, in us (the spec allows 16 ms)");
-    props().declare("reset_us", int64_t(1000), "HCRST: CNR set this long, in us");
+    props().declare("reset_us", int64_t(500), "HCRST: USBCMD.HCRST reads 1 this long, in us");
+    props().declare("ready_us", int64_t(500),
+                    "CNR after power-on, a function reset or HCRST: the controller's own initialization before it "
+                    "accepts register writes, in us");
     props().declare("save_us", int64_t(500), "Save State (CSS): SSS set this long, in us");
     props().declare("restore_us", int64_t(500), "Restore State (CRS): RSS set this long, in us");
     props().declare("command_cycles", int64_t(200), "Controller cycles to execute one command TRB");
     props().declare("port_reset_us", int64_t(10'000), "PR: the port reset signalling, in us");
     props().declare("transaction_us", int64_t(125), "Bus time of one USB transaction (a microframe), in us");
     SC_THREAD(controller);
+}
+
+// Writes the controller drops while it is not ready: every operational
+// register but USBSTS, the runtime registers, the doorbells (xHCI 1.2
+// §5.4.2). The capability registers are read-only anyway.
+void XhciCore::mmio_access(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay, uint64_t offset) {
+    if (tx.is_write() && not_ready() && offset >= kOp && !(offset >= USBSTS && offset < USBSTS + 4)) {
+        const Register* r = regs().at(uint32_t(offset));
+        guest_error("xhci.write-while-not-ready",
+                    fmt::format("{} written while USBSTS.CNR is set: the controller ignores it",
+                                r ? r->name() : fmt::format("{:#x}", offset)),
+                    {{"reg", r ? r->name() : fmt::format("{:#x}", offset)}, {"initiator", initiator_of(tx)}});
+        delay += cycles_delay(Cycles(1));
+        tx.set_response_status(tlm::TLM_OK_RESPONSE);
+        return;
+    }
+    MmioDevice::mmio_access(tx, delay, offset);
+}
+
+bool XhciCore::not_ready() const { return regs().reg("USBSTS").value() & STS_CNR; }
+
+Cycles XhciCore::cycles_for_us(const char* key) {
+    return clock().cycles_in(ctx().timing.vary(Picos(props().get<int64_t>(key)) * 1'000'000ULL));
 }
 
 void XhciCore::clock_stopped(const char* why) {
@@ -170,6 +203,9 @@ void XhciCore::reset(bool keep_saved) {
     resetting_ports_ = 0;
     reset_ports();
     irq.set(false);
+    // CNR came back with the registers: the controller initializes anew.
+    initializing_ = true;
+    reset_ev_.notify(sc_core::SC_ZERO_TIME);
     kick_.notify(sc_core::SC_ZERO_TIME);
 }
 
@@ -258,15 +294,28 @@ void XhciCore::run_commands() {
 }
 
 void XhciCore::controller() {
-    // Reset, halt, start, Save/Restore State and port reset take their
-    // property's time, varied within [timing] jitter.
-    auto us = [this](const char* key) { return from_ps(ctx().timing.vary(prop_cycles(key).n * 1'000'000ULL)); };
+    // Initialization, reset, halt, start, Save/Restore State and port reset
+    // take their property's time, varied within [timing] jitter, in cycles
+    // of the controller's clock.
+    auto wait_us = [this](const char* key) { wait_cycles(cycles_for_us(key)); };
     for (;;) {
+        if (initializing_) {
+            // Until ready: CNR set, register writes dropped. A reset meanwhile
+            // starts the count again.
+            initializing_ = false;
+            reset_ev_.cancel();  // this thread's own reset (HCRST) is not a new one
+            hub().slice_begin(path(), "not-ready", "usb");
+            sc_core::wait(cycles_delay(cycles_for_us("ready_us")), reset_ev_);
+            const bool restarted = initializing_;
+            if (!restarted) set_sts(STS_CNR, false);
+            hub().slice_end(path(), "not-ready", "usb", {{"result", restarted ? "reset" : "ready"}});
+            continue;
+        }
         if (resetting_) {
             resetting_ = false;
             set_sts(STS_CNR, true);
             hub().slice_begin(path(), "HCRST", "usb");
-            sc_core::wait(us("reset_us"));
+            wait_us("reset_us");
             reset(false);
             hub().slice_end(path(), "HCRST", "usb");
             continue;
@@ -274,14 +323,14 @@ void XhciCore::controller() {
         if (halting_) {
             halting_ = false;
             hub().slice_begin(path(), "halt", "usb");
-            sc_core::wait(us("halt_us"));
+            wait_us("halt_us");
             set_sts(STS_HCH, true);
             hub().slice_end(path(), "halt", "usb");
             continue;
         }
         if (starting_) {
             starting_ = false;
-            sc_core::wait(us("start_us"));
+            wait_us("start_us");
             if (regs().reg("USBCMD").value() & CMD_RS) set_sts(STS_HCH, false);
             kick_.notify(sc_core::SC_ZERO_TIME);
             continue;
@@ -293,7 +342,7 @@ void XhciCore::controller() {
             saved_ = Saved{};  // the area is being rewritten: not valid until the save completes
             in_save_ = true;
             save_stopped_ = nullptr;
-            sc_core::wait(us("save_us"), stop_);
+            sc_core::wait(cycles_delay(cycles_for_us("save_us")), stop_);
             in_save_ = false;
             if (save_stopped_) {
                 // Stopped half-way: nothing valid to restore. After D3hot the
@@ -316,7 +365,7 @@ void XhciCore::controller() {
             restoring_ = false;
             set_sts(STS_RSS, true);
             hub().slice_begin(path(), "restore-state", "usb");
-            sc_core::wait(us("restore_us"));
+            wait_us("restore_us");
             if (saved_.valid) {
                 evt_seg_ = saved_.evt_seg;
                 evt_enq_ = saved_.evt_enq;
@@ -331,7 +380,7 @@ void XhciCore::controller() {
             continue;
         }
         if (resetting_ports_) {
-            sc_core::wait(us("port_reset_us"));
+            wait_us("port_reset_us");
             for (unsigned p = 0; p < kPorts; ++p)
                 if (resetting_ports_ & (1u << p)) finish_port_reset(p);
             resetting_ports_ = 0;

@@ -10,9 +10,20 @@
 //   volatile  USBSTS, PORTSC, MFINDEX, the doorbell
 //
 // Behaviour, in the spec's terms (xHCI 1.2 §4.2, §4.9, §4.23.2, §5.4):
+// - Controller Not Ready (§5.4.2): USBSTS.CNR resets to 1 - at power-on, at a
+//   function reset (D3hot->D0 without No_Soft_Reset) and at HCRST - and the
+//   controller clears it `ready_us` later, once its own initialization is
+//   done. Until then it ignores writes to every operational register but
+//   USBSTS, to the runtime registers and to the doorbells (software "shall
+//   not write" them: an `xhci.write-while-not-ready` guest error says one
+//   was dropped). Reads answer.
 // - R/S 1 starts the controller (HCH clears after `start_us`); R/S 0 halts it
 //   once the command in progress is done, `halt_us` later (halting takes time).
-// - HCRST resets the registers and internal state; CNR stays set `reset_us`.
+// - HCRST resets the registers and internal state: USBCMD.HCRST reads 1 for
+//   `reset_us`, then the registers are at their reset values with CNR set
+//   until `ready_us` later.
+// - Every such wait is a number of the controller's clock cycles: it ends
+//   on an edge of its clock domain.
 // - Ringing doorbell 0 makes the controller fetch command TRBs at its
 //   internal dequeue pointer (set by writing CRCR while the ring is stopped)
 //   while their cycle bit equals its cycle state; a Link TRB jumps (and with
@@ -40,10 +51,16 @@
 //   packet) posts a Transfer Event with the completion code and residue.
 // - CSS (only while halted) saves the internal state - the event ring's
 //   enqueue pointer and cycle state, the slots and their endpoints' dequeue
-//   pointers - in `save_us` (SSS set meanwhile); CRS
+//   pointers - in `save_us` (SSS set meanwhile) into the Save State area,
+//   which is on the controller's auxiliary (suspend-well) power; CRS
 //   restores it in `restore_us` (RSS set meanwhile), or sets SRE if there is
 //   nothing to restore (power was lost). The command ring pointer is not
 //   part of it: software writes CRCR before CRS (Linux's xhci_resume).
+// - The save runs on the controller's core power and clocks: the function
+//   leaving D0 (D3hot gates them) or losing power (D3cold, an S3 power-off
+//   without auxiliary power) while SSS is set stops it half-way and leaves
+//   the area invalid - after D3hot SRE says so at once, and a later Restore
+//   State reports SRE either way.
 // - A reset (power-on, D3hot->D0 without No_Soft_Reset, HCRST) loses
 //   everything, the saved state included, and resets the ports: attached
 //   devices return to their Default state and show as new connections. A
@@ -133,6 +150,10 @@ public:
     // invalid, and after D3hot SRE says so.
     void clock_stopped(const char* why);
 
+    // MMIO through the bank, but for the writes the controller ignores
+    // while CNR is set.
+    void mmio_access(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay, uint64_t offset);
+
     // The controller's own view, for the checker (zero time).
     uint64_t command_dequeue() const { return cmd_deq_; }
     bool command_cycle() const { return ccs_; }
@@ -149,6 +170,10 @@ private:
     void update_irq();
     void set_sts(uint32_t bits, bool on);
     bool halted() const;
+    bool not_ready() const;
+    // `key`'s time in microseconds (varied within [timing] jitter) as a
+    // number of this controller's clock cycles.
+    Cycles cycles_for_us(const char* key);
     // Ports.
     void on_portsc(unsigned p, uint64_t old, uint64_t written);
     void port_change(unsigned p, uint32_t bits);
@@ -172,6 +197,8 @@ private:
     bool db_pending_ = false;
     bool halting_ = false, starting_ = false, resetting_ = false, saving_ = false, restoring_ = false;
     bool in_save_ = false;             // SSS: a Save State is running
+    bool initializing_ = false;        // CNR: counting down ready_us
+    sc_core::sc_event reset_ev_;       // a reset restarts that count
     const char* save_stopped_ = nullptr;  // why the running save stopped (D3hot, power lost)
     sc_core::sc_event stop_;
     // Internal state.

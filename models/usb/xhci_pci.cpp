@@ -22,6 +22,11 @@ XhciPci::XhciPci(const sc_core::sc_module_name& name, RunContext& ctx, const Clo
     core().on_wake = [this] { signal_pme(); };
 }
 
+void XhciPci::function_reset() {
+    if (!powered()) core().clock_stopped("power removed");
+    CoreFunction<XhciCore>::function_reset();
+}
+
 void XhciPci::dstate_changed(DState, DState to) {
     if (to == DState::D3hot) core().clock_stopped("D3hot");
     if (to != DState::D3cold) return;

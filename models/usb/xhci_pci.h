@@ -21,6 +21,9 @@ protected:
     // D3cold: the ports' VBUS goes with the function's power - every
     // attached device's power session ends.
     void dstate_changed(DState from, DState to) override;
+    // The reset that comes with power removed (D3cold, an S3 power-off
+    // without auxiliary power) stops a Save State in progress as what it is.
+    void function_reset() override;
 
 private:
     static pci::HeaderIdent ident(bool no_soft_reset);

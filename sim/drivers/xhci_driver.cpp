@@ -25,21 +25,31 @@ XhciDriver::XhciDriver(std::string name, std::string track, Kernel& kernel, PciC
     : PciDataDriver(std::move(name), std::move(track), kernel, core, std::move(program)) {}
 
 bool XhciDriver::wait_status(Cpu& cpu, uint32_t mask, uint32_t want, uint64_t timeout_us) {
+    return wait_reg(cpu, X::USBSTS, mask, want, timeout_us);
+}
+
+bool XhciDriver::wait_reg(Cpu& cpu, uint32_t reg, uint32_t mask, uint32_t want, uint64_t timeout_us) {
     for (uint64_t waited = 0;; waited += 50) {
-        uint32_t st = cpu.read32(mmio(X::USBSTS));
+        uint32_t st = cpu.read32(mmio(reg));
         if (st == 0xffffffff) return false;  // the function is gone
         if ((st & mask) == want) return true;
         if (waited >= timeout_us) return false;
-        kernel_.wait_event(done_, 50'000'000ULL, name_ + ": USBSTS");  // udelay(50), or an interrupt
+        const char* what = reg == X::USBCMD ? ": USBCMD" : ": USBSTS";
+        kernel_.wait_event(done_, 50'000'000ULL, name_ + what);  // udelay(50), or an interrupt
     }
 }
 
-// xhci_init + xhci_run: from reset, with empty rings.
+// xhci_halt + xhci_reset, then xhci_init + xhci_run: from reset, with empty
+// rings. xhci_reset waits for USBCMD.HCRST to clear, then for USBSTS.CNR:
+// "xHCI cannot write to any doorbells or operational registers other than
+// status until the Controller Not Ready flag is cleared" (XHCI_RESET_SHORT_USEC,
+// 250 ms, each).
 int XhciDriver::init(Cpu& cpu) {
     cpu.write32(mmio(X::USBCMD), 0);
     if (!wait_status(cpu, X::STS_HCH, X::STS_HCH, 16'000)) return kETIMEDOUT;
     cpu.write32(mmio(X::USBCMD), X::CMD_HCRST);
-    if (!wait_status(cpu, X::STS_CNR, 0, 100'000)) return kETIMEDOUT;
+    if (!wait_reg(cpu, X::USBCMD, X::CMD_HCRST, 0, 250'000)) return kETIMEDOUT;
+    if (!wait_status(cpu, X::STS_CNR, 0, 250'000)) return kETIMEDOUT;
     const uint64_t ring = cpu.read64(drv_ + F_CMD_RING), seg = cpu.read64(drv_ + F_EVT_SEG);
     const uint64_t erst = cpu.read64(drv_ + F_ERST), dcbaa = cpu.read64(drv_ + F_DCBAA);
     std::vector<uint8_t> zero(kRingTrbs * X::kTrb, 0);

@@ -4,8 +4,9 @@
 // that follows the completions, the event ring and ERST - and the registers
 // that point into it are driver state.
 //
-// - probe/init: HCRST, wait CNR; program CONFIG, DCBAAP, CRCR, ERSTSZ, ERSTBA,
-//   ERDP, IMOD, IMAN.IE; R/S and INTE; wait HCH clear.
+// - probe/init: halt, HCRST, wait for HCRST then CNR to clear (xhci_reset);
+//   program CONFIG, DCBAAP, CRCR, ERSTSZ, ERSTBA, ERDP, IMOD, IMAN.IE; R/S
+//   and INTE; wait HCH clear.
 // - command(): a command TRB through the command ring and doorbell 0,
 //   waiting for its Command Completion Event (the interrupt handler walks the
 //   event ring, moves ERDP, and follows the controller's dequeue pointer).
@@ -126,7 +127,9 @@ private:
     void port_event(Cpu& cpu, unsigned port);
     int bus_suspend(Cpu& cpu);
     uint64_t enqueue(Cpu& cpu, uint64_t ring, uint64_t param, uint32_t status, uint32_t control);
-    // Polls USBSTS until (status & mask) == want, up to `timeout_us`.
+    // Polls register `reg` until (value & mask) == want, up to `timeout_us`.
+    bool wait_reg(Cpu& cpu, uint32_t reg, uint32_t mask, uint32_t want, uint64_t timeout_us);
+    // The same on USBSTS.
     bool wait_status(Cpu& cpu, uint32_t mask, uint32_t want, uint64_t timeout_us);
     uint64_t mmio(uint32_t reg) const { return mmio_base_ + reg; }
 
