@@ -208,10 +208,11 @@ TEST_CASE("cycles: bad values are input errors naming file, line, column and key
     CHECK(with(rule + "cycle = 2\n").find("cycle: the scenario runs 1 cycle ([cycles] count)") != std::string::npos);
     CHECK(with(rule + "cycle = 0\n").find("cycle: ") != std::string::npos);
     CHECK(with("[cycles]\ncount = 3\n" + rule + "cycle = 3\n").find("no error") != std::string::npos);
-    // A hibernation protocol runs one cycle.
-    CHECK(error_of(text_of(data_file("s4-storage")) + "\n[cycles]\ncount = 2\n")
-              .find("cycles.count: 'linux-s4' hibernates") != std::string::npos);
-    CHECK(error_of(text_of(data_file("s4-storage")) + "\n[cycles]\ncount = 1\n").find("no error") != std::string::npos);
+    // A hibernation protocol runs several cycles; a hibernation cycle needs a disk for its image.
+    CHECK(error_of(text_of(data_file("s4-storage")) + "\n[cycles]\ncount = 2\n").find("no error") != std::string::npos);
+    // [hibernation] is read when any cycle hibernates.
+    CHECK(error_of(text_of(data_file("cycles-s3-s4-s2idle")) + "\n[hibernation]\ncompress = \"lz4\"\n")
+              .find("no error") != std::string::npos);
     // --fault takes the key too, against the scenario's count.
     Scenario s = load_scenario(data_file("s3-cycles-20"));
     CHECK(parse_cli_fault("kind=callback-fail,phase=suspend,cycle=20", 1, s).cycle == 20);
@@ -259,11 +260,11 @@ TEST_CASE("cycles: protocols mixes suspend-to-idle and suspend-to-RAM, a D3hot-o
     idle_only.expect = Expectation{};  // a pass: no violation, resumed
     CHECK(execute(idle_only).status == "passed");
 
-    // Bad values: a hibernation among them, an unknown name, an empty list, one cycle.
+    // Bad values: a hibernation on a platform without a disk, an unknown name, an empty list, one cycle.
     const std::string base = text_of(data_file("s3-basic"));
     auto with = [&](const std::string& extra) { return error_of(base + "\n" + extra); };
-    CHECK(with("[cycles]\ncount = 2\nprotocols = [\"linux-s3\", \"linux-s4\"]\n").find("cycles.protocols: 'linux-s4' hibernates") !=
-          std::string::npos);
+    CHECK(with("[cycles]\ncount = 2\nprotocols = [\"linux-s3\", \"linux-s4\"]\n")
+              .find("'linux-s4' hibernates: platform 'pc-basic' needs a disk") != std::string::npos);
     CHECK(with("[cycles]\ncount = 2\nprotocols = [\"nope\"]\n").find("cycles.protocols: no protocol named 'nope'") !=
           std::string::npos);
     CHECK(with("[cycles]\ncount = 2\nprotocols = []\n").find("cycles.protocols: names no protocol") != std::string::npos);
@@ -317,4 +318,80 @@ TEST_CASE("cycles: a timed power cut between cycles ends the run with a fresh bo
     }
     CHECK(off == cut_at);
     CHECK(on > off);
+}
+
+namespace {
+// The restore kernel's story: what each of its boots did.
+std::string restore_story(const RunResult& r) {
+    std::string out;
+    for (const auto& ev : r.stream.events) {
+        if (ev.kind != EvKind::Instant || ev.track != "restore-kernel") continue;
+        if (ev.name == "signature-consumed" || ev.name == "jump") out += (out.empty() ? "" : " ") + ev.name;
+        if (ev.name == "normal-boot") out += (out.empty() ? "" : " ") + ("normal-boot(" + arg_value(ev, "reason") + ")");
+    }
+    return out;
+}
+bool has_phase(const Transition& t, const std::string& name) {
+    return std::find(t.phases.begin(), t.phases.end(), name) != t.phases.end();
+}
+}  // namespace
+
+TEST_CASE("cycles: three hibernations, each resumed by a restore kernel booted afresh that consumes the image",
+          "[cycles][hibernation]") {
+    RunResult r = execute(load_scenario(data_file("s4-cycles-3")));
+    CHECK(r.status == "passed");
+    CHECK(r.stream.summary.outcome == "resumed");
+    auto t = transitions(r);
+    REQUIRE(t.size() == 3);
+    for (const auto& c : t) {
+        CHECK(c.result == "resumed");
+        CHECK(has_phase(c, "snapshot"));
+        CHECK(has_phase(c, "write-image"));
+    }
+    CHECK(restore_story(r) == "signature-consumed jump signature-consumed jump signature-consumed jump");
+    // Each boot came after its own cycle's image was written, and before the cycle ended.
+    auto jumps = instants(r, "jump");
+    REQUIRE(jumps.size() == 3);
+    for (size_t i = 0; i < 3; ++i) CHECK((jumps[i]->ts > t[i].begin && jumps[i]->ts < t[i].end));
+    CHECK(r.violations.empty());
+}
+
+TEST_CASE("cycles: suspend-to-RAM, hibernation and suspend-to-idle in one run, the restore kernel in cycle 2 only",
+          "[cycles][hibernation]") {
+    RunResult r = execute(load_scenario(data_file("cycles-s3-s4-s2idle")));
+    CHECK(r.status == "passed");
+    auto t = transitions(r);
+    REQUIRE(t.size() == 3);
+    CHECK(has_phase(t[0], "platform-enter"));
+    CHECK_FALSE(has_phase(t[0], "snapshot"));
+    CHECK(has_phase(t[1], "snapshot"));
+    CHECK(has_phase(t[2], "s2idle"));
+    CHECK_FALSE(has_phase(t[2], "platform-enter"));
+    CHECK(restore_story(r) == "signature-consumed jump");
+    auto jumps = instants(r, "jump");
+    REQUIRE(jumps.size() == 1);
+    CHECK((jumps[0]->ts > t[1].begin && jumps[0]->ts < t[1].end));
+}
+
+TEST_CASE("cycles: power lost writing the second image, the next boot finds no image - the first one was consumed",
+          "[cycles][hibernation]") {
+    RunResult r = execute(load_scenario(data_file("s4-cycles-power-loss-on-cycle-2")));
+    CHECK(r.status == "passed");
+    CHECK(r.stream.summary.outcome == "no-resume");
+    CHECK(restore_story(r) == "signature-consumed jump normal-boot(no image)");
+    auto t = transitions(r);
+    REQUIRE(t.size() == 2);  // the run ends with the fresh boot
+    CHECK(t[0].result == "resumed");
+    CHECK(r.violations.empty());
+}
+
+TEST_CASE("cycles: kexec-s4 twice, the save kernel starting afresh at each jump", "[cycles][hibernation]") {
+    TempFile f(text_of(data_file("s4-kexec")) + "\n[cycles]\ncount = 2\nbetween = \"50ms\"\n");
+    RunResult r = execute(load_scenario(f.path()));
+    CHECK(r.status == "passed");
+    auto t = transitions(r);
+    REQUIRE(t.size() == 2);
+    CHECK(t[0].result == "resumed");
+    CHECK(t[1].result == "resumed");
+    CHECK(instants(r, "kexec-jump").size() == 2);
 }

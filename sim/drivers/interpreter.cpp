@@ -195,7 +195,7 @@ int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& w
 void DriverRunner::might_sleep(const Step& s, const Frame& f, Cpu& cpu) {
     std::string context;
     if (cpu.irqs_disabled_here()) context = "interrupts disabled on " + cpu.path();
-    else if (s.op == "wait-irq" && kernel_.device_irqs_suspended())
+    else if (s.op == "wait-irq" && kernel_.irq_line_suspended(host_.irq_line()))
         context = "device interrupts suspended: its handler cannot run";
     if (context.empty()) return;
     kernel_.hub().instant(host_.track(), "sleep-in-atomic", "driver",

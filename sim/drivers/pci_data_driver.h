@@ -53,6 +53,7 @@ public:
 protected:
     // The interrupt handler: true when the interrupt was the device's.
     virtual bool irq(Cpu& cpu) = 0;
+    bool suspended_irq(Cpu& cpu);
 
     std::string name_;
     std::string track_;

@@ -62,8 +62,14 @@ int PciPmDevice::callback(const std::string& cb, Cpu& cpu) {
 }
 
 int PciPmDevice::suspend_noirq(Cpu& cpu) {
+    const bool saved_before = dev_.state_saved;
     int rc = driver_ ? driver_->pm("suspend_noirq", cpu, dev_) : 0;
     if (rc != 0 || (driver_ && driver_->manages_pci_pm())) return rc;
+    // pci_pm_suspend_noirq: a driver that saved config space itself
+    // (pci_save_state in its noirq callback) keeps charge of the power
+    // state - the core neither saves nor lowers it (a device that must stay
+    // on, as an IRQF_NO_SUSPEND user's).
+    if (dev_.state_saved && !saved_before) return 0;
     if (!dev_.state_saved) core_.save_state(cpu, dev_);
     if (!power_manageable_) return 0;
     if (wake_enabled_) core_.set_pme(cpu, dev_, true);

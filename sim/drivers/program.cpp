@@ -283,11 +283,24 @@ bool read_dpm_flags(TableReader& r, DriverProgram& p) {
     }
     return true;
 }
+
+bool read_irq_flags(TableReader& r, DriverProgram& p) {
+    if (!r.array("irq_flags")) return false;
+    p.irq_flags = 0;
+    for (const auto& f : r.str_list("irq_flags")) {
+        if (f == "NO_SUSPEND") p.irq_flags |= 1;
+        else if (f == "COND_SUSPEND") p.irq_flags |= 2;
+        else r.fail("irq_flags", "unknown flag '" + f + "' (NO_SUSPEND, COND_SUSPEND)");
+    }
+    if (p.irq_flags == 3) r.fail("irq_flags", "NO_SUSPEND and COND_SUSPEND exclude each other");
+    return true;
+}
 }  // namespace
 
 void apply_driver_table(DriverProgram& p, TableReader& r) {
     if (auto b = r.boolean("legacy_pm")) p.legacy_pm = *b, p.patched = true;
     if (read_dpm_flags(r, p)) p.patched = true;
+    if (read_irq_flags(r, p)) p.patched = true;
     if (r.table("work")) p.patched = true;
     read_callbacks(r, "work", p.work, false, nullptr);  // new or replaced work items
     if (apply_patches(p, r, "patch")) p.patched = true;
@@ -325,6 +338,7 @@ DriverProgram load_driver(const std::string& path) {
     p.description = dr.str("description", p.description);
     if (auto b = dr.boolean("legacy_pm")) p.legacy_pm = *b;
     read_dpm_flags(dr, p);
+    read_irq_flags(dr, p);
     if (auto b = dr.boolean("autosuspend")) p.use_autosuspend = *b;
     dr.done();
     read_callbacks(r, "callbacks", p.callbacks, true, &p.aliases);

@@ -62,6 +62,7 @@ struct DriverProgram {
     bool patched = false;    // a scenario changed it ([drivers.NAME] patches): no longer the file's driver
     unsigned dpm_flags = 0;  // DPM_FLAG_*: NO_DIRECT_COMPLETE 1, SMART_SUSPEND 2, MAY_SKIP_RESUME 4 (sim/pm/runtime.h)
     bool use_autosuspend = false;  // pm_runtime_use_autosuspend at probe
+    unsigned irq_flags = 0;  // request_irq: IRQF_NO_SUSPEND 1, IRQF_COND_SUSPEND 2 (Kernel::kIrq*)
     std::map<std::string, std::vector<Step>> callbacks;
     std::map<std::string, std::vector<Step>> work;  // work items schedule-work queues
     // A callback that is another's function (`freeze = "suspend"`, as

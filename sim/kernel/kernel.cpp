@@ -58,10 +58,35 @@ void Kernel::boot() { boot_ev_.notify(sc_core::SC_ZERO_TIME); }
 
 void Kernel::main_thread() {
     main_handle_ = sc_core::sc_get_current_process_handle();
-    if (deferred_) sc_core::wait(boot_ev_);
-    if (program_) program_(boot_cpu());
-    ran_ = true;
-    if (!deferred_) sc_core::sc_stop();
+    if (!deferred_) {
+        if (program_) program_(boot_cpu());
+        ran_ = true;
+        sc_core::sc_stop();
+        return;
+    }
+    // A kernel booted from disk (the restore kernel of hibernation) boots at
+    // every cold boot that loads it, each time from scratch: its memory is
+    // the boot loader's fresh copy, none of the last boot's state survives.
+    for (;;) {
+        sc_core::wait(boot_ev_);
+        if (ran_) {
+            reset_state();
+            ++boots_;
+        }
+        if (program_) program_(boot_cpu());
+        ran_ = true;
+    }
+}
+
+void Kernel::reset_state() {
+    heap_next_ = heap_base_;
+    free_list_.clear();
+    free_set_.clear();
+    irqs_.clear();
+    irqs_suspended_ = false;
+    gfp_restricted_ = false;
+    wakeup_irq_ = -1;
+    handles_.clear();
 }
 
 uint64_t Kernel::alloc(uint64_t size, uint64_t align) {
@@ -130,16 +155,38 @@ void Kernel::remove_shrinker(int id) {
                      shrinkers_.end());
 }
 
-void Kernel::request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHandler handler) {
-    irqs_[irq].actions.emplace_back(owner, std::move(handler));
-    set_masked(cpu, irq, false);
+bool Kernel::IrqDesc::no_suspend() const {
+    for (const auto& a : actions)
+        if (a.flags & kIrqNoSuspend) return true;
+    return false;
+}
+
+void Kernel::request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHandler handler, unsigned flags) {
+    IrqDesc& d = irqs_[irq];
+    d.actions.push_back({owner, std::move(handler), flags});
+    // irq_pm_install_action: NO_SUSPEND users share a line only with each
+    // other or with COND_SUSPEND users; anyone else's handler would run on
+    // a suspended device (WARN_ON_ONCE in Linux).
+    size_t no_suspend = 0, cond = 0;
+    std::string plain;
+    for (const auto& a : d.actions) {
+        if (a.flags & kIrqNoSuspend) ++no_suspend;
+        else if (a.flags & kIrqCondSuspend) ++cond;
+        else if (plain.empty()) plain = a.owner;
+    }
+    if (no_suspend && no_suspend + cond != d.actions.size())
+        guest_error("irq.no-suspend-shared",
+                    fmt::format("IRQ {} mixes IRQF_NO_SUSPEND with {}, which is neither NO_SUSPEND nor COND_SUSPEND",
+                                irq, plain),
+                    {{"irq", std::to_string(irq)}, {"owner", owner}, {"plain", plain}});
+    if (!line_suspended(d)) set_masked(cpu, irq, false);
 }
 
 void Kernel::free_irq(unsigned irq, const std::string& owner) {
     auto it = irqs_.find(irq);
     if (it == irqs_.end()) return;
     auto& a = it->second.actions;
-    a.erase(std::remove_if(a.begin(), a.end(), [&](const auto& act) { return act.first == owner; }), a.end());
+    a.erase(std::remove_if(a.begin(), a.end(), [&](const auto& act) { return act.owner == owner; }), a.end());
 }
 
 void Kernel::set_masked(Cpu& cpu, unsigned irq, bool masked) {
@@ -154,27 +201,32 @@ void Kernel::set_masked(Cpu& cpu, unsigned irq, bool masked) {
 // replayed by resume_device_irqs.
 void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
     IrqDesc& d = irqs_[irq];
-    if (irqs_suspended_ && d.wake && !d.actions.empty()) {
+    const bool suspended = line_suspended(d);
+    if (suspended && d.wake && !d.actions.empty()) {
         // A wakeup IRQ while device IRQs are suspended: pm_system_irq_wakeup.
-        hub().instant(path(), "irq-wakeup", "irq", {{"irq", std::to_string(irq)}, {"owner", d.actions[0].first}});
+        hub().instant(path(), "irq-wakeup", "irq", {{"irq", std::to_string(irq)}, {"owner", d.actions[0].owner}});
         wakeup_irq_ = int(irq);
         pm_wakeup_event("irq " + std::to_string(irq));
-    } else if (irqs_suspended_ && !d.actions.empty()) {
+    } else if (suspended && !d.actions.empty()) {
         // Not armed (no enable_irq_wake): it stays pending, disabled, and wakes nothing.
-        hub().instant(path(), "irq-suspended", "irq", {{"irq", std::to_string(irq)}, {"owner", d.actions[0].first}});
+        hub().instant(path(), "irq-suspended", "irq", {{"irq", std::to_string(irq)}, {"owner", d.actions[0].owner}});
     }
-    if (irqs_suspended_ || d.actions.empty() || d.disabled || d.depth) {
-        d.pending = irqs_suspended_ || d.depth;
+    if (suspended || d.actions.empty() || d.disabled || d.depth) {
+        d.pending = suspended || d.depth;
         set_masked(cpu, irq, true);
-        if (!irqs_suspended_ && !d.disabled && !d.depth)
+        if (!suspended && !d.disabled && !d.depth)
             guest_error("irq.spurious", "interrupt with no handler", {{"irq", std::to_string(irq)}});
         return;
     }
     hub().slice_begin(cpu.path(), "irq " + std::to_string(irq), "irq");
     bool handled = false;
     ++d.running;
-    for (auto& [owner, handler] : d.actions) {
-        if (handler_power_) {
+    for (auto& [owner, handler, flags] : d.actions) {
+        // A line kept live through suspend_device_irqs by a NO_SUSPEND user
+        // runs its COND_SUSPEND users' handlers on suspended devices by
+        // design: they promised to cope (touch nothing, report a wakeup).
+        const bool copes = irqs_suspended_ && (flags & kIrqCondSuspend);
+        if (handler_power_ && !copes) {
             HandlerPower p = handler_power_(owner);
             if (!p.why.empty())
                 hub().guest_error(p.track, "irq.suspended-handler",
@@ -208,7 +260,7 @@ void Kernel::enable_irq(Cpu& cpu, unsigned irq) {
         guest_error("irq.unbalanced-enable", "enable_irq of a line that is not disabled", {{"irq", std::to_string(irq)}});
         return;
     }
-    if (--d.depth == 0 && !irqs_suspended_ && !d.disabled) {
+    if (--d.depth == 0 && !line_suspended(d) && !d.disabled) {
         d.pending = false;
         set_masked(cpu, irq, false);  // a level line still asserted interrupts again
     }
@@ -270,7 +322,7 @@ int Kernel::save_wakeup_count(uint64_t count) {
 
 void Kernel::rearm_wake_irq(Cpu& cpu, unsigned irq) {
     IrqDesc& d = irqs_[irq];
-    if (!irqs_suspended_ || !d.wake) return;
+    if (!line_suspended(d) || !d.wake) return;
     d.pending = false;
     hub().instant(path(), "rearm_wake_irq", "irq", {{"irq", std::to_string(irq)}});
     set_masked(cpu, irq, false);  // the controller re-delivers if the line is still asserted

@@ -35,6 +35,10 @@ public:
     // program starts on boot(), and the simulation does not stop after it.
     void set_deferred_boot() { deferred_ = true; }
     void boot();
+    // What a boot starts from: an empty heap and free list, no interrupt
+    // handlers, nothing suspended. A deferred kernel's every boot after its
+    // first begins so; kexec's jump into a loaded kernel too.
+    void reset_state();
     // This kernel takes over the boot CPU's interrupt entry (its IDT).
     void take_interrupts();
     uint64_t heap_used() const { return heap_next_; }
@@ -85,8 +89,14 @@ public:
     void restrict_gfp(bool on) { gfp_restricted_ = on; }
     bool gfp_restricted() const { return gfp_restricted_; }
 
-    // Interrupts.
-    void request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHandler handler);
+    // Interrupts. request_irq's flags (include/linux/interrupt.h):
+    // IRQF_NO_SUSPEND - suspend_device_irqs leaves the line live (its
+    // handlers run while devices are suspended); IRQF_COND_SUSPEND - a
+    // handler sharing such a line says it copes with running then. A line
+    // with NO_SUSPEND users must have only NO_SUSPEND or COND_SUSPEND users
+    // (irq_pm_install_action's WARN; a guest error here).
+    static constexpr unsigned kIrqNoSuspend = 1, kIrqCondSuspend = 2;
+    void request_irq(Cpu& cpu, unsigned irq, const std::string& owner, IrqHandler handler, unsigned flags = 0);
     // Removes `owner`'s handlers of `irq` (the line stays unmasked for the others).
     void free_irq(unsigned irq, const std::string& owner);
     // Tells, for a handler's owner, why its device cannot take an interrupt
@@ -135,6 +145,12 @@ public:
     void suspend_device_irqs();
     void resume_device_irqs(Cpu& cpu);
     bool device_irqs_suspended() const { return irqs_suspended_; }
+    // Whether `irq` is stopped now: device IRQs suspended and the line not
+    // kept live by an IRQF_NO_SUSPEND user.
+    bool irq_line_suspended(unsigned irq) const {
+        auto it = irqs_.find(irq);
+        return it == irqs_.end() ? irqs_suspended_ : line_suspended(it->second);
+    }
     void attach_intc(InterruptController& intc, uint64_t mmio_base);
 
     // Blocks the calling software thread until `ev` or `timeout`; true if `ev`.
@@ -190,6 +206,7 @@ public:
     void power_failed();
     // A deferred kernel (the restore kernel) boots once; true once it has run.
     bool ran() const { return ran_; }
+    unsigned boots() const { return boots_ + (ran_ ? 1 : 0); }
     // In the main thread after a wait: throws PowerLost if the power failed.
     void check_power();
     // A thread running on this kernel's behalf (an async PM callback).
@@ -207,15 +224,24 @@ private:
     FirmwareStore* firmware_ = nullptr;
     // Ends task i's thread where it is (it is gone with its kernel, or hung).
     void kill_task(size_t i);
+    struct IrqAction {
+        std::string owner;
+        IrqHandler handler;
+        unsigned flags = 0;  // kIrqNoSuspend, kIrqCondSuspend
+    };
     struct IrqDesc {
-        std::vector<std::pair<std::string, IrqHandler>> actions;
+        std::vector<IrqAction> actions;
         bool pending = false;    // arrived while suspended: replayed on resume
         bool disabled = false;   // "nobody cared"
         bool wake = false;       // armed for wakeup while device IRQs are suspended
         unsigned unhandled = 0;
         unsigned depth = 0;      // disable_irq nesting
         unsigned running = 0;    // handlers running now (synchronize_irq)
+        // Whether suspend_device_irqs stops this line: not while an
+        // IRQF_NO_SUSPEND user has it (desc->no_suspend_depth).
+        bool no_suspend() const;
     };
+    bool line_suspended(const IrqDesc& d) const { return irqs_suspended_ && !d.no_suspend(); }
     void main_thread();
     void set_masked(Cpu& cpu, unsigned irq, bool masked);
 
@@ -254,6 +280,7 @@ private:
     bool events_check_enabled_ = false;
     uint64_t saved_wakeup_count_ = 0;
     bool ran_ = false;
+    unsigned boots_ = 0;  // boots before the current one (a deferred kernel boots again)
     sc_core::sc_process_handle main_handle_;
     std::vector<sc_core::sc_process_handle> contexts_;
     sc_core::sc_event task_changed_;

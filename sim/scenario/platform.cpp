@@ -74,7 +74,7 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     std::vector<Cpu*> cpus;
     for (auto& c : cpus_) cpus.push_back(c.get());
     uint64_t heap_end = fw_base;
-    if (s.protocol.target == 4) {
+    if (s.hibernates()) {
         // Hibernation: a restore kernel boots after S4 and loads the image.
         heap_end = fw_base - kRestoreKernelHeap;
         restore_kernel_ = std::make_unique<Kernel>("restore-kernel", ctx, cpus, heap_end, kRestoreKernelHeap);
@@ -375,10 +375,10 @@ void Platform::firmware_wake(unsigned state) {
     // loader starts the (restore) kernel.
     cpus_[0]->power_on_reset();
     firmware_->cold_boot([this] { firmware_program_chipset(); }, state);
-    if (restore_kernel_ && !restore_kernel_->ran()) {
+    if (restore_kernel_) {  // every boot looks for an image (software_resume): one consumed is gone
         restore_kernel_->take_interrupts();
         restore_kernel_->boot();
-    } else {  // (a second power loss after a restore: the image was consumed, a fresh boot)
+    } else {
         cpus_[0]->start_at(kNormalBootVector);  // no resume kernel to look for an image: a fresh boot
     }
 }
@@ -403,6 +403,7 @@ int Platform::kexec_save(Cpu& cpu, Hibernation& hibernation) {
     if (!restore_kernel_) return -22;
     if (int rc = hibernation.kexec_prepare(cpu)) return rc;
     Kernel& sk = *restore_kernel_;
+    sk.reset_state();  // the loaded kernel starts afresh at every jump
     sk.hub().instant(kernel_->path(), "kexec-jump", "hibernation", {{"to", sk.path()}});
     sk.hub().slice_begin(sk.path(), "save-kernel", "hibernation");
     sk.take_interrupts();

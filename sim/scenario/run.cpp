@@ -309,7 +309,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
                     }
             }
         if (storage_check) svc.sleep_entered = [&] { storage_check->sleep_entered(); };
-        if (s.protocol.target == 4) {
+        if (s.hibernates()) {
             Platform::Disk disk = platform.disk();
             uint64_t sectors = disk.drive->sectors();
             hibernation.set_swap(disk.driver, disk.swap_first, sectors - disk.swap_first);

@@ -431,7 +431,7 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
         }
     if (has("signature"))
         if (auto n = r.integer("signature", 1, 0xffffffffLL)) f.signature = uint64_t(*n);
-    if (f.kind == "image-bit-flip" && s.protocol.target != 4) r.fail("kind", "image-bit-flip needs a hibernation protocol");
+    if (f.kind == "image-bit-flip" && !s.hibernates()) r.fail("kind", "image-bit-flip needs a hibernation protocol");
     r.done();
     return f;
 }
@@ -684,7 +684,8 @@ Scenario load_scenario(const std::string& path) {
             if (p.binds != type) r.fail("driver", "'" + *name + "' drives " + p.binds + ", '" + dev + "' is " + type);
             s.drivers[dev] = std::make_shared<DriverProgram>(std::move(p));
         }
-        if (r.boolean("legacy_pm") || r.array("patch") || r.table("work") || r.array("flags")) {
+        if (r.boolean("legacy_pm") || r.array("patch") || r.table("work") || r.array("flags") ||
+            r.array("irq_flags")) {
             if (def.empty()) r.fail("patch", "device '" + dev + "' (" + type + ") takes no driver file yet");
             auto it = s.drivers.find(dev);
             DriverProgram p = it != s.drivers.end() ? *it->second : load_driver(resolve_driver(r, "patch", def));
@@ -827,45 +828,9 @@ Scenario load_scenario(const std::string& path) {
         if (w.writer_period == 0 || w.flusher_period == 0) r.fail("writer_period", "periods must be above 0");
         r.done();
     }
-    if (const toml::table* t = top.table("hibernation")) {
-        if (s.protocol.target != 4)  // nothing would read it: say so rather than ignore it
-            top.fail("hibernation", "is for a hibernation (S4) protocol; '" + s.protocol.name + "' suspends to RAM");
-        TableReader r(path, *t, "hibernation");
-        if (auto b = r.boolean("crc")) s.hibernation.crc = *b;
-        if (auto b = r.boolean("hw_sig")) s.hibernation.hw_sig = *b;
-        if (auto b = r.boolean("ignore_swap_map")) s.hibernation.ignore_swap_map = *b;
-        if (auto b = r.boolean("restore_mounts_root")) s.hibernation.restore_mounts_root = *b;
-        if (auto v = r.str("image_size")) s.hibernation.image_size = parse_value(r, "image_size", *v, parse_size);
-        if (auto c = r.str("compress")) {
-            if (*c != "none" && *c != "lz4") r.fail("compress", "must be \"none\" or \"lz4\"");
-            s.hibernation.lz4 = *c == "lz4";
-        }
-        r.done();
-    }
-    if (s.protocol.target == 4) {
-        auto disk = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
-                                 [](const DeviceSpec& d) { return d.type == "ahci"; });
-        if (disk == s.platform.devices.end()) {
-            const std::string why = "'" + s.protocol.name + "' hibernates: platform '" + s.platform.name +
-                                    "' needs a disk with a swap partition (an ahci device)";
-            const toml::table* pt = top.table("protocol");
-            const toml::node* at = pt ? pt->get("name") : nullptr;
-            if (at) fail_at(path, *at, "protocol.name", why);
-            throw InputError(path, pt ? int(pt->source().begin.line) : 1, pt ? int(pt->source().begin.column) : 1,
-                             "protocol", why);
-        }
-    }
     if (const toml::table* t = top.table("cycles")) {
         TableReader r(path, *t, "cycles");
-        if (auto n = r.integer("count", 1, 10000)) {
-            s.cycles.count = unsigned(*n);
-            // The restore kernel of a hibernation boots once per run: a
-            // second hibernation would find none to load its image.
-            if (s.cycles.count > 1 && s.protocol.target == 4)
-                r.fail("count", "'" + s.protocol.name +
-                                    "' hibernates: several cycles need a suspend-to-RAM or suspend-to-idle protocol "
-                                    "(the restore kernel boots once per run)");
-        }
+        if (auto n = r.integer("count", 1, 10000)) s.cycles.count = unsigned(*n);
         if (auto v = r.str("between")) {
             s.cycles.between = parse_value(r, "between", *v, parse_duration);
             if (s.cycles.count < 2) r.fail("between", "separates cycles: it needs count of 2 or more");
@@ -880,14 +845,42 @@ Scenario load_scenario(const std::string& path) {
                 if (file.empty())
                     r.fail("protocols", "no protocol named '" + name + "' (looked in protocols/ and the built-ins)");
                 s.cycles.protocols.push_back(load_protocol(file));
-                if (s.cycles.protocols.back().target == 4)
-                    r.fail("protocols", "'" + name + "' hibernates: cycles mix suspend-to-RAM and suspend-to-idle "
-                                        "protocols (the restore kernel boots once per run)");
             }
             if (s.cycles.protocols.empty()) r.fail("protocols", "names no protocol: give one or more, or leave it out");
             if (s.cycles.count < 2) r.fail("protocols", "mixes the protocols of several cycles: it needs count of 2 or more");
         }
         r.done();
+    }
+    if (const toml::table* t = top.table("hibernation")) {
+        if (!s.hibernates())  // nothing would read it: say so rather than ignore it
+            top.fail("hibernation", "is for a hibernation (S4) protocol; '" + s.protocol.name + "' suspends to RAM");
+        TableReader r(path, *t, "hibernation");
+        if (auto b = r.boolean("crc")) s.hibernation.crc = *b;
+        if (auto b = r.boolean("hw_sig")) s.hibernation.hw_sig = *b;
+        if (auto b = r.boolean("ignore_swap_map")) s.hibernation.ignore_swap_map = *b;
+        if (auto b = r.boolean("restore_mounts_root")) s.hibernation.restore_mounts_root = *b;
+        if (auto v = r.str("image_size")) s.hibernation.image_size = parse_value(r, "image_size", *v, parse_size);
+        if (auto c = r.str("compress")) {
+            if (*c != "none" && *c != "lz4") r.fail("compress", "must be \"none\" or \"lz4\"");
+            s.hibernation.lz4 = *c == "lz4";
+        }
+        r.done();
+    }
+    if (s.hibernates()) {
+        auto disk = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
+                                 [](const DeviceSpec& d) { return d.type == "ahci"; });
+        if (disk == s.platform.devices.end()) {
+            std::string hib = s.protocol.name;
+            for (const auto& p : s.cycles.protocols)
+                if (s.protocol.target != 4 && p.target == 4) hib = p.name;
+            const std::string why = "'" + hib + "' hibernates: platform '" + s.platform.name +
+                                    "' needs a disk with a swap partition (an ahci device)";
+            const toml::table* pt = top.table("protocol");
+            const toml::node* at = pt ? pt->get("name") : nullptr;
+            if (at) fail_at(path, *at, "protocol.name", why);
+            throw InputError(path, pt ? int(pt->source().begin.line) : 1, pt ? int(pt->source().begin.column) : 1,
+                             "protocol", why);
+        }
     }
     top.tables("fault", [&](TableReader& r, const toml::node& node) {
         s.faults.faults.push_back(parse_fault(r, s, path + ":" + std::to_string(node.source().begin.line)));

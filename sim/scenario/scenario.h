@@ -182,6 +182,13 @@ struct Scenario {
     const Protocol& protocol_of_cycle(unsigned k) const {
         return cycles.protocols.empty() ? protocol : cycles.protocols[(k - 1) % cycles.protocols.size()];
     }
+    // Whether any cycle hibernates (a restore kernel, a swap partition, the image checks).
+    bool hibernates() const {
+        if (protocol.target == 4) return true;
+        for (const auto& p : cycles.protocols)
+            if (p.target == 4) return true;
+        return false;
+    }
     Picos idle = 0;                // [workload] idle: the machine idles this long before and after the transition
     unsigned dma_copies = 4;       // before and after the transition, per DMA engine
     unsigned usb_commands = 4;     // No-Op commands before and after, per xHCI controller
