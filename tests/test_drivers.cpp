@@ -338,11 +338,27 @@ TEST_CASE("explore --mutate: killed and survived, a reproducer that is a driver 
     quiesce::test::Cli bad = sh("explore " + regression("s3-basic") + " --mutate gpu --db " + tmp_path("bad.db"));
     REQUIRE(bad.status == 2);
     REQUIRE(bad.out.find("--mutate: no scenario runs an unpatched driver named 'gpu' (dma-engine)") != std::string::npos);
-    bad = sh("explore " + regression("s3-basic") + " --mutate dma-engine --orders --db " + tmp_path("bad2.db"));
+    // With another axis it explores one scenario (docs/exploring.md), not several.
+    bad = sh("explore " + regression("s3-basic") + " " + regression("s3-storage") + " --mutate dma-engine --orders --db " +
+             tmp_path("bad2.db"));
     REQUIRE(bad.status == 2);
-    REQUIRE(bad.out.find("--mutate: runs each mutant alone; --kinds, --orders") != std::string::npos);
+    REQUIRE(bad.out.find("--mutate: with --kinds, --orders") != std::string::npos);
+    REQUIRE(bad.out.find("explores one scenario file, got 2") != std::string::npos);
     REQUIRE_FALSE(std::filesystem::exists(tmp_path("bad2.db")));
     std::filesystem::remove_all(out);
+}
+
+TEST_CASE("explore --mutate DRIVER:CALLBACK:STEP: that step's mutations only", "[drivers][explore][cli][mutate]") {
+    const std::string db = tmp_path("mutate-step.db");
+    quiesce::test::Cli r = sh("explore " + regression("s3-basic") + " --mutate dma-engine:suspend:save-regs -j 2 --db " + db);
+    INFO(r.out);
+    REQUIRE(r.out.find("4 mutant(s) of 1 driver(s) over 1 scenario(s)") != std::string::npos);
+    for (const char* m : {"drop suspend/save-regs", "swap suspend/save-regs with the next step",
+                          "move suspend/save-regs to prepare", "move suspend/save-regs to suspend_late"})
+        CHECK(r.out.find(m) != std::string::npos);
+    CHECK(r.out.find("dma-engine: ") != std::string::npos);
+    CHECK(r.out.find("of 4 mutants killed") != std::string::npos);
+    CHECK(r.out.find("drain") == std::string::npos);
 }
 
 TEST_CASE("docs/drivers.md describes every step and every mutation", "[drivers][docs]") {

@@ -825,7 +825,7 @@ TEST_CASE("explore: a mutant that survives alone and only a fault kills, found, 
     std::filesystem::remove_all(out);
 }
 
-TEST_CASE("explore: --mutate with other axes explores one scenario; bad mutate targets exit 2", "[explore][mutate]") {
+TEST_CASE("explore: --mutate with other axes explores one scenario, bad mutate targets exit 2", "[explore][mutate]") {
     const std::string file = std::string(QUIESCE_DATA_DIR) + "/examples/explore-mutation-error-path.toml";
     Cli two = sh("explore " + file + " " + file + " --mutate dma-engine --timing 2 --db " + tmp("mut-bad.db"));
     CHECK(two.status == 2);
