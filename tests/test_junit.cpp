@@ -7,6 +7,9 @@
 
 #include "sim/cli/junit.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -118,4 +121,24 @@ TEST_CASE("junit: invalid UTF-8 and control characters in any field", "[junit]")
     REQUIRE(schema_errors(f.path()) == "");
     REQUIRE(xml.find("name=\"over\xef\xbf\xbd\xef\xbf\xbdlong \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdsurrogate\"") !=
             std::string::npos);
+}
+
+// `--junit /dev/null` is a common CI idiom: a report written to a device or
+// a FIFO goes through it, and the path stays what it was. (Renaming a
+// temporary file over it, as for a regular file, replaced /dev/null with a
+// regular file when run as root.)
+TEST_CASE("junit: a report written to a FIFO goes through it and leaves the FIFO in place", "[junit]") {
+    const std::string fifo = tmp_path("junit-fifo");
+    const std::string got = tmp_path("junit-fifo.out");
+    std::filesystem::remove(fifo);
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // A reader on the other end, as `cat` in a pipeline.
+    REQUIRE(std::system(("cat '" + fifo + "' > '" + got + "' &").c_str()) == 0);
+    quiesce::write_file_atomically(fifo, "<testsuites/>\n");
+    for (int i = 0; i < 200 && read_file(got).empty(); ++i) ::usleep(10000);
+    CHECK(std::filesystem::is_fifo(std::filesystem::status(fifo)));
+    CHECK(read_file(got) == "<testsuites/>\n");
+    CHECK_FALSE(std::filesystem::exists(fifo + ".tmp"));
+    std::filesystem::remove(fifo);
+    std::filesystem::remove(got);
 }

@@ -11,6 +11,7 @@
 #include <map>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -154,17 +155,22 @@ void write_file_atomically(const std::string& path, const std::string& content) 
         if (environment_errno(err)) throw EnvironmentError(path, why);
         throw InputError(path, 0, 0, "", why);
     };
+    // A device or a FIFO (`--junit /dev/null`, a pipe) is written through,
+    // never replaced by a rename: there is no old content to keep.
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0) fail(errno, false);
+        const int err = write_all(fd, content);
+        ::close(fd);
+        if (err) fail(err, false);
+        return;
+    }
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) fail(errno, false);
-    for (size_t done = 0; done < content.size();) {
-        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            fail(err, true);
-        }
-        done += size_t(n);
+    if (const int err = write_all(fd, content)) {
+        ::close(fd);
+        fail(err, true);
     }
     if (::close(fd) != 0) fail(errno, true);
     if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno, true);

@@ -21,14 +21,16 @@ InputError os_input_error(const fs::filesystem_error& e) {
     return os_input_error(path, e.code());
 }
 
-void write_all(int fd, const void* data, size_t len) {
+int write_all(int fd, const void* data, size_t len) {
     const char* p = static_cast<const char*>(data);
     for (size_t off = 0; off < len;) {
         ssize_t n = ::write(fd, p + off, len - off);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
+        if (n < 0) return errno;
+        if (n == 0) return EIO;
         off += size_t(n);
     }
+    return 0;
 }
 
 bool environment_errno(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG || err == EIO; }

@@ -43,8 +43,9 @@ std::vector<std::string> toml_files_under(const std::string& dir);
 
 // Writes all `len` bytes to fd, retrying short writes and EINTR; stops
 // quietly if the reader has gone away (the parent then reports the child).
-void write_all(int fd, const void* data, size_t len);
-inline void write_all(int fd, const std::string& s) { write_all(fd, s.data(), s.size()); }
+// 0, or the errno of the write that failed.
+int write_all(int fd, const void* data, size_t len);
+inline int write_all(int fd, const std::string& s) { return write_all(fd, s.data(), s.size()); }
 
 // Checked before any work: `path` can be written as a file (its directory
 // exists, and it is no directory itself); `option` names it in the error
