@@ -7,6 +7,7 @@
 #include "models/cpu/cpu.h"
 #include "sim/core/bus.h"
 #include "sim/core/memory.h"
+#include "sim/scenario/executor.h"
 
 using namespace quiesce;
 using quiesce::test::Facts;
@@ -88,4 +89,27 @@ TEST_CASE("cache: lines move between cores, are evicted when full, and DMA inval
     // 0x3000: the device's data stays; 0x4000: lost.
     REQUIRE(f["after"] == "0 3 9 0");
     REQUIRE(f["errors"] == "cpu0:cache.lost-dirty-lines:1 cpu1:cache.lost-dirty-lines:1 ");
+}
+
+// The regression scenario s3-play-dead-no-wbinvd runs to its end (it used
+// to die of SIGFPE in the DMA driver's submit, its ring size read as 0 from
+// the lines cpu1 lost) and says what happened.
+TEST_CASE("cache: a core offlined without WBINVD loses the driver's state, reported, not a crash", "[cpu][cache]") {
+    RunResult r = execute(load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-play-dead-no-wbinvd.toml"));
+    CHECK(r.status == "passed");
+    CHECK(r.violations.count("cache.lost-dirty-lines"));
+    bool corrupt = false, lost_on_cpu1 = false;
+    for (const auto& ev : r.stream.events) {
+        if (ev.kind != EvKind::GuestError) continue;
+        if (ev.name == "driver.state-corrupt" && arg_value(ev, "size") == "0") corrupt = true;
+        if (ev.name == "cache.lost-dirty-lines" && ev.track == "cpu1") lost_on_cpu1 = true;
+    }
+    CHECK(corrupt);
+    CHECK(lost_on_cpu1);
+    CHECK(r.stream.summary.workload.find("errno 5") != std::string::npos);
+    // With play_dead's WBINVD (the default) nothing is lost.
+    Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-play-dead-no-wbinvd.toml");
+    s.properties.clear();
+    s.expect = Expectation{};
+    CHECK(execute(s).status == "passed");
 }

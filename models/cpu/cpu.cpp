@@ -82,6 +82,9 @@ Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain
                     "Exit latency of this core's deepest idle state: a thread woken on it (an async PM job) "
                     "starts 0 to this many us later under [timing] jitter (nominal runs: 0, the core polls)");
     props().declare("offline_fails", false, "Taking this core offline fails with -EBUSY (CPU hotplug)");
+    props().declare("play_dead_wbinvd", true,
+                    "play_dead writes this core's cache back (WBINVD) before it halts; false: a broken play_dead "
+                    "leaves its dirty lines in the dead core's cache");
     props().declare("cache_lines", int64_t(512), "Dirty 64-byte lines this core's write-back cache holds");
     props().declare("wbinvd_line_cycles", int64_t(40), "WBINVD: cycles per dirty line written back");
     props().declare("sched_slice_cycles", int64_t(clock.cycles_in(750'000'000).n),  // 750 us (EEVDF's base slice)
@@ -366,7 +369,7 @@ int Cpu::go_offline() {
         hub().slice_end(path(), "offline", "hotplug", {{"result", "-EBUSY"}});
         return -16;
     }
-    wbinvd();  // play_dead: the dying core writes its cache back before it halts
+    if (props().get<bool>("play_dead_wbinvd")) wbinvd();  // play_dead: the dying core writes its cache back
     wait_cycles(prop_cycles("offline_cycles"));
     online_ = false;
     hub().slice_end(path(), "offline", "hotplug");

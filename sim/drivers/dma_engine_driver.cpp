@@ -86,6 +86,17 @@ int DmaEngineDriver::submit(Cpu& cpu, uint64_t src, uint64_t dst, uint32_t len) 
     uint64_t ring = cpu.read64(drv_ + F_RING);
     uint32_t size = cpu.read32(drv_ + F_SIZE);
     uint32_t tail = cpu.read32(drv_ + F_TAIL);
+    if (size == 0 || tail >= size) {
+        // The driver's ring state in memory is not what it wrote (lines a
+        // core never wrote back, a stray write): Linux would take a divide
+        // error or index past its ring here. Refused, and said.
+        queue_lock_.unlock();
+        kernel_.hub().guest_error(track_, "driver.state-corrupt",
+                                  fmt::format("{}: ring size {} and tail {} in driver memory: the request is refused",
+                                              name_, size, tail),
+                                  {{"device", name_}, {"size", std::to_string(size)}, {"tail", std::to_string(tail)}});
+        return kEIO;
+    }
     uint64_t desc = ring + uint64_t(tail) * DmaEngine::kDescSize;
     struct {
         uint64_t src, dst;
