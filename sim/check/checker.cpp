@@ -103,10 +103,26 @@ void Checker::transition_started() {
     decided_ = false;
     firmware_calls_.clear();
     callbacks_.clear();
+    froze_user_ = froze_kthreads_ = freezer_checked_ = false;
 }
 
 void Checker::watch_mirror(const std::string& component, const std::string& reg, MirrorValues values) {
     mirrors_.push_back({component, reg, std::move(values)});
+}
+
+// Device suspend begins: the freezer said every task it targets is frozen
+// (a task it left running - a kind it skipped, one it never asked - would
+// touch devices as they go down).
+void Checker::check_frozen(Picos ts, const std::string& phase) {
+    if (freezer_checked_ || !unfrozen_ || !(froze_user_ || froze_kthreads_)) return;
+    freezer_checked_ = true;
+    const std::vector<std::string> left = unfrozen_(froze_user_, froze_kthreads_);
+    if (left.empty()) return;
+    std::string list;
+    for (const auto& t : left) list += (list.empty() ? "" : ",") + t;
+    report({"freeze.escaped", ts, kernel_track_, phase,
+            fmt::format("device suspend begins with {} freezable task(s) not frozen: {}", left.size(), list),
+            json_object({{"kind", "not-frozen"}, {"tasks", list}})});
 }
 
 void Checker::transition_resumed() {
@@ -249,7 +265,13 @@ void Checker::on_event(const Event& ev) {
                                  {"relation", "one-off wait"}, {"required", "the wait's target first"}})});
         return;
     }
+    if (ev.kind == EvKind::SliceBegin && ev.category == "phase") {
+        const std::string action = arg_value(ev, "action");
+        if (action == "freeze-tasks" || action == "freeze-user-tasks") froze_user_ = true;
+        if (action == "freeze-tasks" || action == "freeze-kernel-threads") froze_kthreads_ = true;
+    }
     if (ev.kind == EvKind::Instant && ev.category == "phase" && ev.name == "participants") {
+        check_frozen(ev.ts, arg_value(ev, "callback"));
         phase_callback_ = arg_value(ev, "callback");
         auto list = split(arg_value(ev, "devices"), ',');
         participants_ = std::set<std::string>(list.begin(), list.end());

@@ -42,6 +42,15 @@ public:
         budget_ = budget;
         waits_ = std::move(waits);
     }
+    // freeze.escaped, second form: when device suspend begins (the first
+    // callback phase after the freezer), every freezable task of the kinds
+    // the freezer phases froze must be frozen. `unfrozen(user, kthreads)`
+    // names those that are not, from the kernel's true task state.
+    using UnfrozenProbe = std::function<std::vector<std::string>(bool user, bool kthreads)>;
+    void set_freezer_probe(std::string kernel, UnfrozenProbe unfrozen) {
+        kernel_track_ = std::move(kernel);
+        unfrozen_ = std::move(unfrozen);
+    }
     // At the end of the run: callbacks still running never finished.
     void run_ended();
     // The run's time budget ended with the machine awake and the run not
@@ -125,6 +134,10 @@ private:
     };
     std::vector<Mirror> mirrors_;
     bool in_transition_ = false;
+    std::string kernel_track_;
+    UnfrozenProbe unfrozen_;
+    void check_frozen(Picos ts, const std::string& phase);
+    bool froze_user_ = false, froze_kthreads_ = false, freezer_checked_ = false;
     Picos decided_at_ = 0, started_at_ = 0;
     bool decided_ = false;
     struct WakeEvent {

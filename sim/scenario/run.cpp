@@ -193,6 +193,14 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         return torn;
     });
     platform.set_restore(hopts, &image_check);
+    checker.set_freezer_probe(platform.kernel().path(), [&platform](bool user, bool kthreads) {
+        std::vector<std::string> left;
+        for (const auto& t : platform.kernel().tasks())
+            if (!t->exited() && t->freezable() && !t->counted_frozen() &&
+                (t->kind() == Task::Kind::User ? user : kthreads))
+                left.push_back(t->name());
+        return left;
+    });
     RunSummary out;
     out.outcome = "sim-time-limit";
     std::string workload;
