@@ -2,6 +2,8 @@
 #include "cli.h"
 #include "tmpfile.h"
 
+#include "sim/cli/terminal.h"
+
 #include <sys/wait.h>
 
 #include <array>
@@ -260,4 +262,35 @@ TEST_CASE("cli: a terminal gets a progress line under the results", "[cli]") {
     CHECK(r.out.find("\r\033[K[1/2] 1 passed, 0 failed, running s3-storage") != std::string::npos);
     CHECK(r.out.find("2 passed, 0 failed") != std::string::npos);
     std::filesystem::remove(db);
+}
+
+TEST_CASE("cli: the progress line fits a narrow terminal, cut by characters", "[cli]") {
+    std::string db = tmp_path("tty-narrow.db");
+    Result r = shell("script -qec 'stty cols 30; " + std::string(QUIESCE_BIN) + " run " + regression("s3-basic") +
+                     " --db " + db + "' /dev/null");
+    INFO(r.out);
+    // 29 columns: "\r" takes the whole line back, nothing wraps.
+    CHECK(r.out.find("\r\033[K[0/1] 0 passed, 0 failed, run\r") != std::string::npos);
+    CHECK(r.out.find("running s3-basic") == std::string::npos);
+    std::filesystem::remove(db);
+    CHECK(quiesce::fit_width("abcdef", 4) == "abc");
+    CHECK(quiesce::fit_width("abc", 4) == "abc");
+    CHECK(quiesce::fit_width("h\xc3\xa9llo", 4) == "h\xc3\xa9l");  // é is one column, two bytes
+    CHECK(quiesce::fit_width("abcdef", 0) == "abcdef");         // no width known
+}
+
+TEST_CASE("cli: explore without --db writes a new quiesce-<time>.db, as run does", "[cli]") {
+    const std::string dir = tmp_path("explore-default-db");
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    Result r = shell("cd '" + dir + "' && " + std::string(QUIESCE_BIN) + " explore " + regression("s3-basic") +
+                     " --kinds callback-fail --budget 2");
+    INFO(r.out);
+    CHECK(r.out.find("trace database: quiesce-") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir + "/quiesce-explore.db"));
+    size_t dbs = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        if (e.path().filename().string().rfind("quiesce-2", 0) == 0 && e.path().extension() == ".db") ++dbs;
+    CHECK(dbs == 1);
+    std::filesystem::remove_all(dir);
 }

@@ -3,6 +3,7 @@
 // Exit status: 0 all expectations held; 1 some did not; 2 bad input; 3 the
 // machine could not do it (a full disk, an I/O error).
 #include "sim/cli/commands.h"
+#include "sim/cli/terminal.h"
 
 #include "sim/cli/junit.h"
 #include "sim/core/errors.h"
@@ -61,16 +62,12 @@ std::vector<std::string> collect(const std::vector<std::string>& paths, bool sce
     return files;
 }
 
-namespace {
-
 std::string default_db_name() {
     std::time_t t = std::time(nullptr);
     char buf[64];
     std::strftime(buf, sizeof buf, "quiesce-%Y%m%d-%H%M%S.db", std::localtime(&t));
     return buf;
 }
-
-}  // namespace
 
 int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
             const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs,
@@ -99,8 +96,9 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
     auto progress = [&] {
         if (!tty) return;
         size_t done = size_t(passed + failed);
-        std::printf("\r\033[K[%zu/%zu] %d passed, %d failed%s", done, scenarios.size(), passed, failed,
-                    done < scenarios.size() ? fmt::format(", running {}", scenarios[done].name).c_str() : "");
+        const std::string line = fmt::format("[{}/{}] {} passed, {} failed{}", done, scenarios.size(), passed, failed,
+                                             done < scenarios.size() ? ", running " + scenarios[done].name : "");
+        std::printf("\r\033[K%s", fit_terminal(line).c_str());
         std::fflush(stdout);
     };
     progress();

@@ -65,6 +65,10 @@ int cmd_replay(const std::string& db_path, int64_t run_id);
 // devices/ folder under a directory are data, not scenarios, and left out.
 std::vector<std::string> collect(const std::vector<std::string>& paths, bool scenarios_only = false);
 // quiesce run: 0 when every expectation held, 1 otherwise.
+// The database a command writes when --db is not given: a new
+// quiesce-<date>-<time>.db here (run, explore and explore --mutate alike).
+std::string default_db_name();
+
 int cmd_run(const std::vector<std::string>& paths, std::string db_path, const std::string& junit,
             const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs,
             const std::string& order);

@@ -1,5 +1,6 @@
 // quiesce explore: the baseline, the variants run (shared prefixes forked), their findings, the report.
 #include "sim/cli/commands.h"
+#include "sim/cli/terminal.h"
 #include "sim/cli/junit.h"
 
 #include "sim/core/errors.h"
@@ -169,7 +170,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     TraceLevel variant_trace;
     if (!parse_trace_level(o.trace, variant_trace))
         throw InputError("--trace: must be summary, events or bus, got '" + o.trace + "'");
-    if (db_path.empty()) db_path = "quiesce-explore.db";
+    if (db_path.empty()) db_path = default_db_name();
     TraceDb db(db_path);
     db.begin_campaign(command_line(), {file}, -1);  // its size is known once the variants are
     std::printf("trace database: %s\n", db_path.c_str());
@@ -367,7 +368,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         std::string line = fmt::format("[{}/{}] {:.1f} runs/s, {} distinct violation(s)", done, variants.size(),
                                        secs > 0 ? double(done) / secs : 0.0, findings.size());
         if (tty) {
-            std::printf("\r\033[K%s", line.c_str());
+            std::printf("\r\033[K%s", fit_terminal(line).c_str());
             std::fflush(stdout);
         } else if (done == variants.size() || done % std::max<size_t>(1, variants.size() / 10) == 0) {
             std::printf("%s\n", line.c_str());

@@ -79,7 +79,7 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
         ->check(seed_validator());
     explore.add_option("-j,--jobs", o.jobs, "Variants run in parallel (default 1)")->check(CLI::Range(1, 256));
     explore.add_option("--shard", a.shard, "I/N: run every Nth variant from the Ith (default 0/1)");
-    explore.add_option("--db", a.db, "Trace database (default quiesce-explore.db)");
+    explore.add_option("--db", a.db, "Trace database to write (default: a new quiesce-<time>.db here)");
     explore.add_option("--junit", a.junit,
                        "Write JUnit XML to this file: a testcase per variant, failed when it showed a violation "
                        "beyond the baseline's");

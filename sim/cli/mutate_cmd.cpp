@@ -122,7 +122,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
     }
     check_output_dir(out_dir, "--out");
     check_output_file(junit, "--junit");  // before any run
-    if (db_path.empty()) db_path = "quiesce-explore.db";
+    if (db_path.empty()) db_path = default_db_name();
     TraceDb db(db_path);
     db.begin_campaign(command_line(), files, -1);  // the mutants are counted scenario by scenario
     std::printf("trace database: %s\n", db_path.c_str());
