@@ -18,14 +18,6 @@ namespace {
 
 std::string esc(const std::string& s) { return markup_escape(s); }
 
-std::string short_time(Picos ps) {
-    double v = double(ps);
-    if (ps >= 1000000000000ULL) return fmt::format("{:.3f} s", v / 1e12);
-    if (ps >= 1000000000ULL) return fmt::format("{:.3f} ms", v / 1e9);
-    if (ps >= 1000000ULL) return fmt::format("{:.3f} us", v / 1e6);
-    if (ps >= 1000ULL) return fmt::format("{:.3f} ns", v / 1e3);
-    return fmt::format("{} ps", ps);
-}
 
 // One phase or callback of a run, keyed by what it is and how many of the
 // same came before it (a run of several cycles repeats them).

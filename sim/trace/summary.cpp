@@ -257,12 +257,6 @@ MultiRunSummary summarize_runs(const TraceReader& db, const std::vector<int64_t>
 
 // ---- the page ----
 
-namespace {
-
-std::string esc(const std::string& s) { return markup_escape(s); }
-
-// A duration to read (three significant decimals in its unit); the exact
-// picoseconds are in the cell's data-ps and title.
 std::string short_time(Picos ps) {
     double v = double(ps);
     if (ps >= 1000000000000ULL) return fmt::format("{:.3f} s", v / 1e12);
@@ -271,6 +265,10 @@ std::string short_time(Picos ps) {
     if (ps >= 1000ULL) return fmt::format("{:.3f} ns", v / 1e3);
     return fmt::format("{} ps", ps);
 }
+
+namespace {
+
+std::string esc(const std::string& s) { return markup_escape(s); }
 
 std::string time_cell(const char* cls, std::optional<Picos> ps) {
     if (!ps) return fmt::format("<td class=\"t {}\">-</td>", cls);

@@ -48,6 +48,9 @@ TransitionTimes transition_times(Picos ts, Picos dur, const std::vector<PhaseSpa
 // suspend half, an aborted transition's unwinding to the resume half); else
 // before the sleep is suspend and after it resume. `phases` sorted by ts.
 std::string callback_direction(Picos ts, const std::vector<PhaseSpan>& phases);
+// A duration to read on the HTML pages: three decimals in its unit
+// (s, ms, us, ns), or whole picoseconds.
+std::string short_time(Picos ps);
 
 struct SummaryCycle {
     int cycle = 0;          // 1.. (the transition's `cycle`), 0 for a run of one transition
