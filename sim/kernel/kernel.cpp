@@ -39,8 +39,9 @@ Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector
     props().declare("pm_test_delay_ms", int64_t(5000),
                     "pm_test_delay (kernel/power/suspend.c): how long a pm_test stop waits, in 1 s busy-wait steps");
     props().declare("hung_task_ms", int64_t(5000),
-                    "khungtaskd: a task asked to stop that is still blocked in the kernel after this long is hung "
-                    "(Linux: hung_task_timeout_secs, 120 s; a run's budget is seconds, a drive spins up in 1.5)");
+                    "khungtaskd: checked this often outside transitions, a task blocked in one kernel wait this long "
+                    "is hung, as is one asked to stop that is still blocked after this long (Linux: "
+                    "hung_task_timeout_secs, 120 s; a run's budget is seconds, a drive spins up in 1.5)");
     SC_THREAD(main_thread);
 }
 
@@ -477,11 +478,49 @@ void Kernel::thaw_all() {
 bool Kernel::wait_event(const sc_core::sc_event& ev, Picos timeout, const std::string& what) {
     Picos start = now_ps();
     std::string thread = sc_core::sc_get_current_process_handle().name();
-    if (!what.empty()) waits_[thread] = what;
+    if (!what.empty()) {
+        waits_[thread] = what;
+        wait_since_[thread] = start;
+    }
     sc_core::wait(from_ps(timeout), ev | ctx().dead.died);  // a power failure ends every wait
     check_power();
     waits_.erase(thread);
+    wait_since_.erase(thread);
     return now_ps() - start < timeout;
+}
+
+void Kernel::start_hung_task_detector() {
+    sc_core::sc_spawn_options opts;
+    opts.spawn_method();
+    opts.dont_initialize();
+    const Picos every = Picos(props().get<int64_t>("hung_task_ms")) * 1'000'000'000ULL;
+    auto tick = std::make_shared<sc_core::sc_event>();
+    opts.set_sensitivity(tick.get());
+    sc_core::sc_spawn(
+        [this, tick, every] {
+            check_hung_tasks();
+            tick->notify(from_ps(every));
+        },
+        (std::string(name()) + "_khungtaskd").c_str(), &opts);
+    tick->notify(from_ps(every));
+}
+
+// check_hung_uninterruptible_tasks: a task whose one kernel wait (no
+// context switch since) has lasted hung_task_ms.
+void Kernel::check_hung_tasks() {
+    if (hung_paused_ || halted_) return;
+    const Picos hung_after = Picos(props().get<int64_t>("hung_task_ms")) * 1'000'000'000ULL;
+    for (size_t i = 0; i < tasks_.size(); ++i) {
+        if (tasks_[i]->exited() || hung_reported_.count(tasks_[i]->name())) continue;
+        auto since = wait_since_.find(task_threads_[i].name());
+        if (since == wait_since_.end() || now_ps() - since->second < hung_after) continue;
+        hung_reported_.insert(tasks_[i]->name());
+        const std::string what = waiting_on(task_threads_[i].name());
+        hub().guest_error(path(), "liveness.hang",
+                          fmt::format("task {} blocked for more than {} in the kernel, on {}", tasks_[i]->name(),
+                                      format_ps(now_ps() - since->second), what),
+                          {{"task", tasks_[i]->name()}, {"waits_for", what}, {"kind", "hung-task"}});
+    }
 }
 
 std::string Kernel::waiting_on(const std::string& thread) const {

@@ -178,6 +178,12 @@ public:
     unsigned revoke_handles(const std::string& device);
     // msleep: the calling software thread sleeps `d`.
     void sleep(Picos d, const std::string& what = "") { wait_event(never_, d, what); }
+    // khungtaskd: every hung_task_ms, a task blocked in one kernel wait for
+    // longer than that is reported (liveness.hang, kind hung-task), once.
+    // Off between PM_SUSPEND_PREPARE and PM_POST_SUSPEND (hung_task_pm_notify):
+    // `pause(true)` when a transition starts, `pause(false)` after it.
+    void start_hung_task_detector();
+    void pause_hung_task_detector(bool paused) { hung_paused_ = paused; }
     // What a thread (by SystemC process name) is waiting for now, or "".
     std::string waiting_on(const std::string& thread) const;
     // What the PM thread waits for, or else what one of its workers waits for.
@@ -276,6 +282,10 @@ private:
     std::vector<std::unique_ptr<Task>> tasks_;
     std::vector<sc_core::sc_process_handle> task_threads_;
     std::map<std::string, std::string> waits_;  // thread -> what it waits for
+    std::map<std::string, Picos> wait_since_;   // thread -> when its current kernel wait began
+    std::set<std::string> hung_reported_;       // tasks khungtaskd reported
+    bool hung_paused_ = false;
+    void check_hung_tasks();
     bool halted_ = false;
     bool events_check_enabled_ = false;
     uint64_t saved_wakeup_count_ = 0;

@@ -209,6 +209,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
 
     platform.kernel().set_program([&](Cpu& cpu) {
         Kernel& k = platform.kernel();
+        k.start_hung_task_detector();
         ctx.hub.slice_begin(k.path(), "boot", "boot");
         SIM_ASSERT(platform.acpi_os().init(cpu), "the kernel found no valid FADT");
         platform.pci_core().enumerate(cpu);
@@ -424,7 +425,9 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
                 }
                 ctx.faults.set_outside_transition(false);
                 ctx.faults.set_async_power(true);  // power may fail at any moment of the transition
+                k.pause_hung_task_detector(true);  // hung_task_pm_notify: PM_SUSPEND_PREPARE ... PM_POST_SUSPEND
                 r = engine_of(cycle).run(cpu, multi ? cycle : 0);
+                k.pause_hung_task_detector(false);
                 ctx.faults.set_async_power(false);
                 ctx.faults.set_outside_transition(true);
                 // A pm_test stop never slept: the system runs on, as after a resume.
