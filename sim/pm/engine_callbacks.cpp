@@ -1,0 +1,342 @@
+// Device callbacks in a phase: each device's callback in the graph's order, or each a job on an async worker
+// (dpm_async_fn); what runtime PM changes of them (direct-complete, smart-suspend, may-skip-resume); the callback
+// faults a rule injects.
+#include "sim/pm/engine.h"
+
+#include "models/cpu/cpu.h"
+#include "sim/kernel/kernel.h"
+#include "sim/pm/runtime.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+
+namespace quiesce {
+
+namespace {
+// An async callback worker's stack: any driver callback may run on one. The
+// deepest of the regression suite and the examples uses 6.6 KiB, the deepest
+// thread of all 21.7 KiB (docs/performance.md has the measure).
+constexpr size_t kWorkerStack = 128 * 1024;
+}  // namespace
+
+int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
+                            const std::set<std::string>* only, bool stop_on_error) {
+    std::vector<std::string> order = p.order == "top-down" ? s_.graph->resume_order() : s_.graph->suspend_order();
+    std::vector<std::string> parts;
+    std::string participants;
+    for (const auto& n : order)
+        if (s_.devices.count(n) && (!only || only->count(n))) {
+            parts.push_back(n);
+            participants += (participants.empty() ? "" : ",") + n;
+        }
+    hub_.instant(track_, "participants", "phase", {{"callback", p.callback}, {"devices", participants}});
+    // One device's callback, on `c`.
+    auto one = [&](const std::string& name, Cpu& c) {
+        PmDevice* d = s_.devices.at(name);
+        if (s_.runtime) {
+            const std::string why = dpm_skip(name, p.callback, c);
+            if (!why.empty()) {
+                hub_.instant(d->track(), "callback-skipped", "pm",
+                             {{"device", name}, {"callback", p.callback}, {"reason", why}});
+                return 0;
+            }
+        }
+        hub_.slice_begin(d->track(), p.callback, "callback", {{"device", name}, {"phase", p.name}});
+        c.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
+        dpm_before(name, p.callback);
+        int rc = injected_callback_fault(name, p.callback, d->track());
+        if (rc == 0) rc = explicit_callback(*d, p.callback, c);
+        rc = dpm_after(name, p.callback, rc, c);
+        if (rc != 0 && p.callback == "restore_explicit") not_restored_.insert(name);
+        hub_.slice_end(d->track(), p.callback, "callback", {{"device", name}, {"rc", std::to_string(rc)}});
+        if (rc != 0)
+            hub_.instant(track_, "callback-failed", "pm",
+                         {{"device", name}, {"callback", p.callback}, {"rc", std::to_string(rc)}});
+        return rc;
+    };
+    if (p.async && s_.kernel->props().get<bool>("pm_async")) return run_callbacks_async(p, cpu, parts, one, succeeded, stop_on_error);
+    int first_error = 0;
+    for (const auto& name : parts) {
+        int rc = one(name, cpu);
+        if (rc != 0) {
+            // Suspend-side errors stop the phase; resume-side errors are only
+            // logged (reference/linux-pm.md §1.4), the others still resume.
+            if (!stop_on_error) {
+                first_error = first_error ? first_error : rc;
+                continue;
+            }
+            if (!result_.error) result_.failed_device = name;
+            return rc;
+        }
+        if (succeeded) succeeded->insert(name);
+    }
+    return first_error;
+}
+
+struct PmEngine::Worker {
+    sc_core::sc_process_handle thread;
+    sc_core::sc_event go;
+    std::function<void()> job;  // the next one to run
+    bool busy = false;          // from dispatch until its job returned
+};
+
+// An idle worker of this kernel, or a new one. A worker of a kernel that
+// lost power stops where it is (Kernel::adopt_context): never again.
+PmEngine::Worker& PmEngine::idle_worker() {
+    const std::vector<sc_core::sc_process_handle>& dead = s_.kernel->ctx().dead.others;
+    for (auto& w : workers_)
+        if (!w->busy && std::find(dead.begin(), dead.end(), w->thread) == dead.end()) return *w;
+    auto w = std::make_shared<Worker>();
+    sc_core::sc_spawn_options opts;
+    opts.set_stack_size(kWorkerStack);
+    w->thread = sc_core::sc_spawn(
+        [w] {
+            for (;;) {
+                while (!w->job) sc_core::wait(w->go);
+                std::function<void()> job = std::move(w->job);
+                w->job = nullptr;
+                job();
+                Cpu::job_end(w->thread);
+                w->busy = false;
+            }
+        },
+        sc_core::sc_gen_unique_name("dpm_worker"), &opts);
+    s_.kernel->adopt_context(w->thread);  // it stops with the kernel if the power fails
+    workers_.push_back(w);
+    return *w;
+}
+
+// dpm_async_fn: every device's callback a job of its own on a worker
+// thread, started in list order on the online CPUs in turn; each first
+// waits (dpm_wait) for the devices it depends on in this direction -
+// children and consumers when suspending, parents and suppliers when
+// resuming - that take part. A core other than the PM thread's is idle:
+// its jobs start once it has left its idle state (Cpu::wake_latency, drawn
+// once per phase and core; 0 in nominal runs).
+// After a suspend-side error (async_error) the devices not started yet do
+// not run; the PM thread waits for every started one.
+int PmEngine::run_callbacks_async(const Phase& p, Cpu& cpu, const std::vector<std::string>& parts,
+                                  const std::function<int(const std::string&, Cpu&)>& one,
+                                  std::set<std::string>* succeeded, bool stop_on_error) {
+    // What the callback jobs share lives on the heap: if the power fails
+    // (PowerLost unwinds this frame) workers still waiting must not be left
+    // with dangling references.
+    struct State {
+        std::function<int(const std::string&, Cpu&)> one;
+        std::set<std::string> taking_part, done, ok;
+        sc_core::sc_event changed;
+        bool stop = false;
+        int first_error = 0;
+    };
+    auto st = std::make_shared<State>();
+    st->one = one;
+    st->taking_part = std::set<std::string>(parts.begin(), parts.end());
+    const bool children_first = callback_children_first(p.callback);
+    std::vector<Cpu*> online;
+    for (Cpu* c : s_.kernel->cpus())
+        if (c->online()) online.push_back(c);
+    std::map<Cpu*, Cycles> woken;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        std::string name = parts[i];
+        Cpu* c = online[i % online.size()];
+        std::vector<std::string> deps = children_first ? s_.graph->subordinates(name) : s_.graph->superiors(name);
+        Worker& w = idle_worker();
+        w.busy = true;
+        // To the cores (and PCT's priorities) each job is a context of its own.
+        Cpu::job_begin(w.thread, "dpm_" + p.callback + "_" + name + "_" + std::to_string(++async_threads_));
+        auto& priority = s_.kernel->ctx().pct.priority;
+        priority.erase(
+            std::remove_if(priority.begin(), priority.end(), [&w](const auto& e) { return e.first == w.thread; }),
+            priority.end());
+        // Another core is idle: it leaves its idle state once this phase,
+        // then runs its jobs.
+        Cycles late(0);
+        if (c != &cpu) {
+            auto it = woken.find(c);
+            if (it == woken.end()) it = woken.emplace(c, c->wake_latency()).first;
+            late = it->second;
+        }
+        w.job = [this, st, name, c, deps, stop_on_error, late] {
+            if (late.n) c->wait_cycles(late);
+            for (;;) {
+                bool ready = true;
+                for (const auto& d : deps) ready = ready && (!st->taking_part.count(d) || st->done.count(d));
+                if (ready) break;
+                sc_core::wait(st->changed);
+            }
+            if (!st->stop) {
+                int rc = st->one(name, *c);
+                if (rc != 0) {
+                    st->first_error = st->first_error ? st->first_error : rc;
+                    if (stop_on_error) {
+                        st->stop = true;
+                        if (!result_.error && result_.failed_device.empty()) result_.failed_device = name;
+                    }
+                } else {
+                    st->ok.insert(name);
+                }
+            }
+            st->done.insert(name);
+            st->changed.notify(sc_core::SC_ZERO_TIME);
+        };
+        w.go.notify();  // it runs in this evaluation phase, as a thread spawned now would
+    }
+    // device_pm_wait_for_dev inside a callback of this phase.
+    s_.kernel->set_dpm_waiter([st](const std::string& other) {
+        while (st->taking_part.count(other) && !st->done.count(other)) sc_core::wait(st->changed);
+    });
+    struct Unset {
+        Kernel* k;
+        ~Unset() { k->set_dpm_waiter(nullptr); }  // also when a power loss unwinds this frame
+    } unset{s_.kernel};
+    DeadSoftware& dead = s_.kernel->ctx().dead;
+    while (st->done.size() < parts.size()) {
+        sc_core::wait(st->changed | dead.died);
+        s_.kernel->check_power();
+    }
+    if (succeeded) succeeded->insert(st->ok.begin(), st->ok.end());
+    return st->first_error;
+}
+
+// galibert-explicit: a device that keeps no explicit state is quiesced by
+// its suspend and brought back by its resume, re-initialized from what its
+// driver has in memory - its state is not restored (-EOPNOTSUPP), and the
+// revoke action takes away the processes' handles to it.
+int PmEngine::explicit_callback(PmDevice& d, const std::string& cb, Cpu& c) {
+    const bool save = cb == "save_explicit", restore = cb == "restore_explicit";
+    if ((save || restore) && !d.explicit_state()) {
+        int rc = d.callback(save ? "suspend" : "resume", c);
+        return restore && rc == 0 ? -95 : rc;  // -EOPNOTSUPP: nothing to restore it from
+    }
+    return d.callback(cb, c);
+}
+
+namespace {
+// The pm_message event of a callback: 'S'USPEND, 'F'REEZE, 'H'IBERNATE,
+// 'R'ESUME, 'T'HAW, 'E' RESTORE; 0 for prepare, complete and the others.
+char event_of(const std::string& cb) {
+    const std::string base = cb.substr(0, cb.find('_'));
+    if (base == "suspend") return 'S';
+    if (base == "freeze") return 'F';
+    if (base == "poweroff") return 'H';
+    if (base == "resume") return 'R';
+    if (base == "thaw") return 'T';
+    if (base == "restore" && cb != "restore_explicit") return 'E';
+    return 0;
+}
+const char* level_of(const std::string& cb) {
+    if (cb.size() > 6 && cb.compare(cb.size() - 6, 6, "_noirq") == 0) return "noirq";
+    if (cb.find("_late") != std::string::npos || cb.find("_early") != std::string::npos) return "late";
+    return "main";
+}
+}  // namespace
+
+// device_suspend / _late / _noirq and device_resume / _early / _noirq of
+// drivers/base/power/main.c, as far as runtime PM changes what runs.
+std::string PmEngine::dpm_skip(const std::string& name, const std::string& cb, Cpu& c) {
+    RuntimePm& rpm = *s_.runtime;
+    if (!rpm.has(name)) return "";
+    DpmState& st = dpm_[name];
+    const char ev = event_of(cb);
+    if (!ev) return "";
+    const std::string level = level_of(cb);
+    const bool suspending = ev == 'S' || ev == 'F' || ev == 'H';
+    const unsigned flags = rpm.dpm_flags(name);
+    if (suspending && level == "main") {
+        rpm.barrier(name, c);  // a runtime transition in progress ends; a queued resume happens
+        if (st.direct_complete && rpm.suspended(name)) {
+            rpm.disable(name);
+            if (rpm.suspended(name)) {
+                st.direct_completed = true;
+                return "direct-complete";
+            }
+            rpm.enable(name);
+        }
+        st.direct_complete = false;
+        for (const auto& sup : s_.graph->superiors(name)) dpm_[sup].direct_complete = false;
+        return "";
+    }
+    if (st.direct_completed) {
+        if (ev == 'R' && level == "main") rpm.enable(name);  // matches the disable at suspend
+        return "direct-complete";
+    }
+    if (suspending && level == "late") {
+        rpm.disable(name);  // __pm_runtime_disable(dev, false)
+        st.skip_suspend = (flags & kDpmSmartSuspend) && rpm.suspended(name);
+        return st.skip_suspend ? "smart-suspend" : "";
+    }
+    if (suspending && level == "noirq") {
+        // Devices in use right before the sleep, or not allowed to, resume.
+        st.noirq_done = true;
+        st.must_resume = !(flags & kDpmMaySkipResume) || rpm.usage(name) > 1 || rpm.children(name) > 0 ||
+                         st.must_resume;
+        if (st.must_resume)
+            for (const auto& sup : s_.graph->superiors(name)) dpm_[sup].must_resume = true;
+        return st.skip_suspend ? "smart-suspend" : "";
+    }
+    // Resuming: dev_pm_skip_resume.
+    const bool skip_resume = ev == 'E' ? false
+                             : ev == 'T' ? (st.skip_suspend && rpm.suspended(name))
+                                         : st.noirq_done && !st.must_resume;
+    if (level == "noirq") {
+        if (skip_resume) rpm.set_suspended(name);
+        else if (flags & kDpmSmartSuspend) rpm.set_active(name);
+        return skip_resume ? "may-skip-resume" : "";
+    }
+    if (level == "late" && skip_resume) {
+        rpm.enable(name);  // (dpm_after enables it after a callback that runs)
+        return "may-skip-resume";
+    }
+    return "";
+}
+
+void PmEngine::dpm_before(const std::string& name, const std::string& cb) {
+    if (!s_.runtime || !s_.runtime->has(name) || cb != "prepare") return;
+    s_.runtime->get_noresume(name);  // device_prepare: no runtime suspend until complete
+    dpm_[name] = DpmState{};
+}
+
+// After the callback, whatever it returned (an injected fault included):
+// `rc` as the PM core goes on with it.
+int PmEngine::dpm_after(const std::string& name, const std::string& cb, int rc, Cpu& c) {
+    if (!s_.runtime || !s_.runtime->has(name)) return rc;
+    RuntimePm& rpm = *s_.runtime;
+    if (cb == "prepare") {
+        if (rc < 0) {
+            rpm.put(name, c, RuntimePm::kAsync);  // device_prepare's error path
+            return rc;
+        }
+        // Only a suspend (not hibernation) may leave a device as it is.
+        bool suspend_event = false;
+        for (const auto& ph : protocol_.suspend) suspend_event = suspend_event || ph.callback == "suspend";
+        dpm_[name].direct_complete = rc > 0 && suspend_event && !(rpm.dpm_flags(name) & kDpmNoDirectComplete);
+        return 0;
+    }
+    const char ev = event_of(cb);
+    if ((ev == 'R' || ev == 'T' || ev == 'E') && std::string(level_of(cb)) == "late") rpm.enable(name);
+    if (cb == "complete") {
+        dpm_.erase(name);
+        rpm.put(name, c, RuntimePm::kAsync);  // pm_runtime_put: the reference prepare took
+    }
+    return rc;
+}
+
+// A fault rule may make this callback fail (its errno) or never return (the
+// driver waits on something that never comes: liveness.hang reports it).
+int PmEngine::injected_callback_fault(const std::string& device, const std::string& callback,
+                                      const std::string& track) {
+    if (!s_.faults) return 0;
+    if (s_.faults->armed("callback-hang") && s_.faults->fire("callback-hang", device, track, {{"callback", callback}}))
+        for (sc_core::sc_event never;;) {
+            if (s_.kernel) s_.kernel->wait_event(never, ~0ULL >> 1, "a completion that never comes (callback-hang)");
+            else sc_core::wait(sc_core::sc_time(1, sc_core::SC_SEC));
+        }
+    if (s_.faults->armed("callback-fail"))
+        if (const FaultSpec* f = s_.faults->fire("callback-fail", device, track, {{"callback", callback}}))
+            return int(f->err);
+    return 0;
+}
+
+}  // namespace quiesce
