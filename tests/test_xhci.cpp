@@ -189,7 +189,7 @@ std::string joined(const std::vector<std::string>& v) {
 
 }  // namespace
 
-TEST_CASE("xhci: HCRST reads 1 for reset_us, then CNR for ready_us; save and restore in the controller's clock",
+TEST_CASE("xhci: HCRST reads 1 for reset_us, then CNR for ready_us, save and restore in the controller's clock",
           "[usb][xhci]") {
     Facts f = on_xhci([](Platform& p, Cpu& cpu, XhciDriver& drv, PciDev& pd, uint64_t bar, Facts& f) {
         using X = XhciCore;
@@ -239,7 +239,7 @@ TEST_CASE("xhci: HCRST reads 1 for reset_us, then CNR for ready_us; save and res
     CHECK(f["guest_errors"] == "xhci0.core:xhci.write-while-not-ready");
 }
 
-TEST_CASE("xhci: after power-on CNR stays set; Linux's resume waits for it before writing anything", "[usb][xhci]") {
+TEST_CASE("xhci: after power-on CNR stays set, and Linux's resume waits for it before writing anything", "[usb][xhci]") {
     Facts f = on_xhci([](Platform& p, Cpu& cpu, XhciDriver& drv, PciDev& pd, uint64_t bar, Facts& f) {
         using X = XhciCore;
         XhciCore& core = core_of(p);
@@ -279,7 +279,7 @@ TEST_CASE("xhci: after power-on CNR stays set; Linux's resume waits for it befor
     CHECK(f["guest_errors"].empty());
 }
 
-TEST_CASE("xhci: power removed while SSS is set stops the save; the Restore State after it reports SRE",
+TEST_CASE("xhci: power removed while SSS is set stops the save, and the Restore State after it reports SRE",
           "[usb][xhci]") {
     Facts f = on_xhci([](Platform& p, Cpu& cpu, XhciDriver&, PciDev& pd, uint64_t bar, Facts& f) {
         using X = XhciCore;
