@@ -271,27 +271,29 @@ Step parse_step(TableReader& r) {
 }
 
 namespace {
-// `flags = ["SMART_SUSPEND", ...]`: dev_pm_set_driver_flags. True if written.
-bool read_dpm_flags(TableReader& r, DriverProgram& p) {
-    if (!r.array("flags")) return false;
-    p.dpm_flags = 0;
-    for (const auto& f : r.str_list("flags")) {
-        if (f == "NO_DIRECT_COMPLETE") p.dpm_flags |= 1;
-        else if (f == "SMART_SUSPEND") p.dpm_flags |= 2;
-        else if (f == "MAY_SKIP_RESUME") p.dpm_flags |= 4;
-        else r.fail("flags", "unknown flag '" + f + "' (NO_DIRECT_COMPLETE, SMART_SUSPEND, MAY_SKIP_RESUME)");
+// A list of flag names read into bits (the i-th name is bit i); unknown
+// names are input errors at the key. Nothing set when the key is absent.
+bool read_flag_list(TableReader& r, const char* key, const std::vector<std::string>& names, unsigned& bits) {
+    if (!r.array(key)) return false;
+    bits = 0;
+    std::string known;
+    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    for (const auto& f : r.str_list(key)) {
+        auto it = std::find(names.begin(), names.end(), f);
+        if (it == names.end()) r.fail(key, "unknown flag '" + f + "' (" + known + ")");
+        bits |= 1u << unsigned(it - names.begin());
     }
     return true;
 }
 
+// `flags = ["SMART_SUSPEND", ...]`: dev_pm_set_driver_flags. True if written.
+bool read_dpm_flags(TableReader& r, DriverProgram& p) {
+    return read_flag_list(r, "flags", {"NO_DIRECT_COMPLETE", "SMART_SUSPEND", "MAY_SKIP_RESUME"}, p.dpm_flags);
+}
+
+// `irq_flags = ["NO_SUSPEND"]`: request_irq's IRQF_NO_SUSPEND / IRQF_COND_SUSPEND.
 bool read_irq_flags(TableReader& r, DriverProgram& p) {
-    if (!r.array("irq_flags")) return false;
-    p.irq_flags = 0;
-    for (const auto& f : r.str_list("irq_flags")) {
-        if (f == "NO_SUSPEND") p.irq_flags |= 1;
-        else if (f == "COND_SUSPEND") p.irq_flags |= 2;
-        else r.fail("irq_flags", "unknown flag '" + f + "' (NO_SUSPEND, COND_SUSPEND)");
-    }
+    if (!read_flag_list(r, "irq_flags", {"NO_SUSPEND", "COND_SUSPEND"}, p.irq_flags)) return false;
     if (p.irq_flags == 3) r.fail("irq_flags", "NO_SUSPEND and COND_SUSPEND exclude each other");
     return true;
 }
