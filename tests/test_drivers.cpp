@@ -338,6 +338,14 @@ TEST_CASE("explore --mutate: killed and survived, a reproducer that is a driver 
     quiesce::test::Cli bad = sh("explore " + regression("s3-basic") + " --mutate gpu --db " + tmp_path("bad.db"));
     REQUIRE(bad.status == 2);
     REQUIRE(bad.out.find("--mutate: no scenario runs an unpatched driver named 'gpu' (dma-engine)") != std::string::npos);
+    // A callback or step the driver lacks is bad input here too, as with another axis (it used to find 0 mutants).
+    bad = sh("explore " + regression("s3-basic") + " --mutate dma-engine:nosuch --db " + tmp_path("bad.db"));
+    REQUIRE(bad.status == 2);
+    REQUIRE(bad.out.find("--mutate: driver 'dma-engine' has no callback 'nosuch'") != std::string::npos);
+    bad = sh("explore " + regression("s3-basic") + " --mutate dma-engine:suspend:nosuch --db " + tmp_path("bad.db"));
+    REQUIRE(bad.status == 2);
+    REQUIRE(bad.out.find("dma-engine's suspend has no step labelled 'nosuch'") != std::string::npos);
+    REQUIRE_FALSE(std::filesystem::exists(tmp_path("bad.db")));
     // With another axis it explores one scenario (docs/exploring.md), not several.
     bad = sh("explore " + regression("s3-basic") + " " + regression("s3-storage") + " --mutate dma-engine --orders --db " +
              tmp_path("bad2.db"));

@@ -103,23 +103,11 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         return cmd_explore(files[0], e, db_path, out_dir, junit);
     }
     if (o.budget_s > 0) throw InputError("--mutate: a time --budget needs another axis (--kinds, --orders, ...)");
-    // DRIVER[:CALLBACK[:STEP]]
-    const size_t colon = which.find(':'), colon2 = colon == std::string::npos ? colon : which.find(':', colon + 1);
-    const std::string driver_name = which.substr(0, colon);
-    const std::string only = colon == std::string::npos ? "" : which.substr(colon + 1, colon2 - colon - 1);
-    const std::string only_step = colon2 == std::string::npos ? "" : which.substr(colon2 + 1);
-    std::set<std::string> drivers, known;
+    const MutationTarget target = parse_mutation_target(which);
+    std::vector<const DriverProgram*> programs;
     for (const auto& s : scenarios)
-        for (const auto& [dev, p] : s.drivers) {
-            known.insert(p->name);
-            if ((driver_name == "all" || p->name == driver_name) && !p->patched) drivers.insert(p->name);
-        }
-    if (drivers.empty()) {
-        std::string list;
-        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-        throw InputError("--mutate: no scenario runs an unpatched driver named '" + driver_name + "' (" +
-                         (list.empty() ? "no driver files" : list) + ")");
-    }
+        for (const auto& [dev, p] : s.drivers) programs.push_back(p.get());
+    const std::set<std::string> drivers = target_drivers(target, programs, "no scenario runs an");
     check_output_dir(out_dir, "--out");
     check_output_file(junit, "--junit");  // before any run
     if (db_path.empty()) db_path = default_db_name();
@@ -147,8 +135,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         const DriverProgram* p = program_of(scenarios, d);
         size_t i = 0;
         for (auto& m : mutations(*p, reached[d])) {
-            if ((!only.empty() && m.callback != only) || (!only_step.empty() && m.step != only_step))
-                continue;  // --mutate DRIVER:CALLBACK[:STEP]
+            if (!target.keeps(m)) continue;  // --mutate DRIVER:CALLBACK[:STEP]
             if (i++ % o.shards != o.shard) continue;
             if (o.budget && mutants.size() >= o.budget) break;
             mutants.push_back({d, std::move(m)});

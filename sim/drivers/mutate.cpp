@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 namespace quiesce {
 
@@ -129,6 +130,45 @@ std::vector<Mutation> mutations(const DriverProgram& p, const std::set<std::stri
         }
     }
     return out;
+}
+
+MutationTarget parse_mutation_target(const std::string& which) {
+    const size_t colon = which.find(':'), colon2 = colon == std::string::npos ? colon : which.find(':', colon + 1);
+    MutationTarget t;
+    t.driver = which.substr(0, colon);
+    t.callback = colon == std::string::npos ? "" : which.substr(colon + 1, colon2 - colon - 1);
+    t.step = colon2 == std::string::npos ? "" : which.substr(colon2 + 1);
+    return t;
+}
+
+std::set<std::string> target_drivers(const MutationTarget& t, const std::vector<const DriverProgram*>& programs,
+                                     const std::string& none) {
+    std::set<std::string> drivers, known;
+    std::map<std::string, const DriverProgram*> first;  // a program of each named driver
+    for (const DriverProgram* p : programs) {
+        if (!p) continue;
+        known.insert(p->name);
+        if ((t.driver == "all" || p->name == t.driver) && !p->patched) {
+            drivers.insert(p->name);
+            first.emplace(p->name, p);
+        }
+    }
+    if (drivers.empty()) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        throw InputError("--mutate: " + none + " unpatched driver named '" + t.driver + "' (" +
+                         (list.empty() ? "no driver files" : list) + ")");
+    }
+    bool known_callback = t.callback.empty(), known_step = t.step.empty();
+    for (const auto& [name, program] : first)
+        if (const std::vector<Step>* steps = t.callback.empty() ? nullptr : program->callback(t.callback)) {
+            known_callback = true;
+            for (const Step& st : *steps) known_step = known_step || st.label == t.step;
+        }
+    if (!known_callback) throw InputError("--mutate: driver '" + t.driver + "' has no callback '" + t.callback + "'");
+    if (!known_step)
+        throw InputError("--mutate: " + t.driver + "'s " + t.callback + " has no step labelled '" + t.step + "'");
+    return drivers;
 }
 
 }  // namespace quiesce

@@ -34,6 +34,22 @@ std::string neighbour(const std::string& callback, bool later);
 std::string mutation_patch(const DriverProgram& p, const Mutation& m);
 // `p` with the mutation applied. Throws InputError if it does not apply.
 DriverProgram mutate(const DriverProgram& p, const Mutation& m);
+// `--mutate DRIVER[:CALLBACK[:STEP]]`: the drivers it names ("all": every
+// one) and which of their mutations it keeps (one callback's, one step's).
+struct MutationTarget {
+    std::string driver, callback, step;
+    bool keeps(const Mutation& m) const {
+        return (callback.empty() || m.callback == callback) && (step.empty() || m.step == step);
+    }
+};
+MutationTarget parse_mutation_target(const std::string& which);
+// The names of the unpatched drivers among `programs` (a run's driver
+// programs, one per device; null ones skipped) that `t` names. Input
+// errors: none of them ("--mutate: " + `none` + " unpatched driver named
+// ..."), a callback that a named driver lacks, a step its callback does not
+// label.
+std::set<std::string> target_drivers(const MutationTarget& t, const std::vector<const DriverProgram*>& programs,
+                                     const std::string& none);
 // "drop:suspend:stop-engine" -> the mutation; false if malformed.
 bool parse_mutation(const std::string& spec, Mutation& out);
 

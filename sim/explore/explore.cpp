@@ -359,39 +359,16 @@ std::string mutation_text(const std::string& rule) {
 }
 
 std::vector<FaultPoint> mutation_points(const RunStream& baseline, const Scenario& s, const std::string& which) {
-    // DRIVER[:CALLBACK[:STEP]]
-    const size_t colon = which.find(':'), colon2 = colon == std::string::npos ? colon : which.find(':', colon + 1);
-    const std::string name = which.substr(0, colon);
-    const std::string only = colon == std::string::npos ? "" : which.substr(colon + 1, colon2 - colon - 1);
-    const std::string step = colon2 == std::string::npos ? "" : which.substr(colon2 + 1);
-    std::set<std::string> drivers, known;
-    for (const auto& [dev, p] : s.drivers) {
-        if (!p) continue;
-        known.insert(p->name);
-        if ((name == "all" || p->name == name) && !p->patched) drivers.insert(p->name);
-    }
-    if (drivers.empty()) {
-        std::string list;
-        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-        throw InputError("--mutate: the scenario runs no unpatched driver named '" + name + "' (" +
-                         (list.empty() ? "no driver files" : list) + ")");
-    }
+    const MutationTarget target = parse_mutation_target(which);
+    std::vector<const DriverProgram*> programs;
+    for (const auto& [dev, p] : s.drivers) programs.push_back(p.get());
     std::vector<FaultPoint> out;
-    bool known_callback = only.empty(), known_step = step.empty();
-    for (const auto& d : drivers) {
+    for (const auto& d : target_drivers(target, programs, "the scenario runs no")) {
         const std::vector<std::string> devices = devices_running(s, d);
         const DriverProgram& program = *s.drivers.at(devices.front());
-        if (const std::vector<Step>* steps = only.empty() ? nullptr : program.callback(only)) {
-            known_callback = true;
-            for (const Step& st : *steps) known_step = known_step || st.label == step;
-        }
-        for (const Mutation& m : mutations(program, reached_callbacks(baseline, devices))) {
-            if ((!only.empty() && m.callback != only) || (!step.empty() && m.step != step)) continue;
-            out.push_back({"mutate=" + d + ":" + m.spec(), "mutation", "", m.text()});
-        }
+        for (const Mutation& m : mutations(program, reached_callbacks(baseline, devices)))
+            if (target.keeps(m)) out.push_back({"mutate=" + d + ":" + m.spec(), "mutation", "", m.text()});
     }
-    if (!known_callback) throw InputError("--mutate: driver '" + name + "' has no callback '" + only + "'");
-    if (!known_step) throw InputError("--mutate: " + name + "'s " + only + " has no step labelled '" + step + "'");
     return out;
 }
 
