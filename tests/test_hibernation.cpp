@@ -26,7 +26,7 @@ Facts with_image(const std::function<void(Platform&, Cpu&, Hibernation&, Platfor
         Platform::Disk disk = p.disk();
         HibernationOptions opts;
         opts.crc = crc;
-        opts.compress = lz4;
+        opts.lz4 = lz4;
         opts.hw_signature = 0x5eed0002;
         Hibernation h(p.kernel(), p.memory(), p.kernel().hub(), opts);
         h.set_swap(disk.driver, disk.swap_first, disk.drive->sectors() - disk.swap_first);

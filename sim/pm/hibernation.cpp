@@ -144,8 +144,8 @@ void Hibernation::stream_size(uint64_t n, uint64_t& meta, uint64_t& body, uint64
     meta = (n + swsusp::kPfnsPerPage - 1) / swsusp::kPfnsPerPage;
     body = meta + n;  // stream pages after swsusp_info
     const uint64_t units = (body + kUnitPages - 1) / kUnitPages;
-    worst = 1 + (options_.compress ? units * unit_frame_pages(LZ4_compressBound(int(kUnitPages * swsusp::kPage)))
-                                   : body);
+    worst = 1 + (options_.lz4 ? units * unit_frame_pages(LZ4_compressBound(int(kUnitPages * swsusp::kPage)))
+                            : body);
     maps = (worst + swsusp::kMapEntries - 1) / swsusp::kMapEntries;
 }
 
@@ -213,7 +213,7 @@ int Hibernation::write_stream(Cpu& cpu, BlockDevice& dev, Kernel& buffers, std::
         hub_.slice_end(kernel_.path(), "write-image", "hibernation", {{"rc", std::to_string(rc)}, {"result", what}});
         return rc;
     };
-    const bool lz4 = options_.compress;
+    const bool lz4 = options_.lz4;
     const bool crc_on = options_.crc || lz4;  // SF_CRC32_MODE whenever compressing
     const uint64_t n = pfns_.size();
     uint64_t meta, body, worst, maps;

@@ -18,6 +18,7 @@
 
 #include "sim/kernel/block.h"
 #include "sim/kernel/kernel.h"
+#include "sim/pm/hibernation_spec.h"
 
 #include <cstdint>
 #include <deque>
@@ -79,13 +80,10 @@ protected:
     ~SnapshotObserver() = default;
 };
 
-struct HibernationOptions {
-    bool crc = true;          // SF_CRC32_MODE (Linux: whenever the image is compressed)
-    bool compress = false;    // LZ4 units of 32 pages (SF_COMPRESSION_ALG_LZ4); implies the CRC
-    bool ignore_swap_map = false;  // a bug: write the image over slots swapped-out pages occupy
-    bool restore_mounts_root = false;  // a bug: the restore kernel mounts the root fs before resuming
-    bool hw_sig = false;      // acpi_sleep=s4_hwsig: SF_HW_SIG, refuse on mismatch
-    uint64_t image_size = 0;  // /sys/power/image_size in bytes; 0: the default, 2/5 of RAM
+// The scenario's [hibernation] and what the platform adds to it.
+struct HibernationOptions : HibernationSpec {
+    HibernationOptions() = default;
+    explicit HibernationOptions(const HibernationSpec& spec) : HibernationSpec(spec) {}
     uint32_t hw_signature = 0;  // the FACS signature the image kernel read at boot (s4_hardware_signature)
     // The FACS signature now (after a restore): acpi_hibernation_leave compares.
     std::function<uint32_t()> current_hw_signature;

@@ -7,6 +7,7 @@
 #include "sim/drivers/program.h"
 #include "sim/fault/fault_plan.h"
 #include "sim/pm/device_graph.h"
+#include "sim/pm/hibernation_spec.h"
 #include "sim/pm/protocol.h"
 
 #include <cstdint>
@@ -119,16 +120,6 @@ struct StorageWorkload {
     // (transparency.diverged).
     unsigned ops = 0;
     bool control_run = false;
-};
-
-// `[hibernation]`: how linux-s4 writes and checks its image.
-struct HibernationSpec {
-    bool crc = true;      // SF_CRC32_MODE: the header carries the CRC32 of the data
-    bool hw_sig = false;  // acpi_sleep=s4_hwsig: refuse an image made on other hardware
-    bool lz4 = false;     // hibernate.compressor=lz4 (implies the CRC)
-    bool ignore_swap_map = false;  // bug knob: the image writer lays pages out from slot 1 regardless
-    bool restore_mounts_root = false;  // bug knob: the restore kernel mounts the root fs (initramfs) first
-    uint64_t image_size = 0;           // /sys/power/image_size (bytes); 0: 2/5 of RAM
 };
 
 struct Scenario {
