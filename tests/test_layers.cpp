@@ -50,7 +50,6 @@ const std::map<std::string, std::set<std::string>>& allowed() {
 // Back-edges still in the code (docs/architecture.md says why each remains).
 const std::set<std::string> kKnown = {
     "sim/core/context.h -> sim/fault/injector.h",
-    "models/acpi/acpi_os.cpp -> sim/kernel/kernel.h",
     "sim/scenario/executor.h -> sim/explore/fork_runner.h",
     "sim/scenario/executor.cpp -> sim/explore/fork_runner.h",
 };

@@ -1,4 +1,4 @@
-#include "models/acpi/acpi_os.h"
+#include "sim/kernel/acpi_os.h"
 
 #include <fmt/format.h>
 

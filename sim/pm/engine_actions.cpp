@@ -2,7 +2,7 @@
 // the freezer, the image, IRQs, syscore and CPUs; and a power loss in the middle of the transition.
 #include "sim/pm/engine.h"
 
-#include "models/acpi/acpi_os.h"
+#include "sim/kernel/acpi_os.h"
 #include "models/cpu/cpu.h"
 #include "sim/core/errors.h"
 #include "sim/kernel/kernel.h"

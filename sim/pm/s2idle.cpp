@@ -9,7 +9,7 @@
 // idle; a real one ends the loop and the resume list runs.
 #include "sim/pm/engine.h"
 
-#include "models/acpi/acpi_os.h"
+#include "sim/kernel/acpi_os.h"
 #include "models/cpu/cpu.h"
 #include "sim/kernel/kernel.h"
 

@@ -10,7 +10,7 @@
 //   0xFED4_0000  ACPI PM block
 #pragma once
 
-#include "models/acpi/acpi_os.h"
+#include "sim/kernel/acpi_os.h"
 #include "models/acpi/acpi_pm.h"
 #include "models/acpi/firmware.h"
 #include "models/cpu/cpu.h"
