@@ -5,6 +5,7 @@
 
 #include "sim/core/errors.h"
 #include "sim/explore/findings.h"
+#include "sim/explore/interleavings.h"
 #include "sim/scenario/executor.h"
 #include "sim/trace/trace_db.h"
 
@@ -47,33 +48,7 @@ struct Coverage {
     std::vector<std::pair<std::string, bool>> orders;  // what the order changes, whether it broke something
     std::map<std::string, Cell> products;              // combinations, per product of axes (--cross)
     std::map<std::string, size_t> products_new;        // ... runs with a violation no part of them showed
-    // Interleavings: two callbacks of one phase that overlapped in time in
-    // some run (the async ones, on different cores), by (phase, a, b) with
-    // a < b: bit 1 a started first in some run, bit 2 b did, bit 4 together.
-    std::map<std::tuple<std::string, std::string, std::string>, unsigned> overlaps;
-    void note_overlaps(const RunStream& stream) {
-        std::map<std::string, std::map<std::string, std::pair<Picos, Picos>>> spans;  // phase -> device -> span
-        std::map<std::string, std::string> open;  // device -> the phase of its callback running now
-        for (const auto& ev : stream.events) {
-            if (ev.category != "callback") continue;
-            const std::string device = arg_value(ev, "device");
-            if (ev.kind == EvKind::SliceBegin) {
-                open[device] = arg_value(ev, "phase");
-                spans[open[device]][device] = {ev.ts, ev.ts};
-            } else if (ev.kind == EvKind::SliceEnd && open.count(device)) {
-                spans[open[device]][device].second = ev.ts;
-                open.erase(device);
-            }
-        }
-        for (const auto& [phase, devs] : spans)
-            for (auto a = devs.begin(); a != devs.end(); ++a)
-                for (auto b = std::next(a); b != devs.end(); ++b) {
-                    const auto& [ab, ae] = a->second;
-                    const auto& [bb, be] = b->second;
-                    if (!(ab < be && bb < ae)) continue;  // one ended before the other began
-                    overlaps[{phase, a->first, b->first}] |= ab < bb ? 1u : bb < ab ? 2u : 4u;
-                }
-    }
+    Interleavings interleavings;  // which callbacks ran at the same time, on which cores
 };
 
 void print_report(const ExploreOptions& o, const ExplorePlan& plan, const std::vector<FaultPoint>& points,
@@ -98,17 +73,8 @@ void print_report(const ExploreOptions& o, const ExplorePlan& plan, const std::v
     for (size_t i = 0; i < coverage.orders.size() && i < shown; ++i)
         std::printf("  order: %s%s\n", coverage.orders[i].first.c_str(), coverage.orders[i].second ? "  !" : "");
     if (coverage.orders.size() > shown) std::printf("  ... and %zu more orders\n", coverage.orders.size() - shown);
-    if (points.size() > fault_count && !coverage.overlaps.empty()) {
-        // How much of the concurrency the orders, schedules and timings moved.
-        size_t both = 0, together = 0;
-        for (const auto& [key, seen] : coverage.overlaps) {
-            both += (seen & 3u) == 3u;
-            together += seen == 4u;
-        }
-        std::printf("interleavings: %zu pairs of callbacks of one phase ran at the same time in some variant; %zu of "
-                    "them started in either order, %zu only at the same instant\n",
-                    coverage.overlaps.size(), both, together);
-    }
+    // How much of the concurrency the orders, schedules and timings moved.
+    if (points.size() > fault_count) std::fputs(coverage.interleavings.text().c_str(), stdout);
     if (plan.timing_count)
         std::printf("timings: %zu seeds, every varied latency within +-%u%% (minimum delays only longer), kworker "
                     "wake-ups 0 to each core's idle_exit_us (docs/exploring.md)\n",
@@ -337,7 +303,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         }
         const bool violating = found.add(points, picks[k], run_id, seen, r.violations);
         ran_points.insert(picks[k]);
-        if (points.size() > fault_count) coverage.note_overlaps(r.stream);  // (only reported then)
+        if (points.size() > fault_count) coverage.interleavings.add(r.stream, v);  // (only reported then)
         if (r.status == "crashed" || r.status == "timeout") ++crashed;
         const bool many = combined(p);
         if (many) coverage.products[axes_of(p)].add(fired, violating);

@@ -1,0 +1,131 @@
+// Explore and the cores: which async callbacks ran on which core (against the run's own sched_switch
+// records), the cross-core interleavings the coverage counts, and a driver mutant only a timing kills.
+#include "cli.h"
+#include "tmpfile.h"
+
+#include "sim/explore/interleavings.h"
+#include "sim/scenario/executor.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <regex>
+#include <string>
+
+using namespace quiesce;
+using quiesce::test::Cli;
+using quiesce::test::sh;
+
+namespace {
+std::string tmp(const std::string& name) { return quiesce::test::tmp_path("explore-cores-" + name); }
+const std::string kRace = std::string(QUIESCE_DATA_DIR) + "/examples/explore-cross-cpu-race.toml";
+const std::string kMutant = std::string(QUIESCE_DATA_DIR) + "/examples/explore-mutation-cross-cpu.toml";
+
+// (callback, device) -> the core that first switched to the async callback's
+// context ("dpm_<callback>_<device>_<n>"): what the run itself says.
+std::map<std::pair<std::string, std::string>, std::string> switched_to(const RunStream& stream) {
+    std::map<std::pair<std::string, std::string>, std::string> out;
+    for (const auto& ev : stream.events) {
+        if (ev.kind != EvKind::Instant || ev.name != "sched_switch") continue;
+        std::string next = arg_value(ev, "next");
+        if (next.rfind("dpm_", 0) != 0) continue;
+        next = next.substr(4, next.rfind('_') - 4);  // without the serial number
+        const size_t cut = next.rfind('_');
+        out.emplace(std::make_pair(next.substr(0, cut), next.substr(cut + 1)), ev.track);
+    }
+    return out;
+}
+}  // namespace
+
+TEST_CASE("explore: the core of each async callback, as the run's own sched_switch records say", "[explore][cores]") {
+    for (const std::string& file : {kRace, kMutant, quiesce::test::regression("s3-storage"),
+                                   quiesce::test::regression("s3-basic")}) {
+        INFO(file);
+        Scenario s = load_scenario(file);
+        RunResult r = execute(s);  // at its own trace level (events): sched_switch is recorded
+        const auto cores = callback_cores(r.stream, s);
+        const auto truth = switched_to(r.stream);
+        size_t placed = 0, noirq = 0;
+        for (const auto& [key, core] : cores) {
+            const auto& [phase, device] = key;
+            std::string callback;
+            for (const auto* list : {&s.protocol.suspend, &s.protocol.resume})
+                for (const Phase& p : *list)
+                    if (p.name == phase) callback = p.callback;
+            INFO(phase << " " << device);
+            auto it = truth.find({callback, device});
+            REQUIRE(it != truth.end());
+            CHECK(it->second == core);
+            ++placed;
+            noirq += phase == "suspend_noirq";
+        }
+        CHECK(placed >= 8);
+        CHECK(noirq >= 2);
+    }
+    // The order hands dma0's callback to cpu0 and dma1's to cpu1.
+    Scenario s = load_scenario(kMutant);
+    const auto cores = callback_cores(execute(s).stream, s);
+    CHECK(cores.at({"suspend_noirq", "dma0"}) == "cpu0");
+    CHECK(cores.at({"suspend_noirq", "dma1"}) == "cpu1");
+}
+
+TEST_CASE("explore: coverage counts the cross-core interleavings, and only the composed axes vary them",
+          "[explore][cores]") {
+    const std::regex none("cross-core: \\d+ pairs of callbacks on two cores \\(device@core\\) ran at the same time in some "
+                          "variant; 0 of them started in more than one order across the variants\n");
+    Cli orders = sh("explore " + kRace + " --orders -j 2 --db " + tmp("orders.db"));
+    INFO(orders.out);
+    CHECK(std::regex_search(orders.out, none));
+    Cli timing = sh("explore " + kRace + " --timing 4 -j 2 --db " + tmp("timing.db"));
+    INFO(timing.out);
+    CHECK(std::regex_search(timing.out, none));
+    Cli both = sh("explore " + kRace + " --orders --timing 4 --cross -j 2 --db " + tmp("both.db"));
+    INFO(both.out);
+    CHECK(std::regex_search(both.out, std::regex("cross-core: \\d+ pairs of callbacks on two cores \\(device@core\\) ran at the same time in "
+                                                 "some variant; [1-9]\\d* of them started in more than one order across the variants:\n")));
+    // The racing pair, where the other order put them: dma0 on the PM
+    // thread's core first under a timing, both at once nominally.
+    CHECK(both.out.find("  suspend_noirq    dma0@cpu0 dma1@cpu1: dma0 first, at the same instant\n") !=
+          std::string::npos);
+    CHECK(sh("explore " + kRace + " --orders --timing 4 --cross -j 2 --db " + tmp("both-again.db")).out.find(
+              "  suspend_noirq    dma0@cpu0 dma1@cpu1: dma0 first, at the same instant\n") != std::string::npos);
+}
+
+TEST_CASE("explore: a driver mutant that survives alone and on every axis alone, killed only with a timing",
+          "[explore][cores][mutate]") {
+    const std::string args = "explore " + kMutant + " --mutate dma-engine-waits-for-reader:suspend_noirq --timing 4";
+    // The mutants alone and the timings alone: nothing.
+    Cli alone = sh(args + " -j 2 --db " + tmp("mut-alone.db"));
+    INFO(alone.out);
+    CHECK(alone.status == 0);
+    CHECK(alone.out.find("no violation beyond the baseline's") != std::string::npos);
+    CHECK(std::regex_search(alone.out, std::regex("SURVIVED  drop suspend_noirq/wait-reader +1 run\\(s\\)")));
+    // Composed: the mutant is killed in mutations x timings only.
+    const std::string db = tmp("mut-cross.db"), out = tmp("mut-repro");
+    std::filesystem::remove_all(out);
+    Cli r = sh(args + " --cross -j 2 --db " + db + " --out " + out);
+    INFO(r.out);
+    REQUIRE(r.status == 1);
+    CHECK(std::regex_search(r.out, std::regex("KILLED    drop suspend_noirq/wait-reader +only in mutations x timings "
+                                              "\\(4 of them\\), by io.suspended-device in suspend_noirq at dma0")));
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex("io\\.suspended-device +- +dma0 +fault mutation\\+timing .* first run "
+                                                   "(\\d+) \\(mutate=dma-engine-waits-for-reader:drop:suspend_noirq:"
+                                                   "wait-reader under timing=[^)]*\\)\\s+reproducer: (\\S+)")));
+    // The finding's run replays; the reproducer (the mutation as a patch of
+    // dma0's driver, the [timing] table, the local driver file copied
+    // beside it) runs from --out.
+    CHECK(sh("replay " + db + " " + std::string(m[1])).out.find("identical") != std::string::npos);
+    std::ifstream in(m[2].str());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(text.find("[[drivers.dma0.patch]]\ncallback = \"suspend_noirq\"\ndelete = \"wait-reader\"\n") !=
+          std::string::npos);
+    CHECK(text.find("[timing]\n") != std::string::npos);
+    CHECK(std::filesystem::exists(out + "/drivers/dma-engine-waits-for-reader.toml"));
+    Cli again = sh("run " + out + " --db " + tmp("mut-again.db"));
+    INFO(again.out);
+    CHECK(again.status == 0);
+    CHECK(again.out.find("found the expected io.suspended-device") != std::string::npos);
+    std::filesystem::remove_all(out);
+}
