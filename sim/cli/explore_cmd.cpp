@@ -77,7 +77,10 @@ void print_report(const ExploreOptions& o, const ExplorePlan& plan, const std::v
     if (points.size() > fault_count) std::fputs(coverage.interleavings.text().c_str(), stdout);
     if (plan.timing_count)
         std::printf("timings: %zu seeds, every varied latency within +-%u%% (minimum delays only longer), kworker "
-                    "wake-ups 0 to each core's idle_exit_us (docs/exploring.md)\n",
+                    "wake-ups 0 to each core's idle_exit_us (docs/exploring.md)\n"
+                    "  varied: software steps' CPU cost, ACPI methods, DMA beats and commands, interrupt entry, xHCI "
+                    "and USB, drive commands and spin-up; only longer: PCI power-state delays, config-restore retries, "
+                    "driver poll intervals, firmware POST and S3 resume; same-time events in a seeded order\n",
                     plan.timing_count, o.jitter);
     // Each product of axes: how much of it ran (a budget or shard cuts it), fired, found something new.
     for (const auto& [axes, size] : plan.products) {
