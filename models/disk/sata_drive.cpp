@@ -1,6 +1,7 @@
 #include "models/disk/sata_drive.h"
 
 #include "sim/core/errors.h"
+#include "sim/fault/injector.h"
 
 #include <algorithm>
 #include <cstring>
@@ -20,7 +21,10 @@ const char* SataDrive::to_string(Power p) {
 SataDrive::SataDrive(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
                      uint64_t size_bytes, unsigned sector_size)
     : Component(name, ctx, clock), size_(size_bytes), sector_size_(sector_size),
-      sectors_(size_bytes / sector_size) {
+      sectors_(size_bytes / sector_size),
+      // Its own stream, from the run's seed without drawing from it: no
+      // other model's numbers move.
+      destage_rng_(ctx.rng.seed_state() ^ 0x5a7a0de57a6e0000ULL) {
     SIM_ASSERT(sector_size_ == 512 || sector_size_ == 4096, "sector size {}", sector_size_);
     props().declare("write_cache", true, "Volatile write cache enabled (IDENTIFY word 85 bit 5)");
     props().declare("honours_flush", true, "FLUSH CACHE really writes the cache to media (false: a lying drive)");
@@ -66,13 +70,25 @@ void SataDrive::write_media(uint64_t lba, const uint8_t* data) {
     media_[lba].assign(data, data + sector_size_);
 }
 
+std::vector<uint64_t> SataDrive::destage_order() {
+    std::vector<uint64_t> lbas;
+    lbas.reserve(cache_.size());
+    for (const auto& [lba, data] : cache_) lbas.push_back(lba);  // ascending
+    if (lbas.empty()) return lbas;
+    uint64_t pick = destage_rng_.next();
+    if (ctx().timing.percent) pick ^= ctx().timing.rng.next();  // explore's timing axis moves it too
+    const size_t first = size_t(pick % lbas.size());
+    std::rotate(lbas.begin(), lbas.begin() + long(first), lbas.end());
+    return lbas;
+}
+
 bool SataDrive::flush_cache() {
     if (!props().get<bool>("honours_flush")) return true;  // acknowledges, keeps the cache
     Picos per = Picos(props().get<int64_t>("media_ns_per_sector")) * 1000;
     const uint64_t gen = power_cycles_;
-    while (!cache_order_.empty()) {  // oldest first
-        const uint64_t lba = cache_order_.front();
-        cache_order_.pop_front();
+    const std::vector<uint64_t> order = destage_order();
+    if (!order.empty()) destage_start_ = order.front();
+    for (uint64_t lba : order) {
         auto it = cache_.find(lba);
         if (it == cache_.end()) continue;
         write_media(lba, it->second.data());
@@ -80,6 +96,7 @@ bool SataDrive::flush_cache() {
         sc_core::wait(from_ps(per));
         if (gen != power_cycles_) return false;  // the power went mid-flush: the rest of the cache with it
     }
+    cache_order_.clear();
     return true;
 }
 
@@ -111,7 +128,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
                 hub().slice_end(path(), "flush", "disk", {{"result", "power-lost"}});
                 return false;
             }
-            hub().slice_end(path(), "flush", "disk");
+            hub().slice_end(path(), "flush", "disk", {{"from_lba", std::to_string(destage_start_)}});
             persistence_point("flush", 0, 0);
             return true;
         case STANDBY_IMMEDIATE:

@@ -4,9 +4,18 @@
 // standby with a spin-up delay), and power loss that drops the cache
 // (reference/linux-pm.md §6.1-6.3). The drive is the true state of the disk:
 // checkers read it directly.
+//
+// FLUSH CACHE destages in the order the drive chooses, as real drives do
+// (an elevator sweep from where the head is, not the order the writes
+// came): ascending LBA from a cached sector the drive's own seeded
+// generator picks, then wrapping to the lowest. The pick is a function of
+// the run's seed (and, under [timing] jitter, of the timing stream), so a
+// power cut in the middle of a flush leaves a different, reproducible
+// subset on the media per seed. A full cache evicts its oldest sector.
 #pragma once
 
 #include "sim/core/module.h"
+#include "sim/core/rng.h"
 
 #include <cstdint>
 #include <deque>
@@ -50,14 +59,18 @@ public:
     // Direct media write (the disk image a platform starts with: mkswap).
     void format(uint64_t lba, const std::vector<uint8_t>& data) { media_[lba] = data; }
     uint64_t flushes() const { return flushes_; }
+    // The LBA the last flush started its sweep at (tests, traces).
+    uint64_t last_destage_start() const { return destage_start_; }
 
 private:
     // Standby to active; false when the power went meanwhile.
     bool spin_up();
     void write_media(uint64_t lba, const uint8_t* data);
     void persistence_point(const char* what, uint64_t lba, uint32_t count);
-    // Writes the cache to the media, oldest first; false when the power went meanwhile.
+    // Writes the cache to the media in the drive's order; false when the power went meanwhile.
     bool flush_cache();
+    // The LBAs of the cache in the order a flush destages them now.
+    std::vector<uint64_t> destage_order();
     void set_power(Power p);
 
     uint64_t size_;
@@ -70,6 +83,8 @@ private:
     std::deque<uint64_t> cache_order_;                 // oldest first
     std::map<uint64_t, Picos> written_at_;             // lba -> last write accepted
     uint64_t flushes_ = 0;
+    Rng destage_rng_;                                  // where a flush starts its sweep
+    uint64_t destage_start_ = 0;
 };
 
 }  // namespace quiesce
