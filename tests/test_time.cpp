@@ -1,8 +1,10 @@
+#include "sim/core/rng.h"
 #include "sim/core/time.h"
 
 #include <catch2/catch.hpp>
 
 #include <stdexcept>
+#include <vector>
 
 using namespace quiesce;
 
@@ -35,6 +37,31 @@ TEST_CASE("clock domain: fractional periods never drift", "[time]") {
     REQUIRE(acpi.cycles_at(acpi.edge_ps(Cycles(3'579'545))) == Cycles(3'579'545));
 }
 
+// The exact-period fast path (1e12 divisible by hz) gives what the general
+// 128-bit formula gives, everywhere a run's times reach.
+TEST_CASE("clock domain: an exact period converts as the general formula", "[time]") {
+    const unsigned __int128 ps = 1'000'000'000'000ULL;
+    auto edge = [&](uint64_t hz, uint64_t c) { return Picos(static_cast<unsigned __int128>(c) * ps / hz); };
+    auto floor_at = [&](uint64_t hz, Picos t) { return uint64_t(static_cast<unsigned __int128>(t) * hz / ps); };
+    auto ceil_in = [&](uint64_t hz, Picos t) {
+        return uint64_t((static_cast<unsigned __int128>(t) * hz + ps - 1) / ps);
+    };
+    for (uint64_t hz : {1ULL, 32'000ULL, 1'000'000ULL, 100'000'000ULL, 125'000'000ULL, 800'000'000ULL,
+                        1'000'000'000ULL, 4'000'000'000ULL, 1'000'000'000'000ULL}) {
+        ClockDomain d("d", hz);
+        for (Picos t : {Picos(0), Picos(1), Picos(999), Picos(1000), Picos(1001), Picos(1'250), Picos(320'262'867'250ULL),
+                        Picos(10'000'000'000'000ULL), Picos(18'000'000'000'000'000'000ULL)}) {
+            INFO(hz << " Hz at " << uint64_t(t) << " ps");
+            const uint64_t c = floor_at(hz, t);
+            REQUIRE(d.cycles_at(t) == Cycles(c));
+            REQUIRE(d.ceil_cycles(t) == Cycles(edge(hz, c) == t ? c : c + 1));
+            REQUIRE(d.cycles_in(t) == Cycles(ceil_in(hz, t)));
+            REQUIRE(d.edge_ps(Cycles(c)) == edge(hz, c));
+            REQUIRE(d.edge_ps(Cycles(c + 7)) == edge(hz, c + 7));
+        }
+    }
+}
+
 TEST_CASE("durations, sizes and frequencies parse with units", "[time]") {
     REQUIRE(parse_duration("10ms") == 10'000'000'000ULL);
     REQUIRE(parse_duration("150us") == 150'000'000ULL);
@@ -58,4 +85,13 @@ TEST_CASE("picoseconds format for people", "[time]") {
     REQUIRE(format_ps(1500) == "1.5ns");
     REQUIRE(format_ps(320'262'867'250ULL) == "320.262ms");
     REQUIRE(format_ps(2'000'000'000'000ULL) == "2s");
+}
+
+TEST_CASE("rng: fill_low_bytes gives the bytes of one next() each", "[time][rng]") {
+    Rng a(42), b(42);
+    std::vector<uint8_t> fast(4099), slow(4099);
+    a.fill_low_bytes(fast.data(), fast.size());
+    for (auto& x : slow) x = uint8_t(b.next());
+    REQUIRE(fast == slow);
+    REQUIRE(a.next() == b.next());  // the same state after
 }

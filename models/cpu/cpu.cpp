@@ -2,6 +2,7 @@
 
 #include "sim/core/errors.h"
 #include "sim/core/memory.h"
+#include "sim/fault/fault_plan.h"
 
 #include <fmt/format.h>
 
@@ -221,6 +222,31 @@ void Cpu::run_for(uint64_t cycles) {
     }
 }
 
+void Cpu::access(tlm::tlm_command cmd, uint64_t addr, unsigned char* data, unsigned len) {
+    // Given back however transport() leaves (PowerLost, a killed thread
+    // unwinding).
+    struct Lease {
+        Cpu& cpu;
+        std::unique_ptr<tlm::tlm_generic_payload> tx;
+        ~Lease() { cpu.payloads_.push_back(std::move(tx)); }
+    } lease{*this, nullptr};
+    if (payloads_.empty()) {
+        lease.tx = std::make_unique<tlm::tlm_generic_payload>();
+    } else {
+        lease.tx = std::move(payloads_.back());
+        payloads_.pop_back();
+    }
+    tlm::tlm_generic_payload& tx = *lease.tx;
+    // What a new payload holds, but for the fields transport() sets.
+    tx.set_command(cmd);
+    tx.set_address(addr);
+    tx.set_data_ptr(data);
+    tx.set_data_length(len);
+    tx.set_byte_enable_length(0);
+    tx.set_gp_option(tlm::TLM_MIN_PAYLOAD);
+    transport(tx);
+}
+
 void Cpu::transport(tlm::tlm_generic_payload& tx) {
     // The core first (it may throw PowerLost): nothing of ours is attached
     // to the payload yet.
@@ -245,12 +271,7 @@ void Cpu::transport(tlm::tlm_generic_payload& tx) {
 uint64_t Cpu::read(uint64_t addr, unsigned len) {
     SIM_ASSERT(len >= 1 && len <= 8, "cpu read of {} bytes", len);
     uint64_t v = 0;
-    tlm::tlm_generic_payload tx;
-    tx.set_command(tlm::TLM_READ_COMMAND);
-    tx.set_address(addr);
-    tx.set_data_ptr(reinterpret_cast<unsigned char*>(&v));
-    tx.set_data_length(len);
-    transport(tx);
+    access(tlm::TLM_READ_COMMAND, addr, reinterpret_cast<unsigned char*>(&v), len);
     return v;
 }
 
@@ -319,31 +340,16 @@ size_t Cpu::wbinvd() {
 void Cpu::write(uint64_t addr, uint64_t value, unsigned len) {
     SIM_ASSERT(len >= 1 && len <= 8, "cpu write of {} bytes", len);
     cache_write(addr, len);
-    tlm::tlm_generic_payload tx;
-    tx.set_command(tlm::TLM_WRITE_COMMAND);
-    tx.set_address(addr);
-    tx.set_data_ptr(reinterpret_cast<unsigned char*>(&value));
-    tx.set_data_length(len);
-    transport(tx);
+    access(tlm::TLM_WRITE_COMMAND, addr, reinterpret_cast<unsigned char*>(&value), len);
 }
 
 void Cpu::read_block(uint64_t addr, void* out, unsigned len) {
-    tlm::tlm_generic_payload tx;
-    tx.set_command(tlm::TLM_READ_COMMAND);
-    tx.set_address(addr);
-    tx.set_data_ptr(static_cast<unsigned char*>(out));
-    tx.set_data_length(len);
-    transport(tx);
+    access(tlm::TLM_READ_COMMAND, addr, static_cast<unsigned char*>(out), len);
 }
 
 void Cpu::write_block(uint64_t addr, const void* in, unsigned len) {
     cache_write(addr, len);
-    tlm::tlm_generic_payload tx;
-    tx.set_command(tlm::TLM_WRITE_COMMAND);
-    tx.set_address(addr);
-    tx.set_data_ptr(const_cast<unsigned char*>(static_cast<const unsigned char*>(in)));
-    tx.set_data_length(len);
-    transport(tx);
+    access(tlm::TLM_WRITE_COMMAND, addr, const_cast<unsigned char*>(static_cast<const unsigned char*>(in)), len);
 }
 
 void Cpu::local_irq_disable() {

@@ -36,6 +36,7 @@
 #include <array>
 #include <functional>
 #include <list>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -148,7 +149,13 @@ public:
     static void job_end(const sc_core::sc_process_handle& thread);
 
 private:
+    // One access over the socket: a payload from payloads_ (one per access
+    // in flight: several contexts may wait on this core at once), reset,
+    // sent, and given back (issue 18 item 3: a payload constructed per access
+    // allocated its extension array each time).
+    void access(tlm::tlm_command cmd, uint64_t addr, unsigned char* data, unsigned len);
     void transport(tlm::tlm_generic_payload& tx);
+    std::vector<std::unique_ptr<tlm::tlm_generic_payload>> payloads_;  // idle, for reuse
     void irq_thread();
     void cache_write(uint64_t addr, uint64_t len);
     // Takes the core for one timed operation (waits its turn); op_done

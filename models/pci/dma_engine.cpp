@@ -1,6 +1,7 @@
 #include "models/pci/dma_engine.h"
 
 #include "sim/core/errors.h"
+#include "sim/fault/fault_plan.h"
 
 #include <fmt/format.h>
 
@@ -51,6 +52,16 @@ DmaEngine::DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     props().declare("beat_cycles", int64_t(4), "Engine cycles between reading and writing one burst");
     props().declare("flush_cycles", int64_t(64), "Engine cycles from CTRL.FLUSH on an idle ring to DONE");
+    ctrl_ = &b.reg("CTRL");
+    status_ = &b.reg("STATUS");
+    head_ = &b.reg("HEAD");
+    tail_ = &b.reg("TAIL");
+    ring_base_ = &b.reg("RING_BASE");
+    ring_size_ = &b.reg("RING_SIZE");
+    burst_ = &b.reg("BURST");
+    completed_ = &b.reg("COMPLETED");
+    beat_cycles_ = &props().ref<int64_t>("beat_cycles");
+    flush_cycles_ = &props().ref<int64_t>("flush_cycles");
     SC_THREAD(engine);
 }
 
@@ -63,19 +74,18 @@ void DmaEngine::reset() {
 }
 
 bool DmaEngine::idle() const {
-    const RegisterBank& b = regs();
-    return !(b.reg("STATUS").value() & STS_BUSY) &&
-           (!(b.reg("CTRL").value() & CTRL_ENABLE) || b.reg("HEAD").value() == b.reg("TAIL").value());
+    return !(status_->value() & STS_BUSY) &&
+           (!(ctrl_->value() & CTRL_ENABLE) || head_->value() == tail_->value());
 }
 
 void DmaEngine::update_irq() {
-    bool level = (regs().reg("CTRL").value() & CTRL_IRQ_EN) &&
-                 (regs().reg("STATUS").value() & (STS_DONE | STS_ERROR));
+    bool level = (ctrl_->value() & CTRL_IRQ_EN) &&
+                 (status_->value() & (STS_DONE | STS_ERROR));
     irq.set(level);
 }
 
 void DmaEngine::fail(const std::string& why) {
-    Register& st = regs().reg("STATUS");
+    Register& st = *status_;
     st.set((st.value() & ~uint64_t(STS_BUSY)) | STS_ERROR);
     hub().instant(path(), "dma-error", "dma", {{"reason", why}});
     update_irq();
@@ -83,8 +93,7 @@ void DmaEngine::fail(const std::string& why) {
 
 // Processes descriptor `index`. Returns false if a reset abandoned it.
 bool DmaEngine::process(uint32_t index, uint64_t generation) {
-    RegisterBank& b = regs();
-    uint64_t desc = b.reg("RING_BASE").value() + uint64_t(index) * kDescSize;
+    uint64_t desc = ring_base_->value() + uint64_t(index) * kDescSize;
     uint64_t id = ctx().ledger.issue(path(), fmt::format("descriptor {} at {:#x}", index, desc));
     struct {
         uint64_t src, dst;
@@ -92,7 +101,7 @@ bool DmaEngine::process(uint32_t index, uint64_t generation) {
         uint64_t cookie;
     } d{};
     static_assert(sizeof(d) == kDescSize, "descriptor layout");
-    b.reg("STATUS").set(b.reg("STATUS").value() | STS_BUSY);
+    status_->set(status_->value() | STS_BUSY);
     hub().slice_begin(path(), "descriptor", "dma", {{"index", std::to_string(index)}});
     // A delayed start (bus contention, a stalled fetch): the descriptor
     // stays in flight that much longer.
@@ -111,13 +120,13 @@ bool DmaEngine::process(uint32_t index, uint64_t generation) {
         fail("descriptor not valid");
         return true;
     }
-    const unsigned burst = unsigned(b.reg("BURST").value());
+    const unsigned burst = unsigned(burst_->value());
     std::vector<uint8_t> buf(burst);
     for (uint32_t off = 0; off < d.len; off += burst) {
         unsigned n = std::min<uint32_t>(burst, d.len - off);
         bool ok = dma(d.src + off, buf.data(), n, false);
         if (ok && generation == generation_) {
-            wait_cycles(Cycles(ctx().timing.vary(prop_cycles("beat_cycles").n)));
+            wait_cycles(Cycles(ctx().timing.vary(uint64_t(*beat_cycles_))));
             ok = generation == generation_ && dma(d.dst + off, buf.data(), n, true);
         }
         if (generation != generation_) {
@@ -135,10 +144,10 @@ bool DmaEngine::process(uint32_t index, uint64_t generation) {
         finish(generation != generation_ ? "aborted" : "error");
         return generation == generation_;
     }
-    uint32_t size = std::max<uint32_t>(1, uint32_t(b.reg("RING_SIZE").value()));
-    b.reg("HEAD").set((index + 1) % size);
-    b.reg("COMPLETED").set(b.reg("COMPLETED").value() + 1);
-    Register& st = b.reg("STATUS");
+    uint32_t size = std::max<uint32_t>(1, uint32_t(ring_size_->value()));
+    head_->set((index + 1) % size);
+    completed_->set(completed_->value() + 1);
+    Register& st = *status_;
     st.set((st.value() & ~uint64_t(STS_BUSY)) | STS_DONE);
     finish("done");
     update_irq();
@@ -147,17 +156,16 @@ bool DmaEngine::process(uint32_t index, uint64_t generation) {
 
 void DmaEngine::engine() {
     for (;;) {
-        RegisterBank& b = regs();
-        bool enabled = b.reg("CTRL").value() & CTRL_ENABLE;
-        bool errored = b.reg("STATUS").value() & STS_ERROR;
-        uint32_t head = uint32_t(b.reg("HEAD").value()), tail = uint32_t(b.reg("TAIL").value());
-        uint32_t size = uint32_t(b.reg("RING_SIZE").value());
+            bool enabled = ctrl_->value() & CTRL_ENABLE;
+        bool errored = status_->value() & STS_ERROR;
+        uint32_t head = uint32_t(head_->value()), tail = uint32_t(tail_->value());
+        uint32_t size = uint32_t(ring_size_->value());
         if (flush_ && (!enabled || head == tail || size == 0)) {
             // FLUSH: the write buffer drained (what it holds already landed),
             // then DONE, and the interrupt if IRQ_EN.
             flush_ = false;
-            wait_cycles(Cycles(prop_cycles("flush_cycles").n));
-            Register& st = b.reg("STATUS");
+            wait_cycles(Cycles(uint64_t(*flush_cycles_)));
+            Register& st = *status_;
             st.set(st.value() | STS_DONE);
             hub().instant(path(), "flush-done", "dma");
             update_irq();

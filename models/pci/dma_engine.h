@@ -52,6 +52,11 @@ private:
     void fail(const std::string& why);
 
     Port port_;
+    // The registers and properties the engine reads per descriptor and per
+    // burst, resolved once (issue 18 item 3: no lookup by name per access).
+    Register *ctrl_, *status_, *head_, *tail_, *ring_base_, *ring_size_, *burst_, *completed_;
+    const int64_t* beat_cycles_;
+    const int64_t* flush_cycles_;
     sc_core::sc_event kick_;
     uint64_t generation_ = 0;
     bool flush_ = false;       // CTRL.FLUSH written: DONE once the ring is idle  // bumped by reset(): work in progress is abandoned

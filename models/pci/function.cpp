@@ -2,6 +2,7 @@
 
 #include "models/pci/bus.h"
 #include "sim/core/errors.h"
+#include "sim/fault/fault_plan.h"
 
 #include <cstring>
 
@@ -122,19 +123,35 @@ bool PciFunction::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
 }
 
 bool PciFunction::dma_buffer(uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay) {
-    tlm::tlm_generic_payload tx;
-    InitiatorExt ext;
-    ext.name = path();
-    tx.set_extension(&ext);
+    struct Lease {  // given back however dma() leaves
+        PciFunction& f;
+        std::unique_ptr<tlm::tlm_generic_payload> tx;
+        ~Lease() {
+            tx->clear_extension(&f.dma_ext_);
+            f.dma_payloads_.push_back(std::move(tx));
+        }
+    } lease{*this, nullptr};
+    if (dma_payloads_.empty()) {
+        lease.tx = std::make_unique<tlm::tlm_generic_payload>();
+    } else {
+        lease.tx = std::move(dma_payloads_.back());
+        dma_payloads_.pop_back();
+    }
+    tlm::tlm_generic_payload& tx = *lease.tx;
+    if (dma_ext_.name != path()) dma_ext_.name = path();
+    tx.set_extension(&dma_ext_);
     tx.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
     tx.set_address(addr);
     tx.set_data_ptr(static_cast<unsigned char*>(buf));
     tx.set_data_length(len);
     tx.set_streaming_width(len);
+    // What a new payload holds, but for the fields set here.
+    tx.set_byte_enable_ptr(nullptr);
+    tx.set_byte_enable_length(0);
+    tx.set_dmi_allowed(false);
+    tx.set_gp_option(tlm::TLM_MIN_PAYLOAD);
     tx.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-    bool ok = dma(tx, delay) && tx.is_response_ok();
-    tx.clear_extension(&ext);
-    return ok;
+    return dma(tx, delay) && tx.is_response_ok();
 }
 
 void PciFunction::set_intx(bool level) {

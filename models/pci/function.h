@@ -21,7 +21,9 @@
 #include "sim/core/irq.h"
 #include "sim/core/module.h"
 
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace quiesce {
 
@@ -107,6 +109,10 @@ private:
     Picos ready_at_ = 0;         // end of the D3hot->D0 recovery time
     bool intx_level_ = false;
     bool intx_routed_ = false;   // last level sent upstream
+    // dma_buffer's payloads, reused (one per access in flight), and the
+    // initiator extension they carry: no allocation per access.
+    std::vector<std::unique_ptr<tlm::tlm_generic_payload>> dma_payloads_;
+    InitiatorExt dma_ext_;
 };
 
 }  // namespace quiesce

@@ -10,6 +10,7 @@ SystemBus::SystemBus(const sc_core::sc_module_name& name, RunContext& ctx, const
     : Component(name, ctx, clock), targ("targ"), init("init") {
     targ.register_b_transport(this, &SystemBus::b_transport);
     props().declare("hop_cycles", int64_t(2), "Latency of one pass through the interconnect");
+    hop_cycles_ = &props().ref<int64_t>("hop_cycles");
 }
 
 const SystemBus::Range* SystemBus::decode(uint64_t addr) const {
@@ -26,7 +27,7 @@ std::string SystemBus::decode_name(uint64_t addr) const {
 void SystemBus::b_transport(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     uint64_t addr = tx.get_address();
     const Range* r = decode(addr);
-    delay += clock().delay(prop_cycles("hop_cycles"));
+    delay += clock().delay(Cycles(uint64_t(*hop_cycles_)));
     if (!r) {
         // Master abort: nobody decodes the address. Reads return all ones.
         if (tx.is_read()) std::memset(tx.get_data_ptr(), 0xff, tx.get_data_length());

@@ -43,6 +43,7 @@ private:
     const Range* decode(uint64_t addr) const;
 
     std::vector<Range> ranges_;
+    const int64_t* hop_cycles_ = nullptr;  // the property, resolved once
 };
 
 }  // namespace quiesce

@@ -25,6 +25,7 @@ PhysicalMemory::PhysicalMemory(const sc_core::sc_module_name& name, RunContext& 
     SIM_ASSERT(size_ % kPageSize == 0, "memory size {} is not a whole number of pages", size_);
     socket.register_b_transport(this, &PhysicalMemory::b_transport);
     props().declare("latency_cycles", int64_t(40), "DRAM access latency before the first beat");
+    latency_cycles_ = &props().ref<int64_t>("latency_cycles");
     hub().declare_track({path(), "", "memory", clock.name(), clock.hz()});
 }
 
@@ -118,7 +119,7 @@ void PhysicalMemory::b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time&
         poke(addr, tx.get_data_ptr(), len, who);
         if (write_observer_) write_observer_(who, addr, len);
     }
-    delay += clock().delay(prop_cycles("latency_cycles") + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_));
+    delay += clock().delay(Cycles(uint64_t(*latency_cycles_)) + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_));
     tx.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 

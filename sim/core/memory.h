@@ -87,6 +87,7 @@ private:
     // (copy-on-write). At most one generation is kept.
     std::unordered_map<uint64_t, std::unique_ptr<Page>> lost_;
     unsigned bytes_per_cycle_ = 16;
+    const int64_t* latency_cycles_ = nullptr;  // the property, resolved once
     std::function<void(const std::string&, uint64_t, uint64_t)> write_observer_;
 };
 

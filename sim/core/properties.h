@@ -31,6 +31,16 @@ public:
         SIM_ASSERT(it != entries_.end(), "property {} not declared", key);
         return std::get<T>(it->second.value);
     }
+    // The value of a declared property, to be read on a hot path without a
+    // lookup by name: it stays valid, and follows set(), for as long as the
+    // property is not declared again (set() keeps the type, so assigns in
+    // place).
+    template <class T>
+    const T& ref(const std::string& key) const {
+        auto it = entries_.find(key);
+        SIM_ASSERT(it != entries_.end(), "property {} not declared", key);
+        return std::get<T>(it->second.value);
+    }
     struct Entry {
         PropValue value;
         std::string doc;

@@ -2,6 +2,7 @@
 // sequence on every platform and library, unlike std:: distributions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace quiesce {
@@ -23,6 +24,14 @@ public:
         uint64_t v;
         do v = next(); while (v >= limit);
         return lo + v % span;
+    }
+    // n bytes, each the low byte of one next(): what `for (b : out) b =
+    // uint8_t(next())` gives, with the state kept in a register (a byte
+    // store may alias state_, so that loop reloads and stores it per byte).
+    void fill_low_bytes(uint8_t* out, size_t n) {
+        Rng local(state_);
+        for (size_t i = 0; i < n; ++i) out[i] = uint8_t(local.next());
+        state_ = local.state_;
     }
     uint64_t seed_state() const { return state_; }
 

@@ -63,13 +63,20 @@ uint64_t scaled(long double number, long double scale, const std::string& text, 
 
 ClockDomain::ClockDomain(std::string name, uint64_t hz) : name_(std::move(name)), hz_(hz) {
     SIM_ASSERT(hz_ > 0 && hz_ <= kMaxClockHz, "clock domain {} has bad frequency {}", name_, hz_);
+    if (uint64_t(kPsPerSecond) % hz_ == 0) period_ = uint64_t(kPsPerSecond) / hz_;
 }
 
+// With an exact period every result below equals the general formula's:
+// c * 1e12 / hz is c * period exactly (both taken modulo 2^64, as the cast
+// of the 128-bit product did), and the floor and ceiling of t * hz / 1e12
+// are those of t / period.
 Picos ClockDomain::edge_ps(Cycles c) const {
+    if (period_) return c.n * period_;
     return static_cast<Picos>(static_cast<unsigned __int128>(c.n) * kPsPerSecond / hz_);
 }
 
 Cycles ClockDomain::cycles_at(Picos t) const {
+    if (period_) return Cycles(t / period_);
     // floor(t * hz / 1e12), then correct for the floor in edge_ps.
     uint64_t c = static_cast<uint64_t>(static_cast<unsigned __int128>(t) * hz_ / kPsPerSecond);
     while (edge_ps(Cycles(c + 1)) <= t) ++c;
@@ -78,11 +85,13 @@ Cycles ClockDomain::cycles_at(Picos t) const {
 }
 
 Cycles ClockDomain::ceil_cycles(Picos t) const {
+    if (period_) return Cycles(t / period_ + (t % period_ != 0));
     Cycles c = cycles_at(t);
     return edge_ps(c) == t ? c : Cycles(c.n + 1);
 }
 
 Cycles ClockDomain::cycles_in(Picos duration) const {
+    if (period_) return Cycles(duration / period_ + (duration % period_ != 0));
     unsigned __int128 num = static_cast<unsigned __int128>(duration) * hz_;
     return Cycles(static_cast<uint64_t>((num + kPsPerSecond - 1) / kPsPerSecond));
 }

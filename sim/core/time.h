@@ -59,6 +59,11 @@ public:
 private:
     std::string name_;
     uint64_t hz_;
+    // 1e12 / hz when it divides exactly (every clock of the platforms:
+    // 1 GHz, 100 MHz, 32768 Hz does not): then edge k is k * period_ and the
+    // conversions are one 64-bit multiply or divide instead of a 128-bit
+    // division and its corrections (issue 18 item 3). 0 otherwise.
+    Picos period_ = 0;
 };
 
 // "10ms", "150us", "2.5ns", "1s", "250ps" -> picoseconds. Throws std::invalid_argument.
