@@ -69,6 +69,13 @@ public:
         sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
         return *this;
     }
+    // Text that outlives the next run() (an event's field): bound without
+    // SQLite's copy.
+    Stmt& bind_ref(int i, const std::string& v) {
+        sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_STATIC);
+        return *this;
+    }
+    Stmt& bind_ref_or_null(int i, const std::string& v) { return v.empty() ? bind_null(i) : bind_ref(i, v); }
     Stmt& bind_null(int i) { sqlite3_bind_null(s_, i); return *this; }
     // Text where there may be none: NULL when empty (schema version 4 on).
     Stmt& bind_or_null(int i, const std::string& v) { return v.empty() ? bind_null(i) : bind(i, v); }
@@ -86,6 +93,14 @@ public:
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) fail(db, path);
         sqlite3_reset(s_);
         sqlite3_clear_bindings(s_);
+        return sqlite3_last_insert_rowid(db);
+    }
+    // run() for a statement whose every parameter is bound before each use
+    // (the per-event inserts): the bindings are left as they are.
+    int64_t insert(sqlite3* db, const std::string& path) {
+        int rc = sqlite3_step(s_);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) fail(db, path);
+        sqlite3_reset(s_);
         return sqlite3_last_insert_rowid(db);
     }
 

@@ -20,6 +20,7 @@
 #include <ctime>
 #include <exception>
 #include <map>
+#include <unordered_map>
 #include <vector>
 
 namespace quiesce {
@@ -81,7 +82,10 @@ TraceDb::TraceDb(const std::string& path) : path_(path), owner_pid_(long(::getpi
 // failed open allocates one too): every throw below closes it.
 void TraceDb::setup(bool existed) {
     const std::string& path = path_;
-    const int opened = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    // One thread uses a connection (the process that records): no mutex
+    // around every call of SQLite's API.
+    const int opened = sqlite3_open_v2(path.c_str(), &db_,
+                                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     conn_.reset(db_);
     if (opened != SQLITE_OK) {
         if (!db_) throw InputError(path, 0, 0, "", "cannot open database: out of memory");
@@ -216,8 +220,12 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
         int64_t run_id = run.run(db_, path_);
 
         // Tracks; parents are the explicit parent or the longest path prefix.
-        std::map<std::string, int64_t> track_id;
-        std::map<std::string, uint64_t> hz;
+        // Each event looks its track up once, by name (id and clock).
+        struct TrackRow {
+            int64_t id;
+            uint64_t hz;
+        };
+        std::unordered_map<std::string, TrackRow> track_row;
         Stmt& tr = st_->track;
         std::map<std::string, TrackInfo> infos;
         for (const auto& t : s.tracks) {
@@ -225,16 +233,16 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
             if (slot.name.empty()) slot = t;
             else if (!t.parent.empty()) slot.parent = t.parent;
         }
-        auto ensure = [&](const std::string& name, auto& self) -> int64_t {
-            auto it = track_id.find(name);
-            if (it != track_id.end()) return it->second;
+        auto ensure = [&](const std::string& name, auto& self) -> const TrackRow& {
+            auto it = track_row.find(name);
+            if (it != track_row.end()) return it->second;
             TrackInfo info = infos.count(name) ? infos[name] : TrackInfo{name, "", "component", "", 0};
             std::string parent = info.parent;
             if (parent.empty())
                 for (size_t dot = name.rfind('.'); dot != std::string::npos && parent.empty();
                      dot = dot ? name.rfind('.', dot - 1) : std::string::npos)
                     if (infos.count(name.substr(0, dot))) parent = name.substr(0, dot);
-            int64_t pid = parent.empty() || parent == name ? -1 : self(parent, self);
+            int64_t pid = parent.empty() || parent == name ? -1 : self(parent, self).id;
             tr.bind(1, run_id).bind(2, name);
             if (pid < 0) tr.bind_null(3);
             else tr.bind(3, pid);
@@ -242,17 +250,14 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
             if (info.hz) tr.bind(6, int64_t(info.hz));
             else tr.bind_null(6);  // no clock
             int64_t id = tr.run(db_, path_);
-            track_id[name] = id;
-            hz[name] = info.hz;
-            return id;
+            return track_row.emplace(name, TrackRow{id, info.hz}).first->second;
         };
         for (const auto& [name, info] : infos) ensure(name, ensure);
-        auto cycles = [&](const std::string& track, Picos t) -> int64_t {
-            uint64_t h = hz[track];
+        auto cycles = [&](uint64_t h, Picos t) -> int64_t {
             return h ? int64_t(static_cast<unsigned __int128>(t) * h / 1'000'000'000'000ULL) : -1;
         };
-        auto bind_cycles = [&](Stmt& st, int i, const std::string& track, Picos t) {
-            int64_t c = cycles(track, t);
+        auto bind_cycles = [&](Stmt& st, int i, uint64_t h, Picos t) {
+            int64_t c = cycles(h, t);
             if (c < 0) st.bind_null(i);
             else st.bind(i, c);
         };
@@ -266,39 +271,49 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
         st_->next_slice.step_row(db_, path_, [&](sqlite3_stmt* q) { next_slice = sqlite3_column_int64(q, 0); });
         auto write_slice = [&](const auto& o, Picos end, const std::vector<Arg>& args) {
             Stmt& sl = st_->slice;
-            sl.bind(1, o.id).bind(2, run_id).bind(3, o.tid).bind(4, int64_t(o.ts)).bind(5, int64_t(end - o.ts));
-            int64_t c0 = cycles(o.track, o.ts), c1 = cycles(o.track, end);
+            const Event& b = *o.begin;
+            sl.bind(1, o.id).bind(2, run_id).bind(3, o.tid).bind(4, int64_t(b.ts)).bind(5, int64_t(end - b.ts));
+            int64_t c0 = cycles(o.hz, b.ts), c1 = cycles(o.hz, end);
             if (c0 < 0) sl.bind_null(6).bind_null(7);
             else sl.bind(6, c0).bind(7, c1 - c0);
-            sl.bind(8, o.name).bind_or_null(9, o.category).bind(10, o.depth);
+            sl.bind_ref(8, b.name).bind_ref_or_null(9, b.category).bind(10, o.depth);
             if (o.parent < 0) sl.bind_null(11);
             else sl.bind(11, o.parent);
             args_json(json, args);
-            sl.bind_or_null(12, o.phase).bind_or_null(13, json).run(db_, path_);
+            sl.bind_ref_or_null(12, b.phase).bind_ref_or_null(13, json).insert(db_, path_);
         };
-        struct Open {
+        struct Open {  // a slice begun: its row's fields, and the event that began it
             int64_t id, tid, depth, parent;
-            std::string track, name, category, phase;
-            Picos ts;
-            std::vector<Arg> args;
+            uint64_t hz;
+            const Event* begin;
         };
         std::map<std::string, std::vector<Open>> stacks;
         std::map<std::string, int64_t> ledger_issue;  // ledger id -> instant id
+        const std::string* last_track = nullptr;  // consecutive events are often on one track
+        const TrackRow* row = nullptr;
         for (const Event& ev : s.events) {
-            int64_t tid = ensure(ev.track, ensure);
+            if (!last_track || *last_track != ev.track) {
+                row = &ensure(ev.track, ensure);
+                last_track = &ev.track;
+            }
+            const int64_t tid = row->id;
+            const uint64_t hz = row->hz;
             switch (ev.kind) {
                 case EvKind::SliceBegin: {
                     auto& st = stacks[ev.track];
-                    st.push_back({next_slice++, tid, int64_t(st.size()), st.empty() ? -1 : st.back().id, ev.track,
-                                  ev.name, ev.category, ev.phase, ev.ts, ev.args});
+                    st.push_back({next_slice++, tid, int64_t(st.size()), st.empty() ? -1 : st.back().id, hz, &ev});
                     break;
                 }
                 case EvKind::SliceEnd: {
                     auto& st = stacks[ev.track];
-                    if (st.empty() || st.back().name != ev.name) break;  // unmatched: ignore
-                    Open o = std::move(st.back());
+                    if (st.empty() || st.back().begin->name != ev.name) break;  // unmatched: ignore
+                    const Open o = st.back();
                     st.pop_back();
-                    std::vector<Arg> all = o.args;  // an end argument replaces a begin one of the same key
+                    if (ev.args.empty()) {
+                        write_slice(o, ev.ts, o.begin->args);
+                        break;
+                    }
+                    std::vector<Arg> all = o.begin->args;  // an end argument replaces a begin one of the same key
                     for (const Arg& a : ev.args) {
                         auto same = std::find_if(all.begin(), all.end(), [&](const Arg& b) { return b.key == a.key; });
                         if (same == all.end()) all.push_back(a);
@@ -309,10 +324,11 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                 }
                 case EvKind::Instant: {
                     in.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
-                    bind_cycles(in, 4, ev.track, ev.ts);
+                    bind_cycles(in, 4, hz, ev.ts);
                     args_json(json, ev.args);
-                    in.bind(5, ev.name).bind_or_null(6, ev.category).bind_or_null(7, ev.phase).bind_or_null(8, json);
-                    int64_t iid = in.run(db_, path_);
+                    in.bind_ref(5, ev.name).bind_ref_or_null(6, ev.category).bind_ref_or_null(7, ev.phase)
+                        .bind_ref_or_null(8, json);
+                    int64_t iid = in.insert(db_, path_);
                     if (ev.category == "ledger" && ev.name == "issue") ledger_issue[arg_value(ev, "id")] = iid;
                     if (ev.category == "ledger" && ev.name == "retire") {
                         auto it = ledger_issue.find(arg_value(ev, "id"));
@@ -324,12 +340,12 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                 }
                 case EvKind::Counter:
                     co.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
-                    bind_cycles(co, 4, ev.track, ev.ts);
-                    co.bind(5, ev.name).bind(6, ev.value).run(db_, path_);
+                    bind_cycles(co, 4, hz, ev.ts);
+                    co.bind_ref(5, ev.name).bind(6, ev.value).insert(db_, path_);
                     break;
                 case EvKind::Violation: {
                     vi.bind(1, run_id).bind(2, ev.name).bind(3, int64_t(ev.ts));
-                    bind_cycles(vi, 4, ev.track, ev.ts);
+                    bind_cycles(vi, 4, hz, ev.ts);
                     std::string evidence = arg_value(ev, "evidence");
                     if (evidence == "{}") evidence.clear();
                     vi.bind_or_null(5, ev.track).bind_or_null(6, ev.phase).bind(7, arg_value(ev, "message"))
@@ -338,36 +354,37 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
                 }
                 case EvKind::GuestError:
                     ge.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
-                    bind_cycles(ge, 4, ev.track, ev.ts);
+                    bind_cycles(ge, 4, hz, ev.ts);
                     args_json(json, ev.args);
-                    ge.bind(5, ev.name).bind_or_null(6, ev.phase).bind_or_null(7, json).run(db_, path_);
+                    ge.bind_ref(5, ev.name).bind_ref_or_null(6, ev.phase).bind_ref_or_null(7, json).insert(db_, path_);
                     break;
                 case EvKind::Fault:
                     fa.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
-                    bind_cycles(fa, 4, ev.track, ev.ts);
+                    bind_cycles(fa, 4, hz, ev.ts);
                     args_json(json, ev.args);
-                    fa.bind(5, ev.name).bind_or_null(6, ev.phase).bind_or_null(7, json).run(db_, path_);
+                    fa.bind_ref(5, ev.name).bind_ref_or_null(6, ev.phase).bind_ref_or_null(7, json).insert(db_, path_);
                     break;
                 case EvKind::RegAccess:
                     ra.bind(1, run_id).bind(2, tid).bind(3, int64_t(ev.ts));
-                    bind_cycles(ra, 4, ev.track, ev.ts);
-                    ra.bind(5, ev.name).bind(6, int64_t(ev.addr)).bind(7, int64_t(ev.size))
-                        .bind(8, int64_t(ev.write)).bind(9, int64_t(ev.data)).bind(10, ev.category)
-                        .bind_or_null(11, ev.initiator).bind_or_null(12, ev.phase).run(db_, path_);
+                    bind_cycles(ra, 4, hz, ev.ts);
+                    ra.bind_ref(5, ev.name).bind(6, int64_t(ev.addr)).bind(7, int64_t(ev.size))
+                        .bind(8, int64_t(ev.write)).bind(9, int64_t(ev.data)).bind_ref(10, ev.category)
+                        .bind_ref_or_null(11, ev.initiator).bind_ref_or_null(12, ev.phase).insert(db_, path_);
                     break;
                 case EvKind::Transaction:
-                    bt.bind(1, run_id).bind(2, int64_t(ev.ts)).bind_or_null(3, ev.initiator).bind_or_null(4, ev.name)
-                        .bind(5, int64_t(ev.addr)).bind(6, int64_t(ev.size)).bind(7, int64_t(ev.write))
-                        .bind(8, int64_t(ev.data)).bind_or_null(9, ev.phase).run(db_, path_);
+                    bt.bind(1, run_id).bind(2, int64_t(ev.ts)).bind_ref_or_null(3, ev.initiator)
+                        .bind_ref_or_null(4, ev.name).bind(5, int64_t(ev.addr)).bind(6, int64_t(ev.size))
+                        .bind(7, int64_t(ev.write)).bind(8, int64_t(ev.data)).bind_ref_or_null(9, ev.phase)
+                        .insert(db_, path_);
                     break;
             }
         }
         // Slices still open at the end ran until the end of the run.
         for (auto& [track, st] : stacks)
             for (const Open& o : st) {
-                std::vector<Arg> all = o.args;
+                std::vector<Arg> all = o.begin->args;
                 all.push_back({"unfinished", "1"});
-                write_slice(o, std::max(s.summary.sim_end, o.ts), all);
+                write_slice(o, std::max(s.summary.sim_end, o.begin->ts), all);
             }
         exec("COMMIT");
         ++recorded_;
