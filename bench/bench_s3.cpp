@@ -11,9 +11,13 @@
 //     streaming, decoding, exit), with the minor page faults of each; in
 //     wall time and in CPU time (parent and child), the steadier of the two
 //     on a loaded machine;
-//   - SQLite floor: raw prepared inserts in one transaction, against
-//     recording one run's trace.
+//   - marginal cost per delta: the CPU time of simulate() after elaboration
+//     per delta cycle, against the CPU time of one bare SC_THREAD activation;
+//   - SQLite floor: the rows recording one run's trace leaves, inserted raw
+//     (one transaction, prepared statements, the same schema and indexes),
+//     against recording the run (bench/record_floor.h); medians of 9.
 #include "bench/bench_util.h"
+#include "bench/record_floor.h"
 #include "bench/stack_probe.h"
 #include "sim/explore/fork_runner.h"
 #include "sim/scenario/executor.h"
@@ -90,12 +94,14 @@ int main(int argc, char** argv) {
     const uint64_t n = 2'000'000;
     auto floor = measure([&] {
         Spinner sp("spinner", n);
+        Usage u = Usage::now();
         auto t = Clock::now();
         sc_core::sc_start();
         double wall = seconds_since(t);
-        return std::vector<double>{wall, double(sc_core::sc_delta_count())};
+        return std::vector<double>{wall, double(sc_core::sc_delta_count()), Usage::now().cpu - u.cpu};
     });
     double floor_eps = floor[1] / floor[0];
+    double floor_cpu_each = floor[2] / floor[1];
 
     // The S3 scenario in one process: wall time, simulated time, kernel
     // events, trace events; elaboration (the platform built, paused at time
@@ -141,41 +147,17 @@ int main(int argc, char** argv) {
     // in-process simulation after elaboration.
     double fixed_wall = iso.wall - (run[0] - run[4]), fixed_cpu = iso.cpu - (run[7] - run[8]);
 
-    // Floor 3: raw SQLite inserts against recording the run.
-    std::string dir = std::filesystem::temp_directory_path() / ("quiesce-bench-" + std::to_string(getpid()));
-    std::filesystem::create_directories(dir);
-    size_t rows = last.stream.events.size();
-    sqlite3* raw = nullptr;
-    sqlite3_open((dir + "/raw.db").c_str(), &raw);
-    sqlite3_exec(raw, "PRAGMA journal_mode=WAL; CREATE TABLE e(ts INTEGER, track TEXT, name TEXT, args TEXT)",
-                 nullptr, nullptr, nullptr);
-    auto t = Clock::now();
-    sqlite3_exec(raw, "BEGIN", nullptr, nullptr, nullptr);
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(raw, "INSERT INTO e VALUES (?,?,?,?)", -1, &st, nullptr);
-    for (const Event& ev : last.stream.events) {
-        sqlite3_bind_int64(st, 1, int64_t(ev.ts));
-        sqlite3_bind_text(st, 2, ev.track.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, ev.name.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, "{}", -1, SQLITE_STATIC);
-        sqlite3_step(st);
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    sqlite3_exec(raw, "COMMIT", nullptr, nullptr, nullptr);
-    double raw_s = seconds_since(t);
-    sqlite3_close(raw);
-    TraceDb db(dir + "/trace.db");
-    RunMeta meta = run_meta(s, last);
-    t = Clock::now();
-    db.record(meta, last.stream);
-    double rec_s = seconds_since(t);
-    std::filesystem::remove_all(dir);
+    // Floor 3: the same rows inserted raw, against recording the run.
+    RecordBench rec = bench_recording(s, last, 9);
 
     std::printf("scenario: %s (%s simulated, %.0f trace events)\n", s.name.c_str(), format_ps(Picos(run[1])).c_str(),
                 run[3]);
     std::printf("systemc floor:   %10.0f thread activations/s (%.1f ns each)\n", floor_eps, 1e9 / floor_eps);
     std::printf("s3 run:          %10.0f kernel events/s   ratio to floor %.3f\n", run_eps, run_eps / floor_eps);
+    const double delta_cpu = (run[7] - run[8]) / run[2];
+    std::printf("per delta:       %10.1f ns CPU per delta cycle after elaboration (%.0f deltas), %.1f ns per bare "
+                "SC_THREAD activation: ratio %.1f\n",
+                delta_cpu * 1e9, run[2], floor_cpu_each * 1e9, delta_cpu / floor_cpu_each);
     std::printf("simulated/wall:  %10.1f x real time in-process, %.1f x by CPU time (%.2f ms wall, %.2f ms CPU for "
                 "%.1f ms simulated; elaboration %.2f ms wall, %.2f ms CPU of it)\n",
                 sim_s / run[0], sim_s / run[7], run[0] * 1e3, run[7] * 1e3, sim_s * 1e3, run[4] * 1e3, run[8] * 1e3);
@@ -191,7 +173,9 @@ int main(int argc, char** argv) {
                 fixed_wall * 1e3, fixed_cpu * 1e3, fixed_wall / fork.wall, fixed_cpu / fork.cpu);
     std::printf("minor faults:    %10.0f per empty child; %.0f per isolated run (ratio %.1f), %.0f in-process\n",
                 fork.faults, iso.faults, iso.faults / fork.faults, run[5]);
-    std::printf("sqlite floor:    %10.3f ms for %zu raw inserts; recording the run %.3f ms: ratio %.1f\n",
-                raw_s * 1e3, rows, rec_s * 1e3, rec_s / raw_s);
+    std::printf("sqlite floor:    %10.3f ms for the %zu rows of the run inserted raw; recording the run %.3f ms: "
+                "%.0f%% of the raw rate (ratio %.2f, %.2f-%.2f; medians of 9)\n",
+                rec.raw_s * 1e3, rec.rows, rec.record_s * 1e3, 100 * rec.raw_s / rec.record_s,
+                rec.record_s / rec.raw_s, rec.ratio_lo, rec.ratio_hi);
     return 0;
 }
