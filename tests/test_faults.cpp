@@ -5,6 +5,7 @@
 #include "tmpfile.h"
 
 #include "sim/core/context.h"
+#include "sim/fault/injector.h"
 #include "sim/scenario/scenario.h"
 
 #include <sys/wait.h>

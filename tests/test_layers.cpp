@@ -49,7 +49,6 @@ const std::map<std::string, std::set<std::string>>& allowed() {
 
 // Back-edges still in the code (docs/architecture.md says why each remains).
 const std::set<std::string> kKnown = {
-    "sim/core/context.h -> sim/fault/injector.h",
     "sim/scenario/executor.h -> sim/explore/fork_runner.h",
     "sim/scenario/executor.cpp -> sim/explore/fork_runner.h",
 };

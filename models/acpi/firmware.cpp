@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "models/cpu/cpu.h"
+#include "sim/fault/injector.h"
 
 #include <cstdio>
 #include <cstring>

@@ -6,11 +6,11 @@
 #include "sim/core/events.h"
 #include "sim/core/ledger.h"
 #include "sim/core/rng.h"
-#include "sim/fault/injector.h"
 
 #include <systemc>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -102,12 +102,25 @@ struct TimingJitter {
     }
 };
 
+class FaultInjector;  // sim/fault/injector.h
+struct FaultSpec;     // sim/fault/fault_plan.h
+
 struct RunContext {
-    explicit RunContext(uint64_t seed) : rng(seed), ledger(&hub), faults(hub) {}
+    // The core declares the run's context; the fault layer, above it, builds
+    // its injector (both defined in sim/fault/injector.cpp).
+    explicit RunContext(uint64_t seed);
+    ~RunContext();
+    RunContext(const RunContext&) = delete;
+    RunContext& operator=(const RunContext&) = delete;
     EventHub hub;
     Rng rng;
     Ledger ledger;
-    FaultInjector faults;  // the scenario's fault plan, asked at every fault site
+
+private:
+    std::unique_ptr<FaultInjector> injector_;
+
+public:
+    FaultInjector& faults;  // the scenario's fault plan, asked at every fault site
     DeadSoftware dead;
     PctSchedule pct;  // off unless the scenario asks ([schedule] policy = "pct")
     TimingJitter timing;  // off unless the scenario asks ([timing] jitter)

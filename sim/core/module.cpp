@@ -11,11 +11,6 @@ Module::Module(const sc_core::sc_module_name& name, RunContext& ctx)
     ctx_.modules[path_] = this;
 }
 
-const FaultSpec* Module::fault(const std::string& kind, std::vector<Arg> site) {
-    if (!ctx_.faults.armed(kind)) return nullptr;
-    return ctx_.faults.fire(kind, fault_device(), path_, std::move(site));
-}
-
 void Module::guest_error(const std::string& name, const std::string& message, std::vector<Arg> args) {
     hub().guest_error(path_, name, message, std::move(args));
     log("guest error: " + message);

@@ -33,7 +33,7 @@ public:
     // The fault rule that makes this module's operation of `kind` go wrong
     // now (a `device` trigger names the first part of the path: "dma0" for
     // "dma0.core", "cpu1", "sda"), or nullptr. Recorded as a fault on this
-    // track.
+    // track. (Defined with the injector, sim/fault/injector.cpp.)
     const FaultSpec* fault(const std::string& kind, std::vector<Arg> site = {});
     // What a `device` trigger names for this module: its path's first part.
     std::string fault_device() const { return path_.substr(0, path_.find('.')); }

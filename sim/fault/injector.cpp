@@ -1,9 +1,23 @@
 #include "sim/fault/injector.h"
 
+#include "sim/core/context.h"
+#include "sim/core/module.h"
+
 #include <fmt/format.h>
 #include <systemc>
 
 namespace quiesce {
+
+// What sim/core declares and the fault layer defines: the run's context
+// with its injector, and a module asking the fault plan.
+RunContext::RunContext(uint64_t seed)
+    : rng(seed), ledger(&hub), injector_(std::make_unique<FaultInjector>(hub)), faults(*injector_) {}
+RunContext::~RunContext() = default;
+
+const FaultSpec* Module::fault(const std::string& kind, std::vector<Arg> site) {
+    if (!ctx().faults.armed(kind)) return nullptr;
+    return ctx().faults.fire(kind, fault_device(), path(), std::move(site));
+}
 
 const std::vector<FaultKindInfo>& fault_kinds() {
     static const std::vector<FaultKindInfo> k = {

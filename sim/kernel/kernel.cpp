@@ -4,6 +4,7 @@
 #include "sim/kernel/kernel.h"
 
 #include "sim/core/errors.h"
+#include "sim/fault/injector.h"
 
 #include <fmt/format.h>
 

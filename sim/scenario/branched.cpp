@@ -5,6 +5,7 @@
 #include "sim/scenario/executor.h"
 
 #include "sim/core/context.h"
+#include "sim/fault/injector.h"
 #include "sim/scenario/run.h"
 
 #include <fmt/format.h>

@@ -4,6 +4,7 @@
 #include "sim/scenario/platform.h"
 
 #include "sim/core/errors.h"
+#include "sim/fault/injector.h"
 
 namespace quiesce {
 
