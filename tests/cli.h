@@ -2,6 +2,8 @@
 // call it: exit status and everything it printed (stdout and stderr).
 #pragma once
 
+#include "files.h"  // regression(name): a regression scenario's path
+
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
@@ -33,10 +35,6 @@ inline Cli shell(const std::string& command) {
 
 // quiesce ARGS
 inline Cli sh(const std::string& args) { return shell(std::string(QUIESCE_BIN) + " " + args); }
-
-inline std::string regression(const std::string& name) {
-    return std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml";
-}
 
 // A path in the temporary directory, unique to this test process, removed first.
 inline std::string tmp_path(const std::string& name) {

@@ -3,6 +3,7 @@
 // a fault rule's `cycle` trigger strikes that cycle alone, nothing grows
 // from cycle to cycle, and bad values are input errors.
 #include "cli.h"
+#include "files.h"
 #include "tmpfile.h"
 
 #include "sim/core/errors.h"
@@ -17,13 +18,6 @@ using quiesce::test::TempFile;
 
 namespace {
 std::string data_file(const std::string& name) { return std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml"; }
-
-std::string text_of(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // The transition slices of a run: (cycle arg, result, begin, end), in order.
 struct Transition {
@@ -68,7 +62,7 @@ std::string error_of(const std::string& text) {
 }  // namespace
 
 TEST_CASE("cycles: count = 1 is the run as it was without the table, digest for digest", "[cycles]") {
-    const std::string text = text_of(data_file("s3-basic"));
+    const std::string text = test::read_text(data_file("s3-basic"));
     TempFile without(text), with(text + "\n[cycles]\ncount = 1\n");
     RunResult a = execute(load_scenario(without.path())), b = execute(load_scenario(with.path()));
     RunResult c = execute(load_scenario(data_file("s3-basic")));
@@ -193,7 +187,7 @@ TEST_CASE("cycles: trace show prints the phases per cycle, trace summary counts 
 }
 
 TEST_CASE("cycles: bad values are input errors naming file, line, column and key", "[cycles]") {
-    const std::string base = text_of(data_file("s3-basic"));
+    const std::string base = test::read_text(data_file("s3-basic"));
     auto with = [&](const std::string& extra) { return error_of(base + "\n" + extra); };
     CHECK(with("[cycles]\ncount = 0\n").find(":18:9: cycles.count: ") != std::string::npos);
     CHECK(with("[cycles]\ncount = 10001\n").find("cycles.count: ") != std::string::npos);
@@ -209,9 +203,9 @@ TEST_CASE("cycles: bad values are input errors naming file, line, column and key
     CHECK(with(rule + "cycle = 0\n").find("cycle: ") != std::string::npos);
     CHECK(with("[cycles]\ncount = 3\n" + rule + "cycle = 3\n").find("no error") != std::string::npos);
     // A hibernation protocol runs several cycles; a hibernation cycle needs a disk for its image.
-    CHECK(error_of(text_of(data_file("s4-storage")) + "\n[cycles]\ncount = 2\n").find("no error") != std::string::npos);
+    CHECK(error_of(test::read_text(data_file("s4-storage")) + "\n[cycles]\ncount = 2\n").find("no error") != std::string::npos);
     // [hibernation] is read when any cycle hibernates.
-    CHECK(error_of(text_of(data_file("cycles-s3-s4-s2idle")) + "\n[hibernation]\ncompress = \"lz4\"\n")
+    CHECK(error_of(test::read_text(data_file("cycles-s3-s4-s2idle")) + "\n[hibernation]\ncompress = \"lz4\"\n")
               .find("no error") != std::string::npos);
     // --fault takes the key too, against the scenario's count.
     Scenario s = load_scenario(data_file("s3-cycles-20"));
@@ -261,7 +255,7 @@ TEST_CASE("cycles: protocols mixes suspend-to-idle and suspend-to-RAM, a D3hot-o
     CHECK(execute(idle_only).status == "passed");
 
     // Bad values: a hibernation on a platform without a disk, an unknown name, an empty list, one cycle.
-    const std::string base = text_of(data_file("s3-basic"));
+    const std::string base = test::read_text(data_file("s3-basic"));
     auto with = [&](const std::string& extra) { return error_of(base + "\n" + extra); };
     CHECK(with("[cycles]\ncount = 2\nprotocols = [\"linux-s3\", \"linux-s4\"]\n")
               .find("'linux-s4' hibernates: platform 'pc-basic' needs a disk") != std::string::npos);
@@ -386,7 +380,7 @@ TEST_CASE("cycles: power lost writing the second image, the next boot finds no i
 }
 
 TEST_CASE("cycles: kexec-s4 twice, the save kernel starting afresh at each jump", "[cycles][hibernation]") {
-    TempFile f(text_of(data_file("s4-kexec")) + "\n[cycles]\ncount = 2\nbetween = \"50ms\"\n");
+    TempFile f(test::read_text(data_file("s4-kexec")) + "\n[cycles]\ncount = 2\nbetween = \"50ms\"\n");
     RunResult r = execute(load_scenario(f.path()));
     CHECK(r.status == "passed");
     auto t = transitions(r);

@@ -1,6 +1,7 @@
 // The exports as the viewers read them (issue 20): Perfetto / chrome://tracing
 // / speedscope for the Chrome JSON, GTKWave for the VCD and its save file.
 #include "cli.h"
+#include "files.h"
 
 #include "sim/trace/export.h"
 
@@ -132,11 +133,6 @@ TEST_CASE("viewers: every Chrome flow binds to a slice, a counter per device, no
 
 namespace {
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // A VCD read back: each variable's full name ("run1.pci0.rp0.dma0.callback")
 // with its type, and the values it took in order.
 struct Vcd {
@@ -202,7 +198,7 @@ TEST_CASE("viewers: the VCD has every track's slices, zero-length phases and USB
         auto r = sh("trace export " + runs.db + " " + std::to_string(run) + " --format vcd -o " + vcd);
         INFO(r.out);
         REQUIRE(r.status == 0);
-        const Vcd v = read_vcd(read_file(vcd));
+        const Vcd v = read_vcd(quiesce::test::read_text(vcd));
         // Each track's scope, as the device tree nests them ("dma0.core" is
         // "core" in "dma0").
         std::map<int64_t, std::pair<std::string, int64_t>> tracks;  // id -> (name, parent)
@@ -270,7 +266,7 @@ TEST_CASE("viewers: the VCD has every track's slices, zero-length phases and USB
         REQUIRE(std::filesystem::file_size(fst) > 0);
         // The save file beside it: the dump file, a group per track, every
         // signal once with an alias that says whose it is.
-        std::istringstream save(read_file(gtkw));
+        std::istringstream save(quiesce::test::read_text(gtkw));
         std::vector<std::string> groups;
         std::set<std::string> traced;
         bool dumpfile = false;
@@ -310,7 +306,7 @@ TEST_CASE("viewers: the VCD has every track's slices, zero-length phases and USB
     // --gtkw names the save file; with another format it is bad input.
     const std::string save = tmp_path("elsewhere.gtkw");
     REQUIRE(sh("trace export " + runs.db + " 1 --format vcd --gtkw " + save + " > /dev/null").status == 0);
-    REQUIRE(read_file(save).find("+{kernel phase} run1.kernel.phase\n") != std::string::npos);
+    REQUIRE(quiesce::test::read_text(save).find("+{kernel phase} run1.kernel.phase\n") != std::string::npos);
     auto bad = sh("trace export " + runs.db + " 1 --gtkw " + save);
     REQUIRE(bad.status == 2);
     REQUIRE(bad.out == "quiesce: --gtkw: a save file for --format vcd only\n");

@@ -2,6 +2,7 @@
 // and the diff page (trace diff --format html): their statistics as units,
 // and the pages built from a real database, opened in headless Chromium.
 #include "cli.h"
+#include "files.h"
 
 #include "sim/core/errors.h"
 #include "sim/trace/summary.h"
@@ -20,13 +21,6 @@ using quiesce::test::regression;
 using quiesce::test::sh;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 size_t occurrences(const std::string& text, const std::string& what) {
     size_t n = 0;
@@ -254,7 +248,7 @@ std::string chromium_dom(const std::string& page, const std::string& base) {
                       " --enable-logging=stderr --v=0 --window-size=1600,1000 --dump-dom file://" + page + " > " +
                       dom + " 2> " + log;
     REQUIRE(std::system(cmd.c_str()) == 0);
-    std::string tree = read_file(dom), messages = read_file(log);
+    std::string tree = quiesce::test::read_text(dom), messages = quiesce::test::read_text(log);
     INFO(messages);
     REQUIRE(messages.find("CONSOLE") == std::string::npos);  // no error, no warning, no log
     std::filesystem::remove_all(profile);
@@ -270,7 +264,7 @@ TEST_CASE("summary: the multi-run page renders in headless Chromium", "[trace][h
     auto r = sh("trace export " + f.db + " --format html -o " + dir);
     INFO(r.out);
     REQUIRE(r.status == 0);
-    std::string page = read_file(dir + "/index.html");
+    std::string page = quiesce::test::read_text(dir + "/index.html");
     REQUIRE(page.find("http") == std::string::npos);  // self-contained
     REQUIRE(page.find(" src=") == std::string::npos);
     REQUIRE(page.find("<link") == std::string::npos);
@@ -315,7 +309,7 @@ TEST_CASE("summary: the multi-run page renders in headless Chromium", "[trace][h
     // A list of runs: only those.
     r = sh("trace export " + f.db + " 1 3 --format html -o " + dir + "/two");
     REQUIRE(r.status == 0);
-    std::string two = read_file(dir + "/two/index.html");
+    std::string two = quiesce::test::read_text(dir + "/two/index.html");
     REQUIRE(occurrences(two, "<tr id=\"run-") == 2);
     REQUIRE(!std::filesystem::exists(dir + "/two/run-2.html"));
 }
@@ -350,7 +344,7 @@ TEST_CASE("summary: the diff page renders in headless Chromium", "[trace][html][
     // A run against itself: no difference anywhere.
     r = sh("trace diff " + f.db + " 3 3 --format html -o " + page);
     REQUIRE(r.status == 0);
-    std::string same = read_file(page);
+    std::string same = quiesce::test::read_text(page);
     REQUIRE(same.find("data-event=\"none\"") != std::string::npos);
     REQUIRE(same.find("data-only-a=\"0\" data-only-b=\"0\" data-changed=\"0\" data-rc-changed=\"0\"") !=
             std::string::npos);

@@ -1,6 +1,7 @@
 // khungtaskd (kernel/hung_task.c) as the kernel's periodic check: a task
 // blocked in one kernel wait across a whole check interval is reported
 // while the run goes on; a shorter stall is not.
+#include "files.h"
 #include "tmpfile.h"
 
 #include "sim/core/errors.h"
@@ -9,9 +10,6 @@
 using namespace quiesce;
 
 namespace {
-Scenario regression(const std::string& name) {
-    return load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml");
-}
 std::vector<const Event*> hung(const RunResult& r) {
     std::vector<const Event*> out;
     for (const auto& ev : r.stream.events)
@@ -23,7 +21,7 @@ std::vector<const Event*> hung(const RunResult& r) {
 
 TEST_CASE("hung tasks: a stall across a check interval is reported at the check, and the run goes on",
           "[hungtask]") {
-    RunResult r = execute(regression("s3-hung-task-slow-spin-up"));
+    RunResult r = execute(test::load_regression("s3-hung-task-slow-spin-up"));
     CHECK(r.status == "passed");
     auto h = hung(r);
     REQUIRE(h.size() == 2);
@@ -38,7 +36,7 @@ TEST_CASE("hung tasks: a stall across a check interval is reported at the check,
 TEST_CASE("hung tasks: a stall shorter than a whole check interval is not reported", "[hungtask]") {
     // Blocked from 0.3 s to 9.3 s: neither the check at 5 s (4.7 s blocked)
     // nor the one at 10 s (over) sees a task blocked a whole interval.
-    Scenario s = regression("s3-hung-task-slow-spin-up");
+    Scenario s = test::load_regression("s3-hung-task-slow-spin-up");
     s.faults.faults.at(0).duration = 6'000'000'000'000ULL;
     s.expect = Expectation{};
     RunResult r = execute(s);

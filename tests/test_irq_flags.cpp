@@ -2,6 +2,7 @@
 // a line kept live through suspend_device_irqs, the warning at request time
 // when it is shared with an ordinary user, and a COND_SUSPEND handler that
 // copes with running while its device is suspended.
+#include "files.h"
 #include "tmpfile.h"
 
 #include "sim/core/errors.h"
@@ -14,17 +15,6 @@ using namespace quiesce;
 using quiesce::test::TempFile;
 
 namespace {
-Scenario regression(const std::string& name) {
-    return load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml");
-}
-
-std::string read_regression(const std::string& name) {
-    std::ifstream in(std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml");
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
 // Instants and errors while device interrupts are suspended, in time order:
 // the suspend_device_irqs mark, each D3hot entry, the fault, each run of
 // IRQ 10's handlers as one word with what they did (repeats of a run while
@@ -73,7 +63,7 @@ std::string from(const std::string& story, const std::string& word) {
 }  // namespace
 
 TEST_CASE("irq flags: a NO_SUSPEND line shared with an ordinary user runs its handler on a D3hot device", "[irq][irqflags]") {
-    RunResult r = execute(regression("s3-irq-no-suspend-shared"));
+    RunResult r = execute(test::load_regression("s3-irq-no-suspend-shared"));
     CHECK(r.status == "passed");  // its [expect] lists the violations
     CHECK(r.violations.count("irq.suspended-handler"));
     CHECK(r.violations.count("io.suspended-device"));
@@ -89,7 +79,7 @@ TEST_CASE("irq flags: a NO_SUSPEND line shared with an ordinary user runs its ha
 }
 
 TEST_CASE("irq flags: a COND_SUSPEND handler on a NO_SUSPEND line touches nothing while suspended", "[irq][irqflags]") {
-    RunResult r = execute(regression("s3-irq-cond-suspend"));
+    RunResult r = execute(test::load_regression("s3-irq-cond-suspend"));
     CHECK(r.status == "passed");
     CHECK(r.violations.empty());
     CHECK(r.stream.summary.outcome == "resumed");
@@ -110,7 +100,7 @@ TEST_CASE("irq flags: a COND_SUSPEND handler on a NO_SUSPEND line touches nothin
 }
 
 TEST_CASE("irq flags: without NO_SUSPEND the same interrupt is only marked pending", "[irq][irqflags]") {
-    Scenario sc = regression("s3-irq-cond-suspend");
+    Scenario sc = test::load_regression("s3-irq-cond-suspend");
     for (auto& [dev, p] : sc.drivers) {
         auto copy = std::make_shared<DriverProgram>(*p);
         copy->irq_flags = 0;
@@ -123,7 +113,7 @@ TEST_CASE("irq flags: without NO_SUSPEND the same interrupt is only marked pendi
 }
 
 TEST_CASE("irq flags: a wakeup-armed COND_SUSPEND handler calls pm_system_wakeup and the suspend aborts", "[irq][irqflags]") {
-    std::string t = read_regression("s3-irq-cond-suspend");
+    std::string t = test::read_text(test::regression("s3-irq-cond-suspend"));
     // dma0's suspend arms its line for wakeup (enable_irq_wake).
     t.insert(t.find("[drivers.dma1]"), "[[drivers.dma0.patch]]\ncallback = \"suspend\"\n"
                                         "prepend = [{ op = \"irq-wake\", label = \"arm\" }]\n\n");
@@ -136,7 +126,7 @@ TEST_CASE("irq flags: a wakeup-armed COND_SUSPEND handler calls pm_system_wakeup
 }
 
 TEST_CASE("irq flags: unknown or contradictory irq_flags are input errors", "[irq][irqflags][input]") {
-    const std::string base = read_regression("s3-irq-cond-suspend");
+    const std::string base = test::read_text(test::regression("s3-irq-cond-suspend"));
     for (const auto& [flags, says] : {std::pair<std::string, std::string>{"[\"NO_SLEEP\"]", "unknown flag 'NO_SLEEP'"},
                                       {"[\"NO_SUSPEND\", \"COND_SUSPEND\"]", "exclude each other"}}) {
         std::string t = base;

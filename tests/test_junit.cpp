@@ -3,6 +3,7 @@
 // names; a suite per folder with timestamp and hostname; a report for bad
 // input too.
 #include "cli.h"
+#include "files.h"
 #include "tmpfile.h"
 
 #include "sim/cli/junit.h"
@@ -21,11 +22,6 @@ using quiesce::test::shell;
 using quiesce::test::tmp_path;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 // xmllint's verdict on a report: "" when it validates, else what it said.
 std::string schema_errors(const std::string& report) {
@@ -57,7 +53,7 @@ TEST_CASE("junit: run's report validates, with timestamp, hostname and the prope
                                     "{ op = \"write\", reg = \"CTRL\", value = 0 }]\n[expect]\nresult = \"pass\"\n");
     auto r = sh("run " + regression("s3-basic") + " " + failing.path() + " --db " + db + " --junit " + junit);
     REQUIRE(r.status == 1);
-    const std::string xml = read_file(junit);
+    const std::string xml = quiesce::test::read_text(junit);
     INFO(xml);
     REQUIRE(schema_errors(junit) == "");
     std::smatch m;
@@ -81,7 +77,7 @@ TEST_CASE("junit: `run .` names the folder, a file name that is not UTF-8 still 
     auto r = shell("cd " + dir + " && " + std::string(QUIESCE_BIN) + " run . --db run.db --junit report.xml");
     INFO(r.out);
     REQUIRE(r.status == 0);
-    const std::string xml = read_file(dir + "/report.xml");
+    const std::string xml = quiesce::test::read_text(dir + "/report.xml");
     INFO(xml);
     REQUIRE(schema_errors(dir + "/report.xml") == "");
     const std::string folder = std::filesystem::path(dir).filename().string();
@@ -99,7 +95,7 @@ TEST_CASE("junit: bad input writes a report with one errored testcase naming the
     REQUIRE(r.status == 2);
     REQUIRE(r.out == "quiesce: " + bad.path() + ":3:8: platform.cpus: expected an integer\n");
     REQUIRE_FALSE(std::filesystem::exists(db));
-    const std::string xml = read_file(junit);
+    const std::string xml = quiesce::test::read_text(junit);
     INFO(xml);
     REQUIRE(schema_errors(junit) == "");
     REQUIRE(xml.find("<testsuites name=\"quiesce\" tests=\"1\" failures=\"0\" errors=\"1\"") != std::string::npos);
@@ -135,9 +131,9 @@ TEST_CASE("junit: a report written to a FIFO goes through it and leaves the FIFO
     // A reader on the other end, as `cat` in a pipeline.
     REQUIRE(std::system(("cat '" + fifo + "' > '" + got + "' &").c_str()) == 0);
     quiesce::write_file_atomically(fifo, "<testsuites/>\n");
-    for (int i = 0; i < 200 && read_file(got).empty(); ++i) ::usleep(10000);
+    for (int i = 0; i < 200 && quiesce::test::read_text(got).empty(); ++i) ::usleep(10000);
     CHECK(std::filesystem::is_fifo(std::filesystem::status(fifo)));
-    CHECK(read_file(got) == "<testsuites/>\n");
+    CHECK(quiesce::test::read_text(got) == "<testsuites/>\n");
     CHECK_FALSE(std::filesystem::exists(fifo + ".tmp"));
     std::filesystem::remove(fifo);
     std::filesystem::remove(got);

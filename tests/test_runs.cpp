@@ -1,6 +1,7 @@
 // Runs as CI sees them: forked isolation, crashes and runaways contained,
 // determinism of the trace digest, and judging against expectations.
 #include "child.h"
+#include "files.h"
 
 #include "sim/scenario/executor.h"
 
@@ -9,12 +10,6 @@
 #include <thread>
 
 using namespace quiesce;
-
-namespace {
-Scenario regression(const std::string& name) {
-    return load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml");
-}
-}  // namespace
 
 TEST_CASE("fork runner: a crashing child becomes a crashed result", "[runs]") {
     ChildResult r = run_forked(
@@ -38,7 +33,7 @@ TEST_CASE("fork runner: a runaway child is killed at the wall-clock limit", "[ru
 }
 
 TEST_CASE("runs: the same scenario and seed give the same trace digest", "[runs][determinism]") {
-    Scenario s = regression("s3-basic");
+    Scenario s = test::load_regression("s3-basic");
     RunResult a = execute(s);
     RunResult b = execute(s);
     REQUIRE(a.status == "passed");
@@ -54,7 +49,7 @@ TEST_CASE("runs: the same scenario and seed give the same trace digest", "[runs]
 }
 
 TEST_CASE("runs: a buggy variant fails an expectation of pass, with a one-line reason", "[runs]") {
-    Scenario s = regression("pci-bar-restore-legacy");
+    Scenario s = test::load_regression("pci-bar-restore-legacy");
     s.expect = Expectation{};  // pretend we expected it to pass
     RunResult r = execute(s);
     REQUIRE(r.status == "failed");
@@ -63,7 +58,7 @@ TEST_CASE("runs: a buggy variant fails an expectation of pass, with a one-line r
 }
 
 TEST_CASE("runs: expected violations must all appear and nothing else", "[runs]") {
-    Scenario s = regression("pci-mmio-after-d3");
+    Scenario s = test::load_regression("pci-mmio-after-d3");
     RunResult r = execute(s);
     REQUIRE(r.status == "passed");
     REQUIRE(r.violations == std::set<std::string>{"io.suspended-device"});
@@ -81,16 +76,16 @@ TEST_CASE("runs: expected violations must all appear and nothing else", "[runs]"
 }
 
 TEST_CASE("runs: a device resumed by the buggy driver is unusable afterwards", "[runs]") {
-    RunResult r = execute(regression("pci-bar-restore-legacy"));
+    RunResult r = execute(test::load_regression("pci-bar-restore-legacy"));
     REQUIRE(r.stream.summary.outcome == "resumed");
     // The driver's MMIO lands nowhere after resume: its copies time out.
     REQUIRE(r.stream.summary.workload.find("dma0: copy 0 after failed with errno 110") == 0);
-    RunResult fixed = execute(regression("pci-bar-restore-fixed"));
+    RunResult fixed = execute(test::load_regression("pci-bar-restore-fixed"));
     REQUIRE(fixed.stream.summary.workload == "ok");
 }
 
 TEST_CASE("runs: a wake-armed device keeps auxiliary power through S3", "[runs][acpi]") {
-    Scenario s = regression("s3-basic");
+    Scenario s = test::load_regression("s3-basic");
     for (auto& d : s.platform.devices)
         if (d.name == "dma1") d.wake = true;
     RunResult r = execute(s);
@@ -109,7 +104,7 @@ TEST_CASE("runs: a wake-armed device keeps auxiliary power through S3", "[runs][
 }
 
 TEST_CASE("runs: a run past its wall-clock limit is a timeout, not a hang", "[runs]") {
-    Scenario s = regression("s3-basic");
+    Scenario s = test::load_regression("s3-basic");
     s.wall_limit_s = 1e-6;
     RunResult r = execute(s);
     REQUIRE(r.status == "timeout");
@@ -117,7 +112,7 @@ TEST_CASE("runs: a run past its wall-clock limit is a timeout, not a hang", "[ru
 }
 
 TEST_CASE("runs: [properties] override a model's typed properties", "[runs][properties]") {
-    Scenario s = regression("s3-basic");
+    Scenario s = test::load_regression("s3-basic");
     RunResult base = execute(s);
     s.properties.push_back({"firmware.s3_resume_us", int64_t(500'000), 0, 0});  // 120 ms -> 500 ms
     s.properties.push_back({"cpu1.offline_cycles", int64_t(20'000), 0, 0});     // the default: no change
@@ -129,7 +124,7 @@ TEST_CASE("runs: [properties] override a model's typed properties", "[runs][prop
 }
 
 TEST_CASE("runs: a hung callback is reported with what it waits for", "[runs][liveness]") {
-    RunResult r = execute(regression("s3-controller-before-disk"));
+    RunResult r = execute(test::load_regression("s3-controller-before-disk"));
     REQUIRE(r.status == "passed");
     std::string evidence;
     for (const auto& ev : r.stream.events)
@@ -153,7 +148,7 @@ std::vector<std::pair<std::string, std::string>> hangs(const RunResult& r) {
 }  // namespace
 
 TEST_CASE("runs: a callback still running when the run's time ends is a hang, budget or not", "[runs][liveness]") {
-    Scenario s = regression("s3-callback-hang-past-limit");
+    Scenario s = test::load_regression("s3-callback-hang-past-limit");
     REQUIRE(s.callback_budget > s.sim_limit);  // the DPM watchdog would never fire
     RunResult r = execute(s);
     REQUIRE(r.status == "passed");
@@ -172,7 +167,7 @@ TEST_CASE("runs: a callback still running when the run's time ends is a hang, bu
 }
 
 TEST_CASE("runs: every task still blocked in the kernel when the run ends is named with its wait", "[runs][liveness]") {
-    RunResult r = execute(regression("s3-ben2001-swap-deadlock"));
+    RunResult r = execute(test::load_regression("s3-ben2001-swap-deadlock"));
     REQUIRE(r.status == "passed");
     std::vector<std::string> msgs;
     for (const auto& [m, e] : hangs(r)) msgs.push_back(m);
@@ -186,14 +181,14 @@ TEST_CASE("runs: every task still blocked in the kernel when the run ends is nam
 
 TEST_CASE("runs: a machine asleep when the run ends is no hang", "[runs][liveness]") {
     // The wake was lost (wake.lost): the machine sleeps on, nothing is stuck.
-    RunResult r = execute(regression("s3-wake-during-suspend-ignored"));
+    RunResult r = execute(test::load_regression("s3-wake-during-suspend-ignored"));
     REQUIRE(r.status == "passed");
     REQUIRE(r.stream.summary.outcome == "sim-time-limit");
     CHECK(hangs(r).empty());
 }
 
 TEST_CASE("scenario: [expect] outcome is checked with expected violations when written", "[runs][liveness]") {
-    Scenario s = regression("s3-callback-hang-past-limit");
+    Scenario s = test::load_regression("s3-callback-hang-past-limit");
     s.expect.outcome = "resumed";
     RunResult r = execute(s);
     CHECK(r.status == "failed");
@@ -215,7 +210,7 @@ std::map<std::string, std::pair<Picos, Picos>> spans(const RunResult& r, const s
 }  // namespace
 
 TEST_CASE("runs: async callbacks run in parallel, each after the devices it waits for", "[runs][async]") {
-    Scenario s = regression("s3-storage");
+    Scenario s = test::load_regression("s3-storage");
     RunResult r = execute(s);
     REQUIRE(r.status == "passed");
     auto sus = spans(r, "suspend");
@@ -239,7 +234,7 @@ TEST_CASE("runs: async callbacks run in parallel, each after the devices it wait
 }
 
 TEST_CASE("runs: seeded tie-breaking orders same-time events by its seed, and only by it", "[runs][timing]") {
-    Scenario s = regression("s3-storage");
+    Scenario s = test::load_regression("s3-storage");
     RunResult nominal = execute(s);
     s.timing.ties = true;
     // (Seeds whose draws meet a tie in this run: 1 to 3 happen to meet none
@@ -260,7 +255,7 @@ TEST_CASE("runs: seeded tie-breaking orders same-time events by its seed, and on
 TEST_CASE("runs: timing jitter varies software costs within the band, minimum delays only upward, kworker starts",
           "[runs][timing]") {
     auto dur = [](const std::pair<Picos, Picos>& s) { return s.second - s.first; };
-    Scenario s = regression("s3-basic");
+    Scenario s = test::load_regression("s3-basic");
     RunResult nominal = execute(s);
     REQUIRE(nominal.status == "passed");
     const Picos prepare = dur(spans(nominal, "prepare")["pci0"]);    // software cost only
@@ -301,7 +296,7 @@ TEST_CASE("runs: timing jitter varies software costs within the band, minimum de
 
 TEST_CASE("runs: what exploring the new protocols and USB wake turned up stays fixed", "[runs][explore]") {
     auto with = [](const std::string& name, const std::string& rule) {
-        Scenario s = regression(name);
+        Scenario s = test::load_regression(name);
         add_cli_faults(s, {rule});
         s.expect.outcome = "";  // any ending: the test looks at what happened
         return execute(s);
@@ -339,7 +334,7 @@ TEST_CASE("runs: the OS takes SLP_TYP from the DSDT's _Sx packages, not from the
             if (ev.kind == EvKind::SliceBegin && ev.name == slice) return true;
         return false;
     };
-    Scenario s = regression("s3-basic");
+    Scenario s = test::load_regression("s3-basic");
     s.trace = TraceLevel::Events;
     RunResult good = execute(s);
     REQUIRE(good.status == "passed");
@@ -369,7 +364,7 @@ TEST_CASE("runs: the OS takes SLP_TYP from the DSDT's _Sx packages, not from the
 TEST_CASE("runs: a control run that died is a crash, not a comparison with nothing", "[runs][control]") {
     // The run with the transition, as it ran (its control compared later).
     auto transition_run = [](const std::string& name) {
-        Scenario s = regression(name);
+        Scenario s = test::load_regression(name);
         REQUIRE(s.storage.control_run);
         Scenario alone = s;
         alone.storage.control_run = false;

@@ -1,6 +1,7 @@
 // Suspend-to-idle (linux-s2idle): the phase sequence, the LPS0 _DSM calls,
 // the idle loop, wake IRQs and the spurious-wakeup path back to idle
 // (kernel/power/suspend.c s2idle_loop, drivers/acpi/sleep.c acpi_s2idle_wake).
+#include "files.h"
 #include "tmpfile.h"
 
 #include "sim/core/errors.h"
@@ -15,10 +16,6 @@ using namespace quiesce;
 using quiesce::test::TempFile;
 
 namespace {
-Scenario regression(const std::string& name) {
-    return load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml");
-}
-
 // The run's s2idle story: phases, LPS0 and other firmware methods, idle
 // periods, the wake checks' verdicts, in time order.
 std::string story(const RunResult& r) {
@@ -52,7 +49,7 @@ size_t count(const RunResult& r, const std::string& name, const std::string& cat
 }  // namespace
 
 TEST_CASE("s2idle: S3's device phases, LPS0 around the idle loop, no firmware sleep entry, CPUs idle", "[s2idle]") {
-    RunResult r = execute(regression("s2idle-basic"));
+    RunResult r = execute(test::load_regression("s2idle-basic"));
     CHECK(r.status == "passed");
     CHECK(r.stream.summary.outcome == "resumed");
     CHECK(story(r) == kSuspend + " [idle idle] wake:wakeup " + kResume);
@@ -66,7 +63,7 @@ TEST_CASE("s2idle: S3's device phases, LPS0 around the idle loop, no firmware sl
 }
 
 TEST_CASE("s2idle: a USB key wakes through the armed SCI, without the keyboard's wake armed it is lost", "[s2idle]") {
-    RunResult armed = execute(regression("s2idle-wake-irq-armed"));
+    RunResult armed = execute(test::load_regression("s2idle-wake-irq-armed"));
     CHECK(armed.status == "passed");
     CHECK(story(armed) == kSuspend + " [idle key idle] wake:wakeup " + kResume);
     std::string reason, wakeup_irq;
@@ -78,7 +75,7 @@ TEST_CASE("s2idle: a USB key wakes through the armed SCI, without the keyboard's
     CHECK(wakeup_irq == "9");
     CHECK(armed.stream.summary.sim_end < 500'000'000'000ULL);  // woken by the key, 100 ms in, not by the alarm at 2 s
 
-    RunResult lost = execute(regression("s2idle-wake-irq-not-armed"));
+    RunResult lost = execute(test::load_regression("s2idle-wake-irq-not-armed"));
     CHECK(lost.status == "passed");
     CHECK(story(lost) == kSuspend + " [idle key idle] wake:wakeup " + kResume);
     CHECK(lost.violations == std::set<std::string>{"wake.lost"});
@@ -92,11 +89,11 @@ TEST_CASE("s2idle: a USB key wakes through the armed SCI, without the keyboard's
 }
 
 TEST_CASE("s2idle: an EC event is a spurious wakeup - back to idle - and the key then wakes", "[s2idle]") {
-    RunResult r = execute(regression("s2idle-spurious-ec-wakeup"));
+    RunResult r = execute(test::load_regression("s2idle-spurious-ec-wakeup"));
     CHECK(r.status == "passed");
     CHECK(story(r) == kSuspend + " [idle ec-event idle] _Q20 wake:spurious rearm:9 [idle key idle] wake:wakeup " + kResume);
     // Without the EC event the same run idles once.
-    Scenario s = regression("s2idle-spurious-ec-wakeup");
+    Scenario s = test::load_regression("s2idle-spurious-ec-wakeup");
     s.properties.erase(std::remove_if(s.properties.begin(), s.properties.end(),
                                       [](const auto& p) { return p.key == "acpi.ec_event_ms"; }),
                        s.properties.end());
@@ -104,7 +101,7 @@ TEST_CASE("s2idle: an EC event is a spurious wakeup - back to idle - and the key
 }
 
 TEST_CASE("s2idle: a platform without an LPS0 device makes no _DSM call", "[s2idle]") {
-    Scenario s = regression("s2idle-basic");
+    Scenario s = test::load_regression("s2idle-basic");
     s.properties.push_back({"firmware.lps0", false, 0, 0});
     RunResult r = execute(s);
     CHECK(r.status == "passed");

@@ -3,15 +3,13 @@
 // closes the window between deciding to suspend and suspending.
 #include <catch2/catch.hpp>
 
+#include "files.h"
+
 #include "sim/scenario/executor.h"
 
 using namespace quiesce;
 
 namespace {
-Scenario regression(const std::string& name) {
-    return load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/" + name + ".toml");
-}
-
 // "name" or "name(key=value)" for the wake-category instants and the transition.
 std::vector<std::string> wake_story(const RunResult& r) {
     std::vector<std::string> out;
@@ -28,7 +26,7 @@ std::vector<std::string> wake_story(const RunResult& r) {
 }  // namespace
 
 TEST_CASE("wakeup_count: without the handshake an event in the decision window is lost", "[wakeup-count]") {
-    RunResult r = execute(regression("s3-wakeup-count-race"));
+    RunResult r = execute(test::load_regression("s3-wakeup-count-race"));
     REQUIRE(r.status == "passed");
     auto story = wake_story(r);
     story.resize(std::min<size_t>(story.size(), 6));
@@ -42,7 +40,7 @@ TEST_CASE("wakeup_count: without the handshake an event in the decision window i
 }
 
 TEST_CASE("wakeup_count: the handshake's write-back fails after an event and no suspend starts", "[wakeup-count]") {
-    RunResult r = execute(regression("s3-wakeup-count-handshake"));
+    RunResult r = execute(test::load_regression("s3-wakeup-count-handshake"));
     REQUIRE(r.status == "passed");
     CHECK(r.stream.summary.outcome == "aborted:wakeup-count");
     CHECK(wake_story(r) == std::vector<std::string>{"suspend-decided", "power-button", "wakeup-event(power-button)",
@@ -51,7 +49,7 @@ TEST_CASE("wakeup_count: the handshake's write-back fails after an event and no 
 
 TEST_CASE("wakeup_count: an event after a good write-back aborts the transition against the saved count",
           "[wakeup-count]") {
-    Scenario s = regression("s3-wakeup-count-handshake");
+    Scenario s = test::load_regression("s3-wakeup-count-handshake");
     s.button_after = 20'060'000'000ULL;  // a few hundred ns after the write, as the transition starts
     s.expect.outcome = "";
     RunResult r = execute(s);
