@@ -49,3 +49,24 @@ TEST_CASE("hung tasks: a stall shorter than a whole check interval is not report
     REQUIRE_FALSE(h.empty());
     CHECK(h[0]->ts == 6'000'000'000'000ULL);
 }
+
+TEST_CASE("hung tasks: khungtaskd is paused while a transition runs, and reports after it", "[hungtask]") {
+    // hung_task_pm_notify: no check from PM_SUSPEND_PREPARE to
+    // PM_POST_SUSPEND. A task in D state from 20 ms on keeps the freezer
+    // waiting its 20 s and stays blocked after suspend aborts: the checks at
+    // 5, 10, 15 and 20 s fall inside the transition and report nothing; the
+    // first check after it does.
+    RunResult r = execute(test::load_regression("s3-freezer-timeout"));
+    CHECK(r.status == "passed");
+    CHECK(r.stream.summary.outcome == "aborted:freeze-tasks");
+    Picos transition_end = 0;
+    for (const auto& ev : r.stream.events)
+        if (ev.kind == EvKind::SliceEnd && ev.name == "linux-s3") transition_end = ev.ts;
+    REQUIRE(transition_end > 20'000'000'000'000ULL);
+    auto h = hung(r);
+    REQUIRE(h.size() == 1);
+    CHECK(arg_value(*h[0], "task") == "stuck");
+    CHECK(arg_value(*h[0], "waits_for") == "an NFS server that does not answer");
+    const Picos every = 5'000'000'000'000ULL;
+    CHECK(h[0]->ts == (transition_end / every + 1) * every);  // the first check after the transition
+}

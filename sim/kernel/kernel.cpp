@@ -280,6 +280,10 @@ void Kernel::stop_tasks() {
         for (size_t i = 0; i < tasks_.size(); ++i) {
             const std::string what = tasks_[i]->exited() ? "" : waiting_on(task_threads_[i].name());
             if (what.empty()) continue;
+            if (hung_reported_.count(tasks_[i]->name())) {  // the periodic check reported this wait already
+                kill_task(i);
+                continue;
+            }
             hub().guest_error(path(), "liveness.hang",
                               fmt::format("task {} blocked for more than {} in the kernel, on {}", tasks_[i]->name(),
                                           format_ps(now_ps() - asked), what),

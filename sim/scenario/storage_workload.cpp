@@ -59,12 +59,13 @@ void StorageWorkloadRun::start() {
         });
     }
     if (w.stuck_task) {
-        // Uninterruptible sleep (D state), e.g. on a dead NFS server: no freeze point for 60 s.
+        // Uninterruptible sleep (D state) in the kernel, e.g. on a dead NFS
+        // server: no freeze point for 60 s, and khungtaskd sees the wait.
         k.spawn("stuck", Task::Kind::User, true, 0, [](Task& t) {
             while (!t.should_stop()) {
                 t.try_to_freeze();
                 t.cpu().compute(Cycles(1'000));
-                sc_core::wait(from_ps(60'000'000'000'000ULL));
+                t.kernel().sleep(60'000'000'000'000ULL, "an NFS server that does not answer");
             }
         });
     }
