@@ -377,3 +377,26 @@ TEST_CASE("summary: the timeline of many cycles draws dense bars, not every slic
     std::filesystem::remove(db);
     std::filesystem::remove(page);
 }
+
+// A run of several cycles ([cycles]) is framed whole: a block per cycle
+// (its suspend, its sleep, its resume) with the time between cycles
+// squeezed between them - not the first transition with the rest off the
+// page.
+TEST_CASE("summary: the timeline of a multi-cycle run frames every cycle", "[trace][html][chromium]") {
+    std::string base =
+        (std::filesystem::temp_directory_path() / ("quiesce-cycles-" + std::to_string(getpid()))).string();
+    std::string db = base + ".db", page = base + ".html";
+    std::filesystem::remove(db);
+    REQUIRE(sh("run " + regression("cycles-s2idle-then-s3") + " --db " + db).status == 0);
+    REQUIRE(sh("trace export " + db + " 1 --format html -o " + page).status == 0);
+    std::string tree = chromium_dom(page, base);
+    REQUIRE(tree.find("data-rendered=\"true\"") != std::string::npos);
+    CHECK(tree.find("id=\"cycle-count\">2 cycles<") != std::string::npos);
+    for (const char* block : {"suspend 1", "resume 1", "between 1\u20132", "suspend 2", "resume 2"})
+        CHECK(tree.find(std::string("data-block=\"") + block + "\"") != std::string::npos);
+    CHECK(occurrences(tree, "data-block=\"sleep\"") == 2);  // s2idle, then S3
+    CHECK(tree.find(">s2idle \u00b7 ") != std::string::npos);
+    CHECK(tree.find(">S3 \u00b7 ") != std::string::npos);
+    std::filesystem::remove(db);
+    std::filesystem::remove(page);
+}

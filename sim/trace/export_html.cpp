@@ -98,7 +98,7 @@ json html_data(const TraceReader& db, int64_t run_id) {
              });
 
     json phases = json::array(), slices = json::array();
-    json transition = nullptr;
+    json transition = nullptr, transitions = json::array();
     each_row(db,
              "SELECT s.track_id, s.ts, s.dur, s.name, s.category, s.depth, s.args, s.dur_cycles, t.name, s.id"
              " FROM slice s JOIN track t ON t.id = s.track_id WHERE s.run_id = ? ORDER BY s.ts, s.depth",
@@ -109,8 +109,10 @@ json html_data(const TraceReader& db, int64_t run_id) {
                  json args = c.json(6);
                  int64_t ts = int64_t(c.natural(1)), dur = int64_t(c.natural(2));
                  const std::string& category = c[4];
-                 if (category == "transition" && transition.is_null()) {
-                     transition = {{"name", c[3]}, {"ts", ts}, {"dur", dur}, {"result", str(args, "result")}};
+                 if (category == "transition") {  // one per cycle ([cycles]); the first is the run's
+                     json tr = {{"name", c[3]}, {"ts", ts}, {"dur", dur}, {"result", str(args, "result")}};
+                     if (transition.is_null()) transition = tr;
+                     transitions.push_back(std::move(tr));
                      return;
                  }
                  if (category == "phase" && c[8] == "kernel" && c[5] == "1") {
@@ -159,8 +161,9 @@ json html_data(const TraceReader& db, int64_t run_id) {
                                        {"component", c[3]}, {"phase", c[4]}, {"message", c[5]},
                                        {"evidence", c.json(6)}, {"faults_before", c[7]}});
              });
-    return {{"run", run},       {"transition", transition}, {"phases", phases}, {"tracks", tracks},
-            {"slices", slices}, {"faults", faults},         {"violations", violations}, {"wakes", wakes}};
+    return {{"run", run},       {"transition", transition}, {"transitions", transitions}, {"phases", phases},
+            {"tracks", tracks}, {"slices", slices},         {"faults", faults},           {"violations", violations},
+            {"wakes", wakes}};
 }
 
 void replace_once(std::string& text, const std::string& what, const std::string& with) {
