@@ -1,3 +1,4 @@
+// The ACPI PM register block and sleep state machine: PM1 events and control, GPEs, the RTC alarm.
 #include "models/acpi/acpi_pm.h"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// Platform firmware: the FADT and FACS, the AML methods as timed sequences, the waking vector.
 #include "models/acpi/firmware.h"
 
 #include <fmt/format.h>

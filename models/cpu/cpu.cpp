@@ -1,3 +1,4 @@
+// A CPU core: timed compute, memory and MMIO accesses, caches, interrupts, offline and online.
 #include "models/cpu/cpu.h"
 
 #include "sim/core/errors.h"

@@ -1,3 +1,4 @@
+// The platform interrupt controller: level-sensitive inputs, the mask, delivery to CPUs.
 #include "models/cpu/intc.h"
 
 #include "sim/core/errors.h"

@@ -1,3 +1,4 @@
+// PCI glue for the AHCI HBA: its function, BAR and interrupt.
 #include "models/disk/ahci_pci.h"
 
 namespace quiesce {

@@ -1,3 +1,4 @@
+// A PCI-to-PCI bridge (root port): its type-1 header, bus numbers and forwarding window.
 #include "models/pci/bridge.h"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// A PCI bus segment: its functions and the routing of configuration, memory and DMA transactions.
 #include "models/pci/bus.h"
 
 #include "models/pci/bridge.h"

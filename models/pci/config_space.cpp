@@ -1,3 +1,4 @@
+// PCI configuration space: the header and the PM capability, their fields and write masks.
 #include "models/pci/config_space.h"
 
 #include "sim/core/errors.h"

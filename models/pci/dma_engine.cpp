@@ -1,3 +1,4 @@
+// The DMA copy engine's core: its registers, the descriptor ring, bursts, completion interrupts.
 #include "models/pci/dma_engine.h"
 
 #include "sim/core/errors.h"

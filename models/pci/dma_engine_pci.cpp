@@ -1,3 +1,4 @@
+// PCI glue for the DMA engine: its function, BAR and interrupt.
 #include "models/pci/dma_engine_pci.h"
 
 namespace quiesce {

@@ -1,3 +1,4 @@
+// A PCI function: configuration space, PM states and their effect on its registers and DMA.
 #include "models/pci/function.h"
 
 #include "models/pci/bus.h"

@@ -1,3 +1,4 @@
+// A PCI function described by a file: its registers, commands, DMA and interrupt as data.
 #include "models/pci/generic_device.h"
 
 #include "sim/core/errors.h"

@@ -1,3 +1,4 @@
+// The PCI host bridge: the ECAM window, the memory window and the PIRQ routing register.
 #include "models/pci/host_bridge.h"
 
 #include "sim/core/errors.h"

@@ -1,3 +1,4 @@
+// The OS's PCI core: configuration access through ECAM, enumeration, BARs and interrupt routing.
 #include "models/pci/pci_core.h"
 
 #include "models/cpu/cpu.h"

@@ -1,3 +1,4 @@
+// A USB device on a root-hub port: port states, suspend and resume signalling, remote wakeup.
 #include "models/usb/usb_device.h"
 
 #include "models/disk/sata_drive.h"

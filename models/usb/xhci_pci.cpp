@@ -1,3 +1,4 @@
+// PCI glue for the xHCI controller: its function, BAR and interrupt.
 #include "models/usb/xhci_pci.h"
 
 #include "models/usb/usb_device.h"

@@ -1,3 +1,4 @@
+// Hibernation invariants: the atomic copy and the restored memory against the true state.
 #include "sim/check/image_check.h"
 
 #include "models/disk/sata_drive.h"

@@ -1,3 +1,4 @@
+// Storage invariants: what the OS believes about its disk against the media, after resume or a boot.
 #include "sim/check/storage_check.h"
 
 #include "models/disk/sata_drive.h"

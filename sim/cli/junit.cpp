@@ -1,3 +1,4 @@
+// JUnit XML for CI: one testcase per run, valid against Jenkins xUnit's and Ant's schemas.
 #include "sim/cli/junit.h"
 
 #include "sim/core/errors.h"

@@ -1,3 +1,4 @@
+// The system interconnect: address decoding to RAM, MMIO and PCI windows, and its timing.
 #include "sim/core/bus.h"
 
 #include <fmt/format.h>

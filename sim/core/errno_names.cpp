@@ -1,3 +1,4 @@
+// Linux errno names as driver files write them, to numbers and back.
 #include "sim/core/errno_names.h"
 
 #include <cstdlib>

@@ -1,3 +1,4 @@
+// The error taxonomy: input errors naming file, line, column and key; simulator panics.
 #include "sim/core/errors.h"
 
 #include <cstdio>

@@ -1,3 +1,4 @@
+// The event hub of one run: tracks, slices, instants, counters, violations and their subscribers.
 #include "sim/core/events.h"
 
 #include <fmt/format.h>

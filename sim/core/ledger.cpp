@@ -1,3 +1,4 @@
+// The in-flight ledger: every DMA descriptor, transfer and command from issue to completion.
 #include "sim/core/ledger.h"
 
 #include "sim/core/errors.h"

@@ -1,3 +1,4 @@
+// Physical memory: sparse pages with write versions, the bus target, and the memory digest.
 #include "sim/core/memory.h"
 
 #include "sim/core/errors.h"

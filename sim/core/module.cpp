@@ -1,3 +1,4 @@
+// Module bases: the run context, paths, properties, guest errors and MMIO register access.
 #include "sim/core/module.h"
 
 #include <cstdio>

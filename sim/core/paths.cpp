@@ -1,3 +1,4 @@
+// Paths the user names: their kind, the TOML files under a directory, output paths checked first, whole writes.
 #include "sim/core/paths.h"
 
 #include <sys/stat.h>

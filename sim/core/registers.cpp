@@ -1,3 +1,4 @@
+// Register banks as data: fields, access types, reset values, side effects, lookup and tracing.
 #include "sim/core/registers.h"
 
 #include "sim/core/errors.h"

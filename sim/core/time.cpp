@@ -1,3 +1,4 @@
+// Simulated time: clock domains, cycles to picoseconds and back, and how times are printed.
 #include "sim/core/time.h"
 
 #include "sim/core/errors.h"

@@ -1,3 +1,4 @@
+// Strict TOML reading: typed values, every key consumed or reported with its file, line and column.
 #include "sim/core/toml_reader.h"
 
 #include "sim/core/paths.h"

@@ -1,3 +1,4 @@
+// Device files (scenarios/devices/): a PCI function's identity, registers and behaviour as data.
 #include "sim/drivers/device_file.h"
 
 #include "sim/core/time.h"

@@ -1,3 +1,4 @@
+// The DMA engine's OS driver: probe, the descriptor ring, copies, its interrupt, its PM state.
 #include "sim/drivers/dma_engine_driver.h"
 
 #include <fmt/format.h>

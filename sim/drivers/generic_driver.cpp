@@ -1,3 +1,4 @@
+// The OS driver of a device a file describes: probe, its command ring and the driver file's callbacks.
 #include "sim/drivers/generic_driver.h"
 
 #include "models/cpu/cpu.h"

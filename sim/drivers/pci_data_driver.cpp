@@ -1,3 +1,4 @@
+// What every PCI driver file runs on: its registers and buffers, the PCI PM glue, its interrupt.
 #include "sim/drivers/pci_data_driver.h"
 
 #include "models/cpu/cpu.h"

@@ -1,3 +1,4 @@
+// The PCI bus type's PM callbacks: config space saved and restored, D-state changes and their delays.
 #include "sim/drivers/pci_pm.h"
 
 #include "models/cpu/cpu.h"

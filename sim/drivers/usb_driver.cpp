@@ -1,3 +1,4 @@
+// The USB core's side of a device on a root-hub port: enumeration, suspend, resume, remote wakeup.
 #include "sim/drivers/usb_driver.h"
 
 #include "sim/core/errors.h"

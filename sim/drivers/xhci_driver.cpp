@@ -1,3 +1,4 @@
+// The xHCI controller's OS driver: probe, the command and event rings, No-Op commands, its PM state.
 #include "sim/drivers/xhci_driver.h"
 
 #include "models/cpu/cpu.h"

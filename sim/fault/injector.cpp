@@ -1,3 +1,4 @@
+// The fault injector: rules firing at sites, phase boundaries and times; the core's RunContext and Module::fault.
 #include "sim/fault/injector.h"
 
 #include "sim/core/context.h"

@@ -1,3 +1,4 @@
+// The OS side of ACPI: the FADT at boot, the sleep sequence, the SCI and GPEs, NVS saved across S3.
 #include "sim/kernel/acpi_os.h"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// The firmware loader: request_firmware from the disk or initramfs, and the firmware cache across sleep.
 #include "sim/kernel/firmware.h"
 
 #include "models/cpu/cpu.h"

@@ -1,3 +1,4 @@
+// qfs, the journaled filesystem: mkfs, mount with journal replay, writes, fsync, commits and checkpoints.
 #include "sim/kernel/journal_fs.h"
 
 #include "models/cpu/cpu.h"

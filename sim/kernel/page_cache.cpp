@@ -1,3 +1,4 @@
+// The page cache of one partition: cached blocks, dirty tracking, writeback and read-back.
 #include "sim/kernel/page_cache.h"
 
 #include "models/cpu/cpu.h"

@@ -1,3 +1,4 @@
+// Swap: the slot map of the swap partition, and anonymous memory swapped out and back in.
 #include "sim/kernel/swap.h"
 
 #include "models/cpu/cpu.h"

@@ -1,3 +1,4 @@
+// Tasks of the modelled OS: their threads, freeze points, freezable sleeps and stop requests.
 #include "sim/kernel/task.h"
 
 #include "models/cpu/cpu.h"

@@ -1,3 +1,4 @@
+// The device graph: devices in dpm_list order, parent and link edges, and the suspend/resume orders.
 #include "sim/pm/device_graph.h"
 
 #include "sim/core/errors.h"

@@ -1,3 +1,4 @@
+// Protocol files read and checked: phases, their actions and callbacks, and the built-in protocols.
 #include "sim/pm/protocol.h"
 
 #include "sim/core/time.h"

@@ -1,3 +1,4 @@
+// Runtime PM as drivers/base/power/runtime.c: usage and child counts, autosuspend, links, the pm_wq.
 #include "sim/pm/runtime.h"
 
 #include "models/cpu/cpu.h"

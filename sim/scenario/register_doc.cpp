@@ -1,3 +1,4 @@
+// quiesce registers: every register bank of a scenario's platform as Markdown tables.
 #include "sim/scenario/register_doc.h"
 
 #include "sim/scenario/platform.h"

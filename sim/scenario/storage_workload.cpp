@@ -1,3 +1,4 @@
+// The storage workload: the root filesystem, the writer, flusher, toucher, updater and stuck tasks.
 #include "sim/scenario/storage_workload.h"
 
 #include "sim/core/errors.h"

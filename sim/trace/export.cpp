@@ -1,3 +1,4 @@
+// Views of a trace database: the runs in it, trace show, summary and diff.
 #include "sim/trace/export.h"
 
 #include "sim/core/errors.h"

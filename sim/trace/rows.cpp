@@ -1,3 +1,4 @@
+// Reading a viewer's rows by type (integers, naturals, JSON), naming the column on a bad cell.
 #include "sim/trace/rows.h"
 
 #include "sim/core/errors.h"

@@ -1,3 +1,4 @@
+// The wire stream a run's child sends its parent: events and the run summary, encoded and decoded.
 #include "sim/trace/wire.h"
 
 #include "sim/core/paths.h"
