@@ -22,7 +22,7 @@
 // Give a scenario file to measure the phase sweep of that one instead.
 #include "bench/bench_util.h"
 #include "sim/explore/explore.h"
-#include "sim/explore/fork_runner.h"
+#include "sim/scenario/fork_runner.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/platform.h"
 

@@ -19,7 +19,7 @@
 #include "bench/bench_util.h"
 #include "bench/record_floor.h"
 #include "bench/stack_probe.h"
-#include "sim/explore/fork_runner.h"
+#include "sim/scenario/fork_runner.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/run.h"
 #include "sim/trace/trace_db.h"

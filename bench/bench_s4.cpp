@@ -6,7 +6,7 @@
 //     which 64 MiB is touched, against the same child touching nothing.
 #include "sim/core/memory.h"
 #include "bench/bench_util.h"
-#include "sim/explore/fork_runner.h"
+#include "sim/scenario/fork_runner.h"
 #include "sim/scenario/run.h"
 
 #include <lz4.h>

@@ -2,7 +2,7 @@
 // a forked child (SystemC elaborates once per process) and sends back doubles.
 #pragma once
 
-#include "sim/explore/fork_runner.h"
+#include "sim/scenario/fork_runner.h"
 
 #include <chrono>
 #include <cstring>

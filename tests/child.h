@@ -4,7 +4,7 @@
 // makes the assertions.
 #pragma once
 
-#include "sim/explore/fork_runner.h"
+#include "sim/scenario/fork_runner.h"
 
 #include <catch2/catch.hpp>
 

@@ -9,7 +9,7 @@
 #include "sim/core/errors.h"
 #include "sim/core/paths.h"
 #include "sim/core/toml_reader.h"
-#include "sim/explore/fork_runner.h"
+#include "sim/scenario/fork_runner.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/platform.h"
 #include "sim/scenario/register_doc.h"

@@ -4,7 +4,7 @@
 // branched.cpp.
 #include "sim/scenario/executor.h"
 
-#include "sim/explore/fork_runner.h"
+#include "sim/scenario/fork_runner.h"
 #include "sim/scenario/platform.h"
 #include "sim/scenario/run.h"
 

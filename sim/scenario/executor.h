@@ -2,7 +2,7 @@
 #pragma once
 
 #include "sim/scenario/scenario.h"
-#include "sim/explore/fork_runner.h"
+#include "sim/scenario/fork_runner.h"
 #include "sim/trace/trace_db.h"
 #include "sim/trace/wire.h"
 

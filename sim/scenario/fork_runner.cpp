@@ -1,4 +1,5 @@
-#include "sim/explore/fork_runner.h"
+// Runs in forked children: the pool, the pipe each result comes back on, crashes and runaways contained.
+#include "sim/scenario/fork_runner.h"
 
 #include "sim/core/errors.h"
 
