@@ -61,9 +61,7 @@ std::string without_expect(const std::string& text) {
 // A scenario file that reproduces a killed mutant: the scenario, the
 // mutation as a patch to each device's driver, and what the mutant showed.
 std::string reproducer(const Mutant& k, const Scenario& s, const std::vector<std::string>& devices) {
-    std::ifstream in(s.file);
-    std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::string out = without_expect(original) + "\n";
+    std::string out = without_expect(read_text(s.file)) + "\n";
     out += fmt::format("# Found by quiesce explore --mutate {} on {}: the mutation\n#   {}\n", k.driver, s.file,
                        k.m.text());
     out += "# makes this scenario fail where the driver as written passes. The patch\n";

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fstream>
 
 namespace quiesce {
 
@@ -20,6 +21,11 @@ InputError os_input_error(const fs::filesystem_error& e) {
     if (path.empty()) path = e.path2().string();
     if (path.empty()) return InputError(e.code().message());
     return os_input_error(path, e.code());
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 int write_all(int fd, const void* data, size_t len) {

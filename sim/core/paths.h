@@ -41,6 +41,10 @@ PathKind path_kind(const std::string& path);
 // The *.toml files under `dir`, recursively, sorted.
 std::vector<std::string> toml_files_under(const std::string& dir);
 
+// A file's whole text ("" when it cannot be read: callers that must tell
+// check the path first).
+std::string read_text(const std::string& path);
+
 // Writes all `len` bytes to fd, retrying short writes and EINTR; stops
 // quietly if the reader has gone away (the parent then reports the child).
 // 0, or the errno of the write that failed.

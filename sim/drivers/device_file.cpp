@@ -1,6 +1,7 @@
 // Device files (scenarios/devices/): a PCI function's identity, registers and behaviour as data.
 #include "sim/drivers/device_file.h"
 
+#include "sim/core/paths.h"
 #include "sim/core/time.h"
 #include "sim/core/toml_reader.h"
 #include "sim/drivers/program.h"
@@ -19,11 +20,6 @@ namespace {
 std::map<std::string, std::shared_ptr<const GenericDeviceDesc>>& loaded() {
     static std::map<std::string, std::shared_ptr<const GenericDeviceDesc>> m;
     return m;
-}
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 template <class F>
@@ -292,7 +288,7 @@ std::shared_ptr<const GenericDeviceDesc> load_device_file(const std::string& pat
     auto& reg = loaded()[g.name];
     // Device names are global, like the built-in types: one description per
     // name in a process (the same file, or a copy of it, may load again).
-    if (reg && std::filesystem::weakly_canonical(reg->file).string() != key && slurp(reg->file) != slurp(path))
+    if (reg && std::filesystem::weakly_canonical(reg->file).string() != key && read_text(reg->file) != read_text(path))
         r.fail("device", "two different device files are named '" + g.name + "': " + reg->file + " and " + path);
     reg = desc;
     // A target driver files may bind to.

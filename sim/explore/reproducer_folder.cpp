@@ -2,6 +2,8 @@
 // driver and device file they need to run from there.
 #include "sim/explore/findings.h"
 
+#include "sim/core/paths.h"
+
 #include "sim/core/toml_reader.h"
 #include "sim/drivers/device_file.h"
 #include "sim/drivers/program.h"
@@ -18,15 +20,6 @@
 namespace fs = std::filesystem;
 
 namespace quiesce {
-
-namespace {
-
-std::string read_text(const std::string& path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-}  // namespace
 
 
 std::string file_part(std::string s) {

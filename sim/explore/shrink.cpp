@@ -2,20 +2,13 @@
 // then what its reproducer leaves out - the scenario file's faults, workload tasks, leaf devices.
 #include "sim/explore/findings.h"
 
+#include "sim/core/paths.h"
+
 #include <algorithm>
 #include <fstream>
 #include <optional>
 
 namespace quiesce {
-
-namespace {
-
-std::string read_text(const std::string& path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-}  // namespace
 
 
 bool shows_finding(const RunResult& r, const Finding& f) {
