@@ -1,3 +1,4 @@
+// The AHCI HBA core: its registers, the port, command headers and tables in RAM, FISes, interrupts.
 #include "models/disk/ahci.h"
 
 #include "sim/core/errors.h"

@@ -1,3 +1,4 @@
+// A SATA drive: media and write cache, commands and their timing, FLUSH destaging, power states, power loss.
 #include "models/disk/sata_drive.h"
 
 #include "sim/core/errors.h"

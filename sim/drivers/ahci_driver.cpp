@@ -1,3 +1,4 @@
+// The AHCI/libata/sd stack: probe, the port and its command slots, the request queue, the disk and its PM.
 #include "sim/drivers/ahci_driver.h"
 
 #include "models/cpu/cpu.h"
