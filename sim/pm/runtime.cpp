@@ -140,8 +140,7 @@ void RuntimePm::cancel_pending(Dev& d) {
     d.timer.cancel();
 }
 
-// The device's work item on pm_wq: one request at a time, and the
-// autosuspend timer's expiry.
+// The device's work item on pm_wq: one request at a time, and the autosuspend timer's expiry.
 void RuntimePm::queue(Dev& d, int request, Cpu& cpu) {
     d.request = request;
     d.request_pending = request != kReqNone;
