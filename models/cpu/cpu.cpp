@@ -224,20 +224,8 @@ void Cpu::run_for(uint64_t cycles) {
 }
 
 void Cpu::access(tlm::tlm_command cmd, uint64_t addr, unsigned char* data, unsigned len) {
-    // Given back however transport() leaves (PowerLost, a killed thread
-    // unwinding).
-    struct Lease {
-        Cpu& cpu;
-        std::unique_ptr<tlm::tlm_generic_payload> tx;
-        ~Lease() { cpu.payloads_.push_back(std::move(tx)); }
-    } lease{*this, nullptr};
-    if (payloads_.empty()) {
-        lease.tx = std::make_unique<tlm::tlm_generic_payload>();
-    } else {
-        lease.tx = std::move(payloads_.back());
-        payloads_.pop_back();
-    }
-    tlm::tlm_generic_payload& tx = *lease.tx;
+    PayloadPool::Lease lease(payloads_);  // given back however transport() leaves
+    tlm::tlm_generic_payload& tx = *lease;
     // What a new payload holds, but for the fields transport() sets.
     tx.set_command(cmd);
     tx.set_address(addr);

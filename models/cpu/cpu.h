@@ -30,6 +30,7 @@
 
 #include "models/cpu/intc.h"
 #include "sim/core/module.h"
+#include "sim/core/payload_pool.h"
 
 #include <tlm_utils/simple_initiator_socket.h>
 
@@ -155,7 +156,7 @@ private:
     // allocated its extension array each time).
     void access(tlm::tlm_command cmd, uint64_t addr, unsigned char* data, unsigned len);
     void transport(tlm::tlm_generic_payload& tx);
-    std::vector<std::unique_ptr<tlm::tlm_generic_payload>> payloads_;  // idle, for reuse
+    PayloadPool payloads_;
     void irq_thread();
     void cache_write(uint64_t addr, uint64_t len);
     // Takes the core for one timed operation (waits its turn); op_done

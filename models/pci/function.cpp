@@ -124,23 +124,15 @@ bool PciFunction::dma(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
 }
 
 bool PciFunction::dma_buffer(uint64_t addr, void* buf, unsigned len, bool write, sc_core::sc_time& delay) {
-    struct Lease {  // given back however dma() leaves
-        PciFunction& f;
-        std::unique_ptr<tlm::tlm_generic_payload> tx;
-        ~Lease() {
-            tx->clear_extension(&f.dma_ext_);
-            f.dma_payloads_.push_back(std::move(tx));
-        }
-    } lease{*this, nullptr};
-    if (dma_payloads_.empty()) {
-        lease.tx = std::make_unique<tlm::tlm_generic_payload>();
-    } else {
-        lease.tx = std::move(dma_payloads_.back());
-        dma_payloads_.pop_back();
-    }
-    tlm::tlm_generic_payload& tx = *lease.tx;
+    PayloadPool::Lease lease(dma_payloads_);  // given back however dma() leaves
+    tlm::tlm_generic_payload& tx = *lease;
     if (dma_ext_.name != path()) dma_ext_.name = path();
     tx.set_extension(&dma_ext_);
+    struct Detach {  // the extension is this function's: off the payload before it goes back
+        tlm::tlm_generic_payload& tx;
+        InitiatorExt* ext;
+        ~Detach() { tx.clear_extension(ext); }
+    } detach{tx, &dma_ext_};
     tx.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
     tx.set_address(addr);
     tx.set_data_ptr(static_cast<unsigned char*>(buf));

@@ -20,6 +20,7 @@
 #include "models/pci/config_space.h"
 #include "sim/core/irq.h"
 #include "sim/core/module.h"
+#include "sim/core/payload_pool.h"
 
 #include <memory>
 #include <string>
@@ -111,7 +112,7 @@ private:
     bool intx_routed_ = false;   // last level sent upstream
     // dma_buffer's payloads, reused (one per access in flight), and the
     // initiator extension they carry: no allocation per access.
-    std::vector<std::unique_ptr<tlm::tlm_generic_payload>> dma_payloads_;
+    PayloadPool dma_payloads_;
     InitiatorExt dma_ext_;
 };
 
