@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -214,30 +215,46 @@ class Mutant:
             shutil.copyfile(keep, obj)
 
 
-def run_suite(tree, jobs, timeout, tag):
+def run_suite(tree, jobs, timeout, tag, first_failure=True):
+    """The regression suite on the tree's build: (rc, seconds, [(scenario, reason)]). rc None: timed out.
+    With first_failure, stops at the first scenario that fails, crashes or overruns (that one killed it)."""
     db = os.path.join(tree.work, f"suite-{tag}.db")
-    xml = os.path.join(tree.work, f"suite-{tag}.xml")
-    for p in (db, xml):
-        if os.path.exists(p):
-            os.remove(p)
-    rc, secs = run([os.path.join(tree.build, "quiesce"), "run", "scenarios/regression", "-j", str(jobs),
-                    "--db", db, "--junit", xml], cwd=tree.src, timeout=timeout,
-                   log_to=os.path.join(tree.work, f"suite-{tag}.log"))
-    failed = []
-    if os.path.exists(xml):
-        try:
-            for case in ET.parse(xml).getroot().iter("testcase"):
-                bad = case.find("failure")
-                if bad is None:
-                    bad = case.find("error")
-                if bad is not None:
-                    failed.append((case.get("name"), (bad.get("message") or bad.get("type") or "").strip()))
-        except ET.ParseError:
-            pass
+    out_path = os.path.join(tree.work, f"suite-{tag}.log")
     for p in (db, db + "-wal", db + "-shm"):
         if os.path.exists(p):
             os.remove(p)
-    return rc, secs, failed
+    start = time.time()
+    failed = []
+    with open(out_path, "w") as out:
+        p = subprocess.Popen(["nice", "-n", "10", os.path.join(tree.build, "quiesce"), "run", "scenarios/regression",
+                              "-j", str(jobs), "--db", db], cwd=tree.src, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
+        timer = threading.Timer(timeout, lambda: os.killpg(p.pid, signal.SIGKILL))
+        timer.start()
+        stopped = False
+        try:
+            for line in p.stdout:
+                out.write(line)
+                words = line.split(None, 2)
+                if words and words[0] in ("FAIL", "CRASH", "TIMEOUT") and len(words) > 1:
+                    # "FAIL    name   cycles cycles  time  wall  run N  reason"
+                    reason = line.split("  run ", 1)[-1].split("  ", 1)[-1].strip() if "  run " in line else ""
+                    failed.append((words[1], f"{words[0]}: {reason}" if reason else words[0]))
+                    if first_failure and not stopped:
+                        stopped = True
+                        os.killpg(p.pid, signal.SIGKILL)
+            rc = p.wait()
+        finally:
+            timed_out = not timer.is_alive() and not stopped and p.returncode not in (0, 1, 2)
+            timer.cancel()
+    for q in (db, db + "-wal", db + "-shm"):
+        if os.path.exists(q):
+            os.remove(q)
+    if timed_out:
+        rc = None
+    elif stopped:
+        rc = 1
+    return rc, time.time() - start, failed
 
 
 def run_unit(tree, timeout, tag):
@@ -277,6 +294,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=0,
                     help="seconds a mutant's suite may take (default: 5 x the clean run, at least 120)")
     ap.add_argument("--no-unit", action="store_true", help="do not run the unit tests on survivors")
+    ap.add_argument("--full-suite", action="store_true",
+                    help="run every scenario on each mutant (default: stop at the first that fails)")
     ap.add_argument("--json", help="write the results as JSON to this file")
     args = ap.parse_args()
 
@@ -317,12 +336,12 @@ def main():
     if not tree.configure():
         log(f"mutate: cmake configure failed (see {tree.work}/configure.log)")
         return 1
-    ok, secs = tree.make(["quiesce", "unit_tests"])
+    ok, secs = tree.make(["quiesce"] if args.no_unit else ["quiesce", "unit_tests"])
     if not ok:
         log(f"mutate: the unmutated tree does not build (see {tree.work}/build.log)")
         return 1
     log(f"mutate: built in {secs:.0f} s")
-    rc, suite_secs, failed = run_suite(tree, args.jobs, 1800, "clean")
+    rc, suite_secs, failed = run_suite(tree, args.jobs, 1800, "clean", False)
     if rc != 0 or failed:
         log(f"mutate: the regression suite fails on the unmutated tree (rc {rc}: {short(failed)}); see "
             f"{tree.work}/suite-clean.log")
@@ -353,13 +372,15 @@ def main():
             if not ok:
                 res.update(status="compile-error", by=f"see {tree.work}/build-{m['id']}.log")
             if "status" not in res:
-                rc, secs, failed = run_suite(tree, args.jobs, timeout, m["id"])
+                rc, secs, failed = run_suite(tree, args.jobs, timeout, m["id"], not args.full_suite)
                 if rc is None:
                     res.update(status="killed", stage="suite", by=f"suite timed out after {timeout:.0f} s",
                                scenarios=[f for f, _ in failed])
                 elif failed:
                     res.update(status="killed", stage="suite", by=short(failed), why=failed[0][1],
                                scenarios=[f for f, _ in failed])
+                elif rc == 2:
+                    res.update(status="invalid", by=f"quiesce run: bad input (see {tree.work}/suite-{m['id']}.log)")
                 elif rc != 0:
                     res.update(status="killed", stage="suite", by=f"quiesce run exited {rc}")
                 elif args.no_unit:
@@ -392,19 +413,20 @@ def main():
 
     # The pristine objects went back after every mutant: the tree builds and passes as before.
     ok, _ = tree.make(["quiesce"])
-    rc, _, failed = run_suite(tree, args.jobs, timeout, "final") if ok else (1, 0, [])
+    rc, _, failed = run_suite(tree, args.jobs, timeout, "final", False) if ok else (1, 0, [])
     sane = ok and rc == 0 and not failed
-    counted = [r for r in results if r["status"] != "compile-error"]
+    counted = [r for r in results if r["status"] not in ("compile-error", "invalid")]
     killed = [r for r in counted if r["status"] == "killed"]
     survivors = [r for r in counted if r["status"] == "survived"]
-    broken = [r for r in results if r["status"] == "compile-error"]
+    broken = [r for r in results if r["status"] in ("compile-error", "invalid")]
     by_suite = sum(1 for r in killed if r.get("stage") == "suite")
     score = 100.0 * len(killed) / len(counted) if counted else 0.0
     log("")
     log(f"mutation score: {len(killed)}/{len(counted)} killed = {score:.1f}% "
         f"({by_suite} by the regression suite, {len(killed) - by_suite} by the unit tests)")
     if broken:
-        log(f"did not compile (left out of the score): {', '.join(r['id'] for r in broken)}")
+        log(f"did not compile or not valid input (left out of the score): "
+            f"{', '.join(r['id'] + ' (' + r['status'] + ')' for r in broken)}")
     log(f"survivors ({len(survivors)}):" + ("" if survivors else " none"))
     for r in survivors:
         log(f"  {r['id']:<40} {r['file']}: {r['bug']}")
