@@ -1,7 +1,10 @@
 # The two entry points of the README. Each installs missing Debian packages,
 # configures and builds (Release), then runs.
-#   make run    the regression suite on the default platform
-#   make test   every test (unit, scenario, determinism) through CTest
+#   make run    the regression suite on the default platform: installs what
+#               quiesce needs and builds the quiesce executable only
+#   make test   every test (unit, scenario, determinism, Slurm) through CTest:
+#               installs what the tests use too (scripts/install-deps.sh
+#               --tests: Chromium, GTKWave, Slurm...) and builds everything
 # SANITIZE=1 builds with ASan+UBSan into build-asan/ instead of build/, at
 #               -O1 -g1 (ASan's advice: usable speed, line numbers in reports;
 #               one file builds in 52 s instead of -O3's 117 s).
@@ -20,21 +23,29 @@ FUZZ_SECONDS ?= 60
 FUZZ_KINDS ?= scenario platform protocol driver device
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: deps configure build run test bench fuzz clean
+.PHONY: deps test-deps configure build run test bench fuzz clean
 
 deps:
 	@scripts/install-deps.sh
 
+test-deps:
+	@scripts/install-deps.sh --tests
+
+CONFIGURE = cmake -S . -B $(BUILD) $(BUILD_TYPE) -DQUIESCE_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF) >/dev/null
+
 configure: deps
-	@cmake -S . -B $(BUILD) $(BUILD_TYPE) -DQUIESCE_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF) >/dev/null
+	@$(CONFIGURE)
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+run: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target quiesce
 	./$(BUILD)/quiesce run scenarios/regression -j $(JOBS) --db $(BUILD)/regression.db --junit $(BUILD)/regression.xml
 
-test: build
+test: test-deps
+	@$(CONFIGURE)
+	@cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
