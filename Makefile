@@ -23,7 +23,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_KINDS ?= scenario platform protocol driver device
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: deps test-deps configure build run test bench fuzz clean
+.PHONY: deps test-deps configure build run test bench fuzz mutate clean
 
 deps:
 	@scripts/install-deps.sh
@@ -62,6 +62,16 @@ fuzz: deps
 		-DQUIESCE_SANITIZE=ON -DQUIESCE_BENCH=OFF >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_loaders
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_KINDS)
+
+# Mutation testing (docs/mutation.md): every mutation of scripts/mutations.toml
+# applied, one at a time, to a copy of HEAD in MUTATE_WORK (its own Release
+# build; the working tree is never touched); prints the score and the
+# survivors. MUTATE_ARGS: e.g. --only ID..., --list, --no-unit, --full-suite.
+MUTATE_WORK ?= /tmp/quiesce-mutate
+mutate: deps
+	@command -v python3 >/dev/null || { S=$$([ "$$(id -u)" -ne 0 ] && echo sudo); $$S apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq --no-install-recommends python3; }
+	python3 scripts/mutate.py --work $(MUTATE_WORK) -j $(JOBS) $(MUTATE_ARGS)
 
 clean:
 	rm -rf build build-asan build-fuzz
