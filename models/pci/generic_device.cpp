@@ -3,6 +3,7 @@
 
 #include "sim/core/errors.h"
 #include "sim/core/rng.h"
+#include "sim/fault/fault_plan.h"
 
 #include <fmt/format.h>
 #include <zlib.h>
@@ -170,6 +171,9 @@ bool GenericCore::process(uint32_t index, uint64_t generation) {
     const uint64_t at = role(e.ring_base) + uint64_t(index) * GenericDeviceDesc::kCmdSize;
     const uint64_t id = ctx().ledger.issue(path(), fmt::format("command {} at {:#x}", index, at));
     hub().slice_begin(path(), "command", "dma", {{"index", std::to_string(index)}});
+    // A delayed start (a stalled fetch, as the DMA engine's): the command
+    // stays in flight that much longer.
+    if (const FaultSpec* f = fault("dma-delay", {{"index", std::to_string(index)}})) sc_core::wait(from_ps(f->duration));
     auto finish = [&](const char* outcome) {
         hub().slice_end(path(), "command", "dma", {{"outcome", outcome}});
         ctx().ledger.retire(id, outcome);

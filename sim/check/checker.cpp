@@ -42,7 +42,7 @@ const std::vector<std::string>& Checker::catalogue() {
         "hwstate.not-restored", "drvstate.stale", "irq.lost", "irq.suspended-handler", "wake.lost",
         "rollback.incomplete", "liveness.hang", "freeze.escaped", "task.torn-update", "acpi.sequence",
         "image.nosave-restored", "revoke.stale-handle", "transparency.diverged", "context.sleep-in-atomic",
-        "rpm.usage-unbalanced"};
+        "rpm.usage-unbalanced", "dma.use-after-free"};
     return ids;
 }
 
@@ -383,6 +383,18 @@ void Checker::run_cut_short(const std::string& kernel,
                 fmt::format("{} was still blocked on {} when the run ended", who == "pm" ? "the PM thread" : who, what),
                 json_object({{"task", who}, {"waits_for", what}, {"kind", "run-ended"}})});
     }
+}
+
+void Checker::dma_into_free_page(const std::string& initiator, uint64_t addr, uint64_t len, uint64_t pfn) {
+    if (!dma_uaf_reported_.insert(initiator).second) return;
+    report({"dma.use-after-free", now_ps(), initiator, hub_.phase(),
+            fmt::format("{} wrote {} bytes at {:#x} into page frame {:#x}, which the kernel's page allocator holds "
+                        "free: the buffer was freed while the device could still write it",
+                        initiator, len, addr, pfn),
+            json_object({{"initiator", initiator},
+                         {"addr", fmt::format("{:#x}", addr)},
+                         {"len", std::to_string(len)},
+                         {"pfn", fmt::format("{:#x}", pfn)}})});
 }
 
 void Checker::report(Violation v) {

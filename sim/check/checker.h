@@ -77,6 +77,12 @@ public:
     void transition_started();   // snapshot hardware state
     void transition_resumed();   // compare hardware state
 
+    // dma.use-after-free: `initiator`, a device, wrote [addr, addr + len)
+    // and page frame `pfn` in it is free in the kernel's page allocator - its
+    // driver freed the buffer while the device could still write it. The
+    // first such write of each device is reported.
+    void dma_into_free_page(const std::string& initiator, uint64_t addr, uint64_t len, uint64_t pfn);
+
     const std::vector<Violation>& violations() const { return violations_; }
     // Records a violation found by a check outside this class.
     void report(Violation v);
@@ -128,6 +134,7 @@ private:
     // `run_ended`: still running when the run's time ran out, under its budget.
     void hang(const Running& r, Picos elapsed, bool run_ended = false);
     std::vector<Violation> violations_;
+    std::set<std::string> dma_uaf_reported_;  // devices reported for dma.use-after-free
     struct Mirror {
         std::string component, reg;
         MirrorValues values;

@@ -41,7 +41,7 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     for (auto& c : cpus_) cores.push_back(c.get());
     for (auto& c : cpus_) c->attach_memory(mem_.get(), cores);
     // Coherent DMA: a device's write to RAM invalidates the lines the cores hold dirty.
-    mem_->set_write_observer([cores](const std::string& who, uint64_t addr, uint64_t len) {
+    mem_->add_write_observer([cores](const std::string& who, uint64_t addr, uint64_t len) {
         for (Cpu* c : cores)
             if (c->path() == who) return;
         for (Cpu* c : cores) c->snoop_write(addr, len);
@@ -228,6 +228,12 @@ void Platform::build_usb(const Scenario& s, RunContext& ctx) {
         ctx.hub.declare_track({spec.name, hc->path(), "device", usb_clk_->name(), usb_clk_->hz()});
         usb_.push_back(std::move(u));
     }
+}
+
+bool Platform::is_cpu(const std::string& initiator) const {
+    for (const auto& c : cpus_)
+        if (c->path() == initiator) return true;
+    return false;
 }
 
 void Platform::install_firmware_files() {

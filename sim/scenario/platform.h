@@ -67,6 +67,8 @@ public:
     // A variant forked before the first callback phase takes its own order.
     void set_suspend_order(std::vector<std::string> order) { graph_.set_suspend_order(std::move(order)); }
     Kernel& kernel() { return *kernel_; }
+    // Whether a bus initiator is one of the CPUs (not a device).
+    bool is_cpu(const std::string& initiator) const;
     Kernel* restore_kernel() { return restore_kernel_.get(); }
     // Set by the run before a hibernation: the restore kernel's loader options
     // and the check it reports the restored memory to.

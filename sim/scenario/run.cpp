@@ -56,8 +56,9 @@ void set_timing_and_schedule(RunContext& ctx, const Scenario& s) {
 namespace {
 
 // What the checker is told of the run: the wake sources
-// (device_may_wakeup), the time a callback may take, and which tasks the
-// freezer has not frozen yet.
+// (device_may_wakeup), the time a callback may take, which tasks the
+// freezer has not frozen yet, and every device write into RAM (a write into
+// a page the kernel holds free is dma.use-after-free).
 void configure_checker(Checker& checker, const Scenario& s, Platform& platform) {
     std::set<std::string> wake_sources;
     for (const auto& d : s.platform.devices)
@@ -71,6 +72,12 @@ void configure_checker(Checker& checker, const Scenario& s, Platform& platform) 
                 (t->kind() == Task::Kind::User ? user : kthreads))
                 left.push_back(t->name());
         return left;
+    });
+    platform.memory().add_write_observer([&checker, &platform](const std::string& who, uint64_t addr, uint64_t len) {
+        if (len == 0 || platform.is_cpu(who)) return;
+        const Kernel& k = platform.kernel();
+        for (uint64_t pfn = addr / PhysicalMemory::kPageSize; pfn <= (addr + len - 1) / PhysicalMemory::kPageSize; ++pfn)
+            if (k.page_free(pfn)) return checker.dma_into_free_page(who, addr, len, pfn);
     });
 }
 
