@@ -236,32 +236,43 @@ bool Platform::is_cpu(const std::string& initiator) const {
     return false;
 }
 
+std::string Platform::firmware_disk() const {
+    if (!scenario_.platform.firmware_disk.empty()) return scenario_.platform.firmware_disk;
+    const Dev* d = ahci_device();
+    return d ? d->spec.disk : "";
+}
+
 void Platform::install_firmware_files() {
     std::map<std::string, std::vector<uint8_t>> files;
     for (const auto& d : devs_)
         if (d.spec.desc && d.spec.desc->firmware.on)
             files[d.spec.desc->firmware.name] = firmware_image(d.spec.desc->firmware.name, d.spec.desc->firmware.size);
-    const Dev* disk = ahci_device();
+    SataDrive* drive = nullptr;
+    const DeviceSpec* spec = nullptr;
+    const std::string disk = firmware_disk();
+    for (const auto& d : devs_)
+        if (d.spec.type == "ahci" && d.spec.disk == disk) drive = d.drive.get(), spec = &d.spec;
+    for (const auto& u : usb_)
+        if (u.drive && u.spec.disk == disk) drive = u.drive.get(), spec = &u.spec;
     uint64_t sector = 0;
-    if (disk) {
-        // The last sectors of the root partition, past what qfs allocates.
+    if (drive) {  // past what qfs allocates
         uint64_t bytes = 0;
         for (const auto& [name, data] : files) bytes += (data.size() + 4095) / 4096 * 4096;
-        sector = disk->spec.swap_first_sector() - bytes / disk->spec.sector_size;
+        sector = spec->swap_first_sector() - bytes / spec->sector_size;
         fw_store_->expect_disk();
     }
     for (auto& [name, data] : files) {
-        if (disk) {
-            const unsigned ss = disk->spec.sector_size;
+        if (drive) {
+            const unsigned ss = spec->sector_size;
             for (uint64_t off = 0; off < data.size(); off += ss) {
                 std::vector<uint8_t> sec(ss, 0);
                 std::copy(data.begin() + long(off), data.begin() + long(std::min<uint64_t>(off + ss, data.size())),
                           sec.begin());
-                disk->drive->format(sector + off / ss, sec);
+                drive->format(sector + off / ss, sec);
             }
         }
         const uint64_t at = sector;
-        sector += (data.size() + 4095) / 4096 * 4096 / (disk ? disk->spec.sector_size : 1);
+        sector += (data.size() + 4095) / 4096 * 4096 / (drive ? spec->sector_size : 1);
         fw_store_->add(name, std::move(data), at);
     }
 }

@@ -161,9 +161,9 @@ private:
     void build_pci(const Scenario& s, RunContext& ctx);
     void build_usb(const Scenario& s, RunContext& ctx);
     static void format_swap(SataDrive& drive, const DeviceSpec& spec);
-    // /lib/firmware: the files the described devices load, on the first
-    // AHCI disk's root partition (its last sectors) or, without one, in
-    // the initramfs.
+    // /lib/firmware: the files the described devices load, in the last
+    // sectors of the firmware disk's root partition (firmware_disk()) or,
+    // without a disk, in the initramfs.
     void install_firmware_files();
     void power_down(unsigned state);
     void power_up(unsigned state);
@@ -176,6 +176,9 @@ private:
     // secondary bus of its parent bridge, or the root bus).
     PciDev* find_pci(PciCore& core, const Dev& d) const;
     const Dev* ahci_device() const;  // the first AHCI controller, or nullptr
+    // The disk holding /lib/firmware ([platform] firmware_disk, or the first
+    // AHCI controller's), "" without one.
+    std::string firmware_disk() const;
     std::unique_ptr<AhciDriver> disk_driver(Kernel& k, PciCore& core, const Dev& d);
 
     const Scenario& scenario_;

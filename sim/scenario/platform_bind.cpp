@@ -53,8 +53,8 @@ void Platform::bind_devices(Cpu& cpu) {
                                                          *scenario_.drivers.at(d.spec.disk));
             d.ahci_driver->set_observer(block_observer_);
             drv = d.ahci_driver.get();
-            // /lib/firmware is on its root filesystem (the first disk).
-            if (&d == ahci_device()) fw_store_->set_disk(d.ahci_driver.get());
+            // /lib/firmware is on this disk's filesystem.
+            if (d.spec.disk == firmware_disk()) fw_store_->set_disk(d.ahci_driver.get());
             AhciDriver* ahci = d.ahci_driver.get();
             d.disk_pm = std::make_unique<DispatchPmDevice>(
                 d.spec.disk, d.spec.disk, [ahci](const std::string& cb, Cpu& c) { return ahci->disk_pm(cb, c); });
@@ -110,6 +110,9 @@ void Platform::bind_devices(Cpu& cpu) {
         }
         int rc = u.driver->probe(cpu);
         kernel_->hub().instant(u.spec.name, "probe", "driver", {{"rc", std::to_string(rc)}});
+        // /lib/firmware on a USB disk: there once it is bound (the described
+        // devices probed before it found no filesystem there: -ENOENT).
+        if (u.storage && u.spec.disk == firmware_disk()) fw_store_->set_disk(u.storage);
         UsbDeviceDriver* dev = u.driver.get();
         u.pm = std::make_unique<DispatchPmDevice>(
             u.spec.name, u.spec.name, [dev](const std::string& cb, Cpu& c) { return dev->pm(cb, c); });

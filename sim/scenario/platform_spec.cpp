@@ -183,6 +183,14 @@ PlatformSpec load_platform(const std::string& path) {
                              " PCI functions, the host bridge included");
     if (std::count_if(p.devices.begin(), p.devices.end(), [](auto& d) { return d.type == "pci-host"; }) != 1)
         r.fail("device", "a platform needs exactly one pci-host device");
+    if (auto f = r.str("firmware_disk")) {
+        std::string disks;
+        for (const auto& d : p.devices)
+            if (d.has_disk()) disks += (disks.empty() ? "" : ", ") + d.disk;
+        if (std::none_of(p.devices.begin(), p.devices.end(), [&](const DeviceSpec& d) { return d.has_disk() && d.disk == *f; }))
+            r.fail("firmware_disk", "no disk named '" + *f + "' (" + (disks.empty() ? "this platform has no disk" : "its disks: " + disks) + ")");
+        p.firmware_disk = *f;
+    }
     // The graph the links join: a link that closes a cycle is named.
     DeviceGraph graph = device_tree(p);
     size_t links = 0;

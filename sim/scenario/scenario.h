@@ -75,6 +75,9 @@ struct PlatformSpec {
     uint32_t hw_signature = 0x5eed0001;
     std::vector<DeviceSpec> devices;
     std::vector<LinkSpec> links;
+    // The disk whose filesystem holds /lib/firmware (an ahci or usb-storage
+    // device's `disk`); "" is the first AHCI controller's disk.
+    std::string firmware_disk;
 };
 
 // `[properties]`: "component.property" = value, applied after the platform is built.
