@@ -400,3 +400,29 @@ TEST_CASE("summary: the timeline of a multi-cycle run frames every cycle", "[tra
     std::filesystem::remove(db);
     std::filesystem::remove(page);
 }
+
+// The header's suspend time is the transition's, as the summary page has it:
+// a violation reported after an aborted transition widens the view to show
+// its marker, not the suspend (s3-gpu-evict-timeout-free-in-flight: the
+// late DMA lands 10 ms after the abort ended).
+TEST_CASE("summary: the timeline's suspend time is the transition's, not the view's", "[trace][html][chromium]") {
+    std::string base = (std::filesystem::temp_directory_path() / ("quiesce-late-" + std::to_string(getpid()))).string();
+    std::string db = base + ".db", page = base + ".html", dir = base + "-summary";
+    std::filesystem::remove(db);
+    REQUIRE(sh("run " + regression("s3-gpu-evict-timeout-free-in-flight") + " --db " + db).status == 0);
+    REQUIRE(sh("trace export " + db + " 1 --format html -o " + page).status == 0);
+    REQUIRE(sh("trace export " + db + " --format html -o " + dir).status == 0);
+    const std::string timeline = chromium_dom(page, base), summary = quiesce::test::read_text(dir + "/run-1.html"),
+                      index = quiesce::test::read_text(dir + "/index.html");
+    const size_t at = timeline.find("id=\"suspend-time\">suspend ");
+    REQUIRE(at != std::string::npos);
+    const std::string shown = timeline.substr(at + 26, timeline.find('<', at) - at - 26);
+    // The summary's suspend cell of run 1 holds the same text.
+    const size_t row = index.find("<tr id=\"run-1\"");
+    REQUIRE(row != std::string::npos);
+    CHECK(index.substr(row, index.find("</tr>", row) - row).find(">" + shown + "<") != std::string::npos);
+    CHECK(shown == "50.679 ms");
+    std::filesystem::remove(db);
+    std::filesystem::remove(page);
+    std::filesystem::remove_all(dir);
+}
