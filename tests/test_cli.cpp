@@ -279,6 +279,22 @@ TEST_CASE("cli: the progress line fits a narrow terminal, cut by characters", "[
     CHECK(quiesce::fit_width("abcdef", 0) == "abcdef");         // no width known
 }
 
+TEST_CASE("cli: explore into a pipe prints no progress lines, as run does; a terminal gets its progress line", "[cli]") {
+    const std::string db = tmp_path("explore-pipe.db");
+    std::filesystem::remove(db);
+    Result piped = sh("explore " + regression("s3-basic") + " --kinds callback-fail -j 2 --db " + db);
+    INFO(piped.out);
+    CHECK(piped.out.find("variants in ") != std::string::npos);
+    CHECK(piped.out.find(" runs/s, ") == std::string::npos);  // no "[k/n] r runs/s, f distinct violation(s)"
+    CHECK(piped.out.find('\r') == std::string::npos);
+    std::filesystem::remove(db);
+    Result tty = shell("script -qec '" + std::string(QUIESCE_BIN) + " explore " + regression("s3-basic") +
+                       " --kinds callback-fail -j 2 --db " + db + "' /dev/null");
+    INFO(tty.out);
+    CHECK(tty.out.find("\r\033[K[1/") != std::string::npos);
+    std::filesystem::remove(db);
+}
+
 TEST_CASE("cli: explore without --db writes a new quiesce-<time>.db, as run does", "[cli]") {
     const std::string dir = tmp_path("explore-default-db");
     std::filesystem::remove_all(dir);

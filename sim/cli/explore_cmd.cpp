@@ -336,11 +336,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::string line = fmt::format("[{}/{}] {:.1f} runs/s, {} distinct violation(s)", done, variants.size(),
                                        secs > 0 ? double(done) / secs : 0.0, findings.size());
-        if (tty) {
+        if (tty) {  // a pipe gets no progress, as from `run`: the findings follow at the end
             std::printf("\r\033[K%s", fit_terminal(line).c_str());
-            std::fflush(stdout);
-        } else if (done == variants.size() || done % std::max<size_t>(1, variants.size() / 10) == 0) {
-            std::printf("%s\n", line.c_str());
             std::fflush(stdout);
         }
         // Out of wall time: the runs still going are stopped (the pool kills
