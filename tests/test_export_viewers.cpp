@@ -312,3 +312,30 @@ TEST_CASE("viewers: the VCD has every track's slices, zero-length phases and USB
     REQUIRE(bad.out == "quiesce: --gtkw: a save file for --format vcd only\n");
     std::filesystem::remove(save);
 }
+
+// A viewer computes a complete event's end as ts + dur in doubles; where one
+// slice ends as the next on its thread starts, that sum must not pass the
+// next one's ts, or speedscope (and Perfetto's importer) see the first
+// still open when the second begins and nest them - a row of `busy` steps
+// stacked for the rest of the run.
+TEST_CASE("viewers: a Chrome slice that ends where the next begins does not overlap it in doubles", "[trace][chrome]") {
+    Runs runs;
+    quiesce::TraceReader reader(runs.db);
+    size_t touching = 0;
+    for (int run = 1; run <= 3; ++run) {
+        const json doc = json::parse(quiesce::export_chrome(reader, run));
+        std::map<std::pair<int64_t, int64_t>, double> starts;  // (tid, start in ps) -> ts as written
+        for (const auto& e : doc.at("traceEvents"))
+            if (e.at("ph") == "X") starts[{e.at("tid"), ps(e.at("ts"))}] = e.at("ts").get<double>();
+        for (const auto& e : doc.at("traceEvents")) {
+            if (e.at("ph") != "X") continue;
+            const double end = e.at("ts").get<double>() + e.at("dur").get<double>();
+            auto next = starts.find({e.at("tid"), std::llround(end * 1e6)});
+            if (next == starts.end()) continue;
+            ++touching;
+            INFO(e.dump());
+            REQUIRE(end <= next->second);
+        }
+    }
+    REQUIRE(touching > 100);
+}

@@ -6,6 +6,8 @@
 #include "sim/trace/rows.h"
 
 #include <fmt/format.h>
+
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -20,6 +22,17 @@ using json = nlohmann::json;
 
 // Trace Event timestamps are microseconds; ours are picoseconds.
 double us(uint64_t ps) { return double(ps) / 1e6; }
+
+// A complete event's duration as viewers add it: ts + dur, in doubles, is
+// exactly us(end), so a slice that ends where the next on its thread begins
+// does not reach past it (rounding would nest the two in speedscope).
+double us_dur(uint64_t ts, uint64_t dur) {
+    const double t = us(ts), end = us(ts + dur);
+    double d = end - t;
+    while (t + d > end) d = std::nextafter(d, 0.0);
+    while (t + d < end) d = std::nextafter(d, end);
+    return d;
+}
 
 // One event a line, each built and escaped by nlohmann::json (bytes that are
 // not UTF-8 become U+FFFD): the document is never held as one JSON tree,
@@ -134,7 +147,7 @@ std::string export_chrome(const TraceReader& db, int64_t run_id) {
                  json e = {{"pid", pid}, {"tid", c.integer(0)}, {"ts", us(ts)}, {"name", c[3]}, {"cat", c[4]}};
                  if (dur) {
                      e["ph"] = "X";
-                     e["dur"] = us(dur);
+                     e["dur"] = us_dur(ts, dur);
                      slices.add(c.integer(0), ts, ts + dur, c.integer(6));
                  } else {
                      e["ph"] = "i";
