@@ -41,9 +41,8 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     for (auto& c : cpus_) cores.push_back(c.get());
     for (auto& c : cpus_) c->attach_memory(mem_.get(), cores);
     // Coherent DMA: a device's write to RAM invalidates the lines the cores hold dirty.
-    mem_->add_write_observer([cores](const std::string& who, uint64_t addr, uint64_t len) {
-        for (Cpu* c : cores)
-            if (c->path() == who) return;
+    mem_->add_write_observer([this, cores](const std::string& who, uint64_t addr, uint64_t len) {
+        if (is_cpu(who)) return;
         for (Cpu* c : cores) c->snoop_write(addr, len);
     });
     intc_ = std::make_unique<InterruptController>("intc", ctx, *bus_clk_);

@@ -187,8 +187,10 @@ PlatformSpec load_platform(const std::string& path) {
         std::string disks;
         for (const auto& d : p.devices)
             if (d.has_disk()) disks += (disks.empty() ? "" : ", ") + d.disk;
-        if (std::none_of(p.devices.begin(), p.devices.end(), [&](const DeviceSpec& d) { return d.has_disk() && d.disk == *f; }))
-            r.fail("firmware_disk", "no disk named '" + *f + "' (" + (disks.empty() ? "this platform has no disk" : "its disks: " + disks) + ")");
+        auto named = [&](const DeviceSpec& d) { return d.has_disk() && d.disk == *f; };
+        if (std::none_of(p.devices.begin(), p.devices.end(), named))
+            r.fail("firmware_disk", "no disk named '" + *f + "' (" +
+                                        (disks.empty() ? "this platform has no disk" : "its disks: " + disks) + ")");
         p.firmware_disk = *f;
     }
     // The graph the links join: a link that closes a cycle is named.
