@@ -59,3 +59,46 @@ TEST_CASE("checker: freeze.escaped - device suspend begins with a freezable task
     CHECK(f["asked"].empty());
     CHECK(f["violations"].empty());
 }
+
+namespace {
+// A function leaving D0 (`to`) or the platform's sleep (`sleep`), with the
+// ledger holding `open` operations of dma0's core and one of sda's
+// (retired first when `retire`); what the checker reported.
+std::string lowered(const std::string& to, const std::string& sleep, bool retire) {
+    return quiesce::test::in_child([&](Facts& f) {
+               RunContext ctx(1);
+               DeviceGraph graph;
+               graph.add_device("dma0");
+               Checker checker(ctx.hub, graph);
+               checker.watch_in_flight(&ctx.ledger);
+               const uint64_t id = ctx.ledger.issue("dma0.core", "descriptor 3 at 0x1000");
+               ctx.ledger.issue("sda", "write 8 at 100");
+               if (retire) ctx.ledger.retire(id);
+               if (!to.empty()) ctx.hub.instant("dma0", "pci.D0->" + to, "power");
+               if (!sleep.empty()) ctx.hub.slice_begin("acpi", sleep, "power");
+               std::string v;
+               for (const auto& x : checker.violations()) v += x.id + "@" + x.component + ": " + x.message + " | ";
+               f["violations"] = v;
+           })["violations"];
+}
+}  // namespace
+
+TEST_CASE("checker: power.busy-device - a function leaves D0, or the platform sleeps, with an operation in flight",
+          "[checker][power]") {
+    CHECK(lowered("D3hot", "", false) ==
+          "power.busy-device@dma0: dma0 went to D3hot with 1 operation(s) in flight (dma0.core: descriptor 3 at "
+          "0x1000) | ");
+    // Near miss: the descriptor retired first; sda's command is not dma0's.
+    CHECK(lowered("D3hot", "", true).empty());
+    // The platform's S3 takes every device's power: each busy device once.
+    CHECK(lowered("", "S3", false) ==
+          "power.busy-device@dma0: dma0 went to S3 with 1 operation(s) in flight (dma0.core: descriptor 3 at 0x1000) | "
+          "power.busy-device@sda: sda went to S3 with 1 operation(s) in flight (sda: write 8 at 100) | ");
+    // A device already reported at D3hot is not reported again at S3.
+    CHECK(lowered("D3hot", "S3", false) ==
+          "power.busy-device@dma0: dma0 went to D3hot with 1 operation(s) in flight (dma0.core: descriptor 3 at "
+          "0x1000) | "
+          "power.busy-device@sda: sda went to S3 with 1 operation(s) in flight (sda: write 8 at 100) | ");
+    // A power cut (a fault, power-lost) is not the OS lowering power.
+    CHECK(lowered("", "power-lost", false).empty());
+}

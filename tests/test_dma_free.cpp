@@ -58,3 +58,40 @@ TEST_CASE("dma.use-after-free: a driver that waits for its engine frees the buff
     CHECK(r.stream.summary.outcome == "aborted:suspend");
     CHECK(story(r) == "evict:-110 wait retire free");
 }
+
+// power.busy-device in a run: the streamer's last descriptor is issued,
+// dma0 enters D3hot while it is open (the violation at that instant), and
+// the descriptor never completes (its next beat is refused by the function
+// in D3hot).
+TEST_CASE("power.busy-device: D3hot under a descriptor in flight, and the drained twin", "[dma][power]") {
+    RunResult r = execute(test::load_regression("s3-dma-busy-no-drain"));
+    CHECK(r.status == "passed");
+    Picos d3 = 0, issued = 0, retired = 0, violation = 0;
+    std::string what;
+    for (const auto& ev : r.stream.events) {
+        if (ev.kind == EvKind::Instant && ev.name == "pci.D0->D3hot" && ev.track == "dma0" && !d3) d3 = ev.ts;
+        if (ev.kind == EvKind::Violation && ev.name == "power.busy-device") {
+            violation = ev.ts;
+            const std::string m = arg_value(ev, "message");
+            what = m.substr(m.find("descriptor "), m.find(')') - m.find("descriptor "));
+        }
+    }
+    REQUIRE(!what.empty());
+    for (const auto& ev : r.stream.events) {
+        if (ev.kind == EvKind::Instant && ev.name == "issue" && arg_value(ev, "what") == what) issued = ev.ts;
+        if (ev.kind == EvKind::Instant && ev.name == "retire" && arg_value(ev, "what") == what) retired = ev.ts;
+    }
+    CHECK(violation == d3);
+    CHECK(issued < d3);
+    CHECK(retired == 0);
+    // Drained: the last descriptor retires before dma0 leaves D0, nothing reported.
+    RunResult fixed = execute(test::load_regression("s3-dma-busy-drained"));
+    CHECK(fixed.violations.empty());
+    Picos last_retire = 0, fixed_d3 = 0;
+    for (const auto& ev : fixed.stream.events) {
+        if (ev.kind == EvKind::Instant && ev.name == "retire" && ev.track == "dma0.core" && !fixed_d3) last_retire = ev.ts;
+        if (ev.kind == EvKind::Instant && ev.name == "pci.D0->D3hot" && ev.track == "dma0" && !fixed_d3) fixed_d3 = ev.ts;
+    }
+    CHECK(last_retire > 0);
+    CHECK(last_retire < fixed_d3);
+}

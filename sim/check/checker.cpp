@@ -42,7 +42,7 @@ const std::vector<std::string>& Checker::catalogue() {
         "hwstate.not-restored", "drvstate.stale", "irq.lost", "irq.suspended-handler", "wake.lost",
         "rollback.incomplete", "liveness.hang", "freeze.escaped", "task.torn-update", "acpi.sequence",
         "image.nosave-restored", "revoke.stale-handle", "transparency.diverged", "context.sleep-in-atomic",
-        "rpm.usage-unbalanced", "dma.use-after-free"};
+        "rpm.usage-unbalanced", "dma.use-after-free", "power.busy-device"};
     return ids;
 }
 
@@ -173,6 +173,11 @@ void Checker::on_event(const Event& ev) {
         if (arg_value(ev, "result") == "aborted") check_rollback(ev);
         callbacks_.clear();
         in_transition_ = false;
+    }
+    if (ledger_ && ev.category == "power") {
+        if (ev.kind == EvKind::Instant && ev.name.rfind("pci.D0->", 0) == 0) power_lowered(ev, ev.track, ev.name.substr(8));
+        if (ev.kind == EvKind::SliceBegin && (ev.name == "S3" || ev.name == "S4" || ev.name == "S5"))
+            power_lowered(ev, "", ev.name);
     }
     if (on_s2idle(ev)) return;
     if ((ev.kind == EvKind::SliceBegin && ev.category == "firmware") ||
@@ -395,6 +400,23 @@ void Checker::dma_into_free_page(const std::string& initiator, uint64_t addr, ui
                          {"addr", fmt::format("{:#x}", addr)},
                          {"len", std::to_string(len)},
                          {"pfn", fmt::format("{:#x}", pfn)}})});
+}
+
+// `device` ("" for every device) lost power or went to `how`: its operations
+// still in flight never finish as the driver expects.
+void Checker::power_lowered(const Event& ev, const std::string& device, const std::string& how) {
+    std::map<std::string, std::vector<Ledger::Entry>> by_device;
+    for (const auto& e : ledger_->outstanding())
+        if (device.empty() || e.device == device || e.device.rfind(device + ".", 0) == 0)
+            by_device[device.empty() ? e.device.substr(0, e.device.find('.')) : device].push_back(e);
+    for (const auto& [dev, entries] : by_device) {
+        if (!busy_reported_.insert(dev).second) continue;
+        std::string what;
+        for (const auto& e : entries) what += (what.empty() ? "" : "; ") + e.device + ": " + e.what;
+        report({"power.busy-device", ev.ts, dev, ev.phase,
+                fmt::format("{} went to {} with {} operation(s) in flight ({})", dev, how, entries.size(), what),
+                json_object({{"device", dev}, {"to", how}, {"in_flight", what}})});
+    }
 }
 
 void Checker::report(Violation v) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "sim/core/events.h"
+#include "sim/core/ledger.h"
 #include "sim/core/registers.h"
 #include "sim/pm/device_graph.h"
 
@@ -83,6 +84,11 @@ public:
     // first such write of each device is reported.
     void dma_into_free_page(const std::string& initiator, uint64_t addr, uint64_t len, uint64_t pfn);
 
+    // power.busy-device: a device's power lowered (a PCI function leaving D0,
+    // or the platform's S3/S4/S5 removing it) while the in-flight ledger
+    // still holds one of its operations (a DMA descriptor, a command).
+    void watch_in_flight(const Ledger* ledger) { ledger_ = ledger; }
+
     const std::vector<Violation>& violations() const { return violations_; }
     // Records a violation found by a check outside this class.
     void report(Violation v);
@@ -135,6 +141,9 @@ private:
     void hang(const Running& r, Picos elapsed, bool run_ended = false);
     std::vector<Violation> violations_;
     std::set<std::string> dma_uaf_reported_;  // devices reported for dma.use-after-free
+    const Ledger* ledger_ = nullptr;
+    std::set<std::string> busy_reported_;  // devices reported for power.busy-device
+    void power_lowered(const Event& ev, const std::string& device, const std::string& how);
     struct Mirror {
         std::string component, reg;
         MirrorValues values;

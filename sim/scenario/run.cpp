@@ -105,6 +105,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());
     configure_checker(checker, s, platform);
+    checker.watch_in_flight(&ctx.ledger);
     Run run{s, ctx, platform, checker, {}};
     run.parts = assemble_parts(run);
     RunSummary out;
