@@ -1,7 +1,8 @@
-// dma.use-after-free: a device writing into a page the kernel's page
-// allocator holds free - here qgpu's eviction command that outlives its
-// timeout while the error path frees its buffer - and the driver that waits
-// for its engine first.
+// The checks of a device's DMA against what the kernel did under it:
+// dma.use-after-free (qgpu's eviction command outlives its timeout while
+// the error path frees its buffer; the driver that waits for its engine
+// first) and power.busy-device (the DMA engine put in D3hot under a
+// descriptor in flight; the drained twin).
 #include "files.h"
 
 #include "sim/scenario/executor.h"
