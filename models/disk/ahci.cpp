@@ -60,15 +60,18 @@ std::vector<RegSpec> Ahci::register_specs() {
         {.name = "PxTFD", .offset = PxTFD, .width = 4, .reset = 0x50, .ro = 0xffffffff, .cls = SC::Volatile,
          .doc = "Task file data: status (BSY 7, DRDY 6, ERR 0), error",
          .fields = {{"ERR", 0}, {"DRDY", 6}, {"BSY", 7}, {"ERROR", 8, 8}}},
-        {.name = "PxSIG", .offset = PxSIG, .width = 4, .reset = 0x101, .ro = 0xffffffff, .cls = SC::Volatile,
-         .doc = "Device signature: ATA"},
-        {.name = "PxSSTS", .offset = PxSSTS, .width = 4, .reset = 0x113, .ro = 0xffffffff, .cls = SC::Volatile,
-         .doc = "SATA status: DET 3 (present, phy up), SPD 1, IPM 1 (active)",
+        {.name = "PxSIG", .offset = PxSIG, .width = 4, .reset = SIG_ATA, .ro = 0xffffffff, .cls = SC::Volatile,
+         .doc = "Device signature: ATA (0x101) from the drive's first D2H FIS after a reset; all ones during COMRESET",
+         .fields = {{"SECTOR_COUNT", 0, 8}, {"LBA_LOW", 8, 8}, {"LBA_MID", 16, 8}, {"LBA_HIGH", 24, 8}}},
+        {.name = "PxSSTS", .offset = PxSSTS, .width = 4, .reset = SSTS_UP, .ro = 0xffffffff, .cls = SC::Volatile,
+         .doc = "SATA status: DET 3 (present, phy up), SPD 1, IPM 1 (active); 0 from COMRESET until the device answers",
          .fields = {{"DET", 0, 4}, {"SPD", 4, 4}, {"IPM", 8, 4}}},
-        {.name = "PxSCTL", .offset = PxSCTL, .width = 4, .cls = SC::Hardware, .doc = "SATA control",
+        {.name = "PxSCTL", .offset = PxSCTL, .width = 4, .cls = SC::Hardware,
+         .doc = "SATA control: DET 1 sends COMRESET (the link goes down, the drive resets), DET 0 brings the link up",
          .fields = {{"DET", 0, 4}, {"SPD", 4, 4}, {"IPM", 8, 4}}},
         {.name = "PxSERR", .offset = PxSERR, .width = 4, .w1c = 0xffffffff, .cls = SC::Volatile,
-         .doc = "SATA error (RW1C)"},
+         .doc = "SATA error (RW1C): DIAG.N PhyRdy change, DIAG.W COMWAKE, DIAG.X exchanged (COMINIT)",
+         .fields = {{"ERR", 0, 16}, {"DIAG_N", 16}, {"DIAG_W", 18}, {"DIAG_X", 26}}},
         {.name = "PxSACT", .offset = PxSACT, .width = 4, .cls = SC::Volatile, .doc = "NCQ active (unused)"},
         {.name = "PxCI", .offset = PxCI, .width = 4, .rsvd = ~uint64_t((1u << kSlots) - 1) & 0xffffffff,
          .cls = SC::Volatile, .doc = "Command issue: set by software, cleared by the HBA on completion"},
@@ -89,12 +92,20 @@ Ahci::Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDoma
     b.reg("PxIS").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
     b.reg("PxIE").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
     b.reg("PxCMD").on_write([this](Register& r, uint64_t old, uint64_t) { on_cmd_write(r, old); });
+    b.reg("PxSCTL").on_write([this](Register& r, uint64_t old, uint64_t) { on_sctl_write(old, r.value()); });
     b.reg("PxCI").on_write([this](Register& r, uint64_t old, uint64_t) {
         r.set(r.value() | old);  // writing 0 does not clear a slot
         kick_.notify(sc_core::SC_ZERO_TIME);
     });
     props().declare("fetch_cycles", int64_t(16), "HBA cycles to fetch and decode a command");
     props().declare("burst_bytes", int64_t(512), "Bytes per DMA burst between the PRDs and the drive buffer");
+    props().declare("cominit_ui", int64_t(15'000'000),
+                    "SATA clock cycles (UI_OOB, 666.67 ps) from COMRESET released to the drive's COMINIT: 10 ms, "
+                    "the bound of SATA 2.6 8.3.2");
+    props().declare("comwake_ui", int64_t(3840),
+                    "COMWAKE from the host and the drive's answer: 2 x 6 bursts of 160 UI and gaps of 160 UI");
+    props().declare("align_ui", int64_t(81920),
+                    "Speed negotiation: the drive's ALIGN block, 2048 Gen1 dwords (54.6 us)");
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     SC_THREAD(engine);
 }
@@ -108,6 +119,8 @@ uint64_t Ahci::fb() const { return (regs().reg("PxFBU").value() << 32) | regs().
 void Ahci::reset() {
     regs().reset();
     ++generation_;
+    ++link_gen_;  // a handshake in progress stops: the reset values say the link is up
+    abandoned_ = 0;
     irq.set(false);
     hub().instant(path(), "hba-reset", "power");
     kick_.notify(sc_core::SC_ZERO_TIME);
@@ -119,8 +132,90 @@ void Ahci::on_cmd_write(Register& r, uint64_t) {
     uint64_t v = r.value() & ~uint64_t(CMD_CR | CMD_FR);
     if (v & CMD_ST) v |= CMD_CR;
     if (v & CMD_FRE) v |= CMD_FR;
-    if (!(v & CMD_ST)) regs().reg("PxCI").set(0);  // clearing ST clears PxCI
+    if (!(v & CMD_ST)) {
+        regs().reg("PxCI").set(0);  // clearing ST clears PxCI
+        abandoned_ = 0;
+    }
     r.set(v);
+    kick_.notify(sc_core::SC_ZERO_TIME);
+}
+
+bool Ahci::link_ready() const {
+    const RegisterBank& b = regs();
+    return (b.reg("PxSSTS").value() & 0xf) == 3 && !(b.reg("PxTFD").value() & (TFD_BSY | TFD_DRQ));
+}
+
+void Ahci::wait_sata(Cycles n) {
+    sc_core::wait(sata_.delay(n));
+    ctx().timing.break_tie();
+}
+
+// PxSCTL.DET: 1 asserts COMRESET, anything else releases it (AHCI 1.3
+// 3.3.11; 4h, the phy offline, is not modelled). Only a change does anything:
+// writing the same DET again (a restore of the register) is no event.
+void Ahci::on_sctl_write(uint64_t old, uint64_t now) {
+    const bool was = (old & 0xf) == 1, is = (now & 0xf) == 1;
+    if (is && !was) comreset();
+    if (was && !is) {
+        const uint64_t link = link_gen_;
+        hub().instant(path(), "comreset-release", "link");
+        sc_core::sc_spawn([this, link] { link_up(link); },
+                          (std::string(basename()) + "_link" + std::to_string(link)).c_str());
+    }
+}
+
+// AHCI 1.3 10.4.2: with DET 1 the HBA sets PxTFD.STS to 7Fh and PxSSTS.DET
+// to 0 (the whole of PxSSTS reads its reset value, 0: Intel 6-series
+// datasheet 14.4.2.10); PxSIG reads all ones until a signature arrives. The
+// drive resets: the command it executes ends without an answer - the HBA
+// abandons its slot (no D2H FIS, PxCI stays set, no interrupt) until
+// software clears PxCMD.ST, as libata's error handler does.
+void Ahci::comreset() {
+    RegisterBank& b = regs();
+    ++link_gen_;
+    std::vector<Arg> args;
+    if (running_) {
+        abandoned_ |= 1u << (running_ - 1);
+        ++generation_;
+        args.push_back({"abandoned_slot", std::to_string(running_ - 1)});
+    }
+    b.reg("PxSSTS").set(0);
+    b.reg("PxTFD").set(0x7f);
+    b.reg("PxSIG").set(0xffffffff);
+    hub().instant(path(), "comreset", "link", args);
+    drive_.comreset();
+}
+
+// The OOB handshake after DET 0, in the SATA clock domain: the drive answers
+// with COMINIT (DET 1, BSY, DIAG.X), COMWAKE both ways and the speed
+// negotiation follow (DET 3, SPD 1, IPM 1, DIAG.N and W), then the drive
+// finishes its reset and sends its signature D2H register FIS (PxSIG,
+// PxTFD ready). A later COMRESET stops it at the next step.
+void Ahci::link_up(uint64_t link) {
+    RegisterBank& b = regs();
+    auto serr = [&](uint32_t bits) { b.reg("PxSERR").set(b.reg("PxSERR").value() | bits); };
+    const Cycles t0 = sata_.now();
+    wait_sata(prop_cycles("cominit_ui"));
+    if (link != link_gen_ || drive_.power() == SataDrive::Power::Off) return;  // no answer: the link stays down
+    b.reg("PxSSTS").set(1);
+    b.reg("PxTFD").set(TFD_BSY);
+    serr(SERR_DIAG_X);
+    hub().instant(path(), "cominit", "link", {{"det", "1"}, {"sata_cycles", std::to_string((sata_.now() - t0).n)}});
+    wait_sata(prop_cycles("comwake_ui") + prop_cycles("align_ui"));
+    if (link != link_gen_) return;
+    b.reg("PxSSTS").set(SSTS_UP);
+    serr(SERR_DIAG_N | SERR_DIAG_W);
+    hub().instant(path(), "link-up", "link",
+                  {{"det", "3"}, {"spd", "1"}, {"ipm", "1"}, {"sata_cycles", std::to_string((sata_.now() - t0).n)}});
+    if (!drive_.reset_ready() || link != link_gen_) return;
+    // The signature: status 50h, error 01h (no error), sector count 1, LBA 1/0/0 (ATA).
+    uint8_t d2h[20] = {0x34, 0x00, 0x50, 0x01, 0x01, 0x00, 0x00, 0x00, 0, 0, 0, 0, 0x01};
+    if (b.reg("PxCMD").value() & CMD_FRE) dma(fb() + kD2hFisOffset, d2h, sizeof d2h, true);
+    b.reg("PxSIG").set(SIG_ATA);
+    b.reg("PxTFD").set(0x150);
+    hub().instant(path(), "signature", "link",
+                  {{"sig", fmt::format("{:#x}", SIG_ATA)}, {"tfd", "0x150"},
+                   {"sata_cycles", std::to_string((sata_.now() - t0).n)}});
     kick_.notify(sc_core::SC_ZERO_TIME);
 }
 
@@ -210,15 +305,18 @@ void Ahci::run_slot(unsigned slot, uint64_t generation) {
 void Ahci::engine() {
     for (;;) {
         RegisterBank& b = regs();
-        uint32_t ci = uint32_t(b.reg("PxCI").value());
+        uint32_t ci = uint32_t(b.reg("PxCI").value()) & ~abandoned_;
         bool running = (b.reg("PxCMD").value() & CMD_ST) && (b.reg("GHC").value() & GHC_AE);
-        if (!running || ci == 0) {
+        // AHCI 5.3.2 P:Idle: no command FIS while the link is down or BSY/DRQ are set.
+        if (!running || ci == 0 || !link_ready()) {
             sc_core::wait(kick_);
             continue;
         }
         unsigned slot = 0;
         while (!(ci & (1u << slot))) ++slot;
+        running_ = slot + 1;
         run_slot(slot, generation_);
+        running_ = 0;
     }
 }
 

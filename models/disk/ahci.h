@@ -3,7 +3,11 @@
 // host-to-device register FIS and PRD entries) in RAM and sets PxCI; the HBA
 // fetches them by DMA, runs the command on the drive, moves the data through
 // the PRDs in bursts, writes the device-to-host FIS into the received-FIS
-// area, clears the PxCI bit and interrupts. State classes:
+// area, clears the PxCI bit and interrupts. The link layer: PxSCTL.DET = 1
+// sends COMRESET (the link goes down, the drive is reset, the command in
+// flight is abandoned), DET = 0 lets the OOB handshake and speed negotiation
+// bring the link up in the SATA clock domain (PxSSTS.DET 0 -> 1 -> 3), and the
+// drive's signature FIS sets PxSIG and PxTFD (docs/models.md). State classes:
 //   hardware  GHC, PxIE, PxCMD, PxSCTL   (configuration only the HBA holds)
 //   driver    PxCLB/PxCLBU, PxFB/PxFBU   (point into RAM: re-derived on resume)
 //   volatile  IS, PxIS, PxCI, PxTFD, PxSERR, PxSACT
@@ -34,6 +38,12 @@ public:
     static constexpr uint32_t CMD_ST = 1u << 0, CMD_SUD = 1u << 1, CMD_POD = 1u << 2, CMD_FRE = 1u << 4,
                               CMD_FR = 1u << 14, CMD_CR = 1u << 15;
     static constexpr uint32_t PIS_DHRS = 1u << 0, PIS_TFES = 1u << 30;
+    // PxSERR.DIAG: N (PhyRdy change), W (COMWAKE detected), X (exchanged: COMINIT received).
+    static constexpr uint32_t SERR_DIAG_N = 1u << 16, SERR_DIAG_W = 1u << 18, SERR_DIAG_X = 1u << 26;
+    static constexpr uint32_t TFD_BSY = 0x80, TFD_DRQ = 0x08;
+    static constexpr uint32_t SSTS_UP = 0x113;  // DET 3, SPD 1 (Gen1), IPM 1 (active)
+    static constexpr uint32_t SIG_ATA = 0x101;
+    static constexpr uint64_t kSataHz = 1'500'000'000;  // the OOB unit interval: 666.67 ps (Gen1)
     static constexpr unsigned kSlots = 8;
     static constexpr uint64_t kD2hFisOffset = 0x40;  // in the received-FIS area
 
@@ -46,6 +56,10 @@ public:
 
     IrqLine irq{"irq"};
     SataDrive& drive() { return drive_; }
+    const ClockDomain& sata_clock() const { return sata_; }
+    // The port can send a command FIS: the link is up (PxSSTS.DET 3) and the
+    // device is neither busy nor asking for data (PxTFD BSY, DRQ clear).
+    bool link_ready() const;
     void reset();  // HBA reset (GHC.HR, power-on, D3hot->D0 without No_Soft_Reset)
 
 private:
@@ -55,6 +69,10 @@ private:
     void complete(unsigned slot, bool ok, uint8_t status);
     void update_irq();
     void on_cmd_write(Register& r, uint64_t old);
+    void on_sctl_write(uint64_t old, uint64_t now);
+    void comreset();              // DET 1: COMRESET asserted
+    void link_up(uint64_t link);  // DET 0: the handshake, in a process of its own
+    void wait_sata(Cycles n);
     uint64_t clb() const;
     uint64_t fb() const;
 
@@ -62,6 +80,10 @@ private:
     Port port_;
     sc_core::sc_event kick_;
     uint64_t generation_ = 0;
+    ClockDomain sata_{"sata", kSataHz};
+    uint64_t link_gen_ = 0;    // COMRESETs so far: a handshake a later one overtook stops
+    unsigned running_ = 0;     // the slot the engine runs, + 1 (0: none)
+    uint32_t abandoned_ = 0;   // slots a COMRESET abandoned: never run again until PxCI clears them
 };
 
 }  // namespace quiesce

@@ -87,6 +87,7 @@ bool SataDrive::flush_cache() {
     if (!props().get<bool>("honours_flush")) return true;  // acknowledges, keeps the cache
     Picos per = Picos(props().get<int64_t>("media_ns_per_sector")) * 1000;
     const uint64_t gen = power_cycles_;
+    const uint64_t rgen = resets_;
     const std::vector<uint64_t> order = destage_order();
     if (!order.empty()) destage_start_ = order.front();
     for (uint64_t lba : order) {
@@ -96,6 +97,7 @@ bool SataDrive::flush_cache() {
         cache_.erase(it);
         sc_core::wait(from_ps(per));
         if (gen != power_cycles_) return false;  // the power went mid-flush: the rest of the cache with it
+        if (reset_since(rgen)) return false;     // a COMRESET aborted it: the reset destages the rest
     }
     cache_order_.clear();
     return true;
@@ -106,8 +108,9 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
     // A command the power cuts short is gone with it: nothing of it reaches
     // the cache or the media after the cut.
     const uint64_t gen = power_cycles_;
+    const uint64_t rgen = resets_;  // a COMRESET aborts the command: nothing of it after the reset
     sc_core::wait(from_ps(ctx().timing.vary(Picos(props().get<int64_t>("command_us")) * 1'000'000ULL)));
-    if (gen != power_cycles_) return false;
+    if (gen != power_cycles_ || reset_since(rgen)) return false;
     const Picos media_ps = Picos(props().get<int64_t>("media_ns_per_sector")) * 1000;
     const Picos cache_ps = Picos(props().get<int64_t>("cache_ns_per_sector")) * 1000;
     switch (command) {
@@ -122,11 +125,11 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             return true;
         }
         case FLUSH_CACHE_EXT:
-            if (!spin_up()) return false;
+            if (!spin_up() || reset_since(rgen)) return false;
             ++flushes_;
             hub().slice_begin(path(), "flush", "disk", {{"sectors", std::to_string(cache_.size())}});
             if (!flush_cache()) {
-                hub().slice_end(path(), "flush", "disk", {{"result", "power-lost"}});
+                hub().slice_end(path(), "flush", "disk", {{"result", reset_since(rgen) ? "reset" : "power-lost"}});
                 return false;
             }
             hub().slice_end(path(), "flush", "disk", {{"from_lba", std::to_string(destage_start_)}});
@@ -136,7 +139,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             set_power(Power::Standby);
             return true;
         case IDLE_IMMEDIATE:
-            if (!spin_up()) return false;
+            if (!spin_up() || reset_since(rgen)) return false;
             set_power(Power::Idle);
             return true;
         case READ_DMA_EXT:
@@ -147,7 +150,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             return false;
     }
     if (count == 0 || lba + count > sectors_) return false;
-    if (!spin_up()) return false;
+    if (!spin_up() || reset_since(rgen)) return false;
     set_power(Power::Active);
     if (command == READ_DMA_EXT) {
         data.assign(size_t(count) * sector_size_, 0);
@@ -205,6 +208,27 @@ void SataDrive::power_off() {
     cache_order_.clear();
     ++power_cycles_;
     set_power(Power::Off);
+}
+
+void SataDrive::comreset() {
+    ++resets_;
+    hub().instant(path(), "comreset", "link", {{"cached", std::to_string(cache_.size())}});
+}
+
+bool SataDrive::reset_ready() {
+    if (power_ == Power::Off) return false;
+    const uint64_t gen = power_cycles_, rgen = resets_;
+    if (!cache_.empty() && props().get<bool>("honours_flush")) {
+        // Hitachi 5K320 OEM spec 5.2 and IBM DBCA 10.10: a hard reset does
+        // not lose the write cache; the drive writes it before it is ready.
+        if (!spin_up() || gen != power_cycles_ || reset_since(rgen)) return false;
+        hub().slice_begin(path(), "reset-destage", "disk", {{"sectors", std::to_string(cache_.size())}});
+        const bool ok = flush_cache();
+        hub().slice_end(path(), "reset-destage", "disk",
+                        {{"result", ok ? "done" : reset_since(rgen) ? "reset" : "power-lost"}});
+        if (!ok) return false;
+    }
+    return gen == power_cycles_ && !reset_since(rgen);
 }
 
 void SataDrive::power_on() {

@@ -50,6 +50,19 @@ public:
     void power_off();   // cache lost
     void power_on();    // back in standby: the first media access spins up
 
+    // COMRESET (the HBA's PxSCTL.DET = 1): a hardware reset. The command the
+    // drive is executing is aborted at once - it ends without a result and
+    // touches neither cache nor media afterwards; nothing else changes yet.
+    void comreset();
+    // The drive's side of the reset once the link is up again: it writes its
+    // volatile cache to the media (a hardware reset keeps the cache and
+    // destages it before the drive reports ready: docs/models.md), then is
+    // ready to send its signature. Blocks for the destage; false when the
+    // power went or another COMRESET came meanwhile. The power state and the
+    // write-cache setting stay (software settings preservation).
+    bool reset_ready();
+    uint64_t resets() const { return resets_; }
+
     // True state, for checkers and tests (zero time).
     std::vector<uint8_t> media(uint64_t lba) const;      // what the platters hold
     std::vector<uint8_t> readable(uint64_t lba) const;   // what a read returns (cache first)
@@ -69,6 +82,7 @@ private:
     void persistence_point(const char* what, uint64_t lba, uint32_t count);
     // Writes the cache to the media in the drive's order; false when the power went meanwhile.
     bool flush_cache();
+    bool reset_since(uint64_t rgen) const { return rgen != resets_; }
     // The LBAs of the cache in the order a flush destages them now.
     std::vector<uint64_t> destage_order();
     void set_power(Power p);
@@ -78,6 +92,7 @@ private:
     uint64_t sectors_;
     Power power_ = Power::Active;
     uint64_t power_cycles_ = 0;  // power losses so far: a command or spin-up that spans one is lost
+    uint64_t resets_ = 0;        // COMRESETs so far: a command that spans one is aborted
     std::map<uint64_t, std::vector<uint8_t>> media_;
     std::map<uint64_t, std::vector<uint8_t>> cache_;  // lba -> data
     std::deque<uint64_t> cache_order_;                 // oldest first

@@ -12,7 +12,8 @@
 namespace quiesce {
 
 namespace {
-constexpr int kEIO = -5, kENODEV = -19, kETIMEDOUT = -110;
+constexpr int kEIO = -5, kEBUSY = -16, kENODEV = -19, kEPIPE = -32, kETIMEDOUT = -110;
+constexpr Picos kMs = 1'000'000'000ULL;
 constexpr Picos kCommandTimeout = 30'000'000'000'000ULL;  // libata: 30 s
 constexpr uint32_t kMaxBytes = 4u << 20;                  // one PRD: 4 MiB
 }  // namespace
@@ -49,8 +50,71 @@ int AhciDriver::rederive(Cpu& cpu, const std::string& reg) {
     return 0;
 }
 
-int AhciDriver::command(Cpu&, const std::string& name, DriverRunner&) {
+int AhciDriver::command(Cpu& cpu, const std::string& name, DriverRunner&) {
+    if (name == "hard-reset") return hard_reset(cpu);
     SIM_PANIC("ahci driver: no command {} (validation missed it)", name);
+}
+
+// libahci's ahci_hardreset around libata's sata_link_hardreset,
+// sata_link_resume, sata_link_debounce (sata_deb_timing_normal: 5, 100,
+// 2000 ms) and ata_wait_ready with ahci_check_ready.
+int AhciDriver::hard_reset(Cpu& cpu) {
+    const std::string what = name_ + ": hard-reset";
+    // ahci_stop_engine: ST off, CR follows.
+    const uint32_t cmd = cpu.read32(abar(Ahci::PxCMD));
+    cpu.write32(abar(Ahci::PxCMD), cmd & ~Ahci::CMD_ST);
+    // The D2H reception area says busy, so that the signature FIS is seen arriving.
+    const uint8_t busy = 0x80;
+    cpu.write_block(cpu.read64(drv_ + F_FB) + Ahci::kD2hFisOffset + 2, &busy, 1);
+    // COMRESET: DET 1, at least 1 ms (AHCI 1.1 10.4.2), then DET 0. libata
+    // also writes IPM 3 (no Partial/Slumber); link power states are not
+    // modelled, so SPD and IPM stay as they were and PxSCTL ends as it began.
+    const uint32_t sctl = cpu.read32(abar(Ahci::PxSCTL));
+    cpu.write32(abar(Ahci::PxSCTL), (sctl & 0xff0) | 0x1);
+    cpu.read32(abar(Ahci::PxSCTL));  // sata_scr_write_flush
+    kernel_.sleep(1 * kMs, what + ": COMRESET");
+    cpu.write32(abar(Ahci::PxSCTL), sctl & 0xff0);
+    kernel_.sleep(200 * kMs, what + ": before debouncing");  // some PHYs react badly if pounded at once
+    // sata_link_debounce: DET the same (and not 1) for 100 ms, polled every 5 ms, within 2 s.
+    const Picos deadline = now_ps() + 2000 * kMs;
+    uint32_t last = cpu.read32(abar(Ahci::PxSSTS)) & 0xf;
+    Picos since = now_ps();
+    for (;;) {
+        kernel_.sleep(5 * kMs, what + ": debouncing PxSSTS.DET");
+        const uint32_t det = cpu.read32(abar(Ahci::PxSSTS)) & 0xf;
+        if (det == last) {
+            if (det == 1 && now_ps() < deadline) continue;
+            if (now_ps() - since > 100 * kMs) break;
+            continue;
+        }
+        last = det;
+        since = now_ps();
+        if (now_ps() > deadline) return kEPIPE;
+    }
+    // Clear SError (sata_link_resume).
+    cpu.write32(abar(Ahci::PxSERR), cpu.read32(abar(Ahci::PxSERR)));
+    int rc = 0;
+    if (last != 3) {
+        rc = kENODEV;  // the link is offline: no device
+    } else {
+        // ata_wait_ready: PxTFD until BSY clears, every 50 ms, within 10 s (ata_eh_reset's first try).
+        const Picos ready_by = now_ps() + 10'000 * kMs;
+        for (;;) {
+            const uint32_t status = cpu.read32(abar(Ahci::PxTFD)) & 0xff;
+            if (!(status & Ahci::TFD_BSY)) break;
+            if (now_ps() >= ready_by) {
+                rc = kEBUSY;
+                break;
+            }
+            kernel_.sleep(50 * kMs, what + ": waiting for the drive (PxTFD.BSY)");
+        }
+        if (!rc && cpu.read32(abar(Ahci::PxSIG)) != Ahci::SIG_ATA) rc = kENODEV;  // ahci_dev_classify
+    }
+    // ahci_start_engine, if it ran before.
+    if (cmd & Ahci::CMD_ST) cpu.write32(abar(Ahci::PxCMD), cpu.read32(abar(Ahci::PxCMD)) | Ahci::CMD_ST);
+    kernel_.hub().instant(track(), "hard-reset", "driver",
+                          {{"device", name_}, {"det", std::to_string(last)}, {"rc", std::to_string(rc)}});
+    return rc;
 }
 
 // blk_mq_quiesce_queue: requests wait in submit() until resume.

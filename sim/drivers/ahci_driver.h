@@ -9,7 +9,14 @@
 //   scenarios/drivers/ahci.toml (binds "ahci", the HBA: ahci_port_suspend /
 //     ahci_port_resume): stop the command engine and FIS receive, waiting for
 //     CR and FR; resume re-enables AHCI mode and programs PxCLB/PxFB from
-//     memory (`rederive`), then FIS receive and the engine
+//     memory (`rederive`), then FIS receive and the engine. Its command
+//       hard-reset   ahci_hardreset / sata_link_hardreset: engine stopped, the
+//                    D2H area marked busy, COMRESET (PxSCTL.DET 1) for 1 ms,
+//                    released (SPD, IPM kept), 200 ms, PxSSTS.DET debounced (stable 100 ms,
+//                    polled every 5 ms, -EPIPE after 2 s), PxSERR cleared,
+//                    PxTFD polled until BSY clears (50 ms, -EBUSY after 10 s),
+//                    the engine back as it was; -ENODEV when the link stays
+//                    down or the signature is not ATA's
 //   scenarios/drivers/sd.toml (binds "sd", the disk; no registers of its
 //     own - it talks ATA through the HBA): queue-stop/queue-start block and
 //     unblock the request queue, drain waits for the commands in flight, and
@@ -82,6 +89,7 @@ private:
     int command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes, bool write);
     int identify(Cpu& cpu);
     int start_port(Cpu& cpu);
+    int hard_reset(Cpu& cpu);
     bool irq(Cpu& cpu) override;
     bool blocked(Cpu& cpu);
     uint64_t abar(uint32_t reg) const { return abar_ + reg; }

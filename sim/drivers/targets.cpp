@@ -28,8 +28,8 @@ const DriverTarget* find_driver_target(const std::string& type) {
          {"bus-suspend", "clear-command-ring", "reinit"},
          {"CRCR"},
          {}},
-        // sim/drivers/ahci_driver.h says what the sd commands do.
-        {"ahci", Ahci::register_specs(), {}, {"PxCLB", "PxFB"}, {}},
+        // sim/drivers/ahci_driver.h says what the ahci and sd commands do.
+        {"ahci", Ahci::register_specs(), {"hard-reset"}, {"PxCLB", "PxFB"}, {}},
         {"sd", {}, {"flush-cache", "standby", "revalidate"}, {}, {}, false},
         // sim/drivers/usb_driver.h says what each command does.
         {"usb",

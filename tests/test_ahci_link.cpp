@@ -1,0 +1,273 @@
+// The AHCI link layer: COMRESET through PxSCTL.DET, the link coming back in
+// the SATA clock domain (PxSSTS.DET 0 -> 1 -> 3), the drive's signature FIS,
+// a command in flight abandoned by the reset, the drive's write cache across
+// a hardware reset, and the driver's `hard-reset` command.
+#include "bench_platform.h"
+#include "cli.h"
+
+#include "models/disk/ahci.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace quiesce;
+using quiesce::test::Facts;
+using quiesce::test::on_disk;
+using quiesce::test::pattern;
+using quiesce::test::sh;
+using quiesce::test::tmp_path;
+
+namespace {
+
+Ahci* find_ahci(const std::vector<sc_core::sc_object*>& objs) {
+    for (sc_core::sc_object* o : objs) {
+        if (auto* a = dynamic_cast<Ahci*>(o)) return a;
+        if (Ahci* a = find_ahci(o->get_child_objects())) return a;
+    }
+    return nullptr;
+}
+Ahci& the_ahci() {
+    Ahci* a = find_ahci(sc_core::sc_get_top_level_objects());
+    REQUIRE(a);
+    return *a;
+}
+
+uint64_t abar_of(Platform& p) {
+    for (auto& d : p.pci_core().devices())
+        if (d.vendor == AhciPci::kVendor && d.device == AhciPci::kDevice) return d.bar[AhciPci::kAbar];
+    return 0;
+}
+
+std::string arg(const Event& e, const std::string& key) {
+    for (const Arg& a : e.args)
+        if (a.key == key) return a.value;
+    return "";
+}
+
+constexpr Picos kMs = 1'000'000'000ULL;
+
+}  // namespace
+
+TEST_CASE("ahci link: COMRESET takes the link down, DET 0 -> 1 -> 3 in SATA clock cycles, then the signature",
+          "[ahci-link]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver&, SataDrive&, Facts& f) {
+        Ahci& ahci = the_ahci();
+        const uint64_t abar = abar_of(p);
+        std::string seq = std::to_string(cpu.read32(abar + Ahci::PxSSTS) & 0xf);
+        std::map<std::string, Picos> at;
+        // Each link event with the registers as the HBA left them.
+        p.kernel().hub().subscribe(kind_bit(EvKind::Instant), [&](const Event& e) {
+            if (e.category != "link" || e.track != ahci.path()) return;
+            const RegisterBank& b = ahci.regs();
+            f[e.name] = fmt::format("ssts={:#x} tfd={:#x} sig={:#x}", b.reg("PxSSTS").value(),
+                                    b.reg("PxTFD").value(), b.reg("PxSIG").value());
+            f[e.name + ".cycles"] = arg(e, "sata_cycles");
+            at[e.name] = e.ts;
+            const std::string det = std::to_string(b.reg("PxSSTS").value() & 0xf);
+            if (seq.back() != det.back()) seq += " " + det;
+        });
+        cpu.write32(abar + Ahci::PxCMD, cpu.read32(abar + Ahci::PxCMD) & ~Ahci::CMD_ST);
+        cpu.write32(abar + Ahci::PxSERR, 0xffffffff);
+        cpu.write32(abar + Ahci::PxSCTL, 0x301);
+        f["det_during"] = std::to_string(cpu.read32(abar + Ahci::PxSSTS));
+        p.kernel().sleep(1 * kMs);
+        f["still_down"] = std::to_string(cpu.read32(abar + Ahci::PxSSTS));
+        cpu.write32(abar + Ahci::PxSCTL, 0x300);
+        p.kernel().sleep(20 * kMs);
+        f["seq"] = seq;
+        f["ssts"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxSSTS));
+        f["sig"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxSIG));
+        f["tfd"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxTFD) & 0xff);
+        const uint32_t serr = cpu.read32(abar + Ahci::PxSERR);
+        f["serr"] = fmt::format("{:#x}", serr);
+        // The time from the release to COMINIT and to link-up is the SATA clock's cycles.
+        const ClockDomain& sata = ahci.sata_clock();
+        f["cominit_cycles"] = std::to_string((sata.cycles_at(at["cominit"]) - sata.cycles_at(at["comreset-release"])).n);
+        f["linkup_cycles"] = std::to_string((sata.cycles_at(at["link-up"]) - sata.cycles_at(at["comreset-release"])).n);
+        f["linkup_us"] = std::to_string((at["link-up"] - at["comreset-release"]) / 1'000'000);
+        f["sig_after_linkup"] = at["signature"] >= at["link-up"] ? "yes" : "no";
+        f["hz"] = std::to_string(sata.hz());
+    });
+    CHECK(f["det_during"] == "0");   // AHCI 10.4.2: DET 0 while COMRESET is asserted
+    CHECK(f["still_down"] == "0");
+    CHECK(f["comreset"] == "ssts=0x0 tfd=0x7f sig=0xffffffff");
+    CHECK(f["comreset-release"] == "ssts=0x0 tfd=0x7f sig=0xffffffff");
+    CHECK(f["cominit"] == "ssts=0x1 tfd=0x80 sig=0xffffffff");
+    CHECK(f["link-up"] == "ssts=0x113 tfd=0x80 sig=0xffffffff");
+    CHECK(f["signature"] == "ssts=0x113 tfd=0x150 sig=0x101");
+    // The waits are whole cycles of the SATA clock from the edge at or after the release.
+    CHECK((f["cominit.cycles"] == "15000000" || f["cominit.cycles"] == "15000001"));
+    CHECK((f["link-up.cycles"] == "15085760" || f["link-up.cycles"] == "15085761"));
+    CHECK(f["seq"] == "3 0 1 3");
+    CHECK(f["hz"] == "1500000000");
+    // Cycle counts at edges of the 1.5 GHz domain: the release lands between edges.
+    CHECK(std::stoull(f["cominit_cycles"]) >= 15000000);
+    CHECK(std::stoull(f["cominit_cycles"]) <= 15000001);
+    CHECK(std::stoull(f["linkup_cycles"]) >= 15085760);
+    CHECK(std::stoull(f["linkup_cycles"]) <= 15085761);
+    CHECK(f["linkup_us"] == "10057");  // 10 ms COMINIT + 2.56 us COMWAKE + 54.6 us ALIGN
+    CHECK(f["sig_after_linkup"] == "yes");
+    CHECK(f["ssts"] == "0x113");
+    CHECK(f["sig"] == "0x101");
+    CHECK(f["tfd"] == "0x50");
+    CHECK(f["serr"] == fmt::format("{:#x}", Ahci::SERR_DIAG_N | Ahci::SERR_DIAG_W | Ahci::SERR_DIAG_X));
+    CHECK(f["guest_errors"].empty());
+}
+
+TEST_CASE("ahci link: a command in flight when COMRESET comes is abandoned: no FIS, no interrupt, PxCI kept",
+          "[ahci-link]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        Ahci& ahci = the_ahci();
+        const uint64_t abar = abar_of(p);
+        uint64_t buf = p.kernel().alloc(512, 512);
+        auto data = pattern(512, 11);
+        cpu.write_block(buf, data.data(), 512);
+        f["standby"] = std::to_string(drv.disk_pm("suspend", cpu));  // the next media access spins up (1.5 s)
+        f["resume"] = std::to_string(drv.disk_pm("resume", cpu));    // IDENTIFY spins nothing up
+        std::string outcome;
+        p.kernel().hub().subscribe(kind_bit(EvKind::SliceEnd), [&](const Event& e) {
+            if (e.name == "command" && e.track == ahci.path()) outcome += arg(e, "outcome") + " ";
+        });
+        // COMRESET 100 ms into the write's spin-up, from the bus side (no CPU).
+        sc_core::sc_spawn([&] {
+            sc_core::wait(sc_core::sc_time(100, sc_core::SC_MS));
+            f["ci_before"] = std::to_string(ahci.regs().reg("PxCI").value());
+            ahci.regs().write(Ahci::PxSCTL, 4, 0x301, "test");
+            f["ci_after"] = std::to_string(ahci.regs().reg("PxCI").value());
+            sc_core::wait(sc_core::sc_time(1, sc_core::SC_MS));
+            ahci.regs().write(Ahci::PxSCTL, 4, 0x300, "test");
+            sc_core::wait(sc_core::sc_time(3, sc_core::SC_SEC));
+            f["pis"] = fmt::format("{:#x}", ahci.regs().reg("PxIS").value() & (Ahci::PIS_DHRS | Ahci::PIS_TFES));
+            f["ci_later"] = std::to_string(ahci.regs().reg("PxCI").value());
+            f["link"] = fmt::format("{:#x}", ahci.regs().reg("PxSSTS").value());
+            f["media"] = drive.media(40) == data ? "written" : "not written";
+            f["cached"] = std::to_string(drive.cached_sectors());
+            f["outcome"] = outcome;
+            // Software stops the engine (PxCI clears) and starts it again: the port works.
+            ahci.regs().write(Ahci::PxCMD, 4, ahci.regs().reg("PxCMD").value() & ~Ahci::CMD_ST, "test");
+            ahci.regs().write(Ahci::PxCMD, 4, ahci.regs().reg("PxCMD").value() | Ahci::CMD_ST, "test");
+        });
+        cpu.write32(abar + Ahci::PxIS, Ahci::PIS_DHRS | Ahci::PIS_TFES);
+        Picos t0 = now_ps();
+        f["write"] = std::to_string(drv.submit(cpu, {true, 40, 1, buf, false, false}));
+        f["waited_s"] = std::to_string((now_ps() - t0) / (1000 * kMs));
+        // After the timeout the port takes commands again (the engine was restarted).
+        f["read"] = std::to_string(drv.submit(cpu, {false, 40, 1, buf, false, false}));
+    });
+    CHECK(f["standby"] == "0");
+    CHECK(f["resume"] == "0");
+    CHECK(f["ci_before"] == "1");
+    CHECK(f["ci_after"] == "1");   // the HBA keeps the slot; it will never answer it
+    CHECK(f["ci_later"] == "1");   // not re-issued once the link is up
+    CHECK(f["pis"] == "0x0");      // no D2H FIS, no interrupt
+    CHECK(f["link"] == "0x113");
+    CHECK(f["media"] == "not written");
+    CHECK(f["cached"] == "0");
+    CHECK(f["outcome"] == "aborted ");
+    CHECK(f["write"] == "-110");   // libata's 30 s command timeout
+    CHECK(f["waited_s"] == "30");
+    CHECK(f["read"] == "0");
+}
+
+TEST_CASE("ahci link: a hardware reset keeps the write cache and destages it before the drive is ready",
+          "[ahci-link]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        Ahci& ahci = the_ahci();
+        const uint64_t abar = abar_of(p);
+        uint64_t buf = p.kernel().alloc(4096, 4096);
+        auto data = pattern(4096, 13);
+        cpu.write_block(buf, data.data(), 4096);
+        drv.submit(cpu, {true, 200, 8, buf, false, false});
+        f["cached"] = std::to_string(drive.cached_sectors());
+        Picos destaged = 0, signature = 0;
+        p.kernel().hub().subscribe(kind_bit(EvKind::SliceEnd) | kind_bit(EvKind::Instant), [&](const Event& e) {
+            if (e.name == "reset-destage") destaged = e.ts;
+            if (e.name == "signature" && e.track == ahci.path()) signature = e.ts;
+        });
+        cpu.write32(abar + Ahci::PxCMD, cpu.read32(abar + Ahci::PxCMD) & ~Ahci::CMD_ST);
+        cpu.write32(abar + Ahci::PxSCTL, 0x301);
+        f["cached_in_reset"] = std::to_string(drive.cached_sectors());
+        f["readable_in_reset"] = drive.readable(203) == std::vector<uint8_t>(data.begin() + 1536, data.begin() + 2048)
+                                     ? "yes" : "no";
+        p.kernel().sleep(1 * kMs);
+        cpu.write32(abar + Ahci::PxSCTL, 0x300);
+        p.kernel().sleep(20 * kMs);
+        f["cached_after"] = std::to_string(drive.cached_sectors());
+        bool all = true;
+        for (unsigned i = 0; i < 8; ++i)
+            all = all && drive.media(200 + i) == std::vector<uint8_t>(data.begin() + 512 * i, data.begin() + 512 * (i + 1));
+        f["on_media"] = all ? "yes" : "no";
+        f["order"] = destaged && signature && destaged <= signature ? "destage, then signature" : "?";
+        f["flushes"] = std::to_string(drive.flushes());  // not a FLUSH CACHE command
+    });
+    CHECK(f["cached"] == "8");
+    CHECK(f["cached_in_reset"] == "8");   // COMRESET does not drop the cache
+    CHECK(f["readable_in_reset"] == "yes");
+    CHECK(f["cached_after"] == "0");
+    CHECK(f["on_media"] == "yes");
+    CHECK(f["order"] == "destage, then signature");
+    CHECK(f["flushes"] == "0");
+}
+
+TEST_CASE("ahci link: the driver's hard-reset is libata's sequence and leaves the port working", "[ahci-link]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive&, Facts& f) {
+        const uint64_t abar = abar_of(p);
+        std::vector<std::pair<uint64_t, Picos>> sctl;
+        p.kernel().hub().subscribe(kind_bit(EvKind::RegAccess), [&](const Event& e) {
+            if (e.write && e.name == "PxSCTL") sctl.push_back({e.data, e.ts});
+        });
+        Picos t0 = now_ps();
+        f["rc"] = std::to_string(drv.command(cpu, "hard-reset", const_cast<DriverRunner&>(drv.disk_runner())));
+        f["ms"] = std::to_string((now_ps() - t0) / kMs);
+        f["sctl_writes"] = std::to_string(sctl.size());
+        f["held_us"] = sctl.size() == 2 ? std::to_string((sctl[1].second - sctl[0].second) / 1'000'000) : "?";
+        f["first"] = sctl.empty() ? "" : fmt::format("{:#x}", sctl[0].first);
+        f["second"] = sctl.size() < 2 ? "" : fmt::format("{:#x}", sctl[1].first);
+        f["ssts"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxSSTS));
+        f["serr"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxSERR));
+        f["running"] = (cpu.read32(abar + Ahci::PxCMD) & Ahci::CMD_CR) ? "yes" : "no";
+        uint64_t buf = p.kernel().alloc(512, 512);
+        f["io"] = std::to_string(drv.submit(cpu, {false, 0, 1, buf, false, false}));
+    });
+    CHECK(f["rc"] == "0");
+    CHECK(f["sctl_writes"] == "2");
+    CHECK(f["first"] == "0x1");       // COMRESET (SPD and IPM as they were: 0)
+    CHECK(f["second"] == "0x0");
+    CHECK(std::stoull(f["held_us"]) >= 1000);   // AHCI 10.4.2: at least 1 ms
+    CHECK(std::stoull(f["held_us"]) <= 1010);
+    // 1 ms COMRESET, 200 ms before debouncing, DET stable for more than 100 ms at 5 ms polls.
+    CHECK(std::stoull(f["ms"]) >= 301);
+    CHECK(std::stoull(f["ms"]) <= 320);
+    CHECK(f["ssts"] == "0x113");
+    CHECK(f["serr"] == "0x0");        // cleared after the link came up
+    CHECK(f["running"] == "yes");
+    CHECK(f["io"] == "0");
+    CHECK(f["guest_errors"].empty());
+}
+
+TEST_CASE("ahci link: a driver file names hard-reset on the HBA only; a wrong name is exit 2 at file:line:column",
+          "[ahci-link]") {
+    const std::string dir = tmp_path("ahci-link");
+    std::filesystem::create_directories(dir);
+    auto scenario = [&](const std::string& name, const std::string& device, const std::string& command) {
+        std::ofstream(dir + "/" + name) << "[platform]\nname = \"pc-storage\"\n[protocol]\nname = \"linux-s3\"\n"
+                                        << "[[drivers." << device << ".patch]]\ncallback = \"resume\"\n"
+                                        << "prepend = [{ op = \"command\", name = \"" << command << "\" }]\n"
+                                        << "[expect]\nresult = \"pass\"\n";
+        return dir + "/" + name;
+    };
+    auto good = sh("validate " + scenario("good.toml", "ahci0", "hard-reset"));
+    CHECK(good.status == 0);
+    auto on_disk_dev = sh("validate " + scenario("sd.toml", "sda", "hard-reset"));
+    CHECK(on_disk_dev.status == 2);
+    CHECK(on_disk_dev.out.find("sd.toml:7:12: resume.command.name: 'sd' offers no command 'hard-reset' "
+                               "(flush-cache, standby, revalidate)") != std::string::npos);
+    auto typo = sh("validate " + scenario("typo.toml", "ahci0", "hardreset"));
+    CHECK(typo.status == 2);
+    CHECK(typo.out.find("typo.toml:7:12: resume.command.name: 'ahci' offers no command 'hardreset' (hard-reset)") !=
+          std::string::npos);
+    CHECK(std::count(typo.out.begin(), typo.out.end(), '\n') == 1);
+    std::filesystem::remove_all(dir);
+}
