@@ -271,3 +271,15 @@ TEST_CASE("ahci link: a driver file names hard-reset on the HBA only; a wrong na
     CHECK(std::count(typo.out.begin(), typo.out.end(), '\n') == 1);
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("ahci link: the regression pair - a port reset racing the disk hangs, the reset inside resume does not",
+          "[ahci-link]") {
+    const std::string db = tmp_path("ahci-link.db");
+    auto r = sh("run " + quiesce::test::regression("s3-ahci-reset-races-disk") + " " +
+                quiesce::test::regression("s3-ahci-reset-in-resume") + " --db " + db);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("PASS    s3-ahci-reset-races-disk") != std::string::npos);
+    CHECK(r.out.find("found the expected liveness.hang") != std::string::npos);
+    CHECK(r.out.find("PASS    s3-ahci-reset-in-resume") != std::string::npos);
+    std::filesystem::remove(db);
+}
