@@ -22,6 +22,9 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# speedscope (tests/speedscope.sh) comes from the npm registry: Node.js and
+# npm, Debian's unless the machine has its own.
+if [ "${1:-}" = --tests ] && ! { command -v node && command -v npm; } >/dev/null; then missing+=(nodejs npm); fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}"
 SUDO=""
