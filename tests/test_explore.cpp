@@ -799,7 +799,7 @@ TEST_CASE("explore: a mutant that survives alone and only a fault kills, found, 
     CHECK(std::regex_search(r.out, std::regex("prefix sharing \\(\\d+ forked at \\d+ branch points \\([1-9]\\d* of them "
                                               "in the runs of 3 mutants\\)")));
     CHECK(std::regex_search(r.out, std::regex("KILLED    drop suspend/fail +only in faults x mutations \\(\\d+ of them\\), "
-                                              "by io.suspended-device in suspend_noirq at dma0 under kind=dma-delay")));
+                                              "by power.busy-device in suspend_noirq at dma0 under kind=dma-delay")));
     CHECK(r.out.find("dma-engine: 1 of 3 mutants killed (33%), 1 of them only in a product") != std::string::npos);
     CHECK(r.out.find("  suspend            1/3 (1 only in a product)") != std::string::npos);
     std::smatch m;
