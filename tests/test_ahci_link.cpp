@@ -247,7 +247,7 @@ TEST_CASE("ahci link: the driver's hard-reset is libata's sequence and leaves th
     CHECK(f["guest_errors"].empty());
 }
 
-TEST_CASE("ahci link: a driver file names hard-reset on the HBA only; a wrong name is exit 2 at file:line:column",
+TEST_CASE("ahci link: a driver file names hard-reset on the HBA only, a wrong name is exit 2 at file:line:column",
           "[ahci-link]") {
     const std::string dir = tmp_path("ahci-link");
     std::filesystem::create_directories(dir);

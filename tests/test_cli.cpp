@@ -279,7 +279,7 @@ TEST_CASE("cli: the progress line fits a narrow terminal, cut by characters", "[
     CHECK(quiesce::fit_width("abcdef", 0) == "abcdef");         // no width known
 }
 
-TEST_CASE("cli: explore into a pipe prints no progress lines, as run does; a terminal gets its progress line", "[cli]") {
+TEST_CASE("cli: explore into a pipe prints no progress lines, as run does, and a terminal gets its progress line", "[cli]") {
     const std::string db = tmp_path("explore-pipe.db");
     std::filesystem::remove(db);
     Result piped = sh("explore " + regression("s3-basic") + " --kinds callback-fail -j 2 --db " + db);
