@@ -145,11 +145,6 @@ bool Ahci::link_ready() const {
     return (b.reg("PxSSTS").value() & 0xf) == 3 && !(b.reg("PxTFD").value() & (TFD_BSY | TFD_DRQ));
 }
 
-void Ahci::wait_sata(Cycles n) {
-    sc_core::wait(sata_.delay(n));
-    ctx().timing.break_tie();
-}
-
 // PxSCTL.DET: 1 asserts COMRESET, anything else releases it (AHCI 1.3
 // 3.3.11; 4h, the phy offline, is not modelled). Only a change does anything:
 // writing the same DET again (a restore of the register) is no event.
@@ -195,13 +190,13 @@ void Ahci::link_up(uint64_t link) {
     RegisterBank& b = regs();
     auto serr = [&](uint32_t bits) { b.reg("PxSERR").set(b.reg("PxSERR").value() | bits); };
     const Cycles t0 = sata_.now();
-    wait_sata(prop_cycles("cominit_ui"));
+    wait_cycles(prop_cycles("cominit_ui"), sata_);
     if (link != link_gen_ || drive_.power() == SataDrive::Power::Off) return;  // no answer: the link stays down
     b.reg("PxSSTS").set(1);
     b.reg("PxTFD").set(TFD_BSY);
     serr(SERR_DIAG_X);
     hub().instant(path(), "cominit", "link", {{"det", "1"}, {"sata_cycles", std::to_string((sata_.now() - t0).n)}});
-    wait_sata(prop_cycles("comwake_ui") + prop_cycles("align_ui"));
+    wait_cycles(prop_cycles("comwake_ui") + prop_cycles("align_ui"), sata_);
     if (link != link_gen_) return;
     b.reg("PxSSTS").set(SSTS_UP);
     serr(SERR_DIAG_N | SERR_DIAG_W);

@@ -72,7 +72,6 @@ private:
     void on_sctl_write(uint64_t old, uint64_t now);
     void comreset();              // DET 1: COMRESET asserted
     void link_up(uint64_t link);  // DET 0: the handshake, in a process of its own
-    void wait_sata(Cycles n);
     uint64_t clb() const;
     uint64_t fb() const;
 

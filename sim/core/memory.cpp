@@ -118,7 +118,7 @@ void PhysicalMemory::b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time&
     else {
         std::string who = initiator_of(tx);
         poke(addr, tx.get_data_ptr(), len, who);
-        for (const auto& o : write_observers_) o(who, addr, len);
+        if (write_observer_) write_observer_(who, addr, len);
     }
     delay += clock().delay(Cycles(uint64_t(*latency_cycles_)) + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_));
     tx.set_response_status(tlm::TLM_OK_RESPONSE);

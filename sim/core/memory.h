@@ -54,11 +54,11 @@ public:
     uint32_t peek32(uint64_t addr) const { uint32_t v; peek(addr, &v, 4); return v; }
     uint64_t peek64(uint64_t addr) const { uint64_t v; peek(addr, &v, 8); return v; }
 
-    // Told of every write that arrives over the bus (initiator, range), in
-    // the order added: the CPUs' caches snoop device writes through it, and
-    // the checker watches device writes into free pages.
-    using WriteObserver = std::function<void(const std::string& initiator, uint64_t addr, uint64_t len)>;
-    void add_write_observer(WriteObserver o) { write_observers_.push_back(std::move(o)); }
+    // Told of every write that arrives over the bus (initiator, range): the
+    // CPUs' caches snoop device writes through it.
+    void set_write_observer(std::function<void(const std::string& initiator, uint64_t addr, uint64_t len)> o) {
+        write_observer_ = std::move(o);
+    }
 
     const PageInfo* page_info(uint64_t pfn) const;
     // Resident page frame numbers, ascending.
@@ -88,7 +88,7 @@ private:
     std::unordered_map<uint64_t, std::unique_ptr<Page>> lost_;
     unsigned bytes_per_cycle_ = 16;
     const int64_t* latency_cycles_ = nullptr;  // the property, resolved once
-    std::vector<WriteObserver> write_observers_;
+    std::function<void(const std::string&, uint64_t, uint64_t)> write_observer_;
 };
 
 }  // namespace quiesce

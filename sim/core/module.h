@@ -54,9 +54,11 @@ public:
 
     const ClockDomain& clock() const { return clock_; }
     Cycles now_cycles() const { return clock_.now(); }
-    // Blocks the calling SC_THREAD until the edge n cycles from now.
-    void wait_cycles(Cycles n) {
-        sc_core::wait(clock_.delay(n));
+    // Blocks the calling SC_THREAD until the edge n cycles from now, of this
+    // component's clock or of another domain it also runs in.
+    void wait_cycles(Cycles n) { wait_cycles(n, clock_); }
+    void wait_cycles(Cycles n, const ClockDomain& clock) {
+        sc_core::wait(clock.delay(n));
         ctx().timing.break_tie();
     }
     sc_core::sc_time cycles_delay(Cycles n) const { return clock_.delay(n); }

@@ -40,10 +40,12 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     std::vector<Cpu*> cores;
     for (auto& c : cpus_) cores.push_back(c.get());
     for (auto& c : cpus_) c->attach_memory(mem_.get(), cores);
-    // Coherent DMA: a device's write to RAM invalidates the lines the cores hold dirty.
-    mem_->add_write_observer([this, cores](const std::string& who, uint64_t addr, uint64_t len) {
+    // Coherent DMA: a device's write to RAM invalidates the lines the cores
+    // hold dirty; then whoever watches device writes is told.
+    mem_->set_write_observer([this, cores](const std::string& who, uint64_t addr, uint64_t len) {
         if (is_cpu(who)) return;
         for (Cpu* c : cores) c->snoop_write(addr, len);
+        for (const auto& o : device_writes_) o(who, addr, len);
     });
     intc_ = std::make_unique<InterruptController>("intc", ctx, *bus_clk_);
     bus_->map(intc_->socket, "intc", kIntcBase, 0x100, true);

@@ -38,6 +38,7 @@
 #include "sim/pm/runtime.h"
 #include "sim/scenario/scenario.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -67,8 +68,10 @@ public:
     // A variant forked before the first callback phase takes its own order.
     void set_suspend_order(std::vector<std::string> order) { graph_.set_suspend_order(std::move(order)); }
     Kernel& kernel() { return *kernel_; }
-    // Whether a bus initiator is one of the CPUs (not a device).
-    bool is_cpu(const std::string& initiator) const;
+    // Told of every write a device (not a CPU) makes into RAM over the bus:
+    // initiator, address, length.
+    using DeviceWrite = std::function<void(const std::string& initiator, uint64_t addr, uint64_t len)>;
+    void on_device_write(DeviceWrite o) { device_writes_.push_back(std::move(o)); }
     Kernel* restore_kernel() { return restore_kernel_.get(); }
     // Set by the run before a hibernation: the restore kernel's loader options
     // and the check it reports the restored memory to.
@@ -176,6 +179,8 @@ private:
     // secondary bus of its parent bridge, or the root bus).
     PciDev* find_pci(PciCore& core, const Dev& d) const;
     const Dev* ahci_device() const;  // the first AHCI controller, or nullptr
+    bool is_cpu(const std::string& initiator) const;  // a bus initiator that is a CPU, not a device
+    std::vector<DeviceWrite> device_writes_;
     // The disk holding /lib/firmware ([platform] firmware_disk, or the first
     // AHCI controller's), "" without one.
     std::string firmware_disk() const;

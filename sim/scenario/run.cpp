@@ -73,8 +73,8 @@ void configure_checker(Checker& checker, const Scenario& s, Platform& platform) 
                 left.push_back(t->name());
         return left;
     });
-    platform.memory().add_write_observer([&checker, &platform](const std::string& who, uint64_t addr, uint64_t len) {
-        if (len == 0 || platform.is_cpu(who)) return;
+    platform.on_device_write([&checker, &platform](const std::string& who, uint64_t addr, uint64_t len) {
+        if (len == 0) return;
         const Kernel& k = platform.kernel();
         for (uint64_t pfn = addr / PhysicalMemory::kPageSize; pfn <= (addr + len - 1) / PhysicalMemory::kPageSize; ++pfn)
             if (k.page_free(pfn)) return checker.dma_into_free_page(who, addr, len, pfn);
