@@ -66,6 +66,12 @@ public:
     // returns (what the device uses, what memory holds), zero-time.
     using MirrorValues = std::function<std::pair<uint64_t, uint64_t>()>;
     void watch_mirror(const std::string& component, const std::string& reg, MirrorValues values);
+    // A fresh boot: the banks and mirrors are registered again with the new
+    // kernel's drivers.
+    void unwatch_all() {
+        banks_.clear();
+        mirrors_.clear();
+    }
     // The initiator decided to suspend: a wake event from now on, before
     // the platform sleeps, is wake.lost unless something aborts the sleep.
     void suspend_decided();

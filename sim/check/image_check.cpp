@@ -34,6 +34,7 @@ void ImageCheck::copy_started(const std::vector<uint64_t>& pfns) {
         }
     }
     versions_.clear();
+    snapshot_.clear();  // this image's pages only (an earlier cycle's may be free memory now)
     for (uint64_t pfn : pfns) {
         const auto* info = memory_.page_info(pfn);
         versions_[pfn] = info ? info->version : 0;

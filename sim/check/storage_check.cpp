@@ -75,6 +75,17 @@ void StorageCheck::sleep_entered() {
     }
 }
 
+void StorageCheck::fresh_boot() {
+    for (auto& [lba, s] : sectors_) {
+        auto media = drive_.media(lba);
+        s.pending.clear();
+        make_durable(s, content_hash(media.data(), media.size()), now_ps());
+    }
+    file_.clear();
+    fs_ = nullptr;
+    cache_ = nullptr;
+}
+
 void StorageCheck::watch_fs(JournalFs* fs) {
     fs_ = fs;
     cache_ = &fs->cache();

@@ -51,6 +51,11 @@ public:
     // Run once the system is back (resume finished, or the next boot). After
     // a fresh boot the page cache is gone: only durability is checked.
     void check(bool cache_alive = true);
+    // The machine booted afresh and the run goes on (after check(false)):
+    // what the platters hold now is the baseline - every sector durable as it
+    // is, nothing pending, no file block acknowledged - until the new
+    // kernel's filesystem is watched (watch_fs).
+    void fresh_boot();
 
 private:
     void written(uint64_t sector, uint32_t count, uint64_t buffer, bool durable);

@@ -41,6 +41,15 @@ public:
         awaiting_disk_ = false;
     }
     bool on_disk() const { return disk_ != nullptr; }
+    // A fresh boot: the files stay where they are; the cache and the names
+    // requested with caching went with the old kernel's memory, and the disk
+    // has no driver until its own probes again.
+    void fresh_boot() {
+        if (disk_) awaiting_disk_ = true;
+        disk_ = nullptr;
+        devres_.clear();
+        cache_.clear();
+    }
 
     // request_firmware (cache = true) or a call the cache does not cover
     // (cache = false). 0, or -ENOENT (no such file), or the disk's error.

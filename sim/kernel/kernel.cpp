@@ -209,7 +209,9 @@ Task& Kernel::spawn(const std::string& name, Task::Kind kind, bool freezable, un
     Task* t = tasks_.back().get();
     sc_core::sc_spawn_options opts;
     opts.set_stack_size(kTaskStack);
-    task_threads_.push_back(sc_core::sc_spawn([t] { t->run(); }, ("task_" + name).c_str(), &opts));
+    // (a task of a later boot: its thread named apart from the killed one's)
+    const std::string thread = "task_" + name + (boots_ && !deferred_ ? "_boot" + std::to_string(boots_ + 1) : "");
+    task_threads_.push_back(sc_core::sc_spawn([t] { t->run(); }, thread.c_str(), &opts));
     return *t;
 }
 
@@ -253,6 +255,28 @@ void Kernel::abandon() {
     for (size_t i = 0; i < tasks_.size(); ++i)
         if (!tasks_[i]->exited()) kill_task(i);
     hub().instant(path(), "abandon", "task");
+}
+
+void Kernel::fresh_boot() {
+    for (size_t i = 0; i < tasks_.size(); ++i)
+        if (!tasks_[i]->exited()) kill_task(i);
+    DeadSoftware& dead = ctx().dead;
+    dead.others.insert(dead.others.end(), contexts_.begin(), contexts_.end());
+    contexts_.clear();
+    reset_state();
+    shrinkers_.clear();
+    wakeup_count_ = 0;
+    saved_wakeup_count_ = 0;
+    events_check_enabled_ = false;
+    waits_.clear();
+    wait_since_.clear();
+    hung_reported_.clear();
+    hung_paused_ = false;
+    halted_ = false;
+    dpm_waiter_ = nullptr;
+    ++boots_;
+    take_interrupts();
+    hub().instant(path(), "fresh-boot", "task", {{"boot", std::to_string(boots_ + 1)}});
 }
 
 void Kernel::stop_tasks() {

@@ -218,6 +218,12 @@ public:
     // A thread running on this kernel's behalf (an async PM callback).
     void adopt_context(const sc_core::sc_process_handle& h) { contexts_.push_back(h); }
     void abandon();
+    // A fresh boot of this kernel on the machine it ran on (the last boot
+    // found no image, or the power was cut): its tasks killed, every context
+    // it had (callback workers, runtime PM workqueues, driver contexts) left
+    // parked for good, and it starts from what reset_state() gives, with no
+    // shrinkers, no wakeup count, no waits and no open handles.
+    void fresh_boot();
 
     // The freezer: user tasks, or freezable kernel threads. Waits up to
     // `timeout` for every targeted task to reach a freeze point; on timeout

@@ -102,6 +102,12 @@ public:
     // Binds the kernel's view (PciDev found by enumeration) to the models; run
     // by the boot program after enumeration. Returns the PM devices by name.
     void bind_devices(Cpu& cpu);
+    // A fresh boot of the kernel on this machine: the kernel side of every
+    // device (its driver, its PM device, runtime PM, the PCI core's view,
+    // the ACPI OS layer, the firmware loader's cache) is dropped - kept
+    // alive, never called again - and the CPUs the old kernel left offline
+    // come up (smp_init). The boot program then enumerates and binds anew.
+    void fresh_boot(Cpu& cpu);
     const std::map<std::string, PmDevice*>& pm_devices() const { return pm_by_name_; }
     // Runtime PM of every device (after bind_devices).
     RuntimePm* runtime_pm() { return rpm_.get(); }
@@ -211,6 +217,13 @@ private:
     std::map<std::string, PmDevice*> pm_by_name_;
     std::unique_ptr<RuntimePm> rpm_;
     void start_runtime_pm(Cpu& cpu);
+    // What earlier boots' kernels had (drivers, PM devices, runtime PM):
+    // their parked threads may still point at it.
+    std::vector<std::shared_ptr<void>> retired_;
+    template <class T>
+    void retire(std::unique_ptr<T>& p) {
+        if (p) retired_.push_back(std::shared_ptr<T>(std::move(p)));
+    }
 };
 
 }  // namespace quiesce

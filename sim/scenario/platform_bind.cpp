@@ -132,6 +132,34 @@ void Platform::bind_devices(Cpu& cpu) {
     start_runtime_pm(cpu);
 }
 
+void Platform::fresh_boot(Cpu& cpu) {
+    for (auto& d : devs_) {
+        retire(d.driver);
+        retire(d.pm);
+        retire(d.ahci_driver);
+        retire(d.disk_pm);
+        retire(d.xhci_driver);
+        retire(d.generic_driver);
+    }
+    for (auto& u : usb_) {
+        retire(u.driver);
+        retire(u.pm);
+        retire(u.disk_pm);
+        u.hid = nullptr;
+        u.storage = nullptr;
+    }
+    pm_by_name_.clear();
+    retire(rpm_);
+    retire(pci_core_);
+    pci_core_ = std::make_unique<PciCore>(kEcamBase, kPciMmioBase, kPciMmioSize);
+    retire(acpi_os_);
+    acpi_os_ = std::make_unique<AcpiOs>(*firmware_);
+    fw_store_->fresh_boot();
+    if (!cpu.irqs_enabled()) cpu.local_irq_enable();  // start_kernel: firmware handed over with interrupts off
+    for (auto& c : cpus_)
+        if (c.get() != &cpu && !c->online()) c->go_online();
+}
+
 // Runtime PM for every device, in dpm_list order (parents first): active,
 // power/control "on" unless the scenario's [runtime.NAME] says "auto".
 void Platform::start_runtime_pm(Cpu& cpu) {

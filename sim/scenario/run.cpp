@@ -133,9 +133,12 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             checker.run_cut_short(k.path(), k.blocked());
         ctx.hub.instant(k.path(), "sim-time-limit", "run");
     }
-    if (s.cycles.count > 1)
-        ctx.hub.instant(k.path(), "cycles", "run",
-                        {{"count", std::to_string(s.cycles.count)}, {"completed", std::to_string(machine.cycles_completed)}});
+    if (s.cycles.count > 1) {
+        std::vector<Arg> args = {
+            {"count", std::to_string(s.cycles.count)}, {"completed", std::to_string(machine.cycles_completed)}};
+        if (machine.boots > 1) args.push_back({"boots", std::to_string(machine.boots)});
+        ctx.hub.instant(k.path(), "cycles", "run", args);
+    }
     run.each([&](RunPart& p) { p.summary(run, out); });
     out.sim_end = now_ps();
     out.memory_digest = platform.memory().digest();

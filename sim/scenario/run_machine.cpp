@@ -18,6 +18,7 @@ public:
     // Boot, the parts started, the machine idle (devices may runtime-suspend)
     // before the transition, the PM services.
     void start() {
+        k_.start_hung_task_detector();
         boot();
         run_.each([&](RunPart& p) { p.boot(run_, cpu_); });
         idle();
@@ -30,15 +31,47 @@ public:
     // Power lost outside a transition: nothing of the running kernel
     // survives; when power returns firmware boots the machine afresh (no
     // image: the restore kernel, if any, finds none to load).
-    void power_lost() {
+    // True when the run goes on ([cycles] after_fresh_boot): the next
+    // cycle runs after the fresh boot (fresh_boot_pending()).
+    bool power_lost() {
         out_.outcome = "power-cut";
         cpu_.wait_for_start();
         run_.ctx.hub.instant(k_.path(), "booted-afresh", "run", {{"reason", "power was lost outside a transition"}});
         run_.each([&](RunPart& p) { p.booted_afresh(run_); });
+        // The cycle the cut struck runs again after the boot if its
+        // transition had not started; else the next one does.
+        const unsigned next = cycle_ == 0 || !transition_begun_ ? std::max(cycle_, 1u) : cycle_ + 1;
+        if (s_.cycles.continue_after_boot && next <= s_.cycles.count) {
+            next_cycle_ = next;
+            reboot_pending_ = true;
+            return true;
+        }
         k_.abandon();
         k_.stop_tasks();
         result_.finished = true;
+        return false;
     }
+    // A fresh boot the run goes on after: the old kernel, its drivers and
+    // what they kept are gone; the kernel boots on the same machine as at
+    // the run's start (enumeration, probes, the root filesystem mounted with
+    // its journal replayed, the tasks), then the PM services anew.
+    void fresh_boot() {
+        reboot_pending_ = false;
+        ++result_.boots;
+        run_.each([&](RunPart& p) { p.fresh_boot(run_); });
+        k_.fresh_boot();
+        run_.platform.fresh_boot(cpu_);
+        run_.checker.unwatch_all();
+        for (auto& [name, e] : engines_) retired_engines_.push_back(std::move(e));  // (their workers are parked)
+        engines_.clear();
+        boot();
+        run_.each([&](RunPart& p) { p.boot(run_, cpu_); });
+        idle();
+        svc_ = PmServices{};
+        services(false);
+        just_booted_ = true;
+    }
+    bool fresh_boot_pending() const { return reboot_pending_; }
 
 private:
     Run& run_;
@@ -49,6 +82,15 @@ private:
     MachineResult& result_;
     PmServices svc_;
     std::map<std::string, std::unique_ptr<PmEngine>> engines_;  // one per protocol the cycles run
+    std::vector<std::unique_ptr<PmEngine>> retired_engines_;    // earlier boots'
+    unsigned cycle_ = 0;       // the cycle in progress (0: before the first)
+    unsigned next_cycle_ = 1;  // where cycles() starts (after a fresh boot, the one after)
+    bool just_booted_ = false;  // the cycle starts right after a fresh boot: no `between`, no copies before
+    bool reboot_pending_ = false;
+    bool transition_begun_ = false;  // the cycle in progress: its transition started
+
+    // Whether a fresh boot after `cycle` lets the run go on.
+    bool goes_on(unsigned cycle) const { return s_.cycles.continue_after_boot && cycle < s_.cycles.count; }
 
     void idle() {
         if (s_.idle) k_.sleep(s_.idle, "the idle machine");
@@ -56,7 +98,6 @@ private:
 
     void boot() {
         Platform& p = run_.platform;
-        k_.start_hung_task_detector();
         run_.ctx.hub.slice_begin(k_.path(), "boot", "boot");
         SIM_ASSERT(p.acpi_os().init(cpu_), "the kernel found no valid FADT");
         p.pci_core().enumerate(cpu_);
@@ -74,7 +115,7 @@ private:
     // What the PM engine is given: the platform's, then every part's. Then
     // the fault plan is armed: point faults at phase boundaries (a power
     // loss stops the kernel there) or at their time.
-    void services() {
+    void services(bool first = true) {
         Platform& p = run_.platform;
         svc_.kernel = &k_;
         svc_.acpi = &p.acpi_os();
@@ -86,6 +127,7 @@ private:
         svc_.faults = &run_.ctx.faults;
         svc_.power_cut = [&p](const FaultSpec& cut) { p.cut_power(cut.restore_after); };
         run_.each([&](RunPart& part) { part.services(run_, cpu_, svc_); });
+        if (!first) return;  // (the plan is the run's, armed once)
         p.install_faults();
         run_.ctx.faults.start_timers();
     }
@@ -135,13 +177,16 @@ private:
         const bool multi = count > 1;  // (a single cycle's trace is the run's as it was)
         PmEngine::Result r;
         bool back = false;
-        for (unsigned cycle = 1;; ++cycle) {
+        for (unsigned cycle = next_cycle_;; ++cycle) {
+            cycle_ = cycle;
+            transition_begun_ = false;
             faults.set_cycle(cycle);
-            if (cycle > 1) {
+            if (cycle > 1 && !just_booted_) {
                 if (s_.cycles.between) k_.sleep(s_.cycles.between, "the machine between cycles");
                 run_.each([&](RunPart& p) { p.cycle_begin(run_, cpu_, cycle); });
                 idle();
             }
+            just_booted_ = false;
             run_.platform.acpi_os().set_rtc_alarm(cpu_, s_.wake_after);  // rtcwake, again each cycle
             run_.each([&](RunPart& p) { p.arm(run_, cycle); });
             if (!decide()) {
@@ -152,6 +197,7 @@ private:
                 result_.finished = true;
                 return;
             }
+            transition_begun_ = true;
             run_.checker.transition_started();
             run_.each([&](RunPart& p) { p.transition_started(run_, cycle); });
             faults.set_outside_transition(false);
@@ -169,11 +215,19 @@ private:
             else out_.outcome = "resumed";
             if (back) run_.checker.transition_resumed();
             run_.each([&](RunPart& p) { p.transition_ended(run_, r, back); });
+            if (!back && r.slept && goes_on(cycle)) {
+                // No image to resume from (or none taken): the boot was a
+                // fresh one, and the next cycle runs on its kernel.
+                run_.ctx.hub.instant(k_.path(), "booted-afresh", "run",
+                                     {{"reason", "the cycle did not resume"}, {"cycle", std::to_string(cycle)}});
+                fresh_boot();
+                continue;
+            }
             if (!back) break;
             idle();
             run_.each([&](RunPart& p) { p.resumed(run_, cpu_, cycle); });
             if (out_.outcome != "resumed") break;
-            result_.cycles_completed = cycle;
+            ++result_.cycles_completed;
             if (multi)  // what a cycle left behind: a fixed kernel's heap and free pages do not move
                 run_.ctx.hub.instant(k_.path(), "cycle-end", "run",
                                      {{"cycle", std::to_string(cycle)}, {"heap_used", std::to_string(k_.heap_used())},
@@ -198,10 +252,14 @@ void run_machine(Run& run, Cpu& cpu, RunSummary& out, MachineResult& result) {
     machine.start();
     FaultInjector& faults = run.ctx.faults;
     faults.set_outside_transition(true);
-    try {
-        machine.run();
-    } catch (const PowerLost&) {
-        machine.power_lost();
+    for (;;) {
+        try {
+            if (machine.fresh_boot_pending()) machine.fresh_boot();
+            machine.run();
+            break;
+        } catch (const PowerLost&) {
+            if (!machine.power_lost()) break;
+        }
     }
     faults.set_outside_transition(false);
 }

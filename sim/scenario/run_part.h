@@ -71,6 +71,10 @@ public:
     virtual void stopped(Run&, bool /*back*/) {}
     // Power was lost outside a transition; firmware boots the machine afresh.
     virtual void booted_afresh(Run&) {}
+    // The run goes on after a fresh boot ([cycles] after_fresh_boot): the
+    // old kernel and all it had in memory are gone; boot() and services()
+    // follow, as at the run's start.
+    virtual void fresh_boot(Run&) {}
     // The run ended: what the part adds to the summary.
     virtual void summary(Run&, RunSummary&) {}
 };
@@ -84,6 +88,7 @@ std::vector<std::unique_ptr<RunPart>> assemble_parts(Run& run);
 struct MachineResult {
     bool finished = false;
     unsigned cycles_completed = 0;  // cycles that came back resumed
+    unsigned boots = 1;             // the first, and each fresh boot the run went on after
 };
 void run_machine(Run& run, Cpu& cpu, RunSummary& out, MachineResult& result);
 

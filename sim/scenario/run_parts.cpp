@@ -51,6 +51,10 @@ public:
     void booted_afresh(Run&) override {
         if (check_) check_->check(false);  // a fresh boot: only what was durable counts
     }
+    void fresh_boot(Run&) override {
+        if (check_) check_->fresh_boot();
+        workload_->fresh_boot();
+    }
 
 private:
     std::unique_ptr<StorageCheck> check_;
@@ -109,6 +113,7 @@ public:
     void cycle_begin(Run& run, Cpu& cpu, unsigned) override { note(dma_workload(run.platform, run.ctx, cpu, run.s, "before", buffers_)); }
     void resumed(Run& run, Cpu& cpu, unsigned) override { note(dma_workload(run.platform, run.ctx, cpu, run.s, "after", buffers_)); }
     void summary(Run&, RunSummary& out) override { out.workload = workload_.empty() ? "ok" : workload_; }
+    void fresh_boot(Run&) override { buffers_.clear(); }  // they were in the old kernel's heap
 
 private:
     void note(std::string what) {

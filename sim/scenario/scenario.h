@@ -171,6 +171,11 @@ struct Scenario {
         unsigned count = 1;
         Picos between = 0;
         std::vector<Protocol> protocols;
+        // after_fresh_boot = "continue": a cycle that ends in a fresh boot
+        // (no image to resume from, a power cut) does not end the run: the
+        // machine boots afresh - a new kernel, drivers probed again, the root
+        // filesystem mounted with journal replay - and the next cycle runs.
+        bool continue_after_boot = false;
     } cycles;
     // The protocol cycle k (1-based) runs.
     const Protocol& protocol_of_cycle(unsigned k) const {

@@ -91,6 +91,12 @@ void read_run_tables(TableReader& top, Scenario& s, const std::string& path) {
             if (s.cycles.protocols.empty()) r.fail("protocols", "names no protocol: give one or more, or leave it out");
             if (s.cycles.count < 2) r.fail("protocols", "mixes the protocols of several cycles: it needs count of 2 or more");
         }
+        if (auto v = r.str("after_fresh_boot")) {
+            if (*v != "end" && *v != "continue") r.fail("after_fresh_boot", "must be \"end\" or \"continue\"");
+            else if (s.cycles.count < 2 && *v == "continue")
+                r.fail("after_fresh_boot", "goes on to the next cycle: it needs count of 2 or more");
+            s.cycles.continue_after_boot = *v == "continue";
+        }
         r.done();
     }
     if (const toml::table* t = top.table("hibernation")) {

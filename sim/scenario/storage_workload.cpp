@@ -73,6 +73,15 @@ void StorageWorkloadRun::start() {
     sc_core::wait(from_ps(w.suspend_after));
 }
 
+void StorageWorkloadRun::fresh_boot() {
+    if (fs_) retired_.push_back(std::shared_ptr<JournalFs>(std::move(fs_)));
+    if (anon_) retired_.push_back(std::shared_ptr<AnonMemory>(std::move(anon_)));
+    if (swap_) retired_.push_back(std::shared_ptr<SwapMap>(std::move(swap_)));
+    pending_ = 0;
+    disk_gone_ = false;
+    ++fresh_boots_;
+}
+
 Rng StorageWorkloadRun::task_rng(const std::string& task) const {
     uint64_t h = s_.seed;
     for (char c : task) h = h * 1099511628211ULL ^ uint8_t(c);
@@ -111,6 +120,10 @@ void StorageWorkloadRun::start_writer() {
         fs_.reset();
         return;
     }
+    if (fresh_boots_)  // a later boot's mount: what the journal replay found
+        ctx_.hub.instant(k.path(), "mount-root", "boot",
+                         {{"device", disk.name}, {"replayed", std::to_string(fs_->replayed())},
+                          {"mount_count", std::to_string(fs_->mount_count())}});
     if (check_) check_->watch_fs(fs_.get());
     const uint64_t blocks = fs_->layout().file_blocks;
 

@@ -34,6 +34,10 @@ public:
     // `timeout`); true if all did.
     bool wait_results(Picos timeout);
     SwapMap* swap_map() { return swap_.get(); }
+    // The kernel the tasks ran on is gone (a fresh boot): its filesystem,
+    // swap map and anonymous memory are dropped - kept alive, never used
+    // again - and start() mounts the disk anew (replaying its journal).
+    void fresh_boot();
 
 private:
     Platform& platform_;
@@ -52,6 +56,8 @@ private:
     unsigned pending_ = 0;
     sc_core::sc_event results_ev_;
     bool disk_gone_ = false;  // the writer reported its disk gone
+    unsigned fresh_boots_ = 0;
+    std::vector<std::shared_ptr<void>> retired_;  // earlier boots' (their killed tasks pointed at them)
 };
 
 }  // namespace quiesce
