@@ -306,7 +306,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         }
         const bool violating = found.add(points, picks[k], run_id, seen, r.violations);
         ran_points.insert(picks[k]);
-        if (points.size() > fault_count) coverage.interleavings.add(r.stream, v);  // (only reported then)
+        if (points.size() > fault_count) coverage.interleavings.add(r.stream);  // (only reported then)
         if (r.status == "crashed" || r.status == "timeout") ++crashed;
         const bool many = combined(p);
         if (many) coverage.products[axes_of(p)].add(fired, violating);

@@ -4,110 +4,57 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <set>
 #include <vector>
 
 namespace quiesce {
 
 namespace {
 
-using Span = std::pair<Picos, Picos>;
-
-// One run of a callbacks phase: each device's callback span, the cores
-// online when the phase began.
-struct PhaseRun {
-    std::string name;
-    std::map<std::string, Span> spans;
-    std::vector<std::string> online;
+// One callback's run: when it began and ended, the core it ran on.
+struct Span {
+    Picos begin = 0, end = 0;
+    std::string core;
 };
 
-std::vector<PhaseRun> phase_runs(const RunStream& stream) {
-    std::vector<std::string> cpus;
-    for (const auto& t : stream.tracks)
-        if (t.kind == "cpu") cpus.push_back(t.name);
-    std::set<std::string> offline;
-    std::vector<PhaseRun> runs;
-    std::map<std::string, size_t> phase_at;  // phase -> its latest run
-    std::map<std::string, size_t> open;      // device -> the run its callback running now belongs to
-    for (const auto& ev : stream.events) {
-        if (ev.category == "hotplug" && ev.kind == EvKind::SliceEnd) {
-            const std::string rc = arg_value(ev, "rc");
-            if (ev.name == "offline" && (rc.empty() || rc == "0")) offline.insert(ev.track);
-            else if (ev.name == "online") offline.erase(ev.track);
-        } else if (ev.category == "phase" && ev.kind == EvKind::SliceBegin && arg_value(ev, "action") == "callbacks") {
-            PhaseRun r{ev.name, {}, {}};
-            for (const auto& c : cpus)
-                if (!offline.count(c)) r.online.push_back(c);
-            phase_at[ev.name] = runs.size();
-            runs.push_back(std::move(r));
-        } else if (ev.category == "callback") {
-            const std::string device = arg_value(ev, "device");
-            if (ev.kind == EvKind::SliceBegin) {
-                auto it = phase_at.find(arg_value(ev, "phase"));
-                if (it == phase_at.end()) continue;
-                open[device] = it->second;
-                runs[it->second].spans[device] = {ev.ts, ev.ts};
-            } else if (ev.kind == EvKind::SliceEnd && open.count(device)) {
-                runs[open[device]].spans[device].second = ev.ts;
-                open.erase(device);
-            }
-        }
-    }
-    return runs;
-}
-
-const Phase* find_phase(const Protocol& p, const std::string& name) {
-    for (const auto* list : {&p.suspend, &p.resume})
-        for (const Phase& ph : *list)
-            if (ph.name == name) return &ph;
-    return nullptr;
-}
-
-}  // namespace
-
-std::map<std::pair<std::string, std::string>, std::string> callback_cores(const RunStream& stream, const Scenario& s) {
-    DeviceGraph graph = build_graph(s.platform);
-    if (!s.order.empty()) graph.set_suspend_order(s.order);
-    std::map<std::pair<std::string, std::string>, std::string> out;
-    for (const PhaseRun& r : phase_runs(stream)) {
-        for (auto it = out.begin(); it != out.end();) it = it->first.first == r.name ? out.erase(it) : std::next(it);
-        const Phase* p = find_phase(s.protocol, r.name);
-        if (!p || !p->async || r.online.empty()) continue;
-        const std::vector<std::string> order = p->order == "top-down" ? graph.resume_order() : graph.suspend_order();
-        if (order.size() != r.spans.size() ||
-            std::any_of(order.begin(), order.end(), [&](const std::string& d) { return !r.spans.count(d); }))
-            continue;  // a device skipped or left out: the list its cores came from is not known
-        for (size_t i = 0; i < order.size(); ++i) out[{r.name, order[i]}] = r.online[i % r.online.size()];
-    }
-    return out;
-}
-
-void Interleavings::add(const RunStream& stream, const Scenario& s) {
-    std::map<std::string, std::map<std::string, Span>> spans;  // phase -> device -> span
+// phase -> device -> its callback's last run.
+std::map<std::string, std::map<std::string, Span>> callback_spans(const RunStream& stream) {
+    std::map<std::string, std::map<std::string, Span>> spans;
     std::map<std::string, std::string> open;  // device -> the phase of its callback running now
     for (const auto& ev : stream.events) {
         if (ev.category != "callback") continue;
         const std::string device = arg_value(ev, "device");
         if (ev.kind == EvKind::SliceBegin) {
             open[device] = arg_value(ev, "phase");
-            spans[open[device]][device] = {ev.ts, ev.ts};
+            spans[open[device]][device] = {ev.ts, ev.ts, arg_value(ev, "cpu")};
         } else if (ev.kind == EvKind::SliceEnd && open.count(device)) {
-            spans[open[device]][device].second = ev.ts;
+            spans[open[device]][device].end = ev.ts;
             open.erase(device);
         }
     }
-    const auto cores = callback_cores(stream, s);
-    for (const auto& [phase, devs] : spans)
+    return spans;
+}
+
+}  // namespace
+
+std::map<std::pair<std::string, std::string>, std::string> callback_cores(const RunStream& stream) {
+    std::map<std::pair<std::string, std::string>, std::string> out;
+    for (const auto& [phase, devs] : callback_spans(stream))
+        for (const auto& [device, span] : devs)
+            if (!span.core.empty()) out[{phase, device}] = span.core;
+    return out;
+}
+
+void Interleavings::add(const RunStream& stream) {
+    for (const auto& [phase, devs] : callback_spans(stream))
         for (auto a = devs.begin(); a != devs.end(); ++a)
             for (auto b = std::next(a); b != devs.end(); ++b) {
-                const auto& [ab, ae] = a->second;
-                const auto& [bb, be] = b->second;
-                if (!(ab < be && bb < ae)) continue;  // one ended before the other began
-                const unsigned seen = ab < bb ? 1u : bb < ab ? 2u : 4u;
+                const Span& sa = a->second;
+                const Span& sb = b->second;
+                if (!(sa.begin < sb.end && sb.begin < sa.end)) continue;  // one ended before the other began
+                const unsigned seen = sa.begin < sb.begin ? 1u : sb.begin < sa.begin ? 2u : 4u;
                 overlaps_[{phase, a->first, b->first}] |= seen;
-                auto ca = cores.find({phase, a->first}), cb = cores.find({phase, b->first});
-                if (ca != cores.end() && cb != cores.end() && ca->second != cb->second)
-                    cross_[{phase, a->first, ca->second, b->first, cb->second}] |= seen;
+                if (!sa.core.empty() && !sb.core.empty() && sa.core != sb.core)
+                    cross_[{phase, a->first, sa.core, b->first, sb.core}] |= seen;
             }
 }
 

@@ -43,7 +43,7 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
                 return 0;
             }
         }
-        hub_.slice_begin(d->track(), p.callback, "callback", {{"device", name}, {"phase", p.name}});
+        hub_.slice_begin(d->track(), p.callback, "callback", {{"device", name}, {"phase", p.name}, {"cpu", c.path()}});
         c.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
         dpm_before(name, p.callback);
         int rc = injected_callback_fault(name, p.callback, d->track());
