@@ -160,8 +160,8 @@ TEST_CASE("findings: orders and faults under other orders judged across shards a
 }
 
 TEST_CASE("findings: orders x timings combinations judged across three shards as in one run", "[findings][timing]") {
-    // The race of explore-cross-cpu-race.toml: only an order under a timing
-    // shows it. Three shards split the singles from the pairs they are
+    // The race of explore-cross-cpu-race.toml: of orders and timings, only
+    // an order under a timing shows it. Three shards split the singles from the pairs they are
     // judged against; findings over the shards sees them all.
     const std::string out = findings_across_three_shards("explore-cross-cpu-race", "--orders --timing 6 --cross", "combo");
     CHECK(out.find("fault order+timing ") != std::string::npos);

@@ -133,15 +133,26 @@ uint64_t Cpu::slice_cycles() {
 uint64_t Cpu::acquire() {
     const uint64_t slice = slice_cycles();
     sc_core::sc_process_handle me = sc_core::sc_get_current_process_handle();
-    if (ctx().dead.any()) {  // software whose machine lost power runs nothing more
+    auto stop_if_dead = [&] {
+        if (!ctx().dead.any()) return;  // software whose machine lost power runs nothing more
         DeadSoftware& dead = ctx().dead;
         dead.throw_if_main(me);
         if (std::find(dead.others.begin(), dead.others.end(), me) != dead.others.end())
             for (;;) sc_core::wait(dead_ev_);
-    }
+    };
+    stop_if_dead();
     if (me == irq_context_) return slice;  // an interrupt runs on top of the running context
     PctSchedule& pct = ctx().pct;
-    if (pct.on) pct.step_of(me);
+    if (pct.on) {
+        const bool fresh = !pct.known(me);
+        // Its first operation, or a change point lowered it: with other
+        // cores, it lets the higher-priority contexts running there go first.
+        if ((pct.step_of(me) || fresh) && !peers_.empty()) {
+            pct.priority_of(me);
+            pct_hold(me);
+            stop_if_dead();
+        }
+    }
     for (;;) {
         if (owner_ == me && !owner_gone()) {
             // PCT: a ready context of higher priority runs first.
@@ -165,6 +176,52 @@ uint64_t Cpu::acquire() {
     owner_busy_ = true;
     if (slice_used_ >= slice) slice_used_ = 0;  // nobody waited: a new slice
     return slice - slice_used_;
+}
+
+// PCT across cores. PCT runs the highest-priority ready context; on one
+// core the run queue does (next_in_line), but contexts on two cores run
+// side by side whatever their priorities, so PCT alone could never make one
+// core's context wait for another's. Here a context that has just taken its
+// priority (its first operation) or had it lowered (a change point) first
+// lets the contexts of higher priority go: after a delta cycle (the
+// contexts starting at this same instant take their cores), it waits, off
+// its core (its own waiters run meanwhile), while a context of higher
+// priority is inside an operation on another online core - at most one
+// time slice of this core (sched_slice_cycles, 750 us): no longer than
+// another thread taking the core for its slice would hold it up on a real
+// machine. It looks again every microsecond. A `pct-hold` instant on this
+// core's track says whom it waited behind and for how many cycles.
+void Cpu::pct_hold(const sc_core::sc_process_handle& me) {
+    PctSchedule& pct = ctx().pct;
+    auto higher = [&]() -> const Cpu* {
+        for (const Cpu* c : peers_)
+            if (c->online_ && c->owner_busy_ && c->owner_.valid() && !(c->owner_ == me) && !c->owner_gone() &&
+                pct.priority_of(c->owner_) > pct.priority_of(me))
+                return c;
+        return nullptr;
+    };
+    sc_core::wait(sc_core::SC_ZERO_TIME);
+    const Cpu* first = higher();
+    if (!first) return;
+    const std::string behind = first->owner_name_;
+    const uint64_t bound = slice_cycles();
+    const uint64_t quantum = std::max<uint64_t>(1, clock().cycles_in(Picos(1'000'000)).n);
+    uint64_t held = 0;
+    while (held < bound && higher()) {
+        const uint64_t q = std::min(quantum, bound - held);
+        wait_cycles(Cycles(q));
+        held += q;
+    }
+    hub().instant(path(), "pct-hold", "sched",
+                  {{"context", context_name(me)}, {"behind", behind}, {"cycles", std::to_string(held)}});
+}
+
+void Cpu::pct_start() {
+    PctSchedule& pct = ctx().pct;
+    const sc_core::sc_process_handle me = sc_core::sc_get_current_process_handle();
+    if (!pct.on || peers_.empty() || pct.known(me)) return;
+    pct.priority_of(me);
+    pct_hold(me);
 }
 
 void Cpu::op_done(uint64_t cycles) {

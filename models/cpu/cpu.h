@@ -25,7 +25,9 @@
 // never queue). Each change of the running context is a `sched_switch`
 // instant on the core's track (prev, next, reason), as in ftrace. Under a
 // PCT schedule (RunContext::pct) the highest-priority waiter goes first and
-// preempts at operation boundaries, without slices.
+// preempts at operation boundaries, without slices; a context that has just
+// taken or lost its priority waits while a higher-priority one runs on another
+// core, at most a slice (pct_hold).
 #pragma once
 
 #include "models/cpu/intc.h"
@@ -148,6 +150,11 @@ public:
     // the job ended the core sees it gone, as a terminated thread.
     static void job_begin(const sc_core::sc_process_handle& thread, std::string name);
     static void job_end(const sc_core::sc_process_handle& thread);
+    // A context about to start its work on this core (an async PM job,
+    // before its callback slice begins): under PCT with other cores it takes
+    // its priority and holds here (pct_hold) rather than at its first
+    // operation, so what it records starts after the hold.
+    void pct_start();
 
 private:
     // One access over the socket: a payload from payloads_ (one per access
@@ -165,6 +172,8 @@ private:
     // the slice (at least 1).
     uint64_t acquire();
     void op_done(uint64_t cycles);
+    // PCT across cores: waits while a higher-priority context runs on another core (at most a slice).
+    void pct_hold(const sc_core::sc_process_handle& me);
     void grant(const sc_core::sc_process_handle& next, const char* reason);
     void idle_check();
     bool queued(const sc_core::sc_process_handle& p) const;

@@ -42,7 +42,10 @@ struct DeadSoftware {
 // highest-priority ready context runs (preempting at operation
 // boundaries); at depth-1 random steps (operations) out of `steps` the
 // running context drops to priority depth-1, depth-2, ... A bug of depth d
-// shows with probability at least 1/(n * steps^(d-1)) per run.
+// shows with probability at least 1/(n * steps^(d-1)) per run. Across
+// cores (Cpu::pct_hold): a context that has just taken its priority or
+// lost it at a change point waits while a context of higher priority runs
+// on another core, at most one time slice.
 struct PctSchedule {
     bool on = false;
     unsigned depth = 3;
@@ -57,15 +60,25 @@ struct PctSchedule {
         priority.push_back({p, int64_t(depth) + int64_t(rng.uniform(0, 1'000'000'000))});
         return priority.back().second;
     }
-    // One step of `p` (an operation it is about to run).
-    void step_of(const sc_core::sc_process_handle& p) {
+    // Whether `p` has its priority yet (it asked for a core before).
+    bool known(const sc_core::sc_process_handle& p) const {
+        for (const auto& e : priority)
+            if (e.first == p) return true;
+        return false;
+    }
+    // One step of `p` (an operation it is about to run); true when a change
+    // point lowered its priority.
+    bool step_of(const sc_core::sc_process_handle& p) {
         ++step;
+        bool lowered = false;
         for (size_t i = 0; i < change_points.size(); ++i)
             if (change_points[i] == step) {
                 priority_of(p);
                 for (auto& [h, v] : priority)
                     if (h == p) v = int64_t(depth) - 1 - int64_t(i);
+                lowered = true;
             }
+        return lowered;
     }
 };
 

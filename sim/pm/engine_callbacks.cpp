@@ -167,6 +167,7 @@ int PmEngine::run_callbacks_async(const Phase& p, Cpu& cpu, const std::vector<st
                 sc_core::wait(st->changed);
             }
             if (!st->stop) {
+                c->pct_start();  // under PCT, a hold behind higher-priority contexts on other cores comes first
                 int rc = st->one(name, *c);
                 if (rc != 0) {
                     st->first_error = st->first_error ? st->first_error : rc;
