@@ -280,7 +280,13 @@ void Cpu::run_for(uint64_t cycles) {
     }
 }
 
+void Cpu::attach_bus(SystemBus& bus) {
+    bus_ = &bus;
+    ram_ = bus.direct_grant(0);
+}
+
 void Cpu::access(tlm::tlm_command cmd, uint64_t addr, unsigned char* data, unsigned len) {
+    if (ram_.covers(addr, len)) return direct(cmd == tlm::TLM_WRITE_COMMAND, addr, data, len);
     PayloadPool::Lease lease(payloads_);  // given back however transport() leaves
     tlm::tlm_generic_payload& tx = *lease;
     // What a new payload holds, but for the fields transport() sets.
@@ -310,6 +316,19 @@ void Cpu::transport(tlm::tlm_generic_payload& tx) {
     tx.clear_extension(&ext);
     last_ok_ = tx.is_response_ok();
     sc_core::wait(delay);  // no temporal decoupling: the access order is exact
+    ctx().timing.break_tie();
+    op_done(clock().now().n - start.n);
+}
+
+// What transport() does for an access the bus would route to RAM, through
+// the bus's direct path: the same core turn, delays, accesses and events.
+void Cpu::direct(bool write, uint64_t addr, unsigned char* data, unsigned len) {
+    acquire();
+    Cycles start = clock().now();
+    sc_core::sc_time delay = clock().delay(Cycles(1));
+    bus_->direct_access(write, addr, data, len, path(), delay);
+    last_ok_ = true;
+    sc_core::wait(delay);
     ctx().timing.break_tie();
     op_done(clock().now().n - start.n);
 }

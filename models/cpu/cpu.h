@@ -31,6 +31,7 @@
 #pragma once
 
 #include "models/cpu/intc.h"
+#include "sim/core/bus.h"
 #include "sim/core/module.h"
 #include "sim/core/payload_pool.h"
 
@@ -113,6 +114,13 @@ public:
     // With `memory_retained` (S3) the dirty lines' data never reaches DRAM.
     void lose_context(bool memory_retained = false);
 
+    // The direct path to RAM (SystemBus::direct_access): the bus this core's
+    // socket is bound to grants it the RAM its accesses decode to, and an
+    // access wholly inside the grant goes there without a payload; MMIO and
+    // anything else goes over the socket. The same timing, contents, write
+    // observers and events either way.
+    void attach_bus(SystemBus& bus);
+
     // --- caches ----------------------------------------------------------
     // The RAM this core caches, and the other cores (a line moves between
     // caches on a write: the new owner inherits what DRAM holds for it).
@@ -163,6 +171,9 @@ private:
     // allocated its extension array each time).
     void access(tlm::tlm_command cmd, uint64_t addr, unsigned char* data, unsigned len);
     void transport(tlm::tlm_generic_payload& tx);
+    void direct(bool write, uint64_t addr, unsigned char* data, unsigned len);
+    SystemBus* bus_ = nullptr;
+    SystemBus::DirectGrant ram_;  // where direct() applies
     PayloadPool payloads_;
     void irq_thread();
     void cache_write(uint64_t addr, uint64_t len);

@@ -63,6 +63,12 @@ void PciHostBridge::window(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay
 
 bool PciHostBridge::dma_to_memory(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     delay += clock().delay(Cycles(2));
+    if (ram_.covers(tx.get_address(), tx.get_data_length())) {
+        sysbus_->direct_access(tx.is_write(), tx.get_address(), tx.get_data_ptr(), tx.get_data_length(),
+                            initiator_of(tx), delay);
+        tx.set_response_status(tlm::TLM_OK_RESPONSE);
+        return true;
+    }
     dma_socket->b_transport(tx, delay);
     return tx.is_response_ok();
 }

@@ -8,6 +8,7 @@
 #include "models/cpu/intc.h"
 #include "models/pci/bus.h"
 #include "models/pci/function.h"
+#include "sim/core/bus.h"
 
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
@@ -29,6 +30,13 @@ public:
     tlm_utils::simple_initiator_socket<PciHostBridge> dma_socket; // towards system memory
 
     PciBus& root_bus() { return root_; }
+    // The system bus dma_socket is bound to: a bus-master access wholly inside
+    // the RAM it grants takes the bus's direct path (SystemBus::direct_access),
+    // the same hop, latency, page versions, write observers and events.
+    void attach_bus(SystemBus& bus) {
+        sysbus_ = &bus;
+        ram_ = bus.direct_grant(0);
+    }
     bool dma_to_memory(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     // INTx of `source` arriving on PIRQ line `pirq` (0..3).
     void set_pirq_source(const void* source, unsigned pirq, bool level);
@@ -45,6 +53,8 @@ private:
 
     InterruptController& intc_;
     PciBus root_;
+    SystemBus* sysbus_ = nullptr;
+    SystemBus::DirectGrant ram_;  // where the direct path applies
     std::map<const void*, unsigned> asserted_;  // source -> pirq, while asserted
     uint32_t driven_ = 0;                       // platform IRQs we currently drive
 };

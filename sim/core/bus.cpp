@@ -1,6 +1,8 @@
 // The system interconnect: address decoding to RAM, MMIO and PCI windows, and its timing.
 #include "sim/core/bus.h"
 
+#include "sim/core/errors.h"
+
 #include <fmt/format.h>
 
 #include <cstring>
@@ -25,6 +27,24 @@ std::string SystemBus::decode_name(uint64_t addr) const {
     return r ? r->name : std::string();
 }
 
+SystemBus::DirectGrant SystemBus::direct_grant(uint64_t addr) const {
+    const Range* r = decode(addr);
+    if (!r || !r->memory || r->relative) return {};
+    for (const Range* o = ranges_.data(); o != r; ++o)
+        if (o->base < r->base + r->size && r->base < o->base + o->size) return {};  // shadows part of it
+    return {r->base, r->size};
+}
+
+void SystemBus::direct_access(bool write, uint64_t addr, unsigned char* data, unsigned len,
+                              const std::string& initiator, sc_core::sc_time& delay) {
+    const Range* r = decode(addr);
+    SIM_ASSERT(r && r->memory && r->memory->in_range(addr, len), "direct access outside a grant at {:#x}", addr);
+    delay += clock().delay(Cycles(uint64_t(*hop_cycles_)));
+    if (write) r->memory->direct_write(addr, data, len, initiator, delay);
+    else r->memory->direct_read(addr, data, len, delay);
+    if (hub().wants(EvKind::Transaction)) note(r, addr, len, write, initiator, tlm::TLM_OK_RESPONSE);
+}
+
 void SystemBus::b_transport(int, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     uint64_t addr = tx.get_address();
     const Range* r = decode(addr);
@@ -40,19 +60,23 @@ void SystemBus::b_transport(int, tlm::tlm_generic_payload& tx, sc_core::sc_time&
         init[r->port]->b_transport(tx, delay);
         tx.set_address(addr);
     }
-    if (hub().wants(EvKind::Transaction)) {
-        Event ev;
-        ev.kind = EvKind::Transaction;
-        ev.ts = now_ps();
-        ev.track = path();
-        ev.name = r ? r->name : "master-abort";
-        ev.addr = addr;
-        ev.size = tx.get_data_length();
-        ev.write = tx.is_write();
-        ev.initiator = initiator_of(tx);
-        ev.data = static_cast<uint64_t>(tx.get_response_status());
-        hub().emit(std::move(ev));
-    }
+    if (hub().wants(EvKind::Transaction))
+        note(r, addr, tx.get_data_length(), tx.is_write(), initiator_of(tx), tx.get_response_status());
+}
+
+void SystemBus::note(const Range* r, uint64_t addr, unsigned len, bool write, std::string initiator,
+                     tlm::tlm_response_status status) {
+    Event ev;
+    ev.kind = EvKind::Transaction;
+    ev.ts = now_ps();
+    ev.track = path();
+    ev.name = r ? r->name : "master-abort";
+    ev.addr = addr;
+    ev.size = len;
+    ev.write = write;
+    ev.initiator = std::move(initiator);
+    ev.data = static_cast<uint64_t>(status);
+    hub().emit(std::move(ev));
 }
 
 }  // namespace quiesce

@@ -107,21 +107,28 @@ uint64_t PhysicalMemory::digest() const {
     return h;
 }
 
+bool PhysicalMemory::direct_read(uint64_t addr, void* out, unsigned len, sc_core::sc_time& delay) {
+    if (!in_range(addr, len)) return false;
+    peek(addr, out, len);
+    delay += access_delay(len);
+    return true;
+}
+
+bool PhysicalMemory::direct_write(uint64_t addr, const void* in, unsigned len, const std::string& initiator,
+                                  sc_core::sc_time& delay) {
+    if (!in_range(addr, len)) return false;
+    poke(addr, in, len, initiator);
+    if (write_observer_) write_observer_(initiator, addr, len);
+    delay += access_delay(len);
+    return true;
+}
+
 void PhysicalMemory::b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     uint64_t addr = tx.get_address();
     unsigned len = tx.get_data_length();
-    if (addr + len > size_ || len == 0) {
-        tx.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
-        return;
-    }
-    if (tx.is_read()) peek(addr, tx.get_data_ptr(), len);
-    else {
-        std::string who = initiator_of(tx);
-        poke(addr, tx.get_data_ptr(), len, who);
-        if (write_observer_) write_observer_(who, addr, len);
-    }
-    delay += clock().delay(Cycles(uint64_t(*latency_cycles_)) + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_));
-    tx.set_response_status(tlm::TLM_OK_RESPONSE);
+    bool ok = tx.is_read() ? direct_read(addr, tx.get_data_ptr(), len, delay)
+                           : in_range(addr, len) && direct_write(addr, tx.get_data_ptr(), len, initiator_of(tx), delay);
+    tx.set_response_status(ok ? tlm::TLM_OK_RESPONSE : tlm::TLM_ADDRESS_ERROR_RESPONSE);
 }
 
 }  // namespace quiesce

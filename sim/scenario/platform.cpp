@@ -32,10 +32,11 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
     mem_->add_region({"mmio-hole", kPciMmioBase, 0x4000'0000, RegionAttr::MmioHole});
 
     bus_ = std::make_unique<SystemBus>("sysbus", ctx, *bus_clk_);
-    bus_->map(mem_->socket, "ram", 0, spec.memory, false);
+    bus_->map_ram(*mem_, "ram", 0, spec.memory);
     for (unsigned i = 0; i < spec.cpus; ++i) {
         cpus_.push_back(std::make_unique<Cpu>(("cpu" + std::to_string(i)).c_str(), ctx, *cpu_clk_, i));
         cpus_.back()->socket.bind(bus_->targ);
+        cpus_.back()->attach_bus(*bus_);
     }
     std::vector<Cpu*> cores;
     for (auto& c : cpus_) cores.push_back(c.get());
@@ -139,6 +140,7 @@ void Platform::build_pci(const Scenario& s, RunContext& ctx) {
             bus_->map(host_->ecam_socket, "ecam", kEcamBase, kEcamSize, true);
             bus_->map(host_->mmio_socket, "pci-mmio", kPciMmioBase, kPciMmioSize, false);
             host_->dma_socket.bind(bus_->targ);
+            host_->attach_bus(*bus_);
             buses[spec.name] = &host_->root_bus();
             d.fn = host_.get();
         } else {
