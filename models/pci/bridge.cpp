@@ -11,12 +11,14 @@ using namespace pci;
 
 PciBridge::PciBridge(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
                      const HeaderIdent& ident, PciHostBridge* host)
-    : PciFunction(name, ctx, clock, ident), secondary_(host, this) {}
+    : PciFunction(name, ctx, clock, ident), secondary_(host, this),
+      secondary_bus_(&config().reg("SECONDARY_BUS")), subordinate_bus_(&config().reg("SUBORDINATE_BUS")),
+      mem_base_(&config().reg("MEM_BASE")), mem_limit_(&config().reg("MEM_LIMIT")) {}
 
 bool PciBridge::window_contains(uint64_t addr) const {
     if (!(command() & CMD_MEMORY)) return false;
-    uint64_t base = (config().reg("MEM_BASE").value() & 0xfff0) << 16;
-    uint64_t limit = ((config().reg("MEM_LIMIT").value() & 0xfff0) << 16) | 0xfffff;
+    uint64_t base = (mem_base_->value() & 0xfff0) << 16;
+    uint64_t limit = ((mem_limit_->value() & 0xfff0) << 16) | 0xfffff;
     return base <= limit && addr >= base && addr <= limit;
 }
 

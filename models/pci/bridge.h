@@ -17,8 +17,8 @@ public:
               const pci::HeaderIdent& ident, PciHostBridge* host);
 
     PciBus& secondary() { return secondary_; }
-    unsigned secondary_number() const { return unsigned(config().reg("SECONDARY_BUS").value()); }
-    unsigned subordinate_number() const { return unsigned(config().reg("SUBORDINATE_BUS").value()); }
+    unsigned secondary_number() const { return unsigned(secondary_bus_->value()); }
+    unsigned subordinate_number() const { return unsigned(subordinate_bus_->value()); }
     bool window_contains(uint64_t addr) const;
 
     bool forward_config(unsigned bus, uint8_t devfn, uint32_t reg, tlm::tlm_generic_payload& tx,
@@ -29,6 +29,12 @@ public:
 private:
     bool forwarding(const char* kind, uint64_t addr);
     PciBus secondary_;
+    // The bus numbers and the forwarding window, read on every config and
+    // MMIO decode: resolved once.
+    const Register* secondary_bus_ = nullptr;
+    const Register* subordinate_bus_ = nullptr;
+    const Register* mem_base_ = nullptr;
+    const Register* mem_limit_ = nullptr;
 };
 
 }  // namespace quiesce

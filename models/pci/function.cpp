@@ -30,6 +30,8 @@ PciFunction::PciFunction(const sc_core::sc_module_name& name, RunContext& ctx, c
                          const HeaderIdent& ident)
     : Component(name, ctx, clock), ident_(ident), config_(path() + ".config", &ctx.hub) {
     declare_header(config_, ident_);
+    command_ = &config_.reg("COMMAND");
+    for (unsigned i = 0; i < bar_count(ident_.bridge); ++i) bars_.at(i) = &config_.reg("BAR" + std::to_string(i));
     config_.reg("PMCSR").on_write([this](Register& r, uint64_t old, uint64_t) {
         on_pmcsr_write(r, old);
         update_pme();
@@ -47,7 +49,7 @@ void PciFunction::attach(PciBus* bus, uint8_t devfn) {
 
 uint32_t PciFunction::bar_base(unsigned i) const {
     if (i >= bar_count(ident_.bridge) || ident_.bar_size[i] == 0) return 0;
-    return uint32_t(config_.reg("BAR" + std::to_string(i)).value()) & ~0xfu;
+    return uint32_t(bars_[i]->value()) & ~0xfu;
 }
 
 bool PciFunction::recovering() const { return now_ps() < ready_at_; }

@@ -22,6 +22,7 @@
 #include "sim/core/module.h"
 #include "sim/core/payload_pool.h"
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,7 +56,7 @@ public:
 
     DState dstate() const { return dstate_; }
     bool powered() const { return dstate_ != DState::D3cold; }
-    uint16_t command() const { return uint16_t(config_.reg("COMMAND").value()); }
+    uint16_t command() const { return uint16_t(command_->value()); }
     uint32_t bar_base(unsigned i) const;
 
     // --- bus side ----------------------------------------------------------
@@ -103,6 +104,10 @@ private:
 
     pci::HeaderIdent ident_;
     RegisterBank config_;
+    // Registers read on every DMA and MMIO decode, resolved once (issue 18
+    // item 3: a lookup by name per access): COMMAND and the BARs.
+    const Register* command_ = nullptr;
+    std::array<const Register*, 6> bars_{};
     PciBus* bus_ = nullptr;
     uint8_t devfn_ = 0;
     bool multi_function_ = false;
