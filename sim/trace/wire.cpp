@@ -24,27 +24,56 @@ void WireWriter::put_str(const std::string& s) {
     buf_ += s;
 }
 
+namespace {
+// The same encoding as put_u64 and put_str, into room made beforehand: the
+// event path appends each record once instead of byte by byte (issue 18
+// item 3).
+constexpr size_t kMaxU64 = 10;  // LEB128 of 64 bits
+char* encode_u64(char* p, uint64_t v) {
+    while (v >= 0x80) {
+        *p++ = char(uint8_t(v) | 0x80);
+        v >>= 7;
+    }
+    *p++ = char(uint8_t(v));
+    return p;
+}
+char* encode_str(char* p, const std::string& s) {
+    p = encode_u64(p, s.size());
+    std::memcpy(p, s.data(), s.size());
+    return p + s.size();
+}
+}  // namespace
+
 void WireWriter::event(const Event& ev) {
-    buf_ += char(TAG_EVENT);
-    put_u64(uint64_t(ev.kind));
-    put_u64(ev.ts);
-    put_str(ev.track);
-    put_str(ev.name);
-    put_str(ev.category);
-    put_str(ev.phase);
+    // 8 numbers, 5 strings with their lengths, 2 per argument
+    size_t room = 1 + 13 * kMaxU64 + ev.track.size() + ev.name.size() + ev.category.size() + ev.phase.size() +
+                  ev.initiator.size();
+    for (const auto& a : ev.args) room += 2 * kMaxU64 + a.key.size() + a.value.size();
+    const size_t at = buf_.size();
+    buf_.resize(at + room);
+    char* const start = &buf_[at];
+    char* p = start;
+    *p++ = char(TAG_EVENT);
+    p = encode_u64(p, uint64_t(ev.kind));
+    p = encode_u64(p, ev.ts);
+    p = encode_str(p, ev.track);
+    p = encode_str(p, ev.name);
+    p = encode_str(p, ev.category);
+    p = encode_str(p, ev.phase);
     uint64_t value_bits;
     std::memcpy(&value_bits, &ev.value, 8);
-    put_u64(value_bits);
-    put_u64(ev.addr);
-    put_u64(ev.data);
-    put_u64(ev.size);
-    put_u64(ev.write ? 1 : 0);
-    put_str(ev.initiator);
-    put_u64(ev.args.size());
+    p = encode_u64(p, value_bits);
+    p = encode_u64(p, ev.addr);
+    p = encode_u64(p, ev.data);
+    p = encode_u64(p, ev.size);
+    p = encode_u64(p, ev.write ? 1 : 0);
+    p = encode_str(p, ev.initiator);
+    p = encode_u64(p, ev.args.size());
     for (const auto& a : ev.args) {
-        put_str(a.key);
-        put_str(a.value);
+        p = encode_str(p, a.key);
+        p = encode_str(p, a.value);
     }
+    buf_.resize(at + size_t(p - start));
     maybe_flush();
 }
 
