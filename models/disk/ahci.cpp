@@ -106,8 +106,12 @@ Ahci::Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDoma
                     "COMWAKE from the host and the drive's answer: 2 x 6 bursts of 160 UI and gaps of 160 UI");
     props().declare("align_ui", int64_t(81920),
                     "Speed negotiation: the drive's ALIGN block, 2048 Gen1 dwords (54.6 us)");
+    props().declare("stop_cycles", int64_t(1000),
+                    "HBA cycles from ST (or FRE) cleared, and the command in flight finished, to CR (or FR) "
+                    "clear: 4 us at 250 MHz (AHCI 1.3.1 10.1.2 allows 500 ms)");
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     SC_THREAD(engine);
+    SC_THREAD(stopper);
 }
 
 uint64_t Ahci::clb() const {
@@ -126,18 +130,55 @@ void Ahci::reset() {
     kick_.notify(sc_core::SC_ZERO_TIME);
 }
 
-// ST and FRE start and stop the command list and FIS receive engines; CR and
-// FR follow them (immediately here: nothing is cached in the HBA).
-void Ahci::on_cmd_write(Register& r, uint64_t) {
+// ST and FRE start and stop the command list and FIS receive engines. CR and
+// FR are set at once when software sets ST and FRE, and clear some time after
+// it clears them (AHCI 1.3.1 10.1.2: software waits up to 500 ms for each):
+// the stopper clears CR once the command in flight, if any, has finished and
+// `stop_cycles` more HBA cycles have passed, and FR the same time after that.
+// Clearing FRE while CR is set is what software "shall not" do (3.3.7): the
+// FIS receive engine the running command list engine needs does not stop -
+// the HBA ignores the write, FRE stays set and FR with it.
+void Ahci::on_cmd_write(Register& r, uint64_t old) {
     uint64_t v = r.value() & ~uint64_t(CMD_CR | CMD_FR);
-    if (v & CMD_ST) v |= CMD_CR;
-    if (v & CMD_FRE) v |= CMD_FR;
+    if ((old & CMD_FRE) && !(v & CMD_FRE) && (old & CMD_CR)) {
+        v |= CMD_FRE;
+        hub().instant(path(), "fre-clear-ignored", "disk", {{"pxcmd", fmt::format("{:#x}", old)}});
+    }
+    if ((v & CMD_ST) || (old & CMD_CR)) v |= CMD_CR;
+    if ((v & CMD_FRE) || (old & CMD_FR)) v |= CMD_FR;
     if (!(v & CMD_ST)) {
         regs().reg("PxCI").set(0);  // clearing ST clears PxCI
         abandoned_ = 0;
     }
     r.set(v);
+    if ((v & CMD_CR && !(v & CMD_ST)) || (v & CMD_FR && !(v & CMD_FRE))) stop_kick_.notify(sc_core::SC_ZERO_TIME);
     kick_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void Ahci::stopper() {
+    for (;;) {
+        sc_core::wait(stop_kick_);
+        for (;;) {
+            Register& cmd = regs().reg("PxCMD");
+            const bool cr = (cmd.value() & CMD_CR) && !(cmd.value() & CMD_ST);
+            const bool fr = (cmd.value() & CMD_FR) && !(cmd.value() & CMD_FRE);
+            if (!cr && !fr) break;
+            if (cr && running_) {  // the command list engine stops after the command it runs
+                sc_core::wait(idle_);
+                continue;
+            }
+            const Cycles t0 = now_cycles();
+            wait_cycles(prop_cycles("stop_cycles"));
+            const uint64_t v = cmd.value();
+            if ((v & CMD_CR) && !(v & CMD_ST) && !running_) {
+                cmd.set(v & ~uint64_t(CMD_CR));
+                hub().instant(path(), "cr-clear", "disk", {{"cycles", std::to_string((now_cycles() - t0).n)}});
+            } else if ((v & CMD_FR) && !(v & CMD_FRE) && !(v & CMD_CR)) {
+                cmd.set(v & ~uint64_t(CMD_FR));
+                hub().instant(path(), "fr-clear", "disk", {{"cycles", std::to_string((now_cycles() - t0).n)}});
+            }
+        }
+    }
 }
 
 bool Ahci::link_ready() const {
@@ -312,6 +353,7 @@ void Ahci::engine() {
         running_ = slot + 1;
         run_slot(slot, generation_);
         running_ = 0;
+        idle_.notify(sc_core::SC_ZERO_TIME);
     }
 }
 

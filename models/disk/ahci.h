@@ -69,6 +69,7 @@ private:
     void complete(unsigned slot, bool ok, uint8_t status);
     void update_irq();
     void on_cmd_write(Register& r, uint64_t old);
+    void stopper();               // CR and FR clearing after ST and FRE, in a process of its own
     void on_sctl_write(uint64_t old, uint64_t now);
     void comreset();              // DET 1: COMRESET asserted
     void link_up(uint64_t link);  // DET 0: the handshake, in a process of its own
@@ -78,6 +79,8 @@ private:
     SataDrive& drive_;
     Port port_;
     sc_core::sc_event kick_;
+    sc_core::sc_event stop_kick_;  // ST or FRE cleared: the stopper has work
+    sc_core::sc_event idle_;       // the engine finished (or abandoned) the command it ran
     uint64_t generation_ = 0;
     ClockDomain sata_{"sata", kSataHz};
     uint64_t link_gen_ = 0;    // COMRESETs so far: a handshake a later one overtook stops

@@ -60,9 +60,13 @@ int AhciDriver::command(Cpu& cpu, const std::string& name, DriverRunner&) {
 // 2000 ms) and ata_wait_ready with ahci_check_ready.
 int AhciDriver::hard_reset(Cpu& cpu) {
     const std::string what = name_ + ": hard-reset";
-    // ahci_stop_engine: ST off, CR follows.
+    // ahci_stop_engine: ST off, then CR polled every 1 ms for up to 500 ms
+    // (ata_wait_register); its result is not looked at (ahci_do_hardreset).
     const uint32_t cmd = cpu.read32(abar(Ahci::PxCMD));
     cpu.write32(abar(Ahci::PxCMD), cmd & ~Ahci::CMD_ST);
+    for (const Picos until = now_ps() + 500 * kMs;
+         (cpu.read32(abar(Ahci::PxCMD)) & Ahci::CMD_CR) && now_ps() < until;)
+        kernel_.sleep(1 * kMs, what + ": waiting for PxCMD.CR");
     // The D2H reception area says busy, so that the signature FIS is seen arriving.
     const uint8_t busy = 0x80;
     cpu.write_block(cpu.read64(drv_ + F_FB) + Ahci::kD2hFisOffset + 2, &busy, 1);
