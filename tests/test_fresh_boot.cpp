@@ -167,3 +167,72 @@ TEST_CASE("fresh boot: after_fresh_boot takes end or continue, and continue need
     const std::string one = error_of(base + "[cycles]\ncount = 1\nafter_fresh_boot = \"continue\"\n");
     CHECK(one.find("needs count of 2 or more") != std::string::npos);
 }
+
+TEST_CASE("fresh boot: a resume device probed late leaves the image; a later boot resumes it over a changed fs",
+          "[fresh-boot]") {
+    RunResult r = execute(load_scenario(test::regression("s4-resume-device-late-stale-image")));
+    CHECK(r.status == "passed");
+    CHECK(r.violations == std::set<std::string>{"fs.modified-after-snapshot"});
+    const long normal = find(r, EvKind::Instant, "normal-boot");
+    REQUIRE(normal > 0);
+    CHECK(arg_value(r.stream.events[size_t(normal)], "reason").find("no resumewait") != std::string::npos);
+    const long fresh = find(r, EvKind::Instant, "fresh-boot", normal);
+    const long mount = find(r, EvKind::Instant, "mount-root", fresh);
+    const long cut = find(r, EvKind::Instant, "power-failed", mount);
+    REQUIRE(fresh > normal);
+    REQUIRE(mount > fresh);
+    REQUIRE(cut > mount);
+    CHECK(find(r, EvKind::Instant, "swapon") == -1);  // swapon = "none": the signature stays
+    // The boot after the cut finds the old image and jumps into it; the
+    // restore reports the filesystem written since that image's snapshot.
+    const long consumed = find(r, EvKind::Instant, "signature-consumed", cut);
+    const long stale = find(r, EvKind::Instant, "stale-image-resumed", cut);
+    const long found = find(r, EvKind::Violation, "fs.modified-after-snapshot", cut);
+    REQUIRE(consumed > cut);
+    REQUIRE(found > consumed);
+    REQUIRE(stale > consumed);
+    CHECK(r.stream.summary.outcome == "resumed");
+    CHECK(transitions(r, cut).empty());  // the run ended at the jump: cycle 2 never ran
+}
+
+TEST_CASE("fresh boot: util-linux swapon rewrites the stale signature; resumewait resumes at the right boot",
+          "[fresh-boot]") {
+    RunResult sw = execute(load_scenario(test::regression("s4-resume-device-late-swapon")));
+    CHECK(sw.status == "passed");
+    CHECK(sw.violations.empty());
+    auto swapons = all(sw, EvKind::Instant, "swapon");
+    REQUIRE(swapons.size() == 2);  // at each fresh boot: the first finds the image's signature
+    CHECK(arg_value(*swapons[0], "signature") == "image signature rewritten");
+    CHECK(arg_value(*swapons[1], "signature") == "swap");
+    const long cut = find(sw, EvKind::Instant, "power-failed");
+    const long none = find(sw, EvKind::Instant, "normal-boot", cut);
+    REQUIRE(none > cut);
+    CHECK(arg_value(sw.stream.events[size_t(none)], "reason") == "no image");
+    auto t = transitions(sw);
+    REQUIRE(t.size() == 2);
+    CHECK(t[0] == std::make_pair(std::string("1"), std::string("no-resume")));
+    CHECK(t[1] == std::make_pair(std::string("2"), std::string("resumed")));
+
+    RunResult rw = execute(load_scenario(test::regression("s4-resume-device-late-resumewait")));
+    CHECK(rw.status == "passed");
+    CHECK(rw.violations.empty());
+    const long wait = find(rw, EvKind::SliceBegin, "resume-wait");
+    const long jump = find(rw, EvKind::Instant, "jump", wait);
+    REQUIRE(wait > 0);
+    REQUIRE(jump > wait);
+    CHECK(find(rw, EvKind::Instant, "swapon") == -1);
+    auto tw = transitions(rw);
+    REQUIRE(tw.size() == 2);
+    CHECK(tw[0].second == "resumed");
+    CHECK(tw[1].second == "resumed");
+}
+
+TEST_CASE("fresh boot: swapon and resume-device-late are checked as input", "[fresh-boot]") {
+    const std::string s4 = test::read_text(test::regression("s4-resume-device-late-swapon"));
+    std::string bad = s4;
+    bad.replace(bad.find("\nswapon = \"util-linux\""), 22, "\nswapon = \"mkswap\"");
+    CHECK(error_of(bad).find("hibernation.swapon: must be \"util-linux\" or \"none\"") != std::string::npos);
+    const std::string s3 = test::read_text(test::regression("s3-basic")) +
+                           "\n[[fault]]\nkind = \"resume-device-late\"\n";
+    CHECK(error_of(s3).find("resume-device-late needs a hibernation protocol") != std::string::npos);
+}

@@ -56,8 +56,8 @@ std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vecto
             for (const auto& [phase, device] : callbacks) add(phase, device);
         } else if (kind == "cpu-offline-failure") {
             for (const auto& phase : offline_phases) add(phase, "");
-        } else if (kind == "image-bit-flip") {
-            out.push_back({"kind=image-bit-flip", kind, "", ""});
+        } else if (kind == "image-bit-flip" || kind == "resume-device-late") {  // one point: the boot after S4
+            out.push_back({"kind=" + kind, kind, "", ""});
         } else {
             for (const auto& phase : phases) add(phase, "");
         }

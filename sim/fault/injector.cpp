@@ -37,6 +37,10 @@ const std::vector<FaultKindInfo>& fault_kinds() {
         {"slow-spin-up", false, "duration", "the drive takes `duration` longer to spin up"},
         {"image-bit-flip", false, "page",
          "after S4 entry, one bit of image data page `page` (stream order) flips on the media"},
+        {"resume-device-late", false, "duration",
+         "at a boot after hibernation, the disk with the swap partition probes `duration` (default 2s) after "
+         "software_resume looked for it: without [hibernation] resume_wait the kernel boots without the image, "
+         "which stays on swap for a later boot"},
         {"alloc-failure", false, "", "a kernel page allocation fails with -ENOMEM"},
         {"cpu-offline-failure", false, "", "taking a nonboot core offline fails with -EBUSY"},
         {"acpi-method-error", false, "method",

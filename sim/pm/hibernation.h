@@ -156,6 +156,11 @@ struct ImageLoad {
     std::string reason;  // why the image was not used ("no image", "Invalid image CRC32"...)
     std::vector<std::pair<uint64_t, uint64_t>> pbe;  // (pfn, bounce page): copied at the jump
 };
+// A fresh boot's swapon of the swap partition, as util-linux does it: a
+// header holding an image signature (an image no boot resumed) gets the
+// swap signature back, so no later boot resumes that image. Returns 0, or
+// the I/O error; `rewritten` says whether there was an image signature.
+int swapon_check(Kernel& k, Cpu& cpu, BlockDevice& swap, uint64_t swap_first, bool& rewritten);
 ImageLoad load_image(Kernel& restore_kernel, Cpu& cpu, BlockDevice& swap, uint64_t swap_first, uint64_t swap_sectors,
                      const HibernationOptions& options, EventHub& hub);
 

@@ -64,6 +64,20 @@ int64_t flip_image_bit(SataDrive& drive, uint64_t swap_first, uint64_t page) {
     return int64_t(sector);
 }
 
+int swapon_check(Kernel& k, Cpu& cpu, BlockDevice& swap, uint64_t swap_first, bool& rewritten) {
+    rewritten = false;
+    uint64_t buf = k.alloc(swsusp::kPage, swsusp::kPage);
+    std::vector<uint8_t> page(swsusp::kPage);
+    if (int rc = page_io(cpu, swap, swap_first, 0, buf, false, false)) return rc;
+    cpu.read_block(buf, page.data(), swsusp::kPage);
+    if (std::memcmp(&page[swsusp::kSigOff], swsusp::kImageSig, 10) != 0) return 0;
+    std::memcpy(&page[swsusp::kSigOff], swsusp::kSwapSig, 10);
+    cpu.write_block(buf, page.data(), swsusp::kPage);
+    if (int rc = page_io(cpu, swap, swap_first, 0, buf, true, true)) return rc;
+    rewritten = true;
+    return 0;
+}
+
 ImageLoad load_image(Kernel& rk, Cpu& cpu, BlockDevice& swap, uint64_t swap_first, uint64_t swap_sectors,
                      const HibernationOptions& options, EventHub& hub) {
     ImageLoad out;

@@ -90,6 +90,25 @@ void Platform::restore_kernel_program(Cpu& cpu) {
     }
     rk.hub().slice_end(rk.path(), "boot", "boot");
     std::string reason = "no swap device";
+    // The disk with the swap partition shows up late (an asynchronous probe,
+    // a slow controller): with resumewait software_resume waits for it;
+    // without, it finds no resume device and the kernel boots normally -
+    // leaving the image, signature and all, on swap.
+    const FaultSpec* late =
+        ahci && ctx_.faults.armed("resume-device-late")
+            ? ctx_.faults.fire("resume-device-late", disk_dev->spec.disk, disk_dev->spec.disk)
+            : nullptr;
+    if (late) {
+        const Picos after = late->duration ? late->duration : 2'000'000'000'000ULL;
+        if (restore_options_.resume_wait) {
+            rk.hub().slice_begin(rk.path(), "resume-wait", "hibernation", {{"device", disk_dev->spec.disk}});
+            rk.sleep(after, "resumewait: the resume device");
+            rk.hub().slice_end(rk.path(), "resume-wait", "hibernation", {{"device", disk_dev->spec.disk}});
+        } else {
+            ahci.reset();
+            reason = "no resume device yet: " + disk_dev->spec.disk + " probed after software_resume (no resumewait)";
+        }
+    }
     ImageLoad load;
     if (ahci && restore_options_.restore_mounts_root) mount_root(rk, cpu, *ahci, disk_dev->spec.swap_first_sector());
     if (ahci) {

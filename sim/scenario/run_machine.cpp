@@ -35,7 +35,19 @@ public:
     // cycle runs after the fresh boot (fresh_boot_pending()).
     bool power_lost() {
         out_.outcome = "power-cut";
-        cpu_.wait_for_start();
+        if (cpu_.wait_for_start() == Platform::kImageRestorePoint) {
+            // The boot found an image on swap and jumped into it: one an
+            // earlier boot left there (its resume device came too late),
+            // older than this kernel and what it wrote since. The image's
+            // kernel is not this run's kernel any more: the run ends at the
+            // jump, with what the restore found (ImageCheck).
+            out_.outcome = "resumed";
+            run_.ctx.hub.instant(k_.path(), "stale-image-resumed", "run",
+                                 {{"reason", "the boot after a power cut found an image from before this boot"}});
+            k_.abandon();
+            result_.finished = true;
+            return false;
+        }
         run_.ctx.hub.instant(k_.path(), "booted-afresh", "run", {{"reason", "power was lost outside a transition"}});
         run_.each([&](RunPart& p) { p.booted_afresh(run_); });
         // The cycle the cut struck runs again after the boot if its
@@ -85,7 +97,7 @@ private:
     std::vector<std::unique_ptr<PmEngine>> retired_engines_;    // earlier boots'
     unsigned cycle_ = 0;       // the cycle in progress (0: before the first)
     unsigned next_cycle_ = 1;  // where cycles() starts (after a fresh boot, the one after)
-    bool just_booted_ = false;  // the cycle starts right after a fresh boot: no `between`, no copies before
+    bool just_booted_ = false;  // the cycle starts after a fresh boot: `between`, but no copies before
     bool reboot_pending_ = false;
     bool transition_begun_ = false;  // the cycle in progress: its transition started
 
@@ -181,10 +193,12 @@ private:
             cycle_ = cycle;
             transition_begun_ = false;
             faults.set_cycle(cycle);
-            if (cycle > 1 && !just_booted_) {
+            if (cycle > 1) {
                 if (s_.cycles.between) k_.sleep(s_.cycles.between, "the machine between cycles");
-                run_.each([&](RunPart& p) { p.cycle_begin(run_, cpu_, cycle); });
-                idle();
+                if (!just_booted_) {  // (a fresh boot ran the copies before, and idled)
+                    run_.each([&](RunPart& p) { p.cycle_begin(run_, cpu_, cycle); });
+                    idle();
+                }
             }
             just_booted_ = false;
             run_.platform.acpi_os().set_rtc_alarm(cpu_, s_.wake_after);  // rtcwake, again each cycle

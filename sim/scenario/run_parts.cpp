@@ -84,6 +84,21 @@ public:
         run.platform.set_restore(opts, image_check_.get());
     }
 
+    void fresh_boot(Run&) override { fresh_ = true; }
+    // A fresh boot swapons the swap partition (fstab), which a run's first
+    // boot finds as mkswap left it: util-linux's swapon takes back a
+    // signature no boot consumed ([hibernation] swapon).
+    void boot(Run& run, Cpu& cpu) override {
+        if (!fresh_) return;
+        fresh_ = false;
+        Platform::Disk disk = run.platform.disk();
+        if (!disk.driver || !run.s.hibernation.swapon_rewrites) return;
+        bool rewritten = false;
+        const int rc = swapon_check(run.kernel(), cpu, *disk.driver, disk.swap_first, rewritten);
+        run.ctx.hub.instant(run.kernel().path(), "swapon", "hibernation",
+                            {{"device", disk.name}, {"rc", std::to_string(rc)},
+                             {"signature", rewritten ? "image signature rewritten" : "swap"}});
+    }
     void services(Run& run, Cpu&, PmServices& svc) override {
         if (auto* storage = run.find<StoragePart>()) hibernation_->set_swap_map(storage->swap_map());
         hibernation_->set_faults(&run.ctx.faults);
@@ -103,6 +118,7 @@ public:
 private:
     std::unique_ptr<Hibernation> hibernation_;
     std::unique_ptr<ImageCheck> image_check_;
+    bool fresh_ = false;
 };
 
 // The DMA copies and USB No-Op commands before and after each transition

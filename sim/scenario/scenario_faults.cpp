@@ -106,6 +106,8 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
     if (has("signature"))
         if (auto n = r.integer("signature", 1, 0xffffffffLL)) f.signature = uint64_t(*n);
     if (f.kind == "image-bit-flip" && !s.hibernates()) r.fail("kind", "image-bit-flip needs a hibernation protocol");
+    if (f.kind == "resume-device-late" && !s.hibernates())
+        r.fail("kind", "resume-device-late needs a hibernation protocol");
     r.done();
     return f;
 }

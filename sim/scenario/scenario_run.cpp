@@ -107,6 +107,11 @@ void read_run_tables(TableReader& top, Scenario& s, const std::string& path) {
         if (auto b = r.boolean("hw_sig")) s.hibernation.hw_sig = *b;
         if (auto b = r.boolean("ignore_swap_map")) s.hibernation.ignore_swap_map = *b;
         if (auto b = r.boolean("restore_mounts_root")) s.hibernation.restore_mounts_root = *b;
+        if (auto b = r.boolean("resume_wait")) s.hibernation.resume_wait = *b;
+        if (auto v = r.str("swapon")) {
+            if (*v != "util-linux" && *v != "none") r.fail("swapon", "must be \"util-linux\" or \"none\"");
+            s.hibernation.swapon_rewrites = *v == "util-linux";
+        }
         if (auto v = r.str("image_size")) s.hibernation.image_size = parse_value(r, "image_size", *v, parse_size);
         if (auto c = r.str("compress")) {
             if (*c != "none" && *c != "lz4") r.fail("compress", "must be \"none\" or \"lz4\"");
