@@ -102,3 +102,45 @@ TEST_CASE("checker: power.busy-device - a function leaves D0, or the platform sl
     // A power cut (a fault, power-lost) is not the OS lowering power.
     CHECK(lowered("", "power-lost", false).empty());
 }
+
+namespace {
+// An aborted transition in which cpu1 and cpu2 go offline (cpu2's fails when
+// `second_fails`) and cpu1 comes back when `back`; what the checker reported.
+std::string cpus_after_abort(bool second_fails, bool back) {
+    return quiesce::test::in_child([&](Facts& f) {
+               RunContext ctx(1);
+               DeviceGraph graph;
+               graph.add_device("dma0");
+               Checker checker(ctx.hub, graph);
+               checker.transition_started();
+               ctx.hub.slice_begin("kernel", "linux-s3", "transition");
+               ctx.hub.slice_begin("cpu1", "offline", "hotplug");
+               ctx.hub.slice_end("cpu1", "offline", "hotplug");
+               ctx.hub.slice_begin("cpu2", "offline", "hotplug");
+               if (second_fails) ctx.hub.slice_end("cpu2", "offline", "hotplug", {{"result", "-EBUSY"}});
+               else ctx.hub.slice_end("cpu2", "offline", "hotplug");
+               if (back) {
+                   ctx.hub.slice_begin("cpu1", "online", "hotplug");
+                   ctx.hub.slice_end("cpu1", "online", "hotplug");
+               }
+               ctx.hub.slice_end("kernel", "linux-s3", "transition", {{"result", "aborted"}});
+               std::string v;
+               for (const auto& x : checker.violations()) v += x.id + "@" + x.component + ": " + x.message + " | ";
+               f["violations"] = v;
+           })["violations"];
+}
+}  // namespace
+
+TEST_CASE("checker: rollback.incomplete - an aborted transition leaves a CPU it took down offline",
+          "[checker][rollback]") {
+    // Fires: cpu2 failed, cpu1 (down before it) never came back.
+    CHECK(cpus_after_abort(true, false) ==
+          "rollback.incomplete@kernel: the aborted transition did not unwind as Linux does: cpu1 was left offline "
+          "(never brought back) | ");
+    // Near miss: cpu1 brought back; cpu2's failed offline took nothing down.
+    CHECK(cpus_after_abort(true, true).empty());
+    // Both went down and only cpu1 came back: cpu2 is named.
+    CHECK(cpus_after_abort(false, true) ==
+          "rollback.incomplete@kernel: the aborted transition did not unwind as Linux does: cpu2 was left offline "
+          "(never brought back) | ");
+}

@@ -133,9 +133,11 @@ void Checker::transition_resumed() {
 }
 
 // rollback.incomplete: after a transition that aborted, every device whose
-// suspend-side callback succeeded got its counterpart exactly once, and no
+// suspend-side callback succeeded got its counterpart exactly once, no
 // device got a counterpart for a callback that failed or never ran
-// (reference/linux-pm.md §1.8).
+// (reference/linux-pm.md §1.8), and every CPU the transition took offline is
+// online again (freeze_secondary_cpus failing on one CPU, or a later step
+// failing: thaw_secondary_cpus brings back every one it took down).
 void Checker::check_rollback(const Event& transition_end) {
     static const std::map<std::string, std::string> counterpart = {
         {"complete", "prepare"},         {"resume", "suspend"},         {"resume_early", "suspend_late"},
@@ -158,6 +160,7 @@ void Checker::check_rollback(const Event& transition_end) {
     for (const auto& [device, cbs] : open)
         for (const auto& [callback, n] : cbs)
             if (n > 0) problems.push_back(device + " was left after " + callback + " (never undone)");
+    for (const auto& cpu : cpus_down_) problems.push_back(cpu + " was left offline (never brought back)");
     if (problems.empty()) return;
     std::string joined;
     for (size_t i = 0; i < problems.size() && i < 8; ++i) joined += (i ? "; " : "") + problems[i];
@@ -169,9 +172,14 @@ void Checker::check_rollback(const Event& transition_end) {
 void Checker::on_event(const Event& ev) {
     if (ev.kind == EvKind::SliceEnd && ev.category == "callback" && in_transition_)
         callbacks_.emplace_back(arg_value(ev, "device"), ev.name, arg_value(ev, "rc"));
+    if (ev.kind == EvKind::SliceEnd && ev.category == "hotplug" && in_transition_) {
+        if (ev.name == "offline" && arg_value(ev, "result").empty()) cpus_down_.insert(ev.track);
+        if (ev.name == "online") cpus_down_.erase(ev.track);
+    }
     if (ev.kind == EvKind::SliceEnd && ev.category == "transition") {
         if (arg_value(ev, "result") == "aborted") check_rollback(ev);
         callbacks_.clear();
+        cpus_down_.clear();
         in_transition_ = false;
     }
     if (ledger_ && ev.category == "power") {

@@ -188,6 +188,7 @@ private:
     std::string slept_state_;                  // the S-state of the last SLP_EN, until _TTS(0)
     void check_rollback(const Event& transition_end);
     std::vector<std::tuple<std::string, std::string, std::string>> callbacks_;  // device, callback, rc
+    std::set<std::string> cpus_down_;  // CPUs the transition took offline and has not brought back
 };
 
 }  // namespace quiesce
