@@ -50,15 +50,7 @@ std::vector<const Event*> instants(const RunResult& r, const std::string& name) 
     return out;
 }
 
-std::string error_of(const std::string& text) {
-    TempFile f(text);
-    try {
-        load_scenario(f.path());
-    } catch (const InputError& e) {
-        return e.what();
-    }
-    return "no error";
-}
+std::string error_of(const std::string& text) { return test::input_error(text, load_scenario); }
 }  // namespace
 
 TEST_CASE("cycles: count = 1 is the run as it was without the table, digest for digest", "[cycles]") {

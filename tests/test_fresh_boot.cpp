@@ -48,15 +48,7 @@ std::vector<std::pair<std::string, std::string>> transitions(const RunResult& r,
     return out;
 }
 
-std::string error_of(const std::string& text) {
-    TempFile f(text);
-    try {
-        load_scenario(f.path());
-    } catch (const InputError& e) {
-        return e.what();
-    }
-    return "no error";
-}
+std::string error_of(const std::string& text) { return test::input_error(text, load_scenario); }
 
 }  // namespace
 

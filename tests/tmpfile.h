@@ -1,6 +1,8 @@
 // Temporary files for tests that feed quiesce bad or generated input.
 #pragma once
 
+#include "sim/core/errors.h"
+
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -28,5 +30,17 @@ public:
 private:
     std::string path_;
 };
+
+// The input error a scenario text gives (what InputError says), or "no error".
+template <class Load>
+std::string input_error(const std::string& text, Load load) {
+    TempFile f(text);
+    try {
+        load(f.path());
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    return "no error";
+}
 
 }  // namespace quiesce::test
