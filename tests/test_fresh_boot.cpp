@@ -4,6 +4,7 @@
 // The tests assert the sequence - the cut or the failed resume, the fresh
 // boot, every driver probed again, the root filesystem mounted with its
 // journal replayed, then the remaining cycles - not only the verdicts.
+#include "cli.h"
 #include "files.h"
 #include "tmpfile.h"
 
@@ -13,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 
 using namespace quiesce;
 using quiesce::test::TempFile;
@@ -227,4 +229,17 @@ TEST_CASE("fresh boot: swapon and resume-device-late are checked as input", "[fr
     const std::string s3 = test::read_text(test::regression("s3-basic")) +
                            "\n[[fault]]\nkind = \"resume-device-late\"\n";
     CHECK(error_of(s3).find("resume-device-late needs a hibernation protocol") != std::string::npos);
+}
+
+TEST_CASE("fresh boot: trace show and trace summary count the boots", "[fresh-boot]") {
+    const std::string db = test::tmp_path("fresh-boot.db");
+    auto run = test::sh("run " + test::regression("s4-resume-device-late-swapon") + " --db " + db);
+    REQUIRE(run.status == 0);
+    auto show = test::sh("trace show " + db + " 1");
+    CHECK(show.status == 0);
+    CHECK(show.out.find("cycles: 1 of 2 completed, 3 boots") != std::string::npos);
+    auto summary = test::sh("trace summary " + db);
+    CHECK(summary.status == 0);
+    CHECK(summary.out.find("1 runs of several cycles: 1 of 2 cycles completed, 2 fresh boots") != std::string::npos);
+    std::filesystem::remove_all(db);
 }

@@ -121,7 +121,10 @@ std::string trace_show(const TraceReader& db, int64_t run_id) {
                      std::string t = arg_text(a, key);
                      return t.empty() ? std::string("?") : t;
                  };
-                 cycles_line = fmt::format("cycles: {} of {} completed\n", text("completed"), text("count"));
+                 // (a run that went on after fresh boots says how many boots it had)
+                 const std::string boots = arg_text(a, "boots");
+                 cycles_line = fmt::format("cycles: {} of {} completed{}\n", text("completed"), text("count"),
+                                           boots.empty() ? "" : ", " + boots + " boots");
              });
     if (!cycles_line.empty()) out = run_title(db, run_id) + "\n" + cycles_line + "\nphases\n";
     size_t next_cb = 0, next_tr = 0;
@@ -204,7 +207,7 @@ std::string trace_summary(const std::vector<const TraceReader*>& dbs) {
                  });
     }
     // Runs of several cycles: how many cycles they asked for and completed.
-    uint64_t cycle_runs = 0, cycles_asked = 0, cycles_done = 0;
+    uint64_t cycle_runs = 0, cycles_asked = 0, cycles_done = 0, fresh_boots = 0;
     for (const TraceReader* db : dbs)
         each_row(*db, "SELECT i.args, i.id FROM instant i WHERE i.category = 'run' AND i.name = 'cycles'", {},
                  {"instant.args", "instant.id"}, [&](const Row& c) {
@@ -215,6 +218,7 @@ std::string trace_summary(const std::vector<const TraceReader*>& dbs) {
                      ++cycle_runs;
                      cycles_asked += number("count");
                      cycles_done += number("completed");
+                     if (uint64_t boots = number("boots")) fresh_boots += boots - 1;
                  });
     auto stats = [](std::vector<Picos> v) {
         std::sort(v.begin(), v.end());
@@ -224,8 +228,8 @@ std::string trace_summary(const std::vector<const TraceReader*>& dbs) {
     };
     std::string out = fmt::format("{} runs: {} passed, {} not\n", runs, passed, runs - passed);
     if (cycle_runs)
-        out += fmt::format("{} runs of several cycles: {} of {} cycles completed\n", cycle_runs, cycles_done,
-                           cycles_asked);
+        out += fmt::format("{} runs of several cycles: {} of {} cycles completed{}\n", cycle_runs, cycles_done,
+                           cycles_asked, fresh_boots ? fmt::format(", {} fresh boots", fresh_boots) : "");
     out += "\n";
     out += fmt::format("{:<10} {:<30} {:>5} {:>12} {:>12} {:>12}\n", "protocol", "phase", "n", "min", "median", "max");
     for (const auto& key : phase_order) {
