@@ -29,9 +29,9 @@ public:
         else cycles();
     }
     // Power lost outside a transition: nothing of the running kernel
-    // survives; when power returns firmware boots the machine afresh (no
-    // image: the restore kernel, if any, finds none to load).
-    // True when the run goes on ([cycles] after_fresh_boot): the next
+    // survives; when power returns firmware boots the machine afresh - or,
+    // if an earlier boot left an image on swap, the restore kernel resumes
+    // that. True when the run goes on ([cycles] after_fresh_boot): the next
     // cycle runs after the fresh boot (fresh_boot_pending()).
     bool power_lost() {
         out_.outcome = "power-cut";
