@@ -1,5 +1,6 @@
 // Explore and the cores: which async callbacks ran on which core (against the run's own sched_switch
-// records), the cross-core interleavings the coverage counts, and a driver mutant only a timing kills.
+// records), the cross-core interleavings the coverage counts, a driver mutant only a timing kills, and a
+// race between two cores that no single axis finds and PCT schedules under timings do.
 #include "cli.h"
 #include "tmpfile.h"
 
@@ -21,6 +22,7 @@ namespace {
 std::string tmp(const std::string& name) { return quiesce::test::tmp_path("explore-cores-" + name); }
 const std::string kRace = std::string(QUIESCE_DATA_DIR) + "/examples/explore-cross-cpu-race.toml";
 const std::string kMutant = std::string(QUIESCE_DATA_DIR) + "/examples/explore-mutation-cross-cpu.toml";
+const std::string kPctTiming = std::string(QUIESCE_DATA_DIR) + "/examples/explore-cross-cpu-race-pct-timing.toml";
 
 // (callback, device) -> the core that first switched to the async callback's
 // context ("dpm_<callback>_<device>_<n>"): what the run itself says.
@@ -135,4 +137,72 @@ TEST_CASE("explore: a driver mutant that survives alone and on every axis alone,
     CHECK(again.status == 0);
     CHECK(again.out.find("found the expected io.suspended-device") != std::string::npos);
     std::filesystem::remove_all(out);
+}
+
+TEST_CASE("explore: a cross-CPU race that no single axis finds (orders or timings or PCT) is found by schedules x timings",
+          "[explore][cores][pct][timing]") {
+    // Each axis alone: nothing. PCT holds dma0's kworker back one slice
+    // (750 us) at most, short of dma1's 1.8 ms flush after dma0's 1 ms
+    // handshake; a timing alone moves each by 20% and 100 us at most.
+    for (const char* axis : {"--orders", "--timing 20", "--pct 20", "--orders --timing 20 --cross", "--orders --pct 20 --cross"}) {
+        Cli one = sh("explore " + kPctTiming + " " + axis + " -j 2 --db " + tmp("pcttiming-one.db"));
+        INFO(axis << "\n" << one.out);
+        CHECK(one.status == 0);
+        CHECK(one.out.find("no violation beyond the baseline's") != std::string::npos);
+    }
+    // Schedules x timings: found, as a pair that neither part shows alone.
+    const std::string db = tmp("pcttiming.db"), out = tmp("pcttiming-repro");
+    std::filesystem::remove_all(out);
+    Cli r = sh("explore " + kPctTiming + " --pct 4 --timing 4 --cross -j 2 --db " + db + " --out " + out);
+    INFO(r.out);
+    REQUIRE(r.status == 1);
+    CHECK(r.out.find("combinations: 16 (schedules x timings 16)") != std::string::npos);
+    std::smatch n;
+    REQUIRE(std::regex_search(r.out, n, std::regex("schedules x timings: 16 of 16 tried, 16 fired, (\\d+) with a violation "
+                                                   "no part of them showed alone")));
+    CHECK(std::stoi(n[1]) >= 1);
+    CHECK(std::stoi(n[1]) < 16);  // only the schedules that give dma1's kworker the higher priority
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex("io\\.suspended-device +- +dma1 +fault pct\\+timing .* first run (\\d+) "
+                                                   "\\(schedule=pct,seed=\\d+,depth=3,steps=20000 under timing=jitter=20[^)]*\\)"
+                                                   "\\s+reproducer: (\\S+)")));
+    CHECK(sh("replay " + db + " " + std::string(m[1])).out.find("identical") != std::string::npos);
+    std::ifstream in(m[2].str());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(text.find("[schedule]\npolicy = \"pct\"") != std::string::npos);
+    CHECK(text.find("[timing]\njitter = 20") != std::string::npos);
+    CHECK(text.find("None of these decisions alone, nor fewer of them together, showed it.") != std::string::npos);
+    Cli again = sh("run " + std::string(m[2]) + " --db " + tmp("pcttiming-again.db"));
+    INFO(again.out);
+    CHECK(again.status == 0);
+    CHECK(again.out.find("found the expected io.suspended-device") != std::string::npos);
+    // The reproducer's run: dma0's kworker held behind dma1's for a whole slice.
+    Scenario found = load_scenario(m[2].str());
+    unsigned full_holds = 0;
+    for (const auto& ev : execute(found).stream.events)
+        full_holds += ev.kind == EvKind::Instant && ev.name == "pct-hold" &&
+                      arg_value(ev, "context").rfind("dpm_suspend_noirq_dma0_", 0) == 0 &&
+                      arg_value(ev, "behind").rfind("dpm_suspend_noirq_dma1_", 0) == 0 && arg_value(ev, "cycles") == "750000";
+    CHECK(full_holds == 1);
+    std::filesystem::remove_all(out);
+    // The same sixteen pairs run one by one: as many break it as explore
+    // said; with the device link none does.
+    auto broken = [](Scenario s) {
+        unsigned n = 0;
+        for (uint64_t pct = 1; pct <= 4; ++pct)
+            for (uint64_t timing = 1; timing <= 4; ++timing) {
+                Scenario t = s;
+                t.schedule.pct = true;
+                t.schedule.seed = pct;
+                t.timing.jitter = 20;
+                t.timing.ties = true;
+                t.timing.seed = timing;
+                n += execute(t).violations.count("io.suspended-device");
+            }
+        return n;
+    };
+    Scenario s = load_scenario(kPctTiming);
+    CHECK(broken(s) == unsigned(std::stoi(n[1])));
+    s.platform.links.push_back({"dma1", "dma0", 0});
+    CHECK(broken(s) == 0);
 }
