@@ -162,7 +162,7 @@ TEST_CASE("fresh boot: after_fresh_boot takes end or continue, and continue need
     CHECK(one.find("needs count of 2 or more") != std::string::npos);
 }
 
-TEST_CASE("fresh boot: a resume device probed late leaves the image; a later boot resumes it over a changed fs",
+TEST_CASE("fresh boot: a resume device probed late leaves the image, and a later boot resumes it over a changed fs",
           "[fresh-boot]") {
     RunResult r = execute(load_scenario(test::regression("s4-resume-device-late-stale-image")));
     CHECK(r.status == "passed");
@@ -189,7 +189,7 @@ TEST_CASE("fresh boot: a resume device probed late leaves the image; a later boo
     CHECK(transitions(r, cut).empty());  // the run ended at the jump: cycle 2 never ran
 }
 
-TEST_CASE("fresh boot: util-linux swapon rewrites the stale signature; resumewait resumes at the right boot",
+TEST_CASE("fresh boot: util-linux swapon rewrites the stale signature, and resumewait resumes at the right boot",
           "[fresh-boot]") {
     RunResult sw = execute(load_scenario(test::regression("s4-resume-device-late-swapon")));
     CHECK(sw.status == "passed");
