@@ -251,15 +251,18 @@ void Kernel::kill_task(size_t i) {
     tasks_[i]->exited_ = true;
 }
 
-void Kernel::abandon() {
+void Kernel::kill_all_tasks() {
     for (size_t i = 0; i < tasks_.size(); ++i)
         if (!tasks_[i]->exited()) kill_task(i);
+}
+
+void Kernel::abandon() {
+    kill_all_tasks();
     hub().instant(path(), "abandon", "task");
 }
 
 void Kernel::fresh_boot() {
-    for (size_t i = 0; i < tasks_.size(); ++i)
-        if (!tasks_[i]->exited()) kill_task(i);
+    kill_all_tasks();
     DeadSoftware& dead = ctx().dead;
     dead.others.insert(dead.others.end(), contexts_.begin(), contexts_.end());
     contexts_.clear();

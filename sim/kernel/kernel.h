@@ -236,6 +236,7 @@ private:
     FirmwareStore* firmware_ = nullptr;
     // Ends task i's thread where it is (it is gone with its kernel, or hung).
     void kill_task(size_t i);
+    void kill_all_tasks();  // every task not yet exited
     struct IrqAction {
         std::string owner;
         IrqHandler handler;

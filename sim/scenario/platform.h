@@ -48,6 +48,13 @@ namespace quiesce {
 class Checker;
 class ImageCheck;
 
+// What a fresh boot drops but keeps alive (threads parked for good may still
+// point at it): `p` moves into `retired`, if it holds anything.
+template <class T>
+void retire_into(std::vector<std::shared_ptr<void>>& retired, std::unique_ptr<T>& p) {
+    if (p) retired.push_back(std::shared_ptr<T>(std::move(p)));
+}
+
 class Platform {
 public:
     static constexpr uint64_t kPciMmioBase = 0xC000'0000, kPciMmioSize = 0x1000'0000;
@@ -222,7 +229,7 @@ private:
     std::vector<std::shared_ptr<void>> retired_;
     template <class T>
     void retire(std::unique_ptr<T>& p) {
-        if (p) retired_.push_back(std::shared_ptr<T>(std::move(p)));
+        retire_into(retired_, p);
     }
 };
 

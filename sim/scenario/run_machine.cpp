@@ -53,7 +53,7 @@ public:
         // The cycle the cut struck runs again after the boot if its
         // transition had not started; else the next one does.
         const unsigned next = cycle_ == 0 || !transition_begun_ ? std::max(cycle_, 1u) : cycle_ + 1;
-        if (s_.cycles.continue_after_boot && next <= s_.cycles.count) {
+        if (goes_on_to(next)) {
             next_cycle_ = next;
             reboot_pending_ = true;
             return true;
@@ -101,8 +101,8 @@ private:
     bool reboot_pending_ = false;
     bool transition_begun_ = false;  // the cycle in progress: its transition started
 
-    // Whether a fresh boot after `cycle` lets the run go on.
-    bool goes_on(unsigned cycle) const { return s_.cycles.continue_after_boot && cycle < s_.cycles.count; }
+    // Whether the run goes on to cycle `next` after a fresh boot.
+    bool goes_on_to(unsigned next) const { return s_.cycles.continue_after_boot && next <= s_.cycles.count; }
 
     void idle() {
         if (s_.idle) k_.sleep(s_.idle, "the idle machine");
@@ -229,7 +229,7 @@ private:
             else out_.outcome = "resumed";
             if (back) run_.checker.transition_resumed();
             run_.each([&](RunPart& p) { p.transition_ended(run_, r, back); });
-            if (!back && r.slept && goes_on(cycle)) {
+            if (!back && r.slept && goes_on_to(cycle + 1)) {
                 // No image to resume from (or none taken): the boot was a
                 // fresh one, and the next cycle runs on its kernel.
                 run_.ctx.hub.instant(k_.path(), "booted-afresh", "run",

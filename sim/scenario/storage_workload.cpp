@@ -74,9 +74,9 @@ void StorageWorkloadRun::start() {
 }
 
 void StorageWorkloadRun::fresh_boot() {
-    if (fs_) retired_.push_back(std::shared_ptr<JournalFs>(std::move(fs_)));
-    if (anon_) retired_.push_back(std::shared_ptr<AnonMemory>(std::move(anon_)));
-    if (swap_) retired_.push_back(std::shared_ptr<SwapMap>(std::move(swap_)));
+    retire_into(retired_, fs_);
+    retire_into(retired_, anon_);
+    retire_into(retired_, swap_);
     pending_ = 0;
     disk_gone_ = false;
     ++fresh_boots_;
