@@ -9,9 +9,12 @@
 
 #include "models/usb/xhci.h"
 #include "models/usb/xhci_pci.h"
+#include "sim/check/checker.h"
+#include "sim/pm/device_graph.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 using namespace quiesce;
@@ -307,4 +310,54 @@ TEST_CASE("xhci: power removed while SSS is set stops the save, and the Restore 
     CHECK(f["sss"] == "1");
     CHECK(f["sre"] == "1");
     CHECK(f["notes"] == "save:stopped:power removed restore:SRE");
+}
+
+namespace {
+// The checker's verdict "after resume" on the booted pc-usb platform, after
+// `change` (zero or more register writes); violations as "id:register".
+std::string stale_after(const std::function<void(Platform&, Cpu&, uint64_t)>& change, int64_t ready_us = 0) {
+    return quiesce::test::on_platform("s3-xhci", [&](Platform& p, Cpu& cpu, Facts& f) {
+               p.pci_core().enumerate(cpu);
+               if (ready_us) core_of(p).props().set("ready_us", PropValue(ready_us));
+               p.bind_devices(cpu);
+               DeviceGraph graph;
+               graph.add_device("xhci0");
+               Checker checker(p.kernel().hub(), graph);
+               p.watch(checker);
+               PciDev* pd = p.pci_core().find(0, 0x14 << 3);
+               REQUIRE(pd);
+               change(p, cpu, p.pci_core().cfg_read(cpu, *pd, pci::BAR0, 4) & ~0xfu);
+               checker.transition_resumed();
+               std::string v;
+               for (const auto& x : checker.violations())
+                   v += x.id + ":" + x.component + ":" + x.evidence + " ";
+               f["v"] = v;
+           })["v"];
+}
+}  // namespace
+
+TEST_CASE("checker: drvstate.stale - a running xHCI whose DCBAAP is not the driver's array, no mirror without a driver",
+          "[checker][usb][xhci]") {
+    using X = XhciCore;
+    // Quiet: the controller as the driver programmed it.
+    CHECK(stale_after([](Platform&, Cpu&, uint64_t) {}).empty());
+    // Fires: a running controller with DCBAAP cleared (what a resume that
+    // writes every saved register back but DCBAAP leaves after the core
+    // lost its registers).
+    const std::string fired = stale_after([](Platform&, Cpu& cpu, uint64_t bar) { cpu.write64(bar + X::DCBAAP, 0); });
+    CHECK(fired.rfind("drvstate.stale:xhci0:{\"register\":\"DCBAAP\",\"device\":\"0x0\",\"memory\":\"0x", 0) == 0);
+    CHECK(std::count(fired.begin(), fired.end(), ' ') == 1);  // that one alone
+    // Near miss: the same DCBAAP on a halted controller, which fetches no
+    // context (between xhci_suspend's halt and xhci_resume's R/S).
+    CHECK(stale_after([](Platform&, Cpu& cpu, uint64_t bar) {
+              cpu.write32(bar + X::USBCMD, cpu.read32(bar + X::USBCMD) & ~X::CMD_RS);
+              sc_core::wait(sc_core::sc_time(5, sc_core::SC_MS));  // halt_us: 2 ms
+              REQUIRE((cpu.read32(bar + X::USBSTS) & X::STS_HCH));
+              cpu.write64(bar + X::DCBAAP, 0);
+          }).empty());
+    // A controller slower than xhci_reset's 250 ms wait for CNR after HCRST
+    // fails its probe (-ETIMEDOUT) and stays unbound: no driver state in
+    // memory, nothing to compare (the checker once compared the event ring
+    // with a driver struct that probe never filled).
+    CHECK(stale_after([](Platform&, Cpu&, uint64_t) {}, 300'000).empty());
 }

@@ -404,4 +404,6 @@ bool XhciDriver::software_event_cycle(const PhysicalMemory& mem) const {
     return drv_ && (mem.peek32(drv_ + F_EVT_CCS) & 1);
 }
 
+uint64_t XhciDriver::software_dcbaa(const PhysicalMemory& mem) const { return drv_ ? mem.peek64(drv_ + F_DCBAA) : 0; }
+
 }  // namespace quiesce

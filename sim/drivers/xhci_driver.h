@@ -108,6 +108,8 @@ public:
     // Where the driver will read the next event, and the cycle state it expects.
     uint64_t software_event_dequeue(const PhysicalMemory& mem) const;
     bool software_event_cycle(const PhysicalMemory& mem) const;
+    // The device context base address array the driver allocated (what DCBAAP must hold).
+    uint64_t software_dcbaa(const PhysicalMemory& mem) const;
 
 private:
     // Driver struct fields, in kernel memory.

@@ -161,6 +161,7 @@ private:
         std::unique_ptr<DispatchPmDevice> disk_pm;  // sda (sd)
         std::unique_ptr<XhciDriver> xhci_driver;
         std::unique_ptr<GenericDriver> generic_driver;
+        bool probed = false;  // its driver's probe returned 0 (a failed probe leaves it unbound)
     };
     // A USB device on a root-hub port of its parent xHCI.
     struct UsbDev {

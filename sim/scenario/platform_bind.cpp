@@ -67,6 +67,7 @@ void Platform::bind_devices(Cpu& cpu) {
             // dev->driver): no driver PM callback runs for it, the PCI core
             // alone saves its config space and puts it in D3hot.
             if (rc != 0) drv = nullptr;
+            d.probed = rc == 0;
         }
         // Host bridges have their config space saved and restored, but are
         // never put into a low-power state.
@@ -273,8 +274,12 @@ void Platform::watch(Checker& checker) {
     // uses against the driver's struct in memory (resume re-derives both).
     // An engine that is not enabled uses neither: a device resume left
     // stopped is another invariant's finding (hwstate.not-restored).
+    //
+    // Only for a driver that probed: a failed probe leaves the function
+    // unbound, with no driver state in memory to compare (a controller
+    // slower than xhci_reset's 250 ms wait for CNR fails its probe).
     for (auto& d : devs_)
-        if (d.driver)
+        if (d.driver && d.probed)
             if (auto* e = dynamic_cast<DmaEnginePci*>(d.fn)) {
                 const RegisterBank* bank = &e->core().regs();
                 DmaEngineDriver* drv = d.driver.get();
@@ -292,7 +297,7 @@ void Platform::watch(Checker& checker) {
     // producer index it runs to, against the driver's struct (an engine
     // that is not enabled uses neither).
     for (auto& d : devs_)
-        if (d.generic_driver && d.spec.desc->engine.on)
+        if (d.generic_driver && d.probed && d.spec.desc->engine.on)
             if (auto* g = dynamic_cast<GenericPci*>(d.fn)) {
                 const GenericCore* core = &g->core();
                 GenericDriver* drv = d.generic_driver.get();
@@ -308,7 +313,7 @@ void Platform::watch(Checker& checker) {
                                      [used, e, drv, mem] { return used(e.tail, drv->software_tail(*mem)); });
             }
     for (auto& d : devs_)
-        if (d.xhci_driver)
+        if (d.xhci_driver && d.probed)
             if (auto* x = dynamic_cast<XhciPci*>(d.fn)) {
                 XhciCore* core = &x->core();
                 XhciDriver* drv = d.xhci_driver.get();
@@ -324,6 +329,17 @@ void Platform::watch(Checker& checker) {
                     return std::make_pair(core->event_enqueue() | uint64_t(core->event_cycle()),
                                           drv->software_event_dequeue(*mem) |
                                               uint64_t(drv->software_event_cycle(*mem)));
+                });
+                // The device context base address array: where a running
+                // controller finds each slot's output context (Stop Endpoint
+                // writes the dequeue pointer there, Address Device and
+                // Configure Endpoint the contexts) against the array the
+                // driver allocated. A halted controller uses none.
+                const RegisterBank* bank = &core->regs();
+                checker.watch_mirror(d.fn->path(), "DCBAAP", [bank, drv, mem] {
+                    const uint64_t memory = drv->software_dcbaa(*mem);
+                    const bool running = !(bank->reg("USBSTS").value() & XhciCore::STS_HCH);
+                    return std::make_pair(running ? bank->reg("DCBAAP").value() : memory, memory);
                 });
             }
 }
