@@ -186,7 +186,7 @@ void PciFunction::on_pmcsr_write(Register& r, uint64_t old) {
             uint64_t pme_bits = r.value() & (PMCSR_PME_EN | PMCSR_PME_STATUS);
             reset_config();
             config_.reg("PMCSR").set(config_.reg("PMCSR").value() | pme_bits);
-            function_reset();
+            soft_reset();
             hub().instant(path(), "soft-reset", "power");
         }
     } else if (to == DState::D3hot) {

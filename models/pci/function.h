@@ -92,6 +92,10 @@ protected:
                             sc_core::sc_time& delay);
     // The device core must reset (internal reset or power-on).
     virtual void function_reset() {}
+    // D3hot->D0 without No_Soft_Reset ("D0 uninitialized"): the function's
+    // internal reset, with its power kept. By default function_reset; a
+    // device with state in an auxiliary power well keeps that.
+    virtual void soft_reset() { function_reset(); }
     // Called after the D-state changed.
     virtual void dstate_changed(DState, DState) {}
 

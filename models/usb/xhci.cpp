@@ -152,6 +152,9 @@ XhciCore::XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const C
                     "accepts register writes, in us");
     props().declare("save_us", int64_t(500), "Save State (CSS): SSS set this long, in us");
     props().declare("restore_us", int64_t(500), "Restore State (CRS): RSS set this long, in us");
+    props().declare("suspend_well", int64_t(0),
+                    "1: the Save State area and the root-hub ports are in the suspend well - the internal reset at "
+                    "D3hot->D0 without No_Soft_Reset keeps them, losing the registers and the slots (0: loses all)");
     props().declare("command_cycles", int64_t(200), "Controller cycles to execute one command TRB");
     props().declare("port_reset_us", int64_t(10'000), "PR: the port reset signalling, in us");
     props().declare("transaction_us", int64_t(125), "Bus time of one USB transaction (a microframe), in us");
@@ -190,6 +193,10 @@ void XhciCore::clock_stopped(const char* why) {
 
 void XhciCore::reset(bool keep_saved) {
     if (!keep_saved) clock_stopped("reset");
+    // The suspend well's ports keep their state through a core-well reset.
+    std::vector<uint64_t> portsc;
+    if (keep_saved)
+        for (unsigned p = 0; p < kPorts; ++p) portsc.push_back(regs().reg(fmt::format("PORTSC{}", p)).value());
     regs().reset();
     cmd_deq_ = 0;
     ccs_ = false;
@@ -201,7 +208,10 @@ void XhciCore::reset(bool keep_saved) {
     for (auto& sl : slots_) sl = Slot{};
     rung_.clear();
     resetting_ports_ = 0;
-    reset_ports();
+    if (keep_saved)
+        for (unsigned p = 0; p < kPorts; ++p) regs().reg(fmt::format("PORTSC{}", p)).set(portsc[p]);
+    else
+        reset_ports();
     irq.set(false);
     // CNR came back with the registers: the controller initializes anew.
     initializing_ = true;

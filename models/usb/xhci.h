@@ -65,6 +65,14 @@
 //   everything, the saved state included, and resets the ports: attached
 //   devices return to their Default state and show as new connections. A
 //   function kept on auxiliary power keeps it all.
+// - `suspend_well` 1: a controller whose Save State area and root-hub ports
+//   sit in its suspend (auxiliary) well, as the spec's suspend flow assumes
+//   (xHCI 1.2 §4.23.2: Save State, power removed, CNR after power returns,
+//   registers written back, Restore State). Its internal reset at D3hot->D0
+//   without No_Soft_Reset loses the registers and the internal state - the
+//   slots, the rings' pointers - and keeps the saved area and the ports:
+//   software must write the registers back, and Restore State brings back
+//   the slots and the event ring. (Default 0: that reset loses it all.)
 #pragma once
 
 #include "sim/core/dma_port.h"
@@ -142,8 +150,10 @@ public:
     void attach(unsigned port, UsbDevice& dev);
     UsbDevice* device(unsigned port) const { return port < kPorts ? devices_[port] : nullptr; }
 
-    // Internal reset: registers and internal state; `keep_saved` keeps the
-    // Save State area (auxiliary power).
+    // Internal reset: registers and internal state. `keep_saved`: the reset
+    // of the core well alone - the suspend well keeps the Save State area
+    // and the root-hub ports (their link states, the devices behind them
+    // suspended with their addresses).
     void reset(bool keep_saved = false);
     // The function left D0 (D3hot gates the controller's clocks) or lost
     // power: a Save State in progress stops where it is - its area is left

@@ -28,6 +28,11 @@ void XhciPci::function_reset() {
     CoreFunction<XhciCore>::function_reset();
 }
 
+void XhciPci::soft_reset() {
+    if (core().props().get<int64_t>("suspend_well")) core().reset(true);
+    else function_reset();
+}
+
 void XhciPci::dstate_changed(DState, DState to) {
     if (to == DState::D3hot) core().clock_stopped("D3hot");
     if (to != DState::D3cold) return;

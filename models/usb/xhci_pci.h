@@ -24,6 +24,10 @@ protected:
     // The reset that comes with power removed (D3cold, an S3 power-off
     // without auxiliary power) stops a Save State in progress as what it is.
     void function_reset() override;
+    // D3hot->D0 without No_Soft_Reset: the core well's reset. A controller
+    // with a suspend well (the core's `suspend_well` property) keeps its
+    // Save State area and its root-hub ports there.
+    void soft_reset() override;
 
 private:
     static pci::HeaderIdent ident(bool no_soft_reset);
