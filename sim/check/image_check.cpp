@@ -34,7 +34,8 @@ void ImageCheck::copy_started(const std::vector<uint64_t>& pfns) {
         }
     }
     versions_.clear();
-    snapshot_.clear();  // this image's pages only (an earlier cycle's may be free memory now)
+    snapshot_.clear();
+    saved_.clear();  // this image's pages only (an earlier cycle's may be free memory now)
     for (uint64_t pfn : pfns) {
         const auto* info = memory_.page_info(pfn);
         versions_[pfn] = info ? info->version : 0;
@@ -50,12 +51,16 @@ void ImageCheck::copy_started(const std::vector<uint64_t>& pfns) {
     }
 }
 
+void ImageCheck::page_saved(uint64_t pfn) { saved_[pfn] = page_hash(memory_, pfn * PhysicalMemory::kPageSize); }
+
 void ImageCheck::copy_finished(const std::vector<uint64_t>& pfns, const std::vector<uint64_t>& copies) {
     snapshot_ps_ = now_ps();
+    if (storage_ && drive_) storage_->image_snapshot(fs_first_, fs_end_);
     std::vector<std::string> changed, by_device;
     std::string writer;
     for (size_t i = 0; i < pfns.size(); ++i) {
-        snapshot_[pfns[i]] = page_hash(memory_, copies[i]);
+        auto read = saved_.find(pfns[i]);
+        snapshot_[pfns[i]] = read != saved_.end() ? read->second : page_hash(memory_, copies[i]);
         const auto* info = memory_.page_info(pfns[i]);
         if (info && info->version != versions_[pfns[i]]) {
             changed.push_back(fmt::format("{:#x}", pfns[i] * PhysicalMemory::kPageSize));
@@ -103,6 +108,7 @@ void ImageCheck::restored() {
                          fmt::format("{{\"pages\":\"{}\",\"count\":\"{}\"}}", list, wrong.size())});
     }
     if (!drive_) return;
+    if (storage_) storage_->image_restored();
     auto sectors = drive_->written_since(snapshot_ps_, fs_first_, fs_end_);
     if (sectors.empty()) return;
     std::vector<std::string> names;

@@ -27,6 +27,7 @@ namespace quiesce {
 
 class PhysicalMemory;
 class SataDrive;
+class StorageCheck;
 
 class ImageCheck : public SnapshotObserver {
 public:
@@ -34,6 +35,9 @@ public:
 
     // The root partition whose blocks must not change after the snapshot.
     void watch_filesystem(const SataDrive* drive, uint64_t first_sector, uint64_t end_sector, std::string disk);
+    // The storage oracle whose beliefs about that filesystem go back to the
+    // snapshot's when the image is restored (StorageCheck::image_snapshot).
+    void set_storage(StorageCheck* storage) { storage_ = storage; }
 
     // Tasks in the middle of a multi-step update, as "task: update".
     void set_update_probe(std::function<std::vector<std::string>()> probe) { updates_ = std::move(probe); }
@@ -41,6 +45,7 @@ public:
     void copy_started(const std::vector<uint64_t>& pfns) override;
     // `copies[i]` holds the copy of `pfns[i]`.
     void copy_finished(const std::vector<uint64_t>& pfns, const std::vector<uint64_t>& copies) override;
+    void page_saved(uint64_t pfn) override;
     // The restore kernel is about to jump into the image: memory must hold
     // the snapshot, and the filesystem must be as it was.
     void restored();
@@ -53,10 +58,12 @@ private:
     const Ledger& ledger_;
     std::string component_;
     const SataDrive* drive_ = nullptr;
+    StorageCheck* storage_ = nullptr;
     uint64_t fs_first_ = 0, fs_end_ = 0;
     std::string disk_;
     std::map<uint64_t, uint64_t> versions_;   // pfn -> write version at copy start
     std::map<uint64_t, uint64_t> snapshot_;   // pfn -> content hash in the image
+    std::map<uint64_t, uint64_t> saved_;      // kexec-s4: pfn -> content hash when the save kernel read it
     Picos snapshot_ps_ = 0;
     std::function<std::vector<std::string>()> updates_;
 };

@@ -86,6 +86,20 @@ void StorageCheck::fresh_boot() {
     cache_ = nullptr;
 }
 
+void StorageCheck::image_snapshot(uint64_t first_sector, uint64_t end_sector) {
+    snapshot_ = {true, first_sector, end_sector, {}, file_};
+    for (auto it = sectors_.lower_bound(first_sector); it != sectors_.end() && it->first < end_sector; ++it)
+        snapshot_.sectors.insert(*it);
+}
+
+void StorageCheck::image_restored() {
+    if (!snapshot_.taken) return;
+    sectors_.erase(sectors_.lower_bound(snapshot_.first), sectors_.lower_bound(snapshot_.end));
+    sectors_.insert(snapshot_.sectors.begin(), snapshot_.sectors.end());
+    file_ = snapshot_.file;
+    snapshot_ = {};
+}
+
 void StorageCheck::watch_fs(JournalFs* fs) {
     fs_ = fs;
     cache_ = &fs->cache();

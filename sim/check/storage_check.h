@@ -56,6 +56,16 @@ public:
     // is, nothing pending, no file block acknowledged - until the new
     // kernel's filesystem is watched (watch_fs).
     void fresh_boot();
+    // Hibernation: what the OS believes about the root filesystem's sectors
+    // and its file is kernel state - the page cache, the journal, what
+    // fsync acknowledged. The image carries it: at the restore the beliefs
+    // go back to those of the snapshot instant, and whatever the image
+    // kernel wrote there after the snapshot (a thread the freezer missed)
+    // is a change the restored kernel knows nothing about. The swap
+    // partition's beliefs stay: hibernation itself writes there after the
+    // snapshot, into slots the swap map kept free.
+    void image_snapshot(uint64_t first_sector, uint64_t end_sector);
+    void image_restored();
 
 private:
     void written(uint64_t sector, uint32_t count, uint64_t buffer, bool durable);
@@ -87,6 +97,12 @@ private:
         std::set<uint64_t> later;  // written after the acknowledgement
     };
     std::map<uint64_t, FileBlock> file_;
+    struct Beliefs {
+        bool taken = false;
+        uint64_t first = 0, end = 0;
+        std::map<uint64_t, Sector> sectors;  // the root filesystem's, at the snapshot
+        std::map<uint64_t, FileBlock> file;
+    } snapshot_;
     const JournalFs* fs_ = nullptr;
     std::set<uint64_t> faulted_;
 };

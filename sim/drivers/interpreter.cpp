@@ -31,8 +31,34 @@ DriverRunner::DriverRunner(DriverProgram program, DriverHost& host, Kernel& kern
     for (const auto& [w, steps] : program_.work) note(steps);
 }
 
+DriverRunner::~DriverRunner() {
+    if (state_) kernel_.image_state().remove(state_);
+}
+
 void DriverRunner::bind() {
     if (!target_->registers.empty()) save_area_ = kernel_.alloc(8 * target_->registers.size(), 64);
+    // The save area and the variables are kernel memory; the named buffers'
+    // page lists are the driver's struct fields: the image carries them.
+    if (state_) kernel_.image_state().remove(state_);
+    state_ = kernel_.image_state().add(
+        "driver " + host_.device_name(),
+        [this](StateWriter& w) {
+            w.u64(buffers_.size());
+            for (const auto& [name, pages] : buffers_) {
+                w.str(name);
+                w.u64s(pages);
+            }
+        },
+        [this](StateReader& r) {
+            std::map<std::string, std::vector<uint64_t>> buffers;
+            for (uint64_t n = r.count(16); n--;) {
+                std::string name = r.str();
+                buffers[name] = r.u64s();
+                for (uint64_t p : buffers[name])
+                    if (!kernel_.owns(p)) r.fail(fmt::format("buffer {} in page {:#x}, not kernel memory", name, p));
+            }
+            buffers_ = std::move(buffers);
+        });
     // Work items run beside the callbacks: their steps go on a track of
     // their own under the device's, so slices on each track stay nested.
     if (!program_.work.empty()) {

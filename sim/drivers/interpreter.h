@@ -56,6 +56,9 @@ public:
 class DriverRunner {
 public:
     DriverRunner(DriverProgram program, DriverHost& host, Kernel& kernel);
+    ~DriverRunner();
+    DriverRunner(const DriverRunner&) = delete;
+    DriverRunner& operator=(const DriverRunner&) = delete;
 
     // At probe: the driver's save area and variables, in kernel memory.
     void bind();
@@ -119,6 +122,7 @@ private:
     uint64_t vars_ = 0;       // one 8-byte slot per variable
     std::map<std::string, unsigned> var_index_;
     std::map<std::string, std::vector<uint64_t>> buffers_;
+    int state_ = 0;  // the buffers' registration with the kernel's image state
     std::map<std::string, FirmwareStore::Blob> firmware_;
     struct Work {
         bool pending = false;

@@ -7,6 +7,8 @@
 
 #include <zlib.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -110,6 +112,53 @@ JournalFs::JournalFs(Kernel& kernel, BlockDevice& disk, uint64_t first_sector, u
     : kernel_(kernel), disk_(disk), first_sector_(first_sector), barrier_(barrier),
       cache_(kernel, disk, first_sector, partition_blocks) {
     layout_.blocks = partition_blocks;
+    state_ = kernel_.image_state().add(
+        "journal-fs", [this](StateWriter& w) { save_state(w); }, [this](StateReader& r) { load_state(r); });
+}
+
+JournalFs::~JournalFs() { kernel_.image_state().remove(state_); }
+
+namespace {
+void save_map(StateWriter& w, const std::map<uint64_t, uint64_t>& m) {
+    w.u64(m.size());
+    for (const auto& [k, v] : m) {
+        w.u64(k);
+        w.u64(v);
+    }
+}
+std::map<uint64_t, uint64_t> load_map(StateReader& r) {
+    std::map<uint64_t, uint64_t> m;
+    for (uint64_t n = r.count(16); n--;) {
+        const uint64_t k = r.u64();
+        m[k] = r.u64();
+    }
+    return m;
+}
+}  // namespace
+
+void JournalFs::save_state(StateWriter& w) const {
+    save_map(w, meta_);
+    save_map(w, ckpt_);
+    save_map(w, unacked_);
+    w.boolean(busy_);
+    w.u64(mounts_);
+    w.u64(replayed_);
+}
+
+void JournalFs::load_state(StateReader& r) {
+    auto meta = load_map(r), ckpt = load_map(r), unacked = load_map(r);
+    for (const auto* m : {&meta, &ckpt, &unacked})
+        for (const auto& [k, page] : *m)
+            if (!kernel_.owns(page)) r.fail(fmt::format("block {} in buffer {:#x}, not kernel memory", k, page));
+    const bool busy = r.boolean();
+    const uint64_t mounts = r.u64(), replayed = r.u64();
+    meta_ = std::move(meta);
+    ckpt_ = std::move(ckpt);
+    unacked_ = std::move(unacked);
+    busy_ = busy;
+    mounts_ = mounts;
+    replayed_ = replayed;
+    idle_.notify(sc_core::SC_ZERO_TIME);
 }
 
 int JournalFs::io(Cpu& cpu, bool write, uint64_t block, uint64_t buffer, uint32_t blocks, bool fua, bool preflush) {

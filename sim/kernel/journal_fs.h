@@ -37,6 +37,8 @@ namespace quiesce {
 
 class Cpu;
 class Kernel;
+class StateReader;
+class StateWriter;
 
 namespace qfs {
 
@@ -119,6 +121,9 @@ public:
     // `barrier`: commits with REQ_PREFLUSH|REQ_FUA and flushes before a
     // checkpoint frees the journal (ext4's default); false is nobarrier.
     JournalFs(Kernel& kernel, BlockDevice& disk, uint64_t first_sector, uint64_t partition_blocks, bool barrier);
+    ~JournalFs();
+    JournalFs(const JournalFs&) = delete;
+    JournalFs& operator=(const JournalFs&) = delete;
 
     // Formats the partition for a file of `file_blocks` (durable when it returns).
     int mkfs(Cpu& cpu, uint64_t file_blocks);
@@ -162,6 +167,12 @@ private:
     static constexpr unsigned kHead = 0, kNextTid = 8, kEmpty = 16, kTxMeta = 24, kCkpt = 32;
     uint64_t jget(Cpu& cpu, unsigned off);
     void jset(Cpu& cpu, unsigned off, uint64_t v);
+
+    // The C++-held half of the filesystem's kernel state, in the image
+    // (sim/kernel/image_state.h).
+    void save_state(StateWriter& w) const;
+    void load_state(StateReader& r);
+    int state_ = 0;
 
     Kernel& kernel_;
     BlockDevice& disk_;

@@ -24,6 +24,7 @@ Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector
     : Module(name, ctx), cpus_(std::move(cpus)), heap_base_(heap_base), heap_next_(heap_base),
       heap_end_(heap_base + heap_size) {
     SIM_ASSERT(!cpus_.empty(), "kernel without CPUs");
+    register_own_state();
     hub().declare_track({path(), "", "pm", cpus_[0]->clock().name(), cpus_[0]->clock().hz()});
     props().declare("nosave_acpi_nvs", true,
                     "The ACPI NVS ranges are registered nosave; false: hibernation saves and restores firmware pages");
@@ -137,6 +138,99 @@ void Kernel::free_page(uint64_t addr) {
     SIM_ASSERT(!free_set_.count(addr / kPage), "page {:#x} freed twice", addr);
     free_list_.push_back(addr);
     free_set_.insert(addr / kPage);
+}
+
+void Kernel::register_own_state() {
+    image_state_.add(
+        "kernel", [this](StateWriter& w) { save_own_state(w); }, [this](StateReader& r) { load_own_state(r); });
+}
+
+void Kernel::save_own_state(StateWriter& w) const {
+    w.u64(heap_next_);
+    w.u64s(free_list_);
+    w.boolean(gfp_restricted_);
+    w.u64(wakeup_count_);
+    w.u64(saved_wakeup_count_);
+    w.boolean(events_check_enabled_);
+    w.u64(uint64_t(int64_t(wakeup_irq_)));
+    w.boolean(irqs_suspended_);
+    w.u64(irqs_.size());
+    for (const auto& [irq, d] : irqs_) {
+        w.u64(irq);
+        w.boolean(d.pending);
+        w.boolean(d.disabled);
+        w.boolean(d.wake);
+        w.u64(d.unhandled);
+        w.u64(d.depth);
+    }
+    w.u64(handles_.size());
+    for (const auto& h : handles_) {
+        w.str(h.task);
+        w.str(h.device);
+        w.str(h.bank);
+        w.boolean(h.revoked);
+        w.u64(h.settings.size());
+        for (const auto& [reg, v] : h.settings) {
+            w.str(reg);
+            w.u64(v);
+        }
+    }
+}
+
+// Interrupt handlers are code: the lines keep the actions they have; what
+// the descriptors hold (nesting depth, wake arming, pending, the spurious
+// count) comes from the image. A line the image does not name starts as a
+// fresh descriptor would.
+void Kernel::load_own_state(StateReader& r) {
+    PageState pages;
+    pages.heap_next = r.u64();
+    pages.free_list = r.u64s();
+    for (uint64_t a : pages.free_list)
+        if (a % kPage || !owns(a)) r.fail(fmt::format("free page {:#x} is not a kernel page", a));
+    if (pages.heap_next < heap_base_ || pages.heap_next > heap_end_) r.fail("the heap pointer is outside the heap");
+    const bool gfp = r.boolean();
+    const uint64_t wakeups = r.u64(), saved = r.u64();
+    const bool check = r.boolean();
+    const int wake_irq = int(int64_t(r.u64()));
+    const bool suspended = r.boolean();
+    std::map<unsigned, IrqDesc> irqs;
+    for (uint64_t n = r.count(48); n--;) {
+        IrqDesc d;
+        const unsigned irq = unsigned(r.u64());
+        d.pending = r.boolean();
+        d.disabled = r.boolean();
+        d.wake = r.boolean();
+        d.unhandled = unsigned(r.u64());
+        d.depth = unsigned(r.u64());
+        irqs[irq] = d;
+    }
+    std::vector<DeviceHandle> handles(r.count(40));
+    for (auto& h : handles) {
+        h.task = r.str();
+        h.device = r.str();
+        h.bank = r.str();
+        h.revoked = r.boolean();
+        for (uint64_t n = r.count(16); n--;) {
+            std::string reg = r.str();
+            h.settings.emplace_back(std::move(reg), r.u64());
+        }
+    }
+    set_page_state(pages);
+    gfp_restricted_ = gfp;
+    wakeup_count_ = wakeups;
+    saved_wakeup_count_ = saved;
+    events_check_enabled_ = check;
+    wakeup_irq_ = wake_irq;
+    irqs_suspended_ = suspended;
+    for (auto& [irq, d] : irqs_) {
+        auto it = irqs.find(irq);
+        IrqDesc from = it == irqs.end() ? IrqDesc{} : it->second;
+        from.actions = std::move(d.actions);
+        from.running = d.running;
+        d = std::move(from);
+    }
+    for (auto& [irq, d] : irqs) irqs_.emplace(irq, std::move(d));  // lines only the image names
+    handles_ = std::move(handles);
 }
 
 void Kernel::set_page_state(const PageState& st) {
@@ -268,6 +362,8 @@ void Kernel::fresh_boot() {
     contexts_.clear();
     reset_state();
     shrinkers_.clear();
+    image_state_.reset();
+    register_own_state();
     wakeup_count_ = 0;
     saved_wakeup_count_ = 0;
     events_check_enabled_ = false;

@@ -6,6 +6,7 @@
 
 #include "models/cpu/cpu.h"
 #include "sim/core/module.h"
+#include "sim/kernel/image_state.h"
 #include "sim/kernel/task.h"
 
 #include <functional>
@@ -85,6 +86,11 @@ public:
     };
     PageState page_state() const { return {heap_next_, free_list_}; }
     void set_page_state(const PageState& st);
+    // What the hibernation image carries besides plain memory: the state of
+    // C++ objects that stands for kernel memory (sim/kernel/image_state.h).
+    // The kernel's own (the allocator, interrupt descriptors, the wakeup
+    // count, handles) is registered first, so it loads first.
+    ImageState& image_state() { return image_state_; }
     // pm_restrict_gfp_mask / pm_restore_gfp_mask.
     void restrict_gfp(bool on) { gfp_restricted_ = on; }
     bool gfp_restricted() const { return gfp_restricted_; }
@@ -234,6 +240,10 @@ public:
 
 private:
     FirmwareStore* firmware_ = nullptr;
+    ImageState image_state_{*this};
+    void register_own_state();
+    void save_own_state(StateWriter& w) const;
+    void load_own_state(StateReader& r);
     // Ends task i's thread where it is (it is gone with its kernel, or hung).
     void kill_task(size_t i);
     void kill_all_tasks();  // every task not yet exited

@@ -5,14 +5,47 @@
 #include "sim/core/errors.h"
 #include "sim/kernel/kernel.h"
 
+#include <fmt/format.h>
+
 namespace quiesce {
 
 PageCache::PageCache(Kernel& kernel, BlockDevice& disk, uint64_t first_sector, uint64_t blocks)
     : kernel_(kernel), disk_(disk), first_sector_(first_sector), blocks_(blocks) {
     shrinker_ = kernel_.add_shrinker([this](Cpu&, uint64_t want, bool) { return shrink(want); });
+    state_ = kernel_.image_state().add(
+        "page-cache", [this](StateWriter& w) { save_state(w); }, [this](StateReader& r) { load_state(r); });
 }
 
-PageCache::~PageCache() { kernel_.remove_shrinker(shrinker_); }
+PageCache::~PageCache() {
+    kernel_.remove_shrinker(shrinker_);
+    kernel_.image_state().remove(state_);
+}
+
+void PageCache::save_state(StateWriter& w) const {
+    w.u64(entries_.size());
+    for (const auto& [block, e] : entries_) {
+        w.u64(block);
+        w.u64(e.page);
+        w.boolean(e.dirty);
+        w.boolean(e.busy);
+    }
+}
+
+void PageCache::load_state(StateReader& r) {
+    std::map<uint64_t, Entry> entries;
+    for (uint64_t n = r.count(32); n--;) {
+        const uint64_t block = r.u64();
+        Entry e;
+        e.page = r.u64();
+        e.dirty = r.boolean();
+        e.busy = r.boolean();
+        if (block >= blocks_ || e.page % kBlockSize || !kernel_.owns(e.page))
+            r.fail(fmt::format("block {} cached in page {:#x}", block, e.page));
+        entries[block] = e;
+    }
+    entries_ = std::move(entries);
+    idle_.notify(sc_core::SC_ZERO_TIME);  // whoever waited on a writeback the image does not have
+}
 
 unsigned PageCache::sectors_per_block() const { return kBlockSize / disk_.sector_size(); }
 

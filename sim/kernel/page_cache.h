@@ -22,6 +22,8 @@ namespace quiesce {
 
 class Cpu;
 class Kernel;
+class StateReader;
+class StateWriter;
 
 class PageCache {
 public:
@@ -53,6 +55,10 @@ public:
     // The shrinker: drops clean pages not under write-back (no I/O needed).
     uint64_t shrink(uint64_t want);
 
+    // The radix tree in the image (sim/kernel/image_state.h).
+    void save_state(StateWriter& w) const;
+    void load_state(StateReader& r);
+
 private:
     Entry* entry(Cpu& cpu, uint64_t block, int& rc);
 
@@ -63,6 +69,7 @@ private:
     std::map<uint64_t, Entry> entries_;
     sc_core::sc_event idle_;
     int shrinker_ = 0;
+    int state_ = 0;
 };
 
 }  // namespace quiesce

@@ -5,6 +5,8 @@
 #include "sim/core/errors.h"
 #include "sim/kernel/kernel.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace quiesce {
@@ -53,9 +55,52 @@ AnonMemory::AnonMemory(Kernel& kernel, SwapMap& swap, uint64_t pages, uint64_t r
         while (may_io && freed < want && !lru_.empty() && evict(cpu) == 0) ++freed;
         return freed;
     });
+    state_ = kernel_.image_state().add(
+        "anon-memory", [this](StateWriter& w) { save_state(w); }, [this](StateReader& r) { load_state(r); });
 }
 
-AnonMemory::~AnonMemory() { kernel_.remove_shrinker(shrinker_); }
+AnonMemory::~AnonMemory() {
+    kernel_.remove_shrinker(shrinker_);
+    kernel_.image_state().remove(state_);
+}
+
+void AnonMemory::save_state(StateWriter& w) const {
+    w.u64(ptes_.size());
+    for (const Pte& p : ptes_) {
+        w.boolean(p.present);
+        w.boolean(p.busy);
+        w.u64(p.frame);
+        w.u64(uint64_t(p.slot));
+    }
+    w.u64s({lru_.begin(), lru_.end()});
+    w.u64(resident_);
+    w.u64(swapped_);
+    w.u64(faults_);
+}
+
+void AnonMemory::load_state(StateReader& r) {
+    std::vector<Pte> ptes(r.count(32));
+    if (ptes.size() != ptes_.size()) r.fail(fmt::format("{} pages, the task has {}", ptes.size(), ptes_.size()));
+    for (Pte& p : ptes) {
+        p.present = r.boolean();
+        p.busy = r.boolean();
+        p.frame = r.u64();
+        p.slot = int64_t(r.u64());
+        if (p.present && !kernel_.owns(p.frame)) r.fail(fmt::format("a page in frame {:#x}", p.frame));
+        if (p.slot < -1 || (p.slot >= 0 && uint64_t(p.slot) >= swap_.slots()))
+            r.fail(fmt::format("a page in swap slot {}", p.slot));
+    }
+    std::vector<uint64_t> lru = r.u64s();
+    for (uint64_t v : lru)
+        if (v >= ptes.size()) r.fail(fmt::format("page {} on the LRU", v));
+    const uint64_t resident = r.u64(), swapped = r.u64(), faults = r.u64();
+    ptes_ = std::move(ptes);
+    lru_.assign(lru.begin(), lru.end());
+    resident_ = resident;
+    swapped_ = swapped;
+    faults_ = faults;
+    io_done_.notify(sc_core::SC_ZERO_TIME);
+}
 
 int AnonMemory::evict(Cpu& cpu) {
     uint64_t victim = lru_.front();

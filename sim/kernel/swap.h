@@ -27,6 +27,8 @@ namespace quiesce {
 
 class Cpu;
 class Kernel;
+class StateReader;
+class StateWriter;
 
 class SwapMap {
 public:
@@ -70,6 +72,10 @@ private:
         int64_t slot = -1;
     };
     int evict(Cpu& cpu);
+    // The page table and LRU in the image (sim/kernel/image_state.h).
+    void save_state(StateWriter& w) const;
+    void load_state(StateReader& r);
+    int state_ = 0;
 
     Kernel& kernel_;
     SwapMap& swap_;

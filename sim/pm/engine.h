@@ -47,7 +47,7 @@ struct PmServices {
     std::function<int(Cpu&)> snapshot;        // hibernation: the atomic copy
     std::function<int(Cpu&)> write_image;     // hibernation: the image to swap
     std::function<int(Cpu&)> kexec_save;   // kexec-s4: the jump to the save kernel and back
-    std::function<void()> image_restored;     // hibernation: the image kernel runs again (swsusp_free)
+    std::function<void(Cpu&)> image_restored;  // hibernation: the image kernel runs again (its state parsed back, swsusp_free)
     uint64_t image_restore_point = 0;         // where the restore kernel jumps into the image
     // The fault plan: point faults fire at phase boundaries; a power loss
     // among them stops this kernel where it is (power_cut cuts the power).

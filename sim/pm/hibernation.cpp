@@ -7,6 +7,7 @@
 #include "models/disk/sata_drive.h"
 #include "sim/pm/engine.h"
 #include "sim/core/memory.h"
+#include "sim/core/errors.h"
 #include "sim/kernel/kernel.h"
 #include "sim/kernel/swap.h"
 
@@ -88,26 +89,45 @@ int Hibernation::preallocate(Cpu& cpu) {
     return 0;
 }
 
+// The kernel state that lives in C++ objects goes into kernel pages first
+// (sim/kernel/image_state.h), hibernation's own list of copy pages with it,
+// so the snapshot takes it like any other memory. -ENOMEM when its pages
+// cannot be had.
+int Hibernation::save_kernel_state(Cpu& cpu) {
+    kernel_.image_state().add(
+        "hibernation", [this](StateWriter& w) { w.u64s(copy_pages_); },
+        [this](StateReader& r) {
+            std::vector<uint64_t> pages = r.u64s();
+            for (uint64_t p : pages)
+                if (p % swsusp::kPage || !kernel_.owns(p)) r.fail(fmt::format("copy page {:#x} is not a kernel page", p));
+            copy_pages_ = std::move(pages);
+            copy_set_.clear();
+            for (uint64_t p : copy_pages_) copy_set_.insert(p / swsusp::kPage);
+        });
+    return kernel_.image_state().save(cpu);
+}
+
 int Hibernation::snapshot(Cpu& cpu) {
     if (copy_pages_.empty()) return kENOMEM;
     hub_.slice_begin(kernel_.path(), "snapshot", "hibernation");
-    pfns_ = saveable();
+    // The state's pages are saveable too: room for them in the copy.
+    const uint64_t need = saveable().size() + kernel_.image_state().pages_needed();
     copies_.clear();
-    if (pfns_.size() > copy_pages_.size()) {  // swsusp_alloc: the rest from free memory, without reclaim
+    if (need > copy_pages_.size()) {  // swsusp_alloc: the rest from free memory, without reclaim
         std::vector<uint64_t> more;
-        if (kernel_.alloc_pages(cpu, pfns_.size() - copy_pages_.size(), Kernel::Gfp::Atomic, more) == 0) {
+        if (kernel_.alloc_pages(cpu, need - copy_pages_.size(), Kernel::Gfp::Atomic, more) == 0) {
             for (uint64_t p : more) {
                 copy_pages_.push_back(p);
                 copy_set_.insert(p / swsusp::kPage);
             }
-            pfns_ = saveable();  // the new copy pages are not saveable; nothing else changed
         }
     }
-    if (pfns_.size() > copy_pages_.size()) {
+    if (need > copy_pages_.size() || save_kernel_state(cpu) != 0) {
         hub_.slice_end(kernel_.path(), "snapshot", "hibernation", {{"result", "out of preallocated pages"}});
         return kENOMEM;
     }
-    page_state_ = kernel_.page_state();
+    pfns_ = saveable();
+    SIM_ASSERT(pfns_.size() <= copy_pages_.size(), "kernel state took more pages than counted");
     if (check_) check_->copy_started(pfns_);
     std::vector<uint8_t> page(swsusp::kPage);
     for (size_t i = 0; i < pfns_.size(); ++i) {
@@ -121,7 +141,7 @@ int Hibernation::snapshot(Cpu& cpu) {
     return 0;
 }
 
-void Hibernation::image_restored() {
+void Hibernation::image_restored(Cpu& cpu) {
     // acpi_hibernation_leave: "Hardware changed while hibernated, success doubtful!"
     if (options_.current_hw_signature) {
         uint32_t now = options_.current_hw_signature();
@@ -133,8 +153,14 @@ void Hibernation::image_restored() {
                              {{"before", fmt::format("{:#x}", options_.hw_signature)},
                               {"after", fmt::format("{:#x}", now)}});
     }
-    kernel_.set_page_state(page_state_);
-    for (uint64_t p : copy_pages_) kernel_.free_page(p);
+    // The kernel's C++-held state, back from the restored memory. A state
+    // that does not parse is memory the image brought back wrong; Linux
+    // would crash somewhere later, here the objects keep what they hold.
+    const std::string why = kernel_.image_state().load(cpu);
+    if (!why.empty())
+        hub_.guest_error(kernel_.path(), "kernel-state-unreadable",
+                         "the restored kernel's state is not what the snapshot saved: " + why, {{"why", why}});
+    for (uint64_t p : copy_pages_) kernel_.free_page(p);  // swsusp_free
     copy_pages_.clear();
     copy_set_.clear();
 }
@@ -166,9 +192,16 @@ void Hibernation::release_slots(Cpu& cpu, const std::vector<uint64_t>& slots) {
 
 int Hibernation::kexec_prepare(Cpu& cpu) {
     hub_.slice_begin(kernel_.path(), "kexec-prepare", "hibernation");
+    copy_pages_.clear();  // no copy: nothing for swsusp_free
+    copy_set_.clear();
     // "The first kernel is going to specify what to backup and where":
     // the slots first (the swap map's bits are part of the image), then the
-    // pages, fixed where they are.
+    // pages, fixed where they are - the kernel state's among them, so it is
+    // serialized first and its pages counted.
+    if (save_kernel_state(cpu) != 0) {
+        hub_.slice_end(kernel_.path(), "kexec-prepare", "hibernation", {{"result", "no memory for the kernel state"}});
+        return kENOMEM;
+    }
     uint64_t meta, body, worst, maps;
     stream_size(saveable().size(), meta, body, worst, maps);
     kexec_slots_.clear();
@@ -178,26 +211,31 @@ int Hibernation::kexec_prepare(Cpu& cpu) {
         if (s <= 0) {
             release_slots(cpu, {kexec_slots_.begin(), kexec_slots_.end()});
             kexec_slots_.clear();
+            kernel_.image_state().discard(cpu);
             hub_.slice_end(kernel_.path(), "kexec-prepare", "hibernation", {{"result", "swap full"}});
             return kENOSPC;
         }
         kexec_slots_.push_back(uint64_t(s));
     }
+    // The slots were taken after the state was serialized: the swap map's
+    // words in memory hold them, and it is those the image carries.
     pfns_ = saveable();
     copies_.clear();
     for (uint64_t pfn : pfns_) copies_.push_back(pfn * swsusp::kPage);  // the pages themselves
-    page_state_ = kernel_.page_state();
-    if (check_) {
-        check_->copy_started(pfns_);
-        check_->copy_finished(pfns_, copies_);
-    }
+    // The atomic point; the "copy" ends when the save kernel has written
+    // the last page (kexec_write).
+    if (check_) check_->copy_started(pfns_);
+    kexec_window_ = true;
     hub_.slice_end(kernel_.path(), "kexec-prepare", "hibernation",
                    {{"pages", std::to_string(pfns_.size())}, {"slots", std::to_string(kexec_slots_.size())}});
     return 0;
 }
 
 int Hibernation::kexec_write(Cpu& cpu, Kernel& save_kernel, BlockDevice& disk) {
-    return write_stream(cpu, disk, save_kernel, kexec_slots_);
+    const int rc = write_stream(cpu, disk, save_kernel, kexec_slots_);
+    kexec_window_ = false;
+    if (check_) check_->copy_finished(pfns_, copies_);
+    return rc;
 }
 
 int Hibernation::write_image(Cpu& cpu) {
@@ -290,6 +328,7 @@ int Hibernation::write_stream(Cpu& cpu, BlockDevice& dev, Kernel& buffers, std::
             if (crc_on) crc = crc32(crc, page.data(), swsusp::kPage);
             // Data pages go by DMA straight from the copies.
             int rc = k < meta ? emit(page.data()) : emit_from(copies_[k - meta]);
+            if (k >= meta && kexec_window_ && check_) check_->page_saved(pfns_[k - meta]);
             if (rc) return release(rc, "I/O error");
             if (power_lost()) return release(kPowerLost, "power lost");
         }
@@ -298,7 +337,10 @@ int Hibernation::write_stream(Cpu& cpu, BlockDevice& dev, Kernel& buffers, std::
         std::vector<uint8_t> frame(8 + size_t(LZ4_compressBound(int(unc.size()))) + swsusp::kPage);
         for (uint64_t first = 0; first < body; first += kUnitPages) {
             uint64_t count = std::min<uint64_t>(kUnitPages, body - first);
-            for (uint64_t k = 0; k < count; ++k) body_page(first + k, &unc[k * swsusp::kPage]);
+            for (uint64_t k = 0; k < count; ++k) {
+                body_page(first + k, &unc[k * swsusp::kPage]);
+                if (first + k >= meta && kexec_window_ && check_) check_->page_saved(pfns_[first + k - meta]);
+            }
             size_t bytes = count * swsusp::kPage;
             crc = crc32(crc, unc.data(), uInt(bytes));
             int packed = LZ4_compress_default(reinterpret_cast<const char*>(unc.data()),

@@ -75,6 +75,10 @@ public:
     virtual void copy_started(const std::vector<uint64_t>& pfns) = 0;
     // `copies[i]` holds the copy of `pfns[i]`.
     virtual void copy_finished(const std::vector<uint64_t>& pfns, const std::vector<uint64_t>& copies) = 0;
+    // kexec-s4 has no copy: the save kernel writes each page from where it
+    // is, so the atomic window lasts until the last is written, and what the
+    // image holds of a page is what memory held when it was read out.
+    virtual void page_saved(uint64_t pfn) = 0;
 
 protected:
     ~SnapshotObserver() = default;
@@ -117,11 +121,13 @@ public:
     int kexec_write(Cpu& cpu, Kernel& save_kernel, BlockDevice& disk);
     // The image kernel runs again: its allocator as at the snapshot, minus
     // the copy pages (swsusp_free).
-    void image_restored();
+    // Its C++-held state is parsed back from the restored memory first.
+    void image_restored(Cpu& cpu);
     size_t image_pages() const { return pfns_.size(); }
 
 private:
     std::vector<uint64_t> saveable() const;
+    int save_kernel_state(Cpu& cpu);
     bool forbidden(uint64_t pfn) const;
     int write_stream(Cpu& cpu, BlockDevice& dev, Kernel& buffers, std::deque<uint64_t> reserved);
     // Stream pages (swsusp_info, PFN metadata, data) and swap-map pages for n pages.
@@ -129,6 +135,7 @@ private:
     int64_t image_slot(Cpu& cpu, uint64_t& sequential);
     void release_slots(Cpu& cpu, const std::vector<uint64_t>& slots);
     std::deque<uint64_t> kexec_slots_;
+    bool kexec_window_ = false;  // from kexec_prepare until the save kernel wrote the image
 
     Kernel& kernel_;
     PhysicalMemory& memory_;
@@ -139,7 +146,6 @@ private:
     uint64_t swap_first_ = 0, swap_sectors_ = 0;
     std::vector<uint64_t> copy_pages_;  // preallocated, in the order the snapshot fills them
     std::set<uint64_t> copy_set_;        // their pfns
-    Kernel::PageState page_state_;       // the allocator at the snapshot
     std::vector<uint64_t> pfns_, copies_;
     FaultInjector* faults_ = nullptr;
     SwapMap* swap_map_ = nullptr;

@@ -32,6 +32,7 @@ public:
         workload_ = std::make_unique<StorageWorkloadRun>(run.platform, run.ctx, check_.get(), run.s);
     }
     SwapMap* swap_map() { return workload_->swap_map(); }
+    StorageCheck* check() { return check_.get(); }
 
     void boot(Run&, Cpu&) override { workload_->start(); }
     void services(Run&, Cpu&, PmServices& svc) override {
@@ -106,12 +107,13 @@ public:
         Platform::Disk disk = run.platform.disk();
         hibernation_->set_swap(disk.driver, disk.swap_first, disk.drive->sectors() - disk.swap_first);
         image_check_->watch_filesystem(disk.drive, 0, disk.root_sectors, disk.name);
+        if (auto* storage = run.find<StoragePart>()) image_check_->set_storage(storage->check());
         Hibernation* h = hibernation_.get();
         svc.preallocate = [h](Cpu& c) { return h->preallocate(c); };
         svc.snapshot = [h](Cpu& c) { return h->snapshot(c); };
         svc.write_image = [h](Cpu& c) { return h->write_image(c); };
         svc.kexec_save = [h, &p = run.platform](Cpu& c) { return p.kexec_save(c, *h); };
-        svc.image_restored = [h] { h->image_restored(); };
+        svc.image_restored = [h](Cpu& c) { h->image_restored(c); };
         svc.image_restore_point = Platform::kImageRestorePoint;
     }
 

@@ -13,6 +13,38 @@
 
 namespace quiesce {
 
+namespace {
+// A task's own variables (what Linux keeps on its stack and in its
+// task_struct), registered with the kernel's image state: a restore from
+// hibernation brings them back as they were at the snapshot.
+struct TaskVars {
+    uint64_t n = 0;
+    Rng rng;
+    std::vector<uint64_t> words;
+};
+std::shared_ptr<TaskVars> task_vars(Kernel& k, const std::string& task, Rng rng = Rng(0), size_t words = 0) {
+    auto v = std::make_shared<TaskVars>();
+    v->rng = rng;
+    v->words.assign(words, 0);
+    k.image_state().add(
+        "task " + task,
+        [v](StateWriter& w) {
+            w.u64(v->n);
+            w.u64(v->rng.seed_state());
+            w.u64s(v->words);
+        },
+        [v](StateReader& r) {
+            const uint64_t n = r.u64(), rng = r.u64();
+            std::vector<uint64_t> words = r.u64s();
+            if (words.size() != v->words.size()) r.fail(fmt::format("{} words, the task has {}", words.size(), v->words.size()));
+            v->n = n;
+            v->rng = Rng(rng);
+            v->words = std::move(words);
+        });
+    return v;
+}
+}  // namespace
+
 void StorageWorkloadRun::start() {
     Platform::Disk disk = platform_.disk();
     const StorageWorkload& w = s_.storage;
@@ -26,8 +58,9 @@ void StorageWorkloadRun::start() {
         // transfers: a frozen updater is never caught in the middle.
         uint64_t accounts = k.alloc(PageCache::kBlockSize, PageCache::kBlockSize);
         ++pending_;
-        k.spawn("updater", Task::Kind::User, true, 0, [this, accounts, &w](Task& t) {
-            uint64_t n = 0;
+        auto vars = task_vars(k, "updater");
+        k.spawn("updater", Task::Kind::User, true, 0, [this, accounts, &w, vars](Task& t) {
+            uint64_t& n = vars->n;
             for (; !t.should_stop() && (!w.ops || n < w.ops); ++n) {
                 t.begin_update("transfer " + std::to_string(n));
                 t.cpu().write64(accounts, t.cpu().read64(accounts) - 10);
@@ -48,8 +81,9 @@ void StorageWorkloadRun::start() {
         // as soon as it wakes; the buggy one polls its device first.
         bool buggy = w.skip_sleeper == "buggy";
         uint64_t status = k.alloc(64, 64);
-        k.spawn("poller", Task::Kind::User, true, 0, [buggy, status](Task& t) {
-            for (uint64_t n = 0; !t.should_stop(); ++n) {
+        auto vars = task_vars(k, "poller");
+        k.spawn("poller", Task::Kind::User, true, 0, [buggy, status, vars](Task& t) {
+            for (uint64_t& n = vars->n; !t.should_stop(); ++n) {
                 t.freezer_do_not_count();
                 sc_core::wait(from_ps(1'000'000'000ULL));  // 1 ms
                 if (!buggy) t.freezer_count();
@@ -128,10 +162,11 @@ void StorageWorkloadRun::start_writer() {
     const uint64_t blocks = fs_->layout().file_blocks;
 
     ++pending_;
-    k.spawn("writer", Task::Kind::User, true, 1, [this, blocks, &w](Task& t) {
+    auto vars = task_vars(k, "writer", task_rng("writer"));
+    k.spawn("writer", Task::Kind::User, true, 1, [this, blocks, &w, vars](Task& t) {
         std::vector<uint8_t> buf(PageCache::kBlockSize);
-        Rng rng = task_rng("writer");
-        uint64_t seq = 0;
+        Rng& rng = vars->rng;
+        uint64_t& seq = vars->n;
         for (; !t.should_stop() && (!w.ops || seq < w.ops); ++seq) {
             uint64_t block = seq % blocks;
             for (size_t i = 0; i < buf.size(); i += 8) {
@@ -174,8 +209,10 @@ void StorageWorkloadRun::start_writer() {
     // Freezable ones sleep with wait_event_freezable; threads that are not
     // never reach a freeze point and keep writing while the image is made.
     auto fs_thread = [this, &w](const char* name, Picos period, std::function<void(Task&, uint64_t)> pass) {
-        platform_.kernel().spawn(name, Task::Kind::KThread, w.flusher_freezable, 0, [&w, period, pass](Task& t) {
-            for (uint64_t n = 1; !t.should_stop(); ++n) {
+        auto vars = task_vars(platform_.kernel(), name);
+        vars->n = 1;
+        platform_.kernel().spawn(name, Task::Kind::KThread, w.flusher_freezable, 0, [&w, period, pass, vars](Task& t) {
+            for (uint64_t& n = vars->n; !t.should_stop(); ++n) {
                 if (w.flusher_freezable) t.sleep_freezable(period);
                 else sc_core::wait(from_ps(period));
                 if (t.should_stop()) break;
@@ -202,10 +239,12 @@ void StorageWorkloadRun::start_toucher() {
     swap_->init(k.boot_cpu());
     anon_ = std::make_unique<AnonMemory>(k, *swap_, w.toucher_pages, w.toucher_resident);
     ++pending_;
-    k.spawn("toucher", Task::Kind::User, true, 1, [this, &w](Task& t) {
-        std::vector<uint64_t> expected(w.toucher_pages, 0);
-        Rng rng = task_rng("toucher");
-        uint64_t n = 1;
+    auto vars = task_vars(k, "toucher", task_rng("toucher"), w.toucher_pages);
+    vars->n = 1;
+    k.spawn("toucher", Task::Kind::User, true, 1, [this, &w, vars](Task& t) {
+        std::vector<uint64_t>& expected = vars->words;
+        Rng& rng = vars->rng;
+        uint64_t& n = vars->n;
         for (; !t.should_stop() && (!w.ops || n <= w.ops); ++n) {
             uint64_t vpage = rng.uniform(0, w.toucher_pages - 1);
             uint64_t frame = 0;
