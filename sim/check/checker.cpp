@@ -296,10 +296,14 @@ void Checker::on_event(const Event& ev) {
         // The hardware state resume must give back is the device's as it
         // stopped running: with no freezer (ben2001) or a save_state long
         // before (linus2006), tasks may have changed it since the start.
-        if (in_transition_ && (ev.name == "suspend" || ev.name == "freeze" || ev.name == "poweroff" ||
-                               ev.name == "save_explicit")) {
-            snapshot_before(arg_value(ev, "device"));
-            stopped_devices_.insert(arg_value(ev, "device"));
+        // Hibernation stops a device twice, before the snapshot and at the
+        // power-off after the image is written: the image holds the kernel
+        // of the first, so a thaw that lost the state is not the reference.
+        const std::string dev = arg_value(ev, "device");
+        if (in_transition_ && (ev.name == "suspend" || ev.name == "freeze" || ev.name == "save_explicit" ||
+                               (ev.name == "poweroff" && !stopped_devices_.count(dev)))) {
+            snapshot_before(dev);
+            stopped_devices_.insert(dev);
         }
         running_[ev.track] = {arg_value(ev, "device"), ev.name, arg_value(ev, "phase"), ev.ts};
         // The watchdog looks again when this budget runs out (an earlier

@@ -38,6 +38,7 @@ int PmEngine::wait_for_power(Cpu& cpu) {
     uint64_t vector = cpu.wait_for_start();
     if (protocol_.target == 4 && vector == s_.image_restore_point && cpu.read64(s_.context_area) == kContextMagic) {
         if (s_.image_restored) s_.image_restored(cpu);
+        not_restored_.clear();  // what the thaw after the snapshot found: a timeline the image undid
         s_.kernel->unhalt();
         result_.resumed = true;
         return 0;
@@ -95,7 +96,10 @@ int PmEngine::platform_enter(Cpu& cpu) {
         hub_.instant(track_, "resume-failed", "pm", {{"reason", "saved processor context is corrupt"}});
         return -1;
     }
-    if (protocol_.target == 4 && s_.image_restored) s_.image_restored(cpu);
+    if (protocol_.target == 4 && s_.image_restored) {
+        s_.image_restored(cpu);
+        not_restored_.clear();  // what the thaw after the snapshot found: a timeline the image undid
+    }
     // Still one CPU, interrupts off: acpi_leave_sleep_state_prep.
     s_.acpi->leave_prep(cpu, protocol_.target, s_.kernel->props().get<bool>("acpi_gts_bfs"));
     s_.kernel->unhalt();
