@@ -3,7 +3,9 @@
 // cache, flush, FUA, standby and power loss.
 #include "bench_platform.h"
 
+#include "sim/check/checker.h"
 #include "sim/kernel/page_cache.h"
+#include "sim/pm/device_graph.h"
 
 #include <fmt/format.h>
 
@@ -162,4 +164,75 @@ TEST_CASE("page cache: write-back and fsync, as the block layer reports them", "
     REQUIRE(f["log"] == "w40+8 w24+8 flush ");
     REQUIRE(f["media3"] == "yes");
     REQUIRE(f["read"] == "yes");
+}
+
+namespace {
+// The checker's drvstate.stale "after resume" on the booted pc-storage
+// platform (ahci0 and dma0 bound) after `change`, given ahci0's ABAR and
+// dma0's BAR0; violations as "id@component:register ".
+std::string mirrors_after(const std::function<void(Platform&, Cpu&, uint64_t, uint64_t)>& change) {
+    return quiesce::test::on_booted("s3-storage", [&](Platform& p, Cpu& cpu, Facts& f) {
+               DeviceGraph graph;
+               graph.add_device("ahci0");
+               graph.add_device("dma0");
+               Checker checker(p.kernel().hub(), graph);
+               p.watch(checker);
+               uint64_t abar = 0;
+               for (auto& d : p.pci_core().devices())
+                   if (d.vendor == AhciPci::kVendor && d.device == AhciPci::kDevice) abar = d.bar[AhciPci::kAbar];
+               REQUIRE(abar);
+               REQUIRE(!p.dma_drivers().empty());
+               change(p, cpu, abar, p.dma_drivers().at(0).second->mmio_base());
+               checker.transition_resumed();
+               std::string v;
+               for (const auto& x : checker.violations()) {
+                   const std::string key = "\"register\":\"";
+                   const size_t at = x.evidence.find(key) + key.size();
+                   v += x.id + "@" + x.component + ":" + x.evidence.substr(at, x.evidence.find('"', at) - at) + " ";
+               }
+               f["v"] = v;
+           })["v"];
+}
+
+// Port 0 stopped as ahci_stop_engine and ahci_stop_fis_rx stop it, PxCLB
+// moved to `clb`, then started again when `restart`.
+void move_clb(Cpu& cpu, uint64_t abar, uint32_t clb, bool restart) {
+    const uint32_t cmd = cpu.read32(abar + Ahci::PxCMD);
+    cpu.write32(abar + Ahci::PxCMD, cmd & ~Ahci::CMD_ST);
+    sc_core::wait(sc_core::sc_time(1, sc_core::SC_MS));
+    cpu.write32(abar + Ahci::PxCMD, cpu.read32(abar + Ahci::PxCMD) & ~Ahci::CMD_FRE);
+    sc_core::wait(sc_core::sc_time(1, sc_core::SC_MS));
+    REQUIRE(!(cpu.read32(abar + Ahci::PxCMD) & (Ahci::CMD_CR | Ahci::CMD_FR)));
+    cpu.write32(abar + Ahci::PxCLB, clb);
+    if (!restart) return;
+    cpu.write32(abar + Ahci::PxCMD, cpu.read32(abar + Ahci::PxCMD) | Ahci::CMD_FRE);
+    sc_core::wait(sc_core::sc_time(1, sc_core::SC_MS));
+    cpu.write32(abar + Ahci::PxCMD, cpu.read32(abar + Ahci::PxCMD) | Ahci::CMD_ST);
+    sc_core::wait(sc_core::sc_time(1, sc_core::SC_MS));
+    REQUIRE((cpu.read32(abar + Ahci::PxCMD) & Ahci::CMD_CR));
+}
+}  // namespace
+
+TEST_CASE("checker: drvstate.stale - AHCI's PxCLB and the DMA engine's RING_SIZE against the driver's memory",
+          "[checker][disk]") {
+    // Quiet: both as their drivers programmed them.
+    CHECK(mirrors_after([](Platform&, Cpu&, uint64_t, uint64_t) {}).empty());
+    // Fires: the port runs its command list from elsewhere than the
+    // driver's (a resume that restored PxCLB from a stale copy).
+    CHECK(mirrors_after([](Platform& p, Cpu& cpu, uint64_t abar, uint64_t) {
+              move_clb(cpu, abar, uint32_t(p.kernel().alloc(1024, 1024)), true);
+          }) == "drvstate.stale@ahci0:PxCLB ");
+    // Near miss: the same PxCLB on a stopped port, which fetches nothing.
+    CHECK(mirrors_after([](Platform& p, Cpu& cpu, uint64_t abar, uint64_t) {
+              move_clb(cpu, abar, uint32_t(p.kernel().alloc(1024, 1024)), false);
+          }).empty());
+    // Fires: a running engine whose RING_SIZE is not the driver's ring's.
+    CHECK(mirrors_after([](Platform&, Cpu& cpu, uint64_t, uint64_t bar) {
+              cpu.write32(bar + DmaEngine::RING_SIZE, cpu.read32(bar + DmaEngine::RING_SIZE) / 2);
+          }) == "drvstate.stale@dma0:RING_SIZE ");
+    // Near miss: the same on an engine stopped first (CTRL.ENABLE 0).
+    CHECK(mirrors_after([](Platform&, Cpu& cpu, uint64_t, uint64_t bar) {
+              cpu.write32(bar + DmaEngine::CTRL, 0);
+              cpu.write32(bar + DmaEngine::RING_SIZE, cpu.read32(bar + DmaEngine::RING_SIZE) / 2);
+          }).empty());
 }

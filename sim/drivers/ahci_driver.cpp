@@ -3,6 +3,7 @@
 
 #include "models/cpu/cpu.h"
 #include "sim/core/errors.h"
+#include "sim/core/memory.h"
 #include "sim/kernel/kernel.h"
 
 #include <fmt/format.h>
@@ -252,5 +253,9 @@ int AhciDriver::flush(Cpu& cpu) {
     if (!write_cache_) return 0;
     return command(cpu, SataDrive::FLUSH_CACHE_EXT, 0, 0, 0, 0, false);
 }
+
+uint64_t AhciDriver::software_clb(const PhysicalMemory& mem) const { return drv_ ? mem.peek64(drv_ + F_CLB) : 0; }
+
+uint64_t AhciDriver::software_fb(const PhysicalMemory& mem) const { return drv_ ? mem.peek64(drv_ + F_FB) : 0; }
 
 }  // namespace quiesce

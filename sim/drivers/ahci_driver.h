@@ -38,6 +38,7 @@
 namespace quiesce {
 
 class Kernel;
+class PhysicalMemory;
 
 class AhciDriver : public PciDataDriver, public BlockDevice {
 public:
@@ -65,6 +66,10 @@ public:
     int rederive(Cpu& cpu, const std::string& reg) override;
     int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
     const sc_core::sc_event& irq_event() const override { return done_; }
+    // Port 0's command list and received-FIS area in the driver struct
+    // (what PxCLB and PxFB must hold; zero-time, for the checker).
+    uint64_t software_clb(const PhysicalMemory& mem) const;
+    uint64_t software_fb(const PhysicalMemory& mem) const;
 
 private:
     // The disk's DriverHost: its queue and its ATA commands.

@@ -124,6 +124,10 @@ uint64_t DmaEngineDriver::software_ring(const PhysicalMemory& mem) const { retur
 
 uint32_t DmaEngineDriver::software_tail(const PhysicalMemory& mem) const { return drv_ ? mem.peek32(drv_ + F_TAIL) : 0; }
 
+uint32_t DmaEngineDriver::software_ring_size(const PhysicalMemory& mem) const {
+    return drv_ ? mem.peek32(drv_ + F_SIZE) : 0;
+}
+
 void DmaEngineDriver::queue_stop(Cpu& cpu) {
     queue_lock_.lock();
     cpu.write32(drv_ + F_STOPPED, 1);

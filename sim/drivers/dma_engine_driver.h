@@ -57,6 +57,7 @@ public:
     // the checker's drvstate.stale): its base and the tail it wrote last.
     uint64_t software_ring(const PhysicalMemory& mem) const;
     uint32_t software_tail(const PhysicalMemory& mem) const;
+    uint32_t software_ring_size(const PhysicalMemory& mem) const;
     // An ioctl that tunes the engine (hdparm for this device): BURST is
     // hardware state, written straight to the register.
     void set_burst(Cpu& cpu, uint32_t bytes);

@@ -292,6 +292,30 @@ void Platform::watch(Checker& checker) {
                                      [used, drv, mem] { return used("RING_BASE", drv->software_ring(*mem)); });
                 checker.watch_mirror(d.fn->path(), "TAIL",
                                      [used, drv, mem] { return used("TAIL", drv->software_tail(*mem)); });
+                checker.watch_mirror(d.fn->path(), "RING_SIZE",
+                                     [used, drv, mem] { return used("RING_SIZE", drv->software_ring_size(*mem)); });
+            }
+    // AHCI: port 0's command list and received-FIS area (PxCLB, PxFB with
+    // their upper halves) against the driver's pointers in memory: PxCLB
+    // while the port's command list runs (PxCMD.ST), PxFB while FIS receive
+    // is on (PxCMD.FRE); a stopped port uses neither.
+    for (auto& d : devs_)
+        if (d.ahci_driver && d.probed)
+            if (auto* a = dynamic_cast<AhciPci*>(d.fn)) {
+                const RegisterBank* bank = &a->core().regs();
+                AhciDriver* drv = d.ahci_driver.get();
+                const PhysicalMemory* mem = mem_.get();
+                auto used = [bank](const char* lo, const char* hi, uint32_t on, uint64_t memory) {
+                    const bool running = bank->reg("PxCMD").value() & on;
+                    const uint64_t device = (bank->reg(hi).value() << 32) | bank->reg(lo).value();
+                    return std::make_pair(running ? device : memory, memory);
+                };
+                checker.watch_mirror(d.fn->path(), "PxCLB", [used, drv, mem] {
+                    return used("PxCLB", "PxCLBU", Ahci::CMD_ST, drv->software_clb(*mem));
+                });
+                checker.watch_mirror(d.fn->path(), "PxFB", [used, drv, mem] {
+                    return used("PxFB", "PxFBU", Ahci::CMD_FRE, drv->software_fb(*mem));
+                });
             }
     // A described device's engine: the ring base it fetches from and the
     // producer index it runs to, against the driver's struct (an engine
