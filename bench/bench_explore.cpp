@@ -31,6 +31,7 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <set>
 #include <string>
 
 using namespace quiesce;
@@ -105,10 +106,10 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     auto [rerun_cpu, rerun_faults] = Usage::now().since(u, n);
 
     std::vector<size_t> alone;
-    std::vector<Branch> branches = prefix_branches(base.stream, points, alone);
+    PrefixPlan plan = prefix_plan(base.stream, points, alone);
     u = Usage::now();
     t = Clock::now();
-    execute_branched(s, branches, variants, jobs,
+    execute_branched(s, base.stream, plan.steps, plan.members, variants, jobs,
                      [&](size_t i, RunResult r) { digests_prefix[i] = std::to_string(r.stream.digest); });
     std::vector<Scenario> rest;
     for (size_t k : alone) rest.push_back(variants[k]);
@@ -117,14 +118,17 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     auto [prefix_cpu, prefix_faults] = Usage::now().since(u, n);
 
     size_t same = 0, stems = 0, again = 0;
+    std::set<Picos> at;
     for (size_t i = 0; i < n; ++i) same += digests_rerun[i] == digests_prefix[i];
-    for (const auto& b : branches)
-        for (const auto& st : b.stems) {
+    for (const Fork& f : plan.root) {
+        at.insert(f.at);
+        if (f.stem) {
             ++stems;
-            again += st.followers.size();
+            again += f.members.size();
         }
+    }
     std::printf("%s: %s, %zu variants, %u jobs, %zu branch points%s, %zu from the start\n", what.c_str(),
-                s.name.c_str(), n, jobs, branches.size(),
+                s.name.c_str(), n, jobs, at.size(),
                 stems ? fmt::format(" ({} forked again from {} stems)", again, stems).c_str() : "", alone.size());
     std::printf("  fork floor:      %8.1f children/s (empty children through the pool)\n", double(n) / floor_s);
     std::printf("  re-running:      %8.1f variants/s   %.1f%% of the floor\n", double(n) / rerun_s,

@@ -484,30 +484,36 @@ TEST_CASE("explore: a stem plans its followers at its own order's marks", "[expl
     CHECK(points[2].order == orders[0].rule);
     CHECK(points[2].rule == faults[0].rule);
     std::vector<size_t> alone;
-    std::vector<Branch> branches = prefix_branches(base.stream, points, alone);
+    PrefixPlan plan = prefix_plan(base.stream, points, alone);
     CHECK(alone.empty());
     std::map<size_t, int> seen;  // each variant forks exactly once
     size_t stems = 0;
-    for (const auto& b : branches) {
-        for (size_t k : b.variants) {
+    for (const Fork& f : plan.root) {
+        if (!f.stem) {
+            REQUIRE(f.members.size() == 1);
+            size_t k = f.members[0];
             ++seen[k];
             CHECK(!points[k].order.empty());  // a fault under an order that comes before any callback
             CHECK(points[k].kind == "power-loss");
+            CHECK(f.keys.size() == 2);        // taking both there
+            continue;
         }
-        for (const auto& st : b.stems) {
-            ++stems;
-            REQUIRE(st.alone);
-            ++seen[*st.alone];
-            CHECK(points[*st.alone].rule == "order=" + fmt::format("{}", fmt::join(st.order, ",")));
-            for (const auto& [k, mark] : st.followers) {
-                ++seen[k];
-                CHECK(points[k].order == points[*st.alone].rule);
-                if (points[k].nth) {
-                    CHECK(mark.drive == "sda");
-                    CHECK(mark.nth == points[k].nth);
-                } else {
-                    CHECK(mark.phase == points[k].phase);
-                }
+        ++stems;
+        REQUIRE(f.alone);
+        ++seen[*f.alone];
+        CHECK(f.keys == std::vector<std::string>{points[*f.alone].rule});
+        CHECK(points[*f.alone].kind == "order");
+        for (size_t k : f.members) {
+            ++seen[k];
+            CHECK(points[k].order == points[*f.alone].rule);
+            // Each follows at its own mark: the steps say where.
+            const Choice& c = plan.steps[k].back();
+            CHECK(c.where == Choice::Where::At);
+            if (points[k].nth) {
+                CHECK(c.mark.drive == "sda");
+                CHECK(c.mark.nth == points[k].nth);
+            } else {
+                CHECK(c.mark.phase == points[k].phase);
             }
         }
     }
@@ -516,43 +522,160 @@ TEST_CASE("explore: a stem plans its followers at its own order's marks", "[expl
     for (const auto& [k, n] : seen) CHECK(n == 1);
 }
 
-TEST_CASE("explore: a stem that dies loses its own followers only", "[explore]") {
-    Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml");
-    s.trace = TraceLevel::Summary;
-    RunResult base = execute(s);
-    std::vector<FaultPoint> faults = fault_points(base.stream, {"callback-fail"});
-    std::vector<FaultPoint> orders = order_points(build_graph(s.platform), true, false, 2);
-    REQUIRE(orders.size() == 2);
-    std::vector<FaultPoint> points = orders;
-    for (auto& p : cross_points(faults, orders, {}, {})) points.push_back(std::move(p));
+namespace {
+// s3-storage with callback-fail, 2 orders, 1 timing, every combination:
+// the points, their variants, the baseline and the prefix run's plan.
+struct Composed {
+    Scenario s;
+    RunResult base;
+    std::vector<FaultPoint> points;
     std::vector<Scenario> variants;
-    for (const auto& p : points) variants.push_back(variant_of(s, p));
     std::vector<size_t> alone;
-    std::vector<Branch> branches = prefix_branches(base.stream, points, alone);
-    REQUIRE(alone.empty());
-    const Stem* doomed = nullptr;
-    for (const auto& b : branches)
-        if (!b.stems.empty()) doomed = &b.stems[0];
-    REQUIRE(doomed);
-    // The first stem's runs each get a millisecond: killed at once, as if
+    PrefixPlan plan;
+    Composed() {
+        s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml");
+        s.trace = TraceLevel::Summary;
+        base = execute(s);
+        std::vector<FaultPoint> faults = fault_points(base.stream, {"callback-fail"});
+        std::vector<FaultPoint> orders = order_points(build_graph(s.platform), true, false, 2);
+        std::vector<FaultPoint> timings = timing_points(1, 20);
+        points = faults;
+        points.insert(points.end(), orders.begin(), orders.end());
+        points.insert(points.end(), timings.begin(), timings.end());
+        for (auto& p : cross_points(faults, orders, {}, timings)) points.push_back(std::move(p));
+        for (const auto& p : points) variants.push_back(variant_of(s, p));
+        plan = prefix_plan(base.stream, points, alone);
+    }
+    const Fork& root_stem(const std::string& key) const {
+        for (const Fork& f : plan.root)
+            if (f.stem && f.keys == std::vector<std::string>{key}) return f;
+        FAIL("no stem of " << key);
+        return plan.root.front();
+    }
+};
+}  // namespace
+
+TEST_CASE("explore: branching goes as deep as the decisions: a timing's stem forks each order's stem, which forks the faults",
+          "[explore][timing]") {
+    Composed c;
+    CHECK(c.alone.empty());
+    const std::string timing = timing_points(1, 20)[0].rule;
+    const Fork& t = c.root_stem(timing);
+    REQUIRE(t.alone);
+    CHECK(c.points[*t.alone].kind == "timing");
+    CHECK(t.at == 0);
+    // Everything under the timing follows its stem: faults, orders, both.
+    size_t under = 0;
+    for (const auto& p : c.points) under += decisions(p).timing == timing && p.kind != "timing";
+    CHECK(t.members.size() == under);
+    // In the timing's own run, each order is a stem of its own (the order
+    // under the timing its scout), forked at the first callback phase, and
+    // the faults under both follow it; the faults under the timing alone
+    // fork one by one at their phases.
+    RunResult scout = execute(c.variants[*t.alone]);
+    std::vector<Fork> below = plan_forks(scout.stream, 0, false, {timing}, t.members, c.plan.steps);
+    std::map<size_t, int> seen;
+    size_t order_stems = 0;
+    for (const Fork& f : below) {
+        if (!f.stem) {
+            ++seen[f.members[0]];
+            CHECK(decisions(c.points[f.members[0]]).order.empty());
+            CHECK(f.at > 0);
+            continue;
+        }
+        ++order_stems;
+        REQUIRE(f.alone);
+        ++seen[*f.alone];
+        const std::string order = decisions(c.points[*f.alone]).order;
+        CHECK(c.points[*f.alone].kind == "order");
+        CHECK(f.keys == std::vector<std::string>{order});
+        for (size_t k : f.members) {
+            ++seen[k];
+            CHECK(decisions(c.points[k]).order == order);
+            CHECK(!decisions(c.points[k]).fault.empty());
+        }
+        // One more level down: the order's stem forks each fault at its
+        // phase in the run of the order under the timing.
+        RunResult pair = execute(c.variants[*f.alone]);
+        std::set<std::string> taken{timing, order};
+        for (const Fork& g : plan_forks(pair.stream, f.at, false, taken, f.members, c.plan.steps)) {
+            CHECK(!g.stem);
+            CHECK(g.at >= f.at);
+            REQUIRE(g.keys.size() == 1);
+            CHECK(g.keys[0].rfind(decisions(c.points[g.members[0]]).fault + " #", 0) == 0);
+        }
+    }
+    CHECK(order_stems == 2);
+    CHECK(seen.size() == t.members.size());
+    for (const auto& [k, n] : seen) CHECK(n == 1);
+}
+
+TEST_CASE("explore: a stem that dies loses its own followers only", "[explore]") {
+    // Two levels down: the stem of an order under a timing (forked by the
+    // timing's stem) dies; its variants are lost, the timing's others and
+    // everything else run.
+    Composed c;
+    REQUIRE(c.alone.empty());
+    const Fork& t = c.root_stem(timing_points(1, 20)[0].rule);
+    REQUIRE(t.alone);
+    std::string order;
+    for (size_t k : t.members)
+        if (c.points[k].kind == "order") order = c.points[k].rule;
+    REQUIRE(!order.empty());
+    std::set<size_t> members;  // the pair's stem: the pair and the faults under both
+    for (size_t k : t.members)
+        if (decisions(c.points[k]).order == order) members.insert(k);
+    REQUIRE(members.size() > 2);
+    // The doomed stem's runs each get a millisecond: killed at once, as if
     // its models had hung. The stem's own budget follows them.
-    std::set<size_t> members{*doomed->alone};
-    for (const auto& f : doomed->followers) members.insert(f.first);
-    for (size_t k : members) variants[k].wall_limit_s = 1e-3;
-    Scenario prefix = s;
+    for (size_t k : members) c.variants[k].wall_limit_s = 1e-3;
+    Scenario prefix = c.s;
     prefix.wall_limit_s = 1e-3;  // a stem's budget: twice this, and its followers'
     std::map<size_t, RunResult> results;
-    std::vector<size_t> order;
-    execute_branched(prefix, branches, variants, 2, [&](size_t i, RunResult r) {
-        order.push_back(i);
-        results[i] = std::move(r);
-    });
-    REQUIRE(results.size() == points.size());
+    execute_branched(prefix, c.base.stream, c.plan.steps, c.plan.members, c.variants, 2,
+                     [&](size_t i, RunResult r) { results[i] = std::move(r); });
+    REQUIRE(results.size() == c.points.size());
     for (const auto& [i, r] : results) {
-        INFO(points[i].rule << " under " << points[i].order << ": " << r.message);
+        INFO(c.points[i].rule << " under " << c.points[i].order << " " << c.points[i].timing << ": " << r.message);
         if (members.count(i)) CHECK((r.status == "crashed" || r.status == "timeout"));
         else CHECK((r.status == "passed" || r.status == "failed"));
     }
+}
+
+TEST_CASE("explore: orders under a timing fork from the timing's stem at the first callback phase, as runs from the start",
+          "[explore][timing]") {
+    // Orders x timings without faults: each pair forks from its timing's
+    // stem (the timing's own run), where the order is first read; nothing
+    // runs from the start.
+    std::string a;
+    Cli with = explore_three_ways("explore " + quiesce::test::regression("s3-storage") + " --orders --timing 2 --cross -j 2",
+                                  "ordertiming", a);
+    INFO(with.out);
+    std::smatch m;
+    REQUIRE(std::regex_search(with.out, m, std::regex("combinations: (\\d+) \\(orders x timings (\\d+)\\); this run: (\\d+) "
+                                                      "variants .*prefix sharing \\((\\d+) forked at \\d+ branch points?, "
+                                                      "(\\d+) of them again from (\\d+) stems, 0 from the start\\)")));
+    CHECK(m[3] == m[4]);
+    CHECK(std::stoi(m[6]) == 2);             // the two timings
+    CHECK(std::stoi(m[5]) == std::stoi(m[2]));  // every pair follows its timing
+    std::string pair = last_run(a, "order=%timing=%");
+    Cli replay = sh("replay " + a + " " + pair);
+    CHECK(replay.out.find("2 recorded decision(s)") != std::string::npos);
+    CHECK(replay.out.find("identical") != std::string::npos);
+}
+
+TEST_CASE("explore: faults x orders x timings fork three levels deep, as runs from the start", "[explore][timing]") {
+    std::string a;
+    Cli with = explore_three_ways("explore " + quiesce::test::regression("s3-storage") +
+                                      " --kinds callback-fail,power-loss --orders --orders-limit 2 --timing 2 --cross -j 2",
+                                  "deeper", a);
+    INFO(with.out);
+    CHECK(std::regex_search(with.out, std::regex("prefix sharing \\(\\d+ forked at \\d+ branch points, \\d+ of them again "
+                                                 "from \\d+ stems, 0 from the start\\)")));
+    std::string deep = last_run(a, "order=%timing=%kind=%");
+    Cli replay = sh("replay " + a + " " + deep);
+    CHECK(replay.out.find("3 recorded decision(s)") != std::string::npos);
+    CHECK(replay.out.find("identical") != std::string::npos);
 }
 
 TEST_CASE("explore: a fault under another order that the fault alone shows shrinks to the fault alone", "[explore]") {
@@ -616,10 +739,11 @@ TEST_CASE("explore: a variant child that dies does not stop the others sharing i
     for (const auto& p : points) variants.push_back(variant_of(s, p));
     variants[2].wall_limit_s = 1e-4;  // killed at once: as if its model had hung or crashed
     std::vector<size_t> alone;
-    std::vector<Branch> branches = prefix_branches(base.stream, points, alone);
+    PrefixPlan plan = prefix_plan(base.stream, points, alone);
     REQUIRE(alone.empty());
     std::map<size_t, std::string> status;
-    execute_branched(s, branches, variants, 2, [&](size_t i, RunResult r) { status[i] = r.status; });
+    execute_branched(s, base.stream, plan.steps, plan.members, variants, 2,
+                     [&](size_t i, RunResult r) { status[i] = r.status; });
     REQUIRE(status.size() == 6);
     CHECK(status[2] == "timeout");
     for (size_t i : {0, 1, 3, 4, 5}) CHECK((status[i] == "passed" || status[i] == "failed"));

@@ -175,17 +175,22 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     std::vector<FaultPoint> vpoints;
     for (size_t i : picks) vpoints.push_back(points[i]);
     std::vector<size_t> alone;
-    std::vector<Branch> branches;
+    // The prefix run's plan over the baseline (steps per variant: index
+    // into `variants`), and the variants it forks.
+    struct Group {
+        Scenario stem;
+        RunStream run;
+        std::vector<size_t> members;
+        std::vector<Fork> root;
+    };
+    std::vector<std::vector<Choice>> steps(variants.size());
+    Group plain_group;
     // Variants under a driver mutation fork from the mutant's own run, which
     // differs from the baseline's wherever the mutated driver runs first:
     // a prefix run of the mutated scenario per mutation that two or more
     // variants follow, branched at their sites in a scout run of it (a run
     // of that same scenario from the start).
-    struct MutantGroup {
-        Scenario stem;
-        std::vector<Branch> branches;
-    };
-    std::vector<MutantGroup> groups;
+    std::vector<Group> groups;
     if (o.prefix) {
         std::vector<size_t> plain;
         std::map<std::string, std::vector<size_t>> by_mutation;
@@ -194,26 +199,25 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             if (rule.empty()) plain.push_back(k);
             else by_mutation[rule].push_back(k);
         }
-        // Indices of a sub-list's branches back to the variants'.
-        auto remap = [](std::vector<Branch>& bs, const std::vector<size_t>& to) {
-            for (Branch& b : bs) {
-                for (size_t& k : b.variants) k = to[k];
-                for (Stem& st : b.stems) {
-                    if (st.alone) st.alone = to[*st.alone];
-                    for (auto& fl : st.followers) fl.first = to[fl.first];
-                }
-            }
-        };
-        auto sub = [&](const std::vector<size_t>& ks, const RunStream& stream, bool strip) {
+        // A sub-list's plan, its indices back to the variants'.
+        auto sub = [&](const std::vector<size_t>& ks, const RunStream& stream, bool strip, Group& g) {
             std::vector<FaultPoint> pts;
             for (size_t k : ks) pts.push_back(strip ? without_mutation(vpoints[k]) : vpoints[k]);
             std::vector<size_t> local;
-            std::vector<Branch> bs = prefix_branches(stream, pts, local);
-            remap(bs, ks);
+            PrefixPlan pl = prefix_plan(stream, pts, local);
             for (size_t l : local) alone.push_back(ks[l]);
-            return bs;
+            for (size_t l = 0; l < ks.size(); ++l) steps[ks[l]] = std::move(pl.steps[l]);
+            for (size_t l : pl.members) g.members.push_back(ks[l]);
+            for (Fork& f : pl.root) {
+                if (f.alone) f.alone = ks[*f.alone];
+                for (size_t& m : f.members) m = ks[m];
+                g.root.push_back(std::move(f));
+            }
         };
-        branches = sub(plain, base.stream, false);
+        plain_group.stem = s;  // records what the variants record
+        plain_group.stem.trace = variant_trace;
+        plain_group.run = base.stream;
+        sub(plain, base.stream, false, plain_group);
         for (const auto& [rule, ks] : by_mutation) {
             std::vector<size_t> followers;  // the mutant's own variant runs from the start
             for (size_t k : ks)
@@ -223,31 +227,35 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                 alone.insert(alone.end(), followers.begin(), followers.end());
                 continue;
             }
-            MutantGroup g{variant_of(s, FaultPoint{rule, "mutation", "", mutation_text(rule)}), {}};
+            Group g{variant_of(s, FaultPoint{rule, "mutation", "", mutation_text(rule)}), {}, {}, {}};
             g.stem.trace = variant_trace;
             Scenario scout = g.stem;
             scout.note_persistence = o.persistence > 0;
-            g.branches = sub(followers, execute(scout).stream, true);
-            if (!g.branches.empty()) groups.push_back(std::move(g));
+            g.run = execute(scout).stream;
+            sub(followers, g.run, true, g);
+            if (!g.members.empty()) groups.push_back(std::move(g));
         }
         std::sort(alone.begin(), alone.end());
     } else {
         for (size_t k = 0; k < variants.size(); ++k) alone.push_back(k);
     }
-    size_t stems = 0, followers = 0, branch_points = branches.size();
-    for (const auto& b : branches)
-        for (const auto& st : b.stems) {
-            ++stems;
-            followers += st.followers.size();
-        }
-    for (const auto& g : groups) {
-        branch_points += g.branches.size();
-        for (const auto& b : g.branches)
-            for (const auto& st : b.stems) {
+    // The header counts the prefix runs' own forks: where they branch, and
+    // the variants that fork again from the stems they fork.
+    size_t stems = 0, followers = 0, branch_points = 0, plain_points = 0;
+    auto count = [&](const Group& g) {
+        std::set<Picos> at;
+        for (const Fork& f : g.root) {
+            at.insert(f.at);
+            if (f.stem) {
                 ++stems;
-                followers += st.followers.size();
+                followers += f.members.size();
             }
-    }
+        }
+        branch_points += at.size();
+        return at.size();
+    };
+    plain_points = count(plain_group);
+    for (const auto& g : groups) count(g);
     std::string budget_text = o.budget     ? fmt::format(", budget {}", o.budget)
                               : o.budget_s ? fmt::format(", budget {}s", o.budget_s)
                                            : "";
@@ -256,7 +264,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         sharing = fmt::format(", prefix sharing ({} forked at {} branch point{}", variants.size() - alone.size(),
                               branch_points, branch_points == 1 ? "" : "s");
         if (!groups.empty())
-            sharing += fmt::format(" ({} of them in the runs of {} mutant{})", branch_points - branches.size(),
+            sharing += fmt::format(" ({} of them in the runs of {} mutant{})", branch_points - plain_points,
                                    groups.size(), groups.size() == 1 ? "" : "s");
         if (stems)
             sharing += fmt::format(", {} of them again from {} stem{}", followers, stems, stems == 1 ? "" : "s");
@@ -347,12 +355,9 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     };
     bool out_of_time = false;
     try {
-        if (!branches.empty()) {
-            Scenario prefix = s;  // records what the variants record
-            prefix.trace = variant_trace;
-            execute_branched(prefix, branches, variants, o.jobs, on_result);
-        }
-        for (const MutantGroup& g : groups) execute_branched(g.stem, g.branches, variants, o.jobs, on_result);
+        if (!plain_group.members.empty())
+            execute_branched(plain_group.stem, plain_group.run, steps, plain_group.members, variants, o.jobs, on_result);
+        for (const Group& g : groups) execute_branched(g.stem, g.run, steps, g.members, variants, o.jobs, on_result);
         std::vector<Scenario> rest;
         for (size_t k : alone) rest.push_back(variants[k]);
         execute_all(rest, o.jobs, [&](size_t j, RunResult r) { on_result(alone[j], std::move(r)); });

@@ -133,22 +133,22 @@ std::vector<FaultPoint> one_move_orders(const DeviceGraph& g);
 // from the default.
 std::string order_change(const std::vector<std::string>& def, const std::vector<std::string>& order);
 
-// Prefix sharing: the variants (by position) whose fault waits for a phase
-// share the run up to 1 ps before that phase starts in the baseline; a
-// power loss after a drive's nth persistence point, up to 1 ps before that
-// point (the baseline must have noted them: Scenario::note_persistence);
-// an order, up to 1 ps before the first callback phase. A fault under
-// another order (--cross) that comes before the first callback phase forks
-// where the fault alone would, taking both; one that comes later follows
-// its order's stem, which forks it at the fault's phase or persistence
-// point in that order's own run. A fault under a PCT schedule or a timing
-// (and maybe an order) follows the stem of those decisions, forked at time
-// 0 (its schedule and timing set before the first event), which forks it
-// at its phase or persistence point in that stem's own run. One Branch per
-// time, in time order. Schedules, timings and orders that no fault
-// follows, and the rest, go to `alone`.
-std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
-                                    std::vector<size_t>& alone);
+// Prefix sharing (execute_branched): each variant's decisions as steps - a
+// PCT schedule and a timing before the first event, an order before the
+// first callback phase, a fault 1 ps before its phase first starts or
+// before a drive's nth persistence point (the baseline must have noted
+// them: Scenario::note_persistence) - and where the prefix run, a run as
+// the baseline, forks them (`root`, in its order; stems plan the rest from
+// their own runs). A fault that waits for no phase, and what would fork
+// one by one at time 0 (a schedule, a timing, their pair, with no variant
+// following it), go to `alone`: they run from the start.
+struct PrefixPlan {
+    std::vector<std::vector<Choice>> steps;  // per variant; empty for those alone
+    std::vector<size_t> members;           // the variants the prefix run forks, ascending
+    std::vector<Fork> root;                // where it forks them
+};
+PrefixPlan prefix_plan(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
+                       std::vector<size_t>& alone);
 
 // PCT schedules as variants (rule "schedule=pct,seed=i,depth=d,steps=k";
 // kind "pct"): seeds 1..n.

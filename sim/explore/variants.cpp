@@ -9,92 +9,48 @@
 
 namespace quiesce {
 
-std::vector<Branch> prefix_branches(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
-                                    std::vector<size_t>& alone) {
-    std::map<std::string, Picos> phase_start;
-    Picos first_callback = 0;  // the start of the first phase that runs device callbacks
-    for (const auto& ev : baseline.events) {
-        if (ev.kind == EvKind::SliceBegin && ev.category == "phase" && !phase_start.count(ev.name))
-            phase_start[ev.name] = ev.ts;
-        if (ev.kind == EvKind::SliceBegin && ev.category == "callback" && !first_callback)
-            first_callback = phase_start[arg_value(ev, "phase")];
-    }
-    std::map<std::string, std::vector<Picos>> points_of;  // drive -> its persistence points' times
-    for (const auto& [drive, ts] : baseline.persistence) points_of[drive].push_back(ts);
-    // An order's stem (--cross): its order, and the variants that follow it.
-    std::map<std::string, Stem> stems;
-    auto order_of = [](const std::string& rule) {  // "order=a,b" -> {a, b}
-        std::vector<std::string> order;
-        std::istringstream in(rule.substr(6));
-        for (std::string d; std::getline(in, d, ',');) order.push_back(d);
-        return order;
-    };
-    std::map<Picos, std::vector<size_t>> groups;
-    std::map<std::string, Stem> whole;  // stems from time 0: by their order, schedule and timing
-    std::vector<size_t> orders;  // order variants: forked by their stem if they have one
+PrefixPlan prefix_plan(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
+                       std::vector<size_t>& alone) {
+    PrefixPlan plan;
+    plan.steps.resize(variant_points.size());
+    std::vector<size_t> candidates;
     for (size_t k = 0; k < variant_points.size(); ++k) {
         const FaultPoint& p = variant_points[k];
-        Picos at = 0;  // when the fault's site comes in the baseline
-        if (const Decisions d = decisions(p); !d.schedule.empty() || !d.timing.empty()) {
-            // Another run from its first event: the variants that share its
-            // schedule, timing and order share a stem forked at time 0.
-            Stem& st = whole[d.order + "\n" + d.schedule + "\n" + d.timing];
-            if (!d.order.empty()) st.order = order_of(d.order);
-            st.rules.clear();
-            for (const std::string* r : {&d.schedule, &d.timing})
-                if (!r->empty()) st.rules.push_back(*r);
-            if (d.fault.empty()) st.alone = k;
-            else if (p.nth || !p.phase.empty())
-                st.followers.push_back({k, Mark{p.nth ? "" : p.phase, p.nth ? p.device : "", p.nth}});
-            else
-                alone.push_back(k);  // a fault that waits for no phase: its own run
+        const Decisions d = decisions(p);
+        std::vector<Choice>& steps = plan.steps[k];
+        for (const std::string* r : {&d.schedule, &d.timing})  // another run from its first event
+            if (!r->empty()) steps.push_back(Choice{Choice::Where::Start, {}, *r});
+        if (!d.order.empty()) steps.push_back(Choice{Choice::Where::FirstCallback, {}, d.order});
+        if (!d.fault.empty()) {
+            if (!p.nth && p.phase.empty()) {  // a fault that waits for no phase: its own run
+                steps.clear();
+                alone.push_back(k);
+                continue;
+            }
+            // The rule is named by its place among the variant's rules
+            // ("--fault 2" after an order): the same fault after other
+            // decisions is another rule.
+            steps.push_back(Choice{Choice::Where::At, Mark{p.nth ? "" : p.phase, p.nth ? p.device : "", p.nth},
+                                   d.fault + " #" + std::to_string(decision_rules(p).size())});
+        }
+        if (steps.empty()) alone.push_back(k);
+        else candidates.push_back(k);
+    }
+    // What would fork at time 0 one by one runs from the start: a stem from
+    // time 0 pays when variants follow it.
+    for (Fork& f : plan_forks(baseline, 0, true, {}, candidates, plan.steps)) {
+        if (!f.stem && f.at == 0) {
+            alone.push_back(f.members[0]);
+            plan.steps[f.members[0]].clear();
             continue;
         }
-        if (p.kind == "order") {
-            orders.push_back(k);
-            continue;
-        } else if (p.nth) {
-            const auto& times = points_of[p.device];
-            if (p.nth <= times.size()) at = times[p.nth - 1];
-        } else if (auto it = phase_start.find(p.phase); it != phase_start.end() && !whole_run_kind(p.kind)) {
-            at = it->second;
-        }
-        if (!p.order.empty() && first_callback > 1 && (at >= first_callback || (!at && (p.nth || !p.phase.empty())))) {
-            // Under another order it comes when that order's run says.
-            Stem& st = stems[p.order];
-            st.order = order_of(p.order);
-            st.followers.push_back({k, Mark{p.nth ? "" : p.phase, p.nth ? p.device : "", p.nth}});
-            continue;
-        }
-        if (at > 1) groups[at - 1].push_back(k);  // an order changes nothing before the first callback phase
-        else alone.push_back(k);
+        if (f.alone) plan.members.push_back(*f.alone);
+        plan.members.insert(plan.members.end(), f.members.begin(), f.members.end());
+        plan.root.push_back(std::move(f));
     }
-    for (size_t k : orders) {
-        if (first_callback <= 1) alone.push_back(k);
-        else if (auto it = stems.find(variant_points[k].rule); it != stems.end()) it->second.alone = k;
-        else groups[first_callback - 1].push_back(k);
-    }
-    std::vector<Branch> out;
-    for (auto& [at, members] : groups) out.push_back(Branch{at, std::move(members), {}});
-    if (!stems.empty()) {
-        auto it = std::find_if(out.begin(), out.end(), [&](const Branch& b) { return b.at == first_callback - 1; });
-        if (it == out.end())
-            it = out.insert(std::upper_bound(out.begin(), out.end(), first_callback - 1,
-                                             [](Picos t, const Branch& b) { return t < b.at; }),
-                            Branch{first_callback - 1, {}, {}});
-        for (auto& [rule, st] : stems) it->stems.push_back(std::move(st));
-    }
-    // A stem from time 0 pays when faults follow it; one alone is its own run.
-    Branch start{0, {}, {}};
-    for (auto& [key, st] : whole)
-        if (st.followers.empty()) {
-            if (st.alone) alone.push_back(*st.alone);
-        } else {
-            start.stems.push_back(std::move(st));
-        }
-    if (!start.stems.empty()) out.insert(out.begin(), std::move(start));
+    std::sort(plan.members.begin(), plan.members.end());
     std::sort(alone.begin(), alone.end());
-    return out;
+    return plan;
 }
 
 namespace {

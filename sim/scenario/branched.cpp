@@ -16,6 +16,8 @@
 #include <csignal>
 #include <cstring>
 #include <deque>
+#include <limits>
+#include <tuple>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,9 +28,9 @@ namespace quiesce {
 namespace {
 // A branched run's processes report to their parents in frames: a piece of
 // their own stream since their last pause ('P': what they forked there -
-// variants, and stems by token - and the piece), and each child as it
-// ended ('C': how, and what it wrote: a variant its stream from its fork
-// on, a stem its own frames).
+// variants, and stems by token with their variants - and the piece), and
+// each child as it ended ('C': how, and what it wrote: a variant its stream
+// from its fork on, a stem its own frames).
 void put_raw(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
 void put_u64(std::string& out, uint64_t v) { put_raw(out, &v, 8); }
 void put_bytes(std::string& out, const std::string& bytes) {
@@ -36,10 +38,19 @@ void put_bytes(std::string& out, const std::string& bytes) {
     out += bytes;
 }
 
-std::string encode_piece(const std::vector<size_t>& forked, const std::string& bytes) {
+struct Forked {
+    size_t id;                    // a variant, or a stem's token
+    std::vector<size_t> members;  // a stem's variants (its scout's first)
+};
+
+std::string encode_piece(const std::vector<Forked>& forked, const std::string& bytes) {
     std::string out = "P";
     put_u64(out, forked.size());
-    for (size_t i : forked) put_u64(out, i);
+    for (const Forked& f : forked) {
+        put_u64(out, f.id);
+        put_u64(out, f.members.size());
+        for (size_t m : f.members) put_u64(out, m);
+    }
     put_bytes(out, bytes);
     return out;
 }
@@ -60,7 +71,7 @@ std::string encode_child(size_t index, const ChildResult& r) {
 // Takes the complete frames from the front of `in` (a frame may still be
 // coming in): pieces to `piece(forked, bytes)`, children to
 // `child(index, result)`. False when `in` holds a frame that makes no sense.
-bool take_frames(std::string& in, const std::function<void(std::vector<size_t>, std::string)>& piece,
+bool take_frames(std::string& in, const std::function<void(std::vector<Forked>, std::string)>& piece,
                  const std::function<void(size_t, ChildResult)>& child) {
     size_t pos = 0;
     for (;;) {
@@ -84,15 +95,25 @@ bool take_frames(std::string& in, const std::function<void(std::vector<size_t>, 
         uint64_t n = 0;
         if (!get(&n, 8)) break;
         if (type == 'P') {
-            if (n > (in.size() - at) / 8) break;
-            std::vector<size_t> forked(n);
-            for (auto& i : forked) {
-                uint64_t v = 0;
-                get(&v, 8);
-                i = size_t(v);
+            if (n > (in.size() - at) / 16) break;
+            std::vector<Forked> forked(n);
+            bool whole = true;
+            for (auto& f : forked) {
+                uint64_t id = 0, m = 0;
+                if (!get(&id, 8) || !get(&m, 8) || m > (in.size() - at) / 8) {
+                    whole = false;
+                    break;
+                }
+                f.id = size_t(id);
+                f.members.resize(m);
+                for (auto& v : f.members) {
+                    uint64_t x = 0;
+                    get(&x, 8);
+                    v = size_t(x);
+                }
             }
             std::string chunk;
-            if (!bytes(chunk)) break;
+            if (!whole || !bytes(chunk)) break;
             pos = at;
             piece(std::move(forked), std::move(chunk));
             continue;
@@ -112,54 +133,126 @@ bool take_frames(std::string& in, const std::function<void(std::vector<size_t>, 
     return true;
 }
 
-// What a variant changes from the shared prefix at its branch point: its
-// own suspend order, or its one more fault rule, or both.
-void diverge(BranchSite& site, const Scenario& base, const Scenario& variant) {
-    if (variant.order != base.order) site.set_suspend_order(variant.order);
-    if (variant.faults.faults.size() > base.faults.faults.size())
-        site.ctx.faults.add_rule(variant.faults.faults.back(), variant.seed);
+constexpr Picos kNever = std::numeric_limits<Picos>::max();
+
+// The start of the phase `run`'s first device callback ran in (its latest
+// start before that callback); kNever when no callback ran.
+Picos first_callback_phase(const RunStream& run) {
+    std::map<std::string, Picos> latest;
+    for (const auto& ev : run.events) {
+        if (ev.kind != EvKind::SliceBegin) continue;
+        if (ev.category == "phase") latest[ev.name] = ev.ts;
+        else if (ev.category == "callback") {
+            auto it = latest.find(arg_value(ev, "phase"));
+            return it != latest.end() && it->second ? it->second : kNever;
+        }
+    }
+    return kNever;
 }
 
-// When a stem's follower forks: 1 ps before its mark in the scout's run
-// (`seen`, from `now` on), or at once when the scout never got there (a
-// rule that waits for a phase or a persistence point cannot fire early).
-Picos fork_time(const RunStream& seen, const Mark& m, Picos now) {
-    Picos t = 0;
+// When `m` comes in `run`: its phase's first start, or its drive's nth
+// persistence point; kNever when it never comes.
+Picos mark_time(const RunStream& run, const Mark& m) {
     if (m.nth) {
         size_t n = 0;
-        for (const auto& [drive, ts] : seen.persistence)
-            if (drive == m.drive && ++n == m.nth) {
-                t = ts;
-                break;
-            }
+        for (const auto& [drive, ts] : run.persistence)
+            if (drive == m.drive && ++n == m.nth) return ts;
     } else {
-        for (const auto& ev : seen.events)
-            if (ev.kind == EvKind::SliceBegin && ev.category == "phase" && ev.name == m.phase) {
-                t = ev.ts;
-                break;
-            }
+        for (const auto& ev : run.events)
+            if (ev.kind == EvKind::SliceBegin && ev.category == "phase" && ev.name == m.phase) return ev.ts;
     }
-    return t > now + 1 ? t - 1 : now;
+    return kNever;
+}
+}  // namespace
+
+std::vector<Fork> plan_forks(const RunStream& run, Picos now, bool at_start, const std::set<std::string>& taken,
+                             const std::vector<size_t>& members, const std::vector<std::vector<Choice>>& steps) {
+    std::optional<Picos> first_cb;
+    // Each variant leaves by its earliest decision still to take (and those
+    // at the same site; at one time the order before a fault, which reads
+    // no order): the group of that site and those decisions.
+    struct Group {
+        std::vector<size_t> ks;
+        std::vector<size_t> left;  // how many decisions each has still to take
+    };
+    std::map<std::tuple<Picos, int, std::vector<std::string>>, Group> groups;
+    for (size_t k : members) {
+        Picos best = kNever;
+        int rank = 3;
+        std::vector<std::string> first, all;
+        for (const Choice& s : steps[k]) {
+            if (taken.count(s.key)) continue;
+            all.push_back(s.key);
+            Picos t = kNever;
+            if (s.where == Choice::Where::Start) t = 0;
+            else if (s.where == Choice::Where::FirstCallback) t = first_cb ? *first_cb : *(first_cb = first_callback_phase(run));
+            else t = mark_time(run, s.mark);
+            const int r = int(s.where);
+            if (std::tie(t, r) < std::tie(best, rank)) {
+                best = t;
+                rank = r;
+                first = {s.key};
+            } else if (t == best && r == rank) {
+                first.push_back(s.key);
+            }
+        }
+        if (all.empty()) continue;  // nothing left: the process's own run
+        if (best == kNever) first = all;  // nothing of it comes: taken at once, it changes nothing before
+        Picos at = best == kNever ? now : best == 0 && at_start ? 0 : best > now + 1 ? best - 1 : now;
+        std::sort(first.begin(), first.end());
+        Group& g = groups[{at, rank, first}];
+        g.ks.push_back(k);
+        g.left.push_back(all.size() - first.size());
+    }
+    std::vector<Fork> out;
+    for (auto& [where, g] : groups) {
+        const auto& [at, rank, keys] = where;
+        Fork stem{at, keys, std::nullopt, {}, true};
+        for (size_t i = 0; i < g.ks.size(); ++i)
+            if (!g.left[i] && !stem.alone) stem.alone = g.ks[i];
+            else stem.members.push_back(g.ks[i]);
+        // A stem runs its decisions to the end once: its own variant's run,
+        // else a scout more - worth it for a schedule, a timing or an order
+        // two or more follow, not for a fault (its run is mostly its own).
+        if (!stem.members.empty() &&
+            (stem.alone || (stem.members.size() >= 2 && rank < int(Choice::Where::At)))) {
+            out.push_back(std::move(stem));
+            continue;
+        }
+        for (size_t k : g.ks) {  // one by one, each taking all its decisions
+            Fork f{at, {}, std::nullopt, {k}, false};
+            for (const Choice& s : steps[k])
+                if (!taken.count(s.key)) f.keys.push_back(s.key);
+            out.push_back(std::move(f));
+        }
+    }
+    auto first_of = [](const Fork& f) {
+        size_t m = f.alone ? *f.alone : SIZE_MAX;
+        for (size_t k : f.members) m = std::min(m, k);
+        return m;
+    };
+    std::sort(out.begin(), out.end(), [&](const Fork& a, const Fork& b) {
+        return std::make_pair(a.at, first_of(a)) < std::make_pair(b.at, first_of(b));
+    });
+    return out;
 }
 
+namespace {
 // The processes of a branched run below the parent: the shared prefix, its
-// stems and the variants that leave either. Each pauses where its own plan
+// stems and the variants that leave them. Each pauses where its own plan
 // says, forks there, and reports in frames to its parent.
 class Brancher {
 public:
-    Brancher(const Scenario& base, const std::vector<Branch>& branches, const std::vector<Scenario>& variants,
-             unsigned jobs)
-        : base_(base), branches_(branches), variants_(variants), jobs_(jobs) {
-        for (const auto& b : branches)
-            for (const auto& st : b.stems) stems_.push_back(&st);
-    }
-    // A stem's token in the frames: after the variants' indices.
-    size_t token(const Stem* st) const {
-        return variants_.size() + size_t(std::find(stems_.begin(), stems_.end(), st) - stems_.begin());
-    }
-    double stem_limit(const Stem& st) const {
+    Brancher(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
+             const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs)
+        : base_(base), run_(run), steps_(steps), members_(members), variants_(variants), jobs_(jobs) {}
+
+    // A stem's budget: its scout's and its own run, and its variants'
+    // (with a scout each, should they be stems too).
+    double stem_limit(const Fork& f) const {
         double limit = 2 * base_.wall_limit_s;
-        for (const auto& f : st.followers) limit += variants_[f.first].wall_limit_s / std::max(1u, jobs_);
+        if (f.alone) limit += variants_[*f.alone].wall_limit_s / std::max(1u, jobs_);
+        for (size_t k : f.members) limit += (variants_[k].wall_limit_s + base_.wall_limit_s) / std::max(1u, jobs_);
         return limit;
     }
 
@@ -168,11 +261,7 @@ public:
     void run(int fd) {
         out_ = fd;
         pool_ = make_pool();
-        for (const Branch& b : branches_) {
-            std::vector<const Stem*> stems;
-            for (const auto& st : b.stems) stems.push_back(&st);
-            stops_.push_back({b.at, [this, &b, stems](BranchSite& site) { fork_here(site, b.at, b.variants, stems); }});
-        }
+        plan(run_, 0, true, members_);
         simulate(
             base_, [this](const Event& ev) { w_.event(ev); },
             [this]() -> std::optional<Picos> {
@@ -182,7 +271,7 @@ public:
             [this](BranchSite& site) {
                 Stop stop = std::move(stops_.front());
                 stops_.pop_front();
-                stop.act(site);
+                fork_here(site, stop.at, stop.forks);
             },
             [this](const RunSummary& sum) { send_and_end(w_, out_, sum); });  // a variant: the rest of its stream
     }
@@ -190,12 +279,20 @@ public:
 private:
     struct Stop {
         Picos at;
-        std::function<void(BranchSite&)> act;
+        std::vector<Fork> forks;
     };
+
+    void plan(const RunStream& seen, Picos now, bool at_start, const std::vector<size_t>& members) {
+        stops_.clear();
+        for (Fork& f : plan_forks(seen, now, at_start, taken_, members, steps_)) {
+            if (stops_.empty() || stops_.back().at != f.at) stops_.push_back({f.at, {}});
+            stops_.back().forks.push_back(std::move(f));
+        }
+    }
 
     std::unique_ptr<ForkPool> make_pool() {
         return std::make_unique<ForkPool>(jobs_, [this](size_t i, ChildResult r) {
-            if (i == scout_) {  // a stem learns its order's times from it
+            if (i == scout_) {  // a stem learns its decisions' times from it
                 scout_output_ = r.output;
                 if (i >= variants_.size()) return;  // a scout that is no variant of its own
             }
@@ -203,24 +300,51 @@ private:
         });
     }
 
+    // Takes variant `k`'s decisions named in `keys` at `site`.
+    void take(BranchSite& site, size_t k, const std::vector<std::string>& keys) {
+        bool timed = false;
+        for (const Choice& s : steps_[k]) {
+            if (std::find(keys.begin(), keys.end(), s.key) == keys.end()) continue;
+            taken_.insert(s.key);
+            if (s.where == Choice::Where::Start) {  // before the first event: as if the run had started with them
+                if (!timed) set_timing_and_schedule(site.ctx, variants_[k]);
+                timed = true;
+            } else if (s.where == Choice::Where::FirstCallback) {
+                site.set_suspend_order(variants_[k].order);
+            } else {
+                site.ctx.faults.add_rule(variants_[k].faults.faults.back(), variants_[k].seed);
+            }
+        }
+    }
+
     // The parent gets this process's stream since its last pause once; each
     // child sends only what follows.
-    void fork_here(BranchSite& site, Picos now, const std::vector<size_t>& variants,
-                   const std::vector<const Stem*>& stems) {
-        std::vector<size_t> forked = variants;
-        for (const Stem* st : stems) forked.push_back(token(st));
+    void fork_here(BranchSite& site, Picos now, const std::vector<Fork>& forks) {
+        std::vector<Forked> forked;
+        for (const Fork& f : forks) {
+            if (!f.stem) {
+                forked.push_back({f.members[0], {}});
+                continue;
+            }
+            Forked st{variants_.size() + 1 + tokens_++, {}};  // variants_.size(): a scout's
+            if (f.alone) st.members.push_back(*f.alone);
+            st.members.insert(st.members.end(), f.members.begin(), f.members.end());
+            forked.push_back(std::move(st));
+        }
         write_all(out_, encode_piece(forked, w_.take()));
-        for (size_t k : variants)
-            if (std::optional<int> fd = pool_->fork_child(k, variants_[k].wall_limit_s)) {
-                become_variant(*fd);
-                diverge(site, base_, variants_[k]);
+        for (size_t i = 0; i < forks.size(); ++i) {
+            const Fork& f = forks[i];
+            double limit = f.stem ? stem_limit(f) : variants_[f.members[0]].wall_limit_s;
+            if (std::optional<int> fd = pool_->fork_child(forked[i].id, limit)) {
+                if (f.stem) {
+                    become_stem(site, now, f, *fd);
+                } else {
+                    become_variant(*fd);
+                    take(site, f.members[0], f.keys);
+                }
                 return;
             }
-        for (const Stem* st : stems)
-            if (std::optional<int> fd = pool_->fork_child(token(st), stem_limit(*st))) {
-                become_stem(site, now, *st, *fd);
-                return;
-            }
+        }
         if (!stops_.empty()) return;
         pool_->wait_all();  // past this process's last pause: done
         ::close(out_);
@@ -234,33 +358,24 @@ private:
         w_.attach(fd);
     }
 
-    // Takes the stem's order (and schedule and timing), runs it to the end
-    // once in the scout, and plans the followers' forks at their marks in
-    // the scout's run.
-    void become_stem(BranchSite& site, Picos now, const Stem& st, int fd) {
+    // Takes the stem's decisions, runs them to the end once in the scout,
+    // and plans its variants from the scout's run.
+    void become_stem(BranchSite& site, Picos now, const Fork& f, int fd) {
         stops_.clear();
         ::close(out_);
         out_ = fd;
         pool_ = make_pool();  // its parent's children are not the stem's
-        if (!st.order.empty()) site.set_suspend_order(st.order);
-        if (!st.rules.empty()) {  // before the first event: as if the run had started with them
-            Scenario whole = base_;
-            add_cli_faults(whole, st.rules);
-            set_timing_and_schedule(site.ctx, whole);
-        }
-        scout_ = st.alone ? *st.alone : token(&st);
-        if (st.alone) write_all(out_, encode_piece({*st.alone}, ""));
-        if (std::optional<int> scout = pool_->fork_child(scout_, st.alone ? variants_[*st.alone].wall_limit_s
-                                                                          : base_.wall_limit_s)) {
+        tokens_ = 0;
+        take(site, f.alone ? *f.alone : f.members[0], f.keys);
+        scout_ = f.alone ? *f.alone : variants_.size();
+        if (f.alone) write_all(out_, encode_piece({{*f.alone, {}}}, ""));
+        if (std::optional<int> scout =
+                pool_->fork_child(scout_, f.alone ? variants_[*f.alone].wall_limit_s : base_.wall_limit_s)) {
             become_variant(*scout);
             return;
         }
         pool_->wait_all();
-        RunStream seen = decode_stream(scout_output_);
-        std::map<Picos, std::vector<size_t>> at;
-        for (const auto& [k, mark] : st.followers) at[fork_time(seen, mark, now)].push_back(k);
-        for (auto& [t, ks] : at)
-            stops_.push_back({t, [this, t = t, ks = ks](BranchSite& s) { fork_here(s, t, ks, {}); }});
+        plan(decode_stream(scout_output_), now, false, f.members);
         if (stops_.empty()) {
             ::close(out_);
             ::_exit(0);
@@ -268,14 +383,17 @@ private:
     }
 
     const Scenario& base_;
-    const std::vector<Branch>& branches_;
+    const RunStream& run_;
+    const std::vector<std::vector<Choice>>& steps_;
+    const std::vector<size_t>& members_;
     const std::vector<Scenario>& variants_;
     const unsigned jobs_;
-    std::vector<const Stem*> stems_;
-    std::deque<Stop> stops_;  // this process's pauses, ascending
-    WireWriter w_{-1};        // the stream since the last pause, until a variant attaches its pipe
+    std::set<std::string> taken_;  // the decisions this process took
+    std::deque<Stop> stops_;       // this process's pauses, ascending
+    WireWriter w_{-1};             // the stream since the last pause, until a variant attaches its pipe
     std::unique_ptr<ForkPool> pool_;
     int out_ = -1;  // where this process reports: frames (prefix, stem), or its stream (variant)
+    size_t tokens_ = 0;
     size_t scout_ = SIZE_MAX;
     std::string scout_output_;
 };
@@ -284,25 +402,14 @@ private:
 // variant, judged after its shared part, in the order they were forked.
 class Assembly {
 public:
-    Assembly(const std::vector<Branch>& branches, const std::vector<Scenario>& variants,
+    Assembly(const std::vector<size_t>& members, const std::vector<Scenario>& variants,
              const std::function<void(size_t, RunResult)>& done)
-        : variants_(variants), done_(done), handed_(variants.size(), false) {
-        for (const auto& b : branches) {
-            forked_.insert(forked_.end(), b.variants.begin(), b.variants.end());
-            for (const auto& st : b.stems) {
-                std::vector<size_t> members;
-                if (st.alone) members.push_back(*st.alone);
-                for (const auto& f : st.followers) members.push_back(f.first);
-                forked_.insert(forked_.end(), members.begin(), members.end());
-                stems_.push_back(std::move(members));
-            }
-        }
-        decoder_of_.assign(variants.size() + stems_.size(), nullptr);
-    }
+        : variants_(variants), done_(done), forked_(members), handed_(variants.size(), false),
+          decoder_of_(variants.size(), nullptr) {}
 
     // The prefix process's frames, as they come in.
     void take(std::string& out) {
-        garbled_ = garbled_ || !frames(out, top_, order_, true);
+        garbled_ = garbled_ || !frames(out, top_);
         release();
     }
 
@@ -311,52 +418,73 @@ public:
         release();
         ChildResult lost = lost_result(prefix, garbled_ ? "the shared prefix run sent a garbled report: "
                                                         : "the shared prefix run failed: ");
-        for (; next_ < order_.size(); ++next_)
-            if (order_[next_] >= variants_.size())
-                for (size_t j : stems_[order_[next_] - variants_.size()]) hand_on(j, lost);
-            else
-                hand_on(order_[next_], lost);
+        for (; top_.next < top_.order.size(); ++top_.next) {
+            size_t i = top_.order[top_.next];
+            if (i < variants_.size()) hand_on(i, lost);
+            else if (auto it = top_.stems.find(i); it != top_.stems.end())
+                for (size_t j : it->second.members) hand_on(j, lost);
+        }
         for (size_t k : forked_) hand_on(k, lost);
     }
 
 private:
-    bool frames(std::string& in, const StreamDecoder*& last, std::vector<size_t>& order, bool top) {
+    // One process's report: its stream's pieces, its stems (by their token
+    // in this report), and the order to hand on in.
+    struct Report {
+        const StreamDecoder* last = nullptr;
+        struct StemAt {
+            std::vector<size_t> members;
+            const StreamDecoder* from;
+        };
+        std::map<size_t, StemAt> stems;
+        std::vector<size_t> order;  // variants and stems' tokens, as forked; a stem's variants in its place once in
+        size_t next = 0;            // what is handed on before it (the top report)
+    };
+
+    bool frames(std::string& in, Report& rep) {
         return take_frames(
             in,
-            [&](std::vector<size_t> forked, std::string chunk) {
-                decoders_.push_back(last ? *last : StreamDecoder());
+            [&](std::vector<Forked> forked, std::string chunk) {
+                decoders_.push_back(rep.last ? *rep.last : StreamDecoder());
                 decoders_.back().feed(chunk);
-                last = &decoders_.back();
-                for (size_t i : forked)
-                    if (i < decoder_of_.size() && (top || i < variants_.size())) {
-                        decoder_of_[i] = last;
-                        order.push_back(i);
-                    }
+                rep.last = &decoders_.back();
+                for (Forked& f : forked) {
+                    if (f.id < variants_.size()) decoder_of_[f.id] = rep.last;
+                    else rep.stems[f.id] = {std::move(f.members), rep.last};
+                    rep.order.push_back(f.id);
+                }
             },
             [&](size_t i, ChildResult r) {
                 if (i < variants_.size()) finished_[i] = std::move(r);
-                else if (top && i < decoder_of_.size()) stem_ended(i, std::move(r));
+                else if (rep.stems.count(i)) stem_ended(rep, i, std::move(r));
             });
     }
 
-    // A stem's report: its own pieces and children, in its place in the order.
-    void stem_ended(size_t token, ChildResult r) {
-        std::vector<size_t> inner;
-        const StreamDecoder* last = decoder_of_[token];
-        bool garbled = !frames(r.output, last, inner, false);
-        ChildResult lost = lost_result(r, garbled ? "the shared run of its order sent a garbled report: "
-                                                  : "the shared run of its order failed: ");
-        for (size_t j : stems_[token - variants_.size()]) {
-            if (std::find(inner.begin(), inner.end(), j) == inner.end()) inner.push_back(j);
+    // A stem's report: its own pieces and children (its stems' reports
+    // within), in its place in the order.
+    void stem_ended(Report& parent, size_t token, ChildResult r) {
+        const Report::StemAt& at = parent.stems[token];
+        Report inner;
+        inner.last = at.from;
+        bool garbled = !frames(r.output, inner);
+        ChildResult lost = lost_result(r, garbled ? "the shared run of its decisions sent a garbled report: "
+                                                  : "the shared run of its decisions failed: ");
+        std::vector<size_t> flat;  // a stem within that never reported: its variants are lost with it
+        for (size_t i : inner.order)
+            if (i < variants_.size()) flat.push_back(i);
+            else if (auto it = inner.stems.find(i); it != inner.stems.end())
+                flat.insert(flat.end(), it->second.members.begin(), it->second.members.end());
+        for (size_t j : at.members) {
+            if (std::find(flat.begin(), flat.end(), j) == flat.end()) flat.push_back(j);
             if (!finished_.count(j)) {
                 finished_[j] = lost;
                 decoder_of_[j] = nullptr;
             }
         }
-        auto it = std::find(order_.begin() + long(next_), order_.end(), token);
-        if (it == order_.end()) it = order_.insert(order_.end(), token);
-        it = order_.erase(it);
-        order_.insert(it, inner.begin(), inner.end());
+        auto it = std::find(parent.order.begin() + long(parent.next), parent.order.end(), token);
+        if (it == parent.order.end()) it = parent.order.insert(parent.order.end(), token);
+        it = parent.order.erase(it);
+        parent.order.insert(it, flat.begin(), flat.end());
     }
 
     static ChildResult lost_result(const ChildResult& why, const char* what) {
@@ -370,15 +498,15 @@ private:
     }
 
     void release() {
-        for (; next_ < order_.size(); ++next_) {
-            size_t i = order_[next_];
+        for (; top_.next < top_.order.size(); ++top_.next) {
+            size_t i = top_.order[top_.next];
             if (i >= variants_.size() || !finished_.count(i)) break;  // a stem not back yet, or a variant running
             hand_on(i, finished_[i]);
         }
     }
 
     void hand_on(size_t k, const ChildResult& otherwise) {
-        if (handed_[k]) return;
+        if (k >= handed_.size() || handed_[k]) return;
         handed_[k] = true;
         auto it = finished_.find(k);
         ChildResult r = it != finished_.end() ? std::move(it->second) : otherwise;
@@ -389,36 +517,28 @@ private:
 
     const std::vector<Scenario>& variants_;
     const std::function<void(size_t, RunResult)>& done_;
-    std::vector<size_t> forked_;               // every variant, in the order they fork
-    std::vector<std::vector<size_t>> stems_;   // each stem's variants (its scout's first)
-    std::deque<StreamDecoder> decoders_;       // each process's stream decoded once, up to each of its pauses
-    std::vector<const StreamDecoder*> decoder_of_;  // the shared part a variant (or stem) follows
-    const StreamDecoder* top_ = nullptr;
-    std::vector<size_t> order_;  // the order to hand on in: as forked, a stem's members in its place
-    size_t next_ = 0;
-    std::map<size_t, ChildResult> finished_;
+    std::vector<size_t> forked_;  // every variant of the branched run
     std::vector<bool> handed_;
+    std::deque<StreamDecoder> decoders_;            // each process's stream decoded once, up to each of its pauses
+    std::vector<const StreamDecoder*> decoder_of_;  // the shared part a variant follows
+    Report top_;
+    std::map<size_t, ChildResult> finished_;
     bool garbled_ = false;
 };
 }  // namespace
 
-void execute_branched(const Scenario& base, const std::vector<Branch>& branches, const std::vector<Scenario>& variants,
-                      unsigned jobs, const std::function<void(size_t, RunResult)>& done) {
-    if (variants.empty()) return;
+void execute_branched(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
+                      const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs,
+                      const std::function<void(size_t, RunResult)>& done) {
+    if (members.empty()) return;
     Scenario prefix = base;  // a stem finds its followers' persistence points in its scout's run
     double limit = base.wall_limit_s;
-    for (const auto& b : branches) {
-        for (size_t k : b.variants) limit += variants[k].wall_limit_s / std::max(1u, jobs);
-        for (const auto& st : b.stems) {
-            limit += (st.alone ? variants[*st.alone].wall_limit_s : base.wall_limit_s) / std::max(1u, jobs);
-            for (const auto& [k, mark] : st.followers) {
-                limit += variants[k].wall_limit_s / std::max(1u, jobs);
-                prefix.note_persistence = prefix.note_persistence || mark.nth;
-            }
-        }
+    for (size_t k : members) {
+        limit += (variants[k].wall_limit_s + base.wall_limit_s) / std::max(1u, jobs);
+        for (const Choice& s : steps[k]) prefix.note_persistence = prefix.note_persistence || s.mark.nth;
     }
-    Brancher brancher(prefix, branches, variants, jobs);
-    Assembly assembly(branches, variants, done);
+    Brancher brancher(prefix, run, steps, members, variants, jobs);
+    Assembly assembly(members, variants, done);
     ChildResult ended = run_forked([&brancher](int fd) { brancher.run(fd); }, limit,
                                    [&assembly](std::string& out) { assembly.take(out); });
     assembly.finish(ended);

@@ -28,42 +28,58 @@ RunResult execute(const Scenario& s);
 // result to `done` in scenario order as soon as it and all before it are in.
 void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
                  const std::function<void(size_t index, RunResult)>& done);
-// Prefix sharing: runs `base` once, pausing at each branch point (ascending
-// times) to fork one child per variant of that branch (`jobs` at a time);
-// a child adds its variant's last fault rule or takes its suspend order (or
-// both), and runs on to the end. Each variant must be `base` plus one rule
-// that cannot fire before its branch point, and/or `base` with an order no
-// callback phase before its branch point used. The prefix process hands the
-// parent its stream once, piece by piece at the branch points; a child
-// sends only what follows its branch point, and the parent decodes it after
-// the prefix's: its stream and digest are those of a run from the start.
+// Prefix sharing, as deep as the decisions go. Each variant is `base` plus
+// its decisions (`steps[k]`): PCT schedule and timing rules, taken before the
+// first event (Start); a suspend order, taken 1 ps before the first callback
+// phase, where the engine starts reading it (FirstCallback); a fault rule,
+// taken 1 ps before its mark (a phase's first start, a drive's nth
+// persistence point), which it cannot fire before (At). A taken decision
+// counts as if the run had had it from the start.
 //
-// A second level: a stem forks at its branch point like a variant and takes
-// its order; it runs that order to the end once in a child of its own (the
-// scout: the variant `alone`, when one is just that order) to learn when
-// the order's phases and persistence points come, then goes on as the
-// shared prefix of its followers - variants of its order plus one fault
-// rule - and forks each at its mark, measured in the scout's run.
+// Every process of a branched run - the prefix run first - knows a run of
+// its own decisions to the end (the prefix run: `run`, the baseline), and
+// plans its variants from it (plan_forks): each variant's earliest decision
+// still to take, and those at the same site, name the group it leaves by.
+// A group with one variant forks it there, taking all its decisions; a group
+// of several is a *stem*: forked there, it takes the group's decisions, runs
+// them to the end once in a child of its own (its scout: the group's own
+// variant when one is just those decisions, else a run whose result is not
+// recorded) and plans the rest of its group from the scout's run, as the
+// prefix run did from the baseline - and so on down. A variant thus shares
+// the run of every other up to their last common decision.
 //
-// `done` gets the results of every variant named while the others run, in
-// the order they were forked (branch by branch, a stem's where it forked).
+// Each process hands its parent its own stream once, piece by piece at its
+// pauses; a child sends only what follows its fork, and the parent decodes
+// it after the prefix's: its stream and digest are those of a run from the
+// start. `done` gets the results of the `members` (indices into `variants`)
+// while the others run, in the order they were forked, a stem's where it
+// forked: the same every time. A process that dies loses its own subtree.
 struct Mark {  // 1 ps before `phase` first starts, or before `drive`'s `nth` persistence point
     std::string phase, drive;
     size_t nth = 0;
 };
-struct Stem {
-    std::vector<std::string> order;  // its suspend order (empty: the run's own)
-    std::vector<std::string> rules;  // ... and its schedule and timing rules: then it forks at time 0
-    std::optional<size_t> alone;
-    std::vector<std::pair<size_t, Mark>> followers;  // (variant, where it forks)
+struct Choice {
+    enum class Where { Start, FirstCallback, At };
+    Where where = Where::At;
+    Mark mark;        // At
+    std::string key;  // the decision (its rule): equal keys, the same decision
 };
-struct Branch {
-    Picos at;
-    std::vector<size_t> variants;  // indices into the variants
-    std::vector<Stem> stems;
+// Where a process forks the variants below it, in the order it forks them.
+struct Fork {
+    Picos at = 0;
+    std::vector<std::string> keys;  // the decisions taken there (a stem's; a single variant takes all its own)
+    std::optional<size_t> alone;    // a stem's variant that is just its decisions (its scout)
+    std::vector<size_t> members;    // a stem's followers (everything below it); else the one variant
+    bool stem = false;
 };
-void execute_branched(const Scenario& base, const std::vector<Branch>& branches, const std::vector<Scenario>& variants,
-                      unsigned jobs, const std::function<void(size_t index, RunResult)>& done);
+// The forks of a process that took the decisions `taken` (`at_start`: none
+// yet, before the first event; else forked at `now`), over `run`, a run of
+// those decisions to its end, for the variants `members`.
+std::vector<Fork> plan_forks(const RunStream& run, Picos now, bool at_start, const std::set<std::string>& taken,
+                             const std::vector<size_t>& members, const std::vector<std::vector<Choice>>& steps);
+void execute_branched(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
+                      const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs,
+                      const std::function<void(size_t index, RunResult)>& done);
 // Judges what one child wrote (its stream, or how it died); a child forked
 // at a branch point wrote what follows `prefix`.
 RunResult judge_child(const Scenario& s, ChildResult child, const StreamDecoder* prefix = nullptr);
