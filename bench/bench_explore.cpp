@@ -16,7 +16,10 @@
 // every other order the graph allows: each order's stem forks its faults
 // again); and the same faults combined with those orders and 3 timings
 // (every product of two or three axes, as explore --cross makes it: a
-// timing's stem forks at time 0). Variants record at trace level summary and are judged, not
+// timing's stem forks at time 0, each order's stem under it at the first
+// callback phase of its run); and that composition on the busy machine
+// (cpu-offline-failure, every other order, 3 timings: 71 variants), where
+// what comes before the first callback phase is most of a run. Variants record at trace level summary and are judged, not
 // written to a database. Each way also prints its CPU time (parent and
 // children) and minor page faults per variant, against the empty child's.
 // Give a scenario file to measure the phase sweep of that one instead.
@@ -160,5 +163,7 @@ int main(int argc, char** argv) {
                data + "/regression/s3-storage.toml", {"callback-fail", "power-loss"}, 0, true, true) && ok;
     ok = sweep("faults x orders x timings sweep (callback-fail, power-loss; every other order; 3 timings)",
                data + "/regression/s3-storage.toml", {"callback-fail", "power-loss"}, 0, true, true, 3) && ok;
+    ok = sweep("orders x timings x faults sweep of a busy machine (cpu-offline-failure; every other order; 3 timings)",
+               data + "/regression/s4-storage-busy.toml", {"cpu-offline-failure"}, 0, true, true, 3) && ok;
     return ok ? 0 : 1;
 }
