@@ -79,6 +79,39 @@ TEST_CASE("disk: cached writes are acknowledged before they are durable", "[disk
     REQUIRE(f["flushes"] == "1");
 }
 
+// ata_qc_new takes a command's tag before the command is built: two
+// requests issued at the same instant from two CPUs must get two slots,
+// or the second overwrites the first's command table, one command runs and
+// both callers see it complete - a write acknowledged that the drive never
+// saw.
+TEST_CASE("disk: two CPUs issuing at the same instant get two command slots, and both writes reach the drive",
+          "[disk]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        Kernel& k = p.kernel();
+        REQUIRE(k.cpus().size() >= 2);
+        const uint64_t a = k.alloc(4096, 4096), b = k.alloc(4096, 4096);
+        const auto da = pattern(4096, 5), db = pattern(4096, 11);
+        cpu.write_block(a, da.data(), 4096);
+        cpu.write_block(b, db.data(), 4096);
+        int done = 0, rc_a = -1, rc_b = -1;
+        k.spawn("writer-a", Task::Kind::KThread, false, 0, [&](Task& t) {
+            rc_a = drv.submit(t.cpu(), {true, 1000, 8, a, false, false});
+            ++done;
+        });
+        k.spawn("writer-b", Task::Kind::KThread, false, 1, [&](Task& t) {
+            rc_b = drv.submit(t.cpu(), {true, 2000, 8, b, false, false});
+            ++done;
+        });
+        while (done < 2) k.sleep(1'000'000'000ULL);  // 1 ms
+        f["rc"] = std::to_string(rc_a) + "," + std::to_string(rc_b);
+        f["a"] = drive.readable(1000) == std::vector<uint8_t>(da.begin(), da.begin() + 512) ? "yes" : "no";
+        f["b"] = drive.readable(2000) == std::vector<uint8_t>(db.begin(), db.begin() + 512) ? "yes" : "no";
+    });
+    CHECK(f["rc"] == "0,0");
+    CHECK(f["a"] == "yes");
+    CHECK(f["b"] == "yes");
+}
+
 TEST_CASE("disk: a drive in standby spins up on the next media access", "[disk]") {
     Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
         uint64_t buf = p.kernel().alloc(512, 512);

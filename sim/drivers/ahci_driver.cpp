@@ -173,13 +173,18 @@ bool AhciDriver::irq(Cpu& cpu) {
 int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes,
                         bool write) {
     if (bytes > kMaxBytes) return -22;  // -EINVAL
+    // The slot is taken before the command is built (ata_qc_new): building
+    // it takes time, and a caller on another CPU must not pick it meanwhile.
+    // It counts as in flight only once issued: the interrupt handler takes
+    // an in-flight slot whose PxCI bit is clear for a completed one.
     unsigned slot = 0;
-    while (in_flight_ & (1u << slot)) {
+    while ((in_flight_ | reserved_) & (1u << slot)) {
         if (++slot == Ahci::kSlots) {
             kernel_.wait_event(done_, kCommandTimeout);
             slot = 0;
         }
     }
+    reserved_ |= 1u << slot;
     uint64_t ctba = cpu.read64(drv_ + F_CTBA + 8 * slot);
     uint8_t table[0x90] = {};
     table[0] = 0x27;  // host to device register FIS
@@ -199,6 +204,7 @@ int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uin
     cpu.write_block(ctba, table, sizeof table);
     uint32_t header[8] = {5u | (write ? 1u << 6 : 0u) | (prdtl << 16), 0, uint32_t(ctba), uint32_t(ctba >> 32)};
     cpu.write_block(cpu.read64(drv_ + F_CLB) + 32 * slot, header, sizeof header);
+    reserved_ &= ~(1u << slot);
     in_flight_ |= 1u << slot;
     failed_ &= ~(1u << slot);
     Picos issued = now_ps();

@@ -79,7 +79,7 @@ private:
         const std::string& device_name() const override { return hba_.disk_; }
         void queue_stop(Cpu& cpu) override;
         void queue_start(Cpu& cpu) override;
-        bool drained(Cpu&) override { return hba_.in_flight_ == 0; }
+        bool drained(Cpu&) override { return (hba_.in_flight_ | hba_.reserved_) == 0; }
         int command(Cpu& cpu, const std::string& name, DriverRunner& runner) override;
         const sc_core::sc_event& irq_event() const override { return hba_.done_; }
 
@@ -107,6 +107,7 @@ private:
     uint64_t capacity_ = 0;
     bool write_cache_ = false;
     uint32_t in_flight_ = 0;   // slots issued, not yet completed
+    uint32_t reserved_ = 0;    // slots taken by a command being built (ata_qc_new's tag), not yet issued
     uint32_t failed_ = 0;      // slots that completed with an error
     sc_core::sc_event done_;
     sc_core::sc_event unblocked_;
