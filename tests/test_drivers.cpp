@@ -5,11 +5,13 @@
 #include "tmpfile.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/toml_reader.h"
 #include "sim/drivers/mutate.h"
 #include "sim/scenario/executor.h"
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 using namespace quiesce;
 using quiesce::test::regression;
@@ -367,6 +369,65 @@ TEST_CASE("explore --mutate DRIVER:CALLBACK:STEP: that step's mutations only", "
     CHECK(r.out.find("dma-engine: ") != std::string::npos);
     CHECK(r.out.find("of 4 mutants killed") != std::string::npos);
     CHECK(r.out.find("drain") == std::string::npos);
+}
+
+TEST_CASE("drivers: every op the parser accepts resolves to its own step code, once, where it is read", "[drivers]") {
+    // The interpreter dispatches on Step::code: each op has one, in
+    // step_ops()'s order, and parsing a step sets it.
+    const auto& ops = step_ops();
+    REQUIRE(ops.size() == size_t(StepCode::Unknown));
+    std::set<std::string> names;
+    for (size_t i = 0; i < ops.size(); ++i) {
+        const std::string name = ops[i].name;
+        INFO(name);
+        CHECK(names.insert(name).second);
+        CHECK(ops[i].code == StepCode(i));
+        CHECK(&step_op(ops[i].code) == &ops[i]);
+        CHECK(find_step_op(name) == &ops[i]);
+        CHECK(step_code(name) == ops[i].code);
+        toml::table t = toml::parse("op = \"" + name + "\"\n");
+        TableReader r("steps.toml", t, "s");
+        const Step st = parse_step(r);
+        CHECK(st.op == name);
+        CHECK(st.code == ops[i].code);
+    }
+    for (const char* bad : {"", "jump", "Read", "read ", "rpm-", "pci-", "irq-", "irq-wait"})
+        CHECK(step_code(bad) == StepCode::Unknown);
+    // A patch that changes a step's op changes its code.
+    TempFile f(kDerived + "[[patch]]\ncallback = \"suspend\"\nchange = \"drain\"\nset = { op = \"sleep\", duration = "
+                          "\"1ms\" }\n");
+    const Step& changed = load_driver(f.path()).callback("suspend")->at(2);
+    REQUIRE(changed.label == "drain");
+    REQUIRE(changed.op == "sleep");
+    REQUIRE(changed.code == StepCode::Sleep);
+}
+
+TEST_CASE("drivers: an unknown op is an input error naming file:line:column and key, however it is written",
+          "[drivers]") {
+    auto patch = [](const std::string& body) { return kDerived + "[[patch]]\ncallback = \"suspend\"\n" + body; };
+    REQUIRE(driver_error(patch("append = [{ op = \"Read\", reg = \"CTRL\" }]\n")).find(
+                ":6:18: patch[0].append[0].op: unknown step 'Read' (read, write,") == 0);
+    REQUIRE(driver_error(patch("replace = [{ op = \"rpm-\" }]\n")).find(
+                ":6:19: patch[0].replace[0].op: unknown step 'rpm-' (read, write,") == 0);
+    REQUIRE(driver_error(patch("change = \"drain\"\nset = { op = \"jump\" }\n")).find(
+                ":7:14: patch[0].set.op: unknown step 'jump' (read, write,") == 0);
+}
+
+TEST_CASE("drivers: a condition's comparison is resolved when it is parsed", "[drivers]") {
+    const std::pair<const char*, StepCondition::Cmp> cases[] = {
+        {"rc == 1", StepCondition::Cmp::Eq}, {"rc != 1", StepCondition::Cmp::Ne}, {"rc < 1", StepCondition::Cmp::Lt},
+        {"rc > 1", StepCondition::Cmp::Gt},  {"rc <= 1", StepCondition::Cmp::Le}, {"rc >= 1", StepCondition::Cmp::Ge},
+        {"$x != 0", StepCondition::Cmp::Ne}, {"STATUS.BUSY <= 0x3", StepCondition::Cmp::Le}};
+    for (const auto& [text, cmp] : cases) {
+        INFO(text);
+        toml::table t = toml::parse(std::string("op = \"compute\"\nwhen = \"") + text + "\"\n");
+        TableReader r("steps.toml", t, "s");
+        const Step st = parse_step(r);
+        CHECK(st.when.cmp == cmp);
+        CHECK(st.when.op == std::string(text).substr(std::string(text).find_first_of("=!<>"),
+                                                     std::string(text).find(' ', std::string(text).find_first_of("=!<>")) -
+                                                         std::string(text).find_first_of("=!<>")));
+    }
 }
 
 TEST_CASE("docs/drivers.md describes every step and every mutation", "[drivers][docs]") {

@@ -21,9 +21,20 @@ constexpr Picos kDefaultInterval = 10'000'000;  // 10 us between polls
 DriverRunner::DriverRunner(DriverProgram program, DriverHost& host, Kernel& kernel)
     : program_(std::move(program)), host_(host), kernel_(kernel), target_(find_driver_target(program_.binds)) {
     SIM_ASSERT(target_, "driver {} binds to {}, which takes no driver file", program_.name, program_.binds);
+    // Each step's op resolved once, here, whatever built the program: exec
+    // dispatches on the code.
+    auto resolve = [&](std::vector<Step>& steps) {
+        for (auto& s : steps) {
+            s.code = step_code(s.op);
+            SIM_ASSERT(s.code != StepCode::Unknown, "driver {}: step {} has an unknown op {}", program_.name, s.label,
+                       s.op);
+        }
+    };
+    for (auto& [cb, steps] : program_.callbacks) resolve(steps);
+    for (auto& [w, steps] : program_.work) resolve(steps);
     auto note = [&](const std::vector<Step>& steps) {
         for (const auto& s : steps) {
-            if (s.op == "set") var_index_.emplace(s.name, unsigned(var_index_.size()));
+            if (s.code == StepCode::Set) var_index_.emplace(s.name, unsigned(var_index_.size()));
             if (s.when.kind == StepCondition::Kind::Var) var_index_.emplace(s.when.var, unsigned(var_index_.size()));
         }
     };
@@ -143,12 +154,15 @@ uint64_t with_field(const RegSpec& r, const std::string& field, uint64_t v, uint
         if (f.name == field) return (v & ~f.mask()) | ((fv << f.lsb) & f.mask());
     return fv;
 }
-bool compare(int64_t a, const std::string& op, int64_t b) {
-    if (op == "==") return a == b;
-    if (op == "!=") return a != b;
-    if (op == "<") return a < b;
-    if (op == ">") return a > b;
-    if (op == "<=") return a <= b;
+bool compare(int64_t a, StepCondition::Cmp op, int64_t b) {
+    switch (op) {
+        case StepCondition::Cmp::Eq: return a == b;
+        case StepCondition::Cmp::Ne: return a != b;
+        case StepCondition::Cmp::Lt: return a < b;
+        case StepCondition::Cmp::Gt: return a > b;
+        case StepCondition::Cmp::Le: return a <= b;
+        case StepCondition::Cmp::Ge: break;
+    }
     return a >= b;
 }
 }  // namespace
@@ -156,20 +170,20 @@ bool compare(int64_t a, const std::string& op, int64_t b) {
 bool DriverRunner::holds(const StepCondition& c, const Frame& f, Cpu& cpu) {
     switch (c.kind) {
         case StepCondition::Kind::Always: return true;
-        case StepCondition::Kind::Rc: return compare(f.rc, c.op, c.value);
+        case StepCondition::Kind::Rc: return compare(f.rc, c.cmp, c.value);
         case StepCondition::Kind::Var: {
             if (c.var == "runtime_suspended") {  // pm_runtime_status_suspended()
                 const bool v = rpm_ && rpm_->suspended(host_.device_name());
                 return v != c.negate;
             }
             const uint64_t v = var(cpu, c.var);
-            return c.op.empty() ? (v != 0) != c.negate : compare(int64_t(v), c.op, c.value);
+            return c.op.empty() ? (v != 0) != c.negate : compare(int64_t(v), c.cmp, c.value);
         }
         case StepCondition::Kind::Reg: {
             const RegSpec& r = spec(c.reg);
             uint64_t v = read_reg(cpu, host_.mmio_base(), r);
             if (!c.field.empty()) v = field_of(r, c.field, v);
-            return compare(int64_t(v), c.op, c.value);
+            return compare(int64_t(v), c.cmp, c.value);
         }
     }
     return true;
@@ -183,7 +197,7 @@ int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& w
                                                             : host_.track();
     for (size_t pc = 0; pc < steps.size();) {
         const Step& s = steps[pc];
-        if (s.op == "goto") {
+        if (s.code == StepCode::Goto) {
             cpu.compute(Cycles(2));  // a branch: a loop made of jumps still takes time
             pc = holds(s.when, f, cpu) ? find_label(steps, s.go) : pc + 1;
             continue;
@@ -198,10 +212,10 @@ int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& w
         }
         const bool traced = kernel_.hub().wants(EvKind::SliceBegin);
         if (traced) kernel_.hub().slice_begin(track, s.label, "step", {{"op", s.op}, {"callback", where}});
-        const int rc = s.op == "return" ? s.err : exec(s, f, cpu);
+        const int rc = s.code == StepCode::Return ? s.err : exec(s, f, cpu);
         if (traced) kernel_.hub().slice_end(track, s.label, "step", {{"rc", std::to_string(rc)}});
         f.rc = rc;
-        if (s.op == "return") return rc ? rc : f.deferred;
+        if (s.code == StepCode::Return) return rc ? rc : f.deferred;
         if (rc < 0) {
             if (s.on_fail.empty()) return rc;
             if (s.on_fail == "continue" || s.on_fail == "ignore") {
@@ -221,7 +235,7 @@ int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& w
 void DriverRunner::might_sleep(const Step& s, const Frame& f, Cpu& cpu) {
     std::string context;
     if (cpu.irqs_disabled_here()) context = "interrupts disabled on " + cpu.path();
-    else if (s.op == "wait-irq" && kernel_.irq_line_suspended(host_.irq_line()))
+    else if (s.code == StepCode::WaitIrq && kernel_.irq_line_suspended(host_.irq_line()))
         context = "device interrupts suspended: its handler cannot run";
     if (context.empty()) return;
     kernel_.hub().instant(host_.track(), "sleep-in-atomic", "driver",
@@ -291,164 +305,176 @@ int DriverRunner::runtime_step(const Step& s, Cpu& cpu) {
     const std::string dev = s.device.empty() ? host_.device_name() : host_.param(s.device.substr(1));
     if (!rpm_ || !rpm_->has(dev)) return kENODEV;
     using R = RuntimePm;
-    const std::string& op = s.op;
     cpu.compute(Cycles(50));  // the helper's lock and counters
     int rc = 0;
-    if (op == "rpm-get-sync") rc = rpm_->get(dev, cpu, 0);
-    else if (op == "rpm-resume-and-get") {
-        rc = rpm_->get(dev, cpu, 0);
-        if (rc < 0) rpm_->put_noidle(dev);
-    } else if (op == "rpm-get") {
-        rc = rpm_->get(dev, cpu, R::kAsync);
-        if (rc == kEINPROGRESS) rc = 0;
-    } else if (op == "rpm-get-noresume") rpm_->get_noresume(dev);
-    else if (op == "rpm-put") rpm_->put(dev, cpu, R::kAsync);
-    else if (op == "rpm-put-sync") rpm_->put(dev, cpu, 0);
-    else if (op == "rpm-put-autosuspend") rpm_->put(dev, cpu, R::kAsync | R::kAuto);
-    else if (op == "rpm-put-noidle") rpm_->put_noidle(dev);
-    else if (op == "rpm-mark-last-busy") rpm_->mark_last_busy(dev);
-    else if (op == "rpm-resume") rc = rpm_->resume(dev, cpu, 0);
-    else if (op == "rpm-suspend") rc = rpm_->suspend(dev, cpu, 0);
-    else if (op == "rpm-idle") rc = rpm_->idle(dev, cpu, 0);
-    else if (op == "rpm-force-suspend") rc = rpm_->force_suspend(dev, cpu);
-    else if (op == "rpm-force-resume") rc = rpm_->force_resume(dev, cpu);
-    else if (op == "rpm-enable") rpm_->enable(dev);
-    else if (op == "rpm-disable") rpm_->disable(dev);
-    else if (op == "rpm-set-active") rc = rpm_->set_active(dev);
-    else if (op == "rpm-set-suspended") rpm_->set_suspended(dev);
+    switch (s.code) {
+        case StepCode::RpmGetSync: rc = rpm_->get(dev, cpu, 0); break;
+        case StepCode::RpmResumeAndGet:
+            rc = rpm_->get(dev, cpu, 0);
+            if (rc < 0) rpm_->put_noidle(dev);
+            break;
+        case StepCode::RpmGet:
+            rc = rpm_->get(dev, cpu, R::kAsync);
+            if (rc == kEINPROGRESS) rc = 0;
+            break;
+        case StepCode::RpmGetNoresume: rpm_->get_noresume(dev); break;
+        case StepCode::RpmPut: rpm_->put(dev, cpu, R::kAsync); break;
+        case StepCode::RpmPutSync: rpm_->put(dev, cpu, 0); break;
+        case StepCode::RpmPutAutosuspend: rpm_->put(dev, cpu, R::kAsync | R::kAuto); break;
+        case StepCode::RpmPutNoidle: rpm_->put_noidle(dev); break;
+        case StepCode::RpmMarkLastBusy: rpm_->mark_last_busy(dev); break;
+        case StepCode::RpmResume: rc = rpm_->resume(dev, cpu, 0); break;
+        case StepCode::RpmSuspend: rc = rpm_->suspend(dev, cpu, 0); break;
+        case StepCode::RpmIdle: rc = rpm_->idle(dev, cpu, 0); break;
+        case StepCode::RpmForceSuspend: rc = rpm_->force_suspend(dev, cpu); break;
+        case StepCode::RpmForceResume: rc = rpm_->force_resume(dev, cpu); break;
+        case StepCode::RpmEnable: rpm_->enable(dev); break;
+        case StepCode::RpmDisable: rpm_->disable(dev); break;
+        case StepCode::RpmSetActive: rc = rpm_->set_active(dev); break;
+        case StepCode::RpmSetSuspended: rpm_->set_suspended(dev); break;
+        default: break;
+    }
     return rc < 0 ? rc : 0;
 }
 
 int DriverRunner::exec(const Step& s, Frame& f, Cpu& cpu) {
-    const std::string& op = s.op;
-    if (find_step_op(op)->may_sleep) might_sleep(s, f, cpu);
+    if (step_op(s.code).may_sleep) might_sleep(s, f, cpu);
     PciCore* core = host_.pci_core();
     PciDev* dev = host_.pci_dev();
-    if (op == "read") {
-        read_reg(cpu, reg_base(s), spec(s.reg));
-        return 0;
-    }
-    if (op == "write") {
-        const RegSpec& r = spec(s.reg);
-        write_reg(cpu, reg_base(s), r, s.field.empty() ? *s.value : with_field(r, s.field, 0, *s.value));
-        return 0;
-    }
-    if (op == "rmw") {
-        const RegSpec& r = spec(s.reg);
-        const uint64_t base = reg_base(s);
-        write_reg(cpu, base, r, with_field(r, s.field, read_reg(cpu, base, r), *s.value));
-        return 0;
-    }
-    if (op == "poll") {
-        const RegSpec& r = spec(s.reg);
-        const uint64_t base = reg_base(s);
-        return poll(s, cpu, [&] {
-            uint64_t v = read_reg(cpu, base, r);
-            return (s.field.empty() ? v : field_of(r, s.field, v)) == *s.value;
-        });
-    }
-    if (op == "save" || op == "restore") {
-        for (const auto& name : s.regs) {
-            const RegSpec& r = spec(name);
-            if (op == "save") cpu.write64(slot(name), read_reg(cpu, host_.mmio_base(), r));
-            else write_reg(cpu, host_.mmio_base(), r, cpu.read64(slot(name)));
+    switch (s.code) {
+        case StepCode::Read: read_reg(cpu, reg_base(s), spec(s.reg)); return 0;
+        case StepCode::Write: {
+            const RegSpec& r = spec(s.reg);
+            write_reg(cpu, reg_base(s), r, s.field.empty() ? *s.value : with_field(r, s.field, 0, *s.value));
+            return 0;
         }
-        return 0;
-    }
-    if (op == "rederive") return host_.rederive(cpu, s.reg);
-    if (op == "set") {
-        set_var(cpu, s.name, *s.value);
-        return 0;
-    }
-    if (op.rfind("pci-", 0) == 0) {
-        if (!core || !dev) return -19;  // -ENODEV: not a PCI device
-        if (op == "pci-save-state") core->save_state(cpu, *dev);
-        else if (op == "pci-restore-state") core->restore_state(cpu, *dev);
-        else if (op == "pci-wake") core->set_pme(cpu, *dev, s.enable);
-        else if (op == "pci-set-power")
-            return core->set_power_state(cpu, *dev, s.state == "D0" ? DState::D0 : s.state == "D3hot" ? DState::D3hot
-                                                                                                   : DState::D3cold);
-        return 0;
-    }
-    if (op.rfind("irq-", 0) == 0) {
-        const unsigned irq = host_.irq_line();
-        if (op == "irq-request") host_.request_irq(cpu);
-        else if (op == "irq-free") host_.free_irq(cpu);
-        else if (irq == 0xff) return 0;  // no interrupt line: nothing to do
-        else if (op == "irq-disable") kernel_.disable_irq(cpu, irq);
-        else if (op == "irq-enable") kernel_.enable_irq(cpu, irq);
-        else if (op == "irq-sync") kernel_.synchronize_irq(irq);
-        else if (op == "irq-wake") kernel_.set_irq_wake(irq, s.enable);
-        cpu.compute(Cycles(200));  // the descriptor lock and the chip's mask
-        return 0;
-    }
-    if (op == "wait-irq") {
-        return kernel_.wait_event(host_.irq_event(), s.timeout, "the interrupt of " + host_.device_name())
-                   ? 0
-                   : (s.err ? s.err : kETIMEDOUT);
-    }
-    if (op == "queue-stop") {
-        host_.queue_stop(cpu);
-        return 0;
-    }
-    if (op == "queue-start") {
-        host_.queue_start(cpu);
-        return 0;
-    }
-    if (op == "drain") {
-        // A sleeping wait (blk_mq_freeze_queue_wait): woken by the device's
-        // completion interrupt, checking at least every `interval`.
-        const Picos start = now_ps(), interval = s.interval ? s.interval : kDefaultInterval;
-        while (!host_.drained(cpu)) {
-            const Picos waited = now_ps() - start;
-            if (waited >= s.timeout) return s.err ? s.err : kETIMEDOUT;
-            kernel_.wait_event(host_.irq_event(), std::min(interval, s.timeout - waited),
-                               host_.device_name() + ": draining its queue");
+        case StepCode::Rmw: {
+            const RegSpec& r = spec(s.reg);
+            const uint64_t base = reg_base(s);
+            write_reg(cpu, base, r, with_field(r, s.field, read_reg(cpu, base, r), *s.value));
+            return 0;
         }
-        return 0;
+        case StepCode::Poll: {
+            const RegSpec& r = spec(s.reg);
+            const uint64_t base = reg_base(s);
+            return poll(s, cpu, [&] {
+                uint64_t v = read_reg(cpu, base, r);
+                return (s.field.empty() ? v : field_of(r, s.field, v)) == *s.value;
+            });
+        }
+        case StepCode::Save:
+        case StepCode::Restore:
+            for (const auto& name : s.regs) {
+                const RegSpec& r = spec(name);
+                if (s.code == StepCode::Save) cpu.write64(slot(name), read_reg(cpu, host_.mmio_base(), r));
+                else write_reg(cpu, host_.mmio_base(), r, cpu.read64(slot(name)));
+            }
+            return 0;
+        case StepCode::Rederive: return host_.rederive(cpu, s.reg);
+        case StepCode::Set: set_var(cpu, s.name, *s.value); return 0;
+        case StepCode::PciSaveState:
+        case StepCode::PciRestoreState:
+        case StepCode::PciWake:
+        case StepCode::PciSetPower:
+            if (!core || !dev) return -19;  // -ENODEV: not a PCI device
+            if (s.code == StepCode::PciSaveState) core->save_state(cpu, *dev);
+            else if (s.code == StepCode::PciRestoreState) core->restore_state(cpu, *dev);
+            else if (s.code == StepCode::PciWake) core->set_pme(cpu, *dev, s.enable);
+            else
+                return core->set_power_state(cpu, *dev, s.state == "D0"      ? DState::D0
+                                                        : s.state == "D3hot" ? DState::D3hot
+                                                                             : DState::D3cold);
+            return 0;
+        case StepCode::IrqRequest:
+        case StepCode::IrqFree:
+        case StepCode::IrqDisable:
+        case StepCode::IrqEnable:
+        case StepCode::IrqSync:
+        case StepCode::IrqWake: {
+            const unsigned irq = host_.irq_line();
+            if (s.code == StepCode::IrqRequest) host_.request_irq(cpu);
+            else if (s.code == StepCode::IrqFree) host_.free_irq(cpu);
+            else if (irq == 0xff) return 0;  // no interrupt line: nothing to do
+            else if (s.code == StepCode::IrqDisable) kernel_.disable_irq(cpu, irq);
+            else if (s.code == StepCode::IrqEnable) kernel_.enable_irq(cpu, irq);
+            else if (s.code == StepCode::IrqSync) kernel_.synchronize_irq(irq);
+            else kernel_.set_irq_wake(irq, s.enable);
+            cpu.compute(Cycles(200));  // the descriptor lock and the chip's mask
+            return 0;
+        }
+        case StepCode::WaitIrq:
+            return kernel_.wait_event(host_.irq_event(), s.timeout, "the interrupt of " + host_.device_name())
+                       ? 0
+                       : (s.err ? s.err : kETIMEDOUT);
+        case StepCode::QueueStop: host_.queue_stop(cpu); return 0;
+        case StepCode::QueueStart: host_.queue_start(cpu); return 0;
+        case StepCode::Drain: {
+            // A sleeping wait (blk_mq_freeze_queue_wait): woken by the device's
+            // completion interrupt, checking at least every `interval`.
+            const Picos start = now_ps(), interval = s.interval ? s.interval : kDefaultInterval;
+            while (!host_.drained(cpu)) {
+                const Picos waited = now_ps() - start;
+                if (waited >= s.timeout) return s.err ? s.err : kETIMEDOUT;
+                kernel_.wait_event(host_.irq_event(), std::min(interval, s.timeout - waited),
+                                   host_.device_name() + ": draining its queue");
+            }
+            return 0;
+        }
+        case StepCode::ScheduleWork: return schedule_work(s.name, cpu);
+        case StepCode::FlushWork: return flush_work(s, cpu);
+        case StepCode::Command: return host_.command(cpu, s.name, *this);
+        case StepCode::RpmGetSync:
+        case StepCode::RpmResumeAndGet:
+        case StepCode::RpmGet:
+        case StepCode::RpmGetNoresume:
+        case StepCode::RpmPut:
+        case StepCode::RpmPutSync:
+        case StepCode::RpmPutAutosuspend:
+        case StepCode::RpmPutNoidle:
+        case StepCode::RpmMarkLastBusy:
+        case StepCode::RpmResume:
+        case StepCode::RpmSuspend:
+        case StepCode::RpmIdle:
+        case StepCode::RpmForceSuspend:
+        case StepCode::RpmForceResume:
+        case StepCode::RpmEnable:
+        case StepCode::RpmDisable:
+        case StepCode::RpmSetActive:
+        case StepCode::RpmSetSuspended: return runtime_step(s, cpu);
+        case StepCode::Alloc: return alloc(s, cpu);
+        case StepCode::Free:
+            for (uint64_t p : buffers_[s.name]) kernel_.free_page(p);
+            buffers_[s.name].clear();
+            cpu.compute(Cycles(100));
+            return 0;
+        case StepCode::RequestFirmware: {
+            FirmwareStore* store = kernel_.firmware();
+            FirmwareStore::Blob b;
+            const int rc = store ? store->request(cpu, host_.device_name(), s.name, s.cache, b) : -2;  // -ENOENT
+            if (rc == 0) firmware_[s.name] = b;
+            return rc;
+        }
+        case StepCode::ReleaseFirmware:
+            firmware_.erase(s.name);  // (the buffer is kernel heap: not reused)
+            return 0;
+        case StepCode::WaitForDev: {
+            const std::string other = s.device[0] == '$' ? host_.param(s.device.substr(1)) : s.device;
+            kernel_.device_pm_wait_for_dev(host_.device_name(), other);
+            return 0;
+        }
+        case StepCode::Call: {
+            if (++depth_ > 8) SIM_PANIC("driver {}: calls nest deeper than 8", program_.name);
+            const int rc = run_steps(*program_.callback(s.name), s.name, cpu);
+            --depth_;
+            return rc;
+        }
+        case StepCode::Compute: cpu.compute(Cycles(s.cycles)); return 0;
+        case StepCode::Sleep: kernel_.sleep(s.duration, host_.device_name() + " sleeps in " + f.where); return 0;
+        case StepCode::Return:
+        case StepCode::Goto:
+        case StepCode::Unknown: break;  // run_steps does return and goto itself
     }
-    if (op == "schedule-work") return schedule_work(s.name, cpu);
-    if (op == "flush-work") return flush_work(s, cpu);
-    if (op == "command") return host_.command(cpu, s.name, *this);
-    if (op.rfind("rpm-", 0) == 0) return runtime_step(s, cpu);
-    if (op == "alloc") return alloc(s, cpu);
-    if (op == "free") {
-        for (uint64_t p : buffers_[s.name]) kernel_.free_page(p);
-        buffers_[s.name].clear();
-        cpu.compute(Cycles(100));
-        return 0;
-    }
-    if (op == "request-firmware") {
-        FirmwareStore* store = kernel_.firmware();
-        FirmwareStore::Blob b;
-        const int rc = store ? store->request(cpu, host_.device_name(), s.name, s.cache, b) : -2;  // -ENOENT
-        if (rc == 0) firmware_[s.name] = b;
-        return rc;
-    }
-    if (op == "release-firmware") {
-        firmware_.erase(s.name);  // (the buffer is kernel heap: not reused)
-        return 0;
-    }
-    if (op == "wait-for-dev") {
-        const std::string other = s.device[0] == '$' ? host_.param(s.device.substr(1)) : s.device;
-        kernel_.device_pm_wait_for_dev(host_.device_name(), other);
-        return 0;
-    }
-    if (op == "call") {
-        if (++depth_ > 8) SIM_PANIC("driver {}: calls nest deeper than 8", program_.name);
-        const int rc = run_steps(*program_.callback(s.name), s.name, cpu);
-        --depth_;
-        return rc;
-    }
-    if (op == "compute") {
-        cpu.compute(Cycles(s.cycles));
-        return 0;
-    }
-    if (op == "sleep") {
-        kernel_.sleep(s.duration, host_.device_name() + " sleeps in " + f.where);
-        return 0;
-    }
-    SIM_PANIC("driver {}: step {} has no semantics", program_.name, op);
+    SIM_PANIC("driver {}: step {} has no semantics", program_.name, s.op);
 }
 
 }  // namespace quiesce

@@ -19,61 +19,61 @@ using program_detail::read_steps;
 
 const std::vector<StepOp>& step_ops() {
     static const std::vector<StepOp> ops = {
-        {"read", false, "readl(): a register by name, through the bus"},
-        {"write", false, "writel(): a register by name"},
-        {"rmw", false, "readl/modify one field/writel"},
-        {"poll", false, "readl_poll_timeout_atomic(): a field until a value, with a timeout"},
-        {"save", false, "the driver copies registers into its struct in memory"},
-        {"restore", false, "the driver writes registers back from its struct"},
-        {"rederive", false, "a driver-state register programmed from the memory it mirrors"},
-        {"set", false, "a field of the driver struct (a flag)"},
-        {"pci-save-state", false, "pci_save_state()"},
-        {"pci-restore-state", false, "pci_restore_state()"},
-        {"pci-set-power", true, "pci_set_power_state() (sleeps out the D3hot delay)"},
-        {"pci-wake", false, "pci_enable_wake(): PME_En"},
-        {"irq-disable", true, "disable_irq(): masks the line, waits for running handlers"},
-        {"irq-enable", false, "enable_irq()"},
-        {"irq-sync", true, "synchronize_irq()"},
-        {"irq-free", true, "free_irq()"},
-        {"irq-request", true, "request_irq()"},
-        {"irq-wake", false, "enable_irq_wake() / disable_irq_wake()"},
-        {"wait-irq", true, "wait_for_completion_timeout() on a completion its interrupt handler completes"},
-        {"queue-stop", false, "blk_mq_quiesce_queue() / netif_stop_queue(): no new requests"},
-        {"queue-start", false, "blk_mq_unquiesce_queue() / netif_wake_queue()"},
-        {"drain", true, "wait until the device's own queue is empty, with a timeout"},
-        {"schedule-work", false, "schedule_work(): the item runs after the callback returns"},
-        {"flush-work", true, "flush_work(): wait for a scheduled item"},
-        {"command", true, "a command the device model offers (its driver waits for it)"},
-        {"alloc", true, "alloc_pages(gfp): GFP_KERNEL and GFP_NOIO may sleep to reclaim"},
-        {"free", false, "__free_pages()"},
-        {"wait-for-dev", true, "device_pm_wait_for_dev()"},
+        {"read", false, "readl(): a register by name, through the bus", StepCode::Read},
+        {"write", false, "writel(): a register by name", StepCode::Write},
+        {"rmw", false, "readl/modify one field/writel", StepCode::Rmw},
+        {"poll", false, "readl_poll_timeout_atomic(): a field until a value, with a timeout", StepCode::Poll},
+        {"save", false, "the driver copies registers into its struct in memory", StepCode::Save},
+        {"restore", false, "the driver writes registers back from its struct", StepCode::Restore},
+        {"rederive", false, "a driver-state register programmed from the memory it mirrors", StepCode::Rederive},
+        {"set", false, "a field of the driver struct (a flag)", StepCode::Set},
+        {"pci-save-state", false, "pci_save_state()", StepCode::PciSaveState},
+        {"pci-restore-state", false, "pci_restore_state()", StepCode::PciRestoreState},
+        {"pci-set-power", true, "pci_set_power_state() (sleeps out the D3hot delay)", StepCode::PciSetPower},
+        {"pci-wake", false, "pci_enable_wake(): PME_En", StepCode::PciWake},
+        {"irq-disable", true, "disable_irq(): masks the line, waits for running handlers", StepCode::IrqDisable},
+        {"irq-enable", false, "enable_irq()", StepCode::IrqEnable},
+        {"irq-sync", true, "synchronize_irq()", StepCode::IrqSync},
+        {"irq-free", true, "free_irq()", StepCode::IrqFree},
+        {"irq-request", true, "request_irq()", StepCode::IrqRequest},
+        {"irq-wake", false, "enable_irq_wake() / disable_irq_wake()", StepCode::IrqWake},
+        {"wait-irq", true, "wait_for_completion_timeout() on a completion its interrupt handler completes", StepCode::WaitIrq},
+        {"queue-stop", false, "blk_mq_quiesce_queue() / netif_stop_queue(): no new requests", StepCode::QueueStop},
+        {"queue-start", false, "blk_mq_unquiesce_queue() / netif_wake_queue()", StepCode::QueueStart},
+        {"drain", true, "wait until the device's own queue is empty, with a timeout", StepCode::Drain},
+        {"schedule-work", false, "schedule_work(): the item runs after the callback returns", StepCode::ScheduleWork},
+        {"flush-work", true, "flush_work(): wait for a scheduled item", StepCode::FlushWork},
+        {"command", true, "a command the device model offers (its driver waits for it)", StepCode::Command},
+        {"alloc", true, "alloc_pages(gfp): GFP_KERNEL and GFP_NOIO may sleep to reclaim", StepCode::Alloc},
+        {"free", false, "__free_pages()", StepCode::Free},
+        {"wait-for-dev", true, "device_pm_wait_for_dev()", StepCode::WaitForDev},
         {"request-firmware", true,
-         "request_firmware() (cache = false: request_firmware_into_buf(), which the firmware cache does not cover)"},
-        {"release-firmware", false, "release_firmware()"},
-        {"compute", false, "CPU work: cycles on the CPU running the callback"},
-        {"sleep", true, "msleep()/usleep_range()"},
-        {"rpm-get-sync", true, "pm_runtime_get_sync(): usage count up, runtime-resume now (the count stays up if it fails)"},
-        {"rpm-resume-and-get", true, "pm_runtime_resume_and_get(): the same, with the count dropped again on failure"},
-        {"rpm-get", false, "pm_runtime_get(): usage count up, the resume queued on pm_wq"},
-        {"rpm-get-noresume", false, "pm_runtime_get_noresume(): usage count up only"},
-        {"rpm-put", false, "pm_runtime_put(): usage count down, at 0 an idle check queued on pm_wq"},
-        {"rpm-put-sync", true, "pm_runtime_put_sync(): usage count down, at 0 idle (and suspend) now"},
+         "request_firmware() (cache = false: request_firmware_into_buf(), which the firmware cache does not cover)", StepCode::RequestFirmware},
+        {"release-firmware", false, "release_firmware()", StepCode::ReleaseFirmware},
+        {"compute", false, "CPU work: cycles on the CPU running the callback", StepCode::Compute},
+        {"sleep", true, "msleep()/usleep_range()", StepCode::Sleep},
+        {"rpm-get-sync", true, "pm_runtime_get_sync(): usage count up, runtime-resume now (the count stays up if it fails)", StepCode::RpmGetSync},
+        {"rpm-resume-and-get", true, "pm_runtime_resume_and_get(): the same, with the count dropped again on failure", StepCode::RpmResumeAndGet},
+        {"rpm-get", false, "pm_runtime_get(): usage count up, the resume queued on pm_wq", StepCode::RpmGet},
+        {"rpm-get-noresume", false, "pm_runtime_get_noresume(): usage count up only", StepCode::RpmGetNoresume},
+        {"rpm-put", false, "pm_runtime_put(): usage count down, at 0 an idle check queued on pm_wq", StepCode::RpmPut},
+        {"rpm-put-sync", true, "pm_runtime_put_sync(): usage count down, at 0 idle (and suspend) now", StepCode::RpmPutSync},
         {"rpm-put-autosuspend", false,
-         "pm_runtime_put_autosuspend(): usage count down, at 0 suspend once the autosuspend delay has passed"},
-        {"rpm-put-noidle", false, "pm_runtime_put_noidle(): usage count down only"},
-        {"rpm-mark-last-busy", false, "pm_runtime_mark_last_busy(): the autosuspend delay counts from now"},
-        {"rpm-resume", true, "pm_runtime_resume()"},
-        {"rpm-suspend", true, "pm_runtime_suspend()"},
-        {"rpm-idle", true, "pm_runtime_idle()"},
-        {"rpm-force-suspend", true, "pm_runtime_force_suspend(): runtime PM off, runtime_suspend unless suspended"},
-        {"rpm-force-resume", true, "pm_runtime_force_resume(): runtime_resume if force_suspend suspended it, runtime PM on"},
-        {"rpm-enable", false, "pm_runtime_enable()"},
-        {"rpm-disable", true, "pm_runtime_disable() (waits for a runtime transition in progress)"},
-        {"rpm-set-active", false, "pm_runtime_set_active() (runtime PM disabled)"},
-        {"rpm-set-suspended", false, "pm_runtime_set_suspended() (runtime PM disabled)"},
-        {"call", false, "calls another callback's function (a shared helper: foo_suspend from foo_freeze)"},
-        {"return", false, "return -ERRNO (return 0 without err)"},
-        {"goto", false, "goto label (with `when`, a conditional jump)"},
+         "pm_runtime_put_autosuspend(): usage count down, at 0 suspend once the autosuspend delay has passed", StepCode::RpmPutAutosuspend},
+        {"rpm-put-noidle", false, "pm_runtime_put_noidle(): usage count down only", StepCode::RpmPutNoidle},
+        {"rpm-mark-last-busy", false, "pm_runtime_mark_last_busy(): the autosuspend delay counts from now", StepCode::RpmMarkLastBusy},
+        {"rpm-resume", true, "pm_runtime_resume()", StepCode::RpmResume},
+        {"rpm-suspend", true, "pm_runtime_suspend()", StepCode::RpmSuspend},
+        {"rpm-idle", true, "pm_runtime_idle()", StepCode::RpmIdle},
+        {"rpm-force-suspend", true, "pm_runtime_force_suspend(): runtime PM off, runtime_suspend unless suspended", StepCode::RpmForceSuspend},
+        {"rpm-force-resume", true, "pm_runtime_force_resume(): runtime_resume if force_suspend suspended it, runtime PM on", StepCode::RpmForceResume},
+        {"rpm-enable", false, "pm_runtime_enable()", StepCode::RpmEnable},
+        {"rpm-disable", true, "pm_runtime_disable() (waits for a runtime transition in progress)", StepCode::RpmDisable},
+        {"rpm-set-active", false, "pm_runtime_set_active() (runtime PM disabled)", StepCode::RpmSetActive},
+        {"rpm-set-suspended", false, "pm_runtime_set_suspended() (runtime PM disabled)", StepCode::RpmSetSuspended},
+        {"call", false, "calls another callback's function (a shared helper: foo_suspend from foo_freeze)", StepCode::Call},
+        {"return", false, "return -ERRNO (return 0 without err)", StepCode::Return},
+        {"goto", false, "goto label (with `when`, a conditional jump)", StepCode::Goto},
     };
     return ops;
 }
@@ -82,6 +82,11 @@ const StepOp* find_step_op(const std::string& op) {
     for (const auto& o : step_ops())
         if (op == o.name) return &o;
     return nullptr;
+}
+
+StepCode step_code(const std::string& op) {
+    const StepOp* o = find_step_op(op);
+    return o ? o->code : StepCode::Unknown;
 }
 
 const std::vector<std::string>& driver_callbacks() {
@@ -113,10 +118,13 @@ StepCondition parse_condition(TableReader& r, const std::string& text) {
     std::string s = text;
     s.erase(std::remove(s.begin(), s.end(), ' '), s.end());
     static const char* ops[] = {"==", "!=", "<=", ">=", "<", ">"};
+    static const StepCondition::Cmp cmps[] = {StepCondition::Cmp::Eq, StepCondition::Cmp::Ne, StepCondition::Cmp::Le,
+                                              StepCondition::Cmp::Ge, StepCondition::Cmp::Lt, StepCondition::Cmp::Gt};
     size_t at = std::string::npos;
-    for (const char* op : ops)
-        if ((at = s.find(op)) != std::string::npos) {
-            c.op = op;
+    for (size_t i = 0; i < 6; ++i)
+        if ((at = s.find(ops[i])) != std::string::npos) {
+            c.op = ops[i];
+            c.cmp = cmps[i];
             break;
         }
     std::string lhs = at == std::string::npos ? s : s.substr(0, at);
@@ -171,7 +179,10 @@ namespace program_detail {
 // Sets the fields of `s` that `r` names (all of a new step, or some of a
 // patched one).
 void read_step_fields(TableReader& r, Step& s) {
-    if (auto v = r.str("op")) s.op = *v;
+    if (auto v = r.str("op")) {
+        s.op = *v;
+        s.code = step_code(s.op);
+    }
     if (auto v = r.str("label")) s.label = *v;
     if (auto v = r.str("reg")) s.reg = *v;
     if (auto v = r.str("field")) s.field = *v;
@@ -199,6 +210,13 @@ void read_step_fields(TableReader& r, Step& s) {
     if (auto v = r.str("on_fail")) s.on_fail = *v;
     if (auto v = r.str("goto")) s.go = *v;
     if (auto v = r.str("when")) s.when = parse_condition(r, *v);
+}
+
+void check_op(TableReader& r, const Step& s) {
+    if (s.code != StepCode::Unknown) return;
+    std::string known;
+    for (const auto& o : step_ops()) known += (known.empty() ? "" : ", ") + std::string(o.name);
+    r.fail("op", "unknown step '" + s.op + "' (" + known + ")");
 }
 
 std::vector<Step> read_steps(TableReader& r, const std::string& key) {
@@ -262,11 +280,7 @@ Step parse_step(TableReader& r) {
     read_step_fields(r, s);
     r.done();
     if (s.op.empty()) r.fail("op", "is required");
-    if (!find_step_op(s.op)) {
-        std::string known;
-        for (const auto& o : step_ops()) known += (known.empty() ? "" : ", ") + std::string(o.name);
-        r.fail("op", "unknown step '" + s.op + "' (" + known + ")");
-    }
+    program_detail::check_op(r, s);
     return s;
 }
 

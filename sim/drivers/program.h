@@ -24,13 +24,33 @@ struct StepCondition {
     Kind kind = Kind::Always;
     std::string reg, field, var;  // Reg: reg[.field]; Var: the variable
     std::string op;               // ==, !=, <, >, <=, >= ("" for a variable's truth)
+    enum class Cmp : uint8_t { Eq, Ne, Lt, Gt, Le, Ge };
+    Cmp cmp = Cmp::Ge;            // op, resolved when parsed ("" reads as >=, never used)
     int64_t value = 0;
     bool negate = false;          // "!$var"
     std::string text;
 };
 
+// A step's operation, resolved from its name once when the step is read
+// (read_step_fields) and again when a DriverRunner takes its program: the
+// interpreter dispatches on it instead of comparing names. In the order of
+// step_ops(), which holds each one's name.
+enum class StepCode : uint8_t {
+    Read, Write, Rmw, Poll, Save, Restore, Rederive, Set,
+    PciSaveState, PciRestoreState, PciSetPower, PciWake,
+    IrqDisable, IrqEnable, IrqSync, IrqFree, IrqRequest, IrqWake, WaitIrq,
+    QueueStop, QueueStart, Drain, ScheduleWork, FlushWork, Command, Alloc, Free, WaitForDev,
+    RequestFirmware, ReleaseFirmware, Compute, Sleep,
+    RpmGetSync, RpmResumeAndGet, RpmGet, RpmGetNoresume, RpmPut, RpmPutSync, RpmPutAutosuspend, RpmPutNoidle,
+    RpmMarkLastBusy, RpmResume, RpmSuspend, RpmIdle, RpmForceSuspend, RpmForceResume, RpmEnable, RpmDisable,
+    RpmSetActive, RpmSetSuspended,
+    Call, Return, Goto,
+    Unknown,  // a name step_ops() does not hold (parse_step rejects it)
+};
+
 struct Step {
     std::string op;       // see step_ops()
+    StepCode code = StepCode::Unknown;  // op, resolved (step_code())
     std::string label;    // a name patches, jumps and reports use
     std::string reg, field;
     std::vector<std::string> regs;
@@ -99,9 +119,15 @@ struct StepOp {
     const char* name;
     bool may_sleep;     // Linux may schedule inside it (context.sleep-in-atomic)
     const char* counterpart;  // its Linux counterpart, for docs and reports
+    StepCode code;
 };
+// Every op, in StepCode's order (step_ops()[i].code == StepCode(i)).
 const std::vector<StepOp>& step_ops();
 const StepOp* find_step_op(const std::string& op);
+// The code of an op's name, StepCode::Unknown if it has none.
+StepCode step_code(const std::string& op);
+// The op of a code (not Unknown).
+inline const StepOp& step_op(StepCode c) { return step_ops()[size_t(c)]; }
 // Every callback a driver file may define: dev_pm_ops, runtime PM, the seed
 // protocols' callbacks, and syscore ops.
 const std::vector<std::string>& driver_callbacks();

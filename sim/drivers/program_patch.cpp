@@ -110,6 +110,7 @@ size_t apply_patches(DriverProgram& p, TableReader& r, const std::string& key) {
             TableReader sr(pr.file(), *t, pr.path_of("set"));
             read_step_fields(sr, steps[i]);
             sr.done();
+            program_detail::check_op(sr, steps[i]);
         }
         if (actions != 1)
             pr.fail("callback", "a patch does one of replace, delete, insert_before, insert_after, append, prepend, "

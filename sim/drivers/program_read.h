@@ -13,6 +13,9 @@ namespace quiesce::program_detail {
 // Sets the fields of `s` that `r` names (all of a new step, or some of a
 // patched one).
 void read_step_fields(TableReader& r, Step& s);
+// An input error at `op` unless the step's op is one step_ops() holds (its
+// code resolved).
+void check_op(TableReader& r, const Step& s);
 // The steps of the array of tables `key` of `r` (an error when it is missing).
 std::vector<Step> read_steps(TableReader& r, const std::string& key);
 // Steps without a label get their op's name, numbered from the second
