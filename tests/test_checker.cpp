@@ -4,6 +4,7 @@
 #include "child.h"
 
 #include "sim/check/checker.h"
+#include "sim/check/checker_detail.h"
 #include "sim/core/context.h"
 #include "sim/pm/device_graph.h"
 
@@ -40,6 +41,78 @@ Facts freezer_then_prepare(const std::vector<std::string>& freezer, const std::v
 }
 
 }  // namespace
+
+TEST_CASE("checker: the categories and names it tells apart are resolved exactly, anything else is Other",
+          "[checker]") {
+    using check_detail::Cat;
+    using check_detail::Word;
+    using check_detail::category_of;
+    using check_detail::word_of;
+    const std::pair<const char*, Cat> cats[] = {
+        {"callback", Cat::Callback}, {"hotplug", Cat::Hotplug}, {"transition", Cat::Transition},
+        {"power", Cat::Power},       {"firmware", Cat::Firmware}, {"wake", Cat::Wake},
+        {"handle", Cat::Handle},     {"phase", Cat::Phase},     {"rpm", Cat::Rpm},
+        {"s2idle", Cat::S2idle},     {"input", Cat::Input}};
+    for (const auto& [text, cat] : cats) {
+        INFO(text);
+        CHECK(category_of(text) == cat);
+        CHECK(category_of(std::string(text) + "x") == Cat::Other);
+        CHECK(category_of(std::string(text).substr(1)) == Cat::Other);
+    }
+    for (const char* other : {"", "step", "Callback", "phasE", "irq", "violation", "rpm ", "callbacks"})
+        CHECK(category_of(other) == Cat::Other);
+    const std::pair<const char*, Word> words[] = {
+        {"offline", Word::Offline},
+        {"online", Word::Online},
+        {"S3", Word::S3},
+        {"S4", Word::S4},
+        {"S5", Word::S5},
+        {"power-lost", Word::PowerLost},
+        {"sleep-request", Word::SleepRequest},
+        {"remote-wakeup", Word::RemoteWakeup},
+        {"pme", Word::Pme},
+        {"gpe", Word::Gpe},
+        {"rtc-alarm", Word::RtcAlarm},
+        {"power-button", Word::PowerButton},
+        {"s2idle-enter", Word::S2idleEnter},
+        {"s2idle-wake", Word::S2idleWake},
+        {"key-press", Word::KeyPress},
+        {"revoke", Word::Revoke},
+        {"handle-use", Word::HandleUse},
+        {"sleep-in-atomic", Word::SleepInAtomic},
+        {"dpm-wait-for", Word::DpmWaitFor},
+        {"participants", Word::Participants},
+        {"callback-skipped", Word::CallbackSkipped},
+        {"suspend", Word::Suspend},
+        {"freeze", Word::Freeze},
+        {"save_explicit", Word::SaveExplicit},
+        {"poweroff", Word::Poweroff},
+        {"complete", Word::Complete},
+        {"rpm-status", Word::RpmStatus},
+        {"runtime_suspend", Word::RuntimeSuspend},
+        {"runtime_resume", Word::RuntimeResume},
+        {"io.suspended-device", Word::Judged},
+        {"freeze.escaped", Word::Judged},
+        {"transparency.diverged", Word::Judged},
+        {"cache.lost-dirty-lines", Word::Judged},
+        {"irq.lost", Word::Judged},
+        {"acpi.sequence", Word::Judged},
+        {"irq.suspended-handler", Word::Judged},
+        {"liveness.hang", Word::Judged},
+        {"rpm.usage-unbalanced", Word::Judged}};
+    for (const auto& [text, word] : words) {
+        INFO(text);
+        CHECK(word_of(text) == word);
+        CHECK(word_of(std::string(text) + "x") == Word::Other);
+        CHECK(word_of(std::string(text).substr(1)) == Word::Other);
+        CHECK(word_of(std::string(text) + std::string(40, 'x')) == Word::Other);
+    }
+    // Near misses: other callbacks, states, guest errors and violation ids.
+    for (const char* other : {"", "s3", "S0", "S6", "suspend_late", "suspend_noirq", "resume", "freeze_late",
+                              "poweroff_noirq", "completE", "liveness.hangs", "data.lost-write", "order.dependency",
+                              "power-lost ", "pci.D0->D3hot", "_TTS(0)"})
+        CHECK(word_of(other) == Word::Other);
+}
 
 TEST_CASE("checker: freeze.escaped - device suspend begins with a freezable task the freezer left running",
           "[checker][freezer]") {

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
+#include <string_view>
 
 #include <sstream>
 
@@ -30,10 +32,93 @@ std::vector<std::string> split(const std::string& s, char sep) {
     return out;
 }
 
+namespace {
+
+// Words by length: a name is compared only with the words of its length
+// (most events' names match none, and most are told apart by length).
+template <class Id>
+class Lexicon {
+public:
+    Lexicon(std::initializer_list<std::pair<const char*, Id>> words) {
+        for (const auto& [w, id] : words) {
+            const std::string_view v(w);
+            if (v.size() >= by_size_.size()) by_size_.resize(v.size() + 1);
+            by_size_[v.size()].emplace_back(v, id);
+        }
+    }
+    Id operator()(const std::string& s) const {
+        if (s.size() >= by_size_.size()) return Id::Other;
+        for (const auto& [w, id] : by_size_[s.size()])
+            if (std::memcmp(w.data(), s.data(), s.size()) == 0) return id;
+        return Id::Other;
+    }
+
+private:
+    std::vector<std::vector<std::pair<std::string_view, Id>>> by_size_;
+};
+
+}  // namespace
+
+Cat category_of(const std::string& category) {
+    static const Lexicon<Cat> cats = {
+        {"callback", Cat::Callback}, {"hotplug", Cat::Hotplug}, {"transition", Cat::Transition},
+        {"power", Cat::Power},       {"firmware", Cat::Firmware}, {"wake", Cat::Wake},
+        {"handle", Cat::Handle},     {"phase", Cat::Phase},     {"rpm", Cat::Rpm},
+        {"s2idle", Cat::S2idle},     {"input", Cat::Input}};
+    return cats(category);
+}
+
+Word word_of(const std::string& name) {
+    static const Lexicon<Word> words = {
+        {"offline", Word::Offline},
+        {"online", Word::Online},
+        {"S3", Word::S3},
+        {"S4", Word::S4},
+        {"S5", Word::S5},
+        {"power-lost", Word::PowerLost},
+        {"sleep-request", Word::SleepRequest},
+        {"remote-wakeup", Word::RemoteWakeup},
+        {"pme", Word::Pme},
+        {"gpe", Word::Gpe},
+        {"rtc-alarm", Word::RtcAlarm},
+        {"power-button", Word::PowerButton},
+        {"s2idle-enter", Word::S2idleEnter},
+        {"s2idle-wake", Word::S2idleWake},
+        {"key-press", Word::KeyPress},
+        {"revoke", Word::Revoke},
+        {"handle-use", Word::HandleUse},
+        {"sleep-in-atomic", Word::SleepInAtomic},
+        {"dpm-wait-for", Word::DpmWaitFor},
+        {"participants", Word::Participants},
+        {"callback-skipped", Word::CallbackSkipped},
+        {"suspend", Word::Suspend},
+        {"freeze", Word::Freeze},
+        {"save_explicit", Word::SaveExplicit},
+        {"poweroff", Word::Poweroff},
+        {"complete", Word::Complete},
+        {"rpm-status", Word::RpmStatus},
+        {"runtime_suspend", Word::RuntimeSuspend},
+        {"runtime_resume", Word::RuntimeResume},
+        {"io.suspended-device", Word::Judged},
+        {"freeze.escaped", Word::Judged},
+        {"transparency.diverged", Word::Judged},
+        {"cache.lost-dirty-lines", Word::Judged},
+        {"irq.lost", Word::Judged},
+        {"acpi.sequence", Word::Judged},
+        {"irq.suspended-handler", Word::Judged},
+        {"liveness.hang", Word::Judged},
+        {"rpm.usage-unbalanced", Word::Judged}};
+    return words(name);
+}
+
 }  // namespace check_detail
 
 using check_detail::json_object;
 using check_detail::split;
+using check_detail::Cat;
+using check_detail::event_words;
+using check_detail::EventWords;
+using check_detail::Word;
 
 const std::vector<std::string>& Checker::catalogue() {
     static const std::vector<std::string> ids = {
@@ -170,38 +255,39 @@ void Checker::check_rollback(const Event& transition_end) {
 }
 
 void Checker::on_event(const Event& ev) {
-    if (ev.kind == EvKind::SliceEnd && ev.category == "callback" && in_transition_)
+    const EventWords ew = event_words(ev);
+    if (ev.kind == EvKind::SliceEnd && ew.cat == Cat::Callback && in_transition_)
         callbacks_.emplace_back(arg_value(ev, "device"), ev.name, arg_value(ev, "rc"));
-    if (ev.kind == EvKind::SliceEnd && ev.category == "hotplug" && in_transition_) {
-        if (ev.name == "offline" && arg_value(ev, "result").empty()) cpus_down_.insert(ev.track);
-        if (ev.name == "online") cpus_down_.erase(ev.track);
+    if (ev.kind == EvKind::SliceEnd && ew.cat == Cat::Hotplug && in_transition_) {
+        if (ew.name == Word::Offline && arg_value(ev, "result").empty()) cpus_down_.insert(ev.track);
+        if (ew.name == Word::Online) cpus_down_.erase(ev.track);
     }
-    if (ev.kind == EvKind::SliceEnd && ev.category == "transition") {
+    if (ev.kind == EvKind::SliceEnd && ew.cat == Cat::Transition) {
         if (arg_value(ev, "result") == "aborted") check_rollback(ev);
         callbacks_.clear();
         cpus_down_.clear();
         in_transition_ = false;
     }
-    if (ledger_ && ev.category == "power") {
+    if (ledger_ && ew.cat == Cat::Power) {
         if (ev.kind == EvKind::Instant && ev.name.rfind("pci.D0->", 0) == 0) power_lowered(ev, ev.track, ev.name.substr(8));
-        if (ev.kind == EvKind::SliceBegin && (ev.name == "S3" || ev.name == "S4" || ev.name == "S5"))
+        if (ev.kind == EvKind::SliceBegin && (ew.name == Word::S3 || ew.name == Word::S4 || ew.name == Word::S5))
             power_lowered(ev, "", ev.name);
     }
-    if (on_s2idle(ev)) return;
-    if ((ev.kind == EvKind::SliceBegin && ev.category == "firmware") ||
-        (ev.kind == EvKind::Instant && ev.name == "sleep-request")) {
+    if (on_s2idle(ev, ew)) return;
+    if ((ev.kind == EvKind::SliceBegin && ew.cat == Cat::Firmware) ||
+        (ev.kind == EvKind::Instant && ew.name == Word::SleepRequest)) {
         on_acpi(ev);
         return;
     }
     // wake.lost, while asleep: a device signalled wake (remote wakeup ->
     // PME# -> its GPE) but the OS did not enable that GPE at SLP_EN (a _PRW
     // naming another GPE, a wake GPE never armed): the platform sleeps on.
-    if (ev.kind == EvKind::Instant && ev.category == "wake" && (ev.name == "remote-wakeup" || ev.name == "pme")) {
-        if (ev.name == "remote-wakeup" || wake_signal_ts_ != ev.ts) wake_signal_ = ev.track;
+    if (ev.kind == EvKind::Instant && ew.cat == Cat::Wake && (ew.name == Word::RemoteWakeup || ew.name == Word::Pme)) {
+        if (ew.name == Word::RemoteWakeup || wake_signal_ts_ != ev.ts) wake_signal_ = ev.track;
         wake_signal_ts_ = ev.ts;
         return;
     }
-    if (ev.kind == EvKind::Instant && ev.category == "wake" && ev.name == "gpe" &&
+    if (ev.kind == EvKind::Instant && ew.cat == Cat::Wake && ew.name == Word::Gpe &&
         arg_value(ev, "sleeping") != "0" && arg_value(ev, "enabled") == "no") {
         const std::string who = wake_signal_ts_ == ev.ts && !wake_signal_.empty() ? wake_signal_ : "a device";
         const std::string gpe = arg_value(ev, "gpe");
@@ -214,16 +300,16 @@ void Checker::on_event(const Event& ev) {
     }
     // wake.lost: a wake event during the transition, and the platform still
     // goes to sleep - nothing is left to wake it.
-    if (in_transition_ && ev.kind == EvKind::Instant && ev.category == "wake" &&
-        (ev.name == "rtc-alarm" || ev.name == "power-button")) {
+    if (in_transition_ && ev.kind == EvKind::Instant && ew.cat == Cat::Wake &&
+        (ew.name == Word::RtcAlarm || ew.name == Word::PowerButton)) {
         wake_events_.push_back({ev.name, ev.ts, ev.phase});
         return;
     }
-    if (ev.kind == EvKind::SliceBegin && ev.category == "power" &&
-        (ev.name == "S3" || ev.name == "S4" || ev.name == "S5" || ev.name == "power-lost"))
+    if (ev.kind == EvKind::SliceBegin && ew.cat == Cat::Power &&
+        (ew.name == Word::S3 || ew.name == Word::S4 || ew.name == Word::S5 || ew.name == Word::PowerLost))
         slept_ = true;  // the platform lost power: every device must be given its state back
-    if (in_transition_ && ev.kind == EvKind::SliceBegin && ev.category == "power" &&
-        (ev.name == "S3" || ev.name == "S4")) {
+    if (in_transition_ && ev.kind == EvKind::SliceBegin && ew.cat == Cat::Power &&
+        (ew.name == Word::S3 || ew.name == Word::S4)) {
         in_transition_ = false;  // asleep: later events wake it
         if (!wake_events_.empty()) {
             const WakeEvent& w = wake_events_.front();
@@ -245,14 +331,14 @@ void Checker::on_event(const Event& ev) {
         }
         return;
     }
-    if (ev.kind == EvKind::Instant && ev.category == "handle") {
-        if (ev.name == "revoke") revoked_devices_.insert(arg_value(ev, "device"));
-        if (ev.name == "handle-use") on_handle_use(ev);
+    if (ev.kind == EvKind::Instant && ew.cat == Cat::Handle) {
+        if (ew.name == Word::Revoke) revoked_devices_.insert(arg_value(ev, "device"));
+        if (ew.name == Word::HandleUse) on_handle_use(ev);
         return;
     }
     // A driver step that may sleep ran where Linux may not schedule
     // (might_sleep), or waited for an interrupt its device cannot deliver.
-    if (ev.kind == EvKind::Instant && ev.name == "sleep-in-atomic") {
+    if (ev.kind == EvKind::Instant && ew.name == Word::SleepInAtomic) {
         const std::string dev = arg_value(ev, "device"), cb = arg_value(ev, "callback"), step = arg_value(ev, "step");
         report({"context.sleep-in-atomic", ev.ts, ev.track, ev.phase,
                 fmt::format("{}'s {} step '{}' ({}) may sleep, with {}", dev, cb, step, arg_value(ev, "op"),
@@ -264,7 +350,7 @@ void Checker::on_event(const Event& ev) {
     // A driver's one-off wait (device_pm_wait_for_dev) declares a
     // dependency for this callback: when it returns, the other device must
     // have finished the same callback.
-    if (ev.kind == EvKind::Instant && ev.name == "dpm-wait-for") {
+    if (ev.kind == EvKind::Instant && ew.name == Word::DpmWaitFor) {
         const std::string dev = arg_value(ev, "device"), other = arg_value(ev, "waits_for");
         if (participants_.count(other) && !finished_.count(other))
             report({"order.dependency", ev.ts, ev.track, ev.phase,
@@ -278,12 +364,12 @@ void Checker::on_event(const Event& ev) {
                                  {"relation", "one-off wait"}, {"required", "the wait's target first"}})});
         return;
     }
-    if (ev.kind == EvKind::SliceBegin && ev.category == "phase") {
+    if (ev.kind == EvKind::SliceBegin && ew.cat == Cat::Phase) {
         const std::string action = arg_value(ev, "action");
         if (action == "freeze-tasks" || action == "freeze-user-tasks") froze_user_ = true;
         if (action == "freeze-tasks" || action == "freeze-kernel-threads") froze_kthreads_ = true;
     }
-    if (ev.kind == EvKind::Instant && ev.category == "phase" && ev.name == "participants") {
+    if (ev.kind == EvKind::Instant && ew.cat == Cat::Phase && ew.name == Word::Participants) {
         check_frozen(ev.ts, arg_value(ev, "callback"));
         phase_callback_ = arg_value(ev, "callback");
         auto list = split(arg_value(ev, "devices"), ',');
@@ -291,7 +377,7 @@ void Checker::on_event(const Event& ev) {
         finished_.clear();
         return;
     }
-    if (ev.category == "callback" && ev.kind == EvKind::SliceBegin) {
+    if (ew.cat == Cat::Callback && ev.kind == EvKind::SliceBegin) {
         on_callback_begin(ev);
         // The hardware state resume must give back is the device's as it
         // stopped running: with no freezer (ben2001) or a save_state long
@@ -300,8 +386,8 @@ void Checker::on_event(const Event& ev) {
         // power-off after the image is written: the image holds the kernel
         // of the first, so a thaw that lost the state is not the reference.
         const std::string dev = arg_value(ev, "device");
-        if (in_transition_ && (ev.name == "suspend" || ev.name == "freeze" || ev.name == "save_explicit" ||
-                               (ev.name == "poweroff" && !stopped_devices_.count(dev)))) {
+        if (in_transition_ && (ew.name == Word::Suspend || ew.name == Word::Freeze || ew.name == Word::SaveExplicit ||
+                               (ew.name == Word::Poweroff && !stopped_devices_.count(dev)))) {
             snapshot_before(dev);
             stopped_devices_.insert(dev);
         }
@@ -311,27 +397,23 @@ void Checker::on_event(const Event& ev) {
         if (budget_) budget_ev_.notify(from_ps(ev.ts + budget_ - now_ps()));
         return;
     }
-    if (ev.category == "rpm") {
-        on_runtime_pm(ev);
+    if (ew.cat == Cat::Rpm) {
+        on_runtime_pm(ev, ew);
         return;
     }
-    if (ev.kind == EvKind::Instant && ev.name == "callback-skipped") {  // direct-complete, smart-suspend...
+    if (ev.kind == EvKind::Instant && ew.name == Word::CallbackSkipped) {  // direct-complete, smart-suspend...
         finished_.insert(arg_value(ev, "device"));
         return;
     }
-    if (ev.category == "callback" && ev.kind == EvKind::SliceEnd) {
-        if (ev.name == "complete") completed_.insert(arg_value(ev, "device"));
+    if (ew.cat == Cat::Callback && ev.kind == EvKind::SliceEnd) {
+        if (ew.name == Word::Complete) completed_.insert(arg_value(ev, "device"));
         finished_.insert(arg_value(ev, "device"));
         running_.erase(ev.track);
         return;
     }
     // What the models and the kernel report as facts, judged here: one
     // violation per component, phase and kind.
-    if (ev.kind == EvKind::GuestError && (ev.name == "io.suspended-device" || ev.name == "freeze.escaped" ||
-                                          ev.name == "transparency.diverged" || ev.name == "cache.lost-dirty-lines" ||
-                                          ev.name == "irq.lost" || ev.name == "acpi.sequence" ||
-                                          ev.name == "irq.suspended-handler" || ev.name == "liveness.hang" ||
-                                          ev.name == "rpm.usage-unbalanced")) {
+    if (ev.kind == EvKind::GuestError && ew.name == Word::Judged) {
         std::string key = ev.track + "|" + ev.phase + "|" + arg_value(ev, "kind");
         if (!reported_.insert(key).second) return;  // one per device, phase and kind
         std::vector<std::pair<std::string, std::string>> kv;

@@ -24,6 +24,10 @@
 
 namespace quiesce {
 
+namespace check_detail {
+struct EventWords;
+}
+
 struct Violation {
     std::string id;
     Picos ts = 0;
@@ -103,7 +107,7 @@ public:
 private:
     void on_event(const Event& ev);
     void on_callback_begin(const Event& ev);
-    void on_runtime_pm(const Event& ev);
+    void on_runtime_pm(const Event& ev, const check_detail::EventWords& ew);
     // hwstate.not-restored and drvstate.stale: every watched device, or
     // `only` against its state at runtime_suspend; `when` ends the message.
     void compare_state(const std::string* only, const char* when, bool runtime);
@@ -174,7 +178,7 @@ private:
     Picos wake_signal_ts_ = 0;
     void on_acpi(const Event& ev);
     // Suspend-to-idle: from the first s2idle-enter until a confirmed wakeup.
-    bool on_s2idle(const Event& ev);
+    bool on_s2idle(const Event& ev, const check_detail::EventWords& ew);
     void s2idle_lost(Picos ts, const std::string& ended);
     std::set<std::string> wake_sources_;
     bool in_s2idle_ = false;

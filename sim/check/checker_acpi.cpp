@@ -9,7 +9,10 @@
 
 namespace quiesce {
 
+using check_detail::Cat;
+using check_detail::EventWords;
 using check_detail::json_object;
+using check_detail::Word;
 
 namespace {
 // The OS's copy of ACPI NVS (AcpiOs::nvs_save / nvs_restore), traced as
@@ -110,23 +113,23 @@ void Checker::on_acpi(const Event& ev) {
 // pressed on a wake source that started no wake (no remote wakeup: its
 // wake was never armed), or a device's GPE that s2idle did not enable -
 // and the machine idles on until something else wakes it, or forever.
-bool Checker::on_s2idle(const Event& ev) {
-    if (ev.kind == EvKind::SliceBegin && ev.category == "s2idle" && ev.name == "s2idle-enter") {
+bool Checker::on_s2idle(const Event& ev, const EventWords& ew) {
+    if (ev.kind == EvKind::SliceBegin && ew.cat == Cat::S2idle && ew.name == Word::S2idleEnter) {
         if (!in_s2idle_) s2idle_presses_.clear();
         in_s2idle_ = true;
         return true;
     }
     if (!in_s2idle_) return false;
-    if (ev.kind == EvKind::Instant && ev.category == "input" && ev.name == "key-press") {
+    if (ev.kind == EvKind::Instant && ew.cat == Cat::Input && ew.name == Word::KeyPress) {
         if (wake_sources_.count(ev.track)) s2idle_presses_.push_back({ev.track, ev.ts});
         return false;
     }
-    if (ev.kind == EvKind::Instant && ev.category == "wake" && ev.name == "remote-wakeup") {
+    if (ev.kind == EvKind::Instant && ew.cat == Cat::Wake && ew.name == Word::RemoteWakeup) {
         for (auto& p : s2idle_presses_)
             if (p.device == ev.track && p.ts == ev.ts) p.signalled = true;
         return false;
     }
-    if (ev.kind == EvKind::Instant && ev.category == "wake" && ev.name == "gpe" && arg_value(ev, "enabled") == "no") {
+    if (ev.kind == EvKind::Instant && ew.cat == Cat::Wake && ew.name == Word::Gpe && arg_value(ev, "enabled") == "no") {
         const std::string gpe = arg_value(ev, "gpe");
         report({"wake.lost", ev.ts, ev.track, ev.phase,
                 fmt::format("GPE {} was set in suspend-to-idle, but acpi_s2idle_prepare did not enable it (GPE0_EN "
@@ -135,7 +138,7 @@ bool Checker::on_s2idle(const Event& ev) {
                 json_object({{"event", "gpe"}, {"gpe", gpe}, {"state", "s2idle"}, {"at_ps", std::to_string(ev.ts)}})});
         return true;
     }
-    if (ev.kind == EvKind::Instant && ev.category == "s2idle" && ev.name == "s2idle-wake" &&
+    if (ev.kind == EvKind::Instant && ew.cat == Cat::S2idle && ew.name == Word::S2idleWake &&
         arg_value(ev, "result") == "wakeup") {
         s2idle_lost(ev.ts, arg_value(ev, "reason"));
         in_s2idle_ = false;

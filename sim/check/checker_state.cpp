@@ -7,7 +7,9 @@
 namespace quiesce {
 
 using check_detail::json_object;
+using check_detail::EventWords;
 using check_detail::split;
+using check_detail::Word;
 
 // What a resume must give back: the state now, or for a device that is
 // runtime-suspended, the state it had when it runtime-suspended (`only`:
@@ -71,14 +73,14 @@ void Checker::compare_state(const std::string* only, const char* when, bool runt
 // Runtime PM: what a device's banks held when its runtime_suspend began is
 // what its runtime resume must give back (hwstate.not-restored,
 // drvstate.stale, "after runtime resume").
-void Checker::on_runtime_pm(const Event& ev) {
+void Checker::on_runtime_pm(const Event& ev, const EventWords& ew) {
     const std::string dev = arg_value(ev, "device");
-    if (ev.kind == EvKind::Instant && ev.name == "rpm-status") {
+    if (ev.kind == EvKind::Instant && ew.name == Word::RpmStatus) {
         if (arg_value(ev, "status") == "suspended") rpm_suspended_.insert(dev);
         else rpm_suspended_.erase(dev);
         return;
     }
-    if (ev.kind == EvKind::SliceBegin && ev.name == "runtime_suspend") {
+    if (ev.kind == EvKind::SliceBegin && ew.name == Word::RuntimeSuspend) {
         // Runtime-suspending right after its complete, before the resume
         // is judged: judge it now, before the suspend changes it.
         if (resume_pending_ && completed_.count(dev) && !checked_early_.count(dev) && !rpm_suspended_.count(dev)) {
@@ -90,7 +92,7 @@ void Checker::on_runtime_pm(const Event& ev) {
             if (banks_[i].component == dev) rpm_before_[i] = banks_[i].bank->save(StateClass::Hardware);
         return;
     }
-    if (ev.kind == EvKind::SliceEnd && ev.name == "runtime_resume" && arg_value(ev, "rc") == "0")
+    if (ev.kind == EvKind::SliceEnd && ew.name == Word::RuntimeResume && arg_value(ev, "rc") == "0")
         compare_state(&dev, "after runtime resume", true);
 }
 
