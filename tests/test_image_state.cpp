@@ -47,6 +47,13 @@ std::string cached_blocks(const PageCache& cache) {
     return out;
 }
 
+// A fresh filesystem, mounted, with file block 0 written (version 1).
+void mount_with_block0(JournalFs& fs, Cpu& cpu) {
+    REQUIRE(fs.mkfs(cpu, 64) == 0);
+    REQUIRE(fs.mount(cpu) == 0);
+    REQUIRE(fs.write(cpu, 0, content(0, 1).data()) == 0);
+}
+
 // Every resident page, as the atomic copy takes it (zero time).
 std::map<uint64_t, std::vector<uint8_t>> copy_memory(const PhysicalMemory& m) {
     std::map<uint64_t, std::vector<uint8_t>> pages;
@@ -101,9 +108,7 @@ TEST_CASE("image state: a restore undoes what the kernel did after the snapshot 
     Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive&, Facts& f) {
         Kernel& k = p.kernel();
         JournalFs fs(k, drv, 0, 4096, true);
-        REQUIRE(fs.mkfs(cpu, 64) == 0);
-        REQUIRE(fs.mount(cpu) == 0);
-        REQUIRE(fs.write(cpu, 0, content(0, 1).data()) == 0);
+        mount_with_block0(fs, cpu);
         REQUIRE(fs.fsync(cpu) == 0);
         REQUIRE(fs.write(cpu, 2, content(2, 1).data()) == 0);  // dirty at the snapshot
         f["cache_at_snapshot"] = cached_blocks(fs.cache());
@@ -153,9 +158,7 @@ TEST_CASE("image state: a state whose pages came back damaged is refused, and no
     Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive&, Facts& f) {
         Kernel& k = p.kernel();
         JournalFs fs(k, drv, 0, 4096, true);
-        REQUIRE(fs.mkfs(cpu, 64) == 0);
-        REQUIRE(fs.mount(cpu) == 0);
-        REQUIRE(fs.write(cpu, 0, content(0, 1).data()) == 0);
+        mount_with_block0(fs, cpu);
         REQUIRE(k.image_state().save(cpu) == 0);
         const std::string before = cached_blocks(fs.cache());
         REQUIRE(fs.write(cpu, 1, content(1, 1).data()) == 0);

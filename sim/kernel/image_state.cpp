@@ -122,14 +122,20 @@ int ImageState::save(Cpu& cpu) {
     return 0;
 }
 
+// swsusp_free's counterpart: the pages that carried the state, and the
+// root's magic cleared so nothing takes them for a state again.
+void ImageState::release(Cpu& cpu, const std::vector<uint64_t>& pages) {
+    for (uint64_t p : pages) kernel_.free_page(p);
+    const uint64_t zero = 0;
+    cpu.write_block(root_, &zero, 8);
+}
+
 void ImageState::discard(Cpu& cpu) {
     if (!root_) return;
     std::vector<uint64_t> root(kPage / 8);
     cpu.read_block(root_, root.data(), kPage);
     if (root[0] != kMagic || root[3] > kMaxPages) return;
-    for (uint64_t i = 0; i < root[3]; ++i) kernel_.free_page(root[kRootWords + i]);
-    root[0] = 0;
-    cpu.write_block(root_, root.data(), 8);
+    release(cpu, {root.begin() + kRootWords, root.begin() + kRootWords + long(root[3])});
 }
 
 std::string ImageState::load(Cpu& cpu) {
@@ -181,10 +187,7 @@ std::string ImageState::load(Cpu& cpu) {
     } catch (const StateError& err) {
         return err.what();
     }
-    // swsusp_free's counterpart: the pages that carried the state.
-    for (uint64_t p : pages) kernel_.free_page(p);
-    root.assign(kPage / 8, 0);
-    cpu.write_block(root_, root.data(), 8);
+    release(cpu, pages);
     return "";
 }
 

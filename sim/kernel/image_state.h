@@ -113,6 +113,7 @@ public:
 
 private:
     std::vector<uint8_t> serialize() const;
+    void release(Cpu& cpu, const std::vector<uint64_t>& pages);
     struct Entry {
         int id;
         std::string name;

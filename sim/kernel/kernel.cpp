@@ -182,12 +182,11 @@ void Kernel::save_own_state(StateWriter& w) const {
 // count) comes from the image. A line the image does not name starts as a
 // fresh descriptor would.
 void Kernel::load_own_state(StateReader& r) {
-    PageState pages;
-    pages.heap_next = r.u64();
-    pages.free_list = r.u64s();
-    for (uint64_t a : pages.free_list)
+    const uint64_t heap_next = r.u64();
+    std::vector<uint64_t> free_list = r.u64s();
+    for (uint64_t a : free_list)
         if (a % kPage || !owns(a)) r.fail(fmt::format("free page {:#x} is not a kernel page", a));
-    if (pages.heap_next < heap_base_ || pages.heap_next > heap_end_) r.fail("the heap pointer is outside the heap");
+    if (heap_next < heap_base_ || heap_next > heap_end_) r.fail("the heap pointer is outside the heap");
     const bool gfp = r.boolean();
     const uint64_t wakeups = r.u64(), saved = r.u64();
     const bool check = r.boolean();
@@ -215,7 +214,10 @@ void Kernel::load_own_state(StateReader& r) {
             h.settings.emplace_back(std::move(reg), r.u64());
         }
     }
-    set_page_state(pages);
+    heap_next_ = heap_next;
+    free_list_ = std::move(free_list);
+    free_set_.clear();
+    for (uint64_t a : free_list_) free_set_.insert(a / kPage);
     gfp_restricted_ = gfp;
     wakeup_count_ = wakeups;
     saved_wakeup_count_ = saved;
@@ -231,13 +233,6 @@ void Kernel::load_own_state(StateReader& r) {
     }
     for (auto& [irq, d] : irqs) irqs_.emplace(irq, std::move(d));  // lines only the image names
     handles_ = std::move(handles);
-}
-
-void Kernel::set_page_state(const PageState& st) {
-    heap_next_ = st.heap_next;
-    free_list_ = st.free_list;
-    free_set_.clear();
-    for (uint64_t a : free_list_) free_set_.insert(a / kPage);
 }
 
 uint64_t Kernel::reclaim(Cpu& cpu, uint64_t want, bool may_io) {

@@ -78,14 +78,6 @@ public:
     void remove_shrinker(int id);
     // Reclaims up to `want` pages (shrink_all_memory); returns the number freed.
     uint64_t reclaim(Cpu& cpu, uint64_t want, bool may_io);
-    // The allocator's own state (in a real kernel, memory like any other): a
-    // hibernation snapshot takes it, a restored image brings it back.
-    struct PageState {
-        uint64_t heap_next = 0;
-        std::vector<uint64_t> free_list;
-    };
-    PageState page_state() const { return {heap_next_, free_list_}; }
-    void set_page_state(const PageState& st);
     // What the hibernation image carries besides plain memory: the state of
     // C++ objects that stands for kernel memory (sim/kernel/image_state.h).
     // The kernel's own (the allocator, interrupt descriptors, the wakeup
