@@ -1,12 +1,14 @@
 // TraceDb's error paths (issue 19 #13, #14): a failed open is an input
 // error, a write the disk cannot take an environment error; both leak
-// nothing, and a database the constructor created is not left behind.
+// nothing, and a database the constructor created is not left behind. And
+// a database killed at any point of its life reads read-only.
 #include "cli.h"
 
 #include "sim/core/errors.h"
 #include "sim/core/paths.h"
 #include "sim/trace/trace_db.h"
 
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +23,187 @@
 #include <vector>
 
 using quiesce::test::tmp_path;
+
+namespace {
+
+// A VFS over the default one that kills this process with SIGKILL just
+// before its Nth change to a file: a write, a truncation, a sync or a
+// deletion (of the database, its -journal, -wal or -shm). Set up in a
+// forked child only. The -shm's changes are through mmap: what they hold
+// at the kill is what they hold.
+struct KillVfs {
+    static inline sqlite3_vfs* real = nullptr;
+    static inline sqlite3_vfs vfs{};
+    static inline sqlite3_io_methods methods{};
+    static inline int left = 0;  // changes before the kill
+    struct File {
+        sqlite3_file base;
+        sqlite3_file* real;  // the default VFS's file, allocated after this struct
+    };
+    static void change() {
+        if (--left == 0) ::raise(SIGKILL);
+    }
+    static sqlite3_file* of(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
+
+    static void install(int kill_at) {
+        left = kill_at;
+        real = sqlite3_vfs_find(nullptr);
+        vfs = *real;
+        vfs.zName = "quiesce-kill";
+        vfs.szOsFile = int(sizeof(File)) + real->szOsFile;
+        vfs.xOpen = [](sqlite3_vfs*, const char* name, sqlite3_file* f, int flags, int* out) {
+            File* k = reinterpret_cast<File*>(f);
+            k->real = reinterpret_cast<sqlite3_file*>(k + 1);
+            const int rc = real->xOpen(real, name, k->real, flags, out);
+            // No methods when the open failed: SQLite then closes nothing.
+            k->base.pMethods = k->real->pMethods ? &methods : nullptr;
+            return rc;
+        };
+        vfs.xDelete = [](sqlite3_vfs*, const char* name, int sync) {
+            change();
+            return real->xDelete(real, name, sync);
+        };
+        vfs.xAccess = [](sqlite3_vfs*, const char* n, int flags, int* out) { return real->xAccess(real, n, flags, out); };
+        vfs.xFullPathname = [](sqlite3_vfs*, const char* n, int size, char* out) {
+            return real->xFullPathname(real, n, size, out);
+        };
+        methods.iVersion = 3;
+        methods.xClose = [](sqlite3_file* f) { return of(f)->pMethods->xClose(of(f)); };
+        methods.xRead = [](sqlite3_file* f, void* p, int n, sqlite3_int64 at) {
+            return of(f)->pMethods->xRead(of(f), p, n, at);
+        };
+        methods.xWrite = [](sqlite3_file* f, const void* p, int n, sqlite3_int64 at) {
+            change();
+            return of(f)->pMethods->xWrite(of(f), p, n, at);
+        };
+        methods.xTruncate = [](sqlite3_file* f, sqlite3_int64 size) {
+            change();
+            return of(f)->pMethods->xTruncate(of(f), size);
+        };
+        methods.xSync = [](sqlite3_file* f, int flags) {
+            change();
+            return of(f)->pMethods->xSync(of(f), flags);
+        };
+        methods.xFileSize = [](sqlite3_file* f, sqlite3_int64* size) {
+            return of(f)->pMethods->xFileSize(of(f), size);
+        };
+        methods.xLock = [](sqlite3_file* f, int l) { return of(f)->pMethods->xLock(of(f), l); };
+        methods.xUnlock = [](sqlite3_file* f, int l) { return of(f)->pMethods->xUnlock(of(f), l); };
+        methods.xCheckReservedLock = [](sqlite3_file* f, int* out) {
+            return of(f)->pMethods->xCheckReservedLock(of(f), out);
+        };
+        methods.xFileControl = [](sqlite3_file* f, int op, void* arg) {
+            return of(f)->pMethods->xFileControl(of(f), op, arg);
+        };
+        methods.xSectorSize = [](sqlite3_file* f) { return of(f)->pMethods->xSectorSize(of(f)); };
+        methods.xDeviceCharacteristics = [](sqlite3_file* f) {
+            return of(f)->pMethods->xDeviceCharacteristics(of(f));
+        };
+        methods.xShmMap = [](sqlite3_file* f, int page, int size, int extend, void volatile** out) {
+            return of(f)->pMethods->xShmMap(of(f), page, size, extend, out);
+        };
+        methods.xShmLock = [](sqlite3_file* f, int at, int n, int flags) {
+            return of(f)->pMethods->xShmLock(of(f), at, n, flags);
+        };
+        methods.xShmBarrier = [](sqlite3_file* f) { of(f)->pMethods->xShmBarrier(of(f)); };
+        methods.xShmUnmap = [](sqlite3_file* f, int del) {
+            // Removing the -shm is a change too.
+            if (del) change();
+            return of(f)->pMethods->xShmUnmap(of(f), del);
+        };
+        methods.xFetch = [](sqlite3_file* f, sqlite3_int64 at, int n, void** out) {
+            return of(f)->pMethods->xFetch(of(f), at, n, out);
+        };
+        methods.xUnfetch = [](sqlite3_file* f, sqlite3_int64 at, void* p) {
+            return of(f)->pMethods->xUnfetch(of(f), at, p);
+        };
+        sqlite3_vfs_register(&vfs, 1);  // the default: TraceDb's connection uses it
+    }
+};
+
+// What a read-only reader (sqlite3 -readonly) makes of `path`: "missing",
+// integrity_check's answer, or the error that stopped it.
+std::string read_only_check(const std::string& path) {
+    if (!std::filesystem::exists(path)) return "missing";
+    sqlite3* db = nullptr;
+    std::string out;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+        out = std::string("open: ") + sqlite3_errmsg(db);
+    } else {
+        sqlite3_stmt* st = nullptr;
+        if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) != SQLITE_OK)
+            out = std::string("prepare: ") + sqlite3_errmsg(db);
+        else
+            while (sqlite3_step(st) == SQLITE_ROW) out += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        // A run without its tracks is a half-written one ("" before the schema is in).
+        if (out == "ok" && sqlite3_prepare_v2(db,
+                                              "SELECT count(*) FROM run r WHERE NOT EXISTS"
+                                              " (SELECT 1 FROM track t WHERE t.run_id = r.id)",
+                                              -1, &st, nullptr) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) != 0) out = "a run without tracks";
+            sqlite3_finalize(st);
+        }
+    }
+    sqlite3_close(db);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("trace_db: killed at any write, sync or removal of a new database, it reads read-only (sqlite3 -readonly)",
+          "[campaign][trace_db]") {
+    // tests/kill_campaigns.sh once found a killed `quiesce run`'s database
+    // that `sqlite3 -readonly` could not read ("attempt to write a readonly
+    // database"): made WAL with a rollback journal, killed between the first
+    // page and the journal's removal, it had a hot journal, which only a
+    // writer may roll back. Here every kill point of a database's life -
+    // created, a campaign begun, a run recorded, the campaign ended, closed -
+    // in turn, in a child.
+    const std::string dir = tmp_path("trace-db-kill");
+    int points = 0;
+    for (int n = 1;; ++n) {
+        REQUIRE(n < 1000);  // the child ends on its own long before
+        std::filesystem::remove_all(dir);
+        std::filesystem::create_directories(dir);
+        const std::string path = dir + "/k.db";
+        pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            KillVfs::install(n);
+            try {
+                quiesce::TraceDb db(path);
+                db.begin_campaign("quiesce run s3-basic.toml", {"s3-basic.toml"}, 1);
+                quiesce::RunMeta meta;
+                meta.scenario = "s3-basic";
+                meta.status = "passed";
+                meta.expected = "pass";
+                quiesce::RunStream stream;
+                stream.tracks.push_back({"cpu0", "", "cpu", "cpu", 1000000000});
+                db.record(meta, stream);
+                db.end_campaign("finished");
+            } catch (...) {
+                ::_exit(3);
+            }
+            ::_exit(0);
+        }
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        // Read before anything else opens it (a writer would roll a hot journal back).
+        const std::string seen = read_only_check(path);
+        INFO("killed before change " << n << " of the database's files; read-only: " << seen);
+        CHECK((seen == "missing" || seen == "ok"));
+        if (WIFEXITED(status)) {
+            REQUIRE(WEXITSTATUS(status) == 0);
+            break;
+        }
+        REQUIRE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+        ++points;
+    }
+    REQUIRE(points > 10);
+    std::filesystem::remove_all(dir);
+}
 
 TEST_CASE("trace_db: a database whose open fails is an input error, one whose first write fails an environment error, "
           "neither leaks",

@@ -113,6 +113,16 @@ void TraceDb::setup(bool existed) {
                                          kTraceSchemaVersion));
         }
     }
+    // A new database (no page yet) becomes a WAL one in a single write of
+    // its first page, without a rollback journal. With one (SQLite's
+    // default for that write), a process killed after the page and before
+    // the journal's removal left a hot journal, which only a writer may roll
+    // back: `sqlite3 -readonly`, or any read-only reader, could not open the
+    // file ("attempt to write a readonly database"; tests/kill_campaigns.sh
+    // found it). A kill now leaves an empty file or a WAL database.
+    int64_t pages = -1;
+    Stmt(db_, "PRAGMA page_count").step_row(db_, path, [&](sqlite3_stmt* q) { pages = sqlite3_column_int64(q, 0); });
+    if (pages == 0) exec("PRAGMA journal_mode=OFF");
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
     exec("BEGIN");
