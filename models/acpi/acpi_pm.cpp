@@ -148,7 +148,7 @@ void AcpiPm::power_loss_cycle() {
     sleeping_ = 5;
     mains_lost_ = true;
     if (hooks_.power_down) hooks_.power_down(5);
-    sc_core::wait(from_ps(cut_restore_after_));
+    wait_time(cut_restore_after_);
     mains_lost_ = false;
     if (hooks_.power_up) hooks_.power_up(5);
     regs().reset();  // mains loss: the resume well is gone too
@@ -174,14 +174,14 @@ void AcpiPm::alarm_watch() {
             sc_core::wait(alarm_set_);
             continue;
         }
-        sc_core::wait(from_ps(at - now_ps()), alarm_set_);
+        sc_core::wait(time_delay(at - now_ps()), alarm_set_);
     }
 }
 
 void AcpiPm::ec_watch() {
     const int64_t at_ms = props().get<int64_t>("ec_event_ms");
     if (at_ms <= 0) return;
-    sc_core::wait(sc_core::sc_time(double(at_ms), sc_core::SC_MS));
+    wait_time(Picos(at_ms) * 1'000'000'000ULL);
     if (sleeping_ || mains_lost_) return;  // the EC's events wait for S0 (it is powered with the machine)
     ec_query_ = 0x20;
     regs().reg("EC_SC").set(EC_SCI_EVT);

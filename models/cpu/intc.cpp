@@ -3,6 +3,8 @@
 
 #include "sim/core/errors.h"
 
+#include <algorithm>
+
 namespace quiesce {
 
 InterruptController::InterruptController(const sc_core::sc_module_name& name, RunContext& ctx,
@@ -16,18 +18,44 @@ InterruptController::InterruptController(const sc_core::sc_module_name& name, Ru
     regs().add({.name = "IRR", .offset = IRR, .width = 4, .ro = 0xffffffff, .cls = StateClass::Volatile,
                 .doc = "Inputs currently asserted"})
         .on_read([this](const Register&) { return uint64_t(inputs_); });
+    props().declare("sync_cycles", int64_t(2),
+                    "Edges of the controller's clock between an input changing and the controller seeing it "
+                    "(input synchronizer flops); at least 1");
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
+    SC_METHOD(sample);
+    sensitive << sample_ev_;
+    dont_initialize();
 }
 
 void InterruptController::set_input(unsigned n, bool level) {
     SIM_ASSERT(n < kLines, "irq input {} out of range", n);
+    uint32_t before = lines_;
+    if (level) lines_ |= 1u << n;
+    else lines_ &= ~(1u << n);
+    if (before == lines_) return;
+    // The first flop samples on the first edge strictly after the change
+    // (a change on an edge misses it: setup time), the last one drives the
+    // controller sync_cycles - 1 edges later.
+    int64_t sync = std::max<int64_t>(1, props().get<int64_t>("sync_cycles"));
+    Picos at = clock().edge_ps(clock().cycles_at(now_ps()) + Cycles(uint64_t(sync)));
+    if (in_flight_.empty()) sample_ev_.notify(from_ps(at - now_ps()));
+    in_flight_.push_back({at, n, level});
+}
+
+void InterruptController::sample() {
+    Picos now = now_ps();
     uint32_t before = inputs_;
-    if (level) inputs_ |= 1u << n;
-    else inputs_ &= ~(1u << n);
-    if (before != inputs_) {
-        hub().instant(path(), level ? "assert" : "deassert", "irq", {{"irq", std::to_string(n)}});
-        changed_.notify(sc_core::SC_ZERO_TIME);
+    while (!in_flight_.empty() && in_flight_.front().at <= now) {
+        const Change& c = in_flight_.front();
+        uint32_t was = inputs_;
+        if (c.level) inputs_ |= 1u << c.n;
+        else inputs_ &= ~(1u << c.n);
+        if (was != inputs_)
+            hub().instant(path(), c.level ? "assert" : "deassert", "irq", {{"irq", std::to_string(c.n)}});
+        in_flight_.pop_front();
     }
+    if (before != inputs_) changed_.notify(sc_core::SC_ZERO_TIME);
+    if (!in_flight_.empty()) sample_ev_.notify(from_ps(in_flight_.front().at - now));
 }
 
 int InterruptController::pending() const {

@@ -1,6 +1,10 @@
 // The platform interrupt controller (IOAPIC-like): 24 level-sensitive inputs,
 // a mask register (hardware state: syscore saves and restores it), and
 // delivery of the lowest pending unmasked input to the boot CPU.
+// Inputs come from other clock domains (devices, the ACPI block) and pass
+// through a synchronizer: a change of a line is seen by the controller on the
+// `sync_cycles`-th edge of its own clock after the change (a two-flop
+// synchronizer by default), and only then shows in IRR and is delivered.
 #pragma once
 
 #include "sim/core/irq.h"
@@ -9,6 +13,7 @@
 #include <tlm_utils/simple_target_socket.h>
 
 #include <array>
+#include <deque>
 #include <functional>
 
 namespace quiesce {
@@ -24,9 +29,12 @@ public:
 
     tlm_utils::simple_target_socket<InterruptController> socket;
 
-    // Input line n (platform IRQ number n) changes level.
+    SC_HAS_PROCESS(InterruptController);
+
+    // Input line n (platform IRQ number n) changes level now; the controller
+    // sees the change `sync_cycles` edges of its clock later.
     void set_input(unsigned n, bool level);
-    // Lowest asserted, unmasked input, or -1.
+    // Lowest asserted (as synchronized), unmasked input, or -1.
     int pending() const;
     bool asserted(unsigned n) const { return (inputs_ >> n) & 1; }
     // Raised whenever pending() may have changed.
@@ -36,7 +44,16 @@ public:
 
 private:
     void b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
-    uint32_t inputs_ = 0;
+    void sample();  // SC_METHOD: applies the changes whose synchronizer edge has come
+    struct Change {
+        Picos at;  // the clock edge on which the controller sees it
+        unsigned n;
+        bool level;
+    };
+    uint32_t lines_ = 0;   // the input lines as driven now
+    uint32_t inputs_ = 0;  // as the controller sees them, through the synchronizer
+    std::deque<Change> in_flight_;  // in time order
+    sc_core::sc_event sample_ev_;
     sc_core::sc_event changed_;
 };
 

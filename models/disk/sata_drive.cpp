@@ -48,8 +48,8 @@ bool SataDrive::spin_up() {
     if (power_ != Power::Standby) return true;
     const uint64_t gen = power_cycles_;
     hub().slice_begin(path(), "spin-up", "power");
-    sc_core::wait(from_ps(ctx().timing.vary(Picos(props().get<int64_t>("spinup_ms")) * 1'000'000'000ULL)));
-    if (const FaultSpec* f = fault("slow-spin-up")) sc_core::wait(from_ps(f->duration));  // a sticky spindle
+    wait_time(ctx().timing.vary(Picos(props().get<int64_t>("spinup_ms")) * 1'000'000'000ULL));
+    if (const FaultSpec* f = fault("slow-spin-up")) wait_time(f->duration);  // a sticky spindle
     hub().slice_end(path(), "spin-up", "power");
     if (gen != power_cycles_) return false;  // the power went meanwhile: the spindle stopped with it
     set_power(Power::Active);
@@ -95,7 +95,7 @@ bool SataDrive::flush_cache() {
         if (it == cache_.end()) continue;
         write_media(lba, it->second.data());
         cache_.erase(it);
-        sc_core::wait(from_ps(per));
+        wait_time(per);
         if (gen != power_cycles_) return false;  // the power went mid-flush: the rest of the cache with it
         if (reset_since(rgen)) return false;     // a COMRESET aborted it: the reset destages the rest
     }
@@ -109,7 +109,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
     // the cache or the media after the cut.
     const uint64_t gen = power_cycles_;
     const uint64_t rgen = resets_;  // a COMRESET aborts the command: nothing of it after the reset
-    sc_core::wait(from_ps(ctx().timing.vary(Picos(props().get<int64_t>("command_us")) * 1'000'000ULL)));
+    wait_time(ctx().timing.vary(Picos(props().get<int64_t>("command_us")) * 1'000'000ULL));
     if (gen != power_cycles_ || reset_since(rgen)) return false;
     const Picos media_ps = Picos(props().get<int64_t>("media_ns_per_sector")) * 1000;
     const Picos cache_ps = Picos(props().get<int64_t>("cache_ns_per_sector")) * 1000;
@@ -158,7 +158,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             auto v = readable(lba + i);
             std::memcpy(&data[size_t(i) * sector_size_], v.data(), sector_size_);
         }
-        sc_core::wait(from_ps(media_ps * count));
+        wait_time(media_ps * count);
         return true;
     }
     if (data.size() < size_t(count) * sector_size_) return false;
@@ -169,7 +169,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
     if (ctx().faults.async_power())
         if (const FaultSpec* f = fault("torn-write", {{"lba", std::to_string(lba)}, {"sectors", std::to_string(count)}})) {
             for (uint32_t i = 0; i < count / 2; ++i) write_media(lba + i, &data[size_t(i) * sector_size_]);
-            sc_core::wait(from_ps(media_ps * (count / 2)));
+            wait_time(media_ps * (count / 2));
             ctx().faults.run_handler("power-loss", *f);
             return false;
         }
@@ -195,7 +195,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             }
         }
     }
-    sc_core::wait(from_ps((through ? media_ps : cache_ps) * count));
+    wait_time((through ? media_ps : cache_ps) * count);
     persistence_point(through ? "durable-write" : "cached-write", lba, count);
     return true;
 }

@@ -106,7 +106,7 @@ bool DmaEngine::process(uint32_t index, uint64_t generation) {
     hub().slice_begin(path(), "descriptor", "dma", {{"index", std::to_string(index)}});
     // A delayed start (bus contention, a stalled fetch): the descriptor
     // stays in flight that much longer.
-    if (const FaultSpec* f = fault("dma-delay", {{"index", std::to_string(index)}})) sc_core::wait(from_ps(f->duration));
+    if (const FaultSpec* f = fault("dma-delay", {{"index", std::to_string(index)}})) wait_time(f->duration);
     auto finish = [&](const char* outcome) {
         hub().slice_end(path(), "descriptor", "dma", {{"outcome", outcome}});
         ctx().ledger.retire(id, outcome);

@@ -178,7 +178,7 @@ void PciFunction::on_pmcsr_write(Register& r, uint64_t old) {
     hub().counter(path(), "dstate", double(int(to)));
     hub().instant(path(), std::string("pci.") + to_string(from) + "->" + to_string(to), "power");
     if (from == DState::D3hot && to == DState::D0) {
-        ready_at_ = now_ps() + kD3hotDelay;
+        ready_at_ = clock().next_edge_ps(now_ps() + kD3hotDelay);
         // A function that advertises No_Soft_Reset may still reset (an
         // erratum): the bar-loss fault.
         if (!(r.value() & PMCSR_NO_SOFT_RESET) || fault("bar-loss")) {
@@ -190,7 +190,7 @@ void PciFunction::on_pmcsr_write(Register& r, uint64_t old) {
             hub().instant(path(), "soft-reset", "power");
         }
     } else if (to == DState::D3hot) {
-        ready_at_ = now_ps() + kD3hotDelay;
+        ready_at_ = clock().next_edge_ps(now_ps() + kD3hotDelay);
     }
     route_intx();
     dstate_changed(from, to);
@@ -237,7 +237,7 @@ void PciFunction::power_off() {
 void PciFunction::power_on() {
     if (powered()) return;
     dstate_ = DState::D0;
-    ready_at_ = now_ps() + 100'000'000'000ULL;  // D3cold->D0: 100 ms before config access
+    ready_at_ = clock().next_edge_ps(now_ps() + 100'000'000'000ULL);  // D3cold->D0: 100 ms before config access
     reset_config();
     function_reset();
     hub().counter(path(), "dstate", 0);

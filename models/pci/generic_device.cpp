@@ -173,7 +173,7 @@ bool GenericCore::process(uint32_t index, uint64_t generation) {
     hub().slice_begin(path(), "command", "dma", {{"index", std::to_string(index)}});
     // A delayed start (a stalled fetch, as the DMA engine's): the command
     // stays in flight that much longer.
-    if (const FaultSpec* f = fault("dma-delay", {{"index", std::to_string(index)}})) sc_core::wait(from_ps(f->duration));
+    if (const FaultSpec* f = fault("dma-delay", {{"index", std::to_string(index)}})) wait_time(f->duration);
     auto finish = [&](const char* outcome) {
         hub().slice_end(path(), "command", "dma", {{"outcome", outcome}});
         ctx().ledger.retire(id, outcome);
@@ -195,7 +195,7 @@ bool GenericCore::process(uint32_t index, uint64_t generation) {
     else if (c.op != GenericDeviceDesc::OP_WRITE && c.op != GenericDeviceDesc::OP_READ) bad = "unknown opcode";
     else if (c.offset + c.len > local_.size() || c.offset + c.len < c.offset) bad = "beyond local memory";
     if (!bad) {
-        sc_core::wait(from_ps(ctx().timing.vary(e.latency)));
+        wait_time(ctx().timing.vary(e.latency));
         for (uint32_t off = 0; off < c.len && !bad; off += e.burst) {
             if (!gated().empty()) {  // the block lost its clock mid-command: the engine faults
                 finish("gated");
@@ -268,7 +268,7 @@ void GenericCore::firmware() {
             if (header[0] != kFwMagic || header[1] != f.size) why = "bad header";
             else if (header[2] != uint32_t(crc32(0L, img.data() + kFwHeader, f.size))) why = "bad checksum";
         }
-        if (generation == generation_) sc_core::wait(from_ps(ctx().timing.vary(f.latency)));
+        if (generation == generation_) wait_time(ctx().timing.vary(f.latency));
         if (generation != generation_) {
             hub().slice_end(path(), "firmware-load", "firmware", {{"result", "aborted"}});
             continue;

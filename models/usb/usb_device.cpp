@@ -259,7 +259,7 @@ void UsbMassStorage::worker() {
     for (;;) {
         sc_core::wait(kick_);
         if (stage_ != Stage::Busy) continue;
-        sc_core::wait(sc_core::sc_time(double(props().get<int64_t>("command_us")), sc_core::SC_US));
+        wait_time(Picos(props().get<int64_t>("command_us")) * 1'000'000ULL);
         status_ = execute();
         residue_ = length_ > data_.size() && in_ ? uint32_t(length_ - data_.size()) : 0;
         if (in_ && length_ && status_ == 0) {

@@ -271,7 +271,7 @@ bool XhciCore::control_td(unsigned slot, unsigned dci, uint64_t setup_at) {
         dma(data.param, buf.data(), len, false);
     }
     // Setup, data and status stages: each a bus transaction, varied within [timing] jitter.
-    sc_core::wait(from_ps(ctx().timing.vary(prop_cycles("transaction_us").n * 1'000'000ULL * (data_at ? 3 : 2))));
+    wait_time(ctx().timing.vary(prop_cycles("transaction_us").n * 1'000'000ULL * (data_at ? 3 : 2)));
     UsbResult r = dev ? dev->control(sp, buf) : UsbResult::Stall;
     hub().instant(path(), "control", "usb",
                   {{"slot", std::to_string(slot)},
@@ -330,7 +330,7 @@ void XhciCore::run_endpoint(unsigned slot, unsigned dci) {
             buf.resize(len);
             dma(trb.param, buf.data(), len, false);
         }
-        sc_core::wait(from_ps(ctx().timing.vary(prop_cycles("transaction_us").n * 1'000'000ULL)));
+        wait_time(ctx().timing.vary(prop_cycles("transaction_us").n * 1'000'000ULL));
         Endpoint& now = slots_[slot].ep[dci];  // (a reset may have come while the bus was busy)
         if (now.state != EP_RUNNING || !dev) return;
         UsbResult r = dev->transfer(e.address, buf, len);

@@ -62,6 +62,17 @@ public:
         ctx().timing.break_tie();
     }
     sc_core::sc_time cycles_delay(Cycles n) const { return clock_.delay(n); }
+    // A fixed delay given in time (a datasheet's microseconds, a drive's
+    // media time) ends on an edge of this component's clock: the first edge
+    // at or after `d` from now. Hardware counts such delays in its own cycles.
+    void wait_time(Picos d) {
+        sc_core::wait(time_delay(d));
+        ctx().timing.break_tie();
+    }
+    sc_core::sc_time time_delay(Picos d) const {
+        Picos now = now_ps();
+        return from_ps(clock_.next_edge_ps(now + d) - now);
+    }
 
 private:
     const ClockDomain& clock_;
