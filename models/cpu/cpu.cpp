@@ -315,7 +315,10 @@ void Cpu::transport(tlm::tlm_generic_payload& tx) {
     socket->b_transport(tx, delay);
     tx.clear_extension(&ext);
     last_ok_ = tx.is_response_ok();
-    sc_core::wait(delay);  // no temporal decoupling: the access order is exact
+    // No temporal decoupling: the target waited until the access completed
+    // (Component::complete); what is left (a path that does not wait) is
+    // waited here, so the access order is exact.
+    if (delay != sc_core::SC_ZERO_TIME) sc_core::wait(delay);
     ctx().timing.break_tie();
     op_done(clock().now().n - start.n);
 }
@@ -328,7 +331,7 @@ void Cpu::direct(bool write, uint64_t addr, unsigned char* data, unsigned len) {
     sc_core::sc_time delay = clock().delay(Cycles(1));
     bus_->direct_access(write, addr, data, len, path(), delay);
     last_ok_ = true;
-    sc_core::wait(delay);
+    if (delay != sc_core::SC_ZERO_TIME) sc_core::wait(delay);
     ctx().timing.break_tie();
     op_done(clock().now().n - start.n);
 }

@@ -56,12 +56,13 @@ bool PciFunction::recovering() const { return now_ps() < ready_at_; }
 
 void PciFunction::config_access(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay, uint32_t reg) {
     unsigned len = tx.get_data_length();
-    delay += clock().delay(Cycles(4));
     tx.set_response_status(tlm::TLM_OK_RESPONSE);
-    if (!powered() || recovering()) {
+    // Handled when the access completes; one the power cut short is not.
+    const bool completed = complete(delay, Cycles(4));
+    if (!completed || !powered() || recovering()) {
         // No response: the host bridge completes with all ones.
         if (tx.is_read()) std::memset(tx.get_data_ptr(), 0xff, len);
-        if (recovering())
+        if (completed && recovering())
             guest_error("pci.d3-recovery", "config access before the 10 ms D3hot->D0 recovery time elapsed",
                         {{"reg", std::to_string(reg)}});
         return;

@@ -135,6 +135,10 @@ private:
 public:
     FaultInjector& faults;  // the scenario's fault plan, asked at every fault site
     DeadSoftware dead;
+    // Power removed from the machine (S3, S4, S5 or a cut), counted: a bus
+    // transaction in flight across one never completes and has no effect
+    // (Component::complete).
+    uint64_t power_downs = 0;
     PctSchedule pct;  // off unless the scenario asks ([schedule] policy = "pct")
     TimingJitter timing;  // off unless the scenario asks ([timing] jitter)
     // Every module of the run by hierarchical path (for property overrides).

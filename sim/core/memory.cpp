@@ -109,17 +109,19 @@ uint64_t PhysicalMemory::digest() const {
 
 bool PhysicalMemory::direct_read(uint64_t addr, void* out, unsigned len, sc_core::sc_time& delay) {
     if (!in_range(addr, len)) return false;
-    peek(addr, out, len);
-    delay += access_delay(len);
+    // Read when the access completes; one the power cut short reads all ones.
+    if (complete(delay, access_cycles(len))) peek(addr, out, len);
+    else std::memset(out, 0xff, len);
     return true;
 }
 
 bool PhysicalMemory::direct_write(uint64_t addr, const void* in, unsigned len, const std::string& initiator,
                                   sc_core::sc_time& delay) {
     if (!in_range(addr, len)) return false;
+    // Written when the access completes; one the power cut short writes nothing.
+    if (!complete(delay, access_cycles(len))) return true;
     poke(addr, in, len, initiator);
     if (write_observer_) write_observer_(initiator, addr, len);
-    delay += access_delay(len);
     return true;
 }
 

@@ -86,8 +86,8 @@ private:
     };
     void b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     Page& page_for_write(uint64_t pfn);
-    sc_core::sc_time access_delay(unsigned len) const {
-        return clock().delay(Cycles(uint64_t(*latency_cycles_)) + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_));
+    Cycles access_cycles(unsigned len) const {
+        return Cycles(uint64_t(*latency_cycles_)) + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_);
     }
 
     uint64_t size_;

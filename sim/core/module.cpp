@@ -26,6 +26,21 @@ void Module::log(const std::string& message) const {
 Component::Component(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock)
     : Module(name, ctx), clock_(clock) {}
 
+bool Component::complete(sc_core::sc_time& delay, Cycles own) {
+    sc_core::sc_process_handle me = sc_core::sc_get_current_process_handle();
+    if (!me.valid() || me.proc_kind() == sc_core::SC_METHOD_PROC_) {
+        delay += clock_.delay(own);
+        return true;
+    }
+    const Picos now = now_ps();
+    const Picos done = clock_.edge_ps(clock_.ceil_cycles(now + to_ps(delay)) + own);
+    delay = sc_core::SC_ZERO_TIME;
+    if (done == now) return true;
+    const uint64_t epoch = ctx().power_downs;
+    sc_core::wait(from_ps(done - now));
+    return epoch == ctx().power_downs;
+}
+
 MmioDevice::MmioDevice(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
                        Cycles read_latency, Cycles write_latency)
     : Component(name, ctx, clock), regs_(path(), &ctx.hub), read_latency_(read_latency),
@@ -38,16 +53,20 @@ void MmioDevice::mmio_access(tlm::tlm_generic_payload& tx, sc_core::sc_time& del
         return;
     }
     uint64_t value = 0;
+    tx.set_response_status(tlm::TLM_OK_RESPONSE);
+    // The register is read or written when the access completes; an access
+    // the power cut short reads all ones and writes nothing.
+    if (!complete(delay, tx.is_read() ? read_latency_ : write_latency_)) {
+        if (tx.is_read()) std::memset(tx.get_data_ptr(), 0xff, len);
+        return;
+    }
     if (tx.is_read()) {
         value = regs_.read(offset, len, initiator_of(tx));
         std::memcpy(tx.get_data_ptr(), &value, len);
-        delay += clock().delay(read_latency_);
     } else {
         std::memcpy(&value, tx.get_data_ptr(), len);
         regs_.write(offset, len, value, initiator_of(tx));
-        delay += clock().delay(write_latency_);
     }
-    tx.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
 std::string initiator_of(tlm::tlm_generic_payload& tx) {

@@ -73,6 +73,16 @@ public:
         Picos now = now_ps();
         return from_ps(clock_.next_edge_ps(now + d) - now);
     }
+    // A bus transaction's data takes effect when it completes. A target
+    // calls this before it reads or writes: the transaction reaches it
+    // `delay` from now (the initiator's issue cycle, the hops annotated so
+    // far) and completes `own` cycles of this component's clock after the
+    // first edge at or after that; the initiator's thread waits until then,
+    // and `delay` comes back zero. False if power was removed from the
+    // machine meanwhile: the transaction never completed, and the target
+    // must do nothing. Outside an SC_THREAD (elaboration, an SC_METHOD)
+    // nothing can wait: the cycles are added to `delay` for the caller.
+    bool complete(sc_core::sc_time& delay, Cycles own);
 
 private:
     const ClockDomain& clock_;

@@ -63,6 +63,7 @@ void Platform::install_faults() {
 }
 
 void Platform::power_down(unsigned state) {
+    ++ctx_.power_downs;  // transactions in flight never complete
     if (state >= 4) mem_->lose_contents();  // S4/S5: no self-refresh
     for (auto& d : devs_) {
         bool armed = !acpi_pm_->mains_lost() && d.spec.wake && (d.fn->config().reg("PMCSR").value() & pci::PMCSR_PME_EN);
