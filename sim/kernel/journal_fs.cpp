@@ -307,14 +307,22 @@ int JournalFs::write(Cpu& cpu, uint64_t file_block, const void* data) {
     const uint64_t slot = meta_[map_home] + 8 * (file_block % kMapEntries);
     cpu.compute(Cycles(500));  // ext4_map_blocks
     uint64_t block = cpu.read64(slot);
+    // What fdatasync must commit to read the data back: a block allocated,
+    // the size grown (ext4_update_inode_fsync_trans with datasync); the mtime
+    // and the write count alone are not.
+    bool datasync = false;
     if (block == 0) {
         if (int rc = allocate(cpu, block)) return rc;
         cpu.write64(slot, block);
         dirty_meta(cpu, map_home);
+        datasync = true;
     }
     if (int rc = cache_.write(cpu, block, data)) return rc;
     const uint64_t inode = meta_[kInode];
-    cpu.write64(inode + kInodeSize, std::max(cpu.read64(inode + kInodeSize), file_block + 1));
+    const uint64_t size = cpu.read64(inode + kInodeSize);
+    cpu.write64(inode + kInodeSize, std::max(size, file_block + 1));
+    datasync = datasync || file_block + 1 > size;
+    if (datasync) jset(cpu, kDatasyncTid, jget(cpu, kNextTid));
     cpu.write64(inode + kInodeMtime, now_ps());
     cpu.write64(inode + kInodeWrites, cpu.read64(inode + kInodeWrites) + 1);
     dirty_meta(cpu, kInode);
@@ -428,13 +436,25 @@ int JournalFs::checkpoint(Cpu& cpu) {
     return rc;
 }
 
-int JournalFs::fsync(Cpu& cpu) {
+int JournalFs::fsync(Cpu& cpu) { return sync_file(cpu, false); }
+
+int JournalFs::fdatasync(Cpu& cpu) { return sync_file(cpu, true); }
+
+int JournalFs::sync_file(Cpu& cpu, bool datasync) {
     std::map<uint64_t, uint64_t> acks;
     acks.swap(unacked_);
-    // ext4_sync_file: commit the transaction (its commit record flushes);
-    // with no metadata left to commit, write the data and flush the device.
+    // ext4_sync_file: commit the transaction that holds the inode's changes
+    // (its commit record flushes); with no metadata left to commit - or, for
+    // fdatasync, none it needs, its transaction closed already - write the
+    // data and flush the device.
     bool committed = false;
-    int rc = commit(cpu, &committed);
+    int rc = 0;
+    if (!datasync || jget(cpu, kDatasyncTid) >= jget(cpu, kNextTid)) {
+        rc = commit(cpu, &committed);
+    } else {
+        lock();  // jbd2_complete_transaction: a commit of it still in flight is waited for
+        unlock();
+    }
     if (rc == 0 && !committed) {  // another commit took the metadata, or there was none
         rc = cache_.writeback_all(cpu);
         if (rc == 0 && barrier_) rc = disk_.flush(cpu);

@@ -133,7 +133,16 @@ public:
     int write(Cpu& cpu, uint64_t file_block, const void* data);
     // A block of the file (zeros for a hole), through the page cache.
     int read(Cpu& cpu, uint64_t file_block, void* out);
+    // fsync(2): the data, then the commit of every metadata change of the
+    // file (its commit record flushes); with none left to commit, a cache
+    // flush after the data.
     int fsync(Cpu& cpu);
+    // fdatasync(2): the same, but only the metadata needed to read the data
+    // back (a block allocated, the size grown) is waited for; an overwrite in
+    // place changes only the mtime, which stays in the running transaction,
+    // and fdatasync is the data plus a cache flush (ext4_sync_file's
+    // needs_barrier when the transaction it waits for has committed already).
+    int fdatasync(Cpu& cpu);
     // kjournald2: commits the running transaction; `committed` says whether
     // there was one (its commit record flushed what came before it).
     int commit(Cpu& cpu, bool* committed = nullptr);
@@ -158,13 +167,16 @@ private:
     int allocate(Cpu& cpu, uint64_t& block);
     int write_journal_super(Cpu& cpu, uint64_t start, uint64_t sequence);
     int checkpoint_locked(Cpu& cpu);
+    int sync_file(Cpu& cpu, bool datasync);
     qfs::BlockReader disk_reader(Cpu& cpu);
     void lock();
     void unlock();
     // journal_t lives in kernel memory, like everything the image must carry:
     // a restore from hibernation brings back these words as they were at the
-    // snapshot. Offsets of its words:
-    static constexpr unsigned kHead = 0, kNextTid = 8, kEmpty = 16, kTxMeta = 24, kCkpt = 32;
+    // snapshot. Offsets of its words (kDatasyncTid: the file's
+    // i_datasync_tid, the transaction holding its last change fdatasync must
+    // commit; below kNextTid, the running one, it is closed):
+    static constexpr unsigned kHead = 0, kNextTid = 8, kEmpty = 16, kTxMeta = 24, kCkpt = 32, kDatasyncTid = 40;
     uint64_t jget(Cpu& cpu, unsigned off);
     void jset(Cpu& cpu, unsigned off, uint64_t v);
 

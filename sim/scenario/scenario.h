@@ -100,6 +100,7 @@ struct Expectation {
 struct StorageWorkload {
     unsigned writer_blocks = 32;            // 0: no writer
     unsigned fsync_every = 4;               // writes between fsyncs (0: never)
+    bool fdatasync = false;                 // the writer calls fdatasync, not fsync (writer_sync)
     Picos writer_period = 1'000'000'000ULL;  // 1 ms between writes
     Picos flusher_period = 5'000'000'000ULL; // dirty_writeback interval, scaled down
     Picos commit_period = 25'000'000'000ULL; // the journal's commit interval (ext4 commit=, scaled down)

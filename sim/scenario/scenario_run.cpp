@@ -25,6 +25,10 @@ void read_run_tables(TableReader& top, Scenario& s, const std::string& path) {
             if (*n < 0) r.fail("fsync_every", "must not be negative");
             w.fsync_every = unsigned(*n);
         }
+        if (auto v = r.str("writer_sync")) {
+            if (*v != "fsync" && *v != "fdatasync") r.fail("writer_sync", "must be \"fsync\" or \"fdatasync\"");
+            w.fdatasync = *v == "fdatasync";
+        }
         if (auto v = r.str("writer_period")) w.writer_period = parse_value(r, "writer_period", *v, parse_duration);
         if (auto v = r.str("flusher_period")) w.flusher_period = parse_value(r, "flusher_period", *v, parse_duration);
         if (auto v = r.str("commit_period")) {

@@ -135,7 +135,7 @@ bool StorageWorkloadRun::wait_results(Picos timeout) {
     return pending_ == 0;
 }
 
-// The file writer (block after block, fsync every `fsync_every` writes)
+// The file writer (block after block, fsync - or fdatasync - every `fsync_every` writes)
 // through the journaled filesystem on the root partition, and the flusher.
 void StorageWorkloadRun::start_writer() {
     Platform::Disk disk = platform_.disk();
@@ -178,15 +178,17 @@ void StorageWorkloadRun::start_writer() {
             t.cpu().compute(Cycles(2'000));  // the write(2) path
             fs_->write(t.cpu(), block, buf.data());
             if (w.fsync_every && (seq + 1) % w.fsync_every == 0) {
-                int rc = fs_->fsync(t.cpu());
-                ctx_.hub.instant(platform_.kernel().path(), "fsync", "workload", {{"rc", std::to_string(rc)}});
+                int rc = w.fdatasync ? fs_->fdatasync(t.cpu()) : fs_->fsync(t.cpu());
+                ctx_.hub.instant(platform_.kernel().path(), w.fdatasync ? "fdatasync" : "fsync", "workload",
+                                 {{"rc", std::to_string(rc)}});
                 // The file's disk is gone (a USB disk disconnected across the
                 // suspend): what the application sees differs from a run
                 // without one, and it says so - not a silent loss.
                 if (rc == -ENODEV && !disk_gone_) {
                     disk_gone_ = true;
                     ctx_.hub.guest_error(platform_.kernel().path(), "transparency.diverged",
-                                         "writer: fsync failed with -ENODEV: the filesystem's disk is gone",
+                                         fmt::format("writer: {} failed with -ENODEV: the filesystem's disk is gone",
+                                                     w.fdatasync ? "fdatasync" : "fsync"),
                                          {{"task", "writer"}, {"rc", std::to_string(rc)}});
                 }
             }
