@@ -156,6 +156,7 @@ int DmaEngineDriver::command(Cpu& cpu, const std::string& name, DriverRunner& ru
     else if (name == "explicit-save") return explicit_save(cpu);
     else if (name == "explicit-restore") return explicit_restore(cpu);
     else if (name == "handoff") return handoff(cpu);
+    else if (name == "reclaim-ring") return reclaim_ring(cpu);
     else SIM_PANIC("dma-engine driver: no command {}", name);
     return 0;
 }
@@ -195,6 +196,42 @@ int DmaEngineDriver::explicit_restore(Cpu& cpu) {
         if (*p == '\0') break;
     }
     return rc;
+}
+
+// A suspend that stops the engine rather than draining it (as a dmaengine
+// driver's terminate_all does): with CTRL.ENABLE clear the engine finishes
+// the descriptor it is processing and fetches no more. The driver waits for
+// that one - as its submitter does, on its DONE flag, woken by the
+// completion interrupt - and then owns the rest of the ring: every
+// descriptor from the HEAD the engine shows to the tail the driver wrote
+// was never fetched, and goes back to its submitter aborted.
+int DmaEngineDriver::reclaim_ring(Cpu& cpu) {
+    const uint64_t ring = cpu.read64(drv_ + F_RING);
+    const uint32_t size = cpu.read32(drv_ + F_SIZE);
+    const uint32_t st = cpu.read32(mmio(DmaEngine::STATUS));
+    if (st == 0xffffffff || size == 0) return kEIO;
+    if (st & DmaEngine::STS_BUSY) {
+        const uint64_t desc = ring + uint64_t(cpu.read32(mmio(DmaEngine::HEAD)) % size) * DmaEngine::kDescSize;
+        const Picos end = now_ps() + kCopyTimeout;
+        while (!(cpu.read32(desc + 20) & (DmaEngine::DESC_DONE | DmaEngine::DESC_ERROR))) {
+            if (now_ps() >= end) return kETIMEDOUT;
+            kernel_.wait_event(done_, end - now_ps());
+        }
+    }
+    const uint32_t head = cpu.read32(mmio(DmaEngine::HEAD));
+    if (head == 0xffffffff) return kEIO;
+    const uint32_t tail = cpu.read32(drv_ + F_TAIL);
+    uint32_t reclaimed = 0;
+    for (uint32_t i = head % size; i != tail % size && reclaimed < size; i = (i + 1) % size, ++reclaimed) {
+        const uint64_t desc = ring + uint64_t(i) * DmaEngine::kDescSize;
+        cpu.write32(desc + 20, cpu.read32(desc + 20) | DmaEngine::DESC_ERROR);
+    }
+    cpu.write32(drv_ + F_TAIL, head % size);
+    kernel_.hub().instant(kernel_.path(), "dma-reclaim", "driver",
+                          {{"device", name_}, {"head", std::to_string(head)}, {"tail", std::to_string(tail)},
+                           {"reclaimed", std::to_string(reclaimed)}});
+    if (reclaimed) done_.notify(sc_core::SC_ZERO_TIME);  // their submitters see DESC_ERROR
+    return 0;
 }
 
 void DmaEngineDriver::set_burst(Cpu& cpu, uint32_t bytes) { cpu.write32(mmio(DmaEngine::BURST), bytes); }

@@ -16,6 +16,14 @@
 //                         save slots of CTRL and BURST; -EOPNOTSUPP when the
 //                         scenario says the driver cannot (`explicit_state =
 //                         false`), -EINVAL for a name it does not know
+//   reclaim-ring          after CTRL.ENABLE was cleared with work queued:
+//                         waits for the descriptor in flight (STATUS.BUSY:
+//                         the one at HEAD) to complete, then gives every
+//                         descriptor from HEAD to the driver's tail back to
+//                         its submitter (DESC_ERROR: -EIO) and moves the
+//                         driver's tail back to HEAD - an instant
+//                         `dma-reclaim`; -ETIMEDOUT when the descriptor in
+//                         flight does not complete in 5 ms
 //   handoff               needs the $handoff device's engine running (EHCI
 //                         handing ports to its companions): a `handoff`
 //                         instant, `ok` or `failed`
@@ -89,6 +97,7 @@ private:
     void save_local_memory(Cpu& cpu, const std::vector<uint64_t>& pages);
     void restore_local_memory(Cpu& cpu, std::vector<uint64_t>& pages);
     int handoff(Cpu& cpu);
+    int reclaim_ring(Cpu& cpu);
     uint64_t mmio(uint32_t reg) const { return mmio_base_ + reg; }
 
     std::map<std::string, DmaEngineDriver*> peers_;

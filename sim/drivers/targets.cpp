@@ -20,7 +20,8 @@ const DriverTarget* find_driver_target(const std::string& type) {
     static const std::vector<DriverTarget> targets = {
         {"dma-engine", DmaEngine::register_specs(),
          // sim/drivers/dma_engine_driver.h says what each command does.
-         {"save-local-memory", "restore-local-memory", "explicit-save", "explicit-restore", "handoff"},
+         {"save-local-memory", "restore-local-memory", "explicit-save", "explicit-restore", "handoff",
+          "reclaim-ring"},
          {"RING_BASE", "RING_SIZE", "TAIL"},
          {"companion", "handoff"}},
         {"xhci", XhciCore::register_specs(),

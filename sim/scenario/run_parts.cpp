@@ -143,7 +143,9 @@ private:
 
 // [workload] dma_streamer: a driver's own worker (not freezable) streaming
 // copies on the last core. It runs alongside the PM thread until that core
-// goes offline, then migrates to the boot CPU.
+// goes offline, then migrates to the boot CPU. dma_streamer_threads > 1:
+// that many such workers on the same engine, each with its own buffers, so
+// the ring holds a descriptor queued behind the one in flight.
 class DmaStreamerPart : public RunPart {
 public:
     void boot(Run& run, Cpu&) override {
@@ -152,13 +154,16 @@ public:
         Kernel& k = run.kernel();
         DmaEngineDriver* drv = dma[0].second;
         const uint32_t size = run.s.copy_size;
-        uint64_t src = k.alloc(size, 4096), dst = k.alloc(size, 4096);
         unsigned core = unsigned(k.cpus().size() - 1);
-        k.spawn("dma-streamer", Task::Kind::KThread, false, core, [drv, src, dst, size](Task& t) {
-            while (!t.should_stop())
-                if (drv->copy(t.cpu(), src, dst, size) != 0)
-                    sc_core::wait(from_ps(1'000'000'000ULL));  // stopped: retry in 1 ms
-        });
+        for (unsigned i = 0; i < run.s.storage.dma_streamer_threads; ++i) {
+            uint64_t src = k.alloc(size, 4096), dst = k.alloc(size, 4096);
+            const std::string name = i == 0 ? "dma-streamer" : "dma-streamer" + std::to_string(i + 1);
+            k.spawn(name, Task::Kind::KThread, false, core, [drv, src, dst, size](Task& t) {
+                while (!t.should_stop())
+                    if (drv->copy(t.cpu(), src, dst, size) != 0)
+                        sc_core::wait(from_ps(1'000'000'000ULL));  // stopped: retry in 1 ms
+            });
+        }
     }
 };
 

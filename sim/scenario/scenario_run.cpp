@@ -47,6 +47,10 @@ void read_run_tables(TableReader& top, Scenario& s, const std::string& path) {
         if (auto b = r.boolean("barrier")) w.barrier = *b;
         if (auto b = r.boolean("stuck_task")) w.stuck_task = *b;
         if (auto b = r.boolean("dma_streamer")) w.dma_streamer = *b;
+        if (auto n = r.integer("dma_streamer_threads", 1, 4)) {
+            if (!w.dma_streamer) r.fail("dma_streamer_threads", "counts the streamer's threads: it needs dma_streamer = true");
+            w.dma_streamer_threads = unsigned(*n);
+        }
         if (auto u = r.str("handle_user")) {
             auto d = std::find_if(s.platform.devices.begin(), s.platform.devices.end(),
                                   [&](const DeviceSpec& x) { return x.name == *u; });
