@@ -85,6 +85,59 @@ TEST_CASE("qfs: fsync writes the data, then the journal, then a flushed commit r
     REQUIRE(f["mounts"] == "1");
 }
 
+// fdatasync (ext4_sync_file with datasync): a write that allocates a block
+// or grows the file needs its metadata to read the data back, so fdatasync
+// commits it like fsync; an overwrite in place changes only the mtime, and
+// fdatasync is then the data and a cache flush, with no journal write - the
+// flush is all that makes the overwrite durable. fsync after it still
+// commits the mtime.
+TEST_CASE("qfs: fdatasync commits an allocation, and after an overwrite in place writes the data and flushes", "[fs]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        JournalFs fs(p.kernel(), drv, 0, kPartition, true);
+        REQUIRE(fs.mkfs(cpu, 64) == 0);
+        REQUIRE(fs.mount(cpu) == 0);
+        const uint64_t data_first = fs.layout().data_first, spb = qfs::kBlock / drv.sector_size();
+        std::string log;
+        drv.set_observer({[&](uint64_t sector, uint32_t, uint64_t, bool durable) {
+                              uint64_t b = sector / spb;
+                              log += b >= data_first ? "D" : b >= qfs::kJournalFirst && b < qfs::kInode ? "J" : "M";
+                              if (durable) log += "!";
+                          },
+                          [&](Picos) { log += "F"; }});
+        std::string acked;
+        fs.set_observer({nullptr, [&](uint64_t fb, uint64_t) { acked += std::to_string(fb); }});
+        for (uint64_t fb = 0; fb < 3; ++fb) REQUIRE(fs.write(cpu, fb, content(fb, 1).data()) == 0);
+        REQUIRE(fs.fdatasync(cpu) == 0);
+        f["allocate"] = log + " acked " + acked;
+        log.clear();
+        acked.clear();
+        REQUIRE(fs.write(cpu, 1, content(1, 2).data()) == 0);
+        REQUIRE(fs.fdatasync(cpu) == 0);
+        f["overwrite"] = log + " acked " + acked;
+        // The power fails now: the overwrite must be on the platters.
+        qfs::FileView view = qfs::view_after_replay(media(drive));
+        f["after_fdatasync"] = holds(view, 0) + " " + holds(view, 1) + " " + holds(view, 2);
+        log.clear();
+        REQUIRE(fs.fsync(cpu) == 0);  // the mtime is still to commit
+        f["fsync_after"] = log;
+        log.clear();
+        REQUIRE(fs.write(cpu, 5, content(5, 1).data()) == 0);  // a new block, the size grown
+        REQUIRE(fs.fdatasync(cpu) == 0);
+        f["grow"] = log;
+        drive.power_off();
+        view = qfs::view_after_replay(media(drive));
+        f["after_power_loss"] = holds(view, 1) + " " + holds(view, 5);
+    });
+    // As fsync: the data, the journal superblock, the journal, the flushed commit record.
+    REQUIRE(f["allocate"] == "DDDFM!JFJ! acked 012");
+    // The overwritten block and a flush; nothing journaled.
+    REQUIRE(f["overwrite"] == "DF acked 1");
+    REQUIRE(f["after_fdatasync"] == "v1 v2 v1");
+    REQUIRE(f["fsync_after"] == "JFJ!");
+    REQUIRE(f["grow"] == "DJFJ!");
+    REQUIRE(f["after_power_loss"] == "v2 v1");
+}
+
 TEST_CASE("qfs: recovery replays committed transactions and stops at one that is not", "[fs]") {
     Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
         {
@@ -180,10 +233,10 @@ TEST_CASE("qfs: nobarrier commits and fsyncs without a flush", "[fs]") {
 }
 
 // CrashMonkey's question at every persistence point: if the power went now,
-// would the next mount find everything fsync acknowledged? The media is
+// would the next mount find everything fsync or fdatasync acknowledged? The media is
 // examined after every operation (the drive's volatile cache does not
 // count). With barriers the answer is always yes; with nobarrier it is not.
-TEST_CASE("qfs: after every operation, what fsync acknowledged survives a power cut only with barriers", "[fs]") {
+TEST_CASE("qfs: after every operation, what fsync or fdatasync acknowledged survives a power cut only with barriers", "[fs]") {
     for (bool barrier : {true, false}) {
         Facts f = on_disk([barrier](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
             JournalFs fs(p.kernel(), drv, 0, kPartition, barrier);
@@ -201,7 +254,8 @@ TEST_CASE("qfs: after every operation, what fsync acknowledged survives a power 
                 REQUIRE(fs.write(cpu, fb, content(fb, uint64_t(v)).data()) == 0);
                 written[fb].insert(v);
                 if (step % 3 == 2) {
-                    REQUIRE(fs.fsync(cpu) == 0);
+                    // fdatasync every other time: after the first writes most are overwrites in place
+                    REQUIRE((step % 2 ? fs.fsync(cpu) : fs.fdatasync(cpu)) == 0);
                     for (const auto& [b, ver] : version) {
                         acked[b] = ver;
                         written[b] = {ver};
