@@ -197,3 +197,45 @@ TEST_CASE("image state: the restored kernel's beliefs are the snapshot's - a flu
         }
     CHECK(found);
 }
+
+// The model cannot rewind a task's C++ stack to the snapshot: a task that
+// was not frozen (naive-atomic) and stopped in the middle of an operation
+// runs on in the restored kernel with references it took before the load.
+// The load must leave them valid: the page cache's map replaced under a
+// read in flight once made the read throw (std::out_of_range) or write
+// freed memory (a heap corruption seen as crashes of naive-atomic runs).
+TEST_CASE("image state: a read in flight while the image state is loaded finishes, and the cache is the image's",
+          "[image-state][hibernation]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive&, Facts& f) {
+        Kernel& k = p.kernel();
+        JournalFs fs(k, drv, 0, 4096, true);
+        mount_with_block0(fs, cpu);
+        REQUIRE(fs.fsync(cpu) == 0);
+        PageCache& cache = fs.cache();
+        f["cache_at_snapshot"] = cached_blocks(cache);
+        REQUIRE(k.image_state().save(cpu) == 0);
+        auto image = copy_memory(p.memory());
+        // A block nothing cached: the reader's read goes to the disk.
+        const uint64_t block = 1000;
+        bool done = false;
+        int rc = -1;
+        k.spawn("reader", Task::Kind::KThread, false, 0, [&](Task& t) {
+            std::vector<uint8_t> out(qfs::kBlock);
+            rc = cache.read(t.cpu(), block, out.data());
+            done = true;
+        });
+        while (!cache.entries().count(block)) k.sleep(1'000'000);  // 1 us: until the read is under way
+        f["in_flight"] = std::to_string(cache.entries().at(block).busy);
+        restore_memory(p.memory(), image);
+        f["load"] = k.image_state().load(cpu);
+        for (int i = 0; i < 1000 && !done; ++i) k.sleep(1'000'000'000);  // 1 ms
+        f["done"] = std::to_string(done);
+        f["rc"] = std::to_string(rc);
+        f["cache_restored"] = cached_blocks(cache);
+    });
+    CHECK(f["in_flight"] == "1");
+    CHECK(f["load"] == "");
+    CHECK(f["done"] == "1");
+    CHECK(f["rc"] == "0");
+    CHECK(f["cache_restored"] == f["cache_at_snapshot"]);  // the block read for the lost timeline is not the image's
+}

@@ -68,6 +68,7 @@ void DriverRunner::bind() {
                 for (uint64_t p : buffers[name])
                     if (!kernel_.owns(p)) r.fail(fmt::format("buffer {} in page {:#x}, not kernel memory", name, p));
             }
+            replaced_buffers_ = std::move(buffers_);  // a step stopped mid-way may hold a reference
             buffers_ = std::move(buffers);
         });
     // Work items run beside the callbacks: their steps go on a track of

@@ -122,6 +122,7 @@ private:
     uint64_t vars_ = 0;       // one 8-byte slot per variable
     std::map<std::string, unsigned> var_index_;
     std::map<std::string, std::vector<uint64_t>> buffers_;
+    std::map<std::string, std::vector<uint64_t>> replaced_buffers_;  // by the last image load
     int state_ = 0;  // the buffers' registration with the kernel's image state
     std::map<std::string, FirmwareStore::Blob> firmware_;
     struct Work {

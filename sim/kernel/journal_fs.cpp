@@ -152,6 +152,10 @@ void JournalFs::load_state(StateReader& r) {
             if (!kernel_.owns(page)) r.fail(fmt::format("block {} in buffer {:#x}, not kernel memory", k, page));
     const bool busy = r.boolean();
     const uint64_t mounts = r.u64(), replayed = r.u64();
+    // The replaced maps stay allocated until the next load: a task stopped
+    // in the middle of an operation when the power went may be iterating
+    // one, and runs on in the restored kernel.
+    replaced_ = {std::move(meta_), std::move(ckpt_), std::move(unacked_)};
     meta_ = std::move(meta);
     ckpt_ = std::move(ckpt);
     unacked_ = std::move(unacked);
@@ -317,7 +321,8 @@ int JournalFs::write(Cpu& cpu, uint64_t file_block, const void* data) {
         dirty_meta(cpu, map_home);
         datasync = true;
     }
-    if (int rc = cache_.write(cpu, block, data)) return rc;
+    uint64_t page = 0;
+    if (int rc = cache_.write(cpu, block, data, &page)) return rc;
     const uint64_t inode = meta_[kInode];
     const uint64_t size = cpu.read64(inode + kInodeSize);
     cpu.write64(inode + kInodeSize, std::max(size, file_block + 1));
@@ -326,7 +331,6 @@ int JournalFs::write(Cpu& cpu, uint64_t file_block, const void* data) {
     cpu.write64(inode + kInodeMtime, now_ps());
     cpu.write64(inode + kInodeWrites, cpu.read64(inode + kInodeWrites) + 1);
     dirty_meta(cpu, kInode);
-    uint64_t page = cache_.entries().at(block).page;
     unacked_[file_block] = page;
     if (observer_.written) observer_.written(file_block, page);
     return 0;

@@ -26,6 +26,7 @@
 
 #include <systemc>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -197,6 +198,7 @@ private:
     uint64_t journal_ = 0;               // journal_t
     uint64_t jbuf_ = 0;                  // descriptor + copies + commit under construction
     uint64_t bounce_ = 0;                // one block for reads and the journal superblock
+    std::array<std::map<uint64_t, uint64_t>, 3> replaced_;  // by the last image load (load_state)
     std::map<uint64_t, uint64_t> unacked_;  // file block -> page, written since the last fsync
     bool busy_ = false;
     uint64_t mounts_ = 0, replayed_ = 0;

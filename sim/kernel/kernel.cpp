@@ -263,7 +263,10 @@ int Kernel::open_handle(const std::string& task, const std::string& device, cons
 }
 
 void Kernel::handle_setting(int handle, const std::string& reg, uint64_t value) {
-    DeviceHandle& h = handles_.at(size_t(handle - 1));
+    // A handle the restored kernel does not have (opened after the
+    // snapshot, by a task that ran on): nothing to set.
+    if (handle < 1 || size_t(handle) > handles_.size()) return;
+    DeviceHandle& h = handles_[size_t(handle - 1)];
     for (auto& [r, v] : h.settings)
         if (r == reg) {
             v = value;
@@ -273,7 +276,13 @@ void Kernel::handle_setting(int handle, const std::string& reg, uint64_t value) 
 }
 
 int Kernel::use_handle(int handle) {
-    const DeviceHandle& h = handles_.at(size_t(handle - 1));
+    // A handle the restored kernel does not have (opened after the
+    // snapshot, by a task that ran on): EBADF, as for a closed descriptor.
+    if (handle < 1 || size_t(handle) > handles_.size()) {
+        hub().instant(path(), "handle-use", "handle", {{"handle", std::to_string(handle)}, {"result", "EBADF"}});
+        return -9;
+    }
+    const DeviceHandle& h = handles_[size_t(handle - 1)];
     std::string settings;
     for (const auto& [r, v] : h.settings) settings += fmt::format("{}{}={:#x}", settings.empty() ? "" : ";", r, v);
     hub().instant(path(), "handle-use", "handle",

@@ -43,6 +43,10 @@ void PageCache::load_state(StateReader& r) {
             r.fail(fmt::format("block {} cached in page {:#x}", block, e.page));
         entries[block] = e;
     }
+    // The replaced map stays allocated until the next load: a task stopped
+    // in the middle of an operation when the power went holds a reference
+    // into it, and runs on in the restored kernel.
+    replaced_ = std::move(entries_);
     entries_ = std::move(entries);
     idle_.notify(sc_core::SC_ZERO_TIME);  // whoever waited on a writeback the image does not have
 }
@@ -78,7 +82,12 @@ uint64_t PageCache::shrink(uint64_t want) {
     return freed;
 }
 
-int PageCache::write(Cpu& cpu, uint64_t block, const void* data) {
+PageCache::Entry* PageCache::same(uint64_t block, uint64_t page) {
+    auto it = entries_.find(block);
+    return it != entries_.end() && it->second.page == page ? &it->second : nullptr;
+}
+
+int PageCache::write(Cpu& cpu, uint64_t block, const void* data, uint64_t* written_page) {
     for (;;) {
         int rc = 0;
         Entry* e = entry(cpu, block, rc);
@@ -87,8 +96,15 @@ int PageCache::write(Cpu& cpu, uint64_t block, const void* data) {
             kernel_.wait_event(idle_, ~0ULL >> 1);
             continue;
         }
-        cpu.write_block(e->page, data, kBlockSize);
+        const uint64_t page = e->page;
+        cpu.write_block(page, data, kBlockSize);
+        // Found again: while the copy ran the shrinker may have taken the
+        // clean page (then the data went nowhere: write again), or an image
+        // load replaced the map.
+        e = same(block, page);
+        if (!e) continue;
         e->dirty = true;
+        if (written_page) *written_page = page;
         return 0;
     }
 }
@@ -102,11 +118,15 @@ int PageCache::read(Cpu& cpu, uint64_t block, void* out) {
     if (!cached) {
         e->busy = true;  // locked while the read fills it: no shrinker takes it
         rc = disk_.submit(cpu, {false, sector_of(block), sectors_per_block(), page, false, false});
-        entries_.at(block).busy = false;
+        // Found again: an image load may have replaced the map meanwhile.
+        Entry* now = same(block, page);
+        if (now) now->busy = false;
         idle_.notify(sc_core::SC_ZERO_TIME);
         if (rc) {
-            kernel_.free_page(page);
-            entries_.erase(block);
+            if (now) {
+                kernel_.free_page(page);
+                entries_.erase(block);
+            }
             return rc;
         }
     }
@@ -117,14 +137,17 @@ int PageCache::read(Cpu& cpu, uint64_t block, void* out) {
 int PageCache::writeback(Cpu& cpu, uint64_t block) {
     auto it = entries_.find(block);
     if (it == entries_.end() || !it->second.dirty || it->second.busy) return 0;
-    Entry& e = it->second;
-    e.busy = true;
-    e.dirty = false;  // cleared before the I/O: a write during it re-dirties
-    BlockRequest rq{true, sector_of(block), sectors_per_block(), e.page, false, false};
+    const uint64_t page = it->second.page;
+    it->second.busy = true;
+    it->second.dirty = false;  // cleared before the I/O: a write during it re-dirties
+    BlockRequest rq{true, sector_of(block), sectors_per_block(), page, false, false};
     int rc = disk_.submit(cpu, rq);
-    e.busy = false;
+    // Found again: an image load may have replaced the map meanwhile.
+    if (Entry* e = same(block, page)) {
+        e->busy = false;
+        if (rc != 0) e->dirty = true;
+    }
     idle_.notify(sc_core::SC_ZERO_TIME);
-    if (rc != 0) e.dirty = true;
     return rc;
 }
 

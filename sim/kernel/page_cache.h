@@ -36,7 +36,8 @@ public:
 
     uint64_t blocks() const { return blocks_; }
 
-    int write(Cpu& cpu, uint64_t block, const void* data);  // into the cache: dirty
+    // `written_page`, when given, is the page the data went to.
+    int write(Cpu& cpu, uint64_t block, const void* data, uint64_t* written_page = nullptr);  // into the cache: dirty
     int read(Cpu& cpu, uint64_t block, void* out);
     int writeback(Cpu& cpu, uint64_t block);
     int writeback_all(Cpu& cpu);
@@ -61,12 +62,15 @@ public:
 
 private:
     Entry* entry(Cpu& cpu, uint64_t block, int& rc);
+    // The entry of `block` if it still caches it in `page` (after a wait), or nullptr.
+    Entry* same(uint64_t block, uint64_t page);
 
     Kernel& kernel_;
     BlockDevice& disk_;
     uint64_t first_sector_;
     uint64_t blocks_;
     std::map<uint64_t, Entry> entries_;
+    std::map<uint64_t, Entry> replaced_;  // by the last image load (load_state)
     sc_core::sc_event idle_;
     int shrinker_ = 0;
     int state_ = 0;

@@ -94,7 +94,10 @@ void AnonMemory::load_state(StateReader& r) {
     for (uint64_t v : lru)
         if (v >= ptes.size()) r.fail(fmt::format("page {} on the LRU", v));
     const uint64_t resident = r.u64(), swapped = r.u64(), faults = r.u64();
-    ptes_ = std::move(ptes);
+    // In place (the sizes match): a task stopped in the middle of a swap
+    // I/O when the power went holds a reference into the table, and must
+    // not find it freed when it runs on in the restored kernel.
+    std::copy(ptes.begin(), ptes.end(), ptes_.begin());
     lru_.assign(lru.begin(), lru.end());
     resident_ = resident;
     swapped_ = swapped;

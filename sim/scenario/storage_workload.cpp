@@ -39,7 +39,7 @@ std::shared_ptr<TaskVars> task_vars(Kernel& k, const std::string& task, Rng rng 
             if (words.size() != v->words.size()) r.fail(fmt::format("{} words, the task has {}", words.size(), v->words.size()));
             v->n = n;
             v->rng = Rng(rng);
-            v->words = std::move(words);
+            std::copy(words.begin(), words.end(), v->words.begin());  // in place: the task may hold a reference
         });
     return v;
 }
