@@ -1,7 +1,9 @@
 // The AHCI link layer: COMRESET through PxSCTL.DET, the link coming back in
 // the SATA clock domain (PxSSTS.DET 0 -> 1 -> 3), the drive's signature FIS,
 // a command in flight abandoned by the reset, the drive's write cache across
-// a hardware reset, and the driver's `hard-reset` command.
+// a hardware reset, the driver's `hard-reset` command, the HBA reset
+// (GHC.HR), the port-change interrupts (PxIS.PCS/PRCS) and the driver's
+// resume as Linux runs it (HBA reset, hard reset, revalidation).
 #include "bench_platform.h"
 #include "cli.h"
 
@@ -69,6 +71,8 @@ TEST_CASE("ahci link: COMRESET takes the link down, DET 0 -> 1 -> 3 in SATA cloc
             if (seq.back() != det.back()) seq += " " + det;
         });
         cpu.write32(abar + Ahci::PxCMD, cpu.read32(abar + Ahci::PxCMD) & ~Ahci::CMD_ST);
+        // Port changes masked: PxSERR keeps what the link did (the driver's handler would clear it).
+        cpu.write32(abar + Ahci::PxIE, Ahci::PIS_DHRS | Ahci::PIS_TFES);
         cpu.write32(abar + Ahci::PxSERR, 0xffffffff);
         cpu.write32(abar + Ahci::PxSCTL, 0x301);
         f["det_during"] = std::to_string(cpu.read32(abar + Ahci::PxSSTS));
@@ -266,7 +270,7 @@ TEST_CASE("ahci link: a driver file names hard-reset on the HBA only, a wrong na
                                "(flush-cache, standby, revalidate)") != std::string::npos);
     auto typo = sh("validate " + scenario("typo.toml", "ahci0", "hardreset"));
     CHECK(typo.status == 2);
-    CHECK(typo.out.find("typo.toml:7:12: resume.command.name: 'ahci' offers no command 'hardreset' (hard-reset)") !=
+    CHECK(typo.out.find("typo.toml:7:12: resume.command.name: 'ahci' offers no command 'hardreset' (hard-reset, revalidate)") !=
           std::string::npos);
     CHECK(std::count(typo.out.begin(), typo.out.end(), '\n') == 1);
     std::filesystem::remove_all(dir);
@@ -281,5 +285,200 @@ TEST_CASE("ahci link: the regression pair - a port reset racing the disk hangs, 
     CHECK(r.out.find("PASS    s3-ahci-reset-races-disk") != std::string::npos);
     CHECK(r.out.find("found the expected liveness.hang") != std::string::npos);
     CHECK(r.out.find("PASS    s3-ahci-reset-in-resume") != std::string::npos);
+    std::filesystem::remove(db);
+}
+
+TEST_CASE("ahci link: GHC.HR takes hr_cycles, loads the reset values but PxCLB/PxFB, and the link comes back "
+          "through COMRESET", "[ahci-link]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver&, SataDrive&, Facts& f) {
+        Ahci& ahci = the_ahci();
+        const uint64_t abar = abar_of(p);
+        std::map<std::string, Picos> at;
+        std::string seq;
+        p.kernel().hub().subscribe(kind_bit(EvKind::Instant), [&](const Event& e) {
+            if (e.track != ahci.path() || e.category != "link") return;
+            if (!at.count(e.name)) at[e.name] = e.ts;
+            seq += e.name + " ";
+            if (e.name == "hba-reset-done") f["done_cycles"] = arg(e, "cycles");
+        });
+        const uint32_t clb = cpu.read32(abar + Ahci::PxCLB), fb = cpu.read32(abar + Ahci::PxFB);
+        f["before"] = fmt::format("ghc={:#x} ssts={:#x}", cpu.read32(abar + Ahci::GHC), cpu.read32(abar + Ahci::PxSSTS));
+        const Picos t0 = now_ps();
+        cpu.write32(abar + Ahci::GHC, Ahci::GHC_AE | Ahci::GHC_HR);
+        f["hr_at_once"] = (cpu.read32(abar + Ahci::GHC) & Ahci::GHC_HR) ? "set" : "clear";
+        cpu.write32(abar + Ahci::GHC, Ahci::GHC_AE | Ahci::GHC_IE);   // writing HR 0 does nothing
+        f["hr_after_zero"] = (cpu.read32(abar + Ahci::GHC) & Ahci::GHC_HR) ? "set" : "clear";
+        while (cpu.read32(abar + Ahci::GHC) & Ahci::GHC_HR) p.kernel().sleep(10'000'000);  // every 10 us
+        f["hr_us"] = std::to_string((now_ps() - t0) / 1'000'000);
+        f["after"] = fmt::format("ghc={:#x} is={:#x} pie={:#x} cmd={:#x} ssts={:#x} tfd={:#x} sig={:#x} serr={:#x} sctl={:#x}",
+                                 cpu.read32(abar + Ahci::GHC), cpu.read32(abar + Ahci::IS),
+                                 cpu.read32(abar + Ahci::PxIE), cpu.read32(abar + Ahci::PxCMD),
+                                 cpu.read32(abar + Ahci::PxSSTS), cpu.read32(abar + Ahci::PxTFD),
+                                 cpu.read32(abar + Ahci::PxSIG), cpu.read32(abar + Ahci::PxSERR),
+                                 cpu.read32(abar + Ahci::PxSCTL));
+        f["kept"] = cpu.read32(abar + Ahci::PxCLB) == clb && cpu.read32(abar + Ahci::PxFB) == fb && clb ? "yes" : "no";
+        p.kernel().sleep(20 * kMs);
+        f["later"] = fmt::format("ssts={:#x} tfd={:#x} sig={:#x} pis={:#x} is={:#x}", cpu.read32(abar + Ahci::PxSSTS),
+                                 cpu.read32(abar + Ahci::PxTFD) & 0xff, cpu.read32(abar + Ahci::PxSIG),
+                                 cpu.read32(abar + Ahci::PxIS), cpu.read32(abar + Ahci::IS));
+        f["seq"] = seq;
+        f["linkup_after_done_us"] = std::to_string((at["link-up"] - at["hba-reset-done"]) / 1'000'000);
+    });
+    CHECK(f["before"] == "ghc=0x80000002 ssts=0x113");
+    CHECK(f["hr_at_once"] == "set");
+    CHECK(f["hr_after_zero"] == "set");
+    CHECK((f["done_cycles"] == "250000" || f["done_cycles"] == "250001"));   // 1 ms of the 250 MHz HBA clock, from the edge after the write
+    CHECK(std::stoull(f["hr_us"]) >= 1000);
+    CHECK(std::stoull(f["hr_us"]) <= 1011);
+    // AHCI 1.3.1 10.4.3: GHC (AE, IE), IS and the port's registers reset; the link is down (PxSSTS 0,
+    // PxTFD 7Fh, PxSIG all ones) while the HBA's own COMRESET runs; SUD and POD read 1 (no staggered spin-up).
+    CHECK(f["after"] ==
+          "ghc=0x0 is=0x0 pie=0x0 cmd=0x6 ssts=0x0 tfd=0x7f sig=0xffffffff serr=0x0 sctl=0x0");
+    CHECK(f["kept"] == "yes");             // PxCLB/PxFB are not affected by HR
+    CHECK(f["seq"] ==
+          "hba-reset hba-reset-done comreset comreset-release cominit port-change link-up port-change signature ");
+    CHECK(f["linkup_after_done_us"] == "10057");  // the handshake as after a COMRESET
+    // Up again; the link's changes are in PxSERR and PxIS mirrors them, but PxIE is 0: no interrupt.
+    CHECK(f["later"] == fmt::format("ssts=0x113 tfd=0x50 sig=0x101 pis={:#x} is=0x0", Ahci::PIS_PCS | Ahci::PIS_PRCS));
+    CHECK(f["guest_errors"].empty());
+}
+
+TEST_CASE("ahci link: PxIS.PCS and PRCS follow PxSERR.DIAG.X and N, interrupt when enabled, and the driver "
+          "clears them as libahci does", "[ahci-link]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver&, SataDrive&, Facts& f) {
+        Ahci& ahci = the_ahci();
+        const uint64_t abar = abar_of(p);
+        auto comreset = [&] {
+            cpu.write32(abar + Ahci::PxCMD, cpu.read32(abar + Ahci::PxCMD) & ~Ahci::CMD_ST);
+            cpu.write32(abar + Ahci::PxSCTL, 0x301);
+            p.kernel().sleep(1 * kMs);
+            cpu.write32(abar + Ahci::PxSCTL, 0x300);
+            p.kernel().sleep(20 * kMs);
+        };
+        std::string hba, driver;
+        p.kernel().hub().subscribe(kind_bit(EvKind::Instant), [&](const Event& e) {
+            if (e.name != "port-change") return;
+            if (e.category == "link") hba += fmt::format("pcs={} prcs={} irq={}; ", arg(e, "pcs"), arg(e, "prcs"), arg(e, "irq"));
+            if (e.category == "driver") driver += arg(e, "what") + "; ";
+        });
+        f["pie"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxIE));
+        // Enabled (the driver's PxIE): each change interrupts, the handler clears PxSERR and PxIS.
+        comreset();
+        f["hba"] = hba;
+        f["driver"] = driver;
+        f["cleared"] = fmt::format("serr={:#x} pis={:#x} is={:#x} line={}", cpu.read32(abar + Ahci::PxSERR),
+                                   cpu.read32(abar + Ahci::PxIS), cpu.read32(abar + Ahci::IS), ahci.irq.level() ? 1 : 0);
+        // Masked: the bits stay; writing PxIS does not clear them, clearing the DIAG bit does.
+        cpu.write32(abar + Ahci::PxIE, Ahci::PIS_DHRS | Ahci::PIS_TFES);
+        hba.clear();
+        comreset();
+        f["masked"] = hba;
+        f["pis"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxIS));
+        cpu.write32(abar + Ahci::PxIS, 0xffffffff);
+        f["pis_after_w1c"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxIS));
+        cpu.write32(abar + Ahci::PxSERR, Ahci::SERR_DIAG_X);
+        f["pis_after_x"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxIS));
+        cpu.write32(abar + Ahci::PxSERR, 0xffffffff);
+        f["pis_after_all"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::PxIS));
+        f["is"] = fmt::format("{:#x}", cpu.read32(abar + Ahci::IS));
+    });
+    CHECK(f["pie"] == fmt::format("{:#x}", Ahci::PIS_DHRS | Ahci::PIS_PCS | Ahci::PIS_PRCS | Ahci::PIS_TFES));
+    // COMRESET drops PhyRdy (N), COMINIT is exchanged (X), link-up changes PhyRdy again (N): three
+    // interrupts, each handled before the next change.
+    CHECK(f["hba"] == "pcs=0 prcs=1 irq=1; pcs=1 prcs=0 irq=1; pcs=0 prcs=1 irq=1; ");
+    CHECK(f["driver"] == "PHY RDY changed; connection status changed; PHY RDY changed; ");
+    CHECK(f["cleared"] == "serr=0x0 pis=0x0 is=0x0 line=0");
+    CHECK(f["masked"] == "pcs=0 prcs=1 irq=0; pcs=1 prcs=0 irq=0; ");
+    CHECK(f["pis"] == fmt::format("{:#x}", Ahci::PIS_PCS | Ahci::PIS_PRCS));
+    CHECK(f["pis_after_w1c"] == fmt::format("{:#x}", Ahci::PIS_PCS | Ahci::PIS_PRCS));  // read-only mirrors
+    CHECK(f["pis_after_x"] == fmt::format("{:#x}", Ahci::PIS_PRCS));
+    CHECK(f["pis_after_all"] == "0x0");
+    CHECK(f["is"] == "0x0");
+    CHECK(f["guest_errors"].empty());
+}
+
+namespace {
+PciDev& ahci_dev(Platform& p) {
+    for (auto& d : p.pci_core().devices())
+        if (d.vendor == AhciPci::kVendor && d.device == AhciPci::kDevice) return d;
+    throw std::runtime_error("no AHCI function");
+}
+
+// Suspend ahci0, D3hot and back to D0 (no No_Soft_Reset: the HBA resets),
+// then its resume; the resume's return code.
+int suspend_resume(Platform& p, Cpu& cpu, AhciDriver& drv) {
+    PciDev& dev = ahci_dev(p);
+    if (int rc = drv.pm("suspend", cpu, dev)) return rc;
+    p.pci_core().save_state(cpu, dev);
+    p.pci_core().set_power_state(cpu, dev, DState::D3hot);
+    p.pci_core().set_power_state(cpu, dev, DState::D0);
+    p.pci_core().restore_state(cpu, dev);
+    return drv.pm("resume", cpu, dev);
+}
+}  // namespace
+
+TEST_CASE("ahci link: resume resets the HBA and waits for HR, then the port's hard reset, then revalidation",
+          "[ahci-link]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive&, Facts& f) {
+        Ahci& ahci = the_ahci();
+        std::string order;
+        Picos hr = 0, hr_done = 0, hr_seen_clear = 0;
+        p.kernel().hub().subscribe(kind_bit(EvKind::Instant) | kind_bit(EvKind::RegAccess), [&](const Event& e) {
+            if (e.kind == EvKind::RegAccess) {
+                if (e.name == "GHC" && !e.write && hr_done && !hr_seen_clear && !(e.data & Ahci::GHC_HR)) {
+                    hr_seen_clear = e.ts;
+                    order += "hr-clear-read ";
+                }
+                if (e.name == "PxSCTL" && e.write && (e.data & 0xf) == 1) order += "comreset-written ";
+                return;
+            }
+            if (e.name == "hba-reset" && e.category == "link") { hr = e.ts; order += "hba-reset "; }
+            if (e.name == "hba-reset-done") { hr_done = e.ts; order += "hba-reset-done "; }
+            if (e.name == "hard-reset" && e.category == "driver") order += "hard-reset(rc=" + arg(e, "rc") + ") ";
+            if (e.name == "ata" && e.track == ahci.path()) order += "ata:" + arg(e, "command") + " ";
+        });
+        f["rc"] = std::to_string(suspend_resume(p, cpu, drv));
+        f["order"] = order;
+        f["hr_ms"] = std::to_string((hr_done - hr) / kMs);
+        f["seen_after_ms"] = std::to_string((hr_seen_clear - hr) / kMs);
+        uint64_t buf = p.kernel().alloc(512, 512);
+        f["io"] = std::to_string(drv.submit(cpu, {false, 0, 1, buf, false, false}));
+    });
+    CHECK(f["rc"] == "0");
+    // The reset first, HR seen clear before the link is reset; IDENTIFY (0xec) last, on a ready drive.
+    CHECK(f["order"] == "hba-reset hba-reset-done hr-clear-read comreset-written hard-reset(rc=0) ata:0xec ");
+    CHECK(f["hr_ms"] == "1");
+    CHECK(f["seen_after_ms"] == "10");     // polled every 10 ms, as ahci_reset_controller polls
+    CHECK(f["io"] == "0");
+    CHECK(f["guest_errors"].empty());
+}
+
+TEST_CASE("ahci link: revalidation after resume finds another drive and detaches the disk", "[ahci-link]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        std::string detached;
+        p.kernel().hub().subscribe(kind_bit(EvKind::Instant), [&](const Event& e) {
+            if (e.name == "detached") detached += arg(e, "device") + ":" + arg(e, "mismatch");
+        });
+        drive.props().set("serial", PropValue(std::string("QS-SWAPPED")));  // another drive on the port
+        f["rc"] = std::to_string(suspend_resume(p, cpu, drv));
+        f["detached"] = detached;
+        uint64_t buf = p.kernel().alloc(512, 512);
+        f["io"] = std::to_string(drv.submit(cpu, {false, 0, 1, buf, false, false}));
+        f["sd_revalidate"] = std::to_string(drv.disk_pm("resume", cpu));
+    });
+    CHECK(f["rc"] == "0");                     // the controller resumed; the disk did not
+    CHECK(f["detached"] == "sda:serial number");
+    CHECK(f["io"] == "-19");
+    CHECK(f["sd_revalidate"] == "-19");
+}
+
+TEST_CASE("ahci link: the regression pair - a resume that does not wait for HR to clear, and one that does",
+          "[ahci-link]") {
+    const std::string db = tmp_path("ahci-hr.db");
+    auto r = sh("run " + quiesce::test::regression("s3-ahci-host-reset-no-wait") + " " +
+                quiesce::test::regression("s3-ahci-host-reset-waited") + " --db " + db);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("PASS    s3-ahci-host-reset-no-wait") != std::string::npos);
+    CHECK(r.out.find("PASS    s3-ahci-host-reset-waited") != std::string::npos);
     std::filesystem::remove(db);
 }

@@ -403,13 +403,19 @@ TEST_CASE("summary: the timeline of a multi-cycle run frames every cycle", "[tra
 
 // The header's suspend time is the transition's, as the summary page has it:
 // a violation reported after an aborted transition widens the view to show
-// its marker, not the suspend (s3-gpu-evict-timeout-free-in-flight: the
-// late DMA lands 10 ms after the abort ended).
+// its marker, not the suspend (s3-gpu-evict-timeout-free-in-flight with
+// each command held up 400 ms instead of 60: the late DMA lands after the
+// abort's resume - 311 ms, ahci0's HBA and link reset - has ended).
 TEST_CASE("summary: the timeline's suspend time is the transition's, not the view's", "[trace][html][chromium]") {
     std::string base = (std::filesystem::temp_directory_path() / ("quiesce-late-" + std::to_string(getpid()))).string();
-    std::string db = base + ".db", page = base + ".html", dir = base + "-summary";
+    std::string db = base + ".db", page = base + ".html", dir = base + "-summary", late = base + ".toml";
     std::filesystem::remove(db);
-    REQUIRE(sh("run " + regression("s3-gpu-evict-timeout-free-in-flight") + " --db " + db).status == 0);
+    std::string text = quiesce::test::read_text(regression("s3-gpu-evict-timeout-free-in-flight"));
+    const std::string delay = "duration = \"60ms\"";
+    REQUIRE(text.find(delay) != std::string::npos);
+    text.replace(text.find(delay), delay.size(), "duration = \"400ms\"");
+    std::ofstream(late) << text;
+    REQUIRE(sh("run " + late + " --db " + db).status == 0);
     REQUIRE(sh("trace export " + db + " 1 --format html -o " + page).status == 0);
     REQUIRE(sh("trace export " + db + " --format html -o " + dir).status == 0);
     const std::string timeline = chromium_dom(page, base), summary = quiesce::test::read_text(dir + "/run-1.html"),
@@ -421,8 +427,9 @@ TEST_CASE("summary: the timeline's suspend time is the transition's, not the vie
     const size_t row = index.find("<tr id=\"run-1\"");
     REQUIRE(row != std::string::npos);
     CHECK(index.substr(row, index.find("</tr>", row) - row).find(">" + shown + "<") != std::string::npos);
-    CHECK(shown == "50.679 ms");
+    CHECK(shown == "361.701 ms");
     std::filesystem::remove(db);
     std::filesystem::remove(page);
+    std::filesystem::remove(late);
     std::filesystem::remove_all(dir);
 }

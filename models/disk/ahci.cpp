@@ -31,11 +31,14 @@ std::vector<RegSpec> Ahci::register_specs() {
     using SC = StateClass;
     return {
         {.name = "CAP", .offset = CAP, .width = 4,
-         .reset = (1u << 31) | (1u << 27) | ((kSlots - 1) << 8) /* S64A, SSS, NCS, NP = 0 */, .ro = 0xffffffff,
-         .cls = SC::Hardware, .doc = "HBA capabilities: 64-bit, staggered spin-up, 8 slots, 1 port",
+         .reset = (1u << 31) | ((kSlots - 1) << 8) /* S64A, NCS, NP = 0; SSS 0 */, .ro = 0xffffffff,
+         .cls = SC::Hardware,
+         .doc = "HBA capabilities: 64-bit, 8 slots, 1 port; no staggered spin-up (SSS 0: an HBA reset sends COMRESET)",
          .fields = {{"NP", 0, 5}, {"NCS", 8, 5}, {"SSS", 27}, {"S64A", 31}}},
         {.name = "GHC", .offset = GHC, .width = 4, .rsvd = ~uint64_t(GHC_HR | GHC_IE | GHC_AE) & 0xffffffff,
-         .cls = SC::Hardware, .doc = "Global control: HR 0 (self-clearing), IE 1, AE 31",
+         .cls = SC::Hardware,
+         .doc = "Global control: HR 0 (the HBA resets and clears it hr_cycles later; writing 0 does nothing), IE 1, "
+                "AE 31 (HR clears AE and IE)",
          .fields = {{"HR", 0}, {"IE", 1}, {"AE", 31}}},
         {.name = "IS", .offset = IS, .width = 4, .w1c = 0x1, .rsvd = 0xfffffffe, .cls = SC::Volatile,
          .doc = "Interrupt status per port (RW1C)", .fields = {{"IPS0", 0}}},
@@ -49,22 +52,29 @@ std::vector<RegSpec> Ahci::register_specs() {
         {.name = "PxFB", .offset = PxFB, .width = 4, .rsvd = 0xff, .cls = SC::Driver,
          .doc = "Received-FIS base (256-byte aligned): points into RAM"},
         {.name = "PxFBU", .offset = PxFBU, .width = 4, .cls = SC::Driver, .doc = "Received-FIS base, upper"},
-        {.name = "PxIS", .offset = PxIS, .width = 4, .w1c = PIS_DHRS | PIS_TFES, .cls = SC::Volatile,
-         .doc = "Port interrupt status: DHRS 0, TFES 30 (RW1C)", .fields = {{"DHRS", 0}, {"TFES", 30}}},
-        {.name = "PxIE", .offset = PxIE, .width = 4, .rsvd = ~uint64_t(PIS_DHRS | PIS_TFES) & 0xffffffff,
-         .cls = SC::Hardware, .doc = "Port interrupt enable", .fields = {{"DHRE", 0}, {"TFEE", 30}}},
-        {.name = "PxCMD", .offset = PxCMD, .width = 4, .reset = CMD_SUD | CMD_POD, .ro = CMD_FR | CMD_CR,
+        {.name = "PxIS", .offset = PxIS, .width = 4, .ro = PIS_PCS | PIS_PRCS, .w1c = PIS_DHRS | PIS_TFES,
+         .rsvd = ~uint64_t(PIS_DHRS | PIS_PCS | PIS_PRCS | PIS_TFES) & 0xffffffff, .cls = SC::Volatile,
+         .doc = "Port interrupt status: DHRS 0, TFES 30 (RW1C); PCS 6 and PRCS 22 (ro) mirror PxSERR.DIAG.X and "
+                "DIAG.N and clear with them",
+         .fields = {{"DHRS", 0}, {"PCS", 6}, {"PRCS", 22}, {"TFES", 30}}},
+        {.name = "PxIE", .offset = PxIE, .width = 4,
+         .rsvd = ~uint64_t(PIS_DHRS | PIS_PCS | PIS_PRCS | PIS_TFES) & 0xffffffff, .cls = SC::Hardware,
+         .doc = "Port interrupt enable", .fields = {{"DHRE", 0}, {"PCE", 6}, {"PRCE", 22}, {"TFEE", 30}}},
+        {.name = "PxCMD", .offset = PxCMD, .width = 4, .reset = CMD_SUD | CMD_POD,
+         .ro = CMD_FR | CMD_CR | CMD_SUD | CMD_POD,
          .rsvd = ~uint64_t(CMD_ST | CMD_SUD | CMD_POD | CMD_FRE | CMD_FR | CMD_CR) & 0xffffffff,
-         .cls = SC::Hardware, .doc = "Port command: ST 0, SUD 1, POD 2, FRE 4, FR 14 (ro), CR 15 (ro)",
+         .cls = SC::Hardware,
+         .doc = "Port command: ST 0, SUD 1 (ro 1: no staggered spin-up), POD 2 (ro 1), FRE 4, FR 14 (ro), CR 15 (ro)",
          .fields = {{"ST", 0}, {"SUD", 1}, {"POD", 2}, {"FRE", 4}, {"FR", 14}, {"CR", 15}}},
-        {.name = "PxTFD", .offset = PxTFD, .width = 4, .reset = 0x50, .ro = 0xffffffff, .cls = SC::Volatile,
-         .doc = "Task file data: status (BSY 7, DRDY 6, ERR 0), error",
+        {.name = "PxTFD", .offset = PxTFD, .width = 4, .reset = TFD_RESET, .ro = 0xffffffff, .cls = SC::Volatile,
+         .doc = "Task file data: status (BSY 7, DRDY 6, ERR 0), error; 7Fh from a reset until the drive's first D2H FIS",
          .fields = {{"ERR", 0}, {"DRDY", 6}, {"BSY", 7}, {"ERROR", 8, 8}}},
-        {.name = "PxSIG", .offset = PxSIG, .width = 4, .reset = SIG_ATA, .ro = 0xffffffff, .cls = SC::Volatile,
-         .doc = "Device signature: ATA (0x101) from the drive's first D2H FIS after a reset; all ones during COMRESET",
+        {.name = "PxSIG", .offset = PxSIG, .width = 4, .reset = SIG_RESET, .ro = 0xffffffff, .cls = SC::Volatile,
+         .doc = "Device signature: ATA (0x101) from the drive's first D2H FIS after a reset; all ones from a reset or COMRESET until then",
          .fields = {{"SECTOR_COUNT", 0, 8}, {"LBA_LOW", 8, 8}, {"LBA_MID", 16, 8}, {"LBA_HIGH", 24, 8}}},
-        {.name = "PxSSTS", .offset = PxSSTS, .width = 4, .reset = SSTS_UP, .ro = 0xffffffff, .cls = SC::Volatile,
-         .doc = "SATA status: DET 3 (present, phy up), SPD 1, IPM 1 (active); 0 from COMRESET until the device answers",
+        {.name = "PxSSTS", .offset = PxSSTS, .width = 4, .ro = 0xffffffff, .cls = SC::Volatile,
+         .doc = "SATA status: DET 3 (present, phy up), SPD 1, IPM 1 (active) once the link is up; 0 from a reset or "
+                "COMRESET until the device answers",
          .fields = {{"DET", 0, 4}, {"SPD", 4, 4}, {"IPM", 8, 4}}},
         {.name = "PxSCTL", .offset = PxSCTL, .width = 4, .cls = SC::Hardware,
          .doc = "SATA control: DET 1 sends COMRESET (the link goes down, the drive resets), DET 0 brings the link up",
@@ -84,13 +94,16 @@ Ahci::Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDoma
     RegisterBank& b = regs();
     b.set_strict(true);
     for (RegSpec& spec : register_specs()) b.add(std::move(spec));
-    b.reg("GHC").on_write([this](Register& r, uint64_t, uint64_t) {
-        if (r.value() & GHC_HR) reset();
-        update_irq();
-    });
+    // The platform starts with the link up, as firmware left it before the
+    // OS ran: the drive's signature FIS arrived long ago.
+    b.reg("PxSSTS").set(SSTS_UP);
+    b.reg("PxTFD").set(0x150);
+    b.reg("PxSIG").set(SIG_ATA);
+    b.reg("GHC").on_write([this](Register& r, uint64_t old, uint64_t) { on_ghc_write(r, old); });
     b.reg("IS").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
     b.reg("PxIS").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
     b.reg("PxIE").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
+    b.reg("PxSERR").on_write([this](Register&, uint64_t, uint64_t) { mirror_serr(); });
     b.reg("PxCMD").on_write([this](Register& r, uint64_t old, uint64_t) { on_cmd_write(r, old); });
     b.reg("PxSCTL").on_write([this](Register& r, uint64_t old, uint64_t) { on_sctl_write(old, r.value()); });
     b.reg("PxCI").on_write([this](Register& r, uint64_t old, uint64_t) {
@@ -106,12 +119,16 @@ Ahci::Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDoma
                     "COMWAKE from the host and the drive's answer: 2 x 6 bursts of 160 UI and gaps of 160 UI");
     props().declare("align_ui", int64_t(81920),
                     "Speed negotiation: the drive's ALIGN block, 2048 Gen1 dwords (54.6 us)");
+    props().declare("hr_cycles", int64_t(250'000),
+                    "HBA cycles from GHC.HR set to the reset done and HR clear: 1 ms at 250 MHz (the model's pick; "
+                    "AHCI 1.3.1 10.4.3 and Linux give it 1 s)");
     props().declare("stop_cycles", int64_t(1000),
                     "HBA cycles from ST (or FRE) cleared, and the command in flight finished, to CR (or FR) "
                     "clear: 4 us at 250 MHz (AHCI 1.3.1 10.1.2 allows 500 ms)");
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     SC_THREAD(engine);
     SC_THREAD(stopper);
+    SC_THREAD(resetter);
 }
 
 uint64_t Ahci::clb() const {
@@ -120,14 +137,62 @@ uint64_t Ahci::clb() const {
 
 uint64_t Ahci::fb() const { return (regs().reg("PxFBU").value() << 32) | regs().reg("PxFB").value(); }
 
+// Every register to its reset value: the link down (PxSSTS 0, PxTFD 7Fh,
+// PxSIG all ones), then, with no staggered spin-up, the HBA's own COMRESET
+// (AHCI 1.3.1 10.4.3: "the HBA reset shall cause a COMRESET to be sent on
+// the port"), released at once - the link comes back through the
+// handshake as after software's. Its six bursts (2.6 us) are not timed.
 void Ahci::reset() {
     regs().reset();
     ++generation_;
-    ++link_gen_;  // a handshake in progress stops: the reset values say the link is up
-    abandoned_ = 0;
     irq.set(false);
-    hub().instant(path(), "hba-reset", "power");
+    hub().instant(path(), "hba-reset", "power", {{"cause", "power-on"}});
+    comreset();
+    release();
+    abandoned_ = 0;
     kick_.notify(sc_core::SC_ZERO_TIME);
+}
+
+// GHC.HR (AHCI 1.3.1 3.1.2, 10.4.3): the HBA stops its data transfer
+// state machines at once and resets `hr_cycles` later; HR reads 1 until
+// then, and writing 0 meanwhile does nothing. Software that writes other
+// registers before HR clears loses what it wrote.
+void Ahci::on_ghc_write(Register& r, uint64_t old) {
+    if (old & GHC_HR) {
+        r.set(r.value() | GHC_HR);
+    } else if (r.value() & GHC_HR) {
+        ++generation_;  // the command in flight is aborted
+        ++link_gen_;    // a handshake in progress stops
+        hub().instant(path(), "hba-reset", "link", {{"cause", "GHC.HR"}});
+        hr_kick_.notify(sc_core::SC_ZERO_TIME);
+    }
+    update_irq();
+}
+
+// The end of GHC.HR: GHC (AE and IE clear), IS and every port register but
+// PxCLB/PxCLBU/PxFB/PxFBU take their reset values (10.4.3: those four "are
+// not affected"; CAP, PI and VS are read-only here), HR clears, and the
+// port sends COMRESET as after a power-on reset.
+void Ahci::resetter() {
+    for (;;) {
+        sc_core::wait(hr_kick_);
+        const Cycles t0 = now_cycles();
+        wait_cycles(prop_cycles("hr_cycles"));
+        RegisterBank& b = regs();
+        if (!(b.reg("GHC").value() & GHC_HR)) continue;  // a power-on reset came first
+        const char* kept[] = {"PxCLB", "PxCLBU", "PxFB", "PxFBU"};
+        uint64_t values[4];
+        for (int i = 0; i < 4; ++i) values[i] = b.reg(kept[i]).value();
+        b.reset();
+        for (int i = 0; i < 4; ++i) b.reg(kept[i]).set(values[i]);
+        ++generation_;
+        irq.set(false);
+        hub().instant(path(), "hba-reset-done", "link", {{"cycles", std::to_string((now_cycles() - t0).n)}});
+        comreset();
+        release();
+        abandoned_ = 0;
+        kick_.notify(sc_core::SC_ZERO_TIME);
+    }
 }
 
 // ST and FRE start and stop the command list and FIS receive engines. CR and
@@ -192,12 +257,14 @@ bool Ahci::link_ready() const {
 void Ahci::on_sctl_write(uint64_t old, uint64_t now) {
     const bool was = (old & 0xf) == 1, is = (now & 0xf) == 1;
     if (is && !was) comreset();
-    if (was && !is) {
-        const uint64_t link = link_gen_;
-        hub().instant(path(), "comreset-release", "link");
-        sc_core::sc_spawn([this, link] { link_up(link); },
-                          (std::string(basename()) + "_link" + std::to_string(link)).c_str());
-    }
+    if (was && !is) release();
+}
+
+void Ahci::release() {
+    const uint64_t link = link_gen_;
+    hub().instant(path(), "comreset-release", "link");
+    sc_core::sc_spawn([this, link] { link_up(link); },
+                      sc_core::sc_gen_unique_name((std::string(basename()) + "_link").c_str()));
 }
 
 // AHCI 1.3 10.4.2: with DET 1 the HBA sets PxTFD.STS to 7Fh and PxSSTS.DET
@@ -205,10 +272,12 @@ void Ahci::on_sctl_write(uint64_t old, uint64_t now) {
 // datasheet 14.4.2.10); PxSIG reads all ones until a signature arrives. The
 // drive resets: the command it executes ends without an answer - the HBA
 // abandons its slot (no D2H FIS, PxCI stays set, no interrupt) until
-// software clears PxCMD.ST, as libata's error handler does.
+// software clears PxCMD.ST, as libata's error handler does. A link that was
+// up loses PhyRdy: PxSERR.DIAG.N.
 void Ahci::comreset() {
     RegisterBank& b = regs();
     ++link_gen_;
+    const bool was_up = (b.reg("PxSSTS").value() & 0xf) == 3;
     std::vector<Arg> args;
     if (running_) {
         abandoned_ |= 1u << (running_ - 1);
@@ -216,9 +285,10 @@ void Ahci::comreset() {
         args.push_back({"abandoned_slot", std::to_string(running_ - 1)});
     }
     b.reg("PxSSTS").set(0);
-    b.reg("PxTFD").set(0x7f);
-    b.reg("PxSIG").set(0xffffffff);
+    b.reg("PxTFD").set(TFD_RESET);
+    b.reg("PxSIG").set(SIG_RESET);
     hub().instant(path(), "comreset", "link", args);
+    if (was_up) set_serr(SERR_DIAG_N);
     drive_.comreset();
 }
 
@@ -229,20 +299,19 @@ void Ahci::comreset() {
 // PxTFD ready). A later COMRESET stops it at the next step.
 void Ahci::link_up(uint64_t link) {
     RegisterBank& b = regs();
-    auto serr = [&](uint32_t bits) { b.reg("PxSERR").set(b.reg("PxSERR").value() | bits); };
     const Cycles t0 = sata_.now();
     wait_cycles(prop_cycles("cominit_ui"), sata_);
     if (link != link_gen_ || drive_.power() == SataDrive::Power::Off) return;  // no answer: the link stays down
     b.reg("PxSSTS").set(1);
     b.reg("PxTFD").set(TFD_BSY);
-    serr(SERR_DIAG_X);
     hub().instant(path(), "cominit", "link", {{"det", "1"}, {"sata_cycles", std::to_string((sata_.now() - t0).n)}});
+    set_serr(SERR_DIAG_X);
     wait_cycles(prop_cycles("comwake_ui") + prop_cycles("align_ui"), sata_);
     if (link != link_gen_) return;
     b.reg("PxSSTS").set(SSTS_UP);
-    serr(SERR_DIAG_N | SERR_DIAG_W);
     hub().instant(path(), "link-up", "link",
                   {{"det", "3"}, {"spd", "1"}, {"ipm", "1"}, {"sata_cycles", std::to_string((sata_.now() - t0).n)}});
+    set_serr(SERR_DIAG_N | SERR_DIAG_W);
     if (!drive_.reset_ready() || link != link_gen_) return;
     // The signature: status 50h, error 01h (no error), sector count 1, LBA 1/0/0 (ATA).
     uint8_t d2h[20] = {0x34, 0x00, 0x50, 0x01, 0x01, 0x00, 0x00, 0x00, 0, 0, 0, 0, 0x01};
@@ -253,6 +322,32 @@ void Ahci::link_up(uint64_t link) {
                   {{"sig", fmt::format("{:#x}", SIG_ATA)}, {"tfd", "0x150"},
                    {"sata_cycles", std::to_string((sata_.now() - t0).n)}});
     kick_.notify(sc_core::SC_ZERO_TIME);
+}
+
+// The HBA sets PxSERR bits; PxIS.PCS reflects DIAG.X and PxIS.PRCS DIAG.N
+// (AHCI 1.3.1 3.3.5: each clears only when software clears the DIAG bit),
+// and they interrupt when PxIE enables them (3.3.6). A `port-change`
+// instant says which became set and whether the interrupt was raised.
+void Ahci::set_serr(uint32_t bits) {
+    Register& serr = regs().reg("PxSERR");
+    serr.set(serr.value() | bits);
+    mirror_serr();
+}
+
+void Ahci::mirror_serr() {
+    RegisterBank& b = regs();
+    const uint64_t serr = b.reg("PxSERR").value();
+    Register& pis = b.reg("PxIS");
+    const uint64_t before = pis.value();
+    uint64_t now = before & ~uint64_t(PIS_PCS | PIS_PRCS);
+    if (serr & SERR_DIAG_X) now |= PIS_PCS;
+    if (serr & SERR_DIAG_N) now |= PIS_PRCS;
+    pis.set(now);
+    update_irq();
+    if (const uint64_t set = now & ~before & (PIS_PCS | PIS_PRCS))
+        hub().instant(path(), "port-change", "link",
+                      {{"pcs", (set & PIS_PCS) ? "1" : "0"}, {"prcs", (set & PIS_PRCS) ? "1" : "0"},
+                       {"pxie", fmt::format("{:#x}", b.reg("PxIE").value())}, {"irq", irq.level() ? "1" : "0"}});
 }
 
 void Ahci::update_irq() {
@@ -344,7 +439,7 @@ void Ahci::engine() {
         uint32_t ci = uint32_t(b.reg("PxCI").value()) & ~abandoned_;
         bool running = (b.reg("PxCMD").value() & CMD_ST) && (b.reg("GHC").value() & GHC_AE);
         // AHCI 5.3.2 P:Idle: no command FIS while the link is down or BSY/DRQ are set.
-        if (!running || ci == 0 || !link_ready()) {
+        if (!running || ci == 0 || !link_ready() || (b.reg("GHC").value() & GHC_HR)) {
             sc_core::wait(kick_);
             continue;
         }

@@ -7,7 +7,12 @@
 // sends COMRESET (the link goes down, the drive is reset, the command in
 // flight is abandoned), DET = 0 lets the OOB handshake and speed negotiation
 // bring the link up in the SATA clock domain (PxSSTS.DET 0 -> 1 -> 3), and the
-// drive's signature FIS sets PxSIG and PxTFD (docs/models.md). State classes:
+// drive's signature FIS sets PxSIG and PxTFD (docs/models.md). An HBA reset
+// (GHC.HR, power-on) takes the registers to their reset values and, with no
+// staggered spin-up, sends COMRESET itself: the link comes back through the
+// same handshake. GHC.HR takes `hr_cycles` and clears itself when done. The
+// link's changes set PxSERR.DIAG (X, N, W), which PxIS.PCS and PxIS.PRCS
+// mirror, raising the interrupt when PxIE enables them. State classes:
 //   hardware  GHC, PxIE, PxCMD, PxSCTL   (configuration only the HBA holds)
 //   driver    PxCLB/PxCLBU, PxFB/PxFBU   (point into RAM: re-derived on resume)
 //   volatile  IS, PxIS, PxCI, PxTFD, PxSERR, PxSACT
@@ -37,12 +42,14 @@ public:
                               PxSACT = P0 + 0x34, PxCI = P0 + 0x38;
     static constexpr uint32_t CMD_ST = 1u << 0, CMD_SUD = 1u << 1, CMD_POD = 1u << 2, CMD_FRE = 1u << 4,
                               CMD_FR = 1u << 14, CMD_CR = 1u << 15;
-    static constexpr uint32_t PIS_DHRS = 1u << 0, PIS_TFES = 1u << 30;
+    // PxIS: DHRS, PCS (port connect change: PxSERR.DIAG.X), PRCS (PhyRdy change: DIAG.N), TFES.
+    static constexpr uint32_t PIS_DHRS = 1u << 0, PIS_PCS = 1u << 6, PIS_PRCS = 1u << 22, PIS_TFES = 1u << 30;
     // PxSERR.DIAG: N (PhyRdy change), W (COMWAKE detected), X (exchanged: COMINIT received).
     static constexpr uint32_t SERR_DIAG_N = 1u << 16, SERR_DIAG_W = 1u << 18, SERR_DIAG_X = 1u << 26;
     static constexpr uint32_t TFD_BSY = 0x80, TFD_DRQ = 0x08;
     static constexpr uint32_t SSTS_UP = 0x113;  // DET 3, SPD 1 (Gen1), IPM 1 (active)
     static constexpr uint32_t SIG_ATA = 0x101;
+    static constexpr uint32_t TFD_RESET = 0x7f, SIG_RESET = 0xffffffff;  // AHCI 1.3 3.3.8, 3.3.9
     static constexpr uint64_t kSataHz = 1'500'000'000;  // the OOB unit interval: 666.67 ps (Gen1)
     static constexpr unsigned kSlots = 8;
     static constexpr uint64_t kD2hFisOffset = 0x40;  // in the received-FIS area
@@ -60,7 +67,9 @@ public:
     // The port can send a command FIS: the link is up (PxSSTS.DET 3) and the
     // device is neither busy nor asking for data (PxTFD BSY, DRQ clear).
     bool link_ready() const;
-    void reset();  // HBA reset (GHC.HR, power-on, D3hot->D0 without No_Soft_Reset)
+    // Power-on reset (power-on, D3hot->D0 without No_Soft_Reset): every
+    // register to its reset value at once, then the HBA's own COMRESET.
+    void reset();
 
 private:
     void engine();
@@ -70,9 +79,15 @@ private:
     void update_irq();
     void on_cmd_write(Register& r, uint64_t old);
     void stopper();               // CR and FR clearing after ST and FRE, in a process of its own
+    void on_ghc_write(Register& r, uint64_t old);
+    void resetter();              // GHC.HR: the reset's time, then the reset, in a process of its own
     void on_sctl_write(uint64_t old, uint64_t now);
     void comreset();              // DET 1: COMRESET asserted
-    void link_up(uint64_t link);  // DET 0: the handshake, in a process of its own
+    void release();               // DET 0 (or the HBA's own COMRESET ended): the handshake starts
+    void link_up(uint64_t link);  // the handshake, in a process of its own
+    // PxSERR bits set by the HBA; PxIS.PCS and PRCS follow DIAG.X and DIAG.N.
+    void set_serr(uint32_t bits);
+    void mirror_serr();
     uint64_t clb() const;
     uint64_t fb() const;
 
@@ -81,6 +96,7 @@ private:
     sc_core::sc_event kick_;
     sc_core::sc_event stop_kick_;  // ST or FRE cleared: the stopper has work
     sc_core::sc_event idle_;       // the engine finished (or abandoned) the command it ran
+    sc_core::sc_event hr_kick_;    // GHC.HR set: the resetter has work
     uint64_t generation_ = 0;
     ClockDomain sata_{"sata", kSataHz};
     uint64_t link_gen_ = 0;    // COMRESETs so far: a handshake a later one overtook stops

@@ -31,6 +31,8 @@ SataDrive::SataDrive(const sc_core::sc_module_name& name, RunContext& ctx, const
     props().declare("honours_flush", true, "FLUSH CACHE really writes the cache to media (false: a lying drive)");
     props().declare("cache_sectors", int64_t(4096), "Write-cache capacity; the oldest sector is destaged when full");
     props().declare("spinup_ms", int64_t(1500), "Standby to active: spin-up time");
+    props().declare("serial", "QS" + std::string(basename()), "Serial number (IDENTIFY words 10-19)");
+    props().declare("model", std::string("QUIESCE SATA DISK"), "Model number (IDENTIFY words 27-46)");
     props().declare("command_us", int64_t(20), "Command overhead (seek/settle averaged)");
     props().declare("media_ns_per_sector", int64_t(4000), "Media transfer time per sector");
     props().declare("cache_ns_per_sector", int64_t(500), "Interface transfer time per sector into the cache");
@@ -122,6 +124,13 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             std::memcpy(&data[170], &w85, 2);
             uint16_t w106 = sector_size_ == 4096 ? 0x6000 | 3 : 0;       // logical > 512 bytes
             std::memcpy(&data[212], &w106, 2);
+            // ATA strings: space-padded, two characters a word, the first in the high byte.
+            auto ata_string = [&](unsigned word, unsigned words, const std::string& text) {
+                for (unsigned i = 0; i < 2 * words; ++i)
+                    data[2 * word + (i ^ 1)] = uint8_t(i < text.size() ? text[i] : ' ');
+            };
+            ata_string(10, 10, props().get<std::string>("serial"));
+            ata_string(27, 20, props().get<std::string>("model"));
             return true;
         }
         case FLUSH_CACHE_EXT:

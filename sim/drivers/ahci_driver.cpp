@@ -17,6 +17,10 @@ constexpr int kEIO = -5, kEBUSY = -16, kENODEV = -19, kEPIPE = -32, kETIMEDOUT =
 constexpr Picos kMs = 1'000'000'000ULL;
 constexpr Picos kCommandTimeout = 30'000'000'000'000ULL;  // libata: 30 s
 constexpr uint32_t kMaxBytes = 4u << 20;                  // one PRD: 4 MiB
+// The port interrupts the driver enables (libahci's DEF_PORT_IRQ, as far as
+// the model has them): D2H register FIS, port connect change, PhyRdy change,
+// task file error.
+constexpr uint32_t kPortIrqs = Ahci::PIS_DHRS | Ahci::PIS_PCS | Ahci::PIS_PRCS | Ahci::PIS_TFES;
 }  // namespace
 
 AhciDriver::AhciDriver(std::string controller, std::string track, std::string disk, Kernel& kernel, PciCore& core,
@@ -53,18 +57,20 @@ int AhciDriver::rederive(Cpu& cpu, const std::string& reg) {
 
 int AhciDriver::command(Cpu& cpu, const std::string& name, DriverRunner&) {
     if (name == "hard-reset") return hard_reset(cpu);
+    if (name == "revalidate") return identify(cpu);
     SIM_PANIC("ahci driver: no command {} (validation missed it)", name);
 }
 
 // libahci's ahci_hardreset around libata's sata_link_hardreset,
 // sata_link_resume, sata_link_debounce (sata_deb_timing_normal: 5, 100,
-// 2000 ms) and ata_wait_ready with ahci_check_ready.
+// 2000 ms) and ata_wait_ready with ahci_check_ready. It ends with
+// ahci_start_engine, which sets ST only with a device present (PxTFD BSY
+// and DRQ clear, PxSSTS.DET 3: ahci_is_device_present).
 int AhciDriver::hard_reset(Cpu& cpu) {
     const std::string what = name_ + ": hard-reset";
     // ahci_stop_engine: ST off, then CR polled every 1 ms for up to 500 ms
     // (ata_wait_register); its result is not looked at (ahci_do_hardreset).
-    const uint32_t cmd = cpu.read32(abar(Ahci::PxCMD));
-    cpu.write32(abar(Ahci::PxCMD), cmd & ~Ahci::CMD_ST);
+    cpu.write32(abar(Ahci::PxCMD), cpu.read32(abar(Ahci::PxCMD)) & ~Ahci::CMD_ST);
     for (const Picos until = now_ps() + 500 * kMs;
          (cpu.read32(abar(Ahci::PxCMD)) & Ahci::CMD_CR) && now_ps() < until;)
         kernel_.sleep(1 * kMs, what + ": waiting for PxCMD.CR");
@@ -115,11 +121,18 @@ int AhciDriver::hard_reset(Cpu& cpu) {
         }
         if (!rc && cpu.read32(abar(Ahci::PxSIG)) != Ahci::SIG_ATA) rc = kENODEV;  // ahci_dev_classify
     }
-    // ahci_start_engine, if it ran before.
-    if (cmd & Ahci::CMD_ST) cpu.write32(abar(Ahci::PxCMD), cpu.read32(abar(Ahci::PxCMD)) | Ahci::CMD_ST);
+    start_engine(cpu);
     kernel_.hub().instant(track(), "hard-reset", "driver",
                           {{"device", name_}, {"det", std::to_string(last)}, {"rc", std::to_string(rc)}});
     return rc;
+}
+
+// ahci_start_engine: ST, only with a device present (ahci_is_device_present).
+void AhciDriver::start_engine(Cpu& cpu) {
+    if (cpu.read32(abar(Ahci::PxTFD)) & (Ahci::TFD_BSY | Ahci::TFD_DRQ)) return;
+    if ((cpu.read32(abar(Ahci::PxSSTS)) & 0xf) != 3) return;
+    cpu.write32(abar(Ahci::PxCMD), cpu.read32(abar(Ahci::PxCMD)) | Ahci::CMD_ST);
+    cpu.read32(abar(Ahci::PxCMD));  // flush
 }
 
 // blk_mq_quiesce_queue: requests wait in submit() until resume.
@@ -133,7 +146,7 @@ void AhciDriver::Disk::queue_start(Cpu& cpu) {
 int AhciDriver::Disk::command(Cpu& cpu, const std::string& name, DriverRunner&) {
     if (name == "flush-cache") return hba_.flush(cpu);
     if (name == "standby") return hba_.command(cpu, SataDrive::STANDBY_IMMEDIATE, 0, 0, 0, 0, false);
-    if (name == "revalidate") return hba_.identify(cpu);
+    if (name == "revalidate") return hba_.detached_ ? kENODEV : hba_.identify(cpu);
     SIM_PANIC("sd driver: no command {} (validation missed it)", name);
 }
 
@@ -148,7 +161,7 @@ int AhciDriver::start_port(Cpu& cpu) {
     cpu.write32(abar(Ahci::PxFBU), uint32_t(fb >> 32));
     cpu.write32(abar(Ahci::PxSERR), 0xffffffff);
     cpu.write32(abar(Ahci::PxIS), 0xffffffff);
-    cpu.write32(abar(Ahci::PxIE), Ahci::PIS_DHRS | Ahci::PIS_TFES);
+    cpu.write32(abar(Ahci::PxIE), kPortIrqs);
     uint32_t cmd = cpu.read32(abar(Ahci::PxCMD));
     cpu.write32(abar(Ahci::PxCMD), cmd | Ahci::CMD_FRE);
     cpu.write32(abar(Ahci::PxCMD), cmd | Ahci::CMD_FRE | Ahci::CMD_ST);
@@ -156,11 +169,25 @@ int AhciDriver::start_port(Cpu& cpu) {
     return (cpu.read32(abar(Ahci::PxCMD)) & Ahci::CMD_CR) ? 0 : kEIO;
 }
 
+// ahci_interrupt and ahci_port_intr: PxIS read and written back, then, for
+// a port change (PCS, PRCS: ahci_error_intr), PxSERR read and written back -
+// "AHCI needs SError cleared" and PCS/PRCS clear only with DIAG.X/N - and IS
+// last (a level-triggered latch, AHCI 1.1 10.6.2). libata would then freeze
+// the port and run its error handler; this driver records the change
+// (`port-change` on its track) and runs no error handler from here.
 bool AhciDriver::irq(Cpu& cpu) {
     uint32_t is = cpu.read32(abar(Ahci::IS));
     if (is == 0 || is == 0xffffffff) return false;
     uint32_t pis = cpu.read32(abar(Ahci::PxIS));
     cpu.write32(abar(Ahci::PxIS), pis);
+    if (pis & (Ahci::PIS_PCS | Ahci::PIS_PRCS)) {
+        const uint32_t serr = cpu.read32(abar(Ahci::PxSERR));
+        cpu.write32(abar(Ahci::PxSERR), serr);
+        kernel_.hub().instant(track(), "port-change", "driver",
+                              {{"device", name_},
+                               {"what", (pis & Ahci::PIS_PCS) ? "connection status changed" : "PHY RDY changed"},
+                               {"pxis", fmt::format("{:#x}", pis)}, {"serr", fmt::format("{:#x}", serr)}});
+    }
     cpu.write32(abar(Ahci::IS), is);
     uint32_t ci = cpu.read32(abar(Ahci::PxCI));
     uint32_t completed = in_flight_ & ~ci;
@@ -224,6 +251,11 @@ int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uin
     return 0;
 }
 
+// IDENTIFY DEVICE. At probe it sets the disk's identity; afterwards it is
+// libata's revalidation (ata_dev_revalidate, ata_dev_same_device): another
+// serial number (words 10-19), model (words 27-46) or capacity (words
+// 100-103) is another drive - the disk is detached (-ENODEV, and its
+// requests fail with -ENODEV from then on) and keeps its old identity.
 int AhciDriver::identify(Cpu& cpu) {
     if (int rc = command(cpu, SataDrive::IDENTIFY, 0, 0, identify_buf_, 512, false)) return rc;
     uint8_t id[512];
@@ -233,12 +265,24 @@ int AhciDriver::identify(Cpu& cpu) {
     uint16_t w85, w106;
     std::memcpy(&w85, &id[170], 2);
     std::memcpy(&w106, &id[212], 2);
-    uint64_t old_capacity = capacity_;
+    const std::string serial(reinterpret_cast<const char*>(&id[20]), 20);
+    const std::string model(reinterpret_cast<const char*>(&id[54]), 40);
+    if (capacity_) {
+        const char* differs = serial != serial_ ? "serial number" : model != model_ ? "model number"
+                              : sectors != capacity_ ? "capacity" : nullptr;
+        if (differs) {
+            detached_ = true;
+            kernel_.hub().instant(track(), "detached", "driver",
+                                  {{"device", disk_}, {"mismatch", differs}});
+            return kENODEV;
+        }
+    }
+    serial_ = serial;
+    model_ = model;
     capacity_ = sectors;
     write_cache_ = w85 & 0x20;
     sector_size_ = (w106 & 0x4000) ? 4096 : 512;
-    // Revalidation: a different capacity means a different disk.
-    return (old_capacity && old_capacity != capacity_) ? kENODEV : 0;
+    return 0;
 }
 
 bool AhciDriver::blocked(Cpu& cpu) { return cpu.read32(drv_ + F_BLOCKED) != 0; }
@@ -246,6 +290,7 @@ bool AhciDriver::blocked(Cpu& cpu) { return cpu.read32(drv_ + F_BLOCKED) != 0; }
 int AhciDriver::submit(Cpu& cpu, const BlockRequest& req) {
     while (blocked(cpu))  // blk_mq_quiesce_queue: requests wait for resume
         kernel_.wait_event(unblocked_, kCommandTimeout, disk_ + ": request queue stopped until resume");
+    if (detached_) return kENODEV;  // revalidation found another drive
     if (req.preflush)
         if (int rc = flush(cpu)) return rc;
     if (req.count == 0) return 0;

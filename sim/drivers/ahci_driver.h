@@ -8,15 +8,21 @@
 // driver files run by two DriverRunners on this class's primitives.
 //   scenarios/drivers/ahci.toml (binds "ahci", the HBA: ahci_port_suspend /
 //     ahci_port_resume): stop the command engine and FIS receive, waiting for
-//     CR and FR; resume re-enables AHCI mode and programs PxCLB/PxFB from
-//     memory (`rederive`), then FIS receive and the engine. Its command
+//     CR and FR; resume runs ahci_pci_device_resume: the HBA reset (GHC.HR,
+//     polled until it clears), ahci_init_controller, the port's resume
+//     (PxCLB/PxFB from memory with `rederive`, FIS receive, the engine) and
+//     libata's error handler (freeze, `hard-reset`, thaw, `revalidate`).
+//     Its commands
 //       hard-reset   ahci_hardreset / sata_link_hardreset: engine stopped, the
 //                    D2H area marked busy, COMRESET (PxSCTL.DET 1) for 1 ms,
 //                    released (SPD, IPM kept), 200 ms, PxSSTS.DET debounced (stable 100 ms,
 //                    polled every 5 ms, -EPIPE after 2 s), PxSERR cleared,
 //                    PxTFD polled until BSY clears (50 ms, -EBUSY after 10 s),
-//                    the engine back as it was; -ENODEV when the link stays
-//                    down or the signature is not ATA's
+//                    ahci_start_engine (ST, with a device present); -ENODEV
+//                    when the link stays down or the signature is not ATA's
+//       revalidate   ata_dev_revalidate: IDENTIFY; another serial number,
+//                    model or capacity is another drive: the disk is
+//                    detached (-ENODEV, and so are its requests from then on)
 //   scenarios/drivers/sd.toml (binds "sd", the disk; no registers of its
 //     own - it talks ATA through the HBA): queue-stop/queue-start block and
 //     unblock the request queue, drain waits for the commands in flight, and
@@ -24,8 +30,8 @@
 //       flush-cache  SYNCHRONIZE CACHE (FLUSH CACHE EXT) if the write cache
 //                    is on, else nothing
 //       standby      STANDBY IMMEDIATE (spin down)
-//       revalidate   IDENTIFY (the first command spins the drive up); a
-//                    different capacity is a different disk: -ENODEV
+//       revalidate   the same IDENTIFY and comparison as the HBA's (-ENODEV
+//                    without a command once the disk is detached)
 #pragma once
 
 #include "models/disk/ahci_pci.h"
@@ -95,6 +101,7 @@ private:
     int identify(Cpu& cpu);
     int start_port(Cpu& cpu);
     int hard_reset(Cpu& cpu);
+    void start_engine(Cpu& cpu);
     bool irq(Cpu& cpu) override;
     bool blocked(Cpu& cpu);
     uint64_t abar(uint32_t reg) const { return abar_ + reg; }
@@ -106,6 +113,8 @@ private:
     unsigned sector_size_ = 512;
     uint64_t capacity_ = 0;
     bool write_cache_ = false;
+    std::string serial_, model_;  // IDENTIFY words 10-19 and 27-46 as the drive sent them
+    bool detached_ = false;       // revalidation found another drive: ata_dev_disable
     uint32_t in_flight_ = 0;   // slots issued, not yet completed
     uint32_t reserved_ = 0;    // slots taken by a command being built (ata_qc_new's tag), not yet issued
     uint32_t failed_ = 0;      // slots that completed with an error
