@@ -1,6 +1,7 @@
 // Explore and the cores: which async callbacks ran on which core (against the run's own sched_switch
 // records), the cross-core interleavings the coverage counts, a driver mutant only a timing kills, and a
-// race between two cores that no single axis finds and PCT schedules under timings do.
+// race between two cores that no single axis finds and PCT schedules under timings do; the tasks, kernel
+// threads and IRQ handlers that ran with the callbacks, as the coverage counts them.
 #include "cli.h"
 #include "tmpfile.h"
 
@@ -12,6 +13,7 @@
 #include <iterator>
 #include <map>
 #include <regex>
+#include <set>
 #include <string>
 
 using namespace quiesce;
@@ -205,4 +207,105 @@ TEST_CASE("explore: a cross-CPU race that no single axis finds (orders or timing
     CHECK(broken(s) == unsigned(std::stoi(n[1])));
     s.platform.links.push_back({"dma1", "dma0", 0});
     CHECK(broken(s) == 0);
+}
+
+TEST_CASE("explore: coverage counts the tasks, kernel threads and IRQ handlers that ran with the callbacks, and where",
+          "[explore][cores][contexts]") {
+    // A DMA-streaming task on cpu1 while the PM thread suspends on cpu0,
+    // the controller's interrupt on cpu0: PCT schedules move them.
+    const std::string file = quiesce::test::regression("s3-dma-busy-no-drain");
+    Cli r = sh("explore " + file + " --pct 20 -j 2 --db " + tmp("contexts.db"));
+    INFO(r.out);
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex("contexts: (\\d+) pairs of a callback with a task, kernel thread or IRQ "
+                                                   "handler, or of two of those, ran at the same time in some variant "
+                                                   "\\((\\d+) callback x IRQ handler, (\\d+) callback x task, (\\d+) IRQ "
+                                                   "handler x task, (\\d+) task x task\\); (\\d+) of them started in either "
+                                                   "order, \\d+ only at the same instant\n")));
+    CHECK(std::stoi(m[2]) >= 1);
+    CHECK(std::stoi(m[3]) >= 1);
+    CHECK(std::stoi(m[1]) == std::stoi(m[2]) + std::stoi(m[3]) + std::stoi(m[4]) + std::stoi(m[5]));
+    CHECK(std::stoi(m[6]) >= 1);
+    REQUIRE(std::regex_search(r.out, m, std::regex("cross-core contexts: (\\d+) pairs of those on two cores \\(name@core\\) "
+                                                   "ran at the same time in some variant; ([1-9]\\d*) of them started in "
+                                                   "more than one order:\n")));
+    // The task raced the root bus's noirq callback on the other core: on
+    // already when it began in some schedules, switched in with it in others.
+    CHECK(r.out.find("  suspend_noirq    pci0@cpu0 dma-streamer@cpu1: dma-streamer first, at the same instant\n") !=
+          std::string::npos);
+    CHECK(r.out.find("  sync             irq 10@cpu0 dma-streamer@cpu1: irq 10 first, dma-streamer first\n") !=
+          std::string::npos);
+    // Explore's runs with one PCT schedule, one by one: the pair counted once
+    // in each order (bits 1, 2, 4 as Interleavings keeps them).
+    unsigned seen = 0;
+    for (uint64_t seed = 1; seed <= 20; ++seed) {
+        Scenario s = load_scenario(file);
+        s.schedule.pct = true;
+        s.schedule.seed = seed;
+        s.trace = TraceLevel::Summary;
+        s.note_contexts = true;
+        for (const ContextPair& c : execute(s).stream.contexts)
+            if (c.phase == "suspend_noirq" && c.a == "pci0" && c.a_core == "cpu0" && c.b == "dma-streamer" && c.b_core == "cpu1")
+                seen |= c.seen;
+    }
+    CHECK(seen == (2u | 4u));
+}
+
+TEST_CASE("explore: the contexts a run records outside its digest, against its own slices and sched_switch records",
+          "[explore][cores][contexts]") {
+    for (const std::string& file : {quiesce::test::regression("s3-dma-busy-no-drain"), quiesce::test::regression("s3-storage"), kRace}) {
+        INFO(file);
+        Scenario s = load_scenario(file);
+        s.trace = TraceLevel::Summary;
+        const RunResult plain = execute(s);
+        s.note_contexts = true;
+        const RunResult noted = execute(s);
+        // Noting them changes neither the run nor its digest.
+        CHECK(plain.stream.contexts.empty());
+        CHECK(noted.stream.digest == plain.stream.digest);
+        REQUIRE(!noted.stream.contexts.empty());
+        // At the events level the run has its IRQ slices and sched_switch
+        // records: each pair is there, where the pair says.
+        s.trace = TraceLevel::Events;
+        const RunResult events = execute(s);
+        CHECK(events.stream.contexts.size() == noted.stream.contexts.size());
+        struct Slice {
+            Picos begin, end;
+        };
+        std::map<std::pair<std::string, std::string>, std::vector<Slice>> irqs;  // (handler, core) -> its runs
+        std::map<std::pair<std::string, std::string>, Slice> callbacks;         // (phase, device) -> its run
+        std::set<std::pair<std::string, std::string>> tasks;                     // (task, core) switched to
+        std::map<std::string, std::pair<std::string, Picos>> open;
+        for (const auto& ev : events.stream.events) {
+            if (ev.category == "irq" && ev.kind == EvKind::SliceBegin) irqs[{ev.name, ev.track}].push_back({ev.ts, ev.ts});
+            if (ev.category == "irq" && ev.kind == EvKind::SliceEnd) irqs[{ev.name, ev.track}].back().end = ev.ts;
+            if (ev.category == "callback" && ev.kind == EvKind::SliceBegin)
+                open[arg_value(ev, "device")] = {arg_value(ev, "phase"), ev.ts};
+            if (ev.category == "callback" && ev.kind == EvKind::SliceEnd) {
+                const auto& [phase, begin] = open[arg_value(ev, "device")];
+                callbacks[{phase, arg_value(ev, "device")}] = {begin, ev.ts};
+            }
+            if (ev.name == "sched_switch") tasks.insert({arg_value(ev, "next"), ev.track});
+        }
+        const auto cores = callback_cores(events.stream);
+        size_t with_irq = 0;
+        for (const ContextPair& c : noted.stream.contexts) {
+            INFO(c.phase << " " << c.a << "@" << c.a_core << " " << c.b << "@" << c.b_core << " " << c.seen);
+            CHECK(!(c.a_kind == ContextPair::Callback && c.b_kind == ContextPair::Callback));
+            CHECK(c.seen >= 1u);
+            CHECK(c.seen <= 7u);
+            if (c.a_kind == ContextPair::Callback) CHECK(cores.at({c.phase, c.a}) == c.a_core);
+            if (c.b_kind == ContextPair::Task) CHECK(tasks.count({c.b, c.b_core}));
+            if (c.a_kind != ContextPair::Callback || c.b_kind != ContextPair::Irq) continue;
+            // The handler ran on that core while the callback did, and began
+            // before it (bit 2), after it (bit 1) or with it (bit 4).
+            const Slice cb = callbacks.at({c.phase, c.a});
+            unsigned bits = 0;
+            for (const Slice& h : irqs.at({c.b, c.b_core}))
+                if (h.begin < cb.end && cb.begin < h.end) bits |= cb.begin < h.begin ? 1u : h.begin < cb.begin ? 2u : 4u;
+            CHECK(bits == c.seen);
+            ++with_irq;
+        }
+        CHECK(with_irq >= 1);
+    }
 }

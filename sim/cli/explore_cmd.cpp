@@ -168,6 +168,9 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     for (size_t i : picks) {
         variants.push_back(variant_of(s, points[i]));
         variants.back().trace = variant_trace;  // replay reads it back from the run
+        // With orders, schedules or timings, the report says which contexts
+        // ran at the same time (outside the digest: replay is unchanged).
+        variants.back().note_contexts = points.size() > fault_count;
     }
     // Prefix sharing: variants that only differ from a point on (a phase, a
     // persistence point, the first callback phase for an order) share the
@@ -216,6 +219,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         };
         plain_group.stem = s;  // records what the variants record
         plain_group.stem.trace = variant_trace;
+        plain_group.stem.note_contexts = points.size() > fault_count;  // the forked variants' runs go on from it
         plain_group.run = base.stream;
         sub(plain, base.stream, false, plain_group);
         for (const auto& [rule, ks] : by_mutation) {
@@ -229,6 +233,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             }
             Group g{variant_of(s, FaultPoint{rule, "mutation", "", mutation_text(rule)}), {}, {}, {}};
             g.stem.trace = variant_trace;
+            g.stem.note_contexts = points.size() > fault_count;
             Scenario scout = g.stem;
             scout.note_persistence = o.persistence > 0;
             g.run = execute(scout).stream;

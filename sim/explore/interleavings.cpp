@@ -56,13 +56,79 @@ void Interleavings::add(const RunStream& stream) {
                 if (!sa.core.empty() && !sb.core.empty() && sa.core != sb.core)
                     cross_[{phase, a->first, sa.core, b->first, sb.core}] |= seen;
             }
+    for (const ContextPair& c : stream.contexts) {
+        contexts_[{c.phase, int(c.a_kind), c.a, int(c.b_kind), c.b}] |= c.seen;
+        if (c.a_core != c.b_core)
+            contexts_cross_[{c.phase, int(c.a_kind), c.a, c.a_core, int(c.b_kind), c.b, c.b_core}] |= c.seen;
+    }
 }
 
 size_t Interleavings::cross_core_varied() const {
     return size_t(std::count_if(cross_.begin(), cross_.end(), [](const auto& c) { return c.second != 1u && c.second != 2u && c.second != 4u; }));
 }
 
+namespace {
+
+// "dma0 first, at the same instant": the orders in `seen` (the bits above).
+std::string orders_text(unsigned seen, const std::string& a, const std::string& b) {
+    std::vector<std::string> orders;
+    if (seen & 1u) orders.push_back(a + " first");
+    if (seen & 2u) orders.push_back(b + " first");
+    if (seen & 4u) orders.push_back("at the same instant");
+    std::string how;
+    for (size_t i = 0; i < orders.size(); ++i) how += (i ? ", " : "") + orders[i];
+    return how;
+}
+
+bool one_order(unsigned seen) { return seen == 1u || seen == 2u || seen == 4u; }
+
+}  // namespace
+
 std::string Interleavings::text() const {
+    return callbacks_text() + contexts_text();
+}
+
+std::string Interleavings::contexts_text() const {
+    if (contexts_.empty()) return "";
+    size_t both = 0, together = 0;
+    std::map<std::pair<int, int>, size_t> by_kind;
+    for (const auto& [key, seen] : contexts_) {
+        both += (seen & 3u) == 3u;
+        together += seen == 4u;
+        ++by_kind[{std::get<1>(key), std::get<3>(key)}];
+    }
+    const char* kind_name[] = {"callback", "IRQ handler", "task"};
+    std::string kinds;
+    for (const auto& [k, n] : by_kind)
+        kinds += fmt::format("{}{} {} x {}", kinds.empty() ? "" : ", ", n, kind_name[k.first], kind_name[k.second]);
+    std::string out = fmt::format("contexts: {} pairs of a callback with a task, kernel thread or IRQ handler, or of two "
+                                  "of those, ran at the same time in some variant ({}); {} of them started in either "
+                                  "order, {} only at the same instant\n",
+                                  contexts_.size(), kinds, both, together);
+    if (contexts_cross_.empty()) return out;
+    // The ones on two cores whose order varied, those with a callback first.
+    std::vector<const std::pair<const std::tuple<std::string, int, std::string, std::string, int, std::string, std::string>,
+                                unsigned>*> varied;
+    for (int callbacks = 1; callbacks >= 0; --callbacks)
+        for (const auto& c : contexts_cross_)
+            if (!one_order(c.second) && (std::get<1>(c.first) == ContextPair::Callback) == bool(callbacks))
+                varied.push_back(&c);
+    out += fmt::format("cross-core contexts: {} pairs of those on two cores (name@core) ran at the same time in some "
+                       "variant; {} of them started in more than one order{}\n",
+                       contexts_cross_.size(), varied.size(), varied.empty() ? "" : ":");
+    const size_t shown = 10;
+    for (size_t i = 0; i < varied.size(); ++i) {
+        if (i == shown) {
+            out += fmt::format("  ... and {} more\n", varied.size() - shown);
+            break;
+        }
+        const auto& [phase, ak, a, ca, bk, b, cb] = varied[i]->first;
+        out += fmt::format("  {:<16} {}@{} {}@{}: {}\n", phase, a, ca, b, cb, orders_text(varied[i]->second, a, b));
+    }
+    return out;
+}
+
+std::string Interleavings::callbacks_text() const {
     if (overlaps_.empty()) return "";
     size_t both = 0, together = 0;
     for (const auto& [key, seen] : overlaps_) {
@@ -80,19 +146,13 @@ std::string Interleavings::text() const {
     size_t listed = 0;
     const size_t shown = 10;
     for (const auto& [key, seen] : cross_) {
-        if (seen == 1u || seen == 2u || seen == 4u) continue;
+        if (one_order(seen)) continue;
         if (listed++ == shown) {
             out += fmt::format("  ... and {} more\n", varied - shown);
             break;
         }
         const auto& [phase, a, ca, b, cb] = key;
-        std::vector<std::string> orders;
-        if (seen & 1u) orders.push_back(a + " first");
-        if (seen & 2u) orders.push_back(b + " first");
-        if (seen & 4u) orders.push_back("at the same instant");
-        std::string how;
-        for (size_t i = 0; i < orders.size(); ++i) how += (i ? ", " : "") + orders[i];
-        out += fmt::format("  {:<16} {}@{} {}@{}: {}\n", phase, a, ca, b, cb, how);
+        out += fmt::format("  {:<16} {}@{} {}@{}: {}\n", phase, a, ca, b, cb, orders_text(seen, a, b));
     }
     return out;
 }

@@ -102,6 +102,11 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
         });
     else
         ctx.hub.subscribe(trace_mask(s.trace), sink);
+    // Which contexts ran at the same time, from the events whatever the trace keeps.
+    ContextTracker contexts;
+    if (s.note_contexts)
+        ctx.hub.subscribe(kind_bit(EvKind::SliceBegin) | kind_bit(EvKind::SliceEnd) | kind_bit(EvKind::Instant),
+                          [&contexts](const Event& ev) { contexts.on(ev); });
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());
     configure_checker(checker, s, platform);
@@ -145,6 +150,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     out.ledger_issued = ctx.ledger.issued_total();
     out.tracks = ctx.hub.tracks();
     out.persistence = ctx.faults.persistence_times();
+    if (s.note_contexts) out.contexts = contexts.pairs(out.sim_end);
     if (end) end(out);
     return out;
 }

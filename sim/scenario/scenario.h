@@ -130,6 +130,7 @@ struct StorageWorkload {
 struct Scenario {
     bool control = false;  // set by the executor: the run without the transition (control_run)
     bool note_persistence = false;  // set by explore for its baseline: RunSummary::persistence
+    bool note_contexts = false;     // set by explore for its variants: RunSummary::contexts (outside the digest)
     std::string name;
     std::string file;
     std::string description;

@@ -8,7 +8,7 @@
 namespace quiesce {
 
 namespace {
-enum Tag : uint8_t { TAG_EVENT = 'E', TAG_TRACK = 'T', TAG_SUMMARY = 'S', TAG_PERSIST = 'P' };
+enum Tag : uint8_t { TAG_EVENT = 'E', TAG_TRACK = 'T', TAG_SUMMARY = 'S', TAG_PERSIST = 'P', TAG_CONTEXT = 'C' };
 }
 
 void WireWriter::put_u64(uint64_t v) {
@@ -90,6 +90,17 @@ void WireWriter::summary(const RunSummary& s) {
         buf_ += char(TAG_PERSIST);
         put_str(drive);
         put_u64(ts);
+    }
+    for (const ContextPair& c : s.contexts) {
+        buf_ += char(TAG_CONTEXT);
+        put_str(c.phase);
+        put_u64(c.a_kind);
+        put_str(c.a);
+        put_str(c.a_core);
+        put_u64(c.b_kind);
+        put_str(c.b);
+        put_str(c.b_core);
+        put_u64(c.seen);
     }
     buf_ += char(TAG_SUMMARY);
     put_str(s.outcome);
@@ -174,6 +185,17 @@ void StreamDecoder::feed(const std::string& bytes) {
             std::string drive = r.str();
             Picos ts = r.u64();
             if (r.ok) out.persistence.emplace_back(std::move(drive), ts);
+        } else if (tag == TAG_CONTEXT) {
+            ContextPair c;
+            c.phase = r.str();
+            c.a_kind = ContextPair::Kind(r.u64() % 3);
+            c.a = r.str();
+            c.a_core = r.str();
+            c.b_kind = ContextPair::Kind(r.u64() % 3);
+            c.b = r.str();
+            c.b_core = r.str();
+            c.seen = unsigned(r.u64());
+            if (r.ok) out.contexts.push_back(std::move(c));
         } else if (tag == TAG_SUMMARY) {
             out.summary.outcome = r.str();
             out.summary.workload = r.str();

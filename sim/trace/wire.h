@@ -4,6 +4,7 @@
 
 #include "sim/core/events.h"
 #include "sim/core/hash.h"
+#include "sim/trace/contexts.h"
 
 #include <cstdint>
 #include <string>
@@ -23,6 +24,9 @@ struct RunSummary {
     // With Scenario::note_persistence: each drive's persistence points in
     // the transition, (drive, time) in order (explore branches there).
     std::vector<std::pair<std::string, Picos>> persistence;
+    // With Scenario::note_contexts: the callbacks, tasks, kernel threads and
+    // interrupt handlers that ran at the same time (sim/trace/contexts.h).
+    std::vector<ContextPair> contexts;
 };
 
 struct WireSummary {
@@ -43,6 +47,8 @@ struct RunStream {
     // Outside the digest, only when the scenario asked (explore's baseline):
     // when each drive's persistence points happened during the transition.
     std::vector<std::pair<std::string, Picos>> persistence;
+    // ... and which contexts ran at the same time (explore's variants).
+    std::vector<ContextPair> contexts;
 };
 
 class WireWriter {
