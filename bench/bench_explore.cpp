@@ -22,6 +22,9 @@
 // what comes before the first callback phase is most of a run. Variants record at trace level summary and are judged, not
 // written to a database. Each way also prints its CPU time (parent and
 // children) and minor page faults per variant, against the empty child's.
+// The two sweeps with timings run the prefix sharing way once more noting
+// which contexts ran at the same time (Scenario::note_contexts, as
+// explore's variants do with orders, schedules or timings).
 // Give a scenario file to measure the phase sweep of that one instead.
 #include "bench/bench_util.h"
 #include "sim/explore/explore.h"
@@ -120,6 +123,32 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     double prefix_s = seconds_since(t);
     auto [prefix_cpu, prefix_faults] = Usage::now().since(u, n);
 
+    // With timings (orders, schedules or timings are explored), explore's
+    // variants also note which contexts ran at the same time: the prefix
+    // sharing way again with that on, its digests the same.
+    double noted_s = 0, noted_cpu = 0;
+    size_t noted_same = 0, noted_pairs = 0;
+    if (timings) {
+        Scenario stem = s;
+        stem.note_contexts = true;
+        std::vector<Scenario> noted_variants = variants;
+        for (auto& v : noted_variants) v.note_contexts = true;
+        std::vector<std::string> digests(n);
+        u = Usage::now();
+        t = Clock::now();
+        auto got = [&](size_t i, RunResult r) {
+            digests[i] = std::to_string(r.stream.digest);
+            noted_pairs += r.stream.contexts.size();
+        };
+        execute_branched(stem, base.stream, plan.steps, plan.members, noted_variants, jobs, got);
+        std::vector<Scenario> noted_rest;
+        for (size_t k : alone) noted_rest.push_back(noted_variants[k]);
+        execute_all(noted_rest, jobs, [&](size_t j, RunResult r) { got(alone[j], std::move(r)); });
+        noted_s = seconds_since(t);
+        noted_cpu = Usage::now().since(u, n).first;
+        for (size_t i = 0; i < n; ++i) noted_same += digests[i] == digests_prefix[i];
+    }
+
     size_t same = 0, stems = 0, again = 0;
     std::set<Picos> at;
     for (size_t i = 0; i < n; ++i) same += digests_rerun[i] == digests_prefix[i];
@@ -144,7 +173,12 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     std::printf("  minor faults:    %8.0f per empty child, %.0f per variant re-running, %.0f with prefix sharing\n",
                 floor_faults, rerun_faults, prefix_faults);
     std::printf("  digests equal:   %zu of %zu\n", same, n);
-    return same == n;
+    if (timings)
+        std::printf("  contexts noted:  %8.1f variants/s   %.3f ms CPU per variant (%+.1f%% against prefix sharing), "
+                    "%.1f pairs per variant, digests equal %zu of %zu\n",
+                    double(n) / noted_s, noted_cpu, 100.0 * (noted_cpu / prefix_cpu - 1.0), double(noted_pairs) / double(n),
+                    noted_same, n);
+    return same == n && (!timings || noted_same == n);
 }
 
 }  // namespace
