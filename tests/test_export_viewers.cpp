@@ -313,7 +313,8 @@ TEST_CASE("viewers: the VCD has every track's slices, zero-length phases and USB
     std::filesystem::remove(save);
 }
 
-// A viewer computes a complete event's end as ts + dur in doubles; where one
+// A viewer computes a complete event's end as ts + dur in doubles (speedscope
+// after subtracting the thread's earliest ts from every ts); where one
 // slice ends as the next on its thread starts, that sum must not pass the
 // next one's ts, or speedscope (and Perfetto's importer) see the first
 // still open when the second begins and nest them - a row of `busy` steps
@@ -325,8 +326,13 @@ TEST_CASE("viewers: a Chrome slice that ends where the next begins does not over
     for (int run = 1; run <= 3; ++run) {
         const json doc = json::parse(quiesce::export_chrome(reader, run));
         std::map<std::pair<int64_t, int64_t>, double> starts;  // (tid, start in ps) -> ts as written
+        std::map<int64_t, double> first;  // tid -> its earliest complete event's ts (speedscope's origin)
         for (const auto& e : doc.at("traceEvents"))
-            if (e.at("ph") == "X") starts[{e.at("tid"), ps(e.at("ts"))}] = e.at("ts").get<double>();
+            if (e.at("ph") == "X") {
+                starts[{e.at("tid"), ps(e.at("ts"))}] = e.at("ts").get<double>();
+                auto [it, fresh] = first.emplace(e.at("tid"), e.at("ts").get<double>());
+                if (!fresh) it->second = std::min(it->second, e.at("ts").get<double>());
+            }
         for (const auto& e : doc.at("traceEvents")) {
             if (e.at("ph") != "X") continue;
             const double end = e.at("ts").get<double>() + e.at("dur").get<double>();
@@ -335,6 +341,9 @@ TEST_CASE("viewers: a Chrome slice that ends where the next begins does not over
             ++touching;
             INFO(e.dump());
             REQUIRE(end <= next->second);
+            // speedscope subtracts the thread's earliest ts first, then adds.
+            const double o = first.at(e.at("tid"));
+            REQUIRE((e.at("ts").get<double>() - o) + e.at("dur").get<double>() <= next->second - o);
         }
     }
     REQUIRE(touching > 100);

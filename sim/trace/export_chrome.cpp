@@ -23,14 +23,21 @@ using json = nlohmann::json;
 // Trace Event timestamps are microseconds; ours are picoseconds.
 double us(uint64_t ps) { return double(ps) / 1e6; }
 
-// A complete event's duration as viewers add it: ts + dur, in doubles, is
-// exactly us(end), so a slice that ends where the next on its thread begins
-// does not reach past it (rounding would nest the two in speedscope).
-double us_dur(uint64_t ts, uint64_t dur) {
+// A complete event's duration as viewers add it. speedscope first
+// subtracts the earliest ts of the event's thread from every ts (`first`,
+// the thread's first complete event) and then adds dur: in that frame
+// (ts - first) + dur is (end - first), or the largest sum below it where no
+// dur gives it exactly, so a slice that ends where the next on its thread
+// begins does not pass it by an ulp (which would nest the next slice in
+// it). Perfetto and chrome://tracing add ts + dur as written: there the sum
+// never passes us(end) either.
+double us_dur(uint64_t ts, uint64_t dur, uint64_t first) {
     const double t = us(ts), end = us(ts + dur);
-    double d = end - t;
+    const double t0 = t - us(first), end0 = end - us(first);
+    double d = end0 - t0;
+    while (t0 + d < end0) d = std::nextafter(d, end0);
+    while (t0 + d > end0) d = std::nextafter(d, 0.0);  // no sum lands on end0 exactly: the one below
     while (t + d > end) d = std::nextafter(d, 0.0);
-    while (t + d < end) d = std::nextafter(d, end);
     return d;
 }
 
@@ -142,12 +149,17 @@ std::string export_chrome(const TraceReader& db, int64_t run_id) {
              {run_id},
              {"slice.track_id", "slice.ts", "slice.dur", "slice.name", "slice.category", "slice.args", "slice.depth",
               "slice.id"},
-             [&](const Row& c) {
+             [&, track = int64_t(-1), first = uint64_t(0)](const Row& c) mutable {
                  const uint64_t ts = c.natural(1), dur = c.natural(2);
                  json e = {{"pid", pid}, {"tid", c.integer(0)}, {"ts", us(ts)}, {"name", c[3]}, {"cat", c[4]}};
                  if (dur) {
+                     // Rows come by track, then time: a track's first complete event is its earliest.
+                     if (c.integer(0) != track) {
+                         track = c.integer(0);
+                         first = c.integer(0) == 0 ? 0 : ts;  // thread 0 holds the run, from 0
+                     }
                      e["ph"] = "X";
-                     e["dur"] = us_dur(ts, dur);
+                     e["dur"] = us_dur(ts, dur, first);
                      slices.add(c.integer(0), ts, ts + dur, c.integer(6));
                  } else {
                      e["ph"] = "i";
