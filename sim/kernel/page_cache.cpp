@@ -43,10 +43,9 @@ void PageCache::load_state(StateReader& r) {
             r.fail(fmt::format("block {} cached in page {:#x}", block, e.page));
         entries[block] = e;
     }
-    // The replaced map stays allocated until the next load: a task stopped
-    // in the middle of an operation when the power went holds a reference
-    // into it, and runs on in the restored kernel.
-    replaced_ = std::move(entries_);
+    // A task stopped in the middle of an operation when the power went runs
+    // on in the restored kernel: it holds no reference into the map across
+    // a wait (each operation finds its entry again, same()).
     entries_ = std::move(entries);
     idle_.notify(sc_core::SC_ZERO_TIME);  // whoever waited on a writeback the image does not have
 }

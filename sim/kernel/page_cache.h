@@ -70,7 +70,6 @@ private:
     uint64_t first_sector_;
     uint64_t blocks_;
     std::map<uint64_t, Entry> entries_;
-    std::map<uint64_t, Entry> replaced_;  // by the last image load (load_state)
     sc_core::sc_event idle_;
     int shrinker_ = 0;
     int state_ = 0;
