@@ -4,10 +4,13 @@
 #include "bench_platform.h"
 
 #include "models/disk/sata_drive.h"
+#include "sim/kernel/image_state.h"
 #include "sim/kernel/journal_fs.h"
+#include "sim/kernel/kernel.h"
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -280,4 +283,174 @@ TEST_CASE("qfs: after every operation, what fsync or fdatasync acknowledged surv
         if (barrier) REQUIRE(f["broken"] == "0");
         else REQUIRE(std::stoi(f["broken"]) > 0);
     }
+}
+
+namespace {
+// Blocks written to the platters directly, as another machine's OS leaves them.
+qfs::BlockWriter media_writer(SataDrive& drive) {
+    return [&drive](uint64_t block, const std::vector<uint8_t>& data) {
+        const unsigned ss = drive.sector_size(), spb = qfs::kBlock / ss;
+        for (unsigned i = 0; i < spb; ++i)
+            drive.format(block * spb + i, std::vector<uint8_t>(data.begin() + i * ss, data.begin() + (i + 1) * ss));
+    };
+}
+std::string stat_text(const qfs::FileStat& s) {
+    return fmt::format("{} g{} size {} v{}", s.exists ? "file" : "free", s.generation, s.size, s.version);
+}
+}  // namespace
+
+TEST_CASE("qfs: another OS's write is one journalled transaction, and the kernel that slept sees it only by reading "
+          "the disk again",
+          "[fs]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        JournalFs fs(p.kernel(), drv, 0, kPartition, true);
+        REQUIRE(fs.mkfs(cpu, 64) == 0);
+        REQUIRE(fs.mount(cpu) == 0);
+        for (uint64_t b = 0; b < 4; ++b) REQUIRE(fs.write(cpu, b, content(b, 1).data()) == 0);
+        REQUIRE(fs.fsync(cpu) == 0);
+        REQUIRE(drv.flush(cpu) == 0);
+        f["memory"] = stat_text(fs.file_in_memory(cpu));
+        // The other OS: what it writes goes through the journal; it leaves it empty.
+        std::vector<uint64_t> written;
+        qfs::BlockWriter w = media_writer(drive);
+        auto r = qfs::offline_change(media(drive),
+                                     [&](uint64_t b, const std::vector<uint8_t>& d) {
+                                         written.push_back(b);
+                                         w(b, d);
+                                     },
+                                     kPartition, {false, 0, 12345});
+        f["error"] = r.error;
+        f["change"] = stat_text(r.before) + " -> " + stat_text(r.after);
+        f["mounts"] = std::to_string(r.after.mounts - r.before.mounts);
+        bool journalled = false;
+        for (uint64_t b : written) journalled |= b == qfs::kJournalFirst;
+        f["journalled"] = journalled ? "yes" : "no";
+        auto view = qfs::view_after_replay(media(drive));
+        f["replay"] = std::to_string(view.replayed);  // a clean unmount: nothing left in the log
+        f["block0"] = holds(view, 0, 2);
+        f["block1"] = holds(view, 1, 2);
+        // The kernel that slept through it: memory says one thing, the disk another.
+        qfs::FileStat disk;
+        REQUIRE(fs.stat_on_disk(cpu, disk) == 0);
+        f["disk"] = stat_text(disk);
+        f["same"] = disk == fs.file_in_memory(cpu) ? "yes" : "no";
+        f["cached"] = std::to_string(fs.cache().entries().size());
+        REQUIRE(fs.drop_stale(cpu) == 0);
+        f["cached after"] = std::to_string(fs.cache().entries().size());
+        f["memory after"] = stat_text(fs.file_in_memory(cpu));
+        std::vector<uint8_t> buf(qfs::kBlock);
+        REQUIRE(fs.read(cpu, 0, buf.data()) == 0);
+        uint64_t tag = 0;
+        std::memcpy(&tag, buf.data(), 8);
+        f["read0"] = tag == qfs::tag("OTHER-OS") ? "other OS" : "old";
+        // The kernel goes on from the disk's state: its next commit keeps the other OS's change.
+        REQUIRE(fs.write(cpu, 2, content(2, 2).data()) == 0);
+        REQUIRE(fs.fsync(cpu) == 0);
+        auto later = qfs::view_after_replay(media(drive));
+        f["later"] = holds(later, 0, 2) + " " + holds(later, 2, 3);
+    });
+    REQUIRE(f["error"] == "");
+    REQUIRE(f["memory"] == "file g0 size 4 v4");
+    REQUIRE(f["change"] == "file g0 size 4 v4 -> file g0 size 4 v5");
+    REQUIRE(f["mounts"] == "1");
+    REQUIRE(f["journalled"] == "yes");
+    REQUIRE(f["replay"] == "0");
+    REQUIRE(f["block0"] == "other");
+    REQUIRE(f["block1"] == "v1");
+    REQUIRE(f["disk"] == "file g0 size 4 v5");
+    REQUIRE(f["same"] == "no");
+    REQUIRE(f["cached"] == "4");
+    REQUIRE(f["cached after"] == "0");
+    REQUIRE(f["memory after"] == "file g0 size 4 v5");
+    REQUIRE(f["read0"] == "other OS");
+    REQUIRE(f["later"] == "other v2");
+}
+
+TEST_CASE("qfs: another OS's delete frees the inode with the next generation and the file's blocks", "[fs]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        JournalFs fs(p.kernel(), drv, 0, kPartition, true);
+        REQUIRE(fs.mkfs(cpu, 64) == 0);
+        REQUIRE(fs.mount(cpu) == 0);
+        for (uint64_t b = 0; b < 3; ++b) REQUIRE(fs.write(cpu, b, content(b, 1).data()) == 0);
+        REQUIRE(fs.fsync(cpu) == 0);
+        REQUIRE(drv.flush(cpu) == 0);
+        auto r = qfs::offline_change(media(drive), media_writer(drive), kPartition, {true, 0, 1});
+        f["error"] = r.error;
+        f["after"] = stat_text(r.after);
+        auto view = qfs::view_after_replay(media(drive));
+        f["mapped"] = holds(view, 0) + " " + holds(view, 2);
+        qfs::FileStat disk;
+        REQUIRE(fs.stat_on_disk(cpu, disk) == 0);
+        f["reason"] = qfs::stale_reason(fs.file_in_memory(cpu), disk);
+        // A second delete finds no file: nothing changes but the mount count.
+        auto again = qfs::offline_change(media(drive), media_writer(drive), kPartition, {true, 0, 2});
+        f["again"] = again.error;
+    });
+    REQUIRE(f["error"] == "");
+    REQUIRE(f["after"] == "free g1 size 0 v0");
+    REQUIRE(f["mapped"] == "hole hole");
+    REQUIRE(f["reason"] == "gone: inode 34 is free");
+    REQUIRE(f["again"] == "no file");
+}
+
+TEST_CASE("kernel file handles: name=value text in the image, revoked when the disk says the file changed", "[fs]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        Kernel& k = p.kernel();
+        JournalFs fs(k, drv, 0, kPartition, true);
+        REQUIRE(fs.mkfs(cpu, 64) == 0);
+        REQUIRE(fs.mount(cpu) == 0);
+        auto id = [](const qfs::FileStat& s) { return Kernel::FileId{qfs::kFilePath, s.ino, s.generation, s.size, s.version}; };
+        const int h = k.open_file("writer", id(fs.file_in_memory(cpu)));
+        fs.set_commit_hook([&](const qfs::FileStat& s) { k.file_committed(id(s)); });
+        Kernel::FileOwner owner;
+        owner.stat = [&](Cpu& c, const std::string&, Kernel::FileId& out, bool& exists) {
+            qfs::FileStat s;
+            if (int rc = fs.stat_on_disk(c, s)) return rc;
+            out = id(s);
+            exists = s.exists;
+            return 0;
+        };
+        unsigned drops = 0;
+        owner.drop = [&](Cpu& c) {
+            ++drops;
+            return fs.drop_stale(c);
+        };
+        k.set_file_owner(owner);
+        REQUIRE(fs.write(cpu, 0, content(0, 1).data()) == 0);
+        REQUIRE(fs.fsync(cpu) == 0);  // the commit tells the handle: v1, size 1
+        std::string shown = k.files_text();  // one line: the opening time as T
+        const size_t at = shown.find("opened=") + 7;
+        shown.replace(at, shown.find('\n', at) - at, "T");
+        for (auto& c : shown)
+            if (c == '\n') c = '|';
+        f["text"] = shown;
+        // Nothing changed on the disk: the handle stays.
+        const unsigned none = k.revalidate_files(cpu);
+        f["valid"] = fmt::format("{} {}", none, k.use_file(h));
+        // The text parses back; a name the kernel does not know is refused.
+        std::string text = k.files_text();
+        StateReader r(nullptr, 0, "file-handles");
+        k.parse_files_text(text, r);
+        f["round trip"] = k.files_text() == text ? "yes" : "no";
+        try {
+            k.parse_files_text("file.1.colour=blue\n", r);
+            f["bad"] = "accepted";
+        } catch (const StateError& e) {
+            f["bad"] = "refused";
+        }
+        k.parse_files_text(text, r);
+        // Another OS writes the file: the next revalidation revokes the handle and drops the stale state.
+        REQUIRE(drv.flush(cpu) == 0);
+        qfs::offline_change(media(drive), media_writer(drive), kPartition, {false, 1, 7});
+        const unsigned revoked = k.revalidate_files(cpu);
+        const int use = k.use_file(h);
+        f["revoked"] = fmt::format("{} {} {}", revoked, use, drops);
+    });
+    REQUIRE(f["text"] ==
+            "file.1.task=writer|file.1.path=/data|file.1.ino=34|file.1.generation=0|file.1.size=1|file.1.version=1|"
+            "file.1.opened=T|file.1.revoked=0|");
+    REQUIRE(f["valid"] == "0 0");
+    REQUIRE(f["round trip"] == "yes");
+    REQUIRE(f["bad"] == "refused");
+    REQUIRE(f["revoked"] == "1 -9 1");
 }

@@ -102,6 +102,11 @@ public:
     const std::vector<Violation>& violations() const { return violations_; }
     // Records a violation found by a check outside this class.
     void report(Violation v);
+    // offline-fs-write: another OS changed file `ino` (`what`: written,
+    // deleted) on the disk at `ts`, while the machine was off. A handle to
+    // it opened before then and used after, not revoked, is stale
+    // (revoke.stale-handle).
+    void file_changed_offline(uint64_t ino, Picos ts, const std::string& what) { offline_changes_[ino] = {ts, what}; }
     static const std::vector<std::string>& catalogue();
 
 private:
@@ -132,7 +137,9 @@ private:
     std::set<std::string> stopped_devices_;  // devices whose suspend-side callback started
     bool slept_ = false;                     // the platform lost power during the transition
     std::set<std::string> stale_handles_;
+    std::map<uint64_t, std::pair<Picos, std::string>> offline_changes_;  // ino -> (when, what)
     void on_handle_use(const Event& ev);
+    void on_file_handle_use(const Event& ev);
     // Current callback phase: which devices take part, which finished.
     std::string phase_callback_;
     std::set<std::string> participants_;

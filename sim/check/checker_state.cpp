@@ -103,6 +103,7 @@ void Checker::on_runtime_pm(const Event& ev, const EventWords& ew) {
 // accessed anymore").
 void Checker::on_handle_use(const Event& ev) {
     if (arg_value(ev, "result") != "ok") return;
+    if (!arg_value(ev, "path").empty()) return on_file_handle_use(ev);
     const std::string handle = arg_value(ev, "handle"), bank = arg_value(ev, "bank");
     if (stale_handles_.count(handle)) return;
     for (const auto& setting : split(arg_value(ev, "settings"), ';')) {
@@ -128,6 +129,36 @@ void Checker::on_handle_use(const Event& ev) {
             return;
         }
     }
+}
+
+// revoke.stale-handle for paths: a process uses a file handle that was not
+// revoked, opened before another OS changed or deleted the file on the disk
+// while this machine was off. What the handle knows of the file (its size,
+// its change counter, the page cache behind it) is from before that change:
+// writing on through it puts the old view back over the other OS's work.
+void Checker::on_file_handle_use(const Event& ev) {
+    const std::string handle = arg_value(ev, "handle");
+    if (stale_handles_.count(handle)) return;
+    const std::string ino_s = arg_value(ev, "ino"), opened_s = arg_value(ev, "opened_ps");
+    if (ino_s.empty() || opened_s.empty()) return;
+    auto it = offline_changes_.find(std::stoull(ino_s));
+    if (it == offline_changes_.end()) return;
+    const Picos opened = std::stoull(opened_s), changed = it->second.first;
+    if (opened >= changed || ev.ts < changed) return;
+    stale_handles_.insert(handle);
+    report({"revoke.stale-handle", ev.ts, arg_value(ev, "task"), ev.phase,
+            fmt::format("{} used its handle to {} (handle {}, inode {}), which was not revoked, but another OS {} the "
+                        "file while the machine was off (at {}): the handle still knows change counter {} and size {} "
+                        "from before",
+                        arg_value(ev, "task"), arg_value(ev, "path"), handle, ino_s, it->second.second,
+                        format_ps(changed), arg_value(ev, "version"), arg_value(ev, "size")),
+            json_object({{"task", arg_value(ev, "task")},
+                         {"handle", handle},
+                         {"path", arg_value(ev, "path")},
+                         {"ino", ino_s},
+                         {"changed_ps", std::to_string(changed)},
+                         {"change", it->second.second},
+                         {"opened_ps", opened_s}})});
 }
 
 }  // namespace quiesce

@@ -64,6 +64,8 @@ struct FaultSpec {
     int64_t irq = -1;             // spurious-irq: the line (default: the first device's)
     std::string source = "power-button";  // wake-event: power-button, rtc or usb-key
     uint64_t signature = 0;       // hw-signature-change: the new value (0: the old one + 1)
+    std::string op = "write";     // offline-fs-write: "write" a file block or "delete" the file
+    uint64_t file_block = 0;      // offline-fs-write: the file block it writes
     // Where the rule comes from: "file.toml:12" or "--fault 1".
     std::string origin;
     int line = 0;

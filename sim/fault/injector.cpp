@@ -41,6 +41,10 @@ const std::vector<FaultKindInfo>& fault_kinds() {
          "at a boot after hibernation, the disk with the swap partition probes `duration` (default 2s) after "
          "software_resume looked for it: without [hibernation] resume_wait the kernel boots without the image, "
          "which stays on swap for a later boot"},
+        {"offline-fs-write", false, "op,file_block",
+         "after S4 entry, while the machine is off, another OS mounts the root filesystem, changes its file in one "
+         "journalled transaction (`op` = write: file block `file_block`, default 0; delete: the file unlinked) and "
+         "unmounts cleanly"},
         {"alloc-failure", false, "", "a kernel page allocation fails with -ENOMEM"},
         {"cpu-offline-failure", false, "", "taking a nonboot core offline fails with -EBUSY"},
         {"acpi-method-error", false, "method",

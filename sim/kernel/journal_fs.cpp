@@ -103,6 +103,174 @@ FileView view_after_replay(const BlockReader& media) {
     return v;
 }
 
+namespace {
+void set_word(std::vector<uint8_t>& b, unsigned off, uint64_t v) { std::memcpy(b.data() + off, &v, 8); }
+std::vector<uint8_t> words_block(std::initializer_list<uint64_t> words) {
+    std::vector<uint8_t> b(kBlock, 0);
+    unsigned off = 0;
+    for (uint64_t w : words) {
+        set_word(b, off, w);
+        off += 8;
+    }
+    return b;
+}
+}  // namespace
+
+FileStat file_stat(const std::vector<uint8_t>& inode, const std::vector<uint8_t>& super) {
+    FileStat f;
+    f.ino = kFileIno;
+    f.exists = word(inode, 0) == kInodeMagic;
+    f.generation = word(inode, kInodeGeneration);
+    if (f.exists) {
+        f.size = word(inode, kInodeSize);
+        f.version = word(inode, kInodeWrites);
+    }
+    f.mounts = word(super, kSuperMounts);
+    return f;
+}
+
+std::string stale_reason(const FileStat& seen, const FileStat& now) {
+    if (!now.exists) return fmt::format("gone: inode {} is free", seen.ino);
+    if (now.ino != seen.ino || now.generation != seen.generation)
+        return fmt::format("gone: inode {} is another file (generation {}, the handle's {})", now.ino, now.generation,
+                           seen.generation);
+    if (now.version != seen.version || now.size != seen.size)
+        return fmt::format("changed: change counter {} and size {} on the disk, the handle knows {} and {}", now.version,
+                           now.size, seen.version, seen.size);
+    return "";
+}
+
+OfflineResult offline_change(const BlockReader& read, const BlockWriter& write, uint64_t partition_blocks,
+                             const OfflineChange& c) {
+    OfflineResult res;
+    auto put = [&](uint64_t b, const std::vector<uint8_t>& d) {
+        write(b, d);
+        res.blocks.push_back(b);
+    };
+    // The mount: recovery replays every committed transaction home and
+    // empties the log; the mount counts itself in the superblock.
+    auto jsb = read(kJournalSuper);
+    if (word(jsb, 0) != kJournalMagic) {
+        res.error = "no journal";
+        return res;
+    }
+    uint64_t sequence = word(jsb, kJsbSequence);
+    auto txs = scan_journal(read);
+    for (const auto& t : txs)
+        for (size_t i = 0; i < t.homes.size(); ++i)
+            if (t.homes[i] < partition_blocks) put(t.homes[i], t.copies[i]);
+    if (!txs.empty()) sequence = txs.back().tid + 1;
+    if (word(jsb, kJsbStart) != 0) put(kJournalSuper, words_block({kJournalMagic, 0, sequence}));
+    auto sb = read(kSuper);
+    const uint64_t file_blocks = word(sb, kSuperFileBlocks);
+    if (word(sb, 0) != kSuperMagic || file_blocks == 0 || file_blocks > kMaxFileBlocks) {
+        res.error = "no filesystem";
+        return res;
+    }
+    const Layout l = Layout::for_file(file_blocks, partition_blocks);
+    auto inode = read(kInode);
+    res.before = file_stat(inode, sb);
+    set_word(sb, kSuperMounts, word(sb, kSuperMounts) + 1);
+    put(kSuper, sb);  // written directly, as ext4_commit_super does
+    if (!res.before.exists) {
+        res.error = "no file";
+        res.after = file_stat(inode, sb);
+        return res;
+    }
+    std::map<uint64_t, std::vector<uint8_t>> changed;  // home -> its new content: the transaction
+    auto meta = [&](uint64_t home) -> std::vector<uint8_t>& {
+        auto it = changed.find(home);
+        return it != changed.end() ? it->second : changed.emplace(home, read(home)).first->second;
+    };
+    const uint64_t data_blocks = std::min<uint64_t>(partition_blocks - l.data_first, kBlock * 8);
+    if (c.remove) {
+        // unlink: the blocks freed, the map cleared, the inode freed; its
+        // number's next file gets the next generation.
+        for (uint64_t m = 0; m < l.map_blocks; ++m) {
+            auto mb = read(kMapFirst + m);
+            bool any = false;
+            for (unsigned e = 0; e < kMapEntries; ++e) {
+                const uint64_t blk = word(mb, 8 * e);
+                if (!blk) continue;
+                any = true;
+                set_word(mb, 8 * e, 0);
+                if (blk >= l.data_first && blk - l.data_first < data_blocks) {
+                    auto& bm = meta(l.bitmap);
+                    const uint64_t bit = blk - l.data_first;
+                    set_word(bm, unsigned(bit / 64 * 8), word(bm, unsigned(bit / 64 * 8)) & ~(1ULL << (bit % 64)));
+                }
+            }
+            if (any) changed[kMapFirst + m] = mb;
+        }
+        std::vector<uint8_t> freed(kBlock, 0);
+        set_word(freed, kInodeGeneration, res.before.generation + 1);
+        changed[kInode] = freed;
+    } else {
+        if (c.file_block >= file_blocks) {
+            res.error = fmt::format("file block {} is beyond the file's {}", c.file_block, file_blocks);
+            res.after = res.before;
+            return res;
+        }
+        const uint64_t map_home = kMapFirst + c.file_block / kMapEntries;
+        const unsigned slot = unsigned(8 * (c.file_block % kMapEntries));
+        auto mb = read(map_home);
+        uint64_t blk = word(mb, slot);
+        if (blk == 0) {  // a hole: a block allocated from the bitmap
+            auto& bm = meta(l.bitmap);
+            for (uint64_t bit = 0; bit < data_blocks && !blk; ++bit)
+                if (!(word(bm, unsigned(bit / 64 * 8)) & (1ULL << (bit % 64)))) {
+                    set_word(bm, unsigned(bit / 64 * 8), word(bm, unsigned(bit / 64 * 8)) | (1ULL << (bit % 64)));
+                    blk = l.data_first + bit;
+                }
+            if (!blk) {
+                changed.clear();
+                res.error = "no free block";
+                res.after = res.before;
+                return res;
+            }
+            set_word(mb, slot, blk);
+            changed[map_home] = mb;
+        }
+        // Its own data: a tag, the file block, its clock, then a pattern.
+        std::vector<uint8_t> data(kBlock, 0);
+        uint64_t x = c.stamp ^ 0x9e3779b97f4a7c15ULL;
+        for (unsigned off = 0; off < kBlock; off += 8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            set_word(data, off, x);
+        }
+        set_word(data, 0, tag("OTHER-OS"));
+        set_word(data, 8, c.file_block);
+        set_word(data, 16, c.stamp);
+        put(blk, data);  // ordered mode: the data home before the metadata that points at it commits
+        auto& in = meta(kInode);
+        set_word(in, kInodeSize, std::max(word(in, kInodeSize), c.file_block + 1));
+        set_word(in, kInodeMtime, c.stamp);
+        set_word(in, kInodeWrites, word(in, kInodeWrites) + 1);
+    }
+    // The transaction at the log's start: the journal superblock says so
+    // first, then the descriptor and the copies, then the commit block.
+    std::vector<uint8_t> desc = words_block({kDescriptorMagic, sequence, changed.size()});
+    std::vector<std::vector<uint8_t>> copies;
+    unsigned off = 24;
+    for (const auto& [home, content] : changed) {
+        set_word(desc, off, home);
+        off += 8;
+        copies.push_back(content);
+    }
+    put(kJournalSuper, words_block({kJournalMagic, kJournalFirst, sequence}));
+    put(kJournalFirst, desc);
+    for (size_t i = 0; i < copies.size(); ++i) put(kJournalFirst + 1 + i, copies[i]);
+    put(kJournalFirst + 1 + copies.size(), words_block({kCommitMagic, sequence, journal_crc(desc, copies)}));
+    // The clean unmount: a checkpoint writes the metadata home and empties the log.
+    for (const auto& [home, content] : changed) put(home, content);
+    put(kJournalSuper, words_block({kJournalMagic, 0, sequence + 1}));
+    res.tid = sequence;
+    res.after = file_stat(changed.count(kInode) ? changed[kInode] : inode, sb);
+    return res;
+}
+
 }  // namespace qfs
 
 using namespace qfs;
@@ -252,10 +420,27 @@ int JournalFs::mount(Cpu& cpu) {
     if (cpu.read64(bounce_) != kSuperMagic || file_blocks == 0 || file_blocks > kMaxFileBlocks) return -EINVAL;
     layout_ = Layout::for_file(file_blocks, layout_.blocks);
     setup_buffers();
-    // Recovery (jbd2_journal_recover): replay every committed transaction.
+    uint64_t sequence = 1;
+    if (int rc = recover(cpu, sequence)) return rc;
+    // The mount counts itself in the superblock, written directly (ext4_commit_super).
+    mounts_ = cpu.read64(meta_[kSuper] + kSuperMounts) + 1;
+    cpu.write64(meta_[kSuper] + kSuperMounts, mounts_);
+    if (int rc = io(cpu, true, kSuper, meta_[kSuper], 1, barrier_, barrier_)) return rc;
+    std::vector<uint8_t> zero(64, 0);
+    cpu.write_block(journal_, zero.data(), 64);
+    jset(cpu, kHead, kJournalFirst);
+    jset(cpu, kNextTid, sequence);
+    jset(cpu, kEmpty, 1);
+    return 0;
+}
+
+// Recovery (jbd2_journal_recover): replay every committed transaction, the
+// log emptied; then the metadata read into its buffers. `sequence`: the
+// next transaction's.
+int JournalFs::recover(Cpu& cpu, uint64_t& sequence) {
     qfs::BlockReader read = disk_reader(cpu);
     auto jsb = read(kJournalSuper);
-    uint64_t start = 0, sequence = 1;
+    uint64_t start = 0;
     std::memcpy(&start, jsb.data() + kJsbStart, 8);
     std::memcpy(&sequence, jsb.data() + kJsbSequence, 8);
     auto txs = scan_journal(read);
@@ -274,16 +459,52 @@ int JournalFs::mount(Cpu& cpu) {
     }
     for (const auto& [home, buf] : meta_)
         if (int rc = io(cpu, false, home, buf, 1)) return rc;
-    // The mount counts itself in the superblock, written directly (ext4_commit_super).
-    mounts_ = cpu.read64(meta_[kSuper] + kSuperMounts) + 1;
-    cpu.write64(meta_[kSuper] + kSuperMounts, mounts_);
-    if (int rc = io(cpu, true, kSuper, meta_[kSuper], 1, barrier_, barrier_)) return rc;
-    std::vector<uint8_t> zero(64, 0);
-    cpu.write_block(journal_, zero.data(), 64);
-    jset(cpu, kHead, kJournalFirst);
-    jset(cpu, kNextTid, sequence);
-    jset(cpu, kEmpty, 1);
     return 0;
+}
+
+qfs::FileStat JournalFs::file_in_memory(Cpu& cpu) {
+    std::vector<uint8_t> inode(kBlock), super(kBlock);
+    cpu.read_block(meta_.at(kInode), inode.data(), kBlock);
+    cpu.read_block(meta_.at(kSuper), super.data(), kBlock);
+    return qfs::file_stat(inode, super);
+}
+
+int JournalFs::stat_on_disk(Cpu& cpu, qfs::FileStat& out) {
+    lock();
+    int rc = 0;
+    qfs::FileView v = qfs::view_after_replay([&](uint64_t block) {
+        std::vector<uint8_t> data(kBlock, 0);
+        if (block >= layout_.blocks) return data;
+        if (int e = io(cpu, false, block, bounce_, 1)) rc = rc ? rc : e;
+        else cpu.read_block(bounce_, data.data(), kBlock);
+        return data;
+    });
+    if (rc == 0) out = qfs::file_stat(v.read(kInode), v.read(kSuper));
+    unlock();
+    return rc;
+}
+
+int JournalFs::drop_stale(Cpu& cpu) {
+    lock();
+    uint64_t dirty = 0;
+    const uint64_t dropped = cache_.drop_all(&dirty);
+    uint64_t sequence = 1;
+    int rc = recover(cpu, sequence);
+    if (rc == 0) {
+        mounts_ = cpu.read64(meta_[kSuper] + kSuperMounts);
+        jset(cpu, kHead, kJournalFirst);
+        jset(cpu, kNextTid, sequence);
+        jset(cpu, kEmpty, 1);
+        jset(cpu, kTxMeta, 0);
+        jset(cpu, kCkpt, 0);
+        jset(cpu, kDatasyncTid, 0);
+        unacked_.clear();
+    }
+    kernel_.hub().instant(kernel_.path(), "fs-reread", "fs",
+                          {{"dropped", std::to_string(dropped)}, {"dirty", std::to_string(dirty)},
+                           {"replayed", std::to_string(replayed_)}, {"rc", std::to_string(rc)}});
+    unlock();
+    return rc;
 }
 
 void JournalFs::dirty_meta(Cpu& cpu, uint64_t home) { jset(cpu, kTxMeta, jget(cpu, kTxMeta) | (1ULL << bit_of(home))); }
@@ -411,6 +632,9 @@ int JournalFs::commit(Cpu& cpu, bool* did_commit) {
         ckpt |= 1ULL << bit_of(committed[i]);
     }
     jset(cpu, kCkpt, ckpt);
+    if (on_commit_)  // the open handles learn what the disk now says of the file
+        for (size_t i = 0; i < committed.size(); ++i)
+            if (committed[i] == kInode) on_commit_(qfs::file_stat(copies[i], {}));
     if (did_commit) *did_commit = true;
     kernel_.hub().instant(kernel_.path(), "journal-commit", "fs",
                           {{"tid", std::to_string(tid)}, {"blocks", std::to_string(committed.size())},

@@ -68,8 +68,14 @@ constexpr uint64_t kInodeMagic = tag("QINODE01");
 constexpr unsigned kSuperPass = 8, kSuperTime = 16, kSuperMounts = 24, kSuperFileBlocks = 32;
 // Journal superblock words: magic, s_start (0: empty), s_sequence.
 constexpr unsigned kJsbStart = 8, kJsbSequence = 16;
-// Inode words: magic, size in blocks, mtime, writes.
-constexpr unsigned kInodeSize = 8, kInodeMtime = 16, kInodeWrites = 24;
+// Inode words: magic, size in blocks, mtime, writes (the change counter,
+// i_version: every write bumps it), generation (i_generation: a freed inode
+// keeps its number and gets the next generation, so a handle to the old file
+// never names the new one).
+constexpr unsigned kInodeSize = 8, kInodeMtime = 16, kInodeWrites = 24, kInodeGeneration = 32;
+// The filesystem's one file: its path and inode number (the inode's block).
+constexpr const char* kFilePath = "/data";
+constexpr uint64_t kFileIno = kInode;
 
 // Where things are, from the superblock.
 struct Layout {
@@ -106,6 +112,47 @@ struct FileView {
     BlockReader read;       // blocks after replay
 };
 FileView view_after_replay(const BlockReader& media);
+
+// What a file is, as an inode says: whether it exists (an allocated inode),
+// its number and generation (its identity), its size in blocks and its
+// change counter; with the superblock's mount count.
+struct FileStat {
+    bool exists = false;
+    uint64_t ino = 0, generation = 0, size = 0, version = 0, mounts = 0;
+    bool operator==(const FileStat& o) const {
+        return exists == o.exists && ino == o.ino && generation == o.generation && size == o.size &&
+               version == o.version;
+    }
+    bool operator!=(const FileStat& o) const { return !(*this == o); }
+};
+// The file from an inode block and a superblock.
+FileStat file_stat(const std::vector<uint8_t>& inode, const std::vector<uint8_t>& super);
+// Why a handle that knows `seen` cannot go on with the file as `now` is ("" if it can).
+std::string stale_reason(const FileStat& seen, const FileStat& now);
+
+// Another OS with the partition mounted (the disk moved to another machine,
+// or a second OS booted while this one hibernates): it mounts - replaying
+// the journal and counting the mount in the superblock -, changes the file in
+// one journalled transaction (data home first, then the descriptor, the
+// metadata copies and a commit block with its CRC32; then the checkpoint)
+// and unmounts cleanly (the journal empty). `remove`: it deletes the file
+// (its blocks freed in the bitmap, the map cleared, the inode freed with the
+// next generation); else it writes file block `file_block` (allocating it if
+// it is a hole) with its own data, bumping the size, mtime and change counter.
+using BlockWriter = std::function<void(uint64_t block, const std::vector<uint8_t>& data)>;
+struct OfflineChange {
+    bool remove = false;
+    uint64_t file_block = 0;
+    uint64_t stamp = 0;  // the other OS's clock: its mtime and the data it writes
+};
+struct OfflineResult {
+    std::string error;             // "" or why nothing was changed (no filesystem, no file)
+    FileStat before, after;
+    uint64_t tid = 0;              // the transaction it committed
+    std::vector<uint64_t> blocks;  // every block it wrote, in order
+};
+OfflineResult offline_change(const BlockReader& read, const BlockWriter& write, uint64_t partition_blocks,
+                             const OfflineChange& change);
 
 }  // namespace qfs
 
@@ -158,6 +205,20 @@ public:
     uint64_t replayed() const { return replayed_; }
     void set_observer(Observer o) { observer_ = std::move(o); }
 
+    // The file as this kernel has it in memory, and as its last commit put
+    // it on the disk (what an open handle knows of it: the kernel updates
+    // its handles at every commit of the inode through on_commit).
+    qfs::FileStat file_in_memory(Cpu& cpu);
+    void set_commit_hook(std::function<void(const qfs::FileStat&)> f) { on_commit_ = std::move(f); }
+    // The file as the disk has it now, read through the driver (the journal
+    // replayed over the home blocks in memory, as a mount would see it).
+    int stat_on_disk(Cpu& cpu, qfs::FileStat& out);
+    // The file changed on the disk under this kernel: its page cache is
+    // dropped - dirty pages unwritten, rather than written back over the
+    // other change - and the metadata read back from the disk (journal
+    // replayed), the running transaction and the journal state discarded.
+    int drop_stale(Cpu& cpu);
+
 private:
     int io(Cpu& cpu, bool write, uint64_t block, uint64_t buffer, uint32_t blocks, bool fua = false,
            bool preflush = false);
@@ -169,6 +230,7 @@ private:
     int write_journal_super(Cpu& cpu, uint64_t start, uint64_t sequence);
     int checkpoint_locked(Cpu& cpu);
     int sync_file(Cpu& cpu, bool datasync);
+    int recover(Cpu& cpu, uint64_t& sequence);
     qfs::BlockReader disk_reader(Cpu& cpu);
     void lock();
     void unlock();
@@ -204,6 +266,7 @@ private:
     uint64_t mounts_ = 0, replayed_ = 0;
     sc_core::sc_event idle_;
     Observer observer_;
+    std::function<void(const qfs::FileStat&)> on_commit_;
 };
 
 }  // namespace quiesce

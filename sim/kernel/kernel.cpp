@@ -93,6 +93,7 @@ void Kernel::reset_state() {
     gfp_restricted_ = false;
     wakeup_irq_ = -1;
     handles_.clear();
+    files_.clear();
 }
 
 uint64_t Kernel::alloc(uint64_t size, uint64_t align) {
@@ -291,6 +292,133 @@ int Kernel::use_handle(int handle) {
     return h.revoked ? -9 : 0;  // -EBADF
 }
 
+int Kernel::open_file(const std::string& task, const FileId& id) {
+    if (files_state_ < 0)
+        files_state_ = image_state_.add(
+            "file-handles", [this](StateWriter& w) { w.str(files_text()); },
+            [this](StateReader& r) { parse_files_text(r.str(), r); });
+    files_.push_back({task, id, now_ps(), false});
+    const std::string handle = "f" + std::to_string(files_.size());
+    hub().instant(path(), "handle-open", "handle",
+                  {{"handle", handle}, {"task", task}, {"path", id.path}, {"ino", std::to_string(id.ino)},
+                   {"generation", std::to_string(id.generation)}});
+    return int(files_.size());
+}
+
+void Kernel::file_committed(const FileId& id) {
+    for (auto& f : files_)
+        if (!f.revoked && f.id.ino == id.ino && f.id.generation == id.generation) {
+            f.id.size = id.size;
+            f.id.version = id.version;
+        }
+}
+
+int Kernel::use_file(int handle) {
+    const std::string name = "f" + std::to_string(handle);
+    // A handle the restored kernel does not have (opened after the
+    // snapshot, by a task that ran on): EBADF, as for a closed descriptor.
+    if (handle < 1 || size_t(handle) > files_.size()) {
+        hub().instant(path(), "handle-use", "handle", {{"handle", name}, {"result", "EBADF"}});
+        return -9;
+    }
+    const FileHandle& f = files_[size_t(handle - 1)];
+    hub().instant(path(), "handle-use", "handle",
+                  {{"handle", name}, {"task", f.task}, {"path", f.id.path}, {"ino", std::to_string(f.id.ino)},
+                   {"generation", std::to_string(f.id.generation)}, {"size", std::to_string(f.id.size)},
+                   {"version", std::to_string(f.id.version)}, {"opened_ps", std::to_string(f.opened)},
+                   {"result", f.revoked ? "EBADF" : "ok"}});
+    return f.revoked ? -9 : 0;  // -EBADF
+}
+
+unsigned Kernel::revalidate_files(Cpu& cpu) {
+    if (files_.empty() || !file_owner_.stat) return 0;
+    unsigned revoked = 0;
+    bool drop = false;
+    for (size_t i = 0; i < files_.size(); ++i) {
+        FileHandle& f = files_[i];
+        if (f.revoked) continue;
+        cpu.compute(Cycles(2'000));  // the path looked up again, the inode read
+        FileId disk;
+        bool exists = false;
+        const int rc = file_owner_.stat(cpu, f.id.path, disk, exists);
+        std::string why;
+        if (rc != 0) why = fmt::format("its filesystem could not be read ({})", rc);
+        else if (!exists) why = fmt::format("gone: inode {} is free", f.id.ino);
+        else if (disk.ino != f.id.ino || disk.generation != f.id.generation)
+            why = fmt::format("gone: {} is another file (inode {} generation {}, the handle's {} generation {})",
+                              f.id.path, disk.ino, disk.generation, f.id.ino, f.id.generation);
+        else if (disk.version != f.id.version || disk.size != f.id.size)
+            why = fmt::format("changed: change counter {} and size {} on the disk, the handle knows {} and {}",
+                              disk.version, disk.size, f.id.version, f.id.size);
+        hub().instant(path(), "file-revalidate", "handle",
+                      {{"handle", "f" + std::to_string(i + 1)}, {"path", f.id.path},
+                       {"result", why.empty() ? "valid" : "revoked"}, {"why", why}});
+        if (why.empty()) continue;
+        f.revoked = true;
+        ++revoked;
+        drop = drop || rc == 0;
+    }
+    // What the kernel holds of a changed file (its page cache, the
+    // filesystem's metadata) would be written back over the other change.
+    if (drop && file_owner_.drop) file_owner_.drop(cpu);
+    if (revoked) hub().instant(path(), "revoke-files", "handle", {{"files", std::to_string(revoked)}});
+    return revoked;
+}
+
+std::string Kernel::files_text() const {
+    std::string t;
+    for (size_t i = 0; i < files_.size(); ++i) {
+        const FileHandle& f = files_[i];
+        const std::string p = fmt::format("file.{}.", i + 1);
+        t += fmt::format("{}task={}\n{}path={}\n{}ino={}\n{}generation={}\n{}size={}\n{}version={}\n{}opened={}\n"
+                         "{}revoked={}\n",
+                         p, f.task, p, f.id.path, p, f.id.ino, p, f.id.generation, p, f.id.size, p, f.id.version, p,
+                         f.opened, p, f.revoked ? 1 : 0);
+    }
+    return t;
+}
+
+void Kernel::parse_files_text(const std::string& text, StateReader& r) {
+    std::vector<FileHandle> files;
+    size_t line_no = 0;
+    for (size_t pos = 0; pos < text.size();) {
+        size_t nl = text.find('\n', pos);
+        if (nl == std::string::npos) nl = text.size();
+        const std::string line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        ++line_no;
+        if (line.empty()) continue;
+        // file.<n>.<name>=<value>, n counting from 1 in order
+        const size_t dot1 = line.find('.'), dot2 = line.find('.', dot1 + 1), eq = line.find('=');
+        if (line.compare(0, 5, "file.") != 0 || dot2 == std::string::npos || eq == std::string::npos || eq < dot2)
+            r.fail(fmt::format("file handle line {} '{}' is not file.N.name=value", line_no, line));
+        char* end = nullptr;
+        const std::string num = line.substr(dot1 + 1, dot2 - dot1 - 1);
+        const unsigned long n = std::strtoul(num.c_str(), &end, 10);
+        if (num.empty() || *end || n == 0 || n > files.size() + 1)
+            r.fail(fmt::format("file handle line {}: handle '{}' out of order", line_no, num));
+        if (n > files.size()) files.emplace_back();
+        FileHandle& f = files[n - 1];
+        const std::string key = line.substr(dot2 + 1, eq - dot2 - 1), value = line.substr(eq + 1);
+        auto number = [&]() {
+            char* e = nullptr;
+            const uint64_t v = std::strtoull(value.c_str(), &e, 10);
+            if (value.empty() || *e) r.fail(fmt::format("file handle line {}: {} '{}' is not a number", line_no, key, value));
+            return v;
+        };
+        if (key == "task") f.task = value;
+        else if (key == "path") f.id.path = value;
+        else if (key == "ino") f.id.ino = number();
+        else if (key == "generation") f.id.generation = number();
+        else if (key == "size") f.id.size = number();
+        else if (key == "version") f.id.version = number();
+        else if (key == "opened") f.opened = number();
+        else if (key == "revoked") f.revoked = number() != 0;
+        else r.fail(fmt::format("file handle line {}: unknown name '{}'", line_no, key));
+    }
+    files_ = std::move(files);
+}
+
 unsigned Kernel::revoke_handles(const std::string& device) {
     unsigned n = 0;
     for (auto& h : handles_)
@@ -367,6 +495,7 @@ void Kernel::fresh_boot() {
     reset_state();
     shrinkers_.clear();
     image_state_.reset();
+    files_state_ = -1;
     register_own_state();
     wakeup_count_ = 0;
     saved_wakeup_count_ = 0;

@@ -174,6 +174,37 @@ public:
     void handle_setting(int handle, const std::string& reg, uint64_t value);
     int use_handle(int handle);
     unsigned revoke_handles(const std::string& device);
+    // Process handles to files (an open file descriptor of a regular file):
+    // the path, the file's identity (inode number, generation) and what the
+    // handle knows of it (size, change counter) - set at open and updated
+    // at every commit of the inode (file_committed), so it is what the disk
+    // says of the file. The table is kernel memory: the image carries it as
+    // explicit name=value text ("file.1.path=/data", ...), parsed back at
+    // restore. use_file: 0, or -EBADF once revoked; each use is a
+    // `handle-use` instant (the checker's revoke.stale-handle compares the
+    // handle with what happened to the file). revalidate_files (galibert's
+    // revoke() for paths): each handle's file read again from the disk
+    // through its filesystem (`FileOwner`); a file gone or changed has its
+    // handles revoked and its filesystem's stale state dropped.
+    struct FileId {
+        std::string path;
+        uint64_t ino = 0, generation = 0, size = 0, version = 0;
+    };
+    struct FileOwner {
+        // The file as the disk has it now ("" and `out`), or why it could not be read.
+        std::function<int(Cpu&, const std::string& path, FileId& out, bool& exists)> stat;
+        // Drops what the kernel holds of the changed file (page cache, metadata).
+        std::function<int(Cpu&)> drop;
+    };
+    int open_file(const std::string& task, const FileId& id);
+    void file_committed(const FileId& id);
+    int use_file(int handle);
+    void set_file_owner(FileOwner o) { file_owner_ = std::move(o); }
+    unsigned revalidate_files(Cpu& cpu);
+    // The file-handle table as its name=value text, and back (StateError
+    // from `r` for a line it cannot take).
+    std::string files_text() const;
+    void parse_files_text(const std::string& text, StateReader& r);
     // msleep: the calling software thread sleeps `d`.
     void sleep(Picos d, const std::string& what = "") { wait_event(never_, d, what); }
     // khungtaskd: every hung_task_ms, a task blocked in one kernel wait for
@@ -280,6 +311,15 @@ private:
         bool revoked = false;
     };
     std::vector<DeviceHandle> handles_;
+    struct FileHandle {
+        std::string task;
+        FileId id;
+        Picos opened = 0;
+        bool revoked = false;
+    };
+    std::vector<FileHandle> files_;
+    FileOwner file_owner_;
+    int files_state_ = -1;  // the image-state section of the table, once a file is open
     std::function<HandlerPower(const std::string&)> handler_power_;
     bool deferred_ = false;
     sc_core::sc_event boot_ev_;

@@ -50,6 +50,22 @@ void PageCache::load_state(StateReader& r) {
     idle_.notify(sc_core::SC_ZERO_TIME);  // whoever waited on a writeback the image does not have
 }
 
+uint64_t PageCache::drop_all(uint64_t* dirty) {
+    uint64_t dropped = 0, was_dirty = 0;
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        if (it->second.busy) {
+            ++it;
+            continue;
+        }
+        was_dirty += it->second.dirty ? 1 : 0;
+        kernel_.free_page(it->second.page);
+        it = entries_.erase(it);
+        ++dropped;
+    }
+    if (dirty) *dirty = was_dirty;
+    return dropped;
+}
+
 unsigned PageCache::sectors_per_block() const { return kBlockSize / disk_.sector_size(); }
 
 uint64_t PageCache::sector_of(uint64_t block) const { return first_sector_ + block * sectors_per_block(); }

@@ -55,6 +55,10 @@ public:
 
     // The shrinker: drops clean pages not under write-back (no I/O needed).
     uint64_t shrink(uint64_t want);
+    // invalidate_inode_pages: every page not under write-back dropped,
+    // dirty ones unwritten (what they hold is no longer the file's: another
+    // OS changed it). Returns how many were dropped, of which `dirty` dirty.
+    uint64_t drop_all(uint64_t* dirty = nullptr);
 
     // The radix tree in the image (sim/kernel/image_state.h).
     void save_state(StateWriter& w) const;

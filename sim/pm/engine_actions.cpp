@@ -144,6 +144,11 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         // lose every process handle (revoke()): their users get EBADF.
         for (const auto& name : not_restored_) s_.kernel->revoke_handles(name);
         not_restored_.clear();
+        // ... and for paths: every open file read again from the disk; a
+        // file gone or changed since the snapshot (another OS wrote it while
+        // the machine was off) loses its handles, and its stale page cache
+        // and metadata are dropped instead of written back over the change.
+        s_.kernel->revalidate_files(cpu);
         return 0;
     }
     else if (a == "run") {

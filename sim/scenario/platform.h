@@ -183,6 +183,7 @@ private:
     // without a disk, in the initramfs.
     void install_firmware_files();
     void power_down(unsigned state);
+    void offline_fs_write(SataDrive& drive, const std::string& disk, uint64_t root_sectors, const FaultSpec& f);
     void power_up(unsigned state);
     void firmware_wake(unsigned state);
     void firmware_program_chipset(bool s3_resume = false);

@@ -5,6 +5,9 @@
 
 #include "sim/core/errors.h"
 #include "sim/fault/injector.h"
+#include "sim/kernel/journal_fs.h"
+
+#include <fmt/format.h>
 
 namespace quiesce {
 
@@ -62,6 +65,46 @@ void Platform::install_faults() {
     });
 }
 
+// offline-fs-write: another OS with the root partition [0, root_sectors)
+// mounted while this machine is off (the disk in another machine, a second
+// OS booted in between): it goes through the filesystem's on-disk format -
+// a journal replay, the mount counted, one journalled transaction, a clean
+// unmount - and its writes reach the platters (that machine flushed them).
+// They are not this machine's writes: the drive's write log does not hold
+// them, the `offline-fs-write` instant names every sector.
+void Platform::offline_fs_write(SataDrive& drive, const std::string& disk, uint64_t root_sectors, const FaultSpec& f) {
+    const unsigned ss = drive.sector_size(), spb = qfs::kBlock / ss;
+    qfs::BlockReader read = [&](uint64_t block) {
+        std::vector<uint8_t> data;
+        for (unsigned i = 0; i < spb; ++i) {
+            auto s = drive.media(block * spb + i);
+            data.insert(data.end(), s.begin(), s.end());
+        }
+        return data;
+    };
+    qfs::BlockWriter write = [&](uint64_t block, const std::vector<uint8_t>& data) {
+        for (unsigned i = 0; i < spb; ++i)
+            drive.format(block * spb + i, std::vector<uint8_t>(data.begin() + i * ss, data.begin() + (i + 1) * ss));
+    };
+    qfs::OfflineChange c;
+    c.remove = f.op == "delete";
+    c.file_block = f.file_block;
+    c.stamp = now_ps();
+    qfs::OfflineResult r = qfs::offline_change(read, write, root_sectors / spb, c);
+    std::string sectors;
+    for (uint64_t b : r.blocks)
+        for (unsigned i = 0; i < spb; ++i) sectors += (sectors.empty() ? "" : ",") + std::to_string(b * spb + i);
+    kernel_->hub().instant(disk, "offline-fs-write", "fault",
+                           {{"op", f.op}, {"path", qfs::kFilePath}, {"ino", std::to_string(r.before.ino)},
+                            {"file_block", std::to_string(f.file_block)}, {"error", r.error},
+                            {"tid", std::to_string(r.tid)}, {"mounts", std::to_string(r.after.mounts)},
+                            {"generation_before", std::to_string(r.before.generation)},
+                            {"generation", std::to_string(r.after.generation)},
+                            {"version_before", std::to_string(r.before.version)},
+                            {"version", std::to_string(r.after.version)},
+                            {"exists", r.after.exists ? "1" : "0"}, {"sectors", sectors}});
+}
+
 void Platform::power_down(unsigned state) {
     ++ctx_.power_downs;  // transactions in flight never complete
     if (state >= 4) mem_->lose_contents();  // S4/S5: no self-refresh
@@ -81,6 +124,11 @@ void Platform::power_down(unsigned state) {
                 kernel_->hub().instant(d.spec.disk, "image-bit-flipped", "fault",
                                        {{"page", std::to_string(flip->page)}, {"sector", std::to_string(sector)}});
             }
+        }
+        // ... or another OS may mount the root filesystem and change it.
+        if (d.drive && state == 4 && ctx_.faults.armed("offline-fs-write")) {
+            if (const FaultSpec* w = ctx_.faults.fire("offline-fs-write", d.spec.disk, d.spec.disk))
+                offline_fs_write(*d.drive, d.spec.disk, d.spec.swap_first_sector(), *w);
         }
     }
     intc_->power_off();

@@ -23,7 +23,22 @@ public:
             check_ = std::make_unique<StorageCheck>(run.checker, *disk.drive, run.platform.memory(), disk.name);
             run.platform.set_block_observer(check_->observer());
             // A bit flipped on the media by a fault is not a write the OS lost.
-            run.ctx.hub.subscribe(kind_bit(EvKind::Instant), [check = check_.get()](const Event& ev) {
+            run.ctx.hub.subscribe(kind_bit(EvKind::Instant), [check = check_.get(), &checker = run.checker](const Event& ev) {
+                if (ev.name == "offline-fs-write") {
+                    // Another OS's writes while the machine was off: not writes
+                    // the OS lost; what they changed, the checker holds handles to.
+                    const std::string sectors = arg_value(ev, "sectors");
+                    for (size_t p = 0; p < sectors.size();) {
+                        size_t c = sectors.find(',', p);
+                        if (c == std::string::npos) c = sectors.size();
+                        check->faulted(std::stoull(sectors.substr(p, c - p)));
+                        p = c + 1;
+                    }
+                    if (arg_value(ev, "error").empty())
+                        checker.file_changed_offline(std::stoull(arg_value(ev, "ino")), ev.ts,
+                                                     arg_value(ev, "op") == "delete" ? "deleted" : "wrote");
+                    return;
+                }
                 if (ev.name != "image-bit-flipped") return;
                 std::string sector = arg_value(ev, "sector");
                 if (!sector.empty() && sector != "-1") check->faulted(std::stoull(sector));

@@ -105,6 +105,13 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
         }
     if (has("signature"))
         if (auto n = r.integer("signature", 1, 0xffffffffLL)) f.signature = uint64_t(*n);
+    if (has("op")) {
+        f.op = r.str("op", "write");
+        if (f.op != "write" && f.op != "delete") r.fail("op", "must be \"write\" or \"delete\"");
+    }
+    if (has("file_block"))
+        if (auto n = r.integer("file_block", 0, 4095)) f.file_block = uint64_t(*n);
+    if (f.kind == "offline-fs-write" && !s.hibernates()) r.fail("kind", "offline-fs-write needs a hibernation protocol");
     if (f.kind == "image-bit-flip" && !s.hibernates()) r.fail("kind", "image-bit-flip needs a hibernation protocol");
     if (f.kind == "resume-device-late" && !s.hibernates())
         r.fail("kind", "resume-device-late needs a hibernation protocol");

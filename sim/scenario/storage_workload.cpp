@@ -163,11 +163,39 @@ void StorageWorkloadRun::start_writer() {
 
     ++pending_;
     auto vars = task_vars(k, "writer", task_rng("writer"));
-    k.spawn("writer", Task::Kind::User, true, 1, [this, blocks, &w, vars](Task& t) {
+    // [workload] file_handle: the writer's open file is a handle in the
+    // kernel's table (open(2) right after the mount), which the filesystem
+    // keeps told of each commit of the inode and galibert-s4 revalidates
+    // against the disk after a restore.
+    int file = 0;
+    if (w.file_handle) {
+        JournalFs* fs = fs_.get();
+        auto id = [](const qfs::FileStat& st) {
+            return Kernel::FileId{qfs::kFilePath, st.ino, st.generation, st.size, st.version};
+        };
+        file = k.open_file("writer", id(fs->file_in_memory(cpu)));
+        fs->set_commit_hook([&k, id](const qfs::FileStat& st) { k.file_committed(id(st)); });
+        Kernel::FileOwner owner;
+        owner.stat = [fs, id](Cpu& c, const std::string& path, Kernel::FileId& out, bool& exists) {
+            qfs::FileStat st;
+            if (path != qfs::kFilePath) return -2;  // -ENOENT: the filesystem has one file
+            if (int rc = fs->stat_on_disk(c, st)) return rc;
+            out = id(st);
+            exists = st.exists;
+            return 0;
+        };
+        owner.drop = [fs](Cpu& c) { return fs->drop_stale(c); };
+        k.set_file_owner(std::move(owner));
+    }
+    k.spawn("writer", Task::Kind::User, true, 1, [this, blocks, &w, vars, file](Task& t) {
         std::vector<uint8_t> buf(PageCache::kBlockSize);
         Rng& rng = vars->rng;
         uint64_t& seq = vars->n;
         for (; !t.should_stop() && (!w.ops || seq < w.ops); ++seq) {
+            if (file && t.kernel().use_file(file) != 0) {  // revoked: EBADF, and the writer gives up
+                ctx_.hub.instant(t.kernel().path(), "task-ebadf", "workload", {{"task", "writer"}, {"path", qfs::kFilePath}});
+                return;
+            }
             uint64_t block = seq % blocks;
             for (size_t i = 0; i < buf.size(); i += 8) {
                 uint64_t v = rng.next();
