@@ -25,7 +25,13 @@
 // The two sweeps with timings run the prefix sharing way once more noting
 // which contexts ran at the same time (Scenario::note_contexts, as
 // explore's variants do with orders, schedules or timings).
-// Give a scenario file to measure the phase sweep of that one instead.
+// A seventh sweep runs 30 PCT schedules and 30 timings of s3-basic, each
+// alone: whole runs from time 0, which prefix sharing forks from the
+// zygote (the scenario's platform built once, paused at time 0).
+// Give a scenario file to measure the phase sweep of that one instead, or
+// `--sweeps 1,3` to run only those sweeps (numbered from 1 as above).
+// The prefix sharing way runs as explore does: the prefix run's forks, the
+// zygote's, and the rest from the start.
 #include "bench/bench_util.h"
 #include "sim/explore/explore.h"
 #include "sim/scenario/fork_runner.h"
@@ -36,7 +42,9 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <string>
 
@@ -69,7 +77,8 @@ struct Usage {
 // agreed. With `persistence`, the points after each persistence point -
 // alone, or with the phase points too (`phase_points`).
 bool sweep(const std::string& what, const std::string& path, const std::vector<std::string>& kinds,
-           size_t persistence, bool phase_points = true, bool cross = false, size_t timings = 0) {
+           size_t persistence, bool phase_points = true, bool cross = false, size_t timings = 0,
+           size_t zero = 0) {
     const unsigned jobs = 2;
     Scenario s = load_scenario(path);
     s.trace = TraceLevel::Summary;
@@ -90,6 +99,10 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
         std::vector<FaultPoint> orders;
         if (cross) orders = order_points(build_graph(s.platform), true, false, 10'000);
         points = cross_points(points, orders, {}, timing_points(timings, 20));
+    }
+    if (zero) {  // PCT schedules and timings alone: each a whole run of its own from time 0
+        points = pct_points(zero, 3, 20'000);
+        for (auto& p : timing_points(zero, 20)) points.push_back(std::move(p));
     }
     std::vector<Scenario> variants;
     for (const auto& p : points) {
@@ -117,9 +130,16 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     t = Clock::now();
     execute_branched(s, base.stream, plan.steps, plan.members, variants, jobs,
                      [&](size_t i, RunResult r) { digests_prefix[i] = std::to_string(r.stream.digest); });
+    execute_branched(s, base.stream, plan.steps, plan.zygote, variants, jobs,
+                     [&](size_t i, RunResult r) { digests_prefix[i] = std::to_string(r.stream.digest); });
     std::vector<Scenario> rest;
-    for (size_t k : alone) rest.push_back(variants[k]);
-    execute_all(rest, jobs, [&](size_t j, RunResult r) { digests_prefix[alone[j]] = std::to_string(r.stream.digest); });
+    std::vector<size_t> rest_of;
+    for (size_t k : alone)
+        if (!std::binary_search(plan.zygote.begin(), plan.zygote.end(), k)) {
+            rest.push_back(variants[k]);
+            rest_of.push_back(k);
+        }
+    execute_all(rest, jobs, [&](size_t j, RunResult r) { digests_prefix[rest_of[j]] = std::to_string(r.stream.digest); });
     double prefix_s = seconds_since(t);
     auto [prefix_cpu, prefix_faults] = Usage::now().since(u, n);
 
@@ -141,9 +161,10 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
             noted_pairs += r.stream.contexts.size();
         };
         execute_branched(stem, base.stream, plan.steps, plan.members, noted_variants, jobs, got);
+        execute_branched(stem, base.stream, plan.steps, plan.zygote, noted_variants, jobs, got);
         std::vector<Scenario> noted_rest;
-        for (size_t k : alone) noted_rest.push_back(noted_variants[k]);
-        execute_all(noted_rest, jobs, [&](size_t j, RunResult r) { got(alone[j], std::move(r)); });
+        for (size_t k : rest_of) noted_rest.push_back(noted_variants[k]);
+        execute_all(noted_rest, jobs, [&](size_t j, RunResult r) { got(rest_of[j], std::move(r)); });
         noted_s = seconds_since(t);
         noted_cpu = Usage::now().since(u, n).first;
         for (size_t i = 0; i < n; ++i) noted_same += digests[i] == digests_prefix[i];
@@ -159,9 +180,10 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
             again += f.members.size();
         }
     }
-    std::printf("%s: %s, %zu variants, %u jobs, %zu branch points%s, %zu from the start\n", what.c_str(),
+    std::printf("%s: %s, %zu variants, %u jobs, %zu branch points%s, %zu from the start%s\n", what.c_str(),
                 s.name.c_str(), n, jobs, at.size(),
-                stems ? fmt::format(" ({} forked again from {} stems)", again, stems).c_str() : "", alone.size());
+                stems ? fmt::format(" ({} forked again from {} stems)", again, stems).c_str() : "", alone.size(),
+                plan.zygote.empty() ? "" : fmt::format(" ({} forked from the zygote)", plan.zygote.size()).c_str());
     std::printf("  fork floor:      %8.1f children/s (empty children through the pool)\n", double(n) / floor_s);
     std::printf("  re-running:      %8.1f variants/s   %.1f%% of the floor\n", double(n) / rerun_s,
                 100.0 * floor_s / rerun_s);
@@ -186,18 +208,40 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
 int main(int argc, char** argv) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     const std::string data = QUIESCE_DATA_DIR;
-    if (argc > 1) return sweep("phase sweep", argv[1], {"callback-fail", "power-loss"}, 0) ? 0 : 1;
-    bool ok = sweep("phase sweep (callback-fail, power-loss)", data + "/regression/s3-basic.toml",
-                    {"callback-fail", "power-loss"}, 0);
-    ok = sweep("persistence sweep (power loss after each of the first 100 points)", data + "/regression/s4-storage.toml",
-               {"power-loss"}, 100, false) && ok;
-    ok = sweep("power-loss sweep of a busy machine (every phase and persistence point)",
-               data + "/regression/s4-storage-busy.toml", {"power-loss"}, 100) && ok;
-    ok = sweep("orders x faults sweep (callback-fail, power-loss under every other order)",
-               data + "/regression/s3-storage.toml", {"callback-fail", "power-loss"}, 0, true, true) && ok;
-    ok = sweep("faults x orders x timings sweep (callback-fail, power-loss; every other order; 3 timings)",
-               data + "/regression/s3-storage.toml", {"callback-fail", "power-loss"}, 0, true, true, 3) && ok;
-    ok = sweep("orders x timings x faults sweep of a busy machine (cpu-offline-failure; every other order; 3 timings)",
-               data + "/regression/s4-storage-busy.toml", {"cpu-offline-failure"}, 0, true, true, 3) && ok;
+    // --sweeps 1,3: only those sweeps (numbered as below, from 1).
+    std::set<int> only;
+    if (argc > 2 && std::string(argv[1]) == "--sweeps") {
+        for (const char* p = argv[2]; *p;) {
+            char* end = nullptr;
+            only.insert(int(std::strtol(p, &end, 10)));
+            p = *end ? end + 1 : end;
+        }
+    } else if (argc > 1) {
+        return sweep("phase sweep", argv[1], {"callback-fail", "power-loss"}, 0) ? 0 : 1;
+    }
+    bool ok = true;
+    auto on = [&](int k) { return only.empty() || only.count(k); };
+    if (on(1))
+        ok = sweep("phase sweep (callback-fail, power-loss)", data + "/regression/s3-basic.toml",
+                   {"callback-fail", "power-loss"}, 0) && ok;
+    if (on(2))
+        ok = sweep("persistence sweep (power loss after each of the first 100 points)",
+                   data + "/regression/s4-storage.toml", {"power-loss"}, 100, false) && ok;
+    if (on(3))
+        ok = sweep("power-loss sweep of a busy machine (every phase and persistence point)",
+                   data + "/regression/s4-storage-busy.toml", {"power-loss"}, 100) && ok;
+    if (on(4))
+        ok = sweep("orders x faults sweep (callback-fail, power-loss under every other order)",
+                   data + "/regression/s3-storage.toml", {"callback-fail", "power-loss"}, 0, true, true) && ok;
+    if (on(5))
+        ok = sweep("faults x orders x timings sweep (callback-fail, power-loss; every other order; 3 timings)",
+                   data + "/regression/s3-storage.toml", {"callback-fail", "power-loss"}, 0, true, true, 3) && ok;
+    if (on(6))
+        ok = sweep("orders x timings x faults sweep of a busy machine (cpu-offline-failure; every other order; 3 "
+                   "timings)",
+                   data + "/regression/s4-storage-busy.toml", {"cpu-offline-failure"}, 0, true, true, 3) && ok;
+    if (on(7))
+        ok = sweep("time-zero sweep (30 PCT schedules, 30 timings, each alone: forked from the zygote)",
+                   data + "/regression/s3-basic.toml", {}, 0, true, false, 0, 30) && ok;
     return ok ? 0 : 1;
 }

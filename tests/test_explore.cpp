@@ -470,6 +470,73 @@ TEST_CASE("explore: faults under timings and schedules fork from a stem started 
     CHECK(replay.out.find("identical") != std::string::npos);
 }
 
+TEST_CASE("explore: variants from time zero fork from the zygote, recorded as runs from the start", "[explore][timing]") {
+    // PCT schedules and timings alone, their pair, and faults that wait for
+    // no phase (the boot after S4), each alone and under a schedule or a
+    // timing: every one starts to differ at time 0. They fork from the
+    // scenario's platform built once and paused at time 0 (the zygote), and
+    // each is the run from the start: the same decisions, digests, statuses
+    // and outcomes as --no-prefix, recorded in the same order every time.
+    std::string a;
+    Cli with = explore_three_ways("explore " + quiesce::test::regression("s4-storage") +
+                                      " --kinds image-bit-flip,resume-device-late --pct 2 --pct-steps 3000 --timing 2 "
+                                      "--cross -j 2",
+                                  "zygote", a);
+    INFO(with.out);
+    std::smatch m;
+    REQUIRE(std::regex_search(with.out, m, std::regex("this run: (\\d+) variants .*prefix sharing \\((\\d+) forked at "
+                                                      "\\d+ branch points?(?:, \\d+ of them again from \\d+ stems)?, "
+                                                      "(\\d+) from the start \\((\\d+) of them forked at time 0 from a "
+                                                      "platform built once\\)\\)")));
+    CHECK(std::stoi(m[1]) == 26);  // 2 faults, 2 schedules, 2 timings and their 20 products
+    CHECK(std::stoi(m[1]) == std::stoi(m[2]) + std::stoi(m[3]));
+    CHECK(m[3] == m[4]);  // nothing elaborates a platform of its own
+    const std::string x = variants_recorded(a);
+    CHECK(x.find("kind=image-bit-flip") != std::string::npos);
+    CHECK(x.find("schedule=pct") != std::string::npos);
+    // Each kind forked from the zygote replays from the start to the same digest.
+    for (const char* like : {"kind=image-bit-flip", "schedule=%timing=%", "timing=%kind=resume-device-late"}) {
+        Cli replay = sh("replay " + a + " " + last_run(a, like));
+        INFO(like << ": " << replay.out);
+        CHECK(replay.out.find("identical") != std::string::npos);
+    }
+    // The plan: those faults and what follows them, and the pairs no
+    // variant follows, go to the zygote; the singles' stems stay the prefix run's.
+    Scenario s = load_scenario(quiesce::test::regression("s4-storage"));
+    s.trace = TraceLevel::Summary;
+    RunResult base = execute(s);
+    std::vector<FaultPoint> faults = fault_points(base.stream, {"image-bit-flip", "resume-device-late"});
+    REQUIRE(faults.size() == 2);
+    std::vector<FaultPoint> points = faults;
+    for (auto& p : timing_points(1, 20)) points.push_back(p);
+    for (auto& p : cross_points(faults, {}, {}, timing_points(1, 20))) points.push_back(p);
+    std::vector<size_t> alone;
+    PrefixPlan plan = prefix_plan(base.stream, points, alone);
+    // The faults and the faults under the timing (those from time 0 with
+    // what follows them), and the timing, which none of the prefix run's
+    // variants follows.
+    CHECK(plan.zygote == std::vector<size_t>{0, 1, 2, 3, 4});
+    CHECK(alone == plan.zygote);
+    CHECK(plan.members.empty());
+    for (size_t k : {0, 1, 3, 4}) {
+        REQUIRE(!plan.steps[k].empty());
+        CHECK(plan.steps[k].back().where == Choice::Where::Begin);
+    }
+    CHECK(plan.steps[2].size() == 1);
+    // With a phase's fault under the timing, the timing is a stem of the
+    // prefix run again (its follower at that phase), as it was.
+    std::vector<FaultPoint> phased = fault_points(base.stream, {"callback-fail"});
+    REQUIRE(!phased.empty());
+    for (auto& p : cross_points({phased[0]}, {}, {}, timing_points(1, 20))) points.push_back(p);
+    alone.clear();
+    plan = prefix_plan(base.stream, points, alone);
+    CHECK(plan.zygote == std::vector<size_t>{0, 1, 3, 4});
+    CHECK(plan.members == std::vector<size_t>{2, 5});
+    // The zygote's own plan: the faults at time 0, the timing's stem (the
+    // faults under it follow it) at time 0.
+    for (const Fork& f : plan_forks(base.stream, 0, true, {}, plan.zygote, plan.steps)) CHECK(f.at == 0);
+}
+
 TEST_CASE("explore: a stem plans its followers at its own order's marks", "[explore]") {
     Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml");
     s.trace = TraceLevel::Summary;

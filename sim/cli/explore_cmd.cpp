@@ -185,6 +185,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         RunStream run;
         std::vector<size_t> members;
         std::vector<Fork> root;
+        std::vector<size_t> zygote;  // of `alone`: forked at time 0 from its stem's platform, built once
     };
     std::vector<std::vector<Choice>> steps(variants.size());
     Group plain_group;
@@ -209,6 +210,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             std::vector<size_t> local;
             PrefixPlan pl = prefix_plan(stream, pts, local);
             for (size_t l : local) alone.push_back(ks[l]);
+            for (size_t l : pl.zygote) g.zygote.push_back(ks[l]);
             for (size_t l = 0; l < ks.size(); ++l) steps[ks[l]] = std::move(pl.steps[l]);
             for (size_t l : pl.members) g.members.push_back(ks[l]);
             for (Fork& f : pl.root) {
@@ -231,14 +233,14 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
                 alone.insert(alone.end(), followers.begin(), followers.end());
                 continue;
             }
-            Group g{variant_of(s, FaultPoint{rule, "mutation", "", mutation_text(rule)}), {}, {}, {}};
+            Group g{variant_of(s, FaultPoint{rule, "mutation", "", mutation_text(rule)}), {}, {}, {}, {}};
             g.stem.trace = variant_trace;
             g.stem.note_contexts = points.size() > fault_count;
             Scenario scout = g.stem;
             scout.note_persistence = o.persistence > 0;
             g.run = execute(scout).stream;
             sub(followers, g.run, true, g);
-            if (!g.members.empty()) groups.push_back(std::move(g));
+            if (!g.members.empty() || !g.zygote.empty()) groups.push_back(std::move(g));
         }
         std::sort(alone.begin(), alone.end());
     } else {
@@ -261,6 +263,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     };
     plain_points = count(plain_group);
     for (const auto& g : groups) count(g);
+    size_t zygote_count = plain_group.zygote.size();
+    for (const auto& g : groups) zygote_count += g.zygote.size();
     std::string budget_text = o.budget     ? fmt::format(", budget {}", o.budget)
                               : o.budget_s ? fmt::format(", budget {}s", o.budget_s)
                                            : "";
@@ -268,12 +272,17 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     if (o.prefix) {
         sharing = fmt::format(", prefix sharing ({} forked at {} branch point{}", variants.size() - alone.size(),
                               branch_points, branch_points == 1 ? "" : "s");
-        if (!groups.empty())
+        const size_t mutants_forking = size_t(
+            std::count_if(groups.begin(), groups.end(), [](const Group& g) { return !g.members.empty(); }));
+        if (mutants_forking)
             sharing += fmt::format(" ({} of them in the runs of {} mutant{})", branch_points - plain_points,
-                                   groups.size(), groups.size() == 1 ? "" : "s");
+                                   mutants_forking, mutants_forking == 1 ? "" : "s");
         if (stems)
             sharing += fmt::format(", {} of them again from {} stem{}", followers, stems, stems == 1 ? "" : "s");
-        sharing += fmt::format(", {} from the start)", alone.size());
+        sharing += fmt::format(", {} from the start", alone.size());
+        if (zygote_count)
+            sharing += fmt::format(" ({} of them forked at time 0 from a platform built once)", zygote_count);
+        sharing += ")";
     }
     std::string products;
     for (const auto& [axes, size] : plan.products) products += fmt::format("{}{} {}", products.empty() ? "" : ", ", axes, size);
@@ -358,14 +367,43 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
         if (o.budget_s > 0 && spent >= o.budget_s) throw OutOfTime{};
     };
+    // The variants from time 0 are recorded after the others, in their
+    // order (`alone`), whether forked from a zygote or run from the start.
+    std::map<size_t, RunResult> held;
+    size_t next_alone = 0;
+    auto hold = [&](size_t k, RunResult r) {
+        held.emplace(k, std::move(r));
+        for (auto it = held.end(); next_alone < alone.size() && (it = held.find(alone[next_alone])) != held.end();
+             ++next_alone) {
+            RunResult ready = std::move(it->second);
+            held.erase(it);
+            on_result(alone[next_alone], std::move(ready));
+        }
+    };
     bool out_of_time = false;
     try {
         if (!plain_group.members.empty())
             execute_branched(plain_group.stem, plain_group.run, steps, plain_group.members, variants, o.jobs, on_result);
-        for (const Group& g : groups) execute_branched(g.stem, g.run, steps, g.members, variants, o.jobs, on_result);
+        for (const Group& g : groups)
+            if (!g.members.empty()) execute_branched(g.stem, g.run, steps, g.members, variants, o.jobs, on_result);
+        // The zygotes: each group's scenario built once, paused at time 0,
+        // forked there for each of its variants from time 0.
+        std::set<size_t> forked;
+        if (!plain_group.zygote.empty())
+            execute_branched(plain_group.stem, plain_group.run, steps, plain_group.zygote, variants, o.jobs, hold);
+        forked.insert(plain_group.zygote.begin(), plain_group.zygote.end());
+        for (const Group& g : groups) {
+            if (!g.zygote.empty()) execute_branched(g.stem, g.run, steps, g.zygote, variants, o.jobs, hold);
+            forked.insert(g.zygote.begin(), g.zygote.end());
+        }
         std::vector<Scenario> rest;
-        for (size_t k : alone) rest.push_back(variants[k]);
-        execute_all(rest, o.jobs, [&](size_t j, RunResult r) { on_result(alone[j], std::move(r)); });
+        std::vector<size_t> rest_of;
+        for (size_t k : alone)
+            if (!forked.count(k)) {
+                rest.push_back(variants[k]);
+                rest_of.push_back(k);
+            }
+        execute_all(rest, o.jobs, [&](size_t j, RunResult r) { hold(rest_of[j], std::move(r)); });
     } catch (const OutOfTime&) {
         out_of_time = true;
     }

@@ -139,13 +139,19 @@ std::string order_change(const std::vector<std::string>& def, const std::vector<
 // before a drive's nth persistence point (the baseline must have noted
 // them: Scenario::note_persistence) - and where the prefix run, a run as
 // the baseline, forks them (`root`, in its order; stems plan the rest from
-// their own runs). A fault that waits for no phase, and what would fork
-// one by one at time 0 (a schedule, a timing, their pair, with no variant
-// following it), go to `alone`: they run from the start.
+// their own runs). The rest go to `alone`: they start from time 0 and are
+// recorded after the prefix run's, in their order. Of them, `zygote` fork
+// from a run of the baseline's scenario paused at time 0 with its platform
+// built (execute_branched of those alone: elaborated once, not once each):
+// what would fork at time 0 one by one (a schedule, a timing, their pair,
+// with no variant following it) and every variant with a fault that waits
+// for no phase (taken at time 0, Choice::Where::Begin; with what follows
+// it). The others alone have no decision to take and run from the start.
 struct PrefixPlan {
-    std::vector<std::vector<Choice>> steps;  // per variant; empty for those alone
+    std::vector<std::vector<Choice>> steps;  // per variant; empty for those that run from the start
     std::vector<size_t> members;           // the variants the prefix run forks, ascending
     std::vector<Fork> root;                // where it forks them
+    std::vector<size_t> zygote;            // those of `alone` forked from the zygote, ascending
 };
 PrefixPlan prefix_plan(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
                        std::vector<size_t>& alone);

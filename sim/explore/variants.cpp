@@ -22,26 +22,33 @@ PrefixPlan prefix_plan(const RunStream& baseline, const std::vector<FaultPoint>&
             if (!r->empty()) steps.push_back(Choice{Choice::Where::Start, {}, *r});
         if (!d.order.empty()) steps.push_back(Choice{Choice::Where::FirstCallback, {}, d.order});
         if (!d.fault.empty()) {
-            if (!p.nth && p.phase.empty()) {  // a fault that waits for no phase: its own run
-                steps.clear();
-                alone.push_back(k);
-                continue;
-            }
             // The rule is named by its place among the variant's rules
             // ("--fault 2" after an order): the same fault after other
-            // decisions is another rule.
-            steps.push_back(Choice{Choice::Where::At, Mark{p.nth ? "" : p.phase, p.nth ? p.device : "", p.nth},
-                                   d.fault + " #" + std::to_string(decision_rules(p).size())});
+            // decisions is another rule. One that waits for no phase is
+            // taken at time 0, from the zygote.
+            const std::string key = d.fault + " #" + std::to_string(decision_rules(p).size());
+            if (!p.nth && p.phase.empty()) steps.push_back(Choice{Choice::Where::Begin, {}, key});
+            else
+                steps.push_back(
+                    Choice{Choice::Where::At, Mark{p.nth ? "" : p.phase, p.nth ? p.device : "", p.nth}, key});
         }
-        if (steps.empty()) alone.push_back(k);
-        else candidates.push_back(k);
+        const bool begins = std::any_of(steps.begin(), steps.end(),
+                                        [](const Choice& c) { return c.where == Choice::Where::Begin; });
+        if (steps.empty()) {
+            alone.push_back(k);
+        } else if (begins) {  // from the zygote, with what follows it
+            alone.push_back(k);
+            plan.zygote.push_back(k);
+        } else {
+            candidates.push_back(k);
+        }
     }
-    // What would fork at time 0 one by one runs from the start: a stem from
-    // time 0 pays when variants follow it.
+    // What would fork at time 0 one by one - a schedule, a timing, their
+    // pair with no variant following it - forks from the zygote too.
     for (Fork& f : plan_forks(baseline, 0, true, {}, candidates, plan.steps)) {
         if (!f.stem && f.at == 0) {
             alone.push_back(f.members[0]);
-            plan.steps[f.members[0]].clear();
+            plan.zygote.push_back(f.members[0]);
             continue;
         }
         if (f.alone) plan.members.push_back(*f.alone);
@@ -49,6 +56,7 @@ PrefixPlan prefix_plan(const RunStream& baseline, const std::vector<FaultPoint>&
         plan.root.push_back(std::move(f));
     }
     std::sort(plan.members.begin(), plan.members.end());
+    std::sort(plan.zygote.begin(), plan.zygote.end());
     std::sort(alone.begin(), alone.end());
     return plan;
 }

@@ -184,7 +184,7 @@ std::vector<Fork> plan_forks(const RunStream& run, Picos now, bool at_start, con
             if (taken.count(s.key)) continue;
             all.push_back(s.key);
             Picos t = kNever;
-            if (s.where == Choice::Where::Start) t = 0;
+            if (s.where == Choice::Where::Start || s.where == Choice::Where::Begin) t = 0;
             else if (s.where == Choice::Where::FirstCallback) t = first_cb ? *first_cb : *(first_cb = first_callback_phase(run));
             else t = mark_time(run, s.mark);
             const int r = int(s.where);
@@ -311,7 +311,7 @@ private:
                 timed = true;
             } else if (s.where == Choice::Where::FirstCallback) {
                 site.set_suspend_order(variants_[k].order);
-            } else {
+            } else {  // At, Begin
                 site.ctx.faults.add_rule(variants_[k].faults.faults.back(), variants_[k].seed);
             }
         }

@@ -33,8 +33,11 @@ void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
 // first event (Start); a suspend order, taken 1 ps before the first callback
 // phase, where the engine starts reading it (FirstCallback); a fault rule,
 // taken 1 ps before its mark (a phase's first start, a drive's nth
-// persistence point), which it cannot fire before (At). A taken decision
-// counts as if the run had had it from the start.
+// persistence point), which it cannot fire before (At); a fault that waits
+// for neither, taken at time 0 (Begin). A taken decision counts as if the
+// run had had it from the start. Decisions taken at time 0 fork from the
+// prefix run paused at time 0, its platform built: the zygote, elaborated
+// once for every variant that differs from the first event on.
 //
 // Every process of a branched run - the prefix run first - knows a run of
 // its own decisions to the end (the prefix run: `run`, the baseline), and
@@ -58,8 +61,11 @@ struct Mark {  // 1 ps before `phase` first starts, or before `drive`'s `nth` pe
     std::string phase, drive;
     size_t nth = 0;
 };
+// A fault that waits for no phase (one that fires at the boot after S4,
+// say) is taken at time 0 (Begin): as if the scenario had had it from the
+// start, after the elaboration every variant shares (the zygote).
 struct Choice {
-    enum class Where { Start, FirstCallback, At };
+    enum class Where { Start, FirstCallback, At, Begin };
     Where where = Where::At;
     Mark mark;        // At
     std::string key;  // the decision (its rule): equal keys, the same decision
