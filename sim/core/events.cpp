@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 namespace quiesce {
 
 namespace {
@@ -73,51 +75,81 @@ void EventHub::subscribe(uint32_t mask, Sink sink) {
 void EventHub::emit(Event ev) {
     if (!wants(ev.kind)) return;
     if (ev.phase.empty()) ev.phase = phase_;
+    dispatch(ev);
+}
+
+void EventHub::dispatch(const Event& ev) {
+    struct Level {
+        size_t& depth;
+        explicit Level(size_t& d) : depth(d) { ++depth; }
+        ~Level() { --depth; }
+    } level(depth_);
     for (auto& [mask, sink] : sinks_)
         if (mask & kind_bit(ev.kind)) sink(ev);
 }
 
-namespace {
-Event make(EvKind kind, const std::string& track, const std::string& name, const std::string& category,
-           std::vector<Arg> args) {
-    Event ev;
+void EventArgs::assign(size_t i, Arg& out) const {
+    if (vec_) {
+        const Arg& a = (*vec_)[i];
+        out.key.assign(a.key);
+        out.value.assign(a.value);
+        return;
+    }
+    const ArgRef& a = list_[i];
+    out.key.assign(a.key.data(), a.key.size());
+    if (!a.is_int) {
+        out.value.assign(a.text.data(), a.text.size());
+        return;
+    }
+    char buf[24];
+    auto r = a.is_signed ? std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(a.number))
+                         : std::to_chars(buf, buf + sizeof buf, a.number);
+    out.value.assign(buf, r.ptr);
+}
+
+Event& EventHub::reuse(EvKind kind, std::string_view track, std::string_view name, std::string_view category) {
+    if (depth_ == pool_.size()) pool_.push_back(std::make_unique<Event>());
+    Event& ev = *pool_[depth_];
     ev.kind = kind;
     ev.ts = now_ps();
-    ev.track = track;
-    ev.name = name;
-    ev.category = category;
-    ev.args = std::move(args);
+    ev.track.assign(track.data(), track.size());
+    ev.name.assign(name.data(), name.size());
+    ev.category.assign(category.data(), category.size());
+    ev.value = 0;
+    ev.addr = 0;
+    ev.data = 0;
+    ev.size = 0;
+    ev.write = false;
+    ev.initiator.clear();
+    ev.phase.assign(phase_);
     return ev;
 }
-}  // namespace
 
-void EventHub::slice_begin(const std::string& track, const std::string& name, const std::string& category,
-                           std::vector<Arg> args) {
-    if (wants(EvKind::SliceBegin)) emit(make(EvKind::SliceBegin, track, name, category, std::move(args)));
+void EventHub::send(EvKind kind, std::string_view track, std::string_view name, std::string_view category,
+                    const EventArgs& args) {
+    Event& ev = reuse(kind, track, name, category);
+    ev.args.resize(args.size());
+    for (size_t i = 0; i < args.size(); ++i) args.assign(i, ev.args[i]);
+    dispatch(ev);
 }
 
-void EventHub::slice_end(const std::string& track, const std::string& name, const std::string& category,
-                         std::vector<Arg> args) {
-    if (wants(EvKind::SliceEnd)) emit(make(EvKind::SliceEnd, track, name, category, std::move(args)));
-}
-
-void EventHub::instant(const std::string& track, const std::string& name, const std::string& category,
-                       std::vector<Arg> args) {
-    if (wants(EvKind::Instant)) emit(make(EvKind::Instant, track, name, category, std::move(args)));
-}
-
-void EventHub::counter(const std::string& track, const std::string& name, double value) {
+void EventHub::counter(std::string_view track, std::string_view name, double value) {
     if (!wants(EvKind::Counter)) return;
-    Event ev = make(EvKind::Counter, track, name, "counter", {});
+    Event& ev = reuse(EvKind::Counter, track, name, "counter");
+    ev.args.clear();
     ev.value = value;
-    emit(std::move(ev));
+    dispatch(ev);
 }
 
-void EventHub::guest_error(const std::string& track, const std::string& name, const std::string& message,
-                           std::vector<Arg> args) {
+void EventHub::guest_error(std::string_view track, std::string_view name, std::string_view message,
+                           const EventArgs& args) {
     if (!wants(EvKind::GuestError)) return;
-    args.insert(args.begin(), Arg{"message", message});
-    emit(make(EvKind::GuestError, track, name, "guest_error", std::move(args)));
+    Event& ev = reuse(EvKind::GuestError, track, name, "guest_error");
+    ev.args.resize(args.size() + 1);
+    ev.args[0].key.assign("message");
+    ev.args[0].value.assign(message.data(), message.size());
+    for (size_t i = 0; i < args.size(); ++i) args.assign(i, ev.args[i + 1]);
+    dispatch(ev);
 }
 
 void EventHub::declare_track(TrackInfo info) {

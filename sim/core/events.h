@@ -8,7 +8,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <initializer_list>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace quiesce {
@@ -50,6 +54,45 @@ struct Event {
     std::string phase;     // PM phase active when the event happened
 };
 
+// An argument as an emitter hands it to the hub: a key and either text or an
+// integer, referring to the caller's storage for the call only. The hub
+// copies it into an event it reuses (an integer formatted in decimal, as
+// std::to_string would), so the call site builds no string and the hub
+// allocates nothing once its events have grown to size (issue 18 item 3).
+struct ArgRef {
+    ArgRef(std::string_view k, const std::string& v) : key(k), text(v) {}
+    ArgRef(std::string_view k, std::string_view v) : key(k), text(v) {}
+    ArgRef(std::string_view k, const char* v) : key(k), text(v) {}
+    template <typename I, typename = std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool> &&
+                                                      !std::is_same_v<I, char>>>
+    ArgRef(std::string_view k, I v) : key(k), is_int(true), is_signed(std::is_signed_v<I>) {
+        if constexpr (std::is_signed_v<I>) number = static_cast<uint64_t>(static_cast<int64_t>(v));
+        else number = static_cast<uint64_t>(v);
+    }
+    std::string_view key;
+    std::string_view text;
+    bool is_int = false;
+    bool is_signed = false;
+    uint64_t number = 0;   // two's complement when is_signed
+};
+
+// The arguments of one emitter call: a braced list of ArgRef, or a vector of
+// Arg the caller built (viewed, not copied).
+class EventArgs {
+public:
+    EventArgs() = default;
+    EventArgs(std::initializer_list<ArgRef> list) : list_(list.begin()), n_(list.size()) {}
+    EventArgs(const std::vector<Arg>& args) : vec_(&args), n_(args.size()) {}
+    size_t size() const { return n_; }
+    // Writes argument i into `out` (its buffers reused).
+    void assign(size_t i, Arg& out) const;
+
+private:
+    const ArgRef* list_ = nullptr;
+    const std::vector<Arg>* vec_ = nullptr;
+    size_t n_ = 0;
+};
+
 // The value of an event argument, or "" when it has none.
 inline std::string arg_value(const Event& ev, const std::string& key) {
     for (const auto& a : ev.args)
@@ -82,16 +125,25 @@ public:
     bool wants(EvKind k) const { return (mask_ & kind_bit(k)) != 0; }
     void emit(Event ev);
 
-    // Convenience emitters. ts = now.
-    void slice_begin(const std::string& track, const std::string& name, const std::string& category,
-                     std::vector<Arg> args = {});
-    void slice_end(const std::string& track, const std::string& name, const std::string& category,
-                   std::vector<Arg> args = {});
-    void instant(const std::string& track, const std::string& name, const std::string& category,
-                 std::vector<Arg> args = {});
-    void counter(const std::string& track, const std::string& name, double value);
-    void guest_error(const std::string& track, const std::string& name, const std::string& message,
-                     std::vector<Arg> args = {});
+    // Convenience emitters. ts = now. Each fills an event the hub keeps and
+    // reuses (one per nesting level: a sink may emit while it handles one),
+    // so an emitter's strings and arguments are copied into buffers that
+    // have their size already: no allocation per event.
+    void slice_begin(std::string_view track, std::string_view name, std::string_view category,
+                     EventArgs args = {}) {
+        if (wants(EvKind::SliceBegin)) send(EvKind::SliceBegin, track, name, category, args);
+    }
+    void slice_end(std::string_view track, std::string_view name, std::string_view category,
+                   EventArgs args = {}) {
+        if (wants(EvKind::SliceEnd)) send(EvKind::SliceEnd, track, name, category, args);
+    }
+    void instant(std::string_view track, std::string_view name, std::string_view category,
+                 EventArgs args = {}) {
+        if (wants(EvKind::Instant)) send(EvKind::Instant, track, name, category, args);
+    }
+    void counter(std::string_view track, std::string_view name, double value);
+    void guest_error(std::string_view track, std::string_view name, std::string_view message,
+                     const EventArgs& args = {});
 
     void declare_track(TrackInfo info);
     const std::vector<TrackInfo>& tracks() const { return tracks_; }
@@ -101,7 +153,17 @@ public:
     const std::string& phase() const { return phase_; }
 
 private:
+    // The event of the current nesting level, reset to what a fresh Event
+    // holds except for its buffers; the caller fills its arguments and
+    // hands it to dispatch, which runs the sinks one level deeper.
+    Event& reuse(EvKind kind, std::string_view track, std::string_view name, std::string_view category);
+    void send(EvKind kind, std::string_view track, std::string_view name, std::string_view category,
+              const EventArgs& args);
+    void dispatch(const Event& ev);
+
     std::vector<std::pair<uint32_t, Sink>> sinks_;
+    std::vector<std::unique_ptr<Event>> pool_;   // one per nesting level of emitters
+    size_t depth_ = 0;
     uint32_t mask_ = 0;
     std::vector<TrackInfo> tracks_;
     std::map<std::string, uint64_t> track_hz_;
