@@ -3,25 +3,13 @@
 
 #include "sim/core/paths.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace quiesce {
 
 namespace {
 enum Tag : uint8_t { TAG_EVENT = 'E', TAG_TRACK = 'T', TAG_SUMMARY = 'S', TAG_PERSIST = 'P', TAG_CONTEXT = 'C' };
-}
-
-void WireWriter::put_u64(uint64_t v) {
-    while (v >= 0x80) {
-        buf_ += char(uint8_t(v) | 0x80);
-        v >>= 7;
-    }
-    buf_ += char(uint8_t(v));
-}
-
-void WireWriter::put_str(const std::string& s) {
-    put_u64(s.size());
-    buf_ += s;
 }
 
 namespace {
@@ -44,14 +32,32 @@ char* encode_str(char* p, const std::string& s) {
 }
 }  // namespace
 
+char* WireWriter::room(size_t n) {
+    if (buf_.size() - len_ < n) buf_.resize(std::max(2 * buf_.size(), len_ + n));
+    return &buf_[len_];
+}
+
+void WireWriter::put_u64(uint64_t v) {
+    char* p = room(kMaxU64);
+    len_ += size_t(encode_u64(p, v) - p);
+}
+
+void WireWriter::put_str(const std::string& s) {
+    char* p = room(kMaxU64 + s.size());
+    len_ += size_t(encode_str(p, s) - p);
+}
+
+void WireWriter::put_tag(char tag) {
+    *room(1) = tag;
+    ++len_;
+}
+
 void WireWriter::event(const Event& ev) {
     // 8 numbers, 5 strings with their lengths, 2 per argument
     size_t room = 1 + 13 * kMaxU64 + ev.track.size() + ev.name.size() + ev.category.size() + ev.phase.size() +
                   ev.initiator.size();
     for (const auto& a : ev.args) room += 2 * kMaxU64 + a.key.size() + a.value.size();
-    const size_t at = buf_.size();
-    buf_.resize(at + room);
-    char* const start = &buf_[at];
+    char* const start = this->room(room);
     char* p = start;
     *p++ = char(TAG_EVENT);
     p = encode_u64(p, uint64_t(ev.kind));
@@ -73,13 +79,13 @@ void WireWriter::event(const Event& ev) {
         p = encode_str(p, a.key);
         p = encode_str(p, a.value);
     }
-    buf_.resize(at + size_t(p - start));
+    len_ += size_t(p - start);
     maybe_flush();
 }
 
 void WireWriter::summary(const RunSummary& s) {
     for (const auto& t : s.tracks) {
-        buf_ += char(TAG_TRACK);
+        put_tag(char(TAG_TRACK));
         put_str(t.name);
         put_str(t.parent);
         put_str(t.kind);
@@ -87,12 +93,12 @@ void WireWriter::summary(const RunSummary& s) {
         put_u64(t.hz);
     }
     for (const auto& [drive, ts] : s.persistence) {
-        buf_ += char(TAG_PERSIST);
+        put_tag(char(TAG_PERSIST));
         put_str(drive);
         put_u64(ts);
     }
     for (const ContextPair& c : s.contexts) {
-        buf_ += char(TAG_CONTEXT);
+        put_tag(char(TAG_CONTEXT));
         put_str(c.phase);
         put_u64(c.a_kind);
         put_str(c.a);
@@ -102,7 +108,7 @@ void WireWriter::summary(const RunSummary& s) {
         put_str(c.b_core);
         put_u64(c.seen);
     }
-    buf_ += char(TAG_SUMMARY);
+    put_tag(char(TAG_SUMMARY));
     put_str(s.outcome);
     put_str(s.workload);
     put_u64(s.sim_end);
@@ -113,8 +119,8 @@ void WireWriter::summary(const RunSummary& s) {
 
 void WireWriter::flush() {
     if (fd_ < 0) return;
-    write_all(fd_, buf_.data(), buf_.size());
-    buf_.clear();
+    write_all(fd_, buf_.data(), len_);
+    len_ = 0;
 }
 
 namespace {

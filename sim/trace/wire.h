@@ -67,6 +67,8 @@ public:
     // What is buffered and not yet sent, handed over (and forgotten): the
     // part of a shared prefix since the last branch point.
     std::string take() {
+        buf_.resize(len_);
+        len_ = 0;
         std::string out;
         out.swap(buf_);
         return out;
@@ -75,9 +77,15 @@ public:
 private:
     void put_u64(uint64_t v);
     void put_str(const std::string& s);
-    void maybe_flush() { if (fd_ >= 0 && buf_.size() > (1u << 16)) flush(); }
+    void put_tag(char tag);
+    void maybe_flush() { if (fd_ >= 0 && len_ > (1u << 16)) flush(); }
+    // Room for n more bytes after the first len_, which are what is kept;
+    // the bytes past len_ are scratch, so a record is encoded in place
+    // without clearing its room first (issue 18 item 3).
+    char* room(size_t n);
     int fd_;
     std::string buf_;
+    size_t len_ = 0;
 };
 
 // Decodes a stream in pieces: a shared prefix once, then each variant's own
