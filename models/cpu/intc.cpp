@@ -51,7 +51,7 @@ void InterruptController::sample() {
         if (c.level) inputs_ |= 1u << c.n;
         else inputs_ &= ~(1u << c.n);
         if (was != inputs_)
-            hub().instant(path(), c.level ? "assert" : "deassert", "irq", {{"irq", std::to_string(c.n)}});
+            hub().instant(path(), c.level ? "assert" : "deassert", "irq", {{"irq", c.n}});
         in_flight_.pop_front();
     }
     if (before != inputs_) changed_.notify(sc_core::SC_ZERO_TIME);

@@ -9,7 +9,7 @@ namespace quiesce {
 uint64_t Ledger::issue(const std::string& device, const std::string& what) {
     uint64_t id = next_id_++;
     open_.emplace(id, Entry{id, device, what, now_ps()});
-    if (hub_) hub_->instant(device, "issue", "ledger", {{"id", std::to_string(id)}, {"what", what}});
+    if (hub_) hub_->instant(device, "issue", "ledger", {{"id", id}, {"what", what}});
     return id;
 }
 

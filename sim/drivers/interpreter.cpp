@@ -214,7 +214,7 @@ int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& w
         const bool traced = kernel_.hub().wants(EvKind::SliceBegin);
         if (traced) kernel_.hub().slice_begin(track, s.label, "step", {{"op", s.op}, {"callback", where}});
         const int rc = s.code == StepCode::Return ? s.err : exec(s, f, cpu);
-        if (traced) kernel_.hub().slice_end(track, s.label, "step", {{"rc", std::to_string(rc)}});
+        if (traced) kernel_.hub().slice_end(track, s.label, "step", {{"rc", rc}});
         f.rc = rc;
         if (s.code == StepCode::Return) return rc ? rc : f.deferred;
         if (rc < 0) {

@@ -168,7 +168,7 @@ PmEngine::Result PmEngine::run(Cpu& cpu, unsigned cycle) {
     // With the wakeup_count handshake, against the count user space saved:
     // an event between that write and now aborts too.
     wakeups_at_start_ = s_.kernel->events_check_enabled() ? s_.kernel->saved_wakeup_count() : s_.kernel->wakeup_count();
-    if (cycle) hub_.slice_begin(track_, protocol_.name, "transition", {{"cycle", std::to_string(cycle)}});
+    if (cycle) hub_.slice_begin(track_, protocol_.name, "transition", {{"cycle", cycle}});
     else hub_.slice_begin(track_, protocol_.name, "transition");
     try {
         if (!run_suspend(cpu)) return result_;
@@ -212,7 +212,7 @@ bool PmEngine::run_suspend(Cpu& cpu) {
             closed_.insert(size_t(closes));
             rc = 0;
         }
-        hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
+        hub_.slice_end(track_, p.name, "phase", {{"rc", rc}});
         if (!result_.power_lost && !(p.action == "platform-enter" && result_.slept && !result_.resumed))
             if (const FaultSpec* cut = point_faults(p.name, "after")) {
                 if (power_lost(cpu, *cut) != 0) {
@@ -260,7 +260,7 @@ PmEngine::Result PmEngine::run_resume(Cpu& cpu) {
         }
         hub_.slice_begin(track_, p.name, "phase", phase_args(p, "resume"));
         int rc = run_phase(p, cpu, nullptr, nullptr, false);  // resume errors are logged, not unwound
-        hub_.slice_end(track_, p.name, "phase", {{"rc", std::to_string(rc)}});
+        hub_.slice_end(track_, p.name, "phase", {{"rc", rc}});
         if ((cut = point_faults(p.name, "after"))) {
             power_lost(cpu, *cut);
             result_.resumed = false;

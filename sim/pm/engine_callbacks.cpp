@@ -50,7 +50,7 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
         if (rc == 0) rc = explicit_callback(*d, p.callback, c);
         rc = dpm_after(name, p.callback, rc, c);
         if (rc != 0 && p.callback == "restore_explicit") not_restored_.insert(name);
-        hub_.slice_end(d->track(), p.callback, "callback", {{"device", name}, {"rc", std::to_string(rc)}});
+        hub_.slice_end(d->track(), p.callback, "callback", {{"device", name}, {"rc", rc}});
         if (rc != 0)
             hub_.instant(track_, "callback-failed", "pm",
                          {{"device", name}, {"callback", p.callback}, {"rc", std::to_string(rc)}});
