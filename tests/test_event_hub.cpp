@@ -1,0 +1,148 @@
+// The event hub's emitters (issue 18 item 3): arguments handed as views and
+// integers reach the sinks as the text they were, an event the hub reuses
+// starts fresh, a sink may emit while it handles an event, and the wire
+// encoder's records survive its buffer growing and being taken.
+#include "sim/core/events.h"
+#include "sim/trace/wire.h"
+
+#include <catch2/catch.hpp>
+
+#include <climits>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+using namespace quiesce;
+
+namespace {
+EventHub recording_hub(std::vector<Event>& seen) {
+    EventHub hub;
+    hub.subscribe(~0u, [&seen](const Event& ev) { seen.push_back(ev); });
+    return hub;
+}
+}  // namespace
+
+TEST_CASE("event hub: integer arguments arrive as std::to_string writes them, text as it was", "[events]") {
+    std::vector<Event> seen;
+    EventHub hub = recording_hub(seen);
+    const std::string dev = "a device name longer than fifteen bytes";
+    const std::vector<Arg> built{{"k1", "v1"}, {"a key longer than fifteen", "a value longer than fifteen"}};
+    hub.instant("cpu0", "numbers", "test",
+                {{"int", -5}, {"unsigned", 4000000000u}, {"u64", UINT64_MAX}, {"i64", INT64_MIN},
+                 {"zero", 0}, {"short", short(-12)}, {"string", dev}, {"literal", "lit"}});
+    hub.slice_begin("cpu0", "built", "test", built);
+    REQUIRE(seen.size() == 2);
+    const std::vector<std::pair<std::string, std::string>> want{
+        {"int", std::to_string(-5)},           {"unsigned", std::to_string(4000000000u)},
+        {"u64", std::to_string(UINT64_MAX)},   {"i64", std::to_string(INT64_MIN)},
+        {"zero", "0"},                          {"short", "-12"},
+        {"string", dev},                        {"literal", "lit"}};
+    REQUIRE(seen[0].args.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+        CHECK(seen[0].args[i].key == want[i].first);
+        CHECK(seen[0].args[i].value == want[i].second);
+    }
+    REQUIRE(seen[1].args.size() == 2);
+    CHECK(seen[1].args[1].key == built[1].key);
+    CHECK(seen[1].args[1].value == built[1].value);
+    CHECK(seen[1].kind == EvKind::SliceBegin);
+}
+
+TEST_CASE("event hub: an event the hub reuses starts as a fresh one would", "[events]") {
+    std::vector<Event> seen;
+    EventHub hub = recording_hub(seen);
+    hub.set_phase("suspend_noirq");
+    hub.instant("a track name longer than fifteen", "first", "cat", {{"x", 1}, {"y", "two"}, {"z", 3}});
+    hub.set_phase("");
+    hub.counter("t", "depth", 2.5);
+    hub.guest_error("t", "bad-write", "what went wrong", {{"addr", "0x10"}});
+    hub.slice_end("t", "s", "c");
+    REQUIRE(seen.size() == 4);
+    CHECK(seen[0].phase == "suspend_noirq");
+    CHECK(seen[1].kind == EvKind::Counter);
+    CHECK(seen[1].track == "t");
+    CHECK(seen[1].category == "counter");
+    CHECK(seen[1].args.empty());
+    CHECK(seen[1].value == 2.5);
+    CHECK(seen[1].phase.empty());
+    REQUIRE(seen[2].args.size() == 2);
+    CHECK(seen[2].category == "guest_error");
+    CHECK(seen[2].args[0].key == "message");
+    CHECK(seen[2].args[0].value == "what went wrong");
+    CHECK(seen[2].args[1].value == "0x10");
+    CHECK(seen[2].value == 0);
+    CHECK(seen[3].args.empty());
+    CHECK(seen[3].name == "s");
+    // An event emitted whole (the bus, registers, violations) keeps its own phase.
+    Event ev;
+    ev.kind = EvKind::Transaction;
+    ev.track = "bus";
+    ev.addr = 0x1000;
+    ev.initiator = "cpu0";
+    hub.emit(ev);
+    hub.instant("t", "after", "c");
+    REQUIRE(seen.size() == 6);
+    CHECK(seen[4].addr == 0x1000);
+    CHECK(seen[5].addr == 0);
+    CHECK(seen[5].initiator.empty());
+}
+
+TEST_CASE("event hub: a sink that emits while it handles an event leaves that event whole", "[events]") {
+    EventHub hub;
+    std::vector<Event> seen;
+    Event outer_after;  // the outer event as its sink sees it after the nested emit
+    hub.subscribe(kind_bit(EvKind::Instant), [&](const Event& ev) {
+        if (ev.name != "outer") return;
+        hub.instant("inner track", "inner", "nested", {{"k", "inner value, long enough to need the heap"}});
+        outer_after = ev;
+    });
+    hub.subscribe(kind_bit(EvKind::Instant), [&](const Event& ev) { seen.push_back(ev); });
+    hub.instant("outer track", "outer", "top", {{"k", 7}});
+    hub.instant("outer track", "outer", "top", {{"k", 8}});
+    CHECK(outer_after.track == "outer track");
+    CHECK(outer_after.category == "top");
+    REQUIRE(outer_after.args.size() == 1);
+    CHECK(outer_after.args[0].value == "8");
+    // The second sink sees the inner event first (emitted from the first
+    // sink), then the outer one, unchanged by the inner.
+    REQUIRE(seen.size() == 4);
+    CHECK(seen[0].name == "inner");
+    CHECK(seen[1].name == "outer");
+    CHECK(seen[1].args[0].value == "7");
+    CHECK(seen[3].args[0].value == "8");
+}
+
+TEST_CASE("wire: records encoded across the buffer's growth and takes decode as they were", "[trace]") {
+    WireWriter w(-1);
+    std::vector<Event> sent;
+    std::string taken;
+    for (int i = 0; i < 600; ++i) {
+        Event ev;
+        ev.kind = EvKind(i % 9);
+        ev.ts = uint64_t(i) * 1'000'003;
+        ev.track = std::string(size_t(i % 50), 't');
+        ev.name = "n" + std::to_string(i);
+        ev.category = i % 3 ? "phase" : "";
+        ev.phase = std::string(size_t(i % 7) * 40, 'p');
+        ev.value = i * 0.5;
+        ev.addr = uint64_t(i) << 40;
+        ev.size = unsigned(i);
+        ev.write = i % 2;
+        for (int a = 0; a < i % 4; ++a) ev.args.push_back({"key" + std::to_string(a), std::string(size_t(i), 'v')});
+        w.event(ev);
+        sent.push_back(ev);
+        if (i % 170 == 0) taken += w.take();  // a branch point: the part since the last one
+    }
+    taken += w.take();
+    RunStream back = decode_stream(taken);
+    REQUIRE(back.events.size() == sent.size());
+    for (size_t i = 0; i < sent.size(); ++i) {
+        const Event& a = sent[i];
+        const Event& b = back.events[i];
+        CHECK((a.kind == b.kind && a.ts == b.ts && a.track == b.track && a.name == b.name &&
+               a.category == b.category && a.phase == b.phase && a.value == b.value && a.addr == b.addr &&
+               a.size == b.size && a.write == b.write && a.args.size() == b.args.size()));
+        for (size_t k = 0; k < a.args.size() && k < b.args.size(); ++k)
+            CHECK((a.args[k].key == b.args[k].key && a.args[k].value == b.args[k].value));
+    }
+}
