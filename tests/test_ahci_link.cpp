@@ -270,7 +270,7 @@ TEST_CASE("ahci link: a driver file names hard-reset on the HBA only, a wrong na
                                "(flush-cache, standby, revalidate)") != std::string::npos);
     auto typo = sh("validate " + scenario("typo.toml", "ahci0", "hardreset"));
     CHECK(typo.status == 2);
-    CHECK(typo.out.find("typo.toml:7:12: resume.command.name: 'ahci' offers no command 'hardreset' (hard-reset, revalidate)") !=
+    CHECK(typo.out.find("typo.toml:7:12: resume.command.name: 'ahci' offers no command 'hardreset' (freeze, hard-reset, thaw, revalidate)") !=
           std::string::npos);
     CHECK(std::count(typo.out.begin(), typo.out.end(), '\n') == 1);
     std::filesystem::remove_all(dir);

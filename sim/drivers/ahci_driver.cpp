@@ -13,10 +13,14 @@
 namespace quiesce {
 
 namespace {
+constexpr int kRetry = 1;  // issue(): the error handler gave the command back
 constexpr int kEIO = -5, kEBUSY = -16, kENODEV = -19, kEPIPE = -32, kETIMEDOUT = -110;
 constexpr Picos kMs = 1'000'000'000ULL;
 constexpr Picos kCommandTimeout = 30'000'000'000'000ULL;  // libata: 30 s
 constexpr uint32_t kMaxBytes = 4u << 20;                  // one PRD: 4 MiB
+// How many times a command is issued at most when the error handler keeps
+// giving it back (sd's SD_MAX_RETRIES, 5); then it fails with -EIO.
+constexpr unsigned kMaxTries = 5;
 // The port interrupts the driver enables (libahci's DEF_PORT_IRQ, as far as
 // the model has them): D2H register FIS, port connect change, PhyRdy change,
 // task file error.
@@ -57,7 +61,19 @@ int AhciDriver::rederive(Cpu& cpu, const std::string& reg) {
 
 int AhciDriver::command(Cpu& cpu, const std::string& name, DriverRunner&) {
     if (name == "hard-reset") return hard_reset(cpu);
-    if (name == "revalidate") return identify(cpu);
+    if (name == "freeze") {
+        freeze(cpu, "error handler");
+        return 0;
+    }
+    if (name == "thaw") {
+        thaw(cpu);
+        return 0;
+    }
+    if (name == "revalidate") {
+        const int rc = identify(cpu);
+        eh_finish(rc);
+        return rc;
+    }
     SIM_PANIC("ahci driver: no command {} (validation missed it)", name);
 }
 
@@ -68,6 +84,9 @@ int AhciDriver::command(Cpu& cpu, const std::string& name, DriverRunner&) {
 // and DRQ clear, PxSSTS.DET 3: ahci_is_device_present).
 int AhciDriver::hard_reset(Cpu& cpu) {
     const std::string what = name_ + ": hard-reset";
+    // COMRESET abandons the command the drive runs, and stopping the engine
+    // clears PxCI: what is outstanding now is the error handler's.
+    take_for_eh("hard-reset");
     // ahci_stop_engine: ST off, then CR polled every 1 ms for up to 500 ms
     // (ata_wait_register); its result is not looked at (ahci_do_hardreset).
     cpu.write32(abar(Ahci::PxCMD), cpu.read32(abar(Ahci::PxCMD)) & ~Ahci::CMD_ST);
@@ -125,6 +144,72 @@ int AhciDriver::hard_reset(Cpu& cpu) {
     kernel_.hub().instant(track(), "hard-reset", "driver",
                           {{"device", name_}, {"det", std::to_string(last)}, {"rc", std::to_string(rc)}});
     return rc;
+}
+
+// ata_port_freeze (libata-eh.c) with ahci_freeze (libahci.c): the port's
+// interrupts off (PxIE 0) and ATA_PFLAG_FROZEN - "freeze the port to make
+// sure the IRQ handler doesn't diddle with those qcs" - and every command
+// outstanding aborted to the error handler (ata_port_abort: the qcs are
+// EH's; ata_qc_from_tag no longer returns them to the interrupt path). The
+// SCSI host is in recovery from here until the error handler finishes:
+// scsi_host_queue_ready holds new requests. A port suspends with its
+// freeze (ata_eh_handle_port_suspend), so this also holds the requests
+// sent while it is suspended, until its resume's error handler ends.
+void AhciDriver::freeze(Cpu& cpu, const char* why) {
+    cpu.write32(abar(Ahci::PxIE), 0);
+    cpu.read32(abar(Ahci::PxIE));  // flush
+    frozen_ = true;
+    recovering_ = true;
+    take_for_eh(why);
+    kernel_.hub().instant(track(), "freeze", "driver", {{"device", name_}, {"why", why}});
+}
+
+// ahci_thaw: PxIS and IS cleared, the port's interrupts on again.
+void AhciDriver::thaw(Cpu& cpu) {
+    cpu.write32(abar(Ahci::PxIS), cpu.read32(abar(Ahci::PxIS)));
+    cpu.write32(abar(Ahci::IS), 1);
+    cpu.write32(abar(Ahci::PxIE), kPortIrqs);
+    frozen_ = false;
+    kernel_.hub().instant(track(), "thaw", "driver", {{"device", name_}});
+}
+
+// The commands outstanding become the error handler's: the interrupt
+// handler never completes them (their PxCI bits may clear because a reset
+// dropped them, not because they ran).
+void AhciDriver::take_for_eh(const char* why) {
+    const uint32_t taken = in_flight_ & ~eh_owned_;
+    if (!taken) return;
+    eh_owned_ |= taken;
+    kernel_.hub().instant(track(), "eh-take", "driver",
+                          {{"device", name_}, {"slots", fmt::format("{:#x}", taken)}, {"why", why}});
+}
+
+// ata_eh_finish: each command the error handler owns is given back to be
+// issued again (ata_eh_qc_retry - the port was reset and the drive
+// revalidated: the command never ran or is run again whole) or, when
+// revalidation failed, failed: -ENODEV for a detached disk, -EIO otherwise.
+// Then the SCSI host leaves recovery and the requests held meanwhile go.
+void AhciDriver::eh_finish(int rc) {
+    const uint32_t owned = eh_owned_;
+    for (unsigned s = 0; s < Ahci::kSlots; ++s) {
+        if (!(owned & (1u << s))) continue;
+        if (rc == 0) {
+            eh_retry_ |= 1u << s;
+        } else {
+            eh_failed_ |= 1u << s;
+            eh_rc_[s] = rc == kENODEV ? kENODEV : kEIO;
+        }
+    }
+    in_flight_ &= ~owned;
+    eh_owned_ = 0;
+    const bool was = recovering_;
+    recovering_ = false;
+    if (owned || was)
+        kernel_.hub().instant(track(), "eh-finish", "driver",
+                              {{"device", name_}, {"rc", std::to_string(rc)},
+                               {(rc == 0 ? "retried" : "failed"), fmt::format("{:#x}", owned)}});
+    done_.notify(sc_core::SC_ZERO_TIME);
+    unblocked_.notify(sc_core::SC_ZERO_TIME);
 }
 
 // ahci_start_engine: ST, only with a device present (ahci_is_device_present).
@@ -189,8 +274,11 @@ bool AhciDriver::irq(Cpu& cpu) {
                                {"pxis", fmt::format("{:#x}", pis)}, {"serr", fmt::format("{:#x}", serr)}});
     }
     cpu.write32(abar(Ahci::IS), is);
+    // A frozen port's commands are the error handler's; so is any slot it
+    // took: a clear PxCI bit there is a reset's doing, not a completion.
+    if (frozen_) return true;
     uint32_t ci = cpu.read32(abar(Ahci::PxCI));
-    uint32_t completed = in_flight_ & ~ci;
+    uint32_t completed = in_flight_ & ~ci & ~eh_owned_;
     if (pis & Ahci::PIS_TFES) failed_ |= completed;
     in_flight_ &= ~completed;
     done_.notify(sc_core::SC_ZERO_TIME);
@@ -200,6 +288,16 @@ bool AhciDriver::irq(Cpu& cpu) {
 int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes,
                         bool write) {
     if (bytes > kMaxBytes) return -22;  // -EINVAL
+    for (unsigned tries = 1;; ++tries) {
+        const int rc = issue(cpu, cmd, lba, count, buffer, bytes, write);
+        if (rc != kRetry) return rc;
+        // The error handler gave the command back (ata_eh_qc_retry): issued again.
+        if (tries == kMaxTries) return kEIO;
+    }
+}
+
+int AhciDriver::issue(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes,
+                      bool write) {
     // The slot is taken before the command is built (ata_qc_new): building
     // it takes time, and a caller on another CPU must not pick it meanwhile.
     // It counts as in flight only once issued: the interrupt handler takes
@@ -234,15 +332,27 @@ int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uin
     reserved_ &= ~(1u << slot);
     in_flight_ |= 1u << slot;
     failed_ &= ~(1u << slot);
+    eh_retry_ &= ~(1u << slot);
+    eh_failed_ &= ~(1u << slot);
+    if (frozen_) eh_owned_ |= 1u << slot;  // issued into a frozen port: only the error handler can end it
     Picos issued = now_ps();
     cpu.write32(abar(Ahci::PxCI), 1u << slot);
     std::string what = fmt::format("{}: slot {}, ATA command {:#04x}", name_, slot, cmd);
     for (Picos start = now_ps(); in_flight_ & (1u << slot);) {
         if (now_ps() - start >= kCommandTimeout) {
             in_flight_ &= ~(1u << slot);
+            eh_owned_ &= ~(1u << slot);
             return kETIMEDOUT;
         }
         kernel_.wait_event(done_, kCommandTimeout - (now_ps() - start), what);
+    }
+    if (eh_retry_ & (1u << slot)) {
+        eh_retry_ &= ~(1u << slot);
+        return kRetry;
+    }
+    if (eh_failed_ & (1u << slot)) {
+        eh_failed_ &= ~(1u << slot);
+        return eh_rc_[slot];
     }
     if (failed_ & (1u << slot)) return kEIO;
     if (write && observer_.written)
@@ -288,8 +398,15 @@ int AhciDriver::identify(Cpu& cpu) {
 bool AhciDriver::blocked(Cpu& cpu) { return cpu.read32(drv_ + F_BLOCKED) != 0; }
 
 int AhciDriver::submit(Cpu& cpu, const BlockRequest& req) {
-    while (blocked(cpu))  // blk_mq_quiesce_queue: requests wait for resume
-        kernel_.wait_event(unblocked_, kCommandTimeout, disk_ + ": request queue stopped until resume");
+    for (;;) {
+        if (blocked(cpu))  // blk_mq_quiesce_queue: requests wait for resume
+            kernel_.wait_event(unblocked_, kCommandTimeout, disk_ + ": request queue stopped until resume");
+        else if (recovering_)  // scsi_host_queue_ready: the host in recovery (port frozen or suspended)
+            kernel_.wait_event(unblocked_, kCommandTimeout,
+                               disk_ + ": held while " + name_ + "'s port is frozen (error handling or suspended)");
+        else
+            break;
+    }
     if (detached_) return kENODEV;  // revalidation found another drive
     if (req.preflush)
         if (int rc = flush(cpu)) return rc;

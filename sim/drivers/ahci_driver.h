@@ -13,6 +13,13 @@
 //     (PxCLB/PxFB from memory with `rederive`, FIS receive, the engine) and
 //     libata's error handler (freeze, `hard-reset`, thaw, `revalidate`).
 //     Its commands
+//       freeze       ata_port_freeze / ahci_freeze: PxIE 0; the commands in
+//                    flight now belong to the error handler (the interrupt
+//                    handler completes none of them, nor anything while the
+//                    port is frozen), and requests wait (the SCSI host in
+//                    recovery, the port suspended) until `revalidate` ends
+//                    the error handling
+//       thaw         ahci_thaw: PxIS and IS cleared, the port's interrupts on
 //       hard-reset   ahci_hardreset / sata_link_hardreset: engine stopped, the
 //                    D2H area marked busy, COMRESET (PxSCTL.DET 1) for 1 ms,
 //                    released (SPD, IPM kept), 200 ms, PxSSTS.DET debounced (stable 100 ms,
@@ -20,9 +27,14 @@
 //                    PxTFD polled until BSY clears (50 ms, -EBUSY after 10 s),
 //                    ahci_start_engine (ST, with a device present); -ENODEV
 //                    when the link stays down or the signature is not ATA's
+//                    (the commands it abandons belong to the error handler)
 //       revalidate   ata_dev_revalidate: IDENTIFY; another serial number,
 //                    model or capacity is another drive: the disk is
-//                    detached (-ENODEV, and so are its requests from then on)
+//                    detached (-ENODEV, and so are its requests from then on);
+//                    then ata_eh_finish: the error handler's commands are
+//                    retried (ata_eh_qc_retry; at most kMaxTries issues) or,
+//                    the disk detached or unreadable, failed, and the
+//                    requests held meanwhile go
 //   scenarios/drivers/sd.toml (binds "sd", the disk; no registers of its
 //     own - it talks ATA through the HBA): queue-stop/queue-start block and
 //     unblock the request queue, drain waits for the commands in flight, and
@@ -98,9 +110,17 @@ private:
     static constexpr uint64_t F_BLOCKED = 16 + 8 * Ahci::kSlots;
 
     int command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes, bool write);
+    // One issue of a command: its result, or 1 when the error handler gave it back.
+    int issue(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes, bool write);
     int identify(Cpu& cpu);
     int start_port(Cpu& cpu);
     int hard_reset(Cpu& cpu);
+    // libata's error handling: the port frozen (its commands taken by the
+    // error handler), thawed, and the handler's end (ata_eh_finish).
+    void freeze(Cpu& cpu, const char* why);
+    void thaw(Cpu& cpu);
+    void eh_finish(int rc);
+    void take_for_eh(const char* why);
     void start_engine(Cpu& cpu);
     bool irq(Cpu& cpu) override;
     bool blocked(Cpu& cpu);
@@ -118,6 +138,16 @@ private:
     uint32_t in_flight_ = 0;   // slots issued, not yet completed
     uint32_t reserved_ = 0;    // slots taken by a command being built (ata_qc_new's tag), not yet issued
     uint32_t failed_ = 0;      // slots that completed with an error
+    // Error handling (libata EH): slots the error handler owns - outstanding
+    // when the port was frozen or reset - which the interrupt handler never
+    // completes; the ones it gives back to be issued again, and the ones it
+    // failed (with eh_rc_).
+    uint32_t eh_owned_ = 0;
+    uint32_t eh_retry_ = 0;
+    uint32_t eh_failed_ = 0;
+    int eh_rc_[Ahci::kSlots] = {};
+    bool frozen_ = false;      // ATA_PFLAG_FROZEN: PxIE 0, nothing completes
+    bool recovering_ = false;  // from a freeze to the end of error handling: requests wait
     sc_core::sc_event done_;
     sc_core::sc_event unblocked_;
     BlockObserver observer_;
