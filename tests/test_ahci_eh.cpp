@@ -81,3 +81,69 @@ TEST_CASE("ahci eh: a write sent while the port is suspended waits for resume an
     CHECK(f["order"] == "ata:0xec ata:0x35 "); // revalidation's IDENTIFY, then the write
     CHECK(f["guest_errors"].empty());
 }
+
+namespace {
+// A write to a drive in standby (1.5 s of spin-up), the link reset from the
+// bus side 100 ms into it - as a cable glitch would - with the driver's
+// port interrupts enabled; `swap` puts another drive on the port first.
+Facts link_drop_under_write(bool swap) {
+    return on_disk([swap](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        Kernel& k = p.kernel();
+        Ahci* hba = nullptr;
+        for (sc_core::sc_object* o : sc_core::sc_get_top_level_objects())
+            for (sc_core::sc_object* c : o->get_child_objects())
+                if (auto* a = dynamic_cast<Ahci*>(c)) hba = a;
+        REQUIRE(hba);
+        const uint64_t buf = k.alloc(512, 512);
+        const auto data = pattern(512, 41);
+        cpu.write_block(buf, data.data(), 512);
+        f["standby"] = std::to_string(drv.disk_pm("suspend", cpu));
+        f["resume"] = std::to_string(drv.disk_pm("resume", cpu));
+        std::string events;
+        k.hub().subscribe(kind_bit(EvKind::Instant), [&](const Event& e) {
+            if (e.category != "driver") return;
+            if (e.name == "eh-take") events += "eh-take(" + arg(e, "slots") + ") ";
+            else if (e.name == "eh-finish") events += "eh-finish(" + arg(e, "retried") + arg(e, "failed") + ") ";
+            else if (e.name == "detached") events += "detached(" + arg(e, "mismatch") + ") ";
+            else if (e.name == "freeze" || e.name == "thaw" || e.name == "port-change") events += e.name + " ";
+        });
+        sc_core::sc_spawn([&, swap] {
+            sc_core::wait(sc_core::sc_time(100, sc_core::SC_MS));
+            if (swap) drive.props().set("serial", PropValue(std::string("QS-SWAPPED")));
+            hba->regs().write(Ahci::PxSCTL, 4, 0x301, "test");
+            sc_core::wait(sc_core::sc_time(1, sc_core::SC_MS));
+            hba->regs().write(Ahci::PxSCTL, 4, 0x300, "test");
+        });
+        const Picos t0 = now_ps();
+        f["write"] = std::to_string(drv.submit(cpu, {true, 40, 1, buf, false, false}));
+        f["waited_ms"] = std::to_string((now_ps() - t0) / kMs);
+        f["readable"] = drive.readable(40) == data ? "yes" : "no";
+        f["read"] = std::to_string(drv.submit(cpu, {false, 40, 1, buf, false, false}));
+        f["events"] = events;
+    });
+}
+}  // namespace
+
+TEST_CASE("ahci eh: a link drop under a write freezes the port, the error handler resets, revalidates and "
+          "issues the write again", "[ahci-eh]") {
+    Facts f = link_drop_under_write(false);
+    INFO(f["events"]);
+    CHECK(f["standby"] == "0");
+    CHECK(f["resume"] == "0");
+    CHECK(f["write"] == "0");
+    CHECK(f["readable"] == "yes");
+    // Not libata's 30 s command timeout: the reset (~306 ms) and the spin-up the retried write waits for.
+    CHECK(std::stoull(f["waited_ms"]) < 3000);
+    CHECK(f["read"] == "0");
+    CHECK(f["events"] == "port-change eh-take(0x1) freeze thaw eh-finish(0x1) ");
+    CHECK(f["guest_errors"].empty());
+}
+
+TEST_CASE("ahci eh: another drive on the port after a link drop is detached: the write fails with -ENODEV",
+          "[ahci-eh]") {
+    Facts f = link_drop_under_write(true);
+    CHECK(f["write"] == "-19");
+    CHECK(f["readable"] == "no");
+    CHECK(f["read"] == "-19");
+    CHECK(f["events"] == "port-change eh-take(0x1) freeze thaw detached(serial number) eh-finish(0x1) ");
+}

@@ -279,8 +279,11 @@ void Ahci::comreset() {
     ++link_gen_;
     const bool was_up = (b.reg("PxSSTS").value() & 0xf) == 3;
     std::vector<Arg> args;
+    // The command the drive runs ends without an answer. Only one still
+    // issued (its PxCI bit set) keeps its slot abandoned: one software took
+    // back by clearing ST, and may issue again, does not.
     if (running_) {
-        abandoned_ |= 1u << (running_ - 1);
+        if (b.reg("PxCI").value() & (1u << (running_ - 1))) abandoned_ |= 1u << (running_ - 1);
         ++generation_;
         args.push_back({"abandoned_slot", std::to_string(running_ - 1)});
     }
@@ -419,6 +422,18 @@ void Ahci::run_slot(unsigned slot, uint64_t generation) {
         data.assign(total, 0);
         ok = move(false);
     }
+    // The link drops under the command (a cable or PHY glitch, a drive
+    // that resets itself): the drive resets and answers with COMINIT again
+    // - the link comes back as after a COMRESET - and the HBA abandons the
+    // slot (no FIS, no interrupt, PxCI kept). PxSERR.DIAG.N (PhyRdy
+    // change) and then DIAG.X (COMINIT) tell the driver.
+    if (ok && generation == generation_)
+        if (fault("sata-link-drop", {{"slot", std::to_string(slot)}, {"command", fmt::format("{:#04x}", cfis[2])}})) {
+            hub().instant(path(), "link-drop", "link", {{"slot", std::to_string(slot)}});
+            comreset();
+            release();
+            return done("aborted");
+        }
     if (ok && generation == generation_) {
         hub().instant(path(), "ata", "disk",
                       {{"command", fmt::format("{:#04x}", command)}, {"lba", std::to_string(lba)},

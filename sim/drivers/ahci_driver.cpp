@@ -83,6 +83,14 @@ int AhciDriver::command(Cpu& cpu, const std::string& name, DriverRunner&) {
 // ahci_start_engine, which sets ST only with a device present (PxTFD BSY
 // and DRQ clear, PxSSTS.DET 3: ahci_is_device_present).
 int AhciDriver::hard_reset(Cpu& cpu) {
+    resetting_ = true;
+    const int rc = do_hard_reset(cpu);
+    resetting_ = false;
+    reset_done_.notify(sc_core::SC_ZERO_TIME);
+    return rc;
+}
+
+int AhciDriver::do_hard_reset(Cpu& cpu) {
     const std::string what = name_ + ": hard-reset";
     // COMRESET abandons the command the drive runs, and stopping the engine
     // clears PxCI: what is outstanding now is the error handler's.
@@ -212,6 +220,46 @@ void AhciDriver::eh_finish(int rc) {
     unblocked_.notify(sc_core::SC_ZERO_TIME);
 }
 
+// The SCSI error handler thread (scsi_error_handler -> ata_scsi_error), woken
+// by a port change: one at a time per port. After a reset the driver is
+// running itself, it runs ata_eh_recover for a hotplugged link - the hard
+// reset (ATA_EH_RESET), ata_std_postreset (SError), the thaw - then
+// revalidation and ata_eh_finish: the same drive gets its commands again;
+// another drive, or none (the link stays down: the reset's -ENODEV), is
+// detached and they fail with -ENODEV. libata tries a failing reset up to
+// four times with growing timeouts (ata_eh_reset_timeouts) before it gives
+// up; this handler tries once.
+void AhciDriver::schedule_eh(Cpu& cpu) {
+    if (eh_scheduled_) return;
+    eh_scheduled_ = true;
+    Cpu* c = &cpu;
+    sc_core::sc_process_handle h = sc_core::sc_spawn(
+        [this, c] {
+            sc_core::wait(sc_core::SC_ZERO_TIME);  // after the interrupt handler returns
+            while (resetting_) kernel_.wait_event(reset_done_, kCommandTimeout, name_ + ": EH waits for a reset");
+            run_eh(*c);
+            eh_scheduled_ = false;
+        },
+        sc_core::sc_gen_unique_name(("scsi_eh_" + name_).c_str()));
+    kernel_.adopt_context(h);
+}
+
+void AhciDriver::run_eh(Cpu& cpu) {
+    kernel_.hub().slice_begin(track(), "error-handler", "driver", {{"device", name_}});
+    int rc = hard_reset(cpu);
+    cpu.write32(abar(Ahci::PxSERR), 0xffffffff);  // ata_std_postreset
+    thaw(cpu);
+    if (rc == 0) {
+        rc = identify(cpu);
+    } else if (!detached_) {
+        detached_ = true;  // no device on the link: ata_eh_detach_dev
+        kernel_.hub().instant(track(), "detached", "driver", {{"device", disk_}, {"mismatch", "no device"}});
+        rc = kENODEV;
+    }
+    eh_finish(rc);
+    kernel_.hub().slice_end(track(), "error-handler", "driver", {{"rc", std::to_string(rc)}});
+}
+
 // ahci_start_engine: ST, only with a device present (ahci_is_device_present).
 void AhciDriver::start_engine(Cpu& cpu) {
     if (cpu.read32(abar(Ahci::PxTFD)) & (Ahci::TFD_BSY | Ahci::TFD_DRQ)) return;
@@ -257,9 +305,10 @@ int AhciDriver::start_port(Cpu& cpu) {
 // ahci_interrupt and ahci_port_intr: PxIS read and written back, then, for
 // a port change (PCS, PRCS: ahci_error_intr), PxSERR read and written back -
 // "AHCI needs SError cleared" and PCS/PRCS clear only with DIAG.X/N - and IS
-// last (a level-triggered latch, AHCI 1.1 10.6.2). libata would then freeze
-// the port and run its error handler; this driver records the change
-// (`port-change` on its track) and runs no error handler from here.
+// last (a level-triggered latch, AHCI 1.1 10.6.2). A port change is
+// PORT_IRQ_FREEZE: ata_port_freeze, and the error handler runs (run_eh) -
+// unless the driver is resetting the link itself: then the change is the
+// reset's own (libata resets with the port frozen, so it never sees one).
 bool AhciDriver::irq(Cpu& cpu) {
     uint32_t is = cpu.read32(abar(Ahci::IS));
     if (is == 0 || is == 0xffffffff) return false;
@@ -272,6 +321,10 @@ bool AhciDriver::irq(Cpu& cpu) {
                               {{"device", name_},
                                {"what", (pis & Ahci::PIS_PCS) ? "connection status changed" : "PHY RDY changed"},
                                {"pxis", fmt::format("{:#x}", pis)}, {"serr", fmt::format("{:#x}", serr)}});
+        if (!resetting_ && !frozen_) {
+            freeze(cpu, "port change");
+            schedule_eh(cpu);
+        }
     }
     cpu.write32(abar(Ahci::IS), is);
     // A frozen port's commands are the error handler's; so is any slot it

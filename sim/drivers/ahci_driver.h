@@ -35,6 +35,10 @@
 //                    retried (ata_eh_qc_retry; at most kMaxTries issues) or,
 //                    the disk detached or unreadable, failed, and the
 //                    requests held meanwhile go
+//     The interrupt handler takes a port change (PxIS.PCS/PRCS) as libahci
+//     does: the port frozen and the error handler run in a thread of its
+//     own (hard-reset, SError, thaw, revalidate: the abandoned commands
+//     issued again, or failed with the disk detached).
 //   scenarios/drivers/sd.toml (binds "sd", the disk; no registers of its
 //     own - it talks ATA through the HBA): queue-stop/queue-start block and
 //     unblock the request queue, drain waits for the commands in flight, and
@@ -121,6 +125,10 @@ private:
     void thaw(Cpu& cpu);
     void eh_finish(int rc);
     void take_for_eh(const char* why);
+    // A port change's error handler, in a thread of its own (scsi_eh_N).
+    void schedule_eh(Cpu& cpu);
+    void run_eh(Cpu& cpu);
+    int do_hard_reset(Cpu& cpu);
     void start_engine(Cpu& cpu);
     bool irq(Cpu& cpu) override;
     bool blocked(Cpu& cpu);
@@ -148,6 +156,9 @@ private:
     int eh_rc_[Ahci::kSlots] = {};
     bool frozen_ = false;      // ATA_PFLAG_FROZEN: PxIE 0, nothing completes
     bool recovering_ = false;  // from a freeze to the end of error handling: requests wait
+    bool resetting_ = false;     // hard_reset() runs: the link's changes are its own
+    bool eh_scheduled_ = false;  // a port change's error handler is scheduled or running
+    sc_core::sc_event reset_done_;
     sc_core::sc_event done_;
     sc_core::sc_event unblocked_;
     BlockObserver observer_;

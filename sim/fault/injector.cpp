@@ -35,6 +35,9 @@ const std::vector<FaultKindInfo>& fault_kinds() {
         {"wake-event", true, "source", "a wake event arrives: `source` = power-button (default), rtc, or usb-key (a key on the first USB keyboard)"},
         {"disk-write-error", false, "", "the drive fails a write command (ATA ERR/ABRT): the request gets -EIO"},
         {"slow-spin-up", false, "duration", "the drive takes `duration` longer to spin up"},
+        {"sata-link-drop", false, "",
+         "an AHCI port's link drops while the HBA runs a command: the drive resets and the link comes back through "
+         "COMINIT; the command is abandoned (no FIS, no interrupt) and PxSERR.DIAG.N/X raise PxIS.PRCS/PCS"},
         {"image-bit-flip", false, "page",
          "after S4 entry, one bit of image data page `page` (stream order) flips on the media"},
         {"resume-device-late", false, "duration",
