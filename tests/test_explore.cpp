@@ -1077,3 +1077,45 @@ TEST_CASE("explore: --mutate with other axes explores one scenario, bad mutate t
     CHECK(driver.status == 2);
     CHECK(driver.out.find("no unpatched driver named 'nosuch'") != std::string::npos);
 }
+
+TEST_CASE("explore: a prefix run plans from its baseline's branch view the forks it plans from the whole run",
+          "[explore]") {
+    // explore hands its prefix run a view of the baseline (phases' and
+    // callbacks' starts, persistence points), not the run recorded at the
+    // file's level: the same forks, from a few events.
+    Scenario s = load_scenario(std::string(QUIESCE_DATA_DIR) + "/regression/s3-storage.toml");
+    s.trace = TraceLevel::Events;
+    s.note_persistence = true;
+    RunResult base = execute(s);
+    std::vector<FaultPoint> points = fault_points(base.stream, {"callback-fail", "power-loss"}, {"sda"}, 10);
+    for (auto& p : cross_points(fault_points(base.stream, {"power-loss"}), order_points(build_graph(s.platform), true, false, 3),
+                                {}, {}))
+        points.push_back(p);
+    for (auto& p : order_points(build_graph(s.platform), true, false, 3)) points.push_back(p);
+    const RunStream view = branch_view(base.stream);
+    CHECK(view.events.size() * 10 < base.stream.events.size());
+    CHECK(view.persistence == base.stream.persistence);
+    std::vector<size_t> alone_whole, alone_view;
+    PrefixPlan whole = prefix_plan(base.stream, points, alone_whole);
+    PrefixPlan viewed = prefix_plan(view, points, alone_view);
+    CHECK(alone_whole == alone_view);
+    CHECK(whole.members == viewed.members);
+    REQUIRE(whole.root.size() == viewed.root.size());
+    REQUIRE(whole.root.size() > 10);
+    std::set<Picos> at;
+    for (size_t i = 0; i < whole.root.size(); ++i) {
+        const Fork &a = whole.root[i], &b = viewed.root[i];
+        CHECK(a.at == b.at);
+        CHECK(a.keys == b.keys);
+        CHECK(a.alone == b.alone);
+        CHECK(a.members == b.members);
+        CHECK(a.stem == b.stem);
+        at.insert(a.at);
+    }
+    CHECK(at.size() > 5);
+    std::set<std::string> taken(whole.root.back().keys.begin(), whole.root.back().keys.end());
+    std::vector<Fork> below = plan_forks(base.stream, whole.root.back().at, false, taken, whole.members, whole.steps);
+    std::vector<Fork> below_view = plan_forks(view, whole.root.back().at, false, taken, whole.members, whole.steps);
+    REQUIRE(below.size() == below_view.size());
+    for (size_t i = 0; i < below.size(); ++i) CHECK(below[i].at == below_view[i].at);
+}

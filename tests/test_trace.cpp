@@ -404,3 +404,60 @@ TEST_CASE("wire: a stream decoded in pieces (a shared prefix, then a suffix) is 
     cut.feed(suffix.substr(0, suffix.size() / 2));
     CHECK(cut.finish().truncated);
 }
+
+TEST_CASE("wire: a decoder takes room for a whole stream's events at once, and decodes it as before", "[trace]") {
+    using namespace quiesce;
+    WireWriter w(-1);
+    std::string first;  // the first 400 events: a piece as a prefix process sends at a pause
+    for (int i = 0; i < 1000; ++i) {  // not a power of two: a vector grown one by one would hold 1024
+        if (i == 400) first = w.take();
+        Event e;
+        e.kind = i % 3 ? EvKind::SliceBegin : EvKind::Instant;
+        e.ts = Picos(i) * 1000;
+        e.track = i % 2 ? "pci0.rp0.dma0.io" : "cpu0";
+        e.name = "step-" + std::to_string(i);
+        e.category = "step";
+        e.phase = "suspend";
+        e.initiator = i % 5 ? "" : "dma0";
+        e.addr = uint64_t(i) << 20;
+        for (int a = 0; a < i % 4; ++a) e.args.push_back({"arg" + std::to_string(a), std::to_string(i * a)});
+        w.event(e);
+    }
+    RunSummary sum;
+    sum.outcome = "resumed";
+    sum.memory_digest = 7;
+    sum.persistence = {{"sda", 5}, {"sda", 9}};
+    ContextPair c;
+    c.phase = "suspend";
+    c.a = "dma0";
+    c.b = "ahci0";
+    sum.contexts = {c};
+    w.summary(sum);
+    const std::string bytes = first + w.take();
+
+    RunStream whole = decode_stream(bytes);
+    CHECK(!whole.truncated);
+    REQUIRE(whole.events.size() == 1000);
+    CHECK(whole.events.capacity() == 1000);  // one allocation, no growth
+    CHECK(whole.persistence.size() == 2);
+    CHECK(whole.contexts.size() == 1);
+    CHECK(whole.events[999].name == "step-999");
+    CHECK(whole.events[7].args.size() == 3);
+    // Fed in pieces (as a prefix process sends them), it is the same stream.
+    StreamDecoder d;
+    d.feed(first);
+    StreamDecoder copy = d;  // what the parent does for each variant
+    copy.feed(bytes.substr(first.size()));
+    RunStream pieces = std::move(copy).finish();
+    CHECK(!pieces.truncated);
+    CHECK(pieces.digest == whole.digest);
+    CHECK(pieces.events.size() == 1000);
+    CHECK(pieces.events[999].args.size() == 3);
+    CHECK(d.finish().events.size() == 400);
+    // Cut short (a crashed child), what came whole is decoded, and marked truncated.
+    RunStream cut_short = decode_stream(bytes.substr(0, bytes.size() / 2));
+    CHECK(cut_short.truncated);
+    CHECK(cut_short.events.size() > 400);
+    CHECK(cut_short.events.size() < 600);
+    for (size_t i = 0; i < cut_short.events.size(); ++i) CHECK(cut_short.events[i].name == whole.events[i].name);
+}

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -222,8 +223,10 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         plain_group.stem = s;  // records what the variants record
         plain_group.stem.trace = variant_trace;
         plain_group.stem.note_contexts = points.size() > fault_count;  // the forked variants' runs go on from it
-        plain_group.run = base.stream;
-        sub(plain, base.stream, false, plain_group);
+        // The prefix run plans from the baseline's branch view, not a copy of
+        // the whole run recorded at the file's level (the forks are the same).
+        plain_group.run = branch_view(base.stream);
+        sub(plain, plain_group.run, false, plain_group);
         for (const auto& [rule, ks] : by_mutation) {
             std::vector<size_t> followers;  // the mutant's own variant runs from the start
             for (size_t k : ks)
@@ -246,6 +249,12 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     } else {
         for (size_t k = 0; k < variants.size(); ++k) alone.push_back(k);
     }
+    // The baseline is recorded and planned from: every process forked from
+    // here on (the prefix runs and theirs, the variants) would inherit its
+    // events - a million on a busy machine - and copy their page tables at
+    // each fork. Its memory goes back before they start.
+    base.stream = RunStream{};
+    ::malloc_trim(0);
     // The header counts the prefix runs' own forks: where they branch, and
     // the variants that fork again from the stems they fork.
     size_t stems = 0, followers = 0, branch_points = 0, plain_points = 0;

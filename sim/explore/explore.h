@@ -155,6 +155,13 @@ struct PrefixPlan {
 };
 PrefixPlan prefix_plan(const RunStream& baseline, const std::vector<FaultPoint>& variant_points,
                        std::vector<size_t>& alone);
+// What plan_forks reads of a run - its phases' and callbacks' starts, its
+// persistence points - and nothing else: the forks it plans over the view
+// are those over the run. A prefix run holds its baseline for the whole
+// branched run and each of its forks inherits it: a view of a run recorded
+// at the level `events` (a million events on a busy machine) is a few
+// hundred.
+RunStream branch_view(const RunStream& run);
 
 // PCT schedules as variants (rule "schedule=pct,seed=i,depth=d,steps=k";
 // kind "pct"): seeds 1..n.

@@ -61,6 +61,15 @@ PrefixPlan prefix_plan(const RunStream& baseline, const std::vector<FaultPoint>&
     return plan;
 }
 
+RunStream branch_view(const RunStream& run) {
+    RunStream out;
+    for (const auto& ev : run.events)  // what plan_forks reads to place its forks (phases, the first callback)
+        if (ev.kind == EvKind::SliceBegin && (ev.category == "phase" || ev.category == "callback"))
+            out.events.push_back(ev);
+    out.persistence = run.persistence;
+    return out;
+}
+
 namespace {
 bool has_device(const Scenario& s, const char* type) {
     return std::any_of(s.platform.devices.begin(), s.platform.devices.end(),

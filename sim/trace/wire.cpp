@@ -146,13 +146,60 @@ struct Reader {
         pos += n;
         return s;
     }
+    void skip_str() {
+        uint64_t n = u64();
+        if (!ok || n > b.size() - pos) { ok = false; return; }
+        pos += n;
+    }
 };
+
+// How many event records `bytes` holds, up to a record cut short or
+// unknown (the decoder reserves room for them at once: a run's stream is
+// mostly events, and a vector grown one by one to a million events moves
+// them over and over and touches twice their memory fresh - most of what
+// decoding a big run cost). It reads the records as feed() does.
+size_t count_events(const std::string& bytes) {
+    Reader r{bytes};
+    size_t n = 0;
+    auto fields = [&r](const char* shape) {  // s: a string, u: a number
+        for (const char* f = shape; *f && r.ok; ++f)
+            if (*f == 's') r.skip_str();
+            else r.u64();
+    };
+    while (r.ok && r.pos < bytes.size()) {
+        const char tag = bytes[r.pos++];
+        if (tag == char(TAG_EVENT)) {
+            fields("uussssuuuuus");  // kind, ts, track, name, category, phase, value, addr, data, size, write, initiator
+            uint64_t nargs = r.u64();
+            for (uint64_t i = 0; i < nargs && r.ok; ++i) fields("ss");
+            n += r.ok;
+        } else if (tag == char(TAG_TRACK)) {
+            fields("ssssu");
+        } else if (tag == char(TAG_PERSIST)) {
+            fields("su");
+        } else if (tag == char(TAG_CONTEXT)) {
+            fields("sussussu");  // phase, a_kind, a, a_core, b_kind, b, b_core, seen
+        } else if (tag == char(TAG_SUMMARY)) {
+            fields("ssuuu");
+        } else {
+            break;
+        }
+    }
+    return n;
+}
 }  // namespace
 
 void StreamDecoder::feed(const std::string& bytes) {
     RunStream& out = out_;
     Reader r{bytes};
     uint64_t h = h_;
+    if (ok_) {
+        // Room for the events ahead, taken at once, when they are many.
+        const size_t ahead = bytes.size() >= 4096 ? count_events(bytes) : 0;
+        // (at least doubling what it holds: a stream fed piece by piece still grows geometrically)
+        if (out.events.capacity() - out.events.size() < ahead)
+            out.events.reserve(std::max(out.events.size() + ahead, 2 * out.events.capacity()));
+    }
     while (ok_ && r.ok && r.pos < bytes.size()) {
         size_t start = r.pos;
         char tag = bytes[r.pos++];
