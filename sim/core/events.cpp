@@ -95,7 +95,7 @@ void EventArgs::assign(size_t i, Arg& out) const {
         out.value.assign(a.value);
         return;
     }
-    const ArgRef& a = list_[i];
+    const ArgRef& a = list_.begin()[i];
     out.key.assign(a.key.data(), a.key.size());
     if (!a.is_int) {
         out.value.assign(a.text.data(), a.text.size());

@@ -81,14 +81,16 @@ struct ArgRef {
 class EventArgs {
 public:
     EventArgs() = default;
-    EventArgs(std::initializer_list<ArgRef> list) : list_(list.begin()), n_(list.size()) {}
+    // The list is kept as a list (a view of the caller's array, alive for the
+    // call's full expression, which is how emitters are called).
+    EventArgs(std::initializer_list<ArgRef> list) : list_(list), n_(list.size()) {}
     EventArgs(const std::vector<Arg>& args) : vec_(&args), n_(args.size()) {}
     size_t size() const { return n_; }
     // Writes argument i into `out` (its buffers reused).
     void assign(size_t i, Arg& out) const;
 
 private:
-    const ArgRef* list_ = nullptr;
+    std::initializer_list<ArgRef> list_;
     const std::vector<Arg>* vec_ = nullptr;
     size_t n_ = 0;
 };
