@@ -90,6 +90,7 @@ std::vector<Case> catalogue() {
         {"dma_copies out of range", {{"s.toml", kScenario + "[workload]\ndma_copies = 65\n"}}, run, Where::File, "s.toml", "workload.dma_copies: must be 0 to 64"},
         {"duration without unit", {{"s.toml", kScenario + "[wake]\nafter = \"50\"\n"}}, run, Where::File, "s.toml", "wake.after"},
         {"zero wall time", {{"s.toml", kScenario + "[limits]\nwall_time = \"0s\"\n"}}, run, Where::File, "s.toml", "limits.wall_time"},
+        {"zero cpu time", {{"s.toml", kScenario + "[limits]\ncpu_time = \"0s\"\n"}}, run, Where::File, "s.toml", "limits.cpu_time"},
         {"trace level", {{"s.toml", kScenario + "[trace]\nlevel = \"verbose\"\n"}}, run, Where::File, "s.toml", "trace.level"},
         {"fault kind", {{"s.toml", kScenario + "[[fault]]\nkind = \"nope\"\n"}}, run, Where::File, "s.toml", "fault[0].kind: unknown fault kind 'nope'"},
         {"fault phase", {{"s.toml", kScenario + "[[fault]]\nkind = \"callback-fail\"\nphase = \"nap\"\ndevice = \"dma0\"\n"}}, run, Where::File, "s.toml", "fault[0].phase"},

@@ -30,6 +30,25 @@ TEST_CASE("fork runner: a runaway child is killed at the wall-clock limit", "[ru
         },
         0.3);
     REQUIRE(r.status == ChildResult::Status::TimedOut);  // killed, not waited for forever
+    REQUIRE_FALSE(r.cpu_limit);                          // it slept: the wall clock killed it
+}
+
+TEST_CASE("fork runner: a child spinning is killed at its CPU-time limit, not at the wall clock's", "[runs]") {
+    ChildResult r = run_forked(
+        [](int) {
+            volatile uint64_t x = 0;
+            for (;;) x = x + 1;
+        },
+        RunLimits(600, 0.2));
+    REQUIRE(r.status == ChildResult::Status::TimedOut);
+    REQUIRE(r.cpu_limit);
+    REQUIRE(r.wall_s < 600);
+}
+
+TEST_CASE("fork runner: a child that sleeps does not reach its CPU-time limit", "[runs]") {
+    ChildResult r = run_forked([](int) { std::this_thread::sleep_for(std::chrono::milliseconds(300)); },
+                               RunLimits(600, 0.05));
+    REQUIRE(r.status == ChildResult::Status::Exited);
 }
 
 TEST_CASE("runs: the same scenario and seed give the same trace digest", "[runs][determinism]") {
@@ -109,6 +128,14 @@ TEST_CASE("runs: a run past its wall-clock limit is a timeout, not a hang", "[ru
     RunResult r = execute(s);
     REQUIRE(r.status == "timeout");
     REQUIRE(r.message.find("wall-clock limit") != std::string::npos);
+}
+
+TEST_CASE("runs: a run past its CPU-time limit is a timeout that names limits.cpu_time", "[runs]") {
+    Scenario s = test::load_regression("s3-basic");
+    s.cpu_limit_s = 1e-6;
+    RunResult r = execute(s);
+    REQUIRE(r.status == "timeout");
+    REQUIRE(r.message.find("limits.cpu_time") != std::string::npos);
 }
 
 TEST_CASE("runs: [properties] override a model's typed properties", "[runs][properties]") {

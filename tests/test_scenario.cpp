@@ -32,6 +32,7 @@ after = "50ms"
 
 [limits]
 sim_time = "2s"
+cpu_time = "20s"
 wall_time = "30s"
 
 [trace]
@@ -78,6 +79,7 @@ TEST_CASE("scenario: every documented key loads", "[scenario]") {
     REQUIRE(s.wake_after == 50'000'000'000ULL);
     REQUIRE(s.sim_limit == 2'000'000'000'000ULL);
     REQUIRE(s.wall_limit_s == 30);
+    REQUIRE(s.cpu_limit_s == 20);
     REQUIRE(s.trace == TraceLevel::Bus);
     REQUIRE_FALSE(s.expect.pass);
     REQUIRE(s.expect.violations == std::vector<std::string>{"hwstate.not-restored"});

@@ -334,7 +334,7 @@ private:
         write_all(out_, encode_piece(forked, w_.take()));
         for (size_t i = 0; i < forks.size(); ++i) {
             const Fork& f = forks[i];
-            double limit = f.stem ? stem_limit(f) : variants_[f.members[0]].wall_limit_s;
+            RunLimits limit = f.stem ? RunLimits(stem_limit(f)) : run_limits(variants_[f.members[0]]);
             if (std::optional<int> fd = pool_->fork_child(forked[i].id, limit)) {
                 if (f.stem) {
                     become_stem(site, now, f, *fd);
@@ -370,7 +370,7 @@ private:
         scout_ = f.alone ? *f.alone : variants_.size();
         if (f.alone) write_all(out_, encode_piece({{*f.alone, {}}}, ""));
         if (std::optional<int> scout =
-                pool_->fork_child(scout_, f.alone ? variants_[*f.alone].wall_limit_s : base_.wall_limit_s)) {
+                pool_->fork_child(scout_, run_limits(f.alone ? variants_[*f.alone] : base_))) {
             become_variant(*scout);
             return;
         }
@@ -493,7 +493,9 @@ private:
         lost.signal = why.signal;
         lost.exit_code = why.exit_code ? why.exit_code : 1;
         lost.error_tail = std::string(what) +
-                          (why.status == ChildResult::Status::TimedOut ? "killed after its wall-clock limit" : why.error_tail);
+                          (why.status == ChildResult::Status::TimedOut
+                               ? (why.cpu_limit ? "killed after its CPU-time limit" : "killed after its wall-clock limit")
+                               : why.error_tail);
         return lost;
     }
 

@@ -114,7 +114,7 @@ void preflight(const Scenario& s) {
             }
             write_all(fd, out);
         },
-        s.wall_limit_s);
+        run_limits(s));
     // A crash while building is a model bug: the run itself will record it.
     if (child.status == ChildResult::Status::Exited && !child.output.empty()) throw InputError(child.output);
 }
@@ -137,7 +137,7 @@ void simulate_into(const Scenario& s, int fd) {
 }
 
 ChildResult simulate_forked(const Scenario& s) {
-    return run_forked([&s](int fd) { simulate_into(s, fd); }, s.wall_limit_s);
+    return run_forked([&s](int fd) { simulate_into(s, fd); }, run_limits(s));
 }
 
 // The tasks' result digests in a stream: task -> digest.
@@ -180,7 +180,9 @@ void compare_with_control(const Scenario& s, RunResult& r, const RunStream& cs) 
 bool judge_death(const Scenario& s, const ChildResult& child, bool has_summary, RunResult& r) {
     if (child.status == ChildResult::Status::TimedOut) {
         r.status = "timeout";
-        r.message = fmt::format("killed after the wall-clock limit of {}s", s.wall_limit_s);
+        r.message = child.cpu_limit ? fmt::format("killed after {}s of CPU time (limits.cpu_time)", s.cpu_limit_s)
+                                    : fmt::format("killed after the wall-clock limit of {}s (limits.wall_time)",
+                                                  s.wall_limit_s);
         return true;
     }
     if (child.status == ChildResult::Status::Crashed || !has_summary) {
@@ -212,7 +214,7 @@ void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
     size_t next = 0;
     run_forked_pool(
         scenarios.size(), jobs, [&scenarios](size_t i, int fd) { simulate_into(scenarios[i], fd); },
-        [&scenarios](size_t i) { return scenarios[i].wall_limit_s; },
+        [&scenarios](size_t i) { return run_limits(scenarios[i]); },
         [&](size_t i, ChildResult child) {
             finished.emplace(i, judge_child(scenarios[i], std::move(child)));
             for (auto it = finished.find(next); it != finished.end(); it = finished.find(next)) {

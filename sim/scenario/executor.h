@@ -86,6 +86,8 @@ std::vector<Fork> plan_forks(const RunStream& run, Picos now, bool at_start, con
 void execute_branched(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
                       const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs,
                       const std::function<void(size_t index, RunResult)>& done);
+// A run's limits ([limits] cpu_time and wall_time) for the fork runner.
+inline RunLimits run_limits(const Scenario& s) { return {s.wall_limit_s, s.cpu_limit_s}; }
 // Judges what one child wrote (its stream, or how it died); a child forked
 // at a branch point wrote what follows `prefix`.
 RunResult judge_child(const Scenario& s, ChildResult child, const StreamDecoder* prefix = nullptr);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -37,14 +38,16 @@ struct Running {
     pid_t pid = -1;
     int fds[2] = {-1, -1};  // stream, stderr
     std::chrono::steady_clock::time_point start;
-    double limit = 0;
+    RunLimits limit = 0.0;
+    clockid_t cpu_clock{};
+    bool has_cpu_clock = false;
     bool killed = false;
     ChildResult r;
 };
 
 // Forks. The parent gets the running child; the child gets pid 0 and its
 // stream fd in fds[0], with stderr going to the parent.
-Running start_child(size_t index, double wall_limit_s) {
+Running start_child(size_t index, RunLimits limits) {
     int out[2], err[2];
     SIM_ASSERT(::pipe(out) == 0 && ::pipe(err) == 0, "pipe failed: {}", std::strerror(errno));
     std::fflush(stdout);
@@ -52,7 +55,7 @@ Running start_child(size_t index, double wall_limit_s) {
     const pid_t parent = ::getpid();
     Running c;
     c.index = index;
-    c.limit = wall_limit_s;
+    c.limit = limits;
     c.start = std::chrono::steady_clock::now();
     c.pid = ::fork();
     SIM_ASSERT(c.pid >= 0, "fork failed: {}", std::strerror(errno));
@@ -75,6 +78,7 @@ Running start_child(size_t index, double wall_limit_s) {
     }
     ::close(out[1]);
     ::close(err[1]);
+    c.has_cpu_clock = ::clock_getcpuclockid(c.pid, &c.cpu_clock) == 0;
     c.fds[0] = out[0];
     c.fds[1] = err[0];
     return c;
@@ -98,6 +102,14 @@ ChildResult finish_child(Running& c) {
     return r;
 }
 
+// The child's CPU time so far (0 when its clock cannot be read: then only
+// the wall limit holds).
+double cpu_seconds(const Running& c) {
+    timespec ts{};
+    if (!c.has_cpu_clock || ::clock_gettime(c.cpu_clock, &ts) != 0) return 0;
+    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
 }  // namespace
 
 struct ForkPool::Impl {
@@ -119,9 +131,9 @@ ForkPool::~ForkPool() {
     }
 }
 
-std::optional<int> ForkPool::fork_child(size_t index, double wall_limit_s) {
+std::optional<int> ForkPool::fork_child(size_t index, RunLimits limits) {
     while (impl_->running.size() >= jobs_) pump();
-    Running c = start_child(index, wall_limit_s);
+    Running c = start_child(index, limits);
     if (c.pid == 0) {            // the child: its stream fd, back to the caller
         impl_->running.clear();  // the parent's children are not this one's
         return c.fds[0];
@@ -136,7 +148,9 @@ void ForkPool::wait_all() {
 
 void ForkPool::pump() {
     auto& running = impl_->running;
-    // Kill what ran out of wall time; wait for output from any child.
+    // Kill what ran out of CPU or wall time; wait for output from any child
+    // (at most until the first limit could be reached: CPU time grows no
+    // faster than the wall clock).
     auto now = std::chrono::steady_clock::now();
     double timeout = 1e9;
     std::vector<pollfd> p;
@@ -144,11 +158,14 @@ void ForkPool::pump() {
     for (size_t k = 0; k < running.size(); ++k) {
         Running& c = running[k];
         double elapsed = std::chrono::duration<double>(now - c.start).count();
-        if (!c.killed && elapsed > c.limit) {
+        double cpu = c.killed ? 0 : cpu_seconds(c);
+        if (!c.killed && (elapsed > c.limit.wall_s || cpu > c.limit.cpu_s)) {
             ::kill(c.pid, SIGKILL);
             c.killed = true;
+            c.r.cpu_limit = cpu > c.limit.cpu_s;
         }
-        timeout = std::min(timeout, c.killed ? 0.1 : std::max(0.001, c.limit - elapsed));
+        timeout = std::min(timeout, c.killed ? 0.1
+                                             : std::max(0.001, std::min(c.limit.wall_s - elapsed, c.limit.cpu_s - cpu)));
         for (int w = 0; w < 2; ++w)
             if (c.fds[w] >= 0) {
                 p.push_back({c.fds[w], POLLIN, 0});
@@ -184,13 +201,13 @@ void ForkPool::pump() {
 }
 
 void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_t, int fd)>& body,
-                     const std::function<double(size_t)>& wall_limit_s,
+                     const std::function<RunLimits(size_t)>& limits,
                      const std::function<void(size_t, ChildResult)>& done,
                      const std::function<void(size_t, std::string&)>& output) {
     ForkPool pool(jobs, done);
     if (output) pool.on_output(output);
     for (size_t i = 0; i < count; ++i)
-        if (std::optional<int> fd = pool.fork_child(i, wall_limit_s(i))) {
+        if (std::optional<int> fd = pool.fork_child(i, limits(i))) {
             // The child: run the body, then end.
             body(i, *fd);
             ::close(*fd);
@@ -200,11 +217,11 @@ void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_
     pool.wait_all();
 }
 
-ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s,
+ChildResult run_forked(const std::function<void(int fd)>& body, RunLimits limits,
                        const std::function<void(std::string&)>& consume) {
     ChildResult out;
     run_forked_pool(
-        1, 1, [&body](size_t, int fd) { body(fd); }, [wall_limit_s](size_t) { return wall_limit_s; },
+        1, 1, [&body](size_t, int fd) { body(fd); }, [limits](size_t) { return limits; },
         [&out](size_t, ChildResult r) { out = std::move(r); },
         consume ? [&consume](size_t, std::string& output) { consume(output); }
                 : std::function<void(size_t, std::string&)>());

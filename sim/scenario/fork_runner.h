@@ -1,18 +1,30 @@
 // Run isolation by fork (DESIGN.md §4): SystemC elaborates once per process,
 // so every run happens in a forked child. The parent collects the child's
-// stream through a pipe, enforces a wall-clock limit, and turns a crash into a
-// `crashed` result instead of dying with it.
+// stream through a pipe, enforces a CPU-time and a wall-clock limit, and turns
+// a crash into a `crashed` result instead of dying with it.
 #pragma once
 
 #include "sim/core/paths.h"  // write_all
 
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
 
 namespace quiesce {
+
+// What a child may use before the parent kills it: wall-clock seconds, and
+// seconds of its own CPU time (user + system, counted from its fork). A run
+// is one thread, so the CPU limit is what stops a runaway model whatever the
+// machine's load; the wall limit stops a child that blocks instead.
+struct RunLimits {
+    RunLimits(double wall) : wall_s(wall) {}  // NOLINT: a wall limit alone
+    RunLimits(double wall, double cpu) : wall_s(wall), cpu_s(cpu) {}
+    double wall_s;
+    double cpu_s = std::numeric_limits<double>::infinity();
+};
 
 struct ChildResult {
     enum class Status { Exited, Crashed, TimedOut };
@@ -22,20 +34,21 @@ struct ChildResult {
     std::string output;       // what the child wrote to its stream fd
     std::string error_tail;   // last lines of the child's stderr
     double wall_s = 0;
+    bool cpu_limit = false;   // TimedOut by its CPU-time limit (else by the wall clock)
 };
 
 // Forks; the child runs `body(fd)` writing its stream to fd, then exits 0.
 // With `consume`, the parent sees the output as it comes in and may take
 // what it has used from the front; the result holds what it left.
-ChildResult run_forked(const std::function<void(int fd)>& body, double wall_limit_s,
+ChildResult run_forked(const std::function<void(int fd)>& body, RunLimits limits,
                        const std::function<void(std::string& output)>& consume = {});
 
 // Runs `count` bodies in forked children, at most `jobs` at a time; `done`
 // gets each child's result (index, result) as it finishes - not in index
-// order. Each child has its own wall-clock limit. `output`, if given, hears
+// order. Each child has its own limits. `output`, if given, hears
 // of each child's output as it comes in (ForkPool::on_output).
 void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_t index, int fd)>& body,
-                     const std::function<double(size_t index)>& wall_limit_s,
+                     const std::function<RunLimits(size_t index)>& limits,
                      const std::function<void(size_t index, ChildResult)>& done,
                      const std::function<void(size_t index, std::string& output)>& output = {});
 
@@ -49,7 +62,7 @@ class ForkPool {
 public:
     ForkPool(unsigned jobs, std::function<void(size_t index, ChildResult)> done);
     ~ForkPool();
-    std::optional<int> fork_child(size_t index, double wall_limit_s);
+    std::optional<int> fork_child(size_t index, RunLimits limits);
     void wait_all();
     // Hears of each child's output as it comes in (may take from its front).
     void on_output(std::function<void(size_t index, std::string& output)> f) { output_ = std::move(f); }

@@ -251,6 +251,11 @@ Scenario load_scenario(const std::string& path) {
             s.callback_budget = parse_value(r, "callback", *a, parse_duration);
             if (s.callback_budget == 0) r.fail("callback", "must be above 0");
         }
+        if (auto a = r.str("cpu_time")) {
+            Picos ps = parse_value(r, "cpu_time", *a, parse_duration);
+            s.cpu_limit_s = double(ps) / 1e12;
+            if (s.cpu_limit_s <= 0) r.fail("cpu_time", "must be above 0");
+        }
         if (auto a = r.str("wall_time")) {
             Picos ps = parse_value(r, "wall_time", *a, parse_duration);
             s.wall_limit_s = double(ps) / 1e12;

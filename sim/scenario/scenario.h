@@ -212,7 +212,11 @@ struct Scenario {
     Picos think = 0;
     Picos key_after = 0;                     // a key pressed on the first USB keyboard then (0: never)
     Picos sim_limit = 10'000'000'000'000ULL; // 10 s simulated
-    double wall_limit_s = 60;
+    // The parent kills a run past either (a `timeout`): its CPU time stops
+    // a runaway model whatever the machine's load; the wall clock, a child
+    // that blocks instead of computing.
+    double cpu_limit_s = 60;
+    double wall_limit_s = 600;
     Picos callback_budget = 10'000'000'000'000ULL;  // liveness.hang: 10 s per device callback
     TraceLevel trace = TraceLevel::Events;
     Expectation expect;
