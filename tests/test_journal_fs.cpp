@@ -4,6 +4,7 @@
 #include "bench_platform.h"
 
 #include "models/disk/sata_drive.h"
+#include "sim/check/storage_check.h"
 #include "sim/kernel/image_state.h"
 #include "sim/kernel/journal_fs.h"
 #include "sim/kernel/kernel.h"
@@ -12,6 +13,7 @@
 
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 
 using namespace quiesce;
@@ -453,4 +455,130 @@ TEST_CASE("kernel file handles: name=value text in the image, revoked when the d
     REQUIRE(f["round trip"] == "yes");
     REQUIRE(f["bad"] == "refused");
     REQUIRE(f["revoked"] == "1 -9 1");
+}
+
+// fs.foreign-change-lost on its own: another OS changes the file under a
+// kernel that slept with it mounted; the kernel goes on either with what it
+// held from before (its page cache and metadata) or after drop_stale.
+namespace {
+// `remove`: delete, else write file block 0. `drop`: the kernel reads the
+// filesystem again before going on. `rewrite`: it then writes file block 0
+// itself (after the change: its hash is one written since). The reasons the
+// check gives, "; "-joined ("" when it is quiet).
+std::string foreign_lost(bool remove, bool drop, bool rewrite = false) {
+    Facts f = on_disk([&](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        JournalFs fs(p.kernel(), drv, 0, kPartition, true);
+        REQUIRE(fs.mkfs(cpu, 64) == 0);
+        REQUIRE(fs.mount(cpu) == 0);
+        for (uint64_t b = 0; b < 3; ++b) REQUIRE(fs.write(cpu, b, content(b, 1).data()) == 0);
+        REQUIRE(fs.fsync(cpu) == 0);
+        // The state the machine slept with: block 0 rewritten, not yet written back or committed.
+        REQUIRE(fs.write(cpu, 0, content(0, 2).data()) == 0);
+        REQUIRE(drv.flush(cpu) == 0);
+        auto r = qfs::offline_change(media(drive), media_writer(drive), kPartition, {remove, 0, 4242});
+        REQUIRE(r.error == "");
+        const ForeignChange c = foreign_change_of(qfs::view_after_replay(media(drive)), remove, 0, 1);
+        std::set<uint64_t> since;
+        if (drop) REQUIRE(fs.drop_stale(cpu) == 0);
+        if (rewrite) {
+            auto d = content(0, 3);
+            REQUIRE(fs.write(cpu, 0, d.data()) == 0);
+            since.insert(content_hash(d.data(), d.size()));
+        }
+        // The kernel's next commits: the flusher's pass in the superblock,
+        // sync, and the checkpoint that writes the metadata home (until then
+        // a mount would not replay the stale kernel's transactions: the other
+        // OS left the journal empty).
+        fs.note_pass(cpu, 9, 9);
+        REQUIRE(fs.sync(cpu) == 0);
+        REQUIRE(fs.checkpoint(cpu) == 0);
+        REQUIRE(drv.flush(cpu) == 0);
+        std::string all;
+        for (const auto& l : foreign_change_lost(c, qfs::view_after_replay(media(drive)), since))
+            all += (all.empty() ? "" : "; ") + l;
+        f["lost"] = all;
+    });
+    return f["lost"];
+}
+}  // namespace
+
+TEST_CASE("fs.foreign-change-lost: a kernel that kept its cache and metadata writes them back over another OS's "
+          "change, one that read the disk again does not",
+          "[fs][check]") {
+    SECTION("delete, the metadata kept: the file is back") {
+        const std::string lost = foreign_lost(true, false);
+        INFO(lost);
+        CHECK(lost.find("inode 34 is a file at generation 0, the other OS left it free with generation 1") !=
+              std::string::npos);
+        CHECK(lost.find("the superblock's mount count is 1, the other OS left 2") != std::string::npos);
+    }
+    SECTION("delete, dropped and read again: quiet") { CHECK(foreign_lost(true, true) == ""); }
+    SECTION("write, the dirty page kept: written back over the other OS's block") {
+        const std::string lost = foreign_lost(false, false);
+        INFO(lost);
+        CHECK(lost.find("file block 0 (block") != std::string::npos);
+        CHECK(lost.find("holds neither what the other OS wrote") != std::string::npos);
+    }
+    SECTION("write, dropped and read again: quiet") { CHECK(foreign_lost(false, true) == ""); }
+    SECTION("write, dropped, then the block written anew by this kernel: quiet") {
+        CHECK(foreign_lost(false, true, true) == "");
+    }
+}
+
+TEST_CASE("fs.foreign-change-lost: each way back from the other OS's result is named, what goes on from it is not",
+          "[fs][check]") {
+    // A hand-made filesystem view: the superblock, the inode and a one-block map.
+    auto view = [](bool exists, uint64_t generation, uint64_t size, uint64_t version, uint64_t mounts,
+                   uint64_t block0, uint64_t data_tag) {
+        auto blocks = std::make_shared<std::map<uint64_t, std::vector<uint8_t>>>();
+        auto put = [&](uint64_t b, unsigned off, uint64_t v) {
+            auto& d = (*blocks)[b];
+            d.resize(qfs::kBlock);
+            std::memcpy(d.data() + off, &v, 8);
+        };
+        put(qfs::kSuper, 0, qfs::kSuperMagic);
+        put(qfs::kSuper, qfs::kSuperMounts, mounts);
+        put(qfs::kSuper, qfs::kSuperFileBlocks, 4);
+        put(qfs::kInode, 0, exists ? qfs::kInodeMagic : 0);
+        put(qfs::kInode, qfs::kInodeGeneration, generation);
+        put(qfs::kInode, qfs::kInodeSize, size);
+        put(qfs::kInode, qfs::kInodeWrites, version);
+        put(qfs::kMapFirst, 0, block0);
+        if (block0) put(block0, 0, data_tag);
+        qfs::FileView v;
+        v.formatted = true;
+        v.map = {block0, 0, 0, 0};
+        v.read = [blocks](uint64_t b) {
+            auto it = blocks->find(b);
+            return it != blocks->end() ? it->second : std::vector<uint8_t>(qfs::kBlock, 0);
+        };
+        return v;
+    };
+    auto hash_of = [](const qfs::FileView& v) {
+        auto d = v.read(v.map[0]);
+        return content_hash(d.data(), d.size());
+    };
+    // The other OS wrote file block 0 (into block 100, tag 7): generation 3, size 2, version 5, mounts 4.
+    const ForeignChange wrote = foreign_change_of(view(true, 3, 2, 5, 4, 100, 7), false, 0, 1);
+    const std::set<uint64_t> none;
+    CHECK(foreign_change_lost(wrote, view(true, 3, 2, 5, 4, 100, 7), none).empty());
+    CHECK(foreign_change_lost(wrote, view(true, 4, 0, 0, 5, 0, 0), none).empty());  // a later file: on top of it
+    CHECK(foreign_change_lost(wrote, view(true, 3, 3, 6, 5, 100, 7), none).empty());  // grown, counted on
+    CHECK(foreign_change_lost(wrote, view(true, 2, 2, 5, 4, 100, 7), none).size() == 1);  // an older generation
+    CHECK(foreign_change_lost(wrote, view(true, 3, 2, 4, 4, 100, 7), none).size() == 1);  // the counter back
+    CHECK(foreign_change_lost(wrote, view(true, 3, 1, 5, 4, 100, 7), none).size() == 1);  // the size back
+    CHECK(foreign_change_lost(wrote, view(true, 3, 2, 5, 3, 100, 7), none).size() == 1);  // the mount undone
+    CHECK(foreign_change_lost(wrote, view(true, 3, 2, 5, 4, 0, 0), none).size() == 1);  // a hole again
+    const qfs::FileView other = view(true, 3, 2, 6, 4, 100, 8);  // block 0 holds something else
+    CHECK(foreign_change_lost(wrote, other, none).size() == 1);
+    CHECK(foreign_change_lost(wrote, other, {hash_of(other)}).empty());  // ... written since by this kernel
+    // The other OS deleted it: inode free at generation 4.
+    const ForeignChange deleted = foreign_change_of(view(false, 4, 0, 0, 5, 0, 0), true, 0, 1);
+    CHECK(foreign_change_lost(deleted, view(false, 4, 0, 0, 5, 0, 0), none).empty());
+    CHECK(foreign_change_lost(deleted, view(true, 4, 1, 1, 5, 101, 9), none).empty());  // a new file in its place
+    CHECK(foreign_change_lost(deleted, view(true, 3, 2, 5, 5, 100, 7), none).size() == 1);  // the old one back
+    CHECK(foreign_change_lost(deleted, view(false, 4, 0, 0, 5, 100, 7), none).size() == 1);  // its map back
+    qfs::FileView blank = view(false, 4, 0, 0, 5, 0, 0);
+    blank.formatted = false;
+    CHECK(foreign_change_lost(deleted, blank, none) == std::vector<std::string>{"no filesystem on the disk"});
 }

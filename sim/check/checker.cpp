@@ -127,7 +127,7 @@ const std::vector<std::string>& Checker::catalogue() {
         "hwstate.not-restored", "drvstate.stale", "irq.lost", "irq.suspended-handler", "wake.lost",
         "rollback.incomplete", "liveness.hang", "freeze.escaped", "task.torn-update", "acpi.sequence",
         "image.nosave-restored", "revoke.stale-handle", "transparency.diverged", "context.sleep-in-atomic",
-        "rpm.usage-unbalanced", "dma.use-after-free", "power.busy-device"};
+        "rpm.usage-unbalanced", "dma.use-after-free", "power.busy-device", "fs.foreign-change-lost"};
     return ids;
 }
 

@@ -103,8 +103,15 @@ void StorageCheck::image_restored() {
 void StorageCheck::watch_fs(JournalFs* fs) {
     fs_ = fs;
     cache_ = &fs->cache();
+    first_sector_ = cache_->sector_of(0);
+    sectors_per_block_ = cache_->sectors_per_block();
     JournalFs::Observer o;
-    o.written = [this](uint64_t fb, uint64_t page) { file_[fb].later.insert(page_hash(memory_, page)); };
+    o.written = [this](uint64_t fb, uint64_t page) {
+        const uint64_t h = page_hash(memory_, page);
+        file_[fb].later.insert(h);
+        if (foreign_ && !foreign_->remove && fb == foreign_->file_block && now_ps() > foreign_->when)
+            foreign_written_.insert(h);
+    };
     o.acknowledged = [this](uint64_t fb, uint64_t page) {
         FileBlock& f = file_[fb];
         f.acked = true;
@@ -125,6 +132,95 @@ std::vector<uint8_t> StorageCheck::disk_block(uint64_t block, bool media) const 
     std::vector<uint8_t> data;
     for (unsigned i = 0; i < cache_->sectors_per_block(); ++i) {
         uint64_t lba = cache_->sector_of(block) + i;
+        auto s = media ? drive_.media(lba) : drive_.readable(lba);
+        data.insert(data.end(), s.begin(), s.end());
+    }
+    return data;
+}
+
+ForeignChange foreign_change_of(const qfs::FileView& v, bool remove, uint64_t file_block, Picos when) {
+    ForeignChange c;
+    c.remove = remove;
+    c.when = when;
+    c.after = qfs::file_stat(v.read(qfs::kInode), v.read(qfs::kSuper));
+    c.file_block = file_block;
+    if (!remove && file_block < v.map.size() && v.map[file_block]) {
+        auto data = v.read(v.map[file_block]);
+        c.data_hash = content_hash(data.data(), data.size());
+    }
+    return c;
+}
+
+std::vector<std::string> foreign_change_lost(const ForeignChange& c, const qfs::FileView& now,
+                                             const std::set<uint64_t>& written_after) {
+    std::vector<std::string> lost;
+    if (!now.formatted) return {"no filesystem on the disk"};
+    const qfs::FileStat f = qfs::file_stat(now.read(qfs::kInode), now.read(qfs::kSuper));
+    const qfs::FileStat& o = c.after;
+    if (f.generation < o.generation)
+        lost.push_back(fmt::format("inode {} is {} at generation {}, the other OS left {} generation {}", f.ino,
+                                   f.exists ? "a file" : "free", f.generation, o.exists ? "a file of" : "it free with",
+                                   o.generation));
+    else if (f.generation == o.generation && f.exists && o.exists && (f.version < o.version || f.size < o.size))
+        lost.push_back(fmt::format("inode {}'s change counter {} and size {} are below the other OS's {} and {}", f.ino,
+                                   f.version, f.size, o.version, o.size));
+    if (!f.exists && f.generation == o.generation) {
+        uint64_t named = 0;
+        for (uint64_t b : now.map) named += b != 0;
+        if (named) lost.push_back(fmt::format("the deleted file's block map names {} block(s) again", named));
+    }
+    if (!c.remove && f.exists && f.generation == o.generation) {
+        const uint64_t block = c.file_block < now.map.size() ? now.map[c.file_block] : 0;
+        if (block == 0) {
+            lost.push_back(fmt::format("file block {} the other OS wrote is a hole again", c.file_block));
+        } else {
+            auto data = now.read(block);
+            const uint64_t h = content_hash(data.data(), data.size());
+            if (h != c.data_hash && !written_after.count(h))
+                lost.push_back(fmt::format("file block {} (block {}) holds neither what the other OS wrote nor "
+                                           "anything written to it since",
+                                           c.file_block, block));
+        }
+    }
+    if (f.mounts < o.mounts)
+        lost.push_back(fmt::format("the superblock's mount count is {}, the other OS left {}", f.mounts, o.mounts));
+    return lost;
+}
+
+void StorageCheck::foreign_change(bool remove, uint64_t file_block) {
+    if (!sectors_per_block_) return;  // no filesystem watched: nothing of it to lose
+    qfs::FileView v = qfs::view_after_replay([this](uint64_t b) { return root_block(b, true); });
+    if (!v.formatted) return;
+    foreign_ = foreign_change_of(v, remove, file_block, now_ps());
+    foreign_written_.clear();
+}
+
+void StorageCheck::check_foreign() {
+    if (!foreign_) return;
+    // What a read returns now (the drive's cache first): the resumed kernel's
+    // writes that completed, the journal replayed over them as a mount would.
+    qfs::FileView v = qfs::view_after_replay([this](uint64_t b) { return root_block(b, false); });
+    const std::vector<std::string> lost = foreign_change_lost(*foreign_, v, foreign_written_);
+    const ForeignChange c = *foreign_;
+    foreign_.reset();
+    if (lost.empty()) return;
+    std::string all;
+    for (const auto& l : lost) all += (all.empty() ? "" : "; ") + l;
+    checker_.report({"fs.foreign-change-lost", now_ps(), component_, "",
+                     fmt::format("the change another OS made to {} while the machine was off ({}) is no longer on "
+                                 "the disk: {}",
+                                 qfs::kFilePath, c.remove ? "deleted" : fmt::format("wrote file block {}", c.file_block),
+                                 all),
+                     fmt::format("{{\"path\":\"{}\",\"op\":\"{}\",\"file_block\":\"{}\",\"changed_ps\":\"{}\","
+                                 "\"generation\":\"{}\",\"version\":\"{}\",\"mounts\":\"{}\",\"reasons\":\"{}\"}}",
+                                 qfs::kFilePath, c.remove ? "delete" : "write", c.file_block, c.when,
+                                 c.after.generation, c.after.version, c.after.mounts, lost.size())});
+}
+
+std::vector<uint8_t> StorageCheck::root_block(uint64_t block, bool media) const {
+    std::vector<uint8_t> data;
+    for (unsigned i = 0; i < sectors_per_block_; ++i) {
+        uint64_t lba = first_sector_ + block * sectors_per_block_ + i;
         auto s = media ? drive_.media(lba) : drive_.readable(lba);
         data.insert(data.end(), s.begin(), s.end());
     }

@@ -16,13 +16,20 @@
 //                        sector's own contract holds.
 //   fs.cache-divergence  after resume, a clean page-cache block differs from
 //                        what the disk returns for it
+//   fs.foreign-change-lost  another OS changed the file while the machine was
+//                        off (offline-fs-write); at the end of the run the
+//                        disk, journal replayed, no longer holds that change:
+//                        the resumed kernel wrote what it held from before
+//                        it (page cache, metadata) back over it
 #pragma once
 
 #include "sim/check/checker.h"
 #include "sim/kernel/block.h"
+#include "sim/kernel/journal_fs.h"
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,7 +39,31 @@ namespace quiesce {
 class SataDrive;
 class PhysicalMemory;
 class PageCache;
-class JournalFs;
+
+// What another OS left of the file while the machine was off, read from the
+// platters right after its transaction (the journal replayed): the file's
+// inode and the superblock's mount count, and for a write the file block it
+// wrote and the hash of what it put there.
+struct ForeignChange {
+    bool remove = false;
+    Picos when = 0;
+    qfs::FileStat after;
+    uint64_t file_block = 0;
+    uint64_t data_hash = 0;
+};
+// The change as `v` (the platters right after it, journal replayed) holds it.
+ForeignChange foreign_change_of(const qfs::FileView& v, bool remove, uint64_t file_block, Picos when);
+// fs.foreign-change-lost: why the filesystem as `now` holds it (journal
+// replayed) no longer holds `c` - each a reason; none: it does. A change the
+// resumed kernel may make on top of it stays quiet: a later generation, a
+// higher change counter or size, a mount counted on top, and in the file
+// block anything this machine's kernel wrote there after the change
+// (`written_after`: the hashes). Going back is what is caught: the inode's
+// generation, change counter or size below what the other OS left, a deleted
+// file's block map naming blocks again, the superblock's mount count below,
+// the written block a hole again or holding data from before the change.
+std::vector<std::string> foreign_change_lost(const ForeignChange& c, const qfs::FileView& now,
+                                             const std::set<uint64_t>& written_after);
 
 class StorageCheck {
 public:
@@ -47,6 +78,12 @@ public:
     void sleep_entered();
     // An injected fault changed this sector on the media: not the OS's doing.
     void faulted(uint64_t sector) { faulted_.insert(sector); }
+    // offline-fs-write: another OS changed the file (`remove`: deleted it,
+    // else wrote `file_block`) just now; what it left is read from the
+    // platters (fs.foreign-change-lost).
+    void foreign_change(bool remove, uint64_t file_block);
+    // The run's end: is the other OS's change still on the disk?
+    void check_foreign();
 
     // Run once the system is back (resume finished, or the next boot). After
     // a fresh boot the page cache is gone: only durability is checked.
@@ -73,6 +110,9 @@ private:
     // A filesystem block from the drive: what a read returns (its cache
     // first), or with `media` what the platters hold.
     std::vector<uint8_t> disk_block(uint64_t block, bool media) const;
+    // The same by the root filesystem's geometry kept from watch_fs (the
+    // cache may be gone since: a fresh boot).
+    std::vector<uint8_t> root_block(uint64_t block, bool media) const;
     void check_file();
 
     struct Sector {
@@ -105,6 +145,9 @@ private:
     } snapshot_;
     const JournalFs* fs_ = nullptr;
     std::set<uint64_t> faulted_;
+    uint64_t first_sector_ = 0, sectors_per_block_ = 0;  // the root filesystem's, once watched
+    std::optional<ForeignChange> foreign_;
+    std::set<uint64_t> foreign_written_;  // hashes this machine wrote to its file block after it
 };
 
 uint64_t content_hash(const uint8_t* data, size_t len);

@@ -34,9 +34,11 @@ public:
                         check->faulted(std::stoull(sectors.substr(p, c - p)));
                         p = c + 1;
                     }
-                    if (arg_value(ev, "error").empty())
+                    if (arg_value(ev, "error").empty()) {
                         checker.file_changed_offline(std::stoull(arg_value(ev, "ino")), ev.ts,
                                                      arg_value(ev, "op") == "delete" ? "deleted" : "wrote");
+                        check->foreign_change(arg_value(ev, "op") == "delete", std::stoull(arg_value(ev, "file_block")));
+                    }
                     return;
                 }
                 if (ev.name != "image-bit-flipped") return;
@@ -66,6 +68,11 @@ public:
     }
     void booted_afresh(Run&) override {
         if (check_) check_->check(false);  // a fresh boot: only what was durable counts
+    }
+    // The resumed kernel has run on and committed: is what another OS
+    // changed while the machine was off still on the disk?
+    void stopped(Run&, bool) override {
+        if (check_) check_->check_foreign();
     }
     void fresh_boot(Run&) override {
         if (check_) check_->fresh_boot();

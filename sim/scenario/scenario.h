@@ -111,6 +111,7 @@ struct StorageWorkload {
     unsigned dma_streamer_threads = 1;      // ... or this many, each with its own buffers
     std::string handle_user;                // a user task with a handle to this dma-engine device ("": none)
     bool file_handle = false;               // the writer holds its file through an open handle (revalidated by galibert-s4)
+    bool file_revoke_drop = true;           // revoking it drops the changed file's page cache and metadata; false: kept
     int64_t hdparm_burst = 0;               // a user task tunes the first DMA engine's BURST to this (0: none) ...
     Picos hdparm_after = 5'000'000'000ULL;  // ... this long after the transition starts
     bool updater = false;                   // a user task doing two-step updates that must stay whole

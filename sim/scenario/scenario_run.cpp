@@ -62,6 +62,7 @@ void read_run_tables(TableReader& top, Scenario& s, const std::string& path) {
             if (*b && w.writer_blocks == 0) r.fail("file_handle", "the writer's handle: it needs writer_blocks > 0");
             w.file_handle = *b;
         }
+        if (auto b = r.boolean("file_revoke_drop")) w.file_revoke_drop = *b;
         if (auto n = r.integer("hdparm_burst", 0, 512)) {
             if (*n && *n != 64 && *n != 128 && *n != 256 && *n != 512)
                 r.fail("hdparm_burst", "must be 64, 128, 256 or 512 (the engine's BURST sizes)");

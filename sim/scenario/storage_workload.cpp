@@ -184,7 +184,9 @@ void StorageWorkloadRun::start_writer() {
             exists = st.exists;
             return 0;
         };
-        owner.drop = [fs](Cpu& c) { return fs->drop_stale(c); };
+        // file_revoke_drop = false: a filesystem whose revoke takes the
+        // handles away and keeps what it holds of the changed file.
+        if (w.file_revoke_drop) owner.drop = [fs](Cpu& c) { return fs->drop_stale(c); };
         k.set_file_owner(std::move(owner));
     }
     k.spawn("writer", Task::Kind::User, true, 1, [this, blocks, &w, vars, file](Task& t) {
