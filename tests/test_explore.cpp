@@ -1119,3 +1119,47 @@ TEST_CASE("explore: a prefix run plans from its baseline's branch view the forks
     REQUIRE(below.size() == below_view.size());
     for (size_t i = 0; i < below.size(); ++i) CHECK(below[i].at == below_view[i].at);
 }
+
+TEST_CASE("explore: offline-fs-write varies what another OS does to the file while the machine is off after S4",
+          "[explore][fs]") {
+    // Like image-bit-flip it waits for no phase: the points are the other
+    // OS's operations - a delete, a write of file block 0 and one of the
+    // file's last block.
+    auto pts = fault_points(RunStream{}, {"offline-fs-write"}, {}, 0, 32);
+    std::vector<std::string> rules;
+    for (const auto& p : pts) {
+        rules.push_back(p.rule);
+        CHECK(p.phase.empty());
+    }
+    CHECK(rules == std::vector<std::string>{"kind=offline-fs-write,op=delete",
+                                            "kind=offline-fs-write,op=write,file_block=0",
+                                            "kind=offline-fs-write,op=write,file_block=31"});
+    CHECK(fault_points(RunStream{}, {"offline-fs-write"}, {}, 0, 1).size() == 2);  // a one-block file: block 0 only
+    // linux-s4 resumes over each of them with what it held from before:
+    // every variant loses the other OS's change (its superblock at least),
+    // and the reproducer shows it again.
+    const std::string db = tmp("offline-fs.db"), out = tmp("offline-fs-repro");
+    Cli r = explore("s4-storage", "--kinds offline-fs-write -j 2 --out " + out, db);
+    INFO(r.out);
+    REQUIRE(r.status == 1);
+    CHECK(r.out.find("this run: 3 variants") != std::string::npos);
+    std::smatch m;
+    REQUIRE(std::regex_search(r.out, m, std::regex("fs\\.foreign-change-lost .* first run (\\d+) \\((kind=offline-fs-write[^)]*)\\)\\s+reproducer: (\\S+)")));
+    Cli again = sh("run " + m[3].str() + " --db " + tmp("offline-fs-again.db"));
+    INFO(again.out);
+    CHECK(again.status == 0);
+    CHECK(again.out.find("found the expected") != std::string::npos);
+    CHECK(sh("replay " + db + " " + m[1].str()).out.find("identical") != std::string::npos);
+    std::filesystem::remove_all(out);
+    // galibert-s4 reads the file again after the restore: none of them is lost.
+    const std::string g = quiesce::test::read_text(quiesce::test::regression("s4-galibert-file-deleted"));
+    quiesce::test::TempFile clean(g.substr(0, g.find("[[fault]]")) + "[expect]\nresult = \"pass\"\n");
+    Cli gr = sh("explore " + clean.path() + " --kinds offline-fs-write -j 2 --db " + tmp("offline-fs-galibert.db"));
+    INFO(gr.out);
+    CHECK(gr.status == 0);
+    CHECK(gr.out.find("this run: 3 variants") != std::string::npos);
+    // Hibernation protocols only, as in a scenario.
+    Cli s3 = explore("s3-basic", "--kinds offline-fs-write", tmp("offline-fs-s3.db"));
+    CHECK(s3.status == 2);
+    CHECK(s3.out.find("--kinds: offline-fs-write needs a hibernation protocol") != std::string::npos);
+}

@@ -27,7 +27,8 @@ std::string kind_params(const std::string& kind) {
 }  // namespace
 
 std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vector<std::string>& kinds,
-                                     const std::vector<std::string>& drives, size_t persistence) {
+                                     const std::vector<std::string>& drives, size_t persistence,
+                                     uint64_t file_blocks) {
     // What the baseline went through, in time order.
     std::vector<std::string> phases, offline_phases;
     std::vector<std::pair<std::string, std::string>> callbacks;  // (phase, device)
@@ -58,6 +59,12 @@ std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vecto
             for (const auto& phase : offline_phases) add(phase, "");
         } else if (kind == "image-bit-flip" || kind == "resume-device-late") {  // one point: the boot after S4
             out.push_back({"kind=" + kind, kind, "", ""});
+        } else if (kind == "offline-fs-write") {  // the machine off after S4: what the other OS does
+            out.push_back({"kind=offline-fs-write,op=delete", kind, "", ""});
+            out.push_back({"kind=offline-fs-write,op=write,file_block=0", kind, "", ""});
+            if (file_blocks > 1)
+                out.push_back({"kind=offline-fs-write,op=write,file_block=" + std::to_string(file_blocks - 1), kind,
+                               "", ""});
         } else {
             for (const auto& phase : phases) add(phase, "");
         }

@@ -105,8 +105,13 @@ FaultPoint without_mutation(const FaultPoint& p);
 // after each of the first `persistence` persistence points of each drive
 // in `drives` during the transition (CrashMonkey) that the baseline reached
 // (it must have noted them: Scenario::note_persistence).
+// offline-fs-write, like image-bit-flip a fault of the time the machine is
+// off after S4 (no phase): the other OS deletes the file, or writes file
+// block 0 (one the writer wrote before the snapshot), or the file's last
+// block `file_blocks` - 1 (a hole, unless the writer went round the file).
 std::vector<FaultPoint> fault_points(const RunStream& baseline, const std::vector<std::string>& kinds,
-                                     const std::vector<std::string>& drives = {}, size_t persistence = 0);
+                                     const std::vector<std::string>& drives = {}, size_t persistence = 0,
+                                     uint64_t file_blocks = 0);
 
 // Device orders as variants (rule "order=a,b,..."; kind "order"): the
 // linear extensions of the graph other than the default - all of them when

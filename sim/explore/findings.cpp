@@ -33,8 +33,8 @@ void settle_explore_options(ExploreOptions& o, const Scenario& s) {
     for (const auto& k : o.kinds) {
         const FaultKindInfo* info = find_fault_kind(k);
         if (!info) throw InputError("--kinds: unknown fault kind '" + k + "'");
-        if (k == "image-bit-flip" && s.protocol.target != 4)
-            throw InputError("--kinds: image-bit-flip needs a hibernation protocol");
+        if ((k == "image-bit-flip" || k == "offline-fs-write") && s.protocol.target != 4)
+            throw InputError("--kinds: " + k + " needs a hibernation protocol");
     }
     if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");
 }
@@ -47,7 +47,7 @@ ExplorePlan plan_exploration(const RunStream& baseline, const ExploreOptions& o,
     std::vector<std::string> drives;
     for (const auto& d : s.platform.devices)
         if (d.has_disk()) drives.push_back(d.disk);
-    plan.points = fault_points(baseline, o.kinds, drives, o.persistence);
+    plan.points = fault_points(baseline, o.kinds, drives, o.persistence, s.storage.writer_blocks);
     plan.fault_count = plan.points.size();
     std::vector<FaultPoint> orders;
     if (o.orders || o.break_order) orders = order_points(graph, o.orders, o.break_order, o.orders_limit, o.seed);
