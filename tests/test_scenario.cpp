@@ -125,9 +125,9 @@ TEST_CASE("scenario: unknown keys and bad values name file:line:column and key",
     REQUIRE(error_of(replace(kGood, "[drivers.dma0]", "[drivers.dma7]")) ==
             ":12:1: drivers.dma7: no device named 'dma7'");
     REQUIRE(error_of(replace(kGood, "\"hwstate.not-restored\"", "\"hwstate.not-restord\"")) ==
-            ":30:14: expect.violations: unknown invariant id 'hwstate.not-restord'");
+            ":31:14: expect.violations: unknown invariant id 'hwstate.not-restord'");
     REQUIRE(error_of(replace(kGood, "level = \"bus\"", "level = \"everything\"")) ==
-            ":27:9: trace.level: must be \"summary\", \"events\" or \"bus\"");
+            ":28:9: trace.level: must be \"summary\", \"events\" or \"bus\"");
     REQUIRE(error_of(replace(kGood, "[workload]", "[workload]\nextra = true")) == ":16:1: workload.extra: unknown key");
     REQUIRE(error_of(replace(kGood, "[workload]", "[workload]\ncontrol_run = true")).find(
                 "workload.control_run: needs ops") != std::string::npos);
