@@ -130,8 +130,8 @@ uint64_t page_hash(const PhysicalMemory& memory, uint64_t addr) {
 
 std::vector<uint8_t> StorageCheck::disk_block(uint64_t block, bool media) const {
     std::vector<uint8_t> data;
-    for (unsigned i = 0; i < cache_->sectors_per_block(); ++i) {
-        uint64_t lba = cache_->sector_of(block) + i;
+    for (unsigned i = 0; i < sectors_per_block_; ++i) {
+        uint64_t lba = first_sector_ + block * sectors_per_block_ + i;
         auto s = media ? drive_.media(lba) : drive_.readable(lba);
         data.insert(data.end(), s.begin(), s.end());
     }
@@ -189,7 +189,7 @@ std::vector<std::string> foreign_change_lost(const ForeignChange& c, const qfs::
 
 void StorageCheck::foreign_change(bool remove, uint64_t file_block) {
     if (!sectors_per_block_) return;  // no filesystem watched: nothing of it to lose
-    qfs::FileView v = qfs::view_after_replay([this](uint64_t b) { return root_block(b, true); });
+    qfs::FileView v = qfs::view_after_replay([this](uint64_t b) { return disk_block(b, true); });
     if (!v.formatted) return;
     foreign_ = foreign_change_of(v, remove, file_block, now_ps());
     foreign_written_.clear();
@@ -199,7 +199,7 @@ void StorageCheck::check_foreign() {
     if (!foreign_) return;
     // What a read returns now (the drive's cache first): the resumed kernel's
     // writes that completed, the journal replayed over them as a mount would.
-    qfs::FileView v = qfs::view_after_replay([this](uint64_t b) { return root_block(b, false); });
+    qfs::FileView v = qfs::view_after_replay([this](uint64_t b) { return disk_block(b, false); });
     const std::vector<std::string> lost = foreign_change_lost(*foreign_, v, foreign_written_);
     const ForeignChange c = *foreign_;
     foreign_.reset();
@@ -215,16 +215,6 @@ void StorageCheck::check_foreign() {
                                  "\"generation\":\"{}\",\"version\":\"{}\",\"mounts\":\"{}\",\"reasons\":\"{}\"}}",
                                  qfs::kFilePath, c.remove ? "delete" : "write", c.file_block, c.when,
                                  c.after.generation, c.after.version, c.after.mounts, lost.size())});
-}
-
-std::vector<uint8_t> StorageCheck::root_block(uint64_t block, bool media) const {
-    std::vector<uint8_t> data;
-    for (unsigned i = 0; i < sectors_per_block_; ++i) {
-        uint64_t lba = first_sector_ + block * sectors_per_block_ + i;
-        auto s = media ? drive_.media(lba) : drive_.readable(lba);
-        data.insert(data.end(), s.begin(), s.end());
-    }
-    return data;
 }
 
 // The file as the next mount sees it: the journal replayed over the media.

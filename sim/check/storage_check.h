@@ -108,11 +108,10 @@ private:
     void written(uint64_t sector, uint32_t count, uint64_t buffer, bool durable);
     void flushed(Picos issued);
     // A filesystem block from the drive: what a read returns (its cache
-    // first), or with `media` what the platters hold.
+    // first), or with `media` what the platters hold - by the root
+    // filesystem's geometry kept from watch_fs (the page cache may be gone
+    // since: a fresh boot).
     std::vector<uint8_t> disk_block(uint64_t block, bool media) const;
-    // The same by the root filesystem's geometry kept from watch_fs (the
-    // cache may be gone since: a fresh boot).
-    std::vector<uint8_t> root_block(uint64_t block, bool media) const;
     void check_file();
 
     struct Sector {

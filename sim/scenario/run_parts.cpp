@@ -35,9 +35,10 @@ public:
                         p = c + 1;
                     }
                     if (arg_value(ev, "error").empty()) {
+                        const bool remove = arg_value(ev, "op") == "delete";
                         checker.file_changed_offline(std::stoull(arg_value(ev, "ino")), ev.ts,
-                                                     arg_value(ev, "op") == "delete" ? "deleted" : "wrote");
-                        check->foreign_change(arg_value(ev, "op") == "delete", std::stoull(arg_value(ev, "file_block")));
+                                                     remove ? "deleted" : "wrote");
+                        check->foreign_change(remove, std::stoull(arg_value(ev, "file_block")));
                     }
                     return;
                 }
