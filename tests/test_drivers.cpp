@@ -498,3 +498,24 @@ TEST_CASE("drivers: AHCI and sd are driver files, sd has no registers and is no 
                          "suspend = [{ op = \"command\", name = \"power-off\" }]\n")
                 .find("'usb' offers no command 'power-off' (is-configured, is-suspended") != std::string::npos);
 }
+
+TEST_CASE("drivers: a name is looked up next to the scenario, in ../drivers, then built in, as for platforms",
+          "[drivers][scenario]") {
+    namespace fs = std::filesystem;
+    const fs::path root = tmp_path("driver-lookup");
+    fs::remove_all(root);
+    fs::create_directories(root / "suite" / "drivers");
+    fs::create_directories(root / "drivers");
+    const std::string scenario = (root / "suite" / "s.toml").string();
+    auto touch = [](const fs::path& p) { std::ofstream(p) << kDerived; };
+    // Built in when the tree has none.
+    CHECK(find_driver_file(scenario, "dma-engine") == builtin("dma-engine"));
+    // A tree's own drivers/ beside its scenario directory, as
+    // `<scenario dir>/../<kind>/NAME.toml` (docs/scenarios.md), wins over the built-in...
+    touch(root / "drivers" / "dma-engine.toml");
+    CHECK(find_driver_file(scenario, "dma-engine") == (root / "drivers" / "dma-engine.toml").string());
+    // ...and the scenario directory's own drivers/ over both.
+    touch(root / "suite" / "drivers" / "dma-engine.toml");
+    CHECK(find_driver_file(scenario, "dma-engine") == (root / "suite" / "drivers" / "dma-engine.toml").string());
+    fs::remove_all(root);
+}

@@ -392,6 +392,10 @@ std::string find_driver_file(const std::string& near, const std::string& name) {
     const fs::path dir = fs::path(near).parent_path();
     std::vector<fs::path> cands = {dir / "drivers" / (name + ".toml")};
     if (dir.filename() == "drivers") cands.push_back(dir / (name + ".toml"));
+    // A tree's own drivers/ beside its scenario directory, as platforms and
+    // protocols are found (docs/scenarios.md): a checkout's scenarios run
+    // its own driver files, not those of the tree the binary was built in.
+    cands.push_back((dir / ".." / "drivers" / (name + ".toml")).lexically_normal());
     cands.push_back(fs::path(QUIESCE_DATA_DIR) / "drivers" / (name + ".toml"));
     for (const fs::path& cand : cands)
         if (fs::is_regular_file(cand, ec)) return cand.string();
