@@ -2,12 +2,16 @@
 // the steps' semantics and timing on the real models, the sleep-in-atomic
 // invariant, and the mutations explore --mutate runs.
 #include "cli.h"
+#include "files.h"
 #include "tmpfile.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/hash.h"
 #include "sim/core/toml_reader.h"
 #include "sim/drivers/mutate.h"
 #include "sim/scenario/executor.h"
+
+#include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
@@ -517,5 +521,41 @@ TEST_CASE("drivers: a name is looked up next to the scenario, in ../drivers, the
     // ...and the scenario directory's own drivers/ over both.
     touch(root / "suite" / "drivers" / "dma-engine.toml");
     CHECK(find_driver_file(scenario, "dma-engine") == (root / "suite" / "drivers" / "dma-engine.toml").string());
+    fs::remove_all(root);
+}
+
+TEST_CASE("run_input: a run records the files it was loaded from, replay names the one that changed",
+          "[drivers][trace][cli]") {
+    namespace fs = std::filesystem;
+    const fs::path root = tmp_path("run-input");
+    fs::create_directories(root / "suite");
+    fs::create_directories(root / "drivers");
+    const std::string scenario = (root / "suite" / "s.toml").string();
+    fs::copy_file(regression("s3-basic"), scenario);
+    const fs::path driver = root / "drivers" / "dma-engine.toml";
+    fs::copy_file(builtin("dma-engine"), driver);
+    const std::string db = (root / "x.db").string();
+    REQUIRE(sh("run " + scenario + " --db " + db).status == 0);
+    // The scenario first, then what it named, the tree's own driver file among them.
+    const quiesce::test::Cli rows = sh("query " + db + " \"SELECT path || ' ' || bytes || ' ' || hash FROM run_input"
+                                       " WHERE run_id = 1 ORDER BY id\"");
+    const std::string text = quiesce::test::read_text(driver.string());
+    const std::string row = driver.string() + " " + std::to_string(text.size()) + " " +
+                            fmt::format("{:016x}", hash_bytes(text.data(), text.size()));
+    CHECK(rows.out.find(scenario + " ") < rows.out.find(row));
+    CHECK(rows.out.find("pc-basic.toml") != std::string::npos);
+    CHECK(rows.out.find("linux-s3.toml") != std::string::npos);
+    CHECK(sh("replay " + db + " 1").out.find("identical") != std::string::npos);
+    // A step renamed: its slice is named so, another event stream.
+    const std::string from = "label = \"drain\"";
+    REQUIRE(text.find(from) != std::string::npos);
+    std::string edited = text;
+    edited.replace(edited.find(from), from.size(), "label = \"drain-all\"");
+    std::ofstream(driver, std::ios::trunc) << edited;
+    const quiesce::test::Cli replay = sh("replay " + db + " 1");
+    CHECK(replay.status == 1);
+    CHECK(replay.out.find("digest differs") != std::string::npos);
+    CHECK(replay.out.find("input changed since the run: " + driver.string() + " (hash ") != std::string::npos);
+    CHECK(replay.out.find("s.toml") == std::string::npos);  // the scenario file is as it was
     fs::remove_all(root);
 }

@@ -546,3 +546,32 @@ TEST_CASE("sql: databases of schema versions 2 and 3 read as version 4, and merg
     }
     fs::remove_all(dir);
 }
+
+TEST_CASE("sql: a version 4 database written before run_input reads with none, a writer adds it, merge copies it",
+          "[sql][trace][merge]") {
+    const std::string dir = tmp_path("sql-run-input");
+    fs::create_directories(dir);
+    const std::string before = dir + "/before.db";
+    REQUIRE(sh("run " + quiesce::test::regression("s3-basic") + " --db " + before).status == 0);
+    REQUIRE(number(before, "SELECT count(*) FROM run_input WHERE run_id = 1") >= 3);
+    // As a quiesce of version 4 before run_input wrote it.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(before.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "DROP TABLE run_input", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK(number(before, "SELECT count(*) FROM run_input") == 0);
+    quiesce::test::Cli r = sh("replay " + before + " 1");
+    CHECK(r.status == 0);
+    // Merged into a new database: its runs, with no inputs...
+    const std::string merged = dir + "/merged.db";
+    REQUIRE(sh("merge " + merged + " " + before).status == 0);
+    CHECK(number(merged, "SELECT count(*) FROM run") == 1);
+    CHECK(number(merged, "SELECT count(*) FROM run_input") == 0);
+    // ...and a writer adds the table to the old file, and rows for its own run.
+    REQUIRE(sh("run " + quiesce::test::regression("s3-basic") + " --db " + before).status == 0);
+    CHECK(number(before, "SELECT count(*) FROM run_input WHERE run_id = 1") == 0);
+    CHECK(number(before, "SELECT count(*) FROM run_input WHERE run_id = 2") >= 3);
+    REQUIRE(sh("merge " + merged + " " + before).status == 0);
+    CHECK(number(merged, "SELECT count(*) FROM run_input WHERE run_id = 3") >= 3);
+    fs::remove_all(dir);
+}

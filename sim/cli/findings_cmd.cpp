@@ -236,13 +236,16 @@ int cmd_findings(const std::vector<std::string>& dbs, const std::string& out_dir
 }
 
 int cmd_replay(const std::string& db_path, int64_t run_id) {
-    std::string file, faults, digest, scenario, level;
+    std::string file, faults, digest, scenario, level, version;
     uint64_t seed = 0;
     bool found = false;
+    std::vector<std::pair<std::string, std::string>> inputs;  // path, hash as recorded
     {
         TraceReader db(db_path);
-        each_row(db, "SELECT file, seed, faults, digest, scenario, trace_level, id FROM run WHERE id = ?", {run_id},
-                 {"run.file", "run.seed", "run.faults", "run.digest", "run.scenario", "run.trace_level", "run.id"},
+        each_row(db, "SELECT file, seed, faults, digest, scenario, trace_level, id, quiesce_version FROM run WHERE id = ?",
+                 {run_id},
+                 {"run.file", "run.seed", "run.faults", "run.digest", "run.scenario", "run.trace_level", "run.id",
+                  "run.quiesce_version"},
                  [&](const Row& row) {
                      file = row[0];
                      seed = row.natural(1);
@@ -250,8 +253,13 @@ int cmd_replay(const std::string& db_path, int64_t run_id) {
                      digest = row[3];
                      scenario = row[4];
                      level = row[5];
+                     version = row[7];
                      found = true;
                  });
+        if (found)
+            each_row(db, "SELECT path, hash FROM run_input WHERE run_id = ? ORDER BY id", {run_id},
+                     {"run_input.path", "run_input.hash"},
+                     [&](const Row& row) { inputs.emplace_back(row[0], row[1]); });
     }
     if (!found) throw InputError(db_path, 0, 0, "", fmt::format("no run {}", run_id));
     if (!fs::exists(file)) throw InputError(file, 0, 0, "", fmt::format("run {} came from this file, which is gone", run_id));
@@ -272,6 +280,40 @@ int cmd_replay(const std::string& db_path, int64_t run_id) {
         return 0;
     }
     std::printf("digest differs: recorded %s, replayed %s\n", digest.c_str(), now.c_str());
+    // What the run depended on that is not what it was: a file read then
+    // and not now, or now and not then, or read both times with other bytes.
+    if (version != QUIESCE_VERSION)
+        std::printf("  recorded by quiesce %s, replayed by quiesce %s\n", version.empty() ? "?" : version.c_str(),
+                    QUIESCE_VERSION);
+    if (inputs.empty()) {
+        std::printf("  the run recorded no input files (a database written before run_input)\n");
+        return 1;
+    }
+    auto same_file = [](const std::string& a, const std::string& b) {
+        std::error_code ec1, ec2;
+        return a == b || fs::weakly_canonical(a, ec1) == fs::weakly_canonical(b, ec2);
+    };
+    size_t changed = 0;
+    for (const auto& [path, hash] : inputs) {
+        const InputFile* f = nullptr;
+        for (const InputFile& cand : s.inputs)
+            if (!f && same_file(cand.path, path)) f = &cand;
+        if (!f) std::printf("  input not read now: %s\n", path.c_str());
+        else if (fmt::format("{:016x}", f->hash) != hash)
+            std::printf("  input changed since the run: %s (hash %s then, %016llx now)\n", path.c_str(), hash.c_str(),
+                        static_cast<unsigned long long>(f->hash));
+        else continue;
+        ++changed;
+    }
+    for (const InputFile& f : s.inputs) {
+        bool then = false;
+        for (const auto& in : inputs) then = then || same_file(f.path, in.first);
+        if (!then) {
+            std::printf("  input read now, not by the run: %s\n", f.path.c_str());
+            ++changed;
+        }
+    }
+    if (!changed) std::printf("  every input file is as the run read it\n");
     return 1;
 }
 

@@ -1,6 +1,7 @@
 // Strict TOML reading: typed values, every key consumed or reported with its file, line and column.
 #include "sim/core/toml_reader.h"
 
+#include "sim/core/hash.h"
 #include "sim/core/paths.h"
 
 #include <sys/stat.h>
@@ -24,6 +25,21 @@ std::string device_node(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+thread_local InputLog* current_log = nullptr;
+}
+
+InputLog::InputLog() : outer_(current_log) { current_log = this; }
+InputLog::~InputLog() { current_log = outer_; }
+
+void InputLog::note(const std::string& path, const std::string& bytes) {
+    for (InputLog* log = current_log; log; log = log->outer_) {
+        bool seen = false;
+        for (const InputFile& f : log->files_) seen = seen || f.path == path;
+        if (!seen) log->files_.push_back({path, bytes.size(), hash_bytes(bytes.data(), bytes.size())});
+    }
+}
+
 toml::table parse_toml_file(const std::string& path) {
     const PathKind kind = path_kind(path);
     if (kind == PathKind::Directory) throw InputError(path, 0, 0, "", "is a directory, not a file");
@@ -37,6 +53,7 @@ toml::table parse_toml_file(const std::string& path) {
         throw InputError(path, 0, 0, "", std::string("cannot open file") + (errno ? std::string(": ") + std::strerror(errno) : ""));
     std::stringstream buf;
     buf << in.rdbuf();
+    InputLog::note(path, buf.str());
     try {
         return toml::parse(buf.str(), path);
     } catch (const toml::parse_error& e) {

@@ -17,6 +17,32 @@ namespace quiesce {
 
 toml::table parse_toml_file(const std::string& path);
 
+// A file a run's inputs were read from: its path as the loader named it,
+// its size and a hash of its bytes (sim/core/hash.h).
+struct InputFile {
+    std::string path;
+    uint64_t bytes = 0;
+    uint64_t hash = 0;
+};
+
+// While one lives (on this thread), every file parse_toml_file reads is
+// noted in it, once per path, in the order first read: what a scenario's
+// run depends on besides its seed - the scenario, its platform, protocols,
+// driver and device files. Logs nest: an inner one's files are the outer's too.
+class InputLog {
+public:
+    InputLog();
+    ~InputLog();
+    InputLog(const InputLog&) = delete;
+    InputLog& operator=(const InputLog&) = delete;
+    const std::vector<InputFile>& files() const { return files_; }
+    static void note(const std::string& path, const std::string& bytes);
+
+private:
+    std::vector<InputFile> files_;
+    InputLog* outer_;
+};
+
 class TableReader {
 public:
     TableReader(std::string file, const toml::table& table, std::string prefix);

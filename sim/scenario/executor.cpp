@@ -31,7 +31,7 @@ std::string join_lines(const std::vector<std::string>& lines) {
 RunMeta run_meta(const Scenario& s, const RunResult& r) {
     return RunMeta{s.name,    s.file,           s.seed,       s.protocol.name, s.platform.name,
                    r.status,  expected_text(s.expect), r.message, to_string(s.trace), r.wall_s * 1000,
-                   join_lines(s.extra_faults)};
+                   join_lines(s.extra_faults), s.inputs};
 }
 
 std::string expected_text(const Expectation& e) {

@@ -151,7 +151,20 @@ void read_expect(TableReader& top, Scenario& s) {
 
 }  // namespace
 
+namespace {
+Scenario load_scenario_files(const std::string& path);
+}
+
 Scenario load_scenario(const std::string& path) {
+    InputLog log;
+    Scenario s = load_scenario_files(path);
+    s.inputs = log.files();
+    return s;
+}
+
+namespace {
+
+Scenario load_scenario_files(const std::string& path) {
     toml::table root = parse_toml_file(path);
     TableReader top(path, root, "");
     Scenario s;
@@ -273,5 +286,7 @@ Scenario load_scenario(const std::string& path) {
     top.done();
     return s;
 }
+
+}  // namespace
 
 }  // namespace quiesce

@@ -4,6 +4,7 @@
 
 #include "sim/core/events.h"
 #include "sim/core/properties.h"
+#include "sim/core/toml_reader.h"
 #include "sim/drivers/program.h"
 #include "sim/fault/fault_plan.h"
 #include "sim/pm/device_graph.h"
@@ -136,6 +137,9 @@ struct Scenario {
     std::string name;
     std::string file;
     std::string description;
+    // The files its loading read (this file first), with their hashes: a run
+    // is a function of these and its seed (recorded as run_input rows).
+    std::vector<InputFile> inputs;
     uint64_t seed = 1;
     PlatformSpec platform;
     Protocol protocol;

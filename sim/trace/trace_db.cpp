@@ -158,8 +158,9 @@ struct TraceDb::Statements {
                          " value, state_class, initiator, phase) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"),
           bus(db, "INSERT INTO bus_transaction(run_id, ts, initiator, target, addr, size, is_write, response,"
                   " phase) VALUES (?,?,?,?,?,?,?,?,?)"),
-          flow(db, "INSERT INTO flow(run_id, name, from_table, from_id, to_table, to_id) VALUES (?,?,?,?,?,?)") {}
-    Stmt run, track, next_slice, slice, instant, counter, violation, guest_error, fault, reg_access, bus, flow;
+          flow(db, "INSERT INTO flow(run_id, name, from_table, from_id, to_table, to_id) VALUES (?,?,?,?,?,?)"),
+          input(db, "INSERT INTO run_input(run_id, path, bytes, hash) VALUES (?,?,?,?)") {}
+    Stmt run, track, next_slice, slice, instant, counter, violation, guest_error, fault, reg_access, bus, flow, input;
 };
 
 TraceDb::~TraceDb() {
@@ -228,6 +229,10 @@ int64_t TraceDb::record(const RunMeta& m, const RunStream& s) {
         if (campaign_) run.bind(18, campaign_);
         else run.bind_null(18);
         int64_t run_id = run.run(db_, path_);
+        for (const InputFile& f : m.inputs) {
+            st_->input.bind(1, run_id).bind(2, f.path).bind(3, int64_t(f.bytes)).bind(4, fmt::format("{:016x}", f.hash));
+            st_->input.run(db_, path_);
+        }
 
         // Tracks; parents are the explicit parent or the longest path prefix.
         // Each event looks its track up once, by name (id and clock).

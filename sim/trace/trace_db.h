@@ -7,6 +7,7 @@
 // per run, so a run is in the database whole or not at all.
 #pragma once
 
+#include "sim/core/toml_reader.h"
 #include "sim/trace/wire.h"
 
 #include <cstdint>
@@ -44,6 +45,8 @@ struct RunMeta {
     // Fault rules added to the scenario file's own (quiesce run --fault,
     // quiesce explore), one per line in --fault syntax: replay needs them.
     std::string faults;
+    // The files the scenario was loaded from (run_input rows).
+    std::vector<InputFile> inputs;
 };
 
 class TraceDb {

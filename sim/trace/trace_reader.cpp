@@ -174,6 +174,24 @@ TraceReader::TraceReader(const std::string& path) : path_(path) {
         const std::string sql = trace_detail::compat_sql(version_, "main", "") + trace_detail::views_sql(true);
         if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) fail("cannot read database: ");
     }
+    // run_input came within version 4 (and after 2 and 3): a database written
+    // before it reads as one whose runs recorded no input files.
+    bool has_inputs = false;
+    {
+        sqlite3_stmt* q = nullptr;
+        if (sqlite3_prepare_v2(db_, "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'run_input'", -1,
+                               &q, nullptr) != SQLITE_OK)
+            fail("cannot read database: ");
+        StmtPtr owned(q);
+        const int rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) fail("cannot read database: ");
+        has_inputs = rc == SQLITE_ROW;
+    }
+    if (!has_inputs && sqlite3_exec(db_,
+                                    "CREATE TEMP VIEW run_input(id, run_id, path, bytes, hash) AS"
+                                    " SELECT 0, 0, '', 0, '' LIMIT 0",
+                                    nullptr, nullptr, nullptr) != SQLITE_OK)
+        fail("cannot read database: ");
     if (read_write && sqlite3_exec(db_, "PRAGMA query_only = ON", nullptr, nullptr, nullptr) != SQLITE_OK)
         fail("cannot read database: ");
 }

@@ -169,6 +169,14 @@ CREATE TABLE IF NOT EXISTS bus_transaction (
   response INTEGER NOT NULL,
   phase TEXT
 );
+CREATE TABLE IF NOT EXISTS run_input (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  path TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_input_run ON run_input(run_id);
 CREATE INDEX IF NOT EXISTS slice_run ON slice(run_id, track_id, ts);
 CREATE INDEX IF NOT EXISTS violation_run ON violation(run_id, invariant);
 CREATE INDEX IF NOT EXISTS instant_run ON instant(run_id, track_id, ts);
@@ -345,9 +353,10 @@ int64_t TraceDb::merge_from(const std::string& other) {
         version = check.version();
     }
     // Tables in dependency order, and what their id columns point at.
-    static const std::vector<std::string> tables = {"campaign",  "run",   "track",       "slice",       "instant",
-                                                    "counter",   "flow",  "violation",   "guest_error",
-                                                    "fault",     "reg_access", "bus_transaction"};
+    static const std::vector<std::string> all_tables = {"campaign", "run",       "run_input", "track",
+                                                        "slice",    "instant",   "counter",   "flow",
+                                                        "violation", "guest_error", "fault",  "reg_access",
+                                                        "bus_transaction"};
     auto scalar = [&](const std::string& sql) {
         sqlite3_stmt* st = nullptr;
         int64_t v = 0;
@@ -357,7 +366,7 @@ int64_t TraceDb::merge_from(const std::string& other) {
         return v;
     };
     std::map<std::string, int64_t> off;
-    for (const auto& t : tables) off[t] = scalar("SELECT COALESCE(MAX(id), 0) FROM main." + t);
+    for (const auto& t : all_tables) off[t] = scalar("SELECT COALESCE(MAX(id), 0) FROM main." + t);
     {
         sqlite3_stmt* st = nullptr;
         sqlite3_prepare_v2(db_, "ATTACH DATABASE ? AS src", -1, &st, nullptr);
@@ -371,6 +380,12 @@ int64_t TraceDb::merge_from(const std::string& other) {
     // rows as this version has them (compat_sql).
     const bool old = version < kTraceSchemaVersion;
     const std::vector<std::string> converted = old ? compat_tables(version) : std::vector<std::string>();
+    // run_input came within version 4: a database written before has none.
+    std::vector<std::string> tables;
+    for (const auto& t : all_tables)
+        if (std::find(converted.begin(), converted.end(), t) != converted.end() ||
+            scalar("SELECT count(*) FROM src.sqlite_master WHERE type = 'table' AND name = '" + t + "'"))
+            tables.push_back(t);
     auto source = [&](const std::string& t) {
         return std::find(converted.begin(), converted.end(), t) != converted.end() ? "temp.old_" + t : "src." + t;
     };
