@@ -557,5 +557,10 @@ TEST_CASE("run_input: a run records the files it was loaded from, replay names t
     CHECK(replay.out.find("digest differs") != std::string::npos);
     CHECK(replay.out.find("input changed since the run: " + driver.string() + " (hash ") != std::string::npos);
     CHECK(replay.out.find("s.toml") == std::string::npos);  // the scenario file is as it was
+    // trace diff of the two runs says it too, before where they part.
+    REQUIRE(sh("run " + scenario + " --db " + db).status == 0);
+    const std::string diff = sh("trace diff " + db + " 1 2").out;
+    CHECK(diff.find("input read with other bytes: " + driver.string() + " (hash ") < diff.find("first difference"));
+    CHECK(sh("trace diff " + db + " 2 2").out.find("input") == std::string::npos);
     fs::remove_all(root);
 }

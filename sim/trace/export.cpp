@@ -271,8 +271,33 @@ std::vector<std::pair<uint64_t, std::string>> diff_events(const TraceReader& db,
     return ev;
 }
 
+// The input files (run_input) two runs did not read alike, one line each;
+// nothing when they read the same bytes or either recorded none.
+std::string input_differences(const TraceReader& db, int64_t a, int64_t b) {
+    std::map<std::string, std::pair<std::string, std::string>> files;  // path -> hash in A, in B
+    for (int64_t run : {a, b})
+        each_row(db, "SELECT path, hash, id FROM run_input WHERE run_id = ? ORDER BY id", {run},
+                 {"run_input.path", "run_input.hash", "run_input.id"}, [&](const Row& c) {
+                     (run == a ? files[c[0]].first : files[c[0]].second) = c[1];
+                 });
+    bool in_a = false, in_b = false;
+    for (const auto& [path, h] : files) {
+        in_a = in_a || !h.first.empty();
+        in_b = in_b || !h.second.empty();
+    }
+    std::string out;
+    if (!in_a || !in_b) return out;
+    for (const auto& [path, h] : files) {
+        if (h.first == h.second) continue;
+        if (h.first.empty()) out += "  input only B read: " + path + "\n";
+        else if (h.second.empty()) out += "  input only A read: " + path + "\n";
+        else out += "  input read with other bytes: " + path + " (hash " + h.first + " in A, " + h.second + " in B)\n";
+    }
+    return out.empty() ? out : "the runs' input files differ (run_input):\n" + out + "\n";
+}
+
 std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
-    std::string out = "A " + run_title(db, a) + "\nB " + run_title(db, b) + "\n\n";
+    std::string out = "A " + run_title(db, a) + "\nB " + run_title(db, b) + "\n\n" + input_differences(db, a, b);
     auto ea = diff_events(db, a), eb = diff_events(db, b);
     size_t i = 0;
     while (i < ea.size() && i < eb.size() && ea[i].second == eb[i].second) ++i;
