@@ -50,7 +50,7 @@ const CLI::Validator kTimeout(
 int main(int argc, char** argv) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     set_command_line(argc, argv);
-    CLI::App app{"quiesce: a cycle-accurate simulator that checks suspend/resume atomicity"};
+    CLI::App app{"quiesce: a full-system simulator that checks suspend/resume atomicity (cycle-accurate in its device registers, buses, memory and interrupts; software costs annotated: docs/models.md)"};
     app.require_subcommand(1);
     app.set_version_flag("--version", QUIESCE_VERSION);
 
