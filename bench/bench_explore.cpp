@@ -28,12 +28,16 @@
 // A seventh sweep runs 30 PCT schedules and 30 timings of s3-basic, each
 // alone: whole runs from time 0, which prefix sharing forks from the
 // zygote (the scenario's platform built once, paused at time 0).
+// Sweeps 8 and 9 measure the shrinking `explore --out` does after the
+// phase sweep of s3-basic and the busy power-loss sweep: re-running every
+// trial against prefix sharing (shrink_sweep).
 // Give a scenario file to measure the phase sweep of that one instead, or
 // `--sweeps 1,3` to run only those sweeps (numbered from 1 as above).
 // The prefix sharing way runs as explore does: the prefix run's forks, the
 // zygote's, and the rest from the start.
 #include "bench/bench_util.h"
 #include "sim/explore/explore.h"
+#include "sim/explore/findings.h"
 #include "sim/scenario/fork_runner.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/platform.h"
@@ -203,6 +207,122 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     return same == n && (!timings || noted_same == n);
 }
 
+// The shrinking `explore --out` does after a sweep: the sweep's variants
+// run with prefix sharing (as explore runs them) and their findings
+// deduplicated; then every finding shrunk (its decisions, then the file's
+// faults, the workload, the devices) - re-running every trial from the
+// start, and with prefix sharing - twice each, interleaved, against empty
+// children through the same pool, as many as the trials the re-running way
+// ran. The reproducers must be the same text both ways.
+bool shrink_sweep(const std::string& what, const std::string& path, const std::vector<std::string>& kinds,
+                  size_t persistence) {
+    const unsigned jobs = 2;
+    auto t = Clock::now();
+    Scenario s = load_scenario(path);
+    ExploreOptions o;
+    o.kinds = kinds;
+    o.persistence = persistence;
+    o.jobs = jobs;
+    settle_explore_options(o, s);
+    Scenario noted = s;
+    noted.note_persistence = persistence > 0;
+    RunResult base = execute(noted);
+    const double base_s = seconds_since(t);
+    ExplorePlan plan = plan_exploration(base.stream, o, s);
+    std::vector<FaultPoint>& points = plan.points;
+    std::vector<Scenario> variants;
+    for (const auto& p : points) {
+        variants.push_back(variant_of(s, p));
+        variants.back().trace = TraceLevel::Summary;
+    }
+    std::set<Seen> known;
+    for (const auto& ev : base.stream.events)
+        if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
+    FindingSet found(known);
+    std::vector<RunResult> results(variants.size());
+    t = Clock::now();
+    std::vector<size_t> alone;
+    const RunStream view = branch_view(base.stream);
+    PrefixPlan pp = prefix_plan(view, points, alone);
+    Scenario stem = s;
+    stem.trace = TraceLevel::Summary;
+    auto got = [&](size_t i, RunResult r) { results[i] = std::move(r); };
+    execute_branched(stem, view, pp.steps, pp.members, variants, jobs, got);
+    execute_branched(stem, view, pp.steps, pp.zygote, variants, jobs, got);
+    std::vector<Scenario> rest;
+    std::vector<size_t> rest_of;
+    for (size_t k : alone)
+        if (!std::binary_search(pp.zygote.begin(), pp.zygote.end(), k)) {
+            rest.push_back(variants[k]);
+            rest_of.push_back(k);
+        }
+    execute_all(rest, jobs, [&](size_t j, RunResult r) { got(rest_of[j], std::move(r)); });
+    const double sweep_s = seconds_since(t);
+    for (size_t k = 0; k < results.size(); ++k) {
+        std::vector<Seen> seen;
+        for (const auto& ev : results[k].stream.events)
+            if (ev.kind == EvKind::Violation) seen.push_back({ev.name, ev.phase, ev.track});
+        found.add(points, k, int64_t(k + 2), seen, results[k].violations);
+    }
+    found.judge_pairs(points);
+    results.clear();
+
+    struct Way {
+        double s = 0, cpu = 0;
+        ShrinkRuns::Stats stats;
+        std::string text;
+    };
+    auto shrink = [&](bool prefix) {
+        Way w;
+        std::vector<FaultPoint> pts = points;
+        std::map<Signature, Finding> findings = found.findings;
+        ShrinkRuns how{jobs, prefix, view, {}};
+        Usage u = Usage::now();
+        auto t0 = Clock::now();
+        shrink_decisions(s, plan.graph, pts, findings, how);
+        shrink_for_reproducers(s, pts, findings, how);
+        w.s = seconds_since(t0);
+        w.cpu = Usage::now().since(u, 1).first / 1e3;
+        w.stats = how.stats;
+        size_t numbered = 0;
+        for (const auto& f : reproducer_files("/tmp/bench-shrink", s, pts, points.size(), findings, numbered))
+            w.text += f.path + "\n" + f.content;
+        return w;
+    };
+    std::vector<Way> rerun, shared;
+    for (int rep = 0; rep < 2; ++rep) {
+        rerun.push_back(shrink(false));
+        shared.push_back(shrink(true));
+    }
+    const size_t trials = rerun[0].stats.runs;
+    t = Clock::now();
+    run_forked_pool(trials, jobs, [](size_t, int) {}, [](size_t) { return 10.0; }, [](size_t, ChildResult) {});
+    const double floor_s = seconds_since(t);
+    bool same = true;
+    for (const Way& w : rerun) same = same && w.text == rerun[0].text;
+    for (const Way& w : shared) same = same && w.text == rerun[0].text;
+    std::printf("%s: %s, %zu variants, %zu findings, %u jobs\n", what.c_str(), s.name.c_str(), points.size(),
+                found.findings.size(), jobs);
+    std::printf("  baseline %.2fs, sweep (prefix sharing) %.2fs: %.1f variants/s\n", base_s, sweep_s,
+                double(points.size()) / sweep_s);
+    std::printf("  fork floor:      %8.1f children/s (%zu empty children through the pool)\n", double(trials) / floor_s,
+                trials);
+    for (size_t r = 0; r < rerun.size(); ++r) {
+        const Way& a = rerun[r];
+        const Way& b = shared[r];
+        std::printf("  shrink, re-running:      %7.2fs  %6.1f trials/s  %5.1f%% of the floor  CPU %.2fs  (%zu trials "
+                    "in %zu rounds)\n",
+                    a.s, double(a.stats.runs) / a.s, 100.0 * (double(a.stats.runs) / a.s) / (double(trials) / floor_s),
+                    a.cpu, a.stats.runs, a.stats.batches);
+        std::printf("  shrink, prefix sharing:  %7.2fs  %6.1f trials/s  %5.1f%% of the floor  CPU %.2fs  (%zu forked, "
+                    "%zu from the start), %.2fx re-running\n",
+                    b.s, double(b.stats.runs) / b.s, 100.0 * (double(b.stats.runs) / b.s) / (double(trials) / floor_s),
+                    b.cpu, b.stats.forked, b.stats.from_start, a.s / b.s);
+    }
+    std::printf("  reproducers equal: %s (%zu bytes)\n", same ? "yes" : "NO", rerun[0].text.size());
+    return same;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -243,5 +363,11 @@ int main(int argc, char** argv) {
     if (on(7))
         ok = sweep("time-zero sweep (30 PCT schedules, 30 timings, each alone: forked from the zygote)",
                    data + "/regression/s3-basic.toml", {}, 0, true, false, 0, 30) && ok;
+    if (on(8))
+        ok = shrink_sweep("shrinking the findings of the phase sweep (callback-fail, power-loss)",
+                          data + "/regression/s3-basic.toml", {"callback-fail", "power-loss"}, 0) && ok;
+    if (on(9))
+        ok = shrink_sweep("shrinking the findings of the busy power-loss sweep (every phase and persistence point)",
+                          data + "/regression/s4-storage-busy.toml", {"power-loss"}, 100) && ok;
     return ok ? 0 : 1;
 }

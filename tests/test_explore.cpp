@@ -1163,3 +1163,83 @@ TEST_CASE("explore: offline-fs-write varies what another OS does to the file whi
     CHECK(s3.status == 2);
     CHECK(s3.out.find("--kinds: offline-fs-write needs a hibernation protocol") != std::string::npos);
 }
+
+namespace {
+// An exploration in one process, as explore runs it (its variants forked
+// from the prefix run), and each finding shrunk with or without prefix
+// sharing: the reproducer folder's files as text, and how the trials ran.
+struct Shrunk {
+    std::string files;
+    ShrinkRuns::Stats stats;
+    size_t findings = 0;
+};
+std::pair<Shrunk, Shrunk> shrink_both_ways(const std::string& path, ExploreOptions o) {
+    Scenario s = load_scenario(path);
+    o.jobs = 2;
+    settle_explore_options(o, s);
+    Scenario noted = s;
+    noted.note_persistence = o.persistence > 0;
+    RunResult base = execute(noted);
+    ExplorePlan plan = plan_exploration(base.stream, o, s);
+    std::vector<Scenario> variants;
+    for (const auto& p : plan.points) {
+        variants.push_back(variant_of(s, p));
+        variants.back().trace = TraceLevel::Summary;
+    }
+    std::set<Seen> known;
+    for (const auto& ev : base.stream.events)
+        if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
+    FindingSet found(known);
+    execute_all(variants, 2, [&](size_t k, RunResult r) {
+        std::vector<Seen> seen;
+        for (const auto& ev : r.stream.events)
+            if (ev.kind == EvKind::Violation) seen.push_back({ev.name, ev.phase, ev.track});
+        found.add(plan.points, k, int64_t(k + 2), seen, r.violations);
+    });
+    found.judge_pairs(plan.points);
+    auto way = [&](bool prefix) {
+        Shrunk out;
+        std::vector<FaultPoint> points = plan.points;
+        std::map<Signature, Finding> findings = found.findings;
+        ShrinkRuns how{2, prefix, branch_view(base.stream), {}};
+        shrink_decisions(s, plan.graph, points, findings, how);
+        shrink_for_reproducers(s, points, findings, how);
+        size_t numbered = 0;
+        for (const auto& f : reproducer_files(tmp("shrink-both"), s, points, plan.points.size(), findings, numbered))
+            out.files += "== " + f.path + "\n" + f.content;
+        out.stats = how.stats;
+        out.findings = findings.size();
+        return out;
+    };
+    Shrunk re_running = way(false);
+    return {re_running, way(true)};
+}
+}  // namespace
+
+TEST_CASE("explore: shrinking with prefix sharing writes the reproducers re-running every trial writes", "[explore]") {
+    SECTION("workload and devices: trials of one scenario fork from the run of the one whose fault comes last") {
+        ExploreOptions o;
+        o.kinds = {"callback-fail", "wake-event"};
+        auto [re_running, sharing] = shrink_both_ways(kLatent, o);
+        REQUIRE(re_running.findings >= 5);
+        CHECK(re_running.stats.forked == 0);
+        CHECK(sharing.stats.forked > 0);  // it did share
+        CHECK(sharing.stats.runs == re_running.stats.runs);
+        // The writer and the DMA copies left out, dma0 too (as the first test finds).
+        CHECK(re_running.files.find("[devices.dma0]\npresent = false\n") != std::string::npos);
+        CHECK(re_running.files.find("writer_blocks = 0\n") != std::string::npos);
+        CHECK(sharing.files == re_running.files);
+    }
+    SECTION("orders and their combinations with faults: candidates fork from the baseline's run") {
+        ExploreOptions o;
+        o.kinds = {"callback-fail"};
+        o.orders = true;
+        o.cross = true;
+        auto [re_running, sharing] = shrink_both_ways(std::string(QUIESCE_DATA_DIR) + "/examples/explore-missing-link.toml", o);
+        REQUIRE(re_running.findings >= 2);
+        CHECK(re_running.files.find("# Shrunk: the order nearest the default") != std::string::npos);
+        CHECK(re_running.stats.forked == 0);
+        CHECK(sharing.stats.forked > 0);
+        CHECK(sharing.files == re_running.files);
+    }
+}

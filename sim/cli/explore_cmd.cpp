@@ -253,6 +253,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     // here on (the prefix runs and theirs, the variants) would inherit its
     // events - a million on a busy machine - and copy their page tables at
     // each fork. Its memory goes back before they start.
+    ShrinkRuns shrink_runs{o.jobs, o.prefix, branch_view(base.stream), {}};  // shrinking forks from it too
     base.stream = RunStream{};
     ::malloc_trim(0);
     // The header counts the prefix runs' own forks: where they branch, and
@@ -424,9 +425,9 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     const size_t explored_points = points.size();
     const std::string score = mutation_score_text(points, explored_points, found.fresh, ran_points);
     // Shrinking would run on past the budget: then the reproducers are the runs found.
-    if (!out_of_time) shrink_decisions(s, graph, points, findings, o.jobs);
+    if (!out_of_time) shrink_decisions(s, graph, points, findings, shrink_runs);
     // Only a reproducer shows the shrunk workload and platform.
-    if (!out_dir.empty() && !out_of_time) shrink_for_reproducers(s, points, findings, o.jobs);
+    if (!out_dir.empty() && !out_of_time) shrink_for_reproducers(s, points, findings, shrink_runs);
     if (!out_dir.empty()) {
         size_t numbered = 0;
         write_out_files(reproducer_files(out_dir, s, points, explored_points, findings, numbered));

@@ -196,9 +196,10 @@ std::string findings_of(const std::vector<std::string>& dbs, const std::string& 
         std::map<Signature, Finding>& findings = found.findings;
         const size_t explored = points.size();
         const std::string score = mutation_score_text(points, explored, found.fresh, added);
-        shrink_decisions(s, graph, points, findings, jobs);
+        const ShrinkRuns shrink_runs{jobs, o.prefix, branch_view(base.stream), {}};
+        shrink_decisions(s, graph, points, findings, shrink_runs);
         if (!out_dir.empty()) {
-            shrink_for_reproducers(s, points, findings, jobs);
+            shrink_for_reproducers(s, points, findings, shrink_runs);
             for (auto& f : reproducer_files(out_dir, s, points, explored, findings, numbered))
                 files.push_back(std::move(f));
         }

@@ -82,6 +82,28 @@ private:
 
 // Whether a run shows the finding: its invariant fired at its component.
 bool shows_finding(const RunResult& r, const Finding& f);
+// How shrinking runs its trials - each the scenario with what shrinking
+// has left out so far, plus the finding's decisions: `jobs` at a time,
+// every finding's next trial together, each distinct trial once, at trace
+// level summary (violations are recorded at every level). With `prefix`,
+// trials that share a run up to their decisions fork from it, as explore's
+// variants do: from the baseline's run for the scenario itself, else from
+// the run of the trial of that same scenario whose decision comes last
+// (docs/exploring.md, "Shrinking"). The results are those of runs from the
+// start either way. `baseline`: the branch view of the scenario's baseline
+// run (branch_view; persistence points noted when the exploration asked).
+struct ShrinkRuns {
+    unsigned jobs = 1;
+    bool prefix = true;
+    RunStream baseline;
+    struct Stats {
+        size_t batches = 0;     // rounds of trials run together
+        size_t runs = 0;        // distinct trials run
+        size_t forked = 0;      // of them, forked from a shared run
+        size_t from_start = 0;  // run from the start (scouts included)
+    };
+    mutable Stats stats;
+};
 // Order findings shrink to the order nearest the default (one device
 // moved) that still shows them; combinations to the smallest part of them
 // that still shows it (each decision alone, then two together, ...), or
@@ -89,11 +111,11 @@ bool shows_finding(const RunResult& r, const Finding& f);
 // shrunk decision is appended to `points` and becomes the finding's
 // first_variant.
 void shrink_decisions(const Scenario& s, const DeviceGraph& graph, std::vector<FaultPoint>& points,
-                      std::map<Signature, Finding>& findings, unsigned jobs);
+                      std::map<Signature, Finding>& findings, const ShrinkRuns& how);
 // What a reproducer leaves out: the scenario file's own faults, workload
 // tasks and leaf devices each finding shows without.
 void shrink_for_reproducers(const Scenario& s, const std::vector<FaultPoint>& points,
-                            std::map<Signature, Finding>& findings, unsigned jobs);
+                            std::map<Signature, Finding>& findings, const ShrinkRuns& how);
 
 // `s` fit for a file name: what is not a letter, digit, '-' or '.' becomes '_'.
 std::string file_part(std::string s);

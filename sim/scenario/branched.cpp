@@ -133,7 +133,7 @@ bool take_frames(std::string& in, const std::function<void(std::vector<Forked>, 
     return true;
 }
 
-constexpr Picos kNever = std::numeric_limits<Picos>::max();
+}  // namespace
 
 // The start of the phase `run`'s first device callback ran in (its latest
 // start before that callback); kNever when no callback ran.
@@ -163,8 +163,6 @@ Picos mark_time(const RunStream& run, const Mark& m) {
     }
     return kNever;
 }
-}  // namespace
-
 std::vector<Fork> plan_forks(const RunStream& run, Picos now, bool at_start, const std::set<std::string>& taken,
                              const std::vector<size_t>& members, const std::vector<std::vector<Choice>>& steps) {
     std::optional<Picos> first_cb;

@@ -7,6 +7,7 @@
 #include "sim/trace/wire.h"
 
 #include <functional>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -70,6 +71,11 @@ struct Choice {
     Mark mark;        // At
     std::string key;  // the decision (its rule): equal keys, the same decision
 };
+// When the mark or the first callback phase comes in `run` (the start of
+// the phase its first device callback ran in): kNever when it never does.
+constexpr Picos kNever = std::numeric_limits<Picos>::max();
+Picos mark_time(const RunStream& run, const Mark& m);
+Picos first_callback_phase(const RunStream& run);
 // Where a process forks the variants below it, in the order it forks them.
 struct Fork {
     Picos at = 0;
