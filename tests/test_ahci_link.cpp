@@ -129,7 +129,7 @@ TEST_CASE("ahci link: a command in flight when COMRESET comes is abandoned: no F
         auto data = pattern(512, 11);
         cpu.write_block(buf, data.data(), 512);
         f["standby"] = std::to_string(drv.disk_pm("suspend", cpu));  // the next media access spins up (1.5 s)
-        f["resume"] = std::to_string(drv.disk_pm("resume", cpu));    // IDENTIFY spins nothing up
+        f["resume"] = std::to_string(drv.disk_pm("thaw", cpu));      // the queue goes, the drive stays in standby
         std::string outcome;
         p.kernel().hub().subscribe(kind_bit(EvKind::SliceEnd), [&](const Event& e) {
             if (e.name == "command" && e.track == ahci.path()) outcome += arg(e, "outcome") + " ";
@@ -269,7 +269,7 @@ TEST_CASE("ahci link: a driver file names hard-reset on the HBA only, a wrong na
     auto on_disk_dev = sh("validate " + scenario("sd.toml", "sda", "hard-reset"));
     CHECK(on_disk_dev.status == 2);
     CHECK(on_disk_dev.out.find("sd.toml:7:12: resume.command.name: 'sd' offers no command 'hard-reset' "
-                               "(flush-cache, standby, revalidate)") != std::string::npos);
+                               "(flush-cache, standby, start)") != std::string::npos);
     auto typo = sh("validate " + scenario("typo.toml", "ahci0", "hardreset"));
     CHECK(typo.status == 2);
     CHECK(typo.out.find("typo.toml:7:12: resume.command.name: 'ahci' offers no command 'hardreset' (freeze, hard-reset, thaw, revalidate)") !=
@@ -472,12 +472,91 @@ TEST_CASE("ahci link: revalidation after resume finds another drive and detaches
         f["detached"] = detached;
         uint64_t buf = p.kernel().alloc(512, 512);
         f["io"] = std::to_string(drv.submit(cpu, {false, 0, 1, buf, false, false}));
-        f["sd_revalidate"] = std::to_string(drv.disk_pm("resume", cpu));
+        f["sd_start"] = std::to_string(drv.disk_pm("resume", cpu));
     });
     CHECK(f["rc"] == "0");                     // the controller resumed; the disk did not
     CHECK(f["detached"] == "sda:serial number");
     CHECK(f["io"] == "-19");
-    CHECK(f["sd_revalidate"] == "-19");
+    CHECK(f["sd_start"] == "-19");                // no START STOP UNIT to a detached disk
+}
+
+// sd_suspend_common and sd_resume as Linux 6.1 runs them on libata: SYNCHRONIZE
+// CACHE (FLUSH CACHE EXT), START STOP UNIT 0 (STANDBY IMMEDIATE); on resume
+// the HBA's error handler revalidates the drive (IDENTIFY), then sd's START
+// STOP UNIT 1 reaches the drive as READ VERIFY SECTORS of LBA 0, which spins
+// it up. Before, sd's resume sent an IDENTIFY of its own and the drive stayed
+// in standby until the first request.
+TEST_CASE("ahci link: sd's resume is START STOP UNIT, READ VERIFY of LBA 0 after the error handler's IDENTIFY, "
+          "and it spins the drive up",
+          "[ahci-link]") {
+    Facts f = on_disk([](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        Ahci& ahci = the_ahci();
+        std::string order;
+        Picos verify_at = 0, spun_up_at = 0;
+        p.kernel().hub().subscribe(kind_bit(EvKind::Instant) | kind_bit(EvKind::SliceEnd), [&](const Event& e) {
+            if (e.name == "ata" && e.track == ahci.path()) {
+                order += "ata:" + arg(e, "command") + "(lba " + arg(e, "lba") + " n " + arg(e, "count") + ") ";
+                if (arg(e, "command") == "0x40") verify_at = e.ts;
+            }
+            if (e.name == "start-stop-unit") order += "sd:start=" + arg(e, "start") + " ";
+            if (e.name == "spin-up" && e.kind == EvKind::SliceEnd) spun_up_at = e.ts;
+        });
+        f["suspend"] = std::to_string(drv.disk_pm("suspend", cpu));
+        f["power_suspended"] = SataDrive::to_string(drive.power());
+        order += "| ";
+        f["hba"] = std::to_string(suspend_resume(p, cpu, drv));
+        order += "| ";
+        const Picos t0 = now_ps();
+        f["resume"] = std::to_string(drv.disk_pm("resume", cpu));
+        f["resume_ms"] = std::to_string((now_ps() - t0) / kMs);
+        f["power_resumed"] = SataDrive::to_string(drive.power());
+        f["spin_up_after_verify_ms"] = std::to_string(spun_up_at > verify_at ? (spun_up_at - verify_at) / kMs : 0);
+        uint64_t buf = p.kernel().alloc(512, 512);
+        const Picos t1 = now_ps();
+        f["read"] = std::to_string(drv.submit(cpu, {false, 0, 1, buf, false, false}));
+        f["read_ms"] = std::to_string((now_ps() - t1) / kMs);
+        f["order"] = order;
+    });
+    CHECK(f["suspend"] == "0");
+    CHECK(f["power_suspended"] == "standby");
+    CHECK(f["hba"] == "0");
+    CHECK(f["resume"] == "0");
+    CHECK(f["order"] == "ata:0xea(lba 0 n 0) sd:start=0 ata:0xe0(lba 0 n 0) | ata:0xec(lba 0 n 0) | "
+                        "sd:start=1 ata:0x40(lba 0 n 1) ata:0x25(lba 0 n 1) ");  // then the read
+    CHECK(f["power_resumed"] == "active");
+    CHECK(f["spin_up_after_verify_ms"] == "1500");  // the drive's spin-up, inside sd's resume
+    CHECK(std::stoull(f["resume_ms"]) >= 1500);
+    CHECK(f["read"] == "0");
+    CHECK(f["read_ms"] == "0");                      // spun up already
+    CHECK(f["guest_errors"].empty());
+}
+
+// READ VERIFY SECTORS (ACS-3 7.34): the media read, nothing transferred; a
+// range past the end is an error, and so is a drive without power.
+TEST_CASE("ahci link: the drive's READ VERIFY spins up from standby, moves no data and fails past the end",
+          "[ahci-link]") {
+    Facts f = on_disk([](Platform&, Cpu&, AhciDriver&, SataDrive& drive, Facts& f) {
+        std::vector<uint8_t> data;
+        f["standby"] = drive.execute(SataDrive::STANDBY_IMMEDIATE, 0, 0, data) ? "ok" : "error";
+        Picos t0 = now_ps();
+        f["verify"] = drive.execute(SataDrive::READ_VERIFY, 0, 1, data) ? "ok" : "error";
+        f["verify_ms"] = std::to_string((now_ps() - t0) / kMs);
+        f["power"] = SataDrive::to_string(drive.power());
+        f["data"] = std::to_string(data.size());
+        f["ext"] = drive.execute(SataDrive::READ_VERIFY_EXT, drive.sectors() - 8, 8, data) ? "ok" : "error";
+        f["past_end"] = drive.execute(SataDrive::READ_VERIFY_EXT, drive.sectors() - 1, 2, data) ? "ok" : "error";
+        drive.power_off();
+        f["no_power"] = drive.execute(SataDrive::READ_VERIFY, 0, 1, data) ? "ok" : "error";
+        drive.power_on();
+    });
+    CHECK(f["standby"] == "ok");
+    CHECK(f["verify"] == "ok");
+    CHECK(f["verify_ms"] == "1500");
+    CHECK(f["power"] == "active");
+    CHECK(f["data"] == "0");
+    CHECK(f["ext"] == "ok");
+    CHECK(f["past_end"] == "error");
+    CHECK(f["no_power"] == "error");
 }
 
 TEST_CASE("ahci link: the regression pair - a resume that does not wait for HR to clear, and one that does",

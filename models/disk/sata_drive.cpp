@@ -151,6 +151,20 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
             if (!spin_up() || reset_since(rgen)) return false;
             set_power(Power::Idle);
             return true;
+        case READ_VERIFY:
+        case READ_VERIFY_EXT: {
+            // ACS-3 7.34/7.35: the drive reads the sectors from the media
+            // and transfers nothing; from standby it spins up first (what
+            // libata's START STOP UNIT translation relies on). A sector
+            // count of 0 is 256 (65536 for the EXT form); sectors past the
+            // end are IDNF: an error status.
+            const uint32_t n = count ? count : command == READ_VERIFY ? 256u : 65536u;
+            if (lba + n > sectors_) return false;
+            if (!spin_up() || reset_since(rgen)) return false;
+            set_power(Power::Active);
+            wait_time(media_ps * n);
+            return gen == power_cycles_ && !reset_since(rgen);
+        }
         case READ_DMA_EXT:
         case WRITE_DMA_EXT:
         case WRITE_DMA_FUA_EXT:

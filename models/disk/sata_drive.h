@@ -32,8 +32,8 @@ public:
 
     // ATA commands the drive understands.
     static constexpr uint8_t READ_DMA_EXT = 0x25, WRITE_DMA_EXT = 0x35, WRITE_DMA_FUA_EXT = 0x3d,
-                             FLUSH_CACHE_EXT = 0xea, STANDBY_IMMEDIATE = 0xe0, IDLE_IMMEDIATE = 0xe1,
-                             IDENTIFY = 0xec;
+                             READ_VERIFY = 0x40, READ_VERIFY_EXT = 0x42, FLUSH_CACHE_EXT = 0xea,
+                             STANDBY_IMMEDIATE = 0xe0, IDLE_IMMEDIATE = 0xe1, IDENTIFY = 0xec;
 
     SataDrive(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, uint64_t size_bytes,
               unsigned sector_size);

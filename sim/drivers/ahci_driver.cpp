@@ -278,9 +278,21 @@ void AhciDriver::Disk::queue_start(Cpu& cpu) {
 
 int AhciDriver::Disk::command(Cpu& cpu, const std::string& name, DriverRunner&) {
     if (name == "flush-cache") return hba_.flush(cpu);
-    if (name == "standby") return hba_.command(cpu, SataDrive::STANDBY_IMMEDIATE, 0, 0, 0, 0, false);
-    if (name == "revalidate") return hba_.detached_ ? kENODEV : hba_.identify(cpu);
+    if (name == "standby") return hba_.start_stop_unit(cpu, false);  // sd_start_stop_device(sdkp, 0)
+    if (name == "start") return hba_.start_stop_unit(cpu, true);     // sd_start_stop_device(sdkp, 1)
     SIM_PANIC("sd driver: no command {} (validation missed it)", name);
+}
+
+// sd's START STOP UNIT as libata translates it (ata_scsi_start_stop_xlat,
+// Linux 6.1): START=1 becomes READ VERIFY SECTORS of one sector at LBA 0 -
+// a drive in standby spins up to read it - and START=0 STANDBY IMMEDIATE.
+// A disk revalidation detached has no SCSI device left: -ENODEV, no command.
+int AhciDriver::start_stop_unit(Cpu& cpu, bool start) {
+    if (start && detached_) return kENODEV;
+    const uint8_t ata = start ? SataDrive::READ_VERIFY : SataDrive::STANDBY_IMMEDIATE;
+    kernel_.hub().instant(track(), "start-stop-unit", "driver",
+                          {{"device", disk_}, {"start", start ? "1" : "0"}, {"ata", fmt::format("{:#04x}", ata)}});
+    return start ? command(cpu, ata, 0, 1, 0, 0, false) : command(cpu, ata, 0, 0, 0, 0, false);
 }
 
 // ahci_port_start: AHCI mode, the memory structures from the driver struct,

@@ -45,9 +45,13 @@
 //     the commands
 //       flush-cache  SYNCHRONIZE CACHE (FLUSH CACHE EXT) if the write cache
 //                    is on, else nothing
-//       standby      STANDBY IMMEDIATE (spin down)
-//       revalidate   the same IDENTIFY and comparison as the HBA's (-ENODEV
-//                    without a command once the disk is detached)
+//       standby      START STOP UNIT (START=0), which libata translates to
+//                    STANDBY IMMEDIATE (spin down)
+//       start        START STOP UNIT (START=1), which libata translates to
+//                    READ VERIFY SECTORS of one sector at LBA 0: a drive in
+//                    standby spins up (-ENODEV without a command once the
+//                    disk is detached). The drive's revalidation (IDENTIFY)
+//                    is the HBA's error handler's, as in Linux.
 #pragma once
 
 #include "models/disk/ahci_pci.h"
@@ -117,6 +121,7 @@ private:
     // One issue of a command: its result, or 1 when the error handler gave it back.
     int issue(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes, bool write);
     int identify(Cpu& cpu);
+    int start_stop_unit(Cpu& cpu, bool start);
     int start_port(Cpu& cpu);
     int hard_reset(Cpu& cpu);
     // libata's error handling: the port frozen (its commands taken by the

@@ -31,7 +31,7 @@ const DriverTarget* find_driver_target(const std::string& type) {
          {}},
         // sim/drivers/ahci_driver.h says what the ahci and sd commands do.
         {"ahci", Ahci::register_specs(), {"freeze", "hard-reset", "thaw", "revalidate"}, {"PxCLB", "PxFB"}, {}},
-        {"sd", {}, {"flush-cache", "standby", "revalidate"}, {}, {}, false},
+        {"sd", {}, {"flush-cache", "standby", "start"}, {}, {}, false},
         // sim/drivers/usb_driver.h says what each command does.
         {"usb",
          {},

@@ -402,7 +402,7 @@ void UsbStorageDriver::Disk::queue_start(Cpu& cpu) {
 int UsbStorageDriver::Disk::command(Cpu& cpu, const std::string& name, DriverRunner&) {
     if (dev_.dead(cpu)) return 0;  // the disk is gone: nothing to flush or to spin down
     if (name == "flush-cache") return dev_.flush(cpu);  // sd_sync_cache: SYNCHRONIZE CACHE when WCE
-    if (name == "standby" || name == "revalidate") return 0;  // no manage_system_start_stop on usb-storage
+    if (name == "standby" || name == "start") return 0;  // no manage_system_start_stop on usb-storage
     SIM_PANIC("sd driver on {}: no command {} (validation missed it)", dev_.disk_, name);
 }
 
