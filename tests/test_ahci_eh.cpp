@@ -6,6 +6,7 @@
 #include "bench_platform.h"
 
 #include "models/disk/ahci.h"
+#include "sim/fault/injector.h"
 
 #include <fmt/format.h>
 
@@ -147,4 +148,97 @@ TEST_CASE("ahci eh: another drive on the port after a link drop is detached: the
     CHECK(f["readable"] == "no");
     CHECK(f["read"] == "-19");
     CHECK(f["events"] == "port-change eh-take(0x1) freeze thaw detached(serial number) eh-finish(0x1) ");
+}
+
+namespace {
+// A write the drive never answers (the disk-no-answer fault: the drive busy
+// with it until a COMRESET); `every` makes the drive answer nothing at all.
+// `events` lists the driver's error handling in order; `identify_waits` how
+// long each of the error handler's IDENTIFYs waited before it timed out
+// (from the thaw before it to its internal-timeout), in ms.
+Facts no_answer_under_write(bool every) {
+    return on_disk([every](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        Kernel& k = p.kernel();
+        const uint64_t buf = k.alloc(512, 512);
+        const auto data = pattern(512, 53);
+        cpu.write_block(buf, data.data(), 512);
+        std::string events, identify_waits;
+        Picos thawed = 0;
+        k.hub().subscribe(kind_bit(EvKind::Instant), [&](const Event& e) {
+            if (e.category != "driver") return;
+            if (e.name == "eh-take") events += "eh-take(" + arg(e, "slots") + ") ";
+            else if (e.name == "eh-finish") events += "eh-finish(" + arg(e, "retried") + arg(e, "failed") + ") ";
+            else if (e.name == "command-timeout") events += "timeout(" + arg(e, "command") + ") ";
+            else if (e.name == "internal-timeout") {
+                events += "internal-timeout(" + arg(e, "command") + ") ";
+                identify_waits += std::to_string((now_ps() - thawed) / kMs) + " ";
+            } else if (e.name == "thaw") {
+                events += "thaw ";
+                thawed = now_ps();
+            } else if (e.name == "freeze" || e.name == "disabled") events += e.name + " ";
+        });
+        FaultSpec rule;
+        rule.kind = "disk-no-answer";
+        rule.once = !every;
+        drive.ctx().faults.add_rule(rule, 1);
+        const Picos t0 = now_ps();
+        f["write"] = std::to_string(drv.submit(cpu, {true, 40, 1, buf, false, false}));
+        f["waited_ms"] = std::to_string((now_ps() - t0) / kMs);
+        f["readable"] = drive.readable(40) == data ? "yes" : "no";
+        f["resets"] = std::to_string(drive.resets());
+        f["events"] = events;
+        f["identify_waits"] = identify_waits;
+        f["read"] = std::to_string(drv.submit(cpu, {false, 40, 1, buf, false, false}));
+    });
+}
+}  // namespace
+
+// libata's timeout path: sd's 30 s command timer expires, the command
+// becomes the error handler's and the port freezes
+// (ata_scsi_cmd_error_handler), the error handler resets the link - the
+// COMRESET ends the drive's hung command - revalidates and issues the
+// command again. Before, the timeout dropped the slot and failed the write
+// with -ETIMEDOUT, the drive still stuck on it.
+TEST_CASE("ahci eh: a command the drive never answers times out after 30 s, the error handler resets the port "
+          "and issues it again",
+          "[ahci-eh]") {
+    Facts f = no_answer_under_write(false);
+    INFO(f["events"]);
+    CHECK(f["write"] == "0");
+    CHECK(f["readable"] == "yes");
+    // The 30 s timeout, then the reset: 500 ms waiting for CR (the hung
+    // command keeps the engine running) and about 306 ms of COMRESET.
+    const uint64_t waited = std::stoull(f["waited_ms"]);
+    CHECK(waited >= 30'000);
+    CHECK(waited < 31'000);
+    CHECK(f["resets"] == "1");
+    CHECK(f["events"] == "timeout(0x35) eh-take(0x1) freeze thaw eh-finish(0x1) ");
+    CHECK(f["read"] == "0");
+    CHECK(f["guest_errors"].empty());
+}
+
+// A drive that answers nothing: the error handler's IDENTIFY times out too
+// (ata_exec_internal: the port frozen, the engine kicked), and
+// ata_eh_recover tries again - a reset, then IDENTIFY with a longer timeout
+// (ata_eh_identify_timeouts: 5, 10, 30 s) - three times (ATA_EH_DEV_TRIES);
+// then the device is disabled and the write fails with -EIO instead of
+// hanging, as does the next request, without a command.
+TEST_CASE("ahci eh: a drive that answers nothing is reset and identified three times with 5, 10 and 30 s, then "
+          "disabled: the write fails with -EIO",
+          "[ahci-eh]") {
+    Facts f = no_answer_under_write(true);
+    INFO(f["events"]);
+    CHECK(f["write"] == "-5");
+    CHECK(f["readable"] == "no");
+    CHECK(f["identify_waits"] == "5000 10000 30000 ");
+    CHECK(f["resets"] == "3");
+    CHECK(f["events"] == "timeout(0x35) eh-take(0x1) freeze "
+                         "thaw internal-timeout(0xec) freeze "
+                         "thaw internal-timeout(0xec) freeze "
+                         "thaw internal-timeout(0xec) freeze disabled eh-finish(0x1) ");
+    // 30 s, three resets and 45 s of IDENTIFY timeouts.
+    const uint64_t waited = std::stoull(f["waited_ms"]);
+    CHECK(waited >= 75'000);
+    CHECK(waited < 80'000);
+    CHECK(f["read"] == "-5");
 }

@@ -113,6 +113,15 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
     const uint64_t rgen = resets_;  // a COMRESET aborts the command: nothing of it after the reset
     wait_time(ctx().timing.vary(Picos(props().get<int64_t>("command_us")) * 1'000'000ULL));
     if (gen != power_cycles_ || reset_since(rgen)) return false;
+    // A drive that never answers this command (firmware stuck on it): it
+    // stays busy - no status, no data - until a COMRESET or a power loss.
+    if (ctx().faults.armed("disk-no-answer"))
+        if (fault("disk-no-answer", {{"command", std::to_string(command)}, {"lba", std::to_string(lba)}})) {
+            hub().slice_begin(path(), "no-answer", "disk", {{"command", std::to_string(command)}});
+            while (gen == power_cycles_ && !reset_since(rgen)) sc_core::wait(reset_or_power_);
+            hub().slice_end(path(), "no-answer", "disk", {{"ended_by", reset_since(rgen) ? "comreset" : "power-loss"}});
+            return false;
+        }
     const Picos media_ps = Picos(props().get<int64_t>("media_ns_per_sector")) * 1000;
     const Picos cache_ps = Picos(props().get<int64_t>("cache_ns_per_sector")) * 1000;
     switch (command) {
@@ -230,11 +239,13 @@ void SataDrive::power_off() {
     cache_.clear();
     cache_order_.clear();
     ++power_cycles_;
+    reset_or_power_.notify(sc_core::SC_ZERO_TIME);
     set_power(Power::Off);
 }
 
 void SataDrive::comreset() {
     ++resets_;
+    reset_or_power_.notify(sc_core::SC_ZERO_TIME);
     hub().instant(path(), "comreset", "link", {{"cached", std::to_string(cache_.size())}});
 }
 

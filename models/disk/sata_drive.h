@@ -98,6 +98,7 @@ private:
     std::deque<uint64_t> cache_order_;                 // oldest first
     std::map<uint64_t, Picos> written_at_;             // lba -> last write accepted
     uint64_t flushes_ = 0;
+    sc_core::sc_event reset_or_power_;                 // a COMRESET or a power loss: a hung command ends
     Rng destage_rng_;                                  // where a flush starts its sweep
     uint64_t destage_start_ = 0;
 };

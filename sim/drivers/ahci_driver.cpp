@@ -16,7 +16,13 @@ namespace {
 constexpr int kRetry = 1;  // issue(): the error handler gave the command back
 constexpr int kEIO = -5, kEBUSY = -16, kENODEV = -19, kEPIPE = -32, kETIMEDOUT = -110;
 constexpr Picos kMs = 1'000'000'000ULL;
-constexpr Picos kCommandTimeout = 30'000'000'000'000ULL;  // libata: 30 s
+constexpr Picos kCommandTimeout = 30'000'000'000'000ULL;  // sd's SCSI command timeout (SD_TIMEOUT): 30 s
+// libata's error handler tries a device's recovery ATA_EH_DEV_TRIES times
+// (a reset, then revalidation: ata_eh_recover, ata_eh_handle_dev_fail), and
+// each timed-out IDENTIFY moves it to the next timeout of
+// ata_eh_identify_timeouts (ata_internal_cmd_timed_out).
+constexpr unsigned kEhDevTries = 3;
+constexpr Picos kIdentifyTimeouts[kEhDevTries] = {5 * 1000 * kMs, 10 * 1000 * kMs, 30 * 1000 * kMs};
 constexpr uint32_t kMaxBytes = 4u << 20;                  // one PRD: 4 MiB
 // How many times a command is issued at most when the error handler keeps
 // giving it back (sd's SD_MAX_RETRIES, 5); then it fails with -EIO.
@@ -46,7 +52,7 @@ int AhciDriver::probe(Cpu& cpu, PciDev& dev) {
     sd_runner_.bind();
     request_irq(cpu);
     if (int rc = start_port(cpu)) return rc;
-    return identify(cpu);
+    return identify(cpu, kCommandTimeout);
 }
 
 // The pointers into the driver's memory, from the driver struct.
@@ -70,7 +76,7 @@ int AhciDriver::command(Cpu& cpu, const std::string& name, DriverRunner&) {
         return 0;
     }
     if (name == "revalidate") {
-        const int rc = identify(cpu);
+        const int rc = identify(cpu, kCommandTimeout);
         eh_finish(rc);
         return rc;
     }
@@ -95,12 +101,8 @@ int AhciDriver::do_hard_reset(Cpu& cpu) {
     // COMRESET abandons the command the drive runs, and stopping the engine
     // clears PxCI: what is outstanding now is the error handler's.
     take_for_eh("hard-reset");
-    // ahci_stop_engine: ST off, then CR polled every 1 ms for up to 500 ms
-    // (ata_wait_register); its result is not looked at (ahci_do_hardreset).
-    cpu.write32(abar(Ahci::PxCMD), cpu.read32(abar(Ahci::PxCMD)) & ~Ahci::CMD_ST);
-    for (const Picos until = now_ps() + 500 * kMs;
-         (cpu.read32(abar(Ahci::PxCMD)) & Ahci::CMD_CR) && now_ps() < until;)
-        kernel_.sleep(1 * kMs, what + ": waiting for PxCMD.CR");
+    // ahci_stop_engine; its result is not looked at (ahci_do_hardreset).
+    stop_engine(cpu, what);
     // The D2H reception area says busy, so that the signature FIS is seen arriving.
     const uint8_t busy = 0x80;
     cpu.write_block(cpu.read64(drv_ + F_FB) + Ahci::kD2hFisOffset + 2, &busy, 1);
@@ -246,18 +248,79 @@ void AhciDriver::schedule_eh(Cpu& cpu) {
 
 void AhciDriver::run_eh(Cpu& cpu) {
     kernel_.hub().slice_begin(track(), "error-handler", "driver", {{"device", name_}});
-    int rc = hard_reset(cpu);
-    cpu.write32(abar(Ahci::PxSERR), 0xffffffff);  // ata_std_postreset
-    thaw(cpu);
-    if (rc == 0) {
-        rc = identify(cpu);
-    } else if (!detached_) {
-        detached_ = true;  // no device on the link: ata_eh_detach_dev
-        kernel_.hub().instant(track(), "detached", "driver", {{"device", disk_}, {"mismatch", "no device"}});
-        rc = kENODEV;
+    int rc = 0;
+    // ata_eh_recover: reset and revalidate, up to ATA_EH_DEV_TRIES times
+    // while revalidation fails with -EIO (ata_eh_handle_dev_fail asks for
+    // another reset); each IDENTIFY that times out makes the next wait
+    // longer (5, 10, 30 s). Then the device is disabled (ata_dev_disable)
+    // and, as ahci_error_handler does for a port without an enabled device,
+    // the engine stopped.
+    for (unsigned tries = 1, idx = 0;; ++tries) {
+        rc = hard_reset(cpu);
+        cpu.write32(abar(Ahci::PxSERR), 0xffffffff);  // ata_std_postreset
+        thaw(cpu);
+        if (rc != 0) {
+            if (!detached_) {
+                detached_ = true;  // no device on the link: ata_eh_detach_dev
+                kernel_.hub().instant(track(), "detached", "driver", {{"device", disk_}, {"mismatch", "no device"}});
+                rc = kENODEV;
+            }
+            break;
+        }
+        rc = identify(cpu, kIdentifyTimeouts[idx]);
+        if (rc == 0 || rc == kENODEV) break;
+        if (rc == kETIMEDOUT && idx + 1 < kEhDevTries) ++idx;  // ata_internal_cmd_timed_out
+        rc = kEIO;  // ata_dev_read_id: "I/O error"
+        if (tries == kEhDevTries) {
+            disabled_ = true;
+            kernel_.hub().instant(track(), "disabled", "driver",
+                                  {{"device", disk_}, {"tries", std::to_string(tries)}});
+            stop_engine(cpu, name_ + ": no enabled device");
+            break;
+        }
     }
     eh_finish(rc);
     kernel_.hub().slice_end(track(), "error-handler", "driver", {{"rc", std::to_string(rc)}});
+}
+
+// scsi_timeout -> the SCSI error handler thread -> ata_scsi_error:
+// ata_scsi_cmd_error_handler marks the timed-out command AC_ERR_TIMEOUT and
+// EH's, and freezes the port ("the state of the controller is unknown");
+// ata_eh_autopsy asks for a reset for a timeout, then the reset,
+// revalidation and ata_eh_finish (ata_eh_worth_retry: a timed-out I/O is
+// retried) - run_eh. False when the command is the error handler's already
+// (the port frozen or suspended: EH ends it) or EH is running (its own
+// commands time out on their own).
+bool AhciDriver::command_timeout(Cpu& cpu, unsigned slot, uint8_t cmd) {
+    if ((eh_owned_ & (1u << slot)) || eh_scheduled_ || resetting_ || frozen_) return false;
+    kernel_.hub().instant(track(), "command-timeout", "driver",
+                          {{"device", name_}, {"slot", std::to_string(slot)}, {"command", fmt::format("{:#04x}", cmd)}});
+    freeze(cpu, "command timeout");
+    schedule_eh(cpu);
+    return true;
+}
+
+// ahci_stop_engine: ST off, then CR polled every 1 ms for up to 500 ms
+// (ata_wait_register). A command the drive never answers keeps CR set:
+// the wait runs out.
+void AhciDriver::stop_engine(Cpu& cpu, const std::string& what) {
+    cpu.write32(abar(Ahci::PxCMD), cpu.read32(abar(Ahci::PxCMD)) & ~Ahci::CMD_ST);
+    for (const Picos until = now_ps() + 500 * kMs;
+         (cpu.read32(abar(Ahci::PxCMD)) & Ahci::CMD_CR) && now_ps() < until;)
+        kernel_.sleep(1 * kMs, what + ": waiting for PxCMD.CR");
+}
+
+// ata_exec_internal_sg's timeout: the internal command failed with
+// AC_ERR_TIMEOUT and the port frozen (ata_port_freeze), then
+// ahci_post_internal_cmd: ahci_kick_engine stops the engine (clearing
+// PxCI: the HBA forgets the command) and starts it again. The drive may
+// still be busy with it: only a reset ends that.
+void AhciDriver::internal_timeout(Cpu& cpu, uint8_t cmd) {
+    kernel_.hub().instant(track(), "internal-timeout", "driver",
+                          {{"device", name_}, {"command", fmt::format("{:#04x}", cmd)}});
+    freeze(cpu, "internal command timeout");
+    stop_engine(cpu, name_ + ": kick engine");
+    start_engine(cpu);
 }
 
 // ahci_start_engine: ST, only with a device present (ahci_is_device_present).
@@ -289,6 +352,7 @@ int AhciDriver::Disk::command(Cpu& cpu, const std::string& name, DriverRunner&) 
 // A disk revalidation detached has no SCSI device left: -ENODEV, no command.
 int AhciDriver::start_stop_unit(Cpu& cpu, bool start) {
     if (start && detached_) return kENODEV;
+    if (disabled_) return kEIO;  // no ATA device behind the SCSI device: nothing issued
     const uint8_t ata = start ? SataDrive::READ_VERIFY : SataDrive::STANDBY_IMMEDIATE;
     kernel_.hub().instant(track(), "start-stop-unit", "driver",
                           {{"device", disk_}, {"start", start ? "1" : "0"}, {"ata", fmt::format("{:#04x}", ata)}});
@@ -351,10 +415,13 @@ bool AhciDriver::irq(Cpu& cpu) {
 }
 
 int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes,
-                        bool write) {
+                        bool write, bool internal, Picos timeout) {
     if (bytes > kMaxBytes) return -22;  // -EINVAL
+    // A disabled device has no ATA device behind its SCSI device any more
+    // (ata_scsi_find_dev): the command fails without being issued.
+    if (disabled_) return kEIO;
     for (unsigned tries = 1;; ++tries) {
-        const int rc = issue(cpu, cmd, lba, count, buffer, bytes, write);
+        const int rc = issue(cpu, cmd, lba, count, buffer, bytes, write, internal, timeout ? timeout : kCommandTimeout);
         if (rc != kRetry) return rc;
         // The error handler gave the command back (ata_eh_qc_retry): issued again.
         if (tries == kMaxTries) return kEIO;
@@ -362,7 +429,7 @@ int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uin
 }
 
 int AhciDriver::issue(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes,
-                      bool write) {
+                      bool write, bool internal, Picos timeout) {
     // The slot is taken before the command is built (ata_qc_new): building
     // it takes time, and a caller on another CPU must not pick it meanwhile.
     // It counts as in flight only once issued: the interrupt handler takes
@@ -403,13 +470,28 @@ int AhciDriver::issue(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint6
     Picos issued = now_ps();
     cpu.write32(abar(Ahci::PxCI), 1u << slot);
     std::string what = fmt::format("{}: slot {}, ATA command {:#04x}", name_, slot, cmd);
+    // The command's timer. When it expires on a SCSI command outside error
+    // handling, libata's timeout path makes the command the error
+    // handler's, which resets the port and gives it back (or fails it): the
+    // command has no timer any more (scsi_eh owns it) and the wait goes on
+    // until the handler ends it. An internal command (the error handler's
+    // own IDENTIFY), or one the handler owns already, ends at its timeout.
+    bool eh_has_it = false;
     for (Picos start = now_ps(); in_flight_ & (1u << slot);) {
-        if (now_ps() - start >= kCommandTimeout) {
+        if (!eh_has_it && now_ps() - start >= timeout) {
+            // Timed out while the error handler that took it is scheduled
+            // or running (a command queued behind the one that timed out):
+            // it is the handler's too, and ends with it.
+            if (!internal && (((eh_owned_ & (1u << slot)) && eh_scheduled_) || command_timeout(cpu, slot, cmd))) {
+                eh_has_it = true;
+                continue;
+            }
             in_flight_ &= ~(1u << slot);
             eh_owned_ &= ~(1u << slot);
+            if (internal) internal_timeout(cpu, cmd);
             return kETIMEDOUT;
         }
-        kernel_.wait_event(done_, kCommandTimeout - (now_ps() - start), what);
+        kernel_.wait_event(done_, eh_has_it ? kCommandTimeout : timeout - (now_ps() - start), what);
     }
     if (eh_retry_ & (1u << slot)) {
         eh_retry_ &= ~(1u << slot);
@@ -431,8 +513,8 @@ int AhciDriver::issue(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint6
 // serial number (words 10-19), model (words 27-46) or capacity (words
 // 100-103) is another drive - the disk is detached (-ENODEV, and its
 // requests fail with -ENODEV from then on) and keeps its old identity.
-int AhciDriver::identify(Cpu& cpu) {
-    if (int rc = command(cpu, SataDrive::IDENTIFY, 0, 0, identify_buf_, 512, false)) return rc;
+int AhciDriver::identify(Cpu& cpu, Picos timeout) {
+    if (int rc = command(cpu, SataDrive::IDENTIFY, 0, 0, identify_buf_, 512, false, true, timeout)) return rc;
     uint8_t id[512];
     cpu.read_block(identify_buf_, id, sizeof id);
     uint64_t sectors;
@@ -473,6 +555,7 @@ int AhciDriver::submit(Cpu& cpu, const BlockRequest& req) {
             break;
     }
     if (detached_) return kENODEV;  // revalidation found another drive
+    if (disabled_) return kEIO;     // the error handler gave the drive up
     if (req.preflush)
         if (int rc = flush(cpu)) return rc;
     if (req.count == 0) return 0;

@@ -38,7 +38,12 @@
 //     The interrupt handler takes a port change (PxIS.PCS/PRCS) as libahci
 //     does: the port frozen and the error handler run in a thread of its
 //     own (hard-reset, SError, thaw, revalidate: the abandoned commands
-//     issued again, or failed with the disk detached).
+//     issued again, or failed with the disk detached). A command that gets
+//     no answer in 30 s (sd's SCSI timeout) runs the same error handler: the
+//     port frozen, reset, the drive revalidated, the command issued again
+//     (at most 5 issues, then -EIO); the handler's IDENTIFY times out after
+//     5, 10, 30 s, a reset before each, and after three tries the drive is
+//     disabled (its requests fail with -EIO).
 //   scenarios/drivers/sd.toml (binds "sd", the disk; no registers of its
 //     own - it talks ATA through the HBA): queue-stop/queue-start block and
 //     unblock the request queue, drain waits for the commands in flight, and
@@ -117,10 +122,16 @@ private:
     static constexpr uint64_t F_CLB = 0, F_FB = 8, F_CTBA = 16;  // F_CTBA: kSlots entries of 8 bytes
     static constexpr uint64_t F_BLOCKED = 16 + 8 * Ahci::kSlots;
 
-    int command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes, bool write);
+    // `internal`: a command of libata's own (ata_exec_internal: IDENTIFY),
+    // timed out after `timeout`; otherwise a SCSI command, whose 30 s timer
+    // hands it to the error handler.
+    int command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes, bool write,
+                bool internal = false, Picos timeout = 0);
     // One issue of a command: its result, or 1 when the error handler gave it back.
-    int issue(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes, bool write);
-    int identify(Cpu& cpu);
+    int issue(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint64_t buffer, uint32_t bytes, bool write,
+              bool internal, Picos timeout);
+    // IDENTIFY DEVICE, an internal command timed out after `timeout`.
+    int identify(Cpu& cpu, Picos timeout);
     int start_stop_unit(Cpu& cpu, bool start);
     int start_port(Cpu& cpu);
     int hard_reset(Cpu& cpu);
@@ -132,9 +143,16 @@ private:
     void take_for_eh(const char* why);
     // A port change's error handler, in a thread of its own (scsi_eh_N).
     void schedule_eh(Cpu& cpu);
+    // A command's timer expired: libata's timeout handling (true: EH runs for it).
+    bool command_timeout(Cpu& cpu, unsigned slot, uint8_t cmd);
     void run_eh(Cpu& cpu);
     int do_hard_reset(Cpu& cpu);
+    // ahci_stop_engine: ST off, CR polled every 1 ms for up to 500 ms.
+    void stop_engine(Cpu& cpu, const std::string& what);
     void start_engine(Cpu& cpu);
+    // An internal command's timer expired (ata_exec_internal_sg): the port
+    // frozen and, as ahci_post_internal_cmd does, the engine kicked.
+    void internal_timeout(Cpu& cpu, uint8_t cmd);
     bool irq(Cpu& cpu) override;
     bool blocked(Cpu& cpu);
     uint64_t abar(uint32_t reg) const { return abar_ + reg; }
@@ -148,6 +166,7 @@ private:
     bool write_cache_ = false;
     std::string serial_, model_;  // IDENTIFY words 10-19 and 27-46 as the drive sent them
     bool detached_ = false;       // revalidation found another drive: ata_dev_disable
+    bool disabled_ = false;       // the error handler's revalidation failed every try: ata_dev_disable
     uint32_t in_flight_ = 0;   // slots issued, not yet completed
     uint32_t reserved_ = 0;    // slots taken by a command being built (ata_qc_new's tag), not yet issued
     uint32_t failed_ = 0;      // slots that completed with an error

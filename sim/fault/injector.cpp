@@ -38,6 +38,9 @@ const std::vector<FaultKindInfo>& fault_kinds() {
         {"sata-link-drop", false, "",
          "an AHCI port's link drops while the HBA runs a command: the drive resets and the link comes back through "
          "COMINIT; the command is abandoned (no FIS, no interrupt) and PxSERR.DIAG.N/X raise PxIS.PRCS/PCS"},
+        {"disk-no-answer", false, "",
+         "the drive never answers one command: it stays busy (no status, no data) until a COMRESET or a power "
+         "loss; libata's command timeout (30 s) runs the error handler"},
         {"image-bit-flip", false, "page",
          "after S4 entry, one bit of image data page `page` (stream order) flips on the media"},
         {"resume-device-late", false, "duration",
