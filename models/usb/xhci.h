@@ -148,6 +148,16 @@ public:
 
     // Plugs `dev` into root-hub port `port` (0-based) before the run.
     void attach(unsigned port, UsbDevice& dev);
+    // Hot-plug while the simulation runs (a person at the port, e.g. while
+    // the machine sleeps). unplug: the device loses VBUS and the port goes
+    // to Disconnected (xHCI 1.2 §4.19.1.1: CCS 0, PED 0, PLS RxDetect, speed
+    // 0) with CSC set. plug: `dev` arrives at the empty port, in its Default
+    // state: CCS 1 and CSC, the port Disabled (PLS Polling) until software
+    // resets it. Each change bit posts a Port Status Change Event while the
+    // controller runs; while it is halted, a disconnect with WDE or a
+    // connect with WCE set signals a wake (PME).
+    void unplug(unsigned port);
+    void plug(unsigned port, UsbDevice& dev);
     UsbDevice* device(unsigned port) const { return port < kPorts ? devices_[port] : nullptr; }
 
     // Internal reset: registers and internal state. `keep_saved`: the reset
@@ -191,6 +201,7 @@ private:
     void finish_port_reset(unsigned p);
     void remote_wakeup(unsigned p);
     void reset_ports();
+    void hook(unsigned port, UsbDevice& dev);
     // Slots and transfers.
     bool slot_enabled(unsigned slot) const { return slot >= 1 && slot <= kSlots && slots_[slot].enabled; }
     uint32_t command(uint32_t type, uint64_t param, uint32_t control, unsigned& slot_out);

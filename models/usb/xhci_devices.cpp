@@ -16,6 +16,11 @@ namespace quiesce {
 
 void XhciCore::attach(unsigned port, UsbDevice& dev) {
     SIM_ASSERT(port < kPorts && !devices_[port], "xHCI port {} is taken or does not exist", port + 1);
+    hook(port, dev);
+    reset_ports();
+}
+
+void XhciCore::hook(unsigned port, UsbDevice& dev) {
     devices_[port] = &dev;
     dev.on_remote_wakeup = [this, port] { remote_wakeup(port); };
     dev.on_data_ready = [this, port] {
@@ -29,7 +34,40 @@ void XhciCore::attach(unsigned port, UsbDevice& dev) {
                     }
         kick_.notify(sc_core::SC_ZERO_TIME);
     };
-    reset_ports();
+}
+
+void XhciCore::unplug(unsigned port) {
+    SIM_ASSERT(port < kPorts && devices_[port], "xHCI port {}: nothing to unplug", port + 1);
+    UsbDevice* dev = devices_[port];
+    devices_[port] = nullptr;
+    dev->on_remote_wakeup = nullptr;
+    dev->on_data_ready = nullptr;
+    dev->vbus_lost();  // out of the port: no VBUS
+    Register& r = regs().reg(fmt::format("PORTSC{}", port));
+    const uint64_t was = r.value();
+    r.set((was & ~uint64_t(PORTSC_CCS | PORTSC_PED | PORTSC_PR | PORTSC_PLS | PORTSC_SPEED)) |
+          (uint64_t(PLS_RXDETECT) << PORTSC_PLS_SHIFT));
+    resetting_ports_ &= ~(1u << port);
+    hub().instant(path(), "port-disconnect", "usb",
+                  {{"port", std::to_string(port + 1)}, {"device", dev->path()}, {"halted", halted() ? "1" : "0"}});
+    port_change(port, PORTSC_CSC);
+    if (halted() && (was & PORTSC_WDE) && on_wake) on_wake();
+    update_irq();
+}
+
+void XhciCore::plug(unsigned port, UsbDevice& dev) {
+    SIM_ASSERT(port < kPorts && !devices_[port], "xHCI port {} is taken or does not exist", port + 1);
+    hook(port, dev);
+    dev.bus_reset();  // VBUS on: a power-on reset, the Default state
+    Register& r = regs().reg(fmt::format("PORTSC{}", port));
+    const uint64_t was = r.value();
+    r.set((was & ~uint64_t(PORTSC_PED | PORTSC_PLS | PORTSC_SPEED)) | PORTSC_CCS |
+          (uint64_t(PLS_POLLING) << PORTSC_PLS_SHIFT));
+    hub().instant(path(), "port-connect", "usb",
+                  {{"port", std::to_string(port + 1)}, {"device", dev.path()}, {"halted", halted() ? "1" : "0"}});
+    port_change(port, PORTSC_CSC);
+    if (halted() && (was & PORTSC_WCE) && on_wake) on_wake();
+    update_irq();
 }
 
 // After a controller reset (or at power-on) the ports are powered and every

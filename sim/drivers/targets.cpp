@@ -37,7 +37,7 @@ const DriverTarget* find_driver_target(const std::string& type) {
          {},
          {"is-configured", "is-suspended", "enable-remote-wakeup", "disable-remote-wakeup", "stop-endpoints",
           "suspend-port", "resume-port", "restart-endpoints", "mark-suspended", "mark-configured", "class-resume",
-          "session-lost", "reset-resume"},
+          "port-connected", "session-lost", "reset-resume", "disconnect"},
          {},
          {},
          false},

@@ -201,6 +201,8 @@ int UsbDeviceDriver::command(Cpu& cpu, const std::string& name, DriverRunner&) {
     if (name == "session-lost")
         return hcd_.generation(cpu) != cpu.read32(d_ + F_GEN) || !(hcd_.portsc(cpu, port_) & X::PORTSC_PED) ? 1 : 0;
     if (name == "reset-resume") return reset_resume(cpu);
+    if (name == "port-connected") return (hcd_.portsc(cpu, port_) & X::PORTSC_CCS) ? 1 : 0;
+    if (name == "disconnect") return disconnect(cpu);
     SIM_PANIC("usb driver: no command {} (validation missed it)", name);
 }
 
@@ -226,6 +228,27 @@ int UsbDeviceDriver::reset_resume(Cpu& cpu) {
     kernel_.hub().instant(kernel_.path(), "usb-new-device", "driver",
                           {{"device", name_}, {"port", std::to_string(port_)}, {"rc", std::to_string(rc)}});
     return 0;  // the old device's resume has nothing left to fail
+}
+
+// The device is not at its port any more (unplugged while the system
+// slept): hub_port_logical_disconnect, then hub_wq's usb_disconnect - the
+// class driver lets go (the disk is dead: its requests fail with -ENODEV),
+// the handles processes hold to the device and its disk are revoked, the
+// controller's slot is disabled (xhci_free_dev). usb_resume hides the
+// -ENODEV from the PM core: the disconnect is the report.
+int UsbDeviceDriver::disconnect(Cpu& cpu) {
+    disconnected(cpu);
+    const unsigned slot = cpu.read32(d_ + F_SLOT);
+    const int cc = slot ? hcd_.command(cpu, X::TRB_DISABLE_SLOT, 0, slot << 24) : 0;
+    cpu.write32(d_ + F_SLOT, 0);
+    cpu.write32(d_ + F_STATE, None);
+    unsigned revoked = kernel_.revoke_handles(name_);
+    revoked += revoke_class_handles();
+    kernel_.hub().instant(kernel_.path(), "usb-disconnect", "driver",
+                          {{"device", name_}, {"reason", "no device at the port after resume"},
+                           {"port", std::to_string(port_)}, {"disable_slot", std::to_string(cc)},
+                           {"handles_revoked", std::to_string(revoked)}});
+    return 0;
 }
 
 // --- usbhid --------------------------------------------------------------------
@@ -273,6 +296,8 @@ void UsbStorageDriver::disconnected(Cpu& cpu) {
     cpu.write32(s_ + S_BLOCKED, 0);
     unblocked_.notify(sc_core::SC_ZERO_TIME);
 }
+
+unsigned UsbStorageDriver::revoke_class_handles() { return kernel_.revoke_handles(disk_); }
 
 int UsbStorageDriver::bind(Cpu& cpu, bool again) {
     if (!s_) {

@@ -22,6 +22,13 @@
 //     restart-endpoints      the endpoints' doorbells: queued TDs run again
 //     mark-suspended / mark-configured  the device's state in memory
 //     class-resume           the class driver's resume (usbhid resubmits)
+//     port-connected         1 when the root-hub port shows a device (PORTSC
+//                            CCS), 0 when it was unplugged meanwhile
+//                            (check_port_resume_type's "still present?")
+//     disconnect             the device is gone (hub_port_logical_disconnect,
+//                            then usb_disconnect): the class driver's
+//                            disconnect (the disk dead, every request and
+//                            handle to it failing) and its slot disabled
 //     session-lost           1 when the controller was reinitialized (power
 //                            lost, or hibernation) or the port is disabled
 //     reset-resume           the power session is over: with persist
@@ -81,6 +88,9 @@ protected:
     virtual void disconnected(Cpu&) {}
     // The device runs again after its port resumed.
     virtual void resumed(Cpu&) {}
+    // The device is gone: the handles processes hold to what the class
+    // driver made of it (a disk) are revoked; how many.
+    virtual unsigned revoke_class_handles() { return 0; }
 
     int request(Cpu& cpu, uint8_t type, uint8_t req, uint16_t value, uint16_t index, uint16_t length,
                 unsigned* actual = nullptr);
@@ -109,6 +119,7 @@ private:
     int enumerate(Cpu& cpu, bool verify);
     int configure(Cpu& cpu);
     int reset_resume(Cpu& cpu);
+    int disconnect(Cpu& cpu);
     void restart_endpoints(Cpu& cpu);
 };
 
@@ -160,6 +171,9 @@ public:
     void set_observer(BlockObserver o) { observer_ = std::move(o); }
     bool write_cache_enabled() const { return write_cache_; }
     bool dead(Cpu& cpu) const;
+    // Where the disk's dead flag lives in kernel memory (0 before bind): the
+    // checker peeks it in zero time.
+    uint64_t dead_flag() const { return s_ ? s_ + S_DEAD : 0; }
     // The disk's PM callbacks (sd).
     int disk_pm(const std::string& cb, Cpu& cpu) { return s_ ? sd_runner_.run(cb, cpu) : 0; }
     const DriverRunner& disk_runner() const { return sd_runner_; }
@@ -167,6 +181,7 @@ public:
 protected:
     int bind(Cpu& cpu, bool again) override;
     void disconnected(Cpu& cpu) override;
+    unsigned revoke_class_handles() override;
 
 private:
     static constexpr uint64_t S_CBW = 0, S_CSW = 64, S_DATA = 128, S_TAG = 384, S_BLOCKED = 388, S_DEAD = 392,

@@ -66,6 +66,7 @@ struct FaultSpec {
     uint64_t signature = 0;       // hw-signature-change: the new value (0: the old one + 1)
     std::string op = "write";     // offline-fs-write: "write" a file block or "delete" the file
     uint64_t file_block = 0;      // offline-fs-write: the file block it writes
+    bool identical = false;       // usb-swap: the new device has the old one's descriptors and serial
     // Where the rule comes from: "file.toml:12" or "--fault 1".
     std::string origin;
     int line = 0;

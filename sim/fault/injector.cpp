@@ -62,6 +62,12 @@ const std::vector<FaultKindInfo>& fault_kinds() {
          "while the machine next sleeps, firmware writes 64 scratch bytes into the ACPI NVS region (undone by "
          "the OS's NVS restore when it saved NVS)"},
         {"usb-power-loss", false, "", "the xHCI controller loses power across S3 (no Save/Restore State survives)"},
+        {"usb-unplug", false, "",
+         "while the machine sleeps in S3, a person unplugs the USB device `device` from its root-hub port"},
+        {"usb-swap", false, "identical",
+         "while the machine sleeps in S3, a person unplugs the USB disk `device` and plugs another one (its own "
+         "medium) into the same port: a different device, or with `identical` one with the same descriptors and "
+         "serial number"},
         {"torn-write", false, "restore_after",
          "the power fails in the middle of a drive's write: its first half of sectors reaches the media, the rest "
          "never does, and the write cache is lost"},

@@ -226,6 +226,26 @@ void Platform::build_usb(const Scenario& s, RunContext& ctx) {
             format_swap(*u.drive, spec);
             u.model = std::make_unique<UsbMassStorage>(spec.name.c_str(), ctx, *usb_clk_, id, *u.drive);
             ctx.hub.declare_track({spec.disk, spec.name, "device", sata_clk_->name(), sata_clk_->hz()});
+            // usb-swap: the disk a person plugs in instead - another stick
+            // of the same size, its own medium (blank but for the swap
+            // area, formatted as the first one's). `identical`: the same
+            // model with the same serial number (descriptors alike); else
+            // another product with another serial.
+            for (const FaultSpec& f : s.faults.faults) {
+                if (f.kind != "usb-swap" || f.device != spec.name || u.other) continue;
+                UsbDevice::Identity other = id;
+                if (!f.identical) {
+                    other.vendor = 0x0781;  // a SanDisk stick
+                    other.product = 0x5581;
+                    other.serial = spec.serial + "-other";
+                }
+                const std::string name = spec.name + "-new", disk = spec.disk + "-new";
+                u.other_drive = std::make_unique<SataDrive>(disk.c_str(), ctx, *sata_clk_, spec.disk_size, spec.sector_size);
+                format_swap(*u.other_drive, spec);
+                u.other = std::make_unique<UsbMassStorage>(name.c_str(), ctx, *usb_clk_, other, *u.other_drive);
+                ctx.hub.declare_track({disk, name, "device", sata_clk_->name(), sata_clk_->hz()});
+                ctx.hub.declare_track({name, hc->path(), "device", usb_clk_->name(), usb_clk_->hz()});
+            }
         }
         hc->core().attach(spec.port - 1, *u.model);
         ctx.hub.declare_track({spec.name, hc->path(), "device", usb_clk_->name(), usb_clk_->hz()});

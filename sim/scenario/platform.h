@@ -139,6 +139,18 @@ public:
         uint64_t swap_first = 0;     // partition 2: [swap_first, end)
     };
     Disk disk();
+    // The medium the requests of OS disk `disk` reach now: its drive, or
+    // after a usb-swap the new device's while the disk's driver still holds
+    // the port (persist took the new device for the old one). Null for a
+    // name that is no disk.
+    const SataDrive* medium(const std::string& disk) const;
+    // The device holding `disk`'s medium was taken out of its port while
+    // the machine slept (usb-unplug, usb-swap): a person removed the disk.
+    bool disk_removed(const std::string& disk) const;
+    // A person pulls USB device `device` out of its port now, and with
+    // `swap` plugs in the disk built for a usb-swap rule naming it (false
+    // when there is none, or it was pulled already).
+    bool usb_hot_plug(const std::string& device, bool swap);
     // Registers every hardware-state bank with the checker.
     void watch(Checker& checker);
     // Every register bank of the platform, as (component, bank), in a stable
@@ -174,7 +186,14 @@ private:
         UsbStorageDriver* storage = nullptr;
         std::unique_ptr<DispatchPmDevice> pm;
         std::unique_ptr<DispatchPmDevice> disk_pm;  // usb-storage: its disk (sd)
+        // usb-swap: the device a person plugs in instead, with its own
+        // drive (medium); built before the run when a rule names this device.
+        std::unique_ptr<SataDrive> other_drive;
+        std::unique_ptr<UsbDevice> other;
+        bool removed = false, swapped = false;
     };
+    // usb-unplug / usb-swap at an S3 power-down.
+    void hot_plug(UsbDev& u, unsigned state);
     void build_pci(const Scenario& s, RunContext& ctx);
     void build_usb(const Scenario& s, RunContext& ctx);
     static void format_swap(SataDrive& drive, const DeviceSpec& spec);

@@ -249,6 +249,23 @@ Platform::Disk Platform::disk() {
     return {};
 }
 
+const SataDrive* Platform::medium(const std::string& disk) const {
+    for (const auto& d : devs_)
+        if (d.drive && d.spec.disk == disk) return d.drive.get();
+    for (const auto& u : usb_)
+        if (u.drive && u.spec.disk == disk)
+            return u.swapped && u.storage && u.storage->dead_flag() && !mem_->peek32(u.storage->dead_flag())
+                       ? u.other_drive.get()
+                       : u.drive.get();
+    return nullptr;
+}
+
+bool Platform::disk_removed(const std::string& disk) const {
+    for (const auto& u : usb_)
+        if (u.drive && u.spec.disk == disk) return u.removed;
+    return false;
+}
+
 std::vector<Platform::Bank> Platform::banks() const {
     std::vector<Bank> out;
     for (const auto& d : devs_) {

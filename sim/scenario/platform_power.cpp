@@ -131,8 +131,35 @@ void Platform::power_down(unsigned state) {
                 offline_fs_write(*d.drive, d.spec.disk, d.spec.swap_first_sector(), *w);
         }
     }
+    for (auto& u : usb_) hot_plug(u, state);
     intc_->power_off();
     for (auto& c : cpus_) c->lose_context(state == 3);  // S3: memory in self-refresh keeps what DRAM holds
+}
+
+// usb-unplug, usb-swap: while the machine sleeps in S3 a person takes the
+// USB device out of its port (and plugs another disk in): the controller's
+// port shows it as hardware does, whatever power it has.
+void Platform::hot_plug(UsbDev& u, unsigned state) {
+    if (state != 3 || u.removed) return;
+    if (ctx_.faults.armed("usb-unplug") && ctx_.faults.fire("usb-unplug", u.spec.name, u.spec.name))
+        usb_hot_plug(u.spec.name, false);
+    else if (u.other && ctx_.faults.armed("usb-swap") && ctx_.faults.fire("usb-swap", u.spec.name, u.spec.name))
+        usb_hot_plug(u.spec.name, true);
+}
+
+bool Platform::usb_hot_plug(const std::string& device, bool swap) {
+    for (auto& u : usb_) {
+        if (u.spec.name != device || u.removed || (swap && !u.other)) continue;
+        for (auto& d : devs_)
+            if (auto* hc = dynamic_cast<XhciPci*>(d.fn); hc && d.spec.name == u.spec.parent) {
+                hc->core().unplug(u.spec.port - 1);
+                if (swap) hc->core().plug(u.spec.port - 1, *u.other);
+                u.removed = true;
+                u.swapped = swap;
+                return true;
+            }
+    }
+    return false;
 }
 
 void Platform::power_up(unsigned) {

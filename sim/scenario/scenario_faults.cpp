@@ -111,6 +111,20 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
     }
     if (has("file_block"))
         if (auto n = r.integer("file_block", 0, 4095)) f.file_block = uint64_t(*n);
+    if (has("identical"))
+        if (auto b = r.boolean("identical")) f.identical = *b;
+    if (f.kind == "usb-unplug" || f.kind == "usb-swap") {
+        const DeviceSpec* usb = nullptr;
+        for (const auto& dev : s.platform.devices)
+            if (dev.name == f.device && dev.usb()) usb = &dev;
+        if (f.device.empty()) r.fail("kind", f.kind + " needs a device: the USB device at the port");
+        if (!usb) r.fail("device", "'" + f.device + "' is not a USB device (usb-keyboard, usb-storage)");
+        if (f.kind == "usb-swap" && usb->type != "usb-storage")
+            r.fail("device", "usb-swap replaces a USB disk: '" + f.device + "' is a " + usb->type);
+        bool s3 = s.protocol.target == 3;
+        for (const Protocol& c : s.cycles.protocols) s3 = s3 || c.target == 3;
+        if (!s3) r.fail("kind", f.kind + " happens while the machine sleeps in S3: the protocol never enters S3");
+    }
     if (f.kind == "offline-fs-write" && !s.hibernates()) r.fail("kind", "offline-fs-write needs a hibernation protocol");
     if (f.kind == "image-bit-flip" && !s.hibernates()) r.fail("kind", "image-bit-flip needs a hibernation protocol");
     if (f.kind == "resume-device-late" && !s.hibernates())

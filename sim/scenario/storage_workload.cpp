@@ -214,6 +214,15 @@ void StorageWorkloadRun::start_writer() {
                 // The file's disk is gone (a USB disk disconnected across the
                 // suspend): what the application sees differs from a run
                 // without one, and it says so - not a silent loss.
+                // A person took the disk out while the machine slept
+                // (usb-unplug, usb-swap): the error is the truth, told to
+                // the application - recorded, not a divergence.
+                if (rc == -ENODEV && !disk_gone_ && platform_.disk_removed(platform_.disk().name)) {
+                    disk_gone_ = true;
+                    ctx_.hub.instant(platform_.kernel().path(), "task-io-error", "workload",
+                                     {{"task", "writer"}, {"call", w.fdatasync ? "fdatasync" : "fsync"},
+                                      {"rc", std::to_string(rc)}, {"reason", "the disk was unplugged"}});
+                }
                 if (rc == -ENODEV && !disk_gone_) {
                     disk_gone_ = true;
                     ctx_.hub.guest_error(platform_.kernel().path(), "transparency.diverged",
