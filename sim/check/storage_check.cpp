@@ -23,7 +23,7 @@ std::string join_first(const std::vector<std::string>& items, size_t n) {
 
 StorageCheck::StorageCheck(Checker& checker, const SataDrive& drive, const PhysicalMemory& memory,
                            std::string component)
-    : checker_(checker), drive_(drive), memory_(memory), component_(std::move(component)) {}
+    : checker_(checker), drive_(&drive), memory_(memory), component_(std::move(component)) {}
 
 BlockObserver StorageCheck::observer() {
     return {[this](uint64_t sector, uint32_t count, uint64_t buffer, bool durable) {
@@ -40,7 +40,7 @@ void StorageCheck::make_durable(Sector& s, uint64_t hash, Picos when) {
 }
 
 void StorageCheck::written(uint64_t sector, uint32_t count, uint64_t buffer, bool durable) {
-    const unsigned ss = drive_.sector_size();
+    const unsigned ss = drive_->sector_size();
     std::vector<uint8_t> data(ss);
     for (uint32_t i = 0; i < count; ++i) {
         memory_.peek(buffer + uint64_t(i) * ss, data.data(), ss);
@@ -77,7 +77,7 @@ void StorageCheck::sleep_entered() {
 
 void StorageCheck::fresh_boot() {
     for (auto& [lba, s] : sectors_) {
-        auto media = drive_.media(lba);
+        auto media = drive_->media(lba);
         s.pending.clear();
         make_durable(s, content_hash(media.data(), media.size()), now_ps());
     }
@@ -132,7 +132,7 @@ std::vector<uint8_t> StorageCheck::disk_block(uint64_t block, bool media) const 
     std::vector<uint8_t> data;
     for (unsigned i = 0; i < sectors_per_block_; ++i) {
         uint64_t lba = first_sector_ + block * sectors_per_block_ + i;
-        auto s = media ? drive_.media(lba) : drive_.readable(lba);
+        auto s = media ? drive_->media(lba) : drive_->readable(lba);
         data.insert(data.end(), s.begin(), s.end());
     }
     return data;
@@ -264,7 +264,7 @@ void StorageCheck::check(bool cache_alive) {
     Picos first_durable = 0;
     for (const auto& [lba, s] : sectors_) {
         if (!s.durable || faulted_.count(lba)) continue;
-        auto media = drive_.media(lba);
+        auto media = drive_->media(lba);
         uint64_t h = content_hash(media.data(), media.size());
         if (h == s.durable_hash || s.later.count(h)) continue;
         if (lost.empty()) first_durable = s.durable_when;

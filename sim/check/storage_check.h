@@ -85,6 +85,11 @@ public:
     // The run's end: is the other OS's change still on the disk?
     void check_foreign();
 
+    // The medium the disk's requests reach now (a USB disk swapped while the
+    // machine slept and taken for the old one by persist): what the OS
+    // believes about its disk is checked against that one from now on.
+    void set_medium(const SataDrive& drive) { drive_ = &drive; }
+
     // Run once the system is back (resume finished, or the next boot). After
     // a fresh boot the page cache is gone: only durability is checked.
     void check(bool cache_alive = true);
@@ -124,7 +129,7 @@ private:
     void make_durable(Sector& s, uint64_t hash, Picos when);
 
     Checker& checker_;
-    const SataDrive& drive_;
+    const SataDrive* drive_;
     const PhysicalMemory& memory_;
     const PageCache* cache_ = nullptr;
     std::string component_;

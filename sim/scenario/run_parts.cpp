@@ -21,6 +21,7 @@ public:
     explicit StoragePart(Run& run) {
         if (Platform::Disk disk = run.platform.disk(); disk.drive) {
             check_ = std::make_unique<StorageCheck>(run.checker, *disk.drive, run.platform.memory(), disk.name);
+            disk_ = disk.name;
             run.platform.set_block_observer(check_->observer());
             // A bit flipped on the media by a fault is not a write the OS lost.
             run.ctx.hub.subscribe(kind_bit(EvKind::Instant), [check = check_.get(), &checker = run.checker](const Event& ev) {
@@ -57,8 +58,11 @@ public:
         svc.sync = [w = workload_.get()](Cpu& c) { return w->sync(c); };
         if (check_) svc.sleep_entered = [check = check_.get()] { check->sleep_entered(); };
     }
-    void transition_ended(Run&, const PmEngine::Result& r, bool back) override {
+    void transition_ended(Run& run, const PmEngine::Result& r, bool back) override {
         if (!check_) return;
+        // A USB disk swapped while the machine slept: the OS's disk may be
+        // another medium now.
+        if (const SataDrive* m = run.platform.medium(disk_)) check_->set_medium(*m);
         if (back) check_->check(true);
         else if (r.slept) check_->check(false);  // a fresh boot: only what was durable counts
     }
@@ -82,6 +86,7 @@ public:
 
 private:
     std::unique_ptr<StorageCheck> check_;
+    std::string disk_;
     std::unique_ptr<StorageWorkloadRun> workload_;
 };
 
