@@ -326,6 +326,9 @@ bool shrink_sweep(const std::string& what, const std::string& path, const std::v
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Starts as `quiesce explore` does: bound now, without glibc's tcache
+    // (LD_BIND_NOW= in the environment measures without).
+    quiesce::prepare_for_forks(argv);
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     const std::string data = QUIESCE_DATA_DIR;
     // --sweeps 1,3: only those sweeps (numbered as below, from 1).

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -111,6 +112,24 @@ double cpu_seconds(const Running& c) {
 }
 
 }  // namespace
+
+void prepare_for_forks(char** argv) {
+    if (argv == nullptr || argv[0] == nullptr || std::getenv("LD_BIND_NOW") != nullptr ||
+        std::getenv("LD_PRELOAD") != nullptr)
+        return;
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    const std::string old_tunables = tunables ? tunables : "";
+    std::string t = old_tunables;
+    if (t.find("glibc.malloc.tcache_count") == std::string::npos)
+        t += (t.empty() ? "" : ":") + std::string("glibc.malloc.tcache_count=0");
+    ::setenv("LD_BIND_NOW", "1", 1);
+    ::setenv("GLIBC_TUNABLES", t.c_str(), 1);
+    ::execv("/proc/self/exe", argv);
+    // Not executed (no /proc, say): carry on as we were.
+    ::unsetenv("LD_BIND_NOW");
+    if (tunables) ::setenv("GLIBC_TUNABLES", old_tunables.c_str(), 1);
+    else ::unsetenv("GLIBC_TUNABLES");
+}
 
 struct ForkPool::Impl {
     std::vector<Running> running;

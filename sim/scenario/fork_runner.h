@@ -37,6 +37,20 @@ struct ChildResult {
     bool cpu_limit = false;   // TimedOut by its CPU-time limit (else by the wall clock)
 };
 
+// Called first thing in main(): makes the process cheaper to fork by
+// executing itself again, once, with the same arguments and two more
+// variables in its environment - LD_BIND_NOW=1 (every shared library's
+// symbols bound at start, so no child writes a library's symbol table when
+// it first calls a function the parent never did) and
+// GLIBC_TUNABLES=glibc.malloc.tcache_count=0 (no per-thread cache of freed
+// chunks: a child's first allocations do not take the parent's cached chunks
+// spread over the heap). Minor faults per forked child, docs/performance.md.
+// Does nothing when LD_BIND_NOW is already in the environment (set empty
+// to keep lazy binding and glibc's defaults), when LD_PRELOAD is (a
+// preloaded tool such as valgrind's would not follow the exec), or when
+// the exec fails (then the environment is left as it was).
+void prepare_for_forks(char** argv);
+
 // Forks; the child runs `body(fd)` writing its stream to fd, then exits 0.
 // With `consume`, the parent sees the output as it comes in and may take
 // what it has used from the front; the result holds what it left.
