@@ -235,9 +235,8 @@ bool shrink_sweep(const std::string& what, const std::string& path, const std::v
         variants.push_back(variant_of(s, p));
         variants.back().trace = TraceLevel::Summary;
     }
-    std::set<Seen> known;
-    for (const auto& ev : base.stream.events)
-        if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
+    const std::vector<Seen> base_seen = violations_seen(base.stream);
+    std::set<Seen> known(base_seen.begin(), base_seen.end());
     FindingSet found(known);
     std::vector<RunResult> results(variants.size());
     t = Clock::now();
@@ -259,10 +258,7 @@ bool shrink_sweep(const std::string& what, const std::string& path, const std::v
     execute_all(rest, jobs, [&](size_t j, RunResult r) { got(rest_of[j], std::move(r)); });
     const double sweep_s = seconds_since(t);
     for (size_t k = 0; k < results.size(); ++k) {
-        std::vector<Seen> seen;
-        for (const auto& ev : results[k].stream.events)
-            if (ev.kind == EvKind::Violation) seen.push_back({ev.name, ev.phase, ev.track});
-        found.add(points, k, int64_t(k + 2), seen, results[k].violations);
+        found.add(points, k, int64_t(k + 2), violations_seen(results[k].stream), results[k].violations);
     }
     found.judge_pairs(points);
     results.clear();

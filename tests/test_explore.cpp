@@ -1186,15 +1186,11 @@ std::pair<Shrunk, Shrunk> shrink_both_ways(const std::string& path, ExploreOptio
         variants.push_back(variant_of(s, p));
         variants.back().trace = TraceLevel::Summary;
     }
-    std::set<Seen> known;
-    for (const auto& ev : base.stream.events)
-        if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
+    const std::vector<Seen> base_seen = violations_seen(base.stream);
+    std::set<Seen> known(base_seen.begin(), base_seen.end());
     FindingSet found(known);
     execute_all(variants, 2, [&](size_t k, RunResult r) {
-        std::vector<Seen> seen;
-        for (const auto& ev : r.stream.events)
-            if (ev.kind == EvKind::Violation) seen.push_back({ev.name, ev.phase, ev.track});
-        found.add(plan.points, k, int64_t(k + 2), seen, r.violations);
+        found.add(plan.points, k, int64_t(k + 2), violations_seen(r.stream), r.violations);
     });
     found.judge_pairs(plan.points);
     auto way = [&](bool prefix) {

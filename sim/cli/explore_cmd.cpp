@@ -151,9 +151,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     noted.note_persistence = o.persistence > 0;
     RunResult base = execute(noted);
     int64_t base_id = db.record(run_meta(s, base), base.stream);
-    std::set<Seen> known;
-    for (const auto& ev : base.stream.events)
-        if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
+    const std::vector<Seen> base_seen = violations_seen(base.stream);
+    std::set<Seen> known(base_seen.begin(), base_seen.end());
     std::string base_ids;
     for (const auto& v : base.violations) base_ids += (base_ids.empty() ? "" : ", ") + v;
     std::printf("baseline: run %lld, outcome %s, %s\n", static_cast<long long>(base_id),

@@ -150,9 +150,8 @@ std::string findings_of(const std::vector<std::string>& dbs, const std::string& 
                                                             "changed)",
                                                             dbs[d], row[0], digest));
                        });
-        std::set<Seen> known;
-        for (const auto& ev : base.stream.events)
-            if (ev.kind == EvKind::Violation) known.insert({ev.name, ev.phase, ev.track});
+        const std::vector<Seen> base_seen = violations_seen(base.stream);
+        std::set<Seen> known(base_seen.begin(), base_seen.end());
         ExplorePlan plan = plan_exploration(base.stream, o, s);
         const DeviceGraph& graph = plan.graph;
         std::vector<FaultPoint>& points = plan.points;

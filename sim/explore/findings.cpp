@@ -86,6 +86,13 @@ void FindingSet::note(const Signature& sig, int64_t run_id, size_t point, const 
     }
 }
 
+std::vector<Seen> violations_seen(const RunStream& run) {
+    std::vector<Seen> seen;
+    for (const auto& ev : run.events)
+        if (ev.kind == EvKind::Violation) seen.push_back({ev.name, ev.phase, ev.track});
+    return seen;
+}
+
 bool FindingSet::add(const std::vector<FaultPoint>& points, size_t point, int64_t run_id,
                      const std::vector<Seen>& violations, const std::set<std::string>& ids) {
     const FaultPoint& p = points[point];

@@ -41,6 +41,8 @@ std::string decisions_of(const FaultPoint& p);
 
 // A violation as findings compare them: invariant, phase, component.
 using Seen = std::tuple<std::string, std::string, std::string>;
+// A run's violations as findings compare them, in the order they fired.
+std::vector<Seen> violations_seen(const RunStream& run);
 
 // Findings deduplicated by signature (invariant, phase, component, fault
 // kind), beyond the baseline's violations. Each variant is added once; a
