@@ -58,6 +58,13 @@ void suspend(Platform& p, Cpu& cpu, UsbStorageDriver& sdb, const std::vector<uin
     REQUIRE(pm(p, "xhci0", "suspend_noirq", cpu) == 0);
 }
 
+// The controller's enabled device slots (Enable Slot ... Disable Slot).
+unsigned slots(Platform& p) {
+    auto* hc = dynamic_cast<XhciPci*>(p.function("xhci0"));
+    REQUIRE(hc);
+    return hc->core().enabled_slots();
+}
+
 void resume(Platform& p, Cpu& cpu) {
     p.kernel().sleep(100'000'000'000ULL);
     REQUIRE(pm(p, "xhci0", "resume_noirq", cpu) == 0);
@@ -86,8 +93,9 @@ TEST_CASE("usb hotplug: a disk unplugged while the controller sleeps is seen at 
         resume(p, cpu);
         f["seen"] = seen;
         const uint64_t buf = p.kernel().alloc(4096, 4096);
-        f["after"] = fmt::format("rc={} dead={} handle={} usb0-slot={}", sdb.submit(cpu, {false, 64, 8, buf, false, false}),
-                                 sdb.dead(cpu), p.kernel().use_handle(handle), sdb.slot(cpu));
+        f["after"] = fmt::format("rc={} dead={} handle={} usb0-slot={} slots={}",
+                                 sdb.submit(cpu, {false, 64, 8, buf, false, false}), sdb.dead(cpu),
+                                 p.kernel().use_handle(handle), sdb.slot(cpu), slots(p));
         // What sd flushed at suspend is on the medium its owner holds.
         f["medium"] = std::to_string(d.drive->media(64) == std::vector<uint8_t>(data.begin(), data.begin() + 512) &&
                                      p.medium("sdb") == d.drive);
@@ -98,7 +106,7 @@ TEST_CASE("usb hotplug: a disk unplugged while the controller sleeps is seen at 
     CHECK(f["pme"] == "1");
     CHECK(f["removed"] == "1");
     CHECK(f["seen"] == "port-disconnect usb-disconnect(no device at the port after resume)");
-    CHECK(f["after"] == "rc=-19 dead=true handle=-9 usb0-slot=0");  // -ENODEV, the handle revoked (-EBADF)
+    CHECK(f["after"] == "rc=-19 dead=true handle=-9 usb0-slot=0 slots=0");  // -ENODEV, the handle revoked (-EBADF)
     CHECK(f["medium"] == "1");
 }
 
@@ -113,12 +121,17 @@ TEST_CASE("usb hotplug: a disk swapped for another is disconnected and the new o
                 auto& sdb = *static_cast<UsbStorageDriver*>(d.driver);
                 std::string seen;
                 record(p, seen);
+                f["slots_before"] = std::to_string(slots(p));
+                const unsigned had = sdb.slot(cpu);
                 suspend(p, cpu, sdb, pattern(4096, 12));
                 REQUIRE(p.usb_hot_plug("usb0", true));
                 f["swapped"] = port(p);
                 resume(p, cpu);
                 f["seen"] = seen;
                 f["port"] = port(p);
+                // One device at the port, one slot on the controller; the
+                // persist path resets the device in its slot (Reset Device).
+                f["slots"] = fmt::format("{} same-slot={}", slots(p), sdb.slot(cpu) == had);
                 // A write to sdb after resume: which medium does it reach?
                 const uint64_t buf = p.kernel().alloc(4096, 4096);
                 const auto data = pattern(4096, 13);
@@ -136,17 +149,22 @@ TEST_CASE("usb hotplug: a disk swapped for another is disconnected and the new o
             });
         INFO("identical " << identical);
         CHECK(f["swapped"] == "ccs=1 ped=0 pls=7 csc=1");  // a new connection, the port disabled
+        CHECK(f["slots_before"] == "1");
         if (identical) {
             CHECK(f["seen"] == "port-disconnect port-connect usb-reset-resume");
             CHECK(f["port"] == "ccs=1 ped=1 pls=0 csc=0");
             // The kernel's sdb writes to the second stick.
             CHECK(f["after"] == "rc=0 dead=false medium=second on-first=false on-medium=true");
+            CHECK(f["slots"] == "1 same-slot=true");
         } else {
             // The reset-resume finds other descriptors (-ENODEV): a disconnect, and a new device.
             CHECK(f["seen"] == "port-disconnect port-connect usb-reset-resume usb-disconnect(not the same device "
                                "after the reset) usb-new-device");
             CHECK(f["port"] == "ccs=1 ped=1 pls=0 csc=0");  // the new device enumerated
             CHECK(f["after"] == "rc=-19 dead=true medium=first on-first=false on-medium=false");
+            // The old device's slot disabled, then the new one's enabled: the
+            // controller hands out the lowest free slot, the same number.
+            CHECK(f["slots"] == "1 same-slot=true");
         }
     }
 }

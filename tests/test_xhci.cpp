@@ -361,3 +361,34 @@ TEST_CASE("checker: drvstate.stale - a running xHCI whose DCBAAP is not the driv
     // with a driver struct that probe never filled).
     CHECK(stale_after([](Platform&, Cpu&, uint64_t) {}, 300'000).empty());
 }
+
+TEST_CASE("xhci: Reset Device puts an addressed slot back in Default, and Address Device needs it first",
+          "[usb][xhci]") {
+    Facts f = quiesce::test::on_booted("s3-usb-unplug", [](Platform& p, Cpu& cpu, Facts& f) {
+        using X = XhciCore;
+        XhciDriver& hcd = *p.xhci_drivers().at(0).second;
+        auto& sdb = *static_cast<UsbStorageDriver*>(p.disk().driver);
+        const unsigned slot = sdb.slot(cpu);
+        const uint64_t out = cpu.read64(hcd.dcbaa(cpu) + 8 * slot) & ~uint64_t(0x3f);
+        // The output device context: slot state, context entries, data
+        // endpoints not Disabled.
+        auto context = [&] {
+            unsigned enabled = 0;
+            for (unsigned dci = 2; dci < 32; ++dci) enabled += (cpu.read32(out + X::kCtx * dci) & 7) != 0;
+            return fmt::format("state={} entries={} endpoints={} address={}", cpu.read32(out + 12) >> 27,
+                               cpu.read32(out) >> 27, enabled, cpu.read32(out + 12) & 0xff);
+        };
+        f["before"] = context();
+        f["readdress"] = std::to_string(hcd.command(cpu, X::TRB_ADDRESS_DEVICE, 0, slot << 24));
+        f["no-slot"] = std::to_string(hcd.command(cpu, X::TRB_RESET_DEVICE, 0, 7u << 24));
+        f["reset"] = std::to_string(hcd.command(cpu, X::TRB_RESET_DEVICE, 0, slot << 24));
+        f["after"] = context();
+        f["again"] = std::to_string(hcd.command(cpu, X::TRB_RESET_DEVICE, 0, slot << 24));
+    });
+    CHECK(f["before"] == "state=3 entries=4 endpoints=2 address=1");  // Configured: bulk IN and OUT
+    CHECK(f["readdress"] == "19");                                    // Context State Error: it has an address
+    CHECK(f["no-slot"] == "11");                                      // Slot Not Enabled
+    CHECK(f["reset"] == "1");
+    CHECK(f["after"] == "state=1 entries=1 endpoints=0 address=0");  // Default, EP0 only
+    CHECK(f["again"] == "19");                                       // a Default slot cannot be reset
+}

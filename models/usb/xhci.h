@@ -42,8 +42,8 @@
 // - Device slots (§4.5, §4.6): Enable Slot, Address Device (input context ->
 //   output device context at DCBAA[slot], SET_ADDRESS to the device, EP0
 //   running), Configure Endpoint (the data endpoints), Stop Endpoint (the
-//   dequeue pointer written back into the output endpoint context), Disable
-//   Slot. Doorbell n (n > 0) rings slot n's endpoint (DCI in bits 7:0).
+//   dequeue pointer written back into the output endpoint context), Reset
+//   Device (the slot back to Default, EP0 only), Disable Slot. Doorbell n (n > 0) rings slot n's endpoint (DCI in bits 7:0).
 // - Transfer rings (§4.11): Setup/Data/Status TDs on EP0 run a control
 //   transfer on the device, Normal TRBs a transaction on a data endpoint;
 //   each takes `transaction_us` of bus time. A NAK leaves the TD in place
@@ -126,13 +126,14 @@ public:
                               TRB_IDT = 1u << 6, TRB_DIR_IN = 1u << 16;
     static constexpr uint32_t TRB_NORMAL = 1, TRB_SETUP = 2, TRB_DATA = 3, TRB_STATUS = 4, TRB_LINK = 6,
                               TRB_ENABLE_SLOT = 9, TRB_DISABLE_SLOT = 10, TRB_ADDRESS_DEVICE = 11,
-                              TRB_CONFIGURE_EP = 12, TRB_STOP_EP = 15, TRB_NOOP_CMD = 23, TRB_TRANSFER_EVENT = 32,
+                              TRB_CONFIGURE_EP = 12, TRB_STOP_EP = 15, TRB_RESET_DEVICE = 17,
+                              TRB_NOOP_CMD = 23, TRB_TRANSFER_EVENT = 32,
                               TRB_CMD_COMPLETION = 33, TRB_PORT_STATUS_CHANGE = 34;
     static constexpr uint32_t CC_SUCCESS = 1, CC_TRANSACTION_ERROR = 4, CC_TRB_ERROR = 5, CC_STALL = 6,
                               CC_NO_SLOTS = 9, CC_SLOT_NOT_ENABLED = 11, CC_SHORT_PACKET = 13,
                               CC_CONTEXT_STATE = 19;
     // Slot and endpoint context states.
-    static constexpr unsigned SLOT_ADDRESSED = 2, SLOT_CONFIGURED = 3;
+    static constexpr unsigned SLOT_DEFAULT = 1, SLOT_ADDRESSED = 2, SLOT_CONFIGURED = 3;
     static constexpr unsigned EP_RUNNING = 1, EP_HALTED = 2, EP_STOPPED = 3;
     static uint32_t trb_type(uint32_t control) { return (control >> 10) & 0x3f; }
 
@@ -180,6 +181,11 @@ public:
     uint64_t commands_executed() const { return executed_; }
     uint64_t event_enqueue() const { return evt_enq_; }
     bool event_cycle() const { return evt_pcs_; }
+    unsigned enabled_slots() const {
+        unsigned n = 0;
+        for (unsigned s = 1; s <= kSlots; ++s) n += slots_[s].enabled;
+        return n;
+    }
 
 private:
     void controller();
@@ -208,6 +214,7 @@ private:
     uint32_t address_device(unsigned slot, uint64_t input);
     uint32_t configure_endpoints(unsigned slot, uint64_t input);
     uint32_t stop_endpoint(unsigned slot, unsigned dci);
+    uint32_t reset_device(unsigned slot);
     uint64_t output_context(unsigned slot);
     void run_endpoint(unsigned slot, unsigned dci);
     bool control_td(unsigned slot, unsigned dci, uint64_t setup_at);

@@ -188,6 +188,8 @@ uint32_t XhciCore::command(uint32_t type, uint64_t param, uint32_t control, unsi
         return configure_endpoints(slot, param & ~uint64_t(0xf));
     case TRB_STOP_EP:
         return stop_endpoint(slot, (control >> 16) & 0x1f);
+    case TRB_RESET_DEVICE:
+        return reset_device(slot);
     default:
         return CC_TRB_ERROR;
     }
@@ -212,9 +214,42 @@ uint32_t XhciCore::stop_endpoint(unsigned slot, unsigned dci) {
     return CC_SUCCESS;
 }
 
+// Reset Device (xHCI 1.2 §4.6.11): software reset the device at its port
+// (it is in its Default state, address 0) and tells the controller, which
+// keeps the slot: the slot goes to Default with context entries 1, every
+// endpoint but EP0 is disabled, and the output slot context says so. Only
+// an Addressed or Configured slot can be reset.
+uint32_t XhciCore::reset_device(unsigned slot) {
+    if (!slot_enabled(slot)) return CC_SLOT_NOT_ENABLED;
+    Slot& s = slots_[slot];
+    if (s.state != SLOT_ADDRESSED && s.state != SLOT_CONFIGURED) return CC_CONTEXT_STATE;
+    s.state = SLOT_DEFAULT;
+    for (unsigned dci = 2; dci < 32; ++dci) {
+        s.ep[dci] = Endpoint{};
+        rung_.erase({slot, dci});
+    }
+    const uint64_t out = output_context(slot);
+    uint32_t sctx[4] = {};
+    dma(out, sctx, 16, false);
+    sctx[0] = (sctx[0] & ~(0x1fu << 27)) | (1u << 27);
+    sctx[3] = SLOT_DEFAULT << 27;
+    dma(out, sctx, 16, true);
+    for (unsigned dci = 2; dci < 32; ++dci) {
+        uint32_t dw0 = 0;
+        dma(out + kCtx * dci, &dw0, 4, false);
+        if (!(dw0 & 7)) continue;
+        dw0 &= ~7u;  // Disabled
+        dma(out + kCtx * dci, &dw0, 4, true);
+    }
+    hub().instant(path(), "reset-device", "usb", {{"slot", std::to_string(slot)}, {"port", std::to_string(s.port)}});
+    return CC_SUCCESS;
+}
+
 // Address Device: input context = input control context, slot context, EP0
-// context (32 bytes each).
+// context (32 bytes each). A slot that already has an address must be reset
+// first (Reset Device): Context State Error.
 uint32_t XhciCore::address_device(unsigned slot, uint64_t input) {
+    if (slots_[slot].state != 0 && slots_[slot].state != SLOT_DEFAULT) return CC_CONTEXT_STATE;
     uint32_t icc[8] = {}, sctx[8] = {}, ep0[8] = {};
     dma(input, icc, kCtx, false);
     dma(input + kCtx, sctx, kCtx, false);
@@ -261,8 +296,16 @@ uint32_t XhciCore::configure_endpoints(unsigned slot, uint64_t input) {
         dma(out + kCtx * dci, ep, kCtx, true);
     }
     s.state = SLOT_CONFIGURED;
-    uint32_t dw3 = (SLOT_CONFIGURED << 27) | slot;
-    dma(out + 12, &dw3, 4, true);
+    // The output slot context: Context Entries, the last valid endpoint
+    // context (§4.6.6), and the slot state.
+    unsigned last = 1;
+    for (unsigned dci = 2; dci < 32; ++dci)
+        if (s.ep[dci].state) last = dci;
+    uint32_t sctx[4] = {};
+    dma(out, sctx, 16, false);
+    sctx[0] = (sctx[0] & ~(0x1fu << 27)) | (last << 27);
+    sctx[3] = (SLOT_CONFIGURED << 27) | slot;
+    dma(out, sctx, 16, true);
     return CC_SUCCESS;
 }
 

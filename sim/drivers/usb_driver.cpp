@@ -67,8 +67,21 @@ int UsbDeviceDriver::probe(Cpu& cpu) {
 int UsbDeviceDriver::enumerate(Cpu& cpu, bool verify) {
     if (int rc = hcd_.reset_port(cpu, port_)) return rc;
     unsigned slot = 0;
-    int cc = hcd_.command(cpu, X::TRB_ENABLE_SLOT, 0, 0, &slot);
-    if (cc != int(X::CC_SUCCESS) || slot == 0) return cc < 0 ? cc : -12;  // -ENOMEM: no slot
+    int cc = 0;
+    if (verify && controller_has_slot(cpu)) {
+        // usb_reset_and_verify_device: the device was reset at its port and
+        // the controller still has its slot (xhci_discover_or_reset_device):
+        // Reset Device, and the same slot is addressed again. xHCI's refusals
+        // (a slot in the wrong state) are only logged by Linux.
+        slot = cpu.read32(d_ + F_SLOT);
+        cc = hcd_.command(cpu, X::TRB_RESET_DEVICE, 0, slot << 24);
+        if (cc < 0) return cc;
+    } else {
+        // A new device, or one whose slot the controller lost with its
+        // state (xhci_alloc_dev).
+        cc = hcd_.command(cpu, X::TRB_ENABLE_SLOT, 0, 0, &slot);
+        if (cc != int(X::CC_SUCCESS) || slot == 0) return cc < 0 ? cc : -12;  // -ENOMEM: no slot
+    }
     cpu.write32(d_ + F_SLOT, slot);
     cpu.write32(d_ + F_GEN, hcd_.generation(cpu));
     const uint64_t in = cpu.read64(d_ + F_IN_CTX), out = cpu.read64(d_ + F_OUT_CTX);
@@ -219,9 +232,11 @@ int UsbDeviceDriver::reset_resume(Cpu& cpu) {
         if (rc == 0) return 0;
     }
     disconnected(cpu);
+    const int cc = free_slot(cpu);
     kernel_.hub().instant(kernel_.path(), "usb-disconnect", "driver",
                           {{"device", name_},
-                           {"reason", persist_ ? "not the same device after the reset" : "power session lost"}});
+                           {"reason", persist_ ? "not the same device after the reset" : "power session lost"},
+                           {"disable_slot", std::to_string(cc)}});
     int rc = enumerate(cpu, false);
     if (rc == 0) rc = configure(cpu);
     if (rc == 0) rc = bind(cpu, false);
@@ -238,9 +253,7 @@ int UsbDeviceDriver::reset_resume(Cpu& cpu) {
 // -ENODEV from the PM core: the disconnect is the report.
 int UsbDeviceDriver::disconnect(Cpu& cpu) {
     disconnected(cpu);
-    const unsigned slot = cpu.read32(d_ + F_SLOT);
-    const int cc = slot ? hcd_.command(cpu, X::TRB_DISABLE_SLOT, 0, slot << 24) : 0;
-    cpu.write32(d_ + F_SLOT, 0);
+    const int cc = free_slot(cpu);
     cpu.write32(d_ + F_STATE, None);
     unsigned revoked = kernel_.revoke_handles(name_);
     revoked += revoke_class_handles();
@@ -249,6 +262,22 @@ int UsbDeviceDriver::disconnect(Cpu& cpu) {
                            {"port", std::to_string(port_)}, {"disable_slot", std::to_string(cc)},
                            {"handles_revoked", std::to_string(revoked)}});
     return 0;
+}
+
+// Does the controller still hold the device's slot? Not once it lost its
+// state (a reset: the HCD's generation moved on, xhci_resume freed every
+// device) - that slot number may belong to another device by now.
+bool UsbDeviceDriver::controller_has_slot(Cpu& cpu) const {
+    return cpu.read32(d_ + F_SLOT) != 0 && cpu.read32(d_ + F_GEN) == hcd_.generation(cpu);
+}
+
+// xhci_free_dev when the USB core lets go of a device: Disable Slot, if the
+// controller still holds it. The xHCI completion code, 0 if nothing to do.
+int UsbDeviceDriver::free_slot(Cpu& cpu) {
+    const int cc = controller_has_slot(cpu) ? hcd_.command(cpu, X::TRB_DISABLE_SLOT, 0, cpu.read32(d_ + F_SLOT) << 24)
+                                            : 0;
+    cpu.write32(d_ + F_SLOT, 0);
+    return cc;
 }
 
 // --- usbhid --------------------------------------------------------------------

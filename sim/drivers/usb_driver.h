@@ -120,6 +120,8 @@ private:
     int configure(Cpu& cpu);
     int reset_resume(Cpu& cpu);
     int disconnect(Cpu& cpu);
+    bool controller_has_slot(Cpu& cpu) const;
+    int free_slot(Cpu& cpu);
     void restart_endpoints(Cpu& cpu);
 };
 
