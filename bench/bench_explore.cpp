@@ -50,6 +50,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <tuple>
 #include <string>
 
 using namespace quiesce;
@@ -58,6 +59,11 @@ using namespace quiesce::bench;
 int sc_main(int, char**) { return 2; }
 
 namespace {
+
+// --in-process: the prefix sharing way once more with the variants of a
+// pause where no stem forks run in the prefix process and rolled back
+// (execute_branched's prototype, sim/core/checkpoint.h), digests compared.
+bool in_process_way = false;
 
 // CPU seconds (user and system, this process and its children waited for)
 // and the children's minor faults, since process start.
@@ -174,6 +180,28 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
         for (size_t i = 0; i < n; ++i) noted_same += digests[i] == digests_prefix[i];
     }
 
+    // The prototype: the same prefix sharing way with the pauses' variants
+    // rolled back in the prefix process instead of forked.
+    double inproc_s = 0, inproc_cpu = 0, inproc_faults = 0;
+    size_t inproc_same = 0;
+    if (in_process_way) {
+        std::vector<std::string> digests(n);
+        u = Usage::now();
+        t = Clock::now();
+        std::string first_lost;
+        auto got = [&](size_t i, RunResult r) {
+            digests[i] = std::to_string(r.stream.digest);
+            if (r.status != "passed" && r.status != "failed" && first_lost.empty()) first_lost = r.status + ": " + r.message;
+        };
+        execute_branched(s, base.stream, plan.steps, plan.members, variants, jobs, got, true);
+        if (!first_lost.empty()) std::printf("  in-process: a variant lost: %s\n", first_lost.c_str());
+        execute_branched(s, base.stream, plan.steps, plan.zygote, variants, jobs, got);
+        execute_all(rest, jobs, [&](size_t j, RunResult r) { got(rest_of[j], std::move(r)); });
+        inproc_s = seconds_since(t);
+        std::tie(inproc_cpu, inproc_faults) = Usage::now().since(u, n);
+        for (size_t i = 0; i < n; ++i) inproc_same += digests[i] == digests_prefix[i];
+    }
+
     size_t same = 0, stems = 0, again = 0;
     std::set<Picos> at;
     for (size_t i = 0; i < n; ++i) same += digests_rerun[i] == digests_prefix[i];
@@ -199,12 +227,17 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     std::printf("  minor faults:    %8.0f per empty child, %.0f per variant re-running, %.0f with prefix sharing\n",
                 floor_faults, rerun_faults, prefix_faults);
     std::printf("  digests equal:   %zu of %zu\n", same, n);
+    if (in_process_way)
+        std::printf("  in-process:      %8.1f variants/s   %.1f%% of the floor, %.2fx prefix sharing; CPU %.3f ms per variant "
+                    "(%.2fx prefix sharing), %.0f minor faults; digests equal to prefix sharing's %zu of %zu\n",
+                    double(n) / inproc_s, 100.0 * floor_s / inproc_s, prefix_s / inproc_s, inproc_cpu,
+                    inproc_cpu / prefix_cpu, inproc_faults, inproc_same, n);
     if (timings)
         std::printf("  contexts noted:  %8.1f variants/s   %.3f ms CPU per variant (%+.1f%% against prefix sharing), "
                     "%.1f pairs per variant, digests equal %zu of %zu\n",
                     double(n) / noted_s, noted_cpu, 100.0 * (noted_cpu / prefix_cpu - 1.0), double(noted_pairs) / double(n),
                     noted_same, n);
-    return same == n && (!timings || noted_same == n);
+    return same == n && (!timings || noted_same == n) && (!in_process_way || inproc_same == n);
 }
 
 // The shrinking `explore --out` does after a sweep: the sweep's variants
@@ -329,6 +362,11 @@ int main(int argc, char** argv) {
     const std::string data = QUIESCE_DATA_DIR;
     // --sweeps 1,3: only those sweeps (numbered as below, from 1).
     std::set<int> only;
+    if (argc > 1 && std::string(argv[1]) == "--in-process") {
+        in_process_way = true;
+        --argc;
+        ++argv;
+    }
     if (argc > 2 && std::string(argv[1]) == "--sweeps") {
         for (const char* p = argv[2]; *p;) {
             char* end = nullptr;

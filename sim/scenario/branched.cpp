@@ -4,15 +4,22 @@
 // variant's stream together and judging it.
 #include "sim/scenario/executor.h"
 
+#include "sim/core/checkpoint.h"
 #include "sim/core/context.h"
 #include "sim/fault/injector.h"
 #include "sim/scenario/run.h"
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/resource.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <cstring>
 #include <deque>
@@ -242,8 +249,9 @@ namespace {
 class Brancher {
 public:
     Brancher(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
-             const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs)
-        : base_(base), run_(run), steps_(steps), members_(members), variants_(variants), jobs_(jobs) {}
+             const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs, bool in_process)
+        : base_(base), run_(run), steps_(steps), members_(members), variants_(variants), jobs_(jobs),
+          in_process_(in_process) {}
 
     // A stem's budget: its scout's and its own run, and its variants'
     // (with a scout each, should they be stems too).
@@ -259,6 +267,20 @@ public:
     void run(int fd) {
         out_ = fd;
         pool_ = make_pool();
+        if (in_process_) {
+            // The variants' streams go to a memfd, which a rollback leaves as
+            // it is; the heap is not trimmed nor large blocks mapped apart, so
+            // that the mappings stay put across variants.
+            memfd_ = ::memfd_create("quiesce-variant", MFD_CLOEXEC);
+            ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+            ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+            std::string why;
+            checkpoint_ = std::make_unique<Checkpoint>();
+            if (memfd_ < 0 || !checkpoint_->ready(why)) {
+                std::fprintf(stderr, "in-process branching unavailable: %s\n", memfd_ < 0 ? "memfd_create" : why.c_str());
+                ::_exit(3);
+            }
+        }
         plan(run_, 0, true, members_);
         simulate(
             base_, [this](const Event& ev) { w_.event(ev); },
@@ -271,7 +293,10 @@ public:
                 stops_.pop_front();
                 fork_here(site, stop.at, stop.forks);
             },
-            [this](const RunSummary& sum) { send_and_end(w_, out_, sum); });  // a variant: the rest of its stream
+            [this](const RunSummary& sum) {
+                if (in_variant_ != SIZE_MAX) end_in_process(sum);
+                send_and_end(w_, out_, sum);  // a variant: the rest of its stream
+            });
     }
 
 private:
@@ -330,6 +355,13 @@ private:
             forked.push_back(std::move(st));
         }
         write_all(out_, encode_piece(forked, w_.take()));
+        if (in_process_ && std::none_of(forks.begin(), forks.end(), [](const Fork& f) { return f.stem; })) {
+            if (branch_in_process(site, forks)) return;  // a variant runs on
+            if (!stops_.empty()) return;
+            pool_->wait_all();
+            ::close(out_);
+            ::_exit(0);
+        }
         for (size_t i = 0; i < forks.size(); ++i) {
             const Fork& f = forks[i];
             RunLimits limit = f.stem ? RunLimits(stem_limit(f)) : run_limits(variants_[f.members[0]]);
@@ -349,6 +381,65 @@ private:
         ::_exit(0);
     }
 
+    // At a pause with no stem: each variant in turn runs here from the
+    // pause, and memory goes back to the pause after it (end_in_process).
+    // True while a variant runs on; false when all have run.
+    bool branch_in_process(BranchSite& site, const std::vector<Fork>& forks) {
+        const size_t done = checkpoint_->take();  // returns again after each variant
+        if (const char* log = std::getenv("QUIESCE_CHECKPOINT_LOG")) {  // what each rollback cost, for benchmarks
+            const Checkpoint::Stats st = checkpoint_->stats();
+            const std::string line =
+                done ? fmt::format("rollback written {} dropped {} unmapped {} remapped {} closed {} cpu_us {:.0f} faults {}\n",
+                                   st.written_pages, st.dropped_pages, st.unmapped, st.remapped, st.closed,
+                                   st.restore_cpu_s * 1e6, st.restore_faults)
+                     : fmt::format("take tracked {} present {} cpu_us {:.0f}\n", st.tracked_pages, st.present_pages,
+                                   st.take_cpu_s * 1e6);
+            const int fd = ::open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+                write_all(fd, line);
+                ::close(fd);
+            }
+        }
+        if (done >= forks.size()) {
+            checkpoint_->release();
+            return false;
+        }
+        const Fork& f = forks[done];
+        in_variant_ = f.members[0];
+        started_ = std::chrono::steady_clock::now();
+        rusage ru{};
+        ::getrusage(RUSAGE_SELF, &ru);
+        variant_faults_ = ru.ru_minflt;
+        stops_.clear();
+        if (::ftruncate(memfd_, 0) != 0 || ::lseek(memfd_, 0, SEEK_SET) != 0) ::_exit(3);
+        w_.attach(memfd_);
+        take(site, f.members[0], f.keys);
+        return true;
+    }
+
+    // A variant run here ended: its stream leaves through the report as a
+    // child's would, then memory goes back to the pause.
+    [[noreturn]] void end_in_process(const RunSummary& sum) {
+        rusage ru{};
+        ::getrusage(RUSAGE_SELF, &ru);
+        if (const char* log = std::getenv("QUIESCE_CHECKPOINT_LOG")) {
+            const int fd = ::open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+                write_all(fd, fmt::format("variant faults {}\n", ru.ru_minflt - variant_faults_));
+                ::close(fd);
+            }
+        }
+        w_.summary(sum);
+        w_.flush();
+        ChildResult r;
+        r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+        char buf[65536];
+        ::lseek(memfd_, 0, SEEK_SET);
+        for (ssize_t n; (n = ::read(memfd_, buf, sizeof buf)) > 0;) r.output.append(buf, size_t(n));
+        write_all(out_, encode_child(in_variant_, r));
+        checkpoint_->rollback();
+    }
+
     void become_variant(int fd) {
         stops_.clear();  // a variant runs on past the later pauses
         ::close(out_);   // its parent's report is not its stream
@@ -364,6 +455,11 @@ private:
         out_ = fd;
         pool_ = make_pool();  // its parent's children are not the stem's
         tokens_ = 0;
+        if (in_process_) {  // the parent's memfd is shared with it: a file of its own for its variants
+            ::close(memfd_);
+            memfd_ = ::memfd_create("quiesce-variant", MFD_CLOEXEC);
+            if (memfd_ < 0) ::_exit(3);
+        }
         take(site, f.alone ? *f.alone : f.members[0], f.keys);
         scout_ = f.alone ? *f.alone : variants_.size();
         if (f.alone) write_all(out_, encode_piece({{*f.alone, {}}}, ""));
@@ -394,6 +490,12 @@ private:
     size_t tokens_ = 0;
     size_t scout_ = SIZE_MAX;
     std::string scout_output_;
+    const bool in_process_;
+    int memfd_ = -1;
+    std::unique_ptr<Checkpoint> checkpoint_;
+    size_t in_variant_ = SIZE_MAX;
+    long variant_faults_ = 0;  // the variant running in this process (in_process_)
+    std::chrono::steady_clock::time_point started_;
 };
 
 // The parent's side: decodes each process's pieces once and hands on each
@@ -529,7 +631,7 @@ private:
 
 void execute_branched(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
                       const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs,
-                      const std::function<void(size_t, RunResult)>& done) {
+                      const std::function<void(size_t, RunResult)>& done, bool in_process) {
     if (members.empty()) return;
     Scenario prefix = base;  // a stem finds its followers' persistence points in its scout's run
     double limit = base.wall_limit_s;
@@ -537,7 +639,7 @@ void execute_branched(const Scenario& base, const RunStream& run, const std::vec
         limit += (variants[k].wall_limit_s + base.wall_limit_s) / std::max(1u, jobs);
         for (const Choice& s : steps[k]) prefix.note_persistence = prefix.note_persistence || s.mark.nth;
     }
-    Brancher brancher(prefix, run, steps, members, variants, jobs);
+    Brancher brancher(prefix, run, steps, members, variants, jobs, in_process);
     Assembly assembly(members, variants, done);
     ChildResult ended = run_forked([&brancher](int fd) { brancher.run(fd); }, limit,
                                    [&assembly](std::string& out) { assembly.take(out); });

@@ -89,9 +89,14 @@ struct Fork {
 // those decisions to its end, for the variants `members`.
 std::vector<Fork> plan_forks(const RunStream& run, Picos now, bool at_start, const std::set<std::string>& taken,
                              const std::vector<size_t>& members, const std::vector<std::vector<Choice>>& steps);
+// `in_process`: a prototype (bench_explore --in-process; docs/performance.md,
+// "In-process branching"): at a pause where no stem forks, the prefix run
+// runs each variant itself and rolls its memory back to the pause after it
+// (sim/core/checkpoint.h) instead of forking it. No limits apply to such a
+// variant, and its crash is the prefix run's.
 void execute_branched(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
                       const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs,
-                      const std::function<void(size_t index, RunResult)>& done);
+                      const std::function<void(size_t index, RunResult)>& done, bool in_process = false);
 // A run's limits ([limits] cpu_time and wall_time) for the fork runner.
 inline RunLimits run_limits(const Scenario& s) { return {s.wall_limit_s, s.cpu_limit_s}; }
 // Judges what one child wrote (its stream, or how it died); a child forked
