@@ -242,3 +242,78 @@ TEST_CASE("ahci eh: a drive that answers nothing is reset and identified three t
     CHECK(waited < 80'000);
     CHECK(f["read"] == "-5");
 }
+
+namespace {
+// A write the drive fails (the disk-write-error fault: ERR/ABRT in its D2H
+// FIS), once or, with `every`, every time. `events` lists the driver's
+// error handling; `hba` what the HBA shows when the error arrives.
+Facts write_error(bool every) {
+    return on_disk([every](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
+        Kernel& k = p.kernel();
+        Ahci* hba = nullptr;
+        for (sc_core::sc_object* o : sc_core::sc_get_top_level_objects())
+            for (sc_core::sc_object* c : o->get_child_objects())
+                if (auto* a = dynamic_cast<Ahci*>(c)) hba = a;
+        REQUIRE(hba);
+        const uint64_t buf = k.alloc(512, 512);
+        const auto data = pattern(512, 67);
+        cpu.write_block(buf, data.data(), 512);
+        std::string events, seen;
+        unsigned writes = 0;
+        k.hub().subscribe(kind_bit(EvKind::Instant), [&](const Event& e) {
+            if (e.category == "disk" && e.name == "ata" && arg(e, "command") == "0x35") ++writes;
+            if (e.category == "disk" && e.name == "task-file-error" && seen.empty()) {
+                const uint64_t cmd = hba->regs().reg("PxCMD").value();
+                seen = fmt::format("ci={:#x} st={} cr={} tfd={:#x}", hba->regs().reg("PxCI").value(),
+                                   cmd & Ahci::CMD_ST, (cmd & Ahci::CMD_CR) ? 1 : 0, hba->regs().reg("PxTFD").value());
+            }
+            if (e.category != "driver") return;
+            if (e.name == "task-file-error") events += "tfe(" + arg(e, "slot") + ") ";
+            else if (e.name == "eh-take") events += "eh-take(" + arg(e, "slots") + ") ";
+            else if (e.name == "eh-finish") events += "eh-finish(" + arg(e, "retried") + arg(e, "failed") + ") ";
+            else if (e.name == "freeze" || e.name == "hard-reset") events += e.name + " ";
+        });
+        FaultSpec rule;
+        rule.kind = "disk-write-error";
+        rule.once = !every;
+        drive.ctx().faults.add_rule(rule, 1);
+        f["write"] = std::to_string(drv.submit(cpu, {true, 40, 1, buf, false, false}));
+        f["readable"] = drive.readable(40) == data ? "yes" : "no";
+        f["writes"] = std::to_string(writes);
+        f["hba"] = seen;
+        f["events"] = events;
+        f["read"] = std::to_string(drv.submit(cpu, {false, 40, 1, buf, false, false}));
+    });
+}
+}  // namespace
+
+// A task-file error (AHCI 6.2.2: TFES, the slot's PxCI bit kept, CR clear -
+// ERR:Fatal) is not a freeze: ahci_error_intr charges the running command
+// with a device error and aborts to the error handler, which restarts the
+// engine (ST off, on) without a reset, and ata_eh_worth_retry retries a
+// filesystem write. Before, the write failed at once with -EIO.
+TEST_CASE("ahci eh: a write the drive fails once is retried by the error handler, without a reset", "[ahci-eh]") {
+    Facts f = write_error(false);
+    INFO(f["events"]);
+    CHECK(f["hba"] == "ci=0x1 st=1 cr=0 tfd=0x451");  // ERR:Fatal: PxCI kept, CR clear; ABRT, DRDY|DSC|ERR
+    CHECK(f["write"] == "0");
+    CHECK(f["readable"] == "yes");
+    CHECK(f["writes"] == "2");
+    CHECK(f["events"] == "tfe(0) eh-take(0x1) eh-finish(0x1) ");
+    CHECK(f["read"] == "0");
+    CHECK(f["guest_errors"].empty());
+}
+
+// A write the drive fails every time: SCSI allows sd's 5 retries
+// (scsi_cmd_retry_allowed), so 6 issues, then -EIO; the port works on.
+TEST_CASE("ahci eh: a write the drive always fails is issued 6 times, then fails with -EIO", "[ahci-eh]") {
+    Facts f = write_error(true);
+    INFO(f["events"]);
+    CHECK(f["write"] == "-5");
+    CHECK(f["readable"] == "no");
+    CHECK(f["writes"] == "6");
+    std::string six;
+    for (int i = 0; i < 6; ++i) six += "tfe(0) eh-take(0x1) eh-finish(0x1) ";
+    CHECK(f["events"] == six);
+    CHECK(f["read"] == "0");
+}

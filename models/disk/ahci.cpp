@@ -64,7 +64,8 @@ std::vector<RegSpec> Ahci::register_specs() {
          .ro = CMD_FR | CMD_CR | CMD_SUD | CMD_POD,
          .rsvd = ~uint64_t(CMD_ST | CMD_SUD | CMD_POD | CMD_FRE | CMD_FR | CMD_CR) & 0xffffffff,
          .cls = SC::Hardware,
-         .doc = "Port command: ST 0, SUD 1 (ro 1: no staggered spin-up), POD 2 (ro 1), FRE 4, FR 14 (ro), CR 15 (ro)",
+         .doc = "Port command: ST 0, SUD 1 (ro 1: no staggered spin-up), POD 2 (ro 1), FRE 4, CCS 12:8 (ro: the "
+                 "slot the HBA issued last, while ST is set), FR 14 (ro), CR 15 (ro)",
          .fields = {{"ST", 0}, {"SUD", 1}, {"POD", 2}, {"FRE", 4}, {"FR", 14}, {"CR", 15}}},
         {.name = "PxTFD", .offset = PxTFD, .width = 4, .reset = TFD_RESET, .ro = 0xffffffff, .cls = SC::Volatile,
          .doc = "Task file data: status (BSY 7, DRDY 6, ERR 0), error; 7Fh from a reset until the drive's first D2H FIS",
@@ -105,6 +106,11 @@ Ahci::Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDoma
     b.reg("PxIE").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
     b.reg("PxSERR").on_write([this](Register&, uint64_t, uint64_t) { mirror_serr(); });
     b.reg("PxCMD").on_write([this](Register& r, uint64_t old, uint64_t) { on_cmd_write(r, old); });
+    // CCS (bits 12:8, ro) is the engine's, presented on reads while ST is set
+    // and reset with ST (AHCI 1.3.1 3.3.7); it is not state software restores.
+    b.reg("PxCMD").on_read([this](const Register& r) {
+        return (r.value() & CMD_ST) ? r.value() | uint64_t(ccs_) << CMD_CCS_SHIFT : r.value();
+    });
     b.reg("PxSCTL").on_write([this](Register& r, uint64_t old, uint64_t) { on_sctl_write(old, r.value()); });
     b.reg("PxCI").on_write([this](Register& r, uint64_t old, uint64_t) {
         r.set(r.value() | old);  // writing 0 does not clear a slot
@@ -145,6 +151,8 @@ uint64_t Ahci::fb() const { return (regs().reg("PxFBU").value() << 32) | regs().
 void Ahci::reset() {
     regs().reset();
     ++generation_;
+    ccs_ = 0;
+    fatal_ = false;
     irq.set(false);
     hub().instant(path(), "hba-reset", "power", {{"cause", "power-on"}});
     comreset();
@@ -191,6 +199,8 @@ void Ahci::resetter() {
         comreset();
         release();
         abandoned_ = 0;
+        ccs_ = 0;
+        fatal_ = false;
         kick_.notify(sc_core::SC_ZERO_TIME);
     }
 }
@@ -209,11 +219,14 @@ void Ahci::on_cmd_write(Register& r, uint64_t old) {
         v |= CMD_FRE;
         hub().instant(path(), "fre-clear-ignored", "disk", {{"pxcmd", fmt::format("{:#x}", old)}});
     }
-    if ((v & CMD_ST) || (old & CMD_CR)) v |= CMD_CR;
+    // In ERR:Fatal the engine stays stopped (CR clear) until ST goes 0, then 1.
+    if (((v & CMD_ST) && !(fatal_ && (old & CMD_ST))) || (old & CMD_CR)) v |= CMD_CR;
     if ((v & CMD_FRE) || (old & CMD_FR)) v |= CMD_FR;
     if (!(v & CMD_ST)) {
         regs().reg("PxCI").set(0);  // clearing ST clears PxCI
         abandoned_ = 0;
+        ccs_ = 0;
+        fatal_ = false;
     }
     r.set(v);
     if ((v & CMD_CR && !(v & CMD_ST)) || (v & CMD_FR && !(v & CMD_FRE))) stop_kick_.notify(sc_core::SC_ZERO_TIME);
@@ -361,13 +374,25 @@ void Ahci::update_irq() {
     irq.set((b.reg("GHC").value() & GHC_IE) && (is.value() & 1));
 }
 
+// A D2H register FIS with ERR set (RegFIS:Entry, AHCI 1.3.1 5.3.x) is a
+// task-file error: TFES without DHRS, the slot's PxCI bit left set, and the
+// port in ERR:Fatal (6.2.2) - CR clears and no new command is issued until
+// software clears ST (which clears PxCI) and sets it again.
 void Ahci::complete(unsigned slot, bool ok, uint8_t status) {
     RegisterBank& b = regs();
     // Device-to-host register FIS into the received-FIS area.
     uint8_t d2h[20] = {0x34, 0x40, status, uint8_t(ok ? 0 : 0x04)};
     if (b.reg("PxCMD").value() & CMD_FRE) dma(fb() + kD2hFisOffset, d2h, sizeof d2h, true);
     b.reg("PxTFD").set(uint64_t(status) | (uint64_t(ok ? 0 : 0x04) << 8));
-    b.reg("PxCI").set(b.reg("PxCI").value() & ~(1ULL << slot));
+    if (ok) {
+        b.reg("PxCI").set(b.reg("PxCI").value() & ~(1ULL << slot));
+    } else {
+        fatal_ = true;
+        Register& cmd = b.reg("PxCMD");
+        cmd.set(cmd.value() & ~uint64_t(CMD_CR));
+        hub().instant(path(), "task-file-error", "disk",
+                      {{"slot", std::to_string(slot)}, {"status", fmt::format("{:#04x}", status)}});
+    }
     Register& pis = b.reg("PxIS");
     pis.set(pis.value() | (ok ? PIS_DHRS : PIS_TFES));
     update_irq();
@@ -452,7 +477,7 @@ void Ahci::engine() {
     for (;;) {
         RegisterBank& b = regs();
         uint32_t ci = uint32_t(b.reg("PxCI").value()) & ~abandoned_;
-        bool running = (b.reg("PxCMD").value() & CMD_ST) && (b.reg("GHC").value() & GHC_AE);
+        bool running = (b.reg("PxCMD").value() & CMD_ST) && (b.reg("GHC").value() & GHC_AE) && !fatal_;
         // AHCI 5.3.2 P:Idle: no command FIS while the link is down or BSY/DRQ are set.
         if (!running || ci == 0 || !link_ready() || (b.reg("GHC").value() & GHC_HR)) {
             sc_core::wait(kick_);
@@ -461,6 +486,7 @@ void Ahci::engine() {
         unsigned slot = 0;
         while (!(ci & (1u << slot))) ++slot;
         running_ = slot + 1;
+        ccs_ = slot;
         run_slot(slot, generation_);
         running_ = 0;
         idle_.notify(sc_core::SC_ZERO_TIME);

@@ -41,7 +41,7 @@ public:
                               PxSIG = P0 + 0x24, PxSSTS = P0 + 0x28, PxSCTL = P0 + 0x2c, PxSERR = P0 + 0x30,
                               PxSACT = P0 + 0x34, PxCI = P0 + 0x38;
     static constexpr uint32_t CMD_ST = 1u << 0, CMD_SUD = 1u << 1, CMD_POD = 1u << 2, CMD_FRE = 1u << 4,
-                              CMD_FR = 1u << 14, CMD_CR = 1u << 15;
+                              CMD_FR = 1u << 14, CMD_CR = 1u << 15, CMD_CCS_SHIFT = 8, CMD_CCS = 0x1fu << 8;
     // PxIS: DHRS, PCS (port connect change: PxSERR.DIAG.X), PRCS (PhyRdy change: DIAG.N), TFES.
     static constexpr uint32_t PIS_DHRS = 1u << 0, PIS_PCS = 1u << 6, PIS_PRCS = 1u << 22, PIS_TFES = 1u << 30;
     // PxSERR.DIAG: N (PhyRdy change), W (COMWAKE detected), X (exchanged: COMINIT received).
@@ -102,6 +102,8 @@ private:
     uint64_t link_gen_ = 0;    // COMRESETs so far: a handshake a later one overtook stops
     unsigned running_ = 0;     // the slot the engine runs, + 1 (0: none)
     uint32_t abandoned_ = 0;   // slots a COMRESET abandoned: never run again until PxCI clears them
+    unsigned ccs_ = 0;         // PxCMD.CCS: the slot the engine issued last (valid while ST is set)
+    bool fatal_ = false;       // ERR:Fatal after a task-file error: no command until ST goes 0 then 1
 };
 
 }  // namespace quiesce

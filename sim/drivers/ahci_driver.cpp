@@ -13,7 +13,8 @@
 namespace quiesce {
 
 namespace {
-constexpr int kRetry = 1;  // issue(): the error handler gave the command back
+constexpr int kRetry = 1;    // issue(): the error handler gave the command back, counting a retry
+constexpr int kRequeue = 2;  // ... without an error of its own: not counted
 constexpr int kEIO = -5, kEBUSY = -16, kENODEV = -19, kEPIPE = -32, kETIMEDOUT = -110;
 constexpr Picos kMs = 1'000'000'000ULL;
 constexpr Picos kCommandTimeout = 30'000'000'000'000ULL;  // sd's SCSI command timeout (SD_TIMEOUT): 30 s
@@ -25,8 +26,9 @@ constexpr unsigned kEhDevTries = 3;
 constexpr Picos kIdentifyTimeouts[kEhDevTries] = {5 * 1000 * kMs, 10 * 1000 * kMs, 30 * 1000 * kMs};
 constexpr uint32_t kMaxBytes = 4u << 20;                  // one PRD: 4 MiB
 // How many times a command is issued at most when the error handler keeps
-// giving it back (sd's SD_MAX_RETRIES, 5); then it fails with -EIO.
-constexpr unsigned kMaxTries = 5;
+// giving it back: once, then sd's SD_MAX_RETRIES (5) retries
+// (scsi_cmd_retry_allowed: ++retries <= allowed); then it fails with -EIO.
+constexpr unsigned kMaxTries = 1 + 5;
 // The port interrupts the driver enables (libahci's DEF_PORT_IRQ, as far as
 // the model has them): D2H register FIS, port connect change, PhyRdy change,
 // task file error.
@@ -186,10 +188,11 @@ void AhciDriver::thaw(Cpu& cpu) {
 // The commands outstanding become the error handler's: the interrupt
 // handler never completes them (their PxCI bits may clear because a reset
 // dropped them, not because they ran).
-void AhciDriver::take_for_eh(const char* why) {
+void AhciDriver::take_for_eh(const char* why, bool with_error) {
     const uint32_t taken = in_flight_ & ~eh_owned_;
     if (!taken) return;
     eh_owned_ |= taken;
+    if (with_error) eh_err_ |= taken;
     kernel_.hub().instant(track(), "eh-take", "driver",
                           {{"device", name_}, {"slots", fmt::format("{:#x}", taken)}, {"why", why}});
 }
@@ -202,16 +205,26 @@ void AhciDriver::take_for_eh(const char* why) {
 void AhciDriver::eh_finish(int rc) {
     const uint32_t owned = eh_owned_;
     for (unsigned s = 0; s < Ahci::kSlots; ++s) {
-        if (!(owned & (1u << s))) continue;
-        if (rc == 0) {
-            eh_retry_ |= 1u << s;
+        const uint32_t bit = 1u << s;
+        if (!(owned & bit)) continue;
+        // ata_eh_worth_retry: a device error is retried for a read or write
+        // of the filesystem's (ATA_QCFLAG_IO), not for anything else.
+        const uint8_t c = slot_cmd_[s];
+        const bool io = c == SataDrive::READ_DMA_EXT || c == SataDrive::WRITE_DMA_EXT ||
+                        c == SataDrive::WRITE_DMA_FUA_EXT;
+        if (rc == 0 && !(eh_err_ & bit)) {
+            eh_requeue_ |= bit;
+        } else if (rc == 0 && (!(eh_dev_err_ & bit) || io)) {
+            eh_retry_ |= bit;
         } else {
-            eh_failed_ |= 1u << s;
+            eh_failed_ |= bit;
             eh_rc_[s] = rc == kENODEV ? kENODEV : kEIO;
         }
     }
     in_flight_ &= ~owned;
     eh_owned_ = 0;
+    eh_err_ = 0;
+    eh_dev_err_ = 0;
     const bool was = recovering_;
     recovering_ = false;
     if (owned || was)
@@ -249,6 +262,17 @@ void AhciDriver::schedule_eh(Cpu& cpu) {
 void AhciDriver::run_eh(Cpu& cpu) {
     kernel_.hub().slice_begin(track(), "error-handler", "driver", {{"device", name_}});
     int rc = 0;
+    if (!frozen_) {
+        // A port that was not frozen (a task-file error): ahci_error_handler
+        // restarts the engine - ERR:Fatal ends only with ST cleared - and
+        // the autopsy of a device error asks for no reset (ata_eh_analyze_tf:
+        // AC_ERR_DEV), so ata_eh_recover has nothing to do: ata_eh_finish.
+        stop_engine(cpu, name_ + ": error handler");
+        start_engine(cpu);
+        eh_finish(0);
+        kernel_.hub().slice_end(track(), "error-handler", "driver", {{"rc", "0"}});
+        return;
+    }
     // ata_eh_recover: reset and revalidate, up to ATA_EH_DEV_TRIES times
     // while revalidation fails with -EIO (ata_eh_handle_dev_fail asks for
     // another reset); each IDENTIFY that times out makes the next wait
@@ -298,6 +322,36 @@ bool AhciDriver::command_timeout(Cpu& cpu, unsigned slot, uint8_t cmd) {
     freeze(cpu, "command timeout");
     schedule_eh(cpu);
     return true;
+}
+
+// ahci_error_intr for PORT_IRQ_TF_ERR, which does not freeze the port: the
+// command the HBA ran (PxCMD.CCS) failed with a device error (AC_ERR_DEV),
+// and ata_port_abort hands every outstanding command to the error handler;
+// the SCSI host is in recovery until it ends. An internal command (the
+// error handler's own IDENTIFY) just fails: ata_exec_internal_sg, and
+// ahci_post_internal_cmd kicks the engine.
+void AhciDriver::task_file_error(Cpu& cpu) {
+    const unsigned ccs = (cpu.read32(abar(Ahci::PxCMD)) & Ahci::CMD_CCS) >> Ahci::CMD_CCS_SHIFT;
+    const uint32_t bit = 1u << ccs;
+    const uint32_t tfd = cpu.read32(abar(Ahci::PxTFD));
+    kernel_.hub().instant(track(), "task-file-error", "driver",
+                          {{"device", name_},
+                           {"slot", std::to_string(ccs)},
+                           {"status", fmt::format("{:#04x}", tfd & 0xff)},
+                           {"error", fmt::format("{:#04x}", tfd >> 8 & 0xff)}});
+    if (internal_ & bit & in_flight_) {
+        failed_ |= bit;
+        in_flight_ &= ~bit;
+        done_.notify(sc_core::SC_ZERO_TIME);
+        return;
+    }
+    recovering_ = true;
+    take_for_eh("task file error", false);
+    if (eh_owned_ & bit) {
+        eh_err_ |= bit;
+        eh_dev_err_ |= bit;
+    }
+    schedule_eh(cpu);
 }
 
 // ahci_stop_engine: ST off, then CR polled every 1 ms for up to 500 ms
@@ -406,9 +460,15 @@ bool AhciDriver::irq(Cpu& cpu) {
     // A frozen port's commands are the error handler's; so is any slot it
     // took: a clear PxCI bit there is a reset's doing, not a completion.
     if (frozen_) return true;
+    // A task-file error: ahci_port_intr hands it to ahci_error_intr and
+    // completes nothing by PxCI (the HBA stopped; the failed slot's bit
+    // stays set).
+    if ((pis & Ahci::PIS_TFES) && !resetting_) {
+        task_file_error(cpu);
+        return true;
+    }
     uint32_t ci = cpu.read32(abar(Ahci::PxCI));
     uint32_t completed = in_flight_ & ~ci & ~eh_owned_;
-    if (pis & Ahci::PIS_TFES) failed_ |= completed;
     in_flight_ &= ~completed;
     done_.notify(sc_core::SC_ZERO_TIME);
     return true;
@@ -420,11 +480,12 @@ int AhciDriver::command(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uin
     // A disabled device has no ATA device behind its SCSI device any more
     // (ata_scsi_find_dev): the command fails without being issued.
     if (disabled_) return kEIO;
-    for (unsigned tries = 1;; ++tries) {
+    for (unsigned tries = 1;;) {
         const int rc = issue(cpu, cmd, lba, count, buffer, bytes, write, internal, timeout ? timeout : kCommandTimeout);
+        if (rc == kRequeue) continue;  // given back without an error of its own: not a retry
         if (rc != kRetry) return rc;
         // The error handler gave the command back (ata_eh_qc_retry): issued again.
-        if (tries == kMaxTries) return kEIO;
+        if (tries++ == kMaxTries) return kEIO;
     }
 }
 
@@ -465,7 +526,11 @@ int AhciDriver::issue(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint6
     in_flight_ |= 1u << slot;
     failed_ &= ~(1u << slot);
     eh_retry_ &= ~(1u << slot);
+    eh_requeue_ &= ~(1u << slot);
     eh_failed_ &= ~(1u << slot);
+    slot_cmd_[slot] = cmd;
+    if (internal) internal_ |= 1u << slot;
+    else internal_ &= ~(1u << slot);
     if (frozen_) eh_owned_ |= 1u << slot;  // issued into a frozen port: only the error handler can end it
     Picos issued = now_ps();
     cpu.write32(abar(Ahci::PxCI), 1u << slot);
@@ -497,11 +562,21 @@ int AhciDriver::issue(Cpu& cpu, uint8_t cmd, uint64_t lba, uint32_t count, uint6
         eh_retry_ &= ~(1u << slot);
         return kRetry;
     }
+    if (eh_requeue_ & (1u << slot)) {
+        eh_requeue_ &= ~(1u << slot);
+        return kRequeue;
+    }
     if (eh_failed_ & (1u << slot)) {
         eh_failed_ &= ~(1u << slot);
         return eh_rc_[slot];
     }
-    if (failed_ & (1u << slot)) return kEIO;
+    if (failed_ & (1u << slot)) {
+        if (internal) {  // ahci_post_internal_cmd: ahci_kick_engine
+            stop_engine(cpu, name_ + ": kick engine");
+            start_engine(cpu);
+        }
+        return kEIO;
+    }
     if (write && observer_.written)
         observer_.written(lba, count, buffer, cmd == SataDrive::WRITE_DMA_FUA_EXT || !write_cache_);
     if (cmd == SataDrive::FLUSH_CACHE_EXT && observer_.flushed) observer_.flushed(issued);

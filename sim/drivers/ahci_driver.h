@@ -32,7 +32,7 @@
 //                    model or capacity is another drive: the disk is
 //                    detached (-ENODEV, and so are its requests from then on);
 //                    then ata_eh_finish: the error handler's commands are
-//                    retried (ata_eh_qc_retry; at most kMaxTries issues) or,
+//                    retried (ata_eh_qc_retry; at most 1 + SD_MAX_RETRIES issues) or,
 //                    the disk detached or unreadable, failed, and the
 //                    requests held meanwhile go
 //     The interrupt handler takes a port change (PxIS.PCS/PRCS) as libahci
@@ -41,9 +41,11 @@
 //     issued again, or failed with the disk detached). A command that gets
 //     no answer in 30 s (sd's SCSI timeout) runs the same error handler: the
 //     port frozen, reset, the drive revalidated, the command issued again
-//     (at most 5 issues, then -EIO); the handler's IDENTIFY times out after
+//     (at most 6 issues, then -EIO); the handler's IDENTIFY times out after
 //     5, 10, 30 s, a reset before each, and after three tries the drive is
-//     disabled (its requests fail with -EIO).
+//     disabled (its requests fail with -EIO). A task-file error (TFES) does
+//     not freeze the port: the error handler restarts the engine and issues
+//     a failed filesystem read or write again (no reset).
 //   scenarios/drivers/sd.toml (binds "sd", the disk; no registers of its
 //     own - it talks ATA through the HBA): queue-stop/queue-start block and
 //     unblock the request queue, drain waits for the commands in flight, and
@@ -140,7 +142,9 @@ private:
     void freeze(Cpu& cpu, const char* why);
     void thaw(Cpu& cpu);
     void eh_finish(int rc);
-    void take_for_eh(const char* why);
+    void take_for_eh(const char* why, bool with_error = true);
+    // ahci_error_intr for a task-file error (not one that freezes the port).
+    void task_file_error(Cpu& cpu);
     // A port change's error handler, in a thread of its own (scsi_eh_N).
     void schedule_eh(Cpu& cpu);
     // A command's timer expired: libata's timeout handling (true: EH runs for it).
@@ -177,6 +181,16 @@ private:
     uint32_t eh_owned_ = 0;
     uint32_t eh_retry_ = 0;
     uint32_t eh_failed_ = 0;
+    // Of the error handler's slots, those with an error of their own (qc's
+    // err_mask: every one taken at a freeze, only the failed one at a
+    // task-file error) and those whose error is the device's (AC_ERR_DEV);
+    // a slot given back without an error is issued again without counting
+    // against its retries (ata_eh_qc_retry: scmd->allowed++).
+    uint32_t eh_err_ = 0;
+    uint32_t eh_dev_err_ = 0;
+    uint32_t eh_requeue_ = 0;
+    uint32_t internal_ = 0;             // slots running an internal command (ata_exec_internal)
+    uint8_t slot_cmd_[Ahci::kSlots] = {};  // each slot's ATA command
     int eh_rc_[Ahci::kSlots] = {};
     bool frozen_ = false;      // ATA_PFLAG_FROZEN: PxIE 0, nothing completes
     bool recovering_ = false;  // from a freeze to the end of error handling: requests wait
