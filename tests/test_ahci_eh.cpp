@@ -25,6 +25,14 @@ PciDev& ahci_dev(Platform& p) {
     throw std::runtime_error("no AHCI function");
 }
 
+// The platform's HBA model, to act on the link from the bus side.
+Ahci* find_hba() {
+    for (sc_core::sc_object* o : sc_core::sc_get_top_level_objects())
+        for (sc_core::sc_object* c : o->get_child_objects())
+            if (auto* a = dynamic_cast<Ahci*>(c)) return a;
+    return nullptr;
+}
+
 std::string arg(const Event& e, const std::string& key) {
     for (const Arg& a : e.args)
         if (a.key == key) return a.value;
@@ -90,10 +98,7 @@ namespace {
 Facts link_drop_under_write(bool swap) {
     return on_disk([swap](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
         Kernel& k = p.kernel();
-        Ahci* hba = nullptr;
-        for (sc_core::sc_object* o : sc_core::sc_get_top_level_objects())
-            for (sc_core::sc_object* c : o->get_child_objects())
-                if (auto* a = dynamic_cast<Ahci*>(c)) hba = a;
+        Ahci* hba = find_hba();
         REQUIRE(hba);
         const uint64_t buf = k.alloc(512, 512);
         const auto data = pattern(512, 41);
@@ -250,10 +255,7 @@ namespace {
 Facts write_error(bool every) {
     return on_disk([every](Platform& p, Cpu& cpu, AhciDriver& drv, SataDrive& drive, Facts& f) {
         Kernel& k = p.kernel();
-        Ahci* hba = nullptr;
-        for (sc_core::sc_object* o : sc_core::sc_get_top_level_objects())
-            for (sc_core::sc_object* c : o->get_child_objects())
-                if (auto* a = dynamic_cast<Ahci*>(c)) hba = a;
+        Ahci* hba = find_hba();
         REQUIRE(hba);
         const uint64_t buf = k.alloc(512, 512);
         const auto data = pattern(512, 67);

@@ -106,23 +106,16 @@ bool WrittenPages::scan(uintptr_t start, uintptr_t end, uint64_t flags, uint64_t
                         std::vector<PageRun>& out) {
     page_region vec[512];
     while (start < end) {
-        pm_scan_arg a{};
-        a.size = sizeof a;
-        a.flags = flags;
-        a.start = start;
-        a.end = end;
-        a.vec = reinterpret_cast<uintptr_t>(vec);
-        a.vec_len = sizeof vec / sizeof vec[0];
-        a.category_mask = category;
-        a.return_mask = category;
-        long n = ::ioctl(pagemap_, PAGEMAP_SCAN, &a);
+        uintptr_t walk_end = 0;
+        const long n = scan_raw(start, end, flags, 0, category, 0, category, reinterpret_cast<uint64_t*>(vec),
+                                sizeof vec / sizeof vec[0], walk_end);
         if (n < 0) return false;
         for (long i = 0; i < n; ++i) {
             if (!out.empty() && out.back().end == vec[i].start) out.back().end = vec[i].end;
             else out.push_back({vec[i].start, vec[i].end});
         }
-        if (a.walk_end <= start) return false;
-        start = a.walk_end;
+        if (walk_end <= start) return false;
+        start = walk_end;
     }
     return true;
 }
