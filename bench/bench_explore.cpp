@@ -136,20 +136,23 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
 
     std::vector<size_t> alone;
     PrefixPlan plan = prefix_plan(base.stream, points, alone);
+    std::vector<size_t> rest_of;  // the variants no prefix is shared with: re-run
+    for (size_t k : alone)
+        if (!std::binary_search(plan.zygote.begin(), plan.zygote.end(), k)) rest_of.push_back(k);
+    // The prefix sharing way from `stem` for `vs`: the branched variants (the
+    // pauses' rolled back in place with `in_process`), those forked from the
+    // zygote, and the rest re-run; each result to `got` by its index.
+    auto prefix_way = [&](const Scenario& stem, const std::vector<Scenario>& vs,
+                          const std::function<void(size_t, RunResult)>& got, bool in_process) {
+        execute_branched(stem, base.stream, plan.steps, plan.members, vs, jobs, got, in_process);
+        execute_branched(stem, base.stream, plan.steps, plan.zygote, vs, jobs, got);
+        std::vector<Scenario> rest;
+        for (size_t k : rest_of) rest.push_back(vs[k]);
+        execute_all(rest, jobs, [&](size_t j, RunResult r) { got(rest_of[j], std::move(r)); });
+    };
     u = Usage::now();
     t = Clock::now();
-    execute_branched(s, base.stream, plan.steps, plan.members, variants, jobs,
-                     [&](size_t i, RunResult r) { digests_prefix[i] = std::to_string(r.stream.digest); });
-    execute_branched(s, base.stream, plan.steps, plan.zygote, variants, jobs,
-                     [&](size_t i, RunResult r) { digests_prefix[i] = std::to_string(r.stream.digest); });
-    std::vector<Scenario> rest;
-    std::vector<size_t> rest_of;
-    for (size_t k : alone)
-        if (!std::binary_search(plan.zygote.begin(), plan.zygote.end(), k)) {
-            rest.push_back(variants[k]);
-            rest_of.push_back(k);
-        }
-    execute_all(rest, jobs, [&](size_t j, RunResult r) { digests_prefix[rest_of[j]] = std::to_string(r.stream.digest); });
+    prefix_way(s, variants, [&](size_t i, RunResult r) { digests_prefix[i] = std::to_string(r.stream.digest); }, false);
     double prefix_s = seconds_since(t);
     auto [prefix_cpu, prefix_faults] = Usage::now().since(u, n);
 
@@ -170,11 +173,7 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
             digests[i] = std::to_string(r.stream.digest);
             noted_pairs += r.stream.contexts.size();
         };
-        execute_branched(stem, base.stream, plan.steps, plan.members, noted_variants, jobs, got);
-        execute_branched(stem, base.stream, plan.steps, plan.zygote, noted_variants, jobs, got);
-        std::vector<Scenario> noted_rest;
-        for (size_t k : rest_of) noted_rest.push_back(noted_variants[k]);
-        execute_all(noted_rest, jobs, [&](size_t j, RunResult r) { got(rest_of[j], std::move(r)); });
+        prefix_way(stem, noted_variants, got, false);
         noted_s = seconds_since(t);
         noted_cpu = Usage::now().since(u, n).first;
         for (size_t i = 0; i < n; ++i) noted_same += digests[i] == digests_prefix[i];
@@ -193,11 +192,9 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
             digests[i] = std::to_string(r.stream.digest);
             if (r.status != "passed" && r.status != "failed" && first_lost.empty()) first_lost = r.status + ": " + r.message;
         };
-        execute_branched(s, base.stream, plan.steps, plan.members, variants, jobs, got, true);
-        if (!first_lost.empty()) std::printf("  in-process: a variant lost: %s\n", first_lost.c_str());
-        execute_branched(s, base.stream, plan.steps, plan.zygote, variants, jobs, got);
-        execute_all(rest, jobs, [&](size_t j, RunResult r) { got(rest_of[j], std::move(r)); });
+        prefix_way(s, variants, got, true);
         inproc_s = seconds_since(t);
+        if (!first_lost.empty()) std::printf("  in-process: a variant lost: %s\n", first_lost.c_str());
         std::tie(inproc_cpu, inproc_faults) = Usage::now().since(u, n);
         for (size_t i = 0; i < n; ++i) inproc_same += digests[i] == digests_prefix[i];
     }

@@ -216,6 +216,7 @@ private:
     uint32_t stop_endpoint(unsigned slot, unsigned dci);
     uint32_t reset_device(unsigned slot);
     uint64_t output_context(unsigned slot);
+    void write_slot_context(uint64_t out, unsigned entries, uint32_t dw3);
     void run_endpoint(unsigned slot, unsigned dci);
     bool control_td(unsigned slot, unsigned dci, uint64_t setup_at);
     void transfer_event(uint64_t trb, uint32_t cc, uint32_t residue, unsigned slot, unsigned dci);

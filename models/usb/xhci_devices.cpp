@@ -229,11 +229,7 @@ uint32_t XhciCore::reset_device(unsigned slot) {
         rung_.erase({slot, dci});
     }
     const uint64_t out = output_context(slot);
-    uint32_t sctx[4] = {};
-    dma(out, sctx, 16, false);
-    sctx[0] = (sctx[0] & ~(0x1fu << 27)) | (1u << 27);
-    sctx[3] = SLOT_DEFAULT << 27;
-    dma(out, sctx, 16, true);
+    write_slot_context(out, 1, SLOT_DEFAULT << 27);
     for (unsigned dci = 2; dci < 32; ++dci) {
         uint32_t dw0 = 0;
         dma(out + kCtx * dci, &dw0, 4, false);
@@ -301,12 +297,18 @@ uint32_t XhciCore::configure_endpoints(unsigned slot, uint64_t input) {
     unsigned last = 1;
     for (unsigned dci = 2; dci < 32; ++dci)
         if (s.ep[dci].state) last = dci;
+    write_slot_context(out, last, (SLOT_CONFIGURED << 27) | slot);
+    return CC_SUCCESS;
+}
+
+// The output slot context's first 16 bytes, read and written back with
+// Context Entries (dword 0, bits 31:27) and dword 3 (slot state, address).
+void XhciCore::write_slot_context(uint64_t out, unsigned entries, uint32_t dw3) {
     uint32_t sctx[4] = {};
     dma(out, sctx, 16, false);
-    sctx[0] = (sctx[0] & ~(0x1fu << 27)) | (last << 27);
-    sctx[3] = (SLOT_CONFIGURED << 27) | slot;
+    sctx[0] = (sctx[0] & ~(0x1fu << 27)) | (entries << 27);
+    sctx[3] = dw3;
     dma(out, sctx, 16, true);
-    return CC_SUCCESS;
 }
 
 void XhciCore::transfer_event(uint64_t trb, uint32_t cc, uint32_t residue, unsigned slot, unsigned dci) {
