@@ -1,4 +1,4 @@
-// In-process branching prototype: writable memory saved at a branch point and rolled back after each variant.
+// In-process branching: writable memory saved at a branch point and rolled back after each variant.
 #include "sim/core/checkpoint.h"
 
 #include "sim/core/written_pages.h"
@@ -8,10 +8,16 @@
 #include <time.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -28,9 +34,8 @@ struct Vma {
     int prot;
     bool priv, file, track, redone;
 };
-struct Run {  // pages present at take(), and where they are in the copy
+struct Run {  // pages present at take()
     uintptr_t start, end;
-    size_t off;
 };
 
 double thread_cpu() {
@@ -58,6 +63,8 @@ struct Checkpoint::Keep {
     ucontext_t at{}, alt{};
     size_t rollbacks = 0;
     int resumed = 0;
+    volatile int cause = 0, restoring = 0;
+    uint64_t kept[8] = {};
     bool taken = false, registered = false;
     uintptr_t brk0 = 0;
     unsigned char fd_open[kMaxFds] = {};
@@ -67,11 +74,12 @@ struct Checkpoint::Keep {
     size_t ncur = 0;
     Run runs[kMaxRuns];
     size_t nruns = 0;
-    char* copy = nullptr;
-    size_t copy_len = 0;
+    pid_t holder = 0;  // a child forked at take() that only waits: its memory is the copy
+    iovec iov[IOV_MAX];
+    size_t niov = 0, iov_bytes = 0;
     char* alt_stack = nullptr;
     char maps[kMapsBytes];
-    uintptr_t excluded[3][2] = {};
+    uintptr_t excluded[2][2] = {};
     Stats stats;
     pid_t pid = 0;  // the process its descriptors are of (a forked child opens its own)
     bool ok = false;
@@ -185,6 +193,19 @@ void list_fds(Checkpoint::Keep* k, bool close_new) {
 
 bool registered(Checkpoint::Keep* k, uintptr_t start, size_t len) { return k->pages.track(start, len); }
 
+// The pages queued, read back from the holder (the same addresses there).
+void read_back(Checkpoint::Keep* k) {
+    if (!k->niov) return;
+    const ssize_t n = ::process_vm_readv(k->holder, k->iov, k->niov, k->iov, k->niov, 0);
+    if (n != ssize_t(k->iov_bytes)) die("cannot read the pages back from the holder", uintptr_t(n), k->iov_bytes);
+    k->niov = k->iov_bytes = 0;
+}
+void queue_back(Checkpoint::Keep* k, uintptr_t at, size_t len) {
+    if (k->niov == IOV_MAX) read_back(k);
+    k->iov[k->niov++] = {reinterpret_cast<void*>(at), len};
+    k->iov_bytes += len;
+}
+
 // Pages [s, e) back as they were at take(): copied where present then,
 // dropped (zero, or the file's) where not.
 void put_back(Checkpoint::Keep* k, uintptr_t s, uintptr_t e) {
@@ -203,7 +224,7 @@ void put_back(Checkpoint::Keep* k, uintptr_t s, uintptr_t e) {
             at = r.start;
         }
         uintptr_t to = r.end < e ? r.end : e;
-        std::memcpy(reinterpret_cast<void*>(at), k->copy + r.off + (at - r.start), to - at);
+        queue_back(k, at, to - at);
         k->stats.written_pages += (to - at) / page_size();
         at = to;
     }
@@ -211,6 +232,26 @@ void put_back(Checkpoint::Keep* k, uintptr_t s, uintptr_t e) {
         ::madvise(reinterpret_cast<void*>(at), e - at, MADV_DONTNEED);
         k->stats.dropped_pages += (e - at) / page_size();
     }
+}
+
+// The holder: a child that waits, dies with its parent, and is killed at release().
+void fork_holder(Checkpoint::Keep* k) {
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) die("cannot fork the holder");
+    if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(0);
+        for (;;) ::pause();
+    }
+    k->holder = pid;
+}
+void end_holder(Checkpoint::Keep* k) {
+    if (!k->holder) return;
+    ::kill(k->holder, SIGKILL);
+    while (::waitpid(k->holder, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    k->holder = 0;
 }
 
 // [s, e) of a tracked mapping made again: mapped afresh, its pages put back,
@@ -221,6 +262,7 @@ void redo(Checkpoint::Keep* k, const Vma& v, uintptr_t s, uintptr_t e) {
                      -1, 0);
     if (p == MAP_FAILED) die("cannot map a range again");
     put_back(k, s, e);
+    read_back(k);
     if (!(v.prot & PROT_WRITE)) ::mprotect(p, e - s, v.prot);
     if (v.track && !registered(k, s, e - s)) die("cannot track a range mapped again");
     ++k->stats.remapped;
@@ -279,7 +321,6 @@ void restore(Checkpoint::Keep* k) {
     for (size_t j = 0; j < k->nvmas; ++j) {
         const Vma& v = k->vmas[j];
         if (!v.track) continue;
-        bool any = false;
         for (uintptr_t s = v.start; s < v.end;) {
             uintptr_t walk_end = 0;
             long n = k->pages.scan_raw(s, v.end, 0, WrittenPages::kWpAllowed, 0,
@@ -289,15 +330,17 @@ void restore(Checkpoint::Keep* k) {
             for (long i = 0; i < n; ++i) {
                 const uintptr_t rs = vec[3 * i], re = vec[3 * i + 1];
                 if (!(vec[3 * i + 2] & WrittenPages::kWpAllowed)) redo(k, v, rs, re);  // no longer tracked
-                else {
-                    put_back(k, rs, re);
-                    any = true;
-                }
+                else put_back(k, rs, re);
             }
+            read_back(k);
+            // Only the runs written are protected again (the whole mapping
+            // would cost a walk of all its pages each time).
+            for (long i = 0; i < n; ++i)
+                if ((vec[3 * i + 2] & WrittenPages::kWpAllowed) && !k->pages.protect(vec[3 * i], vec[3 * i + 1] - vec[3 * i]))
+                    die("cannot protect again", vec[3 * i], vec[3 * i + 1]);
             if (walk_end <= s) break;
             s = walk_end;
         }
-        if (any && !k->pages.protect(v.start, v.end - v.start)) die("cannot protect again");
     }
 }
 
@@ -326,7 +369,6 @@ Checkpoint::Checkpoint() {
 Checkpoint::~Checkpoint() {
     if (!keep_) return;
     release();
-    if (keep_->copy) ::munmap(keep_->copy, keep_->copy_len);
     if (keep_->alt_stack) ::munmap(keep_->alt_stack, kAltStack);
     const size_t len = keep_->excluded[0][1] - keep_->excluded[0][0];
     keep_->~Keep();
@@ -338,6 +380,17 @@ bool Checkpoint::ready(std::string& why) const {
     why = keep_ ? keep_->why : "cannot map its state";
     return false;
 }
+
+bool Checkpoint::available(std::string& why) {
+    WrittenPages probe;
+    if (probe.open()) return true;
+    why = probe.error();
+    return false;
+}
+
+int Checkpoint::cause() const { return keep_ ? keep_->cause : 0; }
+
+uint64_t* Checkpoint::kept() const { return keep_ ? keep_->kept : nullptr; }
 
 Checkpoint::Stats Checkpoint::stats() const { return keep_ ? keep_->stats : Stats{}; }
 
@@ -357,6 +410,7 @@ __attribute__((noinline)) size_t Checkpoint::take() {
     g_keep = k;
     ::getcontext(&k->at);
     if (g_keep->resumed) {
+        g_keep->restoring = 0;
         g_keep->stats.restore_cpu_s = thread_cpu() - g_keep->stats.restore_cpu_s;
         g_keep->stats.restore_faults = minor_faults() - g_keep->stats.restore_faults;
         return g_keep->rollbacks;
@@ -364,6 +418,7 @@ __attribute__((noinline)) size_t Checkpoint::take() {
     k = g_keep;
     const double started = thread_cpu();
     k->rollbacks = 0;
+    k->cause = 0;
     k->stats = Stats{};
     k->brk0 = uintptr_t(::syscall(SYS_brk, 0));
     std::memset(k->fd_open, 0, sizeof k->fd_open);
@@ -384,7 +439,7 @@ __attribute__((noinline)) size_t Checkpoint::take() {
             if (n < 0) die("PAGEMAP_SCAN failed", s, v.end);
             for (long i = 0; i < n; ++i) {
                 if (k->nruns == kMaxRuns) die("too many runs of present pages");
-                k->runs[k->nruns++] = {vec[3 * i], vec[3 * i + 1], total};
+                k->runs[k->nruns++] = {vec[3 * i], vec[3 * i + 1]};
                 total += vec[3 * i + 1] - vec[3 * i];
             }
             if (walk_end <= s) break;
@@ -392,18 +447,7 @@ __attribute__((noinline)) size_t Checkpoint::take() {
         }
     }
     k->stats.present_pages = total / page_size();
-    if (total > k->copy_len) {  // kept from one take() to the next, filled in by the kernel at once (no fault a page)
-        if (k->copy) ::munmap(k->copy, k->copy_len);
-        k->copy_len = (total + total / 4 + page_size() - 1) & ~(page_size() - 1);
-        void* p = ::mmap(nullptr, k->copy_len, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0);
-        if (p == MAP_FAILED) die("cannot map the copy");
-        k->copy = static_cast<char*>(p);
-    }
-    k->excluded[2][0] = reinterpret_cast<uintptr_t>(k->copy);
-    k->excluded[2][1] = k->excluded[2][0] + k->copy_len;
-    for (size_t i = 0; i < k->nruns; ++i)
-        std::memcpy(k->copy + k->runs[i].off, reinterpret_cast<void*>(k->runs[i].start), k->runs[i].end - k->runs[i].start);
+    fork_holder(k);  // before the tracking: a forked child inherits no registration
     for (size_t j = 0; j < k->nvmas; ++j)
         if (k->vmas[j].track && !registered(k, k->vmas[j].start, k->vmas[j].end - k->vmas[j].start))
             die("cannot track a writable mapping");
@@ -413,9 +457,12 @@ __attribute__((noinline)) size_t Checkpoint::take() {
     return 0;
 }
 
-void Checkpoint::rollback() {
+void Checkpoint::rollback(int cause) {
     Keep* k = keep_;
     if (!k || !k->taken) die("rollback() without take()");
+    if (k->restoring) die("rollback() while rolling back");
+    k->restoring = 1;
+    k->cause = cause;
     ++k->rollbacks;
     k->resumed = 1;
     k->stats.restore_cpu_s = thread_cpu();
@@ -440,6 +487,7 @@ void Checkpoint::release() {
         k->registered = false;
     }
     k->taken = false;
+    end_holder(k);
 }
 
 }  // namespace quiesce

@@ -1,5 +1,5 @@
-// In-process branching, a prototype (issue 18 item 6; docs/performance.md,
-// "In-process branching"): this process's writable memory saved at a branch
+// In-process branching (issue 18 item 6; docs/performance.md, "In-process
+// branching"): this process's writable memory saved at a branch
 // point and rolled back to it after each variant, instead of a fork per
 // variant. take() copies the pages present in every writable private mapping
 // aside and write-protects them (sim/core/written_pages.h: the kernel marks a
@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace quiesce {
@@ -29,13 +30,24 @@ public:
 
     // False (and why) when the kernel lacks what it needs.
     bool ready(std::string& why) const;
+    // Whether a Checkpoint would be ready in this process (and why not),
+    // without making one.
+    static bool available(std::string& why);
     // Saves this process's memory here. Returns 0 now, and n after the nth
     // rollback() (each returns here, with memory as it was at this call).
     // Not inlined: its frame is where rollback() lands.
     size_t take();
     // Back into take() with memory as it was there; never returns. A
-    // rollback with no take() before it aborts.
-    [[noreturn]] void rollback();
+    // rollback with no take() before it, or one while rolling back (a
+    // signal handler's, say), ends the process. `cause` is what cause()
+    // says after it: a signal handler that rolls back passes its signal.
+    // Safe in a signal handler (it allocates nothing and takes no lock).
+    [[noreturn]] void rollback(int cause = 0);
+    // The cause the last rollback was given (0 before any).
+    int cause() const;
+    // Eight words a rollback leaves as they are: what a variant run after
+    // take() must hand on past its rollback (its start time, say).
+    uint64_t* kept() const;
     // Stops tracking and frees the copy (after the last rollback to it).
     void release();
 
