@@ -60,11 +60,6 @@ int sc_main(int, char**) { return 2; }
 
 namespace {
 
-// --in-process: the prefix sharing way once more with the variants of a
-// pause where no stem forks run in the prefix process and rolled back
-// (execute_branched's prototype, sim/core/checkpoint.h), digests compared.
-bool in_process_way = false;
-
 // CPU seconds (user and system, this process and its children waited for)
 // and the children's minor faults, since process start.
 struct Usage {
@@ -139,22 +134,69 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     std::vector<size_t> rest_of;  // the variants no prefix is shared with: re-run
     for (size_t k : alone)
         if (!std::binary_search(plan.zygote.begin(), plan.zygote.end(), k)) rest_of.push_back(k);
-    // The prefix sharing way from `stem` for `vs`: the branched variants (the
-    // pauses' rolled back in place with `in_process`), those forked from the
-    // zygote, and the rest re-run; each result to `got` by its index.
+    // The prefix sharing way from `stem` for `vs`: the branched variants,
+    // those forked from the zygote (a pause's variants each forked, or run
+    // in turn by workers that roll back: `way`), and the rest re-run; each
+    // result to `got` by its index.
     auto prefix_way = [&](const Scenario& stem, const std::vector<Scenario>& vs,
-                          const std::function<void(size_t, RunResult)>& got, bool in_process) {
-        execute_branched(stem, base.stream, plan.steps, plan.members, vs, jobs, got, in_process);
-        execute_branched(stem, base.stream, plan.steps, plan.zygote, vs, jobs, got);
+                          const std::function<void(size_t, RunResult)>& got, Branching way) {
+        execute_branched(stem, base.stream, plan.steps, plan.members, vs, jobs, got, way);
+        execute_branched(stem, base.stream, plan.steps, plan.zygote, vs, jobs, got, way);
         std::vector<Scenario> rest;
         for (size_t k : rest_of) rest.push_back(vs[k]);
         execute_all(rest, jobs, [&](size_t j, RunResult r) { got(rest_of[j], std::move(r)); });
     };
-    u = Usage::now();
-    t = Clock::now();
-    prefix_way(s, variants, [&](size_t i, RunResult r) { digests_prefix[i] = std::to_string(r.stream.digest); }, false);
-    double prefix_s = seconds_since(t);
-    auto [prefix_cpu, prefix_faults] = Usage::now().since(u, n);
+    // Each prefix sharing way runs in a child of its own, so that none
+    // inherits the heap the ways before it left in this process (a forked
+    // variant's copy-on-write faults follow it); its digests, the
+    // contexts noted and the first variant lost come back through its pipe.
+    struct Way {
+        std::vector<std::string> digests;
+        size_t pairs = 0;
+        std::string lost;
+        double wall_s = 0, cpu = 0, faults = 0;
+    };
+    auto measured = [&](const Scenario& stem, const std::vector<Scenario>& vs, Branching way) {
+        Way w;
+        u = Usage::now();
+        t = Clock::now();
+        ChildResult c = run_forked(
+            [&](int fd) {
+                std::vector<std::string> d(n);
+                size_t pairs = 0;
+                std::string lost;
+                prefix_way(stem, vs,
+                           [&](size_t i, RunResult r) {
+                               d[i] = std::to_string(r.stream.digest);
+                               pairs += r.stream.contexts.size();
+                               if (r.status != "passed" && r.status != "failed" && lost.empty())
+                                   lost = r.status + ": " + r.message;
+                           },
+                           way);
+                std::string out;
+                for (const auto& x : d) out += x + "\n";
+                out += std::to_string(pairs) + "\n" + lost;
+                write_all(fd, out);
+            },
+            RunLimits(1e6));
+        w.wall_s = seconds_since(t);
+        std::tie(w.cpu, w.faults) = Usage::now().since(u, n);
+        size_t at = 0;
+        for (size_t i = 0; i <= n; ++i) {
+            const size_t nl = c.output.find('\n', at);
+            if (nl == std::string::npos) break;
+            if (i < n) w.digests.push_back(c.output.substr(at, nl - at));
+            else w.pairs = std::stoul(c.output.substr(at, nl - at));
+            at = nl + 1;
+        }
+        if (w.digests.size() != n) w.lost = "the measuring child failed: " + c.error_tail;
+        else if (at < c.output.size()) w.lost = c.output.substr(at);
+        w.digests.resize(n);
+        return w;
+    };
+    const Way forked = measured(s, variants, Branching::Fork);
+    digests_prefix = forked.digests;
+    const double prefix_s = forked.wall_s, prefix_cpu = forked.cpu, prefix_faults = forked.faults;
 
     // With timings (orders, schedules or timings are explored), explore's
     // variants also note which contexts ran at the same time: the prefix
@@ -166,38 +208,21 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
         stem.note_contexts = true;
         std::vector<Scenario> noted_variants = variants;
         for (auto& v : noted_variants) v.note_contexts = true;
-        std::vector<std::string> digests(n);
-        u = Usage::now();
-        t = Clock::now();
-        auto got = [&](size_t i, RunResult r) {
-            digests[i] = std::to_string(r.stream.digest);
-            noted_pairs += r.stream.contexts.size();
-        };
-        prefix_way(stem, noted_variants, got, false);
-        noted_s = seconds_since(t);
-        noted_cpu = Usage::now().since(u, n).first;
-        for (size_t i = 0; i < n; ++i) noted_same += digests[i] == digests_prefix[i];
+        const Way noted = measured(stem, noted_variants, Branching::Fork);
+        noted_s = noted.wall_s;
+        noted_cpu = noted.cpu;
+        noted_pairs = noted.pairs;
+        for (size_t i = 0; i < n; ++i) noted_same += noted.digests[i] == digests_prefix[i];
     }
 
-    // The prototype: the same prefix sharing way with the pauses' variants
-    // rolled back in the prefix process instead of forked.
-    double inproc_s = 0, inproc_cpu = 0, inproc_faults = 0;
+    // Explore's way: the same prefix sharing with a pause's variants run in
+    // turn by workers that roll back instead of forked each.
+    const Way in_turn = measured(s, variants, Branching::Rollback);
+    const double inproc_s = in_turn.wall_s, inproc_cpu = in_turn.cpu, inproc_faults = in_turn.faults;
     size_t inproc_same = 0;
-    if (in_process_way) {
-        std::vector<std::string> digests(n);
-        u = Usage::now();
-        t = Clock::now();
-        std::string first_lost;
-        auto got = [&](size_t i, RunResult r) {
-            digests[i] = std::to_string(r.stream.digest);
-            if (r.status != "passed" && r.status != "failed" && first_lost.empty()) first_lost = r.status + ": " + r.message;
-        };
-        prefix_way(s, variants, got, true);
-        inproc_s = seconds_since(t);
-        if (!first_lost.empty()) std::printf("  in-process: a variant lost: %s\n", first_lost.c_str());
-        std::tie(inproc_cpu, inproc_faults) = Usage::now().since(u, n);
-        for (size_t i = 0; i < n; ++i) inproc_same += digests[i] == digests_prefix[i];
-    }
+    if (!forked.lost.empty()) std::printf("  prefix sharing: a variant lost: %s\n", forked.lost.c_str());
+    if (!in_turn.lost.empty()) std::printf("  in turn: a variant lost: %s\n", in_turn.lost.c_str());
+    for (size_t i = 0; i < n; ++i) inproc_same += in_turn.digests[i] == digests_prefix[i];
 
     size_t same = 0, stems = 0, again = 0;
     std::set<Picos> at;
@@ -216,25 +241,26 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     std::printf("  fork floor:      %8.1f children/s (empty children through the pool)\n", double(n) / floor_s);
     std::printf("  re-running:      %8.1f variants/s   %.1f%% of the floor\n", double(n) / rerun_s,
                 100.0 * floor_s / rerun_s);
-    std::printf("  prefix sharing:  %8.1f variants/s   %.1f%% of the floor, %.2fx re-running\n", double(n) / prefix_s,
-                100.0 * floor_s / prefix_s, rerun_s / prefix_s);
+    std::printf("  prefix sharing:  %8.1f variants/s   %.1f%% of the floor, %.2fx re-running (each forked)\n",
+                double(n) / prefix_s, 100.0 * floor_s / prefix_s, rerun_s / prefix_s);
+    std::printf("  in turn:         %8.1f variants/s   %.1f%% of the floor, %.2fx re-running, %.2fx forked each "
+                "(a pause's variants run in turn, rolled back: explore's way)\n",
+                double(n) / inproc_s, 100.0 * floor_s / inproc_s, rerun_s / inproc_s, prefix_s / inproc_s);
     std::printf("  CPU per variant: %8.3f ms per empty child, %.3f ms re-running (%.1fx), %.3f ms with prefix sharing "
                 "(%.1fx)\n",
                 floor_cpu, rerun_cpu, rerun_cpu / floor_cpu, prefix_cpu, prefix_cpu / floor_cpu);
-    std::printf("  minor faults:    %8.0f per empty child, %.0f per variant re-running, %.0f with prefix sharing\n",
-                floor_faults, rerun_faults, prefix_faults);
-    std::printf("  digests equal:   %zu of %zu\n", same, n);
-    if (in_process_way)
-        std::printf("  in-process:      %8.1f variants/s   %.1f%% of the floor, %.2fx prefix sharing; CPU %.3f ms per variant "
-                    "(%.2fx prefix sharing), %.0f minor faults; digests equal to prefix sharing's %zu of %zu\n",
-                    double(n) / inproc_s, 100.0 * floor_s / inproc_s, prefix_s / inproc_s, inproc_cpu,
-                    inproc_cpu / prefix_cpu, inproc_faults, inproc_same, n);
+    std::printf("  CPU in turn:     %8.3f ms per variant (%.1fx the empty child, %.2fx forked each)\n", inproc_cpu,
+                inproc_cpu / floor_cpu, inproc_cpu / prefix_cpu);
+    std::printf("  minor faults:    %8.0f per empty child, %.0f per variant re-running, %.0f with prefix sharing, %.0f in "
+                "turn\n",
+                floor_faults, rerun_faults, prefix_faults, inproc_faults);
+    std::printf("  digests equal:   %zu of %zu re-running, %zu of %zu in turn\n", same, n, inproc_same, n);
     if (timings)
         std::printf("  contexts noted:  %8.1f variants/s   %.3f ms CPU per variant (%+.1f%% against prefix sharing), "
                     "%.1f pairs per variant, digests equal %zu of %zu\n",
                     double(n) / noted_s, noted_cpu, 100.0 * (noted_cpu / prefix_cpu - 1.0), double(noted_pairs) / double(n),
                     noted_same, n);
-    return same == n && (!timings || noted_same == n) && (!in_process_way || inproc_same == n);
+    return same == n && (!timings || noted_same == n) && inproc_same == n;
 }
 
 // The shrinking `explore --out` does after a sweep: the sweep's variants
@@ -359,11 +385,6 @@ int main(int argc, char** argv) {
     const std::string data = QUIESCE_DATA_DIR;
     // --sweeps 1,3: only those sweeps (numbered as below, from 1).
     std::set<int> only;
-    if (argc > 1 && std::string(argv[1]) == "--in-process") {
-        in_process_way = true;
-        --argc;
-        ++argv;
-    }
     if (argc > 2 && std::string(argv[1]) == "--sweeps") {
         for (const char* p = argv[2]; *p;) {
             char* end = nullptr;

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "tmpfile.h"
 
+#include "sim/core/checkpoint.h"
 #include "sim/explore/explore.h"
 #include "sim/explore/findings.h"
 #include "sim/scenario/platform.h"
@@ -62,9 +63,10 @@ std::string last_run(const std::string& db, const std::string& like) {
     id.pop_back();
     return id;
 }
-// `args` with prefix sharing, from the start (--no-prefix), and with it
-// once more: the same variants (decisions, digests, statuses, outcomes)
-// both ways, and the same record order both times with it. Returns the
+// `args` with prefix sharing, from the start (--no-prefix), with it once
+// more, and with every variant forked (--no-rollback): the same variants
+// (decisions, digests, statuses, outcomes) every way, and the same record
+// order every time with prefix sharing. Returns the
 // first run's output; `db` is its database.
 Cli explore_three_ways(const std::string& args, const std::string& name, std::string& db) {
     db = tmp(name + ".db");
@@ -74,6 +76,11 @@ Cli explore_three_ways(const std::string& args, const std::string& name, std::st
     CHECK(variants_recorded(db) == variants_recorded(scratch));
     sh(args + " --db " + again);
     CHECK(run_order(db) == run_order(again));  // in the order they were forked, whatever ends first
+    // Each variant forked instead of a pause's run in turn: the same runs, in the same order.
+    const std::string forked = tmp(name + "-forked.db");
+    sh(args + " --no-rollback --db " + forked);
+    CHECK(variants_recorded(db) == variants_recorded(forked));
+    CHECK(run_order(db) == run_order(forked));
     return with;
 }
 }  // namespace
@@ -814,6 +821,31 @@ TEST_CASE("explore: a variant child that dies does not stop the others sharing i
     REQUIRE(status.size() == 6);
     CHECK(status[2] == "timeout");
     for (size_t i : {0, 1, 3, 4, 5}) CHECK((status[i] == "passed" || status[i] == "failed"));
+}
+
+TEST_CASE("explore: variants from time 0 run in turn record what forking each records", "[explore][checkpoint]") {
+    // 12 PCT schedules and timings of s3-basic: all at the zygote's pause,
+    // one worker runs them in turn (where the kernel allows; else forked).
+    const std::string args = "explore " + quiesce::test::regression("s3-basic") + " --pct 6 --timing 6 -j 2";
+    const std::string db = tmp("inturn.db"), forked = tmp("inturn-forked.db"), log = tmp("inturn.log");
+    std::remove(log.c_str());
+    Cli r = quiesce::test::shell("env QUIESCE_CHECKPOINT_LOG=" + log + " " + std::string(QUIESCE_BIN) + " " + args +
+                                 " --db " + db);
+    INFO(r.out);
+    REQUIRE(r.status == 0);
+    Cli f = sh(args + " --no-rollback --db " + forked);
+    REQUIRE(f.status == 0);
+    CHECK(variants_recorded(db) == variants_recorded(forked));
+    CHECK(run_order(db) == run_order(forked));
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string why;
+    if (Checkpoint::available(why)) {
+        CHECK(text.find("take ") != std::string::npos);
+        CHECK(text.find("rollback ") != std::string::npos);
+    } else {
+        CHECK(text.empty());
+    }
 }
 
 TEST_CASE("explore: PCT schedules interleave the software differently per seed, and replay", "[explore][pct]") {

@@ -20,14 +20,14 @@ namespace quiesce {
 struct ExploreArgs {
     std::vector<std::string> files;
     std::string db, out, kinds, shard = "0/1", mutate, budget, junit;
-    bool no_prefix = false;
+    bool no_prefix = false, no_rollback = false;
     ExploreOptions opts;
 };
 // --seed: a scenario file's seed, 0 to 2^63-1 (run's and explore's).
 const CLI::Validator& seed_validator();
 // Adds explore's options to its subcommand, bound to `a`.
 void add_explore_options(CLI::App& explore, ExploreArgs& a);
-// After parsing: --kinds, --shard, --budget and --no-prefix into a.opts
+// After parsing: --kinds, --shard, --budget, --no-prefix and --no-rollback into a.opts
 // (an InputError names the option).
 void settle_explore_args(ExploreArgs& a);
 

@@ -99,6 +99,9 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
         ->check(CLI::Range(1, 90));
     explore.add_option("--trace", o.trace, "What each variant records: summary (default), events or bus");
     explore.add_flag("--no-prefix", a.no_prefix, "Run every variant from the start (no fork at the shared prefix)");
+    explore.add_flag("--no-rollback", a.no_rollback,
+                     "Fork every variant at its branch point (no worker running a branch point's variants in turn, "
+                     "its memory rolled back between them)");
     explore.add_flag("--break-order", o.break_order, "Also, per graph edge, the default order with that edge broken");
     explore.add_flag("--cross", o.cross,
                      "Also every combination of the axes asked for: faults, --mutate mutations, orders, --pct "
@@ -116,6 +119,7 @@ void settle_explore_args(ExploreArgs& a) {
         throw InputError("--shard: expected I/N, got '" + a.shard + "'");
     if (!a.budget.empty()) parse_budget(a.budget, a.opts);
     a.opts.prefix = !a.no_prefix;
+    a.opts.rollback = !a.no_rollback;
     a.opts.mutate = a.mutate;
     a.opts.shard = i;
     a.opts.shards = n;

@@ -5,6 +5,7 @@
 #include "sim/scenario/executor.h"
 
 #include "sim/core/checkpoint.h"
+#include "sim/core/turns.h"
 #include "sim/core/context.h"
 #include "sim/fault/injector.h"
 #include "sim/scenario/run.h"
@@ -12,7 +13,6 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -249,9 +249,9 @@ namespace {
 class Brancher {
 public:
     Brancher(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
-             const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs, bool in_process)
+             const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs, Branching way)
         : base_(base), run_(run), steps_(steps), members_(members), variants_(variants), jobs_(jobs),
-          in_process_(in_process) {}
+          rollback_(way == Branching::Rollback) {}
 
     // A stem's budget: its scout's and its own run, and its variants'
     // (with a scout each, should they be stems too).
@@ -266,21 +266,9 @@ public:
     // where its run does.
     void run(int fd) {
         out_ = fd;
+        std::string why;
+        rollback_ = rollback_ && Checkpoint::available(why);  // else each variant forked
         pool_ = make_pool();
-        if (in_process_) {
-            // The variants' streams go to a memfd, which a rollback leaves as
-            // it is; the heap is not trimmed nor large blocks mapped apart, so
-            // that the mappings stay put across variants.
-            memfd_ = ::memfd_create("quiesce-variant", MFD_CLOEXEC);
-            ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
-            ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
-            std::string why;
-            checkpoint_ = std::make_unique<Checkpoint>();
-            if (memfd_ < 0 || !checkpoint_->ready(why)) {
-                std::fprintf(stderr, "in-process branching unavailable: %s\n", memfd_ < 0 ? "memfd_create" : why.c_str());
-                ::_exit(3);
-            }
-        }
         plan(run_, 0, true, members_);
         simulate(
             base_, [this](const Event& ev) { w_.event(ev); },
@@ -294,7 +282,7 @@ public:
                 fork_here(site, stop.at, stop.forks);
             },
             [this](const RunSummary& sum) {
-                if (in_variant_ != SIZE_MAX) end_in_process(sum);
+                if (in_variant_ != SIZE_MAX) end_in_turn(sum);
                 send_and_end(w_, out_, sum);  // a variant: the rest of its stream
             });
     }
@@ -313,14 +301,64 @@ private:
         }
     }
 
+    // A process that runs variants of a pause in turn (a worker): the
+    // variants it has, and those it has reported.
+    struct Worker {
+        std::vector<size_t> variants;
+        size_t reported = 0;
+    };
+
     std::unique_ptr<ForkPool> make_pool() {
-        return std::make_unique<ForkPool>(jobs_, [this](size_t i, ChildResult r) {
+        workers_.clear();
+        auto pool = std::make_unique<ForkPool>(jobs_, [this](size_t i, ChildResult r) {
+            if (auto w = workers_.find(i); w != workers_.end()) {
+                worker_ended(w->second, std::move(r));
+                workers_.erase(w);
+                return;
+            }
             if (i == scout_) {  // a stem learns its decisions' times from it
                 scout_output_ = r.output;
                 if (i >= variants_.size()) return;  // a scout that is no variant of its own
             }
             write_all(out_, encode_child(i, r));
         });
+        // A worker's variants are handed on as each ends.
+        pool->on_output([this](size_t i, std::string& out) {
+            if (auto w = workers_.find(i); w != workers_.end()) pass_on(w->second, out);
+        });
+        return pool;
+    }
+
+    // A worker's reports ('C' frames, one a variant) as they come in.
+    void pass_on(Worker& w, std::string& out) {
+        take_frames(
+            out, [](std::vector<Forked>, std::string) {},
+            [&](size_t k, ChildResult r) {
+                ++w.reported;
+                write_all(out_, encode_child(k, r));
+            });
+    }
+
+    // A worker ended. Its variants report their own crashes and timeouts
+    // (a signal rolls it back); those it never reported died with it - the
+    // one it ran by what it died of, the rest not run.
+    void worker_ended(Worker& w, ChildResult r) {
+        pass_on(w, r.output);
+        const std::string how =
+            r.status == ChildResult::Status::TimedOut ? (r.cpu_limit ? "was killed after its CPU-time limit"
+                                                                     : "was killed after its wall-clock limit")
+            : r.signal ? fmt::format("died of signal {}", r.signal)
+                       : fmt::format("exited with status {}", r.exit_code);
+        for (size_t j = w.reported; j < w.variants.size(); ++j) {
+            ChildResult lost;
+            lost.status = j == w.reported ? r.status : ChildResult::Status::Crashed;
+            lost.signal = r.signal;
+            lost.cpu_limit = r.cpu_limit;
+            lost.exit_code = r.exit_code ? r.exit_code : 1;
+            lost.error_tail = fmt::format("{}the process running this pause's variants in turn {}: {}",
+                                          j == w.reported ? "" : "not run: ", how, r.error_tail);
+            write_all(out_, encode_child(w.variants[j], lost));
+        }
     }
 
     // Takes variant `k`'s decisions named in `keys` at `site`.
@@ -340,6 +378,27 @@ private:
         }
     }
 
+    // The variants alone at this pause (no stem), in runs of consecutive
+    // ones a worker each runs in turn: up to one worker per job, at least
+    // kInTurn variants each (a worker costs two forks and a take(), about
+    // what forking six variants more would: docs/performance.md); none
+    // with fewer, or when rolling back is off.
+    std::vector<std::vector<size_t>> in_turn(const std::vector<Fork>& forks) const {
+        static constexpr size_t kInTurn = 8;
+        std::vector<size_t> alone;
+        for (size_t i = 0; i < forks.size(); ++i)
+            if (!forks[i].stem) alone.push_back(i);
+        std::vector<std::vector<size_t>> out;
+        if (!rollback_ || alone.size() < kInTurn) return out;
+        const size_t n = std::clamp<size_t>(alone.size() / kInTurn, 1, std::max(1u, jobs_));
+        for (size_t w = 0, at = 0; w < n; ++w) {
+            const size_t take = (alone.size() - at) / (n - w);
+            out.emplace_back(alone.begin() + long(at), alone.begin() + long(at + take));
+            at += take;
+        }
+        return out;
+    }
+
     // The parent gets this process's stream since its last pause once; each
     // child sends only what follows.
     void fork_here(BranchSite& site, Picos now, const std::vector<Fork>& forks) {
@@ -355,15 +414,32 @@ private:
             forked.push_back(std::move(st));
         }
         write_all(out_, encode_piece(forked, w_.take()));
-        if (in_process_ && std::none_of(forks.begin(), forks.end(), [](const Fork& f) { return f.stem; })) {
-            if (branch_in_process(site, forks)) return;  // a variant runs on
-            if (!stops_.empty()) return;
-            pool_->wait_all();
-            ::close(out_);
-            ::_exit(0);
-        }
+        const std::vector<std::vector<size_t>> turns = in_turn(forks);
+        std::vector<size_t> turn_of(forks.size(), SIZE_MAX);
+        for (size_t t = 0; t < turns.size(); ++t)
+            for (size_t i : turns[t]) turn_of[i] = t;
         for (size_t i = 0; i < forks.size(); ++i) {
             const Fork& f = forks[i];
+            if (turn_of[i] != SIZE_MAX) {
+                const std::vector<size_t>& turn = turns[turn_of[i]];
+                if (turn[0] != i) continue;  // forked with its turn's first
+                Worker w;
+                double wall = base_.wall_limit_s, cpu = base_.cpu_limit_s;
+                for (size_t j : turn) {
+                    w.variants.push_back(forks[j].members[0]);
+                    wall += variants_[forks[j].members[0]].wall_limit_s;
+                    cpu += variants_[forks[j].members[0]].cpu_limit_s;
+                }
+                const size_t token = variants_.size() + 1 + tokens_++;
+                workers_[token] = std::move(w);
+                if (std::optional<int> fd = pool_->fork_child(token, RunLimits(wall, cpu))) {
+                    std::vector<Fork> mine;
+                    for (size_t j : turn) mine.push_back(forks[j]);
+                    become_worker(site, std::move(mine), *fd);
+                    return;
+                }
+                continue;
+            }
             RunLimits limit = f.stem ? RunLimits(stem_limit(f)) : run_limits(variants_[f.members[0]]);
             if (std::optional<int> fd = pool_->fork_child(forked[i].id, limit)) {
                 if (f.stem) {
@@ -381,63 +457,79 @@ private:
         ::_exit(0);
     }
 
-    // At a pause with no stem: each variant in turn runs here from the
-    // pause, and memory goes back to the pause after it (end_in_process).
-    // True while a variant runs on; false when all have run.
-    bool branch_in_process(BranchSite& site, const std::vector<Fork>& forks) {
-        const size_t done = checkpoint_->take();  // returns again after each variant
-        if (const char* log = std::getenv("QUIESCE_CHECKPOINT_LOG")) {  // what each rollback cost, for benchmarks
-            const Checkpoint::Stats st = checkpoint_->stats();
-            const std::string line =
-                done ? fmt::format("rollback written {} dropped {} unmapped {} remapped {} closed {} cpu_us {:.0f} faults {}\n",
-                                   st.written_pages, st.dropped_pages, st.unmapped, st.remapped, st.closed,
-                                   st.restore_cpu_s * 1e6, st.restore_faults)
-                     : fmt::format("take tracked {} present {} cpu_us {:.0f}\n", st.tracked_pages, st.present_pages,
-                                   st.take_cpu_s * 1e6);
-            const int fd = ::open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-            if (fd >= 0) {
-                write_all(fd, line);
-                ::close(fd);
-            }
-        }
-        if (done >= forks.size()) {
-            checkpoint_->release();
-            return false;
-        }
-        const Fork& f = forks[done];
-        in_variant_ = f.members[0];
-        started_ = std::chrono::steady_clock::now();
-        rusage ru{};
-        ::getrusage(RUSAGE_SELF, &ru);
-        variant_faults_ = ru.ru_minflt;
+    // A worker: runs its variants of the pause one after another, memory
+    // rolled back to the pause after each (sim/core/turns.h), and reports
+    // each as a forked variant would ('C'), its crash or limit too. Where
+    // no turns can be run here, forks each.
+    void become_worker(BranchSite& site, std::vector<Fork> turn, int fd) {
         stops_.clear();
-        if (::ftruncate(memfd_, 0) != 0 || ::lseek(memfd_, 0, SEEK_SET) != 0) ::_exit(3);
-        w_.attach(memfd_);
-        take(site, f.members[0], f.keys);
-        return true;
+        ::close(out_);
+        out_ = fd;
+        pool_ = make_pool();  // its parent's children are not the worker's
+        tokens_ = 0;
+        turn_ = std::move(turn);
+        turns_ = std::make_unique<Turns>(turn_.size());
+        std::string why;
+        if (!turns_->ready(why)) {
+            for (const Fork& f : turn_)
+                if (std::optional<int> vfd = pool_->fork_child(f.members[0], run_limits(variants_[f.members[0]]))) {
+                    become_variant(*vfd);
+                    take(site, f.members[0], f.keys);
+                    return;
+                }
+            pool_->wait_all();
+            ::close(out_);
+            ::_exit(0);
+        }
+        next_in_turn(site);
     }
 
-    // A variant run here ended: its stream leaves through the report as a
-    // child's would, then memory goes back to the pause.
-    [[noreturn]] void end_in_process(const RunSummary& sum) {
-        rusage ru{};
-        ::getrusage(RUSAGE_SELF, &ru);
-        if (const char* log = std::getenv("QUIESCE_CHECKPOINT_LOG")) {
-            const int fd = ::open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-            if (fd >= 0) {
-                write_all(fd, fmt::format("variant faults {}\n", ru.ru_minflt - variant_faults_));
-                ::close(fd);
-            }
+    // Returns once a variant of the worker's turn runs on from the pause.
+    void next_in_turn(BranchSite& site) {
+        const size_t done = turns_->next();  // returns again after each variant, memory as here
+        if (done && turns_->died())
+            write_all(out_, encode_child(turn_[done - 1].members[0], in_turn_result(turns_->died())));
+        if (done >= turn_.size()) {
+            ::close(out_);
+            ::_exit(0);
         }
+        const Fork& f = turn_[done];
+        in_variant_ = f.members[0];
+        last_in_turn_ = done + 1 == turn_.size();
+        w_.attach(turns_->stream_fd());
+        take(site, f.members[0], f.keys);
+        turns_->start(variants_[f.members[0]].cpu_limit_s, variants_[f.members[0]].wall_limit_s);
+    }
+
+    // What the variant run in turn wrote, and how it ended (`sig`: the
+    // signal that ended it, 0: its end), as a forked child's result.
+    ChildResult in_turn_result(int sig) const {
+        ChildResult r;
+        r.output = turns_->output();
+        r.error_tail = turns_->error_tail();
+        r.wall_s = turns_->wall_s();
+        if (sig == SIGPROF || sig == SIGALRM) {
+            r.status = ChildResult::Status::TimedOut;
+            r.cpu_limit = sig == SIGPROF;
+        } else if (sig) {
+            r.status = ChildResult::Status::Crashed;
+            r.signal = sig;
+        }
+        return r;
+    }
+
+    // A variant run in turn ended: its stream leaves as a child's would,
+    // then memory goes back to the pause (the last of the turn just ends).
+    [[noreturn]] void end_in_turn(const RunSummary& sum) {
+        turns_->stop();
         w_.summary(sum);
         w_.flush();
-        ChildResult r;
-        r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-        char buf[65536];
-        ::lseek(memfd_, 0, SEEK_SET);
-        for (ssize_t n; (n = ::read(memfd_, buf, sizeof buf)) > 0;) r.output.append(buf, size_t(n));
-        write_all(out_, encode_child(in_variant_, r));
-        checkpoint_->rollback();
+        write_all(out_, encode_child(in_variant_, in_turn_result(0)));
+        if (last_in_turn_) {
+            ::close(out_);
+            ::_exit(0);
+        }
+        turns_->end();
     }
 
     void become_variant(int fd) {
@@ -455,11 +547,6 @@ private:
         out_ = fd;
         pool_ = make_pool();  // its parent's children are not the stem's
         tokens_ = 0;
-        if (in_process_) {  // the parent's memfd is shared with it: a file of its own for its variants
-            ::close(memfd_);
-            memfd_ = ::memfd_create("quiesce-variant", MFD_CLOEXEC);
-            if (memfd_ < 0) ::_exit(3);
-        }
         take(site, f.alone ? *f.alone : f.members[0], f.keys);
         scout_ = f.alone ? *f.alone : variants_.size();
         if (f.alone) write_all(out_, encode_piece({{*f.alone, {}}}, ""));
@@ -490,12 +577,13 @@ private:
     size_t tokens_ = 0;
     size_t scout_ = SIZE_MAX;
     std::string scout_output_;
-    const bool in_process_;
-    int memfd_ = -1;
-    std::unique_ptr<Checkpoint> checkpoint_;
-    size_t in_variant_ = SIZE_MAX;
-    long variant_faults_ = 0;  // the variant running in this process (in_process_)
-    std::chrono::steady_clock::time_point started_;
+    bool rollback_;                // a pause's variants run in turn by workers, not forked each
+    std::map<size_t, Worker> workers_;  // this process's workers, by token
+    // A worker's: its variants, run in turn.
+    std::vector<Fork> turn_;
+    std::unique_ptr<Turns> turns_;
+    size_t in_variant_ = SIZE_MAX;  // the variant running in turn
+    bool last_in_turn_ = false;
 };
 
 // The parent's side: decodes each process's pieces once and hands on each
@@ -631,7 +719,7 @@ private:
 
 void execute_branched(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
                       const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs,
-                      const std::function<void(size_t, RunResult)>& done, bool in_process) {
+                      const std::function<void(size_t, RunResult)>& done, Branching way) {
     if (members.empty()) return;
     Scenario prefix = base;  // a stem finds its followers' persistence points in its scout's run
     double limit = base.wall_limit_s;
@@ -639,7 +727,7 @@ void execute_branched(const Scenario& base, const RunStream& run, const std::vec
         limit += (variants[k].wall_limit_s + base.wall_limit_s) / std::max(1u, jobs);
         for (const Choice& s : steps[k]) prefix.note_persistence = prefix.note_persistence || s.mark.nth;
     }
-    Brancher brancher(prefix, run, steps, members, variants, jobs, in_process);
+    Brancher brancher(prefix, run, steps, members, variants, jobs, way);
     Assembly assembly(members, variants, done);
     ChildResult ended = run_forked([&brancher](int fd) { brancher.run(fd); }, limit,
                                    [&assembly](std::string& out) { assembly.take(out); });

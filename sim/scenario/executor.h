@@ -89,14 +89,19 @@ struct Fork {
 // those decisions to its end, for the variants `members`.
 std::vector<Fork> plan_forks(const RunStream& run, Picos now, bool at_start, const std::set<std::string>& taken,
                              const std::vector<size_t>& members, const std::vector<std::vector<Choice>>& steps);
-// `in_process`: a prototype (bench_explore --in-process; docs/performance.md,
-// "In-process branching"): at a pause where no stem forks, the prefix run
-// runs each variant itself and rolls its memory back to the pause after it
-// (sim/core/checkpoint.h) instead of forking it. No limits apply to such a
-// variant, and its crash is the prefix run's.
+// How the variants alone at a pause leave it (`way`): with Rollback (where
+// the kernel allows it: Checkpoint::available), a pause's two or more are
+// run in turn by one forked worker per job (at least 4 variants each), its
+// memory rolled back to the pause after each (sim/core/checkpoint.h); a
+// variant's crash (a fatal signal) and its limits (timers) roll the worker
+// back too and are the variant's own result, as a forked child's death
+// would be. With Fork, or without the kernel's support, each is forked.
+// The results are the same either way (docs/performance.md).
+enum class Branching { Fork, Rollback };
 void execute_branched(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
                       const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs,
-                      const std::function<void(size_t index, RunResult)>& done, bool in_process = false);
+                      const std::function<void(size_t index, RunResult)>& done,
+                      Branching way = Branching::Rollback);
 // A run's limits ([limits] cpu_time and wall_time) for the fork runner.
 inline RunLimits run_limits(const Scenario& s) { return {s.wall_limit_s, s.cpu_limit_s}; }
 // Judges what one child wrote (its stream, or how it died); a child forked
