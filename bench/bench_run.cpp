@@ -1,0 +1,79 @@
+// One run of a scenario in this process, for a profiler: `simulate()` with
+// its events encoded as a forked run's child encodes them (WireWriter, into
+// a temporary file), and the stream decoded at the end for its digest - no
+// fork, no pool, no database, so callgrind or perf sees the simulation
+// alone (issue 18 item 3).
+//   bench_run SCENARIO [--fault RULE]... [--trace LEVEL]
+// RULE as `quiesce run --fault` takes it ("kind=power-loss,phase=restore");
+// LEVEL one of the trace levels (summary: as explore's variants record).
+// Prints the outcome, the events and the digest of the stream (the same a
+// forked run of the same scenario records) and the CPU time of the run.
+#include "sim/scenario/run.h"
+#include "sim/scenario/scenario.h"
+#include "sim/trace/wire.h"
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <systemc>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+using namespace quiesce;
+
+int sc_main(int, char**) { return 2; }
+
+namespace {
+double cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: %s SCENARIO [--fault RULE]... [--trace LEVEL]\n", argv[0]);
+        return 2;
+    }
+    Scenario s = load_scenario(argv[1]);
+    std::vector<std::string> faults;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string opt = argv[i], value = argv[i + 1];
+        if (opt == "--fault") faults.push_back(value);
+        else if (opt == "--trace" && parse_trace_level(value, s.trace)) continue;
+        else {
+            std::fprintf(stderr, "bad option %s %s\n", opt.c_str(), value.c_str());
+            return 2;
+        }
+    }
+    add_cli_faults(s, faults);
+
+    char path[] = "/tmp/bench_run_XXXXXX";
+    const int fd = mkstemp(path);
+    if (fd < 0) return 1;
+    unlink(path);
+    uint64_t events = 0;
+    const double t0 = cpu_seconds();
+    RunSummary sum;
+    {
+        WireWriter w(fd);
+        sum = simulate(s, [&](const Event& ev) {
+            ++events;
+            w.event(ev);
+        });
+        w.summary(sum);
+    }
+    const double cpu = cpu_seconds() - t0;
+    std::string bytes(size_t(lseek(fd, 0, SEEK_END)), '\0');
+    if (pread(fd, bytes.data(), bytes.size(), 0) != ssize_t(bytes.size())) return 1;
+    close(fd);
+    const RunStream stream = decode_stream(bytes);
+    fmt::print("{}: outcome {}, workload {}, simulated {}, {} events streamed, digest {:016x}, CPU {:.3f}s\n",
+               argv[1], sum.outcome, sum.workload, format_ps(sum.sim_end), events, stream.digest, cpu);
+    return 0;
+}
