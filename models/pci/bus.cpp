@@ -10,6 +10,7 @@ namespace quiesce {
 void PciBus::add(PciFunction& f, uint8_t devfn) {
     SIM_ASSERT(!functions_.count(devfn), "two functions at devfn {:#x}", devfn);
     functions_[devfn] = &f;
+    decode_stale_ = true;
     f.attach(this, devfn);
 }
 
@@ -39,19 +40,24 @@ bool PciBus::config(unsigned bus, uint8_t devfn, uint32_t reg, tlm::tlm_generic_
 
 bool PciBus::mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     uint64_t addr = tx.get_address();
-    for (auto& [df, f] : functions_) {
+    if (decode_stale_) {
+        decode_.clear();
+        for (auto& [df, f] : functions_) decode_.emplace_back(f, dynamic_cast<PciBridge*>(f));
+        decode_stale_ = false;
+    }
+    for (auto& [f, br] : decode_) {
         if (f->decodes(addr)) {
             f->mmio(tx, delay);
             return true;
         }
-        auto* br = dynamic_cast<PciBridge*>(f);
         if (br && br->window_contains(addr)) return br->forward_mmio(tx, delay);
     }
     return false;
 }
 
 bool PciBus::upstream_dma(PciFunction&, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
-    delay += sc_core::sc_time(4, sc_core::SC_NS);  // one bus hop
+    static const sc_core::sc_time hop(4, sc_core::SC_NS);  // one bus hop, converted once
+    delay += hop;
     if (upstream_) return upstream_->forward_dma(tx, delay);
     return host_->dma_to_memory(tx, delay);
 }

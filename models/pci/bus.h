@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace quiesce {
 
@@ -41,6 +43,11 @@ private:
     PciHostBridge* host_;
     PciBridge* upstream_;
     std::map<uint8_t, PciFunction*> functions_;
+    // The functions in devfn order, each with itself as a bridge or null:
+    // what mmio() walks on every access, resolved once (the first access
+    // after the last add) instead of a dynamic_cast per function per access.
+    std::vector<std::pair<PciFunction*, PciBridge*>> decode_;
+    bool decode_stale_ = true;
 };
 
 }  // namespace quiesce

@@ -26,9 +26,25 @@ void Module::log(const std::string& message) const {
 Component::Component(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock)
     : Module(name, ctx), clock_(clock) {}
 
-bool Component::complete(sc_core::sc_time& delay, Cycles own) {
+namespace {
+// Whether the caller may wait: a thread, as sc_get_current_process_handle()
+// tells. That builds a handle (a dynamic_cast, a reference count taken and
+// given back) on every device access; while the simulation runs the
+// process is the simulation context's current one whenever it is the
+// current object too, which is all the handle would have looked at.
+bool caller_is_thread() {
+    if (sc_core::sc_is_running()) {
+        sc_core::sc_process_b* p = sc_core::sc_get_current_process_b();
+        if (p && static_cast<sc_core::sc_object*>(p) == sc_core::sc_get_current_object())
+            return p->proc_kind() != sc_core::SC_METHOD_PROC_;
+    }
     sc_core::sc_process_handle me = sc_core::sc_get_current_process_handle();
-    if (!me.valid() || me.proc_kind() == sc_core::SC_METHOD_PROC_) {
+    return me.valid() && me.proc_kind() != sc_core::SC_METHOD_PROC_;
+}
+}  // namespace
+
+bool Component::complete(sc_core::sc_time& delay, Cycles own) {
+    if (!caller_is_thread()) {
         delay += clock_.delay(own);
         return true;
     }
@@ -69,10 +85,11 @@ void MmioDevice::mmio_access(tlm::tlm_generic_payload& tx, sc_core::sc_time& del
     }
 }
 
-std::string initiator_of(tlm::tlm_generic_payload& tx) {
+const std::string& initiator_of(tlm::tlm_generic_payload& tx) {
+    static const std::string unknown = "?";
     InitiatorExt* ext = nullptr;
     tx.get_extension(ext);
-    return ext ? ext->name : std::string("?");
+    return ext ? ext->name : unknown;
 }
 
 }  // namespace quiesce

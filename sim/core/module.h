@@ -111,6 +111,8 @@ struct InitiatorExt : tlm::tlm_extension<InitiatorExt> {
     tlm::tlm_extension_base* clone() const override { return new InitiatorExt(*this); }
     void copy_from(const tlm::tlm_extension_base& o) override { name = static_cast<const InitiatorExt&>(o).name; }
 };
-std::string initiator_of(tlm::tlm_generic_payload& tx);
+// The initiator's name an access carries ("?" without one): a reference to
+// the extension's string, valid while the payload keeps it.
+const std::string& initiator_of(tlm::tlm_generic_payload& tx);
 
 }  // namespace quiesce

@@ -67,12 +67,12 @@ ClockDomain::ClockDomain(std::string name, uint64_t hz) : name_(std::move(name))
     if (uint64_t(kPsPerSecond) % hz_ == 0) period_ = uint64_t(kPsPerSecond) / hz_;
 }
 
-// With an exact period every result below equals the general formula's:
-// c * 1e12 / hz is c * period exactly (both taken modulo 2^64, as the cast
-// of the 128-bit product did), and the floor and ceiling of t * hz / 1e12
-// are those of t / period.
-Picos ClockDomain::edge_ps(Cycles c) const {
-    if (period_) return c.n * period_;
+// With an exact period every result equals the general formula's (the
+// header's edge_ps and ceil_cycles take it inline; those below without
+// one): c * 1e12 / hz is c * period exactly (both taken modulo 2^64, as the
+// cast of the 128-bit product did), and the floor and ceiling of
+// t * hz / 1e12 are those of t / period.
+Picos ClockDomain::edge_ps_general(Cycles c) const {
     return static_cast<Picos>(static_cast<unsigned __int128>(c.n) * kPsPerSecond / hz_);
 }
 
@@ -85,8 +85,7 @@ Cycles ClockDomain::cycles_at(Picos t) const {
     return Cycles(c);
 }
 
-Cycles ClockDomain::ceil_cycles(Picos t) const {
-    if (period_) return Cycles(t / period_ + (t % period_ != 0));
+Cycles ClockDomain::ceil_cycles_general(Picos t) const {
     Cycles c = cycles_at(t);
     return edge_ps(c) == t ? c : Cycles(c.n + 1);
 }
@@ -95,12 +94,6 @@ Cycles ClockDomain::cycles_in(Picos duration) const {
     if (period_) return Cycles(duration / period_ + (duration % period_ != 0));
     unsigned __int128 num = static_cast<unsigned __int128>(duration) * hz_;
     return Cycles(static_cast<uint64_t>((num + kPsPerSecond - 1) / kPsPerSecond));
-}
-
-sc_core::sc_time ClockDomain::delay(Cycles n) const {
-    Picos now = now_ps();
-    Picos target = edge_ps(ceil_cycles(now) + n);
-    return from_ps(target - now);
 }
 
 Picos parse_duration(const std::string& text) {

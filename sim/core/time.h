@@ -46,17 +46,30 @@ public:
     const std::string& name() const { return name_; }
     uint64_t hz() const { return hz_; }
 
-    Picos edge_ps(Cycles c) const;            // time of the edge that starts cycle c
+    // time of the edge that starts cycle c
+    Picos edge_ps(Cycles c) const { return period_ ? c.n * period_ : edge_ps_general(c); }
     Cycles cycles_at(Picos t) const;          // cycles completed at t (floor)
-    Cycles ceil_cycles(Picos t) const;        // first edge at or after t
+    // first edge at or after t
+    Cycles ceil_cycles(Picos t) const {
+        return period_ ? Cycles(t / period_ + (t % period_ != 0)) : ceil_cycles_general(t);
+    }
     Picos next_edge_ps(Picos t) const { return edge_ps(ceil_cycles(t)); }
     Cycles cycles_in(Picos duration) const;   // cycles needed to cover a duration (ceil)
 
     // Delay from now to the edge that lies n cycles after the current-or-next edge.
-    sc_core::sc_time delay(Cycles n) const;
+    // Inline with the two above: every device access on the DMA path takes
+    // one or more (issue 18 item 3).
+    sc_core::sc_time delay(Cycles n) const {
+        const Picos now = now_ps();
+        return from_ps(edge_ps(ceil_cycles(now) + n) - now);
+    }
     Cycles now() const { return cycles_at(now_ps()); }
 
 private:
+    // The two without an exact period: 128-bit arithmetic and corrections.
+    Picos edge_ps_general(Cycles c) const;
+    Cycles ceil_cycles_general(Picos t) const;
+
     std::string name_;
     uint64_t hz_;
     // 1e12 / hz when it divides exactly (every clock of the platforms:

@@ -104,7 +104,11 @@ void RuntimePm::start(Cpu& cpu) {
 RuntimePm::Status RuntimePm::status(const std::string& name) const { return dev(name).status; }
 bool RuntimePm::enabled(const std::string& name) const { return has(name) && dev(name).disable_depth == 0; }
 bool RuntimePm::active(const std::string& name) const {
-    return !has(name) || dev(name).status == Status::Active || dev(name).disable_depth > 0;
+    // One lookup (the I/O path asks it at every request).
+    const auto it = devs_.find(name);
+    if (it == devs_.end()) return true;
+    const Dev& d = *it->second;
+    return d.status == Status::Active || d.disable_depth > 0;
 }
 int RuntimePm::usage(const std::string& name) const { return dev(name).usage; }
 int RuntimePm::children(const std::string& name) const { return dev(name).child_count; }
