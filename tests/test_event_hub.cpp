@@ -146,3 +146,46 @@ TEST_CASE("wire: records encoded across the buffer's growth and takes decode as 
             CHECK((a.args[k].key == b.args[k].key && a.args[k].value == b.args[k].value));
     }
 }
+
+TEST_CASE("event hub: every event carries the phase set before it, at every nesting level", "[events]") {
+    // The hub copies the phase into an event it reuses only when the phase
+    // changed since that event last carried it: each nesting level keeps its
+    // own, and a sink may change the phase while it handles an event.
+    EventHub hub;
+    std::vector<Event> seen;
+    hub.subscribe(kind_bit(EvKind::Instant), [&](const Event& ev) {
+        if (ev.name == "outer") hub.instant("t", "inner", "nested");
+        if (ev.name == "switch") {
+            hub.set_phase("resume_noirq, a phase name longer than fifteen");
+            hub.instant("t", "inner", "nested");
+        }
+    });
+    hub.subscribe(kind_bit(EvKind::Instant), [&](const Event& ev) { seen.push_back(ev); });
+    hub.set_phase("suspend");
+    hub.instant("t", "outer", "top");
+    hub.set_phase("suspend_late");
+    hub.instant("t", "outer", "top");
+    hub.set_phase("suspend_late");
+    hub.instant("t", "plain", "top");
+    hub.instant("t", "switch", "top");
+    hub.instant("t", "outer", "top");
+    hub.set_phase("");
+    hub.instant("t", "outer", "top");
+    const std::vector<std::pair<std::string, std::string>> want{
+        {"inner", "suspend"},
+        {"outer", "suspend"},
+        {"inner", "suspend_late"},
+        {"outer", "suspend_late"},
+        {"plain", "suspend_late"},
+        {"inner", "resume_noirq, a phase name longer than fifteen"},
+        {"switch", "suspend_late"},  // emitted before its sink changed the phase
+        {"inner", "resume_noirq, a phase name longer than fifteen"},
+        {"outer", "resume_noirq, a phase name longer than fifteen"},
+        {"inner", ""},
+        {"outer", ""}};
+    REQUIRE(seen.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+        CHECK(seen[i].name == want[i].first);
+        CHECK(seen[i].phase == want[i].second);
+    }
+}

@@ -103,7 +103,7 @@ bool DmaEngine::process(uint32_t index, uint64_t generation) {
     } d{};
     static_assert(sizeof(d) == kDescSize, "descriptor layout");
     status_->set(status_->value() | STS_BUSY);
-    hub().slice_begin(path(), "descriptor", "dma", {{"index", std::to_string(index)}});
+    hub().slice_begin(path(), "descriptor", "dma", {{"index", index}});
     // A delayed start (bus contention, a stalled fetch): the descriptor
     // stays in flight that much longer.
     if (const FaultSpec* f = fault("dma-delay", {{"index", std::to_string(index)}})) wait_time(f->duration);

@@ -108,7 +108,10 @@ void EventArgs::assign(size_t i, Arg& out) const {
 }
 
 Event& EventHub::reuse(EvKind kind, std::string_view track, std::string_view name, std::string_view category) {
-    if (depth_ == pool_.size()) pool_.push_back(std::make_unique<Event>());
+    if (depth_ == pool_.size()) {
+        pool_.push_back(std::make_unique<Event>());
+        pool_phase_version_.push_back(0);
+    }
     Event& ev = *pool_[depth_];
     ev.kind = kind;
     ev.ts = now_ps();
@@ -121,7 +124,10 @@ Event& EventHub::reuse(EvKind kind, std::string_view track, std::string_view nam
     ev.size = 0;
     ev.write = false;
     ev.initiator.clear();
-    ev.phase.assign(phase_);
+    if (pool_phase_version_[depth_] != phase_version_) {
+        ev.phase.assign(phase_);
+        pool_phase_version_[depth_] = phase_version_;
+    }
     return ev;
 }
 

@@ -151,7 +151,10 @@ public:
     const std::vector<TrackInfo>& tracks() const { return tracks_; }
     uint64_t track_hz(const std::string& track) const;
 
-    void set_phase(std::string phase) { phase_ = std::move(phase); }
+    void set_phase(std::string phase) {
+        phase_ = std::move(phase);
+        ++phase_version_;
+    }
     const std::string& phase() const { return phase_; }
 
 private:
@@ -165,6 +168,10 @@ private:
 
     std::vector<std::pair<uint32_t, Sink>> sinks_;
     std::vector<std::unique_ptr<Event>> pool_;   // one per nesting level of emitters
+    // The phase_version_ whose phase each pooled event holds: the phase is
+    // copied into it only when it changed (it changes a few times a run).
+    std::vector<uint64_t> pool_phase_version_;
+    uint64_t phase_version_ = 1;
     size_t depth_ = 0;
     uint32_t mask_ = 0;
     std::vector<TrackInfo> tracks_;
