@@ -1,18 +1,20 @@
 // In-process branching (issue 18 item 6; docs/performance.md, "In-process
 // branching"): this process's writable memory saved at a branch
 // point and rolled back to it after each variant, instead of a fork per
-// variant. take() copies the pages present in every writable private mapping
-// aside and write-protects them (sim/core/written_pages.h: the kernel marks a
-// page written on its first write, with no handler); rollback() then, on a
-// stack of its own, puts back the program break, closes the descriptors
-// opened since, unmaps what was mapped since and maps again what was unmapped,
-// copies back the pages written (or drops those not present at the branch),
-// protects them again and jumps back into take(), which returns once more -
-// as fork() returns in each child. Registers are those take() saved; kernel
-// state besides the mappings, the break and the descriptors (signal
-// handlers, timers, file offsets) is not rolled back. What must outlive a
-// rollback leaves the process first (a pipe) or is written to a descriptor
-// opened before take() (a memfd), never to memory.
+// variant. take() notes which pages of every writable private mapping are
+// present, forks a holder - a child that only waits, whose memory is the
+// copy - and write-protects the mappings (sim/core/written_pages.h: the
+// kernel marks a page written on its first write, with no handler);
+// rollback() then, on a stack of its own, puts back the program break,
+// closes the descriptors opened since, unmaps what was mapped since and maps
+// again what was unmapped, reads the pages written back from the holder (or
+// drops those not present at the branch), protects them again and jumps back
+// into take(), which returns once more - as fork() returns in each child.
+// Registers are those take() saved; kernel state besides the mappings, the
+// break and the descriptors (signal handlers, timers, file offsets) is not
+// rolled back. What must outlive a rollback leaves the process first (a
+// pipe) or is written to a descriptor opened before take() (a memfd), never
+// to memory. sim/core/turns.h runs variants in turn on it.
 #pragma once
 
 #include <cstddef>
@@ -57,7 +59,7 @@ public:
         size_t tracked_pages = 0, present_pages = 0;  // at take()
         size_t written_pages = 0, dropped_pages = 0;  // at the last rollback
         size_t unmapped = 0, remapped = 0, closed = 0;
-        double take_cpu_s = 0;     // the last take(): reading the mappings, the copy, the protection
+        double take_cpu_s = 0;     // the last take(): reading the mappings, the holder forked, the protection
         double restore_cpu_s = 0;  // the last rollback, from its call to take()'s return
         long restore_faults = 0;   // minor faults in it
     };
