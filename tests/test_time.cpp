@@ -87,11 +87,17 @@ TEST_CASE("picoseconds format for people", "[time]") {
     REQUIRE(format_ps(2'000'000'000'000ULL) == "2s");
 }
 
-TEST_CASE("rng: fill_low_bytes gives the bytes of one next() each", "[time][rng]") {
-    Rng a(42), b(42);
-    std::vector<uint8_t> fast(4099), slow(4099);
-    a.fill_low_bytes(fast.data(), fast.size());
-    for (auto& x : slow) x = uint8_t(b.next());
-    REQUIRE(fast == slow);
-    REQUIRE(a.next() == b.next());  // the same state after
+TEST_CASE("rng: fill_bytes gives eight bytes of each next(), lowest first", "[time][rng]") {
+    for (size_t n : {0, 1, 7, 8, 9, 4099}) {
+        INFO(n);
+        Rng a(42), b(42);
+        std::vector<uint8_t> fast(n), slow;
+        a.fill_bytes(fast.data(), fast.size());
+        while (slow.size() < n) {
+            const uint64_t v = b.next();
+            for (int k = 0; k < 8 && slow.size() < n; ++k) slow.push_back(uint8_t(v >> (8 * k)));
+        }
+        REQUIRE(fast == slow);
+        REQUIRE(a.next() == b.next());  // the same state after: ceil(n / 8) steps
+    }
 }

@@ -20,7 +20,7 @@ std::string dma_workload(Platform& p, RunContext& ctx, Cpu& cpu, const Scenario&
             if (!buffers.count(name))
                 buffers[name] = {p.kernel().alloc(s.copy_size, 64), p.kernel().alloc(s.copy_size, 64)};
             auto [src, dst] = buffers[name];
-            ctx.rng.fill_low_bytes(data.data(), data.size());
+            ctx.rng.fill_bytes(data.data(), data.size());
             cpu.write_block(src, data.data(), s.copy_size);
             int rc = drv->copy(cpu, src, dst, s.copy_size);
             if (rc != 0) {
@@ -44,7 +44,7 @@ std::string dma_workload(Platform& p, RunContext& ctx, Cpu& cpu, const Scenario&
         std::vector<uint8_t> expect(len), got(len);
         int rc;
         if (std::string(when) == "before") {
-            ctx.rng.fill_low_bytes(expect.data(), expect.size());
+            ctx.rng.fill_bytes(expect.data(), expect.size());
             cpu.write_block(wrote, expect.data(), len);
             rc = drv->transfer(cpu, GenericDeviceDesc::OP_WRITE, wrote, 0, len);
         } else {
