@@ -423,38 +423,61 @@ private:
             if (turn_of[i] != SIZE_MAX) {
                 const std::vector<size_t>& turn = turns[turn_of[i]];
                 if (turn[0] != i) continue;  // forked with its turn's first
+                std::vector<Fork> mine;
                 Worker w;
                 double wall = base_.wall_limit_s, cpu = base_.cpu_limit_s;
                 for (size_t j : turn) {
+                    mine.push_back(forks[j]);
+                    const Scenario& v = variants_[forks[j].members[0]];
                     w.variants.push_back(forks[j].members[0]);
-                    wall += variants_[forks[j].members[0]].wall_limit_s;
-                    cpu += variants_[forks[j].members[0]].cpu_limit_s;
+                    wall += v.wall_limit_s;
+                    cpu += v.cpu_limit_s;
                 }
                 const size_t token = variants_.size() + 1 + tokens_++;
                 workers_[token] = std::move(w);
                 if (std::optional<int> fd = pool_->fork_child(token, RunLimits(wall, cpu))) {
-                    std::vector<Fork> mine;
-                    for (size_t j : turn) mine.push_back(forks[j]);
                     become_worker(site, std::move(mine), *fd);
                     return;
                 }
                 continue;
             }
-            RunLimits limit = f.stem ? RunLimits(stem_limit(f)) : run_limits(variants_[f.members[0]]);
-            if (std::optional<int> fd = pool_->fork_child(forked[i].id, limit)) {
-                if (f.stem) {
-                    become_stem(site, now, f, *fd);
-                } else {
-                    become_variant(*fd);
-                    take(site, f.members[0], f.keys);
-                }
+            if (!f.stem) {
+                if (fork_alone(site, f)) return;
+                continue;
+            }
+            if (std::optional<int> fd = pool_->fork_child(forked[i].id, RunLimits(stem_limit(f)))) {
+                become_stem(site, now, f, *fd);
                 return;
             }
         }
-        if (!stops_.empty()) return;
-        pool_->wait_all();  // past this process's last pause: done
+        if (stops_.empty()) end_here();  // past this process's last pause
+    }
+
+    // Forks variant `f` alone, taking all its decisions: true in the child,
+    // which runs it on from here.
+    bool fork_alone(BranchSite& site, const Fork& f) {
+        std::optional<int> fd = pool_->fork_child(f.members[0], run_limits(variants_[f.members[0]]));
+        if (!fd) return false;
+        become_variant(*fd);
+        take(site, f.members[0], f.keys);
+        return true;
+    }
+
+    // This process is done: its children waited for, its report closed.
+    [[noreturn]] void end_here() {
+        pool_->wait_all();
         ::close(out_);
         ::_exit(0);
+    }
+
+    // A stem or a worker forked here: it reports to `fd`, past its parent's
+    // later pauses, and has children of its own.
+    void become_parent(int fd) {
+        stops_.clear();
+        ::close(out_);
+        out_ = fd;
+        pool_ = make_pool();  // its parent's children are not its own
+        tokens_ = 0;
     }
 
     // A worker: runs its variants of the pause one after another, memory
@@ -462,24 +485,14 @@ private:
     // each as a forked variant would ('C'), its crash or limit too. Where
     // no turns can be run here, forks each.
     void become_worker(BranchSite& site, std::vector<Fork> turn, int fd) {
-        stops_.clear();
-        ::close(out_);
-        out_ = fd;
-        pool_ = make_pool();  // its parent's children are not the worker's
-        tokens_ = 0;
+        become_parent(fd);
         turn_ = std::move(turn);
         turns_ = std::make_unique<Turns>(turn_.size());
         std::string why;
         if (!turns_->ready(why)) {
             for (const Fork& f : turn_)
-                if (std::optional<int> vfd = pool_->fork_child(f.members[0], run_limits(variants_[f.members[0]]))) {
-                    become_variant(*vfd);
-                    take(site, f.members[0], f.keys);
-                    return;
-                }
-            pool_->wait_all();
-            ::close(out_);
-            ::_exit(0);
+                if (fork_alone(site, f)) return;
+            end_here();
         }
         next_in_turn(site);
     }
@@ -489,10 +502,7 @@ private:
         const size_t done = turns_->next();  // returns again after each variant, memory as here
         if (done && turns_->died())
             write_all(out_, encode_child(turn_[done - 1].members[0], in_turn_result(turns_->died())));
-        if (done >= turn_.size()) {
-            ::close(out_);
-            ::_exit(0);
-        }
+        if (done >= turn_.size()) end_here();
         const Fork& f = turn_[done];
         in_variant_ = f.members[0];
         last_in_turn_ = done + 1 == turn_.size();
@@ -525,10 +535,7 @@ private:
         w_.summary(sum);
         w_.flush();
         write_all(out_, encode_child(in_variant_, in_turn_result(0)));
-        if (last_in_turn_) {
-            ::close(out_);
-            ::_exit(0);
-        }
+        if (last_in_turn_) end_here();
         turns_->end();
     }
 
@@ -542,11 +549,7 @@ private:
     // Takes the stem's decisions, runs them to the end once in the scout,
     // and plans its variants from the scout's run.
     void become_stem(BranchSite& site, Picos now, const Fork& f, int fd) {
-        stops_.clear();
-        ::close(out_);
-        out_ = fd;
-        pool_ = make_pool();  // its parent's children are not the stem's
-        tokens_ = 0;
+        become_parent(fd);
         take(site, f.alone ? *f.alone : f.members[0], f.keys);
         scout_ = f.alone ? *f.alone : variants_.size();
         if (f.alone) write_all(out_, encode_piece({{*f.alone, {}}}, ""));
@@ -557,10 +560,7 @@ private:
         }
         pool_->wait_all();
         plan(decode_stream(scout_output_), now, false, f.members);
-        if (stops_.empty()) {
-            ::close(out_);
-            ::_exit(0);
-        }
+        if (stops_.empty()) end_here();
     }
 
     const Scenario& base_;
