@@ -22,6 +22,7 @@
 // `--stem scenario.toml` instead prints what a real stem holds: the
 // mappings and present pages of a prefix run of the scenario's phase sweep
 // at each pause, and the pages it writes from its first pause to its end.
+#include "bench/bench_util.h"
 #include "sim/core/written_pages.h"
 #include "sim/explore/explore.h"
 #include "sim/scenario/executor.h"
@@ -32,7 +33,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,13 +60,7 @@ double wall_now() {
     clock_gettime(CLOCK_MONOTONIC, &t);
     return double(t.tv_sec) + double(t.tv_nsec) / 1e9;
 }
-double cpu_now() {  // this process and its children waited for, user and system
-    rusage self{}, kids{};
-    getrusage(RUSAGE_SELF, &self);
-    getrusage(RUSAGE_CHILDREN, &kids);
-    auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-    return sec(self.ru_utime) + sec(self.ru_stime) + sec(kids.ru_utime) + sec(kids.ru_stime);
-}
+double cpu_now() { return bench::Usage::now().cpu; }  // this process and its children waited for
 double thread_cpu_now() {
     timespec t{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);

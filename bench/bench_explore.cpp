@@ -44,7 +44,6 @@
 
 #include <fmt/format.h>
 
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -59,24 +58,6 @@ using namespace quiesce::bench;
 int sc_main(int, char**) { return 2; }
 
 namespace {
-
-// CPU seconds (user and system, this process and its children waited for)
-// and the children's minor faults, since process start.
-struct Usage {
-    double cpu = 0;
-    long child_faults = 0;
-    static Usage now() {
-        rusage self{}, kids{};
-        getrusage(RUSAGE_SELF, &self);
-        getrusage(RUSAGE_CHILDREN, &kids);
-        auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-        return {sec(self.ru_utime) + sec(self.ru_stime) + sec(kids.ru_utime) + sec(kids.ru_stime), kids.ru_minflt};
-    }
-    // Per variant since `u`: CPU milliseconds and minor faults.
-    std::pair<double, double> since(const Usage& u, size_t n) const {
-        return {(cpu - u.cpu) * 1e3 / double(n), double(child_faults - u.child_faults) / double(n)};
-    }
-};
 
 // Runs the variants of `points` both ways; returns whether every digest
 // agreed. With `persistence`, the points after each persistence point -
@@ -158,8 +139,8 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
     };
     auto measured = [&](const Scenario& stem, const std::vector<Scenario>& vs, Branching way) {
         Way w;
-        u = Usage::now();
-        t = Clock::now();
+        const Usage u0 = Usage::now();
+        const auto t0 = Clock::now();
         ChildResult c = run_forked(
             [&](int fd) {
                 std::vector<std::string> d(n);
@@ -179,8 +160,8 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
                 write_all(fd, out);
             },
             RunLimits(1e6));
-        w.wall_s = seconds_since(t);
-        std::tie(w.cpu, w.faults) = Usage::now().since(u, n);
+        w.wall_s = seconds_since(t0);
+        std::tie(w.cpu, w.faults) = Usage::now().since(u0, n);
         size_t at = 0;
         for (size_t i = 0; i <= n; ++i) {
             const size_t nl = c.output.find('\n', at);

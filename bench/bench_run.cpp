@@ -8,12 +8,12 @@
 // LEVEL one of the trace levels (summary: as explore's variants record).
 // Prints the outcome, the events and the digest of the stream (the same a
 // forked run of the same scenario records) and the CPU time of the run.
+#include "bench/bench_util.h"
 #include "sim/scenario/run.h"
 #include "sim/scenario/scenario.h"
 #include "sim/trace/wire.h"
 
 #include <fmt/format.h>
-#include <sys/resource.h>
 #include <systemc>
 #include <unistd.h>
 
@@ -25,14 +25,6 @@
 using namespace quiesce;
 
 int sc_main(int, char**) { return 2; }
-
-namespace {
-double cpu_seconds() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
@@ -58,7 +50,7 @@ int main(int argc, char** argv) {
     if (fd < 0) return 1;
     unlink(path);
     uint64_t events = 0;
-    const double t0 = cpu_seconds();
+    const double t0 = bench::Usage::now().self_cpu;
     RunSummary sum;
     {
         WireWriter w(fd);
@@ -68,7 +60,7 @@ int main(int argc, char** argv) {
         });
         w.summary(sum);
     }
-    const double cpu = cpu_seconds() - t0;
+    const double cpu = bench::Usage::now().self_cpu - t0;
     std::string bytes(size_t(lseek(fd, 0, SEEK_END)), '\0');
     if (pread(fd, bytes.data(), bytes.size(), 0) != ssize_t(bytes.size())) return 1;
     close(fd);

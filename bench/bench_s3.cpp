@@ -26,7 +26,6 @@
 
 #include <fmt/format.h>
 #include <sqlite3.h>
-#include <sys/resource.h>
 #include <systemc>
 #include <unistd.h>
 
@@ -51,21 +50,6 @@ struct Spinner : sc_core::sc_module {
         for (uint64_t i = 0; i < count_; ++i) wait(1, sc_core::SC_NS);
     }
     uint64_t count_;
-};
-
-// CPU seconds (user and system) and minor faults, of this process and of
-// its children waited for, since process start.
-struct Usage {
-    double cpu = 0;
-    long faults = 0, child_faults = 0;
-    static Usage now() {
-        rusage self{}, kids{};
-        getrusage(RUSAGE_SELF, &self);
-        getrusage(RUSAGE_CHILDREN, &kids);
-        auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-        return {sec(self.ru_utime) + sec(self.ru_stime) + sec(kids.ru_utime) + sec(kids.ru_stime), self.ru_minflt,
-                kids.ru_minflt};
-    }
 };
 
 // One child at a time, `n` times: wall and CPU (parent and child) per child,

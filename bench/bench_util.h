@@ -4,9 +4,12 @@
 
 #include "sim/scenario/fork_runner.h"
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <utility>
 #include <vector>
 
 namespace quiesce::bench {
@@ -16,6 +19,27 @@ using Clock = std::chrono::steady_clock;
 inline double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
 }
+
+// CPU seconds (user and system) and minor faults since process start: of
+// this process alone, and with its children waited for.
+struct Usage {
+    double cpu = 0;       // this process and its children waited for
+    double self_cpu = 0;  // this process alone
+    long faults = 0, child_faults = 0;
+    static Usage now() {
+        rusage self{}, kids{};
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &kids);
+        auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+        const double mine = sec(self.ru_utime) + sec(self.ru_stime);
+        return {mine + sec(kids.ru_utime) + sec(kids.ru_stime), mine, self.ru_minflt, kids.ru_minflt};
+    }
+    // Per run over `n` runs since `u`: CPU milliseconds (with the children)
+    // and the children's minor faults.
+    std::pair<double, double> since(const Usage& u, size_t n) const {
+        return {(cpu - u.cpu) * 1e3 / double(n), double(child_faults - u.child_faults) / double(n)};
+    }
+};
 
 inline std::vector<double> measure(const std::function<std::vector<double>()>& body) {
     ChildResult r = run_forked(

@@ -33,6 +33,15 @@ using quiesce::test::in_child;
 namespace {
 int g_value = 5;
 
+// Whether this kernel lets this process make checkpoints; a warning when
+// not (the test then has nothing to check).
+bool checkpoints_here() {
+    std::string why;
+    if (Checkpoint::available(why)) return true;
+    WARN("no in-process checkpoints here: " << why);
+    return false;
+}
+
 std::string read_all(int fd) {
     std::string out;
     char buf[4096];
@@ -43,14 +52,7 @@ std::string read_all(int fd) {
 }  // namespace
 
 TEST_CASE("checkpoint: rollback brings memory, mappings and descriptors back to take()", "[checkpoint]") {
-    {
-        Checkpoint probe;
-        std::string why;
-        if (!probe.ready(why)) {
-            WARN("no in-process checkpoints here: " << why);
-            return;
-        }
-    }
+    if (!checkpoints_here()) return;
     Facts f = in_child([](Facts& facts) {
         const size_t ps = page_size();
         auto* heap = new std::vector<int>(1000, 7);
@@ -130,11 +132,7 @@ TEST_CASE("checkpoint: one made before a fork rolls the child back, not its pare
 
 TEST_CASE("turns: each turn starts from the same point, and a crash, an abort or a limit ends only its own",
           "[checkpoint][turns]") {
-    std::string why;
-    if (!Checkpoint::available(why)) {
-        WARN("no in-process checkpoints here: " << why);
-        return;
-    }
+    if (!checkpoints_here()) return;
     Facts f = in_child([](Facts& facts) {
         const int log = ::memfd_create("turns-test", 0);
         auto* heap = new std::vector<int>(100, 1);
@@ -217,11 +215,7 @@ struct TimeZero {
 }  // namespace
 
 TEST_CASE("checkpoint: variants run in turn and rolled back give the forked variants' runs", "[checkpoint][explore]") {
-    std::string why;
-    if (!Checkpoint::available(why)) {
-        WARN("no in-process checkpoints here: " << why);
-        return;
-    }
+    if (!checkpoints_here()) return;
     TimeZero z;
     REQUIRE(z.plan.zygote.size() == 20);  // at one pause: two workers of ten
     const char* log = "/tmp/quiesce-test-turns.log";
@@ -256,11 +250,7 @@ TEST_CASE("checkpoint: variants run in turn and rolled back give the forked vari
 
 TEST_CASE("checkpoint: a variant run in turn past its wall-clock limit is its own timeout, and the others run",
           "[checkpoint][explore]") {
-    std::string why;
-    if (!Checkpoint::available(why)) {
-        WARN("no in-process checkpoints here: " << why);
-        return;
-    }
+    if (!checkpoints_here()) return;
     TimeZero z;
     // The first worker's third and the second's sixth (a CPU-time limit is
     // counted in the kernel's ticks: too coarse for a run of milliseconds;
