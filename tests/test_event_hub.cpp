@@ -1,12 +1,14 @@
 // The event hub's emitters (issue 18 item 3): arguments handed as views and
 // integers reach the sinks as the text they were, an event the hub reuses
 // starts fresh, a sink may emit while it handles an event, and the wire
-// encoder's records survive its buffer growing and being taken.
+// encoder's records survive its buffer growing and being taken; interned
+// names and categories arrive with their ids.
 #include "sim/core/events.h"
 #include "sim/trace/wire.h"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <string>
@@ -110,6 +112,93 @@ TEST_CASE("event hub: a sink that emits while it handles an event leaves that ev
     CHECK(seen[1].name == "outer");
     CHECK(seen[1].args[0].value == "7");
     CHECK(seen[3].args[0].value == "8");
+}
+
+TEST_CASE("interned words: one id per text, never 0, its text kept as it was", "[events]") {
+    const uint32_t before = interned_words();
+    const EventWord a("an interned word, test only");
+    const EventWord again("an interned word, test only");
+    const EventWord b(std::string("an interned word, test only") + " (another)");
+    CHECK(a.id() != 0);
+    CHECK(again.id() == a.id());
+    CHECK(b.id() != a.id());
+    CHECK(a.text() == "an interned word, test only");
+    CHECK(b.text() == "an interned word, test only (another)");
+    CHECK(interned_text(a.id()) == a.text());
+    CHECK(intern_word("an interned word, test only") == a.id());
+    // Two new texts, two new ids; the table's texts stay where they were as it grows.
+    CHECK(interned_words() >= before);
+    CHECK(interned_words() > std::max(a.id(), b.id()));
+    const char* kept = a.text().data();
+    for (int i = 0; i < 1000; ++i) intern_word("filler word " + std::to_string(i));
+    CHECK(a.text().data() == kept);
+    CHECK(interned_text(a.id()) == "an interned word, test only");
+}
+
+TEST_CASE("event hub: an interned name or category arrives as its text with its id, a plain one with id 0",
+          "[events]") {
+    std::vector<Event> seen;
+    EventHub hub = recording_hub(seen);
+    const EventWord name("interned-name"), category("interned-category"), other("interned-other");
+    hub.instant("t", name, category, {{"k", 1}});
+    hub.instant("t", "plain-name", category);
+    hub.slice_begin("t", name, "plain-category");
+    hub.slice_end("t", other, category, {{"a", "x"}, {"b", "y"}});
+    hub.slice_end("t", name, category);  // the pooled event held `other`: no stale text or id
+    hub.guest_error("t", "interned-name", "text only");
+    REQUIRE(seen.size() == 6);
+    CHECK(seen[0].name == "interned-name");
+    CHECK(seen[0].name_id == name.id());
+    CHECK(seen[0].category == "interned-category");
+    CHECK(seen[0].category_id == category.id());
+    CHECK(seen[1].name == "plain-name");
+    CHECK(seen[1].name_id == 0);
+    CHECK(seen[1].category_id == category.id());
+    CHECK(seen[2].name == "interned-name");
+    CHECK(seen[2].name_id == name.id());
+    CHECK(seen[2].category == "plain-category");
+    CHECK(seen[2].category_id == 0);
+    CHECK(seen[3].name == "interned-other");
+    CHECK(seen[3].name_id == other.id());
+    REQUIRE(seen[3].args.size() == 2);
+    CHECK(seen[3].args[1].value == "y");
+    CHECK(seen[4].name == "interned-name");
+    CHECK(seen[4].name_id == name.id());
+    CHECK(seen[4].category == "interned-category");
+    CHECK(seen[4].args.empty());
+    // An emitter that hands text gets id 0 even for a word someone interned.
+    CHECK(seen[5].name == "interned-name");
+    CHECK(seen[5].name_id == 0);
+    CHECK(seen[5].category == "guest_error");
+    CHECK(seen[5].category_id == 0);
+}
+
+TEST_CASE("event hub: arguments dropped and taken back across events keep their texts apart", "[events]") {
+    std::vector<Event> seen;
+    EventHub hub = recording_hub(seen);
+    const std::string long1(40, 'a'), long2(50, 'b'), long3(30, 'c');
+    hub.instant("t", "three", "c", {{"k1", long1}, {"k2", long2}, {"k3", long3}});
+    hub.instant("t", "one", "c", {{"only", 7}});
+    hub.instant("t", "none", "c");
+    hub.instant("t", "two", "c", {{"x", long3}, {"y", "short"}});
+    hub.counter("t", "depth", 1);
+    hub.guest_error("t", "err", "a message long enough to need the heap", {{"z", long2}});
+    REQUIRE(seen.size() == 6);
+    REQUIRE(seen[0].args.size() == 3);
+    CHECK(seen[0].args[2].value == long3);
+    REQUIRE(seen[1].args.size() == 1);
+    CHECK(seen[1].args[0].key == "only");
+    CHECK(seen[1].args[0].value == "7");
+    CHECK(seen[2].args.empty());
+    REQUIRE(seen[3].args.size() == 2);
+    CHECK(seen[3].args[0].key == "x");
+    CHECK(seen[3].args[0].value == long3);
+    CHECK(seen[3].args[1].value == "short");
+    CHECK(seen[4].args.empty());
+    REQUIRE(seen[5].args.size() == 2);
+    CHECK(seen[5].args[0].value == "a message long enough to need the heap");
+    CHECK(seen[5].args[1].key == "z");
+    CHECK(seen[5].args[1].value == long2);
 }
 
 TEST_CASE("wire: records encoded across the buffer's growth and takes decode as they were", "[trace]") {

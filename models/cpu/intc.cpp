@@ -7,6 +7,10 @@
 
 namespace quiesce {
 
+namespace {
+const EventWord kAssert("assert"), kDeassert("deassert"), kIrq("irq");  // an input's edges
+}  // namespace
+
 InterruptController::InterruptController(const sc_core::sc_module_name& name, RunContext& ctx,
                                          const ClockDomain& clock)
     : MmioDevice(name, ctx, clock), socket("socket") {
@@ -51,7 +55,7 @@ void InterruptController::sample() {
         if (c.level) inputs_ |= 1u << c.n;
         else inputs_ &= ~(1u << c.n);
         if (was != inputs_)
-            hub().instant(path(), c.level ? "assert" : "deassert", "irq", {{"irq", c.n}});
+            hub().instant(path(), c.level ? kAssert : kDeassert, kIrq, {{"irq", c.n}});
         in_flight_.pop_front();
     }
     if (before != inputs_) changed_.notify(sc_core::SC_ZERO_TIME);

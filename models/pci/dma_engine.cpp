@@ -10,6 +10,10 @@
 
 namespace quiesce {
 
+namespace {
+const EventWord kDescriptor("descriptor"), kDma("dma");  // each descriptor's slice
+}  // namespace
+
 std::vector<RegSpec> DmaEngine::register_specs() {
     using SC = StateClass;
     return {
@@ -103,12 +107,12 @@ bool DmaEngine::process(uint32_t index, uint64_t generation) {
     } d{};
     static_assert(sizeof(d) == kDescSize, "descriptor layout");
     status_->set(status_->value() | STS_BUSY);
-    hub().slice_begin(path(), "descriptor", "dma", {{"index", index}});
+    hub().slice_begin(path(), kDescriptor, kDma, {{"index", index}});
     // A delayed start (bus contention, a stalled fetch): the descriptor
     // stays in flight that much longer.
     if (const FaultSpec* f = fault("dma-delay", {{"index", std::to_string(index)}})) wait_time(f->duration);
     auto finish = [&](const char* outcome) {
-        hub().slice_end(path(), "descriptor", "dma", {{"outcome", outcome}});
+        hub().slice_end(path(), kDescriptor, kDma, {{"outcome", outcome}});
         ctx().ledger.retire(id, outcome);
     };
     if (!dma(desc, &d, kDescSize, false) || generation != generation_) {

@@ -111,12 +111,26 @@ Word word_of(const std::string& name) {
     return words(name);
 }
 
+namespace {
+template <class Id, class Resolve>
+Id resolved(std::vector<uint8_t>& by_id, uint32_t id, const std::string& text, Resolve resolve, uint8_t unseen) {
+    if (id == 0) return resolve(text);
+    if (id >= by_id.size()) by_id.resize(std::max<size_t>(id + 1, interned_words()), unseen);
+    if (by_id[id] == unseen) by_id[id] = static_cast<uint8_t>(resolve(text));
+    return static_cast<Id>(by_id[id]);
+}
+}  // namespace
+
+EventWords WordsById::operator()(const Event& ev) {
+    return {resolved<Cat>(cats_, ev.category_id, ev.category, category_of, kUnseen),
+            resolved<Word>(names_, ev.name_id, ev.name, word_of, kUnseen)};
+}
+
 }  // namespace check_detail
 
 using check_detail::json_object;
 using check_detail::split;
 using check_detail::Cat;
-using check_detail::event_words;
 using check_detail::EventWords;
 using check_detail::Word;
 
@@ -255,7 +269,7 @@ void Checker::check_rollback(const Event& transition_end) {
 }
 
 void Checker::on_event(const Event& ev) {
-    const EventWords ew = event_words(ev);
+    const EventWords ew = words_(ev);
     if (ev.kind == EvKind::SliceEnd && ew.cat == Cat::Callback && in_transition_)
         callbacks_.emplace_back(arg_value(ev, "device"), ev.name, arg_value(ev, "rc"));
     if (ev.kind == EvKind::SliceEnd && ew.cat == Cat::Hotplug && in_transition_) {

@@ -8,6 +8,7 @@
 //                         its value before the transition
 #pragma once
 
+#include "sim/check/checker_detail.h"
 #include "sim/core/events.h"
 #include "sim/core/ledger.h"
 #include "sim/core/registers.h"
@@ -23,10 +24,6 @@
 #include <vector>
 
 namespace quiesce {
-
-namespace check_detail {
-struct EventWords;
-}
 
 struct Violation {
     std::string id;
@@ -111,6 +108,7 @@ public:
 
 private:
     void on_event(const Event& ev);
+    check_detail::WordsById words_;
     void on_callback_begin(const Event& ev);
     void on_runtime_pm(const Event& ev, const check_detail::EventWords& ew);
     // hwstate.not-restored and drvstate.stale: every watched device, or

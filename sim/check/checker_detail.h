@@ -1,6 +1,7 @@
 // What the checker's files share (checker.cpp, checker_state.cpp,
-// checker_acpi.cpp): a violation's evidence as a JSON object, and a list
-// split at a separator. Not for use outside sim/check.
+// checker_acpi.cpp): the words of an event, a violation's evidence as a
+// JSON object, and a list split at a separator. Not for use outside
+// sim/check (checker.h includes it for the checker's members).
 #pragma once
 
 #include "sim/core/events.h"
@@ -37,7 +38,18 @@ struct EventWords {
 };
 Cat category_of(const std::string& category);
 Word word_of(const std::string& name);
-inline EventWords event_words(const Event& ev) { return {category_of(ev.category), word_of(ev.name)}; }
+
+// An event's category and name, resolved once per event: a word the emitter
+// interned (Event::name_id, category_id) from its text the first time its
+// id is seen and by its id after that, one it did not from its text.
+class WordsById {
+public:
+    EventWords operator()(const Event& ev);
+
+private:
+    static constexpr uint8_t kUnseen = 0xff;
+    std::vector<uint8_t> cats_, names_;  // Cat and Word by id, kUnseen until resolved
+};
 
 // {"key":"value",...}, each escaped.
 std::string json_object(const std::vector<std::pair<std::string, std::string>>& kv);

@@ -107,17 +107,26 @@ void EventArgs::assign(size_t i, Arg& out) const {
     out.value.assign(buf, r.ptr);
 }
 
-Event& EventHub::reuse(EvKind kind, std::string_view track, std::string_view name, std::string_view category) {
+namespace {
+// An interned word the reused event holds already is not copied again.
+void assign_word(std::string& text, uint32_t& id, const EvText& word) {
+    if (word.id == 0 || id != word.id) text.assign(word.text.data(), word.text.size());
+    id = word.id;
+}
+}  // namespace
+
+Event& EventHub::reuse(EvKind kind, std::string_view track, EvText name, EvText category) {
     if (depth_ == pool_.size()) {
         pool_.push_back(std::make_unique<Event>());
         pool_phase_version_.push_back(0);
+        pool_spare_args_.emplace_back();
     }
     Event& ev = *pool_[depth_];
     ev.kind = kind;
     ev.ts = now_ps();
     ev.track.assign(track.data(), track.size());
-    ev.name.assign(name.data(), name.size());
-    ev.category.assign(category.data(), category.size());
+    assign_word(ev.name, ev.name_id, name);
+    assign_word(ev.category, ev.category_id, category);
     ev.value = 0;
     ev.addr = 0;
     ev.data = 0;
@@ -131,10 +140,21 @@ Event& EventHub::reuse(EvKind kind, std::string_view track, std::string_view nam
     return ev;
 }
 
-void EventHub::send(EvKind kind, std::string_view track, std::string_view name, std::string_view category,
-                    const EventArgs& args) {
+void EventHub::fit_args(Event& ev, size_t n) {
+    std::vector<Arg>& spare = pool_spare_args_[depth_];
+    for (; ev.args.size() > n; ev.args.pop_back()) spare.push_back(std::move(ev.args.back()));
+    for (; ev.args.size() < n; spare.pop_back()) {
+        if (spare.empty()) {
+            ev.args.resize(n);
+            return;
+        }
+        ev.args.push_back(std::move(spare.back()));
+    }
+}
+
+void EventHub::send(EvKind kind, std::string_view track, EvText name, EvText category, const EventArgs& args) {
     Event& ev = reuse(kind, track, name, category);
-    ev.args.resize(args.size());
+    fit_args(ev, args.size());
     for (size_t i = 0; i < args.size(); ++i) args.assign(i, ev.args[i]);
     dispatch(ev);
 }
@@ -142,7 +162,7 @@ void EventHub::send(EvKind kind, std::string_view track, std::string_view name, 
 void EventHub::counter(std::string_view track, std::string_view name, double value) {
     if (!wants(EvKind::Counter)) return;
     Event& ev = reuse(EvKind::Counter, track, name, "counter");
-    ev.args.clear();
+    fit_args(ev, 0);
     ev.value = value;
     dispatch(ev);
 }
@@ -151,7 +171,7 @@ void EventHub::guest_error(std::string_view track, std::string_view name, std::s
                            const EventArgs& args) {
     if (!wants(EvKind::GuestError)) return;
     Event& ev = reuse(EvKind::GuestError, track, name, "guest_error");
-    ev.args.resize(args.size() + 1);
+    fit_args(ev, args.size() + 1);
     ev.args[0].key.assign("message");
     ev.args[0].value.assign(message.data(), message.size());
     for (size_t i = 0; i < args.size(); ++i) args.assign(i, ev.args[i + 1]);

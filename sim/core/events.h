@@ -3,6 +3,7 @@
 // and the trace recorder subscribe. Nothing here knows about SQLite.
 #pragma once
 
+#include "sim/core/interned.h"
 #include "sim/core/time.h"
 
 #include <cstdint>
@@ -52,6 +53,11 @@ struct Event {
     bool write = false;
     std::string initiator;
     std::string phase;     // PM phase active when the event happened
+    // The interned ids (interned.h) of name and category when the emitter
+    // handed them as EventWords, 0 otherwise: a sink may tell words apart by
+    // them, and must read the text when they are 0. Never recorded.
+    uint32_t name_id = 0;
+    uint32_t category_id = 0;
 };
 
 // An argument as an emitter hands it to the hub: a key and either text or an
@@ -131,16 +137,14 @@ public:
     // reuses (one per nesting level: a sink may emit while it handles one),
     // so an emitter's strings and arguments are copied into buffers that
     // have their size already: no allocation per event.
-    void slice_begin(std::string_view track, std::string_view name, std::string_view category,
-                     EventArgs args = {}) {
+    // A name or category handed as an EventWord reaches the sinks with its id.
+    void slice_begin(std::string_view track, EvText name, EvText category, EventArgs args = {}) {
         if (wants(EvKind::SliceBegin)) send(EvKind::SliceBegin, track, name, category, args);
     }
-    void slice_end(std::string_view track, std::string_view name, std::string_view category,
-                   EventArgs args = {}) {
+    void slice_end(std::string_view track, EvText name, EvText category, EventArgs args = {}) {
         if (wants(EvKind::SliceEnd)) send(EvKind::SliceEnd, track, name, category, args);
     }
-    void instant(std::string_view track, std::string_view name, std::string_view category,
-                 EventArgs args = {}) {
+    void instant(std::string_view track, EvText name, EvText category, EventArgs args = {}) {
         if (wants(EvKind::Instant)) send(EvKind::Instant, track, name, category, args);
     }
     void counter(std::string_view track, std::string_view name, double value);
@@ -161,9 +165,12 @@ private:
     // The event of the current nesting level, reset to what a fresh Event
     // holds except for its buffers; the caller fills its arguments and
     // hands it to dispatch, which runs the sinks one level deeper.
-    Event& reuse(EvKind kind, std::string_view track, std::string_view name, std::string_view category);
-    void send(EvKind kind, std::string_view track, std::string_view name, std::string_view category,
-              const EventArgs& args);
+    Event& reuse(EvKind kind, std::string_view track, EvText name, EvText category);
+    // Gives the current level's event `n` arguments, moving those it drops
+    // to the level's spares and taking them back as it grows, so that their
+    // strings keep their buffers.
+    void fit_args(Event& ev, size_t n);
+    void send(EvKind kind, std::string_view track, EvText name, EvText category, const EventArgs& args);
     void dispatch(const Event& ev);
 
     std::vector<std::pair<uint32_t, Sink>> sinks_;
@@ -171,6 +178,7 @@ private:
     // The phase_version_ whose phase each pooled event holds: the phase is
     // copied into it only when it changed (it changes a few times a run).
     std::vector<uint64_t> pool_phase_version_;
+    std::vector<std::vector<Arg>> pool_spare_args_;   // fit_args' spares, by nesting level
     uint64_t phase_version_ = 1;
     size_t depth_ = 0;
     uint32_t mask_ = 0;

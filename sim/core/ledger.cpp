@@ -6,10 +6,14 @@
 
 namespace quiesce {
 
-uint64_t Ledger::issue(const std::string& device, const std::string& what) {
+namespace {
+const EventWord kIssue("issue"), kRetire("retire"), kLedger("ledger");
+}  // namespace
+
+uint64_t Ledger::issue(const std::string& device, std::string what) {
     uint64_t id = next_id_++;
-    open_.emplace(id, Entry{id, device, what, now_ps()});
-    if (hub_) hub_->instant(device, "issue", "ledger", {{"id", id}, {"what", what}});
+    const Entry& e = open_.emplace(id, Entry{id, device, std::move(what), now_ps()}).first->second;
+    if (hub_) hub_->instant(device, kIssue, kLedger, {{"id", id}, {"what", e.what}});
     return id;
 }
 
@@ -17,8 +21,8 @@ void Ledger::retire(uint64_t id, const std::string& outcome) {
     auto it = open_.find(id);
     SIM_ASSERT(it != open_.end(), "ledger: retiring unknown id {}", id);
     if (hub_)
-        hub_->instant(it->second.device, "retire", "ledger",
-                      {{"id", std::to_string(id)}, {"what", it->second.what}, {"outcome", outcome}});
+        hub_->instant(it->second.device, kRetire, kLedger,
+                      {{"id", id}, {"what", it->second.what}, {"outcome", outcome}});
     open_.erase(it);
 }
 

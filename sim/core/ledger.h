@@ -25,7 +25,7 @@ public:
 
     explicit Ledger(EventHub* hub = nullptr) : hub_(hub) {}
 
-    uint64_t issue(const std::string& device, const std::string& what);
+    uint64_t issue(const std::string& device, std::string what);
     // Retires an id; `outcome` is "done", "aborted", "error"... Retiring an
     // unknown id is a model bug.
     void retire(uint64_t id, const std::string& outcome = "done");

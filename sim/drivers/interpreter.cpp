@@ -16,6 +16,7 @@ namespace quiesce {
 namespace {
 constexpr int kETIMEDOUT = -110, kENOMEM = -12, kENODEV = -19, kEINPROGRESS = -115;
 constexpr Picos kDefaultInterval = 10'000'000;  // 10 us between polls
+const EventWord kStep("step");  // the category of each step's slice
 }  // namespace
 
 DriverRunner::DriverRunner(DriverProgram program, DriverHost& host, Kernel& kernel)
@@ -212,9 +213,9 @@ int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& w
             continue;
         }
         const bool traced = kernel_.hub().wants(EvKind::SliceBegin);
-        if (traced) kernel_.hub().slice_begin(track, s.label, "step", {{"op", s.op}, {"callback", where}});
+        if (traced) kernel_.hub().slice_begin(track, s.label, kStep, {{"op", s.op}, {"callback", where}});
         const int rc = s.code == StepCode::Return ? s.err : exec(s, f, cpu);
-        if (traced) kernel_.hub().slice_end(track, s.label, "step", {{"rc", rc}});
+        if (traced) kernel_.hub().slice_end(track, s.label, kStep, {{"rc", rc}});
         f.rc = rc;
         if (s.code == StepCode::Return) return rc ? rc : f.deferred;
         if (rc < 0) {

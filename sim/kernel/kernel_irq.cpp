@@ -9,8 +9,21 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 namespace quiesce {
+
+namespace {
+const EventWord kIrq("irq");
+// The name of IRQ n's handler slice, "irq n", interned at its first use.
+const EventWord& irq_slice(unsigned irq) {
+    static std::vector<std::optional<EventWord>> words;
+    if (irq >= words.size()) words.resize(irq + 1);
+    if (!words[irq]) words[irq].emplace("irq " + std::to_string(irq));
+    return *words[irq];
+}
+}  // namespace
 
 bool Kernel::IrqDesc::no_suspend() const {
     for (const auto& a : actions)
@@ -75,7 +88,7 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
             guest_error("irq.spurious", "interrupt with no handler", {{"irq", std::to_string(irq)}});
         return;
     }
-    hub().slice_begin(cpu.path(), "irq " + std::to_string(irq), "irq");
+    hub().slice_begin(cpu.path(), irq_slice(irq), kIrq);
     bool handled = false;
     ++d.running;
     for (auto& [owner, handler, flags] : d.actions) {
@@ -94,7 +107,7 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
     }
     --d.running;
     irq_done_.notify(sc_core::SC_ZERO_TIME);
-    hub().slice_end(cpu.path(), "irq " + std::to_string(irq), "irq", {{"handled", handled ? "1" : "0"}});
+    hub().slice_end(cpu.path(), irq_slice(irq), kIrq, {{"handled", handled ? "1" : "0"}});
     if (handled) {
         d.unhandled = 0;
     } else if (++d.unhandled >= 1000) {

@@ -1,0 +1,40 @@
+// The table of interned words: their texts by id, and an index by text.
+#include "sim/core/interned.h"
+
+#include "sim/core/errors.h"
+
+#include <deque>
+#include <unordered_map>
+
+namespace quiesce {
+
+namespace {
+struct Table {
+    std::deque<std::string> texts{std::string()};  // by id; 0 is none. A deque keeps them in place as it grows.
+    std::unordered_map<std::string_view, uint32_t> ids;  // views of `texts`
+};
+Table& table() {
+    static Table t;
+    return t;
+}
+}  // namespace
+
+uint32_t intern_word(std::string_view text) {
+    Table& t = table();
+    auto it = t.ids.find(text);
+    if (it != t.ids.end()) return it->second;
+    const auto id = static_cast<uint32_t>(t.texts.size());
+    t.texts.emplace_back(text);
+    t.ids.emplace(t.texts.back(), id);
+    return id;
+}
+
+std::string_view interned_text(uint32_t id) {
+    const Table& t = table();
+    SIM_ASSERT(id != 0 && id < t.texts.size(), "interned_text: no word has id {}", id);
+    return t.texts[id];
+}
+
+uint32_t interned_words() { return static_cast<uint32_t>(table().texts.size()); }
+
+}  // namespace quiesce
