@@ -1,7 +1,8 @@
 // The CPU's write-back cache: dirty lines keep what DRAM holds until they
 // are written back; WBINVD writes them back; power removed with memory in
 // self-refresh loses them (memory reverts, the loss is reported); lines move
-// between cores on a write; a device's DMA write invalidates them.
+// between cores on a write; a device's DMA write invalidates them, and
+// only them.
 #include "child.h"
 
 #include "models/cpu/cpu.h"
@@ -18,9 +19,9 @@ Facts with_cores(const std::function<void(RunContext&, PhysicalMemory&, Cpu&, Cp
     return quiesce::test::in_child([&](Facts& f) {
         RunContext ctx(1);
         ClockDomain clk("cpu", 1'000'000'000);
-        PhysicalMemory mem("memory", ctx, clk, 1 << 20);
+        PhysicalMemory mem("memory", ctx, clk, 8 << 20);  // sparse: only the pages written cost
         SystemBus bus("sysbus", ctx, clk);
-        bus.map(mem.socket, "ram", 0, 1 << 20, false);
+        bus.map(mem.socket, "ram", 0, 8 << 20, false);
         Cpu a("cpu0", ctx, clk, 0), b("cpu1", ctx, clk, 1);
         a.socket.bind(bus.targ);
         b.socket.bind(bus.targ);
@@ -89,6 +90,46 @@ TEST_CASE("cache: lines move between cores, are evicted when full, and DMA inval
     // 0x3000: the device's data stays; 0x4000: lost.
     REQUIRE(f["after"] == "0 3 9 0");
     REQUIRE(f["errors"] == "cpu0:cache.lost-dirty-lines:1 cpu1:cache.lost-dirty-lines:1 ");
+}
+
+TEST_CASE("cache: a device write invalidates exactly the dirty lines it covers, whatever pages hold others",
+          "[cpu][cache]") {
+    Facts f = with_cores([](RunContext&, PhysicalMemory&, Cpu& a, Cpu&, Facts& f) {
+        auto dirty = [&] { return std::to_string(a.dirty_lines()); };
+        // Dirty: two lines of page 0x1000, the first of page 0x2000, and one
+        // of the page 4 MiB past 0x1000 (counted with it: the same bucket).
+        a.write64(0x1000, 1);
+        a.write64(0x1fc0, 2);
+        a.write64(0x2000, 3);
+        a.write64(0x401040, 4);
+        a.snoop_write(0x0, 0x1000);  // page 0: nothing here
+        a.snoop_write(0x3000, 0x3000);
+        f["elsewhere"] = dirty();
+        a.snoop_write(0x1f80, 0x90);  // the last two lines of 0x1000's page and the first of 0x2000's
+        f["across"] = dirty();
+        a.snoop_write(0x1000 + (4 << 20), 0x40);  // the other page of the bucket, a line not held
+        a.snoop_write(0x1040, 0x40);              // 0x1000's page, a line not held
+        f["near"] = dirty();
+        a.snoop_write(0x401048, 1);
+        f["alias"] = dirty();
+        a.snoop_write(0x0, 0x1001);
+        f["last"] = dirty();
+        a.write64(0x5000, 5);
+        a.write64(0x5040, 6);
+        a.wbinvd();  // written back: none left to invalidate, and none counted
+        a.write64(0x5040, 7);
+        a.snoop_write(0x5000, 0x40);
+        f["after wbinvd"] = dirty();
+        a.snoop_write(0x5000, 0x80);
+        f["end"] = dirty();
+    });
+    CHECK(f["elsewhere"] == "4");
+    CHECK(f["across"] == "2");  // 0x1fc0 and 0x2000 gone; 0x1000 and 0x401040 stay
+    CHECK(f["near"] == "2");
+    CHECK(f["alias"] == "1");
+    CHECK(f["last"] == "0");
+    CHECK(f["after wbinvd"] == "1");
+    CHECK(f["end"] == "0");
 }
 
 // The regression scenario s3-play-dead-no-wbinvd runs to its end (it used

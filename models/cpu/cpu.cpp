@@ -370,6 +370,7 @@ void Cpu::cache_write(uint64_t addr, uint64_t len) {
             l.dram = pit->second.dram;
             peer->lru_.erase(pit->second.lru);
             peer->lines_.erase(pit);
+            peer->line_dropped(line);
             moved = true;
             break;
         }
@@ -378,29 +379,41 @@ void Cpu::cache_write(uint64_t addr, uint64_t len) {
         // looked up on a miss only: a hit, the common case, needs none.)
         if (lines_.size() >= size_t(std::max<int64_t>(1, props().get<int64_t>("cache_lines")))) {
             lines_.erase(lru_.front());
+            line_dropped(lru_.front());
             lru_.pop_front();
         }
         l.lru = lru_.insert(lru_.end(), line);
         lines_.emplace(line, l);
+        line_added(line);
     }
 }
 
 void Cpu::snoop_write(uint64_t addr, uint64_t len) {
     if (lines_.empty()) return;
     for (uint64_t line = addr & ~(kLine - 1); line < addr + len; line += kLine) {
+        if (dirty_in_bucket_[page_bucket(line)] == 0) {
+            line |= (kPage - 1) & ~(kLine - 1);  // none in this page: on from its last line
+            continue;
+        }
         auto it = lines_.find(line);
         if (it == lines_.end()) continue;
         lru_.erase(it->second.lru);
         lines_.erase(it);
+        line_dropped(line);
     }
+}
+
+void Cpu::lines_cleared() {
+    lines_.clear();
+    lru_.clear();
+    dirty_in_bucket_.fill(0);
 }
 
 size_t Cpu::wbinvd() {
     size_t n = lines_.size();
     hub().slice_begin(path(), "wbinvd", "cache", {{"dirty_lines", std::to_string(n)}});
     wait_cycles(Cycles(2'000) + Cycles(uint64_t(props().get<int64_t>("wbinvd_line_cycles")) * n));
-    lines_.clear();
-    lru_.clear();
+    lines_cleared();
     hub().slice_end(path(), "wbinvd", "cache");
     return n;
 }
@@ -488,8 +501,7 @@ void Cpu::lose_context(bool memory_retained) {
     }
     lost_lines_ = std::move(lines_);
     lost_lru_ = std::move(lru_);
-    lines_.clear();
-    lru_.clear();
+    lines_cleared();
     irqs_enabled_ = false;
     online_ = false;
     started_ = false;

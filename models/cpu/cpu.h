@@ -201,6 +201,17 @@ private:
     std::vector<Cpu*> peers_;
     std::unordered_map<uint64_t, Line> lines_;  // line address -> dirty line
     std::list<uint64_t> lru_;                    // least recently written first
+    // How many of lines_ lie in the 4 KiB pages of each bucket (a page's
+    // bucket: its number modulo kPageBuckets). A device write into a page
+    // whose bucket counts none has no line here to invalidate, so
+    // snoop_write skips it without a lookup per line.
+    static constexpr uint64_t kPage = 4096;
+    static constexpr size_t kPageBuckets = 1024;
+    std::array<uint32_t, kPageBuckets> dirty_in_bucket_{};
+    static size_t page_bucket(uint64_t line) { return (line / kPage) % kPageBuckets; }
+    void line_added(uint64_t line) { ++dirty_in_bucket_[page_bucket(line)]; }
+    void line_dropped(uint64_t line) { --dirty_in_bucket_[page_bucket(line)]; }
+    void lines_cleared();  // lines_ and lru_ emptied, their counts with them
     // The lines the last power cut lost, freed at the next cut or with the
     // CPU (as PhysicalMemory's lost pages: no copy-on-write in a forked run).
     std::unordered_map<uint64_t, Line> lost_lines_;
