@@ -505,9 +505,9 @@ TEST_CASE("sql: databases of schema versions 2 and 3 read as version 4, and merg
                 INFO(seen[i].first);
                 CHECK(seen[i].second == expected[i].second);
             }
-            for (const std::string& command : {"trace show DB 3", "trace diff DB 1 4", "trace summary DB",
-                                               "trace export DB 2", "trace export DB 3 --format html",
-                                               "trace export DB 2 --format vcd"}) {
+            for (const char* command : {"trace show DB 3", "trace diff DB 1 4", "trace summary DB",
+                                        "trace export DB 2", "trace export DB 3 --format html",
+                                        "trace export DB 2 --format vcd"}) {
                 INFO(command);
                 auto with = [&](const std::string& path) {
                     return std::regex_replace(command, std::regex(R"(\bDB\b)"), path);

@@ -72,7 +72,7 @@ public:
 
 private:
     struct VertexProps { std::string name; };
-    struct EdgeProps { EdgeKind kind; };
+    struct EdgeProps { EdgeKind kind = EdgeKind::Parent; };  // boost::add_edge(u, v, g) default-constructs one
     using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS, VertexProps, EdgeProps>;
     size_t index(const std::string& name) const;
 
