@@ -366,7 +366,7 @@ void JournalFs::setup_buffers() {
 }
 
 void JournalFs::lock() {
-    while (busy_) kernel_.wait_event(idle_, ~0ULL >> 1, "the journal");
+    while (busy_) kernel_.wait_event(idle_, Kernel::kNoTimeout, "the journal");
     busy_ = true;
 }
 

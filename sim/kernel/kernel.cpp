@@ -589,17 +589,55 @@ void Kernel::thaw_all() {
     hub().instant(path(), "thaw", "freezer");
 }
 
+// SystemC leaves a wait's timeout in its timed-event queue when the event
+// comes first, until the timeout's time: a driver waiting for each of
+// thousands of completions with a 5 ms timeout kept a thousand stale
+// entries in that heap, and every timed notification paid for its depth.
+// So each thread has a timeout event of its own, armed once: a wait whose
+// deadline is later than the one already pending leaves it, and when it
+// fires before the deadline of the wait now under way, that wait arms it
+// again and goes on waiting. A wait that cannot time out arms nothing.
+Kernel::WaitTimer& Kernel::wait_timer() {
+    auto& t = wait_timers_[sc_core::sc_get_current_process_handle().get_process_object()];
+    if (!t) t = std::make_unique<WaitTimer>();
+    return *t;
+}
+
 bool Kernel::wait_event(const sc_core::sc_event& ev, Picos timeout, const std::string& what) {
-    Picos start = now_ps();
-    std::string thread = sc_core::sc_get_current_process_handle().name();
+    const Picos start = now_ps();
+    std::string thread;
     if (!what.empty()) {
+        thread = sc_core::sc_get_current_process_handle().name();
         waits_[thread] = what;
         wait_since_[thread] = start;
     }
-    sc_core::wait(from_ps(timeout), ev | ctx().dead.died);  // a power failure ends every wait
-    check_power();
-    waits_.erase(thread);
-    wait_since_.erase(thread);
+    const sc_core::sc_event& died = ctx().dead.died;  // a power failure ends every wait
+    if (timeout >= kNoTimeout) {
+        sc_core::wait(ev | died);
+        check_power();
+    } else if (timeout == 0) {
+        sc_core::wait(sc_core::SC_ZERO_TIME, ev | died);
+        check_power();
+    } else {
+        const Picos deadline = start + timeout;
+        WaitTimer& t = wait_timer();
+        if (t.at <= start || t.at > deadline) {
+            t.ev.notify(from_ps(timeout));
+            t.at = deadline;
+        }
+        for (;;) {
+            sc_core::wait(ev | t.ev | died);
+            check_power();
+            const Picos now = now_ps();
+            if (ev.triggered() || died.triggered() || now >= deadline) break;
+            t.ev.notify(from_ps(deadline - now));  // an earlier wait's timeout
+            t.at = deadline;
+        }
+    }
+    if (!thread.empty()) {
+        waits_.erase(thread);
+        wait_since_.erase(thread);
+    }
     return now_ps() - start < timeout;
 }
 

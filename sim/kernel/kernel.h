@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace quiesce {
@@ -153,7 +154,9 @@ public:
 
     // Blocks the calling software thread until `ev` or `timeout`; true if `ev`.
     // `what` names what the thread waits for (the evidence of liveness.hang).
+    // A timeout of kNoTimeout or more never comes.
     bool wait_event(const sc_core::sc_event& ev, Picos timeout, const std::string& what = "");
+    static constexpr Picos kNoTimeout = ~0ULL >> 2;
     // device_pm_wait_for_dev: a driver's one-off wait, inside its PM
     // callback, for another device's callback of the same phase (EHCI waits
     // so for its companion controllers). As dpm_wait, it waits only when the
@@ -332,6 +335,14 @@ private:
     std::vector<sc_core::sc_process_handle> task_threads_;
     std::map<std::string, std::string> waits_;  // thread -> what it waits for
     std::map<std::string, Picos> wait_since_;   // thread -> when its current kernel wait began
+    // Each waiting thread's own timeout: one pending notification at most,
+    // left armed when the wait ends first (see wait_event).
+    struct WaitTimer {
+        sc_core::sc_event ev;
+        Picos at = 0;  // when its pending notification fires (none if <= now)
+    };
+    std::unordered_map<const sc_core::sc_object*, std::unique_ptr<WaitTimer>> wait_timers_;
+    WaitTimer& wait_timer();
     std::set<std::string> hung_reported_;       // tasks khungtaskd reported
     bool hung_paused_ = false;
     void check_hung_tasks();

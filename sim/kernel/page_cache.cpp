@@ -108,7 +108,7 @@ int PageCache::write(Cpu& cpu, uint64_t block, const void* data, uint64_t* writt
         Entry* e = entry(cpu, block, rc);
         if (!e) return rc;
         if (e->busy) {  // wait_on_page_writeback; the page may be gone after it
-            kernel_.wait_event(idle_, ~0ULL >> 1);
+            kernel_.wait_event(idle_, Kernel::kNoTimeout);
             continue;
         }
         const uint64_t page = e->page;
@@ -179,7 +179,7 @@ int PageCache::fsync(Cpu& cpu, const std::set<uint64_t>& blocks) {
     for (uint64_t b : blocks) {
         // filemap_write_and_wait: wait for writeback already under way.
         for (auto it = entries_.find(b); it != entries_.end() && it->second.busy; it = entries_.find(b))
-            kernel_.wait_event(idle_, ~0ULL >> 1);
+            kernel_.wait_event(idle_, Kernel::kNoTimeout);
         if (int rc = writeback(cpu, b)) return rc;
     }
     return disk_.flush(cpu);  // durable: what was written back before it

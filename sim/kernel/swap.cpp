@@ -136,7 +136,7 @@ int AnonMemory::evict(Cpu& cpu) {
 int AnonMemory::touch(Cpu& cpu, uint64_t vpage, uint64_t& frame) {
     SIM_ASSERT(vpage < ptes_.size(), "anonymous page {} out of range", vpage);
     Pte& pte = ptes_[vpage];
-    while (pte.busy) kernel_.wait_event(io_done_, ~0ULL >> 1, "swap-out");
+    while (pte.busy) kernel_.wait_event(io_done_, Kernel::kNoTimeout, "swap-out");
     if (pte.present) {
         lru_.remove(vpage);
         lru_.push_back(vpage);

@@ -331,7 +331,7 @@ int PmEngine::injected_callback_fault(const std::string& device, const std::stri
     if (!s_.faults) return 0;
     if (s_.faults->armed("callback-hang") && s_.faults->fire("callback-hang", device, track, {{"callback", callback}}))
         for (sc_core::sc_event never;;) {
-            if (s_.kernel) s_.kernel->wait_event(never, ~0ULL >> 1, "a completion that never comes (callback-hang)");
+            if (s_.kernel) s_.kernel->wait_event(never, Kernel::kNoTimeout, "a completion that never comes (callback-hang)");
             else sc_core::wait(sc_core::sc_time(1, sc_core::SC_SEC));
         }
     if (s_.faults->armed("callback-fail"))

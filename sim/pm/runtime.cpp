@@ -125,7 +125,7 @@ void RuntimePm::set_status(Dev& d, Status s) {
 
 void RuntimePm::wait_settled(Dev& d) {
     while (d.status == Status::Resuming || d.status == Status::Suspending)
-        kernel_.wait_event(d.changed, ~0ULL >> 2, "the runtime PM transition of " + d.name);
+        kernel_.wait_event(d.changed, Kernel::kNoTimeout, "the runtime PM transition of " + d.name);
 }
 
 int RuntimePm::callback(Dev& d, const char* cb, Cpu& cpu) {
