@@ -19,6 +19,7 @@ namespace {
 // deepest of the regression suite and the examples uses 6.6 KiB, the deepest
 // thread of all 21.7 KiB (docs/performance.md has the measure).
 constexpr size_t kWorkerStack = 128 * 1024;
+const EventWord kCallback("callback");  // the category of each device callback's slice
 }  // namespace
 
 int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
@@ -43,14 +44,14 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
                 return 0;
             }
         }
-        hub_.slice_begin(d->track(), p.callback, "callback", {{"device", name}, {"phase", p.name}, {"cpu", c.path()}});
+        hub_.slice_begin(d->track(), p.callback, kCallback, {{"device", name}, {"phase", p.name}, {"cpu", c.path()}});
         c.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
         dpm_before(name, p.callback);
         int rc = injected_callback_fault(name, p.callback, d->track());
         if (rc == 0) rc = explicit_callback(*d, p.callback, c);
         rc = dpm_after(name, p.callback, rc, c);
         if (rc != 0 && p.callback == "restore_explicit") not_restored_.insert(name);
-        hub_.slice_end(d->track(), p.callback, "callback", {{"device", name}, {"rc", rc}});
+        hub_.slice_end(d->track(), p.callback, kCallback, {{"device", name}, {"rc", rc}});
         if (rc != 0)
             hub_.instant(track_, "callback-failed", "pm",
                          {{"device", name}, {"callback", p.callback}, {"rc", std::to_string(rc)}});
