@@ -252,7 +252,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     // here on (the prefix runs and theirs, the variants) would inherit its
     // events - a million on a busy machine - and copy their page tables at
     // each fork. Its memory goes back before they start.
-    ShrinkRuns shrink_runs{o.jobs, o.prefix, branch_view(base.stream), {}, o.rollback};  // shrinking forks from it too
+    ShrinkRuns shrink_runs{o.jobs, o.prefix, branch_view(base.stream), {}, o.way};  // shrinking forks from it too
     base.stream = RunStream{};
     ::malloc_trim(0);
     // The header counts the prefix runs' own forks: where they branch, and
@@ -390,20 +390,19 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         }
     };
     bool out_of_time = false;
-    const Branching way = o.rollback ? Branching::Rollback : Branching::Fork;
     try {
         if (!plain_group.members.empty())
-            execute_branched(plain_group.stem, plain_group.run, steps, plain_group.members, variants, o.jobs, on_result, way);
+            execute_branched(plain_group.stem, plain_group.run, steps, plain_group.members, variants, o.jobs, on_result, o.way);
         for (const Group& g : groups)
-            if (!g.members.empty()) execute_branched(g.stem, g.run, steps, g.members, variants, o.jobs, on_result, way);
+            if (!g.members.empty()) execute_branched(g.stem, g.run, steps, g.members, variants, o.jobs, on_result, o.way);
         // The zygotes: each group's scenario built once, paused at time 0,
         // forked there for each of its variants from time 0.
         std::set<size_t> forked;
         if (!plain_group.zygote.empty())
-            execute_branched(plain_group.stem, plain_group.run, steps, plain_group.zygote, variants, o.jobs, hold, way);
+            execute_branched(plain_group.stem, plain_group.run, steps, plain_group.zygote, variants, o.jobs, hold, o.way);
         forked.insert(plain_group.zygote.begin(), plain_group.zygote.end());
         for (const Group& g : groups) {
-            if (!g.zygote.empty()) execute_branched(g.stem, g.run, steps, g.zygote, variants, o.jobs, hold, way);
+            if (!g.zygote.empty()) execute_branched(g.stem, g.run, steps, g.zygote, variants, o.jobs, hold, o.way);
             forked.insert(g.zygote.begin(), g.zygote.end());
         }
         std::vector<Scenario> rest;

@@ -119,7 +119,7 @@ void settle_explore_args(ExploreArgs& a) {
         throw InputError("--shard: expected I/N, got '" + a.shard + "'");
     if (!a.budget.empty()) parse_budget(a.budget, a.opts);
     a.opts.prefix = !a.no_prefix;
-    a.opts.rollback = !a.no_rollback;
+    a.opts.way = a.no_rollback ? Branching::Fork : Branching::Rollback;
     a.opts.mutate = a.mutate;
     a.opts.shard = i;
     a.opts.shards = n;

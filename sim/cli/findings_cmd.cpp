@@ -195,7 +195,7 @@ std::string findings_of(const std::vector<std::string>& dbs, const std::string& 
         std::map<Signature, Finding>& findings = found.findings;
         const size_t explored = points.size();
         const std::string score = mutation_score_text(points, explored, found.fresh, added);
-        const ShrinkRuns shrink_runs{jobs, o.prefix, branch_view(base.stream), {}, o.rollback};
+        const ShrinkRuns shrink_runs{jobs, o.prefix, branch_view(base.stream), {}, o.way};
         shrink_decisions(s, graph, points, findings, shrink_runs);
         if (!out_dir.empty()) {
             shrink_for_reproducers(s, points, findings, shrink_runs);

@@ -35,7 +35,7 @@ struct ExploreOptions {
     bool break_order = false;            // also, per edge, the default order with that one edge broken
     bool cross = false;                  // also every combination of the axes asked for (faults, orders, PCT, timings)
     bool prefix = true;                  // share the run up to each phase and fork the variants there
-    bool rollback = true;                // ... and run a pause's variants in turn, rolled back (Branching::Rollback)
+    Branching way = Branching::Rollback; // ... and run a pause's variants in turn, rolled back (or forked each)
     std::string trace = "summary";       // what each variant records (the baseline: its file's level)
     size_t persistence = 0;              // power-loss also at each drive's first N persistence points
     size_t pct = 0;                      // also N PCT schedules (seeds 1..N) of the simulated software

@@ -105,7 +105,7 @@ struct ShrinkRuns {
         size_t from_start = 0;  // run from the start (scouts included)
     };
     mutable Stats stats;
-    bool rollback = true;  // a pause's variants run in turn, rolled back (Branching::Rollback), or forked each
+    Branching way = Branching::Rollback;  // a pause's variants run in turn, rolled back, or forked each
 };
 // Order findings shrink to the order nearest the default (one device
 // moved) that still shows them; combinations to the smallest part of them

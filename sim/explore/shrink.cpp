@@ -185,8 +185,8 @@ private:
             Scenario stem = *unique[ks[0]]->base;
             stem.trace = TraceLevel::Summary;
             auto got = [&](size_t l, RunResult r) { results[ks[l]] = std::move(r); };
-            execute_branched(stem, view, pl.steps, pl.members, vs, how_.jobs, got, how_.rollback ? Branching::Rollback : Branching::Fork);
-            execute_branched(stem, view, pl.steps, pl.zygote, vs, how_.jobs, got, how_.rollback ? Branching::Rollback : Branching::Fork);
+            execute_branched(stem, view, pl.steps, pl.members, vs, how_.jobs, got, how_.way);
+            execute_branched(stem, view, pl.steps, pl.zygote, vs, how_.jobs, got, how_.way);
             how_.stats.forked += pl.members.size() + pl.zygote.size();
             for (size_t l : alone)
                 if (!std::binary_search(pl.zygote.begin(), pl.zygote.end(), l)) from_start.push_back(ks[l]);
