@@ -441,11 +441,12 @@ TEST_CASE("reliability: a file the disk cannot take is exit 3, not bad input, an
     const std::string dir = tmp_path("disk-full"), db = dir + "/a.db", out = dir + "/run.json";
     std::filesystem::create_directories(dir);
     REQUIRE(sh("run " + regression("s3-basic") + " --db " + db).status == 0);
-    // A file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes write() fail
-    // with EFBIG as a full disk fails with ENOSPC, without root or a small
-    // filesystem: 64 blocks of 512 bytes, what the reader's 32 KiB -shm
-    // needs, and less than these exports.
-    const std::string limited = "ulimit -f 64; trap '' XFSZ; exec " + std::string(QUIESCE_BIN) + " ";
+    // A file-size limit (RLIMIT_FSIZE) makes write() fail with EFBIG as a
+    // full disk fails with ENOSPC, without root or a small filesystem: 64
+    // blocks of 512 bytes, what the reader's 32 KiB -shm needs, and less
+    // than these exports. quiesce ignores SIGXFSZ itself: the shell's
+    // default would have killed it mid-write, leaving what it wrote.
+    const std::string limited = "ulimit -f 64; exec " + std::string(QUIESCE_BIN) + " ";
     for (const char* format : {"chrome", "html"}) {
         Result r = quiesce::test::shell(limited + "trace export " + db + " 1 --format " + format + " -o " + out);
         INFO(format << "\n" << r.out);
@@ -457,6 +458,30 @@ TEST_CASE("reliability: a file the disk cannot take is exit 3, not bad input, an
     // Without the limit the same export is written whole.
     REQUIRE(sh("trace export " + db + " 1 -o " + out).status == 0);
     REQUIRE(std::filesystem::file_size(out) > 64 * 512);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("reliability: standard output the disk cannot take is exit 3, named", "[reliability][diskfull]") {
+    const std::string dir = tmp_path("stdout-full"), db = dir + "/a.db";
+    std::filesystem::create_directories(dir);
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + db).status == 0);
+    // /dev/full: every write fails with ENOSPC, as a full disk's would.
+    for (const std::string& command :
+         {"trace export " + db + " 1", "trace runs " + db, "query " + db + " \"SELECT * FROM run\"",
+          "run " + regression("s3-basic") + " --db " + db}) {
+        Result r = quiesce::test::shell("{ " + std::string(QUIESCE_BIN) + " " + command + " 2>&1 >/dev/full; }");
+        INFO(command << "\n" << r.out);
+        REQUIRE(r.status == 3);
+        REQUIRE(r.out == "quiesce: standard output: cannot write: No space left on device\n");
+    }
+    // A run whose expectations failed keeps its status 1: the output error
+    // is said, and the verdict stands.
+    Result r = quiesce::test::shell("{ " + std::string(QUIESCE_BIN) + " run " + regression("s3-basic") +
+                                    " --fault kind=callback-fail,phase=suspend,device=dma0 --db " + db +
+                                    " 2>&1 >/dev/full; }");
+    INFO(r.out);
+    REQUIRE(r.status == 1);
+    REQUIRE(r.out == "quiesce: standard output: cannot write: No space left on device\n");
     std::filesystem::remove_all(dir);
 }
 
@@ -486,7 +511,7 @@ TEST_CASE("reliability: a trace database the disk cannot take is exit 3, and one
     // write-ahead log takes some 105 KiB, s3-basic's run 80 KiB more) let
     // it and the campaign row through and stop the first run's transaction.
     auto limited = [](int blocks) {
-        return "ulimit -f " + std::to_string(blocks) + "; trap '' XFSZ; exec " + std::string(QUIESCE_BIN) + " ";
+        return "ulimit -f " + std::to_string(blocks) + "; exec " + std::string(QUIESCE_BIN) + " ";
     };
     auto nothing_left = [&] {
         for (const char* side : {"", "-wal", "-shm", "-journal"}) REQUIRE_FALSE(std::filesystem::exists(db + side));

@@ -20,8 +20,10 @@
 
 #include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -47,7 +49,7 @@ const CLI::Validator kTimeout(
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
     // explore forks a child per variant: starting once more, bound now and
     // without glibc's tcache, costs less than what its children then save.
     if (argc > 1 && std::string(argv[1]) == "explore") quiesce::prepare_for_forks(argv);
@@ -269,4 +271,19 @@ int main(int argc, char** argv) {
         return 3;
     }
     return 2;
+}
+
+int main(int argc, char** argv) {
+    // A file-size limit (ulimit -f) is a write that fails, exit 3 with
+    // nothing half-written, as a full disk is - not SIGXFSZ's default,
+    // which killed quiesce mid-write and left what it had written.
+    std::signal(SIGXFSZ, SIG_IGN);
+    const int status = run_main(argc, argv);
+    // Standard output on a full disk (or /dev/full): fputs does not say.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        const int err = errno;
+        std::fprintf(stderr, "quiesce: standard output: cannot write: %s\n", err ? std::strerror(err) : "write error");
+        return status == 0 ? 3 : status;
+    }
+    return status;
 }
