@@ -524,6 +524,44 @@ TEST_CASE("drivers: a name is looked up next to the scenario, in ../drivers, the
     fs::remove_all(root);
 }
 
+TEST_CASE("replay: a run from a relative path, replayed from elsewhere, says where the path is relative to",
+          "[drivers][trace][cli]") {
+    namespace fs = std::filesystem;
+    const fs::path root = tmp_path("replay-relative");
+    fs::create_directories(root / "here");
+    fs::create_directories(root / "elsewhere");
+    fs::copy_file(regression("s3-basic"), root / "here" / "s.toml");
+    const std::string bin = std::string(QUIESCE_BIN) + " ";
+    REQUIRE(quiesce::test::shell("cd " + (root / "here").string() + " && " + bin + "run s.toml --db x.db").status ==
+            0);
+    const std::string db = (root / "here" / "x.db").string();
+    quiesce::test::Cli r = quiesce::test::shell("cd " + (root / "elsewhere").string() + " && " + bin + "replay " + db +
+                                                " 1");
+    INFO(r.out);
+    CHECK(r.status == 2);
+    auto relative = [&](const fs::path& from) {
+        return "quiesce: s.toml: run 1 came from this file, a path relative to the directory it ran in, and " +
+               from.string() + " has none: replay from that directory (or the file is gone)\n";
+    };
+    CHECK(r.out == relative(root / "elsewhere"));
+    // From the directory it ran in, the same replay is identical.
+    r = quiesce::test::shell("cd " + (root / "here").string() + " && " + bin + "replay x.db 1");
+    CHECK(r.out.find("identical") != std::string::npos);
+    fs::remove(root / "here" / "s.toml");
+    r = quiesce::test::shell("cd " + (root / "here").string() + " && " + bin + "replay x.db 1");
+    CHECK(r.status == 2);
+    CHECK(r.out == relative(root / "here"));
+    // An absolute path gone is said so.
+    fs::copy_file(regression("s3-basic"), root / "here" / "s.toml");
+    const std::string abs_path = (root / "here" / "s.toml").string();
+    REQUIRE(sh("run " + abs_path + " --db " + db).status == 0);
+    fs::remove(abs_path);
+    r = sh("replay " + db + " 2");
+    CHECK(r.status == 2);
+    CHECK(r.out == "quiesce: " + abs_path + ": run 2 came from this file, which is gone\n");
+    fs::remove_all(root);
+}
+
 TEST_CASE("run_input: a run records the files it was loaded from, replay names the one that changed",
           "[drivers][trace][cli]") {
     namespace fs = std::filesystem;

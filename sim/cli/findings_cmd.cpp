@@ -262,7 +262,16 @@ int cmd_replay(const std::string& db_path, int64_t run_id) {
                      [&](const Row& row) { inputs.emplace_back(row[0], row[1]); });
     }
     if (!found) throw InputError(db_path, 0, 0, "", fmt::format("no run {}", run_id));
-    if (!fs::exists(file)) throw InputError(file, 0, 0, "", fmt::format("run {} came from this file, which is gone", run_id));
+    if (!fs::exists(file)) {
+        // A relative path is relative to where the run was made, which the
+        // database does not hold.
+        if (fs::path(file).is_relative())
+            throw InputError(file, 0, 0, "",
+                             fmt::format("run {} came from this file, a path relative to the directory it ran in, and "
+                                         "{} has none: replay from that directory (or the file is gone)",
+                                         run_id, fs::current_path().string()));
+        throw InputError(file, 0, 0, "", fmt::format("run {} came from this file, which is gone", run_id));
+    }
     Scenario s = load_scenario(file);
     s.seed = seed;
     parse_trace_level(level, s.trace);  // the digest covers what the run recorded
