@@ -9,6 +9,8 @@
 #include "sim/core/errors.h"
 #include "sim/core/paths.h"
 #include "sim/core/toml_reader.h"
+#include "sim/drivers/device_file.h"
+#include "sim/pm/protocol.h"
 #include "sim/scenario/fork_runner.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/platform.h"
@@ -189,10 +191,26 @@ int cmd_validate(const std::vector<std::string>& files) {
     int bad = 0;
     for (const auto& f : collect(files)) {
         try {
-            if (parse_toml_file(f).contains("driver")) {  // a driver file (scenarios/drivers/)
+            const toml::table doc = parse_toml_file(f);
+            if (doc.contains("driver")) {  // a driver file (scenarios/drivers/)
                 load_driver(f);
                 std::printf("ok: %s\n", f.c_str());
                 continue;
+            }
+            // Without [expect], which every scenario has: a protocol
+            // (scenarios/protocols/: its [[suspend]] phases), a platform
+            // (scenarios/platforms/: cpus, memory, [[device]]) or a device
+            // file (scenarios/devices/: one [device]) checked as its own kind.
+            if (!doc.contains("expect")) {
+                bool other = true;
+                if (doc.contains("suspend") || doc.contains("target")) load_protocol(f);
+                else if (doc.contains("cpus") || doc.contains("memory")) load_platform(f);
+                else if (doc["device"].is_table()) load_device_file(f);
+                else other = false;
+                if (other) {
+                    std::printf("ok: %s\n", f.c_str());
+                    continue;
+                }
             }
             Scenario s = load_scenario(f);
             preflight(s);
