@@ -93,6 +93,8 @@ std::vector<Case> catalogue() {
         {"zero cpu time", {{"s.toml", kScenario + "[limits]\ncpu_time = \"0s\"\n"}}, run, Where::File, "s.toml", "limits.cpu_time"},
         {"trace level", {{"s.toml", kScenario + "[trace]\nlevel = \"verbose\"\n"}}, run, Where::File, "s.toml", "trace.level"},
         {"fault kind", {{"s.toml", kScenario + "[[fault]]\nkind = \"nope\"\n"}}, run, Where::File, "s.toml", "fault[0].kind: unknown fault kind 'nope'"},
+        {"duration without a unit", {{"s.toml", kScenario + "[wake]\nafter = 5\n"}}, run, Where::File, "s.toml", "wake.after: '5' needs a unit: ps, ns, us, ms or s"},
+        {"fault duration without a unit", {{"s.toml", kScenario + "[[fault]]\nkind = \"dma-delay\"\ndevice = \"dma0\"\nduration = 5\n"}}, run, Where::File, "s.toml", "fault[0].duration: '5' needs a unit: ps, ns, us, ms or s"},
         {"fault phase", {{"s.toml", kScenario + "[[fault]]\nkind = \"callback-fail\"\nphase = \"nap\"\ndevice = \"dma0\"\n"}}, run, Where::File, "s.toml", "fault[0].phase"},
         {"incomplete order", {{"s.toml", kScenario + "[order]\nsuspend = [\"dma0\"]\n"}}, run, Where::File, "s.toml", "order.suspend: must name every device once"},
         {"no such device", {{"s.toml", kScenario + "[devices.nope]\nwake = true\n"}}, run, Where::File, "s.toml", "devices.nope: no device named 'nope'"},
@@ -106,6 +108,7 @@ std::vector<Case> catalogue() {
         {"a directory without scenarios", {{"empty/.keep", ""}}, "run {d}/empty --db {d}/out.db", Where::Path, "empty", "no scenario files"},
         // Platform files.
         {"too many cpus", {{"s.toml", on("p")}, {"platforms/p.toml", "cpus = 9\n" + kPlatform}}, run, Where::File, "platforms/p.toml", "cpus: must be 1 to 8"},
+        {"clock without a unit", {{"s.toml", on("p")}, {"platforms/p.toml", "cpu_clock = 1.5\n" + kPlatform}}, run, Where::File, "platforms/p.toml", "cpu_clock: '1.5' needs a unit: Hz, kHz, MHz or GHz"},
         {"cpu clock above 1000GHz", {{"s.toml", on("p")}, {"platforms/p.toml", "cpu_clock = \"2000GHz\"\n" + kPlatform}}, run, Where::File, "platforms/p.toml", "cpu_clock"},
         {"memory not whole MiB", {{"s.toml", on("p")}, {"platforms/p.toml", "memory = \"3MiB\"\n" + kPlatform}}, run, Where::File, "platforms/p.toml", "memory"},
         {"device type", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + device("x", "gpu", "02.0", "pci0")}}, run, Where::File, "platforms/p.toml", "device[2].type: unknown device type 'gpu'"},

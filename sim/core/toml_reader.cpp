@@ -88,6 +88,13 @@ std::optional<std::string> TableReader::str(const std::string& key) {
     return std::string(*n->as_string());
 }
 
+std::optional<std::string> TableReader::quantity(const std::string& key) {
+    const toml::node* n = get(key);
+    if (n && n->is_integer()) return std::to_string(int64_t(*n->as_integer()));
+    if (n && n->is_floating_point()) return fmt::format("{}", double(*n->as_floating_point()));
+    return str(key);
+}
+
 std::string TableReader::required_str(const std::string& key) {
     auto v = str(key);
     if (!v) fail(key, "is required");

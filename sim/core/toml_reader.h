@@ -48,6 +48,10 @@ public:
     TableReader(std::string file, const toml::table& table, std::string prefix);
 
     std::optional<std::string> str(const std::string& key);
+    // A quantity with its unit ("5us", "1GHz"): its text, or a bare
+    // number's decimal text, which the unit's parser then refuses by name
+    // ("'5' needs a unit: ...") instead of "expected a string".
+    std::optional<std::string> quantity(const std::string& key);
     std::string str(const std::string& key, const std::string& def) { return str(key).value_or(def); }
     std::string required_str(const std::string& key);
     std::optional<int64_t> integer(const std::string& key);

@@ -163,7 +163,7 @@ StepCondition parse_condition(TableReader& r, const std::string& text) {
 }
 
 Picos duration_of(TableReader& r, const std::string& key) {
-    auto text = r.str(key);
+    auto text = r.quantity(key);
     if (!text) return 0;
     try {
         return parse_duration(*text);

@@ -60,7 +60,7 @@ PlatformSpec load_platform(const std::string& path) {
     p.name = r.required_str("name");
     p.description = r.str("description", "");
     if (auto c = r.integer("cpus", 1, 8)) p.cpus = unsigned(*c);
-    if (auto s = r.str("cpu_clock")) {
+    if (auto s = r.quantity("cpu_clock")) {
         p.cpu_hz = parse_value(r, "cpu_clock", *s, parse_hz);
         if (p.cpu_hz > kMaxClockHz)
             r.fail("cpu_clock", "'" + *s + "' is above 1000GHz, the fastest clock the model represents (one cycle per picosecond)");

@@ -76,7 +76,7 @@ void read_protocol(TableReader& top, Scenario& s) {
         if (!p) o.fail("phase", "protocol '" + name + "' has no phase '" + phase + "'");
         if (auto order = o.str("order")) p->order = *order;
         if (auto undo = o.str("undo")) p->undo = *undo;
-        if (auto d = o.str("duration")) p->duration = parse_value(o, "duration", *d, parse_duration);
+        if (auto d = o.quantity("duration")) p->duration = parse_value(o, "duration", *d, parse_duration);
         if (auto a = o.boolean("async")) p->async = *a;
         bool skip = o.boolean("skip").value_or(false);
         o.done();
@@ -237,12 +237,12 @@ Scenario load_scenario_files(const std::string& path) {
     }
     if (const toml::table* t = top.table("wake")) {
         TableReader r(path, *t, "wake");
-        if (auto a = r.str("after")) s.wake_after = parse_value(r, "after", *a, parse_duration);
-        if (auto a = r.str("power_button")) {
+        if (auto a = r.quantity("after")) s.wake_after = parse_value(r, "after", *a, parse_duration);
+        if (auto a = r.quantity("power_button")) {
             s.button_after = parse_value(r, "power_button", *a, parse_duration);
             if (s.button_after == 0) r.fail("power_button", "must be above 0");
         }
-        if (auto a = r.str("usb_key")) {
+        if (auto a = r.quantity("usb_key")) {
             s.key_after = parse_value(r, "usb_key", *a, parse_duration);
             if (s.key_after == 0) r.fail("usb_key", "must be above 0");
             if (std::none_of(s.platform.devices.begin(), s.platform.devices.end(),
@@ -254,22 +254,22 @@ Scenario load_scenario_files(const std::string& path) {
     if (const toml::table* t = top.table("initiator")) {
         TableReader r(path, *t, "initiator");
         if (auto b = r.boolean("wakeup_count")) s.wakeup_count = *b;
-        if (auto a = r.str("think")) s.think = parse_value(r, "think", *a, parse_duration);
+        if (auto a = r.quantity("think")) s.think = parse_value(r, "think", *a, parse_duration);
         r.done();
     }
     if (const toml::table* t = top.table("limits")) {
         TableReader r(path, *t, "limits");
-        if (auto a = r.str("sim_time")) s.sim_limit = parse_value(r, "sim_time", *a, parse_duration);
-        if (auto a = r.str("callback")) {
+        if (auto a = r.quantity("sim_time")) s.sim_limit = parse_value(r, "sim_time", *a, parse_duration);
+        if (auto a = r.quantity("callback")) {
             s.callback_budget = parse_value(r, "callback", *a, parse_duration);
             if (s.callback_budget == 0) r.fail("callback", "must be above 0");
         }
-        if (auto a = r.str("cpu_time")) {
+        if (auto a = r.quantity("cpu_time")) {
             Picos ps = parse_value(r, "cpu_time", *a, parse_duration);
             s.cpu_limit_s = double(ps) / 1e12;
             if (s.cpu_limit_s <= 0) r.fail("cpu_time", "must be above 0");
         }
-        if (auto a = r.str("wall_time")) {
+        if (auto a = r.quantity("wall_time")) {
             Picos ps = parse_value(r, "wall_time", *a, parse_duration);
             s.wall_limit_s = double(ps) / 1e12;
             if (s.wall_limit_s <= 0) r.fail("wall_time", "must be above 0");
