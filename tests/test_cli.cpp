@@ -91,6 +91,11 @@ TEST_CASE("cli: bad input exits 2 with one line and writes nothing", "[cli]") {
     r = sh("run /no/such/dir");
     REQUIRE(r.status == 2);
     REQUIRE(r.out == "quiesce: /no/such/dir: no such file or directory\n");
+    // An option with a short name is named by both, as either may have been typed.
+    r = sh("run " + regression("s3-basic") + " -j 0 --db " + db);
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out == "quiesce: -j/--jobs: must be 1 to 256, got '0' (see quiesce run --help)\n");
+    REQUIRE_FALSE(std::filesystem::exists(db));
 }
 
 TEST_CASE("cli: validate checks protocol, platform and device files as their own kind", "[cli]") {

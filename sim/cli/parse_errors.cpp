@@ -41,7 +41,9 @@ std::string command_list(const CLI::App& cmd) {
 
 // An option as the help shows it: "--jobs"; a positional argument in capitals ("RUN").
 std::string display_name(const CLI::Option& o) {
-    std::string name = o.get_name();
+    // Every name of an option, as one may have typed either: -j/--jobs.
+    std::string name = o.nonpositional() ? o.get_name(false, true) : o.get_name();
+    std::replace(name.begin(), name.end(), ',', '/');
     if (!o.nonpositional())
         std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::toupper(c)); });
     return name;
