@@ -18,6 +18,7 @@
 #include <set>
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 using json = nlohmann::json;
 
@@ -153,6 +154,18 @@ TEST_CASE("trace: show is a timeline, diff finds where a failing run departs", "
     std::string same;
     REQUIRE(run_cli("trace diff " + path + " 1 1", &same) == 0);
     REQUIRE(same.find("the runs have the same") != std::string::npos);
+    // A run against itself has every phase in both columns, +0ps apart, as two identical runs do.
+    REQUIRE(same.find("only in") == std::string::npos);
+    std::istringstream rows(same.substr(same.find("\nphase ")));
+    int phase_rows = 0;
+    for (std::string line; std::getline(rows, line);) {
+        if (line.empty() || line.rfind("phase ", 0) == 0) continue;
+        INFO(line);
+        REQUIRE(line.size() > 5);
+        REQUIRE(line.substr(line.size() - 5) == " +0ps");
+        ++phase_rows;
+    }
+    REQUIRE(phase_rows > 5);
     REQUIRE(run_cli("trace show " + path + " 7") == 2);
     std::filesystem::remove(path);
 }

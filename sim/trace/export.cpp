@@ -275,10 +275,11 @@ std::vector<std::pair<uint64_t, std::string>> diff_events(const TraceReader& db,
 // nothing when they read the same bytes or either recorded none.
 std::string input_differences(const TraceReader& db, int64_t a, int64_t b) {
     std::map<std::string, std::pair<std::string, std::string>> files;  // path -> hash in A, in B
-    for (int64_t run : {a, b})
-        each_row(db, "SELECT path, hash, id FROM run_input WHERE run_id = ? ORDER BY id", {run},
+    // By side, not by id: A and B may be the same run.
+    for (bool side_a : {true, false})
+        each_row(db, "SELECT path, hash, id FROM run_input WHERE run_id = ? ORDER BY id", {side_a ? a : b},
                  {"run_input.path", "run_input.hash", "run_input.id"}, [&](const Row& c) {
-                     (run == a ? files[c[0]].first : files[c[0]].second) = c[1];
+                     (side_a ? files[c[0]].first : files[c[0]].second) = c[1];
                  });
     bool in_a = false, in_b = false;
     for (const auto& [path, h] : files) {
@@ -311,14 +312,14 @@ std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
     out += fmt::format("\n{:<32} {:>12} {:>12} {:>12}\n", "phase", "A", "B", "B - A");
     std::map<std::string, std::pair<int64_t, int64_t>> phases;
     std::vector<std::string> order;
-    for (int64_t run : {a, b})
+    for (bool side_a : {true, false})  // by side: `trace diff DB 3 3` has both columns
         each_row(db,
                  "SELECT s.name, s.dur, s.id FROM slice s JOIN track t ON t.id = s.track_id"
                  " WHERE s.run_id = ? AND s.category = 'phase' AND t.name = 'kernel' ORDER BY s.ts",
-                 {run}, {"slice.name", "slice.dur", "slice.id"}, [&](const Row& c) {
+                 {side_a ? a : b}, {"slice.name", "slice.dur", "slice.id"}, [&](const Row& c) {
                      auto [it, fresh] = phases.emplace(c[0], std::make_pair(int64_t(-1), int64_t(-1)));
                      if (fresh) order.push_back(c[0]);
-                     (run == a ? it->second.first : it->second.second) = int64_t(c.natural(1));
+                     (side_a ? it->second.first : it->second.second) = int64_t(c.natural(1));
                  });
     for (const auto& name : order) {
         auto [da, dbb] = phases[name];
