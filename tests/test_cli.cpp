@@ -167,6 +167,10 @@ TEST_CASE("cli: query opens read-only and refuses writes", "[cli][trace]") {
     REQUIRE(r.out == "count(*)\n1\n");
     r = sh("query " + db + " \"SELEC 1\"");
     REQUIRE(r.status == 2);
+    r = sh("query " + db + " \"ATTACH '" + db + "-other' AS o\"");
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out == "quiesce: query: refused: ATTACH opens another database; quiesce query reads this one only\n");
+    REQUIRE_FALSE(std::filesystem::exists(db + "-other"));
     TempFile notdb("just text", ".db");
     r = sh("query " + notdb.path() + " \"SELECT 1\"");
     REQUIRE(r.status == 2);

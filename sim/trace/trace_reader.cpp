@@ -230,7 +230,15 @@ std::string TraceReader::query(const std::string& sql, const std::string& format
     const int prc = sqlite3_prepare_v2(db, sql.c_str(), -1, &prepared, &tail);
     StmtPtr fin(prepared);
     sqlite3_stmt* st = prepared;
-    if (prc != SQLITE_OK) throw InputError("query", 0, 0, "", sqlite3_errmsg(db));
+    // SQLITE_LIMIT_ATTACHED is 0 (the constructor): an ATTACH fails as it
+    // runs, in SQLite's words; say what that refuses.
+    auto sql_error = [db] {
+        std::string why = sqlite3_errmsg(db);
+        if (why.rfind("too many attached databases", 0) == 0)
+            why = "refused: ATTACH opens another database; quiesce query reads this one only";
+        return InputError("query", 0, 0, "", why);
+    };
+    if (prc != SQLITE_OK) throw sql_error();
     if (!st) throw InputError("query", 0, 0, "", "empty statement");
     for (const char* p = tail; p && *p; ++p)
         if (!std::isspace(static_cast<unsigned char>(*p)) && *p != ';')
@@ -273,7 +281,7 @@ std::string TraceReader::query(const std::string& sql, const std::string& format
             throw InputError(path_, 0, 0, "",
                              fmt::format("a value is over {} MiB: quiesce query reads no longer ones",
                                          kQueryResultBytes >> 20));
-        throw InputError("query", 0, 0, "", sqlite3_errmsg(db));
+        throw sql_error();
     }
     if (format == "table") {  // every row padded to the widest cell of each column
         std::vector<int64_t> width(names.size());
