@@ -243,7 +243,13 @@ TEST_CASE("cli: query prints an aligned table, CSV or JSON, and the views answer
     r = sh("query " + db + " \"SELECT scenario, message FROM run\" --format csv");
     REQUIRE(r.out == "scenario,message\r\npci-bar-restore-legacy,found the expected hwstate.not-restored\r\n");
     r = sh("query " + db + " \"SELECT id, seed, scenario FROM run\" --format json");
-    REQUIRE(r.out == "[\n  {\n    \"id\": 1,\n    \"scenario\": \"pci-bar-restore-legacy\",\n    \"seed\": 2\n  }\n]\n");
+    REQUIRE(r.out == "[\n  {\n    \"id\": 1,\n    \"seed\": 2,\n    \"scenario\": \"pci-bar-restore-legacy\"\n  }\n]\n");
+    // The keys in select order, the values' types kept.
+    r = sh("query " + db + " \"SELECT status AS z, id AS a, NULL AS n, 0.5 AS m FROM run\" --format json");
+    REQUIRE(r.out == "[\n  {\n    \"z\": \"passed\",\n    \"a\": 1,\n    \"n\": null,\n    \"m\": 0.5\n  }\n]\n");
+    // No column lost: one whose name an earlier column's key has is NAME:N, N its 1-based position.
+    r = sh("query " + db + " \"SELECT a.id, b.id, 'x' AS 'id:2', b.seed FROM run a JOIN run b ON b.id = a.id\" --format json");
+    REQUIRE(r.out == "[\n  {\n    \"id\": 1,\n    \"id:2\": 1,\n    \"id:2:3\": \"x\",\n    \"seed\": 2\n  }\n]\n");
     r = sh("query " + db + " \"SELECT count(*) FROM phases WHERE run_id = 1\" --format list");
     REQUIRE(r.out == "count(*)\n30\n");
     r = sh("query " + db + " \"SELECT device, callback, rc FROM callbacks WHERE phase = 'suspend_noirq' ORDER BY ts\" --format list");

@@ -46,16 +46,25 @@ std::string format_rows(const std::vector<std::string>& names, const std::vector
             out += "\r\n";
         }
     } else if (format == "json") {  // an array of objects, numbers as numbers
-        nlohmann::json arr = nlohmann::json::array();
+        // The keys in select order, one a column: a name an earlier column's
+        // key has is followed by ':' and the column's 1-based position
+        // (`SELECT a.id, b.id`: "id" and "id:2").
+        std::vector<std::string> keys;
+        for (size_t i = 0; i < names.size(); ++i) {
+            std::string key = names[i];
+            while (std::find(keys.begin(), keys.end(), key) != keys.end()) key += ":" + std::to_string(i + 1);
+            keys.push_back(key);
+        }
+        nlohmann::ordered_json arr = nlohmann::ordered_json::array();
         for (size_t k = 0; k < rows.size(); ++k) {
-            nlohmann::json o = nlohmann::json::object();
-            for (size_t i = 0; i < names.size(); ++i) {
+            nlohmann::ordered_json o = nlohmann::ordered_json::object();
+            for (size_t i = 0; i < keys.size(); ++i) {
                 const std::string& v = rows[k][i];
                 switch (types[k][i]) {
-                    case SQLITE_INTEGER: o[names[i]] = std::stoll(v); break;
-                    case SQLITE_FLOAT: o[names[i]] = std::stod(v); break;
-                    case SQLITE_NULL: o[names[i]] = nullptr; break;
-                    default: o[names[i]] = v;
+                    case SQLITE_INTEGER: o[keys[i]] = std::stoll(v); break;
+                    case SQLITE_FLOAT: o[keys[i]] = std::stod(v); break;
+                    case SQLITE_NULL: o[keys[i]] = nullptr; break;
+                    default: o[keys[i]] = v;
                 }
             }
             arr.push_back(std::move(o));
