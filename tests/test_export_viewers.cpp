@@ -311,6 +311,30 @@ TEST_CASE("viewers: the VCD has every track's slices, zero-length phases and USB
     REQUIRE(bad.status == 2);
     REQUIRE(bad.out == "quiesce: --gtkw: a save file for --format vcd only\n");
     std::filesystem::remove(save);
+    // A save file that cannot be written leaves no VCD either: an input error
+    // (exit 2, as -o in a missing directory is), the two files all or none.
+    const std::string vcd = tmp_path("unpaired.vcd"), dir = tmp_path("unpaired.dir");
+    std::filesystem::create_directories(dir);
+    for (const std::string& where : {tmp_path("nonexistent") + "/x.gtkw", dir}) {
+        INFO(where);
+        bad = sh("trace export " + runs.db + " 1 --format vcd -o " + vcd + " --gtkw " + where);
+        REQUIRE(bad.status == 2);
+        REQUIRE(bad.out.rfind("quiesce: " + where + ": cannot write file: ", 0) == 0);
+        REQUIRE(std::count(bad.out.begin(), bad.out.end(), '\n') == 1);
+        REQUIRE_FALSE(std::filesystem::exists(vcd));
+        REQUIRE_FALSE(std::filesystem::exists(vcd + ".tmp"));
+        REQUIRE_FALSE(std::filesystem::exists(where + ".tmp"));
+    }
+    // The save file where the VCD goes would overwrite it: refused, nothing written.
+    bad = sh("trace export " + runs.db + " 1 --format vcd -o " + vcd + " --gtkw " + vcd);
+    REQUIRE(bad.status == 2);
+    REQUIRE(bad.out == "quiesce: " + vcd + ": --gtkw: the same file as -o\n");
+    REQUIRE_FALSE(std::filesystem::exists(vcd));
+    // As -o in a missing directory.
+    bad = sh("trace export " + runs.db + " 1 --format vcd -o " + tmp_path("nonexistent") + "/x.vcd");
+    REQUIRE(bad.status == 2);
+    REQUIRE(bad.out.rfind("quiesce: " + tmp_path("nonexistent") + "/x.vcd: cannot write file: ", 0) == 0);
+    std::filesystem::remove(dir);
 }
 
 // A viewer computes a complete event's end as ts + dur in doubles (speedscope

@@ -148,33 +148,59 @@ void write_junit_input_error(const std::string& path, const std::string& suite, 
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {
-    const std::string tmp = path + ".tmp";
-    // Whatever fails, the temporary file goes and `path` is as it was.
-    const auto fail = [&](int err, bool created) {
-        if (created) ::unlink(tmp.c_str());
+    write_files_atomically({{path, content}});
+}
+
+void write_files_atomically(const std::vector<std::pair<std::string, std::string>>& files) {
+    std::vector<std::string> temporaries;  // written so far: they go on any failure
+    // Whatever fails, the temporary files go and every path is as it was.
+    const auto fail = [&](const std::string& path, int err) {
+        for (const auto& t : temporaries) ::unlink(t.c_str());
         std::string why = "cannot write file: " + std::error_code(err, std::generic_category()).message();
         if (environment_errno(err)) throw EnvironmentError(path, why);
         throw InputError(path, 0, 0, "", why);
     };
     // A device or a FIFO (`--junit /dev/null`, a pipe) is written through,
     // never replaced by a rename: there is no old content to keep.
-    struct stat st;
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-        int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-        if (fd < 0) fail(errno, false);
-        const int err = write_all(fd, content);
-        ::close(fd);
-        if (err) fail(err, false);
-        return;
+    std::vector<bool> through(files.size());
+    for (size_t i = 0; i < files.size(); ++i) {
+        struct stat st;
+        if (::stat(files[i].first.c_str(), &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) fail(files[i].first, EISDIR);  // its rename would fail after the others'
+        through[i] = !S_ISREG(st.st_mode);
     }
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) fail(errno, false);
-    if (const int err = write_all(fd, content)) {
-        ::close(fd);
-        fail(err, true);
+    for (size_t i = 0; i < files.size(); ++i) {
+        if (through[i]) continue;
+        const auto& [path, content] = files[i];
+        const std::string tmp = path + ".tmp";
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (fd < 0) fail(path, errno);
+        temporaries.push_back(tmp);
+        if (const int err = write_all(fd, content)) {
+            ::close(fd);
+            fail(path, err);
+        }
+        if (::close(fd) != 0) fail(path, errno);
     }
-    if (::close(fd) != 0) fail(errno, true);
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno, true);
+    for (size_t i = 0; i < files.size(); ++i) {
+        if (!through[i]) continue;
+        int fd = ::open(files[i].first.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0) fail(files[i].first, errno);
+        const int err = write_all(fd, files[i].second);
+        ::close(fd);
+        if (err) fail(files[i].first, err);
+    }
+    // Renames in the paths' own directories; one that fails after another
+    // succeeded leaves that one's new file (the others' temporaries go).
+    for (size_t i = 0, t = 0; i < files.size(); ++i) {
+        if (through[i]) continue;
+        if (std::rename(temporaries[t].c_str(), files[i].first.c_str()) != 0) {
+            const int err = errno;
+            temporaries.erase(temporaries.begin(), temporaries.begin() + std::ptrdiff_t(t));
+            fail(files[i].first, err);
+        }
+        ++t;
+    }
 }
 
 }  // namespace quiesce

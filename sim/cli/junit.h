@@ -9,6 +9,7 @@
 #include "sim/core/errors.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quiesce {
@@ -33,5 +34,12 @@ void write_junit_input_error(const std::string& path, const std::string& suite, 
 // EnvironmentError when the machine refused (a full disk, a file-size
 // limit, an I/O error), an InputError otherwise.
 void write_file_atomically(const std::string& path, const std::string& content);
+// Several files (path, content) all or none: each is written to its PATH.tmp
+// and the renames come only when every one is whole; a failure removes the
+// temporaries and leaves every path as it was (but one renamed before a later
+// rename failed), and throws as above. A path that is a directory fails
+// before anything is written, so that its rename does not. (A device or FIFO
+// is written through, after the temporaries: nothing to keep there.)
+void write_files_atomically(const std::vector<std::pair<std::string, std::string>>& files);
 
 }  // namespace quiesce

@@ -246,15 +246,22 @@ static int run_main(int argc, char** argv) {
             std::string text = export_format == "vcd"    ? export_vcd(db, export_run)
                                : export_format == "html" ? export_html(db, export_run)
                                                          : export_chrome(db, export_run);
-            if (export_out.empty()) std::fputs(text.c_str(), stdout);
-            else write_file_atomically(export_out, text);
             if (export_format == "vcd" && export_gtkw_out.empty() && !export_out.empty()) {
                 export_gtkw_out = fs::path(export_out).replace_extension(".gtkw").string();
                 if (export_gtkw_out == export_out) export_gtkw_out += ".gtkw";
             }
-            if (export_format == "vcd" && !export_gtkw_out.empty())
-                write_file_atomically(export_gtkw_out, export_gtkw(db, export_run, export_out.empty() ? "" :
-                                                                   fs::absolute(export_out).string()));
+            // The VCD and its save file are written all or none.
+            std::vector<std::pair<std::string, std::string>> files;
+            if (!export_out.empty()) files.emplace_back(export_out, text);
+            if (export_format == "vcd" && !export_gtkw_out.empty()) {
+                if (!export_out.empty() && fs::absolute(export_gtkw_out).lexically_normal() ==
+                                               fs::absolute(export_out).lexically_normal())
+                    throw InputError(export_gtkw_out, 0, 0, "--gtkw", "the same file as -o");
+                files.emplace_back(export_gtkw_out, export_gtkw(db, export_run, export_out.empty() ? "" :
+                                                                fs::absolute(export_out).string()));
+            }
+            write_files_atomically(files);
+            if (export_out.empty()) std::fputs(text.c_str(), stdout);
             return 0;
         }
         if (*query) return cmd_query(query_db, query_sql, query_format, query_timeout);
