@@ -139,7 +139,7 @@ std::vector<Case> catalogue() {
         {"scenario: patch of no callback", {{"s.toml", kScenario + "[[drivers.dma0.patch]]\ncallback = \"nap\"\nappend = []\n"}}, run, Where::File, "s.toml", "callback"},
         // The command line.
         {"--seed -1", {}, good + " --seed -1", Where::Option, "--seed", "got '-1'"},
-        {"-j 0", {}, good + " -j 0", Where::Option, "--jobs", "0"},
+        {"-j 0", {}, good + " -j 0", Where::Option, "-j/--jobs", "0"},
         {"--fault of no kind", {}, good + " --fault kind=nope", Where::Option, "--fault 1", "unknown fault kind 'nope'"},
         {"--order incomplete", {}, good + " --order dma0", Where::Option, "--order", "must name every device once"},
         {"--junit into no directory", {}, good + " --junit {d}/nodir/x.xml", Where::Path, "nodir/x.xml", "--junit"},
@@ -154,7 +154,7 @@ std::vector<Case> catalogue() {
         {"a missing argument", {}, "graph", Where::Option, "graph", ": SCENARIO is required"},
         {"an option without its value", {}, good + " --junit", Where::Option, "--junit", ": needs a value"},
         {"a run id that is no number", {}, "trace show {good} one", Where::Option, "RUN", ": expected an integer, got 'one'"},
-        {"-j not a number", {}, good + " -j many", Where::Option, "--jobs", "got 'many'"},
+        {"-j not a number", {}, good + " -j many", Where::Option, "-j/--jobs", "got 'many'"},
         {"explore --budget", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --budget 5x", Where::Option, "--budget", "'5x'"},
         {"explore --shard", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --shard 2/1", Where::Option, "--shard", ""},
         {"export --format", {}, "trace export {good} 1 --format pdf -o {d}/x.pdf", Where::Option, "--format", ": must be chrome, vcd or html, got 'pdf'"},
