@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <time.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,12 +85,25 @@ Running start_child(size_t index, RunLimits limits) {
 }
 
 // Reaps a child whose pipes are closed.
+double cpu_seconds(const Running& c);
+
 ChildResult finish_child(Running& c) {
+    // A child that ended past its CPU limit before the parent looked (the
+    // parent looks between polls, and a loaded machine may not run it in
+    // time) is timed out all the same: the verdict does not depend on when
+    // the parent was scheduled. Its own clock, read before it is reaped
+    // (its rusage at wait4 would add the descendants it reaped: a stem's
+    // variants).
+    const double cpu = c.killed ? 0 : cpu_seconds(c);
     int status = 0;
     while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
     }
     ChildResult r = std::move(c.r);
     r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.start).count();
+    if (!c.killed && cpu > c.limit.cpu_s) {
+        c.killed = true;
+        r.cpu_limit = true;
+    }
     if (c.killed) r.status = ChildResult::Status::TimedOut;
     else if (WIFSIGNALED(status)) {
         r.status = ChildResult::Status::Crashed;
