@@ -32,7 +32,7 @@ struct StepCondition {
 };
 
 // A step's operation, resolved from its name once when the step is read
-// (read_step_fields) and again when a DriverRunner takes its program: the
+// (read_step_fields; a DriverRunner refuses a step left unresolved): the
 // interpreter dispatches on it instead of comparing names. In the order of
 // step_ops(), which holds each one's name.
 enum class StepCode : uint8_t {
