@@ -357,33 +357,30 @@ void Cpu::cache_write(uint64_t addr, uint64_t len) {
     // in the dead core's cache.
     if (!online_) return;
     for (uint64_t line = addr & ~(kLine - 1); line < addr + len; line += kLine) {
-        auto it = lines_.find(line);
-        if (it != lines_.end()) {
-            lru_.splice(lru_.end(), lru_, it->second.lru);
+        if (DirtyLines::Line* hit = lines_.find(line)) {
+            lines_.touch(*hit);
             continue;
         }
-        Line l;
+        std::array<uint8_t, kLine> dram;
         bool moved = false;
         for (Cpu* peer : peers_) {  // read-for-ownership: the line leaves the other cache, dirty
-            auto pit = peer->lines_.find(line);
-            if (pit == peer->lines_.end()) continue;
-            l.dram = pit->second.dram;
-            peer->lru_.erase(pit->second.lru);
-            peer->lines_.erase(pit);
+            DirtyLines::Line* theirs = peer->lines_.find(line);
+            if (!theirs) continue;
+            dram = theirs->dram;
+            peer->lines_.erase(*theirs);
             peer->line_dropped(line);
             moved = true;
             break;
         }
-        if (!moved) memory_->peek(line, l.dram.data(), kLine);
+        if (!moved) memory_->peek(line, dram.data(), kLine);
         // Full: write back the least recently written line. (The capacity is
         // looked up on a miss only: a hit, the common case, needs none.)
         if (lines_.size() >= size_t(std::max<int64_t>(1, props().get<int64_t>("cache_lines")))) {
-            lines_.erase(lru_.front());
-            line_dropped(lru_.front());
-            lru_.pop_front();
+            DirtyLines::Line& oldest = lines_.oldest();
+            line_dropped(oldest.addr);
+            lines_.erase(oldest);
         }
-        l.lru = lru_.insert(lru_.end(), line);
-        lines_.emplace(line, l);
+        lines_.insert(line).dram = dram;
         line_added(line);
     }
 }
@@ -395,17 +392,15 @@ void Cpu::snoop_write(uint64_t addr, uint64_t len) {
             line |= (kPage - 1) & ~(kLine - 1);  // none in this page: on from its last line
             continue;
         }
-        auto it = lines_.find(line);
-        if (it == lines_.end()) continue;
-        lru_.erase(it->second.lru);
-        lines_.erase(it);
+        DirtyLines::Line* l = lines_.find(line);
+        if (!l) continue;
+        lines_.erase(*l);
         line_dropped(line);
     }
 }
 
 void Cpu::lines_cleared() {
     lines_.clear();
-    lru_.clear();
     dirty_in_bucket_.fill(0);
 }
 
@@ -488,19 +483,18 @@ void Cpu::idle_exit() {
 void Cpu::lose_context(bool memory_retained) {
     if (memory_retained && !lines_.empty() && memory_) {
         // The data of every dirty line never reaches DRAM: memory keeps what DRAM held.
-        std::vector<uint64_t> lost(lru_.begin(), lru_.end());
+        const std::string who = path() + " cache loss";
         std::string first;
-        for (size_t i = 0; i < lost.size(); ++i) {
-            memory_->poke(lost[i], lines_.at(lost[i]).dram.data(), kLine, path() + " cache loss");
-            if (i < 8) first += fmt::format("{}{:#x}", i ? "," : "", lost[i]);
-        }
+        size_t i = 0;
+        lines_.each_oldest_first([&](const DirtyLines::Line& l) {
+            memory_->poke(l.addr, l.dram.data(), kLine, who);
+            if (i < 8) first += fmt::format("{}{:#x}", i ? "," : "", l.addr);
+            ++i;
+        });
         hub().guest_error(path(), "cache.lost-dirty-lines",
-                          fmt::format("{} dirty cache line(s) lost when power was removed (first: {})", lost.size(),
-                                      first),
-                          {{"lines", std::to_string(lost.size())}, {"first", first}});
+                          fmt::format("{} dirty cache line(s) lost when power was removed (first: {})", i, first),
+                          {{"lines", std::to_string(i)}, {"first", first}});
     }
-    lost_lines_ = std::move(lines_);
-    lost_lru_ = std::move(lru_);
     lines_cleared();
     irqs_enabled_ = false;
     online_ = false;

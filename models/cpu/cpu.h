@@ -30,6 +30,7 @@
 // core, at most a slice (pct_hold).
 #pragma once
 
+#include "models/cpu/dirty_lines.h"
 #include "models/cpu/intc.h"
 #include "sim/core/bus.h"
 #include "sim/core/module.h"
@@ -39,10 +40,8 @@
 
 #include <array>
 #include <functional>
-#include <list>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace quiesce {
@@ -192,15 +191,10 @@ private:
     sc_core::sc_process_handle next_in_line();
     uint64_t slice_cycles();
 
-    static constexpr uint64_t kLine = 64;
-    struct Line {
-        std::array<uint8_t, kLine> dram;   // what DRAM holds until write-back
-        std::list<uint64_t>::iterator lru;
-    };
+    static constexpr uint64_t kLine = DirtyLines::kLine;
     PhysicalMemory* memory_ = nullptr;
     std::vector<Cpu*> peers_;
-    std::unordered_map<uint64_t, Line> lines_;  // line address -> dirty line
-    std::list<uint64_t> lru_;                    // least recently written first
+    DirtyLines lines_;  // least recently written first
     // How many of lines_ lie in the 4 KiB pages of each bucket (a page's
     // bucket: its number modulo kPageBuckets). A device write into a page
     // whose bucket counts none has no line here to invalidate, so
@@ -211,11 +205,7 @@ private:
     static size_t page_bucket(uint64_t line) { return (line / kPage) % kPageBuckets; }
     void line_added(uint64_t line) { ++dirty_in_bucket_[page_bucket(line)]; }
     void line_dropped(uint64_t line) { --dirty_in_bucket_[page_bucket(line)]; }
-    void lines_cleared();  // lines_ and lru_ emptied, their counts with them
-    // The lines the last power cut lost, freed at the next cut or with the
-    // CPU (as PhysicalMemory's lost pages: no copy-on-write in a forked run).
-    std::unordered_map<uint64_t, Line> lost_lines_;
-    std::list<uint64_t> lost_lru_;
+    void lines_cleared();  // lines_ emptied (nothing freed), their counts with them
 
     unsigned index_;
     void run_for(uint64_t cycles);
