@@ -8,7 +8,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -277,4 +279,54 @@ TEST_CASE("bad input: every case exits 2 with one line naming where, and writes 
     for (const auto& [path, content] : good_before) CHECK(snapshot(root).at(path) == content);
     CHECK(databases_here() == dbs_before);
     fs::remove_all(root);
+}
+
+// One reader of durations serves every file kind: these lines are what each
+// printed before they shared it, byte for byte.
+TEST_CASE("bad input: a bad duration reads alike in scenario and device and driver and protocol files", "[bad-input]") {
+    const std::string d = tmp_path("bad-duration");
+    fs::create_directories(d + "/drivers");
+    const std::string qgpu = quiesce::test::read_text(std::string(QUIESCE_DATA_DIR) + "/devices/qgpu.toml");
+    const size_t latency = qgpu.find("latency = \"10us\"");  // the engine's, the first
+    REQUIRE(latency != std::string::npos);
+    const std::string latency_line = std::to_string(1 + std::count(qgpu.begin(), qgpu.begin() + long(latency), '\n'));
+    // The value as written, and the reason it is refused.
+    const std::vector<std::pair<std::string, std::string>> values = {
+        {"\"50\"", "'50' needs a unit: ps, ns, us, ms or s"},
+        {"\"5xs\"", "'5xs' needs a unit: ps, ns, us, ms or s"},
+        {"\"-5us\"", "'-5us' does not start with a number"},
+        {"\"abc\"", "'abc' does not start with a number"},
+        {"5", "'5' needs a unit: ps, ns, us, ms or s"},
+        {"1.5", "'1.5' needs a unit: ps, ns, us, ms or s"},
+    };
+    struct Kind {
+        std::string file, where;                         // where: line:column: key
+        std::function<std::string(const std::string&)> text;  // the file with the value
+    };
+    const std::vector<Kind> kinds = {
+        {"s.toml", "8:9: wake.after", [](const std::string& v) { return kScenario + "[wake]\nafter = " + v + "\n"; }},
+        {"s.toml", "10:12: fault[0].duration",
+         [](const std::string& v) {
+             return kScenario + "[[fault]]\nkind = \"dma-delay\"\ndevice = \"dma0\"\nduration = " + v + "\n";
+         }},
+        {"drivers/d.toml", "5:39: callbacks.suspend[0].duration",
+         [](const std::string& v) { return driver("suspend = [{ op = \"sleep\", duration = " + v + " }]\n"); }},
+        {"dev.toml", latency_line + ":11: engine.latency",
+         [&](const std::string& v) { return subst(qgpu, "latency = \"10us\"", "latency = " + v); }},
+        {"p.toml", "5:12: suspend[0].duration",
+         [](const std::string& v) {
+             return "name = \"q\"\n[[suspend]]\nname = \"enter\"\naction = \"platform-enter\"\nduration = " + v + "\n" +
+                    kResume;
+         }},
+    };
+    for (const Kind& k : kinds)
+        for (const auto& [value, reason] : values) {
+            const std::string path = d + "/" + k.file;
+            std::ofstream(path, std::ios::binary) << k.text(value);
+            quiesce::test::Cli r = sh("validate " + path);
+            INFO(k.file << " with " << value);
+            CHECK(r.status == 2);
+            CHECK(r.out == "quiesce: " + path + ":" + k.where + ": " + reason + "\n");
+        }
+    fs::remove_all(d);
 }
