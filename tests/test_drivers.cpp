@@ -172,6 +172,10 @@ replace = [{ op = "queue-stop" }]
     // the normal path, not after the error path.
     TempFile g(kDerived + "[[patch]]\ncallback = \"resume\"\nmove = \"start-queue\"\nto = \"suspend\"\nat = \"end\"\n");
     REQUIRE(labels(*load_driver(g.path()).callback("suspend"))[7] == "start-queue");
+    // A change to a zero timeout sets it (it was once taken for no
+    // timeout given, and the step kept its own): a drain then has none.
+    REQUIRE(driver_error(kDerived + "[[patch]]\ncallback = \"suspend\"\nchange = \"drain\"\nset = { timeout = \"0us\" }\n")
+                .find("invalid: 'drain' needs a timeout") != std::string::npos);
 }
 
 TEST_CASE("drivers: steps run in order, as step slices on the device's track", "[drivers]") {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace quiesce {
 
@@ -93,6 +94,16 @@ std::optional<std::string> TableReader::quantity(const std::string& key) {
     if (n && n->is_integer()) return std::to_string(int64_t(*n->as_integer()));
     if (n && n->is_floating_point()) return fmt::format("{}", double(*n->as_floating_point()));
     return str(key);
+}
+
+std::optional<Picos> TableReader::duration(const std::string& key) {
+    auto text = quantity(key);
+    if (!text) return std::nullopt;
+    try {
+        return parse_duration(*text);
+    } catch (const std::invalid_argument& e) {
+        fail(key, e.what());
+    }
 }
 
 std::string TableReader::required_str(const std::string& key) {

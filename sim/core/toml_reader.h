@@ -3,6 +3,7 @@
 #pragma once
 
 #include "sim/core/errors.h"
+#include "sim/core/time.h"
 
 #include <toml++/toml.h>
 
@@ -52,6 +53,9 @@ public:
     // number's decimal text, which the unit's parser then refuses by name
     // ("'5' needs a unit: ...") instead of "expected a string".
     std::optional<std::string> quantity(const std::string& key);
+    // A duration ("5us", parse_duration): what it does not read fails at
+    // the key with parse_duration's reason ("'5' needs a unit: ...").
+    std::optional<Picos> duration(const std::string& key);
     std::string str(const std::string& key, const std::string& def) { return str(key).value_or(def); }
     std::string required_str(const std::string& key);
     std::optional<int64_t> integer(const std::string& key);

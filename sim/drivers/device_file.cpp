@@ -22,12 +22,10 @@ std::map<std::string, std::shared_ptr<const GenericDeviceDesc>>& loaded() {
     return m;
 }
 
-// A size (`bar`, `size`: a bare number is a string error) or, with
-// `quantity`, a duration whose bare number is refused for its missing unit.
+// A size (`bar`, `size`: a bare number is a string error).
 template <class F>
-auto parsed(TableReader& r, const std::string& key, F parse, bool quantity = false)
-    -> decltype(parse(std::string())) {
-    auto text = quantity ? r.quantity(key) : r.str(key);
+auto parsed(TableReader& r, const std::string& key, F parse) -> decltype(parse(std::string())) {
+    auto text = r.str(key);
     if (!text) return 0;
     try {
         return parse(*text);
@@ -248,7 +246,7 @@ std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml
             if (!ref->field.empty()) e.fail(key, "names a whole register (the ring's pointers are registers)");
         en.done = reg_ref(e, "done", g.registers, true);
         en.error = reg_ref(e, "error", g.registers, false);
-        if (e.quantity("latency")) en.latency = parsed(e, "latency", parse_duration, true);
+        if (auto l = e.duration("latency")) en.latency = *l;
         if (auto b = e.integer("burst", 4, 4096)) en.burst = uint32_t(*b);
         if (!g.local_memory.size) e.fail("engine", "the engine moves data to and from [local_memory]: declare it");
         e.done();
@@ -267,7 +265,7 @@ std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml
         fw.load = reg_ref(f, "load", g.registers, true);
         fw.ready = reg_ref(f, "ready", g.registers, true);
         fw.error = reg_ref(f, "error", g.registers, true);
-        if (f.quantity("latency")) fw.latency = parsed(f, "latency", parse_duration, true);
+        if (auto l = f.duration("latency")) fw.latency = *l;
         f.done();
     }
     if (supplier) r.table("depends");  // marks the key read: its checks are its own file's

@@ -162,16 +162,6 @@ StepCondition parse_condition(TableReader& r, const std::string& text) {
     return c;
 }
 
-Picos duration_of(TableReader& r, const std::string& key) {
-    auto text = r.quantity(key);
-    if (!text) return 0;
-    try {
-        return parse_duration(*text);
-    } catch (const std::exception& e) {
-        r.fail(key, e.what());
-    }
-}
-
 }  // namespace
 
 namespace program_detail {
@@ -199,9 +189,9 @@ void read_step_fields(TableReader& r, Step& s) {
     if (auto v = r.boolean("cache")) s.cache = *v;
     if (r.is_string("pages")) s.pages = *r.str("pages");
     else if (auto v = r.integer("pages", 1, 1 << 18)) s.pages = std::to_string(*v);
-    if (Picos t = duration_of(r, "timeout")) s.timeout = t;
-    if (Picos t = duration_of(r, "interval")) s.interval = t;
-    if (Picos t = duration_of(r, "duration")) s.duration = t;
+    if (auto t = r.duration("timeout")) s.timeout = *t;
+    if (auto t = r.duration("interval")) s.interval = *t;
+    if (auto t = r.duration("duration")) s.duration = *t;
     if (auto v = r.integer("cycles", 0, int64_t(1) << 40)) s.cycles = uint64_t(*v);
     if (auto v = r.str("err")) {
         s.err = parse_errno(*v);

@@ -95,13 +95,7 @@ std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
         if (auto a = r.boolean("async")) p.async = *a;
         p.test_level = r.str("test_level", "");
         p.test_undo = r.str("test_undo", "");
-        if (auto d = r.quantity("duration")) {
-            try {
-                p.duration = parse_duration(*d);
-            } catch (const std::invalid_argument& e) {
-                r.fail("duration", e.what());
-            }
-        }
+        if (auto d = r.duration("duration")) p.duration = *d;
         r.done();
         out.push_back(p);
     });

@@ -17,7 +17,6 @@ namespace fs = std::filesystem;
 
 namespace quiesce {
 
-using scenario_detail::parse_value;
 using scenario_detail::read_device_tables;
 using scenario_detail::read_run_tables;
 
@@ -76,7 +75,7 @@ void read_protocol(TableReader& top, Scenario& s) {
         if (!p) o.fail("phase", "protocol '" + name + "' has no phase '" + phase + "'");
         if (auto order = o.str("order")) p->order = *order;
         if (auto undo = o.str("undo")) p->undo = *undo;
-        if (auto d = o.quantity("duration")) p->duration = parse_value(o, "duration", *d, parse_duration);
+        if (auto d = o.duration("duration")) p->duration = *d;
         if (auto a = o.boolean("async")) p->async = *a;
         bool skip = o.boolean("skip").value_or(false);
         o.done();
@@ -237,13 +236,13 @@ Scenario load_scenario_files(const std::string& path) {
     }
     if (const toml::table* t = top.table("wake")) {
         TableReader r(path, *t, "wake");
-        if (auto a = r.quantity("after")) s.wake_after = parse_value(r, "after", *a, parse_duration);
-        if (auto a = r.quantity("power_button")) {
-            s.button_after = parse_value(r, "power_button", *a, parse_duration);
+        if (auto a = r.duration("after")) s.wake_after = *a;
+        if (auto a = r.duration("power_button")) {
+            s.button_after = *a;
             if (s.button_after == 0) r.fail("power_button", "must be above 0");
         }
-        if (auto a = r.quantity("usb_key")) {
-            s.key_after = parse_value(r, "usb_key", *a, parse_duration);
+        if (auto a = r.duration("usb_key")) {
+            s.key_after = *a;
             if (s.key_after == 0) r.fail("usb_key", "must be above 0");
             if (std::none_of(s.platform.devices.begin(), s.platform.devices.end(),
                              [](const DeviceSpec& d) { return d.usb(); }))
@@ -254,24 +253,22 @@ Scenario load_scenario_files(const std::string& path) {
     if (const toml::table* t = top.table("initiator")) {
         TableReader r(path, *t, "initiator");
         if (auto b = r.boolean("wakeup_count")) s.wakeup_count = *b;
-        if (auto a = r.quantity("think")) s.think = parse_value(r, "think", *a, parse_duration);
+        if (auto a = r.duration("think")) s.think = *a;
         r.done();
     }
     if (const toml::table* t = top.table("limits")) {
         TableReader r(path, *t, "limits");
-        if (auto a = r.quantity("sim_time")) s.sim_limit = parse_value(r, "sim_time", *a, parse_duration);
-        if (auto a = r.quantity("callback")) {
-            s.callback_budget = parse_value(r, "callback", *a, parse_duration);
+        if (auto a = r.duration("sim_time")) s.sim_limit = *a;
+        if (auto a = r.duration("callback")) {
+            s.callback_budget = *a;
             if (s.callback_budget == 0) r.fail("callback", "must be above 0");
         }
-        if (auto a = r.quantity("cpu_time")) {
-            Picos ps = parse_value(r, "cpu_time", *a, parse_duration);
-            s.cpu_limit_s = double(ps) / 1e12;
+        if (auto a = r.duration("cpu_time")) {
+            s.cpu_limit_s = double(*a) / 1e12;
             if (s.cpu_limit_s <= 0) r.fail("cpu_time", "must be above 0");
         }
-        if (auto a = r.quantity("wall_time")) {
-            Picos ps = parse_value(r, "wall_time", *a, parse_duration);
-            s.wall_limit_s = double(ps) / 1e12;
+        if (auto a = r.duration("wall_time")) {
+            s.wall_limit_s = double(*a) / 1e12;
             if (s.wall_limit_s <= 0) r.fail("wall_time", "must be above 0");
         }
         r.done();

@@ -81,7 +81,7 @@ void read_device_tables(TableReader& top, Scenario& s, const std::string& path) 
             if (*c != "auto" && *c != "on") r.fail("control", "must be \"auto\" or \"on\" (power/control)");
             rs.allow = *c == "auto";
         }
-        if (auto v = r.quantity("autosuspend_delay")) rs.autosuspend_delay = parse_value(r, "autosuspend_delay", *v, parse_duration);
+        if (auto v = r.duration("autosuspend_delay")) rs.autosuspend_delay = *v;
         if (auto b = r.boolean("ignore_children")) rs.ignore_children = *b;
     });
     per_device("drivers", [&](DeviceSpec& spec, TableReader& r, bool disk) {

@@ -2,7 +2,6 @@
 // driver mutation a replay or explore gives (add_cli_faults).
 #include "sim/scenario/scenario.h"
 
-#include "sim/scenario/scenario_read.h"
 #include "sim/core/toml_reader.h"
 #include "sim/pm/device_graph.h"
 #include "sim/drivers/mutate.h"
@@ -17,8 +16,6 @@
 #include <vector>
 
 namespace quiesce {
-
-using scenario_detail::parse_value;
 
 FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& origin) {
     FaultSpec f;
@@ -57,7 +54,7 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
         if (!known) r.fail("device", "platform '" + s.platform.name + "' has no device '" + *d + "'");
         f.device = *d;
     }
-    if (auto a = r.quantity("at")) f.at = parse_value(r, "at", *a, parse_duration);
+    if (auto a = r.duration("at")) f.at = *a;
     if (auto n = r.integer("nth", 1, 1'000'000'000)) f.nth = uint64_t(*n);
     if (auto n = r.integer("cycle", 1, 10000)) {
         if (uint64_t(*n) > s.cycles.count)
@@ -80,7 +77,7 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
     if (has("err"))
         if (auto e = r.integer("err", -4095, -1)) f.err = *e;
     if (has("duration"))
-        if (auto d = r.quantity("duration")) f.duration = parse_value(r, "duration", *d, parse_duration);
+        if (auto d = r.duration("duration")) f.duration = *d;
     if (has("after_pages"))
         if (auto n = r.integer("after_pages")) {
             if (f.phase != "write-image" || *n < 0) r.fail("after_pages", "after_pages >= 0 applies to phase = \"write-image\"");
@@ -88,7 +85,7 @@ FaultSpec parse_fault(TableReader& r, const Scenario& s, const std::string& orig
             f.nth = uint64_t(*n) + 1;  // the writer asks after each page: the page after N
         }
     if (has("restore_after"))
-        if (auto a = r.quantity("restore_after")) f.restore_after = parse_value(r, "restore_after", *a, parse_duration);
+        if (auto a = r.duration("restore_after")) f.restore_after = *a;
     if (has("page"))
         if (auto n = r.integer("page", 0, INT64_MAX)) f.page = uint64_t(*n);
     if (has("irq"))

@@ -1,7 +1,7 @@
 // What the scenario loader's files share (scenario.cpp, scenario_devices.cpp,
-// scenario_run.cpp, scenario_faults.cpp, platform_spec.cpp): a value parsed with
-// the key named in its error, and the readers of the sections load_scenario
-// hands out. Not for use outside sim/scenario.
+// scenario_run.cpp, platform_spec.cpp): a size or clock rate parsed with the
+// key named in its error (a duration: TableReader::duration), and the readers
+// of the sections load_scenario hands out. Not for use outside sim/scenario.
 #pragma once
 
 #include "sim/core/toml_reader.h"

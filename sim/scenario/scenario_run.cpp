@@ -29,15 +29,15 @@ void read_run_tables(TableReader& top, Scenario& s, const std::string& path) {
             if (*v != "fsync" && *v != "fdatasync") r.fail("writer_sync", "must be \"fsync\" or \"fdatasync\"");
             w.fdatasync = *v == "fdatasync";
         }
-        if (auto v = r.quantity("writer_period")) w.writer_period = parse_value(r, "writer_period", *v, parse_duration);
-        if (auto v = r.quantity("flusher_period")) w.flusher_period = parse_value(r, "flusher_period", *v, parse_duration);
-        if (auto v = r.quantity("commit_period")) {
-            w.commit_period = parse_value(r, "commit_period", *v, parse_duration);
+        if (auto v = r.duration("writer_period")) w.writer_period = *v;
+        if (auto v = r.duration("flusher_period")) w.flusher_period = *v;
+        if (auto v = r.duration("commit_period")) {
+            w.commit_period = *v;
             if (w.commit_period == 0) r.fail("commit_period", "must be above 0");
         }
-        if (auto v = r.quantity("suspend_after")) w.suspend_after = parse_value(r, "suspend_after", *v, parse_duration);
-        if (auto v = r.quantity("run_after")) w.run_after = parse_value(r, "run_after", *v, parse_duration);
-        if (auto v = r.quantity("idle")) s.idle = parse_value(r, "idle", *v, parse_duration);
+        if (auto v = r.duration("suspend_after")) w.suspend_after = *v;
+        if (auto v = r.duration("run_after")) w.run_after = *v;
+        if (auto v = r.duration("idle")) s.idle = *v;
         if (auto n = r.integer("ops", 0, 100000)) w.ops = unsigned(*n);
         if (auto b = r.boolean("control_run")) {
             w.control_run = *b;
@@ -68,7 +68,7 @@ void read_run_tables(TableReader& top, Scenario& s, const std::string& path) {
                 r.fail("hdparm_burst", "must be 64, 128, 256 or 512 (the engine's BURST sizes)");
             w.hdparm_burst = *n;
         }
-        if (auto v = r.quantity("hdparm_after")) w.hdparm_after = parse_value(r, "hdparm_after", *v, parse_duration);
+        if (auto v = r.duration("hdparm_after")) w.hdparm_after = *v;
         if (auto b = r.boolean("updater")) w.updater = *b;
         if (auto n = r.integer("toucher_pages", 0, 1024)) w.toucher_pages = unsigned(*n);
         if (auto n = r.integer("toucher_resident")) {
@@ -86,8 +86,8 @@ void read_run_tables(TableReader& top, Scenario& s, const std::string& path) {
     if (const toml::table* t = top.table("cycles")) {
         TableReader r(path, *t, "cycles");
         if (auto n = r.integer("count", 1, 10000)) s.cycles.count = unsigned(*n);
-        if (auto v = r.quantity("between")) {
-            s.cycles.between = parse_value(r, "between", *v, parse_duration);
+        if (auto v = r.duration("between")) {
+            s.cycles.between = *v;
             if (s.cycles.count < 2) r.fail("between", "separates cycles: it needs count of 2 or more");
         }
         if (r.array("protocols")) {
