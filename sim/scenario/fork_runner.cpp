@@ -84,9 +84,19 @@ Running start_child(size_t index, RunLimits limits) {
     return c;
 }
 
-// Reaps a child whose pipes are closed.
-double cpu_seconds(const Running& c);
+// The child's CPU time so far (0 when its clock cannot be read: then only
+// the wall limit holds).
+double cpu_seconds(const Running& c) {
+    timespec ts{};
+    if (!c.has_cpu_clock || ::clock_gettime(c.cpu_clock, &ts) != 0) return 0;
+    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
 
+// Whether a child not yet killed has used more than its CPU time (`cpu`,
+// read from its clock): the pool kills it and times it out.
+bool past_cpu_limit(const Running& c, double cpu) { return !c.killed && cpu > c.limit.cpu_s; }
+
+// Reaps a child whose pipes are closed.
 ChildResult finish_child(Running& c) {
     // A child that ended past its CPU limit before the parent looked (the
     // parent looks between polls, and a loaded machine may not run it in
@@ -94,13 +104,13 @@ ChildResult finish_child(Running& c) {
     // the parent was scheduled. Its own clock, read before it is reaped
     // (its rusage at wait4 would add the descendants it reaped: a stem's
     // variants).
-    const double cpu = c.killed ? 0 : cpu_seconds(c);
+    const bool cpu_limit = past_cpu_limit(c, cpu_seconds(c));
     int status = 0;
     while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
     }
     ChildResult r = std::move(c.r);
     r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.start).count();
-    if (!c.killed && cpu > c.limit.cpu_s) {
+    if (cpu_limit) {
         c.killed = true;
         r.cpu_limit = true;
     }
@@ -113,14 +123,6 @@ ChildResult finish_child(Running& c) {
         r.status = r.exit_code == 0 ? ChildResult::Status::Exited : ChildResult::Status::Crashed;
     }
     return r;
-}
-
-// The child's CPU time so far (0 when its clock cannot be read: then only
-// the wall limit holds).
-double cpu_seconds(const Running& c) {
-    timespec ts{};
-    if (!c.has_cpu_clock || ::clock_gettime(c.cpu_clock, &ts) != 0) return 0;
-    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
 }
 
 }  // namespace
@@ -189,11 +191,12 @@ void ForkPool::pump() {
     for (size_t k = 0; k < running.size(); ++k) {
         Running& c = running[k];
         double elapsed = std::chrono::duration<double>(now - c.start).count();
-        double cpu = c.killed ? 0 : cpu_seconds(c);
-        if (!c.killed && (elapsed > c.limit.wall_s || cpu > c.limit.cpu_s)) {
+        const double cpu = cpu_seconds(c);
+        const bool cpu_limit = past_cpu_limit(c, cpu);
+        if (cpu_limit || (!c.killed && elapsed > c.limit.wall_s)) {
             ::kill(c.pid, SIGKILL);
             c.killed = true;
-            c.r.cpu_limit = cpu > c.limit.cpu_s;
+            c.r.cpu_limit = cpu_limit;
         }
         timeout = std::min(timeout, c.killed ? 0.1
                                              : std::max(0.001, std::min(c.limit.wall_s - elapsed, c.limit.cpu_s - cpu)));
