@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <vector>
+
 using namespace quiesce;
 
 namespace {
@@ -51,6 +54,28 @@ TEST_CASE("registers: accesses narrower and wider than a register", "[registers]
     b.write(0x14, 2, 0x5566, "t");
     REQUIRE(b.reg("LO").value() == 0x66);
     REQUIRE(b.reg("HI").value() == 0xab);  // read-only
+}
+
+TEST_CASE("registers: declared out of order, found by offset, gaps read as 0", "[registers]") {
+    // A bank finds the registers an access covers by their offsets, however
+    // they were declared: one access over a gap and three registers.
+    RegisterBank b("dev", nullptr);
+    b.add({.name = "C", .offset = 0x8, .width = 2, .reset = 0x3333, .cls = StateClass::Hardware, .doc = "test"});
+    b.add({.name = "A", .offset = 0x0, .width = 2, .reset = 0x1111, .cls = StateClass::Hardware, .doc = "test"});
+    b.add({.name = "D", .offset = 0xc, .width = 4, .reset = 0x44444444, .cls = StateClass::Hardware, .doc = "test"});
+    b.add({.name = "B", .offset = 0x4, .width = 1, .reset = 0x22, .cls = StateClass::Hardware, .doc = "test"});
+    std::vector<std::string> order;
+    for (const auto& r : b.registers()) order.push_back(r->name());
+    REQUIRE(order == std::vector<std::string>{"A", "B", "C", "D"});
+    REQUIRE(b.read(0x0, 8, "t") == 0x0000002200001111ULL);  // A, a gap, B, a gap
+    REQUIRE(b.read(0x2, 4, "t") == 0x00220000ULL);          // starts in a gap
+    REQUIRE(b.read(0x9, 4, "t") == 0x44000033ULL);          // the end of C, a gap, D
+    REQUIRE(b.read(0x10, 4, "t") == 0);                     // past the last
+    b.write(0x4, 8, 0xaabbccdd'eeff0099ULL, "t");           // B, a gap, C, a gap
+    REQUIRE(b.reg("B").value() == 0x99);
+    REQUIRE(b.reg("C").value() == 0xccdd);
+    REQUIRE(b.reg("A").value() == 0x1111);
+    REQUIRE(b.reg("D").value() == 0x44444444);
 }
 
 TEST_CASE("registers: save and restore cover exactly one state class", "[registers]") {

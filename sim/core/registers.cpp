@@ -45,18 +45,31 @@ RegisterBank::RegisterBank(std::string owner, EventHub* hub) : owner_(std::move(
 
 Register& RegisterBank::add(RegSpec spec) {
     SIM_ASSERT(!by_name_.count(spec.name), "{}: register {} declared twice", owner_, spec.name);
-    for (const auto& r : regs_) {
-        bool overlap = spec.offset < r->spec().offset + r->spec().width &&
-                       r->spec().offset < spec.offset + spec.width;
-        SIM_ASSERT(!overlap, "{}: register {} overlaps {}", owner_, spec.name, r->name());
-    }
+    // regs_ is sorted by offset and its registers do not overlap: only the
+    // neighbours of the new one's place can overlap it.
+    auto at = std::upper_bound(regs_.begin(), regs_.end(), spec.offset,
+                               [](uint64_t off, const auto& r) { return off < r->spec().offset; });
+    auto overlaps = [&](const Register& r) {
+        return spec.offset < r.spec().offset + r.spec().width && r.spec().offset < spec.offset + spec.width;
+    };
+    if (at != regs_.end())
+        SIM_ASSERT(!overlaps(**at), "{}: register {} overlaps {}", owner_, spec.name, (*at)->name());
+    if (at != regs_.begin())
+        SIM_ASSERT(!overlaps(**std::prev(at)), "{}: register {} overlaps {}", owner_, spec.name,
+                   (*std::prev(at))->name());
     auto reg = std::make_unique<Register>(std::move(spec));
     Register* raw = reg.get();
     by_name_[raw->name()] = raw;
-    regs_.push_back(std::move(reg));
-    std::sort(regs_.begin(), regs_.end(),
-              [](const auto& a, const auto& b) { return a->spec().offset < b->spec().offset; });
+    regs_.insert(at, std::move(reg));
     return *raw;
+}
+
+// The registers an access of [offset, offset + len) covers, in order of
+// offset: from the first that ends after offset, while they start before
+// its end.
+std::vector<std::unique_ptr<Register>>::const_iterator RegisterBank::first_ending_after(uint64_t offset) const {
+    return std::partition_point(regs_.begin(), regs_.end(),
+                                [&](const auto& r) { return r->spec().offset + r->spec().width <= offset; });
 }
 
 Register& RegisterBank::reg(const std::string& name) {
@@ -94,7 +107,8 @@ uint64_t bytes_mask(unsigned n) { return n >= 8 ? ~0ULL : ((1ULL << (n * 8)) - 1
 uint64_t RegisterBank::read(uint64_t offset, unsigned len, const std::string& initiator) {
     uint64_t result = 0;
     unsigned covered = 0;
-    for (auto& r : regs_) {
+    for (auto it = first_ending_after(offset); it != regs_.end() && (*it)->spec().offset < offset + len; ++it) {
+        const auto& r = *it;
         uint64_t ro = r->spec().offset, re = ro + r->spec().width;
         uint64_t s = std::max(offset, ro), e = std::min(offset + len, re);
         if (s >= e) continue;
@@ -112,7 +126,8 @@ uint64_t RegisterBank::read(uint64_t offset, unsigned len, const std::string& in
 
 void RegisterBank::write(uint64_t offset, unsigned len, uint64_t data, const std::string& initiator) {
     unsigned covered = 0;
-    for (auto& r : regs_) {
+    for (auto it = first_ending_after(offset); it != regs_.end() && (*it)->spec().offset < offset + len; ++it) {
+        const auto& r = *it;
         uint64_t ro = r->spec().offset, re = ro + r->spec().width;
         uint64_t s = std::max(offset, ro), e = std::min(offset + len, re);
         if (s >= e) continue;

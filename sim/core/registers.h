@@ -112,6 +112,7 @@ public:
 
 private:
     void trace(const Register& r, bool write, uint64_t value, const std::string& initiator) const;
+    std::vector<std::unique_ptr<Register>>::const_iterator first_ending_after(uint64_t offset) const;
     std::string owner_;
     EventHub* hub_;
     bool strict_ = false;
