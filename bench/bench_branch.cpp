@@ -390,7 +390,7 @@ int stem_mode(const std::string& path) {
     return r.status == ChildResult::Status::Exited ? 0 : 1;
 }
 
-int main(int argc, char** argv) {
+static int bench_main(int argc, char** argv) {
     if (argc == 3 && std::string(argv[1]) == "--stem") {
         quiesce::prepare_for_forks(argv);  // as explore starts
         setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
@@ -513,4 +513,8 @@ int main(int argc, char** argv) {
         std::printf(", mprotect %.0f us (%.2fx fork)\n", m, m / f);
     }
     return 0;
+}
+
+int main(int argc, char** argv) {
+    return quiesce::bench::guarded_main(argc, argv, "[N_PAGES [W_PAGES [REPS]]]", bench_main);
 }

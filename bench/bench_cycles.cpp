@@ -22,7 +22,7 @@ using namespace quiesce::bench;
 
 int sc_main(int, char**) { return 2; }
 
-int main(int argc, char** argv) {
+static int bench_main(int argc, char** argv) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     const std::string path = argc > 1 ? argv[1] : std::string(QUIESCE_DATA_DIR) + "/regression/s3-cycles-20.toml";
     const int repeats = argc > 2 ? std::max(1, std::atoi(argv[2])) : 3;
@@ -68,4 +68,8 @@ int main(int argc, char** argv) {
                c2 * 1e3, c2 / c1);
     fmt::print("wall(10)/wall(1) = {:.2f}, wall(100)/wall(10) = {:.2f}\n", wall[1] / wall[0], wall[2] / wall[1]);
     return 0;
+}
+
+int main(int argc, char** argv) {
+    return quiesce::bench::guarded_main(argc, argv, "[SCENARIO]", bench_main);
 }

@@ -358,7 +358,7 @@ bool shrink_sweep(const std::string& what, const std::string& path, const std::v
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int bench_main(int argc, char** argv) {
     // Starts as `quiesce explore` does: bound now, without glibc's tcache
     // (LD_BIND_NOW= in the environment measures without).
     quiesce::prepare_for_forks(argv);
@@ -406,4 +406,8 @@ int main(int argc, char** argv) {
         ok = shrink_sweep("shrinking the findings of the busy power-loss sweep (every phase and persistence point)",
                           data + "/regression/s4-storage-busy.toml", {"power-loss"}, 100) && ok;
     return ok ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+    return quiesce::bench::guarded_main(argc, argv, "[SCENARIO | --sweeps N[,N...]]", bench_main);
 }

@@ -26,7 +26,7 @@ using namespace quiesce;
 
 int sc_main(int, char**) { return 2; }
 
-int main(int argc, char** argv) {
+static int bench_main(int argc, char** argv) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     if (argc < 2) {
         std::fprintf(stderr, "usage: %s SCENARIO [--fault RULE]... [--trace LEVEL]\n", argv[0]);
@@ -68,4 +68,8 @@ int main(int argc, char** argv) {
     fmt::print("{}: outcome {}, workload {}, simulated {}, {} events streamed, digest {:016x}, CPU {:.3f}s\n",
                argv[1], sum.outcome, sum.workload, format_ps(sum.sim_end), events, stream.digest, cpu);
     return 0;
+}
+
+int main(int argc, char** argv) {
+    return quiesce::bench::guarded_main(argc, argv, "SCENARIO [--fault RULE]... [--trace LEVEL]", bench_main);
 }

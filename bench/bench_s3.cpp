@@ -69,7 +69,7 @@ PerChild per_child(int n, F&& f) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int bench_main(int argc, char** argv) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     std::string scenario_path = argc > 1 ? argv[1] : std::string(QUIESCE_DATA_DIR) + "/regression/s3-basic.toml";
     Scenario s = load_scenario(scenario_path);
@@ -162,4 +162,8 @@ int main(int argc, char** argv) {
                 rec.raw_s * 1e3, rec.rows, rec.record_s * 1e3, 100 * rec.raw_s / rec.record_s,
                 rec.record_s / rec.raw_s, rec.ratio_lo, rec.ratio_hi);
     return 0;
+}
+
+int main(int argc, char** argv) {
+    return quiesce::bench::guarded_main(argc, argv, "[SCENARIO]", bench_main);
 }

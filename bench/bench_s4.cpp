@@ -36,7 +36,7 @@ double max_rss_mib() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int bench_main(int argc, char** argv) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     std::string path = argc > 1 ? argv[1] : std::string(QUIESCE_DATA_DIR) + "/regression/s4-storage.toml";
     Scenario s = load_scenario(path);
@@ -103,4 +103,8 @@ int main(int argc, char** argv) {
                 "(%.2f MiB per touched MiB)\n",
                 touched[1], touched[0], idle[0], (touched[0] - idle[0]) / 64.0);
     return 0;
+}
+
+int main(int argc, char** argv) {
+    return quiesce::bench::guarded_main(argc, argv, "[SCENARIO]", bench_main);
 }

@@ -79,7 +79,7 @@ double timed(F&& f, size_t* out_bytes = nullptr) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int bench_main(int argc, char** argv) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     std::string scenario_path =
         argc > 1 ? argv[1] : std::string(QUIESCE_DATA_DIR) + "/regression/s4-dma-during-snapshot.toml";
@@ -163,4 +163,8 @@ int main(int argc, char** argv) {
     rate("vcd", vcd_s, vcd_bytes);
     rate("html", html_s, html_bytes);
     return 0;
+}
+
+int main(int argc, char** argv) {
+    return quiesce::bench::guarded_main(argc, argv, "[SCENARIO]", bench_main);
 }

@@ -7,12 +7,34 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
 namespace quiesce::bench {
+
+// A bench's entry: -h or --help prints `usage` (its command line) and
+// exits 0; an error out of `body` (a scenario that does not load, a file
+// that cannot be written) is one line on stderr and status 2, not an
+// abort.
+inline int guarded_main(int argc, char** argv, const char* usage, int (*body)(int, char**)) {
+    const char* name = std::strrchr(argv[0], '/') ? std::strrchr(argv[0], '/') + 1 : argv[0];
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]) == "-h" || std::string(argv[i]) == "--help") {
+            std::printf("usage: %s %s\n", name, usage);
+            return 0;
+        }
+    try {
+        return body(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", name, e.what());
+        return 2;
+    }
+}
 
 using Clock = std::chrono::steady_clock;
 
