@@ -179,6 +179,12 @@ bool TableReader::tables(const std::string& key, const std::function<void(TableR
     return true;
 }
 
+std::map<std::string, std::pair<int, int>> TableReader::positions() const {
+    std::map<std::string, std::pair<int, int>> out;
+    for (const auto& [k, v] : table_) out[std::string(k.str())] = {int(v.source().begin.line), int(v.source().begin.column)};
+    return out;
+}
+
 void TableReader::done() {
     for (const auto& [k, v] : table_) {
         std::string key(k.str());

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -82,6 +83,9 @@ public:
     const std::string& file() const { return file_; }
     int line() const { return int(table_.source().begin.line); }  // where the table starts
     int column() const { return int(table_.source().begin.column); }
+    // Where each key's value starts (line, column): for errors found after
+    // the table is gone.
+    std::map<std::string, std::pair<int, int>> positions() const;
     std::string path_of(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
 
 private:

@@ -8,6 +8,7 @@
 #include "sim/core/time.h"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,14 @@ enum class StepCode : uint8_t {
     Unknown,  // a name step_ops() does not hold (parse_step rejects it)
 };
 
+// Where a step was written, for the errors validate_driver finds after
+// reading: its file, the start of its table and of each key's value.
+struct StepSource {
+    std::string file;  // a driver file, or a scenario's patch
+    int line = 0, column = 0;
+    std::map<std::string, std::pair<int, int>> keys;  // key -> (line, column)
+};
+
 struct Step {
     std::string op;       // see step_ops()
     StepCode code = StepCode::Unknown;  // op, resolved (step_code())
@@ -71,8 +80,7 @@ struct Step {
                           // end, as `ret = f(); ... return ret;`) or "ignore"; "" returns the errno
     std::string go;       // goto: the label
     StepCondition when;
-    std::string file;     // where it was written (a driver file, or a scenario's patch)
-    int line = 0, column = 0;
+    std::shared_ptr<const StepSource> source;  // shared by its copies
 };
 
 struct DriverProgram {

@@ -12,9 +12,15 @@ namespace quiesce {
 
 namespace {
 
+// At `key`'s value where the step was written (at the step when it has no
+// such key).
 [[noreturn]] void step_error(const DriverProgram& p, const std::string& where, const Step& s, const std::string& key,
                              const std::string& message) {
-    throw InputError(s.file.empty() ? p.file : s.file, s.line, s.column, where + "." + s.label + (key.empty() ? "" : "." + key), message);
+    const std::string name = where + "." + s.label + (key.empty() ? "" : "." + key);
+    if (!s.source) throw InputError(p.file, 0, 0, name, message);  // a step built by code, not read
+    auto at = s.source->keys.find(key);
+    const auto [line, column] = at != s.source->keys.end() ? at->second : std::pair(s.source->line, s.source->column);
+    throw InputError(s.source->file, line, column, name, message);
 }
 
 void validate_steps(const DriverProgram& p, const DriverTarget& t, const std::string& where,
