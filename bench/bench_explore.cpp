@@ -36,6 +36,7 @@
 // The prefix sharing way runs as explore does: the prefix run's forks, the
 // zygote's, and the rest from the start.
 #include "bench/bench_util.h"
+#include "sim/core/heap_arena.h"
 #include "sim/explore/explore.h"
 #include "sim/explore/findings.h"
 #include "sim/scenario/fork_runner.h"
@@ -143,6 +144,7 @@ bool sweep(const std::string& what, const std::string& path, const std::vector<s
         const auto t0 = Clock::now();
         ChildResult c = run_forked(
             [&](int fd) {
+                heap_arena::leave();  // a parent of runs, as explore's own process: glibc's heap
                 std::vector<std::string> d(n);
                 size_t pairs = 0;
                 std::string lost;

@@ -2,6 +2,7 @@
 #include "sim/scenario/fork_runner.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/heap_arena.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -60,6 +61,9 @@ Running start_child(size_t index, RunLimits limits) {
     c.pid = ::fork();
     SIM_ASSERT(c.pid >= 0, "fork failed: {}", std::strerror(errno));
     if (c.pid == 0) {
+        // Its allocations from a heap of its own, the parent's chunks left
+        // as they are (sim/core/heap_arena.h).
+        heap_arena::enter();
         // A child only exists to report to its parent: it dies with it (a
         // parent stopped at a time budget or by Ctrl-C, a prefix run killed
         // at its wall-clock limit), and so, in turn, do its own children.

@@ -1,7 +1,9 @@
 // Run isolation by fork (DESIGN.md §4): SystemC elaborates once per process,
 // so every run happens in a forked child. The parent collects the child's
 // stream through a pipe, enforces a CPU-time and a wall-clock limit, and turns
-// a crash into a `crashed` result instead of dying with it.
+// a crash into a `crashed` result instead of dying with it. Each child
+// allocates from a heap of its own (sim/core/heap_arena.h); the parent keeps
+// glibc's.
 #pragma once
 
 #include "sim/core/paths.h"  // write_all

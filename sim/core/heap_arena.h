@@ -1,0 +1,40 @@
+// A heap of a forked child's own (issue 18; docs/performance.md, "A heap of
+// the child's own"). The executable defines malloc, free and the rest of
+// glibc's allocation functions; they forward to glibc's until enter(),
+// which a forked child calls right after the fork (sim/scenario/
+// fork_runner.cpp does, in every child of the pool). From then on the
+// process allocates from a region of its own: chunks packed one after
+// another, each freed one kept on the free list of its size class for the
+// next request of that class. A chunk allocated before enter() - the
+// parent's - is never written: free() leaves it as it is (glibc's
+// bookkeeping stays on the parent's pages), realloc() copies out of it. A
+// child of a child that entered enters a region of its own again; its
+// parent's region is foreign to it as glibc's heap is.
+//
+// Single-threaded by design: a forked child has one thread, and none is
+// started in one. Compiled out (enter() does nothing and returns false)
+// under AddressSanitizer, which brings its own malloc. Under valgrind's
+// memcheck none of this runs: valgrind replaces the executable's malloc too.
+#pragma once
+
+#include <cstddef>
+
+namespace quiesce::heap_arena {
+
+// Allocations from here on come from a region of this process's own. False
+// (glibc's malloc kept) when compiled out, when the region cannot be mapped,
+// or after too many nested enters (then the region inherited stays in use).
+bool enter();
+// Back to glibc's malloc for new allocations (the region's chunks are still
+// freed into it): a forked child that goes on as a parent of runs, not as a
+// run, calls it.
+void leave();
+// Whether allocations come from this process's region now.
+bool active();
+// Whether `p` was allocated from this process's current region.
+bool owns(const void* p);
+// Bytes of the current region handed to spans and large blocks so far (0
+// when not active): what a child's heap has grown to.
+std::size_t used();
+
+}  // namespace quiesce::heap_arena

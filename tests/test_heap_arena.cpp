@@ -1,0 +1,242 @@
+// A forked child's heap of its own (sim/core/heap_arena.h): each test runs
+// its allocations in a child of the pool, which enters the arena.
+#include "sim/core/heap_arena.h"
+#include "tests/child.h"
+
+#include <catch2/catch.hpp>
+
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+
+using namespace quiesce;
+using quiesce::test::Facts;
+using quiesce::test::in_child;
+
+namespace {
+
+uintptr_t addr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
+
+// Frees p, hidden from the compiler (a freed chunk is read after: the test
+// is what happens to it).
+void release(void* p) {
+    asm volatile("" : "+r"(p));
+    std::free(p);
+}
+
+// Whether n bytes at p all hold `v` (read through volatile: p may have been freed).
+bool all(const void* p, unsigned char v, size_t n) {
+    const volatile unsigned char* b = static_cast<const volatile unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i)
+        if (b[i] != v) return false;
+    return true;
+}
+
+void* filled(size_t n, unsigned char v) {
+    void* p = std::malloc(n);
+    std::memset(p, v, n);
+    return p;
+}
+
+std::string yes(bool b) { return b ? "yes" : "no"; }
+
+// Each fact named is "yes".
+void check_yes(Facts& f, std::initializer_list<const char*> keys) {
+    for (const char* k : keys) {
+        INFO(k);
+        CHECK(f[k] == "yes");
+    }
+}
+
+}  // namespace
+
+#if defined(__SANITIZE_ADDRESS__)
+
+TEST_CASE("heap arena: compiled out under AddressSanitizer", "[heap_arena]") {
+    Facts f = in_child([](Facts& f) { f["entered"] = yes(heap_arena::enter() || heap_arena::active()); });
+    CHECK(f["entered"] == "no");
+}
+
+#else
+
+TEST_CASE("heap arena: a forked child allocates from its own region and reuses what it frees", "[heap_arena]") {
+    void* before = filled(100, 1);
+    CHECK_FALSE(heap_arena::active());
+    CHECK_FALSE(heap_arena::owns(before));
+    Facts f = in_child([before](Facts& f) {
+        f["active"] = yes(heap_arena::active());
+        f["parent's owned"] = yes(heap_arena::owns(before));
+        void* p = filled(100, 2);
+        const uintptr_t at = addr(p);
+        f["owned"] = yes(heap_arena::owns(p));
+        f["usable"] = std::to_string(malloc_usable_size(p));
+        release(p);
+        void* q = filled(100, 3);
+        f["reused"] = yes(addr(q) == at);
+        std::free(q);
+        // Memory does not grow with what is allocated and freed again.
+        const size_t used = heap_arena::used();
+        for (int i = 0; i < 20000; ++i) {
+            void* small = filled(size_t(i % 2000) + 1, 4);
+            void* large = filled(size_t(1) << (16 + i % 6), 5);
+            std::free(large);
+            std::free(small);
+        }
+        f["growth"] = std::to_string(heap_arena::used() - used);
+        std::string s(1000, 'x');  // operator new too
+        f["string owned"] = yes(heap_arena::owns(s.data()));
+    });
+    CHECK(f["active"] == "yes");
+    CHECK(f["parent's owned"] == "no");
+    CHECK(f["owned"] == "yes");
+    CHECK(std::stoul(f["usable"]) >= 100);
+    CHECK(f["reused"] == "yes");
+    // A chunk of each size class used (the six large sizes, 64 KiB..2 MiB,
+    // about 4 MiB together), not one a round: 20,000 rounds would take 14 GB.
+    CHECK(std::stoul(f["growth"]) <= size_t(8) << 20);
+    CHECK(f["string owned"] == "yes");
+    std::free(before);
+}
+
+TEST_CASE("heap arena: a parent's chunk is left as it is when a child frees it, copied when it reallocs",
+          "[heap_arena]") {
+    void* small = filled(64, 0x5a);
+    void* big = filled(300000, 0x6b);  // mapped apart by glibc
+    void* copied = filled(48, 0x7c);
+    Facts f = in_child([&](Facts& f) {
+        release(small);
+        release(big);
+        f["small intact"] = yes(all(small, 0x5a, 64));
+        f["big intact"] = yes(all(big, 0x6b, 300000));
+        void* again = std::malloc(64);
+        f["not handed out"] = yes(again != small && heap_arena::owns(again));
+        f["usable"] = std::to_string(malloc_usable_size(copied));
+        void* grown = std::realloc(copied, 5000);
+        f["grown owned"] = yes(heap_arena::owns(grown));
+        f["copied"] = yes(all(grown, 0x7c, 48));
+        f["source intact"] = yes(all(copied, 0x7c, 48));
+    });
+    check_yes(f, {"small intact", "big intact", "not handed out"});
+    CHECK(std::stoul(f["usable"]) >= 48);
+    check_yes(f, {"grown owned", "copied", "source intact"});
+    std::free(small);
+    std::free(big);
+    std::free(copied);
+}
+
+TEST_CASE("heap arena: alignment, calloc zeroing, realloc and large blocks", "[heap_arena]") {
+    Facts f = in_child([](Facts& f) {
+        std::string bad;
+        for (size_t align = 8; align <= (size_t(4) << 20); align *= 2)
+            for (size_t n : {size_t(1), size_t(100), size_t(5000), size_t(70000)}) {
+                void* p = nullptr;
+                if (posix_memalign(&p, align, n) != 0 || addr(p) % align || !heap_arena::owns(p) ||
+                    malloc_usable_size(p) < n)
+                    bad += " posix_memalign(" + std::to_string(align) + "," + std::to_string(n) + ")";
+                std::memset(p, 1, n);
+                void* a = aligned_alloc(align, n);
+                if (addr(a) % align || !heap_arena::owns(a)) bad += " aligned_alloc(" + std::to_string(align) + ")";
+                std::free(p);
+                std::free(a);
+            }
+        void* odd = memalign(48, 10);  // glibc takes the next power of two
+        const long page = ::sysconf(_SC_PAGESIZE);
+        void* v = valloc(10);
+        void* pv = pvalloc(10);
+        if (addr(odd) % 64 || addr(v) % size_t(page) || addr(pv) % size_t(page) || malloc_usable_size(pv) < size_t(page))
+            bad += " memalign/valloc/pvalloc";
+        void* ugly = nullptr;
+        if (posix_memalign(&ugly, 24, 10) != EINVAL) bad += " posix_memalign(24)";
+        f["bad"] = bad;
+
+        // calloc zeroes what it hands out again.
+        void* p = filled(256, 0xff);
+        const uintptr_t at = addr(p);
+        release(p);
+        void* c = std::calloc(16, 16);
+        f["calloc reused"] = yes(addr(c) == at);
+        f["calloc zero"] = yes(all(c, 0, 256));
+        void* l = filled(300000, 0xff);
+        std::free(l);
+        void* lc = std::calloc(1, 300000);
+        f["large calloc zero"] = yes(all(lc, 0, 300000));
+        volatile size_t half = SIZE_MAX / 2;
+        f["calloc overflow"] = yes(std::calloc(half, 4) == nullptr);
+
+        // realloc keeps what it holds, growing through the classes into spans.
+        unsigned char* r = static_cast<unsigned char*>(std::malloc(16));
+        for (int i = 0; i < 16; ++i) r[i] = static_cast<unsigned char>(i);
+        bool kept = true;
+        for (size_t n = 32; n <= (size_t(8) << 20); n *= 3) {
+            r = static_cast<unsigned char*>(std::realloc(r, n));
+            for (int i = 0; i < 16; ++i) kept = kept && r[i] == i;
+        }
+        f["realloc kept"] = yes(kept && heap_arena::owns(r));
+        f["realloc 0"] = yes(std::realloc(r, 0) == nullptr);
+
+        // A block of more than 64 spans: its pages given back when freed,
+        // its addresses taken again for the same size.
+        char* big = static_cast<char*>(std::malloc(size_t(10) << 20));
+        big[0] = 1;
+        big[(size_t(10) << 20) - 1] = 2;
+        const uintptr_t big_at = addr(big);
+        f["big usable"] = yes(malloc_usable_size(big) >= (size_t(10) << 20));
+        release(big);
+        void* big2 = std::calloc(1, size_t(10) << 20);
+        f["big reused"] = yes(addr(big2) == big_at);
+        f["big zero"] = yes(all(big2, 0, size_t(10) << 20));
+    });
+    CHECK(f["bad"] == "");
+    check_yes(f, {"calloc reused", "calloc zero", "large calloc zero", "calloc overflow", "realloc kept",
+                  "realloc 0", "big usable", "big reused", "big zero"});
+}
+
+TEST_CASE("heap arena: a child of a child takes a region of its own, its parent's chunks foreign", "[heap_arena]") {
+    Facts f = in_child([](Facts& f) {
+        void* mine = filled(64, 0x11);
+        f["child owns"] = yes(heap_arena::owns(mine));
+        Facts g = in_child([mine](Facts& g) {
+            g["grandchild owns"] = yes(heap_arena::owns(mine));
+            g["usable"] = std::to_string(malloc_usable_size(mine));
+            release(mine);
+            g["intact"] = yes(all(mine, 0x11, 64));
+            void* again = std::malloc(64);
+            g["own chunk"] = yes(again != mine && heap_arena::owns(again));
+        });
+        for (const auto& [k, v] : g) f[k] = v;
+        // Back in the child: its chunk is its own to free.
+        release(mine);
+        void* again = std::malloc(64);
+        f["child reuses"] = yes(again == mine);
+    });
+    CHECK(f["child owns"] == "yes");
+    CHECK(f["grandchild owns"] == "no");
+    CHECK(std::stoul(f["usable"]) >= 64);
+    check_yes(f, {"intact", "own chunk", "child reuses"});
+}
+
+TEST_CASE("heap arena: a child that leaves allocates from glibc again and still frees its own", "[heap_arena]") {
+    Facts f = in_child([](Facts& f) {
+        void* mine = filled(64, 1);
+        heap_arena::leave();
+        f["active"] = yes(heap_arena::active());
+        void* later = filled(64, 2);
+        f["later owned"] = yes(heap_arena::owns(later));
+        void* grown = std::realloc(mine, 100000);  // out of the region, into glibc's heap
+        f["grown owned"] = yes(heap_arena::owns(grown));
+        f["grown kept"] = yes(all(grown, 1, 64));
+        std::free(grown);
+        std::free(later);
+    });
+    CHECK(f["active"] == "no");
+    CHECK(f["later owned"] == "no");
+    CHECK(f["grown owned"] == "no");
+    CHECK(f["grown kept"] == "yes");
+}
+
+#endif
