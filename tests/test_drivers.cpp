@@ -7,6 +7,7 @@
 
 #include "sim/core/errors.h"
 #include "sim/core/hash.h"
+#include "sim/core/interned.h"
 #include "sim/core/toml_reader.h"
 #include "sim/drivers/mutate.h"
 #include "sim/scenario/executor.h"
@@ -86,6 +87,17 @@ TEST_CASE("drivers: the built-in DMA engine driver loads, every step labelled, a
     DriverProgram legacy = load_driver(builtin("dma-engine-legacy-no-restore"));
     REQUIRE(legacy.legacy_pm);
     REQUIRE(labels(*legacy.callback("suspend_noirq")) == std::vector<std::string>{"companion-status", "d3hot"});
+    // Each step's label is interned where it is set, written or given (its
+    // slices carry the word), and a patch that relabels a step interns anew.
+    TempFile relabel(kDerived + "[[patch]]\ncallback = \"suspend\"\nchange = \"drain\"\nset = { label = \"drain-all\" }\n");
+    for (const DriverProgram& q : {p, legacy, load_driver(f.path()), load_driver(relabel.path())})
+        for (const auto& [cb, steps] : q.callbacks)
+            for (const Step& s : steps) {
+                INFO(q.name << " " << cb << " " << s.label);
+                REQUIRE(s.label_word != 0);
+                REQUIRE(interned_text(s.label_word) == s.label);
+            }
+    REQUIRE(labels(*load_driver(relabel.path()).callback("suspend"))[2] == "drain-all");
 }
 
 TEST_CASE("drivers: bad driver files name file:line:column and key", "[drivers]") {

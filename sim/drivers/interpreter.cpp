@@ -213,9 +213,11 @@ int DriverRunner::run_steps(const std::vector<Step>& steps, const std::string& w
             continue;
         }
         const bool traced = kernel_.hub().wants(EvKind::SliceBegin);
-        if (traced) kernel_.hub().slice_begin(track, s.label, kStep, {{"op", s.op}, {"callback", where}});
+        EvText label(s.label);  // interned where the label was set (0 when not: read as text)
+        label.id = s.label_word;
+        if (traced) kernel_.hub().slice_begin(track, label, kStep, {{"op", s.op}, {"callback", where}});
         const int rc = s.code == StepCode::Return ? s.err : exec(s, f, cpu);
-        if (traced) kernel_.hub().slice_end(track, s.label, kStep, {{"rc", rc}});
+        if (traced) kernel_.hub().slice_end(track, label, kStep, {{"rc", rc}});
         f.rc = rc;
         if (s.code == StepCode::Return) return rc ? rc : f.deferred;
         if (rc < 0) {

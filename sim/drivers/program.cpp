@@ -5,6 +5,7 @@
 #include "sim/drivers/device_file.h"
 
 #include "sim/core/errors.h"
+#include "sim/core/interned.h"
 #include "sim/core/toml_reader.h"
 #include "sim/core/errno_names.h"
 
@@ -173,7 +174,10 @@ void read_step_fields(TableReader& r, Step& s) {
         s.op = *v;
         s.code = step_code(s.op);
     }
-    if (auto v = r.str("label")) s.label = *v;
+    if (auto v = r.str("label")) {
+        s.label = *v;
+        s.label_word = intern_word(s.label);
+    }
     if (auto v = r.str("reg")) s.reg = *v;
     if (auto v = r.str("field")) s.field = *v;
     if (r.array("regs")) s.regs = r.str_list("regs");
@@ -228,6 +232,7 @@ void name_steps(std::vector<Step>& steps) {
         for (unsigned n = 2; seen.count(l); ++n) l = s.op + "-" + std::to_string(n);
         seen[l]++;
         s.label = l;
+        s.label_word = intern_word(s.label);
     }
 }
 

@@ -61,6 +61,7 @@ struct Step {
     std::string op;       // see step_ops()
     StepCode code = StepCode::Unknown;  // op, resolved (step_code())
     std::string label;    // a name patches, jumps and reports use
+    uint32_t label_word = 0;  // label interned (sim/core/interned.h) where it is set: its slices' name
     std::string reg, field;
     std::vector<std::string> regs;
     std::optional<uint64_t> value;
