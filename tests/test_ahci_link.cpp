@@ -272,11 +272,11 @@ TEST_CASE("ahci link: a driver file names hard-reset on the HBA only, a wrong na
     CHECK(good.status == 0);
     auto on_disk_dev = sh("validate " + scenario("sd.toml", "sda", "hard-reset"));
     CHECK(on_disk_dev.status == 2);
-    CHECK(on_disk_dev.out.find("sd.toml:7:37: resume.command.name: 'sd' offers no command 'hard-reset' "
+    CHECK(on_disk_dev.out.find("sd.toml:7:37: drivers.sda.patch[0].prepend[0].name: 'sd' offers no command 'hard-reset' "
                                "(flush-cache, standby, start)") != std::string::npos);
     auto typo = sh("validate " + scenario("typo.toml", "ahci0", "hardreset"));
     CHECK(typo.status == 2);
-    CHECK(typo.out.find("typo.toml:7:37: resume.command.name: 'ahci' offers no command 'hardreset' (freeze, hard-reset, thaw, revalidate)") !=
+    CHECK(typo.out.find("typo.toml:7:37: drivers.ahci0.patch[0].prepend[0].name: 'ahci' offers no command 'hardreset' (freeze, hard-reset, thaw, revalidate)") !=
           std::string::npos);
     CHECK(std::count(typo.out.begin(), typo.out.end(), '\n') == 1);
     std::filesystem::remove_all(dir);

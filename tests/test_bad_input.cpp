@@ -138,6 +138,7 @@ std::vector<Case> catalogue() {
         {"driver: binds no model", {{"drivers/d.toml", "[driver]\nname = \"d\"\nbinds = \"gpu\"\n[callbacks]\n"}}, "validate {d}/drivers/d.toml", Where::File, "drivers/d.toml", "binds"},
         {"scenario: no such driver file", {{"s.toml", kScenario + "[drivers.dma0]\ndriver = \"nowhere\"\n"}}, run, Where::File, "s.toml", "drivers.dma0.driver"},
         {"scenario: a bad driver file", {{"s.toml", kScenario + "[drivers.dma0]\ndriver = \"d\"\n"}, {"drivers/d.toml", driver("suspend = [{ op = \"dance\" }]\n")}}, run, Where::File, "drivers/d.toml", ""},
+        {"scenario: a patch's step names no register", {{"s.toml", kScenario + "[[drivers.dma0.patch]]\ncallback = \"suspend\"\nappend = [{ op = \"write\", reg = \"CTLR\", value = 0 }]\n"}}, run, Where::File, "s.toml", ":9:33: drivers.dma0.patch[0].append[0].reg: 'dma-engine' has no register 'CTLR'"},
         {"scenario: patch of no callback", {{"s.toml", kScenario + "[[drivers.dma0.patch]]\ncallback = \"nap\"\nappend = []\n"}}, run, Where::File, "s.toml", "callback"},
         // The command line.
         {"--seed -1", {}, good + " --seed -1", Where::Option, "--seed", "got '-1'"},

@@ -105,30 +105,30 @@ TEST_CASE("drivers: bad driver files name file:line:column and key", "[drivers]"
     REQUIRE(driver_error(patch("append = [{ op = \"jump\" }]\n")).find(
                 ":6:18: patch[0].append[0].op: unknown step 'jump' (read, write,") == 0);
     REQUIRE(driver_error(patch("append = [{ op = \"write\", reg = \"CTLR\", value = 0 }]\n")) ==
-            ":6:33: suspend.write.reg: 'dma-engine' has no register 'CTLR' (ID, CTRL, STATUS, RING_BASE, RING_SIZE, "
+            ":6:33: patch[0].append[0].reg: 'dma-engine' has no register 'CTLR' (ID, CTRL, STATUS, RING_BASE, RING_SIZE, "
             "TAIL, HEAD, COMPLETED, BURST)");
     REQUIRE(driver_error(patch("append = [{ op = \"rmw\", reg = \"CTRL\", field = \"EN\", value = 1 }]\n")) ==
-            ":6:47: suspend.rmw.field: register CTRL has no field 'EN' (ENABLE, IRQ_EN, FLUSH)");
+            ":6:47: patch[0].append[0].field: register CTRL has no field 'EN' (ENABLE, IRQ_EN, FLUSH)");
     REQUIRE(driver_error(patch("append = [{ op = \"command\", name = \"reset\" }]\n")).find(
-                ":6:36: suspend.command.name: 'dma-engine' offers no command 'reset' (save-local-memory,") == 0);
+                ":6:36: patch[0].append[0].name: 'dma-engine' offers no command 'reset' (save-local-memory,") == 0);
     REQUIRE(driver_error(patch("append = [{ op = \"sleep\", duration = \"1ms\", on_fail = \"nowhere\" }]\n")) ==
-            ":6:55: suspend.sleep.on_fail: no step labelled 'nowhere' in suspend (a jump stays inside its callback)");
+            ":6:55: patch[0].append[0].on_fail: no step labelled 'nowhere' in suspend (a jump stays inside its callback)");
     REQUIRE(driver_error(patch("append = [{ op = \"return\", err = \"EWHAT\" }]\n")).find(
                 ":6:34: patch[0].append[0].err: unknown errno 'EWHAT' (EPERM,") == 0);
     REQUIRE(driver_error(patch("delete = \"no-such-step\"\n")) ==
             ":6:10: patch[0].delete: no step labelled 'no-such-step' in t's suspend");
     REQUIRE(driver_error(patch("append = [{ op = \"read\", reg = \"STATUS\", device = \"$twin\" }]\n")) ==
-            ":6:51: suspend.read.device: 'dma-engine' drivers take no parameter '$twin'");
+            ":6:51: patch[0].append[0].device: 'dma-engine' drivers take no parameter '$twin'");
     REQUIRE(driver_error(patch("append = [{ op = \"call\", name = \"suspend\" }]\n")) ==
-            ":6:33: suspend.call.name: calling suspend from suspend recurses");
+            ":6:33: patch[0].append[0].name: calling suspend from suspend recurses");
     // A driver file's own steps too: an error about a key is at its value,
     // one about a key the step lacks at the step.
     const std::string own = "[driver]\nname = \"x\"\nbinds = \"dma-engine\"\n[callbacks]\nsuspend = [\n"
                             "  { op = \"sleep\", duration = \"1ms\" },\n";
     REQUIRE(driver_error(own + "  { op = \"wait-irq\", timeout = \"0us\" },\n]\n") ==
-            ":7:32: suspend.wait-irq.timeout: 'wait-irq' needs a timeout");
+            ":7:32: callbacks.suspend[1].timeout: 'wait-irq' needs a timeout");
     REQUIRE(driver_error(own + "  { op = \"poll\", reg = \"STATUS\", value = 1 },\n]\n") ==
-            ":7:3: suspend.poll.timeout: 'poll' needs a timeout");
+            ":7:3: callbacks.suspend[1].timeout: 'poll' needs a timeout");
     REQUIRE(driver_error(kDerived + "[callbacks]\nhibernate = []\n") == ":5:13: callbacks.hibernate: unknown callback "
                                                                             "'hibernate'");
     REQUIRE(driver_error(kDerived + "[callbacks]\nthaw = \"resume_early\"\n") ==
@@ -152,7 +152,7 @@ TEST_CASE("drivers: bad driver files name file:line:column and key", "[drivers]"
     }
     // A patch that deletes the step another jumps to is the patch's error.
     REQUIRE(driver_error(kDerived + "[[patch]]\ncallback = \"suspend\"\ndelete = \"busy\"\n").find(
-                ":5:12: patch[0].callback: the patch leaves suspend.drain.on_fail (") == 0);
+                ":5:12: patch[0].callback: the patch leaves callbacks.suspend[2].on_fail (") == 0);
 }
 
 TEST_CASE("drivers: patches delete, insert, move, change, patching an alias gives it its own function", "[drivers]") {

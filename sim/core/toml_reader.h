@@ -86,6 +86,7 @@ public:
     // Where each key's value starts (line, column): for errors found after
     // the table is gone.
     std::map<std::string, std::pair<int, int>> positions() const;
+    const std::string& prefix() const { return prefix_; }  // the table's own dotted path
     std::string path_of(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
 
 private:

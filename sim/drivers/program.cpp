@@ -269,7 +269,7 @@ void read_callbacks(TableReader& r, const char* key, std::map<std::string, std::
 
 Step parse_step(TableReader& r) {
     Step s;
-    s.source = std::make_shared<const StepSource>(StepSource{r.file(), r.line(), r.column(), r.positions()});
+    s.source = std::make_shared<const StepSource>(StepSource{r.file(), r.prefix(), r.line(), r.column(), r.positions()});
     read_step_fields(r, s);
     r.done();
     if (s.op.empty()) r.fail("op", "is required");

@@ -50,9 +50,11 @@ enum class StepCode : uint8_t {
 };
 
 // Where a step was written, for the errors validate_driver finds after
-// reading: its file, the start of its table and of each key's value.
+// reading: its file, its table's dotted path there, the start of that table
+// and of each key's value.
 struct StepSource {
     std::string file;  // a driver file, or a scenario's patch
+    std::string path;  // "callbacks.suspend[2]", "drivers.dma0.patch[0].append[0]"
     int line = 0, column = 0;
     std::map<std::string, std::pair<int, int>> keys;  // key -> (line, column)
 };

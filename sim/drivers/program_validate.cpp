@@ -13,14 +13,14 @@ namespace quiesce {
 namespace {
 
 // At `key`'s value where the step was written (at the step when it has no
-// such key).
+// such key), the key named by its dotted path there.
 [[noreturn]] void step_error(const DriverProgram& p, const std::string& where, const Step& s, const std::string& key,
                              const std::string& message) {
-    const std::string name = where + "." + s.label + (key.empty() ? "" : "." + key);
-    if (!s.source) throw InputError(p.file, 0, 0, name, message);  // a step built by code, not read
+    if (!s.source)  // a step built by code, not read: named by its callback and label
+        throw InputError(p.file, 0, 0, where + "." + s.label + "." + key, message);
     auto at = s.source->keys.find(key);
     const auto [line, column] = at != s.source->keys.end() ? at->second : std::pair(s.source->line, s.source->column);
-    throw InputError(s.source->file, line, column, name, message);
+    throw InputError(s.source->file, line, column, s.source->path + "." + key, message);
 }
 
 void validate_steps(const DriverProgram& p, const DriverTarget& t, const std::string& where,
