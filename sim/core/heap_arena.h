@@ -33,8 +33,8 @@ void leave();
 bool active();
 // Whether `p` was allocated from this process's current region.
 bool owns(const void* p);
-// Bytes of the current region handed to spans and large blocks so far (0
-// when not active): what a child's heap has grown to.
+// Bytes of the current region handed out from its top so far (0 when not
+// active): what a child's heap has grown to.
 std::size_t used();
 
 }  // namespace quiesce::heap_arena
