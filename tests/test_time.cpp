@@ -80,6 +80,16 @@ TEST_CASE("durations, sizes and frequencies parse with units", "[time]") {
     REQUIRE_THROWS_AS(parse_hz("0Hz"), std::invalid_argument);
 }
 
+TEST_CASE("a number of dots and digits that is no number says so, not the library's word", "[time]") {
+    // std::stold's own error text is its name ("stold"): the message must
+    // say what is wrong with the input instead.
+    for (const char* text : {"..5ms", "1..5ms", "1.2.3us", ".._us"}) {
+        INFO(text);
+        REQUIRE_THROWS_WITH(parse_duration(text), "'" + std::string(text) + "' is not a number");
+    }
+    REQUIRE_THROWS_WITH(parse_size("..5KiB"), "'..5KiB' is not a number");
+}
+
 TEST_CASE("picoseconds format for people", "[time]") {
     REQUIRE(format_ps(0) == "0ps");
     REQUIRE(format_ps(1500) == "1.5ns");

@@ -36,6 +36,8 @@ void split_number_unit(const std::string& text, long double& number, std::string
     size_t used = 0;
     try {
         number = std::stold(digits, &used);
+    } catch (const std::invalid_argument&) {  // no number at its start ("..5"): the library says only "stold"
+        throw std::invalid_argument(quoted(text) + " is not a number");
     } catch (const std::out_of_range&) {
         // Beyond what a long double holds: out of range when it is huge (the
         // caller says so, with its limit); a fraction too small is none.
