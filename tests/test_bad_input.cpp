@@ -282,6 +282,29 @@ TEST_CASE("bad input: every case exits 2 with one line naming where, and writes 
     fs::remove_all(root);
 }
 
+namespace {
+// A file kind a value is written into, and where its error points.
+struct ValueKind {
+    std::string file, where;                              // where: line:column: key
+    std::function<std::string(const std::string&)> text;  // the file with the value
+};
+
+// Each kind's file with each value (as written, and the reason it is
+// refused): validate exits 2 with the one line naming where and why.
+void check_each_value(const std::string& dir, const std::vector<ValueKind>& kinds,
+                      const std::vector<std::pair<std::string, std::string>>& values) {
+    for (const ValueKind& k : kinds)
+        for (const auto& [value, reason] : values) {
+            const std::string path = dir + "/" + k.file;
+            std::ofstream(path, std::ios::binary) << k.text(value);
+            quiesce::test::Cli r = sh("validate " + path);
+            INFO(k.file << " with " << value);
+            CHECK(r.status == 2);
+            CHECK(r.out == "quiesce: " + path + ":" + k.where + ": " + reason + "\n");
+        }
+}
+}  // namespace
+
 // One reader of durations serves every file kind: these lines are what each
 // printed before they shared it, byte for byte.
 TEST_CASE("bad input: a bad duration reads alike in scenario and device and driver and protocol files", "[bad-input]") {
@@ -300,11 +323,7 @@ TEST_CASE("bad input: a bad duration reads alike in scenario and device and driv
         {"5", "'5' needs a unit: ps, ns, us, ms or s"},
         {"1.5", "'1.5' needs a unit: ps, ns, us, ms or s"},
     };
-    struct Kind {
-        std::string file, where;                         // where: line:column: key
-        std::function<std::string(const std::string&)> text;  // the file with the value
-    };
-    const std::vector<Kind> kinds = {
+    const std::vector<ValueKind> kinds = {
         {"s.toml", "8:9: wake.after", [](const std::string& v) { return kScenario + "[wake]\nafter = " + v + "\n"; }},
         {"s.toml", "10:12: fault[0].duration",
          [](const std::string& v) {
@@ -320,14 +339,33 @@ TEST_CASE("bad input: a bad duration reads alike in scenario and device and driv
                     kResume;
          }},
     };
-    for (const Kind& k : kinds)
-        for (const auto& [value, reason] : values) {
-            const std::string path = d + "/" + k.file;
-            std::ofstream(path, std::ios::binary) << k.text(value);
-            quiesce::test::Cli r = sh("validate " + path);
-            INFO(k.file << " with " << value);
-            CHECK(r.status == 2);
-            CHECK(r.out == "quiesce: " + path + ":" + k.where + ": " + reason + "\n");
-        }
+    check_each_value(d, kinds, values);
+    fs::remove_all(d);
+}
+
+// One reader of sizes (TableReader::size) serves scenario, platform and
+// device files: these lines are what each printed before they shared it.
+TEST_CASE("bad input: a bad size reads alike in scenario and platform and device files", "[bad-input]") {
+    const std::string d = tmp_path("bad-size");
+    fs::create_directories(d);
+    const std::string qgpu = quiesce::test::read_text(std::string(QUIESCE_DATA_DIR) + "/devices/qgpu.toml");
+    const size_t bar = qgpu.find("bar = \"4KiB\"");
+    REQUIRE(bar != std::string::npos);
+    const std::string bar_line = std::to_string(1 + std::count(qgpu.begin(), qgpu.begin() + long(bar), '\n'));
+    const std::vector<std::pair<std::string, std::string>> values = {
+        {"\"4xB\"", "'4xB' needs a unit: B, KiB, MiB or GiB"},
+        {"\"..4KiB\"", "'..4KiB' is not a number"},
+        {"\"1.5B\"", "'1.5B' is not a whole number of the base unit"},
+        {"\"-1KiB\"", "'-1KiB' does not start with a number"},
+        {"4096", "expected a string"},
+    };
+    const std::vector<ValueKind> kinds = {
+        {"s.toml", "8:13: workload.copy_size",
+         [](const std::string& v) { return kScenario + "[workload]\ncopy_size = " + v + "\n"; }},
+        {"p.toml", "1:10: memory", [](const std::string& v) { return "memory = " + v + "\n" + kPlatform; }},
+        {"dev.toml", bar_line + ":7: device.bar",
+         [&](const std::string& v) { return subst(qgpu, "bar = \"4KiB\"", "bar = " + v); }},
+    };
+    check_each_value(d, kinds, values);
     fs::remove_all(d);
 }

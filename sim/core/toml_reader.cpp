@@ -96,15 +96,26 @@ std::optional<std::string> TableReader::quantity(const std::string& key) {
     return str(key);
 }
 
-std::optional<Picos> TableReader::duration(const std::string& key) {
-    auto text = quantity(key);
+namespace {
+// `text` (the value at `key`, if any) read by `parse`, whose refusal fails
+// at the key with its reason.
+template <class F>
+auto parsed_at(TableReader& r, const std::string& key, const std::optional<std::string>& text, F parse)
+    -> std::optional<decltype(parse(std::string()))> {
     if (!text) return std::nullopt;
     try {
-        return parse_duration(*text);
+        return parse(*text);
     } catch (const std::invalid_argument& e) {
-        fail(key, e.what());
+        r.fail(key, e.what());
     }
 }
+}  // namespace
+
+std::optional<Picos> TableReader::duration(const std::string& key) {
+    return parsed_at(*this, key, quantity(key), parse_duration);
+}
+
+std::optional<uint64_t> TableReader::size(const std::string& key) { return parsed_at(*this, key, str(key), parse_size); }
 
 std::string TableReader::required_str(const std::string& key) {
     auto v = str(key);

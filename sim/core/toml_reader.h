@@ -57,6 +57,9 @@ public:
     // A duration ("5us", parse_duration): what it does not read fails at
     // the key with parse_duration's reason ("'5' needs a unit: ...").
     std::optional<Picos> duration(const std::string& key);
+    // A size ("4KiB", parse_size; a bare number is "expected a string"):
+    // what it does not read fails at the key with parse_size's reason.
+    std::optional<uint64_t> size(const std::string& key);
     std::string str(const std::string& key, const std::string& def) { return str(key).value_or(def); }
     std::string required_str(const std::string& key);
     std::optional<int64_t> integer(const std::string& key);

@@ -22,18 +22,6 @@ std::map<std::string, std::shared_ptr<const GenericDeviceDesc>>& loaded() {
     return m;
 }
 
-// A size (`bar`, `size`: a bare number is a string error).
-template <class F>
-auto parsed(TableReader& r, const std::string& key, F parse) -> decltype(parse(std::string())) {
-    auto text = r.str(key);
-    if (!text) return 0;
-    try {
-        return parse(*text);
-    } catch (const std::exception& e) {
-        r.fail(key, e.what());
-    }
-}
-
 // "REG" or "REG.FIELD" naming a register (and field) of the bank - of this
 // file's, or of `owner`'s (another device file).
 RegRef reg_ref(TableReader& r, const std::string& key, const std::vector<RegSpec>& regs, bool required,
@@ -202,9 +190,9 @@ std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml
     if (auto v = d.integer("vendor", 1, 0xfffe)) g.vendor = uint16_t(*v);
     if (auto v = d.integer("device_id", 0, 0xffff)) g.device = uint16_t(*v);
     if (auto v = d.integer("class", 0, 0xffffff)) g.class_code = uint32_t(*v);
-    if (d.str("bar")) {
+    if (auto parsed_bar = d.size("bar")) {
         // Checked as parsed, then narrowed (4GiB+16B is no 16-byte BAR).
-        const uint64_t bar = parsed(d, "bar", parse_size);
+        const uint64_t bar = *parsed_bar;
         if (bar < 16 || bar > (256u << 20) || (bar & (bar - 1)))
             d.fail("bar", "must be a power of two from 16B to 256MiB");
         g.bar_size = uint32_t(bar);
@@ -223,7 +211,7 @@ std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml
     std::sort(g.registers.begin(), g.registers.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
     if (const toml::table* t = r.table("local_memory")) {
         TableReader m(path, *t, "local_memory");
-        g.local_memory.size = parsed(m, "size", parse_size);
+        g.local_memory.size = m.size("size").value_or(0);
         if (g.local_memory.size == 0 || g.local_memory.size % 4096 || g.local_memory.size > (64ULL << 20))
             m.fail("size", "must be a multiple of 4KiB up to 64MiB");
         const std::string lost = m.str("lost_in", "D3cold");
@@ -257,7 +245,7 @@ std::shared_ptr<GenericDeviceDesc> read_desc(const std::string& path, const toml
         fw.on = true;
         fw.name = f.required_str("name");
         if (fw.name.empty() || fw.name.find('/') != std::string::npos) f.fail("name", "a firmware file name has no slash");
-        const uint64_t size = parsed(f, "size", parse_size);
+        const uint64_t size = f.size("size").value_or(0);
         if (size == 0 || size > (16u << 20) || size % 8) f.fail("size", "must be 8B to 16MiB, a multiple of 8");
         fw.size = uint32_t(size);
         fw.addr = reg_ref(f, "addr", g.registers, true);

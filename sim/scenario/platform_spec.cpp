@@ -65,8 +65,8 @@ PlatformSpec load_platform(const std::string& path) {
         if (p.cpu_hz > kMaxClockHz)
             r.fail("cpu_clock", "'" + *s + "' is above 1000GHz, the fastest clock the model represents (one cycle per picosecond)");
     }
-    if (auto s = r.str("memory")) {
-        p.memory = parse_value(r, "memory", *s, parse_size);
+    if (auto m = r.size("memory")) {
+        p.memory = *m;
         if (p.memory < (4ULL << 20) || p.memory > (1ULL << 30) || p.memory % (1ULL << 20))
             r.fail("memory", "must be a whole number of MiB between 4MiB and 1GiB");
     }
@@ -100,12 +100,12 @@ PlatformSpec load_platform(const std::string& path) {
         s.wake = d.boolean("wake").value_or(false);
         if (s.has_disk()) {
             s.disk = d.str("disk", s.type == "ahci" ? "sda" : "sdb");
-            if (auto v = d.str("disk_size")) s.disk_size = parse_value(d, "disk_size", *v, parse_size);
+            if (auto v = d.size("disk_size")) s.disk_size = *v;
             if (auto v = d.integer("sector_size")) {
                 if (*v != 512 && *v != 4096) d.fail("sector_size", "must be 512 or 4096");
                 s.sector_size = unsigned(*v);
             }
-            if (auto v = d.str("swap_size")) s.swap_size = parse_value(d, "swap_size", *v, parse_size);
+            if (auto v = d.size("swap_size")) s.swap_size = *v;
             if (s.disk_size < (4ULL << 20) || s.disk_size > (64ULL << 30) || s.disk_size % 4096)
                 d.fail("disk_size", "must be a multiple of 4KiB between 4MiB and 64GiB");
             if (s.swap_size % 4096 || s.swap_size + (1ULL << 20) > s.disk_size)

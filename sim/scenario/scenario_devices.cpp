@@ -106,9 +106,10 @@ void read_device_tables(TableReader& top, Scenario& s, const std::string& path) 
         }
         if (disk) return;
         std::string variant = r.str("variant").value_or("fixed");
-        if (auto lm = r.str("local_memory")) {
+        if (r.str("local_memory")) {
+            // Refused on another device before its value is read.
             if (spec.type != "dma-engine") r.fail("local_memory", "only a dma-engine driver saves local memory");
-            uint64_t bytes = parse_value(r, "local_memory", *lm, parse_size);
+            uint64_t bytes = *r.size("local_memory");
             if (bytes % 4096 || bytes > (1ULL << 30)) r.fail("local_memory", "must be a multiple of 4KiB up to 1GiB");
             s.driver_local_memory[spec.name] = bytes;
         }

@@ -1,7 +1,8 @@
 // What the scenario loader's files share (scenario.cpp, scenario_devices.cpp,
-// scenario_run.cpp, platform_spec.cpp): a size or clock rate parsed with the
-// key named in its error (a duration: TableReader::duration), and the readers
-// of the sections load_scenario hands out. Not for use outside sim/scenario.
+// scenario_run.cpp, platform_spec.cpp): the clock rate parsed with the key
+// named in its error (a duration or a size: TableReader::duration, ::size),
+// and the readers of the sections load_scenario hands out. Not for use
+// outside sim/scenario.
 #pragma once
 
 #include "sim/core/toml_reader.h"

@@ -15,8 +15,8 @@ void read_run_tables(TableReader& top, Scenario& s, const std::string& path) {
         TableReader r(path, *t, "workload");
         if (auto n = r.integer("usb_commands", 0, 1000)) s.usb_commands = unsigned(*n);
         if (auto n = r.integer("dma_copies", 0, 64)) s.dma_copies = unsigned(*n);
-        if (auto sz = r.str("copy_size")) {
-            s.copy_size = uint32_t(parse_value(r, "copy_size", *sz, parse_size));
+        if (auto sz = r.size("copy_size")) {
+            s.copy_size = uint32_t(*sz);
             if (s.copy_size == 0 || s.copy_size > (1u << 20)) r.fail("copy_size", "must be 1B to 1MiB");
         }
         StorageWorkload& w = s.storage;
@@ -125,7 +125,7 @@ void read_run_tables(TableReader& top, Scenario& s, const std::string& path) {
             if (*v != "util-linux" && *v != "none") r.fail("swapon", "must be \"util-linux\" or \"none\"");
             s.hibernation.swapon_rewrites = *v == "util-linux";
         }
-        if (auto v = r.str("image_size")) s.hibernation.image_size = parse_value(r, "image_size", *v, parse_size);
+        if (auto v = r.size("image_size")) s.hibernation.image_size = *v;
         if (auto c = r.str("compress")) {
             if (*c != "none" && *c != "lz4") r.fail("compress", "must be \"none\" or \"lz4\"");
             s.hibernation.lz4 = *c == "lz4";
