@@ -88,6 +88,7 @@ Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain
                     "play_dead writes this core's cache back (WBINVD) before it halts; false: a broken play_dead "
                     "leaves its dirty lines in the dead core's cache");
     props().declare("cache_lines", int64_t(512), "Dirty 64-byte lines this core's write-back cache holds");
+    cache_lines_ = &props().ref<int64_t>("cache_lines");
     props().declare("wbinvd_line_cycles", int64_t(40), "WBINVD: cycles per dirty line written back");
     props().declare("sched_slice_cycles", int64_t(clock.cycles_in(750'000'000).n),  // 750 us (EEVDF's base slice)
                     "Time slice: cycles a context runs while others wait for this core before it is preempted");
@@ -373,9 +374,8 @@ void Cpu::cache_write(uint64_t addr, uint64_t len) {
             break;
         }
         if (!moved) memory_->peek(line, dram.data(), kLine);
-        // Full: write back the least recently written line. (The capacity is
-        // looked up on a miss only: a hit, the common case, needs none.)
-        if (lines_.size() >= size_t(std::max<int64_t>(1, props().get<int64_t>("cache_lines")))) {
+        // Full: write back the least recently written line.
+        if (lines_.size() >= size_t(std::max<int64_t>(1, *cache_lines_))) {
             DirtyLines::Line& oldest = lines_.oldest();
             line_dropped(oldest.addr);
             lines_.erase(oldest);

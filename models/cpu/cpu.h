@@ -195,6 +195,7 @@ private:
     PhysicalMemory* memory_ = nullptr;
     std::vector<Cpu*> peers_;
     DirtyLines lines_;  // least recently written first
+    const int64_t* cache_lines_ = nullptr;  // the `cache_lines` property, read on a miss
     // How many of lines_ lie in the 4 KiB pages of each bucket (a page's
     // bucket: its number modulo kPageBuckets). A device write into a page
     // whose bucket counts none has no line here to invalidate, so
