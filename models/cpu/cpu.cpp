@@ -329,10 +329,10 @@ void Cpu::transport(tlm::tlm_generic_payload& tx) {
 void Cpu::direct(bool write, uint64_t addr, unsigned char* data, unsigned len) {
     acquire();
     Cycles start = clock().now();
-    sc_core::sc_time delay = clock().delay(Cycles(1));
+    Picos delay = clock().delay_ps(Cycles(1));
     bus_->direct_access(write, addr, data, len, path(), delay);
     last_ok_ = true;
-    if (delay != sc_core::SC_ZERO_TIME) sc_core::wait(delay);
+    if (delay != 0) sc_core::wait(from_ps(delay));
     ctx().timing.break_tie();
     op_done(clock().now().n - start.n);
 }

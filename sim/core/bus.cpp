@@ -36,10 +36,10 @@ SystemBus::DirectGrant SystemBus::direct_grant(uint64_t addr) const {
 }
 
 void SystemBus::direct_access(bool write, uint64_t addr, unsigned char* data, unsigned len,
-                              const std::string& initiator, sc_core::sc_time& delay) {
+                              const std::string& initiator, Picos& delay) {
     const Range* r = decode(addr);
     SIM_ASSERT(r && r->memory && r->memory->in_range(addr, len), "direct access outside a grant at {:#x}", addr);
-    delay += clock().delay(Cycles(uint64_t(*hop_cycles_)));
+    delay += clock().delay_ps(Cycles(uint64_t(*hop_cycles_)));
     if (write) r->memory->direct_write(addr, data, len, initiator, delay);
     else r->memory->direct_read(addr, data, len, delay);
     if (hub().wants(EvKind::Transaction)) note(r, addr, len, write, initiator, tlm::TLM_OK_RESPONSE);

@@ -58,9 +58,9 @@ public:
     // of that RAM (decoding takes the first range that matches).
     DirectGrant direct_grant(uint64_t addr) const;
     // An access inside a grant, from `initiator`; the delay as b_transport
-    // annotates it.
+    // annotates it, in picoseconds.
     void direct_access(bool write, uint64_t addr, unsigned char* data, unsigned len, const std::string& initiator,
-                       sc_core::sc_time& delay);
+                       Picos& delay);
 
 private:
     struct Range {

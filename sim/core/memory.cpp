@@ -107,7 +107,7 @@ uint64_t PhysicalMemory::digest() const {
     return h;
 }
 
-bool PhysicalMemory::direct_read(uint64_t addr, void* out, unsigned len, sc_core::sc_time& delay) {
+bool PhysicalMemory::direct_read(uint64_t addr, void* out, unsigned len, Picos& delay) {
     if (!in_range(addr, len)) return false;
     // Read when the access completes; one the power cut short reads all ones.
     if (complete(delay, access_cycles(len))) peek(addr, out, len);
@@ -116,7 +116,7 @@ bool PhysicalMemory::direct_read(uint64_t addr, void* out, unsigned len, sc_core
 }
 
 bool PhysicalMemory::direct_write(uint64_t addr, const void* in, unsigned len, const std::string& initiator,
-                                  sc_core::sc_time& delay) {
+                                  Picos& delay) {
     if (!in_range(addr, len)) return false;
     // Written when the access completes; one the power cut short writes nothing.
     if (!complete(delay, access_cycles(len))) return true;
@@ -128,8 +128,10 @@ bool PhysicalMemory::direct_write(uint64_t addr, const void* in, unsigned len, c
 void PhysicalMemory::b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     uint64_t addr = tx.get_address();
     unsigned len = tx.get_data_length();
-    bool ok = tx.is_read() ? direct_read(addr, tx.get_data_ptr(), len, delay)
-                           : in_range(addr, len) && direct_write(addr, tx.get_data_ptr(), len, initiator_of(tx), delay);
+    Picos d = to_ps(delay);
+    bool ok = tx.is_read() ? direct_read(addr, tx.get_data_ptr(), len, d)
+                           : in_range(addr, len) && direct_write(addr, tx.get_data_ptr(), len, initiator_of(tx), d);
+    delay = d ? from_ps(d) : sc_core::SC_ZERO_TIME;
     tx.set_response_status(ok ? tlm::TLM_OK_RESPONSE : tlm::TLM_ADDRESS_ERROR_RESPONSE);
 }
 

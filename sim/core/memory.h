@@ -65,9 +65,8 @@ public:
     // - the contents, the page's version and last writer, the write observer,
     // the latency annotated on `delay` - without a payload. False, doing
     // nothing, where the socket would answer an address error.
-    bool direct_read(uint64_t addr, void* out, unsigned len, sc_core::sc_time& delay);
-    bool direct_write(uint64_t addr, const void* in, unsigned len, const std::string& initiator,
-                      sc_core::sc_time& delay);
+    bool direct_read(uint64_t addr, void* out, unsigned len, Picos& delay);
+    bool direct_write(uint64_t addr, const void* in, unsigned len, const std::string& initiator, Picos& delay);
     bool in_range(uint64_t addr, unsigned len) const { return len != 0 && addr < size_ && len <= size_ - addr; }
 
     const PageInfo* page_info(uint64_t pfn) const;

@@ -44,13 +44,20 @@ bool caller_is_thread() {
 }  // namespace
 
 bool Component::complete(sc_core::sc_time& delay, Cycles own) {
+    Picos d = to_ps(delay);
+    const bool done = complete(d, own);
+    delay = d ? from_ps(d) : sc_core::SC_ZERO_TIME;
+    return done;
+}
+
+bool Component::complete(Picos& delay, Cycles own) {
     if (!caller_is_thread()) {
-        delay += clock_.delay(own);
+        delay += clock_.delay_ps(own);
         return true;
     }
     const Picos now = now_ps();
-    const Picos done = clock_.edge_ps(clock_.ceil_cycles(now + to_ps(delay)) + own);
-    delay = sc_core::SC_ZERO_TIME;
+    const Picos done = clock_.edge_ps(clock_.ceil_cycles(now + delay) + own);
+    delay = 0;
     if (done == now) return true;
     const uint64_t epoch = ctx().power_downs;
     sc_core::wait(from_ps(done - now));

@@ -83,6 +83,7 @@ public:
     // must do nothing. Outside an SC_THREAD (elaboration, an SC_METHOD)
     // nothing can wait: the cycles are added to `delay` for the caller.
     bool complete(sc_core::sc_time& delay, Cycles own);
+    bool complete(Picos& delay, Cycles own);  // the same, `delay` in picoseconds
 
 private:
     const ClockDomain& clock_;

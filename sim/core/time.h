@@ -31,7 +31,10 @@ struct Cycles {
 
 inline Picos to_ps(const sc_core::sc_time& t) { return t.value(); }
 inline sc_core::sc_time from_ps(Picos p) { return sc_core::sc_time::from_value(p); }
-inline Picos now_ps() { return sc_core::sc_time_stamp().value(); }
+// The simulation context's time, read inline: sc_time_stamp() returns the
+// same field through a call into the library, and the models read the time
+// several times an access (issue 18 item 3).
+inline Picos now_ps() { return sc_core::sc_get_curr_simcontext()->time_stamp().value(); }
 
 // A clock domain: cycle k starts at floor(k * 1e12 / hz) ps. Exact for any
 // frequency (no accumulated rounding), so cycle counts are reproducible.
@@ -59,9 +62,13 @@ public:
     // Delay from now to the edge that lies n cycles after the current-or-next edge.
     // Inline with the two above: every device access on the DMA path takes
     // one or more (issue 18 item 3).
-    sc_core::sc_time delay(Cycles n) const {
+    sc_core::sc_time delay(Cycles n) const { return from_ps(delay_ps(n)); }
+    // The same in picoseconds: sc_time's constructor is a call into the
+    // library, which the direct path to RAM makes once an access, not once
+    // a hop.
+    Picos delay_ps(Cycles n) const {
         const Picos now = now_ps();
-        return from_ps(edge_ps(ceil_cycles(now) + n) - now);
+        return edge_ps(ceil_cycles(now) + n) - now;
     }
     Cycles now() const { return cycles_at(now_ps()); }
 
