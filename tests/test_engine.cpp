@@ -118,6 +118,21 @@ TEST_CASE("engine: a failed prepare completes only the prepared devices", "[engi
     REQUIRE(f["log"] == "bus:prepare a:prepare b:prepare a:complete bus:complete");
 }
 
+TEST_CASE("engine: a bound driver runs its scenario's program, not a copy of it", "[engine][drivers]") {
+    std::map<std::string, const DriverProgram*> loaded;
+    Facts f = quiesce::test::on_booted(
+        "s3-basic",
+        [&](Platform& p, Cpu&, Facts& f) {
+            for (const auto& [name, drv] : p.dma_drivers())
+                f[name] = &drv->runner().program() == loaded.at(name) ? "shared" : "copied";
+        },
+        [&](Scenario& s) {
+            for (const auto& [dev, program] : s.drivers) loaded[dev] = program.get();
+        });
+    CHECK(f["dma0"] == "shared");
+    CHECK(f["dma1"] == "shared");
+}
+
 TEST_CASE("engine: the DMA engine driver's explicit state is name=value text it parses back", "[engine][galibert]") {
     Facts f = quiesce::test::on_booted("s3-galibert-explicit", [](Platform& p, Cpu& cpu, Facts& f) {
         DmaEngineDriver* drv = p.dma_drivers().at(1).second;

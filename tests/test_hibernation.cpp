@@ -58,8 +58,9 @@ ImageLoad load(Platform& p, Cpu& cpu, Platform::Disk& disk, bool crc = true) {
         for (auto& d : core->devices())
             if (d.vendor == AhciPci::kVendor && d.device == AhciPci::kDevice) ahci = &d;
         const std::string dir = std::string(QUIESCE_DATA_DIR) + "/drivers/";
-        drv = new AhciDriver("ahci0", "ahci0", "sda", *p.restore_kernel(), *core, load_driver(dir + "ahci.toml"),
-                             load_driver(dir + "sd.toml"));
+        drv = new AhciDriver("ahci0", "ahci0", "sda", *p.restore_kernel(), *core,
+                             std::make_shared<DriverProgram>(load_driver(dir + "ahci.toml")),
+                             std::make_shared<DriverProgram>(load_driver(dir + "sd.toml")));
         p.restore_kernel()->take_interrupts();
         if (drv->probe(cpu, *ahci) != 0) return ImageLoad{false, "restore kernel probe failed", {}};
     }

@@ -36,7 +36,7 @@ constexpr uint32_t kPortIrqs = Ahci::PIS_DHRS | Ahci::PIS_PCS | Ahci::PIS_PRCS |
 }  // namespace
 
 AhciDriver::AhciDriver(std::string controller, std::string track, std::string disk, Kernel& kernel, PciCore& core,
-                       DriverProgram hba, DriverProgram sd)
+                       SharedProgram hba, SharedProgram sd)
     : PciDataDriver(std::move(controller), std::move(track), kernel, core, std::move(hba)), disk_(std::move(disk)),
       disk_host_(*this), sd_runner_(std::move(sd), disk_host_, kernel) {}
 

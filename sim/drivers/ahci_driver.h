@@ -76,7 +76,7 @@ class PhysicalMemory;
 class AhciDriver : public PciDataDriver, public BlockDevice {
 public:
     AhciDriver(std::string controller, std::string track, std::string disk, Kernel& kernel, PciCore& core,
-               DriverProgram hba, DriverProgram sd);
+               SharedProgram hba, SharedProgram sd);
 
     // PciDriver (ahci0).
     int probe(Cpu& cpu, PciDev& dev) override;

@@ -18,7 +18,7 @@ constexpr Picos kCopyTimeout = 5'000'000'000ULL;  // 5 ms
 }  // namespace
 
 DmaEngineDriver::DmaEngineDriver(std::string name, std::string track, Kernel& kernel, PciCore& core,
-                                 DriverProgram program)
+                                 SharedProgram program)
     : PciDataDriver(std::move(name), std::move(track), kernel, core, std::move(program)) {}
 
 int DmaEngineDriver::probe(Cpu& cpu, PciDev& dev) {

@@ -46,7 +46,7 @@ class PhysicalMemory;
 
 class DmaEngineDriver : public PciDataDriver {
 public:
-    DmaEngineDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program);
+    DmaEngineDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, SharedProgram program);
 
     void set_local_memory(uint64_t pages) { local_pages_ = pages; }
     // A peer device's driver, for the $companion and $handoff parameters.

@@ -23,7 +23,7 @@ const RegSpec& spec_of(const GenericDeviceDesc& d, const std::string& reg) {
 }
 }  // namespace
 
-GenericDriver::GenericDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program,
+GenericDriver::GenericDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, SharedProgram program,
                              std::shared_ptr<const GenericDeviceDesc> desc)
     : PciDataDriver(std::move(name), std::move(track), kernel, core, std::move(program)), desc_(std::move(desc)) {}
 

@@ -30,7 +30,7 @@ class PhysicalMemory;
 
 class GenericDriver : public PciDataDriver {
 public:
-    GenericDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program,
+    GenericDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, SharedProgram program,
                   std::shared_ptr<const GenericDeviceDesc> desc);
 
     int probe(Cpu& cpu, PciDev& dev) override;

@@ -19,28 +19,28 @@ constexpr Picos kDefaultInterval = 10'000'000;  // 10 us between polls
 const EventWord kStep("step");  // the category of each step's slice
 }  // namespace
 
-DriverRunner::DriverRunner(DriverProgram program, DriverHost& host, Kernel& kernel)
-    : program_(std::move(program)), host_(host), kernel_(kernel), target_(find_driver_target(program_.binds)) {
-    SIM_ASSERT(target_, "driver {} binds to {}, which takes no driver file", program_.name, program_.binds);
+DriverRunner::DriverRunner(SharedProgram program, DriverHost& host, Kernel& kernel)
+    : program_(std::move(program)), host_(host), kernel_(kernel), target_(find_driver_target(program_->binds)) {
+    SIM_ASSERT(target_, "driver {} binds to {}, which takes no driver file", program_->name, program_->binds);
     // Each step's op was resolved when it was read (read_step_fields sets
     // code with op): exec dispatches on the code, and nothing here compares
     // names again (issue 18: resolving every step of every driver anew was
     // 2% of a default S3 cycle's simulation).
     auto resolve = [&](const std::vector<Step>& steps) {
         for (const auto& s : steps)
-            SIM_ASSERT(s.code != StepCode::Unknown, "driver {}: step {} has an unresolved op {}", program_.name,
+            SIM_ASSERT(s.code != StepCode::Unknown, "driver {}: step {} has an unresolved op {}", program_->name,
                        s.label, s.op);
     };
-    for (const auto& [cb, steps] : program_.callbacks) resolve(steps);
-    for (const auto& [w, steps] : program_.work) resolve(steps);
+    for (const auto& [cb, steps] : program_->callbacks) resolve(steps);
+    for (const auto& [w, steps] : program_->work) resolve(steps);
     auto note = [&](const std::vector<Step>& steps) {
         for (const auto& s : steps) {
             if (s.code == StepCode::Set) var_index_.emplace(s.name, unsigned(var_index_.size()));
             if (s.when.kind == StepCondition::Kind::Var) var_index_.emplace(s.when.var, unsigned(var_index_.size()));
         }
     };
-    for (const auto& [cb, steps] : program_.callbacks) note(steps);
-    for (const auto& [w, steps] : program_.work) note(steps);
+    for (const auto& [cb, steps] : program_->callbacks) note(steps);
+    for (const auto& [w, steps] : program_->work) note(steps);
 }
 
 DriverRunner::~DriverRunner() {
@@ -74,7 +74,7 @@ void DriverRunner::bind() {
         });
     // Work items run beside the callbacks: their steps go on a track of
     // their own under the device's, so slices on each track stay nested.
-    if (!program_.work.empty()) {
+    if (!program_->work.empty()) {
         // Found first, declared after: declare_track grows the vector of
         // tracks, which a loop over it would go on reading once freed.
         const std::string dev = host_.track();
@@ -82,7 +82,7 @@ void DriverRunner::bind() {
         const auto t = std::find_if(tracks.begin(), tracks.end(), [&](const TrackInfo& i) { return i.name == dev; });
         if (t != tracks.end()) kernel_.hub().declare_track({dev + ".kworker", dev, "device", t->domain, t->hz});
     }
-    if (program_.callback("io_begin") || program_.callback("io_end")) {
+    if (program_->callback("io_begin") || program_->callback("io_end")) {
         const std::string dev = host_.track();
         const auto& tracks = kernel_.hub().tracks();
         const auto t = std::find_if(tracks.begin(), tracks.end(), [&](const TrackInfo& i) { return i.name == dev; });
@@ -94,31 +94,31 @@ void DriverRunner::bind() {
 bool DriverRunner::runtime_active() const { return !rpm_ || rpm_->active(host_.device_name()); }
 
 int DriverRunner::run_io(const std::string& hook, Cpu& cpu) {
-    const std::vector<Step>* steps = program_.callback(hook);
+    const std::vector<Step>* steps = program_->callback(hook);
     return steps ? run_steps(*steps, hook, cpu) : 0;
 }
 
 uint64_t DriverRunner::slot(const std::string& reg) const {
     const auto& regs = target_->registers;
     const auto it = std::find_if(regs.begin(), regs.end(), [&](const RegSpec& r) { return r.name == reg; });
-    SIM_ASSERT(it != regs.end(), "driver {}: no register {}", program_.name, reg);
+    SIM_ASSERT(it != regs.end(), "driver {}: no register {}", program_->name, reg);
     return save_area_ + 8 * uint64_t(it - regs.begin());
 }
 
 uint64_t DriverRunner::var(Cpu& cpu, const std::string& name) {
     auto it = var_index_.find(name);
-    SIM_ASSERT(it != var_index_.end(), "driver {} has no variable {}", program_.name, name);
+    SIM_ASSERT(it != var_index_.end(), "driver {} has no variable {}", program_->name, name);
     return cpu.read64(vars_ + 8 * it->second);
 }
 
 void DriverRunner::set_var(Cpu& cpu, const std::string& name, uint64_t value) {
     auto it = var_index_.find(name);
-    SIM_ASSERT(it != var_index_.end(), "driver {} has no variable {}", program_.name, name);
+    SIM_ASSERT(it != var_index_.end(), "driver {} has no variable {}", program_->name, name);
     cpu.write64(vars_ + 8 * it->second, value);
 }
 
 int DriverRunner::run(const std::string& cb, Cpu& cpu) {
-    const std::vector<Step>* steps = program_.callback(cb);
+    const std::vector<Step>* steps = program_->callback(cb);
     if (!steps) return 0;
     callback_ = cb;
     const int rc = run_steps(*steps, cb, cpu);
@@ -129,7 +129,7 @@ int DriverRunner::run(const std::string& cb, Cpu& cpu) {
 const RegSpec& DriverRunner::spec(const std::string& reg) const {
     for (const auto& r : target_->registers)
         if (r.name == reg) return r;
-    SIM_PANIC("driver {}: no register {} (validation missed it)", program_.name, reg);
+    SIM_PANIC("driver {}: no register {} (validation missed it)", program_->name, reg);
 }
 
 uint64_t DriverRunner::reg_base(const Step& s) const {
@@ -281,7 +281,7 @@ int DriverRunner::schedule_work(const std::string& name, Cpu& cpu) {
     sc_core::sc_process_handle h = sc_core::sc_spawn(
         [this, name, c] {
             sc_core::wait(sc_core::SC_ZERO_TIME);  // after the caller goes on
-            const int rc = run_steps(program_.work.at(name), "work." + name, *c);
+            const int rc = run_steps(program_->work.at(name), "work." + name, *c);
             kernel_.hub().instant(host_.track(), "work-done", "driver",
                                   {{"device", host_.device_name()}, {"work", name}, {"rc", std::to_string(rc)}});
             Work& done = work_[name];
@@ -467,8 +467,8 @@ int DriverRunner::exec(const Step& s, Frame& f, Cpu& cpu) {
             return 0;
         }
         case StepCode::Call: {
-            if (++depth_ > 8) SIM_PANIC("driver {}: calls nest deeper than 8", program_.name);
-            const int rc = run_steps(*program_.callback(s.name), s.name, cpu);
+            if (++depth_ > 8) SIM_PANIC("driver {}: calls nest deeper than 8", program_->name);
+            const int rc = run_steps(*program_->callback(s.name), s.name, cpu);
             --depth_;
             return rc;
         }
@@ -478,7 +478,7 @@ int DriverRunner::exec(const Step& s, Frame& f, Cpu& cpu) {
         case StepCode::Goto:
         case StepCode::Unknown: break;  // run_steps does return and goto itself
     }
-    SIM_PANIC("driver {}: step {} has no semantics", program_.name, s.op);
+    SIM_PANIC("driver {}: step {} has no semantics", program_->name, s.op);
 }
 
 }  // namespace quiesce

@@ -55,7 +55,7 @@ public:
 
 class DriverRunner {
 public:
-    DriverRunner(DriverProgram program, DriverHost& host, Kernel& kernel);
+    DriverRunner(SharedProgram program, DriverHost& host, Kernel& kernel);
     ~DriverRunner();
     DriverRunner(const DriverRunner&) = delete;
     DriverRunner& operator=(const DriverRunner&) = delete;
@@ -69,8 +69,8 @@ public:
     // checks before it touches the hardware (IRQ_NONE while the device is
     // runtime-suspended or on its way there, already in D3hot).
     bool runtime_active() const;
-    const DriverProgram& program() const { return program_; }
-    bool has(const std::string& cb) const { return program_.callback(cb) != nullptr; }
+    const DriverProgram& program() const { return *program_; }
+    bool has(const std::string& cb) const { return program_->callback(cb) != nullptr; }
     // Runs a callback's steps; 0 or a negative errno. A callback the program
     // does not define returns 0 at once.
     int run(const std::string& cb, Cpu& cpu);
@@ -114,7 +114,7 @@ private:
     int alloc(const Step& s, Cpu& cpu);
     int runtime_step(const Step& s, Cpu& cpu);
 
-    DriverProgram program_;
+    SharedProgram program_;  // the scenario's, not a copy: a runner writes its count, never a step
     DriverHost& host_;
     Kernel& kernel_;
     const DriverTarget* target_;

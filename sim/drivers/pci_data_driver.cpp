@@ -7,7 +7,7 @@
 namespace quiesce {
 
 PciDataDriver::PciDataDriver(std::string name, std::string track, Kernel& kernel, PciCore& core,
-                             DriverProgram program)
+                             SharedProgram program)
     : name_(std::move(name)), track_(std::move(track)), kernel_(kernel), core_(core),
       runner_(std::move(program), *this, kernel) {}
 

@@ -33,7 +33,7 @@ private:
 
 class PciDataDriver : public PciDriver, public DriverHost {
 public:
-    PciDataDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program);
+    PciDataDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, SharedProgram program);
 
     int pm(const std::string& cb, Cpu& cpu, PciDev& dev) override;
     bool manages_pci_pm() const override { return runner_.program().legacy_pm; }

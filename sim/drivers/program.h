@@ -108,6 +108,9 @@ struct DriverProgram {
     // Every callback it defines, its own or an alias.
     std::vector<std::string> defined() const;
 };
+// A program as runs hold it: loaded (or patched, or mutated) once, then
+// shared by every scenario copy, device and runner that runs it unchanged.
+using SharedProgram = std::shared_ptr<const DriverProgram>;
 
 // What a driver file may name on the device it binds to: its registers
 // (the model's bank, as data), the commands its model and driver offer, the

@@ -26,7 +26,7 @@ using X = XhciCore;
 // --- the USB device ----------------------------------------------------------
 
 UsbDeviceDriver::UsbDeviceDriver(std::string name, Kernel& kernel, XhciDriver& hcd, unsigned port, bool persist,
-                                 bool wakeup, DriverProgram program)
+                                 bool wakeup, SharedProgram program)
     : name_(std::move(name)), kernel_(kernel), hcd_(hcd), port_(port), persist_(persist), wakeup_(wakeup),
       runner_(std::move(program), *this, kernel) {}
 
@@ -312,7 +312,7 @@ void UsbHidDriver::submit_report(Cpu& cpu) {
 // --- usb-storage and sd ------------------------------------------------------------
 
 UsbStorageDriver::UsbStorageDriver(std::string name, std::string disk, Kernel& kernel, XhciDriver& hcd,
-                                   unsigned port, bool persist, DriverProgram usb, DriverProgram sd)
+                                   unsigned port, bool persist, SharedProgram usb, SharedProgram sd)
     : UsbDeviceDriver(std::move(name), kernel, hcd, port, persist, false, std::move(usb)), disk_(std::move(disk)),
       disk_host_(*this), sd_runner_(std::move(sd), disk_host_, kernel) {}
 

@@ -60,7 +60,7 @@ class XhciDriver;
 class UsbDeviceDriver : public DriverHost {
 public:
     UsbDeviceDriver(std::string name, Kernel& kernel, XhciDriver& hcd, unsigned port, bool persist, bool wakeup,
-                    DriverProgram program);
+                    SharedProgram program);
     virtual ~UsbDeviceDriver() = default;
 
     const std::string& name() const { return name_; }
@@ -163,7 +163,7 @@ private:
 class UsbStorageDriver : public UsbDeviceDriver, public BlockDevice {
 public:
     UsbStorageDriver(std::string name, std::string disk, Kernel& kernel, XhciDriver& hcd, unsigned port,
-                     bool persist, DriverProgram usb, DriverProgram sd);
+                     bool persist, SharedProgram usb, SharedProgram sd);
 
     const std::string& disk_name() const override { return disk_; }
     unsigned sector_size() const override { return sector_size_; }

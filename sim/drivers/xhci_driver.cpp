@@ -22,7 +22,7 @@ constexpr Picos kCommandTimeout = 10'000'000'000ULL;  // 10 ms
 using X = XhciCore;
 }  // namespace
 
-XhciDriver::XhciDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program)
+XhciDriver::XhciDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, SharedProgram program)
     : PciDataDriver(std::move(name), std::move(track), kernel, core, std::move(program)) {}
 
 bool XhciDriver::wait_status(Cpu& cpu, uint32_t mask, uint32_t want, uint64_t timeout_us) {

@@ -54,7 +54,7 @@ struct SetupPacket;
 
 class XhciDriver : public PciDataDriver {
 public:
-    XhciDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, DriverProgram program);
+    XhciDriver(std::string name, std::string track, Kernel& kernel, PciCore& core, SharedProgram program);
 
     int probe(Cpu& cpu, PciDev& dev) override;
 

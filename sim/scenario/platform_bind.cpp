@@ -34,23 +34,23 @@ void Platform::bind_devices(Cpu& cpu) {
         PciDriver* drv = nullptr;
         if (d.spec.type == "dma-engine") {
             d.driver = std::make_unique<DmaEngineDriver>(d.spec.name, d.fn->path(), *kernel_, *pci_core_,
-                                                         *scenario_.drivers.at(d.spec.name));
+                                                         scenario_.drivers.at(d.spec.name));
             auto lm = scenario_.driver_local_memory.find(d.spec.name);
             if (lm != scenario_.driver_local_memory.end()) d.driver->set_local_memory(lm->second / 4096);
             drv = d.driver.get();
         } else if (d.spec.type == "xhci") {
             d.xhci_driver = std::make_unique<XhciDriver>(d.spec.name, d.fn->path(), *kernel_, *pci_core_,
-                                                         *scenario_.drivers.at(d.spec.name));
+                                                         scenario_.drivers.at(d.spec.name));
             d.xhci_driver->set_wakeup(d.spec.wake);
             drv = d.xhci_driver.get();
         } else if (d.spec.type == "pci-device") {
             d.generic_driver = std::make_unique<GenericDriver>(d.spec.name, d.fn->path(), *kernel_, *pci_core_,
-                                                               *scenario_.drivers.at(d.spec.name), d.spec.desc);
+                                                               scenario_.drivers.at(d.spec.name), d.spec.desc);
             drv = d.generic_driver.get();
         } else if (d.spec.type == "ahci") {
             d.ahci_driver = std::make_unique<AhciDriver>(d.spec.name, d.fn->path(), d.spec.disk, *kernel_, *pci_core_,
-                                                         *scenario_.drivers.at(d.spec.name),
-                                                         *scenario_.drivers.at(d.spec.disk));
+                                                         scenario_.drivers.at(d.spec.name),
+                                                         scenario_.drivers.at(d.spec.disk));
             d.ahci_driver->set_observer(block_observer_);
             drv = d.ahci_driver.get();
             // /lib/firmware is on this disk's filesystem.
@@ -94,13 +94,13 @@ void Platform::bind_devices(Cpu& cpu) {
         SIM_ASSERT(hcd, "USB device {} has no xHCI driver", u.spec.name);
         if (u.keyboard) {
             auto hid = std::make_unique<UsbHidDriver>(u.spec.name, *kernel_, *hcd, u.spec.port, u.spec.persist,
-                                                      u.spec.wake, *scenario_.drivers.at(u.spec.name));
+                                                      u.spec.wake, scenario_.drivers.at(u.spec.name));
             u.hid = hid.get();
             u.driver = std::move(hid);
         } else {
             auto storage = std::make_unique<UsbStorageDriver>(u.spec.name, u.spec.disk, *kernel_, *hcd, u.spec.port,
-                                                              u.spec.persist, *scenario_.drivers.at(u.spec.name),
-                                                              *scenario_.drivers.at(u.spec.disk));
+                                                              u.spec.persist, scenario_.drivers.at(u.spec.name),
+                                                              scenario_.drivers.at(u.spec.disk));
             storage->set_observer(block_observer_);
             u.storage = storage.get();
             u.driver = std::move(storage);

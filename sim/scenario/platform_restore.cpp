@@ -19,7 +19,7 @@ const Platform::Dev* Platform::ahci_device() const {
 // same durability oracle.
 std::unique_ptr<AhciDriver> Platform::disk_driver(Kernel& k, PciCore& core, const Dev& d) {
     auto ahci = std::make_unique<AhciDriver>(d.spec.name, d.fn->path(), d.spec.disk, k, core,
-                                             *scenario_.drivers.at(d.spec.name), *scenario_.drivers.at(d.spec.disk));
+                                             scenario_.drivers.at(d.spec.name), scenario_.drivers.at(d.spec.disk));
     ahci->set_observer(block_observer_);
     return ahci;
 }

@@ -144,7 +144,7 @@ struct Scenario {
     PlatformSpec platform;
     Protocol protocol;
     // device -> its driver as data (every device whose type has driver files)
-    std::map<std::string, std::shared_ptr<const DriverProgram>> drivers;
+    std::map<std::string, SharedProgram> drivers;
     std::map<std::string, uint64_t> driver_local_memory;  // device -> bytes its driver saves on suspend
     std::map<std::string, std::string> driver_companion;  // device -> the device its driver reads in suspend_noirq
     std::map<std::string, std::string> driver_handoff;    // device -> the device its resume waits for and hands work to
