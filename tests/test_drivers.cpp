@@ -311,6 +311,18 @@ TEST_CASE("mutations: each operator, only valid drivers, a spec that round-trips
     REQUIRE_FALSE(parse_mutation("drop:suspend", back));
 }
 
+TEST_CASE("mutations: devices that shared a program share its mutant, made once", "[drivers][explore]") {
+    Scenario s = load_scenario(regression("s3-basic"));
+    const auto written = s.drivers.at("dma0");
+    REQUIRE(s.drivers.at("dma1") == written);  // one built-in file, loaded once
+    add_cli_faults(s, {"mutate=dma-engine:drop:suspend:stop-engine"});
+    const auto mutant = s.drivers.at("dma0");
+    REQUIRE(mutant != written);
+    CHECK(s.drivers.at("dma1") == mutant);
+    CHECK(find_label(*mutant->callback("suspend"), "stop-engine") == mutant->callback("suspend")->size());
+    CHECK(find_label(*written->callback("suspend"), "stop-engine") < written->callback("suspend")->size());
+}
+
 TEST_CASE("explore --mutate: killed and survived, a reproducer that is a driver patch, replay", "[drivers][explore][cli]") {
     std::string db = tmp_path("mutate.db"), out = tmp_path("mutate-out");
     const std::string junit = tmp_path("mutate.xml");

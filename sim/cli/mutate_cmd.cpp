@@ -154,15 +154,11 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
             const auto devices = devices_running(s, mutants[k].driver);
             if (devices.empty()) continue;
             Scenario v = s;
-            bool applies = true;
-            for (const auto& dev : devices) {
-                try {
-                    v.drivers[dev] = std::make_shared<DriverProgram>(mutate(*s.drivers.at(dev), mutants[k].m));
-                } catch (const InputError&) {
-                    applies = false;
-                }
+            try {
+                mutate_devices(v.drivers, devices, mutants[k].m);
+            } catch (const InputError&) {
+                continue;
             }
-            if (!applies) continue;
             v.extra_faults.push_back("mutate=" + mutants[k].driver + ":" + mutants[k].m.spec());
             // (At the scenario's own trace level: its expectation is judged
             // on what that level records - a control run's comparison, too.)

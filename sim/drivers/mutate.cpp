@@ -95,6 +95,17 @@ DriverProgram mutate(const DriverProgram& p, const Mutation& m) {
     return out;
 }
 
+void mutate_devices(std::map<std::string, SharedProgram>& drivers, const std::vector<std::string>& devices,
+                    const Mutation& m) {
+    std::map<SharedProgram, SharedProgram> made;  // each program's mutant (the key keeps the program alive)
+    for (const auto& dev : devices) {
+        SharedProgram& p = drivers.at(dev);
+        SharedProgram& mutant = made[p];
+        if (!mutant) mutant = std::make_shared<const DriverProgram>(mutate(*p, m));
+        p = mutant;
+    }
+}
+
 bool parse_mutation(const std::string& spec, Mutation& out) {
     const size_t a = spec.find(':'), b = a == std::string::npos ? a : spec.find(':', a + 1);
     if (b == std::string::npos) return false;

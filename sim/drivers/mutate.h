@@ -7,6 +7,7 @@
 
 #include "sim/drivers/program.h"
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,6 +35,11 @@ std::string neighbour(const std::string& callback, bool later);
 std::string mutation_patch(const DriverProgram& p, const Mutation& m);
 // `p` with the mutation applied. Throws InputError if it does not apply.
 DriverProgram mutate(const DriverProgram& p, const Mutation& m);
+// Gives each of `devices` (keys of `drivers`) its program with the mutation
+// applied, made once per program: devices that shared a program share its
+// mutant, as they shared the program. Throws InputError if it does not apply.
+void mutate_devices(std::map<std::string, SharedProgram>& drivers, const std::vector<std::string>& devices,
+                    const Mutation& m);
 // `--mutate DRIVER[:CALLBACK[:STEP]]`: the drivers it names ("all": every
 // one) and which of their mutations it keeps (one callback's, one step's).
 struct MutationTarget {

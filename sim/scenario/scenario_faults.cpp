@@ -233,13 +233,11 @@ void set_mutation(Scenario& s, const std::string& text) {
     if (colon == std::string::npos || !parse_mutation(text.substr(colon + 1), m))
         throw InputError("mutate: expected DRIVER:OP:CALLBACK:STEP, got '" + text + "'");
     const std::string driver = text.substr(0, colon);
-    bool any = false;
-    for (auto& [dev, p] : s.drivers)
-        if (p->name == driver && !p->patched) {
-            s.drivers[dev] = std::make_shared<DriverProgram>(mutate(*p, m));
-            any = true;
-        }
-    if (!any) throw InputError("mutate: no device of this scenario runs the driver '" + driver + "'");
+    std::vector<std::string> devices;
+    for (const auto& [dev, p] : s.drivers)
+        if (p->name == driver && !p->patched) devices.push_back(dev);
+    if (devices.empty()) throw InputError("mutate: no device of this scenario runs the driver '" + driver + "'");
+    mutate_devices(s.drivers, devices, m);
     s.extra_faults.push_back("mutate=" + text);
 }
 
