@@ -1,5 +1,7 @@
 #include "sim/core/events.h"
 #include "sim/core/registers.h"
+#include "sim/core/rng.h"
+#include "sim/scenario/fork_runner.h"
 
 #include <catch2/catch.hpp>
 
@@ -86,26 +88,105 @@ TEST_CASE("registers: save and restore cover exactly one state class", "[registe
     REQUIRE(hw.count("CTRL"));
     REQUIRE_FALSE(hw.count("RING"));       // driver state is re-derived, never saved
     REQUIRE_FALSE(hw.count("STATUS"));     // volatile
+    RegisterBank::Snapshot snap;
+    b.snapshot(StateClass::Hardware, snap);
+    REQUIRE(snap.size() == hw.size());
 
     b.reset();                             // power loss
     REQUIRE(b.reg("CTRL").value() == 0x1);
-    REQUIRE(b.compare(hw, StateClass::Hardware).size() == 1);
-    REQUIRE(b.compare(hw, StateClass::Hardware)[0].reg == "CTRL");
+    REQUIRE(b.compare(snap).size() == 1);
+    REQUIRE(b.compare(snap)[0].reg == "CTRL");
 
     b.restore(hw);
     auto again = b.save(StateClass::Hardware);
     REQUIRE(again == hw);                  // save -> restore -> save is identical
-    REQUIRE(b.compare(hw, StateClass::Hardware).empty());
+    REQUIRE(b.compare(snap).empty());
 }
 
 TEST_CASE("registers: comparisons ignore status and trigger bits", "[registers]") {
     RegisterBank b("dev", nullptr);
     b.add({.name = "PMCSR", .offset = 0, .width = 2, .ro = 0x8, .w1c = 0x8000, .cls = StateClass::Hardware, .doc = "test"});
-    auto before = b.save(StateClass::Hardware);
+    RegisterBank::Snapshot before;
+    b.snapshot(StateClass::Hardware, before);
     b.reg("PMCSR").set(0x8000);            // PME_Status is a status bit
-    REQUIRE(b.compare(before, StateClass::Hardware).empty());
+    REQUIRE(b.compare(before).empty());
     b.reg("PMCSR").set(0x0003);            // the power state is state
-    REQUIRE(b.compare(before, StateClass::Hardware).size() == 1);
+    REQUIRE(b.compare(before).size() == 1);
+}
+
+namespace {
+// The checker's comparison as it was before snapshots: the class's
+// registers saved by name, and each register of the class now looked up in
+// them, in bank order (one declared since is not in the save).
+std::vector<RegisterBank::Diff> compare_by_name(const RegisterBank& b, const RegisterBank::Saved& before,
+                                                StateClass cls) {
+    std::vector<RegisterBank::Diff> out;
+    for (const auto& r : b.registers()) {
+        if (r->spec().cls != cls) continue;
+        auto it = before.find(r->name());
+        if (it == before.end()) continue;
+        const uint64_t m = r->state_mask();
+        if ((it->second & m) != (r->value() & m)) out.push_back({r->name(), it->second & m, r->value() & m});
+    }
+    return out;
+}
+}  // namespace
+
+TEST_CASE("registers: a snapshot finds what a save by name finds, in the same order", "[registers]") {
+    Rng rng(18);
+    RegisterBank b("dev", nullptr);
+    unsigned declared = 0;
+    // Registers at offsets 8 apart, declared out of order and some after a
+    // snapshot was taken, of every class and width, with status and
+    // trigger bits.
+    auto declare = [&] {
+        const uint32_t slot = uint32_t(rng.uniform(0, 4095));
+        if (b.at(slot * 8)) return;
+        const unsigned width = 1u << rng.uniform(0, 3);
+        const auto cls = static_cast<StateClass>(rng.uniform(0, 2));
+        b.add({.name = "R" + std::to_string(declared++), .offset = slot * 8, .width = width, .reset = rng.next(),
+               .w1c = rng.uniform(0, 3) == 0 ? rng.next() : 0, .wo = rng.uniform(0, 3) == 0 ? rng.next() : 0,
+               .cls = cls, .doc = "test"});
+    };
+    for (int i = 0; i < 40; ++i) declare();
+    RegisterBank::Snapshot snap;  // taken again and again into the same object
+    size_t diffs_seen = 0, added_after = 0;
+    for (int round = 0; round < 300; ++round) {
+        const auto cls = static_cast<StateClass>(rng.uniform(0, 2));
+        const RegisterBank::Saved saved = b.save(cls);
+        b.snapshot(cls, snap);
+        REQUIRE(snap.size() == saved.size());
+        const size_t before_adds = b.registers().size();
+        for (uint64_t n = rng.uniform(0, 2); n > 0; --n) declare();
+        added_after += b.registers().size() - before_adds;
+        for (uint64_t n = rng.uniform(0, 6); n > 0; --n) {
+            const auto& r = b.registers()[rng.uniform(0, b.registers().size() - 1)];
+            r->set(rng.uniform(0, 1) ? rng.next() : r->value() ^ (uint64_t(1) << rng.uniform(0, 63)));
+        }
+        const auto want = compare_by_name(b, saved, cls);
+        const auto got = b.compare(snap);
+        REQUIRE(got.size() == want.size());
+        for (size_t i = 0; i < want.size(); ++i) {
+            CHECK(got[i].reg == want[i].reg);
+            CHECK(got[i].expected == want[i].expected);
+            CHECK(got[i].actual == want[i].actual);
+        }
+        diffs_seen += want.size();
+    }
+    REQUIRE(diffs_seen > 100);    // the comparisons found differences
+    REQUIRE(added_after > 100);   // and registers were declared after snapshots
+}
+
+TEST_CASE("registers: a snapshot is compared only with its own bank", "[registers]") {
+    RegisterBank a = make_bank(), other = make_bank();
+    other.set_owner("other");
+    RegisterBank::Snapshot snap;
+    a.snapshot(StateClass::Hardware, snap);
+    REQUIRE(a.compare(snap).empty());
+    REQUIRE(other.compare(RegisterBank::Snapshot{}).empty());  // none taken yet: nothing to compare
+    ChildResult r = run_forked([&](int) { other.compare(snap); }, 10);
+    REQUIRE(r.status == ChildResult::Status::Crashed);
+    REQUIRE(r.error_tail.find("other: compared with a snapshot of dev") != std::string::npos);
 }
 
 TEST_CASE("registers: every access is a trace record", "[registers]") {

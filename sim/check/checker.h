@@ -119,14 +119,14 @@ private:
     bool resume_pending_ = false;                         // transition_started, transition_resumed not yet
     std::set<std::string> completed_;                     // complete ran in this transition
     std::set<std::string> checked_early_;                 // judged "after resume" before transition_resumed
-    std::map<size_t, RegisterBank::Saved> rpm_before_;    // bank index -> its state at runtime_suspend
+    std::map<size_t, RegisterBank::Snapshot> rpm_before_;  // bank index -> its state at runtime_suspend
 
     EventHub& hub_;
     const DeviceGraph& graph_;
     struct Watched {
         std::string component;
         const RegisterBank* bank;
-        RegisterBank::Saved before;
+        RegisterBank::Snapshot before;
     };
     std::vector<Watched> banks_;
     // galibert-explicit: devices whose handles were revoked (declared not

@@ -18,9 +18,8 @@ void Checker::snapshot_before(const std::string& only) {
     for (size_t i = 0; i < banks_.size(); ++i) {
         if (!only.empty() && banks_[i].component != only) continue;
         auto rb = rpm_before_.find(i);
-        banks_[i].before = rpm_suspended_.count(banks_[i].component) && rb != rpm_before_.end()
-                               ? rb->second
-                               : banks_[i].bank->save(StateClass::Hardware);
+        if (rpm_suspended_.count(banks_[i].component) && rb != rpm_before_.end()) banks_[i].before = rb->second;
+        else banks_[i].bank->snapshot(StateClass::Hardware, banks_[i].before);
     }
 }
 
@@ -55,7 +54,7 @@ void Checker::compare_state(const std::string* only, const char* when, bool runt
         // never stopped it: it went on working, and what tasks set on it
         // meanwhile is not a state to give back.
         if (!runtime && !slept_ && graph_.has(w.component) && !stopped_devices_.count(w.component)) continue;
-        auto diffs = w.bank->compare(runtime ? rpm_before_.at(i) : w.before, StateClass::Hardware);
+        auto diffs = w.bank->compare(runtime ? rpm_before_.at(i) : w.before);
         if (diffs.empty()) continue;
         std::vector<std::pair<std::string, std::string>> ev;
         std::string names;
@@ -89,7 +88,7 @@ void Checker::on_runtime_pm(const Event& ev, const EventWords& ew) {
         }
         rpm_suspended_.insert(dev);  // from here its state is runtime PM's to give back
         for (size_t i = 0; i < banks_.size(); ++i)
-            if (banks_[i].component == dev) rpm_before_[i] = banks_[i].bank->save(StateClass::Hardware);
+            if (banks_[i].component == dev) banks_[i].bank->snapshot(StateClass::Hardware, rpm_before_[i]);
         return;
     }
     if (ev.kind == EvKind::SliceEnd && ew.name == Word::RuntimeResume && arg_value(ev, "rc") == "0")

@@ -173,14 +173,21 @@ void RegisterBank::restore(const Saved& saved) {
     for (const auto& [name, value] : saved) reg(name).set(value);
 }
 
-std::vector<RegisterBank::Diff> RegisterBank::compare(const Saved& before, StateClass cls) const {
+void RegisterBank::snapshot(StateClass cls, Snapshot& out) const {
+    out.bank_ = this;
+    out.values_.clear();
+    out.values_.reserve(regs_.size());  // at most every register: grown once
+    for (const auto& r : regs_)
+        if (r->spec().cls == cls) out.values_.emplace_back(r.get(), r->value());
+}
+
+std::vector<RegisterBank::Diff> RegisterBank::compare(const Snapshot& before) const {
+    SIM_ASSERT(before.bank_ == this || before.values_.empty(), "{}: compared with a snapshot of {}", owner_,
+               before.bank_ ? before.bank_->owner() : std::string("?"));
     std::vector<Diff> out;
-    for (const auto& r : regs_) {
-        if (r->spec().cls != cls) continue;
-        auto it = before.find(r->name());
-        if (it == before.end()) continue;
-        uint64_t m = r->state_mask();
-        if ((it->second & m) != (r->value() & m)) out.push_back({r->name(), it->second & m, r->value() & m});
+    for (const auto& [r, saved] : before.values_) {
+        const uint64_t m = r->state_mask();
+        if ((saved & m) != (r->value() & m)) out.push_back({r->name(), saved & m, r->value() & m});
     }
     return out;
 }

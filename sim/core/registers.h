@@ -79,11 +79,27 @@ private:
 
 class RegisterBank {
 public:
+    // A device's own save, by name (GenericCore::reset keeps a few).
     using Saved = std::map<std::string, uint64_t>;
     struct Diff {
         std::string reg;
         uint64_t expected;
         uint64_t actual;
+    };
+    // The values of one class's registers in bank order, each with the
+    // register it was read from: the checker's snapshot at every transition,
+    // compared after it. No names are copied and a snapshot taken again into
+    // the same object allocates nothing once its vector has grown to size.
+    // Registers are never removed from a bank and keep their address, so a
+    // snapshot stays valid however many registers the bank gains after it.
+    class Snapshot {
+    public:
+        size_t size() const { return values_.size(); }
+
+    private:
+        friend class RegisterBank;
+        const RegisterBank* bank_ = nullptr;
+        std::vector<std::pair<const Register*, uint64_t>> values_;
     };
 
     RegisterBank(std::string owner, EventHub* hub);
@@ -108,7 +124,11 @@ public:
     void reset();                                   // every register to its reset value
     Saved save(StateClass cls) const;               // the registers of one class
     void restore(const Saved& saved);               // device-internal (no hooks)
-    std::vector<Diff> compare(const Saved& before, StateClass cls) const;
+    void snapshot(StateClass cls, Snapshot& out) const;  // into `out`, its buffer reused
+    // The registers of `before` whose state bits (Register::state_mask)
+    // differ now, in bank order; a register declared after the snapshot is
+    // not in it and is not compared.
+    std::vector<Diff> compare(const Snapshot& before) const;
 
 private:
     void trace(const Register& r, bool write, uint64_t value, const std::string& initiator) const;
