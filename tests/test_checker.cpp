@@ -8,6 +8,8 @@
 #include "sim/core/context.h"
 #include "sim/pm/device_graph.h"
 
+#include <sstream>
+
 using namespace quiesce;
 using quiesce::test::Facts;
 
@@ -112,6 +114,36 @@ TEST_CASE("checker: the categories and names it tells apart are resolved exactly
                               "poweroff_noirq", "completE", "liveness.hangs", "data.lost-write", "order.dependency",
                               "power-lost ", "pci.D0->D3hot", "_TTS(0)"})
         CHECK(word_of(other) == Word::Other);
+}
+
+TEST_CASE("checker: a list splits into its non-empty items, as reading it with getline did", "[checker]") {
+    using check_detail::split;
+    CHECK(split("", ',').empty());
+    CHECK(split(",,", ',').empty());
+    CHECK(split("dma0", ',') == std::vector<std::string>{"dma0"});
+    CHECK(split(",rp0,,dma0,", ',') == std::vector<std::string>{"rp0", "dma0"});
+    CHECK(split("CTRL=0x3;TAIL=7", ';') == std::vector<std::string>{"CTRL=0x3", "TAIL=7"});
+    // Every string of up to 7 characters over {a, b, ',', ';'}, split at
+    // either separator, against the stream-and-getline split it replaced.
+    auto by_getline = [](const std::string& s, char sep) {
+        std::vector<std::string> out;
+        std::stringstream ss(s);
+        std::string item;
+        while (std::getline(ss, item, sep))
+            if (!item.empty()) out.push_back(item);
+        return out;
+    };
+    size_t strings = 0;
+    for (size_t len = 0; len <= 7; ++len)
+        for (size_t code = 0; code < (size_t(1) << (2 * len)); ++code, ++strings) {
+            std::string s;
+            for (size_t i = 0; i < len; ++i) s += "ab,;"[(code >> (2 * i)) & 3];
+            for (char sep : {',', ';'}) {
+                INFO(s << " at " << sep);
+                REQUIRE(split(s, sep) == by_getline(s, sep));
+            }
+        }
+    REQUIRE(strings == 21845);
 }
 
 TEST_CASE("checker: freeze.escaped - device suspend begins with a freezable task the freezer left running",

@@ -10,8 +10,6 @@
 #include <cstring>
 #include <string_view>
 
-#include <sstream>
-
 namespace quiesce {
 
 namespace check_detail {
@@ -25,10 +23,11 @@ std::string json_object(const std::vector<std::pair<std::string, std::string>>& 
 
 std::vector<std::string> split(const std::string& s, char sep) {
     std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, sep))
-        if (!item.empty()) out.push_back(item);
+    for (size_t at = 0; at < s.size();) {
+        const size_t end = std::min(s.find(sep, at), s.size());
+        if (end > at) out.emplace_back(s, at, end - at);
+        at = end + 1;
+    }
     return out;
 }
 
@@ -379,7 +378,7 @@ void Checker::on_event(const Event& ev) {
         return;
     }
     if (ev.kind == EvKind::SliceBegin && ew.cat == Cat::Phase) {
-        const std::string action = arg_value(ev, "action");
+        const std::string& action = arg_value(ev, "action");
         if (action == "freeze-tasks" || action == "freeze-user-tasks") froze_user_ = true;
         if (action == "freeze-tasks" || action == "freeze-kernel-threads") froze_kthreads_ = true;
     }
@@ -399,7 +398,7 @@ void Checker::on_event(const Event& ev) {
         // Hibernation stops a device twice, before the snapshot and at the
         // power-off after the image is written: the image holds the kernel
         // of the first, so a thaw that lost the state is not the reference.
-        const std::string dev = arg_value(ev, "device");
+        const std::string& dev = arg_value(ev, "device");
         if (in_transition_ && (ew.name == Word::Suspend || ew.name == Word::Freeze || ew.name == Word::SaveExplicit ||
                                (ew.name == Word::Poweroff && !stopped_devices_.count(dev)))) {
             snapshot_before(dev);
@@ -438,7 +437,7 @@ void Checker::on_event(const Event& ev) {
 }
 
 void Checker::on_callback_begin(const Event& ev) {
-    std::string dev = arg_value(ev, "device");
+    const std::string& dev = arg_value(ev, "device");
     const std::string& cb = ev.name;
     bool children_first = callback_children_first(cb);
     auto must_wait = children_first ? graph_.subordinates(dev) : graph_.superiors(dev);

@@ -73,7 +73,7 @@ void Checker::compare_state(const std::string* only, const char* when, bool runt
 // what its runtime resume must give back (hwstate.not-restored,
 // drvstate.stale, "after runtime resume").
 void Checker::on_runtime_pm(const Event& ev, const EventWords& ew) {
-    const std::string dev = arg_value(ev, "device");
+    const std::string& dev = arg_value(ev, "device");
     if (ev.kind == EvKind::Instant && ew.name == Word::RpmStatus) {
         if (arg_value(ev, "status") == "suspended") rpm_suspended_.insert(dev);
         else rpm_suspended_.erase(dev);

@@ -101,11 +101,14 @@ private:
     size_t n_ = 0;
 };
 
-// The value of an event argument, or "" when it has none.
-inline std::string arg_value(const Event& ev, const std::string& key) {
+// The value of an event argument, or "" when it has none: the event's own
+// string (valid while the event is), not a copy, found by a key that is not
+// made a string either - the checker asks several of every event it follows.
+inline const std::string kNoArgValue;
+inline const std::string& arg_value(const Event& ev, std::string_view key) {
     for (const auto& a : ev.args)
         if (a.key == key) return a.value;
-    return "";
+    return kNoArgValue;
 }
 
 // Escapes a string for a JSON string literal (quotes, backslashes, control
