@@ -77,6 +77,7 @@ void Cpu::job_end(const sc_core::sc_process_handle& thread) {
 Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, unsigned index)
     : Component(name, ctx, clock), socket("socket"), index_(index) {
     hub().declare_track({path(), "", "cpu", clock.name(), clock.hz()});
+    initiator_.name = path();
     props().declare("offline_cycles", int64_t(20000), "Cycles to take this core offline (CPU hotplug)");
     props().declare("online_cycles", int64_t(50000), "Cycles to bring this core online (CPU hotplug)");
     props().declare("irq_entry_cycles", int64_t(100), "Interrupt entry: vectoring and register save");
@@ -305,16 +306,14 @@ void Cpu::transport(tlm::tlm_generic_payload& tx) {
     // to the payload yet.
     acquire();
     Cycles start = clock().now();
-    InitiatorExt ext;
-    ext.name = path();
-    tx.set_extension(&ext);
+    tx.set_extension(&initiator_);
     tx.set_streaming_width(tx.get_data_length());
     tx.set_byte_enable_ptr(nullptr);
     tx.set_dmi_allowed(false);
     tx.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     sc_core::sc_time delay = clock().delay(Cycles(1));
     socket->b_transport(tx, delay);
-    tx.clear_extension(&ext);
+    tx.clear_extension(&initiator_);
     last_ok_ = tx.is_response_ok();
     // No temporal decoupling: the target waited until the access completed
     // (Component::complete); what is left (a path that does not wait) is

@@ -174,6 +174,9 @@ private:
     SystemBus* bus_ = nullptr;
     SystemBus::DirectGrant ram_;  // where direct() applies
     PayloadPool payloads_;
+    // This core's name on every payload it sends (one extension for all:
+    // the accesses in flight share the name; it is not copied per access).
+    InitiatorExt initiator_;
     void irq_thread();
     void cache_write(uint64_t addr, uint64_t len);
     // Takes the core for one timed operation (waits its turn); op_done
