@@ -29,8 +29,7 @@ bool PciBus::config(unsigned bus, uint8_t devfn, uint32_t reg, tlm::tlm_generic_
         f->config_access(tx, delay, reg);
         return true;
     }
-    for (auto& [df, f] : functions_) {
-        auto* br = dynamic_cast<PciBridge*>(f);
+    for (auto& [f, br] : decode()) {
         if (br && br->powered() && bus >= br->secondary_number() && bus <= br->subordinate_number() &&
             br->secondary_number() != 0)
             return br->forward_config(bus, devfn, reg, tx, delay);
@@ -38,14 +37,18 @@ bool PciBus::config(unsigned bus, uint8_t devfn, uint32_t reg, tlm::tlm_generic_
     return false;
 }
 
-bool PciBus::mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
-    uint64_t addr = tx.get_address();
+const std::vector<std::pair<PciFunction*, PciBridge*>>& PciBus::decode() {
     if (decode_stale_) {
         decode_.clear();
         for (auto& [df, f] : functions_) decode_.emplace_back(f, dynamic_cast<PciBridge*>(f));
         decode_stale_ = false;
     }
-    for (auto& [f, br] : decode_) {
+    return decode_;
+}
+
+bool PciBus::mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    uint64_t addr = tx.get_address();
+    for (auto& [f, br] : decode()) {
         if (f->decodes(addr)) {
             f->mmio(tx, delay);
             return true;

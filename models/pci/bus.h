@@ -44,8 +44,10 @@ private:
     PciBridge* upstream_;
     std::map<uint8_t, PciFunction*> functions_;
     // The functions in devfn order, each with itself as a bridge or null:
-    // what mmio() walks on every access, resolved once (the first access
-    // after the last add) instead of a dynamic_cast per function per access.
+    // what mmio() and config() walk on every access, resolved once (the
+    // first access after the last add) instead of a dynamic_cast per
+    // function per access.
+    const std::vector<std::pair<PciFunction*, PciBridge*>>& decode();
     std::vector<std::pair<PciFunction*, PciBridge*>> decode_;
     bool decode_stale_ = true;
 };
