@@ -289,6 +289,14 @@ struct ValueKind {
     std::function<std::string(const std::string&)> text;  // the file with the value
 };
 
+// The line (from 1, as text) of the first `needle` in `text`, which must
+// hold it: where an error about the value there points.
+std::string line_of(const std::string& text, const std::string& needle) {
+    const size_t at = text.find(needle);
+    REQUIRE(at != std::string::npos);
+    return std::to_string(1 + std::count(text.begin(), text.begin() + long(at), '\n'));
+}
+
 // Each kind's file with each value (as written, and the reason it is
 // refused): validate exits 2 with the one line naming where and why.
 void check_each_value(const std::string& dir, const std::vector<ValueKind>& kinds,
@@ -311,9 +319,7 @@ TEST_CASE("bad input: a bad duration reads alike in scenario and device and driv
     const std::string d = tmp_path("bad-duration");
     fs::create_directories(d + "/drivers");
     const std::string qgpu = quiesce::test::read_text(std::string(QUIESCE_DATA_DIR) + "/devices/qgpu.toml");
-    const size_t latency = qgpu.find("latency = \"10us\"");  // the engine's, the first
-    REQUIRE(latency != std::string::npos);
-    const std::string latency_line = std::to_string(1 + std::count(qgpu.begin(), qgpu.begin() + long(latency), '\n'));
+    const std::string latency_line = line_of(qgpu, "latency = \"10us\"");  // the engine's, the first
     // The value as written, and the reason it is refused.
     const std::vector<std::pair<std::string, std::string>> values = {
         {"\"50\"", "'50' needs a unit: ps, ns, us, ms or s"},
@@ -349,9 +355,7 @@ TEST_CASE("bad input: a bad size reads alike in scenario and platform and device
     const std::string d = tmp_path("bad-size");
     fs::create_directories(d);
     const std::string qgpu = quiesce::test::read_text(std::string(QUIESCE_DATA_DIR) + "/devices/qgpu.toml");
-    const size_t bar = qgpu.find("bar = \"4KiB\"");
-    REQUIRE(bar != std::string::npos);
-    const std::string bar_line = std::to_string(1 + std::count(qgpu.begin(), qgpu.begin() + long(bar), '\n'));
+    const std::string bar_line = line_of(qgpu, "bar = \"4KiB\"");
     const std::vector<std::pair<std::string, std::string>> values = {
         {"\"4xB\"", "'4xB' needs a unit: B, KiB, MiB or GiB"},
         {"\"..4KiB\"", "'..4KiB' is not a number"},
