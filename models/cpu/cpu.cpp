@@ -134,7 +134,10 @@ uint64_t Cpu::slice_cycles() {
 
 uint64_t Cpu::acquire() {
     const uint64_t slice = slice_cycles();
-    sc_core::sc_process_handle me = sc_core::sc_get_current_process_handle();
+    // The running process (software runs in one): its handle built from the
+    // simulation context's current process, as sc_get_current_process_handle()
+    // builds it while the simulation runs, without that library call.
+    sc_core::sc_process_handle me(sc_core::sc_get_current_process_b());
     auto stop_if_dead = [&] {
         if (!ctx().dead.any()) return;  // software whose machine lost power runs nothing more
         DeadSoftware& dead = ctx().dead;
@@ -227,14 +230,17 @@ void Cpu::pct_start() {
 }
 
 void Cpu::op_done(uint64_t cycles) {
-    sc_core::sc_process_handle me = sc_core::sc_get_current_process_handle();
-    if (me == irq_context_ || !(owner_ == me)) return;  // forgotten while halted
+    // The running process compared by its object: no handle built and
+    // counted per operation. Past this test it is owner_.
+    const sc_core::sc_object* me = sc_core::sc_get_current_process_b();
+    if (!me || me == irq_context_.get_process_object() || owner_.get_process_object() != me)
+        return;  // forgotten while halted
     owner_busy_ = false;
     slice_used_ += cycles;
     if (ready_.empty()) return;
     PctSchedule& pct = ctx().pct;
     const uint64_t slice = slice_cycles();
-    bool preempt = pct.on ? pct.priority_of(next_in_line()) > pct.priority_of(me) : slice_used_ >= slice;
+    bool preempt = pct.on ? pct.priority_of(next_in_line()) > pct.priority_of(owner_) : slice_used_ >= slice;
     if (preempt) grant(next_in_line(), "preempt");
     else idle_check_ev_.notify(sc_core::SC_ZERO_TIME);  // blocked if no new operation by then
 }
