@@ -67,6 +67,27 @@ TEST_CASE("cache: dirty lines are lost in S3 unless WBINVD wrote them back", "[c
     REQUIRE(f["errors"] == "cpu0:cache.lost-dirty-lines:1 ");
 }
 
+TEST_CASE("cache: a lost line reverts to what DRAM held, page by page, written before or never", "[cpu][cache]") {
+    Facts f = with_cores([](RunContext&, PhysicalMemory& mem, Cpu& a, Cpu&, Facts& f) {
+        std::array<uint8_t, 256> old{}, fresh{};
+        old.fill(0x11);
+        fresh.fill(0x22);
+        a.write_block(0x4f80, old.data(), 256);  // two lines in page 4, two in page 5
+        a.wbinvd();                              // DRAM holds 0x11 there now
+        a.write_block(0x4f80, fresh.data(), 256);
+        a.write_block(0x9000, fresh.data(), 64);  // a page never written before
+        f["dirty"] = std::to_string(a.dirty_lines());
+        a.lose_context(true);
+        std::array<uint8_t, 256> back{};
+        mem.peek(0x4f80, back.data(), 256);
+        f["reverted"] = back == old ? "yes" : "no";
+        f["never_written"] = std::to_string(mem.peek64(0x9000)) + " " + std::to_string(mem.peek64(0x9038));
+    });
+    REQUIRE(f["dirty"] == "5");
+    REQUIRE(f["reverted"] == "yes");
+    REQUIRE(f["never_written"] == "0 0");
+}
+
 TEST_CASE("cache: lines move between cores, are evicted when full, and DMA invalidates them", "[cpu][cache]") {
     Facts f = with_cores([](RunContext&, PhysicalMemory& mem, Cpu& a, Cpu& b, Facts& f) {
         a.props().set("cache_lines", PropValue(int64_t(2)));

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 using namespace quiesce;
 using quiesce::test::Facts;
 
@@ -50,6 +52,12 @@ TEST_CASE("memory: sparse pages record version, last writer and time", "[memory]
         f["attr_fw"] = to_string(mem.attr_of(0xf1234));
         f["attr_nosave"] = to_string(mem.attr_of(0xe0000));
         f["attr_normal"] = to_string(mem.attr_of(0x1000));
+        // A page's bytes in place: what peek reads, nullptr where never written.
+        uint8_t page7[PhysicalMemory::kPageSize];
+        mem.peek(0x7000, page7, sizeof page7);
+        const uint8_t* in_place = mem.page_data(7);
+        f["page_data7"] = in_place && std::memcmp(in_place, page7, sizeof page7) == 0 ? "same" : "differs";
+        f["page_data9"] = mem.page_data(9) ? "present" : "null";
         uint64_t d1 = mem.digest();
         mem.poke(0x5004, "x", 1, "test");
         f["digest_changes"] = d1 != mem.digest() ? "yes" : "no";
@@ -57,6 +65,8 @@ TEST_CASE("memory: sparse pages record version, last writer and time", "[memory]
     REQUIRE(f["untouched"] == "0x0");
     REQUIRE(f["resident_after_read"] == "0");    // reads do not allocate
     REQUIRE(f["readback"] == "0xcafef00d");
+    REQUIRE(f["page_data7"] == "same");
+    REQUIRE(f["page_data9"] == "null");
     REQUIRE(f["version5"] == "2");
     REQUIRE(f["writer5"] == "cpu0");
     REQUIRE(f["version7"] == "1");
