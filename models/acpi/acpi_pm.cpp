@@ -8,7 +8,8 @@
 namespace quiesce {
 
 AcpiPm::AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock)
-    : MmioDevice(name, ctx, clock), socket("socket") {
+    : MmioDevice(name, ctx, clock), socket("socket"), sleep_req_("sleep_req"), wake_ev_("wake_ev"),
+      alarm_set_("alarm_set"), cut_ev_("cut_ev") {
     socket.register_b_transport(this, &AcpiPm::b_transport);
     using SC = StateClass;
     RegisterBank& b = regs();

@@ -75,7 +75,9 @@ void Cpu::job_end(const sc_core::sc_process_handle& thread) {
 }
 
 Cpu::Cpu(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, unsigned index)
-    : Component(name, ctx, clock), socket("socket"), index_(index) {
+    : Component(name, ctx, clock), socket("socket"), index_(index), state_changed_("state_changed"),
+      started_ev_("started_ev"), sched_changed_("sched_changed"), idle_check_ev_("idle_check_ev"),
+      dead_ev_("dead_ev") {
     hub().declare_track({path(), "", "cpu", clock.name(), clock.hz()});
     initiator_.name = path();
     props().declare("offline_cycles", int64_t(20000), "Cycles to take this core offline (CPU hotplug)");

@@ -13,7 +13,7 @@ const EventWord kAssert("assert"), kDeassert("deassert"), kIrq("irq");  // an in
 
 InterruptController::InterruptController(const sc_core::sc_module_name& name, RunContext& ctx,
                                          const ClockDomain& clock)
-    : MmioDevice(name, ctx, clock), socket("socket") {
+    : MmioDevice(name, ctx, clock), socket("socket"), sample_ev_("sample_ev"), changed_("changed") {
     socket.register_b_transport(this, &InterruptController::b_transport);
     regs().set_strict(true);
     regs().add({.name = "IMR", .offset = IMR, .width = 4, .reset = 0x00ffffff, .rsvd = 0xff000000,

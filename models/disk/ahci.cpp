@@ -91,7 +91,8 @@ std::vector<RegSpec> Ahci::register_specs() {
 
 Ahci::Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, SataDrive& drive,
            Port port)
-    : MmioDevice(name, ctx, clock), drive_(drive), port_(std::move(port)) {
+    : MmioDevice(name, ctx, clock), drive_(drive), port_(std::move(port)), kick_("kick"), stop_kick_("stop_kick"),
+      idle_("idle"), hr_kick_("hr_kick") {
     RegisterBank& b = regs();
     b.set_strict(true);
     for (RegSpec& spec : register_specs()) b.add(std::move(spec));

@@ -22,7 +22,7 @@ const char* SataDrive::to_string(Power p) {
 SataDrive::SataDrive(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
                      uint64_t size_bytes, unsigned sector_size)
     : Component(name, ctx, clock), size_(size_bytes), sector_size_(sector_size),
-      sectors_(size_bytes / sector_size),
+      sectors_(size_bytes / sector_size), reset_or_power_("reset_or_power"),
       // Its own stream, from the run's seed without drawing from it: no
       // other model's numbers move.
       destage_rng_(ctx.rng.seed_state() ^ 0x5a7a0de57a6e0000ULL) {

@@ -89,7 +89,7 @@ std::vector<RegSpec> XhciCore::register_specs() {
 }
 
 XhciCore::XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port)
-    : MmioDevice(name, ctx, clock), port_(std::move(port)) {
+    : MmioDevice(name, ctx, clock), port_(std::move(port)), kick_("kick"), reset_ev_("reset_ev"), stop_("stop") {
     RegisterBank& b = regs();
     b.set_strict(true);
     for (RegSpec& spec : register_specs()) b.add(std::move(spec));

@@ -21,8 +21,9 @@ constexpr size_t kTaskStack = 64 * 1024;
 
 Kernel::Kernel(const sc_core::sc_module_name& name, RunContext& ctx, std::vector<Cpu*> cpus, uint64_t heap_base,
                uint64_t heap_size)
-    : Module(name, ctx), cpus_(std::move(cpus)), heap_base_(heap_base), heap_next_(heap_base),
-      heap_end_(heap_base + heap_size) {
+    : Module(name, ctx), cpus_(std::move(cpus)), wakeup_ev_("ev_wakeup"), never_("ev_never"),
+      irq_done_("ev_irq_done"), boot_ev_("ev_boot"), heap_base_(heap_base), heap_next_(heap_base),
+      heap_end_(heap_base + heap_size), task_changed_("ev_task_changed") {
     SIM_ASSERT(!cpus_.empty(), "kernel without CPUs");
     register_own_state();
     hub().declare_track({path(), "", "pm", cpus_[0]->clock().name(), cpus_[0]->clock().hz()});
