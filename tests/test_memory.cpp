@@ -79,3 +79,33 @@ TEST_CASE("memory: sparse pages record version, last writer and time", "[memory]
     REQUIRE(f["digest_changes"] == "yes");
     REQUIRE(std::stoull(f["write_ps"]) > 0);     // a memory access takes time
 }
+
+TEST_CASE("memory: the page looked up last is remembered, and forgotten when it is written or lost", "[memory]") {
+    Facts f = quiesce::test::in_child([](Facts& f) {
+        RunContext ctx(1);
+        ClockDomain dram("dram", 800'000'000);
+        PhysicalMemory mem("memory", ctx, dram, 1 << 20);
+        f["absent"] = std::to_string(mem.peek64(0x3000));       // page 3 looked up: not there
+        f["info_absent"] = mem.page_info(3) ? "info" : "none";   // ... and asked again
+        mem.poke(0x3008, "\x2a", 1, "dev");                      // now it is
+        f["written"] = std::to_string(mem.peek32(0x3008));
+        f["info_written"] = mem.page_info(3) ? mem.page_info(3)->last_writer : "none";
+        mem.poke(0x4000, "\x07", 1, "dev");                      // another page, then back
+        mem.poke(0x3009, "\x01", 1, "cpu0");
+        f["both"] = std::to_string(mem.peek32(0x3008)) + " " + std::to_string(mem.peek32(0x4000));
+        f["writer"] = mem.page_info(3)->last_writer + " " + mem.page_info(4)->last_writer;
+        mem.lose_contents();                                     // page 3 was the last looked up
+        f["lost"] = std::to_string(mem.peek32(0x3008)) + " " + (mem.page_data(3) ? "data" : "null");
+        mem.poke(0x3000, "\x05", 1, "dev");                      // a fresh page after the loss
+        f["after"] = std::to_string(mem.peek32(0x3000)) + " " + std::to_string(mem.peek32(0x3008)) + " " +
+                     std::to_string(mem.resident_pages());
+    });
+    REQUIRE(f["absent"] == "0");
+    REQUIRE(f["info_absent"] == "none");
+    REQUIRE(f["written"] == "42");
+    REQUIRE(f["info_written"] == "dev");
+    REQUIRE(f["both"] == "298 7");
+    REQUIRE(f["writer"] == "cpu0 dev");
+    REQUIRE(f["lost"] == "0 null");
+    REQUIRE(f["after"] == "5 0 1");
+}

@@ -48,16 +48,18 @@ void PhysicalMemory::peek(uint64_t addr, void* out, uint64_t len) const {
     while (len) {
         uint64_t pfn = addr / kPageSize, off = addr % kPageSize;
         uint64_t n = std::min(len, kPageSize - off);
-        auto it = pages_.find(pfn);
-        if (it == pages_.end()) std::memset(dst, 0, n);
-        else std::memcpy(dst, it->second->data.data() + off, n);
+        if (const Page* p = find_page(pfn)) std::memcpy(dst, p->data.data() + off, n);
+        else std::memset(dst, 0, n);
         dst += n; addr += n; len -= n;
     }
 }
 
 PhysicalMemory::Page& PhysicalMemory::page_for_write(uint64_t pfn) {
+    if (pfn == last_pfn_ && last_page_) return *last_page_;
     auto& slot = pages_[pfn];
     if (!slot) slot = std::make_unique<Page>();
+    last_pfn_ = pfn;
+    last_page_ = slot.get();
     return *slot;
 }
 
@@ -71,15 +73,15 @@ void PhysicalMemory::poke(uint64_t addr, const void* in, uint64_t len, const std
         Page& p = page_for_write(pfn);
         std::memcpy(p.data.data() + off, src, n);
         p.info.version++;
-        p.info.last_writer = writer;
+        if (p.info.last_writer != writer) p.info.last_writer = writer;  // mostly the writer before
         p.info.last_write = t;
         src += n; addr += n; len -= n;
     }
 }
 
 const PhysicalMemory::PageInfo* PhysicalMemory::page_info(uint64_t pfn) const {
-    auto it = pages_.find(pfn);
-    return it == pages_.end() ? nullptr : &it->second->info;
+    const Page* p = find_page(pfn);
+    return p ? &p->info : nullptr;
 }
 
 std::vector<uint64_t> PhysicalMemory::resident() const {
@@ -94,6 +96,8 @@ void PhysicalMemory::lose_contents() {
     hub().instant(path(), "contents-lost", "power", {{"pages", std::to_string(pages_.size())}});
     lost_ = std::move(pages_);
     pages_.clear();
+    last_pfn_ = ~uint64_t(0);  // the page remembered is lost_'s now
+    last_page_ = nullptr;
 }
 
 uint64_t PhysicalMemory::digest() const {

@@ -75,8 +75,8 @@ public:
     // pieces (a core's cache taking lines) without a lookup per piece.
     // Valid until the memory loses its contents.
     const uint8_t* page_data(uint64_t pfn) const {
-        auto it = pages_.find(pfn);
-        return it == pages_.end() ? nullptr : it->second->data.data();
+        const Page* p = find_page(pfn);
+        return p ? p->data.data() : nullptr;
     }
     // Resident page frame numbers, ascending.
     std::vector<uint64_t> resident() const;
@@ -93,6 +93,22 @@ private:
     };
     void b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     Page& page_for_write(uint64_t pfn);
+    // The page at `pfn`, nullptr when never written. The last lookup is
+    // remembered, absent or not: an access and the bursts of a DMA transfer
+    // fall in the page of the one before, and a hash lookup each cost more
+    // than the copy of their bytes (issue 18 item 3). Pages are held by
+    // unique_ptr and only page_for_write adds one (and remembers it), only
+    // lose_contents removes them (and forgets).
+    const Page* find_page(uint64_t pfn) const {
+        if (pfn != last_pfn_) {
+            auto it = pages_.find(pfn);
+            last_pfn_ = pfn;
+            last_page_ = it == pages_.end() ? nullptr : it->second.get();
+        }
+        return last_page_;
+    }
+    mutable uint64_t last_pfn_ = ~uint64_t(0);
+    mutable Page* last_page_ = nullptr;
     Cycles access_cycles(unsigned len) const {
         return Cycles(uint64_t(*latency_cycles_)) + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_);
     }
