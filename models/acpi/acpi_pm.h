@@ -14,8 +14,8 @@
 
 #include "sim/core/irq.h"
 #include "sim/core/module.h"
+#include "sim/core/target_socket.h"
 
-#include <tlm_utils/simple_target_socket.h>
 
 #include <functional>
 
@@ -46,7 +46,7 @@ public:
 
     AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock);
 
-    tlm_utils::simple_target_socket<AcpiPm> socket;
+    TargetSocket<AcpiPm> socket;
     // The SCI (level, IRQ 9 on a PC): an enabled fixed event's status bit is
     // set while SCI_EN is on and the platform is running.
     IrqLine sci{"sci"};

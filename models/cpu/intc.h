@@ -9,8 +9,8 @@
 
 #include "sim/core/irq.h"
 #include "sim/core/module.h"
+#include "sim/core/target_socket.h"
 
-#include <tlm_utils/simple_target_socket.h>
 
 #include <array>
 #include <deque>
@@ -27,7 +27,7 @@ public:
 
     InterruptController(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock);
 
-    tlm_utils::simple_target_socket<InterruptController> socket;
+    TargetSocket<InterruptController> socket;
 
     SC_HAS_PROCESS(InterruptController);
 

@@ -9,9 +9,9 @@
 #include "models/pci/bus.h"
 #include "models/pci/function.h"
 #include "sim/core/bus.h"
+#include "sim/core/target_socket.h"
 
 #include <tlm_utils/simple_initiator_socket.h>
-#include <tlm_utils/simple_target_socket.h>
 
 #include <map>
 
@@ -25,8 +25,8 @@ public:
     PciHostBridge(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
                   InterruptController& intc);
 
-    tlm_utils::simple_target_socket<PciHostBridge> ecam_socket;   // offsets into the ECAM window
-    tlm_utils::simple_target_socket<PciHostBridge> mmio_socket;   // full addresses in the PCI window
+    TargetSocket<PciHostBridge> ecam_socket;   // offsets into the ECAM window
+    TargetSocket<PciHostBridge> mmio_socket;   // full addresses in the PCI window
     tlm_utils::simple_initiator_socket<PciHostBridge> dma_socket; // towards system memory
 
     PciBus& root_bus() { return root_; }

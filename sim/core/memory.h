@@ -5,8 +5,8 @@
 #pragma once
 
 #include "sim/core/module.h"
+#include "sim/core/target_socket.h"
 
-#include <tlm_utils/simple_target_socket.h>
 
 #include <array>
 #include <cstdint>
@@ -41,7 +41,7 @@ public:
     PhysicalMemory(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
                    uint64_t size);
 
-    tlm_utils::simple_target_socket<PhysicalMemory> socket;
+    TargetSocket<PhysicalMemory> socket;
 
     uint64_t size() const { return size_; }
     void add_region(MemRegion region);
