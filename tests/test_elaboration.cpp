@@ -51,3 +51,13 @@ TEST_CASE("elaboration: the disk's and the USB controller's events are named, wi
     REQUIRE(usb["warnings"] == "0");
     REQUIRE(usb["missing"] == "");
 }
+
+TEST_CASE("elaboration: the DMA engines' and a described device's events are named, without warnings",
+          "[elaboration]") {
+    Facts basic = elaborate("s3-basic", {"dma0.core.kick", "dma1.core.kick"});
+    REQUIRE(basic["warnings"] == "0");
+    REQUIRE(basic["missing"] == "");
+    Facts gpu = elaborate("cycles-s2idle-then-s3", {"gpu0.core.kick", "gpu0.core.fw_kick"});
+    REQUIRE(gpu["warnings"] == "0");
+    REQUIRE(gpu["missing"] == "");
+}

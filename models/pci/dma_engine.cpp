@@ -43,7 +43,7 @@ std::vector<RegSpec> DmaEngine::register_specs() {
 }
 
 DmaEngine::DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock, Port port)
-    : MmioDevice(name, ctx, clock), port_(std::move(port)) {
+    : MmioDevice(name, ctx, clock), port_(std::move(port)), kick_("kick") {
     RegisterBank& b = regs();
     b.set_strict(true);
     for (RegSpec& spec : register_specs()) b.add(std::move(spec));

@@ -53,7 +53,8 @@ std::vector<uint8_t> firmware_image(const std::string& name, uint32_t size) {
 
 GenericCore::GenericCore(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDomain& clock,
                          std::shared_ptr<const GenericDeviceDesc> desc, DmaPort port)
-    : MmioDevice(name, ctx, clock), desc_(std::move(desc)), port_(std::move(port)) {
+    : MmioDevice(name, ctx, clock), desc_(std::move(desc)), port_(std::move(port)), kick_("kick"),
+      fw_kick_("fw_kick") {
     RegisterBank& b = regs();
     b.set_strict(true);
     for (const RegSpec& spec : desc_->registers) b.add(spec);
