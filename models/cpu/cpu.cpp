@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 
 namespace quiesce {
 
@@ -51,11 +52,19 @@ std::string full_name(const sc_core::sc_object* thread) {
 // and what it spawned) from "dpm_" on.
 std::string context_name(const sc_core::sc_process_handle& thread) {
     if (!thread.valid()) return "";
-    std::string n = full_name(thread.get_process_object());
+    const sc_core::sc_object* obj = thread.get_process_object();
+    const sc_core::sc_object* parent = obj->get_parent_object();
+    // A thread neither a pooled job nor spawned in one - nearly every grant's -
+    // is named as SystemC names it: searched in place, not copied first.
+    const auto& spawned = spawned_in_jobs();
+    const bool plain = !job_of(obj) && !spawned.count(obj) &&
+                       (!parent || !(job_of(parent) || spawned.count(parent)));
+    const std::string full = plain ? std::string() : full_name(obj);
+    const std::string_view n = plain ? std::string_view(obj->name()) : std::string_view(full);
     size_t t = n.rfind(".task_");
-    if (t != std::string::npos) return n.substr(t + 6);
+    if (t != std::string_view::npos) return std::string(n.substr(t + 6));
     size_t d = n.rfind(".dpm_");
-    return d == std::string::npos ? n : n.substr(d + 1);
+    return std::string(d == std::string_view::npos ? n : n.substr(d + 1));
 }
 }  // namespace
 
