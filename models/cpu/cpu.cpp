@@ -116,6 +116,10 @@ bool Cpu::queued(const sc_core::sc_process_handle& p) const {
 
 bool Cpu::owner_gone() const {
     if (owner_.terminated()) return true;
+    // Not a pooled job when it took the core: not one since either. A pool's
+    // worker runs operations only inside its jobs (job_begin comes first, a
+    // serial is never 0), so no lookup per operation for the other threads.
+    if (owner_job_ == 0) return false;
     const PooledJob* j = job_of(owner_.get_process_object());
     return j && (j->ended || j->serial != owner_job_);
 }
