@@ -2,12 +2,12 @@
 #include "sim/check/checker.h"
 #include "sim/check/checker_detail.h"
 
+#include "sim/core/lexicon.h"
 #include "sim/pm/protocol.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstring>
 #include <string_view>
 
 namespace quiesce {
@@ -30,33 +30,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
     }
     return out;
 }
-
-namespace {
-
-// Words by length: a name is compared only with the words of its length
-// (most events' names match none, and most are told apart by length).
-template <class Id>
-class Lexicon {
-public:
-    Lexicon(std::initializer_list<std::pair<const char*, Id>> words) {
-        for (const auto& [w, id] : words) {
-            const std::string_view v(w);
-            if (v.size() >= by_size_.size()) by_size_.resize(v.size() + 1);
-            by_size_[v.size()].emplace_back(v, id);
-        }
-    }
-    Id operator()(const std::string& s) const {
-        if (s.size() >= by_size_.size()) return Id::Other;
-        for (const auto& [w, id] : by_size_[s.size()])
-            if (std::memcmp(w.data(), s.data(), s.size()) == 0) return id;
-        return Id::Other;
-    }
-
-private:
-    std::vector<std::vector<std::pair<std::string_view, Id>>> by_size_;
-};
-
-}  // namespace
 
 Cat category_of(const std::string& category) {
     static const Lexicon<Cat> cats = {
