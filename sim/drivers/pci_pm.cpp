@@ -2,6 +2,7 @@
 #include "sim/drivers/pci_pm.h"
 
 #include "models/cpu/cpu.h"
+#include "sim/pm/pm_ids.h"
 #include "sim/pm/runtime.h"
 
 namespace quiesce {
@@ -12,17 +13,19 @@ PciPmDevice::PciPmDevice(std::string name, std::string track, PciCore& core, Pci
       wake_enabled_(wake_enabled), power_manageable_(power_manageable) {}
 
 int PciPmDevice::callback(const std::string& cb, Cpu& cpu) {
-    if (cb == "save_state") {
+    using C = PmCallback;
+    const PmCallback id = pm_callback_of(cb);  // one lookup, not a compare per case
+    if (id == C::SaveState) {
         // linus2006: hardware state now, while the system runs - config
         // space by the core (unless the driver manages PCI PM), the rest
         // by the driver. suspend_noirq will not save again.
         if (!(driver_ && driver_->manages_pci_pm())) core_.save_state(cpu, dev_);
         return driver_ ? driver_->pm(cb, cpu, dev_) : 0;
     }
-    if (cb == "runtime_suspend") return runtime_suspend(cpu);
-    if (cb == "runtime_resume") return runtime_resume(cpu);
+    if (id == C::RuntimeSuspend) return runtime_suspend(cpu);
+    if (id == C::RuntimeResume) return runtime_resume(cpu);
     const bool rpm_suspended = rpm_ && rpm_->suspended(name());
-    if (cb == "prepare") {
+    if (id == C::Prepare) {
         // pci_pm_prepare: a function runtime-suspended in D3hot that need not
         // be reconfigured for sleep may stay as it is (direct-complete).
         const int rc = driver_pm(cb, cpu);
@@ -31,10 +34,10 @@ int PciPmDevice::callback(const std::string& cb, Cpu& cpu) {
         // D3hot above it may not forward config cycles.)
         return rpm_suspended && !wake_enabled_ && runtime_d3_ ? 1 : rc;
     }
-    if ((cb == "suspend" || cb == "freeze" || cb == "poweroff") && rpm_suspended &&
+    if ((id == C::Suspend || id == C::Freeze || id == C::Poweroff) && rpm_suspended &&
         !(rpm_->dpm_flags(name()) & kDpmSmartSuspend))
         rpm_->resume(name(), cpu, 0);  // pm_runtime_resume: reconfigure it for the sleep
-    if (cb == "complete") {
+    if (id == C::Complete) {
         const int rc = driver_pm(cb, cpu);
         // pci_pm_complete: left runtime-suspended, but the sleep powered it
         // up (pci_refresh_power_state reads D0 after a power-on reset; all
@@ -46,14 +49,14 @@ int PciPmDevice::callback(const std::string& cb, Cpu& cpu) {
         }
         return rc;
     }
-    if (cb == "suspend_noirq" || cb == "poweroff_noirq") return suspend_noirq(cpu);
-    if (cb == "resume_noirq" || cb == "restore_noirq") return resume_noirq(cpu);
-    if (cb == "freeze_noirq") {
+    if (id == C::SuspendNoirq || id == C::PoweroffNoirq) return suspend_noirq(cpu);
+    if (id == C::ResumeNoirq || id == C::RestoreNoirq) return resume_noirq(cpu);
+    if (id == C::FreezeNoirq) {
         int rc = driver_ ? driver_->pm(cb, cpu, dev_) : 0;
         if (rc == 0 && !dev_.state_saved && !(driver_ && driver_->manages_pci_pm())) core_.save_state(cpu, dev_);
         return rc;
     }
-    if ((cb == "resume" || cb == "restore") && dev_.state_saved) {
+    if ((id == C::Resume || id == C::Restore) && dev_.state_saved) {
         // pci_pm_resume: the suspend error path reaches resume without
         // resume_noirq having restored the standard config registers.
         if (power_manageable_) core_.set_power_state(cpu, dev_, DState::D0);

@@ -9,6 +9,7 @@
 #include "sim/kernel/task.h"
 #include "sim/pm/device.h"
 #include "sim/pm/device_graph.h"
+#include "sim/pm/pm_ids.h"
 #include "sim/pm/protocol.h"
 
 #include <functional>
@@ -113,13 +114,13 @@ private:
     std::vector<std::shared_ptr<Worker>> workers_;
     Worker& idle_worker();
     int injected_callback_fault(const std::string& device, const std::string& callback, const std::string& track);
-    int explicit_callback(PmDevice& d, const std::string& cb, Cpu& c);
+    int explicit_callback(PmDevice& d, const std::string& name, PmCallback cb, Cpu& c);
     // drivers/base/power/main.c around one device's callback with runtime
     // PM: dpm_skip says why it is skipped ("" to run it), dpm_before and
     // dpm_after do what the PM core does around it.
-    std::string dpm_skip(const std::string& name, const std::string& cb, Cpu& c);
-    void dpm_before(const std::string& name, const std::string& cb);
-    int dpm_after(const std::string& name, const std::string& cb, int rc, Cpu& c);
+    std::string dpm_skip(const std::string& name, PmCallback cb, Cpu& c);
+    void dpm_before(const std::string& name, PmCallback cb);
+    int dpm_after(const std::string& name, PmCallback cb, int rc, Cpu& c);
     struct DpmState {
         bool direct_complete = false;   // prepare said it may stay suspended
         bool direct_completed = false;  // it did: only complete runs

@@ -109,20 +109,21 @@ int PmEngine::platform_enter(Cpu& cpu) {
 
 int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
                         const std::set<std::string>* only, bool stop_on_error) {
-    const std::string& a = p.action;
+    using A = PhaseAction;
+    const PhaseAction a = phase_action_of(p.action);  // one lookup, not a compare per action
     unsigned target = protocol_.target;
-    if (a == "callbacks") return run_callbacks(p, cpu, succeeded, only, stop_on_error);
-    if (a == "s2idle" || a == "s2idle-prepare" || a == "s2idle-restore" || a == "lps0") return s2idle_action(p, cpu);
-    if (a == "firmware") {
+    if (a == A::Callbacks) return run_callbacks(p, cpu, succeeded, only, stop_on_error);
+    if (a == A::S2idle || a == A::S2idlePrepare || a == A::S2idleRestore || a == A::Lps0) return s2idle_action(p, cpu);
+    if (a == A::Firmware) {
         unsigned arg = p.arg < 0 ? target : unsigned(p.arg);
         if (p.method == "_TTS") s_.acpi->begin(cpu, arg);
         else if (p.method == "_PTS") s_.acpi->prepare(cpu, arg, s_.trampoline);
         else s_.acpi->finish(cpu, arg);
         return 0;
     }
-    if (a == "platform-begin") s_.acpi->begin(cpu, target);
-    else if (a == "platform-prepare") s_.acpi->prepare(cpu, target, s_.trampoline);
-    else if (a == "platform-enter") {
+    if (a == A::PlatformBegin) s_.acpi->begin(cpu, target);
+    else if (a == A::PlatformPrepare) s_.acpi->prepare(cpu, target, s_.trampoline);
+    else if (a == A::PlatformEnter) {
         // From SLP_EN on the machine is the firmware's: a power failure then
         // is the sleep itself (S4, S5) or wakes nothing different (S3).
         bool async = s_.faults && s_.faults->async_power();
@@ -131,15 +132,15 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         if (async) s_.faults->set_async_power(true);
         return rc;
     }
-    else if (a == "platform-finish") s_.acpi->finish(cpu, target);
-    else if (a == "platform-end") s_.acpi->end(cpu);
+    else if (a == A::PlatformFinish) s_.acpi->finish(cpu, target);
+    else if (a == A::PlatformEnd) s_.acpi->end(cpu);
     // ACPI NVS (drivers/acpi/nvs.c): kernel pages for a copy, the copy after
     // _PTS, the copy back right after the wake, the pages freed.
-    else if (a == "nvs-alloc") return s_.acpi->nvs_alloc(cpu, *s_.kernel, target);
-    else if (a == "nvs-save") s_.acpi->nvs_save(cpu, *s_.kernel);
-    else if (a == "nvs-restore") s_.acpi->nvs_restore(cpu, *s_.kernel);
-    else if (a == "nvs-free") s_.acpi->nvs_free(*s_.kernel);
-    else if (a == "revoke") {
+    else if (a == A::NvsAlloc) return s_.acpi->nvs_alloc(cpu, *s_.kernel, target);
+    else if (a == A::NvsSave) s_.acpi->nvs_save(cpu, *s_.kernel);
+    else if (a == A::NvsRestore) s_.acpi->nvs_restore(cpu, *s_.kernel);
+    else if (a == A::NvsFree) s_.acpi->nvs_free(*s_.kernel);
+    else if (a == A::Revoke) {
         // galibert-explicit: the devices that could not restore their state
         // lose every process handle (revoke()): their users get EBADF.
         for (const auto& name : not_restored_) s_.kernel->revoke_handles(name);
@@ -151,77 +152,77 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
         s_.kernel->revalidate_files(cpu);
         return 0;
     }
-    else if (a == "run") {
+    else if (a == A::Run) {
         // The system keeps running (tasks, I/O, a user running hdparm) while
         // the PM thread waits: the time between Linus's save_state and suspend.
         sc_core::wait(from_ps(p.duration));
         return 0;
     }
-    else if (a == "sync") {
+    else if (a == A::Sync) {
         // ksys_sync_helper returns nothing: a write error is the page's (it
         // stays dirty, fsync reports it) and never stops the suspend.
         int rc = s_.sync ? s_.sync(cpu) : 0;
         if (rc) hub_.instant(track_, "sync-error", "pm", {{"rc", std::to_string(rc)}});
         return 0;
     }
-    else if (a == "preallocate") return s_.preallocate ? s_.preallocate(cpu) : -22;
-    else if (a == "snapshot") {
+    else if (a == A::Preallocate) return s_.preallocate ? s_.preallocate(cpu) : -22;
+    else if (a == A::Snapshot) {
         if (!s_.snapshot) return -22;
         save_processor_state(cpu);  // swsusp_arch_suspend saves it into the image
         return s_.snapshot(cpu);
     }
-    else if (a == "kexec-save") {
+    else if (a == A::KexecSave) {
         // kexec-s4: the processor context goes into the image with the
         // rest; the save kernel writes it and returns here (resume point A).
         if (!s_.kexec_save) return -22;
         save_processor_state(cpu);
         return s_.kexec_save(cpu);
     }
-    else if (a == "write-image") {
+    else if (a == A::WriteImage) {
         if (!s_.write_image) return -22;
         int rc = s_.write_image(cpu);
         if (rc == kPowerLost) return power_lost(cpu, *s_.faults->last_fired()) == 0 ? kResumedFromImage : -1;
         return rc;
     }
-    else if (a == "freeze-tasks" || a == "freeze-user-tasks") {
+    else if (a == A::FreezeTasks || a == A::FreezeUserTasks) {
         // suspend_prepare / hibernate: the PM notifiers, then the freezer -
         // user tasks, then (suspend) freezable kernel threads. A freezer
         // failure thaws and sends POST itself (the phase undid what it did).
         if (int rc = notify_prepare(cpu)) return rc;
         int rc = freeze_stage(Task::Kind::User);
-        if (!rc && a == "freeze-tasks") rc = freeze_stage(Task::Kind::KThread);
-        if (!rc && a == "freeze-tasks" && s_.runtime) s_.runtime->freeze_workqueue(true);  // freezable pm_wq
+        if (!rc && a == A::FreezeTasks) rc = freeze_stage(Task::Kind::KThread);
+        if (!rc && a == A::FreezeTasks && s_.runtime) s_.runtime->freeze_workqueue(true);  // freezable pm_wq
         if (rc) notify_post(cpu, s_.notifiers.size());
         return rc;
     }
-    else if (a == "freeze-kernel-threads") {
+    else if (a == A::FreezeKernelThreads) {
         int rc = freeze_stage(Task::Kind::KThread);
         if (!rc && s_.runtime) s_.runtime->freeze_workqueue(true);
         return rc;
     }
-    else if (a == "thaw-tasks") {
+    else if (a == A::ThawTasks) {
         s_.kernel->thaw_all();
         if (s_.runtime) s_.runtime->freeze_workqueue(false);  // thaw_workqueues
         notify_post(cpu, s_.notifiers.size());  // suspend_finish / hibernate's Exit: after the thaw
     }
-    else if (a == "suspend-device-irqs") s_.kernel->suspend_device_irqs();
-    else if (a == "resume-device-irqs") s_.kernel->resume_device_irqs(cpu);
-    else if (a == "restrict-gfp") s_.kernel->restrict_gfp(true);   // pm_restrict_gfp_mask
-    else if (a == "restore-gfp") s_.kernel->restrict_gfp(false);   // pm_restore_gfp_mask
-    else if (a == "irqs-off") {
+    else if (a == A::SuspendDeviceIrqs) s_.kernel->suspend_device_irqs();
+    else if (a == A::ResumeDeviceIrqs) s_.kernel->resume_device_irqs(cpu);
+    else if (a == A::RestrictGfp) s_.kernel->restrict_gfp(true);   // pm_restrict_gfp_mask
+    else if (a == A::RestoreGfp) s_.kernel->restrict_gfp(false);   // pm_restore_gfp_mask
+    else if (a == A::IrqsOff) {
         cpu.local_irq_disable();
         // The only online CPU with interrupts off runs nothing else: no task
         // is scheduled until interrupts come back on.
         bool alone = true;
         for (Cpu* c : s_.kernel->cpus()) alone = alone && (c == &cpu || !c->online());
         if (alone) s_.kernel->halt();
-    } else if (a == "irqs-on") {
+    } else if (a == A::IrqsOn) {
         cpu.local_irq_enable();
         s_.kernel->unhalt();
     }
-    else if (a == "syscore-suspend") { if (s_.syscore_suspend) s_.syscore_suspend(cpu); }
-    else if (a == "syscore-resume") { if (s_.syscore_resume) s_.syscore_resume(cpu); }
-    else if (a == "cpus-offline") {
+    else if (a == A::SyscoreSuspend) { if (s_.syscore_suspend) s_.syscore_suspend(cpu); }
+    else if (a == A::SyscoreResume) { if (s_.syscore_resume) s_.syscore_resume(cpu); }
+    else if (a == A::CpusOffline) {
         // freeze_secondary_cpus: on a failure the ones already down come back.
         std::vector<Cpu*> down;
         for (Cpu* c : s_.kernel->cpus()) {
@@ -233,11 +234,11 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
             }
             down.push_back(c);
         }
-    } else if (a == "cpus-online") {
+    } else if (a == A::CpusOnline) {
         for (Cpu* c : s_.kernel->cpus())
             if (c->index() != 0 && !c->online()) c->go_online();
     } else {
-        SIM_PANIC("unvalidated action {}", a);
+        SIM_PANIC("unvalidated action {}", p.action);
     }
     return 0;
 }

@@ -33,11 +33,12 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
             participants += (participants.empty() ? "" : ",") + n;
         }
     hub_.instant(track_, "participants", "phase", {{"callback", p.callback}, {"devices", participants}});
+    const PmCallback cb = pm_callback_of(p.callback);  // once per phase, not per device
     // One device's callback, on `c`.
-    auto one = [&](const std::string& name, Cpu& c) {
+    auto one = [&, cb](const std::string& name, Cpu& c) {
         PmDevice* d = s_.devices.at(name);
         if (s_.runtime) {
-            const std::string why = dpm_skip(name, p.callback, c);
+            const std::string why = dpm_skip(name, cb, c);
             if (!why.empty()) {
                 hub_.instant(d->track(), "callback-skipped", "pm",
                              {{"device", name}, {"callback", p.callback}, {"reason", why}});
@@ -46,11 +47,11 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
         }
         hub_.slice_begin(d->track(), p.callback, kCallback, {{"device", name}, {"phase", p.name}, {"cpu", c.path()}});
         c.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
-        dpm_before(name, p.callback);
+        dpm_before(name, cb);
         int rc = injected_callback_fault(name, p.callback, d->track());
-        if (rc == 0) rc = explicit_callback(*d, p.callback, c);
-        rc = dpm_after(name, p.callback, rc, c);
-        if (rc != 0 && p.callback == "restore_explicit") not_restored_.insert(name);
+        if (rc == 0) rc = explicit_callback(*d, p.callback, cb, c);
+        rc = dpm_after(name, cb, rc, c);
+        if (rc != 0 && cb == PmCallback::RestoreExplicit) not_restored_.insert(name);
         hub_.slice_end(d->track(), p.callback, kCallback, {{"device", name}, {"rc", rc}});
         if (rc != 0)
             hub_.instant(track_, "callback-failed", "pm",
@@ -206,47 +207,27 @@ int PmEngine::run_callbacks_async(const Phase& p, Cpu& cpu, const std::vector<st
 // its suspend and brought back by its resume, re-initialized from what its
 // driver has in memory - its state is not restored (-EOPNOTSUPP), and the
 // revoke action takes away the processes' handles to it.
-int PmEngine::explicit_callback(PmDevice& d, const std::string& cb, Cpu& c) {
-    const bool save = cb == "save_explicit", restore = cb == "restore_explicit";
+int PmEngine::explicit_callback(PmDevice& d, const std::string& name, PmCallback cb, Cpu& c) {
+    const bool save = cb == PmCallback::SaveExplicit, restore = cb == PmCallback::RestoreExplicit;
     if ((save || restore) && !d.explicit_state()) {
         int rc = d.callback(save ? "suspend" : "resume", c);
         return restore && rc == 0 ? -95 : rc;  // -EOPNOTSUPP: nothing to restore it from
     }
-    return d.callback(cb, c);
+    return d.callback(name, c);
 }
-
-namespace {
-// The pm_message event of a callback: 'S'USPEND, 'F'REEZE, 'H'IBERNATE,
-// 'R'ESUME, 'T'HAW, 'E' RESTORE; 0 for prepare, complete and the others.
-char event_of(const std::string& cb) {
-    const std::string base = cb.substr(0, cb.find('_'));
-    if (base == "suspend") return 'S';
-    if (base == "freeze") return 'F';
-    if (base == "poweroff") return 'H';
-    if (base == "resume") return 'R';
-    if (base == "thaw") return 'T';
-    if (base == "restore" && cb != "restore_explicit") return 'E';
-    return 0;
-}
-const char* level_of(const std::string& cb) {
-    if (cb.size() > 6 && cb.compare(cb.size() - 6, 6, "_noirq") == 0) return "noirq";
-    if (cb.find("_late") != std::string::npos || cb.find("_early") != std::string::npos) return "late";
-    return "main";
-}
-}  // namespace
 
 // device_suspend / _late / _noirq and device_resume / _early / _noirq of
 // drivers/base/power/main.c, as far as runtime PM changes what runs.
-std::string PmEngine::dpm_skip(const std::string& name, const std::string& cb, Cpu& c) {
+std::string PmEngine::dpm_skip(const std::string& name, PmCallback cb, Cpu& c) {
     RuntimePm& rpm = *s_.runtime;
     if (!rpm.has(name)) return "";
     DpmState& st = dpm_[name];
-    const char ev = event_of(cb);
+    const char ev = pm_event_of(cb);
     if (!ev) return "";
-    const std::string level = level_of(cb);
+    const PmLevel level = pm_level_of(cb);
     const bool suspending = ev == 'S' || ev == 'F' || ev == 'H';
     const unsigned flags = rpm.dpm_flags(name);
-    if (suspending && level == "main") {
+    if (suspending && level == PmLevel::Main) {
         rpm.barrier(name, c);  // a runtime transition in progress ends; a queued resume happens
         if (st.direct_complete && rpm.suspended(name)) {
             rpm.disable(name);
@@ -261,15 +242,15 @@ std::string PmEngine::dpm_skip(const std::string& name, const std::string& cb, C
         return "";
     }
     if (st.direct_completed) {
-        if (ev == 'R' && level == "main") rpm.enable(name);  // matches the disable at suspend
+        if (ev == 'R' && level == PmLevel::Main) rpm.enable(name);  // matches the disable at suspend
         return "direct-complete";
     }
-    if (suspending && level == "late") {
+    if (suspending && level == PmLevel::Late) {
         rpm.disable(name);  // __pm_runtime_disable(dev, false)
         st.skip_suspend = (flags & kDpmSmartSuspend) && rpm.suspended(name);
         return st.skip_suspend ? "smart-suspend" : "";
     }
-    if (suspending && level == "noirq") {
+    if (suspending && level == PmLevel::Noirq) {
         // Devices in use right before the sleep, or not allowed to, resume.
         st.noirq_done = true;
         st.must_resume = !(flags & kDpmMaySkipResume) || rpm.usage(name) > 1 || rpm.children(name) > 0 ||
@@ -282,30 +263,30 @@ std::string PmEngine::dpm_skip(const std::string& name, const std::string& cb, C
     const bool skip_resume = ev == 'E' ? false
                              : ev == 'T' ? (st.skip_suspend && rpm.suspended(name))
                                          : st.noirq_done && !st.must_resume;
-    if (level == "noirq") {
+    if (level == PmLevel::Noirq) {
         if (skip_resume) rpm.set_suspended(name);
         else if (flags & kDpmSmartSuspend) rpm.set_active(name);
         return skip_resume ? "may-skip-resume" : "";
     }
-    if (level == "late" && skip_resume) {
+    if (level == PmLevel::Late && skip_resume) {
         rpm.enable(name);  // (dpm_after enables it after a callback that runs)
         return "may-skip-resume";
     }
     return "";
 }
 
-void PmEngine::dpm_before(const std::string& name, const std::string& cb) {
-    if (!s_.runtime || !s_.runtime->has(name) || cb != "prepare") return;
+void PmEngine::dpm_before(const std::string& name, PmCallback cb) {
+    if (!s_.runtime || !s_.runtime->has(name) || cb != PmCallback::Prepare) return;
     s_.runtime->get_noresume(name);  // device_prepare: no runtime suspend until complete
     dpm_[name] = DpmState{};
 }
 
 // After the callback, whatever it returned (an injected fault included):
 // `rc` as the PM core goes on with it.
-int PmEngine::dpm_after(const std::string& name, const std::string& cb, int rc, Cpu& c) {
+int PmEngine::dpm_after(const std::string& name, PmCallback cb, int rc, Cpu& c) {
     if (!s_.runtime || !s_.runtime->has(name)) return rc;
     RuntimePm& rpm = *s_.runtime;
-    if (cb == "prepare") {
+    if (cb == PmCallback::Prepare) {
         if (rc < 0) {
             rpm.put(name, c, RuntimePm::kAsync);  // device_prepare's error path
             return rc;
@@ -316,9 +297,9 @@ int PmEngine::dpm_after(const std::string& name, const std::string& cb, int rc, 
         dpm_[name].direct_complete = rc > 0 && suspend_event && !(rpm.dpm_flags(name) & kDpmNoDirectComplete);
         return 0;
     }
-    const char ev = event_of(cb);
-    if ((ev == 'R' || ev == 'T' || ev == 'E') && std::string(level_of(cb)) == "late") rpm.enable(name);
-    if (cb == "complete") {
+    const char ev = pm_event_of(cb);
+    if ((ev == 'R' || ev == 'T' || ev == 'E') && pm_level_of(cb) == PmLevel::Late) rpm.enable(name);
+    if (cb == PmCallback::Complete) {
         dpm_.erase(name);
         rpm.put(name, c, RuntimePm::kAsync);  // pm_runtime_put: the reference prepare took
     }
