@@ -91,7 +91,7 @@ void DriverRunner::bind() {
     if (!var_index_.empty()) vars_ = kernel_.alloc(8 * var_index_.size(), 64);
 }
 
-bool DriverRunner::runtime_active() const { return !rpm_ || rpm_->active(host_.device_name()); }
+bool DriverRunner::runtime_active() const { return !rpm_dev_ || rpm_->active(*rpm_dev_); }
 
 int DriverRunner::run_io(const std::string& hook, Cpu& cpu) {
     const std::vector<Step>* steps = program_->callback(hook);
@@ -175,7 +175,7 @@ bool DriverRunner::holds(const StepCondition& c, const Frame& f, Cpu& cpu) {
         case StepCondition::Kind::Rc: return compare(f.rc, c.cmp, c.value);
         case StepCondition::Kind::Var: {
             if (c.var == "runtime_suspended") {  // pm_runtime_status_suspended()
-                const bool v = rpm_ && rpm_->suspended(host_.device_name());
+                const bool v = rpm_dev_ && rpm_->suspended(*rpm_dev_);
                 return v != c.negate;
             }
             const uint64_t v = var(cpu, c.var);
@@ -306,8 +306,10 @@ int DriverRunner::flush_work(const Step& s, Cpu&) {
 // as drivers see them: a get or resume fails with its errno, the puts'
 // results (busy, too early) are ignored as drivers ignore them.
 int DriverRunner::runtime_step(const Step& s, Cpu& cpu) {
-    const std::string dev = s.device.empty() ? host_.device_name() : host_.param(s.device.substr(1));
-    if (!rpm_ || !rpm_->has(dev)) return kENODEV;
+    RuntimePm::Dev* const found =
+        s.device.empty() ? rpm_dev_ : rpm_ ? rpm_->find(host_.param(s.device.substr(1))) : nullptr;
+    if (!found) return kENODEV;
+    RuntimePm::Dev& dev = *found;
     using R = RuntimePm;
     cpu.compute(Cycles(50));  // the helper's lock and counters
     int rc = 0;

@@ -8,6 +8,7 @@
 
 #include "sim/drivers/program.h"
 #include "sim/kernel/firmware.h"
+#include "sim/pm/runtime.h"
 
 #include <systemc>
 
@@ -22,7 +23,6 @@ class Kernel;
 class PciCore;
 struct PciDev;
 class DriverRunner;
-class RuntimePm;
 
 class DriverHost {
 public:
@@ -63,8 +63,12 @@ public:
     // At probe: the driver's save area and variables, in kernel memory.
     void bind();
     // The runtime PM core the rpm-* steps call (the platform sets it after
-    // probe; without it they fail with -ENODEV).
-    void set_runtime(RuntimePm* rpm) { rpm_ = rpm; }
+    // probe, after adding every device to it; without it they fail with
+    // -ENODEV). The device's own entry is found once.
+    void set_runtime(RuntimePm* rpm) {
+        rpm_ = rpm;
+        rpm_dev_ = rpm ? rpm->find(host_.device_name()) : nullptr;
+    }
     // pm_runtime_active() of its device: what a handler on a shared line
     // checks before it touches the hardware (IRQ_NONE while the device is
     // runtime-suspended or on its way there, already in D3hot).
@@ -133,6 +137,7 @@ private:
     unsigned work_threads_ = 0;
     unsigned depth_ = 0;  // call nesting
     RuntimePm* rpm_ = nullptr;
+    RuntimePm::Dev* rpm_dev_ = nullptr;  // its device's entry in rpm_, nullptr if none
     std::string callback_;
 };
 

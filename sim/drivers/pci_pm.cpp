@@ -24,7 +24,7 @@ int PciPmDevice::callback(const std::string& cb, Cpu& cpu) {
     }
     if (id == C::RuntimeSuspend) return runtime_suspend(cpu);
     if (id == C::RuntimeResume) return runtime_resume(cpu);
-    const bool rpm_suspended = rpm_ && rpm_->suspended(name());
+    const bool rpm_suspended = rpm_dev_ && rpm_->suspended(*rpm_dev_);
     if (id == C::Prepare) {
         // pci_pm_prepare: a function runtime-suspended in D3hot that need not
         // be reconfigured for sleep may stay as it is (direct-complete).
@@ -35,8 +35,8 @@ int PciPmDevice::callback(const std::string& cb, Cpu& cpu) {
         return rpm_suspended && !wake_enabled_ && runtime_d3_ ? 1 : rc;
     }
     if ((id == C::Suspend || id == C::Freeze || id == C::Poweroff) && rpm_suspended &&
-        !(rpm_->dpm_flags(name()) & kDpmSmartSuspend))
-        rpm_->resume(name(), cpu, 0);  // pm_runtime_resume: reconfigure it for the sleep
+        !(rpm_->dpm_flags(*rpm_dev_) & kDpmSmartSuspend))
+        rpm_->resume(*rpm_dev_, cpu, 0);  // pm_runtime_resume: reconfigure it for the sleep
     if (id == C::Complete) {
         const int rc = driver_pm(cb, cpu);
         // pci_pm_complete: left runtime-suspended, but the sleep powered it
@@ -45,7 +45,7 @@ int PciPmDevice::callback(const std::string& cb, Cpu& cpu) {
         // resume it, asynchronously.
         if (rpm_suspended) {
             const uint16_t pmcsr = cfg_pmcsr(cpu);
-            if (pmcsr != 0xffff && (pmcsr & 3) == 0) rpm_->resume(name(), cpu, RuntimePm::kAsync);
+            if (pmcsr != 0xffff && (pmcsr & 3) == 0) rpm_->resume(*rpm_dev_, cpu, RuntimePm::kAsync);
         }
         return rc;
     }

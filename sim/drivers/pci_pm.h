@@ -20,6 +20,7 @@
 
 #include "models/pci/pci_core.h"
 #include "sim/pm/device.h"
+#include "sim/pm/runtime.h"
 
 #include <string>
 
@@ -27,7 +28,6 @@ namespace quiesce {
 
 class Cpu;
 class Kernel;
-class RuntimePm;
 
 class PciDriver {
 public:
@@ -52,7 +52,11 @@ public:
     // space, which the PCI core handles in the noirq phases.
     bool explicit_state() const override { return !driver_ || driver_->explicit_state(); }
     PciDev& dev() { return dev_; }
-    void set_runtime(RuntimePm* rpm) { rpm_ = rpm; }
+    // After every device was added to it: the function's entry is found once.
+    void set_runtime(RuntimePm* rpm) {
+        rpm_ = rpm;
+        rpm_dev_ = rpm ? rpm->find(name()) : nullptr;
+    }
 
 private:
     int suspend_noirq(Cpu& cpu);
@@ -69,6 +73,7 @@ private:
     bool wake_enabled_;
     bool power_manageable_;
     RuntimePm* rpm_ = nullptr;
+    RuntimePm::Dev* rpm_dev_ = nullptr;  // its entry in rpm_, nullptr if none
     bool runtime_d3_ = false;  // current_state: the PCI core put it in D3hot at runtime suspend
 };
 

@@ -10,6 +10,7 @@
 #include "sim/pm/device.h"
 #include "sim/pm/device_graph.h"
 #include "sim/pm/pm_ids.h"
+#include "sim/pm/runtime.h"
 #include "sim/pm/protocol.h"
 
 #include <functional>
@@ -24,7 +25,6 @@ class Cpu;
 class Kernel;
 class AcpiOs;
 class EventHub;
-class RuntimePm;
 
 struct PmServices {
     Kernel* kernel = nullptr;
@@ -118,9 +118,11 @@ private:
     // drivers/base/power/main.c around one device's callback with runtime
     // PM: dpm_skip says why it is skipped ("" to run it), dpm_before and
     // dpm_after do what the PM core does around it.
-    std::string dpm_skip(const std::string& name, PmCallback cb, Cpu& c);
-    void dpm_before(const std::string& name, PmCallback cb);
-    int dpm_after(const std::string& name, PmCallback cb, int rc, Cpu& c);
+    // `rd`: the device's runtime PM entry, found once per callback (nullptr:
+    // none, and the PM core does nothing of runtime PM around it).
+    std::string dpm_skip(const std::string& name, RuntimePm::Dev& rd, PmCallback cb, Cpu& c);
+    void dpm_before(const std::string& name, RuntimePm::Dev* rd, PmCallback cb);
+    int dpm_after(const std::string& name, RuntimePm::Dev* rd, PmCallback cb, int rc, Cpu& c);
     struct DpmState {
         bool direct_complete = false;   // prepare said it may stay suspended
         bool direct_completed = false;  // it did: only complete runs

@@ -37,8 +37,9 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
     // One device's callback, on `c`.
     auto one = [&, cb](const std::string& name, Cpu& c) {
         PmDevice* d = s_.devices.at(name);
-        if (s_.runtime) {
-            const std::string why = dpm_skip(name, cb, c);
+        RuntimePm::Dev* rd = s_.runtime ? s_.runtime->find(name) : nullptr;  // once per device and phase
+        if (rd) {
+            const std::string why = dpm_skip(name, *rd, cb, c);
             if (!why.empty()) {
                 hub_.instant(d->track(), "callback-skipped", "pm",
                              {{"device", name}, {"callback", p.callback}, {"reason", why}});
@@ -47,10 +48,10 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
         }
         hub_.slice_begin(d->track(), p.callback, kCallback, {{"device", name}, {"phase", p.name}, {"cpu", c.path()}});
         c.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
-        dpm_before(name, cb);
+        dpm_before(name, rd, cb);
         int rc = injected_callback_fault(name, p.callback, d->track());
         if (rc == 0) rc = explicit_callback(*d, p.callback, cb, c);
-        rc = dpm_after(name, cb, rc, c);
+        rc = dpm_after(name, rd, cb, rc, c);
         if (rc != 0 && cb == PmCallback::RestoreExplicit) not_restored_.insert(name);
         hub_.slice_end(d->track(), p.callback, kCallback, {{"device", name}, {"rc", rc}});
         if (rc != 0)
@@ -218,42 +219,41 @@ int PmEngine::explicit_callback(PmDevice& d, const std::string& name, PmCallback
 
 // device_suspend / _late / _noirq and device_resume / _early / _noirq of
 // drivers/base/power/main.c, as far as runtime PM changes what runs.
-std::string PmEngine::dpm_skip(const std::string& name, PmCallback cb, Cpu& c) {
+std::string PmEngine::dpm_skip(const std::string& name, RuntimePm::Dev& rd, PmCallback cb, Cpu& c) {
     RuntimePm& rpm = *s_.runtime;
-    if (!rpm.has(name)) return "";
     DpmState& st = dpm_[name];
     const char ev = pm_event_of(cb);
     if (!ev) return "";
     const PmLevel level = pm_level_of(cb);
     const bool suspending = ev == 'S' || ev == 'F' || ev == 'H';
-    const unsigned flags = rpm.dpm_flags(name);
+    const unsigned flags = rpm.dpm_flags(rd);
     if (suspending && level == PmLevel::Main) {
-        rpm.barrier(name, c);  // a runtime transition in progress ends; a queued resume happens
-        if (st.direct_complete && rpm.suspended(name)) {
-            rpm.disable(name);
-            if (rpm.suspended(name)) {
+        rpm.barrier(rd, c);  // a runtime transition in progress ends; a queued resume happens
+        if (st.direct_complete && rpm.suspended(rd)) {
+            rpm.disable(rd);
+            if (rpm.suspended(rd)) {
                 st.direct_completed = true;
                 return "direct-complete";
             }
-            rpm.enable(name);
+            rpm.enable(rd);
         }
         st.direct_complete = false;
         for (const auto& sup : s_.graph->superiors(name)) dpm_[sup].direct_complete = false;
         return "";
     }
     if (st.direct_completed) {
-        if (ev == 'R' && level == PmLevel::Main) rpm.enable(name);  // matches the disable at suspend
+        if (ev == 'R' && level == PmLevel::Main) rpm.enable(rd);  // matches the disable at suspend
         return "direct-complete";
     }
     if (suspending && level == PmLevel::Late) {
-        rpm.disable(name);  // __pm_runtime_disable(dev, false)
-        st.skip_suspend = (flags & kDpmSmartSuspend) && rpm.suspended(name);
+        rpm.disable(rd);  // __pm_runtime_disable(dev, false)
+        st.skip_suspend = (flags & kDpmSmartSuspend) && rpm.suspended(rd);
         return st.skip_suspend ? "smart-suspend" : "";
     }
     if (suspending && level == PmLevel::Noirq) {
         // Devices in use right before the sleep, or not allowed to, resume.
         st.noirq_done = true;
-        st.must_resume = !(flags & kDpmMaySkipResume) || rpm.usage(name) > 1 || rpm.children(name) > 0 ||
+        st.must_resume = !(flags & kDpmMaySkipResume) || rpm.usage(rd) > 1 || rpm.children(rd) > 0 ||
                          st.must_resume;
         if (st.must_resume)
             for (const auto& sup : s_.graph->superiors(name)) dpm_[sup].must_resume = true;
@@ -261,47 +261,47 @@ std::string PmEngine::dpm_skip(const std::string& name, PmCallback cb, Cpu& c) {
     }
     // Resuming: dev_pm_skip_resume.
     const bool skip_resume = ev == 'E' ? false
-                             : ev == 'T' ? (st.skip_suspend && rpm.suspended(name))
+                             : ev == 'T' ? (st.skip_suspend && rpm.suspended(rd))
                                          : st.noirq_done && !st.must_resume;
     if (level == PmLevel::Noirq) {
-        if (skip_resume) rpm.set_suspended(name);
-        else if (flags & kDpmSmartSuspend) rpm.set_active(name);
+        if (skip_resume) rpm.set_suspended(rd);
+        else if (flags & kDpmSmartSuspend) rpm.set_active(rd);
         return skip_resume ? "may-skip-resume" : "";
     }
     if (level == PmLevel::Late && skip_resume) {
-        rpm.enable(name);  // (dpm_after enables it after a callback that runs)
+        rpm.enable(rd);  // (dpm_after enables it after a callback that runs)
         return "may-skip-resume";
     }
     return "";
 }
 
-void PmEngine::dpm_before(const std::string& name, PmCallback cb) {
-    if (!s_.runtime || !s_.runtime->has(name) || cb != PmCallback::Prepare) return;
-    s_.runtime->get_noresume(name);  // device_prepare: no runtime suspend until complete
+void PmEngine::dpm_before(const std::string& name, RuntimePm::Dev* rd, PmCallback cb) {
+    if (!rd || cb != PmCallback::Prepare) return;
+    s_.runtime->get_noresume(*rd);  // device_prepare: no runtime suspend until complete
     dpm_[name] = DpmState{};
 }
 
 // After the callback, whatever it returned (an injected fault included):
 // `rc` as the PM core goes on with it.
-int PmEngine::dpm_after(const std::string& name, PmCallback cb, int rc, Cpu& c) {
-    if (!s_.runtime || !s_.runtime->has(name)) return rc;
+int PmEngine::dpm_after(const std::string& name, RuntimePm::Dev* rd, PmCallback cb, int rc, Cpu& c) {
+    if (!rd) return rc;
     RuntimePm& rpm = *s_.runtime;
     if (cb == PmCallback::Prepare) {
         if (rc < 0) {
-            rpm.put(name, c, RuntimePm::kAsync);  // device_prepare's error path
+            rpm.put(*rd, c, RuntimePm::kAsync);  // device_prepare's error path
             return rc;
         }
         // Only a suspend (not hibernation) may leave a device as it is.
         bool suspend_event = false;
         for (const auto& ph : protocol_.suspend) suspend_event = suspend_event || ph.callback == "suspend";
-        dpm_[name].direct_complete = rc > 0 && suspend_event && !(rpm.dpm_flags(name) & kDpmNoDirectComplete);
+        dpm_[name].direct_complete = rc > 0 && suspend_event && !(rpm.dpm_flags(*rd) & kDpmNoDirectComplete);
         return 0;
     }
     const char ev = pm_event_of(cb);
-    if ((ev == 'R' || ev == 'T' || ev == 'E') && pm_level_of(cb) == PmLevel::Late) rpm.enable(name);
+    if ((ev == 'R' || ev == 'T' || ev == 'E') && pm_level_of(cb) == PmLevel::Late) rpm.enable(*rd);
     if (cb == PmCallback::Complete) {
         dpm_.erase(name);
-        rpm.put(name, c, RuntimePm::kAsync);  // pm_runtime_put: the reference prepare took
+        rpm.put(*rd, c, RuntimePm::kAsync);  // pm_runtime_put: the reference prepare took
     }
     return rc;
 }

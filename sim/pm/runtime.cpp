@@ -67,6 +67,11 @@ const RuntimePm::Dev& RuntimePm::dev(const std::string& name) const {
     return *it->second;
 }
 
+RuntimePm::Dev* RuntimePm::find(const std::string& name) const {
+    auto it = devs_.find(name);
+    return it == devs_.end() ? nullptr : it->second.get();
+}
+
 void RuntimePm::add(const std::string& name, PmDevice* pm, const std::string& parent, const Settings& s) {
     auto d = std::make_unique<Dev>();
     d->name = name;
@@ -97,22 +102,16 @@ void RuntimePm::start(Cpu& cpu) {
         if (d->s.allow) {
             d->wq_cpu = &cpu;
             d->last_busy = now_ps();
-            put(name, cpu, kAsync);  // pm_runtime_allow: drop the count "on" held, idle
+            put(*d, cpu, kAsync);  // pm_runtime_allow: drop the count "on" held, idle
         }
 }
 
-RuntimePm::Status RuntimePm::status(const std::string& name) const { return dev(name).status; }
-bool RuntimePm::enabled(const std::string& name) const { return has(name) && dev(name).disable_depth == 0; }
-bool RuntimePm::active(const std::string& name) const {
-    // One lookup (the I/O path asks it at every request).
-    const auto it = devs_.find(name);
-    if (it == devs_.end()) return true;
-    const Dev& d = *it->second;
-    return d.status == Status::Active || d.disable_depth > 0;
-}
-int RuntimePm::usage(const std::string& name) const { return dev(name).usage; }
-int RuntimePm::children(const std::string& name) const { return dev(name).child_count; }
-unsigned RuntimePm::dpm_flags(const std::string& name) const { return has(name) ? dev(name).s.dpm_flags : 0; }
+RuntimePm::Status RuntimePm::status(const Dev& d) const { return d.status; }
+bool RuntimePm::enabled(const Dev& d) const { return d.disable_depth == 0; }
+bool RuntimePm::active(const Dev& d) const { return d.status == Status::Active || d.disable_depth > 0; }
+int RuntimePm::usage(const Dev& d) const { return d.usage; }
+int RuntimePm::children(const Dev& d) const { return d.child_count; }
+unsigned RuntimePm::dpm_flags(const Dev& d) const { return d.s.dpm_flags; }
 
 void RuntimePm::set_status(Dev& d, Status s) {
     if (d.status == s) return;
@@ -273,7 +272,7 @@ int RuntimePm::rpm_suspend(Dev& d, Cpu& cpu, int flags) {
             d.suppliers_held = false;
             for (Dev* s : d.suppliers) {
                 s->held_by_consumers--;
-                put(s->name, cpu, kAsync);
+                put(*s, cpu, kAsync);
             }
         }
         if (d.parent && d.parent->child_count > 0) d.parent->child_count--;
@@ -338,7 +337,7 @@ int RuntimePm::rpm_resume(Dev& d, Cpu& cpu, int flags) {
             d.suppliers_held = true;
             for (Dev* s : d.suppliers) {
                 s->held_by_consumers++;
-                get(s->name, cpu, 0);
+                get(*s, cpu, 0);
             }
         }
         rc = callback(d, "runtime_resume", cpu);
@@ -351,7 +350,7 @@ int RuntimePm::rpm_resume(Dev& d, Cpu& cpu, int flags) {
                 d.suppliers_held = false;
                 for (Dev* s : d.suppliers) {
                     s->held_by_consumers--;
-                    put(s->name, cpu, kAsync);
+                    put(*s, cpu, kAsync);
                 }
             }
             cancel_pending(d);
@@ -375,18 +374,12 @@ void RuntimePm::usage_underflow(Dev& d) {
                      {{"device", d.name}, {"kind", "underflow"}});
 }
 
-int RuntimePm::resume(const std::string& name, Cpu& cpu, int flags) { return rpm_resume(dev(name), cpu, flags); }
-int RuntimePm::suspend(const std::string& name, Cpu& cpu, int flags) { return rpm_suspend(dev(name), cpu, flags); }
-int RuntimePm::idle(const std::string& name, Cpu& cpu, int flags) { return rpm_idle(dev(name), cpu, flags); }
-
-int RuntimePm::get(const std::string& name, Cpu& cpu, int flags) {
-    Dev& d = dev(name);
+int RuntimePm::get(Dev& d, Cpu& cpu, int flags) {
     d.usage++;
     return rpm_resume(d, cpu, flags);
 }
 
-int RuntimePm::put(const std::string& name, Cpu& cpu, int flags) {
-    Dev& d = dev(name);
+int RuntimePm::put(Dev& d, Cpu& cpu, int flags) {
     if (d.usage <= 0) {
         usage_underflow(d);
         return kEINVAL;
@@ -395,30 +388,26 @@ int RuntimePm::put(const std::string& name, Cpu& cpu, int flags) {
     return (flags & kAuto) ? rpm_suspend(d, cpu, flags) : rpm_idle(d, cpu, flags);
 }
 
-void RuntimePm::get_noresume(const std::string& name) { dev(name).usage++; }
+void RuntimePm::get_noresume(Dev& d) { d.usage++; }
 
-void RuntimePm::put_noidle(const std::string& name) {
-    Dev& d = dev(name);
+void RuntimePm::put_noidle(Dev& d) {
     if (d.usage <= 0) usage_underflow(d);
     else d.usage--;
 }
 
-void RuntimePm::mark_last_busy(const std::string& name) { dev(name).last_busy = now_ps(); }
+void RuntimePm::mark_last_busy(Dev& d) { d.last_busy = now_ps(); }
 
-void RuntimePm::enable(const std::string& name) {
-    Dev& d = dev(name);
+void RuntimePm::enable(Dev& d) {
     if (d.disable_depth > 0) d.disable_depth--;
 }
 
-void RuntimePm::disable(const std::string& name) {
-    Dev& d = dev(name);
+void RuntimePm::disable(Dev& d) {
     if (d.disable_depth++ > 0) return;
     cancel_pending(d);  // __pm_runtime_barrier
     wait_settled(d);
 }
 
-void RuntimePm::barrier(const std::string& name, Cpu& cpu) {
-    Dev& d = dev(name);
+void RuntimePm::barrier(Dev& d, Cpu& cpu) {
     d.usage++;
     if (d.request_pending && d.request == kReqResume) rpm_resume(d, cpu, 0);
     cancel_pending(d);
@@ -426,8 +415,7 @@ void RuntimePm::barrier(const std::string& name, Cpu& cpu) {
     d.usage--;
 }
 
-int RuntimePm::set_active(const std::string& name) {
-    Dev& d = dev(name);
+int RuntimePm::set_active(Dev& d) {
     if (d.disable_depth == 0) return kEAGAIN;
     if (d.status == Status::Active) return 0;
     if (d.parent && d.parent->status != Status::Active && !d.parent->s.ignore_children) return kEBUSY;
@@ -437,8 +425,7 @@ int RuntimePm::set_active(const std::string& name) {
     return 0;
 }
 
-void RuntimePm::set_suspended(const std::string& name) {
-    Dev& d = dev(name);
+void RuntimePm::set_suspended(Dev& d) {
     d.runtime_error = 0;
     if (d.status == Status::Suspended) return;
     if (d.parent && d.parent->child_count > 0) d.parent->child_count--;
@@ -447,18 +434,17 @@ void RuntimePm::set_suspended(const std::string& name) {
 
 // pm_runtime_force_suspend: runtime PM off, and the runtime suspend callback
 // unless the device is runtime-suspended already.
-int RuntimePm::force_suspend(const std::string& name, Cpu& cpu) {
-    Dev& d = dev(name);
-    disable(name);
+int RuntimePm::force_suspend(Dev& d, Cpu& cpu) {
+    disable(d);
     if (d.status == Status::Suspended) return 0;
     const int rc = callback(d, "runtime_suspend", cpu);
     if (rc != 0) {
-        enable(name);
+        enable(d);
         return rc;
     }
     // pm_runtime_need_not_resume: nobody else uses it, no child needs it.
     if (d.usage <= 1 && (d.s.ignore_children || d.child_count == 0)) {
-        set_suspended(name);
+        set_suspended(d);
     } else {
         d.status = Status::Suspended;
         d.needs_force_resume = true;
@@ -468,15 +454,14 @@ int RuntimePm::force_suspend(const std::string& name, Cpu& cpu) {
     return 0;
 }
 
-int RuntimePm::force_resume(const std::string& name, Cpu& cpu) {
-    Dev& d = dev(name);
+int RuntimePm::force_resume(Dev& d, Cpu& cpu) {
     int rc = 0;
     if (d.status == Status::Suspended && d.needs_force_resume) {
         d.status = Status::Active;  // the parent's child count never dropped
         rc = callback(d, "runtime_resume", cpu);
         if (rc != 0) {
             d.status = Status::Active;
-            set_suspended(name);
+            set_suspended(d);
         } else {
             hub_.instant(d.track, "rpm-status", "rpm",
                          {{"device", d.name}, {"status", "active"}, {"usage", std::to_string(d.usage)}});
@@ -484,7 +469,7 @@ int RuntimePm::force_resume(const std::string& name, Cpu& cpu) {
         }
     }
     d.needs_force_resume = false;
-    enable(name);
+    enable(d);
     return rc;
 }
 

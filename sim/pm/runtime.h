@@ -49,6 +49,12 @@ public:
         unsigned dpm_flags = 0;        // DpmFlags
     };
 
+    // A device's entry: what a caller that asks about one device again and
+    // again (the PM core around each callback, a driver's runner, the PCI
+    // bus type) finds once and holds instead of its name. Entries are never
+    // removed. Each helper and query below takes one, or a name it finds.
+    struct Dev;
+
     RuntimePm(Kernel& kernel, EventHub& hub);
     ~RuntimePm();
 
@@ -60,37 +66,76 @@ public:
     // After every probe: pm_runtime_allow for the devices whose control is auto.
     void start(Cpu& cpu);
     bool has(const std::string& name) const { return devs_.count(name) > 0; }
+    // The device's entry, nullptr if runtime PM does not know it.
+    Dev* find(const std::string& name) const;
 
     // The helpers of include/linux/pm_runtime.h. Results as in Linux: 1 =
     // already in the state, 0, -EINPROGRESS (async, queued or running),
     // -EAGAIN/-EBUSY/-EACCES/-EINVAL/-EPERM or the callback's errno.
-    int resume(const std::string& name, Cpu& cpu, int flags);
-    int suspend(const std::string& name, Cpu& cpu, int flags);
-    int idle(const std::string& name, Cpu& cpu, int flags);
-    int get(const std::string& name, Cpu& cpu, int flags);  // usage++, then resume(flags)
-    int put(const std::string& name, Cpu& cpu, int flags);  // usage--, at 0 idle (or autosuspend with kAuto)
-    void get_noresume(const std::string& name);
-    void put_noidle(const std::string& name);
-    void mark_last_busy(const std::string& name);
-    void enable(const std::string& name);
-    void disable(const std::string& name);  // __pm_runtime_disable(dev, true)
+    int resume(Dev& d, Cpu& cpu, int flags) { return rpm_resume(d, cpu, flags); }
+    int suspend(Dev& d, Cpu& cpu, int flags) { return rpm_suspend(d, cpu, flags); }
+    int idle(Dev& d, Cpu& cpu, int flags) { return rpm_idle(d, cpu, flags); }
+    int get(Dev& d, Cpu& cpu, int flags);  // usage++, then resume(flags)
+    int put(Dev& d, Cpu& cpu, int flags);  // usage--, at 0 idle (or autosuspend with kAuto)
+    void get_noresume(Dev& d);
+    void put_noidle(Dev& d);
+    void mark_last_busy(Dev& d);
+    void enable(Dev& d);
+    void disable(Dev& d);  // __pm_runtime_disable(dev, true)
     // pm_runtime_barrier: waits for a transition in progress; a pending
     // resume request is carried out.
-    void barrier(const std::string& name, Cpu& cpu);
-    int force_suspend(const std::string& name, Cpu& cpu);
-    int force_resume(const std::string& name, Cpu& cpu);
+    void barrier(Dev& d, Cpu& cpu);
+    int force_suspend(Dev& d, Cpu& cpu);
+    int force_resume(Dev& d, Cpu& cpu);
     // pm_runtime_set_active / pm_runtime_set_suspended (runtime PM disabled).
-    int set_active(const std::string& name);
-    void set_suspended(const std::string& name);
+    int set_active(Dev& d);
+    void set_suspended(Dev& d);
 
-    Status status(const std::string& name) const;
-    bool suspended(const std::string& name) const { return has(name) && status(name) == Status::Suspended; }
-    bool enabled(const std::string& name) const;
+    Status status(const Dev& d) const;
+    bool suspended(const Dev& d) const { return status(d) == Status::Suspended; }
+    bool enabled(const Dev& d) const;
     // pm_runtime_active(): active, or runtime PM disabled (system sleep owns it).
-    bool active(const std::string& name) const;
-    int usage(const std::string& name) const;
-    int children(const std::string& name) const;  // active children it counts
-    unsigned dpm_flags(const std::string& name) const;
+    bool active(const Dev& d) const;
+    int usage(const Dev& d) const;
+    int children(const Dev& d) const;  // active children it counts
+    unsigned dpm_flags(const Dev& d) const;
+
+    // The same by name: the device must be known, except to the queries
+    // (suspended, enabled: false; active: true; dpm_flags: 0).
+    int resume(const std::string& name, Cpu& cpu, int flags) { return resume(dev(name), cpu, flags); }
+    int suspend(const std::string& name, Cpu& cpu, int flags) { return suspend(dev(name), cpu, flags); }
+    int idle(const std::string& name, Cpu& cpu, int flags) { return idle(dev(name), cpu, flags); }
+    int get(const std::string& name, Cpu& cpu, int flags) { return get(dev(name), cpu, flags); }
+    int put(const std::string& name, Cpu& cpu, int flags) { return put(dev(name), cpu, flags); }
+    void get_noresume(const std::string& name) { get_noresume(dev(name)); }
+    void put_noidle(const std::string& name) { put_noidle(dev(name)); }
+    void mark_last_busy(const std::string& name) { mark_last_busy(dev(name)); }
+    void enable(const std::string& name) { enable(dev(name)); }
+    void disable(const std::string& name) { disable(dev(name)); }
+    void barrier(const std::string& name, Cpu& cpu) { barrier(dev(name), cpu); }
+    int force_suspend(const std::string& name, Cpu& cpu) { return force_suspend(dev(name), cpu); }
+    int force_resume(const std::string& name, Cpu& cpu) { return force_resume(dev(name), cpu); }
+    int set_active(const std::string& name) { return set_active(dev(name)); }
+    void set_suspended(const std::string& name) { set_suspended(dev(name)); }
+    Status status(const std::string& name) const { return status(dev(name)); }
+    bool suspended(const std::string& name) const {
+        const Dev* d = find(name);
+        return d && suspended(*d);
+    }
+    bool enabled(const std::string& name) const {
+        const Dev* d = find(name);
+        return d && enabled(*d);
+    }
+    bool active(const std::string& name) const {
+        const Dev* d = find(name);
+        return !d || active(*d);
+    }
+    int usage(const std::string& name) const { return usage(dev(name)); }
+    int children(const std::string& name) const { return children(dev(name)); }
+    unsigned dpm_flags(const std::string& name) const {
+        const Dev* d = find(name);
+        return d ? dpm_flags(*d) : 0;
+    }
 
     // pm_wq is freezable: freeze_workqueues_begin / thaw_workqueues.
     void freeze_workqueue(bool frozen);
@@ -100,7 +145,6 @@ public:
     std::vector<std::string> unbalanced() const;
 
 private:
-    struct Dev;
     Dev& dev(const std::string& name);
     const Dev& dev(const std::string& name) const;
     int rpm_resume(Dev& d, Cpu& cpu, int flags);
