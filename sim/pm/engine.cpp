@@ -11,6 +11,7 @@
 
 namespace quiesce {
 
+using engine_detail::kPhaseWord;
 using engine_detail::kResumedFromImage;
 
 namespace {
@@ -198,7 +199,8 @@ bool PmEngine::run_suspend(Cpu& cpu) {
             }
             break;  // the image came back: the image kernel's resume path
         }
-        hub_.slice_begin(track_, p.name, "phase", phase_args(p, "suspend"));
+        const EventWord phase_name(p.name);  // interned once for its two slice events
+        hub_.slice_begin(track_, phase_name, kPhaseWord, phase_args(p, "suspend"));
         // A phase that undoes an earlier suspend phase (thaw after the
         // snapshot) runs for that phase's devices, and only logs errors.
         int closes = -1;
@@ -212,7 +214,7 @@ bool PmEngine::run_suspend(Cpu& cpu) {
             closed_.insert(size_t(closes));
             rc = 0;
         }
-        hub_.slice_end(track_, p.name, "phase", {{"rc", rc}});
+        hub_.slice_end(track_, phase_name, kPhaseWord, {{"rc", rc}});
         if (!result_.power_lost && !(p.action == "platform-enter" && result_.slept && !result_.resumed))
             if (const FaultSpec* cut = point_faults(p.name, "after")) {
                 if (power_lost(cpu, *cut) != 0) {
@@ -258,9 +260,10 @@ PmEngine::Result PmEngine::run_resume(Cpu& cpu) {
             result_.resumed = false;
             return finish_without_resume();
         }
-        hub_.slice_begin(track_, p.name, "phase", phase_args(p, "resume"));
+        const EventWord phase_name(p.name);
+        hub_.slice_begin(track_, phase_name, kPhaseWord, phase_args(p, "resume"));
         int rc = run_phase(p, cpu, nullptr, nullptr, false);  // resume errors are logged, not unwound
-        hub_.slice_end(track_, p.name, "phase", {{"rc", rc}});
+        hub_.slice_end(track_, phase_name, kPhaseWord, {{"rc", rc}});
         if ((cut = point_faults(p.name, "after"))) {
             power_lost(cpu, *cut);
             result_.resumed = false;

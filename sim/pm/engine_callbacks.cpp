@@ -5,6 +5,7 @@
 
 #include "models/cpu/cpu.h"
 #include "sim/kernel/kernel.h"
+#include "sim/pm/engine_detail.h"
 #include "sim/pm/runtime.h"
 
 #include <algorithm>
@@ -20,6 +21,9 @@ namespace {
 // thread of all 21.7 KiB (docs/performance.md has the measure).
 constexpr size_t kWorkerStack = 128 * 1024;
 const EventWord kCallback("callback");  // the category of each device callback's slice
+const EventWord kParticipants("participants"), kCallbackSkipped("callback-skipped"), kCallbackFailed("callback-failed");
+using engine_detail::kPhaseWord;
+using engine_detail::kPmWord;
 }  // namespace
 
 int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* succeeded,
@@ -32,30 +36,32 @@ int PmEngine::run_callbacks(const Phase& p, Cpu& cpu, std::set<std::string>* suc
             parts.push_back(n);
             participants += (participants.empty() ? "" : ",") + n;
         }
-    hub_.instant(track_, "participants", "phase", {{"callback", p.callback}, {"devices", participants}});
-    const PmCallback cb = pm_callback_of(p.callback);  // once per phase, not per device
+    hub_.instant(track_, kParticipants, kPhaseWord, {{"callback", p.callback}, {"devices", participants}});
+    // Once per phase, not per device: its id, and its name interned for its slices.
+    const PmCallback cb = pm_callback_of(p.callback);
+    const EventWord cb_word(p.callback);
     // One device's callback, on `c`.
-    auto one = [&, cb](const std::string& name, Cpu& c) {
+    auto one = [&, cb, cb_word](const std::string& name, Cpu& c) {
         PmDevice* d = s_.devices.at(name);
         RuntimePm::Dev* rd = s_.runtime ? s_.runtime->find(name) : nullptr;  // once per device and phase
         if (rd) {
             const std::string why = dpm_skip(name, *rd, cb, c);
             if (!why.empty()) {
-                hub_.instant(d->track(), "callback-skipped", "pm",
+                hub_.instant(d->track(), kCallbackSkipped, kPmWord,
                              {{"device", name}, {"callback", p.callback}, {"reason", why}});
                 return 0;
             }
         }
-        hub_.slice_begin(d->track(), p.callback, kCallback, {{"device", name}, {"phase", p.name}, {"cpu", c.path()}});
+        hub_.slice_begin(d->track(), cb_word, kCallback, {{"device", name}, {"phase", p.name}, {"cpu", c.path()}});
         c.compute(Cycles(500));  // dpm bookkeeping: lists, locks, tracing
         dpm_before(name, rd, cb);
         int rc = injected_callback_fault(name, p.callback, d->track());
         if (rc == 0) rc = explicit_callback(*d, p.callback, cb, c);
         rc = dpm_after(name, rd, cb, rc, c);
         if (rc != 0 && cb == PmCallback::RestoreExplicit) not_restored_.insert(name);
-        hub_.slice_end(d->track(), p.callback, kCallback, {{"device", name}, {"rc", rc}});
+        hub_.slice_end(d->track(), cb_word, kCallback, {{"device", name}, {"rc", rc}});
         if (rc != 0)
-            hub_.instant(track_, "callback-failed", "pm",
+            hub_.instant(track_, kCallbackFailed, kPmWord,
                          {{"device", name}, {"callback", p.callback}, {"rc", std::to_string(rc)}});
         return rc;
     };

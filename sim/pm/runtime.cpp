@@ -16,7 +16,10 @@ enum Request { kReqNone, kReqIdle, kReqSuspend, kReqAutosuspend, kReqResume };
 // The worker runs driver callbacks as the PM core's async workers do (sim/pm/engine.cpp).
 constexpr size_t kWorkerStack = 128 * 1024;
 constexpr Picos kHaltedPoll = 1'000'000'000ULL;  // a halted machine's pm_wq looks again after 1 ms
+// The words of its events, interned once.
+const EventWord kRpm("rpm"), kRpmStatus("rpm-status"), kRpmError("rpm-error");
 }  // namespace
+const EventWord RuntimePm::kRuntimeSuspend("runtime_suspend"), RuntimePm::kRuntimeResume("runtime_resume");
 
 const char* to_string(RuntimePm::Status s) {
     switch (s) {
@@ -117,7 +120,7 @@ void RuntimePm::set_status(Dev& d, Status s) {
     if (d.status == s) return;
     d.status = s;
     if (s == Status::Active || s == Status::Suspended)
-        hub_.instant(d.track, "rpm-status", "rpm",
+        hub_.instant(d.track, kRpmStatus, kRpm,
                      {{"device", d.name}, {"status", to_string(s)}, {"usage", std::to_string(d.usage)}});
     d.changed.notify(sc_core::SC_ZERO_TIME);
 }
@@ -127,12 +130,12 @@ void RuntimePm::wait_settled(Dev& d) {
         kernel_.wait_event(d.changed, Kernel::kNoTimeout, "the runtime PM transition of " + d.name);
 }
 
-int RuntimePm::callback(Dev& d, const char* cb, Cpu& cpu) {
+int RuntimePm::callback(Dev& d, const EventWord& cb, Cpu& cpu) {
     if (!d.pm) return 0;
-    hub_.slice_begin(d.track, cb, "rpm", {{"device", d.name}});
+    hub_.slice_begin(d.track, cb, kRpm, {{"device", d.name}});
     cpu.compute(Cycles(300));  // rpm bookkeeping: the lock, tracing
-    const int rc = d.pm->callback(cb, cpu);
-    hub_.slice_end(d.track, cb, "rpm", {{"device", d.name}, {"rc", std::to_string(rc)}});
+    const int rc = d.pm->callback(std::string(cb.text()), cpu);
+    hub_.slice_end(d.track, cb, kRpm, {{"device", d.name}, {"rc", std::to_string(rc)}});
     return rc;
 }
 
@@ -249,7 +252,7 @@ int RuntimePm::rpm_suspend(Dev& d, Cpu& cpu, int flags) {
             return 0;
         }
         set_status(d, Status::Suspending);
-        rc = callback(d, "runtime_suspend", cpu);
+        rc = callback(d, kRuntimeSuspend, cpu);
         if (rc != 0) {
             set_status(d, Status::Active);
             if (rc == kEAGAIN || rc == kEBUSY) {
@@ -258,7 +261,7 @@ int RuntimePm::rpm_suspend(Dev& d, Cpu& cpu, int flags) {
                     continue;  // busy again: the timer tries later
             } else {
                 d.runtime_error = rc;
-                hub_.instant(d.track, "rpm-error", "rpm",
+                hub_.instant(d.track, kRpmError, kRpm,
                              {{"device", d.name}, {"callback", "runtime_suspend"}, {"rc", std::to_string(rc)}});
             }
             if (d.deferred_resume) {
@@ -340,11 +343,11 @@ int RuntimePm::rpm_resume(Dev& d, Cpu& cpu, int flags) {
                 get(*s, cpu, 0);
             }
         }
-        rc = callback(d, "runtime_resume", cpu);
+        rc = callback(d, kRuntimeResume, cpu);
         if (rc != 0) {
             set_status(d, Status::Suspended);
             d.runtime_error = rc;
-            hub_.instant(d.track, "rpm-error", "rpm",
+            hub_.instant(d.track, kRpmError, kRpm,
                          {{"device", d.name}, {"callback", "runtime_resume"}, {"rc", std::to_string(rc)}});
             if (d.suppliers_held) {
                 d.suppliers_held = false;
@@ -437,7 +440,7 @@ void RuntimePm::set_suspended(Dev& d) {
 int RuntimePm::force_suspend(Dev& d, Cpu& cpu) {
     disable(d);
     if (d.status == Status::Suspended) return 0;
-    const int rc = callback(d, "runtime_suspend", cpu);
+    const int rc = callback(d, kRuntimeSuspend, cpu);
     if (rc != 0) {
         enable(d);
         return rc;
@@ -448,7 +451,7 @@ int RuntimePm::force_suspend(Dev& d, Cpu& cpu) {
     } else {
         d.status = Status::Suspended;
         d.needs_force_resume = true;
-        hub_.instant(d.track, "rpm-status", "rpm",
+        hub_.instant(d.track, kRpmStatus, kRpm,
                      {{"device", d.name}, {"status", "suspended"}, {"usage", std::to_string(d.usage)}});
     }
     return 0;
@@ -458,12 +461,12 @@ int RuntimePm::force_resume(Dev& d, Cpu& cpu) {
     int rc = 0;
     if (d.status == Status::Suspended && d.needs_force_resume) {
         d.status = Status::Active;  // the parent's child count never dropped
-        rc = callback(d, "runtime_resume", cpu);
+        rc = callback(d, kRuntimeResume, cpu);
         if (rc != 0) {
             d.status = Status::Active;
             set_suspended(d);
         } else {
-            hub_.instant(d.track, "rpm-status", "rpm",
+            hub_.instant(d.track, kRpmStatus, kRpm,
                          {{"device", d.name}, {"status", "active"}, {"usage", std::to_string(d.usage)}});
             d.last_busy = now_ps();
         }

@@ -11,6 +11,7 @@
 // and while the CPUs are halted.
 #pragma once
 
+#include "sim/core/interned.h"
 #include "sim/core/time.h"
 #include "sim/pm/device.h"
 
@@ -150,7 +151,8 @@ private:
     int rpm_resume(Dev& d, Cpu& cpu, int flags);
     int rpm_suspend(Dev& d, Cpu& cpu, int flags);
     int rpm_idle(Dev& d, Cpu& cpu, int flags);
-    int callback(Dev& d, const char* cb, Cpu& cpu);
+    static const EventWord kRuntimeSuspend, kRuntimeResume;  // the callbacks, interned for their slices
+    int callback(Dev& d, const EventWord& cb, Cpu& cpu);
     void set_status(Dev& d, Status s);
     void wait_settled(Dev& d);
     void queue(Dev& d, int request, Cpu& cpu);
