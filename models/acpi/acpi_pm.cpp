@@ -59,6 +59,11 @@ AcpiPm::AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const Clock
                     "The embedded controller raises one event (a battery status change, query 0x20: SCI_EVT and its "
                     "GPE 23) this many ms after power-on; 0: none. Not a wakeup: in suspend-to-idle it is the "
                     "spurious wakeup acpi_s2idle_wake sends back to idle");
+    pm1_sts_ = &b.reg("PM1_STS");
+    pm1_en_ = &b.reg("PM1_EN");
+    pm1_cnt_ = &b.reg("PM1_CNT");
+    gpe0_sts_ = &b.reg("GPE0_STS");
+    gpe0_en_ = &b.reg("GPE0_EN");
     hub().declare_track({path(), "", "firmware", clock.name(), clock.hz()});
     SC_THREAD(ec_watch);
     SC_THREAD(sleep_machine);
@@ -89,16 +94,16 @@ void AcpiPm::on_cnt_write(Register& r, uint64_t written) {
 }
 
 void AcpiPm::update_sci() {
-    uint64_t sts = regs().reg("PM1_STS").value(), en = regs().reg("PM1_EN").value();
-    bool gpe = regs().reg("GPE0_STS").value() & regs().reg("GPE0_EN").value();
-    bool on = (regs().reg("PM1_CNT").value() & CNT_SCI_EN) && sleeping_ == 0 &&
+    uint64_t sts = pm1_sts_->value(), en = pm1_en_->value();
+    bool gpe = gpe0_sts_->value() & gpe0_en_->value();
+    bool on = (pm1_cnt_->value() & CNT_SCI_EN) && sleeping_ == 0 &&
               ((sts & en & (STS_RTC | STS_PWRBTN)) || gpe);
     sci.set(on);
 }
 
 bool AcpiPm::wake_pending() const {
-    uint64_t sts = regs().reg("PM1_STS").value(), en = regs().reg("PM1_EN").value();
-    bool gpe = regs().reg("GPE0_STS").value() & regs().reg("GPE0_EN").value();
+    uint64_t sts = pm1_sts_->value(), en = pm1_en_->value();
+    bool gpe = gpe0_sts_->value() & gpe0_en_->value();
     return (sts & STS_PWRBTN) || ((sts & STS_RTC) && (en & EN_RTC)) || gpe;
 }
 

@@ -82,6 +82,13 @@ private:
 
     void latch_gpes();
 
+    // The registers update_sci and wake_pending read (at every write of
+    // one), held rather than found by name each time.
+    const Register* pm1_sts_ = nullptr;
+    const Register* pm1_en_ = nullptr;
+    const Register* pm1_cnt_ = nullptr;
+    const Register* gpe0_sts_ = nullptr;
+    const Register* gpe0_en_ = nullptr;
     Hooks hooks_;
     uint32_t gpe_inputs_ = 0;
     unsigned typ_[6] = {0, 1, 2, 5, 6, 7};  // the SLP_TYP value that enters each state on this chipset (ICH)

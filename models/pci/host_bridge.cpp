@@ -29,7 +29,7 @@ PciHostBridge::PciHostBridge(const sc_core::sc_module_name& name, RunContext& ct
     ecam_socket.register_b_transport(this, &PciHostBridge::ecam);
     mmio_socket.register_b_transport(this, &PciHostBridge::window);
     for (unsigned i = 0; i < 4; ++i) {
-        config()
+        pirq_rout_[i] = &config()
             .add({.name = fmt::format("PIRQ{}_ROUT", char('A' + i)), .offset = PIRQ_ROUT + i, .width = 1,
                   .reset = ROUT_DISABLE, .rsvd = 0x70, .cls = StateClass::Hardware,
                   .doc = "PIRQ route control: bits 3:0 platform IRQ, bit 7 disable"})
@@ -83,13 +83,13 @@ void PciHostBridge::set_pirq_source(const void* source, unsigned pirq, bool leve
         hub().guest_error(path(), "irq.lost",
                           fmt::format("an interrupt on PIRQ{} was raised while its route is disabled", char('A' + pirq)),
                           {{"pirq", std::string(1, char('A' + pirq))},
-                           {"route", fmt::format("{:#x}", config().reg(fmt::format("PIRQ{}_ROUT", char('A' + pirq)))
-                                                              .value())}});
+                           {"route", fmt::format("{:#x}", pirq_rout_[pirq]->value())}});
     update_irqs();
 }
 
 int PciHostBridge::pirq_irq(unsigned pirq) const {
-    uint64_t v = config().reg(fmt::format("PIRQ{}_ROUT", char('A' + pirq))).value();
+    SIM_ASSERT(pirq < 4, "pirq {} out of range", pirq);
+    uint64_t v = pirq_rout_[pirq]->value();
     if (v & ROUT_DISABLE) return -1;
     return int(v & 0x0f);
 }

@@ -55,6 +55,7 @@ private:
     PciBus root_;
     SystemBus* sysbus_ = nullptr;
     SystemBus::DirectGrant ram_;  // where the direct path applies
+    const Register* pirq_rout_[4] = {};         // PIRQA..D_ROUT, held (pirq_irq reads one per interrupt edge)
     std::map<const void*, unsigned> asserted_;  // source -> pirq, while asserted
     uint32_t driven_ = 0;                       // platform IRQs we currently drive
 };
