@@ -201,6 +201,62 @@ TEST_CASE("event hub: arguments dropped and taken back across events keep their 
     CHECK(seen[5].args[1].value == long2);
 }
 
+TEST_CASE("event hub: a caller's buffer reused with new text at the same address arrives as its new text",
+          "[events]") {
+    // The hub copies nothing it holds already: it must tell that by the
+    // text, never by where the text is.
+    std::vector<Event> seen;
+    EventHub hub = recording_hub(seen);
+    std::string track = "pci0.rp0.dma0", key = "lineA", value = "v1", name = "a-name";
+    const char* const at[] = {track.data(), key.data(), value.data(), name.data()};
+    hub.instant(track, name, "c", {{key, value}});
+    track[3] = '1';
+    key[4] = 'B';
+    value[1] = '2';
+    name[0] = 'b';
+    REQUIRE((track.data() == at[0] && key.data() == at[1] && value.data() == at[2] && name.data() == at[3]));
+    hub.instant(track, name, "c", {{key, value}});
+    hub.instant(track, name, "c", {{key, value}});  // now the same text again
+    REQUIRE(seen.size() == 3);
+    CHECK(seen[0].track == "pci0.rp0.dma0");
+    CHECK(seen[0].name == "a-name");
+    CHECK(seen[0].args[0].key == "lineA");
+    CHECK(seen[0].args[0].value == "v1");
+    for (size_t i = 1; i < 3; ++i) {
+        CHECK(seen[i].track == "pci1.rp0.dma0");
+        CHECK(seen[i].name == "b-name");
+        CHECK(seen[i].args[0].key == "lineB");
+        CHECK(seen[i].args[0].value == "v2");
+    }
+}
+
+TEST_CASE("event hub: events of every argument count, interleaved, carry their own arguments", "[events]") {
+    // The hub keeps an event per argument count up to a bound and shares one
+    // above it: counts on both sides of the bound, each after another.
+    std::vector<Event> seen;
+    EventHub hub = recording_hub(seen);
+    const std::vector<size_t> counts{0, 7, 1, 9, 2, 8, 6, 7, 0, 12, 3, 1, 5, 4, 13, 2};
+    std::vector<std::vector<Arg>> sent;
+    for (size_t e = 0; e < counts.size(); ++e) {
+        std::vector<Arg> args;
+        for (size_t i = 0; i < counts[e]; ++i)
+            args.push_back({"k" + std::to_string(i) + (e % 2 ? "" : "-a key longer than fifteen"),
+                            std::string(e % 3 ? 3 : 30, char('a' + e)) + std::to_string(i)});
+        hub.instant("track" + std::to_string(e % 4), "n" + std::to_string(e), "c", args);
+        sent.push_back(args);
+    }
+    REQUIRE(seen.size() == counts.size());
+    for (size_t e = 0; e < counts.size(); ++e) {
+        CHECK(seen[e].track == "track" + std::to_string(e % 4));
+        CHECK(seen[e].name == "n" + std::to_string(e));
+        REQUIRE(seen[e].args.size() == counts[e]);
+        for (size_t i = 0; i < counts[e]; ++i) {
+            CHECK(seen[e].args[i].key == sent[e][i].key);
+            CHECK(seen[e].args[i].value == sent[e][i].value);
+        }
+    }
+}
+
 TEST_CASE("wire: records encoded across the buffer's growth and takes decode as they were", "[trace]") {
     WireWriter w(-1);
     std::vector<Event> sent;

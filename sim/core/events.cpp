@@ -3,7 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace quiesce {
 
@@ -88,43 +90,54 @@ void EventHub::dispatch(const Event& ev) {
         if (mask & kind_bit(ev.kind)) sink(ev);
 }
 
+namespace {
+// Makes `s` hold `v`, copying nothing when it holds that text already: the
+// hub's events keep their text from one call to the next, and an argument
+// key, a track or a name is mostly what the event held (issue 18 item 3).
+// Compared by content: a caller may hand the same buffer with new text.
+void set_text(std::string& s, std::string_view v) {
+    const size_t n = v.size();
+    if (n == s.size() && (n == 0 || std::memcmp(s.data(), v.data(), n) == 0)) return;
+    s.assign(v.data(), n);
+}
+}  // namespace
+
 void EventArgs::assign(size_t i, Arg& out) const {
     if (vec_) {
         const Arg& a = (*vec_)[i];
-        out.key.assign(a.key);
-        out.value.assign(a.value);
+        set_text(out.key, a.key);
+        set_text(out.value, a.value);
         return;
     }
     const ArgRef& a = list_.begin()[i];
-    out.key.assign(a.key.data(), a.key.size());
+    set_text(out.key, a.key);
     if (!a.is_int) {
-        out.value.assign(a.text.data(), a.text.size());
+        set_text(out.value, a.text);
         return;
     }
     char buf[24];
     auto r = a.is_signed ? std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(a.number))
                          : std::to_chars(buf, buf + sizeof buf, a.number);
-    out.value.assign(buf, r.ptr);
+    set_text(out.value, std::string_view(buf, size_t(r.ptr - buf)));
 }
 
 namespace {
 // An interned word the reused event holds already is not copied again.
 void assign_word(std::string& text, uint32_t& id, const EvText& word) {
-    if (word.id == 0 || id != word.id) text.assign(word.text.data(), word.text.size());
+    if (word.id == 0 || id != word.id) set_text(text, word.text);
     id = word.id;
 }
 }  // namespace
 
-Event& EventHub::reuse(EvKind kind, std::string_view track, EvText name, EvText category) {
-    if (depth_ == pool_.size()) {
-        pool_.push_back(std::make_unique<Event>());
-        pool_phase_version_.push_back(0);
-        pool_spare_args_.emplace_back();
-    }
-    Event& ev = *pool_[depth_];
+Event& EventHub::reuse(EvKind kind, std::string_view track, EvText name, EvText category, size_t nargs) {
+    const size_t at = depth_ * kArgSlots + std::min(nargs, kArgSlots - 1);
+    if (at >= pool_.size()) pool_.resize((depth_ + 1) * kArgSlots);
+    if (!pool_[at]) pool_[at] = std::make_unique<Slot>();
+    Slot& slot = *pool_[at];
+    Event& ev = slot.ev;
     ev.kind = kind;
     ev.ts = now_ps();
-    ev.track.assign(track.data(), track.size());
+    set_text(ev.track, track);
     assign_word(ev.name, ev.name_id, name);
     assign_word(ev.category, ev.category_id, category);
     ev.value = 0;
@@ -133,36 +146,23 @@ Event& EventHub::reuse(EvKind kind, std::string_view track, EvText name, EvText 
     ev.size = 0;
     ev.write = false;
     ev.initiator.clear();
-    if (pool_phase_version_[depth_] != phase_version_) {
+    if (slot.phase_version != phase_version_) {
         ev.phase.assign(phase_);
-        pool_phase_version_[depth_] = phase_version_;
+        slot.phase_version = phase_version_;
     }
+    if (ev.args.size() != nargs) ev.args.resize(nargs);  // only in the last slot, whose counts vary
     return ev;
 }
 
-void EventHub::fit_args(Event& ev, size_t n) {
-    std::vector<Arg>& spare = pool_spare_args_[depth_];
-    for (; ev.args.size() > n; ev.args.pop_back()) spare.push_back(std::move(ev.args.back()));
-    for (; ev.args.size() < n; spare.pop_back()) {
-        if (spare.empty()) {
-            ev.args.resize(n);
-            return;
-        }
-        ev.args.push_back(std::move(spare.back()));
-    }
-}
-
 void EventHub::send(EvKind kind, std::string_view track, EvText name, EvText category, const EventArgs& args) {
-    Event& ev = reuse(kind, track, name, category);
-    fit_args(ev, args.size());
+    Event& ev = reuse(kind, track, name, category, args.size());
     for (size_t i = 0; i < args.size(); ++i) args.assign(i, ev.args[i]);
     dispatch(ev);
 }
 
 void EventHub::counter(std::string_view track, std::string_view name, double value) {
     if (!wants(EvKind::Counter)) return;
-    Event& ev = reuse(EvKind::Counter, track, name, "counter");
-    fit_args(ev, 0);
+    Event& ev = reuse(EvKind::Counter, track, name, "counter", 0);
     ev.value = value;
     dispatch(ev);
 }
@@ -170,10 +170,9 @@ void EventHub::counter(std::string_view track, std::string_view name, double val
 void EventHub::guest_error(std::string_view track, std::string_view name, std::string_view message,
                            const EventArgs& args) {
     if (!wants(EvKind::GuestError)) return;
-    Event& ev = reuse(EvKind::GuestError, track, name, "guest_error");
-    fit_args(ev, args.size() + 1);
-    ev.args[0].key.assign("message");
-    ev.args[0].value.assign(message.data(), message.size());
+    Event& ev = reuse(EvKind::GuestError, track, name, "guest_error", args.size() + 1);
+    set_text(ev.args[0].key, "message");
+    set_text(ev.args[0].value, message);
     for (size_t i = 0; i < args.size(); ++i) args.assign(i, ev.args[i + 1]);
     dispatch(ev);
 }

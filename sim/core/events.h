@@ -165,23 +165,30 @@ public:
     const std::string& phase() const { return phase_; }
 
 private:
-    // The event of the current nesting level, reset to what a fresh Event
-    // holds except for its buffers; the caller fills its arguments and
-    // hands it to dispatch, which runs the sinks one level deeper.
-    Event& reuse(EvKind kind, std::string_view track, EvText name, EvText category);
-    // Gives the current level's event `n` arguments, moving those it drops
-    // to the level's spares and taking them back as it grows, so that their
-    // strings keep their buffers.
-    void fit_args(Event& ev, size_t n);
+    // An event the hub fills and reuses, with the phase_version_ whose phase
+    // it holds (the phase is copied in only when it changed: a few times a run).
+    struct Slot {
+        Event ev;
+        uint64_t phase_version = 0;
+    };
+    // Events with up to kArgSlots - 2 arguments each have a slot of their
+    // own per nesting level; more share the last, which resizes its list.
+    static constexpr size_t kArgSlots = 8;
+    // The slot for the current nesting level and `nargs` arguments, its
+    // event holding `nargs` arguments and reset to what a fresh Event holds
+    // except for its buffers and the text it holds already (a string equal
+    // to the one it would get is not copied again); the caller fills its
+    // arguments and hands it to dispatch, which runs the sinks one level
+    // deeper.
+    Event& reuse(EvKind kind, std::string_view track, EvText name, EvText category, size_t nargs);
     void send(EvKind kind, std::string_view track, EvText name, EvText category, const EventArgs& args);
     void dispatch(const Event& ev);
 
     std::vector<std::pair<uint32_t, Sink>> sinks_;
-    std::vector<std::unique_ptr<Event>> pool_;   // one per nesting level of emitters
-    // The phase_version_ whose phase each pooled event holds: the phase is
-    // copied into it only when it changed (it changes a few times a run).
-    std::vector<uint64_t> pool_phase_version_;
-    std::vector<std::vector<Arg>> pool_spare_args_;   // fit_args' spares, by nesting level
+    // kArgSlots per nesting level of emitters: pool_[depth * kArgSlots + slot]
+    // (an event per argument count, so that what fills it - its argument
+    // keys above all - is mostly what it holds already: issue 18 item 3).
+    std::vector<std::unique_ptr<Slot>> pool_;
     uint64_t phase_version_ = 1;
     size_t depth_ = 0;
     uint32_t mask_ = 0;
