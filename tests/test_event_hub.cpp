@@ -11,8 +11,11 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 using namespace quiesce;
 
@@ -289,6 +292,42 @@ TEST_CASE("wire: records encoded across the buffer's growth and takes decode as 
                a.size == b.size && a.write == b.write && a.args.size() == b.args.size()));
         for (size_t k = 0; k < a.args.size() && k < b.args.size(); ++k)
             CHECK((a.args[k].key == b.args[k].key && a.args[k].value == b.args[k].value));
+    }
+}
+
+TEST_CASE("wire: a writer with a descriptor sends records bigger than its first room whole", "[trace]") {
+    // The writer flushes past 64 KiB and takes its first room bigger than
+    // that: a record of several times it grows the room, with what was
+    // kept copied over, between records that fit.
+    char path[] = "/tmp/quiesce_wire_XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    unlink(path);
+    std::vector<Event> sent;
+    {
+        WireWriter w(fd);
+        for (int i = 0; i < 40; ++i) {
+            Event ev;
+            ev.ts = uint64_t(i);
+            ev.track = "t" + std::to_string(i);
+            const size_t big = i % 13 == 5 ? size_t(300'000 + i) : size_t(i * 50);
+            ev.args.push_back({"blob", std::string(big, char('a' + i % 26))});
+            w.event(ev);
+            sent.push_back(ev);
+        }
+        w.summary(RunSummary{});
+    }
+    std::string bytes(size_t(lseek(fd, 0, SEEK_END)), '\0');
+    REQUIRE(pread(fd, bytes.data(), bytes.size(), 0) == ssize_t(bytes.size()));
+    close(fd);
+    const RunStream back = decode_stream(bytes);
+    CHECK_FALSE(back.truncated);
+    REQUIRE(back.events.size() == sent.size());
+    for (size_t i = 0; i < sent.size(); ++i) {
+        CHECK(back.events[i].track == sent[i].track);
+        CHECK(back.events[i].ts == sent[i].ts);
+        REQUIRE(back.events[i].args.size() == 1);
+        CHECK(back.events[i].args[0].value == sent[i].args[0].value);
     }
 }
 

@@ -32,9 +32,19 @@ char* encode_str(char* p, const std::string& s) {
 }
 }  // namespace
 
+// The first room a writer takes: past the 64 KiB a writer with a pipe keeps
+// before it flushes, so that it never grows unless a record is that big.
+constexpr size_t kFirstRoom = size_t(1) << 17;
+
 char* WireWriter::room(size_t n) {
-    if (buf_.size() - len_ < n) buf_.resize(std::max(2 * buf_.size(), len_ + n));
-    return &buf_[len_];
+    if (cap_ - len_ < n) {
+        const size_t cap = std::max({2 * cap_, len_ + n, kFirstRoom});
+        std::unique_ptr<char[]> grown(new char[cap]);  // not cleared: only what is encoded is sent
+        if (len_ > 0) std::memcpy(grown.get(), buf_.get(), len_);
+        buf_ = std::move(grown);
+        cap_ = cap;
+    }
+    return buf_.get() + len_;
 }
 
 void WireWriter::put_u64(uint64_t v) {
@@ -119,7 +129,7 @@ void WireWriter::summary(const RunSummary& s) {
 
 void WireWriter::flush() {
     if (fd_ < 0) return;
-    write_all(fd_, buf_.data(), len_);
+    write_all(fd_, buf_.get(), len_);
     len_ = 0;
 }
 

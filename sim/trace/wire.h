@@ -7,6 +7,7 @@
 #include "sim/trace/contexts.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,10 +68,8 @@ public:
     // What is buffered and not yet sent, handed over (and forgotten): the
     // part of a shared prefix since the last branch point.
     std::string take() {
-        buf_.resize(len_);
+        std::string out(buf_.get(), len_);
         len_ = 0;
-        std::string out;
-        out.swap(buf_);
         return out;
     }
 
@@ -81,10 +80,12 @@ private:
     void maybe_flush() { if (fd_ >= 0 && len_ > (1u << 16)) flush(); }
     // Room for n more bytes after the first len_, which are what is kept;
     // the bytes past len_ are scratch, so a record is encoded in place
-    // without clearing its room first (issue 18 item 3).
+    // without clearing its room first, and the buffer grows without
+    // clearing its new bytes either (issue 18 item 3).
     char* room(size_t n);
     int fd_;
-    std::string buf_;
+    std::unique_ptr<char[]> buf_;
+    size_t cap_ = 0;   // the bytes buf_ holds
     size_t len_ = 0;
 };
 
