@@ -16,7 +16,6 @@
 #include "sim/core/module.h"
 #include "sim/core/target_socket.h"
 
-
 #include <functional>
 
 namespace quiesce {

@@ -35,16 +35,20 @@ std::unordered_map<const sc_core::sc_object*, std::string>& spawned_in_jobs() {
 }
 
 // A thread's full name as if every pooled job had been a thread of its own:
-// "<kernel>.main_thread.dpm_<callback>_<device>_<n>[.<spawned>...]".
-std::string full_name(const sc_core::sc_object* thread) {
+// "<kernel>.main_thread.dpm_<callback>_<device>_<n>[.<spawned>...]". Most
+// threads are neither a pooled job nor spawned in one: their name is
+// SystemC's, viewed, not copied. A job's is built into `built`; a name
+// fixed for a thread spawned in a job is viewed where it is kept.
+std::string_view full_name(const sc_core::sc_object* thread, std::string& built) {
     const sc_core::sc_object* parent = thread->get_parent_object();
-    if (const PooledJob* j = job_of(thread)) return (parent ? std::string(parent->name()) + "." : "") + j->name;
+    if (const PooledJob* j = job_of(thread))
+        return built = (parent ? std::string(parent->name()) + "." : "") + j->name;
     auto& spawned = spawned_in_jobs();
     if (auto it = spawned.find(thread); it != spawned.end()) return it->second;
     if (!parent || !(job_of(parent) || spawned.count(parent))) return thread->name();
-    std::string n = full_name(parent) + "." + thread->basename();  // spawned in the job still running
-    spawned.emplace(thread, n);
-    return n;
+    std::string scratch;  // spawned in the job still running
+    std::string n = std::string(full_name(parent, scratch)) + "." + thread->basename();
+    return spawned.emplace(thread, std::move(n)).first->second;  // a map's elements stay where they are
 }
 
 // What the trace calls a context: a task's thread ("...task_<name>") the
@@ -52,15 +56,8 @@ std::string full_name(const sc_core::sc_object* thread) {
 // and what it spawned) from "dpm_" on.
 std::string context_name(const sc_core::sc_process_handle& thread) {
     if (!thread.valid()) return "";
-    const sc_core::sc_object* obj = thread.get_process_object();
-    const sc_core::sc_object* parent = obj->get_parent_object();
-    // A thread neither a pooled job nor spawned in one - nearly every grant's -
-    // is named as SystemC names it: searched in place, not copied first.
-    const auto& spawned = spawned_in_jobs();
-    const bool plain = !job_of(obj) && !spawned.count(obj) &&
-                       (!parent || !(job_of(parent) || spawned.count(parent)));
-    const std::string full = plain ? std::string() : full_name(obj);
-    const std::string_view n = plain ? std::string_view(obj->name()) : std::string_view(full);
+    std::string built;
+    const std::string_view n = full_name(thread.get_process_object(), built);
     size_t t = n.rfind(".task_");
     if (t != std::string_view::npos) return std::string(n.substr(t + 6));
     size_t d = n.rfind(".dpm_");
@@ -79,7 +76,8 @@ void Cpu::job_end(const sc_core::sc_process_handle& thread) {
     auto it = pooled_jobs().find(worker);
     if (it == pooled_jobs().end()) return;
     // What the job spawned keeps the job's name after it.
-    for (const sc_core::sc_object* child : worker->get_child_objects()) full_name(child);
+    std::string built;
+    for (const sc_core::sc_object* child : worker->get_child_objects()) full_name(child, built);
     it->second.ended = true;
 }
 

@@ -11,7 +11,6 @@
 #include "sim/core/module.h"
 #include "sim/core/target_socket.h"
 
-
 #include <array>
 #include <deque>
 #include <functional>

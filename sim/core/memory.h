@@ -7,7 +7,6 @@
 #include "sim/core/module.h"
 #include "sim/core/target_socket.h"
 
-
 #include <array>
 #include <cstdint>
 #include <memory>
