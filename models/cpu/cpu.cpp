@@ -375,9 +375,6 @@ void Cpu::cache_write(uint64_t addr, uint64_t len) {
     // continues on another core (Linux migrates it); it leaves nothing dirty
     // in the dead core's cache.
     if (!online_) return;
-    // The page the lines' DRAM contents come from, looked up once a page.
-    uint64_t pfn = ~uint64_t(0);
-    const uint8_t* page = nullptr;
     for (uint64_t line = addr & ~(kLine - 1); line < addr + len; line += kLine) {
         if (DirtyLines::Line* hit = lines_.find(line)) {
             lines_.touch(*hit);
@@ -395,14 +392,7 @@ void Cpu::cache_write(uint64_t addr, uint64_t len) {
             moved = true;
             break;
         }
-        if (!moved) {
-            if (line / PhysicalMemory::kPageSize != pfn) {
-                pfn = line / PhysicalMemory::kPageSize;
-                page = memory_->page_data(pfn);
-            }
-            if (page) std::memcpy(dram.data(), page + line % PhysicalMemory::kPageSize, kLine);
-            else dram.fill(0);
-        }
+        if (!moved) memory_->peek(line, dram.data(), kLine);  // its page found once (find_page)
         // Full: write back the least recently written line.
         if (lines_.size() >= size_t(std::max<int64_t>(1, *cache_lines_))) {
             DirtyLines::Line& oldest = lines_.oldest();

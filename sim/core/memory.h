@@ -69,14 +69,6 @@ public:
     bool in_range(uint64_t addr, unsigned len) const { return len != 0 && addr < size_ && len <= size_ - addr; }
 
     const PageInfo* page_info(uint64_t pfn) const;
-    // The kPageSize bytes of page `pfn`, or nullptr for a page never written
-    // (all zero): what peek reads there, for a caller that reads a page in
-    // pieces (a core's cache taking lines) without a lookup per piece.
-    // Valid until the memory loses its contents.
-    const uint8_t* page_data(uint64_t pfn) const {
-        const Page* p = find_page(pfn);
-        return p ? p->data.data() : nullptr;
-    }
     // Resident page frame numbers, ascending.
     std::vector<uint64_t> resident() const;
     // Power removed (S4, S5): every page is gone.
