@@ -3,12 +3,16 @@
 // a temporary file), and the stream decoded at the end for its digest - no
 // fork, no pool, no database, so callgrind or perf sees the simulation
 // alone (issue 18 item 3).
-//   bench_run SCENARIO [--fault RULE]... [--trace LEVEL]
+//   bench_run SCENARIO [--fault RULE]... [--trace LEVEL] [--events FILE] [--wait-all]
 // RULE as `quiesce run --fault` takes it ("kind=power-loss,phase=restore");
 // LEVEL one of the trace levels (summary: as explore's variants record).
+// --events writes the stream as text, an event a line (time, kind, track,
+// name, category, bus fields, phase, arguments), to compare two runs with
+// diff; --wait-all runs with no thread going ahead (sim/core/sync.h).
 // Prints the outcome, the events and the digest of the stream (the same a
 // forked run of the same scenario records) and the CPU time of the run.
 #include "bench/bench_util.h"
+#include "sim/core/sync.h"
 #include "sim/scenario/run.h"
 #include "sim/scenario/scenario.h"
 #include "sim/trace/wire.h"
@@ -29,14 +33,26 @@ int sc_main(int, char**) { return 2; }
 static int bench_main(int argc, char** argv) {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s SCENARIO [--fault RULE]... [--trace LEVEL]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s SCENARIO [--fault RULE]... [--trace LEVEL] [--events FILE] [--wait-all]\n",
+                     argv[0]);
         return 2;
     }
     Scenario s = load_scenario(argv[1]);
     std::vector<std::string> faults;
-    for (int i = 2; i + 1 < argc; i += 2) {
-        const std::string opt = argv[i], value = argv[i + 1];
+    std::string events_file;
+    for (int i = 2; i < argc; ++i) {
+        const std::string opt = argv[i];
+        if (opt == "--wait-all") {
+            going_ahead = false;
+            continue;
+        }
+        if (i + 1 == argc) {
+            std::fprintf(stderr, "%s: needs a value\n", opt.c_str());
+            return 2;
+        }
+        const std::string value = argv[++i];
         if (opt == "--fault") faults.push_back(value);
+        else if (opt == "--events") events_file = value;
         else if (opt == "--trace" && parse_trace_level(value, s.trace)) continue;
         else {
             std::fprintf(stderr, "bad option %s %s\n", opt.c_str(), value.c_str());
@@ -54,11 +70,23 @@ static int bench_main(int argc, char** argv) {
     RunSummary sum;
     {
         WireWriter w(fd);
+        FILE* text = events_file.empty() ? nullptr : std::fopen(events_file.c_str(), "w");
+        if (!events_file.empty() && !text) {
+            std::fprintf(stderr, "%s: cannot write\n", events_file.c_str());
+            return 2;
+        }
         sum = simulate(s, [&](const Event& ev) {
             ++events;
+            if (text) {
+                fmt::print(text, "{} {} {} {} {} {:#x} {:#x} {} {} {} {}", ev.ts, int(ev.kind), ev.track, ev.name,
+                           ev.category, ev.addr, ev.data, ev.size, int(ev.write), ev.initiator, ev.phase);
+                for (const Arg& a : ev.args) fmt::print(text, " {}={}", a.key, a.value);
+                fmt::print(text, "\n");
+            }
             w.event(ev);
         });
         w.summary(sum);
+        if (text) std::fclose(text);
     }
     const double cpu = bench::Usage::now().self_cpu - t0;
     std::string bytes(size_t(lseek(fd, 0, SEEK_END)), '\0');

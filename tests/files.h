@@ -3,7 +3,9 @@
 
 #include "sim/scenario/scenario.h"
 
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -23,6 +25,22 @@ inline std::string read_text(const std::string& path) {
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
+}
+
+// Every .h and .cpp under sim/ and models/: `each(relative path, full path)`;
+// how many there were.
+inline size_t for_each_source(const std::function<void(const std::string&, const std::filesystem::path&)>& each) {
+    namespace fs = std::filesystem;
+    const fs::path root = fs::path(QUIESCE_DATA_DIR).parent_path();
+    size_t files = 0;
+    for (const char* top : {"sim", "models"})
+        for (const auto& e : fs::recursive_directory_iterator(root / top)) {
+            const std::string ext = e.path().extension().string();
+            if (!e.is_regular_file() || (ext != ".h" && ext != ".cpp")) continue;
+            ++files;
+            each(fs::relative(e.path(), root).generic_string(), e.path());
+        }
+    return files;
 }
 
 }  // namespace quiesce::test

@@ -1,5 +1,6 @@
 // The ACPI PM register block and sleep state machine: PM1 events and control, GPEs, the RTC alarm.
 #include "models/acpi/acpi_pm.h"
+#include "sim/core/sync.h"
 
 #include <fmt/format.h>
 
@@ -29,7 +30,7 @@ AcpiPm::AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const Clock
         });
     b.add({.name = "RTC_ALARM", .offset = RTC_ALARM, .width = 8, .cls = SC::Hardware,
            .doc = "RTC alarm, microseconds since power-on (0 = off); battery well"})
-        .on_write([this](Register&, uint64_t, uint64_t) { alarm_set_.notify(sc_core::SC_ZERO_TIME); });
+        .on_write([this](Register&, uint64_t, uint64_t) { quiesce::notify(alarm_set_, sc_core::SC_ZERO_TIME); });
     b.add({.name = "GPE0_STS", .offset = GPE0_STS, .width = 4, .w1c = 0xffffffff, .cls = SC::Volatile,
            .doc = "GPE0 status (GPE0_BLK first half): one bit per general-purpose event, RW1C"})
         .on_write([this](Register&, uint64_t, uint64_t) {
@@ -40,7 +41,7 @@ AcpiPm::AcpiPm(const sc_core::sc_module_name& name, RunContext& ctx, const Clock
            .doc = "GPE0 enable (GPE0_BLK second half): runtime GPEs in S0, wake GPEs at SLP_EN"})
         .on_write([this](Register&, uint64_t, uint64_t) {
             update_sci();
-            wake_ev_.notify(sc_core::SC_ZERO_TIME);
+            quiesce::notify(wake_ev_, sc_core::SC_ZERO_TIME);
         });
     b.add({.name = "EC_SC", .offset = EC_SC, .width = 1, .rsvd = 0, .cls = SC::Volatile,
            .doc = "Embedded controller status (read: SCI_EVT 5) / command (write: QR_EC 0x84 queries the event)"})
@@ -90,7 +91,7 @@ void AcpiPm::on_cnt_write(Register& r, uint64_t written) {
                    {"gpe0_sts", fmt::format("{:#x}", regs().reg("GPE0_STS").value())},
                    {"gpe0_en", fmt::format("{:#x}", regs().reg("GPE0_EN").value())},
                    {"waking_vector", fmt::format("{:#x}", hooks_.waking_vector ? hooks_.waking_vector() : 0)}});
-    sleep_req_.notify(clock().delay(Cycles(2)));
+    quiesce::notify(sleep_req_, clock().delay(Cycles(2)));
 }
 
 void AcpiPm::update_sci() {
@@ -123,27 +124,27 @@ void AcpiPm::set_gpe_input(unsigned bit, bool level) {
                   {{"gpe", std::to_string(bit)}, {"enabled", enabled ? "yes" : "no"},
                    {"gpe0_en", fmt::format("{:#x}", regs().reg("GPE0_EN").value())},
                    {"sleeping", std::to_string(sleeping_)}});
-    wake_ev_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(wake_ev_, sc_core::SC_ZERO_TIME);
     update_sci();
 }
 
 void AcpiPm::rtc_alarm_now() {
     regs().reg("RTC_ALARM").set(std::max<uint64_t>(1, now_ps() / 1'000'000ULL));
-    alarm_set_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(alarm_set_, sc_core::SC_ZERO_TIME);
 }
 
 void AcpiPm::press_power_button() {
     Register& sts = regs().reg("PM1_STS");
     sts.set(sts.value() | STS_PWRBTN);
     hub().instant(path(), "power-button", "wake");
-    wake_ev_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(wake_ev_, sc_core::SC_ZERO_TIME);
     update_sci();
 }
 
 void AcpiPm::power_cut(Picos restore_after) {
     cut_restore_after_ = restore_after;
     cut_pending_ = true;
-    cut_ev_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(cut_ev_, sc_core::SC_ZERO_TIME);
 }
 
 // A power cut: no OS sequence at all. Everything loses power (memory too);
@@ -174,13 +175,13 @@ void AcpiPm::alarm_watch() {
                 sts.set(sts.value() | STS_RTC);
                 regs().reg("RTC_ALARM").set(0);
                 hub().instant(path(), "rtc-alarm", "wake");
-                wake_ev_.notify(sc_core::SC_ZERO_TIME);
+                quiesce::notify(wake_ev_, sc_core::SC_ZERO_TIME);
                 update_sci();
             }
-            sc_core::wait(alarm_set_);
+            quiesce::wait(alarm_set_);
             continue;
         }
-        sc_core::wait(time_delay(at - now_ps()), alarm_set_);
+        quiesce::wait(time_delay(at - now_ps()), alarm_set_);
     }
 }
 
@@ -197,7 +198,7 @@ void AcpiPm::ec_watch() {
 
 void AcpiPm::sleep_machine() {
     for (;;) {
-        sc_core::wait(sleep_req_ | cut_ev_);
+        quiesce::wait(sleep_req_ | cut_ev_);
         if (cut_pending_) {
             power_loss_cycle();
             continue;
@@ -220,7 +221,7 @@ void AcpiPm::sleep_machine() {
         }
         // Wake logic: an enabled wake event ends S3. Status bits set before
         // SLP_EN count as an immediate wake (that is why the OS clears them).
-        while (!wake_pending()) sc_core::wait(wake_ev_);
+        while (!wake_pending()) quiesce::wait(wake_ev_);
         if (hooks_.power_up) hooks_.power_up(state);
         Register& sts = regs().reg("PM1_STS");
         sts.set(sts.value() | STS_WAK);

@@ -1,5 +1,6 @@
 // Platform firmware: the FADT and FACS, the AML methods as timed sequences, the waking vector.
 #include "models/acpi/firmware.h"
+#include "sim/core/sync.h"
 
 #include <fmt/format.h>
 
@@ -210,7 +211,7 @@ void AcpiFirmware::cold_boot(const std::function<void()>& program_chipset, unsig
     hub().slice_begin(path(), "post", "firmware");
     // POST and the S3 resume path include the 100 ms a PCI function needs
     // after power-on before its config space answers: jitter only lengthens them.
-    sc_core::wait(from_ps(ctx().timing.vary_up(Picos(props().get<int64_t>("post_ms")) * 1'000'000'000ULL)));
+    quiesce::wait(from_ps(ctx().timing.vary_up(Picos(props().get<int64_t>("post_ms")) * 1'000'000'000ULL)));
     // Hardware changed while hibernated (a dock, a memory module, a BIOS
     // update): firmware reports a new signature in the FACS.
     if (after_state == 4 && props().get<int64_t>("hw_signature_after_s4") != 0) {
@@ -240,7 +241,7 @@ void AcpiFirmware::clobber_if_pending(bool s3_resume) {
 void AcpiFirmware::s3_resume(const std::function<void()>& restore_chipset,
                              const std::function<void(uint64_t)>& start) {
     hub().slice_begin(path(), "s3-resume", "firmware");
-    sc_core::wait(from_ps(ctx().timing.vary_up(Picos(props().get<int64_t>("s3_resume_us")) * 1'000'000ULL)));
+    quiesce::wait(from_ps(ctx().timing.vary_up(Picos(props().get<int64_t>("s3_resume_us")) * 1'000'000ULL)));
     clobber_if_pending(true);
     restore_chipset();
     uint32_t vector = mem_.peek32(facs_ + FACS_WAKING_VECTOR);

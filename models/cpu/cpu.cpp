@@ -1,5 +1,6 @@
 // A CPU core: timed compute, memory and MMIO accesses, caches, interrupts, offline and online.
 #include "models/cpu/cpu.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 #include "sim/core/memory.h"
@@ -135,7 +136,7 @@ void Cpu::grant(const sc_core::sc_process_handle& next, const char* reason) {
     if (prev != to)
         hub().instant(path(), "sched_switch", "sched",
                       {{"prev", prev.empty() ? "idle" : prev}, {"next", to.empty() ? "idle" : to}, {"reason", reason}});
-    sched_changed_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(sched_changed_, sc_core::SC_ZERO_TIME);
 }
 
 uint64_t Cpu::slice_cycles() {
@@ -156,7 +157,7 @@ uint64_t Cpu::acquire() {
         DeadSoftware& dead = ctx().dead;
         dead.throw_if_main(me);
         if (std::find(dead.others.begin(), dead.others.end(), me) != dead.others.end())
-            for (;;) sc_core::wait(dead_ev_);
+            for (;;) quiesce::wait(dead_ev_);
     };
     stop_if_dead();
     if (me == irq_context_) return slice;  // an interrupt runs on top of the running context
@@ -177,7 +178,7 @@ uint64_t Cpu::acquire() {
             if (!pct.on || ready_.empty() || pct.priority_of(next_in_line()) <= pct.priority_of(me)) break;
             if (!queued(me)) ready_.push_back(me);
             grant(next_in_line(), "pct");
-            sc_core::wait(sched_changed_);
+            quiesce::wait(sched_changed_);
             continue;
         }
         // An idle core (nobody, or a holder blocked elsewhere) goes to the
@@ -189,7 +190,7 @@ uint64_t Cpu::acquire() {
             break;
         }
         if (!queued(me)) ready_.push_back(me);
-        sc_core::wait(sched_changed_);
+        quiesce::wait(sched_changed_);
     }
     owner_busy_ = true;
     if (slice_used_ >= slice) slice_used_ = 0;  // nobody waited: a new slice
@@ -218,7 +219,7 @@ void Cpu::pct_hold(const sc_core::sc_process_handle& me) {
                 return c;
         return nullptr;
     };
-    sc_core::wait(sc_core::SC_ZERO_TIME);
+    quiesce::wait(sc_core::SC_ZERO_TIME);
     const Cpu* first = higher();
     if (!first) return;
     const std::string behind = first->owner_name_;
@@ -255,7 +256,7 @@ void Cpu::op_done(uint64_t cycles) {
     const uint64_t slice = slice_cycles();
     bool preempt = pct.on ? pct.priority_of(next_in_line()) > pct.priority_of(owner_) : slice_used_ >= slice;
     if (preempt) grant(next_in_line(), "preempt");
-    else idle_check_ev_.notify(sc_core::SC_ZERO_TIME);  // blocked if no new operation by then
+    else quiesce::notify(idle_check_ev_, sc_core::SC_ZERO_TIME);  // blocked if no new operation by then
 }
 
 // Who runs next: the first waiter, or under PCT the waiter of highest
@@ -337,7 +338,7 @@ void Cpu::transport(tlm::tlm_generic_payload& tx) {
     // No temporal decoupling: the target waited until the access completed
     // (Component::complete); what is left (a path that does not wait) is
     // waited here, so the access order is exact.
-    if (delay != sc_core::SC_ZERO_TIME) sc_core::wait(delay);
+    if (delay != sc_core::SC_ZERO_TIME) quiesce::wait(delay);
     ctx().timing.break_tie();
     op_done(clock().now().n - start.n);
 }
@@ -350,7 +351,7 @@ void Cpu::direct(bool write, uint64_t addr, unsigned char* data, unsigned len) {
     Picos delay = clock().delay_ps(Cycles(1));
     bus_->direct_access(write, addr, data, len, path(), delay);
     last_ok_ = true;
-    if (delay != 0) sc_core::wait(from_ps(delay));
+    if (delay != 0) wait_ps(delay);
     ctx().timing.break_tie();
     op_done(clock().now().n - start.n);
 }
@@ -458,7 +459,7 @@ void Cpu::local_irq_enable() {
     if (irqs_enabled_) return;
     irqs_enabled_ = true;
     hub().instant(path(), "local_irq_enable", "cpu");
-    state_changed_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(state_changed_, sc_core::SC_ZERO_TIME);
 }
 
 int Cpu::go_offline() {
@@ -484,7 +485,7 @@ void Cpu::go_online() {
     online_ = true;
     irqs_enabled_ = true;
     hub().slice_end(path(), "online", "hotplug");
-    state_changed_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(state_changed_, sc_core::SC_ZERO_TIME);
 }
 
 void Cpu::idle_enter(const std::string& state) {
@@ -528,18 +529,18 @@ void Cpu::start_at(uint64_t vector) {
     online_ = true;
     irqs_enabled_ = false;  // firmware hands over with interrupts off
     hub().instant(path(), "start", "power", {{"vector", fmt::format("{:#x}", vector)}});
-    started_ev_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(started_ev_, sc_core::SC_ZERO_TIME);
 }
 
 void Cpu::power_on_reset() {
     online_ = true;
     irqs_enabled_ = false;
     hub().instant(path(), "reset", "power");
-    state_changed_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(state_changed_, sc_core::SC_ZERO_TIME);
 }
 
 uint64_t Cpu::wait_for_start() {
-    while (!started_) sc_core::wait(started_ev_);
+    while (!started_) quiesce::wait(started_ev_);
     return start_vector_;
 }
 
@@ -557,8 +558,8 @@ void Cpu::irq_thread() {
     for (;;) {
         int irq = intc_ ? intc_->pending() : -1;
         if (irq < 0 || !online_ || !irqs_enabled_ || !irq_entry_) {
-            if (intc_) sc_core::wait(intc_->changed() | state_changed_);
-            else sc_core::wait(state_changed_);
+            if (intc_) quiesce::wait(intc_->changed() | state_changed_);
+            else quiesce::wait(state_changed_);
             continue;
         }
         in_irq_ = true;

@@ -31,6 +31,7 @@
 #pragma once
 
 #include "models/cpu/dirty_lines.h"
+#include "sim/core/sync.h"
 #include "models/cpu/intc.h"
 #include "sim/core/bus.h"
 #include "sim/core/module.h"
@@ -146,7 +147,7 @@ public:
     // A halted or killed context leaves the core and its queue.
     void forget(const sc_core::sc_process_handle& context);
     // Waiting contexts re-check the core (after halted ones are resumed).
-    void kick() { sched_changed_.notify(sc_core::SC_ZERO_TIME); }
+    void kick() { quiesce::notify(sched_changed_, sc_core::SC_ZERO_TIME); }
     // The context holding the core ("" when none), and the number waiting.
     std::string running() const { return owner_name_; }
     size_t waiting() const { return ready_.size(); }

@@ -1,5 +1,6 @@
 // The platform interrupt controller: level-sensitive inputs, the mask, delivery to CPUs.
 #include "models/cpu/intc.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 
@@ -18,7 +19,7 @@ InterruptController::InterruptController(const sc_core::sc_module_name& name, Ru
     regs().set_strict(true);
     regs().add({.name = "IMR", .offset = IMR, .width = 4, .reset = 0x00ffffff, .rsvd = 0xff000000,
                 .cls = StateClass::Hardware, .doc = "Interrupt mask, one bit per input; 1 = masked"})
-        .on_write([this](Register&, uint64_t, uint64_t) { changed_.notify(sc_core::SC_ZERO_TIME); });
+        .on_write([this](Register&, uint64_t, uint64_t) { quiesce::notify(changed_, sc_core::SC_ZERO_TIME); });
     regs().add({.name = "IRR", .offset = IRR, .width = 4, .ro = 0xffffffff, .cls = StateClass::Volatile,
                 .doc = "Inputs currently asserted"})
         .on_read([this](const Register&) { return uint64_t(inputs_); });
@@ -42,7 +43,7 @@ void InterruptController::set_input(unsigned n, bool level) {
     // controller sync_cycles - 1 edges later.
     int64_t sync = std::max<int64_t>(1, props().get<int64_t>("sync_cycles"));
     Picos at = clock().edge_ps(clock().cycles_at(now_ps()) + Cycles(uint64_t(sync)));
-    if (in_flight_.empty()) sample_ev_.notify(from_ps(at - now_ps()));
+    if (in_flight_.empty()) quiesce::notify(sample_ev_, from_ps(at - now_ps()));
     in_flight_.push_back({at, n, level});
 }
 
@@ -58,8 +59,8 @@ void InterruptController::sample() {
             hub().instant(path(), c.level ? kAssert : kDeassert, kIrq, {{"irq", c.n}});
         in_flight_.pop_front();
     }
-    if (before != inputs_) changed_.notify(sc_core::SC_ZERO_TIME);
-    if (!in_flight_.empty()) sample_ev_.notify(from_ps(in_flight_.front().at - now));
+    if (before != inputs_) quiesce::notify(changed_, sc_core::SC_ZERO_TIME);
+    if (!in_flight_.empty()) quiesce::notify(sample_ev_, from_ps(in_flight_.front().at - now));
 }
 
 int InterruptController::pending() const {

@@ -1,5 +1,6 @@
 // The AHCI HBA core: its registers, the port, command headers and tables in RAM, FISes, interrupts.
 #include "models/disk/ahci.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 
@@ -115,7 +116,7 @@ Ahci::Ahci(const sc_core::sc_module_name& name, RunContext& ctx, const ClockDoma
     b.reg("PxSCTL").on_write([this](Register& r, uint64_t old, uint64_t) { on_sctl_write(old, r.value()); });
     b.reg("PxCI").on_write([this](Register& r, uint64_t old, uint64_t) {
         r.set(r.value() | old);  // writing 0 does not clear a slot
-        kick_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
     });
     props().declare("fetch_cycles", int64_t(16), "HBA cycles to fetch and decode a command");
     props().declare("burst_bytes", int64_t(512), "Bytes per DMA burst between the PRDs and the drive buffer");
@@ -159,7 +160,7 @@ void Ahci::reset() {
     comreset();
     release();
     abandoned_ = 0;
-    kick_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
 }
 
 // GHC.HR (AHCI 1.3.1 3.1.2, 10.4.3): the HBA stops its data transfer
@@ -173,7 +174,7 @@ void Ahci::on_ghc_write(Register& r, uint64_t old) {
         ++generation_;  // the command in flight is aborted
         ++link_gen_;    // a handshake in progress stops
         hub().instant(path(), "hba-reset", "link", {{"cause", "GHC.HR"}});
-        hr_kick_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(hr_kick_, sc_core::SC_ZERO_TIME);
     }
     update_irq();
 }
@@ -184,7 +185,7 @@ void Ahci::on_ghc_write(Register& r, uint64_t old) {
 // port sends COMRESET as after a power-on reset.
 void Ahci::resetter() {
     for (;;) {
-        sc_core::wait(hr_kick_);
+        quiesce::wait(hr_kick_);
         const Cycles t0 = now_cycles();
         wait_cycles(prop_cycles("hr_cycles"));
         RegisterBank& b = regs();
@@ -202,7 +203,7 @@ void Ahci::resetter() {
         abandoned_ = 0;
         ccs_ = 0;
         fatal_ = false;
-        kick_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
     }
 }
 
@@ -230,20 +231,21 @@ void Ahci::on_cmd_write(Register& r, uint64_t old) {
         fatal_ = false;
     }
     r.set(v);
-    if ((v & CMD_CR && !(v & CMD_ST)) || (v & CMD_FR && !(v & CMD_FRE))) stop_kick_.notify(sc_core::SC_ZERO_TIME);
-    kick_.notify(sc_core::SC_ZERO_TIME);
+    if ((v & CMD_CR && !(v & CMD_ST)) || (v & CMD_FR && !(v & CMD_FRE)))
+        quiesce::notify(stop_kick_, sc_core::SC_ZERO_TIME);
+    quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
 }
 
 void Ahci::stopper() {
     for (;;) {
-        sc_core::wait(stop_kick_);
+        quiesce::wait(stop_kick_);
         for (;;) {
             Register& cmd = regs().reg("PxCMD");
             const bool cr = (cmd.value() & CMD_CR) && !(cmd.value() & CMD_ST);
             const bool fr = (cmd.value() & CMD_FR) && !(cmd.value() & CMD_FRE);
             if (!cr && !fr) break;
             if (cr && running_) {  // the command list engine stops after the command it runs
-                sc_core::wait(idle_);
+                quiesce::wait(idle_);
                 continue;
             }
             const Cycles t0 = now_cycles();
@@ -277,8 +279,8 @@ void Ahci::on_sctl_write(uint64_t old, uint64_t now) {
 void Ahci::release() {
     const uint64_t link = link_gen_;
     hub().instant(path(), "comreset-release", "link");
-    sc_core::sc_spawn([this, link] { link_up(link); },
-                      sc_core::sc_gen_unique_name((std::string(basename()) + "_link").c_str()));
+    quiesce::spawn([this, link] { link_up(link); },
+                   sc_core::sc_gen_unique_name((std::string(basename()) + "_link").c_str()));
 }
 
 // AHCI 1.3 10.4.2: with DET 1 the HBA sets PxTFD.STS to 7Fh and PxSSTS.DET
@@ -338,7 +340,7 @@ void Ahci::link_up(uint64_t link) {
     hub().instant(path(), "signature", "link",
                   {{"sig", fmt::format("{:#x}", SIG_ATA)}, {"tfd", "0x150"},
                    {"sata_cycles", std::to_string((sata_.now() - t0).n)}});
-    kick_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
 }
 
 // The HBA sets PxSERR bits; PxIS.PCS reflects DIAG.X and PxIS.PRCS DIAG.N
@@ -481,7 +483,7 @@ void Ahci::engine() {
         bool running = (b.reg("PxCMD").value() & CMD_ST) && (b.reg("GHC").value() & GHC_AE) && !fatal_;
         // AHCI 5.3.2 P:Idle: no command FIS while the link is down or BSY/DRQ are set.
         if (!running || ci == 0 || !link_ready() || (b.reg("GHC").value() & GHC_HR)) {
-            sc_core::wait(kick_);
+            quiesce::wait(kick_);
             continue;
         }
         unsigned slot = 0;
@@ -490,7 +492,7 @@ void Ahci::engine() {
         ccs_ = slot;
         run_slot(slot, generation_);
         running_ = 0;
-        idle_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(idle_, sc_core::SC_ZERO_TIME);
     }
 }
 

@@ -1,5 +1,6 @@
 // A SATA drive: media and write cache, commands and their timing, FLUSH destaging, power states, power loss.
 #include "models/disk/sata_drive.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 #include "sim/fault/injector.h"
@@ -118,7 +119,7 @@ bool SataDrive::execute(uint8_t command, uint64_t lba, uint32_t count, std::vect
     if (ctx().faults.armed("disk-no-answer"))
         if (fault("disk-no-answer", {{"command", std::to_string(command)}, {"lba", std::to_string(lba)}})) {
             hub().slice_begin(path(), "no-answer", "disk", {{"command", std::to_string(command)}});
-            while (gen == power_cycles_ && !reset_since(rgen)) sc_core::wait(reset_or_power_);
+            while (gen == power_cycles_ && !reset_since(rgen)) quiesce::wait(reset_or_power_);
             hub().slice_end(path(), "no-answer", "disk", {{"ended_by", reset_since(rgen) ? "comreset" : "power-loss"}});
             return false;
         }
@@ -239,13 +240,13 @@ void SataDrive::power_off() {
     cache_.clear();
     cache_order_.clear();
     ++power_cycles_;
-    reset_or_power_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(reset_or_power_, sc_core::SC_ZERO_TIME);
     set_power(Power::Off);
 }
 
 void SataDrive::comreset() {
     ++resets_;
-    reset_or_power_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(reset_or_power_, sc_core::SC_ZERO_TIME);
     hub().instant(path(), "comreset", "link", {{"cached", std::to_string(cache_.size())}});
 }
 

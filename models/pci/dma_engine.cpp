@@ -1,5 +1,6 @@
 // The DMA copy engine's core: its registers, the descriptor ring, bursts, completion interrupts.
 #include "models/pci/dma_engine.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 #include "sim/fault/fault_plan.h"
@@ -50,10 +51,10 @@ DmaEngine::DmaEngine(const sc_core::sc_module_name& name, RunContext& ctx, const
     b.reg("CTRL").on_write([this](Register&, uint64_t, uint64_t written) {
         if (written & CTRL_FLUSH) flush_ = true;
         update_irq();
-        kick_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
     });
     b.reg("STATUS").on_write([this](Register&, uint64_t, uint64_t) { update_irq(); });
-    b.reg("TAIL").on_write([this](Register&, uint64_t, uint64_t) { kick_.notify(sc_core::SC_ZERO_TIME); });
+    b.reg("TAIL").on_write([this](Register&, uint64_t, uint64_t) { quiesce::notify(kick_, sc_core::SC_ZERO_TIME); });
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     props().declare("beat_cycles", int64_t(4), "Engine cycles between reading and writing one burst");
     props().declare("flush_cycles", int64_t(64), "Engine cycles from CTRL.FLUSH on an idle ring to DONE");
@@ -75,7 +76,7 @@ void DmaEngine::reset() {
     ++generation_;
     flush_ = false;
     irq.set(false);
-    kick_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
 }
 
 bool DmaEngine::idle() const {
@@ -177,7 +178,7 @@ void DmaEngine::engine() {
             continue;
         }
         if (!enabled || errored || head == tail || size == 0) {
-            sc_core::wait(kick_);
+            quiesce::wait(kick_);
             continue;
         }
         if (tail >= size) {

@@ -1,5 +1,6 @@
 // A PCI function described by a file: its registers, commands, DMA and interrupt as data.
 #include "models/pci/generic_device.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 #include "sim/core/rng.h"
@@ -67,12 +68,13 @@ GenericCore::GenericCore(const sc_core::sc_module_name& name, RunContext& ctx, c
         for (const auto& reg : regs)
             add_write_hook(reg, [this](Register&, uint64_t, uint64_t) {
                 update_irq();
-                kick_.notify(sc_core::SC_ZERO_TIME);
+                quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
             });
     }
     const auto& f = desc_->firmware;
     if (f.on)
-        add_write_hook(f.load.reg, [this](Register&, uint64_t, uint64_t) { fw_kick_.notify(sc_core::SC_ZERO_TIME); });
+        add_write_hook(f.load.reg,
+                       [this](Register&, uint64_t, uint64_t) { quiesce::notify(fw_kick_, sc_core::SC_ZERO_TIME); });
     local_.assign(desc_->local_memory.size, 0);
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
     if (e.on) SC_THREAD(engine);
@@ -95,7 +97,7 @@ void GenericCore::depend_on(const PciFunction& fn, GenericCore& supplier) {
     supplier_fn_ = &fn;
     supplier_ = &supplier;
     supplier.add_write_hook(desc_->depends.enable.reg,
-                            [this](Register&, uint64_t, uint64_t) { kick_.notify(sc_core::SC_ZERO_TIME); });
+                            [this](Register&, uint64_t, uint64_t) { quiesce::notify(kick_, sc_core::SC_ZERO_TIME); });
     supplier.consumers_.push_back(this);
 }
 
@@ -110,7 +112,7 @@ std::string GenericCore::gated() const {
 }
 
 void GenericCore::supplier_changed() {
-    for (GenericCore* c : consumers_) c->kick_.notify(sc_core::SC_ZERO_TIME);
+    for (GenericCore* c : consumers_) quiesce::notify(c->kick_, sc_core::SC_ZERO_TIME);
 }
 
 uint64_t GenericCore::role(const RegRef& r) const {
@@ -136,7 +138,7 @@ void GenericCore::reset(bool power_lost) {
     fw_ready_ = false;
     if (power_lost) lose_local_memory("power-off");
     irq.set(false);
-    kick_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
     supplier_changed();
 }
 
@@ -233,7 +235,7 @@ void GenericCore::engine() {
         const bool errored = !e.error.empty() && role(e.error);
         const uint32_t head = uint32_t(role(e.head)), tail = uint32_t(role(e.tail)), size = uint32_t(role(e.ring_size));
         if (!enabled || errored || head == tail || size == 0 || !gated().empty()) {
-            sc_core::wait(kick_);
+            quiesce::wait(kick_);
             continue;
         }
         if (tail >= size) {
@@ -251,7 +253,7 @@ void GenericCore::engine() {
 void GenericCore::firmware() {
     const auto& f = desc_->firmware;
     for (;;) {
-        sc_core::wait(fw_kick_);
+        quiesce::wait(fw_kick_);
         if (!role(f.load)) continue;
         put(f.load, 0);
         const uint64_t generation = generation_;

@@ -1,5 +1,6 @@
 // A USB device on a root-hub port: port states, suspend and resume signalling, remote wakeup.
 #include "models/usb/usb_device.h"
+#include "sim/core/sync.h"
 
 #include "models/disk/sata_drive.h"
 
@@ -221,14 +222,14 @@ UsbResult UsbMassStorage::transfer(uint8_t ep, std::vector<uint8_t>& data, unsig
             data_.clear();
             sent_ = 0;
             stage_ = (length_ && !in_) ? Stage::DataOut : Stage::Busy;
-            if (stage_ == Stage::Busy) kick_.notify(sc_core::SC_ZERO_TIME);
+            if (stage_ == Stage::Busy) quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
             return UsbResult::Ack;
         }
         if (stage_ == Stage::DataOut) {
             data_.insert(data_.end(), data.begin(), data.end());
             if (data_.size() >= length_) {
                 stage_ = Stage::Busy;
-                kick_.notify(sc_core::SC_ZERO_TIME);
+                quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
             }
             return UsbResult::Ack;
         }
@@ -257,7 +258,7 @@ UsbResult UsbMassStorage::transfer(uint8_t ep, std::vector<uint8_t>& data, unsig
 
 void UsbMassStorage::worker() {
     for (;;) {
-        sc_core::wait(kick_);
+        quiesce::wait(kick_);
         if (stage_ != Stage::Busy) continue;
         wait_time(Picos(props().get<int64_t>("command_us")) * 1'000'000ULL);
         status_ = execute();

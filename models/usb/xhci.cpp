@@ -2,6 +2,7 @@
 // interrupter and event ring, and the command ring the controller runs.
 // Root-hub ports, device slots and endpoints are in xhci_devices.cpp.
 #include "models/usb/xhci.h"
+#include "sim/core/sync.h"
 
 #include "models/usb/usb_device.h"
 #include "sim/core/errors.h"
@@ -129,7 +130,7 @@ XhciCore::XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const C
     b.reg("DB0").on_write([this](Register& r, uint64_t, uint64_t) {
         r.set(0);
         db_pending_ = true;
-        kick_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
     });
     for (unsigned slot = 1; slot <= kSlots; ++slot)
         b.reg(fmt::format("DB{}", slot)).on_write([this, slot](Register& r, uint64_t, uint64_t written) {
@@ -140,7 +141,7 @@ XhciCore::XhciCore(const sc_core::sc_module_name& name, RunContext& ctx, const C
                 if (e.state == EP_STOPPED) e.state = EP_RUNNING;  // ringing restarts a stopped endpoint
                 e.nak = false;
                 rung_.insert({slot, dci});
-                kick_.notify(sc_core::SC_ZERO_TIME);
+                quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
             }
         });
     hub().declare_track({path(), "", "device", clock.name(), clock.hz()});
@@ -187,7 +188,7 @@ Cycles XhciCore::cycles_for_us(const char* key) {
 void XhciCore::clock_stopped(const char* why) {
     if (!in_save_ || save_stopped_) return;
     save_stopped_ = why;
-    stop_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(stop_, sc_core::SC_ZERO_TIME);
     hub().instant(path(), "save-state-stopped", "usb", {{"by", why}});
 }
 
@@ -215,8 +216,8 @@ void XhciCore::reset(bool keep_saved) {
     irq.set(false);
     // CNR came back with the registers: the controller initializes anew.
     initializing_ = true;
-    reset_ev_.notify(sc_core::SC_ZERO_TIME);
-    kick_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(reset_ev_, sc_core::SC_ZERO_TIME);
+    quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
 }
 
 void XhciCore::set_sts(uint32_t bits, bool on) {
@@ -244,7 +245,7 @@ void XhciCore::on_usbcmd(uint64_t old, uint64_t now) {
         else set_sts(STS_SRE, true);
     }
     update_irq();
-    kick_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
 }
 
 void XhciCore::post_event(uint64_t param, uint32_t status, uint32_t type, uint32_t control) {
@@ -313,9 +314,9 @@ void XhciCore::controller() {
             // Until ready: CNR set, register writes dropped. A reset meanwhile
             // starts the count again.
             initializing_ = false;
-            reset_ev_.cancel();  // this thread's own reset (HCRST) is not a new one
+            quiesce::cancel(reset_ev_);  // this thread's own reset (HCRST) is not a new one
             hub().slice_begin(path(), "not-ready", "usb");
-            sc_core::wait(cycles_delay(cycles_for_us("ready_us")), reset_ev_);
+            quiesce::wait(cycles_delay(cycles_for_us("ready_us")), reset_ev_);
             const bool restarted = initializing_;
             if (!restarted) set_sts(STS_CNR, false);
             hub().slice_end(path(), "not-ready", "usb", {{"result", restarted ? "reset" : "ready"}});
@@ -342,7 +343,7 @@ void XhciCore::controller() {
             starting_ = false;
             wait_us("start_us");
             if (regs().reg("USBCMD").value() & CMD_RS) set_sts(STS_HCH, false);
-            kick_.notify(sc_core::SC_ZERO_TIME);
+            quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
             continue;
         }
         if (saving_) {
@@ -352,7 +353,7 @@ void XhciCore::controller() {
             saved_ = Saved{};  // the area is being rewritten: not valid until the save completes
             in_save_ = true;
             save_stopped_ = nullptr;
-            sc_core::wait(cycles_delay(cycles_for_us("save_us")), stop_);
+            quiesce::wait(cycles_delay(cycles_for_us("save_us")), stop_);
             in_save_ = false;
             if (save_stopped_) {
                 // Stopped half-way: nothing valid to restore. After D3hot the
@@ -407,7 +408,7 @@ void XhciCore::controller() {
             run_endpoint(slot, dci);
             continue;
         }
-        sc_core::wait(kick_);
+        quiesce::wait(kick_);
     }
 }
 

@@ -2,6 +2,7 @@
 // reset, link states, remote wakeup), device slots and their contexts, and
 // the endpoints' transfer rings.
 #include "models/usb/xhci.h"
+#include "sim/core/sync.h"
 
 #include "models/usb/usb_device.h"
 #include "sim/core/errors.h"
@@ -32,7 +33,7 @@ void XhciCore::hook(unsigned port, UsbDevice& dev) {
                         slots_[s].ep[dci].nak = false;
                         rung_.insert({s, dci});
                     }
-        kick_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
     };
 }
 
@@ -110,7 +111,7 @@ void XhciCore::on_portsc(unsigned p, uint64_t old, uint64_t written) {
         r.set((r.value() | PORTSC_PR) & ~uint64_t(PORTSC_PED));
         resetting_ports_ |= 1u << p;
         hub().slice_begin(path(), fmt::format("port{}-reset", p + 1), "usb");
-        kick_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(kick_, sc_core::SC_ZERO_TIME);
     }
     if ((written & PORTSC_LWS) && dev && (r.value() & PORTSC_PED)) {
         const unsigned to = unsigned((written & PORTSC_PLS) >> PORTSC_PLS_SHIFT);

@@ -1,5 +1,6 @@
 // The checker: the events it follows, transitions, order.dependency, rollback.incomplete, wake.lost, liveness.hang.
 #include "sim/check/checker.h"
+#include "sim/core/sync.h"
 #include "sim/check/checker_detail.h"
 
 #include "sim/core/lexicon.h"
@@ -128,7 +129,7 @@ Checker::Checker(EventHub& hub, const DeviceGraph& graph) : hub_(hub), graph_(gr
     watchdog.spawn_method();
     watchdog.dont_initialize();
     watchdog.set_sensitivity(&budget_ev_);
-    sc_core::sc_spawn(
+    quiesce::spawn(
         [this] {
             const Picos now = now_ps();
             Picos next = 0;
@@ -144,7 +145,7 @@ Checker::Checker(EventHub& hub, const DeviceGraph& graph) : hub_(hub), graph_(gr
                 r->reported = true;
                 hang(*r, budget_);
             }
-            if (next) budget_ev_.notify(from_ps(next - now));
+            if (next) quiesce::notify(budget_ev_, from_ps(next - now));
         },
         sc_core::sc_gen_unique_name("dpm_watchdog"), &watchdog);
 }
@@ -380,7 +381,7 @@ void Checker::on_event(const Event& ev) {
         running_[ev.track] = {arg_value(ev, "device"), ev.name, arg_value(ev, "phase"), ev.ts};
         // The watchdog looks again when this budget runs out (an earlier
         // wake-up already due stays: it re-arms for the next).
-        if (budget_) budget_ev_.notify(from_ps(ev.ts + budget_ - now_ps()));
+        if (budget_) quiesce::notify(budget_ev_, from_ps(ev.ts + budget_ - now_ps()));
         return;
     }
     if (ew.cat == Cat::Rpm) {

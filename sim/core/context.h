@@ -6,6 +6,7 @@
 #include "sim/core/events.h"
 #include "sim/core/ledger.h"
 #include "sim/core/rng.h"
+#include "sim/core/sync.h"
 
 #include <systemc>
 
@@ -111,7 +112,7 @@ struct TimingJitter {
     // Extra delta cycles after a timed wait (0 unless `ties`).
     void break_tie() {
         if (!ties) return;
-        for (uint64_t k = tie_rng.uniform(0, 2); k; --k) sc_core::wait(sc_core::SC_ZERO_TIME);
+        for (uint64_t k = tie_rng.uniform(0, 2); k; --k) quiesce::wait(sc_core::SC_ZERO_TIME);
     }
 };
 

@@ -4,6 +4,8 @@
 // core's thread sees each access take its time in order.
 #pragma once
 
+#include "sim/core/sync.h"
+
 #include <systemc>
 
 #include <cstdint>
@@ -18,7 +20,7 @@ struct DmaPort {
     bool transfer(uint64_t addr, void* buf, unsigned len, bool write) const {
         sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
         bool ok = dma(addr, buf, len, write, delay);
-        if (delay != sc_core::SC_ZERO_TIME) sc_core::wait(delay);  // what the target did not wait
+        if (delay != sc_core::SC_ZERO_TIME) quiesce::wait(delay);  // what the target did not wait
         return ok;
     }
 };

@@ -1,5 +1,6 @@
 // Module bases: the run context, paths, properties, guest errors and MMIO register access.
 #include "sim/core/module.h"
+#include "sim/core/sync.h"
 
 #include <cstdio>
 #include <cstring>
@@ -60,7 +61,7 @@ bool Component::complete(Picos& delay, Cycles own) {
     delay = 0;
     if (done == now) return true;
     const uint64_t epoch = ctx().power_downs;
-    sc_core::wait(from_ps(done - now));
+    wait_ps(done - now);
     return epoch == ctx().power_downs;
 }
 

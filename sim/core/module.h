@@ -7,6 +7,7 @@
 #include "sim/core/context.h"
 #include "sim/core/properties.h"
 #include "sim/core/registers.h"
+#include "sim/core/sync.h"
 #include "sim/core/time.h"
 
 #include <systemc>
@@ -58,7 +59,7 @@ public:
     // component's clock or of another domain it also runs in.
     void wait_cycles(Cycles n) { wait_cycles(n, clock_); }
     void wait_cycles(Cycles n, const ClockDomain& clock) {
-        sc_core::wait(clock.delay(n));
+        wait_ps(clock.delay_ps(n));
         ctx().timing.break_tie();
     }
     sc_core::sc_time cycles_delay(Cycles n) const { return clock_.delay(n); }
@@ -66,12 +67,13 @@ public:
     // media time) ends on an edge of this component's clock: the first edge
     // at or after `d` from now. Hardware counts such delays in its own cycles.
     void wait_time(Picos d) {
-        sc_core::wait(time_delay(d));
+        wait_ps(time_delay_ps(d));
         ctx().timing.break_tie();
     }
-    sc_core::sc_time time_delay(Picos d) const {
+    sc_core::sc_time time_delay(Picos d) const { return from_ps(time_delay_ps(d)); }
+    Picos time_delay_ps(Picos d) const {
         Picos now = now_ps();
-        return from_ps(clock_.next_edge_ps(now + d) - now);
+        return clock_.next_edge_ps(now + d) - now;
     }
     // A bus transaction's data takes effect when it completes. A target
     // calls this before it reads or writes: the transaction reaches it

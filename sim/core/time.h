@@ -34,7 +34,39 @@ inline sc_core::sc_time from_ps(Picos p) { return sc_core::sc_time::from_value(p
 // The simulation context's time, read inline: sc_time_stamp() returns the
 // same field through a call into the library, and the models read the time
 // several times an access (issue 18 item 3).
-inline Picos now_ps() { return sc_core::sc_get_curr_simcontext()->time_stamp().value(); }
+inline Picos kernel_now_ps() { return sc_core::sc_get_curr_simcontext()->time_stamp().value(); }
+
+// How far the running thread is ahead of SystemC's time (sim/core/sync.h):
+// a thread whose timed wait nobody else could notice (no other process has
+// anything to do before it would end) goes on without waiting, its time
+// kept here, and waits it out before anything another process could see
+// when (a notification, a spawn, any other wait). Only its owner, the
+// thread that went ahead, reads it.
+struct Ahead {
+    Picos ps = 0;
+    const sc_core::sc_process_b* owner = nullptr;
+    // Going ahead stays strictly before this time, the end of the running
+    // sc_start (0: never go ahead; see set_horizon).
+    Picos horizon = 0;
+    // A thread whose wait nobody else could notice but which ends at or
+    // past the horizon waits on `resume` (notified as the next sc_start
+    // begins) instead of SystemC's timed queue, until `parked` (0: none):
+    // a run paused there leaves SystemC's queue as a run that was not.
+    sc_core::sc_event* resume = nullptr;
+    Picos parked = 0;
+    // While `owner` is ahead: when SystemC next has something else to do.
+    Picos due = 0;
+    // Timed waits asked for, and of them those gone ahead (bench_s3).
+    uint64_t waits = 0, gone = 0;
+};
+inline Ahead ahead;
+
+// How far the running process is ahead: 0 unless it went ahead itself.
+inline Picos ahead_ps() {
+    return ahead.ps && ahead.owner == sc_core::sc_get_current_process_b() ? ahead.ps : 0;
+}
+// The time the running process is at: SystemC's, plus how far it went ahead.
+inline Picos now_ps() { return kernel_now_ps() + ahead_ps(); }
 
 // A clock domain: cycle k starts at floor(k * 1e12 / hz) ps. Exact for any
 // frequency (no accumulated rounding), so cycle counts are reproducible.

@@ -1,5 +1,6 @@
 // The AHCI/libata/sd stack: probe, the port and its command slots, the request queue, the disk and its PM.
 #include "sim/drivers/ahci_driver.h"
+#include "sim/core/sync.h"
 
 #include "models/cpu/cpu.h"
 #include "sim/core/errors.h"
@@ -94,7 +95,7 @@ int AhciDriver::hard_reset(Cpu& cpu) {
     resetting_ = true;
     const int rc = do_hard_reset(cpu);
     resetting_ = false;
-    reset_done_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(reset_done_, sc_core::SC_ZERO_TIME);
     return rc;
 }
 
@@ -231,8 +232,8 @@ void AhciDriver::eh_finish(int rc) {
         kernel_.hub().instant(track(), "eh-finish", "driver",
                               {{"device", name_}, {"rc", std::to_string(rc)},
                                {(rc == 0 ? "retried" : "failed"), fmt::format("{:#x}", owned)}});
-    done_.notify(sc_core::SC_ZERO_TIME);
-    unblocked_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(done_, sc_core::SC_ZERO_TIME);
+    quiesce::notify(unblocked_, sc_core::SC_ZERO_TIME);
 }
 
 // The SCSI error handler thread (scsi_error_handler -> ata_scsi_error), woken
@@ -248,9 +249,9 @@ void AhciDriver::schedule_eh(Cpu& cpu) {
     if (eh_scheduled_) return;
     eh_scheduled_ = true;
     Cpu* c = &cpu;
-    sc_core::sc_process_handle h = sc_core::sc_spawn(
+    sc_core::sc_process_handle h = quiesce::spawn(
         [this, c] {
-            sc_core::wait(sc_core::SC_ZERO_TIME);  // after the interrupt handler returns
+            quiesce::wait(sc_core::SC_ZERO_TIME);  // after the interrupt handler returns
             while (resetting_) kernel_.wait_event(reset_done_, kCommandTimeout, name_ + ": EH waits for a reset");
             run_eh(*c);
             eh_scheduled_ = false;
@@ -342,7 +343,7 @@ void AhciDriver::task_file_error(Cpu& cpu) {
     if (internal_ & bit & in_flight_) {
         failed_ |= bit;
         in_flight_ &= ~bit;
-        done_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(done_, sc_core::SC_ZERO_TIME);
         return;
     }
     recovering_ = true;
@@ -390,7 +391,7 @@ void AhciDriver::Disk::queue_stop(Cpu& cpu) { cpu.write32(hba_.drv_ + F_BLOCKED,
 
 void AhciDriver::Disk::queue_start(Cpu& cpu) {
     cpu.write32(hba_.drv_ + F_BLOCKED, 0);
-    hba_.unblocked_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(hba_.unblocked_, sc_core::SC_ZERO_TIME);
 }
 
 int AhciDriver::Disk::command(Cpu& cpu, const std::string& name, DriverRunner&) {
@@ -470,7 +471,7 @@ bool AhciDriver::irq(Cpu& cpu) {
     uint32_t ci = cpu.read32(abar(Ahci::PxCI));
     uint32_t completed = in_flight_ & ~ci & ~eh_owned_;
     in_flight_ &= ~completed;
-    done_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(done_, sc_core::SC_ZERO_TIME);
     return true;
 }
 

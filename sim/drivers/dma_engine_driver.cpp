@@ -1,5 +1,6 @@
 // The DMA engine's OS driver: probe, the descriptor ring, copies, its interrupt, its PM state.
 #include "sim/drivers/dma_engine_driver.h"
+#include "sim/core/sync.h"
 
 #include <fmt/format.h>
 
@@ -64,7 +65,7 @@ bool DmaEngineDriver::irq(Cpu& cpu) {
     uint32_t events = st & (DmaEngine::STS_DONE | DmaEngine::STS_ERROR);
     if (st == 0xffffffff || events == 0) return false;
     cpu.write32(mmio(DmaEngine::STATUS), events);
-    done_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(done_, sc_core::SC_ZERO_TIME);
     return true;
 }
 
@@ -230,7 +231,7 @@ int DmaEngineDriver::reclaim_ring(Cpu& cpu) {
     kernel_.hub().instant(kernel_.path(), "dma-reclaim", "driver",
                           {{"device", name_}, {"head", std::to_string(head)}, {"tail", std::to_string(tail)},
                            {"reclaimed", std::to_string(reclaimed)}});
-    if (reclaimed) done_.notify(sc_core::SC_ZERO_TIME);  // their submitters see DESC_ERROR
+    if (reclaimed) quiesce::notify(done_, sc_core::SC_ZERO_TIME);  // their submitters see DESC_ERROR
     return 0;
 }
 

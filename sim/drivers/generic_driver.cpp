@@ -1,5 +1,6 @@
 // The OS driver of a device a file describes: probe, its command ring and the driver file's callbacks.
 #include "sim/drivers/generic_driver.h"
+#include "sim/core/sync.h"
 
 #include "models/cpu/cpu.h"
 #include "sim/core/errors.h"
@@ -109,7 +110,7 @@ bool GenericDriver::irq(Cpu& cpu) {
         const RegSpec& es = spec_of(*desc_, e.error.reg);
         write_role(cpu, e.error, (es.w1c & role_mask(es, e.error.field)) ? 1 : 0);
     }
-    done_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(done_, sc_core::SC_ZERO_TIME);
     return true;
 }
 

@@ -1,5 +1,6 @@
 // The driver-step interpreter: each step a timed primitive on the models.
 #include "sim/drivers/interpreter.h"
+#include "sim/core/sync.h"
 
 #include "models/cpu/cpu.h"
 #include "models/pci/pci_core.h"
@@ -278,15 +279,15 @@ int DriverRunner::schedule_work(const std::string& name, Cpu& cpu) {
     w.pending = true;
     Cpu* c = &cpu;
     const std::string thread = "kworker_" + host_.device_name() + "_" + name + "_" + std::to_string(++work_threads_);
-    sc_core::sc_process_handle h = sc_core::sc_spawn(
+    sc_core::sc_process_handle h = quiesce::spawn(
         [this, name, c] {
-            sc_core::wait(sc_core::SC_ZERO_TIME);  // after the caller goes on
+            quiesce::wait(sc_core::SC_ZERO_TIME);  // after the caller goes on
             const int rc = run_steps(program_->work.at(name), "work." + name, *c);
             kernel_.hub().instant(host_.track(), "work-done", "driver",
                                   {{"device", host_.device_name()}, {"work", name}, {"rc", std::to_string(rc)}});
             Work& done = work_[name];
             done.pending = false;
-            done.done.notify(sc_core::SC_ZERO_TIME);
+            quiesce::notify(done.done, sc_core::SC_ZERO_TIME);
         },
         thread.c_str());
     kernel_.adopt_context(h);

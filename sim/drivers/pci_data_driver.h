@@ -5,6 +5,7 @@
 #pragma once
 
 #include "sim/drivers/interpreter.h"
+#include "sim/core/sync.h"
 #include "sim/drivers/pci_pm.h"
 
 #include <string>
@@ -18,12 +19,12 @@ class Kernel;
 class QueueLock {
 public:
     void lock() {
-        while (locked_) sc_core::wait(unlocked_);
+        while (locked_) quiesce::wait(unlocked_);
         locked_ = true;
     }
     void unlock() {
         locked_ = false;
-        unlocked_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(unlocked_, sc_core::SC_ZERO_TIME);
     }
 
 private:

@@ -1,5 +1,6 @@
 // The USB core's side of a device on a root-hub port: enumeration, suspend, resume, remote wakeup.
 #include "sim/drivers/usb_driver.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 
@@ -323,7 +324,7 @@ void UsbStorageDriver::disconnected(Cpu& cpu) {
     if (!s_) return;
     cpu.write32(s_ + S_DEAD, 1);  // the gendisk is gone: what was mounted on it has lost its disk
     cpu.write32(s_ + S_BLOCKED, 0);
-    unblocked_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(unblocked_, sc_core::SC_ZERO_TIME);
 }
 
 unsigned UsbStorageDriver::revoke_class_handles() { return kernel_.revoke_handles(disk_); }
@@ -365,7 +366,7 @@ int UsbStorageDriver::bulk(Cpu& cpu, uint8_t ep, uint64_t buf, unsigned len, uns
                     c.write32(s_ + S_CC, cc);
                     c.write32(s_ + S_ACTUAL, got);
                     c.write32(s_ + S_DONE, 1);
-                    done_.notify(sc_core::SC_ZERO_TIME);
+                    quiesce::notify(done_, sc_core::SC_ZERO_TIME);
                 });
     const Picos until = now_ps() + kStorageTimeout;
     while (!cpu.read32(s_ + S_DONE)) {
@@ -404,7 +405,7 @@ int UsbStorageDriver::scsi(Cpu& cpu, const uint8_t* cdb, unsigned cdb_len, uint6
     }
     in_command_ = false;
     --busy_;
-    done_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(done_, sc_core::SC_ZERO_TIME);
     return rc;
 }
 
@@ -450,7 +451,7 @@ void UsbStorageDriver::Disk::queue_stop(Cpu& cpu) {
 
 void UsbStorageDriver::Disk::queue_start(Cpu& cpu) {
     cpu.write32(dev_.s_ + S_BLOCKED, 0);
-    dev_.unblocked_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(dev_.unblocked_, sc_core::SC_ZERO_TIME);
 }
 
 int UsbStorageDriver::Disk::command(Cpu& cpu, const std::string& name, DriverRunner&) {

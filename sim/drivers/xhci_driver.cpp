@@ -1,5 +1,6 @@
 // The xHCI controller's OS driver: probe, the command and event rings, No-Op commands, its PM state.
 #include "sim/drivers/xhci_driver.h"
+#include "sim/core/sync.h"
 
 #include "models/cpu/cpu.h"
 #include "models/pci/pci_core.h"
@@ -119,7 +120,7 @@ bool XhciDriver::irq(Cpu& cpu) {
                 cpu.write64(drv_ + F_PENDING_CC, status >> 24);
                 cpu.write32(drv_ + F_PENDING_SLOT, control >> 24);
                 cpu.write64(drv_ + F_PENDING, 0);
-                done_.notify(sc_core::SC_ZERO_TIME);
+                quiesce::notify(done_, sc_core::SC_ZERO_TIME);
             } else {
                 kernel_.hub().guest_error(kernel_.path(), "xhci.unexpected-completion",
                                           fmt::format("{}: completion for command TRB {:#x}, which is not pending",
@@ -233,7 +234,7 @@ void XhciDriver::transfer_event(Cpu& cpu, uint64_t param, uint32_t status, uint3
         done(cpu, cc, len - std::min<unsigned>(len, cpu.read32(e + 12)));
         return;
     }
-    done_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(done_, sc_core::SC_ZERO_TIME);
 }
 
 int XhciDriver::control(Cpu& cpu, unsigned slot, uint64_t ring, const SetupPacket& sp, uint64_t buf,

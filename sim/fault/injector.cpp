@@ -1,5 +1,6 @@
 // The fault injector: rules firing at sites, phase boundaries and times; the core's RunContext and Module::fault.
 #include "sim/fault/injector.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/context.h"
 #include "sim/core/module.h"
@@ -192,8 +193,8 @@ void FaultInjector::start_timers() {
         const FaultKindInfo* k = find_fault_kind(r.spec.kind);
         if (!k || !k->point || !r.spec.phase.empty()) continue;
         Rule* rule = &r;
-        sc_core::sc_spawn([this, rule] {
-            if (rule->spec.at > now_ps()) sc_core::wait(from_ps(rule->spec.at - now_ps()));
+        quiesce::spawn([this, rule] {
+            if (rule->spec.at > now_ps()) quiesce::wait(from_ps(rule->spec.at - now_ps()));
             // (From SLP_EN to the wake the machine is the firmware's: no cut then.)
             if (rule->spec.kind == "power-loss" && !async_power_ && !outside_transition_) return;
             if (take(*rule, hub_.phase(), "")) fire_point(*rule, "kernel", true);

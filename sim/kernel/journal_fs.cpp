@@ -1,5 +1,6 @@
 // qfs, the journaled filesystem: mkfs, mount with journal replay, writes, fsync, commits and checkpoints.
 #include "sim/kernel/journal_fs.h"
+#include "sim/core/sync.h"
 
 #include "models/cpu/cpu.h"
 #include "sim/core/errors.h"
@@ -330,7 +331,7 @@ void JournalFs::load_state(StateReader& r) {
     busy_ = busy;
     mounts_ = mounts;
     replayed_ = replayed;
-    idle_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(idle_, sc_core::SC_ZERO_TIME);
 }
 
 int JournalFs::io(Cpu& cpu, bool write, uint64_t block, uint64_t buffer, uint32_t blocks, bool fua, bool preflush) {
@@ -372,7 +373,7 @@ void JournalFs::lock() {
 
 void JournalFs::unlock() {
     busy_ = false;
-    idle_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(idle_, sc_core::SC_ZERO_TIME);
 }
 
 int JournalFs::write_journal_super(Cpu& cpu, uint64_t start, uint64_t sequence) {

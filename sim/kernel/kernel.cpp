@@ -2,6 +2,7 @@
 // tasks, the freezer, kernel waits and khungtaskd, handles; its interrupt
 // and wakeup half is kernel_irq.cpp.
 #include "sim/kernel/kernel.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 #include "sim/fault/injector.h"
@@ -61,21 +62,21 @@ void Kernel::take_interrupts() {
     cpus_[0]->attach(*intc_, [this](Cpu& cpu, unsigned irq) { irq_entry(cpu, irq); });
 }
 
-void Kernel::boot() { boot_ev_.notify(sc_core::SC_ZERO_TIME); }
+void Kernel::boot() { quiesce::notify(boot_ev_, sc_core::SC_ZERO_TIME); }
 
 void Kernel::main_thread() {
     main_handle_ = sc_core::sc_get_current_process_handle();
     if (!deferred_) {
         if (program_) program_(boot_cpu());
         ran_ = true;
-        sc_core::sc_stop();
+        quiesce::stop();
         return;
     }
     // A kernel booted from disk (the restore kernel of hibernation) boots at
     // every cold boot that loads it, each time from scratch: its memory is
     // the boot loader's fresh copy, none of the last boot's state survives.
     for (;;) {
-        sc_core::wait(boot_ev_);
+        quiesce::wait(boot_ev_);
         if (ran_) {
             reset_state();
             ++boots_;
@@ -438,7 +439,7 @@ Task& Kernel::spawn(const std::string& name, Task::Kind kind, bool freezable, un
     opts.set_stack_size(kTaskStack);
     // (a task of a later boot: its thread named apart from the killed one's)
     const std::string thread = "task_" + name + (boots_ && !deferred_ ? "_boot" + std::to_string(boots_ + 1) : "");
-    task_threads_.push_back(sc_core::sc_spawn([t] { t->run(); }, thread.c_str(), &opts));
+    task_threads_.push_back(quiesce::spawn([t] { t->run(); }, thread.c_str(), &opts));
     return *t;
 }
 
@@ -449,7 +450,7 @@ void Kernel::power_failed() {
     DeadSoftware& dead = ctx().dead;
     dead.main = main_handle_;
     dead.others = contexts_;
-    dead.died.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(dead.died, sc_core::SC_ZERO_TIME);
     hub().instant(path(), "power-failed", "task");
 }
 
@@ -457,7 +458,7 @@ void Kernel::halt() {
     halted_ = true;
     for (size_t i = 0; i < tasks_.size(); ++i)
         if (!tasks_[i]->exited()) {
-            task_threads_[i].suspend();
+            quiesce::suspend(task_threads_[i]);
             for (Cpu* c : cpus_) c->forget(task_threads_[i]);  // off the run queues
         }
     hub().instant(path(), "halt", "task");
@@ -467,14 +468,14 @@ void Kernel::unhalt() {
     if (!halted_) return;
     halted_ = false;
     for (size_t i = 0; i < tasks_.size(); ++i)
-        if (!tasks_[i]->exited()) task_threads_[i].resume();
+        if (!tasks_[i]->exited()) quiesce::resume(task_threads_[i]);
     for (Cpu* c : cpus_) c->kick();  // resumed tasks queue for their cores again
     hub().instant(path(), "unhalt", "task");
 }
 
 void Kernel::kill_task(size_t i) {
     for (Cpu* c : cpus_) c->forget(task_threads_[i]);
-    task_threads_[i].kill();
+    quiesce::kill(task_threads_[i]);
     tasks_[i]->exited_ = true;
 }
 
@@ -525,8 +526,8 @@ void Kernel::stop_tasks() {
         const Picos waited = now_ps() - asked;
         if (waited < hung_after || reported) {
             // A power failure ends the wait too: the caller learns it (PowerLost).
-            if (reported) sc_core::wait(task_changed_ | ctx().dead.died);
-            else sc_core::wait(from_ps(hung_after - waited), task_changed_ | ctx().dead.died);
+            if (reported) quiesce::wait(task_changed_ | ctx().dead.died);
+            else quiesce::wait(from_ps(hung_after - waited), task_changed_ | ctx().dead.died);
             check_power();
             continue;
         }
@@ -577,7 +578,7 @@ int Kernel::freeze(Task::Kind kind, Picos timeout, std::string& refused) {
             thaw_all();
             return -16;  // -EBUSY: "Freezing of tasks failed"
         }
-        sc_core::wait(from_ps(timeout - waited), task_changed_ | ctx().dead.died);
+        quiesce::wait(from_ps(timeout - waited), task_changed_ | ctx().dead.died);
         check_power();
     }
     hub().slice_end(path(), what, "freezer", {{"result", "ok"}});
@@ -614,24 +615,24 @@ bool Kernel::wait_event(const sc_core::sc_event& ev, Picos timeout, const std::s
     }
     const sc_core::sc_event& died = ctx().dead.died;  // a power failure ends every wait
     if (timeout >= kNoTimeout) {
-        sc_core::wait(ev | died);
+        quiesce::wait(ev | died);
         check_power();
     } else if (timeout == 0) {
-        sc_core::wait(sc_core::SC_ZERO_TIME, ev | died);
+        quiesce::wait(sc_core::SC_ZERO_TIME, ev | died);
         check_power();
     } else {
         const Picos deadline = start + timeout;
         WaitTimer& t = wait_timer();
         if (t.at <= start || t.at > deadline) {
-            t.ev.notify(from_ps(timeout));
+            quiesce::notify(t.ev, from_ps(timeout));
             t.at = deadline;
         }
         for (;;) {
-            sc_core::wait(ev | t.ev | died);
+            quiesce::wait(ev | t.ev | died);
             check_power();
             const Picos now = now_ps();
             if (ev.triggered() || died.triggered() || now >= deadline) break;
-            t.ev.notify(from_ps(deadline - now));  // an earlier wait's timeout
+            quiesce::notify(t.ev, from_ps(deadline - now));  // an earlier wait's timeout
             t.at = deadline;
         }
     }
@@ -649,13 +650,13 @@ void Kernel::start_hung_task_detector() {
     const Picos every = Picos(props().get<int64_t>("hung_task_ms")) * 1'000'000'000ULL;
     auto tick = std::make_shared<sc_core::sc_event>();
     opts.set_sensitivity(tick.get());
-    sc_core::sc_spawn(
+    quiesce::spawn(
         [this, tick, every] {
             check_hung_tasks();
-            tick->notify(from_ps(every));
+            quiesce::notify(*tick, from_ps(every));
         },
         (std::string(name()) + "_khungtaskd").c_str(), &opts);
-    tick->notify(from_ps(every));
+    quiesce::notify(*tick, from_ps(every));
 }
 
 // check_hung_uninterruptible_tasks: a task whose one kernel wait (no

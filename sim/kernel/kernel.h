@@ -5,6 +5,7 @@
 #pragma once
 
 #include "models/cpu/cpu.h"
+#include "sim/core/sync.h"
 #include "sim/core/module.h"
 #include "sim/kernel/image_state.h"
 #include "sim/kernel/task.h"
@@ -230,7 +231,7 @@ public:
     // Tasks.
     Task& spawn(const std::string& name, Task::Kind kind, bool freezable, unsigned cpu, Task::Body body);
     const std::vector<std::unique_ptr<Task>>& tasks() const { return tasks_; }
-    void task_changed() { task_changed_.notify(sc_core::SC_ZERO_TIME); }
+    void task_changed() { quiesce::notify(task_changed_, sc_core::SC_ZERO_TIME); }
     // Asks every task to stop and waits until all have exited (end of run).
     void stop_tasks();
     // The CPUs stop (sleep state entered): no task runs until unhalt(),

@@ -3,6 +3,7 @@
 // IRQS_SUSPENDED, disable/enable/synchronize_irq, suspend_device_irqs and
 // resume_device_irqs, wake IRQs and the wakeup-event count.
 #include "sim/kernel/kernel.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 
@@ -106,7 +107,7 @@ void Kernel::irq_entry(Cpu& cpu, unsigned irq) {
         handled |= handler(cpu);
     }
     --d.running;
-    irq_done_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(irq_done_, sc_core::SC_ZERO_TIME);
     hub().slice_end(cpu.path(), irq_slice(irq), kIrq, {{"handled", handled ? "1" : "0"}});
     if (handled) {
         d.unhandled = 0;
@@ -137,7 +138,7 @@ void Kernel::enable_irq(Cpu& cpu, unsigned irq) {
 }
 
 void Kernel::synchronize_irq(unsigned irq) {
-    while (irqs_[irq].running) sc_core::wait(irq_done_);
+    while (irqs_[irq].running) quiesce::wait(irq_done_);
 }
 
 int Kernel::save_wakeup_count(uint64_t count) {
@@ -156,7 +157,7 @@ void Kernel::rearm_wake_irq(Cpu& cpu, unsigned irq) {
 
 void Kernel::pm_wakeup_event(const std::string& source) {
     ++wakeup_count_;
-    wakeup_ev_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(wakeup_ev_, sc_core::SC_ZERO_TIME);
     hub().instant(path(), "wakeup-event", "wake", {{"source", source}, {"count", std::to_string(wakeup_count_)}});
 }
 

@@ -1,5 +1,6 @@
 // The page cache of one partition: cached blocks, dirty tracking, writeback and read-back.
 #include "sim/kernel/page_cache.h"
+#include "sim/core/sync.h"
 
 #include "models/cpu/cpu.h"
 #include "sim/core/errors.h"
@@ -47,7 +48,7 @@ void PageCache::load_state(StateReader& r) {
     // on in the restored kernel: it holds no reference into the map across
     // a wait (each operation finds its entry again, same()).
     entries_ = std::move(entries);
-    idle_.notify(sc_core::SC_ZERO_TIME);  // whoever waited on a writeback the image does not have
+    quiesce::notify(idle_, sc_core::SC_ZERO_TIME);  // whoever waited on a writeback the image does not have
 }
 
 uint64_t PageCache::drop_all(uint64_t* dirty) {
@@ -136,7 +137,7 @@ int PageCache::read(Cpu& cpu, uint64_t block, void* out) {
         // Found again: an image load may have replaced the map meanwhile.
         Entry* now = same(block, page);
         if (now) now->busy = false;
-        idle_.notify(sc_core::SC_ZERO_TIME);
+        quiesce::notify(idle_, sc_core::SC_ZERO_TIME);
         if (rc) {
             if (now) {
                 kernel_.free_page(page);
@@ -162,7 +163,7 @@ int PageCache::writeback(Cpu& cpu, uint64_t block) {
         e->busy = false;
         if (rc != 0) e->dirty = true;
     }
-    idle_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(idle_, sc_core::SC_ZERO_TIME);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 // Swap: the slot map of the swap partition, and anonymous memory swapped out and back in.
 #include "sim/kernel/swap.h"
+#include "sim/core/sync.h"
 
 #include "models/cpu/cpu.h"
 #include "sim/core/errors.h"
@@ -102,7 +103,7 @@ void AnonMemory::load_state(StateReader& r) {
     resident_ = resident;
     swapped_ = swapped;
     faults_ = faults;
-    io_done_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(io_done_, sc_core::SC_ZERO_TIME);
 }
 
 int AnonMemory::evict(Cpu& cpu) {
@@ -117,7 +118,7 @@ int AnonMemory::evict(Cpu& cpu) {
     pte.busy = true;
     int rc = swap_.io(cpu, uint64_t(slot), pte.frame, true);
     pte.busy = false;
-    io_done_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(io_done_, sc_core::SC_ZERO_TIME);
     if (rc) {
         swap_.free(cpu, uint64_t(slot));
         lru_.push_front(victim);

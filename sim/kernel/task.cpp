@@ -1,5 +1,6 @@
 // Tasks of the modelled OS: their threads, freeze points, freezable sleeps and stop requests.
 #include "sim/kernel/task.h"
+#include "sim/core/sync.h"
 
 #include "models/cpu/cpu.h"
 #include "sim/kernel/kernel.h"
@@ -37,31 +38,31 @@ void Task::try_to_freeze() {
     if (!freezing_ || !freezable()) return;
     if (refusing_) {  // TASK_UNINTERRUPTIBLE: not frozen, not running, until thawed
         kernel_.hub().instant(kernel_.path(), "uninterruptible", "task", {{"task", name_}});
-        while (freezing_) sc_core::wait(wake_);
+        while (freezing_) quiesce::wait(wake_);
         refusing_ = false;
         return;
     }
     frozen_ = true;
     kernel_.hub().instant(kernel_.path(), "frozen", "task", {{"task", name_}});
     kernel_.task_changed();
-    while (freezing_) sc_core::wait(wake_);
+    while (freezing_) quiesce::wait(wake_);
     frozen_ = false;
     kernel_.hub().instant(kernel_.path(), "thawed", "task", {{"task", name_}});
 }
 
 void Task::sleep_freezable(uint64_t duration_ps) {
-    sc_core::wait(sc_core::sc_time::from_value(duration_ps), wake_);
+    quiesce::wait(sc_core::sc_time::from_value(duration_ps), wake_);
     try_to_freeze();
 }
 
 void Task::request_stop() {
     stop_ = true;
-    wake_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(wake_, sc_core::SC_ZERO_TIME);
 }
 
 void Task::set_freezing(bool f) {
     freezing_ = f;
-    wake_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(wake_, sc_core::SC_ZERO_TIME);
 }
 
 }  // namespace quiesce

@@ -1,6 +1,7 @@
 // What each phase action does (run_phase): firmware, the platform's sleep entry and the wake from it, ACPI NVS,
 // the freezer, the image, IRQs, syscore and CPUs; and a power loss in the middle of the transition.
 #include "sim/pm/engine.h"
+#include "sim/core/sync.h"
 
 #include "sim/kernel/acpi_os.h"
 #include "models/cpu/cpu.h"
@@ -155,7 +156,7 @@ int PmEngine::run_phase(const Phase& p, Cpu& cpu, std::set<std::string>* succeed
     else if (a == A::Run) {
         // The system keeps running (tasks, I/O, a user running hdparm) while
         // the PM thread waits: the time between Linus's save_state and suspend.
-        sc_core::wait(from_ps(p.duration));
+        quiesce::wait(from_ps(p.duration));
         return 0;
     }
     else if (a == A::Sync) {

@@ -2,6 +2,7 @@
 // (dpm_async_fn); what runtime PM changes of them (direct-complete, smart-suspend, may-skip-resume); the callback
 // faults a rule injects.
 #include "sim/pm/engine.h"
+#include "sim/core/sync.h"
 
 #include "models/cpu/cpu.h"
 #include "sim/kernel/kernel.h"
@@ -100,10 +101,10 @@ PmEngine::Worker& PmEngine::idle_worker() {
     auto w = std::make_shared<Worker>();
     sc_core::sc_spawn_options opts;
     opts.set_stack_size(kWorkerStack);
-    w->thread = sc_core::sc_spawn(
+    w->thread = quiesce::spawn(
         [w] {
             for (;;) {
-                while (!w->job) sc_core::wait(w->go);
+                while (!w->job) quiesce::wait(w->go);
                 std::function<void()> job = std::move(w->job);
                 w->job = nullptr;
                 job();
@@ -173,7 +174,7 @@ int PmEngine::run_callbacks_async(const Phase& p, Cpu& cpu, const std::vector<st
                 bool ready = true;
                 for (const auto& d : deps) ready = ready && (!st->taking_part.count(d) || st->done.count(d));
                 if (ready) break;
-                sc_core::wait(st->changed);
+                quiesce::wait(st->changed);
             }
             if (!st->stop) {
                 c->pct_start();  // under PCT, a hold behind higher-priority contexts on other cores comes first
@@ -189,13 +190,13 @@ int PmEngine::run_callbacks_async(const Phase& p, Cpu& cpu, const std::vector<st
                 }
             }
             st->done.insert(name);
-            st->changed.notify(sc_core::SC_ZERO_TIME);
+            quiesce::notify(st->changed, sc_core::SC_ZERO_TIME);
         };
-        w.go.notify();  // it runs in this evaluation phase, as a thread spawned now would
+        quiesce::notify(w.go);  // it runs in this evaluation phase, as a thread spawned now would
     }
     // device_pm_wait_for_dev inside a callback of this phase.
     s_.kernel->set_dpm_waiter([st](const std::string& other) {
-        while (st->taking_part.count(other) && !st->done.count(other)) sc_core::wait(st->changed);
+        while (st->taking_part.count(other) && !st->done.count(other)) quiesce::wait(st->changed);
     });
     struct Unset {
         Kernel* k;
@@ -203,7 +204,7 @@ int PmEngine::run_callbacks_async(const Phase& p, Cpu& cpu, const std::vector<st
     } unset{s_.kernel};
     DeadSoftware& dead = s_.kernel->ctx().dead;
     while (st->done.size() < parts.size()) {
-        sc_core::wait(st->changed | dead.died);
+        quiesce::wait(st->changed | dead.died);
         s_.kernel->check_power();
     }
     if (succeeded) succeeded->insert(st->ok.begin(), st->ok.end());
@@ -320,7 +321,7 @@ int PmEngine::injected_callback_fault(const std::string& device, const std::stri
     if (s_.faults->armed("callback-hang") && s_.faults->fire("callback-hang", device, track, {{"callback", callback}}))
         for (sc_core::sc_event never;;) {
             if (s_.kernel) s_.kernel->wait_event(never, Kernel::kNoTimeout, "a completion that never comes (callback-hang)");
-            else sc_core::wait(sc_core::sc_time(1, sc_core::SC_SEC));
+            else quiesce::wait(sc_core::sc_time(1, sc_core::SC_SEC));
         }
     if (s_.faults->armed("callback-fail"))
         if (const FaultSpec* f = s_.faults->fire("callback-fail", device, track, {{"callback", callback}}))

@@ -1,5 +1,6 @@
 // Runtime PM as drivers/base/power/runtime.c: usage and child counts, autosuspend, links, the pm_wq.
 #include "sim/pm/runtime.h"
+#include "sim/core/sync.h"
 
 #include "models/cpu/cpu.h"
 #include "sim/core/events.h"
@@ -122,7 +123,7 @@ void RuntimePm::set_status(Dev& d, Status s) {
     if (s == Status::Active || s == Status::Suspended)
         hub_.instant(d.track, kRpmStatus, kRpm,
                      {{"device", d.name}, {"status", to_string(s)}, {"usage", std::to_string(d.usage)}});
-    d.changed.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(d.changed, sc_core::SC_ZERO_TIME);
 }
 
 void RuntimePm::wait_settled(Dev& d) {
@@ -143,7 +144,7 @@ void RuntimePm::cancel_pending(Dev& d) {
     d.request = kReqNone;
     d.request_pending = false;
     d.timer_expires = 0;
-    d.timer.cancel();
+    quiesce::cancel(d.timer);
 }
 
 // The device's work item on pm_wq: one request at a time, and the autosuspend timer's expiry.
@@ -157,22 +158,22 @@ void RuntimePm::queue(Dev& d, int request, Cpu& cpu) {
         sc_core::sc_spawn_options opts;
         opts.set_stack_size(kWorkerStack);
         sc_core::sc_process_handle h =
-            sc_core::sc_spawn([this, dp] { worker(*dp); }, ("pm_wq_" + d.name).c_str(), &opts);
+            quiesce::spawn([this, dp] { worker(*dp); }, ("pm_wq_" + d.name).c_str(), &opts);
         kernel_.adopt_context(h);
     }
-    d.wake.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(d.wake, sc_core::SC_ZERO_TIME);
 }
 
 void RuntimePm::worker(Dev& d) {
     for (;;) {
         const bool due = d.timer_expires && d.timer_expires <= now_ps();
         if (!d.request_pending && !due) {
-            sc_core::wait(d.wake | d.timer);
+            quiesce::wait(d.wake | d.timer);
             continue;
         }
         while (wq_frozen_ || kernel_.halted()) {
-            if (kernel_.halted()) sc_core::wait(from_ps(kHaltedPoll), wq_thawed_);
-            else sc_core::wait(wq_thawed_);
+            if (kernel_.halted()) quiesce::wait(from_ps(kHaltedPoll), wq_thawed_);
+            else quiesce::wait(wq_thawed_);
         }
         Cpu* cpu = d.wq_cpu && d.wq_cpu->online() ? d.wq_cpu : &kernel_.boot_cpu();
         if (d.timer_expires && d.timer_expires <= now_ps() && !d.request_pending) {
@@ -197,7 +198,7 @@ void RuntimePm::worker(Dev& d) {
 
 void RuntimePm::freeze_workqueue(bool frozen) {
     wq_frozen_ = frozen;
-    if (!frozen) wq_thawed_.notify(sc_core::SC_ZERO_TIME);
+    if (!frozen) quiesce::notify(wq_thawed_, sc_core::SC_ZERO_TIME);
 }
 
 int RuntimePm::check_suspend_allowed(const Dev& d) const {
@@ -234,8 +235,8 @@ int RuntimePm::rpm_suspend(Dev& d, Cpu& cpu, int flags) {
                 // Too early: the timer does it when the delay has passed.
                 if (!d.timer_expires || d.timer_expires > expires) {
                     d.timer_expires = expires;
-                    d.timer.cancel();
-                    d.timer.notify(from_ps(expires - now_ps()));
+                    quiesce::cancel(d.timer);
+                    quiesce::notify(d.timer, from_ps(expires - now_ps()));
                     if (!d.worker) queue(d, kReqNone, cpu);  // the worker waits for the timer
                 }
                 return 0;

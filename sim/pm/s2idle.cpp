@@ -8,6 +8,7 @@
 // does not confirm (the SCI fired for an EC event) sends the machine back to
 // idle; a real one ends the loop and the resume list runs.
 #include "sim/pm/engine.h"
+#include "sim/core/sync.h"
 
 #include "sim/kernel/acpi_os.h"
 #include "models/cpu/cpu.h"
@@ -66,7 +67,7 @@ void PmEngine::s2idle_enter(Cpu& cpu) {
         if (c->online()) c->idle_enter("s2idle");
     s_.kernel->halt();
     hub_.instant(track_, "timekeeping_suspend", "s2idle");
-    while (s_.kernel->wakeup_count() == wakeups_at_start_) sc_core::wait(s_.kernel->wakeup_ev());
+    while (s_.kernel->wakeup_count() == wakeups_at_start_) quiesce::wait(s_.kernel->wakeup_ev());
     hub_.instant(track_, "timekeeping_resume", "s2idle");
     s_.kernel->unhalt();
     for (Cpu* c : s_.kernel->cpus())

@@ -2,6 +2,7 @@
 // (what an armed device keeps), power back, firmware's wake (the S3 waking vector, or a boot that looks for an
 // image), and what the plan's point faults do to the machine.
 #include "sim/scenario/platform.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 #include "sim/fault/injector.h"
@@ -44,9 +45,9 @@ void Platform::install_faults() {
     f.on_point("spurious-irq", [this](const FaultSpec& r) {
         // A glitch on the line: asserted for 2 us with no device behind it.
         unsigned line = unsigned(r.irq >= 0 ? r.irq : 10);
-        sc_core::sc_spawn([this, line] {
+        quiesce::spawn([this, line] {
             intc_->set_input(line, true);
-            sc_core::wait(sc_core::sc_time(2, sc_core::SC_US));
+            quiesce::wait(sc_core::sc_time(2, sc_core::SC_US));
             intc_->set_input(line, false);
         });
     });

@@ -3,6 +3,7 @@
 // oracle, the DMA workload and the tasks that use the DMA engine, the wake
 // inputs a person gives, the syscore ops, PM notifiers and runtime PM.
 #include "sim/scenario/run_part.h"
+#include "sim/core/sync.h"
 
 #include "sim/check/image_check.h"
 #include "sim/pm/hibernation.h"
@@ -189,7 +190,7 @@ public:
             k.spawn(name, Task::Kind::KThread, false, core, [drv, src, dst, size](Task& t) {
                 while (!t.should_stop())
                     if (drv->copy(t.cpu(), src, dst, size) != 0)
-                        sc_core::wait(from_ps(1'000'000'000ULL));  // stopped: retry in 1 ms
+                        quiesce::wait(from_ps(1'000'000'000ULL));  // stopped: retry in 1 ms
             });
         }
     }
@@ -251,13 +252,13 @@ public:
     void arm(Run& run, unsigned cycle) override {
         if (cycle != 1) return;
         if (run.s.button_after)
-            sc_core::sc_spawn([&p = run.platform, after = run.s.button_after] {
-                sc_core::wait(from_ps(after));
+            quiesce::spawn([&p = run.platform, after = run.s.button_after] {
+                quiesce::wait(from_ps(after));
                 p.acpi_pm().press_power_button();
             });
         if (UsbKeyboard* kbd = run.platform.keyboard(); kbd && run.s.key_after)
-            sc_core::sc_spawn([kbd, after = run.s.key_after] {
-                sc_core::wait(from_ps(after));
+            quiesce::spawn([kbd, after = run.s.key_after] {
+                quiesce::wait(from_ps(after));
                 kbd->press_key(0x04);  // 'a'
             });
     }

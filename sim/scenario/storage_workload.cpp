@@ -1,5 +1,6 @@
 // The storage workload: the root filesystem, the writer, flusher, toucher, updater and stuck tasks.
 #include "sim/scenario/storage_workload.h"
+#include "sim/core/sync.h"
 
 #include "sim/core/errors.h"
 
@@ -64,7 +65,7 @@ void StorageWorkloadRun::start() {
             for (; !t.should_stop() && (!w.ops || n < w.ops); ++n) {
                 t.begin_update("transfer " + std::to_string(n));
                 t.cpu().write64(accounts, t.cpu().read64(accounts) - 10);
-                sc_core::wait(from_ps(200'000'000ULL));  // 200 us of work, not interruptible by the freezer
+                quiesce::wait(from_ps(200'000'000ULL));  // 200 us of work, not interruptible by the freezer
                 t.cpu().write64(accounts + 8, t.cpu().read64(accounts + 8) + 10);
                 t.end_update();
                 t.sleep_freezable(50'000'000ULL);
@@ -85,7 +86,7 @@ void StorageWorkloadRun::start() {
         k.spawn("poller", Task::Kind::User, true, 0, [buggy, status, vars](Task& t) {
             for (uint64_t& n = vars->n; !t.should_stop(); ++n) {
                 t.freezer_do_not_count();
-                sc_core::wait(from_ps(1'000'000'000ULL));  // 1 ms
+                quiesce::wait(from_ps(1'000'000'000ULL));  // 1 ms
                 if (!buggy) t.freezer_count();
                 t.cpu().compute(Cycles(1'000));
                 t.cpu().write64(status, n);  // the poll result
@@ -104,7 +105,7 @@ void StorageWorkloadRun::start() {
             }
         });
     }
-    sc_core::wait(from_ps(w.suspend_after));
+    quiesce::wait(from_ps(w.suspend_after));
 }
 
 void StorageWorkloadRun::fresh_boot() {
@@ -126,7 +127,7 @@ void StorageWorkloadRun::result(const std::string& task, uint64_t ops, uint64_t 
     ctx_.hub.instant(platform_.kernel().path(), "task-result", "workload",
                      {{"task", task}, {"ops", std::to_string(ops)}, {"digest", fmt::format("{:016x}", digest)}});
     if (pending_) --pending_;
-    results_ev_.notify(sc_core::SC_ZERO_TIME);
+    quiesce::notify(results_ev_, sc_core::SC_ZERO_TIME);
 }
 
 bool StorageWorkloadRun::wait_results(Picos timeout) {
@@ -255,7 +256,7 @@ void StorageWorkloadRun::start_writer() {
         platform_.kernel().spawn(name, Task::Kind::KThread, w.flusher_freezable, 0, [&w, period, pass, vars](Task& t) {
             for (uint64_t& n = vars->n; !t.should_stop(); ++n) {
                 if (w.flusher_freezable) t.sleep_freezable(period);
-                else sc_core::wait(from_ps(period));
+                else quiesce::wait(from_ps(period));
                 if (t.should_stop()) break;
                 pass(t, n);
             }
