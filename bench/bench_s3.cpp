@@ -19,6 +19,7 @@
 #include "bench/bench_util.h"
 #include "bench/record_floor.h"
 #include "bench/stack_probe.h"
+#include "sim/core/sync.h"
 #include "sim/scenario/fork_runner.h"
 #include "sim/scenario/executor.h"
 #include "sim/scenario/run.h"
@@ -29,6 +30,7 @@
 #include <systemc>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -90,7 +92,8 @@ static int bench_main(int argc, char** argv) {
     // The S3 scenario in one process: wall time, simulated time, kernel
     // events, trace events; elaboration (the platform built, paused at time
     // zero before the first delta), minor faults, threads (stacks) created.
-    auto run = measure([&] {
+    auto simulate_in_process = [&](bool ahead_on) {
+        going_ahead = ahead_on;
         uint64_t trace_events = 0;
         double elaborated = 0, elaborated_cpu = 0;
         bool paused = false;
@@ -112,13 +115,28 @@ static int bench_main(int argc, char** argv) {
         StackStats st = stack_stats(false);
         std::vector<double> out{wall, double(sum.sim_end), double(sc_core::sc_delta_count()), double(trace_events),
                                 elaborated, double(v.faults - u.faults), double(st.created), v.cpu - u.cpu,
-                                elaborated_cpu};
+                                elaborated_cpu, double(ahead.waits), double(ahead.gone)};
         for (size_t i = 0; i < st.classes; ++i) {
             out.push_back(double(st.by_len[i].len));
             out.push_back(double(st.by_len[i].created));
         }
         return out;
-    });
+    };
+    auto run = measure([&] { return simulate_in_process(true); });
+    // The same with every timed wait waited (no thread going ahead), each
+    // way 7 times in turn: the CPU of simulate() after elaboration, medians.
+    auto waited = measure([&] { return simulate_in_process(false); });
+    std::vector<double> ahead_cpu, waited_cpu;
+    for (int i = 0; i < 7; ++i) {
+        auto a = measure([&] { return simulate_in_process(true); });
+        auto w = measure([&] { return simulate_in_process(false); });
+        ahead_cpu.push_back(a[7] - a[8]);
+        waited_cpu.push_back(w[7] - w[8]);
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
     double run_eps = run[2] / run[0];
     double sim_s = run[1] / 1e12;
 
@@ -138,15 +156,27 @@ static int bench_main(int argc, char** argv) {
                 run[3]);
     std::printf("systemc floor:   %10.0f thread activations/s (%.1f ns each)\n", floor_eps, 1e9 / floor_eps);
     std::printf("s3 run:          %10.0f kernel events/s   ratio to floor %.3f\n", run_eps, run_eps / floor_eps);
-    const double delta_cpu = (run[7] - run[8]) / run[2];
+    const double ahead_med = median(ahead_cpu), waited_med = median(waited_cpu);
+    const double delta_cpu = ahead_med / run[2];
     std::printf("per delta:       %10.1f ns CPU per delta cycle after elaboration (%.0f deltas), %.1f ns per bare "
                 "SC_THREAD activation: ratio %.1f\n",
                 delta_cpu * 1e9, run[2], floor_cpu_each * 1e9, delta_cpu / floor_cpu_each);
+    // A timed wait gone ahead is a step a delta cycle would have been: per
+    // step, the two ways compare.
+    const double step_cpu = ahead_med / (run[2] + run[10]);
+    const double waited_delta_cpu = waited_med / waited[2];
+    std::printf("going ahead:     %10.0f of %.0f timed waits gone ahead (%.0f%%); %.1f ns CPU per step (delta or wait "
+                "gone ahead): ratio %.1f to a bare activation; every wait waited: %.0f deltas, %.1f ns per delta "
+                "(ratio %.1f); simulate() after elaboration %.2f ms CPU against %.2f ms: ratio %.2f (medians of 7 "
+                "in turn)\n",
+                run[10], run[9], 100 * run[10] / run[9], step_cpu * 1e9, step_cpu / floor_cpu_each, waited[2],
+                waited_delta_cpu * 1e9, waited_delta_cpu / floor_cpu_each, ahead_med * 1e3, waited_med * 1e3,
+                ahead_med / waited_med);
     std::printf("simulated/wall:  %10.1f x real time in-process, %.1f x by CPU time (%.2f ms wall, %.2f ms CPU for "
                 "%.1f ms simulated; elaboration %.2f ms wall, %.2f ms CPU of it)\n",
                 sim_s / run[0], sim_s / run[7], run[0] * 1e3, run[7] * 1e3, sim_s * 1e3, run[4] * 1e3, run[8] * 1e3);
     std::string classes;
-    for (size_t i = 9; i + 1 < run.size(); i += 2)
+    for (size_t i = 11; i + 1 < run.size(); i += 2)
         classes += fmt::format("{}{:.0f} of {:.0f} KiB", classes.empty() ? "" : ", ", run[i + 1], run[i] / 1024);
     std::printf("threads:         %10.0f SystemC threads created per run (stacks: %s)\n", run[6], classes.c_str());
     std::printf("fork floor:      %10.3f ms wall, %.3f ms CPU per empty child (parent and child)\n", fork.wall * 1e3,
