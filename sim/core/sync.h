@@ -1,6 +1,7 @@
 // Waiting and notifying, for every model and every piece of modelled
 // software: the only place that calls SystemC's wait() and sc_event's
-// notify() and cancel() (ctest's lint:sync checks that).
+// notify() and cancel() (the unit test "going ahead: sim/ and models/ wait,
+// notify and spawn only through sim/core/sync.h" checks that).
 //
 // A timed wait that nobody else could notice is not waited: when no other
 // process has anything to do at or before the time the wait would end, the
@@ -10,7 +11,7 @@
 // a notification, a cancellation, a spawn, a process suspended, resumed or
 // killed, sc_stop(). Nothing else can run meanwhile, so every process sees
 // the same states at the same times as with every wait waited, in the same
-// order (docs/models.md, "Time"); what is saved is SystemC's own work for a
+// order (docs/models.md, "Going ahead of SystemC's time"); what is saved is SystemC's own work for a
 // timed wait: the timeout scheduled, the thread switched out and back, a
 // delta cycle (issue 18 item 3, docs/performance.md).
 #pragma once
