@@ -6,9 +6,8 @@
 //   bench_run SCENARIO [--fault RULE]... [--trace LEVEL] [--events FILE] [--wait-all]
 // RULE as `quiesce run --fault` takes it ("kind=power-loss,phase=restore");
 // LEVEL one of the trace levels (summary: as explore's variants record).
-// --events writes the stream as text, an event a line (time, kind, track,
-// name, category, bus fields, phase, arguments), to compare two runs with
-// diff; --wait-all runs with no thread going ahead (sim/core/sync.h).
+// --events writes the stream as text, an event a line (event_line), to
+// compare two runs with diff; --wait-all runs with no thread going ahead (sim/core/sync.h).
 // Prints the outcome, the events and the digest of the stream (the same a
 // forked run of the same scenario records) and the CPU time of the run.
 #include "bench/bench_util.h"
@@ -77,12 +76,7 @@ static int bench_main(int argc, char** argv) {
         }
         sum = simulate(s, [&](const Event& ev) {
             ++events;
-            if (text) {
-                fmt::print(text, "{} {} {} {} {} {:#x} {:#x} {} {} {} {}", ev.ts, int(ev.kind), ev.track, ev.name,
-                           ev.category, ev.addr, ev.data, ev.size, int(ev.write), ev.initiator, ev.phase);
-                for (const Arg& a : ev.args) fmt::print(text, " {}={}", a.key, a.value);
-                fmt::print(text, "\n");
-            }
+            if (text) fmt::print(text, "{}\n", event_line(ev));
             w.event(ev);
         });
         w.summary(sum);

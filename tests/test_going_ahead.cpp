@@ -164,20 +164,14 @@ TEST_CASE("going ahead: never past the end of sc_start, a run in pieces is the r
 namespace {
 
 // A whole run of a regression scenario, going ahead or waiting every wait:
-// its outcome, the simulated end, and its events as text (time, kind,
-// track, name, category, bus fields, phase, arguments), in stream order
-// and sorted.
+// its outcome, the simulated end, and its events as text (event_line), in
+// stream order and sorted.
 Facts whole_run(const std::string& scenario, bool ahead_on) {
     return quiesce::test::in_child([&](Facts& f) {
         going_ahead = ahead_on;
         std::vector<std::string> lines;
-        RunSummary sum = simulate(load_scenario(quiesce::test::regression(scenario)), [&](const Event& ev) {
-            std::string line = fmt::format("{} {} {} {} {} {:#x} {:#x} {} {} {} {}", ev.ts, int(ev.kind), ev.track,
-                                           ev.name, ev.category, ev.addr, ev.data, ev.size, int(ev.write),
-                                           ev.initiator, ev.phase);
-            for (const Arg& a : ev.args) line += fmt::format(" {}={}", a.key, a.value);
-            lines.push_back(std::move(line));
-        });
+        RunSummary sum = simulate(load_scenario(quiesce::test::regression(scenario)),
+                                  [&](const Event& ev) { lines.push_back(event_line(ev)); });
         f["outcome"] = sum.outcome + " " + sum.workload + " " + std::to_string(sum.sim_end);
         f["events"] = std::to_string(lines.size());
         for (const auto& l : lines) f["stream"] += l + "\n";

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <iterator>
 
 namespace quiesce {
 
@@ -101,6 +102,14 @@ void set_text(std::string& s, std::string_view v) {
     s.assign(v.data(), n);
 }
 }  // namespace
+
+std::string event_line(const Event& ev) {
+    std::string line = fmt::format("{} {} {} {} {} {} {:#x} {:#x} {} {} {} {}", ev.ts, int(ev.kind), ev.track, ev.name,
+                                   ev.category, ev.value, ev.addr, ev.data, ev.size, int(ev.write), ev.initiator,
+                                   ev.phase);
+    for (const Arg& a : ev.args) fmt::format_to(std::back_inserter(line), " {}={}", a.key, a.value);
+    return line;
+}
 
 void EventArgs::assign(size_t i, Arg& out) const {
     if (vec_) {

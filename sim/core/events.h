@@ -111,6 +111,12 @@ inline const std::string& arg_value(const Event& ev, std::string_view key) {
     return kNoArgValue;
 }
 
+// Every field of an event on one line of text (time, kind, track, name,
+// category, value, address, data, size, write, initiator, phase, then the
+// arguments as key=value), without the newline: two runs' events compared
+// with diff or sort (bench_run --events, tests/test_going_ahead.cpp).
+std::string event_line(const Event& ev);
+
 // Escapes a string for a JSON string literal (quotes, backslashes, control
 // characters as \u00XX, bytes that are not UTF-8 as \ufffd).
 std::string json_escape(const std::string& s);
