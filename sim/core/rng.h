@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace quiesce {
 
@@ -32,8 +33,13 @@ public:
         Rng local(state_);  // in a register: a byte store may alias state_
         size_t i = 0;
         for (; i + 8 <= n; i += 8) {
-            const uint64_t v = local.next();
-            for (size_t b = 0; b < 8; ++b) out[i + b] = uint8_t(v >> (8 * b));
+            uint64_t v = local.next();
+            // One store of the eight bytes, lowest first (GCC 12 stored
+            // them one at a time: 4% of an S3 cycle's instructions).
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+            v = __builtin_bswap64(v);
+#endif
+            std::memcpy(out + i, &v, 8);
         }
         if (i < n) {
             const uint64_t v = local.next();
