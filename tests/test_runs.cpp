@@ -4,6 +4,7 @@
 #include "files.h"
 
 #include "sim/scenario/executor.h"
+#include "sim/scenario/run.h"
 
 #include <csignal>
 #include <cstdlib>
@@ -426,4 +427,52 @@ TEST_CASE("runs: a control run that died is a crash, not a comparison with nothi
     judge_with_control(s, b, slow);
     REQUIRE(b.status == "timeout");
     REQUIRE(b.message.find("control run") != std::string::npos);
+}
+
+// At the summary level the trace keeps the run's structure; at the events
+// level it keeps everything. Both ways,
+// the run must be judged the same: the same violations (transparency.diverged
+// against the control run too: it reads the tasks' results from the
+// stream), the same summary, the summary stream the events-level stream
+// less what the summary leaves out, the same contexts. The scenarios cover
+// every invariant the regression suite sees fire.
+TEST_CASE("runs: the summary level judges what the events level does, its events built or not", "[runs]") {
+    const std::vector<std::string> names{
+        "s3-basic", "s3-no-pts", "s3-play-dead-no-wbinvd", "s3-noirq-wait-irq", "s4-dma-during-snapshot",
+        "s3-nobarrier-power-loss", "s4-kexec-no-freezer", "s3-rpm-tuned-no-save", "s4-torn-update-unfrozen",
+        "s3-gpu-evict-timeout-free-in-flight", "s3-usb-storage-core-well-no-wait-ready", "s3-freezer-skip-buggy",
+        "s4-image-bit-flip-no-crc", "s4-offline-fs-write", "s4-nvs-not-nosave", "order-parent-before-child",
+        "s3-irq-routing-lost", "s3-irq-no-suspend-shared", "s3-ben2001-swap-deadlock", "s3-dma-busy-no-drain",
+        "s3-rollback-noirq-never-undone", "s3-rpm-io-without-get", "s2idle-wake-irq-not-armed"};
+    std::set<std::string> fired;
+    for (const auto& name : names) {
+        INFO(name);
+        Scenario s = test::load_regression(name);
+        s.note_contexts = true;
+        s.trace = TraceLevel::Events;
+        RunResult all = execute(s);
+        s.trace = TraceLevel::Summary;
+        RunResult summary = execute(s);
+        CHECK(summary.status == all.status);
+        CHECK(summary.message == all.message);
+        CHECK(summary.violations == all.violations);
+        fired.insert(all.violations.begin(), all.violations.end());
+        CHECK(summary.stream.summary.outcome == all.stream.summary.outcome);
+        CHECK(summary.stream.summary.workload == all.stream.summary.workload);
+        CHECK(summary.stream.summary.sim_end == all.stream.summary.sim_end);
+        CHECK(summary.stream.summary.memory_digest == all.stream.summary.memory_digest);
+        CHECK(summary.stream.summary.ledger_issued == all.stream.summary.ledger_issued);
+        std::vector<std::string> want, got;
+        for (const Event& ev : all.stream.events)
+            if (in_summary(ev.kind, ev.category, ev.name)) want.push_back(event_line(ev));
+        for (const Event& ev : summary.stream.events) got.push_back(event_line(ev));
+        CHECK(got == want);
+        REQUIRE(summary.stream.contexts.size() == all.stream.contexts.size());
+        for (size_t i = 0; i < all.stream.contexts.size(); ++i) {
+            const ContextPair &a = all.stream.contexts[i], &b = summary.stream.contexts[i];
+            CHECK(std::tie(a.phase, a.a_kind, a.a, a.a_core, a.b_kind, a.b, a.b_core, a.seen) ==
+                  std::tie(b.phase, b.a_kind, b.a, b.a_core, b.b_kind, b.b, b.b_core, b.seen));
+        }
+    }
+    CHECK(fired.size() >= 27);
 }

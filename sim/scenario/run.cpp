@@ -20,13 +20,21 @@ uint32_t trace_mask(TraceLevel level) {
     return m;
 }
 
-bool per_operation(const Event& ev) {
-    if (ev.kind != EvKind::SliceBegin && ev.kind != EvKind::SliceEnd) return false;
+bool per_operation(EvKind kind, std::string_view category, std::string_view name) {
+    if (kind != EvKind::SliceBegin && kind != EvKind::SliceEnd) return false;
     // As views: the length compared first, inline, where a std::string
     // against a literal calls strlen and compare on every slice.
     using namespace std::string_view_literals;
-    const std::string_view c = ev.category;
-    return c == "irq"sv || c == "dma"sv || c == "step"sv || (c == "disk"sv && std::string_view(ev.name) == "command"sv);
+    const std::string_view c = category;
+    return c == "irq"sv || c == "dma"sv || c == "step"sv || (c == "disk"sv && name == "command"sv);
+}
+
+bool per_operation(const Event& ev) { return per_operation(ev.kind, ev.category, ev.name); }
+
+bool in_summary(EvKind kind, std::string_view category, std::string_view name) {
+    using namespace std::string_view_literals;
+    if (kind == EvKind::Instant) return name == "task-result"sv;
+    return (trace_mask(TraceLevel::Summary) & kind_bit(kind)) && !per_operation(kind, category, name);
 }
 
 
@@ -101,9 +109,11 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     ctx.faults.note_persistence(s.note_persistence);
     set_timing_and_schedule(ctx, s);
     if (s.trace == TraceLevel::Summary)  // the run's structure, without its per-operation slices
-        ctx.hub.subscribe(trace_mask(s.trace), [&sink](const Event& ev) {
-            if (!per_operation(ev)) sink(ev);
-        });
+        ctx.hub.subscribe(
+            trace_mask(s.trace) | kind_bit(EvKind::Instant),
+            [&sink](const Event& ev) {
+                if (in_summary(ev.kind, ev.category, ev.name)) sink(ev);
+            });
     else
         ctx.hub.subscribe(trace_mask(s.trace), sink);
     // Which contexts ran at the same time, from the events whatever the trace keeps.
