@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <unistd.h>
@@ -174,6 +175,54 @@ TEST_CASE("event hub: an interned name or category arrives as its text with its 
     CHECK(seen[5].name_id == 0);
     CHECK(seen[5].category == "guest_error");
     CHECK(seen[5].category_id == 0);
+}
+
+TEST_CASE("event hub: a slice or instant no sink reads is not built; one a sink reads reaches every sink of its kind",
+          "[events]") {
+    EventHub hub;
+    std::vector<std::string> a, b;  // what each sink received: "category/name"
+    std::vector<std::string> asked;  // the interest's questions
+    auto text = [](const Event& ev) { return ev.category + "/" + ev.name; };
+    hub.subscribe(kind_bit(EvKind::Instant) | kind_bit(EvKind::SliceBegin),
+                  [&](const Event& ev) { a.push_back(text(ev)); },
+                  [&](EvKind k, std::string_view category, std::string_view name) {
+                      asked.push_back(std::to_string(int(k)) + ":" + std::string(category) + "/" + std::string(name));
+                      return category == "read";
+                  });
+    const EventWord read("read"), skipped("skipped"), n1("n1"), n2("n2");
+    hub.instant("t", n1, read);
+    hub.instant("t", n1, skipped);
+    hub.instant("t", n1, skipped);          // answered once
+    hub.slice_begin("t", n1, skipped);      // another kind: asked again
+    hub.slice_end("t", n1, read);           // a kind no sink takes: not asked
+    hub.instant("t", n2, "skipped");        // a category not interned: built, not asked
+    hub.instant("t", "plain", skipped);     // a name not interned: built, not asked
+    CHECK(a == std::vector<std::string>{"read/n1", "skipped/n2", "skipped/plain"});
+    CHECK(asked == std::vector<std::string>{"2:read/n1", "2:skipped/n1", "0:skipped/n1"});
+    CHECK(hub.wants(EvKind::Instant, read, n1));
+    CHECK_FALSE(hub.wants(EvKind::Instant, skipped, n1));
+    CHECK_FALSE(hub.wants(EvKind::SliceEnd, read, n1));
+
+    // A second sink that reads the name: the event is built again, and the
+    // first sink receives it too (it must ignore what it said it does not read).
+    hub.subscribe(kind_bit(EvKind::Instant), [&](const Event& ev) { b.push_back(text(ev)); },
+                  [](EvKind, std::string_view, std::string_view name) { return name == "n2"; });
+    a.clear();
+    hub.instant("t", n1, skipped);
+    hub.instant("t", n2, skipped);
+    CHECK(a == std::vector<std::string>{"skipped/n2"});
+    CHECK(b == std::vector<std::string>{"skipped/n2"});
+
+    // A sink with no interest reads every event of its kinds.
+    std::vector<std::string> c;
+    hub.subscribe(kind_bit(EvKind::Instant), [&](const Event& ev) { c.push_back(text(ev)); });
+    a.clear();
+    b.clear();
+    hub.instant("t", n1, skipped);
+    hub.slice_begin("t", n1, skipped);
+    CHECK(c == std::vector<std::string>{"skipped/n1"});
+    CHECK(a == std::vector<std::string>{"skipped/n1"});
+    CHECK(b == std::vector<std::string>{"skipped/n1"});
 }
 
 TEST_CASE("event hub: arguments dropped and taken back across events keep their texts apart", "[events]") {

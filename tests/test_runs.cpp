@@ -429,8 +429,9 @@ TEST_CASE("runs: a control run that died is a crash, not a comparison with nothi
     REQUIRE(b.message.find("control run") != std::string::npos);
 }
 
-// At the summary level the trace keeps the run's structure; at the events
-// level it keeps everything. Both ways,
+// At the summary level no sink reads a busy run's per-operation slices or
+// the ledger's instants, and the hub does not build them (EventHub
+// interests); at the events level the trace reads everything. Both ways,
 // the run must be judged the same: the same violations (transparency.diverged
 // against the control run too: it reads the tasks' results from the
 // stream), the same summary, the summary stream the events-level stream

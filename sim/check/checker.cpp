@@ -119,9 +119,15 @@ const std::vector<std::string>& Checker::catalogue() {
 }
 
 Checker::Checker(EventHub& hub, const DeviceGraph& graph) : hub_(hub), graph_(graph) {
+    // on_event judges an event by its category's Cat and its name's Word
+    // (checker_detail.h): with neither, it does nothing with it.
     hub_.subscribe(kind_bit(EvKind::SliceBegin) | kind_bit(EvKind::SliceEnd) | kind_bit(EvKind::Instant) |
                        kind_bit(EvKind::GuestError),
-                   [this](const Event& ev) { on_event(ev); });
+                   [this](const Event& ev) { on_event(ev); },
+                   [](EvKind, std::string_view category, std::string_view name) {
+                       return check_detail::category_of(std::string(category)) != check_detail::Cat::Other ||
+                              check_detail::word_of(std::string(name)) != check_detail::Word::Other;
+                   });
     // The DPM watchdog: one method for every callback, woken when the
     // earliest budget of a callback still running runs out (a thread of its
     // own per callback costs a stack each).

@@ -70,9 +70,24 @@ std::string markup_escape(const std::string& s) {
     return out;
 }
 
-void EventHub::subscribe(uint32_t mask, Sink sink) {
-    sinks_.emplace_back(mask, std::move(sink));
+void EventHub::subscribe(uint32_t mask, Sink sink, Interest interest) {
+    if (!interest) every_ |= mask;
+    sinks_.push_back({mask, std::move(sink), std::move(interest)});
     mask_ |= mask;
+    answers_.assign(kAnswers, Answer{});
+}
+
+bool EventHub::interested(EvKind k, const EvText& category, const EvText& name) {
+    if (category.id == 0 || name.id == 0) return true;
+    const uint64_t key = uint64_t(k) | uint64_t(category.id) << 8 | uint64_t(name.id) << 36;
+    Answer& a = answers_[(key * 0x9e3779b97f4a7c15ULL) >> 54];
+    static_assert(kAnswers == 1024, "the index is the top 10 bits of the hash");
+    if (a.key == key) return a.yes;
+    a.key = key;
+    a.yes = false;
+    for (const Subscriber& s : sinks_)
+        if ((s.mask & kind_bit(k)) && s.interest(k, category.text, name.text)) a.yes = true;
+    return a.yes;
 }
 
 void EventHub::emit(Event ev) {
@@ -87,8 +102,8 @@ void EventHub::dispatch(const Event& ev) {
         explicit Level(size_t& d) : depth(d) { ++depth; }
         ~Level() { --depth; }
     } level(depth_);
-    for (auto& [mask, sink] : sinks_)
-        if (mask & kind_bit(ev.kind)) sink(ev);
+    for (const Subscriber& s : sinks_)
+        if (s.mask & kind_bit(ev.kind)) s.sink(ev);
 }
 
 namespace {

@@ -137,9 +137,26 @@ class EventHub {
 public:
     using Sink = std::function<void(const Event&)>;
 
-    // A sink receives the kinds in `mask` (bits from kind_bit()).
-    void subscribe(uint32_t mask, Sink sink);
+    // What a sink reads of the slices and instants its mask lets through,
+    // by kind, category and name: asked once per kind and pair of interned
+    // words (EvText ids; an event with a word not interned is always
+    // built). A slice or instant no sink reads is not built at all - at the
+    // summary level, a busy run's per-operation slices and the ledger's
+    // instants (issue 18 item 3). A sink still receives every event of its
+    // mask that another sink reads, and must do with it what it did before:
+    // nothing, where its interest said no.
+    using Interest = std::function<bool(EvKind kind, std::string_view category, std::string_view name)>;
+
+    // A sink receives the kinds in `mask` (bits from kind_bit()); with no
+    // interest, every event of them.
+    void subscribe(uint32_t mask, Sink sink, Interest interest = {});
     bool wants(EvKind k) const { return (mask_ & kind_bit(k)) != 0; }
+    // Whether a slice or instant of this kind, category and name reaches a
+    // sink that reads it.
+    bool wants(EvKind k, const EvText& category, const EvText& name) {
+        const uint32_t bit = kind_bit(k);
+        return (every_ & bit) || ((mask_ & bit) && interested(k, category, name));
+    }
     void emit(Event ev);
 
     // Convenience emitters. ts = now. Each fills an event the hub keeps and
@@ -148,13 +165,13 @@ public:
     // have their size already: no allocation per event.
     // A name or category handed as an EventWord reaches the sinks with its id.
     void slice_begin(std::string_view track, EvText name, EvText category, EventArgs args = {}) {
-        if (wants(EvKind::SliceBegin)) send(EvKind::SliceBegin, track, name, category, args);
+        if (wants(EvKind::SliceBegin, category, name)) send(EvKind::SliceBegin, track, name, category, args);
     }
     void slice_end(std::string_view track, EvText name, EvText category, EventArgs args = {}) {
-        if (wants(EvKind::SliceEnd)) send(EvKind::SliceEnd, track, name, category, args);
+        if (wants(EvKind::SliceEnd, category, name)) send(EvKind::SliceEnd, track, name, category, args);
     }
     void instant(std::string_view track, EvText name, EvText category, EventArgs args = {}) {
-        if (wants(EvKind::Instant)) send(EvKind::Instant, track, name, category, args);
+        if (wants(EvKind::Instant, category, name)) send(EvKind::Instant, track, name, category, args);
     }
     void counter(std::string_view track, std::string_view name, double value);
     void guest_error(std::string_view track, std::string_view name, std::string_view message,
@@ -189,8 +206,23 @@ private:
     Event& reuse(EvKind kind, std::string_view track, EvText name, EvText category, size_t nargs);
     void send(EvKind kind, std::string_view track, EvText name, EvText category, const EventArgs& args);
     void dispatch(const Event& ev);
+    bool interested(EvKind k, const EvText& category, const EvText& name);
 
-    std::vector<std::pair<uint32_t, Sink>> sinks_;
+    struct Subscriber {
+        uint32_t mask;
+        Sink sink;
+        Interest interest;
+    };
+    std::vector<Subscriber> sinks_;
+    // The answers of interested(), direct-mapped by kind and word ids
+    // (cleared when a sink subscribes).
+    struct Answer {
+        uint64_t key = ~uint64_t(0);
+        bool yes = false;
+    };
+    static constexpr size_t kAnswers = 1024;
+    std::vector<Answer> answers_;
+    uint32_t every_ = 0;  // the kinds a sink with no interest takes
     // kArgSlots per nesting level of emitters: pool_[depth * kArgSlots + slot]
     // (an event per argument count, so that what fills it - its argument
     // keys above all - is mostly what it holds already: issue 18 item 3).

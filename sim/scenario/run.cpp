@@ -113,14 +113,15 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
             trace_mask(s.trace) | kind_bit(EvKind::Instant),
             [&sink](const Event& ev) {
                 if (in_summary(ev.kind, ev.category, ev.name)) sink(ev);
-            });
+            },
+            in_summary);
     else
         ctx.hub.subscribe(trace_mask(s.trace), sink);
     // Which contexts ran at the same time, from the events whatever the trace keeps.
     ContextTracker contexts;
     if (s.note_contexts)
         ctx.hub.subscribe(kind_bit(EvKind::SliceBegin) | kind_bit(EvKind::SliceEnd) | kind_bit(EvKind::Instant),
-                          [&contexts](const Event& ev) { contexts.on(ev); });
+                          [&contexts](const Event& ev) { contexts.on(ev); }, ContextTracker::reads);
     Platform platform(s, ctx);
     Checker checker(ctx.hub, platform.graph());
     configure_checker(checker, s, platform);

@@ -47,6 +47,9 @@ public:
                 if (ev.name != "image-bit-flipped") return;
                 std::string sector = arg_value(ev, "sector");
                 if (!sector.empty() && sector != "-1") check->faulted(std::stoull(sector));
+            },
+            [](EvKind, std::string_view, std::string_view name) {
+                return name == "offline-fs-write" || name == "image-bit-flipped";
             });
         }
         workload_ = std::make_unique<StorageWorkloadRun>(run.platform, run.ctx, check_.get(), run.s);

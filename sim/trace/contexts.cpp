@@ -18,6 +18,12 @@ void ContextTracker::close(ContextPair::Kind kind, Open& o, Picos ts, const std:
     if (phase) spans_.push_back({kind, o.name, o.core, phase, o.begin, ts});
 }
 
+bool ContextTracker::reads(EvKind kind, std::string_view category, std::string_view name) {
+    const bool slice = kind == EvKind::SliceBegin || kind == EvKind::SliceEnd;
+    return (slice && (category == "callback" || category == "irq")) ||
+           (kind == EvKind::Instant && name == "sched_switch");
+}
+
 void ContextTracker::on(const Event& ev) {
     if (ev.category == "callback") {
         const std::string device = arg_value(ev, "device");

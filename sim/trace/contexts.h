@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct ContextPair {
 class ContextTracker {
 public:
     void on(const Event& ev);
+    // The events on() reads (an EventHub interest): callback and irq
+    // slices, sched_switch instants.
+    static bool reads(EvKind kind, std::string_view category, std::string_view name);
     // The pairs, the spans still open ended at `end`.
     std::vector<ContextPair> pairs(Picos end);
 
