@@ -74,20 +74,22 @@ void EventHub::subscribe(uint32_t mask, Sink sink, Interest interest) {
     if (!interest) every_ |= mask;
     sinks_.push_back({mask, std::move(sink), std::move(interest)});
     mask_ |= mask;
-    answers_.assign(kAnswers, Answer{});
+    answers_.clear();
 }
 
 bool EventHub::interested(EvKind k, const EvText& category, const EvText& name) {
-    if (category.id == 0 || name.id == 0) return true;
-    const uint64_t key = uint64_t(k) | uint64_t(category.id) << 8 | uint64_t(name.id) << 36;
-    Answer& a = answers_[(key * 0x9e3779b97f4a7c15ULL) >> 54];
-    static_assert(kAnswers == 1024, "the index is the top 10 bits of the hash");
-    if (a.key == key) return a.yes;
-    a.key = key;
-    a.yes = false;
+    // Ids below 2^28 (far more words than a run interns) fit the key.
+    if (category.id == 0 || name.id == 0 || ((category.id | name.id) >> 28)) return true;
+    const uint64_t key = uint64_t(k) | uint64_t(category.id) << 4 | uint64_t(name.id) << 32;
+    if (answers_.empty()) answers_.assign(kAnswers, ~uint64_t(0));
+    static_assert(kAnswers == 512, "the index is the top 9 bits of the hash");
+    uint64_t& a = answers_[(key * 0x9e3779b97f4a7c15ULL) >> 55];
+    if (a >> 1 == key) return a & 1;
+    bool yes = false;
     for (const Subscriber& s : sinks_)
-        if ((s.mask & kind_bit(k)) && s.interest(k, category.text, name.text)) a.yes = true;
-    return a.yes;
+        if ((s.mask & kind_bit(k)) && s.interest(k, category.text, name.text)) yes = true;
+    a = key << 1 | uint64_t(yes);
+    return yes;
 }
 
 void EventHub::emit(Event ev) {

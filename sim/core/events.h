@@ -214,14 +214,12 @@ private:
         Interest interest;
     };
     std::vector<Subscriber> sinks_;
-    // The answers of interested(), direct-mapped by kind and word ids
-    // (cleared when a sink subscribes).
-    struct Answer {
-        uint64_t key = ~uint64_t(0);
-        bool yes = false;
-    };
-    static constexpr size_t kAnswers = 1024;
-    std::vector<Answer> answers_;
+    // The answers of interested(), direct-mapped by kind and word ids:
+    // (key << 1 | yes), ~0 where none. One page, filled at the first
+    // question after a sink subscribed (a forked run copies it when it
+    // first writes it).
+    static constexpr size_t kAnswers = 512;
+    std::vector<uint64_t> answers_;
     uint32_t every_ = 0;  // the kinds a sink with no interest takes
     // kArgSlots per nesting level of emitters: pool_[depth * kArgSlots + slot]
     // (an event per argument count, so that what fills it - its argument
