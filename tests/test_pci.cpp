@@ -296,3 +296,52 @@ TEST_CASE("pci: [depends] - a scenario cannot leave out the function another one
     CHECK_THAT(err, Catch::Contains("s.toml:") && Catch::EndsWith(" devices.gpu0.present: 'hda0' depends on it "
                                                                   "([depends] of its device file)"));
 }
+
+// A bus-master access goes up through every hop - the function, each
+// bridge, the host bridge - and any one of them may stop it: a function or
+// a bridge without bus mastering does not issue or forward it, and says
+// so. (PciFunction::dma_buffer takes a direct path where every hop lets
+// it through; this is what it must fall back from.)
+TEST_CASE("pci: a DMA lands only where the function and every bridge up have bus mastering on", "[pci][dma]") {
+    // dma0 sits behind the root port rp0; `off` names whose COMMAND loses
+    // its bus master bit before the copy ("" for none).
+    auto copy = [](const std::string& off) {
+        return quiesce::test::on_booted("s3-basic", [&](Platform& p, Cpu& cpu, Facts& f) {
+            PciCore& core = p.pci_core();
+            DmaEngineDriver* drv = nullptr;
+            for (auto& [name, d] : p.dma_drivers())
+                if (name == "dma0") drv = d;
+            PciDev* dma0 = nullptr;
+            for (auto& d : core.devices())
+                if (!d.bridge && d.parent) dma0 = &d;
+            REQUIRE(drv);
+            REQUIRE(dma0);
+            if (!off.empty()) {
+                PciDev* who = off == "rp0" ? dma0->parent : dma0;
+                const uint32_t cmd = core.cfg_read(cpu, *who, pci::COMMAND, 2);
+                core.cfg_write(cpu, *who, pci::COMMAND, cmd & ~uint32_t(pci::CMD_MASTER), 2);
+            }
+            const uint64_t src = p.kernel().alloc(4096, 4096), dst = p.kernel().alloc(4096, 4096);
+            const std::vector<uint8_t> data = quiesce::test::pattern(4096, 3), zero(4096, 0);
+            std::vector<uint8_t> back(4096);
+            cpu.write_block(src, data.data(), 4096);
+            cpu.write_block(dst, zero.data(), 4096);
+            const int rc = drv->copy(cpu, src, dst, 4096);
+            cpu.read_block(dst, back.data(), 4096);
+            f["rc"] = std::to_string(rc);
+            f["landed"] = back == data ? "yes" : back == zero ? "no" : "partly";
+        });
+    };
+    Facts on = copy("");
+    CHECK(on["rc"] == "0");
+    CHECK(on["landed"] == "yes");
+    CHECK(on["guest_errors"] == "");
+    Facts bridge = copy("rp0");
+    CHECK(bridge["rc"] != "0");
+    CHECK(bridge["landed"] == "no");
+    CHECK(bridge["guest_errors"].find("rp0:pci.dma-blocked") != std::string::npos);
+    Facts function = copy("dma0");
+    CHECK(function["rc"] != "0");
+    CHECK(function["landed"] == "no");
+    CHECK(function["guest_errors"].find("dma0:pci.dma-blocked") != std::string::npos);
+}

@@ -58,11 +58,32 @@ bool PciBus::mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     return false;
 }
 
-bool PciBus::upstream_dma(PciFunction&, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+namespace {
+const sc_core::sc_time& bus_hop() {
     static const sc_core::sc_time hop(4, sc_core::SC_NS);  // one bus hop, converted once
-    delay += hop;
+    return hop;
+}
+}  // namespace
+
+bool PciBus::upstream_dma(PciFunction&, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
+    delay += bus_hop();
     if (upstream_) return upstream_->forward_dma(tx, delay);
     return host_->dma_to_memory(tx, delay);
+}
+
+PciHostBridge* PciBus::direct_route(sc_core::sc_time& delay) const {
+    sc_core::sc_time t = delay;
+    for (const PciBus* b = this;;) {
+        t += bus_hop();
+        const PciBridge* up = b->upstream_;
+        if (!up) {
+            delay = t;
+            return b->host_;
+        }
+        // PciBridge::forward_dma's conditions (forwarding: D0; bus mastering).
+        if (up->dstate() != DState::D0 || !(up->command() & pci::CMD_MASTER) || !up->bus()) return nullptr;
+        b = up->bus();
+    }
 }
 
 void PciBus::route_intx(const PciFunction& from, uint8_t pin, bool level) {

@@ -35,6 +35,12 @@ public:
     bool mmio(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     // Upstream: a bus-master access from a function on this segment.
     bool upstream_dma(PciFunction& from, tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    // What upstream_dma and the bridges above do with a bus-master access
+    // that every one of them lets through (each bridge in D0 with bus
+    // mastering on): each hop's delay added to `delay`, and the host bridge
+    // at the top. Null, `delay` as it was, where a bridge would not forward
+    // (upstream_dma then reports why).
+    PciHostBridge* direct_route(sc_core::sc_time& delay) const;
     // Upstream: INTx from a function on this segment, swizzled per bridge.
     void route_intx(const PciFunction& from, uint8_t pin, bool level);
     void route_intx_from(const void* source, unsigned device_number, uint8_t pin, bool level);

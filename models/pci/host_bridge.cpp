@@ -63,16 +63,20 @@ void PciHostBridge::window(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay
 
 bool PciHostBridge::dma_to_memory(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay) {
     if (ram_.covers(tx.get_address(), tx.get_data_length())) {
-        Picos d = to_ps(delay) + clock().delay_ps(Cycles(2));
-        sysbus_->direct_access(tx.is_write(), tx.get_address(), tx.get_data_ptr(), tx.get_data_length(),
-                            initiator_of(tx), d);
-        delay = d ? from_ps(d) : sc_core::SC_ZERO_TIME;
+        ram_access(tx.is_write(), tx.get_address(), tx.get_data_ptr(), tx.get_data_length(), initiator_of(tx), delay);
         tx.set_response_status(tlm::TLM_OK_RESPONSE);
         return true;
     }
     delay += clock().delay(Cycles(2));
     dma_socket->b_transport(tx, delay);
     return tx.is_response_ok();
+}
+
+void PciHostBridge::ram_access(bool write, uint64_t addr, unsigned char* data, unsigned len,
+                               const std::string& initiator, sc_core::sc_time& delay) {
+    Picos d = to_ps(delay) + clock().delay_ps(Cycles(2));
+    sysbus_->direct_access(write, addr, data, len, initiator, d);
+    delay = d ? from_ps(d) : sc_core::SC_ZERO_TIME;
 }
 
 void PciHostBridge::set_pirq_source(const void* source, unsigned pirq, bool level) {

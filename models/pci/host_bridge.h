@@ -38,6 +38,12 @@ public:
         ram_ = bus.direct_grant(0);
     }
     bool dma_to_memory(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
+    // Whether a bus-master access of [addr, addr + len) takes the direct
+    // path, and that path: this bridge's latency, then the system bus's
+    // direct access (dma_to_memory's, for a caller with no payload).
+    bool ram_covers(uint64_t addr, unsigned len) const { return ram_.covers(addr, len); }
+    void ram_access(bool write, uint64_t addr, unsigned char* data, unsigned len, const std::string& initiator,
+                    sc_core::sc_time& delay);
     // INTx of `source` arriving on PIRQ line `pirq` (0..3).
     void set_pirq_source(const void* source, unsigned pirq, bool level);
     // Platform IRQ a PIRQ line is routed to, or -1 when routing is disabled.

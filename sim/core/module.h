@@ -23,7 +23,8 @@ public:
 
     RunContext& ctx() const { return ctx_; }
     EventHub& hub() const { return ctx_.hub; }
-    // Hierarchical path used as the trace track ("pci0.rp0.dma0").
+    // Hierarchical path used as the trace track ("pci0.rp0.dma0"), fixed
+    // when the module is built.
     const std::string& path() const { return path_; }
     Properties& props() { return props_; }
     const Properties& props() const { return props_; }
@@ -39,9 +40,6 @@ public:
     // What a `device` trigger names for this module: its path's first part.
     std::string fault_device() const { return path_.substr(0, path_.find('.')); }
     void log(const std::string& message) const;  // to stderr when QUIESCE_LOG is set
-
-protected:
-    void set_path(std::string p) { path_ = std::move(p); }
 
 private:
     RunContext& ctx_;
