@@ -177,7 +177,7 @@ TEST_CASE("event hub: an interned name or category arrives as its text with its 
     CHECK(seen[5].category_id == 0);
 }
 
-TEST_CASE("event hub: a slice or instant no sink reads is not built; one a sink reads reaches every sink of its kind",
+TEST_CASE("event hub: a slice or instant no sink reads is not built, and one a sink reads reaches every sink of its kind",
           "[events]") {
     EventHub hub;
     std::vector<std::string> a, b;  // what each sink received: "category/name"
