@@ -12,8 +12,8 @@ namespace {
 struct Table {
     // Room for far more words than a run interns (83 in s3-basic's, 128 in
     // s4-storage's), made before any fork: a forked variant that interns a
-    // word the stem had not (a phase's name, a step's label) would
-    // otherwise rehash the table and rewrite every node's link - the
+    // word its stem had not met would otherwise rehash the table and
+    // rewrite every node's link - the
     // stem's pages, each a copy-on-write fault (14-15 a variant of
     // s3-basic's phase sweep, by perf).
     Table() { ids.reserve(1024); }

@@ -108,7 +108,7 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
     ctx.faults.load(s.faults, s.seed);
     ctx.faults.note_persistence(s.note_persistence);
     set_timing_and_schedule(ctx, s);
-    if (s.trace == TraceLevel::Summary)  // the run's structure, without its per-operation slices
+    if (s.trace == TraceLevel::Summary)  // the run's structure and the tasks' results, not its per-operation slices
         ctx.hub.subscribe(
             trace_mask(s.trace) | kind_bit(EvKind::Instant),
             [&sink](const Event& ev) {
