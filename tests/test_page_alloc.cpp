@@ -45,3 +45,36 @@ TEST_CASE("kernel: allocations reclaim under pressure, without I/O while the GFP
     REQUIRE(f["calls"] == "io noio noio ");
     REQUIRE(f["after"] == "0");
 }
+
+TEST_CASE("kernel: a page is free from its free_page to the allocation that takes it back", "[kernel][memory]") {
+    Facts f = quiesce::test::with_kernel([](RunContext&, Kernel& k, Cpu& cpu, Facts& f) {
+        const uint64_t total = k.free_pages();
+        std::vector<uint64_t> held;
+        REQUIRE(k.alloc_pages(cpu, total, Kernel::Gfp::Kernel, held) == 0);
+        auto free_now = [&] {
+            std::string out;
+            for (uint64_t a : held) out += k.page_free(a / 4096) ? '1' : '0';
+            return out;
+        };
+        f["allocated"] = free_now();
+        // Free the last, the first and one between: only those read as free.
+        k.free_page(held.back());
+        k.free_page(held.front());
+        k.free_page(held[5]);
+        f["three freed"] = free_now();
+        f["below the heap"] = k.page_free(held.front() / 4096 - 1) ? "free" : "not";
+        f["past the heap"] = k.page_free(held.back() / 4096 + 1000) ? "free" : "not";
+        std::vector<uint64_t> again;
+        REQUIRE(k.alloc_pages(cpu, 2, Kernel::Gfp::Kernel, again) == 0);  // the last freed first
+        f["two taken back"] = free_now();
+        f["taken"] = std::to_string((again[0] - held.front()) / 4096) + "," +
+                     std::to_string((again[1] - held.front()) / 4096);
+    });
+    const std::string none(16, '0');
+    REQUIRE(f["allocated"] == none);
+    REQUIRE(f["three freed"] == "1000010000000001");
+    REQUIRE(f["below the heap"] == "not");
+    REQUIRE(f["past the heap"] == "not");
+    REQUIRE(f["taken"] == "5,0");
+    REQUIRE(f["two taken back"] == "0000000000000001");
+}

@@ -89,7 +89,7 @@ void Kernel::main_thread() {
 void Kernel::reset_state() {
     heap_next_ = heap_base_;
     free_list_.clear();
-    free_set_.clear();
+    free_bits_.clear();
     irqs_.clear();
     irqs_suspended_ = false;
     gfp_restricted_ = false;
@@ -127,7 +127,7 @@ int Kernel::alloc_pages(Cpu& cpu, uint64_t n, Gfp gfp, std::vector<uint64_t>& ou
     for (uint64_t i = 0; i < n; ++i) {
         if (!free_list_.empty()) {
             out.push_back(free_list_.back());
-            free_set_.erase(free_list_.back() / kPage);
+            mark_free(free_list_.back(), false);
             free_list_.pop_back();
         } else {
             out.push_back(alloc(kPage, kPage));
@@ -138,9 +138,19 @@ int Kernel::alloc_pages(Cpu& cpu, uint64_t n, Gfp gfp, std::vector<uint64_t>& ou
 
 void Kernel::free_page(uint64_t addr) {
     SIM_ASSERT(addr % kPage == 0 && owns(addr), "freeing {:#x}, not a page of this kernel", addr);
-    SIM_ASSERT(!free_set_.count(addr / kPage), "page {:#x} freed twice", addr);
+    SIM_ASSERT(!page_free(addr / kPage), "page {:#x} freed twice", addr);
     free_list_.push_back(addr);
-    free_set_.insert(addr / kPage);
+    mark_free(addr, true);
+}
+
+void Kernel::mark_free(uint64_t addr, bool free) {
+    const uint64_t i = addr / kPage - heap_base_ / kPage;  // addr is a page of the heap
+    if (i / 64 >= free_bits_.size()) {
+        if (!free) return;
+        free_bits_.resize(i / 64 + 1);
+    }
+    if (free) free_bits_[i / 64] |= uint64_t(1) << (i % 64);
+    else free_bits_[i / 64] &= ~(uint64_t(1) << (i % 64));
 }
 
 void Kernel::register_own_state() {
@@ -219,8 +229,8 @@ void Kernel::load_own_state(StateReader& r) {
     }
     heap_next_ = heap_next;
     free_list_ = std::move(free_list);
-    free_set_.clear();
-    for (uint64_t a : free_list_) free_set_.insert(a / kPage);
+    free_bits_.clear();
+    for (uint64_t a : free_list_) mark_free(a, true);
     gfp_restricted_ = gfp;
     wakeup_count_ = wakeups;
     saved_wakeup_count_ = saved;

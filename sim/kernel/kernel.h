@@ -69,7 +69,14 @@ public:
         return (next < heap_end_ ? (heap_end_ - next) / kPage : 0) + free_list_.size();
     }
     uint64_t total_pages() const { return (heap_end_ - heap_base_) / kPage; }
-    bool page_free(uint64_t pfn) const { return free_set_.count(pfn) > 0; }
+    // Asked of every page of every device write into RAM (the checker's
+    // dma.use-after-free): a bit by page number from the heap's base.
+    bool page_free(uint64_t pfn) const {
+        const uint64_t first = heap_base_ / kPage;
+        if (pfn < first) return false;
+        const uint64_t i = pfn - first;
+        return i / 64 < free_bits_.size() && ((free_bits_[i / 64] >> (i % 64)) & 1);
+    }
     // A shrinker frees up to `want` pages (calling free_page) and returns how
     // many it freed; `may_io` says whether it may write to disk to do so.
     using Shrinker = std::function<uint64_t(Cpu&, uint64_t want, bool may_io)>;
@@ -299,7 +306,11 @@ private:
     std::vector<Cpu*> cpus_;
     Program program_;
     std::vector<uint64_t> free_list_;
-    std::set<uint64_t> free_set_;  // pfns
+    // The pages on free_list_, as bits from the heap's base page, grown to
+    // the highest one freed (no std::set: a lookup per page of every device
+    // write, and a forked variant's insert rebalanced the stem's nodes).
+    std::vector<uint64_t> free_bits_;
+    void mark_free(uint64_t addr, bool free);
     std::vector<std::pair<int, Shrinker>> shrinkers_;
     int shrinker_ids_ = 0;
     bool gfp_restricted_ = false;
