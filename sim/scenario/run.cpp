@@ -29,8 +29,6 @@ bool per_operation(EvKind kind, std::string_view category, std::string_view name
     return c == "irq"sv || c == "dma"sv || c == "step"sv || (c == "disk"sv && name == "command"sv);
 }
 
-bool per_operation(const Event& ev) { return per_operation(ev.kind, ev.category, ev.name); }
-
 bool in_summary(EvKind kind, std::string_view category, std::string_view name) {
     using namespace std::string_view_literals;
     if (kind == EvKind::Instant) return name == "task-result"sv;

@@ -19,7 +19,6 @@ namespace quiesce {
 uint32_t trace_mask(TraceLevel level);
 // A slice of one operation - an interrupt handled, a DMA descriptor, a disk
 // command - that the summary level leaves out (thousands in a busy run).
-bool per_operation(const Event& ev);
 bool per_operation(EvKind kind, std::string_view category, std::string_view name);
 // What the summary level records: the kinds of its mask less the
 // per-operation slices, and of the instants the tasks' results
