@@ -25,8 +25,10 @@ public:
             disk_ = disk.name;
             run.platform.set_block_observer(check_->observer());
             // A bit flipped on the media by a fault is not a write the OS lost.
+            // The two instants this reads, and its interest says so.
+            static constexpr std::string_view kOfflineWrite = "offline-fs-write", kBitFlipped = "image-bit-flipped";
             run.ctx.hub.subscribe(kind_bit(EvKind::Instant), [check = check_.get(), &checker = run.checker](const Event& ev) {
-                if (ev.name == "offline-fs-write") {
+                if (ev.name == kOfflineWrite) {
                     // Another OS's writes while the machine was off: not writes
                     // the OS lost; what they changed, the checker holds handles to.
                     const std::string sectors = arg_value(ev, "sectors");
@@ -44,12 +46,12 @@ public:
                     }
                     return;
                 }
-                if (ev.name != "image-bit-flipped") return;
+                if (ev.name != kBitFlipped) return;
                 std::string sector = arg_value(ev, "sector");
                 if (!sector.empty() && sector != "-1") check->faulted(std::stoull(sector));
             },
             [](EvKind, std::string_view, std::string_view name) {
-                return name == "offline-fs-write" || name == "image-bit-flipped";
+                return name == kOfflineWrite || name == kBitFlipped;
             });
         }
         workload_ = std::make_unique<StorageWorkloadRun>(run.platform, run.ctx, check_.get(), run.s);
