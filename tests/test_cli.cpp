@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -182,6 +183,25 @@ TEST_CASE("cli: --seed overrides every scenario's seed", "[cli]") {
     REQUIRE(sh("run " + regression("s3-basic") + " --seed 42 --db " + db).status == 0);
     Result q = sh("query " + db + " \"SELECT seed FROM run\"" + " --format list");
     REQUIRE(q.out == "seed\n42\n");
+    std::filesystem::remove(db);
+}
+
+TEST_CASE("cli: run ids and seeds are decimal: a leading zero is no octal prefix and too large is an error", "[cli]") {
+    std::string db = tmp_path("decimal.db");
+    REQUIRE(sh("run " + regression("s3-basic") + " --seed 010 --db " + db).status == 0);
+    REQUIRE(sh("query " + db + " \"SELECT seed FROM run\" --format list").out == "seed\n10\n");
+    REQUIRE(sh("trace show " + db + " 01").status == 0);  // run 1, the only one
+    Result r = sh("trace show " + db + " 010");  // run 10, not run 8
+    REQUIRE(r.status == 2);
+    REQUIRE(r.out.find("no run 10\n") != std::string::npos);
+    for (const std::string& cmd : {"replay " + db + " 99999999999999999999", "trace show " + db + " 0",
+                                   "trace diff " + db + " 0x1 1"}) {
+        r = sh(cmd);
+        INFO(cmd << ": " << r.out);
+        REQUIRE(r.status == 2);
+        REQUIRE(r.out.find("a run id is a whole number from 1 to 9223372036854775807, got '") != std::string::npos);
+        REQUIRE(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+    }
     std::filesystem::remove(db);
 }
 

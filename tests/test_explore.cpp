@@ -202,6 +202,12 @@ TEST_CASE("explore: no finding exits 0, bad options exit 2", "[explore]") {
     CHECK(r.out.find("no violation beyond the baseline's") != std::string::npos);
     CHECK(sh("explore " + kLatent + " --kinds meteor --db " + tmp("bad.db")).out ==
           "quiesce: --kinds: unknown fault kind 'meteor'\n");
+    for (const char* kinds : {"''", ",", "callback-fail,", ",power-loss", "callback-fail,,power-loss"}) {
+        Cli k = sh("explore " + kLatent + " --kinds " + kinds + " --db " + tmp("bad.db"));
+        INFO(kinds << ": " << k.out);  // not every kind, as no --kinds would be
+        CHECK(k.status == 2);
+        CHECK(k.out.find("quiesce: --kinds: ") == 0);
+    }
     CHECK(sh("explore " + kLatent + " --shard 2/2 --db " + tmp("bad.db")).status == 2);
     CHECK(sh("explore " + kLatent + " --strategy clever --db " + tmp("bad.db")).status == 2);
     for (const char* budget : {"5x", "0", "1.5", "s", "-3s"}) {

@@ -10,6 +10,7 @@
 
 namespace CLI {
 class App;
+class Option;
 class Validator;
 }
 
@@ -21,10 +22,13 @@ struct ExploreArgs {
     std::vector<std::string> files;
     std::string db, out, kinds, shard = "0/1", mutate, budget, junit;
     bool no_prefix = false, no_rollback = false;
+    const CLI::Option* kinds_given = nullptr;  // --kinds, to tell "" from its absence
     ExploreOptions opts;
 };
 // --seed: a scenario file's seed, 0 to 2^63-1 (run's and explore's).
 const CLI::Validator& seed_validator();
+// A run id of a trace database, 1 to 2^63-1, in decimal (010 is run 10).
+const CLI::Validator& run_id_validator();
 // Adds explore's options to its subcommand, bound to `a`.
 void add_explore_options(CLI::App& explore, ExploreArgs& a);
 // After parsing: --kinds, --shard, --budget, --no-prefix and --no-rollback into a.opts

@@ -42,20 +42,42 @@ void parse_budget(const std::string& text, ExploreOptions& o) {
 
 }  // namespace
 
+namespace {
+// Whether `text` is a whole number in decimal from `lo` to 2^63-1; if so
+// it is left without leading zeros, which CLI11 would otherwise read as an
+// octal number (its integer conversion takes C's prefixes: 010 is 8).
+bool decimal_in_range(std::string& text, uint64_t lo) {
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return false;
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+    if (*end || errno == ERANGE || value > uint64_t(INT64_MAX) || value < lo) return false;
+    text = std::to_string(value);
+    return true;
+}
+}  // namespace
+
 const CLI::Validator& seed_validator() {
     // --seed: what a scenario file's seed may be, 0 to 2^63-1 (the trace
     // database keeps it as a signed 64-bit integer); no sign, no blank.
     static const CLI::Validator v(
         [](std::string& text) -> std::string {
-            errno = 0;
-            char* end = nullptr;
-            unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || *end || errno == ERANGE ||
-                value > uint64_t(INT64_MAX))
+            if (!decimal_in_range(text, 0))
                 return "a seed is a whole number from 0 to 9223372036854775807, got '" + text + "'";
             return "";
         },
         "SEED", "seed");
+    return v;
+}
+
+const CLI::Validator& run_id_validator() {
+    static const CLI::Validator v(
+        [](std::string& text) -> std::string {
+            if (!decimal_in_range(text, 1))
+                return "a run id is a whole number from 1 to 9223372036854775807, got '" + text + "'";
+            return "";
+        },
+        "RUN", "run id");
     return v;
 }
 
@@ -67,7 +89,7 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
                        "DRIVER:CALLBACK:STEP for one callback's or step's, or \"all\"): drop, swap, move a step to the neighbouring phase, shorten a timeout; each "
                        "mutant killed or survived. With --kinds, --orders, --pct, --timing or --cross: one more "
                        "axis of an exploration of one scenario");
-    explore.add_option("--kinds", a.kinds, "Fault kinds to place, comma separated (default: " +
+    a.kinds_given = explore.add_option("--kinds", a.kinds, "Fault kinds to place, comma separated (default: " +
                                                fmt::format("{}", fmt::join(default_explore_kinds(), ",")) + ")");
     explore.add_option("--strategy", o.strategy,
                        "exhaustive (in order, default), random (seeded), or pct (PCT schedules: as many as --pct or "
@@ -76,7 +98,7 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
                        "At most this many variants (\"500\"), or this much wall time (\"90s\", \"5m\", \"1h\"): "
                        "the runs still going then are stopped (default: all)");
     explore.add_option("--seed", o.seed, "The random strategy's and the order sample's seed (default 1)")
-        ->check(seed_validator());
+        ->transform(seed_validator());
     explore.add_option("-j,--jobs", o.jobs, "Variants run in parallel (default 1)")->check(CLI::Range(1, 256));
     explore.add_option("--shard", a.shard, "I/N: run every Nth variant from the Ith (default 0/1)");
     explore.add_option("--db", a.db, "Trace database to write (default: a new quiesce-<time>.db here)");
@@ -112,6 +134,12 @@ void settle_explore_args(ExploreArgs& a) {
     std::istringstream kinds(a.kinds);
     for (std::string k; std::getline(kinds, k, ',');)
         if (!k.empty()) a.opts.kinds.push_back(k);
+    // An empty name (a stray comma, or --kinds "") is a mistake, not a wish
+    // for every kind, which leaving --kinds out asks for.
+    const bool stray = !a.kinds.empty() && (a.kinds.front() == ',' || a.kinds.back() == ',');
+    if (a.kinds_given && a.kinds_given->count() > 0 &&
+        (a.opts.kinds.empty() || stray || a.kinds.find(",,") != std::string::npos))
+        throw InputError("--kinds: fault kinds separated by commas, without an empty one, got '" + a.kinds + "'");
     unsigned i = 0, n = 0;
     char slash = 0;
     std::istringstream shard(a.shard);
