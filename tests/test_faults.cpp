@@ -156,6 +156,12 @@ TEST_CASE("faults: --fault adds a rule to every scenario, bad rules exit 2 with 
              Bad{"kind=callback-fail,probability=2", "quiesce: --fault 1: probability: must be 0 to 1\n"},
              Bad{"phase=suspend", "quiesce: --fault 1: kind: is required\n"},
              Bad{"kind", "quiesce: --fault 1: expected key=value[,key=value...], got \"kind\"\n"},
+             // A key twice (the last one won) and a leading zero (octal: -010 was -8), which a
+             // [[fault]] table rejects too.
+             Bad{"kind=callback-fail,phase=suspend,device=dma0,device=dma1", "quiesce: --fault 1: device: given twice\n"},
+             Bad{"kind=callback-fail,phase=suspend,device=dma0,err=-010",
+                 "quiesce: --fault 1: err: a number with a leading zero, got '-010'\n"},
+             Bad{"kind=power-loss,persistence=1,device=sda,nth=08", "quiesce: --fault 1: nth: a number with a leading zero, got '08'\n"},
          }) {
         Cli bad = sh("run " + regression("s3-storage") + " --db " + db + " --fault " + b.rule);
         INFO(b.rule << " -> " << bad.out);

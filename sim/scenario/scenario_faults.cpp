@@ -152,6 +152,13 @@ FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario&
         if (!kv.pair || kv.key.empty())
             throw InputError(origin + ": expected key=value[,key=value...], got \"" + kv.text() + "\"");
         const std::string& value = kv.value;
+        if (t.contains(kv.key)) throw InputError(origin + ": " + kv.key + ": given twice");
+        // As in a scenario file (TOML): 0x1f is hexadecimal, and a decimal
+        // number has no leading zero (C's prefix would make 010 octal).
+        const size_t digits = value.find_first_not_of("+-");
+        if (digits != std::string::npos && digits <= 1 && value.size() > digits + 1 && value[digits] == '0' &&
+            std::isdigit(static_cast<unsigned char>(value[digits + 1])))
+            throw InputError(origin + ": " + kv.key + ": a number with a leading zero, got '" + value + "'");
         char* end = nullptr;
         long long i = std::strtoll(value.c_str(), &end, 0);
         if (!value.empty() && *end == 0) t.insert_or_assign(kv.key, int64_t(i));
