@@ -19,9 +19,9 @@ nm --defined-only "$exe" | awk -v order="$order" '
             name = substr(line, 7)            # .text.NAME
             if (!(name in n) || n[name] != 1) continue
             found++
-            a = at[name]                      # 16 hex digits: compared as text
+            a = "x" at[name]                  # 16 hex digits, compared as text: "x" keeps awk from reading 292e00 as a number
             if (prev != "" && a <= prev) {
-                printf "%s is at 0x%s, before %s (0x%s), which the order puts first\n", name, at[name], prevname, prev > "/dev/stderr"
+                printf "%s is at 0x%s, before %s (0x%s), which the order puts first\n", name, at[name], prevname, substr(prev, 2) > "/dev/stderr"
                 exit 1
             }
             prev = a; prevname = name
