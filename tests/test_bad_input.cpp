@@ -82,6 +82,9 @@ std::vector<Case> catalogue() {
         {"duplicate key", {{"s.toml", kScenario + "[platform]\n"}}, run, Where::File, "s.toml", ""},
         {"unknown top-level key", {{"s.toml", "colour = 1\n" + kScenario}}, run, Where::File, "s.toml", ":1:1: colour: unknown key"},
         {"no [platform]", {{"s.toml", "[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\n"}}, run, Where::File, "s.toml", "platform"},
+        // A misspelt key that is required: the misspelling, not a missing key at line 1.
+        {"misspelt [expect]", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expct]\nresult = \"pass\"\n"}}, run, Where::File, "s.toml", ":5:2: expct: unknown key (did you mean 'expect'?)"},
+        {"misspelt platform name", {{"s.toml", "[platform]\nnmae = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\n"}}, run, Where::File, "s.toml", ":2:1: platform.nmae: unknown key (did you mean 'name'?)"},
         {"unknown platform", {{"s.toml", on("pc-nowhere")}}, run, Where::File, "s.toml", "platform.name: no platform named 'pc-nowhere'"},
         {"unknown protocol", {{"s.toml", on("pc-basic", "linux-s5")}}, run, Where::File, "s.toml", "protocol.name:"},
         {"protocol name holding a newline", {{"s.toml", on("pc-basic", "linux\\ns3")}}, run, Where::File, "s.toml", "'linux\\ns3'"},
@@ -125,6 +128,7 @@ std::vector<Case> catalogue() {
         {"disk named like a device", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + device("sata0", "ahci", "1f.0", "pci0", "disk = \"dma0\"\n")}}, run, Where::File, "platforms/p.toml", "device[2].disk"},
         // Protocol files.
         {"unknown action", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", kSuspend + "[[resume]]\nname = \"x\"\naction = \"dance\"\n"}}, run, Where::File, "protocols/q.toml", "unknown action 'dance'"},
+        {"misspelt action", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", kSuspend + "[[resume]]\nname = \"x\"\nacton = \"irqs-on\"\n"}}, run, Where::File, "protocols/q.toml", "resume[0].acton: unknown key (did you mean 'action'?)"},
         {"no platform-enter", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", "name = \"q\"\n[[suspend]]\nname = \"s\"\naction = \"sync\"\n" + kResume}}, run, Where::File, "protocols/q.toml", "suspend: the suspend list never reaches platform-enter"},
         {"two phases of one name", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", kSuspend + "[[resume]]\nname = \"enter\"\naction = \"irqs-on\"\n[[resume]]\nname = \"cpus-online\"\naction = \"cpus-online\"\n"}}, run, Where::File, "protocols/q.toml", "another phase has this name"},
         {"target S5", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", "target = \"S5\"\n" + kSuspend + kResume}}, run, Where::File, "protocols/q.toml", "target"},
@@ -156,8 +160,11 @@ std::vector<Case> catalogue() {
         {"an argument too many", {}, "graph " + regression("s3-basic") + " extra", Where::Option, "extra", ": unexpected argument of 'graph'"},
         {"a missing argument", {}, "graph", Where::Option, "graph", ": SCENARIO is required"},
         {"an option without its value", {}, good + " --junit", Where::Option, "--junit", ": needs a value"},
-        {"a run id that is no number", {}, "trace show {good} one", Where::Option, "RUN", ": expected an integer, got 'one'"},
+        {"a run id that is no number", {}, "trace show {good} one", Where::Option, "RUN", ": a run id is a whole number from 1 to 9223372036854775807, got 'one'"},
         {"-j not a number", {}, good + " -j many", Where::Option, "-j/--jobs", "got 'many'"},
+        // An option whose value was left out takes the next option as it ("--junit --db x"): a JUnit file named --db.
+        {"--junit without its value", {}, good + " --junit --db {d}/x.db", Where::Option, "--junit", ": needs a value, got the option '--db'"},
+        {"explore --out without its value", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --out --kinds callback-fail", Where::Option, "--out", ": needs a value, got the option '--kinds'"},
         {"explore --budget", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --budget 5x", Where::Option, "--budget", "'5x'"},
         {"explore --shard", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --shard 2/1", Where::Option, "--shard", ""},
         {"export --format", {}, "trace export {good} 1 --format pdf -o {d}/x.pdf", Where::Option, "--format", ": must be chrome, vcd or html, got 'pdf'"},
@@ -183,6 +190,8 @@ std::vector<Case> catalogue() {
         {"100,000-deep JSON: export html", {{"bad.db", "damage: UPDATE slice SET args = '{\"a\":' || replace(hex(zeroblob(100000)), '00', '[') || replace(hex(zeroblob(100000)), '00', ']') || '}'"}}, "trace export {d}/bad.db 1 --format html -o {d}/x.html", Where::Path, "bad.db", "slice.args: JSON nested deeper than 64 levels (slice row "},
         {"100,000-deep JSON: export chrome", {{"bad.db", "damage: UPDATE instant SET args = '{\"a\":' || replace(hex(zeroblob(100000)), '00', '[') || replace(hex(zeroblob(100000)), '00', ']') || '}'"}}, "trace export {d}/bad.db 1 -o {d}/x.json", Where::Path, "bad.db", "instant.args: JSON nested deeper than 64 levels"},
         {"text in an integer column: replay", {{"bad.db", "damage: UPDATE run SET seed = 'seven'"}}, "replay {d}/bad.db 1", Where::Path, "bad.db", "run.seed: expected an integer, got 'seven' (run row 1)"},
+        {"text in an integer column: seed in trace runs", {{"bad.db", "damage: UPDATE run SET seed = 'seven'"}}, "trace runs {d}/bad.db", Where::Path, "bad.db", "run.seed: expected an integer, got 'seven' (run row 1)"},
+        {"text in an integer column: seed in trace show", {{"bad.db", "damage: UPDATE run SET seed = 'seven'"}}, "trace show {d}/bad.db 1", Where::Path, "bad.db", "run.seed: expected an integer, got 'seven' (run row 1)"},
     };
 }
 

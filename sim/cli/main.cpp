@@ -175,6 +175,10 @@ static int run_main(int argc, char** argv) {
         std::fprintf(stderr, "quiesce: %s\n", parse_error_line(app, e, {argv + 1, argv + argc}).c_str());
         return 2;
     }
+    if (std::string missing = option_as_value(app); !missing.empty()) {
+        std::fprintf(stderr, "quiesce: %s\n", missing.c_str());
+        return 2;
+    }
     try {
         if (*run) return cmd_run(run_paths.empty() ? std::vector<std::string>{std::string(QUIESCE_DATA_DIR) + "/regression"}
                                                    : run_paths,

@@ -130,7 +130,28 @@ std::string parse_error_line(const CLI::App& app, const CLI::ParseError& e, cons
     }
     if (std::regex_match(what, m, std::regex("(\\S+): [0-9]+ required .* missing")))
         return named(m[1]) + ": needs a value" + see_help(words);
+    // A validator's own reason, after the option's name as CLI11 has it
+    // ("run: ..." for the argument the help calls RUN).
+    if (std::regex_match(what, m, std::regex("(\\S+): (.*)")) && find_option(chain, m[1]))
+        return named(m[1]) + ": " + one_line(m[2]) + see_help(words);
     return one_line(what) + see_help(words);
+}
+
+std::string option_as_value(const CLI::App& app) {
+    const std::vector<const CLI::App*> chain = command_chain(app);
+    for (const CLI::App* cmd : chain)
+        for (const CLI::Option* o : cmd->get_options()) {
+            if (!o->nonpositional() || o->get_expected_min() == 0) continue;  // a flag takes no value
+            for (const std::string& value : o->results()) {
+                if (value.size() < 2 || value[0] != '-') continue;
+                const std::string name = value.substr(0, value.find('='));
+                for (const CLI::App* c : chain)
+                    if (c->get_option_no_throw(name))
+                        return display_name(*o) + ": needs a value, got the option '" + name + "'" +
+                               see_help(command_words(chain, chain.size() - 1));
+            }
+        }
+    return "";
 }
 
 }  // namespace quiesce

@@ -6,11 +6,14 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+#include <vector>
 
 namespace quiesce {
 
@@ -76,9 +79,38 @@ const toml::node* TableReader::get(const std::string& key) {
     return table_.get(key);
 }
 
+namespace {
+// The edit distance of a and b (insertions, deletions, substitutions and
+// swaps of neighbours), up to 3.
+size_t distance(std::string_view a, std::string_view b) {
+    if (a.size() > b.size() + 2 || b.size() > a.size() + 2) return 3;
+    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+    for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    for (size_t i = 1; i <= a.size(); ++i)
+        for (size_t j = 1; j <= b.size(); ++j) {
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    return std::min<size_t>(d[a.size()][b.size()], 3);
+}
+}  // namespace
+
 void TableReader::fail(const std::string& key, const std::string& message) const {
     const toml::node* n = table_.get(key);
     if (n) fail_at(file_, *n, path_of(key), message);
+    // A key that is required and missing is often one misspelt: the
+    // misspelling, where it is, says more than "is required" at the table.
+    if (message.rfind("is required", 0) == 0 && key.size() >= 3)
+        for (const auto& [k, v] : table_) {
+            const std::string other(k.str());
+            if (!used_.count(other) && distance(other, key) <= (key.size() >= 5 ? 2u : 1u)) {
+                const auto& src = k.source();
+                throw InputError(file_, int(src.begin.line), int(src.begin.column), path_of(other),
+                                 "unknown key (did you mean '" + key + "'?)");
+            }
+        }
     fail_at(file_, table_, path_of(key), message);
 }
 

@@ -46,7 +46,7 @@ std::string trace_runs(const TraceReader& db) {
                                               : std::to_string(uint64_t(static_cast<unsigned __int128>(sim) *
                                                                         c.natural(8) / 1000000000000ULL));
             std::string decisions = decisions_text(c[9]);
-            out += fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>12} {:>7.1f}ms  {}{}\n", c[0], c[1], c[2],
+            out += fmt::format("{:>4}  {:<36} {:>6}  {:<10} {:<8} {:>12} {:>12} {:>7.1f}ms  {}{}\n", c[0], c[1], c.natural(2),
                                c[3], c[4], cycles, format_ps(sim), c.real(6), c[7],
                                decisions.empty() ? "" : (c[7].empty() ? "" : "  ") + ("(" + decisions + ")"));
         });
@@ -61,7 +61,7 @@ std::string run_title(const TraceReader& db, int64_t run_id) {
               "run.faults", "run.id"},
              [&](const Row& c) {
                 std::string decisions = decisions_text(c[7]);
-                title = fmt::format("run {}: {} (seed {}, {}): {}, outcome {}, {} simulated{}{}", run_id, c[0], c[1],
+                title = fmt::format("run {}: {} (seed {}, {}): {}, outcome {}, {} simulated{}{}", run_id, c[0], c.natural(1),
                                     c[2], c[3], c[4].empty() ? "-" : c[4],
                                     format_ps(c.natural(5)),
                                     c[6].empty() ? "" : "\n  " + c[6],
