@@ -126,6 +126,10 @@ std::vector<Case> catalogue() {
         {"no pci-host", {{"s.toml", on("p")}, {"platforms/p.toml", "name = \"p\"\n"}}, run, Where::File, "platforms/p.toml", "a platform needs exactly one pci-host"},
         {"pci-host with a parent", {{"s.toml", on("p")}, {"platforms/p.toml", "name = \"p\"\n[[device]]\nname = \"pci0\"\ntype = \"pci-host\"\nparent = \"up\"\n"}}, run, Where::File, "platforms/p.toml", "device[0].parent"},
         {"disk named like a device", {{"s.toml", on("p")}, {"platforms/p.toml", kPlatform + device("sata0", "ahci", "1f.0", "pci0", "disk = \"dma0\"\n")}}, run, Where::File, "platforms/p.toml", "device[2].disk"},
+        // Another kind of file where a scenario belongs: which kind it is, not what a scenario lacks.
+        {"a protocol file run as a scenario", {{"q.toml", kSuspend + kResume}}, "run {d}/q.toml --db {d}/out.db", Where::File, "q.toml", "suspend: this is a protocol file, not a scenario"},
+        {"a driver file given to graph", {{"d.toml", driver("suspend = []\n")}}, "graph {d}/d.toml", Where::File, "d.toml", ":1:1: driver: this is a driver file, not a scenario"},
+        {"a platform file given to explore", {{"p.toml", kPlatform}}, "explore {d}/p.toml --db {d}/out.db", Where::File, "p.toml", "this is a platform file, not a scenario"},
         // Protocol files.
         {"unknown action", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", kSuspend + "[[resume]]\nname = \"x\"\naction = \"dance\"\n"}}, run, Where::File, "protocols/q.toml", "unknown action 'dance'"},
         {"misspelt action", {{"s.toml", on("pc-basic", "q")}, {"protocols/q.toml", kSuspend + "[[resume]]\nname = \"x\"\nacton = \"irqs-on\"\n"}}, run, Where::File, "protocols/q.toml", "resume[0].acton: unknown key (did you mean 'action'?)"},

@@ -192,25 +192,19 @@ int cmd_validate(const std::vector<std::string>& files) {
     for (const auto& f : collect(files)) {
         try {
             const toml::table doc = parse_toml_file(f);
-            if (doc.contains("driver")) {  // a driver file (scenarios/drivers/)
-                load_driver(f);
+            // A driver (scenarios/drivers/), protocol (scenarios/protocols/:
+            // its [[suspend]] phases), platform (scenarios/platforms/: cpus,
+            // memory, [[device]]) or device file (scenarios/devices/: one
+            // [device]) is checked as its own kind.
+            std::string key;
+            const std::string kind = other_file_kind(doc, key);
+            if (!kind.empty()) {
+                if (kind == "driver") load_driver(f);
+                else if (kind == "protocol") load_protocol(f);
+                else if (kind == "platform") load_platform(f);
+                else load_device_file(f);
                 std::printf("ok: %s\n", f.c_str());
                 continue;
-            }
-            // Without [expect], which every scenario has: a protocol
-            // (scenarios/protocols/: its [[suspend]] phases), a platform
-            // (scenarios/platforms/: cpus, memory, [[device]]) or a device
-            // file (scenarios/devices/: one [device]) checked as its own kind.
-            if (!doc.contains("expect")) {
-                bool other = true;
-                if (doc.contains("suspend") || doc.contains("target")) load_protocol(f);
-                else if (doc.contains("cpus") || doc.contains("memory")) load_platform(f);
-                else if (doc["device"].is_table()) load_device_file(f);
-                else other = false;
-                if (other) {
-                    std::printf("ok: %s\n", f.c_str());
-                    continue;
-                }
             }
             Scenario s = load_scenario(f);
             preflight(s);

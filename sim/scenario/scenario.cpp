@@ -37,6 +37,22 @@ bool parse_trace_level(const std::string& text, TraceLevel& out) {
     return true;
 }
 
+std::string other_file_kind(const toml::table& doc, std::string& key) {
+    if (doc.contains("expect") || doc.contains("platform")) return "";
+    for (const auto& [k, kind] : {std::pair<const char*, const char*>{"driver", "driver"}, {"suspend", "protocol"},
+                                  {"target", "protocol"}, {"cpus", "platform"}, {"memory", "platform"}}) {
+        if (doc.contains(k)) {
+            key = k;
+            return kind;
+        }
+    }
+    if (doc["device"].is_table() || doc["device"].is_array_of_tables()) {  // [device], or a platform's [[device]]s
+        key = "device";
+        return doc["device"].is_table() ? "device" : "platform";
+    }
+    return "";
+}
+
 std::string resolve_data_file(const std::string& scenario_file, const std::string& kind, const std::string& name) {
     fs::path dir = fs::path(scenario_file).parent_path();
     std::vector<fs::path> candidates = {dir / kind / (name + ".toml"), dir / ".." / kind / (name + ".toml"),
@@ -165,6 +181,13 @@ namespace {
 
 Scenario load_scenario_files(const std::string& path) {
     toml::table root = parse_toml_file(path);
+    std::string key;
+    if (const std::string kind = other_file_kind(root, key); !kind.empty()) {
+        const auto& src = root.get(key)->source();
+        throw InputError(path, int(src.begin.line), int(src.begin.column), key,
+                         "this is a " + kind + " file, not a scenario (a scenario names its [platform] and [protocol]; "
+                         "quiesce validate checks " + kind + " files)");
+    }
     TableReader top(path, root, "");
     Scenario s;
     s.file = path;

@@ -228,8 +228,15 @@ struct Scenario {
 };
 
 // Loads, resolves (platform, protocol) and validates a scenario file.
-// Throws InputError naming file:line:column and key.
+// Throws InputError naming file:line:column and key; for a driver,
+// protocol, platform or device file, says which it is.
 Scenario load_scenario(const std::string& path);
+// What a file other than a scenario is, by its top-level keys: "driver"
+// ([driver]), "protocol" ([[suspend]], target), "platform" (cpus, memory,
+// [[device]]) or "device" (one [device] table), with the key that tells (in
+// `key`); "" for
+// a scenario (it has [expect] or [platform]) or anything else.
+std::string other_file_kind(const toml::table& doc, std::string& key);
 // Checks names, parents, slots, ports, drives and links (no cycle) as it
 // reads: a spec it returns makes a graph.
 PlatformSpec load_platform(const std::string& path);
