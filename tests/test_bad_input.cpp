@@ -152,7 +152,9 @@ std::vector<Case> catalogue() {
         {"--seed -1", {}, good + " --seed -1", Where::Option, "--seed", "got '-1'"},
         {"-j 0", {}, good + " -j 0", Where::Option, "-j/--jobs", "0"},
         {"--fault of no kind", {}, good + " --fault kind=nope", Where::Option, "--fault 1", "unknown fault kind 'nope'"},
-        {"--order incomplete", {}, good + " --order dma0", Where::Option, "--order", "must name every device once"},
+        {"--order incomplete", {}, good + " --order dma0", Where::Option, "--order", "must name every device once: 'dma1' is missing"},
+        {"--order with an unknown device", {}, good + " --order pci0,rp0,dma0,zzz", Where::Option, "--order", "must name every device once: 'zzz' is no device of the platform"},
+        {"--order with a device twice", {}, good + " --order pci0,rp0,dma0,dma0,dma1", Where::Option, "--order", "must name every device once: 'dma0' is named twice"},
         {"--junit into no directory", {}, good + " --junit {d}/nodir/x.xml", Where::Path, "nodir/x.xml", "--junit"},
         {"unknown option", {}, good + " --frobnicate", Where::Option, "--frobnicate", ": unknown option of 'run'"},
         {"unknown command", {}, "frobnicate", Where::Option, "frobnicate", ": unknown command (run, validate, "},
@@ -336,7 +338,7 @@ TEST_CASE("bad input: a bad duration reads alike in scenario and device and driv
     // The value as written, and the reason it is refused.
     const std::vector<std::pair<std::string, std::string>> values = {
         {"\"50\"", "'50' needs a unit: ps, ns, us, ms or s"},
-        {"\"5xs\"", "'5xs' needs a unit: ps, ns, us, ms or s"},
+        {"\"5xs\"", "'5xs': unknown unit 'xs' (ps, ns, us, ms or s)"},
         {"\"-5us\"", "'-5us' does not start with a number"},
         {"\"abc\"", "'abc' does not start with a number"},
         {"5", "'5' needs a unit: ps, ns, us, ms or s"},
@@ -370,7 +372,8 @@ TEST_CASE("bad input: a bad size reads alike in scenario and platform and device
     const std::string qgpu = quiesce::test::read_text(std::string(QUIESCE_DATA_DIR) + "/devices/qgpu.toml");
     const std::string bar_line = line_of(qgpu, "bar = \"4KiB\"");
     const std::vector<std::pair<std::string, std::string>> values = {
-        {"\"4xB\"", "'4xB' needs a unit: B, KiB, MiB or GiB"},
+        {"\"4xB\"", "'4xB': unknown unit 'xB' (B, KiB, MiB or GiB)"},
+        {"\"1TiB\"", "'1TiB': unknown unit 'TiB' (B, KiB, MiB or GiB)"},  // not "needs a unit": it has one
         {"\"..4KiB\"", "'..4KiB' is not a number"},
         {"\"1.5B\"", "'1.5B' is not a whole number of the base unit"},
         {"\"-1KiB\"", "'-1KiB' does not start with a number"},

@@ -98,6 +98,14 @@ Cycles ClockDomain::cycles_in(Picos duration) const {
     return Cycles(static_cast<uint64_t>((num + kPsPerSecond - 1) / kPsPerSecond));
 }
 
+namespace {
+// No unit, or one not among `units`: which of the two, and the units there are.
+std::invalid_argument unit_error(const std::string& text, const std::string& unit, const char* units) {
+    if (unit.empty()) return std::invalid_argument(quoted(text) + " needs a unit: " + units);
+    return std::invalid_argument(quoted(text) + ": unknown unit " + quoted(unit) + " (" + units + ")");
+}
+}  // namespace
+
 Picos parse_duration(const std::string& text) {
     long double number;
     std::string unit;
@@ -108,7 +116,7 @@ Picos parse_duration(const std::string& text) {
     else if (unit == "us") scale = 1e6L;
     else if (unit == "ms") scale = 1e9L;
     else if (unit == "s") scale = 1e12L;
-    else throw std::invalid_argument(quoted(text) + " needs a unit: ps, ns, us, ms or s");
+    else throw unit_error(text, unit, "ps, ns, us, ms or s");
     // Picoseconds in 64 bits: 1.8e19 ps.
     return scaled(number, scale, text, "a duration is at most 18000000s (about 208 days)");
 }
@@ -122,7 +130,7 @@ uint64_t parse_size(const std::string& text) {
     else if (unit == "KiB") scale = 1024.0L;
     else if (unit == "MiB") scale = 1024.0L * 1024;
     else if (unit == "GiB") scale = 1024.0L * 1024 * 1024;
-    else throw std::invalid_argument(quoted(text) + " needs a unit: B, KiB, MiB or GiB");
+    else throw unit_error(text, unit, "B, KiB, MiB or GiB");
     return scaled(number, scale, text);
 }
 
@@ -135,7 +143,7 @@ uint64_t parse_hz(const std::string& text) {
     else if (unit == "kHz") scale = 1e3L;
     else if (unit == "MHz") scale = 1e6L;
     else if (unit == "GHz") scale = 1e9L;
-    else throw std::invalid_argument(quoted(text) + " needs a unit: Hz, kHz, MHz or GHz");
+    else throw unit_error(text, unit, "Hz, kHz, MHz or GHz");
     uint64_t hz = scaled(number, scale, text);
     if (hz == 0) throw std::invalid_argument(quoted(text) + " must be above 0 Hz");
     return hz;

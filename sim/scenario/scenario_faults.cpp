@@ -178,7 +178,15 @@ std::string check_order(const Scenario& s, const std::vector<std::string>& order
     if (got == want) return "";
     std::string all;
     for (const auto& d : g.devices()) all += (all.empty() ? "" : ", ") + d;
-    return "must name every device once (" + all + ")";
+    // Which name is wrong: one the platform lacks, one named twice, one left out.
+    std::string what;
+    for (size_t i = 0; i < got.size() && what.empty(); ++i) {
+        if (!std::binary_search(want.begin(), want.end(), got[i])) what = "'" + got[i] + "' is no device of the platform";
+        else if (i > 0 && got[i] == got[i - 1]) what = "'" + got[i] + "' is named twice";
+    }
+    for (size_t i = 0; i < want.size() && what.empty(); ++i)
+        if (!std::binary_search(got.begin(), got.end(), want[i])) what = "'" + want[i] + "' is missing";
+    return "must name every device once: " + what + " (" + all + ")";
 }
 
 void set_order(Scenario& s, const std::string& text) {
