@@ -43,41 +43,36 @@ void parse_budget(const std::string& text, ExploreOptions& o) {
 }  // namespace
 
 namespace {
-// Whether `text` is a whole number in decimal from `lo` to 2^63-1; if so
-// it is left without leading zeros, which CLI11 would otherwise read as an
-// octal number (its integer conversion takes C's prefixes: 010 is 8).
-bool decimal_in_range(std::string& text, uint64_t lo) {
-    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return false;
-    errno = 0;
-    char* end = nullptr;
-    const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-    if (*end || errno == ERANGE || value > uint64_t(INT64_MAX) || value < lo) return false;
-    text = std::to_string(value);
-    return true;
+// Whole numbers in decimal from `lo` to 2^63-1 (the trace database keeps
+// them as signed 64-bit integers), no sign, no blank: `what` ("a seed")
+// names one in the reason. A number passed on loses its leading zeros,
+// which CLI11 would read as an octal prefix (its integer conversion takes
+// C's prefixes: 010 is 8).
+CLI::Validator decimal_validator(uint64_t lo, const std::string& what, const std::string& name) {
+    return CLI::Validator(
+        [lo, what](std::string& text) -> std::string {
+            errno = 0;
+            char* end = nullptr;
+            const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || *end ||
+                errno == ERANGE || value > uint64_t(INT64_MAX) || value < lo)
+                return what + " is a whole number from " + std::to_string(lo) + " to 9223372036854775807, got '" +
+                       text + "'";
+            text = std::to_string(value);
+            return "";
+        },
+        name, what);
 }
 }  // namespace
 
 const CLI::Validator& seed_validator() {
-    // --seed: what a scenario file's seed may be, 0 to 2^63-1 (the trace
-    // database keeps it as a signed 64-bit integer); no sign, no blank.
-    static const CLI::Validator v(
-        [](std::string& text) -> std::string {
-            if (!decimal_in_range(text, 0))
-                return "a seed is a whole number from 0 to 9223372036854775807, got '" + text + "'";
-            return "";
-        },
-        "SEED", "seed");
+    // --seed: what a scenario file's seed may be.
+    static const CLI::Validator v = decimal_validator(0, "a seed", "SEED");
     return v;
 }
 
 const CLI::Validator& run_id_validator() {
-    static const CLI::Validator v(
-        [](std::string& text) -> std::string {
-            if (!decimal_in_range(text, 1))
-                return "a run id is a whole number from 1 to 9223372036854775807, got '" + text + "'";
-            return "";
-        },
-        "RUN", "run id");
+    static const CLI::Validator v = decimal_validator(1, "a run id", "RUN");
     return v;
 }
 
