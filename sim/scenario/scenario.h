@@ -234,8 +234,7 @@ Scenario load_scenario(const std::string& path);
 // What a file other than a scenario is, by its top-level keys: "driver"
 // ([driver]), "protocol" ([[suspend]], target), "platform" (cpus, memory,
 // [[device]]) or "device" (one [device] table), with the key that tells (in
-// `key`); "" for
-// a scenario (it has [expect] or [platform]) or anything else.
+// `key`); "" for a scenario (it has [expect] or [platform]) or anything else.
 std::string other_file_kind(const toml::table& doc, std::string& key);
 // Checks names, parents, slots, ports, drives and links (no cycle) as it
 // reads: a spec it returns makes a graph.
