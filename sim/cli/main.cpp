@@ -79,8 +79,9 @@ static int run_main(int argc, char** argv) {
         ->allow_extra_args(false);
 
     std::vector<std::string> validate_files;
-    auto* validate = app.add_subcommand("validate", "Check scenario files without running them");
-    validate->add_option("files", validate_files, "Scenario files or directories")->required();
+    auto* validate = app.add_subcommand(
+        "validate", "Check scenario, driver, protocol, platform and device files without running them");
+    validate->add_option("files", validate_files, "Files or directories (each file checked as its kind)")->required();
 
     ExploreArgs ex;
     auto* explore = app.add_subcommand("explore", "Try fault points on a scenario: which ones break it, with reproducers");
