@@ -168,6 +168,8 @@ std::vector<Case> catalogue() {
         {"an option without its value", {}, good + " --junit", Where::Option, "--junit", ": needs a value"},
         {"a run id that is no number", {}, "trace show {good} one", Where::Option, "RUN", ": a run id is a whole number from 1 to 9223372036854775807, got 'one'"},
         {"-j not a number", {}, good + " -j many", Where::Option, "-j/--jobs", "got 'many'"},
+        // Every whole-number option reads decimal: 0300 is 300 (out of range), not C's octal 192.
+        {"-j with a leading zero", {}, good + " -j 0300", Where::Option, "-j/--jobs", ": must be 1 to 256, got '300'"},
         // An option whose value was left out takes the next option as it ("--junit --db x"): a JUnit file named --db.
         {"--junit without its value", {}, good + " --junit --db {d}/x.db", Where::Option, "--junit", ": needs a value, got the option '--db'"},
         {"explore --out without its value", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --out --kinds callback-fail", Where::Option, "--out", ": needs a value, got the option '--kinds'"},

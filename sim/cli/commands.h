@@ -27,8 +27,12 @@ struct ExploreArgs {
 };
 // --seed: a scenario file's seed, 0 to 2^63-1 (run's and explore's).
 const CLI::Validator& seed_validator();
-// A run id of a trace database, 1 to 2^63-1, in decimal (010 is run 10).
+// A run id of a trace database, 1 to 2^63-1, in decimal.
 const CLI::Validator& run_id_validator();
+// Every whole-number option of `app` and its commands reads a leading zero
+// as decimal: 010 is 10 (CLI11's conversion takes C's prefixes: 010 would
+// be 8). Called once every option is declared.
+void decimal_whole_numbers(CLI::App& app);
 // Adds explore's options to its subcommand, bound to `a`.
 void add_explore_options(CLI::App& explore, ExploreArgs& a);
 // After parsing: --kinds, --shard, --budget, --no-prefix and --no-rollback into a.opts

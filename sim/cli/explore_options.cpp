@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -45,9 +46,8 @@ void parse_budget(const std::string& text, ExploreOptions& o) {
 namespace {
 // Whole numbers in decimal from `lo` to 2^63-1 (the trace database keeps
 // them as signed 64-bit integers), no sign, no blank: `what` ("a seed")
-// names one in the reason. A number passed on loses its leading zeros,
-// which CLI11 would read as an octal prefix (its integer conversion takes
-// C's prefixes: 010 is 8).
+// names one in the reason. Leading zeros are gone by then
+// (decimal_whole_numbers).
 CLI::Validator decimal_validator(uint64_t lo, const std::string& what, const std::string& name) {
     return CLI::Validator(
         [lo, what](std::string& text) -> std::string {
@@ -58,12 +58,30 @@ CLI::Validator decimal_validator(uint64_t lo, const std::string& what, const std
                 errno == ERANGE || value > uint64_t(INT64_MAX) || value < lo)
                 return what + " is a whole number from " + std::to_string(lo) + " to 9223372036854775807, got '" +
                        text + "'";
-            text = std::to_string(value);
             return "";
         },
         name, what);
 }
+
+// "010" as "10", "-007" as "-7": a whole number written in decimal with
+// leading zeros, without them. Anything else as it is.
+std::string without_leading_zeros(std::string text) {
+    const size_t sign = text.size() > 1 && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+    if (text.size() < sign + 2 || text[sign] != '0' || text.find_first_not_of("0123456789", sign) != std::string::npos)
+        return text;
+    const size_t first = std::min(text.find_first_not_of('0', sign), text.size() - 1);
+    return text.substr(0, sign) + text.substr(first);
+}
 }  // namespace
+
+void decimal_whole_numbers(CLI::App& app) {
+    for (CLI::Option* o : app.get_options()) {
+        const std::string type = o->get_type_name();
+        if (type.rfind("INT", 0) == 0 || type.rfind("UINT", 0) == 0)
+            o->transform(without_leading_zeros, "", "decimal");  // runs before the option's other validators
+    }
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) decimal_whole_numbers(*sub);
+}
 
 const CLI::Validator& seed_validator() {
     // --seed: what a scenario file's seed may be.
@@ -93,7 +111,7 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
                        "At most this many variants (\"500\"), or this much wall time (\"90s\", \"5m\", \"1h\"): "
                        "the runs still going then are stopped (default: all)");
     explore.add_option("--seed", o.seed, "The random strategy's and the order sample's seed (default 1)")
-        ->transform(seed_validator());
+        ->check(seed_validator());
     explore.add_option("-j,--jobs", o.jobs, "Variants run in parallel (default 1)")->check(CLI::Range(1, 256));
     explore.add_option("--shard", a.shard, "I/N: run every Nth variant from the Ith (default 0/1)");
     explore.add_option("--db", a.db, "Trace database to write (default: a new quiesce-<time>.db here)");
@@ -131,9 +149,9 @@ void settle_explore_args(ExploreArgs& a) {
         if (!k.empty()) a.opts.kinds.push_back(k);
     // An empty name (a stray comma, or --kinds "") is a mistake, not a wish
     // for every kind, which leaving --kinds out asks for.
-    const bool stray = !a.kinds.empty() && (a.kinds.front() == ',' || a.kinds.back() == ',');
+    const std::string& k = a.kinds;
     if (a.kinds_given && a.kinds_given->count() > 0 &&
-        (a.opts.kinds.empty() || stray || a.kinds.find(",,") != std::string::npos))
+        (k.empty() || k.front() == ',' || k.back() == ',' || k.find(",,") != std::string::npos))
         throw InputError("--kinds: fault kinds separated by commas, without an empty one, got '" + a.kinds + "'");
     unsigned i = 0, n = 0;
     char slash = 0;

@@ -63,6 +63,7 @@ std::optional<ExploreArgs> explore_args_of(const std::string& command) {
     CLI::App app;
     ExploreArgs a;
     add_explore_options(*app.add_subcommand("explore", ""), a);
+    decimal_whole_numbers(app);
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 takes them last first, no program
     try {
         app.parse(reversed);

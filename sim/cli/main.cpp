@@ -67,7 +67,7 @@ static int run_main(int argc, char** argv) {
                                             std::string(QUIESCE_DATA_DIR) + "/regression)");
     run->add_option("--db", db, "Trace database to write (default: a new quiesce-<time>.db here)");
     run->add_option("--junit", junit, "Write JUnit XML to this file");
-    run->add_option("--seed", seed, "Override every scenario's seed")->transform(seed_validator());
+    run->add_option("--seed", seed, "Override every scenario's seed")->check(seed_validator());
     std::vector<std::string> run_faults;
     unsigned run_jobs = 1;
     std::string run_order;
@@ -106,7 +106,7 @@ static int run_main(int argc, char** argv) {
     int64_t replay_run = 0;
     auto* replay = app.add_subcommand("replay", "Run a recorded run again and check its digest is identical");
     replay->add_option("db", replay_db, "Trace database")->required();
-    replay->add_option("run", replay_run, "Run id")->required()->transform(run_id_validator());
+    replay->add_option("run", replay_run, "Run id")->required()->check(run_id_validator());
 
     std::string graph_file;
     auto* graph = app.add_subcommand("graph", "Print a scenario's device graph as DOT");
@@ -128,11 +128,11 @@ static int run_main(int argc, char** argv) {
     int64_t show_run = 0, diff_a = 0, diff_b = 0;
     auto* show = trace->add_subcommand("show", "A text timeline of one run");
     show->add_option("db", trace_db, "Trace database")->required();
-    show->add_option("run", show_run, "Run id")->required()->transform(run_id_validator());
+    show->add_option("run", show_run, "Run id")->required()->check(run_id_validator());
     auto* diff = trace->add_subcommand("diff", "Where run B first departs from run A, and the phases side by side");
     diff->add_option("db", trace_db, "Trace database")->required();
-    diff->add_option("a", diff_a, "Run A (e.g. the passing one)")->required()->transform(run_id_validator());
-    diff->add_option("b", diff_b, "Run B (e.g. the failing one)")->required()->transform(run_id_validator());
+    diff->add_option("a", diff_a, "Run A (e.g. the passing one)")->required()->check(run_id_validator());
+    diff->add_option("b", diff_b, "Run B (e.g. the failing one)")->required()->check(run_id_validator());
     std::string diff_format = "text", diff_out;
     diff->add_option("--format", diff_format, "text, or html: a page with both runs side by side")
         ->check(CLI::IsMember({"text", "html"}));
@@ -164,6 +164,7 @@ static int run_main(int argc, char** argv) {
                       "Stop the statement after this many seconds, an input error (default 5)")
         ->check(kTimeout);
 
+    decimal_whole_numbers(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
