@@ -23,8 +23,16 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # speedscope (tests/speedscope.sh) comes from the npm registry: Node.js and
-# npm, Debian's unless the machine has its own.
-if [ "${1:-}" = --tests ] && ! { command -v node && command -v npm; } >/dev/null; then missing+=(nodejs npm); fi
+# npm, Debian's unless the machine has its own. A node from elsewhere
+# (nodesource's) whose npm does not run keeps its node: Debian's npm cannot
+# be installed beside it, and scripts/npm fetches npm itself (with curl).
+if [ "${1:-}" = --tests ]; then
+  if ! command -v node >/dev/null; then missing+=(nodejs npm)
+  elif ! { command -v npm >/dev/null && npm --version >/dev/null 2>&1; }; then
+    if apt-get install -s -qq npm >/dev/null 2>&1; then missing+=(npm)
+    else command -v curl >/dev/null || missing+=(curl); fi
+  fi
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}"
 SUDO=""

@@ -4,7 +4,7 @@
 # Chromium on a run's HTML timeline and on the multi-run summary page.
 #   scripts/screenshots.sh [BUILD_DIR]      (default: build)
 # Needs: gtkwave, xvfb (xvfb-run), imagemagick (import), chromium; and for
-# the Chrome JSON in speedscope, node and npm (speedscope and playwright-core
+# the Chrome JSON in speedscope, node and npm (scripts/npm; speedscope and playwright-core
 # are installed from the npm registry into the scratch folder) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ ROOT="$(pwd)"
 Q="$ROOT/${1:-build}/quiesce"
 OUT="$ROOT/docs/images"
 missing=()
-for c in gtkwave xvfb-run import chromium node npm python3; do command -v "$c" >/dev/null || missing+=("$c"); done
+for c in gtkwave xvfb-run import chromium node python3; do command -v "$c" >/dev/null || missing+=("$c"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "screenshots: missing ${missing[*]} (apt-get install gtkwave xvfb imagemagick chromium)" >&2
   exit 2
@@ -52,7 +52,7 @@ chrome summary/index.html "$OUT/summary.png"
 # speedscope on the Chrome JSON, served from localhost, on the kernel's
 # thread (speedscope shows one thread at a time; `n` steps to the next).
 "$Q" trace export runs.db 1 --format chrome -o run.json
-npm install --silent --prefix "$W/npm" speedscope@1 playwright-core >npm.log 2>&1
+"$ROOT/scripts/npm" install --silent --prefix "$W/npm" speedscope@1 playwright-core >npm.log 2>&1
 mkdir site && cp -r "$W"/npm/node_modules/speedscope/dist/release/. site/ && cp run.json site/
 port=$((20000 + $$ % 20000))
 (cd site && exec python3 -m http.server "$port" --bind 127.0.0.1 >../http.log 2>&1) &

@@ -10,11 +10,11 @@
 set -uo pipefail
 q=$1 src=$2 work=$3
 fail() { echo "speedscope: FAIL: $*" >&2; exit 1; }
-command -v node >/dev/null && command -v npm >/dev/null || fail "node and npm are needed (the npm registry's speedscope)"
+command -v node >/dev/null || fail "node is needed (the npm registry's speedscope)"
 command -v chromium >/dev/null || fail "chromium is needed (scripts/install-deps.sh --tests)"
 mkdir -p "$work"
 if [ ! -d "$work/node_modules/speedscope" ] || [ ! -d "$work/node_modules/playwright-core" ]; then
-  npm install --silent --no-audit --no-fund --prefix "$work" speedscope@1 playwright-core >"$work/npm.log" 2>&1 ||
+  "$src/scripts/npm" install --silent --no-audit --no-fund --prefix "$work" speedscope@1 playwright-core >"$work/npm.log" 2>&1 ||
     fail "npm install speedscope playwright-core failed: $(tail -3 "$work/npm.log")"
 fi
 site=$work/site
