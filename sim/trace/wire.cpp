@@ -229,6 +229,10 @@ void StreamDecoder::feed(const std::string& bytes) {
             ev.write = r.u64() != 0;
             ev.initiator = r.str();
             uint64_t nargs = r.u64();
+            // One allocation of the arguments' size, not a vector grown one
+            // at a time (each argument is two lengths at least: a damaged
+            // count reserves no more than the bytes left could hold).
+            if (r.ok && nargs) ev.args.reserve(size_t(std::min<uint64_t>(nargs, (bytes.size() - r.pos) / 2)));
             for (uint64_t i = 0; i < nargs && r.ok; ++i) {
                 std::string k = r.str();
                 ev.args.push_back({k, r.str()});
