@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <initializer_list>
 #include <string>
 
@@ -52,6 +54,30 @@ void check_yes(Facts& f, std::initializer_list<const char*> keys) {
         CHECK(f[k] == "yes");
     }
 }
+
+// The smaps fields of the mapping holding `p`: its VmFlags ("hg": advised
+// to take huge pages) and how much of it is in huge pages.
+struct Mapping {
+    std::string flags;
+    size_t huge_kb = 0;
+};
+Mapping mapping_of(const void* p) {
+    std::ifstream in("/proc/self/smaps");
+    Mapping m;
+    bool inside = false;
+    for (std::string line; std::getline(in, line);) {
+        unsigned long lo = 0, hi = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+            inside = addr(p) >= lo && addr(p) < hi;
+            continue;
+        }
+        if (!inside) continue;
+        if (line.rfind("VmFlags:", 0) == 0) m.flags = line.substr(8);
+        if (line.rfind("AnonHugePages:", 0) == 0) m.huge_kb = std::stoul(line.substr(14));
+    }
+    return m;
+}
+bool advised_huge(const void* p) { return (" " + mapping_of(p).flags + " ").find(" hg ") != std::string::npos; }
 
 }  // namespace
 
@@ -237,6 +263,66 @@ TEST_CASE("heap arena: a child that leaves allocates from glibc again and still 
     CHECK(f["later owned"] == "no");
     CHECK(f["grown owned"] == "no");
     CHECK(f["grown kept"] == "yes");
+}
+
+TEST_CASE("heap arena: after prefer_huge_pages the region grows in 2 MiB pages from a fresh 2 MiB", "[heap_arena]") {
+    Facts f = in_child([](Facts& f) {
+        void* before = filled(1000, 1);
+        f["before advised"] = yes(advised_huge(before));
+        heap_arena::prefer_huge_pages();
+        const size_t used = heap_arena::used();
+        char* big = static_cast<char*>(filled(size_t(1) << 20, 2));
+        f["owned"] = yes(heap_arena::owns(big));
+        f["advised"] = yes(advised_huge(big));
+        f["before still"] = yes(!advised_huge(before));
+        // The first chunk after it starts the next 2 MiB (what it holds 8
+        // bytes past the chunk's header, itself 8 past the boundary).
+        f["at boundary"] = yes((addr(big) - 16) % (size_t(2) << 20) == 0);
+        f["skipped"] = std::to_string(heap_arena::used() - used);
+        f["thp"] = yes(mapping_of(big).huge_kb > 0);
+        f["intact"] = yes(all(before, 1, 1000) && all(big, 2, size_t(1) << 20));
+    });
+    CHECK(f["before advised"] == "no");
+    check_yes(f, {"owned", "advised", "before still", "at boundary", "intact"});
+    // The rest of the first 2 MiB is left as address space; the chunk is 1 MiB and its class's rounding.
+    CHECK(std::stoul(f["skipped"]) >= (size_t(1) << 20));
+    CHECK(std::stoul(f["skipped"]) < (size_t(4) << 20));
+    std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string modes((std::istreambuf_iterator<char>(thp)), std::istreambuf_iterator<char>());
+    INFO("THP modes: " << modes << " (the kernel may have had no free 2 MiB page)");
+    if (modes.find("[never]") == std::string::npos && f["thp"] == "no") WARN("no huge page was given");
+}
+
+TEST_CASE("heap arena: a block of 4 MiB or more from glibc is asked to take huge pages", "[heap_arena]") {
+    REQUIRE_FALSE(heap_arena::active());
+    // Past glibc's largest mmap threshold (32 MiB): a mapping of its own,
+    // which nothing before this test advised.
+    const size_t n = size_t(64) << 20;
+    char* big = static_cast<char*>(std::malloc(n));
+    REQUIRE(big);
+    const uintptr_t inner = (addr(big) + (size_t(2) << 20) - 1) / (size_t(2) << 20) * (size_t(2) << 20);
+    CHECK(advised_huge(reinterpret_cast<void*>(inner)));
+    std::free(big);
+    ::setenv("QUIESCE_ARENA_HUGE_PAGES", "0", 1);
+    char* plain = static_cast<char*>(std::malloc(n));
+    ::unsetenv("QUIESCE_ARENA_HUGE_PAGES");
+    REQUIRE(plain);
+    CHECK_FALSE(advised_huge(plain + n / 2));
+    std::free(plain);
+}
+
+TEST_CASE("heap arena: QUIESCE_ARENA_HUGE_PAGES=0 and a child that does not ask keep small pages", "[heap_arena]") {
+    Facts f = in_child([](Facts& f) {
+        char* plain = static_cast<char*>(filled(size_t(1) << 20, 3));
+        f["plain advised"] = yes(advised_huge(plain));
+        ::setenv("QUIESCE_ARENA_HUGE_PAGES", "0", 1);
+        heap_arena::prefer_huge_pages();
+        char* off = static_cast<char*>(filled(size_t(3) << 20, 4));
+        f["off advised"] = yes(advised_huge(off));
+        ::unsetenv("QUIESCE_ARENA_HUGE_PAGES");
+    });
+    CHECK(f["plain advised"] == "no");
+    CHECK(f["off advised"] == "no");
 }
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -71,6 +72,7 @@ struct Arena {
     Free* free_[kClasses];
 };
 Arena g;
+bool g_huge;                           // new commits in transparent huge pages (prefer_huge_pages)
 size_t (*glibc_usable)(void*);
 size_t page;
 
@@ -80,6 +82,27 @@ __attribute__((constructor)) void find_glibc_usable() {
 }
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+// QUIESCE_ARENA_HUGE_PAGES=0: no huge pages asked for anywhere (for measuring).
+bool huge_off() {
+    const char* off = ::getenv("QUIESCE_ARENA_HUGE_PAGES");
+    return off && std::strcmp(off, "0") == 0;
+}
+
+// A block of glibc's this big - a run's stream read from its child, the
+// events decoded from it - is asked to take huge pages where whole 2 MiB of
+// it lie (glibc maps it fresh, or it lies in fresh heap): glibc does this
+// itself with the tunable glibc.malloc.hugetlb=1, which only the
+// environment of a starting process can set.
+constexpr size_t kHugeBlock = size_t(4) << 20;
+void* huge_block(void* p, size_t n) {
+    if (p && n >= kHugeBlock && !huge_off()) {
+        const uintptr_t from = round_up(reinterpret_cast<uintptr_t>(p), kCommit);
+        const uintptr_t to = (reinterpret_cast<uintptr_t>(p) + n) / kCommit * kCommit;
+        if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_HUGEPAGE);
+    }
+    return p;
+}
 
 // A chunk's size (header included, a multiple of 16) by its class, and back.
 int class_of(size_t total) {
@@ -117,6 +140,7 @@ char* from_top(size_t total) {
         if (::mmap(g.committed, kCommit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
             MAP_FAILED)
             return nullptr;
+        if (g_huge) ::madvise(g.committed, kCommit, MADV_HUGEPAGE);
         g.committed += kCommit;
     }
     g.top = c + total;
@@ -185,7 +209,7 @@ void* aligned(size_t align, size_t n) {
 extern "C" {
 
 void* malloc(size_t n) noexcept {
-    if (!g.active) return __libc_malloc(n);
+    if (!g.active) return huge_block(__libc_malloc(n), n);
     bool fresh = false;
     return arena_alloc(n, fresh);
 }
@@ -198,7 +222,7 @@ void free(void* p) noexcept {
 }
 
 void* calloc(size_t a, size_t b) noexcept {
-    if (!g.active) return __libc_calloc(a, b);
+    if (!g.active) return huge_block(__libc_calloc(a, b), a * b);
     size_t n = 0;
     if (__builtin_mul_overflow(a, b, &n)) {
         errno = ENOMEM;
@@ -223,7 +247,7 @@ void* realloc(void* p, size_t n) noexcept {
         return nullptr;
     }
     const bool mine = g.mine.holds(p);
-    if (!g.active && !mine && !older_holding(p)) return __libc_realloc(p, n);
+    if (!g.active && !mine && !older_holding(p)) return huge_block(__libc_realloc(p, n), n);
     const size_t old = malloc_usable_size(p);
     // Kept where it is while it fits in no more than twice what it needs.
     if (mine && n <= old && n > old / 2) return p;
@@ -273,8 +297,10 @@ namespace quiesce::heap_arena {
 
 bool enter() {
     if (g.mine.base && g.nolder == kGenerations) return false;  // the inherited region goes on
-    void* r = ::mmap(nullptr, kRegion, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* r = ::mmap(nullptr, kRegion + kCommit, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (r == MAP_FAILED) return false;
+    r = reinterpret_cast<void*>(round_up(reinterpret_cast<uintptr_t>(r), kCommit));
+    g_huge = false;
     if (g.mine.base) g.older[g.nolder++] = g.mine;
     g.mine = {static_cast<char*>(r)};
     g.committed = g.mine.base;
@@ -282,6 +308,17 @@ bool enter() {
     std::memset(g.free_, 0, sizeof g.free_);
     g.active = true;
     return true;
+}
+
+void prefer_huge_pages() {
+    if (!g.active || g_huge) return;
+    if (huge_off()) return;
+    g_huge = true;
+    // The commit in use has pages touched already, so the kernel would back
+    // the rest of it with small pages: what follows starts at the next
+    // commit, the rest of this one left as address space, never touched.
+    const size_t at = size_t(g.top - 8 - g.mine.base);
+    if (at % kCommit != 0) g.top = g.mine.base + round_up(at, kCommit) + 8;
 }
 
 void leave() { g.active = false; }
@@ -298,6 +335,7 @@ size_t used() { return g.active ? size_t(g.top - g.mine.base) : 0; }
 
 namespace quiesce::heap_arena {
 bool enter() { return false; }
+void prefer_huge_pages() {}
 void leave() {}
 bool active() { return false; }
 bool owns(const void*) { return false; }

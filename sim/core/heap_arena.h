@@ -25,6 +25,15 @@ namespace quiesce::heap_arena {
 // (glibc's malloc kept) when compiled out, when the region cannot be mapped,
 // or after too many nested enters (then the region inherited stays in use).
 bool enter();
+// From here on the region grows in 2 MiB transparent huge pages where the
+// kernel has them (THP in madvise mode): a process about to allocate
+// megabytes - a child that elaborates a platform - takes one fault per 2 MiB
+// instead of one per 4 KiB page it touches, and a fork of it copies a page
+// directory entry per 2 MiB, not 512 page table entries. A child forked at a
+// pause, which touches a few fresh pages, does not call it: the kernel
+// zeroes all of a huge page at its first touch. Nothing when not active, or
+// when the environment sets QUIESCE_ARENA_HUGE_PAGES=0 (for measuring).
+void prefer_huge_pages();
 // Back to glibc's malloc for new allocations (the region's chunks are still
 // freed into it): a forked child that goes on as a parent of runs, not as a
 // run, calls it.

@@ -3,6 +3,7 @@
 // (run_machine.cpp), and SystemC run to its pauses and its limit.
 #include "sim/scenario/run.h"
 
+#include "sim/core/heap_arena.h"
 #include "sim/scenario/run_part.h"
 
 #include <algorithm>
@@ -100,6 +101,8 @@ RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& 
 RunSummary simulate(const Scenario& s, const std::function<void(const Event&)>& sink,
                     const std::function<std::optional<Picos>()>& next, const std::function<void(BranchSite&)>& branch,
                     const std::function<void(const RunSummary&)>& end) {
+    // Elaboration allocates megabytes: a forked child takes them in huge pages.
+    heap_arena::prefer_huge_pages();
     // sc_stop() ends every run; SystemC's "stopped by user" note is noise.
     sc_core::sc_report_handler::set_actions("/OSCI/SystemC", sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
     RunContext ctx(s.seed);
