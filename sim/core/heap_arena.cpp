@@ -314,11 +314,11 @@ void prefer_huge_pages() {
     if (!g.active || g_huge) return;
     if (huge_off()) return;
     g_huge = true;
-    // The commit in use has pages touched already, so the kernel would back
-    // the rest of it with small pages: what follows starts at the next
-    // commit, the rest of this one left as address space, never touched.
-    const size_t at = size_t(g.top - 8 - g.mine.base);
-    if (at % kCommit != 0) g.top = g.mine.base + round_up(at, kCommit) + 8;
+    // The commits made so far are mapped without the advice (and have pages
+    // touched, so the kernel would back the rest with small pages): what
+    // follows starts at the next commit, the rest of the last one left as
+    // address space, never touched.
+    g.top = g.committed + 8;
 }
 
 void leave() { g.active = false; }
