@@ -13,6 +13,10 @@
 //     on a loaded machine;
 //   - marginal cost per delta: the CPU time of simulate() after elaboration
 //     per delta cycle, against the CPU time of one bare SC_THREAD activation;
+//   - fault floor: the CPU of a minor page fault on this machine, a fresh
+//     4 KiB page and a whole 2 MiB transparent huge page touched first (in a
+//     child of its own), and what the isolated run's faults cost at that
+//     price: ratios above move with it from machine to machine;
 //   - SQLite floor: the rows recording one run's trace leaves, inserted raw
 //     (one transaction, prepared statements, the same schema and indexes),
 //     against recording the run (bench/record_floor.h); medians of 9.
@@ -27,6 +31,7 @@
 
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <sys/mman.h>
 #include <systemc>
 #include <unistd.h>
 
@@ -67,6 +72,22 @@ PerChild per_child(int n, F&& f) {
     double wall = seconds_since(t);
     Usage v = Usage::now();
     return {wall / n, (v.cpu - u.cpu) / n, double(v.child_faults - u.child_faults) / n};
+}
+
+// The CPU of first touching `bytes` of fresh anonymous memory a 4 KiB page at
+// a time, 2 MiB aligned, advised to take huge pages or not, in this process:
+// seconds and minor faults.
+std::pair<double, double> touch_fresh(size_t bytes, bool huge) {
+    const size_t align = size_t(2) << 20;
+    void* raw = ::mmap(nullptr, bytes + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return {0, 0};
+    char* p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + align - 1) / align * align);
+    if (huge) ::madvise(p, bytes, MADV_HUGEPAGE);
+    Usage u = Usage::now();
+    for (size_t i = 0; i < bytes; i += 4096) static_cast<volatile char*>(p)[i] = 1;
+    Usage v = Usage::now();
+    ::munmap(raw, bytes + align);
+    return {v.self_cpu - u.self_cpu, double(v.faults - u.faults)};
 }
 
 }  // namespace
@@ -151,6 +172,23 @@ static int bench_main(int argc, char** argv) {
     // in-process simulation after elaboration.
     double fixed_wall = iso.wall - (run[0] - run[4]), fixed_cpu = iso.cpu - (run[7] - run[8]);
 
+    // Floor 4: a page fault's CPU, 64 MiB touched fresh each way (the second
+    // of two rounds, the first warming what the kernel keeps), in a child.
+    auto faults = measure([] {
+        std::vector<double> out;
+        for (int round = 0; round < 2; ++round) {
+            out.clear();
+            for (bool huge : {false, true}) {
+                auto [cpu, n] = touch_fresh(size_t(64) << 20, huge);
+                out.push_back(cpu);
+                out.push_back(n);
+            }
+        }
+        return out;
+    });
+    const double small_fault = faults[1] > 0 ? faults[0] / faults[1] : 0;
+    const double huge_fault = faults[3] > 0 ? faults[2] / faults[3] : 0;
+
     // Floor 3: the same rows inserted raw, against recording the run.
     RecordBench rec = bench_recording(s, last, 9);
 
@@ -194,6 +232,11 @@ static int bench_main(int argc, char** argv) {
                 fixed_wall * 1e3, fixed_cpu * 1e3, fixed_wall / fork.wall, fixed_cpu / fork.cpu);
     std::printf("minor faults:    %10.0f per empty child; %.0f per isolated run (ratio %.1f), %.0f in-process\n",
                 fork.faults, iso.faults, iso.faults / fork.faults, run[5]);
+    std::printf("fault floor:     %10.2f us CPU per fresh 4 KiB page (%.0f faults), %.1f us per 2 MiB advised "
+                "(%.0f faults for 64 MiB: %s); the isolated run's faults at the 4 KiB price: %.2f ms, %.0f%% of its CPU\n",
+                small_fault * 1e6, faults[1], huge_fault * 1e6, faults[3],
+                faults[3] <= 64 ? "huge pages given" : "small pages", iso.faults * small_fault * 1e3,
+                100 * iso.faults * small_fault / iso.cpu);
     std::printf("sqlite floor:    %10.3f ms for the %zu rows of the run inserted raw; recording the run %.3f ms: "
                 "%.0f%% of the raw rate (ratio %.2f, %.2f-%.2f; medians of 9)\n",
                 rec.raw_s * 1e3, rec.rows, rec.record_s * 1e3, 100 * rec.raw_s / rec.record_s,
