@@ -1,6 +1,7 @@
 // Runs in forked children: the pool, the pipe each result comes back on, crashes and runaways contained.
 #include "sim/scenario/fork_runner.h"
 
+#include "sim/core/code_pages.h"
 #include "sim/core/errors.h"
 #include "sim/core/heap_arena.h"
 
@@ -53,6 +54,9 @@ Running start_child(size_t index, RunLimits limits) {
     SIM_ASSERT(::pipe(out) == 0 && ::pipe(err) == 0, "pipe failed: {}", std::strerror(errno));
     std::fflush(stdout);
     std::fflush(stderr);
+    // The code the child runs, mapped so that the fork copies its page
+    // tables (sim/core/code_pages.h): once, before the first fork.
+    code_in_huge_pages();
     const pid_t parent = ::getpid();
     Running c;
     c.index = index;
