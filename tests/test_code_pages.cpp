@@ -1,5 +1,6 @@
 // The executable's code moved into anonymous huge pages (sim/core/code_pages.h).
 #include "sim/core/code_pages.h"
+#include "tests/smaps.h"
 
 #include <catch2/catch.hpp>
 
@@ -35,21 +36,6 @@ MapLine map_line(uintptr_t a) {
         if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && a >= lo && a < hi) return {lo, hi, line};
     }
     return {};
-}
-
-// AnonHugePages of the mapping starting at `lo`, in KiB.
-size_t huge_kb(uintptr_t lo) {
-    std::ifstream in("/proc/self/smaps");
-    bool inside = false;
-    for (std::string line; std::getline(in, line);) {
-        unsigned long a = 0, b = 0;
-        if (std::sscanf(line.c_str(), "%lx-%lx ", &a, &b) == 2 && line.find(':') > line.find(' ')) {
-            inside = a == lo;
-            continue;
-        }
-        if (inside && line.rfind("AnonHugePages:", 0) == 0) return std::stoul(line.substr(14));
-    }
-    return 0;
 }
 
 // The program's executable segment as loaded: its start, its end, its file offset.
@@ -155,5 +141,5 @@ TEST_CASE("code pages: the code moves to anonymous memory with its bytes and a f
     const long windows = long(moved / 65536);
     INFO("faults " << faults << " for " << windows << " windows of 64 KiB");
     CHECK(faults < windows / 4);
-    if (huge_kb(m.lo) == 0) WARN("the kernel gave no huge page (none free): small anonymous pages");
+    if (test::mapping_of(reinterpret_cast<const void*>(m.lo)).huge_kb == 0) WARN("the kernel gave no huge page (none free): small anonymous pages");
 }

@@ -2,6 +2,7 @@
 // its allocations in a child of the pool, which enters the arena.
 #include "sim/core/heap_arena.h"
 #include "tests/child.h"
+#include "tests/smaps.h"
 
 #include <catch2/catch.hpp>
 
@@ -19,6 +20,7 @@
 using namespace quiesce;
 using quiesce::test::Facts;
 using quiesce::test::in_child;
+using quiesce::test::mapping_of;
 
 namespace {
 
@@ -55,28 +57,6 @@ void check_yes(Facts& f, std::initializer_list<const char*> keys) {
     }
 }
 
-// The smaps fields of the mapping holding `p`: its VmFlags ("hg": advised
-// to take huge pages) and how much of it is in huge pages.
-struct Mapping {
-    std::string flags;
-    size_t huge_kb = 0;
-};
-Mapping mapping_of(const void* p) {
-    std::ifstream in("/proc/self/smaps");
-    Mapping m;
-    bool inside = false;
-    for (std::string line; std::getline(in, line);) {
-        unsigned long lo = 0, hi = 0;
-        if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
-            inside = addr(p) >= lo && addr(p) < hi;
-            continue;
-        }
-        if (!inside) continue;
-        if (line.rfind("VmFlags:", 0) == 0) m.flags = line.substr(8);
-        if (line.rfind("AnonHugePages:", 0) == 0) m.huge_kb = std::stoul(line.substr(14));
-    }
-    return m;
-}
 bool advised_huge(const void* p) { return (" " + mapping_of(p).flags + " ").find(" hg ") != std::string::npos; }
 
 }  // namespace
