@@ -20,8 +20,8 @@ namespace quiesce {
 // did); the bytes moved, 0 when nothing was: THP not in `madvise` or
 // `always` mode, a layout with no whole 2 MiB of code, a sanitizer build,
 // or QUIESCE_ARENA_HUGE_PAGES=0 or QUIESCE_CODE_HUGE_PAGES=0 in the
-// environment (perf names no function in anonymous code: profile with it
-// off).
+// environment (`perf record -p`, attached after the move, names no
+// function in anonymous code: profile with it off).
 size_t code_in_huge_pages();
 // Whether code_in_huge_pages() would try now: not a sanitizer build, not
 // turned off by the environment, THP in `madvise` or `always` mode.
