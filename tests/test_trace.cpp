@@ -418,6 +418,51 @@ TEST_CASE("wire: a stream decoded in pieces (a shared prefix, then a suffix) is 
     CHECK(cut.finish().truncated);
 }
 
+TEST_CASE("wire: a stream cut at any byte decodes its whole records only", "[trace]") {
+    using namespace quiesce;
+    WireWriter w(-1);
+    for (int i = 0; i < 12; ++i) {
+        Event e;
+        e.kind = i % 2 ? EvKind::SliceBegin : EvKind::Instant;
+        e.ts = Picos(i) * 7;
+        e.track = i % 3 ? "pci0.rp0.dma0.io" : "cpu0";
+        e.name = "a name longer than the short-string room " + std::to_string(i);
+        e.category = "step";
+        e.phase = i % 2 ? "suspend" : "";
+        e.initiator = i % 4 ? "" : "dma0";
+        e.data = uint64_t(i) * 0x123456789ULL;
+        for (int a = 0; a < i % 4; ++a) e.args.push_back({"key" + std::to_string(a), std::string(size_t(a) * 9, 'v')});
+        w.event(e);
+    }
+    const std::string bytes = w.take();
+    const RunStream whole = decode_stream(bytes);
+    REQUIRE(whole.events.size() == 12);
+    size_t last = 0;
+    for (size_t cut = 0; cut <= bytes.size(); ++cut) {
+        const RunStream part = decode_stream(bytes.substr(0, cut));
+        INFO("cut at byte " << cut << " of " << bytes.size());
+        CHECK(part.truncated);  // no summary: never whole
+        // Never fewer than at a shorter cut, never more than one more.
+        CHECK(part.events.size() >= last);
+        CHECK(part.events.size() <= last + 1);
+        last = part.events.size();
+        for (size_t i = 0; i < part.events.size(); ++i) {
+            const Event& a = part.events[i];
+            const Event& b = whole.events[i];
+            CHECK(a.name == b.name);
+            CHECK(a.ts == b.ts);
+            CHECK(a.initiator == b.initiator);
+            CHECK(a.data == b.data);
+            REQUIRE(a.args.size() == b.args.size());
+            for (size_t k = 0; k < a.args.size(); ++k) {
+                CHECK(a.args[k].key == b.args[k].key);
+                CHECK(a.args[k].value == b.args[k].value);
+            }
+        }
+    }
+    CHECK(last == 12);
+}
+
 TEST_CASE("wire: a decoder takes room for a whole stream's events at once, and decodes it as before", "[trace]") {
     using namespace quiesce;
     WireWriter w(-1);

@@ -135,31 +135,69 @@ void WireWriter::flush() {
 
 namespace {
 struct Reader {
-    const std::string& b;
+    // The bytes' bounds held by value: read through a reference, the
+    // string's pointer and size would be loaded again after every byte
+    // written into a decoded field (a char store may alias them).
+    explicit Reader(const std::string& bytes) : data(bytes.data()), size(bytes.size()) {}
+    const char* data;
+    size_t size;
     size_t pos = 0;
     bool ok = true;
     uint64_t u64() {
         uint64_t v = 0;
+        size_t at = pos;
         for (unsigned shift = 0; shift < 64; shift += 7) {
-            if (pos >= b.size()) { ok = false; return 0; }
-            uint8_t c = uint8_t(b[pos++]);
+            if (at >= size) {
+                pos = at;
+                ok = false;
+                return 0;
+            }
+            const uint8_t c = uint8_t(data[at++]);
             v |= uint64_t(c & 0x7f) << shift;
-            if (!(c & 0x80)) return v;
+            if (!(c & 0x80)) {
+                pos = at;
+                return v;
+            }
         }
+        pos = at;
         ok = false;
         return 0;
     }
     std::string str() {
-        uint64_t n = u64();
-        if (!ok || n > b.size() - pos) { ok = false; return ""; }
-        std::string s = b.substr(pos, n);
-        pos += n;
+        std::string s;
+        str(s);
         return s;
+    }
+    // Into `s` in place: no string made and moved per field.
+    void str(std::string& s) {
+        uint64_t n = u64();
+        if (!ok || n > size - pos) {
+            ok = false;
+            s.clear();
+            return;
+        }
+        // Appended: the fields are empty, and appending takes a shorter way
+        // than assigning does.
+        s.clear();
+        s.append(data + pos, size_t(n));
+        pos += n;
     }
     void skip_str() {
         uint64_t n = u64();
-        if (!ok || n > b.size() - pos) { ok = false; return; }
+        if (!ok || n > size - pos) { ok = false; return; }
         pos += n;
+    }
+    // Past a number without reading it (at most 10 bytes, as u64() reads).
+    void skip_u64() {
+        size_t at = pos;
+        const size_t lim = size - at > 10 ? at + 10 : size;
+        while (at < lim && (uint8_t(data[at]) & 0x80)) ++at;
+        if (at >= lim) {
+            pos = at;
+            ok = false;
+            return;
+        }
+        pos = at + 1;
     }
 };
 
@@ -169,7 +207,7 @@ struct Reader {
 // them over and over and touches twice their memory fresh - most of what
 // decoding a big run cost). It reads the records as feed() does.
 size_t count_events(const std::string& bytes) {
-    Reader r{bytes};
+    Reader r(bytes);
     size_t n = 0;
     auto fields = [&r](const char* shape) {  // s: a string, u: a number
         for (const char* f = shape; *f && r.ok; ++f)
@@ -179,9 +217,19 @@ size_t count_events(const std::string& bytes) {
     while (r.ok && r.pos < bytes.size()) {
         const char tag = bytes[r.pos++];
         if (tag == char(TAG_EVENT)) {
-            fields("uussssuuuuus");  // kind, ts, track, name, category, phase, value, addr, data, size, write, initiator
+            // kind, ts, track, name, category, phase, value, addr, data,
+            // size, write, initiator, the arguments: spelt out, the
+            // commonest record skipped without a shape read per field.
+            r.skip_u64();
+            r.skip_u64();
+            for (int i = 0; i < 4; ++i) r.skip_str();
+            for (int i = 0; i < 5; ++i) r.skip_u64();
+            r.skip_str();
             uint64_t nargs = r.u64();
-            for (uint64_t i = 0; i < nargs && r.ok; ++i) fields("ss");
+            for (uint64_t i = 0; i < nargs && r.ok; ++i) {
+                r.skip_str();
+                r.skip_str();
+            }
             n += r.ok;
         } else if (tag == char(TAG_TRACK)) {
             fields("ssssu");
@@ -201,7 +249,7 @@ size_t count_events(const std::string& bytes) {
 
 void StreamDecoder::feed(const std::string& bytes) {
     RunStream& out = out_;
-    Reader r{bytes};
+    Reader r(bytes);
     uint64_t h = h_;
     if (ok_) {
         // Room for the events ahead, taken at once, when they are many.
@@ -214,32 +262,37 @@ void StreamDecoder::feed(const std::string& bytes) {
         size_t start = r.pos;
         char tag = bytes[r.pos++];
         if (tag == TAG_EVENT) {
-            Event ev;
+            // Decoded in place at the end of the events (taken back off if
+            // the record is cut short): no event moved into the vector.
+            Event& ev = out.events.emplace_back();
             ev.kind = EvKind(r.u64());
             ev.ts = r.u64();
-            ev.track = r.str();
-            ev.name = r.str();
-            ev.category = r.str();
-            ev.phase = r.str();
+            r.str(ev.track);
+            r.str(ev.name);
+            r.str(ev.category);
+            r.str(ev.phase);
             uint64_t bits = r.u64();
             std::memcpy(&ev.value, &bits, 8);
             ev.addr = r.u64();
             ev.data = r.u64();
             ev.size = uint32_t(r.u64());
             ev.write = r.u64() != 0;
-            ev.initiator = r.str();
+            r.str(ev.initiator);
             uint64_t nargs = r.u64();
             // One allocation of the arguments' size, not a vector grown one
             // at a time (each argument is two lengths at least: a damaged
             // count reserves no more than the bytes left could hold).
             if (r.ok && nargs) ev.args.reserve(size_t(std::min<uint64_t>(nargs, (bytes.size() - r.pos) / 2)));
             for (uint64_t i = 0; i < nargs && r.ok; ++i) {
-                std::string k = r.str();
-                ev.args.push_back({k, r.str()});
+                Arg& a = ev.args.emplace_back();
+                r.str(a.key);
+                r.str(a.value);
             }
-            if (!r.ok) break;
+            if (!r.ok) {
+                out.events.pop_back();
+                break;
+            }
             h = hash_bytes(bytes.data() + start, r.pos - start, h);  // the record as sent
-            out.events.push_back(std::move(ev));
         } else if (tag == TAG_TRACK) {
             TrackInfo t;
             t.name = r.str();
