@@ -6,9 +6,11 @@
 
 #include "sim/core/errors.h"
 #include "sim/core/paths.h"
+#include "sim/trace/db_write.h"
 #include "sim/trace/trace_db.h"
 
 #include <sqlite3.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -282,4 +284,37 @@ TEST_CASE("trace_db: a reader whose row callback throws still closes its databas
     // Closed: SQLite removed the -wal and -shm this read needed.
     for (const char* side : {"-wal", "-shm", "-journal"}) REQUIRE_FALSE(std::filesystem::exists(path + side));
     std::filesystem::remove_all(dir);
+}
+
+// Run by the test below in a process of its own (hidden: "[.]"): the first
+// database this process opens sets SQLite up without memory statistics.
+TEST_CASE("trace db: a fresh process's SQLite keeps no memory statistics", "[.][fresh-sqlite]") {
+    const std::string path = tmp_path("memstatus.db");
+    std::filesystem::remove(path);
+    {
+        quiesce::TraceDb db(path);
+        CHECK(quiesce::trace_detail::without_memory_statistics());
+        // With the statistics kept, SQLite counts every byte it holds: a
+        // database open and set up holds some.
+        CHECK(sqlite3_memory_used() == 0);
+    }
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("trace db: SQLite keeps no memory statistics where quiesce opens a database first", "[trace_db]") {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, 1);
+        char self[] = "unit_tests", filter[] = "[fresh-sqlite]";
+        char* argv[] = {self, filter, nullptr};
+        ::execv("/proc/self/exe", argv);
+        ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 }

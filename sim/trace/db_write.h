@@ -45,6 +45,13 @@ struct Stamp {
 // Empty: a database with no table at all (a file the writer may set up).
 Stamp read_stamp(sqlite3* db);
 
+// Called before this process opens its first database: SQLite keeps no
+// memory statistics (SQLITE_CONFIG_MEMSTATUS off; nothing here reads them),
+// so each of its allocations skips a global mutex and two counters. Once
+// per process; nothing when SQLite was already initialised. Whether the
+// statistics are off after it.
+bool without_memory_statistics();
+
 // This version's views (CREATE VIEW IF NOT EXISTS; `temp`: CREATE TEMP
 // VIEW, for a reader of an older version).
 std::string views_sql(bool temp);

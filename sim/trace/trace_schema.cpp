@@ -296,6 +296,13 @@ std::string compat_sql(int version, const std::string& schema, const std::string
     return sql;
 }
 
+bool without_memory_statistics() {
+    // SQLite's first initialisation reads the configuration; after it,
+    // sqlite3_config() is refused (SQLITE_MISUSE) and changes nothing.
+    static const bool off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+    return off;
+}
+
 Stamp read_stamp(sqlite3* db) {
     auto failed = [&](int rc) {
         // Not a database at all, or one without quiesce's meta table: not ours.
