@@ -118,7 +118,13 @@ TEST_CASE("code pages: the code moves to anonymous memory with its bytes and a f
     }
     const MapLine m = map_line(addr_of_code());
     INFO(m.line);
-    REQUIRE(moved > 0);
+    if (moved == 0) {
+        // Moved only into huge pages: where the kernel had none free, the
+        // code stays in the file's mapping, whole.
+        CHECK(m.line.find('/') != std::string::npos);
+        WARN("not moved here: the kernel gave no huge pages for it");
+        return;
+    }
     CHECK(m.hi - m.lo == moved);
     CHECK(m.lo % (size_t(2) << 20) == 0);
     CHECK(m.hi % (size_t(2) << 20) == 0);
@@ -141,5 +147,6 @@ TEST_CASE("code pages: the code moves to anonymous memory with its bytes and a f
     const long windows = long(moved / 65536);
     INFO("faults " << faults << " for " << windows << " windows of 64 KiB");
     CHECK(faults < windows / 4);
-    if (test::mapping_of(reinterpret_cast<const void*>(m.lo)).huge_kb == 0) WARN("the kernel gave no huge page (none free): small anonymous pages");
+    // In huge pages, all of it (or it would not have moved).
+    CHECK(test::mapping_of(reinterpret_cast<const void*>(m.lo)).huge_kb * 1024 == moved);
 }
