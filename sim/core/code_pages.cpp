@@ -1,6 +1,8 @@
 // The executable's code moved into anonymous huge pages (code_pages.h).
 #include "sim/core/code_pages.h"
 
+#include "sim/core/heap_arena.h"
+
 #include <link.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -139,7 +141,7 @@ size_t move_code() {
 }  // namespace
 
 bool code_pages_wanted() {
-    return QUIESCE_CODE_PAGES && !env_off("QUIESCE_ARENA_HUGE_PAGES") && !env_off("QUIESCE_CODE_HUGE_PAGES") &&
+    return QUIESCE_CODE_PAGES && !heap_arena::huge_pages_off() && !env_off("QUIESCE_CODE_HUGE_PAGES") &&
            thp_advisable();
 }
 

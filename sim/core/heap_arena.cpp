@@ -22,6 +22,13 @@
 #define QUIESCE_HEAP_ARENA 1
 #endif
 
+namespace quiesce::heap_arena {
+bool huge_pages_off() {
+    const char* off = ::getenv("QUIESCE_ARENA_HUGE_PAGES");
+    return off && std::strcmp(off, "0") == 0;
+}
+}  // namespace quiesce::heap_arena
+
 #if QUIESCE_HEAP_ARENA
 
 // glibc's own entry points (exported, not declared in its headers).
@@ -83,12 +90,6 @@ __attribute__((constructor)) void find_glibc_usable() {
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
-// QUIESCE_ARENA_HUGE_PAGES=0: no huge pages asked for anywhere (for measuring).
-bool huge_off() {
-    const char* off = ::getenv("QUIESCE_ARENA_HUGE_PAGES");
-    return off && std::strcmp(off, "0") == 0;
-}
-
 // A block of glibc's this big - a run's stream read from its child, the
 // events decoded from it - is asked to take huge pages where whole 2 MiB of
 // it lie (glibc maps it fresh, or it lies in fresh heap): glibc does this
@@ -96,7 +97,7 @@ bool huge_off() {
 // environment of a starting process can set.
 constexpr size_t kHugeBlock = size_t(4) << 20;
 void* huge_block(void* p, size_t n) {
-    if (p && n >= kHugeBlock && !huge_off()) {
+    if (p && n >= kHugeBlock && !quiesce::heap_arena::huge_pages_off()) {
         const uintptr_t from = round_up(reinterpret_cast<uintptr_t>(p), kCommit);
         const uintptr_t to = (reinterpret_cast<uintptr_t>(p) + n) / kCommit * kCommit;
         if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_HUGEPAGE);
@@ -312,7 +313,7 @@ bool enter() {
 
 void prefer_huge_pages() {
     if (!g.active || g_huge) return;
-    if (huge_off()) return;
+    if (huge_pages_off()) return;
     g_huge = true;
     // The commits made so far are mapped without the advice (and have pages
     // touched, so the kernel would back the rest with small pages): what

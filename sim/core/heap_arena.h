@@ -34,6 +34,10 @@ bool enter();
 // zeroes all of a huge page at its first touch. Nothing when not active, or
 // when the environment sets QUIESCE_ARENA_HUGE_PAGES=0 (for measuring).
 void prefer_huge_pages();
+// Whether the environment sets QUIESCE_ARENA_HUGE_PAGES=0: no huge pages
+// asked for anywhere (this heap's, glibc's big blocks, the executable's
+// code: sim/core/code_pages.h), for measuring. Read at each call.
+bool huge_pages_off();
 // Back to glibc's malloc for new allocations (the region's chunks are still
 // freed into it): a forked child that goes on as a parent of runs, not as a
 // run, calls it.
