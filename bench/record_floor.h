@@ -41,7 +41,7 @@ struct Table {
 
 inline sqlite3* open_db(const std::string& path) {
     sqlite3* db = nullptr;
-    trace_detail::without_memory_statistics();  // as TraceDb opens its own
+    trace_detail::configure_sqlite();  // as TraceDb opens its own
     sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
     return db;

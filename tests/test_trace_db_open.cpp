@@ -8,6 +8,7 @@
 #include "sim/core/paths.h"
 #include "sim/trace/db_write.h"
 #include "sim/trace/trace_db.h"
+#include "smaps.h"
 
 #include <sqlite3.h>
 #include <fcntl.h>
@@ -287,21 +288,57 @@ TEST_CASE("trace_db: a reader whose row callback throws still closes its databas
 }
 
 // Run by the test below in a process of its own (hidden: "[.]"): the first
-// database this process opens sets SQLite up without memory statistics.
-TEST_CASE("trace db: a fresh process's SQLite keeps no memory statistics", "[.][fresh-sqlite]") {
+// database this process opens sets SQLite up without memory statistics, and
+// with its page cache in a buffer a forked child gets wiped.
+TEST_CASE("trace db: a fresh process's SQLite keeps no memory statistics and its page cache apart", "[.][fresh-sqlite]") {
     const std::string path = tmp_path("memstatus.db");
     std::filesystem::remove(path);
     {
         quiesce::TraceDb db(path);
-        CHECK(quiesce::trace_detail::without_memory_statistics());
+        CHECK(quiesce::trace_detail::configure_sqlite());
         // With the statistics kept, SQLite counts every byte it holds: a
         // database open and set up holds some.
         CHECK(sqlite3_memory_used() == 0);
+        // The pages of the database just set up are in the buffer's slots
+        // (without it, SQLite takes each from malloc: none used).
+        const quiesce::trace_detail::PageCacheBuffer buf = quiesce::trace_detail::page_cache_buffer();
+        REQUIRE(buf.base != nullptr);
+        int used = 0, high = 0;
+        REQUIRE(sqlite3_status(SQLITE_STATUS_PAGECACHE_USED, &used, &high, 0) == SQLITE_OK);
+        CHECK(used > 0);
+        // ... and the buffer is wiped in a forked child ("wf"), not shared.
+        const std::string flags = quiesce::test::mapping_of(buf.base).flags;
+        CHECK(flags.find(" wf") != std::string::npos);
+        // A child forked with the database open may open one of its own and
+        // write it (its cache from malloc, the wiped slots aside).
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            sqlite3* mem = nullptr;
+            bool ok = sqlite3_open(":memory:", &mem) == SQLITE_OK &&
+                      sqlite3_exec(mem,
+                                   "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                                   "WHERE i < 20000) INSERT INTO t SELECT randomblob(100) FROM n;",
+                                   nullptr, nullptr, nullptr) == SQLITE_OK;
+            sqlite3_stmt* st = nullptr;
+            ok = ok && sqlite3_prepare_v2(mem, "SELECT count(*) FROM t", -1, &st, nullptr) == SQLITE_OK &&
+                 sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 20000;
+            sqlite3_finalize(st);
+            sqlite3_close(mem);
+            ::_exit(ok ? 0 : 1);
+        }
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+        // The parent's database goes on.
+        db.begin_campaign("test", {}, 0);
+        db.end_campaign("finished");
     }
     std::filesystem::remove(path);
 }
 
-TEST_CASE("trace db: SQLite keeps no memory statistics where quiesce opens a database first", "[trace_db]") {
+TEST_CASE("trace db: SQLite keeps no memory statistics and its page cache apart where quiesce opens a database first", "[trace_db]") {
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {

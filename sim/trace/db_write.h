@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -45,12 +46,28 @@ struct Stamp {
 // Empty: a database with no table at all (a file the writer may set up).
 Stamp read_stamp(sqlite3* db);
 
-// Called before this process opens its first database: SQLite keeps no
-// memory statistics (SQLITE_CONFIG_MEMSTATUS off; nothing here reads them),
-// so each of its allocations skips a global mutex and two counters. Once
-// per process; nothing when SQLite was already initialised. Whether the
-// statistics are off after it.
-bool without_memory_statistics();
+// Called before this process opens its first database. Once per process;
+// nothing when SQLite was already initialised. Sets:
+// - no memory statistics (SQLITE_CONFIG_MEMSTATUS off; nothing here reads
+//   them), so each of SQLite's allocations skips a global mutex and two
+//   counters;
+// - its page cache in a buffer of its own (SQLITE_CONFIG_PAGECACHE) that a
+//   forked child gets wiped, not shared (MADV_WIPEONFORK): the process
+//   recording runs forks one child a run, and every page the cache had
+//   shared with a child was copied at its next write; this way its pages
+//   stay the parent's alone (docs/performance.md, "SQLite's page cache kept
+//   out of the children"). A child that opens a database of its own gets
+//   its cache pages from malloc.
+// Whether the statistics are off after it.
+bool configure_sqlite();
+// The page cache's buffer configure_sqlite() set, or {nullptr, 0} (SQLite
+// initialised before it, or no such mapping on this kernel).
+struct PageCacheBuffer {
+    void* base = nullptr;
+    std::size_t bytes = 0;
+    int slots = 0;
+};
+PageCacheBuffer page_cache_buffer();
 
 // This version's views (CREATE VIEW IF NOT EXISTS; `temp`: CREATE TEMP
 // VIEW, for a reader of an older version).

@@ -84,7 +84,7 @@ void TraceDb::setup(bool existed) {
     const std::string& path = path_;
     // One thread uses a connection (the process that records): no mutex
     // around every call of SQLite's API.
-    without_memory_statistics();
+    configure_sqlite();
     const int opened = sqlite3_open_v2(path.c_str(), &db_,
                                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     conn_.reset(db_);

@@ -159,7 +159,7 @@ TraceReader::TraceReader(const std::string& path) : path_(path) {
         db_ = nullptr;
         throw InputError(path, 0, 0, "", msg);
     };
-    trace_detail::without_memory_statistics();
+    trace_detail::configure_sqlite();
     if (sqlite3_open_v2(uri.c_str(), &db_, flags, nullptr) != SQLITE_OK) fail("cannot open database: ");
     sqlite3_busy_timeout(db_, 5000);
     sqlite3_limit(db_, SQLITE_LIMIT_ATTACHED, 0);  // a viewer reads this database only
