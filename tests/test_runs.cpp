@@ -46,6 +46,25 @@ TEST_CASE("fork runner: a child spinning is killed at its CPU-time limit, not at
     REQUIRE(r.wall_s < 600);
 }
 
+TEST_CASE("fork runner: a child that ended in time is not timed out when its parent looks late", "[runs]") {
+    // The first child's result keeps the parent busy (as recording a large
+    // run does) past the second child's wall limit; the second had ended
+    // long before.
+    std::vector<ChildResult> out(2);
+    run_forked_pool(
+        2, 2,
+        [](size_t i, int) {
+            if (i == 1) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        },
+        [](size_t) { return RunLimits(0.5); },
+        [&](size_t i, ChildResult r) {
+            if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+            out[i] = std::move(r);
+        });
+    CHECK(out[0].status == ChildResult::Status::Exited);
+    CHECK(out[1].status == ChildResult::Status::Exited);
+}
+
 TEST_CASE("fork runner: a child that sleeps does not reach its CPU-time limit", "[runs]") {
     ChildResult r = run_forked([](int) { std::this_thread::sleep_for(std::chrono::milliseconds(300)); },
                                RunLimits(600, 0.05));

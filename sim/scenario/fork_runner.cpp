@@ -104,6 +104,16 @@ double cpu_seconds(const Running& c) {
 // read from its clock): the pool kills it and times it out.
 bool past_cpu_limit(const Running& c, double cpu) { return !c.killed && cpu > c.limit.cpu_s; }
 
+// Whether the child has already ended (not reaped: its pipes are read to
+// their end first). One that ended before the parent looked is judged by
+// how it ended, not timed out by the wall clock: the parent was late, not
+// the child (a parent busy recording a large run for longer than another
+// child's wall limit).
+bool has_ended(const Running& c) {
+    siginfo_t info{};
+    return ::waitid(P_PID, id_t(c.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == c.pid;
+}
+
 // Reaps a child whose pipes are closed.
 ChildResult finish_child(Running& c) {
     // A child that ended past its CPU limit before the parent looked (the
@@ -201,7 +211,7 @@ void ForkPool::pump() {
         double elapsed = std::chrono::duration<double>(now - c.start).count();
         const double cpu = cpu_seconds(c);
         const bool cpu_limit = past_cpu_limit(c, cpu);
-        if (cpu_limit || (!c.killed && elapsed > c.limit.wall_s)) {
+        if (cpu_limit || (!c.killed && elapsed > c.limit.wall_s && !has_ended(c))) {
             ::kill(c.pid, SIGKILL);
             c.killed = true;
             c.r.cpu_limit = cpu_limit;
