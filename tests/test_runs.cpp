@@ -65,6 +65,83 @@ TEST_CASE("fork runner: a child that ended in time is not timed out when its par
     CHECK(out[1].status == ChildResult::Status::Exited);
 }
 
+TEST_CASE("fork runner: a served pool reports what a pool does and the caller forks none of the runs", "[runs]") {
+    // Five runs: a stream larger than a pipe holds, a crash with its last
+    // words, a nonzero exit, a runaway past its wall limit, and one that
+    // says who forked it.
+    auto body = [](size_t i, int fd) {
+        if (i == 0) {
+            std::string big(3 << 20, 'x');
+            for (size_t k = 0; k < big.size(); k += 4096) big[k] = char('a' + k / 4096 % 26);
+            write_all(fd, big);
+        } else if (i == 1) {
+            std::fprintf(stderr, "model panic: boom\n");
+            std::abort();
+        } else if (i == 2) {
+            ::_exit(3);
+        } else if (i == 3) {
+            for (;;) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        } else {
+            write_all(fd, std::to_string(::getppid()));
+        }
+    };
+    auto limits = [](size_t i) { return RunLimits(i == 3 ? 0.3 : 60); };
+    std::vector<ChildResult> pooled(5), served(5);
+    run_forked_pool(5, 2, body, limits, [&](size_t i, ChildResult r) { pooled[i] = std::move(r); });
+    run_served_pool(5, 2, body, limits, [&](size_t i, ChildResult r) { served[i] = std::move(r); });
+    for (size_t i = 0; i < 4; ++i) {
+        INFO(i);
+        CHECK(served[i].status == pooled[i].status);
+        CHECK(served[i].signal == pooled[i].signal);
+        CHECK(served[i].exit_code == pooled[i].exit_code);
+        CHECK(served[i].output == pooled[i].output);
+        CHECK(served[i].error_tail == pooled[i].error_tail);
+        CHECK(served[i].file == -1);
+    }
+    CHECK(served[0].output.size() == size_t(3 << 20));
+    CHECK(served[1].signal == SIGABRT);
+    CHECK(served[1].error_tail.find("boom") != std::string::npos);
+    CHECK(served[2].exit_code == 3);
+    CHECK(served[3].status == ChildResult::Status::TimedOut);
+    CHECK(pooled[4].output == std::to_string(::getpid()));
+    CHECK(served[4].status == ChildResult::Status::Exited);
+    CHECK_FALSE(served[4].output.empty());
+    CHECK(served[4].output != std::to_string(::getpid()));  // the runner forked it
+}
+
+TEST_CASE("fork runner: a served pool whose runner dies reports the runs it did not as crashed", "[runs]") {
+    std::vector<ChildResult> out(3);
+    std::vector<bool> seen(3, false);
+    run_served_pool(
+        3, 1,
+        [](size_t i, int) {
+            if (i == 1) ::kill(::getppid(), SIGKILL);  // the runner
+        },
+        [](size_t) { return RunLimits(60); },
+        [&](size_t i, ChildResult r) {
+            seen[i] = true;
+            out[i] = std::move(r);
+        });
+    CHECK(seen == std::vector<bool>{true, true, true});
+    CHECK(out[0].status == ChildResult::Status::Exited);
+    for (size_t i : {1, 2}) {
+        INFO(i);
+        CHECK(out[i].status == ChildResult::Status::Crashed);
+        CHECK(out[i].error_tail.find("the runner process that forks the runs died (signal Killed)") !=
+              std::string::npos);
+    }
+}
+
+TEST_CASE("fork runner: QUIESCE_RUNNER=0 serves the runs from the caller itself", "[runs]") {
+    ::setenv("QUIESCE_RUNNER", "0", 1);
+    ChildResult r;
+    run_served_pool(
+        1, 1, [](size_t, int fd) { write_all(fd, std::to_string(::getppid())); }, [](size_t) { return RunLimits(60); },
+        [&](size_t, ChildResult c) { r = std::move(c); });
+    ::unsetenv("QUIESCE_RUNNER");
+    CHECK(r.output == std::to_string(::getpid()));
+}
+
 TEST_CASE("fork runner: a child that sleeps does not reach its CPU-time limit", "[runs]") {
     ChildResult r = run_forked([](int) { std::this_thread::sleep_for(std::chrono::milliseconds(300)); },
                                RunLimits(600, 0.05));

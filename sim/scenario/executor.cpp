@@ -212,7 +212,7 @@ void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
     // Children finish in any order; results go out in scenario order.
     std::map<size_t, RunResult> finished;
     size_t next = 0;
-    run_forked_pool(
+    run_served_pool(
         scenarios.size(), jobs, [&scenarios](size_t i, int fd) { simulate_into(scenarios[i], fd); },
         [&scenarios](size_t i) { return run_limits(scenarios[i]); },
         [&](size_t i, ChildResult child) {

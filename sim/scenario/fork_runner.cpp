@@ -9,7 +9,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,7 +41,8 @@ void read_some(int& fd, std::string& into) {
 struct Running {
     size_t index = 0;
     pid_t pid = -1;
-    int fds[2] = {-1, -1};  // stream, stderr
+    int fds[2] = {-1, -1};  // stream, stderr (the stream -1 when it goes to `file`)
+    int file = -1;          // the stream's in-memory file (ForkPool::streams_in_files)
     std::chrono::steady_clock::time_point start;
     RunLimits limit = 0.0;
     clockid_t cpu_clock{};
@@ -48,10 +52,14 @@ struct Running {
 };
 
 // Forks. The parent gets the running child; the child gets pid 0 and its
-// stream fd in fds[0], with stderr going to the parent.
-Running start_child(size_t index, RunLimits limits) {
-    int out[2], err[2];
-    SIM_ASSERT(::pipe(out) == 0 && ::pipe(err) == 0, "pipe failed: {}", std::strerror(errno));
+// stream fd in fds[0], with stderr going to the parent. With `to_file`, the
+// stream goes into an in-memory file (the parent keeps its descriptor; the
+// child is done when its stderr closes), else through a pipe.
+Running start_child(size_t index, RunLimits limits, bool to_file) {
+    int out[2] = {-1, -1}, err[2];
+    const int file = to_file ? ::memfd_create("quiesce-stream", MFD_CLOEXEC) : -1;
+    SIM_ASSERT(!to_file || file >= 0, "memfd_create failed: {}", std::strerror(errno));
+    SIM_ASSERT((file >= 0 || ::pipe(out) == 0) && ::pipe(err) == 0, "pipe failed: {}", std::strerror(errno));
     std::fflush(stdout);
     std::fflush(stderr);
     // The code the child runs, mapped so that the fork copies its page
@@ -73,7 +81,7 @@ Running start_child(size_t index, RunLimits limits) {
         // at its wall-clock limit), and so, in turn, do its own children.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(1);
-        ::close(out[0]);
+        if (file < 0) ::close(out[0]);
         ::close(err[0]);
         ::dup2(err[1], 2);
         ::close(err[1]);
@@ -81,14 +89,15 @@ Running start_child(size_t index, RunLimits limits) {
         // A crashing model must die by its signal, whatever handlers the
         // parent installed (test frameworks do), so the parent records it.
         for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTERM}) ::signal(sig, SIG_DFL);
-        c.fds[0] = out[1];
+        c.fds[0] = file >= 0 ? file : out[1];
         return c;
     }
-    ::close(out[1]);
+    if (file < 0) ::close(out[1]);
     ::close(err[1]);
     c.has_cpu_clock = ::clock_getcpuclockid(c.pid, &c.cpu_clock) == 0;
     c.fds[0] = out[0];
     c.fds[1] = err[0];
+    c.file = file;
     return c;
 }
 
@@ -127,6 +136,8 @@ ChildResult finish_child(Running& c) {
     while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
     }
     ChildResult r = std::move(c.r);
+    r.file = c.file;
+    c.file = -1;
     r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.start).count();
     if (cpu_limit) {
         c.killed = true;
@@ -177,6 +188,7 @@ ForkPool::~ForkPool() {
         ::kill(c.pid, SIGKILL);
         for (int fd : c.fds)
             if (fd >= 0) ::close(fd);
+        if (c.file >= 0) ::close(c.file);
         while (::waitpid(c.pid, nullptr, 0) < 0 && errno == EINTR) {
         }
     }
@@ -184,7 +196,7 @@ ForkPool::~ForkPool() {
 
 std::optional<int> ForkPool::fork_child(size_t index, RunLimits limits) {
     while (impl_->running.size() >= jobs_) pump();
-    Running c = start_child(index, limits);
+    Running c = start_child(index, limits, files_ && !output_);
     if (c.pid == 0) {            // the child: its stream fd, back to the caller
         impl_->running.clear();  // the parent's children are not this one's
         return c.fds[0];
@@ -267,6 +279,185 @@ void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_
             ::_exit(0);
         }
     pool.wait_all();
+}
+
+namespace {
+
+// Reads all of an in-memory file from its start into `into`, then closes it.
+void read_file(int fd, std::string& into) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+        into.resize(size_t(st.st_size));
+        size_t got = 0;
+        while (got < into.size()) {
+            const ssize_t n = ::pread(fd, into.data() + got, into.size() - got, off_t(got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            got += size_t(n);
+        }
+        into.resize(got);
+    }
+    ::close(fd);
+}
+
+// What the runner reports of a child that ended, one message each (the
+// stream's file travels beside it): how it ended, then its stderr's tail.
+struct Report {
+    uint64_t index;
+    int32_t status, exit_code, signal;
+    uint8_t cpu_limit, has_file;
+    double wall_s;
+};
+constexpr size_t kTailMax = 8192;  // pump() keeps no more of a child's stderr
+
+bool send_report(int sock, size_t index, const ChildResult& r) {
+    const Report h{index,  int32_t(r.status), r.exit_code, r.signal, uint8_t(r.cpu_limit), uint8_t(r.file >= 0),
+                   r.wall_s};
+    std::string msg(reinterpret_cast<const char*>(&h), sizeof h);
+    msg.append(r.error_tail, r.error_tail.size() > kTailMax ? r.error_tail.size() - kTailMax : 0, kTailMax);
+    iovec iov{msg.data(), msg.size()};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (r.file >= 0) {
+        m.msg_control = control;
+        m.msg_controllen = sizeof control;
+        cmsghdr* c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &r.file, sizeof(int));
+    }
+    ssize_t n;
+    while ((n = ::sendmsg(sock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    return n == ssize_t(msg.size());
+}
+
+// One report: true with the child's index and result (its stream read from
+// the file passed), false at the end of the runner's reports or at a
+// message that is not one.
+bool receive_report(int sock, size_t& index, ChildResult& r) {
+    std::vector<char> buf(sizeof(Report) + kTailMax + 1);
+    iovec iov{buf.data(), buf.size()};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    ssize_t n;
+    while ((n = ::recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+    int fd = -1;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m); n > 0 && c; c = CMSG_NXTHDR(&m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    if (n < ssize_t(sizeof(Report)) || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+        if (fd >= 0) ::close(fd);
+        return false;
+    }
+    Report h;
+    std::memcpy(&h, buf.data(), sizeof h);
+    index = size_t(h.index);
+    r.status = ChildResult::Status(h.status);
+    r.exit_code = h.exit_code;
+    r.signal = h.signal;
+    r.cpu_limit = h.cpu_limit != 0;
+    r.wall_s = h.wall_s;
+    r.error_tail.assign(buf.data() + sizeof h, size_t(n) - sizeof h);
+    if (fd >= 0) read_file(fd, r.output);
+    return true;
+}
+
+}  // namespace
+
+void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_t, int fd)>& body,
+                     const std::function<RunLimits(size_t)>& limits,
+                     const std::function<void(size_t, ChildResult)>& done) {
+    if (count == 0) return;
+    const char* env = std::getenv("QUIESCE_RUNNER");
+    const int probe = env && std::string(env) == "0" ? -1 : ::memfd_create("quiesce-probe", MFD_CLOEXEC);
+    int sv[2] = {-1, -1};
+    if (probe < 0 || ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        if (probe >= 0) ::close(probe);
+        run_forked_pool(count, jobs, body, limits, done);
+        return;
+    }
+    ::close(probe);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    code_in_huge_pages();  // as before a pool's first fork: the runner's children share it
+    const pid_t parent = ::getpid();
+    const pid_t runner = ::fork();
+    SIM_ASSERT(runner >= 0, "fork failed: {}", std::strerror(errno));
+    if (runner == 0) {
+        // The runner: forks the runs, reports each as it ends, then ends.
+        ::close(sv[0]);
+        heap_arena::enter();
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(1);
+        const int sock = sv[1];
+        ForkPool pool(jobs, [sock](size_t i, ChildResult r) {
+            const bool sent = send_report(sock, i, r);
+            if (r.file >= 0) ::close(r.file);
+            if (!sent) ::_exit(1);  // the caller has gone: so do the runs (ForkPool kills none: _exit)
+        });
+        pool.streams_in_files();
+        for (size_t i = 0; i < count; ++i)
+            if (std::optional<int> fd = pool.fork_child(i, limits(i))) {
+                body(i, *fd);
+                ::close(*fd);
+                std::fflush(stderr);
+                ::_exit(0);
+            }
+        pool.wait_all();
+        ::_exit(0);
+    }
+    ::close(sv[1]);
+    // On the way out (a `done` that threw too), the runner is ended and
+    // reaped; its runs die with it (PR_SET_PDEATHSIG).
+    struct Runner {
+        pid_t pid;
+        int sock;
+        int status = 0;
+        bool reaped = false;
+        void reap() {
+            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            reaped = true;
+        }
+        ~Runner() {
+            ::close(sock);
+            if (reaped) return;
+            ::kill(pid, SIGKILL);
+            reap();
+        }
+    } guard{runner, sv[0]};
+    std::vector<bool> reported(count, false);
+    size_t left = count;
+    for (size_t i = 0; left > 0;) {
+        ChildResult r;
+        if (!receive_report(guard.sock, i, r) || i >= count || reported[i]) break;
+        reported[i] = true;
+        --left;
+        done(i, std::move(r));
+    }
+    if (left > 0) ::kill(runner, SIGKILL);  // a report that made no sense: the runner is not to be trusted
+    guard.reap();
+    if (left == 0) return;
+    // The runner died before reporting them all: those it did not report
+    // crashed, and say why.
+    const std::string why = WIFSIGNALED(guard.status) ? std::string("signal ") + strsignal(WTERMSIG(guard.status))
+                                                      : "exit status " + std::to_string(WEXITSTATUS(guard.status));
+    for (size_t i = 0; i < count; ++i)
+        if (!reported[i]) {
+            ChildResult r;
+            r.status = ChildResult::Status::Crashed;
+            r.exit_code = 1;
+            r.error_tail = "the runner process that forks the runs died (" + why + ") before this run ended\n";
+            done(i, std::move(r));
+        }
 }
 
 ChildResult run_forked(const std::function<void(int fd)>& body, RunLimits limits,

@@ -37,6 +37,7 @@ struct ChildResult {
     std::string error_tail;   // last lines of the child's stderr
     double wall_s = 0;
     bool cpu_limit = false;   // TimedOut by its CPU-time limit (else by the wall clock)
+    int file = -1;            // ForkPool::streams_in_files: the stream, in an in-memory file not yet read
 };
 
 // Called first thing in main(): makes the process cheaper to fork by
@@ -68,6 +69,22 @@ void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_
                      const std::function<void(size_t index, ChildResult)>& done,
                      const std::function<void(size_t index, std::string& output)>& output = {});
 
+// As run_forked_pool without `output`, but the children are forked by a
+// process of their own (the runner), forked once first: the caller - which
+// goes on decoding and recording runs while its children run, growing and
+// writing its heap - never forks, so no fork makes its pages shared again
+// and it pays no copy-on-write fault for them (docs/performance.md, "A
+// runner process forks the runs"). Each child writes its stream into an
+// in-memory file; the runner passes the file to the caller over a socket
+// with how the child ended, and the caller reads it whole. `done` is
+// called in the caller, as each child's report arrives. Where the runner
+// cannot be set up (no memfd_create), or QUIESCE_RUNNER=0 is in the
+// environment, run_forked_pool itself. A runner that dies leaves the runs
+// it did not report as crashed, with a message that says so.
+void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_t index, int fd)>& body,
+                     const std::function<RunLimits(size_t index)>& limits,
+                     const std::function<void(size_t index, ChildResult)>& done);
+
 // A pool of forked children kept by the caller: fork_child() first waits
 // while `jobs` children run, then forks; the child *returns* from it with
 // the fd of its stream and carries on with whatever the caller was doing
@@ -82,6 +99,10 @@ public:
     void wait_all();
     // Hears of each child's output as it comes in (may take from its front).
     void on_output(std::function<void(size_t index, std::string& output)> f) { output_ = std::move(f); }
+    // Each child's stream goes into an in-memory file, handed over unread
+    // in its result (ChildResult::file, the receiver's to close), not read
+    // into ChildResult::output. Not with on_output.
+    void streams_in_files() { files_ = true; }
 
 private:
     void pump();  // waits for output or an end, kills what ran out of time
@@ -90,6 +111,7 @@ private:
     unsigned jobs_;
     std::function<void(size_t, ChildResult)> done_;
     std::function<void(size_t, std::string&)> output_;
+    bool files_ = false;
 };
 
 }  // namespace quiesce
