@@ -264,21 +264,31 @@ void ForkPool::pump() {
     }
 }
 
-void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_t, int fd)>& body,
-                     const std::function<RunLimits(size_t)>& limits,
-                     const std::function<void(size_t, ChildResult)>& done,
-                     const std::function<void(size_t, std::string&)>& output) {
-    ForkPool pool(jobs, done);
-    if (output) pool.on_output(output);
+namespace {
+
+// Forks `count` children through `pool` and waits for them all; each child
+// runs its body, then ends.
+void fork_all(ForkPool& pool, size_t count, const std::function<void(size_t, int fd)>& body,
+              const std::function<RunLimits(size_t)>& limits) {
     for (size_t i = 0; i < count; ++i)
         if (std::optional<int> fd = pool.fork_child(i, limits(i))) {
-            // The child: run the body, then end.
             body(i, *fd);
             ::close(*fd);
             std::fflush(stderr);
             ::_exit(0);
         }
     pool.wait_all();
+}
+
+}  // namespace
+
+void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_t, int fd)>& body,
+                     const std::function<RunLimits(size_t)>& limits,
+                     const std::function<void(size_t, ChildResult)>& done,
+                     const std::function<void(size_t, std::string&)>& output) {
+    ForkPool pool(jobs, done);
+    if (output) pool.on_output(output);
+    fork_all(pool, count, body, limits);
 }
 
 namespace {
@@ -305,14 +315,13 @@ void read_file(int fd, std::string& into) {
 struct Report {
     uint64_t index;
     int32_t status, exit_code, signal;
-    uint8_t cpu_limit, has_file;
+    uint8_t cpu_limit;
     double wall_s;
 };
 constexpr size_t kTailMax = 8192;  // pump() keeps no more of a child's stderr
 
 bool send_report(int sock, size_t index, const ChildResult& r) {
-    const Report h{index,  int32_t(r.status), r.exit_code, r.signal, uint8_t(r.cpu_limit), uint8_t(r.file >= 0),
-                   r.wall_s};
+    const Report h{index, int32_t(r.status), r.exit_code, r.signal, uint8_t(r.cpu_limit), r.wall_s};
     std::string msg(reinterpret_cast<const char*>(&h), sizeof h);
     msg.append(r.error_tail, r.error_tail.size() > kTailMax ? r.error_tail.size() - kTailMax : 0, kTailMax);
     iovec iov{msg.data(), msg.size()};
@@ -372,19 +381,24 @@ bool receive_report(int sock, size_t& index, ChildResult& r) {
 
 }  // namespace
 
+bool runner_available() {
+    const char* env = std::getenv("QUIESCE_RUNNER");
+    if (env && std::string(env) == "0") return false;
+    const int probe = ::memfd_create("quiesce-probe", MFD_CLOEXEC);
+    if (probe < 0) return false;
+    ::close(probe);
+    return true;
+}
+
 void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_t, int fd)>& body,
                      const std::function<RunLimits(size_t)>& limits,
                      const std::function<void(size_t, ChildResult)>& done) {
     if (count == 0) return;
-    const char* env = std::getenv("QUIESCE_RUNNER");
-    const int probe = env && std::string(env) == "0" ? -1 : ::memfd_create("quiesce-probe", MFD_CLOEXEC);
     int sv[2] = {-1, -1};
-    if (probe < 0 || ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-        if (probe >= 0) ::close(probe);
+    if (!runner_available() || ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         run_forked_pool(count, jobs, body, limits, done);
         return;
     }
-    ::close(probe);
     std::fflush(stdout);
     std::fflush(stderr);
     code_in_huge_pages();  // as before a pool's first fork: the runner's children share it
@@ -404,14 +418,7 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
             if (!sent) ::_exit(1);  // the caller has gone: so do the runs (ForkPool kills none: _exit)
         });
         pool.streams_in_files();
-        for (size_t i = 0; i < count; ++i)
-            if (std::optional<int> fd = pool.fork_child(i, limits(i))) {
-                body(i, *fd);
-                ::close(*fd);
-                std::fflush(stderr);
-                ::_exit(0);
-            }
-        pool.wait_all();
+        fork_all(pool, count, body, limits);
         ::_exit(0);
     }
     ::close(sv[1]);
@@ -443,7 +450,9 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
         --left;
         done(i, std::move(r));
     }
-    if (left > 0) ::kill(runner, SIGKILL);  // a report that made no sense: the runner is not to be trusted
+    // The runner ended early, or sent a report that made no sense: it is
+    // not to be trusted with the rest.
+    if (left > 0) ::kill(runner, SIGKILL);
     guard.reap();
     if (left == 0) return;
     // The runner died before reporting them all: those it did not report
