@@ -379,8 +379,8 @@ bool receive_report(int sock, size_t& index, ChildResult& r) {
     return true;
 }
 
-}  // namespace
-
+// Whether a runner can be had here: not turned off (QUIESCE_RUNNER=0), and
+// in-memory files for the runs' streams.
 bool runner_available() {
     const char* env = std::getenv("QUIESCE_RUNNER");
     if (env && std::string(env) == "0") return false;
@@ -389,6 +389,8 @@ bool runner_available() {
     ::close(probe);
     return true;
 }
+
+}  // namespace
 
 void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_t, int fd)>& body,
                      const std::function<RunLimits(size_t)>& limits,
