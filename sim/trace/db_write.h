@@ -52,10 +52,10 @@ Stamp read_stamp(sqlite3* db);
 //   them), so each of SQLite's allocations skips a global mutex and two
 //   counters;
 // - its page cache in a buffer of its own (SQLITE_CONFIG_PAGECACHE) that a
-//   forked child gets wiped, not shared (MADV_WIPEONFORK): the process
-//   recording runs forks one child a run, and every page the cache had
-//   shared with a child was copied at its next write; this way its pages
-//   stay the parent's alone (docs/performance.md, "SQLite's page cache kept
+//   forked child gets wiped, not shared (MADV_WIPEONFORK): a process that
+//   records runs while it forks children (explore's variants; `quiesce
+//   run` with QUIESCE_RUNNER=0) copied every page the cache had shared
+//   with a child at its next write; this way its pages stay its own (docs/performance.md, "SQLite's page cache kept
 //   out of the children"). A child that opens a database of its own gets
 //   its cache pages from malloc.
 // Whether the statistics are off after it.
@@ -65,7 +65,6 @@ bool configure_sqlite();
 struct PageCacheBuffer {
     void* base = nullptr;
     std::size_t bytes = 0;
-    int slots = 0;
 };
 PageCacheBuffer page_cache_buffer();
 

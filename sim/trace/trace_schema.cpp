@@ -328,7 +328,7 @@ void set_page_cache() {
         ::munmap(p, bytes);
         return;
     }
-    g_page_cache = {p, bytes, kCacheSlots};
+    g_page_cache = {p, bytes};
 }
 
 }  // namespace
