@@ -6,6 +6,10 @@
 #include "sim/scenario/executor.h"
 #include "sim/scenario/run.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <thread>
@@ -130,6 +134,45 @@ TEST_CASE("fork runner: a served pool whose runner dies reports the runs it did 
         CHECK(out[i].error_tail.find("the runner process that forks the runs died (signal Killed)") !=
               std::string::npos);
     }
+}
+
+TEST_CASE("fork runner: a served pool starts a run only while the streams waiting for its caller are few", "[runs]") {
+    // Each run notes that it started and writes 512 KiB; the caller is slow
+    // with each report. With 1 MiB let wait, at most two streams wait, two
+    // runs run and one is being reported; without a bound, all twelve would
+    // have started while the caller took in the first.
+    char path[] = "/tmp/quiesce-served-XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    REQUIRE(::fcntl(fd, F_SETFL, O_APPEND) == 0);
+    auto started = [&] {
+        struct stat st {};
+        ::fstat(fd, &st);
+        return size_t(st.st_size);
+    };
+    size_t taken = 0, most_ahead = 0;
+    run_served_pool(
+        12, 2,
+        [&](size_t, int out) {
+            const char c = 's';
+            if (::write(fd, &c, 1) != 1) ::_exit(1);  // a byte from each: the file's size counts them
+            write_all(out, std::string(512 << 10, 'x'));
+        },
+        [](size_t) { return RunLimits(60); },
+        [&](size_t, ChildResult r) {
+            CHECK(r.status == ChildResult::Status::Exited);
+            CHECK(r.output.size() == size_t(512 << 10));
+            std::this_thread::sleep_for(std::chrono::milliseconds(40));
+            ++taken;
+            most_ahead = std::max(most_ahead, started() - taken);
+        },
+        size_t(1) << 20);
+    const size_t all = started();
+    ::close(fd);
+    ::unlink(path);
+    CHECK(taken == 12);
+    CHECK(all == 12);
+    CHECK(most_ahead <= 5);
 }
 
 TEST_CASE("fork runner: QUIESCE_RUNNER=0 serves the runs from the caller itself", "[runs]") {

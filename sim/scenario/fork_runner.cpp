@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -269,14 +270,16 @@ namespace {
 // Forks `count` children through `pool` and waits for them all; each child
 // runs its body, then ends.
 void fork_all(ForkPool& pool, size_t count, const std::function<void(size_t, int fd)>& body,
-              const std::function<RunLimits(size_t)>& limits) {
-    for (size_t i = 0; i < count; ++i)
+              const std::function<RunLimits(size_t)>& limits, const std::function<void()>& before_each = {}) {
+    for (size_t i = 0; i < count; ++i) {
+        if (before_each) before_each();
         if (std::optional<int> fd = pool.fork_child(i, limits(i))) {
             body(i, *fd);
             ::close(*fd);
             std::fflush(stderr);
             ::_exit(0);
         }
+    }
     pool.wait_all();
 }
 
@@ -394,7 +397,7 @@ bool runner_available() {
 
 void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_t, int fd)>& body,
                      const std::function<RunLimits(size_t)>& limits,
-                     const std::function<void(size_t, ChildResult)>& done) {
+                     const std::function<void(size_t, ChildResult)>& done, size_t streams_ahead) {
     if (count == 0) return;
     int sv[2] = {-1, -1};
     if (!runner_available() || ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -414,13 +417,48 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(1);
         const int sock = sv[1];
-        ForkPool pool(jobs, [sock](size_t i, ChildResult r) {
+        std::deque<size_t> waiting;  // the sizes of the streams reported, not yet taken in
+        size_t ahead = 0;            // ... their sum
+        ForkPool pool(jobs, [&](size_t i, ChildResult r) {
+            struct stat st {};
+            const size_t bytes = r.file >= 0 && ::fstat(r.file, &st) == 0 ? size_t(st.st_size) : 0;
             const bool sent = send_report(sock, i, r);
+            waiting.push_back(bytes);
+            ahead += bytes;
             if (r.file >= 0) ::close(r.file);
             if (!sent) ::_exit(1);  // the caller has gone: so do the runs (ForkPool kills none: _exit)
         });
         pool.streams_in_files();
-        fork_all(pool, count, body, limits);
+        // The caller answers each report once it has taken the run in
+        // (reports are taken in the order sent). A run starts only while
+        // the streams reported and not yet taken in hold no more than
+        // `streams_ahead` bytes: they wait in memory, and stay bounded when
+        // the caller records more slowly than the runs end. (While it
+        // waits, the runner watches no child: a wall limit reached then is
+        // acted on late.)
+        // One answer taken in (false: none there yet, without waiting).
+        auto answer = [&](int flags) {
+            char b[16];
+            ssize_t n;
+            while ((n = ::recv(sock, b, sizeof b, flags)) < 0 && errno == EINTR) {
+            }
+            if (n < 0 && errno == EAGAIN) return false;
+            if (n <= 0) ::_exit(1);  // the caller has gone
+            if (!waiting.empty()) {
+                ahead -= waiting.front();
+                waiting.pop_front();
+            }
+            return true;
+        };
+        fork_all(pool, count, body, limits, [&] {
+            while (answer(MSG_DONTWAIT)) {
+            }
+            while (ahead > streams_ahead) answer(0);
+        });
+        // Every answer read before the end: a socket closed with answers
+        // unread resets the connection, and the caller would lose the
+        // reports it had not yet read.
+        while (!waiting.empty()) answer(0);
         ::_exit(0);
     }
     ::close(sv[1]);
@@ -443,6 +481,12 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
             reap();
         }
     } guard{runner, sv[0]};
+    // Each report answered once taken in: the runner counts what waits.
+    auto taken = [&] {
+        const char t = 1;
+        while (::send(guard.sock, &t, 1, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+        }
+    };
     std::vector<bool> reported(count, false);
     size_t left = count;
     for (size_t i = 0; left > 0;) {
@@ -451,6 +495,7 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
         reported[i] = true;
         --left;
         done(i, std::move(r));
+        taken();
     }
     // The runner ended early, or sent a report that made no sense: it is
     // not to be trusted with the rest.

@@ -80,10 +80,14 @@ void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_
 // called in the caller, as each child's report arrives. Where the runner
 // cannot be set up (no memfd_create), or QUIESCE_RUNNER=0 is in the
 // environment, run_forked_pool itself. A runner that dies leaves the runs
-// it did not report as crashed, with a message that says so.
+// it did not report as crashed, with a message that says so. The runner
+// starts a run only while the streams of the runs reported and not yet
+// taken in by `done` hold no more than `streams_ahead` bytes: what waits in
+// memory stays bounded when `done` is slower than the runs.
 void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_t index, int fd)>& body,
                      const std::function<RunLimits(size_t index)>& limits,
-                     const std::function<void(size_t index, ChildResult)>& done);
+                     const std::function<void(size_t index, ChildResult)>& done,
+                     size_t streams_ahead = size_t(256) << 20);
 
 // A pool of forked children kept by the caller: fork_child() first waits
 // while `jobs` children run, then forks; the child *returns* from it with
