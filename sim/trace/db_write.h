@@ -55,9 +55,10 @@ Stamp read_stamp(sqlite3* db);
 //   forked child gets wiped, not shared (MADV_WIPEONFORK): a process that
 //   records runs while it forks children (explore's variants; `quiesce
 //   run` with QUIESCE_RUNNER=0) copied every page the cache had shared
-//   with a child at its next write; this way its pages stay its own (docs/performance.md, "SQLite's page cache kept
-//   out of the children"). A child that opens a database of its own gets
-//   its cache pages from malloc.
+//   with a child at its next write; this way its pages stay its own
+//   (docs/performance.md, "SQLite's page cache kept out of the
+//   children"). A child that opens a database of its own gets its cache
+//   pages from malloc.
 // Whether the statistics are off after it.
 bool configure_sqlite();
 // The page cache's buffer configure_sqlite() set, or {nullptr, 0} (SQLite
