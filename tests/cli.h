@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <system_error>
+#include <vector>
 
 namespace quiesce::test {
 
@@ -36,10 +38,36 @@ inline Cli shell(const std::string& command) {
 // quiesce ARGS
 inline Cli sh(const std::string& args) { return shell(std::string(QUIESCE_BIN) + " " + args); }
 
-// A path in the temporary directory, unique to this test process, removed first.
+// The paths tmp_path handed out, removed when the test process ends (with
+// SQLite's side files), by that process only: a forked child that exits
+// leaves its parent's files alone.
+class TmpPaths {
+public:
+    void add(const std::string& path) { paths_.push_back(path); }
+    ~TmpPaths() {
+        if (::getpid() != owner_) return;
+        for (const std::string& p : paths_)
+            for (const char* side : {"", "-wal", "-shm", "-journal"}) {
+                std::error_code ec;  // already gone, or never made: nothing to do
+                std::filesystem::remove_all(p + side, ec);
+            }
+    }
+
+private:
+    pid_t owner_ = ::getpid();
+    std::vector<std::string> paths_;
+};
+inline TmpPaths& tmp_paths() {
+    static TmpPaths paths;
+    return paths;
+}
+
+// A path in the temporary directory, unique to this test process, removed
+// first and again when the process ends (tests/tmp_clean.sh).
 inline std::string tmp_path(const std::string& name) {
     auto p = std::filesystem::temp_directory_path() / ("quiesce-test-" + std::to_string(getpid()) + "-" + name);
     std::filesystem::remove_all(p);
+    tmp_paths().add(p.string());
     return p.string();
 }
 
