@@ -5,6 +5,7 @@
 #include "tests/smaps.h"
 
 #include <catch2/catch.hpp>
+#include <sysc/datatypes/misc/sc_concatref.h>  // sc_core::sc_temp_heap
 
 #include <malloc.h>
 #include <unistd.h>
@@ -288,6 +289,35 @@ TEST_CASE("heap arena: a block of 4 MiB or more from glibc is asked to take huge
     REQUIRE(plain);
     CHECK_FALSE(advised_huge(plain + n / 2));
     std::free(plain);
+}
+
+TEST_CASE("heap arena: a block of 2 MiB or more from malloc starts on a 2 MiB boundary in huge pages whole",
+          "[heap_arena]") {
+    REQUIRE_FALSE(heap_arena::active());
+    const size_t n = size_t(3) << 20, huge = size_t(2) << 20;
+    char* p = static_cast<char*>(std::malloc(n));
+    REQUIRE(p);
+    CHECK(addr(p) % huge == 0);
+    CHECK(advised_huge(p));
+    CHECK(advised_huge(p + n - 1));  // the last 1 MiB too: its 2 MiB are the block's
+    std::memset(p, 5, n);
+    CHECK(all(p, 5, n));
+    std::free(p);
+    ::setenv("QUIESCE_ARENA_HUGE_PAGES", "0", 1);
+    char* plain = static_cast<char*>(std::malloc(n));
+    ::unsetenv("QUIESCE_ARENA_HUGE_PAGES");
+    REQUIRE(plain);
+    CHECK_FALSE(advised_huge(plain + n / 2));
+    std::free(plain);
+}
+
+TEST_CASE("heap arena: SystemC's temporary heap - 3 MiB it zeroes as it loads - lies in huge pages", "[heap_arena]") {
+    // Allocated and zeroed by libsystemc's initialisation, before main:
+    // 768 faults of a small page in every process that started.
+    const char* heap = sc_core::sc_temp_heap.m_bgn_p;
+    REQUIRE(heap);
+    CHECK(addr(heap) % (size_t(2) << 20) == 0);
+    CHECK(advised_huge(heap));
 }
 
 TEST_CASE("heap arena: QUIESCE_ARENA_HUGE_PAGES=0 and a child that does not ask keep small pages", "[heap_arena]") {
