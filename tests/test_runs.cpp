@@ -175,6 +175,33 @@ TEST_CASE("fork runner: a served pool starts a run only while the streams waitin
     CHECK(most_ahead <= 5);
 }
 
+TEST_CASE("fork runner: a served pool kills a run at its wall limit while it waits for its caller", "[runs]") {
+    // Run 0 writes 2 MiB and ends; the caller takes 3 s over it. Run 1
+    // hangs, its wall limit 0.3 s. Before it starts run 3, the runner waits
+    // for the caller (2 MiB waiting, 1 MiB let wait): run 1 must still be
+    // killed near its limit, not when the caller answers.
+    std::vector<ChildResult> out(4);
+    run_served_pool(
+        4, 2,
+        [](size_t i, int fd) {
+            if (i == 0) write_all(fd, std::string(2 << 20, 'x'));
+            if (i == 1)
+                for (;;) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        },
+        [](size_t i) { return RunLimits(i == 1 ? 0.3 : 60); },
+        [&](size_t i, ChildResult r) {
+            if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+            out[i] = std::move(r);
+        },
+        size_t(1) << 20);
+    CHECK(out[0].status == ChildResult::Status::Exited);
+    CHECK(out[1].status == ChildResult::Status::TimedOut);
+    CHECK_FALSE(out[1].cpu_limit);
+    CHECK(out[1].wall_s < 2.0);  // killed while the caller still took in run 0 (3 s)
+    CHECK(out[2].status == ChildResult::Status::Exited);
+    CHECK(out[3].status == ChildResult::Status::Exited);
+}
+
 TEST_CASE("fork runner: QUIESCE_RUNNER=0 serves the runs from the caller itself", "[runs]") {
     ::setenv("QUIESCE_RUNNER", "0", 1);
     ChildResult r;

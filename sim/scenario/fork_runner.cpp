@@ -210,7 +210,7 @@ void ForkPool::wait_all() {
     while (!impl_->running.empty()) pump();
 }
 
-void ForkPool::pump() {
+void ForkPool::pump(int wake_fd) {
     auto& running = impl_->running;
     // Kill what ran out of CPU or wall time; wait for output from any child
     // (at most until the first limit could be reached: CPU time grows no
@@ -237,10 +237,16 @@ void ForkPool::pump() {
                 owner.push_back({k, w});
             }
     }
-    int rc = p.empty() ? 0 : ::poll(p.data(), p.size(), int(timeout * 1000));
+    if (wake_fd >= 0) {
+        p.push_back({wake_fd, POLLIN, 0});
+        owner.push_back({SIZE_MAX, 0});
+    }
+    // No child to watch: only the wake descriptor, as long as it takes.
+    const int ms = running.empty() ? -1 : int(std::min(timeout * 1000, 1e9));
+    int rc = p.empty() ? 0 : ::poll(p.data(), p.size(), ms);
     if (rc < 0 && errno != EINTR) return;
     for (size_t j = 0; j < p.size() && rc > 0; ++j) {
-        if (!(p[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        if (owner[j].first == SIZE_MAX || !(p[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         Running& c = running[owner[j].first];
         if (owner[j].second == 0) {
             read_some(c.fds[0], c.r.output);
@@ -433,9 +439,8 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
         // (reports are taken in the order sent). A run starts only while
         // the streams reported and not yet taken in hold no more than
         // `streams_ahead` bytes: they wait in memory, and stay bounded when
-        // the caller records more slowly than the runs end. (While it
-        // waits, the runner watches no child: a wall limit reached then is
-        // acted on late.)
+        // the caller records more slowly than the runs end. While it waits
+        // it still watches the runs going on: their ends, their limits.
         // One answer taken in (false: none there yet, without waiting).
         auto answer = [&](int flags) {
             char b[16];
@@ -453,7 +458,8 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
         fork_all(pool, count, body, limits, [&] {
             while (answer(MSG_DONTWAIT)) {
             }
-            while (ahead > streams_ahead) answer(0);
+            while (ahead > streams_ahead)
+                if (!answer(MSG_DONTWAIT)) pool.pump(sock);
         });
         // Every answer read before the end: a socket closed with answers
         // unread resets the connection, and the caller would lose the

@@ -107,9 +107,11 @@ public:
     // in its result (ChildResult::file, the receiver's to close), not read
     // into ChildResult::output. Not with on_output.
     void streams_in_files() { files_ = true; }
+    // Waits for output or an end (and hears of it), kills what ran out of
+    // time; returns after one wait, or once `wake_fd` (if any) can be read.
+    void pump(int wake_fd = -1);
 
 private:
-    void pump();  // waits for output or an end, kills what ran out of time
     struct Impl;
     std::unique_ptr<Impl> impl_;
     unsigned jobs_;
