@@ -175,6 +175,14 @@ std::vector<Case> catalogue() {
         {"explore --out without its value", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --out --kinds callback-fail", Where::Option, "--out", ": needs a value, got the option '--kinds'"},
         {"explore --budget", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --budget 5x", Where::Option, "--budget", "'5x'"},
         {"explore --shard", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --shard 2/1", Where::Option, "--shard", ""},
+        // Counts of variants: a huge one asked for more memory than there is (and aborted), a negative one wrapped round.
+        {"explore --pct huge", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --pct 99999999999999999999", Where::Option, "--pct", ": must be 0 to 100000, got '99999999999999999999'"},
+        {"explore --pct -1", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --pct -1", Where::Option, "--pct", ": must be 0 to 100000, got '-1'"},
+        {"explore --timing past the cap", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --timing 100001", Where::Option, "--timing", ": must be 0 to 100000, got '100001'"},
+        {"explore --timing -1", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --timing -1", Where::Option, "--timing", "got '-1'"},
+        {"explore --pct-steps -5", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --pct 1 --pct-steps -5", Where::Option, "--pct-steps", ": must be 1 to 1000000000, got '-5'"},
+        {"explore --pct-steps 0", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --pct 1 --pct-steps 0", Where::Option, "--pct-steps", "got '0'"},
+        {"explore --persistence -1", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --persistence -1", Where::Option, "--persistence", ": must be 0 to 1000000, got '-1'"},
         {"export --format", {}, "trace export {good} 1 --format pdf -o {d}/x.pdf", Where::Option, "--format", ": must be chrome, vcd or html, got 'pdf'"},
         // Databases.
         {"no such database", {}, "trace runs {d}/missing.db", Where::Path, "missing.db", "no such database"},

@@ -125,11 +125,18 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
                        "--seed (default 1000)")
         ->check(CLI::Range(1, 1'000'000));
     explore.add_option("--persistence", o.persistence,
-                       "With power-loss: also after each drive's first N persistence points of the transition (those the baseline reached)");
-    explore.add_option("--pct", o.pct, "Also N PCT schedules of the simulated software (seeds 1..N)");
+                       "With power-loss: also after each drive's first N persistence points of the transition (those the baseline reached)")
+        ->check(CLI::Range(0, 1'000'000));
+    // Every variant is planned before the first runs: a count is capped
+    // (100,000 variants take ~75 MB to plan, hours to run on two cores).
+    explore.add_option("--pct", o.pct, "Also N PCT schedules of the simulated software (seeds 1..N; at most 100000)")
+        ->check(CLI::Range(0, 100'000));
     explore.add_option("--pct-depth", o.pct_depth, "The bug depth PCT aims at (default 3)")->check(CLI::Range(1, 10));
-    explore.add_option("--pct-steps", o.pct_steps, "Operations PCT spreads its change points over (default 20000)");
-    explore.add_option("--timing", o.timing, "Also N runs with every varied latency jittered (seeds 1..N; docs/exploring.md)");
+    explore.add_option("--pct-steps", o.pct_steps, "Operations PCT spreads its change points over (default 20000)")
+        ->check(CLI::Range(1, 1'000'000'000));  // as a scenario's [schedule] steps
+    explore.add_option("--timing", o.timing,
+                       "Also N runs with every varied latency jittered (seeds 1..N, at most 100000; docs/exploring.md)")
+        ->check(CLI::Range(0, 100'000));
     explore.add_option("--jitter", o.jitter, "How much --timing varies each latency, in percent (default 20)")
         ->check(CLI::Range(1, 90));
     explore.add_option("--trace", o.trace, "What each variant records: summary (default), events or bus");
