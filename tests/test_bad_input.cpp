@@ -105,6 +105,9 @@ std::vector<Case> catalogue() {
         {"no such device", {{"s.toml", kScenario + "[devices.nope]\nwake = true\n"}}, run, Where::File, "s.toml", "devices.nope: no device named 'nope'"},
         {"driver variant", {{"s.toml", kScenario + "[drivers.dma0]\nvariant = \"x\"\n"}}, run, Where::File, "s.toml", "drivers.dma0.variant"},
         {"property without component", {{"s.toml", kScenario + "[properties]\nburst = 1\n"}}, run, Where::File, "s.toml", "properties.burst"},
+        // A value that would overflow a time: 2^64 / 1000 cycles wrapped round to about none (the run passed).
+        {"property past 10^9", {{"s.toml", kScenario + "[properties]\n\"dma0.core.beat_cycles\" = 18446744073709552\n"}}, run, Where::File, "s.toml", "properties.dma0.core.beat_cycles: must be 0 to 1000000000, got 18446744073709552"},
+        {"property negative", {{"s.toml", kScenario + "[properties]\n\"firmware.s3_resume_us\" = -1\n"}}, run, Where::File, "s.toml", "properties.firmware.s3_resume_us: must be 0 to 1000000000, got -1"},
         {"[hibernation] under S3", {{"s.toml", kScenario + "[hibernation]\ncrc = false\n"}}, run, Where::File, "s.toml", "hibernation: is for a hibernation (S4) protocol"},
         {"override of no phase", {{"s.toml", kScenario + "[[protocol.override]]\nphase = \"nap\"\n"}}, run, Where::File, "s.toml", "protocol.override[0].phase"},
         {"schedule policy", {{"s.toml", kScenario + "[schedule]\npolicy = \"lifo\"\n"}}, run, Where::File, "s.toml", "schedule.policy"},

@@ -102,6 +102,7 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
 }
 
 // Scenario overrides of module properties. Errors name the scenario line.
+constexpr int64_t kMaxIntProperty = 1'000'000'000;
 void Platform::apply_properties(const Scenario& s, RunContext& ctx) {
     static const char* kTypes[] = {"a boolean", "an integer", "a string"};
     for (const auto& o : s.properties) {
@@ -121,8 +122,16 @@ void Platform::apply_properties(const Scenario& s, RunContext& ctx) {
         const PropValue& current = props.entries().at(name).value;
         if (current.index() != o.value.index())
             throw InputError(s.file, o.line, o.column, where, std::string("expected ") + kTypes[current.index()]);
-        if (std::holds_alternative<int64_t>(o.value) && std::get<int64_t>(o.value) < 0)
-            throw InputError(s.file, o.line, o.column, where, "must not be negative");
+        // Integer properties are counts, sizes and durations in cycles, ns,
+        // us or ms: up to 10^9 none of them overflows a time in picoseconds
+        // (10^9 cycles of a 32 kHz clock are 3*10^16 ps, 2^64 is 1.8*10^19);
+        // past it a value wrapped round, and the run went on as if it were small.
+        if (std::holds_alternative<int64_t>(o.value)) {
+            const int64_t v = std::get<int64_t>(o.value);
+            if (v < 0 || v > kMaxIntProperty)
+                throw InputError(s.file, o.line, o.column, where,
+                                 "must be 0 to " + std::to_string(kMaxIntProperty) + ", got " + std::to_string(v));
+        }
         props.set(name, o.value);
     }
 }
