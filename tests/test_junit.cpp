@@ -105,6 +105,35 @@ TEST_CASE("junit: bad input writes a report with one errored testcase naming the
     std::filesystem::remove(junit);
 }
 
+TEST_CASE("junit: a bad command line writes a report with one errored testcase for it", "[junit]") {
+    // The options are read before --junit is known to the program: the
+    // report's path is taken from the command line as given.
+    for (const std::string& bad : {std::string("--seed abc"), std::string("--frobnicate"), std::string("-j 0")}) {
+        std::string db = tmp_path("cl.db"), junit = tmp_path("cl.xml");
+        auto r = sh("run " + regression("s3-basic") + " --db " + db + " --junit " + junit + " " + bad);
+        INFO(bad << ": " << r.out);
+        REQUIRE(r.status == 2);
+        REQUIRE(r.out.find('\n') == r.out.size() - 1);  // one line
+        REQUIRE_FALSE(std::filesystem::exists(db));
+        REQUIRE(std::filesystem::exists(junit));
+        const std::string xml = quiesce::test::read_text(junit);
+        INFO(xml);
+        CHECK(schema_errors(junit) == "");
+        CHECK(xml.find("errors=\"1\"") != std::string::npos);
+        CHECK(xml.find("<testcase classname=\"input\" name=\"command line\"") != std::string::npos);
+        const std::string said = r.out.substr(std::string("quiesce: ").size(), r.out.size() - 1 - std::string("quiesce: ").size());
+        CHECK(xml.find("type=\"input-error\"") != std::string::npos);
+        CHECK(xml.find(said.substr(0, said.find(' '))) != std::string::npos);  // the option it names
+        std::filesystem::remove(junit);
+    }
+    // --junit=FILE as well.
+    std::string junit = tmp_path("cl-eq.xml");
+    auto r = sh("run " + regression("s3-basic") + " --junit=" + junit + " --seed abc");
+    CHECK(r.status == 2);
+    CHECK(std::filesystem::exists(junit));
+    std::filesystem::remove(junit);
+}
+
 TEST_CASE("junit: invalid UTF-8 and control characters in any field", "[junit]") {
     quiesce::JunitCase c;
     c.classname = "a\xc3";

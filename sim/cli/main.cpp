@@ -47,6 +47,19 @@ const CLI::Validator kTimeout(
     },
     "SECONDS", "timeout");
 
+// `run --junit FILE` (or --junit=FILE) as given on a command line that did
+// not parse: its report still holds the error. "" when there is none.
+std::string junit_as_given(int argc, char** argv) {
+    if (argc < 2 || std::string(argv[1]) != "run") return "";
+    std::string path;
+    for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--junit" && i + 1 < argc && argv[i + 1][0] != '-') path = argv[++i];
+        else if (a.rfind("--junit=", 0) == 0) path = a.substr(8);
+    }
+    return path;
+}
+
 }  // namespace
 
 static int run_main(int argc, char** argv) {
@@ -174,10 +187,13 @@ static int run_main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::fprintf(stderr, "quiesce: %s\n", parse_error_line(app, e, {argv + 1, argv + argc}).c_str());
+        const std::string line = parse_error_line(app, e, {argv + 1, argv + argc});
+        write_junit_input_error(junit_as_given(argc, argv), "quiesce", InputError(line));
+        std::fprintf(stderr, "quiesce: %s\n", line.c_str());
         return 2;
     }
     if (std::string missing = option_as_value(app); !missing.empty()) {
+        write_junit_input_error(junit_as_given(argc, argv), "quiesce", InputError(missing));
         std::fprintf(stderr, "quiesce: %s\n", missing.c_str());
         return 2;
     }
