@@ -249,21 +249,41 @@ int cmd_merge(const std::string& merge_out, const std::vector<std::string>& merg
         else if (path_kind(merge_out) != PathKind::Missing && fs::equivalent(in, merge_out, ec))
             throw InputError(in, 0, 0, "", "is the output database");
     }
-    // Every input is a quiesce database before OUT is created, and
-    // an OUT this merge created goes again if it fails.
-    for (const auto& in : merge_in) TraceReader check(in);
+    // Every input is a quiesce database, whole, before OUT is created or
+    // opened: each input is merged in a transaction of its own, so one found
+    // damaged half-way would leave those before it in an OUT that was there
+    // (and SQLite names the database it writes, OUT). An OUT this merge
+    // created goes again if it fails.
+    for (const auto& in : merge_in) {
+        TraceReader check(in);
+        std::string verdict;
+        try {
+            check.each("PRAGMA main.quick_check(1)", {}, [&](const std::vector<std::string>& row) {
+                if (verdict.empty() && !row.empty()) verdict = row[0];
+            });
+        } catch (const InputError& e) {
+            verdict = e.message();
+            if (verdict.rfind("query failed: ", 0) == 0) verdict.erase(0, 14);
+        }
+        if (verdict == "ok") continue;
+        if (verdict.empty()) verdict = "its check said nothing";
+        // "*** in database main ***\nPage 81: btreeInitPage() returns error code 11"
+        if (verdict.rfind("*** in database main ***", 0) == 0) verdict.erase(0, 24);
+        std::replace(verdict.begin(), verdict.end(), '\n', ' ');
+        throw InputError(in, 0, 0, "", "a damaged database:" + (verdict.front() == ' ' ? "" : std::string(" ")) + verdict);
+    }
     const bool created = path_kind(merge_out) == PathKind::Missing;
+    std::string merged;  // said once all are in
     try {
         TraceDb out(merge_out);
-        for (const auto& in : merge_in) {
-            int64_t n = out.merge_from(in);
-            std::printf("%s: %lld run(s)\n", in.c_str(), static_cast<long long>(n));
-        }
+        for (const auto& in : merge_in)
+            merged += fmt::format("{}: {} run(s)\n", in, out.merge_from(in));
     } catch (...) {
         if (created)
             for (const char* side : {"", "-wal", "-shm", "-journal"}) std::remove((merge_out + side).c_str());
         throw;
     }
+    std::fputs(merged.c_str(), stdout);
     // The findings of the explorations it now holds, as `quiesce findings`
     // prints them. The merge is done whatever they are: a scenario that
     // cannot be run again is said, and the status stays 0.
