@@ -121,6 +121,27 @@ TEST_CASE("cli: validate checks protocol, platform and device files as their own
     CHECK(r.out.rfind("quiesce: " + platform.path() + ":2:8: cpus: ", 0) == 0);
 }
 
+TEST_CASE("cli: validate reports every bad argument - files and empty folders and missing paths alike", "[cli]") {
+    TempFile bad1("[platform]\nname = \"pc-basic\"\ncpus = \"two\"\n");
+    TempFile bad2("[platform]\nname = \"pc-basic\"\ncpus = \"three\"\n");
+    const std::string empty = tmp_path("validate-empty"), missing = tmp_path("validate-missing.toml");
+    std::filesystem::create_directory(empty);
+    const std::string good = regression("s3-basic");
+    Result r = sh("validate " + bad1.path() + " " + empty + " " + good + " " + missing + " " + bad2.path());
+    INFO(r.out);
+    CHECK(r.status == 2);
+    // One line each, in the order given: none hides the others.
+    std::vector<std::string> lines;
+    std::istringstream in(r.out);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    REQUIRE(lines.size() == 5);
+    CHECK(lines[0].rfind("quiesce: " + bad1.path() + ":3:8: ", 0) == 0);
+    CHECK(lines[1].rfind("quiesce: " + empty + ": no scenario files", 0) == 0);
+    CHECK(lines[2] == "ok: " + good);
+    CHECK(lines[3].rfind("quiesce: " + missing + ": no such file or directory", 0) == 0);
+    CHECK(lines[4].rfind("quiesce: " + bad2.path() + ":3:8: ", 0) == 0);
+}
+
 TEST_CASE("cli: a path that is no file or directory, and durations out of range, say so", "[cli]") {
     // /dev/zero exists: it is a character device, not a missing file (run
     // and validate said "no such file or directory"; explore, graph and

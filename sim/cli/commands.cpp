@@ -187,9 +187,31 @@ int cmd_query(const std::string& db_path, const std::string& sql, const std::str
     return 0;
 }
 
-int cmd_validate(const std::vector<std::string>& files) {
+int cmd_validate(const std::vector<std::string>& paths) {
     int bad = 0;
-    for (const auto& f : collect(files)) {
+    // Each argument on its own: a missing path or an empty folder is one
+    // bad argument, said in its place, not the end of the check.
+    std::vector<std::string> files;
+    std::vector<std::string> unusable;  // the error of an argument, in its place; "" for a file to check
+    for (const auto& p : paths) {
+        try {
+            for (auto& f : collect({p})) {
+                files.push_back(std::move(f));
+                unusable.emplace_back();
+            }
+        } catch (const InputError& e) {
+            files.push_back(p);
+            unusable.push_back(e.what());
+        }
+    }
+    for (size_t i = 0; i < files.size(); ++i) {
+        const std::string& f = files[i];
+        std::fflush(stdout);  // the lines in the order of the files, on a terminal or in a pipe
+        if (!unusable[i].empty()) {
+            std::fprintf(stderr, "quiesce: %s\n", unusable[i].c_str());
+            ++bad;
+            continue;
+        }
         try {
             const toml::table doc = parse_toml_file(f);
             // A driver (scenarios/drivers/), protocol (scenarios/protocols/:
