@@ -106,8 +106,8 @@ std::vector<Case> catalogue() {
         {"driver variant", {{"s.toml", kScenario + "[drivers.dma0]\nvariant = \"x\"\n"}}, run, Where::File, "s.toml", "drivers.dma0.variant"},
         {"property without component", {{"s.toml", kScenario + "[properties]\nburst = 1\n"}}, run, Where::File, "s.toml", "properties.burst"},
         // A value that would overflow a time: 2^64 / 1000 cycles wrapped round to about none (the run passed).
-        {"property past 10^9", {{"s.toml", kScenario + "[properties]\n\"dma0.core.beat_cycles\" = 18446744073709552\n"}}, run, Where::File, "s.toml", "properties.dma0.core.beat_cycles: must be 0 to 1000000000, got 18446744073709552"},
-        {"property negative", {{"s.toml", kScenario + "[properties]\n\"firmware.s3_resume_us\" = -1\n"}}, run, Where::File, "s.toml", "properties.firmware.s3_resume_us: must be 0 to 1000000000, got -1"},
+        {"property past 2^32 - 1", {{"s.toml", kScenario + "[properties]\n\"dma0.core.beat_cycles\" = 18446744073709552\n"}}, run, Where::File, "s.toml", "properties.dma0.core.beat_cycles: must be 0 to 4294967295, got 18446744073709552"},
+        {"property negative", {{"s.toml", kScenario + "[properties]\n\"firmware.s3_resume_us\" = -1\n"}}, run, Where::File, "s.toml", "properties.firmware.s3_resume_us: must be 0 to 4294967295, got -1"},
         {"[hibernation] under S3", {{"s.toml", kScenario + "[hibernation]\ncrc = false\n"}}, run, Where::File, "s.toml", "hibernation: is for a hibernation (S4) protocol"},
         {"override of no phase", {{"s.toml", kScenario + "[[protocol.override]]\nphase = \"nap\"\n"}}, run, Where::File, "s.toml", "protocol.override[0].phase"},
         {"schedule policy", {{"s.toml", kScenario + "[schedule]\npolicy = \"lifo\"\n"}}, run, Where::File, "s.toml", "schedule.policy"},
@@ -150,6 +150,9 @@ std::vector<Case> catalogue() {
         {"scenario: no such driver file", {{"s.toml", kScenario + "[drivers.dma0]\ndriver = \"nowhere\"\n"}}, run, Where::File, "s.toml", "drivers.dma0.driver"},
         {"scenario: a bad driver file", {{"s.toml", kScenario + "[drivers.dma0]\ndriver = \"d\"\n"}, {"drivers/d.toml", driver("suspend = [{ op = \"dance\" }]\n")}}, run, Where::File, "drivers/d.toml", ""},
         {"scenario: a patch's step names no register", {{"s.toml", kScenario + "[[drivers.dma0.patch]]\ncallback = \"suspend\"\nappend = [{ op = \"write\", reg = \"CTLR\", value = 0 }]\n"}}, run, Where::File, "s.toml", ":9:33: drivers.dma0.patch[0].append[0].reg: 'dma-engine' has no register 'CTLR'"},
+        // A value the register or the field cannot hold was cut to what fits, silently (or a poll never matched).
+        {"scenario: a step's value wider than its register", {{"s.toml", kScenario + "[[drivers.dma0.patch]]\ncallback = \"suspend\"\nappend = [{ op = \"write\", reg = \"CTRL\", value = 0x1FFFFFFFF }]\n"}}, run, Where::File, "s.toml", ":9:49: drivers.dma0.patch[0].append[0].value: 8589934591 does not fit register CTRL (4 bytes: at most 4294967295)"},
+        {"scenario: a step's value wider than its field", {{"s.toml", kScenario + "[[drivers.dma0.patch]]\ncallback = \"suspend\"\nappend = [{ op = \"rmw\", reg = \"CTRL\", field = \"ENABLE\", value = 99 }]\n"}}, run, Where::File, "s.toml", "drivers.dma0.patch[0].append[0].value: 99 does not fit field ENABLE of CTRL (1 bit: at most 1)"},
         {"scenario: patch of no callback", {{"s.toml", kScenario + "[[drivers.dma0.patch]]\ncallback = \"nap\"\nappend = []\n"}}, run, Where::File, "s.toml", "callback"},
         // The command line.
         {"--seed -1", {}, good + " --seed -1", Where::Option, "--seed", "got '-1'"},

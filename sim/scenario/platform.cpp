@@ -102,7 +102,7 @@ Platform::Platform(const Scenario& s, RunContext& ctx) : scenario_(s), ctx_(ctx)
 }
 
 // Scenario overrides of module properties. Errors name the scenario line.
-constexpr int64_t kMaxIntProperty = 1'000'000'000;
+constexpr int64_t kMaxIntProperty = 4'294'967'295;  // 2^32 - 1
 void Platform::apply_properties(const Scenario& s, RunContext& ctx) {
     static const char* kTypes[] = {"a boolean", "an integer", "a string"};
     for (const auto& o : s.properties) {
@@ -122,10 +122,12 @@ void Platform::apply_properties(const Scenario& s, RunContext& ctx) {
         const PropValue& current = props.entries().at(name).value;
         if (current.index() != o.value.index())
             throw InputError(s.file, o.line, o.column, where, std::string("expected ") + kTypes[current.index()]);
-        // Integer properties are counts, sizes and durations in cycles, ns,
-        // us or ms: up to 10^9 none of them overflows a time in picoseconds
-        // (10^9 cycles of a 32 kHz clock are 3*10^16 ps, 2^64 is 1.8*10^19);
-        // past it a value wrapped round, and the run went on as if it were small.
+        // Integer properties are counts, sizes, 32-bit values (a firmware
+        // signature) and durations in cycles, ns, us or ms: up to 2^32 - 1
+        // none of them alone overflows a time in picoseconds (2^32 cycles of
+        // a 32 kHz clock are 1.3*10^17 ps, 2^32 ms 4.3*10^18, 2^64 is
+        // 1.8*10^19); past it a value wrapped round, and the run went on as if
+        // it were small.
         if (std::holds_alternative<int64_t>(o.value)) {
             const int64_t v = std::get<int64_t>(o.value);
             if (v < 0 || v > kMaxIntProperty)
