@@ -46,6 +46,25 @@ void validate_steps(const DriverProgram& p, const DriverTarget& t, const std::st
         step_error(p, where, s, "field",
                    "register " + name + " has no field '" + field + "'" + (known.empty() ? "" : " (" + known + ")"));
     };
+    auto fits = [&](const Step& s, const RegSpec& r, const std::string& field, uint64_t v) {
+        if (field.empty()) {
+            const uint64_t most = r.width >= 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * r.width)) - 1;
+            if (v > most)
+                step_error(p, where, s, "value",
+                           std::to_string(v) + " does not fit register " + r.name + " (" + std::to_string(r.width) +
+                               (r.width == 1 ? " byte" : " bytes") + ": at most " + std::to_string(most) + ")");
+            return;
+        }
+        for (const auto& f : r.fields) {
+            if (f.name != field) continue;
+            const uint64_t most = f.width >= 64 ? ~uint64_t(0) : (uint64_t(1) << f.width) - 1;
+            if (v > most)
+                step_error(p, where, s, "value",
+                           std::to_string(v) + " does not fit field " + field + " of " + r.name + " (" +
+                               std::to_string(f.width) + (f.width == 1 ? " bit" : " bits") + ": at most " +
+                               std::to_string(most) + ")");
+        }
+    };
     std::set<std::string> labels;
     for (const auto& s : steps)
         if (!labels.insert(s.label).second) step_error(p, where, s, "label", "two steps are labelled '" + s.label + "'");
@@ -69,6 +88,9 @@ void validate_steps(const DriverProgram& p, const DriverTarget& t, const std::st
             need_reg(s, s.reg, s.field, "reg");
             if ((op == "write" || op == "rmw" || op == "poll") && !s.value)
                 step_error(p, where, s, "value", "'" + op + "' needs a value");
+            // A value the register or field cannot hold would be cut to
+            // what fits when written, and never match when polled.
+            if (s.value) fits(s, *reg_spec(s.reg), s.field, *s.value);
             if (op == "rmw" && s.field.empty()) step_error(p, where, s, "field", "'rmw' changes one field");
             if (op == "poll" && !s.timeout) step_error(p, where, s, "timeout", "'poll' needs a timeout");
             if (op == "rederive" &&
