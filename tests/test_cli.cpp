@@ -304,6 +304,23 @@ TEST_CASE("cli: query prints an aligned table, CSV or JSON, and the views answer
     std::filesystem::remove(db);
 }
 
+TEST_CASE("cli: query prints a blob as x'..' and text whole and text that is not UTF-8 in JSON", "[cli][trace]") {
+    std::string db = tmp_path("blobs.db");
+    REQUIRE(sh("run " + regression("pci-bar-restore-legacy") + " --db " + db).status == 0);
+    // A BLOB's bytes are anything, NUL and 0xff too: as SQL writes one (they were cut at the first NUL).
+    Result r = sh("query " + db + " \"SELECT x'41004243' AS b, x'00ff' AS c, x'' AS e\" --format csv");
+    CHECK(r.status == 0);
+    CHECK(r.out == "b,c,e\r\nx'41004243',x'00ff',x''\r\n");
+    r = sh("query " + db + " \"SELECT x'00ff' AS c\" --format json");
+    CHECK(r.out == "[\n  {\n    \"c\": \"x'00ff'\"\n  }\n]\n");
+    // Text that is not UTF-8 (a hand-edited cell): JSON says U+FFFD for it (it aborted: exit 134).
+    r = sh("query " + db + " \"SELECT CAST(x'41ff42' AS TEXT) AS t\" --format json");
+    INFO(r.out);
+    CHECK(r.status == 0);
+    CHECK(r.out == "[\n  {\n    \"t\": \"A\xef\xbf\xbd" "B\"\n  }\n]\n");
+    std::filesystem::remove(db);
+}
+
 TEST_CASE("cli: -j runs scenarios in parallel with the same lines, order and digests", "[cli]") {
     std::string dir = std::string(QUIESCE_DATA_DIR) + "/regression/";
     std::string set = dir + "s3-basic.toml " + dir + "s3-storage.toml " + dir + "s4-storage.toml " + dir +

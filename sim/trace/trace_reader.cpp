@@ -69,7 +69,8 @@ std::string format_rows(const std::vector<std::string>& names, const std::vector
             }
             arr.push_back(std::move(o));
         }
-        out = arr.dump(2) + "\n";
+        // Text that is not UTF-8 (a hand-written cell) as U+FFFD, not an exception.
+        out = arr.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
     } else {  // an aligned table
         std::vector<size_t> width(names.size());
         for (size_t i = 0; i < names.size(); ++i) width[i] = names[i].size();
@@ -277,9 +278,23 @@ std::string TraceReader::query(const std::string& sql, const std::string& format
         std::vector<int> type;
         held += 64;
         for (int i = 0; i < cols; ++i) {
-            const unsigned char* t = sqlite3_column_text(st, i);
-            row.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
-            type.push_back(sqlite3_column_type(st, i));
+            const int ty = sqlite3_column_type(st, i);  // before any conversion
+            if (ty == SQLITE_BLOB) {  // as SQL writes it, x'0041ff': its bytes may be anything, NUL too
+                const auto* b = static_cast<const unsigned char*>(sqlite3_column_blob(st, i));
+                const size_t n = size_t(sqlite3_column_bytes(st, i));
+                std::string hex = "x'";
+                static const char kDigits[] = "0123456789abcdef";
+                for (size_t k = 0; k < n; ++k) {
+                    hex += kDigits[b[k] >> 4];
+                    hex += kDigits[b[k] & 15];
+                }
+                row.push_back(hex + "'");
+            } else {  // whole, a NUL within too
+                const unsigned char* t = sqlite3_column_text(st, i);
+                row.emplace_back(t ? std::string(reinterpret_cast<const char*>(t), size_t(sqlite3_column_bytes(st, i)))
+                                   : std::string());
+            }
+            type.push_back(ty);
             held += int64_t(row.back().size()) + 40;
         }
         rows.push_back(std::move(row));
