@@ -164,7 +164,8 @@ static int run_main(int argc, char** argv) {
     exp->add_option("-o,--output", export_out, "Output file (default: standard output)");
     std::string export_gtkw_out;
     exp->add_option("--gtkw", export_gtkw_out,
-                    "With --format vcd: write GTKWave's save file here (default: beside -o FILE, as FILE.gtkw)");
+                    "With --format vcd: write GTKWave's save file here (default: beside -o FILE, its extension .gtkw: "
+                    "run.vcd, run.gtkw)");
 
     std::string query_db, query_sql, query_format = "table";
     double query_timeout = 5;
