@@ -59,6 +59,16 @@ void check_yes(Facts& f, std::initializer_list<const char*> keys) {
 
 bool advised_huge(const void* p) { return (" " + mapping_of(p).flags + " ").find(" hg ") != std::string::npos; }
 
+// With QUIESCE_ARENA_HUGE_PAGES=0, a block of n bytes from glibc is not advised.
+void check_small_pages_when_off(size_t n) {
+    ::setenv("QUIESCE_ARENA_HUGE_PAGES", "0", 1);
+    char* plain = static_cast<char*>(std::malloc(n));
+    ::unsetenv("QUIESCE_ARENA_HUGE_PAGES");
+    REQUIRE(plain);
+    CHECK_FALSE(advised_huge(plain + n / 2));
+    std::free(plain);
+}
+
 }  // namespace
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -283,12 +293,7 @@ TEST_CASE("heap arena: a block of 4 MiB or more from glibc is asked to take huge
     const uintptr_t inner = (addr(big) + (size_t(2) << 20) - 1) / (size_t(2) << 20) * (size_t(2) << 20);
     CHECK(advised_huge(reinterpret_cast<void*>(inner)));
     std::free(big);
-    ::setenv("QUIESCE_ARENA_HUGE_PAGES", "0", 1);
-    char* plain = static_cast<char*>(std::malloc(n));
-    ::unsetenv("QUIESCE_ARENA_HUGE_PAGES");
-    REQUIRE(plain);
-    CHECK_FALSE(advised_huge(plain + n / 2));
-    std::free(plain);
+    check_small_pages_when_off(n);
 }
 
 TEST_CASE("heap arena: a block of 2 MiB or more from malloc starts on a 2 MiB boundary in huge pages whole",
@@ -303,12 +308,7 @@ TEST_CASE("heap arena: a block of 2 MiB or more from malloc starts on a 2 MiB bo
     std::memset(p, 5, n);
     CHECK(all(p, 5, n));
     std::free(p);
-    ::setenv("QUIESCE_ARENA_HUGE_PAGES", "0", 1);
-    char* plain = static_cast<char*>(std::malloc(n));
-    ::unsetenv("QUIESCE_ARENA_HUGE_PAGES");
-    REQUIRE(plain);
-    CHECK_FALSE(advised_huge(plain + n / 2));
-    std::free(plain);
+    check_small_pages_when_off(n);
 }
 
 TEST_CASE("heap arena: SystemC's temporary heap - 3 MiB it zeroes as it loads - lies in huge pages", "[heap_arena]") {
