@@ -121,7 +121,8 @@ TEST_CASE("junit: a bad command line writes a report with one errored testcase f
         CHECK(schema_errors(junit) == "");
         CHECK(xml.find("errors=\"1\"") != std::string::npos);
         CHECK(xml.find("<testcase classname=\"input\" name=\"command line\"") != std::string::npos);
-        const std::string said = r.out.substr(std::string("quiesce: ").size(), r.out.size() - 1 - std::string("quiesce: ").size());
+        const size_t from = std::string("quiesce: ").size();
+        const std::string said = r.out.substr(from, r.out.size() - 1 - from);
         CHECK(xml.find("type=\"input-error\"") != std::string::npos);
         CHECK(xml.find(said.substr(0, said.find(' '))) != std::string::npos);  // the option it names
         std::filesystem::remove(junit);

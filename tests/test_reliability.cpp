@@ -160,7 +160,8 @@ TEST_CASE("reliability: merge with an input that is no database leaves no output
 
 TEST_CASE("reliability: merge with a damaged input names it and adds nothing to the output", "[reliability][merge]") {
     std::string out = tmp_path("dmerged.db"), good = tmp_path("dgood.db"), damaged = tmp_path("ddamaged.db");
-    REQUIRE(sh("explore " + regression("s3-basic") + " --kinds callback-fail -j 2 --db " + good).status == 1);  // findings
+    // (status 1: it has findings)
+    REQUIRE(sh("explore " + regression("s3-basic") + " --kinds callback-fail -j 2 --db " + good).status == 1);
     REQUIRE(sh("run " + regression("s3-basic") + " --db " + out).status == 0);  // an OUT that was there: one run
     // A copy with four pages of its rows overwritten: a quiesce database by
     // its header, schema and run table, malformed further in.

@@ -292,7 +292,8 @@ int cmd_merge(const std::string& merge_out, const std::vector<std::string>& merg
         // "*** in database main ***\nPage 81: btreeInitPage() returns error code 11"
         if (verdict.rfind("*** in database main ***", 0) == 0) verdict.erase(0, 24);
         std::replace(verdict.begin(), verdict.end(), '\n', ' ');
-        throw InputError(in, 0, 0, "", "a damaged database:" + (verdict.front() == ' ' ? "" : std::string(" ")) + verdict);
+        if (verdict.front() != ' ') verdict.insert(0, " ");
+        throw InputError(in, 0, 0, "", "a damaged database:" + verdict);
     }
     const bool created = path_kind(merge_out) == PathKind::Missing;
     std::string merged;  // said once all are in

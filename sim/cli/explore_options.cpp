@@ -125,7 +125,8 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
                        "--seed (default 1000)")
         ->check(CLI::Range(1, 1'000'000));
     explore.add_option("--persistence", o.persistence,
-                       "With power-loss: also after each drive's first N persistence points of the transition (those the baseline reached)")
+                       "With power-loss: also after each drive's first N persistence points of the transition "
+                       "(those the baseline reached)")
         ->check(CLI::Range(0, 1'000'000));
     // Every variant is planned before the first runs: a count is capped
     // (100,000 variants take ~75 MB to plan, hours to run on two cores).

@@ -155,7 +155,8 @@ void read_expect(TableReader& top, Scenario& s) {
         const auto& cat = Checker::catalogue();
         if (std::find(cat.begin(), cat.end(), v) == cat.end()) r.fail("violations", "unknown invariant id '" + v + "'");
     }
-    if (result && *result != "pass" && *result != "fail") r.fail("result", "must be \"pass\", or \"fail\" with violations = [...]");
+    if (result && *result != "pass" && *result != "fail")
+        r.fail("result", "must be \"pass\", or \"fail\" with violations = [...]");
     s.expect.pass = s.expect.violations.empty();
     if (result && *result == "pass" && !s.expect.pass) r.fail("result", "\"pass\" cannot list violations");
     if (result && *result == "fail" && s.expect.pass)
