@@ -304,7 +304,8 @@ TEST_CASE("cli: query prints an aligned table, CSV or JSON, and the views answer
     std::filesystem::remove(db);
 }
 
-TEST_CASE("cli: query prints a blob as x'..' and text whole and text that is not UTF-8 in JSON", "[cli][trace]") {
+TEST_CASE("cli: query prints a blob as x'..' and text whole and invalid UTF-8 in JSON and line breaks in a table",
+          "[cli][trace]") {
     std::string db = tmp_path("blobs.db");
     REQUIRE(sh("run " + regression("pci-bar-restore-legacy") + " --db " + db).status == 0);
     // A BLOB's bytes are anything, NUL and 0xff too: as SQL writes one (they were cut at the first NUL).
@@ -318,6 +319,11 @@ TEST_CASE("cli: query prints a blob as x'..' and text whole and text that is not
     INFO(r.out);
     CHECK(r.status == 0);
     CHECK(r.out == "[\n  {\n    \"t\": \"A\xef\xbf\xbd" "B\"\n  }\n]\n");
+    // A cell holding a line break keeps the aligned table a row a line (as \n); list keeps it as it is.
+    r = sh("query " + db + " \"SELECT 'a' || char(10) || 'b' AS t, 1 AS n\"");
+    CHECK(r.out == "t     n\n----  -\na\\nb  1\n(1 row)\n");
+    r = sh("query " + db + " \"SELECT 'a' || char(10) || 'b' AS t\" --format list");
+    CHECK(r.out == "t\na\nb\n");
     std::filesystem::remove(db);
 }
 

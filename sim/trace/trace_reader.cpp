@@ -71,10 +71,23 @@ std::string format_rows(const std::vector<std::string>& names, const std::vector
         }
         // Text that is not UTF-8 (a hand-written cell) as U+FFFD, not an exception.
         out = arr.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
-    } else {  // an aligned table
+    } else {  // an aligned table, a row a line: a cell's line breaks and tabs written \n, \r, \t
+        auto flat = [](const std::string& v) {
+            if (v.find_first_of("\n\r\t") == std::string::npos) return v;
+            std::string f;
+            for (char c : v) f += c == '\n' ? std::string("\\n") : c == '\r' ? std::string("\\r")
+                                  : c == '\t' ? std::string("\\t") : std::string(1, c);
+            return f;
+        };
+        std::vector<std::vector<std::string>> cells;
+        cells.reserve(rows.size());
+        for (const auto& r : rows) {
+            cells.emplace_back();
+            for (const auto& v : r) cells.back().push_back(flat(v));
+        }
         std::vector<size_t> width(names.size());
         for (size_t i = 0; i < names.size(); ++i) width[i] = names[i].size();
-        for (const auto& r : rows)
+        for (const auto& r : cells)
             for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
         auto line = [&](const std::vector<std::string>& r) {
             std::string l;
@@ -86,7 +99,7 @@ std::string format_rows(const std::vector<std::string>& names, const std::vector
         std::vector<std::string> rule;
         for (size_t w : width) rule.push_back(std::string(w, '-'));
         out += line(rule);
-        for (const auto& r : rows) out += line(r);
+        for (const auto& r : cells) out += line(r);
         out += fmt::format("({} row{})\n", rows.size(), rows.size() == 1 ? "" : "s");
     }
     return out;
