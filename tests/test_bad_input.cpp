@@ -181,6 +181,9 @@ std::vector<Case> catalogue() {
         {"explore --out without its value", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --out --kinds callback-fail", Where::Option, "--out", ": needs a value, got the option '--kinds'"},
         {"explore --budget", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --budget 5x", Where::Option, "--budget", "'5x'"},
         {"explore --shard", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --shard 2/1", Where::Option, "--shard", ""},
+        // A budget past what a double holds as a count was read as none.
+        {"explore --budget of 10^20 variants", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --budget 99999999999999999999", Where::Option, "--budget", "got '99999999999999999999'"},
+        {"explore --budget of 10^9 hours", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --budget 1000000000h", Where::Option, "--budget", "got '1000000000h'"},
         // Counts of variants: a huge one asked for more memory than there is (and aborted), a negative one wrapped round.
         {"explore --pct huge", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --pct 99999999999999999999", Where::Option, "--pct", ": must be 0 to 100000, got '99999999999999999999'"},
         {"explore --pct -1", {}, "explore " + regression("s3-basic") + " --db {d}/out.db --pct -1", Where::Option, "--pct", ": must be 0 to 100000, got '-1'"},
