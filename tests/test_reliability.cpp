@@ -87,6 +87,27 @@ TEST_CASE("reliability: a path under a directory without search permission", "[r
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("reliability: explore --out in a folder it cannot write in is refused before anything runs",
+          "[reliability][paths]") {
+    // Root writes anywhere: as root, quiesce runs as nobody.
+    std::string as_user;
+    if (::geteuid() == 0) {
+        if (quiesce::test::shell("setpriv --version").status != 0) return;
+        as_user = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+    }
+    const std::string ro = tmp_path("ro-out"), db = tmp_path("ro-out.db");
+    std::filesystem::create_directories(ro);
+    ::chmod(ro.c_str(), 0555);
+    for (const std::string& out : {ro, ro + "/repro"}) {
+        Result r = quiesce::test::shell(as_user + QUIESCE_BIN + " explore " + regression("s3-basic") +
+                                        " --kinds callback-fail --out " + out + " --db " + db);
+        INFO(r.out);
+        require_input_error(r, out + ": --out: cannot write in " + ro + ": Permission denied");
+        CHECK_FALSE(std::filesystem::exists(db));  // found before the baseline ran (it ran every variant first)
+    }
+    ::chmod(ro.c_str(), 0755);
+}
+
 TEST_CASE("reliability: path_kind sorts what is missing from what cannot be looked at", "[reliability][paths]") {
     using namespace quiesce;
     REQUIRE(path_kind("/") == PathKind::Directory);

@@ -99,7 +99,14 @@ void check_output_dir(const std::string& path, const std::string& option) {
             case PathKind::Missing:
                 if (p.empty() || p == p.parent_path()) return;
                 continue;
-            case PathKind::Directory: return;
+            case PathKind::Directory:
+                // The folder, or the nearest one there to make it in: written
+                // at the end of a command that may run for hours.
+                if (::access(at.c_str(), W_OK | X_OK) != 0)
+                    throw InputError(path, 0, 0, option,
+                                     "cannot write in " + at + ": " +
+                                         std::error_code(errno, std::generic_category()).message());
+                return;
             default:
                 throw InputError(path, 0, 0, option,
                                  at == path ? "is not a directory" : at + " is not a directory");
