@@ -170,6 +170,29 @@ TEST_CASE("trace: show is a timeline, diff finds where a failing run departs", "
     std::filesystem::remove(path);
 }
 
+TEST_CASE("trace: diff says when the two runs were recorded at different trace levels", "[trace]") {
+    // explore's baseline records at the scenario's level, its variants at
+    // summary: the first difference between them is the level's.
+    std::string path =
+        (std::filesystem::temp_directory_path() / ("quiesce-levels-" + std::to_string(getpid()) + ".db")).string();
+    std::filesystem::remove(path);
+    REQUIRE(run_cli("explore " + scenario("s3-basic") + " --kinds callback-fail -j 2 --db " + path) == 1);
+    std::string mixed, same, html;
+    REQUIRE(run_cli("trace diff " + path + " 1 2", &mixed) == 0);
+    CHECK(mixed.find("note: A was recorded at trace level events and B at summary: events only one level records "
+                     "make differences that are not the runs' (explore --trace events records variants as the "
+                     "baseline)\n") != std::string::npos);
+    REQUIRE(run_cli("trace diff " + path + " 2 3", &same) == 0);
+    CHECK(same.find("note: ") == std::string::npos);
+    const std::string page = path + ".html";
+    REQUIRE(run_cli("trace diff " + path + " 1 2 --format html -o " + page) == 0);
+    std::ifstream in(page);
+    html.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(html.find("<p class=\"note\" id=\"levels\">A was recorded at trace level events and B at summary") !=
+          std::string::npos);
+    for (const std::string& f : {path, path + "-wal", path + "-shm", page}) std::filesystem::remove(f);
+}
+
 TEST_CASE("trace: summary gathers many runs across databases", "[trace]") {
     auto make = [](const std::string& name, const std::string& file) {
         std::string path = (std::filesystem::temp_directory_path() /

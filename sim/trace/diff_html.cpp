@@ -146,6 +146,8 @@ std::string diff_html(const TraceReader& db, int64_t a, int64_t b) {
                     "</title>\n<style>" + kSummaryCss + "</style>\n</head>\n<body>\n<h1>" + esc(title) + "</h1>\n";
     h += "<p class=\"note\" id=\"run-a\"><b>A</b> " + esc(title_a) + "</p>\n<p class=\"note\" id=\"run-b\"><b>B</b> " +
          esc(title_b) + "</p>\n";
+    if (const std::string levels = trace_levels_differ(db, a, b); !levels.empty())
+        h += "<p class=\"note\" id=\"levels\">" + esc(levels) + "</p>\n";
 
     auto ea = diff_events(db, a), eb = diff_events(db, b);
     size_t i = 0;

@@ -297,8 +297,20 @@ std::string input_differences(const TraceReader& db, int64_t a, int64_t b) {
     return out.empty() ? out : "the runs' input files differ (run_input):\n" + out + "\n";
 }
 
+std::string trace_levels_differ(const TraceReader& db, int64_t a, int64_t b) {
+    std::string level[2];
+    for (int side : {0, 1})
+        each_row(db, "SELECT trace_level, id FROM run WHERE id = ?", {side == 0 ? a : b}, {"run.trace_level", "run.id"},
+                 [&](const Row& c) { level[side] = c[0]; });
+    if (level[0].empty() || level[1].empty() || level[0] == level[1]) return "";
+    return fmt::format("A was recorded at trace level {} and B at {}: events only one level records make differences "
+                       "that are not the runs' (explore --trace {} records variants as the baseline)",
+                       level[0], level[1], level[0] == "summary" ? level[1] : level[0]);
+}
+
 std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
     std::string out = "A " + run_title(db, a) + "\nB " + run_title(db, b) + "\n\n" + input_differences(db, a, b);
+    if (const std::string levels = trace_levels_differ(db, a, b); !levels.empty()) out += "note: " + levels + "\n\n";
     auto ea = diff_events(db, a), eb = diff_events(db, b);
     size_t i = 0;
     while (i < ea.size() && i < eb.size() && ea[i].second == eb[i].second) ++i;
