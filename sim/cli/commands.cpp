@@ -189,51 +189,44 @@ int cmd_query(const std::string& db_path, const std::string& sql, const std::str
 
 int cmd_validate(const std::vector<std::string>& paths) {
     int bad = 0;
+    auto fail = [&bad](const InputError& e) {
+        std::fflush(stdout);  // the lines in the order of the files, on a terminal or in a pipe
+        std::fprintf(stderr, "quiesce: %s\n", e.what());
+        ++bad;
+    };
     // Each argument on its own: a missing path or an empty folder is one
     // bad argument, said in its place, not the end of the check.
-    std::vector<std::string> files;
-    std::vector<std::string> unusable;  // the error of an argument, in its place; "" for a file to check
-    for (const auto& p : paths) {
+    for (const auto& path : paths) {
+        std::vector<std::string> files;
         try {
-            for (auto& f : collect({p})) {
-                files.push_back(std::move(f));
-                unusable.emplace_back();
-            }
+            files = collect({path});
         } catch (const InputError& e) {
-            files.push_back(p);
-            unusable.push_back(e.what());
-        }
-    }
-    for (size_t i = 0; i < files.size(); ++i) {
-        const std::string& f = files[i];
-        std::fflush(stdout);  // the lines in the order of the files, on a terminal or in a pipe
-        if (!unusable[i].empty()) {
-            std::fprintf(stderr, "quiesce: %s\n", unusable[i].c_str());
-            ++bad;
+            fail(e);
             continue;
         }
-        try {
-            const toml::table doc = parse_toml_file(f);
-            // A driver (scenarios/drivers/), protocol (scenarios/protocols/:
-            // its [[suspend]] phases), platform (scenarios/platforms/: cpus,
-            // memory, [[device]]) or device file (scenarios/devices/: one
-            // [device]) is checked as its own kind.
-            std::string key;
-            const std::string kind = other_file_kind(doc, key);
-            if (!kind.empty()) {
-                if (kind == "driver") load_driver(f);
-                else if (kind == "protocol") load_protocol(f);
-                else if (kind == "platform") load_platform(f);
-                else load_device_file(f);
+        for (const auto& f : files) {
+            try {
+                const toml::table doc = parse_toml_file(f);
+                // A driver (scenarios/drivers/), protocol (scenarios/protocols/:
+                // its [[suspend]] phases), platform (scenarios/platforms/: cpus,
+                // memory, [[device]]) or device file (scenarios/devices/: one
+                // [device]) is checked as its own kind.
+                std::string key;
+                const std::string kind = other_file_kind(doc, key);
+                if (!kind.empty()) {
+                    if (kind == "driver") load_driver(f);
+                    else if (kind == "protocol") load_protocol(f);
+                    else if (kind == "platform") load_platform(f);
+                    else load_device_file(f);
+                    std::printf("ok: %s\n", f.c_str());
+                    continue;
+                }
+                Scenario s = load_scenario(f);
+                preflight(s);
                 std::printf("ok: %s\n", f.c_str());
-                continue;
+            } catch (const InputError& e) {
+                fail(e);
             }
-            Scenario s = load_scenario(f);
-            preflight(s);
-            std::printf("ok: %s\n", f.c_str());
-        } catch (const InputError& e) {
-            std::fprintf(stderr, "quiesce: %s\n", e.what());
-            ++bad;
         }
     }
     return bad ? 2 : 0;

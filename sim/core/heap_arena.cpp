@@ -90,9 +90,9 @@ __attribute__((constructor)) void find_glibc_usable() {
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
-// A block of glibc's this big - a run's stream read from its child, the
-// events decoded from it - is asked to take huge pages where whole 2 MiB of
-// it lie (glibc maps it fresh, or it lies in fresh heap): glibc does this
+// A block of glibc's this big from calloc or realloc (malloc's take
+// big_block, below) is asked to take huge pages where whole 2 MiB of it
+// lie (glibc maps it fresh, or it lies in fresh heap): glibc does this
 // itself with the tunable glibc.malloc.hugetlb=1, which only the
 // environment of a starting process can set.
 constexpr size_t kHugeBlock = size_t(4) << 20;
