@@ -324,7 +324,6 @@ TEST_CASE("cli: query prints a blob as x'..' and text whole and invalid UTF-8 in
     CHECK(r.out == "t     n\n----  -\na\\nb  1\n(1 row)\n");
     r = sh("query " + db + " \"SELECT 'a' || char(10) || 'b' AS t\" --format list");
     CHECK(r.out == "t\na\nb\n");
-    std::filesystem::remove(db);
 }
 
 TEST_CASE("cli: -j runs scenarios in parallel with the same lines, order and digests", "[cli]") {

@@ -203,8 +203,6 @@ TEST_CASE("reliability: merge with a damaged input names it and adds nothing to 
     CHECK(r.out.find("quiesce: " + damaged + ": ") == 0);  // the damaged input, not the output
     CHECK(r.out.find('\n') == r.out.size() - 1);           // one line: no "N run(s)" of a merge that did not happen
     CHECK(sh("query " + out + " \"SELECT count(*) FROM run\" --format list").out == "count(*)\n1\n");
-    for (const auto& p : {out, good, damaged})
-        for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(p + side);
 }
 
 TEST_CASE("reliability: a negative or too large --seed is refused before anything runs", "[reliability][seed]") {
