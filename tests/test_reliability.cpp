@@ -179,30 +179,55 @@ TEST_CASE("reliability: merge with an input that is no database leaves no output
         for (const char* side : {"", "-wal", "-shm"}) std::filesystem::remove(p + side);
 }
 
+namespace {
+// A copy of `good` (a database of over 100 pages) with four pages of its
+// rows overwritten: a quiesce database by its header, schema and run table,
+// malformed further in.
+void copy_damaged(const std::string& good, const std::string& damaged) {
+    std::filesystem::copy_file(good, damaged);
+    const std::uintmax_t pages = std::filesystem::file_size(damaged) / 4096;
+    REQUIRE(pages > 100);
+    std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    const std::string junk(4096, '\xa5');
+    for (std::uintmax_t k : {45, 60, 75, 90}) {
+        f.seekp(std::streamoff(pages * k / 100 * 4096));
+        f.write(junk.data(), std::streamsize(junk.size()));
+    }
+}
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
 TEST_CASE("reliability: merge with a damaged input names it and adds nothing to the output", "[reliability][merge]") {
     std::string out = tmp_path("dmerged.db"), good = tmp_path("dgood.db"), damaged = tmp_path("ddamaged.db");
     // (status 1: it has findings)
     REQUIRE(sh("explore " + regression("s3-basic") + " --kinds callback-fail -j 2 --db " + good).status == 1);
     REQUIRE(sh("run " + regression("s3-basic") + " --db " + out).status == 0);  // an OUT that was there: one run
-    // A copy with four pages of its rows overwritten: a quiesce database by
-    // its header, schema and run table, malformed further in.
-    std::filesystem::copy_file(good, damaged);
-    const std::uintmax_t pages = std::filesystem::file_size(damaged) / 4096;
-    REQUIRE(pages > 100);
-    {
-        std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
-        const std::string junk(4096, '\xa5');
-        for (std::uintmax_t k : {45, 60, 75, 90}) {
-            f.seekp(std::streamoff(pages * k / 100 * 4096));
-            f.write(junk.data(), std::streamsize(junk.size()));
-        }
-    }
+    copy_damaged(good, damaged);
     Result r = sh("merge " + out + " " + good + " " + damaged);
     INFO(r.out);
     REQUIRE(r.status == 2);
     CHECK(r.out.find("quiesce: " + damaged + ": ") == 0);  // the damaged input, not the output
     CHECK(r.out.find('\n') == r.out.size() - 1);           // one line: no "N run(s)" of a merge that did not happen
     CHECK(sh("query " + out + " \"SELECT count(*) FROM run\" --format list").out == "count(*)\n1\n");
+}
+
+TEST_CASE("reliability: run and explore into a damaged database write nothing to it", "[reliability][db]") {
+    std::string good = tmp_path("wgood.db"), damaged = tmp_path("wdamaged.db");
+    REQUIRE(sh("explore " + regression("s3-basic") + " --kinds callback-fail -j 2 --db " + good).status == 1);
+    copy_damaged(good, damaged);
+    const std::string before = file_bytes(damaged);
+    for (const std::string& cmd : {"run " + regression("s3-basic"), "explore " + regression("s3-basic") +
+                                   " --kinds power-loss", "explore " + regression("s3-basic") + " --mutate dma-engine"}) {
+        Result r = sh(cmd + " --db " + damaged);
+        INFO(cmd << "\n" << r.out);
+        require_input_error(r, damaged + ": a damaged database: ");
+        CHECK(file_bytes(damaged) == before);  // not even a campaign row
+        for (const char* side : {"-wal", "-shm", "-journal"}) CHECK_FALSE(std::filesystem::exists(damaged + side));
+    }
 }
 
 TEST_CASE("reliability: a negative or too large --seed is refused before anything runs", "[reliability][seed]") {

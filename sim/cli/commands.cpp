@@ -270,23 +270,8 @@ int cmd_merge(const std::string& merge_out, const std::vector<std::string>& merg
     // (and SQLite names the database it writes, OUT). An OUT this merge
     // created goes again if it fails.
     for (const auto& in : merge_in) {
-        TraceReader check(in);
-        std::string verdict;
-        try {
-            check.each("PRAGMA main.quick_check(1)", {}, [&](const std::vector<std::string>& row) {
-                if (verdict.empty() && !row.empty()) verdict = row[0];
-            });
-        } catch (const InputError& e) {
-            verdict = e.message();
-            if (verdict.rfind("query failed: ", 0) == 0) verdict.erase(0, 14);
-        }
-        if (verdict == "ok") continue;
-        if (verdict.empty()) verdict = "its check said nothing";
-        // "*** in database main ***\nPage 81: btreeInitPage() returns error code 11"
-        if (verdict.rfind("*** in database main ***", 0) == 0) verdict.erase(0, 24);
-        std::replace(verdict.begin(), verdict.end(), '\n', ' ');
-        if (verdict.front() != ' ') verdict.insert(0, " ");
-        throw InputError(in, 0, 0, "", "a damaged database:" + verdict);
+        const std::string damage = TraceReader(in).damage();
+        if (!damage.empty()) throw InputError(in, 0, 0, "", "a damaged database: " + damage);
     }
     const bool created = path_kind(merge_out) == PathKind::Missing;
     std::string merged;  // said once all are in

@@ -113,6 +113,13 @@ void TraceDb::setup(bool existed) {
                              fmt::format("trace schema version {} (this quiesce writes {})", stamp.version,
                                          kTraceSchemaVersion));
         }
+        // Whole before anything is added: a damaged page found by the first
+        // run that reaches it would leave the campaign's row and the runs
+        // before it written.
+        if (stamp.kind == Stamp::Trace) {
+            const std::string damaged = damage(db_, path);
+            if (!damaged.empty()) throw InputError(path, 0, 0, "", "a damaged database: " + damaged);
+        }
     }
     // A new database (no page yet) becomes a WAL one in a single write of
     // its first page, without a rollback journal. With one (SQLite's

@@ -129,6 +129,9 @@ public:
               const std::function<void(const std::vector<std::string>&)>& row) const;
     const std::string& path() const { return path_; }
     int version() const { return version_; }  // the schema version of the file
+    // What SQLite's quick_check finds wrong with the file, on one line, or
+    // "" (it reads every page).
+    std::string damage() const;
     // `quiesce query`: one read-only statement, as an aligned "table", "list"
     // (header and '|'), "csv" or "json". Throws InputError for bad SQL, more
     // than one statement, a statement that would write, or a result over

@@ -224,6 +224,8 @@ TraceReader::~TraceReader() {
     if (db_) sqlite3_close(db_);
 }
 
+std::string TraceReader::damage() const { return trace_detail::damage(db_, path_); }
+
 void TraceReader::each(const std::string& sql, const std::vector<int64_t>& params,
                        const std::function<void(const std::vector<std::string>&)>& row) const {
     sqlite3_stmt* prepared = nullptr;

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <exception>
 #include <map>
 #include <string>
 #include <vector>
@@ -392,6 +393,32 @@ Stamp read_stamp(sqlite3* db) {
     if (rc != SQLITE_OK) return failed(rc);
     if (tables == 0) return {Stamp::Empty, 0, ""};
     return {Stamp::Foreign, 0, "not a quiesce trace database"};
+}
+
+std::string damage(sqlite3* db, const std::string& path) {
+    sqlite3_stmt* st = nullptr;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA main.quick_check(1)", -1, &st, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    std::string verdict;
+    if (rc == SQLITE_ROW) {
+        const unsigned char* text = sqlite3_column_text(st, 0);
+        if (text) verdict = reinterpret_cast<const char*>(text);
+    } else if (environment_failure(db)) {
+        std::exception_ptr e = db_error(db, path, "cannot read database");
+        sqlite3_finalize(st);
+        std::rethrow_exception(e);
+    } else {
+        verdict = sqlite3_errmsg(db);  // "database disk image is malformed"
+    }
+    sqlite3_finalize(st);
+    if (verdict == "ok") return "";
+    // "*** in database main ***\nPage 81: btreeInitPage() returns error code 11"
+    const std::string banner = "*** in database main ***";
+    if (verdict.rfind(banner, 0) == 0) verdict.erase(0, banner.size());
+    std::replace(verdict.begin(), verdict.end(), '\n', ' ');
+    const size_t first = verdict.find_first_not_of(' ');
+    verdict.erase(0, first == std::string::npos ? verdict.size() : first);
+    return verdict.empty() ? "its check said nothing" : verdict;
 }
 
 }  // namespace trace_detail
