@@ -508,18 +508,21 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
     if (left > 0) ::kill(runner, SIGKILL);
     guard.reap();
     if (left == 0) return;
-    // The runner died before reporting them all: those it did not report
-    // crashed, and say why.
+    // The runner died before reporting them all (killed: the OOM killer, a
+    // stray `kill`): no fault of the runs'. Those it did not report - their
+    // processes died with it - run again, forked by this process, as
+    // without a runner; a run is a function of its scenario and seed.
     const std::string why = WIFSIGNALED(guard.status) ? std::string("signal ") + strsignal(WTERMSIG(guard.status))
                                                       : "exit status " + std::to_string(WEXITSTATUS(guard.status));
+    std::vector<size_t> again;
     for (size_t i = 0; i < count; ++i)
-        if (!reported[i]) {
-            ChildResult r;
-            r.status = ChildResult::Status::Crashed;
-            r.exit_code = 1;
-            r.error_tail = "the runner process that forks the runs died (" + why + ") before this run ended\n";
-            done(i, std::move(r));
-        }
+        if (!reported[i]) again.push_back(i);
+    std::fprintf(stderr, "quiesce: the runner process that forks the runs died (%s): the %zu run(s) it had not "
+                         "reported run again, forked by this process\n", why.c_str(), again.size());
+    std::fflush(stderr);
+    run_forked_pool(
+        again.size(), jobs, [&](size_t k, int fd) { body(again[k], fd); },
+        [&](size_t k) { return limits(again[k]); }, [&](size_t k, ChildResult r) { done(again[k], std::move(r)); });
 }
 
 ChildResult run_forked(const std::function<void(int fd)>& body, RunLimits limits,

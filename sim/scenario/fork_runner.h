@@ -79,8 +79,9 @@ void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_
 // with how the child ended, and the caller reads it whole. `done` is
 // called in the caller, as each child's report arrives. Where the runner
 // cannot be set up (no memfd_create), or QUIESCE_RUNNER=0 is in the
-// environment, run_forked_pool itself. A runner that dies leaves the runs
-// it did not report as crashed, with a message that says so. The runner
+// environment, run_forked_pool itself. When the runner dies, the runs it
+// did not report run again by run_forked_pool, with a line on stderr that
+// says so. The runner
 // starts a run only while the streams of the runs reported and not yet
 // taken in by `done` hold no more than `streams_ahead` bytes: what waits in
 // memory stays bounded when `done` is slower than the runs.
