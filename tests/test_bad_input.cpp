@@ -201,6 +201,7 @@ std::vector<Case> catalogue() {
         {"query that writes", {}, "query {good} \"DELETE FROM run\"", Where::Option, "query", "refused"},
         {"replay of no run", {}, "replay {good} 999", Where::Option, "{good}", "no run 999"},
         {"merge of a non-database", {{"junk.db", "junk\n"}}, "merge {d}/out.db {d}/junk.db", Where::Path, "junk.db", "not a quiesce trace database"},
+        {"merge of an input twice", {}, "merge {d}/out.db {good} {good}", Where::Option, "{good}", "its campaign 1 (started "},
         {"query past its --timeout", {}, "query {good} \"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c\" --timeout 0.2", Where::Option, "{good}", "query stopped at the --timeout of 0.2s"},
         {"query --timeout 0", {}, "query {good} \"SELECT 1\" --timeout 0", Where::Option, "--timeout", "got '0'"},
         // Damaged databases: a copy of a good one, then the SQL.

@@ -215,6 +215,32 @@ TEST_CASE("reliability: merge with a damaged input names it and adds nothing to 
     CHECK(sh("query " + out + " \"SELECT count(*) FROM run\" --format list").out == "count(*)\n1\n");
 }
 
+TEST_CASE("reliability: merge refuses a campaign it would copy twice", "[reliability][merge]") {
+    std::string a = tmp_path("twice-a.db"), b = tmp_path("twice-b.db"), out = tmp_path("twice-out.db");
+    const std::string copy = tmp_path("twice-copy.db");
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + a).status == 0);
+    REQUIRE(sh("run " + regression("s3-basic") + " --db " + b).status == 0);
+    std::filesystem::copy_file(a, copy);
+    // The same input twice, or a copy of it: nothing is created.
+    for (const std::string& second : {a, copy}) {
+        Result r = sh("merge " + out + " " + a + " " + b + " " + second);
+        INFO(r.out);
+        require_input_error(r, second + ": its campaign 1 (started ");
+        CHECK(r.out.find(" is in " + a + " too") != std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(out));
+    }
+    // Merged before (a merge run again after one that was killed half-way):
+    // OUT is left as it was.
+    REQUIRE(sh("merge " + out + " " + a).status == 0);
+    const std::string before = file_bytes(out);
+    Result r = sh("merge " + out + " " + b + " " + a);
+    require_input_error(r, a + ": its campaign 1 (started ");
+    CHECK(r.out.find(" is in " + out + " already") != std::string::npos);
+    CHECK(file_bytes(out) == before);
+    REQUIRE(sh("merge " + out + " " + b).status == 0);
+    CHECK(sh("query " + out + " \"SELECT count(*) FROM run\" --format list").out == "count(*)\n2\n");
+}
+
 TEST_CASE("reliability: run and explore into a damaged database write nothing to it", "[reliability][db]") {
     std::string good = tmp_path("wgood.db"), damaged = tmp_path("wdamaged.db");
     REQUIRE(sh("explore " + regression("s3-basic") + " --kinds callback-fail -j 2 --db " + good).status == 1);

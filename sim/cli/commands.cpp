@@ -28,6 +28,8 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 
 namespace fs = std::filesystem;
@@ -273,6 +275,29 @@ int cmd_merge(const std::string& merge_out, const std::vector<std::string>& merg
         const std::string damage = TraceReader(in).damage();
         if (!damage.empty()) throw InputError(in, 0, 0, "", "a damaged database: " + damage);
     }
+    // No campaign copied twice: an input given twice (or a copy of it), or
+    // one merged into OUT before - a merge run again after one killed half
+    // way, which had added the inputs before the kill. A campaign is the
+    // process that wrote it: host, pid, process start, and its own start.
+    std::map<std::string, std::string> holder;  // a campaign's identity -> the database that has it
+    auto campaigns = [&](const std::string& db, const std::function<void(const std::string& key,
+                                                                         const std::vector<std::string>& row)>& each) {
+        TraceReader(db).each("SELECT id, started_at, pid, host, process_start FROM campaign ORDER BY id", {},
+                             [&](const std::vector<std::string>& row) {
+                                 each(row[1] + '\n' + row[2] + '\n' + row[3] + '\n' + row[4], row);
+                             });
+    };
+    if (path_kind(merge_out) != PathKind::Missing)
+        campaigns(merge_out, [&](const std::string& key, const std::vector<std::string>&) { holder[key] = merge_out; });
+    for (const auto& in : merge_in)
+        campaigns(in, [&](const std::string& key, const std::vector<std::string>& row) {
+            const auto [at, fresh] = holder.emplace(key, in);
+            if (fresh) return;
+            throw InputError(in, 0, 0, "",
+                             fmt::format("its campaign {} (started {}, pid {} on {}) is in {} {}: nothing merged",
+                                         row[0], row[1], row[2], row[3], at->second,
+                                         at->second == merge_out ? "already" : "too"));
+        });
     const bool created = path_kind(merge_out) == PathKind::Missing;
     std::string merged;  // said once all are in
     try {
