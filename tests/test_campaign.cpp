@@ -17,6 +17,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -132,11 +134,11 @@ TEST_CASE("campaign: a finished run says so, with its command line, scenarios an
 
 TEST_CASE("campaign: a run killed half-way stays 'running' and readers call it interrupted", "[campaign]") {
     for (int sig : {SIGKILL, SIGTERM, SIGINT}) {
-        const std::string db = tmp_path("campaign-killed.db");
+        const std::string db = tmp_path("campaign-killed.db"), junit = tmp_path("campaign-killed.xml");
         // Each scenario several times over: the kill comes after the first run.
         std::vector<std::string> args = {"run"};
         for (int i = 0; i < 20; ++i) args.push_back(regression("s3-basic"));
-        args.insert(args.end(), {"--db", db});
+        args.insert(args.end(), {"--db", db, "--junit", junit});
         pid_t pid = spawn(args);
         INFO("signal " << sig);
         REQUIRE(kill_after(pid, db, 1, sig));
@@ -151,6 +153,23 @@ TEST_CASE("campaign: a run killed half-way stays 'running' and readers call it i
         const std::string line = line_with(out.out, " " + std::to_string(runs) + " of 20 runs ");
         REQUIRE(line.find(" interrupted ") != std::string::npos);
         REQUIRE(line.find(", cut short ") != std::string::npos);
+        // The report fails: the runs recorded by its last writing, and an
+        // error for the rest.
+        std::ifstream in(junit);
+        const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        INFO(xml);
+        size_t listed = 0;
+        for (size_t at = 0; (at = xml.find("<testcase classname=\"regression\" name=\"s3-basic\"", at)) !=
+                            std::string::npos;
+             ++at)
+            ++listed;
+        CHECK(listed <= size_t(runs));
+        const std::string rest = std::to_string(20 - listed) + " of 20 runs";
+        CHECK(xml.find("<testcase classname=\"not-run\" name=\"" + rest + "\"") != std::string::npos);
+        CHECK(xml.find("<error message=\"" + rest + " not recorded: quiesce is still running them, or was stopped") !=
+              std::string::npos);
+        CHECK(xml.find("<testsuites name=\"quiesce\" tests=\"" + std::to_string(listed + 1) + "\" failures=\"0\" "
+                       "errors=\"1\"") != std::string::npos);
         std::filesystem::remove(db);
         std::filesystem::remove(db + "-wal");
         std::filesystem::remove(db + "-shm");
@@ -167,6 +186,21 @@ TEST_CASE("campaign: explore records its campaign, the baseline and every varian
     REQUIRE(one(db, "SELECT count(*) FROM run WHERE campaign_id = 1") == "4");
     REQUIRE(one(db, "SELECT command LIKE '% explore %' FROM campaign") == "1");
     std::filesystem::remove(db);
+}
+
+TEST_CASE("campaign: an explore killed half-way leaves a JUnit report that fails", "[campaign][explore]") {
+    const std::string db = tmp_path("campaign-explore-killed.db"), junit = tmp_path("campaign-explore-killed.xml");
+    pid_t pid = spawn({"explore", regression("s3-basic"), "--kinds", "callback-fail,power-loss", "-j", "1",
+                       "--no-prefix", "--db", db, "--junit", junit});
+    REQUIRE(kill_after(pid, db, 3, SIGKILL));  // the baseline and two variants
+    std::ifstream in(junit);
+    const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO(xml);
+    REQUIRE(xml.find("<testsuites name=\"quiesce explore s3-basic\"") != std::string::npos);
+    const size_t rest = xml.find("<testcase classname=\"not-run\" name=\"");
+    REQUIRE(rest != std::string::npos);
+    CHECK(xml.find("<error message=\"", rest) < xml.find("</testcase>", rest));
+    CHECK(xml.find(" not recorded: quiesce is still running them, or was stopped", rest) != std::string::npos);
 }
 
 TEST_CASE("campaign: an exception past an open campaign ends it failed", "[campaign]") {

@@ -94,6 +94,9 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
     db.begin_campaign(command_line(), files, int64_t(scenarios.size()));
     std::printf("trace database: %s\n", db_path.c_str());
     std::vector<JunitCase> cases;
+    JunitReport report(junit, "quiesce");
+    auto pending = [&] { return fmt::format("{} of {} runs", scenarios.size() - cases.size(), scenarios.size()); };
+    report.update(cases, pending(), true);
     int passed = 0, failed = 0;
     // A terminal gets a progress line under the results; a pipe plain lines.
     const bool tty = ::isatty(STDOUT_FILENO);
@@ -139,11 +142,12 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
                                                ? fmt::format("{:.3f}", r.wall_s / (double(r.stream.summary.sim_end) * 1e-12))
                                                : "0"}};
         cases.push_back(std::move(c));
+        if (cases.size() < scenarios.size()) report.update(cases, pending());
         progress();
     });
     if (tty) std::printf("\r\033[K");
     std::printf("%d passed, %d failed\n", passed, failed);
-    if (!junit.empty()) write_file_atomically(junit, junit_xml("quiesce", cases));
+    report.finish(cases);
     db.end_campaign("finished");
     return failed ? 1 : 0;
 }

@@ -144,6 +144,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     TraceDb db(db_path);
     db.begin_campaign(command_line(), {file}, -1);  // its size is known once the variants are
     std::printf("trace database: %s\n", db_path.c_str());
+    JunitReport report(junit, "quiesce explore " + s.name);
+    report.update({}, "the baseline and the variants", true);
 
     // The baseline: what the scenario goes through without a new fault (and,
     // outside its trace, when the drives' persistence points come).
@@ -364,6 +366,8 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             cases.push_back(std::move(c));
         }
         ++done;
+        if (done < variants.size())
+            report.update(cases, fmt::format("{} of {} variants", variants.size() - done, variants.size()));
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::string line = fmt::format("[{}/{}] {:.1f} runs/s, {} distinct violation(s)", done, variants.size(),
                                        secs > 0 ? double(done) / secs : 0.0, findings.size());
@@ -424,6 +428,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     const size_t explored_points = points.size();
     const std::string score = mutation_score_text(points, explored_points, found.fresh, ran_points);
     // Shrinking would run on past the budget: then the reproducers are the runs found.
+    if (!out_of_time && !findings.empty()) report.update(cases, "the findings' shrinking", true);
     if (!out_of_time) shrink_decisions(s, graph, points, findings, shrink_runs);
     // Only a reproducer shows the shrunk workload and platform.
     if (!out_dir.empty() && !out_of_time) shrink_for_reproducers(s, points, findings, shrink_runs);
@@ -441,7 +446,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
         for (const auto& [sig, f] : findings)  // where each finding's reproducer went
             if (auto it = case_of_point.find(f.found_variant); it != case_of_point.end() && !f.reproducer.empty())
                 cases[it->second].properties.push_back({"reproducer", f.reproducer});
-        write_file_atomically(junit, junit_xml("quiesce explore " + s.name, cases));
+        report.finish(cases);
     }
     db.end_campaign("finished");
     return findings.empty() ? 0 : 1;

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -145,6 +147,41 @@ void write_junit_input_error(const std::string& path, const std::string& suite, 
         // The input error is what the user hears of; a report that cannot
         // be written (the --junit path may be the bad input) adds nothing.
     }
+}
+
+namespace {
+double steady_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void JunitReport::update(const std::vector<JunitCase>& cases, const std::string& pending, bool now) {
+    if (path_.empty()) return;
+    if (!now && last_ >= 0 && steady_s() - last_ < std::max(1.0, 20 * took_)) return;
+    write(cases, pending);
+}
+
+void JunitReport::finish(const std::vector<JunitCase>& cases) {
+    if (!path_.empty()) write(cases, "");
+}
+
+void JunitReport::write(const std::vector<JunitCase>& cases, const std::string& pending) {
+    const double start = steady_s();
+    if (pending.empty()) {
+        write_file_atomically(path_, junit_xml(suite_, cases));
+    } else {
+        std::vector<JunitCase> all = cases;
+        JunitCase c;
+        c.classname = "not-run";
+        c.name = pending;
+        c.status = "not-run";
+        c.message = pending + " not recorded: quiesce is still running them, or was stopped before it could "
+                    "(killed, a signal, an error)";
+        all.push_back(std::move(c));
+        write_file_atomically(path_, junit_xml(suite_, all));
+    }
+    last_ = steady_s();
+    took_ = last_ - start;
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {

@@ -29,6 +29,30 @@ std::string junit_xml(const std::string& suite, const std::vector<JunitCase>& ca
 // empty): one errored testcase, named after the file and line, whose
 // message is the error's one line. Writes nothing when it cannot.
 void write_junit_input_error(const std::string& path, const std::string& suite, const InputError& e);
+// --junit while a campaign goes on (run, explore, explore --mutate): the
+// report is there from before the first run, and holds the cases recorded
+// so far and one more with an <error type="not-run"> standing for what is
+// still to come - so that a campaign stopped half-way (kill -9, a CI job's
+// timeout, the OOM killer, an error) leaves a report that fails, not one
+// that is short or missing. Rewritten whole (write_file_atomically) as cases
+// come, at most once a second (and never more than a twentieth of the
+// time), and by finish(). Nothing is written when `path` is empty.
+class JunitReport {
+public:
+    JunitReport(std::string path, std::string suite) : path_(std::move(path)), suite_(std::move(suite)) {}
+    // `cases` so far; `pending` says what is still to come ("12 of 194
+    // runs"). Writes now when `now` or when it is time to.
+    void update(const std::vector<JunitCase>& cases, const std::string& pending, bool now = false);
+    // The whole report: `cases`, nothing pending.
+    void finish(const std::vector<JunitCase>& cases);
+
+private:
+    void write(const std::vector<JunitCase>& cases, const std::string& pending);
+    std::string path_, suite_;
+    double last_ = -1;   // when it was last written (steady clock, s)
+    double took_ = 0;    // how long that took (s)
+};
+
 // Writes `content` to PATH.tmp, then renames it to `path`: a reader sees the
 // old file or the whole new one. A failure leaves no PATH.tmp and throws an
 // EnvironmentError when the machine refused (a full disk, a file-size

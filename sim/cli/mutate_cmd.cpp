@@ -112,6 +112,8 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
     TraceDb db(db_path);
     db.begin_campaign(command_line(), files, -1);  // the mutants are counted scenario by scenario
     std::printf("trace database: %s\n", db_path.c_str());
+    JunitReport report(junit, "quiesce explore --mutate " + which);
+    report.update({}, "the baselines and the mutants", true);
 
     // Baselines: what each scenario's driver callbacks are, as written.
     std::vector<RunResult> bases;
@@ -252,7 +254,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
             if (!mu.reproducer.empty()) c.properties.push_back({"reproducer", mu.reproducer});
             cases.push_back(std::move(c));
         }
-        write_file_atomically(junit, junit_xml("quiesce explore --mutate " + which, cases));
+        report.finish(cases);
     }
     db.end_campaign("finished");
     return survivors ? 1 : 0;
