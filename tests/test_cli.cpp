@@ -271,6 +271,34 @@ TEST_CASE("cli: property overrides are checked against the built platform", "[cl
     REQUIRE(r.out.find("properties.usb0.ports: no component 'usb0'") != std::string::npos);
 }
 
+TEST_CASE("cli: platforms built together say each error as one built alone", "[cli][properties]") {
+    // validate and run build every scenario's platform in one child, in turn:
+    // the errors are the files' own, in their order, as preflight() alone
+    // says them, and a platform after a bad one is still checked.
+    std::string head = "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[properties]\n";
+    TempFile beats(head + "\"dma0.core.beats\" = 8\n[expect]\nresult = \"pass\"\n");
+    TempFile usb(head + "\"usb0.ports\" = 4\n[expect]\nresult = \"pass\"\n");
+    TempFile unloadable("[platform]\nname = 7\n");
+    const std::string good = regression("s3-basic"), other = regression("s3-storage");
+    Result r = sh("validate " + good + " " + beats.path() + " " + other + " " + usb.path() + " " + good);
+    REQUIRE(r.status == 2);
+    const std::string beats_error = "quiesce: " + beats.path() +
+                                    ":6:1: properties.dma0.core.beats: 'dma0.core' has no property 'beats' (it has: "
+                                    "beat_cycles, flush_cycles)\n";
+    const std::string usb_error = "quiesce: " + usb.path() + ":6:1: properties.usb0.ports: no component 'usb0'\n";
+    CHECK(r.out == "ok: " + good + "\n" + beats_error + "ok: " + other + "\n" + usb_error + "ok: " + good + "\n");
+    CHECK(sh("validate " + beats.path()).out == beats_error);
+    CHECK(sh("validate " + usb.path()).out == usb_error);
+    // run: the first error in the files' order, loading or building.
+    const std::string db = tmp_path("together.db");
+    r = sh("run " + good + " " + other + " " + usb.path() + " " + unloadable.path() + " --db " + db);
+    CHECK(r.out == usb_error);
+    r = sh("run " + good + " " + unloadable.path() + " " + usb.path() + " --db " + db);
+    CHECK(r.status == 2);
+    CHECK(r.out.find("quiesce: " + unloadable.path() + ":2:8: platform.name: ") == 0);
+    CHECK_FALSE(std::filesystem::exists(db));
+}
+
 TEST_CASE("cli: query prints an aligned table, CSV or JSON, and the views answer", "[cli][trace]") {
     std::string db = tmp_path("formats.db");
     REQUIRE(sh("run " + regression("pci-bar-restore-legacy") + " --db " + db).status == 0);

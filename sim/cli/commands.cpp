@@ -77,16 +77,13 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
             const std::optional<uint64_t>& seed, const std::vector<std::string>& faults, unsigned jobs,
             const std::string& order) {
     check_output_file(junit, "--junit");  // before any run: a campaign's results need somewhere to go
-    std::vector<Scenario> scenarios;
-    for (const auto& f : collect(paths, true)) {
-        Scenario s = load_scenario(f);
+    std::vector<Scenario> scenarios = load_preflighted(collect(paths, true), [&](Scenario& s) {
         // Faults from the command line join each scenario's plan.
         add_cli_faults(s, faults);
         if (!order.empty()) set_order(s, order);
-        preflight(s);
-        if (seed) s.seed = *seed;
-        scenarios.push_back(std::move(s));
-    }
+    });
+    if (seed)
+        for (auto& s : scenarios) s.seed = *seed;
     if (db_path.empty()) db_path = default_db_name();
     TraceDb db(db_path);
     std::vector<std::string> files;
@@ -194,12 +191,15 @@ int cmd_query(const std::string& db_path, const std::string& sql, const std::str
 }
 
 int cmd_validate(const std::vector<std::string>& paths) {
-    int bad = 0;
-    auto fail = [&bad](const InputError& e) {
-        std::fflush(stdout);  // the lines in the order of the files, on a terminal or in a pipe
-        std::fprintf(stderr, "quiesce: %s\n", e.what());
-        ++bad;
+    // What each argument and file gave, in order: a line for stdout ("ok:
+    // FILE") or an error for stderr. Scenarios are built once all are
+    // loaded, in one child (preflight_errors), then every line is said.
+    struct Line {
+        std::string ok, error;
+        size_t scenario = SIZE_MAX;  // its index in `scenarios`, until built
     };
+    std::vector<Line> lines;
+    std::vector<std::unique_ptr<Scenario>> scenarios;
     // Each argument on its own: a missing path or an empty folder is one
     // bad argument, said in its place, not the end of the check.
     for (const auto& path : paths) {
@@ -207,7 +207,7 @@ int cmd_validate(const std::vector<std::string>& paths) {
         try {
             files = collect({path});
         } catch (const InputError& e) {
-            fail(e);
+            lines.push_back({"", e.what()});
             continue;
         }
         for (const auto& f : files) {
@@ -224,16 +224,29 @@ int cmd_validate(const std::vector<std::string>& paths) {
                     else if (kind == "protocol") load_protocol(f);
                     else if (kind == "platform") load_platform(f);
                     else load_device_file(f);
-                    std::printf("ok: %s\n", f.c_str());
+                    lines.push_back({"ok: " + f, ""});
                     continue;
                 }
-                Scenario s = load_scenario(f);
-                preflight(s);
-                std::printf("ok: %s\n", f.c_str());
+                scenarios.push_back(std::make_unique<Scenario>(load_scenario(f)));
+                lines.push_back({"ok: " + f, "", scenarios.size() - 1});
             } catch (const InputError& e) {
-                fail(e);
+                lines.push_back({"", e.what()});
             }
         }
+    }
+    std::vector<const Scenario*> built;
+    for (const auto& s : scenarios) built.push_back(s.get());
+    const std::vector<std::string> errors = preflight_errors(built);
+    int bad = 0;
+    for (Line& l : lines) {
+        if (l.scenario != SIZE_MAX && !errors[l.scenario].empty()) l.error = errors[l.scenario];
+        if (l.error.empty()) {
+            std::printf("%s\n", l.ok.c_str());
+            continue;
+        }
+        std::fflush(stdout);  // the lines in the order of the files, on a terminal or in a pipe
+        std::fprintf(stderr, "quiesce: %s\n", l.error.c_str());
+        ++bad;
     }
     return bad ? 2 : 0;
 }

@@ -83,11 +83,7 @@ std::string reproducer(const Mutant& k, const Scenario& s, const std::vector<std
 
 int cmd_mutate(const std::vector<std::string>& files, const std::string& which, const ExploreOptions& o,
                std::string db_path, const std::string& out_dir, const std::string& junit) {
-    std::vector<Scenario> scenarios;
-    for (const auto& f : files) {
-        scenarios.push_back(load_scenario(f));
-        preflight(scenarios.back());
-    }
+    std::vector<Scenario> scenarios = load_preflighted(files);
     if (o.shards == 0 || o.shard >= o.shards) throw InputError("--shard: must be I/N with 0 <= I < N");
     // With another axis, the mutations are one more axis of an exploration
     // of one scenario (docs/exploring.md).

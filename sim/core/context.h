@@ -144,6 +144,11 @@ public:
     TimingJitter timing;  // off unless the scenario asks ([timing] jitter)
     // Every module of the run by hierarchical path (for property overrides).
     std::map<std::string, class Module*> modules;
+    // The SystemC name of the module the platform is built in, and a dot
+    // ("" at the top, as a run builds it): a module's path leaves it out
+    // (preflight_errors builds many platforms in one process, each in a
+    // module of its own).
+    std::string scope;
 };
 
 }  // namespace quiesce

@@ -10,6 +10,7 @@ namespace quiesce {
 
 Module::Module(const sc_core::sc_module_name& name, RunContext& ctx)
     : sc_core::sc_module(name), ctx_(ctx), path_(sc_core::sc_module::name()) {
+    if (!ctx_.scope.empty() && path_.compare(0, ctx_.scope.size(), ctx_.scope) == 0) path_.erase(0, ctx_.scope.size());
     ctx_.modules[path_] = this;
 }
 

@@ -9,9 +9,11 @@
 #include "sim/scenario/run.h"
 
 #include <fmt/format.h>
+#include <systemc>
 
 #include <algorithm>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <map>
 #include <unistd.h>
@@ -102,21 +104,115 @@ void judge(const Scenario& s, RunResult& r) {
     }
 }
 
+namespace {
+// Builds the scenario's platform (inside the module named `scope`, if any)
+// and takes it down: its input error, or "".
+std::string build_platform(const Scenario& s, const std::string& scope = "") {
+    try {
+        RunContext ctx(s.seed);
+        if (!scope.empty()) ctx.scope = scope + ".";
+        Platform p(s, ctx);
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    return "";
+}
+// A module whose construction builds a platform inside it.
+struct PlatformScope : sc_core::sc_module {
+    PlatformScope(sc_core::sc_module_name name, const Scenario& s, std::string& error) : sc_core::sc_module(name) {
+        error = build_platform(s, basename());
+    }
+};
+}  // namespace
+
 void preflight(const Scenario& s) {
     ChildResult child = run_forked(
-        [&s](int fd) {
-            std::string out;
-            try {
-                RunContext ctx(s.seed);
-                Platform p(s, ctx);
-            } catch (const InputError& e) {
-                out = e.what();
-            }
-            write_all(fd, out);
-        },
+        [&s](int fd) { write_all(fd, build_platform(s)); },
         run_limits(s));
     // A crash while building is a model bug: the run itself will record it.
     if (child.status == ChildResult::Status::Exited && !child.output.empty()) throw InputError(child.output);
+}
+
+std::vector<std::string> preflight_errors(const std::vector<const Scenario*>& all) {
+    std::vector<std::string> errors(all.size());
+    std::vector<bool> shared(all.size(), false);  // built after another platform in the same process
+    for (size_t next = 0; next < all.size();) {
+        const size_t first = next;
+        RunLimits limits(0, 0);
+        for (size_t i = first; i < all.size(); ++i) {
+            limits.wall_s += all[i]->wall_limit_s;
+            limits.cpu_s += all[i]->cpu_limit_s;
+        }
+        // One child builds them in turn, a line each: its index, a tab, its
+        // error (one line) or nothing.
+        ChildResult child = run_forked(
+            [&](int fd) {
+                for (size_t i = first; i < all.size(); ++i) {
+                    std::string out;
+                    // The first as preflight() builds it; the others each in
+                    // a module of their own (a platform's processes outlive
+                    // its modules until SystemC's end, names and all: a
+                    // second "cpu0" would be renamed with a warning).
+                    if (i == first) {
+                        out = build_platform(*all[i]);
+                    } else {
+                        PlatformScope scope(sc_core::sc_module_name(("preflight" + std::to_string(i)).c_str()),
+                                            *all[i], out);
+                    }
+                    std::replace(out.begin(), out.end(), '\n', ' ');
+                    write_all(fd, std::to_string(i) + '\t' + out + '\n');
+                }
+            },
+            limits);
+        size_t at = 0;
+        for (size_t end; (end = child.output.find('\n', at)) != std::string::npos; at = end + 1) {
+            const size_t tab = child.output.find('\t', at);
+            const size_t i = std::stoul(child.output.substr(at, tab - at));
+            errors[i] = child.output.substr(tab + 1, end - tab - 1);
+            shared[i] = i != first;
+            next = i + 1;
+        }
+        // The child died building the next one (a crash while building is a
+        // model bug: the run itself will record it): on after it.
+        if (child.status != ChildResult::Status::Exited || child.exit_code != 0) ++next;
+    }
+    // An error found in a process that had built another platform before is
+    // checked again in one of its own.
+    for (size_t i = 0; i < all.size(); ++i)
+        if (!errors[i].empty() && shared[i]) {
+            errors[i].clear();
+            try {
+                preflight(*all[i]);
+            } catch (const InputError& e) {
+                errors[i] = e.what();
+            }
+        }
+    return errors;
+}
+
+void preflight_all(const std::vector<const Scenario*>& all) {
+    for (const std::string& e : preflight_errors(all))
+        if (!e.empty()) throw InputError(e);
+}
+
+std::vector<Scenario> load_preflighted(const std::vector<std::string>& files,
+                                       const std::function<void(Scenario&)>& adjust) {
+    std::vector<Scenario> scenarios;
+    std::exception_ptr unloadable;
+    for (const auto& f : files) {
+        try {
+            scenarios.push_back(load_scenario(f));
+            if (adjust) adjust(scenarios.back());
+        } catch (const InputError&) {
+            unloadable = std::current_exception();
+            break;
+        }
+    }
+    std::vector<const Scenario*> all;
+    for (const auto& s : scenarios) all.push_back(&s);
+    preflight_all(all);
+    if (unloadable) std::rethrow_exception(unloadable);
+    return scenarios;
 }
 
 void send_and_end(WireWriter& w, int fd, const RunSummary& sum) {

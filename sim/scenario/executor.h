@@ -120,6 +120,21 @@ void judge_with_control(const Scenario& s, RunResult& r, ChildResult control);
 // that errors only the built platform can see (slots, property overrides)
 // are input errors before anything runs. Throws InputError.
 void preflight(const Scenario& s);
+// preflight() of many scenarios, in one forked child that builds their
+// platforms in turn (a fork each cost more than the building): each one's
+// error, or "" when it has none. An error found after another platform was
+// built in the same process is checked again by preflight() alone; a child
+// that dies building one goes on in a new child after it.
+std::vector<std::string> preflight_errors(const std::vector<const Scenario*>& all);
+// preflight_errors(), the first error thrown as preflight() would (in the
+// scenarios' order).
+void preflight_all(const std::vector<const Scenario*>& all);
+// The scenarios of `files`, loaded in turn (each then changed by `adjust`:
+// the command line's faults...) up to the first that cannot be, and their
+// platforms built together (preflight_all): the first error in the files'
+// order is thrown.
+std::vector<Scenario> load_preflighted(const std::vector<std::string>& files,
+                                       const std::function<void(Scenario&)>& adjust = {});
 // Judges a finished stream against the scenario's expectation.
 void judge(const Scenario& s, RunResult& r);
 std::string expected_text(const Expectation& e);
