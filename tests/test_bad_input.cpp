@@ -89,6 +89,7 @@ std::vector<Case> catalogue() {
         {"unknown protocol", {{"s.toml", on("pc-basic", "linux-s5")}}, run, Where::File, "s.toml", "protocol.name:"},
         {"protocol name holding a newline", {{"s.toml", on("pc-basic", "linux\\ns3")}}, run, Where::File, "s.toml", "'linux\\ns3'"},
         {"expect result", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"maybe\"\n"}}, run, Where::File, "s.toml", "expect.result"},
+        {"expect workload", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\nworkload = \"broken\"\n"}}, run, Where::File, "s.toml", ":7:12: expect.workload: must be \"ok\" or \"failed\""},
         {"unknown invariant", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nviolations = [\"no.such\"]\n"}}, run, Where::File, "s.toml", "unknown invariant id 'no.such'"},
         {"negative seed", {{"s.toml", "[scenario]\nseed = -1\n" + kScenario}}, run, Where::File, "s.toml", "scenario.seed"},
         {"seed as text", {{"s.toml", "[scenario]\nseed = \"one\"\n" + kScenario}}, run, Where::File, "s.toml", "scenario.seed: expected an integer"},

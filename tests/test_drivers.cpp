@@ -369,6 +369,22 @@ TEST_CASE("explore --mutate: killed and survived, a reproducer that is a driver 
     quiesce::test::Cli run = sh("run " + file + " --db " + rdb);
     REQUIRE(run.status == 0);
     REQUIRE(run.out.find("found the expected hwstate.not-restored") != std::string::npos);
+    // A mutant only the workload sees (no invariant fires: the queue is
+    // never started again, the copies after resume fail) has a reproducer
+    // too, which expects the workload to fail.
+    const size_t queue = r.out.find("KILLED    drop resume/start-queue ");
+    REQUIRE(queue != std::string::npos);
+    REQUIRE(r.out.find("by expected pass, but the workload failed: dma0: copy 0 after failed", queue) <
+            r.out.find('\n', queue));
+    const std::string queue_file = out + "/28-dma-engine-drop-resume-start-queue.toml";
+    REQUIRE(r.out.find("reproducer: " + queue_file, queue) != std::string::npos);
+    {
+        std::ifstream q(queue_file);
+        const std::string qtext((std::istreambuf_iterator<char>(q)), std::istreambuf_iterator<char>());
+        REQUIRE(qtext.find("[expect]\nresult = \"pass\"\noutcome = \"resumed\"\nworkload = \"failed\"\n") !=
+                std::string::npos);
+    }
+    REQUIRE(sh("run " + queue_file + " --db " + rdb).status == 0);
     // The mutant's run replays bit for bit from its recorded mutation.
     const size_t at = r.out.find("(run ", k);
     const std::string id = r.out.substr(at + 5, r.out.find(')', at) - at - 5);

@@ -392,6 +392,27 @@ TEST_CASE("scenario: [expect] outcome is checked with expected violations when w
                        "expected 'resumed'");
 }
 
+TEST_CASE("scenario: [expect] workload says whether the workload must fail", "[runs]") {
+    // s3-callback-fail-resume: hwstate.not-restored, and its DMA copies after resume fail.
+    Scenario s = test::load_regression("s3-callback-fail-resume");
+    REQUIRE_FALSE(s.expect.workload_given);
+    CHECK(execute(s).status == "passed");  // not checked when not written
+    s.expect.workload_given = true;
+    s.expect.workload_fails = true;
+    CHECK(execute(s).status == "passed");
+    CHECK(expected_text(s.expect) == "hwstate.not-restored; workload=failed");
+    s.expect.workload_fails = false;
+    RunResult r = execute(s);
+    CHECK(r.status == "failed");
+    CHECK(r.message.rfind("found the expected violations, but the workload failed: dma0: copy 0 after failed", 0) == 0);
+    // A pass that expects the workload to fail, on a run whose workload completes.
+    Scenario basic = test::load_regression("s3-basic");
+    basic.expect.workload_given = basic.expect.workload_fails = true;
+    r = execute(basic);
+    CHECK(r.status == "failed");
+    CHECK(r.message == "expected the workload to fail, but it completed");
+}
+
 namespace {
 // Each device's slice of `callback` in a run: (begin, end) by device.
 std::map<std::string, std::pair<Picos, Picos>> spans(const RunResult& r, const std::string& callback) {

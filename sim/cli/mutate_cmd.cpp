@@ -34,6 +34,7 @@ struct Mutant {
     std::string by_scenario, by;  // the first scenario that failed with it, and how
     std::set<std::string> violations;
     std::string outcome;
+    bool workload_failed = false;
     int64_t run_id = 0;
     std::string reproducer;
 };
@@ -76,6 +77,8 @@ std::string reproducer(const Mutant& k, const Scenario& s, const std::vector<std
     } else {
         out += fmt::format("result = \"pass\"\noutcome = \"{}\"\n", k.outcome);
     }
+    // No invariant saw it, the workload did: its data came back wrong.
+    if (k.workload_failed) out += "workload = \"failed\"\n";
     return out;
 }
 
@@ -172,11 +175,13 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
             mu.run_id = id;
             mu.violations = r.violations;
             mu.outcome = r.stream.summary.outcome;
+            mu.workload_failed = r.stream.summary.workload != "ok";
             std::string fresh;
             for (const auto& v : r.violations)
                 if (!bases[si].violations.count(v)) fresh += (fresh.empty() ? "" : ", ") + v;
             mu.by = !fresh.empty() ? fresh : r.status != "failed" ? r.status : r.message;
-            if (!out_dir.empty() && (!r.violations.empty() || r.stream.summary.outcome != "resumed")) {
+            if (!out_dir.empty() && (!r.violations.empty() || r.stream.summary.outcome != "resumed" ||
+                                     mu.workload_failed)) {
                 std::error_code ec;
                 fs::create_directories(out_dir, ec);  // (checked before the first run)
                 mu.reproducer = (fs::path(out_dir) / fmt::format("{:02}-{}-{}-{}-{}.toml", which_mutants[j] + 1,

@@ -37,10 +37,9 @@ RunMeta run_meta(const Scenario& s, const RunResult& r) {
 }
 
 std::string expected_text(const Expectation& e) {
-    if (e.pass) return "pass";
-    std::string out;
+    std::string out = e.pass ? "pass" : "";
     for (const auto& v : e.violations) out += (out.empty() ? "" : ",") + v;
-    return out;
+    return e.workload_fails ? out + "; workload=failed" : out;
 }
 
 // "id in PHASE at COMPONENT: message": what a CI log needs to find the spot.
@@ -68,9 +67,12 @@ void judge(const Scenario& s, RunResult& r) {
         } else if (!s.expect.outcome.empty() && sum.outcome != s.expect.outcome) {
             r.status = "failed";
             r.message = "expected outcome '" + s.expect.outcome + "', but the transition ended with '" + sum.outcome + "'";
-        } else if (sum.workload != "ok") {
+        } else if (sum.workload != "ok" && !s.expect.workload_fails) {
             r.status = "failed";
             r.message = "expected pass, but the workload failed: " + sum.workload;
+        } else if (sum.workload == "ok" && s.expect.workload_fails) {
+            r.status = "failed";
+            r.message = "expected the workload to fail, but it completed";
         } else {
             r.status = "passed";
         }
@@ -86,6 +88,11 @@ void judge(const Scenario& s, RunResult& r) {
         r.status = "failed";
         r.message = "found the expected violations, but the transition ended with '" + sum.outcome +
                     "', not the expected '" + s.expect.outcome + "'";
+    } else if (missing.empty() && extra.empty() && s.expect.workload_given &&
+               (sum.workload != "ok") != s.expect.workload_fails) {
+        r.status = "failed";
+        r.message = s.expect.workload_fails ? "found the expected violations, but the workload completed"
+                                            : "found the expected violations, but the workload failed: " + sum.workload;
     } else if (missing.empty() && extra.empty()) {
         r.status = "passed";
         std::string found;

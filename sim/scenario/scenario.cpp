@@ -150,6 +150,11 @@ void read_expect(TableReader& top, Scenario& s) {
         s.expect.outcome = *o;
         s.expect.outcome_given = true;
     }
+    if (auto w = r.str("workload")) {
+        if (*w != "ok" && *w != "failed") r.fail("workload", "must be \"ok\" or \"failed\"");
+        s.expect.workload_fails = *w == "failed";
+        s.expect.workload_given = true;
+    }
     s.expect.violations = r.str_list("violations");
     for (const auto& v : s.expect.violations) {
         const auto& cat = Checker::catalogue();

@@ -94,6 +94,11 @@ struct Expectation {
     std::vector<std::string> violations;  // ids that must appear (and no others)
     std::string outcome = "resumed";      // for pass: how the transition must end ("": any)
     bool outcome_given = false;           // [expect] outcome was written: checked for a failure too
+    // [expect] workload = "failed": the workload must fail (its data came
+    // back wrong, a command never completed) - a bug no invariant sees;
+    // "ok" (the default) for a pass. Checked for a failure only when written.
+    bool workload_fails = false;
+    bool workload_given = false;
 };
 
 // The storage workload: a user task writing a file through the page cache
