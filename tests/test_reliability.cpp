@@ -763,3 +763,28 @@ TEST_CASE("reliability: a described device whose probe failed fails the workload
         REQUIRE(w.out.find("gpu0: engine command before failed with errno 19") != std::string::npos);
     }
 }
+
+TEST_CASE("reliability: explore --out refuses a folder whose local file a reproducer would load instead", "[reliability][explore]") {
+    TempTree t;
+    t.write("platforms/two.toml", kTwoEngines);
+    const std::string s = t.write("s.toml", scenario_on("two", "linux-s3"));
+    const std::string out = t.dir() + "/out", db = t.dir() + "/x.db";
+    std::filesystem::create_directories(out + "/platforms");
+    // Another "two" there (a folder of the user's own): it stays, nothing runs.
+    const std::string theirs = kTwoEngines + "# theirs\n";
+    std::ofstream(out + "/platforms/two.toml") << theirs;
+    Result r = sh("explore " + s + " --kinds callback-fail --out " + out + " --db " + db);
+    require_input_error(r, out + "/platforms/two.toml: --out: already there, and not a copy of " + t.dir() +
+                               "/platforms/two.toml: the reproducers beside it would load it instead");
+    CHECK(file_bytes(out + "/platforms/two.toml") == theirs);
+    CHECK_FALSE(std::filesystem::exists(db));
+    r = sh("explore " + s + " --mutate dma-engine --out " + out + " --db " + db);
+    require_input_error(r, out + "/platforms/two.toml: --out: already there");
+    CHECK_FALSE(std::filesystem::exists(db));
+    // The same file there (an --out used before): on it goes.
+    std::ofstream(out + "/platforms/two.toml") << kTwoEngines;
+    r = sh("explore " + s + " --kinds callback-fail --out " + out + " --db " + db);
+    INFO(r.out);
+    CHECK((r.status == 0 || r.status == 1));
+    CHECK(file_bytes(out + "/platforms/two.toml") == kTwoEngines);
+}

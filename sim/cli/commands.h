@@ -62,8 +62,15 @@ int cmd_findings(const std::vector<std::string>& dbs, const std::string& out_dir
 // databases hold no exploration); whether there are findings in `any`.
 std::string findings_report(const std::vector<std::string>& dbs, const std::string& out_dir, unsigned jobs,
                             bool& any);
-// Writes each file (atomically), making the directories on its way.
+// Writes each file (atomically), making the directories on its way, once
+// check_out_files() has passed them all.
 void write_out_files(const std::vector<OutFile>& files);
+// The copies of local files among `files` (OutFile::from) that would put
+// the wrong file beside a reproducer: one already there with other content
+// (a folder of the user's own given to --out), or two copies of one path
+// that differ (two scenarios' local platforms of one name). Throws an
+// InputError naming the path.
+void check_out_files(const std::vector<OutFile>& files);
 // quiesce replay DB RUN: 0 when the digest is identical, 1 when it differs.
 int cmd_replay(const std::string& db_path, int64_t run_id);
 

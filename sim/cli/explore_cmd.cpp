@@ -136,6 +136,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     const auto began = std::chrono::steady_clock::now();  // a wall-time budget counts from here
     Scenario s = load_scenario(file);
     preflight(s);
+    if (!out_dir.empty()) check_out_files(local_files(s, out_dir));  // before anything runs
     settle_explore_options(o, s);
     TraceLevel variant_trace;
     if (!parse_trace_level(o.trace, variant_trace))
@@ -452,7 +453,33 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     return findings.empty() ? 0 : 1;
 }
 
+void check_out_files(const std::vector<OutFile>& files) {
+    std::map<std::string, const OutFile*> copies;
+    for (const OutFile& f : files) {
+        if (f.from.empty()) continue;
+        const auto [at, fresh] = copies.emplace(f.path, &f);
+        if (!fresh && at->second->content != f.content)
+            throw InputError(f.path, 0, 0, "--out",
+                             fmt::format("two scenarios' local files of one name, {} and {}, differ: explore them "
+                                         "into separate --out folders",
+                                         at->second->from, f.from));
+        if (!fresh || path_kind(f.path) == PathKind::Missing) continue;
+        std::string there;
+        try {
+            there = read_text(f.path);
+        } catch (const InputError&) {
+            there = f.content + " ";  // unreadable: not the same file
+        }
+        if (there != f.content)
+            throw InputError(f.path, 0, 0, "--out",
+                             fmt::format("already there, and not a copy of {}: the reproducers beside it would load it "
+                                         "instead (give another --out)",
+                                         f.from));
+    }
+}
+
 void write_out_files(const std::vector<OutFile>& files) {
+    check_out_files(files);
     for (const OutFile& f : files) {
         const fs::path dir = fs::path(f.path).parent_path();
         if (!dir.empty()) fs::create_directories(dir);

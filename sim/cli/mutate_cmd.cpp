@@ -106,6 +106,12 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         for (const auto& [dev, p] : s.drivers) programs.push_back(p.get());
     const std::set<std::string> drivers = target_drivers(target, programs, "no scenario runs an");
     check_output_dir(out_dir, "--out");
+    if (!out_dir.empty()) {  // the local files the reproducers need, as they will be copied
+        std::vector<OutFile> copies;
+        for (const auto& s : scenarios)
+            for (auto& f : local_files(s, out_dir)) copies.push_back(std::move(f));
+        check_out_files(copies);
+    }
     check_output_file(junit, "--junit");  // before any run
     if (db_path.empty()) db_path = default_db_name();
     TraceDb db(db_path);

@@ -143,6 +143,7 @@ std::string mutation_score_text(const std::vector<FaultPoint>& points, size_t ex
 // A file of a reproducer folder.
 struct OutFile {
     std::string path, content;
+    std::string from;  // a copy of a scenario's local file (local_files): the original
 };
 // The files a scenario file in `out_dir` needs to load as `s` does: each
 // local platform, protocol, driver (and the driver it derives from) and

@@ -90,7 +90,7 @@ private:
         if (from.empty() || same_file(from, to)) return {from, to};
         const std::string dest = (fs::path(out_) / kind / (name + ".toml")).string();
         if (std::none_of(files.begin(), files.end(), [&](const OutFile& f) { return f.path == dest; }))
-            files.push_back({dest, read_text(from)});
+            files.push_back({dest, read_text(from), from});
         return {from, dest};
     }
     std::string out_;
