@@ -179,9 +179,9 @@ TEST_CASE("trace: diff says when the two runs were recorded at different trace l
     REQUIRE(run_cli("explore " + scenario("s3-basic") + " --kinds callback-fail -j 2 --db " + path) == 1);
     std::string mixed, same, html;
     REQUIRE(run_cli("trace diff " + path + " 1 2", &mixed) == 0);
-    CHECK(mixed.find("note: A was recorded at trace level events and B at summary: events only one level records "
-                     "make differences that are not the runs' (explore --trace events records variants as the "
-                     "baseline)\n") != std::string::npos);
+    CHECK(mixed.find("note: A was recorded at trace level events and B at summary: only the events both record are "
+                     "compared (summary's: no per-operation slices, no instants but task results) (explore --trace "
+                     "events records variants as the baseline)\n") != std::string::npos);
     REQUIRE(run_cli("trace diff " + path + " 2 3", &same) == 0);
     CHECK(same.find("note: ") == std::string::npos);
     const std::string page = path + ".html";
@@ -190,7 +190,21 @@ TEST_CASE("trace: diff says when the two runs were recorded at different trace l
     html.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     CHECK(html.find("<p class=\"note\" id=\"levels\">A was recorded at trace level events and B at summary") !=
           std::string::npos);
-    for (const std::string& f : {path, path + "-wal", path + "-shm", page}) std::filesystem::remove(f);
+    // One run recorded at both levels: no difference but the level's.
+    const std::string summary_level = path + ".toml";
+    {
+        std::ifstream base(scenario("s3-basic"));
+        std::string text((std::istreambuf_iterator<char>(base)), std::istreambuf_iterator<char>());
+        std::ofstream(summary_level) << text << "\n[trace]\nlevel = \"summary\"\n";
+    }
+    const std::string two = path + "-two.db";
+    REQUIRE(run_cli("run " + scenario("s3-basic") + " " + summary_level + " --db " + two) == 0);
+    std::string both;
+    REQUIRE(run_cli("trace diff " + two + " 1 2", &both) == 0);
+    INFO(both);
+    CHECK(both.find("note: A was recorded at trace level events and B at summary") != std::string::npos);
+    CHECK(both.find("\nthe runs have the same ") != std::string::npos);
+    for (const std::string& f : {path, path + "-wal", path + "-shm", page, summary_level, two}) std::filesystem::remove(f);
 }
 
 TEST_CASE("trace: summary gathers many runs across databases", "[trace]") {

@@ -146,10 +146,10 @@ std::string diff_html(const TraceReader& db, int64_t a, int64_t b) {
                     "</title>\n<style>" + kSummaryCss + "</style>\n</head>\n<body>\n<h1>" + esc(title) + "</h1>\n";
     h += "<p class=\"note\" id=\"run-a\"><b>A</b> " + esc(title_a) + "</p>\n<p class=\"note\" id=\"run-b\"><b>B</b> " +
          esc(title_b) + "</p>\n";
-    if (const std::string levels = trace_levels_differ(db, a, b); !levels.empty())
-        h += "<p class=\"note\" id=\"levels\">" + esc(levels) + "</p>\n";
+    const DiffLevels levels = trace_levels_differ(db, a, b);
+    if (!levels.note.empty()) h += "<p class=\"note\" id=\"levels\">" + esc(levels.note) + "</p>\n";
 
-    auto ea = diff_events(db, a), eb = diff_events(db, b);
+    auto ea = diff_events(db, a, levels.summary_only), eb = diff_events(db, b, levels.summary_only);
     size_t i = 0;
     while (i < ea.size() && i < eb.size() && ea[i].second == eb[i].second) ++i;
     h += "<h2>First difference</h2>\n";

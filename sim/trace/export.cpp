@@ -247,13 +247,17 @@ std::string trace_summary(const std::vector<const TraceReader*>& dbs) {
     return out;
 }
 
-std::vector<std::pair<uint64_t, std::string>> diff_events(const TraceReader& db, int64_t run) {
+std::vector<std::pair<uint64_t, std::string>> diff_events(const TraceReader& db, int64_t run, bool summary_only) {
     std::vector<std::pair<Picos, std::string>> ev;
-    const char* sql =
-        "SELECT s.ts, t.name || ' ' || s.category || ' ' || s.name, 'slice', s.id FROM slice s"
-        " JOIN track t ON t.id = s.track_id WHERE s.run_id = ?1"
+    const std::string sql =
+        std::string("SELECT s.ts, t.name || ' ' || s.category || ' ' || s.name, 'slice', s.id FROM slice s"
+                    " JOIN track t ON t.id = s.track_id WHERE s.run_id = ?1") +
+        (summary_only ? " AND s.category NOT IN ('irq', 'dma', 'step') AND NOT (s.category = 'disk' AND s.name = "
+                        "'command')"
+                      : "") +
         " UNION ALL SELECT i.ts, t.name || ' ' || i.category || ' ' || i.name, 'instant', i.id FROM instant i"
-        " JOIN track t ON t.id = i.track_id WHERE i.run_id = ?1 AND i.category NOT IN ('ledger')"
+        " JOIN track t ON t.id = i.track_id WHERE i.run_id = ?1 AND i.category NOT IN ('ledger')" +
+        (summary_only ? " AND i.name = 'task-result'" : "") +
         " UNION ALL SELECT v.ts, v.component || ' violation ' || v.invariant, 'violation', v.id FROM violation v"
         " WHERE v.run_id = ?1"
         " UNION ALL SELECT f.ts, 'fault ' || f.kind, 'fault', f.id FROM fault f WHERE f.run_id = ?1"
@@ -297,21 +301,28 @@ std::string input_differences(const TraceReader& db, int64_t a, int64_t b) {
     return out.empty() ? out : "the runs' input files differ (run_input):\n" + out + "\n";
 }
 
-std::string trace_levels_differ(const TraceReader& db, int64_t a, int64_t b) {
+DiffLevels trace_levels_differ(const TraceReader& db, int64_t a, int64_t b) {
     std::string level[2];
     for (int side : {0, 1})
         each_row(db, "SELECT trace_level, id FROM run WHERE id = ?", {side == 0 ? a : b}, {"run.trace_level", "run.id"},
                  [&](const Row& c) { level[side] = c[0]; });
-    if (level[0].empty() || level[1].empty() || level[0] == level[1]) return "";
-    return fmt::format("A was recorded at trace level {} and B at {}: events only one level records make differences "
-                       "that are not the runs' (explore --trace {} records variants as the baseline)",
-                       level[0], level[1], level[0] == "summary" ? level[1] : level[0]);
+    if (level[0].empty() || level[1].empty() || level[0] == level[1]) return {};
+    const bool summary_only = level[0] == "summary" || level[1] == "summary";
+    return {fmt::format("A was recorded at trace level {} and B at {}: {} (explore --trace {} records variants as the "
+                        "baseline)",
+                        level[0], level[1],
+                        summary_only ? "only the events both record are compared (summary's: no per-operation "
+                                       "slices, no instants but task results)"
+                                     : "events only one level records make differences that are not the runs'",
+                        level[0] == "summary" ? level[1] : level[0]),
+            summary_only};
 }
 
 std::string trace_diff(const TraceReader& db, int64_t a, int64_t b) {
     std::string out = "A " + run_title(db, a) + "\nB " + run_title(db, b) + "\n\n" + input_differences(db, a, b);
-    if (const std::string levels = trace_levels_differ(db, a, b); !levels.empty()) out += "note: " + levels + "\n\n";
-    auto ea = diff_events(db, a), eb = diff_events(db, b);
+    const DiffLevels levels = trace_levels_differ(db, a, b);
+    if (!levels.note.empty()) out += "note: " + levels.note + "\n\n";
+    auto ea = diff_events(db, a, levels.summary_only), eb = diff_events(db, b, levels.summary_only);
     size_t i = 0;
     while (i < ea.size() && i < eb.size() && ea[i].second == eb[i].second) ++i;
     if (i == ea.size() && i == eb.size()) {

@@ -34,13 +34,23 @@ std::string trace_show(const TraceReader& db, int64_t run_id);
 // track, kind and name, in time order), then the phases side by side.
 std::string trace_diff(const TraceReader& db, int64_t a, int64_t b);
 // The events trace diff compares, in time order: (time in ps, "track
-// category name", or "component violation id", "fault kind").
-std::vector<std::pair<uint64_t, std::string>> diff_events(const TraceReader& db, int64_t run);
-// When runs `a` and `b` were recorded at different trace levels (a
-// baseline at `events`, an explore variant at `summary`), the sentence
-// that says so: what only one level records differs by the level, not by
-// the run. "" when the levels are the same or either is unknown.
-std::string trace_levels_differ(const TraceReader& db, int64_t a, int64_t b);
+// category name", or "component violation id", "fault kind"). With
+// `summary_only`, those trace level summary records (the slices but the
+// per-operation ones, the task-result instants, violations and faults; as
+// sim/scenario/run.cpp's in_summary).
+std::vector<std::pair<uint64_t, std::string>> diff_events(const TraceReader& db, int64_t run,
+                                                          bool summary_only = false);
+// Runs `a` and `b` recorded at different trace levels (a baseline at
+// `events`, an explore variant at `summary`): the sentence that says so
+// ("" when the levels are the same or either is unknown), and whether the
+// diff compares only what summary records (one of them is at summary:
+// what only the other level records would differ by the level, not by the
+// run).
+struct DiffLevels {
+    std::string note;
+    bool summary_only = false;
+};
+DiffLevels trace_levels_differ(const TraceReader& db, int64_t a, int64_t b);
 // Many runs, like sleepgraph's multi-run summary: per protocol and phase, and
 // per device callback, min/median/max durations; violation counts.
 std::string trace_summary(const std::vector<const TraceReader*>& dbs);
