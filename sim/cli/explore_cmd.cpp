@@ -167,14 +167,19 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     const size_t fault_count = plan.fault_count, cross_count = points.size() - plan.single_count;
     std::vector<size_t> picks = pick_variants(points.size(), o);
     db.set_planned(int64_t(1 + picks.size()));  // the baseline and the variants
-    std::vector<Scenario> variants;
-    for (size_t i : picks) {
-        variants.push_back(variant_of(s, points[i]));
-        variants.back().trace = variant_trace;  // replay reads it back from the run
-        // With orders, schedules or timings, the report says which contexts
-        // ran at the same time (outside the digest: replay is unchanged).
-        variants.back().note_contexts = points.size() > fault_count;
-    }
+    // Each variant made when it runs, not held (docs/performance.md,
+    // "Variants made when run"); every one has the scenario's limits.
+    const ScenarioSource variants(
+        picks.size(),
+        [&](size_t k) {
+            Scenario v = variant_of(s, points[picks[k]]);
+            v.trace = variant_trace;  // replay reads it back from the run
+            // With orders, schedules or timings, the report says which contexts
+            // ran at the same time (outside the digest: replay is unchanged).
+            v.note_contexts = points.size() > fault_count;
+            return v;
+        },
+        run_limits(s));
     // Prefix sharing: variants that only differ from a point on (a phase, a
     // persistence point, the first callback phase for an order) share the
     // run up to there and fork; the others run from the start.
@@ -321,7 +326,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     std::vector<JunitCase> cases;            // --junit: a testcase per variant, as recorded
     std::map<size_t, size_t> case_of_point;  // point -> its testcase
     auto on_result = [&](size_t k, RunResult r) {
-        const Scenario& v = variants[k];
+        const Scenario v = variants[k];
         const FaultPoint& p = points[picks[k]];
         int64_t run_id = db.record(run_meta(v, r), r.stream);
         std::string origin = "--fault " + std::to_string(v.extra_faults.size());
@@ -410,13 +415,11 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
             if (!g.zygote.empty()) execute_branched(g.stem, g.run, steps, g.zygote, variants, o.jobs, hold, o.way);
             forked.insert(g.zygote.begin(), g.zygote.end());
         }
-        std::vector<Scenario> rest;
         std::vector<size_t> rest_of;
         for (size_t k : alone)
-            if (!forked.count(k)) {
-                rest.push_back(variants[k]);
-                rest_of.push_back(k);
-            }
+            if (!forked.count(k)) rest_of.push_back(k);
+        const ScenarioSource rest(
+            rest_of.size(), [&](size_t j) { return variants[rest_of[j]]; }, run_limits(s));
         execute_all(rest, o.jobs, [&](size_t j, RunResult r) { hold(rest_of[j], std::move(r)); });
     } catch (const OutOfTime&) {
         out_of_time = true;

@@ -249,7 +249,7 @@ namespace {
 class Brancher {
 public:
     Brancher(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
-             const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs, Branching way)
+             const std::vector<size_t>& members, const ScenarioSource& variants, unsigned jobs, Branching way)
         : base_(base), run_(run), steps_(steps), members_(members), variants_(variants), jobs_(jobs),
           rollback_(way == Branching::Rollback) {}
 
@@ -257,8 +257,8 @@ public:
     // (with a scout each, should they be stems too).
     double stem_limit(const Fork& f) const {
         double limit = 2 * base_.wall_limit_s;
-        if (f.alone) limit += variants_[*f.alone].wall_limit_s / std::max(1u, jobs_);
-        for (size_t k : f.members) limit += (variants_[k].wall_limit_s + base_.wall_limit_s) / std::max(1u, jobs_);
+        if (f.alone) limit += variants_.limits(*f.alone).wall_s / std::max(1u, jobs_);
+        for (size_t k : f.members) limit += (variants_.limits(k).wall_s + base_.wall_limit_s) / std::max(1u, jobs_);
         return limit;
     }
 
@@ -364,16 +364,21 @@ private:
     // Takes variant `k`'s decisions named in `keys` at `site`.
     void take(BranchSite& site, size_t k, const std::vector<std::string>& keys) {
         bool timed = false;
+        std::optional<Scenario> made;  // variant k, made once it is needed
+        auto variant = [&]() -> const Scenario& {
+            if (!made) made = variants_[k];
+            return *made;
+        };
         for (const Choice& s : steps_[k]) {
             if (std::find(keys.begin(), keys.end(), s.key) == keys.end()) continue;
             taken_.insert(s.key);
             if (s.where == Choice::Where::Start) {  // before the first event: as if the run had started with them
-                if (!timed) set_timing_and_schedule(site.ctx, variants_[k]);
+                if (!timed) set_timing_and_schedule(site.ctx, variant());
                 timed = true;
             } else if (s.where == Choice::Where::FirstCallback) {
-                site.set_suspend_order(variants_[k].order);
+                site.set_suspend_order(variant().order);
             } else {  // At, Begin
-                site.ctx.faults.add_rule(variants_[k].faults.faults.back(), variants_[k].seed);
+                site.ctx.faults.add_rule(variant().faults.faults.back(), variant().seed);
             }
         }
     }
@@ -428,10 +433,10 @@ private:
                 double wall = base_.wall_limit_s, cpu = base_.cpu_limit_s;
                 for (size_t j : turn) {
                     mine.push_back(forks[j]);
-                    const Scenario& v = variants_[forks[j].members[0]];
+                    const RunLimits v = variants_.limits(forks[j].members[0]);
                     w.variants.push_back(forks[j].members[0]);
-                    wall += v.wall_limit_s;
-                    cpu += v.cpu_limit_s;
+                    wall += v.wall_s;
+                    cpu += v.cpu_s;
                 }
                 const size_t token = variants_.size() + 1 + tokens_++;
                 workers_[token] = std::move(w);
@@ -456,7 +461,7 @@ private:
     // Forks variant `f` alone, taking all its decisions: true in the child,
     // which runs it on from here.
     bool fork_alone(BranchSite& site, const Fork& f) {
-        std::optional<int> fd = pool_->fork_child(f.members[0], run_limits(variants_[f.members[0]]));
+        std::optional<int> fd = pool_->fork_child(f.members[0], variants_.limits(f.members[0]));
         if (!fd) return false;
         become_variant(*fd);
         take(site, f.members[0], f.keys);
@@ -508,7 +513,7 @@ private:
         last_in_turn_ = done + 1 == turn_.size();
         w_.attach(turns_->stream_fd());
         take(site, f.members[0], f.keys);
-        turns_->start(variants_[f.members[0]].cpu_limit_s, variants_[f.members[0]].wall_limit_s);
+        turns_->start(variants_.limits(f.members[0]).cpu_s, variants_.limits(f.members[0]).wall_s);
     }
 
     // What the variant run in turn wrote, and how it ended (`sig`: the
@@ -554,7 +559,7 @@ private:
         scout_ = f.alone ? *f.alone : variants_.size();
         if (f.alone) write_all(out_, encode_piece({{*f.alone, {}}}, ""));
         if (std::optional<int> scout =
-                pool_->fork_child(scout_, run_limits(f.alone ? variants_[*f.alone] : base_))) {
+                pool_->fork_child(scout_, f.alone ? variants_.limits(*f.alone) : run_limits(base_))) {
             become_variant(*scout);
             return;
         }
@@ -567,7 +572,7 @@ private:
     const RunStream& run_;
     const std::vector<std::vector<Choice>>& steps_;
     const std::vector<size_t>& members_;
-    const std::vector<Scenario>& variants_;
+    const ScenarioSource& variants_;
     const unsigned jobs_;
     std::set<std::string> taken_;  // the decisions this process took
     std::deque<Stop> stops_;       // this process's pauses, ascending
@@ -590,7 +595,7 @@ private:
 // variant, judged after its shared part, in the order they were forked.
 class Assembly {
 public:
-    Assembly(const std::vector<size_t>& members, const std::vector<Scenario>& variants,
+    Assembly(const std::vector<size_t>& members, const ScenarioSource& variants,
              const std::function<void(size_t, RunResult)>& done)
         : variants_(variants), done_(done), forked_(members), handed_(variants.size(), false),
           decoder_of_(variants.size(), nullptr) {}
@@ -705,7 +710,7 @@ private:
         done_(k, judge_child(variants_[k], std::move(r), prefix));
     }
 
-    const std::vector<Scenario>& variants_;
+    const ScenarioSource& variants_;
     const std::function<void(size_t, RunResult)>& done_;
     std::vector<size_t> forked_;  // every variant of the branched run
     std::vector<bool> handed_;
@@ -718,13 +723,13 @@ private:
 }  // namespace
 
 void execute_branched(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
-                      const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs,
+                      const std::vector<size_t>& members, const ScenarioSource& variants, unsigned jobs,
                       const std::function<void(size_t, RunResult)>& done, Branching way) {
     if (members.empty()) return;
     Scenario prefix = base;  // a stem finds its followers' persistence points in its scout's run
     double limit = base.wall_limit_s;
     for (size_t k : members) {
-        limit += (variants[k].wall_limit_s + base.wall_limit_s) / std::max(1u, jobs);
+        limit += (variants.limits(k).wall_s + base.wall_limit_s) / std::max(1u, jobs);
         for (const Choice& s : steps[k]) prefix.note_persistence = prefix.note_persistence || s.mark.nth;
     }
     Brancher brancher(prefix, run, steps, members, variants, jobs, way);

@@ -310,14 +310,14 @@ bool judge_death(const Scenario& s, const ChildResult& child, bool has_summary, 
 
 RunResult execute(const Scenario& s) { return judge_child(s, simulate_forked(s)); }
 
-void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
+void execute_all(const ScenarioSource& scenarios, unsigned jobs,
                  const std::function<void(size_t, RunResult)>& done) {
     // Children finish in any order; results go out in scenario order.
     std::map<size_t, RunResult> finished;
     size_t next = 0;
     run_served_pool(
         scenarios.size(), jobs, [&scenarios](size_t i, int fd) { simulate_into(scenarios[i], fd); },
-        [&scenarios](size_t i) { return run_limits(scenarios[i]); },
+        [&scenarios](size_t i) { return scenarios.limits(i); },
         [&](size_t i, ChildResult child) {
             finished.emplace(i, judge_child(scenarios[i], std::move(child)));
             for (auto it = finished.find(next); it != finished.end(); it = finished.find(next)) {

@@ -25,9 +25,32 @@ struct RunResult {
 };
 
 RunResult execute(const Scenario& s);
+// A run's limits ([limits] cpu_time and wall_time) for the fork runner.
+inline RunLimits run_limits(const Scenario& s) { return {s.wall_limit_s, s.cpu_limit_s}; }
+// Scenarios by index: those of a vector, or each made when asked for - an
+// exploration's variants, its scenario with each one's decisions. Held, the
+// 20,000 variants of `--timing 20000` took 387 MB, and every process forked
+// from the one holding them copied their page tables (docs/performance.md,
+// "Variants made when run").
+class ScenarioSource {
+public:
+    ScenarioSource(const std::vector<Scenario>& held) : held_(&held) {}  // NOLINT: a vector is one
+    // `count` scenarios, `make(k)` the k-th; every one has `limits`.
+    ScenarioSource(size_t count, std::function<Scenario(size_t)> make, RunLimits limits)
+        : count_(count), make_(std::move(make)), limits_(limits) {}
+    size_t size() const { return held_ ? held_->size() : count_; }
+    Scenario operator[](size_t k) const { return held_ ? (*held_)[k] : make_(k); }
+    RunLimits limits(size_t k) const { return held_ ? run_limits((*held_)[k]) : limits_; }
+
+private:
+    const std::vector<Scenario>* held_ = nullptr;
+    size_t count_ = 0;
+    std::function<Scenario(size_t)> make_;
+    RunLimits limits_{0, 0};
+};
 // Runs every scenario, `jobs` forked children at a time, and hands each
 // result to `done` in scenario order as soon as it and all before it are in.
-void execute_all(const std::vector<Scenario>& scenarios, unsigned jobs,
+void execute_all(const ScenarioSource& scenarios, unsigned jobs,
                  const std::function<void(size_t index, RunResult)>& done);
 // Prefix sharing, as deep as the decisions go. Each variant is `base` plus
 // its decisions (`steps[k]`): PCT schedule and timing rules, taken before the
@@ -99,11 +122,9 @@ std::vector<Fork> plan_forks(const RunStream& run, Picos now, bool at_start, con
 // The results are the same either way (docs/performance.md).
 enum class Branching { Fork, Rollback };
 void execute_branched(const Scenario& base, const RunStream& run, const std::vector<std::vector<Choice>>& steps,
-                      const std::vector<size_t>& members, const std::vector<Scenario>& variants, unsigned jobs,
+                      const std::vector<size_t>& members, const ScenarioSource& variants, unsigned jobs,
                       const std::function<void(size_t index, RunResult)>& done,
                       Branching way = Branching::Rollback);
-// A run's limits ([limits] cpu_time and wall_time) for the fork runner.
-inline RunLimits run_limits(const Scenario& s) { return {s.wall_limit_s, s.cpu_limit_s}; }
 // Judges what one child wrote (its stream, or how it died); a child forked
 // at a branch point wrote what follows `prefix`.
 RunResult judge_child(const Scenario& s, ChildResult child, const StreamDecoder* prefix = nullptr);
