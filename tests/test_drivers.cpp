@@ -652,5 +652,13 @@ TEST_CASE("run_input: a run records the files it was loaded from, replay names t
     const std::string diff = sh("trace diff " + db + " 1 2").out;
     CHECK(diff.find("input read with other bytes: " + driver.string() + " (hash ") < diff.find("first difference"));
     CHECK(sh("trace diff " + db + " 2 2").out.find("input") == std::string::npos);
+    // One file named two ways (the scenario given relative to the working
+    // directory, then absolute): the same bytes, no difference.
+    const quiesce::test::Cli relative =
+        quiesce::test::shell("cd " + (root / "suite").string() + " && " + QUIESCE_BIN + " run s.toml --db " + db);
+    REQUIRE(relative.status == 0);
+    const std::string named = sh("trace diff " + db + " 2 3").out;
+    INFO(named);
+    CHECK(named.find("input") == std::string::npos);
     fs::remove_all(root);
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 #include <utility>
 #include <cctype>
@@ -292,6 +293,19 @@ std::string input_differences(const TraceReader& db, int64_t a, int64_t b) {
     }
     std::string out;
     if (!in_a || !in_b) return out;
+    // One file named two ways (relative to another working directory, or
+    // absolute): a path only A read and one only B read with the same file
+    // name and the same bytes are the same input.
+    for (auto& [path, h] : files) {
+        if (h.first.empty() || !h.second.empty()) continue;
+        const std::string name = std::filesystem::path(path).filename().string();
+        for (auto& [other, g] : files)
+            if (g.first.empty() && g.second == h.first && std::filesystem::path(other).filename().string() == name) {
+                h.second = h.first;
+                g.first = g.second;
+                break;
+            }
+    }
     for (const auto& [path, h] : files) {
         if (h.first == h.second) continue;
         if (h.first.empty()) out += "  input only B read: " + path + "\n";
