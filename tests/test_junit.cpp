@@ -166,3 +166,26 @@ TEST_CASE("junit: a report written to a FIFO goes through it and leaves the FIFO
     std::filesystem::remove(fifo);
     std::filesystem::remove(got);
 }
+
+// A campaign's report is rewritten as it goes (docs/junit.md) - but not into
+// a FIFO or a device: its reader gets one report, the whole one, and a
+// FIFO whose reader has gone would block the campaign.
+TEST_CASE("junit: a campaign writes its report to a FIFO once, whole", "[junit]") {
+    const std::string fifo = tmp_path("junit-run-fifo");
+    const std::string got = tmp_path("junit-run-fifo.out");
+    std::filesystem::remove(fifo);
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    REQUIRE(std::system(("cat '" + fifo + "' > '" + got + "' &").c_str()) == 0);
+    const quiesce::test::Cli r = sh("run " + regression("s3-basic") + " " + regression("pci-bar-restore-fixed") +
+                                    " --db " + tmp_path("junit-run-fifo.db") + " --junit " + fifo);
+    REQUIRE(r.status == 0);
+    std::string xml;
+    for (int i = 0; i < 200 && (xml = quiesce::test::read_text(got)).find("</testsuites>") == std::string::npos; ++i)
+        ::usleep(10000);
+    CHECK(xml.rfind("<?xml", 0) == 0);
+    CHECK(xml.find("<?xml", 1) == std::string::npos);  // one document
+    CHECK(xml.find("not-run") == std::string::npos);
+    CHECK(xml.find("name=\"pci-bar-restore-fixed\"") != std::string::npos);
+    std::filesystem::remove(fifo);
+    std::filesystem::remove(got);
+}

@@ -155,8 +155,13 @@ double steady_s() {
 }
 }  // namespace
 
+JunitReport::JunitReport(std::string path, std::string suite) : path_(std::move(path)), suite_(std::move(suite)) {
+    struct stat st {};
+    progressive_ = !path_.empty() && (::stat(path_.c_str(), &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode));
+}
+
 void JunitReport::update(const std::vector<JunitCase>& cases, const std::string& pending, bool now) {
-    if (path_.empty()) return;
+    if (!progressive_) return;
     if (!now && last_ >= 0 && steady_s() - last_ < std::max(1.0, 20 * took_)) return;
     write(cases, pending);
 }

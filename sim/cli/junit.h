@@ -36,10 +36,12 @@ void write_junit_input_error(const std::string& path, const std::string& suite, 
 // timeout, the OOM killer, an error) leaves a report that fails, not one
 // that is short or missing. Rewritten whole (write_file_atomically) as cases
 // come, at most once a second (and never more than a twentieth of the
-// time), and by finish(). Nothing is written when `path` is empty.
+// time), and by finish(). Nothing is written when `path` is empty; a path
+// that is a device or a FIFO (`--junit /dev/stdout`, a pipe to a reader)
+// gets the whole report once, by finish().
 class JunitReport {
 public:
-    JunitReport(std::string path, std::string suite) : path_(std::move(path)), suite_(std::move(suite)) {}
+    JunitReport(std::string path, std::string suite);
     // `cases` so far; `pending` says what is still to come ("12 of 194
     // runs"). Writes now when `now` or when it is time to.
     void update(const std::vector<JunitCase>& cases, const std::string& pending, bool now = false);
@@ -49,6 +51,7 @@ public:
 private:
     void write(const std::vector<JunitCase>& cases, const std::string& pending);
     std::string path_, suite_;
+    bool progressive_ = false;  // a regular file, or none yet: rewritten as cases come
     double last_ = -1;   // when it was last written (steady clock, s)
     double took_ = 0;    // how long that took (s)
 };
