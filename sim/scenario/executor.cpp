@@ -179,9 +179,10 @@ std::vector<std::string> preflight_errors(const std::vector<const Scenario*>& al
             shared[i] = i != first;
             next = i + 1;
         }
-        // The child died building the next one (a crash while building is a
-        // model bug: the run itself will record it): on after it.
-        if (child.status != ChildResult::Status::Exited || child.exit_code != 0) ++next;
+        // The child died building `next`: a new child builds it first, as
+        // preflight() would; one that dies on its first is a model bug's
+        // (a crash while building: the run itself will record it), on after it.
+        if ((child.status != ChildResult::Status::Exited || child.exit_code != 0) && next == first) ++next;
     }
     // An error found in a process that had built another platform before is
     // checked again in one of its own.

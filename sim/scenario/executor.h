@@ -145,7 +145,8 @@ void preflight(const Scenario& s);
 // platforms in turn (a fork each cost more than the building): each one's
 // error, or "" when it has none. An error found after another platform was
 // built in the same process is checked again by preflight() alone; a child
-// that dies building one goes on in a new child after it.
+// that dies building one is followed by a new child that builds that one
+// first (and goes on after it if it dies there too).
 std::vector<std::string> preflight_errors(const std::vector<const Scenario*>& all);
 // preflight_errors(), the first error thrown as preflight() would (in the
 // scenarios' order).
