@@ -147,45 +147,57 @@ TEST_CASE("junit: invalid UTF-8 and control characters in any field", "[junit]")
             std::string::npos);
 }
 
+namespace {
+// A FIFO at tmp_path(`name`) with a reader on the other end, as `cat` in a
+// pipeline, copying what it reads to a file.
+class FifoReader {
+public:
+    explicit FifoReader(const std::string& name) : fifo_(tmp_path(name)), got_(tmp_path(name + ".out")) {
+        std::filesystem::remove(fifo_);
+        REQUIRE(::mkfifo(fifo_.c_str(), 0600) == 0);
+        REQUIRE(std::system(("cat '" + fifo_ + "' > '" + got_ + "' &").c_str()) == 0);
+    }
+    ~FifoReader() {
+        std::filesystem::remove(fifo_);
+        std::filesystem::remove(got_);
+    }
+    const std::string& path() const { return fifo_; }
+    // What the reader got once it holds `end` (or after 2 s).
+    std::string read_until(const std::string& end) const {
+        std::string got;
+        for (int i = 0; i < 200 && (got = quiesce::test::read_text(got_)).find(end) == std::string::npos; ++i)
+            ::usleep(10000);
+        return got;
+    }
+
+private:
+    std::string fifo_, got_;
+};
+}  // namespace
+
 // `--junit /dev/null` is a common CI idiom: a report written to a device or
 // a FIFO goes through it, and the path stays what it was. (Renaming a
 // temporary file over it, as for a regular file, replaced /dev/null with a
 // regular file when run as root.)
 TEST_CASE("junit: a report written to a FIFO goes through it and leaves the FIFO in place", "[junit]") {
-    const std::string fifo = tmp_path("junit-fifo");
-    const std::string got = tmp_path("junit-fifo.out");
-    std::filesystem::remove(fifo);
-    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-    // A reader on the other end, as `cat` in a pipeline.
-    REQUIRE(std::system(("cat '" + fifo + "' > '" + got + "' &").c_str()) == 0);
-    quiesce::write_file_atomically(fifo, "<testsuites/>\n");
-    for (int i = 0; i < 200 && quiesce::test::read_text(got).empty(); ++i) ::usleep(10000);
-    CHECK(std::filesystem::is_fifo(std::filesystem::status(fifo)));
-    CHECK(quiesce::test::read_text(got) == "<testsuites/>\n");
-    CHECK_FALSE(std::filesystem::exists(fifo + ".tmp"));
-    std::filesystem::remove(fifo);
-    std::filesystem::remove(got);
+    FifoReader fifo("junit-fifo");
+    quiesce::write_file_atomically(fifo.path(), "<testsuites/>\n");
+    CHECK(fifo.read_until("\n") == "<testsuites/>\n");
+    CHECK(std::filesystem::is_fifo(std::filesystem::status(fifo.path())));
+    CHECK_FALSE(std::filesystem::exists(fifo.path() + ".tmp"));
 }
 
 // A campaign's report is rewritten as it goes (docs/junit.md) - but not into
 // a FIFO or a device: its reader gets one report, the whole one, and a
 // FIFO whose reader has gone would block the campaign.
 TEST_CASE("junit: a campaign writes its report to a FIFO once, whole", "[junit]") {
-    const std::string fifo = tmp_path("junit-run-fifo");
-    const std::string got = tmp_path("junit-run-fifo.out");
-    std::filesystem::remove(fifo);
-    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-    REQUIRE(std::system(("cat '" + fifo + "' > '" + got + "' &").c_str()) == 0);
+    FifoReader fifo("junit-run-fifo");
     const quiesce::test::Cli r = sh("run " + regression("s3-basic") + " " + regression("pci-bar-restore-fixed") +
-                                    " --db " + tmp_path("junit-run-fifo.db") + " --junit " + fifo);
+                                    " --db " + tmp_path("junit-run-fifo.db") + " --junit " + fifo.path());
     REQUIRE(r.status == 0);
-    std::string xml;
-    for (int i = 0; i < 200 && (xml = quiesce::test::read_text(got)).find("</testsuites>") == std::string::npos; ++i)
-        ::usleep(10000);
+    const std::string xml = fifo.read_until("</testsuites>");
     CHECK(xml.rfind("<?xml", 0) == 0);
     CHECK(xml.find("<?xml", 1) == std::string::npos);  // one document
     CHECK(xml.find("not-run") == std::string::npos);
     CHECK(xml.find("name=\"pci-bar-restore-fixed\"") != std::string::npos);
-    std::filesystem::remove(fifo);
-    std::filesystem::remove(got);
 }
