@@ -9,9 +9,12 @@
 #include "sim/drivers/device_file.h"
 
 #include <sqlite3.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -787,4 +790,40 @@ TEST_CASE("reliability: explore --out refuses a folder whose local file a reprod
     INFO(r.out);
     CHECK((r.status == 0 || r.status == 1));
     CHECK(file_bytes(out + "/platforms/two.toml") == kTwoEngines);
+}
+
+TEST_CASE("reliability: a merge killed half-way leaves no partial OUT, and the same merge then works", "[reliability][merge]") {
+    const std::string in = tmp_path("kmerge-in.db"), out = tmp_path("kmerge-out.db");
+    REQUIRE(sh("explore " + regression("s3-basic") + " -j 2 --db " + in).status == 1);
+    const std::string runs = sh("query " + in + " \"SELECT count(*) FROM run\" --format list").out;
+    int killed = 0;
+    for (int delay_ms : {0, 5, 10, 20, 40, 80, 160}) {
+        INFO("killed after " << delay_ms << " ms");
+        for (const char* side : {"", "-wal", "-shm", ".merging"}) std::filesystem::remove(out + side);
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            const int null = ::open("/dev/null", O_WRONLY);
+            ::dup2(null, 1);
+            ::dup2(null, 2);
+            ::execl(QUIESCE_BIN, QUIESCE_BIN, "merge", out.c_str(), in.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        ::usleep(useconds_t(delay_ms) * 1000);
+        ::kill(pid, SIGKILL);
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        killed += WIFSIGNALED(status);
+        // OUT is whole, or not there.
+        if (std::filesystem::exists(out))
+            CHECK(sh("query " + out + " \"SELECT count(*) FROM run\" --format list").out == runs);
+        // The same merge again: a .merging file left behind is replaced.
+        if (!std::filesystem::exists(out)) {
+            REQUIRE(sh("merge " + out + " " + in).status == 0);
+            CHECK(sh("query " + out + " \"SELECT count(*) FROM run\" --format list").out == runs);
+            CHECK_FALSE(std::filesystem::exists(out + ".merging"));
+        }
+    }
+    CHECK(killed > 0);
+    for (const char* side : {"", "-wal", "-shm", ".merging"}) std::filesystem::remove(out + side);
 }

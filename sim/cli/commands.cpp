@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -315,15 +316,42 @@ int cmd_merge(const std::string& merge_out, const std::vector<std::string>& merg
                                          row[0], row[1], row[2], row[3], at->second,
                                          at->second == merge_out ? "already" : "too"));
         });
+    // A new OUT is written as OUT.merging and renamed OUT once whole: a
+    // merge killed half-way leaves no OUT holding the inputs before the
+    // kill (which the same merge run again would refuse), only the
+    // .merging file, which it replaces. Its errors name OUT.
     const bool created = path_kind(merge_out) == PathKind::Missing;
+    if (created) check_output_file(merge_out, "");
+    const std::string target = created ? merge_out + ".merging" : merge_out;
+    auto remove_target = [&] {
+        for (const char* side : {"", "-wal", "-shm", "-journal"}) std::remove((target + side).c_str());
+    };
+    if (created) remove_target();
     std::string merged;  // said once all are in
     try {
-        TraceDb out(merge_out);
-        for (const auto& in : merge_in)
-            merged += fmt::format("{}: {} run(s)\n", in, out.merge_from(in));
+        {
+            TraceDb out(target);
+            for (const auto& in : merge_in)
+                merged += fmt::format("{}: {} run(s)\n", in, out.merge_from(in));
+        }  // closed: its log folded into the file
+        if (created) {
+            for (const char* side : {"-wal", "-shm"})
+                if (path_kind(target + side) != PathKind::Missing)
+                    std::rename((target + side).c_str(), (merge_out + side).c_str());
+            if (std::rename(target.c_str(), merge_out.c_str()) != 0)
+                throw EnvironmentError(merge_out, std::string("cannot rename ") + target + ": " + std::strerror(errno));
+        }
+    } catch (const InputError& e) {
+        if (created) remove_target();
+        if (e.file() != target) throw;
+        throw InputError(merge_out, e.line(), e.column(), e.key(), e.message());
+    } catch (const EnvironmentError& e) {
+        if (created) remove_target();
+        const std::string what = e.what(), named = target + ": ";
+        if (what.rfind(named, 0) != 0) throw;
+        throw EnvironmentError(merge_out, what.substr(named.size()));
     } catch (...) {
-        if (created)
-            for (const char* side : {"", "-wal", "-shm", "-journal"}) std::remove((merge_out + side).c_str());
+        if (created) remove_target();
         throw;
     }
     std::fputs(merged.c_str(), stdout);
