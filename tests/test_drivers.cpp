@@ -662,3 +662,21 @@ TEST_CASE("run_input: a run records the files it was loaded from, replay names t
     CHECK(named.find("input") == std::string::npos);
     fs::remove_all(root);
 }
+
+TEST_CASE("run: a scenario's digest does not depend on the path it was named by", "[runs][cli]") {
+    // s3-callback-fail-noirq fires a [[fault]] of its own: the fault's rule
+    // names the file and line, not the path the command line gave.
+    const std::string db = tmp_path("path-digest.db");
+    const std::string file = regression("s3-callback-fail-noirq");
+    const std::string dir = std::filesystem::path(file).parent_path().string();
+    REQUIRE(sh("run " + file + " --db " + db).status == 0);
+    REQUIRE(quiesce::test::shell("cd " + dir + " && " + QUIESCE_BIN + " run s3-callback-fail-noirq.toml --db " + db)
+                .status == 0);
+    REQUIRE(quiesce::test::shell("cd " + dir + "/.. && " + QUIESCE_BIN +
+                                 " run ./regression/../regression/s3-callback-fail-noirq.toml --db " + db)
+                .status == 0);
+    const std::string digests = sh("query " + db + " \"SELECT count(DISTINCT digest), count(*) FROM run\" --format list").out;
+    CHECK(digests == "count(DISTINCT digest)|count(*)\n1|3\n");
+    CHECK(sh("query " + db + " \"SELECT DISTINCT json_extract(args, '$.rule') FROM fault\" --format list").out ==
+          "json_extract(args, '$.rule')\ns3-callback-fail-noirq.toml:26\n");
+}

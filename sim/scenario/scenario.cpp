@@ -235,8 +235,12 @@ Scenario load_scenario_files(const std::string& path) {
         }
     }
     read_run_tables(top, s, path);
+    // A rule's origin (the `rule` of the faults it fires) names the file
+    // without its folder: the run, its digest with it, is the same wherever
+    // the scenario lies and however the command line named it.
+    const std::string file_name = fs::path(path).filename().string();
     top.tables("fault", [&](TableReader& r, const toml::node& node) {
-        s.faults.faults.push_back(parse_fault(r, s, path + ":" + std::to_string(node.source().begin.line)));
+        s.faults.faults.push_back(parse_fault(r, s, file_name + ":" + std::to_string(node.source().begin.line)));
         s.faults.faults.back().line = int(node.source().begin.line);
     });
     if (const toml::table* t = top.table("order")) {
