@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,25 @@ inline Cli shell(const std::string& command) {
 
 // quiesce ARGS
 inline Cli sh(const std::string& args) { return shell(std::string(QUIESCE_BIN) + " " + args); }
+
+// quiesce ARGS in a child process of its own, its output to /dev/null, not
+// waited for: the caller kills it, or reaps it (wait4 for its rusage).
+inline pid_t spawn(const std::vector<std::string>& args) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        std::vector<char*> argv;
+        argv.push_back(const_cast<char*>(QUIESCE_BIN));
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        const int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+        ::execv(QUIESCE_BIN, argv.data());
+        ::_exit(127);
+    }
+    return pid;
+}
 
 // The paths tmp_path handed out, removed when the test process ends (with
 // SQLite's side files), by that process only: a forked child that exits

@@ -26,6 +26,7 @@
 
 using quiesce::test::regression;
 using quiesce::test::sh;
+using quiesce::test::spawn;
 using quiesce::test::tmp_path;
 
 namespace {
@@ -61,24 +62,6 @@ std::string line_with(const std::string& text, const std::string& needle) {
 std::string one(const std::string& path, const std::string& sql) {
     auto c = column(path, sql);
     return c.empty() ? "<none>" : c[0];
-}
-
-// quiesce ARGS in a child process of its own, not waited for.
-pid_t spawn(const std::vector<std::string>& args) {
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        std::vector<char*> argv;
-        argv.push_back(const_cast<char*>(QUIESCE_BIN));
-        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        int null = ::open("/dev/null", O_WRONLY);
-        ::dup2(null, 1);
-        ::dup2(null, 2);
-        ::execv(QUIESCE_BIN, argv.data());
-        ::_exit(127);
-    }
-    return pid;
 }
 
 // Kills `pid` with `sig` once `db` holds a campaign and `runs` runs, and

@@ -12,7 +12,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -1286,16 +1285,7 @@ TEST_CASE("explore: the variants are made as they run, not held while they wait"
     // peak resident memory here); made when run, the plan is what is held.
     const std::string db = tmp("made.db");
     const std::string scenario = quiesce::test::regression("s3-basic");
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        const int null = ::open("/dev/null", O_WRONLY);
-        ::dup2(null, 1);
-        ::dup2(null, 2);
-        ::execl(QUIESCE_BIN, QUIESCE_BIN, "explore", scenario.c_str(), "--timing", "20000", "--budget", "0.01s",
-                "--db", db.c_str(), static_cast<char*>(nullptr));
-        ::_exit(127);
-    }
+    const pid_t pid = quiesce::test::spawn({"explore", scenario, "--timing", "20000", "--budget", "0.01s", "--db", db});
     int status = 0;
     struct rusage ru {};
     REQUIRE(::wait4(pid, &status, 0, &ru) == pid);

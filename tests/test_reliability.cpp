@@ -9,7 +9,6 @@
 #include "sim/drivers/device_file.h"
 
 #include <sqlite3.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -800,15 +799,7 @@ TEST_CASE("reliability: a merge killed half-way leaves no partial OUT, and the s
     for (int delay_ms : {0, 5, 10, 20, 40, 80, 160}) {
         INFO("killed after " << delay_ms << " ms");
         for (const char* side : {"", "-wal", "-shm", ".merging"}) std::filesystem::remove(out + side);
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            const int null = ::open("/dev/null", O_WRONLY);
-            ::dup2(null, 1);
-            ::dup2(null, 2);
-            ::execl(QUIESCE_BIN, QUIESCE_BIN, "merge", out.c_str(), in.c_str(), static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
+        const pid_t pid = quiesce::test::spawn({"merge", out, in});
         ::usleep(useconds_t(delay_ms) * 1000);
         ::kill(pid, SIGKILL);
         int status = 0;
