@@ -200,7 +200,7 @@ int cmd_validate(const std::vector<std::string>& paths) {
         size_t scenario = SIZE_MAX;  // its index in `scenarios`, until built
     };
     std::vector<Line> lines;
-    std::vector<std::unique_ptr<Scenario>> scenarios;
+    std::vector<Scenario> scenarios;
     // Each argument on its own: a missing path or an empty folder is one
     // bad argument, said in its place, not the end of the check.
     for (const auto& path : paths) {
@@ -228,7 +228,7 @@ int cmd_validate(const std::vector<std::string>& paths) {
                     lines.push_back({"ok: " + f, ""});
                     continue;
                 }
-                scenarios.push_back(std::make_unique<Scenario>(load_scenario(f)));
+                scenarios.push_back(load_scenario(f));
                 lines.push_back({"ok: " + f, "", scenarios.size() - 1});
             } catch (const InputError& e) {
                 lines.push_back({"", e.what()});
@@ -236,7 +236,7 @@ int cmd_validate(const std::vector<std::string>& paths) {
         }
     }
     std::vector<const Scenario*> built;
-    for (const auto& s : scenarios) built.push_back(s.get());
+    for (const auto& s : scenarios) built.push_back(&s);
     const std::vector<std::string> errors = preflight_errors(built);
     int bad = 0;
     for (Line& l : lines) {
@@ -287,28 +287,26 @@ int cmd_merge(const std::string& merge_out, const std::vector<std::string>& merg
     // Every input is a quiesce database, whole, before OUT is created or
     // opened: each input is merged in a transaction of its own, so one found
     // damaged half-way would leave those before it in an OUT that was there
-    // (and SQLite names the database it writes, OUT). An OUT this merge
-    // created goes again if it fails.
-    for (const auto& in : merge_in) {
-        const std::string damage = TraceReader(in).damage();
-        if (!damage.empty()) throw InputError(in, 0, 0, "", "a damaged database: " + damage);
-    }
-    // No campaign copied twice: an input given twice (or a copy of it), or
-    // one merged into OUT before - a merge run again after one killed half
-    // way, which had added the inputs before the kill. A campaign is the
-    // process that wrote it: host, pid, process start, and its own start.
+    // (and SQLite names the database it writes, OUT). And no campaign is
+    // copied twice: an input given twice (or a copy of it), or one merged
+    // into OUT before - a merge run again after one killed half way. A
+    // campaign is the process that wrote it: host, pid, process start, and
+    // its own start.
+    const bool created = path_kind(merge_out) == PathKind::Missing;
     std::map<std::string, std::string> holder;  // a campaign's identity -> the database that has it
-    auto campaigns = [&](const std::string& db, const std::function<void(const std::string& key,
+    auto campaigns = [&](const TraceReader& db, const std::function<void(const std::string& key,
                                                                          const std::vector<std::string>& row)>& each) {
-        TraceReader(db).each("SELECT id, started_at, pid, host, process_start FROM campaign ORDER BY id", {},
-                             [&](const std::vector<std::string>& row) {
-                                 each(row[1] + '\n' + row[2] + '\n' + row[3] + '\n' + row[4], row);
-                             });
+        db.each("SELECT id, started_at, pid, host, process_start FROM campaign ORDER BY id", {},
+                [&](const std::vector<std::string>& row) { each(row[1] + '\n' + row[2] + '\n' + row[3] + '\n' + row[4], row); });
     };
-    if (path_kind(merge_out) != PathKind::Missing)
-        campaigns(merge_out, [&](const std::string& key, const std::vector<std::string>&) { holder[key] = merge_out; });
-    for (const auto& in : merge_in)
-        campaigns(in, [&](const std::string& key, const std::vector<std::string>& row) {
+    if (!created)
+        campaigns(TraceReader(merge_out),
+                  [&](const std::string& key, const std::vector<std::string>&) { holder[key] = merge_out; });
+    for (const auto& in : merge_in) {
+        const TraceReader reader(in);
+        const std::string damage = reader.damage();
+        if (!damage.empty()) throw InputError(in, 0, 0, "", "a damaged database: " + damage);
+        campaigns(reader, [&](const std::string& key, const std::vector<std::string>& row) {
             const auto [at, fresh] = holder.emplace(key, in);
             if (fresh) return;
             throw InputError(in, 0, 0, "",
@@ -316,11 +314,11 @@ int cmd_merge(const std::string& merge_out, const std::vector<std::string>& merg
                                          row[0], row[1], row[2], row[3], at->second,
                                          at->second == merge_out ? "already" : "too"));
         });
+    }
     // A new OUT is written as OUT.merging and renamed OUT once whole: a
     // merge killed half-way leaves no OUT holding the inputs before the
     // kill (which the same merge run again would refuse), only the
     // .merging file, which it replaces. Its errors name OUT.
-    const bool created = path_kind(merge_out) == PathKind::Missing;
     if (created) check_output_file(merge_out, "");
     const std::string target = created ? merge_out + ".merging" : merge_out;
     auto remove_target = [&] {

@@ -467,13 +467,12 @@ void check_out_files(const std::vector<OutFile>& files) {
                                          "into separate --out folders",
                                          at->second->from, f.from));
         if (!fresh || path_kind(f.path) == PathKind::Missing) continue;
-        std::string there;
+        bool same = false;  // an unreadable file is not the copy
         try {
-            there = read_text(f.path);
+            same = read_text(f.path) == f.content;
         } catch (const InputError&) {
-            there = f.content + " ";  // unreadable: not the same file
         }
-        if (there != f.content)
+        if (!same)
             throw InputError(f.path, 0, 0, "--out",
                              fmt::format("already there, and not a copy of {}: the reproducers beside it would load it "
                                          "instead (give another --out)",
