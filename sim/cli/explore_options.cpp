@@ -133,9 +133,8 @@ void add_explore_options(CLI::App& explore, ExploreArgs& a) {
                        "With power-loss: also after each drive's first N persistence points of the transition "
                        "(those the baseline reached)")
         ->check(CLI::Range(0, 1'000'000));
-    // Every variant is planned before the first runs: a count is capped
-    // (--timing 100000 with a wall-time budget peaked at 1.8 GB; 10^8
-    // ran out of memory).
+    // Every variant's decisions are planned before the first runs: a count
+    // is capped (--timing 100000 plans in about a second, 210 MB).
     explore.add_option("--pct", o.pct, "Also N PCT schedules of the simulated software (seeds 1..N; at most 100000)")
         ->check(CLI::Range(0, 100'000));
     explore.add_option("--pct-depth", o.pct_depth, "The bug depth PCT aims at (default 3)")->check(CLI::Range(1, 10));
