@@ -70,7 +70,7 @@ TEST_CASE("memory: sparse pages record version, last writer and time", "[memory]
     REQUIRE(std::stoull(f["write_ps"]) > 0);     // a memory access takes time
 }
 
-TEST_CASE("memory: the page looked up last is remembered, and forgotten when it is written or lost", "[memory]") {
+TEST_CASE("memory: the pages looked up last are remembered, and forgotten when written or lost", "[memory]") {
     Facts f = quiesce::test::in_child([](Facts& f) {
         RunContext ctx(1);
         ClockDomain dram("dram", 800'000'000);
@@ -98,4 +98,40 @@ TEST_CASE("memory: the page looked up last is remembered, and forgotten when it 
     REQUIRE(f["writer"] == "cpu0 dev");
     REQUIRE(f["lost"] == "0 null");
     REQUIRE(f["after"] == "5 0 1");
+}
+
+// A copy alternates between two pages (a DMA engine's bursts: read the
+// source, write the destination); both stay remembered, absent or not, and
+// a page remembered absent and then written is found, in either place.
+TEST_CASE("memory: two pages remembered absent are found once written in either order", "[memory]") {
+    Facts f = quiesce::test::in_child([](Facts& f) {
+        RunContext ctx(1);
+        ClockDomain dram("dram", 800'000'000);
+        PhysicalMemory mem("memory", ctx, dram, 1 << 20);
+        std::string seen;
+        auto look = [&] {
+            seen += std::to_string(mem.peek32(0x5000)) + "," + std::to_string(mem.peek32(0x6000)) + "," +
+                    std::to_string(mem.peek32(0x7000)) + " ";
+        };
+        look();                                   // 5, 6, 7 absent; 6 and 7 remembered so
+        mem.poke(0x6000, "\x06", 1, "dev");       // the older of the two
+        look();
+        mem.poke(0x7000, "\x07", 1, "dev");       // the newer
+        look();
+        for (int i = 0; i < 3; ++i) {             // alternating, as a burst copy does
+            uint8_t b = 0;
+            mem.peek(0x6000, &b, 1);
+            b = uint8_t(b + 0x10);
+            mem.poke(0x5000 + uint64_t(i), &b, 1, "dma0");
+        }
+        look();
+        f["seen"] = seen;
+        f["resident"] = std::to_string(mem.resident_pages());
+        mem.lose_contents();                      // both remembered pages are lost_'s
+        look();
+        f["lost"] = seen.substr(seen.rfind(' ', seen.size() - 2) + 1);
+    });
+    REQUIRE(f["seen"] == "0,0,0 0,6,0 0,6,7 1447446,6,7 ");
+    REQUIRE(f["resident"] == "3");
+    REQUIRE(f["lost"] == "0,0,0 ");
 }

@@ -62,6 +62,29 @@ TEST_CASE("clock domain: an exact period converts as the general formula", "[tim
     }
 }
 
+// The exact period's quotient by a multiply (ClockDomain::split) is the
+// division's, for every period a frequency gives - 1 ps and 1 s included -
+// and for times up to 2^64 - 1, where the multiply's estimate is one short.
+TEST_CASE("clock domain: an exact period divides by a multiply as by a division", "[time]") {
+    Rng rng(7);
+    for (uint64_t hz : {1ULL, 32'000ULL, 40'000'000ULL, 100'000'000ULL,
+                        125'000'000ULL, 500'000'000ULL, 800'000'000ULL, 1'000'000'000ULL, 250'000'000'000ULL,
+                        1'000'000'000'000ULL}) {
+        if (1'000'000'000'000ULL % hz) continue;
+        const uint64_t period = 1'000'000'000'000ULL / hz;
+        ClockDomain d("d", hz);
+        std::vector<uint64_t> ts = {0, 1, period - 1, period, period + 1, ~uint64_t(0), ~uint64_t(0) - 1,
+                                    ~uint64_t(0) / period * period, ~uint64_t(0) / period * period - 1};
+        for (int i = 0; i < 20'000; ++i) ts.push_back(rng.next() >> (i % 64));
+        for (uint64_t t : ts) {
+            INFO(hz << " Hz at " << t << " ps");
+            REQUIRE(d.cycles_at(t) == Cycles(t / period));
+            REQUIRE(d.ceil_cycles(t) == Cycles(t / period + (t % period != 0)));
+            REQUIRE(d.cycles_in(t) == Cycles(t / period + (t % period != 0)));
+        }
+    }
+}
+
 TEST_CASE("durations, sizes and frequencies parse with units", "[time]") {
     REQUIRE(parse_duration("10ms") == 10'000'000'000ULL);
     REQUIRE(parse_duration("150us") == 150'000'000ULL);

@@ -84,24 +84,31 @@ private:
     };
     void b_transport(tlm::tlm_generic_payload& tx, sc_core::sc_time& delay);
     Page& page_for_write(uint64_t pfn);
-    // The page at `pfn`, nullptr when never written. The last lookup is
-    // remembered, absent or not: an access and the bursts of a DMA transfer
-    // fall in the page of the one before, and a hash lookup each cost more
-    // than the copy of their bytes (issue 18 item 3). Pages are held by
-    // unique_ptr and only page_for_write adds one (and remembers it), only
-    // lose_contents removes them (and forgets).
+    // The page at `pfn`, nullptr when never written. The last two lookups
+    // are remembered, absent or not: an access and the bursts of a DMA
+    // transfer fall in the page of the one before, and a copy alternates
+    // between its source's page and its destination's (a DMA engine's
+    // bursts, the hibernation image's pages), where one remembered page
+    // missed every time. A hash lookup costs more than the copy of a
+    // burst's bytes: the bucket is the key modulo the bucket count, a
+    // 64-bit division (issue 18 item 3). Pages are held by unique_ptr and
+    // only page_for_write adds one (and remembers it), only lose_contents
+    // removes them (and forgets).
     const Page* find_page(uint64_t pfn) const {
-        if (pfn != last_pfn_) {
-            auto it = pages_.find(pfn);
-            last_pfn_ = pfn;
-            last_page_ = it == pages_.end() ? nullptr : it->second.get();
-        }
-        return last_page_;
+        if (seen_[0].pfn == pfn) return seen_[0].page;
+        if (seen_[1].pfn == pfn) return seen_[1].page;
+        auto it = pages_.find(pfn);
+        seen_[1] = seen_[0];
+        seen_[0] = {pfn, it == pages_.end() ? nullptr : it->second.get()};
+        return seen_[0].page;
     }
-    mutable uint64_t last_pfn_ = ~uint64_t(0);
-    mutable Page* last_page_ = nullptr;
+    struct Seen {
+        uint64_t pfn = ~uint64_t(0);
+        Page* page = nullptr;
+    };
+    mutable std::array<Seen, 2> seen_;
     Cycles access_cycles(unsigned len) const {
-        return Cycles(uint64_t(*latency_cycles_)) + Cycles((len + bytes_per_cycle_ - 1) / bytes_per_cycle_);
+        return Cycles(uint64_t(*latency_cycles_)) + Cycles((len + kBytesPerCycle - 1) / kBytesPerCycle);
     }
 
     uint64_t size_;
@@ -113,7 +120,7 @@ private:
     // parent would make the kernel copy each page the frees touch
     // (copy-on-write). At most one generation is kept.
     std::unordered_map<uint64_t, std::unique_ptr<Page>> lost_;
-    unsigned bytes_per_cycle_ = 16;
+    static constexpr unsigned kBytesPerCycle = 16;  // a shift, not a division
     const int64_t* latency_cycles_ = nullptr;  // the property, resolved once
     std::function<void(const std::string&, uint64_t, uint64_t)> write_observer_;
 };

@@ -66,7 +66,10 @@ uint64_t scaled(long double number, long double scale, const std::string& text, 
 
 ClockDomain::ClockDomain(std::string name, uint64_t hz) : name_(std::move(name)), hz_(hz) {
     SIM_ASSERT(hz_ > 0 && hz_ <= kMaxClockHz, "clock domain {} has bad frequency {}", name_, hz_);
-    if (uint64_t(kPsPerSecond) % hz_ == 0) period_ = uint64_t(kPsPerSecond) / hz_;
+    if (uint64_t(kPsPerSecond) % hz_ == 0) {
+        period_ = uint64_t(kPsPerSecond) / hz_;
+        reciprocal_ = ~uint64_t(0) / period_;
+    }
 }
 
 // With an exact period every result equals the general formula's (the
@@ -78,8 +81,7 @@ Picos ClockDomain::edge_ps_general(Cycles c) const {
     return static_cast<Picos>(static_cast<unsigned __int128>(c.n) * kPsPerSecond / hz_);
 }
 
-Cycles ClockDomain::cycles_at(Picos t) const {
-    if (period_) return Cycles(t / period_);
+Cycles ClockDomain::cycles_at_general(Picos t) const {
     // floor(t * hz / 1e12), then correct for the floor in edge_ps.
     uint64_t c = static_cast<uint64_t>(static_cast<unsigned __int128>(t) * hz_ / kPsPerSecond);
     while (edge_ps(Cycles(c + 1)) <= t) ++c;
@@ -93,7 +95,7 @@ Cycles ClockDomain::ceil_cycles_general(Picos t) const {
 }
 
 Cycles ClockDomain::cycles_in(Picos duration) const {
-    if (period_) return Cycles(duration / period_ + (duration % period_ != 0));
+    if (period_) return ceil_cycles(duration);
     unsigned __int128 num = static_cast<unsigned __int128>(duration) * hz_;
     return Cycles(static_cast<uint64_t>((num + kPsPerSecond - 1) / kPsPerSecond));
 }

@@ -83,10 +83,14 @@ public:
 
     // time of the edge that starts cycle c
     Picos edge_ps(Cycles c) const { return period_ ? c.n * period_ : edge_ps_general(c); }
-    Cycles cycles_at(Picos t) const;          // cycles completed at t (floor)
+    Cycles cycles_at(Picos t) const {         // cycles completed at t (floor)
+        return period_ ? Cycles(split(t).q) : cycles_at_general(t);
+    }
     // first edge at or after t
     Cycles ceil_cycles(Picos t) const {
-        return period_ ? Cycles(t / period_ + (t % period_ != 0)) : ceil_cycles_general(t);
+        if (!period_) return ceil_cycles_general(t);
+        const Split s = split(t);
+        return Cycles(s.q + (s.r != 0));
     }
     Picos next_edge_ps(Picos t) const { return edge_ps(ceil_cycles(t)); }
     Cycles cycles_in(Picos duration) const;   // cycles needed to cover a duration (ceil)
@@ -105,9 +109,30 @@ public:
     Cycles now() const { return cycles_at(now_ps()); }
 
 private:
-    // The two without an exact period: 128-bit arithmetic and corrections.
+    // The three without an exact period: 128-bit arithmetic and corrections.
     Picos edge_ps_general(Cycles c) const;
+    Cycles cycles_at_general(Picos t) const;
     Cycles ceil_cycles_general(Picos t) const;
+
+    // t / period_ and t % period_, exactly, by a multiply instead of a
+    // division: a 64-bit division took 40-90 cycles on this project's
+    // machine class, and a device access on the DMA path took several (the
+    // hottest instructions of a busy run; issue 18 item 3). reciprocal_ is
+    // floor((2^64 - 1) / period_) >= 2^64 / period_ - 1, so the high half of
+    // t * reciprocal_ lies in (t / period_ - 1, t / period_] for any t below
+    // 2^64: the quotient or one less, which the remainder corrects.
+    struct Split {
+        uint64_t q, r;
+    };
+    Split split(Picos t) const {
+        uint64_t q = static_cast<uint64_t>((static_cast<unsigned __int128>(t) * reciprocal_) >> 64);
+        uint64_t r = t - q * period_;
+        if (r >= period_) {
+            ++q;
+            r -= period_;
+        }
+        return {q, r};
+    }
 
     std::string name_;
     uint64_t hz_;
@@ -116,6 +141,7 @@ private:
     // conversions are one 64-bit multiply or divide instead of a 128-bit
     // division and its corrections (issue 18 item 3). 0 otherwise.
     Picos period_ = 0;
+    uint64_t reciprocal_ = 0;  // floor((2^64 - 1) / period_), with period_
 };
 
 // "10ms", "150us", "2.5ns", "1s", "250ps" -> picoseconds. Throws std::invalid_argument.
