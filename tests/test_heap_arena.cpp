@@ -16,6 +16,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 using namespace quiesce;
 using quiesce::test::Facts;
@@ -318,6 +319,42 @@ TEST_CASE("heap arena: SystemC's temporary heap - 3 MiB it zeroes as it loads - 
     REQUIRE(heap);
     CHECK(addr(heap) % (size_t(2) << 20) == 0);
     CHECK(advised_huge(heap));
+}
+
+// The parent of runs (glibc's heap, no region of its own) decodes every
+// run's stream into glibc's heap: asked, the heap grows in huge pages and
+// keeps what is freed for the next run.
+TEST_CASE("heap arena: glibc's heap asked to grow in huge pages is advised as it grows and not trimmed",
+          "[heap_arena]") {
+    Facts f = in_child([](Facts& f) {
+        heap_arena::leave();  // glibc's malloc, as a parent of runs
+        std::vector<void*> before;
+        for (int i = 0; i < 2000; ++i) before.push_back(filled(1000, 1));
+        f["before advised"] = yes(advised_huge(before.back()));
+        heap_arena::grow_main_heap_huge();
+        std::vector<void*> after;
+        for (int i = 0; i < 40'000; ++i) after.push_back(filled(1000, 2));  // 40 MB of small chunks
+        f["middle advised"] = yes(advised_huge(after[after.size() / 2]));
+        f["last advised"] = yes(advised_huge(after.back()));
+        f["earlier still small"] = yes(!advised_huge(before.front()));
+        const void* brk = ::sbrk(0);
+        for (void* p : after) std::free(p);
+        f["kept"] = yes(::sbrk(0) == brk);
+        for (void* p : before) std::free(p);
+    });
+    CHECK(f["before advised"] == "no");
+    check_yes(f, {"middle advised", "last advised", "earlier still small", "kept"});
+    Facts off = in_child([](Facts& f) {
+        heap_arena::leave();
+        ::setenv("QUIESCE_ARENA_HUGE_PAGES", "0", 1);
+        heap_arena::grow_main_heap_huge();
+        ::unsetenv("QUIESCE_ARENA_HUGE_PAGES");
+        std::vector<void*> after;
+        for (int i = 0; i < 40'000; ++i) after.push_back(filled(1000, 2));
+        f["advised"] = yes(advised_huge(after[after.size() / 2]));
+        for (void* p : after) std::free(p);
+    });
+    CHECK(off["advised"] == "no");
 }
 
 TEST_CASE("heap arena: QUIESCE_ARENA_HUGE_PAGES=0 and a child that does not ask keep small pages", "[heap_arena]") {

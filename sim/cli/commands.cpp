@@ -7,6 +7,7 @@
 
 #include "sim/cli/junit.h"
 #include "sim/core/errors.h"
+#include "sim/core/heap_arena.h"
 #include "sim/core/paths.h"
 #include "sim/core/toml_reader.h"
 #include "sim/drivers/device_file.h"
@@ -107,6 +108,11 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
         std::fflush(stdout);
     };
     progress();
+    // This process decodes and records every run's stream, and forks none
+    // of them (the runner does, sim/scenario/fork_runner.h): its heap grows
+    // in huge pages and keeps what it frees for the next run
+    // (sim/core/heap_arena.h; not explore's, which forks its prefix runs).
+    heap_arena::grow_main_heap_huge();
     execute_all(scenarios, jobs, [&](size_t index, RunResult r) {
         const Scenario& s = scenarios[index];
         if (tty) std::printf("\r\033[K");

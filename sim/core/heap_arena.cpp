@@ -105,6 +105,25 @@ void* huge_block(void* p, size_t n) {
     return p;
 }
 
+// glibc's heap (its main arena, grown by brk) advised to take huge pages as
+// it grows (grow_main_heap_huge), checked at each allocation: the break
+// when last advised (0: not asked), and the break when asked (nothing below
+// it is advised).
+uintptr_t g_main_end;
+uintptr_t g_main_floor;
+
+void advise_main_heap() {
+    const uintptr_t end = reinterpret_cast<uintptr_t>(::sbrk(0)) / page * page;
+    if (end <= g_main_end) return;
+    // From the start of the 2 MiB block holding the last advice's end: the
+    // advised ranges merge into one mapping, and a huge page fits wherever
+    // whole 2 MiB of it lie.
+    const uintptr_t block = g_main_end / kCommit * kCommit;
+    const uintptr_t from = round_up(block > g_main_floor ? block : g_main_floor, page);
+    if (end > from) ::madvise(reinterpret_cast<void*>(from), end - from, MADV_HUGEPAGE);
+    g_main_end = end;
+}
+
 // A block of glibc's of 2 MiB or more asked for by malloc starts on a 2 MiB
 // boundary, its size rounded up to a multiple of that, and is asked to take
 // huge pages whole: SystemC's library zeroes a 3 MiB heap of its own
@@ -225,7 +244,11 @@ void* aligned(size_t align, size_t n) {
 extern "C" {
 
 void* malloc(size_t n) noexcept {
-    if (!g.active) return big_block(n);
+    if (!g.active) {
+        void* p = big_block(n);
+        if (g_main_end) advise_main_heap();
+        return p;
+    }
     bool fresh = false;
     return arena_alloc(n, fresh);
 }
@@ -238,7 +261,11 @@ void free(void* p) noexcept {
 }
 
 void* calloc(size_t a, size_t b) noexcept {
-    if (!g.active) return huge_block(__libc_calloc(a, b), a * b);
+    if (!g.active) {
+        void* p = huge_block(__libc_calloc(a, b), a * b);
+        if (g_main_end) advise_main_heap();
+        return p;
+    }
     size_t n = 0;
     if (__builtin_mul_overflow(a, b, &n)) {
         errno = ENOMEM;
@@ -263,7 +290,11 @@ void* realloc(void* p, size_t n) noexcept {
         return nullptr;
     }
     const bool mine = g.mine.holds(p);
-    if (!g.active && !mine && !older_holding(p)) return huge_block(__libc_realloc(p, n), n);
+    if (!g.active && !mine && !older_holding(p)) {
+        void* q = huge_block(__libc_realloc(p, n), n);
+        if (g_main_end) advise_main_heap();
+        return q;
+    }
     const size_t old = malloc_usable_size(p);
     // Kept where it is while it fits in no more than twice what it needs.
     if (mine && n <= old && n > old / 2) return p;
@@ -339,6 +370,22 @@ void prefer_huge_pages() {
 
 void leave() { g.active = false; }
 
+void grow_main_heap_huge() {
+    if (g_main_end || huge_pages_off()) return;
+    // The break ahead of what is handed out by 32 MiB (glibc's default is
+    // 128 KiB): a huge page is only given where whole 2 MiB of the advised
+    // mapping lie, and the heap's last partial 2 MiB takes small pages.
+    // Nothing given back at a free (glibc trims a free top of 128 KiB or
+    // more by default): the next run's events would fault the same memory
+    // in again. Chunks below 2 MiB from the heap, not a mapping each (the
+    // threshold is fixed once these are set); from 2 MiB big_block's.
+    ::mallopt(M_TOP_PAD, 32 << 20);
+    ::mallopt(M_TRIM_THRESHOLD, INT32_MAX);
+    ::mallopt(M_MMAP_THRESHOLD, int(kCommit));
+    g_main_floor = reinterpret_cast<uintptr_t>(::sbrk(0));
+    g_main_end = g_main_floor / page * page;
+}
+
 bool active() { return g.active; }
 
 bool owns(const void* p) { return g.mine.holds(p); }
@@ -352,6 +399,7 @@ size_t used() { return g.active ? size_t(g.top - g.mine.base) : 0; }
 namespace quiesce::heap_arena {
 bool enter() { return false; }
 void prefer_huge_pages() {}
+void grow_main_heap_huge() {}
 void leave() {}
 bool active() { return false; }
 bool owns(const void*) { return false; }

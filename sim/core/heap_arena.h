@@ -34,6 +34,18 @@ bool enter();
 // zeroes all of a huge page at its first touch. Nothing when not active, or
 // when the environment sets QUIESCE_ARENA_HUGE_PAGES=0 (for measuring).
 void prefer_huge_pages();
+// glibc's heap (not a child's region) grows from here on in 2 MiB
+// transparent huge pages, as glibc itself does with the tunable
+// glibc.malloc.hugetlb=1 (which only a starting process's environment can
+// set), and keeps what is freed rather than giving it back: for the parent
+// of runs, which decodes each run's stream into events (a busy run's: a
+// million, their texts and arguments in glibc's heap) and takes every page
+// of them fresh, one fault of a zeroed 4 KiB page at a time, run after
+// run. Only for a process that forks no runs itself (`quiesce run`: the
+// runner forks them, sim/scenario/fork_runner.h): after a fork, each huge
+// page the parent or the child writes is split and copied.
+// Nothing when QUIESCE_ARENA_HUGE_PAGES=0 or compiled out.
+void grow_main_heap_huge();
 // Whether the environment sets QUIESCE_ARENA_HUGE_PAGES=0: no huge pages
 // asked for anywhere (this heap's, glibc's big blocks, the executable's
 // code: sim/core/code_pages.h), for measuring. Read at each call.
