@@ -90,6 +90,11 @@ std::vector<Case> catalogue() {
         {"protocol name holding a newline", {{"s.toml", on("pc-basic", "linux\\ns3")}}, run, Where::File, "s.toml", "'linux\\ns3'"},
         {"expect result", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"maybe\"\n"}}, run, Where::File, "s.toml", "expect.result"},
         {"expect workload", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\nworkload = \"broken\"\n"}}, run, Where::File, "s.toml", ":7:12: expect.workload: must be \"ok\" or \"failed\""},
+        // An outcome no run of the file can have: a typo in the phase or level.
+        {"expect outcome phase", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\noutcome = \"aborted:suspnd\"\n"}}, run, Where::File, "s.toml", ":7:11: expect.outcome: 'aborted:suspnd': 'suspnd' is no suspend phase of linux-s3"},
+        {"expect outcome resume phase", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\noutcome = \"aborted:resume\"\n"}}, run, Where::File, "s.toml", "'resume' is no suspend phase"},
+        {"expect outcome pm-test level", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\noutcome = \"pm-test:bogus\"\n"}}, run, Where::File, "s.toml", ":7:11: expect.outcome: 'pm-test:bogus': 'bogus' is no pm_test level"},
+        {"zero sim_time", {{"s.toml", kScenario + "[limits]\nsim_time = \"0s\"\n"}}, run, Where::File, "s.toml", "limits.sim_time: must be above 0"},
         {"unknown invariant", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nviolations = [\"no.such\"]\n"}}, run, Where::File, "s.toml", "unknown invariant id 'no.such'"},
         {"negative seed", {{"s.toml", "[scenario]\nseed = -1\n" + kScenario}}, run, Where::File, "s.toml", "scenario.seed"},
         {"seed as text", {{"s.toml", "[scenario]\nseed = \"one\"\n" + kScenario}}, run, Where::File, "s.toml", "scenario.seed: expected an integer"},

@@ -137,6 +137,45 @@ void check_pm_test(const Scenario& s, const PropertyOverride& o) {
                      "protocol " + s.protocol.name + " marks no phase as the '" + level + "' test point (test_level)");
 }
 
+// "aborted:<phase>" names a suspend phase of the run's protocols (the
+// scenario's, and those of [cycles] protocols) or wakeup-count (the alarm's
+// abort between cycles); "pm-test:<level>" a level one of their phases
+// marks as its test point: anything else is an outcome no run can have, a
+// typo that would make every run of the file fail. "" if it is fine.
+std::string check_outcome_phase(const Scenario& s, const std::string& outcome) {
+    std::vector<const Protocol*> protocols{&s.protocol};
+    for (const Protocol& p : s.cycles.protocols) protocols.push_back(&p);
+    auto names = [&](bool levels) {
+        std::vector<std::string> out;
+        for (const Protocol* p : protocols)
+            for (const Phase& ph : p->suspend) {
+                const std::string& n = levels ? ph.test_level : ph.name;
+                if (!n.empty() && std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+            }
+        return out;
+    };
+    auto join = [](const std::vector<std::string>& v) {
+        std::string t;
+        for (const auto& n : v) t += (t.empty() ? "" : ", ") + n;
+        return t.empty() ? std::string("none") : t;
+    };
+    if (outcome.rfind("aborted:", 0) == 0) {
+        const std::string phase = outcome.substr(8);
+        const auto phases = names(false);
+        if (phase == "wakeup-count" || std::find(phases.begin(), phases.end(), phase) != phases.end()) return "";
+        return "'" + outcome + "': '" + phase + "' is no suspend phase of " + s.protocol.name + " (" + join(phases) +
+               "; or wakeup-count)";
+    }
+    if (outcome.rfind("pm-test:", 0) == 0) {
+        const std::string level = outcome.substr(8);
+        const auto levels = names(true);
+        if (std::find(levels.begin(), levels.end(), level) != levels.end()) return "";
+        return "'" + outcome + "': '" + level + "' is no pm_test level a phase of " + s.protocol.name +
+               " marks as its test point (" + join(levels) + ")";
+    }
+    return "";
+}
+
 void read_expect(TableReader& top, Scenario& s) {
     const toml::table* t = top.table("expect");
     if (!t) top.fail("expect", "is required: [expect] result = \"pass\" or violations = [...]");
@@ -147,6 +186,7 @@ void read_expect(TableReader& top, Scenario& s) {
             o->rfind("aborted:", 0) != 0 && o->rfind("pm-test:", 0) != 0)
             r.fail("outcome", "must be \"resumed\", \"no-resume\", \"power-cut\", \"sim-time-limit\", "
                               "\"aborted:<phase>\" or \"pm-test:<level>\"");
+        if (std::string why = check_outcome_phase(s, *o); !why.empty()) r.fail("outcome", why);
         s.expect.outcome = *o;
         s.expect.outcome_given = true;
     }
@@ -291,7 +331,10 @@ Scenario load_scenario_files(const std::string& path) {
     }
     if (const toml::table* t = top.table("limits")) {
         TableReader r(path, *t, "limits");
-        if (auto a = r.duration("sim_time")) s.sim_limit = *a;
+        if (auto a = r.duration("sim_time")) {
+            s.sim_limit = *a;
+            if (s.sim_limit == 0) r.fail("sim_time", "must be above 0");  // else every run ends at once
+        }
         if (auto a = r.duration("callback")) {
             s.callback_budget = *a;
             if (s.callback_budget == 0) r.fail("callback", "must be above 0");
