@@ -113,42 +113,61 @@ int cmd_run(const std::vector<std::string>& paths, std::string db_path, const st
     // in huge pages and keeps what it frees for the next run
     // (sim/core/heap_arena.h; not explore's, which forks its prefix runs).
     heap_arena::grow_main_heap_huge();
-    execute_all(scenarios, jobs, [&](size_t index, RunResult r) {
-        const Scenario& s = scenarios[index];
+    // SIGTERM (a CI job's timeout), SIGINT (Ctrl-C) or SIGHUP stop the
+    // campaign between two reports, not mid-record: what was recorded is
+    // reported as recorded (below).
+    StopOnSignals stop_on_signals;
+    try {
+        execute_all(scenarios, jobs, [&](size_t index, RunResult r) {
+            const Scenario& s = scenarios[index];
+            if (tty) std::printf("\r\033[K");
+            int64_t run_id = db.record(run_meta(s, r), r.stream);
+            uint64_t cycles = uint64_t(static_cast<unsigned __int128>(r.stream.summary.sim_end) * s.platform.cpu_hz /
+                                       1'000'000'000'000ULL);
+            std::string verdict = r.status == "passed" ? "PASS" : r.status == "failed" ? "FAIL"
+                                : r.status == "crashed" ? "CRASH" : "TIMEOUT";
+            std::printf("%-7s %-36s %12llu cycles  %10s  %6.2fs  run %lld%s%s\n", verdict.c_str(), s.name.c_str(),
+                        static_cast<unsigned long long>(cycles), format_ps(r.stream.summary.sim_end).c_str(), r.wall_s,
+                        static_cast<long long>(run_id), r.message.empty() ? "" : "  ", r.message.c_str());
+            std::fflush(stdout);
+            (r.status == "passed" ? passed : failed)++;
+            JunitCase c;
+            c.classname = fs::path(s.file).parent_path().filename().string();
+            c.name = s.name;
+            c.file = s.file;
+            c.time_s = r.wall_s;
+            c.status = r.status;
+            c.message = r.message;
+            c.properties = {{"random_seed", std::to_string(s.seed)},
+                            {"sim_time", format_ps(r.stream.summary.sim_end)},
+                            {"sim_cycles", std::to_string(cycles)},
+                            {"protocol", s.protocol.name},
+                            {"expected", expected_text(s.expect)},
+                            {"trace_db", db_path},
+                            {"run_id", std::to_string(run_id)},
+                            {"digest", fmt::format("{:016x}", r.stream.digest)},
+                            // wall seconds per simulated second: how fast the model ran
+                            {"wall_sim_ratio", r.stream.summary.sim_end
+                                                   ? fmt::format("{:.3f}", r.wall_s / (double(r.stream.summary.sim_end) * 1e-12))
+                                                   : "0"}};
+            cases.push_back(std::move(c));
+            if (cases.size() < scenarios.size()) report.update(cases, pending());
+            progress();
+        });
+    } catch (const Interrupted& stop) {
+        // The report and the campaign row say what ran; the runs in flight
+        // died with the runner. 128 + the signal's number, as a shell says
+        // of a process the signal ended.
+        const std::string sig = sigabbrev_np(stop.signal) ? std::string("SIG") + sigabbrev_np(stop.signal)
+                                                           : "signal " + std::to_string(stop.signal);
         if (tty) std::printf("\r\033[K");
-        int64_t run_id = db.record(run_meta(s, r), r.stream);
-        uint64_t cycles = uint64_t(static_cast<unsigned __int128>(r.stream.summary.sim_end) * s.platform.cpu_hz /
-                                   1'000'000'000'000ULL);
-        std::string verdict = r.status == "passed" ? "PASS" : r.status == "failed" ? "FAIL"
-                            : r.status == "crashed" ? "CRASH" : "TIMEOUT";
-        std::printf("%-7s %-36s %12llu cycles  %10s  %6.2fs  run %lld%s%s\n", verdict.c_str(), s.name.c_str(),
-                    static_cast<unsigned long long>(cycles), format_ps(r.stream.summary.sim_end).c_str(), r.wall_s,
-                    static_cast<long long>(run_id), r.message.empty() ? "" : "  ", r.message.c_str());
+        std::printf("stopped by %s: %d passed, %d failed, %s not run\n", sig.c_str(), passed, failed,
+                    pending().c_str());
         std::fflush(stdout);
-        (r.status == "passed" ? passed : failed)++;
-        JunitCase c;
-        c.classname = fs::path(s.file).parent_path().filename().string();
-        c.name = s.name;
-        c.file = s.file;
-        c.time_s = r.wall_s;
-        c.status = r.status;
-        c.message = r.message;
-        c.properties = {{"random_seed", std::to_string(s.seed)},
-                        {"sim_time", format_ps(r.stream.summary.sim_end)},
-                        {"sim_cycles", std::to_string(cycles)},
-                        {"protocol", s.protocol.name},
-                        {"expected", expected_text(s.expect)},
-                        {"trace_db", db_path},
-                        {"run_id", std::to_string(run_id)},
-                        {"digest", fmt::format("{:016x}", r.stream.digest)},
-                        // wall seconds per simulated second: how fast the model ran
-                        {"wall_sim_ratio", r.stream.summary.sim_end
-                                               ? fmt::format("{:.3f}", r.wall_s / (double(r.stream.summary.sim_end) * 1e-12))
-                                               : "0"}};
-        cases.push_back(std::move(c));
-        if (cases.size() < scenarios.size()) report.update(cases, pending());
-        progress();
-    });
+        report.stopped(cases, pending(), "quiesce was stopped by " + sig + " before it could run them");
+        db.end_campaign("interrupted");
+        return 128 + stop.signal;
+    }
     if (tty) std::printf("\r\033[K");
     std::printf("%d passed, %d failed\n", passed, failed);
     report.finish(cases);

@@ -170,7 +170,11 @@ void JunitReport::finish(const std::vector<JunitCase>& cases) {
     if (!path_.empty()) write(cases, "");
 }
 
-void JunitReport::write(const std::vector<JunitCase>& cases, const std::string& pending) {
+void JunitReport::stopped(const std::vector<JunitCase>& cases, const std::string& pending, const std::string& why) {
+    if (!path_.empty()) write(cases, pending, why);
+}
+
+void JunitReport::write(const std::vector<JunitCase>& cases, const std::string& pending, const std::string& why) {
     const double start = steady_s();
     if (pending.empty()) {
         write_file_atomically(path_, junit_xml(suite_, cases));
@@ -180,8 +184,9 @@ void JunitReport::write(const std::vector<JunitCase>& cases, const std::string& 
         c.classname = "not-run";
         c.name = pending;
         c.status = "not-run";
-        c.message = pending + " not recorded: quiesce is still running them, or was stopped before it could "
-                    "(killed, a signal, an error)";
+        c.message = !why.empty() ? pending + " not recorded: " + why
+                                 : pending + " not recorded: quiesce is still running them, or was stopped before it "
+                                             "could (killed, a signal, an error)";
         all.push_back(std::move(c));
         write_file_atomically(path_, junit_xml(suite_, all));
     }

@@ -47,9 +47,13 @@ public:
     void update(const std::vector<JunitCase>& cases, const std::string& pending, bool now = false);
     // The whole report: `cases`, nothing pending.
     void finish(const std::vector<JunitCase>& cases);
+    // The last report of a campaign stopped before its end (a signal):
+    // `cases`, and `pending` as one not-run case whose message is `why`.
+    // Written whatever the path is, as finish() writes.
+    void stopped(const std::vector<JunitCase>& cases, const std::string& pending, const std::string& why);
 
 private:
-    void write(const std::vector<JunitCase>& cases, const std::string& pending);
+    void write(const std::vector<JunitCase>& cases, const std::string& pending, const std::string& why = "");
     std::string path_, suite_;
     bool progressive_ = false;  // a regular file, or none yet: rewritten as cases come
     double last_ = -1;   // when it was last written (steady clock, s)

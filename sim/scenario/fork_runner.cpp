@@ -90,6 +90,7 @@ Running start_child(size_t index, RunLimits limits, bool to_file) {
         // A crashing model must die by its signal, whatever handlers the
         // parent installed (test frameworks do), so the parent records it.
         for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTERM}) ::signal(sig, SIG_DFL);
+        default_stop_signals();  // a run stopped by Ctrl-C dies, as it did
         c.fds[0] = file >= 0 ? file : out[1];
         return c;
     }
@@ -243,7 +244,10 @@ void ForkPool::pump(int wake_fd) {
     }
     // No child to watch: only the wake descriptor, as long as it takes.
     const int ms = running.empty() ? -1 : int(std::min(timeout * 1000, 1e9));
-    int rc = p.empty() ? 0 : ::poll(p.data(), p.size(), ms);
+    int rc = p.empty() ? 0 : ::poll(p.data(), p.size(), ms < 0 ? ms : std::min(ms, 250));
+    // A stop asked for by a signal (StopOnSignals): the children in flight
+    // are killed as the pool unwinds.
+    if (stop_signal) throw Interrupted{int(stop_signal)};
     if (rc < 0 && errno != EINTR) return;
     for (size_t j = 0; j < p.size() && rc > 0; ++j) {
         if (owner[j].first == SIZE_MAX || !(p[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -419,6 +423,7 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
     if (runner == 0) {
         // The runner: forks the runs, reports each as it ends, then ends.
         ::close(sv[0]);
+        default_stop_signals();
         heap_arena::enter();
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(1);
@@ -495,8 +500,20 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
     };
     std::vector<bool> reported(count, false);
     size_t left = count;
+    // The next report, waited for a quarter of a second at a time: a stop
+    // asked for by a signal is seen between (the signal's EINTR aside, a
+    // signal that lands just before the wait still counts).
+    auto wait_report = [&] {
+        for (;;) {
+            if (stop_signal) throw Interrupted{int(stop_signal)};
+            pollfd p{guard.sock, POLLIN, 0};
+            const int rc = ::poll(&p, 1, 250);
+            if (rc > 0 || (rc < 0 && errno != EINTR)) return;  // a report, an end, an error: recvmsg says
+        }
+    };
     for (size_t i = 0; left > 0;) {
         ChildResult r;
+        wait_report();
         if (!receive_report(guard.sock, i, r) || i >= count || reported[i]) break;
         reported[i] = true;
         --left;
@@ -508,6 +525,9 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
     if (left > 0) ::kill(runner, SIGKILL);
     guard.reap();
     if (left == 0) return;
+    // Ended by the signal that stops this process too (a process group's
+    // SIGTERM, Ctrl-C): a stop, not a runner to replace.
+    if (stop_signal) throw Interrupted{int(stop_signal)};
     // The runner died before reporting them all (killed: the OOM killer, a
     // stray `kill`): no fault of the runs'. Those it did not report - their
     // processes died with it - run again, forked by this process, as
@@ -523,6 +543,28 @@ void run_served_pool(size_t count, unsigned jobs, const std::function<void(size_
     run_forked_pool(
         again.size(), jobs, [&](size_t k, int fd) { body(again[k], fd); },
         [&](size_t k) { return limits(again[k]); }, [&](size_t k, ChildResult r) { done(again[k], std::move(r)); });
+}
+
+namespace {
+constexpr int kStopSignals[3] = {SIGTERM, SIGINT, SIGHUP};
+void on_stop_signal(int sig) { stop_signal = sig; }
+}  // namespace
+
+StopOnSignals::StopOnSignals() {
+    stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a wait ends with EINTR
+    for (int k = 0; k < 3; ++k) ::sigaction(kStopSignals[k], &sa, &old_[k]);
+}
+
+StopOnSignals::~StopOnSignals() {
+    for (int k = 0; k < 3; ++k) ::sigaction(kStopSignals[k], &old_[k], nullptr);
+}
+
+void default_stop_signals() {
+    for (int sig : kStopSignals) ::signal(sig, SIG_DFL);
 }
 
 ChildResult run_forked(const std::function<void(int fd)>& body, RunLimits limits,

@@ -8,6 +8,7 @@
 
 #include "sim/core/paths.h"  // write_all
 
+#include <csignal>
 #include <cstddef>
 #include <functional>
 #include <limits>
@@ -68,6 +69,34 @@ void run_forked_pool(size_t count, unsigned jobs, const std::function<void(size_
                      const std::function<RunLimits(size_t index)>& limits,
                      const std::function<void(size_t index, ChildResult)>& done,
                      const std::function<void(size_t index, std::string& output)>& output = {});
+
+// A stop asked for by a signal: set (to the signal's number) by the
+// handlers StopOnSignals installs; 0 otherwise. run_served_pool, waiting
+// for its runs, sees it within a quarter of a second and throws
+// Interrupted: the runs in flight end with the runner (killed), those
+// reported before are the caller's as ever.
+inline volatile std::sig_atomic_t stop_signal = 0;
+struct Interrupted {
+    int signal;
+};
+// While it lives, SIGTERM, SIGINT and SIGHUP set stop_signal instead of
+// ending the process (installed without SA_RESTART), so that a campaign a
+// CI job's timeout or Ctrl-C stops can still say what it recorded; a
+// forked runner or run takes the default actions back. Restores the
+// handlers it found.
+class StopOnSignals {
+public:
+    StopOnSignals();
+    ~StopOnSignals();
+    StopOnSignals(const StopOnSignals&) = delete;
+    StopOnSignals& operator=(const StopOnSignals&) = delete;
+
+private:
+    struct sigaction old_[3];
+};
+// The default actions of the signals StopOnSignals catches, back: in a
+// process forked from one that installed it.
+void default_stop_signals();
 
 // As run_forked_pool without `output`, but the children are forked by a
 // process of their own (the runner), forked once first: the caller - which
