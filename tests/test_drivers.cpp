@@ -427,6 +427,25 @@ TEST_CASE("explore --mutate DRIVER:CALLBACK:STEP: that step's mutations only", "
     CHECK(r.out.find("drain") == std::string::npos);
 }
 
+// A budget leaves mutants out: the report says how many and whose, so a
+// partial score is not read as the driver's.
+TEST_CASE("explore --mutate --budget: the mutants left out are counted per callback", "[drivers][explore][cli][mutate]") {
+    const std::string db = tmp_path("mutate-budget.db");
+    quiesce::test::Cli all = sh("explore " + regression("s3-basic") + " --mutate dma-engine:suspend:save-regs -j 2 --db " +
+                                tmp_path("mutate-budget-all.db"));
+    REQUIRE(all.out.find("4 mutant(s)") != std::string::npos);
+    CHECK(all.out.find("not run") == std::string::npos);
+    quiesce::test::Cli r =
+        sh("explore " + regression("s3-basic") + " --mutate dma-engine:suspend:save-regs --budget 1 -j 2 --db " + db);
+    INFO(r.out);
+    REQUIRE(r.out.find("1 mutant(s) of 1 driver(s) over 1 scenario(s)") != std::string::npos);
+    CHECK(r.out.find("--budget 1: 3 more mutant(s) not run; the scores below are of those run only") !=
+          std::string::npos);
+    CHECK(r.out.find("of 1 mutants killed") != std::string::npos);
+    CHECK(r.out.find("; 3 more not run (--budget)") != std::string::npos);
+    CHECK(r.out.find("  not run (--budget): suspend 3\n") != std::string::npos);
+}
+
 TEST_CASE("drivers: every op the parser accepts resolves to its own step code, once, where it is read", "[drivers]") {
     // The interpreter dispatches on Step::code: each op has one, in
     // step_ops()'s order, and parsing a step sets it.

@@ -111,6 +111,7 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         for (const auto& s : scenarios)
             for (auto& f : local_files(s, out_dir)) copies.push_back(std::move(f));
         check_out_files(copies);
+        if (std::string w = earlier_reproducers_warning(out_dir); !w.empty()) std::fprintf(stderr, "%s\n", w.c_str());
     }
     check_output_file(junit, "--junit");  // before any run
     if (db_path.empty()) db_path = default_db_name();
@@ -136,19 +137,30 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
         }
     }
     std::vector<Mutant> mutants;
+    // Those a --budget leaves out, per driver and callback: the score says
+    // it is not the whole driver's.
+    std::map<std::string, std::map<std::string, size_t>> not_run;
+    size_t left_out = 0;
     for (const auto& d : drivers) {
         const DriverProgram* p = program_of(scenarios, d);
         size_t i = 0;
         for (auto& m : mutations(*p, reached[d])) {
             if (!target.keeps(m)) continue;  // --mutate DRIVER:CALLBACK[:STEP]
             if (i++ % o.shards != o.shard) continue;
-            if (o.budget && mutants.size() >= o.budget) break;
+            if (o.budget && mutants.size() >= o.budget) {
+                ++not_run[d][m.callback];
+                ++left_out;
+                continue;
+            }
             mutants.push_back({d, std::move(m)});
         }
     }
     std::printf("%zu mutant(s) of %zu driver(s) over %zu scenario(s)%s, %u job(s)\n", mutants.size(), drivers.size(),
                 scenarios.size(), o.shards > 1 ? fmt::format(" (shard {}/{})", o.shard, o.shards).c_str() : "",
                 o.jobs);
+    if (left_out)
+        std::printf("--budget %zu: %zu more mutant(s) not run; the scores below are of those run only\n", o.budget,
+                    left_out);
 
     // Scenario by scenario, the mutants still alive.
     for (size_t si = 0; si < scenarios.size(); ++si) {
@@ -221,9 +233,17 @@ int cmd_mutate(const std::vector<std::string>& files, const std::string& which, 
                 per_cb[mu.m.callback].first += mu.killed;
                 per_cb[mu.m.callback].second++;
             }
-        std::printf("\n%s: %zu of %zu mutants killed (%.0f%%)\n", d.c_str(), killed, total,
-                    total ? 100.0 * double(killed) / double(total) : 0.0);
+        size_t skipped = 0;
+        for (const auto& [cb, n] : not_run[d]) skipped += n;
+        std::printf("\n%s: %zu of %zu mutants killed (%.0f%%)%s\n", d.c_str(), killed, total,
+                    total ? 100.0 * double(killed) / double(total) : 0.0,
+                    skipped ? fmt::format("; {} more not run (--budget)", skipped).c_str() : "");
         for (const auto& [cb, kt] : per_cb) std::printf("  %-18s %zu/%zu\n", cb.c_str(), kt.first, kt.second);
+        if (skipped) {
+            std::string list;
+            for (const auto& [cb, n] : not_run[d]) list += fmt::format("{}{} {}", list.empty() ? "" : ", ", cb, n);
+            std::printf("  not run (--budget): %s\n", list.c_str());
+        }
         const DriverProgram* p = program_of(scenarios, d);
         // A function counts as reached under any of its names (suspend run
         // as freeze).
