@@ -137,6 +137,23 @@ TEST_CASE("explore: finds a bug only an error path shows, writes a reproducer, r
     std::filesystem::remove_all(out);
 }
 
+// Reproducers an earlier explore left in --out stay beside the new ones
+// (both numbered from 01, `quiesce run OUT` runs all): explore says so.
+TEST_CASE("explore: an --out holding an earlier explore's reproducers is warned about", "[explore]") {
+    const std::string out = tmp("repro-again");
+    Cli first = sh("explore " + kLatent + " --kinds wake-event -j 2 --db " + tmp("again1.db") + " --out " + out);
+    INFO(first.out);
+    REQUIRE(first.status == 1);
+    CHECK(first.out.find("warning: ") == std::string::npos);
+    size_t written = 0;
+    for (const auto& e : std::filesystem::directory_iterator(out)) written += e.path().extension() == ".toml";
+    REQUIRE(written > 0);
+    Cli again = sh("explore " + kLatent + " --kinds wake-event -j 2 --db " + tmp("again2.db") + " --out " + out);
+    INFO(again.out);
+    CHECK(again.out.find("warning: " + out + " already holds " + std::to_string(written) +
+                         " reproducer(s) of an earlier explore (01-") != std::string::npos);
+}
+
 TEST_CASE("explore: shrinking leaves out the scenario file's own faults the finding does not need", "[explore]") {
     // The latent example with a fault of its own - a spurious interrupt once
     // the tasks thaw - that has nothing to do with the wrong undo.

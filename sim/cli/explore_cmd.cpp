@@ -137,6 +137,7 @@ int cmd_explore(const std::string& file, ExploreOptions o, std::string db_path, 
     Scenario s = load_scenario(file);
     preflight(s);
     if (!out_dir.empty()) check_out_files(local_files(s, out_dir));  // before anything runs
+    if (std::string w = earlier_reproducers_warning(out_dir); !w.empty()) std::fprintf(stderr, "%s\n", w.c_str());
     settle_explore_options(o, s);
     TraceLevel variant_trace;
     if (!parse_trace_level(o.trace, variant_trace))

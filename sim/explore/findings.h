@@ -158,5 +158,12 @@ std::vector<OutFile> local_files(const Scenario& s, const std::string& out_dir);
 std::vector<OutFile> reproducer_files(const std::string& out_dir, const Scenario& s,
                                       const std::vector<FaultPoint>& points, size_t explored,
                                       std::map<Signature, Finding>& findings, size_t& numbered);
+// The reproducers an earlier explore (or explore --mutate) left in
+// `out_dir` - NN-*.toml files that say "# Found by quiesce explore" - by
+// name, sorted; none when the folder is not there yet. This explore's are
+// numbered from 01 beside them, and `quiesce run OUT` would run both.
+std::vector<std::string> earlier_reproducers(const std::string& out_dir);
+// The one-line warning about them ("" when there are none).
+std::string earlier_reproducers_warning(const std::string& out_dir);
 
 }  // namespace quiesce

@@ -125,4 +125,35 @@ std::vector<OutFile> reproducer_files(const std::string& out_dir, const Scenario
     return out;
 }
 
+std::vector<std::string> earlier_reproducers(const std::string& out_dir) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    if (out_dir.empty() || !fs::is_directory(out_dir, ec)) return out;
+    for (fs::directory_iterator it(out_dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.size() < 8 || !std::isdigit(static_cast<unsigned char>(name[0])) ||
+            !std::isdigit(static_cast<unsigned char>(name[1])) || name[2] != '-' ||
+            name.compare(name.size() - 5, 5, ".toml") != 0 || !it->is_regular_file(ec))
+            continue;
+        std::ifstream in(it->path());
+        std::string line;
+        for (int n = 0; n < 200 && std::getline(in, line); ++n)
+            if (line.rfind("# Found by quiesce explore", 0) == 0) {
+                out.push_back(name);
+                break;
+            }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::string earlier_reproducers_warning(const std::string& out_dir) {
+    const std::vector<std::string> old = earlier_reproducers(out_dir);
+    if (old.empty()) return "";
+    return fmt::format("warning: {} already holds {} reproducer(s) of an earlier explore ({}{}): this one's are "
+                       "numbered from 01 beside them, and `quiesce run {}` runs them all (give a fresh --out to keep "
+                       "them apart)",
+                       out_dir, old.size(), old.front(), old.size() > 1 ? ", ..." : "", out_dir);
+}
+
 }  // namespace quiesce
