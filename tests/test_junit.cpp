@@ -105,6 +105,29 @@ TEST_CASE("junit: bad input writes a report with one errored testcase naming the
     std::filesystem::remove(junit);
 }
 
+// A nightly explore in CI gets the bad file in its report too, not "no
+// report found": a bad scenario, and a command line that does not parse.
+TEST_CASE("junit: explore on bad input writes a report with one errored testcase", "[junit][explore]") {
+    quiesce::test::TempFile bad("[platform]\nname = \"pc-basic\"\ncpus = \"two\"\n");
+    std::string db = tmp_path("bad-explore.db"), junit = tmp_path("bad-explore.xml");
+    auto r = sh("explore " + bad.path() + " --db " + db + " --junit " + junit);
+    REQUIRE(r.status == 2);
+    REQUIRE_FALSE(std::filesystem::exists(db));
+    std::string xml = quiesce::test::read_text(junit);
+    INFO(xml);
+    CHECK(schema_errors(junit) == "");
+    CHECK(xml.find("<testsuites name=\"quiesce explore\" tests=\"1\" failures=\"0\" errors=\"1\"") !=
+          std::string::npos);
+    CHECK(xml.find("<testcase classname=\"input\" name=\"" + bad.path() + ":3\"") != std::string::npos);
+    std::filesystem::remove(junit);
+    r = sh("explore " + regression("s3-basic") + " --db " + db + " --junit " + junit + " --budget abc");
+    REQUIRE(r.status == 2);
+    xml = quiesce::test::read_text(junit);
+    CHECK(xml.find("<testcase classname=\"input\" name=\"command line\"") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(db));
+    std::filesystem::remove(junit);
+}
+
 TEST_CASE("junit: a bad command line writes a report with one errored testcase for it", "[junit]") {
     // The options are read before --junit is known to the program: the
     // report's path is taken from the command line as given.

@@ -47,10 +47,11 @@ const CLI::Validator kTimeout(
     },
     "SECONDS", "timeout");
 
-// `run --junit FILE` (or --junit=FILE) as given on a command line that did
-// not parse: its report still holds the error. "" when there is none.
+// `run --junit FILE` (or --junit=FILE; explore's too) as given on a command
+// line that did not parse: its report still holds the error. "" when there
+// is none.
 std::string junit_as_given(int argc, char** argv) {
-    if (argc < 2 || std::string(argv[1]) != "run") return "";
+    if (argc < 2 || (std::string(argv[1]) != "run" && std::string(argv[1]) != "explore")) return "";
     std::string path;
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
@@ -58,6 +59,10 @@ std::string junit_as_given(int argc, char** argv) {
         else if (a.rfind("--junit=", 0) == 0) path = a.substr(8);
     }
     return path;
+}
+// The suite of that report: run's or explore's.
+std::string junit_suite(int argc, char** argv) {
+    return argc >= 2 && std::string(argv[1]) == "explore" ? "quiesce explore" : "quiesce";
 }
 
 }  // namespace
@@ -189,12 +194,12 @@ static int run_main(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         const std::string line = parse_error_line(app, e, {argv + 1, argv + argc});
-        write_junit_input_error(junit_as_given(argc, argv), "quiesce", InputError(line));
+        write_junit_input_error(junit_as_given(argc, argv), junit_suite(argc, argv), InputError(line));
         std::fprintf(stderr, "quiesce: %s\n", line.c_str());
         return 2;
     }
     if (std::string missing = option_as_value(app); !missing.empty()) {
-        write_junit_input_error(junit_as_given(argc, argv), "quiesce", InputError(missing));
+        write_junit_input_error(junit_as_given(argc, argv), junit_suite(argc, argv), InputError(missing));
         std::fprintf(stderr, "quiesce: %s\n", missing.c_str());
         return 2;
     }
@@ -291,6 +296,7 @@ static int run_main(int argc, char** argv) {
     } catch (const InputError& e) {
         // CI shows the bad file in the report it asked for.
         if (*run) write_junit_input_error(junit, "quiesce", e);
+        if (*explore) write_junit_input_error(ex.junit, "quiesce explore", e);
         std::fprintf(stderr, "quiesce: %s\n", e.what());
         return 2;
     } catch (const fs::filesystem_error& e) {  // a path no check above stat'ed first: still input
