@@ -174,7 +174,7 @@ TEST_CASE("cycles: trace show prints the phases per cycle, trace summary counts 
     CHECK(show.out.find("callback-fail on dma0 in suspend_noirq") != std::string::npos);
     auto summary = quiesce::test::sh("trace summary " + db);
     CHECK(summary.status == 0);
-    CHECK(summary.out.find("1 runs of several cycles: 16 of 20 cycles completed") != std::string::npos);
+    CHECK(summary.out.find("1 run of several cycles: 16 of 20 cycles completed") != std::string::npos);
     std::filesystem::remove_all(db);
 }
 

@@ -156,6 +156,9 @@ TEST_CASE("faults: --fault adds a rule to every scenario, bad rules exit 2 with 
              Bad{"kind=callback-fail,probability=2", "quiesce: --fault 1: probability: must be 0 to 1\n"},
              Bad{"phase=suspend", "quiesce: --fault 1: kind: is required\n"},
              Bad{"kind", "quiesce: --fault 1: expected key=value[,key=value...], got \"kind\"\n"},
+             Bad{"kind=power-loss,,phase=suspend",
+                 "quiesce: --fault 1: expected key=value[,key=value...], got an empty item in "
+                 "\"kind=power-loss,,phase=suspend\"\n"},
              // A key twice (the last one won) and a leading zero (octal: -010 was -8), which a
              // [[fault]] table rejects too.
              Bad{"kind=callback-fail,phase=suspend,device=dma0,device=dma1", "quiesce: --fault 1: device: given twice\n"},

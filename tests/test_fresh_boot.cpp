@@ -240,6 +240,6 @@ TEST_CASE("fresh boot: trace show and trace summary count the boots", "[fresh-bo
     CHECK(show.out.find("cycles: 1 of 2 completed, 3 boots") != std::string::npos);
     auto summary = test::sh("trace summary " + db);
     CHECK(summary.status == 0);
-    CHECK(summary.out.find("1 runs of several cycles: 1 of 2 cycles completed, 2 fresh boots") != std::string::npos);
+    CHECK(summary.out.find("1 run of several cycles: 1 of 2 cycles completed, 2 fresh boots") != std::string::npos);
     std::filesystem::remove_all(db);
 }

@@ -218,7 +218,7 @@ TEST_CASE("trace: summary gathers many runs across databases", "[trace]") {
     std::string a = make("s3-basic", "a.db"), b = make("pci-bar-restore-legacy", "b.db");
     std::string out;
     REQUIRE(run_cli("trace summary " + a + " " + b, &out) == 0);
-    REQUIRE(out.find("2 runs: 2 passed, 0 not") == 0);
+    REQUIRE(out.find("2 runs: 2 passed, 0 not passed") == 0);
     REQUIRE(out.find("linux-s3   suspend_noirq                      2") != std::string::npos);
     REQUIRE(out.find("dma0           suspend_noirq                  2") != std::string::npos);
     REQUIRE(out.find("hwstate.not-restored              1          2") != std::string::npos);

@@ -150,7 +150,9 @@ FaultSpec parse_cli_fault(const std::string& text, size_t index, const Scenario&
     toml::table t;
     for (const KeyValue& kv : split_key_values(text)) {
         if (!kv.pair || kv.key.empty())
-            throw InputError(origin + ": expected key=value[,key=value...], got \"" + kv.text() + "\"");
+            throw InputError(origin + ": expected key=value[,key=value...], got " +
+                             (kv.text().empty() ? "an empty item in \"" + text + "\""
+                                                : "\"" + kv.text() + "\""));
         const std::string& value = kv.value;
         if (t.contains(kv.key)) throw InputError(origin + ": " + kv.key + ": given twice");
         // As in a scenario file (TOML): 0x1f is hexadecimal, and a decimal

@@ -227,10 +227,12 @@ std::string trace_summary(const std::vector<const TraceReader*>& dbs) {
         return fmt::format("{:>5} {:>12} {:>12} {:>12}", v.size(), format_ps(v.front()), format_ps(median),
                            format_ps(v.back()));
     };
-    std::string out = fmt::format("{} runs: {} passed, {} not\n", runs, passed, runs - passed);
+    std::string out = fmt::format("{} run{}: {} passed, {} not passed\n", runs, runs == 1 ? "" : "s", passed,
+                                  runs - passed);
     if (cycle_runs)
-        out += fmt::format("{} runs of several cycles: {} of {} cycles completed{}\n", cycle_runs, cycles_done,
-                           cycles_asked, fresh_boots ? fmt::format(", {} fresh boots", fresh_boots) : "");
+        out += fmt::format("{} run{} of several cycles: {} of {} cycles completed{}\n", cycle_runs,
+                           cycle_runs == 1 ? "" : "s", cycles_done, cycles_asked,
+                           fresh_boots ? fmt::format(", {} fresh boots", fresh_boots) : "");
     out += "\n";
     out += fmt::format("{:<10} {:<30} {:>5} {:>12} {:>12} {:>12}\n", "protocol", "phase", "n", "min", "median", "max");
     for (const auto& key : phase_order) {
