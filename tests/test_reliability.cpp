@@ -555,6 +555,17 @@ TEST_CASE("reliability: a file the disk cannot take is exit 3, not bad input, an
         REQUIRE_FALSE(std::filesystem::exists(out));
         REQUIRE_FALSE(std::filesystem::exists(out + ".tmp"));
     }
+    // Below what the -shm file needs (SQLite reads a write-ahead log
+    // through it, and grows it to 32 KiB), a reader cannot open the
+    // database at all: the machine's limit, exit 3 with its reason, not a
+    // bad database (exit 2).
+    const std::string tiny = "ulimit -f 16; exec " + std::string(QUIESCE_BIN) + " ";
+    for (const std::string& command : {"trace runs " + db, "query " + db + " \"SELECT count(*) FROM run\""}) {
+        Result r = quiesce::test::shell(tiny + command);
+        INFO(command << "\n" << r.out);
+        CHECK(r.status == 3);
+        CHECK(r.out == "quiesce: " + db + ": cannot read database: disk I/O error (File too large)\n");
+    }
     // Without the limit the same export is written whole.
     REQUIRE(sh("trace export " + db + " 1 -o " + out).status == 0);
     REQUIRE(std::filesystem::file_size(out) > 64 * 512);

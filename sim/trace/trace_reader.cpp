@@ -169,9 +169,13 @@ TraceReader::TraceReader(const std::string& path) : path_(path) {
         if (wal && !dir_writable && path_kind(path + "-shm") == PathKind::Missing)
             msg += " (its write-ahead log " + path + "-wal is read through a -shm file, which is missing and this "
                    "directory cannot hold)";
+        // The machine's failure, not the file's (a full disk, a file-size
+        // limit growing the -shm file SQLite reads a write-ahead log
+        // through, an I/O error): exit 3 with the reason, as a writer's.
+        std::exception_ptr e = trace_detail::db_error(db_, path, msg);
         sqlite3_close(db_);
         db_ = nullptr;
-        throw InputError(path, 0, 0, "", msg);
+        std::rethrow_exception(e);
     };
     trace_detail::configure_sqlite();
     if (sqlite3_open_v2(uri.c_str(), &db_, flags, nullptr) != SQLITE_OK) fail("cannot open database: ");
