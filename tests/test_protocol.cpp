@@ -76,6 +76,26 @@ TEST_CASE("protocol: malformed protocols are rejected with file, line and reason
     REQUIRE(at != std::string::npos);
     REQUIRE(std::isdigit(static_cast<unsigned char>(e[at + 6])));
     REQUIRE_THAT(e, Catch::EndsWith(": phase 'cpus-offline'.action: unknown action 'cpus-of'"));
+    // At the value, not at the [[suspend]] table holding it: the line of
+    // `action = "cpus-offline"` in the file, the column after `action = `.
+    {
+        const std::string text = slurp(builtin("linux-s3"));
+        const size_t value = text.find("action = \"cpus-offline\"");
+        REQUIRE(value != std::string::npos);
+        const size_t line = size_t(std::count(text.begin(), text.begin() + long(value), '\n')) + 1;
+        const size_t bol = text.rfind('\n', value) + 1;
+        const std::string where = ".toml:" + std::to_string(line) + ":" + std::to_string(value - bol + 10) + ": ";
+        CHECK(e.find(where) != std::string::npos);
+    }
+    e = load_error("undo = \"resume_early\"", "undo = \"resume_earlier\"");
+    {
+        const std::string text = slurp(builtin("linux-s3"));
+        const size_t value = text.find("undo = \"resume_early\"");
+        const size_t line = size_t(std::count(text.begin(), text.begin() + long(value), '\n')) + 1;
+        const size_t bol = text.rfind('\n', value) + 1;
+        CHECK(e.find(".toml:" + std::to_string(line) + ":" + std::to_string(value - bol + 8) + ": ") !=
+              std::string::npos);
+    }
 
     e = load_error("name = \"suspend-device-irqs\"  # start of dpm_suspend_noirq\naction = \"suspend-device-irqs\"",
                    "name = \"suspend-device-irqs\"\naction = \"cpus-offline\"");
@@ -111,13 +131,13 @@ TEST_CASE("protocol: malformed protocols are rejected with file, line and reason
 }
 
 TEST_CASE("protocol: two phases of one name are rejected at the second, with its line and column", "[protocol]") {
-    // Within the suspend list: the second "sync" (line 30, the restrict-gfp phase's table at 29:1).
+    // Within the suspend list: the second "sync" (its name's value at 30:8, in the restrict-gfp phase's table at 29:1).
     std::string e = load_error("name = \"restrict-gfp\" ", "name = \"sync\" ");
-    REQUIRE_THAT(e, Catch::EndsWith(".toml:29:1: phase 'sync'.name: another phase has this name (line 9): phase names "
+    REQUIRE_THAT(e, Catch::EndsWith(".toml:30:8: phase 'sync'.name: another phase has this name (line 9): phase names "
                                     "are unique"));
     // Across the lists: a resume phase named like a suspend phase.
     e = load_error("name = \"platform-finish\" ", "name = \"platform-prepare\" ");
-    REQUIRE_THAT(e, Catch::EndsWith(":122:1: phase 'platform-prepare'.name: another phase has this name (line 71): "
+    REQUIRE_THAT(e, Catch::EndsWith(":123:8: phase 'platform-prepare'.name: another phase has this name (line 71): "
                                     "phase names are unique"));
 }
 

@@ -156,7 +156,7 @@ TEST_CASE("scenario: TOML syntax errors and missing sections", "[scenario]") {
 
 TEST_CASE("scenario: protocol overrides are validated where they are written", "[scenario]") {
     std::string text = replace(kGood, "[drivers.dma0]", "[[protocol.override]]\nphase = \"suspend_noirq\"\norder = \"up\"\n\n[drivers.dma0]");
-    REQUIRE(error_of(text) == ":12:1: phase 'suspend_noirq'.order: order must be \"top-down\" or \"bottom-up\"");
+    REQUIRE(error_of(text) == ":14:9: phase 'suspend_noirq'.order: order must be \"top-down\" or \"bottom-up\"");
     text = replace(kGood, "[drivers.dma0]", "[[protocol.override]]\nphase = \"suspend_noirqq\"\n\n[drivers.dma0]");
     REQUIRE(error_of(text) == ":13:9: protocol.override[0].phase: protocol 'linux-s3' has no phase 'suspend_noirqq'");
 }

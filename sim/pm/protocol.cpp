@@ -97,6 +97,9 @@ std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
         p.test_undo = r.str("test_undo", "");
         if (auto d = r.duration("duration")) p.duration = *d;
         r.done();
+        if (const toml::table* t = node.as_table())
+            for (const auto& [k, v] : *t)
+                p.at[std::string(k.str())] = {int(v.source().begin.line), int(v.source().begin.column)};
         out.push_back(p);
     });
     if (!present) top.fail(key, "is required: a list of [[" + key + "]] phases");
@@ -105,7 +108,9 @@ std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
 }
 
 [[noreturn]] void phase_error(const Protocol& pr, const Phase& p, const std::string& key, const std::string& msg) {
-    throw InputError(p.file.empty() ? pr.file : p.file, p.line, p.column,
+    const auto at = p.at.find(key);  // the value's place where the file wrote the key, else the table's
+    throw InputError(p.file.empty() ? pr.file : p.file, at == p.at.end() ? p.line : at->second.first,
+                     at == p.at.end() ? p.column : at->second.second,
                      "phase '" + p.name + "'" + (key.empty() ? "" : "." + key), msg);
 }
 

@@ -4,7 +4,9 @@
 // resume phase that undoes it when a later phase fails.
 #pragma once
 
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quiesce {
@@ -32,6 +34,10 @@ struct Phase {
     std::string file;      // where it was declared (a scenario's file once it overrides it)
     int line = 0;
     int column = 0;
+    // Where each key's value was written in `file` (line, column), so that
+    // an error in a value points at it, not at its table; a key not here
+    // is shown at the table.
+    std::map<std::string, std::pair<int, int>> at;
 };
 
 struct Protocol {

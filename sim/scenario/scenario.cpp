@@ -98,6 +98,11 @@ void read_protocol(TableReader& top, Scenario& s) {
         p->file = s.file;  // errors in overridden phases point at the scenario
         p->line = int(node.source().begin.line);
         p->column = int(node.source().begin.column);
+        p->at.clear();  // the protocol file's places: the override's own keys, below
+        if (const toml::table* t = node.as_table())
+            for (const auto& [k, v] : *t)
+                if (k.str() != "phase" && k.str() != "skip")
+                    p->at[std::string(k.str())] = {int(v.source().begin.line), int(v.source().begin.column)};
         if (skip) {
             // Drop the phase, and every undo that pointed at it.
             for (auto* list : {&s.protocol.suspend, &s.protocol.resume}) {
