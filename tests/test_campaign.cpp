@@ -66,6 +66,15 @@ std::string one(const std::string& path, const std::string& sql) {
 
 // Kills `pid` with `sig` once `db` holds a campaign and `runs` runs, and
 // reaps it; false if it ended on its own first.
+// The s3-basic testcases a JUnit report lists.
+size_t s3_basic_cases(const std::string& xml) {
+    size_t listed = 0;
+    for (size_t at = 0; (at = xml.find("<testcase classname=\"regression\" name=\"s3-basic\"", at)) != std::string::npos;
+         ++at)
+        ++listed;
+    return listed;
+}
+
 // Sends `sig` once the database holds `runs` runs; true when the process
 // then ended by that signal (or, with `status`, how it ended).
 bool kill_after(pid_t pid, const std::string& db, int runs, int sig, int* how = nullptr) {
@@ -143,14 +152,9 @@ TEST_CASE("campaign: a run killed half-way stays 'running' and readers call it i
         REQUIRE(line.find(", cut short ") != std::string::npos);
         // The report fails: the runs recorded by its last writing, and an
         // error for the rest.
-        std::ifstream in(junit);
-        const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string xml = quiesce::test::read_text(junit);
         INFO(xml);
-        size_t listed = 0;
-        for (size_t at = 0; (at = xml.find("<testcase classname=\"regression\" name=\"s3-basic\"", at)) !=
-                            std::string::npos;
-             ++at)
-            ++listed;
+        const size_t listed = s3_basic_cases(xml);
         CHECK(listed <= size_t(runs));
         const std::string rest = std::to_string(20 - listed) + " of 20 runs";
         CHECK(xml.find("<testcase classname=\"not-run\" name=\"" + rest + "\"") != std::string::npos);
@@ -193,14 +197,9 @@ TEST_CASE("campaign: a run stopped by SIGTERM, SIGINT or SIGHUP reports what it 
         CHECK(line.find(" interrupted ") != std::string::npos);
         // Every run recorded is in the report, however recently: the
         // report is written at the stop, not only once a second.
-        std::ifstream in(junit);
-        const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string xml = quiesce::test::read_text(junit);
         INFO(xml);
-        size_t listed = 0;
-        for (size_t at = 0; (at = xml.find("<testcase classname=\"regression\" name=\"s3-basic\"", at)) !=
-                            std::string::npos;
-             ++at)
-            ++listed;
+        const size_t listed = s3_basic_cases(xml);
         CHECK(listed == size_t(runs));
         const std::string rest = std::to_string(20 - runs) + " of 20 runs";
         const std::string name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP";
