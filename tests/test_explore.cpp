@@ -228,11 +228,21 @@ TEST_CASE("explore: no finding exits 0, bad options exit 2", "[explore]") {
     }
     CHECK(sh("explore " + kLatent + " --shard 2/2 --db " + tmp("bad.db")).status == 2);
     CHECK(sh("explore " + kLatent + " --strategy clever --db " + tmp("bad.db")).status == 2);
-    for (const char* budget : {"5x", "0", "1.5", "s", "-3s"}) {
+    for (const char* budget : {"5x", "1.5", "s", "-3s"}) {
         Cli b = sh("explore " + kLatent + " --budget=" + budget + " --db " + tmp("bad.db"));
         INFO(budget << ": " << b.out);
         CHECK(b.status == 2);
         CHECK(b.out.find("--budget: expected a number of variants (500) or a wall time") != std::string::npos);
+    }
+    // A number that is one, but not a budget: said so.
+    for (const auto& [budget, said] : std::vector<std::pair<std::string, std::string>>{
+             {"0", "quiesce: --budget: must be above 0 (no --budget: every variant), got '0'\n"},
+             {"0s", "quiesce: --budget: must be above 0 (no --budget: every variant), got '0s'\n"},
+             {"2000000000", "quiesce: --budget: at most 1000000000 variants or 10000000 seconds, got '2000000000'\n"},
+             {"200000h", "quiesce: --budget: at most 1000000000 variants or 10000000 seconds, got '200000h'\n"}}) {
+        Cli b = sh("explore " + kLatent + " --budget=" + budget + " --db " + tmp("bad.db"));
+        CHECK(b.status == 2);
+        CHECK(b.out == said);
     }
     CHECK_FALSE(std::filesystem::exists(tmp("bad.db")));  // nothing half-written
 }

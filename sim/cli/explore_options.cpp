@@ -30,11 +30,16 @@ void parse_budget(const std::string& text, ExploreOptions& o) {
     std::string number = text.substr(0, digits), unit = digits == std::string::npos ? "" : text.substr(digits);
     char* end = nullptr;
     double v = std::strtod(number.c_str(), &end);
-    if (*end || !(v > 0)) throw bad();
+    if (*end) throw bad();
+    if (!(v > 0)) throw InputError("--budget: must be above 0 (no --budget: every variant), got '" + text + "'");
     // Past these it is no budget: 10^20 variants were read as none at all.
     constexpr double kMostVariants = 1e9, kMostSeconds = 1e7;  // 10^7 s: 115 days
+    const auto too_much = [&text] {
+        return InputError("--budget: at most 1000000000 variants or 10000000 seconds, got '" + text + "'");
+    };
     if (unit.empty()) {
-        if (number.find('.') != std::string::npos || v > kMostVariants) throw bad();
+        if (number.find('.') != std::string::npos) throw bad();
+        if (v > kMostVariants) throw too_much();
         o.budget = size_t(v);
         return;
     }
@@ -43,7 +48,7 @@ void parse_budget(const std::string& text, ExploreOptions& o) {
     else if (unit == "m") o.budget_s = v * 60;
     else if (unit == "h") o.budget_s = v * 3600;
     else throw bad();
-    if (!(o.budget_s <= kMostSeconds)) throw bad();
+    if (!(o.budget_s <= kMostSeconds)) throw too_much();
 }
 
 }  // namespace
