@@ -95,6 +95,8 @@ std::vector<Case> catalogue() {
         {"expect outcome resume phase", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\noutcome = \"aborted:resume\"\n"}}, run, Where::File, "s.toml", "'resume' is no suspend phase"},
         {"expect outcome pm-test level", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nresult = \"pass\"\noutcome = \"pm-test:bogus\"\n"}}, run, Where::File, "s.toml", ":7:11: expect.outcome: 'pm-test:bogus': 'bogus' is no pm_test level"},
         {"zero sim_time", {{"s.toml", kScenario + "[limits]\nsim_time = \"0s\"\n"}}, run, Where::File, "s.toml", "limits.sim_time: must be above 0"},
+        // A misspelt optional key: the key it is near, which the table does not hold.
+        {"misspelt optional key", {{"s.toml", kScenario + "[workload]\ndma_copie = 3\n"}}, run, Where::File, "s.toml", "workload.dma_copie: unknown key (did you mean 'dma_copies'?)"},
         {"unknown invariant", {{"s.toml", "[platform]\nname = \"pc-basic\"\n[protocol]\nname = \"linux-s3\"\n[expect]\nviolations = [\"no.such\"]\n"}}, run, Where::File, "s.toml", "unknown invariant id 'no.such'"},
         {"negative seed", {{"s.toml", "[scenario]\nseed = -1\n" + kScenario}}, run, Where::File, "s.toml", "scenario.seed"},
         {"seed as text", {{"s.toml", "[scenario]\nseed = \"one\"\n" + kScenario}}, run, Where::File, "s.toml", "scenario.seed: expected an integer"},
