@@ -237,12 +237,13 @@ void TableReader::done() {
             // keys too): the nearest such, if one is near.
             std::string nearest;
             size_t best = key.size() >= 5 ? 2 : 1;
-            for (const std::string& asked : used_)
-                if (!table_.contains(asked) && asked.size() >= 3 && distance(key, asked) <= best) {
-                    const size_t d = distance(key, asked);
-                    if (nearest.empty() || d < best) nearest = asked;
-                    best = d;
-                }
+            for (const std::string& asked : used_) {
+                if (table_.contains(asked) || asked.size() < 3) continue;
+                const size_t d = distance(key, asked);
+                if (d > best || (d == best && !nearest.empty())) continue;
+                nearest = asked;
+                best = d;
+            }
             const auto& src = k.source();
             throw InputError(file_, int(src.begin.line), int(src.begin.column), path_of(key),
                              nearest.empty() ? "unknown key" : "unknown key (did you mean '" + nearest + "'?)");

@@ -97,9 +97,7 @@ std::vector<Phase> read_phases(TableReader& top, const std::string& key) {
         p.test_undo = r.str("test_undo", "");
         if (auto d = r.duration("duration")) p.duration = *d;
         r.done();
-        if (const toml::table* t = node.as_table())
-            for (const auto& [k, v] : *t)
-                p.at[std::string(k.str())] = {int(v.source().begin.line), int(v.source().begin.column)};
+        p.at = r.positions();
         out.push_back(p);
     });
     if (!present) top.fail(key, "is required: a list of [[" + key + "]] phases");

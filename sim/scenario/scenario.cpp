@@ -8,6 +8,8 @@
 #include "sim/core/paths.h"
 #include "sim/core/toml_reader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -98,11 +100,9 @@ void read_protocol(TableReader& top, Scenario& s) {
         p->file = s.file;  // errors in overridden phases point at the scenario
         p->line = int(node.source().begin.line);
         p->column = int(node.source().begin.column);
-        p->at.clear();  // the protocol file's places: the override's own keys, below
-        if (const toml::table* t = node.as_table())
-            for (const auto& [k, v] : *t)
-                if (k.str() != "phase" && k.str() != "skip")
-                    p->at[std::string(k.str())] = {int(v.source().begin.line), int(v.source().begin.column)};
+        p->at = o.positions();  // the override's own keys, not the protocol file's places
+        p->at.erase("phase");
+        p->at.erase("skip");
         if (skip) {
             // Drop the phase, and every undo that pointed at it.
             for (auto* list : {&s.protocol.suspend, &s.protocol.resume}) {
@@ -160,9 +160,7 @@ std::string check_outcome_phase(const Scenario& s, const std::string& outcome) {
         return out;
     };
     auto join = [](const std::vector<std::string>& v) {
-        std::string t;
-        for (const auto& n : v) t += (t.empty() ? "" : ", ") + n;
-        return t.empty() ? std::string("none") : t;
+        return v.empty() ? std::string("none") : fmt::format("{}", fmt::join(v, ", "));
     };
     if (outcome.rfind("aborted:", 0) == 0) {
         const std::string phase = outcome.substr(8);
