@@ -65,12 +65,11 @@ void PhysicalMemory::peek(uint64_t addr, void* out, uint64_t len) const {
 }
 
 PhysicalMemory::Page& PhysicalMemory::page_for_write(uint64_t pfn) {
-    for (Seen& s : seen_)
-        if (s.pfn == pfn && s.page) return *s.page;
+    Seen* s = seen_[0].pfn == pfn ? &seen_[0] : seen_[1].pfn == pfn ? &seen_[1] : nullptr;
+    if (s && s->page) return *s->page;
     auto& slot = pages_[pfn];
     if (!slot) slot = std::make_unique<Page>();
     // Remembered: in the entry that remembered it absent, if one did.
-    Seen* s = seen_[0].pfn == pfn ? &seen_[0] : seen_[1].pfn == pfn ? &seen_[1] : nullptr;
     if (!s) {
         seen_[1] = seen_[0];
         s = &seen_[0];
